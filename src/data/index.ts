@@ -1,0 +1,11 @@
+/**
+ * Data input: IDX and .npy readers/writers, ONNX test_data_set folders, datasets and SPEC
+ * strings. See docs/data.md.
+ */
+export * from './ndarray.js';
+export * from './idx.js';
+export * from './npy.js';
+export * from './test-data-set.js';
+export * from './dataset.js';
+export * from './paths.js';
+export * from './load.js';

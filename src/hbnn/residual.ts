@@ -1,0 +1,221 @@
+/**
+ * Residual error binarization (METHOD §1, paper Eq. 4) and its heterogeneous form with a
+ * bit map (METHOD §2, paper Eq. 5).
+ *
+ * How the rounds are computed. An entry that has taken rounds 1..d has the partial sum
+ * sum_{i<=d} mu_i * B_i, and with B_i in {+1, -1} that sum can take only 2^d values per scale
+ * group. So instead of a float residual per entry we keep a one-byte sign path per entry
+ * (bit i-1 set when B_i = -1) and a small float64 table of partial sums per depth:
+ *
+ *     table[(1 << d) + p] = sum_{i<=d} mu_i * (bit i-1 of p ? -1 : +1)       (0 <= p < 2^d)
+ *
+ * The residual is then E_{d,j} = T_j - table[(1 << d) + path_j], computed in float64 from the
+ * exact float32 input, and T_hat_j = fround(table[(1 << M_j) + path_j]). One byte of state per
+ * entry, one pass per round, and every entry's residual is exact to float64 rounding.
+ *
+ * Precision: the sum of |E| for each mean is a plain float64 accumulation (relative error
+ * below N * 2^-53, under 1e-8 for N < 10^8, far below float32 resolution). Each mu_i is
+ * rounded to float32 as soon as it is computed and that float32 value is used for the later
+ * residuals and for T_hat, so the reported scales reproduce T_hat exactly (see
+ * `reconstruct`). Results are deterministic: the order of every operation is fixed.
+ */
+import { fail, ErrorCodes } from '../errors.js';
+import { checkMaxBits, checkOut, failNonFinite, groupSize } from './validate.js';
+
+/** Options shared by `residualBinarize` and `heteroBinarize`. */
+export interface BinarizeOptions {
+  /** Per-output-channel scales: the tensor is [C, ...rest] and channel c is the contiguous block c; omitted = one scale per bit for the whole tensor (the paper). */
+  channels?: number;
+  /** Tensor name for error messages. */
+  name?: string;
+  /** Buffer (length N) to receive the dequantized tensor; allocated when omitted. */
+  out?: Float32Array;
+}
+
+/** The result of a (heterogeneous) residual binarization. */
+export interface Binarization {
+  /** Number of rounds: n for homogeneous binarization, max(M) for a bit map (0 for an empty map). */
+  nBits: number;
+  /** Number of scale groups: 1 per tensor, C per channel. */
+  channels: number;
+  /** mu_i per group, float32, laid out [bit][channel]: scales[(i - 1) * channels + c]. */
+  scales: Float32Array;
+  /** |A_i| per group, same layout as `scales` (how many entries took round i). */
+  activeCounts: Float64Array;
+  /** Sign path per entry: bit (i - 1) of signs[j] is 1 when B_{i,j} = -1 (only bits i <= M_j are meaningful, the others are 0). */
+  signs: Uint8Array;
+  /** T_hat as float32. */
+  dequantized: Float32Array;
+}
+
+/** Writes the partial sums of depth d + 1 from those of depth d: each path p splits into p (+mu) and p | 2^d (-mu). */
+function extendTable(table: Float64Array, base: number, depth: number, mu: number): void {
+  const width = 1 << depth;
+  const from = base + width;
+  const to = base + 2 * width;
+  for (let p = 0; p < width; p++) {
+    const prev = table[from + p];
+    table[to + p] = prev + mu;
+    table[to + width + p] = prev - mu;
+  }
+}
+
+function tableStride(nBits: number): number {
+  return 1 << (nBits + 1);
+}
+
+/** T_hat_j = fround(table[(1 << M_j) + path_j]) for every entry. */
+function writeDequantized(
+  bitMap: Uint8Array,
+  signs: Uint8Array,
+  table: Float64Array,
+  stride: number,
+  channels: number,
+  out: Float32Array,
+): void {
+  const size = bitMap.length / channels;
+  for (let g = 0; g < channels; g++) {
+    const base = g * stride;
+    const end = (g + 1) * size;
+    for (let j = g * size; j < end; j++) out[j] = table[base + (1 << bitMap[j]) + signs[j]];
+  }
+}
+
+/** The binarization rounds on a validated bit map whose maximum is nBits. */
+function binarizeWithMap(
+  t: Float32Array,
+  bitMap: Uint8Array,
+  nBits: number,
+  opts: BinarizeOptions,
+): Binarization {
+  const n = t.length;
+  const channels = opts.channels ?? 1;
+  const size = groupSize(n, opts.channels, 'channels');
+  const out = checkOut(opts.out, n, 'out') ?? new Float32Array(n);
+  const stride = tableStride(nBits);
+  const table = new Float64Array(channels * stride);
+  const signs = new Uint8Array(n);
+  const scales = new Float32Array(nBits * channels);
+  const activeCounts = new Float64Array(nBits * channels);
+
+  for (let i = 1; i <= nBits; i++) {
+    const bit = 1 << (i - 1);
+    for (let g = 0; g < channels; g++) {
+      const base = g * stride;
+      const from = base + bit; // partial sums of depth i - 1
+      const start = g * size;
+      const end = start + size;
+      let sum = 0;
+      let count = 0;
+      for (let j = start; j < end; j++) {
+        if (bitMap[j] >= i) {
+          const e = t[j] - table[from + signs[j]];
+          if (e < 0) {
+            signs[j] |= bit;
+            sum -= e;
+          } else {
+            sum += e; // sign(0) = +1
+          }
+          count++;
+        }
+      }
+      // Round 1 covers every entry with E_0 = T, so a non-finite sum means a NaN/Inf weight.
+      if (i === 1 && !Number.isFinite(sum)) failNonFinite(t, opts.name, start, end);
+      const mu = count > 0 ? Math.fround(sum / count) : 0;
+      scales[(i - 1) * channels + g] = mu;
+      activeCounts[(i - 1) * channels + g] = count;
+      extendTable(table, base, i - 1, mu);
+    }
+  }
+  writeDequantized(bitMap, signs, table, stride, channels, out);
+  return { nBits, channels, scales, activeCounts, signs, dequantized: out };
+}
+
+/**
+ * Scans a bit map: returns max(M), failing INVALID_OPTION on a length mismatch or an entry
+ * outside 1..8.
+ */
+export function bitMapMax(bitMap: Uint8Array, length: number, option = 'bitMap'): number {
+  if (bitMap.length !== length) {
+    fail(ErrorCodes.INVALID_OPTION, `${option} has length ${bitMap.length}, expected ${length} (one bitwidth per entry)`, {
+      option,
+    });
+  }
+  let min = 255;
+  let max = 0;
+  for (let j = 0; j < bitMap.length; j++) {
+    const m = bitMap[j];
+    if (m < min) min = m;
+    if (m > max) max = m;
+  }
+  if (bitMap.length > 0 && (min < 1 || max > 8)) {
+    const bad = min < 1 ? min : max;
+    const j = bitMap.indexOf(bad);
+    fail(ErrorCodes.INVALID_OPTION, `${option}[${j}] = ${bad}; bitwidths must be 1 to 8`, { option, index: j });
+  }
+  return max;
+}
+
+/**
+ * Homogeneous residual binarization of `t` to `nBits` bits (METHOD §1). sign(0) = +1.
+ * Scales are per tensor, or per output channel with `opts.channels`.
+ */
+export function residualBinarize(t: Float32Array, nBits: number, opts: BinarizeOptions = {}): Binarization {
+  checkMaxBits(nBits, 'nBits');
+  return binarizeWithMap(t, new Uint8Array(t.length).fill(nBits), nBits, opts);
+}
+
+/**
+ * Heterogeneous residual binarization (METHOD §2): entry j takes rounds 1..bitMap[j];
+ * mu_i = mean |E_{i-1}| over A_i = { j : M_j >= i } (0 when A_i is empty). sign(0) = +1.
+ */
+export function heteroBinarize(t: Float32Array, bitMap: Uint8Array, opts: BinarizeOptions = {}): Binarization {
+  const nBits = bitMapMax(bitMap, t.length);
+  return binarizeWithMap(t, bitMap, nBits, opts);
+}
+
+/**
+ * Rebuilds T_hat from a bit map, the sign paths and the float32 scales of a `Binarization`;
+ * bit-identical to its `dequantized` (the same float64 sums in the same order).
+ */
+export function reconstruct(
+  bitMap: Uint8Array,
+  b: Pick<Binarization, 'nBits' | 'channels' | 'scales' | 'signs'>,
+  out?: Float32Array,
+): Float32Array {
+  const n = bitMap.length;
+  const max = bitMapMax(bitMap, n);
+  if (max > b.nBits) {
+    fail(ErrorCodes.INVALID_OPTION, `bit map needs ${max} bits but the binarization has ${b.nBits}`, { option: 'bitMap' });
+  }
+  if (b.signs.length !== n) {
+    fail(ErrorCodes.INVALID_OPTION, `signs has length ${b.signs.length}, expected ${n}`, { option: 'signs' });
+  }
+  if (b.scales.length !== b.nBits * b.channels) {
+    fail(ErrorCodes.INVALID_OPTION, `scales has length ${b.scales.length}, expected ${b.nBits * b.channels}`, {
+      option: 'scales',
+    });
+  }
+  groupSize(n, b.channels, 'channels');
+  const target = checkOut(out, n, 'out') ?? new Float32Array(n);
+  const stride = tableStride(b.nBits);
+  const table = new Float64Array(b.channels * stride);
+  for (let g = 0; g < b.channels; g++) {
+    for (let i = 1; i <= b.nBits; i++) extendTable(table, g * stride, i - 1, b.scales[(i - 1) * b.channels + g]);
+  }
+  writeDequantized(bitMap, b.signs, table, stride, b.channels, target);
+  return target;
+}
+
+/** Mean squared error between a tensor and its approximation, in float64. */
+export function meanSquaredError(t: Float32Array, approx: Float32Array): number {
+  if (approx.length !== t.length) {
+    fail(ErrorCodes.INVALID_OPTION, `approximation has length ${approx.length}, expected ${t.length}`, { option: 'approx' });
+  }
+  let s = 0;
+  for (let j = 0; j < t.length; j++) {
+    const d = t[j] - approx[j];
+    s += d * d;
+  }
+  return t.length === 0 ? 0 : s / t.length;
+}

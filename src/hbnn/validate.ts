@@ -1,0 +1,76 @@
+/**
+ * Argument checks shared by the numerics module. Every deliberate error goes through
+ * `fail` with a stable code: NUMERIC for bad tensor values, INVALID_OPTION for bad options.
+ */
+import { fail, ErrorCodes } from '../errors.js';
+
+/** Bitwidths are stored in a Uint8Array bit map and a Uint8Array of sign paths: at most 8. */
+export const MAX_SUPPORTED_BITS = 8;
+
+function tensorLabel(name: string | undefined): string {
+  return name === undefined ? 'weight tensor' : `weight tensor "${name}"`;
+}
+
+/**
+ * Throws NUMERIC naming the first NaN or infinite entry. Called once a cheap fused sum
+ * has shown that such an entry exists, so the slow scan only runs on the error path.
+ */
+export function failNonFinite(t: Float32Array, name: string | undefined, start = 0, end = t.length): never {
+  for (let j = start; j < end; j++) {
+    const v = t[j];
+    if (v !== v || v === Infinity || v === -Infinity) {
+      const what = v !== v ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+      fail(ErrorCodes.NUMERIC, `${tensorLabel(name)} contains ${what} at index ${j}`, { tensor: name, index: j });
+    }
+  }
+  fail(ErrorCodes.INTERNAL, `${tensorLabel(name)}: a non-finite sum without a non-finite entry`, { tensor: name });
+}
+
+/**
+ * Sum of |t[j]| over [start, end) in float64, rejecting NaN/Inf. A float32 tensor cannot
+ * overflow a float64 sum (2^128 * 2^32 << 2^1024), so a non-finite sum proves a bad entry.
+ */
+export function sumAbsChecked(t: Float32Array, name: string | undefined, start = 0, end = t.length): number {
+  let s = 0;
+  for (let j = start; j < end; j++) s += Math.abs(t[j]);
+  if (!Number.isFinite(s)) failNonFinite(t, name, start, end);
+  return s;
+}
+
+/** Throws NUMERIC when `t` holds a NaN or an infinity. */
+export function assertFinite(t: Float32Array, name?: string): void {
+  sumAbsChecked(t, name);
+}
+
+/**
+ * Validates a channel count for a tensor laid out [C, ...rest] (channel c is the contiguous
+ * block [c*S, (c+1)*S)) and returns S. `undefined` means one group: the whole tensor.
+ */
+export function groupSize(length: number, channels: number | undefined, option: string): number {
+  if (channels === undefined) return length;
+  if (!Number.isInteger(channels) || channels < 1) {
+    fail(ErrorCodes.INVALID_OPTION, `${option} must be a positive integer, got ${String(channels)}`, { option });
+  }
+  if (length % channels !== 0) {
+    fail(ErrorCodes.INVALID_OPTION, `${option} = ${channels} does not divide the tensor length ${length}`, { option });
+  }
+  return length / channels;
+}
+
+/** Validates a bitwidth bound (1..8). */
+export function checkMaxBits(maxBits: number, option = 'maxBits'): number {
+  if (!Number.isInteger(maxBits) || maxBits < 1 || maxBits > MAX_SUPPORTED_BITS) {
+    fail(ErrorCodes.INVALID_OPTION, `${option} must be an integer from 1 to ${MAX_SUPPORTED_BITS}, got ${String(maxBits)}`, {
+      option,
+    });
+  }
+  return maxBits;
+}
+
+/** Checks that an output buffer supplied by the caller has the tensor's length. */
+export function checkOut<T extends { length: number }>(out: T | undefined, length: number, option: string): T | undefined {
+  if (out !== undefined && out.length !== length) {
+    fail(ErrorCodes.INVALID_OPTION, `${option} has length ${out.length}, expected ${length}`, { option });
+  }
+  return out;
+}

@@ -1,0 +1,480 @@
+/**
+ * The graph IR: values that know their producer and their uses, nodes with typed
+ * attributes, graphs (with nested subgraphs that see their enclosing scope) and models.
+ *
+ * All rewiring goes through `Node.setInput`, `Value.replaceAllUsesWith`,
+ * `Graph.setOutput` and `Graph.removeNode`, which keep both sides of every use-def link
+ * consistent. Consumers are a lookup (`value.uses`), never a scan of the graph.
+ */
+import type { TypePb, AttributePb } from '../onnx/proto.js';
+import { Tensor, type StringPairs } from './tensor.js';
+import { fail, ErrorCodes } from '../errors.js';
+
+export type AttributeValue =
+  | { type: 'float'; value: number }
+  | { type: 'int'; value: bigint }
+  | { type: 'string'; value: Uint8Array }
+  | { type: 'tensor'; value: Tensor }
+  | { type: 'graph'; value: Graph }
+  | { type: 'floats'; value: number[] }
+  | { type: 'ints'; value: bigint[] }
+  | { type: 'strings'; value: Uint8Array[] }
+  | { type: 'tensors'; value: Tensor[] }
+  | { type: 'graphs'; value: Graph[] }
+  /** Sparse tensors and type protos are kept as decoded protobuf objects, intact. */
+  | { type: 'sparse_tensor' | 'sparse_tensors' | 'type_proto' | 'type_protos' | 'undefined'; value: unknown; raw: AttributePb };
+
+export type Attribute = AttributeValue & { refAttrName?: string; docString?: string };
+
+export interface Use {
+  node: Node;
+  index: number;
+}
+
+let nextValueId = 1;
+
+export class Value {
+  /** Unique within a model's scope chain; '' only for absent optional outputs. */
+  name: string;
+  /** Type as an ONNX TypeProto object (lossless); see `ir/types.ts` for helpers. */
+  type?: TypePb;
+  docString?: string;
+  metadataProps?: StringPairs;
+  /** The graph that defines this value (as input, initializer or node output). */
+  graph: Graph;
+  producer: Node | null = null;
+  producerIndex = -1;
+  /** Set for initializers; `graph.initializers` holds the same Value. */
+  constValue?: Tensor;
+  readonly uses: Use[] = [];
+  readonly id = nextValueId++;
+
+  constructor(graph: Graph, name: string) {
+    this.graph = graph;
+    this.name = name;
+  }
+
+  get isGraphInput(): boolean {
+    return this.graph.inputs.includes(this);
+  }
+
+  get isGraphOutput(): boolean {
+    return this.graph.outputs.includes(this);
+  }
+
+  get isInitializer(): boolean {
+    return this.constValue !== undefined;
+  }
+
+  /** Consumers that are nodes (graph outputs are not listed in `uses`). */
+  get consumers(): Node[] {
+    return [...new Set(this.uses.map((u) => u.node))];
+  }
+
+  /** Every use of this value (node inputs and this graph's outputs) now uses `other`. */
+  replaceAllUsesWith(other: Value): void {
+    if (other === this) return;
+    for (const use of [...this.uses]) use.node.setInput(use.index, other);
+    const outs = this.graph.outputs;
+    for (let i = 0; i < outs.length; i++) if (outs[i] === this) this.graph.setOutput(i, other);
+  }
+}
+
+export class Node {
+  opType: string;
+  domain: string;
+  name: string;
+  overload?: string;
+  docString?: string;
+  metadataProps?: StringPairs;
+  /** Optional string fields that were present on the wire with an empty value ('name', 'domain'). */
+  emptyPresent?: string[];
+  /** NodeProto.device_configurations, kept as decoded protobuf objects. */
+  deviceConfigurations?: unknown[];
+  readonly attributes = new Map<string, Attribute>();
+  readonly inputs: (Value | null)[] = [];
+  readonly outputs: Value[] = [];
+  graph: Graph;
+
+  constructor(graph: Graph, opType: string, domain = '', name = '') {
+    this.graph = graph;
+    this.opType = opType;
+    this.domain = domain;
+    this.name = name;
+  }
+
+  /** Sets input `index` (null = an absent optional input), updating use lists. */
+  setInput(index: number, value: Value | null): void {
+    while (this.inputs.length <= index) this.inputs.push(null);
+    const old = this.inputs[index];
+    if (old === value) return;
+    if (old) {
+      const k = old.uses.findIndex((u) => u.node === this && u.index === index);
+      if (k >= 0) old.uses.splice(k, 1);
+    }
+    this.inputs[index] = value ?? null;
+    if (value) value.uses.push({ node: this, index });
+  }
+
+  /** Appends an input. */
+  addInput(value: Value | null): void {
+    this.setInput(this.inputs.length, value);
+  }
+
+  /** Drops inputs from `from` on (removing their uses). */
+  truncateInputs(from: number): void {
+    for (let i = this.inputs.length - 1; i >= from; i--) {
+      this.setInput(i, null);
+      this.inputs.pop();
+    }
+  }
+
+  /** Creates and appends an output value named `name` in this node's graph. */
+  addOutput(name: string): Value {
+    const v = this.graph.createValue(name);
+    v.producer = this;
+    v.producerIndex = this.outputs.length;
+    this.outputs.push(v);
+    return v;
+  }
+
+  // ---- typed attribute access ----------------------------------------------------------
+  attrInt(name: string): number | undefined;
+  attrInt(name: string, dflt: number): number;
+  attrInt(name: string, dflt?: number): number | undefined {
+    const a = this.attributes.get(name);
+    if (!a) return dflt;
+    if (a.type !== 'int') fail(ErrorCodes.ONNX_INVALID, `attribute ${name} of node ${this.label} is ${a.type}, expected int`, { node: this.name });
+    return bigToNumber(a.value, `${this.label}.${name}`);
+  }
+
+  attrInts(name: string): number[] | undefined;
+  attrInts(name: string, dflt: number[]): number[];
+  attrInts(name: string, dflt?: number[]): number[] | undefined {
+    const a = this.attributes.get(name);
+    if (!a) return dflt;
+    if (a.type !== 'ints') fail(ErrorCodes.ONNX_INVALID, `attribute ${name} of node ${this.label} is ${a.type}, expected ints`, { node: this.name });
+    return a.value.map((v) => bigToNumber(v, `${this.label}.${name}`));
+  }
+
+  attrFloat(name: string): number | undefined;
+  attrFloat(name: string, dflt: number): number;
+  attrFloat(name: string, dflt?: number): number | undefined {
+    const a = this.attributes.get(name);
+    if (!a) return dflt;
+    if (a.type !== 'float') fail(ErrorCodes.ONNX_INVALID, `attribute ${name} of node ${this.label} is ${a.type}, expected float`, { node: this.name });
+    return a.value;
+  }
+
+  attrFloats(name: string): number[] | undefined {
+    const a = this.attributes.get(name);
+    if (!a) return undefined;
+    if (a.type !== 'floats') fail(ErrorCodes.ONNX_INVALID, `attribute ${name} of node ${this.label} is ${a.type}, expected floats`, { node: this.name });
+    return a.value;
+  }
+
+  attrString(name: string): string | undefined;
+  attrString(name: string, dflt: string): string;
+  attrString(name: string, dflt?: string): string | undefined {
+    const a = this.attributes.get(name);
+    if (!a) return dflt;
+    if (a.type !== 'string') fail(ErrorCodes.ONNX_INVALID, `attribute ${name} of node ${this.label} is ${a.type}, expected string`, { node: this.name });
+    return new TextDecoder().decode(a.value);
+  }
+
+  attrTensor(name: string): Tensor | undefined {
+    const a = this.attributes.get(name);
+    if (!a) return undefined;
+    if (a.type !== 'tensor') fail(ErrorCodes.ONNX_INVALID, `attribute ${name} of node ${this.label} is ${a.type}, expected tensor`, { node: this.name });
+    return a.value;
+  }
+
+  setAttr(name: string, attr: Attribute): void {
+    this.attributes.set(name, attr);
+  }
+
+  setInt(name: string, v: number | bigint): void {
+    this.attributes.set(name, { type: 'int', value: BigInt(v) });
+  }
+
+  setInts(name: string, v: readonly (number | bigint)[]): void {
+    this.attributes.set(name, { type: 'ints', value: v.map((x) => BigInt(x)) });
+  }
+
+  setFloat(name: string, v: number): void {
+    this.attributes.set(name, { type: 'float', value: Math.fround(v) });
+  }
+
+  setFloats(name: string, v: readonly number[]): void {
+    this.attributes.set(name, { type: 'floats', value: v.map((x) => Math.fround(x)) });
+  }
+
+  setString(name: string, v: string): void {
+    this.attributes.set(name, { type: 'string', value: new TextEncoder().encode(v) });
+  }
+
+  setTensor(name: string, t: Tensor): void {
+    this.attributes.set(name, { type: 'tensor', value: t });
+  }
+
+  /** Subgraphs held by this node's attributes (If/Loop/Scan bodies). */
+  subgraphs(): Graph[] {
+    const out: Graph[] = [];
+    for (const a of this.attributes.values()) {
+      if (a.type === 'graph') out.push(a.value);
+      else if (a.type === 'graphs') out.push(...a.value);
+    }
+    return out;
+  }
+
+  /** A short label for messages: name, or op type and first output. */
+  get label(): string {
+    if (this.name) return `"${this.name}" (${this.opType})`;
+    return `${this.opType} -> ${this.outputs[0]?.name ?? '?'}`;
+  }
+}
+
+function bigToNumber(v: bigint, what: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) {
+    // INT64 extremes (used as "to the end" in Slice etc.) saturate to a safe sentinel.
+    if (v > 0n) return Number.MAX_SAFE_INTEGER;
+    if (v < 0n) return Number.MIN_SAFE_INTEGER;
+    fail(ErrorCodes.ONNX_INVALID, `${what}: ${v} is not a safe integer`);
+  }
+  return n;
+}
+
+export class Graph {
+  name: string;
+  docString?: string;
+  metadataProps?: StringPairs;
+  /** True when GraphProto.name was present on the wire but empty. */
+  emptyNamePresent?: boolean;
+  /** Enclosing graph for subgraphs (names resolve outward through it). */
+  readonly parent: Graph | null;
+  readonly nodes: Node[] = [];
+  readonly inputs: Value[] = [];
+  readonly outputs: Value[] = [];
+  /** Initializers in file order, name → value (value.constValue holds the tensor). */
+  readonly initializers = new Map<string, Value>();
+  /** Sparse initializers and quantization annotations, kept as decoded protobuf objects. */
+  sparseInitializers: unknown[] = [];
+  quantizationAnnotations: unknown[] = [];
+  /** Names of values that had a value_info entry, in file order (types live on the Values). */
+  valueInfoOrder: string[] = [];
+  /** ValueInfo of outputs that are outer-scope values, repeated outputs or pass-through inputs. */
+  readonly outputInfoOverrides = new Map<number, unknown>();
+  /** value_info entries naming values that do not exist in this graph (kept verbatim). */
+  danglingValueInfo: unknown[] = [];
+  private readonly byName = new Map<string, Value>();
+  private nameCounter = 0;
+
+  constructor(name = '', parent: Graph | null = null) {
+    this.name = name;
+    this.parent = parent;
+  }
+
+  /** Looks a value up by name in this graph, then in enclosing graphs. */
+  lookup(name: string): Value | undefined {
+    return this.byName.get(name) ?? this.parent?.lookup(name);
+  }
+
+  /** Looks a value up in this graph only. */
+  get(name: string): Value | undefined {
+    return this.byName.get(name);
+  }
+
+  /** All values defined in this graph (inputs, initializers, node outputs). */
+  values(): IterableIterator<Value> {
+    return this.byName.values();
+  }
+
+  /** Creates a value owned by this graph; names must be unique ('' is allowed for absent outputs). */
+  createValue(name: string): Value {
+    const v = new Value(this, name);
+    if (name !== '') {
+      if (this.byName.has(name)) fail(ErrorCodes.VERIFY, `value name "${name}" is defined twice in graph "${this.name}"`, { value: name });
+      this.byName.set(name, v);
+    }
+    return v;
+  }
+
+  /** A fresh value name based on `prefix`, unused in this graph and its enclosing graphs. */
+  uniqueName(prefix: string): string {
+    if (!this.lookup(prefix) && !this.nameInSubgraphs(prefix)) return prefix;
+    for (;;) {
+      const n = `${prefix}_${++this.nameCounter}`;
+      if (!this.lookup(n) && !this.nameInSubgraphs(n)) return n;
+    }
+  }
+
+  private nameInSubgraphs(name: string): boolean {
+    for (const node of this.nodes) for (const g of node.subgraphs()) if (g.get(name) || g.nameInSubgraphs(name)) return true;
+    return false;
+  }
+
+  renameValue(v: Value, name: string): void {
+    if (v.name === name) return;
+    if (this.byName.has(name)) fail(ErrorCodes.VERIFY, `cannot rename "${v.name}" to "${name}": name in use`, { value: name });
+    if (v.name !== '') this.byName.delete(v.name);
+    if (v.isInitializer) {
+      this.initializers.delete(v.name);
+      this.initializers.set(name, v);
+      if (v.constValue) v.constValue.name = name;
+    }
+    const k = this.valueInfoOrder.indexOf(v.name);
+    if (k >= 0) this.valueInfoOrder[k] = name;
+    v.name = name;
+    this.byName.set(name, v);
+  }
+
+  addInput(name: string): Value {
+    const v = this.createValue(name);
+    this.inputs.push(v);
+    return v;
+  }
+
+  /** Adds (or replaces the tensor of) an initializer. */
+  addInitializer(tensor: Tensor, name = tensor.name): Value {
+    const v = this.createValue(name);
+    tensor.name = name;
+    v.constValue = tensor;
+    this.initializers.set(name, v);
+    return v;
+  }
+
+  /** Removes an initializer that has no uses (and drops it from graph inputs). */
+  removeInitializer(v: Value): void {
+    if (v.uses.length > 0 || v.isGraphOutput) fail(ErrorCodes.INTERNAL, `initializer "${v.name}" still has uses`);
+    this.initializers.delete(v.name);
+    const k = this.inputs.indexOf(v);
+    if (k >= 0) this.inputs.splice(k, 1);
+    this.byName.delete(v.name);
+    v.constValue = undefined;
+  }
+
+  /** Removes a graph input that has no uses. */
+  removeInput(v: Value): void {
+    if (v.uses.length > 0) fail(ErrorCodes.INTERNAL, `input "${v.name}" still has uses`);
+    const k = this.inputs.indexOf(v);
+    if (k >= 0) this.inputs.splice(k, 1);
+    if (!v.isInitializer) this.byName.delete(v.name);
+  }
+
+  setOutput(index: number, v: Value): void {
+    this.outputs[index] = v;
+  }
+
+  /**
+   * Creates a node (not yet placed) with the given inputs and fresh outputs. Place it with
+   * `insertBefore`/`insertAfter`/`append`.
+   */
+  createNode(
+    opType: string,
+    inputs: (Value | null)[],
+    outputNames: string[],
+    opts: { domain?: string; name?: string; attributes?: Record<string, Attribute> } = {},
+  ): Node {
+    const node = new Node(this, opType, opts.domain ?? '', opts.name ?? '');
+    for (const v of inputs) node.addInput(v);
+    for (const n of outputNames) node.addOutput(n);
+    if (opts.attributes) for (const [k, a] of Object.entries(opts.attributes)) node.attributes.set(k, a);
+    return node;
+  }
+
+  append(node: Node): Node {
+    this.nodes.push(node);
+    return node;
+  }
+
+  insertBefore(anchor: Node, ...nodes: Node[]): void {
+    const k = this.nodes.indexOf(anchor);
+    if (k < 0) fail(ErrorCodes.INTERNAL, `node ${anchor.label} is not in graph "${this.name}"`);
+    this.nodes.splice(k, 0, ...nodes);
+  }
+
+  insertAfter(anchor: Node, ...nodes: Node[]): void {
+    const k = this.nodes.indexOf(anchor);
+    if (k < 0) fail(ErrorCodes.INTERNAL, `node ${anchor.label} is not in graph "${this.name}"`);
+    this.nodes.splice(k + 1, 0, ...nodes);
+  }
+
+  /**
+   * Removes a node. Its outputs must have no uses (and must not be graph outputs) unless
+   * `force` is set, in which case remaining uses are left dangling for the caller to fix.
+   */
+  removeNode(node: Node, opts: { force?: boolean } = {}): void {
+    if (!opts.force) {
+      for (const o of node.outputs) {
+        if (o.uses.length > 0 || o.isGraphOutput) {
+          fail(ErrorCodes.INTERNAL, `cannot remove node ${node.label}: its output "${o.name}" is still used`, { node: node.name });
+        }
+      }
+    }
+    const k = this.nodes.indexOf(node);
+    if (k < 0) fail(ErrorCodes.INTERNAL, `node ${node.label} is not in graph "${this.name}"`);
+    this.nodes.splice(k, 1);
+    for (let i = 0; i < node.inputs.length; i++) node.setInput(i, null);
+    for (const o of node.outputs) {
+      if (o.name !== '' && this.byName.get(o.name) === o) this.byName.delete(o.name);
+    }
+  }
+
+  /** Registers an existing value (used by deserialization and rebuilds). */
+  registerValue(v: Value): void {
+    if (v.name === '') return;
+    if (this.byName.has(v.name)) fail(ErrorCodes.VERIFY, `value name "${v.name}" is defined twice in graph "${this.name}"`);
+    this.byName.set(v.name, v);
+  }
+}
+
+export interface OpsetImport {
+  domain: string;
+  version: number;
+}
+
+export class Model {
+  irVersion: bigint = 8n;
+  opsetImports: OpsetImport[] = [];
+  producerName?: string;
+  producerVersion?: string;
+  domain?: string;
+  modelVersion?: bigint;
+  docString?: string;
+  metadataProps?: StringPairs;
+  graph: Graph;
+  /** Model-local functions, training info and device configurations: decoded protobuf objects, kept intact. */
+  functions: unknown[] = [];
+  trainingInfo: unknown[] = [];
+  configuration: unknown[] = [];
+  /** Set by the loader: the model file's folder (for external data). */
+  sourcePath?: string;
+
+  constructor(graph: Graph = new Graph('main')) {
+    this.graph = graph;
+  }
+
+  /** The imported version of an operator set ('' and 'ai.onnx' are the same domain). */
+  opsetVersion(domain = ''): number | undefined {
+    const d = domain === 'ai.onnx' ? '' : domain;
+    return this.opsetImports.find((o) => (o.domain === 'ai.onnx' ? '' : o.domain) === d)?.version;
+  }
+
+  getMetadata(key: string): string | undefined {
+    return this.metadataProps?.find(([k]) => k === key)?.[1];
+  }
+
+  setMetadata(key: string, value: string): void {
+    this.metadataProps ??= [];
+    const k = this.metadataProps.findIndex(([kk]) => kk === key);
+    if (k >= 0) this.metadataProps[k] = [key, value];
+    else this.metadataProps.push([key, value]);
+  }
+}
+
+/** Visits a graph and, depth-first, every subgraph inside its nodes' attributes. */
+export function* walkGraphs(g: Graph): Generator<Graph> {
+  yield g;
+  for (const n of g.nodes) for (const s of n.subgraphs()) yield* walkGraphs(s);
+}

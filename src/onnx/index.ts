@@ -1,0 +1,2 @@
+export { loadModel, saveModel, decodeModel, encodeModel, decodeTensor, loadTensorFile, resolveExternalLocation } from './io.js';
+export type { LoadOptions, SaveOptions } from './io.js';
