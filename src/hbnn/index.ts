@@ -1,0 +1,3 @@
+export * from './residual.js';
+export * from './distribution.js';
+export * from './bitmap.js';

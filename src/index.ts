@@ -1,0 +1,28 @@
+/**
+ * hbnn-onnx public API. Everything a program needs is exported from here; other modules
+ * are internal. See docs/api.md for a runnable example.
+ */
+export { HbnnError, ErrorCodes, isHbnnError, exitCodeFor, tryResult } from './errors.js';
+export type { ErrorCode, ErrorContext, Result } from './errors.js';
+
+export { loadModel, saveModel, decodeModel, encodeModel, decodeTensor, loadTensorFile } from './onnx/index.js';
+export type { LoadOptions, SaveOptions } from './onnx/index.js';
+
+export { Model, Graph, Node, Value, walkGraphs } from './ir/graph.js';
+export type { Attribute, AttributeValue, Use, OpsetImport } from './ir/graph.js';
+export { Tensor } from './ir/tensor.js';
+export { DataType, dtypeName } from './ir/dtype.js';
+export { tensorTypeOf, setTensorType, makeTensorType } from './ir/types.js';
+export type { Dim, TensorType } from './ir/types.js';
+export { verifyModel, assertValid } from './ir/verifier.js';
+export type { VerifyIssue } from './ir/verifier.js';
+export { printModel, printGraph, printNode } from './ir/printer.js';
+
+export { definePass } from './pass/pass.js';
+export type { Pass, PassContext, PassResult, OptionSpec, Property } from './pass/pass.js';
+export { Pipeline, PassRegistry, formatReport } from './pass/manager.js';
+export type { RunReport, RunOptions, PassRecord } from './pass/manager.js';
+export { parsePipeline, printPipeline } from './pass/pipeline.js';
+export { builtinPasses } from './pass/registry.js';
+
+export { createSession, runSession, toOrtTensor } from './runtime/ort.js';

@@ -1,0 +1,225 @@
+/**
+ * The pass manager: runs a pipeline over a model, verifying the IR between passes
+ * (switchable), timing each pass, collecting statistics, tracking graph properties, and
+ * naming the failing pass and the passes before it when something goes wrong.
+ */
+import type { Model } from '../ir/graph.js';
+import { assertValid } from '../ir/verifier.js';
+import { printModel } from '../ir/printer.js';
+import { HbnnError, fail, ErrorCodes, isHbnnError } from '../errors.js';
+import { resolveOptions, type OptionValues, type Pass, type PassContext, type Property } from './pass.js';
+import { parsePipeline, printPipeline, type PipelineItem } from './pipeline.js';
+
+export interface PassRecord {
+  pass: string;
+  options: OptionValues;
+  /** Milliseconds spent in the pass itself (verification not included). */
+  ms: number;
+  verifyMs: number;
+  changed: boolean;
+  stats: Record<string, number>;
+  notes: string[];
+}
+
+export interface RunReport {
+  pipeline: string;
+  passes: PassRecord[];
+  totalMs: number;
+  properties: Property[];
+  warnings: string[];
+  artifacts: Map<string, unknown>;
+}
+
+export interface RunOptions {
+  /** Verify the IR before the first pass and after each pass (default true). */
+  verify?: boolean;
+  /** Print the IR after these passes ('all' for every pass) to `sink`. */
+  printIrAfter?: readonly string[] | 'all';
+  sink?: (text: string) => void;
+  /** Called after each pass (progress display). */
+  onPass?: (rec: PassRecord) => void;
+}
+
+/** A pass registry: explicit registration, lookup by name. */
+export class PassRegistry {
+  private readonly passes = new Map<string, Pass>();
+
+  register(...passes: Pass[]): this {
+    for (const p of passes) {
+      if (this.passes.has(p.name)) fail(ErrorCodes.INTERNAL, `pass ${p.name} registered twice`);
+      if (!/^[a-z][a-z0-9-]*$/.test(p.name)) fail(ErrorCodes.INTERNAL, `pass name "${p.name}" is not kebab-case`);
+      this.passes.set(p.name, p);
+    }
+    return this;
+  }
+
+  get(name: string): Pass {
+    const p = this.passes.get(name);
+    if (!p) {
+      const near = [...this.passes.keys()].filter((k) => k.includes(name) || name.includes(k) || editDistance(k, name) <= 3);
+      fail(ErrorCodes.UNKNOWN_PASS, `unknown pass "${name}"${near.length ? `; did you mean ${near.join(' or ')}?` : ''} (see \`hbnn-onnx passes\`)`, {
+        pass: name,
+      });
+    }
+    return p;
+  }
+
+  list(): Pass[] {
+    return [...this.passes.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
+
+function editDistance(a: string, b: string): number {
+  const d = Array.from({ length: a.length + 1 }, (_, i) => [i, ...new Array<number>(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) d[0]![j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++)
+      d[i]![j] = Math.min(d[i - 1]![j]! + 1, d[i]![j - 1]! + 1, d[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+  return d[a.length]![b.length]!;
+}
+
+/** A pipeline bound to passes and options, ready to run. */
+export class Pipeline {
+  private constructor(
+    readonly items: readonly BoundItem[],
+    readonly text: string,
+  ) {}
+
+  /** Parses a text pipeline and checks every pass name and option against the registry. */
+  static parse(text: string, registry: PassRegistry): Pipeline {
+    return Pipeline.fromItems(parsePipeline(text), registry);
+  }
+
+  static fromItems(items: readonly PipelineItem[], registry: PassRegistry): Pipeline {
+    const bind = (its: readonly PipelineItem[]): BoundItem[] =>
+      its.map((it) =>
+        it.kind === 'fixpoint'
+          ? { kind: 'fixpoint', max: it.max, items: bind(it.items) }
+          : { kind: 'pass', pass: registry.get(it.name), options: resolveOptions(registry.get(it.name), it.options), raw: it.options },
+      );
+    return new Pipeline(bind(items), printPipeline(items));
+  }
+
+  toString(): string {
+    return this.text;
+  }
+
+  async run(model: Model, opts: RunOptions = {}): Promise<RunReport> {
+    const verify = opts.verify ?? true;
+    const report: RunReport = { pipeline: this.text, passes: [], totalMs: 0, properties: [], warnings: [], artifacts: new Map() };
+    const props = new Set<Property>();
+    const t0 = performance.now();
+    if (verify) {
+      try {
+        report.warnings.push(...assertValid(model).map((w) => w.message));
+      } catch (e) {
+        if (isHbnnError(e)) throw new HbnnError(e.code, `the input model is not valid IR, before any pass ran:\n${e.message}`, e.context);
+        throw e;
+      }
+    }
+    const runItems = async (items: readonly BoundItem[]): Promise<boolean> => {
+      let any = false;
+      for (const it of items) {
+        if (it.kind === 'fixpoint') {
+          let round = 0;
+          for (;;) {
+            round++;
+            const changed = await runItems(it.items);
+            any ||= changed;
+            if (!changed) break;
+            if (round >= it.max) {
+              report.warnings.push(`fixpoint group (${it.items.map(itemName).join(',')}) still changed the model after max=${it.max} rounds; stopped there`);
+              break;
+            }
+          }
+          continue;
+        }
+        any = (await this.runOne(it, model, props, report, verify, opts)) || any;
+      }
+      return any;
+    };
+    await runItems(this.items);
+    report.totalMs = performance.now() - t0;
+    report.properties = [...props];
+    return report;
+  }
+
+  private async runOne(it: BoundPass, model: Model, props: Set<Property>, report: RunReport, verify: boolean, opts: RunOptions): Promise<boolean> {
+    const { pass } = it;
+    const before = report.passes.map((p) => p.pass);
+    const missing = pass.requires.filter((r) => !props.has(r));
+    if (missing.length > 0) {
+      fail(
+        ErrorCodes.PASS_FAILED,
+        `pass ${pass.name} requires ${missing.join(', ')}, which no earlier pass in the pipeline established` +
+          ` (passes before it: ${before.join(', ') || 'none'}); add the pass that establishes it (see \`hbnn-onnx passes\`)`,
+        { pass: pass.name, before },
+      );
+    }
+    const rec: PassRecord = { pass: pass.name, options: it.options, ms: 0, verifyMs: 0, changed: false, stats: {}, notes: [] };
+    const ctx: PassContext = {
+      options: it.options,
+      stat: (name, inc = 1) => {
+        rec.stats[name] = (rec.stats[name] ?? 0) + inc;
+      },
+      note: (m) => void rec.notes.push(m),
+      properties: props,
+      artifacts: report.artifacts,
+    };
+    const t0 = performance.now();
+    let result;
+    try {
+      result = await pass.run(model, ctx);
+    } catch (e) {
+      const where = `pass ${pass.name} failed (passes before it: ${before.join(', ') || 'none'})`;
+      if (isHbnnError(e)) throw new HbnnError(e.code, `${where}: ${e.message}`, { ...e.context, pass: pass.name, before }, { cause: e });
+      throw new HbnnError(ErrorCodes.PASS_FAILED, `${where}: ${(e as Error).message ?? String(e)}`, { pass: pass.name, before }, { cause: e });
+    }
+    rec.ms = performance.now() - t0;
+    rec.changed = result.changed;
+    if (result.changed) {
+      if (pass.preserves !== 'all') for (const p of [...props]) if (!pass.preserves.includes(p)) props.delete(p);
+    }
+    for (const p of pass.establishes) props.add(p);
+    if (verify) {
+      const v0 = performance.now();
+      try {
+        report.warnings.push(...assertValid(model, { pass: pass.name }).map((w) => w.message));
+      } catch (e) {
+        if (isHbnnError(e)) {
+          throw new HbnnError(ErrorCodes.VERIFY, `pass ${pass.name} left an invalid graph (passes before it: ${before.join(', ') || 'none'}):\n${e.message}`, {
+            ...e.context,
+            pass: pass.name,
+          });
+        }
+        throw e;
+      }
+      rec.verifyMs = performance.now() - v0;
+    }
+    report.passes.push(rec);
+    opts.onPass?.(rec);
+    const pr = opts.printIrAfter;
+    if (pr && (pr === 'all' || pr.includes(pass.name))) (opts.sink ?? ((s) => process.stderr.write(s)))(`// IR after ${pass.name}\n${printModel(model)}`);
+    return result.changed;
+  }
+}
+
+type BoundPass = { kind: 'pass'; pass: Pass; options: OptionValues; raw: Record<string, string> };
+type BoundItem = BoundPass | { kind: 'fixpoint'; max: number; items: BoundItem[] };
+
+function itemName(it: BoundItem): string {
+  return it.kind === 'fixpoint' ? 'fixpoint(...)' : it.pass.name;
+}
+
+/** Formats a run report as a table (for --timing / --verbose). */
+export function formatReport(r: RunReport): string {
+  const lines = [`pipeline: ${r.pipeline || '(empty)'}`];
+  for (const p of r.passes) {
+    const stats = Object.entries(p.stats).map(([k, v]) => `${k}=${v}`).join(' ');
+    lines.push(`  ${p.pass.padEnd(32)} ${p.ms.toFixed(1).padStart(9)} ms  verify ${p.verifyMs.toFixed(1).padStart(7)} ms  ${p.changed ? 'changed' : 'unchanged'}  ${stats}`);
+    for (const n of p.notes) lines.push(`      note: ${n}`);
+  }
+  lines.push(`  total ${r.totalMs.toFixed(1)} ms`);
+  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  return lines.join('\n');
+}
