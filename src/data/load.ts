@@ -52,7 +52,7 @@ export const DATA_SPEC_HELP = `Data SPEC forms:
       A folder with one *-images-idx3-ubyte[.gz] (and its *-labels-idx1-ubyte[.gz]),
       a test_data_set folder, a .npy file, or an IDX file.
 uint8 data is scaled by 1/255, float data is left as is; no normalization unless asked
-(the bundled models need mean 0.2860, std 0.3530: --normalize fmnist).`;
+(the bundled models need mean 0.2860, std 0.3530: normalization 'fmnist').`;
 
 const SCHEMES = ['fmnist', 'fmnist-mini', 'idx', 'npy', 'pb'] as const;
 
@@ -64,6 +64,9 @@ function specError(spec: string, why: string): never {
 export function parseDataSpec(spec: string): DataSpec {
   const s = spec.trim();
   if (s === '') specError(spec, 'it is empty');
+  if ((SCHEMES as readonly string[]).includes(s)) {
+    specError(spec, s.startsWith('fmnist') ? `name the split: ${s}:test or ${s}:train` : `${s}: needs a path`);
+  }
   const colon = s.indexOf(':');
   const scheme = colon > 0 ? s.slice(0, colon) : '';
   const rest = colon > 0 ? s.slice(colon + 1) : '';
