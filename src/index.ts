@@ -26,3 +26,26 @@ export { parsePipeline, printPipeline } from './pass/pipeline.js';
 export { builtinPasses } from './pass/registry.js';
 
 export { createSession, runSession, toOrtTensor } from './runtime/ort.js';
+
+export {
+  loadDataset,
+  parseDataSpec,
+  formatDataSpec,
+  DATA_SPEC_HELP,
+  FMNIST_NORMALIZATION,
+  FMNIST_CLASSES,
+  parseNormalization,
+  checkFitsModelInput,
+  checkLabelRange,
+  batch,
+  batches,
+  shuffledIndices,
+  readIdx,
+  writeIdx,
+  readNpy,
+  writeNpy,
+  readTestDataSet,
+  bundledModelPath,
+  packageRoot,
+} from './data/index.js';
+export type { Dataset, NdArray } from './data/index.js';

@@ -1,0 +1,250 @@
+/**
+ * The quantized (HBNN) model format: an ordinary ONNX model that any runtime executes,
+ * plus a record of every binarized tensor in the model's metadata.
+ *
+ * - A binarized weight W of shape S becomes two initializers:
+ *     `<W>.hbnn_planes`: int8 [K, ...S], plane i holds B_i (±1) where entry j has more than
+ *                        i bits (M_j > i), 0 elsewhere. The bit map is M_j = number of
+ *                        non-zero planes at j.
+ *     `<W>.hbnn_scales`: float [K, 1, ...] (per tensor) or [K, C, 1, ...] (per output channel).
+ *   and a call of the model-local function `ai.hbnn::BinarizedWeight(planes, scales)`, whose
+ *   body (Cast → Mul → ReduceSum over axis 0) computes Ŵ = Σ_i mu_i · B_i · [M > i].
+ * - A binarized activation x becomes `ai.hbnn::BinarizeActivation(x, scales[3], center,
+ *   sign, t1, t2)`: the hardware form with calibrated constants. The bit count of an entry is
+ *   M = 1 + [k >= t1] + [k >= t2] with k = sign · | |x| - center | (Middle-Out: center = the
+ *   mean magnitude, sign = +1; Bottom-Up: center 0, sign +1; Top-Down: center 0, sign -1),
+ *   and y = Σ_i mu_i · B_i · [M >= i] with residual signs B_i (sign(0) = +1).
+ * - Model metadata `hbnn.format` = "hbnn-onnx/1" and `hbnn.quantization` = JSON
+ *   (`QuantRecord`): per tensor the layer, bit histogram, average bits, heuristic,
+ *   distribution, scales and the initializer names above.
+ */
+import type { FunctionPb, NodePb, AttributePb } from '../onnx/proto.js';
+import { Model, type Node, type Value } from '../ir/graph.js';
+import { fail, ErrorCodes } from '../errors.js';
+
+export const HBNN_DOMAIN = 'ai.hbnn';
+export const HBNN_FORMAT = 'hbnn-onnx/1';
+export const META_FORMAT = 'hbnn.format';
+export const META_RECORD = 'hbnn.quantization';
+export const FN_WEIGHT = 'BinarizedWeight';
+export const FN_ACT = 'BinarizeActivation';
+
+export interface WeightRecord {
+  /** Original initializer name of the float weight. */
+  tensor: string;
+  /** The Conv/Gemm/MatMul node consuming it. */
+  node: string;
+  op: string;
+  shape: number[];
+  planes: string;
+  scales: string;
+  /** Per-bit scales: [K] per tensor, [K][C] per channel. */
+  scaleValues: number[] | number[][];
+  perChannel: boolean;
+  heuristic: string;
+  /** Fractions for 1..K bits requested. */
+  distribution: number[];
+  /** Counts of entries with 1..K bits. */
+  histogram: number[];
+  avgBits: number;
+  seed?: number;
+}
+
+export interface ActivationRecord {
+  /** Value name of the binarizer's input and output. */
+  input: string;
+  output: string;
+  node: string;
+  /** The Conv/Gemm/MatMul whose input this feeds. */
+  feeds: string[];
+  heuristic: string;
+  distribution: number[];
+  scales: number[];
+  center: number;
+  sign: number;
+  thresholds: [number, number];
+  /** Filled by calibration: the fractions actually observed on the calibration data. */
+  observed?: number[];
+  calibrated: boolean;
+}
+
+export interface QuantRecord {
+  format: string;
+  tool: string;
+  weights: WeightRecord[];
+  activations: ActivationRecord[];
+  /** Value name of the output scaling layer's scale, when one was inserted or found. */
+  scalingLayer?: { node: string; scale: string; inserted: boolean };
+  /** Average weight bits over all binarized weights (parameter-weighted). */
+  avgWeightBits: number;
+  avgActivationBits?: number;
+}
+
+export function readQuantRecord(model: Model): QuantRecord | undefined {
+  const fmt = model.getMetadata(META_FORMAT);
+  const raw = model.getMetadata(META_RECORD);
+  if (fmt === undefined || raw === undefined) return undefined;
+  if (fmt !== HBNN_FORMAT) fail(ErrorCodes.NOT_QUANTIZED, `model metadata says format "${fmt}", this tool reads "${HBNN_FORMAT}"`);
+  try {
+    return JSON.parse(raw) as QuantRecord;
+  } catch (e) {
+    return fail(ErrorCodes.ONNX_INVALID, `model metadata ${META_RECORD} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** The record, or a NOT_QUANTIZED error saying how to make one. */
+export function requireQuantRecord(model: Model, file?: string): QuantRecord {
+  const r = readQuantRecord(model);
+  if (!r) {
+    fail(ErrorCodes.NOT_QUANTIZED, `${file ?? 'the model'} is not an HBNN-quantized model (no ${META_FORMAT} metadata); run \`hbnn-onnx quantize\` first`, {
+      ...(file ? { file } : {}),
+    });
+  }
+  return r;
+}
+
+export function writeQuantRecord(model: Model, record: QuantRecord): void {
+  model.setMetadata(META_FORMAT, HBNN_FORMAT);
+  model.setMetadata(META_RECORD, JSON.stringify(record));
+}
+
+export function emptyRecord(): QuantRecord {
+  return { format: HBNN_FORMAT, tool: 'hbnn-onnx', weights: [], activations: [], avgWeightBits: 0 };
+}
+
+// ------------------------------------------------------------------------------------------
+// Model-local functions
+// ------------------------------------------------------------------------------------------
+
+const attr = (name: string, a: Partial<AttributePb>): AttributePb =>
+  ({ name, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [], ...a }) as AttributePb;
+
+const node = (op: string, input: string[], output: string[], attribute: AttributePb[] = []): NodePb =>
+  ({ op_type: op, input, output, attribute, metadata_props: [], device_configurations: [] }) as NodePb;
+
+/** Nodes for `out = ReduceSum(x, axes=[0], keepdims=0)` valid at `opset`. */
+function reduceSum0(x: string, out: string, opset: number): NodePb[] {
+  if (opset >= 13) {
+    return [
+      node('Constant', [], [`${out}__axes`], [attr('value_ints', { type: 7, ints: [0] as never })]),
+      node('ReduceSum', [x, `${out}__axes`], [out], [attr('keepdims', { type: 2, i: 0 as never })]),
+    ];
+  }
+  return [node('ReduceSum', [x], [out], [attr('axes', { type: 7, ints: [0] as never }), attr('keepdims', { type: 2, i: 0 as never })])];
+}
+
+/** Nodes for a >= b as float 0/1, valid at `opset`. */
+function geFloat(a: string, b: string, out: string, opset: number): NodePb[] {
+  if (opset >= 12) return [node('GreaterOrEqual', [a, b], [`${out}__b`]), node('Cast', [`${out}__b`], [out], [attr('to', { type: 2, i: 1 as never })])];
+  return [
+    node('Less', [a, b], [`${out}__lt`]),
+    node('Not', [`${out}__lt`], [`${out}__b`]),
+    node('Cast', [`${out}__b`], [out], [attr('to', { type: 2, i: 1 as never })]),
+  ];
+}
+
+export function weightFunction(opset: number): FunctionPb {
+  return {
+    name: FN_WEIGHT,
+    domain: HBNN_DOMAIN,
+    doc_string: 'HBNN binarized weight: sum over bit planes of scale_i * plane_i (planes are int8 in {-1,0,+1}).',
+    input: ['planes', 'scales'],
+    output: ['w'],
+    attribute: [],
+    attribute_proto: [],
+    node: [
+      node('Cast', ['planes'], ['pf'], [attr('to', { type: 2, i: 1 as never })]),
+      node('Mul', ['pf', 'scales'], ['ps']),
+      ...reduceSum0('ps', 'w', opset),
+    ],
+    opset_import: [{ domain: '', version: opset as never }],
+    value_info: [],
+    metadata_props: [],
+  } as FunctionPb;
+}
+
+export function activationFunction(opset: number): FunctionPb {
+  const n: NodePb[] = [];
+  const sgn = (x: string, out: string): void => {
+    // sign with sign(0) = +1: 2 * [x >= 0] - 1
+    n.push(...geFloat(x, 'zero', `${out}__ge`, opset));
+    n.push(node('Mul', [`${out}__ge`, 'two'], [`${out}__2`]), node('Sub', [`${out}__2`, 'one'], [out]));
+  };
+  n.push(
+    node('Constant', [], ['zero'], [attr('value_float', { type: 1, f: 0 })]),
+    node('Constant', [], ['one'], [attr('value_float', { type: 1, f: 1 })]),
+    node('Constant', [], ['two'], [attr('value_float', { type: 1, f: 2 })]),
+  );
+  if (opset < 12) {
+    // value_float needs opset 12; older models get tensors.
+    n.length = 0;
+    for (const [name, v] of [['zero', 0], ['one', 1], ['two', 2]] as const) {
+      n.push(
+        node('Constant', [], [name], [
+          attr('value', { type: 4, t: { dims: [], data_type: 1, float_data: [v], int32_data: [], string_data: [], int64_data: [], external_data: [], double_data: [], uint64_data: [], metadata_props: [] } }),
+        ]),
+      );
+    }
+  }
+  // Bit count bands: k = sign * | |x| - center |; g1 = [k >= t1], g2 = [k >= t2]
+  n.push(node('Abs', ['x'], ['ax']), node('Sub', ['ax', 'center'], ['dc']), node('Abs', ['dc'], ['d']), node('Mul', ['d', 'sign'], ['k']));
+  n.push(...geFloat('k', 't1', 'g1', opset), ...geFloat('k', 't2', 'g2', opset));
+  // Scales: s1, s2, s3 from scales[3] via Split would need opset-dependent attributes; use Gather.
+  for (let i = 0; i < 3; i++) {
+    n.push(
+      node('Constant', [], [`i${i}`], [
+        attr('value', { type: 4, t: { dims: [], data_type: 7, int64_data: [i as never], float_data: [], int32_data: [], string_data: [], external_data: [], double_data: [], uint64_data: [], metadata_props: [] } }),
+      ]),
+      node('Gather', ['scales', `i${i}`], [`s${i + 1}`], [attr('axis', { type: 2, i: 0 as never })]),
+    );
+  }
+  // Round 1 (every entry), round 2 (g1), round 3 (g2)
+  sgn('x', 'b1');
+  n.push(node('Mul', ['b1', 's1'], ['y1']), node('Sub', ['x', 'y1'], ['e1']));
+  sgn('e1', 'b2');
+  n.push(node('Mul', ['b2', 's2'], ['b2s']), node('Mul', ['b2s', 'g1'], ['y2']), node('Sub', ['e1', 'y2'], ['e2']));
+  sgn('e2', 'b3');
+  n.push(node('Mul', ['b3', 's3'], ['b3s']), node('Mul', ['b3s', 'g2'], ['y3']));
+  n.push(node('Add', ['y1', 'y2'], ['y12']), node('Add', ['y12', 'y3'], ['y']));
+  return {
+    name: FN_ACT,
+    domain: HBNN_DOMAIN,
+    doc_string:
+      'HBNN activation binarizer with calibrated constants: bits per entry from bands on k = sign*||x|-center| ' +
+      '(1 + [k>=t1] + [k>=t2]), then residual binarization with fixed per-bit scales.',
+    input: ['x', 'scales', 'center', 'sign', 't1', 't2'],
+    output: ['y'],
+    attribute: [],
+    attribute_proto: [],
+    node: n,
+    opset_import: [{ domain: '', version: opset as never }],
+    value_info: [],
+    metadata_props: [],
+  } as FunctionPb;
+}
+
+/** Adds the ai.hbnn functions and opset import to a model (idempotent); raises IR to >= 8. */
+export function ensureHbnnFunctions(model: Model): void {
+  const opset = model.opsetVersion('');
+  if (opset === undefined) fail(ErrorCodes.ONNX_INVALID, 'model has no ai.onnx opset import');
+  if (opset < 11) fail(ErrorCodes.UNSUPPORTED_OP, `model uses ai.onnx opset ${opset}; quantization needs opset 11 or later`);
+  if (model.irVersion < 8n) model.irVersion = 8n;
+  if (model.opsetVersion(HBNN_DOMAIN) === undefined) model.opsetImports.push({ domain: HBNN_DOMAIN, version: 1 });
+  const have = new Set((model.functions as FunctionPb[]).map((f) => `${f.domain}::${f.name}`));
+  if (!have.has(`${HBNN_DOMAIN}::${FN_WEIGHT}`)) model.functions.push(weightFunction(opset));
+  if (!have.has(`${HBNN_DOMAIN}::${FN_ACT}`)) model.functions.push(activationFunction(opset));
+}
+
+export function isWeightCall(n: Node): boolean {
+  return n.domain === HBNN_DOMAIN && n.opType === FN_WEIGHT;
+}
+
+export function isActivationCall(n: Node): boolean {
+  return n.domain === HBNN_DOMAIN && n.opType === FN_ACT;
+}
+
+/** For a Conv/Gemm/MatMul weight input, the BinarizedWeight call feeding it (if any). */
+export function weightCallOf(v: Value | null): Node | undefined {
+  const p = v?.producer;
+  return p && isWeightCall(p) ? p : undefined;
+}

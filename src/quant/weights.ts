@@ -1,0 +1,129 @@
+/**
+ * Weight binarization of one layer, and its materialization in the quantized format.
+ * Shared by the `insert-weight-binarization` pass and the trainer (which re-binarizes
+ * from latent float weights and writes the deploy form at the end).
+ */
+import { Tensor } from '../ir/tensor.js';
+import { DataType } from '../ir/dtype.js';
+import type { Graph, Node, Value } from '../ir/graph.js';
+import { makeBitMap, heteroBinarize, residualBinarize, bitHistogram, type Heuristic, type Binarization } from '../hbnn/index.js';
+import { FN_WEIGHT, HBNN_DOMAIN, type WeightRecord } from './format.js';
+import { fromChannelMajor, toChannelMajor, type WeightLayer } from './targets.js';
+
+export type WeightHeuristic = Heuristic | 'layer';
+
+export interface LayerQuantSpec {
+  heuristic: WeightHeuristic;
+  /** Fractions for 1..K bits. For 'layer', a one-hot distribution at the layer's bits. */
+  dist: number[];
+  perChannel: boolean;
+  seed: number;
+}
+
+export interface LayerQuantResult {
+  /** Bit map in the weight's own layout. */
+  bitMap: Uint8Array;
+  bin: Binarization;
+  /** Dequantized weight in the weight's own layout. */
+  dequantized: Float32Array;
+  /** int8 planes [K, ...shape] in the weight's own layout. */
+  planes: Int8Array;
+  /** Scales shaped to broadcast against the planes: [K, 1...] or per channel. */
+  scaleDims: number[];
+  scaleData: Float32Array;
+  histogram: number[];
+  avgBits: number;
+}
+
+/** Binarizes a float weight (its own layout) as the spec says. */
+export function quantizeLayerWeight(w: Float32Array, dims: readonly number[], layer: Pick<WeightLayer, 'channelAxis' | 'channels'>, spec: LayerQuantSpec, name: string): LayerQuantResult {
+  const cm = toChannelMajor(w, dims, layer.channelAxis);
+  const channels = spec.perChannel ? layer.channels : undefined;
+  let bitMapCm: Uint8Array;
+  let bin: Binarization;
+  const homogeneousBits = spec.dist.filter((p) => p > 0).length === 1 ? spec.dist.findIndex((p) => p > 0) + 1 : 0;
+  if (spec.heuristic === 'layer' || homogeneousBits > 0) {
+    const bits = homogeneousBits || spec.dist.length;
+    bitMapCm = new Uint8Array(cm.length).fill(bits);
+    bin = residualBinarize(cm, bits, { name, ...(channels ? { channels } : {}) });
+  } else {
+    const bm = makeBitMap(cm, {
+      heuristic: spec.heuristic,
+      dist: spec.dist,
+      maxBits: spec.dist.length,
+      seed: spec.seed,
+      name,
+      ...(channels ? { scaleChannels: channels } : {}),
+    });
+    bitMapCm = bm.bitMap;
+    bin = heteroBinarize(cm, bitMapCm, { name, ...(channels ? { channels } : {}) });
+  }
+  const k = bin.nBits;
+  const n = cm.length;
+  const planesCm = new Int8Array(k * n);
+  for (let j = 0; j < n; j++) {
+    const m = bitMapCm[j]!;
+    const s = bin.signs[j]!;
+    for (let i = 0; i < m; i++) planesCm[i * n + j] = (s >> i) & 1 ? -1 : 1;
+  }
+  // Back to the weight's layout.
+  const bitMap = fromChannelMajor(bitMapCm, dims, layer.channelAxis, (len) => new Uint8Array(len));
+  const dequantized = fromChannelMajor(bin.dequantized, dims, layer.channelAxis, (len) => new Float32Array(len));
+  let planes = planesCm;
+  if (layer.channelAxis !== 0) {
+    planes = new Int8Array(k * n);
+    for (let i = 0; i < k; i++) {
+      const p = fromChannelMajor(planesCm.subarray(i * n, (i + 1) * n), dims, layer.channelAxis, (len) => new Int8Array(len));
+      planes.set(p, i * n);
+    }
+  }
+  const scaleDims = [k, ...dims.map(() => 1)];
+  if (channels) scaleDims[1 + layer.channelAxis] = channels;
+  const scaleData = Float32Array.from(bin.scales);
+  const h = bitHistogram(bitMap);
+  return { bitMap, bin, dequantized, planes, scaleDims, scaleData, histogram: h.counts, avgBits: h.avgBits };
+}
+
+/**
+ * Replaces layer's float weight input by `ai.hbnn::BinarizedWeight(planes, scales)`.
+ * The float initializer is removed when nothing else uses it.
+ */
+export function materializeWeight(g: Graph, layer: WeightLayer, q: LayerQuantResult): { call: Node; planes: Value; scales: Value } {
+  const w = layer.weight;
+  const base = w.name;
+  const t = w.constValue!;
+  const planes = g.addInitializer(
+    Tensor.fromUint8(g.uniqueName(`${base}.hbnn_planes`), [q.bin.nBits, ...t.dims], new Uint8Array(q.planes.buffer, q.planes.byteOffset, q.planes.byteLength), DataType.INT8),
+  );
+  const scales = g.addInitializer(Tensor.fromFloat32(g.uniqueName(`${base}.hbnn_scales`), q.scaleDims, q.scaleData));
+  const call = g.createNode(FN_WEIGHT, [planes, scales], [g.uniqueName(`${base}.hbnn`)], {
+    domain: HBNN_DOMAIN,
+    name: g.uniqueName(`${layer.node.name || base}/BinarizedWeight`),
+  });
+  g.insertBefore(layer.node, call);
+  layer.node.setInput(layer.weightIndex, call.outputs[0]!);
+  if (w.uses.length === 0 && !w.isGraphOutput) g.removeInitializer(w);
+  return { call, planes, scales };
+}
+
+export function weightRecord(layer: WeightLayer, q: LayerQuantResult, spec: LayerQuantSpec, planes: Value, scales: Value): WeightRecord {
+  const k = q.bin.nBits;
+  const c = q.bin.channels;
+  const scaleValues: number[] | number[][] =
+    c === 1 ? Array.from(q.scaleData) : Array.from({ length: k }, (_, i) => Array.from(q.scaleData.subarray(i * c, (i + 1) * c)));
+  return {
+    tensor: layer.weight.name,
+    node: layer.node.name,
+    op: layer.node.opType,
+    shape: [...layer.weight.constValue!.dims],
+    planes: planes.name,
+    scales: scales.name,
+    scaleValues,
+    perChannel: spec.perChannel,
+    heuristic: spec.heuristic,
+    distribution: spec.dist,
+    histogram: q.histogram,
+    avgBits: q.avgBits,
+    ...(spec.heuristic === 'random' ? { seed: spec.seed } : {}),
+  };
+}
