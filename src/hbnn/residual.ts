@@ -55,39 +55,68 @@ function extendTable(table: Float64Array, base: number, depth: number, mu: numbe
   const to = base + 2 * width;
   for (let p = 0; p < width; p++) {
     const prev = table[from + p];
-    table[to + p] = prev + mu;
-    table[to + width + p] = prev - mu;
+    // float32 after every step: T_hat is the float32 sequential sum mu_1*B_1 + mu_2*B_2 + ...,
+    // exactly what an ONNX runtime computes from the stored planes and scales.
+    table[to + p] = Math.fround(prev + mu);
+    table[to + width + p] = Math.fround(prev - mu);
   }
+}
+
+/** 1 when x < 0, else 0 (so sign(0) = sign(-0) = +1); compiles to a branch-free compare. */
+function isNegative(x: number): number {
+  return ((x < 0) as unknown as number) | 0;
 }
 
 function tableStride(nBits: number): number {
   return 1 << (nBits + 1);
 }
 
-/** T_hat_j = fround(table[(1 << M_j) + path_j]) for every entry. */
-function writeDequantized(
-  bitMap: Uint8Array,
-  signs: Uint8Array,
-  table: Float64Array,
-  stride: number,
-  channels: number,
-  out: Float32Array,
-): void {
-  const size = bitMap.length / channels;
-  for (let g = 0; g < channels; g++) {
-    const base = g * stride;
-    const end = (g + 1) * size;
-    for (let j = g * size; j < end; j++) out[j] = table[base + (1 << bitMap[j]) + signs[j]];
-  }
+/** What a scan of a bit map found. */
+interface BitMapScan {
+  /** max(M), 0 for an empty map. */
+  max: number;
+  /** Entries with M_j >= 2. */
+  multiBit: number;
 }
 
-/** The binarization rounds on a validated bit map whose maximum is nBits. */
-function binarizeWithMap(
-  t: Float32Array,
-  bitMap: Uint8Array,
-  nBits: number,
-  opts: BinarizeOptions,
-): Binarization {
+/**
+ * Scans a bit map, failing INVALID_OPTION on a length mismatch or an entry outside 1..8.
+ */
+function scanBitMap(bitMap: Uint8Array, length: number, option = 'bitMap'): BitMapScan {
+  if (bitMap.length !== length) {
+    fail(ErrorCodes.INVALID_OPTION, `${option} has length ${bitMap.length}, expected ${length} (one bitwidth per entry)`, {
+      option,
+    });
+  }
+  let min = 255;
+  let max = 0;
+  let multiBit = 0;
+  for (let j = 0; j < bitMap.length; j++) {
+    const m = bitMap[j];
+    if (m < min) min = m;
+    if (m > max) max = m;
+    multiBit += (1 - m) >>> 31; // 1 when m >= 2
+  }
+  if (bitMap.length > 0 && (min < 1 || max > 8)) {
+    const bad = min < 1 ? min : max;
+    const j = bitMap.indexOf(bad);
+    fail(ErrorCodes.INVALID_OPTION, `${option}[${j}] = ${bad}; bitwidths must be 1 to 8`, { option, index: j });
+  }
+  return { max, multiBit };
+}
+
+/**
+ * The binarization rounds. `bitMap` null means homogeneous (every entry takes all nBits
+ * rounds). The passes are arranged so that no data-dependent branch sits in a hot loop:
+ *
+ * - round 1 visits every entry (E_0 = T): signs and sum |T| per group;
+ * - each later round i is one pass over the entries of A_{i-1} that writes their value at
+ *   depth i - 1 to the output (final for those with M_j = i - 1, overwritten for the others),
+ *   and, for those in A_i, takes the residual E_{i-1}, its sign and |E_{i-1}|, appending
+ *   them to the list of A_i (compacted in place, in index order);
+ * - a last pass writes the full-depth values of A_n.
+ */
+function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, nBits: number, multiBit: number, opts: BinarizeOptions): Binarization {
   const n = t.length;
   const channels = opts.channels ?? 1;
   const size = groupSize(n, opts.channels, 'channels');
@@ -97,63 +126,117 @@ function binarizeWithMap(
   const signs = new Uint8Array(n);
   const scales = new Float32Array(nBits * channels);
   const activeCounts = new Float64Array(nBits * channels);
+  const result: Binarization = { nBits, channels, scales, activeCounts, signs, dequantized: out };
+  if (n === 0 || nBits === 0) return result;
 
-  for (let i = 1; i <= nBits; i++) {
-    const bit = 1 << (i - 1);
+  const record = (i: number, g: number, sum: number, count: number): void => {
+    const mu = count > 0 ? Math.fround(sum / count) : 0;
+    scales[(i - 1) * channels + g] = mu;
+    activeCounts[(i - 1) * channels + g] = count;
+    extendTable(table, g * stride, i - 1, mu);
+  };
+
+  // Round 1: every entry, E_0 = T. (v < 0) is false for -0, so sign(0) = sign(-0) = +1.
+  for (let g = 0; g < channels; g++) {
+    const start = g * size;
+    const end = start + size;
+    let sum = 0;
+    for (let j = start; j < end; j++) {
+      const v = t[j];
+      signs[j] = isNegative(v);
+      sum += Math.abs(v);
+    }
+    // A float32 tensor cannot overflow a float64 sum, so a non-finite sum means a NaN/Inf weight.
+    if (!Number.isFinite(sum)) failNonFinite(t, opts.name, start, end);
+    record(1, g, sum, size);
+  }
+
+  if (bitMap === null) {
+    for (let i = 2; i <= nBits; i++) {
+      const bit = 1 << (i - 1);
+      for (let g = 0; g < channels; g++) {
+        const from = g * stride + bit;
+        const end = (g + 1) * size;
+        let sum = 0;
+        for (let j = g * size; j < end; j++) {
+          const s = signs[j];
+          const e = t[j] - table[from + s];
+          signs[j] = s | (isNegative(e) << (i - 1));
+          sum += Math.abs(e);
+        }
+        record(i, g, sum, size);
+      }
+    }
     for (let g = 0; g < channels; g++) {
-      const base = g * stride;
-      const from = base + bit; // partial sums of depth i - 1
-      const start = g * size;
-      const end = start + size;
+      const at = g * stride + (1 << nBits);
+      const end = (g + 1) * size;
+      for (let j = g * size; j < end; j++) out[j] = table[at + signs[j]];
+    }
+    return result;
+  }
+
+  // Heterogeneous: `list` holds A_i in index order, group g at [listStart[g], listEnd[g]).
+  // One spare slot: the branch-free append writes one entry past the last kept one.
+  const list = new Uint32Array(multiBit + 1);
+  const listStart = new Float64Array(channels);
+  const listEnd = new Float64Array(channels);
+  for (let i = 2; i <= nBits + 1; i++) {
+    const bit = 1 << (i - 1);
+    const last = i > nBits; // no round i: only write the values of depth nBits
+    for (let g = 0; g < channels; g++) {
+      const from = g * stride + bit; // partial sums of depth i - 1
       let sum = 0;
       let count = 0;
-      for (let j = start; j < end; j++) {
-        if (bitMap[j] >= i) {
-          const e = t[j] - table[from + signs[j]];
-          if (e < 0) {
-            signs[j] |= bit;
-            sum -= e;
-          } else {
-            sum += e; // sign(0) = +1
-          }
-          count++;
+      if (i === 2) {
+        const end = (g + 1) * size;
+        let w = g === 0 ? 0 : listEnd[g - 1];
+        listStart[g] = w;
+        for (let j = g * size; j < end; j++) {
+          const s = signs[j];
+          const v = table[from + s];
+          out[j] = v;
+          const a = (1 - bitMap[j]) >>> 31; // 1 when M_j >= 2
+          const e = t[j] - v;
+          signs[j] = s | ((isNegative(e) & a) << 1);
+          sum += Math.abs(e) * a;
+          count += a;
+          list[w] = j;
+          w += a;
         }
+        listEnd[g] = w;
+      } else if (last) {
+        const end = listEnd[g];
+        for (let p = listStart[g]; p < end; p++) {
+          const j = list[p];
+          out[j] = table[from + signs[j]];
+        }
+      } else {
+        const end = listEnd[g];
+        let w = listStart[g];
+        for (let p = w; p < end; p++) {
+          const j = list[p];
+          const s = signs[j];
+          const v = table[from + s];
+          out[j] = v;
+          const a = (i - 1 - bitMap[j]) >>> 31; // 1 when M_j >= i
+          const e = t[j] - v;
+          signs[j] = s | ((isNegative(e) & a) << (i - 1));
+          sum += Math.abs(e) * a;
+          count += a;
+          list[w] = j;
+          w += a;
+        }
+        listEnd[g] = w;
       }
-      // Round 1 covers every entry with E_0 = T, so a non-finite sum means a NaN/Inf weight.
-      if (i === 1 && !Number.isFinite(sum)) failNonFinite(t, opts.name, start, end);
-      const mu = count > 0 ? Math.fround(sum / count) : 0;
-      scales[(i - 1) * channels + g] = mu;
-      activeCounts[(i - 1) * channels + g] = count;
-      extendTable(table, base, i - 1, mu);
+      if (!last) record(i, g, sum, count);
     }
   }
-  writeDequantized(bitMap, signs, table, stride, channels, out);
-  return { nBits, channels, scales, activeCounts, signs, dequantized: out };
+  return result;
 }
 
-/**
- * Scans a bit map: returns max(M), failing INVALID_OPTION on a length mismatch or an entry
- * outside 1..8.
- */
+/** Validates a bit map (length, entries 1..8) and returns max(M), or 0 for an empty map. */
 export function bitMapMax(bitMap: Uint8Array, length: number, option = 'bitMap'): number {
-  if (bitMap.length !== length) {
-    fail(ErrorCodes.INVALID_OPTION, `${option} has length ${bitMap.length}, expected ${length} (one bitwidth per entry)`, {
-      option,
-    });
-  }
-  let min = 255;
-  let max = 0;
-  for (let j = 0; j < bitMap.length; j++) {
-    const m = bitMap[j];
-    if (m < min) min = m;
-    if (m > max) max = m;
-  }
-  if (bitMap.length > 0 && (min < 1 || max > 8)) {
-    const bad = min < 1 ? min : max;
-    const j = bitMap.indexOf(bad);
-    fail(ErrorCodes.INVALID_OPTION, `${option}[${j}] = ${bad}; bitwidths must be 1 to 8`, { option, index: j });
-  }
-  return max;
+  return scanBitMap(bitMap, length, option).max;
 }
 
 /**
@@ -162,7 +245,7 @@ export function bitMapMax(bitMap: Uint8Array, length: number, option = 'bitMap')
  */
 export function residualBinarize(t: Float32Array, nBits: number, opts: BinarizeOptions = {}): Binarization {
   checkMaxBits(nBits, 'nBits');
-  return binarizeWithMap(t, new Uint8Array(t.length).fill(nBits), nBits, opts);
+  return binarizeRounds(t, null, nBits, t.length, opts);
 }
 
 /**
@@ -170,8 +253,8 @@ export function residualBinarize(t: Float32Array, nBits: number, opts: BinarizeO
  * mu_i = mean |E_{i-1}| over A_i = { j : M_j >= i } (0 when A_i is empty). sign(0) = +1.
  */
 export function heteroBinarize(t: Float32Array, bitMap: Uint8Array, opts: BinarizeOptions = {}): Binarization {
-  const nBits = bitMapMax(bitMap, t.length);
-  return binarizeWithMap(t, bitMap, nBits, opts);
+  const { max, multiBit } = scanBitMap(bitMap, t.length);
+  return binarizeRounds(t, bitMap, max, multiBit, opts);
 }
 
 /**
@@ -203,7 +286,12 @@ export function reconstruct(
   for (let g = 0; g < b.channels; g++) {
     for (let i = 1; i <= b.nBits; i++) extendTable(table, g * stride, i - 1, b.scales[(i - 1) * b.channels + g]);
   }
-  writeDequantized(bitMap, b.signs, table, stride, b.channels, target);
+  const size = n / b.channels;
+  for (let g = 0; g < b.channels; g++) {
+    const base = g * stride;
+    const end = (g + 1) * size;
+    for (let j = g * size; j < end; j++) target[j] = table[base + (1 << bitMap[j]) + b.signs[j]];
+  }
   return target;
 }
 

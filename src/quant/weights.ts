@@ -106,7 +106,7 @@ export function materializeWeight(g: Graph, layer: WeightLayer, q: LayerQuantRes
   return { call, planes, scales };
 }
 
-export function weightRecord(layer: WeightLayer, q: LayerQuantResult, spec: LayerQuantSpec, planes: Value, scales: Value): WeightRecord {
+export function weightRecord(layer: WeightLayer, shape: readonly number[], q: LayerQuantResult, spec: LayerQuantSpec, planes: Value, scales: Value): WeightRecord {
   const k = q.bin.nBits;
   const c = q.bin.channels;
   const scaleValues: number[] | number[][] =
@@ -115,7 +115,7 @@ export function weightRecord(layer: WeightLayer, q: LayerQuantResult, spec: Laye
     tensor: layer.weight.name,
     node: layer.node.name,
     op: layer.node.opType,
-    shape: [...layer.weight.constValue!.dims],
+    shape: [...shape],
     planes: planes.name,
     scales: scales.name,
     scaleValues,

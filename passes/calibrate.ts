@@ -1,0 +1,137 @@
+/**
+ * calibrate: set the constants of every activation binarizer from calibration data.
+ *
+ * Rules, for each `ai.hbnn::BinarizeActivation` node in graph order (earlier binarizers are
+ * calibrated first, so later ones see binarized inputs, as at inference):
+ * 1. Run the model on the calibration data and collect the binarizer's input x.
+ * 2. center = mean |x| for Middle-Out, 0 for Bottom-Up and Top-Down; sign = -1 for
+ *    Top-Down, +1 otherwise; k = sign * | |x| - center |.
+ * 3. Bands: t1 = the p1-quantile of k, t2 = the (p1 + p2)-quantile, so that on the
+ *    calibration data the fractions of entries at 1, 2, 3 bits are the target p1, p2, p3
+ *    (ties at a threshold go to more bits). Homogeneous distributions use +/-3e38.
+ * 4. Scales: heterogeneous residual binarization of all collected x with that bit map gives
+ *    mu_1..mu_3 (per tensor), which become the binarizer's fixed scales.
+ * 5. The record in `hbnn.quantization` gets the constants, `calibrated: true` and the
+ *    observed fractions.
+ */
+import { definePass } from '../src/pass/pass.js';
+import { fail, ErrorCodes } from '../src/errors.js';
+import { heteroBinarize } from '../src/hbnn/index.js';
+import { Tensor } from '../src/ir/tensor.js';
+import type { Model, Node, Value } from '../src/ir/graph.js';
+import { isActivationCall, readQuantRecord, writeQuantRecord, type ActivationRecord } from '../src/quant/format.js';
+import { loadDataset, parseNormalization } from '../src/data/index.js';
+import { forEachBatch } from '../src/runtime/infer.js';
+import { BIG } from './insert-activation-binarization.js';
+
+export const calibrate = definePass({
+  name: 'calibrate',
+  summary: 'Set activation binarizer scales and bit bands from calibration data',
+  options: [
+    { name: 'data', type: 'string', doc: 'calibration data SPEC (see docs/data.md)', default: 'fmnist-mini:train' },
+    { name: 'limit', type: 'integer', doc: 'number of calibration samples', default: 512, min: 1 },
+    { name: 'normalize', type: 'string', doc: "input normalization: 'fmnist', MEAN:STD, or none", default: 'none' },
+    { name: 'batch-size', type: 'integer', doc: 'samples per onnxruntime run', default: 256, min: 1 },
+  ],
+  requires: ['activations-binarized'],
+  establishes: ['calibrated'],
+  preserves: 'all',
+  async run(model, ctx) {
+    const o = ctx.options;
+    const norm = o['normalize'] as string;
+    const ds = loadDataset(o['data'] as string, {
+      limit: o['limit'] as number,
+      ...(norm !== 'none' ? { normalize: parseNormalization(norm) } : {}),
+    });
+    const record = readQuantRecord(model);
+    if (!record) fail(ErrorCodes.NOT_QUANTIZED, 'the model has no hbnn.quantization record; run insert-activation-binarization first');
+    const calls = model.graph.nodes.filter(isActivationCall);
+    if (calls.length === 0) return { changed: false };
+    for (const call of calls) {
+      const rec = record.activations.find((a) => a.node === call.name);
+      if (!rec) fail(ErrorCodes.NOT_QUANTIZED, `binarizer ${call.name} has no record in hbnn.quantization`);
+      const x = await collect(model, call.inputs[0]!, ds, o['batch-size'] as number);
+      calibrateOne(call, rec, x);
+      ctx.stat('calibrated-binarizers');
+      ctx.note(`${call.name}: center=${rec.center.toPrecision(4)} t=[${rec.thresholds.map((t) => t.toPrecision(4))}] scales=[${rec.scales.map((s) => s.toPrecision(4))}] observed=[${rec.observed!.map((f) => f.toFixed(3))}]`);
+    }
+    const d = record.activations[0]?.distribution;
+    if (d) record.avgActivationBits = d[0]! + 2 * d[1]! + 3 * d[2]!;
+    writeQuantRecord(model, record);
+    return { changed: true };
+  },
+});
+
+async function collect(model: Model, v: Value, ds: ReturnType<typeof loadDataset>, batchSize: number): Promise<Float32Array> {
+  const g = model.graph;
+  const added = !g.outputs.includes(v);
+  if (added) g.outputs.push(v);
+  const chunks: Float32Array[] = [];
+  try {
+    await forEachBatch(model, ds, [v.name], { batchSize }, (_s, n, out, dims) => {
+      const per = dims[v.name]!.slice(1).reduce((a, b) => a * b, 1);
+      chunks.push(out[v.name]!.slice(0, n * per));
+    });
+  } finally {
+    if (added) g.outputs.pop();
+  }
+  const total = chunks.reduce((a, c) => a + c.length, 0);
+  const x = new Float32Array(total);
+  let off = 0;
+  for (const c of chunks) {
+    x.set(c, off);
+    off += c.length;
+  }
+  return x;
+}
+
+/** Computes and installs the constants of one binarizer from samples `x` of its input. */
+export function calibrateOne(call: Node, rec: ActivationRecord, x: Float32Array): void {
+  const [p1, p2] = rec.distribution as [number, number, number];
+  const center = rec.heuristic === 'middle-out' ? meanAbs(x) : 0;
+  const sign = rec.heuristic === 'top-down' ? -1 : 1;
+  const n = x.length;
+  const k = new Float32Array(n);
+  for (let i = 0; i < n; i++) k[i] = sign * Math.abs(Math.abs(x[i]!) - center);
+  const sorted = k.slice().sort();
+  const quantile = (p: number): number => {
+    if (p <= 0) return -BIG;
+    if (p >= 1) return BIG;
+    return sorted[Math.min(n - 1, Math.round(p * n))]!;
+  };
+  const t1 = quantile(p1);
+  const t2 = quantile(p1 + p2);
+  const bitMap = new Uint8Array(n);
+  const seen = [0, 0, 0];
+  for (let i = 0; i < n; i++) {
+    const m = 1 + (k[i]! >= t1 ? 1 : 0) + (k[i]! >= t2 ? 1 : 0);
+    bitMap[i] = m;
+    seen[m - 1]++;
+  }
+  const bin = heteroBinarize(x, bitMap, { name: rec.input });
+  const scales = [0, 1, 2].map((i) => (i < bin.nBits ? bin.scales[i]! : 0));
+  const g = call.graph;
+  const set = (idx: number, dims: number[], data: number[]): void => {
+    const v = call.inputs[idx]!;
+    const t = Tensor.fromFloat32(v.name, dims, Float32Array.from(data));
+    v.constValue = t;
+    g.initializers.set(v.name, v);
+  };
+  set(1, [3], scales);
+  set(2, [], [center]);
+  set(3, [], [sign]);
+  set(4, [], [t1]);
+  set(5, [], [t2]);
+  rec.scales = scales.map((s) => Math.fround(s));
+  rec.center = Math.fround(center);
+  rec.sign = sign;
+  rec.thresholds = [Math.fround(t1), Math.fround(t2)];
+  rec.observed = seen.map((c) => c / n);
+  rec.calibrated = true;
+}
+
+function meanAbs(x: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < x.length; i++) s += Math.abs(x[i]!);
+  return x.length ? s / x.length : 0;
+}

@@ -1,0 +1,139 @@
+/**
+ * insert-activation-binarization: binarize the activations entering binarized layers.
+ *
+ * Rules:
+ * 1. Targets are the data inputs (input 0) of Conv/Gemm/MatMul layers whose weights are
+ *    binarized, except the layer reading the network input (`first-layer=keep`, default) and
+ *    the output layer (`last-layer=keep`, default).
+ * 2. Placement: from the layer input, walk back through single-use ReLU, MaxPool, Flatten,
+ *    Reshape, Identity and Dropout nodes and insert the binarizer before them (e.g. between
+ *    BatchNorm and ReLU). Why: after a ReLU every value is >= 0, so a 1-bit sign binarizer
+ *    would output one constant and carry no information; binarizing the BatchNorm output
+ *    instead keeps the sign, ReLU then maps it to {0, mu} (one informative bit), and
+ *    ReLU/MaxPool/Flatten map quantized values to quantized values, so the layer still
+ *    sees only binarized levels (the hardware computes exactly this).
+ * 3. The binarizer is `ai.hbnn::BinarizeActivation(x, scales, center, sign, t1, t2)` with
+ *    constants initialized to an uncalibrated guess; the `calibrate` pass sets them from
+ *    data (quantize always runs it).
+ */
+import { definePass } from '../src/pass/pass.js';
+import { fail, ErrorCodes } from '../src/errors.js';
+import { resolveDistribution } from '../src/hbnn/index.js';
+import { Tensor } from '../src/ir/tensor.js';
+import type { Graph, Node, Value } from '../src/ir/graph.js';
+import { FN_ACT, HBNN_DOMAIN, emptyRecord, ensureHbnnFunctions, isWeightCall, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
+import { matchesAny } from '../src/quant/targets.js';
+
+const PASS_THROUGH = new Set(['Relu', 'MaxPool', 'Flatten', 'Reshape', 'Identity', 'Dropout']);
+export const ACT_HEURISTICS = ['middle-out', 'bottom-up', 'top-down'] as const;
+/** A finite stand-in for +/- infinity in thresholds (JSON cannot hold Infinity). */
+export const BIG = 3.0e38;
+
+export const insertActivationBinarization = definePass({
+  name: 'insert-activation-binarization',
+  summary: 'Binarize the activations entering binarized layers (heterogeneous residual binarization with calibrated bands)',
+  options: [
+    { name: 'avg-bits', type: 'number', doc: 'target average bits per activation', default: 1.4, min: 1, max: 3 },
+    { name: 'dist', type: 'number-list', doc: 'explicit fractions at 1, 2, 3 bits (sum 1)' },
+    { name: 'heuristic', type: 'string', doc: 'how bits are assigned per entry (bands on |x|)', default: 'middle-out', choices: ACT_HEURISTICS },
+    { name: 'first-layer', type: 'string', doc: 'binarize or keep the input of the layer reading the network input', default: 'keep', choices: ['binarize', 'keep'] },
+    { name: 'last-layer', type: 'string', doc: 'binarize or keep the input of the output layer', default: 'keep', choices: ['binarize', 'keep'] },
+    { name: 'exclude', type: 'string-list', doc: 'skip layers whose node name matches one of these globs' },
+  ],
+  requires: ['weights-binarized'],
+  establishes: ['activations-binarized'],
+  preserves: ['topologically-sorted', 'weights-binarized', 'constants-folded', 'no-identity', 'batchnorm-folded'],
+  run(model, ctx) {
+    const o = ctx.options;
+    const dist = o['dist'] as number[] | undefined;
+    const resolved = resolveDistribution(dist ? { dist, maxBits: 3 } : { avgBits: o['avg-bits'] as number, maxBits: 3 });
+    if (resolved.dist.length > 3) fail(ErrorCodes.INVALID_OPTION, 'activations support at most 3 bits', { option: 'dist' });
+    const d3 = [0, 1, 2].map((i) => resolved.dist[i] ?? 0);
+    const g = model.graph;
+    const layers = binarizedLayers(g);
+    if (layers.length === 0) fail(ErrorCodes.NOTHING_TO_QUANTIZE, 'no binarized layers: run insert-weight-binarization first');
+    const record = readQuantRecord(model) ?? emptyRecord();
+    ensureHbnnFunctions(model);
+    const heuristic = o['heuristic'] as string;
+    const exclude = (o['exclude'] as string[] | undefined) ?? [];
+    const last = layers[layers.length - 1]!;
+    let inserted = 0;
+    for (const layer of layers) {
+      const x = layer.inputs[0];
+      if (!x) continue;
+      if (o['last-layer'] === 'keep' && layer === last) continue;
+      if (o['first-layer'] === 'keep' && dependsOnlyOnInputThroughPassThrough(x, g)) continue;
+      if (exclude.length && matchesAny(exclude, [layer.name])) continue;
+      const { value, consumer, index } = placement(x, layer);
+      const base = value.name;
+      const init = (suffix: string, dims: number[], data: number[]): Value =>
+        g.addInitializer(Tensor.fromFloat32(g.uniqueName(`${base}.hbnn_act_${suffix}`), dims, Float32Array.from(data)));
+      // Uncalibrated guess: unit-scale bands; calibrate replaces all of these.
+      const scales = init('scales', [3], [1, d3[1]! + d3[2]! > 0 ? 0.5 : 0, d3[2]! > 0 ? 0.25 : 0]);
+      const center = init('center', [], [heuristic === 'middle-out' ? 1 : 0]);
+      const sign = init('sign', [], [heuristic === 'top-down' ? -1 : 1]);
+      const t1 = init('t1', [], [d3[0]! >= 1 ? BIG : d3[0]! <= 0 ? -BIG : 0.5]);
+      const t2 = init('t2', [], [d3[0]! + d3[1]! >= 1 ? BIG : d3[0]! + d3[1]! <= 0 ? -BIG : 1]);
+      const call = g.createNode(FN_ACT, [value, scales, center, sign, t1, t2], [g.uniqueName(`${base}.hbnn_act`)], {
+        domain: HBNN_DOMAIN,
+        name: g.uniqueName(`${layer.name || base}/BinarizeActivation`),
+      });
+      const producer = value.producer;
+      if (producer) g.insertAfter(producer, call);
+      else g.insertBefore(g.nodes[0]!, call);
+      consumer.setInput(index, call.outputs[0]!);
+      record.activations.push({
+        input: value.name,
+        output: call.outputs[0]!.name,
+        node: call.name,
+        feeds: [layer.name],
+        heuristic,
+        distribution: d3,
+        scales: [1, 0.5, 0.25],
+        center: heuristic === 'middle-out' ? 1 : 0,
+        sign: heuristic === 'top-down' ? -1 : 1,
+        thresholds: [0.5, 1],
+        calibrated: false,
+      });
+      if (consumer !== layer) ctx.note(`activation of ${layer.name} binarized before ${consumer.opType} ${consumer.name}`);
+      inserted++;
+      ctx.stat('binarized-activations');
+    }
+    if (inserted === 0) ctx.note('no activation qualified (first and last layers are kept by default)');
+    record.avgActivationBits = d3[0]! + 2 * d3[1]! + 3 * d3[2]!;
+    writeQuantRecord(model, record);
+    return { changed: inserted > 0 };
+  },
+});
+
+/** Conv/Gemm/MatMul nodes whose weight comes from a BinarizedWeight call, in graph order. */
+export function binarizedLayers(g: Graph): Node[] {
+  return g.nodes.filter((n) => {
+    const p = n.inputs[1]?.producer;
+    return ['Conv', 'Gemm', 'MatMul'].includes(n.opType) && !!p && isWeightCall(p);
+  });
+}
+
+/** Where to insert: walk back from `x` through single-use pass-through ops. */
+function placement(x: Value, layer: Node): { value: Value; consumer: Node; index: number } {
+  let value = x;
+  let consumer = layer;
+  let index = 0;
+  for (;;) {
+    const p = value.producer;
+    if (!p || !PASS_THROUGH.has(p.opType)) break;
+    const src = p.inputs[0];
+    if (!src || src.uses.length !== 1 || value.uses.length !== 1 || src.isGraphOutput || value.isGraphOutput) break;
+    consumer = p;
+    index = 0;
+    value = src;
+  }
+  return { value, consumer, index };
+}
+
+/** True when `x` is the network input, possibly through pass-through ops. */
+function dependsOnlyOnInputThroughPassThrough(x: Value, g: Graph): boolean {
+  let v: Value | null | undefined = x;
+  while (v?.producer && PASS_THROUGH.has(v.producer.opType)) v = v.producer.inputs[0];
+  return !!v && g.inputs.includes(v) && !v.isInitializer;
+}

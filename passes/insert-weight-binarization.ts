@@ -1,0 +1,110 @@
+/**
+ * insert-weight-binarization: heterogeneous residual binarization of layer weights.
+ *
+ * Rules:
+ * 1. The candidates are Conv (any group, incl. depthwise), Gemm and 2-D MatMul nodes whose
+ *    weight (input 1) is a float constant initializer, in graph order.
+ * 2. A candidate is kept when it matches `include` (default: all) and not `exclude`
+ *    (glob patterns on node or weight names); `first-layer=keep` / `last-layer=keep` drop
+ *    the first / last candidate.
+ * 3. Each kept weight W gets a bit map M from the heuristic and the distribution (from
+ *    `avg-bits` by the documented DistFromAvg rule, or `dist`), then heterogeneous residual
+ *    binarization (docs/method.md). With heuristic `layer`, every layer gets one integer
+ *    bitwidth, chosen so the parameter-weighted average hits `avg-bits`.
+ * 4. W's use by the layer is replaced by `ai.hbnn::BinarizedWeight(planes, scales)` (see
+ *    docs/format.md); W is removed when unused. The model records every binarized tensor in
+ *    its `hbnn.quantization` metadata.
+ * 5. A model with no candidate left is an error (nothing-to-quantize).
+ */
+import { definePass } from '../src/pass/pass.js';
+import { fail, ErrorCodes } from '../src/errors.js';
+import { HEURISTICS, resolveDistribution, layerLevelBits } from '../src/hbnn/index.js';
+import { emptyRecord, ensureHbnnFunctions, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
+import { matchesAny, weightLayers } from '../src/quant/targets.js';
+import { materializeWeight, quantizeLayerWeight, weightRecord, type LayerQuantSpec, type WeightHeuristic } from '../src/quant/weights.js';
+
+export const insertWeightBinarization = definePass({
+  name: 'insert-weight-binarization',
+  summary: 'Binarize Conv/Gemm/MatMul weights with per-entry bitwidths (heterogeneous residual binarization)',
+  options: [
+    { name: 'avg-bits', type: 'number', doc: 'target average bits per weight (1 to max-bits); ignored when dist is given', default: 1.4, min: 1, max: 8 },
+    { name: 'dist', type: 'number-list', doc: 'explicit fractions of weights at 1, 2, 3... bits (sum 1), e.g. 0.7|0.2|0.1' },
+    { name: 'max-bits', type: 'integer', doc: 'largest bitwidth DistFromAvg may use', default: 3, min: 1, max: 8 },
+    { name: 'heuristic', type: 'string', doc: 'bit map heuristic, or layer for layer-level mixing', default: 'middle-out', choices: [...HEURISTICS, 'layer'] },
+    { name: 'seed', type: 'integer', doc: 'seed of the random heuristic', default: 0 },
+    { name: 'per-channel', type: 'boolean', doc: 'one scale per output channel and bit (default: per tensor, as in the paper)', default: false },
+    { name: 'include', type: 'string-list', doc: 'only layers whose node or weight name matches one of these globs' },
+    { name: 'exclude', type: 'string-list', doc: 'skip layers whose node or weight name matches one of these globs' },
+    { name: 'first-layer', type: 'string', doc: 'binarize or keep (float) the first binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
+    { name: 'last-layer', type: 'string', doc: 'binarize or keep (float) the last binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
+  ],
+  establishes: ['weights-binarized'],
+  preserves: ['topologically-sorted', 'constants-folded', 'no-identity', 'batchnorm-folded'],
+  run(model, ctx) {
+    const o = ctx.options;
+    const heuristic = o['heuristic'] as WeightHeuristic;
+    const maxBits = o['max-bits'] as number;
+    const dist = o['dist'] as number[] | undefined;
+    const avgBits = o['avg-bits'] as number;
+    if (avgBits > maxBits && !dist) {
+      fail(ErrorCodes.INVALID_OPTION, `avg-bits ${avgBits} is above max-bits ${maxBits}`, { option: 'avg-bits' });
+    }
+    const resolved = resolveDistribution(dist ? { dist, maxBits: Math.max(maxBits, dist.length) } : { avgBits, maxBits });
+    const g = model.graph;
+    const all = weightLayers(g);
+    let layers = all.filter((l) => !l.node.inputs.some((v) => v?.producer && v.producer.domain === 'ai.hbnn' && v.producer.opType === 'BinarizedWeight'));
+    const include = o['include'] as string[] | undefined;
+    const exclude = o['exclude'] as string[] | undefined;
+    if (include?.length) layers = layers.filter((l) => matchesAny(include, [l.node.name, l.weight.name]));
+    if (exclude?.length) layers = layers.filter((l) => !matchesAny(exclude, [l.node.name, l.weight.name]));
+    if (o['first-layer'] === 'keep' && all[0]) layers = layers.filter((l) => l !== all[0]);
+    if (o['last-layer'] === 'keep' && all.length) layers = layers.filter((l) => l !== all[all.length - 1]);
+    if (layers.length === 0) {
+      fail(
+        ErrorCodes.NOTHING_TO_QUANTIZE,
+        all.length === 0
+          ? 'the model has no Conv, Gemm or MatMul with a constant float weight to binarize'
+          : `all ${all.length} binarizable layers were excluded by include/exclude/first-layer/last-layer`,
+      );
+    }
+    // Layer-level baseline: integer bits per layer, weighted by parameter count.
+    let layerBits: number[] | undefined;
+    if (heuristic === 'layer') {
+      const sizes = layers.map((l) => l.weight.constValue!.size);
+      layerBits = layerLevelBits(sizes, resolved.avgBits, resolved.maxBits).bits;
+    }
+    ensureHbnnFunctions(model);
+    const record = readQuantRecord(model) ?? emptyRecord();
+    layers.forEach((layer, idx) => {
+      const t = layer.weight.constValue!;
+      const spec: LayerQuantSpec = {
+        heuristic,
+        dist: layerBits ? oneHot(layerBits[idx]!, resolved.maxBits) : resolved.dist,
+        perChannel: o['per-channel'] as boolean,
+        seed: (o['seed'] as number) + idx,
+      };
+      const q = quantizeLayerWeight(t.toFloat32(), t.dims, layer, spec, layer.weight.name);
+      const { planes, scales } = materializeWeight(g, layer, q);
+      record.weights.push(weightRecord(layer, t.dims, q, spec, planes, scales));
+      ctx.stat('binarized-layers');
+      ctx.stat('binarized-parameters', t.size);
+    });
+    let bits = 0;
+    let params = 0;
+    for (const w of record.weights) {
+      const n = w.histogram.reduce((a, b) => a + b, 0);
+      bits += w.avgBits * n;
+      params += n;
+    }
+    record.avgWeightBits = params ? bits / params : 0;
+    writeQuantRecord(model, record);
+    ctx.note(`binarized ${layers.length} layers, ${params} weights, average ${record.avgWeightBits.toFixed(4)} bits`);
+    return { changed: true };
+  },
+});
+
+function oneHot(bits: number, maxBits: number): number[] {
+  const d = new Array<number>(Math.max(bits, maxBits)).fill(0);
+  d[bits - 1] = 1;
+  return d;
+}

@@ -1,0 +1,95 @@
+/**
+ * `quantize`: the float → HBNN pipeline as one call. It builds a text pipeline from the
+ * options (printed in the report, so the same result can be reproduced with `opt`) and runs
+ * it with the pass manager.
+ */
+import type { Model } from '../ir/graph.js';
+import { Pipeline, type RunReport } from '../pass/manager.js';
+import { builtinPasses } from '../pass/registry.js';
+import { printPipeline, type PipelineItem } from '../pass/pipeline.js';
+import { fail, ErrorCodes } from '../errors.js';
+import { requireQuantRecord, type QuantRecord } from './format.js';
+
+export interface QuantizeOptions {
+  /** Average weight bits (default 1.4). */
+  avgBits?: number;
+  /** Explicit weight distribution over 1..K bits (overrides avgBits' DistFromAvg). */
+  dist?: number[];
+  /** Largest weight bitwidth DistFromAvg may use (default 3). */
+  maxBits?: number;
+  heuristic?: 'middle-out' | 'middle-out-residual' | 'top-down' | 'bottom-up' | 'random' | 'layer';
+  perChannel?: boolean;
+  seed?: number;
+  include?: string[];
+  exclude?: string[];
+  firstLayer?: 'binarize' | 'keep';
+  lastLayer?: 'binarize' | 'keep';
+  /** Average activation bits; omitted = activations stay float. */
+  actBits?: number;
+  actDist?: number[];
+  actHeuristic?: 'middle-out' | 'bottom-up' | 'top-down';
+  /** Calibration data SPEC (activations), default the bundled Fashion-MNIST slice. */
+  calibData?: string;
+  calibLimit?: number;
+  /** Input normalization for calibration data: 'fmnist', 'MEAN:STD' or 'none'. */
+  normalize?: string;
+  /** Add (or record) the scaling layer after the output layer (default true). */
+  scalingLayer?: boolean;
+  verify?: boolean;
+}
+
+export interface QuantizeResult {
+  report: RunReport;
+  record: QuantRecord;
+  pipeline: string;
+}
+
+/** The pipeline `quantize` runs for these options. */
+export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
+  const list = (xs: readonly (string | number)[] | undefined): string | undefined => (xs && xs.length ? xs.join('|') : undefined);
+  const clean = (r: Record<string, string | number | boolean | undefined>): Record<string, string> =>
+    Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+  const items: PipelineItem[] = [
+    {
+      kind: 'pass',
+      name: 'insert-weight-binarization',
+      options: clean({
+        'avg-bits': o.dist ? undefined : o.avgBits ?? 1.4,
+        dist: list(o.dist),
+        'max-bits': o.maxBits,
+        heuristic: o.heuristic,
+        seed: o.seed,
+        'per-channel': o.perChannel,
+        include: list(o.include),
+        exclude: list(o.exclude),
+        'first-layer': o.firstLayer,
+        'last-layer': o.lastLayer,
+      }),
+    },
+  ];
+  if (o.actBits !== undefined || o.actDist !== undefined) {
+    items.push({
+      kind: 'pass',
+      name: 'insert-activation-binarization',
+      options: clean({ 'avg-bits': o.actDist ? undefined : o.actBits, dist: list(o.actDist), heuristic: o.actHeuristic }),
+    });
+    items.push({
+      kind: 'pass',
+      name: 'calibrate',
+      options: clean({ data: o.calibData, limit: o.calibLimit, normalize: o.normalize }),
+    });
+  }
+  if (o.scalingLayer !== false) items.push({ kind: 'pass', name: 'insert-scaling-layer', options: {} });
+  return items;
+}
+
+/** Quantizes `model` in place. */
+export async function quantize(model: Model, opts: QuantizeOptions = {}): Promise<QuantizeResult> {
+  if (opts.avgBits !== undefined && opts.dist !== undefined) {
+    fail(ErrorCodes.INVALID_OPTION, 'give either an average (avg-bits) or an explicit distribution (dist), not both', { option: 'dist' });
+  }
+  const items = quantizePipeline(opts);
+  const pipeline = Pipeline.fromItems(items, builtinPasses());
+  const report = await pipeline.run(model, { verify: opts.verify ?? true });
+  return { report, record: requireQuantRecord(model), pipeline: printPipeline(items) };
+}
