@@ -25,7 +25,10 @@ export type { RunReport, RunOptions, PassRecord } from './pass/manager.js';
 export { parsePipeline, printPipeline } from './pass/pipeline.js';
 export { builtinPasses } from './pass/registry.js';
 
-export { createSession, runSession, toOrtTensor } from './runtime/ort.js';
+export { createSession, runSession, toOrtTensor, float32Tensor } from './runtime/ort.js';
+
+export { inspectModel, INSPECT_FORMAT, INSPECT_VERSION } from './inspect.js';
+export type { InspectReport, InspectWarning, InspectWarningKind, IoSummary, LayerSummary, ParamSummary } from './inspect.js';
 
 export {
   loadDataset,

@@ -1,0 +1,176 @@
+/**
+ * `hbnn-onnx opt MODEL [--pipeline TEXT] [-o OUT]`: load, run a pass pipeline, save atomically.
+ * With no pipeline it is a pure re-save. The output never replaces the input.
+ */
+import * as path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { loadModel, saveModel, type SaveOptions } from '../onnx/io.js';
+import { Pipeline, formatReport, type RunReport } from '../pass/manager.js';
+import { parsePipeline, type PipelineItem } from '../pass/pipeline.js';
+import { assertNotInput } from '../util/fs.js';
+import { fail, ErrorCodes } from '../errors.js';
+import { walkGraphs, type Model } from '../ir/graph.js';
+import { formatCount, formatDuration } from './format.js';
+import { Logger, toJson, type CliIo } from './io.js';
+import { deriveOutputPath, displayPath } from './paths.js';
+
+export interface OptRequest {
+  input: string;
+  /** Default: `<input stem>.opt.onnx` beside the input. */
+  output?: string;
+  /** Pipeline text; empty or absent = re-save. */
+  pipeline?: string;
+  verify?: boolean;
+  /** 'all' or pass names. */
+  printIrAfter?: 'all' | string[];
+  /** Tensors of at least this many bytes go to `<output>.data`; absent = keep the input's layout. */
+  externalDataThreshold?: number;
+}
+
+export interface OptResult {
+  input: string;
+  output: string;
+  pipeline: string;
+  nodesBefore: number;
+  nodesAfter: number;
+  report: RunReport;
+}
+
+/** Counts nodes in every graph of the model. */
+export function countNodes(model: Model): number {
+  let n = 0;
+  for (const g of walkGraphs(model.graph)) n += g.nodes.length;
+  return n;
+}
+
+/** The core of `opt`, shared with `demo`: paths are resolved against `io.cwd`. */
+export async function runOpt(req: OptRequest, io: CliIo, log: Logger): Promise<OptResult> {
+  const input = path.resolve(io.cwd, req.input);
+  const output = path.resolve(io.cwd, req.output ?? deriveOutputPath(req.input, '.opt.onnx'));
+  // Checked before any work, so a refused output costs nothing and writes nothing.
+  assertNotInput(output, [input]);
+  const registry = io.registry();
+  const pipeline = Pipeline.parse(req.pipeline ?? '', registry);
+  if (req.printIrAfter !== undefined && req.printIrAfter !== 'all') checkPrintIrAfter(req.printIrAfter, req.pipeline ?? '');
+
+  log.progress(`loading ${displayPath(input, io.cwd)}`);
+  const model = loadModel(input);
+  const nodesBefore = countNodes(model);
+  let step = 0;
+  const total = countPasses(parsePipeline(pipeline.text));
+  const report = await pipeline.run(model, {
+    verify: req.verify ?? true,
+    ...(req.printIrAfter !== undefined ? { printIrAfter: req.printIrAfter } : {}),
+    sink: (text) => log.stderr(text),
+    onPass: (rec) => log.progress(`pass ${++step}/${total}: ${rec.pass} (${formatDuration(rec.ms)})`),
+  });
+  const save: SaveOptions = { protect: [input] };
+  if (req.externalDataThreshold !== undefined) save.externalData = { threshold: req.externalDataThreshold };
+  log.progress(`writing ${displayPath(output, io.cwd)}`);
+  saveModel(model, output, save);
+  log.done();
+  return { input, output, pipeline: pipeline.text, nodesBefore, nodesAfter: countNodes(model), report };
+}
+
+function countPasses(items: readonly PipelineItem[]): number {
+  return items.reduce((n, it) => n + (it.kind === 'fixpoint' ? countPasses(it.items) : 1), 0);
+}
+
+function passNames(items: readonly PipelineItem[]): string[] {
+  return items.flatMap((it) => (it.kind === 'fixpoint' ? passNames(it.items) : [it.name]));
+}
+
+function checkPrintIrAfter(names: readonly string[], pipelineText: string): void {
+  const inPipeline = new Set(passNames(parsePipeline(pipelineText)));
+  const stray = names.filter((n) => !inPipeline.has(n));
+  if (stray.length > 0) {
+    fail(
+      ErrorCodes.INVALID_OPTION,
+      `--print-ir-after names ${stray.join(', ')}, which ${stray.length > 1 ? 'are' : 'is'} not in the pipeline (${[...inPipeline].join(', ') || 'empty'})`,
+      { option: 'print-ir-after' },
+    );
+  }
+}
+
+/** The JSON form of a run: options and statistics per pass, artifacts by name only. */
+export function reportToJson(r: RunReport): unknown {
+  return {
+    pipeline: r.pipeline,
+    totalMs: r.totalMs,
+    properties: r.properties,
+    warnings: r.warnings,
+    passes: r.passes,
+    artifacts: [...r.artifacts.keys()],
+  };
+}
+
+function parseBytes(value: string): number {
+  const m = /^(\d+)\s*([kmg]i?b?|b)?$/i.exec(value.trim());
+  if (!m) throw new InvalidArgumentError('expected a byte count, e.g. 1024, 64k or 1M');
+  const unit = (m[2] ?? '').toLowerCase()[0];
+  const mult = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Number(m[1]) * mult;
+}
+
+interface OptCliOptions {
+  pipeline?: string;
+  output?: string;
+  verify: boolean;
+  printIrAfter?: string;
+  timing?: boolean;
+  externalDataThreshold?: number;
+  json?: boolean;
+}
+
+export function registerOpt(program: Command, io: CliIo): void {
+  program
+    .command('opt')
+    .summary('run a pass pipeline over a model and save the result')
+    .description(
+      'Load a model, run a text pass pipeline over it (verifying the IR after every pass), and\n' +
+        'save the result atomically. Without --pipeline the model is re-saved unchanged. The\n' +
+        'output never replaces the input (error output-would-overwrite-input, exit 7).',
+    )
+    .argument('<model>', 'ONNX model file')
+    .option('-p, --pipeline <text>', 'pass pipeline, e.g. "eliminate-identity,fold-constants" (see `hbnn-onnx passes`)')
+    .option('-o, --output <file>', 'output model (default: <model stem>.opt.onnx beside the input)')
+    .option('--no-verify', 'skip the IR verifier before the first pass and after each pass')
+    .option('--print-ir-after <passes>', 'print the IR to stderr after these passes: "all" or a comma list of pass names')
+    .option('--timing', 'print time and statistics per pass to stderr')
+    .option('--external-data-threshold <bytes>', 'store tensors of at least this size in <output>.data (suffixes k, M, G)', parseBytes)
+    .option('--json', 'print the result (paths, node counts, per-pass report) as JSON')
+    .addHelpText(
+      'after',
+      `
+Pipeline syntax:
+  pass[{key=value,...}] separated by commas; fixpoint{max=N}(a,b) repeats a group
+  until nothing changes (at most N rounds). List values use |, e.g. exclude=conv1|fc.
+
+Examples:
+  $ hbnn-onnx opt model.onnx                       # re-save as model.opt.onnx
+  $ hbnn-onnx opt model.onnx -p "eliminate-identity,fold-constants,eliminate-dead-code" -o clean.onnx
+  $ hbnn-onnx opt model.onnx -p "fixpoint{max=4}(fold-constants,eliminate-dead-code)" --timing
+  $ hbnn-onnx opt big.onnx --external-data-threshold 1M -o out/big.onnx`,
+    )
+    .action(async (model: string, opts: OptCliOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<{ verbose?: boolean }>();
+      const log = new Logger(io, { json: opts.json === true, verbose: globals.verbose === true });
+      const req: OptRequest = { input: model, verify: opts.verify };
+      if (opts.output !== undefined) req.output = opts.output;
+      if (opts.pipeline !== undefined) req.pipeline = opts.pipeline;
+      if (opts.printIrAfter !== undefined) {
+        const list = opts.printIrAfter.split(',').map((s) => s.trim()).filter((s) => s !== '');
+        req.printIrAfter = list.length === 1 && list[0] === 'all' ? 'all' : list;
+      }
+      if (opts.externalDataThreshold !== undefined) req.externalDataThreshold = opts.externalDataThreshold;
+      const res = await runOpt(req, io, log);
+      if (opts.timing || log.verbose) log.stderr(formatReport(res.report));
+      else for (const w of res.report.warnings) log.warn(w);
+      if (opts.json) {
+        io.stdout(toJson({ input: displayPath(res.input, io.cwd), output: displayPath(res.output, io.cwd), nodesBefore: res.nodesBefore, nodesAfter: res.nodesAfter, report: reportToJson(res.report) }));
+        return;
+      }
+      const what = res.pipeline === '' ? 're-saved (no pipeline)' : `${res.report.passes.length} pass run${res.report.passes.length === 1 ? '' : 's'}`;
+      io.stdout(`${displayPath(res.input, io.cwd)}: ${formatCount(res.nodesBefore)} → ${formatCount(res.nodesAfter)} nodes, ${what}, wrote ${displayPath(res.output, io.cwd)}\n`);
+    });
+}

@@ -1,0 +1,265 @@
+/**
+ * A model summary for people and scripts: what `hbnn-onnx inspect` prints.
+ *
+ * `inspectModel` is pure (it reads the IR and never changes it) and its result is plain,
+ * JSON-serializable data: numbers instead of bigints, arrays instead of maps, no IR objects.
+ *
+ * What counts as what:
+ * 1. A "layer" is a node (in the main graph or any subgraph) with at least one input that is
+ *    an initializer (of its own graph or an enclosing one). Its parameters are those
+ *    initializer inputs, in input order.
+ * 2. Totals count each initializer tensor once, however many layers use it; `initializers`
+ *    also counts the initializers no layer uses.
+ * 3. Graph inputs that are also initializers (old exporters list weights as inputs) are not
+ *    listed as inputs; `initializerInputs` says how many there were.
+ * 4. Warnings never stop the summary: undeclared operator domains (a node domain missing from
+ *    opset_import, subgraphs included), duplicate node names within a graph, and IR verifier
+ *    findings.
+ *
+ * The report is versioned (`format`, `version`). New sections are added as optional fields
+ * (the planned one is `quantization`: per-layer bit histogram, average bits, scales); readers
+ * must ignore fields they do not know.
+ */
+import type { Graph, Model, Node, Value } from './ir/graph.js';
+import { walkGraphs } from './ir/graph.js';
+import { dtypeName } from './ir/dtype.js';
+import { formatType, tensorTypeOf, type Dim } from './ir/types.js';
+import { verifyModel } from './ir/verifier.js';
+
+export const INSPECT_FORMAT = 'hbnn-onnx.inspect';
+export const INSPECT_VERSION = 1;
+
+export interface InspectReport {
+  format: typeof INSPECT_FORMAT;
+  version: typeof INSPECT_VERSION;
+  /** The model file, when the model was loaded from one. */
+  file?: string;
+  irVersion: number;
+  /** Operator sets as imported; the default domain is written 'ai.onnx'. */
+  opsets: { domain: string; version: number }[];
+  producer: { name?: string; version?: string };
+  /** ModelProto.domain and model_version, when set. */
+  modelDomain?: string;
+  modelVersion?: number;
+  docString?: string;
+  /** metadata_props in file order (keys may repeat). */
+  metadata: { key: string; value: string }[];
+  graph: {
+    name: string;
+    /** Nodes of the main graph. */
+    nodes: number;
+    /** Nodes of the main graph and all subgraphs. */
+    totalNodes: number;
+    subgraphs: number;
+    /** Graph inputs that are also initializers (not listed in `inputs`). */
+    initializerInputs: number;
+  };
+  inputs: IoSummary[];
+  outputs: IoSummary[];
+  /** Op histogram over all graphs, most frequent first, then by name. */
+  ops: { op: string; domain: string; count: number }[];
+  layers: LayerSummary[];
+  totals: {
+    layers: number;
+    /** Parameters used by layers, each initializer counted once. */
+    parameters: number;
+    bytes: number;
+    /** Every initializer in the model, used or not. */
+    initializers: { count: number; parameters: number; bytes: number };
+  };
+  warnings: InspectWarning[];
+}
+
+export interface IoSummary {
+  name: string;
+  /** Element type name ('float', 'int64', ...), or undefined for non-tensor or untyped values. */
+  dtype?: string;
+  /** Dimensions (numbers, symbolic names, null = unknown); undefined when the rank is unknown. */
+  shape?: Dim[];
+  /** The full type as text, e.g. `float[N,1,28,28]`. */
+  type: string;
+}
+
+export interface LayerSummary {
+  node: string;
+  op: string;
+  domain: string;
+  /** The graph holding the node ('' for the main graph's name when unnamed). */
+  graph: string;
+  params: ParamSummary[];
+  /** Sum over `params`. */
+  count: number;
+  bytes: number;
+}
+
+export interface ParamSummary {
+  name: string;
+  dtype: string;
+  shape: number[];
+  count: number;
+  bytes: number;
+}
+
+export type InspectWarningKind = 'undeclared-domain' | 'duplicate-node-name' | 'verify';
+
+export interface InspectWarning {
+  kind: InspectWarningKind;
+  message: string;
+  /** The domain, node name or value the warning is about. */
+  subject?: string;
+}
+
+const DEFAULT_DOMAIN = 'ai.onnx';
+
+function normDomain(d: string): string {
+  return d === '' ? DEFAULT_DOMAIN : d;
+}
+
+export function inspectModel(model: Model): InspectReport {
+  const graphs = [...walkGraphs(model.graph)];
+  const allNodes = graphs.flatMap((g) => g.nodes);
+
+  const report: InspectReport = {
+    format: INSPECT_FORMAT,
+    version: INSPECT_VERSION,
+    ...(model.sourcePath !== undefined ? { file: model.sourcePath } : {}),
+    irVersion: Number(model.irVersion),
+    opsets: model.opsetImports.map((o) => ({ domain: normDomain(o.domain), version: o.version })),
+    producer: {
+      ...(model.producerName !== undefined ? { name: model.producerName } : {}),
+      ...(model.producerVersion !== undefined ? { version: model.producerVersion } : {}),
+    },
+    ...(model.domain ? { modelDomain: model.domain } : {}),
+    ...(model.modelVersion !== undefined ? { modelVersion: Number(model.modelVersion) } : {}),
+    ...(model.docString ? { docString: model.docString } : {}),
+    metadata: (model.metadataProps ?? []).map(([key, value]) => ({ key, value })),
+    graph: {
+      name: model.graph.name,
+      nodes: model.graph.nodes.length,
+      totalNodes: allNodes.length,
+      subgraphs: graphs.length - 1,
+      initializerInputs: model.graph.inputs.filter((v) => v.isInitializer).length,
+    },
+    inputs: model.graph.inputs.filter((v) => !v.isInitializer).map(ioSummary),
+    outputs: model.graph.outputs.map(ioSummary),
+    ops: opHistogram(allNodes),
+    layers: [],
+    totals: { layers: 0, parameters: 0, bytes: 0, initializers: { count: 0, parameters: 0, bytes: 0 } },
+    warnings: [],
+  };
+
+  const counted = new Set<Value>();
+  for (const g of graphs) {
+    for (const n of g.nodes) {
+      const layer = layerSummary(n, g);
+      if (!layer) continue;
+      report.layers.push(layer);
+      for (const v of n.inputs) {
+        if (!v?.constValue || counted.has(v)) continue;
+        counted.add(v);
+        report.totals.parameters += v.constValue.size;
+        report.totals.bytes += v.constValue.byteLength;
+      }
+    }
+    for (const v of g.initializers.values()) {
+      const t = v.constValue;
+      if (!t) continue;
+      report.totals.initializers.count++;
+      report.totals.initializers.parameters += t.size;
+      report.totals.initializers.bytes += t.byteLength;
+    }
+  }
+  report.totals.layers = report.layers.length;
+  report.warnings = collectWarnings(model, graphs);
+  return report;
+}
+
+function ioSummary(v: Value): IoSummary {
+  const tt = tensorTypeOf(v);
+  return {
+    name: v.name,
+    ...(tt ? { dtype: dtypeName(tt.elemType) } : {}),
+    ...(tt?.shape ? { shape: tt.shape } : {}),
+    type: formatType(v.type),
+  };
+}
+
+function opHistogram(nodes: readonly Node[]): InspectReport['ops'] {
+  const counts = new Map<string, { op: string; domain: string; count: number }>();
+  for (const n of nodes) {
+    const domain = normDomain(n.domain);
+    const key = `${domain}\u0000${n.opType}`;
+    const e = counts.get(key);
+    if (e) e.count++;
+    else counts.set(key, { op: n.opType, domain, count: 1 });
+  }
+  return [...counts.values()].sort((a, b) => b.count - a.count || a.op.localeCompare(b.op) || a.domain.localeCompare(b.domain));
+}
+
+function layerSummary(n: Node, g: Graph): LayerSummary | undefined {
+  const params: ParamSummary[] = [];
+  for (const v of n.inputs) {
+    const t = v?.constValue;
+    if (!v || !t) continue;
+    params.push({ name: v.name, dtype: dtypeName(t.dtype), shape: [...t.dims], count: t.size, bytes: t.byteLength });
+  }
+  if (params.length === 0) return undefined;
+  return {
+    node: n.name,
+    op: n.opType,
+    domain: normDomain(n.domain),
+    graph: g.name,
+    params,
+    count: params.reduce((s, p) => s + p.count, 0),
+    bytes: params.reduce((s, p) => s + p.bytes, 0),
+  };
+}
+
+function collectWarnings(model: Model, graphs: readonly Graph[]): InspectWarning[] {
+  const warnings: InspectWarning[] = [];
+
+  const declared = new Set(model.opsetImports.map((o) => normDomain(o.domain)));
+  const undeclared = new Map<string, Set<string>>();
+  for (const g of graphs) {
+    for (const n of g.nodes) {
+      const d = normDomain(n.domain);
+      if (declared.has(d)) continue;
+      let ops = undeclared.get(d);
+      if (!ops) undeclared.set(d, (ops = new Set()));
+      ops.add(n.opType);
+    }
+  }
+  for (const [domain, ops] of undeclared) {
+    warnings.push({
+      kind: 'undeclared-domain',
+      subject: domain,
+      message: `operator domain "${domain}" is used (${[...ops].sort().join(', ')}) but not declared in opset_import`,
+    });
+  }
+
+  const duplicates = new Set<string>();
+  for (const g of graphs) {
+    const seen = new Map<string, number>();
+    for (const n of g.nodes) if (n.name) seen.set(n.name, (seen.get(n.name) ?? 0) + 1);
+    for (const [name, count] of seen) {
+      if (count < 2) continue;
+      duplicates.add(name);
+      warnings.push({
+        kind: 'duplicate-node-name',
+        subject: name,
+        message: `node name "${name}" is used by ${count} nodes in graph "${g.name || 'main'}"`,
+      });
+    }
+  }
+
+  for (const issue of verifyModel(model)) {
+    // The verifier's own duplicate-name warnings are already reported above.
+    if (issue.severity === 'warning' && issue.node !== undefined && duplicates.has(issue.node)) continue;
+    warnings.push({
+      kind: 'verify',
+      ...(issue.node ? { subject: issue.node } : {}),
+      message: issue.severity === 'error' ? `IR verifier: ${issue.message}` : `IR verifier (warning): ${issue.message}`,
+    });
+  }
+  return warnings;
+}

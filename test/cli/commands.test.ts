@@ -1,0 +1,151 @@
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cli, FMNIST_CNN, REPO_ROOT, tmpDir } from './helpers.js';
+import { fakeEliminateIdentity, markModel, testRegistry } from './test-passes.js';
+import { builtinPasses } from '../../src/pass/registry.js';
+import { PassRegistry } from '../../src/pass/manager.js';
+import { DEMO_PIPELINE } from '../../src/cli/demo.js';
+import { formatBytes, formatCount, formatDuration, table } from '../../src/cli/format.js';
+import type { InspectReport } from '../../src/inspect.js';
+import type { PassDescription } from '../../src/cli/passes.js';
+
+describe('passes', () => {
+  it('lists exactly the built-in registered passes', async () => {
+    const names = builtinPasses()
+      .list()
+      .map((p) => p.name);
+    const json = await cli(['passes', '--json']);
+    expect(json.code).toBe(0);
+    expect((JSON.parse(json.stdout) as PassDescription[]).map((p) => p.name)).toEqual(names);
+    const text = await cli(['passes']);
+    expect(text.code).toBe(0);
+    const listed = text.stdout
+      .split('\n')
+      .filter((l) => /^[a-z]/.test(l) && !/registered/.test(l))
+      .map((l) => l.split(/\s+/)[0]);
+    expect(listed).toEqual(names);
+  });
+
+  it('describes options, requirements and properties from the declarations', async () => {
+    const text = await cli(['passes'], { registry: testRegistry });
+    expect(text.stdout).toContain('3 registered passes (options go in braces: name{key=value,...})\n');
+    expect(text.stdout).toMatch(/^mark-model {2,}sets a metadata entry on the model \(test pass\)$/m);
+    expect(text.stdout).toContain('    key: string (default touched)  metadata key\n');
+    expect(text.stdout).toContain('    value: string (default yes; one of yes|no)  metadata value\n');
+    expect(text.stdout).toContain('    times: integer (default 1; min 1, max 3)  how often to set it\n');
+    expect(text.stdout).toContain('    establishes: no-identity\n');
+    expect(text.stdout).toContain('    requires: topologically-sorted\n');
+    const json = JSON.parse((await cli(['passes', '--json'], { registry: testRegistry })).stdout) as PassDescription[];
+    expect(json.map((p) => p.name)).toEqual(['explode', 'mark-model', 'needs-sorted']);
+    expect(json[1]).toEqual({
+      name: 'mark-model',
+      summary: markModel.summary,
+      options: [
+        { name: 'key', type: 'string', default: 'touched', doc: 'metadata key' },
+        { name: 'value', type: 'string', default: 'yes', doc: 'metadata value', choices: ['yes', 'no'] },
+        { name: 'times', type: 'integer', default: 1, doc: 'how often to set it', min: 1, max: 3 },
+      ],
+      requires: [],
+      establishes: ['no-identity'],
+      preserves: 'all',
+    });
+  });
+
+  it('says so when nothing is registered', async () => {
+    const r = await cli(['passes'], { registry: () => new PassRegistry() });
+    expect(r.stdout).toBe('no passes are registered\n');
+  });
+});
+
+describe('help and version', () => {
+  it('--help shows the commands, examples and exit codes', async () => {
+    const r = await cli(['--help']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    for (const cmd of ['demo', 'inspect', 'opt', 'passes']) expect(r.stdout).toMatch(new RegExp(`^  ${cmd} `, 'm'));
+    expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx demo');
+    expect(r.stdout).toContain('Exit codes: 0 ok, 2 usage, 3 input, 4 model, 5 pipeline, 6 runtime, 7 output, 70 internal');
+  });
+
+  it('every command has --help with examples', async () => {
+    for (const cmd of ['demo', 'inspect', 'opt', 'passes']) {
+      const r = await cli([cmd, '--help']);
+      expect(r.code, cmd).toBe(0);
+      expect(r.stdout, cmd).toContain(`Usage: hbnn-onnx ${cmd}`);
+      expect(r.stdout, cmd).toContain(`Examples:\n  $ hbnn-onnx ${cmd}`);
+    }
+    const opt = await cli(['help', 'opt']);
+    expect(opt.code).toBe(0);
+    for (const flag of ['--pipeline <text>', '--output <file>', '--no-verify', '--print-ir-after <passes>', '--timing', '--external-data-threshold <bytes>']) {
+      expect(opt.stdout).toContain(flag);
+    }
+  });
+
+  it('--version prints the package version', async () => {
+    const pkg = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+    const r = await cli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe(`${pkg.version}\n`);
+  });
+
+  it('no command or an unknown command is a usage error (exit 2)', async () => {
+    const none = await cli([]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('Usage: hbnn-onnx');
+    const unknown = await cli(['inpsect', FMNIST_CNN]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain("error: unknown command 'inpsect'");
+    expect(unknown.stderr).toContain('(Did you mean inspect?)');
+  });
+});
+
+describe('demo', () => {
+  it('inspects and re-saves the bundled model, skipping passes that are not registered', async () => {
+    const cwd = tmpDir();
+    const registered = new Set(builtinPasses().list().map((p) => p.name));
+    const missing = DEMO_PIPELINE.filter((p) => !registered.has(p));
+    const bundledBefore = fs.readFileSync(FMNIST_CNN);
+    const r = await cli(['demo'], { cwd });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('hbnn-onnx demo: bundled model fixtures/models/fmnist-cnn.onnx (Fashion-MNIST CNN)');
+    expect(lines[1]).toMatch(/^\[1\/2\] inspect {3}15 nodes \(.*\); 105,099 parameters \(410\.5 KiB\) in 8 layers; 0 warnings → out\/demo\/inspect\.json$/);
+    expect(lines[2]).toMatch(/^\[2\/2\] optimize {2}.*: 15 → \d+ nodes → out\/demo\/fmnist-cnn\.opt\.onnx$/);
+    if (missing.length > 0) expect(r.stdout).toContain(`skipped, not registered in this build: ${missing.join(', ')}\n`);
+    else expect(r.stdout).not.toContain('skipped');
+    expect(lines.at(-1)).toMatch(/^done in .*; 2 files in out\/demo$/);
+    const report = JSON.parse(fs.readFileSync(path.join(cwd, 'out', 'demo', 'inspect.json'), 'utf8')) as InspectReport;
+    expect(report.format).toBe('hbnn-onnx.inspect');
+    expect(report.file).toBe(path.join('fixtures', 'models', 'fmnist-cnn.onnx'));
+    expect(report.totals.parameters).toBe(105_099);
+    expect(fs.statSync(path.join(cwd, 'out', 'demo', 'fmnist-cnn.opt.onnx')).size).toBeGreaterThan(400_000);
+    // The bundled model is never touched.
+    expect(fs.readFileSync(FMNIST_CNN).equals(bundledBefore)).toBe(true);
+  });
+
+  it('uses the registered demo passes and names the missing ones', async () => {
+    const out = tmpDir();
+    const r = await cli(['demo', '-o', out], { registry: () => new PassRegistry().register(fakeEliminateIdentity, markModel) });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('optimize  eliminate-identity: 15 → 15 nodes → ');
+    expect(r.stdout).toContain('skipped, not registered in this build: fold-constants, eliminate-dead-code\n');
+    expect(fs.readdirSync(out).sort()).toEqual(['fmnist-cnn.opt.onnx', 'inspect.json']);
+  });
+});
+
+describe('formatting helpers', () => {
+  it('formats counts, bytes, durations and tables without locale', () => {
+    expect(formatCount(0)).toBe('0');
+    expect(formatCount(105099)).toBe('105,099');
+    expect(formatCount(-1234567.5)).toBe('-1,234,567.5');
+    expect(formatBytes(1023)).toBe('1023 B');
+    expect(formatBytes(420396)).toBe('410.5 KiB');
+    expect(formatBytes(3 * 1024 ** 3)).toBe('3.0 GiB');
+    expect(formatDuration(12.4)).toBe('12 ms');
+    expect(formatDuration(12_400)).toBe('12.4 s');
+    expect(formatDuration(185_000)).toBe('3 min 05 s');
+    expect(table(['a', 'n'], [['xx', '1'], ['y', '100']], ['left', 'right'])).toBe('  a     n\n  --  ---\n  xx    1\n  y   100');
+  });
+});
