@@ -6,11 +6,11 @@ import { weightLayers } from '../../src/quant/targets.js';
 import { makeBitMap, heteroBinarize, resolveDistribution } from '../../src/hbnn/index.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { createSession, float32Tensor } from '../../src/runtime/ort.js';
-import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';
+import { loadDataset, FMNIST_NORMALIZATION, bundledModelPath } from '../../src/data/index.js';
 import { evaluate } from '../../src/runtime/infer.js';
 import type { Model } from '../../src/ir/graph.js';
 
-const CNN = '/work/shared/models/fmnist-cnn.onnx'.replace('/work/shared', new URL('../../../shared', import.meta.url).pathname);
+const CNN = bundledModelPath('fmnist-cnn');
 
 async function logits(model: Model, x: Float32Array, n: number, extra: Record<string, ReturnType<typeof float32Tensor>> = {}): Promise<Float32Array> {
   const s = await createSession(model, { optimization: 'disabled' });
