@@ -416,6 +416,8 @@ export class Graph {
     if (k < 0) fail(ErrorCodes.INTERNAL, `node ${node.label} is not in graph "${this.name}"`);
     this.nodes.splice(k, 1);
     for (let i = 0; i < node.inputs.length; i++) node.setInput(i, null);
+    // Nodes inside its subgraphs that read outer values stop being uses of those values.
+    for (const sub of node.subgraphs()) detachOuterUses(sub, sub);
     for (const o of node.outputs) {
       if (o.name !== '' && this.byName.get(o.name) === o) this.byName.delete(o.name);
     }
@@ -426,6 +428,21 @@ export class Graph {
     if (v.name === '') return;
     if (this.byName.has(v.name)) fail(ErrorCodes.VERIFY, `value name "${v.name}" is defined twice in graph "${this.name}"`);
     this.byName.set(v.name, v);
+  }
+}
+
+/** Clears inputs of nodes in `g` (and deeper) that refer to values defined outside `root`. */
+function detachOuterUses(g: Graph, root: Graph): void {
+  const inside = (v: Value): boolean => {
+    for (let x: Graph | null = v.graph; x; x = x.parent) if (x === root) return true;
+    return false;
+  };
+  for (const n of g.nodes) {
+    for (let i = 0; i < n.inputs.length; i++) {
+      const v = n.inputs[i];
+      if (v && !inside(v)) n.setInput(i, null);
+    }
+    for (const s of n.subgraphs()) detachOuterUses(s, root);
   }
 }
 

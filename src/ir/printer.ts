@@ -68,7 +68,7 @@ function attrText(a: Attribute, opts: PrintOptions, indent: string): string {
 }
 
 function v(x: Value | null): string {
-  return x ? `%${x.name}` : '_';
+  return x && x.name !== '' ? `%${x.name}` : '_'; // '_' = an absent optional input or output
 }
 
 export function printNode(n: Node, opts: PrintOptions = {}, indent = ''): string {

@@ -19,15 +19,20 @@ export interface VerifyIssue {
   node?: string;
 }
 
-export function verifyModel(model: Model): VerifyIssue[] {
+export interface VerifyOptions {
+  /** Skip the topological-order check (rule 2), e.g. before a topological sort runs. */
+  allowUnsorted?: boolean;
+}
+
+export function verifyModel(model: Model, opts: VerifyOptions = {}): VerifyIssue[] {
   const issues: VerifyIssue[] = [];
-  verifyGraph(model.graph, new Set(), issues);
+  verifyGraph(model.graph, new Set(), issues, opts);
   return issues;
 }
 
 /** Throws VERIFY with every error listed when the model breaks an invariant. */
-export function assertValid(model: Model, context: { pass?: string } = {}): VerifyIssue[] {
-  const issues = verifyModel(model);
+export function assertValid(model: Model, context: { pass?: string } = {}, opts: VerifyOptions = {}): VerifyIssue[] {
+  const issues = verifyModel(model, opts);
   const errors = issues.filter((i) => i.severity === 'error');
   if (errors.length > 0) {
     const head = errors.slice(0, 10).map((e) => `  - ${e.message}`).join('\n');
@@ -40,7 +45,7 @@ export function assertValid(model: Model, context: { pass?: string } = {}): Veri
   return issues.filter((i) => i.severity === 'warning');
 }
 
-function verifyGraph(g: Graph, outer: Set<Value>, issues: VerifyIssue[]): void {
+function verifyGraph(g: Graph, outer: Set<Value>, issues: VerifyIssue[], opts: VerifyOptions): void {
   const err = (message: string, node?: string): void => void issues.push({ severity: 'error', message, ...(node ? { node } : {}) });
   const gname = g.name || 'main';
   const defined = new Set<Value>(outer);
@@ -71,11 +76,11 @@ function verifyGraph(g: Graph, outer: Set<Value>, issues: VerifyIssue[]): void {
       if (!v) return;
       if (!defined.has(v)) {
         const known = g.lookup(v.name) === v;
-        err(known ? `node ${n.label} uses "${v.name}" before it is defined (not topologically sorted)` : `node ${n.label} input ${i} "${v.name}" is not defined in scope`, n.name);
+        if (!(known && opts.allowUnsorted)) err(known ? `node ${n.label} uses "${v.name}" before it is defined (not topologically sorted)` : `node ${n.label} input ${i} "${v.name}" is not defined in scope`, n.name);
       }
       if (!v.uses.some((u) => u.node === n && u.index === i)) err(`node ${n.label} input ${i} "${v.name}" is missing from the value's use list`, n.name);
     });
-    for (const sub of n.subgraphs()) verifyGraph(sub, new Set(defined), issues);
+    for (const sub of n.subgraphs()) verifyGraph(sub, new Set(defined), issues, opts);
     n.outputs.forEach((o, i) => {
       if (o.producer !== n || o.producerIndex !== i) err(`node ${n.label} output ${i} "${o.name}" does not name it as producer`, n.name);
       define(o, `output of ${n.label}`);

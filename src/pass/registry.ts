@@ -4,16 +4,28 @@
  */
 import { PassRegistry } from './manager.js';
 import { calibrate } from '../../passes/calibrate.js';
+import { eliminateDeadCode } from '../../passes/eliminate-dead-code.js';
+import { eliminateIdentity } from '../../passes/eliminate-identity.js';
+import { foldBatchnorm } from '../../passes/fold-batchnorm.js';
+import { foldConstants } from '../../passes/fold-constants.js';
+import { inferShapes } from '../../passes/infer-shapes.js';
 import { insertActivationBinarization } from '../../passes/insert-activation-binarization.js';
 import { insertScalingLayer } from '../../passes/insert-scaling-layer.js';
 import { insertWeightBinarization } from '../../passes/insert-weight-binarization.js';
+import { topologicalSort } from '../../passes/topological-sort.js';
 
 export function builtinPasses(): PassRegistry {
   const r = new PassRegistry();
   // -- pass registrations (one line each) --
   r.register(calibrate);
+  r.register(eliminateDeadCode);
+  r.register(eliminateIdentity);
+  r.register(foldBatchnorm);
+  r.register(foldConstants);
+  r.register(inferShapes);
   r.register(insertActivationBinarization);
   r.register(insertScalingLayer);
   r.register(insertWeightBinarization);
+  r.register(topologicalSort);
   return r;
 }
