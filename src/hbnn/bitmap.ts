@@ -19,8 +19,10 @@
  */
 import { fail, ErrorCodes } from '../errors.js';
 import { countsFromDistribution, resolveDistribution, type DistributionSpec } from './distribution.js';
+import { extendTable, isNegative, tableStride } from './partial-sums.js';
 import { randomKey, seedWords } from './prng.js';
-import { assignSmallest, SelectionWork, type Selector } from './select.js';
+import { scratchIndices } from './scratch.js';
+import { PairBuffer, quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
 import { checkOut, groupSize, sumAbsChecked } from './validate.js';
 
 /** The sort heuristics of the paper (Eq. 6) plus the residual variant of Middle-Out. */
@@ -70,6 +72,14 @@ function checkHeuristic(h: unknown): Heuristic {
   return h as Heuristic;
 }
 
+function checkSelector(selector: unknown): Selector {
+  if (selector === undefined) return 'auto';
+  if (selector !== 'auto' && selector !== 'radix' && selector !== 'quickselect') {
+    fail(ErrorCodes.INVALID_OPTION, `selector must be auto, radix or quickselect, got ${String(selector)}`, { option: 'selector' });
+  }
+  return selector;
+}
+
 function checkSeed(seed: unknown): number {
   if (seed === undefined) return 0;
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
@@ -78,38 +88,28 @@ function checkSeed(seed: unknown): number {
   return seed;
 }
 
-/** Per-group state of the rounds. */
-interface Groups {
-  count: number;
-  size: number;
-  remaining: Float64Array;
-}
+/** Candidates per block of key computation: small enough to stay in L1. */
+const BLOCK = 2048;
 
-/** Writes the static keys of the top-down, bottom-up and random heuristics. */
-function staticKeys(t: Float32Array, heuristic: Heuristic, seed: number, keys: Uint32Array): void {
-  const n = t.length;
-  const keysF = new Float32Array(keys.buffer, keys.byteOffset, n);
-  if (heuristic === 'random') {
-    const [a, b] = seedWords(seed);
-    for (let j = 0; j < n; j++) keys[j] = randomKey(j, a, b);
-  } else if (heuristic === 'bottom-up') {
-    for (let j = 0; j < n; j++) keysF[j] = Math.abs(t[j]);
-  } else {
-    for (let j = 0; j < n; j++) keysF[j] = Math.abs(t[j]);
-    for (let j = 0; j < n; j++) keys[j] = ~keys[j]; // reverses the order; equal keys stay equal
+/**
+ * First position p in [from, to) with idx[p] >= j (idx ascending), or `to`; with idx null,
+ * position p is entry p.
+ */
+function lowerBound(idx: Uint32Array | null, from: number, to: number, j: number): number {
+  if (idx === null) return Math.max(from, Math.min(j, to));
+  let lo = from;
+  let hi = to;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (idx[mid] < j) lo = mid + 1;
+    else hi = mid;
   }
-}
-
-/** Sum of |T| over the unassigned entries of [start, end). */
-function sumAbsUnassigned(t: Float32Array, map: Uint8Array, start: number, end: number): number {
-  let s = 0;
-  for (let j = start; j < end; j++) if (map[j] === 0) s += Math.abs(t[j]);
-  return s;
+  return lo;
 }
 
 /**
- * The residual state of middle-out-residual: sign paths and partial-sum tables exactly as in
- * `heteroBinarize` (see residual.ts), over the scale groups.
+ * The residual of middle-out-residual, exactly as `heteroBinarize` computes it (see
+ * residual.ts): a sign path per entry, float32 scales per scale group, float64 partial sums.
  */
 class ResidualTrack {
   readonly signs: Uint8Array;
@@ -123,108 +123,264 @@ class ResidualTrack {
     maxBits: number,
   ) {
     this.signs = new Uint8Array(t.length);
-    this.stride = 1 << (maxBits + 1);
+    this.stride = tableStride(maxBits);
     this.table = new Float64Array(groups * this.stride);
   }
 
-  /** Round b of the binarization over the unassigned entries (= A_b): signs and mu_b. */
-  step(map: Uint8Array, b: number): void {
-    const { t, signs, table, stride, size } = this;
+  /** Round b of the binarization over the candidates (all have >= b bits): signs B_b and mu_b. */
+  step(idx: Uint32Array | null, count: number, b: number): void {
+    const { t, signs, table, stride } = this;
     const bit = 1 << (b - 1);
     for (let g = 0; g < this.groups; g++) {
-      const base = g * stride;
-      const from = base + bit;
+      const ps = lowerBound(idx, 0, count, g * this.size);
+      const pe = lowerBound(idx, ps, count, (g + 1) * this.size);
+      const from = g * stride + bit;
       let sum = 0;
-      let count = 0;
-      const end = (g + 1) * size;
-      for (let j = g * size; j < end; j++) {
-        if (map[j] === 0) {
-          const e = t[j] - table[from + signs[j]];
-          if (e < 0) {
-            signs[j] |= bit;
-            sum -= e;
-          } else sum += e;
-          count++;
-        }
+      for (let p = ps; p < pe; p++) {
+        const j = idx === null ? p : idx[p];
+        const s = signs[j];
+        const e = t[j] - table[from + s];
+        signs[j] = s | (isNegative(e) << (b - 1));
+        sum += Math.abs(e);
       }
-      const mu = count > 0 ? Math.fround(sum / count) : 0;
-      const to = base + 2 * bit;
-      for (let p = 0; p < bit; p++) {
-        const prev = table[from + p];
-        table[to + p] = prev + mu;
-        table[to + bit + p] = prev - mu;
-      }
-    }
-  }
-
-  /** keys = |E_b| for the unassigned entries. */
-  keys(map: Uint8Array, b: number, keysF: Float32Array): void {
-    const { t, signs, table, stride, size } = this;
-    for (let g = 0; g < this.groups; g++) {
-      const at = g * stride + (1 << b);
-      const end = (g + 1) * size;
-      for (let j = g * size; j < end; j++) if (map[j] === 0) keysF[j] = Math.abs(t[j] - table[at + signs[j]]);
+      extendTable(table, g * stride, b - 1, pe > ps ? Math.fround(sum / (pe - ps)) : 0);
     }
   }
 }
 
 /**
+ * Computes keys block by block from T (nothing of size N is stored): `fill(p0, len)` writes
+ * the keys of candidate positions p0 .. p0 + len - 1 to keys[0 .. len - 1].
+ */
+class KeySource {
+  readonly keys = new Uint32Array(BLOCK);
+  private readonly keysF = new Float32Array(this.keys.buffer);
+  /** Candidate list (entry of each position); null when position p is entry p. */
+  idx: Uint32Array | null = null;
+  /** middle-out: the float32 mean |T| of the group's candidates. */
+  mean = 0;
+  /** middle-out-residual: offset of the depth-b partial sums of the block's scale group. */
+  tableAt = 0;
+
+  constructor(
+    readonly heuristic: Heuristic,
+    readonly t: Float32Array,
+    readonly residual: ResidualTrack | undefined,
+    readonly seedA: number,
+    readonly seedB: number,
+  ) {}
+
+  fill(p0: number, len: number): void {
+    const { keys, keysF, t, idx } = this;
+    switch (this.heuristic) {
+      case 'middle-out': {
+        const m = this.mean;
+        if (idx === null) for (let q = 0; q < len; q++) keysF[q] = Math.abs(Math.abs(t[p0 + q]) - m);
+        else for (let q = 0; q < len; q++) keysF[q] = Math.abs(Math.abs(t[idx[p0 + q]]) - m);
+        return;
+      }
+      case 'middle-out-residual': {
+        const { signs, table } = this.residual!;
+        const at = this.tableAt;
+        if (idx === null) for (let q = 0; q < len; q++) keysF[q] = Math.abs(t[p0 + q] - table[at + signs[p0 + q]]);
+        else {
+          for (let q = 0; q < len; q++) {
+            const j = idx[p0 + q];
+            keysF[q] = Math.abs(t[j] - table[at + signs[j]]);
+          }
+        }
+        return;
+      }
+      case 'bottom-up':
+        if (idx === null) for (let q = 0; q < len; q++) keysF[q] = Math.abs(t[p0 + q]);
+        else for (let q = 0; q < len; q++) keysF[q] = Math.abs(t[idx[p0 + q]]);
+        return;
+      case 'top-down':
+        if (idx === null) for (let q = 0; q < len; q++) keysF[q] = Math.abs(t[p0 + q]);
+        else for (let q = 0; q < len; q++) keysF[q] = Math.abs(t[idx[p0 + q]]);
+        for (let q = 0; q < len; q++) keys[q] = ~keys[q]; // reverses the order; equal keys stay equal
+        return;
+      case 'random': {
+        const { seedA, seedB } = this;
+        if (idx === null) for (let q = 0; q < len; q++) keys[q] = randomKey(p0 + q, seedA, seedB);
+        else for (let q = 0; q < len; q++) keys[q] = randomKey(idx[p0 + q], seedA, seedB);
+        return;
+      }
+    }
+  }
+}
+
+/**
+ * Runs of candidate positions [ps, pe) that lie in one scale group (only middle-out-residual
+ * keys depend on the scale group): [start, end, tableAt] triples.
+ */
+function segments(src: KeySource, ps: number, pe: number, b: number): number[][] {
+  const track = src.residual;
+  if (track === undefined || ps === pe) return [[ps, pe, 0]];
+  const idx = src.idx;
+  const first = idx === null ? ps : idx[ps];
+  const lastEntry = idx === null ? pe - 1 : idx[pe - 1];
+  const runs: number[][] = [];
+  for (let g = Math.floor(first / track.size); g <= Math.floor(lastEntry / track.size); g++) {
+    const s = lowerBound(idx, ps, pe, g * track.size);
+    const e = lowerBound(idx, s, pe, (g + 1) * track.size);
+    if (e > s) runs.push([s, e, g * track.stride + (1 << b)]);
+  }
+  return runs;
+}
+
+/**
  * Builds a bit map for `t` with Algorithm 1 and the chosen heuristic, with exact counts per
  * bitwidth (per tensor, or per channel with `channels`). NUMERIC on NaN/Inf weights.
+ *
+ * Each round that assigns b bits to c entries of a group makes two passes over its
+ * candidates: the first counts the high 16 bits of the keys (radix) to find the bucket that
+ * holds the c-th smallest key; the second assigns every key in a lower bucket, keeps every key
+ * in a higher bucket for the next round (compacted into a list of entry indices), and gathers
+ * the keys of the boundary bucket, from which quickselect picks the rest. Small groups skip the
+ * histogram: all their keys are "boundary".
  */
 export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
   const heuristic = checkHeuristic(opts.heuristic);
   const seed = checkSeed(opts.seed);
   const resolved = resolveDistribution(opts);
   const n = t.length;
-  const groupCount = opts.channels ?? 1;
+  const groups = opts.channels ?? 1;
   const size = groupSize(n, opts.channels, 'channels');
   const scaleGroups = opts.scaleChannels ?? 1;
   const scaleSize = groupSize(n, opts.scaleChannels, 'scaleChannels');
+  const selector = checkSelector(opts.selector);
   const map = checkOut(opts.out, n, 'out') ?? new Uint8Array(n);
-  map.fill(0);
 
   const perGroup = countsFromDistribution(resolved.dist, size);
-  const counts = perGroup.counts.map((c) => c * groupCount);
   const result: BitMapResult = {
     bitMap: map,
-    counts,
+    counts: perGroup.counts.map((c) => c * groups),
     avgBits: perGroup.avgBits,
     targetAvgBits: resolved.avgBits,
     dist: resolved.dist,
   };
 
-  const sums = new Float64Array(groupCount);
-  for (let g = 0; g < groupCount; g++) sums[g] = sumAbsChecked(t, opts.name, g * size, (g + 1) * size);
+  // Validation; for middle-out these are also the first round's sums.
+  const sums = new Float64Array(groups);
+  for (let g = 0; g < groups; g++) sums[g] = sumAbsChecked(t, opts.name, g * size, (g + 1) * size);
   if (n === 0) return result;
 
-  let last = perGroup.counts.length;
-  while (perGroup.counts[last - 1] === 0) last--;
-  const groups: Groups = { count: groupCount, size, remaining: new Float64Array(groupCount).fill(size) };
-  const keys = new Uint32Array(n);
-  const keysF = new Float32Array(keys.buffer);
-  const work = new SelectionWork(opts.selector ?? 'auto');
-  const residual = heuristic === 'middle-out-residual' ? new ResidualTrack(t, scaleGroups, scaleSize, last) : undefined;
-  if (heuristic === 'top-down' || heuristic === 'bottom-up' || heuristic === 'random') staticKeys(t, heuristic, seed, keys);
-
-  for (let b = 1; b < last; b++) {
-    residual?.step(map, b);
-    const c = perGroup.counts[b - 1];
-    if (c === 0) continue;
-    if (residual !== undefined) residual.keys(map, b, keysF);
-    for (let g = 0; g < groups.count; g++) {
-      const start = g * size;
-      const end = start + size;
-      if (heuristic === 'middle-out') {
-        const mean = Math.fround(sums[g] / groups.remaining[g]);
-        for (let j = start; j < end; j++) if (map[j] === 0) keysF[j] = Math.abs(Math.abs(t[j]) - mean);
-      }
-      assignSmallest(map, keys, start, end, groups.remaining[g], c, b, work);
-      groups.remaining[g] -= c;
-      if (heuristic === 'middle-out') sums[g] = sumAbsUnassigned(t, map, start, end);
-    }
+  const counts = perGroup.counts;
+  let last = counts.length; // the widest bitwidth used: it takes all that remain
+  while (counts[last - 1] === 0) last--;
+  let lastSelection = last - 1; // the last round that selects
+  while (lastSelection > 0 && counts[lastSelection - 1] === 0) lastSelection--;
+  if (lastSelection === 0) {
+    map.fill(last);
+    return result;
   }
-  for (let j = 0; j < n; j++) if (map[j] === 0) map[j] = last;
+
+  const residual = heuristic === 'middle-out-residual' ? new ResidualTrack(t, scaleGroups, scaleSize, last) : undefined;
+  const [seedA, seedB] = seedWords(seed);
+  const src = new KeySource(heuristic, t, residual, seedA, seedB);
+  const keys = src.keys;
+  const high = new Uint32Array(65536);
+  const pairs = new PairBuffer();
+  let idx: Uint32Array | null = null; // the candidates: all entries, then the list of those left
+  let count = n;
+
+  for (let b = 1; b <= lastSelection; b++) {
+    src.idx = idx;
+    if (residual !== undefined) residual.step(idx, count, b);
+    const c = counts[b - 1];
+    if (c === 0) continue;
+    const finalRound = b === lastSelection;
+    const wide = last - b;
+    // The list of entries left after this round; compacted in place after the first one. It
+    // briefly holds the boundary entries too, so it gets room for every candidate, + 1 for the
+    // branch-free append's write past the last entry kept.
+    const next: Uint32Array | null = finalRound ? null : (idx ?? scratchIndices(n + 1));
+    // Group g's candidates are at positions [bounds[g], bounds[g + 1]) (found before the list is compacted).
+    const bounds = new Float64Array(groups + 1);
+    for (let g = 1; g <= groups; g++) bounds[g] = lowerBound(idx, bounds[g - 1], count, g * size);
+    let w = 0;
+    for (let g = 0; g < groups; g++) {
+      const ps = bounds[g];
+      const pe = bounds[g + 1];
+      const runs = segments(src, ps, pe, b);
+      if (heuristic === 'middle-out') src.mean = Math.fround(sums[g] / (pe - ps));
+
+      // Pass 1 (radix): the bucket (high 16 key bits) holding the c-th smallest key.
+      let lo = 0; // keys < lo are taken
+      let hi = 0xffffffff; // keys in [lo, hi] are the boundary, decided by quickselect
+      let below = 0; // how many keys are < lo
+      let boundary = pe - ps;
+      if (selector === 'radix' || (selector === 'auto' && pe - ps >= RADIX_MIN_CANDIDATES)) {
+        high.fill(0);
+        for (const [s, e, at] of runs) {
+          src.tableAt = at;
+          for (let p0 = s; p0 < e; p0 += BLOCK) {
+            const len = Math.min(BLOCK, e - p0);
+            src.fill(p0, len);
+            for (let q = 0; q < len; q++) high[keys[q] >>> 16]++;
+          }
+        }
+        let hb = 0;
+        while (below + high[hb] < c) below += high[hb++];
+        lo = hb * 65536;
+        hi = lo + 0xffff;
+        boundary = high[hb];
+      }
+
+      // Pass 2: assign keys < lo, keep keys > hi, gather the boundary [lo, hi] (kept for now).
+      pairs.reserve(boundary);
+      const bk = pairs.keys;
+      const bj = pairs.idx;
+      let nb = 0;
+      const wStart = w;
+      for (const [s, e, at] of runs) {
+        src.tableAt = at;
+        for (let p0 = s; p0 < e; p0 += BLOCK) {
+          const len = Math.min(BLOCK, e - p0);
+          src.fill(p0, len);
+          for (let q = 0; q < len; q++) {
+            const k = keys[q];
+            const j = idx === null ? p0 + q : idx[p0 + q];
+            const sel = ((k < lo) as unknown as number) | 0;
+            if (k >= lo && k <= hi) {
+              bk[nb] = k;
+              bj[nb] = j;
+              nb++;
+            }
+            if (next === null) {
+              map[j] = last - sel * wide;
+            } else {
+              map[j] = sel * b; // 0 = unassigned
+              next[w] = j;
+              w += 1 - sel;
+            }
+          }
+        }
+      }
+      // The boundary: the smallest (key, index) pairs complete the count.
+      const need = c - below;
+      quickSelectPairs(bk, bj, nb, need);
+      for (let r = 0; r < need; r++) map[bj[r]] = b;
+
+      if (next !== null && (need > 0 || heuristic === 'middle-out')) {
+        // Drop the boundary entries just taken; sum |T| over those left (middle-out's next mean).
+        let kept = wStart;
+        let sum = 0;
+        for (let r = wStart; r < w; r++) {
+          const j = next[r];
+          const keep = ((map[j] === 0) as unknown as number) | 0;
+          next[kept] = j;
+          kept += keep;
+          sum += Math.abs(t[j]) * keep;
+        }
+        w = kept;
+        sums[g] = sum;
+      }
+    }
+    idx = next;
+    count = w;
+  }
   return result;
 }
 

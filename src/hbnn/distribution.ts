@@ -17,6 +17,11 @@ export const DIST_TOLERANCE = 1e-6;
 /** Slack for float noise when an average sits on an integer or on maxBits. */
 const AVG_SNAP = 1e-9;
 
+/** A float for a message: 12 significant digits, so 0.7 + 0.2 + 0.2 reads 1.1. */
+function tidy(x: number): number {
+  return Number(x.toPrecision(12));
+}
+
 /** Average bitwidth of a distribution: sum_b b * dist[b - 1]. */
 export function distributionMean(dist: ArrayLike<number>): number {
   let m = 0;
@@ -90,7 +95,7 @@ export function validateDistribution(dist: ArrayLike<number>, option = 'dist'): 
     sum += p;
   }
   if (Math.abs(sum - 1) > DIST_TOLERANCE) {
-    fail(ErrorCodes.INVALID_OPTION, `${option} sums to ${sum}, expected 1 (within ${DIST_TOLERANCE})`, { option });
+    fail(ErrorCodes.INVALID_OPTION, `${option} sums to ${tidy(sum)}, expected 1 (within ${DIST_TOLERANCE})`, { option });
   }
   return Array.from(dist, (p) => p / sum);
 }
@@ -145,7 +150,7 @@ export function resolveDistribution(spec: DistributionSpec): ResolvedDistributio
   const mean = distributionMean(d);
   if (avgBits !== undefined) {
     if (typeof avgBits !== 'number' || !Number.isFinite(avgBits) || Math.abs(mean - avgBits) > DIST_TOLERANCE) {
-      fail(ErrorCodes.INVALID_OPTION, `dist has a mean of ${mean} bits but avgBits is ${String(avgBits)}`, {
+      fail(ErrorCodes.INVALID_OPTION, `dist has a mean of ${tidy(mean)} bits but avgBits is ${String(avgBits)}`, {
         option: 'avgBits',
       });
     }

@@ -2,24 +2,22 @@
  * Residual error binarization (METHOD §1, paper Eq. 4) and its heterogeneous form with a
  * bit map (METHOD §2, paper Eq. 5).
  *
- * How the rounds are computed. An entry that has taken rounds 1..d has the partial sum
- * sum_{i<=d} mu_i * B_i, and with B_i in {+1, -1} that sum can take only 2^d values per scale
- * group. So instead of a float residual per entry we keep a one-byte sign path per entry
- * (bit i-1 set when B_i = -1) and a small float64 table of partial sums per depth:
+ * State per entry is a one-byte sign path, and per scale group a small table of the 2^d
+ * possible partial sums at each depth d (see partial-sums.ts): the residual of entry j after
+ * d rounds is E_{d,j} = T_j - table[(1 << d) + path_j], computed in float64 from the exact
+ * float32 input, and T_hat_j = table[(1 << M_j) + path_j].
  *
- *     table[(1 << d) + p] = sum_{i<=d} mu_i * (bit i-1 of p ? -1 : +1)       (0 <= p < 2^d)
- *
- * The residual is then E_{d,j} = T_j - table[(1 << d) + path_j], computed in float64 from the
- * exact float32 input, and T_hat_j = fround(table[(1 << M_j) + path_j]). One byte of state per
- * entry, one pass per round, and every entry's residual is exact to float64 rounding.
- *
- * Precision: the sum of |E| for each mean is a plain float64 accumulation (relative error
+ * Precision: each mean is a plain float64 accumulation of |E| in index order (relative error
  * below N * 2^-53, under 1e-8 for N < 10^8, far below float32 resolution). Each mu_i is
  * rounded to float32 as soon as it is computed and that float32 value is used for the later
- * residuals and for T_hat, so the reported scales reproduce T_hat exactly (see
- * `reconstruct`). Results are deterministic: the order of every operation is fixed.
+ * residuals and for T_hat. T_hat is the float32 sequential sum mu_1*B_1 + mu_2*B_2 + ...,
+ * so the reported scales and signs reproduce it bit for bit (see `reconstruct`), in this
+ * module or in any float32 runtime. Results are deterministic: the order of every operation
+ * is fixed.
  */
 import { fail, ErrorCodes } from '../errors.js';
+import { scratchIndices } from './scratch.js';
+import { extendTable, isNegative, tableStride } from './partial-sums.js';
 import { checkMaxBits, checkOut, failNonFinite, groupSize } from './validate.js';
 
 /** Options shared by `residualBinarize` and `heteroBinarize`. */
@@ -30,6 +28,8 @@ export interface BinarizeOptions {
   name?: string;
   /** Buffer (length N) to receive the dequantized tensor; allocated when omitted. */
   out?: Float32Array;
+  /** Buffer (length N) to receive the sign paths; allocated when omitted. */
+  signsOut?: Uint8Array;
 }
 
 /** The result of a (heterogeneous) residual binarization. */
@@ -48,86 +48,93 @@ export interface Binarization {
   dequantized: Float32Array;
 }
 
-/** Writes the partial sums of depth d + 1 from those of depth d: each path p splits into p (+mu) and p | 2^d (-mu). */
-function extendTable(table: Float64Array, base: number, depth: number, mu: number): void {
-  const width = 1 << depth;
-  const from = base + width;
-  const to = base + 2 * width;
-  for (let p = 0; p < width; p++) {
-    const prev = table[from + p];
-    // float32 after every step: T_hat is the float32 sequential sum mu_1*B_1 + mu_2*B_2 + ...,
-    // exactly what an ONNX runtime computes from the stored planes and scales.
-    table[to + p] = Math.fround(prev + mu);
-    table[to + width + p] = Math.fround(prev - mu);
-  }
+/** A bit map with a bitwidth outside 1..8 at some index. */
+function failBitMapEntry(bitMap: Uint8Array, option: string): never {
+  const j = bitMap.findIndex((m) => m < 1 || m > 8);
+  fail(ErrorCodes.INVALID_OPTION, `${option}[${j}] = ${bitMap[j]}; bitwidths must be 1 to 8`, { option, index: j });
 }
 
-/** 1 when x < 0, else 0 (so sign(0) = sign(-0) = +1); compiles to a branch-free compare. */
-function isNegative(x: number): number {
-  return ((x < 0) as unknown as number) | 0;
-}
-
-function tableStride(nBits: number): number {
-  return 1 << (nBits + 1);
-}
-
-/** What a scan of a bit map found. */
-interface BitMapScan {
-  /** max(M), 0 for an empty map. */
-  max: number;
-  /** Entries with M_j >= 2. */
-  multiBit: number;
-}
-
-/**
- * Scans a bit map, failing INVALID_OPTION on a length mismatch or an entry outside 1..8.
- */
-function scanBitMap(bitMap: Uint8Array, length: number, option = 'bitMap'): BitMapScan {
-  if (bitMap.length !== length) {
-    fail(ErrorCodes.INVALID_OPTION, `${option} has length ${bitMap.length}, expected ${length} (one bitwidth per entry)`, {
+function checkMapLength(bitMap: Uint8Array, length: number, option: string): void {
+  if (!(bitMap instanceof Uint8Array) || bitMap.length !== length) {
+    const got = bitMap instanceof Uint8Array ? `length ${bitMap.length}` : 'not a Uint8Array';
+    fail(ErrorCodes.INVALID_OPTION, `${option} has ${got}; expected a Uint8Array of length ${length} (one bitwidth per entry)`, {
       option,
     });
   }
-  let min = 255;
-  let max = 0;
-  let multiBit = 0;
-  for (let j = 0; j < bitMap.length; j++) {
-    const m = bitMap[j];
-    if (m < min) min = m;
-    if (m > max) max = m;
-    multiBit += (1 - m) >>> 31; // 1 when m >= 2
-  }
-  if (bitMap.length > 0 && (min < 1 || max > 8)) {
-    const bad = min < 1 ? min : max;
-    const j = bitMap.indexOf(bad);
-    fail(ErrorCodes.INVALID_OPTION, `${option}[${j}] = ${bad}; bitwidths must be 1 to 8`, { option, index: j });
-  }
-  return { max, multiBit };
 }
 
 /**
- * The binarization rounds. `bitMap` null means homogeneous (every entry takes all nBits
- * rounds). The passes are arranged so that no data-dependent branch sits in a hot loop:
+ * Round 1 of a heterogeneous binarization, fused with the bit map's validation: every entry
+ * takes round 1 (E_0 = T). Writes the signs and returns sum |T| per group, max(M) and how many
+ * entries have M_j >= 2.
+ */
+function firstRound(
+  t: Float32Array,
+  bitMap: Uint8Array | null,
+  signs: Uint8Array,
+  channels: number,
+  size: number,
+  name: string | undefined,
+): { sums: Float64Array; max: number; multiBit: number } {
+  const sums = new Float64Array(channels);
+  let min = 255;
+  let max = 0;
+  let multiBit = 0;
+  for (let g = 0; g < channels; g++) {
+    const start = g * size;
+    const end = start + size;
+    let sum = 0;
+    if (bitMap === null) {
+      for (let j = start; j < end; j++) {
+        const v = t[j];
+        signs[j] = isNegative(v);
+        sum += Math.abs(v);
+      }
+    } else {
+      for (let j = start; j < end; j++) {
+        const v = t[j];
+        const m = bitMap[j];
+        signs[j] = isNegative(v);
+        sum += Math.abs(v);
+        multiBit += (1 - m) >>> 31; // 1 when m >= 2
+        if (m > max) max = m;
+        if (m < min) min = m;
+      }
+    }
+    // A float32 tensor cannot overflow a float64 sum, so a non-finite sum means a NaN/Inf weight.
+    if (!Number.isFinite(sum)) failNonFinite(t, name, start, end);
+    sums[g] = sum;
+  }
+  if (bitMap !== null && bitMap.length > 0 && (min < 1 || max > 8)) failBitMapEntry(bitMap, 'bitMap');
+  return { sums, max, multiBit };
+}
+
+/**
+ * The binarization rounds. `bitMap` null means homogeneous (every entry takes all `nBits`
+ * rounds; for a bit map the rounds are max(M)). No data-dependent branch sits in a hot loop:
  *
  * - round 1 visits every entry (E_0 = T): signs and sum |T| per group;
  * - each later round i is one pass over the entries of A_{i-1} that writes their value at
- *   depth i - 1 to the output (final for those with M_j = i - 1, overwritten for the others),
+ *   depth i - 1 to the output (final for those with M_j = i - 1, overwritten for the others)
  *   and, for those in A_i, takes the residual E_{i-1}, its sign and |E_{i-1}|, appending
  *   them to the list of A_i (compacted in place, in index order);
  * - a last pass writes the full-depth values of A_n.
  */
-function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, nBits: number, multiBit: number, opts: BinarizeOptions): Binarization {
+function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, homogeneousBits: number, opts: BinarizeOptions): Binarization {
   const n = t.length;
   const channels = opts.channels ?? 1;
   const size = groupSize(n, opts.channels, 'channels');
   const out = checkOut(opts.out, n, 'out') ?? new Float32Array(n);
+  const signs = checkOut(opts.signsOut, n, 'signsOut') ?? new Uint8Array(n);
+
+  const first = firstRound(t, bitMap, signs, channels, size, opts.name);
+  const nBits = bitMap === null ? homogeneousBits : first.max;
   const stride = tableStride(nBits);
   const table = new Float64Array(channels * stride);
-  const signs = new Uint8Array(n);
   const scales = new Float32Array(nBits * channels);
   const activeCounts = new Float64Array(nBits * channels);
   const result: Binarization = { nBits, channels, scales, activeCounts, signs, dequantized: out };
-  if (n === 0 || nBits === 0) return result;
+  if (n === 0) return result;
 
   const record = (i: number, g: number, sum: number, count: number): void => {
     const mu = count > 0 ? Math.fround(sum / count) : 0;
@@ -135,21 +142,7 @@ function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, nBits: numbe
     activeCounts[(i - 1) * channels + g] = count;
     extendTable(table, g * stride, i - 1, mu);
   };
-
-  // Round 1: every entry, E_0 = T. (v < 0) is false for -0, so sign(0) = sign(-0) = +1.
-  for (let g = 0; g < channels; g++) {
-    const start = g * size;
-    const end = start + size;
-    let sum = 0;
-    for (let j = start; j < end; j++) {
-      const v = t[j];
-      signs[j] = isNegative(v);
-      sum += Math.abs(v);
-    }
-    // A float32 tensor cannot overflow a float64 sum, so a non-finite sum means a NaN/Inf weight.
-    if (!Number.isFinite(sum)) failNonFinite(t, opts.name, start, end);
-    record(1, g, sum, size);
-  }
+  for (let g = 0; g < channels; g++) record(1, g, first.sums[g], size);
 
   if (bitMap === null) {
     for (let i = 2; i <= nBits; i++) {
@@ -177,12 +170,14 @@ function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, nBits: numbe
 
   // Heterogeneous: `list` holds A_i in index order, group g at [listStart[g], listEnd[g]).
   // One spare slot: the branch-free append writes one entry past the last kept one.
-  const list = new Uint32Array(multiBit + 1);
+  const list = scratchIndices(first.multiBit + 1);
   const listStart = new Float64Array(channels);
   const listEnd = new Float64Array(channels);
+  // i = nBits + 1 only writes the values of depth nBits (for nBits = 1 the i = 2 pass does,
+  // with A_2 empty).
   for (let i = 2; i <= nBits + 1; i++) {
     const bit = 1 << (i - 1);
-    const last = i > nBits; // no round i: only write the values of depth nBits
+    const last = i > nBits;
     for (let g = 0; g < channels; g++) {
       const from = g * stride + bit; // partial sums of depth i - 1
       let sum = 0;
@@ -234,9 +229,18 @@ function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, nBits: numbe
   return result;
 }
 
-/** Validates a bit map (length, entries 1..8) and returns max(M), or 0 for an empty map. */
+/** Validates a bit map (a Uint8Array of the tensor's length, entries 1..8) and returns max(M), 0 when empty. */
 export function bitMapMax(bitMap: Uint8Array, length: number, option = 'bitMap'): number {
-  return scanBitMap(bitMap, length, option).max;
+  checkMapLength(bitMap, length, option);
+  let min = 255;
+  let max = 0;
+  for (let j = 0; j < bitMap.length; j++) {
+    const m = bitMap[j];
+    if (m > max) max = m;
+    if (m < min) min = m;
+  }
+  if (bitMap.length > 0 && (min < 1 || max > 8)) failBitMapEntry(bitMap, option);
+  return max;
 }
 
 /**
@@ -245,7 +249,7 @@ export function bitMapMax(bitMap: Uint8Array, length: number, option = 'bitMap')
  */
 export function residualBinarize(t: Float32Array, nBits: number, opts: BinarizeOptions = {}): Binarization {
   checkMaxBits(nBits, 'nBits');
-  return binarizeRounds(t, null, nBits, t.length, opts);
+  return binarizeRounds(t, null, nBits, opts);
 }
 
 /**
@@ -253,8 +257,8 @@ export function residualBinarize(t: Float32Array, nBits: number, opts: BinarizeO
  * mu_i = mean |E_{i-1}| over A_i = { j : M_j >= i } (0 when A_i is empty). sign(0) = +1.
  */
 export function heteroBinarize(t: Float32Array, bitMap: Uint8Array, opts: BinarizeOptions = {}): Binarization {
-  const { max, multiBit } = scanBitMap(bitMap, t.length);
-  return binarizeRounds(t, bitMap, max, multiBit, opts);
+  checkMapLength(bitMap, t.length, 'bitMap');
+  return binarizeRounds(t, bitMap, 0, opts);
 }
 
 /**

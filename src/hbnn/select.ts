@@ -1,24 +1,23 @@
 /**
- * Selection of the c smallest keys among the unassigned entries of a bit map, without a full
- * sort. Keys are uint32 whose integer order is the order wanted (for a non-negative float32
- * key, its IEEE bit pattern; see `floatKeyBits`). Ties between equal keys go to the lower
- * index, so the selected set is exactly the first c entries of the list sorted by
- * (key, index): any correct selection algorithm returns the same set.
+ * Selection of the c smallest (key, index) pairs without a full sort.
  *
- * Two algorithms, with identical results:
- * - `quickSelectPairs`: in-place quickselect (Hoare partition, median-of-three pivot) on
- *   packed (key, index) pairs, comparing key then index; it falls back to heapsort after
- *   too many rounds, so the worst case is O(n log n).
- * - `radixAssign`: two counting passes over the 16 high then 16 low bits of the key find the
- *   exact threshold key K and how many entries equal to K to take; a final pass marks every
- *   key < K and the first entries (lowest indices) with key == K. Three sequential passes and
- *   no data movement, which is what makes multi-million-entry tensors fast.
+ * Keys are uint32 whose integer order is the order wanted (for a non-negative float32 key,
+ * its IEEE bit pattern: see `floatKeyBits`). Ties between equal keys go to the lower index,
+ * which makes the order total, so the selected set is exactly the first c entries of the list
+ * sorted by (key, index): any correct selection algorithm returns the same set.
+ *
+ * `quickSelectPairs` is an in-place quickselect (nth_element) on parallel key and index
+ * arrays; bitmap.ts puts a one-pass radix bucketing in front of it for large tensors.
  */
 
-/** Below this many candidates `assignSmallest` uses quickselect (radix histograms cost 2 x 65536 counters). */
-export const RADIX_MIN_CANDIDATES = 1 << 16;
+/** Below this many candidates 'auto' selection skips the radix histogram (65536 counters to clear and scan). */
+export const RADIX_MIN_CANDIDATES = 1 << 15;
 
-/** Which selection algorithm to use; 'auto' picks by size. Results are identical. */
+/**
+ * Which selection algorithm to use: 'radix' buckets the keys by their high 16 bits first and
+ * runs quickselect only on the bucket holding the c-th key; 'quickselect' runs it on all
+ * candidates; 'auto' picks radix for large groups. Results are identical.
+ */
 export type Selector = 'auto' | 'radix' | 'quickselect';
 
 const scratchF32 = new Float32Array(1);
@@ -125,116 +124,17 @@ export function quickSelectPairs(keys: Uint32Array, idx: Uint32Array, n: number,
   }
 }
 
-/**
- * Among the entries j in [start, end) with map[j] === 0 (unassigned), sets map[j] = width for
- * the c smallest (keys[j], j). `candidates` is how many unassigned entries the range holds.
- */
-export function assignSmallest(
-  map: Uint8Array,
-  keys: Uint32Array,
-  start: number,
-  end: number,
-  candidates: number,
-  c: number,
-  width: number,
-  work: SelectionWork,
-): void {
-  if (c <= 0) return;
-  if (c >= candidates) {
-    for (let j = start; j < end; j++) if (map[j] === 0) map[j] = width;
-    return;
-  }
-  const useRadix = work.selector === 'radix' || (work.selector === 'auto' && candidates >= RADIX_MIN_CANDIDATES);
-  if (useRadix) radixAssign(map, keys, start, end, c, width, work);
-  else quickAssign(map, keys, start, end, candidates, c, width, work);
-}
+/** Parallel key / index scratch arrays, grown on demand and reused. */
+export class PairBuffer {
+  keys = new Uint32Array(0);
+  idx = new Uint32Array(0);
 
-/** Reusable buffers for selection (histograms and the quickselect scratch pairs). */
-export class SelectionWork {
-  readonly selector: Selector;
-  private histHigh: Uint32Array | undefined;
-  private histLow: Uint32Array | undefined;
-  private pairKeys: Uint32Array | undefined;
-  private pairIdx: Uint32Array | undefined;
-
-  constructor(selector: Selector = 'auto') {
-    this.selector = selector;
-  }
-
-  histograms(): [Uint32Array, Uint32Array] {
-    this.histHigh ??= new Uint32Array(65536);
-    this.histLow ??= new Uint32Array(65536);
-    return [this.histHigh, this.histLow];
-  }
-
-  pairs(n: number): [Uint32Array, Uint32Array] {
-    if (this.pairKeys === undefined || this.pairKeys.length < n) {
-      this.pairKeys = new Uint32Array(n);
-      this.pairIdx = new Uint32Array(n);
-    }
-    return [this.pairKeys, this.pairIdx!];
-  }
-}
-
-function quickAssign(
-  map: Uint8Array,
-  keys: Uint32Array,
-  start: number,
-  end: number,
-  candidates: number,
-  c: number,
-  width: number,
-  work: SelectionWork,
-): void {
-  const [pk, pi] = work.pairs(candidates);
-  let m = 0;
-  for (let j = start; j < end; j++) {
-    if (map[j] === 0) {
-      pk[m] = keys[j];
-      pi[m] = j;
-      m++;
-    }
-  }
-  quickSelectPairs(pk, pi, m, c);
-  for (let p = 0; p < c; p++) map[pi[p]] = width;
-}
-
-function radixAssign(
-  map: Uint8Array,
-  keys: Uint32Array,
-  start: number,
-  end: number,
-  c: number,
-  width: number,
-  work: SelectionWork,
-): void {
-  const [high, low] = work.histograms();
-  high.fill(0);
-  for (let j = start; j < end; j++) if (map[j] === 0) high[keys[j] >>> 16]++;
-  let below = 0; // entries whose key is in a lower bucket
-  let hb = 0;
-  while (below + high[hb] < c) below += high[hb++];
-
-  low.fill(0);
-  for (let j = start; j < end; j++) {
-    if (map[j] === 0) {
-      const k = keys[j];
-      if (k >>> 16 === hb) low[k & 0xffff]++;
-    }
-  }
-  let lb = 0;
-  while (below + low[lb] < c) below += low[lb++];
-
-  const threshold = hb * 65536 + lb;
-  let takeEqual = c - below; // entries with key == threshold to take, lowest index first
-  for (let j = start; j < end; j++) {
-    if (map[j] === 0) {
-      const k = keys[j];
-      if (k < threshold) map[j] = width;
-      else if (k === threshold && takeEqual > 0) {
-        map[j] = width;
-        takeEqual--;
-      }
+  /** Makes room for n pairs (contents are not kept). */
+  reserve(n: number): void {
+    if (this.keys.length < n) {
+      const size = Math.max(n, Math.ceil(this.keys.length * 1.5));
+      this.keys = new Uint32Array(size);
+      this.idx = new Uint32Array(size);
     }
   }
 }
