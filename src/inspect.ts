@@ -16,15 +16,22 @@
  *    opset_import, subgraphs included), duplicate node names within a graph, and IR verifier
  *    findings.
  *
- * The report is versioned (`format`, `version`). New sections are added as optional fields
- * (the planned one is `quantization`: per-layer bit histogram, average bits, scales); readers
- * must ignore fields they do not know.
+ * 5. `quantization` is present only for HBNN-quantized models (metadata `hbnn.format`): per
+ *    binarized weight its bit histogram, average bits, heuristic and scales; per activation
+ *    binarizer its calibrated constants; the overall averages. It is read from the model's
+ *    `hbnn.quantization` record (src/quant/format.ts); a record that cannot be read becomes a
+ *    `quantization` warning instead.
+ *
+ * The report is versioned (`format`, `version`). New sections are added as optional fields;
+ * readers must ignore fields they do not know.
  */
 import type { Graph, Model, Node, Value } from './ir/graph.js';
 import { walkGraphs } from './ir/graph.js';
 import { dtypeName } from './ir/dtype.js';
 import { formatType, tensorTypeOf, type Dim } from './ir/types.js';
 import { verifyModel } from './ir/verifier.js';
+import { readQuantRecord, type QuantRecord } from './quant/format.js';
+import { isHbnnError } from './errors.js';
 
 export const INSPECT_FORMAT = 'hbnn-onnx.inspect';
 export const INSPECT_VERSION = 1;
@@ -68,6 +75,67 @@ export interface InspectReport {
     initializers: { count: number; parameters: number; bytes: number };
   };
   warnings: InspectWarning[];
+  /** HBNN quantization, for quantized models only (absent for float models). */
+  quantization?: QuantizationSummary;
+}
+
+export interface QuantizationSummary {
+  /** The record's format, e.g. `hbnn-onnx/1`. */
+  format: string;
+  /** Average bits over all binarized weights (parameter-weighted). */
+  avgWeightBits: number;
+  /** Average bits over the activation binarizers (absent when activations stay float). */
+  avgActivationBits?: number;
+  /** Binarized weight tensors and their parameter count. */
+  binarizedLayers: number;
+  binarizedParameters: number;
+  weights: QuantWeightSummary[];
+  activations: QuantActivationSummary[];
+  /** The output scaling layer, when one was inserted or found. */
+  scalingLayer?: { node: string; scale: string; inserted: boolean };
+}
+
+export interface QuantWeightSummary {
+  /** The Conv/Gemm/MatMul node consuming the weight. */
+  node: string;
+  op: string;
+  /** The original float weight's name. */
+  tensor: string;
+  shape: number[];
+  params: number;
+  /** Counts of weights with 1..K bits. */
+  histogram: number[];
+  /** histogram / params. */
+  fractions: number[];
+  avgBits: number;
+  heuristic: string;
+  /** The requested fractions for 1..K bits. */
+  distribution: number[];
+  perChannel: boolean;
+  /** Per-bit scales: [K] per tensor, [K][C] per output channel. */
+  scales: number[] | number[][];
+  seed?: number;
+}
+
+export interface QuantActivationSummary {
+  /** The BinarizeActivation call and the value it binarizes. */
+  node: string;
+  input: string;
+  /** The layers reading the binarized value. */
+  feeds: string[];
+  heuristic: string;
+  /** Requested fractions for 1..3 bits. */
+  distribution: number[];
+  /** Fractions observed on the calibration data (calibrated binarizers only). */
+  observed?: number[];
+  /** Average bits: of `observed` when calibrated, else of `distribution`. */
+  avgBits: number;
+  /** Calibrated constants of the hardware form (see src/quant/format.ts). */
+  scales: number[];
+  center: number;
+  sign: number;
+  thresholds: [number, number];
+  calibrated: boolean;
 }
 
 export interface IoSummary {
@@ -100,7 +168,7 @@ export interface ParamSummary {
   bytes: number;
 }
 
-export type InspectWarningKind = 'undeclared-domain' | 'duplicate-node-name' | 'verify';
+export type InspectWarningKind = 'undeclared-domain' | 'duplicate-node-name' | 'verify' | 'quantization';
 
 export interface InspectWarning {
   kind: InspectWarningKind;
@@ -171,7 +239,65 @@ export function inspectModel(model: Model): InspectReport {
   }
   report.totals.layers = report.layers.length;
   report.warnings = collectWarnings(model, graphs);
+  try {
+    const record = readQuantRecord(model);
+    if (record) report.quantization = quantizationSummary(record);
+  } catch (e) {
+    // The record is JSON from the file: a malformed one (unreadable, or fields missing or of
+    // the wrong type) is reported, never fatal.
+    const why = isHbnnError(e) ? e.message : `malformed record (${(e as Error)?.message ?? String(e)})`;
+    report.warnings.push({ kind: 'quantization', subject: 'hbnn.quantization', message: `the HBNN quantization record cannot be read: ${why}` });
+  }
   return report;
+}
+
+const mean = (dist: readonly number[]): number => dist.reduce((s, p, i) => s + (i + 1) * p, 0);
+
+function quantizationSummary(r: QuantRecord): QuantizationSummary {
+  const weights = (r.weights ?? []).map((w): QuantWeightSummary => {
+    const params = w.histogram.reduce((a, b) => a + b, 0);
+    return {
+      node: w.node,
+      op: w.op,
+      tensor: w.tensor,
+      shape: [...w.shape],
+      params,
+      histogram: [...w.histogram],
+      fractions: w.histogram.map((h) => (params > 0 ? h / params : 0)),
+      avgBits: w.avgBits,
+      heuristic: w.heuristic,
+      distribution: [...w.distribution],
+      perChannel: w.perChannel,
+      scales: w.scaleValues,
+      ...(w.seed !== undefined ? { seed: w.seed } : {}),
+    };
+  });
+  const activations = (r.activations ?? []).map(
+    (a): QuantActivationSummary => ({
+      node: a.node,
+      input: a.input,
+      feeds: [...a.feeds],
+      heuristic: a.heuristic,
+      distribution: [...a.distribution],
+      ...(a.observed !== undefined ? { observed: [...a.observed] } : {}),
+      avgBits: mean(a.calibrated && a.observed ? a.observed : a.distribution),
+      scales: [...a.scales],
+      center: a.center,
+      sign: a.sign,
+      thresholds: [a.thresholds[0], a.thresholds[1]],
+      calibrated: a.calibrated,
+    }),
+  );
+  return {
+    format: r.format,
+    avgWeightBits: r.avgWeightBits,
+    ...(r.avgActivationBits !== undefined ? { avgActivationBits: r.avgActivationBits } : {}),
+    binarizedLayers: weights.length,
+    binarizedParameters: weights.reduce((s, w) => s + w.params, 0),
+    weights,
+    activations,
+    ...(r.scalingLayer ? { scalingLayer: { ...r.scalingLayer } } : {}),
+  };
 }
 
 function ioSummary(v: Value): IoSummary {

@@ -16,16 +16,28 @@ import { formatBytes, formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { runOpt, type OptResult } from './opt.js';
 import { displayPath } from './paths.js';
+import { formatDistribution, runQuantize, type QuantizeRun } from './quantize.js';
+import { evalRunJson, runEval, type EvalRun } from './eval.js';
+import { parseNormalization } from '../data/index.js';
 
 /** The cleanup pipeline the demo runs; passes not registered at run time are skipped. */
 export const DEMO_PIPELINE: readonly string[] = ['eliminate-identity', 'fold-constants', 'eliminate-dead-code'];
 
 export const DEMO_MODEL = 'fmnist-cnn';
 
+/** What the quantize step asks for: weights at 1.4 average bits, Middle-Out; activations float. */
+export const DEMO_AVG_BITS = 1.4;
+export const DEMO_HEURISTIC = 'middle-out';
+/** The evaluation data: the bundled 2,000-image test slice, with the models' normalization. */
+export const DEMO_DATA = 'fmnist-mini:test';
+export const DEMO_NORMALIZE = 'fmnist';
+
 /** What steps hand to later steps. New steps add optional fields here. */
 export interface DemoState {
   inspect?: InspectReport;
   opt?: OptResult;
+  quantize?: QuantizeRun;
+  evaluate?: { float: EvalRun; quantized: EvalRun };
 }
 
 export interface DemoContext {
@@ -86,8 +98,89 @@ const optimizeStep: DemoStep = {
   },
 };
 
-/** The demo, in order. Append new steps here. */
-export const DEMO_STEPS: readonly DemoStep[] = [inspectStep, optimizeStep];
+const quantizeStep: DemoStep = {
+  name: 'quantize',
+  async run(ctx) {
+    // Quantize the optimize step's output when there is one, else the bundled model.
+    const input = ctx.state.opt?.output ?? ctx.modelPath;
+    const output = path.join(ctx.outDir, `${DEMO_MODEL}.hbnn.onnx`);
+    const report = path.join(ctx.outDir, 'quantize.json');
+    const r = await runQuantize({ input, output, report, options: { avgBits: DEMO_AVG_BITS, heuristic: DEMO_HEURISTIC } }, ctx.io, ctx.log);
+    ctx.written.push(output, report);
+    ctx.state.quantize = r;
+    const rec = r.record;
+    const params = rec.weights.reduce((s, w) => s + w.histogram.reduce((a, b) => a + b, 0), 0);
+    const k = Math.max(...rec.weights.map((w) => w.histogram.length));
+    const hist = Array.from({ length: k }, (_, i) => rec.weights.reduce((s, w) => s + (w.histogram[i] ?? 0), 0) / Math.max(1, params));
+    return [
+      `weights at ${DEMO_AVG_BITS} bits (Middle-Out): ${rec.weights.length} layers, ${formatCount(params)} weights, ` +
+        `${formatDistribution(hist)}, average ${rec.avgWeightBits.toFixed(3)} bits → ${displayPath(output, ctx.io.cwd)}`,
+      `pipeline: ${r.pipeline} (record and timing: ${displayPath(report, ctx.io.cwd)})`,
+    ];
+  },
+};
+
+const evaluateStep: DemoStep = {
+  name: 'evaluate',
+  async run(ctx) {
+    const normalize = parseNormalization(DEMO_NORMALIZE);
+    const base = { data: DEMO_DATA, normalize, normalizeText: DEMO_NORMALIZE };
+    const float = await runEval({ ...base, model: ctx.modelPath }, ctx.io, ctx.log);
+    const lines: string[] = [];
+    let quantized: EvalRun | undefined;
+    if (ctx.state.quantize) quantized = await runEval({ ...base, model: ctx.state.quantize.output }, ctx.io, ctx.log);
+    const file = path.join(ctx.outDir, 'eval.json');
+    writeFileAtomic(file, toJson({ float: evalRunJson(float, ctx.io.cwd), ...(quantized ? { quantized: evalRunJson(quantized, ctx.io.cwd) } : {}) }));
+    ctx.written.push(file);
+    const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+    lines.push(`${DEMO_DATA} (${formatCount(float.result.samples)} images, normalized ${DEMO_NORMALIZE}) → ${displayPath(file, ctx.io.cwd)}`);
+    lines.push(`float     top-1 ${pct(float.result.top1)}, top-5 ${pct(float.result.top5)}`);
+    if (quantized) {
+      ctx.state.evaluate = { float, quantized };
+      const drop = (float.result.top1 - quantized.result.top1) * 100;
+      lines.push(
+        `HBNN ${DEMO_AVG_BITS}  top-1 ${pct(quantized.result.top1)}, top-5 ${pct(quantized.result.top5)} ` +
+          `(${drop >= 0 ? '-' : '+'}${Math.abs(drop).toFixed(2)} points top-1, no fine-tuning)`,
+      );
+    }
+    return lines;
+  },
+};
+
+const summaryStep: DemoStep = {
+  name: 'summary',
+  async run(ctx) {
+    const q = ctx.state.quantize;
+    const ev = ctx.state.evaluate;
+    const file = path.join(ctx.outDir, 'summary.json');
+    const floatParams = ctx.state.inspect?.totals.parameters;
+    let storage: { floatBytes: number; hbnnBytes: number } | undefined;
+    if (q && floatParams !== undefined) {
+      // Weight storage: binarized weights at their bits, every other parameter as float32.
+      const binarized = q.layers.reduce((s, l) => s + (l.histogram ? l.params : 0), 0);
+      const bits = q.layers.reduce((s, l) => s + (l.histogram && l.avgBits !== null ? l.params * l.avgBits : 0), 0);
+      storage = { floatBytes: floatParams * 4, hbnnBytes: Math.ceil(bits / 8) + (floatParams - binarized) * 4 };
+    }
+    const summary = {
+      model: path.relative(packageRoot(), ctx.modelPath),
+      ...(floatParams !== undefined ? { parameters: floatParams } : {}),
+      ...(q ? { avgWeightBits: q.record.avgWeightBits, pipeline: q.pipeline } : {}),
+      ...(ev ? { data: DEMO_DATA, samples: ev.float.result.samples, floatTop1: ev.float.result.top1, hbnnTop1: ev.quantized.result.top1 } : {}),
+      ...(storage ? { storage } : {}),
+      files: [...ctx.written, file].map((f) => path.relative(ctx.outDir, f)),
+    };
+    writeFileAtomic(file, toJson(summary));
+    ctx.written.push(file);
+    const parts: string[] = [];
+    if (ev) parts.push(`top-1 ${(ev.float.result.top1 * 100).toFixed(2)}% float → ${(ev.quantized.result.top1 * 100).toFixed(2)}% HBNN`);
+    if (storage) parts.push(`parameter storage ${formatBytes(storage.floatBytes)} → ${formatBytes(storage.hbnnBytes)}`);
+    if (q) parts.push(`${q.record.avgWeightBits.toFixed(3)} average weight bits`);
+    return [`${parts.join('; ') || 'nothing to summarize'} → ${displayPath(file, ctx.io.cwd)}`];
+  },
+};
+
+/** The demo, in order. Append new steps here (fine-tune and lower go before the summary). */
+export const DEMO_STEPS: readonly DemoStep[] = [inspectStep, optimizeStep, quantizeStep, evaluateStep, summaryStep];
 
 export interface DemoOptions {
   /** Output folder (default out/demo, relative to the working folder). */
@@ -123,9 +216,11 @@ export function registerDemo(program: Command, io: CliIo): void {
     .command('demo')
     .summary('run the end-to-end demo on the bundled Fashion-MNIST model')
     .description(
-      `Run the demo on the bundled model fixtures/models/${DEMO_MODEL}.onnx: inspect it (writes\n` +
-        `inspect.json) and clean it up with the pipeline ${DEMO_PIPELINE.join(',')}\n` +
-        `(writes ${DEMO_MODEL}.opt.onnx). Passes not registered in this build are skipped and named.`,
+      `Run the demo on the bundled model fixtures/models/${DEMO_MODEL}.onnx: inspect it (inspect.json); ` +
+        `clean it up with the pipeline ${DEMO_PIPELINE.join(',')} (${DEMO_MODEL}.opt.onnx; passes not ` +
+        `registered in this build are skipped and named); quantize the weights to ${DEMO_AVG_BITS} average bits ` +
+        `with Middle-Out (${DEMO_MODEL}.hbnn.onnx, quantize.json); evaluate the float and the quantized model ` +
+        `on ${DEMO_DATA} (eval.json); and summarize (summary.json).`,
     )
     .option('-o, --out <dir>', 'output folder', path.join('out', 'demo'))
     .addHelpText(

@@ -4,7 +4,8 @@
  */
 import type { Command } from 'commander';
 import { loadModel } from '../onnx/io.js';
-import { inspectModel, type InspectReport } from '../inspect.js';
+import { inspectModel, type InspectReport, type QuantizationSummary } from '../inspect.js';
+import { META_RECORD } from '../quant/format.js';
 import { formatBytes, formatCount, formatShape, table } from './format.js';
 import { toJson, type CliIo } from './io.js';
 import { displayPath } from './paths.js';
@@ -19,10 +20,13 @@ export function registerInspect(program: Command, io: CliIo): void {
     .command('inspect')
     .summary('summarize a model: inputs, outputs, ops, parameters per layer, warnings')
     .description(
-      'Print a summary of an ONNX model: IR version, opsets, producer, metadata, inputs and\n' +
-        'outputs with types and shapes, the op histogram, parameters and bytes per layer (a layer\n' +
-        'is a node with initializer inputs), totals, and warnings (undeclared operator domains,\n' +
-        'duplicate node names, IR verifier findings). Warnings never make inspect fail.',
+      'Print a summary of an ONNX model: IR version, opsets, producer, metadata, inputs and ' +
+        'outputs with types and shapes, the op histogram, parameters and bytes per layer (a layer ' +
+        'is a node with initializer inputs), totals, and warnings (undeclared operator domains, ' +
+        'duplicate node names, IR verifier findings). Warnings never make inspect fail. ' +
+        'For an HBNN-quantized model also: per binarized layer the bit histogram, average bits, ' +
+        'heuristic and scales; the activation binarizers with their calibrated constants; and ' +
+        'the overall average bits.',
     )
     .argument('<model>', 'ONNX model file')
     .option('--json', 'print the report as JSON (format "hbnn-onnx.inspect", version 1)')
@@ -31,7 +35,8 @@ export function registerInspect(program: Command, io: CliIo): void {
       `
 Examples:
   $ hbnn-onnx inspect fixtures/models/fmnist-cnn.onnx
-  $ hbnn-onnx inspect model.onnx --json > summary.json`,
+  $ hbnn-onnx inspect model.onnx --json > summary.json
+  $ hbnn-onnx inspect model.hbnn.onnx            # with the quantization section`,
     )
     .action((model: string, opts: InspectOptions) => {
       const report = inspectModel(loadModel(path.resolve(io.cwd, model)));
@@ -41,7 +46,7 @@ Examples:
 }
 
 /** One text section per entry; a new report section adds one function here. */
-const SECTIONS: readonly ((r: InspectReport) => string | undefined)[] = [modelSection, ioSection, opsSection, layersSection, totalsSection, warningsSection];
+const SECTIONS: readonly ((r: InspectReport) => string | undefined)[] = [modelSection, ioSection, opsSection, layersSection, totalsSection, quantizationSection, warningsSection];
 
 export function formatInspectReport(r: InspectReport): string {
   return (
@@ -60,7 +65,11 @@ function modelSection(r: InspectReport): string {
   if (r.modelDomain !== undefined) rows.push(['domain', r.modelDomain]);
   if (r.modelVersion !== undefined) rows.push(['model_version', String(r.modelVersion)]);
   if (r.docString !== undefined) rows.push(['doc', r.docString.split('\n')[0]!]);
-  for (const m of r.metadata) rows.push([`metadata ${m.key}`, m.value]);
+  for (const m of r.metadata) {
+    // The quantization record is a long JSON document; its content is the quantization section.
+    const value = m.key === META_RECORD && m.value.length > 80 ? `(JSON, ${formatBytes(m.value.length)}; shown under "quantization")` : m.value;
+    rows.push([`metadata ${m.key}`, value]);
+  }
   const g = r.graph;
   const sub = g.subgraphs > 0 ? `, ${formatCount(g.totalNodes)} with ${g.subgraphs} subgraph${g.subgraphs > 1 ? 's' : ''}` : '';
   rows.push(['graph', `${g.name || '(unnamed)'}: ${formatCount(g.nodes)} nodes${sub}`]);
@@ -101,6 +110,80 @@ function totalsSection(r: InspectReport): string {
     `  initializers  ${formatCount(i.count)} tensors, ${formatCount(i.parameters)} values (${formatBytes(i.bytes)})`,
   ];
   return lines.join('\n');
+}
+
+/** Up to 4 significant digits, no exponent for ordinary magnitudes. */
+function num(x: number): string {
+  if (x === 0 || !Number.isFinite(x)) return String(x);
+  const a = Math.abs(x);
+  return a >= 1e-3 && a < 1e5 ? String(+x.toPrecision(4)) : x.toExponential(3);
+}
+
+/** Per-bit scales: "0.1234 / 0.0567 / 0.0123", or per channel "32 ch, mean 0.08 / 0.03 / 0.01". */
+function formatScales(s: number[] | number[][]): string {
+  if (s.length === 0) return '';
+  if (Array.isArray(s[0])) {
+    const rows = s as number[][];
+    const means = rows.map((r) => r.reduce((a, b) => a + b, 0) / Math.max(1, r.length));
+    return `${rows[0]!.length} ch, mean ${means.map(num).join(' / ')}`;
+  }
+  return (s as number[]).map(num).join(' / ');
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+function quantizationSection(r: InspectReport): string | undefined {
+  const q: QuantizationSummary | undefined = r.quantization;
+  if (!q) return undefined;
+  const k = Math.max(1, ...q.weights.map((w) => w.histogram.length));
+  const bitCols = Array.from({ length: k }, (_, i) => `${i + 1}-bit`);
+  const wRows = q.weights.map((w) => [
+    w.node || '(unnamed)',
+    w.op,
+    w.tensor,
+    formatCount(w.params),
+    ...bitCols.map((_, i) => pct(w.fractions[i] ?? 0)),
+    w.avgBits.toFixed(3),
+    w.heuristic + (w.seed !== undefined && w.heuristic === 'random' ? ` (seed ${w.seed})` : ''),
+    formatScales(w.scales),
+  ]);
+  const parts = [
+    `quantization (${q.format}): ${q.binarizedLayers} binarized layer${q.binarizedLayers === 1 ? '' : 's'}, ${formatCount(q.binarizedParameters)} weights`,
+    table(['layer', 'op', 'weight', 'params', ...bitCols, 'avg bits', 'heuristic', 'scales'], wRows, ['left', 'left', 'left', 'right', ...bitCols.map(() => 'right' as const), 'right']),
+  ];
+  if (q.activations.length > 0) {
+    const aRows = q.activations.map((a) => {
+      const shown = a.observed ?? a.distribution;
+      return [
+        a.node || '(unnamed)',
+        a.feeds.join(' '),
+        a.heuristic,
+        [0, 1, 2].map((i) => pct(shown[i] ?? 0)).join(' / '),
+        a.avgBits.toFixed(3),
+        a.scales.map(num).join(' / '),
+        num(a.center),
+        a.sign > 0 ? '+1' : '-1',
+        a.thresholds.map(num).join(' / '),
+        a.calibrated ? 'yes' : 'no',
+      ];
+    });
+    parts.push(
+      `  activation binarizers (${q.activations.length}; bits 1/2/3 as observed on the calibration data when calibrated)`,
+      table(['binarizer', 'feeds', 'heuristic', 'bits 1/2/3', 'avg bits', 'scales', 'center', 'sign', 't1 / t2', 'calibrated'], aRows, [
+        'left',
+        'left',
+        'left',
+        'right',
+        'right',
+      ]),
+    );
+  }
+  if (q.scalingLayer) parts.push(`  scaling layer: ${q.scalingLayer.node || '(unnamed)'} (scale ${q.scalingLayer.scale}${q.scalingLayer.inserted ? ', inserted' : ''})`);
+  const acts = q.avgActivationBits !== undefined ? `${q.avgActivationBits.toFixed(3)} average activation bits` : 'activations float';
+  parts.push(`  overall: ${q.avgWeightBits.toFixed(3)} average weight bits, ${acts}`);
+  return parts.join('\n');
 }
 
 function warningsSection(r: InspectReport): string | undefined {

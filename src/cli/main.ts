@@ -19,6 +19,8 @@ import { registerInspect } from './inspect.js';
 import { registerOpt } from './opt.js';
 import { registerPasses } from './passes.js';
 import { registerDemo } from './demo.js';
+import { registerQuantize } from './quantize.js';
+import { registerEval } from './eval.js';
 
 export type { CliIo } from './io.js';
 
@@ -41,6 +43,8 @@ export function buildProgram(io: CliIo): Command {
 Examples:
   $ hbnn-onnx demo                                   # the end-to-end demo on the bundled model
   $ hbnn-onnx inspect fixtures/models/fmnist-cnn.onnx
+  $ hbnn-onnx quantize fixtures/models/fmnist-cnn.onnx --avg-bits 1.4 -o cnn.hbnn.onnx
+  $ hbnn-onnx eval cnn.hbnn.onnx --data fmnist-mini:test --normalize fmnist
   $ hbnn-onnx opt model.onnx -p "eliminate-identity,fold-constants" -o clean.onnx
   $ hbnn-onnx passes
 
@@ -52,6 +56,8 @@ Exit codes: 0 ok, 2 usage, 3 input, 4 model, 5 pipeline, 6 runtime, 7 output, 70
   registerInspect(program, io);
   registerOpt(program, io);
   registerPasses(program, io);
+  registerQuantize(program, io);
+  registerEval(program, io);
   return program;
 }
 

@@ -1,0 +1,172 @@
+/**
+ * `hbnn-onnx eval MODEL --data SPEC [--limit N] [--normalize NORM] [--batch-size N] [--json]`:
+ * top-1, top-5 and per-class accuracy of a classifier (float or HBNN-quantized) on a
+ * labelled dataset. A thin layer over `loadDataset` and `evaluate` (src/runtime/infer.ts).
+ */
+import * as path from 'node:path';
+import type { Command } from 'commander';
+import { decodeTensor, loadModel } from '../onnx/io.js';
+import { readQuantRecord } from '../quant/format.js';
+import { evaluate, type EvalResult } from '../runtime/infer.js';
+import { DATA_SPEC_HELP, FMNIST_CLASSES, loadDataset, parseDataSpec, type Normalization, type TensorDecoder } from '../data/index.js';
+import { formatCount, formatDuration, table, type Align } from './format.js';
+import { Logger, toJson, type CliIo } from './io.js';
+import { displayPath } from './paths.js';
+import { parseIntOption, parseNormalizeOption, percent, resolveDataSpec } from './quantize.js';
+
+/** The TensorProto decoder the data layer needs for `pb:` folders (inputs as float32). */
+export const decodeDataTensor: TensorDecoder = (bytes) => {
+  const t = decodeTensor(bytes);
+  return { name: t.name, dims: [...t.dims], data: t.toFloat32() };
+};
+
+export interface EvalRequest {
+  model: string;
+  /** Data SPEC (see docs/data.md); relative paths resolve against `io.cwd`. */
+  data: string;
+  limit?: number;
+  normalize?: Normalization;
+  /** The --normalize text as given, for display ('none' when absent). */
+  normalizeText?: string;
+  batchSize?: number;
+}
+
+export interface EvalRun {
+  model: string;
+  data: string;
+  normalize: string;
+  /** avgWeightBits etc. from the model's HBNN record; null for a float model. */
+  quantized: { avgWeightBits: number; avgActivationBits?: number; weights: number; activations: number } | null;
+  result: EvalResult;
+  /** Class names by label, when the data is Fashion-MNIST. */
+  classNames?: readonly string[];
+}
+
+/** The core of `eval`, shared with `demo`. */
+export async function runEval(req: EvalRequest, io: CliIo, log: Logger): Promise<EvalRun> {
+  const file = path.resolve(io.cwd, req.model);
+  log.progress(`loading ${displayPath(file, io.cwd)}`);
+  const model = loadModel(file);
+  const record = readQuantRecord(model);
+  log.progress(`loading ${req.data}`);
+  const ds = loadDataset(resolveDataSpec(req.data, io.cwd), {
+    ...(req.limit !== undefined ? { limit: req.limit } : {}),
+    ...(req.normalize ? { normalize: req.normalize } : {}),
+    decodeTensor: decodeDataTensor,
+  });
+  const result = await evaluate(model, ds, {
+    ...(req.limit !== undefined ? { limit: req.limit } : {}),
+    ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+    onProgress: (done, total) => log.progress(`evaluating ${formatCount(done)}/${formatCount(total)}`),
+  });
+  log.done();
+  const fmnist = parseDataSpec(req.data).kind === 'fmnist';
+  return {
+    model: file,
+    data: req.data.trim(),
+    normalize: req.normalizeText ?? 'none',
+    quantized: record
+      ? {
+          avgWeightBits: record.avgWeightBits,
+          ...(record.avgActivationBits !== undefined ? { avgActivationBits: record.avgActivationBits } : {}),
+          weights: record.weights.length,
+          activations: record.activations.length,
+        }
+      : null,
+    result,
+    ...(fmnist ? { classNames: FMNIST_CLASSES } : {}),
+  };
+}
+
+export function evalRunJson(r: EvalRun, cwd: string): unknown {
+  const e = r.result;
+  return {
+    model: displayPath(r.model, cwd),
+    data: r.data,
+    normalize: r.normalize,
+    quantized: r.quantized,
+    samples: e.samples,
+    top1: e.top1,
+    top5: e.top5,
+    perClass: e.perClass.map((c) => ({ cls: c.cls, ...(r.classNames?.[c.cls] !== undefined ? { name: r.classNames[c.cls] } : {}), samples: c.samples, accuracy: c.accuracy })),
+    ms: Math.round(e.ms * 1000) / 1000,
+  };
+}
+
+/** "HBNN, 1.400 average weight bits, float activations" or "float". */
+export function describeModelKind(q: EvalRun['quantized']): string {
+  if (!q) return 'float';
+  const acts = q.avgActivationBits !== undefined ? `${q.avgActivationBits.toFixed(3)} average activation bits` : 'float activations';
+  return `HBNN, ${q.avgWeightBits.toFixed(3)} average weight bits, ${acts}`;
+}
+
+export function formatEvalRun(r: EvalRun, cwd: string): string {
+  const e = r.result;
+  const head = [
+    ['model', `${displayPath(r.model, cwd)} (${describeModelKind(r.quantized)})`],
+    ['data', `${r.data}, ${formatCount(e.samples)} samples${r.normalize !== 'none' ? `, normalized ${r.normalize}` : ''}`],
+    ['top-1', percent2(e.top1)],
+    ['top-5', percent2(e.top5)],
+  ];
+  const rows = e.perClass.map((c) => [String(c.cls), ...(r.classNames ? [r.classNames[c.cls] ?? ''] : []), formatCount(c.samples), percent(c.accuracy)]);
+  const header = ['class', ...(r.classNames ? ['name'] : []), 'samples', 'top-1'];
+  const align: Align[] = ['right', ...(r.classNames ? (['left'] as const) : []), 'right', 'right'];
+  return (
+    head.map(([k, v]) => `${k!.padEnd(5)}  ${v}`).join('\n') +
+    `\n\nper class (${e.perClass.length} classes)\n${table(header, rows, align)}\n`
+  );
+}
+
+function percent2(x: number): string {
+  return `${(x * 100).toFixed(2)}%`;
+}
+
+interface EvalCliOptions {
+  data: string;
+  limit?: string;
+  normalize?: string;
+  batchSize?: string;
+  json?: boolean;
+}
+
+export function registerEval(program: Command, io: CliIo): void {
+  program
+    .command('eval')
+    .summary('top-1, top-5 and per-class accuracy of a model on a dataset')
+    .description(
+      'Evaluate a classifier (a float model or an HBNN-quantized one) on a labelled dataset with ' +
+        'onnxruntime: top-1 and top-5 accuracy overall and top-1 per class (with the class names ' +
+        'for Fashion-MNIST). The bundled models expect --normalize fmnist.',
+    )
+    .argument('<model>', 'ONNX model (float or quantized)')
+    .requiredOption('--data <spec>', 'labelled dataset, e.g. fmnist-mini:test (see below)')
+    .option('--limit <n>', 'evaluate the first N samples only')
+    .option('--normalize <norm>', 'input normalization: fmnist, MEAN:STD or none (default none)')
+    .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')
+    .option('--json', 'print the result (top1, top5, perClass, ...) as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ hbnn-onnx eval fixtures/models/fmnist-cnn.onnx --data fmnist-mini:test --normalize fmnist
+  $ hbnn-onnx eval model.hbnn.onnx --data fmnist:test --normalize fmnist --json
+  $ hbnn-onnx eval model.onnx --data npy:x.npy,y.npy --limit 1000
+
+${DATA_SPEC_HELP}`,
+    )
+    .action(async (model: string, opts: EvalCliOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<{ verbose?: boolean }>();
+      const log = new Logger(io, { json: opts.json === true, verbose: globals.verbose === true });
+      const req: EvalRequest = { model, data: opts.data };
+      if (opts.limit !== undefined) req.limit = parseIntOption(opts.limit, '--limit', 1);
+      if (opts.batchSize !== undefined) req.batchSize = parseIntOption(opts.batchSize, '--batch-size', 1);
+      const norm = parseNormalizeOption(opts.normalize);
+      if (norm) {
+        req.normalize = norm;
+        req.normalizeText = opts.normalize!.trim();
+      }
+      const r = await runEval(req, io, log);
+      log.debug(`evaluated ${formatCount(r.result.samples)} samples in ${formatDuration(r.result.ms)}`);
+      io.stdout(opts.json ? toJson(evalRunJson(r, io.cwd)) : formatEvalRun(r, io.cwd));
+    });
+}

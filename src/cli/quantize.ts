@@ -1,0 +1,519 @@
+/**
+ * `hbnn-onnx quantize MODEL [options] [-o OUT] [--report FILE] [--json]`: float → HBNN.
+ *
+ * A thin layer over `quantize()` (src/quant/quantize.ts): it checks every option, the
+ * output paths and (for activation binarization) the calibration data before any work,
+ * runs the quantize pipeline, and saves the model atomically. Every error leaves the file
+ * system as it was: the output (and the report) are written only after the whole pipeline
+ * succeeded, and never over the input.
+ *
+ * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
+ */
+import * as path from 'node:path';
+import { Option, type Command } from 'commander';
+import { loadModel, saveModel } from '../onnx/io.js';
+import { quantize, type QuantizeOptions } from '../quant/quantize.js';
+import { weightLayers } from '../quant/targets.js';
+import type { ActivationRecord, QuantRecord } from '../quant/format.js';
+import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
+import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
+import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, type DataSpec, type Normalization } from '../data/index.js';
+import { dataInput } from '../runtime/infer.js';
+import { calibrate } from '../../passes/calibrate.js';
+import { ACT_HEURISTICS } from '../../passes/insert-activation-binarization.js';
+import { assertNotInput, writeFileAtomic } from '../util/fs.js';
+import { fail, ErrorCodes } from '../errors.js';
+import { formatCount, formatDuration, table } from './format.js';
+import { Logger, toJson, type CliIo } from './io.js';
+import { deriveOutputPath, displayPath } from './paths.js';
+import { reportToJson } from './opt.js';
+
+// ------------------------------------------------------------------------------------------
+// Option parsing shared by the HBNN commands. Values are checked in the action (not by
+// commander) so every bad value is an INVALID_OPTION error naming the flag, raised before
+// any work.
+// ------------------------------------------------------------------------------------------
+
+/** A finite number, or INVALID_OPTION naming `flag`. */
+export function parseNumberOption(text: string, flag: string): number {
+  const t = text.trim();
+  const v = t === '' ? NaN : Number(t);
+  if (!Number.isFinite(v)) fail(ErrorCodes.INVALID_OPTION, `${flag} must be a number, got '${text}'`, { option: flag });
+  return v;
+}
+
+/** An integer >= `min`, or INVALID_OPTION naming `flag`. */
+export function parseIntOption(text: string, flag: string, min: number): number {
+  const v = parseNumberOption(text, flag);
+  if (!Number.isSafeInteger(v) || v < min) fail(ErrorCodes.INVALID_OPTION, `${flag} must be an integer >= ${min}, got '${text}'`, { option: flag });
+  return v;
+}
+
+/** A comma-separated list of numbers, e.g. `0.7,0.2,0.1`. */
+export function parseNumberListOption(text: string, flag: string): number[] {
+  const parts = text.split(',').map((s) => s.trim());
+  if (parts.some((p) => p === '')) fail(ErrorCodes.INVALID_OPTION, `${flag} must be a comma-separated list of numbers, got '${text}'`, { option: flag });
+  return parts.map((p) => parseNumberOption(p, flag));
+}
+
+/** `--normalize`: 'none' (undefined), 'fmnist' or MEAN:STD. */
+export function parseNormalizeOption(text: string | undefined): Normalization | undefined {
+  if (text === undefined || text.trim().toLowerCase() === 'none') return undefined;
+  return parseNormalization(text);
+}
+
+/**
+ * A data SPEC with its relative paths resolved against `cwd` (the CLI's working folder), as
+ * SPEC text. Named sources (fmnist:test, fmnist-mini:train) are returned as they are.
+ */
+export function resolveDataSpec(spec: string, cwd: string): string {
+  const p = parseDataSpec(spec);
+  const abs = (f: string): string => path.resolve(cwd, f);
+  let r: DataSpec;
+  switch (p.kind) {
+    case 'fmnist':
+      return spec.trim();
+    case 'idx':
+      r = { kind: 'idx', images: abs(p.images), ...(p.labels !== undefined ? { labels: abs(p.labels) } : {}) };
+      break;
+    case 'npy':
+      r = { kind: 'npy', x: abs(p.x), ...(p.y !== undefined ? { y: abs(p.y) } : {}) };
+      break;
+    case 'pb':
+      r = { kind: 'pb', dir: abs(p.dir) };
+      break;
+    case 'path':
+      r = { kind: 'path', path: abs(p.path) };
+      break;
+  }
+  return formatDataSpec(r);
+}
+
+/** Variadic list options (`--include a b`, `--include a,b`): the values, commas split. */
+function globList(values: readonly string[] | undefined): string[] | undefined {
+  if (values === undefined) return undefined;
+  const out = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  return out.length > 0 ? out : undefined;
+}
+
+/** `n` as a percentage with one decimal: 0.7 → "70.0%". */
+export function percent(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+/** A distribution as text: "70.0% 1-bit, 20.0% 2-bit, 10.0% 3-bit" (zero entries left out). */
+export function formatDistribution(dist: readonly number[]): string {
+  return dist.flatMap((p, i) => (p > 0 ? [`${percent(p)} ${i + 1}-bit`] : [])).join(', ');
+}
+
+const HEURISTIC_TITLES: Record<string, string> = {
+  'middle-out': 'Middle-Out',
+  'middle-out-residual': 'Middle-Out (residual)',
+  'top-down': 'Top-Down',
+  'bottom-up': 'Bottom-Up',
+  random: 'random',
+  layer: 'layer-level',
+};
+
+export function heuristicTitle(h: string): string {
+  return HEURISTIC_TITLES[h] ?? h;
+}
+
+// ------------------------------------------------------------------------------------------
+// The command
+// ------------------------------------------------------------------------------------------
+
+export const WEIGHT_HEURISTIC_CHOICES: readonly string[] = [...HEURISTICS, 'layer'];
+export const ACT_HEURISTIC_CHOICES: readonly string[] = [...ACT_HEURISTICS];
+
+/** The flags as commander hands them over (strings; checked by `quantizeOptionsFromCli`). */
+export interface QuantizeCliOptions {
+  avgBits?: string;
+  actBits?: string;
+  heuristic?: string;
+  actHeuristic?: string;
+  dist?: string;
+  actDist?: string;
+  maxBits?: string;
+  perChannel?: boolean;
+  include?: string[];
+  exclude?: string[];
+  firstLayer?: string;
+  lastLayer?: string;
+  calibData?: string;
+  calibLimit?: string;
+  normalize?: string;
+  seed?: string;
+  output?: string;
+  report?: string;
+  json?: boolean;
+}
+
+export const DEFAULT_AVG_BITS = 1.4;
+export const DEFAULT_MAX_BITS = 3;
+export const MAX_ACT_BITS = 3;
+
+/**
+ * Turns the flags into `QuantizeOptions`, checking each value and the combinations:
+ * --avg-bits in [1, --max-bits]; --dist sums to 1 and, with --avg-bits, has that mean; the
+ * same for --act-bits / --act-dist (at most 3 bits). Returns warnings for flags that have
+ * no effect. INVALID_OPTION on the first bad value.
+ */
+export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: QuantizeOptions; warnings: string[] } {
+  const warnings: string[] = [];
+  const options: QuantizeOptions = {};
+  const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
+  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
+
+  const avgBits = o.avgBits !== undefined ? parseNumberOption(o.avgBits, '--avg-bits') : undefined;
+  const dist = o.dist !== undefined ? checkedDist(o.dist, '--dist', MAX_SUPPORTED_BITS) : undefined;
+  const bound = Math.max(maxBits, dist?.length ?? 0);
+  if (avgBits !== undefined && (avgBits < 1 || avgBits > bound)) {
+    fail(ErrorCodes.INVALID_OPTION, `--avg-bits must lie in [1, ${bound}] (the largest bitwidth, --max-bits), got ${avgBits}`, { option: '--avg-bits' });
+  }
+  if (dist !== undefined) {
+    if (o.maxBits !== undefined && dist.length > maxBits) {
+      fail(ErrorCodes.INVALID_OPTION, `--dist lists ${dist.length} bitwidths but --max-bits is ${maxBits}`, { option: '--dist' });
+    }
+    if (avgBits !== undefined) checkMean(dist, avgBits, '--dist', '--avg-bits');
+    options.dist = dist;
+  } else {
+    options.avgBits = avgBits ?? DEFAULT_AVG_BITS;
+  }
+  if (o.maxBits !== undefined) options.maxBits = maxBits;
+  if (o.heuristic !== undefined) options.heuristic = o.heuristic as QuantizeOptions['heuristic'];
+  if (o.perChannel) options.perChannel = true;
+  if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
+  const include = globList(o.include);
+  const exclude = globList(o.exclude);
+  if (include) options.include = include;
+  if (exclude) options.exclude = exclude;
+  if (o.firstLayer !== undefined) options.firstLayer = o.firstLayer as 'binarize' | 'keep';
+  if (o.lastLayer !== undefined) options.lastLayer = o.lastLayer as 'binarize' | 'keep';
+
+  const actBits = o.actBits !== undefined ? parseNumberOption(o.actBits, '--act-bits') : undefined;
+  const actDist = o.actDist !== undefined ? checkedDist(o.actDist, '--act-dist', MAX_ACT_BITS) : undefined;
+  if (actBits !== undefined && (actBits < 1 || actBits > MAX_ACT_BITS)) {
+    fail(ErrorCodes.INVALID_OPTION, `--act-bits must lie in [1, ${MAX_ACT_BITS}], got ${actBits}`, { option: '--act-bits' });
+  }
+  const activations = actBits !== undefined || actDist !== undefined;
+  if (actDist !== undefined) {
+    if (actBits !== undefined) checkMean(actDist, actBits, '--act-dist', '--act-bits');
+    options.actDist = actDist;
+  } else if (actBits !== undefined) {
+    options.actBits = actBits;
+  }
+  if (o.calibLimit !== undefined) options.calibLimit = parseIntOption(o.calibLimit, '--calib-limit', 1);
+  if (o.normalize !== undefined) {
+    parseNormalizeOption(o.normalize); // checked now; the calibrate pass parses the text itself
+    options.normalize = o.normalize.trim().toLowerCase() === 'none' ? 'none' : o.normalize.trim();
+  }
+  if (o.calibData !== undefined) options.calibData = o.calibData.trim();
+  if (activations) {
+    if (o.actHeuristic !== undefined) options.actHeuristic = o.actHeuristic as QuantizeOptions['actHeuristic'];
+  } else {
+    const unused = [
+      o.actHeuristic !== undefined && '--act-heuristic',
+      o.calibData !== undefined && '--calib-data',
+      o.calibLimit !== undefined && '--calib-limit',
+      o.normalize !== undefined && '--normalize',
+    ].filter((x): x is string => typeof x === 'string');
+    if (unused.length > 0) {
+      warnings.push(`${unused.join(', ')} only affect${unused.length === 1 ? 's' : ''} activation binarization (--act-bits or --act-dist); ignored`);
+      delete options.calibData;
+      delete options.calibLimit;
+      delete options.normalize;
+    }
+  }
+  return { options, warnings };
+}
+
+function checkedDist(text: string, flag: string, maxLen: number): number[] {
+  const raw = parseNumberListOption(text, flag);
+  if (raw.length > maxLen) fail(ErrorCodes.INVALID_OPTION, `${flag} lists ${raw.length} fractions; at most ${maxLen} bitwidths are supported`, { option: flag });
+  if (raw.some((p) => p < 0)) fail(ErrorCodes.INVALID_OPTION, `${flag} fractions must be >= 0, got '${text}'`, { option: flag });
+  const sum = raw.reduce((a, b) => a + b, 0);
+  if (Math.abs(sum - 1) > DIST_TOLERANCE) {
+    fail(ErrorCodes.INVALID_OPTION, `${flag} fractions (for 1, 2, ... bits) must sum to 1, got ${text} (sum ${+sum.toFixed(6)})`, { option: flag });
+  }
+  validateDistribution(raw, flag);
+  // The values as given (not renormalized), so the pipeline text shows them as typed.
+  return raw;
+}
+
+function checkMean(dist: readonly number[], avg: number, distFlag: string, avgFlag: string): void {
+  const mean = distributionMean(dist);
+  if (Math.abs(mean - avg) > DIST_TOLERANCE) {
+    fail(ErrorCodes.INVALID_OPTION, `${distFlag} has an average of ${+mean.toFixed(6)} bits but ${avgFlag} is ${avg}; give one of them, or make them agree`, {
+      option: distFlag,
+    });
+  }
+}
+
+/** One row of the per-layer table: a binarizable layer, binarized or kept float. */
+export interface QuantizeLayerRow {
+  node: string;
+  op: string;
+  tensor: string;
+  params: number;
+  /** Fractions of the weights at 1..K bits; null for a layer kept float. */
+  fractions: number[] | null;
+  histogram: number[] | null;
+  avgBits: number | null;
+  heuristic: string | null;
+}
+
+export interface QuantizeRequest {
+  input: string;
+  /** Default: `<input stem>.hbnn.onnx` beside the input. */
+  output?: string;
+  /** Where to write the JSON report (record, pipeline, timing); none by default. */
+  report?: string;
+  options: QuantizeOptions;
+}
+
+export interface QuantizeRun {
+  input: string;
+  output: string;
+  report?: string;
+  pipeline: string;
+  record: QuantRecord;
+  layers: QuantizeLayerRow[];
+  timing: { totalMs: number; loadMs: number; quantizeMs: number; saveMs: number; passes: { pass: string; ms: number; verifyMs: number }[] };
+  run: Awaited<ReturnType<typeof quantize>>['report'];
+}
+
+export const QUANTIZE_REPORT_FORMAT = 'hbnn-onnx.quantize-report';
+
+/**
+ * The core of `quantize`, shared with `demo`: paths resolve against `io.cwd`. Checks the
+ * output paths and the calibration data before any work; writes the model (and report) only
+ * when everything succeeded.
+ */
+export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger): Promise<QuantizeRun> {
+  const t0 = performance.now();
+  const input = path.resolve(io.cwd, req.input);
+  const output = path.resolve(io.cwd, req.output ?? deriveOutputPath(req.input, '.hbnn.onnx'));
+  assertNotInput(output, [input]);
+  const report = req.report !== undefined ? path.resolve(io.cwd, req.report) : undefined;
+  if (report !== undefined) {
+    assertNotInput(report, [input]);
+    if (report === output) fail(ErrorCodes.INVALID_OPTION, `--report and the output model are the same file (${req.report})`, { option: '--report' });
+  }
+  const o: QuantizeOptions = { ...req.options };
+  if (o.calibData !== undefined) o.calibData = resolveDataSpec(o.calibData, io.cwd);
+
+  log.progress(`loading ${displayPath(input, io.cwd)}`);
+  const model = loadModel(input);
+  const activations = o.actBits !== undefined || o.actDist !== undefined;
+  if (activations) checkCalibrationData(model, o);
+  const candidates = weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size }));
+  const loadMs = performance.now() - t0;
+
+  log.progress('quantizing');
+  const t1 = performance.now();
+  const res = await quantize(model, o);
+  const quantizeMs = performance.now() - t1;
+
+  log.progress(`writing ${displayPath(output, io.cwd)}`);
+  const t2 = performance.now();
+  saveModel(model, output, { protect: [input] });
+  const saveMs = performance.now() - t2;
+  log.done();
+
+  const byTensor = new Map(res.record.weights.map((w) => [w.tensor, w]));
+  const layers: QuantizeLayerRow[] = candidates.map((c) => {
+    const w = byTensor.get(c.tensor);
+    const n = w ? w.histogram.reduce((a, b) => a + b, 0) : 0;
+    return {
+      ...c,
+      fractions: w ? w.histogram.map((h) => (n > 0 ? h / n : 0)) : null,
+      histogram: w ? [...w.histogram] : null,
+      avgBits: w ? w.avgBits : null,
+      heuristic: w ? w.heuristic : null,
+    };
+  });
+  const run: QuantizeRun = {
+    input,
+    output,
+    ...(report !== undefined ? { report } : {}),
+    pipeline: res.pipeline,
+    record: res.record,
+    layers,
+    timing: {
+      totalMs: 0,
+      loadMs: round3(loadMs),
+      quantizeMs: round3(quantizeMs),
+      saveMs: round3(saveMs),
+      passes: res.report.passes.map((p) => ({ pass: p.pass, ms: round3(p.ms), verifyMs: round3(p.verifyMs) })),
+    },
+    run: res.report,
+  };
+  run.timing.totalMs = round3(performance.now() - t0);
+  if (report !== undefined) writeFileAtomic(report, toJson(quantizeReportJson(run, req.options, io.cwd)));
+  return run;
+}
+
+/** Loads the calibration data as the calibrate pass will and checks it fits the model input. */
+function checkCalibrationData(model: ReturnType<typeof loadModel>, o: QuantizeOptions): void {
+  const spec = o.calibData ?? (calibrate.options.find((s) => s.name === 'data')!.default as string);
+  const limit = o.calibLimit ?? (calibrate.options.find((s) => s.name === 'limit')!.default as number);
+  const normalize = parseNormalizeOption(o.normalize);
+  const ds = loadDataset(spec, { limit, ...(normalize ? { normalize } : {}) });
+  const input = dataInput(model);
+  checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
+}
+
+function round3(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+/** The --report document: options, pipeline, the QuantRecord, per-layer rows and timing. */
+export function quantizeReportJson(r: QuantizeRun, options: QuantizeOptions, cwd: string): unknown {
+  return {
+    format: QUANTIZE_REPORT_FORMAT,
+    version: 1,
+    input: displayPath(r.input, cwd),
+    output: displayPath(r.output, cwd),
+    options,
+    pipeline: r.pipeline,
+    avgWeightBits: r.record.avgWeightBits,
+    ...(r.record.avgActivationBits !== undefined ? { avgActivationBits: r.record.avgActivationBits } : {}),
+    layers: r.layers,
+    record: r.record,
+    timing: r.timing,
+    passes: reportToJson(r.run),
+  };
+}
+
+/** The text printed by `quantize`: per-layer table, activations, pipeline. */
+export function formatQuantizeRun(r: QuantizeRun, cwd: string): string {
+  const rec = r.record;
+  const k = Math.max(1, ...rec.weights.map((w) => w.histogram.length));
+  const lines: string[] = [`${displayPath(r.input, cwd)} → ${displayPath(r.output, cwd)}`, ''];
+  const heuristics = [...new Set(rec.weights.map((w) => w.heuristic))];
+  const dists = [...new Set(rec.weights.map((w) => JSON.stringify(w.distribution)))];
+  const target = heuristics.includes('layer') || dists.length !== 1 ? '' : `; target ${formatDistribution(JSON.parse(dists[0]!) as number[])}`;
+  lines.push(`weights (${heuristics.map(heuristicTitle).join(', ')}${target})`);
+  const bitCols = Array.from({ length: k }, (_, i) => `${i + 1}-bit`);
+  const rows = r.layers.map((l) => [
+    l.node || '(unnamed)',
+    l.op,
+    formatCount(l.params),
+    ...bitCols.map((_, i) => (l.fractions ? percent(l.fractions[i] ?? 0) : i === 0 ? 'float' : '')),
+    l.avgBits !== null ? l.avgBits.toFixed(3) : '32',
+  ]);
+  const binarized = r.layers.filter((l) => l.histogram);
+  const totalParams = binarized.reduce((s, l) => s + l.params, 0);
+  const totalHist = bitCols.map((_, i) => binarized.reduce((s, l) => s + (l.histogram![i] ?? 0), 0));
+  rows.push([
+    `total (${binarized.length} of ${r.layers.length} binarized)`,
+    '',
+    formatCount(totalParams),
+    ...totalHist.map((h) => percent(totalParams > 0 ? h / totalParams : 0)),
+    rec.avgWeightBits.toFixed(3),
+  ]);
+  lines.push(table(['layer', 'op', 'params', ...bitCols, 'avg bits'], rows, ['left', 'left', 'right', ...bitCols.map(() => 'right' as const), 'right']));
+  if (rec.activations.length > 0) {
+    lines.push('', `activations (${[...new Set(rec.activations.map((a) => heuristicTitle(a.heuristic)))].join(', ')})`);
+    lines.push(formatActivationTable(rec.activations));
+    if (rec.avgActivationBits !== undefined) lines.push(`  average ${rec.avgActivationBits.toFixed(3)} bits per activation`);
+  }
+  lines.push('', `average weight bits: ${rec.avgWeightBits.toFixed(3)} over ${formatCount(totalParams)} binarized weights`);
+  lines.push(`pipeline: ${r.pipeline}`);
+  lines.push(`  (the same with opt: hbnn-onnx opt ${quoteArg(displayPath(r.input, cwd))} -p ${quoteArg(r.pipeline)} -o OUT.onnx)`);
+  if (r.report !== undefined) lines.push(`report: ${displayPath(r.report, cwd)}`);
+  return lines.join('\n') + '\n';
+}
+
+function formatActivationTable(acts: readonly ActivationRecord[]): string {
+  const k = Math.max(1, ...acts.map((a) => a.distribution.length));
+  const bitCols = Array.from({ length: k }, (_, i) => `${i + 1}-bit`);
+  const rows = acts.map((a) => {
+    const shown = a.observed ?? a.distribution;
+    return [
+      a.node || '(unnamed)',
+      a.feeds.join(' '),
+      ...bitCols.map((_, i) => percent(shown[i] ?? 0)),
+      distributionMean(shown).toFixed(3),
+      a.calibrated ? 'yes' : 'no',
+    ];
+  });
+  return table(['binarizer', 'feeds', ...bitCols, 'avg bits', 'calibrated'], rows, ['left', 'left', ...bitCols.map(() => 'right' as const), 'right', 'left']);
+}
+
+/** Shell-quotes an argument for display when it needs it. */
+export function quoteArg(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+/** The JSON printed with --json. */
+export function quantizeRunJson(r: QuantizeRun, cwd: string): unknown {
+  return {
+    input: displayPath(r.input, cwd),
+    output: displayPath(r.output, cwd),
+    ...(r.report !== undefined ? { report: displayPath(r.report, cwd) } : {}),
+    pipeline: r.pipeline,
+    avgWeightBits: r.record.avgWeightBits,
+    ...(r.record.avgActivationBits !== undefined ? { avgActivationBits: r.record.avgActivationBits } : {}),
+    layers: r.layers,
+    activations: r.record.activations,
+    timing: r.timing,
+  };
+}
+
+export function registerQuantize(program: Command, io: CliIo): void {
+  program
+    .command('quantize')
+    .summary('binarize a float model with heterogeneous bitwidths (HBNN)')
+    .description(
+      'Binarize the Conv, Gemm and MatMul weights of a float model with a mix of 1, 2, 3... bits ' +
+        'per weight (average --avg-bits or distribution --dist, assigned by --heuristic), and ' +
+        'optionally the activations (--act-bits / --act-dist, calibrated on --calib-data). ' +
+        'Prints a per-layer table (bit histogram, average bits) and the pass pipeline used, which ' +
+        '`hbnn-onnx opt -p` reproduces. The output never replaces the input; on any error nothing is written.',
+    )
+    .argument('<model>', 'float ONNX model')
+    .option('--avg-bits <bits>', `average bits per weight, in [1, --max-bits] (default ${DEFAULT_AVG_BITS})`)
+    .option('--dist <fractions>', 'explicit fractions of weights at 1,2,3... bits, summing to 1, e.g. 0.7,0.2,0.1')
+    .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
+    .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
+    .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
+    .option('--include <glob...>', 'only layers whose node or weight name matches one of these globs')
+    .option('--exclude <glob...>', 'skip layers whose node or weight name matches one of these globs')
+    .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
+    .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
+    .option('--seed <n>', 'seed of the random heuristic (default 0)')
+    .option('--act-bits <bits>', `binarize activations too, with this average in [1, ${MAX_ACT_BITS}] (default: activations stay float)`)
+    .option('--act-dist <fractions>', 'explicit fractions of activations at 1,2,3 bits, e.g. 0.7,0.2,0.1')
+    .addOption(new Option('--act-heuristic <name>', 'how bits are assigned to activations (default middle-out)').choices(ACT_HEURISTIC_CHOICES))
+    .option('--calib-data <spec>', 'calibration data for activations (default fmnist-mini:train; see docs/data.md)')
+    .option('--calib-limit <n>', 'number of calibration samples (default 512)')
+    .option('--normalize <norm>', "normalization of the calibration data: fmnist, MEAN:STD or none (default none)")
+    .option('-o, --output <file>', 'output model (default: <model stem>.hbnn.onnx beside the input)')
+    .option('--report <file>', 'write the quantization record, pipeline and timing as JSON')
+    .option('--json', 'print the result (paths, per-layer rows, pipeline, timing) as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ hbnn-onnx quantize fixtures/models/fmnist-cnn.onnx --avg-bits 1.4
+  $ hbnn-onnx quantize model.onnx --dist 0.7,0.2,0.1 --heuristic top-down -o model.w14.onnx
+  $ hbnn-onnx quantize model.onnx --avg-bits 1.4 --act-bits 1.4 --calib-data fmnist-mini:train --normalize fmnist
+  $ hbnn-onnx quantize model.onnx --avg-bits 2 --first-layer keep --exclude '/fc*' --report q.json`,
+    )
+    .action(async (model: string, opts: QuantizeCliOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<{ verbose?: boolean }>();
+      const log = new Logger(io, { json: opts.json === true, verbose: globals.verbose === true });
+      const { options, warnings } = quantizeOptionsFromCli(opts);
+      for (const w of warnings) log.warn(w);
+      const req: QuantizeRequest = { input: model, options };
+      if (opts.output !== undefined) req.output = opts.output;
+      if (opts.report !== undefined) req.report = opts.report;
+      const r = await runQuantize(req, io, log);
+      for (const w of r.run.warnings) log.warn(w);
+      log.debug(`quantized in ${formatDuration(r.timing.totalMs)} (load ${formatDuration(r.timing.loadMs)}, quantize ${formatDuration(r.timing.quantizeMs)}, save ${formatDuration(r.timing.saveMs)})`);
+      io.stdout(opts.json ? toJson(quantizeRunJson(r, io.cwd)) : formatQuantizeRun(r, io.cwd));
+    });
+}
+
