@@ -1,0 +1,350 @@
+/**
+ * The gradient builder: from a forward model, a training model (standard ONNX operators plus
+ * the model's own ai.hbnn functions) that any onnxruntime runs.
+ *
+ * The training model takes
+ *   - the data input of the forward model (same name) and `labels` (int64 [N]),
+ *   - every trainable parameter as a graph input: float initializers under their own names,
+ *     and for each `ai.hbnn::BinarizedWeight` call its output Ŵ (the binarized weight, which
+ *     the training loop computes from the latent float weight every step),
+ *   - one mask input per Dropout with a non-zero ratio,
+ * and outputs `loss` (scalar), the logits, `<param>.grad` for every parameter, and the batch
+ * mean and unbiased variance of every BatchNormalization (for the running statistics).
+ *
+ * Rules, in order:
+ * 1. Only nodes the logits depend on are kept (others, e.g. a probability head, are dropped);
+ *    a final Softmax on the scored output is skipped so that the loss sees logits.
+ * 2. Forward: nodes are emitted in the forward order; a rule may emit a training-mode form
+ *    instead of a copy (BatchNormalization, Dropout, MaxPool). A value requires a gradient
+ *    when it is a parameter or an output of a node with a differentiable input that does.
+ * 3. Loss: cross-entropy (default) or MSE on one-hot labels, with its closed-form gradient.
+ * 4. Backward: nodes in reverse order; a node whose outputs have a gradient and some of whose
+ *    differentiable inputs require one calls its rule. Gradients of a value used several
+ *    times are summed. A node on that path without a rule is an UNSUPPORTED_OP error naming
+ *    the node and the operator.
+ * 5. The ai.onnx opset of the training model is max(model opset, 17) (ScatterElements with
+ *    reduction needs 16); models below opset 13 are refused (Softmax, Reduce* and Squeeze
+ *    changed meaning at 13).
+ */
+import { Graph, Model, type Node, type Value } from '../../ir/graph.js';
+import { DataType } from '../../ir/dtype.js';
+import { setTensorType, tensorTypeOf, type Dim } from '../../ir/types.js';
+import type { FunctionPb } from '../../onnx/proto.js';
+import { fail, ErrorCodes } from '../../errors.js';
+import { isWeightCall } from '../../quant/format.js';
+import { GradContext } from './context.js';
+import { NON_DIFFERENTIABLE, ruleKey, type ForwardResult, type GradRegistry, type TrainingHooks } from './registry.js';
+import { builtinGradRules } from './rules/index.js';
+import { inferShapes } from './shapes.js';
+import { emitLoss, type LossKind } from './loss.js';
+
+export interface BuildOptions {
+  /** Loss on the logits (default cross-entropy). */
+  loss?: LossKind;
+  /** Forward value holding the logits [N, classes] (default: the first graph output). */
+  output?: string;
+  /** Whether a float initializer is trained (default: every one on a differentiable path). */
+  trainable?: (name: string) => boolean;
+  /** Gradient rules (default: the built-in registry). */
+  rules?: GradRegistry;
+}
+
+export interface TrainingParam {
+  /** The training model's input that takes the parameter. */
+  input: string;
+  /** The training model's output holding dLoss/dParam. */
+  grad: string;
+  dims: number[];
+  /**
+   * `float`: a float initializer of the forward model, fed as is (`source` = its name).
+   * `binarized`: the output of a BinarizedWeight call, i.e. Ŵ (`source` = the call's node
+   * name, `planes` = its planes initializer, the key into the quantization record).
+   */
+  kind: 'float' | 'binarized';
+  source: string;
+  planes?: string;
+}
+
+export interface TrainingBatchNorm {
+  node: string;
+  runningMean: string;
+  runningVar: string;
+  /** ONNX momentum: running = momentum·running + (1 - momentum)·batch. */
+  momentum: number;
+  meanOutput: string;
+  varOutput: string;
+}
+
+export interface TrainingDropout {
+  node: string;
+  /** The training model's mask input. */
+  input: string;
+  /** Mask dims; dim 0 is the batch dim. */
+  dims: Dim[];
+  ratio: number;
+}
+
+export interface TrainingGraph {
+  model: Model;
+  dataInput: string;
+  labelsInput: string;
+  lossOutput: string;
+  logitsOutput: string;
+  /** The forward model's value the logits output copies. */
+  forwardLogits: string;
+  classes: number;
+  loss: LossKind;
+  params: TrainingParam[];
+  batchNorms: TrainingBatchNorm[];
+  dropouts: TrainingDropout[];
+  /** ai.onnx version of the training model. */
+  opset: number;
+}
+
+/** Builds the training model of `model` (which is not modified). */
+export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): TrainingGraph {
+  const rules = opts.rules ?? builtinGradRules();
+  const fwd = model.graph;
+  const modelOpset = model.opsetVersion('');
+  if (modelOpset === undefined) fail(ErrorCodes.ONNX_INVALID, 'the model has no ai.onnx opset import');
+  if (modelOpset < 13) {
+    fail(ErrorCodes.UNSUPPORTED_OP, `training needs ai.onnx opset 13 or later (the model uses ${modelOpset}); convert it first (onnx.version_converter)`);
+  }
+  const opset = Math.max(modelOpset, 17);
+  const dataInputs = fwd.inputs.filter((v) => !v.isInitializer);
+  if (dataInputs.length !== 1) {
+    fail(ErrorCodes.DATA_MISMATCH, `training needs a model with exactly one data input; this one has ${dataInputs.length} (${dataInputs.map((v) => v.name).join(', ')})`);
+  }
+  const dataIn = dataInputs[0]!;
+  let logits = opts.output !== undefined ? fwd.get(opts.output) : fwd.outputs[0];
+  if (!logits) fail(ErrorCodes.INVALID_OPTION, `the model has no value "${opts.output ?? '(first output)'}" to train on`, { option: 'output' });
+  if (logits.producer?.opType === 'Softmax' && logits.producer.inputs[0]) logits = logits.producer.inputs[0];
+  const fwdShapes = inferShapes(fwd);
+  const ld = fwdShapes.get(logits);
+  if (!ld || ld.length !== 2 || typeof ld[1] !== 'number') {
+    fail(ErrorCodes.DATA_MISMATCH, `the trained output "${logits.name}" must be logits of shape [batch, classes] with a static class count; it is ${ld ? `[${ld.join(',')}]` : 'of unknown shape'}`);
+  }
+  const classes = ld[1];
+  const order = neededNodes(fwd, logits);
+
+  // Parameters: float initializers at differentiable slots of nodes with a rule, and Ŵ.
+  const trainable = opts.trainable ?? (() => true);
+  const paramInits = new Set<Value>();
+  for (const node of order) {
+    if (isWeightCall(node)) continue;
+    const rule = rules.get(ruleKey(node.domain, node.opType));
+    if (!rule || NON_DIFFERENTIABLE.has(node.opType)) continue;
+    for (const i of rule.differentiableInputs(node)) {
+      const v = node.inputs[i];
+      if (v && v.isInitializer && v.constValue!.dtype === DataType.FLOAT && trainable(v.name)) paramInits.add(v);
+    }
+  }
+
+  const tm = new Model(new Graph('training'));
+  tm.irVersion = model.irVersion > 8n ? model.irVersion : 8n;
+  tm.producerName = 'hbnn-onnx train';
+  tm.opsetImports = model.opsetImports.map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? { domain: o.domain, version: opset } : { ...o }));
+  tm.functions = (model.functions as FunctionPb[]).map((f) => withOpset(f, opset));
+  const tg = tm.graph;
+  const ctx = new GradContext(tg, opset);
+
+  const map = new Map<Value, Value | null>();
+  const requires = new Set<Value>();
+  const params: TrainingParam[] = [];
+  const paramValue = new Map<TrainingParam, Value>();
+  const batchNorms: { info: Parameters<TrainingHooks['batchNorm']>[0] }[] = [];
+  const dropouts: TrainingDropout[] = [];
+
+  const dataDims = tensorTypeOf(dataIn)?.shape;
+  const tData = tg.addInput(dataIn.name);
+  tData.type = dataIn.type;
+  ctx.setShape(tData, dataDims);
+  map.set(dataIn, tData);
+  const batchDim: Dim = dataDims?.[0] ?? 'N';
+  const labels = tg.addInput(tg.uniqueName('labels'));
+  setTensorType(labels, DataType.INT64, [batchDim]);
+
+  const input = (name: string, dims: Dim[]): Value => {
+    const v = tg.addInput(tg.uniqueName(name));
+    setTensorType(v, DataType.FLOAT, dims);
+    ctx.setShape(v, dims);
+    return v;
+  };
+  const mapInput = (v: Value | null): Value | null => {
+    if (!v) return null;
+    const have = map.get(v);
+    if (have !== undefined) return have;
+    if (!v.isInitializer) fail(ErrorCodes.INTERNAL, `value "${v.name}" is used before it is defined`);
+    const t = v.constValue!;
+    let out: Value;
+    if (paramInits.has(v)) {
+      out = input(v.name, [...t.dims]);
+      const p: TrainingParam = { input: out.name, grad: '', dims: [...t.dims], kind: 'float', source: v.name };
+      params.push(p);
+      paramValue.set(p, v);
+      requires.add(v);
+    } else {
+      out = tg.addInitializer(t.withNameAndDims(v.name), v.name);
+      ctx.setShape(out, [...t.dims]);
+    }
+    map.set(v, out);
+    return out;
+  };
+  const hooks: TrainingHooks = {
+    batchNorm: (info) => batchNorms.push({ info }),
+    dropoutMask: ({ node, dims, ratio }) => {
+      const v = input(`${node.name || 'Dropout'}.mask`, dims);
+      dropouts.push({ node: node.name, input: v.name, dims, ratio });
+      return v;
+    },
+  };
+
+  // ---- forward --------------------------------------------------------------------------
+  const saved = new Map<Node, Record<string, Value>>();
+  for (const node of order) {
+    if (node.subgraphs().length > 0) {
+      fail(ErrorCodes.UNSUPPORTED_OP, `cannot train through ${node.label}: control flow (${node.opType}) is not supported`, { node: node.name, op: node.opType });
+    }
+    if (isWeightCall(node)) {
+      const out = node.outputs[0]!;
+      const planes = node.inputs[0];
+      const dims = planes?.constValue ? planes.constValue.dims.slice(1) : undefined;
+      if (!dims) fail(ErrorCodes.NOT_QUANTIZED, `BinarizedWeight call ${node.label} has no constant planes`, { node: node.name });
+      const v = input(out.name, [...dims]);
+      const p: TrainingParam = { input: v.name, grad: '', dims: [...dims], kind: 'binarized', source: node.name, planes: planes!.name };
+      params.push(p);
+      paramValue.set(p, out);
+      requires.add(out);
+      map.set(out, v);
+      continue;
+    }
+    const inputs = node.inputs.map(mapInput);
+    const rule = rules.get(ruleKey(node.domain, node.opType));
+    const diff = rule ? rule.differentiableInputs(node) : node.inputs.map((_, i) => i);
+    const needsGrad = !NON_DIFFERENTIABLE.has(node.opType) && diff.some((i) => !!node.inputs[i] && requires.has(node.inputs[i]!));
+    ctx.scope = node.name || node.opType;
+    const res: ForwardResult = rule?.forward ? rule.forward(ctx, node, inputs, hooks) : { outputs: ctx.copyNode(node, inputs) };
+    node.outputs.forEach((o, i) => {
+      const t = res.outputs[i] ?? null;
+      map.set(o, t);
+      if (t && !ctx.dims(t)) ctx.setShape(t, fwdShapes.get(o));
+      if (needsGrad) requires.add(o);
+    });
+    if (res.saved) saved.set(node, res.saved);
+  }
+
+  // ---- loss -----------------------------------------------------------------------------
+  const tLogits = map.get(logits)!;
+  const head = emitLoss(ctx, opts.loss ?? 'cross-entropy', tLogits, labels, classes);
+
+  // ---- backward -------------------------------------------------------------------------
+  const grads = new Map<Value, Value>();
+  const accumulate = (v: Value, g: Value): void => {
+    const have = grads.get(v);
+    if (!have) {
+      grads.set(v, g);
+      return;
+    }
+    const sum = ctx.op('Add', [have, g]);
+    ctx.setShape(sum, fwdShapes.get(v));
+    grads.set(v, sum);
+  };
+  if (requires.has(logits)) accumulate(logits, head.dLogits);
+  for (let k = order.length - 1; k >= 0; k--) {
+    const node = order[k]!;
+    if (isWeightCall(node)) continue;
+    const dOutputs = node.outputs.map((o) => grads.get(o) ?? null);
+    if (dOutputs.every((g) => g === null)) continue;
+    const rule = rules.get(ruleKey(node.domain, node.opType));
+    if (NON_DIFFERENTIABLE.has(node.opType)) continue;
+    const diff = rule ? rule.differentiableInputs(node) : node.inputs.map((_, i) => i);
+    const needs = node.inputs.map((v, i) => !!v && requires.has(v) && diff.includes(i));
+    if (!needs.some(Boolean)) continue;
+    if (!rule) {
+      const what = node.domain ? `${node.domain}::${node.opType}` : node.opType;
+      fail(
+        ErrorCodes.UNSUPPORTED_OP,
+        `cannot train through ${node.label}: operator ${what} has no gradient rule (it lies between trainable parameters and the loss); operators with rules: ${rules.operators().join(', ')}`,
+        { node: node.name, op: node.opType },
+      );
+    }
+    if (dOutputs[0] === null) continue; // only secondary outputs (indices, masks) reach the loss: no gradient
+    ctx.scope = `${node.name || node.opType}/grad`;
+    const dInputs = rule.backward(ctx, {
+      node,
+      inputs: node.inputs.map((v) => (v ? map.get(v) ?? null : null)),
+      outputs: node.outputs.map((o) => map.get(o) ?? null),
+      saved: saved.get(node) ?? {},
+      dOutputs,
+      needs,
+    });
+    node.inputs.forEach((v, i) => {
+      const g = dInputs[i];
+      if (v && needs[i] && g) {
+        if (!ctx.dims(g)) ctx.setShape(g, fwdShapes.get(v));
+        accumulate(v, g);
+      }
+    });
+  }
+
+  // ---- outputs --------------------------------------------------------------------------
+  ctx.scope = 'outputs';
+  const output = (v: Value, name: string): string => {
+    const out = ctx.op('Identity', [v]);
+    tg.renameValue(out, tg.uniqueName(name));
+    tg.outputs.push(out);
+    return out.name;
+  };
+  const lossOutput = output(head.loss, 'loss');
+  const logitsOutput = output(tLogits, 'logits');
+  for (const p of params) {
+    const fwdValue = paramValue.get(p)!;
+    const g = grads.get(fwdValue) ?? ctx.op('Mul', [map.get(fwdValue)!, ctx.scalar(0)]);
+    p.grad = output(g, `${p.input}.grad`);
+  }
+  const bnOut: TrainingBatchNorm[] = batchNorms.map(({ info }) => ({
+    node: info.node.name,
+    runningMean: info.runningMean,
+    runningVar: info.runningVar,
+    momentum: info.momentum,
+    meanOutput: output(info.mean, `${info.node.name || 'BatchNormalization'}.batch_mean`),
+    varOutput: output(info.variance, `${info.node.name || 'BatchNormalization'}.batch_var`),
+  }));
+  // Initializers only the replaced forms read (BatchNormalization's running statistics).
+  for (const v of [...tg.initializers.values()]) if (v.uses.length === 0 && !v.isGraphOutput) tg.removeInitializer(v);
+  return {
+    model: tm,
+    dataInput: tData.name,
+    labelsInput: labels.name,
+    lossOutput,
+    logitsOutput,
+    forwardLogits: logits.name,
+    classes,
+    loss: opts.loss ?? 'cross-entropy',
+    params,
+    batchNorms: bnOut,
+    dropouts,
+    opset,
+  };
+}
+
+/** The nodes `target` depends on, in graph order. */
+function neededNodes(g: Graph, target: Value): Node[] {
+  const need = new Set<Node>();
+  const stack: Value[] = [target];
+  while (stack.length) {
+    const v = stack.pop()!;
+    const p = v.producer;
+    if (!p || need.has(p) || p.graph !== g) continue;
+    need.add(p);
+    for (const i of p.inputs) if (i) stack.push(i);
+  }
+  return g.nodes.filter((n) => need.has(n));
+}
+
+function withOpset(f: FunctionPb, opset: number): FunctionPb {
+  return {
+    ...f,
+    opset_import: f.opset_import.map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version: opset as never } : o)),
+  } as FunctionPb;
+}

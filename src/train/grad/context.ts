@@ -1,0 +1,253 @@
+/**
+ * The emission context of the gradient builder: creates nodes in the training graph, keeps
+ * shared constants, knows the static shapes it was told about, and hides the operator-set
+ * differences of the few ops whose signature changed (Reduce*, Squeeze, Unsqueeze).
+ *
+ * Rules use it instead of touching the graph directly, so every node they add gets a unique
+ * name under the forward node it belongs to (`<fwd node>/grad/<op>`), which makes the
+ * training graph readable in `hbnn-onnx inspect` and error messages.
+ */
+import type { Attribute, Graph, Node, Value } from '../../ir/graph.js';
+import { Tensor } from '../../ir/tensor.js';
+import { DataType } from '../../ir/dtype.js';
+import type { Dim } from '../../ir/types.js';
+import { fail, ErrorCodes } from '../../errors.js';
+
+/** Attribute constructors (the IR stores ints as bigint). */
+export const attr = {
+  int: (v: number): Attribute => ({ type: 'int', value: BigInt(v) }),
+  ints: (v: readonly number[]): Attribute => ({ type: 'ints', value: v.map((x) => BigInt(x)) }),
+  float: (v: number): Attribute => ({ type: 'float', value: Math.fround(v) }),
+  floats: (v: readonly number[]): Attribute => ({ type: 'floats', value: v.map((x) => Math.fround(x)) }),
+  str: (v: string): Attribute => ({ type: 'string', value: new TextEncoder().encode(v) }),
+  tensor: (t: Tensor): Attribute => ({ type: 'tensor', value: t }),
+};
+
+export class GradContext {
+  readonly graph: Graph;
+  /** ai.onnx version of the training graph (>= 17). */
+  readonly opset: number;
+  /** Static shapes of training-graph values (symbolic dims are strings, unknown dims null). */
+  private readonly shapes = new Map<Value, Dim[]>();
+  private readonly consts = new Map<string, Value>();
+  private readonly shapeOps = new Map<Value, Value>();
+  private readonly nodeNames = new Set<string>();
+  /** Name prefix for the nodes and values being emitted (the forward node's name). */
+  scope = 'train';
+
+  constructor(graph: Graph, opset: number) {
+    this.graph = graph;
+    this.opset = opset;
+  }
+
+  // ---- nodes ---------------------------------------------------------------------------
+
+  /** Appends `op(inputs)` with `outputs` fresh outputs and returns them. */
+  ops(op: string, inputs: (Value | null)[], attributes: Record<string, Attribute> = {}, outputs = 1, domain = ''): Value[] {
+    const g = this.graph;
+    const base = `${this.scope}/${op}`;
+    const names = Array.from({ length: outputs }, (_, i) => g.uniqueName(outputs === 1 ? base : `${base}.${i}`));
+    const node = g.createNode(op, inputs, names, { attributes, domain, name: this.nodeName(base) });
+    g.append(node);
+    return node.outputs;
+  }
+
+  /** Appends a single-output `op(inputs)`. */
+  op(op: string, inputs: (Value | null)[], attributes: Record<string, Attribute> = {}): Value {
+    return this.ops(op, inputs, attributes, 1)[0]!;
+  }
+
+  /** Appends a copy of forward node `node` reading `inputs`; returns its outputs. */
+  copyNode(node: Node, inputs: (Value | null)[]): Value[] {
+    const g = this.graph;
+    const names = node.outputs.map((o) => (o.name === '' ? '' : g.uniqueName(o.name)));
+    const copy = g.createNode(node.opType, inputs, names, { domain: node.domain, name: this.nodeName(node.name || node.opType) });
+    for (const [k, a] of node.attributes) copy.attributes.set(k, a);
+    g.append(copy);
+    return copy.outputs;
+  }
+
+  /** A node name not used yet in the training graph (ONNX wants node names unique). */
+  nodeName(base: string): string {
+    let name = base;
+    for (let k = 1; this.nodeNames.has(name); k++) name = `${base}_${k}`;
+    this.nodeNames.add(name);
+    return name;
+  }
+
+  // ---- constants -----------------------------------------------------------------------
+
+  /** A float32 constant initializer, shared between all users of the same values. */
+  constF32(values: readonly number[], dims: readonly number[] = [values.length]): Value {
+    return this.constant('f', values, dims, () => Tensor.fromFloat32('', dims, Float32Array.from(values)));
+  }
+
+  /** A float32 scalar constant (shape []). */
+  scalar(v: number): Value {
+    return this.constF32([v], []);
+  }
+
+  /** An int64 constant initializer. */
+  constI64(values: readonly number[], dims: readonly number[] = [values.length]): Value {
+    return this.constant('i', values, dims, () => Tensor.fromInt64('', dims, values));
+  }
+
+  private constant(kind: string, values: readonly number[], dims: readonly number[], make: () => Tensor): Value {
+    const key = `${kind}|${dims.join(',')}|${values.map((v) => (Object.is(v, -0) ? '-0' : String(v))).join(',')}`;
+    const have = this.consts.get(key);
+    if (have) return have;
+    const name = this.graph.uniqueName(kind === 'f' ? 'const_f' : 'const_i');
+    const v = this.graph.addInitializer(make(), name);
+    this.setShape(v, [...dims]);
+    this.consts.set(key, v);
+    return v;
+  }
+
+  // ---- shapes --------------------------------------------------------------------------
+
+  setShape(v: Value, dims: Dim[] | undefined): void {
+    if (dims) this.shapes.set(v, dims);
+  }
+
+  /** Static dims of `v`, when known. */
+  dims(v: Value): Dim[] | undefined {
+    const s = this.shapes.get(v);
+    if (s) return s;
+    if (v.constValue) return [...v.constValue.dims];
+    return undefined;
+  }
+
+  rank(v: Value): number | undefined {
+    return this.dims(v)?.length;
+  }
+
+  /** The rank of `v`, or UNSUPPORTED_OP naming `node` when it cannot be inferred. */
+  requireRank(v: Value, node: Node, why: string): number {
+    const r = this.rank(v);
+    if (r === undefined) {
+      fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of ${node.label}: the rank of "${v.name}" is unknown (${why}); add shape information to the model (value_info)`, {
+        node: node.name,
+        op: node.opType,
+      });
+    }
+    return r;
+  }
+
+  /** A `Shape(v)` node, emitted once per value. */
+  shapeOf(v: Value): Value {
+    let s = this.shapeOps.get(v);
+    if (!s) {
+      s = this.op('Shape', [v]);
+      this.shapeOps.set(v, s);
+    }
+    return s;
+  }
+
+  /**
+   * A 1-D int64 shape vector for `dims`: a constant when every dim is a number, else built at
+   * run time from `Shape(like)` for the dims that are not numbers (`like` must have the same rank).
+   */
+  shapeVector(dims: readonly Dim[], like: Value): Value {
+    if (dims.every((d) => typeof d === 'number')) return this.constI64(dims as number[]);
+    const sh = this.shapeOf(like);
+    const parts = dims.map((d, i) => (typeof d === 'number' ? this.constI64([d]) : this.op('Slice', [sh, this.constI64([i]), this.constI64([i + 1])])));
+    return this.op('Concat', parts, { axis: attr.int(0) });
+  }
+
+  // ---- operator-set dependent helpers --------------------------------------------------
+
+  /** ReduceSum over `axes` (axes as an input since opset 13). */
+  reduceSum(x: Value, axes: readonly number[], keepdims: boolean): Value {
+    return this.op('ReduceSum', [x, this.constI64(axes)], { keepdims: attr.int(keepdims ? 1 : 0) });
+  }
+
+  /** ReduceMean over `axes` (an attribute before opset 18, an input from 18). */
+  reduceMean(x: Value, axes: readonly number[], keepdims: boolean): Value {
+    if (this.opset >= 18) return this.op('ReduceMean', [x, this.constI64(axes)], { keepdims: attr.int(keepdims ? 1 : 0) });
+    return this.op('ReduceMean', [x], { axes: attr.ints(axes), keepdims: attr.int(keepdims ? 1 : 0) });
+  }
+
+  unsqueeze(x: Value, axes: readonly number[]): Value {
+    return this.op('Unsqueeze', [x, this.constI64(axes)]);
+  }
+
+  squeeze(x: Value, axes: readonly number[]): Value {
+    return this.op('Squeeze', [x, this.constI64(axes)]);
+  }
+
+  reshape(x: Value, shape: Value): Value {
+    return this.op('Reshape', [x, shape]);
+  }
+
+  transpose(x: Value, perm: readonly number[]): Value {
+    return this.op('Transpose', [x], { perm: attr.ints(perm) });
+  }
+
+  /** `x` with the layout of `like` (same element count): Reshape(x, Shape(like)). */
+  reshapeLike(x: Value, like: Value): Value {
+    const d = this.dims(like);
+    const out = this.reshape(x, d && d.every((n) => typeof n === 'number') ? this.constI64(d as number[]) : this.shapeOf(like));
+    this.setShape(out, d);
+    return out;
+  }
+
+  /** 1.0 where `cond` holds, else 0.0 (float). */
+  mask(cond: Value): Value {
+    return this.op('Cast', [cond], { to: attr.int(DataType.FLOAT) });
+  }
+
+  /**
+   * Sums a gradient `grad` (shaped like the broadcast result) down to the shape of operand
+   * `operand` (numpy broadcasting: leading axes the operand lacks, and axes where it has size
+   * 1). Uses static shapes when they decide every axis, else computes the axes at run time.
+   */
+  unbroadcast(grad: Value, operand: Value, gradDims: Dim[] | undefined): Value {
+    const od = this.dims(operand);
+    if (od && gradDims) {
+      const lead = gradDims.length - od.length;
+      if (lead >= 0) {
+        const axes: number[] = [];
+        let decided = true;
+        for (let i = 0; i < gradDims.length; i++) {
+          if (i < lead) {
+            axes.push(i);
+            continue;
+          }
+          const o = od[i - lead]!;
+          const gdim = gradDims[i]!;
+          if (o === 1) {
+            if (gdim !== 1) axes.push(i);
+          } else if (o === null || gdim === null || (typeof o === 'string' && o !== gdim)) {
+            decided = false;
+          }
+        }
+        if (decided) {
+          if (axes.length === 0) return grad;
+          const keepLeading = lead === 0;
+          let r = this.reduceSum(grad, axes, true);
+          if (!keepLeading) r = this.reshapeLike(r, operand);
+          this.setShape(r, od);
+          return r;
+        }
+      }
+    }
+    return this.unbroadcastAtRunTime(grad, operand);
+  }
+
+  private unbroadcastAtRunTime(grad: Value, operand: Value): Value {
+    // pad Shape(operand) with leading 1s to the rank of grad, then reduce where it is 1 and the
+    // gradient's dim is not.
+    const gs = this.shapeOf(grad);
+    const os = this.shapeOf(operand);
+    const gRank = this.op('Shape', [gs]);
+    const oRank = this.op('Shape', [os]);
+    const lead = this.op('Sub', [gRank, oRank]);
+    const ones = this.op('ConstantOfShape', [lead], { value: attr.tensor(Tensor.fromInt64('', [1], [1])) });
+    const padded = this.op('Concat', [ones, os], { axis: attr.int(0) });
+    const one = this.constI64([1], []);
+    const reduce = this.op('And', [this.op('Equal', [padded, one]), this.op('Not', [this.op('Equal', [gs, one])])]);
+    const axes = this.reshape(this.op('NonZero', [reduce]), this.constI64([-1]));
+    const summed = this.op('ReduceSum', [grad, axes], { keepdims: attr.int(1), noop_with_empty_axes: attr.int(1) });
+    return this.reshape(summed, os);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Elementwise operators. Binary ones broadcast (numpy rules), so each operand's gradient is
+ * summed over the axes it was broadcast along (`GradContext.unbroadcast`).
+ *
+ *   Add: dA = dY, dB = dY            Sub: dA = dY, dB = -dY
+ *   Mul: dA = dY·B, dB = dY·A        Div: dA = dY/B, dB = -dY·Y/B
+ *   Relu: dX = dY·[X > 0]            LeakyRelu: dX = dY·(X > 0 ? 1 : alpha)
+ *   Clip: dX = dY·[min <= X <= max]  Sigmoid: dX = dY·Y·(1 - Y)     Tanh: dX = dY·(1 - Y²)
+ *   Identity: dX = dY                Neg: dX = -dY
+ */
+import type { GradContext } from '../context.js';
+import type { BackwardArgs, GradRule, GradRuleSet } from '../registry.js';
+import type { Value } from '../../../ir/graph.js';
+
+const both = (): readonly number[] => [0, 1];
+const first = (): readonly number[] => [0];
+
+function binary(grads: (ctx: GradContext, a: BackwardArgs, dy: Value) => [Value | null, Value | null]): GradRule {
+  return {
+    differentiableInputs: both,
+    backward(ctx, a) {
+      const dy = a.dOutputs[0]!;
+      const [ga, gb] = grads(ctx, a, dy);
+      const yd = ctx.dims(a.outputs[0]!);
+      return [
+        a.needs[0] && ga ? ctx.unbroadcast(ga, a.inputs[0]!, yd) : null,
+        a.needs[1] && gb ? ctx.unbroadcast(gb, a.inputs[1]!, yd) : null,
+      ];
+    },
+  };
+}
+
+/** dX = dY where `cond` holds, 0 elsewhere. */
+export function passWhere(ctx: GradContext, cond: Value, dy: Value): Value {
+  const out = ctx.op('Where', [cond, dy, ctx.scalar(0)]);
+  ctx.setShape(out, ctx.dims(dy));
+  return out;
+}
+
+export function registerElementwise(r: GradRuleSet): void {
+  r.register('Add', binary((_c, _a, dy) => [dy, dy]));
+  r.register('Sub', binary((ctx, a, dy) => [dy, a.needs[1] ? ctx.op('Neg', [dy]) : null]));
+  r.register(
+    'Mul',
+    binary((ctx, a, dy) => [a.needs[0] ? ctx.op('Mul', [dy, a.inputs[1]!]) : null, a.needs[1] ? ctx.op('Mul', [dy, a.inputs[0]!]) : null]),
+  );
+  r.register(
+    'Div',
+    binary((ctx, a, dy) => {
+      const b = a.inputs[1]!;
+      const ga = a.needs[0] ? ctx.op('Div', [dy, b]) : null;
+      const gb = a.needs[1] ? ctx.op('Neg', [ctx.op('Mul', [dy, ctx.op('Div', [a.outputs[0]!, b])])]) : null;
+      return [ga, gb];
+    }),
+  );
+  r.register('Relu', {
+    differentiableInputs: first,
+    backward: (ctx, a) => [passWhere(ctx, ctx.op('Greater', [a.inputs[0]!, ctx.scalar(0)]), a.dOutputs[0]!)],
+  });
+  r.register('LeakyRelu', {
+    differentiableInputs: first,
+    backward(ctx, a) {
+      const dy = a.dOutputs[0]!;
+      const alpha = a.node.attrFloat('alpha', 0.01);
+      const pos = ctx.op('Greater', [a.inputs[0]!, ctx.scalar(0)]);
+      return [ctx.op('Where', [pos, dy, ctx.op('Mul', [dy, ctx.scalar(alpha)])])];
+    },
+  });
+  r.register('Clip', {
+    differentiableInputs: first,
+    backward(ctx, a) {
+      const x = a.inputs[0]!;
+      const dy = a.dOutputs[0]!;
+      // opset >= 11: bounds are inputs 1 and 2 (optional); before: attributes min and max.
+      const lo = a.inputs[1] ?? (a.node.attributes.has('min') ? ctx.scalar(a.node.attrFloat('min', 0)) : null);
+      const hi = a.inputs[2] ?? (a.node.attributes.has('max') ? ctx.scalar(a.node.attrFloat('max', 0)) : null);
+      let cond: Value | null = null;
+      if (lo) cond = ctx.op('GreaterOrEqual', [x, lo]);
+      if (hi) {
+        const c = ctx.op('LessOrEqual', [x, hi]);
+        cond = cond ? ctx.op('And', [cond, c]) : c;
+      }
+      return [cond ? passWhere(ctx, cond, dy) : dy];
+    },
+  });
+  r.register('Sigmoid', {
+    differentiableInputs: first,
+    backward(ctx, a) {
+      const y = a.outputs[0]!;
+      return [ctx.op('Mul', [a.dOutputs[0]!, ctx.op('Mul', [y, ctx.op('Sub', [ctx.scalar(1), y])])])];
+    },
+  });
+  r.register('Tanh', {
+    differentiableInputs: first,
+    backward(ctx, a) {
+      const y = a.outputs[0]!;
+      return [ctx.op('Mul', [a.dOutputs[0]!, ctx.op('Sub', [ctx.scalar(1), ctx.op('Mul', [y, y])])])];
+    },
+  });
+  r.register('Identity', { differentiableInputs: first, backward: (_c, a) => [a.dOutputs[0]!] });
+  r.register('Neg', { differentiableInputs: first, backward: (ctx, a) => [ctx.op('Neg', [a.dOutputs[0]!])] });
+}

@@ -1,0 +1,313 @@
+/**
+ * Static shapes for the forward graph, as far as the gradient rules need them: ranks
+ * everywhere, numbers where the model fixes them, symbols (e.g. the batch dim 'N') carried
+ * through. Covers the operators the trainer differentiates plus the usual shape plumbing;
+ * anything else keeps the shape the model declares (value_info) or stays unknown, and the
+ * rules then fall back to shapes computed at run time.
+ */
+import type { Graph, Node, Value } from '../../ir/graph.js';
+import type { Tensor } from '../../ir/tensor.js';
+import { tensorTypeOf, type Dim } from '../../ir/types.js';
+
+export type ShapeMap = Map<Value, Dim[]>;
+
+/** The constant tensor behind `v`: an initializer or a Constant node's value. */
+export function constantOf(v: Value | null | undefined): Tensor | undefined {
+  if (!v) return undefined;
+  if (v.constValue && !v.isGraphInput) return v.constValue;
+  const p = v.producer;
+  if (p && p.opType === 'Constant' && (p.domain === '' || p.domain === 'ai.onnx')) {
+    const t = p.attrTensor('value');
+    if (t) return t;
+    const f = p.attributes.get('value_float');
+    if (f?.type === 'float') return { dims: [], toNumberArray: () => [f.value], toFloat32: () => Float32Array.of(f.value) } as unknown as Tensor;
+    const fs = p.attributes.get('value_floats');
+    if (fs?.type === 'floats') return { dims: [fs.value.length], toNumberArray: () => fs.value, toFloat32: () => Float32Array.from(fs.value) } as unknown as Tensor;
+    const i = p.attributes.get('value_int');
+    if (i?.type === 'int') return { dims: [], toNumberArray: () => [Number(i.value)] } as unknown as Tensor;
+    const is = p.attributes.get('value_ints');
+    if (is?.type === 'ints') return { dims: [is.value.length], toNumberArray: () => is.value.map(Number) } as unknown as Tensor;
+  }
+  return undefined;
+}
+
+/** Integer values of a constant input (shape vectors, axes), when constant. */
+export function constInts(v: Value | null | undefined): number[] | undefined {
+  const t = constantOf(v);
+  return t ? t.toNumberArray() : undefined;
+}
+
+/** Infers shapes for every value of `g` reachable from its inputs and initializers. */
+export function inferShapes(g: Graph): ShapeMap {
+  const shapes: ShapeMap = new Map();
+  const declared = (v: Value): Dim[] | undefined => tensorTypeOf(v)?.shape;
+  for (const v of g.inputs) {
+    const d = declared(v);
+    if (d) shapes.set(v, d);
+  }
+  for (const v of g.initializers.values()) shapes.set(v, [...v.constValue!.dims]);
+  for (const node of g.nodes) {
+    let out: (Dim[] | undefined)[] = [];
+    try {
+      out = inferNode(node, (v) => (v ? shapes.get(v) : undefined));
+    } catch {
+      out = [];
+    }
+    node.outputs.forEach((o, i) => {
+      const d = out[i] ?? declared(o);
+      if (d) shapes.set(o, d);
+    });
+  }
+  return shapes;
+}
+
+type Get = (v: Value | null | undefined) => Dim[] | undefined;
+
+const UNARY = new Set([
+  'Relu', 'LeakyRelu', 'Clip', 'Sigmoid', 'Tanh', 'Softmax', 'LogSoftmax', 'Identity', 'Neg', 'Abs', 'Exp', 'Log', 'Sqrt',
+  'Reciprocal', 'Cast', 'Erf', 'Sin', 'Cos', 'Elu', 'Selu', 'Softplus', 'HardSigmoid', 'HardSwish', 'PRelu', 'Floor', 'Ceil',
+  'Round', 'Sign', 'Not', 'BatchNormalization', 'InstanceNormalization', 'LRN', 'BinarizeActivation',
+]);
+const BINARY = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Equal', 'Less', 'Greater', 'LessOrEqual', 'GreaterOrEqual', 'And', 'Or', 'Xor', 'Max', 'Min', 'Sum', 'Mean', 'Where']);
+
+function inferNode(node: Node, get: Get): (Dim[] | undefined)[] {
+  const x = get(node.inputs[0]);
+  const op = node.opType;
+  if (node.domain === 'ai.hbnn') {
+    if (op === 'BinarizedWeight') {
+      const p = get(node.inputs[0]);
+      return [p ? p.slice(1) : undefined];
+    }
+    if (op === 'BinarizeActivation') return [x];
+    return [];
+  }
+  if (node.domain !== '' && node.domain !== 'ai.onnx') return [];
+  if (UNARY.has(op)) return [x];
+  if (BINARY.has(op)) return [broadcast(node.inputs.map((v) => get(v)))];
+  switch (op) {
+    case 'Dropout':
+      return [x, x];
+    case 'Conv':
+      return [convShape(node, x, get(node.inputs[1]))];
+    case 'MaxPool':
+    case 'AveragePool':
+    case 'LpPool': {
+      const y = poolShape(node, x);
+      return [y, y];
+    }
+    case 'GlobalAveragePool':
+    case 'GlobalMaxPool':
+      return [x ? [x[0]!, x[1]!, ...x.slice(2).map(() => 1)] : undefined];
+    case 'Flatten':
+      return [flattenShape(x, node.attrInt('axis', 1))];
+    case 'Reshape':
+      return [reshapeShape(x, constInts(node.inputs[1]), node.attrInt('allowzero', 0) === 1)];
+    case 'Transpose': {
+      if (!x) return [];
+      const perm = node.attrInts('perm') ?? x.map((_, i) => x.length - 1 - i);
+      return [perm.map((p) => x[p]!)];
+    }
+    case 'Concat': {
+      const ins = node.inputs.map((v) => get(v));
+      if (ins.some((s) => !s)) return [];
+      const r = ins[0]!.length;
+      const axis = norm(node.attrInt('axis', 0), r);
+      const out = [...ins[0]!];
+      let sum: Dim = 0;
+      for (const s of ins) sum = typeof sum === 'number' && typeof s![axis] === 'number' ? sum + (s![axis] as number) : null;
+      out[axis] = sum;
+      return [out];
+    }
+    case 'Gemm': {
+      const a = get(node.inputs[0]);
+      const b = get(node.inputs[1]);
+      if (!a || !b || a.length !== 2 || b.length !== 2) return [];
+      const m = node.attrInt('transA', 0) ? a[1]! : a[0]!;
+      const n = node.attrInt('transB', 0) ? b[0]! : b[1]!;
+      return [[m, n]];
+    }
+    case 'MatMul': {
+      const a = get(node.inputs[0]);
+      const b = get(node.inputs[1]);
+      if (!a || !b) return [];
+      if (a.length === 1 && b.length === 1) return [[]];
+      if (a.length === 1) return [[...b.slice(0, -2), b[b.length - 1]!]];
+      if (b.length === 1) return [a.slice(0, -1)];
+      const batch = broadcast([a.slice(0, -2), b.slice(0, -2)]);
+      return [batch ? [...batch, a[a.length - 2]!, b[b.length - 1]!] : undefined];
+    }
+    case 'Unsqueeze': {
+      const axes = constInts(node.inputs[1]) ?? node.attrInts('axes');
+      if (!x || !axes) return [];
+      const r = x.length + axes.length;
+      const at = new Set(axes.map((a) => norm(a, r)));
+      const out: Dim[] = [];
+      let k = 0;
+      for (let i = 0; i < r; i++) out.push(at.has(i) ? 1 : x[k++]!);
+      return [out];
+    }
+    case 'Squeeze': {
+      const axes = constInts(node.inputs[1]) ?? node.attrInts('axes');
+      if (!x) return [];
+      if (!axes) return x.every((d) => typeof d === 'number') ? [x.filter((d) => d !== 1)] : [];
+      const at = new Set(axes.map((a) => norm(a, x.length)));
+      return [x.filter((_, i) => !at.has(i))];
+    }
+    case 'ReduceSum':
+    case 'ReduceMean':
+    case 'ReduceMax':
+    case 'ReduceMin': {
+      if (!x) return [];
+      const axes = (node.inputs.length > 1 ? constInts(node.inputs[1]) : node.attrInts('axes')) ?? x.map((_, i) => i);
+      const keep = node.attrInt('keepdims', 1) === 1;
+      const at = new Set(axes.map((a) => norm(a, x.length)));
+      return [keep ? x.map((d, i) => (at.has(i) ? 1 : d)) : x.filter((_, i) => !at.has(i))];
+    }
+    case 'Shape':
+      return [x ? [x.length] : undefined];
+    case 'Constant': {
+      const t = constantOf(node.outputs[0]);
+      return [t ? [...t.dims] : undefined];
+    }
+    default:
+      return [];
+  }
+}
+
+export function norm(axis: number, rank: number): number {
+  return axis < 0 ? axis + rank : axis;
+}
+
+/** Numpy broadcasting of several shapes (unknown when any is unknown or two dims conflict). */
+export function broadcast(list: (Dim[] | undefined)[]): Dim[] | undefined {
+  if (list.some((s) => !s)) return undefined;
+  const r = Math.max(...list.map((s) => s!.length));
+  const out: Dim[] = [];
+  for (let i = 0; i < r; i++) {
+    let d: Dim = 1;
+    for (const s of list) {
+      const k = i - (r - s!.length);
+      if (k < 0) continue;
+      const e = s![k]!;
+      if (e === 1) continue;
+      if (d === 1) d = e;
+      else if (d !== e) d = typeof d === 'number' && typeof e === 'number' ? d : null;
+    }
+    out.push(d);
+  }
+  return out;
+}
+
+/** Explicit begin/end pads of a Conv or pool, resolving auto_pad from static input dims. */
+export function explicitPads(node: Node, spatialIn: readonly Dim[], kernel: readonly number[], strides: readonly number[], dilations: readonly number[]): number[] | undefined {
+  const r = kernel.length;
+  const autoPad = node.attrString('auto_pad', 'NOTSET');
+  if (autoPad === 'NOTSET') return node.attrInts('pads', new Array<number>(2 * r).fill(0));
+  if (autoPad === 'VALID') return new Array<number>(2 * r).fill(0);
+  const pads = new Array<number>(2 * r).fill(0);
+  for (let i = 0; i < r; i++) {
+    const n = spatialIn[i];
+    if (typeof n !== 'number') return undefined;
+    const out = Math.ceil(n / strides[i]!);
+    const total = Math.max(0, (out - 1) * strides[i]! + (kernel[i]! - 1) * dilations[i]! + 1 - n);
+    const small = Math.floor(total / 2);
+    pads[i] = autoPad === 'SAME_LOWER' ? total - small : small;
+    pads[i + r] = total - pads[i]!;
+  }
+  return pads;
+}
+
+export interface WindowGeometry {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  /** [begin..., end...]; undefined when auto_pad needs dims that are not static. */
+  pads: number[] | undefined;
+}
+
+export function windowGeometry(node: Node, spatialIn: readonly Dim[], kernel: readonly number[]): WindowGeometry {
+  const r = kernel.length;
+  const strides = node.attrInts('strides', new Array<number>(r).fill(1));
+  const dilations = node.attrInts('dilations', new Array<number>(r).fill(1));
+  return { kernel: [...kernel], strides, dilations, pads: explicitPads(node, spatialIn, kernel, strides, dilations) };
+}
+
+function convShape(node: Node, x: Dim[] | undefined, w: Dim[] | undefined): Dim[] | undefined {
+  if (!x || !w || w.some((d) => typeof d !== 'number')) return undefined;
+  const kernel = node.attrInts('kernel_shape') ?? (w.slice(2) as number[]);
+  const geo = windowGeometry(node, x.slice(2), kernel);
+  return [x[0]!, w[0]!, ...spatialOut(x.slice(2), geo, false)];
+}
+
+function poolShape(node: Node, x: Dim[] | undefined): Dim[] | undefined {
+  if (!x) return undefined;
+  const kernel = node.attrInts('kernel_shape');
+  if (!kernel) return undefined;
+  const geo = windowGeometry(node, x.slice(2), kernel);
+  return [x[0]!, x[1]!, ...spatialOut(x.slice(2), geo, node.attrInt('ceil_mode', 0) === 1)];
+}
+
+/** Output spatial dims of a sliding window (null where the input dim is not a number). */
+export function spatialOut(spatialIn: readonly Dim[], geo: WindowGeometry, ceil: boolean): Dim[] {
+  const r = geo.kernel.length;
+  return spatialIn.map((n, i) => {
+    if (typeof n !== 'number' || !geo.pads) return null;
+    const span = (geo.kernel[i]! - 1) * geo.dilations[i]! + 1;
+    const room = n + geo.pads[i]! + geo.pads[i + r]! - span;
+    let out = (ceil ? Math.ceil(room / geo.strides[i]!) : Math.floor(room / geo.strides[i]!)) + 1;
+    // ceil mode: the last window must start inside the input or the begin pad
+    if (ceil && (out - 1) * geo.strides[i]! >= n + geo.pads[i]!) out--;
+    return out;
+  });
+}
+
+function flattenShape(x: Dim[] | undefined, axisIn: number): Dim[] | undefined {
+  if (!x) return undefined;
+  const axis = norm(axisIn, x.length);
+  return [product(x.slice(0, axis)), product(x.slice(axis))];
+}
+
+/** Product of dims: a number, the one symbol when every other dim is 1, else null. */
+function product(dims: readonly Dim[]): Dim {
+  let n = 1;
+  let sym: Dim | undefined;
+  for (const d of dims) {
+    if (typeof d === 'number') n *= d;
+    else if (sym === undefined && d !== null) sym = d;
+    else return null;
+  }
+  if (sym === undefined) return n;
+  return n === 1 ? sym : null;
+}
+
+function reshapeShape(x: Dim[] | undefined, target: number[] | undefined, allowZero: boolean): Dim[] | undefined {
+  if (!target) return undefined;
+  const out: Dim[] = target.map((t, i) => (t === 0 && !allowZero ? (x ? x[i] ?? null : null) : t));
+  const inferAt = out.indexOf(-1);
+  if (inferAt < 0) return out;
+  if (!x) {
+    out[inferAt] = null;
+    return out;
+  }
+  // What the input holds beyond the dims copied through by 0: numbers multiply, at most one
+  // symbol may remain for -1 to take.
+  const copied = new Set<number>();
+  target.forEach((t, i) => {
+    if (t === 0 && !allowZero) copied.add(i);
+  });
+  let inNum = 1;
+  const inSyms: Dim[] = [];
+  x.forEach((d, i) => {
+    if (copied.has(i) && i < target.length) return;
+    if (typeof d === 'number') inNum *= d;
+    else inSyms.push(d);
+  });
+  let outNum = 1;
+  out.forEach((d, i) => {
+    if (i !== inferAt && !copied.has(i) && typeof d === 'number') outNum *= d;
+  });
+  if (inSyms.length === 0) out[inferAt] = outNum ? inNum / outNum : null;
+  else if (inSyms.length === 1 && inNum === outNum) out[inferAt] = inSyms[0]!;
+  else out[inferAt] = null;
+  return out;
+}

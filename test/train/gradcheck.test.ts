@@ -1,0 +1,257 @@
+/**
+ * Every gradient rule against float64 central differences (see helpers/gradcheck.ts for the
+ * error measure). Each network puts a parameter upstream of the operator under test, so both
+ * its input gradient and (where it has them) its parameter gradients are checked.
+ */
+import { describe, expect, it } from 'vitest';
+import { A, Net, gradCheck, rand, type CheckOptions } from './helpers/gradcheck.js';
+import type { Model, Value } from '../../src/ir/graph.js';
+
+/** Relative error threshold (per parameter tensor); see docs/training.md. */
+const TOL = 1e-4;
+
+/** Flatten + Gemm to `classes` logits. */
+function head(net: Net, v: Value, features: number, classes: number): Model {
+  const flat = net.node('Flatten', [v], { axis: A.int(1) });
+  const w = net.param('head.w', [classes, features], 0.3);
+  const b = net.param('head.b', [classes], 0.1);
+  return net.output(net.node('Gemm', [flat, w, b], { transB: A.int(1) }));
+}
+
+async function check(model: Model, xDims: number[], classes: number, opts: CheckOptions = {}): Promise<Record<string, number>> {
+  const r = await gradCheck(model, xDims, classes, opts);
+  if (process.env.GRADCHECK_REPORT) console.log(JSON.stringify(r.errors));
+  expect(Math.abs(r.loss - r.lossRef) / Math.abs(r.lossRef)).toBeLessThan(1e-5);
+  for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: relative error ${err}`).toBeLessThan(TOL);
+  expect(Object.keys(r.errors).length).toBeGreaterThan(0);
+  return r.errors;
+}
+
+describe('gradcheck: convolution', () => {
+  it('Conv 3x3 pad 1 with bias, Relu, GlobalAveragePool, Gemm transB', async () => {
+    const net = new Net(['N', 3, 6, 6]);
+    const c = net.node('Conv', [net.x, net.param('w', [4, 3, 3, 3]), net.param('b', [4], 0.1)], { pads: A.ints([1, 1, 1, 1]) });
+    const r = net.node('Relu', [c]);
+    const errs = await check(head(net, net.node('GlobalAveragePool', [r]), 4, 5), [2, 3, 6, 6], 5);
+    expect(Object.keys(errs)).toEqual(['w', 'b', 'head.w', 'head.b']);
+  });
+
+  it('Conv with stride 2, asymmetric pads and dilation 2 (input gradient through a per-channel Mul)', async () => {
+    const net = new Net(['N', 3, 9, 8]);
+    const scaled = net.node('Mul', [net.x, net.param('a', [1, 3, 1, 1], 0.5, 1)]);
+    const c = net.node('Conv', [scaled, net.param('w', [4, 3, 3, 3])], {
+      strides: A.ints([2, 2]),
+      pads: A.ints([1, 0, 2, 1]),
+      dilations: A.ints([2, 2]),
+    });
+    // out: H = floor((9+3-5)/2)+1 = 4, W = floor((8+1-5)/2)+1 = 3
+    await check(head(net, c, 4 * 4 * 3, 3), [2, 3, 9, 8], 3);
+  });
+
+  it('Conv with stride 3 whose windows leave trailing rows unread (output_padding)', async () => {
+    const net = new Net(['N', 2, 10, 11]);
+    const pre = net.node('Conv', [net.x, net.param('w0', [3, 2, 1, 1])]);
+    const c = net.node('Conv', [pre, net.param('w', [2, 3, 2, 3])], { strides: A.ints([3, 3]) });
+    // H: floor((10-2)/3)+1 = 3 (reads rows 0..7 of 10), W: floor((11-3)/3)+1 = 3 (reads 0..8 of 11)
+    await check(head(net, c, 2 * 3 * 3, 4), [2, 2, 10, 11], 4);
+  });
+
+  it('grouped Conv (group 2) and depthwise Conv with stride, after a 1x1 Conv (Gemm weight path)', async () => {
+    const net = new Net(['N', 4, 7, 7]);
+    const pw = net.node('Conv', [net.x, net.param('pw', [6, 4, 1, 1]), net.param('pb', [6], 0.1)]);
+    const grouped = net.node('Conv', [pw, net.param('gw', [4, 3, 3, 3]), net.param('gb', [4], 0.1)], { group: A.int(2), pads: A.ints([1, 1, 1, 1]) });
+    const dw = net.node('Conv', [grouped, net.param('dw', [4, 1, 3, 3])], { group: A.int(4), strides: A.ints([2, 2]), pads: A.ints([0, 1, 1, 0]) });
+    // dw out: H = floor((7+1-3)/2)+1 = 3, W = floor((7+1-3)/2)+1 = 3
+    await check(head(net, dw, 4 * 3 * 3, 3), [2, 4, 7, 7], 3);
+  });
+
+  it('depthwise Conv with channel multiplier 2 and dilation', async () => {
+    const net = new Net(['N', 3, 8, 8]);
+    const pre = net.node('Mul', [net.x, net.param('a', [3, 1, 1], 0.5, 1)]);
+    const dw = net.node('Conv', [pre, net.param('dw', [6, 1, 3, 3])], { group: A.int(3), dilations: A.ints([2, 1]), pads: A.ints([1, 1, 1, 1]) });
+    await check(head(net, dw, 6 * 6 * 8, 3), [2, 3, 8, 8], 3);
+  });
+
+  it('1-D Conv with auto_pad SAME_UPPER and stride 2, and a 3-D Conv', async () => {
+    const net1 = new Net(['N', 2, 9]);
+    const pre = net1.node('Mul', [net1.x, net1.param('a', [2, 1], 0.5, 1)]);
+    const c1 = net1.node('Conv', [pre, net1.param('w', [3, 2, 4])], { auto_pad: A.str('SAME_UPPER'), strides: A.ints([2]) });
+    await check(head(net1, c1, 3 * 5, 3), [3, 2, 9], 3);
+
+    const net3 = new Net(['N', 2, 4, 5, 4]);
+    const pre3 = net3.node('Mul', [net3.x, net3.param('a', [2, 1, 1, 1], 0.5, 1)]);
+    const c3 = net3.node('Conv', [pre3, net3.param('w', [2, 2, 2, 3, 2])], { strides: A.ints([1, 2, 2]), pads: A.ints([1, 1, 0, 0, 1, 1]) });
+    // out: D = (4+1-2)+1 = 4, H = floor((5+2-3)/2)+1 = 3, W = floor((4+1-2)/2)+1 = 2
+    await check(head(net3, c3, 2 * 4 * 3 * 2, 2), [2, 2, 4, 5, 4], 2);
+  });
+});
+
+describe('gradcheck: pooling', () => {
+  it('MaxPool 2x2 stride 2 on odd sizes (last row dropped) and overlapping 3x3 stride 2 pad 1', async () => {
+    const net = new Net(['N', 2, 7, 7]);
+    const c = net.node('Conv', [net.x, net.param('w', [3, 2, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });
+    const p1 = net.node('MaxPool', [c], { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]) });
+    const c2 = net.node('Conv', [net.x, net.param('w2', [3, 2, 1, 1])]);
+    const p2 = net.node('MaxPool', [c2], { kernel_shape: A.ints([3, 3]), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) });
+    // p1: 3x3, p2: 4x4
+    const f1 = net.node('Flatten', [p1], { axis: A.int(1) });
+    const f2 = net.node('Flatten', [p2], { axis: A.int(1) });
+    const cat = net.node('Concat', [f1, f2], { axis: A.int(1) });
+    const logits = net.node('Gemm', [cat, net.param('hw', [4, 27 + 48], 0.3)], { transB: A.int(1) });
+    await check(net.output(logits), [2, 2, 7, 7], 4);
+  });
+
+  it('MaxPool with dilation and ceil_mode', async () => {
+    const net = new Net(['N', 2, 8, 8]);
+    const c = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);
+    const p = net.node('MaxPool', [c], { kernel_shape: A.ints([2, 3]), strides: A.ints([2, 2]), dilations: A.ints([2, 1]), ceil_mode: A.int(1) });
+    // H: ceil((8-3)/2)+1 = 4, W: ceil((8-3)/2)+1 = 4
+    await check(head(net, p, 2 * 4 * 4, 3), [2, 2, 8, 8], 3);
+  });
+
+  it('AveragePool without pads, with pads (count_include_pad 0 and 1) and with a trailing remainder', async () => {
+    for (const cip of [0, 1]) {
+      const net = new Net(['N', 2, 7, 6]);
+      const c = net.node('Conv', [net.x, net.param('w', [2, 2, 1, 1], 0.5, 0.2)]);
+      const p1 = net.node('AveragePool', [c], { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]) });
+      const p2 = net.node('AveragePool', [c], { kernel_shape: A.ints([3, 3]), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]), count_include_pad: A.int(cip) });
+      // p1: 3x3, p2: H = floor((7+2-3)/2)+1 = 4, W = floor((6+2-3)/2)+1 = 3
+      const f1 = net.node('Flatten', [p1], { axis: A.int(1) });
+      const f2 = net.node('Flatten', [p2], { axis: A.int(1) });
+      const cat = net.node('Concat', [f1, f2], { axis: A.int(1) });
+      const logits = net.node('Gemm', [cat, net.param('hw', [3, 18 + 24], 0.3)], { transB: A.int(1) });
+      await check(net.output(logits), [2, 2, 7, 6], 3);
+    }
+  });
+});
+
+describe('gradcheck: BatchNormalization in training mode', () => {
+  it('Conv -> BatchNorm -> Relu -> MaxPool (the fmnist-cnn block), gamma and beta trained', async () => {
+    const net = new Net(['N', 2, 6, 6]);
+    const c = net.node('Conv', [net.x, net.param('w', [3, 2, 3, 3]), net.param('b', [3], 0.1)], { pads: A.ints([1, 1, 1, 1]) });
+    const bn = net.node('BatchNormalization', [c, net.param('gamma', [3], 0.3, 1), net.param('beta', [3], 0.2), net.param('mean', [3]), net.param('var', [3], 0.1, 1)], {
+      epsilon: A.float(1e-5),
+    });
+    const r = net.node('Relu', [bn]);
+    const p = net.node('MaxPool', [r], { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]) });
+    const errs = await check(head(net, p, 3 * 3 * 3, 4), [4, 2, 6, 6], 4);
+    // running statistics are not parameters
+    expect(Object.keys(errs)).not.toContain('mean');
+    expect(Object.keys(errs)).not.toContain('var');
+  });
+
+  it('BatchNorm on [N, C] features after a Gemm', async () => {
+    const net = new Net(['N', 6]);
+    const g = net.node('Gemm', [net.x, net.param('w', [6, 4])]);
+    const bn = net.node('BatchNormalization', [g, net.param('gamma', [4], 0.3, 1), net.param('beta', [4], 0.2), net.param('mean', [4]), net.param('var', [4], 0.1, 1)]);
+    const t = net.node('Tanh', [bn]);
+    await check(net.output(net.node('Gemm', [t, net.param('hw', [4, 3])])), [5, 6], 3);
+  });
+});
+
+describe('gradcheck: Gemm and MatMul', () => {
+  it('Gemm with transA, alpha, beta and a broadcast C', async () => {
+    const net = new Net(['N', 5]);
+    const h = net.node('Gemm', [net.x, net.param('w1', [5, 4])], { alpha: A.float(0.7) });
+    const t = net.node('Transpose', [h], { perm: A.ints([1, 0]) });
+    const logits = net.node('Gemm', [t, net.param('w2', [3, 4]), net.param('c', [1, 3], 0.3)], {
+      transA: A.int(1),
+      transB: A.int(1),
+      alpha: A.float(1.3),
+      beta: A.float(0.5),
+    });
+    await check(net.output(logits), [4, 5], 3);
+  });
+
+  it('Gemm with a scalar C and transA only', async () => {
+    const net = new Net(['N', 5]);
+    const t = net.node('Transpose', [net.node('Mul', [net.x, net.param('a', [5], 0.5, 1)])], { perm: A.ints([1, 0]) });
+    const logits = net.node('Gemm', [t, net.param('w', [5, 3]), net.param('c', [], 0.3)], { transA: A.int(1) });
+    await check(net.output(logits), [4, 5], 3);
+  });
+
+  it('MatMul 2-D, batched 3-D with a broadcast 2-D weight, and a 1-D vector operand', async () => {
+    const net = new Net(['N', 3, 4]);
+    const a = net.node('MatMul', [net.x, net.param('w', [4, 5])]); // [N,3,5]
+    const b = net.node('MatMul', [net.param('l', [2, 3], 0.5), a]); // [N,2,5] (left operand broadcast)
+    const v = net.node('MatMul', [b, net.param('v', [5])]); // [N,2]
+    const logits = net.node('MatMul', [v, net.param('w2', [2, 3])]); // [N,3]
+    await check(net.output(logits), [3, 3, 4], 3);
+  });
+});
+
+describe('gradcheck: elementwise and activations', () => {
+  it('Add, Sub, Mul and Div with broadcast parameters', async () => {
+    const net = new Net(['N', 3, 4]);
+    const a = net.node('Add', [net.x, net.param('bias', [3, 1], 0.5)]);
+    const s = net.node('Sub', [net.param('off', [4], 0.5), a]);
+    const m = net.node('Mul', [s, net.param('scale', [1, 3, 4], 0.5, 1)]);
+    const d = net.node('Div', [m, net.param('den', [], 0.2, 1.5)]);
+    const d2 = net.node('Div', [net.param('num', [3, 4], 0.3, 1), net.node('Add', [net.node('Mul', [d, d]), net.scalarConst('one', 1)])]);
+    await check(head(net, d2, 12, 3), [2, 3, 4], 3);
+  });
+
+  it('Relu, LeakyRelu, Clip, Sigmoid, Tanh, Neg and Identity', async () => {
+    const net = new Net(['N', 8]);
+    let v = net.node('Gemm', [net.x, net.param('w', [8, 8], 0.8)]);
+    v = net.node('LeakyRelu', [v], { alpha: A.float(0.2) });
+    v = net.node('Gemm', [v, net.param('w2', [8, 8], 0.8)]);
+    v = net.node('Clip', [v, net.scalarConst('lo', -0.4), net.scalarConst('hi', 0.5)]);
+    v = net.node('Sigmoid', [net.node('Gemm', [v, net.param('w3', [8, 8], 2)])]);
+    v = net.node('Tanh', [net.node('Gemm', [v, net.param('w4', [8, 8], 2)])]);
+    v = net.node('Relu', [net.node('Neg', [net.node('Identity', [v])])]);
+    await check(net.output(net.node('Gemm', [v, net.param('w5', [8, 3])])), [6, 8], 3, { inputScale: 2 });
+  });
+});
+
+describe('gradcheck: data movement, dropout, softmax, shared values, MSE', () => {
+  it('Reshape, Transpose, Concat, Squeeze/Unsqueeze', async () => {
+    const net = new Net(['N', 2, 3]);
+    const a = net.node('Mul', [net.x, net.param('a', [2, 3], 0.5, 1)]);
+    const t = net.node('Transpose', [a], { perm: A.ints([0, 2, 1]) }); // [N,3,2]
+    const u = net.node('Unsqueeze', [t, net.ints('ax', [1])]); // [N,1,3,2]
+    const sq = net.node('Squeeze', [u, net.ints('ax2', [1])]); // [N,3,2]
+    const r = net.node('Reshape', [sq, net.ints('shape', [0, -1])]); // [N,6]
+    const other = net.node('Gemm', [r, net.param('w', [6, 4])]); // [N,4]
+    const cat = net.node('Concat', [r, other, r], { axis: A.int(-1) }); // [N,16]
+    await check(net.output(net.node('Gemm', [cat, net.param('hw', [16, 3])])), [3, 2, 3], 3);
+  });
+
+  it('Dropout (fed mask), Softmax and LogSoftmax inside the network', async () => {
+    const net = new Net(['N', 6]);
+    const h = net.node('Gemm', [net.x, net.param('w', [6, 5])]);
+    const d = net.node('Dropout', [h, net.scalarConst('ratio', 0.5)]);
+    const s = net.node('Softmax', [d], { axis: A.int(1) });
+    const h2 = net.node('Gemm', [s, net.param('w2', [5, 4], 2)]);
+    const ls = net.node('LogSoftmax', [h2], { axis: A.int(-1) });
+    const logits = net.node('Gemm', [ls, net.param('w3', [4, 3])]);
+    const mask = new Float32Array(4 * 5).map((_, i) => (rand(20, 99)[i]! > 0 ? 2 : 0));
+    const r = await gradCheck(net.output(logits), [4, 6], 3, { masks: { Dropout_1: mask } });
+    expect(r.tg.dropouts.map((x) => x.node)).toEqual(['Dropout_1']);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, name).toBeLessThan(TOL);
+  });
+
+  it('a value used several times (residual add) sums its gradients', async () => {
+    const net = new Net(['N', 2, 5, 5]);
+    const x1 = net.node('Conv', [net.x, net.param('w0', [3, 2, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });
+    const y = net.node('Conv', [x1, net.param('w1', [3, 3, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });
+    const sum = net.node('Add', [x1, net.node('Relu', [y])]);
+    const prod = net.node('Mul', [sum, x1]);
+    await check(head(net, prod, 75, 3), [2, 2, 5, 5], 3);
+  });
+
+  it('MSE loss on one-hot labels', async () => {
+    const net = new Net(['N', 5]);
+    const h = net.node('Tanh', [net.node('Gemm', [net.x, net.param('w', [5, 4]), net.param('b', [4], 0.1)])]);
+    await check(net.output(net.node('Gemm', [h, net.param('w2', [4, 3])])), [4, 5], 3, { loss: 'mse' });
+  });
+
+  it('a final Softmax on the output is skipped (the loss sees logits)', async () => {
+    const net = new Net(['N', 5]);
+    const logits = net.node('Gemm', [net.x, net.param('w', [5, 3])]);
+    const model = net.output(net.node('Softmax', [logits], { axis: A.int(1) }));
+    const r = await gradCheck(model, [4, 5], 3);
+    expect(r.tg.forwardLogits).toBe(logits.name);
+    expect(r.worst).toBeLessThan(TOL);
+  });
+});
