@@ -9,6 +9,7 @@
  *
  * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
@@ -299,6 +300,11 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   if (report !== undefined) {
     assertNotInput(report, [input]);
     if (report === output) fail(ErrorCodes.INVALID_OPTION, `--report and the output model are the same file (${req.report})`, { option: '--report' });
+  }
+  for (const f of [output, report]) {
+    if (f !== undefined && fs.existsSync(f) && fs.statSync(f).isDirectory()) {
+      fail(ErrorCodes.FILE_WRITE, `cannot write ${displayPath(f, io.cwd)}: it is a folder`, { file: f });
+    }
   }
   const o: QuantizeOptions = { ...req.options };
   if (o.calibData !== undefined) o.calibData = resolveDataSpec(o.calibData, io.cwd);

@@ -226,6 +226,18 @@ describe('quantize errors: exit code, one error line, nothing written', () => {
     });
   }
 
+  it('an output or report path that is a folder: exit 7, file-write, before any work', async () => {
+    const w = workdir();
+    fs.mkdirSync(path.join(w.dir, 'folder'));
+    for (const args of [['-o', 'folder'], ['--report', 'folder']]) {
+      const r = await cli(['quantize', 'model.onnx', ...args], { cwd: w.dir });
+      expect(r.code).toBe(7);
+      expect(r.stderr).toMatch(/^hbnn-onnx: error\[file-write\]: cannot write folder: it is a folder\n$/);
+      expectUntouched(w, ['model.onnx', 'folder']);
+      expect(fs.readdirSync(path.join(w.dir, 'folder'))).toEqual([]);
+    }
+  });
+
   it('the input given through a hard link as -o: exit 7', async () => {
     const w = workdir();
     fs.linkSync(w.model, path.join(w.dir, 'alias.onnx'));
