@@ -101,6 +101,7 @@ export class Tensor {
    * are converted). Throws for strings and types without a float conversion.
    */
   toFloat32(): Float32Array {
+    this.assertHasData();
     const s = this.storage;
     if (this.dtype === DataType.FLOAT) {
       if (s.kind === 'raw') return viewOrCopy(s.bytes, Float32Array, 4);
@@ -142,6 +143,7 @@ export class Tensor {
 
   /** Integer-valued tensors as JS numbers (int64 values must be safe integers). */
   toNumberArray(): number[] {
+    this.assertHasData();
     const s = this.storage;
     const n = this.size;
     const out = new Array<number>(n);
@@ -202,6 +204,19 @@ export class Tensor {
     }
   }
 
+  /**
+   * A tensor loaded without any data field (and no external data) is kept as written, but
+   * its values cannot be read: ONNX and onnxruntime both reject such a tensor when it has
+   * elements, and reading zeros in their place would hide that. Zero-size tensors are fine.
+   */
+  assertHasData(): void {
+    if (this.storage.kind === 'empty' && this.size !== 0) {
+      fail(ErrorCodes.ONNX_INVALID, `tensor "${this.name}" (${dtypeName(this.dtype)}[${this.dims.join(',')}]) has no data: no data field and no external data`, {
+        tensor: this.name,
+      });
+    }
+  }
+
   private toUint16Bits(): Uint16Array {
     const s = this.storage;
     if (s.kind === 'raw') return viewOrCopy(s.bytes, Uint16Array, 2);
@@ -211,6 +226,7 @@ export class Tensor {
 
   /** The payload in raw little-endian bytes (the layout ORT and raw_data use). */
   toRawBytes(): Uint8Array {
+    this.assertHasData();
     const s = this.storage;
     switch (s.kind) {
       case 'raw':
@@ -277,6 +293,7 @@ declare module './tensor.js' {
 }
 
 Tensor.prototype.toNumberArrayLoose = function (this: Tensor): (number | bigint)[] {
+  this.assertHasData();
   const s = this.storage;
   if (s.kind === 'int64' || s.kind === 'uint64') return Array.from(s.values as ArrayLike<bigint>);
   if (this.dtype === DataType.INT64 && s.kind === 'raw') return Array.from(viewOrCopy(s.bytes, BigInt64Array, 8));

@@ -3,12 +3,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ModelProtoType, TensorProtoType, decodeMessage, encodeMessage, type ModelPb, type TensorPb } from './proto.js';
+import { ModelProtoType, TensorProtoType, decodeMessage, encodeMessage, encodeMessageChunks, type ModelPb, type TensorPb } from './proto.js';
 import { modelFromPb, modelToPb, tensorFromPb, type TensorPbOptions } from './serde.js';
 import { Model, walkGraphs } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
-import { fail, ErrorCodes } from '../errors.js';
-import { assertNotInput, readFileChecked, writeFileAtomic } from '../util/fs.js';
+import { dtypeBits, dtypeName } from '../ir/dtype.js';
+import { fail, ErrorCodes, isHbnnError } from '../errors.js';
+import { assertNotInput, readFileChecked } from '../util/fs.js';
 
 export interface LoadOptions {
   /** Folder that external data locations are relative to (default: the model file's folder). */
@@ -19,10 +20,27 @@ export interface LoadOptions {
 
 /** Decodes a model from bytes. External data is resolved against `opts.baseDir` when given. */
 export function decodeModel(bytes: Uint8Array, opts: LoadOptions & { file?: string } = {}): Model {
-  const pb = decodeMessage<ModelPb>(ModelProtoType, bytes, 'ModelProto', opts.file);
-  const model = modelFromPb(pb, opts.file);
-  if (opts.loadExternalData !== false) resolveExternalData(model, opts.baseDir, opts.file);
-  return model;
+  return typed(opts.file ?? 'model', () => {
+    const pb = decodeMessage<ModelPb>(ModelProtoType, bytes, 'ModelProto', opts.file);
+    const model = modelFromPb(pb, opts.file);
+    if (opts.loadExternalData !== false) resolveExternalData(model, opts.baseDir, opts.file);
+    return model;
+  });
+}
+
+/**
+ * Runs a decoding step so that whatever goes wrong surfaces as an HbnnError: errors that
+ * are not (a bug, or an input this code did not foresee) become ONNX_DECODE, cause kept and
+ * `context.unexpected` set (the robustness tests assert that this never happens).
+ */
+function typed<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (isHbnnError(e)) throw e;
+    const err = e as Error;
+    return fail(ErrorCodes.ONNX_DECODE, `${what} could not be decoded: ${err?.name ?? 'Error'}: ${err?.message ?? String(e)}`, { file: what, unexpected: true }, e);
+  }
 }
 
 /** Loads a model file (and its external data). */
@@ -35,7 +53,7 @@ export function loadModel(file: string, opts: LoadOptions = {}): Model {
 
 /** Decodes a serialized TensorProto (e.g. a test_data_set .pb file). */
 export function decodeTensor(bytes: Uint8Array, file?: string): Tensor {
-  return tensorFromPb(decodeMessage<TensorPb>(TensorProtoType, bytes, 'TensorProto', file));
+  return typed(file ?? 'tensor', () => tensorFromPb(decodeMessage<TensorPb>(TensorProtoType, bytes, 'TensorProto', file)));
 }
 
 export function loadTensorFile(file: string): Tensor {
@@ -76,8 +94,13 @@ export function resolveExternalLocation(baseDir: string, location: string, tenso
   return full;
 }
 
+/** External data files each loaded model was read from (protected when saving). */
+const externalFilesRead = new WeakMap<Model, string[]>();
+
 function resolveExternalData(model: Model, baseDir: string | undefined, file?: string): void {
   const cache = new Map<string, Buffer>();
+  const read: string[] = [];
+  externalFilesRead.set(model, read);
   for (const t of allTensors(model)) {
     if (!t.external) continue;
     if (baseDir === undefined) {
@@ -86,14 +109,22 @@ function resolveExternalData(model: Model, baseDir: string | undefined, file?: s
     const full = resolveExternalLocation(baseDir, t.external.location, t.name);
     let buf = cache.get(full);
     if (!buf) {
+      read.push(full);
       if (!fs.existsSync(full)) fail(ErrorCodes.EXTERNAL_DATA, `tensor "${t.name}": external data file ${t.external.location} not found next to the model`, { file: full });
       buf = fs.readFileSync(full);
       cache.set(full, buf);
     }
     const offset = t.external.offset ?? 0;
-    const length = t.external.length ?? buf.byteLength - offset;
+    const length = t.external.length ?? Math.max(0, buf.byteLength - offset);
     if (offset + length > buf.byteLength) {
       fail(ErrorCodes.EXTERNAL_DATA, `tensor "${t.name}": external data [${offset}, ${offset + length}) lies beyond the end of ${t.external.location} (${buf.byteLength} bytes)`, { file: full });
+    }
+    const bits = dtypeBits(t.dtype);
+    if (bits !== undefined && bits > 0 && !t.segment) {
+      const want = Math.ceil((t.size * bits) / 8);
+      if (length !== want) {
+        fail(ErrorCodes.EXTERNAL_DATA, `tensor "${t.name}" (${dtypeName(t.dtype)}[${t.dims.join(',')}]) has ${length} bytes of external data, expected ${want}`, { file: full });
+      }
     }
     t.storage = { kind: 'raw', bytes: buf.subarray(offset, offset + length) };
   }
@@ -122,15 +153,32 @@ export function encodeModel(model: Model): Uint8Array {
 
 /** Saves a model atomically, with external data when the policy asks for it. */
 export function saveModel(model: Model, file: string, opts: SaveOptions = {}): void {
+  // Inputs: the files the caller names, the model file it came from and the external data
+  // files it was read from. Neither the model nor its data file may replace any of them.
   const protect = [...(opts.protect ?? [])];
   if (model.sourcePath) protect.push(model.sourcePath);
+  protect.push(...externalSources(model));
   assertNotInput(file, protect);
+  for (const t of allTensors(model)) {
+    if (t.external && t.storage.kind !== 'raw') {
+      fail(ErrorCodes.EXTERNAL_DATA, `tensor "${t.name}" has unloaded external data (the model was loaded with loadExternalData: false); it cannot be saved`, { file });
+    }
+  }
   const policy = opts.externalData ?? 'keep';
   const location = typeof policy === 'object' && policy.location ? policy.location : `${path.basename(file)}.data`;
+  const outDir = path.dirname(path.resolve(file));
+  const dataPath = path.resolve(outDir, location);
+  if (path.isAbsolute(location) || /^[a-zA-Z]:[\\/]/.test(location) || !dataPath.startsWith(outDir + path.sep)) {
+    fail(ErrorCodes.EXTERNAL_DATA, `external data location "${location}" must be a relative path inside the output model's folder`, { file });
+  }
+  if (dataPath === path.resolve(file)) fail(ErrorCodes.EXTERNAL_DATA, `external data location "${location}" is the model file itself`, { file });
   const chunks: Uint8Array[] = [];
   let offset = 0;
   const externalize: TensorPbOptions['externalize'] = (t) => {
-    const wants = policy === 'keep' ? t.external !== undefined : policy === 'none' ? false : t.byteLength >= policy.threshold && t.storage.kind !== 'string';
+    const wants =
+      policy === 'keep' ? t.external !== undefined
+      : policy === 'none' ? false
+      : t.byteLength >= policy.threshold && t.storage.kind !== 'string' && t.storage.kind !== 'empty'; // data-less tensors stay as written
     if (!wants) return undefined;
     const bytes = t.toRawBytes();
     const pad = (4096 - (offset % 4096)) % 4096;
@@ -141,20 +189,72 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): v
     offset += bytes.byteLength;
     return { location, offset: at, length: bytes.byteLength };
   };
-  const bytes = encodeMessage(ModelProtoType, modelToPb(model, { externalize }));
-  if (chunks.length > 0) {
-    const dataFile = path.join(path.dirname(path.resolve(file)), location);
-    assertNotInput(dataFile, [...protect, ...externalSources(model)]);
-    const all = Buffer.concat(chunks);
-    writeFileAtomic(dataFile, all);
+  const pieces = encodeMessageChunks(ModelProtoType, modelToPb(model, { externalize }));
+  const total = pieces.reduce((n, p) => n + p.byteLength, 0);
+  if (total > MAX_PROTO_BYTES) {
+    fail(ErrorCodes.EXTERNAL_DATA, `the model is ${total} bytes inline, beyond protobuf's 2 GiB limit; save it with externalData: { threshold }`, { file });
   }
-  writeFileAtomic(file, bytes);
+  if (chunks.length > 0) {
+    assertNotInput(dataPath, protect);
+    writeChunksAtomic(dataPath, chunks);
+  }
+  writeChunksAtomic(file, pieces);
+}
+
+/** Protobuf messages (and so inline ONNX files) are limited to 2 GiB - 1. */
+const MAX_PROTO_BYTES = 2 ** 31 - 1;
+
+/**
+ * The model encoded as chunks whose concatenation is `encodeModel(model)`; large tensor
+ * data is not copied (see `encodeMessageChunks`). `minView`: smallest bytes field kept as
+ * its own chunk.
+ */
+export function encodeModelChunks(model: Model, minView?: number): Uint8Array[] {
+  for (const t of allTensors(model)) {
+    if (t.external && t.storage.kind !== 'raw') fail(ErrorCodes.EXTERNAL_DATA, `tensor "${t.name}" has unloaded external data`);
+  }
+  return encodeMessageChunks(ModelProtoType, modelToPb(model), minView);
+}
+
+/**
+ * Writes `chunks` to `file` atomically, like util/fs writeFileAtomic (temp file beside it,
+ * fsync, rename; the temp file is removed on failure), without joining them first.
+ */
+function writeChunksAtomic(file: string, chunks: readonly Uint8Array[]): void {
+  const dir = path.dirname(path.resolve(file));
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    fail(ErrorCodes.FILE_WRITE, `cannot create folder ${dir}: ${(e as Error).message}`, { file });
+  }
+  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
+  try {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      for (const c of chunks) {
+        let off = 0;
+        while (off < c.byteLength) off += fs.writeSync(fd, c, off, c.byteLength - off);
+      }
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    try {
+      fs.rmSync(tmp, { force: true });
+    } catch {
+      /* nothing more to clean */
+    }
+    fail(ErrorCodes.FILE_WRITE, `cannot write ${file}: ${(e as Error).message}`, { file });
+  }
 }
 
 function externalSources(model: Model): string[] {
-  if (!model.sourcePath) return [];
-  const base = path.dirname(model.sourcePath);
-  const out: string[] = [];
-  for (const t of allTensors(model)) if (t.external) out.push(path.resolve(base, t.external.location));
+  const out = [...(externalFilesRead.get(model) ?? [])];
+  if (model.sourcePath) {
+    const base = path.dirname(model.sourcePath);
+    for (const t of allTensors(model)) if (t.external && t.external.location) out.push(path.resolve(base, t.external.location));
+  }
   return out;
 }

@@ -16,6 +16,7 @@ import type {
 import { has, toBigInt, toLong, int64ToNumber } from './proto.js';
 import { Graph, Model, Node, Value, type Attribute } from '../ir/graph.js';
 import { Tensor, type StringPairs, type TensorStorage } from '../ir/tensor.js';
+import { DataType, dtypeBits, dtypeName } from '../ir/dtype.js';
 import { fail, ErrorCodes } from '../errors.js';
 
 const AttrType = {
@@ -39,6 +40,7 @@ function pairsPb(p: StringPairs | undefined): StringStringEntryPb[] {
 export function tensorFromPb(pb: TensorPb): Tensor {
   const dims = pb.dims.map((d) => int64ToNumber(d, `dimension of tensor "${pb.name ?? ''}"`));
   for (const d of dims) if (d < 0) fail(ErrorCodes.ONNX_INVALID, `tensor "${pb.name ?? ''}" has negative dimension ${d}`);
+  checkPayload(pb, dims);
   let storage: TensorStorage;
   if (has(pb, 'raw_data')) storage = { kind: 'raw', bytes: pb.raw_data! };
   else if (pb.float_data.length) storage = { kind: 'float', values: Float32Array.from(pb.float_data) };
@@ -74,18 +76,84 @@ export function tensorFromPb(pb: TensorPb): Tensor {
   return t;
 }
 
+/** The typed field each data type's values may use, and how many values one element takes. */
+function typedFieldOf(dtype: number): { field: keyof TensorPb; perElement: number } | undefined {
+  switch (dtype) {
+    case DataType.FLOAT: return { field: 'float_data', perElement: 1 };
+    case DataType.COMPLEX64: return { field: 'float_data', perElement: 2 };
+    case DataType.DOUBLE: return { field: 'double_data', perElement: 1 };
+    case DataType.COMPLEX128: return { field: 'double_data', perElement: 2 };
+    case DataType.INT64: return { field: 'int64_data', perElement: 1 };
+    case DataType.UINT32:
+    case DataType.UINT64: return { field: 'uint64_data', perElement: 1 };
+    case DataType.STRING: return { field: 'string_data', perElement: 1 };
+    // 4-bit types are packed two to an int32_data entry, 2-bit types four.
+    case DataType.INT4:
+    case DataType.UINT4:
+    case DataType.FLOAT4E2M1: return { field: 'int32_data', perElement: 1 / 2 };
+    case DataType.INT2:
+    case DataType.UINT2: return { field: 'int32_data', perElement: 1 / 4 };
+    default: {
+      const bits = dtypeBits(dtype);
+      return bits !== undefined && bits > 0 && bits <= 32 ? { field: 'int32_data', perElement: 1 } : undefined;
+    }
+  }
+}
+
+const TYPED_FIELDS = ['float_data', 'int32_data', 'string_data', 'int64_data', 'double_data', 'uint64_data'] as const;
+
+/**
+ * Rejects (ONNX_INVALID) a tensor whose data cannot be what its dims and data type say: more
+ * than one data field, a typed field the type does not use, or a value / byte count that does
+ * not match the shape. Tensors without any data field are accepted (external data, not yet
+ * loaded, and zero-size tensors are the legal cases; others are kept as written). Segments
+ * (TensorProto.segment) and data types this schema does not know are not size-checked.
+ */
+function checkPayload(pb: TensorPb, dims: number[]): void {
+  const name = pb.name ?? '';
+  const dtype = pb.data_type ?? 0;
+  const present: string[] = TYPED_FIELDS.filter((f) => pb[f].length > 0);
+  if (has(pb, 'raw_data')) present.push('raw_data');
+  if (present.length === 0) return;
+  if (present.length > 1) fail(ErrorCodes.ONNX_INVALID, `tensor "${name}" has data in more than one field (${present.join(', ')})`, { tensor: name });
+  const field = present[0]!;
+  if (has(pb, 'segment') || dtypeBits(dtype) === undefined) return;
+  let size = 1;
+  for (const d of dims) size *= d;
+  if (field === 'raw_data') {
+    if (dtype === DataType.STRING) fail(ErrorCodes.ONNX_INVALID, `tensor "${name}" holds strings in raw_data, which ONNX does not allow`, { tensor: name });
+    const want = Math.ceil((size * dtypeBits(dtype)!) / 8);
+    const got = pb.raw_data!.byteLength;
+    if (got !== want) {
+      fail(ErrorCodes.ONNX_INVALID, `tensor "${name}" (${dtypeName(dtype)}[${dims.join(',')}]) has ${got} bytes of raw_data, expected ${want}`, { tensor: name });
+    }
+    return;
+  }
+  const spec = typedFieldOf(dtype);
+  if (!spec || spec.field !== field) {
+    fail(ErrorCodes.ONNX_INVALID, `tensor "${name}" of type ${dtypeName(dtype)} stores its values in ${field}, which that type does not use`, { tensor: name });
+  }
+  const want = Math.ceil(size * spec.perElement);
+  const got = (pb[field as keyof TensorPb] as unknown[]).length;
+  if (got !== want) {
+    fail(ErrorCodes.ONNX_INVALID, `tensor "${name}" (${dtypeName(dtype)}[${dims.join(',')}]) has ${got} values in ${field}, expected ${want}`, { tensor: name });
+  }
+}
+
 function parseIntStrict(s: string, what: string, tensor: string): number {
   if (!/^\d+$/.test(s)) fail(ErrorCodes.EXTERNAL_DATA, `tensor "${tensor}": external data ${what} "${s}" is not a non-negative integer`);
   return Number(s);
 }
 
 function attributeFromPb(pb: AttributePb, graph: Graph, deferred: Deferred): Attribute {
-  const type = pb.type ?? inferAttrType(pb);
+  // protobufjs reads an absent int32 as its prototype default 0, so test presence.
+  const type = has(pb, 'type') ? pb.type! : inferAttrType(pb);
   let a: Attribute;
   switch (type) {
     case AttrType.FLOAT: a = { type: 'float', value: pb.f ?? 0 }; break;
     case AttrType.INT: a = { type: 'int', value: toBigInt(pb.i) }; break;
-    case AttrType.STRING: a = { type: 'string', value: pb.s ?? new Uint8Array() }; break;
+    // protobufjs gives absent bytes fields a prototype default of [] (not a Uint8Array).
+    case AttrType.STRING: a = { type: 'string', value: has(pb, 's') ? pb.s! : new Uint8Array() }; break;
     case AttrType.TENSOR: a = { type: 'tensor', value: tensorFromPb(pb.t ?? emptyTensorPb()) }; break;
     case AttrType.GRAPH: a = { type: 'graph', value: graphFromPb(pb.g ?? emptyGraphPb(), graph, deferred) }; break;
     case AttrType.FLOATS: a = { type: 'floats', value: [...pb.floats] }; break;
@@ -105,8 +173,25 @@ function attributeFromPb(pb: AttributePb, graph: Graph, deferred: Deferred): Att
   if (a.type !== 'undefined' && !('raw' in a) && hasExtraPayload(pb, type)) {
     return { type: 'undefined', value: undefined, raw: pb, ...(a.refAttrName !== undefined ? { refAttrName: a.refAttrName } : {}) };
   }
+  // Remember fields that were absent on the wire (IR 1 attributes have no type; attributes
+  // that reference a function attribute often have no value) so that a re-save writes
+  // them the same way, as long as the value is still the placeholder made here.
+  const single = SINGLE_FIELD[type];
+  const wire: AttrWire = {};
+  if (!has(pb, 'type')) wire.noType = true;
+  if (single !== undefined && !has(pb, single)) wire.placeholder = a.value;
+  if (wire.noType || 'placeholder' in wire) attrWire.set(a, wire);
   return a;
 }
+
+/** The single payload field of each scalar attribute type. */
+const SINGLE_FIELD: Record<number, 'f' | 'i' | 's' | 't' | 'g'> = { 1: 'f', 2: 'i', 3: 's', 4: 't', 5: 'g' };
+
+interface AttrWire {
+  noType?: boolean;
+  placeholder?: unknown;
+}
+const attrWire = new WeakMap<object, AttrWire>();
 
 /** IR 1 models (no `type` field): infer from which payload field is set. */
 function inferAttrType(pb: AttributePb): number {
@@ -157,7 +242,11 @@ export function graphFromPb(pb: GraphPb, parent: Graph | null, deferred: Deferre
   if (has(pb, 'name') && pb.name === '') g.emptyNamePresent = true;
   if (has(pb, 'doc_string')) g.docString = pb.doc_string;
   g.metadataProps = pairs(pb.metadata_props);
+  const defined = (name: string, what: string): void => {
+    if (name !== '' && g.get(name)) fail(ErrorCodes.ONNX_INVALID, `graph "${g.name || 'main'}" defines "${name}" twice (again as ${what})`, { value: name });
+  };
   for (const vi of pb.input) {
+    defined(vi.name ?? '', 'an input');
     const v = g.addInput(vi.name ?? '');
     applyValueInfo(v, vi);
   }
@@ -168,6 +257,7 @@ export function graphFromPb(pb: GraphPb, parent: Graph | null, deferred: Deferre
       existing.constValue = t;
       g.initializers.set(t.name, existing);
     } else {
+      defined(t.name, 'an initializer');
       g.addInitializer(t);
     }
   }
@@ -224,7 +314,10 @@ function nodeFromPb(pb: NodePb, g: Graph, deferred: Deferred): Node {
     if (node.attributes.has(name)) fail(ErrorCodes.ONNX_INVALID, `node ${node.label} has attribute "${name}" twice`, { node: node.name });
     node.attributes.set(name, attributeFromPb(apb, g, deferred));
   }
-  for (const name of pb.output) node.addOutput(name);
+  for (const name of pb.output) {
+    if (name !== '' && g.get(name)) fail(ErrorCodes.ONNX_INVALID, `node ${node.label} defines "${name}", which graph "${g.name || 'main'}" already defines`, { node: node.name, value: name });
+    node.addOutput(name);
+  }
   deferred.wires.push({ node, names: [...pb.input] });
   return node;
 }
@@ -254,6 +347,9 @@ function wire(deferred: Deferred, file?: string): void {
   }
 }
 
+/** OperatorSetIdProto entries whose domain / version field was absent on the wire. */
+const absentOpsetFields = new WeakMap<object, { domain: boolean; version: boolean }>();
+
 export function modelFromPb(pb: ModelPb, file?: string): Model {
   if (!has(pb, 'graph')) fail(ErrorCodes.ONNX_INVALID, `${file ?? 'model'} has no graph`, { file });
   const deferred: Deferred = { wires: [], outputs: [] };
@@ -261,7 +357,13 @@ export function modelFromPb(pb: ModelPb, file?: string): Model {
   wire(deferred, file);
   const m = new Model(graph);
   m.irVersion = toBigInt(pb.ir_version);
-  m.opsetImports = pb.opset_import.map((o) => ({ domain: o.domain ?? '', version: int64ToNumber(o.version, 'opset version') }));
+  m.opsetImports = pb.opset_import.map((o) => {
+    const entry = { domain: o.domain ?? '', version: int64ToNumber(o.version, 'opset version') };
+    // Exporters such as PyTorch leave the default domain out; remember it so that a re-save
+    // writes the same bytes (an entry changed or created later is written in full).
+    if (!has(o, 'domain') || !has(o, 'version')) absentOpsetFields.set(entry, { domain: !has(o, 'domain'), version: !has(o, 'version') });
+    return entry;
+  });
   if (has(pb, 'producer_name')) m.producerName = pb.producer_name;
   if (has(pb, 'producer_version')) m.producerVersion = pb.producer_version;
   if (has(pb, 'domain')) m.domain = pb.domain;
@@ -347,7 +449,16 @@ function attributeToPb(name: string, a: Attribute, opts: TensorPbOptions): objec
     case 'tensors': pb.type = AttrType.TENSORS; pb.tensors = a.value.map((t) => tensorToPb(t, opts)); break;
     case 'graphs': pb.type = AttrType.GRAPHS; pb.graphs = a.value.map((g) => graphToPb(g, opts)); break;
   }
+  const wire = attrWire.get(a);
+  if (wire) {
+    if (wire.noType) delete pb.type;
+    if ('placeholder' in wire && a.value === wire.placeholder) delete pb[SINGLE_FIELD[typeCode(a.type)]!];
+  }
   return pb;
+}
+
+function typeCode(t: string): number {
+  return ({ float: 1, int: 2, string: 3, tensor: 4, graph: 5 } as Record<string, number>)[t] ?? 0;
 }
 
 function valueInfoToPb(v: Value): object {
@@ -408,7 +519,13 @@ export function graphToPb(g: Graph, opts: TensorPbOptions = {}): object {
 export function modelToPb(m: Model, opts: TensorPbOptions = {}): object {
   const pb: Record<string, unknown> = {
     ir_version: toLong(m.irVersion),
-    opset_import: m.opsetImports.map((o) => ({ domain: o.domain, version: toLong(o.version) })),
+    opset_import: m.opsetImports.map((o) => {
+      const absent = absentOpsetFields.get(o);
+      const pb: Record<string, unknown> = {};
+      if (!(absent?.domain && o.domain === '')) pb.domain = o.domain;
+      if (!(absent?.version && o.version === 0)) pb.version = toLong(o.version);
+      return pb;
+    }),
   };
   if (m.producerName !== undefined) pb.producer_name = m.producerName;
   if (m.producerVersion !== undefined) pb.producer_version = m.producerVersion;
