@@ -7,8 +7,11 @@ import type { Model } from '../ir/graph.js';
 import { Pipeline, type RunReport } from '../pass/manager.js';
 import { builtinPasses } from '../pass/registry.js';
 import { printPipeline, type PipelineItem } from '../pass/pipeline.js';
-import { fail, ErrorCodes } from '../errors.js';
 import { requireQuantRecord, type QuantRecord } from './format.js';
+import { resolveDistribution } from '../hbnn/index.js';
+import { loadDataset, parseNormalization, checkFitsModelInput } from '../data/index.js';
+import { dataInput } from '../runtime/infer.js';
+import { calibrate } from '../../passes/calibrate.js';
 
 export interface QuantizeOptions {
   /** Average weight bits (default 1.4). */
@@ -83,13 +86,35 @@ export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
   return items;
 }
 
-/** Quantizes `model` in place. */
+/**
+ * Quantizes `model` in place.
+ *
+ * Options, the distribution and the calibration data (that it exists and fits the model's
+ * input) are checked before anything changes, so those errors leave `model` as it was. An
+ * error raised by a pass later on (e.g. onnxruntime failing during calibration) can leave
+ * it partly rewritten: callers that need the original keep a copy (the CLI writes its
+ * output file only when the whole pipeline succeeded).
+ */
 export async function quantize(model: Model, opts: QuantizeOptions = {}): Promise<QuantizeResult> {
+  let o = opts;
   if (opts.avgBits !== undefined && opts.dist !== undefined) {
-    fail(ErrorCodes.INVALID_OPTION, 'give either an average (avg-bits) or an explicit distribution (dist), not both', { option: 'dist' });
+    // Both given: they must agree (INVALID_OPTION otherwise); the distribution is used.
+    resolveDistribution({ avgBits: opts.avgBits, dist: opts.dist, maxBits: Math.max(opts.maxBits ?? 3, opts.dist.length) });
+    o = { ...opts, avgBits: undefined };
   }
-  const items = quantizePipeline(opts);
+  const items = quantizePipeline(o);
   const pipeline = Pipeline.fromItems(items, builtinPasses());
+  if (o.actBits !== undefined || o.actDist !== undefined) checkCalibrationData(model, o);
   const report = await pipeline.run(model, { verify: opts.verify ?? true });
   return { report, record: requireQuantRecord(model), pipeline: printPipeline(items) };
+}
+
+/** Loads the calibration data as the calibrate pass will and checks that it fits the model. */
+function checkCalibrationData(model: Model, o: QuantizeOptions): void {
+  const spec = calibrate.options.find((s) => s.name === 'data')!.default as string;
+  const limit = o.calibLimit ?? (calibrate.options.find((s) => s.name === 'limit')!.default as number);
+  const norm = o.normalize ?? 'none';
+  const ds = loadDataset(o.calibData ?? spec, { limit, ...(norm !== 'none' ? { normalize: parseNormalization(norm) } : {}) });
+  const input = dataInput(model);
+  checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
 }
