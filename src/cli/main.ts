@@ -21,6 +21,7 @@ import { registerPasses } from './passes.js';
 import { registerDemo } from './demo.js';
 import { registerQuantize } from './quantize.js';
 import { registerEval } from './eval.js';
+import { registerSweep } from './sweep.js';
 
 export type { CliIo } from './io.js';
 
@@ -58,6 +59,7 @@ Exit codes: 0 ok, 2 usage, 3 input, 4 model, 5 pipeline, 6 runtime, 7 output, 70
   registerPasses(program, io);
   registerQuantize(program, io);
   registerEval(program, io);
+  registerSweep(program, io);
   return program;
 }
 

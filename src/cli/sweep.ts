@@ -1,0 +1,209 @@
+/**
+ * `hbnn-onnx sweep MODEL --data SPEC [--bits LIST] [--heuristics LIST] [-o DIR] [--json]`:
+ * post-training accuracy over average weight bits × heuristics (`sweep` in
+ * src/quant/sweep.ts), written as `sweep.json` and a plot `sweep.svg` (`sweepSvg` in
+ * src/quant/svg.ts). Options are checked before any work; the two files are written
+ * together at the end, so an error leaves the output folder as it was.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Option, type Command } from 'commander';
+import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../quant/sweep.js';
+import { sweepSvg } from '../quant/svg.js';
+import { DATA_SPEC_HELP, loadDataset } from '../data/index.js';
+import { assertNotInput, writeFilesAtomic } from '../util/fs.js';
+import { fail, ErrorCodes } from '../errors.js';
+import { table } from './format.js';
+import { Logger, toJson, type CliIo } from './io.js';
+import { deriveOutputPath, displayPath } from './paths.js';
+import { decodeDataTensor } from './eval.js';
+import {
+  ACT_HEURISTIC_CHOICES,
+  DEFAULT_MAX_BITS,
+  MAX_ACT_BITS,
+  heuristicTitle,
+  parseIntOption,
+  parseNormalizeOption,
+  parseNumberListOption,
+  parseNumberOption,
+  resolveDataSpec,
+} from './quantize.js';
+
+export const DEFAULT_SWEEP_BITS: readonly number[] = [1, 1.2, 1.4, 1.6, 2, 3];
+export const DEFAULT_SWEEP_HEURISTICS: readonly string[] = ['middle-out', 'random', 'layer'];
+export const SWEEP_FILES = { json: 'sweep.json', svg: 'sweep.svg' } as const;
+
+interface SweepCliOptions {
+  data: string;
+  bits?: string;
+  heuristics?: string;
+  maxBits?: string;
+  perChannel?: boolean;
+  firstLayer?: 'binarize' | 'keep';
+  lastLayer?: 'binarize' | 'keep';
+  seed?: string;
+  actBits?: string;
+  actHeuristic?: string;
+  calibData?: string;
+  calibLimit?: string;
+  normalize?: string;
+  limit?: string;
+  batchSize?: string;
+  float: boolean;
+  out?: string;
+  json?: boolean;
+}
+
+export interface SweepRequest {
+  model: string;
+  data: string;
+  /** Output folder; default `<model stem>.sweep` beside the model. */
+  out?: string;
+  options: Omit<SweepOptions, 'onResult'>;
+}
+
+export interface SweepRun {
+  model: string;
+  outDir: string;
+  files: string[];
+  result: SweepResult;
+}
+
+/** Checks the flags (INVALID_OPTION naming the flag) and turns them into SweepOptions. */
+export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onResult'> {
+  const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
+  const bits = o.bits !== undefined ? parseNumberListOption(o.bits, '--bits') : [...DEFAULT_SWEEP_BITS];
+  for (const b of bits) {
+    if (b < 1 || b > maxBits) fail(ErrorCodes.INVALID_OPTION, `--bits values must lie in [1, ${maxBits}] (--max-bits), got ${b}`, { option: '--bits' });
+  }
+  const heuristics = o.heuristics !== undefined ? o.heuristics.split(',').map((s) => s.trim()).filter((s) => s !== '') : [...DEFAULT_SWEEP_HEURISTICS];
+  if (heuristics.length === 0) fail(ErrorCodes.INVALID_OPTION, '--heuristics needs at least one heuristic', { option: '--heuristics' });
+  for (const h of heuristics) {
+    if (!SWEEP_HEURISTICS.includes(h)) fail(ErrorCodes.INVALID_OPTION, `--heuristics: unknown heuristic '${h}'; known: ${SWEEP_HEURISTICS.join(', ')}`, { option: '--heuristics' });
+  }
+  const opts: Omit<SweepOptions, 'onResult'> = { bits, heuristics, float: o.float };
+  if (o.maxBits !== undefined) opts.maxBits = maxBits;
+  if (o.perChannel) opts.perChannel = true;
+  if (o.firstLayer) opts.firstLayer = o.firstLayer;
+  if (o.lastLayer) opts.lastLayer = o.lastLayer;
+  if (o.seed !== undefined) opts.seed = parseIntOption(o.seed, '--seed', 0);
+  if (o.actBits !== undefined) {
+    const a = parseNumberOption(o.actBits, '--act-bits');
+    if (a < 1 || a > MAX_ACT_BITS) fail(ErrorCodes.INVALID_OPTION, `--act-bits must lie in [1, ${MAX_ACT_BITS}], got ${a}`, { option: '--act-bits' });
+    opts.actBits = a;
+    if (o.actHeuristic) opts.actHeuristic = o.actHeuristic as SweepOptions['actHeuristic'];
+    if (o.calibData !== undefined) opts.calibData = o.calibData.trim();
+    if (o.calibLimit !== undefined) opts.calibLimit = parseIntOption(o.calibLimit, '--calib-limit', 1);
+  } else {
+    const unused = [o.actHeuristic !== undefined && '--act-heuristic', o.calibData !== undefined && '--calib-data', o.calibLimit !== undefined && '--calib-limit'].filter(
+      (x): x is string => typeof x === 'string',
+    );
+    if (unused.length > 0) fail(ErrorCodes.INVALID_OPTION, `${unused.join(', ')} need${unused.length === 1 ? 's' : ''} --act-bits`, { option: unused[0] });
+  }
+  if (o.normalize !== undefined) {
+    parseNormalizeOption(o.normalize);
+    opts.normalize = o.normalize.trim().toLowerCase() === 'none' ? 'none' : o.normalize.trim();
+  }
+  if (o.limit !== undefined) opts.limit = parseIntOption(o.limit, '--limit', 1);
+  if (o.batchSize !== undefined) opts.batchSize = parseIntOption(o.batchSize, '--batch-size', 1);
+  return opts;
+}
+
+/** The core of `sweep`: checks the output folder, runs the grid, writes sweep.json and sweep.svg. */
+export async function runSweep(req: SweepRequest, io: CliIo, log: Logger): Promise<SweepRun> {
+  const model = path.resolve(io.cwd, req.model);
+  const outDir = path.resolve(io.cwd, req.out ?? deriveOutputPath(req.model, '.sweep'));
+  assertNotInput(outDir, [model]);
+  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) {
+    fail(ErrorCodes.FILE_WRITE, `the output ${displayPath(outDir, io.cwd)} exists and is not a folder`, { file: outDir });
+  }
+  if (!fs.existsSync(model)) fail(ErrorCodes.FILE_NOT_FOUND, `no such file: ${model}`, { file: model });
+  const o = req.options;
+  const normalize = parseNormalizeOption(o.normalize);
+  log.progress(`loading ${req.data}`);
+  const ds = loadDataset(resolveDataSpec(req.data, io.cwd), {
+    ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    ...(normalize ? { normalize } : {}),
+    decodeTensor: decodeDataTensor,
+  });
+  ds.name = req.data.trim();
+  if (!ds.labels) fail(ErrorCodes.DATA_MISMATCH, `dataset ${req.data} has no labels; a sweep evaluates accuracy and needs them`, { option: '--data' });
+  const options: SweepOptions = {
+    ...o,
+    ...(o.calibData !== undefined ? { calibData: resolveDataSpec(o.calibData, io.cwd) } : {}),
+    onResult: (p, i, total) => log.progress(`[${i + 1}/${total}] ${p.heuristic} ${p.bits} bits: top-1 ${(p.top1 * 100).toFixed(2)}%`),
+  };
+  const result = await sweep(model, ds, options);
+  result.model = displayPath(model, io.cwd);
+  log.done();
+  const files = new Map<string, string>([
+    [SWEEP_FILES.json, toJson(result)],
+    [SWEEP_FILES.svg, sweepSvg(result)],
+  ]);
+  writeFilesAtomic(outDir, files);
+  return { model, outDir, files: [...files.keys()].map((f) => path.join(outDir, f)), result };
+}
+
+/** Text output: top-1 per heuristic (rows) and average bits (columns), then the files. */
+export function formatSweepRun(r: SweepRun, cwd: string): string {
+  const res = r.result;
+  const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+  const lines = [`${res.model} on ${res.dataset} (${res.samples} samples)${res.actBits !== null ? `, activations at ${res.actBits} bits` : ', activations float'}`];
+  if (res.float) lines.push(`float model: top-1 ${pct(res.float.top1)}, top-5 ${pct(res.float.top5)}`);
+  lines.push('', 'top-1 by average weight bits (requested; achieved in sweep.json)');
+  const byKey = new Map<string, SweepPoint>(res.points.map((p) => [`${p.heuristic}\u0000${p.bits}`, p]));
+  const rows = res.heuristics.map((h) => [heuristicTitle(h), ...res.bits.map((b) => { const p = byKey.get(`${h}\u0000${b}`); return p ? pct(p.top1) : ''; })]);
+  lines.push(table(['heuristic', ...res.bits.map((b) => `${b} bits`)], rows, ['left', ...res.bits.map(() => 'right' as const)]));
+  lines.push('', `wrote ${r.files.map((f) => displayPath(f, cwd)).join(' and ')}`);
+  return lines.join('\n') + '\n';
+}
+
+export function registerSweep(program: Command, io: CliIo): void {
+  program
+    .command('sweep')
+    .summary('accuracy over average bits × heuristics, as JSON and an SVG plot')
+    .description(
+      'Quantize a float model at each average weight bitwidth in --bits with each heuristic in ' +
+        '--heuristics (post-training, no fine-tuning), evaluate every result on --data, and write ' +
+        'sweep.json (every point: requested and achieved bits, top-1, top-5, timing, pipeline) and ' +
+        'sweep.svg (top-1 against achieved average bits, one curve per heuristic, the float model ' +
+        'as a dashed line) into the output folder.',
+    )
+    .argument('<model>', 'float ONNX model')
+    .requiredOption('--data <spec>', 'labelled evaluation data, e.g. fmnist-mini:test')
+    .option('--bits <list>', `average weight bits, comma-separated (default ${DEFAULT_SWEEP_BITS.join(',')})`)
+    .option('--heuristics <list>', `comma-separated, from ${SWEEP_HEURISTICS.join(', ')} (default ${DEFAULT_SWEEP_HEURISTICS.join(',')})`)
+    .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
+    .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
+    .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
+    .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
+    .option('--seed <n>', 'seed of the random heuristic (default 0)')
+    .option('--act-bits <bits>', `binarize activations too, at this average in [1, ${MAX_ACT_BITS}] (default: float)`)
+    .addOption(new Option('--act-heuristic <name>', 'activation heuristic (default middle-out)').choices(ACT_HEURISTIC_CHOICES))
+    .option('--calib-data <spec>', 'calibration data for activations (default fmnist-mini:train)')
+    .option('--calib-limit <n>', 'number of calibration samples (default 512)')
+    .option('--normalize <norm>', 'normalization of --data and the calibration data: fmnist, MEAN:STD or none (default none)')
+    .option('--limit <n>', 'evaluate on the first N samples only')
+    .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')
+    .option('--no-float', 'do not evaluate the float model')
+    .option('-o, --out <dir>', 'output folder (default: <model stem>.sweep beside the model)')
+    .option('--json', 'print sweep.json to stdout as well')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ hbnn-onnx sweep fixtures/models/fmnist-cnn.onnx --data fmnist-mini:test --normalize fmnist -o sweep/
+  $ hbnn-onnx sweep model.onnx --data fmnist:test --normalize fmnist --bits 1,1.4,2 --heuristics middle-out,top-down,layer
+  $ hbnn-onnx sweep model.onnx --data fmnist-mini:test --normalize fmnist --act-bits 1.4 --limit 500
+
+${DATA_SPEC_HELP}`,
+    )
+    .action(async (model: string, opts: SweepCliOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<{ verbose?: boolean }>();
+      const log = new Logger(io, { json: opts.json === true, verbose: globals.verbose === true });
+      const req: SweepRequest = { model, data: opts.data, options: sweepOptionsFromCli(opts) };
+      if (opts.out !== undefined) req.out = opts.out;
+      const r = await runSweep(req, io, log);
+      io.stdout(opts.json ? toJson(r.result) : formatSweepRun(r, io.cwd));
+    });
+}
