@@ -4,8 +4,17 @@
  * its input gradient and (where it has them) its parameter gradients are checked.
  */
 import { describe, expect, it } from 'vitest';
-import { A, Net, gradCheck, rand, type CheckOptions } from './helpers/gradcheck.js';
+import { A, Net, gradCheck, rand, relError, type CheckOptions } from './helpers/gradcheck.js';
+import { evaluate64, loss64, t64, type T64 } from './helpers/ref64.js';
+import { mini } from './helpers/data.js';
 import type { Model, Value } from '../../src/ir/graph.js';
+import { decodeModel, encodeModel } from '../../src/onnx/io.js';
+import { quantize } from '../../src/quant/quantize.js';
+import { isActivationCall } from '../../src/quant/format.js';
+import { buildTrainingGraph } from '../../src/train/grad/builder.js';
+import { collectBatchNorms, collectParams } from '../../src/train/params.js';
+import { StepRunner } from '../../src/train/step.js';
+import { TrainRng } from '../../src/train/rng.js';
 
 /** Relative error threshold (per parameter tensor); see docs/training.md. */
 const TOL = 1e-4;
@@ -253,5 +262,70 @@ describe('gradcheck: data movement, dropout, softmax, shared values, MSE', () =>
     const r = await gradCheck(model, [4, 5], 3);
     expect(r.tg.forwardLogits).toBe(logits.name);
     expect(r.worst).toBeLessThan(TOL);
+  });
+});
+
+describe('gradcheck: end to end through binarizers (straight-through estimator)', () => {
+  it('latent-weight and float gradients of a quantized W1.4A1.4 network equal the analytic STE gradient', async () => {
+    // x[N,1,28,28] -> Conv s3 -> BN -> Relu -> Conv s2 -> BN -> Relu -> Conv s2 p1 -> Relu -> Flatten -> Gemm
+    const net = new Net(['N', 1, 28, 28]);
+    const bn = (v: Value, c: number, name: string): Value =>
+      net.node('BatchNormalization', [v, net.param(`${name}.g`, [c], 0.2, 1), net.param(`${name}.b`, [c], 0.2), net.param(`${name}.m`, [c], 0.1), net.param(`${name}.v`, [c], 0.1, 1)]);
+    let v = net.node('Conv', [net.x, net.param('c1.w', [3, 1, 3, 3], 0.6), net.param('c1.b', [3], 0.1)], { strides: A.ints([3, 3]) }); // 9x9
+    v = net.node('Relu', [bn(v, 3, 'bn1')]);
+    v = net.node('Conv', [v, net.param('c2.w', [4, 3, 3, 3], 0.4)], { strides: A.ints([2, 2]) }); // 4x4
+    v = net.node('Relu', [bn(v, 4, 'bn2')]);
+    v = net.node('Conv', [v, net.param('c3.w', [4, 4, 3, 3], 0.4)], { strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) }); // 2x2
+    v = net.node('Relu', [v]);
+    const float = head(net, v, 16, 10);
+    const q = decodeModel(encodeModel(float));
+    await quantize(q, { avgBits: 1.4, actBits: 1.4, calibData: 'fmnist-mini:train', calibLimit: 64, normalize: 'fmnist' });
+    expect(q.graph.nodes.filter(isActivationCall).length).toBe(2);
+
+    const tg = buildTrainingGraph(q);
+    const params = collectParams(q, tg, float);
+    expect(params.filter((p) => p.kind === 'binarized').map((p) => p.name)).toEqual(['c1.w', 'c2.w', 'c3.w', 'head.w']);
+    // latent weights beyond the clip, so that the weight STE's mask matters
+    const c2 = params.find((p) => p.name === 'c2.w')!;
+    c2.value[0] = 1.5;
+    c2.value[7] = -2;
+    const bns = collectBatchNorms(q, tg);
+    const ds = mini('train', 6);
+    const labels = ds.labels!;
+    const runner = await StepRunner.create(tg, params, bns, [1, 28, 28], 1);
+    const out = await runner.run(ds.images, labels, ds.count, new TrainRng(0));
+    await runner.release();
+
+    // float64 reference: Ŵ fed in place of the BinarizedWeight calls, binarizers linearized
+    const feeds: Record<string, T64> = { x: t64([ds.count, 1, 28, 28], ds.images) };
+    for (const p of params) feeds[p.kind === 'binarized' ? p.input : p.name] = t64(p.dims, p.kind === 'binarized' ? p.binarizer!.binarize(p.value) : p.value);
+    const x0 = new Map<string, Float64Array>();
+    const logitsOf = (m: Map<string, T64>): T64 => m.get(tg.forwardLogits)!;
+    const exact = loss64(logitsOf(evaluate64(q, { feeds, record: x0 })), labels);
+    expect(Math.abs(out.loss - exact) / exact).toBeLessThan(1e-5);
+    const lossAt = (): number => loss64(logitsOf(evaluate64(q, { feeds, linearize: x0 })), labels);
+    const h = 1e-6;
+    const errors: Record<string, number> = {};
+    params.forEach((p, k) => {
+      const t = feeds[p.kind === 'binarized' ? p.input : p.name]!;
+      const ref = new Float64Array(t.data.length);
+      for (let i = 0; i < t.data.length; i++) {
+        const keep = t.data[i]!;
+        t.data[i] = keep + h;
+        const up = lossAt();
+        t.data[i] = keep - h;
+        const down = lossAt();
+        t.data[i] = keep;
+        // weights: dL/dW = dL/dŴ · [|W| <= 1]
+        ref[i] = p.kind === 'binarized' && Math.abs(p.value[i]!) > 1 ? 0 : (up - down) / (2 * h);
+      }
+      errors[p.name] = relError(out.grads[k]!, ref);
+    });
+    if (process.env.GRADCHECK_REPORT) console.log(JSON.stringify(errors));
+    for (const [name, err] of Object.entries(errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(out.grads[params.indexOf(c2)]![0]).toBe(0);
+    expect(out.grads[params.indexOf(c2)]![7]).toBe(0);
+    // the scaling layer's scalar is trained too
+    expect(params.some((p) => p.name.endsWith('hbnn_scale'))).toBe(true);
   });
 });

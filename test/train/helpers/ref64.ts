@@ -43,6 +43,8 @@ export function evaluate64(model: Model, opts: EvalOptions): Map<string, T64> {
   for (const [k, v] of Object.entries(opts.feeds)) env.set(k, v);
   const get = (v: Value | null | undefined): T64 | undefined => (v ? env.get(v.name) : undefined);
   for (const node of g.nodes) {
+    // values given in feeds (e.g. a binarized weight Ŵ) replace their producers
+    if (node.outputs.every((o) => o.name in opts.feeds)) continue;
     const ins = node.inputs.map(get);
     const outs = evalNode(node, ins, opts);
     node.outputs.forEach((o, i) => {

@@ -1,0 +1,500 @@
+/**
+ * The training loop: `fineTune` (a quantized HBNN model, straight-through gradients through
+ * its binarizers) and `trainFloat` (a plain ONNX model).
+ *
+ * Each epoch: a seeded permutation of the training samples (`shuffledIndices` with
+ * `epochSeed(seed, epoch)`), batches in that order, one optimizer step per batch
+ * (forward + backward in onnxruntime, everything else in TypeScript), the running
+ * statistics of every BatchNorm folded in with its momentum, then an evaluation of the
+ * inference model on `evalData` (the model the caller gets back, in the quantized format).
+ * The best epoch by evaluation top-1 is kept (or the last, with keep: 'last').
+ *
+ * Checkpoints (`checkpointDir`): `last.json` at the start, after every epoch and on
+ * SIGINT / abort (mid-epoch, resumable at the same step); `best.json` when an epoch is the
+ * best so far. A resumed run continues exactly where the saved one stopped: same batches,
+ * same dropout masks, same optimizer state, so its result is identical to an uninterrupted
+ * run (with 1 onnxruntime thread; see docs/training.md on determinism).
+ *
+ * A loss or a parameter that becomes NaN/Inf stops training with TRAINING_DIVERGED; nothing
+ * is written after the last finite step, so the last checkpoint on disk is a good one.
+ */
+import { createHash } from 'node:crypto';
+import type { Model } from '../ir/graph.js';
+import { decodeModel, encodeModel } from '../onnx/io.js';
+import { tensorTypeOf } from '../ir/types.js';
+import { fail, ErrorCodes, HbnnError } from '../errors.js';
+import { checkFitsModelInput, checkLabelRange, gatherBatch, shuffledIndices, takeDataset, type Dataset } from '../data/index.js';
+import { evaluate } from '../runtime/infer.js';
+import { readQuantRecord, requireQuantRecord } from '../quant/format.js';
+import { matchesAny } from '../quant/targets.js';
+import { buildTrainingGraph, type TrainingGraph } from './grad/builder.js';
+import { LOSSES } from './grad/loss.js';
+import { collectBatchNorms, collectParams, updateRunningStats, writeParams, type BatchNormState, type LatentParam } from './params.js';
+import { Optimizer, learningRate, type ScheduleOptions } from './optimizer.js';
+import { TrainRng, epochSeed } from './rng.js';
+import { StepRunner } from './step.js';
+import { loadCheckpoint, saveCheckpoint, tensorKey, type CheckpointState, type CheckpointTensorData, type PartialEpoch } from './checkpoint.js';
+import { TRAIN_LOG_FORMAT, type EpochRecord, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainOptions, type TrainResult } from './types.js';
+
+/** Fine-tunes a quantized (HBNN) model; returns the trained model in the quantized format. */
+export async function fineTune(model: Model, trainData: Dataset, opts: FineTuneOptions = {}): Promise<TrainResult> {
+  requireQuantRecord(model);
+  return run('fine-tune', model, trainData, opts);
+}
+
+/** Trains the float parameters of a plain ONNX model. */
+export async function trainFloat(model: Model, trainData: Dataset, opts: TrainOptions = {}): Promise<TrainResult> {
+  if (readQuantRecord(model)) {
+    fail(ErrorCodes.INVALID_OPTION, 'this model is HBNN-quantized: fine-tune it with fineTune (hbnn-onnx train --fine-tune), trainFloat trains float models', { option: 'mode' });
+  }
+  return run('float', model, trainData, opts);
+}
+
+interface Resolved {
+  epochs: number;
+  batchSize: number;
+  optimizer: 'sgd' | 'adam';
+  lr: number;
+  momentum: number;
+  nesterov: boolean;
+  weightDecay: number;
+  schedule: ScheduleOptions;
+  loss: 'cross-entropy' | 'mse';
+  seed: number;
+  threads?: number;
+  limit?: number;
+  maxSteps?: number;
+  evalLimit?: number;
+  evalBefore: boolean;
+  keep: 'best' | 'last';
+  freeze: string[];
+  freezeBitMapsAfter?: number;
+  checkpointDir?: string;
+  handleSigint: boolean;
+}
+
+function resolveOptions(o: FineTuneOptions): Resolved {
+  const posInt = (v: number | undefined, name: string, dflt?: number): number | undefined => {
+    if (v === undefined) return dflt;
+    if (!Number.isSafeInteger(v) || v <= 0) fail(ErrorCodes.INVALID_OPTION, `${name} must be a positive integer, got ${v}`, { option: name });
+    return v;
+  };
+  const num = (v: number | undefined, name: string, dflt: number, ok: (x: number) => boolean, what: string): number => {
+    if (v === undefined) return dflt;
+    if (!Number.isFinite(v) || !ok(v)) fail(ErrorCodes.INVALID_OPTION, `${name} must be ${what}, got ${v}`, { option: name });
+    return v;
+  };
+  const optimizer = o.optimizer ?? 'sgd';
+  if (optimizer !== 'sgd' && optimizer !== 'adam') fail(ErrorCodes.INVALID_OPTION, `optimizer must be sgd or adam, got ${String(optimizer)}`, { option: 'optimizer' });
+  const schedule = o.schedule ?? 'cosine';
+  if (!['cosine', 'step', 'constant'].includes(schedule)) fail(ErrorCodes.INVALID_OPTION, `schedule must be cosine, step or constant, got ${String(schedule)}`, { option: 'schedule' });
+  const loss = o.loss ?? 'cross-entropy';
+  if (!LOSSES.includes(loss)) fail(ErrorCodes.INVALID_OPTION, `loss must be ${LOSSES.join(' or ')}, got ${String(loss)}`, { option: 'loss' });
+  const lr = num(o.lr, 'lr', optimizer === 'adam' ? 0.001 : 0.01, (x) => x > 0, 'a number > 0');
+  if (o.freezeBitMapsAfter !== undefined && (!Number.isSafeInteger(o.freezeBitMapsAfter) || o.freezeBitMapsAfter < 0)) {
+    fail(ErrorCodes.INVALID_OPTION, `freezeBitMapsAfter must be an integer >= 0, got ${o.freezeBitMapsAfter}`, { option: 'freezeBitMapsAfter' });
+  }
+  if (o.keep !== undefined && o.keep !== 'best' && o.keep !== 'last') fail(ErrorCodes.INVALID_OPTION, `keep must be best or last, got ${String(o.keep)}`, { option: 'keep' });
+  const seed = num(o.seed, 'seed', 0, (x) => Number.isSafeInteger(x), 'an integer');
+  const r: Resolved = {
+    epochs: posInt(o.epochs, 'epochs', 1)!,
+    batchSize: posInt(o.batchSize, 'batchSize', 128)!,
+    optimizer,
+    lr,
+    momentum: num(o.momentum, 'momentum', 0.9, (x) => x >= 0 && x < 1, 'in [0, 1)'),
+    nesterov: o.nesterov ?? false,
+    weightDecay: num(o.weightDecay, 'weightDecay', 1e-4, (x) => x >= 0, '>= 0'),
+    schedule: {
+      kind: schedule,
+      lr,
+      stepEpochs: posInt(o.stepEpochs, 'stepEpochs', 1)!,
+      gamma: num(o.gamma, 'gamma', 0.1, (x) => x > 0, '> 0'),
+    },
+    loss,
+    seed,
+    evalBefore: o.evalBefore ?? true,
+    keep: o.keep ?? (o.evalData ? 'best' : 'last'),
+    freeze: o.freeze ?? [],
+    handleSigint: o.handleSigint ?? o.checkpointDir !== undefined,
+  };
+  const threads = posInt(o.threads, 'threads');
+  if (threads !== undefined) r.threads = threads;
+  const limit = posInt(o.limit, 'limit');
+  if (limit !== undefined) r.limit = limit;
+  const maxSteps = posInt(o.maxSteps, 'maxSteps');
+  if (maxSteps !== undefined) r.maxSteps = maxSteps;
+  const evalLimit = posInt(o.evalLimit, 'evalLimit');
+  if (evalLimit !== undefined) r.evalLimit = evalLimit;
+  if (o.freezeBitMapsAfter !== undefined) r.freezeBitMapsAfter = o.freezeBitMapsAfter;
+  if (o.checkpointDir !== undefined) r.checkpointDir = o.checkpointDir;
+  if (r.keep === 'best' && !o.evalData) fail(ErrorCodes.INVALID_OPTION, 'keep: best needs evaluation data (evalData)', { option: 'keep' });
+  return r;
+}
+
+/** Parameter values at one point of the run (for the best epoch). */
+interface Snapshot {
+  values: Float32Array[];
+  bnMean: Float32Array[];
+  bnVar: Float32Array[];
+  frozen: (Uint8Array | null)[];
+}
+
+const emptyPartial = (): PartialEpoch => ({ steps: 0, samples: 0, lossSum: 0, correct: 0, ortMs: 0, jsMs: 0, ms: 0, lr: 0 });
+
+async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset, opts: FineTuneOptions): Promise<TrainResult> {
+  const started = performance.now();
+  const o = resolveOptions(opts);
+  const tg = buildTrainingGraph(model, {
+    loss: o.loss,
+    ...(opts.output !== undefined ? { output: opts.output } : {}),
+    trainable: (name) => !matchesAny(o.freeze, [name]),
+  });
+  if (mode === 'float' && tg.params.some((p) => p.kind === 'binarized')) fail(ErrorCodes.INTERNAL, 'binarized weights in a float model');
+  if (tg.params.length === 0) fail(ErrorCodes.INVALID_OPTION, 'nothing to train: no float parameter reaches the loss (all frozen?)', { option: 'freeze' });
+
+  // ---- data ---------------------------------------------------------------------------
+  const inputDims = tensorTypeOf(tg.model.graph.get(tg.dataInput))?.shape ?? [];
+  const checkData = (ds: Dataset, what: string): { sampleShape: number[]; fixedBatch: number | null } => {
+    if (!ds.labels) fail(ErrorCodes.DATA_MISMATCH, `${what} data ${ds.name} has no labels; training needs them`);
+    const fit = checkFitsModelInput(ds, inputDims.map((d) => d ?? undefined), { inputName: tg.dataInput });
+    checkLabelRange(ds, tg.classes);
+    return fit;
+  };
+  const train = o.limit ? takeDataset(trainData, o.limit) : trainData;
+  const fit = checkData(train, 'training');
+  if (opts.evalData) checkData(opts.evalData, 'evaluation');
+  const batchSize = fit.fixedBatch ?? o.batchSize;
+  const stepsPerEpoch = fit.fixedBatch ? Math.floor(train.count / batchSize) : Math.ceil(train.count / batchSize);
+  if (stepsPerEpoch === 0) fail(ErrorCodes.DATA_MISMATCH, `the model takes batches of exactly ${batchSize} samples; the training data has ${train.count}`);
+  const totalSteps = Math.min(o.epochs * stepsPerEpoch, o.maxSteps ?? Infinity);
+
+  // ---- state ----------------------------------------------------------------------------
+  const params = collectParams(model, tg, opts.latentFrom);
+  const bns = collectBatchNorms(model, tg);
+  const optimizer = new Optimizer({ kind: o.optimizer, momentum: o.momentum, weightDecay: o.weightDecay, nesterov: o.nesterov, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+  const fingerprint = fingerprintOf(mode, params, bns);
+  const logOptions = describeOptions(o, opts);
+  let epoch = 0;
+  let stepInEpoch = 0;
+  let globalStep = 0;
+  let partial = emptyPartial();
+  const rng = new TrainRng(epochSeed(o.seed, -1));
+  let bitMapsFrozen = false;
+  let best: { epoch: number; top1: number } | null = null;
+  let bestSnapshot: Snapshot | null = null;
+  const records: EpochRecord[] = [];
+  let resumedFrom: string | undefined;
+  if (opts.resume) {
+    const file = opts.resume === true ? (o.checkpointDir ?? fail(ErrorCodes.INVALID_OPTION, 'resume: true needs checkpointDir', { option: 'resume' })) : opts.resume;
+    const ck = loadCheckpoint(file);
+    const m = ck.meta;
+    if (m.fingerprint !== fingerprint || m.mode !== mode) {
+      fail(ErrorCodes.DATA_MISMATCH, `checkpoint ${ck.file} belongs to another model or mode (its parameters differ from this model's)`, { file: ck.file });
+    }
+    restoreTensors(ck.tensors, params, bns, optimizer);
+    epoch = m.epoch;
+    stepInEpoch = m.stepInEpoch;
+    globalStep = m.globalStep;
+    rng.state = m.rng >>> 0;
+    optimizer.t = m.optimizer.t;
+    bitMapsFrozen = m.bitMapsFrozen;
+    best = m.best;
+    records.push(...m.epochs);
+    partial = m.partial ?? emptyPartial();
+    if (best && o.checkpointDir) {
+      const bk = loadCheckpoint(`${o.checkpointDir}/best.json`);
+      bestSnapshot = snapshotFromTensors(bk.tensors, params, bns);
+    }
+    resumedFrom = ck.file;
+  }
+
+  const template = cloneModel(model);
+  const exportModel = (snap: Snapshot | null): Model => {
+    const m = cloneModel(template);
+    if (!snap) {
+      writeParams(m, params, bns);
+      return m;
+    }
+    const keep = params.map((p) => [p.value, p.binarizer?.frozen ?? null] as const);
+    params.forEach((p, i) => {
+      p.value = snap.values[i]!;
+      if (p.binarizer) p.binarizer.frozen = snap.frozen[i]!;
+    });
+    const bnKeep = bns.map((b) => [b.mean, b.variance] as const);
+    bns.forEach((b, i) => {
+      b.mean = snap.bnMean[i]!;
+      b.variance = snap.bnVar[i]!;
+    });
+    try {
+      writeParams(m, params, bns);
+    } finally {
+      params.forEach((p, i) => {
+        p.value = keep[i]![0];
+        if (p.binarizer) p.binarizer.frozen = keep[i]![1];
+      });
+      bns.forEach((b, i) => {
+        b.mean = bnKeep[i]![0];
+        b.variance = bnKeep[i]![1];
+      });
+    }
+    return m;
+  };
+  const evaluateNow = async (): Promise<{ top1: number; top5: number; ms: number }> => {
+    const ev = await evaluate(exportModel(null), opts.evalData!, {
+      ...(o.threads !== undefined ? { threads: o.threads } : {}),
+      ...(o.evalLimit !== undefined ? { limit: o.evalLimit } : {}),
+    });
+    return { top1: ev.top1, top5: ev.top5, ms: ev.ms };
+  };
+  const emit = (e: TrainEvent): void => opts.onProgress?.(e);
+  /** The state to resume from: epoch `next` at step `step` (with the partial epoch's sums). */
+  const checkpointState = (next: number, step: number): CheckpointState => ({
+    mode,
+    fingerprint,
+    epoch: next,
+    stepInEpoch: step,
+    globalStep,
+    seed: o.seed,
+    rng: rng.state,
+    optimizer: { kind: o.optimizer, t: optimizer.t },
+    bitMapsFrozen,
+    best,
+    epochs: records,
+    options: logOptions,
+    partial,
+  });
+  let lastCheckpoint: string | undefined;
+  const saveLast = (reason: 'start' | 'epoch' | 'interrupt', next: number, step: number): void => {
+    if (!o.checkpointDir) return;
+    lastCheckpoint = saveCheckpoint(o.checkpointDir, 'last', checkpointState(next, step), stateTensors(params, bns, optimizer, true));
+    emit({ type: 'checkpoint', path: lastCheckpoint, reason });
+  };
+
+  // ---- interruption ---------------------------------------------------------------------
+  let stopRequested = false;
+  const onSigint = (): void => {
+    stopRequested = true;
+  };
+  const onAbort = (): void => {
+    stopRequested = true;
+  };
+  if (o.handleSigint) process.on('SIGINT', onSigint);
+  opts.signal?.addEventListener('abort', onAbort);
+  if (opts.signal?.aborted) stopRequested = true;
+
+  const log: TrainLog = {
+    format: TRAIN_LOG_FORMAT,
+    mode,
+    options: logOptions,
+    data: { train: train.name, samples: train.count, ...(opts.evalData ? { eval: opts.evalData.name, evalSamples: Math.min(opts.evalData.count, o.evalLimit ?? Infinity) } : {}) },
+    params: {
+      tensors: params.length,
+      values: params.reduce((s, p) => s + p.value.length, 0),
+      binarized: params.filter((p) => p.kind === 'binarized').length,
+      names: params.map((p) => p.name),
+    },
+    epochs: records,
+    kept: o.keep,
+    stopped: 'completed',
+    ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    totalMs: 0,
+  };
+  if (resumedFrom) log.resumedFrom = resumedFrom;
+
+  const runner = await StepRunner.create(tg, params, bns, fit.sampleShape, o.threads);
+  let interrupted = false;
+  try {
+    if (!resumedFrom) saveLast('start', 0, 0);
+    if (opts.evalData && o.evalBefore && !resumedFrom) {
+      const ev = await evaluateNow();
+      log.before = { evalTop1: ev.top1, evalTop5: ev.top5 };
+      emit({ type: 'eval', epoch: 0, top1: ev.top1 });
+    }
+    emit({ type: 'start', epochs: o.epochs, stepsPerEpoch, epoch, step: stepInEpoch, params: log.params.values, samples: train.count });
+    outer: for (; epoch < o.epochs; epoch++) {
+      if (o.freezeBitMapsAfter !== undefined && epoch >= o.freezeBitMapsAfter && !bitMapsFrozen) {
+        for (const p of params) p.binarizer?.freeze(p.value);
+        bitMapsFrozen = true;
+      }
+      const order = shuffledIndices(train.count, epochSeed(o.seed, epoch));
+      const epochStart = performance.now() - partial.ms;
+      let stoppedEarly = false;
+      for (; stepInEpoch < stepsPerEpoch; stepInEpoch++) {
+        if (stopRequested) {
+          partial.ms = performance.now() - epochStart;
+          interrupted = true;
+          log.stopped = 'interrupted';
+          saveLast('interrupt', epoch, stepInEpoch);
+          break outer;
+        }
+        if (globalStep >= totalSteps) {
+          stoppedEarly = true;
+          log.stopped = 'max-steps';
+          break;
+        }
+        const idx = order.subarray(stepInEpoch * batchSize, Math.min((stepInEpoch + 1) * batchSize, train.count));
+        const b = gatherBatch(train, idx);
+        const lr = learningRate(o.schedule, globalStep, totalSteps, stepsPerEpoch);
+        const out = await runner.run(b.images, b.labels!, b.count, rng);
+        if (!Number.isFinite(out.loss)) diverged(`the loss is ${out.loss}`, epoch, stepInEpoch, lastCheckpoint);
+        const tJs = performance.now();
+        optimizer.beginStep();
+        params.forEach((p, i) => {
+          optimizer.update(p.name, p.value, out.grads[i]!, lr);
+          if (!allFinite(p.value)) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
+        });
+        bns.forEach((bn, i) => updateRunningStats(bn, out.batchMean[i]!, out.batchVar[i]!));
+        globalStep++;
+        partial.steps++;
+        partial.samples += b.count;
+        partial.lossSum += out.loss;
+        partial.correct += out.correct;
+        partial.ortMs += out.ortMs;
+        partial.jsMs += out.jsMs + (performance.now() - tJs);
+        partial.lr = lr;
+        emit({ type: 'step', epoch: epoch + 1, step: stepInEpoch + 1, stepsPerEpoch, globalStep, loss: out.loss, lr });
+      }
+      if (partial.steps === 0) break; // maxSteps reached exactly at an epoch boundary
+      const record: EpochRecord = {
+        epoch: epoch + 1,
+        steps: partial.steps,
+        samples: partial.samples,
+        trainLoss: partial.lossSum / partial.steps,
+        trainTop1: partial.correct / partial.samples,
+        lr: partial.lr,
+        ms: 0,
+        ortMs: round1(partial.ortMs),
+        jsMs: round1(partial.jsMs),
+      };
+      if (mode === 'fine-tune') record.bitMapsFrozen = bitMapsFrozen;
+      if (opts.evalData) {
+        const ev = await evaluateNow();
+        record.evalTop1 = ev.top1;
+        record.evalTop5 = ev.top5;
+        record.evalMs = round1(ev.ms);
+        emit({ type: 'eval', epoch: epoch + 1, top1: ev.top1 });
+        if (!best || ev.top1 > best.top1) {
+          best = { epoch: epoch + 1, top1: ev.top1 };
+          bestSnapshot = takeSnapshot(params, bns);
+          if (o.checkpointDir) {
+            const p = saveCheckpoint(o.checkpointDir, 'best', { ...checkpointState(epoch + 1, 0), partial: emptyPartial() }, stateTensors(params, bns, optimizer, false));
+            emit({ type: 'checkpoint', path: p, reason: 'best' });
+          }
+        }
+      }
+      record.ms = round1(performance.now() - epochStart);
+      records.push(record);
+      emit({ type: 'epoch', record });
+      partial = emptyPartial();
+      stepInEpoch = 0;
+      // a run stopped by maxSteps ends its epoch early; a resume starts the next one
+      saveLast('epoch', epoch + 1, 0);
+      if (stoppedEarly) break;
+    }
+  } finally {
+    if (o.handleSigint) process.removeListener('SIGINT', onSigint);
+    opts.signal?.removeEventListener('abort', onAbort);
+    await runner.release();
+  }
+  if (best) log.best = { epoch: best.epoch, evalTop1: best.top1 };
+  if (lastCheckpoint) log.checkpoint = lastCheckpoint;
+  const useBest = o.keep === 'best' && bestSnapshot !== null && !interrupted;
+  if (o.keep === 'best' && !useBest) log.kept = 'last';
+  const result = exportModel(useBest ? bestSnapshot : null);
+  log.totalMs = round1(performance.now() - started);
+  return { model: result, log, interrupted };
+}
+
+function diverged(why: string, epoch: number, step: number, checkpoint: string | undefined): never {
+  throw new HbnnError(
+    ErrorCodes.TRAINING_DIVERGED,
+    `training diverged at epoch ${epoch + 1}, step ${step + 1}: ${why}. Lower the learning rate. ${
+      checkpoint ? `The last good checkpoint is ${checkpoint}` : 'No checkpoint was written (set checkpointDir to keep one)'
+    }`,
+    { epoch: epoch + 1, step: step + 1, ...(checkpoint ? { checkpoint } : {}) },
+  );
+}
+
+function allFinite(a: Float32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
+  return true;
+}
+
+const round1 = (x: number): number => Math.round(x * 10) / 10;
+
+export function cloneModel(m: Model): Model {
+  return decodeModel(encodeModel(m));
+}
+
+function fingerprintOf(mode: string, params: readonly LatentParam[], bns: readonly BatchNormState[]): string {
+  const desc = JSON.stringify({ mode, params: params.map((p) => [p.name, p.dims, p.kind]), bns: bns.map((b) => b.node) });
+  return createHash('sha256').update(desc).digest('hex').slice(0, 16);
+}
+
+function describeOptions(o: Resolved, raw: FineTuneOptions): Record<string, unknown> {
+  const { schedule, ...rest } = o;
+  return {
+    ...rest,
+    schedule: schedule.kind,
+    ...(schedule.kind === 'step' ? { stepEpochs: schedule.stepEpochs, gamma: schedule.gamma } : {}),
+    latentFrom: raw.latentFrom ? 'float model' : 'dequantized weights',
+  };
+}
+
+function takeSnapshot(params: readonly LatentParam[], bns: readonly BatchNormState[]): Snapshot {
+  return {
+    values: params.map((p) => p.value.slice()),
+    bnMean: bns.map((b) => b.mean.slice()),
+    bnVar: bns.map((b) => b.variance.slice()),
+    frozen: params.map((p) => p.binarizer?.frozen?.slice() ?? null),
+  };
+}
+
+function stateTensors(params: readonly LatentParam[], bns: readonly BatchNormState[], optimizer: Optimizer, withOptimizer: boolean): CheckpointTensorData[] {
+  const out: CheckpointTensorData[] = [];
+  for (const p of params) {
+    out.push({ role: 'param', name: p.name, dims: p.dims, data: p.value });
+    if (p.binarizer?.frozen) out.push({ role: 'bitmap', name: p.name, dims: [p.binarizer.frozen.length], data: p.binarizer.frozen });
+    const slots = withOptimizer ? optimizer.state.get(p.name) : undefined;
+    if (slots) for (const [slot, data] of slots) out.push({ role: 'slot', name: p.name, slot, dims: p.dims, data });
+  }
+  for (const b of bns) {
+    out.push({ role: 'bn-mean', name: b.node, dims: [b.mean.length], data: b.mean });
+    out.push({ role: 'bn-var', name: b.node, dims: [b.variance.length], data: b.variance });
+  }
+  return out;
+}
+
+function restoreTensors(t: Map<string, Float32Array | Uint8Array>, params: LatentParam[], bns: BatchNormState[], optimizer: Optimizer): void {
+  const f32 = (key: string, n: number): Float32Array => {
+    const v = t.get(key);
+    if (!(v instanceof Float32Array) || v.length !== n) fail(ErrorCodes.DATA_FORMAT, `checkpoint tensor ${key} is missing or has the wrong size`);
+    return v;
+  };
+  for (const p of params) {
+    p.value = f32(tensorKey('param', p.name), p.value.length);
+    const bm = t.get(tensorKey('bitmap', p.name));
+    if (p.binarizer) p.binarizer.frozen = bm instanceof Uint8Array ? bm : null;
+    const slots = new Map<string, Float32Array>();
+    for (const slot of optimizer.slotNames()) {
+      const v = t.get(tensorKey('slot', p.name, slot));
+      if (v) slots.set(slot, f32(tensorKey('slot', p.name, slot), p.value.length));
+    }
+    if (slots.size) optimizer.state.set(p.name, slots);
+  }
+  for (const b of bns) {
+    b.mean = f32(tensorKey('bn-mean', b.node), b.mean.length);
+    b.variance = f32(tensorKey('bn-var', b.node), b.variance.length);
+  }
+}
+
+function snapshotFromTensors(t: Map<string, Float32Array | Uint8Array>, params: readonly LatentParam[], bns: readonly BatchNormState[]): Snapshot {
+  return {
+    values: params.map((p) => t.get(tensorKey('param', p.name)) as Float32Array),
+    bnMean: bns.map((b) => t.get(tensorKey('bn-mean', b.node)) as Float32Array),
+    bnVar: bns.map((b) => t.get(tensorKey('bn-var', b.node)) as Float32Array),
+    frozen: params.map((p) => (t.get(tensorKey('bitmap', p.name)) as Uint8Array | undefined) ?? null),
+  };
+}
+
+export type { TrainingGraph };

@@ -1,0 +1,278 @@
+/**
+ * Trainable state in TypeScript: latent float parameters, the per-step re-binarization of
+ * binarized weights with the straight-through estimator, BatchNorm running statistics, and
+ * writing all of it back into an inference model (the quantized format for binarized
+ * weights, plain initializers for the rest).
+ *
+ * Binarized weights (METHOD §5): the latent float weight W is kept here. Every step,
+ * `WeightBinarizer.binarize` re-binarizes W with the layer's recorded heuristic, distribution
+ * and scale mode (the same code path as `quantizeLayerWeight`), the training graph gets Ŵ as
+ * an input and returns dL/dŴ, and the clipped STE gives dL/dW = dL/dŴ · [|W| <= 1]. With
+ * frozen bit maps the bit map M is kept fixed and only the scales and signs follow W.
+ */
+import type { Model, Value } from '../ir/graph.js';
+import { Tensor } from '../ir/tensor.js';
+import { DataType } from '../ir/dtype.js';
+import { fail, ErrorCodes } from '../errors.js';
+import { makeBitMap, heteroBinarize, residualBinarize, bitHistogram, type Binarization } from '../hbnn/index.js';
+import { quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
+import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
+import { readQuantRecord, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
+import type { TrainingGraph, TrainingParam } from './grad/builder.js';
+
+/** Where a weight's output channels lie (Conv and Gemm transB=1: axis 0; Gemm transB=0 and MatMul: axis 1). */
+export interface ChannelLayout {
+  channelAxis: number;
+  channels: number;
+}
+
+/** Re-binarizes one layer's latent weight as its quantization record says. */
+export class WeightBinarizer {
+  readonly record: WeightRecord;
+  readonly dims: number[];
+  readonly layout: ChannelLayout;
+  readonly spec: LayerQuantSpec;
+  /** Bit map kept fixed (channel-major), when bit maps are frozen. */
+  frozen: Uint8Array | null = null;
+  private readonly homogeneousBits: number;
+
+  constructor(record: WeightRecord, layout: ChannelLayout) {
+    this.record = record;
+    this.dims = [...record.shape];
+    this.layout = layout;
+    this.spec = { heuristic: record.heuristic as WeightHeuristic, dist: record.distribution, perChannel: record.perChannel, seed: record.seed ?? 0 };
+    const nz = this.spec.dist.filter((p) => p > 0).length;
+    this.homogeneousBits = nz === 1 ? this.spec.dist.findIndex((p) => p > 0) + 1 : 0;
+  }
+
+  private get scaleChannels(): number | undefined {
+    return this.spec.perChannel ? this.layout.channels : undefined;
+  }
+
+  /** The binarization of `w` (weight layout) in channel-major order, and its bit map. */
+  private binarizeChannelMajor(w: Float32Array): { bin: Binarization; bitMap: Uint8Array } {
+    const cm = toChannelMajor(w, this.dims, this.layout.channelAxis);
+    const channels = this.scaleChannels;
+    const opts = { name: this.record.tensor, ...(channels ? { channels } : {}) };
+    if (this.frozen) return { bin: heteroBinarize(cm, this.frozen, opts), bitMap: this.frozen };
+    if (this.spec.heuristic === 'layer' || this.homogeneousBits > 0) {
+      const bits = this.homogeneousBits || this.spec.dist.length;
+      return { bin: residualBinarize(cm, bits, opts), bitMap: new Uint8Array(cm.length).fill(bits) };
+    }
+    const bm = makeBitMap(cm, {
+      heuristic: this.spec.heuristic as Exclude<WeightHeuristic, 'layer'>,
+      dist: this.spec.dist,
+      maxBits: this.spec.dist.length,
+      seed: this.spec.seed,
+      name: this.record.tensor,
+      ...(channels ? { scaleChannels: channels } : {}),
+    });
+    return { bin: heteroBinarize(cm, bm.bitMap, opts), bitMap: bm.bitMap };
+  }
+
+  /** Ŵ for latent weight `w`, in the weight's layout. */
+  binarize(w: Float32Array): Float32Array {
+    const { bin } = this.binarizeChannelMajor(w);
+    return fromChannelMajor(bin.dequantized, this.dims, this.layout.channelAxis, (n) => new Float32Array(n));
+  }
+
+  /** Fixes the bit map to the one `w` gives now. */
+  freeze(w: Float32Array): void {
+    this.frozen = null;
+    this.frozen = this.binarizeChannelMajor(w).bitMap.slice();
+  }
+
+  /** The deployable form of `w`: planes, scales, histogram (exactly the Ŵ `binarize` gives). */
+  quantize(w: Float32Array): LayerQuantResult {
+    if (!this.frozen) return quantizeLayerWeight(w, this.dims, this.layout, this.spec, this.record.tensor);
+    const { bin, bitMap: bitMapCm } = this.binarizeChannelMajor(w);
+    const k = bin.nBits;
+    const n = bitMapCm.length;
+    const axis = this.layout.channelAxis;
+    const planesCm = new Int8Array(k * n);
+    for (let j = 0; j < n; j++) {
+      const s = bin.signs[j]!;
+      for (let i = 0; i < bitMapCm[j]!; i++) planesCm[i * n + j] = (s >> i) & 1 ? -1 : 1;
+    }
+    let planes = planesCm;
+    if (axis !== 0) {
+      planes = new Int8Array(k * n);
+      for (let i = 0; i < k; i++) planes.set(fromChannelMajor(planesCm.subarray(i * n, (i + 1) * n), this.dims, axis, (len) => new Int8Array(len)), i * n);
+    }
+    const bitMap = fromChannelMajor(bitMapCm, this.dims, axis, (len) => new Uint8Array(len));
+    const scaleDims = [k, ...this.dims.map(() => 1)];
+    if (this.scaleChannels) scaleDims[1 + axis] = this.layout.channels;
+    const h = bitHistogram(bitMap);
+    return {
+      bitMap,
+      bin,
+      dequantized: fromChannelMajor(bin.dequantized, this.dims, axis, (len) => new Float32Array(len)),
+      planes,
+      scaleDims,
+      scaleData: Float32Array.from(bin.scales),
+      histogram: h.counts,
+      avgBits: h.avgBits,
+    };
+  }
+}
+
+/** One trainable tensor. */
+export interface LatentParam {
+  /** Stable name (checkpoints, logs): the initializer name, or for a binarized weight the original float weight's name. */
+  name: string;
+  /** The training graph's input and gradient output. */
+  input: string;
+  grad: string;
+  dims: number[];
+  kind: 'float' | 'binarized';
+  /** The latent values (updated in place by the optimizer). */
+  value: Float32Array;
+  binarizer?: WeightBinarizer;
+}
+
+export interface BatchNormState {
+  node: string;
+  runningMean: string;
+  runningVar: string;
+  momentum: number;
+  meanOutput: string;
+  varOutput: string;
+  mean: Float32Array;
+  variance: Float32Array;
+}
+
+/** The output-channel layout of the weight of `node` (a Conv, Gemm or MatMul). */
+export function channelLayout(op: string, transB: number, dims: readonly number[]): ChannelLayout {
+  if (op === 'Conv' || (op === 'Gemm' && transB === 1)) return { channelAxis: 0, channels: dims[0]! };
+  return { channelAxis: 1, channels: dims[1]! };
+}
+
+/**
+ * The latent parameters of a training graph. Binarized weights start from the float
+ * initializer of the same name in `latentFrom` (the model before quantization) when given,
+ * else from the dequantized weight Ŵ of the quantized model.
+ */
+export function collectParams(model: Model, tg: TrainingGraph, latentFrom?: Model): LatentParam[] {
+  const record = readQuantRecord(model);
+  return tg.params.map((p) => (p.kind === 'float' ? floatParam(model, p) : binarizedParam(model, p, record, latentFrom)));
+}
+
+function floatParam(model: Model, p: TrainingParam): LatentParam {
+  const v = model.graph.get(p.source);
+  if (!v?.constValue) fail(ErrorCodes.INTERNAL, `parameter ${p.source} has no initializer`);
+  return { name: p.source, input: p.input, grad: p.grad, dims: p.dims, kind: 'float', value: v.constValue.toFloat32().slice() };
+}
+
+function binarizedParam(model: Model, p: TrainingParam, record: QuantRecord | undefined, latentFrom?: Model): LatentParam {
+  const rec = record?.weights.find((w) => w.planes === p.planes);
+  if (!rec) fail(ErrorCodes.NOT_QUANTIZED, `BinarizedWeight ${p.source} has no entry in the hbnn.quantization record`, { node: p.source });
+  const layer = model.graph.nodes.find((n) => n.name === rec.node);
+  const layout = channelLayout(rec.op, layer?.attrInt('transB', 0) ?? 0, rec.shape);
+  const binarizer = new WeightBinarizer(rec, layout);
+  let value: Float32Array | undefined;
+  const src = latentFrom?.graph.get(rec.tensor)?.constValue;
+  if (latentFrom) {
+    if (!src || src.dtype !== DataType.FLOAT || src.dims.join(',') !== rec.shape.join(',')) {
+      fail(ErrorCodes.DATA_MISMATCH, `the float model has no float weight "${rec.tensor}" of shape [${rec.shape.join(',')}] to start from`, { tensor: rec.tensor });
+    }
+    value = src.toFloat32().slice();
+  } else {
+    value = dequantizeRecorded(model, rec, layout);
+  }
+  return { name: rec.tensor, input: p.input, grad: p.grad, dims: p.dims, kind: 'binarized', value, binarizer };
+}
+
+/** Ŵ from the planes and scales initializers (float32 sum in plane order, as onnxruntime computes it). */
+export function dequantizeRecorded(model: Model, rec: WeightRecord, layout: ChannelLayout): Float32Array {
+  const planesT = model.graph.get(rec.planes)?.constValue;
+  const scalesT = model.graph.get(rec.scales)?.constValue;
+  if (!planesT || !scalesT) fail(ErrorCodes.NOT_QUANTIZED, `planes or scales of "${rec.tensor}" are missing`, { tensor: rec.tensor });
+  const raw = planesT.toRawBytes();
+  const planes = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+  const scales = scalesT.toFloat32();
+  const k = planesT.dims[0]!;
+  const n = rec.shape.reduce((a, b) => a * b, 1);
+  const perChannel = scales.length > k;
+  const stride = rec.shape.slice(layout.channelAxis + 1).reduce((a, b) => a * b, 1);
+  const out = new Float32Array(n);
+  for (let j = 0; j < n; j++) {
+    const c = perChannel ? Math.floor(j / stride) % layout.channels : 0;
+    let acc = 0;
+    for (let i = 0; i < k; i++) acc = Math.fround(acc + planes[i * n + j]! * scales[perChannel ? i * layout.channels + c : i]!);
+    out[j] = acc;
+  }
+  return out;
+}
+
+export function collectBatchNorms(model: Model, tg: TrainingGraph): BatchNormState[] {
+  return tg.batchNorms.map((b) => {
+    const mean = model.graph.get(b.runningMean)?.constValue;
+    const variance = model.graph.get(b.runningVar)?.constValue;
+    if (!mean || !variance) fail(ErrorCodes.UNSUPPORTED_OP, `BatchNormalization ${b.node}: running statistics are not initializers`, { node: b.node });
+    return { ...b, mean: mean.toFloat32().slice(), variance: variance.toFloat32().slice() };
+  });
+}
+
+/** running = m·running + (1 - m)·batch, in float64 then rounded to float32. */
+export function updateRunningStats(bn: BatchNormState, batchMean: Float32Array, batchVar: Float32Array): void {
+  const m = bn.momentum;
+  for (let c = 0; c < bn.mean.length; c++) {
+    bn.mean[c] = m * bn.mean[c]! + (1 - m) * batchMean[c]!;
+    bn.variance[c] = m * bn.variance[c]! + (1 - m) * batchVar[c]!;
+  }
+}
+
+/** The clipped straight-through estimator in place: g ← g · [|w| <= 1]. */
+export function applyWeightSte(grad: Float32Array, latent: Float32Array): void {
+  for (let i = 0; i < grad.length; i++) if (!(Math.abs(latent[i]!) <= 1)) grad[i] = 0;
+}
+
+/**
+ * Writes parameters and running statistics into `model` (an inference model, modified in
+ * place): float initializers replaced, binarized weights re-quantized into their planes and
+ * scales initializers, and the quantization record updated (scales, histograms, averages).
+ */
+export function writeParams(model: Model, params: readonly LatentParam[], bns: readonly BatchNormState[]): void {
+  const g = model.graph;
+  const setInit = (name: string, t: Tensor): void => {
+    const v: Value | undefined = g.get(name);
+    if (!v?.constValue) fail(ErrorCodes.INTERNAL, `initializer "${name}" is missing from the inference model`);
+    v.constValue = t;
+  };
+  const floats = (name: string, dims: readonly number[], data: Float32Array): Tensor => Tensor.fromFloat32(name, dims, data.slice());
+  const record = readQuantRecord(model);
+  for (const p of params) {
+    if (p.kind === 'float') {
+      setInit(p.name, floats(p.name, p.dims, p.value));
+      continue;
+    }
+    const b = p.binarizer!;
+    const q = b.quantize(p.value);
+    const planeBytes = new Uint8Array(q.planes.buffer.slice(q.planes.byteOffset, q.planes.byteOffset + q.planes.byteLength));
+    setInit(b.record.planes, Tensor.fromUint8(b.record.planes, [q.bin.nBits, ...b.dims], planeBytes, DataType.INT8));
+    setInit(b.record.scales, floats(b.record.scales, q.scaleDims, q.scaleData));
+    const rec = record?.weights.find((w) => w.planes === b.record.planes);
+    if (rec) {
+      const k = q.bin.nBits;
+      const c = q.bin.channels;
+      rec.scaleValues = c === 1 ? Array.from(q.scaleData) : Array.from({ length: k }, (_, i) => Array.from(q.scaleData.subarray(i * c, (i + 1) * c)));
+      rec.histogram = q.histogram;
+      rec.avgBits = q.avgBits;
+    }
+  }
+  for (const bn of bns) {
+    setInit(bn.runningMean, floats(bn.runningMean, [bn.mean.length], bn.mean));
+    setInit(bn.runningVar, floats(bn.runningVar, [bn.variance.length], bn.variance));
+  }
+  if (record) {
+    let bits = 0;
+    let count = 0;
+    for (const w of record.weights) {
+      const n = w.histogram.reduce((a, b) => a + b, 0);
+      bits += w.avgBits * n;
+      count += n;
+    }
+    record.avgWeightBits = count ? bits / count : 0;
+    writeQuantRecord(model, record);
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * One training step's forward and backward: feeds the batch, the parameters (Ŵ re-binarized
+ * from the latent weights for binarized layers) and dropout masks to the training model in
+ * onnxruntime, and returns the loss, the number of correct predictions and the gradients of
+ * the latent parameters (the clipped STE applied to binarized weights).
+ */
+import type * as ortTypes from 'onnxruntime-node';
+import { createSession, runSession, ort } from '../runtime/ort.js';
+import type { TrainingGraph } from './grad/builder.js';
+import { applyWeightSte, type BatchNormState, type LatentParam } from './params.js';
+import type { TrainRng } from './rng.js';
+
+export interface StepOutput {
+  loss: number;
+  /** Samples whose argmax logit is the label. */
+  correct: number;
+  /** Gradient per parameter (same order as the runner's params). */
+  grads: Float32Array[];
+  batchMean: Float32Array[];
+  batchVar: Float32Array[];
+  ortMs: number;
+  jsMs: number;
+}
+
+export class StepRunner {
+  private constructor(
+    readonly tg: TrainingGraph,
+    private readonly session: ortTypes.InferenceSession,
+    readonly params: readonly LatentParam[],
+    readonly bns: readonly BatchNormState[],
+    private readonly sampleShape: readonly number[],
+  ) {}
+
+  static async create(tg: TrainingGraph, params: readonly LatentParam[], bns: readonly BatchNormState[], sampleShape: readonly number[], threads?: number): Promise<StepRunner> {
+    const session = await createSession(tg.model, threads !== undefined ? { threads } : {});
+    return new StepRunner(tg, session, params, bns, sampleShape);
+  }
+
+  /** Forward and backward on `count` samples. */
+  async run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng): Promise<StepOutput> {
+    const t0 = performance.now();
+    const tg = this.tg;
+    const feeds: Record<string, ortTypes.Tensor> = {
+      [tg.dataInput]: new ort.Tensor('float32', images, [count, ...this.sampleShape]),
+      [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [count]),
+    };
+    for (const p of this.params) {
+      const value = p.kind === 'binarized' ? p.binarizer!.binarize(p.value) : p.value;
+      feeds[p.input] = new ort.Tensor('float32', value, p.dims);
+    }
+    for (const d of tg.dropouts) {
+      const dims = [count, ...(d.dims.slice(1) as number[])];
+      const n = dims.reduce((a, b) => a * b, 1);
+      const keep = 1 - d.ratio;
+      const mask = new Float32Array(n);
+      for (let i = 0; i < n; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
+      feeds[d.input] = new ort.Tensor('float32', mask, dims);
+    }
+    const t1 = performance.now();
+    const out = await runSession(this.session, feeds);
+    const t2 = performance.now();
+    const loss = (out[tg.lossOutput]!.data as Float32Array)[0]!;
+    const logits = out[tg.logitsOutput]!.data as Float32Array;
+    const k = tg.classes;
+    let correct = 0;
+    for (let s = 0; s < count; s++) {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (logits[s * k + c]! > logits[s * k + best]!) best = c;
+      if (best === labels[s]) correct++;
+    }
+    const grads = this.params.map((p) => {
+      const g = out[p.grad]!.data as Float32Array;
+      if (p.kind === 'binarized') applyWeightSte(g, p.value);
+      return g;
+    });
+    const batchMean = this.bns.map((b) => out[b.meanOutput]!.data as Float32Array);
+    const batchVar = this.bns.map((b) => out[b.varOutput]!.data as Float32Array);
+    return { loss, correct, grads, batchMean, batchVar, ortMs: t2 - t1, jsMs: t1 - t0 + (performance.now() - t2) };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}

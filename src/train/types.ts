@@ -1,0 +1,130 @@
+/**
+ * Public types of the trainer: options (each with a one-line doc, the source of the CLI's
+ * help text), progress events and the JSON training log.
+ */
+import type { Model } from '../ir/graph.js';
+import type { Dataset } from '../data/index.js';
+import type { LossKind } from './grad/loss.js';
+import type { OptimizerKind, ScheduleKind } from './optimizer.js';
+
+export interface TrainOptions {
+  /** Epochs to train (default 1). */
+  epochs?: number;
+  /** Samples per step (default 128). */
+  batchSize?: number;
+  /** Peak learning rate (default 0.01 for SGD, 0.001 for Adam). */
+  lr?: number;
+  /** sgd (default, the paper's recipe) or adam. */
+  optimizer?: OptimizerKind;
+  /** SGD momentum (default 0.9). */
+  momentum?: number;
+  /** Nesterov momentum for SGD (default false). */
+  nesterov?: boolean;
+  /** L2 weight decay added to the gradient (default 1e-4). */
+  weightDecay?: number;
+  /** Learning-rate schedule: cosine (default), step or constant. */
+  schedule?: ScheduleKind;
+  /** Step schedule: epochs between decays (default 1). */
+  stepEpochs?: number;
+  /** Step schedule: decay factor (default 0.1). */
+  gamma?: number;
+  /** Loss on the logits: cross-entropy (default) or mse (against one-hot labels). */
+  loss?: LossKind;
+  /** Seed of batch order and dropout masks (default 0). Same seed, same data, 1 thread: identical results. */
+  seed?: number;
+  /** onnxruntime intra-op threads (default: onnxruntime's choice). */
+  threads?: number;
+  /** Use only the first N training samples. */
+  limit?: number;
+  /** Stop after this many optimizer steps in total (for tests and benchmarks; the log records it). */
+  maxSteps?: number;
+  /** Labelled data evaluated after every epoch (top-1 picks the best epoch). */
+  evalData?: Dataset;
+  /** Evaluate on the first N evaluation samples only. */
+  evalLimit?: number;
+  /** Also evaluate before training (default true when evalData is given). */
+  evalBefore?: boolean;
+  /** Which parameters the returned model gets: best (by evaluation top-1; default with evalData) or last. */
+  keep?: 'best' | 'last';
+  /** Folder for checkpoints (last.json, best.json and their .bin files). */
+  checkpointDir?: string;
+  /** Resume from a checkpoint JSON file, or from `<checkpointDir>/last.json` with true. */
+  resume?: string | boolean;
+  /** Save a checkpoint and return on SIGINT (default true when checkpointDir is set). */
+  handleSigint?: boolean;
+  /** Stop like SIGINT when this signal aborts (checkpoint saved when checkpointDir is set). */
+  signal?: AbortSignal;
+  /** Progress callback (the CLI draws its bar from it). */
+  onProgress?: (event: TrainEvent) => void;
+  /** Parameters not to train: globs on initializer / weight names. */
+  freeze?: string[];
+  /** Model output holding the logits (default: the first output; a final Softmax is skipped). */
+  output?: string;
+}
+
+export interface FineTuneOptions extends TrainOptions {
+  /** The float model the quantized one came from: binarized weights start from its float weights (default: from the dequantized weights). */
+  latentFrom?: Model;
+  /** Freeze bit maps from this epoch on (0 = from the start); default: recomputed from the latent weights every step. */
+  freezeBitMapsAfter?: number;
+}
+
+export interface EpochRecord {
+  /** 1-based epoch number. */
+  epoch: number;
+  steps: number;
+  samples: number;
+  /** Mean training loss over the epoch's steps. */
+  trainLoss: number;
+  /** Training top-1 over the epoch (from the logits of each step, before its update). */
+  trainTop1: number;
+  /** Learning rate of the epoch's last step. */
+  lr: number;
+  evalTop1?: number;
+  evalTop5?: number;
+  bitMapsFrozen?: boolean;
+  /** Wall time of the epoch's training steps and evaluation. */
+  ms: number;
+  /** Of which onnxruntime's forward + backward runs. */
+  ortMs: number;
+  /** Of which TypeScript work (batching, re-binarization, STE, optimizer, statistics). */
+  jsMs: number;
+  evalMs?: number;
+}
+
+export type TrainEvent =
+  | { type: 'start'; epochs: number; stepsPerEpoch: number; epoch: number; step: number; params: number; samples: number }
+  | { type: 'step'; epoch: number; step: number; stepsPerEpoch: number; globalStep: number; loss: number; lr: number }
+  | { type: 'eval'; epoch: number; top1: number }
+  | { type: 'epoch'; record: EpochRecord }
+  | { type: 'checkpoint'; path: string; reason: 'start' | 'epoch' | 'best' | 'interrupt' };
+
+export const TRAIN_LOG_FORMAT = 'hbnn-onnx-train-log/1';
+
+export interface TrainLog {
+  format: string;
+  mode: 'fine-tune' | 'float';
+  /** Resolved options (datasets by name, callbacks left out). */
+  options: Record<string, unknown>;
+  data: { train: string; samples: number; eval?: string; evalSamples?: number };
+  params: { tensors: number; values: number; binarized: number; names: string[] };
+  /** Evaluation top-1 of the model as given. */
+  before?: { evalTop1: number; evalTop5: number };
+  epochs: EpochRecord[];
+  best?: { epoch: number; evalTop1: number };
+  /** Which parameters the returned model holds. */
+  kept: 'best' | 'last';
+  stopped: 'completed' | 'max-steps' | 'interrupted';
+  resumedFrom?: string;
+  checkpoint?: string;
+  threads?: number;
+  totalMs: number;
+}
+
+export interface TrainResult {
+  /** The trained inference model (the quantized format for fineTune). */
+  model: Model;
+  log: TrainLog;
+  /** True when SIGINT or the abort signal stopped training (a checkpoint was saved when checkpointDir is set). */
+  interrupted: boolean;
+}
