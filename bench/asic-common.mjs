@@ -1,0 +1,52 @@
+/**
+ * Shared by bench/asic-*.mjs: the reference fixtures quantized as the ASIC tests quantize
+ * them. Imports the compiled package from dist/ (run `npx tsc` first), or from the folder
+ * named by HBNN_DIST (e.g. a private `npx tsc --outDir /tmp/hbnn-dist`).
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const dist = path.resolve(process.env.HBNN_DIST ?? path.join(here, '..', 'dist'));
+const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
+
+export const { buildCnv, buildMobileNetV1 } = await load('src/zoo/topologies.js');
+export const { quantize } = await load('src/quant/quantize.js');
+export const { writeNpy } = await load('src/data/index.js');
+export const asic = await load('src/backends/asic/index.js');
+
+/** A compiled module that may not exist in this build (undefined then). */
+export async function loadOptional(rel) {
+  return fs.existsSync(path.join(dist, rel)) ? load(rel) : undefined;
+}
+
+/** Deterministic uniform [-1, 1) calibration inputs, written as .npy; returns the data SPEC. */
+export function randomCalibration(shape, seed = 1) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  let s = seed >>> 0;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+    data[i] = (s / 4294967296) * 2 - 1;
+  }
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-asic-bench-'));
+  const file = path.join(dir, 'calib.npy');
+  writeNpy(file, { dtype: 'float32', shape, data });
+  return `npy:${file}`;
+}
+
+/** CNV quantized at W{bits}A{bits} with Middle-Out, activations calibrated on random inputs. */
+export async function quantizedCnv(bits, calibSpec) {
+  const m = buildCnv();
+  await quantize(m, { avgBits: bits, actBits: bits, heuristic: 'middle-out', calibData: calibSpec, calibLimit: 8 });
+  return m;
+}
+
+/** MobileNet-V1 with weights quantized at {bits} (Middle-Out); activation bits are stated separately. */
+export async function quantizedMobileNet(bits) {
+  const m = buildMobileNetV1();
+  await quantize(m, { avgBits: bits, heuristic: 'middle-out' });
+  return m;
+}
