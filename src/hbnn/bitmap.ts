@@ -19,7 +19,7 @@
  */
 import { fail, ErrorCodes } from '../errors.js';
 import { countsFromDistribution, resolveDistribution, type DistributionSpec } from './distribution.js';
-import { extendTable, isNegative, tableStride } from './partial-sums.js';
+import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
 import { randomKey, seedWords } from './prng.js';
 import { scratchIndices } from './scratch.js';
 import { PairBuffer, quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
@@ -74,8 +74,10 @@ function checkHeuristic(h: unknown): Heuristic {
 
 function checkSelector(selector: unknown): Selector {
   if (selector === undefined) return 'auto';
-  if (selector !== 'auto' && selector !== 'radix' && selector !== 'quickselect') {
-    fail(ErrorCodes.INVALID_OPTION, `selector must be auto, radix or quickselect, got ${String(selector)}`, { option: 'selector' });
+  if (selector !== 'auto' && selector !== 'sample' && selector !== 'radix' && selector !== 'quickselect') {
+    fail(ErrorCodes.INVALID_OPTION, `selector must be auto, sample, radix or quickselect, got ${String(selector)}`, {
+      option: 'selector',
+    });
   }
   return selector;
 }
@@ -113,38 +115,39 @@ function lowerBound(idx: Uint32Array | null, from: number, to: number, j: number
  */
 class ResidualTrack {
   readonly signs: Uint8Array;
-  readonly table: Float64Array;
-  readonly stride: number;
+  /** Partial sums of the current depth (rounds taken so far), group g's at g << depth. */
+  sums: Float64Array;
+  depth = 0;
 
   constructor(
     readonly t: Float32Array,
     readonly groups: number,
     readonly size: number,
-    maxBits: number,
   ) {
     this.signs = new Uint8Array(t.length);
-    this.stride = tableStride(maxBits);
-    this.table = new Float64Array(groups * this.stride);
+    this.sums = depthZero(groups);
   }
 
   /** Round b of the binarization over the candidates (all have >= b bits): signs B_b and mu_b. */
   step(idx: Uint32Array | null, count: number, b: number): void {
-    const { t, signs, table, stride } = this;
-    const bit = 1 << (b - 1);
+    const { t, signs, sums } = this;
+    const mus = new Float64Array(this.groups);
     for (let g = 0; g < this.groups; g++) {
       const ps = lowerBound(idx, 0, count, g * this.size);
       const pe = lowerBound(idx, ps, count, (g + 1) * this.size);
-      const from = g * stride + bit;
+      const at = g << (b - 1);
       let sum = 0;
       for (let p = ps; p < pe; p++) {
         const j = idx === null ? p : idx[p];
         const s = signs[j];
-        const e = t[j] - table[from + s];
+        const e = t[j] - sums[at + s];
         signs[j] = s | (isNegative(e) << (b - 1));
         sum += Math.abs(e);
       }
-      extendTable(table, g * stride, b - 1, pe > ps ? Math.fround(sum / (pe - ps)) : 0);
+      mus[g] = scaleOf(sum, pe - ps);
     }
+    this.sums = nextDepth(sums, b - 1, mus);
+    this.depth = b;
   }
 }
 
@@ -159,7 +162,7 @@ class KeySource {
   idx: Uint32Array | null = null;
   /** middle-out: the float32 mean |T| of the group's candidates. */
   mean = 0;
-  /** middle-out-residual: offset of the depth-b partial sums of the block's scale group. */
+  /** middle-out-residual: where the block's scale group starts in the depth-b partial sums. */
   tableAt = 0;
 
   constructor(
@@ -169,6 +172,31 @@ class KeySource {
     readonly seedA: number,
     readonly seedB: number,
   ) {}
+
+  /** The key of one candidate position (for sampling); the same value `fill` computes. */
+  keyAt(p: number): number {
+    const { t, idx } = this;
+    const j = idx === null ? p : idx[p];
+    switch (this.heuristic) {
+      case 'middle-out':
+        keyScratch[0] = Math.abs(Math.abs(t[j]) - this.mean);
+        return keyScratchBits[0];
+      case 'middle-out-residual': {
+        const track = this.residual!;
+        const at = Math.floor(j / track.size) << track.depth;
+        keyScratch[0] = Math.abs(t[j] - track.sums[at + track.signs[j]]);
+        return keyScratchBits[0];
+      }
+      case 'bottom-up':
+        keyScratch[0] = Math.abs(t[j]);
+        return keyScratchBits[0];
+      case 'top-down':
+        keyScratch[0] = Math.abs(t[j]);
+        return ~keyScratchBits[0] >>> 0;
+      case 'random':
+        return randomKey(j, this.seedA, this.seedB);
+    }
+  }
 
   fill(p0: number, len: number): void {
     const { keys, keysF, t, idx } = this;
@@ -180,13 +208,13 @@ class KeySource {
         return;
       }
       case 'middle-out-residual': {
-        const { signs, table } = this.residual!;
+        const { signs, sums } = this.residual!;
         const at = this.tableAt;
-        if (idx === null) for (let q = 0; q < len; q++) keysF[q] = Math.abs(t[p0 + q] - table[at + signs[p0 + q]]);
+        if (idx === null) for (let q = 0; q < len; q++) keysF[q] = Math.abs(t[p0 + q] - sums[at + signs[p0 + q]]);
         else {
           for (let q = 0; q < len; q++) {
             const j = idx[p0 + q];
-            keysF[q] = Math.abs(t[j] - table[at + signs[j]]);
+            keysF[q] = Math.abs(t[j] - sums[at + signs[j]]);
           }
         }
         return;
@@ -224,9 +252,242 @@ function segments(src: KeySource, ps: number, pe: number, b: number): number[][]
   for (let g = Math.floor(first / track.size); g <= Math.floor(lastEntry / track.size); g++) {
     const s = lowerBound(idx, ps, pe, g * track.size);
     const e = lowerBound(idx, s, pe, (g + 1) * track.size);
-    if (e > s) runs.push([s, e, g * track.stride + (1 << b)]);
+    if (e > s) runs.push([s, e, g << b]);
   }
   return runs;
+}
+
+// ---- Kernels of the selection passes, each its own small function so V8 optimizes it alone.
+// No data-dependent `&&`, `||` or `?:` in their loops: V8 compiles those to branches, and at a
+// 70/30 split they mispredict often enough to double a pass. `(a < b) | 0` compiles to a
+// flag-setting compare; a range test is one unsigned compare, (k - lo) >>> 0 <= hi - lo.
+
+const keyScratch = new Float32Array(1);
+const keyScratchBits = new Uint32Array(keyScratch.buffer);
+
+/** State of a second pass over a group: see `assignBlock`. */
+interface AssignPass {
+  map: Uint8Array;
+  /** The bitwidth this round assigns. */
+  b: number;
+  /** The widest bitwidth: unselected entries get it in the last selection round (next === null). */
+  last: number;
+  /** The list of entries kept for later rounds, written from w; null in the last round. */
+  next: Uint32Array | null;
+  w: number;
+  /** Keys < lo are taken, keys in [lo, hi] are gathered into (bk, bj)[0 .. nb). */
+  lo: number;
+  hi: number;
+  bk: Uint32Array;
+  bj: Uint32Array;
+  nb: number;
+  /** How many keys were < lo (taken). */
+  taken: number;
+}
+
+/** Counts the high 16 bits of keys[0 .. len). */
+function countHigh(keys: Uint32Array, len: number, hist: Uint32Array): void {
+  for (let q = 0; q < len; q++) hist[keys[q] >>> 16]++;
+}
+
+/**
+ * Second pass over a block of keys (positions p0 .. p0 + len - 1): takes keys < lo, keeps keys
+ * > hi, gathers the boundary [lo, hi]. Boundary entries count as kept until quickselect decides.
+ */
+function assignBlock(keys: Uint32Array, len: number, idx: Uint32Array | null, p0: number, st: AssignPass): void {
+  const { map, b, last, next, lo, bk, bj } = st;
+  const span = st.hi - lo;
+  let { w, nb, taken } = st;
+  for (let q = 0; q < len; q++) {
+    const k = keys[q];
+    const j = idx === null ? p0 + q : idx[p0 + q];
+    const sel = ((k < lo) as unknown as number) | 0;
+    taken += sel;
+    if ((k - lo) >>> 0 <= span) {
+      bk[nb] = k;
+      bj[nb] = j;
+      nb++;
+    }
+    if (next === null) {
+      map[j] = last - sel * (last - b);
+    } else {
+      map[j] = sel * b; // 0 = unassigned
+      next[w] = j;
+      w += 1 - sel;
+    }
+  }
+  st.w = w;
+  st.nb = nb;
+  st.taken = taken;
+}
+
+/** middle-out, pass 1 fused with its keys: histogram of the high 16 bits of ||T_j| - mean|. */
+function middleOutHistogram(t: Float32Array, idx: Uint32Array | null, ps: number, pe: number, mean: number, hist: Uint32Array): void {
+  if (idx === null) {
+    for (let j = ps; j < pe; j++) {
+      keyScratch[0] = Math.abs(Math.abs(t[j]) - mean);
+      hist[keyScratchBits[0] >>> 16]++;
+    }
+  } else {
+    for (let p = ps; p < pe; p++) {
+      keyScratch[0] = Math.abs(Math.abs(t[idx[p]]) - mean);
+      hist[keyScratchBits[0] >>> 16]++;
+    }
+  }
+}
+
+/** middle-out, pass 2 fused with its keys (same rule as `assignBlock`). */
+function middleOutAssign(t: Float32Array, idx: Uint32Array | null, ps: number, pe: number, mean: number, st: AssignPass): void {
+  const { map, b, last, next, lo, bk, bj } = st;
+  const span = st.hi - lo;
+  let { w, nb, taken } = st;
+  for (let p = ps; p < pe; p++) {
+    const j = idx === null ? p : idx[p];
+    keyScratch[0] = Math.abs(Math.abs(t[j]) - mean);
+    const k = keyScratchBits[0];
+    const sel = ((k < lo) as unknown as number) | 0;
+    taken += sel;
+    if ((k - lo) >>> 0 <= span) {
+      bk[nb] = k;
+      bj[nb] = j;
+      nb++;
+    }
+    if (next === null) {
+      map[j] = last - sel * (last - b);
+    } else {
+      map[j] = sel * b;
+      next[w] = j;
+      w += 1 - sel;
+    }
+  }
+  st.w = w;
+  st.nb = nb;
+  st.taken = taken;
+}
+
+/** Sum of |T| over the entries kept by the last `dropAssigned` (middle-out's next mean). */
+let dropSum = 0;
+
+/**
+ * Removes from list[from .. to) the entries that got a bitwidth (map !== 0), compacting in
+ * place; returns the new end and leaves sum |T| of the entries kept in `dropSum`.
+ */
+function dropAssigned(t: Float32Array, map: Uint8Array, list: Uint32Array, from: number, to: number): number {
+  let kept = from;
+  let sum = 0;
+  for (let r = from; r < to; r++) {
+    const j = list[r];
+    const keep = ((map[j] === 0) as unknown as number) | 0;
+    list[kept] = j;
+    kept += keep;
+    sum += Math.abs(t[j]) * keep;
+  }
+  dropSum = sum;
+  return kept;
+}
+
+/** What one selection round of one group works with. */
+interface Round {
+  heuristic: Heuristic;
+  t: Float32Array;
+  map: Uint8Array;
+  src: KeySource;
+  high: Uint32Array;
+  pairs: PairBuffer;
+  /** The bitwidth this round assigns, to c entries; `last` is the widest bitwidth. */
+  b: number;
+  c: number;
+  last: number;
+  /** The list of entries kept for later rounds; null in the last selection round. */
+  next: Uint32Array | null;
+  idx: Uint32Array | null;
+}
+
+/**
+ * Counters of the sampled selection, for tests and benchmarks; `rejectSamples` makes every
+ * sampled attempt count as failed, so tests can reach the fallback path.
+ */
+export const selectionStats = { sampled: 0, fallbacks: 0, rejectSamples: false };
+
+/** Keys sampled per group and round for the sampled bounds. */
+const SAMPLE_SIZE = 16384;
+
+/**
+ * Bounds [lo, hi] that hold the c-th smallest key with high probability, from the keys of
+ * SAMPLE_SIZE pseudo-random positions (a deterministic hash of the round): the sample's
+ * quantile c/m, widened by 4 standard deviations of a sample rank, plus 2.
+ */
+function sampleBounds(src: KeySource, ps: number, pe: number, c: number, salt: number): [number, number] {
+  selectionStats.sampled++;
+  const m = pe - ps;
+  const sample = new Uint32Array(SAMPLE_SIZE);
+  const [a, b] = seedWords(salt);
+  for (let r = 0; r < SAMPLE_SIZE; r++) sample[r] = src.keyAt(ps + (randomKey(r, a, b) % m));
+  sample.sort();
+  const q = c / m;
+  const margin = Math.ceil(4 * Math.sqrt(SAMPLE_SIZE * q * (1 - q))) + 2;
+  const loRank = Math.floor(q * SAMPLE_SIZE) - margin;
+  const hiRank = Math.ceil(q * SAMPLE_SIZE) + margin;
+  return [loRank < 0 ? 0 : sample[loRank], hiRank >= SAMPLE_SIZE ? 0xffffffff : sample[hiRank]];
+}
+
+/** Bounds from a histogram of the high 16 key bits: the bucket holding the c-th smallest key. */
+function histogramBounds(round: Round, ps: number, pe: number): [number, number] {
+  const { high, src } = round;
+  high.fill(0);
+  if (round.heuristic === 'middle-out') {
+    middleOutHistogram(round.t, round.idx, ps, pe, src.mean, high);
+  } else {
+    for (const [s, e, at] of segments(src, ps, pe, round.b)) {
+      src.tableAt = at;
+      for (let p0 = s; p0 < e; p0 += BLOCK) {
+        const len = Math.min(BLOCK, e - p0);
+        src.fill(p0, len);
+        countHigh(src.keys, len, high);
+      }
+    }
+  }
+  let below = 0;
+  let hb = 0;
+  while (below + high[hb] < round.c) below += high[hb++];
+  return [hb * 65536, hb * 65536 + 0xffff];
+}
+
+/** The second pass over positions [ps, pe) with bounds [lo, hi] (see `assignBlock`). */
+function secondPass(round: Round, ps: number, pe: number, lo: number, hi: number, w: number): AssignPass {
+  const { src, map, b, last, next, pairs } = round;
+  // The boundary is at most the whole group; the buffer grows once and is reused.
+  pairs.reserve(pe - ps);
+  const pass: AssignPass = { map, b, last, next, w, lo, hi, bk: pairs.keys, bj: pairs.idx, nb: 0, taken: 0 };
+  if (round.heuristic === 'middle-out') {
+    middleOutAssign(round.t, round.idx, ps, pe, src.mean, pass);
+  } else {
+    for (const [s, e, at] of segments(src, ps, pe, b)) {
+      src.tableAt = at;
+      for (let p0 = s; p0 < e; p0 += BLOCK) {
+        const len = Math.min(BLOCK, e - p0);
+        src.fill(p0, len);
+        assignBlock(src.keys, len, round.idx, p0, pass);
+      }
+    }
+  }
+  return pass;
+}
+
+/**
+ * Writes the entries of [start, end) whose map is 0 or b (this round's candidates, after a
+ * failed sampled pass) to list[from ..], in index order; returns the end.
+ */
+function rebuildCandidates(map: Uint8Array, b: number, start: number, end: number, list: Uint32Array, from: number): number {
+  let w = from;
+  for (let j = start; j < end; j++) {
+    const m = map[j];
+    if (m === 0 || m === b) {
+      map[j] = 0;
+      list[w++] = j;
+    }
+  }
+  return w;
 }
 
 /**
@@ -276,10 +537,9 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
     return result;
   }
 
-  const residual = heuristic === 'middle-out-residual' ? new ResidualTrack(t, scaleGroups, scaleSize, last) : undefined;
+  const residual = heuristic === 'middle-out-residual' ? new ResidualTrack(t, scaleGroups, scaleSize) : undefined;
   const [seedA, seedB] = seedWords(seed);
   const src = new KeySource(heuristic, t, residual, seedA, seedB);
-  const keys = src.keys;
   const high = new Uint32Array(65536);
   const pairs = new PairBuffer();
   let idx: Uint32Array | null = null; // the candidates: all entries, then the list of those left
@@ -301,81 +561,49 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
     for (let g = 1; g <= groups; g++) bounds[g] = lowerBound(idx, bounds[g - 1], count, g * size);
     let w = 0;
     for (let g = 0; g < groups; g++) {
-      const ps = bounds[g];
+      let ps = bounds[g];
       const pe = bounds[g + 1];
-      const runs = segments(src, ps, pe, b);
-      if (heuristic === 'middle-out') src.mean = Math.fround(sums[g] / (pe - ps));
-
-      // Pass 1 (radix): the bucket (high 16 key bits) holding the c-th smallest key.
-      let lo = 0; // keys < lo are taken
-      let hi = 0xffffffff; // keys in [lo, hi] are the boundary, decided by quickselect
-      let below = 0; // how many keys are < lo
-      let boundary = pe - ps;
-      if (selector === 'radix' || (selector === 'auto' && pe - ps >= RADIX_MIN_CANDIDATES)) {
-        high.fill(0);
-        for (const [s, e, at] of runs) {
-          src.tableAt = at;
-          for (let p0 = s; p0 < e; p0 += BLOCK) {
-            const len = Math.min(BLOCK, e - p0);
-            src.fill(p0, len);
-            for (let q = 0; q < len; q++) high[keys[q] >>> 16]++;
-          }
-        }
-        let hb = 0;
-        while (below + high[hb] < c) below += high[hb++];
-        lo = hb * 65536;
-        hi = lo + 0xffff;
-        boundary = high[hb];
-      }
-
-      // Pass 2: assign keys < lo, keep keys > hi, gather the boundary [lo, hi] (kept for now).
-      pairs.reserve(boundary);
-      const bk = pairs.keys;
-      const bj = pairs.idx;
-      let nb = 0;
+      const m = pe - ps;
+      if (heuristic === 'middle-out') src.mean = Math.fround(sums[g] / m);
+      const round: Round = { heuristic, t, map, src, high, pairs, b, c, last, next, idx };
       const wStart = w;
-      for (const [s, e, at] of runs) {
-        src.tableAt = at;
-        for (let p0 = s; p0 < e; p0 += BLOCK) {
-          const len = Math.min(BLOCK, e - p0);
-          src.fill(p0, len);
-          for (let q = 0; q < len; q++) {
-            const k = keys[q];
-            const j = idx === null ? p0 + q : idx[p0 + q];
-            const sel = ((k < lo) as unknown as number) | 0;
-            if (k >= lo && k <= hi) {
-              bk[nb] = k;
-              bj[nb] = j;
-              nb++;
-            }
-            if (next === null) {
-              map[j] = last - sel * wide;
-            } else {
-              map[j] = sel * b; // 0 = unassigned
-              next[w] = j;
-              w += 1 - sel;
-            }
+      let pass: AssignPass | undefined;
+      if (selector === 'sample' || (selector === 'auto' && m >= RADIX_MIN_CANDIDATES)) {
+        // Bounds from a sample; exact counts decide whether they hold.
+        const [lo, hi] = sampleBounds(src, ps, pe, c, g + b * groups);
+        pass = secondPass(round, ps, pe, lo, hi, wStart);
+        const need = c - pass.taken;
+        if (need < 0 || need > pass.nb || selectionStats.rejectSamples) {
+          selectionStats.fallbacks++;
+          if (idx !== null && next !== null) {
+            // The in-place list lost this round's selected entries: rebuild the group's
+            // candidates (unassigned or assigned b just now) from the map, in index order.
+            ps = wStart;
+            const end = rebuildCandidates(map, b, g * size, (g + 1) * size, idx, ps);
+            if (end !== ps + m) fail(ErrorCodes.INTERNAL, 'bit map: candidate rebuild lost entries', { round: b });
           }
+          pass = undefined;
         }
       }
+      if (pass === undefined) {
+        let lo = 0; // keys < lo are taken
+        let hi = 0xffffffff; // keys in [lo, hi] are the boundary, decided by quickselect
+        if (selector === 'radix' || selector === 'sample' || (selector === 'auto' && m >= RADIX_MIN_CANDIDATES)) {
+          [lo, hi] = histogramBounds(round, ps, ps + m);
+        }
+        pass = secondPass(round, ps, ps + m, lo, hi, wStart);
+      }
+      w = pass.w;
       // The boundary: the smallest (key, index) pairs complete the count.
-      const need = c - below;
-      quickSelectPairs(bk, bj, nb, need);
-      for (let r = 0; r < need; r++) map[bj[r]] = b;
+      const need = c - pass.taken;
+      quickSelectPairs(pass.bk, pass.bj, pass.nb, need);
+      for (let r = 0; r < need; r++) map[pass.bj[r]] = b;
 
       if (next !== null && (need > 0 || heuristic === 'middle-out')) {
         // Drop the boundary entries just taken; sum |T| over those left (middle-out's next mean).
-        let kept = wStart;
-        let sum = 0;
-        for (let r = wStart; r < w; r++) {
-          const j = next[r];
-          const keep = ((map[j] === 0) as unknown as number) | 0;
-          next[kept] = j;
-          kept += keep;
-          sum += Math.abs(t[j]) * keep;
-        }
+        const kept = dropAssigned(t, map, next, wStart, w);
+        sums[g] = dropSum;
         w = kept;
-        sums[g] = sum;
       }
     }
     idx = next;

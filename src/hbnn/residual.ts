@@ -17,7 +17,7 @@
  */
 import { fail, ErrorCodes } from '../errors.js';
 import { scratchIndices } from './scratch.js';
-import { extendTable, isNegative, tableStride } from './partial-sums.js';
+import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
 import { checkMaxBits, checkOut, failNonFinite, groupSize } from './validate.js';
 
 /** Options shared by `residualBinarize` and `heteroBinarize`. */
@@ -63,170 +63,203 @@ function checkMapLength(bitMap: Uint8Array, length: number, option: string): voi
   }
 }
 
-/**
- * Round 1 of a heterogeneous binarization, fused with the bit map's validation: every entry
- * takes round 1 (E_0 = T). Writes the signs and returns sum |T| per group, max(M) and how many
- * entries have M_j >= 2.
- */
-function firstRound(
-  t: Float32Array,
-  bitMap: Uint8Array | null,
-  signs: Uint8Array,
-  channels: number,
-  size: number,
-  name: string | undefined,
-): { sums: Float64Array; max: number; multiBit: number } {
-  const sums = new Float64Array(channels);
-  let min = 255;
-  let max = 0;
-  let multiBit = 0;
-  for (let g = 0; g < channels; g++) {
-    const start = g * size;
-    const end = start + size;
-    let sum = 0;
-    if (bitMap === null) {
-      for (let j = start; j < end; j++) {
-        const v = t[j];
-        signs[j] = isNegative(v);
-        sum += Math.abs(v);
-      }
-    } else {
-      for (let j = start; j < end; j++) {
-        const v = t[j];
-        const m = bitMap[j];
-        signs[j] = isNegative(v);
-        sum += Math.abs(v);
-        multiBit += (1 - m) >>> 31; // 1 when m >= 2
-        if (m > max) max = m;
-        if (m < min) min = m;
-      }
-    }
-    // A float32 tensor cannot overflow a float64 sum, so a non-finite sum means a NaN/Inf weight.
-    if (!Number.isFinite(sum)) failNonFinite(t, name, start, end);
-    sums[g] = sum;
+// ---- Kernels: small loops without data-dependent branches, each its own function so that
+// V8 optimizes them separately. `list` arrays hold entry indices in ascending order.
+
+/** Round 1 on [start, end) (E_0 = T): the signs of T; returns sum |T|. */
+function signsAndSum(t: Float32Array, signs: Uint8Array, start: number, end: number): number {
+  let sum = 0;
+  for (let j = start; j < end; j++) {
+    const v = t[j];
+    signs[j] = isNegative(v);
+    sum += Math.abs(v);
   }
-  if (bitMap !== null && bitMap.length > 0 && (min < 1 || max > 8)) failBitMapEntry(bitMap, 'bitMap');
-  return { sums, max, multiBit };
+  return sum;
+}
+
+/** A round over [start, end): E = T - sums[at + path], sign bit `shift`; returns sum |E|. */
+function residualRange(t: Float32Array, signs: Uint8Array, sums: Float64Array, at: number, shift: number, start: number, end: number): number {
+  let sum = 0;
+  for (let j = start; j < end; j++) {
+    const s = signs[j];
+    const e = t[j] - sums[at + s];
+    signs[j] = s | (isNegative(e) << shift);
+    sum += Math.abs(e);
+  }
+  return sum;
+}
+
+/** The same over the entries list[from .. to). */
+function residualList(t: Float32Array, signs: Uint8Array, sums: Float64Array, at: number, shift: number, list: Uint32Array, from: number, to: number): number {
+  let sum = 0;
+  for (let r = from; r < to; r++) {
+    const j = list[r];
+    const s = signs[j];
+    const e = t[j] - sums[at + s];
+    signs[j] = s | (isNegative(e) << shift);
+    sum += Math.abs(e);
+  }
+  return sum;
+}
+
+/** out[j] = sums[at + path] on [start, end). */
+function valuesRange(out: Float32Array, signs: Uint8Array, sums: Float64Array, at: number, start: number, end: number): void {
+  for (let j = start; j < end; j++) out[j] = sums[at + signs[j]];
 }
 
 /**
- * The binarization rounds. `bitMap` null means homogeneous (every entry takes all `nBits`
- * rounds; for a bit map the rounds are max(M)). No data-dependent branch sits in a hot loop:
- *
- * - round 1 visits every entry (E_0 = T): signs and sum |T| per group;
- * - each later round i is one pass over the entries of A_{i-1} that writes their value at
- *   depth i - 1 to the output (final for those with M_j = i - 1, overwritten for the others)
- *   and, for those in A_i, takes the residual E_{i-1}, its sign and |E_{i-1}|, appending
- *   them to the list of A_i (compacted in place, in index order);
- * - a last pass writes the full-depth values of A_n.
+ * Over [start, end) (every entry is in A_1): writes the depth-1 values, mu_1 * B_1 (computed
+ * as mu - 2 mu s, exact for s in {0, 1}), and appends the entries with M_j >= 2 to `list`
+ * from position w (branch-free: every entry is written, only those kept advance w). Returns
+ * the new end of the list; ORs (M_j - 1) | (8 - M_j) into `mapCheck.bad`, which goes
+ * negative for an entry outside 1..8.
  */
-function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, homogeneousBits: number, opts: BinarizeOptions): Binarization {
+function advanceRange(
+  out: Float32Array,
+  signs: Uint8Array,
+  mu: number,
+  bitMap: Uint8Array,
+  start: number,
+  end: number,
+  list: Uint32Array,
+  w: number,
+): number {
+  const twoMu = 2 * mu;
+  let bad = 0;
+  for (let j = start; j < end; j++) {
+    out[j] = mu - twoMu * signs[j];
+    const m = bitMap[j];
+    bad |= (m - 1) | (8 - m);
+    list[w] = j;
+    w += (1 - m) >>> 31; // 1 when m >= 2
+  }
+  mapCheck.bad |= bad;
+  return w;
+}
+
+const mapCheck = { bad: 0 };
+
+/**
+ * Over the entries list[from .. to) of A_{i-1}: writes their depth i-1 values and keeps those
+ * with M_j >= i, compacting the list in place. Returns the new end.
+ */
+function advanceList(
+  out: Float32Array,
+  signs: Uint8Array,
+  sums: Float64Array,
+  at: number,
+  bitMap: Uint8Array,
+  i: number,
+  list: Uint32Array,
+  from: number,
+  to: number,
+): number {
+  let w = from;
+  for (let r = from; r < to; r++) {
+    const j = list[r];
+    out[j] = sums[at + signs[j]];
+    list[w] = j;
+    w += (i - 1 - bitMap[j]) >>> 31; // 1 when M_j >= i
+  }
+  return w;
+}
+
+/**
+ * The binarization rounds. `bitMap` null means homogeneous: every entry takes `rounds`
+ * rounds. With a bit map the rounds go on while A_i is not empty, so max(M) need not be known
+ * in advance. Per round, for group g:
+ *
+ * - round 1 visits every entry (E_0 = T): signs and sum |T|;
+ * - homogeneous round i: one pass, residual and sign of every entry;
+ * - heterogeneous round i: a pass over A_{i-1} writes each entry's depth i-1 value (final for
+ *   those with M_j = i - 1, overwritten later for the others) and compacts the list to A_i;
+ *   a pass over A_i takes the residual E_{i-1}, its sign and sum |E_{i-1}|.
+ */
+function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, rounds: number, opts: BinarizeOptions): Binarization {
   const n = t.length;
   const channels = opts.channels ?? 1;
   const size = groupSize(n, opts.channels, 'channels');
   const out = checkOut(opts.out, n, 'out') ?? new Float32Array(n);
   const signs = checkOut(opts.signsOut, n, 'signsOut') ?? new Uint8Array(n);
-
-  const first = firstRound(t, bitMap, signs, channels, size, opts.name);
-  const nBits = bitMap === null ? homogeneousBits : first.max;
-  const stride = tableStride(nBits);
-  const table = new Float64Array(channels * stride);
-  const scales = new Float32Array(nBits * channels);
-  const activeCounts = new Float64Array(nBits * channels);
-  const result: Binarization = { nBits, channels, scales, activeCounts, signs, dequantized: out };
-  if (n === 0) return result;
-
-  const record = (i: number, g: number, sum: number, count: number): void => {
-    const mu = count > 0 ? Math.fround(sum / count) : 0;
-    scales[(i - 1) * channels + g] = mu;
-    activeCounts[(i - 1) * channels + g] = count;
-    extendTable(table, g * stride, i - 1, mu);
+  const allScales: number[] = []; // [round][group]
+  const allCounts: number[] = [];
+  const finish = (): Binarization => {
+    const nBits = allScales.length / channels;
+    return {
+      nBits,
+      channels,
+      scales: Float32Array.from(allScales),
+      activeCounts: Float64Array.from(allCounts),
+      signs,
+      dequantized: out,
+    };
   };
-  for (let g = 0; g < channels; g++) record(1, g, first.sums[g], size);
+  if (n === 0) {
+    for (let k = 0; k < rounds * channels; k++) {
+      allScales.push(0);
+      allCounts.push(0);
+    }
+    return finish();
+  }
+
+  // Round 1.
+  let mus = new Float64Array(channels);
+  for (let g = 0; g < channels; g++) {
+    const start = g * size;
+    const sum = signsAndSum(t, signs, start, start + size);
+    // A float32 tensor cannot overflow a float64 sum, so a non-finite sum means a NaN/Inf weight.
+    if (!Number.isFinite(sum)) failNonFinite(t, opts.name, start, start + size);
+    mus[g] = scaleOf(sum, size);
+    allScales.push(mus[g]);
+    allCounts.push(size);
+  }
+  let sums = nextDepth(depthZero(channels), 0, mus);
 
   if (bitMap === null) {
-    for (let i = 2; i <= nBits; i++) {
-      const bit = 1 << (i - 1);
+    for (let i = 2; i <= rounds; i++) {
+      mus = new Float64Array(channels);
       for (let g = 0; g < channels; g++) {
-        const from = g * stride + bit;
-        const end = (g + 1) * size;
-        let sum = 0;
-        for (let j = g * size; j < end; j++) {
-          const s = signs[j];
-          const e = t[j] - table[from + s];
-          signs[j] = s | (isNegative(e) << (i - 1));
-          sum += Math.abs(e);
-        }
-        record(i, g, sum, size);
+        const sum = residualRange(t, signs, sums, g << (i - 1), i - 1, g * size, (g + 1) * size);
+        mus[g] = scaleOf(sum, size);
+        allScales.push(mus[g]);
+        allCounts.push(size);
       }
+      sums = nextDepth(sums, i - 1, mus);
     }
-    for (let g = 0; g < channels; g++) {
-      const at = g * stride + (1 << nBits);
-      const end = (g + 1) * size;
-      for (let j = g * size; j < end; j++) out[j] = table[at + signs[j]];
-    }
-    return result;
+    for (let g = 0; g < channels; g++) valuesRange(out, signs, sums, g << rounds, g * size, (g + 1) * size);
+    return finish();
   }
 
-  // Heterogeneous: `list` holds A_i in index order, group g at [listStart[g], listEnd[g]).
+  // Heterogeneous: group g's part of the list of A_i is list[listStart[g] .. listEnd[g]).
   // One spare slot: the branch-free append writes one entry past the last kept one.
-  const list = scratchIndices(first.multiBit + 1);
+  const list = scratchIndices(n + 1);
   const listStart = new Float64Array(channels);
   const listEnd = new Float64Array(channels);
-  // i = nBits + 1 only writes the values of depth nBits (for nBits = 1 the i = 2 pass does,
-  // with A_2 empty).
-  for (let i = 2; i <= nBits + 1; i++) {
-    const bit = 1 << (i - 1);
-    const last = i > nBits;
+  for (let i = 2; ; i++) {
+    let active = 0;
+    mapCheck.bad = 0;
     for (let g = 0; g < channels; g++) {
-      const from = g * stride + bit; // partial sums of depth i - 1
-      let sum = 0;
-      let count = 0;
+      const at = g << (i - 1); // group g's sums of depth i - 1
       if (i === 2) {
-        const end = (g + 1) * size;
-        let w = g === 0 ? 0 : listEnd[g - 1];
-        listStart[g] = w;
-        for (let j = g * size; j < end; j++) {
-          const s = signs[j];
-          const v = table[from + s];
-          out[j] = v;
-          const a = (1 - bitMap[j]) >>> 31; // 1 when M_j >= 2
-          const e = t[j] - v;
-          signs[j] = s | ((isNegative(e) & a) << 1);
-          sum += Math.abs(e) * a;
-          count += a;
-          list[w] = j;
-          w += a;
-        }
-        listEnd[g] = w;
-      } else if (last) {
-        const end = listEnd[g];
-        for (let p = listStart[g]; p < end; p++) {
-          const j = list[p];
-          out[j] = table[from + signs[j]];
-        }
+        listStart[g] = g === 0 ? 0 : listEnd[g - 1];
+        listEnd[g] = advanceRange(out, signs, sums[at], bitMap, g * size, (g + 1) * size, list, listStart[g]);
       } else {
-        const end = listEnd[g];
-        let w = listStart[g];
-        for (let p = w; p < end; p++) {
-          const j = list[p];
-          const s = signs[j];
-          const v = table[from + s];
-          out[j] = v;
-          const a = (i - 1 - bitMap[j]) >>> 31; // 1 when M_j >= i
-          const e = t[j] - v;
-          signs[j] = s | ((isNegative(e) & a) << (i - 1));
-          sum += Math.abs(e) * a;
-          count += a;
-          list[w] = j;
-          w += a;
-        }
-        listEnd[g] = w;
+        listEnd[g] = advanceList(out, signs, sums, at, bitMap, i, list, listStart[g], listEnd[g]);
       }
-      if (!last) record(i, g, sum, count);
+      active += listEnd[g] - listStart[g];
     }
+    if (i === 2 && mapCheck.bad < 0) failBitMapEntry(bitMap, 'bitMap');
+    if (active === 0) return finish(); // A_i is empty: max(M) = i - 1 and every value is written
+    mus = new Float64Array(channels);
+    for (let g = 0; g < channels; g++) {
+      const sum = residualList(t, signs, sums, g << (i - 1), i - 1, list, listStart[g], listEnd[g]);
+      const count = listEnd[g] - listStart[g];
+      mus[g] = scaleOf(sum, count);
+      allScales.push(mus[g]);
+      allCounts.push(count);
+    }
+    sums = nextDepth(sums, i - 1, mus);
   }
-  return result;
 }
 
 /** Validates a bit map (a Uint8Array of the tensor's length, entries 1..8) and returns max(M), 0 when empty. */
@@ -283,18 +316,17 @@ export function reconstruct(
       option: 'scales',
     });
   }
-  groupSize(n, b.channels, 'channels');
+  const size = groupSize(n, b.channels, 'channels');
   const target = checkOut(out, n, 'out') ?? new Float32Array(n);
-  const stride = tableStride(b.nBits);
-  const table = new Float64Array(b.channels * stride);
+  // The sums of every depth, built with the same float32 steps as the binarization.
+  const depths = [depthZero(b.channels)];
+  for (let i = 1; i <= b.nBits; i++) depths.push(nextDepth(depths[i - 1], i - 1, b.scales.subarray((i - 1) * b.channels, i * b.channels)));
   for (let g = 0; g < b.channels; g++) {
-    for (let i = 1; i <= b.nBits; i++) extendTable(table, g * stride, i - 1, b.scales[(i - 1) * b.channels + g]);
-  }
-  const size = n / b.channels;
-  for (let g = 0; g < b.channels; g++) {
-    const base = g * stride;
     const end = (g + 1) * size;
-    for (let j = g * size; j < end; j++) target[j] = table[base + (1 << bitMap[j]) + b.signs[j]];
+    for (let j = g * size; j < end; j++) {
+      const m = bitMap[j];
+      target[j] = depths[m][(g << m) + (b.signs[j] & ((1 << m) - 1))];
+    }
   }
   return target;
 }

@@ -14,11 +14,16 @@
 export const RADIX_MIN_CANDIDATES = 1 << 15;
 
 /**
- * Which selection algorithm to use: 'radix' buckets the keys by their high 16 bits first and
- * runs quickselect only on the bucket holding the c-th key; 'quickselect' runs it on all
- * candidates; 'auto' picks radix for large groups. Results are identical.
+ * How the c smallest keys of a group are found; every choice gives the same bit map.
+ * - 'auto' (default): groups of RADIX_MIN_CANDIDATES keys or more take bounds from a sample of
+ *   keys, checked by exact counts, falling back to 'radix' when the check fails; smaller
+ *   groups use 'quickselect';
+ * - 'sample': the sampled bounds for every group (for tests);
+ * - 'radix': a histogram of the high 16 key bits finds the bucket holding the c-th key;
+ * - 'quickselect': quickselect on all the group's keys.
+ * In each case quickselect then decides among the keys inside the bounds.
  */
-export type Selector = 'auto' | 'radix' | 'quickselect';
+export type Selector = 'auto' | 'sample' | 'radix' | 'quickselect';
 
 const scratchF32 = new Float32Array(1);
 const scratchU32 = new Uint32Array(scratchF32.buffer);

@@ -10,6 +10,7 @@ import {
   quickSelectPairs,
   type Heuristic,
 } from '../../src/hbnn/index.js';
+import { selectionStats } from '../../src/hbnn/bitmap.js';
 import { gaussian, refBitMap, thrown } from './reference.js';
 
 // |T| = [0.1, 0.5, 0.9, 0.3, 0.2, 0.7, 0.05, 0.8, 0.4, 0.6], sum 4.55; 70/20/10 of 10 = 7/2/1.
@@ -169,7 +170,7 @@ describe('makeBitMap against a full-sort reference', () => {
           for (const scaleChannels of [1, channels]) {
             const counts = countsFromDistribution(dist, perChannel ? size : n).counts;
             const want = refBitMap(t, { heuristic, counts, channels: perChannel ? channels : 1, scaleChannels, seed: trial });
-            for (const selector of ['auto', 'radix', 'quickselect'] as const) {
+            for (const selector of ['auto', 'sample', 'radix', 'quickselect'] as const) {
               const got = makeBitMap(t, { heuristic, dist, seed: trial, selector, scaleChannels, ...(perChannel ? { channels } : {}) });
               expect(got.bitMap).toEqual(want);
             }
@@ -179,13 +180,41 @@ describe('makeBitMap against a full-sort reference', () => {
     }
   });
 
-  it('agrees on a tensor large enough for the radix path', () => {
+  it('falls back to the histogram, rebuilding the candidate list, when sampled bounds fail', () => {
+    const rng = mulberry32(12);
+    const before = selectionStats.fallbacks;
+    selectionStats.rejectSamples = true;
+    try {
+      for (let trial = 0; trial < 12; trial++) {
+        const channels = [1, 3][trial % 2];
+        const size = 20 + Math.floor(rng.next() * 40);
+        const t = new Float32Array(channels * size).map(() => rng.next() - 0.5);
+        const dist = [0.4, 0.3, 0.2, 0.1];
+        for (const heuristic of HEURISTICS) {
+          for (const perChannel of [false, true]) {
+            const counts = countsFromDistribution(dist, perChannel ? size : t.length).counts;
+            const want = refBitMap(t, { heuristic, counts, channels: perChannel ? channels : 1, seed: trial });
+            const got = makeBitMap(t, { heuristic, dist, seed: trial, selector: 'sample', ...(perChannel ? { channels } : {}) });
+            expect(got.bitMap).toEqual(want);
+          }
+        }
+      }
+    } finally {
+      selectionStats.rejectSamples = false;
+    }
+    expect(selectionStats.fallbacks - before).toBeGreaterThan(100);
+  });
+
+  it('agrees on a tensor large enough for the sampled and radix paths', () => {
     const t = gaussian(70_000, 8, 0.05); // above RADIX_MIN_CANDIDATES (32768)
     for (const heuristic of HEURISTICS) {
       const counts = countsFromDistribution([0.7, 0.2, 0.1], t.length).counts;
       const want = refBitMap(t, { heuristic, counts, seed: 5 });
+      const sampled = selectionStats.sampled;
       const auto = makeBitMap(t, { heuristic, avgBits: 1.4, seed: 5 }).bitMap;
+      expect(selectionStats.sampled).toBeGreaterThan(sampled);
       expect(auto).toEqual(want);
+      expect(makeBitMap(t, { heuristic, avgBits: 1.4, seed: 5, selector: 'radix' }).bitMap).toEqual(want);
       expect(makeBitMap(t, { heuristic, avgBits: 1.4, seed: 5, selector: 'quickselect' }).bitMap).toEqual(want);
     }
   });
