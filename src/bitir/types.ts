@@ -306,10 +306,10 @@ export interface LoweringOptions {
 }
 
 export const DEFAULT_LOWERING: Readonly<LoweringOptions> = Object.freeze({
-  inputFrac: 8,
-  inputBits: 16,
-  actFrac: 8,
-  actBits: 16,
+  inputFrac: 16,
+  inputBits: 20,
+  actFrac: 12,
+  actBits: 20,
   logitFrac: 16,
   logitBits: 32,
   multiplierBits: 24,

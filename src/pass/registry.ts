@@ -12,6 +12,7 @@ import { inferShapes } from '../../passes/infer-shapes.js';
 import { insertActivationBinarization } from '../../passes/insert-activation-binarization.js';
 import { insertScalingLayer } from '../../passes/insert-scaling-layer.js';
 import { insertWeightBinarization } from '../../passes/insert-weight-binarization.js';
+import { lowerToBitir } from '../../passes/lower-to-bitir.js';
 import { topologicalSort } from '../../passes/topological-sort.js';
 
 export function builtinPasses(): PassRegistry {
@@ -26,6 +27,7 @@ export function builtinPasses(): PassRegistry {
   r.register(insertActivationBinarization);
   r.register(insertScalingLayer);
   r.register(insertWeightBinarization);
+  r.register(lowerToBitir);
   r.register(topologicalSort);
   return r;
 }
