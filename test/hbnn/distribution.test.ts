@@ -1,3 +1,4 @@
+import * as fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   countsFromDistribution,
@@ -43,6 +44,13 @@ describe('distFromAvg (the default rule)', () => {
     for (const [avg, dist] of table) close(distFromAvg(avg, 3), dist);
     close(distFromAvg(1.5, 2), [0.5, 0.5]);
     close(distFromAvg(2.5, 4), [0, 0.625, 0.25, 0.125]); // k = 2 has room to spread up to 4 bits
+  });
+
+  it('agrees with the table printed in docs/method.md', () => {
+    const doc = fs.readFileSync(new URL('../../docs/method.md', import.meta.url), 'utf8');
+    const rows = [...doc.matchAll(/^\| (\d\.\d) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$/gm)];
+    expect(rows.length).toBe(9);
+    for (const row of rows) close(distFromAvg(Number(row[1]), 3), [Number(row[2]), Number(row[3]), Number(row[4])]);
   });
 
   it('has mean exactly avgBits, non-negative fractions and no jumps, for every maxBits', () => {
