@@ -19,6 +19,7 @@ import { displayPath } from './paths.js';
 import { formatDistribution, runQuantize, type QuantizeRun } from './quantize.js';
 import { evalRunJson, runEval, type EvalRun } from './eval.js';
 import { parseNormalization } from '../data/index.js';
+import { BACKENDS, runLower, type LowerRun } from './lower.js';
 
 /** The cleanup pipeline the demo runs; passes not registered at run time are skipped. */
 export const DEMO_PIPELINE: readonly string[] = ['eliminate-identity', 'fold-constants', 'eliminate-dead-code'];
@@ -38,6 +39,7 @@ export interface DemoState {
   opt?: OptResult;
   quantize?: QuantizeRun;
   evaluate?: { float: EvalRun; quantized: EvalRun };
+  lower?: LowerRun[];
 }
 
 export interface DemoContext {
@@ -147,6 +149,25 @@ const evaluateStep: DemoStep = {
   },
 };
 
+const lowerStep: DemoStep = {
+  name: 'lower',
+  async run(ctx) {
+    const q = ctx.state.quantize;
+    if (!q) return ['skipped: no quantized model'];
+    const runs: LowerRun[] = [];
+    const lines: string[] = [];
+    for (const b of BACKENDS) {
+      const out = path.join(ctx.outDir, b.name);
+      const r = await runLower(q.output, { backend: b.name, out }, ctx.io, ctx.log);
+      runs.push(r);
+      ctx.written.push(...r.files.map((f) => path.join(out, f.name)));
+      lines.push(`${b.name}: ${r.files.map((f) => f.name).join(', ')} → ${displayPath(out, ctx.io.cwd)}`, ...r.result.lines.slice(0, 2).map((l) => `  ${l}`));
+    }
+    ctx.state.lower = runs;
+    return lines;
+  },
+};
+
 const summaryStep: DemoStep = {
   name: 'summary',
   async run(ctx) {
@@ -167,6 +188,7 @@ const summaryStep: DemoStep = {
       ...(q ? { avgWeightBits: q.record.avgWeightBits, pipeline: q.pipeline } : {}),
       ...(ev ? { data: DEMO_DATA, samples: ev.float.result.samples, floatTop1: ev.float.result.top1, hbnnTop1: ev.quantized.result.top1 } : {}),
       ...(storage ? { storage } : {}),
+      ...(ctx.state.lower ? { lowered: ctx.state.lower.map((r) => ({ backend: r.backend, out: path.relative(ctx.outDir, r.outDir), summary: r.result.summary })) } : {}),
       files: [...ctx.written, file].map((f) => path.relative(ctx.outDir, f)),
     };
     writeFileAtomic(file, toJson(summary));
@@ -179,8 +201,8 @@ const summaryStep: DemoStep = {
   },
 };
 
-/** The demo, in order. Append new steps here (fine-tune and lower go before the summary). */
-export const DEMO_STEPS: readonly DemoStep[] = [inspectStep, optimizeStep, quantizeStep, evaluateStep, summaryStep];
+/** The demo, in order. Append new steps here (before the summary). */
+export const DEMO_STEPS: readonly DemoStep[] = [inspectStep, optimizeStep, quantizeStep, evaluateStep, lowerStep, summaryStep];
 
 export interface DemoOptions {
   /** Output folder (default out/demo, relative to the working folder). */
@@ -220,7 +242,8 @@ export function registerDemo(program: Command, io: CliIo): void {
         `clean it up with the pipeline ${DEMO_PIPELINE.join(',')} (${DEMO_MODEL}.opt.onnx; passes not ` +
         `registered in this build are skipped and named); quantize the weights to ${DEMO_AVG_BITS} average bits ` +
         `with Middle-Out (${DEMO_MODEL}.hbnn.onnx, quantize.json); evaluate the float and the quantized model ` +
-        `on ${DEMO_DATA} (eval.json); and summarize (summary.json).`,
+        `on ${DEMO_DATA} (eval.json); lower the quantized model with every backend (${BACKENDS.map((b) => `${b.name}/`).join(', ')}); ` +
+        `and summarize (summary.json).`,
     )
     .option('-o, --out <dir>', 'output folder', path.join('out', 'demo'))
     .addHelpText(

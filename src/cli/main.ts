@@ -22,6 +22,7 @@ import { registerDemo } from './demo.js';
 import { registerQuantize } from './quantize.js';
 import { registerEval } from './eval.js';
 import { registerSweep } from './sweep.js';
+import { registerLower } from './lower.js';
 
 export type { CliIo } from './io.js';
 
@@ -60,6 +61,7 @@ Exit codes: 0 ok, 2 usage, 3 input, 4 model, 5 pipeline, 6 runtime, 7 output, 70
   registerQuantize(program, io);
   registerEval(program, io);
   registerSweep(program, io);
+  registerLower(program, io);
   return program;
 }
 

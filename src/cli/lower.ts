@@ -1,0 +1,300 @@
+/**
+ * `hbnn-onnx lower MODEL --backend NAME [-o DIR] [backend options] [--json]`: lowers a
+ * quantized (HBNN) model with one of the backends and writes the files the backend returns
+ * in memory into the output folder, all together (`writeFilesAtomic`): an error leaves the
+ * folder as it was. The backends themselves never write.
+ *
+ * Backends are entries of `BACKENDS`; each names the options it takes, so an option given
+ * to a backend that does not use it is an error rather than silently ignored.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Option, type Command } from 'commander';
+import { loadModel } from '../onnx/io.js';
+import type { Model } from '../ir/graph.js';
+import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR, summarizeProgram, type LoweringOptions } from '../bitir/index.js';
+import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../backends/asic/index.js';
+import { assertNotInput, readFileChecked, writeFilesAtomic } from '../util/fs.js';
+import { fail, ErrorCodes } from '../errors.js';
+import { formatBytes, formatCount, table } from './format.js';
+import { Logger, toJson, type CliIo } from './io.js';
+import { deriveOutputPath, displayPath } from './paths.js';
+import { parseIntOption, parseNumberOption } from './quantize.js';
+
+/** The lower flags as commander hands them over. */
+export interface LowerCliOptions {
+  backend: string;
+  out?: string;
+  json?: boolean;
+  // bit-level IR fixed-point formats (bit-ir; asic with --from-bit-ir)
+  inputBits?: string;
+  inputFrac?: string;
+  fixedActBits?: string;
+  fixedActFrac?: string;
+  logitBits?: string;
+  logitFrac?: string;
+  multiplierBits?: string;
+  fixedWeightBits?: string;
+  // asic
+  tech?: string;
+  scaling?: 'units' | 'paper';
+  clockMhz?: string;
+  paperAnchor?: string;
+  activationBits?: string;
+  sweep?: string;
+  fromBitIr?: boolean;
+  modelName?: string;
+}
+
+type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
+
+/** The flag text of each backend option (for messages). */
+const FLAG: Record<OptionKey, string> = {
+  inputBits: '--input-bits',
+  inputFrac: '--input-frac',
+  fixedActBits: '--fixed-act-bits',
+  fixedActFrac: '--fixed-act-frac',
+  logitBits: '--logit-bits',
+  logitFrac: '--logit-frac',
+  multiplierBits: '--multiplier-bits',
+  fixedWeightBits: '--fixed-weight-bits',
+  tech: '--tech',
+  scaling: '--scaling',
+  clockMhz: '--clock-mhz',
+  paperAnchor: '--paper-anchor',
+  activationBits: '--activation-bits',
+  sweep: '--sweep',
+  fromBitIr: '--from-bit-ir',
+  modelName: '--model-name',
+};
+
+const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
+const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
+
+export interface BackendResult {
+  files: Map<string, string | Uint8Array>;
+  /** Summary lines for the text output. */
+  lines: string[];
+  /** Summary for --json. */
+  summary: Record<string, unknown>;
+}
+
+export interface Backend {
+  name: string;
+  summary: string;
+  /** Options this backend accepts (given alone or together with `extra`). */
+  options(o: LowerCliOptions): readonly OptionKey[];
+  /**
+   * Checks the options and reads their files (technology, sweep) before any lowering;
+   * returns the function that lowers a loaded model.
+   */
+  prepare(o: LowerCliOptions, cwd: string): (model: Model) => BackendResult;
+}
+
+/** LoweringOptions from the fixed-point flags (only the ones given). */
+export function bitIrLoweringOptions(o: LowerCliOptions): Partial<LoweringOptions> {
+  const r: Partial<LoweringOptions> = {};
+  const width = (v: string | undefined, k: OptionKey): number | undefined => (v === undefined ? undefined : parseIntOption(v, FLAG[k], 1));
+  const frac = (v: string | undefined, k: OptionKey): number | undefined => (v === undefined ? undefined : parseIntOption(v, FLAG[k], 0));
+  const set = <K extends keyof LoweringOptions>(key: K, v: number | undefined): void => {
+    if (v !== undefined) r[key] = v;
+  };
+  set('inputBits', width(o.inputBits, 'inputBits'));
+  set('inputFrac', frac(o.inputFrac, 'inputFrac'));
+  set('actBits', width(o.fixedActBits, 'fixedActBits'));
+  set('actFrac', frac(o.fixedActFrac, 'fixedActFrac'));
+  set('logitBits', width(o.logitBits, 'logitBits'));
+  set('logitFrac', frac(o.logitFrac, 'logitFrac'));
+  set('multiplierBits', width(o.multiplierBits, 'multiplierBits'));
+  set('weightBits', width(o.fixedWeightBits, 'fixedWeightBits'));
+  for (const [w, f, wf, ff] of [
+    ['inputBits', 'inputFrac', '--input-bits', '--input-frac'],
+    ['actBits', 'actFrac', '--fixed-act-bits', '--fixed-act-frac'],
+    ['logitBits', 'logitFrac', '--logit-bits', '--logit-frac'],
+  ] as const) {
+    const bits = r[w];
+    const fr = r[f];
+    if (bits !== undefined && fr !== undefined && fr >= bits) fail(ErrorCodes.INVALID_OPTION, `${ff} (${fr}) must be below ${wf} (${bits})`, { option: ff });
+  }
+  return r;
+}
+
+const bitIrBackend: Backend = {
+  name: 'bit-ir',
+  summary: 'the bit-level IR: ir.json (the program), ir.txt (readable listing), summary.md (per-layer costs)',
+  options: () => BITIR_KEYS,
+  prepare(o) {
+    const lowering = bitIrLoweringOptions(o);
+    return (model) => {
+      const files = lowerBitIrFiles(model, lowering);
+      const program = bitProgramFromJson(files.get('ir.json') as string);
+      const t = summarizeProgram(program).totals;
+      return {
+        files,
+        lines: [
+          `${program.ops.length} ops: ${program.ops.map((op) => op.op).join(' → ')}`,
+          `${formatCount(t.params)} parameters, ${formatCount(t.macs)} MACs and ${formatCount(t.bitOps)} bit operations per frame; ` +
+            `weights ${formatBytes(Math.ceil((t.weightSignBits + t.bitMapBits) / 8))} (signs and bit maps), constants ${formatBytes(Math.ceil(t.constantBits / 8))}`,
+        ],
+        summary: { ops: program.ops.length, ...t, options: program.options },
+      };
+    };
+  },
+};
+
+const asicBackend: Backend = {
+  name: 'asic',
+  summary: 'an ASIC estimate (area, power, throughput): report.json, report.md, report.html',
+  options: (o) => (o.fromBitIr ? [...ASIC_KEYS, ...BITIR_KEYS.filter((k) => !ASIC_KEYS.includes(k))] : ASIC_KEYS),
+  prepare(o, cwd) {
+    const opts: AsicOptions = {};
+    if (o.tech !== undefined) opts.tech = loadTechFile(path.resolve(cwd, o.tech));
+    if (o.scaling !== undefined) opts.scaling = o.scaling;
+    if (o.clockMhz !== undefined) {
+      const c = parseNumberOption(o.clockMhz, '--clock-mhz');
+      if (c <= 0) fail(ErrorCodes.INVALID_OPTION, `--clock-mhz must be > 0, got ${c}`, { option: '--clock-mhz' });
+      opts.clockMhz = c;
+    }
+    if (o.paperAnchor !== undefined) {
+      if (!(PAPER_ANCHOR_NAMES as readonly string[]).includes(o.paperAnchor)) {
+        fail(ErrorCodes.INVALID_OPTION, `--paper-anchor must be one of ${PAPER_ANCHOR_NAMES.join(', ')}, got '${o.paperAnchor}'`, { option: '--paper-anchor' });
+      }
+      opts.paperAnchor = o.paperAnchor as (typeof PAPER_ANCHOR_NAMES)[number];
+    }
+    if (o.activationBits !== undefined) {
+      const a = parseNumberOption(o.activationBits, '--activation-bits');
+      if (a < 1) fail(ErrorCodes.INVALID_OPTION, `--activation-bits must be >= 1, got ${a}`, { option: '--activation-bits' });
+      opts.activationBits = a;
+    }
+    if (o.sweep !== undefined) {
+      const file = path.resolve(cwd, o.sweep);
+      const text = readFileChecked(file).toString('utf8');
+      try {
+        opts.sweep = JSON.parse(text) as unknown;
+      } catch (e) {
+        fail(ErrorCodes.INVALID_OPTION, `--sweep ${o.sweep}: not valid JSON: ${(e as Error).message}`, { option: '--sweep', file });
+      }
+    }
+    if (o.modelName !== undefined) opts.modelName = o.modelName;
+    let lowering: Partial<LoweringOptions> | undefined;
+    if (o.fromBitIr) {
+      lowering = bitIrLoweringOptions(o);
+    } else {
+      if (o.inputBits !== undefined) opts.inputBits = parseIntOption(o.inputBits, '--input-bits', 1);
+      if (o.fixedWeightBits !== undefined) opts.fixedWeightBits = parseIntOption(o.fixedWeightBits, '--fixed-weight-bits', 1);
+    }
+    return (model) => {
+      const { files, report } = lowerAsic(model, { ...opts, ...(lowering ? { program: lowerToBitIR(model, lowering) } : {}) });
+      return { files, lines: asicLines(report), summary: { source: report.source, scaling: report.scaling, clockMhz: report.clockMhz, ...report.summary, bits: report.bits } };
+    };
+  },
+};
+
+function asicLines(r: AsicReport): string[] {
+  const s = r.summary;
+  return [
+    `${r.scaling === 'units' ? 'unit counts' : "the paper's b_act·b_weight rule"} at ${r.clockMhz} MHz (per-layer work from the ${r.source === 'bit-ir' ? 'bit-level IR' : 'quantization record'}): ` +
+      `${s.areaMm2.toFixed(3)} mm², ${(s.powerW * 1000).toFixed(1)} mW, ${formatCount(Math.round(s.fps))} frames/s, ${s.energyPerFrameUj.toFixed(2)} µJ/frame`,
+    `${r.bits.avgWeightBits.toFixed(3)} average weight bits, ${r.bits.avgActivationBits.toFixed(3)} average activation bits`,
+    ...r.notes.map((n) => `note: ${n}`),
+  ];
+}
+
+/** The backends this build has, by name. */
+export const BACKENDS: readonly Backend[] = [bitIrBackend, asicBackend];
+
+export interface LowerRun {
+  model: string;
+  backend: string;
+  outDir: string;
+  files: { name: string; bytes: number }[];
+  result: BackendResult;
+}
+
+/** The core of `lower`, shared with `demo`: checks everything, lowers, writes the files together. */
+export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log: Logger): Promise<LowerRun> {
+  const backend = BACKENDS.find((b) => b.name === o.backend);
+  if (!backend) fail(ErrorCodes.INVALID_OPTION, `unknown backend '${o.backend}'; this build has ${BACKENDS.map((b) => b.name).join(', ')}`, { option: '--backend' });
+  const allowed = new Set(backend.options(o));
+  const stray = (Object.keys(FLAG) as OptionKey[]).filter((k) => o[k] !== undefined && !allowed.has(k));
+  if (stray.length > 0) {
+    const hint = backend.name === 'asic' && stray.every((k) => BITIR_KEYS.includes(k)) ? ' (with --backend asic they need --from-bit-ir)' : '';
+    fail(ErrorCodes.INVALID_OPTION, `${stray.map((k) => FLAG[k]).join(', ')} ${stray.length === 1 ? 'does' : 'do'} not apply to --backend ${backend.name}${hint}`, {
+      option: FLAG[stray[0]!],
+    });
+  }
+  const input = path.resolve(io.cwd, model);
+  const outDir = path.resolve(io.cwd, o.out ?? deriveOutputPath(model, `.${backend.name}`));
+  assertNotInput(outDir, [input]);
+  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) {
+    fail(ErrorCodes.FILE_WRITE, `the output ${displayPath(outDir, io.cwd)} exists and is not a folder`, { file: outDir });
+  }
+  const lower = backend.prepare(o, io.cwd);
+  log.progress(`loading ${displayPath(input, io.cwd)}`);
+  const m = loadModel(input);
+  log.progress(`lowering to ${backend.name}`);
+  const result = lower(m);
+  log.progress(`writing ${displayPath(outDir, io.cwd)}`);
+  writeFilesAtomic(outDir, result.files);
+  log.done();
+  const files = [...result.files].map(([name, data]) => ({ name, bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength }));
+  return { model: input, backend: backend.name, outDir, files, result };
+}
+
+export function formatLowerRun(r: LowerRun, cwd: string): string {
+  const rows = r.files.map((f) => [path.join(displayPath(r.outDir, cwd), f.name), formatBytes(f.bytes)]);
+  return (
+    `${displayPath(r.model, cwd)} → ${displayPath(r.outDir, cwd)} (${r.backend})\n` +
+    r.result.lines.map((l) => `  ${l}\n`).join('') +
+    `\n${table(['file', 'size'], rows, ['left', 'right'])}\n`
+  );
+}
+
+export function lowerRunJson(r: LowerRun, cwd: string): unknown {
+  return { model: displayPath(r.model, cwd), backend: r.backend, out: displayPath(r.outDir, cwd), files: r.files, summary: r.result.summary };
+}
+
+export function registerLower(program: Command, io: CliIo): void {
+  program
+    .command('lower')
+    .summary('lower a quantized model to the bit-level IR or an ASIC estimate')
+    .description(
+      `Lower an HBNN-quantized model (from \`hbnn-onnx quantize\`) with a backend and write its files into the output folder, ` +
+        `all together (an error leaves the folder as it was). Backends: ${BACKENDS.map((b) => `${b.name}: ${b.summary}`).join('; ')}. ` +
+        'A model that is not quantized is refused (not-quantized, exit 4); an option the chosen backend does not use is an error.',
+    )
+    .argument('<model>', 'quantized ONNX model')
+    .addOption(new Option('--backend <name>', 'backend').choices(BACKENDS.map((b) => b.name)).makeOptionMandatory())
+    .option('-o, --out <dir>', 'output folder (default: <model stem>.<backend> beside the model)')
+    .option('--input-bits <n>', 'width of the fixed-point network input (bit-ir default 20; asic default 8)')
+    .option('--input-frac <n>', 'bit-ir: fractional bits of the input (default 16)')
+    .option('--fixed-act-bits <n>', 'bit-ir: width of fixed-point activations between layers (default 20)')
+    .option('--fixed-act-frac <n>', 'bit-ir: their fractional bits (default 12)')
+    .option('--logit-bits <n>', 'bit-ir: width of the logits (default 32)')
+    .option('--logit-frac <n>', 'bit-ir: fractional bits of the logits (default 16)')
+    .option('--multiplier-bits <n>', 'bit-ir: largest requantization multiplier width (default 24)')
+    .option('--fixed-weight-bits <n>', 'width of weights the quantizer kept in float (bit-ir default 12; asic default 8)')
+    .option('--tech <file>', 'asic: technology JSON (default: calibrated to the paper\'s VGG-8 ASIC row)')
+    .addOption(new Option('--scaling <rule>', "asic: headline figures from unit counts or the paper's rule (default units)").choices(['units', 'paper']))
+    .option('--clock-mhz <mhz>', "asic: clock (default: the technology's)")
+    .option('--paper-anchor <name>', `asic: anchor of the paper rule: ${PAPER_ANCHOR_NAMES.join(', ')} (default: this model at W2A2)`)
+    .option('--activation-bits <bits>', 'asic: bits assumed for layer inputs the model leaves float (default 8; 1-3 = HBNN)')
+    .option('--sweep <file>', 'asic: accuracy results to show, e.g. sweep.json from `hbnn-onnx sweep`')
+    .option('--from-bit-ir', 'asic: read per-layer work from the bit-level IR instead of the quantization record')
+    .option('--model-name <name>', 'asic: name shown in the reports (default: the graph name)')
+    .option('--json', 'print the result (files, summary figures) as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ hbnn-onnx lower model.hbnn.onnx --backend bit-ir -o out/bitir
+  $ hbnn-onnx lower model.hbnn.onnx --backend asic --clock-mhz 200 --sweep sweep/sweep.json -o out/asic
+  $ hbnn-onnx lower model.hbnn.onnx --backend asic --from-bit-ir --scaling paper --paper-anchor vgg8-cifar10`,
+    )
+    .action(async (model: string, opts: LowerCliOptions, cmd: Command) => {
+      const globals = cmd.optsWithGlobals<{ verbose?: boolean }>();
+      const log = new Logger(io, { json: opts.json === true, verbose: globals.verbose === true });
+      const r = await runLower(model, opts, io, log);
+      io.stdout(opts.json ? toJson(lowerRunJson(r, io.cwd)) : formatLowerRun(r, io.cwd));
+    });
+}

@@ -1,0 +1,137 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
+import { loadModel } from '../../src/onnx/io.js';
+import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR } from '../../src/bitir/index.js';
+import { lowerAsic } from '../../src/backends/asic/index.js';
+
+// One quantized model (W1.4, Middle-Out) for the whole file; each test lowers it into its own folder.
+const shared = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-cli-lower-'));
+const QMODEL = path.join(shared, 'cnn.hbnn.onnx');
+afterAll(() => fs.rmSync(shared, { recursive: true, force: true }));
+beforeAll(async () => {
+  const r = await cli(['quantize', FMNIST_CNN, '--avg-bits', '1.4', '-o', QMODEL]);
+  expect(r.code, r.stderr).toBe(0);
+});
+
+/** A folder with a copy of the quantized model as q.onnx. */
+function workdir(): string {
+  const d = tmpDir();
+  fs.copyFileSync(QMODEL, path.join(d, 'q.onnx'));
+  return d;
+}
+
+describe('lower --backend bit-ir', () => {
+  it('writes exactly the files lowerBitIrFiles returns, into <stem>.bit-ir by default', async () => {
+    const d = workdir();
+    const r = await cli(['lower', 'q.onnx', '--backend', 'bit-ir'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const expected = lowerBitIrFiles(loadModel(QMODEL));
+    expect(fs.readdirSync(path.join(d, 'q.bit-ir')).sort()).toEqual([...expected.keys()].sort());
+    for (const [name, data] of expected) expect(fs.readFileSync(path.join(d, 'q.bit-ir', name), 'utf8'), name).toBe(data);
+    const program = bitProgramFromJson(expected.get('ir.json') as string);
+    expect(r.stdout.split('\n')[0]).toBe('q.onnx → q.bit-ir (bit-ir)');
+    expect(r.stdout).toContain(`  ${program.ops.length} ops: ${program.ops.map((o) => o.op).join(' → ')}\n`);
+    expect(r.stdout).toMatch(/^ {2}103,968 parameters, [\d,]+ MACs and [\d,]+ bit operations per frame; /m);
+    expect(r.stdout).toMatch(/^ {2}q\.bit-ir\/ir\.json +[\d.]+ KiB$/m);
+  });
+
+  it('passes the fixed-point options to the lowering; --json', async () => {
+    const d = workdir();
+    const r = await cli(['lower', 'q.onnx', '--backend', 'bit-ir', '--input-bits', '16', '--input-frac', '12', '--fixed-act-bits', '18', '-o', 'ir', '--json'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { backend: string; out: string; files: { name: string; bytes: number }[]; summary: { options: Record<string, number>; params: number } };
+    expect(j.backend).toBe('bit-ir');
+    expect(j.out).toBe('ir');
+    expect(j.summary.params).toBe(103_968);
+    expect(j.summary.options).toMatchObject({ inputBits: 16, inputFrac: 12, actBits: 18 });
+    const p = bitProgramFromJson(fs.readFileSync(path.join(d, 'ir', 'ir.json'), 'utf8'));
+    expect(p.options).toEqual(lowerToBitIR(loadModel(QMODEL), { inputBits: 16, inputFrac: 12, actBits: 18 }).options);
+    for (const f of j.files) expect(fs.statSync(path.join(d, 'ir', f.name)).size).toBe(f.bytes);
+  });
+});
+
+describe('lower --backend asic', () => {
+  it('writes report.json/md/html equal to lowerAsic and prints the headline figures', async () => {
+    const d = workdir();
+    const r = await cli(['lower', 'q.onnx', '--backend', 'asic', '--clock-mhz', '200', '-o', 'asic'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    const { files, report } = lowerAsic(loadModel(QMODEL), { clockMhz: 200 });
+    expect(fs.readdirSync(path.join(d, 'asic')).sort()).toEqual(['report.html', 'report.json', 'report.md']);
+    for (const [name, data] of files) expect(fs.readFileSync(path.join(d, 'asic', name), 'utf8'), name).toBe(data);
+    expect(report.clockMhz).toBe(200);
+    expect(r.stdout).toContain(
+      `  unit counts at 200 MHz (per-layer work from the quantization record): ${report.summary.areaMm2.toFixed(3)} mm², ${(report.summary.powerW * 1000).toFixed(1)} mW, `,
+    );
+    expect(r.stdout).toContain('  1.400 average weight bits, ');
+  });
+
+  it('--from-bit-ir, --scaling paper, --paper-anchor and --sweep from a sweep.json', async () => {
+    const d = workdir();
+    fs.writeFileSync(path.join(d, 'sweep.json'), JSON.stringify({ results: [{ heuristic: 'middle-out', avgBits: 1.4, top1: 0.83 }] }));
+    const r = await cli(['lower', 'q.onnx', '--backend', 'asic', '--from-bit-ir', '--input-bits', '12', '--scaling', 'paper', '--paper-anchor', 'vgg8-cifar10', '--sweep', 'sweep.json', '--json'], {
+      cwd: d,
+    });
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { summary: { source: string; scaling: string } };
+    expect(j.summary.source).toBe('bit-ir');
+    expect(j.summary.scaling).toBe('paper');
+    const rep = JSON.parse(fs.readFileSync(path.join(d, 'q.asic', 'report.json'), 'utf8')) as { sweep?: { results: unknown[] } };
+    expect(rep.sweep?.results).toHaveLength(1);
+  });
+});
+
+describe('lower errors: nothing written', () => {
+  const cases: [string, string[], number, string][] = [
+    ['an option of another backend', ['--backend', 'bit-ir', '--tech', 'tech.json'], 2, 'invalid-option'],
+    ['bit-ir formats for asic without --from-bit-ir', ['--backend', 'asic', '--logit-bits', '24'], 2, 'invalid-option'],
+    ['a fraction not below its width', ['--backend', 'bit-ir', '--input-bits', '8', '--input-frac', '8'], 2, 'invalid-option'],
+    ['a zero width', ['--backend', 'bit-ir', '--fixed-act-bits', '0'], 2, 'invalid-option'],
+    ['an unknown paper anchor', ['--backend', 'asic', '--paper-anchor', 'alexnet'], 2, 'invalid-option'],
+    ['a negative clock', ['--backend', 'asic', '--clock-mhz', '-5'], 2, 'invalid-option'],
+    ['a missing technology file', ['--backend', 'asic', '--tech', 'none.json'], 3, 'file-not-found'],
+    ['the output folder is the model', ['--backend', 'bit-ir', '-o', 'q.onnx'], 7, 'output-would-overwrite-input'],
+  ];
+  for (const [what, args, exit, code] of cases) {
+    it(`${what}: exit ${exit}, ${code}`, async () => {
+      const d = workdir();
+      const before = fs.readFileSync(path.join(d, 'q.onnx'));
+      const r = await cli(['lower', 'q.onnx', ...args], { cwd: d });
+      expect(r.code, r.stderr).toBe(exit);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(new RegExp(`^hbnn-onnx: error\\[${code}\\]: `));
+      expect(fs.readdirSync(d)).toEqual(['q.onnx']);
+      expect(fs.readFileSync(path.join(d, 'q.onnx')).equals(before)).toBe(true);
+    });
+  }
+
+  it('a float model is not-quantized (exit 4), for every backend', async () => {
+    const d = tmpDir();
+    fs.copyFileSync(FMNIST_CNN, path.join(d, 'float.onnx'));
+    for (const backend of ['bit-ir', 'asic']) {
+      const r = await cli(['lower', 'float.onnx', '--backend', backend], { cwd: d });
+      expect(r.code, backend).toBe(4);
+      expect(r.stderr).toMatch(/^hbnn-onnx: error\[not-quantized\]: .*run `hbnn-onnx quantize` first/);
+    }
+    expect(fs.readdirSync(d)).toEqual(['float.onnx']);
+  });
+
+  it('no --backend, or an unknown one, is a usage error', async () => {
+    const none = await cli(['lower', QMODEL]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("error: required option '--backend <name>' not specified");
+    const bad = await cli(['lower', QMODEL, '--backend', 'fpga']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("argument 'fpga' is invalid. Allowed choices are bit-ir, asic.");
+  });
+
+  it('--help lists the backends and their options', async () => {
+    const r = await cli(['lower', '--help']);
+    expect(r.code).toBe(0);
+    for (const flag of ['--backend <name>', '-o, --out <dir>', '--input-bits <n>', '--tech <file>', '--scaling <rule>', '--from-bit-ir', '--sweep <file>']) expect(r.stdout).toContain(flag);
+    expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx lower model.hbnn.onnx --backend bit-ir -o out/bitir');
+  });
+});
