@@ -278,7 +278,8 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   const onAbort = (): void => {
     stopRequested = true;
   };
-  if (o.handleSigint) process.on('SIGINT', onSigint);
+  // once: a second Ctrl-C gets Node's default handling (exit) while the checkpoint is written
+  if (o.handleSigint) process.once('SIGINT', onSigint);
   opts.signal?.addEventListener('abort', onAbort);
   if (opts.signal?.aborted) stopRequested = true;
 

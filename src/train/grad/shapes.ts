@@ -7,34 +7,51 @@
  */
 import type { Graph, Node, Value } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
+import { DataType } from '../../ir/dtype.js';
 import { tensorTypeOf, type Dim } from '../../ir/types.js';
 
 export type ShapeMap = Map<Value, Dim[]>;
 
-/** The constant tensor behind `v`: an initializer or a Constant node's value. */
-export function constantOf(v: Value | null | undefined): Tensor | undefined {
+/** A constant's dims and values (numbers; int64 beyond 2^53 are not expected in shapes and axes). */
+export interface ConstantValue {
+  dims: number[];
+  values: number[];
+}
+
+/** The constant behind `v`: an initializer or a Constant node's value. */
+export function constantOf(v: Value | null | undefined): ConstantValue | undefined {
   if (!v) return undefined;
-  if (v.constValue && !v.isGraphInput) return v.constValue;
+  if (v.constValue && !v.isGraphInput) return fromTensor(v.constValue);
   const p = v.producer;
-  if (p && p.opType === 'Constant' && (p.domain === '' || p.domain === 'ai.onnx')) {
-    const t = p.attrTensor('value');
-    if (t) return t;
-    const f = p.attributes.get('value_float');
-    if (f?.type === 'float') return { dims: [], toNumberArray: () => [f.value], toFloat32: () => Float32Array.of(f.value) } as unknown as Tensor;
-    const fs = p.attributes.get('value_floats');
-    if (fs?.type === 'floats') return { dims: [fs.value.length], toNumberArray: () => fs.value, toFloat32: () => Float32Array.from(fs.value) } as unknown as Tensor;
-    const i = p.attributes.get('value_int');
-    if (i?.type === 'int') return { dims: [], toNumberArray: () => [Number(i.value)] } as unknown as Tensor;
-    const is = p.attributes.get('value_ints');
-    if (is?.type === 'ints') return { dims: [is.value.length], toNumberArray: () => is.value.map(Number) } as unknown as Tensor;
+  if (!p || p.opType !== 'Constant' || (p.domain !== '' && p.domain !== 'ai.onnx')) return undefined;
+  const t = p.attrTensor('value');
+  if (t) return fromTensor(t);
+  const a = p.attributes.get('value_float') ?? p.attributes.get('value_floats') ?? p.attributes.get('value_int') ?? p.attributes.get('value_ints');
+  switch (a?.type) {
+    case 'float':
+      return { dims: [], values: [a.value] };
+    case 'floats':
+      return { dims: [a.value.length], values: [...a.value] };
+    case 'int':
+      return { dims: [], values: [Number(a.value)] };
+    case 'ints':
+      return { dims: [a.value.length], values: a.value.map(Number) };
+    default:
+      return undefined;
   }
-  return undefined;
+}
+
+function fromTensor(t: Tensor): ConstantValue | undefined {
+  try {
+    return { dims: [...t.dims], values: t.dtype === DataType.FLOAT || t.dtype === DataType.DOUBLE || t.dtype === DataType.FLOAT16 ? Array.from(t.toFloat32()) : t.toNumberArray() };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Integer values of a constant input (shape vectors, axes), when constant. */
 export function constInts(v: Value | null | undefined): number[] | undefined {
-  const t = constantOf(v);
-  return t ? t.toNumberArray() : undefined;
+  return constantOf(v)?.values;
 }
 
 /** Infers shapes for every value of `g` reachable from its inputs and initializers. */
@@ -165,10 +182,8 @@ function inferNode(node: Node, get: Get): (Dim[] | undefined)[] {
     }
     case 'Shape':
       return [x ? [x.length] : undefined];
-    case 'Constant': {
-      const t = constantOf(node.outputs[0]);
-      return [t ? [...t.dims] : undefined];
-    }
+    case 'Constant':
+      return [constantOf(node.outputs[0])?.dims];
     default:
       return [];
   }

@@ -61,7 +61,7 @@ export function registerShapeOps(r: GradRuleSet): void {
       if (node.inputs[1]) {
         const t = constantOf(node.inputs[1]);
         if (!t) fail(ErrorCodes.UNSUPPORTED_OP, `cannot train through ${node.label}: its ratio is not a constant`, { node: node.name, op: node.opType });
-        ratio = t.toFloat32()[0]!;
+        ratio = t.values[0]!;
       }
       const x = inputs[0]!;
       if (!(ratio > 0)) return { outputs: [x] };
