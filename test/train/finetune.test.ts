@@ -147,3 +147,25 @@ describe('trainFloat', () => {
     expect(r.model.graph.get('b1.running_mean')!.constValue!.toFloat32()).not.toEqual(model.graph.get('b1.running_mean')!.constValue!.toFloat32());
   });
 });
+
+describe('interruption', () => {
+  it('SIGINT during training saves a mid-epoch checkpoint and returns interrupted', async () => {
+    const q = await quantized({ avgBits: 1.4 });
+    const dir = tmpDir('sigint');
+    const before = process.listenerCount('SIGINT');
+    const r = await fineTune(q, mini('train'), {
+      latentFrom: loadCnn(),
+      batchSize: 64,
+      limit: 640,
+      threads: 2,
+      checkpointDir: dir,
+      onProgress: (e) => {
+        if (e.type === 'step' && e.globalStep === 3) process.emit('SIGINT');
+      },
+    });
+    expect(r.interrupted).toBe(true);
+    expect(loadCheckpoint(dir).meta.globalStep).toBe(3);
+    expect(r.log.checkpoint).toBe(`${dir}/last.json`);
+    expect(process.listenerCount('SIGINT')).toBe(before);
+  });
+});

@@ -1,0 +1,158 @@
+/**
+ * The TypeScript side of a step: latent weights and their quantized form, the optimizer and
+ * schedules against their formulas, and checkpoint integrity.
+ */
+import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { quantize } from '../../src/quant/quantize.js';
+import { readQuantRecord } from '../../src/quant/format.js';
+import { encodeModel, decodeModel } from '../../src/onnx/io.js';
+import { createSession, runSession, ort } from '../../src/runtime/ort.js';
+import { HbnnError, ErrorCodes } from '../../src/errors.js';
+import { buildTrainingGraph } from '../../src/train/grad/builder.js';
+import { collectParams, dequantizeRecorded, writeParams, channelLayout, collectBatchNorms } from '../../src/train/params.js';
+import { Optimizer, learningRate } from '../../src/train/optimizer.js';
+import { saveCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
+import { A, Net } from './helpers/gradcheck.js';
+import { loadCnn, tmpDir } from './helpers/data.js';
+import type { Model } from '../../src/ir/graph.js';
+
+/** Ŵ of every BinarizedWeight call of a quantized fmnist-cnn as onnxruntime computes it (the calls' outputs made graph outputs). */
+async function ortWeights(m: Model): Promise<Record<string, Float32Array>> {
+  const c = decodeModel(encodeModel(m));
+  const rec = readQuantRecord(c)!;
+  const names: Record<string, string> = {};
+  for (const w of rec.weights) {
+    const call = c.graph.get(w.planes)!.uses[0]!.node;
+    names[w.tensor] = call.outputs[0]!.name;
+    c.graph.outputs.push(call.outputs[0]!);
+  }
+  const s = await createSession(c, { optimization: 'disabled' });
+  const out = await runSession(s, { input: new ort.Tensor('float32', new Float32Array(784), [1, 1, 28, 28]) });
+  await s.release();
+  return Object.fromEntries(Object.entries(names).map(([k, v]) => [k, out[v]!.data as Float32Array]));
+}
+
+describe('latent weights and the quantized format', () => {
+  it('latent weights from a quantized model are its Ŵ, bit for bit what onnxruntime computes (per-channel scales)', async () => {
+    const q = loadCnn();
+    await quantize(q, { avgBits: 1.4, perChannel: true });
+    const tg = buildTrainingGraph(q);
+    const params = collectParams(q, tg);
+    const ref = await ortWeights(q);
+    for (const p of params.filter((x) => x.kind === 'binarized')) expect(Array.from(p.value), p.name).toEqual(Array.from(ref[p.name]!));
+  });
+
+  it('the written model holds exactly the Ŵ the training step used (recomputed and frozen bit maps, Gemm and MatMul layouts)', async () => {
+    const net = new Net(['N', 6]);
+    const h = net.node('Gemm', [net.x, net.param('g0', [6, 8])], { transB: A.int(0) }); // channel axis 1
+    const m = net.node('MatMul', [net.node('Relu', [h]), net.param('m1', [8, 5])]); // channel axis 1
+    const float = net.output(net.node('Gemm', [m, net.param('g2', [3, 5])], { transB: A.int(1) }));
+    for (const perChannel of [false, true]) {
+      const q = decodeModel(encodeModel(float));
+      await quantize(q, { avgBits: 1.4, heuristic: 'middle-out', perChannel, scalingLayer: false });
+      const tg = buildTrainingGraph(q);
+      const params = collectParams(q, tg, float);
+      const bin = params.filter((p) => p.kind === 'binarized');
+      expect(bin.map((p) => p.binarizer!.layout.channelAxis)).toEqual([1, 1, 0]);
+      for (const frozen of [false, true]) {
+        for (const p of bin) {
+          for (let i = 0; i < p.value.length; i++) p.value[i] = p.value[i]! * 0.9 + 0.05 * Math.sin(i);
+          if (frozen) p.binarizer!.freeze(p.value);
+        }
+        const used = bin.map((p) => p.binarizer!.binarize(p.value).slice());
+        const out = decodeModel(encodeModel(q));
+        writeParams(out, params, collectBatchNorms(q, tg));
+        const rec = readQuantRecord(out)!;
+        bin.forEach((p, k) => {
+          const w = rec.weights.find((r) => r.tensor === p.name)!;
+          const layout = channelLayout(w.op, out.graph.nodes.find((n) => n.name === w.node)!.attrInt('transB', 0), w.shape);
+          expect(Array.from(dequantizeRecorded(out, w, layout)), `${p.name} perChannel=${perChannel} frozen=${frozen}`).toEqual(Array.from(used[k]!));
+          expect(w.histogram.reduce((a, b) => a + b, 0)).toBe(p.value.length);
+        });
+      }
+    }
+  });
+});
+
+describe('optimizer and schedules', () => {
+  it('SGD with momentum and weight decay follows torch.optim.SGD', () => {
+    const o = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 0.1, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    const w = Float32Array.of(1, -2);
+    // step 1: g' = g + wd w = [0.6, -0.7]; v = g'; w -= 0.5 v
+    o.beginStep();
+    o.update('w', w, Float32Array.of(0.5, -0.5), 0.5);
+    expect(Array.from(w)).toEqual([Math.fround(0.7), Math.fround(-1.65)]);
+    // step 2: g' = [0 + 0.07, 0 - 0.165]; v = 0.9 v + g'
+    o.beginStep();
+    o.update('w', w, Float32Array.of(0, 0), 0.5);
+    const v = [0.9 * 0.6 + 0.07, 0.9 * -0.7 - 0.165];
+    expect(w[0]).toBeCloseTo(0.7 - 0.5 * v[0]!, 6);
+    expect(w[1]).toBeCloseTo(-1.65 - 0.5 * v[1]!, 6);
+  });
+
+  it('Adam follows torch.optim.Adam (bias-corrected first step moves by lr·sign(g))', () => {
+    const o = new Optimizer({ kind: 'adam', momentum: 0.9, weightDecay: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    const w = Float32Array.of(1, 1);
+    o.beginStep();
+    o.update('w', w, Float32Array.of(0.3, -4), 0.01);
+    expect(w[0]).toBeCloseTo(0.99, 6);
+    expect(w[1]).toBeCloseTo(1.01, 6);
+    expect(o.slotNames()).toEqual(['m', 'v']);
+  });
+
+  it('cosine, step and constant schedules', () => {
+    const s = { lr: 0.1, stepEpochs: 2, gamma: 0.5 };
+    expect(learningRate({ ...s, kind: 'cosine' }, 0, 100, 10)).toBeCloseTo(0.1, 12);
+    expect(learningRate({ ...s, kind: 'cosine' }, 50, 100, 10)).toBeCloseTo(0.05, 12);
+    expect(learningRate({ ...s, kind: 'cosine' }, 100, 100, 10)).toBeCloseTo(0, 12);
+    expect([0, 19, 20, 40].map((t) => learningRate({ ...s, kind: 'step' }, t, 100, 10))).toEqual([0.1, 0.1, 0.05, 0.025]);
+    expect(learningRate({ ...s, kind: 'constant' }, 77, 100, 10)).toBe(0.1);
+  });
+});
+
+describe('checkpoints', () => {
+  const state = {
+    mode: 'float' as const,
+    fingerprint: 'f',
+    epoch: 1,
+    stepInEpoch: 2,
+    globalStep: 7,
+    seed: 0,
+    rng: 123,
+    optimizer: { kind: 'sgd', t: 7 },
+    bitMapsFrozen: false,
+    best: null,
+    epochs: [],
+    options: {},
+  };
+
+  it('round-trips tensors and refuses a binary that does not match its checksum', () => {
+    const dir = tmpDir('ckpt');
+    const file = saveCheckpoint(dir, 'last', state, [
+      { role: 'param', name: 'w', dims: [3], data: Float32Array.of(1, 2, 3) },
+      { role: 'bitmap', name: 'w', dims: [3], data: Uint8Array.of(1, 2, 3) },
+    ]);
+    const ck = loadCheckpoint(dir);
+    expect(ck.file).toBe(file);
+    expect(Array.from(ck.tensors.get('param:w')!)).toEqual([1, 2, 3]);
+    expect(ck.tensors.get('bitmap:w')).toBeInstanceOf(Uint8Array);
+    // a newer save replaces the old binary
+    saveCheckpoint(dir, 'last', { ...state, globalStep: 8 }, [{ role: 'param', name: 'w', dims: [3], data: Float32Array.of(4, 5, 6) }]);
+    expect(fs.readdirSync(dir).sort()).toEqual(['last.8.bin', 'last.json']);
+    const bin = path.join(dir, 'last.8.bin');
+    const bytes = fs.readFileSync(bin);
+    bytes[0] ^= 1;
+    fs.writeFileSync(bin, bytes);
+    let err: unknown;
+    try {
+      loadCheckpoint(path.join(dir, 'last.json'));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(HbnnError);
+    expect((err as HbnnError).code).toBe(ErrorCodes.DATA_FORMAT);
+    expect(() => loadCheckpoint(path.join(dir, 'missing.json'))).toThrow(/no such file/);
+  });
+});
