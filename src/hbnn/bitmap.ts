@@ -5,7 +5,7 @@
  * entries with the smallest heuristic key get b bits; the last width used takes all that
  * remain. Counts come from `countsFromDistribution`. Keys are rounded to float32 and ordered
  * by (key, index): equal keys go to the lower index first. Only the count_b smallest keys
- * are selected each round (quickselect or radix select, see select.ts), never a full sort.
+ * are selected each round, never by a full sort (see `makeBitMap` and select.ts).
  *
  * Keys, for an unassigned entry j in round b (R = the entries still unassigned in j's group):
  * - middle-out:          | |T_j| - fround(mean_{k in R} |T_k|) |
@@ -111,7 +111,8 @@ function lowerBound(idx: Uint32Array | null, from: number, to: number, j: number
 
 /**
  * The residual of middle-out-residual, exactly as `heteroBinarize` computes it (see
- * residual.ts): a sign path per entry, float32 scales per scale group, float64 partial sums.
+ * residual.ts and partial-sums.ts): a sign path per entry, float32 scales per scale group,
+ * the float32 partial sums of the current depth.
  */
 class ResidualTrack {
   readonly signs: Uint8Array;
@@ -369,21 +370,50 @@ function middleOutAssign(t: Float32Array, idx: Uint32Array | null, ps: number, p
 let dropSum = 0;
 
 /**
- * Removes from list[from .. to) the entries that got a bitwidth (map !== 0), compacting in
- * place; returns the new end and leaves sum |T| of the entries kept in `dropSum`.
+ * Removes from list[from .. to) the entries whose map is not `kept` (0 normally: the entries
+ * that got a bitwidth), compacting in place; returns the new end and leaves sum |T| of the
+ * entries kept in `dropSum`.
  */
-function dropAssigned(t: Float32Array, map: Uint8Array, list: Uint32Array, from: number, to: number): number {
+function dropAssigned(t: Float32Array, map: Uint8Array, keptValue: number, list: Uint32Array, from: number, to: number): number {
   let kept = from;
   let sum = 0;
   for (let r = from; r < to; r++) {
     const j = list[r];
-    const keep = ((map[j] === 0) as unknown as number) | 0;
+    const keep = ((map[j] === keptValue) as unknown as number) | 0;
     list[kept] = j;
     kept += keep;
     sum += Math.abs(t[j]) * keep;
   }
   dropSum = sum;
   return kept;
+}
+
+/**
+ * middle-out, first round (every entry a candidate, more rounds to come): the caller has set
+ * map[ps .. pe) to b, so only the list of kept entries is written; entries taken keep b, the
+ * kept ones are assigned in later rounds.
+ */
+function middleOutFirstRound(t: Float32Array, ps: number, pe: number, mean: number, st: AssignPass): void {
+  const { next, lo, bk, bj } = st;
+  const list = next!;
+  const span = st.hi - lo;
+  let { w, nb, taken } = st;
+  for (let j = ps; j < pe; j++) {
+    keyScratch[0] = Math.abs(Math.abs(t[j]) - mean);
+    const k = keyScratchBits[0];
+    const sel = ((k < lo) as unknown as number) | 0;
+    taken += sel;
+    if ((k - lo) >>> 0 <= span) {
+      bk[nb] = k;
+      bj[nb] = j;
+      nb++;
+    }
+    list[w] = j;
+    w += 1 - sel;
+  }
+  st.w = w;
+  st.nb = nb;
+  st.taken = taken;
 }
 
 /** What one selection round of one group works with. */
@@ -410,7 +440,7 @@ interface Round {
 export const selectionStats = { sampled: 0, fallbacks: 0, rejectSamples: false };
 
 /** Keys sampled per group and round for the sampled bounds. */
-const SAMPLE_SIZE = 16384;
+const SAMPLE_SIZE = 32768;
 
 /**
  * Bounds [lo, hi] that hold the c-th smallest key with high probability, from the keys of
@@ -453,13 +483,25 @@ function histogramBounds(round: Round, ps: number, pe: number): [number, number]
   return [hb * 65536, hb * 65536 + 0xffff];
 }
 
+/**
+ * Whether the second pass fills the map with b up front instead of writing it per entry
+ * (middle-out's first, non-final round: one store stream less in the largest pass). The
+ * boundary entries taken are then told apart from the kept ones by a 0 (see makeBitMap).
+ */
+function fillsMap(round: Round): boolean {
+  return round.heuristic === 'middle-out' && round.idx === null && round.next !== null;
+}
+
 /** The second pass over positions [ps, pe) with bounds [lo, hi] (see `assignBlock`). */
 function secondPass(round: Round, ps: number, pe: number, lo: number, hi: number, w: number): AssignPass {
   const { src, map, b, last, next, pairs } = round;
   // The boundary is at most the whole group; the buffer grows once and is reused.
   pairs.reserve(pe - ps);
   const pass: AssignPass = { map, b, last, next, w, lo, hi, bk: pairs.keys, bj: pairs.idx, nb: 0, taken: 0 };
-  if (round.heuristic === 'middle-out') {
+  if (fillsMap(round)) {
+    map.fill(b, ps, pe);
+    middleOutFirstRound(round.t, ps, pe, src.mean, pass);
+  } else if (round.heuristic === 'middle-out') {
     middleOutAssign(round.t, round.idx, ps, pe, src.mean, pass);
   } else {
     for (const [s, e, at] of segments(src, ps, pe, b)) {
@@ -551,7 +593,6 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
     const c = counts[b - 1];
     if (c === 0) continue;
     const finalRound = b === lastSelection;
-    const wide = last - b;
     // The list of entries left after this round; compacted in place after the first one. It
     // briefly holds the boundary entries too, so it gets room for every candidate, + 1 for the
     // branch-free append's write past the last entry kept.
@@ -597,14 +638,18 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
       // The boundary: the smallest (key, index) pairs complete the count.
       const need = c - pass.taken;
       quickSelectPairs(pass.bk, pass.bj, pass.nb, need);
-      for (let r = 0; r < need; r++) map[pass.bj[r]] = b;
+      // Mark them: b, or 0 where the map was filled with b (there the kept entries hold b).
+      const filled = fillsMap(round);
+      const mark = filled ? 0 : b;
+      for (let r = 0; r < need; r++) map[pass.bj[r]] = mark;
 
       if (next !== null && (need > 0 || heuristic === 'middle-out')) {
         // Drop the boundary entries just taken; sum |T| over those left (middle-out's next mean).
-        const kept = dropAssigned(t, map, next, wStart, w);
+        const kept = dropAssigned(t, map, filled ? b : 0, next, wStart, w);
         sums[g] = dropSum;
         w = kept;
       }
+      if (filled) for (let r = 0; r < need; r++) map[pass.bj[r]] = b;
     }
     idx = next;
     count = w;

@@ -83,7 +83,7 @@ export function layerLevelBits(paramCounts: readonly number[], avgBits: number, 
   const bits = new Array<number>(layers).fill(nearest);
   // Layers in search order: largest first, ties by index; empty layers are left at `nearest`.
   const order = paramCounts
-    .map((c, l) => l)
+    .map((_, l) => l)
     .filter((l) => paramCounts[l] > 0)
     .sort((a, b) => paramCounts[b] - paramCounts[a] || a - b);
   const params = paramCounts.reduce((a, c) => a + c, 0);
