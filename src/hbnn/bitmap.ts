@@ -21,8 +21,8 @@ import { fail, ErrorCodes } from '../errors.js';
 import { countsFromDistribution, resolveDistribution, type DistributionSpec } from './distribution.js';
 import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
 import { randomKey, seedWords } from './prng.js';
-import { scratchIndices } from './scratch.js';
-import { PairBuffer, quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
+import { scratchHistogram, scratchIndices, scratchPairs } from './scratch.js';
+import { quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
 import { checkOut, groupSize, sumAbsChecked } from './validate.js';
 
 /** The sort heuristics of the paper (Eq. 6) plus the residual variant of Middle-Out. */
@@ -422,8 +422,6 @@ interface Round {
   t: Float32Array;
   map: Uint8Array;
   src: KeySource;
-  high: Uint32Array;
-  pairs: PairBuffer;
   /** The bitwidth this round assigns, to c entries; `last` is the widest bitwidth. */
   b: number;
   c: number;
@@ -439,31 +437,38 @@ interface Round {
  */
 export const selectionStats = { sampled: 0, fallbacks: 0, rejectSamples: false };
 
-/** Keys sampled per group and round for the sampled bounds. */
+/** At most this many keys are sampled per group and round for the sampled bounds. */
 const SAMPLE_SIZE = 32768;
 
 /**
  * Bounds [lo, hi] that hold the c-th smallest key with high probability, from the keys of
- * SAMPLE_SIZE pseudo-random positions (a deterministic hash of the round): the sample's
- * quantile c/m, widened by 4 standard deviations of a sample rank, plus 2.
+ * min(SAMPLE_SIZE, max(1024, m / 32)) pseudo-random positions (a deterministic hash of the
+ * round): the sample's quantile c/m, widened by 4 standard deviations of a sample rank, plus
+ * 2. Also returns how many keys are expected inside the bounds.
  */
-function sampleBounds(src: KeySource, ps: number, pe: number, c: number, salt: number): [number, number] {
+function sampleBounds(src: KeySource, ps: number, pe: number, c: number, salt: number): [number, number, number] {
   selectionStats.sampled++;
   const m = pe - ps;
-  const sample = new Uint32Array(SAMPLE_SIZE);
+  const size = Math.min(SAMPLE_SIZE, Math.max(1024, m >>> 5));
+  const sample = new Uint32Array(size);
   const [a, b] = seedWords(salt);
-  for (let r = 0; r < SAMPLE_SIZE; r++) sample[r] = src.keyAt(ps + (randomKey(r, a, b) % m));
+  for (let r = 0; r < size; r++) sample[r] = src.keyAt(ps + (randomKey(r, a, b) % m));
   sample.sort();
   const q = c / m;
-  const margin = Math.ceil(4 * Math.sqrt(SAMPLE_SIZE * q * (1 - q))) + 2;
-  const loRank = Math.floor(q * SAMPLE_SIZE) - margin;
-  const hiRank = Math.ceil(q * SAMPLE_SIZE) + margin;
-  return [loRank < 0 ? 0 : sample[loRank], hiRank >= SAMPLE_SIZE ? 0xffffffff : sample[hiRank]];
+  const margin = Math.ceil(4 * Math.sqrt(size * q * (1 - q))) + 2;
+  const loRank = Math.floor(q * size) - margin;
+  const hiRank = Math.ceil(q * size) + margin;
+  const expected = Math.ceil((m * (Math.min(hiRank, size) - Math.max(loRank, 0) + 1)) / size);
+  return [loRank < 0 ? 0 : sample[loRank], hiRank >= size ? 0xffffffff : sample[hiRank], expected];
 }
 
-/** Bounds from a histogram of the high 16 key bits: the bucket holding the c-th smallest key. */
-function histogramBounds(round: Round, ps: number, pe: number): [number, number] {
-  const { high, src } = round;
+/**
+ * Bounds from a histogram of the high 16 key bits: the bucket holding the c-th smallest key;
+ * also returns that bucket's size (exactly the boundary of the pass that follows).
+ */
+function histogramBounds(round: Round, ps: number, pe: number): [number, number, number] {
+  const { src } = round;
+  const high = scratchHistogram();
   high.fill(0);
   if (round.heuristic === 'middle-out') {
     middleOutHistogram(round.t, round.idx, ps, pe, src.mean, high);
@@ -480,7 +485,7 @@ function histogramBounds(round: Round, ps: number, pe: number): [number, number]
   let below = 0;
   let hb = 0;
   while (below + high[hb] < round.c) below += high[hb++];
-  return [hb * 65536, hb * 65536 + 0xffff];
+  return [hb * 65536, hb * 65536 + 0xffff, high[hb]];
 }
 
 /**
@@ -492,12 +497,15 @@ function fillsMap(round: Round): boolean {
   return round.heuristic === 'middle-out' && round.idx === null && round.next !== null;
 }
 
-/** The second pass over positions [ps, pe) with bounds [lo, hi] (see `assignBlock`). */
-function secondPass(round: Round, ps: number, pe: number, lo: number, hi: number, w: number): AssignPass {
-  const { src, map, b, last, next, pairs } = round;
-  // The boundary is at most the whole group; the buffer grows once and is reused.
-  pairs.reserve(pe - ps);
-  const pass: AssignPass = { map, b, last, next, w, lo, hi, bk: pairs.keys, bj: pairs.idx, nb: 0, taken: 0 };
+/**
+ * The second pass over positions [ps, pe) with bounds [lo, hi] (see `assignBlock`), with room
+ * for `capacity` boundary entries. Writes past the end of a typed array are dropped, so a pass
+ * whose boundary outgrows the room reports nb > capacity and must not be used.
+ */
+function secondPass(round: Round, ps: number, pe: number, lo: number, hi: number, w: number, capacity: number): AssignPass {
+  const { src, map, b, last, next } = round;
+  const [bk, bj] = scratchPairs(capacity);
+  const pass: AssignPass = { map, b, last, next, w, lo, hi, bk, bj, nb: 0, taken: 0 };
   if (fillsMap(round)) {
     map.fill(b, ps, pe);
     middleOutFirstRound(round.t, ps, pe, src.mean, pass);
@@ -582,8 +590,6 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
   const residual = heuristic === 'middle-out-residual' ? new ResidualTrack(t, scaleGroups, scaleSize) : undefined;
   const [seedA, seedB] = seedWords(seed);
   const src = new KeySource(heuristic, t, residual, seedA, seedB);
-  const high = new Uint32Array(65536);
-  const pairs = new PairBuffer();
   let idx: Uint32Array | null = null; // the candidates: all entries, then the list of those left
   let count = n;
 
@@ -606,15 +612,16 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
       const pe = bounds[g + 1];
       const m = pe - ps;
       if (heuristic === 'middle-out') src.mean = Math.fround(sums[g] / m);
-      const round: Round = { heuristic, t, map, src, high, pairs, b, c, last, next, idx };
+      const round: Round = { heuristic, t, map, src, b, c, last, next, idx };
       const wStart = w;
       let pass: AssignPass | undefined;
       if (selector === 'sample' || (selector === 'auto' && m >= RADIX_MIN_CANDIDATES)) {
         // Bounds from a sample; exact counts decide whether they hold.
-        const [lo, hi] = sampleBounds(src, ps, pe, c, g + b * groups);
-        pass = secondPass(round, ps, pe, lo, hi, wStart);
+        const [lo, hi, expected] = sampleBounds(src, ps, pe, c, g + b * groups);
+        const capacity = Math.min(m, 2 * expected + 1024);
+        pass = secondPass(round, ps, pe, lo, hi, wStart, capacity);
         const need = c - pass.taken;
-        if (need < 0 || need > pass.nb || selectionStats.rejectSamples) {
+        if (need < 0 || need > pass.nb || pass.nb > capacity || selectionStats.rejectSamples) {
           selectionStats.fallbacks++;
           if (idx !== null && next !== null) {
             // The in-place list lost this round's selected entries: rebuild the group's
@@ -627,12 +634,12 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
         }
       }
       if (pass === undefined) {
-        let lo = 0; // keys < lo are taken
-        let hi = 0xffffffff; // keys in [lo, hi] are the boundary, decided by quickselect
-        if (selector === 'radix' || selector === 'sample' || (selector === 'auto' && m >= RADIX_MIN_CANDIDATES)) {
-          [lo, hi] = histogramBounds(round, ps, ps + m);
+        if (selector === 'quickselect' || (selector === 'auto' && m < RADIX_MIN_CANDIDATES)) {
+          pass = secondPass(round, ps, ps + m, 0, 0xffffffff, wStart, m); // every key is boundary
+        } else {
+          const [lo, hi, boundary] = histogramBounds(round, ps, ps + m);
+          pass = secondPass(round, ps, ps + m, lo, hi, wStart, boundary);
         }
-        pass = secondPass(round, ps, ps + m, lo, hi, wStart);
       }
       w = pass.w;
       // The boundary: the smallest (key, index) pairs complete the count.

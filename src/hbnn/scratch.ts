@@ -1,11 +1,14 @@
 /**
- * One reusable index buffer for the internal candidate lists of `makeBitMap` and
- * `heteroBinarize`. Allocating (and first touching) a fresh multi-megabyte list on every
- * call costs more than the work done in it, and training recomputes bit maps every step.
- * The buffer grows to the largest tensor seen; `releaseScratch` lets it go. The functions
- * that use it are synchronous and never nested, so one buffer is enough.
+ * Reusable buffers for the internal lists of `makeBitMap` and `heteroBinarize`. Allocating
+ * (and first touching) fresh multi-megabyte lists on every call costs more than the work done
+ * in them, and training recomputes bit maps every step. Each buffer grows to the largest size
+ * asked for; `releaseScratch` lets them go. The functions that use them are synchronous and
+ * never nested, and each buffer has one user at a time, so one of each is enough.
  */
 let indexBuffer = new Uint32Array(0);
+let pairKeys = new Uint32Array(0);
+let pairIndices = new Uint32Array(0);
+let histogram: Uint32Array | undefined;
 
 /** A Uint32Array of at least n entries with unspecified contents, valid until the next call. */
 export function scratchIndices(n: number): Uint32Array {
@@ -13,7 +16,26 @@ export function scratchIndices(n: number): Uint32Array {
   return indexBuffer;
 }
 
-/** Frees the internal scratch buffer (it is reallocated on demand). */
+/** Parallel key and index arrays of at least n entries (unspecified contents). */
+export function scratchPairs(n: number): [Uint32Array, Uint32Array] {
+  if (pairKeys.length < n) {
+    const size = Math.max(n, Math.ceil(pairKeys.length * 1.5));
+    pairKeys = new Uint32Array(size);
+    pairIndices = new Uint32Array(size);
+  }
+  return [pairKeys, pairIndices];
+}
+
+/** 65,536 counters for the high 16 bits of a key (unspecified contents). */
+export function scratchHistogram(): Uint32Array {
+  histogram ??= new Uint32Array(65536);
+  return histogram;
+}
+
+/** Frees the internal scratch buffers (they are reallocated on demand). */
 export function releaseScratch(): void {
   indexBuffer = new Uint32Array(0);
+  pairKeys = new Uint32Array(0);
+  pairIndices = new Uint32Array(0);
+  histogram = undefined;
 }

@@ -128,18 +128,3 @@ export function quickSelectPairs(keys: Uint32Array, idx: Uint32Array, n: number,
     else lo = j + 1;
   }
 }
-
-/** Parallel key / index scratch arrays, grown on demand and reused. */
-export class PairBuffer {
-  keys = new Uint32Array(0);
-  idx = new Uint32Array(0);
-
-  /** Makes room for n pairs (contents are not kept). */
-  reserve(n: number): void {
-    if (this.keys.length < n) {
-      const size = Math.max(n, Math.ceil(this.keys.length * 1.5));
-      this.keys = new Uint32Array(size);
-      this.idx = new Uint32Array(size);
-    }
-  }
-}

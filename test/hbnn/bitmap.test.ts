@@ -205,6 +205,17 @@ describe('makeBitMap against a full-sort reference', () => {
     expect(selectionStats.fallbacks - before).toBeGreaterThan(100);
   });
 
+  it('falls back when ties at the sampled threshold overflow the room for the boundary', () => {
+    // half the entries are exactly 0.5, the c-th smallest |T|: the sampled bounds collapse to
+    // [0.5, 0.5] and the boundary (20,000 ties) is far larger than the sample predicts
+    const rng = mulberry32(31);
+    const t = new Float32Array(40_000).map((_, j) => (j % 2 ? 0.5 : rng.next()));
+    const before = selectionStats.fallbacks;
+    const got = makeBitMap(t, { heuristic: 'bottom-up', dist: [0.5, 0.5] }).bitMap;
+    expect(selectionStats.fallbacks).toBe(before + 1);
+    expect(got).toEqual(refBitMap(t, { heuristic: 'bottom-up', counts: [20_000, 20_000] }));
+  });
+
   it('agrees on a tensor large enough for the sampled and radix paths', () => {
     const t = gaussian(70_000, 8, 0.05); // above RADIX_MIN_CANDIDATES (32768)
     for (const heuristic of HEURISTICS) {
