@@ -23,7 +23,7 @@ import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
 import { randomKey, seedWords } from './prng.js';
 import { scratchHistogram, scratchIndices, scratchPairs } from './scratch.js';
 import { quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
-import { checkOut, groupSize, sumAbsChecked } from './validate.js';
+import { checkOut, failBitMapEntry, groupSize, sumAbsChecked } from './validate.js';
 
 /** The sort heuristics of the paper (Eq. 6) plus the residual variant of Middle-Out. */
 export type Heuristic = 'middle-out' | 'middle-out-residual' | 'top-down' | 'bottom-up' | 'random';
@@ -678,10 +678,7 @@ export interface BitHistogram {
 export function bitHistogram(bitMap: Uint8Array): BitHistogram {
   const all = new Float64Array(256);
   for (let j = 0; j < bitMap.length; j++) all[bitMap[j]]++;
-  if (all[0] > 0 || all.subarray(9).some((c) => c > 0)) {
-    const j = bitMap.findIndex((m) => m < 1 || m > 8);
-    fail(ErrorCodes.INVALID_OPTION, `bitMap[${j}] = ${bitMap[j]}; bitwidths must be 1 to 8`, { option: 'bitMap', index: j });
-  }
+  if (all[0] > 0 || all.subarray(9).some((c) => c > 0)) failBitMapEntry(bitMap);
   let max = 0;
   let total = 0;
   for (let b = 1; b <= 8; b++) {

@@ -18,7 +18,7 @@
 import { fail, ErrorCodes } from '../errors.js';
 import { scratchIndices } from './scratch.js';
 import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
-import { checkMaxBits, checkOut, failNonFinite, groupSize } from './validate.js';
+import { checkMaxBits, checkOut, failBitMapEntry, failNonFinite, groupSize } from './validate.js';
 
 /** Options shared by `residualBinarize` and `heteroBinarize`. */
 export interface BinarizeOptions {
@@ -46,12 +46,6 @@ export interface Binarization {
   signs: Uint8Array;
   /** T_hat as float32. */
   dequantized: Float32Array;
-}
-
-/** A bit map with a bitwidth outside 1..8 at some index. */
-function failBitMapEntry(bitMap: Uint8Array, option: string): never {
-  const j = bitMap.findIndex((m) => m < 1 || m > 8);
-  fail(ErrorCodes.INVALID_OPTION, `${option}[${j}] = ${bitMap[j]}; bitwidths must be 1 to 8`, { option, index: j });
 }
 
 function checkMapLength(bitMap: Uint8Array, length: number, option: string): void {

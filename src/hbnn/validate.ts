@@ -57,6 +57,12 @@ export function groupSize(length: number, channels: number | undefined, option: 
   return length / channels;
 }
 
+/** Throws INVALID_OPTION naming the first bit map entry outside 1..8 (the caller knows there is one). */
+export function failBitMapEntry(bitMap: Uint8Array, option = 'bitMap'): never {
+  const j = bitMap.findIndex((m) => m < 1 || m > MAX_SUPPORTED_BITS);
+  fail(ErrorCodes.INVALID_OPTION, `${option}[${j}] = ${bitMap[j]}; bitwidths must be 1 to ${MAX_SUPPORTED_BITS}`, { option, index: j });
+}
+
 /** Validates a bitwidth bound (1..8). */
 export function checkMaxBits(maxBits: number, option = 'maxBits'): number {
   if (!Number.isInteger(maxBits) || maxBits < 1 || maxBits > MAX_SUPPORTED_BITS) {
