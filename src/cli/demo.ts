@@ -20,6 +20,7 @@ import { formatDistribution, runQuantize, type QuantizeRun } from './quantize.js
 import { evalRunJson, runEval, type EvalRun } from './eval.js';
 import { parseNormalization } from '../data/index.js';
 import { BACKENDS, runLower, type LowerRun } from './lower.js';
+import { runTrain, type TrainRun } from './train.js';
 
 /** The cleanup pipeline the demo runs; passes not registered at run time are skipped. */
 export const DEMO_PIPELINE: readonly string[] = ['eliminate-identity', 'fold-constants', 'eliminate-dead-code'];
@@ -32,6 +33,10 @@ export const DEMO_HEURISTIC = 'middle-out';
 /** The evaluation data: the bundled 2,000-image test slice, with the models' normalization. */
 export const DEMO_DATA = 'fmnist-mini:test';
 export const DEMO_NORMALIZE = 'fmnist';
+/** Brief fine-tuning: one epoch over the first 1,024 images of the bundled training slice, batches of 64. */
+export const DEMO_TRAIN_DATA = 'fmnist-mini:train';
+export const DEMO_TRAIN_LIMIT = 1024;
+export const DEMO_BATCH_SIZE = 64;
 
 /** What steps hand to later steps. New steps add optional fields here. */
 export interface DemoState {
@@ -39,6 +44,7 @@ export interface DemoState {
   opt?: OptResult;
   quantize?: QuantizeRun;
   evaluate?: { float: EvalRun; quantized: EvalRun };
+  fineTune?: TrainRun;
   lower?: LowerRun[];
 }
 
@@ -149,19 +155,56 @@ const evaluateStep: DemoStep = {
   },
 };
 
-const lowerStep: DemoStep = {
-  name: 'lower',
+const fineTuneStep: DemoStep = {
+  name: 'fine-tune',
   async run(ctx) {
     const q = ctx.state.quantize;
     if (!q) return ['skipped: no quantized model'];
+    const output = path.join(ctx.outDir, `${DEMO_MODEL}.ft.onnx`);
+    const logFile = path.join(ctx.outDir, 'fine-tune.json');
+    const r = await runTrain(
+      q.output,
+      {
+        fineTune: true,
+        latentFrom: ctx.modelPath,
+        trainData: DEMO_TRAIN_DATA,
+        trainLimit: String(DEMO_TRAIN_LIMIT),
+        batchSize: String(DEMO_BATCH_SIZE),
+        epochs: '1',
+        evalData: DEMO_DATA,
+        normalize: DEMO_NORMALIZE,
+        output,
+        log: logFile,
+      },
+      ctx.io,
+      ctx.log,
+    );
+    ctx.written.push(output, logFile);
+    ctx.state.fineTune = r;
+    const e = r.result.log.epochs.at(-1);
+    const before = ctx.state.evaluate?.quantized.result.top1;
+    const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
+    return [
+      `${e?.steps ?? 0} steps of ${DEMO_BATCH_SIZE} on the first ${formatCount(DEMO_TRAIN_LIMIT)} images of ${DEMO_TRAIN_DATA} → ${displayPath(output, ctx.io.cwd)}`,
+      `top-1 on ${DEMO_DATA}: ${before !== undefined ? `${pct(before)} → ` : ''}${e?.evalTop1 !== undefined ? pct(e.evalTop1) : '?'} (log: ${displayPath(logFile, ctx.io.cwd)})`,
+    ];
+  },
+};
+
+const lowerStep: DemoStep = {
+  name: 'lower',
+  async run(ctx) {
+    // Lower the final model: the fine-tuned one when there is one.
+    const source = ctx.state.fineTune?.output ?? ctx.state.quantize?.output;
+    if (!source) return ['skipped: no quantized model'];
     const runs: LowerRun[] = [];
     const lines: string[] = [];
     for (const b of BACKENDS) {
       const out = path.join(ctx.outDir, b.name);
-      const r = await runLower(q.output, { backend: b.name, out }, ctx.io, ctx.log);
+      const r = await runLower(source, { backend: b.name, out }, ctx.io, ctx.log);
       runs.push(r);
       ctx.written.push(...r.files.map((f) => path.join(out, f.name)));
-      lines.push(`${b.name}: ${r.files.map((f) => f.name).join(', ')} → ${displayPath(out, ctx.io.cwd)}`, ...r.result.lines.slice(0, 2).map((l) => `  ${l}`));
+      lines.push(`${b.name} (${path.basename(source)}): ${r.files.map((f) => f.name).join(', ')} → ${displayPath(out, ctx.io.cwd)}`, ...r.result.lines.slice(0, 2).map((l) => `  ${l}`));
     }
     ctx.state.lower = runs;
     return lines;
@@ -174,6 +217,7 @@ const summaryStep: DemoStep = {
     const q = ctx.state.quantize;
     const ev = ctx.state.evaluate;
     const file = path.join(ctx.outDir, 'summary.json');
+    const fineTunedTop1 = ctx.state.fineTune?.result.log.epochs.at(-1)?.evalTop1;
     const floatParams = ctx.state.inspect?.totals.parameters;
     let storage: { floatBytes: number; hbnnBytes: number } | undefined;
     if (q && floatParams !== undefined) {
@@ -187,6 +231,7 @@ const summaryStep: DemoStep = {
       ...(floatParams !== undefined ? { parameters: floatParams } : {}),
       ...(q ? { avgWeightBits: q.record.avgWeightBits, pipeline: q.pipeline } : {}),
       ...(ev ? { data: DEMO_DATA, samples: ev.float.result.samples, floatTop1: ev.float.result.top1, hbnnTop1: ev.quantized.result.top1 } : {}),
+      ...(fineTunedTop1 !== undefined ? { fineTunedTop1 } : {}),
       ...(storage ? { storage } : {}),
       ...(ctx.state.lower ? { lowered: ctx.state.lower.map((r) => ({ backend: r.backend, out: path.relative(ctx.outDir, r.outDir), summary: r.result.summary })) } : {}),
       files: [...ctx.written, file].map((f) => path.relative(ctx.outDir, f)),
@@ -194,7 +239,10 @@ const summaryStep: DemoStep = {
     writeFileAtomic(file, toJson(summary));
     ctx.written.push(file);
     const parts: string[] = [];
-    if (ev) parts.push(`top-1 ${(ev.float.result.top1 * 100).toFixed(2)}% float → ${(ev.quantized.result.top1 * 100).toFixed(2)}% HBNN`);
+    if (ev) {
+      const ft = fineTunedTop1 !== undefined ? ` → ${(fineTunedTop1 * 100).toFixed(2)}% fine-tuned` : '';
+      parts.push(`top-1 ${(ev.float.result.top1 * 100).toFixed(2)}% float → ${(ev.quantized.result.top1 * 100).toFixed(2)}% HBNN${ft}`);
+    }
     if (storage) parts.push(`parameter storage ${formatBytes(storage.floatBytes)} → ${formatBytes(storage.hbnnBytes)}`);
     if (q) parts.push(`${q.record.avgWeightBits.toFixed(3)} average weight bits`);
     return [`${parts.join('; ') || 'nothing to summarize'} → ${displayPath(file, ctx.io.cwd)}`];
@@ -202,7 +250,7 @@ const summaryStep: DemoStep = {
 };
 
 /** The demo, in order. Append new steps here (before the summary). */
-export const DEMO_STEPS: readonly DemoStep[] = [inspectStep, optimizeStep, quantizeStep, evaluateStep, lowerStep, summaryStep];
+export const DEMO_STEPS: readonly DemoStep[] = [inspectStep, optimizeStep, quantizeStep, evaluateStep, fineTuneStep, lowerStep, summaryStep];
 
 export interface DemoOptions {
   /** Output folder (default out/demo, relative to the working folder). */
@@ -242,7 +290,8 @@ export function registerDemo(program: Command, io: CliIo): void {
         `clean it up with the pipeline ${DEMO_PIPELINE.join(',')} (${DEMO_MODEL}.opt.onnx; passes not ` +
         `registered in this build are skipped and named); quantize the weights to ${DEMO_AVG_BITS} average bits ` +
         `with Middle-Out (${DEMO_MODEL}.hbnn.onnx, quantize.json); evaluate the float and the quantized model ` +
-        `on ${DEMO_DATA} (eval.json); lower the quantized model with every backend (${BACKENDS.map((b) => `${b.name}/`).join(', ')}); ` +
+        `on ${DEMO_DATA} (eval.json); fine-tune it briefly (one epoch over ${DEMO_TRAIN_LIMIT} images of ${DEMO_TRAIN_DATA}: ` +
+        `${DEMO_MODEL}.ft.onnx, fine-tune.json); lower the result with every backend (${BACKENDS.map((b) => `${b.name}/`).join(', ')}); ` +
         `and summarize (summary.json).`,
     )
     .option('-o, --out <dir>', 'output folder', path.join('out', 'demo'))

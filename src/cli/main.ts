@@ -23,6 +23,7 @@ import { registerQuantize } from './quantize.js';
 import { registerEval } from './eval.js';
 import { registerSweep } from './sweep.js';
 import { registerLower } from './lower.js';
+import { registerTrain } from './train.js';
 
 export type { CliIo } from './io.js';
 
@@ -62,6 +63,7 @@ Exit codes: 0 ok, 2 usage, 3 input, 4 model, 5 pipeline, 6 runtime, 7 output, 70
   registerEval(program, io);
   registerSweep(program, io);
   registerLower(program, io);
+  registerTrain(program, io);
   return program;
 }
 

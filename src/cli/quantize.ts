@@ -15,7 +15,7 @@ import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
 import { quantize, type QuantizeOptions } from '../quant/quantize.js';
 import { weightLayers } from '../quant/targets.js';
-import type { ActivationRecord, QuantRecord } from '../quant/format.js';
+import { readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
 import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
 import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, type DataSpec, type Normalization } from '../data/index.js';
@@ -28,6 +28,8 @@ import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { deriveOutputPath, displayPath } from './paths.js';
 import { reportToJson } from './opt.js';
+import { fineTune, type TrainLog } from '../train/index.js';
+import { addTrainingOptions, formatTrainLog, givenTrainingFlags, loadTrainingData, trainingFromCli, trainProgress, type TrainingCliOptions, type TrainingSpec } from './train.js';
 
 // ------------------------------------------------------------------------------------------
 // Option parsing shared by the HBNN commands. Values are checked in the action (not by
@@ -128,7 +130,8 @@ export const WEIGHT_HEURISTIC_CHOICES: readonly string[] = [...HEURISTICS, 'laye
 export const ACT_HEURISTIC_CHOICES: readonly string[] = [...ACT_HEURISTICS];
 
 /** The flags as commander hands them over (strings; checked by `quantizeOptionsFromCli`). */
-export interface QuantizeCliOptions {
+export interface QuantizeCliOptions extends TrainingCliOptions {
+  fineTune?: boolean;
   avgBits?: string;
   actBits?: string;
   heuristic?: string;
@@ -161,6 +164,8 @@ export const MAX_ACT_BITS = 3;
  * no effect. INVALID_OPTION on the first bad value.
  */
 export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: QuantizeOptions; warnings: string[] } {
+  // With --fine-tune, --normalize also applies to the training data.
+  const normalizeUsed = o.fineTune === true;
   const warnings: string[] = [];
   const options: QuantizeOptions = {};
   const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
@@ -217,7 +222,7 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
       o.actHeuristic !== undefined && '--act-heuristic',
       o.calibData !== undefined && '--calib-data',
       o.calibLimit !== undefined && '--calib-limit',
-      o.normalize !== undefined && '--normalize',
+      o.normalize !== undefined && !normalizeUsed && '--normalize',
     ].filter((x): x is string => typeof x === 'string');
     if (unused.length > 0) {
       warnings.push(`${unused.join(', ')} only affect${unused.length === 1 ? 's' : ''} activation binarization (--act-bits or --act-dist); ignored`);
@@ -271,6 +276,8 @@ export interface QuantizeRequest {
   /** Where to write the JSON report (record, pipeline, timing); none by default. */
   report?: string;
   options: QuantizeOptions;
+  /** Fine-tune after quantizing (`fineTune` from src/train), with this data normalization. */
+  fineTune?: { spec: TrainingSpec; normalize?: Normalization };
 }
 
 export interface QuantizeRun {
@@ -280,8 +287,10 @@ export interface QuantizeRun {
   pipeline: string;
   record: QuantRecord;
   layers: QuantizeLayerRow[];
-  timing: { totalMs: number; loadMs: number; quantizeMs: number; saveMs: number; passes: { pass: string; ms: number; verifyMs: number }[] };
+  timing: { totalMs: number; loadMs: number; quantizeMs: number; fineTuneMs?: number; saveMs: number; passes: { pass: string; ms: number; verifyMs: number }[] };
   run: Awaited<ReturnType<typeof quantize>>['report'];
+  /** The training log, when the model was fine-tuned after quantizing. */
+  fineTune?: TrainLog;
 }
 
 export const QUANTIZE_REPORT_FORMAT = 'hbnn-onnx.quantize-report';
@@ -310,9 +319,11 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   if (o.calibData !== undefined) o.calibData = resolveDataSpec(o.calibData, io.cwd);
 
   log.progress(`loading ${displayPath(input, io.cwd)}`);
-  const model = loadModel(input);
+  let model = loadModel(input);
   const activations = o.actBits !== undefined || o.actDist !== undefined;
   if (activations) checkCalibrationData(model, o);
+  const ft = req.fineTune;
+  const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize, io.cwd) : undefined;
   const candidates = weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size }));
   const loadMs = performance.now() - t0;
 
@@ -320,6 +331,24 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   const t1 = performance.now();
   const res = await quantize(model, o);
   const quantizeMs = performance.now() - t1;
+  let record = res.record;
+  let trainLog: TrainLog | undefined;
+  let fineTuneMs: number | undefined;
+  if (ft && trainData) {
+    const t = performance.now();
+    // Latent weights start from the float model's weights (a fresh copy of the input).
+    const r = await fineTune(model, trainData.train, {
+      ...ft.spec.options,
+      ...(trainData.eval ? { evalData: trainData.eval } : {}),
+      latentFrom: loadModel(input),
+      onProgress: trainProgress(log),
+    });
+    if (r.interrupted) log.warn('fine-tuning was interrupted; saving the model as of the ' + (r.log.kept === 'best' ? 'best epoch' : 'last step'));
+    model = r.model;
+    record = readQuantRecord(model) ?? record;
+    trainLog = r.log;
+    fineTuneMs = performance.now() - t;
+  }
 
   log.progress(`writing ${displayPath(output, io.cwd)}`);
   const t2 = performance.now();
@@ -327,7 +356,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   const saveMs = performance.now() - t2;
   log.done();
 
-  const byTensor = new Map(res.record.weights.map((w) => [w.tensor, w]));
+  const byTensor = new Map(record.weights.map((w) => [w.tensor, w]));
   const layers: QuantizeLayerRow[] = candidates.map((c) => {
     const w = byTensor.get(c.tensor);
     const n = w ? w.histogram.reduce((a, b) => a + b, 0) : 0;
@@ -344,16 +373,18 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     output,
     ...(report !== undefined ? { report } : {}),
     pipeline: res.pipeline,
-    record: res.record,
+    record,
     layers,
     timing: {
       totalMs: 0,
       loadMs: round3(loadMs),
       quantizeMs: round3(quantizeMs),
+      ...(fineTuneMs !== undefined ? { fineTuneMs: round3(fineTuneMs) } : {}),
       saveMs: round3(saveMs),
       passes: res.report.passes.map((p) => ({ pass: p.pass, ms: round3(p.ms), verifyMs: round3(p.verifyMs) })),
     },
     run: res.report,
+    ...(trainLog ? { fineTune: trainLog } : {}),
   };
   run.timing.totalMs = round3(performance.now() - t0);
   if (report !== undefined) writeFileAtomic(report, toJson(quantizeReportJson(run, req.options, io.cwd)));
@@ -387,6 +418,7 @@ export function quantizeReportJson(r: QuantizeRun, options: QuantizeOptions, cwd
     ...(r.record.avgActivationBits !== undefined ? { avgActivationBits: r.record.avgActivationBits } : {}),
     layers: r.layers,
     record: r.record,
+    ...(r.fineTune ? { fineTune: r.fineTune } : {}),
     timing: r.timing,
     passes: reportToJson(r.run),
   };
@@ -427,7 +459,10 @@ export function formatQuantizeRun(r: QuantizeRun, cwd: string): string {
   }
   lines.push('', `average weight bits: ${rec.avgWeightBits.toFixed(3)} over ${formatCount(totalParams)} binarized weights`);
   lines.push(`pipeline: ${r.pipeline}`);
-  lines.push(`  (the same with opt: hbnn-onnx opt ${quoteArg(displayPath(r.input, cwd))} -p ${quoteArg(r.pipeline)} -o OUT.onnx)`);
+  lines.push(
+    `  (${r.fineTune ? 'before fine-tuning, ' : ''}the same with opt: hbnn-onnx opt ${quoteArg(displayPath(r.input, cwd))} -p ${quoteArg(r.pipeline)} -o OUT.onnx)`,
+  );
+  if (r.fineTune) lines.push('', ...formatTrainLog(r.fineTune));
   if (r.report !== undefined) lines.push(`report: ${displayPath(r.report, cwd)}`);
   return lines.join('\n') + '\n';
 }
@@ -464,12 +499,29 @@ export function quantizeRunJson(r: QuantizeRun, cwd: string): unknown {
     ...(r.record.avgActivationBits !== undefined ? { avgActivationBits: r.record.avgActivationBits } : {}),
     layers: r.layers,
     activations: r.record.activations,
+    ...(r.fineTune ? { fineTune: r.fineTune } : {}),
     timing: r.timing,
   };
 }
 
+/**
+ * The fine-tuning part of a quantize request from the flags: undefined without --fine-tune
+ * (INVALID_OPTION when training flags are given without it).
+ */
+export function fineTuneFromCli(o: QuantizeCliOptions, cwd: string): QuantizeRequest['fineTune'] {
+  if (!o.fineTune) {
+    const given = givenTrainingFlags(o);
+    if (given.length > 0) fail(ErrorCodes.INVALID_OPTION, `${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} --fine-tune`, { option: given[0] });
+    return undefined;
+  }
+  const spec = trainingFromCli(o, cwd, true);
+  if (o.seed !== undefined) spec.options.seed = parseIntOption(o.seed, '--seed', 0);
+  const normalize = parseNormalizeOption(o.normalize);
+  return { spec, ...(normalize ? { normalize } : {}) };
+}
+
 export function registerQuantize(program: Command, io: CliIo): void {
-  program
+  const cmd = program
     .command('quantize')
     .summary('binarize a float model with heterogeneous bitwidths (HBNN)')
     .description(
@@ -477,7 +529,9 @@ export function registerQuantize(program: Command, io: CliIo): void {
         'per weight (average --avg-bits or distribution --dist, assigned by --heuristic), and ' +
         'optionally the activations (--act-bits / --act-dist, calibrated on --calib-data). ' +
         'Prints a per-layer table (bit histogram, average bits) and the pass pipeline used, which ' +
-        '`hbnn-onnx opt -p` reproduces. The output never replaces the input; on any error nothing is written.',
+        '`hbnn-onnx opt -p` reproduces. With --fine-tune the quantized model is then fine-tuned on --train-data ' +
+        '(as `hbnn-onnx train --fine-tune` would, latent weights starting from the float model). ' +
+        'The output never replaces the input; on any error nothing is written.',
     )
     .argument('<model>', 'float ONNX model')
     .option('--avg-bits <bits>', `average bits per weight, in [1, --max-bits] (default ${DEFAULT_AVG_BITS})`)
@@ -489,13 +543,15 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--exclude <glob...>', 'skip layers whose node or weight name matches one of these globs')
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
     .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
-    .option('--seed <n>', 'seed of the random heuristic (default 0)')
+    .option('--seed <n>', 'seed of the random heuristic and, with --fine-tune, of the batch order (default 0)')
     .option('--act-bits <bits>', `binarize activations too, with this average in [1, ${MAX_ACT_BITS}] (default: activations stay float)`)
     .option('--act-dist <fractions>', 'explicit fractions of activations at 1,2,3 bits, e.g. 0.7,0.2,0.1')
     .addOption(new Option('--act-heuristic <name>', 'how bits are assigned to activations (default middle-out)').choices(ACT_HEURISTIC_CHOICES))
     .option('--calib-data <spec>', 'calibration data for activations (default fmnist-mini:train; see docs/data.md)')
     .option('--calib-limit <n>', 'number of calibration samples (default 512)')
-    .option('--normalize <norm>', "normalization of the calibration data: fmnist, MEAN:STD or none (default none)")
+    .option('--normalize <norm>', 'normalization of the calibration (and training) data: fmnist, MEAN:STD or none (default none)')
+    .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
+  addTrainingOptions(cmd, 'with --fine-tune: ')
     .option('-o, --output <file>', 'output model (default: <model stem>.hbnn.onnx beside the input)')
     .option('--report <file>', 'write the quantization record, pipeline and timing as JSON')
     .option('--json', 'print the result (paths, per-layer rows, pipeline, timing) as JSON')
@@ -506,7 +562,8 @@ Examples:
   $ hbnn-onnx quantize fixtures/models/fmnist-cnn.onnx --avg-bits 1.4
   $ hbnn-onnx quantize model.onnx --dist 0.7,0.2,0.1 --heuristic top-down -o model.w14.onnx
   $ hbnn-onnx quantize model.onnx --avg-bits 1.4 --act-bits 1.4 --calib-data fmnist-mini:train --normalize fmnist
-  $ hbnn-onnx quantize model.onnx --avg-bits 2 --first-layer keep --exclude '/fc*' --report q.json`,
+  $ hbnn-onnx quantize model.onnx --avg-bits 2 --first-layer keep --exclude '/fc*' --report q.json
+  $ hbnn-onnx quantize model.onnx --avg-bits 1.4 --fine-tune --train-data fmnist-mini:train --eval-data fmnist-mini:test --normalize fmnist --epochs 1 --batch-size 64`,
     )
     .action(async (model: string, opts: QuantizeCliOptions, cmd: Command) => {
       const globals = cmd.optsWithGlobals<{ verbose?: boolean }>();
@@ -514,6 +571,8 @@ Examples:
       const { options, warnings } = quantizeOptionsFromCli(opts);
       for (const w of warnings) log.warn(w);
       const req: QuantizeRequest = { input: model, options };
+      const ft = fineTuneFromCli(opts, io.cwd);
+      if (ft) req.fineTune = ft;
       if (opts.output !== undefined) req.output = opts.output;
       if (opts.report !== undefined) req.report = opts.report;
       const r = await runQuantize(req, io, log);

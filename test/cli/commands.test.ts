@@ -101,7 +101,7 @@ describe('help and version', () => {
 });
 
 describe('demo', () => {
-  it('inspects, optimizes, quantizes to 1.4 bits, evaluates float and HBNN, lowers, and summarizes', async () => {
+  it('inspects, optimizes, quantizes to 1.4 bits, evaluates float and HBNN, fine-tunes, lowers, and summarizes', async () => {
     const cwd = tmpDir();
     const registered = new Set(builtinPasses().list().map((p) => p.name));
     const missing = DEMO_PIPELINE.filter((p) => !registered.has(p));
@@ -111,29 +111,34 @@ describe('demo', () => {
     expect(r.stderr).toBe('');
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toBe('hbnn-onnx demo: bundled model fixtures/models/fmnist-cnn.onnx (Fashion-MNIST CNN)');
-    expect(lines[1]).toMatch(/^\[1\/6\] inspect {3}15 nodes \(.*\); 105,099 parameters \(410\.5 KiB\) in 8 layers; 0 warnings → out\/demo\/inspect\.json$/);
-    expect(lines[2]).toMatch(/^\[2\/6\] optimize {2}.*: 15 → \d+ nodes → out\/demo\/fmnist-cnn\.opt\.onnx$/);
+    expect(lines[1]).toMatch(/^\[1\/7\] inspect {4}15 nodes \(.*\); 105,099 parameters \(410\.5 KiB\) in 8 layers; 0 warnings → out\/demo\/inspect\.json$/);
+    expect(lines[2]).toMatch(/^\[2\/7\] optimize {3}.*: 15 → \d+ nodes → out\/demo\/fmnist-cnn\.opt\.onnx$/);
     if (missing.length > 0) expect(r.stdout).toContain(`skipped, not registered in this build: ${missing.join(', ')}\n`);
     else expect(r.stdout).not.toContain('skipped');
     expect(r.stdout).toMatch(
-      /^\[3\/6\] quantize {2}weights at 1\.4 bits \(Middle-Out\): 4 layers, 103,968 weights, 70\.0% 1-bit, 20\.0% 2-bit, 10\.0% 3-bit, average 1\.400 bits → out\/demo\/fmnist-cnn\.hbnn\.onnx$/m,
+      /^\[3\/7\] quantize {3}weights at 1\.4 bits \(Middle-Out\): 4 layers, 103,968 weights, 70\.0% 1-bit, 20\.0% 2-bit, 10\.0% 3-bit, average 1\.400 bits → out\/demo\/fmnist-cnn\.hbnn\.onnx$/m,
     );
-    expect(r.stdout).toMatch(/^ {16}pipeline: insert-weight-binarization\{avg-bits=1\.4,heuristic=middle-out\},insert-scaling-layer \(record and timing: out\/demo\/quantize\.json\)$/m);
-    expect(r.stdout).toMatch(/^\[4\/6\] evaluate {2}fmnist-mini:test \(2,000 images, normalized fmnist\) → out\/demo\/eval\.json$/m);
-    const float = /^ {16}float {5}top-1 (\d+\.\d\d)%, top-5 \d+\.\d\d%$/m.exec(r.stdout);
-    const hbnn = /^ {16}HBNN 1\.4 {2}top-1 (\d+\.\d\d)%, top-5 \d+\.\d\d% \(-\d+\.\d\d points top-1, no fine-tuning\)$/m.exec(r.stdout);
+    expect(r.stdout).toMatch(/^ {17}pipeline: insert-weight-binarization\{avg-bits=1\.4,heuristic=middle-out\},insert-scaling-layer \(record and timing: out\/demo\/quantize\.json\)$/m);
+    expect(r.stdout).toMatch(/^\[4\/7\] evaluate {3}fmnist-mini:test \(2,000 images, normalized fmnist\) → out\/demo\/eval\.json$/m);
+    const float = /^ {17}float {5}top-1 (\d+\.\d\d)%, top-5 \d+\.\d\d%$/m.exec(r.stdout);
+    const hbnn = /^ {17}HBNN 1\.4 {2}top-1 (\d+\.\d\d)%, top-5 \d+\.\d\d% \(-\d+\.\d\d points top-1, no fine-tuning\)$/m.exec(r.stdout);
     expect(float).not.toBeNull();
     expect(hbnn).not.toBeNull();
     expect(Number(float![1])).toBeGreaterThan(85);
     expect(Number(hbnn![1])).toBeGreaterThan(60);
-    expect(r.stdout).toMatch(/^\[5\/6\] lower {5}bit-ir: ir\.json, ir\.txt, summary\.md → out\/demo\/bit-ir$/m);
-    expect(r.stdout).toMatch(/^ {18}103,968 parameters, [\d,]+ MACs and [\d,]+ bit operations per frame; .*$/m);
-    expect(r.stdout).toMatch(/^ {16}asic: report\.json, report\.md, report\.html → out\/demo\/asic$/m);
-    expect(r.stdout).toMatch(/^ {18}unit counts at [\d.]+ MHz \(per-layer work from the quantization record\): [\d.]+ mm², [\d.]+ mW, [\d,]+ frames\/s, [\d.]+ µJ\/frame$/m);
-    expect(r.stdout).toMatch(/^\[6\/6\] summary {3}top-1 \d+\.\d\d% float → \d+\.\d\d% HBNN; parameter storage 410\.5 KiB → [\d.]+ KiB; 1\.400 average weight bits → out\/demo\/summary\.json$/m);
-    expect(lines.at(-1)).toMatch(/^done in .*; 12 files in out\/demo$/);
+    const ft = /^\[5\/7\] fine-tune {2}16 steps of 64 on the first 1,024 images of fmnist-mini:train → out\/demo\/fmnist-cnn\.ft\.onnx\n {17}top-1 on fmnist-mini:test: (\d+\.\d\d)% → (\d+\.\d\d)% \(log: out\/demo\/fine-tune\.json\)$/m.exec(r.stdout);
+    expect(ft).not.toBeNull();
+    expect(ft![1]).toBe(hbnn![1]);
+    // Brief fine-tuning recovers most of the accuracy lost by binarization.
+    expect(Number(ft![2])).toBeGreaterThan(Number(hbnn![1]) + 3);
+    expect(r.stdout).toMatch(/^\[6\/7\] lower {6}bit-ir \(fmnist-cnn\.ft\.onnx\): ir\.json, ir\.txt, summary\.md → out\/demo\/bit-ir$/m);
+    expect(r.stdout).toMatch(/^ {19}103,968 parameters, [\d,]+ MACs and [\d,]+ bit operations per frame; .*$/m);
+    expect(r.stdout).toMatch(/^ {17}asic \(fmnist-cnn\.ft\.onnx\): report\.json, report\.md, report\.html → out\/demo\/asic$/m);
+    expect(r.stdout).toMatch(/^ {19}unit counts at [\d.]+ MHz \(per-layer work from the quantization record\): [\d.]+ mm², [\d.]+ mW, [\d,]+ frames\/s, [\d.]+ µJ\/frame$/m);
+    expect(r.stdout).toMatch(/^\[7\/7\] summary {4}top-1 \d+\.\d\d% float → \d+\.\d\d% HBNN → \d+\.\d\d% fine-tuned; parameter storage 410\.5 KiB → [\d.]+ KiB; 1\.400 average weight bits → out\/demo\/summary\.json$/m);
+    expect(lines.at(-1)).toMatch(/^done in .*; 14 files in out\/demo$/);
     const outDir = path.join(cwd, 'out', 'demo');
-    expect(fs.readdirSync(outDir).sort()).toEqual(['asic', 'bit-ir', 'eval.json', 'fmnist-cnn.hbnn.onnx', 'fmnist-cnn.opt.onnx', 'inspect.json', 'quantize.json', 'summary.json']);
+    expect(fs.readdirSync(outDir).sort()).toEqual(['asic', 'bit-ir', 'eval.json', 'fine-tune.json', 'fmnist-cnn.ft.onnx', 'fmnist-cnn.hbnn.onnx', 'fmnist-cnn.opt.onnx', 'inspect.json', 'quantize.json', 'summary.json']);
     expect(fs.readdirSync(path.join(outDir, 'bit-ir')).sort()).toEqual(['ir.json', 'ir.txt', 'summary.md']);
     expect(fs.readdirSync(path.join(outDir, 'asic')).sort()).toEqual(['report.html', 'report.json', 'report.md']);
     const report = JSON.parse(fs.readFileSync(path.join(outDir, 'inspect.json'), 'utf8')) as InspectReport;
@@ -149,7 +154,7 @@ describe('demo', () => {
     const summary = JSON.parse(fs.readFileSync(path.join(outDir, 'summary.json'), 'utf8')) as { avgWeightBits: number; files: string[]; lowered: { backend: string }[] };
     expect(summary.avgWeightBits).toBeCloseTo(1.4, 3);
     expect(summary.lowered.map((l) => l.backend)).toEqual(['bit-ir', 'asic']);
-    expect(summary.files).toHaveLength(12);
+    expect(summary.files).toHaveLength(14);
     for (const f of summary.files) expect(fs.existsSync(path.join(outDir, f)), f).toBe(true);
     // The bundled model is never touched.
     expect(fs.readFileSync(FMNIST_CNN).equals(bundledBefore)).toBe(true);
@@ -159,9 +164,9 @@ describe('demo', () => {
     const out = tmpDir();
     const r = await cli(['demo', '-o', out], { registry: () => new PassRegistry().register(fakeEliminateIdentity, markModel) });
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain('optimize  eliminate-identity: 15 → 15 nodes → ');
+    expect(r.stdout).toContain('optimize   eliminate-identity: 15 → 15 nodes → ');
     expect(r.stdout).toContain('skipped, not registered in this build: fold-constants, eliminate-dead-code\n');
-    expect(fs.readdirSync(out).sort()).toEqual(['asic', 'bit-ir', 'eval.json', 'fmnist-cnn.hbnn.onnx', 'fmnist-cnn.opt.onnx', 'inspect.json', 'quantize.json', 'summary.json']);
+    expect(fs.readdirSync(out).sort()).toEqual(['asic', 'bit-ir', 'eval.json', 'fine-tune.json', 'fmnist-cnn.ft.onnx', 'fmnist-cnn.hbnn.onnx', 'fmnist-cnn.opt.onnx', 'inspect.json', 'quantize.json', 'summary.json']);
   });
 });
 

@@ -154,6 +154,31 @@ describe('quantize', () => {
     expect(text.stdout).toMatch(/^ {2}average 1\.\d{3} bits per activation$/m);
   });
 
+  it('--fine-tune: quantizes, then fine-tunes on --train-data; the report and --json carry the training log', async () => {
+    const w = workdir();
+    const r = await cli(
+      [
+        'quantize', 'model.onnx', '--avg-bits', '1.4', '--fine-tune', '--train-data', 'fmnist-mini:train', '--eval-data', 'fmnist-mini:test', '--eval-limit', '200',
+        '--normalize', 'fmnist', '--train-limit', '256', '--batch-size', '32', '--max-steps', '3', '--threads', '1', '--report', 'q.json', '--json',
+      ],
+      { cwd: w.dir },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe(''); // --normalize is used (training data): no warning
+    const j = JSON.parse(r.stdout) as QuantizeJson & { fineTune: { mode: string; stopped: string; before: { evalTop1: number }; epochs: { steps: number }[]; data: { train: string } } };
+    expect(j.fineTune.mode).toBe('fine-tune');
+    expect(j.fineTune.stopped).toBe('max-steps');
+    expect(j.fineTune.epochs[0]!.steps).toBe(3);
+    expect(j.fineTune.data.train).toBe('fmnist-mini:train');
+    expect(j.avgWeightBits).toBeCloseTo(1.4, 3);
+    const rep = JSON.parse(fs.readFileSync(path.join(w.dir, 'q.json'), 'utf8')) as { fineTune: unknown; timing: { fineTuneMs: number } };
+    expect(rep.fineTune).toEqual(j.fineTune);
+    expect(rep.timing.fineTuneMs).toBeGreaterThan(0);
+    const rec = readQuantRecord(loadModel(path.join(w.dir, 'model.hbnn.onnx')))!;
+    expect(rec.weights).toHaveLength(4);
+    expectUntouched(w, ['model.onnx', 'model.hbnn.onnx', 'q.json']);
+  });
+
   it('warns that calibration flags do nothing without activation binarization', async () => {
     const w = workdir();
     const r = await cli(['quantize', 'model.onnx', '--normalize', 'fmnist', '--calib-limit', '10'], { cwd: w.dir });
@@ -186,6 +211,12 @@ describe('quantize', () => {
       '-o, --output <file>',
       '--report <file>',
       '--json',
+      '--fine-tune',
+      '--train-data <spec>',
+      '--eval-data <spec>',
+      '--epochs <n>',
+      '--batch-size <n>',
+      '--lr <x>',
     ]) {
       expect(r.stdout, flag).toContain(flag);
     }
@@ -214,6 +245,10 @@ describe('quantize errors: exit code, one error line, nothing written', () => {
     ['include matching nothing', ['--include', 'nothing*'], 4, 'nothing-to-quantize'],
     ['every layer excluded', ['--first-layer', 'keep', '--last-layer', 'keep', '--exclude', '/c2/*,/c3/*'], 4, 'nothing-to-quantize'],
     ['a missing calibration folder', ['--act-bits', '1.4', '--calib-data', 'no/such/folder'], 3, 'file-not-found'],
+    ['training flags without --fine-tune', ['--epochs', '2', '--lr', '0.1'], 2, 'invalid-option'],
+    ['--fine-tune without --train-data', ['--fine-tune', '--epochs', '1'], 2, 'invalid-option'],
+    ['--fine-tune with a bad --momentum', ['--fine-tune', '--train-data', 'fmnist-mini:train', '--momentum', '1'], 2, 'invalid-option'],
+    ['--fine-tune with a missing training folder', ['--fine-tune', '--train-data', 'no/such/folder'], 3, 'file-not-found'],
   ];
   for (const [what, args, exit, code] of cases) {
     it(`${what}: exit ${exit}, ${code}`, async () => {

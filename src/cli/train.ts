@@ -1,0 +1,347 @@
+/**
+ * `hbnn-onnx train MODEL --train-data SPEC [--fine-tune] [options] [-o OUT] [--log FILE]`:
+ * float training (`trainFloat`) or, with --fine-tune, straight-through fine-tuning of an
+ * HBNN-quantized model (`fineTune`), both from src/train. The training flags are also
+ * offered by `quantize --fine-tune` (`addTrainingOptions`, `trainingFromCli`).
+ *
+ * Every flag, both datasets (they exist and fit the model) and the output paths are checked
+ * before training starts; the model (and the log) are written only when training returns.
+ * Checkpoints (--checkpoint-dir) are written during training, by the trainer.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { Option, type Command } from 'commander';
+import { loadModel, saveModel } from '../onnx/io.js';
+import type { Model } from '../ir/graph.js';
+import { fineTune, trainFloat, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainResult } from '../train/index.js';
+import { checkFitsModelInput, DATA_SPEC_HELP, loadDataset, type Dataset, type Normalization } from '../data/index.js';
+import { dataInput } from '../runtime/infer.js';
+import { readQuantRecord } from '../quant/format.js';
+import { assertNotInput, writeFileAtomic } from '../util/fs.js';
+import { fail, ErrorCodes } from '../errors.js';
+import { formatDuration, table } from './format.js';
+import { Logger, toJson, type CliIo } from './io.js';
+import { deriveOutputPath, displayPath } from './paths.js';
+import { decodeDataTensor } from './eval.js';
+import { parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './quantize.js';
+
+/** The training flags as commander hands them over (shared by `train` and `quantize --fine-tune`). */
+export interface TrainingCliOptions {
+  trainData?: string;
+  evalData?: string;
+  epochs?: string;
+  batchSize?: string;
+  lr?: string;
+  optimizer?: 'sgd' | 'adam';
+  momentum?: string;
+  nesterov?: boolean;
+  weightDecay?: string;
+  schedule?: 'cosine' | 'step' | 'constant';
+  stepEpochs?: string;
+  gamma?: string;
+  loss?: 'cross-entropy' | 'mse';
+  threads?: string;
+  trainLimit?: string;
+  evalLimit?: string;
+  maxSteps?: string;
+  keep?: 'best' | 'last';
+  checkpointDir?: string;
+  freeze?: string[];
+  freezeBitMapsAfter?: string;
+}
+
+/** Flag text per option, in the order they are added. */
+export const TRAINING_FLAGS: Record<keyof TrainingCliOptions, string> = {
+  trainData: '--train-data',
+  evalData: '--eval-data',
+  epochs: '--epochs',
+  batchSize: '--batch-size',
+  lr: '--lr',
+  optimizer: '--optimizer',
+  momentum: '--momentum',
+  nesterov: '--nesterov',
+  weightDecay: '--weight-decay',
+  schedule: '--schedule',
+  stepEpochs: '--step-epochs',
+  gamma: '--gamma',
+  loss: '--loss',
+  threads: '--threads',
+  trainLimit: '--train-limit',
+  evalLimit: '--eval-limit',
+  maxSteps: '--max-steps',
+  keep: '--keep',
+  checkpointDir: '--checkpoint-dir',
+  freeze: '--freeze',
+  freezeBitMapsAfter: '--freeze-bit-maps-after',
+};
+
+/**
+ * Adds the training flags to a command. `prefix` is prepended to each description (e.g.
+ * "with --fine-tune: ").
+ */
+export function addTrainingOptions(cmd: Command, prefix = ''): Command {
+  const d = (s: string): string => prefix + s;
+  return cmd
+    .option('--train-data <spec>', d('labelled training data, e.g. fmnist-mini:train'))
+    .option('--eval-data <spec>', d('labelled data evaluated after every epoch (picks the best epoch)'))
+    .option('--epochs <n>', d('epochs (default 1)'))
+    .option('--batch-size <n>', d('samples per step (default 128)'))
+    .option('--lr <x>', d('peak learning rate (default 0.01 with sgd, 0.001 with adam)'))
+    .addOption(new Option('--optimizer <name>', d('optimizer (default sgd)')).choices(['sgd', 'adam']))
+    .option('--momentum <x>', d('SGD momentum (default 0.9)'))
+    .option('--nesterov', d('Nesterov momentum'))
+    .option('--weight-decay <x>', d('L2 weight decay (default 1e-4)'))
+    .addOption(new Option('--schedule <name>', d('learning-rate schedule (default cosine)')).choices(['cosine', 'step', 'constant']))
+    .option('--step-epochs <n>', d('step schedule: epochs between decays (default 1)'))
+    .option('--gamma <x>', d('step schedule: decay factor (default 0.1)'))
+    .addOption(new Option('--loss <name>', d('loss on the logits (default cross-entropy)')).choices(['cross-entropy', 'mse']))
+    .option('--threads <n>', d("onnxruntime threads (default: onnxruntime's choice)"))
+    .option('--train-limit <n>', d('train on the first N samples only'))
+    .option('--eval-limit <n>', d('evaluate on the first N samples only'))
+    .option('--max-steps <n>', d('stop after N optimizer steps in total'))
+    .addOption(new Option('--keep <which>', d('parameters to keep: best epoch by evaluation top-1, or last (default best with --eval-data)')).choices(['best', 'last']))
+    .option('--checkpoint-dir <dir>', d('write resumable checkpoints (last.json, best.json) here; Ctrl-C saves one and stops'))
+    .option('--freeze <glob...>', d('do not train parameters whose name matches one of these globs'))
+    .option('--freeze-bit-maps-after <epoch>', d('fine-tuning: fix the bit maps from this epoch on (0 = from the start)'));
+}
+
+export interface TrainingSpec {
+  trainData: string;
+  evalData?: string;
+  options: Omit<FineTuneOptions, 'evalData' | 'latentFrom' | 'onProgress' | 'signal'>;
+}
+
+/** The training flags given (as `--flag` text). */
+export function givenTrainingFlags(o: TrainingCliOptions): string[] {
+  return (Object.keys(TRAINING_FLAGS) as (keyof TrainingCliOptions)[]).filter((k) => o[k] !== undefined).map((k) => TRAINING_FLAGS[k]);
+}
+
+/**
+ * Checks the training flags and turns them into trainer options (INVALID_OPTION naming the
+ * flag). `fineTuning` allows --freeze-bit-maps-after. `seed` comes from the caller.
+ */
+export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: boolean): TrainingSpec {
+  if (o.trainData === undefined) fail(ErrorCodes.INVALID_OPTION, 'training needs --train-data', { option: '--train-data' });
+  const num = (v: string | undefined, flag: string, ok: (x: number) => boolean, what: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const x = parseNumberOption(v, flag);
+    if (!ok(x)) fail(ErrorCodes.INVALID_OPTION, `${flag} must be ${what}, got ${v}`, { option: flag });
+    return x;
+  };
+  const int = (v: string | undefined, flag: string, min = 1): number | undefined => (v === undefined ? undefined : parseIntOption(v, flag, min));
+  const r: TrainingSpec['options'] = {};
+  const set = <K extends keyof TrainingSpec['options']>(k: K, v: TrainingSpec['options'][K] | undefined): void => {
+    if (v !== undefined) r[k] = v;
+  };
+  set('epochs', int(o.epochs, '--epochs'));
+  set('batchSize', int(o.batchSize, '--batch-size'));
+  set('lr', num(o.lr, '--lr', (x) => x > 0, 'a number > 0'));
+  set('optimizer', o.optimizer);
+  set('momentum', num(o.momentum, '--momentum', (x) => x >= 0 && x < 1, 'in [0, 1)'));
+  if (o.nesterov) r.nesterov = true;
+  set('weightDecay', num(o.weightDecay, '--weight-decay', (x) => x >= 0, '>= 0'));
+  set('schedule', o.schedule);
+  set('stepEpochs', int(o.stepEpochs, '--step-epochs'));
+  set('gamma', num(o.gamma, '--gamma', (x) => x > 0, '> 0'));
+  if ((o.stepEpochs !== undefined || o.gamma !== undefined) && o.schedule !== 'step') {
+    fail(ErrorCodes.INVALID_OPTION, '--step-epochs and --gamma need --schedule step', { option: o.stepEpochs !== undefined ? '--step-epochs' : '--gamma' });
+  }
+  set('loss', o.loss);
+  set('threads', int(o.threads, '--threads'));
+  set('limit', int(o.trainLimit, '--train-limit'));
+  set('evalLimit', int(o.evalLimit, '--eval-limit'));
+  set('maxSteps', int(o.maxSteps, '--max-steps'));
+  if (o.keep === 'best' && o.evalData === undefined) fail(ErrorCodes.INVALID_OPTION, '--keep best needs --eval-data', { option: '--keep' });
+  if (o.evalLimit !== undefined && o.evalData === undefined) fail(ErrorCodes.INVALID_OPTION, '--eval-limit needs --eval-data', { option: '--eval-limit' });
+  set('keep', o.keep);
+  if (o.checkpointDir !== undefined) r.checkpointDir = path.resolve(cwd, o.checkpointDir);
+  const freeze = o.freeze?.flatMap((g) => g.split(',')).map((g) => g.trim()).filter((g) => g !== '');
+  if (freeze && freeze.length > 0) r.freeze = freeze;
+  if (o.freezeBitMapsAfter !== undefined) {
+    if (!fineTuning) fail(ErrorCodes.INVALID_OPTION, '--freeze-bit-maps-after applies to fine-tuning (--fine-tune) only', { option: '--freeze-bit-maps-after' });
+    r.freezeBitMapsAfter = parseIntOption(o.freezeBitMapsAfter, '--freeze-bit-maps-after', 0);
+  }
+  return { trainData: o.trainData.trim(), ...(o.evalData !== undefined ? { evalData: o.evalData.trim() } : {}), options: r };
+}
+
+/** Loads the training (and evaluation) data and checks they fit `model`'s input, before any training. */
+export function loadTrainingData(spec: TrainingSpec, model: Model, normalize: Normalization | undefined, cwd: string): { train: Dataset; eval?: Dataset } {
+  const input = dataInput(model);
+  const load = (s: string, limit: number | undefined, what: string): Dataset => {
+    const ds = loadDataset(resolveDataSpec(s, cwd), { ...(limit !== undefined ? { limit } : {}), ...(normalize ? { normalize } : {}), decodeTensor: decodeDataTensor });
+    ds.name = s;
+    if (!ds.labels) fail(ErrorCodes.DATA_MISMATCH, `${what} data ${s} has no labels; training needs them`, { option: what === 'training' ? '--train-data' : '--eval-data' });
+    checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
+    return ds;
+  };
+  const train = load(spec.trainData, spec.options.limit, 'training');
+  return { train, ...(spec.evalData !== undefined ? { eval: load(spec.evalData, spec.options.evalLimit, 'evaluation') } : {}) };
+}
+
+/** Progress lines from trainer events (only drawn on a terminal). */
+export function trainProgress(log: Logger): (e: TrainEvent) => void {
+  let epochs = 1;
+  return (e) => {
+    switch (e.type) {
+      case 'start':
+        epochs = e.epochs;
+        log.progress(`training: ${e.params} parameters, ${e.samples} samples, ${e.stepsPerEpoch} steps per epoch`);
+        break;
+      case 'step':
+        log.progress(`epoch ${e.epoch + 1}/${epochs}, step ${e.step + 1}/${e.stepsPerEpoch}: loss ${e.loss.toFixed(4)}, lr ${e.lr.toPrecision(3)}`);
+        break;
+      case 'eval':
+        log.progress(`epoch ${e.epoch}: evaluation top-1 ${(e.top1 * 100).toFixed(2)}%`);
+        break;
+      case 'epoch': {
+        const r = e.record;
+        log.debug(
+          `epoch ${r.epoch}: loss ${r.trainLoss.toFixed(4)}, train top-1 ${(r.trainTop1 * 100).toFixed(2)}%` +
+            (r.evalTop1 !== undefined ? `, eval top-1 ${(r.evalTop1 * 100).toFixed(2)}%` : '') +
+            ` (${formatDuration(r.ms)})`,
+        );
+        break;
+      }
+      case 'checkpoint':
+        log.debug(`checkpoint (${e.reason}): ${e.path}`);
+        break;
+    }
+  };
+}
+
+/** Text lines describing a finished training run: the per-epoch table and the outcome. */
+export function formatTrainLog(log: TrainLog): string[] {
+  const pct = (x: number | undefined): string => (x === undefined ? '' : `${(x * 100).toFixed(2)}%`);
+  const lines: string[] = [];
+  const data = `${log.data.train} (${log.data.samples} samples)${log.data.eval ? `, evaluated on ${log.data.eval} (${log.data.evalSamples} samples)` : ''}`;
+  lines.push(`${log.mode === 'fine-tune' ? 'fine-tuned' : 'trained'} on ${data}`);
+  if (log.before) lines.push(`before: eval top-1 ${pct(log.before.evalTop1)}, top-5 ${pct(log.before.evalTop5)}`);
+  const rows = log.epochs.map((e) => [
+    String(e.epoch),
+    String(e.steps),
+    e.trainLoss.toFixed(4),
+    pct(e.trainTop1),
+    pct(e.evalTop1),
+    pct(e.evalTop5),
+    e.lr >= 1e-3 || e.lr === 0 ? String(+e.lr.toPrecision(3)) : e.lr.toExponential(2),
+    formatDuration(e.ms),
+  ]);
+  lines.push(table(['epoch', 'steps', 'loss', 'train top-1', 'eval top-1', 'eval top-5', 'lr', 'time'], rows, ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right']));
+  const stopped = log.stopped === 'completed' ? 'completed' : log.stopped === 'max-steps' ? 'stopped at --max-steps' : 'interrupted';
+  const kept = log.kept === 'best' && log.best ? `kept the best epoch (${log.best.epoch}, eval top-1 ${pct(log.best.evalTop1)})` : 'kept the last parameters';
+  lines.push(`${stopped}; ${kept}; ${formatDuration(log.totalMs)}${log.resumedFrom ? `; resumed from ${log.resumedFrom}` : ''}`);
+  return lines;
+}
+
+// ------------------------------------------------------------------------------------------
+// The train command
+// ------------------------------------------------------------------------------------------
+
+interface TrainCliOptions extends TrainingCliOptions {
+  fineTune?: boolean;
+  latentFrom?: string;
+  normalize?: string;
+  seed?: string;
+  resume?: string | boolean;
+  output?: string;
+  log?: string;
+  json?: boolean;
+}
+
+export interface TrainRun {
+  input: string;
+  output: string;
+  log?: string;
+  result: TrainResult;
+}
+
+export async function runTrain(model: string, o: TrainCliOptions, io: CliIo, log: Logger): Promise<TrainRun> {
+  const fineTuning = o.fineTune === true;
+  const spec = trainingFromCli(o, io.cwd, fineTuning);
+  if (o.seed !== undefined) spec.options.seed = parseIntOption(o.seed, '--seed', 0);
+  if (o.resume !== undefined) spec.options.resume = typeof o.resume === 'string' ? path.resolve(io.cwd, o.resume) : true;
+  if (o.latentFrom !== undefined && !fineTuning) fail(ErrorCodes.INVALID_OPTION, '--latent-from applies to fine-tuning (--fine-tune) only', { option: '--latent-from' });
+  const normalize = parseNormalizeOption(o.normalize);
+  const input = path.resolve(io.cwd, model);
+  const output = path.resolve(io.cwd, o.output ?? deriveOutputPath(model, fineTuning ? '.ft.onnx' : '.trained.onnx'));
+  const logFile = o.log !== undefined ? path.resolve(io.cwd, o.log) : undefined;
+  const latent = o.latentFrom !== undefined ? path.resolve(io.cwd, o.latentFrom) : undefined;
+  const inputs = [input, ...(latent ? [latent] : [])];
+  assertNotInput(output, inputs);
+  if (logFile) {
+    assertNotInput(logFile, inputs);
+    if (logFile === output) fail(ErrorCodes.INVALID_OPTION, `--log and the output model are the same file (${o.log})`, { option: '--log' });
+  }
+  for (const f of [output, logFile]) {
+    if (f !== undefined && fs.existsSync(f) && fs.statSync(f).isDirectory()) fail(ErrorCodes.FILE_WRITE, `cannot write ${displayPath(f, io.cwd)}: it is a folder`, { file: f });
+  }
+
+  log.progress(`loading ${displayPath(input, io.cwd)}`);
+  const m = loadModel(input);
+  const quantized = readQuantRecord(m) !== undefined;
+  if (fineTuning && !quantized) {
+    fail(ErrorCodes.NOT_QUANTIZED, `${displayPath(input, io.cwd)} is not an HBNN-quantized model; fine-tune the output of \`hbnn-onnx quantize\` (or train it as a float model without --fine-tune)`, { file: input });
+  }
+  if (!fineTuning && quantized) {
+    fail(ErrorCodes.INVALID_OPTION, `${displayPath(input, io.cwd)} is HBNN-quantized: fine-tune it with --fine-tune (train without it trains float models)`, { option: '--fine-tune' });
+  }
+  const latentModel = latent ? loadModel(latent) : undefined;
+  const data = loadTrainingData(spec, m, normalize, io.cwd);
+  const opts: FineTuneOptions = {
+    ...spec.options,
+    ...(data.eval ? { evalData: data.eval } : {}),
+    ...(latentModel ? { latentFrom: latentModel } : {}),
+    onProgress: trainProgress(log),
+  };
+  const result = fineTuning ? await fineTune(m, data.train, opts) : await trainFloat(m, data.train, opts);
+  log.done();
+  if (result.interrupted) log.warn(`training was interrupted; saving the model as of the ${result.log.kept === 'best' ? 'best epoch' : 'last step'}`);
+  saveModel(result.model, output, { protect: inputs });
+  if (logFile) writeFileAtomic(logFile, toJson(result.log));
+  return { input, output, ...(logFile ? { log: logFile } : {}), result };
+}
+
+export function registerTrain(program: Command, io: CliIo): void {
+  const cmd = program
+    .command('train')
+    .summary('train a float model, or fine-tune a quantized one (--fine-tune)')
+    .description(
+      'Train the parameters of a float ONNX classifier (cross-entropy on its logits), or with --fine-tune ' +
+        'fine-tune an HBNN-quantized model (the output of `hbnn-onnx quantize`): latent float weights are ' +
+        're-binarized every step and get straight-through gradients; the result is again a quantized model. ' +
+        'Forward and backward run in onnxruntime. Prints a table per epoch; the model is written when training ' +
+        'ends (Ctrl-C with --checkpoint-dir saves a checkpoint, --resume continues from it).',
+    )
+    .argument('<model>', 'float model, or a quantized one with --fine-tune')
+    .option('--fine-tune', 'fine-tune an HBNN-quantized model (straight-through estimator)')
+    .option('--latent-from <model>', 'fine-tuning: the float model the quantized one came from (latent weights start from it; default: the dequantized weights)')
+    .option('--normalize <norm>', 'normalization of the training and evaluation data: fmnist, MEAN:STD or none (default none)')
+    .option('--seed <n>', 'seed of the batch order and dropout masks (default 0)')
+    .option('--resume [checkpoint]', 'continue from a checkpoint file, or from <checkpoint-dir>/last.json');
+  addTrainingOptions(cmd)
+    .option('-o, --output <file>', 'output model (default: <model stem>.trained.onnx, or .ft.onnx with --fine-tune)')
+    .option('--log <file>', 'write the training log (options, per-epoch records) as JSON')
+    .option('--json', 'print the training log as JSON')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ hbnn-onnx train model.hbnn.onnx --fine-tune --latent-from model.onnx --train-data fmnist-mini:train --eval-data fmnist-mini:test --normalize fmnist --epochs 2
+  $ hbnn-onnx train model.onnx --train-data fmnist:train --eval-data fmnist:test --normalize fmnist --epochs 10 --optimizer adam
+  $ hbnn-onnx train model.hbnn.onnx --fine-tune --train-data fmnist:train --normalize fmnist --checkpoint-dir ck/ --resume
+
+${DATA_SPEC_HELP}`,
+    )
+    .action(async (model: string, opts: TrainCliOptions, c: Command) => {
+      const globals = c.optsWithGlobals<{ verbose?: boolean }>();
+      const log = new Logger(io, { json: opts.json === true, verbose: globals.verbose === true });
+      const r = await runTrain(model, opts, io, log);
+      if (opts.json) {
+        io.stdout(toJson({ input: displayPath(r.input, io.cwd), output: displayPath(r.output, io.cwd), ...(r.log ? { log: displayPath(r.log, io.cwd) } : {}), train: r.result.log }));
+        return;
+      }
+      const lines = [`${displayPath(r.input, io.cwd)} → ${displayPath(r.output, io.cwd)}`, ...formatTrainLog(r.result.log)];
+      if (r.log) lines.push(`log: ${displayPath(r.log, io.cwd)}`);
+      io.stdout(lines.join('\n') + '\n');
+    });
+}

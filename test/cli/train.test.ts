@@ -1,0 +1,113 @@
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
+import { encodeModel, loadModel } from '../../src/onnx/io.js';
+import { readQuantRecord } from '../../src/quant/format.js';
+import { FMNIST_NORMALIZATION, loadDataset, writeNpy } from '../../src/data/index.js';
+import { trainFloat, type TrainLog } from '../../src/train/index.js';
+
+// A quantized copy of the bundled CNN (W1.4) shared by the fine-tuning tests.
+const shared = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-cli-train-'));
+const QMODEL = path.join(shared, 'cnn.hbnn.onnx');
+afterAll(() => fs.rmSync(shared, { recursive: true, force: true }));
+beforeAll(async () => {
+  const r = await cli(['quantize', FMNIST_CNN, '--avg-bits', '1.4', '-o', QMODEL]);
+  expect(r.code, r.stderr).toBe(0);
+});
+
+/** A folder with float.onnx and q.onnx. */
+function workdir(): string {
+  const d = tmpDir();
+  fs.copyFileSync(FMNIST_CNN, path.join(d, 'float.onnx'));
+  fs.copyFileSync(QMODEL, path.join(d, 'q.onnx'));
+  return d;
+}
+
+const FAST = ['--train-data', 'fmnist-mini:train', '--normalize', 'fmnist', '--train-limit', '256', '--batch-size', '32', '--max-steps', '3', '--threads', '1'];
+
+describe('train (float)', () => {
+  it('writes the model trainFloat returns (same bytes) and the log', async () => {
+    const d = workdir();
+    const r = await cli(['train', 'float.onnx', ...FAST, '--lr', '0.005', '--log', 'log.json', '--json'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    const j = JSON.parse(r.stdout) as { input: string; output: string; log: string; train: TrainLog };
+    expect(j.output).toBe('float.trained.onnx');
+    expect(j.log).toBe('log.json');
+    expect(j.train.mode).toBe('float');
+    expect(j.train.stopped).toBe('max-steps');
+    expect(j.train.epochs[0]!.steps).toBe(3);
+    expect(JSON.parse(fs.readFileSync(path.join(d, 'log.json'), 'utf8'))).toMatchObject({ mode: 'float', stopped: 'max-steps', data: { train: 'fmnist-mini:train', samples: 256 } });
+    // The same training through the API gives the same model, byte for byte (one thread, same seed).
+    const ds = loadDataset('fmnist-mini:train', { normalize: FMNIST_NORMALIZATION, limit: 256 });
+    const direct = await trainFloat(loadModel(FMNIST_CNN), ds, { limit: 256, batchSize: 32, maxSteps: 3, threads: 1, lr: 0.005 });
+    expect(Buffer.from(encodeModel(direct.model)).equals(fs.readFileSync(path.join(d, 'float.trained.onnx')))).toBe(true);
+    expect(fs.readFileSync(path.join(d, 'float.onnx')).equals(fs.readFileSync(FMNIST_CNN))).toBe(true);
+  });
+});
+
+describe('train --fine-tune', () => {
+  it('fine-tunes a quantized model: per-epoch table, a quantized output', async () => {
+    const d = workdir();
+    const r = await cli(['train', 'q.onnx', '--fine-tune', '--latent-from', 'float.onnx', ...FAST, '--eval-data', 'fmnist-mini:test', '--eval-limit', '200', '-o', 'ft.onnx'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toBe('q.onnx → ft.onnx');
+    expect(lines[1]).toBe('fine-tuned on fmnist-mini:train (256 samples), evaluated on fmnist-mini:test (200 samples)');
+    expect(lines[2]).toMatch(/^before: eval top-1 \d+\.\d\d%, top-5 \d+\.\d\d%$/);
+    expect(r.stdout).toMatch(/^ {2}epoch +steps +loss +train top-1 +eval top-1 +eval top-5 +lr +time$/m);
+    expect(r.stdout).toMatch(/^ +1 +3 +\d+\.\d{4} +\d+\.\d\d% +\d+\.\d\d% +\d+\.\d\d% +\S+ +.+$/m);
+    expect(r.stdout).toMatch(/^stopped at --max-steps; kept the best epoch \(1, eval top-1 \d+\.\d\d%\); /m);
+    const rec = readQuantRecord(loadModel(path.join(d, 'ft.onnx')))!;
+    expect(rec.weights).toHaveLength(4);
+    expect(rec.avgWeightBits).toBeCloseTo(1.4, 3);
+  });
+});
+
+describe('train errors: nothing written', () => {
+  const cases: [string, string[], number, string][] = [
+    ['no --train-data', ['float.onnx', '--epochs', '1'], 2, 'invalid-option'],
+    ['--lr 0', ['float.onnx', ...FAST, '--lr', '0'], 2, 'invalid-option'],
+    ['--keep best without --eval-data', ['float.onnx', ...FAST, '--keep', 'best'], 2, 'invalid-option'],
+    ['--gamma without the step schedule', ['float.onnx', ...FAST, '--gamma', '0.5'], 2, 'invalid-option'],
+    ['--freeze-bit-maps-after without --fine-tune', ['float.onnx', ...FAST, '--freeze-bit-maps-after', '0'], 2, 'invalid-option'],
+    ['--latent-from without --fine-tune', ['float.onnx', ...FAST, '--latent-from', 'float.onnx'], 2, 'invalid-option'],
+    ['a quantized model without --fine-tune', ['q.onnx', ...FAST], 2, 'invalid-option'],
+    ['--fine-tune on a float model', ['float.onnx', '--fine-tune', ...FAST], 4, 'not-quantized'],
+    ['a missing training folder', ['float.onnx', ...FAST, '--train-data', 'no/such/dir'], 3, 'file-not-found'],
+    ['the output is the input', ['float.onnx', ...FAST, '-o', 'float.onnx'], 7, 'output-would-overwrite-input'],
+    ['the output is the latent model', ['q.onnx', '--fine-tune', ...FAST, '--latent-from', 'float.onnx', '-o', 'float.onnx'], 7, 'output-would-overwrite-input'],
+  ];
+  for (const [what, args, exit, code] of cases) {
+    it(`${what}: exit ${exit}, ${code}`, async () => {
+      const d = workdir();
+      const r = await cli(['train', ...args], { cwd: d });
+      expect(r.code, r.stderr).toBe(exit);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(new RegExp(`^hbnn-onnx: error\\[${code}\\]: `));
+      expect(fs.readdirSync(d).sort()).toEqual(['float.onnx', 'q.onnx']);
+      expect(fs.readFileSync(path.join(d, 'float.onnx')).equals(fs.readFileSync(FMNIST_CNN))).toBe(true);
+    });
+  }
+
+  it('training data that does not fit the model: exit 3, data-mismatch', async () => {
+    const d = workdir();
+    writeNpy(path.join(d, 'x.npy'), { dtype: 'float32', shape: [8, 3, 32, 32], data: new Float32Array(8 * 3 * 32 * 32) });
+    writeNpy(path.join(d, 'y.npy'), { dtype: 'int64', shape: [8], data: new BigInt64Array(8) });
+    const r = await cli(['train', 'float.onnx', '--train-data', 'npy:x.npy,y.npy'], { cwd: d });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^hbnn-onnx: error\[data-mismatch\]: /);
+    expect(fs.readdirSync(d).sort()).toEqual(['float.onnx', 'q.onnx', 'x.npy', 'y.npy']);
+  });
+
+  it('--help lists the training options', async () => {
+    const r = await cli(['train', '--help']);
+    expect(r.code).toBe(0);
+    for (const flag of ['--fine-tune', '--latent-from <model>', '--train-data <spec>', '--eval-data <spec>', '--epochs <n>', '--batch-size <n>', '--lr <x>', '--optimizer <name>', '--checkpoint-dir <dir>', '--resume [checkpoint]', '--log <file>']) {
+      expect(r.stdout).toContain(flag);
+    }
+    expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx train model.hbnn.onnx --fine-tune');
+  });
+});
