@@ -66,6 +66,21 @@ describe('train --fine-tune', () => {
   });
 });
 
+describe('train checkpoints', () => {
+  it('--checkpoint-dir writes last.json; --resume continues from it', async () => {
+    const d = workdir();
+    const args = ['train', 'float.onnx', '--train-data', 'fmnist-mini:train', '--normalize', 'fmnist', '--train-limit', '64', '--batch-size', '32', '--threads', '1', '--checkpoint-dir', 'ck'];
+    const first = await cli([...args, '--epochs', '1', '-o', 'a.onnx', '--json'], { cwd: d });
+    expect(first.code, first.stderr).toBe(0);
+    expect(fs.existsSync(path.join(d, 'ck', 'last.json'))).toBe(true);
+    const again = await cli([...args, '--epochs', '2', '--resume', '-o', 'b.onnx', '--json'], { cwd: d });
+    expect(again.code, again.stderr).toBe(0);
+    const log = (JSON.parse(again.stdout) as { train: TrainLog }).train;
+    expect(log.resumedFrom).toBe(path.join(d, 'ck', 'last.json'));
+    expect(log.epochs.map((e) => e.epoch)).toEqual([1, 2]);
+  });
+});
+
 describe('train errors: nothing written', () => {
   const cases: [string, string[], number, string][] = [
     ['no --train-data', ['float.onnx', '--epochs', '1'], 2, 'invalid-option'],
