@@ -366,15 +366,12 @@ function middleOutAssign(t: Float32Array, idx: Uint32Array | null, ps: number, p
   st.taken = taken;
 }
 
-/** Sum of |T| over the entries kept by the last `dropAssigned` (middle-out's next mean). */
-let dropSum = 0;
-
 /**
- * Removes from list[from .. to) the entries whose map is not `kept` (0 normally: the entries
- * that got a bitwidth), compacting in place; returns the new end and leaves sum |T| of the
- * entries kept in `dropSum`.
+ * Removes from list[from .. to) the entries whose map is not `keptValue` (0 normally: the
+ * entries that got a bitwidth), compacting in place. Returns the new end and sum |T| over the
+ * entries kept (middle-out's next mean).
  */
-function dropAssigned(t: Float32Array, map: Uint8Array, keptValue: number, list: Uint32Array, from: number, to: number): number {
+function dropAssigned(t: Float32Array, map: Uint8Array, keptValue: number, list: Uint32Array, from: number, to: number): [number, number] {
   let kept = from;
   let sum = 0;
   for (let r = from; r < to; r++) {
@@ -384,8 +381,7 @@ function dropAssigned(t: Float32Array, map: Uint8Array, keptValue: number, list:
     kept += keep;
     sum += Math.abs(t[j]) * keep;
   }
-  dropSum = sum;
-  return kept;
+  return [kept, sum];
 }
 
 /**
@@ -652,9 +648,7 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
 
       if (next !== null && (need > 0 || heuristic === 'middle-out')) {
         // Drop the boundary entries just taken; sum |T| over those left (middle-out's next mean).
-        const kept = dropAssigned(t, map, filled ? b : 0, next, wStart, w);
-        sums[g] = dropSum;
-        w = kept;
+        [w, sums[g]] = dropAssigned(t, map, filled ? b : 0, next, wStart, w);
       }
       if (filled) for (let r = 0; r < need; r++) map[pass.bj[r]] = b;
     }

@@ -105,8 +105,8 @@ function valuesRange(out: Float32Array, signs: Uint8Array, sums: Float64Array, a
  * Over [start, end) (every entry is in A_1): writes the depth-1 values, mu_1 * B_1 (computed
  * as mu - 2 mu s, exact for s in {0, 1}), and appends the entries with M_j >= 2 to `list`
  * from position w (branch-free: every entry is written, only those kept advance w). Returns
- * the new end of the list; ORs (M_j - 1) | (8 - M_j) into `mapCheck.bad`, which goes
- * negative for an entry outside 1..8.
+ * the new end of the list and the OR of (M_j - 1) | (8 - M_j), negative when an entry is
+ * outside 1..8.
  */
 function advanceRange(
   out: Float32Array,
@@ -117,7 +117,7 @@ function advanceRange(
   end: number,
   list: Uint32Array,
   w: number,
-): number {
+): [number, number] {
   const twoMu = 2 * mu;
   let bad = 0;
   for (let j = start; j < end; j++) {
@@ -127,11 +127,8 @@ function advanceRange(
     list[w] = j;
     w += (1 - m) >>> 31; // 1 when m >= 2
   }
-  mapCheck.bad |= bad;
-  return w;
+  return [w, bad];
 }
-
-const mapCheck = { bad: 0 };
 
 /**
  * Over the entries list[from .. to) of A_{i-1}: writes their depth i-1 values and keeps those
@@ -231,18 +228,20 @@ function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, rounds: numb
   const listEnd = new Float64Array(channels);
   for (let i = 2; ; i++) {
     let active = 0;
-    mapCheck.bad = 0;
+    let bad = 0;
     for (let g = 0; g < channels; g++) {
       const at = g << (i - 1); // group g's sums of depth i - 1
       if (i === 2) {
         listStart[g] = g === 0 ? 0 : listEnd[g - 1];
-        listEnd[g] = advanceRange(out, signs, sums[at], bitMap, g * size, (g + 1) * size, list, listStart[g]);
+        const [end, groupBad] = advanceRange(out, signs, sums[at], bitMap, g * size, (g + 1) * size, list, listStart[g]);
+        listEnd[g] = end;
+        bad |= groupBad;
       } else {
         listEnd[g] = advanceList(out, signs, sums, at, bitMap, i, list, listStart[g], listEnd[g]);
       }
       active += listEnd[g] - listStart[g];
     }
-    if (i === 2 && mapCheck.bad < 0) failBitMapEntry(bitMap, 'bitMap');
+    if (bad < 0) failBitMapEntry(bitMap, 'bitMap');
     if (active === 0) return finish(); // A_i is empty: max(M) = i - 1 and every value is written
     mus = new Float64Array(channels);
     for (let g = 0; g < channels; g++) {
