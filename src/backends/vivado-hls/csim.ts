@@ -1,0 +1,121 @@
+/**
+ * C simulation of a generated project with plain g++: compile `tb.cpp` and `hbnn_top.cpp`
+ * against the project folder (the shim stands in for the Vivado headers), run the testbench
+ * on its vectors, and report what it printed. The executable goes to a temporary folder.
+ */
+import { execFile } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fail, ErrorCodes } from '../../errors.js';
+import { TB_DATA, TB_SOURCE } from './emit/testbench.js';
+import { TOP_SOURCE } from './emit/top.js';
+
+export interface CsimOptions {
+  /** Wall-clock limit for compiling and for running, each (default 10 minutes). */
+  timeoutMs?: number;
+  /** Optimization level passed to the compiler (default 'O2'). */
+  optLevel?: 'O0' | 'O1' | 'O2' | 'O3';
+  /** Compiler (default $CXX, else g++). */
+  cxx?: string;
+  /** Extra compiler flags (e.g. '-march=native'). */
+  flags?: string[];
+  /** Testbench data file, relative to the project folder (default tb_data.txt). */
+  data?: string;
+}
+
+export interface CsimSummary {
+  samples: number;
+  classMismatches: number;
+  logitMismatches: number;
+  accumulatorMismatches: number;
+  samplesPerSecond: number;
+}
+
+export interface CsimResult {
+  /** The testbench exited 0 (everything matched). */
+  ok: boolean;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  compileMs: number;
+  runMs: number;
+  /** Parsed from the testbench's summary lines (absent if it did not print them). */
+  summary?: CsimSummary;
+  /** The compile command, for reports. */
+  command: string;
+}
+
+interface Exec {
+  code: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+  missing: boolean;
+}
+
+function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<Exec> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+      const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string }) | null;
+      resolve({
+        code: e ? (typeof e.code === 'number' ? e.code : -1) : 0,
+        stdout: String(stdout),
+        stderr: String(stderr),
+        timedOut: Boolean(e && e.killed && e.signal === 'SIGTERM'),
+        missing: Boolean(e && e.code === 'ENOENT'),
+      });
+    });
+  });
+}
+
+function firstLines(text: string, n: number): string {
+  return text.split('\n').filter((l) => l.trim() !== '').slice(0, n).join('\n');
+}
+
+export function parseCsimSummary(stdout: string): CsimSummary | undefined {
+  const m = /samples (\d+), class mismatches (\d+), logit mismatches (\d+), accumulator mismatches (\d+)/.exec(stdout);
+  if (!m) return undefined;
+  const r = /hbnn-tb: ([\d.]+) samples\/s/.exec(stdout);
+  return {
+    samples: Number(m[1]),
+    classMismatches: Number(m[2]),
+    logitMismatches: Number(m[3]),
+    accumulatorMismatches: Number(m[4]),
+    samplesPerSecond: r ? Number(r[1]) : 0,
+  };
+}
+
+/** Compiles the project in `dir` with g++ and runs its testbench. TOOLCHAIN on a compile error, a missing compiler or a timeout. */
+export async function runCsim(dir: string, o: CsimOptions = {}): Promise<CsimResult> {
+  const root = path.resolve(dir);
+  for (const f of [TB_SOURCE, TOP_SOURCE]) {
+    if (!fs.existsSync(path.join(root, f))) fail(ErrorCodes.FILE_NOT_FOUND, `${root} is not a generated Vivado HLS project (no ${f})`, { file: path.join(root, f) });
+  }
+  const timeoutMs = o.timeoutMs ?? 600_000;
+  const cxx = o.cxx ?? process.env['CXX'] ?? 'g++';
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-csim-'));
+  const exe = path.join(tmp, 'csim');
+  // x86-64: use the popcount instruction (every x86-64 CPU since 2008 has it).
+  const arch = process.arch === 'x64' ? ['-mpopcnt'] : [];
+  const args = [`-std=c++14`, `-${o.optLevel ?? 'O2'}`, ...arch, `-I${root}`, ...(o.flags ?? []), path.join(root, TB_SOURCE), path.join(root, TOP_SOURCE), '-o', exe];
+  const command = `${cxx} ${args.join(' ')}`;
+  try {
+    const t0 = performance.now();
+    const c = await run(cxx, args, root, timeoutMs);
+    const compileMs = performance.now() - t0;
+    if (c.missing) fail(ErrorCodes.TOOLCHAIN, `C++ compiler "${cxx}" not found; install g++ or set $CXX`, { file: root });
+    if (c.timedOut) fail(ErrorCodes.TOOLCHAIN, `compiling the project timed out after ${timeoutMs} ms`, { file: root });
+    if (c.code !== 0) {
+      fail(ErrorCodes.TOOLCHAIN, `the generated project does not compile (${cxx} exited ${c.code}):\n${firstLines(c.stderr || c.stdout, 12)}`, { file: root });
+    }
+    const t1 = performance.now();
+    const r = await run(exe, [o.data ?? TB_DATA], root, timeoutMs);
+    const runMs = performance.now() - t1;
+    if (r.timedOut) fail(ErrorCodes.TOOLCHAIN, `the testbench timed out after ${timeoutMs} ms`, { file: root });
+    const summary = parseCsimSummary(r.stdout);
+    return { ok: r.code === 0, exitCode: r.code, stdout: r.stdout, stderr: r.stderr, compileMs, runMs, command, ...(summary ? { summary } : {}) };
+  } finally {
+    fs.rmSync(tmp, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,497 @@
+/**
+ * BitProgram → streaming design (`HlsDesign`): the stages the HLS code runs, with their
+ * streams, entry types and beats.
+ *
+ * Rules:
+ * 1. `input` becomes an input stage reading the AXI-Stream (one entry per beat, images in
+ *    HWC order: pixel by pixel, channels of a pixel together) and packing the beat the next
+ *    stage reads.
+ * 2. A `conv` and its only consumer (`threshold` or `requantize`) become a sliding-window
+ *    stage and a matrix-vector-threshold unit; a `matvec` and its consumer become a unit.
+ *    The unit's weight columns are permuted into the order entries arrive on its input
+ *    stream (window order (kh, kw, c); a flattened image in HWC order), which changes no sum.
+ * 3. `relu`, `scale` and a standalone `threshold` (fixed-point input) are element-wise
+ *    stages; `maxpool` is a line-buffer stage; `reshape` only changes how later stages read
+ *    the stream; `argmax` writes the class index to the output AXI-Stream.
+ * 4. Where a stage needs another beat than its input stream carries (window and pooling
+ *    stages read whole pixels, units read SIMD entries), a width converter is inserted.
+ * 5. Anything the backend cannot map — grouped convolutions, fixed-point tensors wider than
+ *    64 bits, an accumulator read by anything but its threshold/requantize, a reshape that
+ *    reorders a stream — is a LOWERING error naming the ONNX node.
+ */
+import { fail, ErrorCodes } from '../../errors.js';
+import {
+  unreachable,
+  type BinaryType,
+  type BitOp,
+  type BitProgram,
+  type BitType,
+  type ConvOp,
+  type FixedType,
+  type Level,
+  type MatVecOp,
+  type RequantizeOp,
+  type ThresholdOp,
+  type WeightTensor,
+} from '../../bitir/types.js';
+import { outputSize } from '../../bitir/lower.js';
+import type {
+  EntryType,
+  HlsDesign,
+  HlsStage,
+  InputStage,
+  LayerFolding,
+  StreamInfo,
+  StreamLayout,
+  UnitActivation,
+  UnitStage,
+} from './types.js';
+
+/** Largest fixed-point width a stream entry or sum may have (C++ 64-bit arithmetic in csim). */
+export const MAX_FIXED_BITS = 64;
+
+/** The folding of a unit, by layer name; `undefined` = fully folded (PE = SIMD = 1). */
+export type FoldingLookup = (layer: string) => LayerFolding | undefined;
+
+/** The code of a level in a binary entry: plane signs in bits 0..K-1, masks in bits K..2K-1. */
+export function levelCode(level: Level, planes: number): number {
+  return level.signs | (level.mask << planes);
+}
+
+export function entryOf(t: FixedType | BinaryType): EntryType {
+  return t.kind === 'fixed' ? { kind: 'fixed', bits: t.bits } : { kind: 'binary', planes: t.planes, levels: t.levels };
+}
+
+/** Bits one stream entry occupies. */
+export function entryBits(e: EntryType): number {
+  return e.kind === 'fixed' ? e.bits : 2 * e.planes;
+}
+
+/** Layer name of a conv/matvec: the ONNX node it came from (the op id when there is none). */
+export function layerName(op: ConvOp | MatVecOp): string {
+  return op.nodes[0] ?? op.id;
+}
+
+/** A C++ identifier from an arbitrary name. */
+export function cppIdent(name: string): string {
+  let s = name.replace(/[^A-Za-z0-9_]/g, '_').replace(/_+/g, '_').replace(/^_+|_+$/g, '');
+  if (s === '' || /^[0-9]/.test(s)) s = `n_${s}`;
+  return s;
+}
+
+/** For each arrival position on a stream, the IR (row-major) index of the entry. */
+export function arrivalOrder(layout: StreamLayout): Int32Array {
+  if (layout.kind === 'hwc') {
+    const { c, h, w } = layout;
+    const out = new Int32Array(c * h * w);
+    let i = 0;
+    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) for (let ch = 0; ch < c; ch++) out[i++] = ch * h * w + y * w + x;
+    return out;
+  }
+  if (layout.perm) return layout.perm;
+  return Int32Array.from({ length: layout.size }, (_, i) => i);
+}
+
+function isIdentity(order: Int32Array): boolean {
+  for (let i = 0; i < order.length; i++) if (order[i] !== i) return false;
+  return true;
+}
+
+function sameOrder(a: Int32Array, b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** Builds the streaming design of `program` with the folding `folding`. */
+export function buildDesign(program: BitProgram, folding: FoldingLookup): HlsDesign {
+  return new DesignBuilder(program, folding).build();
+}
+
+class DesignBuilder {
+  private readonly types: Map<string, BitType>;
+  private readonly weights: Map<string, WeightTensor>;
+  private readonly consumers = new Map<string, BitOp[]>();
+  private readonly stages: HlsStage[] = [];
+  private readonly units: UnitStage[] = [];
+  private readonly fused = new Set<string>();
+  private streams = 0;
+  private cur: StreamInfo | undefined;
+  /** The input stage while its output beat can still be chosen by its consumer. */
+  private openInput: InputStage | undefined;
+
+  constructor(
+    private readonly p: BitProgram,
+    private readonly folding: FoldingLookup,
+  ) {
+    this.types = new Map(p.tensors.map((t) => [t.id, t.type]));
+    this.weights = new Map(p.weights.map((w) => [w.id, w]));
+    for (const op of p.ops) {
+      for (const input of opInputs(op)) this.consumers.set(input, [...(this.consumers.get(input) ?? []), op]);
+    }
+  }
+
+  build(): HlsDesign {
+    let argmaxSeen = false;
+    for (const op of this.p.ops) {
+      if (this.fused.has(op.id)) continue;
+      if (argmaxSeen) this.err(op, 'ops after the argmax cannot be mapped (the class index is the design output)');
+      this.lower(op);
+      if (op.op === 'argmax') argmaxSeen = true;
+    }
+    if (!argmaxSeen) fail(ErrorCodes.LOWERING, 'the bit-level program has no argmax op; the Vivado HLS design outputs the class index');
+    const inputOp = this.p.ops.find((o) => o.op === 'input');
+    const inType = this.type(inputOp!.output) as FixedType;
+    const argmax = this.stages[this.stages.length - 1]!;
+    if (argmax.kind !== 'argmax') fail(ErrorCodes.INTERNAL, 'the design does not end with its argmax stage');
+    return {
+      graph: this.p.source.graph,
+      stages: this.stages,
+      input: { entry: inType, shape: [...inType.shape], entries: size(inType.shape), layout: layoutOf(inType.shape), tensor: inputOp!.output },
+      output: { classes: argmax.classes, classBits: argmax.classBits, logits: this.p.outputs.logits },
+      units: this.units,
+      avgWeightBits: this.p.source.avgWeightBits,
+      ...(this.p.source.avgActivationBits !== undefined ? { avgActivationBits: this.p.source.avgActivationBits } : {}),
+    };
+  }
+
+  // ---- helpers ---------------------------------------------------------------------------
+
+  private err(op: BitOp, why: string): never {
+    const node = op.nodes[0];
+    return fail(ErrorCodes.LOWERING, `vivado-hls cannot map ${node ? `node "${node}"` : `op "${op.id}"`} (${op.op}): ${why}`, {
+      ...(node ? { node } : {}),
+      op: op.op,
+    });
+  }
+
+  private type(id: string): BitType {
+    const t = this.types.get(id);
+    if (!t) fail(ErrorCodes.INTERNAL, `bit-level IR: no tensor "${id}"`);
+    return t;
+  }
+
+  private stream(tensor: string, entry: EntryType, beat: number, entries: number, layout: StreamLayout): StreamInfo {
+    return { name: `s${this.streams++}`, tensor, entry, beat, entries, layout };
+  }
+
+  private current(op: BitOp): StreamInfo {
+    if (!this.cur) this.err(op, 'no input stream (the program must start with its input op)');
+    if (op.op !== 'input' && 'input' in op && this.cur.tensor !== op.input) {
+      this.err(op, `it reads "${op.input}" but the stream carries "${this.cur.tensor}"; the design is a single chain`);
+    }
+    return this.cur;
+  }
+
+  /** The current stream with `beat` entries per transfer (re-packing the input stage or inserting a converter). */
+  private withBeat(op: BitOp, beat: number): StreamInfo {
+    const s = this.current(op);
+    if (s.beat === beat) return s;
+    if (s.entries % beat !== 0) this.err(op, `a beat of ${beat} entries does not divide the ${s.entries} entries of "${s.tensor}"`);
+    if (this.openInput && this.openInput.out === s) {
+      s.beat = beat;
+      return s;
+    }
+    const out = this.stream(s.tensor, s.entry, beat, s.entries, s.layout);
+    this.push({ kind: 'dwc', name: `dwc_${out.name}`, ops: [], nodes: [], in: s, out });
+    return out;
+  }
+
+  private push(stage: HlsStage): void {
+    this.stages.push(stage);
+    if (stage.kind !== 'input') this.openInput = undefined;
+    this.cur = stage.kind === 'argmax' ? undefined : stage.out;
+  }
+
+  private checkFixed(op: BitOp, t: BitType): FixedType | BinaryType {
+    if (t.kind === 'fixed' && t.bits > MAX_FIXED_BITS) this.err(op, `fixed-point tensors wider than ${MAX_FIXED_BITS} bits are not supported (${t.bits})`);
+    if (t.kind !== 'fixed' && t.kind !== 'binary') this.err(op, `its ${t.kind} operand is not a streamable tensor`);
+    return t;
+  }
+
+  // ---- ops -------------------------------------------------------------------------------
+
+  private lower(op: BitOp): void {
+    switch (op.op) {
+      case 'input':
+        return this.lowerInput(op.output, op);
+      case 'conv':
+      case 'matvec':
+        return this.lowerUnit(op);
+      case 'threshold':
+        return this.lowerStandaloneThreshold(op);
+      case 'requantize':
+        return this.err(op, 'a requantize must directly follow its conv/matvec unit');
+      case 'relu': {
+        const s = this.current(op);
+        const tin = this.checkFixed(op, this.type(op.input));
+        const tout = this.checkFixed(op, this.type(op.output));
+        let table: number[] | undefined;
+        if (tin.kind === 'binary' && tout.kind === 'binary') {
+          if (!op.map || op.map.length !== tin.levels.length) this.err(op, 'a binary relu needs one output level per input level');
+          table = new Array<number>(1 << (2 * tin.planes)).fill(0);
+          tin.levels.forEach((l, i) => {
+            table![levelCode(l, tin.planes)] = levelCode(tout.levels[op.map![i]!]!, tout.planes);
+          });
+        } else if (tin.kind !== tout.kind) this.err(op, 'relu changes the tensor kind');
+        const out = this.stream(op.output, entryOf(tout), s.beat, s.entries, s.layout);
+        return this.push({ kind: 'relu', name: `relu_${out.name}`, ops: [op.id], nodes: op.nodes, in: s, out, ...(table ? { table } : {}) });
+      }
+      case 'maxpool': {
+        const t = this.checkFixed(op, this.type(op.input));
+        const tout = this.type(op.output) as FixedType | BinaryType;
+        const s0 = this.current(op);
+        if (s0.layout.kind !== 'hwc') this.err(op, 'max pooling needs an image stream [C,H,W]');
+        const [c, h, w] = t.shape as [number, number, number];
+        const s = this.withBeat(op, c);
+        const [oh, ow] = outputSize(t.shape, op, op.ceilMode);
+        const out = this.stream(op.output, entryOf(tout), c, c * oh * ow, { kind: 'hwc', c, h: oh, w: ow });
+        const binary =
+          t.kind === 'binary'
+            ? {
+                rankOfCode: rankTable(t),
+                codeOfRank: t.levels.map((l) => levelCode(l, t.planes)),
+              }
+            : {};
+        return this.push({
+          kind: 'maxpool',
+          name: `pool_${cppIdent(op.nodes[0] ?? op.id)}`,
+          ops: [op.id],
+          nodes: op.nodes,
+          in: s,
+          out,
+          channels: c,
+          height: h,
+          width: w,
+          outHeight: oh,
+          outWidth: ow,
+          kernel: op.kernel,
+          strides: op.strides,
+          pads: op.pads,
+          dilations: op.dilations,
+          ...binary,
+        });
+      }
+      case 'reshape': {
+        const s = this.current(op);
+        const t = this.type(op.output) as FixedType | BinaryType;
+        const order = arrivalOrder(s.layout);
+        let layout: StreamLayout;
+        if (t.shape.length === 3) {
+          layout = layoutOf(t.shape);
+          if (!sameOrder(order, arrivalOrder(layout))) this.err(op, `reshaping to [${t.shape.join(',')}] would reorder the stream (images stream in HWC order)`);
+        } else {
+          layout = { kind: 'vector', size: size(t.shape), ...(isIdentity(order) ? {} : { perm: order }) };
+        }
+        // No stage: the same entries, read under a new shape (the open input stage keeps
+        // its stream, so its beat can still be chosen by the next stage).
+        if (this.openInput && this.openInput.out === s) {
+          s.tensor = op.output;
+          s.layout = layout;
+        } else {
+          this.cur = { ...s, tensor: op.output, layout };
+        }
+        return;
+      }
+      case 'scale': {
+        const s = this.current(op);
+        const t = this.type(op.output);
+        if (t.kind !== 'fixed') this.err(op, 'the scaling layer needs fixed-point logits');
+        this.checkFixed(op, t);
+        const out = this.stream(op.output, entryOf(t), s.beat, s.entries, s.layout);
+        return this.push({ kind: 'scale', name: `scale_${out.name}`, ops: [op.id], nodes: op.nodes, in: s, out, multiplier: op.multiplier, shift: op.shift });
+      }
+      case 'argmax': {
+        const s = this.current(op);
+        if (s.entry.kind !== 'fixed') this.err(op, 'argmax needs fixed-point logits');
+        if (!isIdentity(arrivalOrder(s.layout))) this.err(op, 'the logits must stream in index order');
+        const classes = s.entries;
+        const classBits = Math.max(8, Math.ceil(Math.log2(Math.max(2, classes)) / 8) * 8);
+        return this.push({ kind: 'argmax', name: 'argmax_out', ops: [op.id], nodes: op.nodes, in: s, classes, classBits });
+      }
+      default:
+        return unreachable(op, 'bit-level op');
+    }
+  }
+
+  private lowerInput(tensor: string, op: BitOp): void {
+    const t = this.type(tensor);
+    if (t.kind !== 'fixed') this.err(op, 'the program input must be fixed point');
+    this.checkFixed(op, t);
+    if (t.shape.length !== 1 && t.shape.length !== 3) this.err(op, `inputs of rank 1 ([F]) or 3 ([C,H,W]) are supported; this one is [${t.shape.join(',')}]`);
+    const out = this.stream(tensor, entryOf(t), 1, size(t.shape), layoutOf(t.shape));
+    const stage: InputStage = { kind: 'input', name: 'read_input', ops: [op.id], nodes: op.nodes, out, entry: t };
+    this.push(stage);
+    this.openInput = stage;
+  }
+
+  private lowerStandaloneThreshold(op: ThresholdOp): void {
+    const s = this.current(op);
+    const tin = this.type(op.input);
+    const tout = this.type(op.output);
+    if (tin.kind !== 'fixed') this.err(op, `a threshold must directly follow its conv/matvec unit (its input is ${tin.kind})`);
+    if (tout.kind !== 'binary') this.err(op, 'a threshold must produce a binary tensor');
+    if (op.multipliers.length > 1 || op.multipliers.some((m) => m.some((v) => v !== 1))) this.err(op, 'a standalone threshold must compare the input itself (multiplier 1)');
+    const channels = tin.shape[0]!;
+    if (s.layout.kind === 'vector' && s.layout.perm) this.err(op, 'a per-channel threshold on a reordered vector stream is not supported');
+    const out = this.stream(op.output, entryOf(tout), s.beat, s.entries, s.layout);
+    this.push({
+      kind: 'threshold',
+      name: `thr_${out.name}`,
+      ops: [op.id],
+      nodes: op.nodes,
+      in: s,
+      out,
+      channels,
+      thresholds: op.bands.map((b) => [...b.thresholds]),
+      codes: op.bands.map((b) => b.codes.map((i) => levelCode(tout.levels[i]!, tout.planes))),
+      sumBits: op.sumBits,
+    });
+  }
+
+  private lowerUnit(op: ConvOp | MatVecOp): void {
+    const layer = layerName(op);
+    const weight = this.weights.get(op.weight);
+    if (!weight) fail(ErrorCodes.INTERNAL, `bit-level IR: no weight "${op.weight}"`);
+    const tin = this.checkFixed(op, this.type(op.input));
+    const acc = this.type(op.output);
+    if (acc.kind !== 'acc') this.err(op, 'the unit output must be accumulators');
+    const users = this.consumers.get(op.output) ?? [];
+    const next = users[0];
+    if (users.length !== 1 || !next || (next.op !== 'threshold' && next.op !== 'requantize')) {
+      this.err(op, 'its accumulators must feed exactly one threshold or requantize (the activation of the unit)');
+    }
+    const tout = this.checkFixed(next, this.type(next.output));
+    const activation = this.activationOf(next, tout);
+    if (Math.max(activation.sumBits, acc.bits) > MAX_FIXED_BITS) this.err(op, `its sums need ${activation.sumBits} bits; at most ${MAX_FIXED_BITS} are supported`);
+    const f = this.folding(layer) ?? { pe: 1, simd: 1 };
+    const mh = weight.rows;
+    const mw = weight.cols;
+    let inStream: StreamInfo;
+    let columnOrder: Int32Array;
+    let reps: number;
+    let outLayout: StreamLayout;
+    if (op.op === 'conv') {
+      if (op.group !== 1) this.err(op, `grouped convolutions (group ${op.group}) have no sliding-window unit in this backend`);
+      const s0 = this.current(op);
+      if (s0.layout.kind !== 'hwc') this.err(op, 'a convolution needs an image stream [C,H,W]');
+      const [c, h, w] = tin.shape as [number, number, number];
+      const [kh, kw] = op.kernel;
+      if (c * kh * kw !== mw) fail(ErrorCodes.INTERNAL, `conv ${layer}: weight columns ${mw} ≠ ${c}·${kh}·${kw}`);
+      const [oh, ow] = [acc.shape[1]!, acc.shape[2]!];
+      reps = oh * ow;
+      const pixels = this.withBeat(op, c);
+      const win = this.stream(`${op.id}.window`, pixels.entry, f.simd, reps * mw, { kind: 'vector', size: reps * mw });
+      this.push({
+        kind: 'window',
+        name: `swu_${cppIdent(layer)}`,
+        ops: [],
+        nodes: op.nodes,
+        in: pixels,
+        out: win,
+        channels: c,
+        height: h,
+        width: w,
+        outHeight: oh,
+        outWidth: ow,
+        kernel: op.kernel,
+        strides: op.strides,
+        pads: op.pads,
+        dilations: op.dilations,
+      });
+      inStream = win;
+      // Window entry order (kh, kw, c) → IR column (c, kh, kw).
+      columnOrder = new Int32Array(mw);
+      let j = 0;
+      for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) for (let ch = 0; ch < c; ch++) columnOrder[j++] = ch * kh * kw + a * kw + b;
+      outLayout = { kind: 'hwc', c: mh, h: oh, w: ow };
+    } else {
+      const s0 = this.current(op);
+      if (s0.entries !== mw) fail(ErrorCodes.INTERNAL, `matvec ${layer}: ${s0.entries} input entries, ${mw} weight columns`);
+      columnOrder = arrivalOrder(s0.layout);
+      reps = 1;
+      inStream = this.withBeat(op, f.simd);
+      outLayout = { kind: 'vector', size: mh };
+    }
+    const out = this.stream(next.output, entryOf(tout), f.pe, mh * reps, outLayout);
+    const unit: UnitStage = {
+      kind: 'unit',
+      name: `mvtu_${cppIdent(layer)}`,
+      ops: [op.id, next.id],
+      nodes: [...op.nodes, ...next.nodes.filter((n) => !op.nodes.includes(n))],
+      layer,
+      unitOp: op.id,
+      source: op.op,
+      in: inStream,
+      out,
+      mh,
+      mw,
+      reps,
+      pe: f.pe,
+      simd: f.simd,
+      weight,
+      columnOrder,
+      terms: acc.terms.map((t) => ({ w: t.w, a: t.a })),
+      accBits: acc.bits,
+      activation,
+      index: this.units.length,
+    };
+    this.units.push(unit);
+    this.fused.add(next.id);
+    this.push(unit);
+  }
+
+  private activationOf(op: ThresholdOp | RequantizeOp, tout: FixedType | BinaryType): UnitActivation {
+    if (op.op === 'threshold') {
+      if (tout.kind !== 'binary') this.err(op, 'a threshold must produce a binary tensor');
+      return {
+        kind: 'threshold',
+        multipliers: op.multipliers.map((m) => [...m]),
+        thresholds: op.bands.map((b) => [...b.thresholds]),
+        codes: op.bands.map((b) => b.codes.map((i) => levelCode(tout.levels[i]!, tout.planes))),
+        sumBits: op.sumBits,
+      };
+    }
+    if (tout.kind !== 'fixed') this.err(op, 'a requantize must produce a fixed-point tensor');
+    return { kind: 'requantize', multipliers: op.multipliers.map((m) => [...m]), bias: [...op.bias], shift: op.shift, sumBits: op.sumBits, outBits: tout.bits };
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+
+function size(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function layoutOf(shape: readonly number[]): StreamLayout {
+  if (shape.length === 3) return { kind: 'hwc', c: shape[0]!, h: shape[1]!, w: shape[2]! };
+  return { kind: 'vector', size: size(shape) };
+}
+
+/** Level index per entry code (2^(2K) slots; codes that never occur rank 0). */
+function rankTable(t: BinaryType): number[] {
+  const table = new Array<number>(1 << (2 * t.planes)).fill(0);
+  t.levels.forEach((l, i) => {
+    table[levelCode(l, t.planes)] = i;
+  });
+  return table;
+}
+
+function opInputs(op: BitOp): string[] {
+  switch (op.op) {
+    case 'input':
+      return [];
+    case 'conv':
+    case 'matvec':
+    case 'threshold':
+    case 'requantize':
+    case 'relu':
+    case 'maxpool':
+    case 'reshape':
+    case 'scale':
+    case 'argmax':
+      return [op.input];
+    default:
+      return unreachable(op, 'bit-level op');
+  }
+}

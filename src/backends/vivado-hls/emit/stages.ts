@@ -1,0 +1,494 @@
+/**
+ * One C++ function per stage (an exhaustive switch over the stage kinds). Every function
+ * processes `reps` samples and reads/writes whole beats; the top function calls them in a
+ * DATAFLOW region.
+ */
+import { unreachable } from '../../../bitir/types.js';
+import { entryBits } from '../design.js';
+import type {
+  ArgmaxStage,
+  HlsStage,
+  InputStage,
+  MaxPoolStage,
+  ReluStage,
+  ScaleStage,
+  StreamInfo,
+  ThresholdStage,
+  UnitStage,
+  WidthConverterStage,
+  WindowStage,
+} from '../types.js';
+import { beatT, comment, constArray, entryT, indent, intLit, signedBits } from './cpp.js';
+import { multiplierBits, thresholdLayout, trivialSum, unitPrefix } from './weights.js';
+import { planeStats } from '../estimate.js';
+
+export const IN_AXIS_T = 'hbnn_in_t';
+/** Narrowest SIMD at which ±1 × fixed-point lanes are summed on bit planes (popcounts) rather than lane by lane. */
+export const BIT_PLANE_MIN_SIMD = 32;
+export const OUT_AXIS_T = 'hbnn_out_t';
+
+const sig = (name: string, inType: string, outType: string): string =>
+  `static void ${name}(hls::stream<${inType}>& in, hls::stream<${outType}>& out, unsigned reps)`;
+
+/** The C++ function of a stage ('' for stages the top calls as a library template). */
+export function stageFunction(s: HlsStage): string {
+  switch (s.kind) {
+    case 'input':
+      return inputStage(s);
+    case 'dwc':
+      return '';
+    case 'window':
+      return windowStage(s);
+    case 'unit':
+      return unitStage(s);
+    case 'relu':
+      return reluStage(s);
+    case 'threshold':
+      return thresholdStage(s);
+    case 'maxpool':
+      return maxPoolStage(s);
+    case 'scale':
+      return scaleStage(s);
+    case 'argmax':
+      return argmaxStage(s);
+    default:
+      return unreachable(s, 'stage');
+  }
+}
+
+/** The call of a stage inside the top function. */
+export function stageCall(s: HlsStage): string {
+  switch (s.kind) {
+    case 'input':
+      return `${s.name}(in, ${s.out.name}, reps);`;
+    case 'dwc':
+      return dwcCall(s);
+    case 'argmax':
+      return `${s.name}(${s.in.name}, out, reps);`;
+    case 'window':
+    case 'unit':
+    case 'relu':
+    case 'threshold':
+    case 'maxpool':
+    case 'scale':
+      return `${s.name}(${s.in.name}, ${s.out.name}, reps);`;
+    default:
+      return unreachable(s, 'stage');
+  }
+}
+
+function dwcCall(s: WidthConverterStage): string {
+  return `hbnn::convert_width<${entryT(s.in)}, ${s.in.beat}, ${s.out.beat}, ${s.in.entries}>(${s.in.name}, ${s.out.name}, reps);`;
+}
+
+function header(s: HlsStage, what: string): string {
+  const nodes = s.nodes.length ? ` (${s.nodes.join(', ')})` : '';
+  return `${comment(`${what}${nodes}`)}\n`;
+}
+
+// ------------------------------------------------------------------------------------------
+
+function inputStage(s: InputStage): string {
+  const o = s.out;
+  return `${header(s, `input: ${o.entries} entries per sample (${o.layout.kind === 'hwc' ? 'HWC order' : 'vector'}), one per AXI beat, packed by ${o.beat}`)}${sig(s.name, IN_AXIS_T, beatT(o))} {
+  for (unsigned r = 0; r < reps; r++) {
+    for (unsigned i = 0; i < ${o.entries / o.beat}; i++) {
+      ${beatT(o)} b;
+      for (unsigned k = 0; k < ${o.beat}; k++) {
+#pragma HLS PIPELINE II=1
+        b.v[k] = (${entryT(o)})in.read();
+      }
+      out.write(b);
+    }
+  }
+}
+`;
+}
+
+/** Shared line-buffer skeleton of the window and pooling stages: reads rows, emits output rows once their last input row is in. */
+function lineBuffered(
+  s: { height: number; width: number; channels: number; outHeight: number; kernel: [number, number]; strides: [number, number]; pads: number[]; dilations: [number, number]; in: StreamInfo },
+  rows: number,
+  emitRow: string,
+): string {
+  const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
+  return `  static ${entryT(s.in)} line[${rows}][${s.width}][${s.channels}];
+#pragma HLS ARRAY_PARTITION variable=line complete dim=3
+  for (unsigned r = 0; r < reps; r++) {
+    int y = 0;
+    for (int iy = 0; iy < ${s.height}; iy++) {
+      for (int x = 0; x < ${s.width}; x++) {
+#pragma HLS PIPELINE II=1
+        const ${beatT(s.in)} px = in.read();
+        for (int c = 0; c < ${s.channels}; c++) line[iy % ${rows}][x][c] = px.v[c];
+      }
+      // Output rows whose last input row (clipped to the image) has arrived.
+      for (; y < ${s.outHeight}; y++) {
+        int last = y * ${s.strides[0]} - ${s.pads[0]} + ${span - 1};
+        if (last > ${s.height - 1}) last = ${s.height - 1};
+        if (last > iy) break;
+${indent(emitRow, 8)}
+      }
+    }
+  }
+`;
+}
+
+function windowStage(s: WindowStage): string {
+  const mw = s.kernel[0] * s.kernel[1] * s.channels;
+  const simd = s.out.beat;
+  const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
+  const rows = span + s.strides[0];
+  const emitRow = `for (int ox = 0; ox < ${s.outWidth}; ox++) {
+  ${entryT(s.in)} win[${mw}];
+#pragma HLS ARRAY_PARTITION variable=win complete
+  int j = 0;
+  for (int a = 0; a < ${s.kernel[0]}; a++) {
+    for (int b = 0; b < ${s.kernel[1]}; b++) {
+      const int wy = y * ${s.strides[0]} - ${s.pads[0]} + a * ${s.dilations[0]};
+      const int wx = ox * ${s.strides[1]} - ${s.pads[1]} + b * ${s.dilations[1]};
+      const bool inside = wy >= 0 && wy < ${s.height} && wx >= 0 && wx < ${s.width};
+      for (int c = 0; c < ${s.channels}; c++) win[j++] = inside ? line[wy % ${rows}][wx][c] : (${entryT(s.in)})0;
+    }
+  }
+  for (int k = 0; k < ${mw / simd}; k++) {
+#pragma HLS PIPELINE II=1
+    ${beatT(s.out)} o;
+    for (int l = 0; l < ${simd}; l++) o.v[l] = win[k * ${simd} + l];
+    out.write(o);
+  }
+}`;
+  return `${header(s, `sliding window: [${s.channels},${s.height},${s.width}] → ${s.outHeight}×${s.outWidth} windows ${s.kernel.join('×')}, stride ${s.strides.join(',')}, pads ${s.pads.join(',')}, dilation ${s.dilations.join(',')}; (kh, kw, c) order in beats of ${simd}`)}${sig(s.name, beatT(s.in), beatT(s.out))} {
+${lineBuffered(s, rows, emitRow)}}
+`;
+}
+
+function maxPoolStage(s: MaxPoolStage): string {
+  const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
+  const rows = span + s.strides[0];
+  const binary = s.in.entry.kind === 'binary';
+  const tables = binary
+    ? constArray('unsigned char', `${s.name}_rank`, [s.rankOfCode!.length], s.rankOfCode!.map(String), 16) +
+      constArray(`${entryT(s.out)}`, `${s.name}_code`, [s.codeOfRank!.length], s.codeOfRank!.map(String), 16)
+    : '';
+  const better = binary ? `${s.name}_rank[(unsigned)v] > ${s.name}_rank[(unsigned)best]` : '(long long)v > (long long)best';
+  const emitRow = `for (int ox = 0; ox < ${s.outWidth}; ox++) {
+#pragma HLS PIPELINE II=1
+  ${beatT(s.out)} o;
+  for (int c = 0; c < ${s.channels}; c++) {
+    bool any = false;
+    ${entryT(s.in)} best = 0;
+    for (int a = 0; a < ${s.kernel[0]}; a++) {
+      for (int b = 0; b < ${s.kernel[1]}; b++) {
+        const int wy = y * ${s.strides[0]} - ${s.pads[0]} + a * ${s.dilations[0]};
+        const int wx = ox * ${s.strides[1]} - ${s.pads[1]} + b * ${s.dilations[1]};
+        if (wy < 0 || wy >= ${s.height} || wx < 0 || wx >= ${s.width}) continue;  // padding never wins
+        const ${entryT(s.in)} v = line[wy % ${rows}][wx][c];
+        if (!any || ${better}) best = v;
+        any = true;
+      }
+    }
+    o.v[c] = best;
+  }
+  out.write(o);
+}`;
+  return `${header(s, `max pool ${s.kernel.join('×')}, stride ${s.strides.join(',')}, pads ${s.pads.join(',')}: [${s.channels},${s.height},${s.width}] → [${s.channels},${s.outHeight},${s.outWidth}]${binary ? '; binary entries compare by level rank' : ''}`)}${tables}${sig(s.name, beatT(s.in), beatT(s.out))} {
+${lineBuffered(s, rows, emitRow)}}
+`;
+}
+
+function elementwise(s: ReluStage | ScaleStage | ThresholdStage, body: string, pre = ''): string {
+  return `${sig(s.name, beatT(s.in), beatT(s.out))} {
+${pre}  for (unsigned r = 0; r < reps; r++) {
+    for (unsigned i = 0; i < ${s.in.entries / s.in.beat}; i++) {
+#pragma HLS PIPELINE II=1
+      const ${beatT(s.in)} b = in.read();
+      ${beatT(s.out)} o;
+      for (unsigned k = 0; k < ${s.in.beat}; k++) {
+${indent(body, 8)}
+      }
+      out.write(o);
+    }
+  }
+}
+`;
+}
+
+function reluStage(s: ReluStage): string {
+  if (s.table) {
+    return `${header(s, 'relu on bit-plane codes: negative levels become the zero level')}${constArray(entryT(s.out), `${s.name}_map`, [s.table.length], s.table.map(String), 16)}${elementwise(s, `o.v[k] = ${s.name}_map[(unsigned)b.v[k]];`)}`;
+  }
+  return `${header(s, 'relu')}${elementwise(s, `const long long v = (long long)b.v[k];\no.v[k] = (${entryT(s.out)})(v < 0 ? 0 : v);`)}`;
+}
+
+function scaleStage(s: ScaleStage): string {
+  const bits = entryBits(s.out.entry);
+  const hi = 2 ** (bits - 1) - 1;
+  const lo = -(2 ** (bits - 1));
+  return `${header(s, `scaling layer: q' = clamp((q · ${s.multiplier} + 2^${s.shift - 1}) >> ${s.shift})`)}${elementwise(
+    s,
+    `long long v = ((long long)b.v[k] * ${intLit(s.multiplier)} + ${intLit(2 ** (s.shift - 1))}) >> ${s.shift};
+if (v > ${intLit(hi)}) v = ${intLit(hi)};
+if (v < ${intLit(lo)}) v = ${intLit(lo)};
+o.v[k] = (${entryT(s.out)})v;`,
+  )}`;
+}
+
+function thresholdStage(s: ThresholdStage): string {
+  const count = Math.max(0, ...s.thresholds.map((t) => t.length));
+  const bits = Math.max(signedBits(s.thresholds.flat()), s.sumBits) + 1;
+  const sentinel = 2 ** (bits - 1) - 1;
+  const th = s.thresholds.flatMap((t) => Array.from({ length: count }, (_, i) => intLit(i < t.length ? t[i]! : sentinel)));
+  const codes = s.codes.flatMap((c) => Array.from({ length: count + 1 }, (_, i) => String(c[Math.min(i, c.length - 1)]!)));
+  const tables = (count > 0 ? constArray(`ap_int<${bits}>`, `${s.name}_thr`, [s.channels, count], th, 8) : '') + constArray(entryT(s.out), `${s.name}_code`, [s.channels, count + 1], codes, 16);
+  return `${header(s, 'threshold on the fixed-point input: band = #{u : q >= threshold_u}')}${tables}${elementwise(
+    s,
+    `const long long v = (long long)b.v[k];
+unsigned band = 0;
+${count > 0 ? `for (unsigned u = 0; u < ${count}; u++) band += v >= (long long)${s.name}_thr[ch][u] ? 1 : 0;\n` : ''}o.v[k] = ${s.name}_code[ch][band];
+if (++ch == ${s.channels}) ch = 0;`,
+    `  unsigned ch = 0;\n`,
+  )}`;
+}
+
+function argmaxStage(s: ArgmaxStage): string {
+  return `${header(s, `argmax over ${s.classes} logits (ties: lowest index) → output AXI-Stream`)}${sig(s.name, beatT(s.in), OUT_AXIS_T)} {
+  for (unsigned r = 0; r < reps; r++) {
+    ${entryT(s.in)} best = 0;
+    unsigned best_i = 0;
+    unsigned i = 0;
+    for (unsigned n = 0; n < ${s.in.entries / s.in.beat}; n++) {
+#pragma HLS PIPELINE II=1
+      const ${beatT(s.in)} b = in.read();
+      for (unsigned k = 0; k < ${s.in.beat}; k++, i++) {
+        const ${entryT(s.in)} v = b.v[k];
+        HBNN_TRACE_LOGIT(i, v);
+        if (i == 0 || (long long)v > (long long)best) {
+          best = v;
+          best_i = i;
+        }
+      }
+    }
+    out.write((${OUT_AXIS_T})best_i);
+  }
+}
+`;
+}
+
+// ------------------------------------------------------------------------------------------
+// Matrix-vector-threshold unit
+// ------------------------------------------------------------------------------------------
+
+function unitStage(u: UnitStage): string {
+  const p = unitPrefix(u);
+  const nf = u.mh / u.pe;
+  const sf = u.mw / u.simd;
+  const T = u.terms.length;
+  const S = u.simd;
+  const w = u.weight;
+  const binaryIn = u.in.entry.kind === 'binary';
+  const ka = u.in.entry.kind === 'binary' ? u.in.entry.planes : 0;
+  const inBits = u.in.entry.kind === 'fixed' ? u.in.entry.bits : 1;
+  const laneBits = Math.ceil(Math.log2(S + 1)) + 1;
+  const word = `ap_uint<${S}>`;
+  const binaryWeights = u.terms.some((t) => t.w > 0);
+  const fixedWeights = u.terms.some((t) => t.w === 0);
+  // ±1 weights × fixed-point input: on the input's bit planes (popcounts) for wide SIMD, lane
+  // by lane (conditional negation) for narrow SIMD. Both are the same integer sum.
+  const bitPlanes = !binaryIn && binaryWeights && S >= BIT_PLANE_MIN_SIMD;
+  const needBits = bitPlanes;
+  const needRaw = !binaryIn && (fixedWeights || (binaryWeights && !bitPlanes));
+  const sharedPam = new Set(u.terms.filter((t) => t.w > 0 && isFull(u, t.w)).map((t) => t.a));
+
+  // What the PEs read per SF chunk, unpacked once when the chunk arrives (nf == 0) and
+  // replayed for the other row folds: activation planes, or the input's two's complement bit
+  // planes and their sum, or the raw entries (fixed-point weights).
+  const buffers: string[] = [];
+  const unpack: string[] = [];
+  if (binaryIn) {
+    buffers.push(`${word} act_s[${sf}][${ka}], act_m[${sf}][${ka}];\n#pragma HLS ARRAY_PARTITION variable=act_s complete dim=2\n#pragma HLS ARRAY_PARTITION variable=act_m complete dim=2`);
+    if (sharedPam.size) buffers.push(`int act_pm[${sf}][${ka}];\n#pragma HLS ARRAY_PARTITION variable=act_pm complete dim=2`);
+    unpack.push(`${word} ps[${ka}], pm[${ka}];
+for (unsigned a = 0; a < ${ka}; a++) {
+  ps[a] = 0;
+  pm[a] = 0;
+}
+for (unsigned s = 0; s < ${S}; s++) {
+#pragma HLS UNROLL
+  const unsigned c = (unsigned)x.v[s];
+  for (unsigned a = 0; a < ${ka}; a++) {
+    hbnn::set_bit(ps[a], s, (c >> a) & 1);
+    hbnn::set_bit(pm[a], s, (c >> (${ka} + a)) & 1);
+  }
+}
+for (unsigned a = 0; a < ${ka}; a++) {
+  act_s[sf][a] = ps[a];
+  act_m[sf][a] = pm[a];${sharedPam.size ? `\n  act_pm[sf][a] = hbnn::popcount<${S}>(pm[a]);  // shared by every PE (weight planes without mask)` : ''}
+}`);
+  }
+  if (needBits) {
+    buffers.push(`${word} in_bits[${sf}][${inBits}];\n#pragma HLS ARRAY_PARTITION variable=in_bits complete dim=2\nlong long in_sum[${sf}];`);
+    unpack.push(`${word} pb[${inBits}];
+for (unsigned b = 0; b < ${inBits}; b++) pb[b] = 0;
+long long total = 0;
+for (unsigned s = 0; s < ${S}; s++) {
+#pragma HLS UNROLL
+  const long long v = (long long)x.v[s];
+  total += v;
+  for (unsigned b = 0; b < ${inBits}; b++) hbnn::set_bit(pb[b], s, (v >> b) & 1);
+}
+for (unsigned b = 0; b < ${inBits}; b++) in_bits[sf][b] = pb[b];
+in_sum[sf] = total;`);
+  }
+  if (needRaw) {
+    buffers.push(`${beatT(u.in)} in_raw[${sf}];`);
+    unpack.push('in_raw[sf] = x;');
+  }
+
+  const terms = u.terms
+    .map((t, ti) => {
+      const name = `term ${ti}: ${t.w ? `weight plane ${t.w}` : 'fixed-point weights'} × ${t.a ? `activation plane ${t.a}` : 'fixed-point input'}`;
+      if (t.w > 0 && binaryIn) {
+        const ws = `${p}_ws${t.w}[pe][tile]`;
+        const as = `act_s[sf][${t.a - 1}]`;
+        const am = `act_m[sf][${t.a - 1}]`;
+        if (isFull(u, t.w)) {
+          return `// ${name}: 2·popcount(XNOR & Ma) − popcount(Ma)
+acc[pe][${ti}] += 2 * hbnn::popcount<${S}>(~(${ws} ^ ${as}) & ${am}) - act_pm[sf][${t.a - 1}];`;
+        }
+        return `{  // ${name}: M = Mw & Ma; 2·popcount(XNOR & M) − popcount(M)
+  const ${word} m = ${p}_wm${t.w}[pe][tile] & ${am};
+  acc[pe][${ti}] += 2 * hbnn::popcount<${S}>(~(${ws} ^ ${as}) & m) - hbnn::popcount<${S}>(m);
+}`;
+      }
+      if (t.w > 0 && !bitPlanes) {
+        const masked = !isFull(u, t.w);
+        return `{  // ${name}: add or subtract the inputs the plane has
+  const ${word} ws = ${p}_ws${t.w}[pe][tile];
+${masked ? `  const ${word} wm = ${p}_wm${t.w}[pe][tile];\n` : ''}  HBNN_LANE_T(${inBits + laneBits}) part = 0;
+  for (unsigned s = 0; s < ${S}; s++) {
+#pragma HLS UNROLL
+    const HBNN_LANE_T(${inBits + 1}) v = in_raw[sf].v[s];
+    const HBNN_LANE_T(${inBits + 1}) nv = -v;
+    ${masked ? 'if (hbnn::bit(wm, s)) ' : ''}part += hbnn::bit(ws, s) ? v : nv;
+  }
+  acc[pe][${ti}] += part;
+}`;
+      }
+      if (t.w > 0) {
+        const ws = `${p}_ws${t.w}[pe][tile]`;
+        if (isFull(u, t.w)) {
+          return `// ${name}: Σ ±x = 2·Σ_{sign +1} x − Σ x, on the input's bit planes
+acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws}, in_bits[sf]) - in_sum[sf];`;
+        }
+        return `{  // ${name}: Σ over the weights the plane has of ±x, on the input's bit planes
+  const ${word} wm = ${p}_wm${t.w}[pe][tile];
+  acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws} & wm, in_bits[sf]) - hbnn::signed_sum<${S}, ${inBits}>(wm, in_bits[sf]);
+}`;
+      }
+      const wb = (w as { bits: number }).bits;
+      if (binaryIn) {
+        return `{  // ${name}: w · (−1, 0 or +1)
+  HBNN_LANE_T(${wb + laneBits}) part = 0;
+  for (unsigned s = 0; s < ${S}; s++) {
+#pragma HLS UNROLL
+    const HBNN_LANE_T(${wb + 1}) v = ${p}_wv[pe][tile][s];
+    const HBNN_LANE_T(${wb + 1}) nv = -v;
+    const HBNN_LANE_T(${wb + 1}) zero = 0;
+    part += !hbnn::bit(act_m[sf][${t.a - 1}], s) ? zero : hbnn::bit(act_s[sf][${t.a - 1}], s) ? v : nv;
+  }
+  acc[pe][${ti}] += part;
+}`;
+      }
+      return `{  // ${name}: integer products
+  HBNN_LANE_T(${wb + inBits + laneBits}) part = 0;
+  for (unsigned s = 0; s < ${S}; s++) {
+#pragma HLS UNROLL
+    part += (HBNN_LANE_T(${wb + inBits}))${p}_wv[pe][tile][s] * (HBNN_LANE_T(${inBits}))in_raw[sf].v[s];
+  }
+  acc[pe][${ti}] += part;
+}`;
+    })
+    .join('\n');
+
+  // Sum and activation for one finished row.
+  const a = u.activation;
+  const sumT = `ap_int<${a.sumBits}>`;
+  let sum = `${sumT} S = ${a.kind === 'requantize' ? `${p}_bias[pe][nf]` : '0'};\n`;
+  if (trivialSum(u)) sum += 'S += acc[pe][0];\n';
+  else {
+    const mb = multiplierBits(u);
+    for (let t = 0; t < T; t++) sum += `S += (ap_int<${mb + u.accBits}>)${p}_mul[${t}][pe][nf] * acc[pe][${t}];\n`;
+  }
+  let activation: string;
+  if (a.kind === 'threshold') {
+    const { count } = thresholdLayout(u as UnitStage & { activation: typeof a });
+    activation =
+      count === 0
+        ? `o.v[pe] = ${p}_code[pe][nf][0];`
+        : `unsigned band = 0;
+for (unsigned t = 0; t < ${count}; t++) {
+#pragma HLS UNROLL
+  band += S >= ${p}_thr[pe][nf][t] ? 1 : 0;
+}
+o.v[pe] = ${p}_code[pe][nf][band];`;
+  } else {
+    const hi = 2 ** (a.outBits - 1) - 1;
+    const lo = -(2 ** (a.outBits - 1));
+    activation = `${sumT} q = S >> ${a.shift};
+if (q > ${intLit(hi)}) q = ${intLit(hi)};
+if (q < ${intLit(lo)}) q = ${intLit(lo)};
+o.v[pe] = (${entryT(u.out)})q;`;
+  }
+  const trace = u.terms.map((_, t) => `HBNN_TRACE_ACC(${u.index}, ${intLit(t * u.mh * u.reps)} + (long)row * ${u.reps} + px, acc[pe][${t}]);`).join('\n');
+  const partitions =
+    w.kind === 'binary'
+      ? w.planes
+          .map((_, i) => `#pragma HLS ARRAY_PARTITION variable=${p}_ws${i + 1} complete dim=1\n${isFull(u, i + 1) ? '' : `#pragma HLS ARRAY_PARTITION variable=${p}_wm${i + 1} complete dim=1\n`}`)
+          .join('')
+      : `#pragma HLS ARRAY_PARTITION variable=${p}_wv complete dim=1\n#pragma HLS ARRAY_PARTITION variable=${p}_wv complete dim=3\n`;
+
+  return `${header(u, `matrix-vector-threshold unit ${u.layer}: MH=${u.mh} MW=${u.mw} PE=${u.pe} SIMD=${S}, ${u.reps} input vector(s) per sample, ${T} accumulator term(s), ${a.kind}`)}${sig(u.name, beatT(u.in), beatT(u.out))} {
+${partitions}${indent(buffers.join('\n'), 2)}
+  ap_int<${u.accBits}> acc[${u.pe}][${T}];
+#pragma HLS ARRAY_PARTITION variable=acc complete dim=0
+  for (unsigned r = 0; r < reps; r++) {
+    for (unsigned px = 0; px < ${u.reps}; px++) {
+      for (unsigned nf = 0; nf < ${nf}; nf++) {
+        for (unsigned sf = 0; sf < ${sf}; sf++) {
+#pragma HLS PIPELINE II=1
+          if (nf == 0) {
+            // A new chunk of the input vector: unpack it once; later row folds replay it.
+            const ${beatT(u.in)} x = in.read();
+${indent(unpack.join('\n'), 12)}
+          }
+          const unsigned tile = nf * ${sf} + sf;
+          for (unsigned pe = 0; pe < ${u.pe}; pe++) {
+#pragma HLS UNROLL
+            if (sf == 0) {
+              for (unsigned t = 0; t < ${T}; t++) acc[pe][t] = 0;
+            }
+${indent(terms, 12)}
+          }
+          if (sf == ${sf - 1}) {
+            ${beatT(u.out)} o;
+            for (unsigned pe = 0; pe < ${u.pe}; pe++) {
+#pragma HLS UNROLL
+              const unsigned row = nf * ${u.pe} + pe;
+${indent(trace, 14)}
+${indent(sum, 14)}
+${indent(activation, 14)}
+            }
+            out.write(o);
+          }
+        }
+      }
+    }
+  }
+}
+`.replace(/\n\s*\n(\s*\n)+/g, '\n\n');
+}
+
+function isFull(u: UnitStage, plane: number): boolean {
+  return planeStats(u.weight).full[plane - 1] ?? true;
+}

@@ -1,0 +1,135 @@
+/**
+ * Folding: how many output rows (PE) and input lanes (SIMD) each matrix-vector unit
+ * computes per cycle (FINN's folding factors).
+ *
+ * - An explicit folding names layers (the ONNX node of the conv/Gemm/MatMul) with their PE and
+ *   SIMD; PE must divide the unit's rows MH and SIMD its columns MW (docs: "Folding").
+ * - Layers it does not name are solved for `targetFps` at `clockMhz` (FINN-style balancing):
+ *   cycles per sample = (MH/PE)·(MW/SIMD)·reps must be at most clock/targetFps; among the
+ *   divisor pairs that meet it, the one with the fewest estimated LUTs wins (then the fewest
+ *   lanes, then the smaller PE). When no pair meets it, the fastest pair is taken and the
+ *   estimate says the target is not reached.
+ */
+import { fail, ErrorCodes } from '../../errors.js';
+import { unitCost } from './estimate.js';
+import type { FoldingSpec, LayerFolding, UnitStage } from './types.js';
+
+export const FOLDING_FORMAT = 'hbnn-folding/1';
+/** Throughput the folding is solved for when neither a target nor a folding is given. */
+export const DEFAULT_TARGET_FPS = 1000;
+
+export function divisors(n: number): number[] {
+  const out: number[] = [];
+  for (let d = 1; d * d <= n; d++) {
+    if (n % d === 0) {
+      out.push(d);
+      if (d * d !== n) out.push(n / d);
+    }
+  }
+  return out.sort((a, b) => a - b);
+}
+
+/** Reads a folding from parsed JSON: `{ layers: { NAME: { pe, simd } } }` or `{ layers: [{ layer, pe, simd }] }`. */
+export function parseFolding(json: unknown): FoldingSpec {
+  const bad = (why: string): never => fail(ErrorCodes.INVALID_OPTION, `folding: ${why}`, { option: 'folding' });
+  if (typeof json !== 'object' || json === null) return bad('expected an object with a "layers" field');
+  const layers = (json as { layers?: unknown }).layers;
+  const out: Record<string, LayerFolding> = {};
+  const entry = (name: string, v: unknown): void => {
+    if (typeof v !== 'object' || v === null) bad(`layer "${name}": expected { "pe": N, "simd": N }`);
+    const { pe, simd } = v as { pe?: unknown; simd?: unknown };
+    for (const [k, x] of [
+      ['pe', pe],
+      ['simd', simd],
+    ] as const) {
+      if (typeof x !== 'number' || !Number.isInteger(x) || x < 1) bad(`layer "${name}": ${k} must be a positive integer (got ${JSON.stringify(x)})`);
+    }
+    if (name in out) bad(`layer "${name}" is listed twice`);
+    out[name] = { pe: pe as number, simd: simd as number };
+  };
+  if (Array.isArray(layers)) {
+    for (const v of layers) {
+      const name = (v as { layer?: unknown } | null)?.layer;
+      if (typeof name !== 'string') return bad('every entry of "layers" needs a "layer" name');
+      entry(name, v);
+    }
+  } else if (typeof layers === 'object' && layers !== null) {
+    for (const [name, v] of Object.entries(layers)) entry(name, v);
+  } else {
+    bad('expected an object with a "layers" field');
+  }
+  return { layers: out };
+}
+
+/** Checks an explicit folding against the design's units: known names, PE | MH, SIMD | MW. */
+export function checkFolding(spec: FoldingSpec, units: readonly Pick<UnitStage, 'layer' | 'mh' | 'mw'>[]): void {
+  const byName = new Map(units.map((u) => [u.layer, u]));
+  for (const [name, f] of Object.entries(spec.layers)) {
+    const u = byName.get(name);
+    if (!u) {
+      fail(ErrorCodes.INVALID_OPTION, `folding names layer "${name}", which is not a matrix-vector unit of this model (units: ${[...byName.keys()].join(', ')})`, {
+        option: 'folding',
+        layer: name,
+      });
+    }
+    if (!Number.isInteger(f.pe) || f.pe < 1 || u.mh % f.pe !== 0) {
+      fail(ErrorCodes.INVALID_OPTION, `folding of layer "${name}": PE ${f.pe} does not divide its ${u.mh} output rows (MH); divisors: ${divisors(u.mh).join(', ')}`, {
+        option: 'folding',
+        layer: name,
+      });
+    }
+    if (!Number.isInteger(f.simd) || f.simd < 1 || u.mw % f.simd !== 0) {
+      fail(ErrorCodes.INVALID_OPTION, `folding of layer "${name}": SIMD ${f.simd} does not divide its ${u.mw} input columns (MW); divisors: ${divisors(u.mw).join(', ')}`, {
+        option: 'folding',
+        layer: name,
+      });
+    }
+  }
+}
+
+/**
+ * The cheapest (PE, SIMD) for `unit` whose cycles per sample are at most `maxCycles`
+ * (the fastest pair when none is).
+ */
+export function solveUnit(unit: UnitStage, maxCycles: number): LayerFolding {
+  let best: { f: LayerFolding; luts: number; lanes: number; cycles: number } | undefined;
+  let fastest: { f: LayerFolding; cycles: number; lanes: number } | undefined;
+  for (const pe of divisors(unit.mh)) {
+    for (const simd of divisors(unit.mw)) {
+      const cycles = unit.reps * (unit.mh / pe) * (unit.mw / simd);
+      const lanes = pe * simd;
+      if (!fastest || cycles < fastest.cycles || (cycles === fastest.cycles && lanes < fastest.lanes)) fastest = { f: { pe, simd }, cycles, lanes };
+      if (cycles > maxCycles) continue;
+      const luts = unitCost({ ...unit, pe, simd }).luts;
+      if (!best || luts < best.luts || (luts === best.luts && (lanes < best.lanes || (lanes === best.lanes && pe < best.f.pe)))) {
+        best = { f: { pe, simd }, luts, lanes, cycles };
+      }
+    }
+  }
+  return (best ?? fastest)!.f;
+}
+
+/** The folding of every unit: explicit entries as given, the others solved for the target. */
+export function resolveFolding(
+  units: readonly UnitStage[],
+  o: { folding?: FoldingSpec; targetFps?: number; clockMhz: number },
+): FoldingSpec {
+  if (o.targetFps !== undefined && !(o.targetFps > 0 && Number.isFinite(o.targetFps))) {
+    fail(ErrorCodes.INVALID_OPTION, `target FPS must be a positive number (got ${o.targetFps})`, { option: 'targetFps' });
+  }
+  if (o.folding) checkFolding(o.folding, units);
+  const target = o.targetFps ?? DEFAULT_TARGET_FPS;
+  const maxCycles = Math.floor((o.clockMhz * 1e6) / target);
+  const layers: Record<string, LayerFolding> = {};
+  for (const u of units) layers[u.layer] = o.folding?.layers[u.layer] ?? solveUnit(u, maxCycles);
+  return { layers };
+}
+
+/** folding.json: the folding with each unit's geometry and cycles, readable by `parseFolding`. */
+export function foldingJson(units: readonly UnitStage[], o: { clockMhz: number; targetFps?: number }): string {
+  const layers: Record<string, unknown> = {};
+  for (const u of units) {
+    layers[u.layer] = { pe: u.pe, simd: u.simd, mh: u.mh, mw: u.mw, reps: u.reps, cycles: u.reps * (u.mh / u.pe) * (u.mw / u.simd) };
+  }
+  return `${JSON.stringify({ format: FOLDING_FORMAT, clockMhz: o.clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}), layers }, null, 2)}\n`;
+}

@@ -1,0 +1,119 @@
+/**
+ * Vivado HLS backend: a quantized model (or its bit-level program) → a streaming HLS C++
+ * project (files in memory), its folding and its FPGA estimate. docs/backend-vivado-hls.md.
+ *
+ *   const { files, estimates, folding } = lowerVivadoHls(model, { targetFps: 10_000 });
+ *   // the CLI writes `files` to a folder; runCsim(folder) compiles and runs the testbench.
+ */
+import { Model } from '../../ir/graph.js';
+import { lowerToBitIR } from '../../bitir/lower.js';
+import { BITIR_FORMAT, type BitProgram, type LoweringOptions } from '../../bitir/types.js';
+import { fail, ErrorCodes } from '../../errors.js';
+import { buildDesign } from './design.js';
+import { estimateDesign } from './estimate.js';
+import { foldingJson, resolveFolding } from './folding.js';
+import { resolvePart } from './parts.js';
+import type { FoldingSpec, FpgaEstimate, HlsDesign } from './types.js';
+import { LIB_HEADER, SHIM_HEADER, libHeader, shimHeader } from './emit/headers.js';
+import { weightsFileName, weightsHeader } from './emit/weights.js';
+import { TOP_HEADER, TOP_SOURCE, topHeader, topSource } from './emit/top.js';
+import { TB_DATA, TB_SOURCE, testbenchData, testbenchSource } from './emit/testbench.js';
+import { TCL_FILE, estimatesMarkdown, projectReadme, tclScript } from './emit/project.js';
+import { computeVectors, syntheticSamples } from './vectors.js';
+
+export { runCsim, parseCsimSummary } from './csim.js';
+export type { CsimOptions, CsimResult, CsimSummary } from './csim.js';
+export { parseFolding, checkFolding, FOLDING_FORMAT, DEFAULT_TARGET_FPS } from './folding.js';
+export { FPGA_PARTS, DEFAULT_PART, resolvePart } from './parts.js';
+export { REFERENCES, BNN_PYNQ_CNV_FOLDING, bnnPynqCnvFolding } from './reference.js';
+export type * from './types.js';
+
+export const DEFAULT_CLOCK_MHZ = 200;
+
+export interface VivadoHlsOptions {
+  /** Throughput (samples/s) the folding is solved for (layers the folding does not name). Default 1000. */
+  targetFps?: number;
+  /** Clock in MHz (default 200). */
+  clockMhz?: number;
+  /** Explicit PE/SIMD per layer (ONNX node name of the conv/Gemm/MatMul). */
+  folding?: FoldingSpec;
+  /** FPGA part for the estimate and run_hls.tcl (default xc7z045, the ZC706). */
+  part?: string;
+  /** Testbench input: normalized float samples, row-major (default: synthetic samples). */
+  testData?: Float32Array;
+  /** Samples in the testbench (default 8; at most what testData holds). */
+  testSamples?: number;
+  /** Samples whose accumulators the testbench checks (default 2). */
+  accSamples?: number;
+  /** Lowering precisions when a model is given. */
+  lowering?: Partial<LoweringOptions>;
+}
+
+export interface VivadoHlsPlan {
+  program: BitProgram;
+  design: HlsDesign;
+  folding: FoldingSpec;
+  estimates: FpgaEstimate;
+}
+
+export interface VivadoHlsResult extends VivadoHlsPlan {
+  /** Project files by relative path. */
+  files: Map<string, string>;
+}
+
+function isProgram(x: unknown): x is BitProgram {
+  return typeof x === 'object' && x !== null && (x as { format?: unknown }).format === BITIR_FORMAT;
+}
+
+function programOf(input: BitProgram | Model, lowering?: Partial<LoweringOptions>): BitProgram {
+  if (isProgram(input)) return input;
+  if (input instanceof Model) return lowerToBitIR(input, lowering);
+  return fail(ErrorCodes.INVALID_OPTION, 'lowerVivadoHls needs a quantized Model or a bit-level program (hbnn-bitir/1)');
+}
+
+/** Design, folding and estimate without emitting files (cheap: no testbench vectors). */
+export function planVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = {}): VivadoHlsPlan {
+  const clockMhz = o.clockMhz ?? DEFAULT_CLOCK_MHZ;
+  if (!(clockMhz > 0 && Number.isFinite(clockMhz))) fail(ErrorCodes.INVALID_OPTION, `clock must be a positive number of MHz (got ${clockMhz})`, { option: 'clockMhz' });
+  const part = resolvePart(o.part);
+  const program = programOf(input, o.lowering);
+  // First pass (fully folded) to learn the units; then the design with the chosen folding.
+  const provisional = buildDesign(program, () => undefined);
+  const folding = resolveFolding(provisional.units, { clockMhz, ...(o.folding ? { folding: o.folding } : {}), ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) });
+  const design = buildDesign(program, (layer) => folding.layers[layer]);
+  const estimates = estimateDesign(design, { part, clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) });
+  return { program, design, folding, estimates };
+}
+
+/** The Vivado HLS project of a quantized model or bit-level program, as files in memory. */
+export function lowerVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = {}): VivadoHlsResult {
+  const plan = planVivadoHls(input, o);
+  const { program, design, estimates } = plan;
+  const clockMhz = estimates.clockMhz;
+  const per = design.input.entries;
+  const wanted = o.testSamples ?? 8;
+  if (!Number.isInteger(wanted) || wanted < 1) fail(ErrorCodes.INVALID_OPTION, `testSamples must be a positive integer (got ${wanted})`, { option: 'testSamples' });
+  let data = o.testData;
+  if (data && data.length % per !== 0) {
+    fail(ErrorCodes.DATA_MISMATCH, `test data holds ${data.length} values, not a whole number of samples of ${per} ([${design.input.shape.join(',')}])`, { option: 'testData' });
+  }
+  if (!data) data = syntheticSamples(per, wanted);
+  const count = Math.min(wanted, data.length / per);
+  const accCount = Math.min(o.accSamples ?? 2, count);
+  const vectors = computeVectors(program, design, data, count, accCount);
+
+  const files = new Map<string, string>();
+  files.set(SHIM_HEADER, shimHeader());
+  files.set(LIB_HEADER, libHeader());
+  for (const u of design.units) files.set(weightsFileName(u), weightsHeader(u));
+  files.set(TOP_HEADER, topHeader(design));
+  files.set(TOP_SOURCE, topSource(design));
+  files.set(TB_SOURCE, testbenchSource(design));
+  files.set(TB_DATA, testbenchData(design, vectors));
+  files.set(TCL_FILE, tclScript(design, { part: estimates.part.name, clockMhz }));
+  files.set('folding.json', foldingJson(design.units, { clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) }));
+  files.set('estimates.json', `${JSON.stringify(estimates, null, 2)}\n`);
+  files.set('estimates.md', estimatesMarkdown(estimates));
+  files.set('README.md', projectReadme(design, estimates, { part: estimates.part.name, clockMhz, testSamples: count, accSamples: accCount }));
+  return { ...plan, files };
+}

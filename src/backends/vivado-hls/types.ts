@@ -1,0 +1,291 @@
+/**
+ * Types of the Vivado HLS backend: the streaming design it builds from a BitProgram (a
+ * closed union of stage kinds), the folding (PE/SIMD per matrix-vector unit) and the
+ * resource estimates.
+ *
+ * The design is a chain of streaming stages connected by FIFOs (`hls::stream`), run as one
+ * DATAFLOW region. Every stream carries `beat` entries per transfer; an entry is one
+ * fixed-point integer (`ap_int<bits>`) or one bit-plane activation code (`ap_uint<2K>`:
+ * plane signs in bits 0..K-1, plane masks in bits K..2K-1, see docs/bit-ir.md).
+ */
+import type { BinaryType, BinaryWeight, FixedType, FixedWeight, Level } from '../../bitir/types.js';
+
+/** What one stream entry is. */
+export type EntryType = { kind: 'fixed'; bits: number } | { kind: 'binary'; planes: number; levels: Level[] };
+
+/**
+ * Entry order on a stream, relative to the IR's row-major order of the tensor:
+ * - `hwc`: an image [C,H,W] streamed pixel by pixel (row-major over H,W), channels inside a pixel;
+ * - `vector`: a 1-D tensor; `perm[i]` is the IR index of the i-th entry (undefined: the identity).
+ */
+export type StreamLayout = { kind: 'hwc'; c: number; h: number; w: number } | { kind: 'vector'; size: number; perm?: Int32Array };
+
+export interface StreamInfo {
+  /** C++ identifier of the stream (and prefix of its entry typedef). */
+  name: string;
+  /** IR tensor it carries. */
+  tensor: string;
+  entry: EntryType;
+  /** Entries per transfer. */
+  beat: number;
+  /** Entries per sample. */
+  entries: number;
+  layout: StreamLayout;
+}
+
+interface StageBase {
+  /** Unique C++ identifier of the stage function. */
+  name: string;
+  /** IR op ids this stage implements. */
+  ops: string[];
+  /** ONNX nodes behind those ops (for messages and reports). */
+  nodes: string[];
+}
+
+/** Reads the quantized input from the AXI-Stream, one entry per beat, and packs `out.beat` entries. */
+export interface InputStage extends StageBase {
+  kind: 'input';
+  out: StreamInfo;
+  entry: FixedType;
+}
+
+/** Repacks a stream from `in.beat` to `out.beat` entries per transfer. */
+export interface WidthConverterStage extends StageBase {
+  kind: 'dwc';
+  in: StreamInfo;
+  out: StreamInfo;
+}
+
+/**
+ * Sliding-window generator for a convolution: a line buffer of input rows; for each output
+ * pixel it emits the window vector (kh, kw, c) in chunks of `out.beat` (= the unit's SIMD).
+ */
+export interface WindowStage extends StageBase {
+  kind: 'window';
+  in: StreamInfo;
+  out: StreamInfo;
+  channels: number;
+  height: number;
+  width: number;
+  outHeight: number;
+  outWidth: number;
+  kernel: [number, number];
+  strides: [number, number];
+  /** [top, left, bottom, right]. */
+  pads: [number, number, number, number];
+  dilations: [number, number];
+}
+
+/** How a unit turns its accumulators into output entries. */
+export type UnitActivation =
+  | {
+      kind: 'threshold';
+      /** multipliers[t][row]. */
+      multipliers: number[][];
+      /** Per row: thresholds (non-decreasing) and output codes (entry codes of the output type). */
+      thresholds: number[][];
+      codes: number[][];
+      sumBits: number;
+    }
+  | {
+      kind: 'requantize';
+      multipliers: number[][];
+      bias: number[];
+      shift: number;
+      sumBits: number;
+      outBits: number;
+    };
+
+/** One accumulator term: weight plane `w` (0 = fixed-point weights) × activation plane `a` (0 = fixed-point input). */
+export interface UnitTerm {
+  w: number;
+  a: number;
+}
+
+/**
+ * Matrix-vector-threshold unit (conv or matvec + its threshold/requantize), FINN-style:
+ * MH output rows folded over PE, MW input columns folded over SIMD, `reps` input vectors per
+ * sample (output pixels of a convolution, 1 for a matrix-vector product).
+ */
+export interface UnitStage extends StageBase {
+  kind: 'unit';
+  /** The layer name folding.json uses (the ONNX node of the conv/Gemm/MatMul). */
+  layer: string;
+  /** IR op id of the conv/matvec (its accumulators are traced). */
+  unitOp: string;
+  /** 'conv' or 'matvec'. */
+  source: 'conv' | 'matvec';
+  in: StreamInfo;
+  out: StreamInfo;
+  mh: number;
+  mw: number;
+  reps: number;
+  pe: number;
+  simd: number;
+  /** Weight matrix with columns permuted into stream order (`columnOrder[j]` = IR column). */
+  weight: BinaryWeight | FixedWeight;
+  columnOrder: Int32Array;
+  terms: UnitTerm[];
+  accBits: number;
+  activation: UnitActivation;
+  /** Index of this unit among the units (trace id). */
+  index: number;
+}
+
+/** Element-wise ReLU: fixed q ← max(q, 0); binary codes through a table. */
+export interface ReluStage extends StageBase {
+  kind: 'relu';
+  in: StreamInfo;
+  out: StreamInfo;
+  /** binary: output code per input code (2^(2K_in) entries). */
+  table?: number[];
+}
+
+/** Standalone threshold on a fixed-point stream (a binarized network input): per channel bands. */
+export interface ThresholdStage extends StageBase {
+  kind: 'threshold';
+  in: StreamInfo;
+  out: StreamInfo;
+  channels: number;
+  thresholds: number[][];
+  codes: number[][];
+  sumBits: number;
+}
+
+/** Max pooling over [C,H,W] pixels with a line buffer. */
+export interface MaxPoolStage extends StageBase {
+  kind: 'maxpool';
+  in: StreamInfo;
+  out: StreamInfo;
+  channels: number;
+  height: number;
+  width: number;
+  outHeight: number;
+  outWidth: number;
+  kernel: [number, number];
+  strides: [number, number];
+  pads: [number, number, number, number];
+  dilations: [number, number];
+  /** binary: rank (level index) per code, and code per rank. */
+  rankOfCode?: number[];
+  codeOfRank?: number[];
+}
+
+/** Scaling layer: q' = clamp((q·multiplier + 2^(shift-1)) >> shift). */
+export interface ScaleStage extends StageBase {
+  kind: 'scale';
+  in: StreamInfo;
+  out: StreamInfo;
+  multiplier: number;
+  shift: number;
+}
+
+/** Argmax over the logits; writes the class index to the output AXI-Stream. */
+export interface ArgmaxStage extends StageBase {
+  kind: 'argmax';
+  in: StreamInfo;
+  classes: number;
+  classBits: number;
+}
+
+export type HlsStage = InputStage | WidthConverterStage | WindowStage | UnitStage | ReluStage | ThresholdStage | MaxPoolStage | ScaleStage | ArgmaxStage;
+export type HlsStageKind = HlsStage['kind'];
+
+/** The streaming design: stages in order, the AXI input entry type and the output class width. */
+export interface HlsDesign {
+  graph: string;
+  stages: HlsStage[];
+  input: { entry: FixedType; shape: number[]; entries: number; layout: StreamLayout; tensor: string };
+  output: { classes: number; classBits: number; logits: string };
+  units: UnitStage[];
+  avgWeightBits: number;
+  avgActivationBits?: number;
+}
+
+// ------------------------------------------------------------------------------------------
+// Folding
+// ------------------------------------------------------------------------------------------
+
+/** Parallelism of one matrix-vector unit: PE output rows and SIMD input lanes per cycle. */
+export interface LayerFolding {
+  pe: number;
+  simd: number;
+}
+
+/** Per layer (ONNX node name of the conv/Gemm/MatMul) PE and SIMD. */
+export interface FoldingSpec {
+  layers: Record<string, LayerFolding>;
+}
+
+// ------------------------------------------------------------------------------------------
+// Estimates
+// ------------------------------------------------------------------------------------------
+
+export interface StageEstimate {
+  stage: string;
+  kind: HlsStageKind;
+  /** Layer name for units. */
+  layer?: string;
+  luts: number;
+  /** LUTs if every weight plane had SIMD lanes (units; equals `luts` elsewhere). */
+  lutsDense: number;
+  bram18: number;
+  dsp: number;
+  /** Cycles per sample in steady state (initiation interval of the stage). */
+  cycles: number;
+  /** Units only: where the LUTs go (base + lanes + perPe + memory = luts). */
+  breakdown?: { base: number; lanes: number; perPe: number; memory: number };
+  /** Units only: folding, geometry and the heterogeneous lane count. */
+  pe?: number;
+  simd?: number;
+  mh?: number;
+  mw?: number;
+  reps?: number;
+  /** Σ over accumulator terms of the lanes per PE (SIMD × plane density, summed). */
+  lanesPerPe?: number;
+  /** Average bits of this layer's weights (Σ per-parameter bits / parameters). */
+  weightBits?: number;
+  /** Activation planes (binary input) or bits (fixed-point input). */
+  activationBits?: number;
+}
+
+export interface FpgaPart {
+  name: string;
+  family: string;
+  board?: string;
+  luts: number;
+  ffs: number;
+  bram18: number;
+  dsp: number;
+  uram?: number;
+  source: string;
+}
+
+export interface FpgaEstimate {
+  format: 'hbnn-fpga-estimate/1';
+  part: FpgaPart;
+  clockMhz: number;
+  stages: StageEstimate[];
+  total: {
+    luts: number;
+    /** LUTs if every weight plane were built with SIMD lanes (what dense masked words synthesize to). */
+    lutsDense: number;
+    bram18: number;
+    dsp: number;
+    /** Slowest stage (cycles per sample): the pipeline's initiation interval. */
+    cycles: number;
+    bottleneck: string;
+    fps: number;
+    /** Σ stage cycles / clock: a FINN-style upper bound (each stage finishes a sample before the next starts). */
+    latencyUs: number;
+    lutPercent: number;
+    bramPercent: number;
+    dspPercent: number;
+  };
+  /** What the numbers do not cover, and model caveats. */
+  notes: string[];
+  /** Requested throughput, when folding was solved for one. */
+  targetFps?: number;
+  avgWeightBits: number;
+  avgActivationBits?: number;
+}
