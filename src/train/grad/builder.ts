@@ -296,7 +296,14 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     return out.name;
   };
   const lossOutput = output(head.loss, 'loss');
-  const logitsOutput = output(tLogits, 'logits');
+  // the logits keep the forward model's name (the training graph's copy is a fresh value)
+  let logitsOutput: string;
+  if (tLogits.producer && !tg.outputs.includes(tLogits)) {
+    tg.outputs.push(tLogits);
+    logitsOutput = tLogits.name;
+  } else {
+    logitsOutput = output(tLogits, 'logits');
+  }
   for (const p of params) {
     const fwdValue = paramValue.get(p)!;
     const g = grads.get(fwdValue) ?? ctx.op('Mul', [map.get(fwdValue)!, ctx.scalar(0)]);
