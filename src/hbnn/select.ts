@@ -2,7 +2,7 @@
  * Selection of the c smallest (key, index) pairs without a full sort.
  *
  * Keys are uint32 whose integer order is the order wanted (for a non-negative float32 key,
- * its IEEE bit pattern: see `floatKeyBits`). Ties between equal keys go to the lower index,
+ * its IEEE bit pattern). Ties between equal keys go to the lower index,
  * which makes the order total, so the selected set is exactly the first c entries of the list
  * sorted by (key, index): any correct selection algorithm returns the same set.
  *
@@ -24,15 +24,6 @@ export const RADIX_MIN_CANDIDATES = 1 << 15;
  * In each case quickselect then decides among the keys inside the bounds.
  */
 export type Selector = 'auto' | 'sample' | 'radix' | 'quickselect';
-
-const scratchF32 = new Float32Array(1);
-const scratchU32 = new Uint32Array(scratchF32.buffer);
-
-/** The order-preserving uint32 key of a non-negative float (rounded to float32 first). */
-export function floatKeyBits(x: number): number {
-  scratchF32[0] = x;
-  return scratchU32[0];
-}
 
 function less(keys: Uint32Array, idx: Uint32Array, a: number, b: number): boolean {
   const ka = keys[a];
