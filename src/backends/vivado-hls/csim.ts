@@ -86,8 +86,18 @@ export function parseCsimSummary(stdout: string): CsimSummary | undefined {
   };
 }
 
-/** Compiles the project in `dir` with g++ and runs its testbench. TOOLCHAIN on a compile error, a missing compiler or a timeout. */
-export async function runCsim(dir: string, o: CsimOptions = {}): Promise<CsimResult> {
+/** A compiled testbench: run it on data files, then `dispose()` the temporary executable. */
+export interface CsimBuild {
+  dir: string;
+  exe: string;
+  command: string;
+  compileMs: number;
+  timeoutMs: number;
+  dispose(): void;
+}
+
+/** Compiles the project in `dir` (tb.cpp + hbnn_top.cpp) with g++. TOOLCHAIN on a compile error, a missing compiler or a timeout. */
+export async function compileCsim(dir: string, o: CsimOptions = {}): Promise<CsimBuild> {
   const root = path.resolve(dir);
   for (const f of [TB_SOURCE, TOP_SOURCE]) {
     if (!fs.existsSync(path.join(root, f))) fail(ErrorCodes.FILE_NOT_FOUND, `${root} is not a generated Vivado HLS project (no ${f})`, { file: path.join(root, f) });
@@ -95,10 +105,11 @@ export async function runCsim(dir: string, o: CsimOptions = {}): Promise<CsimRes
   const timeoutMs = o.timeoutMs ?? 600_000;
   const cxx = o.cxx ?? process.env['CXX'] ?? 'g++';
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-csim-'));
+  const dispose = (): void => fs.rmSync(tmp, { recursive: true, force: true });
   const exe = path.join(tmp, 'csim');
   // x86-64: use the popcount instruction (every x86-64 CPU since 2008 has it).
   const arch = process.arch === 'x64' ? ['-mpopcnt'] : [];
-  const args = [`-std=c++14`, `-${o.optLevel ?? 'O2'}`, ...arch, `-I${root}`, ...(o.flags ?? []), path.join(root, TB_SOURCE), path.join(root, TOP_SOURCE), '-o', exe];
+  const args = ['-std=c++14', `-${o.optLevel ?? 'O2'}`, ...arch, `-I${root}`, ...(o.flags ?? []), path.join(root, TB_SOURCE), path.join(root, TOP_SOURCE), '-o', exe];
   const command = `${cxx} ${args.join(' ')}`;
   try {
     const t0 = performance.now();
@@ -109,13 +120,29 @@ export async function runCsim(dir: string, o: CsimOptions = {}): Promise<CsimRes
     if (c.code !== 0) {
       fail(ErrorCodes.TOOLCHAIN, `the generated project does not compile (${cxx} exited ${c.code}):\n${firstLines(c.stderr || c.stdout, 12)}`, { file: root });
     }
-    const t1 = performance.now();
-    const r = await run(exe, [o.data ?? TB_DATA], root, timeoutMs);
-    const runMs = performance.now() - t1;
-    if (r.timedOut) fail(ErrorCodes.TOOLCHAIN, `the testbench timed out after ${timeoutMs} ms`, { file: root });
-    const summary = parseCsimSummary(r.stdout);
-    return { ok: r.code === 0, exitCode: r.code, stdout: r.stdout, stderr: r.stderr, compileMs, runMs, command, ...(summary ? { summary } : {}) };
+    return { dir: root, exe, command, compileMs, timeoutMs, dispose };
+  } catch (e) {
+    dispose();
+    throw e;
+  }
+}
+
+/** Runs a compiled testbench on `data` (relative to the project folder; default tb_data.txt). */
+export async function runTestbench(build: CsimBuild, data: string = TB_DATA): Promise<CsimResult> {
+  const t1 = performance.now();
+  const r = await run(build.exe, [data], build.dir, build.timeoutMs);
+  const runMs = performance.now() - t1;
+  if (r.timedOut) fail(ErrorCodes.TOOLCHAIN, `the testbench timed out after ${build.timeoutMs} ms`, { file: build.dir });
+  const summary = parseCsimSummary(r.stdout);
+  return { ok: r.code === 0, exitCode: r.code, stdout: r.stdout, stderr: r.stderr, compileMs: build.compileMs, runMs, command: build.command, ...(summary ? { summary } : {}) };
+}
+
+/** Compiles the project in `dir` with g++ and runs its testbench. TOOLCHAIN on a compile error, a missing compiler or a timeout. */
+export async function runCsim(dir: string, o: CsimOptions = {}): Promise<CsimResult> {
+  const build = await compileCsim(dir, o);
+  try {
+    return await runTestbench(build, o.data ?? TB_DATA);
   } finally {
-    fs.rmSync(tmp, { recursive: true, force: true });
+    build.dispose();
   }
 }

@@ -21,8 +21,8 @@ import { TB_DATA, TB_SOURCE, testbenchData, testbenchSource } from './emit/testb
 import { TCL_FILE, estimatesMarkdown, projectReadme, tclScript } from './emit/project.js';
 import { computeVectors, syntheticSamples } from './vectors.js';
 
-export { runCsim, parseCsimSummary } from './csim.js';
-export type { CsimOptions, CsimResult, CsimSummary } from './csim.js';
+export { runCsim, compileCsim, runTestbench, parseCsimSummary } from './csim.js';
+export type { CsimOptions, CsimResult, CsimSummary, CsimBuild } from './csim.js';
 export { parseFolding, checkFolding, FOLDING_FORMAT, DEFAULT_TARGET_FPS } from './folding.js';
 export { FPGA_PARTS, DEFAULT_PART, resolvePart } from './parts.js';
 export { REFERENCES, BNN_PYNQ_CNV_FOLDING, bnnPynqCnvFolding } from './reference.js';
