@@ -54,6 +54,8 @@ export interface CheckpointState {
   optimizer: { kind: string; t: number };
   bitMapsFrozen: boolean;
   best: { epoch: number; top1: number } | null;
+  /** Evaluation of the model before training, when there was one. */
+  before?: { evalTop1: number; evalTop5: number };
   epochs: EpochRecord[];
   /** Sums of the epoch in progress (a mid-epoch checkpoint). */
   partial?: PartialEpoch;

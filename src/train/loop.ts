@@ -19,6 +19,8 @@
  * is written after the last finite step, so the last checkpoint on disk is a good one.
  */
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type { Model } from '../ir/graph.js';
 import { decodeModel, encodeModel } from '../onnx/io.js';
 import { tensorTypeOf } from '../ir/types.js';
@@ -183,6 +185,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   let best: { epoch: number; top1: number } | null = null;
   let bestSnapshot: Snapshot | null = null;
   const records: EpochRecord[] = [];
+  let before: { evalTop1: number; evalTop5: number } | undefined;
   let resumedFrom: string | undefined;
   if (opts.resume) {
     const file = opts.resume === true ? (o.checkpointDir ?? fail(ErrorCodes.INVALID_OPTION, 'resume: true needs checkpointDir', { option: 'resume' })) : opts.resume;
@@ -201,10 +204,9 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
     best = m.best;
     records.push(...m.epochs);
     partial = m.partial ?? emptyPartial();
-    if (best && o.checkpointDir) {
-      const bk = loadCheckpoint(`${o.checkpointDir}/best.json`);
-      bestSnapshot = snapshotFromTensors(bk.tensors, params, bns);
-    }
+    if (m.before) before = m.before;
+    const bestFile = path.join(path.dirname(ck.file), 'best.json');
+    if (best && fs.existsSync(bestFile)) bestSnapshot = snapshotFromTensors(loadCheckpoint(bestFile).tensors, params, bns);
     resumedFrom = ck.file;
   }
 
@@ -259,6 +261,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
     optimizer: { kind: o.optimizer, t: optimizer.t },
     bitMapsFrozen,
     best,
+    ...(before ? { before } : {}),
     epochs: records,
     options: logOptions,
     partial,
@@ -305,12 +308,13 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   const runner = await StepRunner.create(tg, params, bns, fit.sampleShape, o.threads);
   let interrupted = false;
   try {
-    if (!resumedFrom) saveLast('start', 0, 0);
     if (opts.evalData && o.evalBefore && !resumedFrom) {
       const ev = await evaluateNow();
-      log.before = { evalTop1: ev.top1, evalTop5: ev.top5 };
+      before = { evalTop1: ev.top1, evalTop5: ev.top5 };
       emit({ type: 'eval', epoch: 0, top1: ev.top1 });
     }
+    if (before) log.before = before;
+    if (!resumedFrom) saveLast('start', 0, 0);
     emit({ type: 'start', epochs: o.epochs, stepsPerEpoch, epoch, step: stepInEpoch, params: log.params.values, samples: train.count });
     outer: for (; epoch < o.epochs; epoch++) {
       if (o.freezeBitMapsAfter !== undefined && epoch >= o.freezeBitMapsAfter && !bitMapsFrozen) {

@@ -100,6 +100,8 @@ describe('fineTune', () => {
 
     const resumed = await fineTune(q, mini('train'), { ...opts, checkpointDir: dir, resume: true });
     expect(resumed.log.resumedFrom).toBe(`${dir}/last.json`);
+    expect(resumed.log.before).toEqual(full.log.before);
+    expect(resumed.log.best).toEqual(full.log.best);
     expect(resumed.log.epochs.map((e) => e.trainLoss)).toEqual(full.log.epochs.map((e) => e.trainLoss));
     expect(Buffer.from(encodeModel(resumed.model)).equals(Buffer.from(encodeModel(full.model)))).toBe(true);
     // only the current binaries remain beside the JSON files
