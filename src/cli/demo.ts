@@ -204,7 +204,8 @@ const lowerStep: DemoStep = {
       const r = await runLower(source, { backend: b.name, out }, ctx.io, ctx.log);
       runs.push(r);
       ctx.written.push(...r.files.map((f) => path.join(out, f.name)));
-      lines.push(`${b.name} (${path.basename(source)}): ${r.files.map((f) => f.name).join(', ')} → ${displayPath(out, ctx.io.cwd)}`, ...r.result.lines.slice(0, 2).map((l) => `  ${l}`));
+      const names = r.files.length <= 4 ? r.files.map((f) => f.name).join(', ') : `${r.files.length} files`;
+      lines.push(`${b.name} (${path.basename(source)}): ${names} → ${displayPath(out, ctx.io.cwd)}`, ...r.result.lines.slice(0, 2).map((l) => `  ${l}`));
     }
     ctx.state.lower = runs;
     return lines;

@@ -14,12 +14,15 @@ import { loadModel } from '../onnx/io.js';
 import type { Model } from '../ir/graph.js';
 import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR, summarizeProgram, type LoweringOptions } from '../bitir/index.js';
 import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../backends/asic/index.js';
+import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../backends/vivado-hls/index.js';
+import { loadDataset } from '../data/index.js';
+import { decodeDataTensor } from './eval.js';
 import { assertNotInput, readFileChecked, writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { formatBytes, formatCount, table } from './format.js';
+import { formatBytes, formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { deriveOutputPath, displayPath } from './paths.js';
-import { parseIntOption, parseNumberOption } from './quantize.js';
+import { parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './quantize.js';
 
 /** The lower flags as commander hands them over. */
 export interface LowerCliOptions {
@@ -44,6 +47,15 @@ export interface LowerCliOptions {
   sweep?: string;
   fromBitIr?: boolean;
   modelName?: string;
+  // vivado-hls
+  targetFps?: string;
+  folding?: string;
+  part?: string;
+  testData?: string;
+  normalize?: string;
+  testSamples?: string;
+  accSamples?: string;
+  csim?: boolean;
 }
 
 type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
@@ -66,10 +78,19 @@ const FLAG: Record<OptionKey, string> = {
   sweep: '--sweep',
   fromBitIr: '--from-bit-ir',
   modelName: '--model-name',
+  targetFps: '--target-fps',
+  folding: '--folding',
+  part: '--part',
+  testData: '--test-data',
+  normalize: '--normalize',
+  testSamples: '--test-samples',
+  accSamples: '--acc-samples',
+  csim: '--csim',
 };
 
 const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
+const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', ...BITIR_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -77,6 +98,8 @@ export interface BackendResult {
   lines: string[];
   /** Summary for --json. */
   summary: Record<string, unknown>;
+  /** Work on the written folder (e.g. compiling and running a testbench); adds lines and summary fields. */
+  afterWrite?: (outDir: string) => Promise<{ lines: string[]; summary: Record<string, unknown> }>;
 }
 
 export interface Backend {
@@ -150,11 +173,8 @@ const asicBackend: Backend = {
     const opts: AsicOptions = {};
     if (o.tech !== undefined) opts.tech = loadTechFile(path.resolve(cwd, o.tech));
     if (o.scaling !== undefined) opts.scaling = o.scaling;
-    if (o.clockMhz !== undefined) {
-      const c = parseNumberOption(o.clockMhz, '--clock-mhz');
-      if (c <= 0) fail(ErrorCodes.INVALID_OPTION, `--clock-mhz must be > 0, got ${c}`, { option: '--clock-mhz' });
-      opts.clockMhz = c;
-    }
+    const clock = clockOption(o.clockMhz);
+    if (clock !== undefined) opts.clockMhz = clock;
     if (o.paperAnchor !== undefined) {
       if (!(PAPER_ANCHOR_NAMES as readonly string[]).includes(o.paperAnchor)) {
         fail(ErrorCodes.INVALID_OPTION, `--paper-anchor must be one of ${PAPER_ANCHOR_NAMES.join(', ')}, got '${o.paperAnchor}'`, { option: '--paper-anchor' });
@@ -166,15 +186,7 @@ const asicBackend: Backend = {
       if (a < 1) fail(ErrorCodes.INVALID_OPTION, `--activation-bits must be >= 1, got ${a}`, { option: '--activation-bits' });
       opts.activationBits = a;
     }
-    if (o.sweep !== undefined) {
-      const file = path.resolve(cwd, o.sweep);
-      const text = readFileChecked(file).toString('utf8');
-      try {
-        opts.sweep = JSON.parse(text) as unknown;
-      } catch (e) {
-        fail(ErrorCodes.INVALID_OPTION, `--sweep ${o.sweep}: not valid JSON: ${(e as Error).message}`, { option: '--sweep', file });
-      }
-    }
+    if (o.sweep !== undefined) opts.sweep = readJsonOption(o.sweep, '--sweep', cwd);
     if (o.modelName !== undefined) opts.modelName = o.modelName;
     let lowering: Partial<LoweringOptions> | undefined;
     if (o.fromBitIr) {
@@ -190,6 +202,88 @@ const asicBackend: Backend = {
   },
 };
 
+/** --clock-mhz: a number > 0. */
+function clockOption(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const c = parseNumberOption(text, '--clock-mhz');
+  if (c <= 0) fail(ErrorCodes.INVALID_OPTION, `--clock-mhz must be > 0, got ${c}`, { option: '--clock-mhz' });
+  return c;
+}
+
+/** Reads a JSON file named by `flag` (FILE_NOT_FOUND, or INVALID_OPTION when it is not JSON). */
+function readJsonOption(file: string, flag: string, cwd: string): unknown {
+  const abs = path.resolve(cwd, file);
+  const text = readFileChecked(abs).toString('utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    return fail(ErrorCodes.INVALID_OPTION, `${flag} ${file}: not valid JSON: ${(e as Error).message}`, { option: flag, file: abs });
+  }
+}
+
+const vivadoHlsBackend: Backend = {
+  name: 'vivado-hls',
+  summary:
+    'a Vivado HLS C++ project (streaming units, weights headers, testbench with expected outputs, run_hls.tcl), its folding and FPGA estimate; --csim compiles and runs the testbench with g++',
+  options: () => HLS_KEYS,
+  prepare(o, cwd) {
+    const opts: VivadoHlsOptions = {};
+    const clock = clockOption(o.clockMhz);
+    if (clock !== undefined) opts.clockMhz = clock;
+    if (o.targetFps !== undefined) {
+      const f = parseNumberOption(o.targetFps, '--target-fps');
+      if (f <= 0) fail(ErrorCodes.INVALID_OPTION, `--target-fps must be > 0, got ${f}`, { option: '--target-fps' });
+      opts.targetFps = f;
+    }
+    if (o.part !== undefined) opts.part = resolvePart(o.part).name;
+    if (o.folding !== undefined) opts.folding = parseFolding(readJsonOption(o.folding, '--folding', cwd));
+    if (o.testSamples !== undefined) opts.testSamples = parseIntOption(o.testSamples, '--test-samples', 1);
+    if (o.accSamples !== undefined) opts.accSamples = parseIntOption(o.accSamples, '--acc-samples', 0);
+    if (o.normalize !== undefined && o.testData === undefined) fail(ErrorCodes.INVALID_OPTION, '--normalize applies to --test-data', { option: '--normalize' });
+    if (o.testData !== undefined) {
+      const normalize = parseNormalizeOption(o.normalize);
+      const ds = loadDataset(resolveDataSpec(o.testData, cwd), {
+        limit: opts.testSamples ?? 8,
+        ...(normalize ? { normalize } : {}),
+        decodeTensor: decodeDataTensor,
+      });
+      opts.testData = ds.images;
+    }
+    const lowering = bitIrLoweringOptions(o);
+    if (Object.keys(lowering).length > 0) opts.lowering = lowering;
+    return (model) => {
+      const r = lowerVivadoHls(model, opts);
+      const t = r.estimates.total;
+      const result: BackendResult = {
+        files: r.files,
+        lines: [
+          `${r.estimates.part.name} at ${r.estimates.clockMhz} MHz, folding for ${formatCount(opts.targetFps ?? DEFAULT_TARGET_FPS)} frames/s: ` +
+            `${formatCount(Math.round(t.fps))} frames/s (bottleneck ${t.bottleneck}), ${formatCount(t.luts)} LUTs (${t.lutPercent}%), ${formatCount(t.bram18)} BRAM18 (${t.bramPercent}%), ${formatCount(t.dsp)} DSP`,
+          `${r.design.units.length} units; testbench: ${r.files.has('tb_data.txt') ? 'tb.cpp with tb_data.txt' : 'tb.cpp'} (expected outputs from the bit-level IR)`,
+        ],
+        summary: { part: r.estimates.part.name, clockMhz: r.estimates.clockMhz, ...t, folding: r.folding },
+      };
+      if (o.csim) {
+        result.afterWrite = async (outDir) => {
+          const c = await runCsim(outDir);
+          const s = c.summary;
+          const what = s ? `${s.samples} samples, ${s.classMismatches} class / ${s.logitMismatches} logit / ${s.accumulatorMismatches} accumulator mismatches` : 'no summary printed';
+          if (!c.ok) {
+            fail(ErrorCodes.TOOLCHAIN, `C simulation failed: the testbench exited ${c.exitCode} (${what}); the project is in ${outDir}\n${c.stdout.split('\n').slice(-12).join('\n')}`, {
+              file: outDir,
+            });
+          }
+          return {
+            lines: [`C simulation passed (${c.command.split(' ')[0]}): ${what}; compile ${formatDuration(c.compileMs)}, run ${formatDuration(c.runMs)}`],
+            summary: { csim: { ok: c.ok, ...(s ? s : {}), compileMs: c.compileMs, runMs: c.runMs } },
+          };
+        };
+      }
+      return result;
+    };
+  },
+};
+
 function asicLines(r: AsicReport): string[] {
   const s = r.summary;
   return [
@@ -201,7 +295,7 @@ function asicLines(r: AsicReport): string[] {
 }
 
 /** The backends this build has, by name. */
-export const BACKENDS: readonly Backend[] = [bitIrBackend, asicBackend];
+export const BACKENDS: readonly Backend[] = [bitIrBackend, vivadoHlsBackend, asicBackend];
 
 export interface LowerRun {
   model: string;
@@ -236,6 +330,12 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   const result = lower(m);
   log.progress(`writing ${displayPath(outDir, io.cwd)}`);
   writeFilesAtomic(outDir, result.files);
+  if (result.afterWrite) {
+    log.progress(`checking ${displayPath(outDir, io.cwd)}`);
+    const extra = await result.afterWrite(outDir);
+    result.lines.push(...extra.lines);
+    Object.assign(result.summary, extra.summary);
+  }
   log.done();
   const files = [...result.files].map(([name, data]) => ({ name, bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength }));
   return { model: input, backend: backend.name, outDir, files, result };
@@ -257,7 +357,7 @@ export function lowerRunJson(r: LowerRun, cwd: string): unknown {
 export function registerLower(program: Command, io: CliIo): void {
   program
     .command('lower')
-    .summary('lower a quantized model to the bit-level IR or an ASIC estimate')
+    .summary('lower a quantized model to the bit-level IR, a Vivado HLS project or an ASIC estimate')
     .description(
       `Lower an HBNN-quantized model (from \`hbnn-onnx quantize\`) with a backend and write its files into the output folder, ` +
         `all together (an error leaves the folder as it was). Backends: ${BACKENDS.map((b) => `${b.name}: ${b.summary}`).join('; ')}. ` +
@@ -274,9 +374,17 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--logit-frac <n>', 'bit-ir: fractional bits of the logits (default 16)')
     .option('--multiplier-bits <n>', 'bit-ir: largest requantization multiplier width (default 24)')
     .option('--fixed-weight-bits <n>', 'width of weights the quantizer kept in float (bit-ir default 12; asic default 8)')
+    .option('--clock-mhz <mhz>', "vivado-hls, asic: clock (default 200; asic: the technology's)")
+    .option('--target-fps <fps>', `vivado-hls: throughput the folding is solved for (default ${DEFAULT_TARGET_FPS})`)
+    .option('--folding <file>', 'vivado-hls: explicit PE/SIMD per layer, JSON {"layers": {"<node>": {"pe": N, "simd": N}}}')
+    .option('--part <name>', `vivado-hls: FPGA part for the estimate and run_hls.tcl: ${Object.keys(FPGA_PARTS).join(', ')} (default ${DEFAULT_PART})`)
+    .option('--test-data <spec>', 'vivado-hls: testbench inputs from a dataset (default: synthetic samples)')
+    .option('--normalize <norm>', 'vivado-hls: normalization of --test-data: fmnist, MEAN:STD or none')
+    .option('--test-samples <n>', 'vivado-hls: samples in the testbench (default 8)')
+    .option('--acc-samples <n>', "vivado-hls: samples whose accumulators the testbench checks (default 2)")
+    .option('--csim', 'vivado-hls: compile the project with g++ ($CXX) and run its testbench (C simulation)')
     .option('--tech <file>', 'asic: technology JSON (default: calibrated to the paper\'s VGG-8 ASIC row)')
     .addOption(new Option('--scaling <rule>', "asic: headline figures from unit counts or the paper's rule (default units)").choices(['units', 'paper']))
-    .option('--clock-mhz <mhz>', "asic: clock (default: the technology's)")
     .option('--paper-anchor <name>', `asic: anchor of the paper rule: ${PAPER_ANCHOR_NAMES.join(', ')} (default: this model at W2A2)`)
     .option('--activation-bits <bits>', 'asic: bits assumed for layer inputs the model leaves float (default 8; 1-3 = HBNN)')
     .option('--sweep <file>', 'asic: accuracy results to show, e.g. sweep.json from `hbnn-onnx sweep`')
@@ -288,6 +396,7 @@ export function registerLower(program: Command, io: CliIo): void {
       `
 Examples:
   $ hbnn-onnx lower model.hbnn.onnx --backend bit-ir -o out/bitir
+  $ hbnn-onnx lower model.hbnn.onnx --backend vivado-hls --target-fps 10000 --test-data fmnist-mini:test --normalize fmnist --csim
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --clock-mhz 200 --sweep sweep/sweep.json -o out/asic
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --from-bit-ir --scaling paper --paper-anchor vgg8-cifar10`,
     )

@@ -133,12 +133,14 @@ describe('demo', () => {
     expect(Number(ft![2])).toBeGreaterThan(Number(hbnn![1]) + 3);
     expect(r.stdout).toMatch(/^\[6\/7\] lower {6}bit-ir \(fmnist-cnn\.ft\.onnx\): ir\.json, ir\.txt, summary\.md → out\/demo\/bit-ir$/m);
     expect(r.stdout).toMatch(/^ {19}103,968 parameters, [\d,]+ MACs and [\d,]+ bit operations per frame; .*$/m);
+    expect(r.stdout).toMatch(/^ {17}vivado-hls \(fmnist-cnn\.ft\.onnx\): 15 files → out\/demo\/vivado-hls$/m);
+    expect(r.stdout).toMatch(/^ {19}xc7z045 at 200 MHz, folding for 1,000 frames\/s: [\d,]+ frames\/s \(bottleneck \S+\), [\d,]+ LUTs .*$/m);
     expect(r.stdout).toMatch(/^ {17}asic \(fmnist-cnn\.ft\.onnx\): report\.json, report\.md, report\.html → out\/demo\/asic$/m);
     expect(r.stdout).toMatch(/^ {19}unit counts at [\d.]+ MHz \(per-layer work from the quantization record\): [\d.]+ mm², [\d.]+ mW, [\d,]+ frames\/s, [\d.]+ µJ\/frame$/m);
     expect(r.stdout).toMatch(/^\[7\/7\] summary {4}top-1 \d+\.\d\d% float → \d+\.\d\d% HBNN → \d+\.\d\d% fine-tuned; parameter storage 410\.5 KiB → [\d.]+ KiB; 1\.400 average weight bits → out\/demo\/summary\.json$/m);
-    expect(lines.at(-1)).toMatch(/^done in .*; 14 files in out\/demo$/);
+    expect(lines.at(-1)).toMatch(/^done in .*; 29 files in out\/demo$/);
     const outDir = path.join(cwd, 'out', 'demo');
-    expect(fs.readdirSync(outDir).sort()).toEqual(['asic', 'bit-ir', 'eval.json', 'fine-tune.json', 'fmnist-cnn.ft.onnx', 'fmnist-cnn.hbnn.onnx', 'fmnist-cnn.opt.onnx', 'inspect.json', 'quantize.json', 'summary.json']);
+    expect(fs.readdirSync(outDir).sort()).toEqual(['asic', 'bit-ir', 'eval.json', 'fine-tune.json', 'fmnist-cnn.ft.onnx', 'fmnist-cnn.hbnn.onnx', 'fmnist-cnn.opt.onnx', 'inspect.json', 'quantize.json', 'summary.json', 'vivado-hls']);
     expect(fs.readdirSync(path.join(outDir, 'bit-ir')).sort()).toEqual(['ir.json', 'ir.txt', 'summary.md']);
     expect(fs.readdirSync(path.join(outDir, 'asic')).sort()).toEqual(['report.html', 'report.json', 'report.md']);
     const report = JSON.parse(fs.readFileSync(path.join(outDir, 'inspect.json'), 'utf8')) as InspectReport;
@@ -153,8 +155,9 @@ describe('demo', () => {
     expect(ev.quantized.perClass).toHaveLength(10);
     const summary = JSON.parse(fs.readFileSync(path.join(outDir, 'summary.json'), 'utf8')) as { avgWeightBits: number; files: string[]; lowered: { backend: string }[] };
     expect(summary.avgWeightBits).toBeCloseTo(1.4, 3);
-    expect(summary.lowered.map((l) => l.backend)).toEqual(['bit-ir', 'asic']);
-    expect(summary.files).toHaveLength(14);
+    expect(summary.lowered.map((l) => l.backend)).toEqual(['bit-ir', 'vivado-hls', 'asic']);
+    expect(summary.files).toHaveLength(29);
+    expect(fs.existsSync(path.join(outDir, 'vivado-hls', 'hbnn_top.cpp'))).toBe(true);
     for (const f of summary.files) expect(fs.existsSync(path.join(outDir, f)), f).toBe(true);
     // The bundled model is never touched.
     expect(fs.readFileSync(FMNIST_CNN).equals(bundledBefore)).toBe(true);
@@ -166,7 +169,7 @@ describe('demo', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('optimize   eliminate-identity: 15 → 15 nodes → ');
     expect(r.stdout).toContain('skipped, not registered in this build: fold-constants, eliminate-dead-code\n');
-    expect(fs.readdirSync(out).sort()).toEqual(['asic', 'bit-ir', 'eval.json', 'fine-tune.json', 'fmnist-cnn.ft.onnx', 'fmnist-cnn.hbnn.onnx', 'fmnist-cnn.opt.onnx', 'inspect.json', 'quantize.json', 'summary.json']);
+    expect(fs.readdirSync(out).sort()).toEqual(['asic', 'bit-ir', 'eval.json', 'fine-tune.json', 'fmnist-cnn.ft.onnx', 'fmnist-cnn.hbnn.onnx', 'fmnist-cnn.opt.onnx', 'inspect.json', 'quantize.json', 'summary.json', 'vivado-hls']);
   });
 });
 

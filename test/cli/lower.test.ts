@@ -6,6 +6,18 @@ import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR } from '../../src/bitir/index.js';
 import { lowerAsic } from '../../src/backends/asic/index.js';
+import { lowerVivadoHls } from '../../src/backends/vivado-hls/index.js';
+import { FMNIST_NORMALIZATION, loadDataset } from '../../src/data/index.js';
+import { execFileSync } from 'node:child_process';
+
+const HAVE_GXX = ((): boolean => {
+  try {
+    execFileSync(process.env['CXX'] ?? 'g++', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 // One quantized model (W1.4, Middle-Out) for the whole file; each test lowers it into its own folder.
 const shared = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-cli-lower-'));
@@ -84,6 +96,50 @@ describe('lower --backend asic', () => {
   });
 });
 
+describe('lower --backend vivado-hls', () => {
+  it('writes the project lowerVivadoHls returns and prints the FPGA estimate', async () => {
+    const d = workdir();
+    const r = await cli(['lower', 'q.onnx', '--backend', 'vivado-hls', '--target-fps', '2000', '--part', 'xc7z020'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    const expected = lowerVivadoHls(loadModel(QMODEL), { targetFps: 2000, part: 'xc7z020' });
+    expect(fs.readdirSync(path.join(d, 'q.vivado-hls')).sort()).toEqual([...expected.files.keys()].sort());
+    for (const [name, data] of expected.files) expect(fs.readFileSync(path.join(d, 'q.vivado-hls', name), 'utf8'), name).toBe(data);
+    const t = expected.estimates.total;
+    expect(r.stdout).toContain(`  xc7z020 at 200 MHz, folding for 2,000 frames/s: ${Math.round(t.fps).toLocaleString('en-US')} frames/s (bottleneck ${t.bottleneck}), `);
+    expect(r.stdout).toMatch(/^ {2}q\.vivado-hls\/hbnn_top\.cpp +[\d.]+ KiB$/m);
+  });
+
+  it.skipIf(!HAVE_GXX)('--test-data and --csim: the generated project compiles and matches the bit-level IR', async () => {
+    const d = workdir();
+    const r = await cli(
+      ['lower', 'q.onnx', '--backend', 'vivado-hls', '--test-data', 'fmnist-mini:test', '--normalize', 'fmnist', '--test-samples', '4', '--acc-samples', '1', '--csim', '-o', 'hls', '--json'],
+      { cwd: d },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { summary: { csim: { ok: boolean; samples: number; classMismatches: number; logitMismatches: number; accumulatorMismatches: number } } };
+    expect(j.summary.csim).toMatchObject({ ok: true, samples: 4, classMismatches: 0, logitMismatches: 0, accumulatorMismatches: 0 });
+    // The testbench inputs are the first 4 normalized test images.
+    const ds = loadDataset('fmnist-mini:test', { normalize: FMNIST_NORMALIZATION, limit: 4 });
+    const expected = lowerVivadoHls(loadModel(QMODEL), { testData: ds.images, testSamples: 4, accSamples: 1 });
+    expect(fs.readFileSync(path.join(d, 'hls', 'tb_data.txt'), 'utf8')).toBe(expected.files.get('tb_data.txt'));
+  });
+
+  it('a compiler that does not exist: exit 6, toolchain (the project stays written)', async () => {
+    const d = workdir();
+    const saved = process.env['CXX'];
+    process.env['CXX'] = 'no-such-c++-compiler';
+    try {
+      const r = await cli(['lower', 'q.onnx', '--backend', 'vivado-hls', '--csim', '-o', 'hls'], { cwd: d });
+      expect(r.code).toBe(6);
+      expect(r.stderr).toMatch(/^hbnn-onnx: error\[toolchain\]: C\+\+ compiler "no-such-c\+\+-compiler" not found/);
+      expect(fs.existsSync(path.join(d, 'hls', 'hbnn_top.cpp'))).toBe(true);
+    } finally {
+      if (saved === undefined) delete process.env['CXX'];
+      else process.env['CXX'] = saved;
+    }
+  });
+});
+
 describe('lower errors: nothing written', () => {
   const cases: [string, string[], number, string][] = [
     ['an option of another backend', ['--backend', 'bit-ir', '--tech', 'tech.json'], 2, 'invalid-option'],
@@ -93,6 +149,11 @@ describe('lower errors: nothing written', () => {
     ['an unknown paper anchor', ['--backend', 'asic', '--paper-anchor', 'alexnet'], 2, 'invalid-option'],
     ['a negative clock', ['--backend', 'asic', '--clock-mhz', '-5'], 2, 'invalid-option'],
     ['a missing technology file', ['--backend', 'asic', '--tech', 'none.json'], 3, 'file-not-found'],
+    ['an unknown FPGA part', ['--backend', 'vivado-hls', '--part', 'xc9z999'], 2, 'invalid-option'],
+    ['--normalize without --test-data', ['--backend', 'vivado-hls', '--normalize', 'fmnist'], 2, 'invalid-option'],
+    ['an asic option for vivado-hls', ['--backend', 'vivado-hls', '--tech', 't.json'], 2, 'invalid-option'],
+    ['a missing folding file', ['--backend', 'vivado-hls', '--folding', 'fold.json'], 3, 'file-not-found'],
+    ['test data that is missing', ['--backend', 'vivado-hls', '--test-data', 'nowhere/'], 3, 'file-not-found'],
     ['the output folder is the model', ['--backend', 'bit-ir', '-o', 'q.onnx'], 7, 'output-would-overwrite-input'],
   ];
   for (const [what, args, exit, code] of cases) {
@@ -111,7 +172,7 @@ describe('lower errors: nothing written', () => {
   it('a float model is not-quantized (exit 4), for every backend', async () => {
     const d = tmpDir();
     fs.copyFileSync(FMNIST_CNN, path.join(d, 'float.onnx'));
-    for (const backend of ['bit-ir', 'asic']) {
+    for (const backend of ['bit-ir', 'vivado-hls', 'asic']) {
       const r = await cli(['lower', 'float.onnx', '--backend', backend], { cwd: d });
       expect(r.code, backend).toBe(4);
       expect(r.stderr).toMatch(/^hbnn-onnx: error\[not-quantized\]: .*run `hbnn-onnx quantize` first/);
@@ -125,13 +186,15 @@ describe('lower errors: nothing written', () => {
     expect(none.stderr).toContain("error: required option '--backend <name>' not specified");
     const bad = await cli(['lower', QMODEL, '--backend', 'fpga']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("argument 'fpga' is invalid. Allowed choices are bit-ir, asic.");
+    expect(bad.stderr).toContain("argument 'fpga' is invalid. Allowed choices are bit-ir, vivado-hls, asic.");
   });
 
   it('--help lists the backends and their options', async () => {
     const r = await cli(['lower', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--backend <name>', '-o, --out <dir>', '--input-bits <n>', '--tech <file>', '--scaling <rule>', '--from-bit-ir', '--sweep <file>']) expect(r.stdout).toContain(flag);
+    for (const flag of ['--backend <name>', '-o, --out <dir>', '--input-bits <n>', '--tech <file>', '--scaling <rule>', '--from-bit-ir', '--sweep <file>', '--target-fps <fps>', '--part <name>', '--csim']) {
+      expect(r.stdout).toContain(flag);
+    }
     expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx lower model.hbnn.onnx --backend bit-ir -o out/bitir');
   });
 });
