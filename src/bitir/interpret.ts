@@ -8,9 +8,10 @@
  *   inputs, by masked signed sums for fixed-point inputs — and `threshold`/`requantize`
  *   forms S = Σ_t M_t·acc_t from them;
  * - fused (default): a unit whose only consumer is a `threshold`/`requantize` computes S
- *   directly as one integer product with combined weights, Σ_(w,a) M_(w,a)·sign·mask per
- *   input level (binary inputs) or per input value (fixed-point inputs). By distributivity
- *   this is the same integer; it is just fewer operations.
+ *   directly with combined integer weights: one dense product Σ_j (Σ_w M_w·w_w[o, j])·q_j
+ *   with a fixed-point input; for a binary input, per output pixel the sum over non-zero
+ *   window entries of a precomputed row G[j, L_j, ·] = Σ_(w,a) M_(w,a)·w_w[·, j]·f_a(L_j).
+ *   By distributivity this is the same integer; it is just fewer operations.
  * Every integer stays below 2^53 (the lowering checks the static widths), so JavaScript
  * numbers hold them exactly.
  */
@@ -458,21 +459,31 @@ function fusedUnitStep(u: UnitGeometry, multipliers: number[][], out: Float64Arr
       }
     };
   }
+  // Binary input: S[o, p] = Σ_j G[o, j, L_j] with G[o, j, L] = Σ_(w,a) M_(w,a)[o]·w_w[o, j]·f_a(L),
+  // f_a(L) in {-1, 0, +1} the level's plane-a value (slot nl: padding, 0). G is laid out in
+  // blocks of 4 output channels, [block][j][slot][4], so one window entry's level selects
+  // 4 adjacent values.
   const inType = u.input;
   const nl = inType.levels.length;
-  const slots = nl + 1; // slot nl = padding (contributes 0)
-  const g8 = new Float64Array(rows * J * slots);
+  const slots = nl + 1;
+  const blocks = Math.ceil(og / 4);
+  const G = new Float64Array(groups * blocks * J * slots * 4);
   for (let o = 0; o < rows; o++) {
+    const g = Math.floor(o / og);
+    const ol = o - g * og;
+    const blockBase = (g * blocks + (ol >> 2)) * J * slots * 4 + (ol & 3);
     for (const w of wPlanes) {
       for (let a = 1; a <= inType.planes; a++) {
         const t = termIndex(u.acc, w, a);
-        const m = multipliers[t]![o]!;
+        const m = t < 0 ? 0 : multipliers[t]![o]!;
         if (m === 0) continue;
         for (let j = 0; j < J; j++) {
           const wf = weightFactor(u.weight, w, o, j);
           if (wf === 0) continue;
-          const base = (o * J + j) * slots;
-          for (let l = 0; l < nl; l++) g8[base + l]! += m * wf * planeFactor(inType, l, a);
+          for (let l = 0; l < nl; l++) {
+            const fa = planeFactor(inType, l, a);
+            if (fa !== 0) G[blockBase + (j * slots + l) * 4]! += m * wf * fa;
+          }
         }
       }
     }
@@ -488,13 +499,52 @@ function fusedUnitStep(u: UnitGeometry, multipliers: number[][], out: Float64Arr
           for (let k = 0; k < kk; k++) {
             const sp = spatial[p * kk + k]!;
             const j = c * kk + k;
-            idx[p * J + j] = j * slots + (sp < 0 ? nl : x[base + sp]!);
+            idx[p * J + j] = (j * slots + (sp < 0 ? nl : x[base + sp]!)) * 4;
           }
         }
       }
-      gatherRows(g8, g * og, (g + 1) * og, J * slots, idx, P, J, out);
+      for (let b = 0; b < blocks; b++) {
+        const gb = (g * blocks + b) * J * slots * 4;
+        const o = g * og + b * 4;
+        const live = Math.min(4, og - b * 4);
+        gatherBlock(G, gb, idx, J, P, out, o, live);
+      }
     }
   };
+}
+
+/**
+ * out[(o + r)·P + p] = Σ_j G[gb + idx[p·J + j] + r] for r < live: one block of 4 output
+ * channels, 2 pixels at a time.
+ */
+function gatherBlock(G: Float64Array, gb: number, idx: Int32Array, J: number, P: number, out: Float64Array, o: number, live: number): void {
+  let p = 0;
+  for (; p + 2 <= P; p += 2) {
+    const c0 = p * J;
+    const c1 = c0 + J;
+    let a00 = 0, a01 = 0, a10 = 0, a11 = 0, a20 = 0, a21 = 0, a30 = 0, a31 = 0;
+    for (let j = 0; j < J; j++) {
+      const r0 = gb + idx[c0 + j]!;
+      const r1 = gb + idx[c1 + j]!;
+      a00 += G[r0]!; a10 += G[r0 + 1]!; a20 += G[r0 + 2]!; a30 += G[r0 + 3]!;
+      a01 += G[r1]!; a11 += G[r1 + 1]!; a21 += G[r1 + 2]!; a31 += G[r1 + 3]!;
+    }
+    const acc = [a00, a01, a10, a11, a20, a21, a30, a31];
+    for (let r = 0; r < live; r++) {
+      out[(o + r) * P + p] = acc[2 * r]!;
+      out[(o + r) * P + p + 1] = acc[2 * r + 1]!;
+    }
+  }
+  for (; p < P; p++) {
+    const c0 = p * J;
+    let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    for (let j = 0; j < J; j++) {
+      const r0 = gb + idx[c0 + j]!;
+      a0 += G[r0]!; a1 += G[r0 + 1]!; a2 += G[r0 + 2]!; a3 += G[r0 + 3]!;
+    }
+    const acc = [a0, a1, a2, a3];
+    for (let r = 0; r < live; r++) out[(o + r) * P + p] = acc[r]!;
+  }
 }
 
 /** out[o·P + p] = Σ_j W[o·J + j]·col[p·J + j] for o in [o0, o1): 4 rows × 2 pixels per block. */
@@ -541,51 +591,6 @@ function denseRows(W: Float64Array, o0: number, o1: number, J: number, col: Floa
     for (let p = 0; p < P; p++) {
       let a = 0;
       for (let j = 0; j < J; j++) a += W[o * J + j]! * col[p * J + j]!;
-      out[o * P + p] = a;
-    }
-  }
-}
-
-/** out[o·P + p] = Σ_j G[o·stride + idx[p·J + j]] for o in [o0, o1): 4 rows × 2 pixels per block. */
-function gatherRows(G: Float64Array, o0: number, o1: number, stride: number, idx: Int32Array, P: number, J: number, out: Float64Array): void {
-  let o = o0;
-  for (; o + 4 <= o1; o += 4) {
-    const g0 = o * stride;
-    const g1 = g0 + stride;
-    const g2 = g1 + stride;
-    const g3 = g2 + stride;
-    let p = 0;
-    for (; p + 2 <= P; p += 2) {
-      const c0 = p * J;
-      const c1 = c0 + J;
-      let a00 = 0, a01 = 0, a10 = 0, a11 = 0, a20 = 0, a21 = 0, a30 = 0, a31 = 0;
-      for (let j = 0; j < J; j++) {
-        const i0 = idx[c0 + j]!;
-        const i1 = idx[c1 + j]!;
-        a00 += G[g0 + i0]!; a01 += G[g0 + i1]!;
-        a10 += G[g1 + i0]!; a11 += G[g1 + i1]!;
-        a20 += G[g2 + i0]!; a21 += G[g2 + i1]!;
-        a30 += G[g3 + i0]!; a31 += G[g3 + i1]!;
-      }
-      out[o * P + p] = a00; out[o * P + p + 1] = a01;
-      out[(o + 1) * P + p] = a10; out[(o + 1) * P + p + 1] = a11;
-      out[(o + 2) * P + p] = a20; out[(o + 2) * P + p + 1] = a21;
-      out[(o + 3) * P + p] = a30; out[(o + 3) * P + p + 1] = a31;
-    }
-    for (; p < P; p++) {
-      const c0 = p * J;
-      let a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-      for (let j = 0; j < J; j++) {
-        const i0 = idx[c0 + j]!;
-        a0 += G[g0 + i0]!; a1 += G[g1 + i0]!; a2 += G[g2 + i0]!; a3 += G[g3 + i0]!;
-      }
-      out[o * P + p] = a0; out[(o + 1) * P + p] = a1; out[(o + 2) * P + p] = a2; out[(o + 3) * P + p] = a3;
-    }
-  }
-  for (; o < o1; o++) {
-    for (let p = 0; p < P; p++) {
-      let a = 0;
-      for (let j = 0; j < J; j++) a += G[o * stride + idx[p * J + j]!]!;
       out[o * P + p] = a;
     }
   }
@@ -682,4 +687,4 @@ function accumulatorStep(u: UnitGeometry, acc: Float64Array, bufs: Map<string, B
   };
 }
 
-export const _internal = { denseRows, gatherRows };
+export const _internal = { denseRows };

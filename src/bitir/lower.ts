@@ -63,7 +63,7 @@ interface Mapped {
   type: BitType;
 }
 
-/** Per-channel affine map x = A_c · y + B_c applied after a layer (y = Σ coef·acc). */
+/** Per-channel affine map x = A_c · y + B_c applied after a layer (y = Σ coef·acc = Σ_j W·v). */
 interface Affine {
   a: Float64Array;
   b: Float64Array;
@@ -313,7 +313,7 @@ class Lowering {
         for (let o = 0; o < layer.rows; o++) {
           const wScale = isBinary ? weight.planes[w - 1]!.scales[o]! : 2 ** -weight.frac;
           const aScale = xt.kind === 'binary' ? xt.scales[a - 1]! : 2 ** -xt.frac;
-          coef.push(alpha * wScale * aScale);
+          coef.push(wScale * aScale);
         }
         terms.push({ w: isBinary ? w : 0, a: xt.kind === 'binary' ? a : 0, coef });
         accBound.push(rowMax * actMax);
@@ -329,7 +329,8 @@ class Lowering {
     }
     // The fused chain after the layer.
     const channels = layer.rows;
-    const affine: Affine = { a: new Float64Array(channels).fill(1), b: Float64Array.from(layer.bias) };
+    // Gemm's alpha scales the product: x = alpha·Σ W·v + bias to begin with.
+    const affine: Affine = { a: new Float64Array(channels).fill(alpha), b: Float64Array.from(layer.bias) };
     const chain: Node[] = [node];
     let v: Value = out;
     for (;;) {
@@ -486,6 +487,7 @@ class Lowering {
       unit,
       sumBits: signedBitsFor(sBound),
       exact: single || fixedInput,
+      real: { scale: Array.from(f.a), offset: Array.from(f.b), breakpoints: [...p], codes: codeIndex },
     });
     for (const n of chain) this.fused.add(n);
     this.map(binarizer.outputs[0]!, id);
@@ -508,7 +510,18 @@ class Lowering {
     const sBound = sumBound(k.multipliers, accBound, k.bias);
     this.checkExact(chain[0]!, sBound);
     const id = this.addTensor(out.name, { kind: 'fixed', shape: [...shape], frac, bits } satisfies FixedType);
-    this.ops.push({ op: 'requantize', id, nodes: chain.map((n) => n.name), input: accId, output: id, multipliers: k.multipliers, bias: k.bias, shift, sumBits: signedBitsFor(sBound) });
+    this.ops.push({
+      op: 'requantize',
+      id,
+      nodes: chain.map((n) => n.name),
+      input: accId,
+      output: id,
+      multipliers: k.multipliers,
+      bias: k.bias,
+      shift,
+      sumBits: signedBitsFor(sBound),
+      real: { scale: Array.from(f.a), offset: Array.from(f.b) },
+    });
     for (const n of chain) this.fused.add(n);
     this.map(out, id);
   }

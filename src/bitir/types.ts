@@ -62,7 +62,7 @@ export interface BinaryType {
  * One accumulator term: weight plane `w` (1-based; 0 = fixed-point weights) times activation
  * plane `a` (1-based; 0 = fixed-point activations). `coef[c]` is the real value of one unit of
  * this accumulator in output channel c (mu_w,c · s_a, or mu_w,c · 2^-frac_in, ...): the
- * real-valued layer output is Σ_t coef_t[c] · acc_t + bias[c].
+ * real-valued product Σ_j W[c, j]·v_j equals Σ_t coef_t[c] · acc_t.
  */
 export interface AccTerm {
   w: number;
@@ -215,6 +215,27 @@ export interface ThresholdOp extends OpBase {
   sumBits: number;
   /** True when S's decisions equal the real-valued binarizer's exactly (single term, no rounded scale). */
   exact: boolean;
+  /** The real function the integers implement (documentation; see `RealThreshold`). */
+  real: RealThreshold;
+}
+
+/**
+ * Real-valued semantics of a threshold unit: x = scale[c]·y + offset[c] with y = Σ_j W[c, j]·v_j
+ * the layer's real product (weights Σ_i mu_i·B_i, real input values), every folded bias,
+ * affine op and BatchNorm in scale/offset; the binarizer outputs level codes[b] with
+ * b = #{u : x >= breakpoints[u]}. The integer thresholds are these breakpoints mapped to S.
+ */
+export interface RealThreshold {
+  scale: number[];
+  offset: number[];
+  breakpoints: number[];
+  codes: number[];
+}
+
+/** Real-valued semantics of a requantize unit: output x = scale[c]·y + offset[c] (see `RealThreshold`). */
+export interface RealAffine {
+  scale: number[];
+  offset: number[];
 }
 
 /**
@@ -230,6 +251,8 @@ export interface RequantizeOp extends OpBase {
   bias: number[];
   shift: number;
   sumBits: number;
+  /** The real affine map the integers implement (documentation). */
+  real: RealAffine;
 }
 
 /** fixed: q ← max(q, 0). binary: levels of negative value become the zero level (`map`: input level → output level). */
