@@ -31,7 +31,7 @@ import { readQuantRecord, requireQuantRecord } from '../quant/format.js';
 import { matchesAny } from '../quant/targets.js';
 import { buildTrainingGraph, type TrainingGraph } from './grad/builder.js';
 import { LOSSES } from './grad/loss.js';
-import { collectBatchNorms, collectParams, updateRunningStats, writeParams, type BatchNormState, type LatentParam } from './params.js';
+import { collectBatchNorms, collectParams, snapshotValues, updateRunningStats, writeParams, type BatchNormState, type LatentParam, type ParamValues } from './params.js';
 import { Optimizer, learningRate, type ScheduleOptions } from './optimizer.js';
 import { TrainRng, epochSeed } from './rng.js';
 import { StepRunner } from './step.js';
@@ -133,14 +133,6 @@ function resolveOptions(o: FineTuneOptions): Resolved {
   return r;
 }
 
-/** Parameter values at one point of the run (for the best epoch). */
-interface Snapshot {
-  values: Float32Array[];
-  bnMean: Float32Array[];
-  bnVar: Float32Array[];
-  frozen: (Uint8Array | null)[];
-}
-
 const emptyPartial = (): PartialEpoch => ({ steps: 0, samples: 0, lossSum: 0, correct: 0, ortMs: 0, jsMs: 0, ms: 0, lr: 0 });
 
 async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset, opts: FineTuneOptions): Promise<TrainResult> {
@@ -183,7 +175,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   const rng = new TrainRng(epochSeed(o.seed, -1));
   let bitMapsFrozen = false;
   let best: { epoch: number; top1: number } | null = null;
-  let bestSnapshot: Snapshot | null = null;
+  let bestSnapshot: ParamValues | null = null;
   const records: EpochRecord[] = [];
   let before: { evalTop1: number; evalTop5: number } | undefined;
   let resumedFrom: string | undefined;
@@ -211,38 +203,13 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   }
 
   const template = cloneModel(model);
-  const exportModel = (snap: Snapshot | null): Model => {
+  const exportModel = (at?: ParamValues): Model => {
     const m = cloneModel(template);
-    if (!snap) {
-      writeParams(m, params, bns);
-      return m;
-    }
-    const keep = params.map((p) => [p.value, p.binarizer?.frozen ?? null] as const);
-    params.forEach((p, i) => {
-      p.value = snap.values[i]!;
-      if (p.binarizer) p.binarizer.frozen = snap.frozen[i]!;
-    });
-    const bnKeep = bns.map((b) => [b.mean, b.variance] as const);
-    bns.forEach((b, i) => {
-      b.mean = snap.bnMean[i]!;
-      b.variance = snap.bnVar[i]!;
-    });
-    try {
-      writeParams(m, params, bns);
-    } finally {
-      params.forEach((p, i) => {
-        p.value = keep[i]![0];
-        if (p.binarizer) p.binarizer.frozen = keep[i]![1];
-      });
-      bns.forEach((b, i) => {
-        b.mean = bnKeep[i]![0];
-        b.variance = bnKeep[i]![1];
-      });
-    }
+    writeParams(m, params, bns, at);
     return m;
   };
   const evaluateNow = async (): Promise<{ top1: number; top5: number; ms: number }> => {
-    const ev = await evaluate(exportModel(null), opts.evalData!, {
+    const ev = await evaluate(exportModel(), opts.evalData!, {
       ...(o.threads !== undefined ? { threads: o.threads } : {}),
       ...(o.evalLimit !== undefined ? { limit: o.evalLimit } : {}),
     });
@@ -380,7 +347,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
         emit({ type: 'eval', epoch: epoch + 1, top1: ev.top1 });
         if (!best || ev.top1 > best.top1) {
           best = { epoch: epoch + 1, top1: ev.top1 };
-          bestSnapshot = takeSnapshot(params, bns);
+          bestSnapshot = snapshotValues(params, bns);
           if (o.checkpointDir) {
             const p = saveCheckpoint(o.checkpointDir, 'best', { ...checkpointState(epoch + 1, 0), partial: emptyPartial() }, stateTensors(params, bns, optimizer, false));
             emit({ type: 'checkpoint', path: p, reason: 'best' });
@@ -405,7 +372,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   if (lastCheckpoint) log.checkpoint = lastCheckpoint;
   const useBest = o.keep === 'best' && bestSnapshot !== null && !interrupted;
   if (o.keep === 'best' && !useBest) log.kept = 'last';
-  const result = exportModel(useBest ? bestSnapshot : null);
+  const result = exportModel(useBest && bestSnapshot ? bestSnapshot : undefined);
   log.totalMs = round1(performance.now() - started);
   return { model: result, log, interrupted };
 }
@@ -443,15 +410,6 @@ function describeOptions(o: Resolved, raw: FineTuneOptions): Record<string, unkn
     schedule: schedule.kind,
     ...(schedule.kind === 'step' ? { stepEpochs: schedule.stepEpochs, gamma: schedule.gamma } : {}),
     latentFrom: raw.latentFrom ? 'float model' : 'dequantized weights',
-  };
-}
-
-function takeSnapshot(params: readonly LatentParam[], bns: readonly BatchNormState[]): Snapshot {
-  return {
-    values: params.map((p) => p.value.slice()),
-    bnMean: bns.map((b) => b.mean.slice()),
-    bnVar: bns.map((b) => b.variance.slice()),
-    frozen: params.map((p) => p.binarizer?.frozen?.slice() ?? null),
   };
 }
 
@@ -493,7 +451,7 @@ function restoreTensors(t: Map<string, Float32Array | Uint8Array>, params: Laten
   }
 }
 
-function snapshotFromTensors(t: Map<string, Float32Array | Uint8Array>, params: readonly LatentParam[], bns: readonly BatchNormState[]): Snapshot {
+function snapshotFromTensors(t: Map<string, Float32Array | Uint8Array>, params: readonly LatentParam[], bns: readonly BatchNormState[]): ParamValues {
   return {
     values: params.map((p) => t.get(tensorKey('param', p.name)) as Float32Array),
     bnMean: bns.map((b) => t.get(tensorKey('bn-mean', b.node)) as Float32Array),

@@ -49,12 +49,12 @@ export class WeightBinarizer {
     return this.spec.perChannel ? this.layout.channels : undefined;
   }
 
-  /** The binarization of `w` (weight layout) in channel-major order, and its bit map. */
-  private binarizeChannelMajor(w: Float32Array): { bin: Binarization; bitMap: Uint8Array } {
+  /** The binarization of `w` (weight layout) in channel-major order, and its bit map (`frozen`, or computed). */
+  private binarizeChannelMajor(w: Float32Array, frozen: Uint8Array | null): { bin: Binarization; bitMap: Uint8Array } {
     const cm = toChannelMajor(w, this.dims, this.layout.channelAxis);
     const channels = this.scaleChannels;
     const opts = { name: this.record.tensor, ...(channels ? { channels } : {}) };
-    if (this.frozen) return { bin: heteroBinarize(cm, this.frozen, opts), bitMap: this.frozen };
+    if (frozen) return { bin: heteroBinarize(cm, frozen, opts), bitMap: frozen };
     if (this.spec.heuristic === 'layer' || this.homogeneousBits > 0) {
       const bits = this.homogeneousBits || this.spec.dist.length;
       return { bin: residualBinarize(cm, bits, opts), bitMap: new Uint8Array(cm.length).fill(bits) };
@@ -72,20 +72,19 @@ export class WeightBinarizer {
 
   /** Ŵ for latent weight `w`, in the weight's layout. */
   binarize(w: Float32Array): Float32Array {
-    const { bin } = this.binarizeChannelMajor(w);
+    const { bin } = this.binarizeChannelMajor(w, this.frozen);
     return fromChannelMajor(bin.dequantized, this.dims, this.layout.channelAxis, (n) => new Float32Array(n));
   }
 
   /** Fixes the bit map to the one `w` gives now. */
   freeze(w: Float32Array): void {
-    this.frozen = null;
-    this.frozen = this.binarizeChannelMajor(w).bitMap.slice();
+    this.frozen = this.binarizeChannelMajor(w, null).bitMap.slice();
   }
 
-  /** The deployable form of `w`: planes, scales, histogram (exactly the Ŵ `binarize` gives). */
-  quantize(w: Float32Array): LayerQuantResult {
-    if (!this.frozen) return quantizeLayerWeight(w, this.dims, this.layout, this.spec, this.record.tensor);
-    const { bin, bitMap: bitMapCm } = this.binarizeChannelMajor(w);
+  /** The deployable form of `w`: planes, scales, histogram (exactly the Ŵ `binarize` gives with the bit map `frozen`). */
+  quantize(w: Float32Array, frozen: Uint8Array | null = this.frozen): LayerQuantResult {
+    if (!frozen) return quantizeLayerWeight(w, this.dims, this.layout, this.spec, this.record.tensor);
+    const { bin, bitMap: bitMapCm } = this.binarizeChannelMajor(w, frozen);
     const k = bin.nBits;
     const n = bitMapCm.length;
     const axis = this.layout.channelAxis;
@@ -227,12 +226,33 @@ export function applyWeightSte(grad: Float32Array, latent: Float32Array): void {
   for (let i = 0; i < grad.length; i++) if (!(Math.abs(latent[i]!) <= 1)) grad[i] = 0;
 }
 
+/** Values of every parameter and running statistic at one point of a run (aligned with the params and bns lists). */
+export interface ParamValues {
+  values: Float32Array[];
+  /** Frozen bit map per parameter (null: recomputed). */
+  frozen: (Uint8Array | null)[];
+  bnMean: Float32Array[];
+  bnVar: Float32Array[];
+}
+
+/** The current values (no copies). */
+export function currentValues(params: readonly LatentParam[], bns: readonly BatchNormState[]): ParamValues {
+  return { values: params.map((p) => p.value), frozen: params.map((p) => p.binarizer?.frozen ?? null), bnMean: bns.map((b) => b.mean), bnVar: bns.map((b) => b.variance) };
+}
+
+/** A copy of the current values (e.g. of the best epoch). */
+export function snapshotValues(params: readonly LatentParam[], bns: readonly BatchNormState[]): ParamValues {
+  const v = currentValues(params, bns);
+  return { values: v.values.map((a) => a.slice()), frozen: v.frozen.map((a) => a?.slice() ?? null), bnMean: v.bnMean.map((a) => a.slice()), bnVar: v.bnVar.map((a) => a.slice()) };
+}
+
 /**
- * Writes parameters and running statistics into `model` (an inference model, modified in
- * place): float initializers replaced, binarized weights re-quantized into their planes and
- * scales initializers, and the quantization record updated (scales, histograms, averages).
+ * Writes parameters and running statistics (`at`, default the current values) into `model`
+ * (an inference model, modified in place): float initializers replaced, binarized weights
+ * re-quantized into their planes and scales initializers, and the quantization record
+ * updated (scales, histograms, averages).
  */
-export function writeParams(model: Model, params: readonly LatentParam[], bns: readonly BatchNormState[]): void {
+export function writeParams(model: Model, params: readonly LatentParam[], bns: readonly BatchNormState[], at: ParamValues = currentValues(params, bns)): void {
   const g = model.graph;
   const setInit = (name: string, t: Tensor): void => {
     const v: Value | undefined = g.get(name);
@@ -241,13 +261,13 @@ export function writeParams(model: Model, params: readonly LatentParam[], bns: r
   };
   const floats = (name: string, dims: readonly number[], data: Float32Array): Tensor => Tensor.fromFloat32(name, dims, data.slice());
   const record = readQuantRecord(model);
-  for (const p of params) {
+  params.forEach((p, i) => {
     if (p.kind === 'float') {
-      setInit(p.name, floats(p.name, p.dims, p.value));
-      continue;
+      setInit(p.name, floats(p.name, p.dims, at.values[i]!));
+      return;
     }
     const b = p.binarizer!;
-    const q = b.quantize(p.value);
+    const q = b.quantize(at.values[i]!, at.frozen[i]!);
     const planeBytes = new Uint8Array(q.planes.buffer.slice(q.planes.byteOffset, q.planes.byteOffset + q.planes.byteLength));
     setInit(b.record.planes, Tensor.fromUint8(b.record.planes, [q.bin.nBits, ...b.dims], planeBytes, DataType.INT8));
     setInit(b.record.scales, floats(b.record.scales, q.scaleDims, q.scaleData));
@@ -259,11 +279,11 @@ export function writeParams(model: Model, params: readonly LatentParam[], bns: r
       rec.histogram = q.histogram;
       rec.avgBits = q.avgBits;
     }
-  }
-  for (const bn of bns) {
-    setInit(bn.runningMean, floats(bn.runningMean, [bn.mean.length], bn.mean));
-    setInit(bn.runningVar, floats(bn.runningVar, [bn.variance.length], bn.variance));
-  }
+  });
+  bns.forEach((bn, i) => {
+    setInit(bn.runningMean, floats(bn.runningMean, [bn.mean.length], at.bnMean[i]!));
+    setInit(bn.runningVar, floats(bn.runningVar, [bn.variance.length], at.bnVar[i]!));
+  });
   if (record) {
     let bits = 0;
     let count = 0;

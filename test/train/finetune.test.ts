@@ -79,9 +79,13 @@ describe('fineTune', () => {
 
   it('resumes from a checkpoint written on interruption and ends with the same model', async () => {
     const q = await quantized({ avgBits: 1.4, actBits: 1.4 });
-    const opts = { latentFrom: loadCnn(), batchSize: 64, limit: 256, epochs: 2, threads: 1, seed: 1, evalData: mini('test', 256), keep: 'last' } as const;
+    const opts = { latentFrom: loadCnn(), batchSize: 64, limit: 256, epochs: 2, threads: 1, seed: 1, evalData: mini('test', 256) } as const;
     const full = await fineTune(q, mini('train'), opts);
     expect(full.log.epochs.length).toBe(2);
+    // the returned model is the best epoch's
+    expect(full.log.kept).toBe('best');
+    expect(full.log.best!.evalTop1).toBe(Math.max(...full.log.epochs.map((e) => e.evalTop1!)));
+    expect((await evaluate(full.model, mini('test', 256))).top1).toBe(full.log.best!.evalTop1);
 
     const dir = tmpDir('resume');
     const ac = new AbortController();
