@@ -329,3 +329,28 @@ describe('gradcheck: end to end through binarizers (straight-through estimator)'
     expect(params.some((p) => p.name.endsWith('hbnn_scale'))).toBe(true);
   });
 });
+
+describe('gradcheck: shapes known only at run time', () => {
+  it('Conv and grouped Conv on symbolic H, W (input gradient padded to Shape(X) at run time)', async () => {
+    const net = new Net(['N', 2, 'H', 'W']);
+    const pre = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);
+    const c1 = net.node('Conv', [pre, net.param('w1', [4, 2, 3, 3])], { strides: A.ints([2, 2]), pads: A.ints([1, 0, 0, 1]) });
+    const c2 = net.node('Conv', [c1, net.param('w2', [4, 2, 2, 2])], { group: A.int(2), strides: A.ints([2, 1]) });
+    const r = await gradCheck(head(net, net.node('GlobalAveragePool', [c2]), 4, 3), [2, 2, 9, 8], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, name).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(['a', 'w1', 'w2', 'head.w', 'head.b']);
+    expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Pad').length).toBe(2);
+  });
+
+  it('broadcast sums with axes computed at run time (a reshape to Shape(x)[0], -1)', async () => {
+    const net = new Net(['N', 2, 3]);
+    const a = net.node('Mul', [net.x, net.param('a', [2, 3], 0.5, 1)]);
+    const batch = net.node('Slice', [net.node('Shape', [a]), net.ints('s0', [0]), net.ints('s1', [1])]);
+    const shape = net.node('Concat', [batch, net.ints('m1', [-1])], { axis: A.int(0) });
+    const flat = net.node('Reshape', [a, shape]); // [N, 6], not known statically
+    const biased = net.node('Add', [flat, net.param('b', [6], 0.5)]);
+    const r = await gradCheck(net.output(net.node('Gemm', [biased, net.param('w', [3, 6])], { transB: A.int(1) })), [3, 2, 3], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, name).toBeLessThan(TOL);
+    expect(r.tg.model.graph.nodes.some((n) => n.opType === 'NonZero')).toBe(true);
+  });
+});

@@ -138,9 +138,9 @@ function inferNode(node: Node, get: Get): (Dim[] | undefined)[] {
     case 'Gemm': {
       const a = get(node.inputs[0]);
       const b = get(node.inputs[1]);
-      if (!a || !b || a.length !== 2 || b.length !== 2) return [];
-      const m = node.attrInt('transA', 0) ? a[1]! : a[0]!;
-      const n = node.attrInt('transB', 0) ? b[0]! : b[1]!;
+      if ((a && a.length !== 2) || (b && b.length !== 2)) return [];
+      const m = a ? (node.attrInt('transA', 0) ? a[1]! : a[0]!) : null;
+      const n = b ? (node.attrInt('transB', 0) ? b[0]! : b[1]!) : null;
       return [[m, n]];
     }
     case 'MatMul': {

@@ -413,6 +413,15 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
       if (k >= 0) dims[k] = x.data.length / size(dims.filter((_, i) => i !== k));
       return [{ dims, data: x.data }];
     }
+    case 'Shape':
+      return [t64([x.dims.length], x.dims)];
+    case 'Slice': {
+      // 1-D only (shape arithmetic)
+      const n = x.data.length;
+      const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
+      const [b, e] = [clamp(ins[1]!.data[0]!), clamp(ins[2]!.data[0]!)];
+      return [t64([Math.max(0, e - b)], x.data.subarray(b, e))];
+    }
     case 'Squeeze': {
       const axes = Array.from(ins[1]!.data).map((a) => (a < 0 ? a + x.dims.length : a));
       return [{ dims: x.dims.filter((_, i) => !axes.includes(i)), data: x.data }];

@@ -90,7 +90,8 @@ export function transposedWindow(
   }
   const raw = ctx.op('ConvTranspose', [dy, weight], attrs);
   const rank = geo.kernel.length;
-  const diff = ctx.op('Sub', [ctx.op('Slice', [ctx.shapeOf(like), ctx.constI64([2])]), ctx.op('Slice', [ctx.shapeOf(raw), ctx.constI64([2])])]);
+  const spatial = (v: Value): Value => ctx.op('Slice', [ctx.shapeOf(v), ctx.constI64([2]), ctx.constI64([Number.MAX_SAFE_INTEGER])]);
+  const diff = ctx.op('Sub', [spatial(like), spatial(raw)]);
   const pads = ctx.op('Concat', [ctx.constI64(new Array<number>(rank + 4).fill(0)), diff], { axis: attr.int(0) });
   return ctx.op('Pad', [raw, pads]);
 }
