@@ -149,12 +149,14 @@ describe('gradcheck: BatchNormalization in training mode', () => {
     expect(Object.keys(errs)).not.toContain('var');
   });
 
-  it('BatchNorm on [N, C] features after a Gemm', async () => {
-    const net = new Net(['N', 6]);
-    const g = net.node('Gemm', [net.x, net.param('w', [6, 4])]);
-    const bn = net.node('BatchNormalization', [g, net.param('gamma', [4], 0.3, 1), net.param('beta', [4], 0.2), net.param('mean', [4]), net.param('var', [4], 0.1, 1)]);
-    const t = net.node('Tanh', [bn]);
-    await check(net.output(net.node('Gemm', [t, net.param('hw', [4, 3])])), [5, 6], 3);
+  it('BatchNorm on [N, C] features after a Gemm, at opset 13 and at opset 18 (ReduceMean axes as an input)', async () => {
+    for (const opset of [13, 18]) {
+      const net = new Net(['N', 6], opset);
+      const g = net.node('Gemm', [net.x, net.param('w', [6, 4])]);
+      const bn = net.node('BatchNormalization', [g, net.param('gamma', [4], 0.3, 1), net.param('beta', [4], 0.2), net.param('mean', [4]), net.param('var', [4], 0.1, 1)]);
+      const t = net.node('Tanh', [bn]);
+      await check(net.output(net.node('Gemm', [t, net.param('hw', [4, 3])])), [5, 6], 3);
+    }
   });
 });
 
