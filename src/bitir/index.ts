@@ -9,3 +9,4 @@ export { bitProgramToJson, bitProgramFromJson, bitProgramToText, summaryMarkdown
 export { summarizeProgram, weightBitHistogram, entryBits, type LayerSummary, type ProgramSummary } from './summary.js';
 export { binarizeActivation, binarizerPieces, codeValue, type BinarizerConstants, type BinCode } from './binarizer.js';
 export { roundHalfUp, chooseShift, signedBitsFor, popcount32 } from './fixed.js';
+export { sampleExplainer, realExecutor, type SampleExplanation, type RealForward } from './bounds.js';

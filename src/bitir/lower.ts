@@ -433,8 +433,14 @@ class Lowering {
       unit = [...terms[0]!.coef];
     } else {
       const maxAbs = Math.max(...terms.flatMap((t) => t.coef.map(Math.abs)));
-      const r = chooseShift(maxAbs, this.opts.multiplierBits, -62, 62);
-      multipliers = terms.map((t) => t.coef.map((x) => roundHalfUp(x * 2 ** r)));
+      let r = chooseShift(maxAbs, this.opts.multiplierBits, -62, 62);
+      const build = (): number[][] => terms.map((t) => t.coef.map((x) => roundHalfUp(x * 2 ** r)));
+      multipliers = build();
+      // Wide fan-ins: give up multiplier precision before the sum leaves the exact range.
+      while (r > -62 && sumBound(multipliers, accBound, undefined) >= EXACT_LIMIT / 2) {
+        r--;
+        multipliers = build();
+      }
       unit = new Array<number>(channels).fill(2 ** -r);
     }
     const sBound = sumBound(multipliers, accBound, undefined);

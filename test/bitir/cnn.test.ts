@@ -89,7 +89,7 @@ for (const config of [
     });
 
     it('the real-valued network explains both: |ORT − real| within the float32 allowance, |IR − real| small', async () => {
-      const n = 8;
+      const n = 5;
       const ort = await ortLogits(model, n);
       const explain = sampleExplainer(program);
       let maxDev = 0;
@@ -107,8 +107,9 @@ for (const config of [
       expect(maxDev).toBeLessThan(5e-3);
     });
 
-    it('integer accumulators of every layer equal the plain-loop reference (2 images)', () => {
-      const images = ds.images.subarray(0, 2 * PER);
+    it('integer accumulators of every layer equal the plain-loop reference', () => {
+      const samples = 1;
+      const images = ds.images.subarray(0, samples * PER);
       let units = 0;
       for (const op of program.ops) {
         if (op.op !== 'conv' && op.op !== 'matvec') continue;
@@ -116,9 +117,9 @@ for (const config of [
         const acc = r.captured[op.id]!;
         const input = r.captured[op.input]!;
         const planes = onnxPlanes(model, op.nodes[0]!);
-        for (let s = 0; s < 2; s++) {
-          const len = acc.length / 2;
-          const inLen = input.length / 2;
+        for (let s = 0; s < samples; s++) {
+          const len = acc.length / samples;
+          const inLen = input.length / samples;
           const ref = naiveAccumulators(program, op, planes, input.subarray(s * inLen, (s + 1) * inLen));
           const got = acc.subarray(s * len, (s + 1) * len);
           let mismatches = 0;
@@ -142,7 +143,7 @@ for (const config of [
       }
       const back = bitProgramFromJson(text);
       expect(bitProgramToJson(back)).toBe(text);
-      const images = ds.images.subarray(0, 40 * PER);
+      const images = ds.images.subarray(0, 20 * PER);
       expect(Array.from(interpret(back, images).logitsQ)).toEqual(Array.from(interpret(program, images).logitsQ));
     });
   });

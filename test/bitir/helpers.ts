@@ -84,11 +84,12 @@ export const ACT_3BIT: ActConsts = { scales: [0.9, 0.5, 0.25], center: 0.8, sign
  *   → Gemm 12→4 transB=1 (48 weights: 2 at 3 bits, 4 at 2, 42 at 1; per-channel scales; bias)
  *   → Mul 1.5 (scaling layer) → logits [N,4]
  */
-export function modelA(opts: { convPlanes?: number } = {}): Model {
+export function modelA(opts: { convPlanes?: number; convFloat?: boolean } = {}): Model {
   const m = newModel(13);
   const g = m.graph;
   const x = addInput(g, 'x', ['N', 2, 5, 5]);
-  const w1 = addBinarizedWeight(g, 'c1.weight', {
+  // convFloat: the first layer kept in float (quantize's first-layer=keep) → fixed-point weights.
+  const w1 = opts.convFloat ? addFloatInit(g, 'c1.weight', [3, 2, 3, 3], Array.from(randomFloats(54, 13), (v) => 0.6 * v)) : addBinarizedWeight(g, 'c1.weight', {
     dims: [3, 2, 3, 3],
     bits: opts.convPlanes === 1 ? bitPattern(54, 0, 0) : bitPattern(54, 6, 10),
     seed: 11,

@@ -130,4 +130,31 @@ describe('interpret: agreement with onnxruntime on the quantized ONNX model', ()
     // and the codes are not all the same (the test can fail)
     expect(new Set(ir).size).toBeGreaterThan(2);
   });
+
+  it('layers kept in float become fixed-point weights (first-layer=keep): same classes, small logit error', async () => {
+    const m = modelA({ convFloat: true });
+    const p = lowerToBitIR(m);
+    const w = p.weights.find((x) => x.id === 'c1.weight')!;
+    expect(w.kind).toBe('fixed');
+    if (w.kind !== 'fixed') return;
+    expect(w.bits).toBe(p.options.weightBits);
+    // the largest weight uses the full width
+    expect(Math.max(...Array.from(w.values, Math.abs))).toBeGreaterThanOrEqual(2 ** (w.bits - 2));
+    const th = p.ops.find((o) => o.op === 'threshold') as ThresholdOp;
+    expect(th.multipliers.length).toBe(1); // fixed weights × fixed input: one term
+    const n = 64;
+    const x = randomFloats(n * 50, 17);
+    const ort = (await ortOutputs(m, x, [n, 2, 5, 5], ['logits']))['logits']!;
+    const r = interpret(p, x);
+    const plain = interpret(p, x, { fuse: false });
+    expect(Array.from(plain.logitsQ)).toEqual(Array.from(r.logitsQ));
+    let agree = 0;
+    for (let s = 0; s < n; s++) {
+      let best = 0;
+      for (let c = 1; c < 4; c++) if (ort[s * 4 + c]! > ort[s * 4 + best]!) best = c;
+      if (best === r.classes[s]) agree++;
+    }
+    // fixed-point weights (12 bits) move the first binarizer's input by ~1e-3: a few codes flip
+    expect(agree).toBeGreaterThanOrEqual(n - 3);
+  });
 });
