@@ -212,7 +212,7 @@ export function unitCost(u: UnitShape): UnitCost {
     memory: Math.round(c2),
   };
   const luts = breakdown.base + breakdown.lanes + breakdown.perPe + breakdown.memory;
-  const lutsDense = FINN_C0 + Math.round(FINN_C1 * (p * (perPeDense + accLuts + act) + shared)) + Math.round(c2);
+  const lutsDense = breakdown.base + Math.round(FINN_C1 * (p * perPeDense + shared)) + breakdown.perPe + breakdown.memory;
   return { luts, breakdown, lutsDense, bram18: bram, dsp, cycles: u.reps * nf * sf, lanesPerPe: lanes };
 }
 
@@ -257,13 +257,16 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       return { ...base, luts, lutsDense: luts, bram18: 0, dsp: 0 };
     }
     case 'window': {
-      // FINN ConvolutionInputGenerator: 300 LUTs; a (K + stride)-row buffer in block RAM.
+      // FINN ConvolutionInputGenerator: 300 LUTs and a (K + stride)-row buffer of words of
+      // SIMD entries, in block RAM, or in LUTRAM (FINN's distributed formula) when a row is at
+      // most 64 words deep (what Vivado does with such shallow memories).
       const bits = entryBits(s.in.entry);
       const simd = s.out.beat;
       const depth = (s.width * s.channels) / simd;
       const rows = s.kernel[0] + s.strides[0];
-      const bram = rows * bram18For(depth, simd * bits);
-      return { ...base, luts: FINN_C0, lutsDense: FINN_C0, bram18: bram, dsp: 0 };
+      const lutram = depth <= 64 ? rows * simd * bits * Math.ceil(depth / 64) : 0;
+      const bram = depth <= 64 ? 0 : rows * bram18For(depth, simd * bits);
+      return { ...base, luts: FINN_C0 + lutram, lutsDense: FINN_C0 + lutram, bram18: bram, dsp: 0 };
     }
     case 'unit': {
       const c = unitCost(s);
@@ -297,9 +300,12 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       return { ...base, luts, lutsDense: luts, bram18: 0, dsp: 0 };
     }
     case 'maxpool': {
+      // A comparator per channel lane (a pixel per cycle) and a K-row line buffer of pixels
+      // (LUTRAM when at most 64 pixels wide, as for the window stage).
       const bits = entryBits(s.in.entry);
-      const luts = Math.round(FINN_C0 + s.channels * bits);
-      const bram = s.kernel[0] * bram18For(s.width, s.channels * bits);
+      const lutram = s.width <= 64 ? s.kernel[0] * s.channels * bits : 0;
+      const luts = Math.round(FINN_C0 + s.channels * bits + lutram);
+      const bram = s.width <= 64 ? 0 : s.kernel[0] * bram18For(s.width, s.channels * bits);
       return { ...base, luts, lutsDense: luts, bram18: bram, dsp: 0 };
     }
     case 'scale': {

@@ -1,0 +1,92 @@
+#!/usr/bin/env node
+/**
+ * C simulation of the Vivado HLS projects for the quantized Fashion-MNIST CNN (W1.4 and
+ * W1.4A1.4, Middle-Out, normalize 'fmnist') on the first N test images (default 1,000):
+ * compiled with g++, every class, logit and (for the first --acc images) every unit's
+ * accumulators compared with the bit-level IR interpreter. The test
+ * (test/backends/vivado-hls/csim.test.ts) runs 200 images; this runs the full 1,000.
+ *
+ *   npx tsc && node bench/hls-csim.mjs [--limit 1000] [--acc 10] [--opt O2] [--target-fps 5000]
+ *
+ * HBNN_DIST=path/to/dist selects another build of the package (default ./dist). Projects go to
+ * bench/out/hls-csim/<config>/, the summary to bench/out/hls-csim.json.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
+const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
+const { loadModel } = await load('src/onnx/io.js');
+const { quantize } = await load('src/quant/quantize.js');
+const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
+const { lowerVivadoHls, runCsim } = await load('src/backends/vivado-hls/index.js');
+const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
+
+function parseArgs(argv) {
+  const a = { limit: 1000, acc: 10, opt: 'O2', targetFps: 5000 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = () => argv[++i];
+    if (k === '--limit') a.limit = Number(v());
+    else if (k === '--acc') a.acc = Number(v());
+    else if (k === '--opt') a.opt = v();
+    else if (k === '--target-fps') a.targetFps = Number(v());
+    else throw new Error(`unknown argument ${k}`);
+  }
+  return a;
+}
+
+const CONFIGS = [
+  { name: 'W1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', normalize: 'fmnist' } },
+  { name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
+];
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const ds = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
+  const results = [];
+  for (const c of CONFIGS) {
+    const m = loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'));
+    await quantize(m, c.opts);
+    const t0 = performance.now();
+    const r = lowerVivadoHls(m, { targetFps: args.targetFps, testData: ds.images, testSamples: ds.count, accSamples: args.acc });
+    const lowerMs = performance.now() - t0;
+    const dir = path.join(ROOT, 'bench/out/hls-csim', c.name);
+    fs.rmSync(dir, { recursive: true, force: true });
+    writeFilesAtomic(dir, r.files);
+    const sim = await runCsim(dir, { optLevel: args.opt });
+    // Accuracy of the design (its classes equal the interpreter's when the run passes).
+    const expected = r.files.get('tb_data.txt').split('\n');
+    let correct = 0;
+    let line = 2 + r.design.units.length;
+    for (let i = 0; i < ds.count; i++) {
+      const cls = Number(expected[line + 1]);
+      if (cls === ds.labels[i]) correct++;
+      line += 3 + (i < args.acc ? r.design.units.length : 0);
+    }
+    const res = {
+      config: c.name,
+      images: ds.count,
+      accImages: Math.min(args.acc, ds.count),
+      folding: r.folding.layers,
+      ok: sim.ok,
+      ...sim.summary,
+      accuracy: correct / ds.count,
+      lowerMs: Math.round(lowerMs),
+      compileMs: Math.round(sim.compileMs),
+      runMs: Math.round(sim.runMs),
+      opt: args.opt,
+    };
+    results.push(res);
+    console.log(`${c.name}: ${sim.ok ? 'PASS' : 'FAIL'} — ${ds.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.design.units.length} units); accuracy ${(100 * res.accuracy).toFixed(2)}%; lower ${(lowerMs / 1000).toFixed(1)} s, compile ${(sim.compileMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`);
+    if (!sim.ok) console.log(sim.stdout);
+  }
+  const json = path.join(ROOT, 'bench/out/hls-csim.json');
+  fs.mkdirSync(path.dirname(json), { recursive: true });
+  writeFileAtomic(json, `${JSON.stringify(results, null, 2)}\n`);
+  if (results.some((r) => !r.ok)) process.exitCode = 1;
+}
+
+await main();
