@@ -13,10 +13,16 @@
  *   --out FILE       Markdown output (default docs/ptq-results.md)
  *   --svg FILE       figure output (default docs/ptq-sweep.svg)
  *   --json FILE      raw results as JSON (default bench/out/ptq-results.json)
+ *   --only REGEX     run only the table rows whose id matches (ids: config, -heuristic, +bn for
+ *                    BatchNorm re-estimation, lower case: w2, w1.4-middle-out+bn, w2a2+bn); the
+ *                    other rows and the sweep are carried over from the --json file of an
+ *                    earlier full run (same model and test set), which is then updated
  *
  * It imports the compiled package from dist/ (run `npx tsc` first). Test data:
  * `fmnist:test` (the Debian package dataset-fashion-mnist), normalized as the model was
- * trained. Activation configurations are calibrated on the first 1,000 training images.
+ * trained. Activation configurations are calibrated on the first 1,000 training images; the
+ * `+BN` rows re-estimate the BatchNorm statistics (pass recalibrate-batchnorm, through
+ * quantize's `recalibrateBatchNorm`) on the same images.
  * A hand-written commentary between the COMMENTARY markers of an existing output file is
  * carried over when the file is regenerated.
  */
@@ -52,6 +58,7 @@ function parseArgs(argv) {
     else if (k === '--out') a.out = v();
     else if (k === '--svg') a.svg = v();
     else if (k === '--json') a.json = v();
+    else if (k === '--only') a.only = new RegExp(v());
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/ptq-table.mjs)`);
   }
   if (!a.model) {
@@ -67,7 +74,26 @@ function configs() {
   for (const w of [1.2, 1.4]) for (const h of HEURISTICS) rows.push({ config: `W${w}`, w, h });
   rows.push({ config: 'W1.6', w: 1.6, h: 'middle-out' }, { config: 'W2', w: 2 }, { config: 'W3', w: 3 });
   rows.push({ config: 'W1.4A1.4', w: 1.4, h: 'middle-out', a: 1.4 }, { config: 'W2A2', w: 2, a: 2 });
+  // The same quantizations with BatchNorm re-estimation.
+  rows.push({ config: 'W1', w: 1, bn: true });
+  for (const h of ['middle-out', 'bottom-up']) rows.push({ config: 'W1.4', w: 1.4, h, bn: true });
+  rows.push({ config: 'W2', w: 2, bn: true }, { config: 'W3', w: 3, bn: true });
+  rows.push({ config: 'W1.4A1.4', w: 1.4, h: 'middle-out', a: 1.4, bn: true }, { config: 'W2A2', w: 2, a: 2, bn: true });
   return rows;
+}
+
+/** A row's id for --only: config, -heuristic, +bn, lower case. */
+const rowId = (r) => `${r.config}${r.h ? `-${r.h}` : ''}${r.bn ? '+bn' : ''}`.toLowerCase();
+
+/** With --only: the rows and sweep of the earlier run in the --json file. */
+function previousRun(args, modelRel, ds) {
+  const file = path.resolve(ROOT, args.json);
+  if (!fs.existsSync(file)) throw new Error(`--only needs the results of an earlier full run in ${args.json}`);
+  const prev = JSON.parse(fs.readFileSync(file, 'utf8'));
+  if (prev.model !== modelRel || prev.dataset !== ds.name || prev.samples !== ds.count) {
+    throw new Error(`${args.json} is for ${prev.model} on ${prev.samples} images of ${prev.dataset}, not ${modelRel} on ${ds.count} of ${ds.name}`);
+  }
+  return prev;
 }
 
 const pct = (x) => `${(100 * x).toFixed(2)}%`;
@@ -82,8 +108,17 @@ async function main() {
   const log = (s) => process.stderr.write(`${s}\n`);
   log(`model ${modelFile}, data ${ds.name} (${ds.count} images)`);
 
+  const prev = args.only ? previousRun(args, modelRel, ds) : null;
   const rows = [];
+  const ran = [];
   for (const c of configs()) {
+    if (prev && !args.only.test(rowId(c))) {
+      const old = prev.rows.find((r) => rowId(r) === rowId(c));
+      if (!old) throw new Error(`row ${rowId(c)} is not in ${args.json}; run it too (--only) or run the whole table`);
+      rows.push(old);
+      continue;
+    }
+    ran.push(rowId(c));
     const m = loadModel(modelFile);
     const floatWeights = new Map([...m.graph.initializers.values()].map((v) => [v.name, v.constValue.dtype === 1 ? v.constValue.toFloat32() : null]));
     let pipeline = null;
@@ -95,6 +130,7 @@ async function main() {
         avgBits: c.w,
         ...(c.h ? { heuristic: c.h, seed: SEED } : {}),
         ...(c.a !== undefined ? { actBits: c.a, ...CALIB } : {}),
+        ...(c.bn ? { recalibrateBatchNorm: true, ...CALIB } : {}),
       });
       pipeline = res.pipeline;
       wBits = res.record.avgWeightBits;
@@ -102,13 +138,15 @@ async function main() {
       fidelity = weightFidelity(m, res.record, floatWeights);
     }
     const ev = await evaluate(m, ds);
-    const row = { ...c, heuristic: c.h ?? null, avgWeightBits: wBits, avgActivationBits: aBits, top1: ev.top1, top5: ev.top5, samples: ev.samples, pipeline, ...fidelity };
+    const row = { ...c, bn: c.bn ?? false, heuristic: c.h ?? null, avgWeightBits: wBits, avgActivationBits: aBits, top1: ev.top1, top5: ev.top5, samples: ev.samples, pipeline, ...fidelity };
     rows.push(row);
-    log(`${c.config.padEnd(9)} ${(c.h ?? '-').padEnd(11)} w=${wBits?.toFixed(4) ?? 'float'} a=${aBits ?? 'float'} top1=${pct(ev.top1)} top5=${pct(ev.top5)}`);
+    log(`${c.config.padEnd(9)} ${(c.h ?? '-').padEnd(11)} ${c.bn ? '+BN' : '   '} w=${wBits?.toFixed(4) ?? 'float'} a=${aBits ?? 'float'} top1=${pct(ev.top1)} top5=${pct(ev.top5)}`);
   }
 
+  if (prev) log(`ran ${ran.length} rows (${ran.join(', ')}); the others${args.sweep ? ' and the sweep' : ''} come from ${args.json}`);
   let sw = null;
-  if (args.sweep) {
+  if (prev && args.sweep) sw = prev.sweep;
+  else if (args.sweep) {
     sw = await sweep(modelFile, ds, {
       bits: SWEEP_BITS,
       heuristics: HEURISTICS,
@@ -120,10 +158,10 @@ async function main() {
   }
 
   const totalS = (performance.now() - t0) / 1000;
-  const text = render({ rows, sw, modelRel, ds, args, totalS, previous: readCommentary(path.resolve(ROOT, args.out)) });
+  const text = render({ rows, sw, modelRel, ds, args, totalS, ran, previous: readCommentary(path.resolve(ROOT, args.out)) });
   writeFileAtomic(path.resolve(ROOT, args.out), text);
   if (args.json) writeFileAtomic(path.resolve(ROOT, args.json), JSON.stringify({ model: modelRel, dataset: ds.name, samples: ds.count, rows, sweep: sw }, null, 2) + '\n');
-  log(`wrote ${args.out}${sw ? ` and ${args.svg}` : ''} in ${totalS.toFixed(0)} s`);
+  log(`wrote ${args.out}${sw && !prev ? ` and ${args.svg}` : ''} in ${totalS.toFixed(0)} s`);
 }
 
 /**
@@ -163,22 +201,36 @@ function readCommentary(file) {
 
 function command(args, row, modelRel) {
   if (!row.pipeline) return '—';
-  return `\`hbnn-onnx opt ${modelRel} -p "${md(row.pipeline)}" -o ${row.config.toLowerCase()}${row.h ? `-${row.h}` : ''}.onnx\``;
+  return `\`hbnn-onnx opt ${modelRel} -p "${md(row.pipeline)}" -o ${rowId(row).replace('+bn', '-bn')}.onnx\``;
 }
 
 /** Facts about the orderings, computed from the numbers (no judgement). */
 function observations(rows, sw) {
   const out = [];
   for (const w of [1.2, 1.4]) {
-    const rs = rows.filter((r) => r.w === w && r.h && r.a === undefined).sort((a, b) => b.top1 - a.top1);
+    const rs = rows.filter((r) => r.w === w && r.h && r.a === undefined && !r.bn).sort((a, b) => b.top1 - a.top1);
     out.push(`- W${w}, ordering by top-1: ${rs.map((r) => `${r.h} ${pct(r.top1)}${r.h === 'layer' ? ` (at ${r.avgWeightBits.toFixed(3)} bits)` : ''}`).join(' > ')}.`);
   }
-  const w2 = rows.find((r) => r.config === 'W2');
-  const w14 = rows.find((r) => r.config === 'W1.4' && r.h === 'middle-out');
-  if (w2 && w14) out.push(`- W1.4 Middle-Out vs homogeneous W2: ${pct(w14.top1)} vs ${pct(w2.top1)} (${((w14.top1 - w2.top1) * 100).toFixed(2)} points).`);
-  const a14 = rows.find((r) => r.config === 'W1.4A1.4');
-  const a2 = rows.find((r) => r.config === 'W2A2');
-  if (a14 && a2) out.push(`- W1.4A1.4 vs W2A2: ${pct(a14.top1)} vs ${pct(a2.top1)}.`);
+  for (const bn of [false, true]) {
+    const tag = bn ? ' (+BN re-estimation)' : '';
+    const find = (config, h) => rows.find((r) => r.config === config && (h === undefined || r.h === h) && !!r.bn === bn);
+    const w2 = find('W2');
+    const w14 = find('W1.4', 'middle-out');
+    if (w2 && w14) out.push(`- W1.4 Middle-Out vs homogeneous W2${tag}: ${pct(w14.top1)} vs ${pct(w2.top1)} (${((w14.top1 - w2.top1) * 100).toFixed(2)} points).`);
+    const a14 = find('W1.4A1.4');
+    const a2 = find('W2A2');
+    if (a14 && a2) out.push(`- W1.4A1.4 vs W2A2${tag}: ${pct(a14.top1)} vs ${pct(a2.top1)}.`);
+  }
+  const bnRows = rows.filter((r) => r.bn);
+  if (bnRows.length) {
+    const label = (r) => `${r.config}${r.h ? ` ${r.h}` : ''}`;
+    out.push(`- +BN re-estimation, ordering by top-1: ${[...bnRows].sort((a, b) => b.top1 - a.top1).map((r) => `${label(r)} ${pct(r.top1)}`).join(' > ')}.`);
+    const gains = bnRows.map((r) => {
+      const base = rows.find((q) => !q.bn && q.config === r.config && q.h === r.h);
+      return base ? `${label(r)} ${((r.top1 - base.top1) * 100 >= 0 ? '+' : '')}${((r.top1 - base.top1) * 100).toFixed(2)}` : null;
+    });
+    out.push(`- Top-1 change from BN re-estimation (points): ${gains.filter(Boolean).join(', ')}.`);
+  }
   if (sw) {
     const fl = sw.float.top1;
     for (const h of HEURISTICS) {
@@ -205,13 +257,17 @@ function observations(rows, sw) {
   return out;
 }
 
-function render({ rows, sw, modelRel, ds, args, totalS, previous }) {
-  const cmd = `npx tsc && node bench/ptq-table.mjs${args.limit ? ` --limit ${args.limit}` : ''}`;
+function render({ rows, sw, modelRel, ds, args, totalS, ran, previous }) {
+  const cmd = `npx tsc && node bench/ptq-table.mjs${args.limit ? ` --limit ${args.limit}` : ''}${args.only ? ` --only '${args.only.source}'` : ''}`;
   const L = [];
   L.push('# Post-training HBNN accuracy on Fashion-MNIST');
   L.push('');
-  L.push(`Generated by \`${cmd}\` (${totalS.toFixed(0)} s on this machine). Do not edit the tables by hand; the`);
+  L.push(`Generated by \`${cmd}\` (${totalS.toFixed(0)} s on this machine${args.only ? ' for the rows run' : ''}). Do not edit the tables by hand; the`);
   L.push('commentary section is carried over when the file is regenerated.');
+  if (args.only) {
+    L.push(`With \`--only\`, only the rows ${ran.map((r) => `\`${r}\``).join(', ')} were run; the other rows${sw ? ' and the sweep' : ''} are`);
+    L.push(`carried over from the earlier full run saved in \`${args.json}\` (same code for those rows, same model and test set).`);
+  }
   L.push('');
   L.push(`- Model: \`${modelRel}\` (3 × Conv-BN-ReLU-MaxPool, Gemm, learned output scale; see`);
   L.push('  `fixtures/models/README.md`). Quantized **after training, without any fine-tuning**.');
@@ -226,6 +282,11 @@ function render({ rows, sw, modelRel, ds, args, totalS, previous }) {
   L.push('  (before their ReLU, see `passes/insert-activation-binarization.ts`); first and last layers');
   L.push('  keep float inputs. Bands and scales calibrated on the first 1,000 training images');
   L.push('  (`fmnist:train`), Middle-Out bands.');
+  L.push('- BatchNorm "re-estimated" (the `+BN` rows): after binarization the mean and variance of');
+  L.push('  every BatchNorm are re-estimated on the same 1,000 training images through the quantized');
+  L.push('  network (pass `recalibrate-batchnorm`, `quantize({recalibrateBatchNorm: true})`; with');
+  L.push('  activations it runs after `calibrate` and re-calibrates each binarizer after a re-estimated');
+  L.push('  BatchNorm). "float": the float model\'s running statistics, as trained.');
   L.push('- ‖Ŵ‖/‖W‖ and ‖Ŵ−W‖²/‖W‖²: over all binarized weights, Ŵ rebuilt from the stored planes');
   L.push('  and scales — how much the binarization shrinks the weights, and its relative squared error.');
   L.push('- "command" builds exactly the evaluated model with the CLI; the accuracy is');
@@ -233,14 +294,14 @@ function render({ rows, sw, modelRel, ds, args, totalS, previous }) {
   L.push('');
   L.push('## Table');
   L.push('');
-  L.push('| config | heuristic | avg weight bits | act bits | top-1 | top-5 | ‖Ŵ‖/‖W‖ | ‖Ŵ−W‖²/‖W‖² | command |');
-  L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  L.push('| config | heuristic | avg weight bits | act bits | BatchNorm | top-1 | top-5 | ‖Ŵ‖/‖W‖ | ‖Ŵ−W‖²/‖W‖² | command |');
+  L.push('| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) {
     const h = r.heuristic ?? (r.w !== undefined ? 'homogeneous' : '—');
     const wb = r.avgWeightBits === null ? '32 (float)' : r.avgWeightBits.toFixed(4);
     const ab = r.avgActivationBits === null ? 'float' : r.avgActivationBits.toFixed(2);
     const fid = r.normRatio === undefined ? '— | —' : `${r.normRatio.toFixed(3)} | ${r.relError.toFixed(3)}`;
-    L.push(`| ${r.config} | ${h} | ${wb} | ${ab} | ${pct(r.top1)} | ${pct(r.top5)} | ${fid} | ${command(args, r, modelRel)} |`);
+    L.push(`| ${r.config} | ${h} | ${wb} | ${ab} | ${r.bn ? 're-estimated' : 'float'} | ${pct(r.top1)} | ${pct(r.top5)} | ${fid} | ${command(args, r, modelRel)} |`);
   }
   if (sw) {
     L.push('');

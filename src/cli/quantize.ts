@@ -147,6 +147,7 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   calibData?: string;
   calibLimit?: string;
   normalize?: string;
+  bnRecalibrate?: boolean;
   seed?: string;
   output?: string;
   report?: string;
@@ -215,20 +216,25 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
     options.normalize = o.normalize.trim().toLowerCase() === 'none' ? 'none' : o.normalize.trim();
   }
   if (o.calibData !== undefined) options.calibData = o.calibData.trim();
+  // --bn-recalibrate uses the calibration data too.
+  const calibUsed = o.bnRecalibrate === true;
+  if (calibUsed) options.recalibrateBatchNorm = true;
   if (activations) {
     if (o.actHeuristic !== undefined) options.actHeuristic = o.actHeuristic as QuantizeOptions['actHeuristic'];
   } else {
     const unused = [
       o.actHeuristic !== undefined && '--act-heuristic',
-      o.calibData !== undefined && '--calib-data',
-      o.calibLimit !== undefined && '--calib-limit',
-      o.normalize !== undefined && !normalizeUsed && '--normalize',
+      o.calibData !== undefined && !calibUsed && '--calib-data',
+      o.calibLimit !== undefined && !calibUsed && '--calib-limit',
+      o.normalize !== undefined && !normalizeUsed && !calibUsed && '--normalize',
     ].filter((x): x is string => typeof x === 'string');
     if (unused.length > 0) {
       warnings.push(`${unused.join(', ')} only affect${unused.length === 1 ? 's' : ''} activation binarization (--act-bits or --act-dist); ignored`);
-      delete options.calibData;
-      delete options.calibLimit;
-      delete options.normalize;
+      if (!calibUsed) {
+        delete options.calibData;
+        delete options.calibLimit;
+        delete options.normalize;
+      }
     }
   }
   return { options, warnings };
@@ -321,7 +327,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   let model = loadModel(input);
   const activations = o.actBits !== undefined || o.actDist !== undefined;
-  if (activations) checkCalibrationData(model, o);
+  if (activations || o.recalibrateBatchNorm) checkCalibrationData(model, o);
   const ft = req.fineTune;
   const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize, io.cwd) : undefined;
   const candidates = weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size }));
@@ -550,6 +556,7 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--calib-data <spec>', 'calibration data for activations (default fmnist-mini:train; see docs/data.md)')
     .option('--calib-limit <n>', 'number of calibration samples (default 512)')
     .option('--normalize <norm>', 'normalization of the calibration (and training) data: fmnist, MEAN:STD or none (default none)')
+    .option('--bn-recalibrate', 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ')
     .option('-o, --output <file>', 'output model (default: <model stem>.hbnn.onnx beside the input)')

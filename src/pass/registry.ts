@@ -13,6 +13,7 @@ import { insertActivationBinarization } from '../../passes/insert-activation-bin
 import { insertScalingLayer } from '../../passes/insert-scaling-layer.js';
 import { insertWeightBinarization } from '../../passes/insert-weight-binarization.js';
 import { lowerToBitir } from '../../passes/lower-to-bitir.js';
+import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
 import { topologicalSort } from '../../passes/topological-sort.js';
 
 export function builtinPasses(): PassRegistry {
@@ -28,6 +29,7 @@ export function builtinPasses(): PassRegistry {
   r.register(insertScalingLayer);
   r.register(insertWeightBinarization);
   r.register(lowerToBitir);
+  r.register(recalibrateBatchnorm);
   r.register(topologicalSort);
   return r;
 }

@@ -12,6 +12,7 @@ import { resolveDistribution } from '../hbnn/index.js';
 import { loadDataset, parseNormalization, checkFitsModelInput } from '../data/index.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
+import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
 
 export interface QuantizeOptions {
   /** Average weight bits (default 1.4). */
@@ -31,11 +32,18 @@ export interface QuantizeOptions {
   actBits?: number;
   actDist?: number[];
   actHeuristic?: 'middle-out' | 'bottom-up' | 'top-down';
-  /** Calibration data SPEC (activations), default the bundled Fashion-MNIST slice. */
+  /** Calibration data SPEC (activations, BatchNorm re-estimation), default the bundled Fashion-MNIST slice. */
   calibData?: string;
+  /** Calibration samples (default: 512 for `calibrate`, 1024 for `recalibrate-batchnorm`). */
   calibLimit?: number;
   /** Input normalization for calibration data: 'fmnist', 'MEAN:STD' or 'none'. */
   normalize?: string;
+  /**
+   * Re-estimate BatchNorm statistics on the calibration data through the quantized network
+   * (`recalibrate-batchnorm`, after the weights are binarized and, with activations, after
+   * `calibrate`, which it re-runs layer by layer). Default false.
+   */
+  recalibrateBatchNorm?: boolean;
   /** Add (or record) the scaling layer after the output layer (default true). */
   scalingLayer?: boolean;
   verify?: boolean;
@@ -52,6 +60,7 @@ export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
   const list = (xs: readonly (string | number)[] | undefined): string | undefined => (xs && xs.length ? xs.join('|') : undefined);
   const clean = (r: Record<string, string | number | boolean | undefined>): Record<string, string> =>
     Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+  const calib = clean({ data: o.calibData, limit: o.calibLimit, normalize: o.normalize });
   const items: PipelineItem[] = [
     {
       kind: 'pass',
@@ -76,12 +85,11 @@ export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
       name: 'insert-activation-binarization',
       options: clean({ 'avg-bits': o.actDist ? undefined : o.actBits, dist: list(o.actDist), heuristic: o.actHeuristic }),
     });
-    items.push({
-      kind: 'pass',
-      name: 'calibrate',
-      options: clean({ data: o.calibData, limit: o.calibLimit, normalize: o.normalize }),
-    });
+    items.push({ kind: 'pass', name: 'calibrate', options: calib });
   }
+  // Last of the data-driven passes: with activations it re-calibrates each binarizer after
+  // the BatchNorm before it (see docs/passes.md for why not before insert-activation-binarization).
+  if (o.recalibrateBatchNorm) items.push({ kind: 'pass', name: 'recalibrate-batchnorm', options: calib });
   if (o.scalingLayer !== false) items.push({ kind: 'pass', name: 'insert-scaling-layer', options: {} });
   return items;
 }
@@ -104,15 +112,16 @@ export async function quantize(model: Model, opts: QuantizeOptions = {}): Promis
   }
   const items = quantizePipeline(o);
   const pipeline = Pipeline.fromItems(items, builtinPasses());
-  if (o.actBits !== undefined || o.actDist !== undefined) checkCalibrationData(model, o);
+  if (o.actBits !== undefined || o.actDist !== undefined || o.recalibrateBatchNorm) checkCalibrationData(model, o);
   const report = await pipeline.run(model, { verify: opts.verify ?? true });
   return { report, record: requireQuantRecord(model), pipeline: printPipeline(items) };
 }
 
-/** Loads the calibration data as the calibrate pass will and checks that it fits the model. */
+/** Loads the calibration data as the calibrate and recalibrate-batchnorm passes will and checks that it fits the model. */
 function checkCalibrationData(model: Model, o: QuantizeOptions): void {
   const spec = calibrate.options.find((s) => s.name === 'data')!.default as string;
-  const limit = o.calibLimit ?? (calibrate.options.find((s) => s.name === 'limit')!.default as number);
+  const dflt = (p: typeof calibrate): number => p.options.find((s) => s.name === 'limit')!.default as number;
+  const limit = o.calibLimit ?? (o.recalibrateBatchNorm ? dflt(recalibrateBatchnorm) : dflt(calibrate));
   const norm = o.normalize ?? 'none';
   const ds = loadDataset(o.calibData ?? spec, { limit, ...(norm !== 'none' ? { normalize: parseNormalization(norm) } : {}) });
   const input = dataInput(model);
