@@ -201,11 +201,14 @@ const lowerStep: DemoStep = {
     const lines: string[] = [];
     for (const b of BACKENDS) {
       const out = path.join(ctx.outDir, b.name);
-      const r = await runLower(source, { backend: b.name, out }, ctx.io, ctx.log);
+      // The HLS project is proven here, not only generated: its testbench carries the bit-level
+      // IR's outputs for 100 test images and g++ runs it (C simulation), which must agree exactly.
+      const extra = b.name === 'vivado-hls' ? { csim: true, testData: 'fmnist-mini:test', normalize: 'fmnist', testSamples: '100' } : {};
+      const r = await runLower(source, { backend: b.name, out, ...extra }, ctx.io, ctx.log);
       runs.push(r);
       ctx.written.push(...r.files.map((f) => path.join(out, f.name)));
       const names = r.files.length <= 4 ? r.files.map((f) => f.name).join(', ') : `${r.files.length} files`;
-      lines.push(`${b.name} (${path.basename(source)}): ${names} → ${displayPath(out, ctx.io.cwd)}`, ...r.result.lines.slice(0, 2).map((l) => `  ${l}`));
+      lines.push(`${b.name} (${path.basename(source)}): ${names} → ${displayPath(out, ctx.io.cwd)}`, ...[...r.result.lines.slice(0, 2), ...r.result.lines.filter((l) => l.startsWith('C simulation'))].map((l) => `  ${l}`));
     }
     ctx.state.lower = runs;
     return lines;

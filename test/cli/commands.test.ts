@@ -135,6 +135,8 @@ describe('demo', () => {
     expect(r.stdout).toMatch(/^ {19}103,968 parameters, [\d,]+ MACs and [\d,]+ bit operations per frame; .*$/m);
     expect(r.stdout).toMatch(/^ {17}vivado-hls \(fmnist-cnn\.ft\.onnx\): 15 files → out\/demo\/vivado-hls$/m);
     expect(r.stdout).toMatch(/^ {19}xc7z045 at 200 MHz, folding for 1,000 frames\/s: [\d,]+ frames\/s \(bottleneck \S+\), [\d,]+ LUTs .*$/m);
+    // The HLS project is compiled with g++ and its testbench agrees exactly with the bit-level IR.
+    expect(r.stdout).toMatch(/^ {19}C simulation passed \(g\+\+\): 100 samples, 0 class \/ 0 logit \/ 0 accumulator mismatches; .*$/m);
     expect(r.stdout).toMatch(/^ {17}asic \(fmnist-cnn\.ft\.onnx\): report\.json, report\.md, report\.html → out\/demo\/asic$/m);
     expect(r.stdout).toMatch(/^ {19}unit counts at [\d.]+ MHz \(per-layer work from the quantization record\): [\d.]+ mm², [\d.]+ mW, [\d,]+ frames\/s, [\d.]+ µJ\/frame$/m);
     expect(r.stdout).toMatch(/^\[7\/7\] summary {4}top-1 \d+\.\d\d% float → \d+\.\d\d% HBNN → \d+\.\d\d% fine-tuned; parameter storage 410\.5 KiB → [\d.]+ KiB; 1\.400 average weight bits → out\/demo\/summary\.json$/m);
