@@ -52,3 +52,26 @@ export {
   packageRoot,
 } from './data/index.js';
 export type { Dataset, NdArray } from './data/index.js';
+
+// ---- quantization (HBNN) ----------------------------------------------------------------
+export { quantize, quantizePipeline } from './quant/quantize.js';
+export type { QuantizeOptions, QuantizeResult } from './quant/quantize.js';
+export { readQuantRecord, requireQuantRecord, HBNN_DOMAIN, HBNN_FORMAT } from './quant/format.js';
+export type { QuantRecord, WeightRecord, ActivationRecord } from './quant/format.js';
+export { sweep } from './quant/sweep.js';
+export { sweepSvg, lineChartSvg } from './quant/svg.js';
+export { evaluate, forEachBatch } from './runtime/infer.js';
+export type { EvalOptions, EvalResult } from './runtime/infer.js';
+export * as hbnn from './hbnn/index.js';
+export { buildCnv, buildMobileNetV1 } from './zoo/topologies.js';
+
+// ---- training ---------------------------------------------------------------------------
+export * from './train/index.js';
+
+// ---- bit-level IR and backends ------------------------------------------------------------
+export { lowerToBitIR, interpret, lowerBitIrFiles, bitProgramToJson, bitProgramFromJson, bitProgramToText, summarizeProgram } from './bitir/index.js';
+export type { BitProgram, InterpretOptions, InterpretResult } from './bitir/index.js';
+export { lowerVivadoHls, planVivadoHls, runCsim } from './backends/vivado-hls/index.js';
+export type { VivadoHlsOptions, VivadoHlsResult } from './backends/vivado-hls/index.js';
+export { lowerAsic, lowerAsicFromProgram, loadTechFile, DEFAULT_TECH } from './backends/asic/index.js';
+export type { AsicOptions, AsicReport, AsicTech } from './backends/asic/index.js';
