@@ -60,4 +60,19 @@ describe('built package', () => {
     ]);
     expect(fs.readdirSync(out)).toEqual(['fmnist-cnn.clean.onnx']);
   });
+  it('examples/hbnn-path.mjs (docs/api.md, the whole HBNN path) runs against the built package', () => {
+    const out = tmpDir();
+    const r = node(['examples/hbnn-path.mjs', out]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^quantized: 1\.400 average weight bits; pipeline insert-weight-binarization\{avg-bits=1\.4,heuristic=middle-out\},insert-scaling-layer$/);
+    const acc = /^top-1 on 500 images: (\d+\.\d)% -> (\d+\.\d)% after fine-tuning$/.exec(lines[1]!);
+    expect(acc).not.toBeNull();
+    expect(Number(acc![2])).toBeGreaterThan(Number(acc![1]));
+    const agree = /^bit-level IR agrees with onnxruntime on (\d+)\/100 images$/.exec(lines[2]!);
+    expect(Number(agree![1])).toBeGreaterThanOrEqual(99);
+    expect(lines[3]).toMatch(/^vivado-hls: 15 files, \d+ frames\/s; asic: \d+\.\d{3} mm²$/);
+    expect(fs.readdirSync(out)).toEqual(['fmnist-cnn.hbnn.onnx']);
+  });
 });
