@@ -337,19 +337,32 @@ function middleOutHistogram(t: Float32Array, idx: Uint32Array | null, ps: number
   }
 }
 
+/**
+ * Key bounds [lo, hi] (float32 bit patterns of non-negative keys, hi possibly 0xffffffff) as
+ * numbers: for non-negative finite float32 keys, comparing the values orders them exactly as
+ * comparing the bit patterns, so the middle-out passes compare Math.fround'ed keys directly.
+ */
+function floatBounds(lo: number, hi: number): [number, number] {
+  keyScratchBits[0] = lo;
+  const loF = keyScratch[0];
+  keyScratchBits[0] = hi;
+  const hiF = hi >= 0x7f800000 ? Infinity : keyScratch[0];
+  return [loF, hiF];
+}
+
 /** middle-out, pass 2 fused with its keys (same rule as `assignBlock`). */
 function middleOutAssign(t: Float32Array, idx: Uint32Array | null, ps: number, pe: number, mean: number, st: AssignPass): void {
-  const { map, b, last, next, lo, bk, bj } = st;
-  const span = st.hi - lo;
+  const { map, b, last, next, bj } = st;
+  const [loF, hiF] = floatBounds(st.lo, st.hi);
+  const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
   let { w, nb, taken } = st;
   for (let p = ps; p < pe; p++) {
     const j = idx === null ? p : idx[p];
-    keyScratch[0] = Math.abs(Math.abs(t[j]) - mean);
-    const k = keyScratchBits[0];
-    const sel = ((k < lo) as unknown as number) | 0;
+    const k = Math.fround(Math.abs(Math.abs(t[j]) - mean));
+    const sel = ((k < loF) as unknown as number) | 0;
     taken += sel;
-    if ((k - lo) >>> 0 <= span) {
-      bk[nb] = k;
+    if ((((k >= loF) as unknown as number) & ((k <= hiF) as unknown as number)) !== 0) {
+      bkF[nb] = k;
       bj[nb] = j;
       nb++;
     }
@@ -390,17 +403,17 @@ function dropAssigned(t: Float32Array, map: Uint8Array, keptValue: number, list:
  * kept ones are assigned in later rounds.
  */
 function middleOutFirstRound(t: Float32Array, ps: number, pe: number, mean: number, st: AssignPass): void {
-  const { next, lo, bk, bj } = st;
+  const { next, bj } = st;
   const list = next!;
-  const span = st.hi - lo;
+  const [loF, hiF] = floatBounds(st.lo, st.hi);
+  const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
   let { w, nb, taken } = st;
   for (let j = ps; j < pe; j++) {
-    keyScratch[0] = Math.abs(Math.abs(t[j]) - mean);
-    const k = keyScratchBits[0];
-    const sel = ((k < lo) as unknown as number) | 0;
+    const k = Math.fround(Math.abs(Math.abs(t[j]) - mean));
+    const sel = ((k < loF) as unknown as number) | 0;
     taken += sel;
-    if ((k - lo) >>> 0 <= span) {
-      bk[nb] = k;
+    if ((((k >= loF) as unknown as number) & ((k <= hiF) as unknown as number)) !== 0) {
+      bkF[nb] = k;
       bj[nb] = j;
       nb++;
     }
@@ -548,6 +561,15 @@ function rebuildCandidates(map: Uint8Array, b: number, start: number, end: numbe
  * histogram: all their keys are "boundary".
  */
 export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
+  return makeBitMapWith(t, opts, undefined);
+}
+
+/**
+ * `makeBitMap`, where `firstSum(start, end)`, when given, replaces the validating sum |T| of
+ * each group [start, end) (it must return the same float64 sum, in index order, and reject
+ * NaN/Inf the same way): `binarizeWithBitMap` computes it together with the first round's signs.
+ */
+export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, firstSum: ((start: number, end: number) => number) | undefined): BitMapResult {
   const heuristic = checkHeuristic(opts.heuristic);
   const seed = checkSeed(opts.seed);
   const resolved = resolveDistribution(opts);
@@ -570,7 +592,9 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
 
   // Validation; for middle-out these are also the first round's sums.
   const sums = new Float64Array(groups);
-  for (let g = 0; g < groups; g++) sums[g] = sumAbsChecked(t, opts.name, g * size, (g + 1) * size);
+  for (let g = 0; g < groups; g++) {
+    sums[g] = firstSum === undefined ? sumAbsChecked(t, opts.name, g * size, (g + 1) * size) : firstSum(g * size, (g + 1) * size);
+  }
   if (n === 0) return result;
 
   const counts = perGroup.counts;

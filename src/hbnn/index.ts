@@ -53,6 +53,13 @@ export {
   type BitHistogram,
 } from './bitmap.js';
 
+// Bit map and binarization in one call (one pass over the weights less).
+export {
+  /** makeBitMap then heteroBinarize, bit-identical, sharing the first pass over the weights. */
+  binarizeWithBitMap,
+  type BitMapBinarization,
+} from './fused.js';
+
 // Layer-level baseline (paper section 4.2).
 export {
   /** Integer bits per layer whose parameter-weighted average best hits a target. */

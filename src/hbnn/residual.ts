@@ -61,7 +61,7 @@ function checkMapLength(bitMap: Uint8Array, length: number, option: string): voi
 // V8 optimizes them separately. `list` arrays hold entry indices in ascending order.
 
 /** Round 1 on [start, end) (E_0 = T): the signs of T; returns sum |T|. */
-function signsAndSum(t: Float32Array, signs: Uint8Array, start: number, end: number): number {
+export function signsAndSum(t: Float32Array, signs: Uint8Array, start: number, end: number): number {
   let sum = 0;
   for (let j = start; j < end; j++) {
     const v = t[j];
@@ -160,13 +160,20 @@ function advanceList(
  * rounds. With a bit map the rounds go on while A_i is not empty, so max(M) need not be known
  * in advance. Per round, for group g:
  *
- * - round 1 visits every entry (E_0 = T): signs and sum |T|;
+ * - round 1 visits every entry (E_0 = T): signs and sum |T| (or takes `firstSums`, the sum
+ *   per group of a round 1 already run into opts.signsOut);
  * - homogeneous round i: one pass, residual and sign of every entry;
  * - heterogeneous round i: a pass over A_{i-1} writes each entry's depth i-1 value (final for
  *   those with M_j = i - 1, overwritten later for the others) and compacts the list to A_i;
  *   a pass over A_i takes the residual E_{i-1}, its sign and sum |E_{i-1}|.
  */
-function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, rounds: number, opts: BinarizeOptions): Binarization {
+export function binarizeRounds(
+  t: Float32Array,
+  bitMap: Uint8Array | null,
+  rounds: number,
+  opts: BinarizeOptions,
+  firstSums?: Float64Array,
+): Binarization {
   const n = t.length;
   const channels = opts.channels ?? 1;
   const size = groupSize(n, opts.channels, 'channels');
@@ -197,7 +204,8 @@ function binarizeRounds(t: Float32Array, bitMap: Uint8Array | null, rounds: numb
   let mus = new Float64Array(channels);
   for (let g = 0; g < channels; g++) {
     const start = g * size;
-    const sum = signsAndSum(t, signs, start, start + size);
+    // firstSums: round 1 already done by the caller (`binarizeWithBitMap`), signs written.
+    const sum = firstSums === undefined ? signsAndSum(t, signs, start, start + size) : firstSums[g];
     // A float32 tensor cannot overflow a float64 sum, so a non-finite sum means a NaN/Inf weight.
     if (!Number.isFinite(sum)) failNonFinite(t, opts.name, start, start + size);
     mus[g] = scaleOf(sum, size);

@@ -6,7 +6,7 @@
 import { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
-import { makeBitMap, heteroBinarize, residualBinarize, bitHistogram, type Heuristic, type Binarization } from '../hbnn/index.js';
+import { binarizeWithBitMap, residualBinarize, bitHistogram, type Heuristic, type Binarization } from '../hbnn/index.js';
 import { FN_WEIGHT, HBNN_DOMAIN, type WeightRecord } from './format.js';
 import { fromChannelMajor, toChannelMajor, type WeightLayer } from './targets.js';
 
@@ -47,16 +47,20 @@ export function quantizeLayerWeight(w: Float32Array, dims: readonly number[], la
     bitMapCm = new Uint8Array(cm.length).fill(bits);
     bin = residualBinarize(cm, bits, { name, ...(channels ? { channels } : {}) });
   } else {
-    const bm = makeBitMap(cm, {
-      heuristic: spec.heuristic,
-      dist: spec.dist,
-      maxBits: spec.dist.length,
-      seed: spec.seed,
-      name,
-      ...(channels ? { scaleChannels: channels } : {}),
-    });
-    bitMapCm = bm.bitMap;
-    bin = heteroBinarize(cm, bitMapCm, { name, ...(channels ? { channels } : {}) });
+    const fused = binarizeWithBitMap(
+      cm,
+      {
+        heuristic: spec.heuristic,
+        dist: spec.dist,
+        maxBits: spec.dist.length,
+        seed: spec.seed,
+        name,
+        ...(channels ? { scaleChannels: channels } : {}),
+      },
+      { name, ...(channels ? { channels } : {}) },
+    );
+    bitMapCm = fused.map.bitMap;
+    bin = fused.bin;
   }
   const k = bin.nBits;
   const n = cm.length;

@@ -1,0 +1,40 @@
+/**
+ * A bit map and the heterogeneous binarization with it in one call, bit-identical to
+ * `makeBitMap` followed by `heteroBinarize`, with one pass over the weights less: when the
+ * bit map's groups and the scale groups coincide (both per tensor, or the same channel count),
+ * the validating sum |T| of `makeBitMap` (middle-out's first mean) and round 1 of the
+ * binarization (signs of T and sum |T|, the same float64 sum in the same order) are one pass.
+ */
+import { makeBitMapWith, type BitMapOptions, type BitMapResult } from './bitmap.js';
+import { binarizeRounds, signsAndSum, type BinarizeOptions, type Binarization } from './residual.js';
+import { checkOut, failNonFinite, groupSize } from './validate.js';
+
+/** What `binarizeWithBitMap` returns: the bit map and the binarization with it. */
+export interface BitMapBinarization {
+  map: BitMapResult;
+  bin: Binarization;
+}
+
+/**
+ * `makeBitMap(t, mapOpts)` then `heteroBinarize(t, map.bitMap, binOpts)`, with the same
+ * results, errors aside from their order (the sign buffer `binOpts.signsOut` is checked first).
+ */
+export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binOpts: BinarizeOptions = {}): BitMapBinarization {
+  const n = t.length;
+  const shared = (mapOpts.channels ?? 1) === (binOpts.channels ?? 1);
+  if (!shared) {
+    const map = makeBitMapWith(t, mapOpts, undefined);
+    return { map, bin: binarizeRounds(t, map.bitMap, 0, binOpts) };
+  }
+  const scaleSize = groupSize(n, binOpts.channels, 'channels');
+  const signs = checkOut(binOpts.signsOut, n, 'signsOut') ?? new Uint8Array(n);
+  const firstSums = new Float64Array(binOpts.channels ?? 1);
+  const map = makeBitMapWith(t, mapOpts, (start, end) => {
+    const sum = signsAndSum(t, signs, start, end);
+    if (!Number.isFinite(sum)) failNonFinite(t, mapOpts.name, start, end);
+    firstSums[scaleSize === 0 ? 0 : start / scaleSize] = sum;
+    return sum;
+  });
+  const bin = binarizeRounds(t, map.bitMap, 0, { ...binOpts, signsOut: signs }, n === 0 ? undefined : firstSums);
+  return { map, bin };
+}
