@@ -18,6 +18,7 @@
 import { fail, ErrorCodes } from '../errors.js';
 import {
   unreachable,
+  opInputs,
   type AccType,
   type BinaryType,
   type BinaryWeight,
@@ -321,25 +322,6 @@ function compile(p: BitProgram, opts: InterpretOptions): { steps: Step[]; bufs: 
     }
   }
   return { steps, bufs };
-}
-
-function opInputs(op: BitOp): string[] {
-  switch (op.op) {
-    case 'input':
-      return [];
-    case 'conv':
-    case 'matvec':
-    case 'threshold':
-    case 'requantize':
-    case 'relu':
-    case 'maxpool':
-    case 'reshape':
-    case 'scale':
-    case 'argmax':
-      return [op.input];
-    default:
-      return unreachable(op, 'op');
-  }
 }
 
 /** S = Σ_t M[t][c]·acc_t for every entry: the fused buffer, or computed from the accumulators. */

@@ -357,3 +357,23 @@ export interface BitProgram {
 export function unreachable(x: never, what = 'value'): never {
   throw new Error(`unhandled ${what}: ${JSON.stringify(x)}`);
 }
+
+/** The tensor ids an op reads (every op but `input` reads exactly one). */
+export function opInputs(op: BitOp): string[] {
+  switch (op.op) {
+    case 'input':
+      return [];
+    case 'conv':
+    case 'matvec':
+    case 'threshold':
+    case 'requantize':
+    case 'relu':
+    case 'maxpool':
+    case 'reshape':
+    case 'scale':
+    case 'argmax':
+      return [op.input];
+    default:
+      return unreachable(op, 'bit-level op');
+  }
+}

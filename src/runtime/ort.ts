@@ -72,7 +72,8 @@ export function toOrtTensor(t: Tensor): ort.Tensor {
     case 'int64': return new ort.Tensor('int64', new BigInt64Array(buf), dims);
     case 'uint64': return new ort.Tensor('uint64', new BigUint64Array(buf), dims);
     case 'bool': return new ort.Tensor('bool', copy, dims);
-    case 'int4': return new ort.Tensor('int4', new Int8Array(buf), dims);
+    // 4-bit types travel packed two per byte; onnxruntime-node takes them as Uint8Array.
+    case 'int4': return new ort.Tensor('int4', copy, dims);
     case 'uint4': return new ort.Tensor('uint4', copy, dims);
     default: return fail(ErrorCodes.UNSUPPORTED_OP, `no ORT conversion for ${type}`);
   }

@@ -21,7 +21,7 @@ import { printModel } from '../../src/ir/printer.js';
 import type { Model, Value } from '../../src/ir/graph.js';
 import type { Tensor } from '../../src/ir/tensor.js';
 import { halfToFloat } from '../../src/ir/tensor.js';
-import { DataType, dtypeName } from '../../src/ir/dtype.js';
+import { DataType, dtypeName, ortTypeName } from '../../src/ir/dtype.js';
 import type { TypePb } from '../../src/onnx/proto.js';
 
 export const CORPUS = '/work/shared/corpus/onnx-node';
@@ -112,27 +112,8 @@ export function jsApiLimit(t: TypePb | undefined): string | undefined {
   return undefined;
 }
 
-/** onnxruntime-common's tensor type name for an ONNX element type. */
-export function ortType(dtype: number): string | undefined {
-  switch (dtype) {
-    case DataType.FLOAT: return 'float32';
-    case DataType.UINT8: return 'uint8';
-    case DataType.INT8: return 'int8';
-    case DataType.UINT16: return 'uint16';
-    case DataType.INT16: return 'int16';
-    case DataType.INT32: return 'int32';
-    case DataType.INT64: return 'int64';
-    case DataType.STRING: return 'string';
-    case DataType.BOOL: return 'bool';
-    case DataType.FLOAT16: return 'float16';
-    case DataType.DOUBLE: return 'float64';
-    case DataType.UINT32: return 'uint32';
-    case DataType.UINT64: return 'uint64';
-    case DataType.INT4: return 'int4';
-    case DataType.UINT4: return 'uint4';
-    default: return undefined;
-  }
-}
+/** onnxruntime-common's tensor type name for an ONNX element type (the library's own table). */
+export const ortType = ortTypeName;
 
 /** Raw little-endian payload of a tensor, independent of how the .pb stored it. */
 function rawOf(t: Tensor): Uint8Array {

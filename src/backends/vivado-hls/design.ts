@@ -22,6 +22,7 @@
 import { fail, ErrorCodes } from '../../errors.js';
 import {
   unreachable,
+  opInputs,
   type BinaryType,
   type BitOp,
   type BitProgram,
@@ -477,21 +478,3 @@ function rankTable(t: BinaryType): number[] {
   return table;
 }
 
-function opInputs(op: BitOp): string[] {
-  switch (op.op) {
-    case 'input':
-      return [];
-    case 'conv':
-    case 'matvec':
-    case 'threshold':
-    case 'requantize':
-    case 'relu':
-    case 'maxpool':
-    case 'reshape':
-    case 'scale':
-    case 'argmax':
-      return [op.input];
-    default:
-      return unreachable(op, 'bit-level op');
-  }
-}
