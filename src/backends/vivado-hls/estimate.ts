@@ -9,12 +9,15 @@
  *   c0 = 300, c1 = 1.1; mult = Q·(2·⌈(W+A)/6⌉ − 1)·(W+A); adder tree = (W+A)·(2Q − 1);
  *   accumulator = its width; thresholds (LUTRAM) = n·w·⌈TMEM/64⌉; comparators = n·w;
  *   c2 = P·Q·W·⌈WMEM/64⌉ when the weights sit in LUTRAM (WMEM ≤ 128).
+ * Binary × binary lanes cost BINARY_LANE_LUTS = 2 LUTs each (before c1) instead of FINN's
+ * generic mult + adder tree (6): the popcount tree counted by its widths.
  * Heterogeneous extension: every accumulator term (weight plane i × activation plane k) is
  * its own xnor-popcount unit with Q·d_i lanes, d_i the fraction of weights that have an
  * i-th plane (so lanes follow the sum of per-parameter bits, not the maximum); terms with a
  * weight mask need a second popcount (of the mask) per PE; several terms are combined by
  * multiplying each accumulator with its constant, one DSP per PE time-shared over the SF
- * cycles of a row fold. BRAM follows FINN's block-RAM bucketing of the packed weight memory
+ * cycles of a row fold (multipliers ≤ 25×18 bits are DSP48 slices, as Vivado HLS maps them;
+ * beyond the part's DSPs the excess is counted as LUT multipliers). BRAM follows FINN's block-RAM bucketing of the packed weight memory
  * (the words the generated code stores: one sign word per plane, plus a mask word for a
  * plane that not every weight has).
  */
@@ -27,6 +30,19 @@ import { unreachable } from '../../bitir/types.js';
 /** FINN-R constants (FINN's MVAU lut_estimation: "parameters from experiments in paper"). */
 export const FINN_C0 = 300;
 export const FINN_C1 = 1.1;
+
+/**
+ * LUTs (before c1) of one binary popcount lane: an xnor (or AND, for a mask) feeding a
+ * popcount tree; replaces FINN's generic multiplier and adder-tree terms for binary × binary
+ * lanes only (fixed-point lanes keep them). FINN's formula charges W = A = 1 a 2-LUT multiplier
+ * and 2Q − 1 adder nodes of W + A = 2 bits (6 LUTs per lane). Counted by the tree's actual
+ * widths instead: Q/2^l adders of l-bit operands at level l, one LUT per operand bit on the
+ * carry chain, is Σ_l Q·l/2^l ≈ 2Q LUTs, the xnors absorbed into the first level's LUTs.
+ * Derived, not fitted; docs/backend-vivado-hls.md ("Binary lanes") compares the result with
+ * FINN's and BNN-PYNQ's published CNV designs (1.1 would match FINN's 46,253 LUTs exactly but
+ * puts BNN-PYNQ's 26,072 25% off).
+ */
+export const BINARY_LANE_LUTS = 2;
 
 // ------------------------------------------------------------------------------------------
 // Weight statistics
@@ -76,6 +92,12 @@ function multLuts(q: number, w: number, a: number): number {
 /** FINN's adder-tree LUTs for Q lanes of W×A-bit products. */
 function adderTreeLuts(q: number, w: number, a: number): number {
   return q <= 0 ? 0 : (w + a) * (2 * q - 1);
+}
+
+/** Lane logic of Q lanes of W×A-bit products: calibrated popcount lanes when both are 1 bit. */
+function binaryLanes(q: number, w: number, a: number): number {
+  if (w === 1 && a === 1) return BINARY_LANE_LUTS * q;
+  return multLuts(q, w, a) + adderTreeLuts(q, w, a);
 }
 
 /** DSP48 slices for one a×b-bit multiplier (25×18 signed inputs). */
@@ -133,6 +155,8 @@ export interface UnitCost {
   dsp: number;
   cycles: number;
   lanesPerPe: number;
+  /** LUTs the `dsp` multipliers would take in fabric (FINN's multiplier formula, × c1). */
+  dspFabricLuts: number;
 }
 
 type UnitShape = Pick<UnitStage, 'mh' | 'mw' | 'reps' | 'pe' | 'simd' | 'weight' | 'terms' | 'accBits' | 'activation' | 'in'>;
@@ -153,6 +177,7 @@ export function unitCost(u: UnitShape): UnitCost {
   let shared = 0;
   let lanes = 0;
   let dsp = 0;
+  let fabric = 0;
   for (const t of u.terms) {
     const d = t.w === 0 ? 1 : stats.density[t.w - 1] ?? 1;
     const full = t.w === 0 ? true : stats.full[t.w - 1] ?? true;
@@ -167,18 +192,21 @@ export function unitCost(u: UnitShape): UnitCost {
         // ±1 weights × A-bit input: a conditional negation (A+1 LUTs) per lane, no multiplier.
         c += laneCount * (1 + aBits) + adderTreeLuts(laneCount, 1, aBits);
       } else {
-        c += multLuts(laneCount, wBits, aBits) + adderTreeLuts(laneCount, wBits, aBits);
+        c += binaryLanes(laneCount, wBits, aBits);
         // Binary × binary with a weight mask: the popcount of M = Mw & Ma per PE.
-        if (!fixedIn && t.w > 0 && !full) c += adderTreeLuts(laneCount, 1, 1);
+        if (!fixedIn && t.w > 0 && !full) c += binaryLanes(laneCount, 1, 1);
       }
       return c;
     };
     perPe += term(l);
     perPeDense += term(q);
     accLuts += u.accBits;
-    if (wBits > 1 && fixedIn) dsp += p * q;
+    if (wBits > 1 && fixedIn) {
+      dsp += p * q;
+      fabric += p * q * multLuts(1, wBits, aBits);
+    }
     // Binary × binary without a weight mask: popcount(Ma) is shared by all PEs.
-    if (!fixedIn && t.w > 0 && full) shared += adderTreeLuts(q, 1, 1);
+    if (!fixedIn && t.w > 0 && full) shared += binaryLanes(q, 1, 1);
   }
   // Activation: combine terms, then compare (threshold) or scale, round and clamp (requantize).
   const a = u.activation;
@@ -188,7 +216,9 @@ export function unitCost(u: UnitShape): UnitCost {
   let act = 0;
   if (!trivial) {
     const mBits = constBits(multipliers.flat());
-    dsp += p * Math.ceil(multipliers.length / sf) * dspPerMultiplier(u.accBits, mBits);
+    const mults = p * Math.ceil(multipliers.length / sf);
+    dsp += mults * dspPerMultiplier(u.accBits, mBits);
+    fabric += mults * multLuts(1, u.accBits, mBits);
     act += a.sumBits + multipliers.length * mBits * tmemWords;
   }
   if (a.kind === 'threshold') {
@@ -213,7 +243,7 @@ export function unitCost(u: UnitShape): UnitCost {
   };
   const luts = breakdown.base + breakdown.lanes + breakdown.perPe + breakdown.memory;
   const lutsDense = breakdown.base + Math.round(FINN_C1 * (p * perPeDense + shared)) + breakdown.perPe + breakdown.memory;
-  return { luts, breakdown, lutsDense, bram18: bram, dsp, cycles: u.reps * nf * sf, lanesPerPe: lanes };
+  return { luts, breakdown, lutsDense, bram18: bram, dsp, cycles: u.reps * nf * sf, lanesPerPe: lanes, dspFabricLuts: Math.round(FINN_C1 * fabric) };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -322,6 +352,13 @@ export function stageEstimate(s: HlsStage): StageEstimate {
   }
 }
 
+/** LUTs the DSP multipliers of a stage would take in fabric (FINN's multiplier formula, × c1). */
+function stageDspFabricLuts(s: HlsStage): number {
+  if (s.kind === 'unit') return unitCost(s).dspFabricLuts;
+  if (s.kind === 'scale') return Math.round(FINN_C1 * s.in.beat * multLuts(1, entryBits(s.in.entry), constBits([s.multiplier])));
+  return 0;
+}
+
 export interface EstimateOptions {
   part: FpgaPart;
   clockMhz: number;
@@ -347,15 +384,29 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
     sumCycles += s.cycles;
     if (s.cycles > worst.cycles) worst = s;
   }
+  // Multiplications of at most 25×18 bits map to DSP48 slices (Vivado HLS's default for `*`).
+  // Where the design needs more DSPs than the part has, the rest are built in LUTs.
+  let dspFallback: string | undefined;
+  if (dsp > o.part.dsp) {
+    const fabric = design.stages.reduce((a, s) => a + stageDspFabricLuts(s), 0);
+    const excess = dsp - o.part.dsp;
+    const extra = Math.round((fabric * excess) / dsp);
+    dspFallback = `${dsp} DSP48 slices needed, ${o.part.dsp} on the ${o.part.name}: the multipliers of the other ${excess} are counted as LUT multipliers (+${extra.toLocaleString('en-US')} LUTs, FINN's multiplier formula).`;
+    luts += extra;
+    lutsDense += extra;
+    dsp = o.part.dsp;
+  }
   const hz = o.clockMhz * 1e6;
   const fps = hz / worst.cycles;
   const notes = [
-    'FINN-R analytical model (LUT = 300 + 1.1·PE·(lanes + adder tree + accumulator + thresholds)), extended to heterogeneous planes: lanes per term = SIMD × fraction of weights with that plane.',
+    'FINN-R analytical model (LUT = 300 + 1.1·PE·(lanes + adder tree + accumulator + thresholds); a binary xnor-popcount lane costs 2.2 LUTs, its adder tree counted by width), extended to heterogeneous planes: lanes per term = SIMD × fraction of weights with that plane.',
+    'Multipliers of at most 25×18 bits (combining plane accumulators, fixed-point lanes, scales) are DSP48 slices, as Vivado HLS maps them by default.',
     `The heterogeneous lane count assumes only the lanes whose weights have a plane are built (true when weights are constants in logic); synthesizing the emitted dense masked words instead builds SIMD lanes per plane: ${Math.round(lutsDense).toLocaleString('en-US')} LUTs (lutsDense).`,
     'Not included: AXI DMA / interconnect, the FIFOs between stages, the processing system, and place-and-route effects.',
     'Latency is Σ stage cycles / clock (each stage finishes a sample before the next starts): an upper bound.',
   ];
   const unmet = o.targetFps !== undefined && fps < o.targetFps * (1 - 1e-9);
+  if (dspFallback) notes.unshift(dspFallback);
   if (unmet) notes.unshift(`target ${o.targetFps} FPS not reached: the slowest stage (${worst.stage}) needs ${worst.cycles} cycles per sample even at full parallelism or fixed-rate input.`);
   return {
     format: 'hbnn-fpga-estimate/1',

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { planVivadoHls, bnnPynqCnvFolding, REFERENCES, FPGA_PARTS, resolvePart, type VivadoHlsPlan } from '../../../src/backends/vivado-hls/index.js';
 import { bram18For, dspPerMultiplier, planeStats } from '../../../src/backends/vivado-hls/estimate.js';
 import type { Model } from '../../../src/ir/graph.js';
-import { CNV_LOWERING, quantizedCnv, randomCifar, tempDir } from './helpers.js';
+import { CNV_LOWERING, quantizedCnv, quantizedFmnist, randomCifar, tempDir } from './helpers.js';
 
 const BITS = [1, 1.2, 1.4, 1.6] as const;
 const models = new Map<number, Model>();
@@ -67,10 +67,15 @@ describe('CNV at 1 bit', () => {
     const fps = p.estimates.total.fps;
     expect(fps).toBeGreaterThanOrEqual(REFERENCES.finnCnvZc706.fps);
     expect(Math.abs(fps - REFERENCES.finnCnvZc706.fps) / REFERENCES.finnCnvZc706.fps).toBeLessThan(0.15);
-    // The LUT share is far above FINN's 21.2% (docs/fpga-results.md explains why): keep the
-    // documented figure honest by pinning it here.
-    expect(p.estimates.total.lutPercent).toBeGreaterThan(30);
-    expect(p.estimates.total.lutPercent).toBeLessThan(45);
+  });
+
+  it('folded for FINN’s 21,906 FPS on the ZC706: LUT share within 25% of FINN’s 21.2%', () => {
+    // Binary lanes at 2.2 LUTs (their adder tree counted by width, not fitted): 24.5%, 16%
+    // above FINN's published 46,253 LUTs (docs/fpga-results.md).
+    const p = planVivadoHls(models.get(1)!, { lowering: CNV_LOWERING, targetFps: REFERENCES.finnCnvZc706.fps });
+    const ref = REFERENCES.finnCnvZc706.lutPercent;
+    expect(Math.abs(p.estimates.total.lutPercent - ref) / ref).toBeLessThan(0.25);
+    expect(p.estimates.total.lutPercent).toBeGreaterThan(ref);
   });
 });
 
@@ -114,5 +119,39 @@ describe('CNV at heterogeneous bits (BNN-PYNQ folding)', () => {
     // paper's Table 2 assumption): every PE combines its plane accumulators and compares a
     // wider sum. docs/fpga-results.md quantifies it.
     expect(t[1]! - t[0]!).toBeGreaterThan(t[0]! * 0.2);
+  });
+
+  it('LUTs at 1.2 and 1.4 bits vs 1 bit: about 2.1× and 2.2×, not the paper’s 1.2× and 1.4×', () => {
+    // docs/fpga-results.md: lanes scale with the bits, but combining planes (per PE) and the
+    // stored sign and mask words (LUTRAM) add a step that the paper's linear scaling leaves out.
+    // Pinned within ±10% of the documented ratios so that the page stays true.
+    const t = BITS.map((b) => bnnPynq.get(b)!.estimates.total.luts);
+    const r12 = t[1]! / t[0]!;
+    const r14 = t[2]! / t[0]!;
+    expect(Math.abs(r12 - 2.11) / 2.11).toBeLessThan(0.1);
+    expect(Math.abs(r14 - 2.22) / 2.22).toBeLessThan(0.1);
+    expect(r12).toBeGreaterThan(REFERENCES.paperTable2[1].lutPercent / REFERENCES.paperTable2[0].lutPercent);
+    expect(r14).toBeGreaterThan(REFERENCES.paperTable2[2].lutPercent / REFERENCES.paperTable2[0].lutPercent);
+  });
+
+  it('plane combination multipliers are DSP48 slices and fit the ZC706', () => {
+    for (const b of BITS) {
+      const e = bnnPynq.get(b)!.estimates;
+      expect(e.total.dsp).toBeLessThanOrEqual(FPGA_PARTS['xc7z045']!.dsp);
+      expect(e.notes.some((n) => n.includes('counted as LUT multipliers'))).toBe(false);
+    }
+    expect(bnnPynq.get(1.2)!.estimates.total.dsp).toBeGreaterThan(bnnPynq.get(1)!.estimates.total.dsp);
+  });
+});
+
+describe('DSP budget', () => {
+  it('counts the multipliers beyond the part’s DSP48 slices as LUTs, and says so', async () => {
+    const m = await quantizedFmnist('W1.4');
+    const big = planVivadoHls(m, { targetFps: 50_000 }).estimates;
+    const small = planVivadoHls(m, { targetFps: 50_000, part: 'xc7z020' }).estimates;
+    expect(big.total.dsp).toBeGreaterThan(FPGA_PARTS['xc7z020']!.dsp);
+    expect(small.total.dsp).toBe(FPGA_PARTS['xc7z020']!.dsp);
+    expect(small.total.luts).toBeGreaterThan(big.total.luts);
+    expect(small.notes[0]).toMatch(/DSP48 slices needed, 220 on the xc7z020/);
   });
 });
