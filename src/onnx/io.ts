@@ -9,7 +9,7 @@ import { Model, walkGraphs } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { dtypeBits, dtypeName } from '../ir/dtype.js';
 import { fail, ErrorCodes, isHbnnError } from '../errors.js';
-import { assertNotInput, readFileChecked } from '../util/fs.js';
+import { assertNotInput, readFileChecked, writeFileAtomic } from '../util/fs.js';
 
 export interface LoadOptions {
   /** Folder that external data locations are relative to (default: the model file's folder). */
@@ -196,9 +196,9 @@ export function saveModel(model: Model, file: string, opts: SaveOptions = {}): v
   }
   if (chunks.length > 0) {
     assertNotInput(dataPath, protect);
-    writeChunksAtomic(dataPath, chunks);
+    writeFileAtomic(dataPath, chunks);
   }
-  writeChunksAtomic(file, pieces);
+  writeFileAtomic(file, pieces);
 }
 
 /** Protobuf messages (and so inline ONNX files) are limited to 2 GiB - 1. */
@@ -214,40 +214,6 @@ export function encodeModelChunks(model: Model, minView?: number): Uint8Array[] 
     if (t.external && t.storage.kind !== 'raw') fail(ErrorCodes.EXTERNAL_DATA, `tensor "${t.name}" has unloaded external data`);
   }
   return encodeMessageChunks(ModelProtoType, modelToPb(model), minView);
-}
-
-/**
- * Writes `chunks` to `file` atomically, like util/fs writeFileAtomic (temp file beside it,
- * fsync, rename; the temp file is removed on failure), without joining them first.
- */
-function writeChunksAtomic(file: string, chunks: readonly Uint8Array[]): void {
-  const dir = path.dirname(path.resolve(file));
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-  } catch (e) {
-    fail(ErrorCodes.FILE_WRITE, `cannot create folder ${dir}: ${(e as Error).message}`, { file });
-  }
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  try {
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      for (const c of chunks) {
-        let off = 0;
-        while (off < c.byteLength) off += fs.writeSync(fd, c, off, c.byteLength - off);
-      }
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    try {
-      fs.rmSync(tmp, { force: true });
-    } catch {
-      /* nothing more to clean */
-    }
-    fail(ErrorCodes.FILE_WRITE, `cannot write ${file}: ${(e as Error).message}`, { file });
-  }
 }
 
 function externalSources(model: Model): string[] {

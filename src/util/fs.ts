@@ -25,8 +25,11 @@ export function assertNotInput(output: string, inputs: readonly string[]): void 
   }
 }
 
-/** Writes `data` to `file` atomically: a temp file beside it, fsync, rename. */
-export function writeFileAtomic(file: string, data: Uint8Array | string): void {
+/**
+ * Writes `data` to `file` atomically: a temp file beside it, fsync, rename (the temp file is
+ * removed on failure). `data` may be a list of chunks, written in order without joining them.
+ */
+export function writeFileAtomic(file: string, data: Uint8Array | string | readonly Uint8Array[]): void {
   const dir = path.dirname(path.resolve(file));
   try {
     fs.mkdirSync(dir, { recursive: true });
@@ -37,8 +40,11 @@ export function writeFileAtomic(file: string, data: Uint8Array | string): void {
   try {
     const fd = fs.openSync(tmp, 'w');
     try {
-      if (typeof data === 'string') fs.writeSync(fd, data);
-      else fs.writeSync(fd, data);
+      const chunks = typeof data === 'string' ? [Buffer.from(data, 'utf8')] : data instanceof Uint8Array ? [data] : data;
+      for (const c of chunks) {
+        let off = 0;
+        while (off < c.byteLength) off += fs.writeSync(fd, c, off, c.byteLength - off);
+      }
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);
