@@ -23,6 +23,7 @@ import type { Tensor } from '../../src/ir/tensor.js';
 import { halfToFloat } from '../../src/ir/tensor.js';
 import { DataType, dtypeName, ortTypeName } from '../../src/ir/dtype.js';
 import type { TypePb } from '../../src/onnx/proto.js';
+import { toOrtTensor } from '../../src/runtime/ort.js';
 
 export const CORPUS = '/work/shared/corpus/onnx-node';
 export const RTOL = 1e-3;
@@ -115,7 +116,7 @@ export function jsApiLimit(t: TypePb | undefined): string | undefined {
 /** onnxruntime-common's tensor type name for an ONNX element type (the library's own table). */
 export const ortType = ortTypeName;
 
-/** Raw little-endian payload of a tensor, independent of how the .pb stored it. */
+/** Raw little-endian payload of a tensor in a fresh, aligned buffer. */
 function rawOf(t: Tensor): Uint8Array {
   const raw = t.toRawBytes();
   const copy = new Uint8Array(raw.byteLength);
@@ -123,35 +124,10 @@ function rawOf(t: Tensor): Uint8Array {
   return copy;
 }
 
-/** An ORT tensor for a reference input (test code's own conversion, checked by the outputs). */
+/** An ORT tensor for a reference input: the library's own conversion (checked by the outputs). */
 export function feedTensor(t: Tensor): ort.Tensor {
-  const type = ortType(t.dtype);
-  if (!type) throw new JsLimit(`type ${dtypeName(t.dtype)} has no JS tensor`);
-  const dims = [...t.dims];
-  if (type === 'string') {
-    const s = t.storage;
-    const dec = new TextDecoder();
-    return new ort.Tensor('string', s.kind === 'string' ? s.values.map((b) => dec.decode(b)) : [], dims);
-  }
-  const copy = rawOf(t);
-  const buf = copy.buffer;
-  switch (type) {
-    case 'float32': return new ort.Tensor('float32', new Float32Array(buf), dims);
-    case 'float64': return new ort.Tensor('float64', new Float64Array(buf), dims);
-    case 'int8': return new ort.Tensor('int8', new Int8Array(buf), dims);
-    case 'uint8': return new ort.Tensor('uint8', copy, dims);
-    case 'int16': return new ort.Tensor('int16', new Int16Array(buf), dims);
-    case 'uint16': return new ort.Tensor('uint16', new Uint16Array(buf), dims);
-    case 'float16': return new ort.Tensor('float16', new Uint16Array(buf), dims);
-    case 'int32': return new ort.Tensor('int32', new Int32Array(buf), dims);
-    case 'uint32': return new ort.Tensor('uint32', new Uint32Array(buf), dims);
-    case 'int64': return new ort.Tensor('int64', new BigInt64Array(buf), dims);
-    case 'uint64': return new ort.Tensor('uint64', new BigUint64Array(buf), dims);
-    case 'bool': return new ort.Tensor('bool', copy, dims);
-    case 'int4': return new ort.Tensor('int4', copy, dims);
-    case 'uint4': return new ort.Tensor('uint4', copy, dims);
-  }
-  throw new JsLimit(`type ${type} has no JS tensor`);
+  if (!ortType(t.dtype)) throw new JsLimit(`type ${dtypeName(t.dtype)} has no JS tensor`);
+  return toOrtTensor(t);
 }
 
 export class JsLimit extends Error {}
