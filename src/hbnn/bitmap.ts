@@ -21,7 +21,7 @@ import { fail, ErrorCodes } from '../errors.js';
 import { countsFromDistribution, resolveDistribution, type DistributionSpec } from './distribution.js';
 import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
 import { randomKey, seedWords } from './prng.js';
-import { scratchHistogram, scratchIndices, scratchPairs } from './scratch.js';
+import { scratchHistogram, scratchIndices, scratchIndicesB, scratchPairs } from './scratch.js';
 import { quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
 import { checkOut, failBitMapEntry, groupSize, sumAbsChecked } from './validate.js';
 
@@ -380,6 +380,61 @@ function middleOutAssign(t: Float32Array, idx: Uint32Array | null, ps: number, p
 }
 
 /**
+ * `middleOutAssign` over a candidate list, fused with the binarization's round `shift + 1`
+ * residual over the same entries in the same order (`residualList` in residual.ts): signs get
+ * bit `shift`, and the float64 sum |E| is returned. Rerunning it (after a failed sampled pass)
+ * gives the same signs and sum: the sign path is read without the bit it writes.
+ */
+function middleOutAssignResidual(t: Float32Array, idx: Uint32Array, ps: number, pe: number, mean: number, st: AssignPass, r: ResidualRound): number {
+  const { map, b, last, next, bj } = st;
+  const { signs, sums, at, shift } = r;
+  const low = (1 << shift) - 1;
+  const [loF, hiF] = floatBounds(st.lo, st.hi);
+  const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
+  let { w, nb, taken } = st;
+  let sum = 0;
+  for (let p = ps; p < pe; p++) {
+    const j = idx[p];
+    const v = t[j];
+    const s = signs[j] & low;
+    const e = v - sums[at + s];
+    signs[j] = s | (isNegative(e) << shift);
+    sum += Math.abs(e);
+    const k = Math.fround(Math.abs(Math.abs(v) - mean));
+    const sel = ((k < loF) as unknown as number) | 0;
+    taken += sel;
+    if ((((k >= loF) as unknown as number) & ((k <= hiF) as unknown as number)) !== 0) {
+      bkF[nb] = k;
+      bj[nb] = j;
+      nb++;
+    }
+    if (next === null) {
+      map[j] = last - sel * (last - b);
+    } else {
+      map[j] = sel * b;
+      next[w] = j;
+      w += 1 - sel;
+    }
+  }
+  st.w = w;
+  st.nb = nb;
+  st.taken = taken;
+  return sum;
+}
+
+/** The binarization round fused into a middle-out round (see `middleOutAssignResidual`). */
+interface ResidualRound {
+  signs: Uint8Array;
+  /** Partial sums of depth `shift`; the group's start in them. */
+  sums: Float64Array;
+  at: number;
+  shift: number;
+  /** Where the group's sum |E| goes. */
+  result: Float64Array;
+  g: number;
+}
+
+/**
  * Removes from list[from .. to) the entries whose map is not `keptValue` (0 normally: the
  * entries that got a bitwidth), compacting in place. Returns the new end and sum |T| over the
  * entries kept (middle-out's next mean).
@@ -425,6 +480,47 @@ function middleOutFirstRound(t: Float32Array, ps: number, pe: number, mean: numb
   st.taken = taken;
 }
 
+/**
+ * `middleOutFirstRound` that also writes the binarization's round-1 value of every entry,
+ * out[j] = mu - 2·mu·signs[j] (what `heteroBinarize` writes in its round 2 pass), so that
+ * `binarizeWithBitMap` skips that full pass.
+ */
+function middleOutFirstRoundValues(
+  t: Float32Array,
+  ps: number,
+  pe: number,
+  mean: number,
+  st: AssignPass,
+  values: { out: Float32Array; signs: Uint8Array; mu: number },
+): void {
+  const { next, bj } = st;
+  const list = next!;
+  const { out, signs, mu } = values;
+  const value = new Float32Array([mu, mu - 2 * mu]); // by sign bit, as heteroBinarize computes it
+  const [loF, hiF] = floatBounds(st.lo, st.hi);
+  const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
+  let { w, nb, taken } = st;
+  for (let j = ps; j < pe; j++) {
+    const v = t[j];
+    const neg = isNegative(v);
+    signs[j] = neg;
+    out[j] = value[neg];
+    const k = Math.fround(Math.abs(Math.abs(v) - mean));
+    const sel = ((k < loF) as unknown as number) | 0;
+    taken += sel;
+    if ((((k >= loF) as unknown as number) & ((k <= hiF) as unknown as number)) !== 0) {
+      bkF[nb] = k;
+      bj[nb] = j;
+      nb++;
+    }
+    list[w] = j;
+    w += 1 - sel;
+  }
+  st.w = w;
+  st.nb = nb;
+  st.taken = taken;
+}
+
 /** What one selection round of one group works with. */
 interface Round {
   heuristic: Heuristic;
@@ -438,6 +534,10 @@ interface Round {
   /** The list of entries kept for later rounds; null in the last selection round. */
   next: Uint32Array | null;
   idx: Uint32Array | null;
+  /** middle-out's first round, fused with the binarization: write its round-1 values too. */
+  values?: { out: Float32Array; signs: Uint8Array; mu: number };
+  /** middle-out's second round, fused with the binarization's round 2. */
+  residual?: ResidualRound;
 }
 
 /**
@@ -517,7 +617,10 @@ function secondPass(round: Round, ps: number, pe: number, lo: number, hi: number
   const pass: AssignPass = { map, b, last, next, w, lo, hi, bk, bj, nb: 0, taken: 0 };
   if (fillsMap(round)) {
     map.fill(b, ps, pe);
-    middleOutFirstRound(round.t, ps, pe, src.mean, pass);
+    if (round.values !== undefined) middleOutFirstRoundValues(round.t, ps, pe, src.mean, pass, round.values);
+    else middleOutFirstRound(round.t, ps, pe, src.mean, pass);
+  } else if (round.heuristic === 'middle-out' && round.residual !== undefined && round.idx !== null) {
+    round.residual.result[round.residual.g] = middleOutAssignResidual(round.t, round.idx, ps, pe, src.mean, pass, round.residual);
   } else if (round.heuristic === 'middle-out') {
     middleOutAssign(round.t, round.idx, ps, pe, src.mean, pass);
   } else {
@@ -565,11 +668,46 @@ export function makeBitMap(t: Float32Array, opts: BitMapOptions): BitMapResult {
 }
 
 /**
- * `makeBitMap`, where `firstSum(start, end)`, when given, replaces the validating sum |T| of
- * each group [start, end) (it must return the same float64 sum, in index order, and reject
- * NaN/Inf the same way): `binarizeWithBitMap` computes it together with the first round's signs.
+ * What `binarizeWithBitMap` shares with the bit map (see fused.ts): the first round's sums
+ * and, for middle-out, the binarization's round-1 values and its list A_2.
  */
-export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, firstSum: ((start: number, end: number) => number) | undefined): BitMapResult {
+export interface FusedFirstRound {
+  /**
+   * Replaces the validating sum |T| of each group [start, end): it must return the same
+   * float64 sum, in index order, and reject NaN/Inf the same way.
+   */
+  firstSum(start: number, end: number): number;
+  /**
+   * middle-out: the binarization's round-1 values, written during the bit map's first full
+   * pass as out[j] = mus[g] - 2·mus[g]·signs[j] (g: j's group, groups of the bit map).
+   */
+  out: Float32Array;
+  signs: Uint8Array;
+  mus: Float64Array;
+  /**
+   * Set by makeBitMapWith when the first round wrote `out` for every entry and left the
+   * entries with M >= 2 in `list[starts[g] .. ends[g])` per group, in index order (middle-out
+   * with at least two selection rounds); unset otherwise.
+   */
+  a2?: {
+    list: Uint32Array;
+    starts: Float64Array;
+    ends: Float64Array;
+    /** The depth-1 partial sums (see partial-sums.ts) the round-2 residual uses. */
+    depth1: Float64Array;
+    /**
+     * Set when middle-out's second round also did the binarization's round 2 over A_2 (signs
+     * bit 1 written): each group's sum |E|, in list order.
+     */
+    sums2?: Float64Array;
+  };
+}
+
+/**
+ * `makeBitMap`, sharing its first round with the binarization when `fused` is given
+ * (`binarizeWithBitMap`).
+ */
+export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: FusedFirstRound | undefined): BitMapResult {
   const heuristic = checkHeuristic(opts.heuristic);
   const seed = checkSeed(opts.seed);
   const resolved = resolveDistribution(opts);
@@ -593,7 +731,7 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, firstSum: (
   // Validation; for middle-out these are also the first round's sums.
   const sums = new Float64Array(groups);
   for (let g = 0; g < groups; g++) {
-    sums[g] = firstSum === undefined ? sumAbsChecked(t, opts.name, g * size, (g + 1) * size) : firstSum(g * size, (g + 1) * size);
+    sums[g] = fused === undefined ? sumAbsChecked(t, opts.name, g * size, (g + 1) * size) : fused.firstSum(g * size, (g + 1) * size);
   }
   if (n === 0) return result;
 
@@ -612,6 +750,8 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, firstSum: (
   const src = new KeySource(heuristic, t, residual, seedA, seedB);
   let idx: Uint32Array | null = null; // the candidates: all entries, then the list of those left
   let count = n;
+  const a2Ends = new Float64Array(groups); // fused: where each group's entries with M >= 2 end after round 1
+  const round2Sums = new Float64Array(groups); // fused: the binarization's round-2 sum |E| per group
 
   for (let b = 1; b <= lastSelection; b++) {
     src.idx = idx;
@@ -633,6 +773,12 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, firstSum: (
       const m = pe - ps;
       if (heuristic === 'middle-out') src.mean = Math.fround(sums[g] / m);
       const round: Round = { heuristic, t, map, src, b, c, last, next, idx };
+      if (fused !== undefined && heuristic === 'middle-out' && b === 1 && next !== null) {
+        round.values = { out: fused.out, signs: fused.signs, mu: fused.mus[g] };
+      }
+      if (fused?.a2 !== undefined && b === 2) {
+        round.residual = { signs: fused.signs, sums: fused.a2.depth1, at: g << 1, shift: 1, result: round2Sums, g };
+      }
       const wStart = w;
       let pass: AssignPass | undefined;
       if (selector === 'sample' || (selector === 'auto' && m >= RADIX_MIN_CANDIDATES)) {
@@ -675,7 +821,18 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, firstSum: (
         [w, sums[g]] = dropAssigned(t, map, filled ? b : 0, next, wStart, w);
       }
       if (filled) for (let r = 0; r < need; r++) map[pass.bj[r]] = b;
+      if (round.values !== undefined) a2Ends[g] = w;
     }
+    if (fused !== undefined && heuristic === 'middle-out' && b === 1 && next !== null) {
+      // Every entry got its round-1 value; list[0 .. w) holds the entries with M >= 2. The
+      // next round compacts the list in place, so the binarization gets a copy.
+      const list = scratchIndicesB(w + 1);
+      list.set(next.subarray(0, w));
+      const starts = new Float64Array(groups);
+      for (let g = 1; g < groups; g++) starts[g] = a2Ends[g - 1];
+      fused.a2 = { list, starts, ends: a2Ends, depth1: nextDepth(depthZero(groups), 0, fused.mus) };
+    }
+    if (fused?.a2 !== undefined && b === 2) fused.a2.sums2 = round2Sums;
     idx = next;
     count = w;
   }

@@ -5,9 +5,10 @@
  * the validating sum |T| of `makeBitMap` (middle-out's first mean) and round 1 of the
  * binarization (signs of T and sum |T|, the same float64 sum in the same order) are one pass.
  */
-import { makeBitMapWith, type BitMapOptions, type BitMapResult } from './bitmap.js';
+import { makeBitMapWith, type BitMapOptions, type BitMapResult, type FusedFirstRound } from './bitmap.js';
+import { scaleOf } from './partial-sums.js';
 import { binarizeRounds, signsAndSum, type BinarizeOptions, type Binarization } from './residual.js';
-import { checkOut, failNonFinite, groupSize } from './validate.js';
+import { checkOut, groupSize, sumAbsChecked } from './validate.js';
 
 /** What `binarizeWithBitMap` returns: the bit map and the binarization with it. */
 export interface BitMapBinarization {
@@ -28,13 +29,23 @@ export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binO
   }
   const scaleSize = groupSize(n, binOpts.channels, 'channels');
   const signs = checkOut(binOpts.signsOut, n, 'signsOut') ?? new Uint8Array(n);
+  const out = checkOut(binOpts.out, n, 'out') ?? new Float32Array(n);
   const firstSums = new Float64Array(binOpts.channels ?? 1);
-  const map = makeBitMapWith(t, mapOpts, (start, end) => {
-    const sum = signsAndSum(t, signs, start, end);
-    if (!Number.isFinite(sum)) failNonFinite(t, mapOpts.name, start, end);
-    firstSums[scaleSize === 0 ? 0 : start / scaleSize] = sum;
-    return sum;
-  });
-  const bin = binarizeRounds(t, map.bitMap, 0, { ...binOpts, signsOut: signs }, n === 0 ? undefined : firstSums);
+  const fusedRound: FusedFirstRound = {
+    firstSum: (start, end) => {
+      const sum = sumAbsChecked(t, mapOpts.name, start, end);
+      const g = scaleSize === 0 ? 0 : start / scaleSize;
+      firstSums[g] = sum;
+      fusedRound.mus[g] = scaleOf(sum, end - start);
+      return sum;
+    },
+    out,
+    signs,
+    mus: new Float64Array(binOpts.channels ?? 1),
+  };
+  const map = makeBitMapWith(t, mapOpts, fusedRound);
+  // The signs of round 1 come with middle-out's first full pass; without it, here.
+  if (fusedRound.a2 === undefined) for (let g = 0; g < firstSums.length; g++) signsAndSum(t, signs, g * scaleSize, (g + 1) * scaleSize);
+  const bin = binarizeRounds(t, map.bitMap, 0, { ...binOpts, signsOut: signs, out }, n === 0 ? undefined : firstSums, fusedRound.a2);
   return { map, bin };
 }

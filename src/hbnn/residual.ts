@@ -173,6 +173,7 @@ export function binarizeRounds(
   rounds: number,
   opts: BinarizeOptions,
   firstSums?: Float64Array,
+  a2?: { list: Uint32Array; starts: Float64Array; ends: Float64Array; sums2?: Float64Array },
 ): Binarization {
   const n = t.length;
   const channels = opts.channels ?? 1;
@@ -231,15 +232,19 @@ export function binarizeRounds(
 
   // Heterogeneous: group g's part of the list of A_i is list[listStart[g] .. listEnd[g]).
   // One spare slot: the branch-free append writes one entry past the last kept one.
-  const list = scratchIndices(n + 1);
-  const listStart = new Float64Array(channels);
-  const listEnd = new Float64Array(channels);
+  // a2 (from `binarizeWithBitMap`): round 1's values are written for every entry and A_2 is
+  // given, exactly the list the round-2 pass below would build.
+  const list = a2 === undefined ? scratchIndices(n + 1) : a2.list;
+  const listStart = a2 === undefined ? new Float64Array(channels) : a2.starts;
+  const listEnd = a2 === undefined ? new Float64Array(channels) : a2.ends;
   for (let i = 2; ; i++) {
     let active = 0;
     let bad = 0;
     for (let g = 0; g < channels; g++) {
       const at = g << (i - 1); // group g's sums of depth i - 1
-      if (i === 2) {
+      if (i === 2 && a2 !== undefined) {
+        // done by the caller
+      } else if (i === 2) {
         listStart[g] = g === 0 ? 0 : listEnd[g - 1];
         const [end, groupBad] = advanceRange(out, signs, sums[at], bitMap, g * size, (g + 1) * size, list, listStart[g]);
         listEnd[g] = end;
@@ -253,7 +258,8 @@ export function binarizeRounds(
     if (active === 0) return finish(); // A_i is empty: max(M) = i - 1 and every value is written
     mus = new Float64Array(channels);
     for (let g = 0; g < channels; g++) {
-      const sum = residualList(t, signs, sums, g << (i - 1), i - 1, list, listStart[g], listEnd[g]);
+      const sum =
+        i === 2 && a2?.sums2 !== undefined ? a2.sums2[g] : residualList(t, signs, sums, g << (i - 1), i - 1, list, listStart[g], listEnd[g]);
       const count = listEnd[g] - listStart[g];
       mus[g] = scaleOf(sum, count);
       allScales.push(mus[g]);

@@ -6,6 +6,7 @@
  * never nested, and each buffer has one user at a time, so one of each is enough.
  */
 let indexBuffer = new Uint32Array(0);
+let indexBufferB = new Uint32Array(0);
 let pairKeys = new Uint32Array(0);
 let pairIndices = new Uint32Array(0);
 let histogram: Uint32Array | undefined;
@@ -14,6 +15,15 @@ let histogram: Uint32Array | undefined;
 export function scratchIndices(n: number): Uint32Array {
   if (indexBuffer.length < n) indexBuffer = new Uint32Array(n);
   return indexBuffer;
+}
+
+/**
+ * A second index buffer (same contract as `scratchIndices`): `binarizeWithBitMap` hands the
+ * bit map's list after round 1 (the entries with M >= 2) to the binarization in it.
+ */
+export function scratchIndicesB(n: number): Uint32Array {
+  if (indexBufferB.length < n) indexBufferB = new Uint32Array(n);
+  return indexBufferB;
 }
 
 /** Parallel key and index arrays of at least n entries (unspecified contents). */
@@ -35,6 +45,7 @@ export function scratchHistogram(): Uint32Array {
 /** Frees the internal scratch buffers (they are reallocated on demand). */
 export function releaseScratch(): void {
   indexBuffer = new Uint32Array(0);
+  indexBufferB = new Uint32Array(0);
   pairKeys = new Uint32Array(0);
   pairIndices = new Uint32Array(0);
   histogram = undefined;

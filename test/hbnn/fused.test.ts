@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { binarizeWithBitMap, heteroBinarize, makeBitMap, type Heuristic } from '../../src/hbnn/index.js';
+import { selectionStats } from '../../src/hbnn/bitmap.js';
 import { gaussian } from './reference.js';
 
 const bytes = (a: ArrayBufferView) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
@@ -57,6 +58,62 @@ describe('binarizeWithBitMap equals makeBitMap + heteroBinarize bit for bit', ()
     expect(Array.from(g.map.bitMap)).toEqual(Array.from(map2.bitMap));
     expect(Array.from(g.bin.signs)).toEqual(Array.from(bin2.signs));
     expect(bytes(g.bin.dequantized)).toEqual(bytes(bin2.dequantized));
+  });
+
+  // The middle-out fast path shares its first round (round-1 values, signs, the list A_2) and
+  // its second round (the binarization's round-2 residual) with the binarization; every
+  // distribution shape and selection path must still give the separate calls' bytes.
+  const same = (t: Float32Array, mapOpts: Parameters<typeof makeBitMap>[1], ch: { channels?: number } = {}) => {
+    const map = makeBitMap(t, mapOpts);
+    const bin = heteroBinarize(t, map.bitMap, ch);
+    // Reused output buffers full of garbage must not leak into the result.
+    const out = new Float32Array(t.length).fill(-3);
+    const signsOut = new Uint8Array(t.length).fill(0xff);
+    const f = binarizeWithBitMap(t, mapOpts, { ...ch, out, signsOut });
+    expect(Array.from(f.map.bitMap)).toEqual(Array.from(map.bitMap));
+    expect(bytes(f.bin.scales)).toEqual(bytes(bin.scales));
+    expect(Array.from(f.bin.activeCounts)).toEqual(Array.from(bin.activeCounts));
+    expect(Array.from(f.bin.signs)).toEqual(Array.from(bin.signs));
+    expect(bytes(f.bin.dequantized)).toEqual(bytes(bin.dequantized));
+  };
+  const dists: [string, number[]][] = [
+    ['1 and 2 bits only (one selection round)', [0.8, 0.2]],
+    ['four bitwidths (round 2 not the last)', [0.5, 0.2, 0.2, 0.1]],
+    ['no 1-bit entries (round 1 selects nothing)', [0, 0.6, 0.4]],
+    ['no 2-bit entries (round 2 selects nothing)', [0.7, 0, 0.3]],
+    ['all at 3 bits', [0, 0, 1]],
+  ];
+  for (const [what, dist] of dists) {
+    it(`middle-out, ${what}`, () => {
+      const t = gaussian(50000, 5, 0.05);
+      same(t, { heuristic: 'middle-out', dist });
+      same(t, { heuristic: 'middle-out', dist, channels: 5, scaleChannels: 5 }, { channels: 5 });
+    });
+  }
+
+  for (const selector of ['quickselect', 'radix', 'sample'] as const) {
+    it(`middle-out with the ${selector} selector`, () => same(gaussian(70000, 9, 0.05), { heuristic: 'middle-out', avgBits: 1.4, selector }));
+  }
+
+  it('middle-out when every sampled pass is rejected (rounds 1 and 2 rerun)', () => {
+    selectionStats.rejectSamples = true;
+    try {
+      const before = selectionStats.fallbacks;
+      // Large enough that round 2 (30% of the entries) samples too under 'auto'.
+      same(gaussian(200000, 11, 0.05), { heuristic: 'middle-out', avgBits: 1.4 });
+      same(gaussian(20000, 13, 0.05), { heuristic: 'middle-out', avgBits: 1.4, selector: 'sample' });
+      same(gaussian(70000, 12, 0.05), { heuristic: 'middle-out', dist: [0.5, 0.2, 0.2, 0.1], channels: 2, scaleChannels: 2, selector: 'sample' }, { channels: 2 });
+      expect(selectionStats.fallbacks - before).toBeGreaterThanOrEqual(2 + 3 + 6);
+    } finally {
+      selectionStats.rejectSamples = false;
+    }
+  });
+
+  it('middle-out with zeros, negative zeros and ties', () => {
+    const t = new Float32Array(30000);
+    for (let j = 0; j < t.length; j++) t[j] = [0, -0, 0.5, -0.5, 0.25, -1][j % 6]!;
+    same(t, { heuristic: 'middle-out', avgBits: 1.4 });
+    same(new Float32Array(30000).fill(-0.125), { heuristic: 'middle-out', avgBits: 1.4 });
   });
 
   it('rejects NaN with the same error as makeBitMap', () => {
