@@ -15,13 +15,16 @@
  *    docs/format.md); W is removed when unused. The model records every binarized tensor in
  *    its `hbnn.quantization` metadata.
  * 5. A model with no candidate left is an error (nothing-to-quantize).
+ * 6. With the pipeline's `threads` above 1, the layers' bit maps and binarizations run on
+ *    worker threads, each layer whole on one thread: the model is byte for byte the same.
  */
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
-import { HEURISTICS, resolveDistribution, layerLevelBits } from '../src/hbnn/index.js';
+import { HEURISTICS, binarizeWithBitMap, resolveDistribution, layerLevelBits } from '../src/hbnn/index.js';
 import { emptyRecord, ensureHbnnFunctions, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
-import { matchesAny, weightLayers } from '../src/quant/targets.js';
-import { materializeWeight, quantizeLayerWeight, weightRecord, type LayerQuantSpec, type WeightHeuristic } from '../src/quant/weights.js';
+import { matchesAny, weightLayers, type WeightLayer } from '../src/quant/targets.js';
+import { finishLayerWeight, materializeWeight, prepareLayerWeight, weightRecord, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../src/quant/weights.js';
+import { binarizeWithBitMaps } from '../src/hbnn/parallel.js';
 
 export const insertWeightBinarization = definePass({
   name: 'insert-weight-binarization',
@@ -40,7 +43,7 @@ export const insertWeightBinarization = definePass({
   ],
   establishes: ['weights-binarized'],
   preserves: ['topologically-sorted', 'constants-folded', 'no-identity', 'batchnorm-folded'],
-  run(model, ctx) {
+  async run(model, ctx) {
     const o = ctx.options;
     const heuristic = o['heuristic'] as WeightHeuristic;
     const maxBits = o['max-bits'] as number;
@@ -75,20 +78,40 @@ export const insertWeightBinarization = definePass({
     }
     ensureHbnnFunctions(model);
     const record = readQuantRecord(model) ?? emptyRecord();
-    layers.forEach((layer, idx) => {
+    const specOf = (idx: number): LayerQuantSpec => ({
+      heuristic,
+      dist: layerBits ? oneHot(layerBits[idx]!, resolved.maxBits) : resolved.dist,
+      perChannel: o['per-channel'] as boolean,
+      seed: (o['seed'] as number) + idx,
+    });
+    const prepare = (layer: WeightLayer, idx: number) => {
       const t = layer.weight.constValue!;
-      const spec: LayerQuantSpec = {
-        heuristic,
-        dist: layerBits ? oneHot(layerBits[idx]!, resolved.maxBits) : resolved.dist,
-        perChannel: o['per-channel'] as boolean,
-        seed: (o['seed'] as number) + idx,
-      };
-      const q = quantizeLayerWeight(t.toFloat32(), t.dims, layer, spec, layer.weight.name);
+      return prepareLayerWeight(t.toFloat32(), t.dims, layer, specOf(idx), layer.weight.name);
+    };
+    const finish = (layer: WeightLayer, idx: number, q: LayerQuantResult) => {
+      const t = layer.weight.constValue!;
       const { planes, scales } = materializeWeight(g, layer, q);
-      record.weights.push(weightRecord(layer, t.dims, q, spec, planes, scales));
+      record.weights.push(weightRecord(layer, t.dims, q, specOf(idx), planes, scales));
       ctx.stat('binarized-layers');
       ctx.stat('binarized-parameters', t.size);
-    });
+    };
+    if (ctx.threads <= 1) {
+      // One layer at a time: at most one layer's working copies in memory.
+      layers.forEach((layer, idx) => {
+        const p = prepare(layer, idx);
+        finish(layer, idx, finishLayerWeight(p, p.job ? binarizeWithBitMap(p.job.t, p.job.mapOpts, p.job.binOpts) : undefined));
+      });
+    } else {
+      // Every layer's bit map and binarization on the threads, each layer whole on one thread.
+      const prepared = layers.map(prepare);
+      const jobs = prepared.flatMap((p) => (p.job ? [p.job] : []));
+      const fused = await binarizeWithBitMaps(jobs, { threads: ctx.threads });
+      let next = 0;
+      layers.forEach((layer, idx) => {
+        const p = prepared[idx]!;
+        finish(layer, idx, finishLayerWeight(p, p.job ? fused[next++] : undefined));
+      });
+    }
     let bits = 0;
     let params = 0;
     for (const w of record.weights) {

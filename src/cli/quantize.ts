@@ -191,6 +191,8 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   if (o.heuristic !== undefined) options.heuristic = o.heuristic as QuantizeOptions['heuristic'];
   if (o.perChannel) options.perChannel = true;
   if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
+  // --threads: the weights' binarization here; with --fine-tune, onnxruntime's threads too.
+  if (o.threads !== undefined) options.threads = parseIntOption(o.threads, '--threads', 1);
   const include = globList(o.include);
   const exclude = globList(o.exclude);
   if (include) options.include = include;
@@ -516,7 +518,7 @@ export function quantizeRunJson(r: QuantizeRun, cwd: string): unknown {
  */
 export function fineTuneFromCli(o: QuantizeCliOptions, cwd: string): QuantizeRequest['fineTune'] {
   if (!o.fineTune) {
-    const given = givenTrainingFlags(o);
+    const given = givenTrainingFlags(o).filter((f) => f !== '--threads'); // --threads also sets the binarization's threads
     if (given.length > 0) fail(ErrorCodes.INVALID_OPTION, `${given.join(', ')} ${given.length === 1 ? 'needs' : 'need'} --fine-tune`, { option: given[0] });
     return undefined;
   }
@@ -558,7 +560,10 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--normalize <norm>', 'normalization of the calibration (and training) data: fmnist, MEAN:STD or none (default none)')
     .option('--bn-recalibrate', 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
-  addTrainingOptions(cmd, 'with --fine-tune: ')
+  addTrainingOptions(cmd, 'with --fine-tune: ');
+  const threads = cmd.options.find((opt) => opt.long === '--threads');
+  if (threads) threads.description = "threads for the weights' bit maps and binarization (default 1; the output is the same for any count) and, with --fine-tune, onnxruntime's threads";
+  cmd
     .option('-o, --output <file>', 'output model (default: <model stem>.hbnn.onnx beside the input)')
     .option('--report <file>', 'write the quantization record, pipeline and timing as JSON')
     .option('--json', 'print the result (paths, per-layer rows, pipeline, timing) as JSON')

@@ -59,6 +59,14 @@ export {
   binarizeWithBitMap,
   type BitMapBinarization,
 } from './fused.js';
+export {
+  /** binarizeWithBitMap over many tensors on worker threads, each tensor whole on one thread (same bytes). */
+  binarizeWithBitMaps,
+  /** Ends the worker threads binarizeWithBitMaps keeps. */
+  releaseBinarizeWorkers,
+  type BinarizeJob,
+  type ParallelOptions,
+} from './parallel.js';
 
 // Layer-level baseline (paper section 4.2).
 export {

@@ -38,6 +38,11 @@ export interface RunOptions {
   sink?: (text: string) => void;
   /** Called after each pass (progress display). */
   onPass?: (rec: PassRecord) => void;
+  /**
+   * Threads a pass may use for independent work (default 1). Results never depend on it:
+   * passes that use it split work whose outputs are computed independently.
+   */
+  threads?: number;
 }
 
 /** A pass registry: explicit registration, lookup by name. */
@@ -168,6 +173,7 @@ export class Pipeline {
       note: (m) => void rec.notes.push(m),
       properties: props,
       artifacts: report.artifacts,
+      threads: opts.threads ?? 1,
     };
     const t0 = performance.now();
     let result;

@@ -45,6 +45,8 @@ export interface PassContext {
   readonly properties: ReadonlySet<Property>;
   /** Free-form artifacts a pass may hand to the caller (e.g. a quantization report). */
   readonly artifacts: Map<string, unknown>;
+  /** Threads the pass may use (RunOptions.threads, default 1); never changes its results. */
+  readonly threads: number;
 }
 
 export interface PassResult {

@@ -47,6 +47,11 @@ export interface QuantizeOptions {
   /** Add (or record) the scaling layer after the output layer (default true). */
   scalingLayer?: boolean;
   verify?: boolean;
+  /**
+   * Threads for the weights' bit maps and binarizations (default 1): each layer is done whole
+   * by one thread, so the model is byte for byte the same for any count.
+   */
+  threads?: number;
 }
 
 export interface QuantizeResult {
@@ -113,7 +118,7 @@ export async function quantize(model: Model, opts: QuantizeOptions = {}): Promis
   const items = quantizePipeline(o);
   const pipeline = Pipeline.fromItems(items, builtinPasses());
   if (o.actBits !== undefined || o.actDist !== undefined || o.recalibrateBatchNorm) checkCalibrationData(model, o);
-  const report = await pipeline.run(model, { verify: opts.verify ?? true });
+  const report = await pipeline.run(model, { verify: opts.verify ?? true, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
   return { report, record: requireQuantRecord(model), pipeline: printPipeline(items) };
 }
 

@@ -6,7 +6,9 @@
 import { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph, Node, Value } from '../ir/graph.js';
-import { binarizeWithBitMap, residualBinarize, bitHistogram, type Heuristic, type Binarization } from '../hbnn/index.js';
+import { binarizeWithBitMap, residualBinarize, bitHistogram, type Heuristic, type Binarization, type BitMapBinarization } from '../hbnn/index.js';
+import type { BinarizeJob } from '../hbnn/parallel.js';
+import { fail, ErrorCodes } from '../errors.js';
 import { FN_WEIGHT, HBNN_DOMAIN, type WeightRecord } from './format.js';
 import { fromChannelMajor, toChannelMajor, type WeightLayer } from './targets.js';
 
@@ -35,30 +37,63 @@ export interface LayerQuantResult {
   avgBits: number;
 }
 
-/** Binarizes a float weight (its own layout) as the spec says. */
-export function quantizeLayerWeight(w: Float32Array, dims: readonly number[], layer: Pick<WeightLayer, 'channelAxis' | 'channels'>, spec: LayerQuantSpec, name: string): LayerQuantResult {
+/** A layer's weight, ready to binarize: channel-major, with the job for the numerics. */
+export interface PreparedLayerWeight {
+  dims: readonly number[];
+  layer: Pick<WeightLayer, 'channelAxis' | 'channels'>;
+  name: string;
+  /** The weight, channel-major. */
+  cm: Float32Array;
+  channels: number | undefined;
+  /** Bits of a homogeneous binarization (heuristic 'layer' or a one-hot distribution), else 0. */
+  homogeneousBits: number;
+  /** `binarizeWithBitMap`'s arguments when the layer gets a bit map; undefined otherwise. */
+  job: BinarizeJob | undefined;
+}
+
+/** Lays out a float weight (its own layout) for binarization as the spec says. */
+export function prepareLayerWeight(w: Float32Array, dims: readonly number[], layer: Pick<WeightLayer, 'channelAxis' | 'channels'>, spec: LayerQuantSpec, name: string): PreparedLayerWeight {
   const cm = toChannelMajor(w, dims, layer.channelAxis);
   const channels = spec.perChannel ? layer.channels : undefined;
+  const oneHot = spec.dist.filter((p) => p > 0).length === 1 ? spec.dist.findIndex((p) => p > 0) + 1 : 0;
+  const homogeneousBits = spec.heuristic === 'layer' || oneHot > 0 ? oneHot || spec.dist.length : 0;
+  const job: BinarizeJob | undefined =
+    homogeneousBits > 0
+      ? undefined
+      : {
+          t: cm,
+          mapOpts: {
+            heuristic: spec.heuristic as Heuristic,
+            dist: spec.dist,
+            maxBits: spec.dist.length,
+            seed: spec.seed,
+            name,
+            ...(channels ? { scaleChannels: channels } : {}),
+          },
+          binOpts: { name, ...(channels ? { channels } : {}) },
+        };
+  return { dims, layer, name, cm, channels, homogeneousBits, job };
+}
+
+/** Binarizes a float weight (its own layout) as the spec says. */
+export function quantizeLayerWeight(w: Float32Array, dims: readonly number[], layer: Pick<WeightLayer, 'channelAxis' | 'channels'>, spec: LayerQuantSpec, name: string): LayerQuantResult {
+  const p = prepareLayerWeight(w, dims, layer, spec, name);
+  return finishLayerWeight(p, p.job ? binarizeWithBitMap(p.job.t, p.job.mapOpts, p.job.binOpts) : undefined);
+}
+
+/**
+ * The layer's result from its bit map and binarization (`fused`, the result of `p.job`; for a
+ * homogeneous layer, undefined: binarized here).
+ */
+export function finishLayerWeight(p: PreparedLayerWeight, fused: BitMapBinarization | undefined): LayerQuantResult {
+  const { cm, dims, layer, name, channels } = p;
   let bitMapCm: Uint8Array;
   let bin: Binarization;
-  const homogeneousBits = spec.dist.filter((p) => p > 0).length === 1 ? spec.dist.findIndex((p) => p > 0) + 1 : 0;
-  if (spec.heuristic === 'layer' || homogeneousBits > 0) {
-    const bits = homogeneousBits || spec.dist.length;
-    bitMapCm = new Uint8Array(cm.length).fill(bits);
-    bin = residualBinarize(cm, bits, { name, ...(channels ? { channels } : {}) });
+  if (p.job === undefined) {
+    bitMapCm = new Uint8Array(cm.length).fill(p.homogeneousBits);
+    bin = residualBinarize(cm, p.homogeneousBits, { name, ...(channels ? { channels } : {}) });
   } else {
-    const fused = binarizeWithBitMap(
-      cm,
-      {
-        heuristic: spec.heuristic,
-        dist: spec.dist,
-        maxBits: spec.dist.length,
-        seed: spec.seed,
-        name,
-        ...(channels ? { scaleChannels: channels } : {}),
-      },
-      { name, ...(channels ? { channels } : {}) },
-    );
+    if (fused === undefined) fail(ErrorCodes.INTERNAL, `layer ${name}: no binarization given for its bit map`);
     bitMapCm = fused.map.bitMap;
     bin = fused.bin;
   }

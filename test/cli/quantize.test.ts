@@ -67,6 +67,19 @@ describe('quantize', () => {
     expect(rec.activations).toEqual([]);
   });
 
+  it('--threads 2 writes the same bytes as the default (no --fine-tune needed); --threads 0 is a usage error', async () => {
+    const w = workdir();
+    const a = await cli(['quantize', 'model.onnx', '-o', 'one.onnx'], { cwd: w.dir });
+    const b = await cli(['quantize', 'model.onnx', '-o', 'two.onnx', '--threads', '2'], { cwd: w.dir });
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(w.dir, 'two.onnx')).equals(fs.readFileSync(path.join(w.dir, 'one.onnx')))).toBe(true);
+    const bad = await cli(['quantize', 'model.onnx', '-o', 'bad.onnx', '--threads', '0'], { cwd: w.dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--threads/);
+    expectUntouched(w, ['model.onnx', 'one.onnx', 'two.onnx']);
+  });
+
   it('prints a pipeline that opt reproduces exactly', async () => {
     const w = workdir();
     const q = await cli(['quantize', 'model.onnx', '--dist', '0.6,0.3,0.1', '--heuristic', 'top-down', '--per-channel', '-o', 'a.onnx', '--json'], { cwd: w.dir });
@@ -339,6 +352,7 @@ describe('quantizeOptionsFromCli', () => {
       seed: 7,
       perChannel: true,
     });
+    expect(quantizeOptionsFromCli({ threads: '2' }).options).toEqual({ avgBits: 1.4, threads: 2 });
     expect(quantizeOptionsFromCli({ actBits: '1.2', actHeuristic: 'bottom-up', calibData: ' fmnist-mini:train ', normalize: 'None' }).options).toEqual({
       avgBits: 1.4,
       actBits: 1.2,

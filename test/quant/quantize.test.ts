@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { loadModel } from '../../src/onnx/io.js';
+import { encodeModel, loadModel } from '../../src/onnx/io.js';
+import { parallelStats, releaseBinarizeWorkers } from '../../src/hbnn/parallel.js';
 import { quantize } from '../../src/quant/quantize.js';
 import { readQuantRecord, isWeightCall, isActivationCall } from '../../src/quant/format.js';
 import { weightLayers } from '../../src/quant/targets.js';
@@ -53,6 +54,23 @@ describe('quantize fmnist-cnn', () => {
     let fd = 0;
     for (let i = 0; i < a.length; i++) fd = Math.max(fd, Math.abs(a[i]! - f[i]!));
     expect(fd).toBeGreaterThan(1e-2);
+  });
+
+  it('gives the same model bytes with worker threads (each layer whole on one thread)', async () => {
+    const encode = async (opts: Parameters<typeof quantize>[1]) => {
+      const m = loadModel(CNN);
+      await quantize(m, opts);
+      return Buffer.from(encodeModel(m));
+    };
+    for (const opts of [{ avgBits: 1.4 }, { avgBits: 1.6, perChannel: true, heuristic: 'middle-out-residual' as const }, { avgBits: 1.4, heuristic: 'layer' as const }]) {
+      const one = await encode(opts);
+      const before = parallelStats.workerJobs;
+      const two = await encode({ ...opts, threads: 2 });
+      expect(two.equals(one)).toBe(true);
+      // Layers with bit maps went to a worker (the layer-level baseline has none).
+      if (opts.heuristic !== 'layer') expect(parallelStats.workerJobs).toBeGreaterThan(before);
+    }
+    await releaseBinarizeWorkers();
   });
 
   it('records bit maps, scales and distribution; 1.4 bits on average', async () => {

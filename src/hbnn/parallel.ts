@@ -1,0 +1,181 @@
+/**
+ * `binarizeWithBitMap` over many tensors (the layers of a model) on several threads.
+ *
+ * Each tensor is done whole by one thread with the same single-threaded code, so the results
+ * are byte for byte those of calling `binarizeWithBitMap` on each tensor in turn, whatever
+ * the thread count. Tensors are spread over the threads by size, largest first, each to the
+ * thread with the least work so far (this thread is one of them). A worker gets a copy of its
+ * tensors in shared memory and writes its results to shared memory, so nothing is copied
+ * back. When several tensors fail, the error thrown is that of the first failing tensor in
+ * job order, as in a sequential loop.
+ *
+ * Workers run `binarize-worker.js`, the compiled sibling of this file; when running from the
+ * TypeScript sources (tests), the package's `dist/` copy. Workers are kept for later calls
+ * (unref'ed: they never keep the process alive); `releaseBinarizeWorkers()` ends them.
+ */
+import { existsSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { fail, ErrorCodes, HbnnError, type ErrorCode } from '../errors.js';
+import type { BitMapOptions } from './bitmap.js';
+import { binarizeWithBitMap, type BitMapBinarization } from './fused.js';
+import type { BinarizeOptions } from './residual.js';
+
+/** One tensor to binarize: `binarizeWithBitMap(t, mapOpts, binOpts)` (output buffers are allocated). */
+export interface BinarizeJob {
+  t: Float32Array;
+  mapOpts: Omit<BitMapOptions, 'out'>;
+  binOpts?: Omit<BinarizeOptions, 'out' | 'signsOut'>;
+}
+
+export interface ParallelOptions {
+  /** Threads in all, this one included (default 1: no workers). At most the CPU count is useful. */
+  threads?: number;
+}
+
+/** What a worker posts back for one job. */
+export type WorkerReply =
+  | {
+      id: number;
+      ok: true;
+      map: Omit<BitMapBinarization['map'], 'bitMap'> & { bitMap: Uint8Array };
+      bin: BitMapBinarization['bin'];
+    }
+  | { id: number; ok: false; code?: ErrorCode; message: string; context?: Record<string, unknown> };
+
+/** What a worker is sent for one job. */
+export interface WorkerRequest {
+  id: number;
+  t: Float32Array;
+  mapOpts: BitMapOptions;
+  binOpts: BinarizeOptions;
+}
+
+/** Counters for tests and benchmarks: jobs done in workers and in the calling thread. */
+export const parallelStats = { workerJobs: 0, localJobs: 0 };
+
+let pool: Worker[] = [];
+
+function workerFile(): string {
+  const sibling = new URL('./binarize-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(sibling))) return fileURLToPath(sibling);
+  // Running from src/hbnn/*.ts: the compiled copy in the package's dist/.
+  const built = new URL('../../dist/src/hbnn/binarize-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(built))) return fileURLToPath(built);
+  fail(ErrorCodes.INTERNAL, `binarization worker not found (${fileURLToPath(sibling)}); build the package with \`npx tsc -p .\``);
+}
+
+function workers(count: number): Worker[] {
+  while (pool.length < count) {
+    const w = new Worker(workerFile());
+    w.unref();
+    pool.push(w);
+  }
+  return pool.slice(0, count);
+}
+
+/** Ends the worker threads kept by `binarizeWithBitMaps` (they are restarted on demand). */
+export async function releaseBinarizeWorkers(): Promise<void> {
+  const ending = pool;
+  pool = [];
+  await Promise.all(ending.map((w) => w.terminate()));
+}
+
+function checkThreads(threads: unknown): number {
+  if (threads === undefined) return 1;
+  if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > 256) {
+    fail(ErrorCodes.INVALID_OPTION, `threads must be an integer from 1 to 256, got ${String(threads)}`, { option: 'threads' });
+  }
+  return threads;
+}
+
+/** A copy of `t` in shared memory (a worker reads it without another copy). */
+function shared(t: Float32Array): Float32Array {
+  const s = new Float32Array(new SharedArrayBuffer(t.byteLength));
+  s.set(t);
+  return s;
+}
+
+/** Runs one job on one worker; resolves with its reply. */
+function runOn(w: Worker, req: WorkerRequest): Promise<WorkerReply> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (reply: WorkerReply) => {
+      if (reply.id !== req.id) return;
+      w.off('message', onMessage);
+      w.off('error', onError);
+      resolve(reply);
+    };
+    const onError = (e: Error) => {
+      w.off('message', onMessage);
+      reject(e);
+    };
+    w.on('message', onMessage);
+    w.once('error', onError);
+    w.postMessage(req);
+  });
+}
+
+/**
+ * `binarizeWithBitMap` for every job, on up to `threads` threads; results in job order,
+ * identical to the sequential calls.
+ */
+export async function binarizeWithBitMaps(jobs: readonly BinarizeJob[], opts: ParallelOptions = {}): Promise<BitMapBinarization[]> {
+  const threads = Math.min(checkThreads(opts.threads), Math.max(1, jobs.length));
+  const results: (BitMapBinarization | undefined)[] = new Array(jobs.length);
+  const errors: unknown[] = new Array(jobs.length);
+  const local = (j: number) => {
+    try {
+      const job = jobs[j]!;
+      results[j] = binarizeWithBitMap(job.t, job.mapOpts, job.binOpts ?? {});
+    } catch (e) {
+      errors[j] = e;
+    }
+    parallelStats.localJobs++;
+  };
+  if (threads === 1) {
+    for (let j = 0; j < jobs.length; j++) local(j);
+  } else {
+    // Largest first, each to the least loaded thread (ties: the lower thread; 0 is this one).
+    const order = jobs.map((_, j) => j).sort((a, b) => jobs[b]!.t.length - jobs[a]!.t.length || a - b);
+    const load = new Array<number>(threads).fill(0);
+    const lanes: number[][] = Array.from({ length: threads }, () => []);
+    for (const j of order) {
+      let best = 0;
+      for (let k = 1; k < threads; k++) if (load[k]! < load[best]!) best = k;
+      load[best]! += jobs[j]!.t.length + 1;
+      lanes[best]!.push(j);
+    }
+    const pool = workers(threads - 1);
+    // Every worker gets all its jobs now (a worker takes its messages in order), so it never
+    // waits for this thread to reach the event loop between jobs.
+    const remote = lanes.slice(1).map(async (lane, k) => {
+      const w = pool[k]!;
+      w.ref();
+      try {
+        const replies = lane.map((j) => {
+          const job = jobs[j]!;
+          return runOn(w, { id: j, t: shared(job.t), mapOpts: job.mapOpts, binOpts: job.binOpts ?? {} });
+        });
+        for (const reply of await Promise.all(replies)) {
+          parallelStats.workerJobs++;
+          const j = reply.id;
+          if (reply.ok) results[j] = { map: reply.map, bin: reply.bin };
+          else errors[j] = reply.code ? new HbnnError(reply.code, reply.message, reply.context ?? {}) : new Error(reply.message);
+        }
+      } finally {
+        w.unref();
+      }
+    });
+    // This thread's share runs while the workers run theirs.
+    for (const j of lanes[0]!) local(j);
+    await Promise.all(remote);
+  }
+  for (let j = 0; j < jobs.length; j++) if (errors[j] !== undefined) throw errors[j];
+  return results as BitMapBinarization[];
+}
+
+/** A sensible default thread count: the CPUs, at most 8. */
+export function defaultThreads(): number {
+  return Math.max(1, Math.min(8, cpus().length));
+}
