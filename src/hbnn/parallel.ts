@@ -56,6 +56,24 @@ export interface WorkerRequest {
 export const parallelStats = { workerJobs: 0, localJobs: 0 };
 
 let pool: Worker[] = [];
+/** Calls in flight per worker: a worker keeps the process alive only while it has work. */
+const busy = new Map<Worker, number>();
+/** Request ids, unique across calls (concurrent calls may share a worker). */
+let nextId = 0;
+
+function hold(w: Worker): void {
+  const n = busy.get(w) ?? 0;
+  if (n === 0) w.ref();
+  busy.set(w, n + 1);
+}
+
+function letGo(w: Worker): void {
+  const n = (busy.get(w) ?? 1) - 1;
+  if (n <= 0) {
+    busy.delete(w);
+    w.unref();
+  } else busy.set(w, n);
+}
 
 function workerFile(): string {
   const sibling = new URL('./binarize-worker.js', import.meta.url);
@@ -70,6 +88,13 @@ function workers(count: number): Worker[] {
   while (pool.length < count) {
     const w = new Worker(workerFile());
     w.unref();
+    // A worker that dies leaves the pool (its pending calls fail, see runOn).
+    const drop = () => {
+      pool = pool.filter((x) => x !== w);
+      busy.delete(w);
+    };
+    w.once('error', drop);
+    w.once('exit', drop);
     pool.push(w);
   }
   return pool.slice(0, count);
@@ -97,21 +122,31 @@ function shared(t: Float32Array): Float32Array {
   return s;
 }
 
-/** Runs one job on one worker; resolves with its reply. */
-function runOn(w: Worker, req: WorkerRequest): Promise<WorkerReply> {
+/** Runs one job on one worker; resolves with its reply (INTERNAL if the worker dies). */
+function runOn(w: Worker, job: Omit<WorkerRequest, 'id'>): Promise<WorkerReply> {
+  const req: WorkerRequest = { id: nextId++, ...job };
   return new Promise((resolve, reject) => {
-    const onMessage = (reply: WorkerReply) => {
-      if (reply.id !== req.id) return;
+    const done = () => {
       w.off('message', onMessage);
       w.off('error', onError);
+      w.off('exit', onExit);
+    };
+    const onMessage = (reply: WorkerReply) => {
+      if (reply.id !== req.id) return;
+      done();
       resolve(reply);
     };
     const onError = (e: Error) => {
-      w.off('message', onMessage);
-      reject(e);
+      done();
+      reject(new HbnnError(ErrorCodes.INTERNAL, `binarization worker failed: ${e.message}`, {}, { cause: e }));
+    };
+    const onExit = (code: number) => {
+      done();
+      reject(new HbnnError(ErrorCodes.INTERNAL, `binarization worker exited (code ${code}) before finishing`));
     };
     w.on('message', onMessage);
-    w.once('error', onError);
+    w.on('error', onError);
+    w.on('exit', onExit);
     w.postMessage(req);
   });
 }
@@ -151,20 +186,21 @@ export async function binarizeWithBitMaps(jobs: readonly BinarizeJob[], opts: Pa
     // waits for this thread to reach the event loop between jobs.
     const remote = lanes.slice(1).map(async (lane, k) => {
       const w = pool[k]!;
-      w.ref();
+      hold(w);
       try {
         const replies = lane.map((j) => {
           const job = jobs[j]!;
-          return runOn(w, { id: j, t: shared(job.t), mapOpts: job.mapOpts, binOpts: job.binOpts ?? {} });
+          return runOn(w, { t: shared(job.t), mapOpts: job.mapOpts, binOpts: job.binOpts ?? {} });
         });
-        for (const reply of await Promise.all(replies)) {
+        const got = await Promise.all(replies);
+        got.forEach((reply, r) => {
+          const j = lane[r]!;
           parallelStats.workerJobs++;
-          const j = reply.id;
           if (reply.ok) results[j] = { map: reply.map, bin: reply.bin };
           else errors[j] = reply.code ? new HbnnError(reply.code, reply.message, reply.context ?? {}) : new Error(reply.message);
-        }
+        });
       } finally {
-        w.unref();
+        letGo(w);
       }
     });
     // This thread's share runs while the workers run theirs.

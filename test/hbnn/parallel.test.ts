@@ -66,6 +66,19 @@ describe('binarizeWithBitMaps', () => {
     }
   });
 
+  it('keeps concurrent calls apart (they share the workers)', async () => {
+    const a = jobs();
+    const b = jobs().reverse();
+    const [ra, rb] = await Promise.all([binarizeWithBitMaps(a, { threads: 2 }), binarizeWithBitMaps(b, { threads: 3 })]);
+    for (const [js, rs] of [[a, ra], [b, rb]] as const) {
+      js.forEach((job, j) => {
+        const want = binarizeWithBitMap(job.t, job.mapOpts, job.binOpts ?? {});
+        expect(bytes(rs[j]!.bin.dequantized)).toEqual(bytes(want.bin.dequantized));
+        expect(Array.from(rs[j]!.map.bitMap)).toEqual(Array.from(want.map.bitMap));
+      });
+    }
+  });
+
   it('handles no jobs', async () => {
     expect(await binarizeWithBitMaps([], { threads: 2 })).toEqual([]);
   });
