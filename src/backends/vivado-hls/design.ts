@@ -36,6 +36,7 @@ import {
   type WeightTensor,
 } from '../../bitir/types.js';
 import { outputSize } from '../../bitir/lower.js';
+import { unitArith } from './arith.js';
 import type {
   EntryType,
   HlsDesign,
@@ -415,6 +416,9 @@ class DesignBuilder {
       outLayout = { kind: 'vector', size: mh };
     }
     const out = this.stream(next.output, entryOf(tout), f.pe, mh * reps, outLayout);
+    const terms = acc.terms.map((t) => ({ w: t.w, a: t.a }));
+    const arith = unitArith(op, weight, tin, terms, acc.bits, activation);
+    if (arith.sumBits > MAX_FIXED_BITS || (arith.thrBits ?? 0) > MAX_FIXED_BITS) this.err(op, `its sums need ${Math.max(arith.sumBits, arith.thrBits ?? 0)} bits; at most ${MAX_FIXED_BITS} are supported`);
     const unit: UnitStage = {
       kind: 'unit',
       name: `mvtu_${cppIdent(layer)}`,
@@ -432,9 +436,10 @@ class DesignBuilder {
       simd: f.simd,
       weight,
       columnOrder,
-      terms: acc.terms.map((t) => ({ w: t.w, a: t.a })),
+      terms,
       accBits: acc.bits,
       activation,
+      arith,
       index: this.units.length,
     };
     this.units.push(unit);

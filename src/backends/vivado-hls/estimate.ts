@@ -24,6 +24,11 @@
 import type { BinaryWeight, FixedWeight } from '../../bitir/types.js';
 import { popcount32 } from '../../bitir/lower.js';
 import { entryBits } from './design.js';
+import { combinerCount, isShift } from './arith.js';
+import { compactPlanes, storedWordsPerLane } from './emit/weights.js';
+
+/** SIMD from which ±1 × fixed-point lanes are summed on the input's bit planes (emit/stages.ts). */
+const BIT_PLANE_MIN_SIMD_EST = 32;
 import type { FpgaEstimate, FpgaPart, HlsDesign, HlsStage, StageEstimate, UnitStage } from './types.js';
 import { unreachable } from '../../bitir/types.js';
 
@@ -130,6 +135,123 @@ function constBits(values: number[]): number {
   return b;
 }
 
+/**
+ * LUTs of an N:1 multiplexer of one bit: a LUT6 is a 4:1 mux (4 data + 2 select inputs), so a
+ * tree of them takes ⌈N/4⌉ + ⌈N/16⌉ + … LUTs (the F7/F8 muxes that could halve it are not used).
+ */
+export function muxLuts(n: number): number {
+  let luts = 0;
+  let m = n;
+  while (m > 1) {
+    m = Math.ceil(m / 4);
+    luts += m;
+  }
+  return luts;
+}
+
+// ------------------------------------------------------------------------------------------
+// Lanes that synthesis keeps
+// ------------------------------------------------------------------------------------------
+
+const laneCache = new WeakMap<object, Map<string, number>>();
+const streamBitsCache = new WeakMap<object, Map<string, Uint8Array>>();
+
+/**
+ * A stored bit of every weight, row-major [MH][MW] in stream column order: `s<i>`/`m<i>` the
+ * sign/mask of plane i, `c2` the compact word (mask 3 ? sign 3 : mask 2; emit/weights.ts).
+ */
+function streamBits(u: Pick<UnitStage, 'weight' | 'columnOrder'>, name: string): Uint8Array {
+  const w = u.weight as BinaryWeight;
+  let byName = streamBitsCache.get(w);
+  if (!byName) streamBitsCache.set(w, (byName = new Map()));
+  const hit = byName.get(name);
+  if (hit) return hit;
+  let b: Uint8Array;
+  if (name === 'c2') {
+    const s3 = streamBits(u, 's3');
+    const m2 = streamBits(u, 'm2');
+    const m3 = streamBits(u, 'm3');
+    b = new Uint8Array(s3.length);
+    for (let i = 0; i < b.length; i++) b[i] = m3[i] ? s3[i]! : m2[i]!;
+  } else {
+    const pl = w.planes[Number(name.slice(1)) - 1]!;
+    const words = name[0] === 's' ? pl.signs : pl.mask;
+    b = new Uint8Array(w.rows * w.cols);
+    for (let r = 0; r < w.rows; r++) {
+      for (let j = 0; j < w.cols; j++) {
+        const c = u.columnOrder[j]!;
+        b[r * w.cols + j] = (words[r * w.wordsPerRow + (c >>> 5)]! >>> (c & 31)) & 1;
+      }
+    }
+  }
+  byName.set(name, b);
+  return b;
+}
+
+type FoldShape = Pick<UnitStage, 'weight' | 'columnOrder' | 'pe' | 'simd' | 'mh' | 'mw'>;
+
+/**
+ * Bit columns (pe, lane s) of a stored weight bit over all tiles of the PE (rows nf·PE + pe,
+ * columns sf·SIMD + s): `kind` 'any' counts the columns with some 1 (a lane whose mask is 0 in
+ * every tile is a constant 0 that synthesis removes with its popcount input); 'varying' counts
+ * the columns that are not constant (a constant ROM bit is no memory).
+ */
+function columnCount(u: FoldShape, name: string, kind: 'any' | 'varying'): number {
+  const w = u.weight;
+  let byFold = laneCache.get(w);
+  if (!byFold) laneCache.set(w, (byFold = new Map()));
+  const key = `${kind}/${name}/${u.pe}/${u.simd}`;
+  const hit = byFold.get(key);
+  if (hit !== undefined) return hit;
+  const bits = streamBits(u, name);
+  const P = u.pe;
+  const Q = u.simd;
+  // any: bit 1 seen; varying: 1 = only 0 seen, 2 = only 1 seen, 3 = both.
+  const seen = new Uint8Array(P * Q);
+  const done = kind === 'any' ? 1 : 3;
+  let remaining = P * Q;
+  for (let r = 0; r < u.mh && remaining > 0; r++) {
+    const base = (r % P) * Q;
+    const row = r * u.mw;
+    for (let j = 0; j < u.mw; j++) {
+      const k = base + (j % Q);
+      const before = seen[k]!;
+      if (before === done) continue;
+      const now = kind === 'any' ? (bits[row + j] ? 1 : 0) : before | (bits[row + j] ? 2 : 1);
+      if (now !== before) {
+        seen[k] = now;
+        if (now === done) remaining--;
+      }
+    }
+  }
+  const v = P * Q - remaining;
+  byFold.set(key, v);
+  return v;
+}
+
+/**
+ * Lanes of plane `plane` that the synthesized unit keeps, per PE on average: a lane whose
+ * mask bit is 0 in every tile of its PE is a constant 0 in the weight ROM, and synthesis
+ * removes it with its popcount inputs. Exact for the emitted weights: SIMD × the plane's
+ * density when the layer is a single tile (unfolded), nearly SIMD when a lane sees many tiles.
+ */
+export function keptLanesPerPe(u: FoldShape, plane: number): number {
+  const w = u.weight;
+  if (w.kind !== 'binary' || planeStats(w).full[plane - 1]) return u.simd;
+  return columnCount(u, `m${plane}`, 'any') / u.pe;
+}
+
+/**
+ * Bits of the weight memory word (all PEs) that are not constant over the tiles: the width
+ * of the LUTRAM a distributed ROM needs (constant columns are logic constants).
+ */
+export function storedVaryingBits(u: FoldShape): number {
+  const w = u.weight;
+  if (w.kind !== 'binary') return u.pe * u.simd * w.bits;
+  const names = compactPlanes(u) ? ['s1', 's2', 'c2', 'm3'] : w.planes.flatMap((_, i) => (planeStats(w).full[i] ? [`s${i + 1}`] : [`s${i + 1}`, `m${i + 1}`]));
+  return names.reduce((a, n) => a + columnCount(u, n, 'varying'), 0);
+}
+
 // ------------------------------------------------------------------------------------------
 // Units
 // ------------------------------------------------------------------------------------------
@@ -138,10 +260,12 @@ function constBits(values: number[]): number {
 export interface UnitLutBreakdown {
   /** c0: control and interface of the unit. */
   base: number;
-  /** Lane logic (xnor/negation, popcount / adder trees, shared mask popcounts). */
+  /** Lane logic (xnor/negation, popcount / adder trees, shared popcounts) and the per-PE accumulators. */
   lanes: number;
-  /** Per-PE accumulators, term combination and the activation (thresholds, comparators, requantization). */
+  /** Per-PE activation of trivial sums (thresholds and comparators of each PE). */
   perPe: number;
+  /** Combiners of several terms (S' adder, multiplier constants, thresholds or requantization) and their input muxes. */
+  combine: number;
   /** Weights in LUTRAM (small weight memories). */
   memory: number;
 }
@@ -149,101 +273,144 @@ export interface UnitLutBreakdown {
 export interface UnitCost {
   luts: number;
   breakdown: UnitLutBreakdown;
-  /** LUTs if every weight plane had SIMD lanes (what synthesis builds from dense masked words). */
+  /** LUTs if synthesis kept every lane of every plane (no constant-zero lane removed). */
   lutsDense: number;
+  /** LUTs if each plane had SIMD × its density lanes (the sum of per-parameter bits; the paper's idealization). */
+  lutsIdeal: number;
   bram18: number;
   dsp: number;
   cycles: number;
+  /** Σ over terms of the lanes per PE that synthesis keeps. */
   lanesPerPe: number;
+  /** Combiners (rows combined per cycle). */
+  combiners: number;
   /** LUTs the `dsp` multipliers would take in fabric (FINN's multiplier formula, × c1). */
   dspFabricLuts: number;
 }
 
-type UnitShape = Pick<UnitStage, 'mh' | 'mw' | 'reps' | 'pe' | 'simd' | 'weight' | 'terms' | 'accBits' | 'activation' | 'in'>;
+type UnitShape = Pick<UnitStage, 'mh' | 'mw' | 'reps' | 'pe' | 'simd' | 'weight' | 'terms' | 'accBits' | 'activation' | 'in' | 'arith' | 'columnOrder'>;
 
-/** Cost of a unit with its folding (`pe`, `simd`). */
+/** Cost of a unit with its folding (`pe`, `simd`): the structure emit/stages.ts writes. */
 export function unitCost(u: UnitShape): UnitCost {
   const p = u.pe;
   const q = u.simd;
   const nf = u.mh / p;
   const sf = u.mw / q;
   const stats = planeStats(u.weight);
+  const ar = u.arith;
   const fixedIn = u.in.entry.kind === 'fixed';
   const aBits = u.in.entry.kind === 'fixed' ? u.in.entry.bits : 1;
   const wBits = stats.fixedBits ?? 1;
-  let perPe = 0;
-  let perPeDense = 0;
-  let accLuts = 0;
-  let shared = 0;
-  let lanes = 0;
-  let dsp = 0;
-  let fabric = 0;
-  for (const t of u.terms) {
-    const d = t.w === 0 ? 1 : stats.density[t.w - 1] ?? 1;
-    const full = t.w === 0 ? true : stats.full[t.w - 1] ?? true;
-    const l = q * d;
-    lanes += l;
-    const term = (laneCount: number): number => {
-      let c = 0;
+  const bitPlanes = fixedIn && u.weight.kind === 'binary' && q >= BIT_PLANE_MIN_SIMD_EST;
+  // Lane logic per PE for `lanesOf(plane)` lanes of each term, and the logic shared by all PEs.
+  const laneLogic = (lanesOf: (plane: number) => number): { perPe: number; shared: number; lanes: number } => {
+    let perPe = 0;
+    let lanes = 0;
+    const sharedPlanes = new Set<number>();
+    for (let ti = 0; ti < u.terms.length; ti++) {
+      const t = u.terms[ti]!;
+      const form = ar.forms[ti]!;
+      const l = t.w === 0 ? q : lanesOf(t.w);
+      const full = t.w === 0 ? true : stats.full[t.w - 1] ?? true;
+      lanes += l;
       if (wBits > 1 && fixedIn) {
         // Fixed weights × fixed input: one DSP per lane, the adder tree in LUTs.
-        c += adderTreeLuts(laneCount, wBits, aBits);
+        perPe += adderTreeLuts(l, wBits, aBits);
+      } else if (wBits > 1) {
+        // Fixed weights × binary plane: (−1, 0, +1)·w per lane.
+        perPe += multLuts(l, wBits, 1) + adderTreeLuts(l, wBits, 1);
+      } else if (bitPlanes) {
+        // ±1 weights × fixed input on its B bit planes: B popcounts (two sets with a mask), their shifted sum.
+        perPe += (full ? 1 : 2) * (aBits * binaryLanes(l, 1, 1) + (aBits - 1) * (Math.ceil(Math.log2(q + 1)) + aBits));
       } else if (fixedIn) {
-        // ±1 weights × A-bit input: a conditional negation (A+1 LUTs) per lane, no multiplier.
-        c += laneCount * (1 + aBits) + adderTreeLuts(laneCount, 1, aBits);
+        // ±1 weights × A-bit input, lane by lane: a conditional negation (A+1 LUTs) and the adder tree.
+        perPe += l * (1 + aBits) + adderTreeLuts(l, 1, aBits);
+      } else if (form.kind !== 'direct') {
+        // One popcount per lane (arith.ts: bipolar / unipolar forms).
+        perPe += binaryLanes(l, 1, 1);
       } else {
-        c += binaryLanes(laneCount, wBits, aBits);
-        // Binary × binary with a weight mask: the popcount of M = Mw & Ma per PE.
-        if (!fixedIn && t.w > 0 && !full) c += binaryLanes(laneCount, 1, 1);
+        perPe += binaryLanes(l, 1, 1);
+        // Data-dependent masks: popcount(Mw & Ma) per PE, or popcount(Ma) shared by all PEs.
+        if (!full) perPe += binaryLanes(l, 1, 1);
+        else sharedPlanes.add(t.a);
       }
-      return c;
-    };
-    perPe += term(l);
-    perPeDense += term(q);
-    accLuts += u.accBits;
-    if (wBits > 1 && fixedIn) {
-      dsp += p * q;
-      fabric += p * q * multLuts(1, wBits, aBits);
     }
-    // Binary × binary without a weight mask: popcount(Ma) is shared by all PEs.
-    if (!fixedIn && t.w > 0 && full) shared += binaryLanes(q, 1, 1);
+    let shared = sharedPlanes.size * binaryLanes(q, 1, 1);
+    // The input sum Σ x of the bit-plane path, once per chunk for all PEs.
+    if (bitPlanes) shared += adderTreeLuts(q, aBits, 0);
+    return { perPe, shared, lanes };
+  };
+  const kept = laneLogic((plane) => keptLanesPerPe(u, plane));
+  const dense = laneLogic(() => q);
+  const ideal = laneLogic((plane) => q * (stats.density[plane - 1] ?? 1));
+  const accLuts = u.terms.length * ar.xBits;
+
+  let dsp = 0;
+  let fabric = 0;
+  if (wBits > 1 && fixedIn) {
+    dsp += p * q * u.terms.length;
+    fabric += p * q * u.terms.length * multLuts(1, wBits, aBits);
   }
-  // Activation: combine terms, then compare (threshold) or scale, round and clamp (requantize).
+  // Combination and activation (arith.ts): C combiners of depth D = rows / C each.
+  const combiners = combinerCount(p, sf, ar.trivial);
+  const g = p / combiners;
+  const depth = nf * g;
+  const words = Math.ceil(depth / 64);
+  let comb = 0;
+  let combDsp = 0;
+  let combFabric = 0;
+  if (!ar.trivial) {
+    comb += ar.sumBits;
+    ar.k.forEach((kt, t) => {
+      if (!ar.kConst[t]) comb += ar.kBits[t]! * words;
+      if (ar.kConst[t] && isShift(kt[0]!)) return;
+      combDsp += dspPerMultiplier(ar.xBits, ar.kBits[t]!);
+      combFabric += multLuts(1, ar.xBits, ar.kBits[t]!);
+    });
+  }
   const a = u.activation;
-  const tmemWords = Math.ceil(nf / 64);
-  const multipliers = a.multipliers;
-  const trivial = multipliers.length === 1 && multipliers[0]!.every((m) => m === 1);
-  let act = 0;
-  if (!trivial) {
-    const mBits = constBits(multipliers.flat());
-    const mults = p * Math.ceil(multipliers.length / sf);
-    dsp += mults * dspPerMultiplier(u.accBits, mBits);
-    fabric += mults * multLuts(1, u.accBits, mBits);
-    act += a.sumBits + multipliers.length * mBits * tmemWords;
-  }
   if (a.kind === 'threshold') {
-    const n = Math.max(0, ...a.thresholds.map((t) => t.length));
-    act += n * a.sumBits * tmemWords + n * a.sumBits;
+    const n = Math.max(0, ...ar.thresholds!.map((t) => t.length));
+    comb += n * ar.thrBits! * words + n * ar.thrBits!;
   } else {
-    act += a.sumBits * tmemWords + a.sumBits + a.outBits;
+    comb += constBits(ar.bias!) * words + ar.sumBits + a.outBits;
   }
-  // Weight memory: per PE and tile, a sign word per plane and a mask word for partial planes.
+  dsp += combiners * combDsp;
+  fabric += combiners * combFabric;
+  // Shared combiners read the held accumulators of their G rows through a G:1 mux, and
+  // enable the output registers of one group per cycle.
+  const muxes = combiners < p ? combiners * u.terms.length * ar.xBits * muxLuts(g) + g : 0;
+  // Weight memory: per PE and tile, the stored words (arith/weights: signs, masks, or 4 words for three nested planes).
+  // A distributed ROM (WMEM ≤ 128, FINN) keeps only its varying bit columns; block RAM holds the whole word.
   const wmem = nf * sf;
-  const laneBits = u.weight.kind === 'fixed' ? u.weight.bits : stats.full.reduce((s, f) => s + (f ? 1 : 2), 0);
-  const memWidth = p * q * laneBits;
   let bram = 0;
   let c2 = 0;
-  if (wmem <= 128) c2 = memWidth * Math.ceil(wmem / 64);
-  else bram = bram18For(wmem, memWidth);
+  if (wmem <= 128) c2 = storedVaryingBits(u) * Math.ceil(wmem / 64);
+  else bram = bram18For(wmem, p * q * storedWordsPerLane(u));
+  const perPeAct = combiners === p ? comb : 0;
+  const combine = combiners === p ? 0 : combiners * comb + muxes;
+  const lanesLuts = (l: { perPe: number; shared: number }): number => Math.round(FINN_C1 * (p * (l.perPe + accLuts) + l.shared));
   const breakdown: UnitLutBreakdown = {
     base: FINN_C0,
-    lanes: Math.round(FINN_C1 * (p * perPe + shared)),
-    perPe: Math.round(FINN_C1 * p * (accLuts + act)),
+    lanes: lanesLuts(kept),
+    perPe: Math.round(FINN_C1 * p * perPeAct),
+    combine: Math.round(FINN_C1 * combine),
     memory: Math.round(c2),
   };
-  const luts = breakdown.base + breakdown.lanes + breakdown.perPe + breakdown.memory;
-  const lutsDense = breakdown.base + Math.round(FINN_C1 * (p * perPeDense + shared)) + breakdown.perPe + breakdown.memory;
-  return { luts, breakdown, lutsDense, bram18: bram, dsp, cycles: u.reps * nf * sf, lanesPerPe: lanes, dspFabricLuts: Math.round(FINN_C1 * fabric) };
+  const rest = breakdown.base + breakdown.perPe + breakdown.combine + breakdown.memory;
+  const luts = rest + breakdown.lanes;
+  return {
+    luts,
+    breakdown,
+    lutsDense: rest + lanesLuts(dense),
+    lutsIdeal: rest + lanesLuts(ideal),
+    bram18: bram,
+    dsp,
+    cycles: u.reps * nf * sf,
+    lanesPerPe: kept.lanes,
+    combiners,
+    dspFabricLuts: Math.round(FINN_C1 * fabric),
+  };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -306,7 +473,9 @@ export function stageEstimate(s: HlsStage): StageEstimate {
         layer: s.layer,
         luts: c.luts,
         lutsDense: c.lutsDense,
+        lutsIdeal: c.lutsIdeal,
         breakdown: c.breakdown,
+        combiners: c.combiners,
         bram18: c.bram18,
         dsp: c.dsp,
         pe: s.pe,
@@ -372,6 +541,7 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
   const stages = design.stages.map(stageEstimate);
   let luts = 0;
   let lutsDense = 0;
+  let lutsIdeal = 0;
   let bram = 0;
   let dsp = 0;
   let worst = stages[0]!;
@@ -379,6 +549,7 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
   for (const s of stages) {
     luts += s.luts;
     lutsDense += s.lutsDense;
+    lutsIdeal += s.lutsIdeal ?? s.luts;
     bram += s.bram18;
     dsp += s.dsp;
     sumCycles += s.cycles;
@@ -394,14 +565,15 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
     dspFallback = `${dsp} DSP48 slices needed, ${o.part.dsp} on the ${o.part.name}: the multipliers of the other ${excess} are counted as LUT multipliers (+${extra.toLocaleString('en-US')} LUTs, FINN's multiplier formula).`;
     luts += extra;
     lutsDense += extra;
+    lutsIdeal += extra;
     dsp = o.part.dsp;
   }
   const hz = o.clockMhz * 1e6;
   const fps = hz / worst.cycles;
   const notes = [
-    'FINN-R analytical model (LUT = 300 + 1.1·PE·(lanes + adder tree + accumulator + thresholds); a binary xnor-popcount lane costs 2.2 LUTs, its adder tree counted by width), extended to heterogeneous planes: lanes per term = SIMD × fraction of weights with that plane.',
-    'Multipliers of at most 25×18 bits (combining plane accumulators, fixed-point lanes, scales) are DSP48 slices, as Vivado HLS maps them by default.',
-    `The heterogeneous lane count assumes only the lanes whose weights have a plane are built (true when weights are constants in logic); synthesizing the emitted dense masked words instead builds SIMD lanes per plane: ${Math.round(lutsDense).toLocaleString('en-US')} LUTs (lutsDense).`,
+    'FINN-R analytical model (LUT = 300 + 1.1·PE·(lanes + adder tree + accumulator + thresholds); a binary xnor-popcount lane costs 2.2 LUTs, its adder tree counted by width), extended to bit planes: every accumulator term has its own popcount lanes, and only the lanes whose mask bit is 0 in every tile (constant-zero ROM bits) are removed by synthesis.',
+    'Several terms are combined by shared combiners (one per PE/SF rows) during the next row fold; their multipliers of at most 25×18 bits are DSP48 slices, as Vivado HLS maps them by default.',
+    `If every plane had only SIMD × its density lanes (the sum of per-parameter bits, as the HBNN paper scales): ${Math.round(lutsIdeal).toLocaleString('en-US')} LUTs (lutsIdeal); folded weights reach nearly every lane of a plane, so the design keeps ${Math.round(luts).toLocaleString('en-US')}; with no lane removed ${Math.round(lutsDense).toLocaleString('en-US')} (lutsDense).`,
     'Not included: AXI DMA / interconnect, the FIFOs between stages, the processing system, and place-and-route effects.',
     'Latency is Σ stage cycles / clock (each stage finishes a sample before the next starts): an upper bound.',
   ];
@@ -416,6 +588,7 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
     total: {
       luts: Math.round(luts),
       lutsDense: Math.round(lutsDense),
+      lutsIdeal: Math.round(lutsIdeal),
       bram18: bram,
       dsp,
       cycles: worst.cycles,

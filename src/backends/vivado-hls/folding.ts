@@ -6,13 +6,14 @@
  *   SIMD; PE must divide the unit's rows MH and SIMD its columns MW (docs: "Folding").
  * - Layers it does not name are solved for `targetFps` at `clockMhz` (FINN-style balancing):
  *   cycles per sample = (MH/PE)·(MW/SIMD)·reps must be at most clock/targetFps; among the
- *   divisor pairs that meet it, the one with the fewest estimated LUTs wins (then the fewest
+ *   divisor pairs that meet it, the one with the fewest estimated LUTs of the unit and of the
+ *   sliding-window stage that feeds a convolution (its beat is the SIMD) wins (then the fewest
  *   lanes, then the smaller PE). When no pair meets it, the fastest pair is taken and the
  *   estimate says the target is not reached.
  */
 import { fail, ErrorCodes } from '../../errors.js';
-import { unitCost } from './estimate.js';
-import type { FoldingSpec, LayerFolding, UnitStage } from './types.js';
+import { stageEstimate, unitCost } from './estimate.js';
+import type { FoldingSpec, HlsStage, LayerFolding, UnitStage, WindowStage } from './types.js';
 
 export const FOLDING_FORMAT = 'hbnn-folding/1';
 /** Throughput the folding is solved for when neither a target nor a folding is given. */
@@ -91,7 +92,14 @@ export function checkFolding(spec: FoldingSpec, units: readonly Pick<UnitStage, 
  * The cheapest (PE, SIMD) for `unit` whose cycles per sample are at most `maxCycles`
  * (the fastest pair when none is).
  */
-export function solveUnit(unit: UnitStage, maxCycles: number): LayerFolding {
+export function solveUnit(unit: UnitStage, maxCycles: number, window?: WindowStage): LayerFolding {
+  const windowLuts = new Map<number, number>();
+  const windowCost = (simd: number): number => {
+    if (!window) return 0;
+    let v = windowLuts.get(simd);
+    if (v === undefined) windowLuts.set(simd, (v = stageEstimate({ ...window, out: { ...window.out, beat: simd } }).luts));
+    return v;
+  };
   let best: { f: LayerFolding; luts: number; lanes: number; cycles: number } | undefined;
   let fastest: { f: LayerFolding; cycles: number; lanes: number } | undefined;
   for (const pe of divisors(unit.mh)) {
@@ -100,7 +108,7 @@ export function solveUnit(unit: UnitStage, maxCycles: number): LayerFolding {
       const lanes = pe * simd;
       if (!fastest || cycles < fastest.cycles || (cycles === fastest.cycles && lanes < fastest.lanes)) fastest = { f: { pe, simd }, cycles, lanes };
       if (cycles > maxCycles) continue;
-      const luts = unitCost({ ...unit, pe, simd }).luts;
+      const luts = unitCost({ ...unit, pe, simd }).luts + windowCost(simd);
       if (!best || luts < best.luts || (luts === best.luts && (lanes < best.lanes || (lanes === best.lanes && pe < best.f.pe)))) {
         best = { f: { pe, simd }, luts, lanes, cycles };
       }
@@ -112,7 +120,7 @@ export function solveUnit(unit: UnitStage, maxCycles: number): LayerFolding {
 /** The folding of every unit: explicit entries as given, the others solved for the target. */
 export function resolveFolding(
   units: readonly UnitStage[],
-  o: { folding?: FoldingSpec; targetFps?: number; clockMhz: number },
+  o: { folding?: FoldingSpec; targetFps?: number; clockMhz: number; stages?: readonly HlsStage[] },
 ): FoldingSpec {
   if (o.targetFps !== undefined && !(o.targetFps > 0 && Number.isFinite(o.targetFps))) {
     fail(ErrorCodes.INVALID_OPTION, `target FPS must be a positive number (got ${o.targetFps})`, { option: 'targetFps' });
@@ -121,7 +129,8 @@ export function resolveFolding(
   const target = o.targetFps ?? DEFAULT_TARGET_FPS;
   const maxCycles = Math.floor((o.clockMhz * 1e6) / target);
   const layers: Record<string, LayerFolding> = {};
-  for (const u of units) layers[u.layer] = o.folding?.layers[u.layer] ?? solveUnit(u, maxCycles);
+  const windowOf = (u: UnitStage): WindowStage | undefined => o.stages?.find((s): s is WindowStage => s.kind === 'window' && s.out === u.in);
+  for (const u of units) layers[u.layer] = o.folding?.layers[u.layer] ?? solveUnit(u, maxCycles, windowOf(u));
   return { layers };
 }
 

@@ -79,7 +79,7 @@ export function planVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = {
   const program = programOf(input, o.lowering);
   // First pass (fully folded) to learn the units; then the design with the chosen folding.
   const provisional = buildDesign(program, () => undefined);
-  const folding = resolveFolding(provisional.units, { clockMhz, ...(o.folding ? { folding: o.folding } : {}), ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) });
+  const folding = resolveFolding(provisional.units, { clockMhz, stages: provisional.stages, ...(o.folding ? { folding: o.folding } : {}), ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) });
   const design = buildDesign(program, (layer) => folding.layers[layer]);
   const estimates = estimateDesign(design, { part, clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) });
   return { program, design, folding, estimates };

@@ -9,6 +9,7 @@
  * plane signs in bits 0..K-1, plane masks in bits K..2K-1, see docs/bit-ir.md).
  */
 import type { BinaryType, BinaryWeight, FixedType, FixedWeight, Level } from '../../bitir/types.js';
+import type { UnitArith } from './arith.js';
 
 /** What one stream entry is. */
 export type EntryType = { kind: 'fixed'; bits: number } | { kind: 'binary'; planes: number; levels: Level[] };
@@ -128,6 +129,8 @@ export interface UnitStage extends StageBase {
   terms: UnitTerm[];
   accBits: number;
   activation: UnitActivation;
+  /** What the hardware computes: accumulator forms, multipliers and thresholds/bias on S' (arith.ts). */
+  arith: UnitArith;
   /** Index of this unit among the units (trace id). */
   index: number;
 }
@@ -227,14 +230,18 @@ export interface StageEstimate {
   /** Layer name for units. */
   layer?: string;
   luts: number;
-  /** LUTs if every weight plane had SIMD lanes (units; equals `luts` elsewhere). */
+  /** LUTs if synthesis kept every lane of every plane (units; equals `luts` elsewhere). */
   lutsDense: number;
+  /** Units: LUTs if each plane had SIMD × its density lanes (the sum of per-parameter bits). */
+  lutsIdeal?: number;
   bram18: number;
   dsp: number;
   /** Cycles per sample in steady state (initiation interval of the stage). */
   cycles: number;
-  /** Units only: where the LUTs go (base + lanes + perPe + memory = luts). */
-  breakdown?: { base: number; lanes: number; perPe: number; memory: number };
+  /** Units only: where the LUTs go (base + lanes + perPe + combine + memory = luts). */
+  breakdown?: { base: number; lanes: number; perPe: number; combine: number; memory: number };
+  /** Units only: rows combined per cycle (PE when every PE combines its own row). */
+  combiners?: number;
   /** Units only: folding, geometry and the heterogeneous lane count. */
   pe?: number;
   simd?: number;
@@ -268,8 +275,10 @@ export interface FpgaEstimate {
   stages: StageEstimate[];
   total: {
     luts: number;
-    /** LUTs if every weight plane were built with SIMD lanes (what dense masked words synthesize to). */
+    /** LUTs if synthesis kept every lane of every plane (no constant-zero lane removed). */
     lutsDense: number;
+    /** LUTs if each plane had only SIMD × its density lanes (the paper's sum-of-bits scaling). */
+    lutsIdeal: number;
     bram18: number;
     dsp: number;
     /** Slowest stage (cycles per sample): the pipeline's initiation interval. */

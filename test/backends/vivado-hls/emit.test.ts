@@ -75,48 +75,57 @@ describe('vivado-hls project files', () => {
     // Units: pipelined row/column folds, PEs unrolled, weight banks partitioned by PE.
     expect(top.match(/#pragma HLS PIPELINE II=1/g)!.length).toBeGreaterThanOrEqual(4);
     expect(top).toContain('#pragma HLS ARRAY_PARTITION variable=u1_ws1 complete dim=1');
-    expect(top).toContain('#pragma HLS ARRAY_PARTITION variable=u1_wm2 complete dim=1');
+    expect(top).toContain('#pragma HLS ARRAY_PARTITION variable=u1_wc2 complete dim=1');
+    expect(top).toContain('#pragma HLS ARRAY_PARTITION variable=u1_wm3 complete dim=1');
     expect(top).toContain('static void swu_c2_Conv(');
     expect(top).toContain('static void mvtu_c2_Conv(');
     expect(result.files.get('hbnn_hls_shim.h')).toContain('__has_include(<ap_int.h>)');
   });
 
-  it('packs each weight plane per PE and tile in stream order; 1-bit weights appear only in plane 1', () => {
+  it('packs each weight plane per PE and tile in stream order; 1-bit weights appear only in plane 1; three nested planes take 4 words', () => {
     for (const u of result.design.units) {
       const w = u.weight as BinaryWeight;
       expect(w.kind).toBe('binary');
+      expect(w.planes.length).toBe(3);
       const header = result.files.get(`weights_${u.name.replace('mvtu_', '')}.h`)!;
       const p = `u${u.index}`;
       const nf = u.mh / u.pe;
       const sf = u.mw / u.simd;
-      const planes = w.planes.map((pl, i) => ({
-        signs: words(header, `${p}_ws${i + 1}`),
-        masks: header.includes(` ${p}_wm${i + 1}[`) ? words(header, `${p}_wm${i + 1}`) : undefined,
-        ir: pl,
-      }));
-      // Plane 1 holds every weight, so no mask is stored; later planes store theirs.
-      expect(planes[0]!.masks).toBeUndefined();
-      for (const pl of planes.slice(1)) expect(pl.masks).toBeDefined();
+      // Plane 1 holds every weight (no mask); planes 2 and 3 are nested: ws1, ws2, wc2 = (m3 ? s3 : m2), wm3.
+      expect(header).not.toContain(` ${p}_wm1[`);
+      expect(header).not.toContain(` ${p}_wm2[`);
+      expect(header).not.toContain(` ${p}_ws3[`);
+      const ws1 = words(header, `${p}_ws1`);
+      const ws2 = words(header, `${p}_ws2`);
+      const wc2 = words(header, `${p}_wc2`);
+      const wm3 = words(header, `${p}_wm3`);
       let oneBit = 0;
       let wrong = 0;
       let multiInLaterPlanes = 0;
-      const bit = (ws: bigint[] | undefined, idx: number, s: number): number => (ws ? Number((ws[idx]! >> BigInt(s)) & 1n) : 1);
+      const bit = (ws: bigint[], idx: number, s: number): number => Number((ws[idx]! >> BigInt(s)) & 1n);
       for (let pe = 0; pe < u.pe; pe++) {
         for (let t = 0; t < nf * sf; t++) {
           const row = Math.floor(t / sf) * u.pe + pe;
           const idx = pe * nf * sf + t;
           for (let s = 0; s < u.simd; s++) {
             const col = u.columnOrder[(t % sf) * u.simd + s]!;
+            const m3 = bit(wm3, idx, s);
+            const c2 = bit(wc2, idx, s);
+            const m2 = c2 | m3;
+            const decoded = [
+              { sign: bit(ws1, idx, s), mask: 1 },
+              { sign: bit(ws2, idx, s), mask: m2 },
+              { sign: m3 ? c2 : 0, mask: m3 },
+            ];
             let bits = 0;
-            for (const pl of planes) {
-              const mask = bit(pl.masks, idx, s);
-              if (bit(pl.signs, idx, s) !== irBit(pl.ir.signs, w.wordsPerRow, row, col)) wrong++;
-              if (mask !== irBit(pl.ir.mask, w.wordsPerRow, row, col)) wrong++;
-              bits += mask;
-            }
+            decoded.forEach((d, i) => {
+              if (d.sign !== irBit(w.planes[i]!.signs, w.wordsPerRow, row, col)) wrong++;
+              if (d.mask !== irBit(w.planes[i]!.mask, w.wordsPerRow, row, col)) wrong++;
+              bits += d.mask;
+            });
             if (bits === 1) {
               oneBit++;
-              for (const pl of planes.slice(1)) multiInLaterPlanes += bit(pl.signs, idx, s) + bit(pl.masks, idx, s);
+              multiInLaterPlanes += bit(ws2, idx, s) + c2 + m3;
             }
           }
         }

@@ -70,7 +70,7 @@ describe('CNV at 1 bit', () => {
   });
 
   it('folded for FINN’s 21,906 FPS on the ZC706: LUT share within 25% of FINN’s 21.2%', () => {
-    // Binary lanes at 2.2 LUTs (their adder tree counted by width, not fitted): 24.5%, 16%
+    // Binary lanes at 2.2 LUTs (their adder tree counted by width, not fitted): 23.2%, 10%
     // above FINN's published 46,253 LUTs (docs/fpga-results.md).
     const p = planVivadoHls(models.get(1)!, { lowering: CNV_LOWERING, targetFps: REFERENCES.finnCnvZc706.fps });
     const ref = REFERENCES.finnCnvZc706.lutPercent;
@@ -97,41 +97,79 @@ describe('CNV at heterogeneous bits (BNN-PYNQ folding)', () => {
     for (const b of BITS) expect(bnnPynq.get(b)!.estimates.total.cycles).toBe(32_768);
   });
 
-  it('lane LUTs follow the sum of per-parameter bits: linear in the average bits', () => {
-    const l = BITS.map((b) => lanes(bnnPynq.get(b)!));
-    const d1 = l[2]! - l[1]!;
-    const d2 = l[3]! - l[2]!;
-    expect(Math.abs(d1 - d2) / d2).toBeLessThan(0.1);
-    // 0.2 extra bits cost about a fifth of the 1-bit lanes, plus the mask popcounts.
-    expect(d1 / l[0]!).toBeGreaterThan(0.2);
-    expect(d1 / l[0]!).toBeLessThan(0.4);
+  it('CNV reads ReLU’d 1-bit activations ({0, +s}): every binary term takes one popcount per lane', () => {
+    for (const b of BITS) {
+      for (const u of bnnPynq.get(b)!.design.units.slice(1, 8)) expect(u.arith.forms.every((f) => f.kind === 'unipolar'), u.layer).toBe(true);
+    }
   });
 
-  it('total LUTs rise linearly between 1.2, 1.4 and 1.6 bits, after a step for combining planes', () => {
-    const t = BITS.map((b) => bnnPynq.get(b)!.estimates.total.luts);
-    expect(t[0]).toBeLessThan(t[1]!);
-    expect(t[1]).toBeLessThan(t[2]!);
-    expect(t[2]).toBeLessThan(t[3]!);
-    const d1 = t[2]! - t[1]!;
-    const d2 = t[3]! - t[2]!;
-    expect(Math.abs(d1 - d2) / d2).toBeLessThan(0.15);
-    // The step from 1 to 1.2 bits is larger than a linear scaling of the 1-bit design (the
-    // paper's Table 2 assumption): every PE combines its plane accumulators and compares a
-    // wider sum. docs/fpga-results.md quantifies it.
-    expect(t[1]! - t[0]!).toBeGreaterThan(t[0]! * 0.2);
+  it('lanes: three dense planes once folded (the planes’ lanes are kept); the sum-of-bits lanes are linear in the bits', () => {
+    const kept = BITS.map((b) => lanes(bnnPynq.get(b)!));
+    // Every folded lane of planes 2 and 3 sees some weight that has the plane: about 3× the
+    // 1-bit lanes at every average above 1 (the first layer's 8-bit lanes and the
+    // accumulators keep it below 3×).
+    for (const i of [1, 2, 3]) {
+      expect(kept[i]! / kept[0]!).toBeGreaterThan(2.5);
+      expect(kept[i]! / kept[0]!).toBeLessThan(3.2);
+    }
+    expect(Math.abs(kept[3]! - kept[1]!) / kept[1]!).toBeLessThan(0.05);
+    // If lanes followed the bits (the paper's idealization): linear in the average bits.
+    const ideal = BITS.map((b) => bnnPynq.get(b)!.estimates.total.lutsIdeal);
+    const d1 = ideal[2]! - ideal[1]!;
+    const d2 = ideal[3]! - ideal[2]!;
+    expect(Math.abs(d1 - d2) / d2).toBeLessThan(0.2);
   });
 
-  it('LUTs at 1.2 and 1.4 bits vs 1 bit: about 2.1× and 2.2×, not the paper’s 1.2× and 1.4×', () => {
-    // docs/fpga-results.md: lanes scale with the bits, but combining planes (per PE) and the
-    // stored sign and mask words (LUTRAM) add a step that the paper's linear scaling leaves out.
+  it('combining planes is shared: per-PE and combiner logic stays within 1.25× of the 1-bit thresholds', () => {
+    // Before sharing (one combiner per PE): 4.6k → 22.7k LUTs. Now ceil-divisor(PE/SF) combiners per layer.
+    const part = (b: number): number => bnnPynq.get(b)!.estimates.stages.reduce((a, s) => a + (s.breakdown ? s.breakdown.perPe + s.breakdown.combine : 0), 0);
+    for (const b of [1.2, 1.4, 1.6]) expect(part(b) / part(1)).toBeLessThan(1.25);
+    const combiners = bnnPynq.get(1.4)!.estimates.stages.filter((s) => s.kind === 'unit').map((s) => s.combiners);
+    expect(combiners).toEqual([2, 2, 1, 1, 1, 1, 1, 1, 1]);
+  });
+
+  it('weight memory: 4 stored bits per lane for three nested planes (5 without the compact words)', () => {
+    const mem = (b: number): number => bnnPynq.get(b)!.estimates.stages.reduce((a, s) => a + (s.breakdown?.memory ?? 0), 0);
+    for (const b of [1.2, 1.4]) {
+      expect(mem(b) / mem(1)).toBeGreaterThan(3.5);
+      expect(mem(b) / mem(1)).toBeLessThanOrEqual(4);
+    }
+  });
+
+  it('LUTs at 1.2 and 1.4 bits vs 1 bit: 1.83× and 1.87× (paper 1.2× and 1.4×); sum-of-bits lanes would give 1.32× and 1.39×', () => {
+    // docs/fpga-results.md: the combination and the mask popcounts now cost what they must;
+    // the gap to the paper is the planes' folded lanes (kept whole) and 4 stored bits per lane.
     // Pinned within ±10% of the documented ratios so that the page stays true.
     const t = BITS.map((b) => bnnPynq.get(b)!.estimates.total.luts);
+    const paper = REFERENCES.paperTable2.map((p) => p.lutPercent / REFERENCES.paperTable2[0].lutPercent);
     const r12 = t[1]! / t[0]!;
     const r14 = t[2]! / t[0]!;
-    expect(Math.abs(r12 - 2.11) / 2.11).toBeLessThan(0.1);
-    expect(Math.abs(r14 - 2.22) / 2.22).toBeLessThan(0.1);
-    expect(r12).toBeGreaterThan(REFERENCES.paperTable2[1].lutPercent / REFERENCES.paperTable2[0].lutPercent);
-    expect(r14).toBeGreaterThan(REFERENCES.paperTable2[2].lutPercent / REFERENCES.paperTable2[0].lutPercent);
+    expect(Math.abs(r12 - 1.83) / 1.83).toBeLessThan(0.1);
+    expect(Math.abs(r14 - 1.87) / 1.87).toBeLessThan(0.1);
+    // Better than the per-PE-combination design (2.11×, 2.22×), still above the paper.
+    expect(r12).toBeLessThan(2.0);
+    expect(r14).toBeLessThan(2.0);
+    expect(r12).toBeGreaterThan(paper[1]!);
+    expect(r14).toBeGreaterThan(paper[2]!);
+    // With lanes that follow the bits the rest of the design would meet the paper within 0.15.
+    const ideal = BITS.map((b) => bnnPynq.get(b)!.estimates.total.lutsIdeal);
+    expect(Math.abs(ideal[1]! / ideal[0]! - paper[1]!)).toBeLessThan(0.15);
+    expect(Math.abs(ideal[2]! / ideal[0]! - paper[2]!)).toBeLessThan(0.15);
+  });
+
+  it('at the paper’s throughputs (18.25 and 15.6 kFPS) the LUT share is 42% and 39% (paper 25.4% and 29.7%)', () => {
+    const share = (b: 1.2 | 1.4): number => {
+      const p = REFERENCES.paperTable2.find((r) => r.bits === b)!;
+      const e = planVivadoHls(models.get(b)!, { lowering: CNV_LOWERING, targetFps: p.kfps * 1000 }).estimates;
+      expect(e.total.fps).toBeGreaterThanOrEqual(p.kfps * 1000);
+      return e.total.lutPercent;
+    };
+    const s12 = share(1.2);
+    const s14 = share(1.4);
+    expect(Math.abs(s12 - 42.15) / 42.15).toBeLessThan(0.1);
+    expect(Math.abs(s14 - 39.15) / 39.15).toBeLessThan(0.1);
+    // Planes, not bits, set the lanes: the slower 1.4-bit design is the cheaper one.
+    expect(s14).toBeLessThan(s12);
   });
 
   it('plane combination multipliers are DSP48 slices and fit the ZC706', () => {
@@ -147,8 +185,8 @@ describe('CNV at heterogeneous bits (BNN-PYNQ folding)', () => {
 describe('DSP budget', () => {
   it('counts the multipliers beyond the part’s DSP48 slices as LUTs, and says so', async () => {
     const m = await quantizedFmnist('W1.4');
-    const big = planVivadoHls(m, { targetFps: 50_000 }).estimates;
-    const small = planVivadoHls(m, { targetFps: 50_000, part: 'xc7z020' }).estimates;
+    const big = planVivadoHls(m, { targetFps: 100_000 }).estimates;
+    const small = planVivadoHls(m, { targetFps: 100_000, part: 'xc7z020' }).estimates;
     expect(big.total.dsp).toBeGreaterThan(FPGA_PARTS['xc7z020']!.dsp);
     expect(small.total.dsp).toBe(FPGA_PARTS['xc7z020']!.dsp);
     expect(small.total.luts).toBeGreaterThan(big.total.luts);

@@ -50,7 +50,7 @@ export function estimatesMarkdown(e: FpgaEstimate): string {
     const fold = s.pe !== undefined ? `${s.pe} / ${s.simd}` : '';
     const geo = s.mh !== undefined ? `${s.mh}×${s.mw}${s.reps! > 1 ? ` ×${s.reps}` : ''}` : '';
     const bits = s.weightBits !== undefined ? `${s.weightBits} / ${s.activationBits}` : '';
-    return `| ${s.layer ?? s.stage} | ${s.kind} | ${geo} | ${fold} | ${bits} | ${s.lanesPerPe ?? ''} | ${fmt(s.luts)} | ${s.bram18} | ${s.dsp} | ${fmt(s.cycles)} |`;
+    return `| ${s.layer ?? s.stage} | ${s.kind} | ${geo} | ${fold} | ${s.combiners ?? ''} | ${bits} | ${s.lanesPerPe ?? ''} | ${fmt(s.luts)} | ${s.bram18} | ${s.dsp} | ${fmt(s.cycles)} |`;
   });
   const t = e.total;
   return `# FPGA estimate
@@ -61,15 +61,16 @@ Average weight bits ${e.avgWeightBits.toFixed(3)}${e.avgActivationBits !== undef
 | total | value | of the part |
 |---|---|---|
 | LUTs | ${fmt(t.luts)} | ${t.lutPercent}% |
-| LUTs, dense planes (every plane with SIMD lanes) | ${fmt(t.lutsDense)} | ${((100 * t.lutsDense) / e.part.luts).toFixed(2)}% |
+| LUTs if lanes followed the bits (SIMD × plane density) | ${fmt(t.lutsIdeal)} | ${((100 * t.lutsIdeal) / e.part.luts).toFixed(2)}% |
+| LUTs if no lane were removed (SIMD per plane) | ${fmt(t.lutsDense)} | ${((100 * t.lutsDense) / e.part.luts).toFixed(2)}% |
 | BRAM18 | ${fmt(t.bram18)} | ${t.bramPercent}% |
 | DSP | ${fmt(t.dsp)} | ${t.dspPercent}% |
 | cycles per sample (slowest stage: ${t.bottleneck}) | ${fmt(t.cycles)} | |
 | throughput | ${fmt(t.fps)} FPS | |
 | latency (upper bound) | ${t.latencyUs} µs | |
 
-| stage | kind | MH×MW ×reps | PE / SIMD | weight / act bits | lanes per PE | LUTs | BRAM18 | DSP | cycles |
-|---|---|---|---|---|---|---|---|---|---|
+| stage | kind | MH×MW ×reps | PE / SIMD | combiners | weight / act bits | lanes per PE | LUTs | BRAM18 | DSP | cycles |
+|---|---|---|---|---|---|---|---|---|---|---|
 ${rows.join('\n')}
 
 Notes:
@@ -91,7 +92,7 @@ model (average weight bits ${d.avgWeightBits.toFixed(3)}${d.avgActivationBits !=
 | file | what |
 |---|---|
 | \`${TOP_SOURCE}\`, \`hbnn_top.h\` | the design: ${d.stages.length} streaming stages in one DATAFLOW region, top function \`${TOP_NAME}\` |
-| \`weights_*.h\` | per unit: packed weight planes (sign words; mask words for planes not every weight has), thresholds / requantization constants |
+| \`weights_*.h\` | per unit: packed weight planes (sign words; mask words for planes not every weight has; three nested planes in 4 words), multipliers, thresholds / bias on S' per combiner, accumulator offsets for the C-simulation trace |
 | \`hbnn_hls_lib.h\` | shared pieces: beats, bit access, popcount, width converter, C-simulation trace |
 | \`hbnn_hls_shim.h\` | Vivado's \`ap_int.h\`/\`hls_stream.h\` when present, else a standard-C++ stand-in |
 | \`${TB_SOURCE}\`, \`${TB_DATA}\` | testbench and vectors: ${o.testSamples} samples (class and logits), accumulators of every unit for ${o.accSamples} |

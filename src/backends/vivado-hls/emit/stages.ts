@@ -19,8 +19,8 @@ import type {
   WindowStage,
 } from '../types.js';
 import { beatT, comment, constArray, entryT, indent, intLit, signedBits } from './cpp.js';
-import { multiplierBits, thresholdLayout, trivialSum, unitPrefix } from './weights.js';
-import { planeStats } from '../estimate.js';
+import { maskWord, signWord, thresholdLayout, unitCombiners, unitPrefix, weightArrays } from './weights.js';
+import { isShift } from '../arith.js';
 
 export const IN_AXIS_T = 'hbnn_in_t';
 /** Narrowest SIMD at which ±1 × fixed-point lanes are summed on bit planes (popcounts) rather than lane by lane. */
@@ -279,6 +279,131 @@ function argmaxStage(s: ArgmaxStage): string {
 // Matrix-vector-threshold unit
 // ------------------------------------------------------------------------------------------
 
+/** The lane sum of one term for the PE `pe` at `tile` (arith.ts, "accumulator forms"). */
+function termCode(u: UnitStage, ti: number, bitPlanes: boolean): string {
+  const t = u.terms[ti]!;
+  const form = u.arith.forms[ti]!;
+  const p = unitPrefix(u);
+  const S = u.simd;
+  const word = `ap_uint<${S}>`;
+  const binaryIn = u.in.entry.kind === 'binary';
+  const inBits = u.in.entry.kind === 'fixed' ? u.in.entry.bits : 1;
+  const laneBits = Math.ceil(Math.log2(S + 1)) + 1;
+  const name = `term ${ti}: ${t.w ? `weight plane ${t.w}` : 'fixed-point weights'} × ${t.a ? `activation plane ${t.a}` : 'fixed-point input'}`;
+  if (t.w > 0 && binaryIn) {
+    const ws = signWord(u, t.w);
+    const wm = maskWord(u, t.w);
+    const as = `act_s[sf][${t.a - 1}]`;
+    const am = `act_m[sf][${t.a - 1}]`;
+    if (form.kind === 'bipolar') {
+      return `// ${name}, plane always present: X = popcount(XNOR${wm ? ' & Mw' : ''}); acc = 2·X − popcount(Mw of the row)
+acc[pe][${ti}] += hbnn::popcount<${S}>(~(${ws} ^ ${as})${wm ? ` & ${wm}` : ''});`;
+    }
+    if (form.kind === 'unipolar') {
+      return `// ${name}, present activations are +1: X = popcount(~(Ws ^ Ma)${wm ? ' & Mw' : ''}); acc = X + popcount(Ws) − popcount(Mw) of the row
+acc[pe][${ti}] += hbnn::popcount<${S}>(~(${ws} ^ ${am})${wm ? ` & ${wm}` : ''});`;
+    }
+    if (!wm) {
+      return `// ${name}: 2·popcount(XNOR & Ma) − popcount(Ma)
+acc[pe][${ti}] += 2 * hbnn::popcount<${S}>(~(${ws} ^ ${as}) & ${am}) - act_pm[sf][${t.a - 1}];`;
+    }
+    return `{  // ${name}: M = Mw & Ma; 2·popcount(XNOR & M) − popcount(M)
+  const ${word} m = ${wm} & ${am};
+  acc[pe][${ti}] += 2 * hbnn::popcount<${S}>(~(${ws} ^ ${as}) & m) - hbnn::popcount<${S}>(m);
+}`;
+  }
+  if (t.w > 0 && !bitPlanes) {
+    const wm = maskWord(u, t.w);
+    return `{  // ${name}: add or subtract the inputs the plane has
+  const ${word} ws = ${signWord(u, t.w)};
+${wm ? `  const ${word} wm = ${wm};\n` : ''}  HBNN_LANE_T(${inBits + laneBits}) part = 0;
+  for (unsigned s = 0; s < ${S}; s++) {
+#pragma HLS UNROLL
+    const HBNN_LANE_T(${inBits + 1}) v = in_raw[sf].v[s];
+    const HBNN_LANE_T(${inBits + 1}) nv = -v;
+    ${wm ? 'if (hbnn::bit(wm, s)) ' : ''}part += hbnn::bit(ws, s) ? v : nv;
+  }
+  acc[pe][${ti}] += part;
+}`;
+  }
+  if (t.w > 0) {
+    const ws = signWord(u, t.w);
+    const wm = maskWord(u, t.w);
+    if (!wm) {
+      return `// ${name}: Σ ±x = 2·Σ_{sign +1} x − Σ x, on the input's bit planes
+acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws}, in_bits[sf]) - in_sum[sf];`;
+    }
+    return `{  // ${name}: Σ over the weights the plane has of ±x, on the input's bit planes
+  const ${word} wm = ${wm};
+  acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws} & wm, in_bits[sf]) - hbnn::signed_sum<${S}, ${inBits}>(wm, in_bits[sf]);
+}`;
+  }
+  const wb = (u.weight as { bits: number }).bits;
+  if (binaryIn) {
+    return `{  // ${name}: w · (−1, 0 or +1)
+  HBNN_LANE_T(${wb + laneBits}) part = 0;
+  for (unsigned s = 0; s < ${S}; s++) {
+#pragma HLS UNROLL
+    const HBNN_LANE_T(${wb + 1}) v = ${p}_wv[pe][tile][s];
+    const HBNN_LANE_T(${wb + 1}) nv = -v;
+    const HBNN_LANE_T(${wb + 1}) zero = 0;
+    part += !hbnn::bit(act_m[sf][${t.a - 1}], s) ? zero : hbnn::bit(act_s[sf][${t.a - 1}], s) ? v : nv;
+  }
+  acc[pe][${ti}] += part;
+}`;
+  }
+  return `{  // ${name}: integer products
+  HBNN_LANE_T(${wb + inBits + laneBits}) part = 0;
+  for (unsigned s = 0; s < ${S}; s++) {
+#pragma HLS UNROLL
+    part += (HBNN_LANE_T(${wb + inBits}))${p}_wv[pe][tile][s] * (HBNN_LANE_T(${inBits}))in_raw[sf].v[s];
+  }
+  acc[pe][${ti}] += part;
+}`;
+}
+
+/**
+ * One row's S' and activation: the accumulators `x(t)`, the constants at [c][d], the
+ * output entry `o.v[pe]`.
+ */
+function combineCode(u: UnitStage, x: (t: number) => string, c: string, d: string): string {
+  const p = unitPrefix(u);
+  const a = u.arith;
+  const act = u.activation;
+  const sumT = `ap_int<${a.sumBits}>`;
+  let sum = `${sumT} S = ${act.kind === 'requantize' ? `${p}_bias[${c}][${d}]` : '0'};\n`;
+  if (a.trivial) sum += `S += ${x(0)};\n`;
+  else {
+    a.k.forEach((kt, t) => {
+      if (a.kConst[t] && kt[0] === 0) return;
+      if (a.kConst[t] && kt[0] === 1) sum += `S += ${x(t)};\n`;
+      else if (a.kConst[t] && isShift(kt[0]!)) sum += `S += (${sumT})${x(t)} * ${kt[0]!};  // a shift\n`;
+      else if (a.kConst[t]) sum += `S += (ap_int<${a.kBits[t]! + a.xBits}>)(ap_int<${a.kBits[t]}>)${intLit(kt[0]!)} * ${x(t)};\n`;
+      else sum += `S += (ap_int<${a.kBits[t]! + a.xBits}>)${p}_k${t}[${c}][${d}] * ${x(t)};\n`;
+    });
+  }
+  if (act.kind === 'threshold') {
+    const { count } = thresholdLayout(u);
+    return (
+      sum +
+      (count === 0
+        ? `o.v[pe] = ${p}_code[${c}][${d}][0];`
+        : `unsigned band = 0;
+for (unsigned t = 0; t < ${count}; t++) {
+#pragma HLS UNROLL
+  band += S >= ${p}_thr[${c}][${d}][t] ? 1 : 0;
+}
+o.v[pe] = ${p}_code[${c}][${d}][band];`)
+    );
+  }
+  const hi = 2 ** (act.outBits - 1) - 1;
+  const lo = -(2 ** (act.outBits - 1));
+  return `${sum}${sumT} q = S >> ${act.shift};
+if (q > ${intLit(hi)}) q = ${intLit(hi)};
+if (q < ${intLit(lo)}) q = ${intLit(lo)};
+o.v[pe] = (${entryT(u.out)})q;`;
+}
+
 function unitStage(u: UnitStage): string {
   const p = unitPrefix(u);
   const nf = u.mh / u.pe;
@@ -289,16 +414,19 @@ function unitStage(u: UnitStage): string {
   const binaryIn = u.in.entry.kind === 'binary';
   const ka = u.in.entry.kind === 'binary' ? u.in.entry.planes : 0;
   const inBits = u.in.entry.kind === 'fixed' ? u.in.entry.bits : 1;
-  const laneBits = Math.ceil(Math.log2(S + 1)) + 1;
   const word = `ap_uint<${S}>`;
   const binaryWeights = u.terms.some((t) => t.w > 0);
   const fixedWeights = u.terms.some((t) => t.w === 0);
+  const forms = u.arith.forms;
   // ±1 weights × fixed-point input: on the input's bit planes (popcounts) for wide SIMD, lane
   // by lane (conditional negation) for narrow SIMD. Both are the same integer sum.
   const bitPlanes = !binaryIn && binaryWeights && S >= BIT_PLANE_MIN_SIMD;
   const needBits = bitPlanes;
   const needRaw = !binaryIn && (fixedWeights || (binaryWeights && !bitPlanes));
-  const sharedPam = new Set(u.terms.filter((t) => t.w > 0 && isFull(u, t.w)).map((t) => t.a));
+  // popcount(Ma) shared by every PE: direct-form terms of planes every weight has.
+  const sharedPam = new Set(u.terms.filter((t, i) => t.w > 0 && forms[i]!.kind === 'direct' && maskWord(u, t.w) === undefined).map((t) => t.a));
+  const { c: C, g: G } = unitCombiners(u);
+  const shared = C < u.pe;
 
   // What the PEs read per SF chunk, unpacked once when the chunk arrives (nf == 0) and
   // replayed for the other row folds: activation planes, or the input's two's complement bit
@@ -323,7 +451,7 @@ for (unsigned s = 0; s < ${S}; s++) {
 }
 for (unsigned a = 0; a < ${ka}; a++) {
   act_s[sf][a] = ps[a];
-  act_m[sf][a] = pm[a];${sharedPam.size ? `\n  act_pm[sf][a] = hbnn::popcount<${S}>(pm[a]);  // shared by every PE (weight planes without mask)` : ''}
+  act_m[sf][a] = pm[a];${sharedPam.size ? `\n  act_pm[sf][a] = hbnn::popcount<${S}>(pm[a]);  // shared by every PE (direct-form planes without mask)` : ''}
 }`);
   }
   if (needBits) {
@@ -344,115 +472,34 @@ in_sum[sf] = total;`);
     buffers.push(`${beatT(u.in)} in_raw[${sf}];`);
     unpack.push('in_raw[sf] = x;');
   }
+  const terms = u.terms.map((_, ti) => termCode(u, ti, bitPlanes)).join('\n');
 
-  const terms = u.terms
-    .map((t, ti) => {
-      const name = `term ${ti}: ${t.w ? `weight plane ${t.w}` : 'fixed-point weights'} × ${t.a ? `activation plane ${t.a}` : 'fixed-point input'}`;
-      if (t.w > 0 && binaryIn) {
-        const ws = `${p}_ws${t.w}[pe][tile]`;
-        const as = `act_s[sf][${t.a - 1}]`;
-        const am = `act_m[sf][${t.a - 1}]`;
-        if (isFull(u, t.w)) {
-          return `// ${name}: 2·popcount(XNOR & Ma) − popcount(Ma)
-acc[pe][${ti}] += 2 * hbnn::popcount<${S}>(~(${ws} ^ ${as}) & ${am}) - act_pm[sf][${t.a - 1}];`;
-        }
-        return `{  // ${name}: M = Mw & Ma; 2·popcount(XNOR & M) − popcount(M)
-  const ${word} m = ${p}_wm${t.w}[pe][tile] & ${am};
-  acc[pe][${ti}] += 2 * hbnn::popcount<${S}>(~(${ws} ^ ${as}) & m) - hbnn::popcount<${S}>(m);
-}`;
-      }
-      if (t.w > 0 && !bitPlanes) {
-        const masked = !isFull(u, t.w);
-        return `{  // ${name}: add or subtract the inputs the plane has
-  const ${word} ws = ${p}_ws${t.w}[pe][tile];
-${masked ? `  const ${word} wm = ${p}_wm${t.w}[pe][tile];\n` : ''}  HBNN_LANE_T(${inBits + laneBits}) part = 0;
-  for (unsigned s = 0; s < ${S}; s++) {
-#pragma HLS UNROLL
-    const HBNN_LANE_T(${inBits + 1}) v = in_raw[sf].v[s];
-    const HBNN_LANE_T(${inBits + 1}) nv = -v;
-    ${masked ? 'if (hbnn::bit(wm, s)) ' : ''}part += hbnn::bit(ws, s) ? v : nv;
-  }
-  acc[pe][${ti}] += part;
-}`;
-      }
-      if (t.w > 0) {
-        const ws = `${p}_ws${t.w}[pe][tile]`;
-        if (isFull(u, t.w)) {
-          return `// ${name}: Σ ±x = 2·Σ_{sign +1} x − Σ x, on the input's bit planes
-acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws}, in_bits[sf]) - in_sum[sf];`;
-        }
-        return `{  // ${name}: Σ over the weights the plane has of ±x, on the input's bit planes
-  const ${word} wm = ${p}_wm${t.w}[pe][tile];
-  acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws} & wm, in_bits[sf]) - hbnn::signed_sum<${S}, ${inBits}>(wm, in_bits[sf]);
-}`;
-      }
-      const wb = (w as { bits: number }).bits;
-      if (binaryIn) {
-        return `{  // ${name}: w · (−1, 0 or +1)
-  HBNN_LANE_T(${wb + laneBits}) part = 0;
-  for (unsigned s = 0; s < ${S}; s++) {
-#pragma HLS UNROLL
-    const HBNN_LANE_T(${wb + 1}) v = ${p}_wv[pe][tile][s];
-    const HBNN_LANE_T(${wb + 1}) nv = -v;
-    const HBNN_LANE_T(${wb + 1}) zero = 0;
-    part += !hbnn::bit(act_m[sf][${t.a - 1}], s) ? zero : hbnn::bit(act_s[sf][${t.a - 1}], s) ? v : nv;
-  }
-  acc[pe][${ti}] += part;
-}`;
-      }
-      return `{  // ${name}: integer products
-  HBNN_LANE_T(${wb + inBits + laneBits}) part = 0;
-  for (unsigned s = 0; s < ${S}; s++) {
-#pragma HLS UNROLL
-    part += (HBNN_LANE_T(${wb + inBits}))${p}_wv[pe][tile][s] * (HBNN_LANE_T(${inBits}))in_raw[sf].v[s];
-  }
-  acc[pe][${ti}] += part;
-}`;
-    })
-    .join('\n');
-
-  // Sum and activation for one finished row.
-  const a = u.activation;
-  const sumT = `ap_int<${a.sumBits}>`;
-  let sum = `${sumT} S = ${a.kind === 'requantize' ? `${p}_bias[pe][nf]` : '0'};\n`;
-  if (trivialSum(u)) sum += 'S += acc[pe][0];\n';
-  else {
-    const mb = multiplierBits(u);
-    for (let t = 0; t < T; t++) sum += `S += (ap_int<${mb + u.accBits}>)${p}_mul[${t}][pe][nf] * acc[pe][${t}];\n`;
-  }
-  let activation: string;
-  if (a.kind === 'threshold') {
-    const { count } = thresholdLayout(u as UnitStage & { activation: typeof a });
-    activation =
-      count === 0
-        ? `o.v[pe] = ${p}_code[pe][nf][0];`
-        : `unsigned band = 0;
-for (unsigned t = 0; t < ${count}; t++) {
-#pragma HLS UNROLL
-  band += S >= ${p}_thr[pe][nf][t] ? 1 : 0;
-}
-o.v[pe] = ${p}_code[pe][nf][band];`;
-  } else {
-    const hi = 2 ** (a.outBits - 1) - 1;
-    const lo = -(2 ** (a.outBits - 1));
-    activation = `${sumT} q = S >> ${a.shift};
-if (q > ${intLit(hi)}) q = ${intLit(hi)};
-if (q < ${intLit(lo)}) q = ${intLit(lo)};
-o.v[pe] = (${entryT(u.out)})q;`;
-  }
-  const trace = u.terms.map((_, t) => `HBNN_TRACE_ACC(${u.index}, ${intLit(t * u.mh * u.reps)} + (long)row * ${u.reps} + px, acc[pe][${t}]);`).join('\n');
+  // Trace: the IR's accumulators, acc = α·X + β[row].
+  const traceValue = (t: number, x: string): string => {
+    const f = forms[t]!;
+    if (!f.beta) return x;
+    return `${f.alpha === 1 ? '' : `${f.alpha} * `}(long long)${x} + (long long)${p}_beta${t}[pe][nf]`;
+  };
+  const trace = (x: (t: number) => string): string =>
+    u.terms.map((_, t) => `HBNN_TRACE_ACC(${u.index}, ${intLit(t * u.mh * u.reps)} + (long)row * ${u.reps} + px, ${traceValue(t, x(t))});`).join('\n');
+  const accX = (t: number): string => `acc[pe][${t}]`;
+  const holdX = (t: number): string => `hold[pe][${t}]`;
   const partitions =
     w.kind === 'binary'
-      ? w.planes
-          .map((_, i) => `#pragma HLS ARRAY_PARTITION variable=${p}_ws${i + 1} complete dim=1\n${isFull(u, i + 1) ? '' : `#pragma HLS ARRAY_PARTITION variable=${p}_wm${i + 1} complete dim=1\n`}`)
+      ? weightArrays(u)
+          .map((n) => `#pragma HLS ARRAY_PARTITION variable=${n} complete dim=1\n`)
           .join('')
       : `#pragma HLS ARRAY_PARTITION variable=${p}_wv complete dim=1\n#pragma HLS ARRAY_PARTITION variable=${p}_wv complete dim=3\n`;
-
-  return `${header(u, `matrix-vector-threshold unit ${u.layer}: MH=${u.mh} MW=${u.mw} PE=${u.pe} SIMD=${S}, ${u.reps} input vector(s) per sample, ${T} accumulator term(s), ${a.kind}`)}${sig(u.name, beatT(u.in), beatT(u.out))} {
-${partitions}${indent(buffers.join('\n'), 2)}
-  ap_int<${u.accBits}> acc[${u.pe}][${T}];
-#pragma HLS ARRAY_PARTITION variable=acc complete dim=0
-  for (unsigned r = 0; r < reps; r++) {
+  const a = u.arith;
+  const combPartitions = [
+    ...a.k.flatMap((_, t) => (a.trivial || a.kConst[t] ? [] : [`${p}_k${t}`])),
+    ...(u.activation.kind === 'threshold' ? [...(thresholdLayout(u).count > 0 ? [`${p}_thr`] : []), `${p}_code`] : [`${p}_bias`]),
+  ]
+    .map((n) => `#pragma HLS ARRAY_PARTITION variable=${n} complete dim=1\n`)
+    .join('');
+  const accT = `ap_int<${a.xBits}>`;
+  const headerText = `matrix-vector-threshold unit ${u.layer}: MH=${u.mh} MW=${u.mw} PE=${u.pe} SIMD=${S}, ${u.reps} input vector(s) per sample, ${T} accumulator term(s) (${forms.map((f) => f.kind).join(', ')}), ${u.activation.kind}${shared ? `; ${C} shared combiner(s), each combining ${G} rows of a row fold during the next` : ''}`;
+  const loopHead = `  for (unsigned r = 0; r < reps; r++) {
     for (unsigned px = 0; px < ${u.reps}; px++) {
       for (unsigned nf = 0; nf < ${nf}; nf++) {
         for (unsigned sf = 0; sf < ${sf}; sf++) {
@@ -462,33 +509,81 @@ ${partitions}${indent(buffers.join('\n'), 2)}
             const ${beatT(u.in)} x = in.read();
 ${indent(unpack.join('\n'), 12)}
           }
-          const unsigned tile = nf * ${sf} + sf;
-          for (unsigned pe = 0; pe < ${u.pe}; pe++) {
+          const unsigned tile = nf * ${sf} + sf;`;
+  const accumulate = `          for (unsigned pe = 0; pe < ${u.pe}; pe++) {
 #pragma HLS UNROLL
             if (sf == 0) {
               for (unsigned t = 0; t < ${T}; t++) acc[pe][t] = 0;
             }
 ${indent(terms, 12)}
-          }
+          }`;
+  const loopTail = `        }
+      }
+    }
+  }`;
+  let body: string;
+  if (!shared) {
+    body = `${loopHead}
+${accumulate}
           if (sf == ${sf - 1}) {
             ${beatT(u.out)} o;
             for (unsigned pe = 0; pe < ${u.pe}; pe++) {
 #pragma HLS UNROLL
               const unsigned row = nf * ${u.pe} + pe;
-${indent(trace, 14)}
-${indent(sum, 14)}
-${indent(activation, 14)}
+${indent(trace(accX), 14)}
+${indent(combineCode(u, accX, 'pe', 'nf'), 14)}
             }
             out.write(o);
           }
-        }
-      }
+${loopTail}`;
+  } else {
+    // Row fold nf's accumulators are held and combined by C combiners over the first G
+    // cycles of the next row fold (G ≤ SF): C rows per cycle, II=1 kept.
+    const combineGroup = (g: string): string => `for (unsigned c = 0; c < ${C}; c++) {
+#pragma HLS UNROLL
+  const unsigned pe = ${g} * ${C} + c;
+${indent(combineCode(u, holdX, 'c', `pnf * ${G} + ${g}`), 2)}
+}`;
+    body = `  ${accT} hold[${u.pe}][${T}];
+#pragma HLS ARRAY_PARTITION variable=hold complete dim=0
+  ${beatT(u.out)} o;
+  bool pending = false;
+  unsigned pnf = 0;
+${loopHead}
+          if (pending && sf < ${G}) {
+            // Combine rows sf·C .. sf·C + C − 1 of the held row fold.
+${indent(combineGroup('sf'), 12)}
+            if (sf == ${G - 1}) {
+              out.write(o);
+              pending = false;
+            }
+          }
+${accumulate}
+          if (sf == ${sf - 1}) {
+            for (unsigned pe = 0; pe < ${u.pe}; pe++) {
+#pragma HLS UNROLL
+              const unsigned row = nf * ${u.pe} + pe;
+${indent(trace(accX), 14)}
+              for (unsigned t = 0; t < ${T}; t++) hold[pe][t] = acc[pe][t];
+            }
+            pending = true;
+            pnf = nf;
+          }
+${loopTail}
+  if (pending) {
+    // The last row fold: combine it after the loop (G cycles once per call).
+    for (unsigned g = 0; g < ${G}; g++) {
+#pragma HLS PIPELINE II=1
+${indent(combineGroup('g'), 6)}
     }
+    out.write(o);
+  }`;
   }
+  return `${header(u, headerText)}${sig(u.name, beatT(u.in), beatT(u.out))} {
+${partitions}${combPartitions}${indent(buffers.join('\n'), 2)}
+  ${accT} acc[${u.pe}][${T}];
+#pragma HLS ARRAY_PARTITION variable=acc complete dim=0
+${body}
 }
 `.replace(/\n\s*\n(\s*\n)+/g, '\n\n');
-}
-
-function isFull(u: UnitStage, plane: number): boolean {
-  return planeStats(u.weight).full[plane - 1] ?? true;
 }

@@ -5,12 +5,18 @@
  * `sf·SIMD .. sf·SIMD + SIMD - 1` (IR columns through the unit's column order):
  * - binary weights, per plane i: `u<k>_ws<i>[PE][TILES]` sign words (bit s = lane s) and,
  *   for a plane that not every weight has, `u<k>_wm<i>[PE][TILES]` mask words. A 1-bit
- *   weight appears only in plane 1, so the planes after it hold only multi-bit weights;
+ *   weight appears only in plane 1, so the planes after it hold only multi-bit weights.
+ *   Three planes with nested masks (plane 1 full, mask 3 ⊂ mask 2: a weight has 1, 2 or 3
+ *   bits, 2 + 4 + 8 = 14 states) are stored in 4 words instead of 5: ws1, ws2, `wc2` (mask 3 ?
+ *   sign 3 : mask 2) and wm3; mask 2 = wc2 | wm3 and sign 3 = wc2 (only read under mask 3);
  * - fixed-point weights: `u<k>_wv[PE][TILES][SIMD]`.
- * Activation constants per row, as [PE][NF]: multipliers per term, then thresholds and output
- * codes (threshold) or bias (requantize).
+ * Combination constants (arith.ts) as [C][NF·G] for C combiners of G = PE/C rows each (C = PE
+ * when every PE combines its own row: [PE][NF]): the multiplier of each term whose multiplier
+ * varies by row, then thresholds and output codes (threshold) or bias (requantize); and, for
+ * the C-simulation trace only, the per-row offsets β of the accumulator forms as [PE][NF].
  */
 import type { BinaryWeight, FixedWeight } from '../../../bitir/types.js';
+import { combinerCount } from '../arith.js';
 import { planeStats } from '../estimate.js';
 import type { UnitStage } from '../types.js';
 import { comment, constArray, intLit, signedBits, wordLit } from './cpp.js';
@@ -24,8 +30,8 @@ export function unitPrefix(u: UnitStage): string {
   return `u${u.index}`;
 }
 
-/** Per (pe, tile) the lane bits of one packed weight plane (signs or mask). */
-function planeWords(u: UnitStage, words: Uint32Array, wpr: number): string[] {
+/** Per (pe, tile) the lane bits of a packed weight word: `bitAt(row, col)` for each lane. */
+function laneWords(u: UnitStage, bitAt: (row: number, col: number) => number): string[] {
   const nf = u.mh / u.pe;
   const sf = u.mw / u.simd;
   const out: string[] = [];
@@ -35,8 +41,7 @@ function planeWords(u: UnitStage, words: Uint32Array, wpr: number): string[] {
       const row = Math.floor(t / sf) * u.pe + pe;
       const col0 = (t % sf) * u.simd;
       for (let s = 0; s < u.simd; s++) {
-        const c = u.columnOrder[col0 + s]!;
-        bits[s] = (words[row * wpr + (c >>> 5)]! >>> (c & 31)) & 1;
+        bits[s] = bitAt(row, u.columnOrder[col0 + s]!);
       }
       out.push(wordLit(bits, u.simd));
     }
@@ -44,17 +49,77 @@ function planeWords(u: UnitStage, words: Uint32Array, wpr: number): string[] {
   return out;
 }
 
+const irBit = (words: Uint32Array, wpr: number) => (row: number, col: number): number => (words[row * wpr + (col >>> 5)]! >>> (col & 31)) & 1;
+
+/** Whether the unit stores its three nested planes in 4 words (see the header comment). */
+export function compactPlanes(u: Pick<UnitStage, 'weight'>): boolean {
+  const w = u.weight;
+  if (w.kind !== 'binary' || w.planes.length !== 3) return false;
+  const stats = planeStats(w);
+  if (!stats.full[0] || stats.full[1] || stats.full[2]) return false;
+  const m2 = w.planes[1]!.mask;
+  const m3 = w.planes[2]!.mask;
+  for (let i = 0; i < m3.length; i++) if ((m3[i]! & ~m2[i]!) !== 0) return false;
+  return true;
+}
+
+/** Stored words per lane of a unit's binary weights (what the weight memory holds). */
+export function storedWordsPerLane(u: Pick<UnitStage, 'weight'>): number {
+  const w = u.weight;
+  if (w.kind !== 'binary') return w.bits;
+  if (compactPlanes(u)) return 4;
+  const stats = planeStats(w);
+  return stats.full.reduce((a, f) => a + (f ? 1 : 2), 0);
+}
+
+/** C++ expression of plane `i`'s sign word at [pe][tile] (only meaningful under its mask). */
+export function signWord(u: UnitStage, i: number): string {
+  const p = unitPrefix(u);
+  return compactPlanes(u) && i === 3 ? `${p}_wc2[pe][tile]` : `${p}_ws${i}[pe][tile]`;
+}
+
+/** C++ expression of plane `i`'s mask word at [pe][tile]; undefined when every weight has the plane. */
+export function maskWord(u: UnitStage, i: number): string | undefined {
+  const p = unitPrefix(u);
+  if (compactPlanes(u)) return i === 1 ? undefined : i === 2 ? `(${p}_wc2[pe][tile] | ${p}_wm3[pe][tile])` : `${p}_wm3[pe][tile]`;
+  return planeStats(u.weight).full[i - 1] ? undefined : `${p}_wm${i}[pe][tile]`;
+}
+
+/** Names of the weight arrays of a unit (each partitioned by PE). */
+export function weightArrays(u: UnitStage): string[] {
+  const p = unitPrefix(u);
+  const w = u.weight;
+  if (w.kind !== 'binary') return [`${p}_wv`];
+  if (compactPlanes(u)) return [`${p}_ws1`, `${p}_ws2`, `${p}_wc2`, `${p}_wm3`];
+  const stats = planeStats(w);
+  return w.planes.flatMap((_, i) => (stats.full[i] ? [`${p}_ws${i + 1}`] : [`${p}_ws${i + 1}`, `${p}_wm${i + 1}`]));
+}
+
 function binaryPlanes(u: UnitStage, w: BinaryWeight): string {
   const p = unitPrefix(u);
   const tiles = (u.mh / u.pe) * (u.mw / u.simd);
   const stats = planeStats(w);
+  const wpr = w.wordsPerRow;
+  const word = `ap_uint<${u.simd}>`;
   let text = '';
+  w.planes.forEach((_, i) => {
+    text += `${comment(`plane ${i + 1}: ${(stats.density[i]! * 100).toFixed(1)}% of the weights have it${stats.full[i] ? ' (all: no mask stored)' : ''}`)}\n`;
+  });
+  if (compactPlanes(u)) {
+    const [s1, s2, s3] = w.planes.map((pl) => irBit(pl.signs, wpr));
+    const m2 = irBit(w.planes[1]!.mask, wpr);
+    const m3 = irBit(w.planes[2]!.mask, wpr);
+    text += `${comment('three nested planes in 4 words: ws1, ws2, wc2 = (mask 3 ? sign 3 : mask 2), wm3; mask 2 = wc2 | wm3, sign 3 = wc2')}\n`;
+    text += constArray(word, `${p}_ws1`, [u.pe, tiles], laneWords(u, s1!), 4);
+    text += constArray(word, `${p}_ws2`, [u.pe, tiles], laneWords(u, s2!), 4);
+    text += constArray(word, `${p}_wc2`, [u.pe, tiles], laneWords(u, (r, c) => (m3(r, c) ? s3!(r, c) : m2(r, c))), 4);
+    text += constArray(word, `${p}_wm3`, [u.pe, tiles], laneWords(u, m3), 4);
+    return text;
+  }
   w.planes.forEach((plane, i) => {
     const k = i + 1;
-    const share = (stats.density[i]! * 100).toFixed(1);
-    text += `${comment(`plane ${k}: ${share}% of the weights have it${stats.full[i] ? ' (all: no mask stored)' : ''}`)}\n`;
-    text += constArray(`ap_uint<${u.simd}>`, `${p}_ws${k}`, [u.pe, tiles], planeWords(u, plane.signs, w.wordsPerRow), 4);
-    if (!stats.full[i]) text += constArray(`ap_uint<${u.simd}>`, `${p}_wm${k}`, [u.pe, tiles], planeWords(u, plane.mask, w.wordsPerRow), 4);
+    text += constArray(word, `${p}_ws${k}`, [u.pe, tiles], laneWords(u, irBit(plane.signs, wpr)), 4);
+    if (!stats.full[i]) text += constArray(word, `${p}_wm${k}`, [u.pe, tiles], laneWords(u, irBit(plane.mask, wpr)), 4);
   });
   return text;
 }
@@ -81,56 +146,67 @@ function byPeNf(u: UnitStage, perRow: (row: number) => string[]): string[] {
   return out;
 }
 
-/** Width of the threshold constants and the sentinel that pads a channel's list (never reached). */
-export function thresholdLayout(u: UnitStage | { activation: { kind: 'threshold'; thresholds: number[][]; sumBits: number } }): { bits: number; count: number; sentinel: number } {
-  const a = u.activation;
-  if (a.kind !== 'threshold') throw new Error('not a threshold unit');
+/** Combiners C and rows per combiner G = PE/C of a unit with its folding. */
+export function unitCombiners(u: Pick<UnitStage, 'pe' | 'mw' | 'simd' | 'arith'>): { c: number; g: number } {
+  const c = combinerCount(u.pe, u.mw / u.simd, u.arith.trivial);
+  return { c, g: u.pe / c };
+}
+
+/** Per-row values rearranged as [C][NF·G]: combiner c, index f·G + g holds row f·PE + g·C + c. */
+function byCombiner(u: UnitStage, perRow: (row: number) => string[]): string[] {
+  const nf = u.mh / u.pe;
+  const { c: C, g: G } = unitCombiners(u);
+  const out: string[] = [];
+  for (let c = 0; c < C; c++) for (let f = 0; f < nf; f++) for (let g = 0; g < G; g++) out.push(...perRow(f * u.pe + g * C + c));
+  return out;
+}
+
+/** Threshold count per row (padded) and the sentinel above every reachable S'. */
+export function thresholdLayout(u: UnitStage): { bits: number; count: number; sentinel: number } {
+  const a = u.arith;
+  if (!a.thresholds || a.thrBits === undefined) throw new Error('not a threshold unit');
   const count = Math.max(0, ...a.thresholds.map((t) => t.length));
-  const bits = Math.max(signedBits(a.thresholds.flat()), a.sumBits) + 1;
-  return { bits, count, sentinel: 2 ** (bits - 1) - 1 };
-}
-
-/** Widths of the multipliers of each term. */
-export function multiplierBits(u: UnitStage): number {
-  return signedBits(u.activation.multipliers.flat());
-}
-
-/** Whether the unit's sum is its single accumulator (one term, every multiplier 1). */
-export function trivialSum(u: UnitStage): boolean {
-  const m = u.activation.multipliers;
-  return m.length === 1 && m[0]!.every((v) => v === 1);
+  return { bits: a.thrBits, count, sentinel: 2 ** (a.thrBits - 1) - 1 };
 }
 
 function activationConstants(u: UnitStage): string {
   const p = unitPrefix(u);
-  const a = u.activation;
+  const a = u.arith;
+  const act = u.activation;
   const nf = u.mh / u.pe;
+  const { c: C, g: G } = unitCombiners(u);
+  const dims = [C, nf * G];
   let text = '';
-  if (!trivialSum(u)) {
-    const mb = multiplierBits(u);
-    const values: string[] = [];
-    a.multipliers.forEach((m) => values.push(...byPeNf(u, (r) => [intLit(m[r]!)])));
-    text += `${comment('S = Σ_t multiplier_t · acc_t, per term t and row')}\n`;
-    text += constArray(`ap_int<${mb}>`, `${p}_mul`, [a.multipliers.length, u.pe, nf], values, 8);
+  if (!a.trivial) {
+    text += `${comment(`S' = Σ_t K_t · X_t per row (multipliers that are the same for every row are constants in the code)`)}\n`;
+    a.k.forEach((kt, t) => {
+      if (a.kConst[t]) return;
+      text += constArray(`ap_int<${a.kBits[t]}>`, `${p}_k${t}`, dims, byCombiner(u, (r) => [intLit(kt[r]!)]), 8);
+    });
   }
-  if (a.kind === 'threshold') {
-    const { bits, count, sentinel } = thresholdLayout(u as UnitStage & { activation: typeof a });
-    const th = byPeNf(u, (r) => {
-      const t = a.thresholds[r]!;
+  if (act.kind === 'threshold') {
+    const { bits, count, sentinel } = thresholdLayout(u);
+    const th = byCombiner(u, (r) => {
+      const t = a.thresholds![r]!;
       return Array.from({ length: count }, (_, i) => intLit(i < t.length ? t[i]! : sentinel));
     });
-    const codes = byPeNf(u, (r) => {
-      const c = a.codes[r]!;
+    const codes = byCombiner(u, (r) => {
+      const c = act.codes[r]!;
       return Array.from({ length: count + 1 }, (_, i) => String(c[Math.min(i, c.length - 1)]!));
     });
-    text += `${comment(`thresholds per row (non-decreasing; padded with ${sentinel}, never reached) and the output code of each band`)}\n`;
-    if (count > 0) text += constArray(`ap_int<${bits}>`, `${p}_thr`, [u.pe, nf, count], th, 8);
-    text += constArray(`ap_uint<${u.out.entry.kind === 'binary' ? 2 * u.out.entry.planes : 1}>`, `${p}_code`, [u.pe, nf, count + 1], codes, 16);
+    text += `${comment(`thresholds on S' per row (non-decreasing; padded with ${sentinel}, never reached) and the output code of each band`)}\n`;
+    if (count > 0) text += constArray(`ap_int<${bits}>`, `${p}_thr`, [...dims, count], th, 8);
+    text += constArray(`ap_uint<${u.out.entry.kind === 'binary' ? 2 * u.out.entry.planes : 1}>`, `${p}_code`, [...dims, count + 1], codes, 16);
   } else {
-    const bias = byPeNf(u, (r) => [intLit(a.bias[r]!)]);
-    text += `${comment(`bias per row (rounding constant 2^${a.shift - 1} included)`)}\n`;
-    text += constArray(`ap_int<${Math.max(signedBits(a.bias), 2)}>`, `${p}_bias`, [u.pe, nf], bias, 8);
+    const bias = byCombiner(u, (r) => [intLit(a.bias![r]!)]);
+    text += `${comment(`bias per row (rounding constant 2^${act.kind === 'requantize' ? act.shift - 1 : 0} and the accumulator offsets included)`)}\n`;
+    text += constArray(`ap_int<${Math.max(signedBits(a.bias!), 2)}>`, `${p}_bias`, dims, bias, 8);
   }
+  a.forms.forEach((f, t) => {
+    if (!f.beta) return;
+    text += `${comment(`C-simulation trace only: term ${t} accumulator = ${f.alpha}·X + beta (${f.kind})`)}\n`;
+    text += constArray(`ap_int<${Math.max(signedBits(f.beta), 2)}>`, `${p}_beta${t}`, [u.pe, nf], byPeNf(u, (r) => [intLit(f.beta![r]!)]), 8);
+  });
   return text;
 }
 
