@@ -1,6 +1,7 @@
 /**
  * Resource and throughput estimates of a streaming design (docs/backend-vivado-hls.md,
- * "Estimates", states every formula and its source).
+ * "Estimates", states every formula and its source). Each term counts a piece of the
+ * structure emit/stages.ts writes.
  *
  * Matrix-vector-threshold units follow the FINN-R analytical model (Blott et al., "FINN-R: An
  * End-to-End Deep-Learning Framework for Fast Exploration of Quantized Neural Networks",
@@ -8,18 +9,19 @@
  *   LUT = c0 + c1·PE·(mult + adder tree + accumulator + thresholds + comparators) + c2,
  *   c0 = 300, c1 = 1.1; mult = Q·(2·⌈(W+A)/6⌉ − 1)·(W+A); adder tree = (W+A)·(2Q − 1);
  *   accumulator = its width; thresholds (LUTRAM) = n·w·⌈TMEM/64⌉; comparators = n·w;
- *   c2 = P·Q·W·⌈WMEM/64⌉ when the weights sit in LUTRAM (WMEM ≤ 128).
- * Binary × binary lanes cost BINARY_LANE_LUTS = 2 LUTs each (before c1) instead of FINN's
- * generic mult + adder tree (6): the popcount tree counted by its widths.
- * Heterogeneous extension: every accumulator term (weight plane i × activation plane k) is
- * its own xnor-popcount unit with Q·d_i lanes, d_i the fraction of weights that have an
- * i-th plane (so lanes follow the sum of per-parameter bits, not the maximum); terms with a
- * weight mask need a second popcount (of the mask) per PE; several terms are combined by
- * multiplying each accumulator with its constant, one DSP per PE time-shared over the SF
- * cycles of a row fold (multipliers ≤ 25×18 bits are DSP48 slices, as Vivado HLS maps them;
- * beyond the part's DSPs the excess is counted as LUT multipliers). BRAM follows FINN's block-RAM bucketing of the packed weight memory
- * (the words the generated code stores: one sign word per plane, plus a mask word for a
- * plane that not every weight has).
+ *   c2 = (weight bits)·⌈WMEM/64⌉ when the weights sit in LUTRAM (WMEM ≤ 128).
+ * Binary × binary lanes cost BINARY_LANE_LUTS = 2 LUTs per popcount (before c1) instead of
+ * FINN's generic mult + adder tree (6): the popcount tree counted by its widths.
+ * Bit planes (ours): every accumulator term (weight plane i × activation plane k) has its own
+ * popcount over the lanes synthesis keeps — a lane whose mask bit is 0 in every tile it sees is
+ * a constant and removed; in folded designs nearly all lanes of a plane remain (exact count:
+ * keptLanesPerPe). One popcount per lane for the unipolar/bipolar forms (arith.ts), two for a
+ * masked plane with data-dependent masks. Several terms are combined by C shared combiners
+ * (arith.ts combinerCount): S' adder, constants, thresholds or bias, DSP48 multipliers (≤ 25×18
+ * bits, as Vivado HLS maps them; beyond the part's DSPs the excess is counted as LUT
+ * multipliers) and a G:1 mux of the held accumulators. Weight memory: the stored words (sign per
+ * plane, mask per partial plane, 4 words for three nested planes); distributed ROMs keep only
+ * their varying bit columns, BRAM follows FINN's block-RAM bucketing of the whole word.
  */
 import type { BinaryWeight, FixedWeight } from '../../bitir/types.js';
 import { popcount32 } from '../../bitir/lower.js';

@@ -157,6 +157,18 @@ describe('CNV at heterogeneous bits (BNN-PYNQ folding)', () => {
     expect(Math.abs(ideal[2]! / ideal[0]! - paper[2]!)).toBeLessThan(0.15);
   });
 
+  it('folded for 21,906 FPS: 2.15× and 2.36× the 1-bit LUTs, nearly all from the planes’ lanes and LUTRAM words', () => {
+    const plan = (b: number): VivadoHlsPlan => planVivadoHls(models.get(b)!, { lowering: CNV_LOWERING, targetFps: REFERENCES.finnCnvZc706.fps });
+    const [p1, p12, p14] = [plan(1), plan(1.2), plan(1.4)];
+    const r12 = p12.estimates.total.luts / p1.estimates.total.luts;
+    const r14 = p14.estimates.total.luts / p1.estimates.total.luts;
+    expect(Math.abs(r12 - 2.15) / 2.15).toBeLessThan(0.1);
+    expect(Math.abs(r14 - 2.36) / 2.36).toBeLessThan(0.1);
+    const sum = (p: VivadoHlsPlan, k: 'lanes' | 'memory' | 'perPe' | 'combine'): number => p.estimates.stages.reduce((a, s) => a + (s.breakdown?.[k] ?? 0), 0);
+    const added = p14.estimates.total.luts - p1.estimates.total.luts;
+    expect((sum(p14, 'lanes') - sum(p1, 'lanes') + sum(p14, 'memory') - sum(p1, 'memory')) / added).toBeGreaterThan(0.9);
+  });
+
   it('at the paper’s throughputs (18.25 and 15.6 kFPS) the LUT share is 42% and 39% (paper 25.4% and 29.7%)', () => {
     const share = (b: 1.2 | 1.4): number => {
       const p = REFERENCES.paperTable2.find((r) => r.bits === b)!;
