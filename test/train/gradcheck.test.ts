@@ -4,7 +4,7 @@
  * its input gradient and (where it has them) its parameter gradients are checked.
  */
 import { describe, expect, it } from 'vitest';
-import { A, Net, gradCheck, rand, relError, type CheckOptions } from './helpers/gradcheck.js';
+import { A, Net, gradCheck, ortGradients, rand, relError, type CheckOptions } from './helpers/gradcheck.js';
 import { evaluate64, loss64, t64, type T64 } from './helpers/ref64.js';
 import { mini } from './helpers/data.js';
 import type { Model, Value } from '../../src/ir/graph.js';
@@ -57,6 +57,16 @@ describe('gradcheck: convolution', () => {
     await check(head(net, c, 4 * 4 * 3, 3), [2, 3, 9, 8], 3);
   });
 
+  it('stride-1 Conv with dilation (2, 1) and asymmetric pads (input gradient: Conv with the flipped kernel)', async () => {
+    const net = new Net(['N', 3, 7, 6]);
+    const scaled = net.node('Mul', [net.x, net.param('a', [1, 3, 1, 1], 0.5, 1)]);
+    const c = net.node('Conv', [scaled, net.param('w', [4, 3, 3, 3])], { dilations: A.ints([2, 1]), pads: A.ints([2, 1, 0, 2]) });
+    // out: H = 7+2+0-4 = 5, W = 6+1+2-2 = 7
+    const r = await gradCheck(head(net, c, 4 * 5 * 7, 3), [2, 3, 7, 6], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(r.tg.model.graph.nodes.map((n) => n.opType)).not.toContain('ConvTranspose');
+  });
+
   it('Conv with stride 3 whose windows leave trailing rows unread (output_padding)', async () => {
     const net = new Net(['N', 2, 10, 11]);
     const pre = net.node('Conv', [net.x, net.param('w0', [3, 2, 1, 1])]);
@@ -93,6 +103,38 @@ describe('gradcheck: convolution', () => {
     // out: D = (4+1-2)+1 = 4, H = floor((5+2-3)/2)+1 = 3, W = floor((4+1-2)/2)+1 = 2
     await check(head(net3, c3, 2 * 4 * 3 * 2, 2), [2, 2, 4, 5, 4], 2);
   });
+
+  it('Conv on 16 channels: forward and weight gradient from one channels-last patch Gather (two Gemms); input gradient by a flipped Conv', async () => {
+    const net = new Net(['N', 2, 6, 6]);
+    const pw = net.node('Conv', [net.x, net.param('pw', [16, 2, 1, 1]), net.param('pb', [16], 0.1)]); // C·K = 2: per-sample products
+    const c = net.node('Conv', [pw, net.param('w', [4, 16, 3, 3], 0.3), net.param('b', [4], 0.1)], { pads: A.ints([1, 1, 1, 1]) });
+    const r = await gradCheck(head(net, c, 4 * 6 * 6, 3), [2, 2, 6, 6], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    const ops = r.tg.model.graph.nodes.filter((n) => !n.name.startsWith('loss')).map((n) => n.opType);
+    expect(ops.filter((o) => o === 'Gather').length).toBe(1); // the patches, shared by forward and dW
+    expect(ops.filter((o) => o === 'Conv').length).toBe(2); // the 1x1 forward and the 3x3's input gradient (stride 1: flipped kernel)
+    expect(ops).not.toContain('ConvTranspose');
+  });
+
+  it('Conv on 16 channels with stride 2, asymmetric pads and dilation 2, Conv on 8 channels (im2col Gemm), and 1-D', async () => {
+    const net = new Net(['N', 2, 7, 6]);
+    const pw = net.node('Conv', [net.x, net.param('pw', [16, 2, 1, 1])]);
+    const big = net.node('Conv', [pw, net.param('wb', [8, 16, 3, 3], 0.3)], { pads: A.ints([1, 1, 1, 1]) }); // 7x6
+    const c = net.node('Conv', [pw, net.param('w', [3, 16, 3, 3], 0.3)], { strides: A.ints([2, 2]), pads: A.ints([1, 0, 2, 1]), dilations: A.ints([2, 2]) });
+    // c: H = floor((7+3-5)/2)+1 = 3, W = floor((6+1-5)/2)+1 = 2
+    const c8 = net.node('Conv', [big, net.param('w8', [2, 8, 3, 3], 0.3)], { strides: A.ints([3, 3]) }); // C·K = 72: one Gemm; 2x2
+    const f1 = net.node('Flatten', [c], { axis: A.int(1) });
+    const f2 = net.node('Flatten', [c8], { axis: A.int(1) });
+    const cat = net.node('Concat', [f1, f2], { axis: A.int(1) });
+    const r = await gradCheck(net.output(net.node('Gemm', [cat, net.param('hw', [3, 18 + 8], 0.3)], { transB: A.int(1) })), [2, 2, 7, 6], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    const ops = r.tg.model.graph.nodes.filter((n) => !n.name.startsWith('loss')).map((n) => n.opType);
+    expect(ops.filter((o) => o === 'Gather').length).toBe(2);
+
+    const net1 = new Net(['N', 16, 9]);
+    const c1 = net1.node('Conv', [net1.x, net1.param('w', [3, 16, 4], 0.3)], { auto_pad: A.str('SAME_UPPER'), strides: A.ints([2]) });
+    await check(head(net1, c1, 3 * 5, 3), [3, 16, 9], 3);
+  });
 });
 
 describe('gradcheck: pooling', () => {
@@ -108,6 +150,51 @@ describe('gradcheck: pooling', () => {
     const cat = net.node('Concat', [f1, f2], { axis: A.int(1) });
     const logits = net.node('Gemm', [cat, net.param('hw', [4, 27 + 48], 0.3)], { transB: A.int(1) });
     await check(net.output(logits), [2, 2, 7, 7], 4);
+  });
+
+  it('Relu -> MaxPool is trained as MaxPool -> Relu: same loss and gradients bit for bit, ties and all-negative windows included', async () => {
+    const build = (blockSwap: boolean): Model => {
+      const net = new Net(['N', 2, 6, 6]);
+      const m = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.25, 1)]);
+      const r = net.node('Relu', [m]);
+      if (blockSwap) net.node('Identity', [r]); // a second (dead) use keeps Relu first
+      const p = net.node('MaxPool', [r], { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]) });
+      return head(net, p, 2 * 3 * 3, 3);
+    };
+    // inputs on a coarse grid: many windows with tied maxima, some entirely <= 0
+    const xDims = [3, 2, 6, 6];
+    const x = rand(3 * 72, 5).map((v) => Math.round(v * 2) / 2);
+    const run = async (blockSwap: boolean) => {
+      const model = build(blockSwap);
+      const tg = buildTrainingGraph(model);
+      const values: Record<string, Float32Array> = {};
+      for (const p of tg.params) values[p.input] = model.graph.get(p.source)!.constValue!.toFloat32().slice();
+      const order = tg.model.graph.nodes.map((n) => n.opType).filter((o) => o === 'Relu' || o === 'MaxPool');
+      return { order, ...(await ortGradients(tg, x, xDims, [0, 1, 2], values)) };
+    };
+    const swapped = await run(false);
+    const plain = await run(true);
+    expect(swapped.order).toEqual(['MaxPool', 'Relu']);
+    expect(plain.order).toEqual(['Relu', 'MaxPool']);
+    expect(swapped.loss).toBe(plain.loss);
+    for (const k of Object.keys(plain.grads)) expect(Array.from(swapped.grads[k]!), k).toEqual(Array.from(plain.grads[k]!));
+    expect(Array.from(swapped.grads['a']!).some((g) => g !== 0)).toBe(true);
+  });
+
+  it('non-overlapping MaxPools (MaxUnpool backward): pads with ceil_mode on odd sizes, and dilation 2 within stride 3', async () => {
+    const net = new Net(['N', 2, 7, 7]);
+    const c = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);
+    const p1 = net.node('MaxPool', [c], { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]), pads: A.ints([1, 0, 0, 1]), ceil_mode: A.int(1) });
+    const p2 = net.node('MaxPool', [c], { kernel_shape: A.ints([2, 2]), strides: A.ints([3, 2]), dilations: A.ints([2, 1]) });
+    // p1: H = ceil((7+1-2)/2)+1 = 4, W = 4; p2: H = floor((7-3)/3)+1 = 2, W = floor((7-2)/2)+1 = 3
+    const f1 = net.node('Flatten', [p1], { axis: A.int(1) });
+    const f2 = net.node('Flatten', [p2], { axis: A.int(1) });
+    const cat = net.node('Concat', [f1, f2], { axis: A.int(1) });
+    const r = await gradCheck(net.output(net.node('Gemm', [cat, net.param('hw', [3, 32 + 12], 0.3)], { transB: A.int(1) })), [2, 2, 7, 7], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    const ops = r.tg.model.graph.nodes.map((n) => n.opType);
+    expect(ops.filter((o) => o === 'MaxUnpool').length).toBe(2);
+    expect(ops).not.toContain('ScatterElements');
   });
 
   it('MaxPool with dilation and ceil_mode', async () => {

@@ -37,6 +37,7 @@ import { NON_DIFFERENTIABLE, ruleKey, type ForwardResult, type GradRegistry, typ
 import { builtinGradRules } from './rules/index.js';
 import { inferShapes } from './shapes.js';
 import { emitLoss, type LossKind } from './loss.js';
+import { prepareForTraining } from './prepare.js';
 
 export interface BuildOptions {
   /** Loss on the logits (default cross-entropy). */
@@ -104,6 +105,7 @@ export interface TrainingGraph {
 /** Builds the training model of `model` (which is not modified). */
 export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): TrainingGraph {
   const rules = opts.rules ?? builtinGradRules();
+  model = prepareForTraining(model);
   const fwd = model.graph;
   const modelOpset = model.opsetVersion('');
   if (modelOpset === undefined) fail(ErrorCodes.ONNX_INVALID, 'the model has no ai.onnx opset import');

@@ -1,22 +1,31 @@
 /**
  * BatchNormalization in training mode.
  *
- * Forward (statistics of the batch, over every axis but the channel axis 1):
- *   mean = ReduceMean(X), var = ReduceMean((X - mean)²)   (biased, as the normalization uses)
- *   X̂ = (X - mean) / sqrt(var + eps),  Y = gamma·X̂ + beta
- * The graph also outputs mean and the unbiased variance var·M/(M-1) (M = entries per
- * channel); the training loop folds them into the running statistics with the node's
- * momentum m: running = m·running + (1 - m)·batch (ONNX's convention; PyTorch's momentum
- * is 1 - m). PyTorch also uses the unbiased variance for the running estimate.
+ * Forward (statistics of the batch, over every axis but the channel axis 1; M entries per
+ * channel):
+ *   mean = ReduceMean(X),  Xc = X - mean,  var = ReduceMean(Xc²)   (biased, as the normalization uses)
+ *   Y = (X - mean) / sqrt(var + eps) · gamma + beta
+ * Y is the inference-mode BatchNormalization operator fed the batch mean and variance: one
+ * pass over X instead of four elementwise ops. (The variance stays ReduceMean of the product:
+ * ReduceSumSquare would save that product but sums naively, 1e-5 relative error over 10^5
+ * entries against 3e-7.) The graph also outputs mean and the unbiased variance var·M/(M-1);
+ * the training loop folds them into the running statistics with the node's momentum m:
+ * running = m·running + (1 - m)·batch (ONNX's convention; PyTorch's momentum is 1 - m).
+ * PyTorch also uses the unbiased variance for the running estimate.
  *
- * Backward (X̂ and 1/sqrt(var + eps) saved from the forward):
- *   dbeta = Σ dY,  dgamma = Σ dY·X̂
- *   dX = gamma / sqrt(var + eps) · (dY - mean(dY) - X̂ · mean(dY·X̂))
+ * Backward (Xc and invstd = 1/sqrt(var + eps) saved from the forward, X̂ = Xc·invstd):
+ *   dbeta = Σ dY,  dgamma = Σ dY·X̂ = invstd·Σ dY·Xc
+ *   dX = gamma·invstd · (dY - mean(dY) - X̂·mean(dY·X̂)) = k·dY + b·Xc + c, per channel
+ *   k = gamma·invstd,  b = -k·invstd²·Σ(dY·Xc)/M,  c = -k·Σ dY/M
+ * The two per-channel affine maps are inference-mode BatchNormalization ops again (mean 0,
+ * variance 1, epsilon 0), then one Add: three passes over X where the textbook form takes five
+ * plus two more reductions.
  */
 import { attr } from '../context.js';
 import type { GradRuleSet } from '../registry.js';
 import { DataType } from '../../../ir/dtype.js';
 import { fail, ErrorCodes } from '../../../errors.js';
+import type { Value } from '../../../ir/graph.js';
 
 export function registerBatchNorm(r: GradRuleSet): void {
   r.register('BatchNormalization', {
@@ -27,48 +36,57 @@ export function registerBatchNorm(r: GradRuleSet): void {
           fail(ErrorCodes.UNSUPPORTED_OP, `cannot train through ${node.label}: its statistics output "${o.name}" is used by the model`, { node: node.name, op: node.opType });
         }
       }
-      const [x, scale, bias] = inputs as [NonNullable<(typeof inputs)[0]>, NonNullable<(typeof inputs)[0]>, NonNullable<(typeof inputs)[0]>];
+      const [x, scale, bias] = inputs as [Value, Value, Value];
       const rank = ctx.requireRank(x, node, 'BatchNormalization in training mode');
       const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
-      const eps = node.attrFloat('epsilon', 1e-5);
-      const momentum = node.attrFloat('momentum', 0.9);
+      const eps = node.attrFloat('epsilon', 1e-5)!;
+      const momentum = node.attrFloat('momentum', 0.9)!;
+      const flat = ctx.constI64([-1]);
       const mean = ctx.reduceMean(x, axes, true);
       const xc = ctx.op('Sub', [x, mean]);
       const variance = ctx.reduceMean(ctx.op('Mul', [xc, xc]), axes, true);
       const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)])])]);
-      const xhat = ctx.op('Mul', [xc, invstd]);
-      const perChannel = Array.from({ length: rank - 2 }, (_, i) => i + 1);
-      const gamma = perChannel.length ? ctx.unsqueeze(scale, perChannel) : scale;
-      const beta = perChannel.length ? ctx.unsqueeze(bias, perChannel) : bias;
-      const y = ctx.op('Add', [ctx.op('Mul', [xhat, gamma]), beta]);
+      const meanC = ctx.reshape(mean, flat);
+      const varC = ctx.reshape(variance, flat);
+      const y = ctx.op('BatchNormalization', [x, scale, bias, meanC, varC], { epsilon: attr.float(eps) });
       ctx.setShape(y, ctx.dims(x));
-      // batch statistics for the running estimates
+      // batch statistics for the running estimates; M = |X| / |C|
       const toFloat = { to: attr.int(DataType.FLOAT) };
       const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
       const bessel = ctx.op('Div', [count, ctx.op('Max', [ctx.op('Sub', [count, ctx.scalar(1)]), ctx.scalar(1)])]);
-      const flat = ctx.constI64([-1]);
       hooks.batchNorm({
         node,
-        mean: ctx.reshape(mean, flat),
-        variance: ctx.op('Mul', [ctx.reshape(variance, flat), bessel]),
+        mean: meanC,
+        variance: ctx.op('Mul', [varC, bessel]),
         runningMean: node.inputs[3]!.name,
         runningVar: node.inputs[4]!.name,
         momentum,
       });
-      return { outputs: [y], saved: { xhat, invstd, gamma } };
+      const saved: Record<string, Value> = { xc, invstd, count, scale };
+      return { outputs: [y], saved };
     },
     backward(ctx, a) {
       const dy = a.dOutputs[0]!;
-      const { xhat, invstd, gamma } = a.saved as Record<'xhat' | 'invstd' | 'gamma', NonNullable<(typeof a.inputs)[0]>>;
+      const { xc, invstd, count, scale } = a.saved as Record<'xc' | 'invstd' | 'count' | 'scale', Value>;
       const rank = ctx.requireRank(a.inputs[0]!, a.node, 'BatchNormalization gradient');
       const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
-      const dyXhat = ctx.op('Mul', [dy, xhat]);
-      const dBeta = a.needs[2] ? ctx.reduceSum(dy, axes, false) : null;
-      const dGamma = a.needs[1] ? ctx.reduceSum(dyXhat, axes, false) : null;
-      let dX = null;
+      const flat = ctx.constI64([-1]);
+      const sumDy = ctx.reshape(ctx.reduceSum(dy, axes, true), flat);
+      const sumDyXc = ctx.reshape(ctx.reduceSum(ctx.op('Mul', [dy, xc]), axes, true), flat);
+      const invstdC = ctx.reshape(invstd, flat);
+      const dBeta = a.needs[2] ? sumDy : null;
+      const dGamma = a.needs[1] ? ctx.op('Mul', [sumDyXc, invstdC]) : null;
+      let dX: Value | null = null;
       if (a.needs[0]) {
-        const centered = ctx.op('Sub', [ctx.op('Sub', [dy, ctx.reduceMean(dy, axes, true)]), ctx.op('Mul', [xhat, ctx.reduceMean(dyXhat, axes, true)])]);
-        dX = ctx.op('Mul', [ctx.op('Mul', [gamma!, invstd!]), centered]);
+        const k = ctx.op('Mul', [scale, invstdC]);
+        const kOverM = ctx.op('Div', [k, count]);
+        const b = ctx.op('Neg', [ctx.op('Mul', [ctx.op('Mul', [kOverM, ctx.op('Mul', [invstdC, invstdC])]), sumDyXc])]);
+        const c = ctx.op('Neg', [ctx.op('Mul', [kOverM, sumDy])]);
+        const zeros = ctx.op('Mul', [k, ctx.scalar(0)]);
+        const ones = ctx.op('Add', [zeros, ctx.scalar(1)]);
+        const affine = (v: Value, s: Value, t: Value): Value => ctx.op('BatchNormalization', [v, s, t, zeros, ones], { epsilon: attr.float(0) });
+        dX = ctx.op('Add', [affine(dy, k, c), affine(xc, b, zeros)]);
+        ctx.setShape(dX, ctx.dims(a.inputs[0]!));
       }
       return [dX, dGamma, dBeta];
     },

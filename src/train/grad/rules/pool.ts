@@ -19,7 +19,7 @@ import { transposedWindow } from './conv.js';
 import { Tensor } from '../../../ir/tensor.js';
 import { DataType } from '../../../ir/dtype.js';
 import type { Dim } from '../../../ir/types.js';
-import type { Value } from '../../../ir/graph.js';
+import type { Attribute, Node, Value } from '../../../ir/graph.js';
 import { fail, ErrorCodes } from '../../../errors.js';
 
 export function registerPool(r: GradRuleSet): void {
@@ -40,6 +40,12 @@ export function registerPool(r: GradRuleSet): void {
     backward(ctx, a) {
       const x = a.inputs[0]!;
       const dy = a.dOutputs[0]!;
+      const unpool = maxUnpoolAttrs(a.node, ctx.dims(x));
+      if (unpool) {
+        const out = ctx.op('MaxUnpool', [dy, a.saved['indices']!, ctx.shapeOf(x)], unpool);
+        ctx.setShape(out, ctx.dims(x));
+        return [out];
+      }
       const flat = ctx.constI64([-1]);
       const zeros = ctx.op('ConstantOfShape', [ctx.reshape(ctx.op('Size', [x]), ctx.constI64([1]))], {
         value: attr.tensor(Tensor.fromFloat32('', [1], Float32Array.of(0))),
@@ -100,4 +106,31 @@ export function registerPool(r: GradRuleSet): void {
       return [ctx.op('Mul', [spread, ratio])];
     },
   });
+}
+
+/**
+ * MaxUnpool's attributes when `node`'s windows do not overlap (dilated extent <= stride on
+ * every axis), else null. MaxUnpool(dY, indices, Shape(X)) then places each dY at its index:
+ * no element is picked twice, so nothing needs summing. The attributes only have to keep
+ * MaxUnpool's own size, (out - 1)·stride + kernel - pads, within X; a ceil_mode window that
+ * runs past the end adds to the end pad (static dims), or the rule falls back to the scatter.
+ */
+function maxUnpoolAttrs(node: Node, xd: Dim[] | undefined): Record<string, Attribute> | null {
+  const kernel = node.attrInts('kernel_shape');
+  if (!kernel) return null;
+  const rank = kernel.length;
+  const spatialIn: Dim[] = xd && xd.length === rank + 2 ? xd.slice(2) : new Array<Dim>(rank).fill(null);
+  const geo = windowGeometry(node, spatialIn, kernel);
+  if (!geo.pads || kernel.some((k, i) => (k - 1) * geo.dilations[i]! + 1 > geo.strides[i]!)) return null;
+  const pads = [...geo.pads];
+  if (node.attrInt('ceil_mode', 0) === 1) {
+    const out = spatialOut(spatialIn, geo, true);
+    for (let i = 0; i < rank; i++) {
+      const n = spatialIn[i];
+      if (typeof n !== 'number' || typeof out[i] !== 'number') return null;
+      const size = ((out[i] as number) - 1) * geo.strides[i]! + kernel[i]! - pads[i]! - pads[i + rank]!;
+      if (size > n) pads[i + rank]! += size - n;
+    }
+  }
+  return { kernel_shape: attr.ints(kernel), strides: attr.ints(geo.strides), pads: attr.ints(pads) };
 }
