@@ -11,7 +11,9 @@
  *
  * --float   also time float training (trainFloat) of the same model
  * --torch   also time the same network and optimizer in PyTorch on CPU, when /usr/bin/python3
- *           can import torch (Debian: apt install python3-torch; not a dependency)
+ *           can import torch (Debian: apt install python3-torch; not a dependency): float
+ *           training and W1.4 Middle-Out STE fine-tuning written in torch ops
+ *           (bench/train_speed_torch.py), same batch and thread count, after our runs
  * --json F  write the results as JSON (default bench/out/train-speed.json)
  *
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
@@ -19,6 +21,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import * as os from 'node:os';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -88,6 +91,7 @@ async function timed(label, fn) {
   };
 }
 
+const loadStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
 const results = { date: new Date().toISOString(), node: process.version, args, runs: [] };
 const common = { batchSize: args.batch, threads: args.threads, epochs: args.epochs, seed: 0, evalBefore: false };
 const q = loadModel(modelPath);
@@ -97,37 +101,22 @@ if (args.float) results.runs.push(await timed('float train', (onProgress) => tra
 results.peakRssMiB = mb(process.resourceUsage().maxRSS * 1024);
 
 if (args.torch) {
-  const py = spawnSync('/usr/bin/python3', ['-c', TORCH_SCRIPT(), String(args.batch), String(args.threads), String(Math.min(args.limit, 50 * args.batch))], { encoding: 'utf8' });
-  if (py.status === 0) {
+  for (const [mode, label] of [['float', 'PyTorch CPU float training (same network)'], ['w14', 'PyTorch CPU W1.4 Middle-Out STE fine-tuning (same network)']]) {
+    const py = spawnSync('/usr/bin/python3', [path.join(ROOT, 'bench/train_speed_torch.py'), mode, String(args.batch), String(args.threads), String(Math.min(args.limit, 50 * args.batch))], { encoding: 'utf8' });
+    if (py.status !== 0) {
+      console.log(`PyTorch comparison skipped: /usr/bin/python3 cannot run it (${(py.stderr || '').trim().split('\n').pop()})`);
+      break;
+    }
     const r = JSON.parse(py.stdout.trim().split('\n').pop());
-    results.runs.push({ label: 'PyTorch CPU (float, same network)', ...r });
-    console.log(`PyTorch ${r.torch}: ${r.samplesPerSec} samples/s float training, ${args.threads} threads`);
-  } else {
-    console.log(`PyTorch comparison skipped: /usr/bin/python3 cannot run it (${(py.stderr || '').trim().split('\n').pop()})`);
+    results.runs.push({ label, ...r });
+    console.log(`PyTorch ${r.torch} ${mode}: ${r.samplesPerSec} samples/s (${r.msPerStep} ms/step), ${args.threads} threads`);
   }
 }
+results.loadAverage = { start: loadStart, end: os.loadavg().map((v) => Math.round(v * 100) / 100) };
+console.log(`load average (1/5/15 min) at start ${loadStart.join(' ')}, at end ${results.loadAverage.end.join(' ')}`);
 
 console.log(`peak resident memory ${results.peakRssMiB} MiB`);
 for (const r of results.runs) console.log(JSON.stringify(r));
 fs.mkdirSync(path.dirname(path.resolve(ROOT, args.json)), { recursive: true });
 fs.writeFileSync(path.resolve(ROOT, args.json), JSON.stringify(results, null, 1) + '\n');
 
-/** The same CNN as fmnist-cnn, float training with SGD(0.01, 0.9, wd 1e-4) on random data (speed only). */
-function TORCH_SCRIPT() {
-  return `
-import sys, time, json, torch, torch.nn as nn
-batch, threads, samples = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-torch.set_num_threads(threads); torch.manual_seed(0)
-def block(i, o): return [nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU(), nn.MaxPool2d(2)]
-net = nn.Sequential(*block(1, 32), *block(32, 64), *block(64, 128), nn.Flatten(), nn.Linear(1152, 10))
-opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
-x = torch.randn(samples, 1, 28, 28); y = torch.randint(0, 10, (samples,))
-loss_fn = nn.CrossEntropyLoss()
-def epoch():
-    for s in range(0, samples, batch):
-        opt.zero_grad(); loss = loss_fn(net(x[s:s+batch]), y[s:s+batch]); loss.backward(); opt.step()
-epoch()  # warm-up
-t = time.perf_counter(); epoch(); dt = time.perf_counter() - t
-print(json.dumps({"torch": torch.__version__, "samplesPerSec": round(samples / dt), "threads": threads, "batch": batch}))
-`;
-}
