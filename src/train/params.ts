@@ -14,7 +14,7 @@ import type { Model, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { makeBitMap, heteroBinarize, residualBinarize, bitHistogram, type Binarization } from '../hbnn/index.js';
+import { binarizeWithBitMap, heteroBinarize, residualBinarize, bitHistogram, type Binarization } from '../hbnn/index.js';
 import { quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
 import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
 import { readQuantRecord, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
@@ -26,6 +26,13 @@ export interface ChannelLayout {
   channels: number;
 }
 
+/** Per-step output buffers of a binarizer (Ŵ channel-major, sign paths, bit map). */
+interface StepBuffers {
+  out: Float32Array;
+  signs: Uint8Array;
+  bitMap: Uint8Array;
+}
+
 /** Re-binarizes one layer's latent weight as its quantization record says. */
 export class WeightBinarizer {
   readonly record: WeightRecord;
@@ -35,6 +42,7 @@ export class WeightBinarizer {
   /** Bit map kept fixed (channel-major), when bit maps are frozen. */
   frozen: Uint8Array | null = null;
   private readonly homogeneousBits: number;
+  private buffers: StepBuffers | undefined;
 
   constructor(record: WeightRecord, layout: ChannelLayout) {
     this.record = record;
@@ -49,30 +57,48 @@ export class WeightBinarizer {
     return this.spec.perChannel ? this.layout.channels : undefined;
   }
 
-  /** The binarization of `w` (weight layout) in channel-major order, and its bit map (`frozen`, or computed). */
-  private binarizeChannelMajor(w: Float32Array, frozen: Uint8Array | null): { bin: Binarization; bitMap: Uint8Array } {
+  /**
+   * The binarization of `w` (weight layout) in channel-major order, and its bit map (`frozen`,
+   * or computed). With `buffers`, the results are written into them (no allocation).
+   */
+  private binarizeChannelMajor(w: Float32Array, frozen: Uint8Array | null, buffers?: StepBuffers): { bin: Binarization; bitMap: Uint8Array } {
     const cm = toChannelMajor(w, this.dims, this.layout.channelAxis);
     const channels = this.scaleChannels;
-    const opts = { name: this.record.tensor, ...(channels ? { channels } : {}) };
+    const opts = { name: this.record.tensor, ...(channels ? { channels } : {}), ...(buffers ? { out: buffers.out, signsOut: buffers.signs } : {}) };
     if (frozen) return { bin: heteroBinarize(cm, frozen, opts), bitMap: frozen };
     if (this.spec.heuristic === 'layer' || this.homogeneousBits > 0) {
       const bits = this.homogeneousBits || this.spec.dist.length;
       return { bin: residualBinarize(cm, bits, opts), bitMap: new Uint8Array(cm.length).fill(bits) };
     }
-    const bm = makeBitMap(cm, {
-      heuristic: this.spec.heuristic as Exclude<WeightHeuristic, 'layer'>,
-      dist: this.spec.dist,
-      maxBits: this.spec.dist.length,
-      seed: this.spec.seed,
-      name: this.record.tensor,
-      ...(channels ? { scaleChannels: channels } : {}),
-    });
-    return { bin: heteroBinarize(cm, bm.bitMap, opts), bitMap: bm.bitMap };
+    // bit map and binarization in one call (bit-identical to makeBitMap then heteroBinarize)
+    const { map, bin } = binarizeWithBitMap(
+      cm,
+      {
+        heuristic: this.spec.heuristic as Exclude<WeightHeuristic, 'layer'>,
+        dist: this.spec.dist,
+        maxBits: this.spec.dist.length,
+        seed: this.spec.seed,
+        name: this.record.tensor,
+        ...(channels ? { scaleChannels: channels } : {}),
+        ...(buffers ? { out: buffers.bitMap } : {}),
+      },
+      opts,
+    );
+    return { bin, bitMap: map.bitMap };
   }
 
-  /** Ŵ for latent weight `w`, in the weight's layout. */
-  binarize(w: Float32Array): Float32Array {
-    const { bin } = this.binarizeChannelMajor(w, this.frozen);
+  /**
+   * Ŵ for latent weight `w`, in the weight's layout. With `reuse`, Ŵ lives in a buffer of this
+   * binarizer that the next `binarize(..., true)` overwrites (the training step's form: no
+   * allocation per step).
+   */
+  binarize(w: Float32Array, reuse = false): Float32Array {
+    let buffers: StepBuffers | undefined;
+    if (reuse) {
+      const n = w.length;
+      buffers = this.buffers ??= { out: new Float32Array(n), signs: new Uint8Array(n), bitMap: new Uint8Array(n) };
+    }
+    const { bin } = this.binarizeChannelMajor(w, this.frozen, buffers);
     return fromChannelMajor(bin.dequantized, this.dims, this.layout.channelAxis, (n) => new Float32Array(n));
   }
 

@@ -45,7 +45,7 @@ export class StepRunner {
       [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [count]),
     };
     for (const p of this.params) {
-      const value = p.kind === 'binarized' ? p.binarizer!.binarize(p.value) : p.value;
+      const value = p.kind === 'binarized' ? p.binarizer!.binarize(p.value, true) : p.value;
       feeds[p.input] = new ort.Tensor('float32', value, p.dims);
     }
     for (const d of tg.dropouts) {
