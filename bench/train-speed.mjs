@@ -13,7 +13,7 @@
  * --torch   also time the same network and optimizer in PyTorch on CPU, when /usr/bin/python3
  *           can import torch (Debian: apt install python3-torch; not a dependency): float
  *           training and W1.4 Middle-Out STE fine-tuning written in torch ops
- *           (bench/train_speed_torch.py), same batch and thread count, after our runs
+ *           (bench/train_speed_torch.py), same batch and thread count, before and after our runs
  * --json F  write the results as JSON (default bench/out/train-speed.json)
  *
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
@@ -93,6 +93,21 @@ async function timed(label, fn) {
 
 const loadStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
 const results = { date: new Date().toISOString(), node: process.version, args, runs: [] };
+/** PyTorch float and W1.4 runs, labelled `when` (before/after ours: the machine's load drifts). */
+function runTorch(when) {
+  for (const [mode, label] of [['float', 'PyTorch CPU float training (same network)'], ['w14', 'PyTorch CPU W1.4 Middle-Out STE fine-tuning (same network)']]) {
+    const py = spawnSync('/usr/bin/python3', [path.join(ROOT, 'bench/train_speed_torch.py'), mode, String(args.batch), String(args.threads), String(Math.min(args.limit, 50 * args.batch))], { encoding: 'utf8' });
+    if (py.status !== 0) {
+      console.log(`PyTorch comparison skipped: /usr/bin/python3 cannot run it (${(py.stderr || '').trim().split('\n').pop()})`);
+      return;
+    }
+    const r = JSON.parse(py.stdout.trim().split('\n').pop());
+    results.runs.push({ label: `${label}, ${when} ours`, ...r });
+    console.log(`PyTorch ${r.torch} ${mode} (${when} ours): ${r.samplesPerSec} samples/s (${r.msPerStep} ms/step), ${args.threads} threads`);
+  }
+}
+if (args.torch) runTorch('before');
+
 const common = { batchSize: args.batch, threads: args.threads, epochs: args.epochs, seed: 0, evalBefore: false };
 const q = loadModel(modelPath);
 await quantize(q, { avgBits: 1.4, heuristic: 'middle-out' });
@@ -100,18 +115,7 @@ results.runs.push(await timed('W1.4 middle-out fine-tune', (onProgress) => fineT
 if (args.float) results.runs.push(await timed('float train', (onProgress) => trainFloat(loadModel(modelPath), train, { ...common, onProgress })));
 results.peakRssMiB = mb(process.resourceUsage().maxRSS * 1024);
 
-if (args.torch) {
-  for (const [mode, label] of [['float', 'PyTorch CPU float training (same network)'], ['w14', 'PyTorch CPU W1.4 Middle-Out STE fine-tuning (same network)']]) {
-    const py = spawnSync('/usr/bin/python3', [path.join(ROOT, 'bench/train_speed_torch.py'), mode, String(args.batch), String(args.threads), String(Math.min(args.limit, 50 * args.batch))], { encoding: 'utf8' });
-    if (py.status !== 0) {
-      console.log(`PyTorch comparison skipped: /usr/bin/python3 cannot run it (${(py.stderr || '').trim().split('\n').pop()})`);
-      break;
-    }
-    const r = JSON.parse(py.stdout.trim().split('\n').pop());
-    results.runs.push({ label, ...r });
-    console.log(`PyTorch ${r.torch} ${mode}: ${r.samplesPerSec} samples/s (${r.msPerStep} ms/step), ${args.threads} threads`);
-  }
-}
+if (args.torch) runTorch('after');
 results.loadAverage = { start: loadStart, end: os.loadavg().map((v) => Math.round(v * 100) / 100) };
 console.log(`load average (1/5/15 min) at start ${loadStart.join(' ')}, at end ${results.loadAverage.end.join(' ')}`);
 
