@@ -225,6 +225,26 @@ console.log(
   `fused binarizeWithBitMap, steady state, min of ${reps}: ${fusedWall.toFixed(0)} ms wall (${fusedCpu.toFixed(0)} ms cpu) -> ${fusedWall < 1000 ? 'met' : 'not met'}; ${fusedSame ? 'bit-identical to the separate calls' : 'RESULTS DIFFER'}\n`,
 );
 
+// 2d. binarizeWithBitMaps warm (JIT and workers started; fresh output buffers every call, as
+// in quantize), 1 and 2 threads, interleaved, min of reps.
+{
+  const par = await import(pathToFileURL(path.join(build, 'src', 'hbnn', 'parallel.js')).href);
+  const jobs = weights.map((t, l) => ({ t, mapOpts: { heuristic: 'middle-out', avgBits: AVG_BITS, name: LAYERS[l][0] } }));
+  const best = { 1: Infinity, 2: Infinity };
+  for (let r = 0; r <= reps; r++) {
+    for (const threads of [1, 2]) {
+      const w0 = performance.now();
+      await par.binarizeWithBitMaps(jobs, { threads });
+      const wall = performance.now() - w0;
+      if (r > 0) best[threads] = Math.min(best[threads], wall); // r = 0 starts the workers
+    }
+  }
+  await par.releaseBinarizeWorkers();
+  console.log(
+    `binarizeWithBitMaps, warm, fresh output buffers, min of ${reps}: 1 thread ${best[1].toFixed(0)} ms, 2 threads ${best[2].toFixed(0)} ms (x${(best[1] / best[2]).toFixed(2)})\n`,
+  );
+}
+
 // 2c. Cold product path: the first call in a fresh process, 1 and 2 threads.
 {
   const { execFileSync } = await import('node:child_process');
