@@ -105,6 +105,26 @@ describe('gradcheck: convolution', () => {
     expect(ops.filter((o) => o === 'Conv').length).toBe(1); // only the 1x1 forward stays a Conv
   });
 
+  it('stride-1 Conv to 16 channels: input gradient as patches of dY times the flipped kernel (one MatMul), asymmetric pads, 2x3 kernel, 1-D', async () => {
+    const net = new Net(['N', 2, 6, 5]);
+    const pw = net.node('Conv', [net.x, net.param('pw', [16, 2, 1, 1])]);
+    const c = net.node('Conv', [pw, net.param('w', [16, 16, 2, 3], 0.3), net.param('b', [16], 0.1)], { pads: A.ints([1, 0, 0, 2]) }); // 6x5
+    const c2 = net.node('Conv', [c, net.param('w2', [2, 16, 3, 3], 0.3)]); // 4x3
+    const r = await gradCheck(head(net, c2, 2 * 4 * 3, 3), [2, 2, 6, 5], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    const nodes = r.tg.model.graph.nodes;
+    // c's input gradient (for pw) is the MatMul form; c2 has 2 output channels and keeps ConvTranspose
+    expect(nodes.filter((n) => n.opType === 'ConvTranspose').length).toBe(1);
+    expect(nodes.filter((n) => n.opType === 'MatMul' && n.name.startsWith(`${c.producer!.name}/grad/`)).length).toBe(2); // dX and dW
+
+    const net1 = new Net(['N', 3, 9]);
+    const p1 = net1.node('Conv', [net1.x, net1.param('pw', [16, 3, 1])]);
+    const c1 = net1.node('Conv', [p1, net1.param('w', [16, 16, 4], 0.3)], { pads: A.ints([3, 1]) }); // 9 + 4 - 3 = 10
+    const r1 = await gradCheck(head(net1, c1, 16 * 10, 3), [3, 3, 9], 3);
+    for (const [name, err] of Object.entries(r1.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(r1.tg.model.graph.nodes.some((n) => n.opType === 'ConvTranspose')).toBe(false);
+  });
+
   it('Conv on 16 channels with stride 2, asymmetric pads and dilation 2, Conv on 8 channels (im2col Gemm), and 1-D', async () => {
     const net = new Net(['N', 2, 7, 6]);
     const pw = net.node('Conv', [net.x, net.param('pw', [16, 2, 1, 1])]);
