@@ -13,6 +13,7 @@ import { walkGraphs, type Model } from '../ir/graph.js';
 import { formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { deriveOutputPath, displayPath } from './paths.js';
+import { parseIntOption } from './quantize.js';
 
 export interface OptRequest {
   input: string;
@@ -25,6 +26,8 @@ export interface OptRequest {
   printIrAfter?: 'all' | string[];
   /** Tensors of at least this many bytes go to `<output>.data`; absent = keep the input's layout. */
   externalDataThreshold?: number;
+  /** Threads passes may use (RunOptions.threads; default 1). */
+  threads?: number;
 }
 
 export interface OptResult {
@@ -63,6 +66,7 @@ export async function runOpt(req: OptRequest, io: CliIo, log: Logger): Promise<O
     ...(req.printIrAfter !== undefined ? { printIrAfter: req.printIrAfter } : {}),
     sink: (text) => log.stderr(text),
     onPass: (rec) => log.progress(`pass ${++step}/${total}: ${rec.pass} (${formatDuration(rec.ms)})`),
+    ...(req.threads !== undefined ? { threads: req.threads } : {}),
   });
   const save: SaveOptions = { protect: [input] };
   if (req.externalDataThreshold !== undefined) save.externalData = { threshold: req.externalDataThreshold };
@@ -119,6 +123,7 @@ interface OptCliOptions {
   printIrAfter?: string;
   timing?: boolean;
   externalDataThreshold?: number;
+  threads?: string;
   json?: boolean;
 }
 
@@ -138,6 +143,7 @@ export function registerOpt(program: Command, io: CliIo): void {
     .option('--print-ir-after <passes>', 'print the IR to stderr after these passes: "all" or a comma list of pass names')
     .option('--timing', 'print time and statistics per pass to stderr')
     .option('--external-data-threshold <bytes>', 'store tensors of at least this size in <output>.data (suffixes k, M, G)', parseBytes)
+    .option('--threads <n>', "threads passes may use (insert-weight-binarization: layers on worker threads); the output is the same for any count (default 1)")
     .option('--json', 'print the result (paths, node counts, per-pass report) as JSON')
     .addHelpText(
       'after',
@@ -163,6 +169,7 @@ Examples:
         req.printIrAfter = list.length === 1 && list[0] === 'all' ? 'all' : list;
       }
       if (opts.externalDataThreshold !== undefined) req.externalDataThreshold = opts.externalDataThreshold;
+      if (opts.threads !== undefined) req.threads = parseIntOption(opts.threads, '--threads', 1);
       const res = await runOpt(req, io, log);
       if (opts.timing || log.verbose) log.stderr(formatReport(res.report));
       else for (const w of res.report.warnings) log.warn(w);

@@ -87,6 +87,20 @@ describe('opt', () => {
     expect(initializerBytes(saved)).toEqual(initializerBytes(orig));
   });
 
+  it('--threads 2 gives the same bytes as one thread; --threads 0 is a usage error before any work', async () => {
+    const { dir, file } = modelCopy();
+    const p = 'insert-weight-binarization{avg-bits=1.4},insert-scaling-layer';
+    const a = await cli(['opt', file, '-p', p, '-o', 'one.onnx'], { cwd: dir });
+    const b = await cli(['opt', file, '-p', p, '-o', 'two.onnx', '--threads', '2'], { cwd: dir });
+    expect(a.code, a.stderr).toBe(0);
+    expect(b.code, b.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(dir, 'two.onnx')).equals(fs.readFileSync(path.join(dir, 'one.onnx')))).toBe(true);
+    const bad = await cli(['opt', file, '-p', p, '-o', 'bad.onnx', '--threads', '0'], { cwd: dir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--threads/);
+    expect(fs.existsSync(path.join(dir, 'bad.onnx'))).toBe(false);
+  });
+
   it('an unknown pass exits 5 with a suggestion', async () => {
     const r = await cli(['opt', FMNIST_CNN, '-p', 'mark-modle', '-o', path.join(tmpDir(), 'o.onnx')], { registry: testRegistry });
     expect(r.code).toBe(5);
