@@ -51,27 +51,33 @@ export interface PreparedLayerWeight {
   job: BinarizeJob | undefined;
 }
 
+/**
+ * How `spec` binarizes a layer: `homogeneousBits` > 0 for a homogeneous binarization
+ * (heuristic 'layer' or a one-hot distribution), else 0 and the options of its bit map and of
+ * the binarization with it. Shared by quantization and the trainer's re-binarization.
+ */
+export function layerBinarization(spec: LayerQuantSpec, name: string, channels: number | undefined): { homogeneousBits: number; mapOpts: BinarizeJob['mapOpts']; binOpts: NonNullable<BinarizeJob['binOpts']> } {
+  const oneHot = spec.dist.filter((p) => p > 0).length === 1 ? spec.dist.findIndex((p) => p > 0) + 1 : 0;
+  return {
+    homogeneousBits: spec.heuristic === 'layer' || oneHot > 0 ? oneHot || spec.dist.length : 0,
+    mapOpts: {
+      heuristic: spec.heuristic as Heuristic,
+      dist: spec.dist,
+      maxBits: spec.dist.length,
+      seed: spec.seed,
+      name,
+      ...(channels ? { scaleChannels: channels } : {}),
+    },
+    binOpts: { name, ...(channels ? { channels } : {}) },
+  };
+}
+
 /** Lays out a float weight (its own layout) for binarization as the spec says. */
 export function prepareLayerWeight(w: Float32Array, dims: readonly number[], layer: Pick<WeightLayer, 'channelAxis' | 'channels'>, spec: LayerQuantSpec, name: string): PreparedLayerWeight {
   const cm = toChannelMajor(w, dims, layer.channelAxis);
   const channels = spec.perChannel ? layer.channels : undefined;
-  const oneHot = spec.dist.filter((p) => p > 0).length === 1 ? spec.dist.findIndex((p) => p > 0) + 1 : 0;
-  const homogeneousBits = spec.heuristic === 'layer' || oneHot > 0 ? oneHot || spec.dist.length : 0;
-  const job: BinarizeJob | undefined =
-    homogeneousBits > 0
-      ? undefined
-      : {
-          t: cm,
-          mapOpts: {
-            heuristic: spec.heuristic as Heuristic,
-            dist: spec.dist,
-            maxBits: spec.dist.length,
-            seed: spec.seed,
-            name,
-            ...(channels ? { scaleChannels: channels } : {}),
-          },
-          binOpts: { name, ...(channels ? { channels } : {}) },
-        };
+  const { homogeneousBits, mapOpts, binOpts } = layerBinarization(spec, name, channels);
+  const job: BinarizeJob | undefined = homogeneousBits > 0 ? undefined : { t: cm, mapOpts, binOpts };
   return { dims, layer, name, cm, channels, homogeneousBits, job };
 }
 

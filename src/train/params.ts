@@ -15,7 +15,7 @@ import { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { binarizeWithBitMap, heteroBinarize, residualBinarize, bitHistogram, type Binarization } from '../hbnn/index.js';
-import { quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
+import { layerBinarization, quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
 import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
 import { readQuantRecord, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
 import type { TrainingGraph, TrainingParam } from './grad/builder.js';
@@ -41,7 +41,6 @@ export class WeightBinarizer {
   readonly spec: LayerQuantSpec;
   /** Bit map kept fixed (channel-major), when bit maps are frozen. */
   frozen: Uint8Array | null = null;
-  private readonly homogeneousBits: number;
   private buffers: StepBuffers | undefined;
 
   constructor(record: WeightRecord, layout: ChannelLayout) {
@@ -49,8 +48,6 @@ export class WeightBinarizer {
     this.dims = [...record.shape];
     this.layout = layout;
     this.spec = { heuristic: record.heuristic as WeightHeuristic, dist: record.distribution, perChannel: record.perChannel, seed: record.seed ?? 0 };
-    const nz = this.spec.dist.filter((p) => p > 0).length;
-    this.homogeneousBits = nz === 1 ? this.spec.dist.findIndex((p) => p > 0) + 1 : 0;
   }
 
   private get scaleChannels(): number | undefined {
@@ -63,27 +60,12 @@ export class WeightBinarizer {
    */
   private binarizeChannelMajor(w: Float32Array, frozen: Uint8Array | null, buffers?: StepBuffers): { bin: Binarization; bitMap: Uint8Array } {
     const cm = toChannelMajor(w, this.dims, this.layout.channelAxis);
-    const channels = this.scaleChannels;
-    const opts = { name: this.record.tensor, ...(channels ? { channels } : {}), ...(buffers ? { out: buffers.out, signsOut: buffers.signs } : {}) };
+    const { homogeneousBits, mapOpts, binOpts } = layerBinarization(this.spec, this.record.tensor, this.scaleChannels);
+    const opts = { ...binOpts, ...(buffers ? { out: buffers.out, signsOut: buffers.signs } : {}) };
     if (frozen) return { bin: heteroBinarize(cm, frozen, opts), bitMap: frozen };
-    if (this.spec.heuristic === 'layer' || this.homogeneousBits > 0) {
-      const bits = this.homogeneousBits || this.spec.dist.length;
-      return { bin: residualBinarize(cm, bits, opts), bitMap: new Uint8Array(cm.length).fill(bits) };
-    }
+    if (homogeneousBits > 0) return { bin: residualBinarize(cm, homogeneousBits, opts), bitMap: new Uint8Array(cm.length).fill(homogeneousBits) };
     // bit map and binarization in one call (bit-identical to makeBitMap then heteroBinarize)
-    const { map, bin } = binarizeWithBitMap(
-      cm,
-      {
-        heuristic: this.spec.heuristic as Exclude<WeightHeuristic, 'layer'>,
-        dist: this.spec.dist,
-        maxBits: this.spec.dist.length,
-        seed: this.spec.seed,
-        name: this.record.tensor,
-        ...(channels ? { scaleChannels: channels } : {}),
-        ...(buffers ? { out: buffers.bitMap } : {}),
-      },
-      opts,
-    );
+    const { map, bin } = binarizeWithBitMap(cm, { ...mapOpts, ...(buffers ? { out: buffers.bitMap } : {}) }, opts);
     return { bin, bitMap: map.bitMap };
   }
 
