@@ -20,6 +20,7 @@
 import { fail, ErrorCodes } from '../errors.js';
 import { countsFromDistribution, resolveDistribution, type DistributionSpec } from './distribution.js';
 import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
+import type { ListA2 } from './residual.js';
 import { randomKey, seedWords } from './prng.js';
 import { scratchHistogram, scratchIndices, scratchIndicesB, scratchPairs } from './scratch.js';
 import { quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
@@ -678,8 +679,9 @@ export interface FusedFirstRound {
    */
   firstSum(start: number, end: number): number;
   /**
-   * middle-out: the binarization's round-1 values, written during the bit map's first full
-   * pass as out[j] = mus[g] - 2·mus[g]·signs[j] (g: j's group, groups of the bit map).
+   * middle-out: the binarization's round 1, written during the bit map's first full pass:
+   * signs[j] = 1 when T_j < 0, else 0, and out[j] = mus[g] or -mus[g] by that sign (g: j's
+   * group, groups of the bit map). Without that pass the caller writes the signs itself.
    */
   out: Float32Array;
   signs: Uint8Array;
@@ -689,17 +691,9 @@ export interface FusedFirstRound {
    * entries with M >= 2 in `list[starts[g] .. ends[g])` per group, in index order (middle-out
    * with at least two selection rounds); unset otherwise.
    */
-  a2?: {
-    list: Uint32Array;
-    starts: Float64Array;
-    ends: Float64Array;
+  a2?: ListA2 & {
     /** The depth-1 partial sums (see partial-sums.ts) the round-2 residual uses. */
     depth1: Float64Array;
-    /**
-     * Set when middle-out's second round also did the binarization's round 2 over A_2 (signs
-     * bit 1 written): each group's sum |E|, in list order.
-     */
-    sums2?: Float64Array;
   };
 }
 

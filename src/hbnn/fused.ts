@@ -1,9 +1,10 @@
 /**
  * A bit map and the heterogeneous binarization with it in one call, bit-identical to
- * `makeBitMap` followed by `heteroBinarize`, with one pass over the weights less: when the
- * bit map's groups and the scale groups coincide (both per tensor, or the same channel count),
- * the validating sum |T| of `makeBitMap` (middle-out's first mean) and round 1 of the
- * binarization (signs of T and sum |T|, the same float64 sum in the same order) are one pass.
+ * `makeBitMap` followed by `heteroBinarize`, sharing passes where the bit map's groups and the
+ * scale groups coincide (both per tensor, or the same channel count): the validating sum |T|
+ * of `makeBitMap` is round 1's sum; with middle-out, its first round also writes round 1's
+ * signs and values and hands over A_2, and its second round does the binarization's round-2
+ * residual (docs/method.md §9).
  */
 import { makeBitMapWith, type BitMapOptions, type BitMapResult, type FusedFirstRound } from './bitmap.js';
 import { scaleOf } from './partial-sums.js';

@@ -156,6 +156,18 @@ function advanceList(
 }
 
 /**
+ * A_2 handed over by `binarizeWithBitMap` (from middle-out's first round): group g's entries
+ * with M >= 2 in list[starts[g] .. ends[g]), in index order, round 1's values already written
+ * for every entry; `sums2`, when set, each group's round-2 sum |E| (signs bit 1 written).
+ */
+export interface ListA2 {
+  list: Uint32Array;
+  starts: Float64Array;
+  ends: Float64Array;
+  sums2?: Float64Array;
+}
+
+/**
  * The binarization rounds. `bitMap` null means homogeneous: every entry takes `rounds`
  * rounds. With a bit map the rounds go on while A_i is not empty, so max(M) need not be known
  * in advance. Per round, for group g:
@@ -165,7 +177,9 @@ function advanceList(
  * - homogeneous round i: one pass, residual and sign of every entry;
  * - heterogeneous round i: a pass over A_{i-1} writes each entry's depth i-1 value (final for
  *   those with M_j = i - 1, overwritten later for the others) and compacts the list to A_i;
- *   a pass over A_i takes the residual E_{i-1}, its sign and sum |E_{i-1}|.
+ *   a pass over A_i takes the residual E_{i-1}, its sign and sum |E_{i-1}|;
+ * - with `a2` the round-2 pass over every entry is skipped (A_2 given), and with `a2.sums2`
+ *   also round 2's residual pass.
  */
 export function binarizeRounds(
   t: Float32Array,
@@ -173,7 +187,7 @@ export function binarizeRounds(
   rounds: number,
   opts: BinarizeOptions,
   firstSums?: Float64Array,
-  a2?: { list: Uint32Array; starts: Float64Array; ends: Float64Array; sums2?: Float64Array },
+  a2?: ListA2,
 ): Binarization {
   const n = t.length;
   const channels = opts.channels ?? 1;
@@ -242,13 +256,13 @@ export function binarizeRounds(
     let bad = 0;
     for (let g = 0; g < channels; g++) {
       const at = g << (i - 1); // group g's sums of depth i - 1
-      if (i === 2 && a2 !== undefined) {
-        // done by the caller
-      } else if (i === 2) {
-        listStart[g] = g === 0 ? 0 : listEnd[g - 1];
-        const [end, groupBad] = advanceRange(out, signs, sums[at], bitMap, g * size, (g + 1) * size, list, listStart[g]);
-        listEnd[g] = end;
-        bad |= groupBad;
+      if (i === 2) {
+        if (a2 === undefined) {
+          listStart[g] = g === 0 ? 0 : listEnd[g - 1];
+          const [end, groupBad] = advanceRange(out, signs, sums[at], bitMap, g * size, (g + 1) * size, list, listStart[g]);
+          listEnd[g] = end;
+          bad |= groupBad;
+        } // else: given (a2)
       } else {
         listEnd[g] = advanceList(out, signs, sums, at, bitMap, i, list, listStart[g], listEnd[g]);
       }
