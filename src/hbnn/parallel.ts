@@ -14,7 +14,6 @@
  * (unref'ed: they never keep the process alive); `releaseBinarizeWorkers()` ends them.
  */
 import { existsSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { fail, ErrorCodes, HbnnError, type ErrorCode } from '../errors.js';
@@ -181,11 +180,11 @@ export async function binarizeWithBitMaps(jobs: readonly BinarizeJob[], opts: Pa
       load[best]! += jobs[j]!.t.length + 1;
       lanes[best]!.push(j);
     }
-    const pool = workers(threads - 1);
+    const crew = workers(threads - 1);
     // Every worker gets all its jobs now (a worker takes its messages in order), so it never
     // waits for this thread to reach the event loop between jobs.
     const remote = lanes.slice(1).map(async (lane, k) => {
-      const w = pool[k]!;
+      const w = crew[k]!;
       hold(w);
       try {
         const replies = lane.map((j) => {
@@ -209,9 +208,4 @@ export async function binarizeWithBitMaps(jobs: readonly BinarizeJob[], opts: Pa
   }
   for (let j = 0; j < jobs.length; j++) if (errors[j] !== undefined) throw errors[j];
   return results as BitMapBinarization[];
-}
-
-/** A sensible default thread count: the CPUs, at most 8. */
-export function defaultThreads(): number {
-  return Math.max(1, Math.min(8, cpus().length));
 }
