@@ -7,6 +7,7 @@ import { eliminateIdentity } from '../../passes/eliminate-identity.js';
 import { foldConstants } from '../../passes/fold-constants.js';
 import { foldBatchnorm } from '../../passes/fold-batchnorm.js';
 import { topologicalSort } from '../../passes/topological-sort.js';
+import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
 import { REPO_ROOT } from '../helpers/build.js';
 
 /** docs/passes.md is written by hand; this keeps it faithful to the declarations. */
@@ -18,7 +19,7 @@ describe('docs/passes.md', () => {
     const end = doc.indexOf('\n## ', start + 1);
     return doc.slice(start, end < 0 ? undefined : end);
   };
-  for (const p of [topologicalSort, inferShapes, foldConstants, eliminateIdentity, eliminateDeadCode, foldBatchnorm]) {
+  for (const p of [topologicalSort, inferShapes, foldConstants, eliminateIdentity, eliminateDeadCode, foldBatchnorm, recalibrateBatchnorm]) {
     it(`documents ${p.name}: summary, options with defaults, properties, rules`, () => {
       const s = section(p.name);
       expect(s).toContain(p.summary);
@@ -31,11 +32,13 @@ describe('docs/passes.md', () => {
       }
       if (p.options.length === 0) expect(s).toContain('Options: none.');
       for (const e of p.establishes) expect(s).toContain(`Establishes: \`${e}\``);
+      for (const r of p.requires) expect(s).toContain(`Requires: \`${r}\``);
       if (p.preserves === 'all') expect(s).toContain('Preserves: all properties');
       else for (const q of p.preserves) expect(s).toContain(q);
       expect(s).toMatch(/\n1\. /);
       // the table row at the top names the same summary and property
-      expect(doc).toContain(`| [\`${p.name}\`](#${p.name}) | ${p.summary} |`);
+      const cell = (xs: readonly string[]) => (xs.length ? xs.join(', ') : '–');
+      expect(doc).toContain(`| [\`${p.name}\`](#${p.name}) | ${p.summary} | ${cell(p.requires)} | ${cell(p.establishes)} |`);
     });
   }
 });
