@@ -14,7 +14,7 @@
  * 5. The record in `hbnn.quantization` gets the constants, `calibrated: true` and the
  *    observed fractions.
  */
-import { definePass } from '../src/pass/pass.js';
+import { definePass, type OptionSpec } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { heteroBinarize } from '../src/hbnn/index.js';
 import { Tensor } from '../src/ir/tensor.js';
@@ -24,15 +24,20 @@ import { loadDataset, parseNormalization } from '../src/data/index.js';
 import { forEachBatch } from '../src/runtime/infer.js';
 import { BIG } from './insert-activation-binarization.js';
 
+/** The calibration-data options of `calibrate` and `recalibrate-batchnorm` (`limit`'s default differs). */
+export function calibrationDataOptions(limit: number): OptionSpec[] {
+  return [
+    { name: 'data', type: 'string', doc: 'calibration data SPEC (see docs/data.md)', default: 'fmnist-mini:train' },
+    { name: 'limit', type: 'integer', doc: 'number of calibration samples', default: limit, min: 1 },
+    { name: 'normalize', type: 'string', doc: "input normalization: 'fmnist', MEAN:STD, or none", default: 'none' },
+    { name: 'batch-size', type: 'integer', doc: 'samples per onnxruntime run', default: 256, min: 1 },
+  ];
+}
+
 export const calibrate = definePass({
   name: 'calibrate',
   summary: 'Set activation binarizer scales and bit bands from calibration data',
-  options: [
-    { name: 'data', type: 'string', doc: 'calibration data SPEC (see docs/data.md)', default: 'fmnist-mini:train' },
-    { name: 'limit', type: 'integer', doc: 'number of calibration samples', default: 512, min: 1 },
-    { name: 'normalize', type: 'string', doc: "input normalization: 'fmnist', MEAN:STD, or none", default: 'none' },
-    { name: 'batch-size', type: 'integer', doc: 'samples per onnxruntime run', default: 256, min: 1 },
-  ],
+  options: calibrationDataOptions(512),
   requires: ['activations-binarized'],
   establishes: ['calibrated'],
   preserves: 'all',

@@ -48,19 +48,14 @@ import { isActivationCall, isWeightCall, readQuantRecord, writeQuantRecord } fro
 import { loadDataset, parseNormalization, type Dataset } from '../src/data/index.js';
 import { forEachBatch } from '../src/runtime/infer.js';
 import { fail, ErrorCodes } from '../src/errors.js';
-import { calibrateOne } from './calibrate.js';
+import { calibrateOne, calibrationDataOptions } from './calibrate.js';
 
 export const recalibrateBatchnorm = definePass({
   name: 'recalibrate-batchnorm',
   summary: 'Re-estimate BatchNormalization mean and variance from calibration data through the quantized network',
   description:
     'For each BatchNormalization downstream of binarization, in graph order, replaces its running mean and variance by the per-channel mean and population variance of its input on the calibration data, and re-calibrates the activation binarizers after it.',
-  options: [
-    { name: 'data', type: 'string', doc: 'calibration data SPEC (see docs/data.md)', default: 'fmnist-mini:train' },
-    { name: 'limit', type: 'integer', doc: 'number of calibration samples', default: 1024, min: 1 },
-    { name: 'normalize', type: 'string', doc: "input normalization: 'fmnist', MEAN:STD, or none", default: 'none' },
-    { name: 'batch-size', type: 'integer', doc: 'samples per onnxruntime run', default: 256, min: 1 },
-  ],
+  options: calibrationDataOptions(1024),
   requires: ['weights-binarized'],
   preserves: [
     'topologically-sorted',
