@@ -24,7 +24,8 @@
  */
 import type { AsicTech, UnitCosts, UnitKind } from './tech.js';
 import { UNIT_KINDS } from './tech.js';
-import { assertNever, histogramMax, paramBitSum, paramCount, type ActivationBits, type AsicLayerWork, type LayerKind, type OutputQuantizer } from './work.js';
+import { histogramMax, paramBitSum, paramCount, type ActivationBits, type AsicLayerWork, type LayerKind, type OutputQuantizer } from './work.js';
+import { unreachable } from '../../bitir/types.js';
 
 /** Fixed-point bits of the per-term coefficients (mu_w · s_a) when terms are combined. */
 export const COEF_BITS = 8;
@@ -183,7 +184,7 @@ function estimateLayer(w: AsicLayerWork, tech: AsicTech): Omit<LayerEstimate, 'd
       tableBitsPerRow = MULT_BITS + sumWidth;
       break;
     default:
-      assertNever(w.output, 'output quantizer');
+      unreachable(w.output, 'output quantizer');
   }
   const peUnits = (simd: number): Omit<UnitTally, 'sramBit'> => ({
     xnorPopcountLane: simd,

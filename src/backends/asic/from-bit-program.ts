@@ -16,8 +16,9 @@
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import type { AccType, BinaryWeight, BitProgram, BitTensor, BitType, ConvOp, MatVecOp } from '../../bitir/types.js';
+import { unreachable } from '../../bitir/types.js';
 import type { ActivationBits, AsicLayerWork, LayerKind, OutputQuantizer } from './work.js';
-import { assertNever, homogeneousHistogram } from './work.js';
+import { homogeneousHistogram } from './work.js';
 
 function popcount32(x: number): number {
   let v = x - ((x >>> 1) & 0x55555555);
@@ -66,7 +67,7 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
       case 'argmax':
         break;
       default:
-        assertNever(op, 'bit-IR op');
+        unreachable(op, 'bit-IR op');
     }
   }
   const avgAct = program.source.avgActivationBits;
@@ -87,7 +88,7 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
       case 'argmax':
         break;
       default:
-        assertNever(op, 'bit-IR op');
+        unreachable(op, 'bit-IR op');
     }
   }
   if (works.length === 0) lowering('the program has no conv or matvec unit');
@@ -121,7 +122,7 @@ function layerWork(
     case 'class':
       return lowering(`op ${op.id} reads ${op.input}, a${input.kind === 'acc' ? 'n accumulator' : ' class'} tensor`, op.id);
     default:
-      return assertNever(input, 'bit-IR tensor type');
+      return unreachable(input, 'bit-IR tensor type');
   }
   const rows = weight.rows;
   const positions = accType.shape.slice(1).reduce((a, b) => a * b, 1);

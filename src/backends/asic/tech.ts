@@ -17,7 +17,7 @@
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import { readFileChecked } from '../../util/fs.js';
-import { assertNever } from './work.js';
+import { unreachable } from '../../bitir/types.js';
 
 /** The unit kinds every technology prices, in report order. */
 export const UNIT_KINDS = ['xnorPopcountLane', 'adderTreeBit', 'accumulatorBit', 'comparatorBit', 'sramBit'] as const;
@@ -115,7 +115,7 @@ function numberField(obj: Record<string, unknown>, key: string, prefix: string, 
       if (v <= 0 || !Number.isInteger(v)) invalid(where, field, `must be a positive integer, got ${v}`);
       break;
     default:
-      return assertNever(rule, 'number rule');
+      return unreachable(rule, 'number rule');
   }
   return v;
 }

@@ -63,11 +63,6 @@ export interface AsicLayerWork {
   output: OutputQuantizer;
 }
 
-/** Exhaustiveness check for switches over closed unions: a missing case fails to compile. */
-export function assertNever(x: never, what: string): never {
-  throw new Error(`unhandled ${what}: ${JSON.stringify(x)}`);
-}
-
 /** Number of parameters (Σ histogram). */
 export function paramCount(w: AsicLayerWork): number {
   return w.weightBits.reduce((a, b) => a + b, 0);
