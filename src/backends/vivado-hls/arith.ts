@@ -25,6 +25,7 @@
 import type { BinaryType, BinaryWeight, ConvOp, FixedType, MatVecOp } from '../../bitir/types.js';
 import { popcount32 } from '../../bitir/lower.js';
 import type { UnitActivation, UnitTerm } from './types.js';
+import { signedBits } from './emit/cpp.js';
 
 export type TermFormKind = 'direct' | 'bipolar' | 'unipolar';
 
@@ -63,15 +64,6 @@ function gcd(a: number, b: number): number {
   b = Math.abs(b);
   while (b) [a, b] = [b, a % b];
   return a;
-}
-
-/** The smallest two's complement width holding every value. */
-export function bitsFor(values: Iterable<number>): number {
-  let m = 0;
-  for (const v of values) m = Math.max(m, v < 0 ? -v - 1 : v);
-  let b = 1;
-  while (2 ** (b - 1) - 1 < m) b++;
-  return b;
 }
 
 function rowCounts(words: Uint32Array, rows: number, wpr: number): number[] {
@@ -117,7 +109,7 @@ export function unitArith(
   });
   // Largest |X_t|: a count of at most MW lanes, or the IR's accumulator.
   const xMax = forms.map((f) => (f.kind === 'direct' ? 2 ** (accBits - 1) : mw));
-  const xBits = Math.max(...forms.map((f, t) => (f.kind === 'direct' ? accBits : bitsFor([xMax[t]!]))));
+  const xBits = Math.max(...forms.map((f, t) => (f.kind === 'direct' ? accBits : signedBits([xMax[t]!]))));
   const mult = activation.multipliers;
   let k = terms.map((_, t) => Array.from({ length: rows }, (_, r) => mult[t]![r]! * forms[t]!.alpha));
   const offset = Array.from({ length: rows }, (_, r) => forms.reduce((a, f, t) => a + (f.beta ? mult[t]![r]! * f.beta[r]! : 0), 0));
@@ -139,16 +131,16 @@ export function unitArith(
     bound = Math.max(bound, b);
   }
   const kConst = k.map((kt) => kt.every((v) => v === kt[0]));
-  const kBits = k.map((kt) => bitsFor(kt));
+  const kBits = k.map((kt) => signedBits(kt));
   const trivial = terms.length === 1 && k[0]!.every((v) => v === 1);
   const base: Omit<UnitArith, 'sumBits'> = { forms, xBits, k, kConst, kBits, trivial };
   if (thresholds) {
-    const sumBits = bitsFor([bound, -bound]);
-    const thrBits = Math.max(bitsFor(thresholds.flat()), sumBits) + 1;
+    const sumBits = signedBits([bound, -bound]);
+    const thrBits = Math.max(signedBits(thresholds.flat()), sumBits) + 1;
     return { ...base, sumBits, thresholds, thrBits };
   }
   const bmax = Math.max(0, ...bias!.map((b) => Math.abs(b)));
-  return { ...base, sumBits: bitsFor([bound + bmax, -(bound + bmax)]), bias: bias! };
+  return { ...base, sumBits: signedBits([bound + bmax, -(bound + bmax)]), bias: bias! };
 }
 
 /**
