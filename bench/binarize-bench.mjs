@@ -134,14 +134,13 @@ console.log(`generated ${(total / 1e6).toFixed(1)} M parameters in ${((performan
 // Child mode: one cold call of the product path in this fresh process, printed as JSON.
 const coldThreads = option('--cold-child', undefined);
 if (coldThreads !== undefined) {
-  const par = await import(pathToFileURL(path.join(build, 'src', 'hbnn', 'parallel.js')).href);
   const jobs = weights.map((t, l) => ({ t, mapOpts: { heuristic: 'middle-out', avgBits: AVG_BITS, name: LAYERS[l][0] } }));
-  const [res, wall, cpu] = await (async () => {
-    const c0 = process.cpuUsage();
-    const w0 = performance.now();
-    const r = await par.binarizeWithBitMaps(jobs, { threads: Number(coldThreads) });
-    return [r, performance.now() - w0, (process.cpuUsage(c0).user + process.cpuUsage(c0).system) / 1000];
-  })();
+  const c0 = process.cpuUsage();
+  const w0 = performance.now();
+  const res = await hb.binarizeWithBitMaps(jobs, { threads: Number(coldThreads) });
+  const wall = performance.now() - w0;
+  const c = process.cpuUsage(c0);
+  const cpu = (c.user + c.system) / 1000;
   // A digest of every output, to compare across processes.
   let h = 0x811c9dc5;
   const mix = (a) => {
@@ -150,7 +149,7 @@ if (coldThreads !== undefined) {
   };
   for (const r of res) [r.map.bitMap, r.bin.signs, r.bin.dequantized, r.bin.scales].forEach(mix);
   console.log(JSON.stringify({ wall, cpu, digest: h >>> 0 }));
-  await par.releaseBinarizeWorkers();
+  await hb.releaseBinarizeWorkers();
   process.exit(0);
 }
 
@@ -228,18 +227,17 @@ console.log(
 // 2d. binarizeWithBitMaps warm (JIT and workers started; fresh output buffers every call, as
 // in quantize), 1 and 2 threads, interleaved, min of reps.
 {
-  const par = await import(pathToFileURL(path.join(build, 'src', 'hbnn', 'parallel.js')).href);
   const jobs = weights.map((t, l) => ({ t, mapOpts: { heuristic: 'middle-out', avgBits: AVG_BITS, name: LAYERS[l][0] } }));
   const best = { 1: Infinity, 2: Infinity };
   for (let r = 0; r <= reps; r++) {
     for (const threads of [1, 2]) {
       const w0 = performance.now();
-      await par.binarizeWithBitMaps(jobs, { threads });
+      await hb.binarizeWithBitMaps(jobs, { threads });
       const wall = performance.now() - w0;
       if (r > 0) best[threads] = Math.min(best[threads], wall); // r = 0 starts the workers
     }
   }
-  await par.releaseBinarizeWorkers();
+  await hb.releaseBinarizeWorkers();
   console.log(
     `binarizeWithBitMaps, warm, fresh output buffers, min of ${reps}: 1 thread ${best[1].toFixed(0)} ms, 2 threads ${best[2].toFixed(0)} ms (x${(best[1] / best[2]).toFixed(2)})\n`,
   );
