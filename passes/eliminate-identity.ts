@@ -37,12 +37,8 @@ export const eliminateIdentity = definePass({
   },
 });
 
-function isDefaultDomain(n: Node): boolean {
-  return n.domain === '' || n.domain === 'ai.onnx';
-}
-
 function isRemovable(n: Node, model: Model, ctx: PassContext): boolean {
-  if (!isDefaultDomain(n) || !n.inputs[0] || !n.outputs[0]) return false;
+  if (!n.isOnnx() || !n.inputs[0] || !n.outputs[0]) return false;
   if (n.opType === 'Identity') return true;
   if (n.opType !== 'Dropout') return false;
   const mask = n.outputs[1];
@@ -65,7 +61,7 @@ function isRemovable(n: Node, model: Model, ctx: PassContext): boolean {
 /** True when `v` is a constant scalar boolean false. */
 function constantFalse(v: Value): boolean {
   let t = v.constValue && !v.isGraphInput ? v.constValue : undefined;
-  if (!t && v.producer?.opType === 'Constant' && isDefaultDomain(v.producer)) t = v.producer.attrTensor('value');
+  if (!t && v.producer?.isOnnx('Constant')) t = v.producer.attrTensor('value');
   if (!t || t.dtype !== DataType.BOOL || t.size !== 1) return false;
   return t.toNumberArray()[0] === 0;
 }

@@ -44,7 +44,7 @@ export const foldBatchnorm = definePass({
     let changed = false;
     const g = model.graph;
     for (const bn of [...g.nodes]) {
-      if (bn.opType !== 'BatchNormalization' || !(bn.domain === '' || bn.domain === 'ai.onnx')) continue;
+      if (!bn.isOnnx('BatchNormalization')) continue;
       const plan = planFold(g, bn, model.opsetVersion('') ?? 21, ctx);
       if (!plan) continue;
       plan();
@@ -126,7 +126,7 @@ function bypass(g: Graph, bn: Node, out: Value): void {
 function planFold(g: Graph, bn: Node, opset: number, ctx: PassContext): (() => void) | undefined {
   const x = bn.inputs[0];
   const p = x?.producer;
-  if (!x || !p || p.graph !== g || !(p.domain === '' || p.domain === 'ai.onnx')) return void ctx.stat('skipped-no-producer');
+  if (!x || !p || p.graph !== g || !p.isOnnx()) return void ctx.stat('skipped-no-producer');
   if (!onlyUse(x, bn)) return void ctx.stat('skipped-shared-output');
   if (p.opType === 'Conv') return planConv(g, bn, p, opset, ctx);
   if (p.opType === 'Gemm') return planGemm(g, bn, p, opset, ctx);
@@ -134,7 +134,7 @@ function planFold(g: Graph, bn: Node, opset: number, ctx: PassContext): (() => v
   if (p.opType === 'Add') {
     for (const side of [0, 1]) {
       const mm = p.inputs[side]?.producer;
-      if (mm && mm.opType === 'MatMul' && (mm.domain === '' || mm.domain === 'ai.onnx') && mm.graph === g && constFloat(p.inputs[1 - side])) {
+      if (mm && mm.isOnnx('MatMul') && mm.graph === g && constFloat(p.inputs[1 - side])) {
         return planMatMul(g, bn, mm, { add: p, biasIndex: 1 - side }, opset, ctx);
       }
     }

@@ -52,10 +52,6 @@ export const foldConstants = definePass({
   },
 });
 
-function isDefaultDomain(n: Node): boolean {
-  return n.domain === '' || n.domain === 'ai.onnx';
-}
-
 /** The dense value of a Constant node as a tensor, or undefined (sparse or malformed). */
 function constantValue(n: Node, name: string): Tensor | undefined {
   const t = n.attrTensor('value');
@@ -98,7 +94,7 @@ function replaceByInitializers(g: Graph, n: Node, tensors: Map<Value, Tensor>): 
 function constantNodesToInitializers(g: Graph, ctx: PassContext): boolean {
   let changed = false;
   for (const n of [...g.nodes]) {
-    if (n.opType !== 'Constant' || !isDefaultDomain(n) || n.outputs.length !== 1) continue;
+    if (!n.isOnnx('Constant') || n.outputs.length !== 1) continue;
     const out = n.outputs[0]!;
     if (out.name === '') continue;
     const t = constantValue(n, out.name);
@@ -128,13 +124,13 @@ function findFoldable(g: Graph, maxElements: number, ctx: PassContext): { nodes:
   for (const n of g.nodes) {
     const inputs = n.inputs.filter((v): v is Value => v !== null);
     if (!inputs.every((v) => constant.has(v))) continue;
-    if (n.opType === 'Constant' && isDefaultDomain(n)) {
+    if (n.isOnnx('Constant')) {
       // Kept as a node (constant-nodes=false or sparse): a source of constants, not folded.
       for (const o of n.outputs) constant.add(o);
       nodes.push(n);
       continue;
     }
-    const why = !isDefaultDomain(n)
+    const why = !n.isOnnx()
       ? 'custom-domain'
       : n.subgraphs().length > 0
         ? 'subgraph'
@@ -233,7 +229,7 @@ function fromOrt(name: string, t: OrtTensor): Tensor | undefined {
 async function foldNodes(model: Model, maxElements: number, ctx: PassContext): Promise<boolean> {
   const g = model.graph;
   const { nodes, sources } = findFoldable(g, maxElements, ctx);
-  const toFold = nodes.filter((n) => !(n.opType === 'Constant' && isDefaultDomain(n)));
+  const toFold = nodes.filter((n) => !n.isOnnx('Constant'));
   if (toFold.length === 0) return false;
   const constants = new Map<string, Tensor>([...sources].map((v) => [v.name, v.constValue!]));
   let results: Map<string, OrtTensor>;

@@ -86,7 +86,7 @@ export const recalibrateBatchnorm = definePass({
     const steps: { node: Node; kind: 'bn' | 'act' }[] = [];
     for (const n of g.nodes) {
       const x = n.inputs[0];
-      if (n.opType === 'BatchNormalization' && (n.domain === '' || n.domain === 'ai.onnx')) {
+      if (n.isOnnx('BatchNormalization')) {
         const why = !x || !binarized.has(x) ? 'not-downstream' : unsupported(n, opset);
         if (why) {
           ctx.stat(`skipped-${why}`);

@@ -675,7 +675,7 @@ class Lowering {
 // ------------------------------------------------------------------------------------------
 
 function isLayer(n: Node): boolean {
-  return (n.domain === '' || n.domain === 'ai.onnx') && (n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul');
+  return n.isOnnx() && (n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul');
 }
 
 function singleConsumer(v: Value): Node | undefined {
@@ -688,7 +688,7 @@ export function constOf(v: Value | null | undefined): Tensor | undefined {
   if (!v) return undefined;
   if (v.constValue && !v.isGraphInput) return v.constValue;
   const p = v.producer;
-  if (p && p.opType === 'Constant' && (p.domain === '' || p.domain === 'ai.onnx')) return p.attrTensor('value');
+  if (p && p.isOnnx('Constant')) return p.attrTensor('value');
   return undefined;
 }
 

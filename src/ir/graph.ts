@@ -103,6 +103,11 @@ export class Node {
     this.name = name;
   }
 
+  /** Whether the node is in the default ONNX domain ('' or 'ai.onnx'), and of `opType` when given. */
+  isOnnx(opType?: string): boolean {
+    return (this.domain === '' || this.domain === 'ai.onnx') && (opType === undefined || this.opType === opType);
+  }
+
   /** Sets input `index` (null = an absent optional input), updating use lists. */
   setInput(index: number, value: Value | null): void {
     while (this.inputs.length <= index) this.inputs.push(null);

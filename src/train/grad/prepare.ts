@@ -14,16 +14,14 @@
 import { decodeModel, encodeModel } from '../../onnx/io.js';
 import type { Graph, Model, Node } from '../../ir/graph.js';
 
-const isOnnx = (n: Node, op: string): boolean => n.opType === op && (n.domain === '' || n.domain === 'ai.onnx');
-
 function reluPoolPairs(g: Graph): [Node, Node][] {
   const pairs: [Node, Node][] = [];
   for (const relu of g.nodes) {
-    if (!isOnnx(relu, 'Relu') || relu.outputs.length !== 1 || !relu.inputs[0]) continue;
+    if (!relu.isOnnx('Relu') || relu.outputs.length !== 1 || !relu.inputs[0]) continue;
     const r = relu.outputs[0]!;
     if (r.isGraphOutput || r.uses.length !== 1) continue;
     const { node: pool, index } = r.uses[0]!;
-    if (!isOnnx(pool, 'MaxPool') || index !== 0) continue;
+    if (!pool.isOnnx('MaxPool') || index !== 0) continue;
     const extra = pool.outputs.slice(1);
     if (extra.some((o) => o.name !== '' && (o.uses.length > 0 || o.isGraphOutput))) continue;
     pairs.push([relu, pool]);

@@ -256,5 +256,5 @@ function feedsOnlyBatchNorm(node: Node): boolean {
   const y = node.outputs[0];
   if (!y || y.isGraphOutput || y.uses.length !== 1) return false;
   const use = y.uses[0]!;
-  return use.index === 0 && use.node.opType === 'BatchNormalization' && (use.node.domain === '' || use.node.domain === 'ai.onnx');
+  return use.index === 0 && use.node.isOnnx('BatchNormalization');
 }
