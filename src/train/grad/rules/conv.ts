@@ -208,7 +208,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     // dW[M, K·C] = dY[M, N·O] · G[N·O, K·C], then [M, k..., C] -> [M, C, k...]
     const m = wdims[0]!;
     const g = saved ?? channelsLastPatches(ctx, x, wdims[1]!, spatialIn as number[], geo).g;
-    const d2 = ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, m, -1])), [1, 0, 2]), ctx.constI64([m, -1]));
+    const d2 = dyRows(ctx, dy, m);
     const dw = ctx.reshape(ctx.op('MatMul', [d2, g]), ctx.constI64([m, ...geo.kernel, wdims[1]!]));
     return ctx.transpose(dw, [0, rank + 1, ...Array.from({ length: rank }, (_, i) => i + 1)]);
   }
@@ -240,7 +240,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
   }
   if (group === 1) {
     // dW[M, C·K] = dY[M, N·O] · cols[C·K, N·O]ᵀ
-    const d2 = ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, m, -1])), [1, 0, 2]), ctx.constI64([m, -1]));
+    const d2 = dyRows(ctx, dy, m);
     const c2 = ctx.reshape(ctx.transpose(colsFlat, [1, 0, 2]), ctx.constI64([c * k, -1]));
     return ctx.reshape(ctx.op('Gemm', [d2, c2], { transB: attr.int(1) }), ctx.constI64(wdims));
   }
@@ -249,6 +249,11 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
   const dg = ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, group, mg, -1])), [1, 2, 0, 3]), ctx.constI64([group, mg, -1]));
   const cgT = ctx.reshape(ctx.transpose(ctx.reshape(colsFlat, ctx.constI64([0, group, cg * k, -1])), [1, 0, 3, 2]), ctx.constI64([group, -1, cg * k]));
   return ctx.reshape(ctx.op('MatMul', [dg, cgT]), ctx.constI64(wdims));
+}
+
+/** dY [N, M, O...] as [M, N·O]: one row per output channel. */
+function dyRows(ctx: GradContext, dy: Value, m: number): Value {
+  return ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, m, -1])), [1, 0, 2]), ctx.constI64([m, -1]));
 }
 
 /** Whether the Conv's output is used only as the input of a BatchNormalization (trained in training mode). */
