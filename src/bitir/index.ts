@@ -4,6 +4,7 @@
  */
 export * from './types.js';
 export { lowerToBitIR, outputSize } from './lower.js';
+export { permuteRows, permuteWeightRows, rowsPermutable } from './permute.js';
 export { interpret, type InterpretOptions, type InterpretResult } from './interpret.js';
 export { bitProgramToJson, bitProgramFromJson, bitProgramToText, summaryMarkdown, lowerBitIrFiles, typeToText } from './serialize.js';
 export { summarizeProgram, weightBitHistogram, entryBits, type LayerSummary, type ProgramSummary } from './summary.js';

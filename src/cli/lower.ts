@@ -56,6 +56,7 @@ export interface LowerCliOptions {
   testSamples?: string;
   accSamples?: string;
   csim?: boolean;
+  keepRowOrder?: boolean;
 }
 
 type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
@@ -86,11 +87,12 @@ const FLAG: Record<OptionKey, string> = {
   testSamples: '--test-samples',
   accSamples: '--acc-samples',
   csim: '--csim',
+  keepRowOrder: '--keep-row-order',
 };
 
 const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
-const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', ...BITIR_KEYS];
+const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', ...BITIR_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -236,6 +238,7 @@ const vivadoHlsBackend: Backend = {
       opts.targetFps = f;
     }
     if (o.part !== undefined) opts.part = resolvePart(o.part).name;
+    if (o.keepRowOrder) opts.groupRows = false;
     if (o.folding !== undefined) opts.folding = parseFolding(readJsonOption(o.folding, '--folding', cwd));
     if (o.testSamples !== undefined) opts.testSamples = parseIntOption(o.testSamples, '--test-samples', 1);
     if (o.accSamples !== undefined) opts.accSamples = parseIntOption(o.accSamples, '--acc-samples', 0);
@@ -383,6 +386,7 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--test-samples <n>', 'vivado-hls: samples in the testbench (default 8)')
     .option('--acc-samples <n>', "vivado-hls: samples whose accumulators the testbench checks (default 2)")
     .option('--csim', 'vivado-hls: compile the project with g++ ($CXX) and run its testbench (C simulation)')
+    .option('--keep-row-order', "vivado-hls: keep FINN's row order on the PEs (default: rows grouped by their widest weight, so PEs drop the bit planes their rows never use)")
     .option('--tech <file>', 'asic: technology JSON (default: calibrated to the paper\'s VGG-8 ASIC row)')
     .addOption(new Option('--scaling <rule>', "asic: headline figures from unit counts or the paper's rule (default units)").choices(['units', 'paper']))
     .option('--paper-anchor <name>', `asic: anchor of the paper rule: ${PAPER_ANCHOR_NAMES.join(', ')} (default: this model at W2A2)`)

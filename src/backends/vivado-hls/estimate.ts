@@ -196,9 +196,10 @@ type FoldShape = Pick<UnitStage, 'weight' | 'columnOrder' | 'pe' | 'simd' | 'mh'
  * Bit columns (pe, lane s) of a stored weight bit over all tiles of the PE (rows nf·PE + pe,
  * columns sf·SIMD + s): `kind` 'any' counts the columns with some 1 (a lane whose mask is 0 in
  * every tile is a constant 0 that synthesis removes with its popcount input); 'varying' counts
- * the columns that are not constant (a constant ROM bit is no memory).
+ * the columns that are not constant (a constant ROM bit is no memory); 'pes' counts the PEs
+ * with some 1 in any of their columns (a PE without one has no lane of the plane).
  */
-function columnCount(u: FoldShape, name: string, kind: 'any' | 'varying'): number {
+function columnCount(u: FoldShape, name: string, kind: 'any' | 'varying' | 'pes'): number {
   const w = u.weight;
   let byFold = laneCache.get(w);
   if (!byFold) laneCache.set(w, (byFold = new Map()));
@@ -210,7 +211,8 @@ function columnCount(u: FoldShape, name: string, kind: 'any' | 'varying'): numbe
   const Q = u.simd;
   // any: bit 1 seen; varying: 1 = only 0 seen, 2 = only 1 seen, 3 = both.
   const seen = new Uint8Array(P * Q);
-  const done = kind === 'any' ? 1 : 3;
+  const any = kind !== 'varying';
+  const done = any ? 1 : 3;
   let remaining = P * Q;
   for (let r = 0; r < u.mh && remaining > 0; r++) {
     const base = (r % P) * Q;
@@ -219,14 +221,18 @@ function columnCount(u: FoldShape, name: string, kind: 'any' | 'varying'): numbe
       const k = base + (j % Q);
       const before = seen[k]!;
       if (before === done) continue;
-      const now = kind === 'any' ? (bits[row + j] ? 1 : 0) : before | (bits[row + j] ? 2 : 1);
+      const now = any ? (bits[row + j] ? 1 : 0) : before | (bits[row + j] ? 2 : 1);
       if (now !== before) {
         seen[k] = now;
         if (now === done) remaining--;
       }
     }
   }
-  const v = P * Q - remaining;
+  let v = P * Q - remaining;
+  if (kind === 'pes') {
+    v = 0;
+    for (let p = 0; p < P; p++) if (seen.subarray(p * Q, (p + 1) * Q).some((x) => x === 1)) v++;
+  }
   byFold.set(key, v);
   return v;
 }
@@ -241,6 +247,16 @@ export function keptLanesPerPe(u: FoldShape, plane: number): number {
   const w = u.weight;
   if (w.kind !== 'binary' || planeStats(w).full[plane - 1]) return u.simd;
   return columnCount(u, `m${plane}`, 'any') / u.pe;
+}
+
+/**
+ * PEs that keep some lane of plane `plane` (all of them for a full plane): a PE whose rows
+ * never reach that many bits has no lane, and no accumulator, for it.
+ */
+export function keptPes(u: FoldShape, plane: number): number {
+  const w = u.weight;
+  if (w.kind !== 'binary' || planeStats(w).full[plane - 1]) return u.pe;
+  return columnCount(u, `m${plane}`, 'pes');
 }
 
 /**
@@ -345,7 +361,9 @@ export function unitCost(u: UnitShape): UnitCost {
   const kept = laneLogic((plane) => keptLanesPerPe(u, plane));
   const dense = laneLogic(() => q);
   const ideal = laneLogic((plane) => q * (stats.density[plane - 1] ?? 1));
-  const accLuts = u.terms.length * ar.xBits;
+  // Accumulators: one per term in every PE that keeps a lane of its weight plane.
+  const accKept = u.terms.reduce((a, t) => a + ar.xBits * (t.w === 0 ? p : keptPes(u, t.w)), 0);
+  const accAll = u.terms.length * ar.xBits * p;
 
   let dsp = 0;
   let fabric = 0;
@@ -391,10 +409,10 @@ export function unitCost(u: UnitShape): UnitCost {
   else bram = bram18For(wmem, p * q * storedWordsPerLane(u));
   const perPeAct = combiners === p ? comb : 0;
   const combine = combiners === p ? 0 : combiners * comb + muxes;
-  const lanesLuts = (l: { perPe: number; shared: number }): number => Math.round(FINN_C1 * (p * (l.perPe + accLuts) + l.shared));
+  const lanesLuts = (l: { perPe: number; shared: number }, acc: number): number => Math.round(FINN_C1 * (p * l.perPe + acc + l.shared));
   const breakdown: UnitLutBreakdown = {
     base: FINN_C0,
-    lanes: lanesLuts(kept),
+    lanes: lanesLuts(kept, accKept),
     perPe: Math.round(FINN_C1 * p * perPeAct),
     combine: Math.round(FINN_C1 * combine),
     memory: Math.round(c2),
@@ -404,8 +422,8 @@ export function unitCost(u: UnitShape): UnitCost {
   return {
     luts,
     breakdown,
-    lutsDense: rest + lanesLuts(dense),
-    lutsIdeal: rest + lanesLuts(ideal),
+    lutsDense: rest + lanesLuts(dense, accAll),
+    lutsIdeal: rest + lanesLuts(ideal, accAll),
     bram18: bram,
     dsp,
     cycles: u.reps * nf * sf,

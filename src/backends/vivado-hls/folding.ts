@@ -9,10 +9,12 @@
  *   divisor pairs that meet it, the one with the fewest estimated LUTs of the unit and of the
  *   sliding-window stage that feeds a convolution (its beat is the SIMD) wins (then the fewest
  *   lanes, then the smaller PE). When no pair meets it, the fastest pair is taken and the
- *   estimate says the target is not reached.
+ *   estimate says the target is not reached. A unit whose rows will be grouped (grouping.ts)
+ *   is costed with its rows grouped for each PE.
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import { stageEstimate, unitCost } from './estimate.js';
+import { groupedWeight } from './grouping.js';
 import type { FoldingSpec, HlsStage, LayerFolding, UnitStage, WindowStage } from './types.js';
 
 export const FOLDING_FORMAT = 'hbnn-folding/1';
@@ -92,7 +94,7 @@ export function checkFolding(spec: FoldingSpec, units: readonly Pick<UnitStage, 
  * The cheapest (PE, SIMD) for `unit` whose cycles per sample are at most `maxCycles`
  * (the fastest pair when none is).
  */
-export function solveUnit(unit: UnitStage, maxCycles: number, window?: WindowStage): LayerFolding {
+export function solveUnit(unit: UnitStage, maxCycles: number, window?: WindowStage, grouped = false): LayerFolding {
   const windowLuts = new Map<number, number>();
   const windowCost = (simd: number): number => {
     if (!window) return 0;
@@ -108,7 +110,7 @@ export function solveUnit(unit: UnitStage, maxCycles: number, window?: WindowSta
       const lanes = pe * simd;
       if (!fastest || cycles < fastest.cycles || (cycles === fastest.cycles && lanes < fastest.lanes)) fastest = { f: { pe, simd }, cycles, lanes };
       if (cycles > maxCycles) continue;
-      const luts = unitCost({ ...unit, pe, simd }).luts + windowCost(simd);
+      const luts = unitCost({ ...unit, pe, simd, ...(grouped ? { weight: groupedWeight(unit.weight, pe) } : {}) }).luts + windowCost(simd);
       if (!best || luts < best.luts || (luts === best.luts && (lanes < best.lanes || (lanes === best.lanes && pe < best.f.pe)))) {
         best = { f: { pe, simd }, luts, lanes, cycles };
       }
@@ -120,7 +122,7 @@ export function solveUnit(unit: UnitStage, maxCycles: number, window?: WindowSta
 /** The folding of every unit: explicit entries as given, the others solved for the target. */
 export function resolveFolding(
   units: readonly UnitStage[],
-  o: { folding?: FoldingSpec; targetFps?: number; clockMhz: number; stages?: readonly HlsStage[] },
+  o: { folding?: FoldingSpec; targetFps?: number; clockMhz: number; stages?: readonly HlsStage[]; grouped?: (u: UnitStage) => boolean },
 ): FoldingSpec {
   if (o.targetFps !== undefined && !(o.targetFps > 0 && Number.isFinite(o.targetFps))) {
     fail(ErrorCodes.INVALID_OPTION, `target FPS must be a positive number (got ${o.targetFps})`, { option: 'targetFps' });
@@ -130,7 +132,7 @@ export function resolveFolding(
   const maxCycles = Math.floor((o.clockMhz * 1e6) / target);
   const layers: Record<string, LayerFolding> = {};
   const windowOf = (u: UnitStage): WindowStage | undefined => o.stages?.find((s): s is WindowStage => s.kind === 'window' && s.out === u.in);
-  for (const u of units) layers[u.layer] = o.folding?.layers[u.layer] ?? solveUnit(u, maxCycles, windowOf(u));
+  for (const u of units) layers[u.layer] = o.folding?.layers[u.layer] ?? solveUnit(u, maxCycles, windowOf(u), o.grouped?.(u) ?? false);
   return { layers };
 }
 
@@ -138,7 +140,15 @@ export function resolveFolding(
 export function foldingJson(units: readonly UnitStage[], o: { clockMhz: number; targetFps?: number }): string {
   const layers: Record<string, unknown> = {};
   for (const u of units) {
-    layers[u.layer] = { pe: u.pe, simd: u.simd, mh: u.mh, mw: u.mw, reps: u.reps, cycles: u.reps * (u.mh / u.pe) * (u.mw / u.simd) };
+    layers[u.layer] = {
+      pe: u.pe,
+      simd: u.simd,
+      mh: u.mh,
+      mw: u.mw,
+      reps: u.reps,
+      cycles: u.reps * (u.mh / u.pe) * (u.mw / u.simd),
+      ...(u.rowOrder ? { rowOrder: Array.from(u.rowOrder) } : {}),
+    };
   }
   return `${JSON.stringify({ format: FOLDING_FORMAT, clockMhz: o.clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}), layers }, null, 2)}\n`;
 }

@@ -12,6 +12,7 @@ import { fail, ErrorCodes } from '../../errors.js';
 import { buildDesign } from './design.js';
 import { estimateDesign } from './estimate.js';
 import { foldingJson, resolveFolding } from './folding.js';
+import { groupable, groupProgramRows } from './grouping.js';
 import { resolvePart } from './parts.js';
 import type { FoldingSpec, FpgaEstimate, HlsDesign } from './types.js';
 import { LIB_HEADER, SHIM_HEADER, libHeader, shimHeader } from './emit/headers.js';
@@ -47,9 +48,15 @@ export interface VivadoHlsOptions {
   accSamples?: number;
   /** Lowering precisions when a model is given. */
   lowering?: Partial<LoweringOptions>;
+  /**
+   * Group each unit's rows on its PEs by their widest weight (grouping.ts), so that PEs whose
+   * rows need fewer bit planes drop the others. Default true; the logits do not change.
+   */
+  groupRows?: boolean;
 }
 
 export interface VivadoHlsPlan {
+  /** The program the design implements: the input program with the units' rows grouped (same logits and classes). */
   program: BitProgram;
   design: HlsDesign;
   folding: FoldingSpec;
@@ -76,11 +83,24 @@ export function planVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = {
   const clockMhz = o.clockMhz ?? DEFAULT_CLOCK_MHZ;
   if (!(clockMhz > 0 && Number.isFinite(clockMhz))) fail(ErrorCodes.INVALID_OPTION, `clock must be a positive number of MHz (got ${clockMhz})`, { option: 'clockMhz' });
   const part = resolvePart(o.part);
-  const program = programOf(input, o.lowering);
-  // First pass (fully folded) to learn the units; then the design with the chosen folding.
-  const provisional = buildDesign(program, () => undefined);
-  const folding = resolveFolding(provisional.units, { clockMhz, stages: provisional.stages, ...(o.folding ? { folding: o.folding } : {}), ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) });
+  const source = programOf(input, o.lowering);
+  const groupRows = o.groupRows ?? true;
+  // First pass (fully folded) to learn the units; then the folding, the rows grouped for it,
+  // and the design.
+  const provisional = buildDesign(source, () => undefined);
+  const folding = resolveFolding(provisional.units, {
+    clockMhz,
+    stages: provisional.stages,
+    ...(o.folding ? { folding: o.folding } : {}),
+    ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}),
+    grouped: (u) => groupRows && groupable(source, u),
+  });
+  const { program, orders } = groupRows ? groupProgramRows(source, provisional.units, folding) : { program: source, orders: new Map<string, Int32Array>() };
   const design = buildDesign(program, (layer) => folding.layers[layer]);
+  for (const u of design.units) {
+    const order = orders.get(u.layer);
+    if (order) u.rowOrder = order;
+  }
   const estimates = estimateDesign(design, { part, clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) });
   return { program, design, folding, estimates };
 }

@@ -133,6 +133,11 @@ export interface UnitStage extends StageBase {
   arith: UnitArith;
   /** Index of this unit among the units (trace id). */
   index: number;
+  /**
+   * When the rows were grouped (grouping.ts): unit row i computes row rowOrder[i] of the
+   * quantized model's weight (output channel); absent = the model's order.
+   */
+  rowOrder?: Int32Array;
 }
 
 /** Element-wise ReLU: fixed q ← max(q, 0); binary codes through a table. */
