@@ -17,18 +17,33 @@
  * 5. A model with no candidate left is an error (nothing-to-quantize).
  * 6. With the pipeline's `threads` above 1, the layers' bit maps and binarizations run on
  *    worker threads, each layer whole on one thread: the model is byte for byte the same.
+ * 7. With `granularity=row` every output channel of a layer (a row of the weight laid out
+ *    channel-major) gets one bitwidth: the heuristic ranks whole rows and the distribution
+ *    gives exact row counts (docs/method.md, row-granular bit maps); the record notes
+ *    `granularity: "row"`. It needs a bit map heuristic: with `heuristic=layer` it is an
+ *    invalid-option error.
  */
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { HEURISTICS, binarizeWithBitMap, resolveDistribution, layerLevelBits } from '../src/hbnn/index.js';
 import { emptyRecord, ensureHbnnFunctions, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
 import { matchesAny, weightLayers, type WeightLayer } from '../src/quant/targets.js';
-import { finishLayerWeight, materializeWeight, prepareLayerWeight, weightRecord, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../src/quant/weights.js';
+import {
+  GRANULARITIES,
+  finishLayerWeight,
+  materializeWeight,
+  prepareLayerWeight,
+  weightRecord,
+  type Granularity,
+  type LayerQuantResult,
+  type LayerQuantSpec,
+  type WeightHeuristic,
+} from '../src/quant/weights.js';
 import { binarizeWithBitMaps } from '../src/hbnn/parallel.js';
 
 export const insertWeightBinarization = definePass({
   name: 'insert-weight-binarization',
-  summary: 'Binarize Conv/Gemm/MatMul weights with per-entry bitwidths (heterogeneous residual binarization)',
+  summary: 'Binarize Conv/Gemm/MatMul weights with heterogeneous bitwidths, per entry or per output channel (residual binarization)',
   options: [
     { name: 'avg-bits', type: 'number', doc: 'target average bits per weight (1 to max-bits); ignored when dist is given', default: 1.4, min: 1, max: 8 },
     { name: 'dist', type: 'number-list', doc: 'explicit fractions of weights at 1, 2, 3... bits (sum 1), e.g. 0.7|0.2|0.1' },
@@ -36,6 +51,7 @@ export const insertWeightBinarization = definePass({
     { name: 'heuristic', type: 'string', doc: 'bit map heuristic, or layer for layer-level mixing', default: 'middle-out', choices: [...HEURISTICS, 'layer'] },
     { name: 'seed', type: 'integer', doc: 'seed of the random heuristic', default: 0 },
     { name: 'per-channel', type: 'boolean', doc: 'one scale per output channel and bit (default: per tensor, as in the paper)', default: false },
+    { name: 'granularity', type: 'string', doc: 'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel)', default: 'entry', choices: GRANULARITIES },
     { name: 'include', type: 'string-list', doc: 'only layers whose node or weight name matches one of these globs' },
     { name: 'exclude', type: 'string-list', doc: 'skip layers whose node or weight name matches one of these globs' },
     { name: 'first-layer', type: 'string', doc: 'binarize or keep (float) the first binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
@@ -49,6 +65,14 @@ export const insertWeightBinarization = definePass({
     const maxBits = o['max-bits'] as number;
     const dist = o['dist'] as number[] | undefined;
     const avgBits = o['avg-bits'] as number;
+    const granularity = o['granularity'] as Granularity;
+    if (granularity === 'row' && heuristic === 'layer') {
+      fail(
+        ErrorCodes.INVALID_OPTION,
+        'granularity=row needs a bit map heuristic; heuristic=layer gives each whole layer one bitwidth already (use the default granularity=entry with it)',
+        { option: 'granularity' },
+      );
+    }
     if (avgBits > maxBits && !dist) {
       fail(ErrorCodes.INVALID_OPTION, `avg-bits ${avgBits} is above max-bits ${maxBits}`, { option: 'avg-bits' });
     }
@@ -83,6 +107,7 @@ export const insertWeightBinarization = definePass({
       dist: layerBits ? oneHot(layerBits[idx]!, resolved.maxBits) : resolved.dist,
       perChannel: o['per-channel'] as boolean,
       seed: (o['seed'] as number) + idx,
+      ...(granularity === 'row' ? { granularity } : {}),
     });
     const prepare = (layer: WeightLayer, idx: number) => {
       const t = layer.weight.constValue!;

@@ -17,7 +17,8 @@
  *    findings.
  *
  * 5. `quantization` is present only for HBNN-quantized models (metadata `hbnn.format`): per
- *    binarized weight its bit histogram, average bits, heuristic and scales; per activation
+ *    binarized weight its bit histogram, average bits, heuristic (and bit map granularity when
+ *    it is recorded) and scales; per activation
  *    binarizer its calibrated constants; the overall averages. It is read from the model's
  *    `hbnn.quantization` record (src/quant/format.ts); a record that cannot be read becomes a
  *    `quantization` warning instead.
@@ -112,6 +113,8 @@ export interface QuantWeightSummary {
   /** The requested fractions for 1..K bits. */
   distribution: number[];
   perChannel: boolean;
+  /** 'row': one bitwidth per output channel (row-granular bit map); absent: a bitwidth per entry. */
+  granularity?: string;
   /** Per-bit scales: [K] per tensor, [K][C] per output channel. */
   scales: number[] | number[][];
   seed?: number;
@@ -268,6 +271,8 @@ function quantizationSummary(r: QuantRecord): QuantizationSummary {
       heuristic: w.heuristic,
       distribution: [...w.distribution],
       perChannel: w.perChannel,
+      // As recorded (inspect reports what a file says, it does not reject it).
+      ...(w.granularity !== undefined ? { granularity: String(w.granularity) } : {}),
       scales: w.scaleValues,
       ...(w.seed !== undefined ? { seed: w.seed } : {}),
     };

@@ -146,7 +146,7 @@ function quantizationSection(r: InspectReport): string | undefined {
     formatCount(w.params),
     ...bitCols.map((_, i) => pct(w.fractions[i] ?? 0)),
     w.avgBits.toFixed(3),
-    w.heuristic + (w.seed !== undefined && w.heuristic === 'random' ? ` (seed ${w.seed})` : ''),
+    w.heuristic + (w.seed !== undefined && w.heuristic === 'random' ? ` (seed ${w.seed})` : '') + (w.granularity !== undefined ? `, per ${w.granularity}` : ''),
     formatScales(w.scales),
   ]);
   const parts = [

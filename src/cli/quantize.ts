@@ -23,6 +23,7 @@ import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { ACT_HEURISTICS } from '../../passes/insert-activation-binarization.js';
 import { assertNotInput, writeFileAtomic } from '../util/fs.js';
+import { GRANULARITIES, type Granularity } from '../quant/weights.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
@@ -99,6 +100,21 @@ function globList(values: readonly string[] | undefined): string[] | undefined {
   return out.length > 0 ? out : undefined;
 }
 
+/**
+ * `--granularity`: 'entry' or 'row' (INVALID_OPTION otherwise, naming the flag); with
+ * `heuristic` 'layer', 'row' is INVALID_OPTION too (layer-level mixing has no bit map).
+ */
+export function parseGranularityOption(text: string, heuristics: readonly string[], flag = '--granularity'): Granularity {
+  const g = text.trim();
+  if (!(GRANULARITIES as readonly string[]).includes(g)) {
+    fail(ErrorCodes.INVALID_OPTION, `${flag} must be ${GRANULARITIES.join(' or ')}, got '${text}'`, { option: flag });
+  }
+  if (g === 'row' && heuristics.includes('layer')) {
+    fail(ErrorCodes.INVALID_OPTION, `${flag} row needs a bit map heuristic; the layer heuristic gives each whole layer one bitwidth already`, { option: flag });
+  }
+  return g as Granularity;
+}
+
 /** `n` as a percentage with one decimal: 0.7 → "70.0%". */
 export function percent(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
@@ -127,6 +143,8 @@ export function heuristicTitle(h: string): string {
 // ------------------------------------------------------------------------------------------
 
 export const WEIGHT_HEURISTIC_CHOICES: readonly string[] = [...HEURISTICS, 'layer'];
+export const GRANULARITY_HELP =
+  'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with --heuristic layer) (default entry)';
 export const ACT_HEURISTIC_CHOICES: readonly string[] = [...ACT_HEURISTICS];
 
 /** The flags as commander hands them over (strings; checked by `quantizeOptionsFromCli`). */
@@ -140,6 +158,7 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   actDist?: string;
   maxBits?: string;
   perChannel?: boolean;
+  granularity?: string;
   include?: string[];
   exclude?: string[];
   firstLayer?: string;
@@ -190,6 +209,7 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   if (o.maxBits !== undefined) options.maxBits = maxBits;
   if (o.heuristic !== undefined) options.heuristic = o.heuristic as QuantizeOptions['heuristic'];
   if (o.perChannel) options.perChannel = true;
+  if (o.granularity !== undefined) options.granularity = parseGranularityOption(o.granularity, [o.heuristic ?? 'middle-out']);
   if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
   // --threads: the weights' binarization here; with --fine-tune, onnxruntime's threads too.
   if (o.threads !== undefined) options.threads = parseIntOption(o.threads, '--threads', 1);
@@ -275,6 +295,8 @@ export interface QuantizeLayerRow {
   histogram: number[] | null;
   avgBits: number | null;
   heuristic: string | null;
+  /** 'row' for a row-granular bit map (one bitwidth per output channel); absent per entry. */
+  granularity?: 'row';
 }
 
 export interface QuantizeRequest {
@@ -374,6 +396,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
       histogram: w ? [...w.histogram] : null,
       avgBits: w ? w.avgBits : null,
       heuristic: w ? w.heuristic : null,
+      ...(w?.granularity === 'row' ? { granularity: 'row' as const } : {}),
     };
   });
   const run: QuantizeRun = {
@@ -440,7 +463,8 @@ export function formatQuantizeRun(r: QuantizeRun, cwd: string): string {
   const heuristics = [...new Set(rec.weights.map((w) => w.heuristic))];
   const dists = [...new Set(rec.weights.map((w) => JSON.stringify(w.distribution)))];
   const target = heuristics.includes('layer') || dists.length !== 1 ? '' : `; target ${formatDistribution(JSON.parse(dists[0]!) as number[])}`;
-  lines.push(`weights (${heuristics.map(heuristicTitle).join(', ')}${target})`);
+  const byRow = rec.weights.some((w) => w.granularity === 'row') ? ', one bitwidth per output channel' : '';
+  lines.push(`weights (${heuristics.map(heuristicTitle).join(', ')}${byRow}${target})`);
   const bitCols = Array.from({ length: k }, (_, i) => `${i + 1}-bit`);
   const rows = r.layers.map((l) => [
     l.node || '(unnamed)',
@@ -547,6 +571,7 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
     .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
+    .option('--granularity <g>', GRANULARITY_HELP)
     .option('--include <glob...>', 'only layers whose node or weight name matches one of these globs')
     .option('--exclude <glob...>', 'skip layers whose node or weight name matches one of these globs')
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
@@ -574,6 +599,7 @@ Examples:
   $ hbnn-onnx quantize fixtures/models/fmnist-cnn.onnx --avg-bits 1.4
   $ hbnn-onnx quantize model.onnx --dist 0.7,0.2,0.1 --heuristic top-down -o model.w14.onnx
   $ hbnn-onnx quantize model.onnx --avg-bits 1.4 --act-bits 1.4 --calib-data fmnist-mini:train --normalize fmnist
+  $ hbnn-onnx quantize model.onnx --avg-bits 1.4 --granularity row -o model.rows.onnx
   $ hbnn-onnx quantize model.onnx --avg-bits 2 --first-layer keep --exclude '/fc*' --report q.json
   $ hbnn-onnx quantize model.onnx --avg-bits 1.4 --fine-tune --train-data fmnist-mini:train --eval-data fmnist-mini:test --normalize fmnist --epochs 1 --batch-size 64`,
     )

@@ -20,8 +20,10 @@ import { decodeDataTensor } from './eval.js';
 import {
   ACT_HEURISTIC_CHOICES,
   DEFAULT_MAX_BITS,
+  GRANULARITY_HELP,
   MAX_ACT_BITS,
   heuristicTitle,
+  parseGranularityOption,
   parseIntOption,
   parseNormalizeOption,
   parseNumberListOption,
@@ -39,6 +41,7 @@ interface SweepCliOptions {
   heuristics?: string;
   maxBits?: string;
   perChannel?: boolean;
+  granularity?: string;
   firstLayer?: 'binarize' | 'keep';
   lastLayer?: 'binarize' | 'keep';
   seed?: string;
@@ -84,6 +87,7 @@ export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onR
   const opts: Omit<SweepOptions, 'onResult'> = { bits, heuristics, float: o.float };
   if (o.maxBits !== undefined) opts.maxBits = maxBits;
   if (o.perChannel) opts.perChannel = true;
+  if (o.granularity !== undefined) opts.granularity = parseGranularityOption(o.granularity, heuristics);
   if (o.firstLayer) opts.firstLayer = o.firstLayer;
   if (o.lastLayer) opts.lastLayer = o.lastLayer;
   if (o.seed !== undefined) opts.seed = parseIntOption(o.seed, '--seed', 0);
@@ -148,7 +152,10 @@ export async function runSweep(req: SweepRequest, io: CliIo, log: Logger): Promi
 export function formatSweepRun(r: SweepRun, cwd: string): string {
   const res = r.result;
   const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
-  const lines = [`${res.model} on ${res.dataset} (${res.samples} samples)${res.actBits !== null ? `, activations at ${res.actBits} bits` : ', activations float'}`];
+  const lines = [
+    `${res.model} on ${res.dataset} (${res.samples} samples)${res.actBits !== null ? `, activations at ${res.actBits} bits` : ', activations float'}` +
+      (res.granularity === 'row' ? ', one bitwidth per output channel' : ''),
+  ];
   if (res.float) lines.push(`float model: top-1 ${pct(res.float.top1)}, top-5 ${pct(res.float.top5)}`);
   lines.push('', 'top-1 by average weight bits (requested; achieved in sweep.json)');
   const byKey = new Map<string, SweepPoint>(res.points.map((p) => [`${p.heuristic}\u0000${p.bits}`, p]));
@@ -175,6 +182,7 @@ export function registerSweep(program: Command, io: CliIo): void {
     .option('--heuristics <list>', `comma-separated, from ${SWEEP_HEURISTICS.join(', ')} (default ${DEFAULT_SWEEP_HEURISTICS.join(',')})`)
     .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
+    .option('--granularity <g>', `${GRANULARITY_HELP}; with row, leave layer out of --heuristics`)
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
     .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
     .option('--seed <n>', 'seed of the random heuristic (default 0)')
@@ -195,6 +203,7 @@ Examples:
   $ hbnn-onnx sweep fixtures/models/fmnist-cnn.onnx --data fmnist-mini:test --normalize fmnist -o sweep/
   $ hbnn-onnx sweep model.onnx --data fmnist:test --normalize fmnist --bits 1,1.4,2 --heuristics middle-out,top-down,layer
   $ hbnn-onnx sweep model.onnx --data fmnist-mini:test --normalize fmnist --act-bits 1.4 --limit 500
+  $ hbnn-onnx sweep model.onnx --data fmnist-mini:test --normalize fmnist --heuristics middle-out,middle-out-residual --granularity row
 
 ${DATA_SPEC_HELP}`,
     )

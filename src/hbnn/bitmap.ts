@@ -24,6 +24,7 @@ import type { ListA2 } from './residual.js';
 import { randomKey, seedWords } from './prng.js';
 import { scratchHistogram, scratchIndices, scratchIndicesB, scratchPairs } from './scratch.js';
 import { quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
+import { makeRowBitMap } from './row-bitmap.js';
 import { checkOut, failBitMapEntry, groupSize, sumAbsChecked } from './validate.js';
 
 /** The sort heuristics of the paper (Eq. 6) plus the residual variant of Middle-Out. */
@@ -42,6 +43,12 @@ export interface BitMapOptions extends DistributionSpec {
   channels?: number;
   /** middle-out-residual only: the residual uses per-channel scales over this many channels; pass the `channels` you will give `heteroBinarize`. */
   scaleChannels?: number;
+  /**
+   * Row-granular bit maps (row-bitmap.ts): the tensor is `rows` contiguous rows (channel-major:
+   * the output channels) and every row gets one bitwidth, with exact row counts per bitwidth;
+   * omitted = a bitwidth per entry. Not with `channels`; `scaleChannels` must then be 1 or `rows`.
+   */
+  rows?: number;
   /** Tensor name for error messages. */
   name?: string;
   /** Buffer (length N) to receive the bit map; allocated when omitted. */
@@ -64,7 +71,7 @@ export interface BitMapResult {
   dist: number[];
 }
 
-function checkHeuristic(h: unknown): Heuristic {
+export function checkHeuristic(h: unknown): Heuristic {
   if (typeof h !== 'string' || !(HEURISTICS as readonly string[]).includes(h)) {
     fail(ErrorCodes.INVALID_OPTION, `unknown heuristic ${JSON.stringify(h)}; expected one of ${HEURISTICS.join(', ')}`, {
       option: 'heuristic',
@@ -73,7 +80,7 @@ function checkHeuristic(h: unknown): Heuristic {
   return h as Heuristic;
 }
 
-function checkSelector(selector: unknown): Selector {
+export function checkSelector(selector: unknown): Selector {
   if (selector === undefined) return 'auto';
   if (selector !== 'auto' && selector !== 'sample' && selector !== 'radix' && selector !== 'quickselect') {
     fail(ErrorCodes.INVALID_OPTION, `selector must be auto, sample, radix or quickselect, got ${String(selector)}`, {
@@ -83,7 +90,7 @@ function checkSelector(selector: unknown): Selector {
   return selector;
 }
 
-function checkSeed(seed: unknown): number {
+export function checkSeed(seed: unknown): number {
   if (seed === undefined) return 0;
   if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
     fail(ErrorCodes.INVALID_OPTION, `seed must be an integer, got ${String(seed)}`, { option: 'seed' });
@@ -115,7 +122,7 @@ function lowerBound(idx: Uint32Array | null, from: number, to: number, j: number
  * residual.ts and partial-sums.ts): a sign path per entry, float32 scales per scale group,
  * the float32 partial sums of the current depth.
  */
-class ResidualTrack {
+export class ResidualTrack {
   readonly signs: Uint8Array;
   /** Partial sums of the current depth (rounds taken so far), group g's at g << depth. */
   sums: Float64Array;
@@ -655,7 +662,8 @@ function rebuildCandidates(map: Uint8Array, b: number, start: number, end: numbe
 
 /**
  * Builds a bit map for `t` with Algorithm 1 and the chosen heuristic, with exact counts per
- * bitwidth (per tensor, or per channel with `channels`). NUMERIC on NaN/Inf weights.
+ * bitwidth (per tensor, or per channel with `channels`; with `rows`, one bitwidth per row:
+ * row-bitmap.ts). NUMERIC on NaN/Inf weights.
  *
  * Each round that assigns b bits to c entries of a group makes two passes over its
  * candidates: the first counts the high 16 bits of the keys (radix) to find the bucket that
@@ -702,6 +710,11 @@ export interface FusedFirstRound {
  * (`binarizeWithBitMap`).
  */
 export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: FusedFirstRound | undefined): BitMapResult {
+  if (opts.rows !== undefined) {
+    // One bitwidth per row: its own algorithm, which shares nothing with the binarization.
+    if (fused !== undefined) fail(ErrorCodes.INTERNAL, 'a row-granular bit map does not share passes with the binarization');
+    return makeRowBitMap(t, opts);
+  }
   const heuristic = checkHeuristic(opts.heuristic);
   const seed = checkSeed(opts.seed);
   const resolved = resolveDistribution(opts);

@@ -4,7 +4,8 @@
  * scale groups coincide (both per tensor, or the same channel count): the validating sum |T|
  * of `makeBitMap` is round 1's sum; with middle-out, its first round also writes round 1's
  * signs and values and hands over A_2, and its second round does the binarization's round-2
- * residual (docs/method.md §9).
+ * residual (docs/method.md §9). A row-granular bit map (`rows`) shares nothing: it is
+ * `makeBitMap` then the binarization.
  */
 import { makeBitMapWith, type BitMapOptions, type BitMapResult, type FusedFirstRound } from './bitmap.js';
 import { scaleOf } from './partial-sums.js';
@@ -23,7 +24,8 @@ export interface BitMapBinarization {
  */
 export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binOpts: BinarizeOptions = {}): BitMapBinarization {
   const n = t.length;
-  const shared = (mapOpts.channels ?? 1) === (binOpts.channels ?? 1);
+  // A row-granular bit map (mapOpts.rows) shares nothing: bit map, then the binarization.
+  const shared = mapOpts.rows === undefined && (mapOpts.channels ?? 1) === (binOpts.channels ?? 1);
   if (!shared) {
     const map = makeBitMapWith(t, mapOpts, undefined);
     return { map, bin: binarizeRounds(t, map.bitMap, 0, binOpts) };

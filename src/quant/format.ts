@@ -48,6 +48,12 @@ export interface WeightRecord {
   histogram: number[];
   avgBits: number;
   seed?: number;
+  /**
+   * 'row': the bit map gives every output channel (row of the channel-major weight) one
+   * bitwidth. Absent: a bitwidth per entry (written only for 'row', so files without it are
+   * per entry).
+   */
+  granularity?: 'row';
 }
 
 export interface ActivationRecord {
@@ -90,6 +96,19 @@ export function readQuantRecord(model: Model): QuantRecord | undefined {
   } catch (e) {
     return fail(ErrorCodes.ONNX_INVALID, `model metadata ${META_RECORD} is not valid JSON: ${(e as Error).message}`);
   }
+}
+
+/**
+ * A weight record's bit map granularity: 'row' or, when the field is absent, 'entry'. Any
+ * other value is ONNX_INVALID (a record this tool did not write, or a newer one).
+ */
+export function weightGranularity(rec: Pick<WeightRecord, 'tensor' | 'granularity'>): 'entry' | 'row' {
+  const g: unknown = rec.granularity;
+  if (g === undefined || g === 'entry') return 'entry';
+  if (g === 'row') return 'row';
+  return fail(ErrorCodes.ONNX_INVALID, `the ${META_RECORD} record of "${rec.tensor}" has granularity ${JSON.stringify(g)}; this tool knows "row" (absent: per entry)`, {
+    tensor: rec.tensor,
+  });
 }
 
 /** The record, or a NOT_QUANTIZED error saying how to make one. */

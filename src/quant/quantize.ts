@@ -9,6 +9,8 @@ import { builtinPasses } from '../pass/registry.js';
 import { printPipeline, type PipelineItem } from '../pass/pipeline.js';
 import { requireQuantRecord, type QuantRecord } from './format.js';
 import { resolveDistribution } from '../hbnn/index.js';
+import { fail, ErrorCodes } from '../errors.js';
+import type { Granularity } from './weights.js';
 import { loadDataset, parseNormalization, checkFitsModelInput } from '../data/index.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
@@ -23,6 +25,8 @@ export interface QuantizeOptions {
   maxBits?: number;
   heuristic?: 'middle-out' | 'middle-out-residual' | 'top-down' | 'bottom-up' | 'random' | 'layer';
   perChannel?: boolean;
+  /** Bit map granularity: 'entry' (default, a bitwidth per weight) or 'row' (one per output channel; not with heuristic 'layer'). */
+  granularity?: Granularity;
   seed?: number;
   include?: string[];
   exclude?: string[];
@@ -77,6 +81,7 @@ export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
         heuristic: o.heuristic,
         seed: o.seed,
         'per-channel': o.perChannel,
+        granularity: o.granularity,
         include: list(o.include),
         exclude: list(o.exclude),
         'first-layer': o.firstLayer,
@@ -114,6 +119,9 @@ export async function quantize(model: Model, opts: QuantizeOptions = {}): Promis
     // Both given: they must agree (INVALID_OPTION otherwise); the distribution is used.
     resolveDistribution({ avgBits: opts.avgBits, dist: opts.dist, maxBits: Math.max(opts.maxBits ?? 3, opts.dist.length) });
     o = { ...opts, avgBits: undefined };
+  }
+  if (o.granularity === 'row' && o.heuristic === 'layer') {
+    fail(ErrorCodes.INVALID_OPTION, "granularity 'row' needs a bit map heuristic; heuristic 'layer' gives each whole layer one bitwidth already", { option: 'granularity' });
   }
   const items = quantizePipeline(o);
   const pipeline = Pipeline.fromItems(items, builtinPasses());

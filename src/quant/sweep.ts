@@ -23,6 +23,7 @@ import { evaluate } from '../runtime/infer.js';
 import { HEURISTICS } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { quantize, type QuantizeOptions } from './quantize.js';
+import type { Granularity } from './weights.js';
 
 export const SWEEP_FORMAT = 'hbnn-sweep/1';
 
@@ -51,6 +52,8 @@ export interface SweepOptions {
   seed?: number;
   /** One scale per output channel and bit (default: per tensor, as in the paper). */
   perChannel?: boolean;
+  /** Bit map granularity: 'entry' (default) or 'row' (one bitwidth per output channel; not with heuristic 'layer'). */
+  granularity?: Granularity;
   firstLayer?: QuantizeOptions['firstLayer'];
   lastLayer?: QuantizeOptions['lastLayer'];
   /** Evaluate the float model too (default true). */
@@ -95,6 +98,8 @@ export interface SweepResult {
   heuristics: string[];
   actBits: number | null;
   seed: number;
+  /** 'row' when the bit maps were row-granular (absent: per entry). */
+  granularity?: 'row';
   /** The float model's accuracy (null with `float: false`). */
   float: { top1: number; top5: number; evalMs: number } | null;
   /** One point per heuristic × bits, heuristics outer, bits ascending inner. */
@@ -110,6 +115,14 @@ export async function sweep(model: ModelSource, dataset: Dataset | string, opts:
   const maxBits = opts.maxBits ?? 3;
   const bits = checkBits(opts.bits, maxBits);
   const heuristics = checkHeuristics(opts.heuristics);
+  if (opts.granularity !== undefined && opts.granularity !== 'entry' && opts.granularity !== 'row') {
+    fail(ErrorCodes.INVALID_OPTION, `granularity must be entry or row, got ${String(opts.granularity)}`, { option: 'granularity' });
+  }
+  if (opts.granularity === 'row' && heuristics.includes('layer')) {
+    fail(ErrorCodes.INVALID_OPTION, "granularity 'row' needs bit map heuristics; remove 'layer' from the heuristics (it gives each whole layer one bitwidth already)", {
+      option: 'granularity',
+    });
+  }
   if (opts.actBits !== undefined && (!Number.isFinite(opts.actBits) || opts.actBits < 1 || opts.actBits > 3)) {
     fail(ErrorCodes.INVALID_OPTION, `actBits must be a number from 1 to 3, got ${String(opts.actBits)}`, { option: 'actBits' });
   }
@@ -141,6 +154,7 @@ export async function sweep(model: ModelSource, dataset: Dataset | string, opts:
         heuristic: heuristic as SweepHeuristic,
         seed,
         ...(opts.perChannel !== undefined ? { perChannel: opts.perChannel } : {}),
+        ...(opts.granularity !== undefined ? { granularity: opts.granularity } : {}),
         ...(opts.firstLayer ? { firstLayer: opts.firstLayer } : {}),
         ...(opts.lastLayer ? { lastLayer: opts.lastLayer } : {}),
         ...(opts.actBits !== undefined
@@ -183,6 +197,7 @@ export async function sweep(model: ModelSource, dataset: Dataset | string, opts:
     heuristics,
     actBits: opts.actBits ?? null,
     seed,
+    ...(opts.granularity === 'row' ? { granularity: 'row' as const } : {}),
     float: float && { ...float, evalMs: round3(float.evalMs) },
     points,
     totalMs: round3(performance.now() - t0),

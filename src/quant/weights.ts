@@ -14,12 +14,20 @@ import { fromChannelMajor, toChannelMajor, type WeightLayer } from './targets.js
 
 export type WeightHeuristic = Heuristic | 'layer';
 
+/** How finely a bit map assigns bitwidths: per weight entry (the default) or per output row (channel). */
+export type Granularity = 'entry' | 'row';
+
+/** All granularities, for option parsing and help text. */
+export const GRANULARITIES: readonly Granularity[] = ['entry', 'row'];
+
 export interface LayerQuantSpec {
   heuristic: WeightHeuristic;
   /** Fractions for 1..K bits. For 'layer', a one-hot distribution at the layer's bits. */
   dist: number[];
   perChannel: boolean;
   seed: number;
+  /** 'row': every output channel of the layer gets one bitwidth (`BitMapOptions.rows`); omitted or 'entry': a bitwidth per weight. */
+  granularity?: Granularity;
 }
 
 export interface LayerQuantResult {
@@ -55,9 +63,19 @@ export interface PreparedLayerWeight {
  * How `spec` binarizes a layer: `homogeneousBits` > 0 for a homogeneous binarization
  * (heuristic 'layer' or a one-hot distribution), else 0 and the options of its bit map and of
  * the binarization with it. Shared by quantization and the trainer's re-binarization.
+ * `channels` is the scale channel count (set only with per-channel scales); `rows`, the
+ * layer's output-channel count, is what a row-granular bit map (`spec.granularity` 'row')
+ * gives one bitwidth each (the weight is channel-major).
  */
-export function layerBinarization(spec: LayerQuantSpec, name: string, channels: number | undefined): { homogeneousBits: number; mapOpts: BinarizeJob['mapOpts']; binOpts: NonNullable<BinarizeJob['binOpts']> } {
+export function layerBinarization(
+  spec: LayerQuantSpec,
+  name: string,
+  channels: number | undefined,
+  rows?: number,
+): { homogeneousBits: number; mapOpts: BinarizeJob['mapOpts']; binOpts: NonNullable<BinarizeJob['binOpts']> } {
   const oneHot = spec.dist.filter((p) => p > 0).length === 1 ? spec.dist.findIndex((p) => p > 0) + 1 : 0;
+  const byRow = spec.granularity === 'row';
+  if (byRow && rows === undefined) fail(ErrorCodes.INTERNAL, `layer ${name}: a row-granular bit map needs the layer's output-channel count`);
   return {
     homogeneousBits: spec.heuristic === 'layer' || oneHot > 0 ? oneHot || spec.dist.length : 0,
     mapOpts: {
@@ -67,6 +85,7 @@ export function layerBinarization(spec: LayerQuantSpec, name: string, channels: 
       seed: spec.seed,
       name,
       ...(channels ? { scaleChannels: channels } : {}),
+      ...(byRow ? { rows } : {}),
     },
     binOpts: { name, ...(channels ? { channels } : {}) },
   };
@@ -76,7 +95,7 @@ export function layerBinarization(spec: LayerQuantSpec, name: string, channels: 
 export function prepareLayerWeight(w: Float32Array, dims: readonly number[], layer: Pick<WeightLayer, 'channelAxis' | 'channels'>, spec: LayerQuantSpec, name: string): PreparedLayerWeight {
   const cm = toChannelMajor(w, dims, layer.channelAxis);
   const channels = spec.perChannel ? layer.channels : undefined;
-  const { homogeneousBits, mapOpts, binOpts } = layerBinarization(spec, name, channels);
+  const { homogeneousBits, mapOpts, binOpts } = layerBinarization(spec, name, channels, layer.channels);
   const job: BinarizeJob | undefined = homogeneousBits > 0 ? undefined : { t: cm, mapOpts, binOpts };
   return { dims, layer, name, cm, channels, homogeneousBits, job };
 }
@@ -170,5 +189,7 @@ export function weightRecord(layer: WeightLayer, shape: readonly number[], q: La
     histogram: q.histogram,
     avgBits: q.avgBits,
     ...(spec.heuristic === 'random' ? { seed: spec.seed } : {}),
+    // Written only for row-granular maps: absent means per entry (files from before the field).
+    ...(spec.granularity === 'row' ? { granularity: 'row' as const } : {}),
   };
 }

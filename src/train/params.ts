@@ -5,10 +5,11 @@
  * weights, plain initializers for the rest).
  *
  * Binarized weights (METHOD §5): the latent float weight W is kept here. Every step,
- * `WeightBinarizer.binarize` re-binarizes W with the layer's recorded heuristic, distribution
- * and scale mode (the same code path as `quantizeLayerWeight`), the training graph gets Ŵ as
- * an input and returns dL/dŴ, and the clipped STE gives dL/dW = dL/dŴ · [|W| <= 1]. With
- * frozen bit maps the bit map M is kept fixed and only the scales and signs follow W.
+ * `WeightBinarizer.binarize` re-binarizes W with the layer's recorded heuristic, distribution,
+ * scale mode and bit map granularity (the same code path as `quantizeLayerWeight`), the
+ * training graph gets Ŵ as an input and returns dL/dŴ, and the clipped STE gives
+ * dL/dW = dL/dŴ · [|W| <= 1]. With frozen bit maps the bit map M is kept fixed and only the
+ * scales and signs follow W.
  */
 import type { Model, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
@@ -17,7 +18,7 @@ import { fail, ErrorCodes } from '../errors.js';
 import { binarizeWithBitMap, heteroBinarize, residualBinarize, bitHistogram, type Binarization } from '../hbnn/index.js';
 import { layerBinarization, quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
 import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
-import { readQuantRecord, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
+import { readQuantRecord, weightGranularity, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
 import type { TrainingGraph, TrainingParam } from './grad/builder.js';
 
 /** Where a weight's output channels lie (Conv and Gemm transB=1: axis 0; Gemm transB=0 and MatMul: axis 1). */
@@ -47,7 +48,14 @@ export class WeightBinarizer {
     this.record = record;
     this.dims = [...record.shape];
     this.layout = layout;
-    this.spec = { heuristic: record.heuristic as WeightHeuristic, dist: record.distribution, perChannel: record.perChannel, seed: record.seed ?? 0 };
+    const granularity = weightGranularity(record);
+    this.spec = {
+      heuristic: record.heuristic as WeightHeuristic,
+      dist: record.distribution,
+      perChannel: record.perChannel,
+      seed: record.seed ?? 0,
+      ...(granularity === 'row' ? { granularity } : {}),
+    };
   }
 
   private get scaleChannels(): number | undefined {
@@ -60,7 +68,7 @@ export class WeightBinarizer {
    */
   private binarizeChannelMajor(w: Float32Array, frozen: Uint8Array | null, buffers?: StepBuffers): { bin: Binarization; bitMap: Uint8Array } {
     const cm = toChannelMajor(w, this.dims, this.layout.channelAxis);
-    const { homogeneousBits, mapOpts, binOpts } = layerBinarization(this.spec, this.record.tensor, this.scaleChannels);
+    const { homogeneousBits, mapOpts, binOpts } = layerBinarization(this.spec, this.record.tensor, this.scaleChannels, this.layout.channels);
     const opts = { ...binOpts, ...(buffers ? { out: buffers.out, signsOut: buffers.signs } : {}) };
     if (frozen) return { bin: heteroBinarize(cm, frozen, opts), bitMap: frozen };
     if (homogeneousBits > 0) return { bin: residualBinarize(cm, homogeneousBits, opts), bitMap: new Uint8Array(cm.length).fill(homogeneousBits) };

@@ -210,6 +210,7 @@ describe('quantize', () => {
       '--max-bits <n>',
       '--heuristic <name>',
       '--per-channel',
+      '--granularity <g>',
       '--include <glob...>',
       '--exclude <glob...>',
       '--first-layer <mode>',
@@ -238,6 +239,86 @@ describe('quantize', () => {
   });
 });
 
+describe('quantize --granularity row', () => {
+  /** Bitwidth of each output channel of a saved weight; throws when a channel's entries differ. */
+  function channelWidths(m: ReturnType<typeof loadModel>, planesName: string, shape: number[], axis: number): number[] {
+    const t = m.graph.get(planesName)!.constValue!;
+    const raw = t.toRawBytes();
+    const planes = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    const k = t.dims[0]!;
+    const n = shape.reduce((a, b) => a * b, 1);
+    const stride = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const channels = shape[axis]!;
+    const widths = new Array<number>(channels).fill(-1);
+    for (let j = 0; j < n; j++) {
+      let bits = 0;
+      for (let i = 0; i < k; i++) if (planes[i * n + j] !== 0) bits++;
+      const c = Math.floor(j / stride) % channels;
+      if (widths[c] === -1) widths[c] = bits;
+      else if (widths[c] !== bits) throw new Error(`${planesName}: channel ${c} has entries at ${widths[c]} and ${bits} bits`);
+    }
+    return widths;
+  }
+
+  it('saves planes with one bitwidth per output channel, records granularity row, 1.4 bits on average', async () => {
+    const w = workdir();
+    const r = await cli(['quantize', 'model.onnx', '--granularity', 'row', '-o', 'rows.onnx'], { cwd: w.dir });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toContain('weights (Middle-Out, one bitwidth per output channel; target 70.0% 1-bit, 20.0% 2-bit, 10.0% 3-bit)\n');
+    expect(r.stdout).toContain('pipeline: insert-weight-binarization{avg-bits=1.4,granularity=row},insert-scaling-layer\n');
+    const m = loadModel(path.join(w.dir, 'rows.onnx'));
+    const rec = readQuantRecord(m)!;
+    expect(rec.weights.map((x) => x.node)).toEqual(['/c1/Conv', '/c2/Conv', '/c3/Conv', '/fc/Gemm']);
+    expect(rec.avgWeightBits).toBeGreaterThan(1.39);
+    expect(rec.avgWeightBits).toBeLessThan(1.41);
+    for (const x of rec.weights) {
+      expect(x.granularity).toBe('row');
+      const layer = m.graph.nodes.find((n) => n.name === x.node)!;
+      const axis = x.op === 'Conv' || layer.attrInt('transB', 0) === 1 ? 0 : 1;
+      const widths = channelWidths(m, x.planes, x.shape, axis);
+      const perChannel = x.shape.reduce((a, b) => a * b, 1) / x.shape[axis]!;
+      // The histogram counts entries: whole channels at each width.
+      expect(x.histogram).toEqual(x.histogram.map((_, b) => widths.filter((v) => v === b + 1).length * perChannel));
+      expect(x.avgBits).toBeCloseTo(1.4, 1);
+      expect(new Set(widths).size, x.node).toBeGreaterThan(1);
+    }
+    // The default (per entry) has channels with mixed widths and no granularity field.
+    const d = await cli(['quantize', 'model.onnx', '-o', 'entry.onnx'], { cwd: w.dir });
+    expect(d.code, d.stderr).toBe(0);
+    const e = loadModel(path.join(w.dir, 'entry.onnx'));
+    const er = readQuantRecord(e)!;
+    for (const x of er.weights) expect('granularity' in x).toBe(false);
+    expect(() => channelWidths(e, er.weights[2]!.planes, er.weights[2]!.shape, 0)).toThrow(/has entries at/);
+    // --granularity entry is the default, byte for byte.
+    const x = await cli(['quantize', 'model.onnx', '--granularity', 'entry', '-o', 'entry2.onnx'], { cwd: w.dir });
+    expect(x.code, x.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(w.dir, 'entry2.onnx')).equals(fs.readFileSync(path.join(w.dir, 'entry.onnx')))).toBe(true);
+  });
+
+  it('opt reproduces it from the printed pipeline; --threads 2 gives the same bytes; inspect shows the granularity', async () => {
+    const w = workdir();
+    const q = await cli(['quantize', 'model.onnx', '--granularity', 'row', '--heuristic', 'middle-out-residual', '--per-channel', '-o', 'a.onnx', '--json'], { cwd: w.dir });
+    expect(q.code, q.stderr).toBe(0);
+    const j = JSON.parse(q.stdout) as QuantizeJson & { layers: { granularity?: string }[] };
+    expect(j.pipeline).toBe('insert-weight-binarization{avg-bits=1.4,heuristic=middle-out-residual,per-channel=true,granularity=row},insert-scaling-layer');
+    expect(j.layers.map((l) => l.granularity)).toEqual(['row', 'row', 'row', 'row']);
+    const o = await cli(['opt', 'model.onnx', '-p', j.pipeline, '-o', 'b.onnx'], { cwd: w.dir });
+    expect(o.code, o.stderr).toBe(0);
+    const t = await cli(['quantize', 'model.onnx', '--granularity', 'row', '--heuristic', 'middle-out-residual', '--per-channel', '--threads', '2', '-o', 'c.onnx'], { cwd: w.dir });
+    expect(t.code, t.stderr).toBe(0);
+    const a = fs.readFileSync(path.join(w.dir, 'a.onnx'));
+    expect(fs.readFileSync(path.join(w.dir, 'b.onnx')).equals(a)).toBe(true);
+    expect(fs.readFileSync(path.join(w.dir, 'c.onnx')).equals(a)).toBe(true);
+    const i = await cli(['inspect', 'a.onnx'], { cwd: w.dir });
+    expect(i.code, i.stderr).toBe(0);
+    expect(i.stdout).toMatch(/\/c2\/Conv .* middle-out-residual, per row /);
+    const ij = await cli(['inspect', 'a.onnx', '--json'], { cwd: w.dir });
+    const rep = JSON.parse(ij.stdout) as { quantization: { weights: { granularity?: string }[] } };
+    expect(rep.quantization.weights.map((x) => x.granularity)).toEqual(['row', 'row', 'row', 'row']);
+  });
+});
+
 describe('quantize errors: exit code, one error line, nothing written', () => {
   const cases: [string, string[], number, string][] = [
     ['avg-bits below 1', ['--avg-bits', '0.5'], 2, 'invalid-option'],
@@ -252,6 +333,8 @@ describe('quantize errors: exit code, one error line, nothing written', () => {
     ['a bad normalization', ['--act-bits', '1.4', '--normalize', 'zscore'], 2, 'invalid-option'],
     ['calib-limit 0', ['--act-bits', '1.4', '--calib-limit', '0'], 2, 'invalid-option'],
     ['a negative seed', ['--seed', '-1'], 2, 'invalid-option'],
+    ['an unknown granularity', ['--granularity', 'channel'], 2, 'invalid-option'],
+    ['granularity row with the layer heuristic', ['--granularity', 'row', '--heuristic', 'layer'], 2, 'invalid-option'],
     ['a bad data spec', ['--act-bits', '1.4', '--calib-data', 'fmnst:train'], 2, 'invalid-option'],
     ['the output is the input', ['-o', 'model.onnx'], 7, 'output-would-overwrite-input'],
     ['the report is the input', ['--report', 'model.onnx'], 7, 'output-would-overwrite-input'],
@@ -353,6 +436,8 @@ describe('quantizeOptionsFromCli', () => {
       perChannel: true,
     });
     expect(quantizeOptionsFromCli({ threads: '2' }).options).toEqual({ avgBits: 1.4, threads: 2 });
+    expect(quantizeOptionsFromCli({ granularity: ' row ', heuristic: 'bottom-up' }).options).toEqual({ avgBits: 1.4, heuristic: 'bottom-up', granularity: 'row' });
+    expect(quantizeOptionsFromCli({ granularity: 'entry', heuristic: 'layer' }).options).toEqual({ avgBits: 1.4, heuristic: 'layer', granularity: 'entry' });
     expect(quantizeOptionsFromCli({ actBits: '1.2', actHeuristic: 'bottom-up', calibData: ' fmnist-mini:train ', normalize: 'None' }).options).toEqual({
       avgBits: 1.4,
       actBits: 1.2,

@@ -62,10 +62,34 @@ describe('sweep', () => {
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'model.sweep', 'sweep.json'), 'utf8'))).toEqual(res);
   });
 
+  it('--granularity row: every point quantized with row-granular bit maps, recorded in sweep.json', async () => {
+    const dir = tmpDir();
+    fs.copyFileSync(FMNIST_CNN, path.join(dir, 'model.onnx'));
+    const r = await cli(
+      ['sweep', 'model.onnx', '--data', 'fmnist-mini:test', '--normalize', 'fmnist', '--limit', '64', '--bits', '1.4', '--heuristics', 'middle-out,bottom-up', '--granularity', 'row', '--no-float', '--json'],
+      { cwd: dir },
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const res = JSON.parse(r.stdout) as SweepResult;
+    expect(res.granularity).toBe('row');
+    expect(res.points.map((p) => p.pipeline)).toEqual([
+      'insert-weight-binarization{avg-bits=1.4,max-bits=3,heuristic=middle-out,seed=0,granularity=row},insert-scaling-layer',
+      'insert-weight-binarization{avg-bits=1.4,max-bits=3,heuristic=bottom-up,seed=0,granularity=row},insert-scaling-layer',
+    ]);
+    const m = loadModel(FMNIST_CNN);
+    await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', seed: 0, granularity: 'row' });
+    const ds = loadDataset('fmnist-mini:test', { normalize: FMNIST_NORMALIZATION, limit: 64 });
+    expect(res.points[0]!.top1).toBe((await evaluate(m, ds)).top1);
+    // Without the flag the result has no granularity field.
+    const d = await cli(['sweep', 'model.onnx', '--data', 'fmnist-mini:test', '--limit', '16', '--bits', '1.4', '--heuristics', 'middle-out', '--no-float', '--json', '-o', 'd'], { cwd: dir });
+    expect(d.code, d.stderr).toBe(0);
+    expect('granularity' in (JSON.parse(d.stdout) as SweepResult)).toBe(false);
+  });
+
   it('--help lists the options', async () => {
     const r = await cli(['sweep', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--data <spec>', '--bits <list>', '--heuristics <list>', '--normalize <norm>', '--limit <n>', '--no-float', '-o, --out <dir>', '--act-bits <bits>']) {
+    for (const flag of ['--data <spec>', '--bits <list>', '--heuristics <list>', '--normalize <norm>', '--limit <n>', '--no-float', '-o, --out <dir>', '--act-bits <bits>', '--granularity <g>']) {
       expect(r.stdout).toContain(flag);
     }
     expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx sweep fixtures/models/fmnist-cnn.onnx');
@@ -78,6 +102,8 @@ describe('sweep errors: nothing written', () => {
     ['bits not numbers', ['--bits', '1,x'], 2, 'invalid-option'],
     ['an unknown heuristic', ['--heuristics', 'middle-out,sideways'], 2, 'invalid-option'],
     ['calibration flags without --act-bits', ['--calib-limit', '10'], 2, 'invalid-option'],
+    ['granularity row with layer among the (default) heuristics', ['--granularity', 'row'], 2, 'invalid-option'],
+    ['an unknown granularity', ['--granularity', 'rows', '--heuristics', 'middle-out'], 2, 'invalid-option'],
     ['the output folder is the model', ['-o', 'model.onnx'], 7, 'output-would-overwrite-input'],
     ['a missing data folder', ['--data', 'nowhere/'], 3, 'file-not-found'],
   ];

@@ -8,6 +8,7 @@ import { foldConstants } from '../../passes/fold-constants.js';
 import { foldBatchnorm } from '../../passes/fold-batchnorm.js';
 import { topologicalSort } from '../../passes/topological-sort.js';
 import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
+import { insertWeightBinarization } from '../../passes/insert-weight-binarization.js';
 import { REPO_ROOT } from '../helpers/build.js';
 
 /** docs/passes.md is written by hand; this keeps it faithful to the declarations. */
@@ -19,16 +20,18 @@ describe('docs/passes.md', () => {
     const end = doc.indexOf('\n## ', start + 1);
     return doc.slice(start, end < 0 ? undefined : end);
   };
-  for (const p of [topologicalSort, inferShapes, foldConstants, eliminateIdentity, eliminateDeadCode, foldBatchnorm, recalibrateBatchnorm]) {
+  for (const p of [topologicalSort, inferShapes, foldConstants, eliminateIdentity, eliminateDeadCode, foldBatchnorm, insertWeightBinarization, recalibrateBatchnorm]) {
     it(`documents ${p.name}: summary, options with defaults, properties, rules`, () => {
       const s = section(p.name);
       expect(s).toContain(p.summary);
       for (const o of p.options) {
         const row = s.split('\n').find((l) => l.startsWith(`| \`${o.name}\``));
         expect(row, `option ${o.name}`).toBeDefined();
-        expect(row).toContain(o.doc);
+        // (a `|` in a doc is escaped in the Markdown table)
+        expect(row).toContain(o.doc.replace(/\|/g, '\\|'));
         expect(row).toContain(o.type);
-        expect(row).toContain(`\`${String(o.default)}\``);
+        expect(row).toContain(o.default === undefined ? '| – |' : `\`${String(o.default)}\``);
+        for (const c of o.choices ?? []) expect(row).toContain(`\`${c}\``);
       }
       if (p.options.length === 0) expect(s).toContain('Options: none.');
       for (const e of p.establishes) expect(s).toContain(`Establishes: \`${e}\``);

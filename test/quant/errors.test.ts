@@ -60,6 +60,16 @@ describe('quantize: bad options', () => {
   it('unknown heuristic is invalid-option', async () => {
     await failsUnchanged(loadModel(FMNIST_MLP()), { heuristic: 'sideways' as never }, 'invalid-option');
   });
+
+  it('an unknown granularity, or granularity row with the layer heuristic, is invalid-option', async () => {
+    const m = loadModel(FMNIST_MLP());
+    expect(await failsUnchanged(m, { granularity: 'channel' as never }, 'invalid-option')).toMatch(/granularity=channel is not one of entry, row/);
+    expect(await failsUnchanged(m, { granularity: 'row', heuristic: 'layer' }, 'invalid-option')).toMatch(/granularity 'row' needs a bit map heuristic/);
+    // granularity entry with layer, and row with a bit map heuristic, are fine
+    await quantize(loadModel(FMNIST_MLP()), { granularity: 'entry', heuristic: 'layer' });
+    await quantize(m, { granularity: 'row', heuristic: 'top-down' });
+    expect(readQuantRecord(m)!.weights.every((w) => w.granularity === 'row')).toBe(true);
+  });
 });
 
 describe('quantize: nothing to binarize', () => {

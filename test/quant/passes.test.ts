@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { Pipeline, type RunReport } from '../../src/pass/manager.js';
 import { builtinPasses } from '../../src/pass/registry.js';
-import { loadModel } from '../../src/onnx/io.js';
+import { encodeModel, loadModel } from '../../src/onnx/io.js';
 import type { Model, Value } from '../../src/ir/graph.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { Tensor } from '../../src/ir/tensor.js';
@@ -247,6 +247,73 @@ describe('insert-weight-binarization', () => {
     expect(new Set(rec.weights.map((w) => w.histogram.findIndex((c) => c > 0))).size).toBeGreaterThan(1);
     expect(rec.avgWeightBits).toBeGreaterThan(1);
     expect(rec.avgWeightBits).toBeLessThan(2);
+  });
+});
+
+describe('insert-weight-binarization granularity=row', () => {
+  const bitMapCm = (q: Model, w: WeightRecord): { map: Uint8Array; rows: number } => {
+    const axis = CHANNEL_AXIS[w.node]!;
+    const n = w.shape.reduce((a, b) => a * b, 1);
+    const planesT = q.graph.get(w.planes)!.constValue!;
+    const map = Uint8Array.from(toChannelMajor(Float32Array.from(bitMapFromPlanes(int8Of(planesT), planesT.dims[0]!, n)), w.shape, axis));
+    return { map, rows: w.shape[axis]! };
+  };
+
+  for (const [what, opts, perChannel] of [
+    ['middle-out, per-tensor scales', 'avg-bits=1.4', false],
+    ['middle-out-residual, per-channel scales', 'avg-bits=1.2,heuristic=middle-out-residual,per-channel=true', true],
+    ['bottom-up, 0/70/30', 'dist=0|0.7|0.3,heuristic=bottom-up', false],
+  ] as const) {
+    it(`${what}: every output channel has one bitwidth, in each weight layout; planes equal the numerics module`, async () => {
+      const q = zoo();
+      await run(q, `insert-weight-binarization{${opts},granularity=row}`);
+      const ws = await checkWeights(zoo(), q, perChannel);
+      expect(ws.map((w) => w.node)).toEqual(ZOO_LAYERS);
+      const heuristic = /heuristic=([a-z-]+)/.exec(opts)?.[1] ?? 'middle-out';
+      const dist = /dist=([\d.|]+)/.exec(opts)?.[1]?.split('|').map(Number) ?? resolveDistribution({ avgBits: Number(/avg-bits=([\d.]+)/.exec(opts)![1]), maxBits: 3 }).dist;
+      ws.forEach((w, idx) => {
+        expect(w.granularity).toBe('row');
+        const { map, rows } = bitMapCm(q, w);
+        const size = map.length / rows;
+        for (let r = 0; r < rows; r++) {
+          const row = map.subarray(r * size, (r + 1) * size);
+          expect(row.every((m) => m === row[0]), `${w.node} row ${r}`).toBe(true);
+        }
+        // The bit map is makeBitMap's with rows = the output channels, on the channel-major weight.
+        const t = zoo().graph.get(w.tensor)!.constValue!;
+        const cm = toChannelMajor(t.toFloat32(), t.dims, CHANNEL_AXIS[w.node]!);
+        const want = makeBitMap(cm, { heuristic: heuristic as 'middle-out', dist, maxBits: dist.length, seed: idx, rows, ...(perChannel ? { scaleChannels: rows } : {}) });
+        expect(Array.from(map), w.node).toEqual(Array.from(want.bitMap));
+        // (the histogram stops at the widest bitwidth used)
+        expect(w.histogram).toEqual(want.counts.slice(0, w.histogram.length));
+        expect(want.counts.slice(w.histogram.length).every((c) => c === 0)).toBe(true);
+      });
+    });
+  }
+
+  it('gives the same model with worker threads; the default (entry) writes no granularity field', async () => {
+    const a = zoo();
+    const b = zoo();
+    await run(a, 'insert-weight-binarization{avg-bits=1.4,granularity=row}');
+    await Pipeline.parse('insert-weight-binarization{avg-bits=1.4,granularity=row}', registry).run(b, { threads: 2 });
+    expect(Buffer.from(encodeModel(b)).equals(Buffer.from(encodeModel(a)))).toBe(true);
+    const e = zoo();
+    const d = zoo();
+    await run(e, 'insert-weight-binarization{avg-bits=1.4,granularity=entry}');
+    await run(d, 'insert-weight-binarization{avg-bits=1.4}');
+    expect(Buffer.from(encodeModel(e)).equals(Buffer.from(encodeModel(d)))).toBe(true);
+    for (const w of readQuantRecord(d)!.weights) expect('granularity' in w).toBe(false);
+    // Row and entry maps differ.
+    expect(Buffer.from(encodeModel(a)).equals(Buffer.from(encodeModel(d)))).toBe(false);
+  });
+
+  it('invalid: granularity=row with heuristic=layer, an unknown granularity; the model is left as it was', async () => {
+    const m = zoo();
+    const before = Buffer.from(encodeModel(m));
+    const err = await expectHbnnError(() => run(m, 'insert-weight-binarization{avg-bits=1.4,heuristic=layer,granularity=row}'), 'invalid-option');
+    expect(err.message).toMatch(/granularity=row needs a bit map heuristic/);
+    await expectHbnnError(() => run(m, 'insert-weight-binarization{granularity=column}'), 'invalid-option');
+    expect(Buffer.from(encodeModel(m)).equals(before)).toBe(true);
   });
 });
 

@@ -129,6 +129,48 @@ describe('fineTune', () => {
   });
 });
 
+describe('fineTune with row-granular bit maps', () => {
+  /** The bitwidth of each output channel (Conv, Gemm transB=1: axis 0); throws on a channel with mixed widths. */
+  function channelWidths(m: Model, planes: string, shape: number[]): number[] {
+    const p = planesOf(m, planes);
+    const n = shape.reduce((a, b) => a * b, 1);
+    const size = n / shape[0]!;
+    const k = p.length / n;
+    return Array.from({ length: shape[0]! }, (_, c) => {
+      const bits = (j: number): number => {
+        let b = 0;
+        for (let i = 0; i < k; i++) if (p[i * n + j] !== 0) b++;
+        return b;
+      };
+      const b0 = bits(c * size);
+      for (let j = c * size; j < (c + 1) * size; j++) if (bits(j) !== b0) throw new Error(`${planes}: channel ${c} mixes bitwidths`);
+      return b0;
+    });
+  }
+
+  it('re-binarizes with one bitwidth per output channel every step; frozen maps stay the quantizer\'s', async () => {
+    const q = await quantized({ avgBits: 1.4, granularity: 'row' });
+    const rec0 = readQuantRecord(q)!;
+    expect(rec0.weights.every((w) => w.granularity === 'row')).toBe(true);
+    const opts = { latentFrom: loadCnn(), batchSize: 64, maxSteps: 8, threads: 2, lr: 0.05, evalData: mini('test', 256) } as const;
+    const moving = await fineTune(q, mini('train'), opts);
+    const frozen = await fineTune(q, mini('train'), { ...opts, freezeBitMapsAfter: 0 });
+    const recM = readQuantRecord(moving.model)!;
+    expect(recM.avgWeightBits).toBeCloseTo(rec0.avgWeightBits, 12);
+    for (const [i, w] of recM.weights.entries()) {
+      expect(w.granularity).toBe('row');
+      const widths = channelWidths(moving.model, w.planes, w.shape);
+      expect(new Set(widths).size, w.node).toBeGreaterThan(1);
+      // Whole channels per width: the histogram (entries) is the row counts times the row length.
+      expect(w.histogram).toEqual(rec0.weights[i]!.histogram);
+      expect(channelWidths(frozen.model, w.planes, w.shape)).toEqual(channelWidths(q, w.planes, w.shape));
+    }
+    // The fine-tuned model is better than before and scores what the log says.
+    expect(moving.log.epochs[0]!.evalTop1!).toBeGreaterThan(moving.log.before!.evalTop1);
+    expect((await evaluate(moving.model, mini('test', 256))).top1).toBe(moving.log.best!.evalTop1);
+  });
+});
+
 describe('trainFloat', () => {
   it('trains the float model: the loss on a fixed batch falls, the model stays a plain ONNX model', async () => {
     const losses: number[] = [];

@@ -6,7 +6,9 @@ import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { quantize } from '../../src/quant/quantize.js';
-import { readQuantRecord } from '../../src/quant/format.js';
+import { readQuantRecord, writeQuantRecord } from '../../src/quant/format.js';
+import { toChannelMajor } from '../../src/quant/targets.js';
+import { binarizeWithBitMap } from '../../src/hbnn/index.js';
 import { encodeModel, decodeModel } from '../../src/onnx/io.js';
 import { createSession, runSession, ort } from '../../src/runtime/ort.js';
 import { HbnnError, ErrorCodes } from '../../src/errors.js';
@@ -73,6 +75,87 @@ describe('latent weights and the quantized format', () => {
         });
       }
     }
+  });
+});
+
+describe('row-granular bit maps in training', () => {
+  /** Bitwidth per output channel of a written weight (planes of the model); throws on a mixed channel. */
+  function channelWidths(m: Model, planes: string, shape: number[], axis: number): number[] {
+    const t = m.graph.get(planes)!.constValue!;
+    const raw = t.toRawBytes();
+    const p = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    const n = shape.reduce((a, b) => a * b, 1);
+    const stride = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
+    const widths = new Array<number>(shape[axis]!).fill(-1);
+    for (let j = 0; j < n; j++) {
+      let bits = 0;
+      for (let i = 0; i < t.dims[0]!; i++) if (p[i * n + j] !== 0) bits++;
+      const c = Math.floor(j / stride) % shape[axis]!;
+      if (widths[c] !== -1 && widths[c] !== bits) throw new Error(`${planes}: channel ${c} mixes ${widths[c]} and ${bits} bits`);
+      widths[c] = bits;
+    }
+    return widths;
+  }
+
+  it('the binarizer follows the record: one bitwidth per output channel, recomputed and frozen, Gemm and MatMul layouts', async () => {
+    const net = new Net(['N', 6]);
+    const h = net.node('Gemm', [net.x, net.param('g0', [6, 20])], { transB: A.int(0) }); // channel axis 1
+    const m = net.node('MatMul', [net.node('Relu', [h]), net.param('m1', [20, 10])]); // channel axis 1
+    const float = net.output(net.node('Gemm', [m, net.param('g2', [10, 10])], { transB: A.int(1) })); // channel axis 0
+    for (const perChannel of [false, true]) {
+      const q = decodeModel(encodeModel(float));
+      await quantize(q, { avgBits: 1.4, heuristic: perChannel ? 'middle-out-residual' : 'middle-out', perChannel, granularity: 'row', scalingLayer: false });
+      const tg = buildTrainingGraph(q);
+      const params = collectParams(q, tg, float);
+      const bin = params.filter((p) => p.kind === 'binarized');
+      expect(bin.map((p) => p.binarizer!.spec.granularity)).toEqual(['row', 'row', 'row']);
+      for (const frozen of [false, true]) {
+        for (const p of bin) {
+          for (let i = 0; i < p.value.length; i++) p.value[i] = p.value[i]! * 0.9 + 0.05 * Math.sin(i);
+          if (frozen) p.binarizer!.freeze(p.value);
+        }
+        const used = bin.map((p) => p.binarizer!.binarize(p.value).slice());
+        const out = decodeModel(encodeModel(q));
+        writeParams(out, params, collectBatchNorms(q, tg));
+        const rec = readQuantRecord(out)!;
+        bin.forEach((p, k) => {
+          const w = rec.weights.find((r) => r.tensor === p.name)!;
+          expect(w.granularity).toBe('row');
+          const layout = p.binarizer!.layout;
+          const label = `${p.name} perChannel=${perChannel} frozen=${frozen}`;
+          expect(Array.from(dequantizeRecorded(out, w, layout)), label).toEqual(Array.from(used[k]!));
+          const widths = channelWidths(out, w.planes, w.shape, layout.channelAxis);
+          expect(new Set(widths).size, label).toBeGreaterThan(1);
+          // what binarizeWithBitMap gives with rows = the output channels, on the channel-major weight
+          const cm = toChannelMajor(p.value, w.shape, layout.channelAxis);
+          const want = binarizeWithBitMap(
+            cm,
+            { heuristic: w.heuristic as 'middle-out', dist: w.distribution, maxBits: w.distribution.length, seed: 0, rows: layout.channels, ...(perChannel ? { scaleChannels: layout.channels } : {}) },
+            perChannel ? { channels: layout.channels } : {},
+          );
+          const size = cm.length / layout.channels;
+          const wantWidths = Array.from({ length: layout.channels }, (_, c) => want.map.bitMap[c * size]!);
+          if (!frozen) expect(widths, label).toEqual(wantWidths);
+        });
+      }
+    }
+  });
+
+  it('a record with an unknown granularity is onnx-invalid', async () => {
+    const q = loadCnn();
+    await quantize(q, { avgBits: 1.4 });
+    const rec = readQuantRecord(q)!;
+    (rec.weights[1] as { granularity?: string }).granularity = 'column';
+    writeQuantRecord(q, rec);
+    let err: unknown;
+    try {
+      collectParams(q, buildTrainingGraph(q));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(HbnnError);
+    expect((err as HbnnError).code).toBe(ErrorCodes.ONNX_INVALID);
+    expect((err as HbnnError).message).toMatch(/granularity "column"/);
   });
 });
 
