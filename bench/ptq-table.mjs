@@ -13,16 +13,20 @@
  *   --out FILE       Markdown output (default docs/ptq-results.md)
  *   --svg FILE       figure output (default docs/ptq-sweep.svg)
  *   --json FILE      raw results as JSON (default bench/out/ptq-results.json)
- *   --only REGEX     run only the table rows whose id matches (ids: config, -heuristic, +bn for
- *                    BatchNorm re-estimation, lower case: w2, w1.4-middle-out+bn, w2a2+bn); the
- *                    other rows and the sweep are carried over from the --json file of an
- *                    earlier full run (same model and test set), which is then updated
+ *   --only REGEX     run only the table rows whose id matches (ids: config, -heuristic, -row for
+ *                    row-granular bit maps, +bn for BatchNorm re-estimation, lower case: w2,
+ *                    w1.4-middle-out+bn, w1.4-middle-out-row, w2a2+bn); the other rows and the
+ *                    sweep are carried over from the --json file of an earlier full run (same
+ *                    model and test set), which is then updated. The granularity comparison
+ *                    alone: --only 'row|residual' (about a minute)
  *
  * It imports the compiled package from dist/ (run `npx tsc` first). Test data:
  * `fmnist:test` (the Debian package dataset-fashion-mnist), normalized as the model was
  * trained. Activation configurations are calibrated on the first 1,000 training images; the
  * `+BN` rows re-estimate the BatchNorm statistics (pass recalibrate-batchnorm, through
- * quantize's `recalibrateBatchNorm`) on the same images.
+ * quantize's `recalibrateBatchNorm`) on the same images. The `-row` rows use row-granular bit
+ * maps (quantize's `granularity: 'row'`: one bitwidth per output channel); they and their
+ * per-entry Middle-Out-residual counterparts are shown in their own table.
  * A hand-written commentary between the COMMENTARY markers of an existing output file is
  * carried over when the file is regenerated.
  */
@@ -79,11 +83,29 @@ function configs() {
   for (const h of ['middle-out', 'bottom-up']) rows.push({ config: 'W1.4', w: 1.4, h, bn: true });
   rows.push({ config: 'W2', w: 2, bn: true }, { config: 'W3', w: 3, bn: true });
   rows.push({ config: 'W1.4A1.4', w: 1.4, h: 'middle-out', a: 1.4, bn: true }, { config: 'W2A2', w: 2, a: 2, bn: true });
+  // Bit map granularity (granularity table): per entry vs one bitwidth per output channel.
+  // The per-entry Middle-Out rows are those above; Middle-Out residual per entry is added here.
+  for (const bn of [false, true]) {
+    for (const w of bn ? [1.4] : [1.2, 1.4]) {
+      rows.push({ config: `W${w}`, w, h: 'middle-out', g: 'row', ...(bn ? { bn } : {}) });
+      rows.push({ config: `W${w}`, w, h: 'middle-out-residual', ...(bn ? { bn } : {}) });
+      rows.push({ config: `W${w}`, w, h: 'middle-out-residual', g: 'row', ...(bn ? { bn } : {}) });
+    }
+    // With one scale per output channel and bit (per-row bit maps then have per-row scales).
+    rows.push({ config: 'W1.4', w: 1.4, h: 'middle-out', pc: true, ...(bn ? { bn } : {}) });
+    rows.push({ config: 'W1.4', w: 1.4, h: 'middle-out', pc: true, g: 'row', ...(bn ? { bn } : {}) });
+  }
   return rows;
 }
 
-/** A row's id for --only: config, -heuristic, +bn, lower case. */
-const rowId = (r) => `${r.config}${r.h ? `-${r.h}` : ''}${r.bn ? '+bn' : ''}`.toLowerCase();
+/** Rows of the granularity table only (not of the main table). */
+const granularityRow = (r) => r.g === 'row' || r.h === 'middle-out-residual' || !!r.pc;
+
+/** A row's id for --only: config, -heuristic, -pc (per-channel scales), -row, +bn, lower case. */
+const rowId = (r) => `${r.config}${r.h ? `-${r.h}` : ''}${r.pc ? '-pc' : ''}${r.g === 'row' ? '-row' : ''}${r.bn ? '+bn' : ''}`.toLowerCase();
+
+/** Same quantization but for the granularity (the per-entry partner of a per-row row). */
+const partnerOf = (rows, r) => rows.find((q) => q.config === r.config && q.h === r.h && !!q.bn === !!r.bn && !!q.pc === !!r.pc && q.g !== 'row' && q.a === undefined);
 
 /** With --only: the rows and sweep of the earlier run in the --json file. */
 function previousRun(args, modelRel, ds) {
@@ -129,6 +151,8 @@ async function main() {
       const res = await quantize(m, {
         avgBits: c.w,
         ...(c.h ? { heuristic: c.h, seed: SEED } : {}),
+        ...(c.g ? { granularity: c.g } : {}),
+        ...(c.pc ? { perChannel: true } : {}),
         ...(c.a !== undefined ? { actBits: c.a, ...CALIB } : {}),
         ...(c.bn ? { recalibrateBatchNorm: true, ...CALIB } : {}),
       });
@@ -138,9 +162,9 @@ async function main() {
       fidelity = weightFidelity(m, res.record, floatWeights);
     }
     const ev = await evaluate(m, ds);
-    const row = { ...c, bn: c.bn ?? false, heuristic: c.h ?? null, avgWeightBits: wBits, avgActivationBits: aBits, top1: ev.top1, top5: ev.top5, samples: ev.samples, pipeline, ...fidelity };
+    const row = { ...c, bn: c.bn ?? false, heuristic: c.h ?? null, granularity: c.g ?? 'entry', perChannel: !!c.pc, avgWeightBits: wBits, avgActivationBits: aBits, top1: ev.top1, top5: ev.top5, samples: ev.samples, pipeline, ...fidelity };
     rows.push(row);
-    log(`${c.config.padEnd(9)} ${(c.h ?? '-').padEnd(11)} ${c.bn ? '+BN' : '   '} w=${wBits?.toFixed(4) ?? 'float'} a=${aBits ?? 'float'} top1=${pct(ev.top1)} top5=${pct(ev.top5)}`);
+    log(`${c.config.padEnd(9)} ${(c.h ?? '-').padEnd(19)} ${c.pc ? 'pc ' : '   '}${c.g === 'row' ? 'row  ' : '     '}${c.bn ? '+BN' : '   '} w=${wBits?.toFixed(4) ?? 'float'} a=${aBits ?? 'float'} top1=${pct(ev.top1)} top5=${pct(ev.top5)}`);
   }
 
   if (prev) log(`ran ${ran.length} rows (${ran.join(', ')}); the others${args.sweep ? ' and the sweep' : ''} come from ${args.json}`);
@@ -174,15 +198,20 @@ function weightFidelity(m, record, floatWeights) {
   let hh = 0;
   let ee = 0;
   for (const w of record.weights) {
-    if (w.perChannel) throw new Error('weightFidelity handles per-tensor scales only');
     const orig = floatWeights.get(w.tensor);
     const raw = m.graph.get(w.planes).constValue.toRawBytes();
     const planes = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    const mu = w.scaleValues;
     const n = orig.length;
+    // Per channel: scaleValues is [K][C]; channel of entry j on the output-channel axis
+    // (Conv and Gemm transB=1: axis 0, else 1 of a 2-D weight).
+    const k = w.scaleValues.length;
+    const c = w.perChannel ? w.scaleValues[0].length : 1;
+    const axis0 = w.op === 'Conv' || m.graph.nodes.find((x) => x.name === w.node).attrInt('transB', 0) === 1;
+    const channelOf = (j) => (!w.perChannel ? 0 : axis0 ? Math.floor(j / (n / c)) : j % c);
+    const mu = (i, j) => (w.perChannel ? w.scaleValues[i][channelOf(j)] : w.scaleValues[i]);
     for (let j = 0; j < n; j++) {
       let h = 0;
-      for (let i = 0; i < mu.length; i++) h = Math.fround(h + planes[i * n + j] * mu[i]);
+      for (let i = 0; i < k; i++) h = Math.fround(h + planes[i * n + j] * mu(i, j));
       ww += orig[j] * orig[j];
       hh += h * h;
       ee += (h - orig[j]) ** 2;
@@ -208,12 +237,12 @@ function command(args, row, modelRel) {
 function observations(rows, sw) {
   const out = [];
   for (const w of [1.2, 1.4]) {
-    const rs = rows.filter((r) => r.w === w && r.h && r.a === undefined && !r.bn).sort((a, b) => b.top1 - a.top1);
+    const rs = rows.filter((r) => r.w === w && r.h && r.a === undefined && !r.bn && !granularityRow(r)).sort((a, b) => b.top1 - a.top1);
     out.push(`- W${w}, ordering by top-1: ${rs.map((r) => `${r.h} ${pct(r.top1)}${r.h === 'layer' ? ` (at ${r.avgWeightBits.toFixed(3)} bits)` : ''}`).join(' > ')}.`);
   }
   for (const bn of [false, true]) {
     const tag = bn ? ' (+BN re-estimation)' : '';
-    const find = (config, h) => rows.find((r) => r.config === config && (h === undefined || r.h === h) && !!r.bn === bn);
+    const find = (config, h) => rows.find((r) => r.config === config && (h === undefined || r.h === h) && !!r.bn === bn && r.g !== 'row' && !r.pc);
     const w2 = find('W2');
     const w14 = find('W1.4', 'middle-out');
     if (w2 && w14) out.push(`- W1.4 Middle-Out vs homogeneous W2${tag}: ${pct(w14.top1)} vs ${pct(w2.top1)} (${((w14.top1 - w2.top1) * 100).toFixed(2)} points).`);
@@ -221,15 +250,24 @@ function observations(rows, sw) {
     const a2 = find('W2A2');
     if (a14 && a2) out.push(`- W1.4A1.4 vs W2A2${tag}: ${pct(a14.top1)} vs ${pct(a2.top1)}.`);
   }
-  const bnRows = rows.filter((r) => r.bn);
+  const bnRows = rows.filter((r) => r.bn && !granularityRow(r));
   if (bnRows.length) {
     const label = (r) => `${r.config}${r.h ? ` ${r.h}` : ''}`;
     out.push(`- +BN re-estimation, ordering by top-1: ${[...bnRows].sort((a, b) => b.top1 - a.top1).map((r) => `${label(r)} ${pct(r.top1)}`).join(' > ')}.`);
     const gains = bnRows.map((r) => {
-      const base = rows.find((q) => !q.bn && q.config === r.config && q.h === r.h);
+      const base = rows.find((q) => !q.bn && q.config === r.config && q.h === r.h && q.g === r.g);
       return base ? `${label(r)} ${((r.top1 - base.top1) * 100 >= 0 ? '+' : '')}${((r.top1 - base.top1) * 100).toFixed(2)}` : null;
     });
     out.push(`- Top-1 change from BN re-estimation (points): ${gains.filter(Boolean).join(', ')}.`);
+  }
+  const rowRows = rows.filter((r) => r.g === 'row');
+  if (rowRows.length) {
+    const label = (r) => `${r.config} ${r.h}${r.pc ? ' per-channel' : ''}${r.bn ? ' +BN' : ''}`;
+    const deltas = rowRows.map((r) => {
+      const base = partnerOf(rows, r);
+      return base ? `${label(r)} ${pct(base.top1)} → ${pct(r.top1)} (${r.top1 - base.top1 >= 0 ? '+' : ''}${(100 * (r.top1 - base.top1)).toFixed(2)})` : null;
+    });
+    out.push(`- Per entry → per row, top-1 (points): ${deltas.filter(Boolean).join('; ')}.`);
   }
   if (sw) {
     const fl = sw.float.top1;
@@ -255,6 +293,35 @@ function observations(rows, sw) {
     }
   }
   return out;
+}
+
+/** The granularity section: per-entry vs row-granular bit maps, same heuristic, bits and BatchNorm. */
+function granularityTable(rows, args, modelRel) {
+  const L = ['', '## Bit map granularity: per entry vs one bitwidth per output channel', ''];
+  L.push('Row-granular bit maps (`quantize --granularity row`, docs/method.md "Row-granular bit maps")');
+  L.push('give every output channel of a layer one bitwidth, ranked by the heuristic\'s row key, with');
+  L.push('exact channel counts per bitwidth; otherwise the same quantization as the rows above.');
+  L.push('"Δ top-1" is against the per-entry row with the same heuristic, bits, scales and BatchNorm.');
+  L.push('Scales "per channel": one scale per output channel and bit (`--per-channel`), so a per-row');
+  L.push('bit map comes with per-row scales.');
+  L.push('');
+  L.push('| config | heuristic | scales | granularity | avg weight bits | BatchNorm | top-1 | Δ top-1 | top-5 | ‖Ŵ‖/‖W‖ | ‖Ŵ−W‖²/‖W‖² | command |');
+  L.push('| --- | --- | --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |');
+  const pairs = [];
+  for (const r of rows.filter((x) => x.g === 'row')) {
+    const entry = partnerOf(rows, r);
+    if (entry) pairs.push(entry);
+    pairs.push(r);
+  }
+  for (const r of pairs) {
+    const base = r.g === 'row' ? partnerOf(rows, r) : null;
+    const d = base ? `${r.top1 - base.top1 >= 0 ? '+' : ''}${(100 * (r.top1 - base.top1)).toFixed(2)}` : '';
+    L.push(
+      `| ${r.config} | ${r.heuristic} | ${r.pc ? 'per channel' : 'per tensor'} | ${r.g === 'row' ? 'per row' : 'per entry'} | ${r.avgWeightBits.toFixed(4)} | ${r.bn ? 're-estimated' : 'float'} | ${pct(r.top1)} | ${d} | ${pct(r.top5)} | ` +
+        `${r.normRatio.toFixed(3)} | ${r.relError.toFixed(3)} | ${command(args, r, modelRel)} |`,
+    );
+  }
+  return L;
 }
 
 function render({ rows, sw, modelRel, ds, args, totalS, ran, previous }) {
@@ -296,13 +363,14 @@ function render({ rows, sw, modelRel, ds, args, totalS, ran, previous }) {
   L.push('');
   L.push('| config | heuristic | avg weight bits | act bits | BatchNorm | top-1 | top-5 | ‖Ŵ‖/‖W‖ | ‖Ŵ−W‖²/‖W‖² | command |');
   L.push('| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | --- |');
-  for (const r of rows) {
+  for (const r of rows.filter((x) => !granularityRow(x))) {
     const h = r.heuristic ?? (r.w !== undefined ? 'homogeneous' : '—');
     const wb = r.avgWeightBits === null ? '32 (float)' : r.avgWeightBits.toFixed(4);
     const ab = r.avgActivationBits === null ? 'float' : r.avgActivationBits.toFixed(2);
     const fid = r.normRatio === undefined ? '— | —' : `${r.normRatio.toFixed(3)} | ${r.relError.toFixed(3)}`;
     L.push(`| ${r.config} | ${h} | ${wb} | ${ab} | ${r.bn ? 're-estimated' : 'float'} | ${pct(r.top1)} | ${pct(r.top5)} | ${fid} | ${command(args, r, modelRel)} |`);
   }
+  L.push(...granularityTable(rows, args, modelRel));
   if (sw) {
     L.push('');
     L.push('## Sweep (paper Figure 1 without fine-tuning)');

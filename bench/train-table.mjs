@@ -14,6 +14,7 @@
  *   --eval-limit N  evaluate on the first N test images only (default all 10,000)
  *   --out FILE      Markdown output (default docs/training-results.md)
  *   --json FILE     results as JSON, merged across runs (default bench/out/train-table.json)
+ *   --render-only   rewrite the Markdown from the JSON, without training
  *
  * Recipe (METHOD §5): SGD, lr 0.01 with a cosine schedule over the run, momentum 0.9, weight
  * decay 1e-4, batch 128, seed 0; latent weights start from the float model; bit maps are
@@ -25,7 +26,8 @@
  *
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
  * A hand-written commentary between the COMMENTARY markers of an existing output file is
- * carried over when the file is regenerated.
+ * carried over when the file is regenerated, and so is the bit map granularity table between
+ * the GRANULARITY markers (written by bench/train-granularity.mjs).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -52,6 +54,7 @@ const CONFIGS = [
   { name: 'W2A2', quant: { avgBits: 2, actBits: 2, ...CALIB } },
 ];
 const COMMENTARY = ['<!-- COMMENTARY:START -->', '<!-- COMMENTARY:END -->'];
+const GRANULARITY = ['<!-- GRANULARITY:START -->', '<!-- GRANULARITY:END -->'];
 
 function parseArgs(argv) {
   const a = { epochs: 3, threads: 2, out: 'docs/training-results.md', json: 'bench/out/train-table.json' };
@@ -68,6 +71,7 @@ function parseArgs(argv) {
     else if (k === '--eval-limit') a.evalLimit = Number(v());
     else if (k === '--out') a.out = v();
     else if (k === '--json') a.json = v();
+    else if (k === '--render-only') a.renderOnly = true;
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/train-table.mjs)`);
   }
   for (const c of a.configs ?? []) if (!CONFIGS.some((x) => x.name === c)) throw new Error(`unknown config ${c}; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
@@ -84,7 +88,7 @@ const command = (names) =>
   `npx tsc && node bench/train-table.mjs --epochs ${args.epochs}${args.threads !== 2 ? ` --threads ${args.threads}` : ''}${args.limit ? ` --limit ${args.limit}` : ''}${args.evalLimit ? ` --eval-limit ${args.evalLimit}` : ''}${names ? ` --configs ${names.join(',')}` : ''}`;
 
 for (const cfg of CONFIGS) {
-  if (args.configs && !args.configs.includes(cfg.name)) continue;
+  if (args.renderOnly || (args.configs && !args.configs.includes(cfg.name))) continue;
   const t0 = performance.now();
   const load0 = os.loadavg()[0];
   const recipe = { epochs: args.epochs, batchSize: 128, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, schedule: 'cosine', seed: 0, threads: args.threads, evalData: test };
@@ -157,6 +161,9 @@ function writeMarkdown() {
   const s = old.indexOf(COMMENTARY[0]);
   const e = old.indexOf(COMMENTARY[1]);
   const commentary = s >= 0 && e > s ? old.slice(s, e + COMMENTARY[1].length) : `${COMMENTARY[0]}\n${COMMENTARY[1]}`;
+  const gs = old.indexOf(GRANULARITY[0]);
+  const ge = old.indexOf(GRANULARITY[1]);
+  const granularity = gs >= 0 && ge > gs ? `${old.slice(gs, ge + GRANULARITY[1].length)}\n\n` : '';
   const any = rows[0];
   const md = `# Fine-tuning results on Fashion-MNIST
 
@@ -187,7 +194,7 @@ ${lines.join('\n')}
 
 ${checks.join('\n') || '- (rows missing)'}
 
-${commentary}
+${granularity}${commentary}
 `;
   fs.writeFileSync(path.resolve(ROOT, args.out), md);
 }
