@@ -82,26 +82,34 @@ async function main() {
   const calib = randomCifar(path.join(tmp, 'cifar.npy'));
   const rows = [];
   const t0 = performance.now();
-  for (const bits of [1, 1.2, 1.4]) {
+  // Per-weight bit maps (the paper's Middle-Out), then one bitwidth per output row
+  // (`--granularity row`), whose rows the backend groups on the PEs.
+  for (const [bits, granularity] of [[1, 'entry'], [1.2, 'entry'], [1.4, 'entry'], [1.2, 'row'], [1.4, 'row']]) {
     const m = buildCnv();
-    await quantize(m, { avgBits: bits, heuristic: 'middle-out', actBits: 1, calibData: calib, calibLimit: 16 });
+    await quantize(m, { avgBits: bits, heuristic: 'middle-out', granularity, actBits: 1, calibData: calib, calibLimit: 16 });
+    const label = `W${bits}A1${granularity === 'row' ? ' per row' : ''}`;
     const units = planVivadoHls(m, { lowering: CNV_LOWERING }).design.units;
     const bnn = planVivadoHls(m, { lowering: CNV_LOWERING, folding: bnnPynqCnvFolding(units) });
-    rows.push(row(`W${bits}A1`, 'BNN-PYNQ', bnn.estimates));
+    rows.push(row(label, 'BNN-PYNQ', bnn.estimates));
     const finn = planVivadoHls(m, { lowering: CNV_LOWERING, targetFps: REFERENCES.finnCnvZc706.fps });
-    rows.push(row(`W${bits}A1`, 'for 21,906 FPS', finn.estimates));
+    rows.push(row(label, 'for 21,906 FPS', finn.estimates));
     const paper = REFERENCES.paperTable2.find((p) => p.bits === bits);
     if (bits !== 1 && paper) {
       const slow = planVivadoHls(m, { lowering: CNV_LOWERING, targetFps: paper.kfps * 1000 });
-      rows.push(row(`W${bits}A1`, `for ${fmt(paper.kfps * 1000)} FPS (paper's)`, slow.estimates));
+      rows.push(row(label, `for ${fmt(paper.kfps * 1000)} FPS (paper's)`, slow.estimates));
     }
     if (bits === 1) rows.push({ ...row('W1A1', 'BNN-PYNQ', bnn.estimates), label: 'W1A1 @ 100 MHz', fps: bnn.estimates.total.fps / 2 });
   }
   // Fashion-MNIST CNN (the csim designs), default target.
   const fm = [];
-  for (const [name, acts] of [['W1.4', {}], ['W1.4A1.4', { actBits: 1.4 }]]) {
+  for (const [name, acts, granularity] of [
+    ['W1.4', {}, 'entry'],
+    ['W1.4A1.4', { actBits: 1.4 }, 'entry'],
+    ['W1.4 per row', {}, 'row'],
+    ['W1.4A1.4 per row', { actBits: 1.4 }, 'row'],
+  ]) {
     const m = loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'));
-    await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', normalize: 'fmnist', ...acts });
+    await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', granularity, normalize: 'fmnist', ...acts });
     for (const target of [5_000, 50_000]) {
       const p = planVivadoHls(m, { targetFps: target });
       fm.push({ ...row(name, '', p.estimates), target: `${fmt(target)} FPS`, folding: Object.values(p.folding.layers).map((f) => `${f.pe}/${f.simd}`).join(', ') });

@@ -115,6 +115,30 @@ describe('lower --backend vivado-hls', () => {
     expect(fs.readFileSync(path.join(d, 'hls', 'tb_data.txt'), 'utf8')).toBe(expected.files.get('tb_data.txt'));
   });
 
+  it('row-granular bit maps: rows grouped on the PEs by default (csim passes), --keep-row-order keeps FINN\'s order', async () => {
+    const d = tmpDir();
+    const q = await cli(['quantize', FMNIST_CNN, '--avg-bits', '1.4', '--granularity', 'row', '-o', path.join(d, 'row.onnx')]);
+    expect(q.code, q.stderr).toBe(0);
+    const run = async (extra: string[], out: string): Promise<{ folding: { layers: Record<string, { rowOrder?: number[] }> }; luts: number }> => {
+      const r = await cli(['lower', 'row.onnx', '--backend', 'vivado-hls', '--folding', 'fold.json', '--test-data', 'fmnist-mini:test', '--normalize', 'fmnist', '--test-samples', '6', '--csim', '-o', out, '--json', ...extra], { cwd: d });
+      expect(r.code, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout) as { summary: { luts: number; csim: { ok: boolean; classMismatches: number; accumulatorMismatches: number } } };
+      expect(j.summary.csim).toMatchObject({ ok: true, classMismatches: 0, accumulatorMismatches: 0 });
+      return { folding: JSON.parse(fs.readFileSync(path.join(d, out, 'folding.json'), 'utf8')), luts: j.summary.luts };
+    };
+    fs.writeFileSync(path.join(d, 'fold.json'), JSON.stringify({ layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 8, simd: 32 }, '/c3/Conv': { pe: 16, simd: 32 }, '/fc/Gemm': { pe: 2, simd: 64 } } }));
+    const grouped = await run([], 'grouped');
+    const kept = await run(['--keep-row-order'], 'kept');
+    for (const layer of ['/c1/Conv', '/c2/Conv', '/c3/Conv']) {
+      const order = grouped.folding.layers[layer]!.rowOrder!;
+      expect([...order].sort((a, b) => a - b)).toEqual(order.map((_, i) => i));
+      expect(kept.folding.layers[layer]!.rowOrder).toBeUndefined();
+    }
+    expect(grouped.folding.layers['/fc/Gemm']!.rowOrder).toBeUndefined();
+    expect(grouped.luts).toBeLessThan(kept.luts);
+    expect(fs.readFileSync(path.join(d, 'grouped', 'README.md'), 'utf8')).toMatch(/\| \/c2\/Conv \|.*\| grouped \|/);
+  });
+
   it('a compiler that does not exist: exit 6, toolchain (the project stays written)', async () => {
     const d = workdir();
     const saved = process.env['CXX'];
@@ -143,6 +167,7 @@ describe('lower errors: nothing written', () => {
     ['an unknown FPGA part', ['--backend', 'vivado-hls', '--part', 'xc9z999'], 2, 'invalid-option'],
     ['--normalize without --test-data', ['--backend', 'vivado-hls', '--normalize', 'fmnist'], 2, 'invalid-option'],
     ['an asic option for vivado-hls', ['--backend', 'vivado-hls', '--tech', 't.json'], 2, 'invalid-option'],
+    ['a vivado-hls option for bit-ir', ['--backend', 'bit-ir', '--keep-row-order'], 2, 'invalid-option'],
     ['a missing folding file', ['--backend', 'vivado-hls', '--folding', 'fold.json'], 3, 'file-not-found'],
     ['test data that is missing', ['--backend', 'vivado-hls', '--test-data', 'nowhere/'], 3, 'file-not-found'],
     ['the output folder is the model', ['--backend', 'bit-ir', '-o', 'q.onnx'], 7, 'output-would-overwrite-input'],

@@ -13,6 +13,8 @@ import { CNV_LOWERING, quantizedCnv, quantizedFmnist, randomCifar, tempDir } fro
 const BITS = [1, 1.2, 1.4, 1.6] as const;
 const models = new Map<number, Model>();
 const bnnPynq = new Map<number, VivadoHlsPlan>();
+/** Row-granular bit maps (one bitwidth per output row) at 1.2 and 1.4 bits. */
+const rowModels = new Map<number, Model>();
 
 beforeAll(async () => {
   const calib = randomCifar(tempDir('hbnn-hls-est-'));
@@ -22,7 +24,8 @@ beforeAll(async () => {
     const units = planVivadoHls(m, { lowering: CNV_LOWERING }).design.units;
     bnnPynq.set(b, planVivadoHls(m, { lowering: CNV_LOWERING, folding: bnnPynqCnvFolding(units) }));
   }
-}, 120_000);
+  for (const b of [1.2, 1.4]) rowModels.set(b, await quantizedCnv(b, calib, 'row'));
+}, 180_000);
 
 const lanes = (p: VivadoHlsPlan): number => p.estimates.stages.reduce((a, s) => a + (s.breakdown?.lanes ?? 0), 0);
 
@@ -191,6 +194,60 @@ describe('CNV at heterogeneous bits (BNN-PYNQ folding)', () => {
       expect(e.notes.some((n) => n.includes('counted as LUT multipliers'))).toBe(false);
     }
     expect(bnnPynq.get(1.2)!.estimates.total.dsp).toBeGreaterThan(bnnPynq.get(1)!.estimates.total.dsp);
+  });
+});
+
+describe('CNV with row-granular bit maps (one bitwidth per output row), rows grouped on the PEs', () => {
+  const plans = new Map<string, VivadoHlsPlan>();
+  const plan = (b: number, o: { grouped?: boolean; targetFps?: number } = {}): VivadoHlsPlan => {
+    const key = `${b}/${o.grouped ?? true}/${o.targetFps ?? 'bnn-pynq'}`;
+    let p = plans.get(key);
+    if (!p) {
+      const m = rowModels.get(b)!;
+      const folding = o.targetFps === undefined ? { folding: bnnPynqCnvFolding(bnnPynq.get(1)!.design.units) } : { targetFps: o.targetFps };
+      plans.set(key, (p = planVivadoHls(m, { lowering: CNV_LOWERING, ...folding, groupRows: o.grouped ?? true })));
+    }
+    return p;
+  };
+
+  it('the lanes follow the bits: lane LUTs within 0.1 of b × the 1-bit lanes (BNN-PYNQ folding, same cycles)', () => {
+    for (const b of [1.2, 1.4]) {
+      const p = plan(b);
+      expect(p.estimates.total.cycles).toBe(32_768);
+      // Every unit with several PEs is grouped, but the output layer (its rows are the logits).
+      expect(p.design.units.filter((u) => u.rowOrder).map((u) => u.layer)).toEqual(p.design.units.slice(0, -1).filter((u) => u.pe > 1).map((u) => u.layer));
+      const r = lanes(p) / lanes(bnnPynq.get(1)!);
+      expect(r).toBeGreaterThanOrEqual(b - 0.02);
+      expect(r).toBeLessThan(b + 0.1);
+    }
+  });
+
+  it('LUTs at 1.2 and 1.4 bits: at most the paper’s 1.2× and 1.4× of the 1-bit design, at the 1-bit throughput', () => {
+    const one = bnnPynq.get(1)!.estimates.total.luts;
+    const paper = REFERENCES.paperTable2.map((p) => p.lutPercent / REFERENCES.paperTable2[0].lutPercent);
+    const r12 = plan(1.2).estimates.total.luts / one;
+    const r14 = plan(1.4).estimates.total.luts / one;
+    // docs/fpga-results.md: 1.13× and 1.22× (the control, thresholds and other stages do not grow with the bits).
+    expect(r12).toBeGreaterThan(1.05);
+    expect(r12).toBeLessThanOrEqual(paper[1]!);
+    expect(r14).toBeGreaterThan(r12 + 0.05);
+    expect(r14).toBeLessThanOrEqual(paper[2]!);
+    // Without grouping, FINN's row order gives most PEs a row of every width.
+    expect(plan(1.2, { grouped: false }).estimates.total.luts / one).toBeGreaterThan(r12 + 0.1);
+    expect(plan(1.4, { grouped: false }).estimates.total.luts / one).toBeGreaterThan(r14 + 0.1);
+  });
+
+  it('folded for 21,906 FPS: below the paper’s ratios too, at 24.4 kFPS instead of the paper’s 18.25 and 15.6', () => {
+    const one = planVivadoHls(models.get(1)!, { lowering: CNV_LOWERING, targetFps: REFERENCES.finnCnvZc706.fps }).estimates.total.luts;
+    for (const [b, paper] of [
+      [1.2, 25.4 / 21.2],
+      [1.4, 29.7 / 21.2],
+    ] as const) {
+      const e = plan(b, { targetFps: REFERENCES.finnCnvZc706.fps }).estimates.total;
+      expect(e.fps).toBeGreaterThanOrEqual(REFERENCES.finnCnvZc706.fps);
+      expect(e.luts / one).toBeGreaterThan(1.05);
+      expect(e.luts / one).toBeLessThan(paper);
+    }
   });
 });
 

@@ -47,13 +47,13 @@ export function randomCifar(dir: string, count = 16, seed = 7): string {
 }
 
 /**
- * FINN's CNV with `bits` average weight bits (Middle-Out) and 1-bit activations (the BNN
+ * FINN's CNV with `bits` average weight bits (Middle-Out, per weight or one bitwidth per row) and 1-bit activations (the BNN
  * setting), calibrated on random CIFAR-shaped data; the estimates depend on the topology and
  * the bit widths, not on trained values.
  */
-export async function quantizedCnv(bits: number, calibSpec: string): Promise<Model> {
+export async function quantizedCnv(bits: number, calibSpec: string, granularity: 'entry' | 'row' = 'entry'): Promise<Model> {
   const m = buildCnv();
-  await quantize(m, { avgBits: bits, heuristic: 'middle-out', actBits: 1, calibData: calibSpec, calibLimit: 16 });
+  await quantize(m, { avgBits: bits, heuristic: 'middle-out', granularity, actBits: 1, calibData: calibSpec, calibLimit: 16 });
   return m;
 }
 
