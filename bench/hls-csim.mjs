@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /**
  * C simulation of the Vivado HLS projects for the quantized Fashion-MNIST CNN (W1.4 and
- * W1.4A1.4, Middle-Out, normalize 'fmnist') on the first N test images (default 1,000):
+ * W1.4A1.4, Middle-Out per weight and per row (`granularity: 'row'`, rows grouped on the PEs),
+ * normalize 'fmnist') on the first N test images (default 1,000):
  * compiled with g++, every class, logit and (for the first --acc images) every unit's
  * accumulators compared with the bit-level IR interpreter. The test
  * (test/backends/vivado-hls/csim.test.ts) runs 200 images; this runs the full 1,000.
@@ -41,6 +42,9 @@ function parseArgs(argv) {
 const CONFIGS = [
   { name: 'W1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', normalize: 'fmnist' } },
   { name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
+  // One bitwidth per output row: the backend groups the rows on the PEs (reordered channels).
+  { name: 'W1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', normalize: 'fmnist' } },
+  { name: 'W1.4A1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
 ];
 
 async function main() {

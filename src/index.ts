@@ -69,7 +69,7 @@ export { buildCnv, buildMobileNetV1 } from './zoo/topologies.js';
 export * from './train/index.js';
 
 // ---- bit-level IR and backends ------------------------------------------------------------
-export { lowerToBitIR, interpret, lowerBitIrFiles, bitProgramToJson, bitProgramFromJson, bitProgramToText, summarizeProgram } from './bitir/index.js';
+export { lowerToBitIR, interpret, lowerBitIrFiles, bitProgramToJson, bitProgramFromJson, bitProgramToText, summarizeProgram, permuteRows, rowsPermutable } from './bitir/index.js';
 export type { BitProgram, InterpretOptions, InterpretResult } from './bitir/index.js';
 export { lowerVivadoHls, planVivadoHls, runCsim } from './backends/vivado-hls/index.js';
 export type { VivadoHlsOptions, VivadoHlsResult } from './backends/vivado-hls/index.js';
