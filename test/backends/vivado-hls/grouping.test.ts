@@ -135,6 +135,17 @@ describe('row grouping on the Fashion-MNIST CNN with one width per row', () => {
     const r = lowerVivadoHls(source, { folding: FOLD, testData: data, testSamples: IMAGES, accSamples: 2 });
     expect(r.design.units.filter((u) => u.rowOrder).length).toBe(3);
     expect(JSON.parse(r.files.get('folding.json')!).layers['/c2/Conv'].rowOrder).toHaveLength(64);
+    // The code instantiates a plane's term only in the PEs that keep it (the estimate's count).
+    const top = r.files.get('hbnn_top.cpp')!;
+    for (const [i, u] of r.design.units.entries()) {
+      for (const k of [2, 3]) {
+        const m = new RegExp(`static const bool u${i}_has_w${k}\\[${u.pe}\\] = \\{([01, ]+)\\};`).exec(top);
+        const pes = keptPes(u, k);
+        if (pes === u.pe) expect(m, `${u.layer} plane ${k}`).toBeNull();
+        else expect(m![1]!.split(', ').filter((x) => x === '1').length, `${u.layer} plane ${k}`).toBe(pes);
+      }
+    }
+    expect(top).toContain('if (u1_has_w2[pe]) {');
     const dir = path.join(tempDir('hbnn-hls-group-'), 'p');
     writeFilesAtomic(dir, r.files);
     const build = await compileCsim(dir, { optLevel: 'O1' });

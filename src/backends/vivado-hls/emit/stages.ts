@@ -404,6 +404,32 @@ if (q < ${intLit(lo)}) q = ${intLit(lo)};
 o.v[pe] = (${entryT(u.out)})q;`;
 }
 
+/**
+ * Per weight plane that not every PE uses: which PEs have a row with a mask bit of that plane
+ * (PE p computes rows nf·PE + p). Planes every PE uses are left out.
+ */
+function planesPerPe(u: UnitStage): Map<number, boolean[]> {
+  const out = new Map<number, boolean[]>();
+  const w = u.weight;
+  if (w.kind !== 'binary') return out;
+  const wpr = w.wordsPerRow;
+  w.planes.forEach((pl, i) => {
+    const has = new Array<boolean>(u.pe).fill(false);
+    for (let r = 0; r < w.rows; r++) {
+      const pe = r % u.pe;
+      if (has[pe]) continue;
+      for (let k = 0; k < wpr; k++) {
+        if (pl.mask[r * wpr + k] !== 0) {
+          has[pe] = true;
+          break;
+        }
+      }
+    }
+    if (has.some((h) => !h)) out.set(i + 1, has);
+  });
+  return out;
+}
+
 function unitStage(u: UnitStage): string {
   const p = unitPrefix(u);
   const nf = u.mh / u.pe;
@@ -472,7 +498,16 @@ in_sum[sf] = total;`);
     buffers.push(`${beatT(u.in)} in_raw[${sf}];`);
     unpack.push('in_raw[sf] = x;');
   }
-  const terms = u.terms.map((_, ti) => termCode(u, ti, bitPlanes)).join('\n');
+  // Weight planes that some PE never uses (its rows stop at fewer bits; see grouping.ts):
+  // that PE's term is not instantiated (pe is unrolled, so the guard is a constant).
+  const live = planesPerPe(u);
+  const liveArrays = [...live].map(([k, has]) => `static const bool ${p}_has_w${k}[${u.pe}] = {${has.map((h) => (h ? 1 : 0)).join(', ')}};\n#pragma HLS ARRAY_PARTITION variable=${p}_has_w${k} complete dim=1\n`).join('');
+  const terms = u.terms
+    .map((t, ti) => {
+      const code = termCode(u, ti, bitPlanes);
+      return t.w > 0 && live.has(t.w) ? `if (${p}_has_w${t.w}[pe]) {  // only in PEs whose rows have weight plane ${t.w}\n${indent(code, 2)}\n}` : code;
+    })
+    .join('\n');
 
   // Trace: the IR's accumulators, acc = α·X + β[row].
   const traceValue = (t: number, x: string): string => {
@@ -580,7 +615,7 @@ ${indent(combineGroup('g'), 6)}
   }`;
   }
   return `${header(u, headerText)}${sig(u.name, beatT(u.in), beatT(u.out))} {
-${partitions}${combPartitions}${indent(buffers.join('\n'), 2)}
+${partitions}${combPartitions}${indent(liveArrays, 2)}${indent(buffers.join('\n'), 2)}
   ${accT} acc[${u.pe}][${T}];
 #pragma HLS ARRAY_PARTITION variable=acc complete dim=0
 ${body}
