@@ -661,6 +661,19 @@ function rebuildCandidates(map: Uint8Array, b: number, start: number, end: numbe
 }
 
 /**
+ * The rounds Algorithm 1 runs for `counts` (counts[b - 1] per bitwidth b, some nonzero):
+ * `last` is the widest bitwidth used, which takes all that remain; `lastSelection` the last
+ * round that selects (0: every entry gets `last`, no selection at all).
+ */
+export function selectionRounds(counts: readonly number[]): { last: number; lastSelection: number } {
+  let last = counts.length;
+  while (counts[last - 1] === 0) last--;
+  let lastSelection = last - 1;
+  while (lastSelection > 0 && counts[lastSelection - 1] === 0) lastSelection--;
+  return { last, lastSelection };
+}
+
+/**
  * Builds a bit map for `t` with Algorithm 1 and the chosen heuristic, with exact counts per
  * bitwidth (per tensor, or per channel with `channels`; with `rows`, one bitwidth per row:
  * row-bitmap.ts). NUMERIC on NaN/Inf weights.
@@ -743,10 +756,7 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
   if (n === 0) return result;
 
   const counts = perGroup.counts;
-  let last = counts.length; // the widest bitwidth used: it takes all that remain
-  while (counts[last - 1] === 0) last--;
-  let lastSelection = last - 1; // the last round that selects
-  while (lastSelection > 0 && counts[lastSelection - 1] === 0) lastSelection--;
+  const { last, lastSelection } = selectionRounds(counts);
   if (lastSelection === 0) {
     map.fill(last);
     return result;

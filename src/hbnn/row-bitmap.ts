@@ -24,7 +24,7 @@
  * Rows are at most a few thousand, so every round sorts R's keys.
  */
 import { fail, ErrorCodes } from '../errors.js';
-import { checkHeuristic, checkSeed, checkSelector, ResidualTrack, type BitMapOptions, type BitMapResult } from './bitmap.js';
+import { checkHeuristic, checkSeed, checkSelector, ResidualTrack, selectionRounds, type BitMapOptions, type BitMapResult } from './bitmap.js';
 import { countsFromDistribution, resolveDistribution } from './distribution.js';
 import { randomKey, seedWords } from './prng.js';
 import { checkOut, groupSize, sumAbsChecked } from './validate.js';
@@ -81,10 +81,7 @@ export function makeRowBitMap(t: Float32Array, opts: BitMapOptions): BitMapResul
   if (n === 0) return result;
 
   const counts = perRow.counts;
-  let last = counts.length; // the widest bitwidth used: it takes all rows that remain
-  while (counts[last - 1] === 0) last--;
-  let lastSelection = last - 1; // the last round that selects
-  while (lastSelection > 0 && counts[lastSelection - 1] === 0) lastSelection--;
+  const { last, lastSelection } = selectionRounds(counts); // `last` takes all rows that remain
   if (lastSelection === 0) {
     map.fill(last);
     return result;
