@@ -36,6 +36,23 @@ async function ortWeights(m: Model): Promise<Record<string, Float32Array>> {
   return Object.fromEntries(Object.entries(names).map(([k, v]) => [k, out[v]!.data as Float32Array]));
 }
 
+/**
+ * One training step's view of the binarized weights, then the written model: the latent
+ * values moved a little, bit maps frozen first when asked; returns the Ŵ each binarized
+ * parameter used, the written model and its quantization record.
+ */
+function stepAndWrite(q: Model, tg: ReturnType<typeof buildTrainingGraph>, params: ReturnType<typeof collectParams>, frozen: boolean) {
+  const bin = params.filter((p) => p.kind === 'binarized');
+  for (const p of bin) {
+    for (let i = 0; i < p.value.length; i++) p.value[i] = p.value[i]! * 0.9 + 0.05 * Math.sin(i);
+    if (frozen) p.binarizer!.freeze(p.value);
+  }
+  const used = bin.map((p) => p.binarizer!.binarize(p.value).slice());
+  const out = decodeModel(encodeModel(q));
+  writeParams(out, params, collectBatchNorms(q, tg));
+  return { used, out, rec: readQuantRecord(out)! };
+}
+
 describe('latent weights and the quantized format', () => {
   it('latent weights from a quantized model are its Ŵ, bit for bit what onnxruntime computes (per-channel scales)', async () => {
     const q = loadCnn();
@@ -59,14 +76,7 @@ describe('latent weights and the quantized format', () => {
       const bin = params.filter((p) => p.kind === 'binarized');
       expect(bin.map((p) => p.binarizer!.layout.channelAxis)).toEqual([1, 1, 0]);
       for (const frozen of [false, true]) {
-        for (const p of bin) {
-          for (let i = 0; i < p.value.length; i++) p.value[i] = p.value[i]! * 0.9 + 0.05 * Math.sin(i);
-          if (frozen) p.binarizer!.freeze(p.value);
-        }
-        const used = bin.map((p) => p.binarizer!.binarize(p.value).slice());
-        const out = decodeModel(encodeModel(q));
-        writeParams(out, params, collectBatchNorms(q, tg));
-        const rec = readQuantRecord(out)!;
+        const { used, out, rec } = stepAndWrite(q, tg, params, frozen);
         bin.forEach((p, k) => {
           const w = rec.weights.find((r) => r.tensor === p.name)!;
           const layout = channelLayout(w.op, out.graph.nodes.find((n) => n.name === w.node)!.attrInt('transB', 0), w.shape);
@@ -110,14 +120,7 @@ describe('row-granular bit maps in training', () => {
       const bin = params.filter((p) => p.kind === 'binarized');
       expect(bin.map((p) => p.binarizer!.spec.granularity)).toEqual(['row', 'row', 'row']);
       for (const frozen of [false, true]) {
-        for (const p of bin) {
-          for (let i = 0; i < p.value.length; i++) p.value[i] = p.value[i]! * 0.9 + 0.05 * Math.sin(i);
-          if (frozen) p.binarizer!.freeze(p.value);
-        }
-        const used = bin.map((p) => p.binarizer!.binarize(p.value).slice());
-        const out = decodeModel(encodeModel(q));
-        writeParams(out, params, collectBatchNorms(q, tg));
-        const rec = readQuantRecord(out)!;
+        const { used, out, rec } = stepAndWrite(q, tg, params, frozen);
         bin.forEach((p, k) => {
           const w = rec.weights.find((r) => r.tensor === p.name)!;
           expect(w.granularity).toBe('row');
