@@ -12,7 +12,7 @@ import { compileCsim, lowerVivadoHls, planVivadoHls, runTestbench } from '../../
 import { groupedRowOrder, rowWidths } from '../../../src/backends/vivado-hls/grouping.js';
 import { keptPes } from '../../../src/backends/vivado-hls/estimate.js';
 import { interpret } from '../../../src/bitir/interpret.js';
-import type { BinaryWeight, BitProgram } from '../../../src/bitir/types.js';
+import type { BinaryWeight, BitProgram, ConvOp, MatVecOp } from '../../../src/bitir/types.js';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../../src/data/index.js';
 import { writeFilesAtomic } from '../../../src/util/fs.js';
 import { fmnistProgram, tempDir } from './helpers.js';
@@ -80,7 +80,8 @@ describe('row grouping: the order', () => {
     const order = groupedRowOrder(w, 2)!;
     expect(Array.from(order)).toEqual([1, 2, 3, 6, 4, 0, 7, 5]);
     // PE 0 computes rows order[0], order[2], … = 1, 3, 4, 7: all one bit.
-    expect([0, 2, 4, 6].map((i) => w.planes.findLastIndex((pl) => pl.mask[order[i]!] !== 0) + 1)).toEqual([1, 1, 1, 1]);
+    const ws = widths(w);
+    expect([0, 2, 4, 6].map((i) => ws[order[i]!])).toEqual([1, 1, 1, 1]);
   });
 
   it("is undefined when it would not change any PE's widest row", () => {
@@ -103,7 +104,9 @@ describe('row grouping on the Fashion-MNIST CNN with one width per row', () => {
     const byId = new Map(source.weights.map((w) => [w.id, w]));
     for (const [i, u] of grouped.design.units.entries()) {
       const p0 = plain.design.units[i]!;
-      const ws = widths(byId.get(source.ops.find((o) => o.id === u.unitOp && (o.op === 'conv' || o.op === 'matvec'))!.weight as string) as BinaryWeight);
+      // The unit's weight in the source program (rows in the model's order).
+      const op = source.ops.find((o): o is ConvOp | MatVecOp => o.id === u.unitOp && (o.op === 'conv' || o.op === 'matvec'))!;
+      const ws = widths(byId.get(op.weight) as BinaryWeight);
       const nf = u.mh / u.pe;
       if (u.layer === '/fc/Gemm') {
         expect(u.rowOrder).toBeUndefined();
