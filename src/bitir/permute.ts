@@ -108,7 +108,8 @@ function pick<T>(xs: readonly T[], order: ArrayLike<number>): T[] {
   return Array.from({ length: order.length }, (_, i) => xs[order[i]!]!);
 }
 
-function isIdentity(order: ArrayLike<number>): boolean {
+/** Whether `order` maps every index to itself. */
+export function isIdentity(order: ArrayLike<number>): boolean {
   for (let i = 0; i < order.length; i++) if (order[i] !== i) return false;
   return true;
 }
@@ -181,7 +182,7 @@ export function permuteRows(p: BitProgram, unitOp: string, order: ArrayLike<numb
 
   // The order of the entries of the tensor being carried: channels, or all entries once flattened.
   let entryOrder: ArrayLike<number> = order;
-  let channelShape = (tensors.get(unit.output)!.type as AccType).shape;
+  let channelShape = accType.shape; // shape of the tensor being carried
   const newOps = new Map<string, BitOp>();
   for (const op of chain) {
     switch (op.op) {
@@ -222,7 +223,6 @@ export function permuteRows(p: BitProgram, unitOp: string, order: ArrayLike<numb
           for (let c = 0; c < from[0]!; c++) for (let k = 0; k < s; k++) flat[c * s + k] = entryOrder[c]! * s + k;
           entryOrder = flat;
         }
-        channelShape = to;
         break;
       }
       case 'relu':
@@ -232,7 +232,7 @@ export function permuteRows(p: BitProgram, unitOp: string, order: ArrayLike<numb
       default:
         fail(ErrorCodes.INTERNAL, `permuteRows: unexpected ${op.op} in the channel chain`);
     }
-    if (op.op !== 'reshape') channelShape = (tensors.get(op.output)!.type as { shape: number[] }).shape;
+    channelShape = (tensors.get(op.output)!.type as { shape: number[] }).shape;
   }
 
   // The sink reads the carried order: new column j reads what old column cols[j] read.

@@ -36,6 +36,7 @@ import {
   type WeightTensor,
 } from '../../bitir/types.js';
 import { outputSize } from '../../bitir/lower.js';
+import { isIdentity } from '../../bitir/permute.js';
 import { unitArith } from './arith.js';
 import type {
   EntryType,
@@ -92,11 +93,6 @@ export function arrivalOrder(layout: StreamLayout): Int32Array {
   }
   if (layout.perm) return layout.perm;
   return Int32Array.from({ length: layout.size }, (_, i) => i);
-}
-
-function isIdentity(order: Int32Array): boolean {
-  for (let i = 0; i < order.length; i++) if (order[i] !== i) return false;
-  return true;
 }
 
 function sameOrder(a: Int32Array, b: Int32Array): boolean {
