@@ -21,6 +21,7 @@ import type {
 import { beatT, comment, constArray, entryT, indent, intLit, signedBits } from './cpp.js';
 import { maskWord, signWord, thresholdLayout, unitCombiners, unitPrefix, weightArrays } from './weights.js';
 import { isShift } from '../arith.js';
+import { rowWidths } from '../grouping.js';
 
 export const IN_AXIS_T = 'hbnn_in_t';
 /** Narrowest SIMD at which ±1 × fixed-point lanes are summed on bit planes (popcounts) rather than lane by lane. */
@@ -405,28 +406,21 @@ o.v[pe] = (${entryT(u.out)})q;`;
 }
 
 /**
- * Per weight plane that not every PE uses: which PEs have a row with a mask bit of that plane
- * (PE p computes rows nf·PE + p). Planes every PE uses are left out.
+ * Per weight plane that not every PE uses: which PEs have a row that reaches it (PE p
+ * computes rows nf·PE + p; the planes nest, so a row has plane k when its widest weight has
+ * k bits or more). Planes every PE uses are left out.
  */
 function planesPerPe(u: UnitStage): Map<number, boolean[]> {
   const out = new Map<number, boolean[]>();
-  const w = u.weight;
-  if (w.kind !== 'binary') return out;
-  const wpr = w.wordsPerRow;
-  w.planes.forEach((pl, i) => {
+  const widths = rowWidths(u.weight);
+  if (!widths || u.weight.kind !== 'binary') return out;
+  for (let k = 1; k <= u.weight.planes.length; k++) {
     const has = new Array<boolean>(u.pe).fill(false);
-    for (let r = 0; r < w.rows; r++) {
-      const pe = r % u.pe;
-      if (has[pe]) continue;
-      for (let k = 0; k < wpr; k++) {
-        if (pl.mask[r * wpr + k] !== 0) {
-          has[pe] = true;
-          break;
-        }
-      }
-    }
-    if (has.some((h) => !h)) out.set(i + 1, has);
-  });
+    widths.forEach((width, r) => {
+      if (width >= k) has[r % u.pe] = true;
+    });
+    if (has.some((h) => !h)) out.set(k, has);
+  }
   return out;
 }
 
