@@ -3,8 +3,9 @@
  * models (truncations, bit flips, byte overwrites, varint corruption, length prefixes
  * inflated/deflated, tags changed). Every decode must end in a Model or in an HbnnError
  * with a code, never an untyped exception (nor one that only decodeModel's last-resort
- * wrapper turned into a typed one), and never hang (each variant is timed; decoding
- * is synchronous, so the bound is checked after each call returns). A decoded Model must
+ * wrapper turned into a typed one), and never hang (a hang fails the test by its timeout;
+ * the slowest variant is reported in the log line, not asserted: no timing assertions in
+ * tests). A decoded Model must
  * also print and re-encode without an untyped exception.
  */
 import { describe, expect, test } from 'vitest';
@@ -32,7 +33,8 @@ const MODELS: string[] = [
 ];
 const KINDS: MutationKind[] = ['truncate', 'bitflip', 'overwrite', 'varint', 'length-inflate', 'length-deflate', 'tag'];
 const PER_KIND = 12;
-const HANG_GUARD_MS = 2000;
+/** A decode that hangs fails the test by this timeout (the whole run takes seconds). */
+const HANG_TIMEOUT_MS = 120_000;
 
 interface Tally {
   variants: number;
@@ -64,7 +66,7 @@ function attempt(bytes: Uint8Array, what: string, t: Tally): void {
 }
 
 describe('decodeModel on mutated models', () => {
-  test('every variant decodes to a Model or fails with a typed HbnnError, within the hang guard', () => {
+  test('every variant decodes to a Model or fails with a typed HbnnError, without hanging', () => {
     const t: Tally = { variants: 0, valid: 0, byCode: new Map(), untyped: [], slowest: { ms: 0, what: '' } };
     const rand = prng(20240611);
     for (const file of MODELS) {
@@ -86,9 +88,8 @@ describe('decodeModel on mutated models', () => {
     );
     expect(t.variants).toBe(MODELS.length * KINDS.length * PER_KIND);
     expect(t.untyped).toEqual([]);
-    expect(t.slowest.ms).toBeLessThan(HANG_GUARD_MS);
     // The mutations do reach the interesting paths: both outcomes occur, and more than one code.
     expect(t.valid).toBeGreaterThan(0);
     expect(t.byCode.size).toBeGreaterThan(1);
-  });
+  }, HANG_TIMEOUT_MS);
 });
