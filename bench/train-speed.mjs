@@ -10,6 +10,9 @@
  *   npx tsc && node bench/train-speed.mjs [--epochs 3] [--limit 12800] [--batch 128] [--threads 2] [--float] [--torch]
  *
  * --float   also time float training (trainFloat) of the same model
+ * --canonical  also time the same fine-tuning with phaseLayout: false (every value in the
+ *           model's own layout, MaxPool with indices + MaxUnpool), before and after the default
+ *           run: the phase layout's gain measured on the same machine in the same run
  * --torch   also time the same network and optimizer in PyTorch on CPU, when /usr/bin/python3
  *           can import torch (Debian: apt install python3-torch; not a dependency): float
  *           training and W1.4 Middle-Out STE fine-tuning written in torch ops
@@ -33,7 +36,7 @@ const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
 const { fineTune, trainFloat } = await load('src/train/index.js');
 
 function parseArgs(argv) {
-  const a = { epochs: 3, limit: 12800, batch: 128, threads: 2, float: false, torch: false, json: 'bench/out/train-speed.json' };
+  const a = { epochs: 3, limit: 12800, batch: 128, threads: 2, float: false, torch: false, canonical: false, json: 'bench/out/train-speed.json' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => argv[++i];
@@ -43,6 +46,7 @@ function parseArgs(argv) {
     else if (k === '--threads') a.threads = Number(v());
     else if (k === '--float') a.float = true;
     else if (k === '--torch') a.torch = true;
+    else if (k === '--canonical') a.canonical = true;
     else if (k === '--json') a.json = v();
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/train-speed.mjs)`);
   }
@@ -111,7 +115,11 @@ if (args.torch) runTorch('before');
 const common = { batchSize: args.batch, threads: args.threads, epochs: args.epochs, seed: 0, evalBefore: false };
 const q = loadModel(modelPath);
 await quantize(q, { avgBits: 1.4, heuristic: 'middle-out' });
+const canonicalRun = async (when) =>
+  results.runs.push(await timed(`W1.4 middle-out fine-tune, phaseLayout false (${when})`, (onProgress) => fineTune(q, train, { ...common, latentFrom: loadModel(modelPath), phaseLayout: false, onProgress })));
+if (args.canonical) await canonicalRun('before');
 results.runs.push(await timed('W1.4 middle-out fine-tune', (onProgress) => fineTune(q, train, { ...common, latentFrom: loadModel(modelPath), onProgress })));
+if (args.canonical) await canonicalRun('after');
 if (args.float) results.runs.push(await timed('float train', (onProgress) => trainFloat(loadModel(modelPath), train, { ...common, onProgress })));
 results.peakRssMiB = mb(process.resourceUsage().maxRSS * 1024);
 

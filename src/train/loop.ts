@@ -142,6 +142,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
     loss: o.loss,
     ...(opts.output !== undefined ? { output: opts.output } : {}),
     trainable: (name) => !matchesAny(o.freeze, [name]),
+    ...(opts.phaseLayout === false ? { phaseLayout: false } : {}),
   });
   if (mode === 'float' && tg.params.some((p) => p.kind === 'binarized')) fail(ErrorCodes.INTERNAL, 'binarized weights in a float model');
   if (tg.params.length === 0) fail(ErrorCodes.INVALID_OPTION, 'nothing to train: no float parameter reaches the loss (all frozen?)', { option: 'freeze' });
@@ -410,6 +411,7 @@ function describeOptions(o: Resolved, raw: FineTuneOptions): Record<string, unkn
     schedule: schedule.kind,
     ...(schedule.kind === 'step' ? { stepEpochs: schedule.stepEpochs, gamma: schedule.gamma } : {}),
     latentFrom: raw.latentFrom ? 'float model' : 'dequantized weights',
+    ...(raw.phaseLayout === false ? { phaseLayout: false } : {}),
   };
 }
 

@@ -34,6 +34,12 @@ export interface TrainOptions {
   seed?: number;
   /** onnxruntime intra-op threads (default: onnxruntime's choice). */
   threads?: number;
+  /**
+   * Train Conv -> BatchNormalization -> MaxPool 2x2 chains in the phase layout (default true;
+   * docs/training.md "Phase layout"). false keeps every value in the model's own layout: the
+   * same gradients up to float rounding, slower; for comparisons and debugging.
+   */
+  phaseLayout?: boolean;
   /** Use only the first N training samples. */
   limit?: number;
   /** Stop after this many optimizer steps in total (for tests and benchmarks; the log records it). */

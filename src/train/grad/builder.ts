@@ -38,6 +38,18 @@ import { builtinGradRules } from './rules/index.js';
 import { inferShapes } from './shapes.js';
 import { emitLoss, type LossKind } from './loss.js';
 import { prepareForTraining } from './prepare.js';
+import { planPhaseBlocks, type Layout } from './phase-layout.js';
+
+/** Single-input elementwise ops whose rules work on any layout (the output keeps the input's). */
+const ELEMENTWISE_UNARY = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Identity', 'Neg']);
+
+/** Whether input `i` of `node` may be fed a value of layout `lay` as it is. */
+function acceptsLayout(node: Node, i: number, lay: Layout): boolean {
+  if (i !== 0 || (node.domain !== '' && node.domain !== 'ai.onnx')) return false;
+  if (ELEMENTWISE_UNARY.has(node.opType)) return true;
+  if (lay.kind === 'nhwc') return node.opType === 'Conv';
+  return node.opType === 'BatchNormalization' || node.opType === 'MaxPool';
+}
 
 export interface BuildOptions {
   /** Loss on the logits (default cross-entropy). */
@@ -48,6 +60,11 @@ export interface BuildOptions {
   trainable?: (name: string) => boolean;
   /** Gradient rules (default: the built-in registry). */
   rules?: GradRegistry;
+  /**
+   * Train Conv -> BatchNormalization -> MaxPool 2x2 chains in the phase layout (default true;
+   * see phase-layout.ts). False builds every node in the forward model's layout.
+   */
+  phaseLayout?: boolean;
 }
 
 export interface TrainingParam {
@@ -149,6 +166,14 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   tm.functions = (model.functions as FunctionPb[]).map((f) => withOpset(f, opset));
   const tg = tm.graph;
   const ctx = new GradContext(tg, opset);
+  if (opts.phaseLayout !== false) {
+    // forward values a gradient can reach (a superset is fine: it only rules out a form)
+    const reach = new Set<Value>(paramInits);
+    for (const node of order) {
+      if (isWeightCall(node) || node.inputs.some((v) => v && reach.has(v))) for (const o of node.outputs) reach.add(o);
+    }
+    ctx.phaseBlocks = planPhaseBlocks(order, fwdShapes, (v) => reach.has(v));
+  }
 
   const map = new Map<Value, Value | null>();
   const requires = new Set<Value>();
@@ -203,6 +228,8 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
 
   // ---- forward --------------------------------------------------------------------------
   const saved = new Map<Node, Record<string, Value>>();
+  /** The training-graph values each forward rule was given (layouts converted where needed). */
+  const fedInputs = new Map<Node, (Value | null)[]>();
   for (const node of order) {
     if (node.subgraphs().length > 0) {
       fail(ErrorCodes.UNSUPPORTED_OP, `cannot train through ${node.label}: control flow (${node.opType}) is not supported`, { node: node.name, op: node.opType });
@@ -220,12 +247,23 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
       map.set(out, v);
       continue;
     }
-    const inputs = node.inputs.map(mapInput);
+    const inputs = node.inputs.map(mapInput).map((v, i) => {
+      const lay = ctx.layoutOf(v);
+      if (!v || !lay || acceptsLayout(node, i, lay)) return v;
+      if (lay.kind !== 'nhwc') fail(ErrorCodes.INTERNAL, `${node.label} reads a ${lay.kind} value it cannot take`, { node: node.name });
+      return ctx.canonical(v);
+    });
+    fedInputs.set(node, inputs);
     const rule = rules.get(ruleKey(node.domain, node.opType));
     const diff = rule ? rule.differentiableInputs(node) : node.inputs.map((_, i) => i);
     const needsGrad = !NON_DIFFERENTIABLE.has(node.opType) && diff.some((i) => !!node.inputs[i] && requires.has(node.inputs[i]!));
     ctx.scope = node.name || node.opType;
     const res: ForwardResult = rule?.forward ? rule.forward(ctx, node, inputs, hooks) : { outputs: ctx.copyNode(node, inputs) };
+    const inLayout = ctx.layoutOf(inputs[0]);
+    if (inLayout && (ELEMENTWISE_UNARY.has(node.opType) || node.opType === 'BatchNormalization') && res.outputs[0] && !ctx.layoutOf(res.outputs[0])) {
+      ctx.setLayout(res.outputs[0], inLayout);
+      if (!ctx.dims(res.outputs[0])) ctx.setShape(res.outputs[0], ctx.dims(inputs[0]!));
+    }
     node.outputs.forEach((o, i) => {
       const t = res.outputs[i] ?? null;
       map.set(o, t);
@@ -242,13 +280,17 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   // ---- backward -------------------------------------------------------------------------
   const grads = new Map<Value, Value>();
   const accumulate = (v: Value, g: Value): void => {
+    // a gradient in the forward layout for a value kept channels-last is transposed to it
+    const lay = ctx.layoutOf(map.get(v));
+    if (lay?.kind === 'nhwc' && !ctx.layoutOf(g)) g = ctx.toChannelsLast(g, lay.canonical);
     const have = grads.get(v);
     if (!have) {
       grads.set(v, g);
       return;
     }
     const sum = ctx.op('Add', [have, g]);
-    ctx.setShape(sum, fwdShapes.get(v));
+    ctx.setShape(sum, ctx.dims(have) ?? fwdShapes.get(v));
+    ctx.setLayout(sum, ctx.layoutOf(have));
     grads.set(v, sum);
   };
   if (requires.has(logits)) accumulate(logits, head.dLogits);
@@ -272,9 +314,10 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     }
     if (dOutputs[0] === null) continue; // only secondary outputs (indices, masks) reach the loss: no gradient
     ctx.scope = `${node.name || node.opType}/grad`;
+    const fed = fedInputs.get(node)!;
     const dInputs = rule.backward(ctx, {
       node,
-      inputs: node.inputs.map((v) => (v ? map.get(v) ?? null : null)),
+      inputs: fed,
       outputs: node.outputs.map((o) => map.get(o) ?? null),
       saved: saved.get(node) ?? {},
       dOutputs,
@@ -283,7 +326,10 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     node.inputs.forEach((v, i) => {
       const g = dInputs[i];
       if (v && needs[i] && g) {
-        if (!ctx.dims(g)) ctx.setShape(g, fwdShapes.get(v));
+        // a gradient has the layout of the value the rule was fed
+        const lay = ctx.layoutOf(fed[i]);
+        if (lay && !ctx.layoutOf(g)) ctx.setLayout(g, lay);
+        if (!ctx.dims(g)) ctx.setShape(g, lay ? ctx.dims(fed[i]!) : fwdShapes.get(v));
         accumulate(v, g);
       }
     });
@@ -319,6 +365,11 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     meanOutput: output(info.mean, `${info.node.name || 'BatchNormalization'}.batch_mean`),
     varOutput: output(info.variance, `${info.node.name || 'BatchNormalization'}.batch_var`),
   }));
+  // Nodes whose results nothing reads (layout conversions a rule asked for and did not use).
+  for (let k = tg.nodes.length - 1; k >= 0; k--) {
+    const n = tg.nodes[k]!;
+    if (n.outputs.every((o) => o.uses.length === 0 && !o.isGraphOutput)) tg.removeNode(n);
+  }
   // Initializers only the replaced forms read (BatchNormalization's running statistics).
   for (const v of [...tg.initializers.values()]) if (v.uses.length === 0 && !v.isGraphOutput) tg.removeInitializer(v);
   return {

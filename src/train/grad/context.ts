@@ -12,6 +12,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Dim } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
+import type { Layout, PhaseBlock } from './phase-layout.js';
 
 /** Attribute constructors (the IR stores ints as bigint). */
 export const attr = {
@@ -34,6 +35,11 @@ export class GradContext {
   private readonly nodeNames = new Set<string>();
   /** Name prefix for the nodes and values being emitted (the forward node's name). */
   scope = 'train';
+  /** Training-graph values whose layout is not the forward model's (see phase-layout.ts). */
+  private readonly layouts = new Map<Value, Layout>();
+  private readonly canonicalOf = new Map<Value, Value>();
+  /** Conv -> BatchNormalization -> MaxPool 2x2 chains trained in the phase layout, by Conv node. */
+  phaseBlocks = new Map<Node, PhaseBlock>();
 
   constructor(graph: Graph, opset: number) {
     this.graph = graph;
@@ -154,6 +160,47 @@ export class GradContext {
     return this.op('Concat', parts, { axis: attr.int(0) });
   }
 
+  // ---- layouts ---------------------------------------------------------------------------
+
+  /** The layout of `v` when it is not the forward model's own (undefined: same layout). */
+  layoutOf(v: Value | null | undefined): Layout | undefined {
+    return v ? this.layouts.get(v) : undefined;
+  }
+
+  setLayout(v: Value, layout: Layout | undefined): void {
+    if (layout) this.layouts.set(v, layout);
+  }
+
+  /**
+   * `v` in the forward model's layout: a channels-last value ([N, H, W, C]) transposed back to
+   * [N, C, H, W] (once per value); any other value as it is.
+   */
+  canonical(v: Value): Value {
+    const lay = this.layouts.get(v);
+    if (lay?.kind !== 'nhwc') return v;
+    let c = this.canonicalOf.get(v);
+    if (!c) {
+      c = this.transpose(v, [0, 3, 1, 2]);
+      this.setShape(c, lay.canonical);
+      this.canonicalOf.set(v, c);
+    }
+    return c;
+  }
+
+  /** A value of forward layout [N, C, H, W] (dims `canonical`) as channels-last [N, H, W, C]. */
+  toChannelsLast(v: Value, canonical: Dim[]): Value {
+    const out = this.transpose(v, [0, 2, 3, 1]);
+    this.setShape(out, [canonical[0]!, canonical[2]!, canonical[3]!, canonical[1]!]);
+    this.layouts.set(out, { kind: 'nhwc', canonical });
+    return out;
+  }
+
+  /** Static dims of `v` in the forward model's layout. */
+  canonicalDims(v: Value): Dim[] | undefined {
+    const lay = this.layouts.get(v);
+    return lay?.kind === 'nhwc' ? lay.canonical : this.dims(v);
+  }
+
   // ---- operator-set dependent helpers --------------------------------------------------
 
   /** ReduceSum over `axes` (axes as an input since opset 13). */
@@ -165,6 +212,12 @@ export class GradContext {
   reduceMean(x: Value, axes: readonly number[], keepdims: boolean): Value {
     if (this.opset >= 18) return this.op('ReduceMean', [x, this.constI64(axes)], { keepdims: attr.int(keepdims ? 1 : 0) });
     return this.op('ReduceMean', [x], { axes: attr.ints(axes), keepdims: attr.int(keepdims ? 1 : 0) });
+  }
+
+  /** ReduceMax over `axes` (an attribute before opset 18, an input from 18). */
+  reduceMax(x: Value, axes: readonly number[], keepdims: boolean): Value {
+    if (this.opset >= 18) return this.op('ReduceMax', [x, this.constI64(axes)], { keepdims: attr.int(keepdims ? 1 : 0) });
+    return this.op('ReduceMax', [x], { axes: attr.ints(axes), keepdims: attr.int(keepdims ? 1 : 0) });
   }
 
   unsqueeze(x: Value, axes: readonly number[]): Value {

@@ -48,7 +48,8 @@ export function registerBatchNorm(r: GradRuleSet): void {
       const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)])])]);
       const meanC = ctx.reshape(mean, flat);
       const varC = ctx.reshape(variance, flat);
-      const y = ctx.op('BatchNormalization', [x, scale, bias, meanC, varC], { epsilon: attr.float(eps) });
+      // [rows, C] (channels last): onnxruntime's BatchNormalization kernel is slow on 2-D input; Xc·k + beta instead
+      const y = rank === 2 ? ctx.op('Add', [ctx.op('Mul', [xc, ctx.op('Mul', [scale, ctx.reshape(invstd, flat)])]), bias]) : ctx.op('BatchNormalization', [x, scale, bias, meanC, varC], { epsilon: attr.float(eps) });
       ctx.setShape(y, ctx.dims(x));
       // batch statistics for the running estimates; M = |X| / |C|
       const toFloat = { to: attr.int(DataType.FLOAT) };
@@ -85,7 +86,8 @@ export function registerBatchNorm(r: GradRuleSet): void {
         const zeros = ctx.op('Mul', [k, ctx.scalar(0)]);
         const ones = ctx.op('Add', [zeros, ctx.scalar(1)]);
         const affine = (v: Value, s: Value, t: Value): Value => ctx.op('BatchNormalization', [v, s, t, zeros, ones], { epsilon: attr.float(0) });
-        dX = ctx.op('Add', [affine(dy, k, c), affine(xc, b, zeros)]);
+        // 2-D: elementwise ops (see the forward)
+        dX = rank === 2 ? ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [dy, k]), ctx.op('Mul', [xc, b])]), c]) : ctx.op('Add', [affine(dy, k, c), affine(xc, b, zeros)]);
         ctx.setShape(dX, ctx.dims(a.inputs[0]!));
       }
       return [dX, dGamma, dBeta];

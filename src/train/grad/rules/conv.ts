@@ -41,35 +41,50 @@ import { windowGeometry, type WindowGeometry } from '../shapes.js';
 import type { Node, Value } from '../../../ir/graph.js';
 import type { Dim } from '../../../ir/types.js';
 import { fail, ErrorCodes } from '../../../errors.js';
+import { phaseForm, phaseRowOrder, planesConvBackward, planesConvForward, rowsConvInputGrad, rowsToCanonical } from '../phase-layout.js';
 
 export function registerConv(r: GradRuleSet): void {
   r.register('Conv', {
     differentiableInputs: () => [0, 1, 2],
     forward(ctx, node, inputs) {
-      const [x, w, b] = inputs;
+      const block = ctx.phaseBlocks.get(node);
+      const form = block ? phaseForm(block) : null;
+      if (block && form === 'phase-planes') return planesConvForward(ctx, block, inputs);
+      const [xIn, w, b] = inputs;
       const wd = w ? ctx.dims(w) : undefined;
-      const xd = x ? ctx.dims(x) : undefined;
-      if (!wd || !xd || wd.some((d) => typeof d !== 'number') || node.attrInt('group', 1) !== 1) return { outputs: ctx.copyNode(node, inputs) };
+      const xd = xIn ? ctx.canonicalDims(xIn) : undefined;
+      const plain = (): { outputs: Value[] } => ({ outputs: ctx.copyNode(node, [xIn ? ctx.canonical(xIn) : null, ...inputs.slice(1)]) });
+      if (!wd || !xd || wd.some((d) => typeof d !== 'number') || node.attrInt('group', 1) !== 1) return plain();
       const wdims = wd as number[];
       const spatialIn = xd.slice(2);
       const kernel = node.attrInts('kernel_shape') ?? wdims.slice(2);
-      if (!patchesApply(spatialIn, wdims[1]!, 1)) return { outputs: ctx.copyNode(node, inputs) };
+      if (!patchesApply(spatialIn, wdims[1]!, 1)) return plain();
       const geo = windowGeometry(node, spatialIn, kernel);
-      if (!geo.pads) return { outputs: ctx.copyNode(node, inputs) };
-      const { g, o, outDims } = channelsLastPatches(ctx, x!, wdims[1]!, spatialIn, geo);
-      // Y[N·O, M] = G[N·O, K·C] · W'[K·C, M] (+ B), then channels-first
+      if (!geo.pads) return plain();
       const rank = wdims.length - 2;
       const m = wdims[0]!;
+      const rowsBlock = block && form === 'phase-rows' ? block : undefined;
+      const { g, o, outDims } = channelsLastPatches(ctx, xIn!, wdims[1]!, spatialIn, geo, rowsBlock ? phaseRowOrder(rowsBlock) : undefined);
+      // Y[N·O, M] = G[N·O, K·C] · W'[K·C, M] (+ B), then channels-first (the phase-rows form stays [N·O, M])
       const wr = ctx.reshape(ctx.transpose(w!, [...Array.from({ length: rank }, (_, i) => i + 2), 1, 0]), ctx.constI64([-1, m]));
       const y2 = ctx.op('Gemm', b ? [g, wr, b] : [g, wr]);
+      if (rowsBlock) {
+        ctx.setShape(y2, [null, m]);
+        ctx.setLayout(y2, { kind: 'phase-rows', block: rowsBlock });
+        return { outputs: [y2], saved: { patches: g } };
+      }
       const y = ctx.reshape(ctx.transpose(ctx.reshape(y2, ctx.constI64([-1, o, m])), [0, 2, 1]), ctx.constI64([-1, m, ...outDims]));
       ctx.setShape(y, [xd[0] ?? null, m, ...outDims]);
       return { outputs: [y], saved: { patches: g } };
     },
     backward(ctx, a) {
-      const [x, w, b] = a.inputs;
-      const dy = a.dOutputs[0]!;
+      const [xSeen, w, b] = a.inputs;
+      const dyIn = a.dOutputs[0]!;
       const node = a.node;
+      const lay = ctx.layoutOf(a.outputs[0]);
+      if (lay?.kind === 'phase-planes') return planesConvBackward(ctx, lay.block, a, feedsOnlyBatchNorm(node));
+      const x = xSeen ? ctx.canonical(xSeen) : xSeen;
+      const channelsLast = !!xSeen && ctx.layoutOf(xSeen)?.kind === 'nhwc';
       const wd = ctx.dims(w!);
       if (!wd || wd.some((d) => typeof d !== 'number')) {
         fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of ${node.label}: the weight shape is not static`, { node: node.name, op: node.opType });
@@ -85,9 +100,33 @@ export function registerConv(r: GradRuleSet): void {
       }
       const group = node.attrInt('group', 1);
       const spatialAxes = Array.from({ length: rank }, (_, i) => i + 2);
+      const m = wdims[0]!;
+      const zeroBias = feedsOnlyBatchNorm(node);
+      if (lay?.kind === 'phase-rows') {
+        // dY is [N·O, M] in the phase row order of the saved patches
+        const blk = lay.block;
+        const dB = a.needs[2] && b ? (zeroBias ? ctx.constF32(new Array<number>(m).fill(0), [m]) : ctx.reduceSum(dyIn, [0], false)) : null;
+        let dW: Value | null = null;
+        if (a.needs[1]) {
+          // dY's rows transposed to [M, N·O] (the Reshape keeps onnxruntime from fusing the Transpose into a transA MatMul, which is slower here)
+          const rows = ctx.reshape(ctx.transpose(dyIn, [1, 0]), ctx.constI64([m, -1]));
+          const dw = ctx.reshape(ctx.op('MatMul', [rows, a.saved['patches']!]), ctx.constI64([m, ...geo.kernel, wdims[1]!]));
+          dW = ctx.transpose(dw, [0, rank + 1, ...Array.from({ length: rank }, (_, i) => i + 1)]);
+        }
+        let dX: Value | null = null;
+        if (a.needs[0]) {
+          if (geo.strides.every((s) => s === 1) && geo.dilations.every((d) => d === 1)) {
+            dX = rowsConvInputGrad(ctx, blk, dyIn, w!, xSeen!);
+          } else {
+            dX = convInputGrad(ctx, rowsToCanonical(ctx, blk, dyIn), w!, x!, spatialIn, geo, group, channelsLast);
+          }
+        }
+        return [dX, dW, dB];
+      }
+      const dy = dyIn;
       let dB: Value | null = null;
-      if (a.needs[2] && b) dB = feedsOnlyBatchNorm(node) ? ctx.constF32(new Array<number>(wdims[0]!).fill(0), [wdims[0]!]) : ctx.reduceSum(dy, [0, ...spatialAxes], false);
-      const dX = a.needs[0] ? convInputGrad(ctx, dy, w!, x!, spatialIn, geo, group) : null;
+      if (a.needs[2] && b) dB = zeroBias ? ctx.constF32(new Array<number>(m).fill(0), [m]) : ctx.reduceSum(dy, [0, ...spatialAxes], false);
+      const dX = a.needs[0] ? convInputGrad(ctx, dy, w!, x!, spatialIn, geo, group, channelsLast) : null;
       const dW = a.needs[1] ? convWeightGrad(ctx, dy, x!, wdims, geo, group, spatialIn, a.saved['patches']) : null;
       return [dX, dW, dB];
     },
@@ -136,7 +175,8 @@ export function transposedWindow(
   return ctx.op('Pad', [raw, pads]);
 }
 
-function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialIn: readonly Dim[], geo: WindowGeometry, group: number): Value {
+/** The input gradient in the forward layout, or channels-last ([N, H, W, C], tagged) when `channelsLast`. */
+function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialIn: readonly Dim[], geo: WindowGeometry, group: number, channelsLast: boolean): Value {
   const wd = ctx.dims(w) as number[];
   const rank = geo.kernel.length;
   const [m, c] = [wd[0]!, wd[1]!];
@@ -155,11 +195,19 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
     const rev = Array.from({ length: k }, (_, j) => k - 1 - j);
     const wf = ctx.reshape(ctx.transpose(ctx.op('Gather', [ctx.reshape(w, ctx.constI64([m, c, k])), ctx.constI64(rev)], { axis: attr.int(2) }), [2, 0, 1]), ctx.constI64([k * m, c]));
     const d2 = ctx.op('MatMul', [g, wf]);
+    if (channelsLast && rank === 2) {
+      const out = ctx.reshape(d2, ctx.constI64([-1, ...(spatialIn as number[]), c]));
+      const xd = ctx.dims(x)!;
+      ctx.setShape(out, [xd[0]!, ...(spatialIn as number[]), c]);
+      ctx.setLayout(out, { kind: 'nhwc', canonical: xd });
+      return out;
+    }
     const out = ctx.reshape(ctx.transpose(ctx.reshape(d2, ctx.constI64([-1, o, c])), [0, 2, 1]), ctx.constI64([-1, c, ...(spatialIn as number[])]));
     ctx.setShape(out, ctx.dims(x));
-    return out;
+    return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
   }
-  return transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
+  const out = transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
+  return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
 }
 
 /**
@@ -168,7 +216,14 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
  * forward's pads and flattened to [N, P, C]; one Gather along the P axis with a constant
  * index table [O, K] copies C contiguous floats per (n, o, j). Needs static spatial input dims.
  */
-export function channelsLastPatches(ctx: GradContext, x: Value, c: number, spatialIn: readonly number[], geo: WindowGeometry): { g: Value; o: number; outDims: number[] } {
+export function channelsLastPatches(
+  ctx: GradContext,
+  x: Value,
+  c: number,
+  spatialIn: readonly number[],
+  geo: WindowGeometry,
+  order?: readonly number[],
+): { g: Value; o: number; outDims: number[] } {
   const rank = spatialIn.length;
   const pads = geo.pads!;
   const padded = spatialIn.map((n, i) => n + pads[i]! + pads[i + rank]!);
@@ -189,11 +244,12 @@ export function channelsLastPatches(ctx: GradContext, x: Value, c: number, spati
     }
     for (let i = rank - 1; i >= 0 && ++oc[i]! === outDims[i]!; i--) oc[i] = 0;
   }
+  const table = order ? order.flatMap((pos) => idx.slice(pos * k, pos * k + k)) : idx;
   const spatialAxes = Array.from({ length: rank }, (_, i) => i + 2);
-  let xl = ctx.transpose(x, [0, ...spatialAxes, 1]);
+  let xl = ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, ...spatialAxes, 1]);
   if (pads.some((p) => p !== 0)) xl = ctx.op('Pad', [xl, ctx.constI64([0, ...pads.slice(0, rank), 0, 0, ...pads.slice(rank), 0])]);
   const flat = ctx.reshape(xl, ctx.constI64([-1, padded.reduce((a, b) => a * b, 1), c]));
-  const gathered = ctx.op('Gather', [flat, ctx.constI64(idx, [o, k])], { axis: attr.int(1) });
+  const gathered = ctx.op('Gather', [flat, ctx.constI64(table, [o, k])], { axis: attr.int(1) });
   return { g: ctx.reshape(gathered, ctx.constI64([-1, k * c])), o, outDims };
 }
 

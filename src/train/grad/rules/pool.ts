@@ -21,6 +21,7 @@ import { DataType } from '../../../ir/dtype.js';
 import type { Dim } from '../../../ir/types.js';
 import type { Attribute, Node, Value } from '../../../ir/graph.js';
 import { fail, ErrorCodes } from '../../../errors.js';
+import { phasePoolBackward, phasePoolForward } from '../phase-layout.js';
 
 export function registerPool(r: GradRuleSet): void {
   r.register('MaxPool', {
@@ -29,6 +30,8 @@ export function registerPool(r: GradRuleSet): void {
       if (node.attrInt('storage_order', 0) !== 0) {
         fail(ErrorCodes.UNSUPPORTED_OP, `cannot train through ${node.label}: storage_order=1 (column-major indices)`, { node: node.name, op: node.opType });
       }
+      const lay = ctx.layoutOf(inputs[0]);
+      if (lay && lay.kind !== 'nhwc') return phasePoolForward(ctx, inputs[0]!, lay);
       if (node.outputs.length >= 2 && node.outputs[1]!.name !== '') {
         const outs = ctx.copyNode(node, inputs);
         return { outputs: outs, saved: { indices: outs[1]! } };
@@ -40,6 +43,8 @@ export function registerPool(r: GradRuleSet): void {
     backward(ctx, a) {
       const x = a.inputs[0]!;
       const dy = a.dOutputs[0]!;
+      const lay = ctx.layoutOf(x);
+      if (lay && lay.kind !== 'nhwc') return [phasePoolBackward(ctx, dy, lay, a.saved['phase']!)];
       const unpool = maxUnpoolAttrs(a.node, ctx.dims(x));
       if (unpool) {
         const out = ctx.op('MaxUnpool', [dy, a.saved['indices']!, ctx.shapeOf(x)], unpool);

@@ -1,0 +1,339 @@
+/**
+ * The phase layout: Conv -> BatchNormalization -> MaxPool 2x2/2 chains trained without
+ * MaxPool's Indices output.
+ *
+ * onnxruntime's MaxPool with Indices is a generic per-window kernel (about 4 ns per input
+ * element on this project's machine, 17% of a fmnist-cnn training step) and its backward is
+ * a MaxUnpool. In a chain whose Conv output feeds only a BatchNormalization that feeds only a
+ * non-overlapping 2x2 MaxPool, the training graph instead lays the Conv output out by
+ * *window phase*: the four elements of each pooling window are the same row (or plane) of
+ * four blocks, phase = 2·(h mod 2) + (w mod 2) in the window's row-major scan order. Then
+ *
+ *   pooled = ReduceMax over the phase axis, argmax = ArgMax over the phase axis (first maximum
+ *   on ties, as MaxPool's indices), dX = [argmax == phase] · dY broadcast over the phases,
+ *
+ * all plain, multi-threaded reductions and elementwise ops. The Conv produces its output in
+ * that order at no cost: its patch Gather's index table (or its im2col) simply lists the
+ * output positions phase by phase. BatchNormalization is per channel with the channel on
+ * axis 1 in both phase forms, so its rule runs unchanged. Gradients are the same as the
+ * canonical graph's (same routing of each window's gradient, ties included; float sums in a
+ * different order).
+ *
+ * Two forms, chosen in the Conv's forward rule:
+ * - `phase-rows` ([N·O, M], O = conv output positions per sample): Convs with at least 16 input
+ *   channels, computed as channels-last patches times the weight (one Gemm, conv.ts). Per
+ *   sample, rows 0..4·P-1 hold the pooled positions phase-major (P = pooled positions), then
+ *   the positions no window reads (odd sizes: the last row/column), which still count in the
+ *   batch statistics. The pooled output is channels-last ([N, H2, W2, M], layout `nhwc`), so
+ *   the next Conv reads it without a Transpose; its gradient comes back channels-last from that
+ *   Conv's patch-form input gradient, which gathers dY rows through the same phase order.
+ * - `phase-planes` ([N·4, M, P]): a Conv on few input channels whose input needs no gradient
+ *   (a first layer), stride 1, even output size. im2col by one Conv with a one-hot
+ *   (k+1)x(k+1) kernel at stride 2 (each 2x2 window's receptive field), then per phase a
+ *   [M, C·(k+1)²] weight (the kernel placed at the phase's offset, zeros elsewhere) as one
+ *   batched MatMul: [N, 4·M, P]. The pooled output is the forward layout ([N, M, H2, W2]).
+ *
+ * Any other consumer of a channels-last value gets it transposed back (GradContext.canonical);
+ * a gradient arriving in the forward layout is transposed to channels-last by the builder.
+ */
+import { attr, type GradContext } from './context.js';
+import type { BackwardArgs, ForwardResult } from './registry.js';
+import { spatialOut, windowGeometry, type ShapeMap, type WindowGeometry } from './shapes.js';
+import type { Node, Value } from '../../ir/graph.js';
+import type { Dim } from '../../ir/types.js';
+import { fail, ErrorCodes } from '../../errors.js';
+
+/** A planned Conv -> BatchNormalization -> MaxPool chain (static geometry). */
+export interface PhaseBlock {
+  conv: Node;
+  bn: Node;
+  pool: Node;
+  /** Batch dim of the Conv input (symbolic or a number). */
+  batch: Dim;
+  /** Input channels and spatial dims of the Conv. */
+  c: number;
+  h: number;
+  w: number;
+  /** Output channels of the Conv. */
+  m: number;
+  /** Conv output spatial dims and pooled dims (floor of half). */
+  hc: number;
+  wc: number;
+  h2: number;
+  w2: number;
+  geo: WindowGeometry;
+  /** Whether the Conv's data input can carry a gradient (some parameter is upstream). */
+  inputNeedsGrad: boolean;
+}
+
+/** Layout of a training-graph value that differs from the forward model's. */
+export type Layout =
+  /** [N, H, W, C] holding the forward value [N, C, H, W] (dims `canonical`). */
+  | { kind: 'nhwc'; canonical: Dim[] }
+  /** [N·O, M]: per sample the pooled positions phase-major, then the unpooled ones. */
+  | { kind: 'phase-rows'; block: PhaseBlock }
+  /** [N·4, M, P]: per sample one [M, P] plane per phase. */
+  | { kind: 'phase-planes'; block: PhaseBlock };
+
+const usedOnlyAsFirstInputOf = (v: Value | undefined, op: string): Node | undefined => {
+  if (!v || v.isGraphOutput || v.uses.length !== 1) return undefined;
+  const u = v.uses[0]!;
+  return u.index === 0 && u.node.isOnnx(op) ? u.node : undefined;
+};
+
+function isPlainPool2x2(pool: Node, spatial: readonly number[]): boolean {
+  const ints = (name: string, dflt: number[]): number[] => pool.attrInts(name) ?? dflt;
+  const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+  if (!same(ints('kernel_shape', []), [2, 2]) || !same(ints('strides', [1, 1]), [2, 2]) || !same(ints('dilations', [1, 1]), [1, 1])) return false;
+  if (ints('pads', [0, 0, 0, 0]).some((p) => p !== 0)) return false;
+  const autoPad = pool.attrString('auto_pad', 'NOTSET');
+  if (autoPad !== 'NOTSET' && autoPad !== 'VALID') return false;
+  if (pool.attrInt('ceil_mode', 0) !== 0 || pool.attrInt('storage_order', 0) !== 0) return false;
+  if (pool.outputs.slice(1).some((o) => o.name !== '' && (o.uses.length > 0 || o.isGraphOutput))) return false;
+  return spatial.every((d) => d >= 2);
+}
+
+/**
+ * The chains of `order` that can be trained in the phase layout, keyed by their Conv node.
+ * `needsGrad(v)` says whether forward value `v` can carry a gradient.
+ */
+export function planPhaseBlocks(order: readonly Node[], shapes: ShapeMap, needsGrad: (v: Value) => boolean): Map<Node, PhaseBlock> {
+  const blocks = new Map<Node, PhaseBlock>();
+  for (const conv of order) {
+    if (!conv.isOnnx('Conv') || conv.attrInt('group', 1) !== 1) continue;
+    const bn = usedOnlyAsFirstInputOf(conv.outputs[0], 'BatchNormalization');
+    if (!bn || bn.inputs.length < 5 || bn.inputs.some((v) => !v)) continue;
+    const pool = usedOnlyAsFirstInputOf(bn.outputs[0], 'MaxPool');
+    if (!pool) continue;
+    const [x, w] = conv.inputs;
+    const xd = x ? shapes.get(x) : undefined;
+    const wd = w ? shapes.get(w) ?? (w.constValue ? [...w.constValue.dims] : undefined) : undefined;
+    if (!xd || !wd || xd.length !== 4 || wd.length !== 4) continue;
+    const [c, h, wdt] = [xd[1], xd[2], xd[3]];
+    if (typeof c !== 'number' || typeof h !== 'number' || typeof wdt !== 'number' || wd.some((d) => typeof d !== 'number')) continue;
+    const wdims = wd as number[];
+    if (wdims[1] !== c) continue;
+    const kernel = conv.attrInts('kernel_shape') ?? wdims.slice(2);
+    const geo = windowGeometry(conv, [h, wdt], kernel);
+    if (!geo.pads) continue;
+    const out = spatialOut([h, wdt], geo, false) as number[];
+    if (out.some((d) => typeof d !== 'number') || !isPlainPool2x2(pool, out)) continue;
+    blocks.set(conv, {
+      conv,
+      bn,
+      pool,
+      batch: xd[0] ?? null,
+      c,
+      h,
+      w: wdt,
+      m: wdims[0]!,
+      hc: out[0]!,
+      wc: out[1]!,
+      h2: Math.floor(out[0]! / 2),
+      w2: Math.floor(out[1]! / 2),
+      geo,
+      inputNeedsGrad: !!x && needsGrad(x),
+    });
+  }
+  return blocks;
+}
+
+/** Which phase form a planned Conv takes (null: neither applies, train it canonically). */
+export function phaseForm(block: PhaseBlock): 'phase-rows' | 'phase-planes' | null {
+  if (block.c >= 16) return 'phase-rows';
+  const unit = block.geo.strides.every((s) => s === 1) && block.geo.dilations.every((d) => d === 1);
+  const cols = block.c * (block.geo.kernel[0]! + 1) * (block.geo.kernel[1]! + 1);
+  if (unit && !block.inputNeedsGrad && block.hc % 2 === 0 && block.wc % 2 === 0 && cols <= 256) return 'phase-planes';
+  return null;
+}
+
+/**
+ * Row order of the phase-rows form: for each row, the natural (row-major) index of the Conv
+ * output position it holds.
+ */
+export function phaseRowOrder(b: PhaseBlock): number[] {
+  const order: number[] = [];
+  for (let phase = 0; phase < 4; phase++) {
+    const [a, c] = [phase >> 1, phase & 1];
+    for (let i = 0; i < b.h2; i++) for (let j = 0; j < b.w2; j++) order.push((2 * i + a) * b.wc + 2 * j + c);
+  }
+  for (let y = 0; y < b.hc; y++) for (let x = 0; x < b.wc; x++) if (y >= 2 * b.h2 || x >= 2 * b.w2) order.push(y * b.wc + x);
+  return order;
+}
+
+
+// ---- phase-planes Conv --------------------------------------------------------------------
+
+/** Forward of a phase-planes Conv: Y [N·4, M, P] (+ bias). */
+export function planesConvForward(ctx: GradContext, b: PhaseBlock, inputs: (Value | null)[]): ForwardResult {
+  const [xIn, w, bias] = inputs as [Value, Value, Value | null];
+  const x = ctx.canonical(xIn);
+  const [kh, kw] = b.geo.kernel as [number, number];
+  const [uh, uw] = [kh + 1, kw + 1];
+  const cu = b.c * uh * uw;
+  const p = b.h2 * b.w2;
+  // one-hot kernel: output channel (c, u, v) copies input channel c at window offset (u, v)
+  const eye = new Array<number>(cu * b.c * uh * uw).fill(0);
+  for (let c = 0; c < b.c; c++) for (let u = 0; u < uh; u++) for (let v = 0; v < uw; v++) eye[(((c * uh + u) * uw + v) * b.c + c) * uh * uw + u * uw + v] = 1;
+  const cols = ctx.op('Conv', [x, ctx.constF32(eye, [cu, b.c, uh, uw])], { strides: attr.ints([2, 2]), pads: attr.ints(b.geo.pads!) });
+  const cols3 = ctx.reshape(cols, ctx.constI64([0, cu, -1]));
+  // per phase (a, c): W placed at offset (a, c) of the (k+1)x(k+1) window; index m·C·k² past the end reads 0
+  const zeroAt = b.m * b.c * kh * kw;
+  const table = new Array<number>(4 * b.m * cu);
+  for (let phase = 0; phase < 4; phase++) {
+    const [a, e] = [phase >> 1, phase & 1];
+    for (let m = 0; m < b.m; m++) {
+      for (let c = 0; c < b.c; c++) {
+        for (let u = 0; u < uh; u++) {
+          for (let v = 0; v < uw; v++) {
+            const [i, j] = [u - a, v - e];
+            table[(phase * b.m + m) * cu + (c * uh + u) * uw + v] = i >= 0 && i < kh && j >= 0 && j < kw ? ((m * b.c + c) * kh + i) * kw + j : zeroAt;
+          }
+        }
+      }
+    }
+  }
+  const wFlat = ctx.op('Concat', [ctx.reshape(w, ctx.constI64([-1])), ctx.constF32([0])], { axis: attr.int(0) });
+  const w4 = ctx.op('Gather', [wFlat, ctx.constI64(table, [4 * b.m, cu])], { axis: attr.int(0) });
+  let y = ctx.op('MatMul', [w4, cols3]);
+  if (bias) {
+    const rep = Array.from({ length: 4 * b.m }, (_, k) => k % b.m);
+    y = ctx.op('Add', [y, ctx.reshape(ctx.op('Gather', [bias, ctx.constI64(rep)], { axis: attr.int(0) }), ctx.constI64([4 * b.m, 1]))]);
+  }
+  const out = ctx.reshape(y, ctx.constI64([-1, b.m, p]));
+  ctx.setShape(out, [null, b.m, p]);
+  ctx.setLayout(out, { kind: 'phase-planes', block: b });
+  return { outputs: [out], saved: { cols: cols3 } };
+}
+
+/** Backward of a phase-planes Conv (no input gradient: the form is only chosen when none is needed). */
+export function planesConvBackward(ctx: GradContext, b: PhaseBlock, a: BackwardArgs, biasGradIsZero: boolean): (Value | null)[] {
+  if (a.needs[0]) fail(ErrorCodes.INTERNAL, `phase-planes form of ${a.node.label} chosen although its input needs a gradient`, { node: a.node.name });
+  const dy = a.dOutputs[0]!;
+  const [kh, kw] = b.geo.kernel as [number, number];
+  const [uh, uw] = [kh + 1, kw + 1];
+  const cu = b.c * uh * uw;
+  let dW: Value | null = null;
+  if (a.needs[1]) {
+    // dW4[4M, CU] = Σ_n dY_n[4M, P] · cols_n[CU, P]ᵀ, then each weight sums its 4 phase copies
+    const dy4 = ctx.reshape(dy, ctx.constI64([-1, 4 * b.m, b.h2 * b.w2]));
+    const dw4 = ctx.reduceSum(ctx.op('MatMul', [dy4, ctx.transpose(a.saved['cols']!, [0, 2, 1])]), [0], false);
+    const table: number[] = [];
+    for (let m = 0; m < b.m; m++) {
+      for (let c = 0; c < b.c; c++) {
+        for (let i = 0; i < kh; i++) {
+          for (let j = 0; j < kw; j++) {
+            for (let phase = 0; phase < 4; phase++) table.push((phase * b.m + m) * cu + (c * uh + i + (phase >> 1)) * uw + j + (phase & 1));
+          }
+        }
+      }
+    }
+    const picked = ctx.op('Gather', [ctx.reshape(dw4, ctx.constI64([-1])), ctx.constI64(table, [b.m * b.c * kh * kw, 4])], { axis: attr.int(0) });
+    dW = ctx.reshape(ctx.reduceSum(picked, [1], false), ctx.constI64([b.m, b.c, kh, kw]));
+  }
+  let dB: Value | null = null;
+  if (a.needs[2] && a.inputs[2]) dB = biasGradIsZero ? ctx.constF32(new Array<number>(b.m).fill(0), [b.m]) : ctx.reduceSum(dy, [0, 2], false);
+  return [null, dW, dB];
+}
+
+// ---- phase-rows Conv ----------------------------------------------------------------------
+
+/**
+ * Input gradient of a stride-1 phase-rows Conv: the full correlation of dY with the flipped
+ * kernel, dY's rows gathered through the phase order (a zero row past the end stands for
+ * positions outside dY), times W flipped as [K·M, C]. Returned channels-last when `x` (the
+ * value the forward read) is, else in the forward layout.
+ */
+export function rowsConvInputGrad(ctx: GradContext, b: PhaseBlock, dy: Value, w: Value, x: Value): Value {
+  const [kh, kw] = b.geo.kernel as [number, number];
+  const k = kh * kw;
+  const o = b.hc * b.wc;
+  const rowOf = new Array<number>(o);
+  phaseRowOrder(b).forEach((pos, row) => (rowOf[pos] = row));
+  const [pt, pl] = [b.geo.pads![0]!, b.geo.pads![1]!];
+  // table[s, j]: the dY row flipped tap j reads for input position s (o: the zero row)
+  const table = new Array<number>(b.h * b.w * k);
+  for (let sh = 0; sh < b.h; sh++) {
+    for (let sw = 0; sw < b.w; sw++) {
+      for (let jh = 0; jh < kh; jh++) {
+        for (let jw = 0; jw < kw; jw++) {
+          const [oh, ow] = [sh + jh - (kh - 1 - pt), sw + jw - (kw - 1 - pl)];
+          table[(sh * b.w + sw) * k + jh * kw + jw] = oh >= 0 && oh < b.hc && ow >= 0 && ow < b.wc ? rowOf[oh * b.wc + ow]! : o;
+        }
+      }
+    }
+  }
+  const padded = ctx.op('Pad', [ctx.reshape(dy, ctx.constI64([-1, o, b.m])), ctx.constI64([0, 0, 0, 0, 1, 0])]);
+  const g = ctx.reshape(ctx.op('Gather', [padded, ctx.constI64(table, [b.h * b.w, k])], { axis: attr.int(1) }), ctx.constI64([-1, k * b.m]));
+  const rev = Array.from({ length: k }, (_, j) => k - 1 - j);
+  const wf = ctx.reshape(ctx.transpose(ctx.op('Gather', [ctx.reshape(w, ctx.constI64([b.m, b.c, k])), ctx.constI64(rev)], { axis: attr.int(2) }), [2, 0, 1]), ctx.constI64([k * b.m, b.c]));
+  const d2 = ctx.op('MatMul', [g, wf]);
+  const batch = b.batch;
+  const canonical: Dim[] = [batch, b.c, b.h, b.w];
+  if (ctx.layoutOf(x)?.kind === 'nhwc') {
+    const out = ctx.reshape(d2, ctx.constI64([-1, b.h, b.w, b.c]));
+    ctx.setShape(out, [batch, b.h, b.w, b.c]);
+    ctx.setLayout(out, { kind: 'nhwc', canonical });
+    return out;
+  }
+  const out = ctx.reshape(ctx.transpose(ctx.reshape(d2, ctx.constI64([-1, b.h * b.w, b.c])), [0, 2, 1]), ctx.constI64([-1, b.c, b.h, b.w]));
+  ctx.setShape(out, canonical);
+  return out;
+}
+
+/** A phase-rows gradient [N·O, M] back in the forward layout [N, M, Hc, Wc] (for the general input-gradient forms). */
+export function rowsToCanonical(ctx: GradContext, b: PhaseBlock, dy: Value): Value {
+  const o = b.hc * b.wc;
+  const rowOf = new Array<number>(o);
+  phaseRowOrder(b).forEach((pos, row) => (rowOf[pos] = row));
+  const natural = ctx.op('Gather', [ctx.reshape(dy, ctx.constI64([-1, o, b.m])), ctx.constI64(rowOf)], { axis: attr.int(1) });
+  const out = ctx.reshape(ctx.transpose(natural, [0, 2, 1]), ctx.constI64([-1, b.m, b.hc, b.wc]));
+  ctx.setShape(out, [b.batch, b.m, b.hc, b.wc]);
+  return out;
+}
+
+// ---- the pool --------------------------------------------------------------------------------
+
+const phaseIds = (ctx: GradContext, rank: number): Value => ctx.constI64([0, 1, 2, 3], [1, 4, ...new Array<number>(rank - 2).fill(1)]);
+
+/** MaxPool 2x2/2 of a phase-layout value: ReduceMax and ArgMax over the phase axis. */
+export function phasePoolForward(ctx: GradContext, x: Value, lay: Extract<Layout, { kind: 'phase-rows' | 'phase-planes' }>): ForwardResult {
+  const b = lay.block;
+  const batch = b.batch;
+  const p = b.h2 * b.w2;
+  if (lay.kind === 'phase-planes') {
+    const x3 = ctx.reshape(x, ctx.constI64([-1, 4, b.m * p]));
+    const y = ctx.reshape(ctx.reduceMax(x3, [1], false), ctx.constI64([-1, b.m, b.h2, b.w2]));
+    ctx.setShape(y, [batch, b.m, b.h2, b.w2]);
+    const indices = ctx.op('ArgMax', [x3], { axis: attr.int(1), keepdims: attr.int(1) });
+    return { outputs: [y], saved: { phase: indices } };
+  }
+  const o = b.hc * b.wc;
+  let x3 = ctx.reshape(x, ctx.constI64([-1, o, b.m]));
+  if (o > 4 * p) x3 = ctx.op('Slice', [x3, ctx.constI64([0]), ctx.constI64([4 * p]), ctx.constI64([1])]);
+  const x4 = ctx.reshape(x3, ctx.constI64([-1, 4, p, b.m]));
+  const y = ctx.reshape(ctx.reduceMax(x4, [1], false), ctx.constI64([-1, b.h2, b.w2, b.m]));
+  ctx.setShape(y, [batch, b.h2, b.w2, b.m]);
+  ctx.setLayout(y, { kind: 'nhwc', canonical: [batch, b.m, b.h2, b.w2] });
+  const indices = ctx.op('ArgMax', [x4], { axis: attr.int(1), keepdims: attr.int(1) });
+  return { outputs: [y], saved: { phase: indices } };
+}
+
+/** dX of the phase pool: dY routed to the phase that held each window's (first) maximum. */
+export function phasePoolBackward(ctx: GradContext, dy: Value, lay: Extract<Layout, { kind: 'phase-rows' | 'phase-planes' }>, indices: Value): Value {
+  const b = lay.block;
+  const p = b.h2 * b.w2;
+  if (lay.kind === 'phase-planes') {
+    const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, phaseIds(ctx, 3)])), ctx.reshape(dy, ctx.constI64([-1, 1, b.m * p]))]);
+    const out = ctx.reshape(routed, ctx.constI64([-1, b.m, p]));
+    ctx.setShape(out, [null, b.m, p]);
+    return out;
+  }
+  const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, phaseIds(ctx, 4)])), ctx.reshape(dy, ctx.constI64([-1, 1, p, b.m]))]);
+  const o = b.hc * b.wc;
+  let rows = ctx.reshape(routed, ctx.constI64([-1, 4 * p, b.m]));
+  if (o > 4 * p) rows = ctx.op('Pad', [rows, ctx.constI64([0, 0, 0, 0, o - 4 * p, 0])]);
+  const out = ctx.reshape(rows, ctx.constI64([-1, b.m]));
+  ctx.setShape(out, [null, b.m]);
+  return out;
+}
