@@ -160,7 +160,9 @@ describe('phase layout', () => {
         values[p.input] = src?.constValue ? src.constValue.toFloat32().slice() : rand(p.dims.reduce((a, b) => a * b, 1), p.dims.length).map((v) => v * 0.1);
       }
       const ops = tg.model.graph.nodes.map((n) => n.opType);
-      results.push({ ops, ...(await ortGradients(tg, x, xDims, labels, values)) });
+      const r = await ortGradients(tg, x, xDims, labels, values);
+      const stats = tg.batchNorms.flatMap((b) => [b.meanOutput, b.varOutput]).map((name) => r.outputs[name]!.data as Float32Array);
+      results.push({ ops, stats, ...r });
     }
     const [phase, canonical] = results as [(typeof results)[0], (typeof results)[0]];
     expect(phase.ops.filter((o) => o === 'ArgMax')).toHaveLength(3);
@@ -171,5 +173,8 @@ describe('phase layout', () => {
     expect(phase.ops.filter((o) => o === 'Transpose').length).toBeLessThan(canonical.ops.filter((o) => o === 'Transpose').length);
     expect(Math.abs(phase.loss - canonical.loss)).toBeLessThan(1e-5 * Math.abs(canonical.loss));
     for (const k of Object.keys(canonical.grads)) expect(relError(phase.grads[k]!, canonical.grads[k]!), k).toBeLessThan(1e-4);
+    // batch statistics for the running estimates (the first layer's bias rides in its MatMul)
+    expect(phase.stats.length).toBe(6);
+    phase.stats.forEach((s, i) => expect(relError(s, canonical.stats[i]!), `statistic ${i}`).toBeLessThan(1e-5));
   });
 });

@@ -12,7 +12,19 @@ import { Tensor } from '../../ir/tensor.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Dim } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
-import type { Layout, PhaseBlock } from './phase-layout.js';
+import type { Layout, PhaseBlock, RoutedGrad } from './phase-layout.js';
+
+/**
+ * A gradient [rows, C, ...] formed as k⊙u + b⊙v + c with per-channel vectors k, b, c ([C],
+ * broadcast along axis 1), u and v shaped like the gradient.
+ */
+export interface ChannelAffineSum {
+  u: Value;
+  k: Value;
+  v: Value;
+  b: Value;
+  c: Value;
+}
 
 /** Attribute constructors (the IR stores ints as bigint). */
 export const attr = {
@@ -40,6 +52,13 @@ export class GradContext {
   private readonly canonicalOf = new Map<Value, Value>();
   /** Conv -> BatchNormalization -> MaxPool 2x2 chains trained in the phase layout, by Conv node. */
   phaseBlocks = new Map<Node, PhaseBlock>();
+  /**
+   * How some gradient values were formed, for a consumer that can use the parts instead of
+   * the value (then nothing reads the value and the builder drops its nodes): a phase pool's
+   * routed gradient, a BatchNormalization input gradient k⊙u + b⊙v + c.
+   */
+  readonly routed = new Map<Value, RoutedGrad>();
+  readonly channelAffine = new Map<Value, ChannelAffineSum>();
 
   constructor(graph: Graph, opset: number) {
     this.graph = graph;

@@ -75,6 +75,18 @@ export type Layout =
   /** [N·4, M, P]: per sample one [M, P] plane per phase. */
   | { kind: 'phase-planes'; block: PhaseBlock };
 
+/**
+ * The phase pool's input gradient before it is spread over the phases: `dy` (the pool's output
+ * gradient viewed [N, 1, M·P] or [N, 1, P, M]) goes to phase `indices` of each window.
+ */
+export interface RoutedGrad {
+  lay: PhaseLayoutOf;
+  dy: Value;
+  indices: Value;
+}
+
+type PhaseLayoutOf = Extract<Layout, { kind: 'phase-rows' | 'phase-planes' }>;
+
 const usedOnlyAsFirstInputOf = (v: Value | undefined, op: string): Node | undefined => {
   if (!v || v.isGraphOutput || v.uses.length !== 1) return undefined;
   const u = v.uses[0]!;
@@ -164,60 +176,80 @@ export function phaseRowOrder(b: PhaseBlock): number[] {
 
 // ---- phase-planes Conv --------------------------------------------------------------------
 
-/** Forward of a phase-planes Conv: Y [N·4, M, P] (+ bias). */
+/** Columns of the phase-planes im2col: C·(k+1)² window taps, plus a row of ones when the Conv has a bias. */
+const planesCols = (b: PhaseBlock, bias: boolean): number => b.c * (b.geo.kernel[0]! + 1) * (b.geo.kernel[1]! + 1) + (bias ? 1 : 0);
+
+/** Forward of a phase-planes Conv: Y [N·4, M, P] = W4[4M, CU] · cols[N, CU, P] (the bias as a column of W4 over a row of ones). */
 export function planesConvForward(ctx: GradContext, b: PhaseBlock, inputs: (Value | null)[]): ForwardResult {
   const [xIn, w, bias] = inputs as [Value, Value, Value | null];
   const x = ctx.canonical(xIn);
   const [kh, kw] = b.geo.kernel as [number, number];
   const [uh, uw] = [kh + 1, kw + 1];
-  const cu = b.c * uh * uw;
+  const taps = b.c * uh * uw;
+  const cu = planesCols(b, !!bias);
   const p = b.h2 * b.w2;
-  // one-hot kernel: output channel (c, u, v) copies input channel c at window offset (u, v)
+  // one-hot kernel: output channel (c, u, v) copies input channel c at window offset (u, v);
+  // with a bias, one more channel of zero weights and bias 1 (a row of ones)
   const eye = new Array<number>(cu * b.c * uh * uw).fill(0);
   for (let c = 0; c < b.c; c++) for (let u = 0; u < uh; u++) for (let v = 0; v < uw; v++) eye[(((c * uh + u) * uw + v) * b.c + c) * uh * uw + u * uw + v] = 1;
-  const cols = ctx.op('Conv', [x, ctx.constF32(eye, [cu, b.c, uh, uw])], { strides: attr.ints([2, 2]), pads: attr.ints(b.geo.pads!) });
+  const convInputs = [x, ctx.constF32(eye, [cu, b.c, uh, uw])];
+  if (bias) convInputs.push(ctx.constF32(Array.from({ length: cu }, (_, i) => (i === taps ? 1 : 0))));
+  const cols = ctx.op('Conv', convInputs, { strides: attr.ints([2, 2]), pads: attr.ints(b.geo.pads!) });
   const cols3 = ctx.reshape(cols, ctx.constI64([0, cu, -1]));
-  // per phase (a, c): W placed at offset (a, c) of the (k+1)x(k+1) window; index m·C·k² past the end reads 0
-  const zeroAt = b.m * b.c * kh * kw;
+  // per phase (a, e): W placed at offset (a, e) of the (k+1)x(k+1) window, zeros elsewhere
+  // (index `zeroAt` of [W, bias, 0] reads 0), then the bias column
+  const biasAt = b.m * b.c * kh * kw;
+  const zeroAt = biasAt + (bias ? b.m : 0);
   const table = new Array<number>(4 * b.m * cu);
   for (let phase = 0; phase < 4; phase++) {
     const [a, e] = [phase >> 1, phase & 1];
     for (let m = 0; m < b.m; m++) {
+      const row = (phase * b.m + m) * cu;
       for (let c = 0; c < b.c; c++) {
         for (let u = 0; u < uh; u++) {
           for (let v = 0; v < uw; v++) {
             const [i, j] = [u - a, v - e];
-            table[(phase * b.m + m) * cu + (c * uh + u) * uw + v] = i >= 0 && i < kh && j >= 0 && j < kw ? ((m * b.c + c) * kh + i) * kw + j : zeroAt;
+            table[row + (c * uh + u) * uw + v] = i >= 0 && i < kh && j >= 0 && j < kw ? ((m * b.c + c) * kh + i) * kw + j : zeroAt;
           }
         }
       }
+      if (bias) table[row + taps] = biasAt + m;
     }
   }
-  const wFlat = ctx.op('Concat', [ctx.reshape(w, ctx.constI64([-1])), ctx.constF32([0])], { axis: attr.int(0) });
-  const w4 = ctx.op('Gather', [wFlat, ctx.constI64(table, [4 * b.m, cu])], { axis: attr.int(0) });
-  let y = ctx.op('MatMul', [w4, cols3]);
-  if (bias) {
-    const rep = Array.from({ length: 4 * b.m }, (_, k) => k % b.m);
-    y = ctx.op('Add', [y, ctx.reshape(ctx.op('Gather', [bias, ctx.constI64(rep)], { axis: attr.int(0) }), ctx.constI64([4 * b.m, 1]))]);
-  }
-  const out = ctx.reshape(y, ctx.constI64([-1, b.m, p]));
+  const parts = [ctx.reshape(w, ctx.constI64([-1])), ...(bias ? [bias] : []), ctx.constF32([0])];
+  const w4 = ctx.op('Gather', [ctx.op('Concat', parts, { axis: attr.int(0) }), ctx.constI64(table, [4 * b.m, cu])], { axis: attr.int(0) });
+  const out = ctx.reshape(ctx.op('MatMul', [w4, cols3]), ctx.constI64([-1, b.m, p]));
   ctx.setShape(out, [null, b.m, p]);
   ctx.setLayout(out, { kind: 'phase-planes', block: b });
   return { outputs: [out], saved: { cols: cols3 } };
 }
 
-/** Backward of a phase-planes Conv (no input gradient: the form is only chosen when none is needed). */
-export function planesConvBackward(ctx: GradContext, b: PhaseBlock, a: BackwardArgs, biasGradIsZero: boolean): (Value | null)[] {
+/**
+ * Backward of a phase-planes Conv (no input gradient: the form is only chosen when none is
+ * needed). dW4[4M, CU] = Σ_n dY_n · cols_nᵀ, then each weight sums its four phase copies.
+ * When dY is BatchNormalization's k⊙u + b⊙v + c, the sum is taken per
+ * part, k⊙(Σ u·colsᵀ) + b⊙(Σ v·colsᵀ) + c⊗(Σ cols), so dY itself is never formed.
+ */
+export function planesConvBackward(ctx: GradContext, b: PhaseBlock, a: BackwardArgs): (Value | null)[] {
   if (a.needs[0]) fail(ErrorCodes.INTERNAL, `phase-planes form of ${a.node.label} chosen although its input needs a gradient`, { node: a.node.name });
   const dy = a.dOutputs[0]!;
   const [kh, kw] = b.geo.kernel as [number, number];
   const [uh, uw] = [kh + 1, kw + 1];
-  const cu = b.c * uh * uw;
+  const cu = planesCols(b, !!a.inputs[2]);
   let dW: Value | null = null;
   if (a.needs[1]) {
-    // dW4[4M, CU] = Σ_n dY_n[4M, P] · cols_n[CU, P]ᵀ, then each weight sums its 4 phase copies
-    const dy4 = ctx.reshape(dy, ctx.constI64([-1, 4 * b.m, b.h2 * b.w2]));
-    const dw4 = ctx.reduceSum(ctx.op('MatMul', [dy4, ctx.transpose(a.saved['cols']!, [0, 2, 1])]), [0], false);
+    const colsT = ctx.transpose(a.saved['cols']!, [0, 2, 1]);
+    const per4 = (t: Value): Value => ctx.reduceSum(ctx.op('MatMul', [ctx.reshape(t, ctx.constI64([-1, 4 * b.m, b.h2 * b.w2])), colsT]), [0], false);
+    const affine = ctx.channelAffine.get(dy);
+    let dw4: Value;
+    if (affine) {
+      const rep = ctx.constI64(Array.from({ length: 4 * b.m }, (_, k) => k % b.m));
+      const col = (t: Value): Value => ctx.reshape(ctx.op('Gather', [t, rep], { axis: attr.int(0) }), ctx.constI64([4 * b.m, 1]));
+      const colSums = ctx.reshape(ctx.reduceSum(a.saved['cols']!, [0, 2], false), ctx.constI64([1, cu]));
+      dw4 = ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [col(affine.k), per4(affine.u)]), ctx.op('Mul', [col(affine.b), per4(affine.v)])]), ctx.op('Mul', [col(affine.c), colSums])]);
+    } else {
+      dw4 = per4(dy);
+    }
     const table: number[] = [];
     for (let m = 0; m < b.m; m++) {
       for (let c = 0; c < b.c; c++) {
@@ -231,8 +263,8 @@ export function planesConvBackward(ctx: GradContext, b: PhaseBlock, a: BackwardA
     const picked = ctx.op('Gather', [ctx.reshape(dw4, ctx.constI64([-1])), ctx.constI64(table, [b.m * b.c * kh * kw, 4])], { axis: attr.int(0) });
     dW = ctx.reshape(ctx.reduceSum(picked, [1], false), ctx.constI64([b.m, b.c, kh, kw]));
   }
-  let dB: Value | null = null;
-  if (a.needs[2] && a.inputs[2]) dB = biasGradIsZero ? ctx.constF32(new Array<number>(b.m).fill(0), [b.m]) : ctx.reduceSum(dy, [0, 2], false);
+  // the Conv feeds only a BatchNormalization, which subtracts any per-channel shift: dB = 0
+  const dB = a.needs[2] && a.inputs[2] ? ctx.constF32(new Array<number>(b.m).fill(0), [b.m]) : null;
   return [null, dW, dB];
 }
 
@@ -297,7 +329,7 @@ export function rowsToCanonical(ctx: GradContext, b: PhaseBlock, dy: Value): Val
 const phaseIds = (ctx: GradContext, rank: number): Value => ctx.constI64([0, 1, 2, 3], [1, 4, ...new Array<number>(rank - 2).fill(1)]);
 
 /** MaxPool 2x2/2 of a phase-layout value: ReduceMax and ArgMax over the phase axis. */
-export function phasePoolForward(ctx: GradContext, x: Value, lay: Extract<Layout, { kind: 'phase-rows' | 'phase-planes' }>): ForwardResult {
+export function phasePoolForward(ctx: GradContext, x: Value, lay: PhaseLayoutOf): ForwardResult {
   const b = lay.block;
   const batch = b.batch;
   const p = b.h2 * b.w2;
@@ -320,20 +352,46 @@ export function phasePoolForward(ctx: GradContext, x: Value, lay: Extract<Layout
 }
 
 /** dX of the phase pool: dY routed to the phase that held each window's (first) maximum. */
-export function phasePoolBackward(ctx: GradContext, dy: Value, lay: Extract<Layout, { kind: 'phase-rows' | 'phase-planes' }>, indices: Value): Value {
+export function phasePoolBackward(ctx: GradContext, dy: Value, lay: PhaseLayoutOf, indices: Value): Value {
   const b = lay.block;
   const p = b.h2 * b.w2;
   if (lay.kind === 'phase-planes') {
-    const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, phaseIds(ctx, 3)])), ctx.reshape(dy, ctx.constI64([-1, 1, b.m * p]))]);
+    const dy3 = ctx.reshape(dy, ctx.constI64([-1, 1, b.m * p]));
+    const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, phaseIds(ctx, 3)])), dy3]);
     const out = ctx.reshape(routed, ctx.constI64([-1, b.m, p]));
     ctx.setShape(out, [null, b.m, p]);
+    ctx.routed.set(out, { lay, dy: dy3, indices });
     return out;
   }
-  const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, phaseIds(ctx, 4)])), ctx.reshape(dy, ctx.constI64([-1, 1, p, b.m]))]);
+  const dy4 = ctx.reshape(dy, ctx.constI64([-1, 1, p, b.m]));
+  const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, phaseIds(ctx, 4)])), dy4]);
   const o = b.hc * b.wc;
   let rows = ctx.reshape(routed, ctx.constI64([-1, 4 * p, b.m]));
   if (o > 4 * p) rows = ctx.op('Pad', [rows, ctx.constI64([0, 0, 0, 0, o - 4 * p, 0])]);
   const out = ctx.reshape(rows, ctx.constI64([-1, b.m]));
   ctx.setShape(out, [null, b.m]);
+  ctx.routed.set(out, { lay, dy: dy4, indices });
   return out;
+}
+
+/**
+ * Per-channel sums of a routed gradient over everything but the channel: Σ dY, and Σ dY·v for
+ * a value `v` of the pool input's phase layout (each window contributes dy · v at its routed
+ * phase: one GatherElements of v instead of a product over all four phases).
+ */
+export function routedChannelSums(ctx: GradContext, r: RoutedGrad, v: Value): { sum: Value; dot: Value } {
+  const b = r.lay.block;
+  const p = b.h2 * b.w2;
+  const flat = ctx.constI64([-1]);
+  if (r.lay.kind === 'phase-planes') {
+    const perChannel = (t: Value): Value => ctx.reshape(ctx.reduceSum(ctx.reshape(t, ctx.constI64([-1, b.m, p])), [0, 2], false), flat);
+    const picked = ctx.op('GatherElements', [ctx.reshape(v, ctx.constI64([-1, 4, b.m * p])), r.indices], { axis: attr.int(1) });
+    return { sum: perChannel(r.dy), dot: perChannel(ctx.op('Mul', [r.dy, picked])) };
+  }
+  const o = b.hc * b.wc;
+  let v3 = ctx.reshape(v, ctx.constI64([-1, o, b.m]));
+  if (o > 4 * p) v3 = ctx.op('Slice', [v3, ctx.constI64([0]), ctx.constI64([4 * p]), ctx.constI64([1])]);
+  const picked = ctx.op('GatherElements', [ctx.reshape(v3, ctx.constI64([-1, 4, p, b.m])), r.indices], { axis: attr.int(1) });
+  const perChannel = (t: Value): Value => ctx.reduceSum(ctx.reshape(t, ctx.constI64([-1, b.m])), [0], false);
+  return { sum: perChannel(r.dy), dot: perChannel(ctx.op('Mul', [r.dy, picked])) };
 }

@@ -26,6 +26,7 @@ import type { GradRuleSet } from '../registry.js';
 import { DataType } from '../../../ir/dtype.js';
 import { fail, ErrorCodes } from '../../../errors.js';
 import type { Value } from '../../../ir/graph.js';
+import { routedChannelSums } from '../phase-layout.js';
 
 export function registerBatchNorm(r: GradRuleSet): void {
   r.register('BatchNormalization', {
@@ -72,8 +73,11 @@ export function registerBatchNorm(r: GradRuleSet): void {
       const rank = ctx.requireRank(a.inputs[0]!, a.node, 'BatchNormalization gradient');
       const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
       const flat = ctx.constI64([-1]);
-      const sumDy = ctx.reshape(ctx.reduceSum(dy, axes, true), flat);
-      const sumDyXc = ctx.reshape(ctx.reduceSum(ctx.op('Mul', [dy, xc]), axes, true), flat);
+      // a phase pool's routed gradient: the sums over its windows' routed elements only
+      const routed = ctx.routed.get(dy);
+      const sums = routed ? routedChannelSums(ctx, routed, xc) : undefined;
+      const sumDy = sums ? sums.sum : ctx.reshape(ctx.reduceSum(dy, axes, true), flat);
+      const sumDyXc = sums ? sums.dot : ctx.reshape(ctx.reduceSum(ctx.op('Mul', [dy, xc]), axes, true), flat);
       const invstdC = ctx.reshape(invstd, flat);
       const dBeta = a.needs[2] ? sumDy : null;
       const dGamma = a.needs[1] ? ctx.op('Mul', [sumDyXc, invstdC]) : null;
@@ -89,6 +93,7 @@ export function registerBatchNorm(r: GradRuleSet): void {
         // 2-D: elementwise ops (see the forward)
         dX = rank === 2 ? ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [dy, k]), ctx.op('Mul', [xc, b])]), c]) : ctx.op('Add', [affine(dy, k, c), affine(xc, b, zeros)]);
         ctx.setShape(dX, ctx.dims(a.inputs[0]!));
+        ctx.channelAffine.set(dX, { u: dy, k, v: xc, b, c });
       }
       return [dX, dGamma, dBeta];
     },

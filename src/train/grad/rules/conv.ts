@@ -82,7 +82,7 @@ export function registerConv(r: GradRuleSet): void {
       const dyIn = a.dOutputs[0]!;
       const node = a.node;
       const lay = ctx.layoutOf(a.outputs[0]);
-      if (lay?.kind === 'phase-planes') return planesConvBackward(ctx, lay.block, a, feedsOnlyBatchNorm(node));
+      if (lay?.kind === 'phase-planes') return planesConvBackward(ctx, lay.block, a);
       const x = xSeen ? ctx.canonical(xSeen) : xSeen;
       const channelsLast = !!xSeen && ctx.layoutOf(xSeen)?.kind === 'nhwc';
       const wd = ctx.dims(w!);
@@ -105,7 +105,8 @@ export function registerConv(r: GradRuleSet): void {
       if (lay?.kind === 'phase-rows') {
         // dY is [N·O, M] in the phase row order of the saved patches
         const blk = lay.block;
-        const dB = a.needs[2] && b ? (zeroBias ? ctx.constF32(new Array<number>(m).fill(0), [m]) : ctx.reduceSum(dyIn, [0], false)) : null;
+        // a planned Conv feeds only a BatchNormalization: dB = 0
+        const dB = a.needs[2] && b ? ctx.constF32(new Array<number>(m).fill(0), [m]) : null;
         let dW: Value | null = null;
         if (a.needs[1]) {
           // dY's rows transposed to [M, N·O] (the Reshape keeps onnxruntime from fusing the Transpose into a transA MatMul, which is slower here)
