@@ -20,6 +20,12 @@
  * The two per-channel affine maps are inference-mode BatchNormalization ops again (mean 0,
  * variance 1, epsilon 0), then one Add: three passes over X where the textbook form takes five
  * plus two more reductions.
+ *
+ * On 2-D input ([rows, C], e.g. the phase-rows layout) the affine maps are Mul and Add
+ * (onnxruntime's BatchNormalization kernel is slow there). When dY is a phase pool's routed
+ * gradient, Σ dY and Σ dY·Xc are taken over the routed elements only (phase-layout.ts). dX is
+ * recorded as k⊙dY + b⊙Xc + c (GradContext.channelAffine) for a consumer that can use the
+ * parts instead (the phase-planes Conv's weight gradient).
  */
 import { attr } from '../context.js';
 import type { GradRuleSet } from '../registry.js';

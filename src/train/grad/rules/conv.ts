@@ -33,6 +33,11 @@
  *    (Measured in onnxruntime on fmnist-cnn's layers, docs/training.md: (a) takes a quarter of
  *    the time of (b)'s im2col Conv + Transpose; (b) is about 1.8x faster than the textbook
  *    convolution of the transposed tensors, whose kernel is the whole output plane.)
+ * 4. A Conv planned as the head of a Conv -> BatchNormalization -> MaxPool 2x2 chain writes its
+ *    output in the phase layout (phase-layout.ts): form (a) with the patch rows listed phase by
+ *    phase ([N·O, M], not transposed back), or the phase-planes form for a first layer on few
+ *    channels. An input kept channels-last by such a chain is read without a Transpose, and its
+ *    gradient is returned channels-last.
  */
 import type { GradContext } from '../context.js';
 import { attr } from '../context.js';
@@ -79,7 +84,7 @@ export function registerConv(r: GradRuleSet): void {
     },
     backward(ctx, a) {
       const [xSeen, w, b] = a.inputs;
-      const dyIn = a.dOutputs[0]!;
+      const dy = a.dOutputs[0]!;
       const node = a.node;
       const lay = ctx.layoutOf(a.outputs[0]);
       if (lay?.kind === 'phase-planes') return planesConvBackward(ctx, lay.block, a);
@@ -101,7 +106,6 @@ export function registerConv(r: GradRuleSet): void {
       const group = node.attrInt('group', 1);
       const spatialAxes = Array.from({ length: rank }, (_, i) => i + 2);
       const m = wdims[0]!;
-      const zeroBias = feedsOnlyBatchNorm(node);
       if (lay?.kind === 'phase-rows') {
         // dY is [N·O, M] in the phase row order of the saved patches
         const blk = lay.block;
@@ -110,23 +114,22 @@ export function registerConv(r: GradRuleSet): void {
         let dW: Value | null = null;
         if (a.needs[1]) {
           // dY's rows transposed to [M, N·O] (the Reshape keeps onnxruntime from fusing the Transpose into a transA MatMul, which is slower here)
-          const rows = ctx.reshape(ctx.transpose(dyIn, [1, 0]), ctx.constI64([m, -1]));
+          const rows = ctx.reshape(ctx.transpose(dy, [1, 0]), ctx.constI64([m, -1]));
           const dw = ctx.reshape(ctx.op('MatMul', [rows, a.saved['patches']!]), ctx.constI64([m, ...geo.kernel, wdims[1]!]));
           dW = ctx.transpose(dw, [0, rank + 1, ...Array.from({ length: rank }, (_, i) => i + 1)]);
         }
         let dX: Value | null = null;
         if (a.needs[0]) {
           if (geo.strides.every((s) => s === 1) && geo.dilations.every((d) => d === 1)) {
-            dX = rowsConvInputGrad(ctx, blk, dyIn, w!, xSeen!);
+            dX = rowsConvInputGrad(ctx, blk, dy, w!, xSeen!);
           } else {
-            dX = convInputGrad(ctx, rowsToCanonical(ctx, blk, dyIn), w!, x!, spatialIn, geo, group, channelsLast);
+            dX = convInputGrad(ctx, rowsToCanonical(ctx, blk, dy), w!, x!, spatialIn, geo, group, channelsLast);
           }
         }
         return [dX, dW, dB];
       }
-      const dy = dyIn;
       let dB: Value | null = null;
-      if (a.needs[2] && b) dB = zeroBias ? ctx.constF32(new Array<number>(m).fill(0), [m]) : ctx.reduceSum(dy, [0, ...spatialAxes], false);
+      if (a.needs[2] && b) dB = feedsOnlyBatchNorm(node) ? ctx.constF32(new Array<number>(m).fill(0), [m]) : ctx.reduceSum(dy, [0, ...spatialAxes], false);
       const dX = a.needs[0] ? convInputGrad(ctx, dy, w!, x!, spatialIn, geo, group, channelsLast) : null;
       const dW = a.needs[1] ? convWeightGrad(ctx, dy, x!, wdims, geo, group, spatialIn, a.saved['patches']) : null;
       return [dX, dW, dB];

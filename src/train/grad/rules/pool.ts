@@ -1,7 +1,9 @@
 /**
  * Pooling.
  *
- * MaxPool: the training forward also asks for the Indices output (flat positions in X,
+ * MaxPool of a phase-layout input (a planned 2x2/2 pool after Conv -> BatchNormalization,
+ *   phase-layout.ts): ReduceMax and ArgMax over the phase axis; dX = [ArgMax = phase] · dY.
+ * MaxPool otherwise: the training forward also asks for the Indices output (flat positions in X,
  *   counting batch and channel, padding excluded); the backward scatters dY to those
  *   positions with ScatterElements(reduction=add), so overlapping windows that pick the same
  *   element add up, and reshapes to X. Any kernel, stride, pad, dilation and ceil_mode.
