@@ -12,7 +12,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Dim } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
-import type { Layout, PhaseBlock, RoutedGrad } from './phase-layout.js';
+import type { Layout, PhaseBlock, PlanesFactor, RoutedGrad } from './phase-layout.js';
 
 /**
  * A gradient [rows, C, ...] formed as k⊙u + b⊙v + c with per-channel vectors k, b, c ([C],
@@ -59,6 +59,8 @@ export class GradContext {
    */
   readonly routed = new Map<Value, RoutedGrad>();
   readonly channelAffine = new Map<Value, ChannelAffineSum>();
+  /** Phase-planes Conv outputs kept as factors W4 · cols (phase-layout.ts). */
+  readonly planesFactors = new Map<Value, PlanesFactor>();
 
   constructor(graph: Graph, opset: number) {
     this.graph = graph;

@@ -41,6 +41,7 @@ import type { BackwardArgs, ForwardResult } from './registry.js';
 import { spatialOut, windowGeometry, type ShapeMap, type WindowGeometry } from './shapes.js';
 import type { Node, Value } from '../../ir/graph.js';
 import type { Dim } from '../../ir/types.js';
+import { DataType } from '../../ir/dtype.js';
 import { fail, ErrorCodes } from '../../errors.js';
 
 /** A planned Conv -> BatchNormalization -> MaxPool chain (static geometry). */
@@ -176,8 +177,29 @@ export function phaseRowOrder(b: PhaseBlock): number[] {
 
 // ---- phase-planes Conv --------------------------------------------------------------------
 
-/** Columns of the phase-planes im2col: C·(k+1)² window taps, plus a row of ones when the Conv has a bias. */
-const planesCols = (b: PhaseBlock, bias: boolean): number => b.c * (b.geo.kernel[0]! + 1) * (b.geo.kernel[1]! + 1) + (bias ? 1 : 0);
+/** Columns of the phase-planes im2col: C·(k+1)² window taps, then a row of ones (bias, BatchNorm shift). */
+const planesCols = (b: PhaseBlock): number => b.c * (b.geo.kernel[0]! + 1) * (b.geo.kernel[1]! + 1) + 1;
+
+/**
+ * A phase-planes Conv output Y = W4 · cols, kept as its factors: the BatchNormalization after
+ * it takes its statistics from them and writes its own output as one MatMul, so Y itself is
+ * never formed (see planesBatchNormForward).
+ */
+export interface PlanesFactor {
+  block: PhaseBlock;
+  /** [4M, CU]: per phase the kernel at the phase's offset, last column the bias (or 0). */
+  w4: Value;
+  /** [N, CU, P]: im2col of each pooling window's receptive field, last row ones. */
+  cols: Value;
+  /** Set by the BatchNormalization forward: batch mean per channel [M]. */
+  mean?: Value;
+  /** Set by the BatchNormalization backward: Σ_n dY_n · cols_nᵀ [4M, CU]. */
+  dyCols?: Value;
+}
+
+const phaseRep = (ctx: GradContext, m: number): Value => ctx.constI64(Array.from({ length: 4 * m }, (_, k) => k % m));
+/** A per-channel vector [M] repeated for the four phases as a column [4M, 1]. */
+const perPhaseRows = (ctx: GradContext, v: Value, m: number): Value => ctx.reshape(ctx.op('Gather', [v, phaseRep(ctx, m)], { axis: attr.int(0) }), ctx.constI64([4 * m, 1]));
 
 /** Forward of a phase-planes Conv: Y [N·4, M, P] = W4[4M, CU] · cols[N, CU, P] (the bias as a column of W4 over a row of ones). */
 export function planesConvForward(ctx: GradContext, b: PhaseBlock, inputs: (Value | null)[]): ForwardResult {
@@ -186,15 +208,14 @@ export function planesConvForward(ctx: GradContext, b: PhaseBlock, inputs: (Valu
   const [kh, kw] = b.geo.kernel as [number, number];
   const [uh, uw] = [kh + 1, kw + 1];
   const taps = b.c * uh * uw;
-  const cu = planesCols(b, !!bias);
+  const cu = planesCols(b);
   const p = b.h2 * b.w2;
   // one-hot kernel: output channel (c, u, v) copies input channel c at window offset (u, v);
-  // with a bias, one more channel of zero weights and bias 1 (a row of ones)
+  // one more channel of zero weights and bias 1 (a row of ones)
   const eye = new Array<number>(cu * b.c * uh * uw).fill(0);
   for (let c = 0; c < b.c; c++) for (let u = 0; u < uh; u++) for (let v = 0; v < uw; v++) eye[(((c * uh + u) * uw + v) * b.c + c) * uh * uw + u * uw + v] = 1;
-  const convInputs = [x, ctx.constF32(eye, [cu, b.c, uh, uw])];
-  if (bias) convInputs.push(ctx.constF32(Array.from({ length: cu }, (_, i) => (i === taps ? 1 : 0))));
-  const cols = ctx.op('Conv', convInputs, { strides: attr.ints([2, 2]), pads: attr.ints(b.geo.pads!) });
+  const ones = ctx.constF32(Array.from({ length: cu }, (_, i) => (i === taps ? 1 : 0)));
+  const cols = ctx.op('Conv', [x, ctx.constF32(eye, [cu, b.c, uh, uw]), ones], { strides: attr.ints([2, 2]), pads: attr.ints(b.geo.pads!) });
   const cols3 = ctx.reshape(cols, ctx.constI64([0, cu, -1]));
   // per phase (a, e): W placed at offset (a, e) of the (k+1)x(k+1) window, zeros elsewhere
   // (index `zeroAt` of [W, bias, 0] reads 0), then the bias column
@@ -213,7 +234,7 @@ export function planesConvForward(ctx: GradContext, b: PhaseBlock, inputs: (Valu
           }
         }
       }
-      if (bias) table[row + taps] = biasAt + m;
+      table[row + taps] = bias ? biasAt + m : zeroAt;
     }
   }
   const parts = [ctx.reshape(w, ctx.constI64([-1])), ...(bias ? [bias] : []), ctx.constF32([0])];
@@ -221,7 +242,57 @@ export function planesConvForward(ctx: GradContext, b: PhaseBlock, inputs: (Valu
   const out = ctx.reshape(ctx.op('MatMul', [w4, cols3]), ctx.constI64([-1, b.m, p]));
   ctx.setShape(out, [null, b.m, p]);
   ctx.setLayout(out, { kind: 'phase-planes', block: b });
+  ctx.planesFactors.set(out, { block: b, w4, cols: cols3 });
   return { outputs: [out], saved: { cols: cols3 } };
+}
+
+/**
+ * Training-mode BatchNormalization of a phase-planes Conv output Y = W4 · cols, from the
+ * factors (Y is never formed):
+ *   per phase row r: mean_r = W4_r · μ, var_r = W4_r · Cov · W4_rᵀ, with μ and Cov the mean and
+ *   covariance of the columns of cols (computed from the centred columns: no cancellation);
+ *   per channel: mean = mean over the 4 phases of mean_r, var = mean over the phases of
+ *   (var_r + (mean_r - mean)²) (the law of total variance, equal group sizes);
+ *   Ŷ = k⊙(Y - mean) + beta = W4' · cols with W4' = k⊙W4 and beta - k·mean added to the
+ *   column of the row of ones: one MatMul writes the output.
+ */
+export function planesBatchNormForward(ctx: GradContext, f: PlanesFactor, scale: Value, beta: Value, eps: number): { y: Value; mean: Value; variance: Value; invstd: Value; count: Value } {
+  const b = f.block;
+  const cu = planesCols(b);
+  const p = b.h2 * b.w2;
+  const toFloat = { to: attr.int(DataType.FLOAT) };
+  // positions per channel: N·4·P = |cols| / CU · 4
+  const count = ctx.op('Mul', [ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [f.cols])], toFloat), ctx.scalar(cu)]), ctx.scalar(4)]);
+  const mu = ctx.reduceMean(f.cols, [0, 2], true);
+  const centred = ctx.op('Sub', [f.cols, mu]);
+  const cov = ctx.op('Div', [ctx.reduceSum(ctx.op('MatMul', [centred, ctx.transpose(centred, [0, 2, 1])]), [0], false), ctx.op('Div', [count, ctx.scalar(4)])]);
+  const mean4 = ctx.reshape(ctx.op('MatMul', [f.w4, ctx.reshape(mu, ctx.constI64([cu, 1]))]), ctx.constI64([4, b.m]));
+  const var4 = ctx.reshape(ctx.reduceSum(ctx.op('Mul', [ctx.op('MatMul', [f.w4, cov]), f.w4]), [1], false), ctx.constI64([4, b.m]));
+  const mean = ctx.reduceMean(mean4, [0], false);
+  const dev = ctx.op('Sub', [mean4, mean]);
+  const variance = ctx.reduceMean(ctx.op('Add', [var4, ctx.op('Mul', [dev, dev])]), [0], false);
+  const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)])])]);
+  const k = ctx.op('Mul', [scale, invstd]);
+  const shift = ctx.op('Sub', [beta, ctx.op('Mul', [k, mean])]);
+  const lastColumn = ctx.constF32(Array.from({ length: cu }, (_, i) => (i === cu - 1 ? 1 : 0)), [1, cu]);
+  const w4y = ctx.op('Add', [ctx.op('Mul', [f.w4, perPhaseRows(ctx, k, b.m)]), ctx.op('Mul', [perPhaseRows(ctx, shift, b.m), lastColumn])]);
+  const y = ctx.reshape(ctx.op('MatMul', [w4y, f.cols]), ctx.constI64([-1, b.m, p]));
+  ctx.setShape(y, [null, b.m, p]);
+  f.mean = mean;
+  return { y, mean, variance, invstd, count };
+}
+
+/**
+ * Σ dY·Xc per channel for a phase-planes BatchNormalization from the factors: Xc = W4 · cols -
+ * mean, so Σ_(n,p) dY_r · Xc_r = W4_r · D_r - mean · Σ dY_r with D = Σ_n dY_n · cols_nᵀ (which
+ * the Conv's weight gradient reuses), summed over the phases.
+ */
+export function planesDyXcSum(ctx: GradContext, f: PlanesFactor, dy: Value, sumDy: Value): Value {
+  const b = f.block;
+  const d = ctx.reduceSum(ctx.op('MatMul', [ctx.reshape(dy, ctx.constI64([-1, 4 * b.m, b.h2 * b.w2])), ctx.transpose(f.cols, [0, 2, 1])]), [0], false);
+  f.dyCols = d;
+  const perRow = ctx.reshape(ctx.reduceSum(ctx.op('Mul', [f.w4, d]), [1], false), ctx.constI64([4, b.m]));
+  return ctx.op('Sub', [ctx.reduceSum(perRow, [0], false), ctx.op('Mul', [f.mean!, sumDy])]);
 }
 
 /**
@@ -235,18 +306,25 @@ export function planesConvBackward(ctx: GradContext, b: PhaseBlock, a: BackwardA
   const dy = a.dOutputs[0]!;
   const [kh, kw] = b.geo.kernel as [number, number];
   const [uh, uw] = [kh + 1, kw + 1];
-  const cu = planesCols(b, !!a.inputs[2]);
+  const cu = planesCols(b);
   let dW: Value | null = null;
   if (a.needs[1]) {
-    const colsT = ctx.transpose(a.saved['cols']!, [0, 2, 1]);
+    const cols = a.saved['cols']!;
+    const colsT = ctx.transpose(cols, [0, 2, 1]);
     const per4 = (t: Value): Value => ctx.reduceSum(ctx.op('MatMul', [ctx.reshape(t, ctx.constI64([-1, 4 * b.m, b.h2 * b.w2])), colsT]), [0], false);
     const affine = ctx.channelAffine.get(dy);
+    const factor = ctx.planesFactors.get(a.outputs[0]!);
     let dw4: Value;
     if (affine) {
-      const rep = ctx.constI64(Array.from({ length: 4 * b.m }, (_, k) => k % b.m));
-      const col = (t: Value): Value => ctx.reshape(ctx.op('Gather', [t, rep], { axis: attr.int(0) }), ctx.constI64([4 * b.m, 1]));
-      const colSums = ctx.reshape(ctx.reduceSum(a.saved['cols']!, [0, 2], false), ctx.constI64([1, cu]));
-      dw4 = ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [col(affine.k), per4(affine.u)]), ctx.op('Mul', [col(affine.b), per4(affine.v)])]), ctx.op('Mul', [col(affine.c), colSums])]);
+      const colSums = ctx.reshape(ctx.reduceSum(cols, [0, 2], false), ctx.constI64([1, cu]));
+      // Σ dY·colsᵀ from the BatchNorm backward; Σ Xc·colsᵀ = W4 · (Σ cols·colsᵀ) - mean ⊗ Σ cols
+      const uCols = factor?.dyCols ?? per4(affine.u);
+      const vCols =
+        factor?.mean !== undefined
+          ? ctx.op('Sub', [ctx.op('MatMul', [factor.w4, ctx.reduceSum(ctx.op('MatMul', [cols, colsT]), [0], false)]), ctx.op('Mul', [perPhaseRows(ctx, factor.mean, b.m), colSums])])
+          : per4(affine.v);
+      const col = (t: Value): Value => perPhaseRows(ctx, t, b.m);
+      dw4 = ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [col(affine.k), uCols]), ctx.op('Mul', [col(affine.b), vCols])]), ctx.op('Mul', [col(affine.c), colSums])]);
     } else {
       dw4 = per4(dy);
     }

@@ -32,7 +32,7 @@ import type { GradRuleSet } from '../registry.js';
 import { DataType } from '../../../ir/dtype.js';
 import { fail, ErrorCodes } from '../../../errors.js';
 import type { Value } from '../../../ir/graph.js';
-import { routedChannelSums } from '../phase-layout.js';
+import { planesBatchNormForward, planesDyXcSum, routedChannelSums } from '../phase-layout.js';
 
 export function registerBatchNorm(r: GradRuleSet): void {
   r.register('BatchNormalization', {
@@ -49,6 +49,17 @@ export function registerBatchNorm(r: GradRuleSet): void {
       const eps = node.attrFloat('epsilon', 1e-5)!;
       const momentum = node.attrFloat('momentum', 0.9)!;
       const flat = ctx.constI64([-1]);
+      const toFloat = { to: attr.int(DataType.FLOAT) };
+      const factor = ctx.planesFactors.get(x);
+      if (factor) {
+        // a phase-planes Conv output: statistics and output from its factors (phase-layout.ts)
+        const r = planesBatchNormForward(ctx, factor, scale, bias, eps);
+        const bessel = ctx.op('Div', [r.count, ctx.op('Max', [ctx.op('Sub', [r.count, ctx.scalar(1)]), ctx.scalar(1)])]);
+        hooks.batchNorm({ node, mean: r.mean, variance: ctx.op('Mul', [r.variance, bessel]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
+        // Xc for a consumer of the dense input gradient (normally none: the Conv uses the factors)
+        const xcDense = ctx.op('Sub', [x, ctx.reshape(r.mean, ctx.constI64([1, -1, 1]))]);
+        return { outputs: [r.y], saved: { xc: xcDense, invstd: ctx.reshape(r.invstd, ctx.constI64([1, -1, 1])), count: r.count, scale, mean: r.mean } };
+      }
       const mean = ctx.reduceMean(x, axes, true);
       const xc = ctx.op('Sub', [x, mean]);
       const variance = ctx.reduceMean(ctx.op('Mul', [xc, xc]), axes, true);
@@ -59,7 +70,6 @@ export function registerBatchNorm(r: GradRuleSet): void {
       const y = rank === 2 ? ctx.op('Add', [ctx.op('Mul', [xc, ctx.op('Mul', [scale, ctx.reshape(invstd, flat)])]), bias]) : ctx.op('BatchNormalization', [x, scale, bias, meanC, varC], { epsilon: attr.float(eps) });
       ctx.setShape(y, ctx.dims(x));
       // batch statistics for the running estimates; M = |X| / |C|
-      const toFloat = { to: attr.int(DataType.FLOAT) };
       const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
       const bessel = ctx.op('Div', [count, ctx.op('Max', [ctx.op('Sub', [count, ctx.scalar(1)]), ctx.scalar(1)])]);
       hooks.batchNorm({
@@ -81,9 +91,11 @@ export function registerBatchNorm(r: GradRuleSet): void {
       const flat = ctx.constI64([-1]);
       // a phase pool's routed gradient: the sums over its windows' routed elements only
       const routed = ctx.routed.get(dy);
+      const factor = ctx.planesFactors.get(a.inputs[0]!);
       const sums = routed ? routedChannelSums(ctx, routed, xc) : undefined;
       const sumDy = sums ? sums.sum : ctx.reshape(ctx.reduceSum(dy, axes, true), flat);
-      const sumDyXc = sums ? sums.dot : ctx.reshape(ctx.reduceSum(ctx.op('Mul', [dy, xc]), axes, true), flat);
+      // a phase-planes Conv output: Σ dY·Xc from the factors (phase-layout.ts)
+      const sumDyXc = factor ? planesDyXcSum(ctx, factor, dy, sumDy) : sums ? sums.dot : ctx.reshape(ctx.reduceSum(ctx.op('Mul', [dy, xc]), axes, true), flat);
       const invstdC = ctx.reshape(invstd, flat);
       const dBeta = a.needs[2] ? sumDy : null;
       const dGamma = a.needs[1] ? ctx.op('Mul', [sumDyXc, invstdC]) : null;
