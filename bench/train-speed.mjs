@@ -17,6 +17,10 @@
  *           can import torch (Debian: apt install python3-torch; not a dependency): float
  *           training and W1.4 Middle-Out STE fine-tuning written in torch ops
  *           (bench/train_speed_torch.py), same batch and thread count, before and after our runs
+ * --pairs N alternate N times: PyTorch's W1.4 fine-tuning (as --torch), then ours, each on
+ *           --limit samples (default 6400 = 50 steps) and 1 epoch, and report each adjacent
+ *           pair's ratio. This VM's speed changes in phases of minutes; adjacent runs mostly
+ *           share one, so the pairs compare like with like (needs PyTorch, see --torch)
  * --json F  write the results as JSON (default bench/out/train-speed.json)
  *
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
@@ -36,7 +40,7 @@ const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
 const { fineTune, trainFloat } = await load('src/train/index.js');
 
 function parseArgs(argv) {
-  const a = { epochs: 3, limit: 12800, batch: 128, threads: 2, float: false, torch: false, canonical: false, json: 'bench/out/train-speed.json' };
+  const a = { epochs: 3, limit: undefined, batch: 128, threads: 2, float: false, torch: false, canonical: false, pairs: 0, json: 'bench/out/train-speed.json' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => argv[++i];
@@ -47,9 +51,11 @@ function parseArgs(argv) {
     else if (k === '--float') a.float = true;
     else if (k === '--torch') a.torch = true;
     else if (k === '--canonical') a.canonical = true;
+    else if (k === '--pairs') a.pairs = Number(v());
     else if (k === '--json') a.json = v();
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/train-speed.mjs)`);
   }
+  a.limit ??= a.pairs > 0 ? 50 * a.batch : 12800;
   return a;
 }
 
@@ -98,29 +104,58 @@ async function timed(label, fn) {
 const loadStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
 const results = { date: new Date().toISOString(), node: process.version, args, runs: [] };
 /** PyTorch float and W1.4 runs, labelled `when` (before/after ours: the machine's load drifts). */
+/** One PyTorch run of `mode` (float or w14); null when /usr/bin/python3 cannot import torch. */
+function torchRun(mode) {
+  const py = spawnSync('/usr/bin/python3', [path.join(ROOT, 'bench/train_speed_torch.py'), mode, String(args.batch), String(args.threads), String(Math.min(args.limit, 50 * args.batch))], { encoding: 'utf8' });
+  if (py.status !== 0) {
+    console.log(`PyTorch comparison skipped: /usr/bin/python3 cannot run it (${(py.stderr || '').trim().split('\n').pop()})`);
+    return null;
+  }
+  return JSON.parse(py.stdout.trim().split('\n').pop());
+}
 function runTorch(when) {
   for (const [mode, label] of [['float', 'PyTorch CPU float training (same network)'], ['w14', 'PyTorch CPU W1.4 Middle-Out STE fine-tuning (same network)']]) {
-    const py = spawnSync('/usr/bin/python3', [path.join(ROOT, 'bench/train_speed_torch.py'), mode, String(args.batch), String(args.threads), String(Math.min(args.limit, 50 * args.batch))], { encoding: 'utf8' });
-    if (py.status !== 0) {
-      console.log(`PyTorch comparison skipped: /usr/bin/python3 cannot run it (${(py.stderr || '').trim().split('\n').pop()})`);
-      return;
-    }
-    const r = JSON.parse(py.stdout.trim().split('\n').pop());
+    const r = torchRun(mode);
+    if (!r) return;
     results.runs.push({ label: `${label}, ${when} ours`, ...r });
     console.log(`PyTorch ${r.torch} ${mode} (${when} ours): ${r.samplesPerSec} samples/s (${r.msPerStep} ms/step), ${args.threads} threads`);
   }
 }
 if (args.torch) runTorch('before');
 
-const common = { batchSize: args.batch, threads: args.threads, epochs: args.epochs, seed: 0, evalBefore: false };
-const q = loadModel(modelPath);
-await quantize(q, { avgBits: 1.4, heuristic: 'middle-out' });
-const canonicalRun = async (when) =>
-  results.runs.push(await timed(`W1.4 middle-out fine-tune, phaseLayout false (${when})`, (onProgress) => fineTune(q, train, { ...common, latentFrom: loadModel(modelPath), phaseLayout: false, onProgress })));
-if (args.canonical) await canonicalRun('before');
-results.runs.push(await timed('W1.4 middle-out fine-tune', (onProgress) => fineTune(q, train, { ...common, latentFrom: loadModel(modelPath), onProgress })));
-if (args.canonical) await canonicalRun('after');
-if (args.float) results.runs.push(await timed('float train', (onProgress) => trainFloat(loadModel(modelPath), train, { ...common, onProgress })));
+const common0 = { batchSize: args.batch, threads: args.threads, seed: 0, evalBefore: false };
+if (args.pairs > 0) {
+  const qp = loadModel(modelPath);
+  await quantize(qp, { avgBits: 1.4, heuristic: 'middle-out' });
+  const pairs = [];
+  for (let i = 0; i < args.pairs; i++) {
+    const t = torchRun('w14');
+    if (!t) break;
+    const ours = await timed(`W1.4 middle-out fine-tune, pair ${i + 1}`, (onProgress) => fineTune(qp, train, { ...common0, epochs: 1, latentFrom: loadModel(modelPath), onProgress }));
+    const pair = { torch: t.samplesPerSec, ours: ours.samplesPerSec, ratio: Math.round((ours.samplesPerSec / t.samplesPerSec) * 1000) / 1000 };
+    pairs.push(pair);
+    console.log(`pair ${i + 1}: PyTorch W1.4 ${t.samplesPerSec} samples/s, ours ${ours.samplesPerSec} samples/s: ours/PyTorch ${pair.ratio.toFixed(3)}`);
+  }
+  const ratios = pairs.map((p) => p.ratio).sort((x, y) => x - y);
+  if (ratios.length) {
+    const h = ratios.length >> 1;
+    const median = ratios.length % 2 ? ratios[h] : Math.round(((ratios[h - 1] + ratios[h]) / 2) * 1000) / 1000;
+    results.pairs = { pairs, medianRatio: median, oursFaster: ratios.filter((r) => r > 1).length, of: ratios.length };
+    console.log(`pairs: ours faster in ${results.pairs.oursFaster} of ${ratios.length}; ratio ours/PyTorch min ${ratios[0]}, median ${results.pairs.medianRatio}, max ${ratios[ratios.length - 1]}`);
+  }
+}
+
+if (args.pairs === 0) {
+  const common = { ...common0, epochs: args.epochs };
+  const q = loadModel(modelPath);
+  await quantize(q, { avgBits: 1.4, heuristic: 'middle-out' });
+  const canonicalRun = async (when) =>
+    results.runs.push(await timed(`W1.4 middle-out fine-tune, phaseLayout false (${when})`, (onProgress) => fineTune(q, train, { ...common, latentFrom: loadModel(modelPath), phaseLayout: false, onProgress })));
+  if (args.canonical) await canonicalRun('before');
+  results.runs.push(await timed('W1.4 middle-out fine-tune', (onProgress) => fineTune(q, train, { ...common, latentFrom: loadModel(modelPath), onProgress })));
+  if (args.canonical) await canonicalRun('after');
+  if (args.float) results.runs.push(await timed('float train', (onProgress) => trainFloat(loadModel(modelPath), train, { ...common, onProgress })));
+}
 results.peakRssMiB = mb(process.resourceUsage().maxRSS * 1024);
 
 if (args.torch) runTorch('after');
