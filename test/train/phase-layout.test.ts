@@ -19,9 +19,9 @@ const TOL = 1e-4;
 const pool2 = { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]) };
 
 /** Conv (k x k, pad (k-1)/2 unless `attrs` say otherwise) -> BatchNormalization -> Relu -> MaxPool 2x2. */
-function block(net: Net, x: Value, name: string, cin: number, cout: number, attrs = {}, reluFirst = true, k = 3): Value {
+function block(net: Net, x: Value, name: string, cin: number, cout: number, attrs = {}, reluFirst = true, k = 3, bias = true): Value {
   const p = (k - 1) / 2;
-  const c = net.node('Conv', [x, net.param(`${name}.w`, [cout, cin, k, k], 0.4), net.param(`${name}.b`, [cout], 0.1)], { pads: A.ints([p, p, p, p]), ...attrs });
+  const c = net.node('Conv', [x, net.param(`${name}.w`, [cout, cin, k, k], 0.4), bias ? net.param(`${name}.b`, [cout], 0.1) : null], { pads: A.ints([p, p, p, p]), ...attrs });
   const bn = net.node('BatchNormalization', [c, net.param(`${name}.gamma`, [cout], 0.3, 1), net.param(`${name}.beta`, [cout], 0.2), net.param(`${name}.mean`, [cout]), net.param(`${name}.var`, [cout], 0.1, 1)]);
   if (reluFirst) return net.node('MaxPool', [net.node('Relu', [bn])], pool2);
   return net.node('Relu', [net.node('MaxPool', [bn], pool2)]);
@@ -99,6 +99,17 @@ describe('phase layout', () => {
     expect(ops).not.toContain('MaxPool');
     expect(ops).not.toContain('MaxUnpool');
     expect(ops.filter((o) => o === 'ArgMax')).toHaveLength(4);
+  });
+
+  it('Convs without bias, a 5x5 first layer on 3 channels, a 3x3 Conv on 16: float64 finite differences', async () => {
+    const net = new Net(['N', 3, 8, 10]);
+    const a = block(net, net.x, 'a', 3, 16, {}, true, 5, false); // phase-planes, 8x10 -> 4x5
+    const b = block(net, a, 'b', 16, 2, {}, false, 3, false); // phase-rows, 4x5 -> 2x2 (one unread column)
+    const model = net.output(net.node('Gemm', [net.node('Flatten', [b], { axis: A.int(1) }), net.param('head.w', [3, 8], 0.3)], { transB: A.int(1) }));
+    const r = await gradCheck(model, [2, 3, 8, 10], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: relative error ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(['a.w', 'a.gamma', 'a.beta', 'b.w', 'b.gamma', 'b.beta', 'head.w']);
+    expect(r.tg.model.graph.nodes.map((n) => n.opType)).not.toContain('MaxPool');
   });
 
   it('routes each window to the same element as MaxPool indices on tied maxima: phase and canonical graphs agree', async () => {
