@@ -27,11 +27,13 @@
  *   batch statistics. The pooled output is channels-last ([N, H2, W2, M], layout `nhwc`), so
  *   the next Conv reads it without a Transpose; its gradient comes back channels-last from that
  *   Conv's patch-form input gradient, which gathers dY rows through the same phase order.
- * - `phase-planes` ([N·4, M, P]): a Conv on few input channels whose input needs no gradient
- *   (a first layer), stride 1, even output size. im2col by one Conv with a one-hot
- *   (k+1)x(k+1) kernel at stride 2 (each 2x2 window's receptive field), then per phase a
- *   [M, C·(k+1)²] weight (the kernel placed at the phase's offset, zeros elsewhere) as one
- *   batched MatMul: [N, 4·M, P]. The pooled output is the forward layout ([N, M, H2, W2]).
+ * - `phase-planes` ([N·P·4, M]: per sample and pooled position, the window's four phases in
+ *   adjacent rows): a Conv on few input channels whose input needs no gradient (a first layer),
+ *   stride 1, even output size. im2col by one Conv with a one-hot (k+1)x(k+1) kernel at stride
+ *   2 (each 2x2 window's receptive field) plus a row of ones, then per phase a [M, C·(k+1)²+1]
+ *   weight W4 (the kernel placed at the phase's offset, zeros elsewhere; the bias last) as one
+ *   batched MatMul colsᵀ · W4ᵀ. The output stays factored (PlanesFactor): the BatchNormalization
+ *   after it works from W4 and cols. The pooled output is channels-last too.
  *
  * Any other consumer of a channels-last value gets it transposed back (GradContext.canonical);
  * a gradient arriving in the forward layout is transposed to channels-last by the builder.
@@ -73,7 +75,7 @@ export type Layout =
   | { kind: 'nhwc'; canonical: Dim[] }
   /** [N·O, M]: per sample the pooled positions phase-major, then the unpooled ones. */
   | { kind: 'phase-rows'; block: PhaseBlock }
-  /** [N·4, M, P]: per sample one [M, P] plane per phase. */
+  /** [N·P·4, M]: per sample and pooled position, the four phases of its window. */
   | { kind: 'phase-planes'; block: PhaseBlock };
 
 /**
@@ -191,6 +193,8 @@ export interface PlanesFactor {
   w4: Value;
   /** [N, CU, P]: im2col of each pooling window's receptive field, last row ones. */
   cols: Value;
+  /** cols transposed, [N, P, CU]. */
+  colsT: Value;
   /** Set by the BatchNormalization forward: batch mean per channel [M]. */
   mean?: Value;
   /** Set by the BatchNormalization backward: Σ_n dY_n · cols_nᵀ [4M, CU]. */
@@ -201,7 +205,7 @@ const phaseRep = (ctx: GradContext, m: number): Value => ctx.constI64(Array.from
 /** A per-channel vector [M] repeated for the four phases as a column [4M, 1]. */
 const perPhaseRows = (ctx: GradContext, v: Value, m: number): Value => ctx.reshape(ctx.op('Gather', [v, phaseRep(ctx, m)], { axis: attr.int(0) }), ctx.constI64([4 * m, 1]));
 
-/** Forward of a phase-planes Conv: Y [N·4, M, P] = W4[4M, CU] · cols[N, CU, P] (the bias as a column of W4 over a row of ones). */
+/** Forward of a phase-planes Conv: Y [N·P·4, M] = cols[N, CU, P]ᵀ · W4[4M, CU]ᵀ (the bias as a column of W4 over a row of ones). */
 export function planesConvForward(ctx: GradContext, b: PhaseBlock, inputs: (Value | null)[]): ForwardResult {
   const [xIn, w, bias] = inputs as [Value, Value, Value | null];
   const x = ctx.canonical(xIn);
@@ -239,10 +243,11 @@ export function planesConvForward(ctx: GradContext, b: PhaseBlock, inputs: (Valu
   }
   const parts = [ctx.reshape(w, ctx.constI64([-1])), ...(bias ? [bias] : []), ctx.constF32([0])];
   const w4 = ctx.op('Gather', [ctx.op('Concat', parts, { axis: attr.int(0) }), ctx.constI64(table, [4 * b.m, cu])], { axis: attr.int(0) });
-  const out = ctx.reshape(ctx.op('MatMul', [w4, cols3]), ctx.constI64([-1, b.m, p]));
-  ctx.setShape(out, [null, b.m, p]);
+  const colsT = ctx.transpose(cols3, [0, 2, 1]);
+  const out = ctx.reshape(ctx.op('MatMul', [colsT, ctx.transpose(w4, [1, 0])]), ctx.constI64([-1, b.m]));
+  ctx.setShape(out, [null, b.m]);
   ctx.setLayout(out, { kind: 'phase-planes', block: b });
-  ctx.planesFactors.set(out, { block: b, w4, cols: cols3 });
+  ctx.planesFactors.set(out, { block: b, w4, cols: cols3, colsT });
   return { outputs: [out], saved: { cols: cols3 } };
 }
 
@@ -276,8 +281,8 @@ export function planesBatchNormForward(ctx: GradContext, f: PlanesFactor, scale:
   const shift = ctx.op('Sub', [beta, ctx.op('Mul', [k, mean])]);
   const lastColumn = ctx.constF32(Array.from({ length: cu }, (_, i) => (i === cu - 1 ? 1 : 0)), [1, cu]);
   const w4y = ctx.op('Add', [ctx.op('Mul', [f.w4, perPhaseRows(ctx, k, b.m)]), ctx.op('Mul', [perPhaseRows(ctx, shift, b.m), lastColumn])]);
-  const y = ctx.reshape(ctx.op('MatMul', [w4y, f.cols]), ctx.constI64([-1, b.m, p]));
-  ctx.setShape(y, [null, b.m, p]);
+  const y = ctx.reshape(ctx.op('MatMul', [f.colsT, ctx.transpose(w4y, [1, 0])]), ctx.constI64([-1, b.m]));
+  ctx.setShape(y, [null, b.m]);
   f.mean = mean;
   return { y, mean, variance, invstd, count };
 }
@@ -289,10 +294,16 @@ export function planesBatchNormForward(ctx: GradContext, f: PlanesFactor, scale:
  */
 export function planesDyXcSum(ctx: GradContext, f: PlanesFactor, dy: Value, sumDy: Value): Value {
   const b = f.block;
-  const d = ctx.reduceSum(ctx.op('MatMul', [ctx.reshape(dy, ctx.constI64([-1, 4 * b.m, b.h2 * b.w2])), ctx.transpose(f.cols, [0, 2, 1])]), [0], false);
+  const d = sumOverBatchTimesCols(ctx, b, dy, f.cols);
   f.dyCols = d;
   const perRow = ctx.reshape(ctx.reduceSum(ctx.op('Mul', [f.w4, d]), [1], false), ctx.constI64([4, b.m]));
   return ctx.op('Sub', [ctx.reduceSum(perRow, [0], false), ctx.op('Mul', [f.mean!, sumDy])]);
+}
+
+/** Σ_n t_n · cols_nᵀ as [4M, CU] for a phase-planes value t ([N·P·4, M]). */
+function sumOverBatchTimesCols(ctx: GradContext, b: PhaseBlock, t: Value, cols: Value): Value {
+  const t3 = ctx.reshape(t, ctx.constI64([-1, b.h2 * b.w2, 4 * b.m]));
+  return ctx.transpose(ctx.reduceSum(ctx.op('MatMul', [cols, t3]), [0], false), [1, 0]);
 }
 
 /**
@@ -311,7 +322,7 @@ export function planesConvBackward(ctx: GradContext, b: PhaseBlock, a: BackwardA
   if (a.needs[1]) {
     const cols = a.saved['cols']!;
     const colsT = ctx.transpose(cols, [0, 2, 1]);
-    const per4 = (t: Value): Value => ctx.reduceSum(ctx.op('MatMul', [ctx.reshape(t, ctx.constI64([-1, 4 * b.m, b.h2 * b.w2])), colsT]), [0], false);
+    const per4 = (t: Value): Value => sumOverBatchTimesCols(ctx, b, t, cols);
     const affine = ctx.channelAffine.get(dy);
     const factor = ctx.planesFactors.get(a.outputs[0]!);
     let dw4: Value;
@@ -412,10 +423,12 @@ export function phasePoolForward(ctx: GradContext, x: Value, lay: PhaseLayoutOf)
   const batch = b.batch;
   const p = b.h2 * b.w2;
   if (lay.kind === 'phase-planes') {
-    const x3 = ctx.reshape(x, ctx.constI64([-1, 4, b.m * p]));
-    const y = ctx.reshape(ctx.reduceMax(x3, [1], false), ctx.constI64([-1, b.m, b.h2, b.w2]));
-    ctx.setShape(y, [batch, b.m, b.h2, b.w2]);
-    const indices = ctx.op('ArgMax', [x3], { axis: attr.int(1), keepdims: attr.int(1) });
+    // [N·P·4, M]: the phases of each window are adjacent rows
+    const x4 = ctx.reshape(x, ctx.constI64([-1, p, 4, b.m]));
+    const y = ctx.reshape(ctx.reduceMax(x4, [2], false), ctx.constI64([-1, b.h2, b.w2, b.m]));
+    ctx.setShape(y, [batch, b.h2, b.w2, b.m]);
+    ctx.setLayout(y, { kind: 'nhwc', canonical: [batch, b.m, b.h2, b.w2] });
+    const indices = ctx.op('ArgMax', [x4], { axis: attr.int(2), keepdims: attr.int(1) });
     return { outputs: [y], saved: { phase: indices } };
   }
   const o = b.hc * b.wc;
@@ -434,11 +447,11 @@ export function phasePoolBackward(ctx: GradContext, dy: Value, lay: PhaseLayoutO
   const b = lay.block;
   const p = b.h2 * b.w2;
   if (lay.kind === 'phase-planes') {
-    const dy3 = ctx.reshape(dy, ctx.constI64([-1, 1, b.m * p]));
-    const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, phaseIds(ctx, 3)])), dy3]);
-    const out = ctx.reshape(routed, ctx.constI64([-1, b.m, p]));
-    ctx.setShape(out, [null, b.m, p]);
-    ctx.routed.set(out, { lay, dy: dy3, indices });
+    const dy4 = ctx.reshape(dy, ctx.constI64([-1, p, 1, b.m]));
+    const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, ctx.constI64([0, 1, 2, 3], [1, 1, 4, 1])])), dy4]);
+    const out = ctx.reshape(routed, ctx.constI64([-1, b.m]));
+    ctx.setShape(out, [null, b.m]);
+    ctx.routed.set(out, { lay, dy: dy4, indices });
     return out;
   }
   const dy4 = ctx.reshape(dy, ctx.constI64([-1, 1, p, b.m]));
@@ -461,15 +474,14 @@ export function routedChannelSums(ctx: GradContext, r: RoutedGrad, v: Value): { 
   const b = r.lay.block;
   const p = b.h2 * b.w2;
   const flat = ctx.constI64([-1]);
+  const perChannel = (t: Value): Value => ctx.reduceSum(ctx.reshape(t, ctx.constI64([-1, b.m])), [0], false);
   if (r.lay.kind === 'phase-planes') {
-    const perChannel = (t: Value): Value => ctx.reshape(ctx.reduceSum(ctx.reshape(t, ctx.constI64([-1, b.m, p])), [0, 2], false), flat);
-    const picked = ctx.op('GatherElements', [ctx.reshape(v, ctx.constI64([-1, 4, b.m * p])), r.indices], { axis: attr.int(1) });
+    const picked = ctx.op('GatherElements', [ctx.reshape(v, ctx.constI64([-1, p, 4, b.m])), r.indices], { axis: attr.int(2) });
     return { sum: perChannel(r.dy), dot: perChannel(ctx.op('Mul', [r.dy, picked])) };
   }
   const o = b.hc * b.wc;
   let v3 = ctx.reshape(v, ctx.constI64([-1, o, b.m]));
   if (o > 4 * p) v3 = ctx.op('Slice', [v3, ctx.constI64([0]), ctx.constI64([4 * p]), ctx.constI64([1])]);
   const picked = ctx.op('GatherElements', [ctx.reshape(v3, ctx.constI64([-1, 4, p, b.m])), r.indices], { axis: attr.int(1) });
-  const perChannel = (t: Value): Value => ctx.reduceSum(ctx.reshape(t, ctx.constI64([-1, b.m])), [0], false);
   return { sum: perChannel(r.dy), dot: perChannel(ctx.op('Mul', [r.dy, picked])) };
 }

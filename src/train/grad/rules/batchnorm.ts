@@ -57,8 +57,8 @@ export function registerBatchNorm(r: GradRuleSet): void {
         const bessel = ctx.op('Div', [r.count, ctx.op('Max', [ctx.op('Sub', [r.count, ctx.scalar(1)]), ctx.scalar(1)])]);
         hooks.batchNorm({ node, mean: r.mean, variance: ctx.op('Mul', [r.variance, bessel]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
         // Xc for a consumer of the dense input gradient (normally none: the Conv uses the factors)
-        const xcDense = ctx.op('Sub', [x, ctx.reshape(r.mean, ctx.constI64([1, -1, 1]))]);
-        return { outputs: [r.y], saved: { xc: xcDense, invstd: ctx.reshape(r.invstd, ctx.constI64([1, -1, 1])), count: r.count, scale, mean: r.mean } };
+        const xcDense = ctx.op('Sub', [x, r.mean]);
+        return { outputs: [r.y], saved: { xc: xcDense, invstd: r.invstd, count: r.count, scale, mean: r.mean } };
       }
       const mean = ctx.reduceMean(x, axes, true);
       const xc = ctx.op('Sub', [x, mean]);
