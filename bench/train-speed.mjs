@@ -20,7 +20,8 @@
  * --pairs N alternate N times: PyTorch's W1.4 fine-tuning (as --torch), then ours, each a
  *           warm-up epoch and a timed epoch of --limit samples (default 6400 = 50 steps), and report each adjacent
  *           pair's ratio. This VM's speed changes in phases of minutes; adjacent runs mostly
- *           share one, so the pairs compare like with like (needs PyTorch, see --torch)
+ *           share one, so the pairs compare like with like (needs PyTorch, see --torch);
+ *           with --float also float-training pairs
  * --json F  write the results as JSON (default bench/out/train-speed.json)
  *
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
@@ -127,22 +128,27 @@ const common0 = { batchSize: args.batch, threads: args.threads, seed: 0, evalBef
 if (args.pairs > 0) {
   const qp = loadModel(modelPath);
   await quantize(qp, { avgBits: 1.4, heuristic: 'middle-out' });
-  const pairs = [];
-  for (let i = 0; i < args.pairs; i++) {
-    const t = torchRun('w14');
-    if (!t) break;
-    // like the PyTorch script: one warm-up epoch, then one timed epoch
-    const ours = await timed(`W1.4 middle-out fine-tune, pair ${i + 1}`, (onProgress) => fineTune(qp, train, { ...common0, epochs: 2, latentFrom: loadModel(modelPath), onProgress }));
-    const pair = { torch: t.samplesPerSec, ours: ours.steadySamplesPerSec, ratio: Math.round((ours.steadySamplesPerSec / t.samplesPerSec) * 1000) / 1000 };
-    pairs.push(pair);
-    console.log(`pair ${i + 1}: PyTorch W1.4 ${t.samplesPerSec} samples/s, ours ${ours.steadySamplesPerSec} samples/s: ours/PyTorch ${pair.ratio.toFixed(3)}`);
-  }
-  const ratios = pairs.map((p) => p.ratio).sort((x, y) => x - y);
-  if (ratios.length) {
+  // W1.4 fine-tuning pairs; with --float also float-training pairs (PyTorch float vs trainFloat)
+  const kinds = [['w14', 'W1.4 middle-out fine-tune', (onProgress) => fineTune(qp, train, { ...common0, epochs: 2, latentFrom: loadModel(modelPath), onProgress })]];
+  if (args.float) kinds.push(['float', 'float train', (onProgress) => trainFloat(loadModel(modelPath), train, { ...common0, epochs: 2, onProgress })]);
+  results.pairs = {};
+  for (const [mode, label, run] of kinds) {
+    const pairs = [];
+    for (let i = 0; i < args.pairs; i++) {
+      const t = torchRun(mode);
+      if (!t) break;
+      // like the PyTorch script: one warm-up epoch, then one timed epoch
+      const ours = await timed(`${label}, pair ${i + 1}`, run);
+      const pair = { torch: t.samplesPerSec, ours: ours.steadySamplesPerSec, ratio: Math.round((ours.steadySamplesPerSec / t.samplesPerSec) * 1000) / 1000 };
+      pairs.push(pair);
+      console.log(`${mode} pair ${i + 1}: PyTorch ${t.samplesPerSec} samples/s, ours ${ours.steadySamplesPerSec} samples/s: ours/PyTorch ${pair.ratio.toFixed(3)}`);
+    }
+    const ratios = pairs.map((p) => p.ratio).sort((x, y) => x - y);
+    if (!ratios.length) continue;
     const h = ratios.length >> 1;
     const median = ratios.length % 2 ? ratios[h] : Math.round(((ratios[h - 1] + ratios[h]) / 2) * 1000) / 1000;
-    results.pairs = { pairs, medianRatio: median, oursFaster: ratios.filter((r) => r > 1).length, of: ratios.length };
-    console.log(`pairs: ours faster in ${results.pairs.oursFaster} of ${ratios.length}; ratio ours/PyTorch min ${ratios[0]}, median ${results.pairs.medianRatio}, max ${ratios[ratios.length - 1]}`);
+    results.pairs[mode] = { pairs, medianRatio: median, oursFaster: ratios.filter((r) => r > 1).length, of: ratios.length };
+    console.log(`${mode} pairs: ours faster in ${results.pairs[mode].oursFaster} of ${ratios.length}; ratio ours/PyTorch min ${ratios[0]}, median ${median}, max ${ratios[ratios.length - 1]}`);
   }
 }
 
