@@ -6,16 +6,18 @@
  * element on this project's machine, 17% of a fmnist-cnn training step) and its backward is
  * a MaxUnpool. In a chain whose Conv output feeds only a BatchNormalization that feeds only a
  * non-overlapping 2x2 MaxPool, the training graph instead lays the Conv output out by
- * *window phase*: the four elements of each pooling window are the same row (or plane) of
- * four blocks, phase = 2·(h mod 2) + (w mod 2) in the window's row-major scan order. Then
+ * *window phase*: the four elements of each pooling window sit at the same place in four
+ * blocks (or in four adjacent rows), phase = 2·(h mod 2) + (w mod 2) in the window's row-major
+ * scan order. Then
  *
  *   pooled = ReduceMax over the phase axis, argmax = ArgMax over the phase axis (first maximum
  *   on ties, as MaxPool's indices), dX = [argmax == phase] · dY broadcast over the phases,
  *
  * all plain, multi-threaded reductions and elementwise ops. The Conv produces its output in
  * that order at no cost: its patch Gather's index table (or its im2col) simply lists the
- * output positions phase by phase. BatchNormalization is per channel with the channel on
- * axis 1 in both phase forms, so its rule runs unchanged. Gradients are the same as the
+ * output positions phase by phase. Both phase forms are [rows, M] with the channel last (axis
+ * 1), so BatchNormalization's rule runs unchanged (the first layer's takes its statistics from
+ * the Conv's factors instead, planesBatchNormForward). Gradients are the same as the
  * canonical graph's (same routing of each window's gradient, ties included; float sums in a
  * different order).
  *
@@ -80,7 +82,7 @@ export type Layout =
 
 /**
  * The phase pool's input gradient before it is spread over the phases: `dy` (the pool's output
- * gradient viewed [N, 1, M·P] or [N, 1, P, M]) goes to phase `indices` of each window.
+ * gradient viewed [N, P, 1, M] (phase-planes) or [N, 1, P, M] (phase-rows)) goes to phase `indices` of each window.
  */
 export interface RoutedGrad {
   lay: PhaseLayoutOf;
