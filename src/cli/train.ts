@@ -48,6 +48,8 @@ export interface TrainingCliOptions {
   checkpointDir?: string;
   freeze?: string[];
   freezeBitMapsAfter?: string;
+  /** false with --no-phase-layout (commander's negated flag; true when not given). */
+  phaseLayout?: boolean;
 }
 
 /** Flag text per option, in the order they are added. */
@@ -73,6 +75,7 @@ export const TRAINING_FLAGS: Record<keyof TrainingCliOptions, string> = {
   checkpointDir: '--checkpoint-dir',
   freeze: '--freeze',
   freezeBitMapsAfter: '--freeze-bit-maps-after',
+  phaseLayout: '--no-phase-layout',
 };
 
 /**
@@ -102,7 +105,8 @@ export function addTrainingOptions(cmd: Command, prefix = ''): Command {
     .addOption(new Option('--keep <which>', d('parameters to keep: best epoch by evaluation top-1, or last (default best with --eval-data)')).choices(['best', 'last']))
     .option('--checkpoint-dir <dir>', d('write resumable checkpoints (last.json, best.json) here; Ctrl-C saves one and stops'))
     .option('--freeze <glob...>', d('do not train parameters whose name matches one of these globs'))
-    .option('--freeze-bit-maps-after <epoch>', d('fine-tuning: fix the bit maps from this epoch on (0 = from the start)'));
+    .option('--freeze-bit-maps-after <epoch>', d('fine-tuning: fix the bit maps from this epoch on (0 = from the start)'))
+    .option('--no-phase-layout', d("keep every value in the model's layout (no phase layout for Conv-BatchNorm-MaxPool blocks): same gradients up to rounding, slower; for comparisons"));
 }
 
 export interface TrainingSpec {
@@ -113,7 +117,8 @@ export interface TrainingSpec {
 
 /** The training flags given (as `--flag` text). */
 export function givenTrainingFlags(o: TrainingCliOptions): string[] {
-  return (Object.keys(TRAINING_FLAGS) as (keyof TrainingCliOptions)[]).filter((k) => o[k] !== undefined).map((k) => TRAINING_FLAGS[k]);
+  // --no-phase-layout: commander sets phaseLayout to true when the flag is absent
+  return (Object.keys(TRAINING_FLAGS) as (keyof TrainingCliOptions)[]).filter((k) => (k === 'phaseLayout' ? o[k] === false : o[k] !== undefined)).map((k) => TRAINING_FLAGS[k]);
 }
 
 /**
@@ -161,6 +166,7 @@ export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: 
     if (!fineTuning) fail(ErrorCodes.INVALID_OPTION, '--freeze-bit-maps-after applies to fine-tuning (--fine-tune) only', { option: '--freeze-bit-maps-after' });
     r.freezeBitMapsAfter = parseIntOption(o.freezeBitMapsAfter, '--freeze-bit-maps-after', 0);
   }
+  if (o.phaseLayout === false) r.phaseLayout = false;
   return { trainData: o.trainData.trim(), ...(o.evalData !== undefined ? { evalData: o.evalData.trim() } : {}), options: r };
 }
 

@@ -117,10 +117,29 @@ describe('train errors: nothing written', () => {
     expect(fs.readdirSync(d).sort()).toEqual(['float.onnx', 'q.onnx', 'x.npy', 'y.npy']);
   });
 
+  it('--no-phase-layout trains without the phase layout: the log records it, the loss matches the default run', async () => {
+    const d = workdir();
+    const run = async (extra: string[], log: string) => {
+      const r = await cli(['train', 'float.onnx', ...FAST, '--log', log, '-o', `${log}.onnx`, ...extra], { cwd: d });
+      expect(r.code, r.stderr).toBe(0);
+      return JSON.parse(fs.readFileSync(path.join(d, log), 'utf8')) as TrainLog & { options: Record<string, unknown> };
+    };
+    const plain = await run(['--no-phase-layout'], 'plain.json');
+    const phase = await run([], 'phase.json');
+    expect(plain.options['phaseLayout']).toBe(false);
+    expect(phase.options).not.toHaveProperty('phaseLayout');
+    const [a, b] = [plain.epochs[0]!.trainLoss, phase.epochs[0]!.trainLoss];
+    expect(Math.abs(a - b)).toBeLessThan(1e-4 * Math.abs(a));
+    // a training flag: quantize refuses it without --fine-tune
+    const q = await cli(['quantize', 'float.onnx', '--avg-bits', '1.4', '--no-phase-layout', '-o', 'x.onnx'], { cwd: d });
+    expect(q.code).toBe(2);
+    expect(q.stderr).toContain('--no-phase-layout needs --fine-tune');
+  });
+
   it('--help lists the training options', async () => {
     const r = await cli(['train', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--fine-tune', '--latent-from <model>', '--train-data <spec>', '--eval-data <spec>', '--epochs <n>', '--batch-size <n>', '--lr <x>', '--optimizer <name>', '--checkpoint-dir <dir>', '--resume [checkpoint]', '--log <file>']) {
+    for (const flag of ['--fine-tune', '--latent-from <model>', '--train-data <spec>', '--eval-data <spec>', '--epochs <n>', '--batch-size <n>', '--lr <x>', '--optimizer <name>', '--checkpoint-dir <dir>', '--resume [checkpoint]', '--log <file>', '--no-phase-layout']) {
       expect(r.stdout).toContain(flag);
     }
     expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx train model.hbnn.onnx --fine-tune');
