@@ -178,6 +178,13 @@ export function phaseRowOrder(b: PhaseBlock): number[] {
   return order;
 }
 
+/** The inverse of phaseRowOrder: for each natural Conv output position, its row. */
+function phaseRowOf(b: PhaseBlock): number[] {
+  const rowOf = new Array<number>(b.hc * b.wc);
+  phaseRowOrder(b).forEach((pos, row) => (rowOf[pos] = row));
+  return rowOf;
+}
+
 
 // ---- phase-planes Conv --------------------------------------------------------------------
 
@@ -250,7 +257,7 @@ export function planesConvForward(ctx: GradContext, b: PhaseBlock, inputs: (Valu
   ctx.setShape(out, [null, b.m]);
   ctx.setLayout(out, { kind: 'phase-planes', block: b });
   ctx.planesFactors.set(out, { block: b, w4, cols: cols3, colsT });
-  return { outputs: [out], saved: { cols: cols3 } };
+  return { outputs: [out] };
 }
 
 /**
@@ -311,8 +318,8 @@ function sumOverBatchTimesCols(ctx: GradContext, b: PhaseBlock, t: Value, cols: 
 /**
  * Backward of a phase-planes Conv (no input gradient: the form is only chosen when none is
  * needed). dW4[4M, CU] = Σ_n dY_n · cols_nᵀ, then each weight sums its four phase copies.
- * When dY is BatchNormalization's k⊙u + b⊙v + c, the sum is taken per
- * part, k⊙(Σ u·colsᵀ) + b⊙(Σ v·colsᵀ) + c⊗(Σ cols), so dY itself is never formed.
+ * When dY is BatchNormalization's k⊙dY' + b⊙Xc + c over the factors, the sum is taken per
+ * part, k⊙(Σ dY'·colsᵀ) + b⊙(Σ Xc·colsᵀ) + c⊗(Σ cols), so dY itself is never formed.
  */
 export function planesConvBackward(ctx: GradContext, b: PhaseBlock, a: BackwardArgs): (Value | null)[] {
   if (a.needs[0]) fail(ErrorCodes.INTERNAL, `phase-planes form of ${a.node.label} chosen although its input needs a gradient`, { node: a.node.name });
@@ -322,24 +329,18 @@ export function planesConvBackward(ctx: GradContext, b: PhaseBlock, a: BackwardA
   const cu = planesCols(b);
   let dW: Value | null = null;
   if (a.needs[1]) {
-    const cols = a.saved['cols']!;
-    const colsT = ctx.transpose(cols, [0, 2, 1]);
-    const per4 = (t: Value): Value => sumOverBatchTimesCols(ctx, b, t, cols);
+    const factor = ctx.planesFactors.get(a.outputs[0]!)!;
+    const { cols, colsT } = factor;
     const affine = ctx.channelAffine.get(dy);
-    const factor = ctx.planesFactors.get(a.outputs[0]!);
     let dw4: Value;
-    if (affine) {
+    if (affine && factor.dyCols && factor.mean) {
+      // BatchNorm's parts: Σ dY·colsᵀ from its backward; Σ Xc·colsᵀ = W4 · (Σ cols·colsᵀ) - mean ⊗ Σ cols
       const colSums = ctx.reshape(ctx.reduceSum(cols, [0, 2], false), ctx.constI64([1, cu]));
-      // Σ dY·colsᵀ from the BatchNorm backward; Σ Xc·colsᵀ = W4 · (Σ cols·colsᵀ) - mean ⊗ Σ cols
-      const uCols = factor?.dyCols ?? per4(affine.u);
-      const vCols =
-        factor?.mean !== undefined
-          ? ctx.op('Sub', [ctx.op('MatMul', [factor.w4, ctx.reduceSum(ctx.op('MatMul', [cols, colsT]), [0], false)]), ctx.op('Mul', [perPhaseRows(ctx, factor.mean, b.m), colSums])])
-          : per4(affine.v);
+      const xcCols = ctx.op('Sub', [ctx.op('MatMul', [factor.w4, ctx.reduceSum(ctx.op('MatMul', [cols, colsT]), [0], false)]), ctx.op('Mul', [perPhaseRows(ctx, factor.mean, b.m), colSums])]);
       const col = (t: Value): Value => perPhaseRows(ctx, t, b.m);
-      dw4 = ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [col(affine.k), uCols]), ctx.op('Mul', [col(affine.b), vCols])]), ctx.op('Mul', [col(affine.c), colSums])]);
+      dw4 = ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [col(affine.k), factor.dyCols]), ctx.op('Mul', [col(affine.b), xcCols])]), ctx.op('Mul', [col(affine.c), colSums])]);
     } else {
-      dw4 = per4(dy);
+      dw4 = sumOverBatchTimesCols(ctx, b, dy, cols);
     }
     const table: number[] = [];
     for (let m = 0; m < b.m; m++) {
@@ -371,8 +372,7 @@ export function rowsConvInputGrad(ctx: GradContext, b: PhaseBlock, dy: Value, w:
   const [kh, kw] = b.geo.kernel as [number, number];
   const k = kh * kw;
   const o = b.hc * b.wc;
-  const rowOf = new Array<number>(o);
-  phaseRowOrder(b).forEach((pos, row) => (rowOf[pos] = row));
+  const rowOf = phaseRowOf(b);
   const [pt, pl] = [b.geo.pads![0]!, b.geo.pads![1]!];
   // table[s, j]: the dY row flipped tap j reads for input position s (o: the zero row)
   const table = new Array<number>(b.h * b.w * k);
@@ -407,8 +407,7 @@ export function rowsConvInputGrad(ctx: GradContext, b: PhaseBlock, dy: Value, w:
 /** A phase-rows gradient [N·O, M] back in the forward layout [N, M, Hc, Wc] (for the general input-gradient forms). */
 export function rowsToCanonical(ctx: GradContext, b: PhaseBlock, dy: Value): Value {
   const o = b.hc * b.wc;
-  const rowOf = new Array<number>(o);
-  phaseRowOrder(b).forEach((pos, row) => (rowOf[pos] = row));
+  const rowOf = phaseRowOf(b);
   const natural = ctx.op('Gather', [ctx.reshape(dy, ctx.constI64([-1, o, b.m])), ctx.constI64(rowOf)], { axis: attr.int(1) });
   const out = ctx.reshape(ctx.transpose(natural, [0, 2, 1]), ctx.constI64([-1, b.m, b.hc, b.wc]));
   ctx.setShape(out, [b.batch, b.m, b.hc, b.wc]);
@@ -417,30 +416,28 @@ export function rowsToCanonical(ctx: GradContext, b: PhaseBlock, dy: Value): Val
 
 // ---- the pool --------------------------------------------------------------------------------
 
-const phaseIds = (ctx: GradContext, rank: number): Value => ctx.constI64([0, 1, 2, 3], [1, 4, ...new Array<number>(rank - 2).fill(1)]);
+/**
+ * A phase-layout value viewed by pooling window, with the phase axis: phase-planes [N, P, 4, M]
+ * (axis 2), phase-rows [N, 4, P, M] (axis 1; the positions no window reads sliced off).
+ */
+function windowView(ctx: GradContext, lay: PhaseLayoutOf, v: Value): { view: Value; axis: number } {
+  const b = lay.block;
+  const p = b.h2 * b.w2;
+  if (lay.kind === 'phase-planes') return { view: ctx.reshape(v, ctx.constI64([-1, p, 4, b.m])), axis: 2 };
+  const o = b.hc * b.wc;
+  let v3 = ctx.reshape(v, ctx.constI64([-1, o, b.m]));
+  if (o > 4 * p) v3 = ctx.op('Slice', [v3, ctx.constI64([0]), ctx.constI64([4 * p]), ctx.constI64([1])]);
+  return { view: ctx.reshape(v3, ctx.constI64([-1, 4, p, b.m])), axis: 1 };
+}
 
-/** MaxPool 2x2/2 of a phase-layout value: ReduceMax and ArgMax over the phase axis. */
+/** MaxPool 2x2/2 of a phase-layout value: ReduceMax and ArgMax over the phase axis; the pooled output channels-last. */
 export function phasePoolForward(ctx: GradContext, x: Value, lay: PhaseLayoutOf): ForwardResult {
   const b = lay.block;
-  const batch = b.batch;
-  const p = b.h2 * b.w2;
-  if (lay.kind === 'phase-planes') {
-    // [N·P·4, M]: the phases of each window are adjacent rows
-    const x4 = ctx.reshape(x, ctx.constI64([-1, p, 4, b.m]));
-    const y = ctx.reshape(ctx.reduceMax(x4, [2], false), ctx.constI64([-1, b.h2, b.w2, b.m]));
-    ctx.setShape(y, [batch, b.h2, b.w2, b.m]);
-    ctx.setLayout(y, { kind: 'nhwc', canonical: [batch, b.m, b.h2, b.w2] });
-    const indices = ctx.op('ArgMax', [x4], { axis: attr.int(2), keepdims: attr.int(1) });
-    return { outputs: [y], saved: { phase: indices } };
-  }
-  const o = b.hc * b.wc;
-  let x3 = ctx.reshape(x, ctx.constI64([-1, o, b.m]));
-  if (o > 4 * p) x3 = ctx.op('Slice', [x3, ctx.constI64([0]), ctx.constI64([4 * p]), ctx.constI64([1])]);
-  const x4 = ctx.reshape(x3, ctx.constI64([-1, 4, p, b.m]));
-  const y = ctx.reshape(ctx.reduceMax(x4, [1], false), ctx.constI64([-1, b.h2, b.w2, b.m]));
-  ctx.setShape(y, [batch, b.h2, b.w2, b.m]);
-  ctx.setLayout(y, { kind: 'nhwc', canonical: [batch, b.m, b.h2, b.w2] });
-  const indices = ctx.op('ArgMax', [x4], { axis: attr.int(1), keepdims: attr.int(1) });
+  const { view, axis } = windowView(ctx, lay, x);
+  const y = ctx.reshape(ctx.reduceMax(view, [axis], false), ctx.constI64([-1, b.h2, b.w2, b.m]));
+  ctx.setShape(y, [b.batch, b.h2, b.w2, b.m]);
+  ctx.setLayout(y, { kind: 'nhwc', canonical: [b.batch, b.m, b.h2, b.w2] });
+  const indices = ctx.op('ArgMax', [view], { axis: attr.int(axis), keepdims: attr.int(1) });
   return { outputs: [y], saved: { phase: indices } };
 }
 
@@ -448,16 +445,12 @@ export function phasePoolForward(ctx: GradContext, x: Value, lay: PhaseLayoutOf)
 export function phasePoolBackward(ctx: GradContext, dy: Value, lay: PhaseLayoutOf, indices: Value): Value {
   const b = lay.block;
   const p = b.h2 * b.w2;
-  if (lay.kind === 'phase-planes') {
-    const dy4 = ctx.reshape(dy, ctx.constI64([-1, p, 1, b.m]));
-    const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, ctx.constI64([0, 1, 2, 3], [1, 1, 4, 1])])), dy4]);
-    const out = ctx.reshape(routed, ctx.constI64([-1, b.m]));
-    ctx.setShape(out, [null, b.m]);
-    ctx.routed.set(out, { lay, dy: dy4, indices });
-    return out;
-  }
-  const dy4 = ctx.reshape(dy, ctx.constI64([-1, 1, p, b.m]));
-  const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, phaseIds(ctx, 4)])), dy4]);
+  // dY and the phase ids shaped to broadcast along the phase axis of windowView
+  const planes = lay.kind === 'phase-planes';
+  const dy4 = ctx.reshape(dy, ctx.constI64(planes ? [-1, p, 1, b.m] : [-1, 1, p, b.m]));
+  const ids = ctx.constI64([0, 1, 2, 3], planes ? [1, 1, 4, 1] : [1, 4, 1, 1]);
+  const routed = ctx.op('Mul', [ctx.mask(ctx.op('Equal', [indices, ids])), dy4]);
+  // back to [N·O, M] rows, zero rows for the positions no window reads
   const o = b.hc * b.wc;
   let rows = ctx.reshape(routed, ctx.constI64([-1, 4 * p, b.m]));
   if (o > 4 * p) rows = ctx.op('Pad', [rows, ctx.constI64([0, 0, 0, 0, o - 4 * p, 0])]);
@@ -467,23 +460,18 @@ export function phasePoolBackward(ctx: GradContext, dy: Value, lay: PhaseLayoutO
   return out;
 }
 
+/** Σ dY per channel of a routed gradient (the pooled dY: one element per window). */
+export function routedChannelSum(ctx: GradContext, r: RoutedGrad): Value {
+  return ctx.reduceSum(ctx.reshape(r.dy, ctx.constI64([-1, r.lay.block.m])), [0], false);
+}
+
 /**
- * Per-channel sums of a routed gradient over everything but the channel: Σ dY, and Σ dY·v for
- * a value `v` of the pool input's phase layout (each window contributes dy · v at its routed
- * phase: one GatherElements of v instead of a product over all four phases).
+ * Σ dY·v per channel of a routed gradient, for a value `v` of the pool input's phase layout:
+ * each window contributes dy · v at its routed phase (one GatherElements of v instead of a
+ * product over all four phases).
  */
-export function routedChannelSums(ctx: GradContext, r: RoutedGrad, v: Value): { sum: Value; dot: Value } {
-  const b = r.lay.block;
-  const p = b.h2 * b.w2;
-  const flat = ctx.constI64([-1]);
-  const perChannel = (t: Value): Value => ctx.reduceSum(ctx.reshape(t, ctx.constI64([-1, b.m])), [0], false);
-  if (r.lay.kind === 'phase-planes') {
-    const picked = ctx.op('GatherElements', [ctx.reshape(v, ctx.constI64([-1, p, 4, b.m])), r.indices], { axis: attr.int(2) });
-    return { sum: perChannel(r.dy), dot: perChannel(ctx.op('Mul', [r.dy, picked])) };
-  }
-  const o = b.hc * b.wc;
-  let v3 = ctx.reshape(v, ctx.constI64([-1, o, b.m]));
-  if (o > 4 * p) v3 = ctx.op('Slice', [v3, ctx.constI64([0]), ctx.constI64([4 * p]), ctx.constI64([1])]);
-  const picked = ctx.op('GatherElements', [ctx.reshape(v3, ctx.constI64([-1, 4, p, b.m])), r.indices], { axis: attr.int(1) });
-  return { sum: perChannel(r.dy), dot: perChannel(ctx.op('Mul', [r.dy, picked])) };
+export function routedChannelDot(ctx: GradContext, r: RoutedGrad, v: Value): Value {
+  const { view, axis } = windowView(ctx, r.lay, v);
+  const picked = ctx.op('GatherElements', [view, r.indices], { axis: attr.int(axis) });
+  return ctx.reduceSum(ctx.reshape(ctx.op('Mul', [r.dy, picked]), ctx.constI64([-1, r.lay.block.m])), [0], false);
 }

@@ -32,7 +32,7 @@ import type { GradRuleSet } from '../registry.js';
 import { DataType } from '../../../ir/dtype.js';
 import { fail, ErrorCodes } from '../../../errors.js';
 import type { Value } from '../../../ir/graph.js';
-import { planesBatchNormForward, planesDyXcSum, routedChannelSums } from '../phase-layout.js';
+import { planesBatchNormForward, planesDyXcSum, routedChannelDot, routedChannelSum } from '../phase-layout.js';
 
 export function registerBatchNorm(r: GradRuleSet): void {
   r.register('BatchNormalization', {
@@ -92,10 +92,13 @@ export function registerBatchNorm(r: GradRuleSet): void {
       // a phase pool's routed gradient: the sums over its windows' routed elements only
       const routed = ctx.routed.get(dy);
       const factor = ctx.planesFactors.get(a.inputs[0]!);
-      const sums = routed ? routedChannelSums(ctx, routed, xc) : undefined;
-      const sumDy = sums ? sums.sum : ctx.reshape(ctx.reduceSum(dy, axes, true), flat);
+      const sumDy = routed ? routedChannelSum(ctx, routed) : ctx.reshape(ctx.reduceSum(dy, axes, true), flat);
       // a phase-planes Conv output: Σ dY·Xc from the factors (phase-layout.ts)
-      const sumDyXc = factor ? planesDyXcSum(ctx, factor, dy, sumDy) : sums ? sums.dot : ctx.reshape(ctx.reduceSum(ctx.op('Mul', [dy, xc]), axes, true), flat);
+      const sumDyXc = factor
+        ? planesDyXcSum(ctx, factor, dy, sumDy)
+        : routed
+          ? routedChannelDot(ctx, routed, xc)
+          : ctx.reshape(ctx.reduceSum(ctx.op('Mul', [dy, xc]), axes, true), flat);
       const invstdC = ctx.reshape(invstd, flat);
       const dBeta = a.needs[2] ? sumDy : null;
       const dGamma = a.needs[1] ? ctx.op('Mul', [sumDyXc, invstdC]) : null;
