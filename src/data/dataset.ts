@@ -296,7 +296,7 @@ function isWildcard(d: number | string | undefined): boolean {
  * DATA_MISMATCH such as "data samples are [1,28,28] but model input 'input' expects
  * [N,3,32,32]", with a hint when a reshape or a layout change would fit.
  */
-export function checkFitsModelInput(dataset: Dataset, inputDims: ModelDims, options: FitOptions = {}): ModelInputFit {
+export function checkFitsModelInput(dataset: Pick<Dataset, 'sampleShape'>, inputDims: ModelDims, options: FitOptions = {}): ModelInputFit {
   const name = options.inputName ?? 'input';
   const sample = dataset.sampleShape;
   const head = `data samples are ${formatShape(sample)} but model input '${name}' expects ${formatShape(inputDims)}`;

@@ -12,3 +12,4 @@ export * from './load.js';
 export * from './image.js';
 export * from './folder.js';
 export * from './cifar.js';
+export * from './stream.js';

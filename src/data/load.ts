@@ -188,7 +188,7 @@ interface RawData {
 export function loadDataset(spec: string | DataSpec, options: LoadDatasetOptions = {}): Dataset {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
   const name = typeof spec === 'string' ? spec.trim() : formatDataSpec(spec);
-  checkOptions(options);
+  checkLoadOptions(options);
   const raw = loadRaw(parsed, options);
   return buildDataset(name, raw, { ...options, ...sourceNormalization(raw.normalize, options.normalize, name) });
 }
@@ -210,7 +210,8 @@ export function sourceNormalization(fromSource: Normalization | undefined, fromO
   return n ? { normalize: n } : {};
 }
 
-function checkOptions(o: LoadDatasetOptions): void {
+/** INVALID_OPTION for bad load option values (limit, numClasses, scale, layout, normalize, reshape). */
+export function checkLoadOptions(o: LoadDatasetOptions): void {
   const positiveInt = (v: number | undefined, option: string): void => {
     if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) {
       fail(ErrorCodes.INVALID_OPTION, `${option} must be a positive integer, got ${v}`, { option });
@@ -482,6 +483,11 @@ function buildDataset(name: string, raw: RawData, options: LoadDatasetOptions): 
     checkLabelRange(ds, numClasses);
   }
   return ds;
+}
+
+/** uint8 samples as float32 times `scale`, exactly as loadDataset scales uint8 data (pixel / 255 by default). */
+export function uint8ToFloat32(data: Uint8Array, scale: number): Float32Array {
+  return scaledFloat32({ dtype: 'uint8', shape: [data.length], data }, scale);
 }
 
 /** A fresh float32 copy of the array's values times `scale` (the reader's array is never modified). */

@@ -10,15 +10,13 @@ import {
   loadDataset,
   parseDataSpec,
   parseImagePreprocessing,
-  readIdx,
   resizeBilinear,
   shortSideSize,
   writeCifar,
-  bundledFmnistDir,
 } from '../../src/data/index.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { expectError, tempDir } from './helpers.js';
-import { bytes, jpegBytes, pngBytes, smoothRgb, writeFile } from './images.js';
+import { bytes, jpegBytes, pngBytes, smoothRgb, writeFile, writeFmnistPngs } from './images.js';
 
 const root = tempDir('hbnn-images-');
 /** Byte equality of two float arrays (fast, unlike a deep toEqual). */
@@ -31,17 +29,6 @@ const fresh = (): string => {
   fs.mkdirSync(d);
   return d;
 };
-
-/** The first `count` bundled Fashion-MNIST test images as gray PNGs in DIR/<label>/<index>.png. */
-export function writeFmnistPngs(dir: string, count: number): { pixels: Uint8Array; labels: Uint8Array } {
-  const imgs = readIdx(path.join(bundledFmnistDir(), 't10k-images-idx3-ubyte.gz'));
-  const labs = readIdx(path.join(bundledFmnistDir(), 't10k-labels-idx1-ubyte.gz'));
-  const px = imgs.data as Uint8Array;
-  for (let i = 0; i < count; i++) {
-    writeFile(path.join(dir, String(labs.data[i]), `${String(i).padStart(5, '0')}.png`), pngBytes(28, 28, 1, px.subarray(i * 784, (i + 1) * 784)));
-  }
-  return { pixels: px.subarray(0, count * 784), labels: (labs.data as Uint8Array).subarray(0, count) };
-}
 
 describe('folder: specs', () => {
   it('parses presets and explicit preprocessing, and formats them back', () => {

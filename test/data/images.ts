@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
+import { bundledFmnistDir, readIdx } from '../../src/data/index.js';
 
 const require_ = createRequire(import.meta.url);
 const { PNG } = require_('pngjs') as {
@@ -62,3 +63,15 @@ export function smoothRgb(width: number, height: number, seed: number): Uint8Arr
   }
   return out;
 }
+
+/** The first `count` bundled Fashion-MNIST test images as gray PNGs in DIR/<label>/<index>.png. */
+export function writeFmnistPngs(dir: string, count: number): { pixels: Uint8Array; labels: Uint8Array } {
+  const imgs = readIdx(path.join(bundledFmnistDir(), 't10k-images-idx3-ubyte.gz'));
+  const labs = readIdx(path.join(bundledFmnistDir(), 't10k-labels-idx1-ubyte.gz'));
+  const px = imgs.data as Uint8Array;
+  for (let i = 0; i < count; i++) {
+    writeFile(path.join(dir, String(labs.data[i]), `${String(i).padStart(5, '0')}.png`), pngBytes(28, 28, 1, px.subarray(i * 784, (i + 1) * 784)));
+  }
+  return { pixels: px.subarray(0, count * 784), labels: (labs.data as Uint8Array).subarray(0, count) };
+}
+
