@@ -86,6 +86,12 @@ export function resolveDataSpec(spec: string, cwd: string): string {
     case 'pb':
       r = { kind: 'pb', dir: abs(p.dir) };
       break;
+    case 'folder':
+      r = { kind: 'folder', dir: abs(p.dir), prep: { ...p.prep, ...(p.prep.classesFile !== undefined ? { classesFile: abs(p.prep.classesFile) } : {}) } };
+      break;
+    case 'cifar':
+      r = { ...p, dir: abs(p.dir) };
+      break;
     case 'path':
       r = { kind: 'path', path: abs(p.path) };
       break;
