@@ -59,7 +59,8 @@ export const upgradeOpset = definePass({
     for (const g of graphs) {
       for (const n of [...g.nodes]) {
         if (!isDefaultDomain(n)) continue;
-        if (adapt(g, n, from, to)) ctx.stat(`adapted-${n.opType === 'Upsample' ? 'Upsample' : n.opType}`);
+        const op = n.opType;
+        if (adapt(g, n, from, to)) ctx.stat(`adapted-${op}`);
       }
     }
     const imp = model.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')!;
