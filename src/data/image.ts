@@ -391,10 +391,26 @@ export function resizeBilinear(img: RawImage, width: number, height: number): Ra
         const xmin = bounds[2 * xx]!;
         const xmax = bounds[2 * xx + 1]!;
         const kb = xx * ksize;
+        const o = (y * width + xx) * c;
+        if (c === 3) {
+          let s0 = HALF;
+          let s1 = HALF;
+          let s2 = HALF;
+          for (let x = 0, p = row + xmin * 3; x < xmax; x++, p += 3) {
+            const w = k[kb + x]!;
+            s0 += src[p]! * w;
+            s1 += src[p + 1]! * w;
+            s2 += src[p + 2]! * w;
+          }
+          out[o] = clip8(s0);
+          out[o + 1] = clip8(s1);
+          out[o + 2] = clip8(s2);
+          continue;
+        }
         for (let ch = 0; ch < c; ch++) {
           let ss = HALF;
           for (let x = 0; x < xmax; x++) ss += src[row + (x + xmin) * c + ch]! * k[kb + x]!;
-          out[(y * width + xx) * c + ch] = clip8(ss);
+          out[o + ch] = clip8(ss);
         }
       }
     }
@@ -405,15 +421,20 @@ export function resizeBilinear(img: RawImage, width: number, height: number): Ra
     const out = new Uint8Array(cur.width * height * c);
     const src = cur.data;
     const stride = cur.width * c;
+    const acc = new Float64Array(stride);
     for (let yy = 0; yy < height; yy++) {
       const ymin = bounds[2 * yy]!;
       const ymax = bounds[2 * yy + 1]!;
       const kb = yy * ksize;
-      for (let i = 0; i < stride; i++) {
-        let ss = HALF;
-        for (let y = 0; y < ymax; y++) ss += src[(y + ymin) * stride + i]! * k[kb + y]!;
-        out[yy * stride + i] = clip8(ss);
+      // Accumulate whole rows (contiguous) tap by tap.
+      acc.fill(HALF);
+      for (let y = 0; y < ymax; y++) {
+        const w = k[kb + y]!;
+        const r = (y + ymin) * stride;
+        for (let i = 0; i < stride; i++) acc[i] += src[r + i]! * w;
       }
+      const o = yy * stride;
+      for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]!);
     }
     cur = { width: cur.width, height, channels: c, data: out };
   }
