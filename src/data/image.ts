@@ -255,13 +255,13 @@ export function decodeImage(bytes: Uint8Array, file: string): RawImage {
     if (kind === 'jpeg') {
       jpegJs ??= decoder<JpegJs>('jpeg-js');
       const img = jpegJs.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxResolutionInMP: MAX_PIXELS / 1e6 });
-      checkDecoded(img.width, img.height, img.data.length, 3, file);
+      checkDecoded(img.width, img.height, img.data.length, 3);
       return { width: img.width, height: img.height, channels: 3, data: img.data };
     }
     pngJs ??= decoder<PngJs>('pngjs');
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const img = pngJs.PNG.sync.read(buf);
-    checkDecoded(img.width, img.height, img.data.length, 4, file);
+    checkDecoded(img.width, img.height, img.data.length, 4);
     // pngjs returns 8-bit RGBA (gray replicated, 16-bit scaled down); alpha is dropped as PIL's convert('RGB') does.
     const n = img.width * img.height;
     const src = img.data;
@@ -290,12 +290,12 @@ export function decodeImage(bytes: Uint8Array, file: string): RawImage {
   }
 }
 
-function checkDecoded(width: number, height: number, length: number, channels: number, file: string): void {
+/** Throws (turned into DATA_FORMAT naming the file by decodeImage) when a decoder returned an impossible image. */
+function checkDecoded(width: number, height: number, length: number, channels: number): void {
   if (!(width > 0 && height > 0) || length !== width * height * channels) {
     throw new Error(`decoded ${width}x${height} with ${length} bytes`);
   }
   if (width * height > MAX_PIXELS) throw new Error(`${width}x${height} is larger than ${MAX_PIXELS / 1e6} megapixels`);
-  void file;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -489,10 +489,13 @@ export function preprocessImage(
     }
   }
   if (expect && (img.width !== expect.size.width || img.height !== expect.size.height)) {
-    const how = prep.resize ? (prep.crop ? '' : ' after resize (add crop=N for a fixed size)') : ' (images of different sizes need resize= and/or crop=, e.g. resize=32,crop=32)';
+    // Only reachable without a crop: with a crop every sample has the crop's size.
+    const how = prep.resize
+      ? '; resize=N keeps the aspect ratio, so images of other shapes differ: add crop=N (or resize=HxW) for a fixed size'
+      : '; images of different sizes need resize= and/or crop= (e.g. resize=32,crop=32)';
     fail(
       ErrorCodes.DATA_MISMATCH,
-      `${file}: the image is ${img.width}x${img.height} but ${expect.from} gives ${expect.size.width}x${expect.size.height} (width x height)${how}`,
+      `${file}: the image is ${img.width}x${img.height}${prep.resize ? ' after the resize' : ''} but ${expect.from} (the first image) gives ${expect.size.width}x${expect.size.height} (width x height)${how}`,
       { file },
     );
   }
