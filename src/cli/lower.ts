@@ -7,7 +7,6 @@
  * Backends are entries of `BACKENDS`; each names the options it takes, so an option given
  * to a backend that does not use it is an error rather than silently ignored.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadModel } from '../onnx/io.js';
@@ -17,11 +16,11 @@ import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type Asi
 import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../backends/vivado-hls/index.js';
 import { loadDataset } from '../data/index.js';
 import { decodeDataTensor } from './eval.js';
-import { assertNotInput, readFileChecked, writeFilesAtomic } from '../util/fs.js';
+import { readFileChecked, writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatBytes, formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './quantize.js';
 
 /** The lower flags as commander hands them over. */
@@ -322,10 +321,7 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   }
   const input = path.resolve(io.cwd, model);
   const outDir = path.resolve(io.cwd, o.out ?? deriveOutputPath(model, `.${backend.name}`));
-  assertNotInput(outDir, [input]);
-  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) {
-    fail(ErrorCodes.FILE_WRITE, `the output ${displayPath(outDir, io.cwd)} exists and is not a folder`, { file: outDir });
-  }
+  preflightCliOutputs([cliOutput(outDir, 'folder', '-o', io.cwd)], [input], io.cwd);
   const lower = backend.prepare(o, io.cwd);
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const m = loadModel(input);

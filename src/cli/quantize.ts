@@ -9,7 +9,6 @@
  *
  * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
@@ -22,12 +21,12 @@ import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseN
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { ACT_HEURISTICS } from '../../passes/insert-activation-binarization.js';
-import { assertNotInput, writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { GRANULARITIES, type Granularity } from '../quant/weights.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { reportToJson } from './opt.js';
 import { fineTune, type TrainLog } from '../train/index.js';
 import { addTrainingOptions, formatTrainLog, givenTrainingFlags, loadTrainingData, trainingFromCli, trainProgress, type TrainingCliOptions, type TrainingSpec } from './train.js';
@@ -334,17 +333,17 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   const t0 = performance.now();
   const input = path.resolve(io.cwd, req.input);
   const output = path.resolve(io.cwd, req.output ?? deriveOutputPath(req.input, '.hbnn.onnx'));
-  assertNotInput(output, [input]);
   const report = req.report !== undefined ? path.resolve(io.cwd, req.report) : undefined;
-  if (report !== undefined) {
-    assertNotInput(report, [input]);
-    if (report === output) fail(ErrorCodes.INVALID_OPTION, `--report and the output model are the same file (${req.report})`, { option: '--report' });
-  }
-  for (const f of [output, report]) {
-    if (f !== undefined && fs.existsSync(f) && fs.statSync(f).isDirectory()) {
-      fail(ErrorCodes.FILE_WRITE, `cannot write ${displayPath(f, io.cwd)}: it is a folder`, { file: f });
-    }
-  }
+  const checkpointDir = req.fineTune?.spec.options.checkpointDir;
+  preflightCliOutputs(
+    [
+      cliOutput(output, 'file', '-o', io.cwd),
+      ...(report !== undefined ? [cliOutput(report, 'file', '--report', io.cwd)] : []),
+      ...(checkpointDir !== undefined ? [cliOutput(checkpointDir, 'folder', '--checkpoint-dir', io.cwd)] : []),
+    ],
+    [input],
+    io.cwd,
+  );
   const o: QuantizeOptions = { ...req.options };
   if (o.calibData !== undefined) o.calibData = resolveDataSpec(o.calibData, io.cwd);
 

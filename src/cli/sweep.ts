@@ -11,11 +11,11 @@ import { Option, type Command } from 'commander';
 import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../quant/sweep.js';
 import { sweepSvg } from '../quant/svg.js';
 import { DATA_SPEC_HELP, loadDataset } from '../data/index.js';
-import { assertNotInput, writeFilesAtomic } from '../util/fs.js';
+import { writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { decodeDataTensor } from './eval.js';
 import {
   ACT_HEURISTIC_CHOICES,
@@ -117,10 +117,7 @@ export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onR
 export async function runSweep(req: SweepRequest, io: CliIo, log: Logger): Promise<SweepRun> {
   const model = path.resolve(io.cwd, req.model);
   const outDir = path.resolve(io.cwd, req.out ?? deriveOutputPath(req.model, '.sweep'));
-  assertNotInput(outDir, [model]);
-  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) {
-    fail(ErrorCodes.FILE_WRITE, `the output ${displayPath(outDir, io.cwd)} exists and is not a folder`, { file: outDir });
-  }
+  preflightCliOutputs([cliOutput(outDir, 'folder', '-o', io.cwd)], [model], io.cwd);
   if (!fs.existsSync(model)) fail(ErrorCodes.FILE_NOT_FOUND, `no such file: ${model}`, { file: model });
   const o = req.options;
   const normalize = parseNormalizeOption(o.normalize);

@@ -8,7 +8,6 @@
  * before training starts; the model (and the log) are written only when training returns.
  * Checkpoints (--checkpoint-dir) are written during training, by the trainer.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
@@ -17,11 +16,11 @@ import { fineTune, trainFloat, type FineTuneOptions, type TrainEvent, type Train
 import { checkFitsModelInput, DATA_SPEC_HELP, loadDataset, type Dataset, type Normalization } from '../data/index.js';
 import { dataInput } from '../runtime/infer.js';
 import { readQuantRecord } from '../quant/format.js';
-import { assertNotInput, writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { decodeDataTensor } from './eval.js';
 import { parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './quantize.js';
 
@@ -273,14 +272,15 @@ export async function runTrain(model: string, o: TrainCliOptions, io: CliIo, log
   const logFile = o.log !== undefined ? path.resolve(io.cwd, o.log) : undefined;
   const latent = o.latentFrom !== undefined ? path.resolve(io.cwd, o.latentFrom) : undefined;
   const inputs = [input, ...(latent ? [latent] : [])];
-  assertNotInput(output, inputs);
-  if (logFile) {
-    assertNotInput(logFile, inputs);
-    if (logFile === output) fail(ErrorCodes.INVALID_OPTION, `--log and the output model are the same file (${o.log})`, { option: '--log' });
-  }
-  for (const f of [output, logFile]) {
-    if (f !== undefined && fs.existsSync(f) && fs.statSync(f).isDirectory()) fail(ErrorCodes.FILE_WRITE, `cannot write ${displayPath(f, io.cwd)}: it is a folder`, { file: f });
-  }
+  preflightCliOutputs(
+    [
+      cliOutput(output, 'file', '-o', io.cwd),
+      ...(logFile ? [cliOutput(logFile, 'file', '--log', io.cwd)] : []),
+      ...(spec.options.checkpointDir !== undefined ? [cliOutput(spec.options.checkpointDir, 'folder', '--checkpoint-dir', io.cwd)] : []),
+    ],
+    inputs,
+    io.cwd,
+  );
 
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const m = loadModel(input);
