@@ -29,7 +29,21 @@ import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { reportToJson } from './opt.js';
 import { fineTune, type TrainLog } from '../train/index.js';
-import { addTrainingOptions, formatTrainLog, givenTrainingFlags, loadTrainingData, trainingFromCli, trainProgress, type TrainingCliOptions, type TrainingSpec } from './train.js';
+import {
+  addTrainingOptions,
+  formatTrainLog,
+  givenFlags,
+  givenTrainingFlags,
+  interruptedError,
+  loadTrainingData,
+  TRAINING_API_ALIASES,
+  TRAINING_FLAGS,
+  trainingFromCli,
+  trainProgress,
+  type TrainingCliOptions,
+  type TrainingSpec,
+} from './train.js';import { apiOptionAliases, listOption } from './options.js';
+
 
 // ------------------------------------------------------------------------------------------
 // Option parsing shared by the HBNN commands. Values are checked in the action (not by
@@ -92,7 +106,7 @@ export function resolveDataSpec(spec: string, cwd: string): string {
   return formatDataSpec(r);
 }
 
-/** Variadic list options (`--include a b`, `--include a,b`): the values, commas split. */
+/** List options (`--include a,b --include c`): the values, commas split. */
 function globList(values: readonly string[] | undefined): string[] | undefined {
   if (values === undefined) return undefined;
   const out = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
@@ -142,8 +156,9 @@ export function heuristicTitle(h: string): string {
 // ------------------------------------------------------------------------------------------
 
 export const WEIGHT_HEURISTIC_CHOICES: readonly string[] = [...HEURISTICS, 'layer'];
-export const GRANULARITY_HELP =
-  'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with --heuristic layer) (default entry)';
+/** Help of --granularity; `heuristicFlag` is the command's heuristic flag (quantize --heuristic, sweep --heuristics). */
+export const granularityHelp = (heuristicFlag: string): string =>
+  `bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with the layer heuristic in ${heuristicFlag}) (default entry)`;
 export const ACT_HEURISTIC_CHOICES: readonly string[] = [...ACT_HEURISTICS];
 
 /** The flags as commander hands them over (strings; checked by `quantizeOptionsFromCli`). */
@@ -372,7 +387,6 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
       latentFrom: loadModel(input),
       onProgress: trainProgress(log),
     });
-    if (r.interrupted) log.warn('fine-tuning was interrupted; saving the model as of the ' + (r.log.kept === 'best' ? 'best epoch' : 'last step'));
     model = r.model;
     record = readQuantRecord(model) ?? record;
     trainLog = r.log;
@@ -570,9 +584,9 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
     .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
-    .option('--granularity <g>', GRANULARITY_HELP)
-    .option('--include <glob...>', 'only layers whose node or weight name matches one of these globs')
-    .option('--exclude <glob...>', 'skip layers whose node or weight name matches one of these globs')
+    .option('--granularity <g>', granularityHelp('--heuristic'))
+    .addOption(listOption('--include <globs>', 'only layers whose node or weight name matches one of these globs'))
+    .addOption(listOption('--exclude <globs>', 'skip layers whose node or weight name matches one of these globs'))
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
     .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
     .option('--seed <n>', 'seed of the random heuristic and, with --fine-tune, of the batch order (default 0)')
@@ -585,6 +599,7 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--bn-recalibrate', 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ');
+  apiOptionAliases(cmd, { ...TRAINING_API_ALIASES, recalibrateBatchNorm: 'bnRecalibrate' });
   const threads = cmd.options.find((opt) => opt.long === '--threads');
   if (threads) threads.description = "threads for the weights' bit maps and binarization (default 1; the output is the same for any count) and, with --fine-tune, onnxruntime's threads";
   cmd
@@ -616,6 +631,13 @@ Examples:
       for (const w of r.run.warnings) log.warn(w);
       log.debug(`quantized in ${formatDuration(r.timing.totalMs)} (load ${formatDuration(r.timing.loadMs)}, quantize ${formatDuration(r.timing.quantizeMs)}, save ${formatDuration(r.timing.saveMs)})`);
       io.stdout(opts.json ? toJson(quantizeRunJson(r, io.cwd)) : formatQuantizeRun(r, io.cwd));
+      if (r.fineTune?.stopped === 'interrupted') {
+        // quantize has no --resume: the written model is fine-tuned further with train --resume
+        const out = displayPath(r.output, io.cwd);
+        const saved = [`the quantized model as of the last step in ${out}`, ...(r.report !== undefined ? [`the report in ${displayPath(r.report, io.cwd)}`] : [])];
+        const carried = new Set<string>([...Object.values(TRAINING_FLAGS), '--normalize', '--seed']);
+        throw interruptedError(r.fineTune, saved, ['train', out, '--fine-tune', ...givenFlags(cmd, (f) => carried.has(f)), '--resume'], io.cwd);
+      }
     });
 }
 

@@ -13,14 +13,14 @@ import { sweepSvg } from '../quant/svg.js';
 import { DATA_SPEC_HELP, loadDataset } from '../data/index.js';
 import { writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { table } from './format.js';
+import { formatCount, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { decodeDataTensor } from './eval.js';
 import {
   ACT_HEURISTIC_CHOICES,
   DEFAULT_MAX_BITS,
-  GRANULARITY_HELP,
+  granularityHelp,
   MAX_ACT_BITS,
   heuristicTitle,
   parseGranularityOption,
@@ -150,7 +150,7 @@ export function formatSweepRun(r: SweepRun, cwd: string): string {
   const res = r.result;
   const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
   const lines = [
-    `${res.model} on ${res.dataset} (${res.samples} samples)${res.actBits !== null ? `, activations at ${res.actBits} bits` : ', activations float'}` +
+    `${res.model} on ${res.dataset} (${formatCount(res.samples)} samples)${res.actBits !== null ? `, activations at ${res.actBits} bits` : ', activations float'}` +
       (res.granularity === 'row' ? ', one bitwidth per output channel' : ''),
   ];
   if (res.float) lines.push(`float model: top-1 ${pct(res.float.top1)}, top-5 ${pct(res.float.top5)}`);
@@ -179,7 +179,7 @@ export function registerSweep(program: Command, io: CliIo): void {
     .option('--heuristics <list>', `comma-separated, from ${SWEEP_HEURISTICS.join(', ')} (default ${DEFAULT_SWEEP_HEURISTICS.join(',')})`)
     .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
-    .option('--granularity <g>', `${GRANULARITY_HELP}; with row, leave layer out of --heuristics`)
+    .option('--granularity <g>', granularityHelp('--heuristics'))
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
     .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
     .option('--seed <n>', 'seed of the random heuristic (default 0)')

@@ -136,7 +136,8 @@ describe('quantize', () => {
 
   it('text output marks layers kept float', async () => {
     const w = workdir();
-    const r = await cli(['quantize', 'model.onnx', '--avg-bits', '2', '--exclude', '/fc/*', '/c1/*'], { cwd: w.dir });
+    // --exclude before the model: one value per flag, so it does not swallow the model path
+    const r = await cli(['quantize', '--exclude', '/fc/*', '--exclude', '/c1/*', 'model.onnx', '--avg-bits', '2'], { cwd: w.dir });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ {2}\/c1\/Conv +Conv +288 +float +32$/m);
     expect(r.stdout).toMatch(/^ {2}\/fc\/Gemm +Gemm +11,520 +float +32$/m);

@@ -151,7 +151,7 @@ ${table(
   ['l'],
 )}
 
-Voltage ${t.voltage} V, leakage ${t.leakageWPerMm2} W/mm², fold ${t.foldCycles} cycles per frame, clock ${r.clockMhz} MHz.`;
+Voltage ${t.voltage} V, leakage ${t.leakageWPerMm2} W/mm², fold ${int(t.foldCycles)} cycles per frame, clock ${r.clockMhz} MHz.`;
 }
 
 function sweepSection(r: AsicReport): string {
