@@ -60,7 +60,8 @@ Examples:
   $ hbnn-onnx opt model.onnx -p "eliminate-identity,fold-constants" -o clean.onnx
   $ hbnn-onnx passes
 
-Exit codes: 0 ok, 2 usage, 3 input, 4 model, 5 pipeline, 6 runtime, 7 output, 70 internal
+Exit codes: 0 ok, 2 usage, 3 input, 4 model, 5 pipeline, 6 runtime, 7 output, 70 internal,
+130 interrupted (Ctrl-C), 141 stdout closed
 (see docs/cli.md). Run \`hbnn-onnx <command> --help\` for a command's options.`,
     );
   // Subcommands created with .command() inherit exitOverride, output and help settings.
