@@ -10,7 +10,8 @@ import type { Model } from '../ir/graph.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { lowerToBitIR } from './lower.js';
 import { summarizeProgram, type ProgramSummary } from './summary.js';
-import { BITIR_FORMAT, unreachable, type BitOp, type BitProgram, type BitType, type LoweringOptions, type WeightTensor } from './types.js';import { formatCount } from '../util/numbers.js';
+import { BITIR_FORMAT, unreachable, type BitOp, type BitProgram, type BitType, type LoweringOptions, type WeightTensor } from './types.js';
+import { formatCount } from '../util/numbers.js';
 
 
 // ------------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail, ErrorCodes } from '../../errors.js';
 import { TB_DATA, TB_SOURCE } from './emit/testbench.js';
-import { TOP_SOURCE } from './emit/top.js';import { makeTempDir } from '../../util/temp.js';
+import { TOP_SOURCE } from './emit/top.js';
+import { makeTempDir } from '../../util/temp.js';
 
 
 export interface CsimOptions {

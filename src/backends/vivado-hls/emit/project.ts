@@ -4,7 +4,8 @@
  */
 import type { FpgaEstimate, HlsDesign } from '../types.js';
 import { TB_DATA, TB_SOURCE } from './testbench.js';
-import { TOP_NAME, TOP_SOURCE } from './top.js';import { formatCount } from '../../../util/numbers.js';
+import { TOP_NAME, TOP_SOURCE } from './top.js';
+import { formatCount } from '../../../util/numbers.js';
 
 
 export const TCL_FILE = 'run_hls.tcl';
