@@ -111,6 +111,24 @@ describe('errors name flags, not API option names', () => {
   });
 });
 
+describe('reports name flags too', () => {
+  it('the ASIC report says --activation-bits and --from-bit-ir, not the API names', async () => {
+    const d = tmpDir();
+    const q = await cli(['quantize', FMNIST_CNN, '-o', path.join(d, 'q.onnx')]);
+    expect(q.code, q.stderr).toBe(0);
+    for (const extra of [[], ['--from-bit-ir']]) {
+      const out = path.join(d, `asic${extra.length}`);
+      const r = await cli(['lower', 'q.onnx', '--backend', 'asic', ...extra, '-o', out], { cwd: d });
+      expect(r.code, r.stderr).toBe(0);
+      for (const f of ['report.md', 'report.html', 'report.json']) {
+        const text = fs.readFileSync(path.join(out, f), 'utf8');
+        expect(text, f).not.toMatch(/fromQuantRecord|fromBitProgram|option activationBits/);
+      }
+      expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toContain('--from-bit-ir');
+    }
+  });
+});
+
 describe('training progress and log text', () => {
   it('step events count from 1: the last step of the last epoch is "epoch E/E, step N/N"', () => {
     const line = formatTrainProgress({ type: 'step', epoch: 2, step: 17, stepsPerEpoch: 17, globalStep: 34, loss: 0.5, lr: 0.01 }, 2);
