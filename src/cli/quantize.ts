@@ -18,7 +18,8 @@ import { weightLayers } from '../quant/targets.js';
 import { readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
 import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
-import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, type DataSpec, type Normalization } from '../data/index.js';
+import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, resolveNormalization, writeNormalizationRecord, type DataSpec, type Normalization } from '../data/index.js';
+import { inputNormalization } from './normalize.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { ACT_HEURISTICS } from '../../passes/insert-activation-binarization.js';
@@ -59,6 +60,9 @@ export function parseNumberListOption(text: string, flag: string): number[] {
   if (parts.some((p) => p === '')) fail(ErrorCodes.INVALID_OPTION, `${flag} must be a comma-separated list of numbers, got '${text}'`, { option: flag });
   return parts.map((p) => parseNumberOption(p, flag));
 }
+
+/** The help of --bn-recalibrate (quantize and sweep). */
+export const BN_RECALIBRATE_HELP = 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)';
 
 /** `--normalize`: 'none' (undefined), 'fmnist' or MEAN:STD. */
 export function parseNormalizeOption(text: string | undefined): Normalization | undefined {
@@ -351,9 +355,13 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   let model = loadModel(input);
   const activations = o.actBits !== undefined || o.actDist !== undefined;
-  if (activations || o.recalibrateBatchNorm) checkCalibrationData(model, o);
   const ft = req.fineTune;
-  const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize, io.cwd) : undefined;
+  // The input normalization: --normalize, else the model's record (said in one line when
+  // neither gives one and data is fed); recorded in the output (src/data/normalization.ts).
+  const feedsData = activations || o.recalibrateBatchNorm === true || ft !== undefined;
+  const norm = feedsData || o.normalize !== undefined ? inputNormalization(model, o.normalize, displayPath(input, io.cwd), log) : resolveNormalization(model, undefined, '');
+  if (activations || o.recalibrateBatchNorm) checkCalibrationData(model, o, norm.normalize);
+  const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize ?? norm.normalize, io.cwd) : undefined;
   const candidates = weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size }));
   const loadMs = performance.now() - t0;
 
@@ -380,6 +388,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     fineTuneMs = performance.now() - t;
   }
 
+  if (norm.source !== 'none') writeNormalizationRecord(model, norm.normalize);
   log.progress(`writing ${displayPath(output, io.cwd)}`);
   const t2 = performance.now();
   saveModel(model, output, { protect: [input] });
@@ -423,10 +432,9 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
 }
 
 /** Loads the calibration data as the calibrate pass will and checks it fits the model input. */
-function checkCalibrationData(model: ReturnType<typeof loadModel>, o: QuantizeOptions): void {
+function checkCalibrationData(model: ReturnType<typeof loadModel>, o: QuantizeOptions, normalize: Normalization | undefined): void {
   const spec = o.calibData ?? (calibrate.options.find((s) => s.name === 'data')!.default as string);
   const limit = o.calibLimit ?? (calibrate.options.find((s) => s.name === 'limit')!.default as number);
-  const normalize = parseNormalizeOption(o.normalize);
   const ds = loadDataset(spec, { limit, ...(normalize ? { normalize } : {}) });
   const input = dataInput(model);
   checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
@@ -582,8 +590,8 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .addOption(new Option('--act-heuristic <name>', 'how bits are assigned to activations (default middle-out)').choices(ACT_HEURISTIC_CHOICES))
     .option('--calib-data <spec>', 'calibration data for activations (default fmnist-mini:train; see docs/data.md)')
     .option('--calib-limit <n>', 'number of calibration samples (default 512)')
-    .option('--normalize <norm>', 'normalization of the calibration (and training) data: fmnist, MEAN:STD or none (default none)')
-    .option('--bn-recalibrate', 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)')
+    .option('--normalize <norm>', "input normalization of the calibration (and training) data, recorded in the output: fmnist, MEAN:STD or none (default: the model's record, else none)")
+    .option('--bn-recalibrate', BN_RECALIBRATE_HELP)
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ');
   const threads = cmd.options.find((opt) => opt.long === '--threads');

@@ -9,3 +9,4 @@ export * from './test-data-set.js';
 export * from './dataset.js';
 export * from './paths.js';
 export * from './load.js';
+export * from './normalization.js';

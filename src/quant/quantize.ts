@@ -11,7 +11,7 @@ import { requireQuantRecord, type QuantRecord } from './format.js';
 import { resolveDistribution } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
 import type { Granularity } from './weights.js';
-import { loadDataset, parseNormalization, checkFitsModelInput } from '../data/index.js';
+import { loadDataset, resolveNormalization, checkFitsModelInput } from '../data/index.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
@@ -40,7 +40,7 @@ export interface QuantizeOptions {
   calibData?: string;
   /** Calibration samples (default: 512 for `calibrate`, 1024 for `recalibrate-batchnorm`). */
   calibLimit?: number;
-  /** Input normalization for calibration data: 'fmnist', 'MEAN:STD' or 'none'. */
+  /** Input normalization for calibration data: 'fmnist', 'MEAN:STD', 'none', or omitted / 'model': the model's hbnn.input_normalization record (none without one). */
   normalize?: string;
   /**
    * Re-estimate BatchNorm statistics on the calibration data through the quantized network
@@ -135,8 +135,8 @@ function checkCalibrationData(model: Model, o: QuantizeOptions): void {
   const spec = calibrate.options.find((s) => s.name === 'data')!.default as string;
   const dflt = (p: typeof calibrate): number => p.options.find((s) => s.name === 'limit')!.default as number;
   const limit = o.calibLimit ?? (o.recalibrateBatchNorm ? dflt(recalibrateBatchnorm) : dflt(calibrate));
-  const norm = o.normalize ?? 'none';
-  const ds = loadDataset(o.calibData ?? spec, { limit, ...(norm !== 'none' ? { normalize: parseNormalization(norm) } : {}) });
+  const norm = resolveNormalization(model, o.normalize, 'the model').normalize;
+  const ds = loadDataset(o.calibData ?? spec, { limit, ...(norm ? { normalize: norm } : {}) });
   const input = dataInput(model);
   checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
 }

@@ -1,0 +1,21 @@
+/**
+ * The input normalization of a command that feeds data (eval, sweep, quantize, train,
+ * lower --test-data): resolved by src/data/normalization.ts from `--normalize` and the model's
+ * `hbnn.input_normalization` record, with its warning (the flag disagrees with the record) or
+ * note (no normalization is known) printed as one line on stderr.
+ */
+import type { Model } from '../ir/graph.js';
+import { resolveNormalization, type ResolvedNormalization } from '../data/index.js';
+import type { Logger } from './io.js';
+
+export function inputNormalization(model: Model, option: string | undefined, label: string, log: Logger): ResolvedNormalization {
+  const r = resolveNormalization(model, option, label);
+  if (r.warning) log.warn(r.warning);
+  if (r.note) log.stderr(`hbnn-onnx: note: ${r.note}`);
+  return r;
+}
+
+/** "0.286:0.353 (recorded in the model)", "none (--normalize)", "none (none known)": where the normalization came from. */
+export function describeNormalization(r: ResolvedNormalization): string {
+  return `${r.text} (${r.source === 'option' ? '--normalize' : r.source === 'record' ? 'recorded in the model' : 'none known'})`;
+}
