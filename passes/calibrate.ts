@@ -44,7 +44,6 @@ export const calibrate = definePass({
   async run(model, ctx) {
     const o = ctx.options;
     const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize');
-    if (norm.note) ctx.note(norm.note);
     const ds = loadDataset(o['data'] as string, {
       limit: o['limit'] as number,
       ...(norm.normalize ? { normalize: norm.normalize } : {}),

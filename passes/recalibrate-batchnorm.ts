@@ -103,7 +103,6 @@ export const recalibrateBatchnorm = definePass({
     }
     if (!steps.some((s) => s.kind === 'bn')) return { changed: false };
     const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize');
-    if (norm.note) ctx.note(norm.note);
     const ds = loadDataset(o['data'] as string, {
       limit: o['limit'] as number,
       ...(norm.normalize ? { normalize: norm.normalize } : {}),

@@ -188,8 +188,8 @@ export const MAX_ACT_BITS = 3;
  * no effect. INVALID_OPTION on the first bad value.
  */
 export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: QuantizeOptions; warnings: string[] } {
-  // With --fine-tune, --normalize also applies to the training data.
-  const normalizeUsed = o.fineTune === true;
+  // --normalize applies to every data the command feeds and is recorded in the output model
+  // (hbnn.input_normalization), so it is never ignored.
   const warnings: string[] = [];
   const options: QuantizeOptions = {};
   const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
@@ -252,14 +252,12 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
       o.actHeuristic !== undefined && '--act-heuristic',
       o.calibData !== undefined && !calibUsed && '--calib-data',
       o.calibLimit !== undefined && !calibUsed && '--calib-limit',
-      o.normalize !== undefined && !normalizeUsed && !calibUsed && '--normalize',
     ].filter((x): x is string => typeof x === 'string');
     if (unused.length > 0) {
       warnings.push(`${unused.join(', ')} only affect${unused.length === 1 ? 's' : ''} activation binarization (--act-bits or --act-dist); ignored`);
       if (!calibUsed) {
         delete options.calibData;
         delete options.calibLimit;
-        delete options.normalize;
       }
     }
   }
