@@ -90,7 +90,7 @@ export const insertWeightBinarization = definePass({
       fail(
         ErrorCodes.NOTHING_TO_QUANTIZE,
         all.length === 0
-          ? 'the model has no Conv, Gemm or MatMul with a constant float weight to binarize'
+          ? `the model has no Conv, Gemm or MatMul with a constant float weight to binarize${readQuantRecord(model) ? ' (it is already HBNN-quantized: its weights are binarized)' : ''}`
           : `all ${all.length} binarizable layers were excluded by include/exclude/first-layer/last-layer`,
       );
     }

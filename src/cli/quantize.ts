@@ -15,7 +15,7 @@ import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
 import { quantize, type QuantizeOptions } from '../quant/quantize.js';
 import { weightLayers } from '../quant/targets.js';
-import { readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
+import { assertNotQuantized, readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
 import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
 import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, resolveNormalization, writeNormalizationRecord, type DataSpec, type Normalization } from '../data/index.js';
@@ -352,6 +352,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
 
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   let model = loadModel(input);
+  assertNotQuantized(model, displayPath(input, io.cwd));
   const activations = o.actBits !== undefined || o.actDist !== undefined;
   const ft = req.fineTune;
   // The input normalization: --normalize, else the model's record (said in one line when

@@ -7,7 +7,7 @@ import type { Model } from '../ir/graph.js';
 import { Pipeline, type RunReport } from '../pass/manager.js';
 import { builtinPasses } from '../pass/registry.js';
 import { printPipeline, type PipelineItem } from '../pass/pipeline.js';
-import { requireQuantRecord, type QuantRecord } from './format.js';
+import { assertNotQuantized, requireQuantRecord, type QuantRecord } from './format.js';
 import { resolveDistribution } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
 import type { Granularity } from './weights.js';
@@ -114,6 +114,7 @@ export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
  * output file only when the whole pipeline succeeded).
  */
 export async function quantize(model: Model, opts: QuantizeOptions = {}): Promise<QuantizeResult> {
+  assertNotQuantized(model);
   let o = opts;
   if (opts.avgBits !== undefined && opts.dist !== undefined) {
     // Both given: they must agree (INVALID_OPTION otherwise); the distribution is used.
