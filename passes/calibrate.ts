@@ -43,7 +43,7 @@ export const calibrate = definePass({
   preserves: 'all',
   async run(model, ctx) {
     const o = ctx.options;
-    const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize');
+    const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize', o['data'] as string);
     const ds = loadDataset(o['data'] as string, {
       limit: o['limit'] as number,
       ...(norm.normalize ? { normalize: norm.normalize } : {}),

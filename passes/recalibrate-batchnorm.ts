@@ -102,7 +102,7 @@ export const recalibrateBatchnorm = definePass({
       if (n.inputs.some((v) => v !== null && afterBn.has(v))) for (const v of n.outputs) afterBn.add(v);
     }
     if (!steps.some((s) => s.kind === 'bn')) return { changed: false };
-    const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize');
+    const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize', o['data'] as string);
     const ds = loadDataset(o['data'] as string, {
       limit: o['limit'] as number,
       ...(norm.normalize ? { normalize: norm.normalize } : {}),

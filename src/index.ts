@@ -54,8 +54,10 @@ export {
 export type { Dataset, NdArray } from './data/index.js';
 
 // ---- quantization (HBNN) ----------------------------------------------------------------
-export { quantize, quantizePipeline } from './quant/quantize.js';
-export type { QuantizeOptions, QuantizeResult } from './quant/quantize.js';
+export { quantize, quantizePipeline, prepareForQuantize } from './quant/quantize.js';
+export type { QuantizeOptions, QuantizeResult, PreparedModel } from './quant/quantize.js';
+export { preparationFor, QUANTIZE_MIN_OPSET } from './quant/prepare.js';
+export type { PrepareOptions, Preparation } from './quant/prepare.js';
 export { readQuantRecord, requireQuantRecord, HBNN_DOMAIN, HBNN_FORMAT } from './quant/format.js';
 export type { QuantRecord, WeightRecord, ActivationRecord } from './quant/format.js';
 export { sweep } from './quant/sweep.js';
@@ -63,7 +65,8 @@ export { sweepSvg, lineChartSvg } from './quant/svg.js';
 export { evaluate, forEachBatch } from './runtime/infer.js';
 export type { EvalOptions, EvalResult } from './runtime/infer.js';
 export * as hbnn from './hbnn/index.js';
-export { buildCnv, buildMobileNetV1 } from './zoo/topologies.js';
+export { buildCnv, buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport, MOBILENET_V2_SETTINGS } from './zoo/topologies.js';
+export type { MobileNetV1Options, MobileNetV2Options, PoolNetOptions, ResNetOptions, SqueezeNetOptions, TorchExportOptions, ZooOptions } from './zoo/topologies.js';
 
 // ---- training ---------------------------------------------------------------------------
 export * from './train/index.js';

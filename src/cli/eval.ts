@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { decodeTensor, loadModel } from '../onnx/io.js';
 import { readQuantRecord } from '../quant/format.js';
 import { evaluate, type EvalResult } from '../runtime/infer.js';
-import { DATA_SPEC_HELP, FMNIST_CLASSES, loadDataset, parseDataSpec, type ResolvedNormalization, type TensorDecoder } from '../data/index.js';
+import { DATA_SPEC_HELP, FMNIST_CLASSES, openDataSource, parseDataSpec, type ResolvedNormalization, type TensorDecoder } from '../data/index.js';
 import { inputNormalization } from './normalize.js';
 import { formatCount, formatDuration, table, type Align } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
@@ -32,6 +32,8 @@ export interface EvalRequest {
    */
   normalize?: string;
   batchSize?: number;
+  /** Image decoding worker threads for folder: data (default: defaultDecodeWorkers()); 0 decodes on this thread. */
+  workers?: number;
 }
 
 export interface EvalRun {
@@ -44,7 +46,7 @@ export interface EvalRun {
   /** avgWeightBits etc. from the model's HBNN record; null for a float model. */
   quantized: { avgWeightBits: number; avgActivationBits?: number; weights: number; activations: number } | null;
   result: EvalResult;
-  /** Class names by label, when the data is Fashion-MNIST. */
+  /** Class names by label, when the data has them (Fashion-MNIST, image folders, CIFAR with its names file). */
   classNames?: readonly string[];
 }
 
@@ -54,20 +56,27 @@ export async function runEval(req: EvalRequest, io: CliIo, log: Logger): Promise
   log.progress(`loading ${displayPath(file, io.cwd)}`);
   const model = loadModel(file);
   const record = readQuantRecord(model);
-  const norm = inputNormalization(model, req.normalize, displayPath(file, io.cwd), log);
+  const norm = inputNormalization(model, req.normalize, displayPath(file, io.cwd), log, req.data);
   log.progress(`loading ${req.data}`);
-  const ds = loadDataset(resolveDataSpec(req.data, io.cwd), {
+  // Streamed: folder: images are decoded on worker threads while onnxruntime runs, cifar: read batch by batch.
+  const ds = await openDataSource(resolveDataSpec(req.data, io.cwd), {
     ...(req.limit !== undefined ? { limit: req.limit } : {}),
     ...(norm.normalize ? { normalize: norm.normalize } : {}),
+    ...(req.workers !== undefined ? { workers: req.workers } : {}),
     decodeTensor: decodeDataTensor,
   });
-  const result = await evaluate(model, ds, {
-    ...(req.limit !== undefined ? { limit: req.limit } : {}),
-    ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
-    onProgress: (done, total) => log.progress(`evaluating ${formatCount(done)}/${formatCount(total)}`),
-  });
+  let result: EvalResult;
+  try {
+    result = await evaluate(model, ds, {
+      ...(req.limit !== undefined ? { limit: req.limit } : {}),
+      ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+      onProgress: (done, total) => log.progress(`evaluating ${formatCount(done)}/${formatCount(total)}`),
+    });
+  } finally {
+    await ds.close();
+  }
   log.done();
-  const fmnist = parseDataSpec(req.data).kind === 'fmnist';
+  const classNames = parseDataSpec(req.data).kind === 'fmnist' ? FMNIST_CLASSES : ds.classNames;
   return {
     model: file,
     data: req.data.trim(),
@@ -82,7 +91,7 @@ export async function runEval(req: EvalRequest, io: CliIo, log: Logger): Promise
         }
       : null,
     result,
-    ...(fmnist ? { classNames: FMNIST_CLASSES } : {}),
+    ...(classNames ? { classNames } : {}),
   };
 }
 
@@ -128,7 +137,7 @@ export function formatEvalRun(r: EvalRun, cwd: string): string {
 
 /** "normalized 0.286:0.353 (recorded in the model)", "not normalized (--normalize none)", ... */
 export function normalizedText(r: Pick<EvalRun, 'normalize' | 'normalizeSource'>): string {
-  const from = r.normalizeSource === 'option' ? '--normalize' : r.normalizeSource === 'record' ? 'recorded in the model' : 'none known';
+  const from = { option: '--normalize', record: 'recorded in the model', data: 'set by the data SPEC', none: 'none known' }[r.normalizeSource];
   return r.normalize === 'none' ? `not normalized (${from})` : `normalized ${r.normalize} (${from})`;
 }
 
@@ -141,6 +150,7 @@ interface EvalCliOptions {
   limit?: string;
   normalize?: string;
   batchSize?: string;
+  workers?: string;
   json?: boolean;
 }
 
@@ -159,6 +169,7 @@ export function registerEval(program: Command, io: CliIo): void {
     .option('--limit <n>', 'evaluate the first N samples only')
     .option('--normalize <norm>', "input normalization: fmnist, MEAN:STD or none (default: the model's record, else none)")
     .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')
+    .option('--workers <n>', 'threads decoding folder: images (default: CPU count - 1, 1 to 8; 0: none); the result is the same for any count')
     .option('--json', 'print the result (top1, top5, perClass, ...) as JSON')
     .addHelpText(
       'after',
@@ -176,6 +187,7 @@ ${DATA_SPEC_HELP}`,
       const req: EvalRequest = { model, data: opts.data };
       if (opts.limit !== undefined) req.limit = parseIntOption(opts.limit, '--limit', 1);
       if (opts.batchSize !== undefined) req.batchSize = parseIntOption(opts.batchSize, '--batch-size', 1);
+      if (opts.workers !== undefined) req.workers = parseIntOption(opts.workers, '--workers', 0);
       if (opts.normalize !== undefined) {
         parseNormalizeOption(opts.normalize); // checked before the model is loaded
         req.normalize = opts.normalize;

@@ -338,7 +338,7 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   const m = loadModel(input);
   const data: LowerData = {};
   if (o.testData !== undefined) {
-    const norm = inputNormalization(m, o.normalize, displayPath(input, io.cwd), log);
+    const norm = inputNormalization(m, o.normalize, displayPath(input, io.cwd), log, o.testData);
     if (norm.normalize) data.normalize = norm.normalize;
   }
   log.progress(`lowering to ${backend.name}`);

@@ -8,14 +8,10 @@ import type { Model } from '../ir/graph.js';
 import { resolveNormalization, type ResolvedNormalization } from '../data/index.js';
 import type { Logger } from './io.js';
 
-export function inputNormalization(model: Model, option: string | undefined, label: string, log: Logger): ResolvedNormalization {
-  const r = resolveNormalization(model, option, label);
+export function inputNormalization(model: Model, option: string | undefined, label: string, log: Logger, dataSpec?: string): ResolvedNormalization {
+  const r = resolveNormalization(model, option, label, '--normalize', dataSpec);
   if (r.warning) log.warn(r.warning);
   if (r.note) log.stderr(`hbnn-onnx: note: ${r.note}`);
   return r;
 }
 
-/** "0.286:0.353 (recorded in the model)", "none (--normalize)", "none (none known)": where the normalization came from. */
-export function describeNormalization(r: ResolvedNormalization): string {
-  return `${r.text} (${r.source === 'option' ? '--normalize' : r.source === 'record' ? 'recorded in the model' : 'none known'})`;
-}

@@ -12,8 +12,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { loadModel, saveModel } from '../onnx/io.js';
-import { quantize, type QuantizeOptions } from '../quant/quantize.js';
+import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
+import { prepareForQuantize, quantize, type QuantizeOptions } from '../quant/quantize.js';
 import { weightLayers } from '../quant/targets.js';
 import { assertNotQuantized, readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
@@ -30,7 +30,7 @@ import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { deriveOutputPath, displayPath } from './paths.js';
 import { reportToJson } from './opt.js';
-import { fineTune, type TrainLog } from '../train/index.js';
+import { fineTune, TRAINING_MIN_OPSET, type TrainLog } from '../train/index.js';
 import { addTrainingOptions, formatTrainLog, givenTrainingFlags, loadTrainingData, trainingFromCli, trainProgress, type TrainingCliOptions, type TrainingSpec } from './train.js';
 
 // ------------------------------------------------------------------------------------------
@@ -89,6 +89,12 @@ export function resolveDataSpec(spec: string, cwd: string): string {
       break;
     case 'pb':
       r = { kind: 'pb', dir: abs(p.dir) };
+      break;
+    case 'folder':
+      r = { kind: 'folder', dir: abs(p.dir), prep: { ...p.prep, ...(p.prep.classesFile !== undefined ? { classesFile: abs(p.prep.classesFile) } : {}) } };
+      break;
+    case 'cifar':
+      r = { ...p, dir: abs(p.dir) };
       break;
     case 'path':
       r = { kind: 'path', path: abs(p.path) };
@@ -171,6 +177,8 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   calibLimit?: string;
   normalize?: string;
   bnRecalibrate?: boolean;
+  keepInitializerInputs?: boolean;
+  keepImported?: boolean;
   seed?: string;
   output?: string;
   report?: string;
@@ -213,6 +221,8 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   if (o.maxBits !== undefined) options.maxBits = maxBits;
   if (o.heuristic !== undefined) options.heuristic = o.heuristic as QuantizeOptions['heuristic'];
   if (o.perChannel) options.perChannel = true;
+  if (o.keepInitializerInputs) options.keepInitializerInputs = true;
+  if (o.keepImported) options.keepImported = true;
   if (o.granularity !== undefined) options.granularity = parseGranularityOption(o.granularity, [o.heuristic ?? 'middle-out']);
   if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
   // --threads: the weights' binarization here; with --fine-tune, onnxruntime's threads too.
@@ -317,6 +327,8 @@ export interface QuantizeRun {
   output: string;
   report?: string;
   pipeline: string;
+  /** What was done to the model before binarizing (src/quant/prepare.ts), one line each. */
+  preparation: string[];
   record: QuantRecord;
   layers: QuantizeLayerRow[];
   timing: { totalMs: number; loadMs: number; quantizeMs: number; fineTuneMs?: number; saveMs: number; passes: { pass: string; ms: number; verifyMs: number }[] };
@@ -358,15 +370,21 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   // The input normalization: --normalize, else the model's record (said in one line when
   // neither gives one and data is fed); recorded in the output (src/data/normalization.ts).
   const feedsData = activations || o.recalibrateBatchNorm === true || ft !== undefined;
-  const norm = feedsData || o.normalize !== undefined ? inputNormalization(model, o.normalize, displayPath(input, io.cwd), log) : resolveNormalization(model, undefined, '');
-  if (activations || o.recalibrateBatchNorm) checkCalibrationData(model, o, norm.normalize);
+  const norm = feedsData || o.normalize !== undefined ? inputNormalization(model, o.normalize, displayPath(input, io.cwd), log, o.calibData) : resolveNormalization(model, undefined, '');
   const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize ?? norm.normalize, io.cwd) : undefined;
-  const candidates = weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size }));
   const loadMs = performance.now() - t0;
 
   log.progress('quantizing');
   const t1 = performance.now();
-  const res = await quantize(model, o);
+  // Preparation first (sorting, constants, opset upgrade, QONNX import, folding): the layer
+  // table lists the prepared model's layers, and fine-tuning starts from its float weights.
+  const prepared = await prepareForQuantize(model, o, ft ? { minOpset: TRAINING_MIN_OPSET } : {});
+  const candidates = [
+    ...(readQuantRecord(model)?.weights ?? []).map((w) => ({ node: w.node, op: w.op, tensor: w.tensor, params: w.shape.reduce((a, b) => a * b, 1) })),
+    ...weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size })),
+  ];
+  const floatModel = ft && prepared.items.length > 0 ? decodeModel(encodeModel(model)) : undefined;
+  const res = await quantize(model, o, prepared);
   const quantizeMs = performance.now() - t1;
   let record = res.record;
   let trainLog: TrainLog | undefined;
@@ -377,7 +395,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     const r = await fineTune(model, trainData.train, {
       ...ft.spec.options,
       ...(trainData.eval ? { evalData: trainData.eval } : {}),
-      latentFrom: loadModel(input),
+      latentFrom: floatModel ?? loadModel(input),
       onProgress: trainProgress(log),
     });
     if (r.interrupted) log.warn('fine-tuning was interrupted; saving the model as of the ' + (r.log.kept === 'best' ? 'best epoch' : 'last step'));
@@ -412,6 +430,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     output,
     ...(report !== undefined ? { report } : {}),
     pipeline: res.pipeline,
+    preparation: res.preparation,
     record,
     layers,
     timing: {
@@ -428,15 +447,6 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   run.timing.totalMs = round3(performance.now() - t0);
   if (report !== undefined) writeFileAtomic(report, toJson(quantizeReportJson(run, req.options, io.cwd)));
   return run;
-}
-
-/** Loads the calibration data as the calibrate pass will and checks it fits the model input. */
-function checkCalibrationData(model: ReturnType<typeof loadModel>, o: QuantizeOptions, normalize: Normalization | undefined): void {
-  const spec = o.calibData ?? (calibrate.options.find((s) => s.name === 'data')!.default as string);
-  const limit = o.calibLimit ?? (calibrate.options.find((s) => s.name === 'limit')!.default as number);
-  const ds = loadDataset(spec, { limit, ...(normalize ? { normalize } : {}) });
-  const input = dataInput(model);
-  checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
 }
 
 function round3(ms: number): number {
@@ -467,6 +477,7 @@ export function formatQuantizeRun(r: QuantizeRun, cwd: string): string {
   const rec = r.record;
   const k = Math.max(1, ...rec.weights.map((w) => w.histogram.length));
   const lines: string[] = [`${displayPath(r.input, cwd)} → ${displayPath(r.output, cwd)}`, ''];
+  if (r.preparation.length > 0) lines.push('prepared:', ...r.preparation.map((p) => `  - ${p}`), '');
   const heuristics = [...new Set(rec.weights.map((w) => w.heuristic))];
   const dists = [...new Set(rec.weights.map((w) => JSON.stringify(w.distribution)))];
   const target = heuristics.includes('layer') || dists.length !== 1 ? '' : `; target ${formatDistribution(JSON.parse(dists[0]!) as number[])}`;
@@ -534,6 +545,7 @@ export function quantizeRunJson(r: QuantizeRun, cwd: string): unknown {
     output: displayPath(r.output, cwd),
     ...(r.report !== undefined ? { report: displayPath(r.report, cwd) } : {}),
     pipeline: r.pipeline,
+    preparation: r.preparation,
     avgWeightBits: r.record.avgWeightBits,
     ...(r.record.avgActivationBits !== undefined ? { avgActivationBits: r.record.avgActivationBits } : {}),
     layers: r.layers,
@@ -591,6 +603,8 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--calib-limit <n>', 'number of calibration samples (default 512)')
     .option('--normalize <norm>', "input normalization of the calibration (and training) data, recorded in the output: fmnist, MEAN:STD or none (default: the model's record, else none)")
     .option('--bn-recalibrate', BN_RECALIBRATE_HELP)
+    .option('--keep-initializer-inputs', 'keep initializers that are also graph inputs (IR 3 style) overridable; default: they are treated as constants, as onnxruntime does when they are not fed')
+    .option('--keep-imported', 'QONNX/Brevitas models: keep BipolarQuant weights as 1-bit planes with their scale (the same function); default: re-binarize every weight from its dequantized value (docs/import.md)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ');
   const threads = cmd.options.find((opt) => opt.long === '--threads');

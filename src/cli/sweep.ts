@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../quant/sweep.js';
 import { sweepSvg } from '../quant/svg.js';
-import { DATA_SPEC_HELP, loadDataset } from '../data/index.js';
+import { DATA_SPEC_HELP, openDataSource, type DataSource } from '../data/index.js';
 import { loadModel } from '../onnx/io.js';
 import { inputNormalization } from './normalize.js';
 import { assertNotInput, writeFilesAtomic } from '../util/fs.js';
@@ -132,15 +132,25 @@ export async function runSweep(req: SweepRequest, io: CliIo, log: Logger): Promi
   const o = req.options;
   // --normalize, else the model's record (src/data/normalization.ts); the calibrate and
   // recalibrate-batchnorm passes resolve the same way on each fresh copy.
-  const norm = inputNormalization(loadModel(model), o.normalize, displayPath(model, io.cwd), log);
+  const norm = inputNormalization(loadModel(model), o.normalize, displayPath(model, io.cwd), log, req.data);
   log.progress(`loading ${req.data}`);
-  const ds = loadDataset(resolveDataSpec(req.data, io.cwd), {
+  // Streamed: folder: and cifar: data are read batch by batch for every evaluation of the grid.
+  const ds = await openDataSource(resolveDataSpec(req.data, io.cwd), {
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
     ...(norm.normalize ? { normalize: norm.normalize } : {}),
     decodeTensor: decodeDataTensor,
   });
+  try {
+    return await sweepOn(ds, req, model, outDir, io, log, norm.text);
+  } finally {
+    await ds.close();
+  }
+}
+
+async function sweepOn(ds: DataSource, req: SweepRequest, model: string, outDir: string, io: CliIo, log: Logger, normalize: string): Promise<SweepRun> {
+  const o = req.options;
   ds.name = req.data.trim();
-  if (!ds.labels) fail(ErrorCodes.DATA_MISMATCH, `dataset ${req.data} has no labels; a sweep evaluates accuracy and needs them`, { option: '--data' });
+  if (!ds.labelled) fail(ErrorCodes.DATA_MISMATCH, `dataset ${req.data} has no labels; a sweep evaluates accuracy and needs them`, { option: '--data' });
   const options: SweepOptions = {
     ...o,
     ...(o.calibData !== undefined ? { calibData: resolveDataSpec(o.calibData, io.cwd) } : {}),
@@ -148,7 +158,7 @@ export async function runSweep(req: SweepRequest, io: CliIo, log: Logger): Promi
   };
   const result = await sweep(model, ds, options);
   result.model = displayPath(model, io.cwd);
-  result.normalize = norm.text;
+  result.normalize = normalize;
   log.done();
   const files = new Map<string, string>([
     [SWEEP_FILES.json, toJson(result)],

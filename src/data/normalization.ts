@@ -9,11 +9,14 @@
  * fine-tuning, train, lower --test-data) and by the calibrate/recalibrate-batchnorm passes:
  * - an explicit `--normalize` wins; when it disagrees with the record, a warning says so;
  * - without one, the record is used;
+ * - a data SPEC with its own normalization (`folder:DIR:imagenet`) is normalized by the loader
+ *   as it says, in place of the record (a warning when they differ);
  * - with neither, the data is fed unnormalized and a note says that no normalization is known
  *   and how to give one.
  */
 import { fail, ErrorCodes } from '../errors.js';
 import { parseNormalization, type Normalization } from './dataset.js';
+import { parseDataSpec } from './load.js';
 
 /** The metadata_props key of the record. */
 export const NORMALIZATION_KEY = 'hbnn.input_normalization';
@@ -25,6 +28,16 @@ export const NORMALIZE_FROM_MODEL = 'model';
 export interface MetadataHolder {
   getMetadata(key: string): string | undefined;
   setMetadata(key: string, value: string): void;
+}
+
+/** The normalization a data SPEC sets itself (a `folder:` SPEC's mean/std), if any. */
+export function specNormalization(spec: string): Normalization | undefined {
+  try {
+    const p = parseDataSpec(spec);
+    return p.kind === 'folder' ? p.prep.normalize : undefined;
+  } catch {
+    return undefined; // a bad SPEC is reported by the loader
+  }
 }
 
 /** `none`, or `MEAN:STD` with comma-separated values (shortest round-trip decimal form). */
@@ -84,8 +97,11 @@ export interface ResolvedNormalization {
   normalize: Normalization | undefined;
   /** Canonical text of what is applied: `none` or MEAN:STD. */
   text: string;
-  /** Where it came from. */
-  source: 'option' | 'record' | 'none';
+  /**
+   * Where it came from: --normalize, the model's record, the data SPEC itself (a `folder:`
+   * SPEC with its own mean/std, which the loader applies), or none known.
+   */
+  source: 'option' | 'record' | 'data' | 'none';
   /** The record, when the model has one. */
   record?: NormalizationRecord;
   /** A warning to print: the option disagrees with the record. */
@@ -99,9 +115,20 @@ export interface ResolvedNormalization {
  * (undefined when the flag was not given; `model` is the same as not giving it). `label` names
  * the model in the messages and `flag` the option (default `--normalize`).
  */
-export function resolveNormalization(model: MetadataHolder, option: string | undefined, label: string, flag = '--normalize'): ResolvedNormalization {
+export function resolveNormalization(model: MetadataHolder, option: string | undefined, label: string, flag = '--normalize', dataSpec?: string): ResolvedNormalization {
   const record = readNormalizationRecord(model);
   const fromModel = option === undefined || option.trim().toLowerCase() === NORMALIZE_FROM_MODEL;
+  // A data SPEC that sets its own normalization (folder:DIR:imagenet): the loader applies it,
+  // and refuses a different --normalize itself; it wins over the model's record.
+  const own = dataSpec !== undefined ? specNormalization(dataSpec) : undefined;
+  if (own && fromModel) {
+    const text = formatNormalization(own);
+    const r: ResolvedNormalization = { normalize: undefined, text, source: 'data', ...(record ? { record } : {}) };
+    if (record && !sameNormalization(record.normalize, own)) {
+      r.warning = `${dataSpec!.trim()} sets its own normalization (${text}), which differs from the one recorded in ${label} (${NORMALIZATION_KEY} = ${record.text}); using the data's`;
+    }
+    return r;
+  }
   if (!fromModel) {
     const normalize = parseNormalizationText(option!);
     const text = formatNormalization(normalize);

@@ -18,7 +18,7 @@
  */
 import type { Model } from '../ir/graph.js';
 import { loadModel } from '../onnx/io.js';
-import { loadDataset, resolveNormalization, type Dataset } from '../data/index.js';
+import { loadDataset, resolveNormalization, type Dataset, type DataSource } from '../data/index.js';
 import { evaluate } from '../runtime/infer.js';
 import { HEURISTICS } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
@@ -125,7 +125,7 @@ export interface SweepResult {
 type ModelSource = string | (() => Model | Promise<Model>);
 
 /** Runs the grid; see the file comment. INVALID_OPTION for a bad grid, before any work. */
-export async function sweep(model: ModelSource, dataset: Dataset | string, opts: SweepOptions): Promise<SweepResult> {
+export async function sweep(model: ModelSource, dataset: Dataset | DataSource | string, opts: SweepOptions): Promise<SweepResult> {
   const t0 = performance.now();
   const maxBits = opts.maxBits ?? 3;
   const bits = checkBits(opts.bits, maxBits);
@@ -146,7 +146,7 @@ export async function sweep(model: ModelSource, dataset: Dataset | string, opts:
   const first = await fresh();
   const ds =
     typeof dataset === 'string'
-      ? loadDataset(dataset, ((n) => (n ? { normalize: n } : {}))(resolveNormalization(first, opts.normalize, 'the model').normalize))
+      ? loadDataset(dataset, ((n) => (n ? { normalize: n } : {}))(resolveNormalization(first, opts.normalize, 'the model', 'normalize', dataset).normalize))
       : dataset;
   const evalOpts = { ...(opts.limit !== undefined ? { limit: opts.limit } : {}), ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) };
 
