@@ -50,8 +50,17 @@ export {
   readTestDataSet,
   bundledModelPath,
   packageRoot,
+  openDataSource,
+  dataSourceOf,
+  defaultDecodeWorkers,
+  IMAGE_PRESETS,
+  parseImagePreprocessing,
+  listImageFolder,
+  decodeImage,
+  writeCifar,
+  NAMED_NORMALIZATIONS,
 } from './data/index.js';
-export type { Dataset, NdArray } from './data/index.js';
+export type { Dataset, DataSource, ImagePreprocessing, NdArray } from './data/index.js';
 
 // ---- quantization (HBNN) ----------------------------------------------------------------
 export { quantize, quantizePipeline, prepareForQuantize } from './quant/quantize.js';

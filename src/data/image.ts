@@ -255,13 +255,13 @@ export function decodeImage(bytes: Uint8Array, file: string): RawImage {
     if (kind === 'jpeg') {
       jpegJs ??= decoder<JpegJs>('jpeg-js');
       const img = jpegJs.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxResolutionInMP: MAX_PIXELS / 1e6 });
-      checkDecoded(img.width, img.height, img.data.length, 3, file);
+      checkDecoded(img.width, img.height, img.data.length, 3);
       return { width: img.width, height: img.height, channels: 3, data: img.data };
     }
     pngJs ??= decoder<PngJs>('pngjs');
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const img = pngJs.PNG.sync.read(buf);
-    checkDecoded(img.width, img.height, img.data.length, 4, file);
+    checkDecoded(img.width, img.height, img.data.length, 4);
     // pngjs returns 8-bit RGBA (gray replicated, 16-bit scaled down); alpha is dropped as PIL's convert('RGB') does.
     const n = img.width * img.height;
     const src = img.data;
@@ -290,12 +290,12 @@ export function decodeImage(bytes: Uint8Array, file: string): RawImage {
   }
 }
 
-function checkDecoded(width: number, height: number, length: number, channels: number, file: string): void {
+/** Throws (turned into DATA_FORMAT naming the file by decodeImage) when a decoder returned an impossible image. */
+function checkDecoded(width: number, height: number, length: number, channels: number): void {
   if (!(width > 0 && height > 0) || length !== width * height * channels) {
     throw new Error(`decoded ${width}x${height} with ${length} bytes`);
   }
   if (width * height > MAX_PIXELS) throw new Error(`${width}x${height} is larger than ${MAX_PIXELS / 1e6} megapixels`);
-  void file;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,10 +391,26 @@ export function resizeBilinear(img: RawImage, width: number, height: number): Ra
         const xmin = bounds[2 * xx]!;
         const xmax = bounds[2 * xx + 1]!;
         const kb = xx * ksize;
+        const o = (y * width + xx) * c;
+        if (c === 3) {
+          let s0 = HALF;
+          let s1 = HALF;
+          let s2 = HALF;
+          for (let x = 0, p = row + xmin * 3; x < xmax; x++, p += 3) {
+            const w = k[kb + x]!;
+            s0 += src[p]! * w;
+            s1 += src[p + 1]! * w;
+            s2 += src[p + 2]! * w;
+          }
+          out[o] = clip8(s0);
+          out[o + 1] = clip8(s1);
+          out[o + 2] = clip8(s2);
+          continue;
+        }
         for (let ch = 0; ch < c; ch++) {
           let ss = HALF;
           for (let x = 0; x < xmax; x++) ss += src[row + (x + xmin) * c + ch]! * k[kb + x]!;
-          out[(y * width + xx) * c + ch] = clip8(ss);
+          out[o + ch] = clip8(ss);
         }
       }
     }
@@ -405,15 +421,20 @@ export function resizeBilinear(img: RawImage, width: number, height: number): Ra
     const out = new Uint8Array(cur.width * height * c);
     const src = cur.data;
     const stride = cur.width * c;
+    const acc = new Float64Array(stride);
     for (let yy = 0; yy < height; yy++) {
       const ymin = bounds[2 * yy]!;
       const ymax = bounds[2 * yy + 1]!;
       const kb = yy * ksize;
-      for (let i = 0; i < stride; i++) {
-        let ss = HALF;
-        for (let y = 0; y < ymax; y++) ss += src[(y + ymin) * stride + i]! * k[kb + y]!;
-        out[yy * stride + i] = clip8(ss);
+      // Accumulate whole rows (contiguous) tap by tap.
+      acc.fill(HALF);
+      for (let y = 0; y < ymax; y++) {
+        const w = k[kb + y]!;
+        const r = (y + ymin) * stride;
+        for (let i = 0; i < stride; i++) acc[i] += src[r + i]! * w;
       }
+      const o = yy * stride;
+      for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]!);
     }
     cur = { width: cur.width, height, channels: c, data: out };
   }
@@ -468,10 +489,13 @@ export function preprocessImage(
     }
   }
   if (expect && (img.width !== expect.size.width || img.height !== expect.size.height)) {
-    const how = prep.resize ? (prep.crop ? '' : ' after resize (add crop=N for a fixed size)') : ' (images of different sizes need resize= and/or crop=, e.g. resize=32,crop=32)';
+    // Only reachable without a crop: with a crop every sample has the crop's size.
+    const how = prep.resize
+      ? '; resize=N keeps the aspect ratio, so images of other shapes differ: add crop=N (or resize=HxW) for a fixed size'
+      : '; images of different sizes need resize= and/or crop= (e.g. resize=32,crop=32)';
     fail(
       ErrorCodes.DATA_MISMATCH,
-      `${file}: the image is ${img.width}x${img.height} but ${expect.from} gives ${expect.size.width}x${expect.size.height} (width x height)${how}`,
+      `${file}: the image is ${img.width}x${img.height}${prep.resize ? ' after the resize' : ''} but ${expect.from} (the first image) gives ${expect.size.width}x${expect.size.height} (width x height)${how}`,
       { file },
     );
   }

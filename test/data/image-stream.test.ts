@@ -139,6 +139,34 @@ describe('eval and train on image folders', () => {
     expect(fs.readdirSync(work)).toEqual(['float.onnx']);
   });
 
+  it('train on bad image folders: each a typed error naming the file, and nothing is written', async () => {
+    const fine = (dir: string): void => {
+      for (let c = 0; c < 3; c++) writeFile(path.join(dir, `${c}`, 'a.png'), pngBytes(28, 28, 1, bytes(784, c)));
+    };
+    const cases: [string, (dir: string) => string, string][] = [
+      ['a corrupt JPEG', (d) => writeFile(path.join(d, '1', 'b.jpg'), jpegBytes(28, 28, smoothRgb(28, 28, 1)).subarray(0, 200)), 'data-format'],
+      ['a corrupt PNG', (d) => writeFile(path.join(d, '2', 'b.png'), Buffer.concat([pngBytes(28, 28, 1, bytes(784, 5)).subarray(0, 50), Buffer.alloc(30)])), 'data-format'],
+      ['an empty class folder', (d) => (fs.mkdirSync(path.join(d, '3')), path.join(d, '3')), 'data-format'],
+      ['a label outside the model\'s classes', (d) => {
+        for (let c = 3; c <= 10; c++) writeFile(path.join(d, `c${c}`, 'x.png'), pngBytes(28, 28, 1, bytes(784, c)));
+        return path.join(d, 'c9', 'x.png'); // sorted: 0 1 2 c10 c3 … c9, so c9 is label 10
+      }, 'data-mismatch'],
+      ['mixed image sizes without a resize', (d) => writeFile(path.join(d, '2', 'big.png'), pngBytes(30, 28, 1, bytes(840, 7))), 'data-mismatch'],
+    ];
+    for (const [what, spoil, code] of cases) {
+      const dir = fresh();
+      fine(dir);
+      const named = spoil(dir);
+      const work = fresh();
+      fs.copyFileSync(FMNIST_CNN, path.join(work, 'float.onnx'));
+      const t = await cli(['train', 'float.onnx', '--train-data', `folder:${dir}:fmnist`, '--max-steps', '1', '-o', 'out.onnx'], { cwd: work });
+      expect(t.code, `${what}: ${t.stderr}`).toBe(3);
+      expect(t.stderr, what).toMatch(new RegExp(`^hbnn-onnx: error\\[${code}\\]: `));
+      expect(t.stderr, what).toContain(named);
+      expect(fs.readdirSync(work), what).toEqual(['float.onnx']);
+    }
+  });
+
   it('a corrupt PNG in the calibration folder: quantize stops with data-format naming it; nothing is written', async () => {
     const dir = fresh();
     for (let c = 0; c < 2; c++) writeFile(path.join(dir, `${c}`, 'a.png'), pngBytes(28, 28, 1, bytes(784, c)));
