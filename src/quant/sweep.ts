@@ -22,7 +22,7 @@ import { loadDataset, resolveNormalization, type Dataset, type DataSource } from
 import { evaluate } from '../runtime/infer.js';
 import { HEURISTICS } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { quantize, type QuantizeOptions } from './quantize.js';
+import { prepareForQuantize, quantize, type QuantizeOptions } from './quantize.js';
 import type { Granularity } from './weights.js';
 
 export const SWEEP_FORMAT = 'hbnn-sweep/1';
@@ -154,7 +154,11 @@ export async function sweep(model: ModelSource, dataset: Dataset | DataSource | 
   let samples = Math.min(ds.count, opts.limit ?? ds.count);
   const batchNorms = first.graph.nodes.filter((n) => n.isOnnx('BatchNormalization')).length;
   if (opts.float ?? true) {
-    const ev = await evaluate(first, ds, evalOpts);
+    // The reference is the model as quantize sees it: prepared (IR 3 initializers, old
+    // opsets, QONNX quantizers imported; docs/import.md), not yet binarized.
+    const base = first;
+    await prepareForQuantize(base, opts.verify !== undefined ? { verify: opts.verify } : {});
+    const ev = await evaluate(base, ds, evalOpts);
     float = { top1: ev.top1, top5: ev.top5, evalMs: ev.ms };
     samples = ev.samples;
   }
