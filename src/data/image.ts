@@ -302,7 +302,12 @@ function decoder<T>(name: string): T {
   try {
     return require_(name) as T;
   } catch (e) {
-    return fail(ErrorCodes.INTERNAL, `the image decoder package '${name}' is not installed (run npm install)`, {}, e);
+    return fail(
+      ErrorCodes.INTERNAL,
+      `cannot load the image decoder '${name}' (${(e as Error).message.split('\n')[0]}); it is a dependency of hbnn-onnx (npm install), and the JPEG decoder, an ES module, needs Node 20.19 or later`,
+      {},
+      e,
+    );
   }
 }
 
