@@ -9,7 +9,6 @@
  *
  * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
@@ -22,15 +21,29 @@ import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseN
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { ACT_HEURISTICS } from '../../passes/insert-activation-binarization.js';
-import { assertNotInput, writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { GRANULARITIES, type Granularity } from '../quant/weights.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { reportToJson } from './opt.js';
 import { fineTune, TRAINING_MIN_OPSET, type TrainLog } from '../train/index.js';
-import { addTrainingOptions, formatTrainLog, givenTrainingFlags, loadTrainingData, trainingFromCli, trainProgress, type TrainingCliOptions, type TrainingSpec } from './train.js';
+import {
+  addTrainingOptions,
+  formatTrainLog,
+  givenFlags,
+  givenTrainingFlags,
+  interruptedError,
+  loadTrainingData,
+  TRAINING_API_ALIASES,
+  TRAINING_FLAGS,
+  trainingFromCli,
+  trainProgress,
+  type TrainingCliOptions,
+  type TrainingSpec,
+} from './train.js';
+import { apiOptionAliases, listOption } from './options.js';
 
 // ------------------------------------------------------------------------------------------
 // Option parsing shared by the HBNN commands. Values are checked in the action (not by
@@ -99,7 +112,7 @@ export function resolveDataSpec(spec: string, cwd: string): string {
   return formatDataSpec(r);
 }
 
-/** Variadic list options (`--include a b`, `--include a,b`): the values, commas split. */
+/** List options (`--include a,b --include c`): the values, commas split. */
 function globList(values: readonly string[] | undefined): string[] | undefined {
   if (values === undefined) return undefined;
   const out = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
@@ -149,8 +162,9 @@ export function heuristicTitle(h: string): string {
 // ------------------------------------------------------------------------------------------
 
 export const WEIGHT_HEURISTIC_CHOICES: readonly string[] = [...HEURISTICS, 'layer'];
-export const GRANULARITY_HELP =
-  'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with --heuristic layer) (default entry)';
+/** Help of --granularity; `heuristicFlag` is the command's heuristic flag (quantize --heuristic, sweep --heuristics). */
+export const granularityHelp = (heuristicFlag: string): string =>
+  `bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with the layer heuristic in ${heuristicFlag}) (default entry)`;
 export const ACT_HEURISTIC_CHOICES: readonly string[] = [...ACT_HEURISTICS];
 
 /** The flags as commander hands them over (strings; checked by `quantizeOptionsFromCli`). */
@@ -346,17 +360,17 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   const t0 = performance.now();
   const input = path.resolve(io.cwd, req.input);
   const output = path.resolve(io.cwd, req.output ?? deriveOutputPath(req.input, '.hbnn.onnx'));
-  assertNotInput(output, [input]);
   const report = req.report !== undefined ? path.resolve(io.cwd, req.report) : undefined;
-  if (report !== undefined) {
-    assertNotInput(report, [input]);
-    if (report === output) fail(ErrorCodes.INVALID_OPTION, `--report and the output model are the same file (${req.report})`, { option: '--report' });
-  }
-  for (const f of [output, report]) {
-    if (f !== undefined && fs.existsSync(f) && fs.statSync(f).isDirectory()) {
-      fail(ErrorCodes.FILE_WRITE, `cannot write ${displayPath(f, io.cwd)}: it is a folder`, { file: f });
-    }
-  }
+  const checkpointDir = req.fineTune?.spec.options.checkpointDir;
+  preflightCliOutputs(
+    [
+      cliOutput(output, 'file', '-o', io.cwd),
+      ...(report !== undefined ? [cliOutput(report, 'file', '--report', io.cwd)] : []),
+      ...(checkpointDir !== undefined ? [cliOutput(checkpointDir, 'folder', '--checkpoint-dir', io.cwd)] : []),
+    ],
+    [input],
+    io.cwd,
+  );
   const o: QuantizeOptions = { ...req.options };
   if (o.calibData !== undefined) o.calibData = resolveDataSpec(o.calibData, io.cwd);
 
@@ -392,7 +406,6 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
       latentFrom: floatModel ?? loadModel(input),
       onProgress: trainProgress(log),
     });
-    if (r.interrupted) log.warn('fine-tuning was interrupted; saving the model as of the ' + (r.log.kept === 'best' ? 'best epoch' : 'last step'));
     model = r.model;
     record = readQuantRecord(model) ?? record;
     trainLog = r.log;
@@ -593,9 +606,9 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
     .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
-    .option('--granularity <g>', GRANULARITY_HELP)
-    .option('--include <glob...>', 'only layers whose node or weight name matches one of these globs')
-    .option('--exclude <glob...>', 'skip layers whose node or weight name matches one of these globs')
+    .option('--granularity <g>', granularityHelp('--heuristic'))
+    .addOption(listOption('--include <globs>', 'only layers whose node or weight name matches one of these globs'))
+    .addOption(listOption('--exclude <globs>', 'skip layers whose node or weight name matches one of these globs'))
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
     .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
     .option('--seed <n>', 'seed of the random heuristic and, with --fine-tune, of the batch order (default 0)')
@@ -610,6 +623,7 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--keep-imported', 'QONNX/Brevitas models: keep BipolarQuant weights as 1-bit planes with their scale (the same function); default: re-binarize every weight from its dequantized value (docs/import.md)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ');
+  apiOptionAliases(cmd, { ...TRAINING_API_ALIASES, recalibrateBatchNorm: 'bnRecalibrate' });
   const threads = cmd.options.find((opt) => opt.long === '--threads');
   if (threads) threads.description = "threads for the weights' bit maps and binarization (default 1; the output is the same for any count) and, with --fine-tune, onnxruntime's threads";
   cmd
@@ -641,6 +655,13 @@ Examples:
       for (const w of r.run.warnings) log.warn(w);
       log.debug(`quantized in ${formatDuration(r.timing.totalMs)} (load ${formatDuration(r.timing.loadMs)}, quantize ${formatDuration(r.timing.quantizeMs)}, save ${formatDuration(r.timing.saveMs)})`);
       io.stdout(opts.json ? toJson(quantizeRunJson(r, io.cwd)) : formatQuantizeRun(r, io.cwd));
+      if (r.fineTune?.stopped === 'interrupted') {
+        // quantize has no --resume: the written model is fine-tuned further with train --resume
+        const out = displayPath(r.output, io.cwd);
+        const saved = [`the quantized model as of the last step in ${out}`, ...(r.report !== undefined ? [`the report in ${displayPath(r.report, io.cwd)}`] : [])];
+        const carried = new Set<string>([...Object.values(TRAINING_FLAGS), '--normalize', '--seed']);
+        throw interruptedError(r.fineTune, saved, ['train', out, '--fine-tune', ...givenFlags(cmd, (f) => carried.has(f)), '--resume'], io.cwd);
+      }
     });
 }
 

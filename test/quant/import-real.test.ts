@@ -81,10 +81,23 @@ describe('quantize prepares real models', () => {
     expect(e.message).toContain('2 with an initializer: run constant-initializer-inputs first');
   });
 
-  it('an opset-9 model is upgraded to 11 and quantized', async () => {
-    const m = smallCnn(9);
-    const r = await prepareAndQuantize(m);
-    expect(r.notes).toContain('ai.onnx opset 9 upgraded to 11 (upgrade-opset)');
+  it('an opset-8 CNN (BatchNormalization spatial, Clip and Upsample attributes) is upgraded to 11, the same function, and quantized', async () => {
+    const m = smallCnn(8, 3n);
+    const g = m.graph;
+    const relu = g.nodes.find((n) => n.name === 'relu')!;
+    const c = relu.inputs[0]!;
+    const bn = g.createNode('BatchNormalization', [c, addFloatInit(g, 'bn.g', [4]), addFloatInit(g, 'bn.b', [4]), addFloatInit(g, 'bn.m', [4]), addFloatInit(g, 'bn.v', [4], [1, 2, 0.5, 1.5])], ['bn'], {
+      name: 'bn',
+      attributes: { spatial: A.int(1) },
+    });
+    const clip = g.createNode('Clip', [bn.outputs[0]!], ['clip'], { name: 'clip', attributes: { min: A.float(-0.5), max: A.float(0.5) } });
+    const up = g.createNode('Upsample', [clip.outputs[0]!], ['up'], { name: 'up', attributes: { scales: A.floats([1, 1, 2, 2]), mode: A.str('nearest') } });
+    const pool = g.createNode('MaxPool', [up.outputs[0]!], ['pool'], { name: 'pool', attributes: { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]) } });
+    g.insertBefore(relu, bn, clip, up, pool);
+    relu.setInput(0, pool.outputs[0]!);
+    const r = await prepareAndQuantize(decodeModel(encodeModel(m)));
+    expect(r.notes).toContain('ai.onnx opset 8 upgraded to 11 (upgrade-opset)');
+    expect(r.pipeline.startsWith('upgrade-opset{to=11},insert-weight-binarization')).toBe(true);
     expect(r.layers).toBe(2);
   });
 
