@@ -129,6 +129,17 @@ describe('reports name flags too', () => {
   });
 });
 
+describe('lowering errors name lower\'s flags', () => {
+  it('an integer sum too wide for the reference simulator names --multiplier-bits and --fixed-act-bits', async () => {
+    const d = tmpDir();
+    const q = await cli(['quantize', FMNIST_CNN, '-o', path.join(d, 'q.onnx')]);
+    expect(q.code, q.stderr).toBe(0);
+    const r = await cli(['lower', 'q.onnx', '--backend', 'bit-ir', '--logit-bits', '70', '-o', 'out'], { cwd: d });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^hbnn-onnx: error\[lowering\]: .* lower --multiplier-bits or the activation width \(--fixed-act-bits\)\n$/);
+  });
+});
+
 describe('training progress and log text', () => {
   it('step events count from 1: the last step of the last epoch is "epoch E/E, step N/N"', () => {
     const line = formatTrainProgress({ type: 'step', epoch: 2, step: 17, stepsPerEpoch: 17, globalStep: 34, loss: 0.5, lr: 0.01 }, 2);
