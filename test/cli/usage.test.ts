@@ -185,6 +185,12 @@ describe('the number formatter', () => {
     expect(r.code, r.stderr).toBe(0);
     // a 100x clock: thousands of mW
     expect(r.stdout).toMatch(/ \d{1,3}(,\d{3})+\.\d mW, /);
+    // bit-ir summary.md: every count grouped (shapes in brackets are dimensions, not counts)
+    const b = await cli(['lower', 'q.onnx', '--backend', 'bit-ir', '-o', 'bitir'], { cwd: d });
+    expect(b.code, b.stderr).toBe(0);
+    const summary = fs.readFileSync(path.join(d, 'bitir', 'summary.md'), 'utf8').replace(/\[[\d,]*\]/g, '[]');
+    expect(summary).toMatch(/\| \d{1,3},\d{3}\/\d{1,3},\d{3}\/\d{1,3},\d{3} \|/); // the bit histogram
+    expect(summary).not.toMatch(/(?<![\d,.])\d{4,}/);
     const md = fs.readFileSync(path.join(d, 'asic', 'report.md'), 'utf8');
     expect(md).toMatch(/fold \d{1,3}(,\d{3})* cycles per frame/);
     expect(md).not.toMatch(/fold \d{4,} cycles/);
