@@ -8,7 +8,7 @@
  * Generates --images photo-like JPEGs (default 500×375, the typical ImageNet size; smooth
  * gradients, edges and noise, quality 90, jpeg-js) in an image folder of 10 classes, then in
  * one run measures, in images/s:
- *   - decoding alone (decodeImage, this thread);
+ *   - decoding alone (decodeImage: mozjpeg compiled to WebAssembly, this thread);
  *   - the streamed folder: source with the imagenet preset (decode, resize 256, crop 224,
  *     normalize) with 0 workers (this thread) and each --workers count (default 1 and the
  *     default count, CPU count − 1 up to 8);
@@ -120,7 +120,7 @@ async function main() {
   // 1. decoding alone, this thread
   const raw = files.map((f) => fs.readFileSync(f));
   const decMs = await timeIt(() => raw.forEach((b, i) => data.decodeImage(b, files[i])));
-  rows.push({ what: 'decode only (jpeg-js), this thread', imagesPerS: rate(decMs), cpuMsPerImage: cpu(decMs) });
+  rows.push({ what: 'decode only (mozjpeg WebAssembly), this thread', imagesPerS: rate(decMs), cpuMsPerImage: cpu(decMs) });
 
   // 2. the streamed folder with the imagenet preset
   const spec = `folder:${dir}:imagenet`;

@@ -1,11 +1,12 @@
 #!/usr/bin/python3
 """Development only: writes fixtures/images/pil-bilinear.json, PIL's own results that
-test/data/image-pil.test.ts compares src/data/image.ts against (bilinear resize with
-antialiasing as Image.resize(size, BILINEAR), and convert('L')), bit for bit.
+test/data/image-folder.test.ts compares src/data/image.ts against, bit for bit: bilinear
+resize with antialiasing as Image.resize(size, BILINEAR), convert('L'), and the decoding of
+JPEGs that PIL wrote (4:2:0, 4:4:4 and grayscale, odd sizes).
 
 Needs Debian's python3 with python3-pil:  /usr/bin/python3 scripts/make-pil-resize-fixture.py
 Tests never run Python; they read the JSON."""
-import base64, json, os, PIL
+import base64, io, json, os, PIL
 from PIL import Image
 
 def pixels(n, seed):
@@ -33,8 +34,19 @@ for k, ((w, h), (ow, oh)) in enumerate(CASES):
         'resized': base64.b64encode(im.resize((ow, oh), Image.BILINEAR).tobytes()).decode(),
         'gray': base64.b64encode(im.convert('L').tobytes()).decode(),
     })
+jpegs = []
+for k, (w, h, mode, subsampling) in enumerate([(37, 23, 'RGB', 2), (40, 30, 'RGB', 0), (29, 17, 'L', 0)]):
+    data = pixels(w * h * 3, 10 + k)
+    im = Image.frombytes('RGB', (w, h), data).convert(mode)
+    buf = io.BytesIO()
+    im.save(buf, format='JPEG', quality=85, subsampling=subsampling)
+    jpegs.append({
+        'jpeg': base64.b64encode(buf.getvalue()).decode(),
+        'width': w, 'height': h,
+        'rgb': base64.b64encode(Image.open(io.BytesIO(buf.getvalue())).convert('RGB').tobytes()).decode(),
+    })
 out = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures', 'images', 'pil-bilinear.json')
 with open(out, 'w') as f:
-    json.dump({'generator': 'scripts/make-pil-resize-fixture.py', 'pil': PIL.__version__, 'cases': cases}, f, indent=1)
+    json.dump({'generator': 'scripts/make-pil-resize-fixture.py', 'pil': PIL.__version__, 'cases': cases, 'jpegs': jpegs}, f, indent=1)
     f.write('\n')
 print('wrote', out)

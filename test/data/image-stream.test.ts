@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadDataset, openDataSource, writeCifar, type Batch, type DataSource } from '../../src/data/index.js';
+import { loadDataset, openDataSource, writeCifar, writeNpy, type Batch, type DataSource } from '../../src/data/index.js';
 import { ErrorCodes, HbnnError } from '../../src/errors.js';
 import { cli, FMNIST_CNN } from '../cli/helpers.js';
 import { tempDir } from './helpers.js';
@@ -137,6 +137,20 @@ describe('eval and train on image folders', () => {
     expect(t.stderr).toMatch(/^hbnn-onnx: error\[data-mismatch\]: /);
     expect(t.stderr).toContain(odd);
     expect(fs.readdirSync(work)).toEqual(['float.onnx']);
+  });
+
+  it('quantize calibrates from folder: data exactly as from the same samples in .npy files', async () => {
+    const ds = loadDataset(`folder:${pngs}:fmnist`, { limit: 32 });
+    const work = fresh();
+    writeNpy(path.join(work, 'x.npy'), { dtype: 'float32', shape: [32, 1, 28, 28], data: ds.images });
+    writeNpy(path.join(work, 'y.npy'), { dtype: 'int32', shape: [32], data: ds.labels! });
+    const q = (data: string, out: string) =>
+      cli(['quantize', FMNIST_CNN, '--avg-bits', '1.4', '--act-bits', '1.4', '--calib-data', data, '--calib-limit', '32', '-o', out], { cwd: work });
+    const a = await q(`folder:${pngs}:fmnist`, 'a.onnx');
+    expect(a.code, a.stderr).toBe(0);
+    const b = await q('npy:x.npy,y.npy', 'b.onnx');
+    expect(b.code, b.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(work, 'a.onnx')).equals(fs.readFileSync(path.join(work, 'b.onnx')))).toBe(true);
   });
 
   it('train on bad image folders: each a typed error naming the file, and nothing is written', async () => {
