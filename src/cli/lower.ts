@@ -57,6 +57,7 @@ export interface LowerCliOptions {
   accSamples?: string;
   csim?: boolean;
   keepRowOrder?: boolean;
+  weights?: string;
 }
 
 type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
@@ -88,11 +89,12 @@ const FLAG: Record<OptionKey, string> = {
   accSamples: '--acc-samples',
   csim: '--csim',
   keepRowOrder: '--keep-row-order',
+  weights: '--weights',
 };
 
 const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
-const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', ...BITIR_KEYS];
+const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -100,6 +102,8 @@ export interface BackendResult {
   lines: string[];
   /** Summary for --json. */
   summary: Record<string, unknown>;
+  /** Printed to stderr as warnings (e.g. a design that does not fit its part). */
+  warnings?: string[];
   /** Work on the written folder (e.g. compiling and running a testbench); adds lines and summary fields. */
   afterWrite?: (outDir: string) => Promise<{ lines: string[]; summary: Record<string, unknown> }>;
 }
@@ -239,6 +243,10 @@ const vivadoHlsBackend: Backend = {
     }
     if (o.part !== undefined) opts.part = resolvePart(o.part).name;
     if (o.keepRowOrder) opts.groupRows = false;
+    if (o.weights !== undefined) {
+      if (o.weights !== 'inline' && o.weights !== 'files') fail(ErrorCodes.INVALID_OPTION, `--weights must be inline or files, got '${o.weights}'`, { option: '--weights' });
+      opts.weightStorage = o.weights;
+    }
     if (o.folding !== undefined) opts.folding = parseFolding(readJsonOption(o.folding, '--folding', cwd));
     if (o.testSamples !== undefined) opts.testSamples = parseIntOption(o.testSamples, '--test-samples', 1);
     if (o.accSamples !== undefined) opts.accSamples = parseIntOption(o.accSamples, '--acc-samples', 0);
@@ -264,7 +272,8 @@ const vivadoHlsBackend: Backend = {
             `${formatCount(Math.round(t.fps))} frames/s (bottleneck ${t.bottleneck}), ${formatCount(t.luts)} LUTs (${t.lutPercent}%), ${formatCount(t.bram18)} BRAM18 (${t.bramPercent}%), ${formatCount(t.dsp)} DSP`,
           `${r.design.units.length} units; testbench: ${r.files.has('tb_data.txt') ? 'tb.cpp with tb_data.txt' : 'tb.cpp'} (expected outputs from the bit-level IR)`,
         ],
-        summary: { part: r.estimates.part.name, clockMhz: r.estimates.clockMhz, ...t, folding: r.folding },
+        summary: { part: r.estimates.part.name, clockMhz: r.estimates.clockMhz, ...t, fit: r.estimates.fit, folding: r.folding },
+        ...(r.estimates.fit.verdict !== 'fits' ? { warnings: [r.estimates.notes[0]!] } : {}),
       };
       if (o.csim) {
         result.afterWrite = async (outDir) => {
@@ -340,6 +349,7 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
     Object.assign(result.summary, extra.summary);
   }
   log.done();
+  for (const w of result.warnings ?? []) log.warn(w);
   const files = [...result.files].map(([name, data]) => ({ name, bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength }));
   return { model: input, backend: backend.name, outDir, files, result };
 }
@@ -386,6 +396,7 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--test-samples <n>', 'vivado-hls: samples in the testbench (default 8)')
     .option('--acc-samples <n>', "vivado-hls: samples whose accumulators the testbench checks (default 2)")
     .option('--csim', 'vivado-hls: compile the project with g++ ($CXX) and run its testbench (C simulation)')
+    .option('--weights <where>', 'vivado-hls: weight planes inline in the headers or in data files read at run time by the C simulation (inline|files; default: files above 4 Mbit of weights)')
     .option('--keep-row-order', "vivado-hls: keep FINN's row order on the PEs (default: rows grouped by their widest weight, so PEs drop the bit planes their rows never use)")
     .option('--tech <file>', 'asic: technology JSON (default: calibrated to the paper\'s VGG-8 ASIC row)')
     .addOption(new Option('--scaling <rule>', "asic: headline figures from unit counts or the paper's rule (default units)").choices(['units', 'paper']))

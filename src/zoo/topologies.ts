@@ -427,3 +427,26 @@ export function buildTorchExport(o: TorchExportOptions = {}): Model {
   x = b.relu(b.fc(x, features, 32));
   return b.output(b.fc(x, 32, classes), classes, o.softmax);
 }
+
+/**
+ * AlexNet as torchvision builds it (61.1 M weights, 224×224×3): convolutions 64 (11×11 /4,
+ * pad 2) - pool - 192 (5×5, pad 2) - pool - 384 - 256 - 256 (3×3, pad 1) - pool, each with a
+ * bias and ReLU; fully connected 9216-4096-4096-1000. The adaptive 6×6 average pool is the
+ * identity at this input size and left out. Used to measure the hardware backends at scale
+ * (bench/hls-alexnet.mjs).
+ */
+export function buildAlexNet(seed = 1): Model {
+  const b = new Builder('alexnet', [3, 224, 224], seed);
+  let x = b.relu(b.conv(b.input, 3, 64, 11, { stride: 4, pad: 2, bias: true }));
+  x = b.maxpool(x, 3, 2);
+  x = b.relu(b.conv(x, 64, 192, 5, { pad: 2, bias: true }));
+  x = b.maxpool(x, 3, 2);
+  x = b.relu(b.conv(x, 192, 384, 3, { pad: 1, bias: true }));
+  x = b.relu(b.conv(x, 384, 256, 3, { pad: 1, bias: true }));
+  x = b.relu(b.conv(x, 256, 256, 3, { pad: 1, bias: true }));
+  x = b.maxpool(x, 3, 2);
+  x = b.flatten(x);
+  x = b.relu(b.fc(x, 9216, 4096));
+  x = b.relu(b.fc(x, 4096, 4096));
+  return b.output(b.fc(x, 4096, 1000), 1000);
+}
