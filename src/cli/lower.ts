@@ -20,6 +20,7 @@ import { readFileChecked, writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatBytes, formatCount, formatDuration, formatFixed, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
+import { apiOptionAliases } from './options.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './quantize.js';
 
@@ -372,8 +373,10 @@ function on(k: OptionKey, text: string): string {
 }
 
 export function registerLower(program: Command, io: CliIo): void {
-  program
-    .command('lower')
+  const cmd = program.command('lower');
+  // LoweringOptions keys set by flags of another name (messages name the flags)
+  apiOptionAliases(cmd, { actBits: 'fixedActBits', actFrac: 'fixedActFrac', weightBits: 'fixedWeightBits' });
+  cmd
     .summary('lower a quantized model to the bit-level IR, a Vivado HLS project or an ASIC estimate')
     .description(
       `Lower an HBNN-quantized model (from \`hbnn-onnx quantize\`) with a backend and write its files into the output folder, ` +

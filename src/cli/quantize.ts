@@ -387,6 +387,11 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   // Preparation first (sorting, constants, opset upgrade, QONNX import, folding): the layer
   // table lists the prepared model's layers, and fine-tuning starts from its float weights.
   const prepared = await prepareForQuantize(model, o, ft ? { minOpset: TRAINING_MIN_OPSET } : {});
+  const ran = (name: string): boolean => prepared.items.some((i) => i.kind === 'pass' && i.name === name);
+  if (o.keepImported && !ran('import-qonnx')) log.warn('--keep-imported has no effect: the model has no QONNX/Brevitas quantizers');
+  if (o.keepInitializerInputs && !prepared.notes.some((n) => n.includes('--keep-initializer-inputs'))) {
+    log.warn('--keep-initializer-inputs has no effect: no initializer is also a graph input');
+  }
   const candidates = [
     ...(readQuantRecord(model)?.weights ?? []).map((w) => ({ node: w.node, op: w.op, tensor: w.tensor, params: w.shape.reduce((a, b) => a * b, 1) })),
     ...weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size })),
