@@ -33,6 +33,8 @@ import { compactPlanes, storedWordsPerLane } from './emit/weights.js';
 const BIT_PLANE_MIN_SIMD_EST = 32;
 import type { FitRatios, FitReport, FpgaEstimate, FpgaPart, HlsDesign, HlsStage, StageEstimate, UnitStage } from './types.js';
 import { unreachable } from '../../bitir/types.js';
+import { formatCount } from '../../util/numbers.js';
+
 
 /** FINN-R constants (FINN's MVAU lut_estimation: "parameters from experiments in paper"). */
 export const FINN_C0 = 300;
@@ -581,7 +583,7 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
     const fabric = design.stages.reduce((a, s) => a + stageDspFabricLuts(s), 0);
     const excess = dsp - o.part.dsp;
     const extra = Math.round((fabric * excess) / dsp);
-    dspFallback = `${dsp} DSP48 slices needed, ${o.part.dsp} on the ${o.part.name}: the multipliers of the other ${excess} are counted as LUT multipliers (+${extra.toLocaleString('en-US')} LUTs, FINN's multiplier formula).`;
+    dspFallback = `${dsp} DSP48 slices needed, ${o.part.dsp} on the ${o.part.name}: the multipliers of the other ${excess} are counted as LUT multipliers (+${formatCount(extra)} LUTs, FINN's multiplier formula).`;
     luts += extra;
     lutsDense += extra;
     lutsIdeal += extra;
@@ -592,13 +594,13 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
   const notes = [
     'FINN-R analytical model (LUT = 300 + 1.1·PE·(lanes + adder tree + accumulator + thresholds); a binary xnor-popcount lane costs 2.2 LUTs, its adder tree counted by width), extended to bit planes: every accumulator term has its own popcount lanes, and only the lanes whose mask bit is 0 in every tile (constant-zero ROM bits) are removed by synthesis.',
     'Several terms are combined by shared combiners (one per PE/SF rows) during the next row fold; their multipliers of at most 25×18 bits are DSP48 slices, as Vivado HLS maps them by default.',
-    `If every plane had only SIMD × its density lanes (the sum of per-parameter bits, as the HBNN paper scales): ${Math.round(lutsIdeal).toLocaleString('en-US')} LUTs (lutsIdeal); folded weights reach nearly every lane of a plane, so the design keeps ${Math.round(luts).toLocaleString('en-US')}; with no lane removed ${Math.round(lutsDense).toLocaleString('en-US')} (lutsDense).`,
+    `If every plane had only SIMD × its density lanes (the sum of per-parameter bits, as the HBNN paper scales): ${formatCount(Math.round(lutsIdeal))} LUTs (lutsIdeal); folded weights reach nearly every lane of a plane, so the design keeps ${formatCount(Math.round(luts))}; with no lane removed ${formatCount(Math.round(lutsDense))} (lutsDense).`,
     'Not included: AXI DMA / interconnect, the FIFOs between stages, the processing system, and place-and-route effects.',
     'Latency is Σ stage cycles / clock (each stage finishes a sample before the next starts): an upper bound.',
   ];
   const unmet = o.targetFps !== undefined && fps < o.targetFps * (1 - 1e-9);
   if (dspFallback) notes.unshift(dspFallback);
-  if (unmet) notes.unshift(`target ${o.targetFps} FPS not reached: the slowest stage (${worst.stage}) needs ${worst.cycles} cycles per sample even at full parallelism or fixed-rate input.`);
+  if (unmet) notes.unshift(`target ${o.targetFps} FPS not reached: the slowest stage (${worst.stage}) needs ${formatCount(worst.cycles)} cycles per sample even at full parallelism or fixed-rate input.`);
   const ratio: FitRatios = { luts: luts / o.part.luts, bram18: bram / o.part.bram18, dsp: dsp / o.part.dsp };
   const over = (['luts', 'bram18', 'dsp'] as const).filter((k) => ratio[k] > 1);
   return {
@@ -632,7 +634,7 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
 // Does it fit?
 // ------------------------------------------------------------------------------------------
 
-const percent = (r: number): string => `${Math.round(r * 100).toLocaleString('en-US')}%`;
+const percent = (r: number): string => `${formatCount(Math.round(r * 100))}%`;
 const RESOURCE_NAMES = { luts: 'LUTs', bram18: 'BRAM18', dsp: 'DSP48' } as const;
 
 /** Stored weight bits of a design (what its weight memories hold). */
@@ -660,11 +662,11 @@ export function completeFit(estimate: FpgaEstimate, smallestDesign: HlsDesign, w
   fit.partsThatFit = parts.filter((p) => p.name === part.name ? small.fit.verdict === 'fits' : estimateDesign(smallestDesign, { part: p, clockMhz: estimate.clockMhz }).fit.verdict === 'fits').map((p) => p.name);
   const t = estimate.total;
   const used = fit.over.map((k) => `${percent(fit.ratio[k])} of its ${RESOURCE_NAMES[k]}`).join(' and ');
-  let note = `DOES NOT FIT the ${part.name}: this folding needs ${used} (${t.luts.toLocaleString('en-US')} LUTs, ${t.bram18.toLocaleString('en-US')} BRAM18).`;
+  let note = `DOES NOT FIT the ${part.name}: this folding needs ${used} (${formatCount(t.luts)} LUTs, ${formatCount(t.bram18)} BRAM18).`;
   if (fit.verdict === 'fits-when-folded') {
-    note += ` The smallest folding (PE = SIMD = 1 in every unit) fits (${percent(sr.luts)} of the LUTs, ${percent(sr.bram18)} of the BRAM18) at ${st.fps.toLocaleString('en-US')} FPS: ask for a lower target FPS.`;
+    note += ` The smallest folding (PE = SIMD = 1 in every unit) fits (${percent(sr.luts)} of the LUTs, ${percent(sr.bram18)} of the BRAM18) at ${formatCount(st.fps)} FPS: ask for a lower target FPS.`;
   } else {
-    const smallOver = small.fit.over.map((k) => `${RESOURCE_NAMES[k]} ${(sr[k]).toFixed(2)}× the part's (${(k === 'luts' ? st.luts : k === 'bram18' ? st.bram18 : st.dsp).toLocaleString('en-US')})`).join(', ');
+    const smallOver = small.fit.over.map((k) => `${RESOURCE_NAMES[k]} ${(sr[k]).toFixed(2)}× the part's (${formatCount((k === 'luts' ? st.luts : k === 'bram18' ? st.bram18 : st.dsp))})`).join(', ');
     note += ` It cannot fit at any folding: even the smallest (PE = SIMD = 1 in every unit) needs ${smallOver}; its weights alone are ${(fit.weightBits / 1e6).toFixed(1)} Mbit against ${(fit.bramBits / 1e6).toFixed(1)} Mbit of block RAM.`;
     note += fit.partsThatFit.length ? ` Parts it would fit (smallest folding): ${fit.partsThatFit.join(', ')}.` : ' None of the built-in parts holds it (weights would have to stream from off-chip memory, which this backend does not generate).';
   }
