@@ -9,6 +9,7 @@
  *
  * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
  */
+import { PLANE_ENCODINGS, type PlaneEncoding } from '../quant/planes.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
@@ -159,6 +160,7 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   maxBits?: string;
   perChannel?: boolean;
   granularity?: string;
+  planes?: string;
   include?: string[];
   exclude?: string[];
   firstLayer?: string;
@@ -210,6 +212,7 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   if (o.heuristic !== undefined) options.heuristic = o.heuristic as QuantizeOptions['heuristic'];
   if (o.perChannel) options.perChannel = true;
   if (o.granularity !== undefined) options.granularity = parseGranularityOption(o.granularity, [o.heuristic ?? 'middle-out']);
+  if (o.planes !== undefined) options.planes = o.planes as PlaneEncoding;
   if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
   // --threads: the weights' binarization here; with --fine-tune, onnxruntime's threads too.
   if (o.threads !== undefined) options.threads = parseIntOption(o.threads, '--threads', 1);
@@ -572,6 +575,9 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
     .option('--granularity <g>', GRANULARITY_HELP)
+    .addOption(
+      new Option('--planes <encoding>', 'how bit planes are stored: packed (8 signs per byte, bitmap masks; format hbnn-onnx/2) or int8 (one byte per plane and weight; hbnn-onnx/1) (default packed)').choices([...PLANE_ENCODINGS]),
+    )
     .option('--include <glob...>', 'only layers whose node or weight name matches one of these globs')
     .option('--exclude <glob...>', 'skip layers whose node or weight name matches one of these globs')
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
