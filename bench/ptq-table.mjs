@@ -6,8 +6,7 @@
  *   npx tsc && node bench/ptq-table.mjs
  *
  * Options:
- *   --model FILE     the float model (default: fixtures/models/fmnist-cnn.onnx, the same file as
- *                    /work/shared/models/fmnist-cnn.onnx)
+ *   --model FILE     the float model (default: fixtures/models/fmnist-cnn.onnx)
  *   --limit N        evaluate on the first N test images only (quick runs; default: all 10,000)
  *   --no-sweep       skip the sweep (and the figure)
  *   --out FILE       Markdown output (default docs/ptq-results.md)
@@ -66,8 +65,8 @@ function parseArgs(argv) {
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/ptq-table.mjs)`);
   }
   if (!a.model) {
-    // The bundled copy (byte-identical to /work/shared/models/fmnist-cnn.onnx): the commands in the table then work from a checkout.
-    a.model = [path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'), '/work/shared/models/fmnist-cnn.onnx'].find((f) => fs.existsSync(f));
+    // The bundled copy: the commands in the table then work from a checkout.
+    a.model = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
   }
   return a;
 }

@@ -61,7 +61,7 @@ function parseArgs(argv) {
 }
 
 const args = parseArgs(process.argv.slice(2));
-const modelPath = [path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'), '/work/shared/models/fmnist-cnn.onnx'].find((f) => fs.existsSync(f));
+const modelPath = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
 const train = loadDataset('fmnist:train', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
 const mb = (b) => Math.round((b / 2 ** 20) * 10) / 10;
 

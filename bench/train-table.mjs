@@ -79,7 +79,7 @@ function parseArgs(argv) {
 }
 
 const args = parseArgs(process.argv.slice(2));
-const modelPath = [path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'), '/work/shared/models/fmnist-cnn.onnx'].find((f) => fs.existsSync(f));
+const modelPath = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
 const jsonPath = path.resolve(ROOT, args.json);
 const store = fs.existsSync(jsonPath) ? JSON.parse(fs.readFileSync(jsonPath, 'utf8')) : { runs: {} };
 const train = loadDataset('fmnist:train', { normalize: FMNIST_NORMALIZATION, ...(args.limit ? { limit: args.limit } : {}) });

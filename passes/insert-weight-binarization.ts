@@ -23,6 +23,9 @@
  *    gives exact row counts (docs/method.md, row-granular bit maps); the record notes
  *    `granularity: "row"`. It needs a bit map heuristic: with `heuristic=layer` it is an
  *    invalid-option error.
+ * 8. A model whose layers all carry binarized weights already (a quantization record with
+ *    weights and no float candidate, e.g. 1-bit planes imported by import-qonnx) is left
+ *    unchanged, with a note.
  */
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
@@ -89,6 +92,11 @@ export const insertWeightBinarization = definePass({
     if (exclude?.length) layers = layers.filter((l) => !matchesAny(exclude, [l.node.name, l.weight.name]));
     if (o['first-layer'] === 'keep' && all[0]) layers = layers.filter((l) => l !== all[0]);
     if (o['last-layer'] === 'keep' && all.length) layers = layers.filter((l) => l !== all[all.length - 1]);
+    if (layers.length === 0 && all.length === 0 && (readQuantRecord(model)?.weights.length ?? 0) > 0) {
+      // Rule 8: every layer is binarized already (e.g. imported 1-bit planes).
+      ctx.note('every binarizable layer is binarized already; nothing left to binarize');
+      return { changed: false };
+    }
     if (layers.length === 0) {
       fail(
         ErrorCodes.NOTHING_TO_QUANTIZE,

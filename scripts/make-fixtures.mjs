@@ -5,7 +5,8 @@
  *     the first 4000 training and first 2000 test samples of Fashion-MNIST, cut at the byte
  *     level from the Debian package dataset-fashion-mnist (or $HBNN_FMNIST_DIR);
  *   fixtures/models/fmnist-{cnn,mlp}.onnx
- *     copied from $HBNN_MODELS_DIR (default /work/shared/models) when that folder exists.
+ *     copied from $HBNN_MODELS_DIR (default: the folder shared/models beside the repository)
+ *     when that folder exists.
  *
  * Output is deterministic: gzip level 9, mtime 0, no file name, OS byte 255. Rerunning on the
  * same Node/zlib gives byte-identical files. `--check` compares instead of writing and exits 1
@@ -21,7 +22,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
 const srcDir = process.env.HBNN_FMNIST_DIR || '/usr/share/datasets/fashion-mnist';
-const modelsDir = process.env.HBNN_MODELS_DIR || '/work/shared/models';
+const modelsDir = process.env.HBNN_MODELS_DIR || path.resolve(root, '..', 'shared', 'models');
 
 const SLICES = [
   { prefix: 'train', count: 4000 },

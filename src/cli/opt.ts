@@ -5,6 +5,7 @@
 import * as path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadModel, saveModel, type SaveOptions } from '../onnx/io.js';
+import { verifyModel } from '../ir/verifier.js';
 import { Pipeline, formatReport, type RunReport } from '../pass/manager.js';
 import { parsePipeline, type PipelineItem } from '../pass/pipeline.js';
 import { assertNotInput } from '../util/fs.js';
@@ -58,6 +59,12 @@ export async function runOpt(req: OptRequest, io: CliIo, log: Logger): Promise<O
 
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const model = loadModel(input);
+  // Nodes out of order (the loader accepts them): sorted on load, said so, unless the
+  // pipeline sorts first itself.
+  if ((req.verify ?? true) && !pipeline.text.startsWith('topological-sort') && isOnlyUnsorted(model)) {
+    await Pipeline.parse('topological-sort', registry).run(model);
+    log.warn(`the nodes of ${displayPath(input, io.cwd)} were not in topological order; sorted them on load (topological-sort)`);
+  }
   const nodesBefore = countNodes(model);
   let step = 0;
   const total = countPasses(parsePipeline(pipeline.text));
@@ -74,6 +81,12 @@ export async function runOpt(req: OptRequest, io: CliIo, log: Logger): Promise<O
   saveModel(model, output, save);
   log.done();
   return { input, output, pipeline: pipeline.text, nodesBefore, nodesAfter: countNodes(model), report };
+}
+
+/** True when the model's only IR errors are nodes out of topological order. */
+function isOnlyUnsorted(model: Model): boolean {
+  const errors = (allowUnsorted: boolean): number => verifyModel(model, { allowUnsorted }).filter((i) => i.severity === 'error').length;
+  return errors(false) > 0 && errors(true) === 0;
 }
 
 function countPasses(items: readonly PipelineItem[]): number {

@@ -13,8 +13,8 @@ import { PLANE_ENCODINGS, type PlaneEncoding } from '../quant/planes.js';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { loadModel, saveModel } from '../onnx/io.js';
-import { quantize, type QuantizeOptions } from '../quant/quantize.js';
+import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
+import { prepareForQuantize, quantize, type QuantizeOptions } from '../quant/quantize.js';
 import { weightLayers } from '../quant/targets.js';
 import { readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
@@ -30,7 +30,7 @@ import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { deriveOutputPath, displayPath } from './paths.js';
 import { reportToJson } from './opt.js';
-import { fineTune, type TrainLog } from '../train/index.js';
+import { fineTune, TRAINING_MIN_OPSET, type TrainLog } from '../train/index.js';
 import { addTrainingOptions, formatTrainLog, givenTrainingFlags, loadTrainingData, trainingFromCli, trainProgress, type TrainingCliOptions, type TrainingSpec } from './train.js';
 
 // ------------------------------------------------------------------------------------------
@@ -86,6 +86,12 @@ export function resolveDataSpec(spec: string, cwd: string): string {
       break;
     case 'pb':
       r = { kind: 'pb', dir: abs(p.dir) };
+      break;
+    case 'folder':
+      r = { kind: 'folder', dir: abs(p.dir), prep: { ...p.prep, ...(p.prep.classesFile !== undefined ? { classesFile: abs(p.prep.classesFile) } : {}) } };
+      break;
+    case 'cifar':
+      r = { ...p, dir: abs(p.dir) };
       break;
     case 'path':
       r = { kind: 'path', path: abs(p.path) };
@@ -169,6 +175,8 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   calibLimit?: string;
   normalize?: string;
   bnRecalibrate?: boolean;
+  keepInitializerInputs?: boolean;
+  keepImported?: boolean;
   seed?: string;
   output?: string;
   report?: string;
@@ -211,6 +219,8 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   if (o.maxBits !== undefined) options.maxBits = maxBits;
   if (o.heuristic !== undefined) options.heuristic = o.heuristic as QuantizeOptions['heuristic'];
   if (o.perChannel) options.perChannel = true;
+  if (o.keepInitializerInputs) options.keepInitializerInputs = true;
+  if (o.keepImported) options.keepImported = true;
   if (o.granularity !== undefined) options.granularity = parseGranularityOption(o.granularity, [o.heuristic ?? 'middle-out']);
   if (o.planes !== undefined) options.planes = o.planes as PlaneEncoding;
   if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
@@ -318,6 +328,8 @@ export interface QuantizeRun {
   output: string;
   report?: string;
   pipeline: string;
+  /** What was done to the model before binarizing (src/quant/prepare.ts), one line each. */
+  preparation: string[];
   record: QuantRecord;
   layers: QuantizeLayerRow[];
   timing: { totalMs: number; loadMs: number; quantizeMs: number; fineTuneMs?: number; saveMs: number; passes: { pass: string; ms: number; verifyMs: number }[] };
@@ -357,12 +369,19 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   if (activations || o.recalibrateBatchNorm) checkCalibrationData(model, o);
   const ft = req.fineTune;
   const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize, io.cwd) : undefined;
-  const candidates = weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size }));
   const loadMs = performance.now() - t0;
 
   log.progress('quantizing');
   const t1 = performance.now();
-  const res = await quantize(model, o);
+  // Preparation first (sorting, constants, opset upgrade, QONNX import, folding): the layer
+  // table lists the prepared model's layers, and fine-tuning starts from its float weights.
+  const prepared = await prepareForQuantize(model, o, ft ? { minOpset: TRAINING_MIN_OPSET } : {});
+  const candidates = [
+    ...(readQuantRecord(model)?.weights ?? []).map((w) => ({ node: w.node, op: w.op, tensor: w.tensor, params: w.shape.reduce((a, b) => a * b, 1) })),
+    ...weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size })),
+  ];
+  const floatModel = ft && prepared.items.length > 0 ? decodeModel(encodeModel(model)) : undefined;
+  const res = await quantize(model, o, prepared);
   const quantizeMs = performance.now() - t1;
   let record = res.record;
   let trainLog: TrainLog | undefined;
@@ -373,7 +392,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     const r = await fineTune(model, trainData.train, {
       ...ft.spec.options,
       ...(trainData.eval ? { evalData: trainData.eval } : {}),
-      latentFrom: loadModel(input),
+      latentFrom: floatModel ?? loadModel(input),
       onProgress: trainProgress(log),
     });
     if (r.interrupted) log.warn('fine-tuning was interrupted; saving the model as of the ' + (r.log.kept === 'best' ? 'best epoch' : 'last step'));
@@ -407,6 +426,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     output,
     ...(report !== undefined ? { report } : {}),
     pipeline: res.pipeline,
+    preparation: res.preparation,
     record,
     layers,
     timing: {
@@ -463,6 +483,7 @@ export function formatQuantizeRun(r: QuantizeRun, cwd: string): string {
   const rec = r.record;
   const k = Math.max(1, ...rec.weights.map((w) => w.histogram.length));
   const lines: string[] = [`${displayPath(r.input, cwd)} → ${displayPath(r.output, cwd)}`, ''];
+  if (r.preparation.length > 0) lines.push('prepared:', ...r.preparation.map((p) => `  - ${p}`), '');
   const heuristics = [...new Set(rec.weights.map((w) => w.heuristic))];
   const dists = [...new Set(rec.weights.map((w) => JSON.stringify(w.distribution)))];
   const target = heuristics.includes('layer') || dists.length !== 1 ? '' : `; target ${formatDistribution(JSON.parse(dists[0]!) as number[])}`;
@@ -530,6 +551,7 @@ export function quantizeRunJson(r: QuantizeRun, cwd: string): unknown {
     output: displayPath(r.output, cwd),
     ...(r.report !== undefined ? { report: displayPath(r.report, cwd) } : {}),
     pipeline: r.pipeline,
+    preparation: r.preparation,
     avgWeightBits: r.record.avgWeightBits,
     ...(r.record.avgActivationBits !== undefined ? { avgActivationBits: r.record.avgActivationBits } : {}),
     layers: r.layers,
@@ -590,6 +612,8 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--calib-limit <n>', 'number of calibration samples (default 512)')
     .option('--normalize <norm>', 'normalization of the calibration (and training) data: fmnist, MEAN:STD or none (default none)')
     .option('--bn-recalibrate', 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)')
+    .option('--keep-initializer-inputs', 'keep initializers that are also graph inputs (IR 3 style) overridable; default: they are treated as constants, as onnxruntime does when they are not fed')
+    .option('--keep-imported', 'QONNX/Brevitas models: keep BipolarQuant weights as 1-bit planes with their scale (the same function); default: re-binarize every weight from its dequantized value (docs/import.md)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ');
   const threads = cmd.options.find((opt) => opt.long === '--threads');

@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../quant/sweep.js';
 import { sweepSvg } from '../quant/svg.js';
-import { DATA_SPEC_HELP, loadDataset } from '../data/index.js';
+import { DATA_SPEC_HELP, openDataSource, type DataSource } from '../data/index.js';
 import { assertNotInput, writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { table } from './format.js';
@@ -125,13 +125,23 @@ export async function runSweep(req: SweepRequest, io: CliIo, log: Logger): Promi
   const o = req.options;
   const normalize = parseNormalizeOption(o.normalize);
   log.progress(`loading ${req.data}`);
-  const ds = loadDataset(resolveDataSpec(req.data, io.cwd), {
+  // Streamed: folder: and cifar: data are read batch by batch for every evaluation of the grid.
+  const ds = await openDataSource(resolveDataSpec(req.data, io.cwd), {
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
     ...(normalize ? { normalize } : {}),
     decodeTensor: decodeDataTensor,
   });
+  try {
+    return await sweepOn(ds, req, model, outDir, io, log);
+  } finally {
+    await ds.close();
+  }
+}
+
+async function sweepOn(ds: DataSource, req: SweepRequest, model: string, outDir: string, io: CliIo, log: Logger): Promise<SweepRun> {
+  const o = req.options;
   ds.name = req.data.trim();
-  if (!ds.labels) fail(ErrorCodes.DATA_MISMATCH, `dataset ${req.data} has no labels; a sweep evaluates accuracy and needs them`, { option: '--data' });
+  if (!ds.labelled) fail(ErrorCodes.DATA_MISMATCH, `dataset ${req.data} has no labels; a sweep evaluates accuracy and needs them`, { option: '--data' });
   const options: SweepOptions = {
     ...o,
     ...(o.calibData !== undefined ? { calibData: resolveDataSpec(o.calibData, io.cwd) } : {}),

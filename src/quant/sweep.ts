@@ -18,7 +18,7 @@
  */
 import type { Model } from '../ir/graph.js';
 import { loadModel } from '../onnx/io.js';
-import { loadDataset, parseNormalization, type Dataset } from '../data/index.js';
+import { loadDataset, parseNormalization, type Dataset, type DataSource } from '../data/index.js';
 import { evaluate } from '../runtime/infer.js';
 import { HEURISTICS } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
@@ -110,7 +110,7 @@ export interface SweepResult {
 type ModelSource = string | (() => Model | Promise<Model>);
 
 /** Runs the grid; see the file comment. INVALID_OPTION for a bad grid, before any work. */
-export async function sweep(model: ModelSource, dataset: Dataset | string, opts: SweepOptions): Promise<SweepResult> {
+export async function sweep(model: ModelSource, dataset: Dataset | DataSource | string, opts: SweepOptions): Promise<SweepResult> {
   const t0 = performance.now();
   const maxBits = opts.maxBits ?? 3;
   const bits = checkBits(opts.bits, maxBits);

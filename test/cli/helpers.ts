@@ -13,16 +13,14 @@ import type { CliIo } from '../../src/cli/io.js';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const FMNIST_CNN = path.join(REPO_ROOT, 'fixtures', 'models', 'fmnist-cnn.onnx');
 
-/** A file under shared/: the copy beside the repository (as CI lays it out), else /work/shared. */
-export function sharedFile(rel: string): string {
-  for (const base of [path.resolve(REPO_ROOT, '..', 'shared'), '/work/shared']) {
-    const f = path.join(base, rel);
-    if (fs.existsSync(f)) return f;
-  }
-  throw new Error(`shared file ${rel} not found beside the repository nor under /work/shared`);
+/** A file under the repository's fixtures/ folder. */
+export function fixtureFile(rel: string): string {
+  const f = path.join(REPO_ROOT, 'fixtures', rel);
+  if (!fs.existsSync(f)) throw new Error(`fixture ${rel} not found under ${path.join(REPO_ROOT, 'fixtures')}`);
+  return f;
 }
 
-export const TFC_1W1A = (): string => sharedFile('corpus/qonnx/tfc-mnist/Brevitas_FINN_TFC/TFC/TFC_1W1A.onnx');
+export const TFC_1W1A = (): string => fixtureFile('qonnx/tfc-mnist/Brevitas_FINN_TFC/TFC/TFC_1W1A.onnx');
 
 export interface CliRun {
   code: number;

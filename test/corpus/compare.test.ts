@@ -9,7 +9,7 @@ import * as path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { Tensor } from '../../src/ir/tensor.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { CORPUS, classifyOrtError, compareOutput, runCase, roundTrip } from './conformance.js';
+import { VENDORED, classifyOrtError, compareOutput, runCase, roundTrip } from './conformance.js';
 import { decodeTensor } from '../../src/onnx/io.js';
 
 const f32 = (values: number[], dims = [values.length]): Tensor => Tensor.fromFloat32('t', dims, Float32Array.from(values));
@@ -59,7 +59,7 @@ describe('a tampered reference output is caught', () => {
   afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
   test('test_add with one output value moved by 1% → diff; untouched → ok', async () => {
-    const src = path.join(CORPUS, 'test_add');
+    const src = path.join(VENDORED, 'test_add');
     fs.cpSync(src, path.join(dir, 'test_add'), { recursive: true });
     const caseDir = path.join(dir, 'test_add');
     const rt = roundTrip(path.join(caseDir, 'model.onnx'));

@@ -1,6 +1,7 @@
 /**
- * Conformance of the ONNX I/O layer against the ONNX backend node-test corpus
- * (/work/shared/corpus/onnx-node): every model is loaded, re-saved, reloaded, compared, and
+ * Conformance of the ONNX I/O layer against the ONNX backend node-test corpus (an opt-in:
+ * the folder named by the environment variable HBNN_ONNX_NODE_CORPUS; a few cases are
+ * vendored in fixtures/onnx-node for the default suite): every model is loaded, re-saved, reloaded, compared, and
  * the re-saved bytes are run in onnxruntime-node against the case's reference outputs.
  *
  * Every case ends in exactly one bucket:
@@ -15,6 +16,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
 import { decodeModel, encodeModel, encodeModelChunks, decodeTensor } from '../../src/onnx/io.js';
 import { printModel } from '../../src/ir/printer.js';
@@ -25,7 +27,19 @@ import { DataType, dtypeName, ortTypeName } from '../../src/ir/dtype.js';
 import type { TypePb } from '../../src/onnx/proto.js';
 import { toOrtTensor } from '../../src/runtime/ort.js';
 
-export const CORPUS = '/work/shared/corpus/onnx-node';
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The environment variable that names the full node-test corpus folder (opt-in). */
+export const CORPUS_ENV = 'HBNN_ONNX_NODE_CORPUS';
+
+/**
+ * The full corpus folder, or undefined when HBNN_ONNX_NODE_CORPUS is unset or empty. A
+ * relative path is taken from the repository root (where `npm test` runs).
+ */
+export const CORPUS: string | undefined = process.env[CORPUS_ENV] ? path.resolve(REPO_ROOT, process.env[CORPUS_ENV]!) : undefined;
+
+/** The cases vendored in the repository (fixtures/onnx-node), same layout as the corpus. */
+export const VENDORED = path.join(REPO_ROOT, 'fixtures', 'onnx-node');
 export const RTOL = 1e-3;
 export const ATOL = 1e-7;
 
@@ -35,10 +49,11 @@ export type Outcome =
   | { bucket: 'ort-disagrees'; detail: string }
   | { bucket: 'failure'; reason: string; detail: string };
 
-export function listCases(): string[] {
+export function listCases(corpus: string): string[] {
+  if (!fs.existsSync(corpus)) throw new Error(`${CORPUS_ENV}=${process.env[CORPUS_ENV]}: no folder ${corpus}`);
   return fs
-    .readdirSync(CORPUS, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && fs.existsSync(path.join(CORPUS, d.name, 'model.onnx')))
+    .readdirSync(corpus, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && fs.existsSync(path.join(corpus, d.name, 'model.onnx')))
     .map((d) => d.name)
     .sort();
 }
@@ -289,8 +304,8 @@ function num(f: string): number {
 }
 
 /** Everything for one corpus case. */
-export async function checkCase(name: string, optimization: 'disabled' | 'basic' | 'all' = 'disabled'): Promise<Outcome> {
-  const dir = path.join(CORPUS, name);
+export async function checkCase(corpus: string, name: string, optimization: 'disabled' | 'basic' | 'all' = 'disabled'): Promise<Outcome> {
+  const dir = path.join(corpus, name);
   const file = path.join(dir, 'model.onnx');
   let rt: RoundTrip;
   try {

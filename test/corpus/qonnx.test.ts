@@ -8,11 +8,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { roundTrip, runCase } from './conformance.js';
 import { undeclaredDomains } from '../../src/onnx/checks.js';
+import { fixtureFile } from '../helpers/build.js';
 
-const QONNX = '/work/shared/corpus/qonnx';
+const QONNX = fixtureFile('qonnx');
 const TFC_DIR = path.join(QONNX, 'tfc-mnist/Brevitas_FINN_TFC/TFC');
 const TFC = fs.readdirSync(TFC_DIR).filter((f) => f.endsWith('.onnx')).sort();
-const FMNIST = ['/work/shared/models/fmnist-cnn.onnx', '/work/shared/models/fmnist-mlp.onnx'];
+const FMNIST = [fixtureFile('models/fmnist-cnn.onnx'), fixtureFile('models/fmnist-mlp.onnx')];
 
 describe('qonnx/mnist-conv', () => {
   const dir = path.join(QONNX, 'mnist-conv');
@@ -42,7 +43,7 @@ describe('qonnx/tfc-mnist (Brevitas)', () => {
   });
 });
 
-describe('shared/models (PyTorch exports)', () => {
+describe('fixtures/models (PyTorch exports)', () => {
   test.each(FMNIST)('%s re-saves byte-identical (opset_import without a domain field)', (f) => {
     const rt = roundTrip(f);
     expect(rt.problems).toEqual([]);

@@ -16,18 +16,16 @@ import { HbnnError, type ErrorCode } from '../../src/errors.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** A file under shared/: the copy beside the repository (as CI lays it), else /work/shared. */
-export function sharedFile(rel: string): string {
-  for (const base of [path.resolve(REPO_ROOT, '..', 'shared'), '/work/shared']) {
-    const f = path.join(base, rel);
-    if (fs.existsSync(f)) return f;
-  }
-  throw new Error(`shared file ${rel} not found beside the repository nor under /work/shared`);
+/** A file under the repository's fixtures/ folder (the suite needs nothing outside the repository). */
+export function fixtureFile(rel: string): string {
+  const f = path.join(REPO_ROOT, 'fixtures', rel);
+  if (!fs.existsSync(f)) throw new Error(`fixture ${rel} not found under ${path.join(REPO_ROOT, 'fixtures')}`);
+  return f;
 }
 
-export const FMNIST_CNN = (): string => sharedFile('models/fmnist-cnn.onnx');
-export const FMNIST_MLP = (): string => sharedFile('models/fmnist-mlp.onnx');
-export const MNIST_CONV = (): string => sharedFile('corpus/qonnx/mnist-conv/model.onnx');
+export const FMNIST_CNN = (): string => fixtureFile('models/fmnist-cnn.onnx');
+export const FMNIST_MLP = (): string => fixtureFile('models/fmnist-mlp.onnx');
+export const MNIST_CONV = (): string => fixtureFile('qonnx/mnist-conv/model.onnx');
 
 /** A new model with one opset import for the default domain. */
 export function newModel(opset = 13, irVersion = 8n): Model {

@@ -15,8 +15,10 @@ import { decodeModel, encodeModel } from '../../src/onnx/io.js';
 import { printModel } from '../../src/ir/printer.js';
 import { isHbnnError } from '../../src/errors.js';
 import { mutate, prng, wireSites, type MutationKind } from './mutate.js';
+import { fixtureFile } from '../helpers/build.js';
 
-const NODE = '/work/shared/corpus/onnx-node';
+/** Node-test cases vendored in the repository (fixtures/onnx-node). */
+const NODE = fixtureFile('onnx-node');
 const MODELS: string[] = [
   path.join(NODE, 'test_if/model.onnx'), // If with two subgraphs
   path.join(NODE, 'test_loop11/model.onnx'), // Loop body with outer-scope references
@@ -27,9 +29,9 @@ const MODELS: string[] = [
   path.join(NODE, 'test_optional_get_element_optional_sequence/model.onnx'), // optional types
   path.join(NODE, 'test_lstm_defaults/model.onnx'), // float/int attributes, several inputs
   path.join(NODE, 'test_constantofshape_int_zeros/model.onnx'), // int tensor attribute
-  '/work/shared/corpus/qonnx/mnist-conv/model.onnx', // CNTK export, initializers as inputs
-  '/work/shared/corpus/qonnx/tfc-mnist/Brevitas_FINN_TFC/TFC/TFC_2W2A.onnx', // custom domain
-  '/work/shared/models/fmnist-cnn.onnx', // PyTorch export, 420 KB of weights
+  fixtureFile('qonnx/mnist-conv/model.onnx'), // CNTK export, initializers as inputs
+  fixtureFile('qonnx/tfc-mnist/Brevitas_FINN_TFC/TFC/TFC_2W2A.onnx'), // custom domain
+  fixtureFile('models/fmnist-cnn.onnx'), // PyTorch export, 420 KB of weights
 ];
 const KINDS: MutationKind[] = ['truncate', 'bitflip', 'overwrite', 'varint', 'length-inflate', 'length-deflate', 'tag'];
 const PER_KIND = 12;

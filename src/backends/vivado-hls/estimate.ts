@@ -306,7 +306,7 @@ export interface UnitCost {
   dspFabricLuts: number;
 }
 
-type UnitShape = Pick<UnitStage, 'mh' | 'mw' | 'reps' | 'pe' | 'simd' | 'weight' | 'terms' | 'accBits' | 'activation' | 'in' | 'arith' | 'columnOrder'>;
+type UnitShape = Pick<UnitStage, 'mh' | 'mw' | 'reps' | 'pe' | 'simd' | 'weight' | 'terms' | 'accBits' | 'activation' | 'in' | 'arith' | 'columnOrder'> & { groups?: number };
 
 /** Cost of a unit with its folding (`pe`, `simd`): the structure emit/stages.ts writes. */
 export function unitCost(u: UnitShape): UnitCost {
@@ -356,6 +356,8 @@ export function unitCost(u: UnitShape): UnitCost {
     let shared = sharedPlanes.size * binaryLanes(q, 1, 1);
     // The input sum Σ x of the bit-plane path, once per chunk for all PEs.
     if (bitPlanes) shared += adderTreeLuts(q, aBits, 0);
+    // A vector-vector unit's PEs read different chunks: what a dense unit shares, each PE has.
+    if ((u.groups ?? 1) > 1) shared *= p;
     return { perPe, shared, lanes };
   };
   const kept = laneLogic((plane) => keptLanesPerPe(u, plane));
@@ -477,9 +479,10 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       // FINN ConvolutionInputGenerator: 300 LUTs and a (K + stride)-row buffer of words of
       // SIMD entries, in block RAM, or in LUTRAM (FINN's distributed formula) when a row is at
       // most 64 words deep (what Vivado does with such shallow memories).
+      // A grouped window's words are its beat: PE·SIMD entries (types.ts, GroupedWindow).
       const bits = entryBits(s.in.entry);
       const simd = s.out.beat;
-      const depth = (s.width * s.channels) / simd;
+      const depth = Math.ceil((s.width * s.channels) / simd);
       const rows = s.kernel[0] + s.strides[0];
       const lutram = depth <= 64 ? rows * simd * bits * Math.ceil(depth / 64) : 0;
       const bram = depth <= 64 ? 0 : rows * bram18For(depth, simd * bits);

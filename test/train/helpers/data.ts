@@ -9,12 +9,8 @@ import type { Model } from '../../../src/ir/graph.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 
-/** A file under shared/ (beside the repository, else /work/shared), else the bundled fixture copy. */
+/** The bundled Fashion-MNIST CNN (fixtures/models). */
 export function cnnPath(): string {
-  for (const base of [path.resolve(HERE, '../../../../shared'), '/work/shared']) {
-    const f = path.join(base, 'models/fmnist-cnn.onnx');
-    if (fs.existsSync(f)) return f;
-  }
   return path.resolve(HERE, '../../../fixtures/models/fmnist-cnn.onnx');
 }
 
