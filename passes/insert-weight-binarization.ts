@@ -59,7 +59,7 @@ export const insertWeightBinarization = definePass({
     { name: 'granularity', type: 'string', doc: 'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel)', default: 'entry', choices: GRANULARITIES },
     { name: 'include', type: 'string-list', doc: 'only layers whose node or weight name matches one of these globs' },
     { name: 'exclude', type: 'string-list', doc: 'skip layers whose node or weight name matches one of these globs' },
-    { name: 'planes', type: 'string', doc: 'how the bit planes are stored: packed (8 signs per byte, masks as bitmaps or index lists; format hbnn-onnx/2) or int8 (one int8 per plane and weight; hbnn-onnx/1)', default: 'packed', choices: PLANE_ENCODINGS },
+    { name: 'planes', type: 'string', doc: 'how the bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/2) or int8 (one int8 per plane and weight; hbnn-onnx/1)', default: 'packed', choices: PLANE_ENCODINGS },
     { name: 'first-layer', type: 'string', doc: 'binarize or keep (float) the first binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
     { name: 'last-layer', type: 'string', doc: 'binarize or keep (float) the last binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
   ],
@@ -111,7 +111,7 @@ export const insertWeightBinarization = definePass({
       const sizes = layers.map((l) => l.weight.constValue!.size);
       layerBits = layerLevelBits(sizes, resolved.avgBits, resolved.maxBits).bits;
     }
-    ensureHbnnFunctions(model);
+    ensureHbnnFunctions(model, []);
     const record = readQuantRecord(model) ?? emptyRecord();
     const specOf = (idx: number): LayerQuantSpec => ({
       heuristic,

@@ -265,16 +265,20 @@ export function activationFunction(opset: number): FunctionPb {
   } as FunctionPb;
 }
 
-/** Adds the ai.hbnn functions and opset import to a model (idempotent); raises IR to >= 8. */
-export function ensureHbnnFunctions(model: Model): void {
+/**
+ * Adds the ai.hbnn opset import and the functions named in `which` (default both
+ * `BinarizedWeight` and `BinarizeActivation`) to a model (idempotent); raises IR to >= 8.
+ * Packed weight functions are added by the planes builder (src/quant/planes.ts) as it uses them.
+ */
+export function ensureHbnnFunctions(model: Model, which: readonly ('weight' | 'activation')[] = ['weight', 'activation']): void {
   const opset = model.opsetVersion('');
   if (opset === undefined) fail(ErrorCodes.ONNX_INVALID, 'model has no ai.onnx opset import');
   if (opset < 11) fail(ErrorCodes.UNSUPPORTED_OP, `model uses ai.onnx opset ${opset}; quantization needs opset 11 or later`);
   if (model.irVersion < 8n) model.irVersion = 8n;
   if (model.opsetVersion(HBNN_DOMAIN) === undefined) model.opsetImports.push({ domain: HBNN_DOMAIN, version: 1 });
   const have = new Set((model.functions as FunctionPb[]).map((f) => `${f.domain}::${f.name}`));
-  if (!have.has(`${HBNN_DOMAIN}::${FN_WEIGHT}`)) model.functions.push(weightFunction(opset));
-  if (!have.has(`${HBNN_DOMAIN}::${FN_ACT}`)) model.functions.push(activationFunction(opset));
+  if (which.includes('weight') && !have.has(`${HBNN_DOMAIN}::${FN_WEIGHT}`)) model.functions.push(weightFunction(opset));
+  if (which.includes('activation') && !have.has(`${HBNN_DOMAIN}::${FN_ACT}`)) model.functions.push(activationFunction(opset));
 }
 
 /** A binarized weight call: `BinarizedWeight` (int8 planes) or a `PackedBinarizedWeight<K>…` (packed planes). */

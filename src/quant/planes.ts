@@ -9,26 +9,26 @@
  *
  * - `int8` (format `hbnn-onnx/1`): `ai.hbnn::BinarizedWeight(planes, scales)` with
  *   `planes` int8 [K, ...S] (plane i holds B_{i+1} ∈ {−1, +1} where M_j > i, 0 elsewhere).
- * - `packed` (format `hbnn-onnx/2`, the default): `ai.hbnn::PackedBinarizedWeight<K>` (per
- *   tensor scales) or `…<K>PerChannel` with inputs
- *     `signs1` uint8: B_1 of every entry, 8 per byte (bit b of byte m is entry 8m + b, 1 = −1);
+ * - `packed` (format `hbnn-onnx/2`, the default, for K ≤ 3): `ai.hbnn::PackedBinarizedWeight<K>`
+ *   (per tensor scales) or `…<K>PerChannel` with inputs
+ *     `codes` uint8: every entry's bit count and signs as one code, in the weight's layout:
+ *       K = 1: one bit per entry, 8 per byte (bit b of byte m is entry 8m + b; 1 = −1);
+ *       K = 2, 3: four bits per entry, 2 per byte (low nibble first), the code of an entry with
+ *         M bits and sign bits s_i (1 = B_i = −1) being s_1 (M = 1), 2 + s_1 + 2·s_2 (M = 2) or
+ *         6 + s_1 + 2·s_2 + 4·s_3 (M = 3); codes 14 and 15 are unused;
  *     `scales` float32: as in `int8`;
  *     `shape` int64 [r]: S;
- *     `chan` int64 [2] (per channel only): [C, stride], the scale channel count and the
- *       number of consecutive entries sharing a channel (entry j has channel ⌊j/stride⌋ mod C);
- *   and for each plane i = 2..K, the entries A_i that have it as a subset of A_{i−1} (A_1 =
- *   every entry), as positions p in A_{i−1}'s list (ascending entry order):
- *     `signs<i>` uint8: B_i of the entries of A_i in order, 8 per byte;
- *     `mask<i>` uint8: a bitmap over A_{i−1}'s list (bit p set: position p is in A_i), or empty;
- *     `index<i>` int32: the positions as a list, or empty;
- *   exactly one of `mask<i>` and `index<i>` is non-empty when A_i is (the smaller one is
- *   written: a list when 4·|A_i| < ⌈|A_{i−1}|/8⌉ bytes).
- *   The body (standard ONNX operators) rebuilds Ŵ = ((mu_1·B_1 + mu_2·B_2) + mu_3·B_3) … in
- *   float32 in plane order, each term added only where the entry has the plane, exactly as
- *   `BinarizedWeight`'s ReduceSum does: onnxruntime gives bit-identical weights for both
- *   (test/quant/planes.test.ts). Each intermediate is at most 4 bytes per weight, so
- *   onnxruntime's constant folding (1 GiB per node by default) computes Ŵ once, at session
- *   creation, for tensors up to 268 M weights.
+ *     `chan` int64 [2] (per channel only): [C, stride], the scale channel count and the number
+ *       of consecutive entries sharing a channel (entry j has channel ⌊j/stride⌋ mod C).
+ *   The body (standard ONNX operators) computes the value of each code in float32 in plane
+ *   order, ((mu_1·b_1 + mu_2·b_2) + mu_3·b_3) with b_i ∈ {−1, 0, +1}, exactly the sum
+ *   `BinarizedWeight`'s ReduceSum forms, then looks every byte up in a 256-row table of its
+ *   entries' values (per channel: every code in its channel's table): onnxruntime gives the
+ *   same Ŵ bit for bit from both encodings (test/quant/planes.test.ts). The largest
+ *   intermediate is Ŵ itself (4 bytes per weight), so onnxruntime's constant folding (1 GiB
+ *   per node by default) computes Ŵ once, at session creation, for tensors up to 268 M
+ *   weights, in a handful of passes over the weight.
+ *   Weights with K ≥ 4 planes are written as `int8`.
  */
 import { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
@@ -112,37 +112,24 @@ export function readWeightCall(call: Node): WeightCall {
   }
   const fn = parsePackedWeightFunctionName(call.opType)!;
   const k = fn.k;
-  const base = fn.perChannel ? 5 : 4;
-  const expected = base + 2 * (k - 1);
-  if (call.inputs.length !== expected || consts.some((t) => !t)) return bad(`needs ${expected} constant inputs`);
+  const expected = fn.perChannel ? 4 : 3;
+  if (k > 3 || call.inputs.length !== expected || consts.some((t) => !t)) return bad(`needs ${expected} constant inputs and at most 3 planes`);
   const dims = consts[2]!.toNumberArray();
-  const counts = consts[3]!.toNumberArray();
   const n = prod(dims);
   if (st.size !== k && !fn.perChannel) return bad(`per-tensor scales must hold ${k} values`);
-  if (counts.length !== k || counts[0] !== n) return bad(`counts [${counts.join(',')}] do not start with the ${n} weights`);
+  const codes = bytesOf(consts[0]!);
+  if (codes.length !== Math.ceil((k === 1 ? n : 4 * n) / 8)) return bad(`codes hold ${codes.length} bytes for ${n} weights`);
   const planes = new Int8Array(k * n);
-  const s1 = bytesOf(consts[0]!);
-  if (s1.length !== Math.ceil(n / 8)) return bad(`signs1 holds ${s1.length} bytes for ${n} weights`);
-  for (let j = 0; j < n; j++) planes[j] = (s1[j >>> 3]! >>> (j & 7)) & 1 ? -1 : 1;
-  let prev: Int32Array | null = null; // A_{i-1} as entry indices (null: every entry)
-  let prevLen = n;
-  for (let i = 2; i <= k; i++) {
-    const signs = bytesOf(consts[base + 2 * (i - 2)]!);
-    const mask = bytesOf(consts[base + 2 * (i - 2) + 1]!);
-    if (mask.length !== Math.ceil(prevLen / 8) || signs.length !== Math.ceil(counts[i - 1]! / 8)) return bad(`plane ${i}: mask or signs have the wrong size`);
-    const cur = new Int32Array(counts[i - 1]!);
-    let q = 0;
-    for (let p = 0; p < prevLen; p++) {
-      if (!((mask[p >>> 3]! >>> (p & 7)) & 1)) continue;
-      if (q >= cur.length) return bad(`plane ${i}: the mask has more than counts[${i - 1}] = ${cur.length} bits set`);
-      const j = prev ? prev[p]! : p;
-      cur[q] = j;
-      planes[(i - 1) * n + j] = (signs[q >>> 3]! >>> (q & 7)) & 1 ? -1 : 1;
-      q++;
+  for (let j = 0; j < n; j++) {
+    if (k === 1) {
+      planes[j] = (codes[j >>> 3]! >>> (j & 7)) & 1 ? -1 : 1;
+      continue;
     }
-    if (q !== cur.length) return bad(`plane ${i}: the mask has ${q} bits set, counts says ${cur.length}`);
-    prev = cur;
-    prevLen = cur.length;
+    const c = (codes[j >>> 1]! >>> ((j & 1) * 4)) & 15;
+    const m = c < 2 ? 1 : c < 6 ? 2 : c < 14 ? 3 : 0;
+    if (m === 0 || m > k) return bad(`entry ${j} has code ${c}, not a code of ${k} planes`);
+    const s = c - (m === 1 ? 0 : m === 2 ? 2 : 6);
+    for (let i = 0; i < m; i++) planes[i * n + j] = (s >>> i) & 1 ? -1 : 1;
   }
   return { call, encoding: 'packed', key, scales, dims, k, planes, scaleDims: st.dims, scaleData, storedBytes };
 }
@@ -190,16 +177,15 @@ export function dequantizeWeightCall(call: Node): Float32Array {
 // ------------------------------------------------------------------------------------------
 
 /** Names of the initializers of a packed call, from the weight's base name. */
-function packedInitNames(g: Graph, base: string, k: number, perChannel: boolean): string[] {
-  const names = [`${base}.hbnn_signs1`, `${base}.hbnn_scales`, `${base}.hbnn_shape`];
-  names.push(`${base}.hbnn_counts`);
+function packedInitNames(g: Graph, base: string, perChannel: boolean): string[] {
+  const names = [`${base}.hbnn_codes`, `${base}.hbnn_scales`, `${base}.hbnn_shape`];
   if (perChannel) names.push(`${base}.hbnn_chan`);
-  for (let i = 2; i <= k; i++) names.push(`${base}.hbnn_signs${i}`, `${base}.hbnn_mask${i}`);
   return names.map((n) => g.uniqueName(n));
 }
 
-/** Whether planes can be packed: plane 1 full, each plane's entries a subset of the previous plane's. */
+/** Whether planes can be packed: K ≤ 3, plane 1 full, each entry's planes a prefix (the format's rule). */
 function packable(d: PlaneData): boolean {
+  if (d.k > 3) return false;
   const n = prod(d.dims);
   for (let j = 0; j < n; j++) {
     if (d.planes[j] === 0) return false;
@@ -208,49 +194,42 @@ function packable(d: PlaneData): boolean {
   return true;
 }
 
+/** The code of entry j (see the header): K = 1 its sign bit, else 4 bits. */
+function entryCode(d: PlaneData, n: number, j: number): number {
+  if (d.k === 1) return d.planes[j]! < 0 ? 1 : 0;
+  let m = 0;
+  let s = 0;
+  for (let i = 0; i < d.k; i++) {
+    const p = d.planes[i * n + j]!;
+    if (p === 0) break;
+    m++;
+    if (p < 0) s |= 1 << i;
+  }
+  return (m === 1 ? 0 : m === 2 ? 2 : 6) + s;
+}
+
 /** The packed tensors (in call input order, without names) of decoded planes. */
 function packTensors(d: PlaneData, perChannel: boolean): { dims: number[]; dtype: number; bytes: Uint8Array }[] {
   const n = prod(d.dims);
-  const bits = (count: number, get: (q: number) => boolean): Uint8Array => {
-    const b = new Uint8Array(Math.ceil(count / 8));
-    for (let q = 0; q < count; q++) if (get(q)) b[q >>> 3]! |= 1 << (q & 7);
-    return b;
-  };
   const i64 = (xs: readonly number[]): Uint8Array => new Uint8Array(BigInt64Array.from(xs, (x) => BigInt(x)).buffer);
-  const s1 = bits(n, (j) => d.planes[j]! < 0);
-  const planes: { dims: number[]; dtype: number; bytes: Uint8Array }[] = [];
-  const counts = [n];
-  let prev: Int32Array | null = null;
-  let prevLen = n;
-  for (let i = 1; i < d.k; i++) {
-    const off = i * n;
-    const set = new Uint8Array(prevLen);
-    const entries: number[] = [];
-    for (let p = 0; p < prevLen; p++) {
-      const j = prev ? prev[p]! : p;
-      if (d.planes[off + j] !== 0) {
-        set[p] = 1;
-        entries.push(j);
-      }
-    }
-    const signs = bits(entries.length, (q) => d.planes[off + entries[q]!]! < 0);
-    const mask = bits(prevLen, (p) => set[p] === 1);
-    planes.push({ dims: [signs.length], dtype: DataType.UINT8, bytes: signs }, { dims: [mask.length], dtype: DataType.UINT8, bytes: mask });
-    counts.push(entries.length);
-    prev = Int32Array.from(entries);
-    prevLen = entries.length;
+  let codes: Uint8Array;
+  if (d.k === 1) {
+    codes = new Uint8Array(Math.ceil(n / 8));
+    for (let j = 0; j < n; j++) if (d.planes[j]! < 0) codes[j >>> 3]! |= 1 << (j & 7);
+  } else {
+    codes = new Uint8Array(Math.ceil(n / 2));
+    for (let j = 0; j < n; j++) codes[j >>> 1]! |= entryCode(d, n, j) << ((j & 1) * 4);
   }
   const out = [
-    { dims: [s1.length], dtype: DataType.UINT8, bytes: s1 },
+    { dims: [codes.length], dtype: DataType.UINT8, bytes: codes },
     { dims: [...d.scaleDims], dtype: DataType.FLOAT, bytes: new Uint8Array(Float32Array.from(d.scaleData).buffer) },
     { dims: [d.dims.length], dtype: DataType.INT64, bytes: i64(d.dims) },
-    { dims: [d.k], dtype: DataType.INT64, bytes: i64(counts) },
   ];
   if (perChannel) {
     const { channels, stride } = scaleChannel(d.dims, d.scaleDims);
     out.push({ dims: [2], dtype: DataType.INT64, bytes: i64([channels, stride]) });
   }
-  return [...out, ...planes];
+  return out;
 }
 
 /** Whether scales have one value per plane (per tensor). */
@@ -266,10 +245,11 @@ function perTensor(d: PlaneData): boolean {
  */
 export function addWeightCall(model: Model, base: string, nodeName: string, d: PlaneData, encoding: PlaneEncoding = 'packed'): { call: Node; key: Value; scales: Value } {
   const g = model.graph;
-  ensureHbnnFunctions(model);
-  if (encoding === 'packed' && packable(d)) {
+  const pack = encoding === 'packed' && packable(d);
+  ensureHbnnFunctions(model, pack ? [] : ['weight']);
+  if (pack) {
     const pc = !perTensor(d);
-    const names = packedInitNames(g, base, d.k, pc);
+    const names = packedInitNames(g, base, pc);
     const inputs = packTensors(d, pc).map((t, i) => g.addInitializer(rawTensor(names[i]!, t)));
     ensurePackedFunction(model, d.k, pc);
     const call = g.createNode(packedWeightFunctionName(d.k, pc), inputs, [g.uniqueName(`${base}.hbnn`)], { domain: HBNN_DOMAIN, name: g.uniqueName(nodeName) });
@@ -308,7 +288,7 @@ export function rewriteWeightCall(model: Model, call: Node, d: PlaneData): Node 
   }
   const keyName = old.key.name;
   const scalesName = old.scales.name;
-  const base = keyName.replace(/\.hbnn_(planes|signs1)(_\d+)?$/, '');
+  const base = keyName.replace(/\.hbnn_(planes|codes)(_\d+)?$/, '');
   const { call: fresh, key, scales } = addWeightCall(model, base, call.name, d, old.encoding);
   g.insertBefore(call, fresh);
   call.outputs[0]!.replaceAllUsesWith(fresh.outputs[0]!);
@@ -337,98 +317,80 @@ const constant = (out: string, t: TensorPb): NodePb => node('Constant', [], [out
 const i64c = (out: string, xs: number[], scalar = false): NodePb => constant(out, tensorPb(scalar ? [] : [xs.length], DataType.INT64, new Uint8Array(BigInt64Array.from(xs, (x) => BigInt(x)).buffer)));
 const castTo = (x: string, out: string, to: number): NodePb => node('Cast', [x], [out], [attr('to', { type: 2, i: to as never })]);
 
+/** Code → (b_1, b_2, b_3) ∈ {−1, 0, +1} for the 4-bit codes (see the header); codes 14, 15 all 0. */
+function codeColumns(): Float32Array[] {
+  const cols = [new Float32Array(16), new Float32Array(16), new Float32Array(16)];
+  for (let c = 0; c < 14; c++) {
+    const m = c < 2 ? 1 : c < 6 ? 2 : 3;
+    const s = c - (m === 1 ? 0 : m === 2 ? 2 : 6);
+    for (let i = 0; i < m; i++) cols[i]![c] = (s >>> i) & 1 ? -1 : 1;
+  }
+  return cols;
+}
+
 /**
- * The body of `PackedBinarizedWeight<K>[PerChannel]` (valid at ai.onnx opset 11 and later).
- * Every intermediate has a static shape (onnxruntime does not constant-fold NonZero or
- * Compress): the positions of a bitmap's set bits come from a CumSum rank and a
- * ScatterElements into a list one longer than the count, whose last slot collects the unset
- * positions and is dropped.
+ * The body of `PackedBinarizedWeight<K>[PerChannel]` (valid at ai.onnx opset 11 and later):
+ * the value of every code (float32, plane order), a table from each byte to the values of its
+ * entries, one Gather of the codes through it. Every shape is static, so onnxruntime folds the
+ * whole body into Ŵ at session creation.
  */
 export function packedWeightFunction(k: number, perChannel: boolean, opset: number): FunctionPb {
   const ax0 = attr('axis', { type: 2, i: 0 as never });
-  const i32 = (out: string, xs: number[], dims: number[] = [xs.length]): NodePb => constant(out, tensorPb(dims, DataType.INT32, new Uint8Array(Int32Array.from(xs).buffer)));
-  const n: NodePb[] = [
-    // The byte → 8 bits tables (bit b of byte v at [v, b]), computed rather than stored:
-    // TI int32 0/1, TB bool, TS float +1 (bit clear) / −1 (bit set).
-    i32('zero_i', [0], []),
-    i32('one_i', [1], []),
-    i32('two_i', [2], []),
-    i32('n256', [256], []),
-    i32('pow2', [1, 2, 4, 8, 16, 32, 64, 128]),
-    i64c('col', [256, 1]),
-    node('Range', ['zero_i', 'n256', 'one_i'], ['v256']),
-    node('Reshape', ['v256', 'col'], ['vcol']),
-    node('Div', ['vcol', 'pow2'], ['vsh']),
-    node('Mod', ['vsh', 'two_i'], ['TI']),
-    castTo('TI', 'TB', DataType.BOOL),
-    node('Mul', ['TI', 'two_i'], ['TI2']),
-    node('Sub', ['one_i', 'TI2'], ['TSi']),
-    castTo('TSi', 'TS', DataType.FLOAT),
-    i64c('neg1', [-1]),
-    i64c('zero1', [0]),
-    i64c('zero', [0], true),
-  ];
+  const i32 = (out: string, xs: ArrayLike<number>, dims: number[]): NodePb => constant(out, tensorPb(dims, DataType.INT32, new Uint8Array(Int32Array.from(xs as number[]).buffer)));
+  const per = k === 1 ? 8 : 2; // entries per byte
+  const n: NodePb[] = [i64c('neg1', [-1]), i64c('zero1', [0]), node('ReduceProd', ['shape'], ['n'], [attr('keepdims', { type: 2, i: 1 as never })])];
+  // Code values: lv[c] = ((mu_1·b_1[c] + mu_2·b_2[c]) + mu_3·b_3[c]), per tensor [16] (K = 1: [2]), per channel [C, 16].
+  const cols = k === 1 ? [Float32Array.of(1, -1)] : codeColumns().slice(0, k);
+  const codes = cols[0]!.length;
+  n.push(perChannel ? i64c('kc', [k, -1]) : i64c('kc', [k, 1]), node('Reshape', ['scales', 'kc'], ['sk']));
+  n.push(i64c('colshape', [-1, 1]));
+  // b_i[c] for every plane and code, as int8 [K, codes] (−1, 0, +1).
+  const b8 = new Int8Array(k * codes);
+  cols.forEach((col, i) => b8.set(Int8Array.from(col), i * codes));
+  n.push(constant('b8', tensorPb([k, codes], DataType.INT8, new Uint8Array(b8.buffer))), castTo('b8', 'bf', DataType.FLOAT));
   for (let i = 1; i <= k; i++) {
-    n.push(i64c(`i${i}`, [i - 1], true), i64c(`j${i}`, [i - 1]));
-    n.push(node('Gather', ['counts', `j${i}`], [`c${i}`], [ax0]), node('Gather', ['counts', `i${i}`], [`c${i}s`], [ax0]));
+    n.push(i64c(`i${i}`, [i - 1], true), node('Gather', ['sk', `i${i}`], [`mu${i}`], [ax0])); // [C] (per tensor [1])
+    n.push(node('Reshape', [`mu${i}`, 'colshape'], [`mu${i}c`])); // [C, 1]
+    n.push(node('Gather', ['bf', `i${i}`], [`b${i}`], [ax0]), node('Mul', [`mu${i}c`, `b${i}`], [i === 1 ? 'lv1' : `t${i}`])); // [C, codes]
+    if (i > 1) n.push(node('Add', [`lv${i - 1}`, `t${i}`], [`lv${i}`]));
   }
-  // mu_i: per tensor a scalar, per channel [C]
-  if (perChannel) n.push(i64c('kc', [k, -1]), node('Reshape', ['scales', 'kc'], ['sk']));
-  else n.push(node('Reshape', ['scales', 'neg1'], ['sk']));
-  for (let i = 1; i <= k; i++) n.push(node('Gather', ['sk', `i${i}`], [`mu${i}`], [ax0]));
-  const unpack = (table: string, bytes: string, out: string): void => {
-    n.push(castTo(bytes, `${out}_b`, DataType.INT32), node('Gather', [table, `${out}_b`], [`${out}_g`], [ax0]), node('Reshape', [`${out}_g`, 'neg1'], [out]));
-  };
-  // Plane 1: every entry.
-  if (perChannel) {
-    n.push(i64c('one1', [1]), i64c('two1', [2]));
-    n.push(node('Slice', ['chan', 'zero1', 'one1'], ['C64']), node('Slice', ['chan', 'one1', 'two1'], ['stride64']));
-    n.push(castTo('C64', 'C', DataType.INT32), castTo('stride64', 'stride', DataType.INT32));
-    n.push(node('Concat', ['neg1', 'chan'], ['shp3'], [ax0]));
-    unpack('TS', 'signs1', 'p1');
-    n.push(node('Slice', ['p1', 'zero1', 'c1'], ['p1n']), node('Reshape', ['p1n', 'shp3'], ['p13']));
-    n.push(i64c('c1shape', [-1, 1]), node('Reshape', ['mu1', 'c1shape'], ['mu1c']), node('Mul', ['p13', 'mu1c'], ['w13']), node('Reshape', ['w13', 'neg1'], ['w1']));
+  n.push(node('Reshape', [`lv${k}`, 'neg1'], ['lv'])); // [C·codes]
+  // Byte → the codes of its entries: [256, per] int32.
+  // Computed rather than stored: ⌊v / step_e⌋ mod base, steps 1, 2, 4, … (bits) or 1, 16 (nibbles).
+  const base = k === 1 ? 2 : 16;
+  n.push(i32('zero_b', [0], []), i32('n256', [256], []), i32('one_b', [1], []), i32('base', [base], []), i32('steps', Array.from({ length: per }, (_, e) => base ** e), [per]));
+  n.push(i64c('col', [256, 1]), node('Range', ['zero_b', 'n256', 'one_b'], ['v256']), node('Reshape', ['v256', 'col'], ['vcol']));
+  n.push(node('Div', ['vcol', 'steps'], ['vq']), node('Mod', ['vq', 'base'], ['byte_codes']), castTo('codes', 'cb', DataType.INT32));
+  if (!perChannel) {
+    // One table: byte → the values of its entries.
+    n.push(node('Gather', ['lv', 'byte_codes'], ['table'], [ax0]), node('Gather', ['table', 'cb'], ['wg'], [ax0]));
+    n.push(node('Reshape', ['wg', 'neg1'], ['wf']), node('Slice', ['wf', 'zero1', 'n'], ['wn']), node('Reshape', ['wn', 'shape'], ['w']));
   } else {
-    n.push(node('Mul', ['TS', 'mu1'], ['T1']), castTo('signs1', 'p1_b', DataType.INT32), node('Gather', ['T1', 'p1_b'], ['p1_g'], [ax0]), node('Reshape', ['p1_g', 'neg1'], ['w1']));
+    // Codes of every entry, offset by 'codes' per channel, looked up in the [C·codes] values.
+    n.push(node('Gather', ['byte_codes', 'cb'], ['cg'], [ax0]), node('Reshape', ['cg', 'neg1'], ['cf']), node('Slice', ['cf', 'zero1', 'n'], ['cn']));
+    n.push(node('Concat', ['neg1', 'chan'], ['shp3'], [ax0]), node('Reshape', ['cn', 'shp3'], ['c3']));
+    n.push(i64c('one1', [1]), node('Slice', ['chan', 'zero1', 'one1'], ['C64']), castTo('C64', 'C', DataType.INT32));
+    n.push(i32('zero_i', [0], []), i32('codes_i', [codes], []), i64c('c1s', []), node('Reshape', ['C', 'c1s'], ['Cs']));
+    n.push(i32('one_i', [1], []), node('Range', ['zero_i', 'Cs', 'one_i'], ['chans']), node('Mul', ['chans', 'codes_i'], ['offs']));
+    n.push(node('Reshape', ['offs', 'colshape'], ['off']), node('Add', ['c3', 'off'], ['ci']));
+    n.push(node('Gather', ['lv', 'ci'], ['w3'], [ax0]), node('Reshape', ['w3', 'shape'], ['w']));
   }
-  // Planes 2..K: scatter w_{i-1} + mu_i·B_i into the entries that have plane i.
-  for (let i = 2; i <= k; i++) {
-    const prev = `c${i - 1}`;
-    unpack('TI', `mask${i}`, `m${i}_all`);
-    unpack('TB', `mask${i}`, `b${i}_all`);
-    n.push(node('Slice', [`m${i}_all`, 'zero1', prev], [`m${i}`]), node('Slice', [`b${i}_all`, 'zero1', prev], [`b${i}`]));
-    n.push(node('CumSum', [`m${i}`, 'zero'], [`r${i}`]), node('Sub', [`r${i}`, 'one_i'], [`r${i}m`]));
-    n.push(castTo(`c${i}s`, `c${i}i`, DataType.INT32), castTo(`${prev}s`, `${prev}i_`, DataType.INT32));
-    n.push(node('Where', [`b${i}`, `r${i}m`, `c${i}i`], [`slot${i}`]));
-    n.push(node('Range', ['zero_i', `${prev}i_`, 'one_i'], [`iota${i}`]));
-    n.push(node('Add', [`c${i}`, 'one1_64'], [`c${i}p`]));
-    n.push(node('ConstantOfShape', [`c${i}p`], [`z${i}`], [attr('value', { type: 4, t: tensorPb([1], DataType.INT32, new Uint8Array(4)) })]));
-    n.push(node('ScatterElements', [`z${i}`, `slot${i}`, `iota${i}`], [`pos${i}_all`], [ax0]), node('Slice', [`pos${i}_all`, 'zero1', `c${i}`], [`loc${i}`]));
-    if (i === 2) n.push(node('Identity', [`loc${i}`], [`idx${i}`]));
-    else n.push(node('Gather', [`idx${i - 1}`, `loc${i}`], [`idx${i}`], [ax0]));
-    unpack('TS', `signs${i}`, `s${i}_all`);
-    n.push(node('Slice', [`s${i}_all`, 'zero1', `c${i}`], [`s${i}`]));
-    if (perChannel) {
-      n.push(node('Div', [`idx${i}`, 'stride'], [`ch${i}_q`]), node('Mod', [`ch${i}_q`, 'C'], [`ch${i}`]));
-      n.push(node('Gather', [`mu${i}`, `ch${i}`], [`mu${i}_e`], [ax0]), node('Mul', [`s${i}`, `mu${i}_e`], [`t${i}`]));
-    } else {
-      n.push(node('Mul', [`s${i}`, `mu${i}`], [`t${i}`]));
-    }
-    n.push(node('Gather', [`w${i - 1}`, `idx${i}`], [`o${i}`], [ax0]), node('Add', [`o${i}`, `t${i}`], [`u${i}`]));
-    n.push(node('ScatterElements', [`w${i - 1}`, `idx${i}`, `u${i}`], [`w${i}`], [ax0]));
+  // Short names for the intermediates (the body is stored once per model, and small models notice).
+  const io = new Set(['codes', 'scales', 'shape', 'chan', 'w']);
+  const short = new Map<string, string>();
+  const rename = (x: string): string => {
+    if (x === '' || io.has(x)) return x;
+    if (!short.has(x)) short.set(x, `t${short.size.toString(36)}`);
+    return short.get(x)!;
+  };
+  for (const nd of n) {
+    nd.input = nd.input.map(rename);
+    nd.output = nd.output.map(rename);
   }
-  if (k >= 2) n.splice(0, 0, i64c('one1_64', [1]));
-  if (perChannel) n.push(node('Reshape', [`w${k}`, 'shape'], ['w']));
-  else n.push(node('Slice', [`w${k}`, 'zero1', 'c1'], ['wn']), node('Reshape', ['wn', 'shape'], ['w']));
-  const inputs = ['signs1', 'scales', 'shape', 'counts', ...(perChannel ? ['chan'] : [])];
-  for (let i = 2; i <= k; i++) inputs.push(`signs${i}`, `mask${i}`);
   return {
     name: packedWeightFunctionName(k, perChannel),
     domain: HBNN_DOMAIN,
-    doc_string:
-      `HBNN binarized weight from packed bit planes (${k} planes, ${perChannel ? 'per-channel' : 'per-tensor'} scales): ` +
-      'sign bits 8 per byte, plane i>=2 on a bitmap over plane i-1; float32 sum in plane order (docs/format.md).',
-    input: inputs,
+    input: ['codes', 'scales', 'shape', ...(perChannel ? ['chan'] : [])],
     output: ['w'],
     attribute: [],
     attribute_proto: [],

@@ -67,11 +67,12 @@ describe('packed planes', () => {
       for (const enc of ['packed', 'int8'] as const) {
         const m = decodeModel(encodeModel(weightModel([d], enc)));
         const wc = readWeightCall(m.graph.nodes.find(isWeightCall)!);
-        expect(wc.encoding, what).toBe(enc);
+        // K ≥ 4 planes have no packed code: written as int8.
+        expect(wc.encoding, what).toBe(d.k > 3 ? 'int8' : enc);
         expect(Array.from(wc.planes), `${what} ${enc}`).toEqual(Array.from(d.planes));
         expect(wc.dims).toEqual(d.dims);
         expect(Array.from(wc.scaleData)).toEqual(Array.from(d.scaleData));
-        if (enc === 'packed' && d.planes.length >= 300) {
+        if (enc === 'packed' && d.k <= 3 && d.planes.length >= 300) {
           const int8 = readWeightCall(weightModel([d], 'int8').graph.nodes.find(isWeightCall)!);
           expect(wc.storedBytes, what).toBeLessThan(int8.storedBytes / 2);
         }
@@ -124,6 +125,7 @@ describe('packed planes', () => {
     rewriteWeightCall(m, wc.call, f);
     wc = readWeightCall(findWeightCall(m.graph, key)!);
     expect(wc.call.opType).toBe('PackedBinarizedWeight2');
+    expect(m.functions.map((f) => (f as { name: string }).name)).toEqual(['PackedBinarizedWeight2']);
     expect(wc.scales.name).toBe(scales);
     expect(Array.from(wc.planes)).toEqual(Array.from(f.planes));
     expect(m.graph.outputs[0]!.producer).toBe(wc.call);
@@ -162,6 +164,6 @@ describe('quantized fmnist-cnn, packed against int8 planes', () => {
     expect(b!.logicalParameters).toBe(105_099);
     expect(a!.planes).toEqual({ packed: 4, int8: 0 });
     expect(b!.planes).toEqual({ packed: 0, int8: 4 });
-    expect(a!.binarizedStoredBytes).toBeLessThan(b!.binarizedStoredBytes / 7);
+    expect(a!.binarizedStoredBytes).toBeLessThan(b!.binarizedStoredBytes / 5);
   });
 });
