@@ -8,12 +8,17 @@
  *    computes the same function for every caller that does not feed it.
  * 2. With `keep` (globs on the value name), matching initializers stay graph inputs
  *    (overridable by a feed) and are left as they are.
- * 3. Other passes treat such initializers as constants afterwards: fold-constants folds
+ * 3. IR versions below 4 require every initializer to be a graph input, so a model whose
+ *    inputs change gets IR version 4 (the oldest that allows constants).
+ * 4. Other passes treat such initializers as constants afterwards: fold-constants folds
  *    through them and quantization binarizes the weights among them.
  */
 import { definePass } from '../src/pass/pass.js';
 import { matchesAny } from '../src/quant/targets.js';
 import type { Graph, Value } from '../src/ir/graph.js';
+
+/** The first IR version whose initializers need not be graph inputs. */
+export const IR_CONSTANT_INITIALIZERS = 4n;
 
 export const constantInitializerInputs = definePass({
   name: 'constant-initializer-inputs',
@@ -29,6 +34,7 @@ export const constantInitializerInputs = definePass({
       model.graph.inputs.splice(k, 1);
     }
     if (moved.length > 0) {
+      if (model.irVersion < IR_CONSTANT_INITIALIZERS) model.irVersion = IR_CONSTANT_INITIALIZERS;
       ctx.stat('initializers-made-constant', moved.length);
       ctx.note(`${moved.length} initializer${moved.length === 1 ? ' was' : 's were'} also graph input${moved.length === 1 ? '' : 's'}; now constant`);
     }

@@ -39,7 +39,8 @@
  * 5. Any other operator of those domains (FloatQuant, ...) is an unsupported-op error, raised
  *    before anything changes. Activation quantizers need ai.onnx opset 11 or later (run
  *    upgrade-opset first). A model without QONNX operators is left unchanged.
- * 6. What was imported is written to the model metadata `hbnn.import` (JSON) and as notes.
+ * 6. What was imported is written to the model metadata `hbnn.import` (JSON) and as notes;
+ *    the opset imports of those domains are removed (no node uses them any more).
  */
 import { definePass, type PassContext } from '../src/pass/pass.js';
 import type { Graph, Model, Node, Value } from '../src/ir/graph.js';
@@ -127,6 +128,10 @@ export const importQonnx = definePass({
     if (freeBatch(g)) ctx.note('the batch dimension 1 of the export is now symbolic (batch)');
     // Rule 2.
     if (ctx.options['bipolar-weights'] === 'planes') binaryPlanes(model, bipolar, rec, ctx);
+    // Opset imports of the quantizer domains are dropped once no node uses them.
+    for (let i = model.opsetImports.length - 1; i >= 0; i--) {
+      if (QONNX_DOMAINS.includes(model.opsetImports[i]!.domain)) model.opsetImports.splice(i, 1);
+    }
     model.setMetadata(META_IMPORT, JSON.stringify(rec));
     const counts = (as: string): number => rec.activations.filter((a) => a.as === as).length;
     ctx.note(

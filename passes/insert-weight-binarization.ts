@@ -101,7 +101,7 @@ export const insertWeightBinarization = definePass({
       fail(
         ErrorCodes.NOTHING_TO_QUANTIZE,
         all.length === 0
-          ? 'the model has no Conv, Gemm or MatMul with a constant float weight to binarize'
+          ? `the model has no Conv, Gemm or MatMul with a constant float weight to binarize${fedWeights(g)}${readQuantRecord(model) ? ' (it is already HBNN-quantized: its weights are binarized)' : ''}`
           : `all ${all.length} binarizable layers were excluded by include/exclude/first-layer/last-layer`,
       );
     }
@@ -166,4 +166,13 @@ function oneHot(bits: number, maxBits: number): number[] {
   const d = new Array<number>(Math.max(bits, maxBits)).fill(0);
   d[bits - 1] = 1;
   return d;
+}
+
+/** ' (…)' naming layers whose weight is fed at run time (a graph input), or ''. */
+function fedWeights(g: import('../src/ir/graph.js').Graph): string {
+  const fed = g.nodes.filter((n) => ['Conv', 'Gemm', 'MatMul'].includes(n.opType) && (n.domain === '' || n.domain === 'ai.onnx') && !!n.inputs[1]?.isGraphInput);
+  if (fed.length === 0) return '';
+  const init = fed.filter((n) => n.inputs[1]!.isInitializer).length;
+  return ` (${fed.length} layer weight${fed.length === 1 ? ' is a graph input' : 's are graph inputs'}, e.g. "${fed[0]!.inputs[1]!.name}" of ${fed[0]!.label}` +
+    (init > 0 ? `; ${init} with an initializer: run constant-initializer-inputs first, as quantize does by default)` : ', fed at run time: there is no weight to binarize)');
 }

@@ -14,6 +14,7 @@ export const ErrorCodes = {
   // -- input (exit 3): files that cannot be read or parsed
   FILE_NOT_FOUND: 'file-not-found',
   FILE_READ: 'file-read',
+  ONNX_NOT_A_MODEL: 'onnx-not-a-model',
   ONNX_DECODE: 'onnx-decode',
   ONNX_UNKNOWN_FIELD: 'onnx-unknown-field',
   ONNX_INVALID: 'onnx-invalid',
@@ -26,6 +27,7 @@ export const ErrorCodes = {
   UNSUPPORTED_OP: 'unsupported-op',
   NOTHING_TO_QUANTIZE: 'nothing-to-quantize',
   NOT_QUANTIZED: 'not-quantized',
+  ALREADY_QUANTIZED: 'already-quantized',
   NUMERIC: 'numeric',
   LOWERING: 'lowering',
   // -- pipeline (exit 5)
@@ -41,6 +43,8 @@ export const ErrorCodes = {
   FILE_WRITE: 'file-write',
   // -- internal (exit 70)
   INTERNAL: 'internal',
+  // -- interrupted (exit 130 = 128 + SIGINT): Ctrl-C stopped a command that saved its state
+  INTERRUPTED: 'interrupted',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -70,6 +74,15 @@ export function isHbnnError(e: unknown): e is HbnnError {
   return e instanceof HbnnError;
 }
 
+/**
+ * An API option's name as messages write it: in backquotes (\`checkpointDir\`). The CLI
+ * replaces each with the flag of the running command (--checkpoint-dir, see
+ * src/cli/options.ts), so CLI users read flags and API users read option keys.
+ */
+export function optionName(key: string): string {
+  return `\`${key}\``;
+}
+
 /** Throws an HbnnError; the short form used everywhere. */
 export function fail(code: ErrorCode, message: string, context: ErrorContext = {}, cause?: unknown): never {
   throw new HbnnError(code, message, context, cause === undefined ? undefined : { cause });
@@ -92,6 +105,7 @@ const EXIT: Record<ErrorCode, number> = {
   'invalid-option': 2,
   'file-not-found': 3,
   'file-read': 3,
+  'onnx-not-a-model': 3,
   'onnx-decode': 3,
   'onnx-unknown-field': 3,
   'onnx-invalid': 3,
@@ -103,6 +117,7 @@ const EXIT: Record<ErrorCode, number> = {
   'unsupported-op': 4,
   'nothing-to-quantize': 4,
   'not-quantized': 4,
+  'already-quantized': 4,
   numeric: 4,
   lowering: 4,
   'pipeline-parse': 5,
@@ -114,6 +129,7 @@ const EXIT: Record<ErrorCode, number> = {
   'output-would-overwrite-input': 7,
   'file-write': 7,
   internal: 70,
+  interrupted: 130,
 };
 
 /** The process exit code for an error code (documented in docs/cli.md). */

@@ -11,6 +11,8 @@ import { fail, ErrorCodes } from '../errors.js';
 import { lowerToBitIR } from './lower.js';
 import { summarizeProgram, type ProgramSummary } from './summary.js';
 import { BITIR_FORMAT, unreachable, type BitOp, type BitProgram, type BitType, type LoweringOptions, type WeightTensor } from './types.js';
+import { formatCount } from '../util/numbers.js';
+
 
 // ------------------------------------------------------------------------------------------
 // JSON
@@ -208,7 +210,7 @@ export function bitProgramToText(p: BitProgram): string {
 // Summary
 // ------------------------------------------------------------------------------------------
 
-const thousands = (n: number): string => n.toLocaleString('en-US');
+const thousands = formatCount;
 
 export function summaryMarkdown(p: BitProgram, s: ProgramSummary = summarizeProgram(p)): string {
   const lines = [
@@ -222,7 +224,7 @@ export function summaryMarkdown(p: BitProgram, s: ProgramSummary = summarizeProg
   ];
   for (const l of s.layers) {
     lines.push(
-      `| ${l.op} | ${l.kind} | ${shapeStr(l.inShape)} → ${shapeStr(l.outShape)} | ${thousands(l.params)} | ${l.bitHistogram.join('/')} | ${l.avgWeightBits.toFixed(3)} | ${l.activationBits} | ${l.uses} | ${thousands(l.macs)} | ${thousands(l.bitOps)} | ${l.terms} | ${thousands(l.weightSignBits)} | ${thousands(l.bitMapBits)} | ${thousands(l.constantBits)} | ${thousands(l.outputBufferBits)} | ${l.consumer} |`,
+      `| ${l.op} | ${l.kind} | ${shapeStr(l.inShape)} → ${shapeStr(l.outShape)} | ${thousands(l.params)} | ${l.bitHistogram.map(thousands).join('/')} | ${l.avgWeightBits.toFixed(3)} | ${l.activationBits} | ${thousands(l.uses)} | ${thousands(l.macs)} | ${thousands(l.bitOps)} | ${l.terms} | ${thousands(l.weightSignBits)} | ${thousands(l.bitMapBits)} | ${thousands(l.constantBits)} | ${thousands(l.outputBufferBits)} | ${l.consumer} |`,
     );
   }
   const t = s.totals;

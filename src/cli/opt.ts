@@ -8,12 +8,11 @@ import { loadModel, saveModel, type SaveOptions } from '../onnx/io.js';
 import { verifyModel } from '../ir/verifier.js';
 import { Pipeline, formatReport, type RunReport } from '../pass/manager.js';
 import { parsePipeline, type PipelineItem } from '../pass/pipeline.js';
-import { assertNotInput } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { walkGraphs, type Model } from '../ir/graph.js';
 import { formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { parseIntOption } from './quantize.js';
 
 export interface OptRequest {
@@ -52,7 +51,7 @@ export async function runOpt(req: OptRequest, io: CliIo, log: Logger): Promise<O
   const input = path.resolve(io.cwd, req.input);
   const output = path.resolve(io.cwd, req.output ?? deriveOutputPath(req.input, '.opt.onnx'));
   // Checked before any work, so a refused output costs nothing and writes nothing.
-  assertNotInput(output, [input]);
+  preflightCliOutputs([cliOutput(output, 'file', '-o', io.cwd)], [input], io.cwd);
   const registry = io.registry();
   const pipeline = Pipeline.parse(req.pipeline ?? '', registry);
   if (req.printIrAfter !== undefined && req.printIrAfter !== 'all') checkPrintIrAfter(req.printIrAfter, req.pipeline ?? '');

@@ -10,28 +10,42 @@
  * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
  */
 import { PLANE_ENCODINGS, type PlaneEncoding } from '../quant/planes.js';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
 import { prepareForQuantize, quantize, type QuantizeOptions } from '../quant/quantize.js';
 import { weightLayers } from '../quant/targets.js';
-import { readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
+import { assertNotQuantized, readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
 import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
-import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, type DataSpec, type Normalization } from '../data/index.js';
+import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, resolveNormalization, writeNormalizationRecord, type DataSpec, type Normalization } from '../data/index.js';
+import { inputNormalization } from './normalize.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { ACT_HEURISTICS } from '../../passes/insert-activation-binarization.js';
-import { assertNotInput, writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { GRANULARITIES, type Granularity } from '../quant/weights.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { reportToJson } from './opt.js';
 import { fineTune, TRAINING_MIN_OPSET, type TrainLog } from '../train/index.js';
-import { addTrainingOptions, formatTrainLog, givenTrainingFlags, loadTrainingData, trainingFromCli, trainProgress, type TrainingCliOptions, type TrainingSpec } from './train.js';
+import {
+  addTrainingOptions,
+  formatTrainLog,
+  givenFlags,
+  givenTrainingFlags,
+  interruptedError,
+  loadTrainingData,
+  TRAINING_API_ALIASES,
+  TRAINING_FLAGS,
+  trainingFromCli,
+  trainProgress,
+  type TrainingCliOptions,
+  type TrainingSpec,
+} from './train.js';
+import { apiOptionAliases, listOption } from './options.js';
 
 // ------------------------------------------------------------------------------------------
 // Option parsing shared by the HBNN commands. Values are checked in the action (not by
@@ -60,6 +74,9 @@ export function parseNumberListOption(text: string, flag: string): number[] {
   if (parts.some((p) => p === '')) fail(ErrorCodes.INVALID_OPTION, `${flag} must be a comma-separated list of numbers, got '${text}'`, { option: flag });
   return parts.map((p) => parseNumberOption(p, flag));
 }
+
+/** The help of --bn-recalibrate (quantize and sweep). */
+export const BN_RECALIBRATE_HELP = 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)';
 
 /** `--normalize`: 'none' (undefined), 'fmnist' or MEAN:STD. */
 export function parseNormalizeOption(text: string | undefined): Normalization | undefined {
@@ -100,7 +117,15 @@ export function resolveDataSpec(spec: string, cwd: string): string {
   return formatDataSpec(r);
 }
 
-/** Variadic list options (`--include a b`, `--include a,b`): the values, commas split. */
+/** --max-bits (quantize, sweep): an integer from 1 to MAX_SUPPORTED_BITS; DEFAULT_MAX_BITS when not given. */
+export function parseMaxBitsOption(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_BITS;
+  const maxBits = parseIntOption(text, '--max-bits', 1);
+  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
+  return maxBits;
+}
+
+/** List options (`--include a,b --include c`): the values, commas split. */
 function globList(values: readonly string[] | undefined): string[] | undefined {
   if (values === undefined) return undefined;
   const out = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
@@ -150,8 +175,9 @@ export function heuristicTitle(h: string): string {
 // ------------------------------------------------------------------------------------------
 
 export const WEIGHT_HEURISTIC_CHOICES: readonly string[] = [...HEURISTICS, 'layer'];
-export const GRANULARITY_HELP =
-  'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with --heuristic layer) (default entry)';
+/** Help of --granularity; `heuristicFlag` is the command's heuristic flag (quantize --heuristic, sweep --heuristics). */
+export const granularityHelp = (heuristicFlag: string): string =>
+  `bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with the layer heuristic in ${heuristicFlag}) (default entry)`;
 export const ACT_HEURISTIC_CHOICES: readonly string[] = [...ACT_HEURISTICS];
 
 /** The flags as commander hands them over (strings; checked by `quantizeOptionsFromCli`). */
@@ -194,12 +220,11 @@ export const MAX_ACT_BITS = 3;
  * no effect. INVALID_OPTION on the first bad value.
  */
 export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: QuantizeOptions; warnings: string[] } {
-  // With --fine-tune, --normalize also applies to the training data.
-  const normalizeUsed = o.fineTune === true;
+  // --normalize applies to every data the command feeds and is recorded in the output model
+  // (hbnn.input_normalization), so it is never ignored.
   const warnings: string[] = [];
   const options: QuantizeOptions = {};
-  const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
-  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
+  const maxBits = parseMaxBitsOption(o.maxBits);
 
   const avgBits = o.avgBits !== undefined ? parseNumberOption(o.avgBits, '--avg-bits') : undefined;
   const dist = o.dist !== undefined ? checkedDist(o.dist, '--dist', MAX_SUPPORTED_BITS) : undefined;
@@ -261,14 +286,12 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
       o.actHeuristic !== undefined && '--act-heuristic',
       o.calibData !== undefined && !calibUsed && '--calib-data',
       o.calibLimit !== undefined && !calibUsed && '--calib-limit',
-      o.normalize !== undefined && !normalizeUsed && !calibUsed && '--normalize',
     ].filter((x): x is string => typeof x === 'string');
     if (unused.length > 0) {
       warnings.push(`${unused.join(', ')} only affect${unused.length === 1 ? 's' : ''} activation binarization (--act-bits or --act-dist); ignored`);
       if (!calibUsed) {
         delete options.calibData;
         delete options.calibLimit;
-        delete options.normalize;
       }
     }
   }
@@ -349,26 +372,30 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   const t0 = performance.now();
   const input = path.resolve(io.cwd, req.input);
   const output = path.resolve(io.cwd, req.output ?? deriveOutputPath(req.input, '.hbnn.onnx'));
-  assertNotInput(output, [input]);
   const report = req.report !== undefined ? path.resolve(io.cwd, req.report) : undefined;
-  if (report !== undefined) {
-    assertNotInput(report, [input]);
-    if (report === output) fail(ErrorCodes.INVALID_OPTION, `--report and the output model are the same file (${req.report})`, { option: '--report' });
-  }
-  for (const f of [output, report]) {
-    if (f !== undefined && fs.existsSync(f) && fs.statSync(f).isDirectory()) {
-      fail(ErrorCodes.FILE_WRITE, `cannot write ${displayPath(f, io.cwd)}: it is a folder`, { file: f });
-    }
-  }
+  const checkpointDir = req.fineTune?.spec.options.checkpointDir;
+  preflightCliOutputs(
+    [
+      cliOutput(output, 'file', '-o', io.cwd),
+      ...(report !== undefined ? [cliOutput(report, 'file', '--report', io.cwd)] : []),
+      ...(checkpointDir !== undefined ? [cliOutput(checkpointDir, 'folder', '--checkpoint-dir', io.cwd)] : []),
+    ],
+    [input],
+    io.cwd,
+  );
   const o: QuantizeOptions = { ...req.options };
   if (o.calibData !== undefined) o.calibData = resolveDataSpec(o.calibData, io.cwd);
 
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   let model = loadModel(input);
+  assertNotQuantized(model, displayPath(input, io.cwd));
   const activations = o.actBits !== undefined || o.actDist !== undefined;
-  if (activations || o.recalibrateBatchNorm) checkCalibrationData(model, o);
   const ft = req.fineTune;
-  const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize, io.cwd) : undefined;
+  // The input normalization: --normalize, else the model's record (said in one line when
+  // neither gives one and data is fed); recorded in the output (src/data/normalization.ts).
+  const feedsData = activations || o.recalibrateBatchNorm === true || ft !== undefined;
+  const norm = feedsData || o.normalize !== undefined ? inputNormalization(model, o.normalize, displayPath(input, io.cwd), log, o.calibData) : resolveNormalization(model, undefined, '');
+  const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize ?? norm.normalize, io.cwd) : undefined;
   const loadMs = performance.now() - t0;
 
   log.progress('quantizing');
@@ -376,6 +403,11 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   // Preparation first (sorting, constants, opset upgrade, QONNX import, folding): the layer
   // table lists the prepared model's layers, and fine-tuning starts from its float weights.
   const prepared = await prepareForQuantize(model, o, ft ? { minOpset: TRAINING_MIN_OPSET } : {});
+  const ran = (name: string): boolean => prepared.items.some((i) => i.kind === 'pass' && i.name === name);
+  if (o.keepImported && !ran('import-qonnx')) log.warn('--keep-imported has no effect: the model has no QONNX/Brevitas quantizers');
+  if (o.keepInitializerInputs && !prepared.notes.some((n) => n.includes('--keep-initializer-inputs'))) {
+    log.warn('--keep-initializer-inputs has no effect: no initializer is also a graph input');
+  }
   const candidates = [
     ...(readQuantRecord(model)?.weights ?? []).map((w) => ({ node: w.node, op: w.op, tensor: w.tensor, params: w.shape.reduce((a, b) => a * b, 1) })),
     ...weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size })),
@@ -395,13 +427,13 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
       latentFrom: floatModel ?? loadModel(input),
       onProgress: trainProgress(log),
     });
-    if (r.interrupted) log.warn('fine-tuning was interrupted; saving the model as of the ' + (r.log.kept === 'best' ? 'best epoch' : 'last step'));
     model = r.model;
     record = readQuantRecord(model) ?? record;
     trainLog = r.log;
     fineTuneMs = performance.now() - t;
   }
 
+  if (norm.source !== 'none') writeNormalizationRecord(model, norm.normalize);
   log.progress(`writing ${displayPath(output, io.cwd)}`);
   const t2 = performance.now();
   saveModel(model, output, { protect: [input] });
@@ -443,16 +475,6 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   run.timing.totalMs = round3(performance.now() - t0);
   if (report !== undefined) writeFileAtomic(report, toJson(quantizeReportJson(run, req.options, io.cwd)));
   return run;
-}
-
-/** Loads the calibration data as the calibrate pass will and checks it fits the model input. */
-function checkCalibrationData(model: ReturnType<typeof loadModel>, o: QuantizeOptions): void {
-  const spec = o.calibData ?? (calibrate.options.find((s) => s.name === 'data')!.default as string);
-  const limit = o.calibLimit ?? (calibrate.options.find((s) => s.name === 'limit')!.default as number);
-  const normalize = parseNormalizeOption(o.normalize);
-  const ds = loadDataset(spec, { limit, ...(normalize ? { normalize } : {}) });
-  const input = dataInput(model);
-  checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
 }
 
 function round3(ms: number): number {
@@ -596,12 +618,12 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
     .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
-    .option('--granularity <g>', GRANULARITY_HELP)
+    .option('--granularity <g>', granularityHelp('--heuristic'))
     .addOption(
-      new Option('--planes <encoding>', 'how bit planes are stored: packed (8 signs per byte, bitmap masks; format hbnn-onnx/2) or int8 (one byte per plane and weight; hbnn-onnx/1) (default packed)').choices([...PLANE_ENCODINGS]),
+      new Option('--planes <encoding>', 'how bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/2) or int8 (one byte per plane and weight; hbnn-onnx/1) (default packed)').choices([...PLANE_ENCODINGS]),
     )
-    .option('--include <glob...>', 'only layers whose node or weight name matches one of these globs')
-    .option('--exclude <glob...>', 'skip layers whose node or weight name matches one of these globs')
+    .addOption(listOption('--include <globs>', 'only layers whose node or weight name matches one of these globs'))
+    .addOption(listOption('--exclude <globs>', 'skip layers whose node or weight name matches one of these globs'))
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
     .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
     .option('--seed <n>', 'seed of the random heuristic and, with --fine-tune, of the batch order (default 0)')
@@ -610,12 +632,13 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .addOption(new Option('--act-heuristic <name>', 'how bits are assigned to activations (default middle-out)').choices(ACT_HEURISTIC_CHOICES))
     .option('--calib-data <spec>', 'calibration data for activations (default fmnist-mini:train; see docs/data.md)')
     .option('--calib-limit <n>', 'number of calibration samples (default 512)')
-    .option('--normalize <norm>', 'normalization of the calibration (and training) data: fmnist, MEAN:STD or none (default none)')
-    .option('--bn-recalibrate', 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)')
+    .option('--normalize <norm>', "input normalization of the calibration (and training) data, recorded in the output: fmnist, MEAN:STD or none (default: the model's record, else none)")
+    .option('--bn-recalibrate', BN_RECALIBRATE_HELP)
     .option('--keep-initializer-inputs', 'keep initializers that are also graph inputs (IR 3 style) overridable; default: they are treated as constants, as onnxruntime does when they are not fed')
     .option('--keep-imported', 'QONNX/Brevitas models: keep BipolarQuant weights as 1-bit planes with their scale (the same function); default: re-binarize every weight from its dequantized value (docs/import.md)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ');
+  apiOptionAliases(cmd, { ...TRAINING_API_ALIASES, recalibrateBatchNorm: 'bnRecalibrate' });
   const threads = cmd.options.find((opt) => opt.long === '--threads');
   if (threads) threads.description = "threads for the weights' bit maps and binarization (default 1; the output is the same for any count) and, with --fine-tune, onnxruntime's threads";
   cmd
@@ -647,6 +670,13 @@ Examples:
       for (const w of r.run.warnings) log.warn(w);
       log.debug(`quantized in ${formatDuration(r.timing.totalMs)} (load ${formatDuration(r.timing.loadMs)}, quantize ${formatDuration(r.timing.quantizeMs)}, save ${formatDuration(r.timing.saveMs)})`);
       io.stdout(opts.json ? toJson(quantizeRunJson(r, io.cwd)) : formatQuantizeRun(r, io.cwd));
+      if (r.fineTune?.stopped === 'interrupted') {
+        // quantize has no --resume: the written model is fine-tuned further with train --resume
+        const out = displayPath(r.output, io.cwd);
+        const saved = [`the quantized model as of the last step in ${out}`, ...(r.report !== undefined ? [`the report in ${displayPath(r.report, io.cwd)}`] : [])];
+        const carried = new Set<string>([...Object.values(TRAINING_FLAGS), '--normalize', '--seed']);
+        throw interruptedError(r.fineTune, saved, ['train', out, '--fine-tune', ...givenFlags(cmd, (f) => carried.has(f)), '--resume'], io.cwd);
+      }
     });
 }
 

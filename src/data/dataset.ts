@@ -221,9 +221,15 @@ export function normalizeInPlace(images: Float32Array, sampleShape: readonly num
     for (let i = 0; i < images.length; i++) images[i] = (images[i]! - m0) / s0;
     return;
   }
-  for (let i = 0; i < images.length; i++) {
-    const c = Math.floor(((i % per) / inner) % channels);
-    images[i] = (images[i]! - mean[c]!) / std[c]!;
+  // Contiguous runs of `inner` values share a channel: samples × outer axes × channels × inner.
+  const block = channels * inner;
+  for (let base = 0; base < images.length; base += block) {
+    for (let c = 0; c < channels; c++) {
+      const m = mean[c]!;
+      const sd = std[c]!;
+      const end = base + (c + 1) * inner;
+      for (let i = base + c * inner; i < end; i++) images[i] = (images[i]! - m) / sd;
+    }
   }
 }
 

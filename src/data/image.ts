@@ -1,9 +1,10 @@
 /**
  * Image decoding and preprocessing for image-folder datasets (docs/data.md, "Image folders").
  *
- * PNG is decoded by pngjs (MIT) and JPEG by jpeg-js (BSD-3-Clause): pure JavaScript, so the
- * decoded pixels are the same on every machine and the decoders run synchronously on the main
- * thread or on worker threads (see image-pool.ts). Both are loaded on first use.
+ * PNG is decoded by pngjs (MIT, JavaScript) and JPEG by mozjpeg compiled to WebAssembly
+ * (@jsquash/jpeg, Apache-2.0; libjpeg-turbo's decoder, so the pixels are PIL's): no native
+ * binary, the same pixels on every machine, and synchronous calls that run on the main thread
+ * or on worker threads (stream.ts). Both are loaded on first use.
  *
  * The pipeline is integer up to the last step, as torchvision's on PIL images:
  *   decode (8-bit) → colour (rgb | bgr | gray: ITU-R 601 luma as PIL's convert('L'))
@@ -12,7 +13,9 @@
  * Scaling (pixel / 255) and per-channel normalization are the data layer's, applied to the
  * uint8 samples exactly as for uint8 IDX/.npy data.
  */
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import * as path from 'node:path';
 import { fail, ErrorCodes, isHbnnError } from '../errors.js';
 import { NAMED_NORMALIZATIONS, type Normalization, validateNormalization } from './dataset.js';
 
@@ -216,22 +219,95 @@ export interface RawImage {
   data: Uint8Array;
 }
 
-interface JpegJs {
-  decode(data: Uint8Array, opts: Record<string, unknown>): { width: number; height: number; data: Uint8Array };
+/** The embind interface of @jsquash/jpeg's mozjpeg decoder (RGBA out; null when it cannot). */
+interface MozJpeg {
+  decode(data: Uint8Array, preserveOrientation: boolean): { width: number; height: number; data: Uint8ClampedArray } | null;
 }
 interface PngJs {
   PNG: { sync: { read(data: Buffer): { width: number; height: number; data: Buffer } } };
 }
 
 const require_ = createRequire(import.meta.url);
-let jpegJs: JpegJs | undefined;
 let pngJs: PngJs | undefined;
+const JPEG_CODEC = '@jsquash/jpeg/codec/dec/mozjpeg_dec.js';
+/** The compiled decoder (kept) and an instance with the messages libjpeg printed (replaced after a fatal error). */
+/** The part of the WebAssembly API used here (the project's TypeScript lib has no DOM/WebAssembly types). */
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: object };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+let jpegWasm: object | undefined;
+let jpegInstance: { codec: MozJpeg; messages: string[] } | undefined;
+
+/**
+ * A mozjpeg instance, made synchronously: the WebAssembly module is compiled once and
+ * instantiated with emscripten's instantiateWasm hook, so the embind functions exist as soon as
+ * the factory returns. libjpeg's warnings and errors go to `messages` instead of stderr.
+ */
+function mozjpeg(): { codec: MozJpeg; messages: string[] } {
+  if (jpegInstance) return jpegInstance;
+  const factory = decoder<{ default: (arg: Record<string, unknown>) => Promise<unknown> }>(JPEG_CODEC).default;
+  if (!jpegWasm) {
+    const file = path.join(path.dirname(require_.resolve(JPEG_CODEC)), 'mozjpeg_dec.wasm');
+    jpegWasm = new WA.Module(fs.readFileSync(file));
+  }
+  const wasm = jpegWasm;
+  const messages: string[] = [];
+  const arg: Record<string, unknown> = {
+    noInitialRun: true,
+    print: (m: string) => messages.push(m),
+    printErr: (m: string) => messages.push(m),
+    instantiateWasm: (imports: object, done: (i: { exports: object }) => void) => {
+      const instance = new WA.Instance(wasm, imports);
+      done(instance);
+      return instance.exports;
+    },
+  };
+  factory(arg).catch(() => undefined);
+  const codec = arg as unknown as MozJpeg;
+  if (typeof codec.decode !== 'function') fail(ErrorCodes.INTERNAL, `the JPEG decoder (${JPEG_CODEC}) did not start`);
+  return (jpegInstance = { codec, messages });
+}
+
+/** libjpeg warnings that mean the data is damaged (the image would be partly invented), not merely odd. */
+const JPEG_DAMAGE = /premature end|corrupt|bogus|invalid|unsupported|not a jpeg|wrong|bad /i;
+
+function decodeJpeg(bytes: Uint8Array): RawImage {
+  const dec = mozjpeg();
+  dec.messages.length = 0;
+  let out: ReturnType<MozJpeg['decode']>;
+  try {
+    out = dec.codec.decode(bytes, false);
+  } catch (e) {
+    // A fatal libjpeg error ends the emscripten program: start a fresh instance next time.
+    jpegInstance = undefined;
+    throw new Error(dec.messages.join('; ') || (e as Error).message || String(e));
+  }
+  const damage = dec.messages.find((m) => JPEG_DAMAGE.test(m));
+  if (!out || damage !== undefined) throw new Error(damage ?? (dec.messages.join('; ') || 'the decoder returned nothing'));
+  checkDecoded(out.width, out.height, out.data.length, 4);
+  const n = out.width * out.height;
+  const src = out.data;
+  const data = new Uint8Array(3 * n);
+  for (let i = 0; i < n; i++) {
+    data[3 * i] = src[4 * i]!;
+    data[3 * i + 1] = src[4 * i + 1]!;
+    data[3 * i + 2] = src[4 * i + 2]!;
+  }
+  return { width: out.width, height: out.height, channels: 3, data };
+}
 
 function decoder<T>(name: string): T {
   try {
     return require_(name) as T;
   } catch (e) {
-    return fail(ErrorCodes.INTERNAL, `the image decoder package '${name}' is not installed (run npm install)`, {}, e);
+    return fail(
+      ErrorCodes.INTERNAL,
+      `cannot load the image decoder '${name}' (${(e as Error).message.split('\n')[0]}); it is a dependency of hbnn-onnx (npm install), and the JPEG decoder, an ES module, needs Node 20.19 or later`,
+      {},
+      e,
+    );
   }
 }
 
@@ -242,7 +318,7 @@ export function imageKind(bytes: Uint8Array): 'png' | 'jpeg' | undefined {
   return undefined;
 }
 
-/** Largest image decoded, in pixels (jpeg-js' own default limit is 100 megapixels). */
+/** Largest image decoded, in pixels. */
 const MAX_PIXELS = 100_000_000;
 
 /** Decodes a PNG or JPEG file's bytes (told apart by content, not by name). DATA_FORMAT naming `file` when it cannot. */
@@ -252,16 +328,11 @@ export function decodeImage(bytes: Uint8Array, file: string): RawImage {
     fail(ErrorCodes.DATA_FORMAT, `${file}: not a PNG or JPEG image (the first bytes are neither 89 50 4E 47 nor FF D8 FF)`, { file });
   }
   try {
-    if (kind === 'jpeg') {
-      jpegJs ??= decoder<JpegJs>('jpeg-js');
-      const img = jpegJs.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false, maxResolutionInMP: MAX_PIXELS / 1e6 });
-      checkDecoded(img.width, img.height, img.data.length, 3, file);
-      return { width: img.width, height: img.height, channels: 3, data: img.data };
-    }
+    if (kind === 'jpeg') return decodeJpeg(bytes);
     pngJs ??= decoder<PngJs>('pngjs');
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const img = pngJs.PNG.sync.read(buf);
-    checkDecoded(img.width, img.height, img.data.length, 4, file);
+    checkDecoded(img.width, img.height, img.data.length, 4);
     // pngjs returns 8-bit RGBA (gray replicated, 16-bit scaled down); alpha is dropped as PIL's convert('RGB') does.
     const n = img.width * img.height;
     const src = img.data;
@@ -290,12 +361,12 @@ export function decodeImage(bytes: Uint8Array, file: string): RawImage {
   }
 }
 
-function checkDecoded(width: number, height: number, length: number, channels: number, file: string): void {
+/** Throws (turned into DATA_FORMAT naming the file by decodeImage) when a decoder returned an impossible image. */
+function checkDecoded(width: number, height: number, length: number, channels: number): void {
   if (!(width > 0 && height > 0) || length !== width * height * channels) {
     throw new Error(`decoded ${width}x${height} with ${length} bytes`);
   }
   if (width * height > MAX_PIXELS) throw new Error(`${width}x${height} is larger than ${MAX_PIXELS / 1e6} megapixels`);
-  void file;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -391,10 +462,26 @@ export function resizeBilinear(img: RawImage, width: number, height: number): Ra
         const xmin = bounds[2 * xx]!;
         const xmax = bounds[2 * xx + 1]!;
         const kb = xx * ksize;
+        const o = (y * width + xx) * c;
+        if (c === 3) {
+          let s0 = HALF;
+          let s1 = HALF;
+          let s2 = HALF;
+          for (let x = 0, p = row + xmin * 3; x < xmax; x++, p += 3) {
+            const w = k[kb + x]!;
+            s0 += src[p]! * w;
+            s1 += src[p + 1]! * w;
+            s2 += src[p + 2]! * w;
+          }
+          out[o] = clip8(s0);
+          out[o + 1] = clip8(s1);
+          out[o + 2] = clip8(s2);
+          continue;
+        }
         for (let ch = 0; ch < c; ch++) {
           let ss = HALF;
           for (let x = 0; x < xmax; x++) ss += src[row + (x + xmin) * c + ch]! * k[kb + x]!;
-          out[(y * width + xx) * c + ch] = clip8(ss);
+          out[o + ch] = clip8(ss);
         }
       }
     }
@@ -405,15 +492,20 @@ export function resizeBilinear(img: RawImage, width: number, height: number): Ra
     const out = new Uint8Array(cur.width * height * c);
     const src = cur.data;
     const stride = cur.width * c;
+    const acc = new Float64Array(stride);
     for (let yy = 0; yy < height; yy++) {
       const ymin = bounds[2 * yy]!;
       const ymax = bounds[2 * yy + 1]!;
       const kb = yy * ksize;
-      for (let i = 0; i < stride; i++) {
-        let ss = HALF;
-        for (let y = 0; y < ymax; y++) ss += src[(y + ymin) * stride + i]! * k[kb + y]!;
-        out[yy * stride + i] = clip8(ss);
+      // Accumulate whole rows (contiguous) tap by tap.
+      acc.fill(HALF);
+      for (let y = 0; y < ymax; y++) {
+        const w = k[kb + y]!;
+        const r = (y + ymin) * stride;
+        for (let i = 0; i < stride; i++) acc[i] += src[r + i]! * w;
       }
+      const o = yy * stride;
+      for (let i = 0; i < stride; i++) out[o + i] = clip8(acc[i]!);
     }
     cur = { width: cur.width, height, channels: c, data: out };
   }
@@ -468,10 +560,13 @@ export function preprocessImage(
     }
   }
   if (expect && (img.width !== expect.size.width || img.height !== expect.size.height)) {
-    const how = prep.resize ? (prep.crop ? '' : ' after resize (add crop=N for a fixed size)') : ' (images of different sizes need resize= and/or crop=, e.g. resize=32,crop=32)';
+    // Only reachable without a crop: with a crop every sample has the crop's size.
+    const how = prep.resize
+      ? '; resize=N keeps the aspect ratio, so images of other shapes differ: add crop=N (or resize=HxW) for a fixed size'
+      : '; images of different sizes need resize= and/or crop= (e.g. resize=32,crop=32)';
     fail(
       ErrorCodes.DATA_MISMATCH,
-      `${file}: the image is ${img.width}x${img.height} but ${expect.from} gives ${expect.size.width}x${expect.size.height} (width x height)${how}`,
+      `${file}: the image is ${img.width}x${img.height}${prep.resize ? ' after the resize' : ''} but ${expect.from} (the first image) gives ${expect.size.width}x${expect.size.height} (width x height)${how}`,
       { file },
     );
   }

@@ -251,6 +251,8 @@ export class DecodePool {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (r: DecodeReply) => void; reject: (e: Error) => void; w: Worker }>();
   private readonly busy = new Map<Worker, number>();
+  /** Workers that failed or exited: a job sent to one is refused at once instead of waiting forever. */
+  private readonly dead = new Map<Worker, string>();
 
   constructor(readonly size: number) {
     const file = workerScript(import.meta.url, 'data', 'decode-worker.js', 'image decoding');
@@ -265,6 +267,7 @@ export class DecodePool {
         p.resolve(r);
       });
       const die = (why: string): void => {
+        this.dead.set(w, why);
         for (const [id, p] of this.pending) {
           if (p.w !== w) continue;
           this.pending.delete(id);
@@ -293,6 +296,8 @@ export class DecodePool {
 
   private run(w: Worker, req: Omit<DecodeRequest, 'id'>): Promise<DecodeReply> {
     const id = this.nextId++;
+    const why = this.dead.get(w);
+    if (why !== undefined) return Promise.reject(new HbnnError(ErrorCodes.INTERNAL, `image decoding worker ${why}`));
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, w });
       this.hold(w);

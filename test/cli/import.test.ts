@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { TFC_1W1A, cli, tmpDir } from './helpers.js';
+import { REPO_ROOT, TFC_1W1A, cli, tmpDir } from './helpers.js';
 import { loadModel, saveModel, decodeModel, encodeModel } from '../../src/onnx/io.js';
 import { readQuantRecord } from '../../src/quant/format.js';
 
@@ -39,6 +39,15 @@ describe('quantize / opt on real-model shapes', () => {
     expect(k.code).toBe(4);
     expect(k.stderr).toContain('nothing-to-quantize');
     expect(fs.existsSync(path.join(dir, 'kept.onnx'))).toBe(false);
+  });
+
+  it('--keep-imported and --keep-initializer-inputs warn when the model gives them nothing to do', async () => {
+    const dir = tmpDir();
+    const r = await cli(['quantize', path.join(REPO_ROOT, 'fixtures/models/fmnist-mlp.onnx'), '--keep-imported', '--keep-initializer-inputs', '-o', path.join(dir, 'm.onnx')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('--keep-imported has no effect: the model has no QONNX/Brevitas quantizers');
+    expect(r.stderr).toContain('--keep-initializer-inputs has no effect: no initializer is also a graph input');
+    expect(r.stdout).not.toContain('prepared:');
   });
 
   it('opt sorts a model whose nodes are out of order on load and says so; fold-constants names initializer inputs', async () => {

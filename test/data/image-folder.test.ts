@@ -11,11 +11,14 @@ import {
   parseDataSpec,
   parseImagePreprocessing,
   resizeBilinear,
+  convertColor,
+  decodeImage,
   shortSideSize,
   writeCifar,
 } from '../../src/data/index.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { expectError, tempDir } from './helpers.js';
+import { REPO_ROOT } from '../helpers/build.js';
 import { bytes, jpegBytes, pngBytes, smoothRgb, writeFile, writeFmnistPngs } from './images.js';
 
 const root = tempDir('hbnn-images-');
@@ -317,5 +320,33 @@ describe('listImageFolder', () => {
     const l = listImageFolder(dir);
     expect(l.files).toEqual([path.join(dir, 'x', 'bad.png')]);
     expect(Array.from(l.labels)).toEqual([0]);
+  });
+});
+
+describe('resize and grayscale agree with PIL bit for bit', () => {
+  // fixtures/images/pil-bilinear.json: PIL's Image.resize(BILINEAR) and convert('L') results
+  // (scripts/make-pil-resize-fixture.py, development only).
+  const fx = JSON.parse(fs.readFileSync(path.join(REPO_ROOT, 'fixtures', 'images', 'pil-bilinear.json'), 'utf8')) as {
+    cases: { width: number; height: number; outWidth: number; outHeight: number; rgb: string; resized: string; gray: string }[];
+    jpegs: { jpeg: string; width: number; height: number; rgb: string }[];
+  };
+  const b64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'base64'));
+  it(`${fx.cases.length} cases: down, up and mixed scaling`, () => {
+    expect(fx.cases.length).toBeGreaterThanOrEqual(5);
+    for (const c of fx.cases) {
+      const img = { width: c.width, height: c.height, channels: 3 as const, data: b64(c.rgb) };
+      const r = resizeBilinear(img, c.outWidth, c.outHeight);
+      expect(Buffer.from(r.data).equals(Buffer.from(b64(c.resized))), `${c.width}x${c.height} -> ${c.outWidth}x${c.outHeight}`).toBe(true);
+      expect(Buffer.from(convertColor(img, 'gray').data).equals(Buffer.from(b64(c.gray)))).toBe(true);
+    }
+  });
+
+  it(`JPEG decoding gives PIL's pixels (${fx.jpegs.length} JPEGs written by PIL: 4:2:0, 4:4:4, grayscale)`, () => {
+    expect(fx.jpegs.length).toBeGreaterThanOrEqual(3);
+    for (const j of fx.jpegs) {
+      const img = decodeImage(b64(j.jpeg), 'fixture.jpg');
+      expect([img.width, img.height, img.channels]).toEqual([j.width, j.height, 3]);
+      expect(Buffer.from(img.data).equals(Buffer.from(b64(j.rgb))), `${j.width}x${j.height}`).toBe(true);
+    }
   });
 });

@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadDataset, openDataSource, writeCifar, type Batch, type DataSource } from '../../src/data/index.js';
+import { loadDataset, openDataSource, writeCifar, writeNpy, type Batch, type DataSource } from '../../src/data/index.js';
 import { ErrorCodes, HbnnError } from '../../src/errors.js';
 import { cli, FMNIST_CNN } from '../cli/helpers.js';
 import { tempDir } from './helpers.js';
@@ -137,6 +137,48 @@ describe('eval and train on image folders', () => {
     expect(t.stderr).toMatch(/^hbnn-onnx: error\[data-mismatch\]: /);
     expect(t.stderr).toContain(odd);
     expect(fs.readdirSync(work)).toEqual(['float.onnx']);
+  });
+
+  it('quantize calibrates from folder: data exactly as from the same samples in .npy files', async () => {
+    const ds = loadDataset(`folder:${pngs}:fmnist`, { limit: 32 });
+    const work = fresh();
+    writeNpy(path.join(work, 'x.npy'), { dtype: 'float32', shape: [32, 1, 28, 28], data: ds.images });
+    writeNpy(path.join(work, 'y.npy'), { dtype: 'int32', shape: [32], data: ds.labels! });
+    const q = (data: string, out: string) =>
+      cli(['quantize', FMNIST_CNN, '--avg-bits', '1.4', '--act-bits', '1.4', '--calib-data', data, '--calib-limit', '32', '-o', out], { cwd: work });
+    const a = await q(`folder:${pngs}:fmnist`, 'a.onnx');
+    expect(a.code, a.stderr).toBe(0);
+    const b = await q('npy:x.npy,y.npy', 'b.onnx');
+    expect(b.code, b.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(work, 'a.onnx')).equals(fs.readFileSync(path.join(work, 'b.onnx')))).toBe(true);
+  });
+
+  it('train on bad image folders: each a typed error naming the file, and nothing is written', async () => {
+    const fine = (dir: string): void => {
+      for (let c = 0; c < 3; c++) writeFile(path.join(dir, `${c}`, 'a.png'), pngBytes(28, 28, 1, bytes(784, c)));
+    };
+    const cases: [string, (dir: string) => string, string][] = [
+      ['a corrupt JPEG', (d) => writeFile(path.join(d, '1', 'b.jpg'), jpegBytes(28, 28, smoothRgb(28, 28, 1)).subarray(0, 200)), 'data-format'],
+      ['a corrupt PNG', (d) => writeFile(path.join(d, '2', 'b.png'), Buffer.concat([pngBytes(28, 28, 1, bytes(784, 5)).subarray(0, 50), Buffer.alloc(30)])), 'data-format'],
+      ['an empty class folder', (d) => (fs.mkdirSync(path.join(d, '3')), path.join(d, '3')), 'data-format'],
+      ['a label outside the model\'s classes', (d) => {
+        for (let c = 3; c <= 10; c++) writeFile(path.join(d, `c${c}`, 'x.png'), pngBytes(28, 28, 1, bytes(784, c)));
+        return path.join(d, 'c9', 'x.png'); // sorted: 0 1 2 c10 c3 … c9, so c9 is label 10
+      }, 'data-mismatch'],
+      ['mixed image sizes without a resize', (d) => writeFile(path.join(d, '2', 'big.png'), pngBytes(30, 28, 1, bytes(840, 7))), 'data-mismatch'],
+    ];
+    for (const [what, spoil, code] of cases) {
+      const dir = fresh();
+      fine(dir);
+      const named = spoil(dir);
+      const work = fresh();
+      fs.copyFileSync(FMNIST_CNN, path.join(work, 'float.onnx'));
+      const t = await cli(['train', 'float.onnx', '--train-data', `folder:${dir}:fmnist`, '--max-steps', '1', '-o', 'out.onnx'], { cwd: work });
+      expect(t.code, `${what}: ${t.stderr}`).toBe(3);
+      expect(t.stderr, what).toMatch(new RegExp(`^hbnn-onnx: error\\[${code}\\]: `));
+      expect(t.stderr, what).toContain(named);
+      expect(fs.readdirSync(work), what).toEqual(['float.onnx']);
+    }
   });
 
   it('a corrupt PNG in the calibration folder: quantize stops with data-format naming it; nothing is written', async () => {

@@ -156,6 +156,26 @@ describe('import-qonnx', () => {
     expect(Array.from((await runModel(c, feeds))['y']!.data as Float32Array)).toEqual(Array.from((await runModel(ref, feeds))['y']!.data as Float32Array));
   });
 
+  it('a Conv weight behind a per-channel BipolarQuant becomes 1-bit planes with per-channel scales; the opset import of the domain is dropped', async () => {
+    const m = newModel(13);
+    m.opsetImports.push({ domain: DOMAIN, version: 1 });
+    const g = m.graph;
+    const x = addInput(g, 'x', [1, 2, 5, 5]);
+    const scales = [0.5, 0.25, 2];
+    const bq = addNode(g, 'BipolarQuant', [addFloatInit(g, 'w', [3, 2, 3, 3]), addFloatInit(g, 's', [3, 1, 1, 1], scales)], ['wq'], {}, { domain: DOMAIN });
+    const conv = addNode(g, 'Conv', [x, bq.outputs[0]!], ['y'], {}, { name: 'conv' });
+    g.outputs.push(conv.outputs[0]!);
+    const planes = cloneModel(m);
+    await Pipeline.parse('import-qonnx{bipolar-weights=planes}', registry).run(planes);
+    const rec = readQuantRecord(planes)!;
+    expect(rec.weights.map((w) => [w.perChannel, w.histogram, w.scaleValues])).toEqual([[true, [54], [scales]]]);
+    expect(planes.opsetImports.map((o) => o.domain)).toEqual(['', 'ai.hbnn']);
+    const float = cloneModel(m);
+    await Pipeline.parse('import-qonnx', registry).run(float);
+    const feeds = { x: floatFeed(Float32Array.from({ length: 50 }, (_, i) => Math.cos(i)), [1, 2, 5, 5]) };
+    expect(Array.from((await runModel(planes, feeds))['y']!.data as Float32Array)).toEqual(Array.from((await runModel(float, feeds))['y']!.data as Float32Array));
+  });
+
   it('FloatQuant and other operators of those domains are unsupported-op before any change', async () => {
     const m = model((mm, x) => addNode(mm.graph, 'FloatQuant', [x], ['y'], {}, { domain: DOMAIN }));
     const c = cloneModel(m);

@@ -19,6 +19,7 @@ import { interpret } from '../../src/bitir/interpret.js';
 import { compileCsim, lowerVivadoHls, runTestbench } from '../../src/backends/vivado-hls/index.js';
 import { writeFilesAtomic } from '../../src/util/fs.js';
 import { fineTune } from '../../src/train/index.js';
+import { sweep } from '../../src/quant/sweep.js';
 import { intRange } from '../../passes/import-qonnx.js';
 import { REPO_ROOT, floatFeed, runModel } from '../helpers/build.js';
 import { tempDir } from '../backends/vivado-hls/helpers.js';
@@ -114,6 +115,14 @@ describe('QONNX import: Brevitas TFC', () => {
       expect(q.data.every(Number.isFinite)).toBe(true);
     });
   }
+
+  it('sweep on TFC 1W1A: the reference is the prepared model; re-binarized at 1 bit it is the same function (same accuracy)', async () => {
+    const labelled = loadDataset('fmnist-mini:test', { limit: 200 });
+    const r = await sweep(TFC('1W1A'), labelled, { bits: [1], heuristics: ['middle-out'] });
+    expect(r.float).not.toBeNull();
+    expect(r.points[0]!.top1).toBe(r.float!.top1);
+    expect(r.points[0]!.top5).toBe(r.float!.top5);
+  });
 
   it('TFC 1W1A --keep-imported: 1-bit planes with their scale, the same function; lowered, bit-level IR = onnxruntime classes, C simulation passes', async () => {
     const reference = await outputsOneByOne(dequantizedReference(TFC('1W1A')));

@@ -11,7 +11,9 @@ import { describe, expect, it } from 'vitest';
 import { Graph, type Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { decodeModel, encodeModel, loadModel } from '../../src/onnx/io.js';
+import * as fs from 'node:fs';
+import { decodeModel, decodeTensor, encodeModel, loadModel } from '../../src/onnx/io.js';
+import { toOrtTensor } from '../../src/runtime/ort.js';
 import { prepareForQuantize, quantize } from '../../src/quant/quantize.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { A, REPO_ROOT, addFloatInit, addInput, addNode, cloneModel, expectHbnnError, floatFeed, newModel, randomFloats, runModel } from '../helpers/build.js';
@@ -74,13 +76,28 @@ describe('quantize prepares real models', () => {
     const prep = await prepareForQuantize(kept, { keepInitializerInputs: true });
     expect(prep.notes.join('\n')).toMatch(/kept overridable \(--keep-initializer-inputs\)/);
     expect(kept.graph.inputs.length).toBe(5);
-    await expectHbnnError(() => quantize(kept, { keepInitializerInputs: true }, prep), ErrorCodes.NOTHING_TO_QUANTIZE);
+    const e = await expectHbnnError(() => quantize(kept, { keepInitializerInputs: true }, prep), ErrorCodes.NOTHING_TO_QUANTIZE);
+    expect(e.message).toContain('2 layer weights are graph inputs, e.g. "conv.w"');
+    expect(e.message).toContain('2 with an initializer: run constant-initializer-inputs first');
   });
 
-  it('an opset-9 model is upgraded to 11 and quantized', async () => {
-    const m = smallCnn(9);
-    const r = await prepareAndQuantize(m);
-    expect(r.notes).toContain('ai.onnx opset 9 upgraded to 11 (upgrade-opset)');
+  it('an opset-8 CNN (BatchNormalization spatial, Clip and Upsample attributes) is upgraded to 11, the same function, and quantized', async () => {
+    const m = smallCnn(8, 3n);
+    const g = m.graph;
+    const relu = g.nodes.find((n) => n.name === 'relu')!;
+    const c = relu.inputs[0]!;
+    const bn = g.createNode('BatchNormalization', [c, addFloatInit(g, 'bn.g', [4]), addFloatInit(g, 'bn.b', [4]), addFloatInit(g, 'bn.m', [4]), addFloatInit(g, 'bn.v', [4], [1, 2, 0.5, 1.5])], ['bn'], {
+      name: 'bn',
+      attributes: { spatial: A.int(1) },
+    });
+    const clip = g.createNode('Clip', [bn.outputs[0]!], ['clip'], { name: 'clip', attributes: { min: A.float(-0.5), max: A.float(0.5) } });
+    const up = g.createNode('Upsample', [clip.outputs[0]!], ['up'], { name: 'up', attributes: { scales: A.floats([1, 1, 2, 2]), mode: A.str('nearest') } });
+    const pool = g.createNode('MaxPool', [up.outputs[0]!], ['pool'], { name: 'pool', attributes: { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]) } });
+    g.insertBefore(relu, bn, clip, up, pool);
+    relu.setInput(0, pool.outputs[0]!);
+    const r = await prepareAndQuantize(decodeModel(encodeModel(m)));
+    expect(r.notes).toContain('ai.onnx opset 8 upgraded to 11 (upgrade-opset)');
+    expect(r.pipeline.startsWith('upgrade-opset{to=11},insert-weight-binarization')).toBe(true);
     expect(r.layers).toBe(2);
   });
 
@@ -161,8 +178,20 @@ describe('quantize prepares real models', () => {
   });
 
   it('the QONNX mnist-conv corpus model (CNTK export, IR 3, opset 8) quantizes and runs', async () => {
-    const m = loadModel(path.join(REPO_ROOT, 'fixtures/qonnx/mnist-conv/model.onnx'));
+    const dir = path.join(REPO_ROOT, 'fixtures/qonnx/mnist-conv');
+    const original = loadModel(path.join(dir, 'model.onnx'));
+    const m = loadModel(path.join(dir, 'model.onnx'));
     const prep = await prepareForQuantize(m);
+    // The prepared float model computes what the original does (up to onnxruntime's summation
+    // order: constant weights are prepacked, inputs are not), and the reference output.
+    const feed = decodeTensor(fs.readFileSync(path.join(dir, 'test_data_set_0/input_0.pb')));
+    const expected = decodeTensor(fs.readFileSync(path.join(dir, 'test_data_set_0/output_0.pb'))).toFloat32();
+    const inName = (x: Model) => x.graph.inputs.find((v) => !v.isInitializer)!.name;
+    const outOf = async (x: Model) => Array.from((await runModel(x, { [inName(x)]: toOrtTensor(feed) }))[x.graph.outputs[0]!.name]!.data as Float32Array);
+    const prepared = await outOf(m);
+    const orig = await outOf(original);
+    prepared.forEach((v, i) => expect(Math.abs(v - orig[i]!)).toBeLessThan(1e-5 * Math.max(1, Math.abs(orig[i]!))));
+    prepared.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(1e-3 + 1e-3 * Math.abs(expected[i]!)));
     expect(prep.notes.join('\n')).toMatch(/initializers are also graph inputs/);
     expect(prep.notes.join('\n')).toContain('ai.onnx opset 8 upgraded to 11');
     const r = await quantize(m, { avgBits: 1.4 }, prep);

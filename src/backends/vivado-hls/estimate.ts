@@ -33,6 +33,8 @@ import { compactPlanes, storedWordsPerLane } from './emit/weights.js';
 const BIT_PLANE_MIN_SIMD_EST = 32;
 import type { FpgaEstimate, FpgaPart, HlsDesign, HlsStage, StageEstimate, UnitStage } from './types.js';
 import { unreachable } from '../../bitir/types.js';
+import { formatCount } from '../../util/numbers.js';
+
 
 /** FINN-R constants (FINN's MVAU lut_estimation: "parameters from experiments in paper"). */
 export const FINN_C0 = 300;
@@ -585,7 +587,7 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
     const fabric = design.stages.reduce((a, s) => a + stageDspFabricLuts(s), 0);
     const excess = dsp - o.part.dsp;
     const extra = Math.round((fabric * excess) / dsp);
-    dspFallback = `${dsp} DSP48 slices needed, ${o.part.dsp} on the ${o.part.name}: the multipliers of the other ${excess} are counted as LUT multipliers (+${extra.toLocaleString('en-US')} LUTs, FINN's multiplier formula).`;
+    dspFallback = `${dsp} DSP48 slices needed, ${o.part.dsp} on the ${o.part.name}: the multipliers of the other ${excess} are counted as LUT multipliers (+${formatCount(extra)} LUTs, FINN's multiplier formula).`;
     luts += extra;
     lutsDense += extra;
     lutsIdeal += extra;
@@ -596,13 +598,13 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
   const notes = [
     'FINN-R analytical model (LUT = 300 + 1.1·PE·(lanes + adder tree + accumulator + thresholds); a binary xnor-popcount lane costs 2.2 LUTs, its adder tree counted by width), extended to bit planes: every accumulator term has its own popcount lanes, and only the lanes whose mask bit is 0 in every tile (constant-zero ROM bits) are removed by synthesis.',
     'Several terms are combined by shared combiners (one per PE/SF rows) during the next row fold; their multipliers of at most 25×18 bits are DSP48 slices, as Vivado HLS maps them by default.',
-    `If every plane had only SIMD × its density lanes (the sum of per-parameter bits, as the HBNN paper scales): ${Math.round(lutsIdeal).toLocaleString('en-US')} LUTs (lutsIdeal); folded weights reach nearly every lane of a plane, so the design keeps ${Math.round(luts).toLocaleString('en-US')}; with no lane removed ${Math.round(lutsDense).toLocaleString('en-US')} (lutsDense).`,
+    `If every plane had only SIMD × its density lanes (the sum of per-parameter bits, as the HBNN paper scales): ${formatCount(Math.round(lutsIdeal))} LUTs (lutsIdeal); folded weights reach nearly every lane of a plane, so the design keeps ${formatCount(Math.round(luts))}; with no lane removed ${formatCount(Math.round(lutsDense))} (lutsDense).`,
     'Not included: AXI DMA / interconnect, the FIFOs between stages, the processing system, and place-and-route effects.',
     'Latency is Σ stage cycles / clock (each stage finishes a sample before the next starts): an upper bound.',
   ];
   const unmet = o.targetFps !== undefined && fps < o.targetFps * (1 - 1e-9);
   if (dspFallback) notes.unshift(dspFallback);
-  if (unmet) notes.unshift(`target ${o.targetFps} FPS not reached: the slowest stage (${worst.stage}) needs ${worst.cycles} cycles per sample even at full parallelism or fixed-rate input.`);
+  if (unmet) notes.unshift(`target ${o.targetFps} FPS not reached: the slowest stage (${worst.stage}) needs ${formatCount(worst.cycles)} cycles per sample even at full parallelism or fixed-rate input.`);
   return {
     format: 'hbnn-fpga-estimate/1',
     part: o.part,
