@@ -1,7 +1,4 @@
 #!/usr/bin/env node
-import { main } from '../dist/src/cli/main.js';
+import { runCli } from '../dist/src/cli/main.js';
 
-main(process.argv).then(
-  (code) => { process.exitCode = code; },
-  (err) => { console.error(err); process.exitCode = 70; },
-);
+runCli(process.argv);

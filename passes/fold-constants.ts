@@ -21,6 +21,8 @@
  * 5. Each output of a folded node becomes an initializer of the same name (keeping a
  *    graph output's declared type), and the node is removed. A node with an output of
  *    more than `max-elements` elements, or of a type with no tensor form, stays.
+ * 6. Initializers that are also graph inputs are not constants (rule 1): when there are any,
+ *    a note says so and names `constant-initializer-inputs`, which makes them constants.
  * Inputs that folding leaves unused stay for eliminate-dead-code to remove. Subgraphs are
  * not folded; their uses of main-graph values are rewired with everything else.
  */
@@ -48,6 +50,8 @@ export const foldConstants = definePass({
     let changed = false;
     if (ctx.options['constant-nodes'] !== false) changed = constantNodesToInitializers(model.graph, ctx) || changed;
     changed = (await foldNodes(model, maxElements, ctx)) || changed;
+    const inputs = model.graph.inputs.filter((v) => v.isInitializer).length;
+    if (inputs > 0) ctx.note(`${inputs} initializers are also graph inputs (overridable), so not folded through; run constant-initializer-inputs first to treat them as constants`);
     return { changed };
   },
 });

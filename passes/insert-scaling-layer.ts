@@ -10,6 +10,11 @@
  *    every former use of y now uses y'. When y was a graph output, y' takes over its name so
  *    the model's interface does not change.
  * 3. The trainer learns s like any other parameter.
+ * 4. When the output layer (after its optional bias Add) is followed by a chain of single-use
+ *    Add/Sub/Mul/Div nodes whose other operand is a constant (an affine tail, such as a
+ *    BatchNormalization that an exporter wrote out as operators), the Mul of rule 2 goes
+ *    after that chain, so the chain stays next to the layer (the bit-level IR folds it into
+ *    the layer's requantization).
  */
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
@@ -45,6 +50,8 @@ export const insertScalingLayer = definePass({
         return { changed: true };
       }
     }
+    // Rule 4: past an affine tail.
+    for (let t = singleConsumer(y); t && isAffineWithConstant(t, y); t = singleConsumer(y)) y = t.outputs[0]!;
     const scale = g.addInitializer(Tensor.fromFloat32(g.uniqueName(`${last.name || 'output'}.hbnn_scale`), [], Float32Array.of(ctx.options['init'] as number)));
     const wasOutput = y.isGraphOutput;
     const outName = y.name;
@@ -72,4 +79,13 @@ export const insertScalingLayer = definePass({
 function singleConsumer(v: Value): Node | undefined {
   const c = v.consumers;
   return c.length === 1 && !v.isGraphOutput ? c[0] : undefined;
+}
+
+/** Add/Sub/Mul/Div of `v` and a constant. */
+function isAffineWithConstant(n: Node, v: Value): boolean {
+  if (!['Add', 'Sub', 'Mul', 'Div'].includes(n.opType) || n.domain !== '' || n.inputs.length !== 2) return false;
+  const k = n.inputs.indexOf(v);
+  if (k < 0 || n.inputs[1 - k] === v) return false;
+  if (n.opType === 'Div' && k !== 0) return false;
+  return isConstant(n.inputs[1 - k]);
 }

@@ -22,6 +22,9 @@
  *    gives exact row counts (docs/method.md, row-granular bit maps); the record notes
  *    `granularity: "row"`. It needs a bit map heuristic: with `heuristic=layer` it is an
  *    invalid-option error.
+ * 8. A model whose layers all carry binarized weights already (a quantization record with
+ *    weights and no float candidate, e.g. 1-bit planes imported by import-qonnx) is left
+ *    unchanged, with a note.
  */
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
@@ -86,11 +89,16 @@ export const insertWeightBinarization = definePass({
     if (exclude?.length) layers = layers.filter((l) => !matchesAny(exclude, [l.node.name, l.weight.name]));
     if (o['first-layer'] === 'keep' && all[0]) layers = layers.filter((l) => l !== all[0]);
     if (o['last-layer'] === 'keep' && all.length) layers = layers.filter((l) => l !== all[all.length - 1]);
+    if (layers.length === 0 && all.length === 0 && (readQuantRecord(model)?.weights.length ?? 0) > 0) {
+      // Rule 8: every layer is binarized already (e.g. imported 1-bit planes).
+      ctx.note('every binarizable layer is binarized already; nothing left to binarize');
+      return { changed: false };
+    }
     if (layers.length === 0) {
       fail(
         ErrorCodes.NOTHING_TO_QUANTIZE,
         all.length === 0
-          ? 'the model has no Conv, Gemm or MatMul with a constant float weight to binarize'
+          ? `the model has no Conv, Gemm or MatMul with a constant float weight to binarize${fedWeights(g)}`
           : `all ${all.length} binarizable layers were excluded by include/exclude/first-layer/last-layer`,
       );
     }
@@ -155,4 +163,13 @@ function oneHot(bits: number, maxBits: number): number[] {
   const d = new Array<number>(Math.max(bits, maxBits)).fill(0);
   d[bits - 1] = 1;
   return d;
+}
+
+/** ' (…)' naming layers whose weight is fed at run time (a graph input), or ''. */
+function fedWeights(g: import('../src/ir/graph.js').Graph): string {
+  const fed = g.nodes.filter((n) => ['Conv', 'Gemm', 'MatMul'].includes(n.opType) && (n.domain === '' || n.domain === 'ai.onnx') && !!n.inputs[1]?.isGraphInput);
+  if (fed.length === 0) return '';
+  const init = fed.filter((n) => n.inputs[1]!.isInitializer).length;
+  return ` (${fed.length} layer weight${fed.length === 1 ? ' is a graph input' : 's are graph inputs'}, e.g. "${fed[0]!.inputs[1]!.name}" of ${fed[0]!.label}` +
+    (init > 0 ? `; ${init} with an initializer: run constant-initializer-inputs first, as quantize does by default)` : ', fed at run time: there is no weight to binarize)');
 }

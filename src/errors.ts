@@ -41,6 +41,8 @@ export const ErrorCodes = {
   FILE_WRITE: 'file-write',
   // -- internal (exit 70)
   INTERNAL: 'internal',
+  // -- interrupted (exit 130 = 128 + SIGINT): Ctrl-C stopped a command that saved its state
+  INTERRUPTED: 'interrupted',
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
@@ -68,6 +70,15 @@ export class HbnnError extends Error {
 
 export function isHbnnError(e: unknown): e is HbnnError {
   return e instanceof HbnnError;
+}
+
+/**
+ * An API option's name as messages write it: in backquotes (\`checkpointDir\`). The CLI
+ * replaces each with the flag of the running command (--checkpoint-dir, see
+ * src/cli/options.ts), so CLI users read flags and API users read option keys.
+ */
+export function optionName(key: string): string {
+  return `\`${key}\``;
 }
 
 /** Throws an HbnnError; the short form used everywhere. */
@@ -114,6 +125,7 @@ const EXIT: Record<ErrorCode, number> = {
   'output-would-overwrite-input': 7,
   'file-write': 7,
   internal: 70,
+  interrupted: 130,
 };
 
 /** The process exit code for an error code (documented in docs/cli.md). */

@@ -50,12 +50,23 @@ export {
   readTestDataSet,
   bundledModelPath,
   packageRoot,
+  openDataSource,
+  dataSourceOf,
+  defaultDecodeWorkers,
+  IMAGE_PRESETS,
+  parseImagePreprocessing,
+  listImageFolder,
+  decodeImage,
+  writeCifar,
+  NAMED_NORMALIZATIONS,
 } from './data/index.js';
-export type { Dataset, NdArray } from './data/index.js';
+export type { Dataset, DataSource, ImagePreprocessing, NdArray } from './data/index.js';
 
 // ---- quantization (HBNN) ----------------------------------------------------------------
-export { quantize, quantizePipeline } from './quant/quantize.js';
-export type { QuantizeOptions, QuantizeResult } from './quant/quantize.js';
+export { quantize, quantizePipeline, prepareForQuantize } from './quant/quantize.js';
+export type { QuantizeOptions, QuantizeResult, PreparedModel } from './quant/quantize.js';
+export { preparationFor, QUANTIZE_MIN_OPSET } from './quant/prepare.js';
+export type { PrepareOptions, Preparation } from './quant/prepare.js';
 export { readQuantRecord, requireQuantRecord, HBNN_DOMAIN, HBNN_FORMAT } from './quant/format.js';
 export type { QuantRecord, WeightRecord, ActivationRecord } from './quant/format.js';
 export { sweep } from './quant/sweep.js';

@@ -11,7 +11,9 @@
  *    BinarizeActivation ends the chain, `requantize` otherwise. The recorded scaling layer
  *    (a Mul by a scalar) ends a chain and becomes `scale`.
  * 4. Relu, MaxPool, Flatten/Reshape, Identity/Dropout map one to one; a BinarizeActivation
- *    on a fixed-point tensor becomes a `threshold` with S = q.
+ *    on a fixed-point tensor becomes a `threshold` with S = q; a single-use chain of
+ *    Add/Sub/Mul/Div by constants from a fixed-point tensor to a BinarizeActivation (an input
+ *    normalization such as 2x - 1) is folded into that threshold.
  * 5. The graph's single output must be fixed point (the logits); `argmax` is appended.
  * 6. Anything else is a LOWERING error naming the node.
  */
@@ -72,6 +74,7 @@ interface Affine {
 }
 
 const PASS_THROUGH = new Set(['Identity', 'Dropout']);
+const AFFINE_OPS = new Set(['Add', 'Sub', 'Mul', 'Div']);
 
 /**
  * Every ONNX operator the lowering accepts (the `lowering` error lists them): one place for
@@ -238,6 +241,7 @@ class Lowering {
     if (node.domain !== '' && node.domain !== 'ai.onnx' && !isActivationCall(node)) this.unsupported(node);
     if (isLayer(node)) return this.lowerLayer(node);
     if (isActivationCall(node)) return this.lowerStandaloneBinarizer(node);
+    if (AFFINE_OPS.has(node.opType) && this.lowerAffineIntoBinarizer(node)) return;
     switch (node.opType) {
       case 'Relu':
         return this.lowerRelu(node);
@@ -654,6 +658,36 @@ class Lowering {
     const id = this.addTensor(node.outputs[0]!.name, { ...t, shape: [...t.shape] });
     this.ops.push({ op: 'scale', id, nodes: [node.name], input: x.id, output: id, multiplier, shift, scale: s });
     this.map(node.outputs[0]!, id);
+  }
+
+  /**
+   * Rule 4b: Add/Sub/Mul/Div by constants on a fixed-point tensor whose single-use chain ends
+   * in a BinarizeActivation (e.g. an input normalization 2x - 1 before the first binarizer):
+   * one `threshold` unit with the chain folded in. False (nothing emitted) otherwise.
+   */
+  private lowerAffineIntoBinarizer(node: Node): boolean {
+    const k = node.inputs.findIndex((v) => v && this.mapped.has(v));
+    if (k < 0) return false;
+    const xv = node.inputs[k]!;
+    const x = this.mapped.get(xv)!;
+    if (x.type.kind !== 'fixed' || (this.record.scalingLayer?.node === node.name && node.name !== '')) return false;
+    const shape = x.type.shape;
+    const c = shape[0]!;
+    const affine: Affine = { a: new Float64Array(c).fill(1), b: new Float64Array(c) };
+    const chain: Node[] = [];
+    let v: Value = xv;
+    let next: Node | undefined = node;
+    while (next && !(isActivationCall(next) && next.inputs[0] === v)) {
+      if (!AFFINE_OPS.has(next.opType) || !this.foldAffine(next, v, affine, shape)) return false;
+      chain.push(next);
+      v = next.outputs[0]!;
+      next = this.singleConsumer(v);
+    }
+    if (!next) return false;
+    chain.push(next);
+    const unit = 2 ** -x.type.frac;
+    this.emitThreshold(chain, x.id, shape, [{ w: 0, a: 0, coef: new Array<number>(c).fill(unit) }], [2 ** (x.type.bits - 1)], affine, next, true);
+    return true;
   }
 
   private lowerStandaloneBinarizer(node: Node): void {

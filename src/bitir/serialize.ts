@@ -11,6 +11,8 @@ import { fail, ErrorCodes } from '../errors.js';
 import { lowerToBitIR } from './lower.js';
 import { summarizeProgram, type ProgramSummary } from './summary.js';
 import { BITIR_FORMAT, unreachable, type BitOp, type BitProgram, type BitType, type LoweringOptions, type Operand, type WeightTensor } from './types.js';
+import { formatCount } from '../util/numbers.js';
+
 
 // ------------------------------------------------------------------------------------------
 // JSON
@@ -226,7 +228,7 @@ export function bitProgramToText(p: BitProgram): string {
 // Summary
 // ------------------------------------------------------------------------------------------
 
-const thousands = (n: number): string => n.toLocaleString('en-US');
+const thousands = formatCount;
 
 export function summaryMarkdown(p: BitProgram, s: ProgramSummary = summarizeProgram(p)): string {
   const lines = [

@@ -15,7 +15,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { runOpt, type OptResult } from './opt.js';
-import { displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, displayPath } from './paths.js';
 import { formatDistribution, runQuantize, type QuantizeRun } from './quantize.js';
 import { evalRunJson, runEval, type EvalRun } from './eval.js';
 import { parseNormalization } from '../data/index.js';
@@ -271,6 +271,7 @@ export async function runDemo(opts: DemoOptions, io: CliIo, log: Logger, steps: 
     state: {},
     written: [],
   };
+  preflightCliOutputs([cliOutput(ctx.outDir, 'folder', '-o', io.cwd)], [ctx.modelPath], io.cwd);
   io.stdout(`hbnn-onnx demo: bundled model ${path.relative(packageRoot(), ctx.modelPath)} (Fashion-MNIST CNN)\n`);
   const width = Math.max(...steps.map((s) => s.name.length));
   for (const [i, step] of steps.entries()) {

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { decodeTensor, loadModel } from '../onnx/io.js';
 import { readQuantRecord } from '../quant/format.js';
 import { evaluate, type EvalResult } from '../runtime/infer.js';
-import { DATA_SPEC_HELP, FMNIST_CLASSES, loadDataset, parseDataSpec, type Normalization, type TensorDecoder } from '../data/index.js';
+import { DATA_SPEC_HELP, FMNIST_CLASSES, openDataSource, parseDataSpec, type Normalization, type TensorDecoder } from '../data/index.js';
 import { formatCount, formatDuration, table, type Align } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { displayPath } from './paths.js';
@@ -29,6 +29,8 @@ export interface EvalRequest {
   /** The --normalize text as given, for display ('none' when absent). */
   normalizeText?: string;
   batchSize?: number;
+  /** Image decoding worker threads for folder: data (default: defaultDecodeWorkers()); 0 decodes on this thread. */
+  workers?: number;
 }
 
 export interface EvalRun {
@@ -38,7 +40,7 @@ export interface EvalRun {
   /** avgWeightBits etc. from the model's HBNN record; null for a float model. */
   quantized: { avgWeightBits: number; avgActivationBits?: number; weights: number; activations: number } | null;
   result: EvalResult;
-  /** Class names by label, when the data is Fashion-MNIST. */
+  /** Class names by label, when the data has them (Fashion-MNIST, image folders, CIFAR with its names file). */
   classNames?: readonly string[];
 }
 
@@ -49,18 +51,25 @@ export async function runEval(req: EvalRequest, io: CliIo, log: Logger): Promise
   const model = loadModel(file);
   const record = readQuantRecord(model);
   log.progress(`loading ${req.data}`);
-  const ds = loadDataset(resolveDataSpec(req.data, io.cwd), {
+  // Streamed: folder: images are decoded on worker threads while onnxruntime runs, cifar: read batch by batch.
+  const ds = await openDataSource(resolveDataSpec(req.data, io.cwd), {
     ...(req.limit !== undefined ? { limit: req.limit } : {}),
     ...(req.normalize ? { normalize: req.normalize } : {}),
+    ...(req.workers !== undefined ? { workers: req.workers } : {}),
     decodeTensor: decodeDataTensor,
   });
-  const result = await evaluate(model, ds, {
-    ...(req.limit !== undefined ? { limit: req.limit } : {}),
-    ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
-    onProgress: (done, total) => log.progress(`evaluating ${formatCount(done)}/${formatCount(total)}`),
-  });
+  let result: EvalResult;
+  try {
+    result = await evaluate(model, ds, {
+      ...(req.limit !== undefined ? { limit: req.limit } : {}),
+      ...(req.batchSize !== undefined ? { batchSize: req.batchSize } : {}),
+      onProgress: (done, total) => log.progress(`evaluating ${formatCount(done)}/${formatCount(total)}`),
+    });
+  } finally {
+    await ds.close();
+  }
   log.done();
-  const fmnist = parseDataSpec(req.data).kind === 'fmnist';
+  const classNames = parseDataSpec(req.data).kind === 'fmnist' ? FMNIST_CLASSES : ds.classNames;
   return {
     model: file,
     data: req.data.trim(),
@@ -74,7 +83,7 @@ export async function runEval(req: EvalRequest, io: CliIo, log: Logger): Promise
         }
       : null,
     result,
-    ...(fmnist ? { classNames: FMNIST_CLASSES } : {}),
+    ...(classNames ? { classNames } : {}),
   };
 }
 
@@ -126,6 +135,7 @@ interface EvalCliOptions {
   limit?: string;
   normalize?: string;
   batchSize?: string;
+  workers?: string;
   json?: boolean;
 }
 
@@ -143,6 +153,7 @@ export function registerEval(program: Command, io: CliIo): void {
     .option('--limit <n>', 'evaluate the first N samples only')
     .option('--normalize <norm>', 'input normalization: fmnist, MEAN:STD or none (default none)')
     .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')
+    .option('--workers <n>', 'threads decoding folder: images (default: CPU count - 1, 1 to 8; 0: none); the result is the same for any count')
     .option('--json', 'print the result (top1, top5, perClass, ...) as JSON')
     .addHelpText(
       'after',
@@ -160,6 +171,7 @@ ${DATA_SPEC_HELP}`,
       const req: EvalRequest = { model, data: opts.data };
       if (opts.limit !== undefined) req.limit = parseIntOption(opts.limit, '--limit', 1);
       if (opts.batchSize !== undefined) req.batchSize = parseIntOption(opts.batchSize, '--batch-size', 1);
+      if (opts.workers !== undefined) req.workers = parseIntOption(opts.workers, '--workers', 0);
       const norm = parseNormalizeOption(opts.normalize);
       if (norm) {
         req.normalize = norm;

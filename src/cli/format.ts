@@ -2,13 +2,8 @@
  * Text formatting for CLI output. Locale-independent, so output is the same on every machine.
  */
 
-/** 1234567 → "1,234,567". */
-export function formatCount(n: number): string {
-  const sign = n < 0 ? '-' : '';
-  const [int, frac] = Math.abs(n).toString().split('.');
-  const grouped = int!.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  return sign + grouped + (frac !== undefined ? `.${frac}` : '');
-}
+// The number formatter of every text output (src/util/numbers.ts).
+export { formatCount, formatFixed } from '../util/numbers.js';
 
 /** Byte sizes in binary units: "812 B", "412.3 KiB", "1.6 MiB". */
 export function formatBytes(n: number): string {

@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { loadModel } from '../onnx/io.js';
 import { inspectModel, type InspectReport, type QuantizationSummary } from '../inspect.js';
 import { META_RECORD } from '../quant/format.js';
+import { META_IMPORT } from '../../passes/import-qonnx.js';
 import { formatBytes, formatCount, formatShape, table } from './format.js';
 import { toJson, type CliIo } from './io.js';
 import { displayPath } from './paths.js';
@@ -67,7 +68,12 @@ function modelSection(r: InspectReport): string {
   if (r.docString !== undefined) rows.push(['doc', r.docString.split('\n')[0]!]);
   for (const m of r.metadata) {
     // The quantization record is a long JSON document; its content is the quantization section.
-    const value = m.key === META_RECORD && m.value.length > 80 ? `(JSON, ${formatBytes(m.value.length)}; shown under "quantization")` : m.value;
+    const value =
+      m.key === META_RECORD && m.value.length > 80
+        ? `(JSON, ${formatBytes(m.value.length)}; shown under "quantization")`
+        : m.key === META_IMPORT && m.value.length > 80
+          ? `(JSON, ${formatBytes(m.value.length)}; what import-qonnx folded and kept, docs/import.md)`
+          : m.value;
     rows.push([`metadata ${m.key}`, value]);
   }
   const g = r.graph;

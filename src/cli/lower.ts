@@ -7,7 +7,6 @@
  * Backends are entries of `BACKENDS`; each names the options it takes, so an option given
  * to a backend that does not use it is an error rather than silently ignored.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadModel } from '../onnx/io.js';
@@ -20,11 +19,11 @@ import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type Asi
 import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../backends/vivado-hls/index.js';
 import { loadDataset } from '../data/index.js';
 import { decodeDataTensor } from './eval.js';
-import { assertNotInput, readFileChecked, writeFilesAtomic } from '../util/fs.js';
+import { readFileChecked, writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { formatBytes, formatCount, formatDuration, table } from './format.js';
+import { formatBytes, formatCount, formatDuration, formatFixed, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './quantize.js';
 
 /** The lower flags as commander hands them over. */
@@ -62,7 +61,7 @@ export interface LowerCliOptions {
   keepRowOrder?: boolean;
 }
 
-type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
+export type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
 
 /** The flag text of each backend option (for messages). */
 const FLAG: Record<OptionKey, string> = {
@@ -273,7 +272,7 @@ const vivadoHlsBackend: Backend = {
         result.afterWrite = async (outDir) => {
           const c = await runCsim(outDir);
           const s = c.summary;
-          const what = s ? `${s.samples} samples, ${s.classMismatches} class / ${s.logitMismatches} logit / ${s.accumulatorMismatches} accumulator mismatches` : 'no summary printed';
+          const what = s ? `${formatCount(s.samples)} samples, ${formatCount(s.classMismatches)} class / ${formatCount(s.logitMismatches)} logit / ${formatCount(s.accumulatorMismatches)} accumulator mismatches` : 'no summary printed';
           if (!c.ok) {
             fail(ErrorCodes.TOOLCHAIN, `C simulation failed: the testbench exited ${c.exitCode} (${what}); the project is in ${outDir}\n${c.stdout.split('\n').slice(-12).join('\n')}`, {
               file: outDir,
@@ -294,7 +293,7 @@ function asicLines(r: AsicReport): string[] {
   const s = r.summary;
   return [
     `${r.scaling === 'units' ? 'unit counts' : "the paper's b_act·b_weight rule"} at ${r.clockMhz} MHz (per-layer work from the ${r.source === 'bit-ir' ? 'bit-level IR' : 'quantization record'}): ` +
-      `${s.areaMm2.toFixed(3)} mm², ${(s.powerW * 1000).toFixed(1)} mW, ${formatCount(Math.round(s.fps))} frames/s, ${s.energyPerFrameUj.toFixed(2)} µJ/frame`,
+      `${formatFixed(s.areaMm2, 3)} mm², ${formatFixed(s.powerW * 1000, 1)} mW, ${formatCount(Math.round(s.fps))} frames/s, ${formatFixed(s.energyPerFrameUj, 2)} µJ/frame`,
     `${r.bits.avgWeightBits.toFixed(3)} average weight bits, ${r.bits.avgActivationBits.toFixed(3)} average activation bits`,
     ...r.notes.map((n) => `note: ${n}`),
   ];
@@ -335,10 +334,7 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   }
   const input = path.resolve(io.cwd, model);
   const outDir = path.resolve(io.cwd, o.out ?? deriveOutputPath(model, `.${backend.name}`));
-  assertNotInput(outDir, [input]);
-  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) {
-    fail(ErrorCodes.FILE_WRITE, `the output ${displayPath(outDir, io.cwd)} exists and is not a folder`, { file: outDir });
-  }
+  preflightCliOutputs([cliOutput(outDir, 'folder', '-o', io.cwd)], [input], io.cwd);
   const lower = backend.prepare(o, io.cwd);
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const m = loadModel(input);
@@ -374,6 +370,24 @@ export function lowerRunJson(r: LowerRun, cwd: string): unknown {
   return { model: displayPath(r.model, cwd), backend: r.backend, out: displayPath(r.outDir, cwd), files: r.files, summary: r.result.summary };
 }
 
+/**
+ * The backends that take option `k`, e.g. "bit-ir, vivado-hls, asic with --from-bit-ir",
+ * read from each backend's `options` (the list `runLower` enforces), so help cannot drift.
+ */
+export function backendsTaking(k: OptionKey): string {
+  const names: string[] = [];
+  for (const b of BACKENDS) {
+    if (b.options({ backend: b.name }).includes(k)) names.push(b.name);
+    else if (b.options({ backend: b.name, fromBitIr: true }).includes(k)) names.push(`${b.name} with --from-bit-ir`);
+  }
+  return names.join(', ');
+}
+
+/** Help text of a backend option: the backends that take it, then `text`. */
+function on(k: OptionKey, text: string): string {
+  return `${backendsTaking(k)}: ${text}`;
+}
+
 export function registerLower(program: Command, io: CliIo): void {
   program
     .command('lower')
@@ -386,31 +400,31 @@ export function registerLower(program: Command, io: CliIo): void {
     .argument('<model>', 'quantized ONNX model')
     .addOption(new Option('--backend <name>', 'backend').choices(BACKENDS.map((b) => b.name)).makeOptionMandatory())
     .option('-o, --out <dir>', 'output folder (default: <model stem>.<backend> beside the model)')
-    .option('--input-bits <n>', 'width of the fixed-point network input (bit-ir default 20; asic default 8)')
-    .option('--input-frac <n>', 'bit-ir: fractional bits of the input (default 16)')
-    .option('--fixed-act-bits <n>', 'bit-ir: width of fixed-point activations between layers (default 20)')
-    .option('--fixed-act-frac <n>', 'bit-ir: their fractional bits (default 12)')
-    .option('--logit-bits <n>', 'bit-ir: width of the logits (default 32)')
-    .option('--logit-frac <n>', 'bit-ir: fractional bits of the logits (default 16)')
-    .option('--multiplier-bits <n>', 'bit-ir: largest requantization multiplier width (default 24)')
-    .option('--fixed-weight-bits <n>', 'width of weights the quantizer kept in float (bit-ir default 12; asic default 8)')
-    .option('--clock-mhz <mhz>', "vivado-hls, asic: clock (default 200; asic: the technology's)")
-    .option('--target-fps <fps>', `vivado-hls: throughput the folding is solved for (default ${DEFAULT_TARGET_FPS})`)
-    .option('--folding <file>', 'vivado-hls: explicit PE/SIMD per layer, JSON {"layers": {"<node>": {"pe": N, "simd": N}}}')
-    .option('--part <name>', `vivado-hls: FPGA part for the estimate and run_hls.tcl: ${Object.keys(FPGA_PARTS).join(', ')} (default ${DEFAULT_PART})`)
-    .option('--test-data <spec>', 'vivado-hls: testbench inputs from a dataset (default: synthetic samples)')
-    .option('--normalize <norm>', 'vivado-hls: normalization of --test-data: fmnist, MEAN:STD or none')
-    .option('--test-samples <n>', 'vivado-hls: samples in the testbench (default 8)')
-    .option('--acc-samples <n>', "vivado-hls: samples whose accumulators the testbench checks (default 2)")
-    .option('--csim', 'vivado-hls: compile the project with g++ ($CXX) and run its testbench (C simulation)')
-    .option('--keep-row-order', "vivado-hls: keep FINN's row order on the PEs (default: rows grouped by their widest weight, so PEs drop the bit planes their rows never use)")
-    .option('--tech <file>', 'asic: technology JSON (default: calibrated to the paper\'s VGG-8 ASIC row)')
-    .addOption(new Option('--scaling <rule>', "asic: headline figures from unit counts or the paper's rule (default units)").choices(['units', 'paper']))
-    .option('--paper-anchor <name>', `asic: anchor of the paper rule: ${PAPER_ANCHOR_NAMES.join(', ')} (default: this model at W2A2)`)
-    .option('--activation-bits <bits>', 'asic: bits assumed for layer inputs the model leaves float (default 8; 1-3 = HBNN)')
-    .option('--sweep <file>', 'asic: accuracy results to show, e.g. sweep.json from `hbnn-onnx sweep`')
-    .option('--from-bit-ir', 'asic: read per-layer work from the bit-level IR instead of the quantization record')
-    .option('--model-name <name>', 'asic: name shown in the reports (default: the graph name)')
+    .option('--input-bits <n>', on('inputBits', 'width of the fixed-point network input (default 20; asic: 8)'))
+    .option('--input-frac <n>', on('inputFrac', 'fractional bits of the input (default 16)'))
+    .option('--fixed-act-bits <n>', on('fixedActBits', 'width of fixed-point activations between layers (default 20)'))
+    .option('--fixed-act-frac <n>', on('fixedActFrac', 'their fractional bits (default 12)'))
+    .option('--logit-bits <n>', on('logitBits', 'width of the logits (default 32)'))
+    .option('--logit-frac <n>', on('logitFrac', 'fractional bits of the logits (default 16)'))
+    .option('--multiplier-bits <n>', on('multiplierBits', 'largest requantization multiplier width (default 24)'))
+    .option('--fixed-weight-bits <n>', on('fixedWeightBits', 'width of weights the quantizer kept in float (default 12; asic: 8)'))
+    .option('--clock-mhz <mhz>', on('clockMhz', "clock (default 200; asic: the technology's)"))
+    .option('--target-fps <fps>', on('targetFps', `throughput the folding is solved for (default ${DEFAULT_TARGET_FPS})`))
+    .option('--folding <file>', on('folding', 'explicit PE/SIMD per layer, JSON {"layers": {"<node>": {"pe": N, "simd": N}}}'))
+    .option('--part <name>', on('part', `FPGA part for the estimate and run_hls.tcl: ${Object.keys(FPGA_PARTS).join(', ')} (default ${DEFAULT_PART})`))
+    .option('--test-data <spec>', on('testData', 'testbench inputs from a dataset (default: synthetic samples)'))
+    .option('--normalize <norm>', on('normalize', 'normalization of --test-data: fmnist, MEAN:STD or none'))
+    .option('--test-samples <n>', on('testSamples', 'samples in the testbench (default 8)'))
+    .option('--acc-samples <n>', on('accSamples', 'samples whose accumulators the testbench checks (default 2)'))
+    .option('--csim', on('csim', 'compile the project with g++ ($CXX) and run its testbench (C simulation)'))
+    .option('--keep-row-order', on('keepRowOrder', "keep FINN's row order on the PEs (default: rows grouped by their widest weight, so PEs drop the bit planes their rows never use)"))
+    .option('--tech <file>', on('tech', "technology JSON (default: calibrated to the paper's VGG-8 ASIC row)"))
+    .addOption(new Option('--scaling <rule>', on('scaling', "headline figures from unit counts or the paper's rule (default units)")).choices(['units', 'paper']))
+    .option('--paper-anchor <name>', on('paperAnchor', `anchor of the paper rule: ${PAPER_ANCHOR_NAMES.join(', ')} (default: this model at W2A2)`))
+    .option('--activation-bits <bits>', on('activationBits', 'bits assumed for layer inputs the model leaves float (default 8; 1-3 = HBNN)'))
+    .option('--sweep <file>', on('sweep', 'accuracy results to show, e.g. sweep.json from `hbnn-onnx sweep`'))
+    .option('--from-bit-ir', on('fromBitIr', 'read per-layer work from the bit-level IR instead of the quantization record'))
+    .option('--model-name <name>', on('modelName', 'name shown in the reports (default: the graph name)'))
     .option('--json', 'print the result (files, summary figures) as JSON')
     .option('--print-pipeline', 'print the canonicalization pipeline lower runs before the backend, and exit')
     .addHelpText(

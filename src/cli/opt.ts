@@ -5,14 +5,14 @@
 import * as path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadModel, saveModel, type SaveOptions } from '../onnx/io.js';
+import { verifyModel } from '../ir/verifier.js';
 import { Pipeline, formatReport, type RunReport } from '../pass/manager.js';
 import { parsePipeline, type PipelineItem } from '../pass/pipeline.js';
-import { assertNotInput } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { walkGraphs, type Model } from '../ir/graph.js';
 import { formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { parseIntOption } from './quantize.js';
 
 export interface OptRequest {
@@ -51,13 +51,19 @@ export async function runOpt(req: OptRequest, io: CliIo, log: Logger): Promise<O
   const input = path.resolve(io.cwd, req.input);
   const output = path.resolve(io.cwd, req.output ?? deriveOutputPath(req.input, '.opt.onnx'));
   // Checked before any work, so a refused output costs nothing and writes nothing.
-  assertNotInput(output, [input]);
+  preflightCliOutputs([cliOutput(output, 'file', '-o', io.cwd)], [input], io.cwd);
   const registry = io.registry();
   const pipeline = Pipeline.parse(req.pipeline ?? '', registry);
   if (req.printIrAfter !== undefined && req.printIrAfter !== 'all') checkPrintIrAfter(req.printIrAfter, req.pipeline ?? '');
 
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const model = loadModel(input);
+  // Nodes out of order (the loader accepts them): sorted on load, said so, unless the
+  // pipeline sorts first itself.
+  if ((req.verify ?? true) && !pipeline.text.startsWith('topological-sort') && isOnlyUnsorted(model)) {
+    await Pipeline.parse('topological-sort', registry).run(model);
+    log.warn(`the nodes of ${displayPath(input, io.cwd)} were not in topological order; sorted them on load (topological-sort)`);
+  }
   const nodesBefore = countNodes(model);
   let step = 0;
   const total = countPasses(parsePipeline(pipeline.text));
@@ -74,6 +80,12 @@ export async function runOpt(req: OptRequest, io: CliIo, log: Logger): Promise<O
   saveModel(model, output, save);
   log.done();
   return { input, output, pipeline: pipeline.text, nodesBefore, nodesAfter: countNodes(model), report };
+}
+
+/** True when the model's only IR errors are nodes out of topological order. */
+function isOnlyUnsorted(model: Model): boolean {
+  const errors = (allowUnsorted: boolean): number => verifyModel(model, { allowUnsorted }).filter((i) => i.severity === 'error').length;
+  return errors(false) > 0 && errors(true) === 0;
 }
 
 function countPasses(items: readonly PipelineItem[]): number {

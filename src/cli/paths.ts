@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail, ErrorCodes } from '../errors.js';
 import { packageRoot } from '../data/paths.js';
+import { preflightOutputs, type PlannedOutput } from '../util/fs.js';
 
 /**
  * The default output for `input`: `<folder>/<stem><suffix>`, where the stem drops a final
@@ -28,6 +29,19 @@ export function displayPath(file: string, cwd: string): string {
   const abs = path.resolve(cwd, file);
   const rel = path.relative(cwd, abs);
   return rel !== '' && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : abs;
+}
+
+/** A planned output of a command, resolved against `cwd`. */
+export function cliOutput(file: string, kind: PlannedOutput['kind'], option: string, cwd: string): PlannedOutput {
+  return { path: path.resolve(cwd, file), kind, option };
+}
+
+/**
+ * The output preflight of every writing command (train, quantize, sweep, lower, opt, demo):
+ * `preflightOutputs` with paths shown relative to the working folder. Call it before any work.
+ */
+export function preflightCliOutputs(outputs: readonly PlannedOutput[], inputs: readonly string[], cwd: string): void {
+  preflightOutputs(outputs, inputs, (f) => displayPath(f, cwd));
 }
 
 let cachedVersion: string | undefined;

@@ -9,11 +9,10 @@
  *
  * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { loadModel, saveModel } from '../onnx/io.js';
-import { quantize, type QuantizeOptions } from '../quant/quantize.js';
+import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
+import { prepareForQuantize, quantize, type QuantizeOptions } from '../quant/quantize.js';
 import { weightLayers } from '../quant/targets.js';
 import { readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
@@ -22,15 +21,29 @@ import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseN
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { ACT_HEURISTICS } from '../../passes/insert-activation-binarization.js';
-import { assertNotInput, writeFileAtomic } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { GRANULARITIES, type Granularity } from '../quant/weights.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { reportToJson } from './opt.js';
-import { fineTune, type TrainLog } from '../train/index.js';
-import { addTrainingOptions, formatTrainLog, givenTrainingFlags, loadTrainingData, trainingFromCli, trainProgress, type TrainingCliOptions, type TrainingSpec } from './train.js';
+import { fineTune, TRAINING_MIN_OPSET, type TrainLog } from '../train/index.js';
+import {
+  addTrainingOptions,
+  formatTrainLog,
+  givenFlags,
+  givenTrainingFlags,
+  interruptedError,
+  loadTrainingData,
+  TRAINING_API_ALIASES,
+  TRAINING_FLAGS,
+  trainingFromCli,
+  trainProgress,
+  type TrainingCliOptions,
+  type TrainingSpec,
+} from './train.js';
+import { apiOptionAliases, listOption } from './options.js';
 
 // ------------------------------------------------------------------------------------------
 // Option parsing shared by the HBNN commands. Values are checked in the action (not by
@@ -86,6 +99,12 @@ export function resolveDataSpec(spec: string, cwd: string): string {
     case 'pb':
       r = { kind: 'pb', dir: abs(p.dir) };
       break;
+    case 'folder':
+      r = { kind: 'folder', dir: abs(p.dir), prep: { ...p.prep, ...(p.prep.classesFile !== undefined ? { classesFile: abs(p.prep.classesFile) } : {}) } };
+      break;
+    case 'cifar':
+      r = { ...p, dir: abs(p.dir) };
+      break;
     case 'path':
       r = { kind: 'path', path: abs(p.path) };
       break;
@@ -93,7 +112,7 @@ export function resolveDataSpec(spec: string, cwd: string): string {
   return formatDataSpec(r);
 }
 
-/** Variadic list options (`--include a b`, `--include a,b`): the values, commas split. */
+/** List options (`--include a,b --include c`): the values, commas split. */
 function globList(values: readonly string[] | undefined): string[] | undefined {
   if (values === undefined) return undefined;
   const out = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
@@ -143,8 +162,9 @@ export function heuristicTitle(h: string): string {
 // ------------------------------------------------------------------------------------------
 
 export const WEIGHT_HEURISTIC_CHOICES: readonly string[] = [...HEURISTICS, 'layer'];
-export const GRANULARITY_HELP =
-  'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with --heuristic layer) (default entry)';
+/** Help of --granularity; `heuristicFlag` is the command's heuristic flag (quantize --heuristic, sweep --heuristics). */
+export const granularityHelp = (heuristicFlag: string): string =>
+  `bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with the layer heuristic in ${heuristicFlag}) (default entry)`;
 export const ACT_HEURISTIC_CHOICES: readonly string[] = [...ACT_HEURISTICS];
 
 /** The flags as commander hands them over (strings; checked by `quantizeOptionsFromCli`). */
@@ -167,6 +187,8 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   calibLimit?: string;
   normalize?: string;
   bnRecalibrate?: boolean;
+  keepInitializerInputs?: boolean;
+  keepImported?: boolean;
   seed?: string;
   output?: string;
   report?: string;
@@ -209,6 +231,8 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   if (o.maxBits !== undefined) options.maxBits = maxBits;
   if (o.heuristic !== undefined) options.heuristic = o.heuristic as QuantizeOptions['heuristic'];
   if (o.perChannel) options.perChannel = true;
+  if (o.keepInitializerInputs) options.keepInitializerInputs = true;
+  if (o.keepImported) options.keepImported = true;
   if (o.granularity !== undefined) options.granularity = parseGranularityOption(o.granularity, [o.heuristic ?? 'middle-out']);
   if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
   // --threads: the weights' binarization here; with --fine-tune, onnxruntime's threads too.
@@ -315,6 +339,8 @@ export interface QuantizeRun {
   output: string;
   report?: string;
   pipeline: string;
+  /** What was done to the model before binarizing (src/quant/prepare.ts), one line each. */
+  preparation: string[];
   record: QuantRecord;
   layers: QuantizeLayerRow[];
   timing: { totalMs: number; loadMs: number; quantizeMs: number; fineTuneMs?: number; saveMs: number; passes: { pass: string; ms: number; verifyMs: number }[] };
@@ -334,17 +360,17 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   const t0 = performance.now();
   const input = path.resolve(io.cwd, req.input);
   const output = path.resolve(io.cwd, req.output ?? deriveOutputPath(req.input, '.hbnn.onnx'));
-  assertNotInput(output, [input]);
   const report = req.report !== undefined ? path.resolve(io.cwd, req.report) : undefined;
-  if (report !== undefined) {
-    assertNotInput(report, [input]);
-    if (report === output) fail(ErrorCodes.INVALID_OPTION, `--report and the output model are the same file (${req.report})`, { option: '--report' });
-  }
-  for (const f of [output, report]) {
-    if (f !== undefined && fs.existsSync(f) && fs.statSync(f).isDirectory()) {
-      fail(ErrorCodes.FILE_WRITE, `cannot write ${displayPath(f, io.cwd)}: it is a folder`, { file: f });
-    }
-  }
+  const checkpointDir = req.fineTune?.spec.options.checkpointDir;
+  preflightCliOutputs(
+    [
+      cliOutput(output, 'file', '-o', io.cwd),
+      ...(report !== undefined ? [cliOutput(report, 'file', '--report', io.cwd)] : []),
+      ...(checkpointDir !== undefined ? [cliOutput(checkpointDir, 'folder', '--checkpoint-dir', io.cwd)] : []),
+    ],
+    [input],
+    io.cwd,
+  );
   const o: QuantizeOptions = { ...req.options };
   if (o.calibData !== undefined) o.calibData = resolveDataSpec(o.calibData, io.cwd);
 
@@ -354,12 +380,24 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   if (activations || o.recalibrateBatchNorm) checkCalibrationData(model, o);
   const ft = req.fineTune;
   const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize, io.cwd) : undefined;
-  const candidates = weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size }));
   const loadMs = performance.now() - t0;
 
   log.progress('quantizing');
   const t1 = performance.now();
-  const res = await quantize(model, o);
+  // Preparation first (sorting, constants, opset upgrade, QONNX import, folding): the layer
+  // table lists the prepared model's layers, and fine-tuning starts from its float weights.
+  const prepared = await prepareForQuantize(model, o, ft ? { minOpset: TRAINING_MIN_OPSET } : {});
+  const ran = (name: string): boolean => prepared.items.some((i) => i.kind === 'pass' && i.name === name);
+  if (o.keepImported && !ran('import-qonnx')) log.warn('--keep-imported has no effect: the model has no QONNX/Brevitas quantizers');
+  if (o.keepInitializerInputs && !prepared.notes.some((n) => n.includes('--keep-initializer-inputs'))) {
+    log.warn('--keep-initializer-inputs has no effect: no initializer is also a graph input');
+  }
+  const candidates = [
+    ...(readQuantRecord(model)?.weights ?? []).map((w) => ({ node: w.node, op: w.op, tensor: w.tensor, params: w.shape.reduce((a, b) => a * b, 1) })),
+    ...weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size })),
+  ];
+  const floatModel = ft && prepared.items.length > 0 ? decodeModel(encodeModel(model)) : undefined;
+  const res = await quantize(model, o, prepared);
   const quantizeMs = performance.now() - t1;
   let record = res.record;
   let trainLog: TrainLog | undefined;
@@ -370,10 +408,9 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     const r = await fineTune(model, trainData.train, {
       ...ft.spec.options,
       ...(trainData.eval ? { evalData: trainData.eval } : {}),
-      latentFrom: loadModel(input),
+      latentFrom: floatModel ?? loadModel(input),
       onProgress: trainProgress(log),
     });
-    if (r.interrupted) log.warn('fine-tuning was interrupted; saving the model as of the ' + (r.log.kept === 'best' ? 'best epoch' : 'last step'));
     model = r.model;
     record = readQuantRecord(model) ?? record;
     trainLog = r.log;
@@ -404,6 +441,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     output,
     ...(report !== undefined ? { report } : {}),
     pipeline: res.pipeline,
+    preparation: res.preparation,
     record,
     layers,
     timing: {
@@ -460,6 +498,7 @@ export function formatQuantizeRun(r: QuantizeRun, cwd: string): string {
   const rec = r.record;
   const k = Math.max(1, ...rec.weights.map((w) => w.histogram.length));
   const lines: string[] = [`${displayPath(r.input, cwd)} → ${displayPath(r.output, cwd)}`, ''];
+  if (r.preparation.length > 0) lines.push('prepared:', ...r.preparation.map((p) => `  - ${p}`), '');
   const heuristics = [...new Set(rec.weights.map((w) => w.heuristic))];
   const dists = [...new Set(rec.weights.map((w) => JSON.stringify(w.distribution)))];
   const target = heuristics.includes('layer') || dists.length !== 1 ? '' : `; target ${formatDistribution(JSON.parse(dists[0]!) as number[])}`;
@@ -527,6 +566,7 @@ export function quantizeRunJson(r: QuantizeRun, cwd: string): unknown {
     output: displayPath(r.output, cwd),
     ...(r.report !== undefined ? { report: displayPath(r.report, cwd) } : {}),
     pipeline: r.pipeline,
+    preparation: r.preparation,
     avgWeightBits: r.record.avgWeightBits,
     ...(r.record.avgActivationBits !== undefined ? { avgActivationBits: r.record.avgActivationBits } : {}),
     layers: r.layers,
@@ -571,9 +611,9 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
     .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
-    .option('--granularity <g>', GRANULARITY_HELP)
-    .option('--include <glob...>', 'only layers whose node or weight name matches one of these globs')
-    .option('--exclude <glob...>', 'skip layers whose node or weight name matches one of these globs')
+    .option('--granularity <g>', granularityHelp('--heuristic'))
+    .addOption(listOption('--include <globs>', 'only layers whose node or weight name matches one of these globs'))
+    .addOption(listOption('--exclude <globs>', 'skip layers whose node or weight name matches one of these globs'))
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
     .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
     .option('--seed <n>', 'seed of the random heuristic and, with --fine-tune, of the batch order (default 0)')
@@ -584,8 +624,11 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .option('--calib-limit <n>', 'number of calibration samples (default 512)')
     .option('--normalize <norm>', 'normalization of the calibration (and training) data: fmnist, MEAN:STD or none (default none)')
     .option('--bn-recalibrate', 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)')
+    .option('--keep-initializer-inputs', 'keep initializers that are also graph inputs (IR 3 style) overridable; default: they are treated as constants, as onnxruntime does when they are not fed')
+    .option('--keep-imported', 'QONNX/Brevitas models: keep BipolarQuant weights as 1-bit planes with their scale (the same function); default: re-binarize every weight from its dequantized value (docs/import.md)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ');
+  apiOptionAliases(cmd, { ...TRAINING_API_ALIASES, recalibrateBatchNorm: 'bnRecalibrate' });
   const threads = cmd.options.find((opt) => opt.long === '--threads');
   if (threads) threads.description = "threads for the weights' bit maps and binarization (default 1; the output is the same for any count) and, with --fine-tune, onnxruntime's threads";
   cmd
@@ -617,6 +660,13 @@ Examples:
       for (const w of r.run.warnings) log.warn(w);
       log.debug(`quantized in ${formatDuration(r.timing.totalMs)} (load ${formatDuration(r.timing.loadMs)}, quantize ${formatDuration(r.timing.quantizeMs)}, save ${formatDuration(r.timing.saveMs)})`);
       io.stdout(opts.json ? toJson(quantizeRunJson(r, io.cwd)) : formatQuantizeRun(r, io.cwd));
+      if (r.fineTune?.stopped === 'interrupted') {
+        // quantize has no --resume: the written model is fine-tuned further with train --resume
+        const out = displayPath(r.output, io.cwd);
+        const saved = [`the quantized model as of the last step in ${out}`, ...(r.report !== undefined ? [`the report in ${displayPath(r.report, io.cwd)}`] : [])];
+        const carried = new Set<string>([...Object.values(TRAINING_FLAGS), '--normalize', '--seed']);
+        throw interruptedError(r.fineTune, saved, ['train', out, '--fine-tune', ...givenFlags(cmd, (f) => carried.has(f)), '--resume'], io.cwd);
+      }
     });
 }
 

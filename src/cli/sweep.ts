@@ -10,17 +10,17 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../quant/sweep.js';
 import { sweepSvg } from '../quant/svg.js';
-import { DATA_SPEC_HELP, loadDataset } from '../data/index.js';
-import { assertNotInput, writeFilesAtomic } from '../util/fs.js';
+import { DATA_SPEC_HELP, openDataSource, type DataSource } from '../data/index.js';
+import { writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { table } from './format.js';
+import { formatCount, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { decodeDataTensor } from './eval.js';
 import {
   ACT_HEURISTIC_CHOICES,
   DEFAULT_MAX_BITS,
-  GRANULARITY_HELP,
+  granularityHelp,
   MAX_ACT_BITS,
   heuristicTitle,
   parseGranularityOption,
@@ -117,21 +117,28 @@ export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onR
 export async function runSweep(req: SweepRequest, io: CliIo, log: Logger): Promise<SweepRun> {
   const model = path.resolve(io.cwd, req.model);
   const outDir = path.resolve(io.cwd, req.out ?? deriveOutputPath(req.model, '.sweep'));
-  assertNotInput(outDir, [model]);
-  if (fs.existsSync(outDir) && !fs.statSync(outDir).isDirectory()) {
-    fail(ErrorCodes.FILE_WRITE, `the output ${displayPath(outDir, io.cwd)} exists and is not a folder`, { file: outDir });
-  }
+  preflightCliOutputs([cliOutput(outDir, 'folder', '-o', io.cwd)], [model], io.cwd);
   if (!fs.existsSync(model)) fail(ErrorCodes.FILE_NOT_FOUND, `no such file: ${model}`, { file: model });
   const o = req.options;
   const normalize = parseNormalizeOption(o.normalize);
   log.progress(`loading ${req.data}`);
-  const ds = loadDataset(resolveDataSpec(req.data, io.cwd), {
+  // Streamed: folder: and cifar: data are read batch by batch for every evaluation of the grid.
+  const ds = await openDataSource(resolveDataSpec(req.data, io.cwd), {
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
     ...(normalize ? { normalize } : {}),
     decodeTensor: decodeDataTensor,
   });
+  try {
+    return await sweepOn(ds, req, model, outDir, io, log);
+  } finally {
+    await ds.close();
+  }
+}
+
+async function sweepOn(ds: DataSource, req: SweepRequest, model: string, outDir: string, io: CliIo, log: Logger): Promise<SweepRun> {
+  const o = req.options;
   ds.name = req.data.trim();
-  if (!ds.labels) fail(ErrorCodes.DATA_MISMATCH, `dataset ${req.data} has no labels; a sweep evaluates accuracy and needs them`, { option: '--data' });
+  if (!ds.labelled) fail(ErrorCodes.DATA_MISMATCH, `dataset ${req.data} has no labels; a sweep evaluates accuracy and needs them`, { option: '--data' });
   const options: SweepOptions = {
     ...o,
     ...(o.calibData !== undefined ? { calibData: resolveDataSpec(o.calibData, io.cwd) } : {}),
@@ -153,7 +160,7 @@ export function formatSweepRun(r: SweepRun, cwd: string): string {
   const res = r.result;
   const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
   const lines = [
-    `${res.model} on ${res.dataset} (${res.samples} samples)${res.actBits !== null ? `, activations at ${res.actBits} bits` : ', activations float'}` +
+    `${res.model} on ${res.dataset} (${formatCount(res.samples)} samples)${res.actBits !== null ? `, activations at ${res.actBits} bits` : ', activations float'}` +
       (res.granularity === 'row' ? ', one bitwidth per output channel' : ''),
   ];
   if (res.float) lines.push(`float model: top-1 ${pct(res.float.top1)}, top-5 ${pct(res.float.top5)}`);
@@ -182,7 +189,7 @@ export function registerSweep(program: Command, io: CliIo): void {
     .option('--heuristics <list>', `comma-separated, from ${SWEEP_HEURISTICS.join(', ')} (default ${DEFAULT_SWEEP_HEURISTICS.join(',')})`)
     .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
-    .option('--granularity <g>', `${GRANULARITY_HELP}; with row, leave layer out of --heuristics`)
+    .option('--granularity <g>', granularityHelp('--heuristics'))
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
     .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
     .option('--seed <n>', 'seed of the random heuristic (default 0)')

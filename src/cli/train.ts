@@ -8,7 +8,6 @@
  * before training starts; the model (and the log) are written only when training returns.
  * Checkpoints (--checkpoint-dir) are written during training, by the trainer.
  */
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
@@ -17,13 +16,14 @@ import { fineTune, trainFloat, type FineTuneOptions, type TrainEvent, type Train
 import { checkFitsModelInput, DATA_SPEC_HELP, loadDataset, type Dataset, type Normalization } from '../data/index.js';
 import { dataInput } from '../runtime/infer.js';
 import { readQuantRecord } from '../quant/format.js';
-import { assertNotInput, writeFileAtomic } from '../util/fs.js';
-import { fail, ErrorCodes } from '../errors.js';
-import { formatDuration, table } from './format.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { fail, ErrorCodes, HbnnError } from '../errors.js';
+import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { deriveOutputPath, displayPath } from './paths.js';
+import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { decodeDataTensor } from './eval.js';
-import { parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './quantize.js';
+import { parseIntOption, parseNormalizeOption, parseNumberOption, quoteArg, resolveDataSpec } from './quantize.js';
+import { apiOptionAliases, listOption } from './options.js';
 
 /** The training flags as commander hands them over (shared by `train` and `quantize --fine-tune`). */
 export interface TrainingCliOptions {
@@ -78,6 +78,9 @@ export const TRAINING_FLAGS: Record<keyof TrainingCliOptions, string> = {
   phaseLayout: '--no-phase-layout',
 };
 
+/** API training options (FineTuneOptions) set by a flag of another name. */
+export const TRAINING_API_ALIASES: Readonly<Record<string, string>> = { limit: 'trainLimit' };
+
 /**
  * Adds the training flags to a command. `prefix` is prepended to each description (e.g.
  * "with --fine-tune: ").
@@ -104,7 +107,7 @@ export function addTrainingOptions(cmd: Command, prefix = ''): Command {
     .option('--max-steps <n>', d('stop after N optimizer steps in total'))
     .addOption(new Option('--keep <which>', d('parameters to keep: best epoch by evaluation top-1, or last (default best with --eval-data)')).choices(['best', 'last']))
     .option('--checkpoint-dir <dir>', d('write resumable checkpoints (last.json, best.json) here; Ctrl-C saves one and stops'))
-    .option('--freeze <glob...>', d('do not train parameters whose name matches one of these globs'))
+    .addOption(listOption('--freeze <globs>', d('do not train parameters whose name matches one of these globs')))
     .option('--freeze-bit-maps-after <epoch>', d('fine-tuning: fix the bit maps from this epoch on (0 = from the start)'))
     .option('--no-phase-layout', d("keep every value in the model's layout (no phase layout for Conv-BatchNorm-MaxPool blocks): same gradients up to rounding, slower; for comparisons"));
 }
@@ -184,21 +187,31 @@ export function loadTrainingData(spec: TrainingSpec, model: Model, normalize: No
   return { train, ...(spec.evalData !== undefined ? { eval: load(spec.evalData, spec.options.evalLimit, 'evaluation') } : {}) };
 }
 
+/**
+ * The progress line for a trainer event, or undefined for events without one. `epochs` is
+ * the run's epoch count (from its `start` event). Step events count from 1 (see TrainEvent).
+ */
+export function formatTrainProgress(e: TrainEvent, epochs: number): string | undefined {
+  switch (e.type) {
+    case 'start':
+      return `training: ${formatCount(e.params)} parameters, ${formatCount(e.samples)} samples, ${formatCount(e.stepsPerEpoch)} steps per epoch`;
+    case 'step':
+      return `epoch ${e.epoch}/${epochs}, step ${formatCount(e.step)}/${formatCount(e.stepsPerEpoch)}: loss ${e.loss.toFixed(4)}, lr ${e.lr.toPrecision(3)}`;
+    case 'eval':
+      return `epoch ${e.epoch}: evaluation top-1 ${(e.top1 * 100).toFixed(2)}%`;
+    default:
+      return undefined;
+  }
+}
+
 /** Progress lines from trainer events (only drawn on a terminal). */
 export function trainProgress(log: Logger): (e: TrainEvent) => void {
   let epochs = 1;
   return (e) => {
+    if (e.type === 'start') epochs = e.epochs;
+    const line = formatTrainProgress(e, epochs);
+    if (line !== undefined) log.progress(line);
     switch (e.type) {
-      case 'start':
-        epochs = e.epochs;
-        log.progress(`training: ${e.params} parameters, ${e.samples} samples, ${e.stepsPerEpoch} steps per epoch`);
-        break;
-      case 'step':
-        log.progress(`epoch ${e.epoch + 1}/${epochs}, step ${e.step + 1}/${e.stepsPerEpoch}: loss ${e.loss.toFixed(4)}, lr ${e.lr.toPrecision(3)}`);
-        break;
-      case 'eval':
-        log.progress(`epoch ${e.epoch}: evaluation top-1 ${(e.top1 * 100).toFixed(2)}%`);
-        break;
       case 'epoch': {
         const r = e.record;
         log.debug(
@@ -219,12 +232,12 @@ export function trainProgress(log: Logger): (e: TrainEvent) => void {
 export function formatTrainLog(log: TrainLog): string[] {
   const pct = (x: number | undefined): string => (x === undefined ? '' : `${(x * 100).toFixed(2)}%`);
   const lines: string[] = [];
-  const data = `${log.data.train} (${log.data.samples} samples)${log.data.eval ? `, evaluated on ${log.data.eval} (${log.data.evalSamples} samples)` : ''}`;
+  const data = `${log.data.train} (${formatCount(log.data.samples)} samples)${log.data.eval ? `, evaluated on ${log.data.eval} (${formatCount(log.data.evalSamples ?? 0)} samples)` : ''}`;
   lines.push(`${log.mode === 'fine-tune' ? 'fine-tuned' : 'trained'} on ${data}`);
   if (log.before) lines.push(`before: eval top-1 ${pct(log.before.evalTop1)}, top-5 ${pct(log.before.evalTop5)}`);
   const rows = log.epochs.map((e) => [
     String(e.epoch),
-    String(e.steps),
+    formatCount(e.steps),
     e.trainLoss.toFixed(4),
     pct(e.trainTop1),
     pct(e.evalTop1),
@@ -233,10 +246,50 @@ export function formatTrainLog(log: TrainLog): string[] {
     formatDuration(e.ms),
   ]);
   lines.push(table(['epoch', 'steps', 'loss', 'train top-1', 'eval top-1', 'eval top-5', 'lr', 'time'], rows, ['right', 'right', 'right', 'right', 'right', 'right', 'right', 'right']));
-  const stopped = log.stopped === 'completed' ? 'completed' : log.stopped === 'max-steps' ? 'stopped at --max-steps' : 'interrupted';
+  const at = log.stoppedAt ? ` (epoch ${log.stoppedAt.epoch}, step ${formatCount(log.stoppedAt.step)} of ${formatCount(log.stoppedAt.stepsPerEpoch)})` : '';
+  const stopped = log.stopped === 'completed' ? 'completed' : `${log.stopped === 'max-steps' ? 'stopped at --max-steps' : 'interrupted'}${at}`;
   const kept = log.kept === 'best' && log.best ? `kept the best epoch (${log.best.epoch}, eval top-1 ${pct(log.best.evalTop1)})` : 'kept the last parameters';
   lines.push(`${stopped}; ${kept}; ${formatDuration(log.totalMs)}${log.resumedFrom ? `; resumed from ${log.resumedFrom}` : ''}`);
   return lines;
+}
+
+/**
+ * The flags of `cmd` given on its command line, as argv words in the command's option
+ * order, for reprinting a command (the resume command after Ctrl-C). `keep` filters by long
+ * flag. List options give one flag per value; negated flags (--no-...) appear when given.
+ */
+export function givenFlags(cmd: Command, keep: (flag: string) => boolean = () => true): string[] {
+  const values = cmd.opts<Record<string, unknown>>();
+  const words: string[] = [];
+  for (const opt of cmd.options) {
+    const key = opt.attributeName();
+    const flag = opt.long ?? opt.short;
+    if (flag === undefined || cmd.getOptionValueSource(key) !== 'cli' || !keep(flag)) continue;
+    const v = values[key];
+    if (typeof v === 'boolean') {
+      if (v !== opt.negate) words.push(flag);
+    } else if (Array.isArray(v)) {
+      for (const item of v) words.push(flag, String(item));
+    } else if (v !== undefined) {
+      words.push(flag, String(v));
+    }
+  }
+  return words;
+}
+
+/**
+ * The error a training run stopped by Ctrl-C (with --checkpoint-dir) ends with, after its
+ * results are printed: exit 130, where it stopped, what was saved and the command that
+ * resumes it (`resume`: argv words after `hbnn-onnx`).
+ */
+export function interruptedError(tl: TrainLog, saved: readonly string[], resume: readonly string[], cwd: string): HbnnError {
+  const at = tl.stoppedAt ? ` at epoch ${tl.stoppedAt.epoch}, step ${formatCount(tl.stoppedAt.step)} of ${formatCount(tl.stoppedAt.stepsPerEpoch)}` : '';
+  const checkpoint = tl.checkpoint !== undefined ? [`a checkpoint in ${displayPath(tl.checkpoint, cwd)}`] : [];
+  return new HbnnError(
+    ErrorCodes.INTERRUPTED,
+    `training interrupted (Ctrl-C)${at}. Saved ${[...checkpoint, ...saved].join(', ')} (not a finished training). Resume with:\n  hbnn-onnx ${resume.map(quoteArg).join(' ')}`,
+    { ...(tl.checkpoint !== undefined ? { checkpoint: tl.checkpoint } : {}) },
+  );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -273,14 +326,15 @@ export async function runTrain(model: string, o: TrainCliOptions, io: CliIo, log
   const logFile = o.log !== undefined ? path.resolve(io.cwd, o.log) : undefined;
   const latent = o.latentFrom !== undefined ? path.resolve(io.cwd, o.latentFrom) : undefined;
   const inputs = [input, ...(latent ? [latent] : [])];
-  assertNotInput(output, inputs);
-  if (logFile) {
-    assertNotInput(logFile, inputs);
-    if (logFile === output) fail(ErrorCodes.INVALID_OPTION, `--log and the output model are the same file (${o.log})`, { option: '--log' });
-  }
-  for (const f of [output, logFile]) {
-    if (f !== undefined && fs.existsSync(f) && fs.statSync(f).isDirectory()) fail(ErrorCodes.FILE_WRITE, `cannot write ${displayPath(f, io.cwd)}: it is a folder`, { file: f });
-  }
+  preflightCliOutputs(
+    [
+      cliOutput(output, 'file', '-o', io.cwd),
+      ...(logFile ? [cliOutput(logFile, 'file', '--log', io.cwd)] : []),
+      ...(spec.options.checkpointDir !== undefined ? [cliOutput(spec.options.checkpointDir, 'folder', '--checkpoint-dir', io.cwd)] : []),
+    ],
+    inputs,
+    io.cwd,
+  );
 
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const m = loadModel(input);
@@ -301,7 +355,6 @@ export async function runTrain(model: string, o: TrainCliOptions, io: CliIo, log
   };
   const result = fineTuning ? await fineTune(m, data.train, opts) : await trainFloat(m, data.train, opts);
   log.done();
-  if (result.interrupted) log.warn(`training was interrupted; saving the model as of the ${result.log.kept === 'best' ? 'best epoch' : 'last step'}`);
   saveModel(result.model, output, { protect: inputs });
   if (logFile) writeFileAtomic(logFile, toJson(result.log));
   return { input, output, ...(logFile ? { log: logFile } : {}), result };
@@ -324,7 +377,11 @@ export function registerTrain(program: Command, io: CliIo): void {
     .option('--normalize <norm>', 'normalization of the training and evaluation data: fmnist, MEAN:STD or none (default none)')
     .option('--seed <n>', 'seed of the batch order and dropout masks (default 0)')
     .option('--resume [checkpoint]', 'continue from a checkpoint file, or from <checkpoint-dir>/last.json');
-  addTrainingOptions(cmd)
+  addTrainingOptions(cmd);
+  // train needs --train-data (quantize takes it only with --fine-tune): marked required in --help
+  cmd.options.find((opt) => opt.long === '--train-data')!.makeOptionMandatory();
+  apiOptionAliases(cmd, TRAINING_API_ALIASES);
+  cmd
     .option('-o, --output <file>', 'output model (default: <model stem>.trained.onnx, or .ft.onnx with --fine-tune)')
     .option('--log <file>', 'write the training log (options, per-epoch records) as JSON')
     .option('--json', 'print the training log as JSON')
@@ -344,10 +401,14 @@ ${DATA_SPEC_HELP}`,
       const r = await runTrain(model, opts, io, log);
       if (opts.json) {
         io.stdout(toJson({ input: displayPath(r.input, io.cwd), output: displayPath(r.output, io.cwd), ...(r.log ? { log: displayPath(r.log, io.cwd) } : {}), train: r.result.log }));
-        return;
+      } else {
+        const lines = [`${displayPath(r.input, io.cwd)} → ${displayPath(r.output, io.cwd)}`, ...formatTrainLog(r.result.log)];
+        if (r.log) lines.push(`log: ${displayPath(r.log, io.cwd)}`);
+        io.stdout(lines.join('\n') + '\n');
       }
-      const lines = [`${displayPath(r.input, io.cwd)} → ${displayPath(r.output, io.cwd)}`, ...formatTrainLog(r.result.log)];
-      if (r.log) lines.push(`log: ${displayPath(r.log, io.cwd)}`);
-      io.stdout(lines.join('\n') + '\n');
+      if (r.result.interrupted) {
+        const saved = [`the model as of the last step in ${displayPath(r.output, io.cwd)}`, ...(r.log ? [`the log in ${displayPath(r.log, io.cwd)}`] : [])];
+        throw interruptedError(r.result.log, saved, ['train', model, ...givenFlags(c, (f) => f !== '--resume'), '--resume'], io.cwd);
+      }
     });
 }

@@ -33,6 +33,10 @@ export interface Dataset {
   preprocessing?: { scale: number; normalize?: Normalization };
   /** The files the data came from. */
   files?: string[];
+  /** Class names by label, when the source has them (image folders, CIFAR). */
+  classNames?: string[];
+  /** The file of each sample, when samples are files (image folders). */
+  sampleFiles?: string[];
 }
 
 export interface Batch {
@@ -49,6 +53,25 @@ export interface Batch {
 export const FMNIST_NORMALIZATION: Readonly<Normalization> = Object.freeze({
   mean: Object.freeze([0.286]) as number[],
   std: Object.freeze([0.353]) as number[],
+});
+
+/** torchvision's ImageNet per-channel mean/std (RGB, after pixel/255). */
+export const IMAGENET_NORMALIZATION: Readonly<Normalization> = Object.freeze({
+  mean: Object.freeze([0.485, 0.456, 0.406]) as number[],
+  std: Object.freeze([0.229, 0.224, 0.225]) as number[],
+});
+
+/** CIFAR-10 training-set per-channel mean/std (RGB, after pixel/255), as commonly used with torchvision. */
+export const CIFAR10_NORMALIZATION: Readonly<Normalization> = Object.freeze({
+  mean: Object.freeze([0.4914, 0.4822, 0.4465]) as number[],
+  std: Object.freeze([0.247, 0.2435, 0.2616]) as number[],
+});
+
+/** Named normalizations accepted by parseNormalization (and the image presets of the same names). */
+export const NAMED_NORMALIZATIONS: Readonly<Record<'fmnist' | 'imagenet' | 'cifar10', Readonly<Normalization>>> = Object.freeze({
+  fmnist: FMNIST_NORMALIZATION,
+  imagenet: IMAGENET_NORMALIZATION,
+  cifar10: CIFAR10_NORMALIZATION,
 });
 
 /** Fashion-MNIST class names, by label. */
@@ -198,9 +221,15 @@ export function normalizeInPlace(images: Float32Array, sampleShape: readonly num
     for (let i = 0; i < images.length; i++) images[i] = (images[i]! - m0) / s0;
     return;
   }
-  for (let i = 0; i < images.length; i++) {
-    const c = Math.floor(((i % per) / inner) % channels);
-    images[i] = (images[i]! - mean[c]!) / std[c]!;
+  // Contiguous runs of `inner` values share a channel: samples × outer axes × channels × inner.
+  const block = channels * inner;
+  for (let base = 0; base < images.length; base += block) {
+    for (let c = 0; c < channels; c++) {
+      const m = mean[c]!;
+      const sd = std[c]!;
+      const end = base + (c + 1) * inner;
+      for (let i = base + c * inner; i < end; i++) images[i] = (images[i]! - m) / sd;
+    }
   }
 }
 
@@ -211,11 +240,12 @@ export function normalizeInPlace(images: Float32Array, sampleShape: readonly num
  */
 export function parseNormalization(text: string): Normalization {
   const t = text.trim();
-  if (t.toLowerCase() === 'fmnist') return { mean: [...FMNIST_NORMALIZATION.mean], std: [...FMNIST_NORMALIZATION.std] };
+  const named = NAMED_NORMALIZATIONS[t.toLowerCase() as keyof typeof NAMED_NORMALIZATIONS];
+  if (named && Object.prototype.hasOwnProperty.call(NAMED_NORMALIZATIONS, t.toLowerCase())) return { mean: [...named.mean], std: [...named.std] };
   const parts = t.split(':');
   const nums = (s: string): number[] => s.split(',').map((x) => (x.trim() === '' ? NaN : Number(x)));
   if (parts.length !== 2) {
-    fail(ErrorCodes.INVALID_OPTION, `normalization '${text}' must be 'fmnist' or MEAN:STD (e.g. 0.2860:0.3530)`, {
+    fail(ErrorCodes.INVALID_OPTION, `normalization '${text}' must be fmnist, imagenet, cifar10 or MEAN:STD (e.g. 0.2860:0.3530)`, {
       option: 'normalize',
     });
   }
@@ -272,7 +302,7 @@ function isWildcard(d: number | string | undefined): boolean {
  * DATA_MISMATCH such as "data samples are [1,28,28] but model input 'input' expects
  * [N,3,32,32]", with a hint when a reshape or a layout change would fit.
  */
-export function checkFitsModelInput(dataset: Dataset, inputDims: ModelDims, options: FitOptions = {}): ModelInputFit {
+export function checkFitsModelInput(dataset: Pick<Dataset, 'sampleShape'>, inputDims: ModelDims, options: FitOptions = {}): ModelInputFit {
   const name = options.inputName ?? 'input';
   const sample = dataset.sampleShape;
   const head = `data samples are ${formatShape(sample)} but model input '${name}' expects ${formatShape(inputDims)}`;
@@ -318,10 +348,14 @@ export function checkLabelRange(dataset: Dataset, numClasses: number): void {
   for (let i = 0; i < labels.length; i++) {
     const l = labels[i]!;
     if (l < 0 || l >= numClasses) {
+      const file = dataset.sampleFiles?.[i];
+      const cls = dataset.classNames?.[l];
       fail(
         ErrorCodes.DATA_MISMATCH,
-        `${dataset.name}: label ${l} of sample ${i} is outside 0..${numClasses - 1} (${numClasses} classes)`,
-        { sample: i, label: l, numClasses },
+        file !== undefined
+          ? `${file}: its class${cls !== undefined ? ` '${cls}'` : ''} has label ${l}, outside 0..${numClasses - 1} (${numClasses} classes)`
+          : `${dataset.name}: label ${l} of sample ${i} is outside 0..${numClasses - 1} (${numClasses} classes)`,
+        { sample: i, label: l, numClasses, ...(file !== undefined ? { file } : {}) },
       );
     }
   }

@@ -9,3 +9,7 @@ export * from './test-data-set.js';
 export * from './dataset.js';
 export * from './paths.js';
 export * from './load.js';
+export * from './image.js';
+export * from './folder.js';
+export * from './cifar.js';
+export * from './stream.js';

@@ -7,6 +7,9 @@
  *   idx:IMAGES[,LABELS]                     IDX files, gzipped or not
  *   npy:X.npy[,Y.npy]                       NumPy arrays
  *   pb:DIR                                  an ONNX test_data_set folder (inputs only)
+ *   folder:DIR[:PREPROCESSING]              an image folder (ImageFolder layout), PNG/JPEG
+ *   cifar10:DIR:train|test                  CIFAR-10 binary batches
+ *   cifar100:DIR:train|test[:fine|coarse]   CIFAR-100 binary batches
  *   PATH                                    a folder of IDX files, a test_data_set folder,
  *                                           a .npy file or an IDX file
  */
@@ -28,12 +31,17 @@ import { type NdArray, formatShape, shapeSize, sliceFirst } from './ndarray.js';
 import { readNpy } from './npy.js';
 import { FMNIST_DIR_ENV, FMNIST_FILES, bundledFmnistDir, findIdxFile, fmnistDir } from './paths.js';
 import { type TensorData, type TensorDecoder, looksLikeTestDataSet, readTestDataSet } from './test-data-set.js';
+import { CIFAR_PIXELS, CIFAR_SAMPLE_SHAPE, type CifarLabel, type CifarSplit, type CifarVariant, openCifar, readCifarRange } from './cifar.js';
+import { decodeImagesInto, imageGeometry, listImageFolder } from './folder.js';
+import { type ImagePreprocessing, formatImagePreprocessing, looksLikeImagePreprocessing, parseImagePreprocessing } from './image.js';
 
 export type DataSpec =
   | { kind: 'fmnist'; split: 'train' | 'test'; bundled: boolean }
   | { kind: 'idx'; images: string; labels?: string }
   | { kind: 'npy'; x: string; y?: string }
   | { kind: 'pb'; dir: string }
+  | { kind: 'folder'; dir: string; prep: ImagePreprocessing }
+  | { kind: 'cifar'; variant: CifarVariant; dir: string; split: CifarSplit; label: CifarLabel }
   | { kind: 'path'; path: string };
 
 export const DATA_SPEC_HELP = `Data SPEC forms:
@@ -48,13 +56,20 @@ export const DATA_SPEC_HELP = `Data SPEC forms:
       NumPy arrays: X is [N,...sample], Y is [N] integer class labels.
   pb:DIR
       An ONNX test_data_set folder (input_K.pb); inputs only, no labels.
+  folder:DIR[:PREPROCESSING]
+      Images (PNG, JPEG) in one subfolder per class (torchvision's ImageFolder layout;
+      classes sorted by name, or classes=FILE). PREPROCESSING: a preset imagenet, cifar10
+      or fmnist, and/or items resize=N|HxW, crop=N|HxW, mean=a,b,c, std=a,b,c, rgb|bgr|gray,
+      e.g. folder:val:imagenet, folder:imgs:resize=256,crop=224,mean=0.5,std=0.25,bgr
+  cifar10:DIR:train|test, cifar100:DIR:train|test[:fine|coarse]
+      CIFAR binary batches (data_batch_N.bin / test_batch.bin; train.bin / test.bin).
   PATH
       A folder with one *-images-idx3-ubyte[.gz] (and its *-labels-idx1-ubyte[.gz]),
       a test_data_set folder, a .npy file, or an IDX file.
 uint8 data is scaled by 1/255, float data is left as is; no normalization unless asked
 (the bundled models need mean 0.2860, std 0.3530: normalization 'fmnist').`;
 
-const SCHEMES = ['fmnist', 'fmnist-mini', 'idx', 'npy', 'pb'] as const;
+const SCHEMES = ['fmnist', 'fmnist-mini', 'idx', 'npy', 'pb', 'folder', 'cifar10', 'cifar100'] as const;
 
 function specError(spec: string, why: string): never {
   return fail(ErrorCodes.INVALID_OPTION, `bad data spec '${spec}': ${why}\n${DATA_SPEC_HELP}`, { option: 'data', spec });
@@ -77,6 +92,28 @@ export function parseDataSpec(spec: string): DataSpec {
     }
     if (rest === '') specError(spec, `${scheme}: needs a path`);
     if (scheme === 'pb') return { kind: 'pb', dir: rest };
+    if (scheme === 'folder') {
+      // folder:DIR[:PREPROCESSING]: the text after the last ':' is preprocessing when it reads as such.
+      const last = rest.lastIndexOf(':');
+      if (last > 0 && looksLikeImagePreprocessing(rest.slice(last + 1))) {
+        return { kind: 'folder', dir: rest.slice(0, last), prep: parseImagePreprocessing(rest.slice(last + 1)) };
+      }
+      return { kind: 'folder', dir: rest, prep: parseImagePreprocessing('') };
+    }
+    if (scheme === 'cifar10' || scheme === 'cifar100') {
+      const variant: CifarVariant = scheme === 'cifar10' ? 10 : 100;
+      const parts = rest.split(':');
+      let label: CifarLabel = 'fine';
+      if (variant === 100 && (parts[parts.length - 1] === 'fine' || parts[parts.length - 1] === 'coarse') && parts.length >= 3) {
+        label = parts.pop() as CifarLabel;
+      }
+      const split = parts.pop();
+      const dir = parts.join(':');
+      if (parts.length === 0 || dir === '' || (split !== 'train' && split !== 'test')) {
+        specError(spec, `${scheme}: takes DIR:train or DIR:test${variant === 100 ? ' (optionally :fine or :coarse)' : ''}`);
+      }
+      return { kind: 'cifar', variant, dir, split: split as CifarSplit, label };
+    }
     const parts = rest.split(',');
     if (parts.length > 2 || parts.some((p) => p === '')) {
       specError(spec, `${scheme}: takes one or two comma-separated paths (data[,labels])`);
@@ -102,6 +139,12 @@ export function formatDataSpec(spec: DataSpec): string {
       return `npy:${spec.x}${spec.y ? `,${spec.y}` : ''}`;
     case 'pb':
       return `pb:${spec.dir}`;
+    case 'folder': {
+      const prep = formatImagePreprocessing(spec.prep);
+      return prep === 'rgb' ? `folder:${spec.dir}` : `folder:${spec.dir}:${prep}`;
+    }
+    case 'cifar':
+      return `cifar${spec.variant}:${spec.dir}:${spec.split}${spec.variant === 100 && spec.label === 'coarse' ? ':coarse' : ''}`;
     case 'path':
       return spec.path;
   }
@@ -135,18 +178,40 @@ interface RawData {
   labelsFile?: string;
   numClasses?: number;
   files: string[];
+  /** Normalization the source itself asks for (a folder's preprocessing). */
+  normalize?: Normalization;
+  classNames?: string[];
+  sampleFiles?: string[];
 }
 
 /** Loads a dataset from a SPEC string (or a parsed DataSpec). */
 export function loadDataset(spec: string | DataSpec, options: LoadDatasetOptions = {}): Dataset {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
   const name = typeof spec === 'string' ? spec.trim() : formatDataSpec(spec);
-  checkOptions(options);
+  checkLoadOptions(options);
   const raw = loadRaw(parsed, options);
-  return buildDataset(name, raw, options);
+  return buildDataset(name, raw, { ...options, ...sourceNormalization(raw.normalize, options.normalize, name) });
 }
 
-function checkOptions(o: LoadDatasetOptions): void {
+/** The normalization to apply: the source's (a folder preset) or the option; both only when equal. */
+export function sourceNormalization(fromSource: Normalization | undefined, fromOption: Normalization | undefined, name: string): { normalize?: Normalization } {
+  if (fromSource && fromOption) {
+    const same = (a: number[], b: number[]): boolean => a.length === b.length && a.every((x, i) => x === b[i]);
+    if (!same(fromSource.mean, fromOption.mean) || !same(fromSource.std, fromOption.std)) {
+      fail(
+        ErrorCodes.INVALID_OPTION,
+        `${name} sets its own normalization (mean ${fromSource.mean.join(',')}, std ${fromSource.std.join(',')}); ` +
+          `drop the separate normalization (--normalize) or make them the same`,
+        { option: 'normalize' },
+      );
+    }
+  }
+  const n = fromSource ?? fromOption;
+  return n ? { normalize: n } : {};
+}
+
+/** INVALID_OPTION for bad load option values (limit, numClasses, scale, layout, normalize, reshape). */
+export function checkLoadOptions(o: LoadDatasetOptions): void {
   const positiveInt = (v: number | undefined, option: string): void => {
     if (v !== undefined && (!Number.isSafeInteger(v) || v <= 0)) {
       fail(ErrorCodes.INVALID_OPTION, `${option} must be a positive integer, got ${v}`, { option });
@@ -176,9 +241,58 @@ function loadRaw(spec: DataSpec, options: LoadDatasetOptions): RawData {
       return withLabels(readNpy(spec.x), spec.x, spec.y, readNpy);
     case 'pb':
       return loadPb(spec.dir, options);
+    case 'folder':
+      return loadFolder(spec.dir, spec.prep, options);
+    case 'cifar':
+      return loadCifar(spec, options);
     case 'path':
       return loadPath(spec.path, options);
   }
+}
+
+/** Image layouts: NHWC gives [H,W,C] samples, anything else [C,H,W]. */
+function imageLayout(options: LoadDatasetOptions): Layout {
+  return options.layout === 'NHWC' ? 'NHWC' : 'NCHW';
+}
+
+function loadFolder(dir: string, prep: ImagePreprocessing, options: LoadDatasetOptions): RawData {
+  const folder = listImageFolder(dir, prep.classesFile);
+  const n = options.limit === undefined ? folder.files.length : Math.min(folder.files.length, options.limit);
+  const files = folder.files.slice(0, n);
+  const geom = imageGeometry(files[0]!, prep, imageLayout(options));
+  const per = shapeSize(geom.sampleShape);
+  const data = new Uint8Array(n * per);
+  decodeImagesInto(files, prep, geom, data);
+  const raw: RawData = {
+    images: { dtype: 'uint8', shape: [n, ...geom.sampleShape], data },
+    imagesFile: dir,
+    labels: { dtype: 'int32', shape: [n], data: folder.labels.slice(0, n) },
+    labelsFile: folder.classesFile ?? dir,
+    numClasses: folder.classNames.length,
+    files: folder.classesFile !== undefined ? [dir, folder.classesFile] : [dir],
+    classNames: folder.classNames,
+    sampleFiles: files,
+  };
+  if (prep.normalize) raw.normalize = prep.normalize;
+  return raw;
+}
+
+function loadCifar(spec: Extract<DataSpec, { kind: 'cifar' }>, options: LoadDatasetOptions): RawData {
+  const src = openCifar(spec.dir, spec.variant, spec.split, spec.label);
+  const n = options.limit === undefined ? src.count : Math.min(src.count, options.limit);
+  const data = new Uint8Array(n * CIFAR_PIXELS);
+  const labels = new Int32Array(n);
+  readCifarRange(src, 0, n, data, labels);
+  const raw: RawData = {
+    images: { dtype: 'uint8', shape: [n, ...CIFAR_SAMPLE_SHAPE], data },
+    imagesFile: src.files[0]!,
+    labels: { dtype: 'int32', shape: [n], data: labels },
+    labelsFile: src.files[0]!,
+    numClasses: src.numClasses,
+    files: src.files,
+  };
+  if (src.classNames) raw.classNames = src.classNames;
+  return raw;
 }
 
 function withLabels(images: NdArray, imagesFile: string, labelsFile: string | undefined, read: (f: string) => NdArray): RawData {
@@ -354,6 +468,8 @@ function buildDataset(name: string, raw: RawData, options: LoadDatasetOptions): 
     files: raw.files,
   };
   if (labels) ds.labels = labels;
+  if (raw.classNames) ds.classNames = raw.classNames;
+  if (raw.sampleFiles) ds.sampleFiles = raw.sampleFiles.slice(0, count);
   if (options.reshape) ds = reshapeDataset(ds, options.reshape);
 
   let numClasses = options.numClasses ?? raw.numClasses;
@@ -367,6 +483,11 @@ function buildDataset(name: string, raw: RawData, options: LoadDatasetOptions): 
     checkLabelRange(ds, numClasses);
   }
   return ds;
+}
+
+/** uint8 samples as float32 times `scale`, exactly as loadDataset scales uint8 data (pixel / 255 by default). */
+export function uint8ToFloat32(data: Uint8Array, scale: number): Float32Array {
+  return scaledFloat32({ dtype: 'uint8', shape: [data.length], data }, scale);
 }
 
 /** A fresh float32 copy of the array's values times `scale` (the reader's array is never modified). */

@@ -13,9 +13,8 @@
  * TypeScript sources (tests), the package's `dist/` copy. Workers are kept for later calls
  * (unref'ed: they never keep the process alive); `releaseBinarizeWorkers()` ends them.
  */
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+import { workerScript } from '../util/worker-file.js';
 import { fail, ErrorCodes, HbnnError, type ErrorCode } from '../errors.js';
 import type { BitMapOptions } from './bitmap.js';
 import { binarizeWithBitMap, type BitMapBinarization } from './fused.js';
@@ -75,12 +74,7 @@ function letGo(w: Worker): void {
 }
 
 function workerFile(): string {
-  const sibling = new URL('./binarize-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(sibling))) return fileURLToPath(sibling);
-  // Running from src/hbnn/*.ts: the compiled copy in the package's dist/.
-  const built = new URL('../../dist/src/hbnn/binarize-worker.js', import.meta.url);
-  if (existsSync(fileURLToPath(built))) return fileURLToPath(built);
-  fail(ErrorCodes.INTERNAL, `binarization worker not found (${fileURLToPath(sibling)}); build the package with \`npx tsc -p .\``);
+  return workerScript(import.meta.url, 'hbnn', 'binarize-worker.js', 'binarization');
 }
 
 function workers(count: number): Worker[] {

@@ -15,6 +15,7 @@ import { loadDataset, parseNormalization, checkFitsModelInput } from '../data/in
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
+import { preparationFor, type Preparation } from './prepare.js';
 
 export interface QuantizeOptions {
   /** Average weight bits (default 1.4). */
@@ -52,6 +53,16 @@ export interface QuantizeOptions {
   scalingLayer?: boolean;
   verify?: boolean;
   /**
+   * Initializers that are also graph inputs (IR 3 style) stay graph inputs, overridable by a
+   * feed (default false: they become constants, as onnxruntime treats them when not fed).
+   */
+  keepInitializerInputs?: boolean;
+  /**
+   * QONNX/Brevitas models: BipolarQuant weights stay 1-bit planes with their scale (the same
+   * function); default false: every weight is re-binarized from its dequantized value.
+   */
+  keepImported?: boolean;
+  /**
    * Threads for the weights' bit maps and binarizations (default 1): each layer is done whole
    * by one thread, so the model is byte for byte the same for any count.
    */
@@ -62,6 +73,30 @@ export interface QuantizeResult {
   report: RunReport;
   record: QuantRecord;
   pipeline: string;
+  /** What was done to prepare the model (sorting, constants, opset upgrade, QONNX import, folding), one line each. */
+  preparation: string[];
+}
+
+/** A model prepared for quantization: the passes run and why (from `prepareForQuantize`). */
+export interface PreparedModel extends Preparation {
+  report?: RunReport;
+}
+
+/**
+ * Runs the preparation passes the model needs before quantization (src/quant/prepare.ts):
+ * topological sort, initializers-as-inputs to constants, opset upgrade, QONNX import,
+ * constant folding. The model changes in place.
+ */
+export async function prepareForQuantize(model: Model, o: QuantizeOptions = {}, extra: { minOpset?: number } = {}): Promise<PreparedModel> {
+  const prep = preparationFor(model, {
+    ...extra,
+    ...(o.keepInitializerInputs ? { keepInitializerInputs: true } : {}),
+    ...(o.keepImported ? { keepImported: true } : {}),
+    ...(o.actBits !== undefined || o.actDist !== undefined ? { dropImportedActivations: true } : {}),
+  });
+  if (prep.items.length === 0) return prep;
+  const report = await Pipeline.fromItems(prep.items, builtinPasses()).run(model, { verify: o.verify ?? true });
+  return { ...prep, report };
 }
 
 /** The pipeline `quantize` runs for these options. */
@@ -112,8 +147,11 @@ export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
  * error raised by a pass later on (e.g. onnxruntime failing during calibration) can leave
  * it partly rewritten: callers that need the original keep a copy (the CLI writes its
  * output file only when the whole pipeline succeeded).
+ *
+ * The model is first prepared (`prepareForQuantize`, unless `prepared` says it was): the
+ * printed pipeline starts with the preparation passes, so `opt -p` reproduces the whole.
  */
-export async function quantize(model: Model, opts: QuantizeOptions = {}): Promise<QuantizeResult> {
+export async function quantize(model: Model, opts: QuantizeOptions = {}, prepared?: PreparedModel): Promise<QuantizeResult> {
   let o = opts;
   if (opts.avgBits !== undefined && opts.dist !== undefined) {
     // Both given: they must agree (INVALID_OPTION otherwise); the distribution is used.
@@ -126,8 +164,15 @@ export async function quantize(model: Model, opts: QuantizeOptions = {}): Promis
   const items = quantizePipeline(o);
   const pipeline = Pipeline.fromItems(items, builtinPasses());
   if (o.actBits !== undefined || o.actDist !== undefined || o.recalibrateBatchNorm) checkCalibrationData(model, o);
+  const prep = prepared ?? (await prepareForQuantize(model, o));
   const report = await pipeline.run(model, { verify: opts.verify ?? true, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
-  return { report, record: requireQuantRecord(model), pipeline: printPipeline(items) };
+  if (prep.report) {
+    report.passes.unshift(...prep.report.passes);
+    report.warnings.unshift(...prep.report.warnings);
+    report.totalMs += prep.report.totalMs;
+  }
+  report.pipeline = printPipeline([...prep.items, ...items]);
+  return { report, record: requireQuantRecord(model), pipeline: printPipeline([...prep.items, ...items]), preparation: prep.notes };
 }
 
 /** Loads the calibration data as the calibrate and recalibrate-batchnorm passes will and checks that it fits the model. */

@@ -18,11 +18,11 @@
  */
 import type { Model } from '../ir/graph.js';
 import { loadModel } from '../onnx/io.js';
-import { loadDataset, parseNormalization, type Dataset } from '../data/index.js';
+import { loadDataset, parseNormalization, type Dataset, type DataSource } from '../data/index.js';
 import { evaluate } from '../runtime/infer.js';
 import { HEURISTICS } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { quantize, type QuantizeOptions } from './quantize.js';
+import { prepareForQuantize, quantize, type QuantizeOptions } from './quantize.js';
 import type { Granularity } from './weights.js';
 
 export const SWEEP_FORMAT = 'hbnn-sweep/1';
@@ -110,7 +110,7 @@ export interface SweepResult {
 type ModelSource = string | (() => Model | Promise<Model>);
 
 /** Runs the grid; see the file comment. INVALID_OPTION for a bad grid, before any work. */
-export async function sweep(model: ModelSource, dataset: Dataset | string, opts: SweepOptions): Promise<SweepResult> {
+export async function sweep(model: ModelSource, dataset: Dataset | DataSource | string, opts: SweepOptions): Promise<SweepResult> {
   const t0 = performance.now();
   const maxBits = opts.maxBits ?? 3;
   const bits = checkBits(opts.bits, maxBits);
@@ -137,7 +137,11 @@ export async function sweep(model: ModelSource, dataset: Dataset | string, opts:
   let float: SweepResult['float'] = null;
   let samples = Math.min(ds.count, opts.limit ?? ds.count);
   if (opts.float ?? true) {
-    const ev = await evaluate(await fresh(), ds, evalOpts);
+    // The reference is the model as quantize sees it: prepared (IR 3 initializers, old
+    // opsets, QONNX quantizers imported; docs/import.md), not yet binarized.
+    const base = await fresh();
+    await prepareForQuantize(base, opts.verify !== undefined ? { verify: opts.verify } : {});
+    const ev = await evaluate(base, ds, evalOpts);
     float = { top1: ev.top1, top5: ev.top5, evalMs: ev.ms };
     samples = ev.samples;
   }

@@ -5,7 +5,7 @@
 import type { Model } from '../ir/graph.js';
 import { tensorTypeOf } from '../ir/types.js';
 import { createSession, runSession, float32Tensor, type SessionOptions } from './ort.js';
-import { checkFitsModelInput, type Dataset } from '../data/index.js';
+import { checkFitsModelInput, checkLabelRange, dataSourceOf, isDataSource, type Dataset, type DataSource } from '../data/index.js';
 import { fail, ErrorCodes } from '../errors.js';
 
 export interface EvalOptions extends SessionOptions {
@@ -36,13 +36,17 @@ export function dataInput(model: Model): { name: string; dims: (number | string 
   return { name: v.name, dims: tensorTypeOf(v)?.shape };
 }
 
-/** Feeds the dataset through the model in batches, calling `each` with the named outputs. */
+/**
+ * Feeds the dataset through the model in batches, calling `each` with the named outputs (and
+ * the batch's labels, when the data has them). A streamed DataSource is read batch by batch
+ * (its decoding runs ahead while onnxruntime runs); it is not closed here.
+ */
 export async function forEachBatch(
   model: Model,
-  ds: Dataset,
+  ds: Dataset | DataSource,
   outputs: string[],
   opts: EvalOptions,
-  each: (start: number, n: number, out: Record<string, Float32Array>, dims: Record<string, readonly number[]>) => void,
+  each: (start: number, n: number, out: Record<string, Float32Array>, dims: Record<string, readonly number[]>, labels?: Int32Array) => void,
 ): Promise<void> {
   const input = dataInput(model);
   const fit = checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
@@ -50,11 +54,13 @@ export async function forEachBatch(
   const per = sampleShape.reduce((a, b) => a * b, 1);
   const total = Math.min(ds.count, opts.limit ?? ds.count);
   const bs = fit.fixedBatch ?? opts.batchSize ?? 256;
+  const src = isDataSource(ds) ? ds : dataSourceOf(ds);
   const session = await createSession(model, opts);
   try {
-    for (let start = 0; start < total; start += bs) {
-      const n = Math.min(bs, total - start);
-      let data = ds.images.subarray(start * per, (start + n) * per);
+    for await (const b of src.batches(bs, total)) {
+      const start = b.start;
+      const n = b.count;
+      let data = b.images;
       if (fit.fixedBatch !== null && n < fit.fixedBatch) {
         const padded = new Float32Array(fit.fixedBatch * per);
         padded.set(data);
@@ -71,7 +77,7 @@ export async function forEachBatch(
         out[name] = t.data as Float32Array;
         dims[name] = t.dims;
       }
-      each(start, n, out, dims);
+      each(start, n, out, dims, b.labels);
       opts.onProgress?.(start + n, total);
     }
   } finally {
@@ -80,11 +86,16 @@ export async function forEachBatch(
 }
 
 /** Top-1 / top-5 / per-class accuracy of a classifier on a labelled dataset. */
-export async function evaluate(model: Model, ds: Dataset, opts: EvalOptions = {}): Promise<EvalResult> {
-  if (!ds.labels) fail(ErrorCodes.DATA_MISMATCH, `dataset ${ds.name} has no labels; evaluation needs them`);
-  const labels = ds.labels;
+export async function evaluate(model: Model, ds: Dataset | DataSource, opts: EvalOptions = {}): Promise<EvalResult> {
+  if (isDataSource(ds) ? !ds.labelled : !ds.labels) fail(ErrorCodes.DATA_MISMATCH, `dataset ${ds.name} has no labels; evaluation needs them`);
   const output = opts.output ?? model.graph.outputs[0]?.name;
   if (!output) fail(ErrorCodes.ONNX_INVALID, 'the model has no output');
+  // Labels known up front are checked against a static class count before any work.
+  const outShape = tensorTypeOf(model.graph.outputs.find((v) => v.name === output) ?? model.graph.outputs[0]!)?.shape;
+  const staticK = outShape?.[outShape.length - 1];
+  if (ds.labels && typeof staticK === 'number' && staticK > 0) {
+    checkLabelRange({ name: ds.name, count: ds.count, sampleShape: ds.sampleShape, images: new Float32Array(0), labels: ds.labels.subarray(0, Math.min(ds.count, opts.limit ?? ds.count)), ...(ds.classNames ? { classNames: ds.classNames } : {}), ...(ds.sampleFiles ? { sampleFiles: ds.sampleFiles } : {}) }, staticK);
+  }
   const total = Math.min(ds.count, opts.limit ?? ds.count);
   const predictions = new Int32Array(total);
   let top1 = 0;
@@ -92,7 +103,7 @@ export async function evaluate(model: Model, ds: Dataset, opts: EvalOptions = {}
   let classes = ds.numClasses ?? 0;
   const hits = new Map<number, [number, number]>();
   const t0 = performance.now();
-  await forEachBatch(model, ds, [output], opts, (start, n, out, dims) => {
+  await forEachBatch(model, ds, [output], opts, (start, n, out, dims, labels) => {
     const logits = out[output]!;
     const d = dims[output]!;
     const k = d[d.length - 1]!;
@@ -100,8 +111,17 @@ export async function evaluate(model: Model, ds: Dataset, opts: EvalOptions = {}
     classes = Math.max(classes, k);
     for (let s = 0; s < n; s++) {
       const row = logits.subarray(s * k, (s + 1) * k);
-      const label = labels[start + s]!;
-      if (label < 0 || label >= k) fail(ErrorCodes.DATA_MISMATCH, `label ${label} of sample ${start + s} is outside the model's ${k} classes`);
+      const label = labels![s]!;
+      if (label < 0 || label >= k) {
+        const file = ds.sampleFiles?.[start + s];
+        fail(
+          ErrorCodes.DATA_MISMATCH,
+          file !== undefined
+            ? `${file}: its label ${label}${ds.classNames?.[label] !== undefined ? ` (class '${ds.classNames[label]}')` : ''} is outside the model's ${k} classes`
+            : `label ${label} of sample ${start + s} is outside the model's ${k} classes`,
+          { sample: start + s, label, ...(file !== undefined ? { file } : {}) },
+        );
+      }
       let best = 0;
       for (let c = 1; c < k; c++) if (row[c]! > row[best]!) best = c;
       predictions[start + s] = best;

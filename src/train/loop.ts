@@ -9,9 +9,9 @@
  * inference model on `evalData` (the model the caller gets back, in the quantized format).
  * The best epoch by evaluation top-1 is kept (or the last, with keep: 'last').
  *
- * Checkpoints (`checkpointDir`): `last.json` at the start, after every epoch and on
- * SIGINT / abort (mid-epoch, resumable at the same step); `best.json` when an epoch is the
- * best so far. A resumed run continues exactly where the saved one stopped: same batches,
+ * Checkpoints (`checkpointDir`): `last.json` at the start, after every epoch, on SIGINT /
+ * abort and at a `maxSteps` stop (both mid-epoch, resumable at the same step, with the
+ * partial epoch's sums); `best.json` when a whole epoch is the best so far. A resumed run continues exactly where the saved one stopped: same batches,
  * same dropout masks, same optimizer state, so its result is identical to an uninterrupted
  * run (with 1 onnxruntime thread; see docs/training.md on determinism).
  *
@@ -24,7 +24,7 @@ import * as path from 'node:path';
 import type { Model } from '../ir/graph.js';
 import { decodeModel, encodeModel } from '../onnx/io.js';
 import { tensorTypeOf } from '../ir/types.js';
-import { fail, ErrorCodes, HbnnError } from '../errors.js';
+import { fail, ErrorCodes, HbnnError, optionName } from '../errors.js';
 import { checkFitsModelInput, checkLabelRange, gatherBatch, shuffledIndices, takeDataset, type Dataset } from '../data/index.js';
 import { evaluate } from '../runtime/infer.js';
 import { readQuantRecord, requireQuantRecord } from '../quant/format.js';
@@ -78,25 +78,25 @@ interface Resolved {
 function resolveOptions(o: FineTuneOptions): Resolved {
   const posInt = (v: number | undefined, name: string, dflt?: number): number | undefined => {
     if (v === undefined) return dflt;
-    if (!Number.isSafeInteger(v) || v <= 0) fail(ErrorCodes.INVALID_OPTION, `${name} must be a positive integer, got ${v}`, { option: name });
+    if (!Number.isSafeInteger(v) || v <= 0) fail(ErrorCodes.INVALID_OPTION, `${optionName(name)} must be a positive integer, got ${v}`, { option: name });
     return v;
   };
   const num = (v: number | undefined, name: string, dflt: number, ok: (x: number) => boolean, what: string): number => {
     if (v === undefined) return dflt;
-    if (!Number.isFinite(v) || !ok(v)) fail(ErrorCodes.INVALID_OPTION, `${name} must be ${what}, got ${v}`, { option: name });
+    if (!Number.isFinite(v) || !ok(v)) fail(ErrorCodes.INVALID_OPTION, `${optionName(name)} must be ${what}, got ${v}`, { option: name });
     return v;
   };
   const optimizer = o.optimizer ?? 'sgd';
-  if (optimizer !== 'sgd' && optimizer !== 'adam') fail(ErrorCodes.INVALID_OPTION, `optimizer must be sgd or adam, got ${String(optimizer)}`, { option: 'optimizer' });
+  if (optimizer !== 'sgd' && optimizer !== 'adam') fail(ErrorCodes.INVALID_OPTION, `${optionName('optimizer')} must be sgd or adam, got ${String(optimizer)}`, { option: 'optimizer' });
   const schedule = o.schedule ?? 'cosine';
-  if (!['cosine', 'step', 'constant'].includes(schedule)) fail(ErrorCodes.INVALID_OPTION, `schedule must be cosine, step or constant, got ${String(schedule)}`, { option: 'schedule' });
+  if (!['cosine', 'step', 'constant'].includes(schedule)) fail(ErrorCodes.INVALID_OPTION, `${optionName('schedule')} must be cosine, step or constant, got ${String(schedule)}`, { option: 'schedule' });
   const loss = o.loss ?? 'cross-entropy';
-  if (!LOSSES.includes(loss)) fail(ErrorCodes.INVALID_OPTION, `loss must be ${LOSSES.join(' or ')}, got ${String(loss)}`, { option: 'loss' });
+  if (!LOSSES.includes(loss)) fail(ErrorCodes.INVALID_OPTION, `${optionName('loss')} must be ${LOSSES.join(' or ')}, got ${String(loss)}`, { option: 'loss' });
   const lr = num(o.lr, 'lr', optimizer === 'adam' ? 0.001 : 0.01, (x) => x > 0, 'a number > 0');
   if (o.freezeBitMapsAfter !== undefined && (!Number.isSafeInteger(o.freezeBitMapsAfter) || o.freezeBitMapsAfter < 0)) {
-    fail(ErrorCodes.INVALID_OPTION, `freezeBitMapsAfter must be an integer >= 0, got ${o.freezeBitMapsAfter}`, { option: 'freezeBitMapsAfter' });
+    fail(ErrorCodes.INVALID_OPTION, `${optionName('freezeBitMapsAfter')} must be an integer >= 0, got ${o.freezeBitMapsAfter}`, { option: 'freezeBitMapsAfter' });
   }
-  if (o.keep !== undefined && o.keep !== 'best' && o.keep !== 'last') fail(ErrorCodes.INVALID_OPTION, `keep must be best or last, got ${String(o.keep)}`, { option: 'keep' });
+  if (o.keep !== undefined && o.keep !== 'best' && o.keep !== 'last') fail(ErrorCodes.INVALID_OPTION, `${optionName('keep')} must be best or last, got ${String(o.keep)}`, { option: 'keep' });
   const seed = num(o.seed, 'seed', 0, (x) => Number.isSafeInteger(x), 'an integer');
   const r: Resolved = {
     epochs: posInt(o.epochs, 'epochs', 1)!,
@@ -129,7 +129,7 @@ function resolveOptions(o: FineTuneOptions): Resolved {
   if (evalLimit !== undefined) r.evalLimit = evalLimit;
   if (o.freezeBitMapsAfter !== undefined) r.freezeBitMapsAfter = o.freezeBitMapsAfter;
   if (o.checkpointDir !== undefined) r.checkpointDir = o.checkpointDir;
-  if (r.keep === 'best' && !o.evalData) fail(ErrorCodes.INVALID_OPTION, 'keep: best needs evaluation data (evalData)', { option: 'keep' });
+  if (r.keep === 'best' && !o.evalData) fail(ErrorCodes.INVALID_OPTION, `${optionName('keep')} best needs evaluation data (${optionName('evalData')})`, { option: 'keep' });
   return r;
 }
 
@@ -145,7 +145,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
     ...(opts.phaseLayout === false ? { phaseLayout: false } : {}),
   });
   if (mode === 'float' && tg.params.some((p) => p.kind === 'binarized')) fail(ErrorCodes.INTERNAL, 'binarized weights in a float model');
-  if (tg.params.length === 0) fail(ErrorCodes.INVALID_OPTION, 'nothing to train: no float parameter reaches the loss (all frozen?)', { option: 'freeze' });
+  if (tg.params.length === 0) fail(ErrorCodes.INVALID_OPTION, `nothing to train: no float parameter reaches the loss (all frozen by ${optionName('freeze')}?)`, { option: 'freeze' });
 
   // ---- data ---------------------------------------------------------------------------
   const inputDims = tensorTypeOf(tg.model.graph.get(tg.dataInput))?.shape ?? [];
@@ -181,7 +181,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   let before: { evalTop1: number; evalTop5: number } | undefined;
   let resumedFrom: string | undefined;
   if (opts.resume) {
-    const file = opts.resume === true ? (o.checkpointDir ?? fail(ErrorCodes.INVALID_OPTION, 'resume: true needs checkpointDir', { option: 'resume' })) : opts.resume;
+    const file = opts.resume === true ? (o.checkpointDir ?? fail(ErrorCodes.INVALID_OPTION, `${optionName('resume')} without a checkpoint file needs ${optionName('checkpointDir')}`, { option: 'resume' })) : opts.resume;
     const ck = loadCheckpoint(file);
     const m = ck.meta;
     if (m.fingerprint !== fingerprint || m.mode !== mode) {
@@ -235,7 +235,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
     partial,
   });
   let lastCheckpoint: string | undefined;
-  const saveLast = (reason: 'start' | 'epoch' | 'interrupt', next: number, step: number): void => {
+  const saveLast = (reason: 'start' | 'epoch' | 'interrupt' | 'max-steps', next: number, step: number): void => {
     if (!o.checkpointDir) return;
     lastCheckpoint = saveCheckpoint(o.checkpointDir, 'last', checkpointState(next, step), stateTensors(params, bns, optimizer, true));
     emit({ type: 'checkpoint', path: lastCheckpoint, reason });
@@ -297,6 +297,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
           partial.ms = performance.now() - epochStart;
           interrupted = true;
           log.stopped = 'interrupted';
+          log.stoppedAt = { epoch: epoch + 1, step: stepInEpoch, stepsPerEpoch };
           saveLast('interrupt', epoch, stepInEpoch);
           break outer;
         }
@@ -328,6 +329,14 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
         emit({ type: 'step', epoch: epoch + 1, step: stepInEpoch + 1, stepsPerEpoch, globalStep, loss: out.loss, lr });
       }
       if (partial.steps === 0) break; // maxSteps reached exactly at an epoch boundary
+      // Stopped by maxSteps inside the epoch: the checkpoint resumes this epoch at this step
+      // (with its partial sums), before the partial record below joins the log.
+      const midEpoch = stoppedEarly && stepInEpoch < stepsPerEpoch;
+      if (midEpoch) {
+        partial.ms = performance.now() - epochStart;
+        log.stoppedAt = { epoch: epoch + 1, step: stepInEpoch, stepsPerEpoch };
+        saveLast('max-steps', epoch, stepInEpoch);
+      }
       const record: EpochRecord = {
         epoch: epoch + 1,
         steps: partial.steps,
@@ -349,7 +358,8 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
         if (!best || ev.top1 > best.top1) {
           best = { epoch: epoch + 1, top1: ev.top1 };
           bestSnapshot = snapshotValues(params, bns);
-          if (o.checkpointDir) {
+          // best.json holds whole epochs only (a resume finishes a partial one and compares then)
+          if (o.checkpointDir && !midEpoch) {
             const p = saveCheckpoint(o.checkpointDir, 'best', { ...checkpointState(epoch + 1, 0), partial: emptyPartial() }, stateTensors(params, bns, optimizer, false));
             emit({ type: 'checkpoint', path: p, reason: 'best' });
           }
@@ -358,9 +368,9 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
       record.ms = round1(performance.now() - epochStart);
       records.push(record);
       emit({ type: 'epoch', record });
+      if (midEpoch) break;
       partial = emptyPartial();
       stepInEpoch = 0;
-      // a run stopped by maxSteps ends its epoch early; a resume starts the next one
       saveLast('epoch', epoch + 1, 0);
       if (stoppedEarly) break;
     }
@@ -382,7 +392,7 @@ function diverged(why: string, epoch: number, step: number, checkpoint: string |
   throw new HbnnError(
     ErrorCodes.TRAINING_DIVERGED,
     `training diverged at epoch ${epoch + 1}, step ${step + 1}: ${why}. Lower the learning rate. ${
-      checkpoint ? `The last good checkpoint is ${checkpoint}` : 'No checkpoint was written (set checkpointDir to keep one)'
+      checkpoint ? `The last good checkpoint is ${checkpoint}` : `No checkpoint was written (set ${optionName('checkpointDir')} to keep one)`
     }`,
     { epoch: epoch + 1, step: step + 1, ...(checkpoint ? { checkpoint } : {}) },
   );

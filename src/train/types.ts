@@ -98,12 +98,18 @@ export interface EpochRecord {
   evalMs?: number;
 }
 
+/**
+ * Trainer events. `start`: `epoch` and `step` are where training starts, counted from 0
+ * (non-zero on a resume). `step`: the step just done, `epoch` and `step` counted from 1
+ * (step `step` of `stepsPerEpoch` in epoch `epoch`). `eval`: the 1-based epoch just
+ * evaluated (0 before training).
+ */
 export type TrainEvent =
   | { type: 'start'; epochs: number; stepsPerEpoch: number; epoch: number; step: number; params: number; samples: number }
   | { type: 'step'; epoch: number; step: number; stepsPerEpoch: number; globalStep: number; loss: number; lr: number }
   | { type: 'eval'; epoch: number; top1: number }
   | { type: 'epoch'; record: EpochRecord }
-  | { type: 'checkpoint'; path: string; reason: 'start' | 'epoch' | 'best' | 'interrupt' };
+  | { type: 'checkpoint'; path: string; reason: 'start' | 'epoch' | 'best' | 'interrupt' | 'max-steps' };
 
 export const TRAIN_LOG_FORMAT = 'hbnn-onnx-train-log/1';
 
@@ -121,6 +127,11 @@ export interface TrainLog {
   /** Which parameters the returned model holds. */
   kept: 'best' | 'last';
   stopped: 'completed' | 'max-steps' | 'interrupted';
+  /**
+   * Where a run that did not complete stopped (max-steps or interrupted): in 1-based epoch
+   * `epoch`, after `step` of its `stepsPerEpoch` steps. A resume continues from there.
+   */
+  stoppedAt?: { epoch: number; step: number; stepsPerEpoch: number };
   resumedFrom?: string;
   checkpoint?: string;
   threads?: number;

@@ -1,8 +1,9 @@
 /** The docs are checked against the code they describe, so they cannot drift. */
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { REPO_ROOT } from './helpers.js';
+import { REPO_ROOT, tmpDir } from './helpers.js';
 import { ErrorCodes, exitCodeFor } from '../../src/errors.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { defaultIo } from '../../src/cli/io.js';
@@ -63,6 +64,30 @@ describe('.ci/run', () => {
     const at = steps.map((s) => commands.findIndex((l) => l.includes(s)));
     for (const [i, p] of at.entries()) expect(p, steps[i]).toBeGreaterThanOrEqual(0);
     expect([...at].sort((a, b) => a - b)).toEqual(at);
-    expect(read('.npmrc')).toContain('onnxruntime-node-install=skip');
+  });
+
+  it('no dependency install script runs, and npm prints no warning about the project config', () => {
+    // onnxruntime-node's postinstall would download CUDA binaries; protobufjs's checks versions.
+    const pkg = JSON.parse(read('package.json')) as { allowScripts?: Record<string, boolean> };
+    expect(pkg.allowScripts).toEqual({ 'onnxruntime-node': false, protobufjs: false });
+    // every dependency with an install script is covered by allowScripts
+    const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+    const withScripts = Object.entries(lock.packages)
+      .filter(([, p]) => p.hasInstallScript === true)
+      .map(([k]) => k.replace(/^.*node_modules\//, ''));
+    expect(withScripts.sort()).toEqual(Object.keys(pkg.allowScripts!).sort());
+    // a project .npmrc key npm does not know makes every npm command warn: there is none
+    expect(fs.existsSync(path.join(REPO_ROOT, '.npmrc'))).toBe(false);
+    const npmrcFree = tmpDir();
+    const r = spawnSync('npm', ['pkg', 'get', 'name'], {
+      cwd: REPO_ROOT,
+      encoding: 'utf8',
+      timeout: 60_000,
+      env: { ...process.env, npm_config_userconfig: path.join(npmrcFree, 'none'), npm_config_update_notifier: 'false' },
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe('"hbnn-onnx"');
+    expect(r.stderr).toBe('');
+    expect(read('.ci/run')).toContain('export ONNXRUNTIME_NODE_INSTALL=skip');
   });
 });

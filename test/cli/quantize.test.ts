@@ -136,7 +136,8 @@ describe('quantize', () => {
 
   it('text output marks layers kept float', async () => {
     const w = workdir();
-    const r = await cli(['quantize', 'model.onnx', '--avg-bits', '2', '--exclude', '/fc/*', '/c1/*'], { cwd: w.dir });
+    // --exclude before the model: one value per flag, so it does not swallow the model path
+    const r = await cli(['quantize', '--exclude', '/fc/*', '--exclude', '/c1/*', 'model.onnx', '--avg-bits', '2'], { cwd: w.dir });
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ {2}\/c1\/Conv +Conv +288 +float +32$/m);
     expect(r.stdout).toMatch(/^ {2}\/fc\/Gemm +Gemm +11,520 +float +32$/m);
@@ -211,8 +212,8 @@ describe('quantize', () => {
       '--heuristic <name>',
       '--per-channel',
       '--granularity <g>',
-      '--include <glob...>',
-      '--exclude <glob...>',
+      '--include <globs>',
+      '--exclude <globs>',
       '--first-layer <mode>',
       '--last-layer <mode>',
       '--seed <n>',
@@ -363,7 +364,7 @@ describe('quantize errors: exit code, one error line, nothing written', () => {
     for (const args of [['-o', 'folder'], ['--report', 'folder']]) {
       const r = await cli(['quantize', 'model.onnx', ...args], { cwd: w.dir });
       expect(r.code).toBe(7);
-      expect(r.stderr).toMatch(/^hbnn-onnx: error\[file-write\]: cannot write folder: it is a folder\n$/);
+      expect(r.stderr).toMatch(/^hbnn-onnx: error\[file-write\]: cannot write (-o|--report) folder: it is a folder; nothing was done\n$/);
       expectUntouched(w, ['model.onnx', 'folder']);
       expect(fs.readdirSync(path.join(w.dir, 'folder'))).toEqual([]);
     }

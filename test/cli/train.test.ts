@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
+import { main } from '../../src/cli/main.js';
 import { encodeModel, loadModel } from '../../src/onnx/io.js';
 import { readQuantRecord } from '../../src/quant/format.js';
 import { FMNIST_NORMALIZATION, loadDataset, writeNpy } from '../../src/data/index.js';
@@ -59,7 +60,7 @@ describe('train --fine-tune', () => {
     expect(lines[2]).toMatch(/^before: eval top-1 \d+\.\d\d%, top-5 \d+\.\d\d%$/);
     expect(r.stdout).toMatch(/^ {2}epoch +steps +loss +train top-1 +eval top-1 +eval top-5 +lr +time$/m);
     expect(r.stdout).toMatch(/^ +1 +3 +\d+\.\d{4} +\d+\.\d\d% +\d+\.\d\d% +\d+\.\d\d% +\S+ +.+$/m);
-    expect(r.stdout).toMatch(/^stopped at --max-steps; kept the best epoch \(1, eval top-1 \d+\.\d\d%\); /m);
+    expect(r.stdout).toMatch(/^stopped at --max-steps \(epoch 1, step 3 of 8\); kept the best epoch \(1, eval top-1 \d+\.\d\d%\); /m);
     const rec = readQuantRecord(loadModel(path.join(d, 'ft.onnx')))!;
     expect(rec.weights).toHaveLength(4);
     expect(rec.avgWeightBits).toBeCloseTo(1.4, 3);
@@ -81,9 +82,90 @@ describe('train checkpoints', () => {
   });
 });
 
+describe('train --max-steps then --resume', () => {
+  it('the checkpoint records the step inside the epoch; the resumed run finishes that epoch and equals an uninterrupted run', async () => {
+    const d = workdir();
+    // 128 samples in batches of 32: 4 steps per epoch; a constant learning rate, so the
+    // schedule does not depend on --max-steps and the runs are comparable byte for byte.
+    const base = ['train', 'float.onnx', '--train-data', 'fmnist-mini:train', '--normalize', 'fmnist', '--train-limit', '128', '--batch-size', '32', '--threads', '1', '--schedule', 'constant', '--epochs', '2'];
+    const stop = await cli([...base, '--max-steps', '5', '--checkpoint-dir', 'ck', '-o', 'stopped.onnx'], { cwd: d });
+    expect(stop.code, stop.stderr).toBe(0);
+    expect(stop.stdout).toMatch(/^stopped at --max-steps \(epoch 2, step 1 of 4\); kept the last parameters; /m);
+    const meta = JSON.parse(fs.readFileSync(path.join(d, 'ck', 'last.json'), 'utf8')) as { epoch: number; stepInEpoch: number; globalStep: number; epochs: unknown[]; partial: { steps: number } };
+    expect({ epoch: meta.epoch, stepInEpoch: meta.stepInEpoch, globalStep: meta.globalStep, epochs: meta.epochs.length, partialSteps: meta.partial.steps }).toEqual({
+      epoch: 1, // 0-based: the second epoch
+      stepInEpoch: 1,
+      globalStep: 5,
+      epochs: 1,
+      partialSteps: 1,
+    });
+    const resumed = await cli([...base, '--checkpoint-dir', 'ck', '--resume', '-o', 'resumed.onnx', '--json'], { cwd: d });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const log = (JSON.parse(resumed.stdout) as { train: TrainLog }).train;
+    expect(log.stopped).toBe('completed');
+    expect(log.epochs.map((e) => [e.epoch, e.steps, e.samples])).toEqual([
+      [1, 4, 128],
+      [2, 4, 128],
+    ]);
+    const straight = await cli([...base, '-o', 'straight.onnx'], { cwd: d });
+    expect(straight.code, straight.stderr).toBe(0);
+    expect(fs.readFileSync(path.join(d, 'resumed.onnx')).equals(fs.readFileSync(path.join(d, 'straight.onnx')))).toBe(true);
+  });
+});
+
+describe('quantize --fine-tune interrupted (Ctrl-C)', () => {
+  it('exit 130; the quantized model is written and the printed train command resumes from the checkpoint', async () => {
+    const d = workdir();
+    let err = '';
+    let sent = false;
+    const quantize = ['quantize', 'float.onnx', '--fine-tune', '--train-data', 'fmnist-mini:train', '--train-limit', '256', '--batch-size', '32', '--threads', '1', '--normalize', 'fmnist', '--checkpoint-dir', 'ck', '-o', 'q.onnx'];
+    const code = await main(['node', 'hbnn-onnx', ...quantize], {
+      cwd: d,
+      stderrIsTTY: true,
+      stdout: () => {},
+      stderr: (t) => {
+        err += t;
+        // the trainer listens for SIGINT; the first step's progress line triggers it
+        if (!sent && t.includes(', step 1/8')) {
+          sent = true;
+          process.emit('SIGINT', 'SIGINT');
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(code, err).toBe(130);
+    const m = /hbnn-onnx: error\[interrupted\]: training interrupted \(Ctrl-C\) at epoch 1, step 1 of 8\. Saved a checkpoint in ck\/last\.json, the quantized model as of the last step in q\.onnx \(not a finished training\)\. Resume with:\n {2}hbnn-onnx (.*)\n$/.exec(err);
+    expect(m, err).not.toBeNull();
+    expect(m![1]).toBe('train q.onnx --fine-tune --normalize fmnist --train-data fmnist-mini:train --batch-size 32 --threads 1 --train-limit 256 --checkpoint-dir ck --resume');
+    const resumed = await cli([...m![1]!.split(' '), '--json'], { cwd: d });
+    expect(resumed.code, resumed.stderr).toBe(0);
+    const log = (JSON.parse(resumed.stdout) as { train: TrainLog }).train;
+    expect(log.stopped).toBe('completed');
+    expect(log.epochs.map((e) => e.steps)).toEqual([8]);
+  });
+});
+
+describe('train progress on a terminal', () => {
+  it('counts epochs and steps from 1 and never past their totals; counts have thousands separators', async () => {
+    const d = workdir();
+    // 256 samples in batches of 32: 8 steps per epoch, 2 epochs
+    const r = await cli(['train', 'float.onnx', ...FAST.filter((a, i, all) => a !== '--max-steps' && all[i - 1] !== '--max-steps'), '--epochs', '2'], { cwd: d, stderrIsTTY: true });
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stderr.split(/\r\x1b\[2K/).filter((l) => l !== '');
+    expect(lines).toContain('training: 104,651 parameters, 256 samples, 8 steps per epoch'); // the trainable ones
+    const steps = lines.filter((l) => l.startsWith('epoch ') && l.includes(', step ')).map((l) => /^epoch (\d+)\/(\d+), step (\d+)\/(\d+):/.exec(l)!.slice(1).map(Number));
+    expect(steps).toHaveLength(16);
+    expect(steps[0]).toEqual([1, 2, 1, 8]);
+    expect(steps[15]).toEqual([2, 2, 8, 8]);
+    for (const [e, es, s, ss] of steps) {
+      expect(e).toBeLessThanOrEqual(es!);
+      expect(s).toBeLessThanOrEqual(ss!);
+    }
+  });
+});
+
 describe('train errors: nothing written', () => {
   const cases: [string, string[], number, string][] = [
-    ['no --train-data', ['float.onnx', '--epochs', '1'], 2, 'invalid-option'],
     ['--lr 0', ['float.onnx', ...FAST, '--lr', '0'], 2, 'invalid-option'],
     ['--keep best without --eval-data', ['float.onnx', ...FAST, '--keep', 'best'], 2, 'invalid-option'],
     ['--gamma without the step schedule', ['float.onnx', ...FAST, '--gamma', '0.5'], 2, 'invalid-option'],

@@ -9,6 +9,9 @@ import { foldBatchnorm } from '../../passes/fold-batchnorm.js';
 import { topologicalSort } from '../../passes/topological-sort.js';
 import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
 import { insertWeightBinarization } from '../../passes/insert-weight-binarization.js';
+import { constantInitializerInputs } from '../../passes/constant-initializer-inputs.js';
+import { upgradeOpset } from '../../passes/upgrade-opset.js';
+import { importQonnx } from '../../passes/import-qonnx.js';
 import { REPO_ROOT } from '../helpers/build.js';
 
 /** docs/passes.md is written by hand; this keeps it faithful to the declarations. */
@@ -20,7 +23,7 @@ describe('docs/passes.md', () => {
     const end = doc.indexOf('\n## ', start + 1);
     return doc.slice(start, end < 0 ? undefined : end);
   };
-  for (const p of [topologicalSort, inferShapes, foldConstants, eliminateIdentity, eliminateDeadCode, foldBatchnorm, insertWeightBinarization, recalibrateBatchnorm]) {
+  for (const p of [topologicalSort, inferShapes, foldConstants, eliminateIdentity, eliminateDeadCode, foldBatchnorm, insertWeightBinarization, recalibrateBatchnorm, constantInitializerInputs, upgradeOpset, importQonnx]) {
     it(`documents ${p.name}: summary, options with defaults, properties, rules`, () => {
       const s = section(p.name);
       expect(s).toContain(p.summary);

@@ -1,10 +1,8 @@
 /** Number formatting shared by the Markdown and HTML renderers. */
+import { formatFixed } from '../../util/numbers.js';
 
-/** Fixed decimals, with thousands separators for large values. */
-export function fixed(x: number, digits: number): string {
-  if (!Number.isFinite(x)) return String(x);
-  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
-}
+/** Fixed decimals, with thousands separators (the toolkit's one number formatter). */
+export const fixed = formatFixed;
 
 export const mm2 = (x: number): string => fixed(x, x >= 100 ? 1 : 3);
 export const watts = (x: number): string => fixed(x, x >= 10 ? 2 : 3);

@@ -17,7 +17,7 @@
  *    input a requantizer, no consumer layer none (logits).
  */
 import type { Model, Node, Value } from '../../ir/graph.js';
-import { fail, ErrorCodes } from '../../errors.js';
+import { fail, ErrorCodes, optionName } from '../../errors.js';
 import { requireQuantRecord, isActivationCall, type ActivationRecord, type QuantRecord } from '../../quant/format.js';
 import { layerGeometry, type LayerGeometry } from './geometry.js';
 import {
@@ -53,7 +53,7 @@ const INPUT_PASS_THROUGH = new Set(['Relu', 'MaxPool', 'Flatten', 'Reshape', 'Id
 function checkBits(value: number | undefined, dflt: number, option: string, max: number): number {
   const v = value ?? dflt;
   if (typeof v !== 'number' || !Number.isFinite(v) || v < 1 || v > max) {
-    fail(ErrorCodes.INVALID_OPTION, `${option} must be a number from 1 to ${max}, got ${String(value)}`, { option });
+    fail(ErrorCodes.INVALID_OPTION, `${optionName(option)} must be a number from 1 to ${max}, got ${String(value)}`, { option });
   }
   return v;
 }

@@ -63,7 +63,7 @@ export function lowerAsicWork(works: readonly AsicLayerWork[], source: WorkSourc
   const notes: string[] = [];
   if (works.some((w) => w.activation.source === 'assumed')) {
     notes.push(
-      `Layer inputs the model leaves in float were priced at ${options.activationBits ?? 8} activation bits (option activationBits): ${works
+      `Layer inputs the model leaves in float were priced at ${options.activationBits ?? 8} activation bits (\`lower --activation-bits\`; AsicOptions.activationBits in the API): ${works
         .filter((w) => w.activation.source === 'assumed')
         .map((w) => w.name)
         .join(', ')}.`,

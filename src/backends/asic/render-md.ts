@@ -46,7 +46,7 @@ ${table(
     ['average weight bits (binarized layers)', bits(r.bits.avgWeightBits)],
     ['average activation bits', bits(r.bits.avgActivationBits)],
     ['technology', `${mdEscape(r.tech.name)} (${mdEscape(r.tech.node)}), clock ${fixed(r.clockMhz, 0)} MHz, fold ${int(r.tech.foldCycles)} cycles/frame`],
-    ['per-layer work from', r.source === 'bit-ir' ? 'bit-level IR (fromBitProgram)' : 'quantization record (fromQuantRecord)'],
+    ['per-layer work from', r.source === 'bit-ir' ? 'bit-level IR (`lower --from-bit-ir`)' : 'quantization record (`lower` without `--from-bit-ir`)'],
   ],
   ['l', 'r'],
 )}`;
@@ -151,7 +151,7 @@ ${table(
   ['l'],
 )}
 
-Voltage ${t.voltage} V, leakage ${t.leakageWPerMm2} W/mm², fold ${t.foldCycles} cycles per frame, clock ${r.clockMhz} MHz.`;
+Voltage ${t.voltage} V, leakage ${t.leakageWPerMm2} W/mm², fold ${int(t.foldCycles)} cycles per frame, clock ${r.clockMhz} MHz.`;
 }
 
 function sweepSection(r: AsicReport): string {

@@ -92,8 +92,8 @@ export function buildAsicReport(works: readonly AsicLayerWork[], o: BuildReportO
       : { areaMm2: units.areaMm2, powerW: units.powerW, fps: units.fps, energyPerFrameUj: units.energyPerFrameUj };
   const notes = [
     o.source === 'bit-ir'
-      ? 'Per-layer work read from the bit-level IR (fromBitProgram).'
-      : "Per-layer work read from the quantized ONNX model's hbnn.quantization record and graph (fromQuantRecord).",
+      ? 'Per-layer work read from the bit-level IR (lower --from-bit-ir).'
+      : "Per-layer work read from the quantized ONNX model's hbnn.quantization record and graph (lower without --from-bit-ir reads it).",
     'Homogeneous 1- and 2-bit rows are computed from the same unit counts with every HBNN bit histogram replaced (weights and activations); the network was not re-quantized.',
     ...(o.notes ?? []),
   ];

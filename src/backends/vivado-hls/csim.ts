@@ -5,11 +5,12 @@
  */
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { fail, ErrorCodes } from '../../errors.js';
 import { TB_DATA, TB_SOURCE } from './emit/testbench.js';
 import { TOP_SOURCE } from './emit/top.js';
+import { makeTempDir } from '../../util/temp.js';
+
 
 export interface CsimOptions {
   /** Wall-clock limit for compiling and for running, each (default 10 minutes). */
@@ -104,8 +105,10 @@ export async function compileCsim(dir: string, o: CsimOptions = {}): Promise<Csi
   }
   const timeoutMs = o.timeoutMs ?? 600_000;
   const cxx = o.cxx ?? process.env['CXX'] ?? 'g++';
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-csim-'));
-  const dispose = (): void => fs.rmSync(tmp, { recursive: true, force: true });
+  // removed by dispose, and on every other exit path too (Ctrl-C, a closed stdout)
+  const temp = makeTempDir('hbnn-csim-');
+  const tmp = temp.path;
+  const dispose = (): void => temp.dispose();
   const exe = path.join(tmp, 'csim');
   // x86-64: use the popcount instruction (every x86-64 CPU since 2008 has it).
   const arch = process.arch === 'x64' ? ['-mpopcnt'] : [];

@@ -8,6 +8,8 @@
  *    stage reads.
  * 2. A `conv` and its only consumer (`threshold` or `requantize`) become a sliding-window
  *    stage and a matrix-vector-threshold unit; a `matvec` and its consumer become a unit.
+ *    A grouped (or depthwise) `conv` becomes a grouped window and a vector-vector unit: each
+ *    PE reads the window of its own row's group (types.ts, `UnitStage.groups`).
  *    The unit's weight columns are permuted into the order entries arrive on its input
  *    stream (window order (kh, kw, c); a flattened image in HWC order), which changes no sum.
  * 3. `relu`, `scale` and a standalone `threshold` (fixed-point input) are element-wise
@@ -15,7 +17,7 @@
  *    the stream; `argmax` writes the class index to the output AXI-Stream.
  * 4. Where a stage needs another beat than its input stream carries (window and pooling
  *    stages read whole pixels, units read SIMD entries), a width converter is inserted.
- * 5. Anything the backend cannot map — grouped convolutions, fixed-point tensors wider than
+ * 5. Anything the backend cannot map — fixed-point tensors wider than
  *    64 bits, an accumulator read by anything but its threshold/requantize, a reshape that
  *    reorders a stream — is a LOWERING error naming the ONNX node.
  */
@@ -375,17 +377,21 @@ class DesignBuilder {
     let columnOrder: Int32Array;
     let reps: number;
     let outLayout: StreamLayout;
+    const groups = op.op === 'conv' ? op.group : 1;
     if (op.op === 'conv') {
-      if (op.group !== 1) this.err(op, `grouped convolutions (group ${op.group}) have no sliding-window unit in this backend`);
       const s0 = this.current(op);
       if (s0.layout.kind !== 'hwc') this.err(op, 'a convolution needs an image stream [C,H,W]');
       const [c, h, w] = tin.shape as [number, number, number];
       const [kh, kw] = op.kernel;
-      if (c * kh * kw !== mw) fail(ErrorCodes.INTERNAL, `conv ${layer}: weight columns ${mw} ≠ ${c}·${kh}·${kw}`);
+      const cg = c / groups;
+      if (!Number.isInteger(cg) || mh % groups !== 0) this.err(op, `group ${groups} does not divide its ${c} input and ${mh} output channels`);
+      if (cg * kh * kw !== mw) fail(ErrorCodes.INTERNAL, `conv ${layer}: weight columns ${mw} ≠ ${cg}·${kh}·${kw}`);
       const [oh, ow] = [acc.shape[1]!, acc.shape[2]!];
       reps = oh * ow;
       const pixels = this.withBeat(op, c);
-      const win = this.stream(`${op.id}.window`, pixels.entry, f.simd, reps * mw, { kind: 'vector', size: reps * mw });
+      // A grouped window streams, per row fold, each PE's own columns: reps·MH·MW entries.
+      const winEntries = groups === 1 ? reps * mw : reps * mh * mw;
+      const win = this.stream(`${op.id}.window`, pixels.entry, groups === 1 ? f.simd : f.pe * f.simd, winEntries, { kind: 'vector', size: winEntries });
       this.push({
         kind: 'window',
         name: `swu_${cppIdent(layer)}`,
@@ -402,12 +408,13 @@ class DesignBuilder {
         strides: op.strides,
         pads: op.pads,
         dilations: op.dilations,
+        ...(groups > 1 ? { grouped: { groups, rowsPerGroup: mh / groups, channelsPerGroup: cg, pe: f.pe, simd: f.simd, mh, mw } } : {}),
       });
       inStream = win;
-      // Window entry order (kh, kw, c) → IR column (c, kh, kw).
+      // Window entry order (kh, kw, c) → IR column (c, kh, kw) (c within the group).
       columnOrder = new Int32Array(mw);
       let j = 0;
-      for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) for (let ch = 0; ch < c; ch++) columnOrder[j++] = ch * kh * kw + a * kw + b;
+      for (let a = 0; a < kh; a++) for (let b = 0; b < kw; b++) for (let ch = 0; ch < cg; ch++) columnOrder[j++] = ch * kh * kw + a * kw + b;
       outLayout = { kind: 'hwc', c: mh, h: oh, w: ow };
     } else {
       const s0 = this.current(op);
@@ -423,12 +430,13 @@ class DesignBuilder {
     if (arith.sumBits > MAX_FIXED_BITS || (arith.thrBits ?? 0) > MAX_FIXED_BITS) this.err(op, `its sums need ${Math.max(arith.sumBits, arith.thrBits ?? 0)} bits; at most ${MAX_FIXED_BITS} are supported`);
     const unit: UnitStage = {
       kind: 'unit',
-      name: `mvtu_${cppIdent(layer)}`,
+      name: `${groups > 1 ? 'vvu' : 'mvtu'}_${cppIdent(layer)}`,
       ops: [op.id, next.id],
       nodes: [...op.nodes, ...next.nodes.filter((n) => !op.nodes.includes(n))],
       layer,
       unitOp: op.id,
       source: op.op,
+      groups,
       in: inStream,
       out,
       mh,

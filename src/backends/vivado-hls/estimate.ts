@@ -33,6 +33,8 @@ import { compactPlanes, storedWordsPerLane } from './emit/weights.js';
 const BIT_PLANE_MIN_SIMD_EST = 32;
 import type { FpgaEstimate, FpgaPart, HlsDesign, HlsStage, StageEstimate, UnitStage } from './types.js';
 import { unreachable } from '../../bitir/types.js';
+import { formatCount } from '../../util/numbers.js';
+
 
 /** FINN-R constants (FINN's MVAU lut_estimation: "parameters from experiments in paper"). */
 export const FINN_C0 = 300;
@@ -306,7 +308,7 @@ export interface UnitCost {
   dspFabricLuts: number;
 }
 
-type UnitShape = Pick<UnitStage, 'mh' | 'mw' | 'reps' | 'pe' | 'simd' | 'weight' | 'terms' | 'accBits' | 'activation' | 'in' | 'arith' | 'columnOrder'>;
+type UnitShape = Pick<UnitStage, 'mh' | 'mw' | 'reps' | 'pe' | 'simd' | 'weight' | 'terms' | 'accBits' | 'activation' | 'in' | 'arith' | 'columnOrder'> & { groups?: number };
 
 /** Cost of a unit with its folding (`pe`, `simd`): the structure emit/stages.ts writes. */
 export function unitCost(u: UnitShape): UnitCost {
@@ -356,6 +358,8 @@ export function unitCost(u: UnitShape): UnitCost {
     let shared = sharedPlanes.size * binaryLanes(q, 1, 1);
     // The input sum Σ x of the bit-plane path, once per chunk for all PEs.
     if (bitPlanes) shared += adderTreeLuts(q, aBits, 0);
+    // A vector-vector unit's PEs read different chunks: what a dense unit shares, each PE has.
+    if ((u.groups ?? 1) > 1) shared *= p;
     return { perPe, shared, lanes };
   };
   const kept = laneLogic((plane) => keptLanesPerPe(u, plane));
@@ -477,9 +481,10 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       // FINN ConvolutionInputGenerator: 300 LUTs and a (K + stride)-row buffer of words of
       // SIMD entries, in block RAM, or in LUTRAM (FINN's distributed formula) when a row is at
       // most 64 words deep (what Vivado does with such shallow memories).
+      // A grouped window's words are its beat: PE·SIMD entries (types.ts, GroupedWindow).
       const bits = entryBits(s.in.entry);
       const simd = s.out.beat;
-      const depth = (s.width * s.channels) / simd;
+      const depth = Math.ceil((s.width * s.channels) / simd);
       const rows = s.kernel[0] + s.strides[0];
       const lutram = depth <= 64 ? rows * simd * bits * Math.ceil(depth / 64) : 0;
       const bram = depth <= 64 ? 0 : rows * bram18For(depth, simd * bits);
@@ -582,7 +587,7 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
     const fabric = design.stages.reduce((a, s) => a + stageDspFabricLuts(s), 0);
     const excess = dsp - o.part.dsp;
     const extra = Math.round((fabric * excess) / dsp);
-    dspFallback = `${dsp} DSP48 slices needed, ${o.part.dsp} on the ${o.part.name}: the multipliers of the other ${excess} are counted as LUT multipliers (+${extra.toLocaleString('en-US')} LUTs, FINN's multiplier formula).`;
+    dspFallback = `${dsp} DSP48 slices needed, ${o.part.dsp} on the ${o.part.name}: the multipliers of the other ${excess} are counted as LUT multipliers (+${formatCount(extra)} LUTs, FINN's multiplier formula).`;
     luts += extra;
     lutsDense += extra;
     lutsIdeal += extra;
@@ -593,13 +598,13 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
   const notes = [
     'FINN-R analytical model (LUT = 300 + 1.1·PE·(lanes + adder tree + accumulator + thresholds); a binary xnor-popcount lane costs 2.2 LUTs, its adder tree counted by width), extended to bit planes: every accumulator term has its own popcount lanes, and only the lanes whose mask bit is 0 in every tile (constant-zero ROM bits) are removed by synthesis.',
     'Several terms are combined by shared combiners (one per PE/SF rows) during the next row fold; their multipliers of at most 25×18 bits are DSP48 slices, as Vivado HLS maps them by default.',
-    `If every plane had only SIMD × its density lanes (the sum of per-parameter bits, as the HBNN paper scales): ${Math.round(lutsIdeal).toLocaleString('en-US')} LUTs (lutsIdeal); folded weights reach nearly every lane of a plane, so the design keeps ${Math.round(luts).toLocaleString('en-US')}; with no lane removed ${Math.round(lutsDense).toLocaleString('en-US')} (lutsDense).`,
+    `If every plane had only SIMD × its density lanes (the sum of per-parameter bits, as the HBNN paper scales): ${formatCount(Math.round(lutsIdeal))} LUTs (lutsIdeal); folded weights reach nearly every lane of a plane, so the design keeps ${formatCount(Math.round(luts))}; with no lane removed ${formatCount(Math.round(lutsDense))} (lutsDense).`,
     'Not included: AXI DMA / interconnect, the FIFOs between stages, the processing system, and place-and-route effects.',
     'Latency is Σ stage cycles / clock (each stage finishes a sample before the next starts): an upper bound.',
   ];
   const unmet = o.targetFps !== undefined && fps < o.targetFps * (1 - 1e-9);
   if (dspFallback) notes.unshift(dspFallback);
-  if (unmet) notes.unshift(`target ${o.targetFps} FPS not reached: the slowest stage (${worst.stage}) needs ${worst.cycles} cycles per sample even at full parallelism or fixed-rate input.`);
+  if (unmet) notes.unshift(`target ${o.targetFps} FPS not reached: the slowest stage (${worst.stage}) needs ${formatCount(worst.cycles)} cycles per sample even at full parallelism or fixed-rate input.`);
   return {
     format: 'hbnn-fpga-estimate/1',
     part: o.part,

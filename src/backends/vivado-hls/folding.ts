@@ -10,7 +10,9 @@
  *   sliding-window stage that feeds a convolution (its beat is the SIMD) wins (then the fewest
  *   lanes, then the smaller PE). When no pair meets it, the fastest pair is taken and the
  *   estimate says the target is not reached. A unit whose rows will be grouped (grouping.ts)
- *   is costed with its rows grouped for each PE.
+ *   is costed with its rows grouped for each PE. A vector-vector unit (grouped or depthwise
+ *   convolution) folds the same way: PE over its output channels, SIMD over the columns of
+ *   one group (C_in/groups·kh·kw), and its window's beat is PE·SIMD.
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import { stageEstimate, unitCost } from './estimate.js';
@@ -95,11 +97,14 @@ export function checkFolding(spec: FoldingSpec, units: readonly Pick<UnitStage, 
  * (the fastest pair when none is).
  */
 export function solveUnit(unit: UnitStage, maxCycles: number, window?: WindowStage, grouped = false): LayerFolding {
+  // The window's beat: SIMD entries, or PE·SIMD for the grouped window of a vector-vector unit.
   const windowLuts = new Map<number, number>();
-  const windowCost = (simd: number): number => {
+  const windowCost = (pe: number, simd: number): number => {
     if (!window) return 0;
-    let v = windowLuts.get(simd);
-    if (v === undefined) windowLuts.set(simd, (v = stageEstimate({ ...window, out: { ...window.out, beat: simd } }).luts));
+    const g = window.grouped;
+    const beat = g ? pe * simd : simd;
+    let v = windowLuts.get(beat);
+    if (v === undefined) windowLuts.set(beat, (v = stageEstimate({ ...window, out: { ...window.out, beat }, ...(g ? { grouped: { ...g, pe, simd } } : {}) }).luts));
     return v;
   };
   let best: { f: LayerFolding; luts: number; lanes: number; cycles: number } | undefined;
@@ -110,7 +115,7 @@ export function solveUnit(unit: UnitStage, maxCycles: number, window?: WindowSta
       const lanes = pe * simd;
       if (!fastest || cycles < fastest.cycles || (cycles === fastest.cycles && lanes < fastest.lanes)) fastest = { f: { pe, simd }, cycles, lanes };
       if (cycles > maxCycles) continue;
-      const luts = unitCost({ ...unit, pe, simd, ...(grouped ? { weight: groupedWeight(unit.weight, pe) } : {}) }).luts + windowCost(simd);
+      const luts = unitCost({ ...unit, pe, simd, ...(grouped ? { weight: groupedWeight(unit.weight, pe) } : {}) }).luts + windowCost(pe, simd);
       if (!best || luts < best.luts || (luts === best.luts && (lanes < best.lanes || (lanes === best.lanes && pe < best.f.pe)))) {
         best = { f: { pe, simd }, luts, lanes, cycles };
       }

@@ -75,6 +75,29 @@ export interface WindowStage extends StageBase {
   /** [top, left, bottom, right]. */
   pads: [number, number, number, number];
   dilations: [number, number];
+  /**
+   * A grouped (depthwise) convolution's window, for its vector-vector unit: per output pixel,
+   * per row fold nf and column fold sf, one beat of PE·SIMD entries, PE p's SIMD entries being
+   * columns sf·SIMD.. of the window of the group of output channel nf·PE + p (group-local
+   * (kh, kw, c) order). Absent: a dense window (the whole (kh, kw, c) vector in beats of SIMD).
+   */
+  grouped?: GroupedWindow;
+}
+
+/** Geometry of a grouped window (see `WindowStage.grouped`). */
+export interface GroupedWindow {
+  groups: number;
+  /** Output channels per group (C_out / groups). */
+  rowsPerGroup: number;
+  /** Input channels per group (C_in / groups). */
+  channelsPerGroup: number;
+  /** PE of the unit it feeds (the beat is PE·SIMD). */
+  pe: number;
+  /** SIMD of the unit it feeds. */
+  simd: number;
+  /** Rows (C_out) and columns per row (C_in/groups·kh·kw) of the unit. */
+  mh: number;
+  mw: number;
 }
 
 /** How a unit turns its accumulators into output entries. */
@@ -116,6 +139,12 @@ export interface UnitStage extends StageBase {
   unitOp: string;
   /** 'conv' or 'matvec'. */
   source: 'conv' | 'matvec';
+  /**
+   * Convolution groups. 1: a matrix-vector-threshold unit (every PE reads the same SIMD input
+   * entries). More: a vector-vector unit (grouped or depthwise convolution, FINN's VVAU): each
+   * PE reads its own SIMD entries, from the window of its row's group; the input beat is PE·SIMD.
+   */
+  groups: number;
   in: StreamInfo;
   out: StreamInfo;
   mh: number;

@@ -119,6 +119,9 @@ export interface TrainingGraph {
   opset: number;
 }
 
+/** The lowest ai.onnx opset a model must have to be trained (its rules use opset-13 forms). */
+export const TRAINING_MIN_OPSET = 13;
+
 /** Builds the training model of `model` (which is not modified). */
 export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): TrainingGraph {
   const rules = opts.rules ?? builtinGradRules();
@@ -126,8 +129,11 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   const fwd = model.graph;
   const modelOpset = model.opsetVersion('');
   if (modelOpset === undefined) fail(ErrorCodes.ONNX_INVALID, 'the model has no ai.onnx opset import');
-  if (modelOpset < 13) {
-    fail(ErrorCodes.UNSUPPORTED_OP, `training needs ai.onnx opset 13 or later (the model uses ${modelOpset}); convert it first (onnx.version_converter)`);
+  if (modelOpset < TRAINING_MIN_OPSET) {
+    fail(
+      ErrorCodes.UNSUPPORTED_OP,
+      `training needs ai.onnx opset ${TRAINING_MIN_OPSET} or later (the model uses ${modelOpset}); upgrade it first: hbnn-onnx opt MODEL -p 'upgrade-opset{to=${TRAINING_MIN_OPSET}}' (quantize --fine-tune does this itself)`,
+    );
   }
   const opset = Math.max(modelOpset, 17);
   const dataInputs = fwd.inputs.filter((v) => !v.isInitializer);

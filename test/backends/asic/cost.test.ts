@@ -140,7 +140,7 @@ describe('fromQuantRecord on CNV (weights only)', () => {
     expect([...files.keys()]).toEqual(['report.json', 'report.md', 'report.html']);
     expect(JSON.parse(files.get('report.json')!)).toEqual(JSON.parse(JSON.stringify(report)));
     expect(files.get('report.md')).toMatch(/^# ASIC estimate: cnv/);
-    expect(files.get('report.md')).toContain('quantization record (fromQuantRecord)');
+    expect(files.get('report.md')).toContain('quantization record (`lower` without `--from-bit-ir`)');
     expect(report.notes.join(' ')).toMatch(/priced at 1\.4 activation bits/);
     expect(report.variants.map((v) => v.variant)).toEqual(['homogeneous-1', 'model', 'homogeneous-2']);
   });

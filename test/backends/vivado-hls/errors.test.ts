@@ -1,6 +1,6 @@
 /**
- * Bad inputs: a model that was not quantized, a layer the backend cannot map (named in the
- * LOWERING error), and input that is neither a model nor a bit-level program. Impossible
+ * Bad inputs: a model that was not quantized, a program the backend cannot map (a LOWERING
+ * error naming the layer), and input that is neither a model nor a bit-level program. Impossible
  * foldings are in folding.test.ts; compiler failures in csim.test.ts.
  */
 import { describe, expect, it } from 'vitest';
@@ -38,16 +38,18 @@ describe('vivado-hls bad inputs', () => {
     expect(e.message).toMatch(/quantize/);
   });
 
-  it('a grouped convolution is a LOWERING error naming the layer', async () => {
+  it('a grouped convolution is a vector-vector unit (no longer an error); a program without argmax is a LOWERING error', async () => {
     const m = await groupedConvModel();
-    // The bit-level IR has grouped convolutions; this backend's sliding-window unit does not.
     const program = lowerToBitIR(m);
     expect(program.ops.some((o) => o.op === 'conv' && o.group === 2)).toBe(true);
-    const e = await expectHbnnError(() => planVivadoHls(program), ErrorCodes.LOWERING);
-    expect(e.message).toContain('node "grouped"');
-    expect(e.message).toContain('group 2');
-    expect(e.context.node).toBe('grouped');
-    await expectHbnnError(() => lowerVivadoHls(m), ErrorCodes.LOWERING);
+    const plan = planVivadoHls(program);
+    expect(plan.design.units.map((u) => [u.layer, u.groups])).toEqual([
+      ['grouped', 2],
+      ['head', 1],
+    ]);
+    const bad: BitProgram = { ...program, ops: program.ops.filter((o) => o.op !== 'argmax') };
+    const e = await expectHbnnError(() => planVivadoHls(bad), ErrorCodes.LOWERING);
+    expect(e.message).toContain('no argmax');
   });
 
   it('an accumulator read by something other than its activation is a LOWERING error naming the layer', async () => {

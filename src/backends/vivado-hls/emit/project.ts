@@ -5,6 +5,8 @@
 import type { FpgaEstimate, HlsDesign } from '../types.js';
 import { TB_DATA, TB_SOURCE } from './testbench.js';
 import { TOP_NAME, TOP_SOURCE } from './top.js';
+import { formatCount } from '../../../util/numbers.js';
+
 
 export const TCL_FILE = 'run_hls.tcl';
 
@@ -43,7 +45,7 @@ exit
 `;
 }
 
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const fmt = (n: number): string => formatCount(Math.round(n));
 
 export function estimatesMarkdown(e: FpgaEstimate): string {
   const rows = e.stages.map((s) => {
@@ -119,8 +121,8 @@ Row order "FINN": PE p computes rows p, p + PE, …; "grouped": the rows sorted 
 weight, so that PEs whose rows need fewer bit planes have no lanes for the others; unit row i
 is the model's output channel \`rowOrder[i]\` in folding.json (the logits keep their order).
 
-Estimated on ${e.part.name} at ${e.clockMhz} MHz: ${Math.round(e.total.luts).toLocaleString('en-US')} LUTs (${e.total.lutPercent}%),
-${e.total.bram18} BRAM18, ${e.total.dsp} DSP, ${Math.round(e.total.fps).toLocaleString('en-US')} samples/s (see estimates.md).
+Estimated on ${e.part.name} at ${e.clockMhz} MHz: ${fmt(e.total.luts)} LUTs (${e.total.lutPercent}%),
+${e.total.bram18} BRAM18, ${e.total.dsp} DSP, ${fmt(e.total.fps)} samples/s (see estimates.md).
 
 ## Run
 

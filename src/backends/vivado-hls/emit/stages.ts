@@ -7,6 +7,7 @@ import { unreachable } from '../../../bitir/types.js';
 import { entryBits } from '../design.js';
 import type {
   ArgmaxStage,
+  GroupedWindow,
   HlsStage,
   InputStage,
   MaxPoolStage,
@@ -137,7 +138,7 @@ ${indent(emitRow, 8)}
 
 function windowStage(s: WindowStage): string {
   const mw = s.kernel[0] * s.kernel[1] * s.channels;
-  const simd = s.out.beat;
+  const simd = s.grouped ? s.grouped.simd : s.out.beat;
   const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
   const rows = span + s.strides[0];
   const emitRow = `for (int ox = 0; ox < ${s.outWidth}; ox++) {
@@ -152,16 +153,46 @@ function windowStage(s: WindowStage): string {
       for (int c = 0; c < ${s.channels}; c++) win[j++] = inside ? line[wy % ${rows}][wx][c] : (${entryT(s.in)})0;
     }
   }
-  for (int k = 0; k < ${mw / simd}; k++) {
+${indent(s.grouped ? groupedWindowOut(s, s.grouped) : denseWindowOut(s, mw, simd), 2)}
+}`;
+  const order = s.grouped
+    ? `${s.grouped.groups} groups; per row fold, each of the ${s.grouped.pe} PEs gets ${simd} entries of its group's (kh, kw, c) window per beat`
+    : `(kh, kw, c) order in beats of ${simd}`;
+  return `${header(s, `sliding window: [${s.channels},${s.height},${s.width}] → ${s.outHeight}×${s.outWidth} windows ${s.kernel.join('×')}, stride ${s.strides.join(',')}, pads ${s.pads.join(',')}, dilation ${s.dilations.join(',')}; ${order}`)}${sig(s.name, beatT(s.in), beatT(s.out))} {
+${lineBuffered(s, rows, emitRow)}}
+`;
+}
+
+function denseWindowOut(s: WindowStage, mw: number, simd: number): string {
+  return `for (int k = 0; k < ${mw / simd}; k++) {
+#pragma HLS PIPELINE II=1
+  ${beatT(s.out)} o;
+  for (int l = 0; l < ${simd}; l++) o.v[l] = win[k * ${simd} + l];
+  out.write(o);
+}`;
+}
+
+/**
+ * A grouped window: per row fold nf and column fold k, PE p's SIMD entries are columns
+ * k·SIMD.. of the window of the group of output channel nf·PE + p (group-local (kh, kw, c):
+ * column j reads kernel position j / CG, channel g·CG + j % CG).
+ */
+function groupedWindowOut(s: WindowStage, g: GroupedWindow): string {
+  const cg = g.channelsPerGroup;
+  return `for (int nf = 0; nf < ${g.mh / g.pe}; nf++) {
+  for (int k = 0; k < ${g.mw / g.simd}; k++) {
 #pragma HLS PIPELINE II=1
     ${beatT(s.out)} o;
-    for (int l = 0; l < ${simd}; l++) o.v[l] = win[k * ${simd} + l];
+    for (int p = 0; p < ${g.pe}; p++) {
+      const int grp = (nf * ${g.pe} + p) / ${g.rowsPerGroup};
+      for (int l = 0; l < ${g.simd}; l++) {
+        const int j = k * ${g.simd} + l;
+        o.v[p * ${g.simd} + l] = win[(j / ${cg}) * ${s.channels} + grp * ${cg} + j % ${cg}];
+      }
+    }
     out.write(o);
   }
 }`;
-  return `${header(s, `sliding window: [${s.channels},${s.height},${s.width}] → ${s.outHeight}×${s.outWidth} windows ${s.kernel.join('×')}, stride ${s.strides.join(',')}, pads ${s.pads.join(',')}, dilation ${s.dilations.join(',')}; (kh, kw, c) order in beats of ${simd}`)}${sig(s.name, beatT(s.in), beatT(s.out))} {
-${lineBuffered(s, rows, emitRow)}}
-`;
 }
 
 function maxPoolStage(s: MaxPoolStage): string {
@@ -290,12 +321,15 @@ function termCode(u: UnitStage, ti: number, bitPlanes: boolean): string {
   const binaryIn = u.in.entry.kind === 'binary';
   const inBits = u.in.entry.kind === 'fixed' ? u.in.entry.bits : 1;
   const laneBits = Math.ceil(Math.log2(S + 1)) + 1;
+  // A vector-vector unit's PEs each read their own input chunk (index pe), a matrix-vector unit's share the chunk of column fold sf.
+  const ix = u.groups > 1 ? 'pe' : 'sf';
+  const raw = u.groups > 1 ? `in_raw.v[pe * ${S} + s]` : 'in_raw[sf].v[s]';
   const name = `term ${ti}: ${t.w ? `weight plane ${t.w}` : 'fixed-point weights'} × ${t.a ? `activation plane ${t.a}` : 'fixed-point input'}`;
   if (t.w > 0 && binaryIn) {
     const ws = signWord(u, t.w);
     const wm = maskWord(u, t.w);
-    const as = `act_s[sf][${t.a - 1}]`;
-    const am = `act_m[sf][${t.a - 1}]`;
+    const as = `act_s[${ix}][${t.a - 1}]`;
+    const am = `act_m[${ix}][${t.a - 1}]`;
     if (form.kind === 'bipolar') {
       return `// ${name}, plane always present: X = popcount(XNOR${wm ? ' & Mw' : ''}); acc = 2·X − popcount(Mw of the row)
 acc[pe][${ti}] += hbnn::popcount<${S}>(~(${ws} ^ ${as})${wm ? ` & ${wm}` : ''});`;
@@ -306,7 +340,7 @@ acc[pe][${ti}] += hbnn::popcount<${S}>(~(${ws} ^ ${am})${wm ? ` & ${wm}` : ''});
     }
     if (!wm) {
       return `// ${name}: 2·popcount(XNOR & Ma) − popcount(Ma)
-acc[pe][${ti}] += 2 * hbnn::popcount<${S}>(~(${ws} ^ ${as}) & ${am}) - act_pm[sf][${t.a - 1}];`;
+acc[pe][${ti}] += 2 * hbnn::popcount<${S}>(~(${ws} ^ ${as}) & ${am}) - act_pm[${ix}][${t.a - 1}];`;
     }
     return `{  // ${name}: M = Mw & Ma; 2·popcount(XNOR & M) − popcount(M)
   const ${word} m = ${wm} & ${am};
@@ -320,7 +354,7 @@ acc[pe][${ti}] += 2 * hbnn::popcount<${S}>(~(${ws} ^ ${as}) & ${am}) - act_pm[sf
 ${wm ? `  const ${word} wm = ${wm};\n` : ''}  HBNN_LANE_T(${inBits + laneBits}) part = 0;
   for (unsigned s = 0; s < ${S}; s++) {
 #pragma HLS UNROLL
-    const HBNN_LANE_T(${inBits + 1}) v = in_raw[sf].v[s];
+    const HBNN_LANE_T(${inBits + 1}) v = ${raw};
     const HBNN_LANE_T(${inBits + 1}) nv = -v;
     ${wm ? 'if (hbnn::bit(wm, s)) ' : ''}part += hbnn::bit(ws, s) ? v : nv;
   }
@@ -332,11 +366,11 @@ ${wm ? `  const ${word} wm = ${wm};\n` : ''}  HBNN_LANE_T(${inBits + laneBits}) 
     const wm = maskWord(u, t.w);
     if (!wm) {
       return `// ${name}: Σ ±x = 2·Σ_{sign +1} x − Σ x, on the input's bit planes
-acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws}, in_bits[sf]) - in_sum[sf];`;
+acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws}, in_bits[${ix}]) - in_sum[${ix}];`;
     }
     return `{  // ${name}: Σ over the weights the plane has of ±x, on the input's bit planes
   const ${word} wm = ${wm};
-  acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws} & wm, in_bits[sf]) - hbnn::signed_sum<${S}, ${inBits}>(wm, in_bits[sf]);
+  acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws} & wm, in_bits[${ix}]) - hbnn::signed_sum<${S}, ${inBits}>(wm, in_bits[${ix}]);
 }`;
   }
   const wb = (u.weight as { bits: number }).bits;
@@ -348,7 +382,7 @@ acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws}, in_bits[sf]) - in
     const HBNN_LANE_T(${wb + 1}) v = ${p}_wv[pe][tile][s];
     const HBNN_LANE_T(${wb + 1}) nv = -v;
     const HBNN_LANE_T(${wb + 1}) zero = 0;
-    part += !hbnn::bit(act_m[sf][${t.a - 1}], s) ? zero : hbnn::bit(act_s[sf][${t.a - 1}], s) ? v : nv;
+    part += !hbnn::bit(act_m[${ix}][${t.a - 1}], s) ? zero : hbnn::bit(act_s[${ix}][${t.a - 1}], s) ? v : nv;
   }
   acc[pe][${ti}] += part;
 }`;
@@ -357,7 +391,7 @@ acc[pe][${ti}] += 2 * hbnn::signed_sum<${S}, ${inBits}>(${ws}, in_bits[sf]) - in
   HBNN_LANE_T(${wb + inBits + laneBits}) part = 0;
   for (unsigned s = 0; s < ${S}; s++) {
 #pragma HLS UNROLL
-    part += (HBNN_LANE_T(${wb + inBits}))${p}_wv[pe][tile][s] * (HBNN_LANE_T(${inBits}))in_raw[sf].v[s];
+    part += (HBNN_LANE_T(${wb + inBits}))${p}_wv[pe][tile][s] * (HBNN_LANE_T(${inBits}))${raw};
   }
   acc[pe][${ti}] += part;
 }`;
@@ -450,47 +484,59 @@ function unitStage(u: UnitStage): string {
 
   // What the PEs read per SF chunk, unpacked once when the chunk arrives (nf == 0) and
   // replayed for the other row folds: activation planes, or the input's two's complement bit
-  // planes and their sum, or the raw entries (fixed-point weights).
+  // planes and their sum, or the raw entries (fixed-point weights). A vector-vector unit
+  // (groups > 1) reads a new beat every cycle, PE p's chunk at entries p·SIMD.., and unpacks
+  // it per PE (index pe instead of sf).
+  const vv = u.groups > 1;
+  const slots = vv ? u.pe : sf;
+  const ix = vv ? 'pe' : 'sf';
+  const off = vv ? `pe * ${S} + ` : '';
+  const part = vv ? 'dim=0' : 'dim=2';
+  const perPe = (code: string): string => (vv ? `for (unsigned pe = 0; pe < ${u.pe}; pe++) {\n#pragma HLS UNROLL\n${indent(code, 2)}\n}` : code);
   const buffers: string[] = [];
   const unpack: string[] = [];
   if (binaryIn) {
-    buffers.push(`${word} act_s[${sf}][${ka}], act_m[${sf}][${ka}];\n#pragma HLS ARRAY_PARTITION variable=act_s complete dim=2\n#pragma HLS ARRAY_PARTITION variable=act_m complete dim=2`);
-    if (sharedPam.size) buffers.push(`int act_pm[${sf}][${ka}];\n#pragma HLS ARRAY_PARTITION variable=act_pm complete dim=2`);
-    unpack.push(`${word} ps[${ka}], pm[${ka}];
+    buffers.push(`${word} act_s[${slots}][${ka}], act_m[${slots}][${ka}];\n#pragma HLS ARRAY_PARTITION variable=act_s complete ${part}\n#pragma HLS ARRAY_PARTITION variable=act_m complete ${part}`);
+    if (sharedPam.size) buffers.push(`int act_pm[${slots}][${ka}];\n#pragma HLS ARRAY_PARTITION variable=act_pm complete ${part}`);
+    unpack.push(
+      perPe(`${word} ps[${ka}], pm[${ka}];
 for (unsigned a = 0; a < ${ka}; a++) {
   ps[a] = 0;
   pm[a] = 0;
 }
 for (unsigned s = 0; s < ${S}; s++) {
 #pragma HLS UNROLL
-  const unsigned c = (unsigned)x.v[s];
+  const unsigned c = (unsigned)x.v[${off}s];
   for (unsigned a = 0; a < ${ka}; a++) {
     hbnn::set_bit(ps[a], s, (c >> a) & 1);
     hbnn::set_bit(pm[a], s, (c >> (${ka} + a)) & 1);
   }
 }
 for (unsigned a = 0; a < ${ka}; a++) {
-  act_s[sf][a] = ps[a];
-  act_m[sf][a] = pm[a];${sharedPam.size ? `\n  act_pm[sf][a] = hbnn::popcount<${S}>(pm[a]);  // shared by every PE (direct-form planes without mask)` : ''}
-}`);
+  act_s[${ix}][a] = ps[a];
+  act_m[${ix}][a] = pm[a];${sharedPam.size ? `\n  act_pm[${ix}][a] = hbnn::popcount<${S}>(pm[a]);  // ${vv ? 'per PE' : 'shared by every PE'} (direct-form planes without mask)` : ''}
+}`),
+    );
   }
   if (needBits) {
-    buffers.push(`${word} in_bits[${sf}][${inBits}];\n#pragma HLS ARRAY_PARTITION variable=in_bits complete dim=2\nlong long in_sum[${sf}];`);
-    unpack.push(`${word} pb[${inBits}];
+    buffers.push(`${word} in_bits[${slots}][${inBits}];\n#pragma HLS ARRAY_PARTITION variable=in_bits complete ${part}\nlong long in_sum[${slots}];`);
+    unpack.push(
+      perPe(`${word} pb[${inBits}];
 for (unsigned b = 0; b < ${inBits}; b++) pb[b] = 0;
 long long total = 0;
 for (unsigned s = 0; s < ${S}; s++) {
 #pragma HLS UNROLL
-  const long long v = (long long)x.v[s];
+  const long long v = (long long)x.v[${off}s];
   total += v;
   for (unsigned b = 0; b < ${inBits}; b++) hbnn::set_bit(pb[b], s, (v >> b) & 1);
 }
-for (unsigned b = 0; b < ${inBits}; b++) in_bits[sf][b] = pb[b];
-in_sum[sf] = total;`);
+for (unsigned b = 0; b < ${inBits}; b++) in_bits[${ix}][b] = pb[b];
+in_sum[${ix}] = total;`),
+    );
   }
   if (needRaw) {
-    buffers.push(`${beatT(u.in)} in_raw[${sf}];`);
-    unpack.push('in_raw[sf] = x;');
+    buffers.push(vv ? `${beatT(u.in)} in_raw;` : `${beatT(u.in)} in_raw[${sf}];`);
+    unpack.push(vv ? 'in_raw = x;' : 'in_raw[sf] = x;');
   }
   // Weight planes that some PE never uses (its rows stop at fewer bits; see grouping.ts):
   // that PE's term is not instantiated (pe is unrolled, so the guard is a constant).
@@ -527,14 +573,13 @@ in_sum[sf] = total;`);
     .map((n) => `#pragma HLS ARRAY_PARTITION variable=${n} complete dim=1\n`)
     .join('');
   const accT = `ap_int<${a.xBits}>`;
-  const headerText = `matrix-vector-threshold unit ${u.layer}: MH=${u.mh} MW=${u.mw} PE=${u.pe} SIMD=${S}, ${u.reps} input vector(s) per sample, ${T} accumulator term(s) (${forms.map((f) => f.kind).join(', ')}), ${u.activation.kind}${shared ? `; ${C} shared combiner(s), each combining ${G} rows of a row fold during the next` : ''}`;
+  const headerText = `${vv ? `vector-vector unit (${u.groups} groups; PE p reads its own SIMD entries of its row's group)` : 'matrix-vector-threshold unit'} ${u.layer}: MH=${u.mh} MW=${u.mw} PE=${u.pe} SIMD=${S}, ${u.reps} input vector(s) per sample, ${T} accumulator term(s) (${forms.map((f) => f.kind).join(', ')}), ${u.activation.kind}${shared ? `; ${C} shared combiner(s), each combining ${G} rows of a row fold during the next` : ''}`;
   const loopHead = `  for (unsigned r = 0; r < reps; r++) {
     for (unsigned px = 0; px < ${u.reps}; px++) {
       for (unsigned nf = 0; nf < ${nf}; nf++) {
         for (unsigned sf = 0; sf < ${sf}; sf++) {
 #pragma HLS PIPELINE II=1
-          if (nf == 0) {
-            // A new chunk of the input vector: unpack it once; later row folds replay it.
+          ${vv ? '{\n            // Every PE\'s own chunk of its group\'s window: a new beat every cycle.' : 'if (nf == 0) {\n            // A new chunk of the input vector: unpack it once; later row folds replay it.'}
             const ${beatT(u.in)} x = in.read();
 ${indent(unpack.join('\n'), 12)}
           }

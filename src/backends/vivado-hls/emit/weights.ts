@@ -22,7 +22,7 @@ import type { UnitStage } from '../types.js';
 import { comment, constArray, intLit, signedBits, wordLit } from './cpp.js';
 
 export function weightsFileName(u: UnitStage): string {
-  return `weights_${u.name.replace(/^mvtu_/, '')}.h`;
+  return `weights_${u.name.replace(/^(mvtu|vvu)_/, '')}.h`;
 }
 
 /** Prefix of the unit's constant names. */
