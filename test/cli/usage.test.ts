@@ -129,6 +129,17 @@ describe('reports name flags too', () => {
   });
 });
 
+describe('lowering errors name lower\'s flags', () => {
+  it('an integer sum too wide for the reference simulator names --multiplier-bits and --fixed-act-bits', async () => {
+    const d = tmpDir();
+    const q = await cli(['quantize', FMNIST_CNN, '-o', path.join(d, 'q.onnx')]);
+    expect(q.code, q.stderr).toBe(0);
+    const r = await cli(['lower', 'q.onnx', '--backend', 'bit-ir', '--logit-bits', '70', '-o', 'out'], { cwd: d });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^hbnn-onnx: error\[lowering\]: .* lower --multiplier-bits or the activation width \(--fixed-act-bits\)\n$/);
+  });
+});
+
 describe('training progress and log text', () => {
   it('step events count from 1: the last step of the last epoch is "epoch E/E, step N/N"', () => {
     const line = formatTrainProgress({ type: 'step', epoch: 2, step: 17, stepsPerEpoch: 17, globalStep: 34, loss: 0.5, lr: 0.01 }, 2);
@@ -174,6 +185,12 @@ describe('the number formatter', () => {
     expect(r.code, r.stderr).toBe(0);
     // a 100x clock: thousands of mW
     expect(r.stdout).toMatch(/ \d{1,3}(,\d{3})+\.\d mW, /);
+    // bit-ir summary.md: every count grouped (shapes in brackets are dimensions, not counts)
+    const b = await cli(['lower', 'q.onnx', '--backend', 'bit-ir', '-o', 'bitir'], { cwd: d });
+    expect(b.code, b.stderr).toBe(0);
+    const summary = fs.readFileSync(path.join(d, 'bitir', 'summary.md'), 'utf8').replace(/\[[\d,]*\]/g, '[]');
+    expect(summary).toMatch(/\| \d{1,3},\d{3}\/\d{1,3},\d{3}\/\d{1,3},\d{3} \|/); // the bit histogram
+    expect(summary).not.toMatch(/(?<![\d,.])\d{4,}/);
     const md = fs.readFileSync(path.join(d, 'asic', 'report.md'), 'utf8');
     expect(md).toMatch(/fold \d{1,3}(,\d{3})* cycles per frame/);
     expect(md).not.toMatch(/fold \d{4,} cycles/);
