@@ -116,6 +116,14 @@ export function resolveDataSpec(spec: string, cwd: string): string {
   return formatDataSpec(r);
 }
 
+/** --max-bits (quantize, sweep): an integer from 1 to MAX_SUPPORTED_BITS; DEFAULT_MAX_BITS when not given. */
+export function parseMaxBitsOption(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_BITS;
+  const maxBits = parseIntOption(text, '--max-bits', 1);
+  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
+  return maxBits;
+}
+
 /** List options (`--include a,b --include c`): the values, commas split. */
 function globList(values: readonly string[] | undefined): string[] | undefined {
   if (values === undefined) return undefined;
@@ -214,8 +222,7 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   // (hbnn.input_normalization), so it is never ignored.
   const warnings: string[] = [];
   const options: QuantizeOptions = {};
-  const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
-  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
+  const maxBits = parseMaxBitsOption(o.maxBits);
 
   const avgBits = o.avgBits !== undefined ? parseNumberOption(o.avgBits, '--avg-bits') : undefined;
   const dist = o.dist !== undefined ? checkedDist(o.dist, '--dist', MAX_SUPPORTED_BITS) : undefined;
