@@ -422,7 +422,7 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--activation-bits <bits>', on('activationBits', 'bits assumed for layer inputs the model leaves float (default 8; 1-3 = HBNN)'))
     .option('--sweep <file>', on('sweep', 'accuracy results to show, e.g. sweep.json from `hbnn-onnx sweep`'))
     .option('--from-bit-ir', on('fromBitIr', 'read per-layer work from the bit-level IR instead of the quantization record'))
-    .option('--model-name <name>', on('modelName', 'name shown in the reports (default: the graph name)'))
+    .option('--model-name <name>', on('modelName', 'name shown in the reports (default: the model file name without .onnx)'))
     .option('--json', 'print the result (files, summary figures) as JSON')
     .addHelpText(
       'after',
