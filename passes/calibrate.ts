@@ -20,7 +20,7 @@ import { heteroBinarize } from '../src/hbnn/index.js';
 import { Tensor } from '../src/ir/tensor.js';
 import type { Model, Node, Value } from '../src/ir/graph.js';
 import { isActivationCall, readQuantRecord, writeQuantRecord, type ActivationRecord } from '../src/quant/format.js';
-import { loadDataset, parseNormalization } from '../src/data/index.js';
+import { loadDataset, resolveNormalization, NORMALIZE_FROM_MODEL } from '../src/data/index.js';
 import { forEachBatch } from '../src/runtime/infer.js';
 import { BIG } from './insert-activation-binarization.js';
 
@@ -29,7 +29,7 @@ export function calibrationDataOptions(limit: number): OptionSpec[] {
   return [
     { name: 'data', type: 'string', doc: 'calibration data SPEC (see docs/data.md)', default: 'fmnist-mini:train' },
     { name: 'limit', type: 'integer', doc: 'number of calibration samples', default: limit, min: 1 },
-    { name: 'normalize', type: 'string', doc: "input normalization: 'fmnist', MEAN:STD, or none", default: 'none' },
+    { name: 'normalize', type: 'string', doc: "input normalization: 'model' (the model's hbnn.input_normalization record; none without one), 'fmnist', MEAN:STD, or none", default: NORMALIZE_FROM_MODEL },
     { name: 'batch-size', type: 'integer', doc: 'samples per onnxruntime run', default: 256, min: 1 },
   ];
 }
@@ -43,10 +43,10 @@ export const calibrate = definePass({
   preserves: 'all',
   async run(model, ctx) {
     const o = ctx.options;
-    const norm = o['normalize'] as string;
+    const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize', o['data'] as string);
     const ds = loadDataset(o['data'] as string, {
       limit: o['limit'] as number,
-      ...(norm !== 'none' ? { normalize: parseNormalization(norm) } : {}),
+      ...(norm.normalize ? { normalize: norm.normalize } : {}),
     });
     const record = readQuantRecord(model);
     if (!record) fail(ErrorCodes.NOT_QUANTIZED, 'the model has no hbnn.quantization record; run insert-activation-binarization first');

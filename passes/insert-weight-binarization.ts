@@ -98,7 +98,7 @@ export const insertWeightBinarization = definePass({
       fail(
         ErrorCodes.NOTHING_TO_QUANTIZE,
         all.length === 0
-          ? `the model has no Conv, Gemm or MatMul with a constant float weight to binarize${fedWeights(g)}`
+          ? `the model has no Conv, Gemm or MatMul with a constant float weight to binarize${fedWeights(g)}${readQuantRecord(model) ? ' (it is already HBNN-quantized: its weights are binarized)' : ''}`
           : `all ${all.length} binarizable layers were excluded by include/exclude/first-layer/last-layer`,
       );
     }

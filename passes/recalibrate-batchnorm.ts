@@ -45,7 +45,7 @@ import type { Graph, Model, Node, Value } from '../src/ir/graph.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { DataType } from '../src/ir/dtype.js';
 import { isActivationCall, isWeightCall, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
-import { loadDataset, parseNormalization, type Dataset } from '../src/data/index.js';
+import { loadDataset, resolveNormalization, NORMALIZE_FROM_MODEL, type Dataset } from '../src/data/index.js';
 import { forEachBatch } from '../src/runtime/infer.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { calibrateOne, calibrationDataOptions } from './calibrate.js';
@@ -102,10 +102,10 @@ export const recalibrateBatchnorm = definePass({
       if (n.inputs.some((v) => v !== null && afterBn.has(v))) for (const v of n.outputs) afterBn.add(v);
     }
     if (!steps.some((s) => s.kind === 'bn')) return { changed: false };
-    const norm = o['normalize'] as string;
+    const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize', o['data'] as string);
     const ds = loadDataset(o['data'] as string, {
       limit: o['limit'] as number,
-      ...(norm !== 'none' ? { normalize: parseNormalization(norm) } : {}),
+      ...(norm.normalize ? { normalize: norm.normalize } : {}),
     });
     const batchSize = o['batch-size'] as number;
     for (const { node, kind } of steps) {

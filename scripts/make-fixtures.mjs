@@ -6,13 +6,16 @@
  *     level from the Debian package dataset-fashion-mnist (or $HBNN_FMNIST_DIR);
  *   fixtures/models/fmnist-{cnn,mlp}.onnx
  *     copied from $HBNN_MODELS_DIR (default: the folder shared/models beside the repository)
- *     when that folder exists.
+ *     when that folder exists, with the input normalization record added (metadata_props
+ *     hbnn.input_normalization = the Fashion-MNIST normalization, docs/format.md §5.3) by the
+ *     project's own ONNX writer (needs a build: npx tsc -p tsconfig.json).
  *
  * Output is deterministic: gzip level 9, mtime 0, no file name, OS byte 255. Rerunning on the
  * same Node/zlib gives byte-identical files. `--check` compares instead of writing and exits 1
  * on any difference.
  *
- * Usage: node scripts/make-fixtures.mjs [--check]
+ * Usage: node scripts/make-fixtures.mjs [--check] [--models-only]
+ *   --models-only: the two models only (no Fashion-MNIST dataset needed)
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -21,6 +24,7 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const check = process.argv.includes('--check');
+const modelsOnly = process.argv.includes('--models-only');
 const srcDir = process.env.HBNN_FMNIST_DIR || '/usr/share/datasets/fashion-mnist';
 const modelsDir = process.env.HBNN_MODELS_DIR || path.resolve(root, '..', 'shared', 'models');
 
@@ -61,17 +65,24 @@ function deterministicGzip(bytes) {
 }
 
 const outputs = new Map();
-for (const { prefix, count } of SLICES) {
+for (const { prefix, count } of modelsOnly ? [] : SLICES) {
   for (const kind of ['images-idx3', 'labels-idx1']) {
     const name = `${prefix}-${kind}-ubyte.gz`;
     const raw = readIdxRaw(path.join(srcDir, name));
     outputs.set(path.join('fixtures', 'fmnist', name), deterministicGzip(sliceIdx(raw, count, name)));
   }
 }
+const { decodeModel, encodeModel } = await import('../dist/src/onnx/io.js');
+const { writeNormalizationRecord } = await import('../dist/src/data/normalization.js');
+const { FMNIST_NORMALIZATION } = await import('../dist/src/data/dataset.js');
 for (const model of ['fmnist-cnn.onnx', 'fmnist-mlp.onnx']) {
   const src = path.join(modelsDir, model);
-  if (fs.existsSync(src)) outputs.set(path.join('fixtures', 'models', model), fs.readFileSync(src));
-  else console.warn(`note: ${src} not found; leaving fixtures/models/${model} as it is`);
+  if (fs.existsSync(src)) {
+    // The models expect pixel/255, then (x - 0.286) / 0.353 (fixtures/models/README.md).
+    const m = decodeModel(fs.readFileSync(src), { file: src });
+    writeNormalizationRecord(m, FMNIST_NORMALIZATION);
+    outputs.set(path.join('fixtures', 'models', model), Buffer.from(encodeModel(m)));
+  } else console.warn(`note: ${src} not found; leaving fixtures/models/${model} as it is`);
 }
 
 let differ = 0;

@@ -14,6 +14,7 @@ export const ErrorCodes = {
   // -- input (exit 3): files that cannot be read or parsed
   FILE_NOT_FOUND: 'file-not-found',
   FILE_READ: 'file-read',
+  ONNX_NOT_A_MODEL: 'onnx-not-a-model',
   ONNX_DECODE: 'onnx-decode',
   ONNX_UNKNOWN_FIELD: 'onnx-unknown-field',
   ONNX_INVALID: 'onnx-invalid',
@@ -26,6 +27,7 @@ export const ErrorCodes = {
   UNSUPPORTED_OP: 'unsupported-op',
   NOTHING_TO_QUANTIZE: 'nothing-to-quantize',
   NOT_QUANTIZED: 'not-quantized',
+  ALREADY_QUANTIZED: 'already-quantized',
   NUMERIC: 'numeric',
   LOWERING: 'lowering',
   // -- pipeline (exit 5)
@@ -103,6 +105,7 @@ const EXIT: Record<ErrorCode, number> = {
   'invalid-option': 2,
   'file-not-found': 3,
   'file-read': 3,
+  'onnx-not-a-model': 3,
   'onnx-decode': 3,
   'onnx-unknown-field': 3,
   'onnx-invalid': 3,
@@ -114,6 +117,7 @@ const EXIT: Record<ErrorCode, number> = {
   'unsupported-op': 4,
   'nothing-to-quantize': 4,
   'not-quantized': 4,
+  'already-quantized': 4,
   numeric: 4,
   lowering: 4,
   'pipeline-parse': 5,

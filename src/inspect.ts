@@ -33,6 +33,7 @@ import { formatType, tensorTypeOf, type Dim } from './ir/types.js';
 import { verifyModel } from './ir/verifier.js';
 import { readQuantRecord, type QuantRecord } from './quant/format.js';
 import { isHbnnError } from './errors.js';
+import { NORMALIZATION_KEY } from './data/normalization.js';
 
 export const INSPECT_FORMAT = 'hbnn-onnx.inspect';
 export const INSPECT_VERSION = 1;
@@ -52,6 +53,11 @@ export interface InspectReport {
   docString?: string;
   /** metadata_props in file order (keys may repeat). */
   metadata: { key: string; value: string }[];
+  /**
+   * The input normalization recorded in the model (metadata hbnn.input_normalization, as
+   * MEAN:STD or none; docs/format.md §5.3), null when it has no record.
+   */
+  inputNormalization: string | null;
   graph: {
     name: string;
     /** Nodes of the main graph. */
@@ -204,6 +210,7 @@ export function inspectModel(model: Model): InspectReport {
     ...(model.modelVersion !== undefined ? { modelVersion: Number(model.modelVersion) } : {}),
     ...(model.docString ? { docString: model.docString } : {}),
     metadata: (model.metadataProps ?? []).map(([key, value]) => ({ key, value })),
+    inputNormalization: model.getMetadata(NORMALIZATION_KEY) ?? null,
     graph: {
       name: model.graph.name,
       nodes: model.graph.nodes.length,

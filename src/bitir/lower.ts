@@ -21,7 +21,7 @@ import type { Graph, Model, Node, Value } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { tensorTypeOf } from '../ir/types.js';
-import { fail, ErrorCodes } from '../errors.js';
+import { fail, ErrorCodes, optionName } from '../errors.js';
 import { isActivationCall, isWeightCall, requireQuantRecord, type QuantRecord } from '../quant/format.js';
 import {
   BITIR_FORMAT,
@@ -568,7 +568,7 @@ class Lowering {
 
   private checkExact(node: Node, bound: number): void {
     if (!(bound < EXACT_LIMIT)) {
-      this.err(node, `the integer sum needs ${signedBitsFor(bound)} bits, more than the 53 the reference simulator holds exactly; lower multiplierBits or the activation width`);
+      this.err(node, `the integer sum needs ${signedBitsFor(bound)} bits, more than the 53 the reference simulator holds exactly; lower ${optionName('multiplierBits')} or the activation width (${optionName('actBits')})`);
     }
   }
 

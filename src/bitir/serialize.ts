@@ -224,7 +224,7 @@ export function summaryMarkdown(p: BitProgram, s: ProgramSummary = summarizeProg
   ];
   for (const l of s.layers) {
     lines.push(
-      `| ${l.op} | ${l.kind} | ${shapeStr(l.inShape)} → ${shapeStr(l.outShape)} | ${thousands(l.params)} | ${l.bitHistogram.join('/')} | ${l.avgWeightBits.toFixed(3)} | ${l.activationBits} | ${l.uses} | ${thousands(l.macs)} | ${thousands(l.bitOps)} | ${l.terms} | ${thousands(l.weightSignBits)} | ${thousands(l.bitMapBits)} | ${thousands(l.constantBits)} | ${thousands(l.outputBufferBits)} | ${l.consumer} |`,
+      `| ${l.op} | ${l.kind} | ${shapeStr(l.inShape)} → ${shapeStr(l.outShape)} | ${thousands(l.params)} | ${l.bitHistogram.map(thousands).join('/')} | ${l.avgWeightBits.toFixed(3)} | ${l.activationBits} | ${thousands(l.uses)} | ${thousands(l.macs)} | ${thousands(l.bitOps)} | ${l.terms} | ${thousands(l.weightSignBits)} | ${thousands(l.bitMapBits)} | ${thousands(l.constantBits)} | ${thousands(l.outputBufferBits)} | ${l.consumer} |`,
     );
   }
   const t = s.totals;

@@ -18,7 +18,6 @@ import { runOpt, type OptResult } from './opt.js';
 import { cliOutput, preflightCliOutputs, displayPath } from './paths.js';
 import { formatDistribution, runQuantize, type QuantizeRun } from './quantize.js';
 import { evalRunJson, runEval, type EvalRun } from './eval.js';
-import { parseNormalization } from '../data/index.js';
 import { BACKENDS, runLower, type LowerRun } from './lower.js';
 import { runTrain, type TrainRun } from './train.js';
 
@@ -131,8 +130,7 @@ const quantizeStep: DemoStep = {
 const evaluateStep: DemoStep = {
   name: 'evaluate',
   async run(ctx) {
-    const normalize = parseNormalization(DEMO_NORMALIZE);
-    const base = { data: DEMO_DATA, normalize, normalizeText: DEMO_NORMALIZE };
+    const base = { data: DEMO_DATA, normalize: DEMO_NORMALIZE };
     const float = await runEval({ ...base, model: ctx.modelPath }, ctx.io, ctx.log);
     const lines: string[] = [];
     let quantized: EvalRun | undefined;

@@ -8,7 +8,8 @@ import type { Command } from 'commander';
 import { decodeTensor, loadModel } from '../onnx/io.js';
 import { readQuantRecord } from '../quant/format.js';
 import { evaluate, type EvalResult } from '../runtime/infer.js';
-import { DATA_SPEC_HELP, FMNIST_CLASSES, openDataSource, parseDataSpec, type Normalization, type TensorDecoder } from '../data/index.js';
+import { DATA_SPEC_HELP, FMNIST_CLASSES, openDataSource, parseDataSpec, type ResolvedNormalization, type TensorDecoder } from '../data/index.js';
+import { inputNormalization } from './normalize.js';
 import { formatCount, formatDuration, table, type Align } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { displayPath } from './paths.js';
@@ -25,9 +26,11 @@ export interface EvalRequest {
   /** Data SPEC (see docs/data.md); relative paths resolve against `io.cwd`. */
   data: string;
   limit?: number;
-  normalize?: Normalization;
-  /** The --normalize text as given, for display ('none' when absent). */
-  normalizeText?: string;
+  /**
+   * The --normalize text (fmnist, MEAN:STD, none); undefined: the model's
+   * hbnn.input_normalization record (src/data/normalization.ts).
+   */
+  normalize?: string;
   batchSize?: number;
   /** Image decoding worker threads for folder: data (default: defaultDecodeWorkers()); 0 decodes on this thread. */
   workers?: number;
@@ -36,7 +39,10 @@ export interface EvalRequest {
 export interface EvalRun {
   model: string;
   data: string;
+  /** The normalization applied: the --normalize text as given, or the record's text, or 'none'. */
   normalize: string;
+  /** Where it came from: --normalize, the model's record, or none known. */
+  normalizeSource: ResolvedNormalization['source'];
   /** avgWeightBits etc. from the model's HBNN record; null for a float model. */
   quantized: { avgWeightBits: number; avgActivationBits?: number; weights: number; activations: number } | null;
   result: EvalResult;
@@ -50,11 +56,12 @@ export async function runEval(req: EvalRequest, io: CliIo, log: Logger): Promise
   log.progress(`loading ${displayPath(file, io.cwd)}`);
   const model = loadModel(file);
   const record = readQuantRecord(model);
+  const norm = inputNormalization(model, req.normalize, displayPath(file, io.cwd), log, req.data);
   log.progress(`loading ${req.data}`);
   // Streamed: folder: images are decoded on worker threads while onnxruntime runs, cifar: read batch by batch.
   const ds = await openDataSource(resolveDataSpec(req.data, io.cwd), {
     ...(req.limit !== undefined ? { limit: req.limit } : {}),
-    ...(req.normalize ? { normalize: req.normalize } : {}),
+    ...(norm.normalize ? { normalize: norm.normalize } : {}),
     ...(req.workers !== undefined ? { workers: req.workers } : {}),
     decodeTensor: decodeDataTensor,
   });
@@ -73,7 +80,8 @@ export async function runEval(req: EvalRequest, io: CliIo, log: Logger): Promise
   return {
     model: file,
     data: req.data.trim(),
-    normalize: req.normalizeText ?? 'none',
+    normalize: norm.source === 'option' ? req.normalize!.trim() : norm.text,
+    normalizeSource: norm.source,
     quantized: record
       ? {
           avgWeightBits: record.avgWeightBits,
@@ -93,6 +101,7 @@ export function evalRunJson(r: EvalRun, cwd: string): unknown {
     model: displayPath(r.model, cwd),
     data: r.data,
     normalize: r.normalize,
+    normalizeSource: r.normalizeSource,
     quantized: r.quantized,
     samples: e.samples,
     top1: e.top1,
@@ -113,7 +122,7 @@ export function formatEvalRun(r: EvalRun, cwd: string): string {
   const e = r.result;
   const head = [
     ['model', `${displayPath(r.model, cwd)} (${describeModelKind(r.quantized)})`],
-    ['data', `${r.data}, ${formatCount(e.samples)} samples${r.normalize !== 'none' ? `, normalized ${r.normalize}` : ''}`],
+    ['data', `${r.data}, ${formatCount(e.samples)} samples, ${normalizedText(r)}`],
     ['top-1', percent2(e.top1)],
     ['top-5', percent2(e.top5)],
   ];
@@ -124,6 +133,12 @@ export function formatEvalRun(r: EvalRun, cwd: string): string {
     head.map(([k, v]) => `${k!.padEnd(5)}  ${v}`).join('\n') +
     `\n\nper class (${e.perClass.length} classes)\n${table(header, rows, align)}\n`
   );
+}
+
+/** "normalized 0.286:0.353 (recorded in the model)", "not normalized (--normalize none)", ... */
+export function normalizedText(r: Pick<EvalRun, 'normalize' | 'normalizeSource'>): string {
+  const from = { option: '--normalize', record: 'recorded in the model', data: 'set by the data SPEC', none: 'none known' }[r.normalizeSource];
+  return r.normalize === 'none' ? `not normalized (${from})` : `normalized ${r.normalize} (${from})`;
 }
 
 function percent2(x: number): string {
@@ -146,12 +161,13 @@ export function registerEval(program: Command, io: CliIo): void {
     .description(
       'Evaluate a classifier (a float model or an HBNN-quantized one) on a labelled dataset with ' +
         'onnxruntime: top-1 and top-5 accuracy overall and top-1 per class (with the class names ' +
-        'for Fashion-MNIST). The bundled models expect --normalize fmnist.',
+        'for Fashion-MNIST). The input normalization comes from the model (its ' +
+        'hbnn.input_normalization record; the bundled models have one) unless --normalize is given.',
     )
     .argument('<model>', 'ONNX model (float or quantized)')
     .requiredOption('--data <spec>', 'labelled dataset, e.g. fmnist-mini:test (see below)')
     .option('--limit <n>', 'evaluate the first N samples only')
-    .option('--normalize <norm>', 'input normalization: fmnist, MEAN:STD or none (default none)')
+    .option('--normalize <norm>', "input normalization: fmnist, MEAN:STD or none (default: the model's record, else none)")
     .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')
     .option('--workers <n>', 'threads decoding folder: images (default: CPU count - 1, 1 to 8; 0: none); the result is the same for any count')
     .option('--json', 'print the result (top1, top5, perClass, ...) as JSON')
@@ -159,7 +175,7 @@ export function registerEval(program: Command, io: CliIo): void {
       'after',
       `
 Examples:
-  $ hbnn-onnx eval fixtures/models/fmnist-cnn.onnx --data fmnist-mini:test --normalize fmnist
+  $ hbnn-onnx eval fixtures/models/fmnist-cnn.onnx --data fmnist-mini:test
   $ hbnn-onnx eval model.hbnn.onnx --data fmnist:test --normalize fmnist --json
   $ hbnn-onnx eval model.onnx --data npy:x.npy,y.npy --limit 1000
 
@@ -172,10 +188,9 @@ ${DATA_SPEC_HELP}`,
       if (opts.limit !== undefined) req.limit = parseIntOption(opts.limit, '--limit', 1);
       if (opts.batchSize !== undefined) req.batchSize = parseIntOption(opts.batchSize, '--batch-size', 1);
       if (opts.workers !== undefined) req.workers = parseIntOption(opts.workers, '--workers', 0);
-      const norm = parseNormalizeOption(opts.normalize);
-      if (norm) {
-        req.normalize = norm;
-        req.normalizeText = opts.normalize!.trim();
+      if (opts.normalize !== undefined) {
+        parseNormalizeOption(opts.normalize); // checked before the model is loaded
+        req.normalize = opts.normalize;
       }
       const r = await runEval(req, io, log);
       log.debug(`evaluated ${formatCount(r.result.samples)} samples in ${formatDuration(r.result.ms)}`);

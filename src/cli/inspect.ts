@@ -76,6 +76,12 @@ function modelSection(r: InspectReport): string {
           : m.value;
     rows.push([`metadata ${m.key}`, value]);
   }
+  rows.push([
+    'input normalization',
+    r.inputNormalization !== null
+      ? `${r.inputNormalization} (recorded; commands that feed data use it unless --normalize is given)`
+      : 'unknown (no hbnn.input_normalization record: give --normalize to the commands that feed data)',
+  ]);
   const g = r.graph;
   const sub = g.subgraphs > 0 ? `, ${formatCount(g.totalNodes)} with ${g.subgraphs} subgraph${g.subgraphs > 1 ? 's' : ''}` : '';
   rows.push(['graph', `${g.name || '(unnamed)'}: ${formatCount(g.nodes)} nodes${sub}`]);

@@ -14,12 +14,14 @@ import type { Model } from '../ir/graph.js';
 import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR, summarizeProgram, type LoweringOptions } from '../bitir/index.js';
 import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../backends/asic/index.js';
 import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../backends/vivado-hls/index.js';
-import { loadDataset } from '../data/index.js';
+import { loadDataset, type Normalization } from '../data/index.js';
+import { inputNormalization } from './normalize.js';
 import { decodeDataTensor } from './eval.js';
 import { readFileChecked, writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatBytes, formatCount, formatDuration, formatFixed, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
+import { apiOptionAliases } from './options.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './quantize.js';
 
@@ -103,6 +105,11 @@ export interface BackendResult {
   afterWrite?: (outDir: string) => Promise<{ lines: string[]; summary: Record<string, unknown> }>;
 }
 
+/** What runLower resolves from the loaded model for the backends (the input normalization of --test-data). */
+export interface LowerData {
+  normalize?: Normalization;
+}
+
 export interface Backend {
   name: string;
   summary: string;
@@ -112,7 +119,7 @@ export interface Backend {
    * Checks the options and reads their files (technology, sweep) before any lowering;
    * returns the function that lowers a loaded model.
    */
-  prepare(o: LowerCliOptions, cwd: string): (model: Model) => BackendResult;
+  prepare(o: LowerCliOptions, cwd: string): (model: Model, data: LowerData) => BackendResult;
 }
 
 /** LoweringOptions from the fixed-point flags (only the ones given). */
@@ -242,18 +249,19 @@ const vivadoHlsBackend: Backend = {
     if (o.testSamples !== undefined) opts.testSamples = parseIntOption(o.testSamples, '--test-samples', 1);
     if (o.accSamples !== undefined) opts.accSamples = parseIntOption(o.accSamples, '--acc-samples', 0);
     if (o.normalize !== undefined && o.testData === undefined) fail(ErrorCodes.INVALID_OPTION, '--normalize applies to --test-data', { option: '--normalize' });
-    if (o.testData !== undefined) {
-      const normalize = parseNormalizeOption(o.normalize);
-      const ds = loadDataset(resolveDataSpec(o.testData, cwd), {
-        limit: opts.testSamples ?? 8,
-        ...(normalize ? { normalize } : {}),
-        decodeTensor: decodeDataTensor,
-      });
-      opts.testData = ds.images;
-    }
+    if (o.normalize !== undefined) parseNormalizeOption(o.normalize); // checked before the model is loaded
     const lowering = bitIrLoweringOptions(o);
     if (Object.keys(lowering).length > 0) opts.lowering = lowering;
-    return (model) => {
+    return (model, data) => {
+      if (o.testData !== undefined) {
+        // Normalized as runLower resolved it: --normalize, else the model's record.
+        const ds = loadDataset(resolveDataSpec(o.testData, cwd), {
+          limit: opts.testSamples ?? 8,
+          ...(data.normalize ? { normalize: data.normalize } : {}),
+          decodeTensor: decodeDataTensor,
+        });
+        opts.testData = ds.images;
+      }
       const r = lowerVivadoHls(model, opts);
       const t = r.estimates.total;
       const result: BackendResult = {
@@ -325,8 +333,13 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   const lower = backend.prepare(o, io.cwd);
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const m = loadModel(input);
+  const data: LowerData = {};
+  if (o.testData !== undefined) {
+    const norm = inputNormalization(m, o.normalize, displayPath(input, io.cwd), log, o.testData);
+    if (norm.normalize) data.normalize = norm.normalize;
+  }
   log.progress(`lowering to ${backend.name}`);
-  const result = lower(m);
+  const result = lower(m, data);
   log.progress(`writing ${displayPath(outDir, io.cwd)}`);
   writeFilesAtomic(outDir, result.files);
   if (result.afterWrite) {
@@ -372,8 +385,10 @@ function on(k: OptionKey, text: string): string {
 }
 
 export function registerLower(program: Command, io: CliIo): void {
-  program
-    .command('lower')
+  const cmd = program.command('lower');
+  // LoweringOptions keys set by flags of another name (messages name the flags)
+  apiOptionAliases(cmd, { actBits: 'fixedActBits', actFrac: 'fixedActFrac', weightBits: 'fixedWeightBits' });
+  cmd
     .summary('lower a quantized model to the bit-level IR, a Vivado HLS project or an ASIC estimate')
     .description(
       `Lower an HBNN-quantized model (from \`hbnn-onnx quantize\`) with a backend and write its files into the output folder, ` +
@@ -396,7 +411,7 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--folding <file>', on('folding', 'explicit PE/SIMD per layer, JSON {"layers": {"<node>": {"pe": N, "simd": N}}}'))
     .option('--part <name>', on('part', `FPGA part for the estimate and run_hls.tcl: ${Object.keys(FPGA_PARTS).join(', ')} (default ${DEFAULT_PART})`))
     .option('--test-data <spec>', on('testData', 'testbench inputs from a dataset (default: synthetic samples)'))
-    .option('--normalize <norm>', on('normalize', 'normalization of --test-data: fmnist, MEAN:STD or none'))
+    .option('--normalize <norm>', on('normalize', "normalization of --test-data: fmnist, MEAN:STD or none (default: the model's record, else none)"))
     .option('--test-samples <n>', on('testSamples', 'samples in the testbench (default 8)'))
     .option('--acc-samples <n>', on('accSamples', 'samples whose accumulators the testbench checks (default 2)'))
     .option('--csim', on('csim', 'compile the project with g++ ($CXX) and run its testbench (C simulation)'))
@@ -407,7 +422,7 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--activation-bits <bits>', on('activationBits', 'bits assumed for layer inputs the model leaves float (default 8; 1-3 = HBNN)'))
     .option('--sweep <file>', on('sweep', 'accuracy results to show, e.g. sweep.json from `hbnn-onnx sweep`'))
     .option('--from-bit-ir', on('fromBitIr', 'read per-layer work from the bit-level IR instead of the quantization record'))
-    .option('--model-name <name>', on('modelName', 'name shown in the reports (default: the graph name)'))
+    .option('--model-name <name>', on('modelName', 'name shown in the reports (default: the model file name without .onnx)'))
     .option('--json', 'print the result (files, summary figures) as JSON')
     .addHelpText(
       'after',

@@ -14,10 +14,11 @@ import { Option, type Command } from 'commander';
 import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
 import { prepareForQuantize, quantize, type QuantizeOptions } from '../quant/quantize.js';
 import { weightLayers } from '../quant/targets.js';
-import { readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
+import { assertNotQuantized, readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
 import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
-import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, type DataSpec, type Normalization } from '../data/index.js';
+import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, resolveNormalization, writeNormalizationRecord, type DataSpec, type Normalization } from '../data/index.js';
+import { inputNormalization } from './normalize.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { ACT_HEURISTICS } from '../../passes/insert-activation-binarization.js';
@@ -73,6 +74,9 @@ export function parseNumberListOption(text: string, flag: string): number[] {
   return parts.map((p) => parseNumberOption(p, flag));
 }
 
+/** The help of --bn-recalibrate (quantize and sweep). */
+export const BN_RECALIBRATE_HELP = 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)';
+
 /** `--normalize`: 'none' (undefined), 'fmnist' or MEAN:STD. */
 export function parseNormalizeOption(text: string | undefined): Normalization | undefined {
   if (text === undefined || text.trim().toLowerCase() === 'none') return undefined;
@@ -110,6 +114,14 @@ export function resolveDataSpec(spec: string, cwd: string): string {
       break;
   }
   return formatDataSpec(r);
+}
+
+/** --max-bits (quantize, sweep): an integer from 1 to MAX_SUPPORTED_BITS; DEFAULT_MAX_BITS when not given. */
+export function parseMaxBitsOption(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_BITS;
+  const maxBits = parseIntOption(text, '--max-bits', 1);
+  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
+  return maxBits;
 }
 
 /** List options (`--include a,b --include c`): the values, commas split. */
@@ -206,12 +218,11 @@ export const MAX_ACT_BITS = 3;
  * no effect. INVALID_OPTION on the first bad value.
  */
 export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: QuantizeOptions; warnings: string[] } {
-  // With --fine-tune, --normalize also applies to the training data.
-  const normalizeUsed = o.fineTune === true;
+  // --normalize applies to every data the command feeds and is recorded in the output model
+  // (hbnn.input_normalization), so it is never ignored.
   const warnings: string[] = [];
   const options: QuantizeOptions = {};
-  const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
-  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
+  const maxBits = parseMaxBitsOption(o.maxBits);
 
   const avgBits = o.avgBits !== undefined ? parseNumberOption(o.avgBits, '--avg-bits') : undefined;
   const dist = o.dist !== undefined ? checkedDist(o.dist, '--dist', MAX_SUPPORTED_BITS) : undefined;
@@ -272,14 +283,12 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
       o.actHeuristic !== undefined && '--act-heuristic',
       o.calibData !== undefined && !calibUsed && '--calib-data',
       o.calibLimit !== undefined && !calibUsed && '--calib-limit',
-      o.normalize !== undefined && !normalizeUsed && !calibUsed && '--normalize',
     ].filter((x): x is string => typeof x === 'string');
     if (unused.length > 0) {
       warnings.push(`${unused.join(', ')} only affect${unused.length === 1 ? 's' : ''} activation binarization (--act-bits or --act-dist); ignored`);
       if (!calibUsed) {
         delete options.calibData;
         delete options.calibLimit;
-        delete options.normalize;
       }
     }
   }
@@ -376,10 +385,14 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
 
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   let model = loadModel(input);
+  assertNotQuantized(model, displayPath(input, io.cwd));
   const activations = o.actBits !== undefined || o.actDist !== undefined;
-  if (activations || o.recalibrateBatchNorm) checkCalibrationData(model, o);
   const ft = req.fineTune;
-  const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize, io.cwd) : undefined;
+  // The input normalization: --normalize, else the model's record (said in one line when
+  // neither gives one and data is fed); recorded in the output (src/data/normalization.ts).
+  const feedsData = activations || o.recalibrateBatchNorm === true || ft !== undefined;
+  const norm = feedsData || o.normalize !== undefined ? inputNormalization(model, o.normalize, displayPath(input, io.cwd), log, o.calibData) : resolveNormalization(model, undefined, '');
+  const trainData = ft ? loadTrainingData(ft.spec, model, ft.normalize ?? norm.normalize, io.cwd) : undefined;
   const loadMs = performance.now() - t0;
 
   log.progress('quantizing');
@@ -417,6 +430,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     fineTuneMs = performance.now() - t;
   }
 
+  if (norm.source !== 'none') writeNormalizationRecord(model, norm.normalize);
   log.progress(`writing ${displayPath(output, io.cwd)}`);
   const t2 = performance.now();
   saveModel(model, output, { protect: [input] });
@@ -458,16 +472,6 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
   run.timing.totalMs = round3(performance.now() - t0);
   if (report !== undefined) writeFileAtomic(report, toJson(quantizeReportJson(run, req.options, io.cwd)));
   return run;
-}
-
-/** Loads the calibration data as the calibrate pass will and checks it fits the model input. */
-function checkCalibrationData(model: ReturnType<typeof loadModel>, o: QuantizeOptions): void {
-  const spec = o.calibData ?? (calibrate.options.find((s) => s.name === 'data')!.default as string);
-  const limit = o.calibLimit ?? (calibrate.options.find((s) => s.name === 'limit')!.default as number);
-  const normalize = parseNormalizeOption(o.normalize);
-  const ds = loadDataset(spec, { limit, ...(normalize ? { normalize } : {}) });
-  const input = dataInput(model);
-  checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
 }
 
 function round3(ms: number): number {
@@ -622,8 +626,8 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .addOption(new Option('--act-heuristic <name>', 'how bits are assigned to activations (default middle-out)').choices(ACT_HEURISTIC_CHOICES))
     .option('--calib-data <spec>', 'calibration data for activations (default fmnist-mini:train; see docs/data.md)')
     .option('--calib-limit <n>', 'number of calibration samples (default 512)')
-    .option('--normalize <norm>', 'normalization of the calibration (and training) data: fmnist, MEAN:STD or none (default none)')
-    .option('--bn-recalibrate', 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)')
+    .option('--normalize <norm>', "input normalization of the calibration (and training) data, recorded in the output: fmnist, MEAN:STD or none (default: the model's record, else none)")
+    .option('--bn-recalibrate', BN_RECALIBRATE_HELP)
     .option('--keep-initializer-inputs', 'keep initializers that are also graph inputs (IR 3 style) overridable; default: they are treated as constants, as onnxruntime does when they are not fed')
     .option('--keep-imported', 'QONNX/Brevitas models: keep BipolarQuant weights as 1-bit planes with their scale (the same function); default: re-binarize every weight from its dequantized value (docs/import.md)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');

@@ -11,6 +11,8 @@ import { Option, type Command } from 'commander';
 import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../quant/sweep.js';
 import { sweepSvg } from '../quant/svg.js';
 import { DATA_SPEC_HELP, openDataSource, type DataSource } from '../data/index.js';
+import { loadModel } from '../onnx/io.js';
+import { inputNormalization } from './normalize.js';
 import { writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatCount, table } from './format.js';
@@ -24,11 +26,13 @@ import {
   MAX_ACT_BITS,
   heuristicTitle,
   parseGranularityOption,
+  parseMaxBitsOption,
   parseIntOption,
   parseNormalizeOption,
   parseNumberListOption,
   parseNumberOption,
   resolveDataSpec,
+  BN_RECALIBRATE_HELP,
 } from './quantize.js';
 
 export const DEFAULT_SWEEP_BITS: readonly number[] = [1, 1.2, 1.4, 1.6, 2, 3];
@@ -49,6 +53,7 @@ interface SweepCliOptions {
   actHeuristic?: string;
   calibData?: string;
   calibLimit?: string;
+  bnRecalibrate?: boolean;
   normalize?: string;
   limit?: string;
   batchSize?: string;
@@ -74,7 +79,7 @@ export interface SweepRun {
 
 /** Checks the flags (INVALID_OPTION naming the flag) and turns them into SweepOptions. */
 export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onResult'> {
-  const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
+  const maxBits = parseMaxBitsOption(o.maxBits);
   const bits = o.bits !== undefined ? parseNumberListOption(o.bits, '--bits') : [...DEFAULT_SWEEP_BITS];
   for (const b of bits) {
     if (b < 1 || b > maxBits) fail(ErrorCodes.INVALID_OPTION, `--bits values must lie in [1, ${maxBits}] (--max-bits), got ${b}`, { option: '--bits' });
@@ -96,13 +101,16 @@ export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onR
     if (a < 1 || a > MAX_ACT_BITS) fail(ErrorCodes.INVALID_OPTION, `--act-bits must lie in [1, ${MAX_ACT_BITS}], got ${a}`, { option: '--act-bits' });
     opts.actBits = a;
     if (o.actHeuristic) opts.actHeuristic = o.actHeuristic as SweepOptions['actHeuristic'];
+  } else if (o.actHeuristic !== undefined) {
+    fail(ErrorCodes.INVALID_OPTION, '--act-heuristic needs --act-bits', { option: '--act-heuristic' });
+  }
+  if (o.bnRecalibrate) opts.recalibrateBatchNorm = true;
+  if (o.actBits !== undefined || o.bnRecalibrate) {
     if (o.calibData !== undefined) opts.calibData = o.calibData.trim();
     if (o.calibLimit !== undefined) opts.calibLimit = parseIntOption(o.calibLimit, '--calib-limit', 1);
   } else {
-    const unused = [o.actHeuristic !== undefined && '--act-heuristic', o.calibData !== undefined && '--calib-data', o.calibLimit !== undefined && '--calib-limit'].filter(
-      (x): x is string => typeof x === 'string',
-    );
-    if (unused.length > 0) fail(ErrorCodes.INVALID_OPTION, `${unused.join(', ')} need${unused.length === 1 ? 's' : ''} --act-bits`, { option: unused[0] });
+    const unused = [o.calibData !== undefined && '--calib-data', o.calibLimit !== undefined && '--calib-limit'].filter((x): x is string => typeof x === 'string');
+    if (unused.length > 0) fail(ErrorCodes.INVALID_OPTION, `${unused.join(', ')} need${unused.length === 1 ? 's' : ''} --act-bits or --bn-recalibrate`, { option: unused[0] });
   }
   if (o.normalize !== undefined) {
     parseNormalizeOption(o.normalize);
@@ -120,22 +128,24 @@ export async function runSweep(req: SweepRequest, io: CliIo, log: Logger): Promi
   preflightCliOutputs([cliOutput(outDir, 'folder', '-o', io.cwd)], [model], io.cwd);
   if (!fs.existsSync(model)) fail(ErrorCodes.FILE_NOT_FOUND, `no such file: ${model}`, { file: model });
   const o = req.options;
-  const normalize = parseNormalizeOption(o.normalize);
+  // --normalize, else the model's record (src/data/normalization.ts); the calibrate and
+  // recalibrate-batchnorm passes resolve the same way on each fresh copy.
+  const norm = inputNormalization(loadModel(model), o.normalize, displayPath(model, io.cwd), log, req.data);
   log.progress(`loading ${req.data}`);
   // Streamed: folder: and cifar: data are read batch by batch for every evaluation of the grid.
   const ds = await openDataSource(resolveDataSpec(req.data, io.cwd), {
     ...(o.limit !== undefined ? { limit: o.limit } : {}),
-    ...(normalize ? { normalize } : {}),
+    ...(norm.normalize ? { normalize: norm.normalize } : {}),
     decodeTensor: decodeDataTensor,
   });
   try {
-    return await sweepOn(ds, req, model, outDir, io, log);
+    return await sweepOn(ds, req, model, outDir, io, log, norm.text);
   } finally {
     await ds.close();
   }
 }
 
-async function sweepOn(ds: DataSource, req: SweepRequest, model: string, outDir: string, io: CliIo, log: Logger): Promise<SweepRun> {
+async function sweepOn(ds: DataSource, req: SweepRequest, model: string, outDir: string, io: CliIo, log: Logger, normalize: string): Promise<SweepRun> {
   const o = req.options;
   ds.name = req.data.trim();
   if (!ds.labelled) fail(ErrorCodes.DATA_MISMATCH, `dataset ${req.data} has no labels; a sweep evaluates accuracy and needs them`, { option: '--data' });
@@ -146,6 +156,7 @@ async function sweepOn(ds: DataSource, req: SweepRequest, model: string, outDir:
   };
   const result = await sweep(model, ds, options);
   result.model = displayPath(model, io.cwd);
+  result.normalize = normalize;
   log.done();
   const files = new Map<string, string>([
     [SWEEP_FILES.json, toJson(result)],
@@ -163,6 +174,8 @@ export function formatSweepRun(r: SweepRun, cwd: string): string {
     `${res.model} on ${res.dataset} (${formatCount(res.samples)} samples)${res.actBits !== null ? `, activations at ${res.actBits} bits` : ', activations float'}` +
       (res.granularity === 'row' ? ', one bitwidth per output channel' : ''),
   ];
+  if (res.normalize !== undefined) lines.push(`input normalization: ${res.normalize}`);
+  lines.push(batchNormLine(res));
   if (res.float) lines.push(`float model: top-1 ${pct(res.float.top1)}, top-5 ${pct(res.float.top5)}`);
   lines.push('', 'top-1 by average weight bits (requested; achieved in sweep.json)');
   const byKey = new Map<string, SweepPoint>(res.points.map((p) => [`${p.heuristic}\u0000${p.bits}`, p]));
@@ -170,6 +183,14 @@ export function formatSweepRun(r: SweepRun, cwd: string): string {
   lines.push(table(['heuristic', ...res.bits.map((b) => `${b} bits`)], rows, ['left', ...res.bits.map(() => 'right' as const)]));
   lines.push('', `wrote ${r.files.map((f) => displayPath(f, cwd)).join(' and ')}`);
   return lines.join('\n') + '\n';
+}
+
+/** What happened to the BatchNorm statistics of the quantized models (one line). */
+export function batchNormLine(res: Pick<SweepResult, 'batchNorms' | 'bnRecalibrated'>): string {
+  if (res.batchNorms === 0) return 'BatchNorm: none in the model';
+  const n = `${res.batchNorms} BatchNorm${res.batchNorms === 1 ? '' : 's'}`;
+  if (res.bnRecalibrated) return `${n}: statistics re-estimated on the calibration data for every point (--bn-recalibrate)`;
+  return `${n}: statistics NOT re-estimated (the quantized models keep the float model's running mean and variance, which lowers accuracy, most at 2+ bits); add --bn-recalibrate to re-estimate them`;
 }
 
 export function registerSweep(program: Command, io: CliIo): void {
@@ -195,9 +216,10 @@ export function registerSweep(program: Command, io: CliIo): void {
     .option('--seed <n>', 'seed of the random heuristic (default 0)')
     .option('--act-bits <bits>', `binarize activations too, at this average in [1, ${MAX_ACT_BITS}] (default: float)`)
     .addOption(new Option('--act-heuristic <name>', 'activation heuristic (default middle-out)').choices(ACT_HEURISTIC_CHOICES))
-    .option('--calib-data <spec>', 'calibration data for activations (default fmnist-mini:train)')
-    .option('--calib-limit <n>', 'number of calibration samples (default 512)')
-    .option('--normalize <norm>', 'normalization of --data and the calibration data: fmnist, MEAN:STD or none (default none)')
+    .option('--calib-data <spec>', 'calibration data for activations and --bn-recalibrate (default fmnist-mini:train)')
+    .option('--calib-limit <n>', 'number of calibration samples (default 512; 1024 for --bn-recalibrate)')
+    .option('--bn-recalibrate', BN_RECALIBRATE_HELP)
+    .option('--normalize <norm>', "normalization of --data and the calibration data: fmnist, MEAN:STD or none (default: the model's record, else none)")
     .option('--limit <n>', 'evaluate on the first N samples only')
     .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')
     .option('--no-float', 'do not evaluate the float model')

@@ -13,7 +13,8 @@ import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
 import type { Model } from '../ir/graph.js';
 import { fineTune, trainFloat, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainResult } from '../train/index.js';
-import { checkFitsModelInput, DATA_SPEC_HELP, loadDataset, type Dataset, type Normalization } from '../data/index.js';
+import { checkFitsModelInput, DATA_SPEC_HELP, loadDataset, writeNormalizationRecord, type Dataset, type Normalization } from '../data/index.js';
+import { inputNormalization } from './normalize.js';
 import { dataInput } from '../runtime/infer.js';
 import { readQuantRecord } from '../quant/format.js';
 import { writeFileAtomic } from '../util/fs.js';
@@ -320,7 +321,7 @@ export async function runTrain(model: string, o: TrainCliOptions, io: CliIo, log
   if (o.seed !== undefined) spec.options.seed = parseIntOption(o.seed, '--seed', 0);
   if (o.resume !== undefined) spec.options.resume = typeof o.resume === 'string' ? path.resolve(io.cwd, o.resume) : true;
   if (o.latentFrom !== undefined && !fineTuning) fail(ErrorCodes.INVALID_OPTION, '--latent-from applies to fine-tuning (--fine-tune) only', { option: '--latent-from' });
-  const normalize = parseNormalizeOption(o.normalize);
+  if (o.normalize !== undefined) parseNormalizeOption(o.normalize); // checked before any work
   const input = path.resolve(io.cwd, model);
   const output = path.resolve(io.cwd, o.output ?? deriveOutputPath(model, fineTuning ? '.ft.onnx' : '.trained.onnx'));
   const logFile = o.log !== undefined ? path.resolve(io.cwd, o.log) : undefined;
@@ -346,7 +347,9 @@ export async function runTrain(model: string, o: TrainCliOptions, io: CliIo, log
     fail(ErrorCodes.INVALID_OPTION, `${displayPath(input, io.cwd)} is HBNN-quantized: fine-tune it with --fine-tune (train without it trains float models)`, { option: '--fine-tune' });
   }
   const latentModel = latent ? loadModel(latent) : undefined;
-  const data = loadTrainingData(spec, m, normalize, io.cwd);
+  // --normalize, else the model's record; recorded in the output (src/data/normalization.ts).
+  const norm = inputNormalization(m, o.normalize, displayPath(input, io.cwd), log);
+  const data = loadTrainingData(spec, m, norm.normalize, io.cwd);
   const opts: FineTuneOptions = {
     ...spec.options,
     ...(data.eval ? { evalData: data.eval } : {}),
@@ -355,6 +358,7 @@ export async function runTrain(model: string, o: TrainCliOptions, io: CliIo, log
   };
   const result = fineTuning ? await fineTune(m, data.train, opts) : await trainFloat(m, data.train, opts);
   log.done();
+  if (norm.source !== 'none') writeNormalizationRecord(result.model, norm.normalize);
   saveModel(result.model, output, { protect: inputs });
   if (logFile) writeFileAtomic(logFile, toJson(result.log));
   return { input, output, ...(logFile ? { log: logFile } : {}), result };
@@ -374,7 +378,7 @@ export function registerTrain(program: Command, io: CliIo): void {
     .argument('<model>', 'float model, or a quantized one with --fine-tune')
     .option('--fine-tune', 'fine-tune an HBNN-quantized model (straight-through estimator)')
     .option('--latent-from <model>', 'fine-tuning: the float model the quantized one came from (latent weights start from it; default: the dequantized weights)')
-    .option('--normalize <norm>', 'normalization of the training and evaluation data: fmnist, MEAN:STD or none (default none)')
+    .option('--normalize <norm>', "normalization of the training and evaluation data, recorded in the output: fmnist, MEAN:STD or none (default: the model's record, else none)")
     .option('--seed <n>', 'seed of the batch order and dropout masks (default 0)')
     .option('--resume [checkpoint]', 'continue from a checkpoint file, or from <checkpoint-dir>/last.json');
   addTrainingOptions(cmd);

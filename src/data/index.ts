@@ -13,3 +13,4 @@ export * from './image.js';
 export * from './folder.js';
 export * from './cifar.js';
 export * from './stream.js';
+export * from './normalization.js';

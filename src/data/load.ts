@@ -66,8 +66,9 @@ export const DATA_SPEC_HELP = `Data SPEC forms:
   PATH
       A folder with one *-images-idx3-ubyte[.gz] (and its *-labels-idx1-ubyte[.gz]),
       a test_data_set folder, a .npy file, or an IDX file.
-uint8 data is scaled by 1/255, float data is left as is; no normalization unless asked
-(the bundled models need mean 0.2860, std 0.3530: normalization 'fmnist').`;
+uint8 data is scaled by 1/255, float data is left as is. Then the input normalization:
+--normalize, else the model's hbnn.input_normalization record (the bundled models record
+0.286:0.353, the same as 'fmnist'), else none (said in one line).`;
 
 const SCHEMES = ['fmnist', 'fmnist-mini', 'idx', 'npy', 'pb', 'folder', 'cifar10', 'cifar100'] as const;
 

@@ -270,8 +270,16 @@ export class Graph {
   valueInfoOrder: string[] = [];
   /** ValueInfo of outputs that are outer-scope values, repeated outputs or pass-through inputs. */
   readonly outputInfoOverrides = new Map<number, unknown>();
-  /** value_info entries naming values that do not exist in this graph (kept verbatim). */
+  /**
+   * value_info entries kept verbatim: names that do not exist in this graph, and entries for
+   * graph inputs, outputs, typed values (initializers) or repeated names.
+   */
   danglingValueInfo: unknown[] = [];
+  /**
+   * Where each danglingValueInfo entry stood in the file: after the valueInfoOrder entry of
+   * this name (null: before the first one), so that saving keeps value_info in file order.
+   */
+  danglingAnchors: (string | null)[] = [];
   private readonly byName = new Map<string, Value>();
   private nameCounter = 0;
 
@@ -330,6 +338,7 @@ export class Graph {
     }
     const k = this.valueInfoOrder.indexOf(v.name);
     if (k >= 0) this.valueInfoOrder[k] = name;
+    this.danglingAnchors = this.danglingAnchors.map((a) => (a === v.name ? name : a));
     v.name = name;
     this.byName.set(name, v);
   }

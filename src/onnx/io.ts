@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelProtoType, TensorProtoType, decodeMessage, encodeMessage, encodeMessageChunks, type ModelPb, type TensorPb } from './proto.js';
 import { modelFromPb, modelToPb, tensorFromPb, type TensorPbOptions } from './serde.js';
+import { assertLooksLikeModel } from './sniff.js';
 import { Model, walkGraphs } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { dtypeBits, dtypeName } from '../ir/dtype.js';
@@ -21,6 +22,7 @@ export interface LoadOptions {
 /** Decodes a model from bytes. External data is resolved against `opts.baseDir` when given. */
 export function decodeModel(bytes: Uint8Array, opts: LoadOptions & { file?: string } = {}): Model {
   return typed(opts.file ?? 'model', () => {
+    assertLooksLikeModel(bytes, opts.file);
     const pb = decodeMessage<ModelPb>(ModelProtoType, bytes, 'ModelProto', opts.file);
     const model = modelFromPb(pb, opts.file);
     if (opts.loadExternalData !== false) resolveExternalData(model, opts.baseDir, opts.file);

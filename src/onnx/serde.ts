@@ -292,6 +292,7 @@ export function graphFromPb(pb: GraphPb, parent: Graph | null, deferred: Deferre
       g.valueInfoOrder.push(v.name);
     } else {
       g.danglingValueInfo.push(vi);
+      g.danglingAnchors.push(g.valueInfoOrder.at(-1) ?? null);
     }
   }
   return g;
@@ -495,10 +496,24 @@ export function graphToPb(g: Graph, opts: TensorPbOptions = {}): object {
   if (g.docString !== undefined) pb.doc_string = g.docString;
   pb.input = g.inputs.map(valueInfoToPb);
   pb.output = g.outputs.map((v, i) => g.outputInfoOverrides.get(i) ?? valueInfoToPb(v));
-  const vis: object[] = [];
+  // value_info in file order: the typed values' entries with the verbatim ones where they
+  // stood (danglingAnchors); entries whose anchor a pass removed go last, as before.
+  const vis: unknown[] = [];
+  const anchored = new Map<string | null, unknown[]>();
+  g.danglingValueInfo.forEach((vi, i) => {
+    const a = g.danglingAnchors[i] ?? null;
+    const key = a !== null && !g.valueInfoOrder.includes(a) ? undefined : a;
+    if (key === undefined) return;
+    const list = anchored.get(key) ?? [];
+    list.push(vi);
+    anchored.set(key, list);
+  });
+  const placed = new Set<unknown>([...anchored.values()].flat());
+  vis.push(...(anchored.get(null) ?? []));
   for (const name of g.valueInfoOrder) {
     const v = g.get(name);
     if (v && v.type !== undefined) vis.push(valueInfoToPb(v));
+    vis.push(...(anchored.get(name) ?? []));
   }
   // Values typed by passes (shape inference) after load.
   const listed = new Set(g.valueInfoOrder);
@@ -510,7 +525,7 @@ export function graphToPb(g: Graph, opts: TensorPbOptions = {}): object {
       }
     }
   }
-  pb.value_info = [...vis, ...g.danglingValueInfo];
+  pb.value_info = [...vis, ...g.danglingValueInfo.filter((vi) => !placed.has(vi))];
   pb.quantization_annotation = g.quantizationAnnotations;
   if (g.metadataProps) pb.metadata_props = pairsPb(g.metadataProps);
   return pb;

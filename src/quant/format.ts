@@ -122,6 +122,24 @@ export function requireQuantRecord(model: Model, file?: string): QuantRecord {
   return r;
 }
 
+/**
+ * ALREADY_QUANTIZED when the model carries an HBNN record: quantizing it again would find no
+ * float weight to binarize. Says what it is and what to do instead.
+ */
+export function assertNotQuantized(model: Model, file?: string): void {
+  const r = readQuantRecord(model);
+  if (!r) return;
+  const what = file ?? 'the model';
+  const acts = r.activations.length > 0 ? `, ${r.activations.length} binarized activation${r.activations.length === 1 ? '' : 's'}` : '';
+  fail(
+    ErrorCodes.ALREADY_QUANTIZED,
+    `${what} is already HBNN-quantized (${META_FORMAT} metadata: ${r.weights.length} binarized weight${r.weights.length === 1 ? '' : 's'}, ` +
+      `${r.avgWeightBits.toFixed(3)} average bits${acts}). Fine-tune it (\`hbnn-onnx train ${file ?? 'MODEL'} --fine-tune --train-data SPEC\`), ` +
+      `lower it (\`hbnn-onnx lower ${file ?? 'MODEL'} --backend bit-ir|vivado-hls|asic\`), or quantize the float original instead`,
+    { ...(file ? { file } : {}) },
+  );
+}
+
 export function writeQuantRecord(model: Model, record: QuantRecord): void {
   model.setMetadata(META_FORMAT, HBNN_FORMAT);
   model.setMetadata(META_RECORD, JSON.stringify(record));

@@ -7,11 +7,11 @@ import type { Model } from '../ir/graph.js';
 import { Pipeline, type RunReport } from '../pass/manager.js';
 import { builtinPasses } from '../pass/registry.js';
 import { printPipeline, type PipelineItem } from '../pass/pipeline.js';
-import { requireQuantRecord, type QuantRecord } from './format.js';
+import { assertNotQuantized, requireQuantRecord, type QuantRecord } from './format.js';
 import { resolveDistribution } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
 import type { Granularity } from './weights.js';
-import { loadDataset, parseNormalization, checkFitsModelInput } from '../data/index.js';
+import { loadDataset, resolveNormalization, checkFitsModelInput } from '../data/index.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
@@ -41,7 +41,7 @@ export interface QuantizeOptions {
   calibData?: string;
   /** Calibration samples (default: 512 for `calibrate`, 1024 for `recalibrate-batchnorm`). */
   calibLimit?: number;
-  /** Input normalization for calibration data: 'fmnist', 'MEAN:STD' or 'none'. */
+  /** Input normalization for calibration data: 'fmnist', 'MEAN:STD', 'none', or omitted / 'model': the model's hbnn.input_normalization record (none without one). */
   normalize?: string;
   /**
    * Re-estimate BatchNorm statistics on the calibration data through the quantized network
@@ -152,6 +152,8 @@ export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
  * printed pipeline starts with the preparation passes, so `opt -p` reproduces the whole.
  */
 export async function quantize(model: Model, opts: QuantizeOptions = {}, prepared?: PreparedModel): Promise<QuantizeResult> {
+  // A quantized model cannot be quantized again (an imported QONNX model is prepared first, then may carry a record).
+  if (!prepared) assertNotQuantized(model);
   let o = opts;
   if (opts.avgBits !== undefined && opts.dist !== undefined) {
     // Both given: they must agree (INVALID_OPTION otherwise); the distribution is used.
@@ -180,8 +182,8 @@ function checkCalibrationData(model: Model, o: QuantizeOptions): void {
   const spec = calibrate.options.find((s) => s.name === 'data')!.default as string;
   const dflt = (p: typeof calibrate): number => p.options.find((s) => s.name === 'limit')!.default as number;
   const limit = o.calibLimit ?? (o.recalibrateBatchNorm ? dflt(recalibrateBatchnorm) : dflt(calibrate));
-  const norm = o.normalize ?? 'none';
-  const ds = loadDataset(o.calibData ?? spec, { limit, ...(norm !== 'none' ? { normalize: parseNormalization(norm) } : {}) });
+  const norm = resolveNormalization(model, o.normalize, 'the model', 'normalize', o.calibData ?? spec).normalize;
+  const ds = loadDataset(o.calibData ?? spec, { limit, ...(norm ? { normalize: norm } : {}) });
   const input = dataInput(model);
   checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
 }

@@ -125,12 +125,18 @@ export function lineChartSvg(chart: LineChart): string {
  * Top-1 accuracy against average weight bits (achieved, or as requested with x: 'requested'),
  * one curve per heuristic in `result.heuristics` order, the float model as a dashed line.
  */
+/** ", BatchNorm not re-estimated" / ", BatchNorm re-estimated" for models with BatchNorm. */
+function bnNote(result: SweepResult): string {
+  if (!(result.batchNorms > 0)) return '';
+  return result.bnRecalibrated ? ', BatchNorm re-estimated' : ', BatchNorm not re-estimated';
+}
+
 export function sweepSvg(result: SweepResult, opts: { title?: string; width?: number; height?: number; x?: 'requested' | 'achieved' } = {}): string {
   // Achieved by default: the layer-level baseline only gets as close to a target as whole layers allow.
   const achieved = opts.x !== 'requested';
   const floatRef = result.float ? { label: `float (${pct(result.float.top1)})`, y: result.float.top1 } : undefined;
   return lineChartSvg({
-    title: opts.title ?? `Post-training top-1 accuracy, ${result.dataset} (${result.samples} images)`,
+    title: opts.title ?? `Post-training top-1 accuracy, ${result.dataset} (${result.samples} images)${bnNote(result)}`,
     xLabel: achieved ? 'average weight bits' : 'average weight bits (requested)',
     yLabel: 'top-1 accuracy',
     yPercent: true,

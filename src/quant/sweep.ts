@@ -18,7 +18,7 @@
  */
 import type { Model } from '../ir/graph.js';
 import { loadModel } from '../onnx/io.js';
-import { loadDataset, parseNormalization, type Dataset, type DataSource } from '../data/index.js';
+import { loadDataset, resolveNormalization, type Dataset, type DataSource } from '../data/index.js';
 import { evaluate } from '../runtime/infer.js';
 import { HEURISTICS } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
@@ -46,7 +46,7 @@ export interface SweepOptions {
   /** Calibration data SPEC for activations (default: quantize's default). */
   calibData?: string;
   calibLimit?: number;
-  /** Input normalization ('fmnist', 'MEAN:STD' or 'none'): applied to a dataset given as a SPEC and to calibration data. */
+  /** Input normalization ('fmnist', 'MEAN:STD', 'none'; omitted: the model's record): applied to a dataset given as a SPEC and to calibration data. */
   normalize?: string;
   /** Seed of the random heuristic (default 0). */
   seed?: number;
@@ -56,6 +56,11 @@ export interface SweepOptions {
   granularity?: Granularity;
   firstLayer?: QuantizeOptions['firstLayer'];
   lastLayer?: QuantizeOptions['lastLayer'];
+  /**
+   * Re-estimate BatchNorm statistics on the calibration data through each quantized network
+   * (quantize's `recalibrateBatchNorm`, the recalibrate-batchnorm pass). Default false.
+   */
+  recalibrateBatchNorm?: boolean;
   /** Evaluate the float model too (default true). */
   float?: boolean;
   /** Evaluate on the first N samples only. */
@@ -100,6 +105,16 @@ export interface SweepResult {
   seed: number;
   /** 'row' when the bit maps were row-granular (absent: per entry). */
   granularity?: 'row';
+  /** BatchNormalization nodes in the float model. */
+  batchNorms: number;
+  /**
+   * Whether the quantized models' BatchNorm statistics were re-estimated on the calibration
+   * data (recalibrateBatchNorm). When false and batchNorms > 0, they keep the float model's
+   * running mean and variance, which no longer match the binarized layers' outputs.
+   */
+  bnRecalibrated: boolean;
+  /** The input normalization applied to the data (text as in --normalize), when known. */
+  normalize?: string;
   /** The float model's accuracy (null with `float: false`). */
   float: { top1: number; top5: number; evalMs: number } | null;
   /** One point per heuristic × bits, heuristics outer, bits ascending inner. */
@@ -128,18 +143,20 @@ export async function sweep(model: ModelSource, dataset: Dataset | DataSource | 
   }
   const seed = opts.seed ?? 0;
   const fresh = async (): Promise<Model> => (typeof model === 'string' ? loadModel(model) : await model());
+  const first = await fresh();
   const ds =
     typeof dataset === 'string'
-      ? loadDataset(dataset, opts.normalize && opts.normalize !== 'none' ? { normalize: parseNormalization(opts.normalize) } : {})
+      ? loadDataset(dataset, ((n) => (n ? { normalize: n } : {}))(resolveNormalization(first, opts.normalize, 'the model', 'normalize', dataset).normalize))
       : dataset;
   const evalOpts = { ...(opts.limit !== undefined ? { limit: opts.limit } : {}), ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}) };
 
   let float: SweepResult['float'] = null;
   let samples = Math.min(ds.count, opts.limit ?? ds.count);
+  const batchNorms = first.graph.nodes.filter((n) => n.isOnnx('BatchNormalization')).length;
   if (opts.float ?? true) {
     // The reference is the model as quantize sees it: prepared (IR 3 initializers, old
     // opsets, QONNX quantizers imported; docs/import.md), not yet binarized.
-    const base = await fresh();
+    const base = first;
     await prepareForQuantize(base, opts.verify !== undefined ? { verify: opts.verify } : {});
     const ev = await evaluate(base, ds, evalOpts);
     float = { top1: ev.top1, top5: ev.top5, evalMs: ev.ms };
@@ -161,10 +178,10 @@ export async function sweep(model: ModelSource, dataset: Dataset | DataSource | 
         ...(opts.granularity !== undefined ? { granularity: opts.granularity } : {}),
         ...(opts.firstLayer ? { firstLayer: opts.firstLayer } : {}),
         ...(opts.lastLayer ? { lastLayer: opts.lastLayer } : {}),
-        ...(opts.actBits !== undefined
+        ...(opts.actBits !== undefined ? { actBits: opts.actBits, ...(opts.actHeuristic ? { actHeuristic: opts.actHeuristic } : {}) } : {}),
+        ...(opts.recalibrateBatchNorm ? { recalibrateBatchNorm: true } : {}),
+        ...(opts.actBits !== undefined || opts.recalibrateBatchNorm
           ? {
-              actBits: opts.actBits,
-              ...(opts.actHeuristic ? { actHeuristic: opts.actHeuristic } : {}),
               ...(opts.calibData ? { calibData: opts.calibData } : {}),
               ...(opts.calibLimit !== undefined ? { calibLimit: opts.calibLimit } : {}),
               ...(opts.normalize ? { normalize: opts.normalize } : {}),
@@ -202,6 +219,8 @@ export async function sweep(model: ModelSource, dataset: Dataset | DataSource | 
     actBits: opts.actBits ?? null,
     seed,
     ...(opts.granularity === 'row' ? { granularity: 'row' as const } : {}),
+    batchNorms,
+    bnRecalibrated: opts.recalibrateBatchNorm === true,
     float: float && { ...float, evalMs: round3(float.evalMs) },
     points,
     totalMs: round3(performance.now() - t0),

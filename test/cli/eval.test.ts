@@ -47,7 +47,7 @@ describe('eval', () => {
     expect(r.code, r.stderr).toBe(0);
     const lines = r.stdout.split('\n');
     expect(lines[0]).toBe('model  fixtures/models/fmnist-cnn.onnx (float)');
-    expect(lines[1]).toBe('data   fmnist-mini:test, 500 samples, normalized fmnist');
+    expect(lines[1]).toBe('data   fmnist-mini:test, 500 samples, normalized fmnist (--normalize)');
     expect(lines[2]).toBe(`top-1  ${(direct.top1 * 100).toFixed(2)}%`);
     expect(lines[3]).toBe(`top-5  ${(direct.top5 * 100).toFixed(2)}%`);
     expect(r.stdout).toContain(`per class (${direct.perClass.length} classes)\n`);
@@ -81,7 +81,8 @@ describe('eval', () => {
   it('data given as .npy files (relative to the working folder): no class names', async () => {
     const dir = tmpDir();
     const n = 64;
-    const x = ds.images.slice(0, n * 784);
+    // Pixels scaled to [0, 1], not normalized: the model's record normalizes them.
+    const x = loadDataset('fmnist-mini:test', { limit: n }).images;
     writeNpy(path.join(dir, 'x.npy'), { dtype: 'float32', shape: [n, 1, 28, 28], data: x });
     writeNpy(path.join(dir, 'y.npy'), { dtype: 'int64', shape: [n], data: BigInt64Array.from(ds.labels!.slice(0, n), (v) => BigInt(v)) });
     const direct = await evaluate(loadModel(FMNIST_CNN), ds, { limit: n });
@@ -100,7 +101,7 @@ describe('eval', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('Usage: hbnn-onnx eval [options] <model>');
     for (const flag of ['--data <spec>', '--limit <n>', '--normalize <norm>', '--batch-size <n>', '--json']) expect(r.stdout).toContain(flag);
-    expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx eval fixtures/models/fmnist-cnn.onnx --data fmnist-mini:test --normalize fmnist');
+    expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx eval fixtures/models/fmnist-cnn.onnx --data fmnist-mini:test\n');
     expect(r.stdout).toContain('Data SPEC forms:');
   });
 });

@@ -111,6 +111,16 @@ describe('errors name flags, not API option names', () => {
   });
 });
 
+describe('sweep checks --max-bits as quantize does', () => {
+  it('--max-bits 9: the flag, not the pass option', async () => {
+    for (const cmd of [['sweep', FMNIST_CNN, '--data', 'fmnist-mini:test'], ['quantize', FMNIST_CNN]]) {
+      const r = await cli([...cmd, '--max-bits', '9', '-o', path.join(tmpDir(), 'out')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('hbnn-onnx: error[invalid-option]: --max-bits must be at most 8, got 9\n');
+    }
+  });
+});
+
 describe('reports name flags too', () => {
   it('the ASIC report says --activation-bits and --from-bit-ir, not the API names', async () => {
     const d = tmpDir();
@@ -126,6 +136,17 @@ describe('reports name flags too', () => {
       }
       expect(fs.readFileSync(path.join(out, 'report.md'), 'utf8')).toContain('--from-bit-ir');
     }
+  });
+});
+
+describe('lowering errors name lower\'s flags', () => {
+  it('an integer sum too wide for the reference simulator names --multiplier-bits and --fixed-act-bits', async () => {
+    const d = tmpDir();
+    const q = await cli(['quantize', FMNIST_CNN, '-o', path.join(d, 'q.onnx')]);
+    expect(q.code, q.stderr).toBe(0);
+    const r = await cli(['lower', 'q.onnx', '--backend', 'bit-ir', '--logit-bits', '70', '-o', 'out'], { cwd: d });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/^hbnn-onnx: error\[lowering\]: .* lower --multiplier-bits or the activation width \(--fixed-act-bits\)\n$/);
   });
 });
 
@@ -174,6 +195,12 @@ describe('the number formatter', () => {
     expect(r.code, r.stderr).toBe(0);
     // a 100x clock: thousands of mW
     expect(r.stdout).toMatch(/ \d{1,3}(,\d{3})+\.\d mW, /);
+    // bit-ir summary.md: every count grouped (shapes in brackets are dimensions, not counts)
+    const b = await cli(['lower', 'q.onnx', '--backend', 'bit-ir', '-o', 'bitir'], { cwd: d });
+    expect(b.code, b.stderr).toBe(0);
+    const summary = fs.readFileSync(path.join(d, 'bitir', 'summary.md'), 'utf8').replace(/\[[\d,]*\]/g, '[]');
+    expect(summary).toMatch(/\| \d{1,3},\d{3}\/\d{1,3},\d{3}\/\d{1,3},\d{3} \|/); // the bit histogram
+    expect(summary).not.toMatch(/(?<![\d,.])\d{4,}/);
     const md = fs.readFileSync(path.join(d, 'asic', 'report.md'), 'utf8');
     expect(md).toMatch(/fold \d{1,3}(,\d{3})* cycles per frame/);
     expect(md).not.toMatch(/fold \d{4,} cycles/);

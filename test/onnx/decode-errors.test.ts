@@ -75,14 +75,16 @@ describe('unknown fields', () => {
   });
 });
 
-describe('malformed wire data → onnx-decode', () => {
+describe('malformed wire data → onnx-decode; not a ModelProto at all → onnx-not-a-model', () => {
   test.each([
-    ['empty input is a ModelProto without a graph', new Uint8Array(0), ErrorCodes.ONNX_INVALID],
-    ['a lone continuation byte', Uint8Array.from([0x80]), ErrorCodes.ONNX_DECODE],
-    ['field number 0', Uint8Array.from([0x00, 0x01]), ErrorCodes.ONNX_DECODE],
-    ['a group start tag (field 7)', Uint8Array.from([(7 << 3) | 3]), ErrorCodes.ONNX_DECODE],
-    ['ir_version sent as length-delimited', concat(lenField(1, Uint8Array.from([1, 2, 3])), good), ErrorCodes.ONNX_DECODE],
-    ['graph (a message) sent as a varint', concat(varintField(7, 5)), ErrorCodes.ONNX_DECODE],
+    // Not a ModelProto at all: empty, not protobuf, or wrong wire types in the first fields (src/onnx/sniff.ts).
+    ['empty input', new Uint8Array(0), ErrorCodes.ONNX_NOT_A_MODEL],
+    ['a lone continuation byte', Uint8Array.from([0x80]), ErrorCodes.ONNX_NOT_A_MODEL],
+    ['field number 0', Uint8Array.from([0x00, 0x01]), ErrorCodes.ONNX_NOT_A_MODEL],
+    ['a group start tag (field 7)', Uint8Array.from([(7 << 3) | 3]), ErrorCodes.ONNX_NOT_A_MODEL],
+    ['ir_version sent as length-delimited', concat(lenField(1, Uint8Array.from([1, 2, 3])), good), ErrorCodes.ONNX_NOT_A_MODEL],
+    ['graph (a message) sent as a varint', concat(varintField(7, 5)), ErrorCodes.ONNX_NOT_A_MODEL],
+    // A ModelProto start, damaged later: the decoder says where.
     ['graph length beyond the end', concat(Uint8Array.from([(7 << 3) | 2, 0xff, 0xff, 0xff, 0xff, 0x0f])), ErrorCodes.ONNX_DECODE],
     ['the same singular message (graph) twice', concat(good, lenField(7, new Uint8Array(0))), ErrorCodes.ONNX_DECODE],
     ['truncated by one byte', good.subarray(0, good.length - 1), ErrorCodes.ONNX_DECODE],

@@ -94,18 +94,19 @@ describe('gradcheck: convolution', () => {
     await check(head(net3, c3, 2 * 4 * 3 * 2, 2), [2, 2, 4, 5, 4], 2);
   });
 
-  it('Conv on 16 channels: forward and weight gradient from one channels-last patch Gather (two Gemms)', async () => {
+  it('Conv on 16 channels: onnxruntime Conv forward, input gradient as a Conv with the flipped kernel, weight gradient from one channels-last patch Gather', async () => {
     const net = new Net(['N', 2, 6, 6]);
     const pw = net.node('Conv', [net.x, net.param('pw', [16, 2, 1, 1]), net.param('pb', [16], 0.1)]); // C·K = 2: per-sample products
     const c = net.node('Conv', [pw, net.param('w', [4, 16, 3, 3], 0.3), net.param('b', [4], 0.1)], { pads: A.ints([1, 1, 1, 1]) });
     const r = await gradCheck(head(net, c, 4 * 6 * 6, 3), [2, 2, 6, 6], 3);
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const ops = r.tg.model.graph.nodes.filter((n) => !n.name.startsWith('loss')).map((n) => n.opType);
-    expect(ops.filter((o) => o === 'Gather').length).toBe(1); // the patches, shared by forward and dW
-    expect(ops.filter((o) => o === 'Conv').length).toBe(1); // only the 1x1 forward stays a Conv
+    expect(ops.filter((o) => o === 'Gather').length).toBe(1); // the patches of dW
+    expect(ops.filter((o) => o === 'Conv').length).toBe(3); // the two forwards and c's input gradient
+    expect(ops).not.toContain('ConvTranspose');
   });
 
-  it('stride-1 Conv to 16 channels: input gradient as patches of dY times the flipped kernel (one MatMul), asymmetric pads, 2x3 kernel, 1-D', async () => {
+  it('stride-1 Conv: input gradient as a Conv of dY with the flipped, channel-swapped kernel, asymmetric pads, 2x3 kernel, 1-D', async () => {
     const net = new Net(['N', 2, 6, 5]);
     const pw = net.node('Conv', [net.x, net.param('pw', [16, 2, 1, 1])]);
     const c = net.node('Conv', [pw, net.param('w', [16, 16, 2, 3], 0.3), net.param('b', [16], 0.1)], { pads: A.ints([1, 0, 0, 2]) }); // 6x5
@@ -113,9 +114,10 @@ describe('gradcheck: convolution', () => {
     const r = await gradCheck(head(net, c2, 2 * 4 * 3, 3), [2, 2, 6, 5], 3);
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const nodes = r.tg.model.graph.nodes;
-    // c's input gradient (for pw) is the MatMul form; c2 has 2 output channels and keeps ConvTranspose
-    expect(nodes.filter((n) => n.opType === 'ConvTranspose').length).toBe(1);
-    expect(nodes.filter((n) => n.opType === 'MatMul' && n.name.startsWith(`${c.producer!.name}/grad/`)).length).toBe(2); // dX and dW
+    // both input gradients are Convs (stride 1); c's weight gradient is one batched MatMul of patches
+    expect(nodes.filter((n) => n.opType === 'ConvTranspose').length).toBe(0);
+    expect(nodes.filter((n) => n.opType === 'Conv' && n.name.startsWith(`${c.producer!.name}/grad/`)).length).toBe(1);
+    expect(nodes.filter((n) => n.opType === 'MatMul' && n.name.startsWith(`${c.producer!.name}/grad/`)).length).toBe(1);
 
     const net1 = new Net(['N', 3, 9]);
     const p1 = net1.node('Conv', [net1.x, net1.param('pw', [16, 3, 1])]);
@@ -143,6 +145,45 @@ describe('gradcheck: convolution', () => {
     const net1 = new Net(['N', 16, 9]);
     const c1 = net1.node('Conv', [net1.x, net1.param('w', [3, 16, 4], 0.3)], { auto_pad: A.str('SAME_UPPER'), strides: A.ints([2]) });
     await check(head(net1, c1, 3 * 5, 3), [3, 16, 9], 3);
+  });
+});
+
+describe('gradcheck: residual and inverted-residual blocks (the generic convolution path)', () => {
+  const bnOf = (net: Net, v: Value, c: number, name: string): Value =>
+    net.node('BatchNormalization', [v, net.param(`${name}.g`, [c], 0.2, 1), net.param(`${name}.b`, [c], 0.2), net.param(`${name}.m`, [c], 0.1), net.param(`${name}.v`, [c], 0.1, 1)]);
+
+  it('ResNet basic block with a strided 1x1 projection shortcut: Conv-BN-Relu-Conv-BN + Conv-BN, Add, Relu, GlobalAveragePool', async () => {
+    const net = new Net(['N', 2, 6, 6]);
+    const stem = net.node('Conv', [net.x, net.param('stem', [6, 2, 1, 1])]); // 1x1 weight gradient as one batched MatMul
+    let y = net.node('Conv', [stem, net.param('a', [6, 6, 3, 3], 0.3)], { strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) }); // 3x3: input gradient by ConvTranspose
+    y = net.node('Relu', [bnOf(net, y, 6, 'bna')]);
+    y = bnOf(net, net.node('Conv', [y, net.param('b', [6, 6, 3, 3], 0.3)], { pads: A.ints([1, 1, 1, 1]) }), 6, 'bnb'); // input gradient as a flipped Conv
+    const sc = bnOf(net, net.node('Conv', [stem, net.param('p', [6, 6, 1, 1], 0.4)], { strides: A.ints([2, 2]) }), 6, 'bnp');
+    const out = net.node('Relu', [net.node('Add', [y, sc])]);
+    const gap = net.node('GlobalAveragePool', [out]);
+    const r = await gradCheck(head(net, gap, 6, 3), [3, 2, 6, 6], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['stem', 'a', 'b', 'p', 'bna.g', 'bnp.b']));
+    const convs = r.tg.model.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'ConvTranspose');
+    // b's input gradient is a Conv under b's scope; a's (stride 2) a ConvTranspose
+    expect(convs.some((n) => n.opType === 'Conv' && n.name.startsWith(`${y.producer!.inputs[0]!.producer!.name}/grad/`))).toBe(true);
+    expect(convs.filter((n) => n.opType === 'ConvTranspose').length).toBeGreaterThan(0);
+  });
+
+  it('MobileNetV2 inverted residual: 1x1 expand, ReLU6 (Clip), depthwise 3x3, 1x1 project, Add; a strided depthwise Conv with multiplier 2', async () => {
+    const net = new Net(['N', 2, 6, 6]);
+    const lo = net.scalarConst('clip.lo', 0);
+    const hi = net.scalarConst('clip.hi', 0.6); // low enough that both bounds clip
+    const relu6 = (v: Value): Value => net.node('Clip', [v, lo, hi]);
+    const stem = net.node('Conv', [net.x, net.param('stem', [4, 2, 1, 1])]);
+    let y = relu6(bnOf(net, net.node('Conv', [stem, net.param('expand', [12, 4, 1, 1], 0.4)]), 12, 'bne')); // 1x1 with input gradient
+    y = relu6(bnOf(net, net.node('Conv', [y, net.param('dw', [12, 1, 3, 3], 0.4)], { group: A.int(12), pads: A.ints([1, 1, 1, 1]) }), 12, 'bnd'));
+    y = bnOf(net, net.node('Conv', [y, net.param('project', [4, 12, 1, 1], 0.4)]), 4, 'bnp');
+    const sum = net.node('Add', [y, stem]);
+    const down = net.node('Conv', [sum, net.param('dw2', [8, 1, 3, 3], 0.4)], { group: A.int(4), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) }); // 3x3
+    const gap = net.node('GlobalAveragePool', [down]);
+    const errs = await check(head(net, gap, 8, 3), [3, 2, 6, 6], 3);
+    expect(Object.keys(errs)).toEqual(expect.arrayContaining(['stem', 'expand', 'dw', 'project', 'dw2', 'bnd.g']));
   });
 });
 

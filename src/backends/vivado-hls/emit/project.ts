@@ -69,7 +69,7 @@ Average weight bits ${e.avgWeightBits.toFixed(3)}${e.avgActivationBits !== undef
 | DSP | ${fmt(t.dsp)} | ${t.dspPercent}% |
 | cycles per sample (slowest stage: ${t.bottleneck}) | ${fmt(t.cycles)} | |
 | throughput | ${fmt(t.fps)} FPS | |
-| latency (upper bound) | ${t.latencyUs} µs | |
+| latency (upper bound) | ${formatCount(t.latencyUs)} µs | |
 
 | stage | kind | MH×MW ×reps | PE / SIMD | combiners | weight / act bits | lanes per PE | LUTs | BRAM18 | DSP | cycles |
 |---|---|---|---|---|---|---|---|---|---|---|

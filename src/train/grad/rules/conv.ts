@@ -69,6 +69,9 @@ export function registerConv(r: GradRuleSet): void {
       const rank = wdims.length - 2;
       const m = wdims[0]!;
       const rowsBlock = block && form === 'phase-rows' ? block : undefined;
+      // outside the phase layout onnxruntime's own Conv kernel (NCHWc) is faster than patches x Gemm
+      // (2-5x on ResNet-20's shapes, docs/training.md); a channels-last input keeps the patch form
+      if (!rowsBlock && ctx.layoutOf(xIn)?.kind !== 'nhwc') return plain();
       const { g, o, outDims } = channelsLastPatches(ctx, xIn!, wdims[1]!, spatialIn, geo, rowsBlock ? phaseRowOrder(rowsBlock) : undefined);
       // Y[N·O, M] = G[N·O, K·C] · W'[K·C, M] (+ B), then channels-first (the phase-rows form stays [N·O, M])
       const wr = ctx.reshape(ctx.transpose(w!, [...Array.from({ length: rank }, (_, i) => i + 2), 1, 0]), ctx.constI64([-1, m]));
@@ -186,6 +189,7 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
   const [m, c] = [wd[0]!, wd[1]!];
   const outDims = spatialIn.every((d) => typeof d === 'number') ? spatialIn.map((n, i) => (n as number) + geo.pads![i]! + geo.pads![i + rank]! - geo.kernel[i]! + 1) : null;
   if (
+    channelsLast &&
     outDims &&
     patchesApply(outDims, m, group) &&
     geo.strides.every((s) => s === 1) &&
@@ -210,8 +214,39 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
     ctx.setShape(out, ctx.dims(x));
     return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
   }
-  const out = transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
+  const out = flippedConvApplies(geo) ? flippedConv(ctx, dy, w, geo, group) : transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
+  if (!ctx.dims(out)) ctx.setShape(out, ctx.dims(x));
   return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
+}
+
+/** Whether the input gradient is a stride-1 Conv of dY (pads (k-1)·d - p must not be negative). */
+function flippedConvApplies(geo: WindowGeometry): boolean {
+  const rank = geo.kernel.length;
+  return geo.strides.every((s) => s === 1) && geo.pads!.every((p, i) => p <= (geo.kernel[i % rank]! - 1) * geo.dilations[i % rank]!);
+}
+
+/**
+ * dX of a stride-1 Conv as a Conv of dY: dX[n, c, s] = Σ_(m, j) dY[n, m, s + p - j·d] · W[m, c, j],
+ * i.e. the correlation of dY (pads (k-1)·d - p) with the kernel flipped in space and with
+ * input and output channels swapped per group: Wf[g·Cg + c, m, K-1-j] = W[g·Mg + m, c, j]
+ * ([C, Mg, k...], same group and dilations). Runs in onnxruntime's Conv kernels (NCHWc,
+ * depthwise included), which measured faster than ConvTranspose (per-image Gemm + Col2Im)
+ * and than patches x MatMul on ResNet-20 and MobileNetV2 shapes (docs/training.md).
+ */
+function flippedConv(ctx: GradContext, dy: Value, w: Value, geo: WindowGeometry, group: number): Value {
+  const wd = ctx.dims(w) as number[];
+  const rank = geo.kernel.length;
+  const [m, cg] = [wd[0]!, wd[1]!];
+  const mg = m / group;
+  const k = geo.kernel.reduce((a, b) => a * b, 1);
+  let wf: Value;
+  const w4 = ctx.reshape(w, ctx.constI64([group, mg, cg, k]));
+  // the taps reversed: a Slice with step -1 along the flattened kernel axis
+  const flipped = k > 1 ? ctx.op('Slice', [w4, ctx.constI64([k - 1]), ctx.constI64([-k - 1]), ctx.constI64([3]), ctx.constI64([-1])]) : w4;
+  wf = mg === 1 && cg === 1 ? flipped : ctx.transpose(flipped, [0, 2, 1, 3]);
+  wf = ctx.reshape(wf, ctx.constI64([group * cg, mg, ...geo.kernel]));
+  const pads = geo.pads!.map((p, i) => (geo.kernel[i % rank]! - 1) * geo.dilations[i % rank]! - p);
+  return ctx.op('Conv', [dy, wf], { kernel_shape: attr.ints(geo.kernel), dilations: attr.ints(geo.dilations), pads: attr.ints(pads), group: attr.int(group) });
 }
 
 /**
@@ -267,14 +302,27 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
   if (saved || patchesApply(spatialIn, wdims[1]!, group)) {
     // dW[M, K·C] = dY[M, N·O] · G[N·O, K·C], then [M, k..., C] -> [M, C, k...]
     const m = wdims[0]!;
-    const g = saved ?? channelsLastPatches(ctx, x, wdims[1]!, spatialIn as number[], geo).g;
-    const d2 = dyRows(ctx, dy, m);
-    const dw = ctx.reshape(ctx.op('MatMul', [d2, g]), ctx.constI64([m, ...geo.kernel, wdims[1]!]));
+    let dwFlat: Value;
+    if (saved) {
+      dwFlat = ctx.op('MatMul', [dyRows(ctx, dy, m), saved]);
+    } else {
+      // per sample dY_n[M, O] · G_n[O, K·C], summed over n: no transpose of dY (its rows are per sample already)
+      const { g, o } = channelsLastPatches(ctx, x, wdims[1]!, spatialIn as number[], geo);
+      const g3 = ctx.reshape(g, ctx.constI64([-1, o, wdims[1]! * geo.kernel.reduce((a, b) => a * b, 1)]));
+      dwFlat = ctx.reduceSum(ctx.op('MatMul', [ctx.reshape(dy, ctx.constI64([0, m, -1])), g3]), [0], false);
+    }
+    const dw = ctx.reshape(dwFlat, ctx.constI64([m, ...geo.kernel, wdims[1]!]));
     return ctx.transpose(dw, [0, rank + 1, ...Array.from({ length: rank }, (_, i) => i + 1)]);
   }
   const [m, cg] = [wdims[0]!, wdims[1]!];
   const k = geo.kernel.reduce((a, b) => a * b, 1);
   const pointwise = k === 1 && geo.strides.every((s) => s === 1) && geo.pads!.every((p) => p === 0);
+  if (pointwise && group === 1) {
+    // 1x1: dW = Σ_n dY_n[M, O] · X_n[C, O]ᵀ (one batched MatMul, the transpose fused into it, then a sum over the batch)
+    const xT = ctx.transpose(ctx.reshape(x, ctx.constI64([0, cg, -1])), [0, 2, 1]);
+    const p = ctx.op('MatMul', [ctx.reshape(dy, ctx.constI64([0, m, -1])), xT]);
+    return ctx.reshape(ctx.reduceSum(p, [0], false), ctx.constI64(wdims));
+  }
   // cols[n, c, j, o]: the input value kernel tap j of output position o reads (0 in the pads)
   let cols: Value;
   if (pointwise) {
@@ -304,8 +352,16 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     const c2 = ctx.reshape(ctx.transpose(colsFlat, [1, 0, 2]), ctx.constI64([c * k, -1]));
     return ctx.reshape(ctx.op('Gemm', [d2, c2], { transB: attr.int(1) }), ctx.constI64(wdims));
   }
-  // per group g: dW_g[Mg, Cg·K] = dY_g[Mg, N·O] · cols_g[N·O, Cg·K], as one batched MatMul
   const mg = m / group;
+  if (cg === 1) {
+    // depthwise (multiplier Mg): per (n, c) dW_(n,c)[K, Mg] = cols[n, c][K, O] · dY[n, c][O, Mg], one batched MatMul, summed over n
+    // (the grouped MatMul below transposes the K-fold cols tensor: 30x slower on MobileNetV2)
+    const cols4 = ctx.reshape(colsFlat, ctx.constI64([0, c, k, -1]));
+    const dy4 = mg === 1 ? ctx.unsqueeze(ctx.reshape(dy, ctx.constI64([0, c, -1])), [3]) : ctx.transpose(ctx.reshape(dy, ctx.constI64([0, c, mg, -1])), [0, 1, 3, 2]);
+    const sum = ctx.reduceSum(ctx.op('MatMul', [cols4, dy4]), [0], false);
+    return ctx.reshape(mg === 1 ? sum : ctx.transpose(sum, [0, 2, 1]), ctx.constI64(wdims));
+  }
+  // per group g: dW_g[Mg, Cg·K] = dY_g[Mg, N·O] · cols_g[N·O, Cg·K], as one batched MatMul
   const dg = ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, group, mg, -1])), [1, 2, 0, 3]), ctx.constI64([group, mg, -1]));
   const cgT = ctx.reshape(ctx.transpose(ctx.reshape(colsFlat, ctx.constI64([0, group, cg * k, -1])), [1, 0, 3, 2]), ctx.constI64([group, -1, cg * k]));
   return ctx.reshape(ctx.op('MatMul', [dg, cgT]), ctx.constI64(wdims));

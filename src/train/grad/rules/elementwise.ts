@@ -5,7 +5,7 @@
  *   Add: dA = dY, dB = dY            Sub: dA = dY, dB = -dY
  *   Mul: dA = dY·B, dB = dY·A        Div: dA = dY/B, dB = -dY·Y/B
  *   Relu: dX = dY·[X > 0]            LeakyRelu: dX = dY·(X > 0 ? 1 : alpha)
- *   Clip: dX = dY·[min <= X <= max]  Sigmoid: dX = dY·Y·(1 - Y)     Tanh: dX = dY·(1 - Y²)
+ *   Clip: dX = dY·[min <= X <= max] = dY·[Clip(X) = X]   Sigmoid: dX = dY·Y·(1 - Y)   Tanh: dX = dY·(1 - Y²)
  *   Identity: dX = dY                Neg: dX = -dY
  */
 import type { GradContext } from '../context.js';
@@ -74,13 +74,10 @@ export function registerElementwise(r: GradRuleSet): void {
       // opset >= 11: bounds are inputs 1 and 2 (optional); before: attributes min and max.
       const lo = a.inputs[1] ?? (a.node.attributes.has('min') ? ctx.scalar(a.node.attrFloat('min', 0)) : null);
       const hi = a.inputs[2] ?? (a.node.attributes.has('max') ? ctx.scalar(a.node.attrFloat('max', 0)) : null);
-      let cond: Value | null = null;
-      if (lo) cond = ctx.op('GreaterOrEqual', [x, lo]);
-      if (hi) {
-        const c = ctx.op('LessOrEqual', [x, hi]);
-        cond = cond ? ctx.op('And', [cond, c]) : c;
-      }
-      return [cond ? passWhere(ctx, cond, dy) : dy];
+      // lo <= x <= hi exactly where Clip left x unchanged: one Equal against the output instead of
+      // two comparisons and an And (both bounds inclusive either way)
+      if (!lo && !hi) return [dy];
+      return [passWhere(ctx, ctx.op('Equal', [x, a.outputs[0]!]), dy)];
     },
   });
   r.register('Sigmoid', {

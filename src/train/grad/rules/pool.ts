@@ -12,7 +12,7 @@
  *   window size, or with count_include_pad=0 and pads the number of real (non-pad) entries
  *   per window, computed as AveragePool(ones, count_include_pad=1)·|k|. ceil_mode is
  *   supported when it does not change the output size.
- * GlobalAveragePool: dX = Expand(dY, Shape(X)) · |Y| / |X|.
+ * GlobalAveragePool: dX = Expand(dY · |Y| / |X|, Shape(X)).
  */
 import { attr } from '../context.js';
 import type { GradRuleSet } from '../registry.js';
@@ -109,8 +109,8 @@ export function registerPool(r: GradRuleSet): void {
       const y = a.outputs[0]!;
       const toFloat = { to: attr.int(DataType.FLOAT) };
       const ratio = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [y])], toFloat), ctx.op('Cast', [ctx.op('Size', [x])], toFloat)]);
-      const spread = ctx.op('Expand', [a.dOutputs[0]!, ctx.shapeOf(x)]);
-      return [ctx.op('Mul', [spread, ratio])];
+      // scale the small dY, then one Expand over X's shape
+      return [ctx.op('Expand', [ctx.op('Mul', [a.dOutputs[0]!, ratio]), ctx.shapeOf(x)])];
     },
   });
 }
