@@ -17,7 +17,7 @@ import { weightLayers } from '../quant/targets.js';
 import { assertNotQuantized, readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
 import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
-import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, resolveNormalization, writeNormalizationRecord, type DataSpec, type Normalization } from '../data/index.js';
+import { appliedNormalization, checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, resolveNormalization, writeNormalizationRecord, type DataSpec, type Normalization } from '../data/index.js';
 import { inputNormalization } from './normalize.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
@@ -430,7 +430,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     fineTuneMs = performance.now() - t;
   }
 
-  if (norm.source !== 'none') writeNormalizationRecord(model, norm.normalize);
+  if (norm.source !== 'none') writeNormalizationRecord(model, appliedNormalization(norm));
   log.progress(`writing ${displayPath(output, io.cwd)}`);
   const t2 = performance.now();
   saveModel(model, output, { protect: [input] });
