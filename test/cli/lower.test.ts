@@ -61,7 +61,9 @@ describe('lower --backend asic', () => {
     const d = workdir();
     const r = await cli(['lower', 'q.onnx', '--backend', 'asic', '--clock-mhz', '200', '-o', 'asic'], { cwd: d });
     expect(r.code, r.stderr).toBe(0);
-    const { files, report } = lowerAsic(loadModel(QMODEL), { clockMhz: 200 });
+    // The report is titled by the model file's name: the CLI lowered q.onnx.
+    const { files, report } = lowerAsic(loadModel(QMODEL), { clockMhz: 200, modelName: 'q' });
+    expect(report.model).toBe('q');
     expect(fs.readdirSync(path.join(d, 'asic')).sort()).toEqual(['report.html', 'report.json', 'report.md']);
     for (const [name, data] of files) expect(fs.readFileSync(path.join(d, 'asic', name), 'utf8'), name).toBe(data);
     expect(report.clockMhz).toBe(200);

@@ -78,6 +78,27 @@ describe('report.html in headless Chromium', () => {
     }
   });
 
+  it('fits a 1200 px window: no horizontal scroll, every table (the layer table too) ends inside it', () => {
+    const r = dumpDom(page, dir);
+    const layout = JSON.parse(bodyAttribute(r.stdout, 'data-layout') ?? '{}') as { viewport: number; scrollWidth: number; tables: { index: number; cls: string; right: number }[] };
+    expect(layout.viewport).toBe(1200);
+    expect(layout.scrollWidth).toBeLessThanOrEqual(1200);
+    expect(layout.tables.length).toBeGreaterThanOrEqual(5);
+    expect(layout.tables.some((t) => t.cls === 'layers')).toBe(true);
+    for (const t of layout.tables) expect(t.right, `table ${t.index} (${t.cls})`).toBeLessThanOrEqual(1200);
+  });
+
+  it('axis tick labels are round numbers (a 1, 2 or 5 step: at most 2 significant digits)', () => {
+    const r = dumpDom(page, dir);
+    const ticks = JSON.parse(bodyAttribute(r.stdout, 'data-ticks') ?? '[]') as string[];
+    expect(ticks.length).toBeGreaterThan(20);
+    for (const t of ticks) {
+      expect(t).toMatch(/^\d+(\.\d+)?[kM]?$/);
+      const digits = t.replace(/[kM]$/, '').replace('.', '').replace(/^0+/, '').replace(/0+$/, '');
+      expect(digits.length, `tick ${t}`).toBeLessThanOrEqual(2);
+    }
+  });
+
   it('the screenshot shows every chart drawn (coloured marks, not just background and axes)', () => {
     expect(rects.length).toBe(6);
     const png = path.join(dir, 'shot.png');
