@@ -21,8 +21,9 @@ import type { Graph, Model, Node, Value } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { tensorTypeOf } from '../ir/types.js';
-import { fail, ErrorCodes, optionName } from '../errors.js';
+import { fail, ErrorCodes, isHbnnError, optionName } from '../errors.js';
 import { isActivationCall, isWeightCall, requireQuantRecord, type QuantRecord } from '../quant/format.js';
+import { readWeightCall, weightCallDims, type WeightCall } from '../quant/planes.js';
 import {
   BITIR_FORMAT,
   DEFAULT_LOWERING,
@@ -1053,17 +1054,19 @@ class Lowering {
   }
 
   private lowerBinaryWeight(node: Node, call: Node, rows: number, cols: number, entry: (e: number) => [number, number]): BinaryWeight {
-    const pt = constOf(call.inputs[0]);
-    const st = constOf(call.inputs[1]);
-    if (!pt || !st || pt.dtype !== DataType.INT8) this.err(call, 'BinarizedWeight needs constant int8 planes and constant float scales');
-    const raw = pt.toRawBytes();
-    const planes = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    const k = pt.dims[0]!;
+    let wc: WeightCall;
+    try {
+      wc = readWeightCall(call);
+    } catch (e) {
+      return this.err(call, isHbnnError(e) ? e.message : String(e));
+    }
+    const { planes, k } = wc;
+    const planeDims = [k, ...wc.dims];
     const n = rows * cols;
-    if (pt.size !== k * n) this.err(call, `planes [${pt.dims.join(',')}] do not hold ${k} planes of ${n} weights`);
-    const scales = st.toFloat32();
-    const scaleIndex = broadcastIndexer(st.dims, pt.dims);
-    if (!scaleIndex) this.err(call, `scales [${st.dims.join(',')}] do not broadcast against planes [${pt.dims.join(',')}]`);
+    if (planes.length !== k * n) this.err(call, `planes [${planeDims.join(',')}] do not hold ${k} planes of ${n} weights`);
+    const scales = wc.scaleData;
+    const scaleIndex = broadcastIndexer(wc.scaleDims, planeDims);
+    if (!scaleIndex) this.err(call, `scales [${wc.scaleDims.join(',')}] do not broadcast against planes [${planeDims.join(',')}]`);
     const wpr = Math.ceil(cols / 32);
     const out: WeightPlane[] = [];
     for (let i = 0; i < k; i++) {
@@ -1085,8 +1088,8 @@ class Lowering {
       }
       out.push({ scales: rowScale.map((s) => (Number.isNaN(s) ? 0 : s)), signs, mask });
     }
-    const base = pt.name.replace(/\.hbnn_planes(_\d+)?$/, '');
-    const w: BinaryWeight = { kind: 'binary', id: this.weightId(base), source: [pt.name, st.name], rows, cols, wordsPerRow: wpr, planes: out };
+    const base = wc.key.name.replace(/\.hbnn_(planes|signs1)(_\d+)?$/, '');
+    const w: BinaryWeight = { kind: 'binary', id: this.weightId(base), source: [wc.key.name, wc.scales.name], rows, cols, wordsPerRow: wpr, planes: out };
     this.weights.push(w);
     void node;
     return w;
@@ -1173,10 +1176,7 @@ function weightDims(v: Value | null | undefined): number[] | undefined {
   if (!v) return undefined;
   v = throughIdentity(v);
   const p = v.producer;
-  if (p && isWeightCall(p)) {
-    const planes = constOf(p.inputs[0]);
-    return planes ? [...planes.dims.slice(1)] : undefined;
-  }
+  if (p && isWeightCall(p)) return weightCallDims(p);
   const t = constOf(v);
   return t && t.dtype === DataType.FLOAT ? [...t.dims] : undefined;
 }

@@ -19,6 +19,7 @@ import type { Model, Node, Value } from '../../ir/graph.js';
 import { tensorTypeOf } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import { isWeightCall, isActivationCall } from '../../quant/format.js';
+import { weightCallDims } from '../../quant/planes.js';
 import type { LayerKind } from './work.js';
 
 export interface LayerGeometry {
@@ -75,7 +76,7 @@ function outputShapes(node: Node, shapeOf: (v: Value | null | undefined) => numb
   const x = shapeOf(node.inputs[0]);
   if (node.domain === 'ai.hbnn') {
     if (isActivationCall(node)) return [x];
-    if (isWeightCall(node)) return [x ? x.slice(1) : undefined];
+    if (isWeightCall(node)) return [weightCallDims(node)];
     return [];
   }
   if (SAME_SHAPE.has(node.opType)) return [x];
