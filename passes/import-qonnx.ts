@@ -321,7 +321,7 @@ function binaryPlanes(model: Model, bipolar: Map<Value, { scale: Tensor }>, rec:
       continue;
     }
     ensureHbnnFunctions(model);
-    const { planes, scales } = materializeWeight(g, layer, q);
+    const { planes, scales } = materializeWeight(model, layer, q);
     record.weights.push(weightRecord(layer, t.dims, q, spec, planes, scales));
     rec.binaryPlanes.push(layer.weight.name);
     added++;
