@@ -165,6 +165,13 @@ function quantizationSection(r: InspectReport): string | undefined {
     `quantization (${q.format}): ${q.binarizedLayers} binarized layer${q.binarizedLayers === 1 ? '' : 's'}, ${formatCount(q.binarizedParameters)} weights`,
     table(['layer', 'op', 'weight', 'params', ...bitCols, 'avg bits', 'heuristic', 'scales'], wRows, ['left', 'left', 'left', 'right', ...bitCols.map(() => 'right' as const), 'right']),
   ];
+  const st = q.storage;
+  if (st) {
+    const kinds = [st.planes.packed ? `${st.planes.packed} packed` : '', st.planes.int8 ? `${st.planes.int8} int8` : ''].filter((x) => x).join(', ');
+    parts.push(
+      `  storage: ${formatCount(st.logicalParameters)} logical parameters in ${formatBytes(st.storedBytes)} stored (binarized weights ${formatBytes(st.binarizedStoredBytes)}${kinds ? `; planes: ${kinds}` : ''})`,
+    );
+  }
   if (q.activations.length > 0) {
     const aRows = q.activations.map((a) => {
       const shown = a.observed ?? a.distribution;

@@ -12,6 +12,9 @@ import { Option, type Command } from 'commander';
 import { loadModel } from '../onnx/io.js';
 import type { Model } from '../ir/graph.js';
 import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR, summarizeProgram, type LoweringOptions } from '../bitir/index.js';
+import { LOWERING_CANONICALIZATION } from '../bitir/lower.js';
+import { Pipeline } from '../pass/manager.js';
+import { builtinPasses } from '../pass/registry.js';
 import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../backends/asic/index.js';
 import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../backends/vivado-hls/index.js';
 import { loadDataset, type Normalization } from '../data/index.js';
@@ -304,6 +307,16 @@ function asicLines(r: AsicReport): string[] {
   ];
 }
 
+/**
+ * The canonicalization `lower` runs on the loaded model before any backend (docs/bit-ir.md §3):
+ * identity elimination, constant folding, dead code, shape inference. Returns the pipeline and
+ * the passes that changed something.
+ */
+export async function canonicalizeForLowering(m: Model): Promise<{ pipeline: string; changed: string[] }> {
+  const report = await Pipeline.parse(LOWERING_CANONICALIZATION, builtinPasses()).run(m, { verify: false });
+  return { pipeline: report.pipeline, changed: report.passes.filter((p) => p.changed).map((p) => p.pass) };
+}
+
 /** The backends this build has, by name. */
 export const BACKENDS: readonly Backend[] = [bitIrBackend, vivadoHlsBackend, asicBackend];
 
@@ -333,6 +346,8 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   const lower = backend.prepare(o, io.cwd);
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const m = loadModel(input);
+  log.progress(`canonicalizing (${LOWERING_CANONICALIZATION})`);
+  const canon = await canonicalizeForLowering(m);
   const data: LowerData = {};
   if (o.testData !== undefined) {
     const norm = inputNormalization(m, o.normalize, displayPath(input, io.cwd), log, o.testData);
@@ -340,6 +355,8 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   }
   log.progress(`lowering to ${backend.name}`);
   const result = lower(m, data);
+  result.lines.unshift(`canonicalization: ${canon.pipeline} (${canon.changed.length ? `changed by ${canon.changed.join(', ')}` : 'nothing to change'})`);
+  result.summary['canonicalization'] = { pipeline: canon.pipeline, changed: canon.changed };
   log.progress(`writing ${displayPath(outDir, io.cwd)}`);
   writeFilesAtomic(outDir, result.files);
   if (result.afterWrite) {
@@ -424,16 +441,23 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--from-bit-ir', on('fromBitIr', 'read per-layer work from the bit-level IR instead of the quantization record'))
     .option('--model-name <name>', on('modelName', 'name shown in the reports (default: the model file name without .onnx)'))
     .option('--json', 'print the result (files, summary figures) as JSON')
+    .option('--print-pipeline', 'print the canonicalization pipeline lower runs before the backend, and exit')
     .addHelpText(
       'after',
       `
+Before the backend, lower canonicalizes the model: ${LOWERING_CANONICALIZATION}.
+
 Examples:
   $ hbnn-onnx lower model.hbnn.onnx --backend bit-ir -o out/bitir
   $ hbnn-onnx lower model.hbnn.onnx --backend vivado-hls --target-fps 10000 --test-data fmnist-mini:test --normalize fmnist --csim
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --clock-mhz 200 --sweep sweep/sweep.json -o out/asic
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --from-bit-ir --scaling paper --paper-anchor vgg8-cifar10`,
     )
-    .action(async (model: string, opts: LowerCliOptions, cmd: Command) => {
+    .action(async (model: string, opts: LowerCliOptions & { printPipeline?: boolean }, cmd: Command) => {
+      if (opts.printPipeline) {
+        io.stdout(`${LOWERING_CANONICALIZATION}\n`);
+        return;
+      }
       const globals = cmd.optsWithGlobals<{ verbose?: boolean }>();
       const log = new Logger(io, { json: opts.json === true, verbose: globals.verbose === true });
       const r = await runLower(model, opts, io, log);

@@ -9,6 +9,7 @@
  *
  * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
  */
+import { PLANE_ENCODINGS, type PlaneEncoding } from '../quant/planes.js';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
@@ -191,6 +192,7 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   maxBits?: string;
   perChannel?: boolean;
   granularity?: string;
+  planes?: string;
   include?: string[];
   exclude?: string[];
   firstLayer?: string;
@@ -245,6 +247,7 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   if (o.keepInitializerInputs) options.keepInitializerInputs = true;
   if (o.keepImported) options.keepImported = true;
   if (o.granularity !== undefined) options.granularity = parseGranularityOption(o.granularity, [o.heuristic ?? 'middle-out']);
+  if (o.planes !== undefined) options.planes = o.planes as PlaneEncoding;
   if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
   // --threads: the weights' binarization here; with --fine-tune, onnxruntime's threads too.
   if (o.threads !== undefined) options.threads = parseIntOption(o.threads, '--threads', 1);
@@ -616,6 +619,9 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
     .option('--granularity <g>', granularityHelp('--heuristic'))
+    .addOption(
+      new Option('--planes <encoding>', 'how bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/2) or int8 (one byte per plane and weight; hbnn-onnx/1) (default packed)').choices([...PLANE_ENCODINGS]),
+    )
     .addOption(listOption('--include <globs>', 'only layers whose node or weight name matches one of these globs'))
     .addOption(listOption('--exclude <globs>', 'skip layers whose node or weight name matches one of these globs'))
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
