@@ -11,7 +11,7 @@
  *   - decoding alone (decodeImage: mozjpeg compiled to WebAssembly, this thread);
  *   - the streamed folder: source with the imagenet preset (decode, resize 256, crop 224,
  *     normalize) with 0 workers (this thread) and each --workers count (default 1 and the
- *     default count, CPU count − 1 up to 8);
+ *     default count, CPU count − 1 up to 8, at least 2);
  *   - the baseline: onnxruntime's inference rate of an AlexNet-sized model (bench/alexnet.mjs,
  *     61.1 M parameters, 224×224 input, batch --batch, onnxruntime's default threads) on
  *     in-memory inputs;
@@ -44,7 +44,8 @@ const batch = Number(opt('--batch', '32'));
 const reps = Number(opt('--reps', '2'));
 const [W, H] = opt('--size', '500x375').split('x').map(Number);
 const dflt = data.defaultDecodeWorkers();
-const workerCounts = [...new Set(opt('--workers', `1,${dflt}`).split(',').map((s) => (s === 'N' ? dflt : Number(s))))];
+// Default: 1 worker and the default count (at least 2, so that the scaling shows even on 2 cores).
+const workerCounts = [...new Set(opt('--workers', `1,${Math.max(2, dflt)}`).split(',').map((s) => (s === 'N' ? dflt : Number(s))))];
 const dir = opt('--dir', undefined) ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-decode-bench-'));
 const keep = args.includes('--keep') || opt('--dir', undefined) !== undefined;
 const jsonOut = opt('--json', undefined);

@@ -6,7 +6,8 @@
  *
  * Rules:
  * 1. Quant (IntQuant) and BipolarQuant nodes whose inputs are all constant (initializers
- *    that are not graph inputs, or outputs of nodes folded by this rule) are evaluated in
+ *    that are not graph inputs, Constant nodes' tensors, or outputs of nodes folded by this
+ *    rule) are evaluated in
  *    float32 exactly as QONNX defines them and replaced by initializers:
  *      Quant:        y = (round(clip(x / s + z, min, max)) - z) · s, with [min, max] from
  *                    `signed`, `narrow` and the bit width, round by `rounding_mode`;
@@ -48,7 +49,7 @@ import { Tensor } from '../src/ir/tensor.js';
 import { DataType } from '../src/ir/dtype.js';
 import { setTensorType, tensorTypeOf } from '../src/ir/types.js';
 import { fail, ErrorCodes } from '../src/errors.js';
-import { FN_ACT, HBNN_DOMAIN, emptyRecord, ensureHbnnFunctions, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
+import { FN_ACT, HBNN_DOMAIN, META_IMPORT, emptyRecord, ensureHbnnFunctions, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
 import { weightLayerOf } from '../src/quant/targets.js';
 import { materializeWeight, quantizeLayerWeight, weightRecord, type LayerQuantSpec } from '../src/quant/weights.js';
 import { BIG } from './insert-activation-binarization.js';
@@ -56,7 +57,6 @@ import { BIG } from './insert-activation-binarization.js';
 /** Operator domains of QONNX, Brevitas and FINN quantizers. */
 export const QONNX_DOMAINS: readonly string[] = ['onnx.brevitas', 'qonnx.custom_op.general', 'finn.custom_op.general'];
 const SUPPORTED = new Set(['Quant', 'IntQuant', 'BipolarQuant', 'Trunc', 'MultiThreshold']);
-export const META_IMPORT = 'hbnn.import';
 
 export const isQonnxNode = (n: Node): boolean => QONNX_DOMAINS.includes(n.domain);
 
@@ -90,6 +90,14 @@ export const importQonnx = definePass({
       });
     }
     const opset = model.opsetVersion('') ?? 0;
+    // Rule 1: quantizer parameters and weights given by Constant nodes are constants too.
+    for (const n of qnodes) {
+      n.inputs.forEach((v, i) => {
+        const c = v?.producer;
+        const t = c && c.isOnnx('Constant') ? c.attrTensor('value') : undefined;
+        if (t) n.setInput(i, g.addInitializer(t.withNameAndDims(g.uniqueName(`${v!.name}__const`))));
+      });
+    }
     const constant = (v: Value | null): boolean => !v || (v.isInitializer && !v.isGraphInput);
     const activationNodes = qnodes.filter((n) => !n.inputs.every(constant) || n.opType === 'Trunc' || n.opType === 'MultiThreshold');
     if (activationNodes.length > 0 && opset < 11) {
@@ -313,7 +321,7 @@ function binaryPlanes(model: Model, bipolar: Map<Value, { scale: Tensor }>, rec:
       continue;
     }
     ensureHbnnFunctions(model);
-    const { planes, scales } = materializeWeight(g, layer, q);
+    const { planes, scales } = materializeWeight(model, layer, q);
     record.weights.push(weightRecord(layer, t.dims, q, spec, planes, scales));
     rec.binaryPlanes.push(layer.weight.name);
     added++;

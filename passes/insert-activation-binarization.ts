@@ -53,7 +53,7 @@ export const insertActivationBinarization = definePass({
     const layers = binarizedLayers(g);
     if (layers.length === 0) fail(ErrorCodes.NOTHING_TO_QUANTIZE, 'no binarized layers: run insert-weight-binarization first');
     const record = readQuantRecord(model) ?? emptyRecord();
-    ensureHbnnFunctions(model);
+    ensureHbnnFunctions(model, ['activation']);
     const heuristic = o['heuristic'] as string;
     const exclude = (o['exclude'] as string[] | undefined) ?? [];
     const last = layers[layers.length - 1]!;

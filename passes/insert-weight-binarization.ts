@@ -11,8 +11,9 @@
  *    `avg-bits` by the documented DistFromAvg rule, or `dist`), then heterogeneous residual
  *    binarization (docs/method.md). With heuristic `layer`, every layer gets one integer
  *    bitwidth, chosen so the parameter-weighted average hits `avg-bits`.
- * 4. W's use by the layer is replaced by `ai.hbnn::BinarizedWeight(planes, scales)` (see
- *    docs/format.md); W is removed when unused. The model records every binarized tensor in
+ * 4. W's use by the layer is replaced by a binarized weight call (docs/format.md):
+ *    `ai.hbnn::PackedBinarizedWeight<K>` with packed planes (`planes=packed`, the default) or
+ *    `ai.hbnn::BinarizedWeight(planes, scales)` with int8 planes (`planes=int8`); W is removed when unused. The model records every binarized tensor in
  *    its `hbnn.quantization` metadata.
  * 5. A model with no candidate left is an error (nothing-to-quantize).
  * 6. With the pipeline's `threads` above 1, the layers' bit maps and binarizations run on
@@ -29,7 +30,7 @@
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { HEURISTICS, binarizeWithBitMap, resolveDistribution, layerLevelBits } from '../src/hbnn/index.js';
-import { emptyRecord, ensureHbnnFunctions, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
+import { emptyRecord, ensureHbnnFunctions, isWeightCall, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
 import { matchesAny, weightLayers, type WeightLayer } from '../src/quant/targets.js';
 import {
   GRANULARITIES,
@@ -43,6 +44,7 @@ import {
   type WeightHeuristic,
 } from '../src/quant/weights.js';
 import { binarizeWithBitMaps } from '../src/hbnn/parallel.js';
+import { PLANE_ENCODINGS, type PlaneEncoding } from '../src/quant/planes.js';
 
 export const insertWeightBinarization = definePass({
   name: 'insert-weight-binarization',
@@ -57,6 +59,7 @@ export const insertWeightBinarization = definePass({
     { name: 'granularity', type: 'string', doc: 'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel)', default: 'entry', choices: GRANULARITIES },
     { name: 'include', type: 'string-list', doc: 'only layers whose node or weight name matches one of these globs' },
     { name: 'exclude', type: 'string-list', doc: 'skip layers whose node or weight name matches one of these globs' },
+    { name: 'planes', type: 'string', doc: 'how the bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/2) or int8 (one int8 per plane and weight; hbnn-onnx/1)', default: 'packed', choices: PLANE_ENCODINGS },
     { name: 'first-layer', type: 'string', doc: 'binarize or keep (float) the first binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
     { name: 'last-layer', type: 'string', doc: 'binarize or keep (float) the last binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
   ],
@@ -82,7 +85,7 @@ export const insertWeightBinarization = definePass({
     const resolved = resolveDistribution(dist ? { dist, maxBits: Math.max(maxBits, dist.length) } : { avgBits, maxBits });
     const g = model.graph;
     const all = weightLayers(g);
-    let layers = all.filter((l) => !l.node.inputs.some((v) => v?.producer && v.producer.domain === 'ai.hbnn' && v.producer.opType === 'BinarizedWeight'));
+    let layers = all.filter((l) => !l.node.inputs.some((v) => v?.producer && isWeightCall(v.producer)));
     const include = o['include'] as string[] | undefined;
     const exclude = o['exclude'] as string[] | undefined;
     if (include?.length) layers = layers.filter((l) => matchesAny(include, [l.node.name, l.weight.name]));
@@ -108,7 +111,7 @@ export const insertWeightBinarization = definePass({
       const sizes = layers.map((l) => l.weight.constValue!.size);
       layerBits = layerLevelBits(sizes, resolved.avgBits, resolved.maxBits).bits;
     }
-    ensureHbnnFunctions(model);
+    ensureHbnnFunctions(model, []);
     const record = readQuantRecord(model) ?? emptyRecord();
     const specOf = (idx: number): LayerQuantSpec => ({
       heuristic,
@@ -123,7 +126,7 @@ export const insertWeightBinarization = definePass({
     };
     const finish = (layer: WeightLayer, idx: number, q: LayerQuantResult) => {
       const t = layer.weight.constValue!;
-      const { planes, scales } = materializeWeight(g, layer, q);
+      const { planes, scales } = materializeWeight(model, layer, q, o['planes'] as PlaneEncoding);
       record.weights.push(weightRecord(layer, t.dims, q, specOf(idx), planes, scales));
       ctx.stat('binarized-layers');
       ctx.stat('binarized-parameters', t.size);

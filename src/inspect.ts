@@ -31,7 +31,8 @@ import { walkGraphs } from './ir/graph.js';
 import { dtypeName } from './ir/dtype.js';
 import { formatType, tensorTypeOf, type Dim } from './ir/types.js';
 import { verifyModel } from './ir/verifier.js';
-import { readQuantRecord, type QuantRecord } from './quant/format.js';
+import { FN_WEIGHT, isWeightCall, readQuantRecord, type QuantRecord } from './quant/format.js';
+import { weightCallDims } from './quant/planes.js';
 import { isHbnnError } from './errors.js';
 import { NORMALIZATION_KEY } from './data/normalization.js';
 
@@ -96,6 +97,14 @@ export interface QuantizationSummary {
   /** Binarized weight tensors and their parameter count. */
   binarizedLayers: number;
   binarizedParameters: number;
+  /**
+   * Storage: `logicalParameters` counts each binarized weight as its float weight's entries
+   * (the model's parameters before quantization, as the layers compute with them), while
+   * `totals.parameters` counts the stored tensor elements (packed bytes, int8 plane entries).
+   * `binarizedStoredBytes` is what the binarized weights take in the file (planes, masks,
+   * scales, shapes); `storedBytes` is every parameter byte (`totals.bytes`).
+   */
+  storage?: { logicalParameters: number; storedBytes: number; binarizedStoredBytes: number; planes: { packed: number; int8: number } };
   weights: QuantWeightSummary[];
   activations: QuantActivationSummary[];
   /** The output scaling layer, when one was inserted or found. */
@@ -251,7 +260,10 @@ export function inspectModel(model: Model): InspectReport {
   report.warnings = collectWarnings(model, graphs);
   try {
     const record = readQuantRecord(model);
-    if (record) report.quantization = quantizationSummary(record);
+    if (record) {
+      report.quantization = quantizationSummary(record);
+      report.quantization.storage = storageSummary(model, report.totals.parameters, report.totals.bytes);
+    }
   } catch (e) {
     // The record is JSON from the file: a malformed one (unreadable, or fields missing or of
     // the wrong type) is reported, never fatal.
@@ -262,6 +274,28 @@ export function inspectModel(model: Model): InspectReport {
 }
 
 const mean = (dist: readonly number[]): number => dist.reduce((s, p, i) => s + (i + 1) * p, 0);
+
+/** Logical parameters against stored bytes (the binarized weights' calls read through src/quant/planes.ts). */
+function storageSummary(model: Model, storedParams: number, storedBytes: number): NonNullable<QuantizationSummary['storage']> {
+  let logical = storedParams;
+  let binBytes = 0;
+  const planes = { packed: 0, int8: 0 };
+  const seen = new Set<Value>();
+  for (const n of model.graph.nodes) {
+    if (!isWeightCall(n)) continue;
+    const dims = weightCallDims(n);
+    if (!dims) continue;
+    planes[n.opType === FN_WEIGHT ? 'int8' : 'packed']++;
+    logical += dims.reduce((a, b) => a * b, 1);
+    for (const v of n.inputs) {
+      if (!v?.constValue || seen.has(v)) continue;
+      seen.add(v);
+      logical -= v.constValue.size;
+      binBytes += v.constValue.byteLength;
+    }
+  }
+  return { logicalParameters: logical, storedBytes, binarizedStoredBytes: binBytes, planes };
+}
 
 function quantizationSummary(r: QuantRecord): QuantizationSummary {
   const weights = (r.weights ?? []).map((w): QuantWeightSummary => {

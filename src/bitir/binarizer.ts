@@ -78,7 +78,8 @@ const FAR = 1e37;
  * The binarizer as breakpoints and codes. Every decision of the function body changes only
  * where x crosses 0, ±s1, ±s1 ± s2 (the residual signs) or ±(center ± t1), ±(center ± t2)
  * (the bit-count bands); the code is evaluated in float32 at a point inside each interval
- * and equal neighbours are merged.
+ * and at each candidate itself (a code that holds at the candidate only becomes the
+ * one-point interval [p, nextUp(p))), and equal neighbours are merged.
  */
 export function binarizerPieces(c: BinarizerConstants): BinarizerPieces {
   const [s1, s2] = c.scales;
@@ -91,12 +92,21 @@ export function binarizerPieces(c: BinarizerConstants): BinarizerPieces {
   reps.push(last + Math.max(1, Math.abs(last)));
   const codes: BinCode[] = [];
   const breakpoints: number[] = [];
-  reps.forEach((r, i) => {
-    const code = binarizeActivation(r, c).code;
+  const push = (start: number | undefined, code: BinCode): void => {
     const prev = codes[codes.length - 1];
     if (prev && prev.signs === code.signs && prev.mask === code.mask) return;
-    if (i > 0) breakpoints.push(cands[i - 1]!);
+    if (start !== undefined) breakpoints.push(start);
     codes.push(code);
+  };
+  // Interior points and the candidates themselves: a decision may differ exactly at a
+  // candidate (e.g. k = center at x = 0 when center = t1), a one-point interval [p, p⁺)
+  // with p⁺ the next float64 above p (an integer S can land on it: ReLU's zeros do).
+  reps.forEach((r, i) => {
+    if (i > 0) {
+      const p = cands[i - 1]!;
+      push(p, binarizeActivation(p, c).code);
+      push(nextUp(p), binarizeActivation(r, c).code);
+    } else push(undefined, binarizeActivation(r, c).code);
   });
   return { breakpoints, codes };
 }
@@ -122,4 +132,13 @@ export function planesUsed(levels: readonly Level[]): number {
   let m = 0;
   for (const l of levels) m |= l.mask;
   return m === 0 ? 0 : 32 - Math.clz32(m);
+}
+
+/** The smallest float64 above x (x finite). */
+export function nextUp(x: number): number {
+  if (x === 0) return Number.MIN_VALUE;
+  const b = new Float64Array([x]);
+  const u = new BigInt64Array(b.buffer);
+  u[0] = u[0]! + (x > 0 ? 1n : -1n);
+  return b[0]!;
 }

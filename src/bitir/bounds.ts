@@ -22,7 +22,7 @@ import { fail, ErrorCodes } from '../errors.js';
 import { interpret } from './interpret.js';
 import { outputSize } from './lower.js';
 import { weightFactor, weightPlanes } from './access.js';
-import { windowTable } from './window.js';
+import { avgPoolDivisors, windowTable } from './window.js';
 import {
   unreachable,
   type AccType,
@@ -97,7 +97,7 @@ export function realExecutor(program: BitProgram): (image: Float32Array) => Real
           const inT = types.get(op.input)!;
           const res =
             inT.kind === 'fixed'
-              ? standaloneUnit(op as ThresholdOp, val.get(op.input)!, fe.get(op.input)!)
+              ? standaloneUnit(op, val.get(op.input)!, fe.get(op.input)!)
               : unitForward(layers.get(op.input)!, op, val, fe);
           if (op.op === 'threshold') {
             const t = types.get(op.output) as BinaryType;
@@ -188,6 +188,99 @@ export function realExecutor(program: BitProgram): (image: Float32Array) => Real
           const fin = fe.get(op.input)!;
           val.set(op.output, x.map((v) => op.scale * v));
           fe.set(op.output, fin.map((f, i) => Math.abs(op.scale) * f + 2 ** -23 * Math.abs(op.scale * x[i]!)));
+          break;
+        }
+        case 'add': {
+          const xs = op.inputs.map((id) => val.get(id)!);
+          const fs = op.inputs.map((id) => fe.get(id)!);
+          const n = xs[0]!.length;
+          const v = new Float64Array(n);
+          const f = new Float64Array(n);
+          for (let i = 0; i < n; i++) {
+            let sum = 0;
+            let err = 0;
+            for (let k = 0; k < xs.length; k++) {
+              sum += xs[k]![i]!;
+              err += fs[k]![i]!;
+            }
+            v[i] = sum;
+            f[i] = err + 2 ** -24 * Math.abs(sum);
+          }
+          val.set(op.output, v);
+          fe.set(op.output, f);
+          break;
+        }
+        case 'concat': {
+          const n = op.inputs.reduce((a, id) => a + val.get(id)!.length, 0);
+          const v = new Float64Array(n);
+          const f = new Float64Array(n);
+          let off = 0;
+          for (const id of op.inputs) {
+            v.set(val.get(id)!, off);
+            f.set(fe.get(id)!, off);
+            off += val.get(id)!.length;
+          }
+          val.set(op.output, v);
+          fe.set(op.output, f);
+          break;
+        }
+        case 'avgpool': {
+          const t = types.get(op.input) as FixedType | BinaryType;
+          const [oh, ow] = outputSize(t.shape, op, op.ceilMode);
+          const win = windowTable(t.shape, op, oh, ow);
+          const div = avgPoolDivisors(t.shape, op, oh, ow, op.countIncludePad);
+          const x = val.get(op.input)!;
+          const fin = fe.get(op.input)!;
+          const ch = t.shape[0]!;
+          const hw = t.shape[1]! * t.shape[2]!;
+          const pix = oh * ow;
+          const v = new Float64Array(ch * pix);
+          const f = new Float64Array(ch * pix);
+          const gamma = (win.kk + 4) * 2 ** -24;
+          for (let k = 0; k < ch; k++) {
+            for (let p = 0; p < pix; p++) {
+              let sum = 0;
+              let mag = 0;
+              let err = 0;
+              for (let q = 0; q < win.kk; q++) {
+                const sp = win.spatial[p * win.kk + q]!;
+                if (sp < 0) continue;
+                sum += x[k * hw + sp]!;
+                mag += Math.abs(x[k * hw + sp]!);
+                err += fin[k * hw + sp]!;
+              }
+              const n = div[p]!;
+              v[k * pix + p] = sum / n;
+              f[k * pix + p] = err / n + gamma * (mag / n);
+            }
+          }
+          val.set(op.output, v);
+          fe.set(op.output, f);
+          break;
+        }
+        case 'clip': {
+          const x = val.get(op.input)!;
+          const t = types.get(op.input)!;
+          const c = codes.get(op.input);
+          if (t.kind === 'binary' && op.map) {
+            const tout = types.get(op.output) as BinaryType;
+            const cc = c ? c.map((l) => op.map![l]!) : undefined;
+            val.set(op.output, cc ? Float64Array.from(cc, (l) => tout.levels[l]!.value) : x);
+            if (cc) codes.set(op.output, cc);
+          } else {
+            const ft = t as FixedType;
+            const lo = op.lo === null ? -Infinity : op.lo * 2 ** -ft.frac;
+            const hi = op.hi === null ? Infinity : op.hi * 2 ** -ft.frac;
+            val.set(op.output, x.map((v) => (v < lo ? lo : v > hi ? hi : v)));
+          }
+          fe.set(op.output, fe.get(op.input)!);
+          break;
+        }
+        case 'leakyrelu': {
+          const x = val.get(op.input)!;
+          const fin = fe.get(op.input)!;
+          val.set(op.output, x.map((v) => (v >= 0 ? v : op.alpha * v)));
+          fe.set(op.output, fin.map((f, i) => Math.max(1, Math.abs(op.alpha)) * f + 2 ** -24 * Math.abs(x[i]!)));
           break;
         }
         case 'argmax':
@@ -319,7 +412,18 @@ function unitForward(
   return { x, f };
 }
 
-/** A binarizer directly on a real tensor: x = v. */
-function standaloneUnit(op: ThresholdOp, v: Float64Array, fin: Float64Array): { x: Float64Array; f: Float64Array } {
-  return { x: Float64Array.from(v), f: fin.map((f, i) => f + 2 ** -23 * Math.abs(v[i]!)) };
+/** A unit directly on a real tensor (a binarizer, or a BatchNorm not after a layer): x = A_c·v + B_c. */
+function standaloneUnit(op: ThresholdOp | RequantizeOp, v: Float64Array, fin: Float64Array): { x: Float64Array; f: Float64Array } {
+  const channels = op.real.scale.length;
+  const pixels = v.length / channels;
+  const x = new Float64Array(v.length);
+  const f = new Float64Array(v.length);
+  for (let i = 0; i < v.length; i++) {
+    const c = Math.floor(i / pixels);
+    const a = op.real.scale[c]!;
+    const b = op.real.offset[c]!;
+    x[i] = a * v[i]! + b;
+    f[i] = Math.abs(a) * fin[i]! + 2 ** -23 * (Math.abs(a * v[i]!) + Math.abs(b) + Math.abs(x[i]!));
+  }
+  return { x, f };
 }

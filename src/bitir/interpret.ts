@@ -28,11 +28,12 @@ import {
   type ConvOp,
   type FixedType,
   type MatVecOp,
+  type Operand,
   type RequantizeOp,
   type ThresholdOp,
   type WeightTensor,
 } from './types.js';
-import { windowTable } from './window.js';
+import { avgPoolDivisors, windowTable } from './window.js';
 import { planeFactor, weightFactor, weightPlanes } from './access.js';
 import { outputSize } from './lower.js';
 import { popcount32 } from './fixed.js';
@@ -307,6 +308,114 @@ function compile(p: BitProgram, opts: InterpretOptions): { steps: Step[]; bufs: 
         });
         break;
       }
+      case 'add':
+      case 'concat': {
+        const t = type(op.output) as FixedType;
+        const out = alloc(op.output) as Float64Array;
+        const [lo, hi] = range(t.bits);
+        const parts = op.inputs.map((id, i) => ({ id, n: size(type(id).shape), align: aligner(op.operands[i]!) }));
+        const id = op.id;
+        const add = op.op === 'add';
+        steps.push((ctx) => {
+          let sat = 0;
+          if (add) {
+            out.fill(0);
+            for (const part of parts) {
+              const x = bufs.get(part.id)!;
+              for (let i = 0; i < out.length; i++) out[i]! += part.align(x[i]!);
+            }
+            for (let i = 0; i < out.length; i++) {
+              const v = out[i]!;
+              if (v > hi || v < lo) sat++;
+              out[i] = v > hi ? hi : v < lo ? lo : v;
+            }
+          } else {
+            let off = 0;
+            for (const part of parts) {
+              const x = bufs.get(part.id)!;
+              for (let i = 0; i < part.n; i++) {
+                const v = part.align(x[i]!);
+                if (v > hi || v < lo) sat++;
+                out[off + i] = v > hi ? hi : v < lo ? lo : v;
+              }
+              off += part.n;
+            }
+          }
+          if (sat) ctx.saturated[id] = (ctx.saturated[id] ?? 0) + sat;
+        });
+        break;
+      }
+      case 'avgpool': {
+        const t = type(op.input) as FixedType | BinaryType;
+        const tout = type(op.output) as FixedType;
+        const [oh, ow] = outputSize(t.shape, op, op.ceilMode);
+        const win = windowTable(t.shape, op, oh, ow);
+        const div = avgPoolDivisors(t.shape, op, oh, ow, op.countIncludePad);
+        const mult = Float64Array.from(div, (n) => op.multipliers[String(n)]!);
+        const out = alloc(op.output) as Float64Array;
+        const align = aligner(op.operand);
+        const channels = t.shape[0]!;
+        const hw = t.shape[1]! * t.shape[2]!;
+        const pix = oh * ow;
+        const kk = win.kk;
+        const d = 2 ** op.shift;
+        const half = op.shift > 0 ? 2 ** (op.shift - 1) : 0;
+        const [lo, hi] = range(tout.bits);
+        const id = op.id;
+        steps.push((ctx) => {
+          const x = bufs.get(op.input)!;
+          let sat = 0;
+          for (let c = 0; c < channels; c++) {
+            for (let q = 0; q < pix; q++) {
+              let sum = 0;
+              for (let k = 0; k < kk; k++) {
+                const sp = win.spatial[q * kk + k]!;
+                if (sp >= 0) sum += align(x[c * hw + sp]!);
+              }
+              const v = Math.floor((sum * mult[q]! + half) / d);
+              if (v > hi || v < lo) sat++;
+              out[c * pix + q] = v > hi ? hi : v < lo ? lo : v;
+            }
+          }
+          if (sat) ctx.saturated[id] = (ctx.saturated[id] ?? 0) + sat;
+        });
+        break;
+      }
+      case 'clip': {
+        const t = type(op.input);
+        const out = alloc(op.output);
+        if (t.kind === 'binary') {
+          const map = Uint8Array.from(op.map ?? []);
+          steps.push(() => {
+            const x = bufs.get(op.input)!;
+            for (let i = 0; i < out.length; i++) out[i] = map[x[i]!]!;
+          });
+        } else {
+          const lo = op.lo ?? -Infinity;
+          const hi = op.hi ?? Infinity;
+          steps.push(() => {
+            const x = bufs.get(op.input)!;
+            for (let i = 0; i < out.length; i++) {
+              const v = x[i]!;
+              out[i] = v < lo ? lo : v > hi ? hi : v;
+            }
+          });
+        }
+        break;
+      }
+      case 'leakyrelu': {
+        const out = alloc(op.output) as Float64Array;
+        const d = 2 ** op.shift;
+        const half = 2 ** (op.shift - 1);
+        steps.push(() => {
+          const x = bufs.get(op.input)!;
+          for (let i = 0; i < out.length; i++) {
+            const v = x[i]!;
+            out[i] = v >= 0 ? v : Math.floor((v * op.multiplier + half) / d);
+          }
+        });
+        break;
+      }
       case 'argmax': {
         const out = alloc(op.output) as Float64Array;
         steps.push(() => {
@@ -324,12 +433,34 @@ function compile(p: BitProgram, opts: InterpretOptions): { steps: Step[]; bufs: 
   return { steps, bufs };
 }
 
+/** An operand's integer at the output fraction: a level table, or a rounding right shift. */
+export function aligner(o: Operand): (v: number) => number {
+  if (o.table) {
+    const table = Float64Array.from(o.table);
+    return (v) => table[v]!;
+  }
+  if (o.shift === 0) return (v) => v;
+  const d = 2 ** o.shift;
+  const half = 2 ** (o.shift - 1);
+  return (v) => Math.floor((v + half) / d);
+}
+
 /** S = Σ_t M[t][c]·acc_t for every entry: the fused buffer, or computed from the accumulators. */
 function sumReader(op: ThresholdOp | RequantizeOp, inType: BitType, fused: Float64Array | undefined, bufs: Map<string, Buf>): () => Float64Array {
   if (fused) return () => fused;
   if (inType.kind === 'fixed') {
-    // S = q (threshold on a fixed-point tensor: one implicit term with multiplier 1).
-    return () => bufs.get(op.input) as Float64Array;
+    // S = M[0][c]·q (one implicit term; a binarizer on a fixed-point tensor has M = 1).
+    const m = op.multipliers[0]!;
+    if (m.every((x) => x === 1)) return () => bufs.get(op.input) as Float64Array;
+    const n = size(inType.shape);
+    const channels = inType.shape[0]!;
+    const pixels = n / channels;
+    const s = new Float64Array(n);
+    return () => {
+      const q = bufs.get(op.input) as Float64Array;
+      for (let c = 0; c < channels; c++) for (let p = 0; p < pixels; p++) s[c * pixels + p] = m[c]! * q[c * pixels + p]!;
+      return s;
+    };
   }
   if (inType.kind !== 'acc') fail(ErrorCodes.INTERNAL, `${op.op} ${op.id}: input is ${inType.kind}`);
   const n = size(inType.shape);

@@ -21,8 +21,9 @@ import type { Graph, Model, Node, Value } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { tensorTypeOf } from '../ir/types.js';
-import { fail, ErrorCodes, optionName } from '../errors.js';
-import { isActivationCall, isWeightCall, requireQuantRecord, type QuantRecord } from '../quant/format.js';
+import { fail, ErrorCodes, HbnnError, isHbnnError, optionName } from '../errors.js';
+import { META_IMPORT, isActivationCall, isWeightCall, requireQuantRecord, type QuantRecord } from '../quant/format.js';
+import { readWeightCall, weightCallDims, type WeightCall } from '../quant/planes.js';
 import {
   BITIR_FORMAT,
   DEFAULT_LOWERING,
@@ -38,6 +39,7 @@ import {
   type FixedType,
   type FixedWeight,
   type Level,
+  type Operand,
   type LoweringOptions,
   type WeightPlane,
   type WeightTensor,
@@ -45,6 +47,7 @@ import {
 } from './types.js';
 import { binarizerPieces, codeValue, levelIndex, levelsOf, planesUsed, type BinCode, type BinarizerConstants } from './binarizer.js';
 import { EXACT_LIMIT, chooseShift, popcount32, roundHalfUp, signedBitsFor } from './fixed.js';
+import { avgPoolDivisors } from './window.js';
 
 /** Lowers a quantized model to the bit-level IR. The model is not changed. */
 export function lowerToBitIR(model: Model, options: Partial<LoweringOptions> = {}): BitProgram {
@@ -54,7 +57,33 @@ export function lowerToBitIR(model: Model, options: Partial<LoweringOptions> = {
   if (!g.nodes.some(isWeightCall)) {
     fail(ErrorCodes.NOT_QUANTIZED, 'the model has an hbnn.quantization record but no ai.hbnn::BinarizedWeight call; quantize it first');
   }
-  return new Lowering(model, record, opts).run();
+  try {
+    return new Lowering(model, record, opts).run();
+  } catch (e) {
+    throw withImportHint(model, e);
+  }
+}
+
+/**
+ * A LOWERING error on a model whose imported QONNX activation quantizers run as standard
+ * operators (`hbnn.import`, docs/import.md) says so: those have no bit-level form.
+ */
+function withImportHint(model: Model, e: unknown): unknown {
+  if (!isHbnnError(e) || e.code !== ErrorCodes.LOWERING) return e;
+  const raw = model.getMetadata(META_IMPORT);
+  if (raw === undefined) return e;
+  let kept = 0;
+  try {
+    kept = (JSON.parse(raw) as { activations?: { as?: string }[] }).activations?.filter((a) => a.as === 'onnx-ops').length ?? 0;
+  } catch {
+    return e;
+  }
+  if (kept === 0) return e;
+  return new HbnnError(
+    e.code,
+    `${e.message}\n(the model keeps ${kept} imported QONNX activation quantizer${kept === 1 ? '' : 's'} as standard operators, which have no bit-level form; quantize the QONNX model with --act-bits to replace them by this tool's binarizers, see docs/import.md)`,
+    e.context,
+  );
 }
 
 // ------------------------------------------------------------------------------------------
@@ -74,6 +103,37 @@ interface Affine {
 const PASS_THROUGH = new Set(['Identity', 'Dropout']);
 const AFFINE_OPS = new Set(['Add', 'Sub', 'Mul', 'Div']);
 
+/**
+ * Every ONNX operator the lowering accepts (the `lowering` error lists them): one place for
+ * the message, docs/bit-ir.md §3 and the tests.
+ */
+export const SUPPORTED_OPS: readonly string[] = [
+  'Conv',
+  'Gemm',
+  'MatMul',
+  'BatchNormalization',
+  'Add/Sub/Mul/Div by per-channel constants',
+  'Add/Sum of two activations',
+  'ai.hbnn::BinarizeActivation',
+  'Relu',
+  'Clip',
+  'LeakyRelu',
+  'MaxPool',
+  'AveragePool',
+  'GlobalAveragePool',
+  'Concat (channels)',
+  'Flatten',
+  'Reshape',
+  'Squeeze/Unsqueeze (not the batch)',
+  'Transpose (layout only)',
+  'Identity',
+  'Dropout',
+  'Softmax/LogSoftmax (final, dropped for argmax)',
+];
+
+/** The canonicalization the lowering applies to its view of the graph (docs/bit-ir.md §3). */
+export const LOWERING_CANONICALIZATION = 'eliminate-identity,fold-constants,eliminate-dead-code,infer-shapes';
+
 class Lowering {
   private readonly g: Graph;
   private readonly tensors = new Map<string, BitTensor>();
@@ -82,6 +142,12 @@ class Lowering {
   private readonly mapped = new Map<Value, Mapped>();
   private readonly fused = new Set<Node>();
   private readonly lastLayer: Node | undefined;
+  /** Nodes the graph output depends on (dead-code elimination as a view). */
+  private readonly live: Set<Node>;
+  /** The model input's literal batch (undefined when symbolic). */
+  private batch: number | undefined;
+  /** Softmax/LogSoftmax nodes dropped before the argmax. */
+  private readonly dropped: string[] = [];
   private inputName = '';
   private inputShape: number[] = [];
 
@@ -91,15 +157,18 @@ class Lowering {
     private readonly opts: LoweringOptions,
   ) {
     this.g = model.graph;
-    const layers = this.g.nodes.filter((n) => isLayer(n));
+    this.live = liveNodes(this.g);
+    const layers = this.g.nodes.filter((n) => isLayer(n) && this.live.has(n));
     this.lastLayer = layers[layers.length - 1];
   }
 
   run(): BitProgram {
     this.lowerInput();
     for (const node of this.g.nodes) {
-      if (this.fused.has(node)) continue;
+      if (this.fused.has(node) || !this.live.has(node)) continue;
       if (isWeightCall(node) || node.opType === 'Constant') continue;
+      // Identity/Dropout on constants (PyTorch's shared weights): the constant itself.
+      if (PASS_THROUGH.has(node.opType) && node.isOnnx() && constOf(node.outputs[0])) continue;
       this.lowerNode(node);
     }
     const outs = this.g.outputs;
@@ -110,7 +179,7 @@ class Lowering {
       fail(ErrorCodes.LOWERING, `graph output "${outs[0]!.name}" is ${logits.type.kind} in the bit-level IR; it must be fixed-point logits`);
     }
     const cls = this.addTensor(`${logits.id}.class`, { kind: 'class', shape: [] });
-    this.ops.push({ op: 'argmax', id: cls, nodes: [], input: logits.id, output: cls });
+    this.ops.push({ op: 'argmax', id: cls, nodes: [...this.dropped], input: logits.id, output: cls });
     return {
       format: BITIR_FORMAT,
       source: {
@@ -144,7 +213,7 @@ class Lowering {
     const v = node.inputs[index];
     const m = v ? this.mapped.get(v) : undefined;
     if (!m) {
-      fail(ErrorCodes.LOWERING, `node ${node.label}: input ${index} ("${v?.name ?? ''}") is not computed from the model input; the bit-level IR handles one chain from the input to the logits`, {
+      fail(ErrorCodes.LOWERING, `node ${node.label}: input ${index} ("${v?.name ?? ''}") is not computed from the model input (a ${node.opType} of constants is folded only when it has no data input)`, {
         node: node.name,
         op: node.opType,
       });
@@ -154,6 +223,23 @@ class Lowering {
 
   err(node: Node, why: string): never {
     return fail(ErrorCodes.LOWERING, `cannot lower node ${node.label}: ${why}`, { node: node.name, op: node.opType });
+  }
+
+  /** An operator with no bit-level form: names the node, the op and every supported op. */
+  private unsupported(node: Node, why = ''): never {
+    const op = node.domain && node.domain !== 'ai.onnx' ? `${node.domain}::${node.opType}` : node.opType;
+    return fail(ErrorCodes.LOWERING, `cannot lower node ${node.label}: operator ${op} has no bit-level form${why ? ` (${why})` : ''}; supported: ${SUPPORTED_OPS.join(', ')}`, {
+      node: node.name,
+      op: node.opType,
+      supported: [...SUPPORTED_OPS],
+    });
+  }
+
+  /** Consumers of v among the live nodes; undefined when v is a graph output or not used exactly once. */
+  private singleConsumer(v: Value): Node | undefined {
+    if (v.isGraphOutput) return undefined;
+    const uses = v.uses.filter((u) => this.live.has(u.node));
+    return uses.length === 1 ? uses[0]!.node : undefined;
   }
 
   // ---- input -------------------------------------------------------------------------------
@@ -169,6 +255,8 @@ class Lowering {
     }
     this.inputName = v.name;
     this.inputShape = dims as number[];
+    const b = t.shape![0];
+    this.batch = typeof b === 'number' ? b : undefined;
     const id = this.addTensor(v.name, { kind: 'fixed', shape: [...this.inputShape], frac: this.opts.inputFrac, bits: this.opts.inputBits });
     this.ops.push({ op: 'input', id, nodes: [], source: v.name, output: id });
     this.map(v, id);
@@ -177,7 +265,7 @@ class Lowering {
   // ---- nodes -------------------------------------------------------------------------------
 
   private lowerNode(node: Node): void {
-    if (node.domain !== '' && node.domain !== 'ai.onnx' && !isActivationCall(node)) this.err(node, `operator ${node.domain}::${node.opType} has no bit-level form`);
+    if (node.domain !== '' && node.domain !== 'ai.onnx' && !isActivationCall(node)) this.unsupported(node);
     if (isLayer(node)) return this.lowerLayer(node);
     if (isActivationCall(node)) return this.lowerStandaloneBinarizer(node);
     if (AFFINE_OPS.has(node.opType) && this.lowerAffineIntoBinarizer(node)) return;
@@ -186,19 +274,304 @@ class Lowering {
         return this.lowerRelu(node);
       case 'MaxPool':
         return this.lowerMaxPool(node);
+      case 'AveragePool':
+      case 'GlobalAveragePool':
+        return this.lowerAvgPool(node);
       case 'Flatten':
       case 'Reshape':
+      case 'Squeeze':
+      case 'Unsqueeze':
         return this.lowerReshape(node);
+      case 'Transpose':
+        return this.lowerTranspose(node);
+      case 'Concat':
+        return this.lowerConcat(node);
+      case 'Clip':
+        return this.lowerClip(node);
+      case 'LeakyRelu':
+        return this.lowerLeakyRelu(node);
+      case 'Softmax':
+      case 'LogSoftmax':
+        return this.lowerSoftmax(node);
+      case 'Add':
+      case 'Sum':
+        if (node.inputs.filter((v) => v && this.mapped.has(v)).length >= 2) return this.lowerAdd(node);
+        return this.lowerStandaloneAffine(node);
+      case 'Sub':
+      case 'Div':
+      case 'BatchNormalization':
+        return this.lowerStandaloneAffine(node);
       case 'Mul':
-        return this.lowerScale(node);
+        if (this.record.scalingLayer?.node === node.name && node.name !== '') return this.lowerScale(node);
+        {
+          const k = node.inputs.findIndex((v) => v && this.mapped.has(v));
+          const c = constOf(node.inputs[1 - (k < 0 ? 0 : k)]);
+          const x = k >= 0 ? this.mapped.get(node.inputs[k]!) : undefined;
+          // A scalar Mul right at the logits is a scaling layer (records from older quantizers name none).
+          if (c && c.size === 1 && x?.type.kind === 'fixed' && !this.record.scalingLayer && this.isLogits(node.outputs[0]!)) return this.lowerScale(node);
+        }
+        return this.lowerStandaloneAffine(node);
       default:
         if (PASS_THROUGH.has(node.opType)) {
           const m = this.dataInput(node);
           this.mapped.set(node.outputs[0]!, m);
           return;
         }
-        return this.err(node, `operator ${node.opType} has no bit-level form (supported: Conv, Gemm, MatMul, BatchNormalization, Add/Sub/Mul/Div by constants, BinarizeActivation, Relu, MaxPool, Flatten, Reshape, Identity, Dropout)`);
+        return this.unsupported(node);
     }
+  }
+
+  /** Whether v reaches the graph output through layout-only nodes and a final Softmax. */
+  private isLogits(v: Value): boolean {
+    for (let i = 0; i < 8; i++) {
+      if (v.isGraphOutput) return true;
+      const next = this.singleConsumer(v);
+      if (!next || !['Softmax', 'LogSoftmax', 'Identity', 'Flatten', 'Reshape'].includes(next.opType)) return false;
+      v = next.outputs[0]!;
+    }
+    return false;
+  }
+
+  /** A final Softmax/LogSoftmax: monotone per sample, so the argmax of its input is the class. */
+  private lowerSoftmax(node: Node): void {
+    const x = this.dataInput(node);
+    const out = node.outputs[0]!;
+    if (!out.isGraphOutput || out.uses.some((u) => this.live.has(u.node))) {
+      this.err(node, `${node.opType} is supported only as the final op of the graph (it is dropped: the class is the argmax of its input); here its output is used further`);
+    }
+    if (x.type.kind !== 'fixed' || x.type.shape.length !== 1) this.err(node, `a final ${node.opType} needs fixed-point logits [classes] per sample; its input is ${x.type.kind} [${x.type.shape.join(',')}]`);
+    const axis = node.attrInt('axis', -1);
+    if (axis !== -1 && axis !== 1) this.err(node, `axis ${axis}: only the class axis (1 or -1) of [N, classes] keeps the argmax`);
+    this.dropped.push(node.name);
+    this.mapped.set(out, x);
+  }
+
+  /** Operand aligning a fixed or binary input to fraction bits F, and the width it then needs. */
+  private operand(node: Node, t: BitType, frac: number): { operand: Operand; bits: number } {
+    if (t.kind === 'fixed') {
+      const shift = t.frac - frac;
+      if (shift < 0) this.err(node, 'internal: an input is aligned to more fraction bits than it has');
+      return { operand: { shift }, bits: Math.max(1, t.bits - shift) };
+    }
+    if (t.kind === 'binary') {
+      const table = t.levels.map((l) => roundHalfUp(l.value * 2 ** frac));
+      return { operand: { shift: 0, table }, bits: signedBitsFor(Math.max(1, ...table.map(Math.abs))) };
+    }
+    return this.err(node, `an input is ${t.kind}; fixed-point or binary activations are needed`);
+  }
+
+  /** The common fraction bits of several inputs: the coarsest fixed input's (else actFrac). */
+  private commonFrac(types: BitType[]): number {
+    const fr = types.filter((t): t is FixedType => t.kind === 'fixed').map((t) => t.frac);
+    return fr.length ? Math.min(...fr) : this.opts.actFrac;
+  }
+
+  /** Residual Add/Sum of activations: aligned to a common fraction, summed, saturated. */
+  private lowerAdd(node: Node): void {
+    const xs = node.inputs.map((_, i) => this.dataInput(node, i));
+    const shape = xs[0]!.type.shape;
+    for (const x of xs) {
+      if (x.type.shape.length !== shape.length || x.type.shape.some((d, i) => d !== shape[i])) {
+        this.err(node, `the inputs have shapes ${xs.map((y) => `[${y.type.shape.join(',')}]`).join(' and ')}; a residual ${node.opType} needs equal shapes (no broadcasting)`);
+      }
+    }
+    const frac = this.commonFrac(xs.map((x) => x.type));
+    const ops = xs.map((x) => this.operand(node, x.type, frac));
+    const bits = Math.max(...ops.map((o) => o.bits));
+    const id = this.addTensor(node.outputs[0]!.name, { kind: 'fixed', shape: [...shape], frac, bits });
+    this.ops.push({ op: 'add', id, nodes: [node.name], inputs: xs.map((x) => x.id), operands: ops.map((o) => o.operand), output: id });
+    this.map(node.outputs[0]!, id);
+  }
+
+  /** Concat along the channel axis, each input requantized to the coarsest fraction. */
+  private lowerConcat(node: Node): void {
+    const xs = node.inputs.map((v, i) => {
+      if (v && !this.mapped.has(v) && constOf(v)) this.err(node, `input ${i} ("${v.name}") is a constant; only activations can be concatenated`);
+      return this.dataInput(node, i);
+    });
+    const rank = xs[0]!.type.shape.length;
+    let axis = node.attrInt('axis', 1);
+    if (axis < 0) axis += rank + 1;
+    if (axis !== 1) this.err(node, `axis ${node.attrInt('axis', 1)}: only the channel axis (1) is supported`);
+    const rest = xs[0]!.type.shape.slice(1);
+    for (const x of xs) {
+      if (x.type.shape.length !== rank || x.type.shape.slice(1).some((d, i) => d !== rest[i])) {
+        this.err(node, `inputs of shapes ${xs.map((y) => `[${y.type.shape.join(',')}]`).join(', ')} differ outside the channel axis`);
+      }
+    }
+    const frac = this.commonFrac(xs.map((x) => x.type));
+    const ops = xs.map((x) => this.operand(node, x.type, frac));
+    const bits = Math.max(...ops.map((o) => o.bits));
+    const channels = xs.reduce((a, x) => a + x.type.shape[0]!, 0);
+    const id = this.addTensor(node.outputs[0]!.name, { kind: 'fixed', shape: [channels, ...rest], frac, bits });
+    this.ops.push({ op: 'concat', id, nodes: [node.name], inputs: xs.map((x) => x.id), operands: ops.map((o) => o.operand), output: id });
+    this.map(node.outputs[0]!, id);
+  }
+
+  /** AveragePool / GlobalAveragePool: integer window sum, fixed-point multiply by 1/n. */
+  private lowerAvgPool(node: Node): void {
+    const x = this.dataInput(node);
+    const t = x.type;
+    if (t.kind !== 'fixed' && t.kind !== 'binary') this.err(node, `input is ${t.kind}`);
+    if (t.shape.length !== 3) this.err(node, `2-D pooling over [C,H,W] is supported; the input is [${t.shape.join(',')}]`);
+    const global = node.opType === 'GlobalAveragePool';
+    let w: Window2d;
+    let ceilMode = false;
+    let countIncludePad = false;
+    if (global) {
+      w = { kernel: [t.shape[1]!, t.shape[2]!], strides: [1, 1], pads: [0, 0, 0, 0], dilations: [1, 1] };
+    } else {
+      const kernel = node.attrInts('kernel_shape');
+      if (!kernel || kernel.length !== 2) this.err(node, 'kernel_shape must have 2 entries');
+      w = windowOf(node, t.shape, kernel as [number, number], this);
+      if (w.dilations.some((d) => d !== 1)) this.err(node, 'dilated average pooling is not supported');
+      ceilMode = node.attrInt('ceil_mode', 0) === 1;
+      countIncludePad = node.attrInt('count_include_pad', 0) === 1;
+    }
+    const [oh, ow] = outputSize(t.shape, w, ceilMode);
+    if (oh <= 0 || ow <= 0) this.err(node, 'the output would be empty');
+    const frac = this.commonFrac([t]);
+    const { operand, bits } = this.operand(node, t, frac);
+    const divisors = avgPoolDivisors(t.shape, w, oh, ow, countIncludePad);
+    const counts = [...new Set(divisors)].sort((a, b) => a - b);
+    if (counts[0]! <= 0) this.err(node, 'a window covers no input position');
+    const maxN = counts[counts.length - 1]!;
+    const sumBound = maxN * 2 ** (bits - 1);
+    let shift = 40;
+    const mult = (n: number): number => roundHalfUp(2 ** shift / n);
+    while (shift > 0 && sumBound * mult(counts[0]!) + 2 ** (shift - 1) >= EXACT_LIMIT) shift--;
+    const multipliers: Record<string, number> = {};
+    for (const n of counts) multipliers[String(n)] = mult(n);
+    const id = this.addTensor(node.outputs[0]!.name, { kind: 'fixed', shape: [t.shape[0]!, oh, ow], frac, bits });
+    this.ops.push({ op: 'avgpool', id, nodes: [node.name], input: x.id, output: id, ...w, ceilMode, countIncludePad, global, operand, multipliers, shift });
+    this.map(node.outputs[0]!, id);
+  }
+
+  /** Clip's bounds (opset 11+: optional constant inputs; before: attributes). */
+  private clipBounds(node: Node): [number, number] {
+    let lo = -Infinity;
+    let hi = Infinity;
+    if (node.inputs.length > 1 || (this.model.opsetVersion('') ?? 13) >= 11) {
+      for (const [i, set] of [
+        [1, (v: number) => (lo = v)],
+        [2, (v: number) => (hi = v)],
+      ] as const) {
+        const v = node.inputs[i];
+        if (!v || v.name === '') continue;
+        const c = constOf(v);
+        if (!c || c.size !== 1) this.err(node, `the ${i === 1 ? 'min' : 'max'} bound must be a scalar constant`);
+        set(c.toFloat32()[0]!);
+      }
+    } else {
+      lo = node.attrFloat('min', -3.4028234663852886e38);
+      hi = node.attrFloat('max', 3.4028234663852886e38);
+    }
+    if (lo > hi) this.err(node, `min ${lo} is above max ${hi}`);
+    return [lo, hi];
+  }
+
+  private lowerClip(node: Node): void {
+    const x = this.dataInput(node);
+    const t = x.type;
+    const [lo, hi] = this.clipBounds(node);
+    const base = node.outputs[0]!.name;
+    if (t.kind === 'fixed') {
+      const limit = 2 ** (t.bits - 1);
+      const q = (v: number): number | null => (Number.isFinite(v) && Math.abs(v * 2 ** t.frac) < limit ? roundHalfUp(v * 2 ** t.frac) : null);
+      const qlo = lo <= -limit * 2 ** -t.frac ? null : q(lo);
+      const qhi = hi >= limit * 2 ** -t.frac ? null : q(hi);
+      const id = this.addTensor(base, { ...t, shape: [...t.shape] });
+      this.ops.push({ op: 'clip', id, nodes: [node.name], input: x.id, output: id, lo: qlo, hi: qhi });
+      this.map(node.outputs[0]!, id);
+      return;
+    }
+    if (t.kind !== 'binary') this.err(node, `input is ${t.kind}`);
+    const zero: BinCode = { signs: 0, mask: 0 };
+    const outCodes = t.levels.map((l) => {
+      const c = Math.min(Math.max(l.value, lo), hi);
+      if (c === l.value) return { signs: l.signs, mask: l.mask };
+      if (c === 0) return zero;
+      const same = t.levels.find((m) => m.value === c);
+      if (!same) this.err(node, `clipping the binary level ${l.value} to ${c} gives a value that is no level of the tensor`);
+      return { signs: same.signs, mask: same.mask };
+    });
+    const levels = levelsOf(outCodes, t.scales);
+    const map = outCodes.map((c) => levelIndex(levels, c));
+    const id = this.addTensor(base, binaryType(t.shape, t.scales, levels));
+    this.ops.push({ op: 'clip', id, nodes: [node.name], input: x.id, output: id, lo: null, hi: null, map });
+    this.map(node.outputs[0]!, id);
+  }
+
+  private lowerLeakyRelu(node: Node): void {
+    const x = this.dataInput(node);
+    const t = x.type;
+    if (t.kind !== 'fixed') this.err(node, `LeakyRelu needs a fixed-point input here; it is ${t.kind} (a LeakyRelu before a binarizer is folded into its thresholds)`);
+    const alpha = Math.fround(node.attrFloat('alpha', 0.01));
+    let shift = chooseShift(Math.abs(alpha), this.opts.multiplierBits);
+    while (shift > 1 && 2 ** (t.bits - 1) * Math.abs(roundHalfUp(alpha * 2 ** shift)) + 2 ** (shift - 1) >= EXACT_LIMIT) shift--;
+    const multiplier = roundHalfUp(alpha * 2 ** shift);
+    const id = this.addTensor(node.outputs[0]!.name, { ...t, shape: [...t.shape] });
+    this.ops.push({ op: 'leakyrelu', id, nodes: [node.name], input: x.id, output: id, alpha, multiplier, shift });
+    this.map(node.outputs[0]!, id);
+  }
+
+  /** A Transpose that moves only axes of size 1 keeps the row-major order: a reshape. */
+  private lowerTranspose(node: Node): void {
+    const x = this.dataInput(node);
+    const t = x.type;
+    if (t.kind !== 'fixed' && t.kind !== 'binary') this.err(node, `input is ${t.kind}`);
+    const full = [this.batch ?? 1, ...t.shape];
+    const perm = node.attrInts('perm', full.map((_, i) => full.length - 1 - i));
+    if (perm.length !== full.length) this.err(node, `perm [${perm.join(',')}] does not fit rank ${full.length}`);
+    const out = perm.map((p) => full[p]!);
+    const order = (dims: number[], axes: number[]): number[] => axes.filter((a) => dims[a]! !== 1);
+    const moved = order(full, perm);
+    const kept = moved.every((a, i) => i === 0 || a > moved[i - 1]!);
+    if (!kept || perm[0] !== 0) {
+      this.err(node, `Transpose with perm [${perm.join(',')}] of [${full.join(',')}] moves data; only layout-only Transposes (moving axes of size 1, keeping the batch first) are absorbed`);
+    }
+    const id = this.addTensor(node.outputs[0]!.name, { ...t, shape: out.slice(1) } as BitType);
+    this.ops.push({ op: 'reshape', id, nodes: [node.name], input: x.id, output: id });
+    this.map(node.outputs[0]!, id);
+  }
+
+  /**
+   * BatchNormalization or Add/Sub/Mul/Div by per-channel constants that do not follow a layer
+   * (e.g. DenseNet's BatchNorm after a pool): the chain of such nodes on a fixed-point
+   * stream becomes one `requantize` with S = q (or a `threshold`, when a binarizer ends it).
+   */
+  private lowerStandaloneAffine(node: Node): void {
+    const k = node.inputs.findIndex((v) => v && this.mapped.has(v));
+    if (k < 0) this.dataInput(node, 0);
+    const x = this.mapped.get(node.inputs[k]!)!;
+    if (x.type.kind !== 'fixed') {
+      this.err(node, `a ${node.opType} on a ${x.type.kind} stream that does not follow a Conv/Gemm/MatMul has no bit-level form (it is folded into the unit when it directly follows one)`);
+    }
+    const t = x.type;
+    const c = t.shape[0]!;
+    const affine: Affine = { a: new Float64Array(c).fill(1), b: new Float64Array(c) };
+    const chain: Node[] = [];
+    let v: Value = node.inputs[k]!;
+    let next: Node | undefined = node;
+    while (next) {
+      if (isActivationCall(next) && next.inputs[0] === v) {
+        chain.push(next);
+        const terms: AccTerm[] = [{ w: 0, a: 0, coef: new Array<number>(c).fill(2 ** -t.frac) }];
+        this.emitThreshold(chain, x.id, t.shape, terms, [2 ** (t.bits - 1)], affine, next, true);
+        return;
+      }
+      if (next.opType === 'Mul' && this.record.scalingLayer?.node === next.name) break;
+      if (!this.foldAffine(next, v, affine, t.shape)) break;
+      chain.push(next);
+      v = next.outputs[0]!;
+      next = this.singleConsumer(v);
+    }
+    if (chain.length === 0) {
+      this.err(node, `${node.opType} with these inputs is not a per-channel affine map of one activation`);
+    }
+    const terms: AccTerm[] = [{ w: 0, a: 0, coef: new Array<number>(c).fill(2 ** -t.frac) }];
+    const logits = this.isLogits(v);
+    this.emitRequantize(chain, x.id, t.shape, terms, [2 ** (t.bits - 1)], affine, logits ? this.opts.logitFrac : this.opts.actFrac, logits ? this.opts.logitBits : this.opts.actBits, v);
   }
 
   private lowerRelu(node: Node): void {
@@ -238,25 +611,54 @@ class Lowering {
     this.map(node.outputs[0]!, id);
   }
 
+  /**
+   * Flatten / Reshape / Squeeze / Unsqueeze: the same entries in the same row-major order. The
+   * batch dimension must stay first: the target's first dim is 0, -1, or a literal equal to
+   * the model's literal batch (PyTorch's [1, -1] with an input batch of 1).
+   */
   private lowerReshape(node: Node): void {
     const x = this.dataInput(node);
     const t = x.type;
     if (t.kind !== 'fixed' && t.kind !== 'binary') this.err(node, `input is ${t.kind}`);
     const size = t.shape.reduce((a, b) => a * b, 1);
+    const rank = t.shape.length + 1;
     let shape: number[];
     if (node.opType === 'Flatten') {
-      const axis = node.attrInt('axis', 1);
-      if (axis !== 1) this.err(node, `Flatten axis ${axis}: only axis 1 (keep the batch) is supported`);
-      shape = [size];
+      let axis = node.attrInt('axis', 1);
+      if (axis < 0) axis += rank;
+      if (axis === 0 && this.batch === 1) shape = [size];
+      else if (axis === 1) shape = [size];
+      else this.err(node, `Flatten axis ${node.attrInt('axis', 1)} of [${this.batch ?? 'N'},${t.shape.join(',')}] does not give [batch, features]${axis === 0 ? ' (axis 0 keeps the batch only when it is a literal 1)' : ''}`);
+    } else if (node.opType === 'Squeeze' || node.opType === 'Unsqueeze') {
+      const c = constOf(node.inputs[1]);
+      const axes = c ? c.toNumberArray() : node.attrInts('axes', []);
+      if (!c && node.inputs[1] && node.inputs[1].name !== '') this.err(node, 'the axes must be a constant');
+      const full = [this.batch ?? -1, ...t.shape];
+      if (node.opType === 'Squeeze') {
+        const norm = (axes.length ? axes : full.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => (a < 0 ? a + full.length : a));
+        if (norm.includes(0)) this.err(node, 'squeezing the batch axis is not supported');
+        if (norm.some((a) => full[a] !== 1)) this.err(node, `axes [${axes.join(',')}] of [${full.join(',')}] are not all of size 1`);
+        shape = full.filter((_, i) => !norm.includes(i)).slice(1);
+      } else {
+        const outRank = full.length + axes.length;
+        const norm = axes.map((a) => (a < 0 ? a + outRank : a)).sort((p, q) => p - q);
+        if (norm.includes(0)) this.err(node, 'unsqueezing before the batch axis is not supported');
+        const out = [...full];
+        for (const a of norm) out.splice(a, 0, 1);
+        shape = out.slice(1);
+      }
     } else {
       const s = constOf(node.inputs[1]);
       if (!s) this.err(node, 'the target shape must be a constant');
       const dims = s.toNumberArray();
-      if (dims[0] !== 0 && dims[0] !== -1) this.err(node, `the target shape [${dims.join(',')}] must keep the batch dimension first (0 or -1)`);
+      const literalBatch = this.batch !== undefined && dims[0] === this.batch;
+      if (dims[0] !== 0 && dims[0] !== -1 && !literalBatch) {
+        this.err(node, `the target shape [${dims.join(',')}] must keep the batch dimension first (0, -1, or the model's literal batch${this.batch !== undefined ? ` ${this.batch}` : ''})`);
+      }
       const rest = dims.slice(1).map((d, i) => (d === 0 ? t.shape[i] ?? -2 : d));
       const known = rest.filter((d) => d !== -1).reduce((a, b) => a * b, 1);
       const free = rest.filter((d) => d === -1).length;
-      if (rest.some((d) => d < -1 || d === -2) || free > (dims[0] === 0 ? 1 : 0) || (free === 0 && known !== size) || (free === 1 && size % known !== 0)) {
+      if (rest.some((d) => d < -1 || d === -2) || free > (dims[0] === -1 ? 0 : 1) || (free === 0 && known !== size) || (free === 1 && size % known !== 0)) {
         this.err(node, `cannot reshape a sample of shape [${t.shape.join(',')}] to [${dims.join(',')}] keeping the batch`);
       }
       shape = rest.map((d) => (d === -1 ? size / known : d));
@@ -306,7 +708,7 @@ class Lowering {
       if (!AFFINE_OPS.has(next.opType) || !this.foldAffine(next, v, affine, shape)) return false;
       chain.push(next);
       v = next.outputs[0]!;
-      next = singleConsumer(v);
+      next = this.singleConsumer(v);
     }
     if (!next) return false;
     chain.push(next);
@@ -332,7 +734,7 @@ class Lowering {
     const xt = x.type;
     if (xt.kind !== 'fixed' && xt.kind !== 'binary') this.err(node, `the layer input is ${xt.kind}`);
     const layer = this.layerGeometry(node, xt);
-    const weight = this.lowerWeight(node, layer.rows, layer.cols, layer.entry);
+    const weight = this.lowerWeight(node, layer.rows, layer.cols, layer.transposed);
     const isBinary = weight.kind === 'binary';
     const kw = isBinary ? weight.planes.length : 1;
     const ka = xt.kind === 'binary' ? xt.planes : 1;
@@ -368,11 +770,18 @@ class Lowering {
     const chain: Node[] = [node];
     let v: Value = out;
     for (;;) {
-      const next = singleConsumer(v);
+      const next = this.singleConsumer(v);
       if (!next) break;
       if (isActivationCall(next) && next.inputs[0] === v) {
         chain.push(next);
         this.emitThreshold(chain, accId, layer.outShape, terms, accBound, affine, next, false);
+        return;
+      }
+      // Clip / Relu / LeakyRelu right before a binarizer: folded into its breakpoints (exact).
+      const bin = ['Clip', 'Relu', 'LeakyRelu'].includes(next.opType) && next.inputs[0] === v ? this.singleConsumer(next.outputs[0]!) : undefined;
+      if (bin && isActivationCall(bin) && bin.inputs[0] === next.outputs[0]) {
+        chain.push(next, bin);
+        this.emitThreshold(chain, accId, layer.outShape, terms, accBound, affine, bin, false, this.monotoneBefore(next));
         return;
       }
       if (next.opType === 'Mul' && this.record.scalingLayer?.node === next.name && next.name !== '') break;
@@ -450,7 +859,19 @@ class Lowering {
     }
   }
 
-  private emitThreshold(chain: Node[], inputId: string, shape: number[], terms: AccTerm[], accBound: number[], f: Affine, binarizer: Node, fixedInput: boolean): void {
+  /** The non-decreasing map a Clip/Relu/LeakyRelu applies before a binarizer, or an error when it is not one. */
+  private monotoneBefore(node: Node): Monotone {
+    if (node.opType === 'Relu') return { lo: 0, hi: Infinity, alpha: 0 };
+    if (node.opType === 'Clip') {
+      const [lo, hi] = this.clipBounds(node);
+      return { lo, hi, alpha: 0 };
+    }
+    const alpha = Math.fround(node.attrFloat('alpha', 0.01));
+    if (!(alpha > 0)) this.err(node, `LeakyRelu with alpha ${alpha} before a binarizer is not increasing; it cannot be folded into thresholds`);
+    return { lo: -Infinity, hi: Infinity, alpha };
+  }
+
+  private emitThreshold(chain: Node[], inputId: string, shape: number[], terms: AccTerm[], accBound: number[], f: Affine, binarizer: Node, fixedInput: boolean, before?: Monotone): void {
     const consts = binarizerConstants(binarizer, this);
     const pieces = binarizerPieces(consts);
     const scales = [...consts.scales];
@@ -483,8 +904,9 @@ class Lowering {
     const lim = sBound + 1;
     const clampT = (t: number): number => (t > lim ? lim : t < -lim ? -lim : t);
     const bands: ChannelBands[] = [];
-    const codeIndex = pieces.codes.map((c) => levelIndex(levels, c));
-    const p = pieces.breakpoints;
+    let codeIndex = pieces.codes.map((c) => levelIndex(levels, c));
+    let p = pieces.breakpoints;
+    if (before) ({ breakpoints: p, codes: codeIndex } = composeMonotone(p, codeIndex, before));
     for (let c = 0; c < channels; c++) {
       const a = f.a[c]! * unit[c]!;
       const b = f.b[c]!;
@@ -575,13 +997,14 @@ class Lowering {
   // ---- layer geometry and weights --------------------------------------------------------------
 
   /**
-   * Output shape, window, weight matrix geometry and bias of a Conv/Gemm/MatMul. `entry(e)`
-   * maps a flat index of the ONNX weight tensor to [row, col] of the IR weight matrix.
+   * Output shape, window, weight matrix geometry and bias of a Conv/Gemm/MatMul. Entry
+   * [row, col] of the IR weight matrix is element row·cols + col of the ONNX weight tensor, or
+   * col·rows + row when `transposed` (Gemm with transB=0, MatMul).
    */
   private layerGeometry(node: Node, xt: FixedType | BinaryType): {
     rows: number;
     cols: number;
-    entry: (e: number) => [number, number];
+    transposed: boolean;
     outShape: number[];
     window?: Window2d;
     group: number;
@@ -602,13 +1025,13 @@ class Lowering {
       if (oh <= 0 || ow <= 0) this.err(node, 'the output would be empty');
       const cols = cg * kh * kw;
       const bias = this.biasOf(node, node.inputs[2], o, 1);
-      return { rows: o, cols, entry: (e) => [Math.floor(e / cols), e % cols], outShape: [o, oh, ow], window, group, bias };
+      return { rows: o, cols, transposed: false, outShape: [o, oh, ow], window, group, bias };
     }
     if (xt.shape.length !== 1) this.err(node, `a ${node.opType} needs a vector input per sample; it gets [${xt.shape.join(',')}] (insert a Flatten)`);
     if (wDims.length !== 2) this.err(node, `the weight must be 2-D; it is [${wDims.join(',')}]`);
     const j = xt.shape[0]!;
     let rows: number;
-    let entry: (e: number) => [number, number];
+    let transposed: boolean;
     let bias = new Array<number>(0);
     if (node.opType === 'Gemm') {
       if (node.attrInt('transA', 0) !== 0) this.err(node, 'transA=1 is not supported');
@@ -617,16 +1040,16 @@ class Lowering {
       const inDim = transB ? d1 : d0;
       rows = transB ? d0 : d1;
       if (inDim !== j) this.err(node, `weight [${wDims.join(',')}] (transB=${transB ? 1 : 0}) does not fit ${j} input features`);
-      entry = transB ? (e) => [Math.floor(e / d1), e % d1] : (e) => [e % d1, Math.floor(e / d1)];
+      transposed = !transB;
       bias = this.biasOf(node, node.inputs[2], rows, node.attrFloat('beta', 1));
     } else {
       const [d0, d1] = wDims as [number, number];
       if (d0 !== j) this.err(node, `weight [${wDims.join(',')}] does not fit ${j} input features`);
       rows = d1;
-      entry = (e) => [e % d1, Math.floor(e / d1)];
+      transposed = true;
       bias = new Array<number>(rows).fill(0);
     }
-    return { rows, cols: j, entry, outShape: [rows], group: 1, bias };
+    return { rows, cols: j, transposed, outShape: [rows], group: 1, bias };
   }
 
   private biasOf(node: Node, v: Value | null | undefined, channels: number, factor: number): number[] {
@@ -638,60 +1061,72 @@ class Lowering {
     return Array.from(k, (x) => x * factor);
   }
 
-  private lowerWeight(node: Node, rows: number, cols: number, entry: (e: number) => [number, number]): WeightTensor {
-    const wv = node.inputs[1]!;
+  private lowerWeight(node: Node, rows: number, cols: number, transposed: boolean): WeightTensor {
+    const wv = throughIdentity(node.inputs[1]!);
     const call = wv.producer && isWeightCall(wv.producer) ? wv.producer : undefined;
-    if (call) return this.lowerBinaryWeight(node, call, rows, cols, entry);
+    if (call) return this.lowerBinaryWeight(node, call, rows, cols, transposed);
     const t = constOf(wv)!;
     const data = t.toFloat32();
     let maxAbs = 0;
     for (let i = 0; i < data.length; i++) maxAbs = Math.max(maxAbs, Math.abs(data[i]!));
     const frac = chooseShift(maxAbs, this.opts.weightBits, -62, 62);
     const values = new Int32Array(rows * cols);
-    for (let e = 0; e < data.length; e++) {
-      const [r, c] = entry(e);
-      values[r * cols + c] = roundHalfUp(data[e]! * 2 ** frac);
-    }
+    const unit = 2 ** frac;
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) values[r * cols + c] = roundHalfUp(data[transposed ? c * rows + r : r * cols + c]! * unit);
     const w: FixedWeight = { kind: 'fixed', id: this.weightId(t.name), source: [t.name], rows, cols, frac, bits: this.opts.weightBits, values };
     this.weights.push(w);
     return w;
   }
 
-  private lowerBinaryWeight(node: Node, call: Node, rows: number, cols: number, entry: (e: number) => [number, number]): BinaryWeight {
-    const pt = constOf(call.inputs[0]);
-    const st = constOf(call.inputs[1]);
-    if (!pt || !st || pt.dtype !== DataType.INT8) this.err(call, 'BinarizedWeight needs constant int8 planes and constant float scales');
-    const raw = pt.toRawBytes();
-    const planes = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    const k = pt.dims[0]!;
+  private lowerBinaryWeight(node: Node, call: Node, rows: number, cols: number, transposed: boolean): BinaryWeight {
+    let wc: WeightCall;
+    try {
+      wc = readWeightCall(call);
+    } catch (e) {
+      return this.err(call, isHbnnError(e) ? e.message : String(e));
+    }
+    const { planes, k } = wc;
+    const planeDims = [k, ...wc.dims];
     const n = rows * cols;
-    if (pt.size !== k * n) this.err(call, `planes [${pt.dims.join(',')}] do not hold ${k} planes of ${n} weights`);
-    const scales = st.toFloat32();
-    const scaleIndex = broadcastIndexer(st.dims, pt.dims);
-    if (!scaleIndex) this.err(call, `scales [${st.dims.join(',')}] do not broadcast against planes [${pt.dims.join(',')}]`);
+    if (planes.length !== k * n) this.err(call, `planes [${planeDims.join(',')}] do not hold ${k} planes of ${n} weights`);
+    const scales = wc.scaleData;
+    const scaleIndex = broadcastIndexer(wc.scaleDims, planeDims);
+    if (!scaleIndex) this.err(call, `scales [${wc.scaleDims.join(',')}] do not broadcast against planes [${planeDims.join(',')}]`);
     const wpr = Math.ceil(cols / 32);
     const out: WeightPlane[] = [];
+    // Entry (r, c) of the IR matrix is element e = r·cols + c of the ONNX weight, or c·rows + r
+    // when it is stored transposed (Gemm transB=0, MatMul). Rows outer, columns inner: one pass
+    // over each row's words, no per-entry allocation (AlexNet's 61 M weights in about a second).
+    const perEntryScales = scales.length > k;
     for (let i = 0; i < k; i++) {
       const signs = new Uint32Array(rows * wpr);
       const mask = new Uint32Array(rows * wpr);
       const rowScale = new Array<number>(rows).fill(NaN);
-      for (let e = 0; e < n; e++) {
-        const p = planes[i * n + e]!;
-        const [r, c] = entry(e);
-        const s = scales[scaleIndex(i * n + e)]!;
-        if (Number.isNaN(rowScale[r]!)) rowScale[r] = s;
-        else if (rowScale[r] !== s) this.err(call, `plane ${i + 1} has different scales within output channel ${r}; the bit-level IR needs one scale per plane and output channel`);
-        if (p === 0) continue;
-        if (p !== 1 && p !== -1) this.err(call, `plane ${i + 1} holds ${p}; planes must be -1, 0 or +1`);
-        const word = r * wpr + (c >>> 5);
-        const bit = 1 << (c & 31);
-        mask[word] = (mask[word]! | bit) >>> 0;
-        if (p > 0) signs[word] = (signs[word]! | bit) >>> 0;
+      const base = i * n;
+      for (let r = 0; r < rows; r++) {
+        let s = perEntryScales ? NaN : scales[scaleIndex(base + (transposed ? r : r * cols))]!;
+        const rowWord = r * wpr;
+        for (let c = 0; c < cols; c++) {
+          const e = base + (transposed ? c * rows + r : r * cols + c);
+          if (perEntryScales) {
+            const se = scales[scaleIndex(e)]!;
+            if (Number.isNaN(s)) s = se;
+            else if (s !== se) this.err(call, `plane ${i + 1} has different scales within output channel ${r}; the bit-level IR needs one scale per plane and output channel`);
+          }
+          const p = planes[e]!;
+          if (p === 0) continue;
+          if (p !== 1 && p !== -1) this.err(call, `plane ${i + 1} holds ${p}; planes must be -1, 0 or +1`);
+          const word = rowWord + (c >>> 5);
+          const bit = 1 << (c & 31);
+          mask[word] = (mask[word]! | bit) >>> 0;
+          if (p > 0) signs[word] = (signs[word]! | bit) >>> 0;
+        }
+        rowScale[r] = s;
       }
       out.push({ scales: rowScale.map((s) => (Number.isNaN(s) ? 0 : s)), signs, mask });
     }
-    const base = pt.name.replace(/\.hbnn_planes(_\d+)?$/, '');
-    const w: BinaryWeight = { kind: 'binary', id: this.weightId(base), source: [pt.name, st.name], rows, cols, wordsPerRow: wpr, planes: out };
+    const base = wc.key.name.replace(/\.hbnn_(planes|signs1)(_\d+)?$/, '');
+    const w: BinaryWeight = { kind: 'binary', id: this.weightId(base), source: [wc.key.name, wc.scales.name], rows, cols, wordsPerRow: wpr, planes: out };
     this.weights.push(w);
     void node;
     return w;
@@ -712,14 +1147,62 @@ function isLayer(n: Node): boolean {
   return n.isOnnx() && (n.opType === 'Conv' || n.opType === 'Gemm' || n.opType === 'MatMul');
 }
 
-function singleConsumer(v: Value): Node | undefined {
-  if (v.isGraphOutput || v.uses.length !== 1) return undefined;
-  return v.uses[0]!.node;
+/** x ↦ clamp(x, lo, hi) (Clip, Relu) or x ↦ x ≥ 0 ? x : alpha·x (LeakyRelu, alpha > 0). */
+interface Monotone {
+  lo: number;
+  hi: number;
+  /** 0: a clamp; > 0: LeakyRelu's negative slope. */
+  alpha: number;
 }
 
-/** The constant tensor behind a value: an initializer or a Constant node's `value`. */
+/**
+ * The binarizer b (breakpoints p, a code per interval) after the map g: b(g(x)) as
+ * breakpoints in x. Clamp: the breakpoints in (lo, hi], the code below them b(lo). LeakyRelu:
+ * a negative breakpoint p becomes p/alpha.
+ */
+export function composeMonotone(p: readonly number[], codes: readonly number[], g: Monotone): { breakpoints: number[]; codes: number[] } {
+  const codeAt = (y: number): number => {
+    let b = 0;
+    while (b < p.length && y >= p[b]!) b++;
+    return codes[b]!;
+  };
+  if (g.alpha > 0) return { breakpoints: p.map((x) => (x >= 0 ? x : x / g.alpha)), codes: [...codes] };
+  const kept = p.filter((x) => x > g.lo && x <= g.hi);
+  return { breakpoints: kept, codes: [codeAt(g.lo), ...kept.map(codeAt)] };
+}
+
+/** The nodes the graph outputs depend on (dead-code elimination as a view of the graph). */
+function liveNodes(g: Graph): Set<Node> {
+  const live = new Set<Node>();
+  const stack: Value[] = [...g.outputs];
+  const seen = new Set<Value>();
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (seen.has(v)) continue;
+    seen.add(v);
+    const p = v.producer;
+    if (!p || live.has(p)) continue;
+    live.add(p);
+    for (const i of p.inputs) if (i) stack.push(i);
+  }
+  return live;
+}
+
+/** v with Identity/Dropout producers skipped (identity elimination as a view). */
+function throughIdentity(v: Value): Value {
+  let cur = v;
+  for (let i = 0; i < 64; i++) {
+    const p = cur.producer;
+    if (!p || !p.isOnnx() || !PASS_THROUGH.has(p.opType) || !p.inputs[0]) return cur;
+    cur = p.inputs[0];
+  }
+  return cur;
+}
+
+/** The constant tensor behind a value: an initializer or a Constant node's `value` (through Identity nodes). */
 export function constOf(v: Value | null | undefined): Tensor | undefined {
   if (!v) return undefined;
+  v = throughIdentity(v);
   if (v.constValue && !v.isGraphInput) return v.constValue;
   const p = v.producer;
   if (p && p.isOnnx('Constant')) return p.attrTensor('value');
@@ -728,11 +1211,9 @@ export function constOf(v: Value | null | undefined): Tensor | undefined {
 
 function weightDims(v: Value | null | undefined): number[] | undefined {
   if (!v) return undefined;
+  v = throughIdentity(v);
   const p = v.producer;
-  if (p && isWeightCall(p)) {
-    const planes = constOf(p.inputs[0]);
-    return planes ? [...planes.dims.slice(1)] : undefined;
-  }
+  if (p && isWeightCall(p)) return weightCallDims(p);
   const t = constOf(v);
   return t && t.dtype === DataType.FLOAT ? [...t.dims] : undefined;
 }

@@ -79,6 +79,16 @@ function planOf(p: BitProgram, unitOp: string): PermutePlan | string {
       case 'input':
       case 'argmax':
         return `its rows reach ${next.op} "${next.id}" before another conv/matvec`;
+      case 'avgpool':
+      case 'clip':
+      case 'leakyrelu':
+        // The same map on every channel: the channel order passes through.
+        chain.push(next);
+        tensor = next.output;
+        break;
+      case 'add':
+      case 'concat':
+        return `its rows reach ${next.op} "${next.id}", which joins it with another stream`;
       default:
         return unreachable(next, 'bit-level op');
     }
@@ -228,6 +238,9 @@ export function permuteRows(p: BitProgram, unitOp: string, order: ArrayLike<numb
       case 'relu':
       case 'maxpool':
       case 'scale':
+      case 'avgpool':
+      case 'clip':
+      case 'leakyrelu':
         break;
       default:
         fail(ErrorCodes.INTERNAL, `permuteRows: unexpected ${op.op} in the channel chain`);

@@ -10,7 +10,7 @@ import type { Model } from '../ir/graph.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { lowerToBitIR } from './lower.js';
 import { summarizeProgram, type ProgramSummary } from './summary.js';
-import { BITIR_FORMAT, unreachable, type BitOp, type BitProgram, type BitType, type LoweringOptions, type WeightTensor } from './types.js';
+import { BITIR_FORMAT, unreachable, type BitOp, type BitProgram, type BitType, type LoweringOptions, type Operand, type WeightTensor } from './types.js';
 import { formatCount } from '../util/numbers.js';
 
 
@@ -165,11 +165,29 @@ function opText(op: BitOp, types: Map<string, BitType>): string[] {
       return [`${out(op.output)} = reshape(%${op.input})${from}`];
     case 'scale':
       return [`${out(op.output)} = scale(%${op.input}) multiplier ${op.multiplier} shift ${op.shift} (s = ${fmtNum(op.scale)})${from}`];
+    case 'add':
+      return [`${out(op.output)} = add(${op.inputs.map((i, k) => `%${i}${operandText(op.operands[k]!)}`).join(', ')})${from}`];
+    case 'concat':
+      return [`${out(op.output)} = concat(${op.inputs.map((i, k) => `%${i}${operandText(op.operands[k]!)}`).join(', ')}) channels${from}`];
+    case 'avgpool':
+      return [
+        `${out(op.output)} = avgpool(%${op.input}${operandText(op.operand)})${op.global ? ' global' : ''} kernel ${op.kernel.join('x')} strides ${op.strides.join(',')} pads ${op.pads.join(',')}${op.ceilMode ? ' ceil' : ''}${op.countIncludePad ? ' count-pads' : ''} shift ${op.shift}${from}`,
+        `      multipliers (divisor: m) ${Object.entries(op.multipliers).map(([n, m]) => `${n}: ${m}`).join(', ')}`,
+      ];
+    case 'clip':
+      return [`${out(op.output)} = clip(%${op.input})${op.map ? ` level map ${op.map.join(' ')}` : ` [${op.lo ?? '-inf'}, ${op.hi ?? '+inf'}]`}${from}`];
+    case 'leakyrelu':
+      return [`${out(op.output)} = leakyrelu(%${op.input}) negative side × ${op.multiplier} >> ${op.shift} (alpha = ${fmtNum(op.alpha)})${from}`];
     case 'argmax':
       return [`${out(op.output)} = argmax(%${op.input})${from}`];
     default:
       return unreachable(op, 'op');
   }
+}
+
+function operandText(o: Operand): string {
+  if (o.table) return ` table [${o.table.join(' ')}]`;
+  return o.shift ? ` >> ${o.shift}` : '';
 }
 
 function termsText(t: BitType): string[] {

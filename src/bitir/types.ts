@@ -293,6 +293,93 @@ export interface ScaleOp extends OpBase {
   scale: number;
 }
 
+/**
+ * How one input of an `add`/`concat`/`avgpool` becomes an integer at the output's frac F:
+ * - fixed input (frac f ≥ F): `shift` = f − F, value floor((q + 2^(shift−1)) / 2^shift) (round
+ *   half up; shift 0: q itself);
+ * - binary input: `table[L]` for level index L: round(value_L · 2^F), the level's real value
+ *   in fixed point (a decode table of 2^(2K) entries at most).
+ */
+export interface Operand {
+  shift: number;
+  table?: number[];
+}
+
+/**
+ * Residual addition of two streams of the same shape (the shortcut of ResNet/MobileNetV2):
+ *   q = clamp(align_0(x_0) + align_1(x_1))
+ * with each input aligned to the output frac F = min of the inputs' fracs (`Operand`).
+ * Output fixed, width = the widest aligned input (saturation is counted, as for `requantize`).
+ */
+export interface AddOp extends OpBase {
+  op: 'add';
+  inputs: string[];
+  operands: Operand[];
+  output: string;
+}
+
+/**
+ * Concatenation along the channel axis (axis 0 of the sample): the inputs' entries one
+ * after another, each input requantized to the output frac F by its `Operand` and clamped
+ * to the output width (the widest aligned input).
+ */
+export interface ConcatOp extends OpBase {
+  op: 'concat';
+  inputs: string[];
+  operands: Operand[];
+  output: string;
+}
+
+/**
+ * Average pooling (AveragePool, GlobalAveragePool as the whole-map window) over [C, H, W]:
+ * per window, the integer sum Σ of the aligned entries (`operand`; padded positions add 0),
+ * the divisor n (window positions inside the input, or inside the padded input with
+ * `countIncludePad`), and q = clamp(floor((Σ · multipliers[n] + 2^(shift−1)) / 2^shift)) with
+ * multipliers[n] = round(2^shift / n): a fixed-point multiply by 1/n.
+ */
+export interface AvgPoolOp extends OpBase, Window2d {
+  op: 'avgpool';
+  input: string;
+  output: string;
+  ceilMode: boolean;
+  countIncludePad: boolean;
+  global: boolean;
+  operand: Operand;
+  /** Divisor n → multiplier (keys: every divisor that occurs). */
+  multipliers: Record<string, number>;
+  shift: number;
+}
+
+/**
+ * Clip (ReLU6, hardtanh) on a fixed stream: q = min(max(q, lo), hi) with lo = round(min·2^frac),
+ * hi = round(max·2^frac) (null: no bound). Exact: rounding is monotone, so the clamp of the
+ * rounded value is the rounding of the clamped value. On a binary stream, `map` sends each
+ * level to the level of its clipped value (levels whose clipped value is no level are a
+ * lowering error). A Clip between a layer and its binarizer is folded into the thresholds
+ * instead (no `clip` op).
+ */
+export interface ClipOp extends OpBase {
+  op: 'clip';
+  input: string;
+  output: string;
+  lo: number | null;
+  hi: number | null;
+  map?: number[];
+}
+
+/**
+ * LeakyRelu on a fixed stream: q ≥ 0 → q; q < 0 → floor((q · multiplier + 2^(shift−1)) / 2^shift),
+ * multiplier = round(alpha · 2^shift) (a fixed-point scale of the negative side).
+ */
+export interface LeakyReluOp extends OpBase {
+  op: 'leakyrelu';
+  input: string;
+  output: string;
+  alpha: number;
+  multiplier: number;
+  shift: number;
+}
+
 /** Index of the largest q; ties go to the lowest index. */
 export interface ArgmaxOp extends OpBase {
   op: 'argmax';
@@ -300,11 +387,42 @@ export interface ArgmaxOp extends OpBase {
   output: string;
 }
 
-export type BitOp = InputOp | ConvOp | MatVecOp | ThresholdOp | RequantizeOp | ReluOp | MaxPoolOp | ReshapeOp | ScaleOp | ArgmaxOp;
+export type BitOp =
+  | InputOp
+  | ConvOp
+  | MatVecOp
+  | ThresholdOp
+  | RequantizeOp
+  | ReluOp
+  | MaxPoolOp
+  | ReshapeOp
+  | ScaleOp
+  | AddOp
+  | ConcatOp
+  | AvgPoolOp
+  | ClipOp
+  | LeakyReluOp
+  | ArgmaxOp;
 export type BitOpKind = BitOp['op'];
 
 /** Every op kind, in documentation order. */
-export const BIT_OP_KINDS: readonly BitOpKind[] = ['input', 'conv', 'matvec', 'threshold', 'requantize', 'relu', 'maxpool', 'reshape', 'scale', 'argmax'];
+export const BIT_OP_KINDS: readonly BitOpKind[] = [
+  'input',
+  'conv',
+  'matvec',
+  'threshold',
+  'requantize',
+  'relu',
+  'maxpool',
+  'reshape',
+  'scale',
+  'add',
+  'concat',
+  'avgpool',
+  'clip',
+  'leakyrelu',
+  'argmax',
+];
 
 // ------------------------------------------------------------------------------------------
 // Program
@@ -358,7 +476,7 @@ export function unreachable(x: never, what = 'value'): never {
   throw new Error(`unhandled ${what}: ${JSON.stringify(x)}`);
 }
 
-/** The tensor ids an op reads (every op but `input` reads exactly one). */
+/** The tensor ids an op reads (`input` none, `add`/`concat` several, every other op one). */
 export function opInputs(op: BitOp): string[] {
   switch (op.op) {
     case 'input':
@@ -371,8 +489,14 @@ export function opInputs(op: BitOp): string[] {
     case 'maxpool':
     case 'reshape':
     case 'scale':
+    case 'avgpool':
+    case 'clip':
+    case 'leakyrelu':
     case 'argmax':
       return [op.input];
+    case 'add':
+    case 'concat':
+      return [...op.inputs];
     default:
       return unreachable(op, 'bit-level op');
   }

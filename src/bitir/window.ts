@@ -37,3 +37,26 @@ export function windowTable(inShape: readonly number[], w: Window2d, oh: number,
   }
   return { oh, ow, kk, spatial };
 }
+
+/**
+ * The divisor of every window of an average pool (ONNX / onnxruntime rule, dilation 1): the
+ * window rows [y·sh − pt, y·sh − pt + KH) cut at H + pb (the padded end), and likewise for
+ * columns; with `countIncludePad` the divisor is that cut window's size, otherwise only the
+ * positions inside the input [0, H) × [0, W) count. Layout [p] for output pixel p.
+ */
+export function avgPoolDivisors(inShape: readonly number[], w: Window2d, oh: number, ow: number, countIncludePad: boolean): Int32Array {
+  const h = inShape[1]!;
+  const wd = inShape[2]!;
+  const out = new Int32Array(oh * ow);
+  const span = (start: number, k: number, size: number, padEnd: number): number => {
+    let end = Math.min(start + k, size + padEnd);
+    if (countIncludePad) return end - start;
+    end = Math.min(end, size);
+    return Math.max(0, end - Math.max(start, 0));
+  };
+  for (let y = 0; y < oh; y++) {
+    const rows = span(y * w.strides[0] - w.pads[0], w.kernel[0], h, w.pads[2]);
+    for (let x = 0; x < ow; x++) out[y * ow + x] = rows * span(x * w.strides[1] - w.pads[1], w.kernel[1], wd, w.pads[3]);
+  }
+  return out;
+}

@@ -5,8 +5,7 @@
 import type { Command } from 'commander';
 import { loadModel } from '../onnx/io.js';
 import { inspectModel, type InspectReport, type QuantizationSummary } from '../inspect.js';
-import { META_RECORD } from '../quant/format.js';
-import { META_IMPORT } from '../../passes/import-qonnx.js';
+import { META_IMPORT, META_RECORD } from '../quant/format.js';
 import { formatBytes, formatCount, formatShape, table } from './format.js';
 import { toJson, type CliIo } from './io.js';
 import { displayPath } from './paths.js';
@@ -165,6 +164,13 @@ function quantizationSection(r: InspectReport): string | undefined {
     `quantization (${q.format}): ${q.binarizedLayers} binarized layer${q.binarizedLayers === 1 ? '' : 's'}, ${formatCount(q.binarizedParameters)} weights`,
     table(['layer', 'op', 'weight', 'params', ...bitCols, 'avg bits', 'heuristic', 'scales'], wRows, ['left', 'left', 'left', 'right', ...bitCols.map(() => 'right' as const), 'right']),
   ];
+  const st = q.storage;
+  if (st) {
+    const kinds = [st.planes.packed ? `${st.planes.packed} packed` : '', st.planes.int8 ? `${st.planes.int8} int8` : ''].filter((x) => x).join(', ');
+    parts.push(
+      `  storage: ${formatCount(st.logicalParameters)} logical parameters in ${formatBytes(st.storedBytes)} stored (binarized weights ${formatBytes(st.binarizedStoredBytes)}${kinds ? `; planes: ${kinds}` : ''})`,
+    );
+  }
   if (q.activations.length > 0) {
     const aRows = q.activations.map((a) => {
       const shown = a.observed ?? a.distribution;

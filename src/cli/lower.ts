@@ -12,6 +12,9 @@ import { Option, type Command } from 'commander';
 import { loadModel } from '../onnx/io.js';
 import type { Model } from '../ir/graph.js';
 import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR, summarizeProgram, type LoweringOptions } from '../bitir/index.js';
+import { LOWERING_CANONICALIZATION } from '../bitir/lower.js';
+import { Pipeline } from '../pass/manager.js';
+import { builtinPasses } from '../pass/registry.js';
 import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../backends/asic/index.js';
 import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../backends/vivado-hls/index.js';
 import { loadDataset, type Normalization } from '../data/index.js';
@@ -58,6 +61,7 @@ export interface LowerCliOptions {
   accSamples?: string;
   csim?: boolean;
   keepRowOrder?: boolean;
+  weights?: string;
 }
 
 export type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
@@ -89,11 +93,12 @@ const FLAG: Record<OptionKey, string> = {
   accSamples: '--acc-samples',
   csim: '--csim',
   keepRowOrder: '--keep-row-order',
+  weights: '--weights',
 };
 
 const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
-const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', ...BITIR_KEYS];
+const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -101,6 +106,8 @@ export interface BackendResult {
   lines: string[];
   /** Summary for --json. */
   summary: Record<string, unknown>;
+  /** Printed to stderr as warnings (e.g. a design that does not fit its part). */
+  warnings?: string[];
   /** Work on the written folder (e.g. compiling and running a testbench); adds lines and summary fields. */
   afterWrite?: (outDir: string) => Promise<{ lines: string[]; summary: Record<string, unknown> }>;
 }
@@ -245,6 +252,10 @@ const vivadoHlsBackend: Backend = {
     }
     if (o.part !== undefined) opts.part = resolvePart(o.part).name;
     if (o.keepRowOrder) opts.groupRows = false;
+    if (o.weights !== undefined) {
+      if (o.weights !== 'inline' && o.weights !== 'files') fail(ErrorCodes.INVALID_OPTION, `--weights must be inline or files, got '${o.weights}'`, { option: '--weights' });
+      opts.weightStorage = o.weights;
+    }
     if (o.folding !== undefined) opts.folding = parseFolding(readJsonOption(o.folding, '--folding', cwd));
     if (o.testSamples !== undefined) opts.testSamples = parseIntOption(o.testSamples, '--test-samples', 1);
     if (o.accSamples !== undefined) opts.accSamples = parseIntOption(o.accSamples, '--acc-samples', 0);
@@ -271,7 +282,8 @@ const vivadoHlsBackend: Backend = {
             `${formatCount(Math.round(t.fps))} frames/s (bottleneck ${t.bottleneck}), ${formatCount(t.luts)} LUTs (${t.lutPercent}%), ${formatCount(t.bram18)} BRAM18 (${t.bramPercent}%), ${formatCount(t.dsp)} DSP`,
           `${r.design.units.length} units; testbench: ${r.files.has('tb_data.txt') ? 'tb.cpp with tb_data.txt' : 'tb.cpp'} (expected outputs from the bit-level IR)`,
         ],
-        summary: { part: r.estimates.part.name, clockMhz: r.estimates.clockMhz, ...t, folding: r.folding },
+        summary: { part: r.estimates.part.name, clockMhz: r.estimates.clockMhz, ...t, fit: r.estimates.fit, folding: r.folding },
+        ...(r.estimates.fit.verdict !== 'fits' ? { warnings: [r.estimates.notes[0]!] } : {}),
       };
       if (o.csim) {
         result.afterWrite = async (outDir) => {
@@ -304,6 +316,16 @@ function asicLines(r: AsicReport): string[] {
   ];
 }
 
+/**
+ * The canonicalization `lower` runs on the loaded model before any backend (docs/bit-ir.md §3):
+ * identity elimination, constant folding, dead code, shape inference. Returns the pipeline and
+ * the passes that changed something.
+ */
+export async function canonicalizeForLowering(m: Model): Promise<{ pipeline: string; changed: string[] }> {
+  const report = await Pipeline.parse(LOWERING_CANONICALIZATION, builtinPasses()).run(m, { verify: false });
+  return { pipeline: report.pipeline, changed: report.passes.filter((p) => p.changed).map((p) => p.pass) };
+}
+
 /** The backends this build has, by name. */
 export const BACKENDS: readonly Backend[] = [bitIrBackend, vivadoHlsBackend, asicBackend];
 
@@ -333,6 +355,8 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   const lower = backend.prepare(o, io.cwd);
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const m = loadModel(input);
+  log.progress(`canonicalizing (${LOWERING_CANONICALIZATION})`);
+  const canon = await canonicalizeForLowering(m);
   const data: LowerData = {};
   if (o.testData !== undefined) {
     const norm = inputNormalization(m, o.normalize, displayPath(input, io.cwd), log, o.testData);
@@ -340,6 +364,8 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   }
   log.progress(`lowering to ${backend.name}`);
   const result = lower(m, data);
+  result.lines.unshift(`canonicalization: ${canon.pipeline} (${canon.changed.length ? `changed by ${canon.changed.join(', ')}` : 'nothing to change'})`);
+  result.summary['canonicalization'] = { pipeline: canon.pipeline, changed: canon.changed };
   log.progress(`writing ${displayPath(outDir, io.cwd)}`);
   writeFilesAtomic(outDir, result.files);
   if (result.afterWrite) {
@@ -349,6 +375,7 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
     Object.assign(result.summary, extra.summary);
   }
   log.done();
+  for (const w of result.warnings ?? []) log.warn(w);
   const files = [...result.files].map(([name, data]) => ({ name, bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength }));
   return { model: input, backend: backend.name, outDir, files, result };
 }
@@ -412,9 +439,10 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--part <name>', on('part', `FPGA part for the estimate and run_hls.tcl: ${Object.keys(FPGA_PARTS).join(', ')} (default ${DEFAULT_PART})`))
     .option('--test-data <spec>', on('testData', 'testbench inputs from a dataset (default: synthetic samples)'))
     .option('--normalize <norm>', on('normalize', "normalization of --test-data: fmnist, MEAN:STD or none (default: the model's record, else none)"))
-    .option('--test-samples <n>', on('testSamples', 'samples in the testbench (default 8)'))
-    .option('--acc-samples <n>', on('accSamples', 'samples whose accumulators the testbench checks (default 2)'))
+    .option('--test-samples <n>', on('testSamples', 'samples in the testbench (default 8; 1 with weights in files)'))
+    .option('--acc-samples <n>', on('accSamples', 'samples whose accumulators the testbench checks (default 2; 0 with weights in files)'))
     .option('--csim', on('csim', 'compile the project with g++ ($CXX) and run its testbench (C simulation)'))
+    .option('--weights <where>', on('weights', 'weight planes inline in the headers or in data files read at run time by the C simulation (inline|files; default: files above 4 Mbit of weights)'))
     .option('--keep-row-order', on('keepRowOrder', "keep FINN's row order on the PEs (default: rows grouped by their widest weight, so PEs drop the bit planes their rows never use)"))
     .option('--tech <file>', on('tech', "technology JSON (default: calibrated to the paper's VGG-8 ASIC row)"))
     .addOption(new Option('--scaling <rule>', on('scaling', "headline figures from unit counts or the paper's rule (default units)")).choices(['units', 'paper']))
@@ -422,18 +450,25 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--activation-bits <bits>', on('activationBits', 'bits assumed for layer inputs the model leaves float (default 8; 1-3 = HBNN)'))
     .option('--sweep <file>', on('sweep', 'accuracy results to show, e.g. sweep.json from `hbnn-onnx sweep`'))
     .option('--from-bit-ir', on('fromBitIr', 'read per-layer work from the bit-level IR instead of the quantization record'))
-    .option('--model-name <name>', on('modelName', 'name shown in the reports (default: the graph name)'))
+    .option('--model-name <name>', on('modelName', 'name shown in the reports (default: the model file name without .onnx)'))
     .option('--json', 'print the result (files, summary figures) as JSON')
+    .option('--print-pipeline', 'print the canonicalization pipeline lower runs before the backend, and exit')
     .addHelpText(
       'after',
       `
+Before the backend, lower canonicalizes the model: ${LOWERING_CANONICALIZATION}.
+
 Examples:
   $ hbnn-onnx lower model.hbnn.onnx --backend bit-ir -o out/bitir
   $ hbnn-onnx lower model.hbnn.onnx --backend vivado-hls --target-fps 10000 --test-data fmnist-mini:test --normalize fmnist --csim
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --clock-mhz 200 --sweep sweep/sweep.json -o out/asic
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --from-bit-ir --scaling paper --paper-anchor vgg8-cifar10`,
     )
-    .action(async (model: string, opts: LowerCliOptions, cmd: Command) => {
+    .action(async (model: string, opts: LowerCliOptions & { printPipeline?: boolean }, cmd: Command) => {
+      if (opts.printPipeline) {
+        io.stdout(`${LOWERING_CANONICALIZATION}\n`);
+        return;
+      }
       const globals = cmd.optsWithGlobals<{ verbose?: boolean }>();
       const log = new Logger(io, { json: opts.json === true, verbose: globals.verbose === true });
       const r = await runLower(model, opts, io, log);

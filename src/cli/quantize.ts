@@ -9,6 +9,7 @@
  *
  * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
  */
+import { PLANE_ENCODINGS, type PlaneEncoding } from '../quant/planes.js';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
@@ -17,7 +18,7 @@ import { weightLayers } from '../quant/targets.js';
 import { assertNotQuantized, readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
 import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
-import { checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, resolveNormalization, writeNormalizationRecord, type DataSpec, type Normalization } from '../data/index.js';
+import { appliedNormalization, checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, resolveNormalization, writeNormalizationRecord, type DataSpec, type Normalization } from '../data/index.js';
 import { inputNormalization } from './normalize.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
@@ -116,6 +117,14 @@ export function resolveDataSpec(spec: string, cwd: string): string {
   return formatDataSpec(r);
 }
 
+/** --max-bits (quantize, sweep): an integer from 1 to MAX_SUPPORTED_BITS; DEFAULT_MAX_BITS when not given. */
+export function parseMaxBitsOption(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_MAX_BITS;
+  const maxBits = parseIntOption(text, '--max-bits', 1);
+  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
+  return maxBits;
+}
+
 /** List options (`--include a,b --include c`): the values, commas split. */
 function globList(values: readonly string[] | undefined): string[] | undefined {
   if (values === undefined) return undefined;
@@ -183,6 +192,7 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   maxBits?: string;
   perChannel?: boolean;
   granularity?: string;
+  planes?: string;
   include?: string[];
   exclude?: string[];
   firstLayer?: string;
@@ -214,8 +224,7 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   // (hbnn.input_normalization), so it is never ignored.
   const warnings: string[] = [];
   const options: QuantizeOptions = {};
-  const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
-  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
+  const maxBits = parseMaxBitsOption(o.maxBits);
 
   const avgBits = o.avgBits !== undefined ? parseNumberOption(o.avgBits, '--avg-bits') : undefined;
   const dist = o.dist !== undefined ? checkedDist(o.dist, '--dist', MAX_SUPPORTED_BITS) : undefined;
@@ -238,6 +247,7 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
   if (o.keepInitializerInputs) options.keepInitializerInputs = true;
   if (o.keepImported) options.keepImported = true;
   if (o.granularity !== undefined) options.granularity = parseGranularityOption(o.granularity, [o.heuristic ?? 'middle-out']);
+  if (o.planes !== undefined) options.planes = o.planes as PlaneEncoding;
   if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
   // --threads: the weights' binarization here; with --fine-tune, onnxruntime's threads too.
   if (o.threads !== undefined) options.threads = parseIntOption(o.threads, '--threads', 1);
@@ -423,7 +433,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     fineTuneMs = performance.now() - t;
   }
 
-  if (norm.source !== 'none') writeNormalizationRecord(model, norm.normalize);
+  if (norm.source !== 'none') writeNormalizationRecord(model, appliedNormalization(norm));
   log.progress(`writing ${displayPath(output, io.cwd)}`);
   const t2 = performance.now();
   saveModel(model, output, { protect: [input] });
@@ -609,6 +619,9 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
     .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
     .option('--granularity <g>', granularityHelp('--heuristic'))
+    .addOption(
+      new Option('--planes <encoding>', 'how bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/2) or int8 (one byte per plane and weight; hbnn-onnx/1) (default packed)').choices([...PLANE_ENCODINGS]),
+    )
     .addOption(listOption('--include <globs>', 'only layers whose node or weight name matches one of these globs'))
     .addOption(listOption('--exclude <globs>', 'skip layers whose node or weight name matches one of these globs'))
     .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))

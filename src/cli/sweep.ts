@@ -26,6 +26,7 @@ import {
   MAX_ACT_BITS,
   heuristicTitle,
   parseGranularityOption,
+  parseMaxBitsOption,
   parseIntOption,
   parseNormalizeOption,
   parseNumberListOption,
@@ -78,7 +79,7 @@ export interface SweepRun {
 
 /** Checks the flags (INVALID_OPTION naming the flag) and turns them into SweepOptions. */
 export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onResult'> {
-  const maxBits = o.maxBits !== undefined ? parseIntOption(o.maxBits, '--max-bits', 1) : DEFAULT_MAX_BITS;
+  const maxBits = parseMaxBitsOption(o.maxBits);
   const bits = o.bits !== undefined ? parseNumberListOption(o.bits, '--bits') : [...DEFAULT_SWEEP_BITS];
   for (const b of bits) {
     if (b < 1 || b > maxBits) fail(ErrorCodes.INVALID_OPTION, `--bits values must lie in [1, ${maxBits}] (--max-bits), got ${b}`, { option: '--bits' });

@@ -13,7 +13,7 @@ import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
 import type { Model } from '../ir/graph.js';
 import { fineTune, trainFloat, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainResult } from '../train/index.js';
-import { checkFitsModelInput, DATA_SPEC_HELP, loadDataset, writeNormalizationRecord, type Dataset, type Normalization } from '../data/index.js';
+import { appliedNormalization, checkFitsModelInput, DATA_SPEC_HELP, loadDataset, writeNormalizationRecord, type Dataset, type Normalization } from '../data/index.js';
 import { inputNormalization } from './normalize.js';
 import { dataInput } from '../runtime/infer.js';
 import { readQuantRecord } from '../quant/format.js';
@@ -358,7 +358,7 @@ export async function runTrain(model: string, o: TrainCliOptions, io: CliIo, log
   };
   const result = fineTuning ? await fineTune(m, data.train, opts) : await trainFloat(m, data.train, opts);
   log.done();
-  if (norm.source !== 'none') writeNormalizationRecord(result.model, norm.normalize);
+  if (norm.source !== 'none') writeNormalizationRecord(result.model, appliedNormalization(norm));
   saveModel(result.model, output, { protect: inputs });
   if (logFile) writeFileAtomic(logFile, toJson(result.log));
   return { input, output, ...(logFile ? { log: logFile } : {}), result };

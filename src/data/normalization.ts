@@ -111,6 +111,15 @@ export interface ResolvedNormalization {
 }
 
 /**
+ * The normalization the data ends up with: what the loader is given, or, when the data SPEC
+ * normalizes itself (`source: 'data'`), the SPEC's. This is what a model trained or calibrated
+ * on that data expects, so it is what its record must say.
+ */
+export function appliedNormalization(r: ResolvedNormalization): Normalization | undefined {
+  return r.source === 'data' ? parseNormalizationText(r.text) : r.normalize;
+}
+
+/**
  * The normalization to feed `model` with: `option` is the `--normalize` text as given
  * (undefined when the flag was not given; `model` is the same as not giving it). `label` names
  * the model in the messages and `flag` the option (default `--normalize`).

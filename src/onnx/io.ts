@@ -4,7 +4,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ModelProtoType, TensorProtoType, decodeMessage, encodeMessage, encodeMessageChunks, type ModelPb, type TensorPb } from './proto.js';
-import { modelFromPb, modelToPb, tensorFromPb, type TensorPbOptions } from './serde.js';
+import { modelFromPb, modelToPb, tensorFromPb, tensorToPb, type TensorPbOptions } from './serde.js';
 import { assertLooksLikeModel } from './sniff.js';
 import { Model, walkGraphs } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
@@ -145,12 +145,22 @@ export interface SaveOptions {
   protect?: readonly string[];
 }
 
-/** Encodes a model (inline data only; fails if it would need external data). */
-export function encodeModel(model: Model): Uint8Array {
+/**
+ * Encodes a model (inline data only; fails if it would need external data). `constants`
+ * (main graph value name → tensor) replaces the nodes that produce those values by
+ * initializers, without changing `model` (the runtime feeds precomputed weights this way).
+ */
+export function encodeModel(model: Model, opts: { constants?: ReadonlyMap<string, Tensor> } = {}): Uint8Array {
   for (const t of allTensors(model)) {
     if (t.external && t.storage.kind !== 'raw') fail(ErrorCodes.EXTERNAL_DATA, `tensor "${t.name}" has unloaded external data`);
   }
-  return encodeMessage(ModelProtoType, modelToPb(model));
+  const pb = modelToPb(model) as { graph: { node: { output: string[] }[]; initializer: object[] } };
+  const c = opts.constants;
+  if (c && c.size > 0) {
+    pb.graph.node = pb.graph.node.filter((n) => !(n.output.length > 0 && n.output.every((o) => c.has(o))));
+    pb.graph.initializer = [...pb.graph.initializer, ...[...c.values()].map((t) => tensorToPb(t))];
+  }
+  return encodeMessage(ModelProtoType, pb);
 }
 
 /** Saves a model atomically, with external data when the policy asks for it. */

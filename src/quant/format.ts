@@ -26,8 +26,27 @@ export const HBNN_DOMAIN = 'ai.hbnn';
 export const HBNN_FORMAT = 'hbnn-onnx/1';
 export const META_FORMAT = 'hbnn.format';
 export const META_RECORD = 'hbnn.quantization';
+/** Metadata key of what `import-qonnx` imported (JSON; docs/import.md). */
+export const META_IMPORT = 'hbnn.import';
 export const FN_WEIGHT = 'BinarizedWeight';
 export const FN_ACT = 'BinarizeActivation';
+/** Format written when a model holds packed planes (see src/quant/planes.ts); `hbnn-onnx/1` models hold int8 planes only. */
+export const HBNN_FORMAT_PACKED = 'hbnn-onnx/2';
+/** Formats this tool reads. */
+export const HBNN_FORMATS: readonly string[] = [HBNN_FORMAT, HBNN_FORMAT_PACKED];
+/** Prefix of the packed weight functions: `PackedBinarizedWeight<K>` (per tensor) and `PackedBinarizedWeight<K>PerChannel`. */
+export const FN_WEIGHT_PACKED = 'PackedBinarizedWeight';
+
+/** Name of the packed weight function for K planes. */
+export function packedWeightFunctionName(k: number, perChannel: boolean): string {
+  return `${FN_WEIGHT_PACKED}${k}${perChannel ? 'PerChannel' : ''}`;
+}
+
+/** K and the scale layout of a packed weight function's name; undefined for any other name. */
+export function parsePackedWeightFunctionName(op: string): { k: number; perChannel: boolean } | undefined {
+  const m = /^PackedBinarizedWeight([1-9][0-9]?)(PerChannel)?$/.exec(op);
+  return m ? { k: Number(m[1]), perChannel: m[2] !== undefined } : undefined;
+}
 
 export interface WeightRecord {
   /** Original initializer name of the float weight. */
@@ -90,7 +109,7 @@ export function readQuantRecord(model: Model): QuantRecord | undefined {
   const fmt = model.getMetadata(META_FORMAT);
   const raw = model.getMetadata(META_RECORD);
   if (fmt === undefined || raw === undefined) return undefined;
-  if (fmt !== HBNN_FORMAT) fail(ErrorCodes.NOT_QUANTIZED, `model metadata says format "${fmt}", this tool reads "${HBNN_FORMAT}"`);
+  if (!HBNN_FORMATS.includes(fmt)) fail(ErrorCodes.NOT_QUANTIZED, `model metadata says format "${fmt}", this tool reads ${HBNN_FORMATS.map((f) => `"${f}"`).join(' and ')}`);
   try {
     return JSON.parse(raw) as QuantRecord;
   } catch (e) {
@@ -140,8 +159,14 @@ export function assertNotQuantized(model: Model, file?: string): void {
   );
 }
 
+/**
+ * Writes the record. The format is `hbnn-onnx/2` when any weight call of the model is packed
+ * (readers of `hbnn-onnx/1` would misread it), else `hbnn-onnx/1`; `record.format` is set to match.
+ */
 export function writeQuantRecord(model: Model, record: QuantRecord): void {
-  model.setMetadata(META_FORMAT, HBNN_FORMAT);
+  const packed = model.graph.nodes.some((n) => n.domain === HBNN_DOMAIN && parsePackedWeightFunctionName(n.opType) !== undefined);
+  record.format = packed ? HBNN_FORMAT_PACKED : HBNN_FORMAT;
+  model.setMetadata(META_FORMAT, record.format);
   model.setMetadata(META_RECORD, JSON.stringify(record));
 }
 
@@ -153,10 +178,10 @@ export function emptyRecord(): QuantRecord {
 // Model-local functions
 // ------------------------------------------------------------------------------------------
 
-const attr = (name: string, a: Partial<AttributePb>): AttributePb =>
+export const attr = (name: string, a: Partial<AttributePb>): AttributePb =>
   ({ name, floats: [], ints: [], strings: [], tensors: [], graphs: [], sparse_tensors: [], type_protos: [], ...a }) as AttributePb;
 
-const node = (op: string, input: string[], output: string[], attribute: AttributePb[] = []): NodePb =>
+export const node = (op: string, input: string[], output: string[], attribute: AttributePb[] = []): NodePb =>
   ({ op_type: op, input, output, attribute, metadata_props: [], device_configurations: [] }) as NodePb;
 
 /** Nodes for `out = ReduceSum(x, axes=[0], keepdims=0)` valid at `opset`. */
@@ -260,20 +285,25 @@ export function activationFunction(opset: number): FunctionPb {
   } as FunctionPb;
 }
 
-/** Adds the ai.hbnn functions and opset import to a model (idempotent); raises IR to >= 8. */
-export function ensureHbnnFunctions(model: Model): void {
+/**
+ * Adds the ai.hbnn opset import and the functions named in `which` (default both
+ * `BinarizedWeight` and `BinarizeActivation`) to a model (idempotent); raises IR to >= 8.
+ * Packed weight functions are added by the planes builder (src/quant/planes.ts) as it uses them.
+ */
+export function ensureHbnnFunctions(model: Model, which: readonly ('weight' | 'activation')[] = ['weight', 'activation']): void {
   const opset = model.opsetVersion('');
   if (opset === undefined) fail(ErrorCodes.ONNX_INVALID, 'model has no ai.onnx opset import');
   if (opset < 11) fail(ErrorCodes.UNSUPPORTED_OP, `model uses ai.onnx opset ${opset}; quantization needs opset 11 or later`);
   if (model.irVersion < 8n) model.irVersion = 8n;
   if (model.opsetVersion(HBNN_DOMAIN) === undefined) model.opsetImports.push({ domain: HBNN_DOMAIN, version: 1 });
   const have = new Set((model.functions as FunctionPb[]).map((f) => `${f.domain}::${f.name}`));
-  if (!have.has(`${HBNN_DOMAIN}::${FN_WEIGHT}`)) model.functions.push(weightFunction(opset));
-  if (!have.has(`${HBNN_DOMAIN}::${FN_ACT}`)) model.functions.push(activationFunction(opset));
+  if (which.includes('weight') && !have.has(`${HBNN_DOMAIN}::${FN_WEIGHT}`)) model.functions.push(weightFunction(opset));
+  if (which.includes('activation') && !have.has(`${HBNN_DOMAIN}::${FN_ACT}`)) model.functions.push(activationFunction(opset));
 }
 
+/** A binarized weight call: `BinarizedWeight` (int8 planes) or a `PackedBinarizedWeight<K>…` (packed planes). */
 export function isWeightCall(n: Node): boolean {
-  return n.domain === HBNN_DOMAIN && n.opType === FN_WEIGHT;
+  return n.domain === HBNN_DOMAIN && (n.opType === FN_WEIGHT || parsePackedWeightFunctionName(n.opType) !== undefined);
 }
 
 export function isActivationCall(n: Node): boolean {

@@ -11,6 +11,7 @@ import { assertNotQuantized, requireQuantRecord, type QuantRecord } from './form
 import { resolveDistribution } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
 import type { Granularity } from './weights.js';
+import type { PlaneEncoding } from './planes.js';
 import { loadDataset, resolveNormalization, checkFitsModelInput } from '../data/index.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
@@ -29,6 +30,8 @@ export interface QuantizeOptions {
   /** Bit map granularity: 'entry' (default, a bitwidth per weight) or 'row' (one per output channel; not with heuristic 'layer'). */
   granularity?: Granularity;
   seed?: number;
+  /** How the bit planes are stored: 'packed' (default, format hbnn-onnx/2) or 'int8' (hbnn-onnx/1). */
+  planes?: PlaneEncoding;
   include?: string[];
   exclude?: string[];
   firstLayer?: 'binarize' | 'keep';
@@ -117,6 +120,7 @@ export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
         seed: o.seed,
         'per-channel': o.perChannel,
         granularity: o.granularity,
+        planes: o.planes,
         include: list(o.include),
         exclude: list(o.exclude),
         'first-layer': o.firstLayer,

@@ -3,13 +3,12 @@
  * Shared by the `insert-weight-binarization` pass and the trainer (which re-binarizes
  * from latent float weights and writes the deploy form at the end).
  */
-import { Tensor } from '../ir/tensor.js';
-import { DataType } from '../ir/dtype.js';
-import type { Graph, Node, Value } from '../ir/graph.js';
+import type { Model, Node, Value } from '../ir/graph.js';
 import { binarizeWithBitMap, residualBinarize, bitHistogram, type Heuristic, type Binarization, type BitMapBinarization } from '../hbnn/index.js';
 import type { BinarizeJob } from '../hbnn/parallel.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { FN_WEIGHT, HBNN_DOMAIN, type WeightRecord } from './format.js';
+import type { WeightRecord } from './format.js';
+import { addWeightCall, type PlaneEncoding } from './planes.js';
 import { fromChannelMajor, toChannelMajor, type WeightLayer } from './targets.js';
 
 export type WeightHeuristic = Heuristic | 'layer';
@@ -149,25 +148,20 @@ export function finishLayerWeight(p: PreparedLayerWeight, fused: BitMapBinarizat
 }
 
 /**
- * Replaces layer's float weight input by `ai.hbnn::BinarizedWeight(planes, scales)`.
- * The float initializer is removed when nothing else uses it.
+ * Replaces layer's float weight input by a binarized weight call (src/quant/planes.ts: packed
+ * planes by default, or `BinarizedWeight` with int8 planes). The float initializer is removed
+ * when nothing else uses it.
  */
-export function materializeWeight(g: Graph, layer: WeightLayer, q: LayerQuantResult): { call: Node; planes: Value; scales: Value } {
+export function materializeWeight(model: Model, layer: WeightLayer, q: LayerQuantResult, encoding: PlaneEncoding = 'packed'): { call: Node; planes: Value; scales: Value } {
+  const g = model.graph;
   const w = layer.weight;
   const base = w.name;
   const t = w.constValue!;
-  const planes = g.addInitializer(
-    Tensor.fromUint8(g.uniqueName(`${base}.hbnn_planes`), [q.bin.nBits, ...t.dims], new Uint8Array(q.planes.buffer, q.planes.byteOffset, q.planes.byteLength), DataType.INT8),
-  );
-  const scales = g.addInitializer(Tensor.fromFloat32(g.uniqueName(`${base}.hbnn_scales`), q.scaleDims, q.scaleData));
-  const call = g.createNode(FN_WEIGHT, [planes, scales], [g.uniqueName(`${base}.hbnn`)], {
-    domain: HBNN_DOMAIN,
-    name: g.uniqueName(`${layer.node.name || base}/BinarizedWeight`),
-  });
+  const { call, key, scales } = addWeightCall(model, base, `${layer.node.name || base}/BinarizedWeight`, { dims: t.dims, k: q.bin.nBits, planes: q.planes, scaleDims: q.scaleDims, scaleData: q.scaleData }, encoding);
   g.insertBefore(layer.node, call);
   layer.node.setInput(layer.weightIndex, call.outputs[0]!);
   if (w.uses.length === 0 && !w.isGraphOutput) g.removeInitializer(w);
-  return { call, planes, scales };
+  return { call, planes: key, scales };
 }
 
 export function weightRecord(layer: WeightLayer, shape: readonly number[], q: LayerQuantResult, spec: LayerQuantSpec, planes: Value, scales: Value): WeightRecord {

@@ -6,6 +6,7 @@ import * as ort from 'onnxruntime-node';
 import type { Model } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { encodeModel } from '../onnx/io.js';
+import { dequantizedWeights } from '../quant/planes.js';
 import { ortTypeName, dtypeName } from '../ir/dtype.js';
 import { fail, ErrorCodes, isHbnnError } from '../errors.js';
 
@@ -14,6 +15,13 @@ export interface SessionOptions {
   threads?: number;
   /** Graph optimization level (default 'all'; 'disabled' keeps the graph as written). */
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /**
+   * Binarized weights of a quantized model: 'dequantized' (default) replaces each weight call
+   * by its Ŵ, computed once in this process (src/quant/planes.ts, bit-identical to the
+   * call's body) and cached, so a session never rebuilds them; 'as-written' runs the model
+   * as saved (onnxruntime folds the calls at session creation).
+   */
+  weights?: 'dequantized' | 'as-written';
 }
 
 export type OrtTensor = ort.Tensor;
@@ -21,7 +29,7 @@ export { ort };
 
 /** Creates an InferenceSession from an IR model (serialized in memory). */
 export async function createSession(model: Model | Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
-  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  const bytes = model instanceof Uint8Array ? model : encodeModel(model, opts.weights === 'as-written' ? {} : { constants: dequantizedWeights(model) });
   const so: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: opts.optimization ?? 'all',
     logSeverityLevel: 3,

@@ -19,6 +19,7 @@ import { binarizeWithBitMap, heteroBinarize, residualBinarize, bitHistogram, typ
 import { layerBinarization, quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
 import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
 import { readQuantRecord, weightGranularity, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
+import { dequantizeWeightCall, findWeightCall, rewriteWeightCall } from '../quant/planes.js';
 import type { TrainingGraph, TrainingParam } from './grad/builder.js';
 
 /** Where a weight's output channels lie (Conv and Gemm transB=1: axis 0; Gemm transB=0 and MatMul: axis 1). */
@@ -192,31 +193,16 @@ function binarizedParam(model: Model, p: TrainingParam, record: QuantRecord | un
     }
     value = src.toFloat32().slice();
   } else {
-    value = dequantizeRecorded(model, rec, layout);
+    value = dequantizeRecorded(model, rec);
   }
   return { name: rec.tensor, input: p.input, grad: p.grad, dims: p.dims, kind: 'binarized', value, binarizer };
 }
 
-/** Ŵ from the planes and scales initializers (float32 sum in plane order, as onnxruntime computes it). */
-export function dequantizeRecorded(model: Model, rec: WeightRecord, layout: ChannelLayout): Float32Array {
-  const planesT = model.graph.get(rec.planes)?.constValue;
-  const scalesT = model.graph.get(rec.scales)?.constValue;
-  if (!planesT || !scalesT) fail(ErrorCodes.NOT_QUANTIZED, `planes or scales of "${rec.tensor}" are missing`, { tensor: rec.tensor });
-  const raw = planesT.toRawBytes();
-  const planes = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-  const scales = scalesT.toFloat32();
-  const k = planesT.dims[0]!;
-  const n = rec.shape.reduce((a, b) => a * b, 1);
-  const perChannel = scales.length > k;
-  const stride = rec.shape.slice(layout.channelAxis + 1).reduce((a, b) => a * b, 1);
-  const out = new Float32Array(n);
-  for (let j = 0; j < n; j++) {
-    const c = perChannel ? Math.floor(j / stride) % layout.channels : 0;
-    let acc = 0;
-    for (let i = 0; i < k; i++) acc = Math.fround(acc + planes[i * n + j]! * scales[perChannel ? i * layout.channels + c : i]!);
-    out[j] = acc;
-  }
-  return out;
+/** Ŵ from the planes and scales initializers (float32 sum in plane order, as onnxruntime computes it); either plane encoding. */
+export function dequantizeRecorded(model: Model, rec: WeightRecord, _layout?: ChannelLayout): Float32Array {
+  const call = findWeightCall(model.graph, rec.planes);
+  if (!call) fail(ErrorCodes.NOT_QUANTIZED, `planes or scales of "${rec.tensor}" are missing`, { tensor: rec.tensor });
+  return dequantizeWeightCall(call).slice();
 }
 
 export function collectBatchNorms(model: Model, tg: TrainingGraph): BatchNormState[] {
@@ -284,9 +270,9 @@ export function writeParams(model: Model, params: readonly LatentParam[], bns: r
     }
     const b = p.binarizer!;
     const q = b.quantize(at.values[i]!, at.frozen[i]!);
-    const planeBytes = new Uint8Array(q.planes.buffer.slice(q.planes.byteOffset, q.planes.byteOffset + q.planes.byteLength));
-    setInit(b.record.planes, Tensor.fromUint8(b.record.planes, [q.bin.nBits, ...b.dims], planeBytes, DataType.INT8));
-    setInit(b.record.scales, floats(b.record.scales, q.scaleDims, q.scaleData));
+    const call = findWeightCall(g, b.record.planes);
+    if (!call) fail(ErrorCodes.INTERNAL, `initializer "${b.record.planes}" is missing from the inference model`);
+    rewriteWeightCall(model, call, { dims: b.dims, k: q.bin.nBits, planes: q.planes, scaleDims: q.scaleDims, scaleData: q.scaleData });
     const rec = record?.weights.find((w) => w.planes === b.record.planes);
     if (rec) {
       const k = q.bin.nBits;

@@ -76,7 +76,9 @@ export function preflightOutputs(outputs: readonly PlannedOutput[], inputs: read
       stE = statOrUndefined(existing);
     }
     if (stE === undefined) cannot(`no part of ${show(folder)} exists`);
-    if (!stE.isDirectory()) cannot(`${show(existing)} is a file, so the folder ${show(folder)} cannot be created`);
+    if (!stE.isDirectory()) {
+      cannot(existing === folder ? `${show(existing)} is a file, not a folder` : `${show(existing)} is a file, so the folder ${show(folder)} cannot be created`);
+    }
     try {
       fs.accessSync(existing, fs.constants.W_OK | fs.constants.X_OK);
     } catch (e) {

@@ -65,11 +65,11 @@ class Builder {
     return node.outputs[0]!;
   }
 
-  conv(x: Value, cin: number, cout: number, k: number, opts: { stride?: number; pad?: number; group?: number; weight?: Value; bias?: boolean } = {}): Value {
+  conv(x: Value, cin: number, cout: number, k: number, opts: { stride?: number; pad?: number; group?: number; weight?: Value; bias?: boolean; biasOffset?: number } = {}): Value {
     const group = opts.group ?? 1;
     const w = opts.weight ?? this.param(`conv${this.n}.weight`, [cout, cin / group, k, k], Math.sqrt(2 / ((cin / group) * k * k)));
     const inputs = [x, w];
-    if (opts.bias) inputs.push(this.param(`conv${this.n}.bias`, [cout], 0.05));
+    if (opts.bias) inputs.push(this.param(`conv${this.n}.bias`, [cout], 0.05, opts.biasOffset ?? 0));
     return this.node('Conv', inputs, (n) => {
       n.setInts('kernel_shape', [k, k]);
       n.setInts('strides', [opts.stride ?? 1, opts.stride ?? 1]);
@@ -361,7 +361,9 @@ export function buildSqueezeNet(o: SqueezeNetOptions = {}): Model {
     if (stage > 0) x = b.maxpool(x, 3, 2, true);
     for (let i = 0; i < fires[stage]!; i++) x = fire(x, w * (stage + 1 + (stage === 2 && i >= fires[2]! / 2 ? 1 : 0)));
   }
-  x = b.relu(b.conv(x, cin, classes, 1, { bias: true }));
+  // Class scores start positive (bias about +1), as a trained SqueezeNet's are before its ReLU:
+  // a random one's would be mostly zero, every class tied.
+  x = b.relu(b.conv(x, cin, classes, 1, { bias: true, biasOffset: 1 }));
   x = b.flatten(b.gap(x));
   return b.output(x, classes, o.softmax);
 }
@@ -426,4 +428,71 @@ export function buildTorchExport(o: TorchExportOptions = {}): Model {
   x = b.reshape(x, [batch, -1]);
   x = b.relu(b.fc(x, features, 32));
   return b.output(b.fc(x, 32, classes), classes, o.softmax);
+}
+
+// ------------------------------------------------------------------------------------------
+// ImageNet-sized networks (torchvision's layer shapes, seeded random weights): for the
+// quantized-format benchmark (bench/format-bench.mjs), where size and speed depend on the
+// shapes, not the trained values. Input 3×224×224, 1000 classes, dynamic batch.
+// ------------------------------------------------------------------------------------------
+
+/** AlexNet as in torchvision (61.1 M parameters): five convolutions with bias and ReLU, three max pools, three fully connected layers. */
+export function buildAlexNet(o: ZooOptions = {}): Model {
+  const b = new Builder('alexnet', o.inputShape ?? [3, 224, 224], o.seed ?? 1);
+  const classes = o.classes ?? 1000;
+  let x = b.relu(b.conv(b.input, 3, 64, 11, { stride: 4, pad: 2, bias: true }));
+  x = b.maxpool(x, 3, 2);
+  x = b.maxpool(b.relu(b.conv(x, 64, 192, 5, { pad: 2, bias: true })), 3, 2);
+  x = b.relu(b.conv(x, 192, 384, 3, { pad: 1, bias: true }));
+  x = b.relu(b.conv(x, 384, 256, 3, { pad: 1, bias: true }));
+  x = b.maxpool(b.relu(b.conv(x, 256, 256, 3, { pad: 1, bias: true })), 3, 2);
+  x = b.flatten(x);
+  x = b.relu(b.fc(x, 256 * 6 * 6, 4096));
+  x = b.relu(b.fc(x, 4096, 4096));
+  return b.output(b.fc(x, 4096, classes), classes, o.softmax);
+}
+
+/** VGG11 with BatchNorm as in torchvision (132.9 M parameters): eight 3×3 convolutions with BatchNorm and ReLU, five max pools, three fully connected layers. */
+export function buildVgg11Bn(o: ZooOptions = {}): Model {
+  const b = new Builder('vgg11_bn', o.inputShape ?? [3, 224, 224], o.seed ?? 1);
+  const classes = o.classes ?? 1000;
+  let x = b.input;
+  let cin = 3;
+  for (const v of [64, 'M', 128, 'M', 256, 256, 'M', 512, 512, 'M', 512, 512, 'M'] as const) {
+    if (v === 'M') {
+      x = b.maxpool(x);
+      continue;
+    }
+    x = b.relu(b.bn(b.conv(x, cin, v, 3, { pad: 1, bias: true }), v));
+    cin = v;
+  }
+  x = b.flatten(x);
+  x = b.relu(b.fc(x, 512 * 7 * 7, 4096));
+  x = b.relu(b.fc(x, 4096, 4096));
+  return b.output(b.fc(x, 4096, classes), classes, o.softmax);
+}
+
+/** ResNet-18 as in torchvision (11.7 M parameters): 7×7 stem, 3×3 max pool, four stages of two basic blocks (1×1 projection shortcuts where the shape changes), global average pool, fully connected. */
+export function buildResNet18(o: ZooOptions = {}): Model {
+  const b = new Builder('resnet18', o.inputShape ?? [3, 224, 224], o.seed ?? 1);
+  const classes = o.classes ?? 1000;
+  let x = b.relu(b.bn(b.conv(b.input, 3, 64, 7, { stride: 2, pad: 3 }), 64));
+  x = b.node('MaxPool', [x], (n) => {
+    n.setInts('kernel_shape', [3, 3]);
+    n.setInts('strides', [2, 2]);
+    n.setInts('pads', [1, 1, 1, 1]);
+  });
+  let cin = 64;
+  for (const [stage, cout] of [64, 128, 256, 512].entries()) {
+    for (let i = 0; i < 2; i++) {
+      const stride = stage > 0 && i === 0 ? 2 : 1;
+      let y = b.relu(b.bn(b.conv(x, cin, cout, 3, { stride, pad: 1 }), cout));
+      y = b.bn(b.conv(y, cout, cout, 3, { pad: 1 }), cout);
+      const shortcut = stride !== 1 || cin !== cout ? b.bn(b.conv(x, cin, cout, 1, { stride }), cout) : x;
+      x = b.relu(b.add(y, shortcut));
+      cin = cout;
+    }
+  }
+  x = b.flatten(b.gap(x));
+  return b.output(b.fc(x, 512, classes), classes, o.softmax);
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { lowerToBitIR } from '../../src/bitir/lower.js';
+import { interpret } from '../../src/bitir/interpret.js';
 import { summarizeProgram, weightBitHistogram } from '../../src/bitir/summary.js';
 import type { BinaryType, BitProgram, ThresholdOp } from '../../src/bitir/types.js';
 import { ErrorCodes } from '../../src/errors.js';
@@ -131,14 +132,22 @@ describe('lowering errors', () => {
     expect(err.message).toContain('Sigmoid');
   });
 
-  it('a second data path into a layer (residual Add) is a LOWERING error naming the node', async () => {
+  it('a second data path (residual Add of a stream with itself) lowers to an add whose integers are the aligned sum', async () => {
     const m = modelB();
     const g = m.graph;
     const add = g.nodes.find((n) => n.name === 'c2/Add')!;
     // Add the conv output to itself instead of a constant bias.
     add.setInput(1, add.inputs[0]!);
-    const err = await expectHbnnError(() => lowerToBitIR(m), ErrorCodes.LOWERING);
-    expect(err.context.node).toBe('c2/Add');
+    const p = lowerToBitIR(m);
+    const op = p.ops.find((o) => o.op === 'add')!;
+    expect(op.nodes).toEqual(['c2/Add']);
+    expect(op.inputs[0]).toBe(op.inputs[1]);
+    const x = new Float32Array(p.input.shape.reduce((a, b) => a * b, 1)).map((_, i) => Math.sin(i));
+    const r = interpret(p, x, { capture: [op.inputs[0]!, op.output] });
+    const a = r.captured[op.inputs[0]!]!;
+    const b = r.captured[op.output]!;
+    expect(b.length).toBe(a.length);
+    for (let i = 0; i < a.length; i++) expect(b[i]).toBe(2 * a[i]!);
   });
 
   it('a Conv whose weight is neither binarized nor constant is a LOWERING error', async () => {
@@ -169,8 +178,10 @@ describe('lower-to-bitir pass', () => {
   it('fails with NOT_QUANTIZED on a float model and LOWERING on an unsupported op', async () => {
     await expectHbnnError(() => Pipeline.parse('lower-to-bitir', builtinPasses()).run(loadModel(FMNIST_CNN())), ErrorCodes.NOT_QUANTIZED);
     const m = modelA();
-    m.graph.nodes.find((n) => n.name === 'pool1')!.opType = 'AveragePool';
+    m.graph.nodes.find((n) => n.name === 'pool1')!.opType = 'LRN';
     const err = await expectHbnnError(() => Pipeline.parse('lower-to-bitir', builtinPasses()).run(m), ErrorCodes.LOWERING);
     expect(err.message).toContain('pool1');
+    expect(err.message).toMatch(/operator LRN has no bit-level form; supported: Conv, Gemm, MatMul, BatchNormalization/);
+    expect(err.context.op).toBe('LRN');
   });
 });

@@ -1,20 +1,19 @@
 /**
  * A plain-loop reference for conv/matvec accumulators, independent of the BitIR's packing:
- * it reads the ONNX model's int8 bit planes directly and the unit's input as plain numbers,
+ * it reads the ONNX model's bit planes through the format reader (either encoding) and the unit's input as plain numbers,
  * and loops over output pixels, channels and kernel positions, summing w_sign · a_sign over
  * the entries present in both planes (or w_sign · q for a fixed-point input).
  */
 import type { Model } from '../../src/ir/graph.js';
+import { readWeightCall } from '../../src/quant/planes.js';
 import type { BinaryType, BitProgram, ConvOp, FixedType, MatVecOp } from '../../src/bitir/types.js';
 
 /** int8 planes [K, ...dims] of the BinarizedWeight call feeding ONNX node `nodeName`. */
 export function onnxPlanes(model: Model, nodeName: string): { k: number; dims: number[]; data: Int8Array } {
   const node = model.graph.nodes.find((n) => n.name === nodeName);
   if (!node) throw new Error(`no node ${nodeName}`);
-  const call = node.inputs[1]!.producer!;
-  const t = call.inputs[0]!.constValue!;
-  const raw = t.toRawBytes();
-  return { k: t.dims[0]!, dims: t.dims.slice(1) as number[], data: new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength) };
+  const w = readWeightCall(node.inputs[1]!.producer!);
+  return { k: w.k, dims: [...w.dims], data: w.planes };
 }
 
 /**

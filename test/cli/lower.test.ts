@@ -61,7 +61,9 @@ describe('lower --backend asic', () => {
     const d = workdir();
     const r = await cli(['lower', 'q.onnx', '--backend', 'asic', '--clock-mhz', '200', '-o', 'asic'], { cwd: d });
     expect(r.code, r.stderr).toBe(0);
-    const { files, report } = lowerAsic(loadModel(QMODEL), { clockMhz: 200 });
+    // The report is titled by the model file's name: the CLI lowered q.onnx.
+    const { files, report } = lowerAsic(loadModel(QMODEL), { clockMhz: 200, modelName: 'q' });
+    expect(report.model).toBe('q');
     expect(fs.readdirSync(path.join(d, 'asic')).sort()).toEqual(['report.html', 'report.json', 'report.md']);
     for (const [name, data] of files) expect(fs.readFileSync(path.join(d, 'asic', name), 'utf8'), name).toBe(data);
     expect(report.clockMhz).toBe(200);
@@ -97,6 +99,20 @@ describe('lower --backend vivado-hls', () => {
     const t = expected.estimates.total;
     expect(r.stdout).toContain(`  xc7z020 at 200 MHz, folding for 2,000 frames/s: ${Math.round(t.fps).toLocaleString('en-US')} frames/s (bottleneck ${t.bottleneck}), `);
     expect(r.stdout).toMatch(/^ {2}q\.vivado-hls\/hbnn_top\.cpp +[\d.]+ KiB$/m);
+  });
+
+  it('a design beyond its part: written anyway, a warning on stderr, summary.fit in --json', async () => {
+    const d = workdir();
+    const r = await cli(['lower', 'q.onnx', '--backend', 'vivado-hls', '--target-fps', '100000', '--part', 'xc7z020', '--test-samples', '1', '--json'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/hbnn-onnx: warning: DOES NOT FIT the xc7z020: this folding needs [\d,]+% of its LUTs/);
+    const fit = JSON.parse(r.stdout).summary.fit;
+    expect(fit.verdict).toBe('fits-when-folded');
+    expect(fit.over).toEqual(['luts']);
+    expect(fit.ratio.luts).toBeGreaterThan(1);
+    expect(fs.existsSync(path.join(d, 'q.vivado-hls', 'hbnn_top.cpp'))).toBe(true);
+    const ok = await cli(['lower', 'q.onnx', '--backend', 'vivado-hls', '--target-fps', '2000', '-o', 'small', '--test-samples', '1'], { cwd: d });
+    expect(ok.stderr).not.toContain('warning');
   });
 
   // g++ is required (CI installs it): without it this test fails with exit 6, it is never skipped.

@@ -66,6 +66,12 @@ describe('output preflight: exit 7, file-write, before any work', () => {
     expect(r.stderr).toMatch(/^hbnn-onnx: error\[file-write\]: cannot write -o blocker\/sub: blocker is a file, so the folder blocker\/sub cannot be created; nothing was done\n$/);
   });
 
+  it('the message says what is in the way', async () => {
+    const d = workdir();
+    const r = await cli(['opt', 'junk.onnx', '-o', 'blocker/x.onnx'], { cwd: d });
+    expect(r.stderr).toBe('hbnn-onnx: error[file-write]: cannot write -o blocker/x.onnx: blocker is a file, not a folder; nothing was done\n');
+  });
+
   it('train with a real model and a valid --checkpoint-dir: the blocked -o stops it before the first checkpoint', async () => {
     const d = workdir();
     fs.copyFileSync(FMNIST_CNN, path.join(d, 'float.onnx'));

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
 import { loadModel, saveModel } from '../../src/onnx/io.js';
 import { readQuantRecord, type QuantRecord } from '../../src/quant/format.js';
+import { findWeightCall, readWeightCall } from '../../src/quant/planes.js';
 import { writeNpy } from '../../src/data/index.js';
 import { Graph, Model } from '../../src/ir/graph.js';
 import { setTensorType } from '../../src/ir/types.js';
@@ -244,10 +245,9 @@ describe('quantize', () => {
 describe('quantize --granularity row', () => {
   /** Bitwidth of each output channel of a saved weight; throws when a channel's entries differ. */
   function channelWidths(m: ReturnType<typeof loadModel>, planesName: string, shape: number[], axis: number): number[] {
-    const t = m.graph.get(planesName)!.constValue!;
-    const raw = t.toRawBytes();
-    const planes = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    const k = t.dims[0]!;
+    const wc = readWeightCall(findWeightCall(m.graph, planesName)!);
+    const planes = wc.planes;
+    const k = wc.k;
     const n = shape.reduce((a, b) => a * b, 1);
     const stride = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
     const channels = shape[axis]!;

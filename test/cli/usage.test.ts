@@ -111,6 +111,16 @@ describe('errors name flags, not API option names', () => {
   });
 });
 
+describe('sweep checks --max-bits as quantize does', () => {
+  it('--max-bits 9: the flag, not the pass option', async () => {
+    for (const cmd of [['sweep', FMNIST_CNN, '--data', 'fmnist-mini:test'], ['quantize', FMNIST_CNN]]) {
+      const r = await cli([...cmd, '--max-bits', '9', '-o', path.join(tmpDir(), 'out')]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe('hbnn-onnx: error[invalid-option]: --max-bits must be at most 8, got 9\n');
+    }
+  });
+});
+
 describe('reports name flags too', () => {
   it('the ASIC report says --activation-bits and --from-bit-ir, not the API names', async () => {
     const d = tmpDir();

@@ -6,7 +6,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { loadDataset, openDataSource, writeCifar, writeNpy, type Batch, type DataSource } from '../../src/data/index.js';
+import { loadDataset, NORMALIZATION_KEY, openDataSource, writeCifar, writeNpy, type Batch, type DataSource } from '../../src/data/index.js';
+import { loadModel } from '../../src/onnx/io.js';
 import { ErrorCodes, HbnnError } from '../../src/errors.js';
 import { cli, FMNIST_CNN } from '../cli/helpers.js';
 import { tempDir } from './helpers.js';
@@ -140,9 +141,11 @@ describe('eval and train on image folders', () => {
   });
 
   it('quantize calibrates from folder: data exactly as from the same samples in .npy files', async () => {
-    const ds = loadDataset(`folder:${pngs}:fmnist`, { limit: 32 });
+    // The same pixels as uint8: the .npy path scales them by 1/255 and applies the model's
+    // recorded normalization (fmnist), the folder path its preset's (the same values).
+    const ds = loadDataset(`folder:${pngs}:gray`, { limit: 32, scale: 1 });
     const work = fresh();
-    writeNpy(path.join(work, 'x.npy'), { dtype: 'float32', shape: [32, 1, 28, 28], data: ds.images });
+    writeNpy(path.join(work, 'x.npy'), { dtype: 'uint8', shape: [32, 1, 28, 28], data: Uint8Array.from(ds.images) });
     writeNpy(path.join(work, 'y.npy'), { dtype: 'int32', shape: [32], data: ds.labels! });
     const q = (data: string, out: string) =>
       cli(['quantize', FMNIST_CNN, '--avg-bits', '1.4', '--act-bits', '1.4', '--calib-data', data, '--calib-limit', '32', '-o', out], { cwd: work });
@@ -150,6 +153,8 @@ describe('eval and train on image folders', () => {
     expect(a.code, a.stderr).toBe(0);
     const b = await q('npy:x.npy,y.npy', 'b.onnx');
     expect(b.code, b.stderr).toBe(0);
+    // the model records the normalization its calibration data had (the folder preset's)
+    expect(loadModel(path.join(work, 'a.onnx')).getMetadata(NORMALIZATION_KEY)).toBe('0.286:0.353');
     expect(fs.readFileSync(path.join(work, 'a.onnx')).equals(fs.readFileSync(path.join(work, 'b.onnx')))).toBe(true);
   });
 

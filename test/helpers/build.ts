@@ -94,9 +94,9 @@ export function randomFloats(n: number, seed = 1): Float32Array {
   return out;
 }
 
-/** Runs a model in onnxruntime (no graph optimizations) and returns every output. */
+/** Runs a model as written in onnxruntime (no graph optimizations; binarized weights rebuilt by their calls) and returns every output. */
 export async function runModel(m: Model, feeds: Record<string, ort.Tensor>, outputs?: string[]): Promise<Record<string, ort.Tensor>> {
-  const s = await createSession(m, { optimization: 'disabled' });
+  const s = await createSession(m, { optimization: 'disabled', weights: 'as-written' });
   try {
     return await runSession(s, feeds, outputs);
   } finally {

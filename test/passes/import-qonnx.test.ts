@@ -141,6 +141,10 @@ describe('import-qonnx', () => {
     const tr = addNode(g, 'Transpose', [bq.outputs[0]!], ['vt'], { perm: A.ints([1, 0]) });
     const y = addNode(g, 'MatMul', [mm.outputs[0]!, tr.outputs[0]!], ['y'], {}, { name: 'mm2' });
     g.outputs.push(y.outputs[0]!);
+    // The weight quantizer's scale from a Constant node (as some exporters write it).
+    const sc = g.createNode('Constant', [], ['ws_c'], { attributes: { value: A.tensor(Tensor.fromFloat32('ws_c', [1, 4], Float32Array.of(0.1, 0.2, 0.05, 0.3))) } });
+    g.insertBefore(wq, sc);
+    wq.setInput(1, sc.outputs[0]!);
     const c = cloneModel(m);
     await Pipeline.parse('import-qonnx{bipolar-weights=planes}', registry).run(c);
     const w = c.graph.get('wq')!.constValue!.toFloat32();

@@ -11,6 +11,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { heteroBinarize, makeBitMap, resolveDistribution } from '../../src/hbnn/index.js';
 import { readQuantRecord, isActivationCall, isWeightCall, weightCallOf, type WeightRecord } from '../../src/quant/format.js';
+import { findWeightCall, readWeightCall } from '../../src/quant/planes.js';
 import { toChannelMajor, fromChannelMajor } from '../../src/quant/targets.js';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';
 import { evaluate } from '../../src/runtime/infer.js';
@@ -46,10 +47,10 @@ const ZOO_LAYERS = ['conv', 'grouped', 'depthwise', 'fc0', 'fc1', 'proj'];
 const CHANNEL_AXIS: Record<string, number> = { conv: 0, grouped: 0, depthwise: 0, fc0: 1, fc1: 0, proj: 1 };
 const xFeed = (n = 3): ReturnType<typeof floatFeed> => floatFeed(randomFloats(n * 4 * 36, 9), [n, 4, 6, 6]);
 
-function int8Of(t: Tensor): Int8Array {
-  expect(t.dtype).toBe(DataType.INT8);
-  const raw = t.toRawBytes();
-  return new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+/** The decoded planes of a recorded weight (either encoding), as int8 [K, ...S]. */
+function planesOf(q: Model, w: WeightRecord): { dims: number[]; planes: Int8Array; scaleDims: number[]; scales: Float32Array } {
+  const wc = readWeightCall(findWeightCall(q.graph, w.planes)!);
+  return { dims: [wc.k, ...wc.dims], planes: wc.planes, scaleDims: [...wc.scaleDims], scales: wc.scaleData };
 }
 
 /** Ŵ from planes and scales exactly as the format defines it: float32, ((mu1·B1) + mu2·B2) + mu3·B3. */
@@ -99,17 +100,18 @@ async function checkWeights(original: Model, q: Model, perChannel: boolean): Pro
     const t = original.graph.get(w.tensor)!.constValue!;
     const shape = [...t.dims];
     const n = t.size;
-    const planesT = q.graph.get(w.planes)!.constValue!;
+    const planesT = planesOf(q, w);
     const scalesT = q.graph.get(w.scales)!.constValue!;
     const k = planesT.dims[0]!;
     expect(planesT.dims).toEqual([k, ...shape]);
+    expect(Array.from(planesT.scales)).toEqual(Array.from(scalesT.toFloat32()));
     const axis = CHANNEL_AXIS[w.node]!;
     const channels = shape[axis]!;
     const wantScaleDims = [k, ...shape.map(() => 1)];
     if (perChannel) wantScaleDims[1 + axis] = channels;
     expect(scalesT.dims, w.node).toEqual(wantScaleDims);
     expect(w.perChannel).toBe(perChannel);
-    const planes = int8Of(planesT);
+    const planes = planesT.planes;
     expect(planes.every((p) => p === 0 || p === 1 || p === -1)).toBe(true);
     const bitMap = bitMapFromPlanes(planes, k, n);
     // Planes are "prefix" planes: an entry with M bits has nonzero planes 1..M exactly.
@@ -169,7 +171,7 @@ describe('insert-weight-binarization', () => {
       const t = zoo().graph.get(w.tensor)!.constValue!;
       const bm = makeBitMap(toChannelMajor(t.toFloat32(), t.dims, CHANNEL_AXIS[w.node]!), { heuristic: 'middle-out', dist, maxBits: 3, seed: idx });
       expect(bm.counts).toEqual(w.histogram);
-      const planes = int8Of(q.graph.get(w.planes)!.constValue!);
+      const planes = planesOf(q, w).planes;
       const mine = toChannelMajor(Float32Array.from(bitMapFromPlanes(planes, 3, t.size)), t.dims, CHANNEL_AXIS[w.node]!);
       expect(Array.from(mine)).toEqual(Array.from(bm.bitMap));
     });
@@ -254,8 +256,8 @@ describe('insert-weight-binarization granularity=row', () => {
   const bitMapCm = (q: Model, w: WeightRecord): { map: Uint8Array; rows: number } => {
     const axis = CHANNEL_AXIS[w.node]!;
     const n = w.shape.reduce((a, b) => a * b, 1);
-    const planesT = q.graph.get(w.planes)!.constValue!;
-    const map = Uint8Array.from(toChannelMajor(Float32Array.from(bitMapFromPlanes(int8Of(planesT), planesT.dims[0]!, n)), w.shape, axis));
+    const planesT = planesOf(q, w);
+    const map = Uint8Array.from(toChannelMajor(Float32Array.from(bitMapFromPlanes(planesT.planes, planesT.dims[0]!, n)), w.shape, axis));
     return { map, rows: w.shape[axis]! };
   };
 

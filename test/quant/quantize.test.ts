@@ -3,6 +3,7 @@ import { encodeModel, loadModel } from '../../src/onnx/io.js';
 import { parallelStats, releaseBinarizeWorkers } from '../../src/hbnn/parallel.js';
 import { quantize } from '../../src/quant/quantize.js';
 import { readQuantRecord, isWeightCall, isActivationCall } from '../../src/quant/format.js';
+import { findWeightCall, readWeightCall } from '../../src/quant/planes.js';
 import { weightLayers } from '../../src/quant/targets.js';
 import { makeBitMap, heteroBinarize, resolveDistribution } from '../../src/hbnn/index.js';
 import { Tensor } from '../../src/ir/tensor.js';
@@ -14,7 +15,7 @@ import type { Model } from '../../src/ir/graph.js';
 const CNN = bundledModelPath('fmnist-cnn');
 
 async function logits(model: Model, x: Float32Array, n: number, extra: Record<string, ReturnType<typeof float32Tensor>> = {}): Promise<Float32Array> {
-  const s = await createSession(model, { optimization: 'disabled' });
+  const s = await createSession(model, { optimization: 'disabled', weights: 'as-written' });
   const r = await s.run({ input: float32Tensor(x, [n, 1, 28, 28]), ...extra });
   await s.release();
   return r[model.graph.outputs[0]!.name]!.data as Float32Array;
@@ -79,10 +80,10 @@ describe('quantize fmnist-cnn', () => {
     const r = readQuantRecord(q)!;
     expect(r.avgWeightBits).toBeCloseTo(1.4, 2);
     for (const w of r.weights) {
-      const planes = q.graph.get(w.planes)!.constValue!;
+      const wc = readWeightCall(findWeightCall(q.graph, w.planes)!);
       const n = w.shape.reduce((x, y) => x * y, 1);
-      expect(planes.dims).toEqual([3, ...w.shape]);
-      const p = new Int8Array(planes.toRawBytes().buffer.slice(0));
+      expect([wc.k, ...wc.dims]).toEqual([3, ...w.shape]);
+      const p = wc.planes;
       const hist = [0, 0, 0];
       for (let j = 0; j < n; j++) {
         let m = 0;

@@ -12,6 +12,8 @@ import { evaluate } from '../../src/runtime/infer.js';
 import { fineTune, trainFloat, loadCheckpoint, type TrainEvent } from '../../src/train/index.js';
 import { loadCnn, mini, tmpDir } from './helpers/data.js';
 import type { Model } from '../../src/ir/graph.js';
+import { findWeightCall, readWeightCall } from '../../src/quant/planes.js';
+
 
 async function quantized(opts: Parameters<typeof quantize>[1]): Promise<Model> {
   const q = loadCnn();
@@ -19,9 +21,9 @@ async function quantized(opts: Parameters<typeof quantize>[1]): Promise<Model> {
   return q;
 }
 
+/** The decoded planes (int8 [K, n], either encoding) of the weight call whose key initializer is `name`. */
 function planesOf(m: Model, name: string): Int8Array {
-  const raw = m.graph.get(name)!.constValue!.toRawBytes();
-  return new Int8Array(raw.buffer.slice(raw.byteOffset, raw.byteOffset + raw.byteLength));
+  return readWeightCall(findWeightCall(m.graph, name)!).planes;
 }
 
 describe('fineTune', () => {

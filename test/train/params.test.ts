@@ -11,6 +11,7 @@ import { toChannelMajor } from '../../src/quant/targets.js';
 import { binarizeWithBitMap } from '../../src/hbnn/index.js';
 import { encodeModel, decodeModel } from '../../src/onnx/io.js';
 import { createSession, runSession, ort } from '../../src/runtime/ort.js';
+import { findWeightCall, readWeightCall } from '../../src/quant/planes.js';
 import { HbnnError, ErrorCodes } from '../../src/errors.js';
 import { buildTrainingGraph } from '../../src/train/grad/builder.js';
 import { collectParams, dequantizeRecorded, writeParams, channelLayout, collectBatchNorms } from '../../src/train/params.js';
@@ -30,7 +31,7 @@ async function ortWeights(m: Model): Promise<Record<string, Float32Array>> {
     names[w.tensor] = call.outputs[0]!.name;
     c.graph.outputs.push(call.outputs[0]!);
   }
-  const s = await createSession(c, { optimization: 'disabled' });
+  const s = await createSession(c, { optimization: 'disabled', weights: 'as-written' });
   const out = await runSession(s, { input: new ort.Tensor('float32', new Float32Array(784), [1, 1, 28, 28]) });
   await s.release();
   return Object.fromEntries(Object.entries(names).map(([k, v]) => [k, out[v]!.data as Float32Array]));
@@ -91,9 +92,9 @@ describe('latent weights and the quantized format', () => {
 describe('row-granular bit maps in training', () => {
   /** Bitwidth per output channel of a written weight (planes of the model); throws on a mixed channel. */
   function channelWidths(m: Model, planes: string, shape: number[], axis: number): number[] {
-    const t = m.graph.get(planes)!.constValue!;
-    const raw = t.toRawBytes();
-    const p = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
+    const wc = readWeightCall(findWeightCall(m.graph, planes)!);
+    const t = { dims: [wc.k] };
+    const p = wc.planes;
     const n = shape.reduce((a, b) => a * b, 1);
     const stride = shape.slice(axis + 1).reduce((a, b) => a * b, 1);
     const widths = new Array<number>(shape[axis]!).fill(-1);

@@ -159,7 +159,93 @@ export function chooseFolding(
   return { pe: f.pe, simd: f.simd, copies: f.copies, cycles: f.cycles };
 }
 
+/**
+ * A stream unit (docs/backend-asic.md, "Stream units"): `lanes` = ceil(values per frame /
+ * foldCycles) parallel datapaths, each `bits` wide:
+ * - add: one adder per lane (adderTreeBit = bits), plus a FIFO holding the shortcut (sramBit);
+ * - avgpool: an accumulator of bits + ceil(log2 window) bits per lane, a constant multiply
+ *   (MULT_BITS × that width adder bits) per output, and the window's line buffer (sramBit);
+ * - concat: wiring; a rounding adder per lane for each input that is shifted, and its decode tables;
+ * - clip: two comparators of `bits` per lane;
+ * - leakyrelu: a constant multiply (MULT_BITS × bits adder bits) and a comparator per lane.
+ */
+function estimateStream(w: AsicLayerWork, st: NonNullable<AsicLayerWork['stream']>, tech: AsicTech): Omit<LayerEstimate, 'dynamicPowerW' | 'leakagePowerW' | 'powerW'> {
+  const values = Math.max(st.entriesIn, st.entriesOut);
+  const lanes = Math.max(1, Math.ceil(values / tech.foldCycles));
+  const cycles = Math.ceil(values / lanes);
+  const perLane = zeroTally();
+  const ops = zeroTally();
+  const b = st.bits;
+  const rounding = (st.alignedInputs ?? 0) * b;
+  switch (st.kind) {
+    case 'add':
+      perLane.adderTreeBit = (st.inputs - 1) * b + rounding;
+      ops.adderTreeBit = st.entriesOut * ((st.inputs - 1) * b + rounding);
+      break;
+    case 'avgpool': {
+      const sumBits = b + Math.ceil(Math.log2(Math.max(2, st.window ?? 1)));
+      perLane.accumulatorBit = sumBits;
+      perLane.adderTreeBit = sumBits * MULT_BITS + rounding;
+      ops.accumulatorBit = st.entriesOut * (st.window ?? 1) * sumBits;
+      ops.adderTreeBit = st.entriesOut * (sumBits * MULT_BITS + rounding);
+      break;
+    }
+    case 'concat':
+      perLane.adderTreeBit = rounding;
+      ops.adderTreeBit = st.inputs > 0 ? (st.entriesOut / st.inputs) * rounding : 0;
+      break;
+    case 'clip':
+      perLane.comparatorBit = 2 * b;
+      ops.comparatorBit = st.entriesOut * 2 * b;
+      break;
+    case 'leakyrelu':
+      perLane.adderTreeBit = b * MULT_BITS;
+      perLane.comparatorBit = b;
+      ops.adderTreeBit = st.entriesOut * b * MULT_BITS;
+      ops.comparatorBit = st.entriesOut * b;
+      break;
+    default:
+      unreachable(st.kind, 'stream unit');
+  }
+  const unitCount = zeroTally();
+  for (const k of UNIT_KINDS) unitCount[k] = perLane[k] * lanes;
+  unitCount.sramBit = (st.bufferBits ?? 0) + (st.tableBits ?? 0);
+  ops.sramBit = st.bufferBits ? st.entriesIn * b : 0;
+  const areaMm2 = price(unitCount, tech.area, 1e-6);
+  const energyPerFrameUj = price(ops, tech.energy, 1e-6);
+  return {
+    name: w.name,
+    kind: w.kind,
+    params: 0,
+    weightBitSum: 0,
+    avgWeightBits: 0,
+    maxWeightBits: 0,
+    weightHistogram: [],
+    activation: { ...w.activation },
+    outputPositions: w.outputPositions,
+    rows: w.rows,
+    cols: 0,
+    macsPerFrame: 0,
+    laneOpsPerFrame: 0,
+    pe: lanes,
+    simd: 1,
+    copies: 1,
+    cyclesPerFrame: cycles,
+    accumulatorBits: 0,
+    accumulatorsPerOutput: 0,
+    thresholdsPerOutput: 0,
+    output: { ...w.output },
+    units: unitCount,
+    opsPerFrame: ops,
+    areaMm2,
+    energyPerFrameUj,
+    totalAreaMm2: sum(areaMm2),
+    totalEnergyPerFrameUj: sum(energyPerFrameUj),
+  };
+}
+
 function estimateLayer(w: AsicLayerWork, tech: AsicTech): Omit<LayerEstimate, 'dynamicPowerW' | 'leakagePowerW' | 'powerW'> {
+  if (w.stream) return estimateStream(w, w.stream, tech);
   const params = paramCount(w);
   const bitSum = paramBitSum(w);
   const wMax = histogramMax(w.weightBits);

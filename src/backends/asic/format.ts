@@ -18,8 +18,15 @@ export function pctDiff(a: number, b: number): string {
   return `${d >= 0 ? '+' : ''}${d.toFixed(1)}%`;
 }
 
+/** A bit count: "8" for an integer, "1.40" otherwise. */
+export const bitCount = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2));
+
 /** "W1.40A1.40"-style label. */
 export function bitsLabel(weightBits: number, activationBits: number): string {
-  const f = (x: number): string => (Number.isInteger(x) ? String(x) : x.toFixed(2));
-  return `W${f(weightBits)}A${f(activationBits)}`;
+  return `W${bitCount(weightBits)}A${bitCount(activationBits)}`;
 }
+
+/** How the homogeneous rows are built, said once for both renderers. */
+export const VARIANTS_NOTE =
+  'The homogeneous rows substitute the weight bit histograms (and HBNN activation histograms) by one width in the unit counts: same layers, same folding budget; the network was not re-quantized. ' +
+  'Fixed-point activations (the network input, layer inputs priced at a fixed width) keep their width, so the labels and the bits column show the bits each design really has.';

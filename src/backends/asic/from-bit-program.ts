@@ -15,9 +15,9 @@
  *    thresholds over its channels), a `requantize` op (its output width), or none.
  */
 import { fail, ErrorCodes } from '../../errors.js';
-import type { AccType, BinaryWeight, BitProgram, BitTensor, BitType, ConvOp, MatVecOp } from '../../bitir/types.js';
+import type { AccType, AddOp, AvgPoolOp, BinaryWeight, BitProgram, BitTensor, BitType, ClipOp, ConcatOp, ConvOp, LeakyReluOp, MatVecOp } from '../../bitir/types.js';
 import { unreachable } from '../../bitir/types.js';
-import type { ActivationBits, AsicLayerWork, LayerKind, OutputQuantizer } from './work.js';
+import type { ActivationBits, AsicLayerWork, LayerKind, OutputQuantizer, StreamUnit } from './work.js';
 import { homogeneousHistogram } from './work.js';
 
 function popcount32(x: number): number {
@@ -65,6 +65,11 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
       case 'reshape':
       case 'scale':
       case 'argmax':
+      case 'add':
+      case 'concat':
+      case 'avgpool':
+      case 'clip':
+      case 'leakyrelu':
         break;
       default:
         unreachable(op, 'bit-IR op');
@@ -87,12 +92,65 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
       case 'scale':
       case 'argmax':
         break;
+      case 'add':
+      case 'concat':
+      case 'avgpool':
+      case 'clip':
+      case 'leakyrelu':
+        works.push(streamWork(op, typeOf));
+        break;
       default:
         unreachable(op, 'bit-IR op');
     }
   }
-  if (works.length === 0) lowering('the program has no conv or matvec unit');
+  if (!works.some((w) => !w.stream)) lowering('the program has no conv or matvec unit');
   return works;
+}
+
+/** A weightless unit between layers, sized from the IR's tensor shapes (docs/backend-asic.md, "Stream units"). */
+function streamWork(op: AddOp | ConcatOp | AvgPoolOp | ClipOp | LeakyReluOp, typeOf: (id: string, op: string) => BitType): AsicLayerWork {
+  const size = (t: BitType): number => t.shape.reduce((a: number, b: number) => a * b, 1);
+  const widthOf = (t: BitType): number => (t.kind === 'fixed' ? t.bits : t.kind === 'binary' ? 2 * t.planes : 0);
+  const out = typeOf(op.output, op.id);
+  const inputs = op.op === 'add' || op.op === 'concat' ? op.inputs : [op.input];
+  const ins = inputs.map((id) => typeOf(id, op.id));
+  const bits = widthOf(out);
+  const entriesIn = ins.reduce((a, t) => a + size(t), 0);
+  const entriesOut = size(out);
+  const operands = op.op === 'add' || op.op === 'concat' ? op.operands : op.op === 'avgpool' ? [op.operand] : [];
+  const stream: StreamUnit = {
+    kind: op.op,
+    inputs: inputs.length,
+    entriesIn,
+    entriesOut,
+    bits,
+    alignedInputs: operands.filter((o) => o.shift > 0 || o.table).length,
+    tableBits: operands.reduce((a, o) => a + (o.table ? o.table.length * bits : 0), 0),
+  };
+  if (op.op === 'add') {
+    // The shortcut waits for the residual branch: a FIFO of (at most) one frame of it.
+    stream.bufferBits = Math.min(...ins.map(size)) * bits;
+  }
+  if (op.op === 'avgpool') {
+    const t = ins[0]!;
+    stream.window = op.kernel[0] * op.kernel[1];
+    stream.bufferBits = op.global ? 0 : (op.kernel[0] - 1) * (t.shape[2] ?? 1) * (t.shape[0] ?? 1) * widthOf(t);
+  }
+  const channels = out.shape[0] ?? 1;
+  return {
+    name: op.nodes[0] ?? op.id,
+    kind: op.op,
+    weightBits: [],
+    weightEncoding: 'fixed',
+    activation: { source: 'stream', encoding: 'fixed', avg: bits, max: bits },
+    outputPositions: channels ? entriesOut / channels : entriesOut,
+    rows: channels,
+    cols: 0,
+    accumulatorBits: 0,
+    accumulatorsPerOutput: 0,
+    output: { kind: 'none' },
+    stream,
+  };
 }
 
 function layerWork(

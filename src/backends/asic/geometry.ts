@@ -7,7 +7,8 @@
  *    declared shape; a symbolic or unknown batch dimension counts as 1.
  * 2. Operators handled: Conv, Gemm, MatMul, MaxPool/AveragePool (pads, strides, dilations,
  *    ceil_mode, auto_pad), GlobalAveragePool/GlobalMaxPool, Flatten, Reshape with a
- *    constant shape, element-wise and per-channel ops (output = input 0's shape), and the
+ *    constant shape, Concat, Transpose, Pad (constant pads), Squeeze/Unsqueeze,
+ *    element-wise and per-channel ops (output = input 0's shape), and the
  *    ai.hbnn binarizers (same shape as their input; a BinarizedWeight call has the shape of
  *    its planes without the leading plane axis).
  * 3. Any other operator's outputs take their declared types when those are fully static;
@@ -18,6 +19,7 @@ import type { Model, Node, Value } from '../../ir/graph.js';
 import { tensorTypeOf } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import { isWeightCall, isActivationCall } from '../../quant/format.js';
+import { weightCallDims } from '../../quant/planes.js';
 import type { LayerKind } from './work.js';
 
 export interface LayerGeometry {
@@ -74,7 +76,7 @@ function outputShapes(node: Node, shapeOf: (v: Value | null | undefined) => numb
   const x = shapeOf(node.inputs[0]);
   if (node.domain === 'ai.hbnn') {
     if (isActivationCall(node)) return [x];
-    if (isWeightCall(node)) return [x ? x.slice(1) : undefined];
+    if (isWeightCall(node)) return [weightCallDims(node)];
     return [];
   }
   if (SAME_SHAPE.has(node.opType)) return [x];
@@ -118,6 +120,46 @@ function outputShapes(node: Node, shapeOf: (v: Value | null | undefined) => numb
       const b = shapeOf(node.inputs[1]);
       if (!x || !b || b.length !== 2) return [undefined];
       return [[...x.slice(0, -1), b[1]!]];
+    }
+    case 'Concat': {
+      const xs = node.inputs.map((v) => shapeOf(v));
+      if (xs.some((v) => !v)) return [undefined];
+      const first = xs[0]!;
+      let axis = node.attrInt('axis', 1);
+      if (axis < 0) axis += first.length;
+      const out = [...first];
+      out[axis] = xs.reduce((a, v) => a + v![axis]!, 0);
+      return [out];
+    }
+    case 'Transpose': {
+      if (!x) return [undefined];
+      const perm = node.attrInts('perm') ?? x.map((_, i) => x.length - 1 - i);
+      return [perm.map((p) => x[p]!)];
+    }
+    case 'Pad': {
+      // pads from the constant input (opset 11+) or the attribute; axes default to all.
+      const pads = node.inputs[1]?.constValue?.toNumberArray() ?? node.attrInts('pads');
+      if (!x || !pads) return [undefined];
+      const r = x.length;
+      const axes = node.inputs[3]?.constValue?.toNumberArray().map((a) => (a < 0 ? a + r : a)) ?? x.map((_, i) => i);
+      const out = [...x];
+      axes.forEach((a, i) => (out[a] = x[a]! + pads[i]! + pads[i + axes.length]!));
+      return [out];
+    }
+    case 'Squeeze':
+    case 'Unsqueeze': {
+      const axes = node.inputs[1]?.constValue?.toNumberArray() ?? node.attrInts('axes');
+      if (!x) return [undefined];
+      if (node.opType === 'Squeeze') {
+        const r = x.length;
+        const norm = (axes ?? x.map((d, i) => (d === 1 ? i : -1)).filter((i) => i >= 0)).map((a) => (a < 0 ? a + r : a));
+        return [x.filter((_, i) => !norm.includes(i))];
+      }
+      if (!axes) return [undefined];
+      const r = x.length + axes.length;
+      const out = [...x];
+      for (const a of axes.map((v) => (v < 0 ? v + r : v)).sort((p, q) => p - q)) out.splice(a, 0, 1);
+      return [out];
     }
     default:
       return node.outputs.map(() => undefined);

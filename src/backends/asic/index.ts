@@ -3,6 +3,7 @@
  * folded dataflow ASIC and returns its report files in memory (`report.json`, `report.md`,
  * `report.html`); only the CLI writes them. docs/backend-asic.md describes the model.
  */
+import * as path from 'node:path';
 import type { Model } from '../../ir/graph.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import type { BitProgram } from '../../bitir/types.js';
@@ -35,7 +36,7 @@ export interface AsicOptions {
   sweep?: unknown;
   /** The model's bit-level IR; when given, per-layer work is read from it instead of the quantization record. */
   program?: BitProgram;
-  /** Name shown in reports (default: the graph name). */
+  /** Name shown in reports (default: the model file's name without .onnx, else the graph name). */
   modelName?: string;
 }
 
@@ -61,13 +62,16 @@ export function lowerAsicWork(works: readonly AsicLayerWork[], source: WorkSourc
   const tech = options.tech ? parseTech(options.tech) : DEFAULT_TECH;
   const sweep: SweepInput | undefined = options.sweep === undefined ? undefined : parseSweepInput(options.sweep);
   const notes: string[] = [];
-  if (works.some((w) => w.activation.source === 'assumed')) {
-    notes.push(
-      `Layer inputs the model leaves in float were priced at ${options.activationBits ?? 8} activation bits (\`lower --activation-bits\`; AsicOptions.activationBits in the API): ${works
-        .filter((w) => w.activation.source === 'assumed')
-        .map((w) => w.name)
-        .join(', ')}.`,
-    );
+  // One note per activation width actually priced for layer inputs the model leaves in float
+  // (the same numbers as the layer table's act bits column).
+  const assumed = new Map<number, string[]>();
+  for (const w of works) if (w.activation.source === 'assumed') assumed.set(w.activation.avg, [...(assumed.get(w.activation.avg) ?? []), w.name]);
+  for (const [b, names] of assumed) {
+    const how =
+      source === 'bit-ir'
+        ? "the bit-level IR's fixed-point activation width, `lower --from-bit-ir --fixed-act-bits`"
+        : '`lower --activation-bits`';
+    notes.push(`Layer inputs the model leaves in float were priced at ${b} activation bits (${how}): ${names.join(', ')}.`);
   }
   const report = buildAsicReport(works, {
     model,
@@ -93,7 +97,9 @@ export function lowerAsicWork(works: readonly AsicLayerWork[], source: WorkSourc
  * technology, clock, scaling, anchor or sweep.
  */
 export function lowerAsic(model: Model, options: AsicOptions = {}): AsicLowering {
-  const name = options.modelName ?? (model.graph.name || 'model');
+  // The model file's name (exporters name graphs generically, e.g. torch_jit), else the graph's.
+  const stem = model.sourcePath ? path.basename(model.sourcePath).replace(/\.onnx$/i, '') : '';
+  const name = options.modelName ?? (stem || model.graph.name || 'model');
   const adapterOptions = {
     ...(options.inputBits !== undefined ? { inputBits: options.inputBits } : {}),
     ...(options.activationBits !== undefined ? { activationBits: options.activationBits } : {}),

@@ -11,6 +11,7 @@
  * anchor `mobilenet-v1-imagenet`.
  */
 import type { DesignEstimate } from './cost.js';
+import { bitsLabel } from './format.js';
 import { fail, ErrorCodes } from '../../errors.js';
 
 export interface PaperAnchor {
@@ -65,13 +66,16 @@ export interface PaperEstimate {
 export function resolveAnchor(anchor: PaperAnchorName | PaperAnchor | undefined, unitW2A2: DesignEstimate): { anchor: PaperAnchor; isUnitModel: boolean } {
   if (anchor === undefined) {
     return {
+      // The anchor is the homogeneous 2-bit design as priced: its bits are what it has (HBNN
+      // activations at 2 bits, fixed-point ones at their width), so that the rule scales from
+      // the design it was measured on.
       anchor: {
-        label: 'this cost model at homogeneous W2A2 (same network, technology and clock)',
+        label: `this cost model at homogeneous ${bitsLabel(unitW2A2.avgWeightBits, unitW2A2.avgActivationBits)} (same network, technology and clock)`,
         areaMm2: unitW2A2.areaMm2,
         powerW: unitW2A2.powerW,
         fps: unitW2A2.fps,
-        weightBits: 2,
-        activationBits: 2,
+        weightBits: unitW2A2.avgWeightBits,
+        activationBits: unitW2A2.avgActivationBits,
       },
       isUnitModel: true,
     };

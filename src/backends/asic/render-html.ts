@@ -8,7 +8,7 @@
 import type { AsicReport } from './report.js';
 import { UNIT_KINDS } from './tech.js';
 import { UNIT_LABELS, outputLabel } from './render-md.js';
-import { bits, bitsLabel, fixed, int, kfps, millions, mm2, pctDiff, watts } from './format.js';
+import { bitCount, bits, bitsLabel, fixed, int, kfps, millions, mm2, pctDiff, VARIANTS_NOTE, watts } from './format.js';
 
 export const UNIT_COLORS: Readonly<Record<(typeof UNIT_KINDS)[number], string>> = {
   xnorPopcountLane: '#2f6db5',
@@ -54,6 +54,11 @@ table{border-collapse:collapse;margin:6px 0 10px;font-size:12.5px}
 th,td{border:1px solid #d9dde5;padding:3px 7px;text-align:right;white-space:nowrap}
 th{background:#eef1f5}
 td.l,th.l{text-align:left}
+table.layers{font-size:11px;max-width:100%}
+table.layers th{white-space:normal;vertical-align:bottom}
+table.layers td,table.layers th{padding:2px 4px}
+table.layers td.act{white-space:normal;min-width:70px}
+.trust{background:#f7f8fa;border-left:3px solid #2f6db5;padding:6px 10px;margin:8px 0}
 .note{color:#5a6272;font-size:12.5px}
 `;
 
@@ -72,9 +77,12 @@ function chart(id: string, title: string): string {
   return `<div class="chart"><h3>${escapeHtml(title)}</h3><svg id="${id}" class="chart-svg" viewBox="0 0 560 270" preserveAspectRatio="none" role="img" aria-label="${escapeHtml(title)}"></svg></div>`;
 }
 
-function htmlTable(head: readonly string[], rows: readonly (readonly string[])[], leftCols = 1): string {
-  const cls = (i: number): string => (i < leftCols ? ' class="l"' : '');
-  return `<table><thead><tr>${head.map((h, i) => `<th${cls(i)}>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
+function htmlTable(head: readonly string[], rows: readonly (readonly string[])[], leftCols = 1, tableClass = '', cellClass: (i: number) => string = () => ''): string {
+  const cls = (i: number): string => {
+    const c = [i < leftCols ? 'l' : '', cellClass(i)].filter((x) => x).join(' ');
+    return c ? ` class="${c}"` : '';
+  };
+  return `<table${tableClass ? ` class="${tableClass}"` : ''}><thead><tr>${head.map((h, i) => `<th${cls(i)}>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${rows
     .map((r) => `<tr>${r.map((c, i) => `<td${cls(i)}>${escapeHtml(c)}</td>`).join('')}</tr>`)
     .join('')}</tbody></table>`;
 }
@@ -121,6 +129,8 @@ function layersTable(r: AsicReport): string {
       fixed((r.paper.layers[i]?.powerW ?? 0) * 1000, 2),
     ]),
     2,
+    'layers',
+    (i) => (i === 4 ? 'act' : ''),
   );
 }
 
@@ -146,12 +156,14 @@ const SCRIPT = String.raw`
     parent.appendChild(e);
     return e;
   }
-  function niceMax(v) {
-    if (!(v > 0)) return 1;
-    var p = Math.pow(10, Math.floor(Math.log10(v)));
-    var steps = [1, 2, 2.5, 5, 10];
-    for (var i = 0; i < steps.length; i++) if (steps[i] * p >= v) return steps[i] * p;
-    return 10 * p;
+  // Axis ticks at a round step (1, 2 or 5 × 10^k), 3 to 6 intervals: labels like 0.05 or
+  // 250, never 0.0625.
+  function niceTicks(v) {
+    if (!(v > 0)) return { max: 1, step: 0.25, n: 4 };
+    var raw = v / 4, p = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / p;
+    var step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10) * p;
+    var n = Math.max(1, Math.ceil(v / step - 1e-9));
+    return { max: step * n, step: step, n: n };
   }
   function trim(x, d) { return String(Number(x.toFixed(d))); }
   function fmt(v) {
@@ -164,12 +176,12 @@ const SCRIPT = String.raw`
     return String(Number(v.toPrecision(3)));
   }
   var W = 560, H = 270, L = 58, R = 10, T = 26, B = 62;
-  function axes(svg, max, yLabel) {
+  function axes(svg, ticks, yLabel) {
     var ph = H - T - B;
-    for (var i = 0; i <= 4; i++) {
-      var y = T + ph - (ph * i) / 4;
+    for (var i = 0; i <= ticks.n; i++) {
+      var y = T + ph - (ph * i) / ticks.n;
       el(svg, 'line', { x1: L, x2: W - R, y1: y, y2: y, stroke: i ? '#e3e6ec' : '#8a92a3', 'stroke-width': 1 });
-      el(svg, 'text', { x: L - 5, y: y + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#5a6272' }, fmt((max * i) / 4));
+      el(svg, 'text', { 'class': 'tick', x: L - 5, y: y + 4, 'text-anchor': 'end', 'font-size': 10, fill: '#5a6272' }, fmt(Number((ticks.step * i).toPrecision(12))));
     }
     el(svg, 'text', { x: 12, y: T + ph / 2, transform: 'rotate(-90 12 ' + (T + ph / 2) + ')', 'text-anchor': 'middle', 'font-size': 11, fill: '#1d2330' }, yLabel);
   }
@@ -188,8 +200,8 @@ const SCRIPT = String.raw`
     var totals = categories.map(function (_, i) {
       return opts.stacked ? series.reduce(function (s, se) { return s + se.values[i]; }, 0) : Math.max.apply(null, series.map(function (se) { return se.values[i]; }));
     });
-    var max = niceMax(Math.max.apply(null, totals));
-    axes(svg, max, opts.yLabel);
+    var ticks = niceTicks(Math.max.apply(null, totals)), max = ticks.max;
+    axes(svg, ticks, opts.yLabel);
     legend(svg, series);
     var slot = pw / n, bw = Math.max(2, slot * 0.72);
     categories.forEach(function (c, i) {
@@ -218,8 +230,8 @@ const SCRIPT = String.raw`
     series.forEach(function (s) { s.points.forEach(function (p) { xs.push(p[0]); ys.push(p[1]); }); });
     var xmin = Math.min.apply(null, xs), xmax = Math.max.apply(null, xs);
     if (xmax === xmin) { xmin -= 0.5; xmax += 0.5; }
-    var max = niceMax(Math.max.apply(null, ys)), ph = H - T - B, pw = W - L - R;
-    axes(svg, max, opts.yLabel);
+    var ticks = niceTicks(Math.max.apply(null, ys)), max = ticks.max, ph = H - T - B, pw = W - L - R;
+    axes(svg, ticks, opts.yLabel);
     legend(svg, series);
     var sx = function (x) { return L + ((x - xmin) / (xmax - xmin)) * pw; };
     var sy = function (y) { return T + ph - (y / max) * ph; };
@@ -254,7 +266,7 @@ const SCRIPT = String.raw`
   barChart('chart-bits', r.bits.weightHistogram.map(function (_, i) { return (i + 1) + ' bit' + (i ? 's' : ''); }), [
     { name: 'binarized parameters', color: '#3a9a4d', values: r.bits.weightHistogram }
   ], { stacked: false, yLabel: 'parameters', unit: 'parameters' });
-  var vnames = r.variants.map(function (v) { return v.variant === 'model' ? 'this model' : v.variant === 'homogeneous-1' ? 'W1A1' : 'W2A2'; });
+  var vnames = r.variants.map(function (v) { return v.variant === 'model' ? 'this model' : v.label.replace(/^homogeneous /, ''); });
   barChart('chart-variants-area', vnames, [
     { name: 'unit counts', color: '#2f6db5', values: r.variants.map(function (v) { return v.units.areaMm2; }) },
     { name: "paper's rule", color: '#e08a1e', values: r.variants.map(function (v) { return v.paper.areaMm2; }) }
@@ -276,6 +288,14 @@ const SCRIPT = String.raw`
     var b = s.getBoundingClientRect();
     return { id: s.id, x: Math.round(b.left + window.scrollX), y: Math.round(b.top + window.scrollY), w: Math.round(b.width), h: Math.round(b.height) };
   });
+  // Layout at this window width: the page's scroll width and each table's right edge.
+  var tables = Array.prototype.map.call(document.querySelectorAll('table'), function (t, i) {
+    var b = t.getBoundingClientRect();
+    return { index: i, cls: t.className, right: Math.round(b.right + window.scrollX) };
+  });
+  document.body.setAttribute('data-layout', JSON.stringify({ viewport: window.innerWidth, scrollWidth: document.documentElement.scrollWidth, tables: tables }));
+  var tickLabels = Array.prototype.map.call(document.querySelectorAll('text.tick'), function (t) { return t.textContent; });
+  document.body.setAttribute('data-ticks', JSON.stringify(tickLabels));
   document.body.setAttribute('data-bars', String(bars));
   document.body.setAttribute('data-points', String(points));
   document.body.setAttribute('data-chart-rects', JSON.stringify(rects));
@@ -314,10 +334,11 @@ ${chart('chart-variants-power', 'Power: homogeneous 1 bit, this model, homogeneo
 ${chart('chart-sweep', 'Accuracy vs average weight bits')}
 </div>
 <h2>Unit counts vs the paper's rule</h2>
-<p class="note">Paper rule: anchor × (b_act · b_weight) / (${r.paper.anchor.activationBits} · ${r.paper.anchor.weightBits}) = anchor × ${fixed(r.paper.factor, 4)}; anchor: ${escapeHtml(r.paper.anchor.label)} (${mm2(r.paper.anchor.areaMm2)} mm², ${watts(r.paper.anchor.powerW)} W).</p>
+<p class="note">Paper rule: anchor × (b_act · b_weight) / (${bitCount(r.paper.anchor.activationBits)} · ${bitCount(r.paper.anchor.weightBits)}) = anchor × ${fixed(r.paper.factor, 4)}; anchor: ${escapeHtml(r.paper.anchor.label)} (${mm2(r.paper.anchor.areaMm2)} mm², ${watts(r.paper.anchor.powerW)} W).</p>
 ${comparisonTable(r)}
-<h2>Homogeneous 1 and 2 bits beside this model</h2>
-<p class="note">Computed from the same unit counts with every HBNN bit histogram replaced; the network was not re-quantized.</p>
+<p class="trust" id="trust"><b>Which figure to trust.</b> ${escapeHtml(r.trust)}</p>
+<h2>Homogeneous 1- and 2-bit weights beside this model</h2>
+<p class="note">${escapeHtml(VARIANTS_NOTE)}</p>
 ${variantsTable(r)}
 <h2>Layers</h2>
 ${layersTable(r)}

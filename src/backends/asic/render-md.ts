@@ -3,7 +3,7 @@ import type { AsicReport, VariantRow } from './report.js';
 import type { LayerEstimate } from './cost.js';
 import type { OutputQuantizer } from './work.js';
 import { UNIT_KINDS, type UnitKind } from './tech.js';
-import { bits, bitsLabel, fixed, int, kfps, millions, mm2, pctDiff, watts } from './format.js';
+import { bitCount, bits, bitsLabel, VARIANTS_NOTE, fixed, int, kfps, millions, mm2, pctDiff, watts } from './format.js';
 
 export const UNIT_LABELS: Readonly<Record<UnitKind, string>> = {
   xnorPopcountLane: 'xnor-popcount lanes',
@@ -57,7 +57,7 @@ function comparisonSection(r: AsicReport): string {
   const p = r.paper;
   return `## Unit counts vs the paper's rule
 
-Paper rule: area and power = anchor × (b_act · b_weight) / (${p.anchor.activationBits} · ${p.anchor.weightBits}) = anchor × ${fixed(p.factor, 4)}; anchor: ${mdEscape(p.anchor.label)} (${mm2(p.anchor.areaMm2)} mm², ${watts(p.anchor.powerW)} W, ${kfps(p.anchor.fps)} kFPS).
+Paper rule: area and power = anchor × (b_act · b_weight) / (${bitCount(p.anchor.activationBits)} · ${bitCount(p.anchor.weightBits)}) = anchor × ${fixed(p.factor, 4)}; anchor: ${mdEscape(p.anchor.label)} (${mm2(p.anchor.areaMm2)} mm², ${watts(p.anchor.powerW)} W, ${kfps(p.anchor.fps)} kFPS).
 
 ${table(
   ['estimate', 'area mm²', 'power W', 'kFPS'],
@@ -67,7 +67,9 @@ ${table(
     ['difference (units vs paper)', pctDiff(u.areaMm2, p.areaMm2), pctDiff(u.powerW, p.powerW), pctDiff(u.fps, p.fps)],
   ],
   ['l', 'r', 'r', 'r'],
-)}`;
+)}
+
+**Which figure to trust.** ${mdEscape(r.trust)}`;
 }
 
 function variantRow(v: VariantRow): string[] {
@@ -75,9 +77,9 @@ function variantRow(v: VariantRow): string[] {
 }
 
 function variantsSection(r: AsicReport): string {
-  return `## Homogeneous 1 and 2 bits beside this model
+  return `## Homogeneous 1- and 2-bit weights beside this model
 
-The homogeneous rows substitute the bit histograms in the unit counts (same layers, same folding budget); the network was not re-quantized.
+${VARIANTS_NOTE}
 
 ${table(['design', 'bits', 'units: area mm²', 'units: power W', 'units: kFPS', 'paper: area mm²', 'paper: power W'], r.variants.map(variantRow), ['l', 'l', 'r', 'r', 'r', 'r', 'r'])}`;
 }

@@ -7,6 +7,7 @@ import type { AsicTech } from './tech.js';
 import { estimateDesign, type DesignEstimate } from './cost.js';
 import { paperEstimate, resolveAnchor, type PaperAnchor, type PaperAnchorName, type PaperEstimate } from './paper.js';
 import { withHomogeneousBits, paramCount, type AsicLayerWork, type WorkSource } from './work.js';
+import { bitsLabel, VARIANTS_NOTE } from './format.js';
 import type { SweepInput } from './sweep-input.js';
 
 export const ASIC_REPORT_FORMAT = 'hbnn-asic-report/1';
@@ -45,6 +46,8 @@ export interface AsicReport {
   paper: PaperEstimate;
   variants: VariantRow[];
   sweep?: SweepInput;
+  /** Which of the two estimates to trust for this design, and why they differ (one paragraph). */
+  trust: string;
   notes: string[];
 }
 
@@ -66,6 +69,25 @@ function globalHistogram(works: readonly AsicLayerWork[]): number[] {
     w.weightBits.forEach((n, i) => (h[i] = (h[i] ?? 0) + n));
   }
   return Array.from(h, (x) => x ?? 0);
+}
+
+/**
+ * Which figure to trust, and why the two differ: the unit counts price this design; the
+ * paper's rule scales an anchor by the bit product (the paper's Table 2 arithmetic).
+ */
+export function whichToTrust(units: DesignEstimate, paper: PaperEstimate): string {
+  const d = paper.areaMm2 > 0 ? (units.areaMm2 - paper.areaMm2) / paper.areaMm2 : 0;
+  const base =
+    'Trust the unit counts for this design: they price the units this network instantiates (XNOR-popcount lanes, adder trees, accumulators, comparators, SRAM) at the technology\'s costs. ' +
+    "The paper's rule scales one anchor design by b_act · b_weight, as the paper's Table 2 does; it is shown to compare with the paper, not as a second estimate of this design.";
+  if (Math.abs(d) <= 0.25) return `${base} Here the two agree within ${Math.abs(d * 100).toFixed(1)}% (area).`;
+  const why: string[] = [];
+  if (!paper.anchorIsUnitModel) why.push(`the anchor is another design (${paper.anchor.label}), transferred by bit product only, not by network size`);
+  if (units.avgActivationBits > 3) why.push(`the activations average ${units.avgActivationBits.toFixed(2)} bits (fixed point), outside the 1-3 bits the rule was made for`);
+  const sram = units.areaMm2 > 0 ? units.areaBreakdownMm2.sramBit / units.areaMm2 : 0;
+  if (sram > 0.5) why.push(`${(sram * 100).toFixed(0)}% of the area is SRAM, which grows with the weight bits only, not with b_act · b_weight`);
+  if (why.length === 0) why.push('units that do not scale with the bit product (accumulators, the fixed-point first layer, SRAM) carry a different share of the cost than the rule assumes');
+  return `${base} Here they differ by ${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)}% (area) because ${why.join('; and ')}.`;
 }
 
 export function buildAsicReport(works: readonly AsicLayerWork[], o: BuildReportOptions): AsicReport {
@@ -94,7 +116,7 @@ export function buildAsicReport(works: readonly AsicLayerWork[], o: BuildReportO
     o.source === 'bit-ir'
       ? 'Per-layer work read from the bit-level IR (lower --from-bit-ir).'
       : "Per-layer work read from the quantized ONNX model's hbnn.quantization record and graph (lower without --from-bit-ir reads it).",
-    'Homogeneous 1- and 2-bit rows are computed from the same unit counts with every HBNN bit histogram replaced (weights and activations); the network was not re-quantized.',
+    VARIANTS_NOTE,
     ...(o.notes ?? []),
   ];
   return {
@@ -114,8 +136,15 @@ export function buildAsicReport(works: readonly AsicLayerWork[], o: BuildReportO
     },
     units,
     paper,
-    variants: [variant('homogeneous W1A1', 'homogeneous-1', w1), variant('this model', 'model', units), variant('homogeneous W2A2', 'homogeneous-2', w2)],
+    // Labels say the bits each design has: HBNN activations follow the weights' homogeneous
+    // width, fixed-point ones (the input, float layers priced at --activation-bits) keep theirs.
+    variants: [
+      variant(`homogeneous ${bitsLabel(w1.avgWeightBits, w1.avgActivationBits)}`, 'homogeneous-1', w1),
+      variant('this model', 'model', units),
+      variant(`homogeneous ${bitsLabel(w2.avgWeightBits, w2.avgActivationBits)}`, 'homogeneous-2', w2),
+    ],
     ...(o.sweep ? { sweep: o.sweep } : {}),
+    trust: whichToTrust(units, paper),
     notes,
   };
 }

@@ -9,7 +9,32 @@ import { distFromAvg } from '../../hbnn/index.js';
 /** Which adapter produced the work list (reports say which one was used). */
 export type WorkSource = 'quant-record' | 'bit-ir';
 
-export type LayerKind = 'conv' | 'depthwise-conv' | 'fully-connected';
+export type LayerKind = 'conv' | 'depthwise-conv' | 'fully-connected' | StreamUnitKind;
+
+/** Units without weights between the layers (bit-level IR ops `add`, `avgpool`, `concat`, `clip`, `leakyrelu`). */
+export type StreamUnitKind = 'add' | 'avgpool' | 'concat' | 'clip' | 'leakyrelu';
+
+/**
+ * What a stream unit does per frame (docs/backend-asic.md, "Stream units"): it reads
+ * `entriesIn` values and writes `entriesOut` values of `bits` bits.
+ */
+export interface StreamUnit {
+  kind: StreamUnitKind;
+  /** Streams it reads (add: 2; concat: its inputs). */
+  inputs: number;
+  entriesIn: number;
+  entriesOut: number;
+  /** Width of one output value (fixed point). */
+  bits: number;
+  /** avgpool: window entries summed per output (largest divisor). */
+  window?: number;
+  /** avgpool: buffered input rows (kernel height − 1) × width × channels × bits; add: the shortcut FIFO. */
+  bufferBits?: number;
+  /** Operands that need a rounding right shift (concat/add/avgpool requantization) or a level decode table. */
+  alignedInputs?: number;
+  /** Bits of level decode tables (binary operands). */
+  tableBits?: number;
+}
 
 /**
  * How a layer's operands are encoded in hardware:
@@ -22,7 +47,7 @@ export type LayerKind = 'conv' | 'depthwise-conv' | 'fully-connected';
 export type Encoding = 'planes' | 'fixed';
 
 /** Where a layer's input activation bits come from. */
-export type ActivationSource = 'binarized' | 'network-input' | 'assumed';
+export type ActivationSource = 'binarized' | 'network-input' | 'assumed' | 'stream';
 
 export interface ActivationBits {
   source: ActivationSource;
@@ -61,6 +86,8 @@ export interface AsicLayerWork {
   /** Accumulators per output value: one per (weight plane × activation plane) term. */
   accumulatorsPerOutput: number;
   output: OutputQuantizer;
+  /** Set for a stream unit (no weights): what it computes per frame. */
+  stream?: StreamUnit;
 }
 
 /** Number of parameters (Σ histogram). */

@@ -309,6 +309,12 @@ class DesignBuilder {
         const classBits = Math.max(8, Math.ceil(Math.log2(Math.max(2, classes)) / 8) * 8);
         return this.push({ kind: 'argmax', name: 'argmax_out', ops: [op.id], nodes: op.nodes, in: s, classes, classBits });
       }
+      case 'add':
+      case 'concat':
+      case 'avgpool':
+      case 'clip':
+      case 'leakyrelu':
+        return this.err(op, `the Vivado HLS backend has no ${op.op} unit yet (the bit-level IR and the ASIC backend have it)`);
       default:
         return unreachable(op, 'bit-level op');
     }

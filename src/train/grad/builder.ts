@@ -32,6 +32,7 @@ import { setTensorType, tensorTypeOf, type Dim } from '../../ir/types.js';
 import type { FunctionPb } from '../../onnx/proto.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import { isWeightCall } from '../../quant/format.js';
+import { weightCallDims } from '../../quant/planes.js';
 import { GradContext } from './context.js';
 import { NON_DIFFERENTIABLE, ruleKey, type ForwardResult, type GradRegistry, type TrainingHooks } from './registry.js';
 import { builtinGradRules } from './rules/index.js';
@@ -243,8 +244,8 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     if (isWeightCall(node)) {
       const out = node.outputs[0]!;
       const planes = node.inputs[0];
-      const dims = planes?.constValue ? planes.constValue.dims.slice(1) : undefined;
-      if (!dims) fail(ErrorCodes.NOT_QUANTIZED, `BinarizedWeight call ${node.label} has no constant planes`, { node: node.name });
+      const dims = planes?.constValue ? weightCallDims(node) : undefined;
+      if (!dims) fail(ErrorCodes.NOT_QUANTIZED, `${node.opType} call ${node.label} has no constant planes`, { node: node.name });
       const v = input(out.name, [...dims]);
       const p: TrainingParam = { input: v.name, grad: '', dims: [...dims], kind: 'binarized', source: node.name, planes: planes!.name };
       params.push(p);

@@ -5,6 +5,8 @@
  * anything else keeps the shape the model declares (value_info) or stays unknown, and the
  * rules then fall back to shapes computed at run time.
  */
+import { isWeightCall } from '../../quant/format.js';
+import { weightCallDims } from '../../quant/planes.js';
 import type { Graph, Node, Value } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { DataType } from '../../ir/dtype.js';
@@ -91,10 +93,7 @@ function inferNode(node: Node, get: Get): (Dim[] | undefined)[] {
   const x = get(node.inputs[0]);
   const op = node.opType;
   if (node.domain === 'ai.hbnn') {
-    if (op === 'BinarizedWeight') {
-      const p = get(node.inputs[0]);
-      return [p ? p.slice(1) : undefined];
-    }
+    if (isWeightCall(node)) return [weightCallDims(node)];
     if (op === 'BinarizeActivation') return [x];
     return [];
   }

@@ -1,0 +1,169 @@
+/**
+ * The plane encodings (src/quant/planes.ts): packed and int8 planes decode to the same planes,
+ * onnxruntime computes the same Ŵ from both bit for bit, and a packed quantized fmnist-cnn
+ * gives the same logits as the int8 one on the bundled slice.
+ */
+import { describe, expect, it } from 'vitest';
+import { Graph, Model } from '../../src/ir/graph.js';
+import { setTensorType } from '../../src/ir/types.js';
+import { DataType } from '../../src/ir/dtype.js';
+import { decodeModel, encodeModel, loadModel } from '../../src/onnx/io.js';
+import { isWeightCall, readQuantRecord, HBNN_FORMAT, HBNN_FORMAT_PACKED } from '../../src/quant/format.js';
+import { addWeightCall, dequantizePlanes, findWeightCall, readWeightCall, rewriteWeightCall, type PlaneData } from '../../src/quant/planes.js';
+import { quantize } from '../../src/quant/quantize.js';
+import { createSession, runSession, float32Tensor } from '../../src/runtime/ort.js';
+import { loadDataset, FMNIST_NORMALIZATION, bundledModelPath } from '../../src/data/index.js';
+import { inspectModel } from '../../src/inspect.js';
+
+/** Seeded planes with the prefix property: M_j in 1..k from `dist`, random signs; scales per tensor or per channel on `axis`. */
+function randomPlanes(dims: number[], k: number, seed: number, channelAxis?: number): PlaneData {
+  let a = seed >>> 0;
+  const rnd = (): number => {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    return a / 4294967296;
+  };
+  const n = dims.reduce((x, y) => x * y, 1);
+  const planes = new Int8Array(k * n);
+  for (let j = 0; j < n; j++) {
+    const r = rnd();
+    const m = k === 1 ? 1 : r < 0.7 ? 1 : r < 0.9 || k === 2 ? 2 : 3 + Math.floor(rnd() * (k - 2));
+    for (let i = 0; i < m; i++) planes[i * n + j] = rnd() < 0.5 ? -1 : 1;
+  }
+  const channels = channelAxis === undefined ? 1 : dims[channelAxis]!;
+  const scaleDims = [k, ...dims.map(() => 1)];
+  if (channelAxis !== undefined) scaleDims[1 + channelAxis] = channels;
+  const scaleData = Float32Array.from({ length: k * channels }, (_, i) => Math.fround(0.5 ** (Math.floor(i / channels) + 1) * (0.5 + rnd())));
+  return { dims, k, planes, scaleDims, scaleData };
+}
+
+/** A model whose outputs are the Ŵ of each given weight, in the given encoding. */
+function weightModel(ws: PlaneData[], encoding: 'packed' | 'int8', opset = 13): Model {
+  const g = new Graph('w');
+  const m = new Model(g);
+  m.irVersion = 8n;
+  m.opsetImports = [{ domain: '', version: opset }];
+  ws.forEach((d, i) => {
+    const { call } = addWeightCall(m, `w${i}`, `w${i}/call`, d, encoding);
+    g.append(call);
+    const out = call.outputs[0]!;
+    setTensorType(out, DataType.FLOAT, [...d.dims]);
+    g.outputs.push(out);
+  });
+  return m;
+}
+
+const CASES: [string, PlaneData][] = [
+  ['3 planes, per tensor, n % 8 != 0', randomPlanes([5, 3, 3, 3], 3, 1)],
+  ['3 planes, per channel on axis 0', randomPlanes([6, 2, 3, 3], 3, 2, 0)],
+  ['3 planes, per channel on axis 1 (MatMul layout)', randomPlanes([13, 7], 3, 3, 1)],
+  ['1 plane', randomPlanes([4, 9], 1, 4)],
+  ['2 planes', randomPlanes([17], 2, 5)],
+  ['4 planes, per channel', randomPlanes([3, 50], 4, 6, 0)],
+];
+
+describe('packed planes', () => {
+  it('decode to the planes they were built from; int8 calls too; far fewer bytes', () => {
+    for (const [what, d] of CASES) {
+      for (const enc of ['packed', 'int8'] as const) {
+        const m = decodeModel(encodeModel(weightModel([d], enc)));
+        const wc = readWeightCall(m.graph.nodes.find(isWeightCall)!);
+        // K ≥ 4 planes have no packed code: written as int8.
+        expect(wc.encoding, what).toBe(d.k > 3 ? 'int8' : enc);
+        expect(Array.from(wc.planes), `${what} ${enc}`).toEqual(Array.from(d.planes));
+        expect(wc.dims).toEqual(d.dims);
+        expect(Array.from(wc.scaleData)).toEqual(Array.from(d.scaleData));
+        if (enc === 'packed' && d.k <= 3 && d.planes.length >= 300) {
+          const int8 = readWeightCall(weightModel([d], 'int8').graph.nodes.find(isWeightCall)!);
+          expect(wc.storedBytes, what).toBeLessThan(int8.storedBytes / 2);
+        }
+      }
+    }
+  });
+
+  it('onnxruntime computes the same Ŵ from packed and int8 planes, bit for bit, at opsets 11 and 13, folded or not', async () => {
+    const ds = CASES.map(([, d]) => d);
+    for (const opset of [11, 13]) {
+      for (const optimization of ['disabled', 'all'] as const) {
+        const outs: Float32Array[][] = [];
+        for (const enc of ['packed', 'int8'] as const) {
+          const m = weightModel(ds, enc, opset);
+          const s = await createSession(m, { optimization, weights: 'as-written' });
+          const r = await runSession(s, {});
+          await s.release();
+          outs.push(m.graph.outputs.map((v) => r[v.name]!.data as Float32Array));
+        }
+        ds.forEach((d, i) => {
+          const ref = dequantizePlanes(d);
+          expect(Buffer.from(outs[0]![i]!.buffer).equals(Buffer.from(ref.buffer)), `packed, case ${i}, opset ${opset}, ${optimization}`).toBe(true);
+          expect(Buffer.from(outs[1]![i]!.buffer).equals(Buffer.from(ref.buffer)), `int8, case ${i}, opset ${opset}, ${optimization}`).toBe(true);
+        });
+      }
+    }
+  });
+
+  it('planes that cannot be packed (a plane-1 zero, a plane-3 entry without plane 2) are written as int8', () => {
+    const d = randomPlanes([4, 4], 3, 7);
+    const bad = { ...d, planes: d.planes.slice() };
+    bad.planes[0] = 0;
+    const m = weightModel([bad], 'packed');
+    expect(readWeightCall(m.graph.nodes.find(isWeightCall)!).encoding).toBe('int8');
+  });
+
+  it('rewriteWeightCall keeps the encoding and the key and scales names; another K replaces the call', () => {
+    const d = randomPlanes([6, 5], 3, 8);
+    const m = weightModel([d], 'packed');
+    const call = m.graph.nodes.find(isWeightCall)!;
+    const key = call.inputs[0]!.name;
+    const scales = call.inputs[1]!.name;
+    const e = randomPlanes([6, 5], 3, 9);
+    rewriteWeightCall(m, call, e);
+    let wc = readWeightCall(findWeightCall(m.graph, key)!);
+    expect(wc.encoding).toBe('packed');
+    expect(wc.scales.name).toBe(scales);
+    expect(Array.from(wc.planes)).toEqual(Array.from(e.planes));
+    const f = randomPlanes([6, 5], 2, 10);
+    rewriteWeightCall(m, wc.call, f);
+    wc = readWeightCall(findWeightCall(m.graph, key)!);
+    expect(wc.call.opType).toBe('PackedBinarizedWeight2');
+    expect(m.functions.map((f) => (f as { name: string }).name)).toEqual(['PackedBinarizedWeight2']);
+    expect(wc.scales.name).toBe(scales);
+    expect(Array.from(wc.planes)).toEqual(Array.from(f.planes));
+    expect(m.graph.outputs[0]!.producer).toBe(wc.call);
+  });
+});
+
+describe('quantized fmnist-cnn, packed against int8 planes', () => {
+  const CNN = bundledModelPath('fmnist-cnn');
+
+  it('onnxruntime logits are bit for bit the same on the bundled slice; the packed file is under 15% of the float one', async () => {
+    const files: Uint8Array[] = [];
+    for (const planes of ['packed', 'int8'] as const) {
+      const m = loadModel(CNN);
+      await quantize(m, { avgBits: 1.4, ...(planes === 'int8' ? { planes } : {}) });
+      expect(readQuantRecord(m)!.format).toBe(planes === 'packed' ? HBNN_FORMAT_PACKED : HBNN_FORMAT);
+      files.push(encodeModel(m));
+    }
+    const float = encodeModel(loadModel(CNN));
+    expect(files[0]!.length / float.length).toBeLessThan(0.15);
+    expect(files[1]!.length / float.length).toBeGreaterThan(0.5);
+    const ds = loadDataset('fmnist-mini:test', { normalize: FMNIST_NORMALIZATION });
+    const logits: Buffer[] = [];
+    for (const bytes of files) {
+      // The files as written, with onnxruntime's default optimizations (the calls folded at load).
+      const s = await createSession(bytes);
+      const r = await runSession(s, { input: float32Tensor(ds.images, [ds.count, 1, 28, 28]) });
+      await s.release();
+      const out = Object.values(r)[0]!.data as Float32Array;
+      logits.push(Buffer.from(out.buffer, out.byteOffset, out.byteLength));
+    }
+    expect(logits[0]!.length).toBe(ds.count * 10 * 4);
+    expect(logits[0]!.equals(logits[1]!)).toBe(true);
+    // inspect: the same logical parameter count, far fewer stored bytes
+    const [a, b] = files.map((f) => inspectModel(decodeModel(f)).quantization!.storage!);
+    expect(a!.logicalParameters).toBe(105_099);
+    expect(b!.logicalParameters).toBe(105_099);
+    expect(a!.planes).toEqual({ packed: 4, int8: 0 });
+    expect(b!.planes).toEqual({ packed: 0, int8: 4 });
+    expect(a!.binarizedStoredBytes).toBeLessThan(b!.binarizedStoredBytes / 5);
+  });
+});
