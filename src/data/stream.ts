@@ -49,7 +49,7 @@ export interface DataSource {
 }
 
 export interface OpenDataOptions extends LoadDatasetOptions {
-  /** Decoding worker threads for folder: data; 0 decodes on this thread. Default: defaultDecodeWorkers(). */
+  /** Decoding worker threads for folder: data; 0 decodes on this thread. Default: defaultDecodeWorkers(), at most one per 64 images. */
   workers?: number;
   /** Batches decoded ahead of the consumer (default 2). */
   prefetch?: number;
@@ -164,7 +164,8 @@ async function openFolder(name: string, dir: string, prep: ImagePreprocessing, o
   const numClasses = options.numClasses ?? folder.classNames.length;
   const probe: Dataset = { name, count, sampleShape, images: new Float32Array(0), labels, classNames: folder.classNames, sampleFiles: files };
   checkLabelRange(probe, numClasses);
-  const workers = options.workers ?? defaultDecodeWorkers();
+  // By default no more workers than the data can use (one per 64 images): starting one costs ~0.1 s of CPU.
+  const workers = options.workers ?? Math.min(defaultDecodeWorkers(), Math.max(1, Math.ceil(count / 64)));
   const pool = workers > 0 ? new DecodePool(workers) : undefined;
   const decode = async (start: number, n: number): Promise<Uint8Array> => {
     const batchFiles = files.slice(start, start + n);

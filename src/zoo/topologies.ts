@@ -65,11 +65,11 @@ class Builder {
     return node.outputs[0]!;
   }
 
-  conv(x: Value, cin: number, cout: number, k: number, opts: { stride?: number; pad?: number; group?: number; weight?: Value; bias?: boolean } = {}): Value {
+  conv(x: Value, cin: number, cout: number, k: number, opts: { stride?: number; pad?: number; group?: number; weight?: Value; bias?: boolean; biasOffset?: number } = {}): Value {
     const group = opts.group ?? 1;
     const w = opts.weight ?? this.param(`conv${this.n}.weight`, [cout, cin / group, k, k], Math.sqrt(2 / ((cin / group) * k * k)));
     const inputs = [x, w];
-    if (opts.bias) inputs.push(this.param(`conv${this.n}.bias`, [cout], 0.05));
+    if (opts.bias) inputs.push(this.param(`conv${this.n}.bias`, [cout], 0.05, opts.biasOffset ?? 0));
     return this.node('Conv', inputs, (n) => {
       n.setInts('kernel_shape', [k, k]);
       n.setInts('strides', [opts.stride ?? 1, opts.stride ?? 1]);
@@ -361,7 +361,9 @@ export function buildSqueezeNet(o: SqueezeNetOptions = {}): Model {
     if (stage > 0) x = b.maxpool(x, 3, 2, true);
     for (let i = 0; i < fires[stage]!; i++) x = fire(x, w * (stage + 1 + (stage === 2 && i >= fires[2]! / 2 ? 1 : 0)));
   }
-  x = b.relu(b.conv(x, cin, classes, 1, { bias: true }));
+  // Class scores start positive (bias about +1), as a trained SqueezeNet's are before its ReLU:
+  // a random one's would be mostly zero, every class tied.
+  x = b.relu(b.conv(x, cin, classes, 1, { bias: true, biasOffset: 1 }));
   x = b.flatten(b.gap(x));
   return b.output(x, classes, o.softmax);
 }

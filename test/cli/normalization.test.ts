@@ -158,7 +158,7 @@ describe('commands carry the record over and use it', () => {
     const dir = tmpDir();
     const run = async (name: string, extra: string[]): Promise<{ file: string; stderr: string }> => {
       const file = path.join(dir, name);
-      const r = await cli(['quantize', FMNIST_CNN, '--avg-bits', '1.4', '--act-bits', '1.4', '--calib-limit', '64', '-o', file, ...extra]);
+      const r = await cli(['quantize', FMNIST_CNN, '--avg-bits', '1.4', '--act-bits', '1.4', '--calib-limit', '16', '-o', file, ...extra]);
       expect(r.code, r.stderr).toBe(0);
       return { file, stderr: r.stderr };
     };

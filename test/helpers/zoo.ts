@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';
 import { writeNpy } from '../../src/data/npy.js';
+import { mulberry32 } from '../../src/hbnn/prng.js';
 import type { Model } from '../../src/ir/graph.js';
 import { buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport } from '../../src/zoo/topologies.js';
 
@@ -37,7 +38,7 @@ export const ZOO_FIXTURES: readonly ZooFixture[] = [
 ];
 
 /** `count` Fashion-MNIST test images (normalized) laid out as [count, C, H, W]. */
-export function fmnistAs(shape: readonly [number, number, number], count: number, split: 'test' | 'train' = 'test'): Float32Array {
+export function fmnistAs(shape: readonly [number, number, number], count: number, split: 'test' | 'train' = 'test', noise = 0): Float32Array {
   const ds = loadDataset(`fmnist-mini:${split}`, { normalize: FMNIST_NORMALIZATION });
   const [c, h, w] = shape;
   const out = new Float32Array(count * c * h * w);
@@ -55,13 +56,17 @@ export function fmnistAs(shape: readonly [number, number, number], count: number
       }
     }
   }
+  if (noise > 0) {
+    const r = mulberry32(split === 'test' ? 16 : 61);
+    for (let i = 0; i < out.length; i++) out[i]! += (r.next() * 2 - 1) * noise;
+  }
   return out;
 }
 
 /** A calibration data SPEC (`npy:FILE`) of `count` such training images, written to a new temp folder. */
-export function fmnistSpecAs(shape: readonly [number, number, number], count = 256): string {
+export function fmnistSpecAs(shape: readonly [number, number, number], count = 256, noise = 0): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-zoo-'));
   const file = path.join(dir, `fmnist-${shape.join('x')}.npy`);
-  writeNpy(file, { dtype: 'float32', shape: [count, ...shape], data: fmnistAs(shape, count, 'train') });
+  writeNpy(file, { dtype: 'float32', shape: [count, ...shape], data: fmnistAs(shape, count, 'train', noise) });
   return `npy:${file}`;
 }

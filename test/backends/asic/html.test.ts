@@ -41,6 +41,8 @@ describe('report.html in headless Chromium', () => {
   let html = '';
   let report: AsicReport;
   let rects: Rect[] = [];
+  /** The DOM dumped by the first test (one Chromium run shared by the layout checks). */
+  let dom = '';
 
   beforeAll(async () => {
     expect(chromiumAvailable(), `${CHROMIUM} is missing: install the Debian package chromium (apt-get install -y chromium)`).toBe(true);
@@ -62,6 +64,7 @@ describe('report.html in headless Chromium', () => {
 
   it('runs its script without console messages and draws every bar and sweep point', () => {
     const r = dumpDom(page, dir);
+    dom = r.stdout;
     expect(consoleMessages(r.stderr)).toEqual([]);
     expect(bodyAttribute(r.stdout, 'data-rendered')).toBe('true');
     const bars = Number(bodyAttribute(r.stdout, 'data-bars'));
@@ -79,8 +82,8 @@ describe('report.html in headless Chromium', () => {
   });
 
   it('fits a 1200 px window: no horizontal scroll, every table (the layer table too) ends inside it', () => {
-    const r = dumpDom(page, dir);
-    const layout = JSON.parse(bodyAttribute(r.stdout, 'data-layout') ?? '{}') as { viewport: number; scrollWidth: number; tables: { index: number; cls: string; right: number }[] };
+    expect(dom).not.toBe('');
+    const layout = JSON.parse(bodyAttribute(dom, 'data-layout') ?? '{}') as { viewport: number; scrollWidth: number; tables: { index: number; cls: string; right: number }[] };
     expect(layout.viewport).toBe(1200);
     expect(layout.scrollWidth).toBeLessThanOrEqual(1200);
     expect(layout.tables.length).toBeGreaterThanOrEqual(5);
@@ -89,8 +92,8 @@ describe('report.html in headless Chromium', () => {
   });
 
   it('axis tick labels are round numbers (a 1, 2 or 5 step: at most 2 significant digits)', () => {
-    const r = dumpDom(page, dir);
-    const ticks = JSON.parse(bodyAttribute(r.stdout, 'data-ticks') ?? '[]') as string[];
+    expect(dom).not.toBe('');
+    const ticks = JSON.parse(bodyAttribute(dom, 'data-ticks') ?? '[]') as string[];
     expect(ticks.length).toBeGreaterThan(20);
     for (const t of ticks) {
       expect(t).toMatch(/^\d+(\.\d+)?[kM]?$/);
