@@ -113,7 +113,7 @@ describe('lowerAsic input checks', () => {
       [{ clockMhz: Number.POSITIVE_INFINITY }, /clockMhz must be a finite number > 0/],
       [{ paperAnchor: 'resnet' as never }, /unknown paper anchor "resnet"/],
       [{ paperAnchor: { label: 'x', areaMm2: -1, powerW: 1, fps: 1, weightBits: 2, activationBits: 2 } }, /paperAnchor\.areaMm2 must be a finite number > 0/],
-      [{ activationBits: 0 }, /activationBits must be a number from 1 to 32/],
+      [{ activationBits: 0 }, /`activationBits` must be a number from 1 to 32/],
       [{ inputBits: 8.5 }, /inputBits must be an integer/],
       [{ sweep: { results: [{ heuristic: 'middle-out', avgBits: 1.4, top1: 81 }] } }, /entry 0 needs "top1" as a fraction in \[0, 1\]/],
       [{ sweep: { rows: [] } }, /neither a "results" nor a "points" list/],
