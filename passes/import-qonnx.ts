@@ -49,7 +49,7 @@ import { Tensor } from '../src/ir/tensor.js';
 import { DataType } from '../src/ir/dtype.js';
 import { setTensorType, tensorTypeOf } from '../src/ir/types.js';
 import { fail, ErrorCodes } from '../src/errors.js';
-import { FN_ACT, HBNN_DOMAIN, emptyRecord, ensureHbnnFunctions, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
+import { FN_ACT, HBNN_DOMAIN, META_IMPORT, emptyRecord, ensureHbnnFunctions, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
 import { weightLayerOf } from '../src/quant/targets.js';
 import { materializeWeight, quantizeLayerWeight, weightRecord, type LayerQuantSpec } from '../src/quant/weights.js';
 import { BIG } from './insert-activation-binarization.js';
@@ -57,7 +57,6 @@ import { BIG } from './insert-activation-binarization.js';
 /** Operator domains of QONNX, Brevitas and FINN quantizers. */
 export const QONNX_DOMAINS: readonly string[] = ['onnx.brevitas', 'qonnx.custom_op.general', 'finn.custom_op.general'];
 const SUPPORTED = new Set(['Quant', 'IntQuant', 'BipolarQuant', 'Trunc', 'MultiThreshold']);
-export const META_IMPORT = 'hbnn.import';
 
 export const isQonnxNode = (n: Node): boolean => QONNX_DOMAINS.includes(n.domain);
 

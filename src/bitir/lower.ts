@@ -21,8 +21,8 @@ import type { Graph, Model, Node, Value } from '../ir/graph.js';
 import type { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { tensorTypeOf } from '../ir/types.js';
-import { fail, ErrorCodes, isHbnnError, optionName } from '../errors.js';
-import { isActivationCall, isWeightCall, requireQuantRecord, type QuantRecord } from '../quant/format.js';
+import { fail, ErrorCodes, HbnnError, isHbnnError, optionName } from '../errors.js';
+import { META_IMPORT, isActivationCall, isWeightCall, requireQuantRecord, type QuantRecord } from '../quant/format.js';
 import { readWeightCall, weightCallDims, type WeightCall } from '../quant/planes.js';
 import {
   BITIR_FORMAT,
@@ -57,7 +57,33 @@ export function lowerToBitIR(model: Model, options: Partial<LoweringOptions> = {
   if (!g.nodes.some(isWeightCall)) {
     fail(ErrorCodes.NOT_QUANTIZED, 'the model has an hbnn.quantization record but no ai.hbnn::BinarizedWeight call; quantize it first');
   }
-  return new Lowering(model, record, opts).run();
+  try {
+    return new Lowering(model, record, opts).run();
+  } catch (e) {
+    throw withImportHint(model, e);
+  }
+}
+
+/**
+ * A LOWERING error on a model whose imported QONNX activation quantizers run as standard
+ * operators (`hbnn.import`, docs/import.md) says so: those have no bit-level form.
+ */
+function withImportHint(model: Model, e: unknown): unknown {
+  if (!isHbnnError(e) || e.code !== ErrorCodes.LOWERING) return e;
+  const raw = model.getMetadata(META_IMPORT);
+  if (raw === undefined) return e;
+  let kept = 0;
+  try {
+    kept = (JSON.parse(raw) as { activations?: { as?: string }[] }).activations?.filter((a) => a.as === 'onnx-ops').length ?? 0;
+  } catch {
+    return e;
+  }
+  if (kept === 0) return e;
+  return new HbnnError(
+    e.code,
+    `${e.message}\n(the model keeps ${kept} imported QONNX activation quantizer${kept === 1 ? '' : 's'} as standard operators, which have no bit-level form; quantize the QONNX model with --act-bits to replace them by this tool's binarizers, see docs/import.md)`,
+    e.context,
+  );
 }
 
 // ------------------------------------------------------------------------------------------

@@ -5,8 +5,7 @@
 import type { Command } from 'commander';
 import { loadModel } from '../onnx/io.js';
 import { inspectModel, type InspectReport, type QuantizationSummary } from '../inspect.js';
-import { META_RECORD } from '../quant/format.js';
-import { META_IMPORT } from '../../passes/import-qonnx.js';
+import { META_IMPORT, META_RECORD } from '../quant/format.js';
 import { formatBytes, formatCount, formatShape, table } from './format.js';
 import { toJson, type CliIo } from './io.js';
 import { displayPath } from './paths.js';

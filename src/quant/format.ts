@@ -26,6 +26,8 @@ export const HBNN_DOMAIN = 'ai.hbnn';
 export const HBNN_FORMAT = 'hbnn-onnx/1';
 export const META_FORMAT = 'hbnn.format';
 export const META_RECORD = 'hbnn.quantization';
+/** Metadata key of what `import-qonnx` imported (JSON; docs/import.md). */
+export const META_IMPORT = 'hbnn.import';
 export const FN_WEIGHT = 'BinarizedWeight';
 export const FN_ACT = 'BinarizeActivation';
 /** Format written when a model holds packed planes (see src/quant/planes.ts); `hbnn-onnx/1` models hold int8 planes only. */

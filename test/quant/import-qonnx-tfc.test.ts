@@ -21,7 +21,8 @@ import { writeFilesAtomic } from '../../src/util/fs.js';
 import { fineTune } from '../../src/train/index.js';
 import { sweep } from '../../src/quant/sweep.js';
 import { intRange } from '../../passes/import-qonnx.js';
-import { REPO_ROOT, floatFeed, runModel } from '../helpers/build.js';
+import { REPO_ROOT, expectHbnnError, floatFeed, runModel } from '../helpers/build.js';
+import { ErrorCodes } from '../../src/errors.js';
 import { tempDir } from '../backends/vivado-hls/helpers.js';
 
 const TFC = (v: string): string => path.join(REPO_ROOT, 'fixtures/qonnx/tfc-mnist/Brevitas_FINN_TFC/TFC', `TFC_${v}.onnx`);
@@ -113,6 +114,12 @@ describe('QONNX import: Brevitas TFC', () => {
       const q = await outputsBatched(m);
       expect(q.dims).toEqual([IMAGES, 10]);
       expect(q.data.every(Number.isFinite)).toBe(true);
+      if (v !== '1W1A') {
+        // 2-bit activation quantizers stay standard operators: not lowerable, and the error says why.
+        const e = await expectHbnnError(() => lowerToBitIR(m), ErrorCodes.LOWERING);
+        expect(e.message).toContain('imported QONNX activation quantizers as standard operators');
+        expect(e.message).toContain('--act-bits');
+      }
     });
   }
 
