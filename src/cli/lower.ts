@@ -61,6 +61,7 @@ export interface LowerCliOptions {
   accSamples?: string;
   csim?: boolean;
   keepRowOrder?: boolean;
+  weights?: string;
 }
 
 export type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
@@ -92,11 +93,12 @@ const FLAG: Record<OptionKey, string> = {
   accSamples: '--acc-samples',
   csim: '--csim',
   keepRowOrder: '--keep-row-order',
+  weights: '--weights',
 };
 
 const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
-const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', ...BITIR_KEYS];
+const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -104,6 +106,8 @@ export interface BackendResult {
   lines: string[];
   /** Summary for --json. */
   summary: Record<string, unknown>;
+  /** Printed to stderr as warnings (e.g. a design that does not fit its part). */
+  warnings?: string[];
   /** Work on the written folder (e.g. compiling and running a testbench); adds lines and summary fields. */
   afterWrite?: (outDir: string) => Promise<{ lines: string[]; summary: Record<string, unknown> }>;
 }
@@ -248,6 +252,10 @@ const vivadoHlsBackend: Backend = {
     }
     if (o.part !== undefined) opts.part = resolvePart(o.part).name;
     if (o.keepRowOrder) opts.groupRows = false;
+    if (o.weights !== undefined) {
+      if (o.weights !== 'inline' && o.weights !== 'files') fail(ErrorCodes.INVALID_OPTION, `--weights must be inline or files, got '${o.weights}'`, { option: '--weights' });
+      opts.weightStorage = o.weights;
+    }
     if (o.folding !== undefined) opts.folding = parseFolding(readJsonOption(o.folding, '--folding', cwd));
     if (o.testSamples !== undefined) opts.testSamples = parseIntOption(o.testSamples, '--test-samples', 1);
     if (o.accSamples !== undefined) opts.accSamples = parseIntOption(o.accSamples, '--acc-samples', 0);
@@ -274,7 +282,8 @@ const vivadoHlsBackend: Backend = {
             `${formatCount(Math.round(t.fps))} frames/s (bottleneck ${t.bottleneck}), ${formatCount(t.luts)} LUTs (${t.lutPercent}%), ${formatCount(t.bram18)} BRAM18 (${t.bramPercent}%), ${formatCount(t.dsp)} DSP`,
           `${r.design.units.length} units; testbench: ${r.files.has('tb_data.txt') ? 'tb.cpp with tb_data.txt' : 'tb.cpp'} (expected outputs from the bit-level IR)`,
         ],
-        summary: { part: r.estimates.part.name, clockMhz: r.estimates.clockMhz, ...t, folding: r.folding },
+        summary: { part: r.estimates.part.name, clockMhz: r.estimates.clockMhz, ...t, fit: r.estimates.fit, folding: r.folding },
+        ...(r.estimates.fit.verdict !== 'fits' ? { warnings: [r.estimates.notes[0]!] } : {}),
       };
       if (o.csim) {
         result.afterWrite = async (outDir) => {
@@ -366,6 +375,7 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
     Object.assign(result.summary, extra.summary);
   }
   log.done();
+  for (const w of result.warnings ?? []) log.warn(w);
   const files = [...result.files].map(([name, data]) => ({ name, bytes: typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength }));
   return { model: input, backend: backend.name, outDir, files, result };
 }
@@ -429,9 +439,10 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--part <name>', on('part', `FPGA part for the estimate and run_hls.tcl: ${Object.keys(FPGA_PARTS).join(', ')} (default ${DEFAULT_PART})`))
     .option('--test-data <spec>', on('testData', 'testbench inputs from a dataset (default: synthetic samples)'))
     .option('--normalize <norm>', on('normalize', "normalization of --test-data: fmnist, MEAN:STD or none (default: the model's record, else none)"))
-    .option('--test-samples <n>', on('testSamples', 'samples in the testbench (default 8)'))
-    .option('--acc-samples <n>', on('accSamples', 'samples whose accumulators the testbench checks (default 2)'))
+    .option('--test-samples <n>', on('testSamples', 'samples in the testbench (default 8; 1 with weights in files)'))
+    .option('--acc-samples <n>', on('accSamples', 'samples whose accumulators the testbench checks (default 2; 0 with weights in files)'))
     .option('--csim', on('csim', 'compile the project with g++ ($CXX) and run its testbench (C simulation)'))
+    .option('--weights <where>', on('weights', 'weight planes inline in the headers or in data files read at run time by the C simulation (inline|files; default: files above 4 Mbit of weights)'))
     .option('--keep-row-order', on('keepRowOrder', "keep FINN's row order on the PEs (default: rows grouped by their widest weight, so PEs drop the bit planes their rows never use)"))
     .option('--tech <file>', on('tech', "technology JSON (default: calibrated to the paper's VGG-8 ASIC row)"))
     .addOption(new Option('--scaling <rule>', on('scaling', "headline figures from unit counts or the paper's rule (default units)")).choices(['units', 'paper']))

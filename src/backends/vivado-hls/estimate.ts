@@ -23,7 +23,7 @@
  * plane, mask per partial plane, 4 words for three nested planes); distributed ROMs keep only
  * their varying bit columns, BRAM follows FINN's block-RAM bucketing of the whole word.
  */
-import type { BinaryWeight, FixedWeight } from '../../bitir/types.js';
+import type { BinaryWeight, FixedWeight, WeightPlane } from '../../bitir/types.js';
 import { popcount32 } from '../../bitir/lower.js';
 import { entryBits } from './design.js';
 import { combinerCount, isShift } from './arith.js';
@@ -31,7 +31,7 @@ import { compactPlanes, storedWordsPerLane } from './emit/weights.js';
 
 /** SIMD from which ±1 × fixed-point lanes are summed on the input's bit planes (emit/stages.ts). */
 const BIT_PLANE_MIN_SIMD_EST = 32;
-import type { FpgaEstimate, FpgaPart, HlsDesign, HlsStage, StageEstimate, UnitStage } from './types.js';
+import type { FitRatios, FitReport, FpgaEstimate, FpgaPart, HlsDesign, HlsStage, StageEstimate, UnitStage } from './types.js';
 import { unreachable } from '../../bitir/types.js';
 import { formatCount } from '../../util/numbers.js';
 
@@ -158,40 +158,6 @@ export function muxLuts(n: number): number {
 // ------------------------------------------------------------------------------------------
 
 const laneCache = new WeakMap<object, Map<string, number>>();
-const streamBitsCache = new WeakMap<object, Map<string, Uint8Array>>();
-
-/**
- * A stored bit of every weight, row-major [MH][MW] in stream column order: `s<i>`/`m<i>` the
- * sign/mask of plane i, `c2` the compact word (mask 3 ? sign 3 : mask 2; emit/weights.ts).
- */
-function streamBits(u: Pick<UnitStage, 'weight' | 'columnOrder'>, name: string): Uint8Array {
-  const w = u.weight as BinaryWeight;
-  let byName = streamBitsCache.get(w);
-  if (!byName) streamBitsCache.set(w, (byName = new Map()));
-  const hit = byName.get(name);
-  if (hit) return hit;
-  let b: Uint8Array;
-  if (name === 'c2') {
-    const s3 = streamBits(u, 's3');
-    const m2 = streamBits(u, 'm2');
-    const m3 = streamBits(u, 'm3');
-    b = new Uint8Array(s3.length);
-    for (let i = 0; i < b.length; i++) b[i] = m3[i] ? s3[i]! : m2[i]!;
-  } else {
-    const pl = w.planes[Number(name.slice(1)) - 1]!;
-    const words = name[0] === 's' ? pl.signs : pl.mask;
-    b = new Uint8Array(w.rows * w.cols);
-    for (let r = 0; r < w.rows; r++) {
-      for (let j = 0; j < w.cols; j++) {
-        const c = u.columnOrder[j]!;
-        b[r * w.cols + j] = (words[r * w.wordsPerRow + (c >>> 5)]! >>> (c & 31)) & 1;
-      }
-    }
-  }
-  byName.set(name, b);
-  return b;
-}
-
 type FoldShape = Pick<UnitStage, 'weight' | 'columnOrder' | 'pe' | 'simd' | 'mh' | 'mw'>;
 
 /**
@@ -202,31 +168,54 @@ type FoldShape = Pick<UnitStage, 'weight' | 'columnOrder' | 'pe' | 'simd' | 'mh'
  * with some 1 in any of their columns (a PE without one has no lane of the plane).
  */
 function columnCount(u: FoldShape, name: string, kind: 'any' | 'varying' | 'pes'): number {
-  const w = u.weight;
+  const w = u.weight as BinaryWeight;
   let byFold = laneCache.get(w);
   if (!byFold) laneCache.set(w, (byFold = new Map()));
   const key = `${kind}/${name}/${u.pe}/${u.simd}`;
   const hit = byFold.get(key);
   if (hit !== undefined) return hit;
-  const bits = streamBits(u, name);
+  // Stored bit of entry (row r, stream column j): word r·wpr + (c >>> 5), bit c & 31 of the IR
+  // plane, c = columnOrder[j]; `c2` is (mask 3 ? sign 3 : mask 2). Read from the packed planes
+  // (no unpacked copy: AlexNet-sized layers have tens of millions of weights).
+  const plane = (i: number): WeightPlane => w.planes[i - 1]!;
+  const compact = name === 'c2';
+  const main = compact ? plane(3).mask : name[0] === 's' ? plane(Number(name.slice(1))).signs : plane(Number(name.slice(1))).mask;
+  const s3 = compact ? plane(3).signs : main;
+  const m2 = compact ? plane(2).mask : main;
+  const wpr = w.wordsPerRow;
+  const order = u.columnOrder;
   const P = u.pe;
   const Q = u.simd;
-  // any: bit 1 seen; varying: 1 = only 0 seen, 2 = only 1 seen, 3 = both.
+  // any: bit 1 seen; varying: 1 = only 0 seen, 2 = only 1 seen, 3 = both. A row whose PE has
+  // all its lanes decided is skipped, and the scan ends when every lane is: random planes are
+  // decided after a few tiles per lane.
   const seen = new Uint8Array(P * Q);
+  const decidedInPe = new Int32Array(P);
   const any = kind !== 'varying';
   const done = any ? 1 : 3;
   let remaining = P * Q;
   for (let r = 0; r < u.mh && remaining > 0; r++) {
-    const base = (r % P) * Q;
-    const row = r * u.mw;
-    for (let j = 0; j < u.mw; j++) {
-      const k = base + (j % Q);
+    const p = r % P;
+    if (decidedInPe[p] === Q) continue;
+    const base = p * Q;
+    const rowWord = r * wpr;
+    let lane = 0;
+    for (let j = 0; j < u.mw; j++, lane = lane + 1 === Q ? 0 : lane + 1) {
+      const k = base + lane;
       const before = seen[k]!;
       if (before === done) continue;
-      const now = any ? (bits[row + j] ? 1 : 0) : before | (bits[row + j] ? 2 : 1);
+      const c = order[j]!;
+      const wi = rowWord + (c >>> 5);
+      const sh = c & 31;
+      let bit = (main[wi]! >>> sh) & 1;
+      if (compact) bit = bit ? (s3[wi]! >>> sh) & 1 : (m2[wi]! >>> sh) & 1;
+      const now = any ? bit : before | (bit ? 2 : 1);
       if (now !== before) {
         seen[k] = now;
-        if (now === done) remaining--;
+        if (now === done) {
+          remaining--;
+          if (++decidedInPe[p] === Q) break;
+        }
       }
     }
   }
@@ -310,8 +299,14 @@ export interface UnitCost {
 
 type UnitShape = Pick<UnitStage, 'mh' | 'mw' | 'reps' | 'pe' | 'simd' | 'weight' | 'terms' | 'accBits' | 'activation' | 'in' | 'arith' | 'columnOrder'> & { groups?: number };
 
-/** Cost of a unit with its folding (`pe`, `simd`): the structure emit/stages.ts writes. */
-export function unitCost(u: UnitShape): UnitCost {
+/**
+ * Cost of a unit with its folding (`pe`, `simd`): the structure emit/stages.ts writes.
+ * `lowerBound`: skip the exact lane, accumulator and LUTRAM counts (which scan the weights) and
+ * return a lower bound of `luts` instead (the folding solver ranks candidates with it): the
+ * lanes synthesis keeps are at least SIMD × density per plane (`lutsIdeal`'s lanes), the
+ * partial planes' accumulators and the distributed ROM are counted as 0.
+ */
+export function unitCost(u: UnitShape, o: { lowerBound?: boolean } = {}): UnitCost {
   const p = u.pe;
   const q = u.simd;
   const nf = u.mh / p;
@@ -362,11 +357,12 @@ export function unitCost(u: UnitShape): UnitCost {
     if ((u.groups ?? 1) > 1) shared *= p;
     return { perPe, shared, lanes };
   };
-  const kept = laneLogic((plane) => keptLanesPerPe(u, plane));
   const dense = laneLogic(() => q);
   const ideal = laneLogic((plane) => q * (stats.density[plane - 1] ?? 1));
+  const kept = o.lowerBound ? ideal : laneLogic((plane) => keptLanesPerPe(u, plane));
   // Accumulators: one per term in every PE that keeps a lane of its weight plane.
-  const accKept = u.terms.reduce((a, t) => a + ar.xBits * (t.w === 0 ? p : keptPes(u, t.w)), 0);
+  const full = (t: { w: number }): boolean => t.w === 0 || u.weight.kind !== 'binary' || (stats.full[t.w - 1] ?? true);
+  const accKept = u.terms.reduce((a, t) => a + ar.xBits * (full(t) ? p : o.lowerBound ? 0 : keptPes(u, t.w)), 0);
   const accAll = u.terms.length * ar.xBits * p;
 
   let dsp = 0;
@@ -409,7 +405,7 @@ export function unitCost(u: UnitShape): UnitCost {
   const wmem = nf * sf;
   let bram = 0;
   let c2 = 0;
-  if (wmem <= 128) c2 = storedVaryingBits(u) * Math.ceil(wmem / 64);
+  if (wmem <= 128) c2 = o.lowerBound ? 0 : storedVaryingBits(u) * Math.ceil(wmem / 64);
   else bram = bram18For(wmem, p * q * storedWordsPerLane(u));
   const perPeAct = combiners === p ? comb : 0;
   const combine = combiners === p ? 0 : combiners * comb + muxes;
@@ -605,6 +601,8 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
   const unmet = o.targetFps !== undefined && fps < o.targetFps * (1 - 1e-9);
   if (dspFallback) notes.unshift(dspFallback);
   if (unmet) notes.unshift(`target ${o.targetFps} FPS not reached: the slowest stage (${worst.stage}) needs ${formatCount(worst.cycles)} cycles per sample even at full parallelism or fixed-rate input.`);
+  const ratio: FitRatios = { luts: luts / o.part.luts, bram18: bram / o.part.bram18, dsp: dsp / o.part.dsp };
+  const over = (['luts', 'bram18', 'dsp'] as const).filter((k) => ratio[k] > 1);
   return {
     format: 'hbnn-fpga-estimate/1',
     part: o.part,
@@ -625,8 +623,52 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
       dspPercent: pct(dsp, o.part.dsp),
     },
     notes,
+    fit: { verdict: over.length === 0 ? 'fits' : 'cannot-fit', ratio, over },
     ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}),
     avgWeightBits: design.avgWeightBits,
     ...(design.avgActivationBits !== undefined ? { avgActivationBits: design.avgActivationBits } : {}),
   };
+}
+
+// ------------------------------------------------------------------------------------------
+// Does it fit?
+// ------------------------------------------------------------------------------------------
+
+const percent = (r: number): string => `${formatCount(Math.round(r * 100))}%`;
+const RESOURCE_NAMES = { luts: 'LUTs', bram18: 'BRAM18', dsp: 'DSP48' } as const;
+
+/** Stored weight bits of a design (what its weight memories hold). */
+export function storedWeightBits(design: HlsDesign): number {
+  return design.units.reduce((a, u) => a + u.mh * u.mw * storedWordsPerLane(u), 0);
+}
+
+/**
+ * The fit report of `estimate` (the design as folded), completed with the smallest folding's
+ * estimate on the same part (`smallest`: PE = SIMD = 1 in every unit) and on every part of
+ * `parts`, when the design does not fit. A design that does not fit gets a first note saying
+ * by how much, and whether any folding would.
+ */
+export function completeFit(estimate: FpgaEstimate, smallestDesign: HlsDesign, weightsOf: HlsDesign, parts: readonly FpgaPart[]): void {
+  const fit = estimate.fit;
+  if (fit.verdict === 'fits') return;
+  const part = estimate.part;
+  const small = estimateDesign(smallestDesign, { part, clockMhz: estimate.clockMhz });
+  const st = small.total;
+  const sr = small.fit.ratio;
+  fit.smallest = { luts: st.luts, bram18: st.bram18, dsp: st.dsp, fps: st.fps, ratio: sr };
+  fit.verdict = small.fit.verdict === 'fits' ? 'fits-when-folded' : 'cannot-fit';
+  fit.weightBits = storedWeightBits(weightsOf);
+  fit.bramBits = part.bram18 * 18 * 1024;
+  fit.partsThatFit = parts.filter((p) => p.name === part.name ? small.fit.verdict === 'fits' : estimateDesign(smallestDesign, { part: p, clockMhz: estimate.clockMhz }).fit.verdict === 'fits').map((p) => p.name);
+  const t = estimate.total;
+  const used = fit.over.map((k) => `${percent(fit.ratio[k])} of its ${RESOURCE_NAMES[k]}`).join(' and ');
+  let note = `DOES NOT FIT the ${part.name}: this folding needs ${used} (${formatCount(t.luts)} LUTs, ${formatCount(t.bram18)} BRAM18).`;
+  if (fit.verdict === 'fits-when-folded') {
+    note += ` The smallest folding (PE = SIMD = 1 in every unit) fits (${percent(sr.luts)} of the LUTs, ${percent(sr.bram18)} of the BRAM18) at ${formatCount(st.fps)} FPS: ask for a lower target FPS.`;
+  } else {
+    const smallOver = small.fit.over.map((k) => `${RESOURCE_NAMES[k]} ${(sr[k]).toFixed(2)}× the part's (${formatCount((k === 'luts' ? st.luts : k === 'bram18' ? st.bram18 : st.dsp))})`).join(', ');
+    note += ` It cannot fit at any folding: even the smallest (PE = SIMD = 1 in every unit) needs ${smallOver}; its weights alone are ${(fit.weightBits / 1e6).toFixed(1)} Mbit against ${(fit.bramBits / 1e6).toFixed(1)} Mbit of block RAM.`;
+    note += fit.partsThatFit.length ? ` Parts it would fit (smallest folding): ${fit.partsThatFit.join(', ')}.` : ' None of the built-in parts holds it (weights would have to stream from off-chip memory, which this backend does not generate).';
+  }
+  estimate.notes.unshift(note);
 }

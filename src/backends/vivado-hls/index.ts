@@ -10,14 +10,14 @@ import { lowerToBitIR } from '../../bitir/lower.js';
 import { BITIR_FORMAT, type BitProgram, type LoweringOptions } from '../../bitir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import { buildDesign } from './design.js';
-import { estimateDesign } from './estimate.js';
+import { completeFit, estimateDesign, storedWeightBits } from './estimate.js';
 import { foldingJson, resolveFolding } from './folding.js';
 import { groupable, groupProgramRows } from './grouping.js';
-import { resolvePart } from './parts.js';
+import { FPGA_PARTS, resolvePart } from './parts.js';
 import type { FoldingSpec, FpgaEstimate, HlsDesign } from './types.js';
 import { LIB_HEADER, SHIM_HEADER, libHeader, shimHeader } from './emit/headers.js';
-import { weightsFileName, weightsHeader } from './emit/weights.js';
-import { TOP_HEADER, TOP_SOURCE, topHeader, topSource } from './emit/top.js';
+import { weightArrays, weightsFileName, weightsHeader } from './emit/weights.js';
+import { TOP_HEADER, TOP_SOURCE, topHeader, topSource, type WeightFileArray } from './emit/top.js';
 import { TB_DATA, TB_SOURCE, testbenchData, testbenchSource } from './emit/testbench.js';
 import { TCL_FILE, estimatesMarkdown, projectReadme, tclScript } from './emit/project.js';
 import { computeVectors, syntheticSamples } from './vectors.js';
@@ -42,9 +42,9 @@ export interface VivadoHlsOptions {
   part?: string;
   /** Testbench input: normalized float samples, row-major (default: synthetic samples). */
   testData?: Float32Array;
-  /** Samples in the testbench (default 8; at most what testData holds). */
+  /** Samples in the testbench (default 8, 1 when the weights go to files; at most what testData holds). */
   testSamples?: number;
-  /** Samples whose accumulators the testbench checks (default 2). */
+  /** Samples whose accumulators the testbench checks (default 2, 0 when the weights go to files). */
   accSamples?: number;
   /** Lowering precisions when a model is given. */
   lowering?: Partial<LoweringOptions>;
@@ -53,7 +53,17 @@ export interface VivadoHlsOptions {
    * rows need fewer bit planes drop the others. Default true; the logits do not change.
    */
   groupRows?: boolean;
+  /**
+   * Where the binary weight planes go: `inline` (constant arrays in weights_<layer>.h) or
+   * `files` (one data file per array, #included by synthesis and read at run time by the
+   * C-simulation build, which then compiles in seconds and little memory). Default: `files`
+   * when the design stores more than WEIGHT_FILES_MIN_BITS weight bits, else `inline`.
+   */
+  weightStorage?: 'inline' | 'files';
 }
+
+/** Stored weight bits from which `lowerVivadoHls` puts the weights in data files by default (4 Mbit). */
+export const WEIGHT_FILES_MIN_BITS = 4 * 1024 * 1024;
 
 export interface VivadoHlsPlan {
   /** The program the design implements: the input program with the units' rows grouped (same logits and classes). */
@@ -102,6 +112,9 @@ export function planVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = {
     if (order) u.rowOrder = order;
   }
   const estimates = estimateDesign(design, { part, clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) });
+  // A design that does not fit: by how much, and whether the smallest folding (the provisional
+  // design: PE = SIMD = 1, rows in model order) would, here or on another part.
+  completeFit(estimates, provisional, design, Object.values(FPGA_PARTS));
   return { program, design, folding, estimates };
 }
 
@@ -111,7 +124,11 @@ export function lowerVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = 
   const { program, design, estimates } = plan;
   const clockMhz = estimates.clockMhz;
   const per = design.input.entries;
-  const wanted = o.testSamples ?? 8;
+  // Large designs (weights in files): the interpreter's expected values cost seconds per
+  // sample, and accumulators (an unfused run) minutes; one sample and no accumulators unless asked.
+  const storage = o.weightStorage ?? (storedWeightBits(design) > WEIGHT_FILES_MIN_BITS ? 'files' : 'inline');
+  const large = storage === 'files';
+  const wanted = o.testSamples ?? (large ? 1 : 8);
   if (!Number.isInteger(wanted) || wanted < 1) fail(ErrorCodes.INVALID_OPTION, `testSamples must be a positive integer (got ${wanted})`, { option: 'testSamples' });
   let data = o.testData;
   if (data && data.length % per !== 0) {
@@ -119,15 +136,20 @@ export function lowerVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = 
   }
   if (!data) data = syntheticSamples(per, wanted);
   const count = Math.min(wanted, data.length / per);
-  const accCount = Math.min(o.accSamples ?? 2, count);
+  const accCount = Math.min(o.accSamples ?? (large ? 0 : 2), count);
   const vectors = computeVectors(program, design, data, count, accCount);
 
   const files = new Map<string, string>();
   files.set(SHIM_HEADER, shimHeader());
   files.set(LIB_HEADER, libHeader());
-  for (const u of design.units) files.set(weightsFileName(u), weightsHeader(u));
+  const weightFiles: WeightFileArray[] = [];
+  for (const u of design.units) {
+    const inFiles = storage === 'files' && u.weight.kind === 'binary';
+    files.set(weightsFileName(u), weightsHeader(u, inFiles ? files : undefined));
+    if (inFiles) for (const name of weightArrays(u)) weightFiles.push({ name, count: u.pe * (u.mh / u.pe) * (u.mw / u.simd) });
+  }
   files.set(TOP_HEADER, topHeader(design));
-  files.set(TOP_SOURCE, topSource(design));
+  files.set(TOP_SOURCE, topSource(design, { weightFiles }));
   files.set(TB_SOURCE, testbenchSource(design));
   files.set(TB_DATA, testbenchData(design, vectors));
   files.set(TCL_FILE, tclScript(design, { part: estimates.part.name, clockMhz }));

@@ -302,6 +302,35 @@ export interface FpgaPart {
   source: string;
 }
 
+/** Resources of a design, as used / available on the part (1 = all of it). */
+export interface FitRatios {
+  luts: number;
+  bram18: number;
+  dsp: number;
+}
+
+/**
+ * Fit of a design on its part (docs/backend-vivado-hls.md, "Does it fit?").
+ * - `fits`: every resource of this design is within the part;
+ * - `fits-when-folded`: this folding does not fit, the smallest one (PE = SIMD = 1 in every
+ *   unit) does: a lower target FPS would;
+ * - `cannot-fit`: not even the smallest folding fits, by the factors in `smallest.ratio`.
+ */
+export interface FitReport {
+  verdict: 'fits' | 'fits-when-folded' | 'cannot-fit';
+  /** This design: used / available per resource (DSPs beyond the part are counted as LUTs, so dsp ≤ 1). */
+  ratio: FitRatios;
+  /** The resources this design exceeds. */
+  over: ('luts' | 'bram18' | 'dsp')[];
+  /** The smallest folding, when this design does not fit: its resources and ratios, and its throughput. */
+  smallest?: { luts: number; bram18: number; dsp: number; fps: number; ratio: FitRatios };
+  /** Stored weight bits of the design and the part's block RAM bits (18 Kbit per BRAM18), when this design does not fit. */
+  weightBits?: number;
+  bramBits?: number;
+  /** Parts of the built-in list on which the smallest folding fits (when this design does not fit). */
+  partsThatFit?: string[];
+}
+
 export interface FpgaEstimate {
   format: 'hbnn-fpga-estimate/1';
   part: FpgaPart;
@@ -325,8 +354,10 @@ export interface FpgaEstimate {
     bramPercent: number;
     dspPercent: number;
   };
-  /** What the numbers do not cover, and model caveats. */
+  /** What the numbers do not cover, and model caveats (a design that does not fit the part: first). */
   notes: string[];
+  /** Whether the design fits the part, by how much it does not, and whether any folding would. */
+  fit: FitReport;
   /** Requested throughput, when folding was solved for one. */
   targetFps?: number;
   avgWeightBits: number;

@@ -42,12 +42,15 @@ export function computeVectors(program: BitProgram, design: HlsDesign, images: F
   const m = Math.min(accCount, run.samples);
   const accumulators: number[][][] = Array.from({ length: m }, () => []);
   if (m > 0) {
-    for (const u of design.units) {
-      const r = interpret(program, data, { limit: m, captureAccumulators: u.unitOp });
-      const acc = r.captured[u.unitOp]!;
+    // Every unit's accumulators in one run (captured tensors are computed op by op, unfused).
+    const accTensor = new Map(program.ops.map((op) => [op.id, op.output]));
+    const ids = design.units.map((u) => accTensor.get(u.unitOp) ?? u.unitOp);
+    const r = interpret(program, data, { limit: m, capture: ids });
+    design.units.forEach((u, i) => {
+      const acc = r.captured[ids[i]!]!;
       const n = u.terms.length * u.mh * u.reps;
       for (let s = 0; s < m; s++) accumulators[s]!.push(Array.from(acc.subarray(s * n, (s + 1) * n)));
-    }
+    });
   }
   return { inputs, classes: Int32Array.from(run.classes), logits, accumulators };
 }

@@ -89,7 +89,9 @@ beforeAll(async () => {
     const m = buildNet();
     const acts = config === 'W1.4A1.4' ? { actBits: 1.4, actHeuristic: 'middle-out' as const, calibData: `npy:${calib}`, calibLimit: 32 } : {};
     await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', ...acts });
-    const r = lowerVivadoHls(lowerToBitIR(m), { folding: FOLD, testData: uniform(SAMPLES * PER, 21), testSamples: SAMPLES, accSamples: 4 });
+    // W1.4A1.4 puts its weight planes in data files (what large designs do by default), read at run time by the C simulation.
+    const storage = config === 'W1.4A1.4' ? ('files' as const) : ('inline' as const);
+    const r = lowerVivadoHls(lowerToBitIR(m), { folding: FOLD, testData: uniform(SAMPLES * PER, 21), testSamples: SAMPLES, accSamples: 4, weightStorage: storage });
     const dir = path.join(root, config);
     writeFilesAtomic(dir, r.files);
     results.set(config, r);
@@ -121,6 +123,19 @@ describe('grouped and depthwise convolutions (vector-vector units)', () => {
     // Same cycles formula as a dense unit: reps · (MH/PE) · (MW/SIMD).
     const est = r.estimates.stages.find((s) => s.layer === 'grp2')!;
     expect(est.cycles).toBe(16 * 2 * 1);
+  });
+
+  it('weights in data files: no initializers in the C-simulation build, one .dat file per array of 0x… words (the C simulation below reads them)', () => {
+    const inline = results.get('W1.4')!;
+    const files = results.get('W1.4A1.4')!;
+    expect(inline.files.get('weights_grp2.h')).toMatch(/static const ap_uint<36> u2_ws1\[8\]\[2\] = \{/);
+    const header = files.files.get('weights_grp2.h')!;
+    expect(header).toContain('#include "u2_ws1.dat"');
+    expect(header).toContain('static ap_uint<36> u2_ws1[8][2];  // read from u2_ws1.dat');
+    expect(files.files.get('hbnn_top.cpp')).toContain('hbnn::load_words("u2_ws1.dat", &u2_ws1[0][0], 16);');
+    const words = files.files.get('u2_ws1.dat')!.trim().split(',\n');
+    expect(words).toHaveLength(16);
+    for (const w of words) expect(w).toMatch(/^0x[0-9a-f]+ULL$/);
   });
 
   it('a vector-vector unit pays per PE what a dense unit shares (the bit-plane input sum)', () => {

@@ -21,18 +21,20 @@ export function signedBits(values: Iterable<number>): number {
 
 /** A packed word of `width` bits (bit i = bits[i]) as an `ap_uint<width>` initializer. */
 export function wordLit(bits: ArrayLike<number>, width: number): string {
-  const nibbles: string[] = [];
+  let hex = '';
   for (let n = Math.ceil(width / 4) - 1; n >= 0; n--) {
     let v = 0;
     for (let b = 3; b >= 0; b--) {
       const i = n * 4 + b;
       v = (v << 1) | (i < width && bits[i] ? 1 : 0);
     }
-    nibbles.push(v.toString(16));
+    // Leading zero digits dropped (at least one digit kept).
+    if (v !== 0 || hex !== '' || n === 0) hex += HEX_DIGITS[v]!;
   }
-  const hex = nibbles.join('').replace(/^0+(?=.)/, '');
   return width <= 64 ? `0x${hex}ULL` : `ap_uint<${width}>("0x${hex}", 16)`;
 }
+
+const HEX_DIGITS = '0123456789abcdef';
 
 /** Nested braces for an array initializer from a flat list and dimensions. */
 export function arrayInit(values: readonly string[], dims: readonly number[], perLine = 8): string {

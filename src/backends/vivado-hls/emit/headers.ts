@@ -265,6 +265,9 @@ void convert_width(hls::stream<Chunk<T, IN> >& in, hls::stream<Chunk<T, OUT> >& 
 // C-simulation trace: the testbench registers buffers for the accumulators of each unit and
 // for the logits; synthesis compiles the hooks away.
 #ifndef __SYNTHESIS__
+#include <cstdio>
+#include <cstdlib>
+#include <string>
 #include <vector>
 namespace hbnn {
 inline std::vector<std::vector<long long>*>& acc_trace() {
@@ -281,6 +284,35 @@ inline void trace_acc(int unit, long index, long long v) {
 }
 inline void trace_logit(int i, long long v) {
   if (logit_trace()) (*logit_trace())[i] = v;
+}
+}  // namespace hbnn
+// Weight arrays stored in data files (large designs): one initializer element per line, the
+// first "0x" of a line starting the word's hex digits. Read once, before the first sample.
+namespace hbnn {
+template <class W>
+inline void load_words(const char* file, W* dst, long count) {
+  std::FILE* f = std::fopen(file, "r");
+  if (!f) {
+    std::fprintf(stderr, "hbnn: cannot open the weight file %s (run from the project folder)\\n", file);
+    std::exit(2);
+  }
+  std::string hex;
+  long n = 0;
+  int c = std::fgetc(f);
+  while (c != EOF && n < count) {
+    if (c != '0') { c = std::fgetc(f); continue; }
+    c = std::fgetc(f);
+    if (c != 'x' && c != 'X') continue;
+    hex.clear();
+    for (c = std::fgetc(f); (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); c = std::fgetc(f)) hex.push_back((char)c);
+    dst[n++] = hex.size() <= 16 ? W((unsigned long long)std::strtoull(hex.c_str(), 0, 16)) : W(hex.c_str(), 16);
+    while (c != EOF && c != '\\n') c = std::fgetc(f);
+  }
+  std::fclose(f);
+  if (n != count) {
+    std::fprintf(stderr, "hbnn: %s holds %ld words, expected %ld\\n", file, n, count);
+    std::exit(2);
+  }
 }
 }  // namespace hbnn
 #define HBNN_TRACE_ACC(unit, index, value) ::hbnn::trace_acc((unit), (long)(index), (long long)(value))

@@ -30,38 +30,57 @@ export function unitPrefix(u: UnitStage): string {
   return `u${u.index}`;
 }
 
-/** Per (pe, tile) the lane bits of a packed weight word: `bitAt(row, col)` for each lane. */
-function laneWords(u: UnitStage, bitAt: (row: number, col: number) => number): string[] {
+/**
+ * Where a stored weight bit comes from: one IR bit plane (signs or mask words), or the compact
+ * word of three nested planes, (mask 3 ? sign 3 : mask 2).
+ */
+type BitSource = Uint32Array | { pick: Uint32Array; ifSet: Uint32Array; ifClear: Uint32Array };
+
+/** Per (pe, tile), [PE][TILES] order, the packed weight word of lanes 0..SIMD-1, read from the IR words (row-major, LSB first). */
+function laneWords(u: UnitStage, src: BitSource, wpr: number): string[] {
   const nf = u.mh / u.pe;
   const sf = u.mw / u.simd;
-  const out: string[] = [];
-  const bits = new Uint8Array(u.simd);
-  for (let pe = 0; pe < u.pe; pe++) {
-    for (let t = 0; t < nf * sf; t++) {
-      const row = Math.floor(t / sf) * u.pe + pe;
-      const col0 = (t % sf) * u.simd;
-      for (let s = 0; s < u.simd; s++) {
-        bits[s] = bitAt(row, u.columnOrder[col0 + s]!);
+  const S = u.simd;
+  const out = new Array<string>(u.mh * sf);
+  const bits = new Uint8Array(S);
+  const order = u.columnOrder;
+  const plain = src instanceof Uint32Array ? src : undefined;
+  const c2 = src instanceof Uint32Array ? undefined : src;
+  for (let r = 0; r < u.mh; r++) {
+    const pe = r % u.pe;
+    const f = (r - pe) / u.pe;
+    const rowWord = r * wpr;
+    for (let t = 0; t < sf; t++) {
+      const col0 = t * S;
+      for (let s = 0; s < S; s++) {
+        const c = order[col0 + s]!;
+        const wi = rowWord + (c >>> 5);
+        const sh = c & 31;
+        bits[s] = plain ? (plain[wi]! >>> sh) & 1 : (c2!.pick[wi]! >>> sh) & 1 ? (c2!.ifSet[wi]! >>> sh) & 1 : (c2!.ifClear[wi]! >>> sh) & 1;
       }
-      out.push(wordLit(bits, u.simd));
+      out[pe * nf * sf + f * sf + t] = wordLit(bits, S);
     }
   }
   return out;
 }
 
-const irBit = (words: Uint32Array, wpr: number) => (row: number, col: number): number => (words[row * wpr + (col >>> 5)]! >>> (col & 31)) & 1;
 
 /** Whether the unit stores its three nested planes in 4 words (see the header comment). */
 export function compactPlanes(u: Pick<UnitStage, 'weight'>): boolean {
   const w = u.weight;
   if (w.kind !== 'binary' || w.planes.length !== 3) return false;
+  const hit = compactCache.get(w);
+  if (hit !== undefined) return hit;
   const stats = planeStats(w);
-  if (!stats.full[0] || stats.full[1] || stats.full[2]) return false;
+  let nested = stats.full[0]! && !stats.full[1] && !stats.full[2];
   const m2 = w.planes[1]!.mask;
   const m3 = w.planes[2]!.mask;
-  for (let i = 0; i < m3.length; i++) if ((m3[i]! & ~m2[i]!) !== 0) return false;
-  return true;
+  for (let i = 0; nested && i < m3.length; i++) if ((m3[i]! & ~m2[i]!) !== 0) nested = false;
+  compactCache.set(w, nested);
+  return nested;
 }
+
+const compactCache = new WeakMap<BinaryWeight, boolean>();
 
 /** Stored words per lane of a unit's binary weights (what the weight memory holds). */
 export function storedWordsPerLane(u: Pick<UnitStage, 'weight'>): number {
@@ -95,7 +114,33 @@ export function weightArrays(u: UnitStage): string[] {
   return w.planes.flatMap((_, i) => (stats.full[i] ? [`${p}_ws${i + 1}`] : [`${p}_ws${i + 1}`, `${p}_wm${i + 1}`]));
 }
 
-function binaryPlanes(u: UnitStage, w: BinaryWeight): string {
+/**
+ * A weight array: inline (`static const` with its initializer), or, when `files` is given, a
+ * data file `<name>.dat` (one initializer element per line, `0x…` literals) that the
+ * synthesis build #includes as the initializer and the C-simulation build reads at run time
+ * (hbnn::load_words, called once by the top function), so that g++ never compiles megabytes
+ * of initializers.
+ */
+function weightArray(type: string, name: string, dims: readonly number[], values: readonly string[], files: Map<string, string> | undefined): string {
+  if (!files) return constArray(type, name, dims, values, 4);
+  files.set(weightDataFile(name), `${values.join(',\n')}\n`);
+  const d = dims.map((x) => `[${x}]`).join('');
+  return `#ifdef __SYNTHESIS__
+static const ${type} ${name}${d} = {
+#include "${weightDataFile(name)}"
+};
+#else
+static ${type} ${name}${d};  // read from ${weightDataFile(name)} at run time (hbnn::load_words)
+#endif
+`;
+}
+
+/** The data file of a weight array stored in files. */
+export function weightDataFile(array: string): string {
+  return `${array}.dat`;
+}
+
+function binaryPlanes(u: UnitStage, w: BinaryWeight, files?: Map<string, string>): string {
   const p = unitPrefix(u);
   const tiles = (u.mh / u.pe) * (u.mw / u.simd);
   const stats = planeStats(w);
@@ -106,20 +151,20 @@ function binaryPlanes(u: UnitStage, w: BinaryWeight): string {
     text += `${comment(`plane ${i + 1}: ${(stats.density[i]! * 100).toFixed(1)}% of the weights have it${stats.full[i] ? ' (all: no mask stored)' : ''}`)}\n`;
   });
   if (compactPlanes(u)) {
-    const [s1, s2, s3] = w.planes.map((pl) => irBit(pl.signs, wpr));
-    const m2 = irBit(w.planes[1]!.mask, wpr);
-    const m3 = irBit(w.planes[2]!.mask, wpr);
+    const [s1, s2, s3] = w.planes.map((pl) => pl.signs);
+    const m2 = w.planes[1]!.mask;
+    const m3 = w.planes[2]!.mask;
     text += `${comment('three nested planes in 4 words: ws1, ws2, wc2 = (mask 3 ? sign 3 : mask 2), wm3; mask 2 = wc2 | wm3, sign 3 = wc2')}\n`;
-    text += constArray(word, `${p}_ws1`, [u.pe, tiles], laneWords(u, s1!), 4);
-    text += constArray(word, `${p}_ws2`, [u.pe, tiles], laneWords(u, s2!), 4);
-    text += constArray(word, `${p}_wc2`, [u.pe, tiles], laneWords(u, (r, c) => (m3(r, c) ? s3!(r, c) : m2(r, c))), 4);
-    text += constArray(word, `${p}_wm3`, [u.pe, tiles], laneWords(u, m3), 4);
+    text += weightArray(word, `${p}_ws1`, [u.pe, tiles], laneWords(u, s1!, wpr), files);
+    text += weightArray(word, `${p}_ws2`, [u.pe, tiles], laneWords(u, s2!, wpr), files);
+    text += weightArray(word, `${p}_wc2`, [u.pe, tiles], laneWords(u, { pick: m3, ifSet: s3!, ifClear: m2 }, wpr), files);
+    text += weightArray(word, `${p}_wm3`, [u.pe, tiles], laneWords(u, m3, wpr), files);
     return text;
   }
   w.planes.forEach((plane, i) => {
     const k = i + 1;
-    text += constArray(word, `${p}_ws${k}`, [u.pe, tiles], laneWords(u, irBit(plane.signs, wpr)), 4);
-    if (!stats.full[i]) text += constArray(word, `${p}_wm${k}`, [u.pe, tiles], laneWords(u, irBit(plane.mask, wpr)), 4);
+    text += weightArray(word, `${p}_ws${k}`, [u.pe, tiles], laneWords(u, plane.signs, wpr), files);
+    if (!stats.full[i]) text += weightArray(word, `${p}_wm${k}`, [u.pe, tiles], laneWords(u, plane.mask, wpr), files);
   });
   return text;
 }
@@ -210,7 +255,11 @@ function activationConstants(u: UnitStage): string {
   return text;
 }
 
-export function weightsHeader(u: UnitStage): string {
+/**
+ * The unit's weights header. With `files`, binary weight planes go to data files added to
+ * `files` (see weightArray); fixed-point weights and the per-row constants stay inline.
+ */
+export function weightsHeader(u: UnitStage, files?: Map<string, string>): string {
   const guard = weightsFileName(u).replace(/[^A-Za-z0-9]/g, '_').toUpperCase();
   const w = u.weight;
   return `// ${weightsFileName(u)} — generated by hbnn-onnx (vivado-hls backend).
@@ -221,7 +270,7 @@ ${comment(`weight columns are in stream order (${u.source === 'conv' ? 'window (
 
 #include "hbnn_hls_lib.h"
 
-${w.kind === 'binary' ? binaryPlanes(u, w) : fixedValues(u, w)}
+${w.kind === 'binary' ? binaryPlanes(u, w, files) : fixedValues(u, w)}
 ${activationConstants(u)}
 #endif  // ${guard}
 `;

@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+/**
+ * Lowering an AlexNet-sized model (torchvision AlexNet, 61.1 M weights, src/zoo buildAlexNet)
+ * to a Vivado HLS project: time and memory of each step, the size of the project, and whether
+ * the design fits the part (it does not: the fit report says by how much).
+ *
+ *   npx tsc -p tsconfig.json && node bench/hls-alexnet.mjs [--target-fps 100] [--csim]
+ *
+ * Steps: build the float model and quantize it (W1.4, Middle-Out; not part of lowering, shown
+ * for reference), lower it to the bit-level IR, then lowerVivadoHls (folding, design,
+ * estimate, weight data files, testbench vector of one sample from the interpreter). --csim
+ * also writes the project to a temporary folder, compiles its C simulation with g++ -O1 (weights
+ * in data files, read at run time) and runs it on that sample. Wall-clock and process CPU times
+ * in seconds; on a shared machine the CPU time is the steadier figure. Not a test: it never
+ * fails on timing. The goal: lowering (bit-level IR + vivado-hls) under 60 s.
+ * Results: stdout and bench/out/hls-alexnet.json.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
+const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
+const { buildAlexNet } = await load('src/zoo/topologies.js');
+const { quantize } = await load('src/quant/quantize.js');
+const { lowerToBitIR } = await load('src/bitir/lower.js');
+const { lowerVivadoHls, compileCsim, runTestbench } = await load('src/backends/vivado-hls/index.js');
+const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
+
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(name);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const targetFps = Number(opt('--target-fps', '100'));
+const csim = argv.includes('--csim');
+
+let peakRss = 0;
+const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+const step = async (name, fn) => {
+  const c0 = process.cpuUsage();
+  const w0 = performance.now();
+  const value = await fn();
+  const wall = (performance.now() - w0) / 1000;
+  const c = process.cpuUsage(c0);
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  const cpu = (c.user + c.system) / 1e6;
+  console.log(`${name.padEnd(34)} ${wall.toFixed(1).padStart(7)} s wall ${cpu.toFixed(1).padStart(7)} s CPU   rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+  return { value, wall, cpu };
+};
+
+console.log(`hbnn vivado-hls at scale: AlexNet (torchvision), W1.4 Middle-Out, target ${targetFps} FPS, node ${process.version}, ${os.cpus().length} CPUs\n`);
+const model = await step('build float model (not timed)', () => buildAlexNet());
+const quant = await step('quantize W1.4 (not lowering)', () => quantize(model.value, { avgBits: 1.4, heuristic: 'middle-out' }));
+const bitir = await step('lower to the bit-level IR', () => lowerToBitIR(model.value));
+const hls = await step('lowerVivadoHls (files in memory)', () => lowerVivadoHls(bitir.value, { targetFps }));
+const r = hls.value;
+let bytes = 0;
+for (const v of r.files.values()) bytes += Buffer.byteLength(v);
+const params = bitir.value.weights.reduce((a, w) => a + w.rows * w.cols, 0);
+const lowering = { wall: bitir.wall + hls.wall, cpu: bitir.cpu + hls.cpu };
+console.log(`\nlowering total (bit-level IR + vivado-hls): ${lowering.wall.toFixed(1)} s wall, ${lowering.cpu.toFixed(1)} s CPU (goal: under 60 s)`);
+console.log(`${(params / 1e6).toFixed(1)} M weights, ${r.design.units.length} units, ${r.files.size} files, ${(bytes / 2 ** 20).toFixed(0)} MiB; peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+const t = r.estimates.total;
+console.log(`estimate on ${r.estimates.part.name}: ${t.luts.toLocaleString('en-US')} LUTs (${t.lutPercent}%), ${t.bram18.toLocaleString('en-US')} BRAM18 (${t.bramPercent}%), ${t.dsp} DSP, ${t.fps} FPS`);
+console.log(`fit: ${r.estimates.fit.verdict}\n  ${r.estimates.notes[0]}`);
+
+let csimResult;
+if (csim) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-alexnet-'));
+  try {
+    const w = await step('write the project', () => writeFilesAtomic(dir, r.files));
+    const build = await step('g++ -O1 (C simulation)', () => compileCsim(dir, { optLevel: 'O1', timeoutMs: 1_200_000 }));
+    try {
+      const run = await step('testbench (1 sample)', () => runTestbench(build.value));
+      console.log(run.value.stdout.trim().split('\n').slice(-3).join('\n'));
+      csimResult = { writeS: w.wall, compileS: build.value.compileMs / 1000, runS: run.value.runMs / 1000, ok: run.value.ok, summary: run.value.summary };
+    } finally {
+      build.value.dispose();
+    }
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+clearInterval(sampler);
+
+const out = {
+  model: 'alexnet (torchvision, 224×224)',
+  weights: params,
+  targetFps,
+  node: process.version,
+  cpus: os.cpus().length,
+  quantize: { wall: quant.wall, cpu: quant.cpu },
+  bitir: { wall: bitir.wall, cpu: bitir.cpu },
+  vivadoHls: { wall: hls.wall, cpu: hls.cpu },
+  lowering,
+  files: r.files.size,
+  bytes,
+  peakRssMiB: Math.round(peakRss / 2 ** 20),
+  estimate: r.estimates.total,
+  fit: r.estimates.fit,
+  ...(csimResult ? { csim: csimResult } : {}),
+};
+writeFileAtomic(path.join(ROOT, 'bench/out/hls-alexnet.json'), `${JSON.stringify(out, null, 2)}\n`);
+console.log('\nwrote bench/out/hls-alexnet.json');
