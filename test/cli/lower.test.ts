@@ -101,6 +101,20 @@ describe('lower --backend vivado-hls', () => {
     expect(r.stdout).toMatch(/^ {2}q\.vivado-hls\/hbnn_top\.cpp +[\d.]+ KiB$/m);
   });
 
+  it('a design beyond its part: written anyway, a warning on stderr, summary.fit in --json', async () => {
+    const d = workdir();
+    const r = await cli(['lower', 'q.onnx', '--backend', 'vivado-hls', '--target-fps', '100000', '--part', 'xc7z020', '--test-samples', '1', '--json'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/hbnn-onnx: warning: DOES NOT FIT the xc7z020: this folding needs [\d,]+% of its LUTs/);
+    const fit = JSON.parse(r.stdout).summary.fit;
+    expect(fit.verdict).toBe('fits-when-folded');
+    expect(fit.over).toEqual(['luts']);
+    expect(fit.ratio.luts).toBeGreaterThan(1);
+    expect(fs.existsSync(path.join(d, 'q.vivado-hls', 'hbnn_top.cpp'))).toBe(true);
+    const ok = await cli(['lower', 'q.onnx', '--backend', 'vivado-hls', '--target-fps', '2000', '-o', 'small', '--test-samples', '1'], { cwd: d });
+    expect(ok.stderr).not.toContain('warning');
+  });
+
   // g++ is required (CI installs it): without it this test fails with exit 6, it is never skipped.
   it('--test-data and --csim: the generated project compiles and matches the bit-level IR', async () => {
     const d = workdir();
