@@ -288,7 +288,7 @@ export function rewriteWeightCall(model: Model, call: Node, d: PlaneData): Node 
   }
   const keyName = old.key.name;
   const scalesName = old.scales.name;
-  const base = keyName.replace(/\.hbnn_(planes|codes)(_\d+)?$/, '');
+  const base = weightBaseName(keyName);
   const { call: fresh, key, scales } = addWeightCall(model, base, call.name, d, old.encoding);
   g.insertBefore(call, fresh);
   call.outputs[0]!.replaceAllUsesWith(fresh.outputs[0]!);
@@ -299,6 +299,11 @@ export function rewriteWeightCall(model: Model, call: Node, d: PlaneData): Node 
   g.renameValue(scales, scalesName);
   pruneWeightFunctions(model);
   return fresh;
+}
+
+/** The original weight's name from a call's key initializer name (`<W>.hbnn_planes` or `<W>.hbnn_codes`, maybe with a `_N` suffix). */
+export function weightBaseName(keyName: string): string {
+  return keyName.replace(/\.hbnn_(planes|codes)(_\d+)?$/, '');
 }
 
 /** The weight call whose key initializer is `keyName` (the record's `planes`). */
