@@ -23,7 +23,7 @@ import { DataType } from '../ir/dtype.js';
 import { tensorTypeOf } from '../ir/types.js';
 import { fail, ErrorCodes, HbnnError, isHbnnError, optionName } from '../errors.js';
 import { META_IMPORT, isActivationCall, isWeightCall, requireQuantRecord, type QuantRecord } from '../quant/format.js';
-import { readWeightCall, weightCallDims, type WeightCall } from '../quant/planes.js';
+import { readWeightCall, weightBaseName, weightCallDims, type WeightCall } from '../quant/planes.js';
 import {
   BITIR_FORMAT,
   DEFAULT_LOWERING,
@@ -1125,7 +1125,7 @@ class Lowering {
       }
       out.push({ scales: rowScale.map((s) => (Number.isNaN(s) ? 0 : s)), signs, mask });
     }
-    const base = wc.key.name.replace(/\.hbnn_(planes|signs1)(_\d+)?$/, '');
+    const base = weightBaseName(wc.key.name);
     const w: BinaryWeight = { kind: 'binary', id: this.weightId(base), source: [wc.key.name, wc.scales.name], rows, cols, wordsPerRow: wpr, planes: out };
     this.weights.push(w);
     void node;

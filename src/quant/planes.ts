@@ -183,43 +183,45 @@ function packedInitNames(g: Graph, base: string, perChannel: boolean): string[] 
   return names.map((n) => g.uniqueName(n));
 }
 
-/** Whether planes can be packed: K ≤ 3, plane 1 full, each entry's planes a prefix (the format's rule). */
-function packable(d: PlaneData): boolean {
-  if (d.k > 3) return false;
+/**
+ * The codes of decoded planes (see the header), or null when they cannot be packed: K > 3, a
+ * plane-1 zero, or an entry whose planes are not a prefix (the format's rule). One pass.
+ */
+function encodeCodes(d: PlaneData): Uint8Array | null {
   const n = prod(d.dims);
+  const k = d.k;
+  const p = d.planes;
+  if (k > 3) return null;
+  if (k === 1) {
+    const codes = new Uint8Array(Math.ceil(n / 8));
+    for (let j = 0; j < n; j++) {
+      const v = p[j]!;
+      if (v === 0) return null;
+      if (v < 0) codes[j >>> 3]! |= 1 << (j & 7);
+    }
+    return codes;
+  }
+  const codes = new Uint8Array(Math.ceil(n / 2));
+  const n2 = 2 * n;
   for (let j = 0; j < n; j++) {
-    if (d.planes[j] === 0) return false;
-    for (let i = 1; i < d.k; i++) if (d.planes[i * n + j] !== 0 && d.planes[(i - 1) * n + j] === 0) return false;
+    const a = p[j]!;
+    if (a === 0) return null;
+    const b = p[n + j]!;
+    const c3 = k === 3 ? p[n2 + j]! : 0;
+    let c: number;
+    if (b === 0) {
+      if (c3 !== 0) return null;
+      c = a < 0 ? 1 : 0;
+    } else if (c3 === 0) c = 2 + (a < 0 ? 1 : 0) + (b < 0 ? 2 : 0);
+    else c = 6 + (a < 0 ? 1 : 0) + (b < 0 ? 2 : 0) + (c3 < 0 ? 4 : 0);
+    codes[j >>> 1]! |= c << ((j & 1) << 2);
   }
-  return true;
+  return codes;
 }
 
-/** The code of entry j (see the header): K = 1 its sign bit, else 4 bits. */
-function entryCode(d: PlaneData, n: number, j: number): number {
-  if (d.k === 1) return d.planes[j]! < 0 ? 1 : 0;
-  let m = 0;
-  let s = 0;
-  for (let i = 0; i < d.k; i++) {
-    const p = d.planes[i * n + j]!;
-    if (p === 0) break;
-    m++;
-    if (p < 0) s |= 1 << i;
-  }
-  return (m === 1 ? 0 : m === 2 ? 2 : 6) + s;
-}
-
-/** The packed tensors (in call input order, without names) of decoded planes. */
-function packTensors(d: PlaneData, perChannel: boolean): { dims: number[]; dtype: number; bytes: Uint8Array }[] {
-  const n = prod(d.dims);
+/** The packed tensors (in call input order, without names) for `codes` of `d`. */
+function packTensors(d: PlaneData, codes: Uint8Array, perChannel: boolean): { dims: number[]; dtype: number; bytes: Uint8Array }[] {
   const i64 = (xs: readonly number[]): Uint8Array => new Uint8Array(BigInt64Array.from(xs, (x) => BigInt(x)).buffer);
-  let codes: Uint8Array;
-  if (d.k === 1) {
-    codes = new Uint8Array(Math.ceil(n / 8));
-    for (let j = 0; j < n; j++) if (d.planes[j]! < 0) codes[j >>> 3]! |= 1 << (j & 7);
-  } else {
-    codes = new Uint8Array(Math.ceil(n / 2));
-    for (let j = 0; j < n; j++) codes[j >>> 1]! |= entryCode(d, n, j) << ((j & 1) * 4);
-  }
   const out = [
     { dims: [codes.length], dtype: DataType.UINT8, bytes: codes },
     { dims: [...d.scaleDims], dtype: DataType.FLOAT, bytes: new Uint8Array(Float32Array.from(d.scaleData).buffer) },
@@ -245,12 +247,12 @@ function perTensor(d: PlaneData): boolean {
  */
 export function addWeightCall(model: Model, base: string, nodeName: string, d: PlaneData, encoding: PlaneEncoding = 'packed'): { call: Node; key: Value; scales: Value } {
   const g = model.graph;
-  const pack = encoding === 'packed' && packable(d);
-  ensureHbnnFunctions(model, pack ? [] : ['weight']);
-  if (pack) {
+  const codes = encoding === 'packed' ? encodeCodes(d) : null;
+  ensureHbnnFunctions(model, codes ? [] : ['weight']);
+  if (codes) {
     const pc = !perTensor(d);
     const names = packedInitNames(g, base, pc);
-    const inputs = packTensors(d, pc).map((t, i) => g.addInitializer(rawTensor(names[i]!, t)));
+    const inputs = packTensors(d, codes, pc).map((t, i) => g.addInitializer(rawTensor(names[i]!, t)));
     ensurePackedFunction(model, d.k, pc);
     const call = g.createNode(packedWeightFunctionName(d.k, pc), inputs, [g.uniqueName(`${base}.hbnn`)], { domain: HBNN_DOMAIN, name: g.uniqueName(nodeName) });
     return { call, key: inputs[0]!, scales: inputs[1]! };
@@ -271,11 +273,11 @@ export function rewriteWeightCall(model: Model, call: Node, d: PlaneData): Node 
   const g = model.graph;
   const old = readWeightCall(call);
   if (old.dims.join(',') !== d.dims.join(',')) fail(ErrorCodes.INTERNAL, `rewriting ${call.label}: shape [${d.dims.join(',')}] is not [${old.dims.join(',')}]`);
-  const pack = old.encoding === 'packed' && packable(d);
-  const same = pack ? call.opType === packedWeightFunctionName(d.k, !perTensor(d)) : old.encoding === 'int8';
+  const codes = old.encoding === 'packed' ? encodeCodes(d) : null;
+  const same = codes ? call.opType === packedWeightFunctionName(d.k, !perTensor(d)) : old.encoding === 'int8';
   if (same) {
-    const tensors = pack
-      ? packTensors(d, !perTensor(d))
+    const tensors = codes
+      ? packTensors(d, codes, !perTensor(d))
       : [
           { dims: [d.k, ...d.dims], dtype: DataType.INT8, bytes: new Uint8Array(d.planes.buffer.slice(d.planes.byteOffset, d.planes.byteOffset + d.planes.byteLength)) },
           { dims: [...d.scaleDims], dtype: DataType.FLOAT, bytes: new Uint8Array(Float32Array.from(d.scaleData).buffer) },
@@ -288,7 +290,7 @@ export function rewriteWeightCall(model: Model, call: Node, d: PlaneData): Node 
   }
   const keyName = old.key.name;
   const scalesName = old.scales.name;
-  const base = keyName.replace(/\.hbnn_(planes|codes)(_\d+)?$/, '');
+  const base = weightBaseName(keyName);
   const { call: fresh, key, scales } = addWeightCall(model, base, call.name, d, old.encoding);
   g.insertBefore(call, fresh);
   call.outputs[0]!.replaceAllUsesWith(fresh.outputs[0]!);
@@ -299,6 +301,11 @@ export function rewriteWeightCall(model: Model, call: Node, d: PlaneData): Node 
   g.renameValue(scales, scalesName);
   pruneWeightFunctions(model);
   return fresh;
+}
+
+/** The original weight's name from a call's key initializer name (`<W>.hbnn_planes` or `<W>.hbnn_codes`, maybe with a `_N` suffix). */
+export function weightBaseName(keyName: string): string {
+  return keyName.replace(/\.hbnn_(planes|codes)(_\d+)?$/, '');
 }
 
 /** The weight call whose key initializer is `keyName` (the record's `planes`). */

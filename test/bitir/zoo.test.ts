@@ -8,7 +8,7 @@
  * backend from the IR.
  *
  * Inputs: test images padded to the fixture's shape, channels replicated, plus seeded uniform
- * noise of ±0.05 (calibration: 64 training images the same way). Why the noise: Fashion-MNIST's
+ * noise of ±0.05 (calibration: 16 training images the same way). Why the noise: Fashion-MNIST's
  * constant background gives thousands of entries the very same value in every image, and the
  * calibration puts band edges at data quantiles, so exactly on that value: onnxruntime then sits
  * on the edge and the IR's fixed-point rounding falls on either side for all of them at once.
@@ -30,6 +30,8 @@ import { ZOO_FIXTURES, fmnistAs, fmnistSpecAs } from '../helpers/zoo.js';
 
 const N = 100;
 const NOISE = 0.05;
+/** Calibration images (few: calibrating every binarizer is most of this file's time). */
+const CALIB = 16;
 
 /** onnxruntime's pre-softmax logits (the Softmax input when the graph ends in one). */
 async function ortLogits(m: Model, x: Float32Array, shape: readonly number[]): Promise<Float32Array> {
@@ -57,7 +59,7 @@ const summary: string[] = [];
 
 for (const f of ZOO_FIXTURES) {
   describe(`${f.name}`, () => {
-    const calib = (): string => fmnistSpecAs(f.shape, 64, NOISE);
+    const calib = (): string => fmnistSpecAs(f.shape, CALIB, NOISE);
     let calibData = '';
     beforeAll(() => {
       calibData = calib();
@@ -68,7 +70,7 @@ for (const f of ZOO_FIXTURES) {
     ]) {
       it(`${config.name}: IR classes vs onnxruntime, every difference explained; ASIC report from the IR`, async () => {
         const m = f.build();
-        await quantize(m, { avgBits: 1.4, actBits: config.actBits, calibData, calibLimit: 64 });
+        await quantize(m, { avgBits: 1.4, actBits: config.actBits, calibData, calibLimit: CALIB });
         const p: BitProgram = lowerToBitIR(m);
         const x = fmnistAs(f.shape, N, 'test', NOISE);
         const per = f.shape[0] * f.shape[1] * f.shape[2];

@@ -14,6 +14,9 @@ import { quantize } from '../../src/quant/quantize.js';
 import { createSession, runSession, float32Tensor } from '../../src/runtime/ort.js';
 import { loadDataset, FMNIST_NORMALIZATION, bundledModelPath } from '../../src/data/index.js';
 import { inspectModel } from '../../src/inspect.js';
+import { evaluate } from '../../src/runtime/infer.js';
+import { lowerToBitIR, bitProgramToText } from '../../src/bitir/index.js';
+import { fineTune } from '../../src/train/index.js';
 
 /** Seeded planes with the prefix property: M_j in 1..k from `dist`, random signs; scales per tensor or per channel on `axis`. */
 function randomPlanes(dims: number[], k: number, seed: number, channelAxis?: number): PlaneData {
@@ -165,5 +168,43 @@ describe('quantized fmnist-cnn, packed against int8 planes', () => {
     expect(a!.planes).toEqual({ packed: 4, int8: 0 });
     expect(b!.planes).toEqual({ packed: 0, int8: 4 });
     expect(a!.binarizedStoredBytes).toBeLessThan(b!.binarizedStoredBytes / 5);
+  });
+});
+
+describe('every consumer reads both plane encodings', () => {
+  const CNN = bundledModelPath('fmnist-cnn');
+  const quantized = async (planes: 'packed' | 'int8'): Promise<Model> => {
+    const m = loadModel(CNN);
+    await quantize(m, { avgBits: 1.4, actBits: 1.4, normalize: 'fmnist', calibLimit: 128, planes });
+    return decodeModel(encodeModel(m));
+  };
+
+  it('eval, lowering to the bit-level IR and fine-tuning give the same results from packed and int8 planes; fine-tuning keeps the encoding', async () => {
+    const [p, i] = [await quantized('packed'), await quantized('int8')];
+    // Calibration saw the same weights: the same activation constants.
+    expect(readQuantRecord(p)!.activations).toEqual(readQuantRecord(i)!.activations);
+    // eval (the tool's sessions take Ŵ computed once)
+    const ds = loadDataset('fmnist-mini:test', { limit: 500, normalize: FMNIST_NORMALIZATION });
+    const [ep, ei] = [await evaluate(p, ds), await evaluate(i, ds)];
+    expect(Array.from(ep.predictions)).toEqual(Array.from(ei.predictions));
+    expect(ep.top1).toBeGreaterThan(0.5);
+    // the bit-level IR: the same program but for the planes' initializer names
+    const text = (m: Model): string => bitProgramToText(lowerToBitIR(m)).replace(/hbnn_(codes|planes)/g, 'hbnn_PLANES');
+    expect(text(p)).toEqual(text(i));
+    // fine-tuning: a few steps from each, the same written weights, each in its own encoding
+    const train = loadDataset('fmnist-mini:train', { limit: 128, normalize: FMNIST_NORMALIZATION });
+    const opts = { batchSize: 64, maxSteps: 2, epochs: 1, threads: 1, seed: 3 };
+    const [fp, fi] = [await fineTune(p, train, opts), await fineTune(i, train, opts)];
+    expect(readQuantRecord(fp.model)!.format).toBe(HBNN_FORMAT_PACKED);
+    expect(readQuantRecord(fi.model)!.format).toBe(HBNN_FORMAT);
+    for (const w of readQuantRecord(fp.model)!.weights) {
+      const a = readWeightCall(findWeightCall(fp.model.graph, w.planes)!);
+      const wi = readQuantRecord(fi.model)!.weights.find((x) => x.tensor === w.tensor)!;
+      const b = readWeightCall(findWeightCall(fi.model.graph, wi.planes)!);
+      expect(a.encoding).toBe('packed');
+      expect(b.encoding).toBe('int8');
+      expect(Array.from(a.planes)).toEqual(Array.from(b.planes));
+      expect(Array.from(a.scaleData)).toEqual(Array.from(b.scaleData));
+    }
   });
 });
