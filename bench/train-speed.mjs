@@ -22,6 +22,12 @@
  *           pair's ratio. This VM's speed changes in phases of minutes; adjacent runs mostly
  *           share one, so the pairs compare like with like (needs PyTorch, see --torch);
  *           with --float also float-training pairs
+ * --suite   instead: the architecture suite (bench/train-speed-suite.mjs): fmnist-cnn, ResNet-20-style
+ *           and MobileNetV2-style models (src/zoo), float and W1.4 (fmnist-cnn also W1.4A1.4),
+ *           each against onnxruntime inference of the same model in the same run and against its
+ *           bare training graph; --models a,b (default fmnist-cnn,resnet20,mobilenetv2),
+ *           --steps N per epoch (default 8), --epochs (default 2 with --suite), --infer-reps N (default 8),
+ *           --bare-steps N (default 6)
  * --json F  write the results as JSON (default bench/out/train-speed.json)
  *
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
@@ -41,7 +47,7 @@ const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
 const { fineTune, trainFloat } = await load('src/train/index.js');
 
 function parseArgs(argv) {
-  const a = { epochs: 3, limit: undefined, batch: 128, threads: 2, float: false, torch: false, canonical: false, pairs: 0, json: 'bench/out/train-speed.json' };
+  const a = { epochs: undefined, limit: undefined, batch: 128, threads: 2, float: false, torch: false, canonical: false, pairs: 0, json: 'bench/out/train-speed.json', suite: false, models: ['fmnist-cnn', 'resnet20', 'mobilenetv2'], steps: 8, inferReps: 8, bareSteps: 6 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => argv[++i];
@@ -54,16 +60,32 @@ function parseArgs(argv) {
     else if (k === '--canonical') a.canonical = true;
     else if (k === '--pairs') a.pairs = Number(v());
     else if (k === '--json') a.json = v();
+    else if (k === '--suite') a.suite = true;
+    else if (k === '--models') a.models = v().split(',');
+    else if (k === '--steps') a.steps = Number(v());
+    else if (k === '--infer-reps') a.inferReps = Number(v());
+    else if (k === '--bare-steps') a.bareSteps = Number(v());
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/train-speed.mjs)`);
   }
   a.limit ??= a.pairs > 0 ? 50 * a.batch : 12800;
+  a.epochs ??= a.suite ? 2 : 3;
   return a;
 }
 
+const mb = (b) => Math.round((b / 2 ** 20) * 10) / 10;
 const args = parseArgs(process.argv.slice(2));
+if (args.suite) {
+  const { runSuite } = await import('./train-speed-suite.mjs');
+  const loadStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
+  const runs = await runSuite({ dist, root: ROOT, args, loadModel, quantize, fineTune, trainFloat, loadDataset, FMNIST_NORMALIZATION });
+  const out = { date: new Date().toISOString(), node: process.version, args, runs, peakRssMiB: mb(process.resourceUsage().maxRSS * 1024), loadAverage: { start: loadStart, end: os.loadavg().map((v) => Math.round(v * 100) / 100) } };
+  console.log(`load average (1/5/15 min) at start ${out.loadAverage.start.join(' ')}, at end ${out.loadAverage.end.join(' ')}; peak resident memory ${out.peakRssMiB} MiB`);
+  fs.mkdirSync(path.dirname(path.resolve(ROOT, args.json)), { recursive: true });
+  fs.writeFileSync(path.resolve(ROOT, args.json), JSON.stringify(out, null, 1) + '\n');
+  process.exit(0);
+}
 const modelPath = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
 const train = loadDataset('fmnist:train', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
-const mb = (b) => Math.round((b / 2 ** 20) * 10) / 10;
 
 async function timed(label, fn) {
   const memory = [];

@@ -182,8 +182,22 @@ describe('gradcheck: residual and inverted-residual blocks (the generic convolut
     const sum = net.node('Add', [y, stem]);
     const down = net.node('Conv', [sum, net.param('dw2', [8, 1, 3, 3], 0.4)], { group: A.int(4), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) }); // 3x3
     const gap = net.node('GlobalAveragePool', [down]);
-    const errs = await check(head(net, gap, 8, 3), [3, 2, 6, 6], 3);
-    expect(Object.keys(errs)).toEqual(expect.arrayContaining(['stem', 'expand', 'dw', 'project', 'dw2', 'bnd.g']));
+    const r = await gradCheck(head(net, gap, 8, 3), [3, 2, 6, 6], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['stem', 'expand', 'dw', 'project', 'dw2', 'bnd.g']));
+    // the 6x6 depthwise Conv (multiplier 1) is shifted multiply-adds forward and backward; dw2 (multiplier 2) stays a Conv
+    const dwName = net.g.nodes.find((n) => n.opType === 'Conv' && n.attrInt('group', 1) === 12)!.name;
+    expect(r.tg.model.graph.nodes.some((n) => n.opType === 'Conv' && n.name.startsWith(dwName))).toBe(false);
+    expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Slice' && n.name.startsWith(`${dwName}/grad/`)).length).toBeGreaterThan(9);
+  });
+
+  it('depthwise Conv on a 9x9 plane: onnxruntime Conv forward and input gradient, weight gradient as one batched MatMul over (n, c)', async () => {
+    const net = new Net(['N', 2, 9, 9]);
+    const pre = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);
+    const dw = net.node('Conv', [pre, net.param('dw', [2, 1, 3, 3], 0.4), net.param('db', [2], 0.1)], { group: A.int(2), pads: A.ints([1, 1, 1, 1]) });
+    const r = await gradCheck(head(net, dw, 2 * 81, 3), [2, 2, 9, 9], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Conv').length).toBe(3); // forward, dX, im2col
   });
 });
 

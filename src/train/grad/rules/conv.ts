@@ -58,7 +58,16 @@ export function registerConv(r: GradRuleSet): void {
       const [xIn, w, b] = inputs;
       const wd = w ? ctx.dims(w) : undefined;
       const xd = xIn ? ctx.canonicalDims(xIn) : undefined;
-      const plain = (): { outputs: Value[] } => ({ outputs: ctx.copyNode(node, [xIn ? ctx.canonical(xIn) : null, ...inputs.slice(1)]) });
+      const plain = (): { outputs: Value[] } => {
+        const x0 = xIn ? ctx.canonical(xIn) : null;
+        const group = node.attrInt('group', 1);
+        if (x0 && wd && xd && wd.every((d) => typeof d === 'number') && group > 1 && wd[1] === 1 && wd[0] === group) {
+          const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? (wd as number[]).slice(2));
+          const y = geo.pads ? depthwiseTaps(ctx, x0, w!, xd.slice(2), geo, group) : null;
+          if (y) return { outputs: [b ? ctx.op('Add', [y, ctx.reshape(b, ctx.constI64([1, group, 1, 1]))]) : y] };
+        }
+        return { outputs: ctx.copyNode(node, [x0, ...inputs.slice(1)]) };
+      };
       if (!wd || !xd || wd.some((d) => typeof d !== 'number') || node.attrInt('group', 1) !== 1) return plain();
       const wdims = wd as number[];
       const spatialIn = xd.slice(2);
@@ -219,6 +228,55 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
   return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
 }
 
+/**
+ * A depthwise 2-D Conv (one input channel per group, multiplier 1) as shifted multiply-adds:
+ * Y = Σ_j Slice_j(Xpad) · W[:, 0, j] per channel, skipping taps that read only padding.
+ * onnxruntime's Conv with a weight that is a graph input (as in training) runs a depthwise Conv
+ * group by group, a tiny GEMM per (sample, channel): on MobileNetV2's 2×2 and 1×1 stages that
+ * took 90-100 ms per layer, against a few elementwise passes here. Null when it does not apply.
+ */
+function depthwiseTaps(ctx: GradContext, x: Value, w: Value, spatialIn: readonly Dim[], geo: WindowGeometry, c: number): Value | null {
+  const taps = depthwiseTapList(spatialIn, geo);
+  if (!taps) return null;
+  const [kh, kw] = geo.kernel as [number, number];
+  const [ho, wo] = taps.out;
+  const pads = geo.pads!;
+  const xp = pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.constI64([0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!])]) : x;
+  const wk = ctx.reshape(w, ctx.constI64([c, kh * kw]));
+  let y: Value | null = null;
+  for (const [i, j] of taps.live) {
+    const [a, b] = [i * geo.dilations[0]!, j * geo.dilations[1]!];
+    const sl = ctx.op('Slice', [xp, ctx.constI64([a, b]), ctx.constI64([a + geo.strides[0]! * (ho - 1) + 1, b + geo.strides[1]! * (wo - 1) + 1]), ctx.constI64([2, 3]), ctx.constI64([geo.strides[0]!, geo.strides[1]!])]);
+    const wj = ctx.reshape(ctx.op('Slice', [wk, ctx.constI64([i * kw + j]), ctx.constI64([i * kw + j + 1]), ctx.constI64([1])]), ctx.constI64([1, c, 1, 1]));
+    const t = ctx.op('Mul', [sl, wj]);
+    y = y ? ctx.op('Add', [y, t]) : t;
+  }
+  return y;
+}
+
+/** The taps of a 2-D depthwise window that read some real input (static dims, at most 8×8 outputs), and the output size; else null. */
+function depthwiseTapList(spatialIn: readonly Dim[], geo: WindowGeometry): { live: [number, number][]; out: [number, number] } | null {
+  if (geo.kernel.length !== 2 || !spatialIn.every((d) => typeof d === 'number')) return null;
+  const [h, w] = spatialIn as [number, number];
+  const pads = geo.pads!;
+  const out = [0, 1].map((i) => Math.floor(((i ? w : h) + pads[i]! + pads[i + 2]! - (geo.kernel[i]! - 1) * geo.dilations[i]! - 1) / geo.strides[i]!) + 1) as [number, number];
+  if (out[0] * out[1] > DEPTHWISE_TAPS_MAX_OUT) return null;
+  const reads = (axis: number, t: number): boolean => {
+    const n = axis ? w : h;
+    for (let o = 0; o < out[axis]!; o++) {
+      const pos = o * geo.strides[axis]! + t * geo.dilations[axis]! - pads[axis]!;
+      if (pos >= 0 && pos < n) return true;
+    }
+    return false;
+  };
+  const live: [number, number][] = [];
+  for (let i = 0; i < geo.kernel[0]!; i++) for (let j = 0; j < geo.kernel[1]!; j++) if (reads(0, i) && reads(1, j)) live.push([i, j]);
+  return { live, out };
+}
+
+/** Largest output plane (positions) for which depthwise Convs are taken as shifted multiply-adds. */
+const DEPTHWISE_TAPS_MAX_OUT = 64;
+
 /** Whether the input gradient is a stride-1 Conv of dY (pads (k-1)·d - p must not be negative). */
 function flippedConvApplies(geo: WindowGeometry): boolean {
   const rank = geo.kernel.length;
@@ -246,6 +304,11 @@ function flippedConv(ctx: GradContext, dy: Value, w: Value, geo: WindowGeometry,
   wf = mg === 1 && cg === 1 ? flipped : ctx.transpose(flipped, [0, 2, 1, 3]);
   wf = ctx.reshape(wf, ctx.constI64([group * cg, mg, ...geo.kernel]));
   const pads = geo.pads!.map((p, i) => (geo.kernel[i % rank]! - 1) * geo.dilations[i % rank]! - p);
+  const dyd = ctx.dims(dy);
+  if (mg === 1 && cg === 1 && dyd) {
+    const taps = depthwiseTaps(ctx, dy, wf, dyd.slice(2), { ...geo, pads }, group);
+    if (taps) return taps;
+  }
   return ctx.op('Conv', [dy, wf], { kernel_shape: attr.ints(geo.kernel), dilations: attr.ints(geo.dilations), pads: attr.ints(pads), group: attr.int(group) });
 }
 
@@ -303,12 +366,14 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     // dW[M, K·C] = dY[M, N·O] · G[N·O, K·C], then [M, k..., C] -> [M, C, k...]
     const m = wdims[0]!;
     let dwFlat: Value;
-    if (saved) {
-      dwFlat = ctx.op('MatMul', [dyRows(ctx, dy, m), saved]);
+    const kc = wdims[1]! * geo.kernel.reduce((a, b) => a * b, 1);
+    if (saved || !perSampleProducts(ctx.dims(dy), m, kc)) {
+      const g = saved ?? channelsLastPatches(ctx, x, wdims[1]!, spatialIn as number[], geo).g;
+      dwFlat = ctx.op('MatMul', [dyRows(ctx, dy, m), g]);
     } else {
       // per sample dY_n[M, O] · G_n[O, K·C], summed over n: no transpose of dY (its rows are per sample already)
       const { g, o } = channelsLastPatches(ctx, x, wdims[1]!, spatialIn as number[], geo);
-      const g3 = ctx.reshape(g, ctx.constI64([-1, o, wdims[1]! * geo.kernel.reduce((a, b) => a * b, 1)]));
+      const g3 = ctx.reshape(g, ctx.constI64([-1, o, kc]));
       dwFlat = ctx.reduceSum(ctx.op('MatMul', [ctx.reshape(dy, ctx.constI64([0, m, -1])), g3]), [0], false);
     }
     const dw = ctx.reshape(dwFlat, ctx.constI64([m, ...geo.kernel, wdims[1]!]));
@@ -317,7 +382,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
   const [m, cg] = [wdims[0]!, wdims[1]!];
   const k = geo.kernel.reduce((a, b) => a * b, 1);
   const pointwise = k === 1 && geo.strides.every((s) => s === 1) && geo.pads!.every((p) => p === 0);
-  if (pointwise && group === 1) {
+  if (pointwise && group === 1 && perSampleProducts(ctx.dims(dy), m, cg)) {
     // 1x1: dW = Σ_n dY_n[M, O] · X_n[C, O]ᵀ (one batched MatMul, the transpose fused into it, then a sum over the batch)
     const xT = ctx.transpose(ctx.reshape(x, ctx.constI64([0, cg, -1])), [0, 2, 1]);
     const p = ctx.op('MatMul', [ctx.reshape(dy, ctx.constI64([0, m, -1])), xT]);
@@ -341,7 +406,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
   const c = cg * group;
   // [N, C·K, O]: spatial dims flattened, then the batch split back out of N·C
   const colsFlat = ctx.reshape(ctx.reshape(cols, ctx.constI64([0, 0, -1])), ctx.constI64([-1, c * k, 0]));
-  if (group === 1 && c * k <= 64) {
+  if (group === 1 && c * k <= 64 && perSampleProducts(ctx.dims(dy), m, c * k)) {
     // few columns (e.g. a first layer on 1 channel): per-sample products dY_n[M, O] · cols_n[O, C·K] summed over n
     const p = ctx.op('MatMul', [ctx.reshape(dy, ctx.constI64([0, m, -1])), ctx.transpose(colsFlat, [0, 2, 1])]);
     return ctx.reshape(ctx.reduceSum(p, [0], false), ctx.constI64(wdims));
@@ -353,6 +418,27 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     return ctx.reshape(ctx.op('Gemm', [d2, c2], { transB: attr.int(1) }), ctx.constI64(wdims));
   }
   const mg = m / group;
+  const tapList = cg === 1 && mg === 1 ? depthwiseTapList(spatialIn, geo) : null;
+  if (tapList) {
+    // small planes: dW[c, j] = Σ_(n, o) dY · Slice_j(Xpad), one Mul and ReduceSum per tap that reads input, zeros for the others
+    const pads = geo.pads!;
+    const xp = pads.some((p) => p !== 0) ? ctx.op('Pad', [x, ctx.constI64([0, 0, pads[0]!, pads[1]!, 0, 0, pads[2]!, pads[3]!])]) : x;
+    const [ho, wo] = tapList.out;
+    const zero = ctx.constF32(new Array<number>(m).fill(0), [m, 1]);
+    const cols2: Value[] = [];
+    for (let i = 0; i < geo.kernel[0]!; i++) {
+      for (let j = 0; j < geo.kernel[1]!; j++) {
+        if (!tapList.live.some(([a, b]) => a === i && b === j)) {
+          cols2.push(zero);
+          continue;
+        }
+        const [a, b] = [i * geo.dilations[0]!, j * geo.dilations[1]!];
+        const sl = ctx.op('Slice', [xp, ctx.constI64([a, b]), ctx.constI64([a + geo.strides[0]! * (ho - 1) + 1, b + geo.strides[1]! * (wo - 1) + 1]), ctx.constI64([2, 3]), ctx.constI64([geo.strides[0]!, geo.strides[1]!])]);
+        cols2.push(ctx.reshape(ctx.reduceSum(ctx.op('Mul', [sl, dy]), [0, 2, 3], false), ctx.constI64([m, 1])));
+      }
+    }
+    return ctx.reshape(ctx.op('Concat', cols2, { axis: attr.int(1) }), ctx.constI64(wdims));
+  }
   if (cg === 1) {
     // depthwise (multiplier Mg): per (n, c) dW_(n,c)[K, Mg] = cols[n, c][K, O] · dY[n, c][O, Mg], one batched MatMul, summed over n
     // (the grouped MatMul below transposes the K-fold cols tensor: 30x slower on MobileNetV2)
@@ -365,6 +451,20 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
   const dg = ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, group, mg, -1])), [1, 2, 0, 3]), ctx.constI64([group, mg, -1]));
   const cgT = ctx.reshape(ctx.transpose(ctx.reshape(colsFlat, ctx.constI64([0, group, cg * k, -1])), [1, 0, 3, 2]), ctx.constI64([group, -1, cg * k]));
   return ctx.reshape(ctx.op('MatMul', [dg, cgT]), ctx.constI64(wdims));
+}
+
+/**
+ * Whether a weight gradient Σ_n dY_n[M, O] · A_n[O, K] is taken as per-sample products (one
+ * batched MatMul, then a sum over n), which writes N·M·K partial products but needs no
+ * transpose of dY: only when that is no more than the inputs' N·O·(M + K) (static O). Else
+ * one MatMul of dY transposed to [M, N·O] (on MobileNetV2's last 1×1 layers, O = 1-4 and
+ * M·K up to 400k, the per-sample products took 0.3 s of CPU each).
+ */
+function perSampleProducts(dyDims: readonly Dim[] | undefined, m: number, k: number): boolean {
+  const spatial = dyDims?.slice(2);
+  if (!spatial || !spatial.every((d) => typeof d === 'number')) return false;
+  const o = (spatial as number[]).reduce((a, b) => a * b, 1);
+  return m * k <= o * (m + k);
 }
 
 /** dY [N, M, O...] as [M, N·O]: one row per output channel. */

@@ -1,0 +1,185 @@
+/**
+ * The architecture suite of bench/train-speed.mjs (`--suite`): fmnist-cnn, a ResNet-20-style
+ * CIFAR network and a MobileNetV2-style network (src/zoo, 3×32×32 input, random weights and
+ * random data: speed only), each trained float and fine-tuned at W1.4 Middle-Out (fmnist-cnn
+ * also W1.4A1.4), batch 128. For every run, in the same process and the same minutes:
+ *
+ * - onnxruntime inference of the model being trained (same session options, same batch),
+ *   timed before and after the training run;
+ * - the training run (`trainFloat` / `fineTune`) with per-step wall-clock and process CPU time
+ *   (from the `step` progress events), the first steps (warm-up) apart from the steady state;
+ * - the bare training graph (`buildTrainingGraph`, one `session.run` per step on fixed feeds):
+ *   what `fineTune`'s step costs above the graph itself.
+ *
+ * Ratios are training samples/s over inference samples/s, by wall clock and by CPU time. CPU
+ * time is what to compare on a shared machine: other jobs stretch wall-clock times (3-5× at
+ * load 15 on 2 cores) but hardly the CPU time a step needs.
+ */
+import * as path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
+const r1 = (v) => Math.round(v * 10) / 10;
+const r3 = (v) => Math.round(v * 1000) / 1000;
+const cpuMs = (c) => (c.user + c.system) / 1000;
+
+export async function runSuite({ dist, root, args, loadModel, quantize, fineTune, trainFloat, loadDataset, FMNIST_NORMALIZATION }) {
+  const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
+  const { buildResNet20, buildMobileNetV2 } = await load('src/zoo/topologies.js');
+  const { buildTrainingGraph } = await load('src/train/grad/builder.js');
+  const { createSession, ort } = await load('src/runtime/ort.js');
+  const batch = args.batch;
+  const steps = args.steps;
+  const epochs = args.epochs;
+  const threads = args.threads;
+  const mb = (b) => Math.round((b / 2 ** 20) * 10) / 10;
+
+  /** Random CIFAR-shaped data (speed only). */
+  const randomData = (sampleShape, count) => {
+    const per = sampleShape.reduce((a, b) => a * b, 1);
+    const images = new Float32Array(count * per);
+    let s = 12345;
+    for (let i = 0; i < images.length; i++) {
+      s = (s * 1103515245 + 12345) >>> 0;
+      images[i] = (s / 2 ** 32) * 2 - 1;
+    }
+    return { name: 'random', count, sampleShape, images, labels: Int32Array.from({ length: count }, (_, i) => i % 10), numClasses: 10 };
+  };
+  const fmnistPath = path.join(root, 'fixtures/models/fmnist-cnn.onnx');
+  const models = {
+    'fmnist-cnn': { make: () => loadModel(fmnistPath), data: () => loadDataset('fmnist:train', { normalize: FMNIST_NORMALIZATION, limit: steps * batch }), act: true },
+    resnet20: { make: () => buildResNet20(), data: () => randomData([3, 32, 32], steps * batch) },
+    mobilenetv2: { make: () => buildMobileNetV2(), data: () => randomData([3, 32, 32], steps * batch) },
+  };
+
+  /** Median wall and CPU ms of `reps` inference runs of `model` on one batch. */
+  async function inference(model, data) {
+    const session = await createSession(model, { threads });
+    const inName = session.inputNames[0];
+    const x = new ort.Tensor('float32', data.images.subarray(0, batch * data.images.length / data.count), [batch, ...data.sampleShape]);
+    const wall = [];
+    const cpu = [];
+    for (let i = 0; i < args.inferReps + 3; i++) {
+      const t = performance.now();
+      const c = process.cpuUsage();
+      await session.run({ [inName]: x });
+      if (i >= 3) {
+        cpu.push(cpuMs(process.cpuUsage(c)));
+        wall.push(performance.now() - t);
+      }
+    }
+    await session.release();
+    return { wallMs: median(wall), cpuMs: median(cpu) };
+  }
+
+  /** The bare training graph: one session.run per step on fixed feeds. */
+  async function bare(model, data) {
+    const tg = buildTrainingGraph(model);
+    const session = await createSession(tg.model, { threads });
+    const per = data.images.length / data.count;
+    const feeds = {
+      [tg.dataInput]: new ort.Tensor('float32', data.images.subarray(0, batch * per), [batch, ...data.sampleShape]),
+      [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from(data.labels.subarray(0, batch), (l) => BigInt(l)), [batch]),
+    };
+    const inits = new Map([...model.graph.initializers.values()].map((v) => [v.name, v.constValue]));
+    for (const p of tg.params) {
+      const n = p.dims.reduce((a, b) => a * b, 1);
+      const v = p.kind === 'float' ? inits.get(p.source).toFloat32() : Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 13) / 13 - 0.5);
+      feeds[p.input] = new ort.Tensor('float32', v, p.dims);
+    }
+    const wall = [];
+    const cpu = [];
+    for (let i = 0; i < args.bareSteps + 2; i++) {
+      const t = performance.now();
+      const c = process.cpuUsage();
+      await session.run(feeds);
+      if (i >= 2) {
+        cpu.push(cpuMs(process.cpuUsage(c)));
+        wall.push(performance.now() - t);
+      }
+    }
+    await session.release();
+    return { wallMs: median(wall), cpuMs: median(cpu) };
+  }
+
+  const results = [];
+  for (const name of args.models) {
+    const spec = models[name];
+    if (!spec) throw new Error(`unknown model ${name} (fmnist-cnn, resnet20, mobilenetv2)`);
+    const data = spec.data();
+    const variants = [
+      ['float', async () => spec.make()],
+      ['W1.4', async () => { const q = spec.make(); await quantize(q, { avgBits: 1.4, heuristic: 'middle-out' }); return q; }],
+    ];
+    if (spec.act) variants.push(['W1.4A1.4', async () => { const q = spec.make(); await quantize(q, { avgBits: 1.4, actBits: 1.4, normalize: 'fmnist' }); return q; }]);
+    for (const [variant, make] of variants) {
+      const model = await make();
+      const inferBefore = await inference(model, data);
+      const stepWall = [];
+      const stepCpu = [];
+      const memory = [];
+      let tPrev = performance.now();
+      let cPrev = process.cpuUsage();
+      const onProgress = (e) => {
+        if (e.type === 'step') {
+          const t = performance.now();
+          stepWall.push(t - tPrev);
+          stepCpu.push(cpuMs(process.cpuUsage(cPrev)));
+          tPrev = t;
+          cPrev = process.cpuUsage();
+        } else if (e.type === 'epoch') {
+          global.gc?.();
+          const m = process.memoryUsage();
+          memory.push({ epoch: e.record.epoch, rssMiB: mb(m.rss), heapUsedMiB: mb(m.heapUsed) });
+        } else if (e.type === 'start') {
+          tPrev = performance.now();
+          cPrev = process.cpuUsage();
+        }
+      };
+      const common = { epochs, batchSize: batch, threads, seed: 0, evalBefore: false, onProgress };
+      const res = variant === 'float' ? await trainFloat(model, data, common) : await fineTune(model, data, { ...common, latentFrom: spec.make() });
+      const eps = res.log.epochs;
+      const stepsDone = eps.reduce((s, r) => s + r.steps, 0);
+      // steady state: the steps after the first epoch (warm-up and the allocator settling)
+      const steady = (a) => median(a.slice(Math.min(eps[0].steps, a.length - 1)));
+      const later = eps.slice(1);
+      const laterSteps = later.reduce((s, r) => s + r.steps, 0) || 1;
+      const inferAfter = await inference(model, data);
+      const bareRun = await bare(model, data);
+      const inferWall = median([inferBefore.wallMs, inferAfter.wallMs]);
+      const inferCpu = median([inferBefore.cpuMs, inferAfter.cpuMs]);
+      const stepW = steady(stepWall);
+      const stepC = steady(stepCpu);
+      const r = {
+        model: name,
+        variant,
+        steps: stepsDone,
+        samplesPerSec: Math.round((batch / stepW) * 1000),
+        inferSamplesPerSec: Math.round((batch / inferWall) * 1000),
+        ratioWall: r3(inferWall / stepW),
+        ratioCpu: r3(inferCpu / stepC),
+        stepWallMs: r1(stepW),
+        stepCpuMs: r1(stepC),
+        inferWallMs: { before: r1(inferBefore.wallMs), after: r1(inferAfter.wallMs) },
+        inferCpuMs: { before: r1(inferBefore.cpuMs), after: r1(inferAfter.cpuMs) },
+        firstStepsWallMs: stepWall.slice(0, 3).map(r1),
+        ortMsPerStep: r1(later.length ? later.reduce((s, e) => s + e.ortMs, 0) / laterSteps : eps[0].ortMs / eps[0].steps),
+        jsMsPerStep: r1(later.length ? later.reduce((s, e) => s + e.jsMs, 0) / laterSteps : eps[0].jsMs / eps[0].steps),
+        bareStepWallMs: r1(bareRun.wallMs),
+        bareStepCpuMs: r1(bareRun.cpuMs),
+        stepOverBareCpu: r3(stepC / bareRun.cpuMs),
+        memory,
+        peakRssMiB: mb(process.resourceUsage().maxRSS * 1024),
+      };
+      results.push(r);
+      console.log(
+        `${name} ${variant}: ${r.samplesPerSec} samples/s (inference ${r.inferSamplesPerSec}), ratio ${r.ratioWall} wall / ${r.ratioCpu} CPU; step ${r.stepWallMs} ms wall, ${r.stepCpuMs} ms CPU (onnxruntime ${r.ortMsPerStep}, TypeScript ${r.jsMsPerStep} ms); first steps ${r.firstStepsWallMs.join('/')} ms; bare graph ${r.bareStepWallMs} ms wall, ${r.bareStepCpuMs} ms CPU (step/bare CPU ${r.stepOverBareCpu}); rss ${memory.map((m) => m.rssMiB).join('/')} MiB`,
+      );
+    }
+  }
+  return results;
+}
