@@ -38,6 +38,7 @@ import {
   type WeightTensor,
 } from '../../bitir/types.js';
 import { outputSize } from '../../bitir/lower.js';
+import { avgPoolDivisors } from '../../bitir/window.js';
 import { isIdentity } from '../../bitir/permute.js';
 import { unitArith } from './arith.js';
 import type {
@@ -309,11 +310,73 @@ class DesignBuilder {
         const classBits = Math.max(8, Math.ceil(Math.log2(Math.max(2, classes)) / 8) * 8);
         return this.push({ kind: 'argmax', name: 'argmax_out', ops: [op.id], nodes: op.nodes, in: s, classes, classBits });
       }
+      case 'avgpool': {
+        const t = this.checkFixed(op, this.type(op.input));
+        const tout = this.type(op.output);
+        if (tout.kind !== 'fixed') this.err(op, 'average pooling must produce fixed-point entries');
+        const s0 = this.current(op);
+        if (s0.layout.kind !== 'hwc') this.err(op, 'average pooling needs an image stream [C,H,W]');
+        const [c, h, w] = t.shape as [number, number, number];
+        const s = this.withBeat(op, c);
+        const [oh, ow] = outputSize(t.shape, op, op.ceilMode);
+        const out = this.stream(op.output, entryOf(tout), c, c * oh * ow, { kind: 'hwc', c, h: oh, w: ow });
+        const div = avgPoolDivisors(t.shape, op, oh, ow, op.countIncludePad);
+        let table: number[] | undefined;
+        if (t.kind === 'binary') {
+          if (!op.operand.table) this.err(op, 'a binary input needs a level table');
+          table = new Array<number>(1 << (2 * t.planes)).fill(0);
+          t.levels.forEach((l, i) => {
+            table![levelCode(l, t.planes)] = op.operand.table![i]!;
+          });
+        }
+        return this.push({
+          kind: 'avgpool',
+          name: `avgpool_${cppIdent(op.nodes[0] ?? op.id)}`,
+          ops: [op.id],
+          nodes: op.nodes,
+          in: s,
+          out,
+          channels: c,
+          height: h,
+          width: w,
+          outHeight: oh,
+          outWidth: ow,
+          kernel: op.kernel,
+          strides: op.strides,
+          pads: op.pads,
+          dilations: op.dilations,
+          alignShift: op.operand.shift,
+          ...(table ? { table } : {}),
+          mult: Array.from(div, (n) => op.multipliers[String(n)]!),
+          shift: op.shift,
+          outBits: tout.bits,
+        });
+      }
+      case 'clip': {
+        const s = this.current(op);
+        const tin = this.checkFixed(op, this.type(op.input));
+        const tout = this.checkFixed(op, this.type(op.output));
+        let table: number[] | undefined;
+        if (tin.kind === 'binary' && tout.kind === 'binary') {
+          if (!op.map || op.map.length !== tin.levels.length) this.err(op, 'a binary clip needs one output level per input level');
+          table = new Array<number>(1 << (2 * tin.planes)).fill(0);
+          tin.levels.forEach((l, i) => {
+            table![levelCode(l, tin.planes)] = levelCode(tout.levels[op.map![i]!]!, tout.planes);
+          });
+        } else if (tin.kind !== tout.kind) this.err(op, 'clip changes the tensor kind');
+        const out = this.stream(op.output, entryOf(tout), s.beat, s.entries, s.layout);
+        return this.push({ kind: 'clip', name: `clip_${out.name}`, ops: [op.id], nodes: op.nodes, in: s, out, lo: op.lo, hi: op.hi, ...(table ? { table } : {}) });
+      }
+      case 'leakyrelu': {
+        const s = this.current(op);
+        const tin = this.checkFixed(op, this.type(op.input));
+        const tout = this.checkFixed(op, this.type(op.output));
+        if (tin.kind !== 'fixed' || tout.kind !== 'fixed') this.err(op, 'LeakyRelu needs fixed-point entries');
+        const out = this.stream(op.output, entryOf(tout), s.beat, s.entries, s.layout);
+        return this.push({ kind: 'leakyrelu', name: `lrelu_${out.name}`, ops: [op.id], nodes: op.nodes, in: s, out, multiplier: op.multiplier, shift: op.shift });
+      }
       case 'add':
       case 'concat':
-      case 'avgpool':
-      case 'clip':
-      case 'leakyrelu':
         return this.err(op, `the Vivado HLS backend has no ${op.op} unit yet (the bit-level IR and the ASIC backend have it)`);
       default:
         return unreachable(op, 'bit-level op');

@@ -453,7 +453,11 @@ export function stageCycles(s: HlsStage): number {
     case 'scale':
       return s.in.entries / s.in.beat;
     case 'maxpool':
+    case 'avgpool':
       return s.height * s.width;
+    case 'clip':
+    case 'leakyrelu':
+      return s.in.entries / s.in.beat;
     case 'argmax':
       return s.in.entries / s.in.beat;
     default:
@@ -527,6 +531,24 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       const luts = Math.round(FINN_C0 + s.channels * bits + lutram);
       const bram = s.width <= 64 ? 0 : s.kernel[0] * bram18For(s.width, s.channels * bits);
       return { ...base, luts, lutsDense: luts, bram18: bram, dsp: 0 };
+    }
+    case 'avgpool': {
+      // Ours: an adder per channel lane (a pixel per cycle), the multiply by 1/n per channel
+      // (DSP48), the clamp, and the K-row line buffer of the max pool.
+      const bits = entryBits(s.in.entry);
+      const sumBits = entryBits(s.out.entry) + Math.ceil(Math.log2(s.kernel[0] * s.kernel[1] + 1)) + 1;
+      const lutram = s.width <= 64 ? s.kernel[0] * s.channels * bits : 0;
+      const luts = Math.round(FINN_C0 + s.channels * (sumBits + entryBits(s.out.entry)) + lutram);
+      const bram = s.width <= 64 ? 0 : s.kernel[0] * bram18For(s.width, s.channels * bits);
+      return { ...base, luts, lutsDense: luts, bram18: bram, dsp: s.channels * dspPerMultiplier(sumBits, constBits(s.mult)) };
+    }
+    case 'clip': {
+      const luts = Math.round(10 + s.in.beat * entryBits(s.in.entry));
+      return { ...base, luts, lutsDense: luts, bram18: 0, dsp: 0 };
+    }
+    case 'leakyrelu': {
+      const bits = entryBits(s.in.entry);
+      return { ...base, luts: 100 + bits, lutsDense: 100 + bits, bram18: 0, dsp: s.in.beat * dspPerMultiplier(bits, constBits([s.multiplier])) };
     }
     case 'scale': {
       const bits = entryBits(s.in.entry);

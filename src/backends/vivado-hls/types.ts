@@ -208,6 +208,54 @@ export interface MaxPoolStage extends StageBase {
   codeOfRank?: number[];
 }
 
+/**
+ * Average pooling (AveragePool, GlobalAveragePool) over [C,H,W] pixels with a line buffer: per
+ * window Σ of the entries aligned to the output's frac (fixed: a rounding shift; binary: the
+ * level's value, `table` by entry code), then q = clamp((Σ·mult[pixel] + 2^(shift−1)) >> shift),
+ * mult[pixel] the multiplier of the pixel's divisor (docs/bit-ir.md, avgpool).
+ */
+export interface AvgPoolStage extends StageBase {
+  kind: 'avgpool';
+  in: StreamInfo;
+  out: StreamInfo;
+  channels: number;
+  height: number;
+  width: number;
+  outHeight: number;
+  outWidth: number;
+  kernel: [number, number];
+  strides: [number, number];
+  pads: [number, number, number, number];
+  dilations: [number, number];
+  /** Fixed input: rounding right shift aligning an entry (0: the entry itself). */
+  alignShift: number;
+  /** Binary input: aligned integer per entry code. */
+  table?: number[];
+  /** Per output pixel (row-major): the multiplier of its divisor. */
+  mult: number[];
+  shift: number;
+  outBits: number;
+}
+
+/** Clip (ReLU6, hardtanh): fixed q ← min(max(q, lo), hi); binary codes through a table. */
+export interface ClipStage extends StageBase {
+  kind: 'clip';
+  in: StreamInfo;
+  out: StreamInfo;
+  lo: number | null;
+  hi: number | null;
+  table?: number[];
+}
+
+/** LeakyRelu: q ≥ 0 → q, else (q·multiplier + 2^(shift−1)) >> shift. */
+export interface LeakyReluStage extends StageBase {
+  kind: 'leakyrelu';
+  in: StreamInfo;
+  out: StreamInfo;
+  multiplier: number;
+  shift: number;
+}
+
 /** Scaling layer: q' = clamp((q·multiplier + 2^(shift-1)) >> shift). */
 export interface ScaleStage extends StageBase {
   kind: 'scale';
@@ -225,7 +273,7 @@ export interface ArgmaxStage extends StageBase {
   classBits: number;
 }
 
-export type HlsStage = InputStage | WidthConverterStage | WindowStage | UnitStage | ReluStage | ThresholdStage | MaxPoolStage | ScaleStage | ArgmaxStage;
+export type HlsStage = InputStage | WidthConverterStage | WindowStage | UnitStage | ReluStage | ThresholdStage | MaxPoolStage | AvgPoolStage | ClipStage | LeakyReluStage | ScaleStage | ArgmaxStage;
 export type HlsStageKind = HlsStage['kind'];
 
 /** The streaming design: stages in order, the AXI input entry type and the output class width. */

@@ -7,6 +7,9 @@ import { unreachable } from '../../../bitir/types.js';
 import { entryBits } from '../design.js';
 import type {
   ArgmaxStage,
+  AvgPoolStage,
+  ClipStage,
+  LeakyReluStage,
   GroupedWindow,
   HlsStage,
   InputStage,
@@ -49,6 +52,12 @@ export function stageFunction(s: HlsStage): string {
       return thresholdStage(s);
     case 'maxpool':
       return maxPoolStage(s);
+    case 'avgpool':
+      return avgPoolStage(s);
+    case 'clip':
+      return clipStage(s);
+    case 'leakyrelu':
+      return leakyReluStage(s);
     case 'scale':
       return scaleStage(s);
     case 'argmax':
@@ -72,6 +81,9 @@ export function stageCall(s: HlsStage): string {
     case 'relu':
     case 'threshold':
     case 'maxpool':
+    case 'avgpool':
+    case 'clip':
+    case 'leakyrelu':
     case 'scale':
       return `${s.name}(${s.in.name}, ${s.out.name}, reps);`;
     default:
@@ -229,7 +241,65 @@ ${lineBuffered(s, rows, emitRow)}}
 `;
 }
 
-function elementwise(s: ReluStage | ScaleStage | ThresholdStage, body: string, pre = ''): string {
+function avgPoolStage(s: AvgPoolStage): string {
+  const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
+  const rows = span + s.strides[0];
+  const binary = s.in.entry.kind === 'binary';
+  const tables =
+    (binary ? constArray('long long', `${s.name}_value`, [s.table!.length], s.table!.map(intLit), 8) : '') +
+    constArray('long long', `${s.name}_mult`, [s.mult.length], s.mult.map(intLit), 8);
+  const align = binary
+    ? `${s.name}_value[(unsigned)v]`
+    : s.alignShift > 0
+      ? `(((long long)v + ${intLit(2 ** (s.alignShift - 1))}) >> ${s.alignShift})`
+      : '(long long)v';
+  const hi = 2 ** (s.outBits - 1) - 1;
+  const lo = -(2 ** (s.outBits - 1));
+  const emitRow = `for (int ox = 0; ox < ${s.outWidth}; ox++) {
+#pragma HLS PIPELINE II=1
+  ${beatT(s.out)} o;
+  const long long m = ${s.name}_mult[y * ${s.outWidth} + ox];
+  for (int c = 0; c < ${s.channels}; c++) {
+    long long sum = 0;
+    for (int a = 0; a < ${s.kernel[0]}; a++) {
+      for (int b = 0; b < ${s.kernel[1]}; b++) {
+        const int wy = y * ${s.strides[0]} - ${s.pads[0]} + a * ${s.dilations[0]};
+        const int wx = ox * ${s.strides[1]} - ${s.pads[1]} + b * ${s.dilations[1]};
+        if (wy < 0 || wy >= ${s.height} || wx < 0 || wx >= ${s.width}) continue;  // padding adds 0
+        const ${entryT(s.in)} v = line[wy % ${rows}][wx][c];
+        sum += ${align};
+      }
+    }
+    long long q = (sum * m${s.shift > 0 ? ` + ${intLit(2 ** (s.shift - 1))}` : ''}) >> ${s.shift};
+    if (q > ${intLit(hi)}) q = ${intLit(hi)};
+    if (q < ${intLit(lo)}) q = ${intLit(lo)};
+    o.v[c] = (${entryT(s.out)})q;
+  }
+  out.write(o);
+}`;
+  return `${header(s, `average pool ${s.kernel.join('×')}, stride ${s.strides.join(',')}, pads ${s.pads.join(',')}: [${s.channels},${s.height},${s.width}] → [${s.channels},${s.outHeight},${s.outWidth}]; Σ aligned entries × multiplier of the divisor >> ${s.shift}`)}${tables}${sig(s.name, beatT(s.in), beatT(s.out))} {
+${lineBuffered(s, rows, emitRow)}}
+`;
+}
+
+function clipStage(s: ClipStage): string {
+  if (s.table) {
+    return `${header(s, 'clip on bit-plane codes: each level to the level of its clipped value')}${constArray(entryT(s.out), `${s.name}_map`, [s.table.length], s.table.map(String), 16)}${elementwise(s, `o.v[k] = ${s.name}_map[(unsigned)b.v[k]];`)}`;
+  }
+  const lo = s.lo === null ? '' : `if (v < ${intLit(s.lo)}) v = ${intLit(s.lo)};\n`;
+  const hi = s.hi === null ? '' : `if (v > ${intLit(s.hi)}) v = ${intLit(s.hi)};\n`;
+  return `${header(s, `clip to [${s.lo ?? '−∞'}, ${s.hi ?? '∞'}]`)}${elementwise(s, `long long v = (long long)b.v[k];\n${lo}${hi}o.v[k] = (${entryT(s.out)})v;`)}`;
+}
+
+function leakyReluStage(s: LeakyReluStage): string {
+  return `${header(s, `LeakyRelu: q < 0 → (q · ${s.multiplier} + 2^${s.shift - 1}) >> ${s.shift}`)}${elementwise(
+    s,
+    `const long long v = (long long)b.v[k];
+o.v[k] = (${entryT(s.out)})(v >= 0 ? v : (v * ${intLit(s.multiplier)}${s.shift > 0 ? ` + ${intLit(2 ** (s.shift - 1))}` : ''}) >> ${s.shift});`,
+  )}`;
+}
+
+function elementwise(s: ReluStage | ScaleStage | ThresholdStage | ClipStage | LeakyReluStage, body: string, pre = ''): string {
   return `${sig(s.name, beatT(s.in), beatT(s.out))} {
 ${pre}  for (unsigned r = 0; r < reps; r++) {
     for (unsigned i = 0; i < ${s.in.entries / s.in.beat}; i++) {
