@@ -364,7 +364,7 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   }
   log.progress(`lowering to ${backend.name}`);
   const result = lower(m, data);
-  result.lines.unshift(`canonicalization: ${canon.pipeline} (${canon.changed.length ? `changed by ${canon.changed.join(', ')}` : 'nothing to change'})`);
+  result.lines.push(`canonicalization: ${canon.pipeline} (${canon.changed.length ? `changed by ${canon.changed.join(', ')}` : 'nothing to change'})`);
   result.summary['canonicalization'] = { pipeline: canon.pipeline, changed: canon.changed };
   log.progress(`writing ${displayPath(outDir, io.cwd)}`);
   writeFilesAtomic(outDir, result.files);
