@@ -49,7 +49,7 @@ import { Tensor } from '../src/ir/tensor.js';
 import { DataType } from '../src/ir/dtype.js';
 import { setTensorType, tensorTypeOf } from '../src/ir/types.js';
 import { fail, ErrorCodes } from '../src/errors.js';
-import { FN_ACT, HBNN_DOMAIN, META_IMPORT, emptyRecord, ensureHbnnFunctions, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
+import { FN_ACT, HBNN_DOMAIN, META_IMPORT, emptyRecord, ensureHbnnFunctions, readQuantRecord, updateAverageWeightBits, writeQuantRecord } from '../src/quant/format.js';
 import { weightLayerOf } from '../src/quant/targets.js';
 import { materializeWeight, quantizeLayerWeight, weightRecord, type LayerQuantSpec } from '../src/quant/weights.js';
 import { BIG } from './insert-activation-binarization.js';
@@ -328,14 +328,7 @@ function binaryPlanes(model: Model, bipolar: Map<Value, { scale: Tensor }>, rec:
     ctx.stat('binary-plane-weights');
   }
   if (added === 0) return;
-  let bits = 0;
-  let params = 0;
-  for (const w of record.weights) {
-    const n = w.histogram.reduce((a, b) => a + b, 0);
-    bits += w.avgBits * n;
-    params += n;
-  }
-  record.avgWeightBits = params ? bits / params : 0;
+  updateAverageWeightBits(record);
   writeQuantRecord(model, record);
 }
 

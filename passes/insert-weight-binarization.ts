@@ -30,7 +30,7 @@
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { HEURISTICS, binarizeWithBitMap, resolveDistribution, layerLevelBits } from '../src/hbnn/index.js';
-import { emptyRecord, ensureHbnnFunctions, isWeightCall, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
+import { emptyRecord, ensureHbnnFunctions, isWeightCall, readQuantRecord, updateAverageWeightBits, writeQuantRecord } from '../src/quant/format.js';
 import { matchesAny, weightLayers, type WeightLayer } from '../src/quant/targets.js';
 import {
   GRANULARITIES,
@@ -148,14 +148,7 @@ export const insertWeightBinarization = definePass({
         finish(layer, idx, finishLayerWeight(p, p.job ? fused[next++] : undefined));
       });
     }
-    let bits = 0;
-    let params = 0;
-    for (const w of record.weights) {
-      const n = w.histogram.reduce((a, b) => a + b, 0);
-      bits += w.avgBits * n;
-      params += n;
-    }
-    record.avgWeightBits = params ? bits / params : 0;
+    const params = updateAverageWeightBits(record);
     writeQuantRecord(model, record);
     ctx.note(`binarized ${layers.length} layers, ${params} weights, average ${record.avgWeightBits.toFixed(4)} bits`);
     return { changed: true };

@@ -163,6 +163,22 @@ export function assertNotQuantized(model: Model, file?: string): void {
  * Writes the record. The format is `hbnn-onnx/2` when any weight call of the model is packed
  * (readers of `hbnn-onnx/1` would misread it), else `hbnn-onnx/1`; `record.format` is set to match.
  */
+/**
+ * Sets `record.avgWeightBits` to the parameter-weighted mean of its weights' average bits and
+ * returns the number of binarized weights (the one place this sum is computed).
+ */
+export function updateAverageWeightBits(record: QuantRecord): number {
+  let bits = 0;
+  let params = 0;
+  for (const w of record.weights) {
+    const n = w.histogram.reduce((a, b) => a + b, 0);
+    bits += w.avgBits * n;
+    params += n;
+  }
+  record.avgWeightBits = params ? bits / params : 0;
+  return params;
+}
+
 export function writeQuantRecord(model: Model, record: QuantRecord): void {
   const packed = model.graph.nodes.some((n) => n.domain === HBNN_DOMAIN && parsePackedWeightFunctionName(n.opType) !== undefined);
   record.format = packed ? HBNN_FORMAT_PACKED : HBNN_FORMAT;

@@ -18,7 +18,7 @@ import { fail, ErrorCodes } from '../errors.js';
 import { binarizeWithBitMap, heteroBinarize, residualBinarize, bitHistogram, type Binarization } from '../hbnn/index.js';
 import { layerBinarization, quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
 import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
-import { readQuantRecord, weightGranularity, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
+import { readQuantRecord, updateAverageWeightBits, weightGranularity, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
 import { dequantizeWeightCall, findWeightCall, rewriteWeightCall } from '../quant/planes.js';
 import type { TrainingGraph, TrainingParam } from './grad/builder.js';
 
@@ -287,14 +287,7 @@ export function writeParams(model: Model, params: readonly LatentParam[], bns: r
     setInit(bn.runningVar, floats(bn.runningVar, [bn.variance.length], at.bnVar[i]!));
   });
   if (record) {
-    let bits = 0;
-    let count = 0;
-    for (const w of record.weights) {
-      const n = w.histogram.reduce((a, b) => a + b, 0);
-      bits += w.avgBits * n;
-      count += n;
-    }
-    record.avgWeightBits = count ? bits / count : 0;
+    updateAverageWeightBits(record);
     writeQuantRecord(model, record);
   }
 }
