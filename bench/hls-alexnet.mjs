@@ -24,7 +24,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
 const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
 const { buildAlexNet } = await load('src/zoo/topologies.js');
-const { quantize } = await load('src/quant/quantize.js');
+const { quantize } = await load('src/drivers/quantize.js');
 const { lowerToBitIR } = await load('src/bitir/lower.js');
 const { lowerVivadoHls, compileCsim, runTestbench } = await load('src/backends/vivado-hls/index.js');
 const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');

@@ -23,7 +23,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
 const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
 const zoo = await load('src/zoo/topologies.js');
-const { quantize } = await load('src/quant/quantize.js');
+const { quantize } = await load('src/drivers/quantize.js');
 const { writeNpy } = await load('src/data/npy.js');
 const { planVivadoHls } = await load('src/backends/vivado-hls/index.js');
 const { writeFileAtomic } = await load('src/util/fs.js');
