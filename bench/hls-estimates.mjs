@@ -20,7 +20,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
 const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { buildCnv } = await load('src/zoo/topologies.js');
+const { buildCnv } = await load('zoo/topologies.js');
 const { quantize } = await load('src/drivers/quantize.js');
 const { writeNpy } = await load('src/data/npy.js');
 const { loadModel } = await load('src/onnx/io.js');

@@ -74,8 +74,6 @@ export { sweepSvg, lineChartSvg } from './drivers/svg.js';
 export { evaluate, forEachBatch } from './runtime/infer.js';
 export type { EvalOptions, EvalResult } from './runtime/infer.js';
 export * as hbnn from './hbnn/index.js';
-export { buildAlexNet, buildCnv, buildResNet18, buildVgg11Bn, buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport, MOBILENET_V2_SETTINGS } from './zoo/topologies.js';
-export type { MobileNetV1Options, MobileNetV2Options, PoolNetOptions, ResNetOptions, SqueezeNetOptions, TorchExportOptions, ZooOptions } from './zoo/topologies.js';
 
 // ---- training ---------------------------------------------------------------------------
 export * from './train/index.js';

@@ -7,7 +7,7 @@ import { quantize } from '../../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../../src/bitir/lower.js';
 import type { BitProgram } from '../../../src/bitir/types.js';
 import type { Model } from '../../../src/ir/graph.js';
-import { buildCnv } from '../../../src/zoo/topologies.js';
+import { buildCnv } from '../../../zoo/topologies.js';
 import { writeNpy } from '../../../src/data/index.js';
 import { FMNIST_CNN } from '../../helpers/build.js';
 
