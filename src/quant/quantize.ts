@@ -5,7 +5,7 @@
  */
 import type { Model } from '../ir/graph.js';
 import { Pipeline, type RunReport } from '../pass/manager.js';
-import { builtinPasses } from '../pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 import { printPipeline, type PipelineItem } from '../pass/pipeline.js';
 import { assertNotQuantized, requireQuantRecord, type QuantRecord } from './format.js';
 import { resolveDistribution } from '../hbnn/index.js';

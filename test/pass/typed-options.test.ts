@@ -2,7 +2,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Pipeline } from '../../src/pass/manager.js';
-import { builtinPasses } from '../../src/pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 import { definePass } from '../../src/pass/pass.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { printModel } from '../../src/ir/printer.js';
