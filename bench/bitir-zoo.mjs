@@ -6,7 +6,7 @@
  *   npx tsc -p tsconfig.json && node bench/bitir-zoo.mjs [--limit 2000]
  *
  * Models:
- * - the six random-weight fixtures of src/zoo/fixtures.ts (ResNet-20, MobileNetV2,
+ * - the six random-weight fixtures of zoo/fixtures.ts (ResNet-20, MobileNetV2,
  *   MobileNet-V1, SqueezeNet, pooling net with Softmax, PyTorch-style export), quantized and
  *   fed exactly as in the test: calibration on 16 training images, inputs the Fashion-MNIST
  *   test images, padded to the fixture's shape, channels replicated, plus seeded noise ±0.05;
@@ -49,7 +49,7 @@ const option = (name, dflt) => {
 };
 
 const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/quant/quantize.js');
+const { quantize } = await load('src/drivers/quantize.js');
 const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
 const { writeNpy } = await load('src/data/npy.js');
 const { forEachBatch } = await load('src/runtime/infer.js');
@@ -57,7 +57,7 @@ const { lowerToBitIR } = await load('src/bitir/lower.js');
 const { interpret } = await load('src/bitir/interpret.js');
 const { sampleExplainer } = await load('src/bitir/bounds.js');
 const { WIDE_LOWERING } = await load('src/bitir/types.js');
-const { ZOO_FIXTURES, padImagesTo } = await load('src/zoo/fixtures.js');
+const { ZOO_FIXTURES, padImagesTo } = await load('zoo/fixtures.js');
 
 const NOISE = 0.05;
 const CALIB = 16;

@@ -23,7 +23,7 @@
  * The trained ResNet (resnet-trained.test.ts) agrees at the default precision.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../src/bitir/lower.js';
 import { interpret } from '../../src/bitir/interpret.js';
 import { sampleExplainer } from '../../src/bitir/bounds.js';

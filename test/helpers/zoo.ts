@@ -8,9 +8,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';
 import { writeNpy } from '../../src/data/npy.js';
-import { padImagesTo } from '../../src/zoo/fixtures.js';
+import { padImagesTo } from '../../zoo/fixtures.js';
 
-export { ZOO_FIXTURES, type ZooFixture } from '../../src/zoo/fixtures.js';
+export { ZOO_FIXTURES, type ZooFixture } from '../../zoo/fixtures.js';
 
 /** `count` Fashion-MNIST test images (normalized) laid out as [count, C, H, W] (`padImagesTo`; noise seed 16 for test, 61 for train). */
 export function fmnistAs(shape: readonly [number, number, number], count: number, split: 'test' | 'train' = 'test', noise = 0): Float32Array {

@@ -1,11 +1,11 @@
 /**
  * The issue-16 fixture topologies at test size (a few thousand weights each, seeded random
  * weights), shared by the tests (test/helpers/zoo.ts) and the benchmarks (bench/bitir-zoo.mjs),
- * and the preparation of Fashion-MNIST images for their input shapes. Internal: not part of
+ * and the preparation of Fashion-MNIST images for their input shapes. Not part of
  * the public API (src/index.ts).
  */
-import { mulberry32 } from '../hbnn/prng.js';
-import type { Model } from '../ir/graph.js';
+import { mulberry32 } from '../src/hbnn/prng.js';
+import type { Model } from '../src/ir/graph.js';
 import { buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport } from './topologies.js';
 
 export interface ZooFixture {
