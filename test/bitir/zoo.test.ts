@@ -18,7 +18,7 @@
  * (ORT's margin ≤ the IR's rounding deviation + ORT's float32 allowance, as in cnn.test.ts).
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../src/bitir/lower.js';
 import { interpret } from '../../src/bitir/interpret.js';
 import { sampleExplainer } from '../../src/bitir/bounds.js';

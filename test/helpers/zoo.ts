@@ -10,7 +10,7 @@ import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';
 import { writeNpy } from '../../src/data/npy.js';
 import { mulberry32 } from '../../src/hbnn/prng.js';
 import type { Model } from '../../src/ir/graph.js';
-import { buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport } from '../../src/zoo/topologies.js';
+import { buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport } from '../../zoo/topologies.js';
 
 export interface ZooFixture {
   name: string;
