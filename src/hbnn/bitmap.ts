@@ -392,11 +392,13 @@ function middleOutFirstRoundValues(
   pe: number,
   mean: number,
   st: AssignPass,
-  values: { out: Float32Array; signs: Uint8Array; mu: number },
+  values: { out: Float32Array | null; signs: Uint8Array; mu: number },
 ): void {
+  if (values.out === null) return middleOutFirstRoundSigns(t, ps, pe, mean, st, values.signs);
   const { next, bj } = st;
   const list = next!;
-  const { out, signs, mu } = values;
+  const { signs, mu } = values;
+  const out = values.out;
   const value = new Float32Array([mu, mu - 2 * mu]); // by sign bit, as heteroBinarize computes it
   const [loF, hiF] = floatBounds(st.lo, st.hi);
   const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
@@ -406,6 +408,32 @@ function middleOutFirstRoundValues(
     const neg = isNegative(v);
     signs[j] = neg;
     out[j] = value[neg];
+    const k = Math.fround(Math.abs(Math.abs(v) - mean));
+    const sel = ((k < loF) as unknown as number) | 0;
+    taken += sel;
+    if ((((k >= loF) as unknown as number) & ((k <= hiF) as unknown as number)) !== 0) {
+      bkF[nb] = k;
+      bj[nb] = j;
+      nb++;
+    }
+    list[w] = j;
+    w += 1 - sel;
+  }
+  st.w = w;
+  st.nb = nb;
+  st.taken = taken;
+}
+
+/** `middleOutFirstRoundValues` writing the round-1 signs only (the binarization keeps no values). */
+function middleOutFirstRoundSigns(t: Float32Array, ps: number, pe: number, mean: number, st: AssignPass, signs: Uint8Array): void {
+  const { next, bj } = st;
+  const list = next!;
+  const [loF, hiF] = floatBounds(st.lo, st.hi);
+  const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
+  let { w, nb, taken } = st;
+  for (let j = ps; j < pe; j++) {
+    const v = t[j];
+    signs[j] = isNegative(v);
     const k = Math.fround(Math.abs(Math.abs(v) - mean));
     const sel = ((k < loF) as unknown as number) | 0;
     taken += sel;
@@ -436,7 +464,7 @@ interface Round {
   next: Uint32Array | null;
   idx: Uint32Array | null;
   /** middle-out's first round, fused with the binarization: write its round-1 values too. */
-  values?: { out: Float32Array; signs: Uint8Array; mu: number };
+  values?: { out: Float32Array | null; signs: Uint8Array; mu: number };
   /** middle-out's second round, fused with the binarization's round 2. */
   residual?: ResidualRound;
 }
@@ -583,8 +611,9 @@ export interface FusedFirstRound {
    * middle-out: the binarization's round 1, written during the bit map's first full pass:
    * signs[j] = 1 when T_j < 0, else 0, and out[j] = mus[g] or -mus[g] by that sign (g: j's
    * group, groups of the bit map). Without that pass the caller writes the signs itself.
+   * null: the binarization keeps no values (`dequantize: false`); only the signs are written.
    */
-  out: Float32Array;
+  out: Float32Array | null;
   signs: Uint8Array;
   mus: Float64Array;
   /**
