@@ -135,7 +135,8 @@ export const insertWeightBinarization = definePass({
       // One layer at a time: at most one layer's working copies in memory.
       layers.forEach((layer, idx) => {
         const p = prepare(layer, idx);
-        finish(layer, idx, finishLayerWeight(p, p.job ? binarizeWithBitMap(p.job.t, p.job.mapOpts, p.job.binOpts) : undefined));
+        // Ŵ is not kept (dequantize: false): the format stores the signs and scales only.
+        finish(layer, idx, finishLayerWeight(p, p.job ? binarizeWithBitMap(p.job.t, p.job.mapOpts, { ...p.job.binOpts, dequantize: false }) : undefined));
       });
     } else {
       // Every layer's bit map and binarization on the threads, each layer whole on one thread.
