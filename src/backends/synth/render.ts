@@ -2,7 +2,7 @@
  * A synthesis report as Markdown (synthesis.md of `lower --synth`): one row per unit and the
  * whole design, beside the estimators' figures for the same hardware when given.
  */
-import type { SynthReport, SynthRun } from './index.js';
+import type { SynthReport, SynthRun } from './types.js';
 import { formatCount } from '../../util/numbers.js';
 
 /** An estimator's figure for a unit (matched by name; 'total' for the design). */
