@@ -47,3 +47,10 @@ export function label(c) {
   const out = (c.outputPlanes ?? 1) === 0 ? 'requant' : `thr${c.outputPlanes ?? 1}`;
   return `${c.kind} ${c.outputs}×${c.inputs}${c.kind === 'conv' ? `·${c.kernel}²` : ''} PE${c.pe} SIMD${c.simd} W${c.avgBits ?? 1.4}/${c.weightPlanes}p ${c.bitMap ?? 'weight'} ${act} ${out}`;
 }
+
+/** The Table 2 check: a row-grouped conv unit (1-bit activations) at 1, 1.2, 1.4 and 2 average weight bits. */
+export const TABLE2 = [1, 1.2, 1.4, 2].map((b) => ({
+  id: `t2-${b}`,
+  bits: b,
+  config: { kind: 'conv', inputs: 16, outputs: 16, image: [6, 6], kernel: 3, pad: 1, pe: 4, simd: 16, weightPlanes: b === 1 ? 1 : 2, avgBits: b, bitMap: 'row', activationPlanes: 1, seed: 11 },
+}));

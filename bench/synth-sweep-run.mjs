@@ -3,14 +3,14 @@
  * Synthesizes each configuration of bench/synth-configs.mjs with yosys (xilinx and asic) and
  * caches the result in bench/out/synth-cache/<id>-<hash>.json (a changed configuration,
  * emitter output or yosys version is a new key), so that bench/synth.mjs can refit without
- * resynthesizing. `node bench/synth-sweep-run.mjs [--reverse] [ids...]` (a second process with --reverse
+ * resynthesizing. `node bench/synth-sweep-run.mjs [--reverse] [ids...]` (the sweep, then the Table 2 units) (a second process with --reverse
  * works from the other end).
  */
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { SWEEP } from './synth-configs.mjs';
+import { SWEEP, TABLE2 } from './synth-configs.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
@@ -45,7 +45,8 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = process.argv.slice(2);
   const reverse = args[0] === '--reverse';
   const only = new Set(reverse ? args.slice(1) : args);
-  for (const s of reverse ? [...SWEEP].reverse() : SWEEP) {
+  const all = [...SWEEP, ...TABLE2];
+  for (const s of reverse ? [...all].reverse() : all) {
     if (only.size && !only.has(s.id)) continue;
     const d = emitUnitDesign(s.config);
     for (const target of ['asic', 'xilinx']) {

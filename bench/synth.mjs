@@ -21,7 +21,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { SWEEP, label } from './synth-configs.mjs';
+import { SWEEP, TABLE2, label } from './synth-configs.mjs';
 import { synthCached } from './synth-sweep-run.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -94,13 +94,11 @@ const summary = {
 };
 
 // ---------------------------------------------------------------- 4. Table 2 on synthesized units
-const T2_BITS = [1, 1.2, 1.4, 2];
 const t2 = [];
-for (const b of T2_BITS) {
-  const config = { kind: 'conv', inputs: 16, outputs: 16, image: [6, 6], kernel: 3, pad: 1, pe: 4, simd: 16, weightPlanes: b === 1 ? 1 : 2, avgBits: b, bitMap: 'row', activationPlanes: 1, seed: 11 };
+for (const { id, bits: b, config } of TABLE2) {
   const d = emitUnitDesign(config);
-  const x = (await synthCached(`t2-${b}`, d, 'xilinx', log)).total;
-  const a = (await synthCached(`t2-${b}`, d, 'asic', log)).total;
+  const x = (await synthCached(id, d, 'xilinx', log)).total;
+  const a = (await synthCached(id, d, 'asic', log)).total;
   t2.push({ bits: b, label: label(config), estLuts: d.estimate.luts, luts: x.xilinx.luts, dsp: x.xilinx.dsp, areaUm2: a.asic.areaUm2, areaScaled: cal.tallyArea(cal.asicUnitTally(d.unit), scaled.area) });
 }
 
