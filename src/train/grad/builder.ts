@@ -30,7 +30,7 @@ import { NCHWC_DOMAIN } from './nchwc.js';
 import { Graph, Model, type Node, type Value } from '../../ir/graph.js';
 import { DataType } from '../../ir/dtype.js';
 import { setTensorType, tensorTypeOf, type Dim } from '../../ir/types.js';
-import type { FunctionPb } from '../../onnx/proto.js';
+import type { FunctionPb } from '../../ir/messages.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import { isWeightCall } from '../../quant/format.js';
 import { weightCallDims } from '../../quant/planes.js';

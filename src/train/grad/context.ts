@@ -12,7 +12,7 @@ import { Tensor } from '../../ir/tensor.js';
 import { DataType } from '../../ir/dtype.js';
 import type { Dim } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
-import type { Layout, PhaseBlock, PlanesFactor, RoutedGrad } from './phase-layout.js';
+import type { Layout, PhaseBlock, PlanesFactor, RoutedGrad } from './layout.js';
 
 /**
  * A gradient [rows, C, ...] formed as k⊙u + b⊙v + c with per-channel vectors k, b, c ([C],

@@ -9,7 +9,7 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lowerVivadoHls, runCsim } from '../../../src/backends/vivado-hls/index.js';
-import { quantize } from '../../../src/quant/quantize.js';
+import { quantize } from '../../../src/drivers/quantize.js';
 import { writeNpy } from '../../../src/data/index.js';
 import { writeFilesAtomic } from '../../../src/util/fs.js';
 import { ZOO_FIXTURES, fmnistAs } from '../../helpers/zoo.js';
