@@ -33,7 +33,7 @@
 import { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph, Model, Node, Value } from '../ir/graph.js';
-import type { FunctionPb, NodePb, TensorPb } from '../onnx/proto.js';
+import type { FunctionPb, NodePb, TensorPb } from '../ir/messages.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { FN_WEIGHT, HBNN_DOMAIN, attr, ensureHbnnFunctions, isWeightCall, node, packedWeightFunctionName, parsePackedWeightFunctionName } from './format.js';
 
