@@ -12,8 +12,8 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.resolve(process.env.HBNN_DIST ?? path.join(here, '..', 'dist'));
 const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
 
-export const { buildCnv, buildMobileNetV1 } = await load('src/zoo/topologies.js');
-export const { quantize } = await load('src/quant/quantize.js');
+export const { buildCnv, buildMobileNetV1 } = await load('zoo/topologies.js');
+export const { quantize } = await load('src/drivers/quantize.js');
 export const { writeNpy } = await load('src/data/index.js');
 export const asic = await load('src/backends/asic/index.js');
 

@@ -1,7 +1,7 @@
 /**
  * The paper's MobileNet ASIC row (HBNN Table 2 rows 12 and 13) recomputed from a real
  * MobileNet quantized by the tool and lowered through the bit-level IR (issue 16):
- * MobileNet-V1 (224×224, width 1.0, 4.2 M parameters; src/zoo/topologies.ts) quantized with
+ * MobileNet-V1 (224×224, width 1.0, 4.2 M parameters; zoo/topologies.ts) quantized with
  * Middle-Out at W2A2 and W1.4A1.4 — weights and activations, activation bands calibrated on
  * 8 random inputs as bench/asic-table.mjs does for CNV — lowered with `lowerToBitIR`
  * (global average pool as an `avgpool` unit) and priced with `lowerAsicFromProgram`

@@ -54,7 +54,7 @@ async function main() {
     }
   };
   const { loadModel } = await imp('src/onnx/io.js');
-  const { quantize } = await imp('src/quant/quantize.js');
+  const { quantize } = await imp('src/drivers/quantize.js');
   const { loadDataset, FMNIST_NORMALIZATION } = await imp('src/data/index.js');
   const { forEachBatch } = await imp('src/runtime/infer.js');
   const bitir = await imp('src/bitir/index.js');

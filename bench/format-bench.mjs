@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /**
  * The quantized model file (docs/format.md) against the float model, at 1.4 bits, for
- * fmnist-cnn and AlexNet-, VGG11-BN- and ResNet-18-sized models (src/zoo/topologies.ts,
+ * fmnist-cnn and AlexNet-, VGG11-BN- and ResNet-18-sized models (zoo/topologies.ts,
  * seeded random weights):
  *
  * - file size of the quantized model (packed planes, the default) relative to the float file;

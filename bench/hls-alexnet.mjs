@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Lowering an AlexNet-sized model (torchvision AlexNet, 61.1 M weights, src/zoo buildAlexNet)
+ * Lowering an AlexNet-sized model (torchvision AlexNet, 61.1 M weights, zoo/ buildAlexNet)
  * to a Vivado HLS project: time and memory of each step, the size of the project, and whether
  * the design fits the part (it does not: the fit report says by how much).
  *
@@ -23,8 +23,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
 const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { buildAlexNet } = await load('src/zoo/topologies.js');
-const { quantize } = await load('src/quant/quantize.js');
+const { buildAlexNet } = await load('zoo/topologies.js');
+const { quantize } = await load('src/drivers/quantize.js');
 const { lowerToBitIR } = await load('src/bitir/lower.js');
 const { lowerVivadoHls, compileCsim, runTestbench } = await load('src/backends/vivado-hls/index.js');
 const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');

@@ -21,7 +21,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
 const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
 const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/quant/quantize.js');
+const { quantize } = await load('src/drivers/quantize.js');
 const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
 const { lowerVivadoHls, runCsim } = await load('src/backends/vivado-hls/index.js');
 const { interpret } = await load('src/bitir/interpret.js');

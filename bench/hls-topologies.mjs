@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * FPGA estimates per topology (issue 16's table): each src/zoo topology quantized at W1A1,
+ * FPGA estimates per topology (issue 16's table): each zoo/ topology quantized at W1A1,
  * W1.4A1.4 and W2A2 (Middle-Out weights and activations, activations calibrated on 8 random
  * samples of the input shape), planned for the Vivado HLS backend on the ZC706 at 200 MHz for
  * a target throughput; LUTs, BRAM18, DSPs, FPS and the fit verdict. A topology the bit-level
@@ -22,8 +22,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
 const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const zoo = await load('src/zoo/topologies.js');
-const { quantize } = await load('src/quant/quantize.js');
+const zoo = await load('zoo/topologies.js');
+const { quantize } = await load('src/drivers/quantize.js');
 const { writeNpy } = await load('src/data/npy.js');
 const { planVivadoHls } = await load('src/backends/vivado-hls/index.js');
 const { writeFileAtomic } = await load('src/util/fs.js');

@@ -1,6 +1,6 @@
 /**
  * The architecture suite of bench/train-speed.mjs (`--suite`): fmnist-cnn, a ResNet-20-style
- * CIFAR network and a MobileNetV2-style network (src/zoo, 3×32×32 input, random weights and
+ * CIFAR network and a MobileNetV2-style network (zoo/, 3×32×32 input, random weights and
  * random data: speed only), each trained float and fine-tuned at W1.4 Middle-Out (fmnist-cnn
  * also W1.4A1.4), batch 128. For every run, in the same process and the same minutes:
  *
@@ -29,7 +29,7 @@ const cpuMs = (c) => (c.user + c.system) / 1000;
 
 export async function runSuite({ dist, root, args, loadModel, quantize, fineTune, trainFloat, loadDataset, FMNIST_NORMALIZATION }) {
   const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
-  const { buildResNet20, buildMobileNetV2 } = await load('src/zoo/topologies.js');
+  const { buildResNet20, buildMobileNetV2 } = await load('zoo/topologies.js');
   const { buildTrainingGraph } = await load('src/train/grad/builder.js');
   const { createSession, ort } = await load('src/runtime/ort.js');
   const batch = args.batch;

@@ -23,7 +23,7 @@
  *           share one, so the pairs compare like with like (needs PyTorch, see --torch);
  *           with --float also float-training pairs
  * --suite   instead: the architecture suite (bench/train-speed-suite.mjs): fmnist-cnn, ResNet-20-style
- *           and MobileNetV2-style models (src/zoo), float and W1.4 (fmnist-cnn also W1.4A1.4),
+ *           and MobileNetV2-style models (zoo/), float and W1.4 (fmnist-cnn also W1.4A1.4),
  *           each against onnxruntime inference of the same model in the same run and against its
  *           bare training graph; --models a,b (default fmnist-cnn,resnet20,mobilenetv2),
  *           --steps N per epoch (default 8), --epochs (default 2 with --suite), --infer-reps N (default 8),
@@ -42,7 +42,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist'));
 const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
 const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/quant/quantize.js');
+const { quantize } = await load('src/drivers/quantize.js');
 const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
 const { fineTune, trainFloat } = await load('src/train/index.js');
 

@@ -38,7 +38,7 @@ const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist'));
 const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
 const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/quant/quantize.js');
+const { quantize } = await load('src/drivers/quantize.js');
 const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
 const { fineTune, trainFloat } = await load('src/train/index.js');
 const { evaluate } = await load('src/runtime/infer.js');

@@ -63,19 +63,17 @@ export {
 export type { Dataset, DataSource, ImagePreprocessing, NdArray } from './data/index.js';
 
 // ---- quantization (HBNN) ----------------------------------------------------------------
-export { quantize, quantizePipeline, prepareForQuantize } from './quant/quantize.js';
-export type { QuantizeOptions, QuantizeResult, PreparedModel } from './quant/quantize.js';
-export { preparationFor, QUANTIZE_MIN_OPSET } from './quant/prepare.js';
-export type { PrepareOptions, Preparation } from './quant/prepare.js';
+export { quantize, quantizePipeline, prepareForQuantize } from './drivers/quantize.js';
+export type { QuantizeOptions, QuantizeResult, PreparedModel } from './drivers/quantize.js';
+export { preparationFor, QUANTIZE_MIN_OPSET } from './drivers/prepare.js';
+export type { PrepareOptions, Preparation } from './drivers/prepare.js';
 export { readQuantRecord, requireQuantRecord, HBNN_DOMAIN, HBNN_FORMAT } from './quant/format.js';
 export type { QuantRecord, WeightRecord, ActivationRecord } from './quant/format.js';
-export { sweep } from './quant/sweep.js';
-export { sweepSvg, lineChartSvg } from './quant/svg.js';
+export { sweep } from './drivers/sweep.js';
+export { sweepSvg, lineChartSvg } from './drivers/svg.js';
 export { evaluate, forEachBatch } from './runtime/infer.js';
 export type { EvalOptions, EvalResult } from './runtime/infer.js';
 export * as hbnn from './hbnn/index.js';
-export { buildAlexNet, buildCnv, buildResNet18, buildVgg11Bn, buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport, MOBILENET_V2_SETTINGS } from './zoo/topologies.js';
-export type { MobileNetV1Options, MobileNetV2Options, PoolNetOptions, ResNetOptions, SqueezeNetOptions, TorchExportOptions, ZooOptions } from './zoo/topologies.js';
 
 // ---- training ---------------------------------------------------------------------------
 export * from './train/index.js';

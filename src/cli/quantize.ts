@@ -1,7 +1,7 @@
 /**
  * `hbnn-onnx quantize MODEL [options] [-o OUT] [--report FILE] [--json]`: float → HBNN.
  *
- * A thin layer over `quantize()` (src/quant/quantize.ts): it checks every option, the
+ * A thin layer over `quantize()` (src/drivers/quantize.ts): it checks every option, the
  * output paths and (for activation binarization) the calibration data before any work,
  * runs the quantize pipeline, and saves the model atomically. Every error leaves the file
  * system as it was: the output (and the report) are written only after the whole pipeline
@@ -13,7 +13,7 @@ import { PLANE_ENCODINGS, type PlaneEncoding } from '../quant/planes.js';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
-import { prepareForQuantize, quantize, type QuantizeOptions } from '../quant/quantize.js';
+import { prepareForQuantize, quantize, type QuantizeOptions } from '../drivers/quantize.js';
 import { weightLayers } from '../quant/targets.js';
 import { assertNotQuantized, readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
 import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
@@ -351,7 +351,7 @@ export interface QuantizeRun {
   output: string;
   report?: string;
   pipeline: string;
-  /** What was done to the model before binarizing (src/quant/prepare.ts), one line each. */
+  /** What was done to the model before binarizing (src/drivers/prepare.ts), one line each. */
   preparation: string[];
   record: QuantRecord;
   layers: QuantizeLayerRow[];

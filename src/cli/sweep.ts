@@ -1,15 +1,15 @@
 /**
  * `hbnn-onnx sweep MODEL --data SPEC [--bits LIST] [--heuristics LIST] [-o DIR] [--json]`:
  * post-training accuracy over average weight bits × heuristics (`sweep` in
- * src/quant/sweep.ts), written as `sweep.json` and a plot `sweep.svg` (`sweepSvg` in
- * src/quant/svg.ts). Options are checked before any work; the two files are written
+ * src/drivers/sweep.ts), written as `sweep.json` and a plot `sweep.svg` (`sweepSvg` in
+ * src/drivers/svg.ts). Options are checked before any work; the two files are written
  * together at the end, so an error leaves the output folder as it was.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../quant/sweep.js';
-import { sweepSvg } from '../quant/svg.js';
+import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../drivers/sweep.js';
+import { sweepSvg } from '../drivers/svg.js';
 import { DATA_SPEC_HELP, openDataSource, type DataSource } from '../data/index.js';
 import { loadModel } from '../onnx/io.js';
 import { inputNormalization } from './normalize.js';

@@ -11,10 +11,10 @@ import { composeMonotone, lowerToBitIR, SUPPORTED_OPS } from '../../src/bitir/lo
 import { avgPoolDivisors } from '../../src/bitir/window.js';
 import { binarizeActivation, binarizerPieces } from '../../src/bitir/binarizer.js';
 import { interpret } from '../../src/bitir/interpret.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { encodeModel } from '../../src/onnx/io.js';
 import { ErrorCodes, HbnnError } from '../../src/errors.js';
-import { buildPoolNet, buildTorchExport } from '../../src/zoo/topologies.js';
+import { buildPoolNet, buildTorchExport } from '../../zoo/topologies.js';
 import { cli, tmpDir } from '../cli/helpers.js';
 
 const thrown = (f: () => unknown): HbnnError => {

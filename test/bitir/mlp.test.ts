@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/io.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../src/bitir/lower.js';
 import { interpret } from '../../src/bitir/interpret.js';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';

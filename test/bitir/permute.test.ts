@@ -5,7 +5,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadModel } from '../../src/onnx/io.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../src/bitir/lower.js';
 import { interpret } from '../../src/bitir/interpret.js';
 import { permuteRows, permuteWeightRows, rowsPermutable } from '../../src/bitir/permute.js';

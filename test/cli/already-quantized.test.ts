@@ -4,7 +4,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
 import { loadModel } from '../../src/onnx/io.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { ErrorCodes, exitCodeFor, isHbnnError } from '../../src/errors.js';
 
 describe('quantize of an HBNN-quantized model', () => {

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
 import { loadModel } from '../../src/onnx/io.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { evaluate } from '../../src/runtime/infer.js';
 import { FMNIST_CLASSES, FMNIST_NORMALIZATION, loadDataset, writeNpy } from '../../src/data/index.js';
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN } from './helpers.js';
 import { inspectModel, type InspectReport } from '../../src/inspect.js';
 import { loadModel } from '../../src/onnx/io.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { META_RECORD, readQuantRecord } from '../../src/quant/format.js';
 
 describe('inspect a quantized model', () => {

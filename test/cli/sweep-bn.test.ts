@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
 import { loadModel } from '../../src/onnx/io.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { evaluate } from '../../src/runtime/infer.js';
 import { FMNIST_NORMALIZATION, loadDataset } from '../../src/data/index.js';
-import type { SweepResult } from '../../src/quant/sweep.js';
+import type { SweepResult } from '../../src/drivers/sweep.js';
 import { BN_RECALIBRATE_HELP } from '../../src/cli/quantize.js';
 
 const LIMIT = 300;

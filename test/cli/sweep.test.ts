@@ -3,11 +3,11 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
 import { loadModel } from '../../src/onnx/io.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { evaluate } from '../../src/runtime/infer.js';
 import { FMNIST_NORMALIZATION, loadDataset } from '../../src/data/index.js';
-import { sweepSvg } from '../../src/quant/svg.js';
-import type { SweepResult } from '../../src/quant/sweep.js';
+import { sweepSvg } from '../../src/drivers/svg.js';
+import type { SweepResult } from '../../src/drivers/sweep.js';
 
 describe('sweep', () => {
   it('writes sweep.json and sweep.svg; each point equals quantize + evaluate run directly', async () => {

@@ -7,7 +7,7 @@ import { resolveOptions, type Pass, type PassContext } from '../../src/pass/pass
 import { loadModel } from '../../src/onnx/io.js';
 import type { Model, Node } from '../../src/ir/graph.js';
 import { ErrorCodes } from '../../src/errors.js';
-import { quantize, quantizePipeline } from '../../src/quant/quantize.js';
+import { quantize, quantizePipeline } from '../../src/drivers/quantize.js';
 import { readQuantRecord } from '../../src/quant/format.js';
 import { evaluate } from '../../src/runtime/infer.js';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { quantize, type QuantizeOptions } from '../../src/quant/quantize.js';
+import { quantize, type QuantizeOptions } from '../../src/drivers/quantize.js';
 import { readQuantRecord, isWeightCall } from '../../src/quant/format.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { printModel } from '../../src/ir/printer.js';

@@ -1,5 +1,5 @@
 /**
- * Real-model shapes that quantize prepares (src/quant/prepare.ts), each on a small model
+ * Real-model shapes that quantize prepares (src/drivers/prepare.ts), each on a small model
  * built here: initializers also listed as graph inputs, an old opset, weights computed by
  * Constant / ConstantOfShape / DequantizeLinear nodes, nodes out of topological order, and
  * layers inside an If subgraph. Each quantizes, says what it did, and the result runs in
@@ -14,7 +14,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import * as fs from 'node:fs';
 import { decodeModel, decodeTensor, encodeModel, loadModel } from '../../src/onnx/io.js';
 import { toOrtTensor } from '../../src/runtime/ort.js';
-import { prepareForQuantize, quantize } from '../../src/quant/quantize.js';
+import { prepareForQuantize, quantize } from '../../src/drivers/quantize.js';
 import { ErrorCodes } from '../../src/errors.js';
 import { A, REPO_ROOT, addFloatInit, addInput, addNode, cloneModel, expectHbnnError, floatFeed, newModel, randomFloats, runModel } from '../helpers/build.js';
 import { setTensorType } from '../../src/ir/types.js';

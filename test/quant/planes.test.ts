@@ -10,7 +10,7 @@ import { DataType } from '../../src/ir/dtype.js';
 import { decodeModel, encodeModel, loadModel } from '../../src/onnx/io.js';
 import { isWeightCall, readQuantRecord, HBNN_FORMAT, HBNN_FORMAT_PACKED } from '../../src/quant/format.js';
 import { addWeightCall, dequantizePlanes, findWeightCall, readWeightCall, rewriteWeightCall, type PlaneData } from '../../src/quant/planes.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { createSession, runSession, float32Tensor } from '../../src/runtime/ort.js';
 import { loadDataset, FMNIST_NORMALIZATION, bundledModelPath } from '../../src/data/index.js';
 import { inspectModel } from '../../src/inspect.js';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { encodeModel, loadModel } from '../../src/onnx/io.js';
 import { parallelStats, releaseBinarizeWorkers } from '../../src/hbnn/parallel.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { readQuantRecord, isWeightCall, isActivationCall } from '../../src/quant/format.js';
 import { findWeightCall, readWeightCall } from '../../src/quant/planes.js';
 import { weightLayers } from '../../src/quant/targets.js';

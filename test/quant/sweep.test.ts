@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { sweep, sweepSeries, type SweepResult } from '../../src/quant/sweep.js';
-import { lineChartSvg, niceAxis, sweepSvg } from '../../src/quant/svg.js';
+import { sweep, sweepSeries, type SweepResult } from '../../src/drivers/sweep.js';
+import { lineChartSvg, niceAxis, sweepSvg } from '../../src/drivers/svg.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';
 import { FMNIST_CNN, expectHbnnError } from '../helpers/build.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildCnv, buildMobileNetV1 } from '../../src/zoo/topologies.js';
+import { buildCnv, buildMobileNetV1 } from '../../zoo/topologies.js';
 import { assertValid } from '../../src/ir/verifier.js';
 import { weightLayers } from '../../src/quant/targets.js';
 import { createSession, float32Tensor } from '../../src/runtime/ort.js';

@@ -4,7 +4,7 @@
  * gradients nobody needs.
  */
 import { describe, expect, it } from 'vitest';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { verifyModel } from '../../src/ir/verifier.js';
 import { buildTrainingGraph } from '../../src/train/grad/builder.js';
 import { builtinGradRules } from '../../src/train/grad/rules/index.js';

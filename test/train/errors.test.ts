@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { HbnnError, ErrorCodes, type ErrorCode } from '../../src/errors.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { fineTune, trainFloat, loadCheckpoint, buildTrainingGraph } from '../../src/train/index.js';
 import { reshapeDataset, type Dataset } from '../../src/data/index.js';
 import { A, Net } from './helpers/gradcheck.js';

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { readQuantRecord, isWeightCall } from '../../src/quant/format.js';
 import { encodeModel, decodeModel } from '../../src/onnx/io.js';
 import { evaluate } from '../../src/runtime/infer.js';

@@ -9,7 +9,7 @@ import { evaluate64, loss64, t64, type T64 } from './helpers/ref64.js';
 import { mini } from './helpers/data.js';
 import type { Model, Value } from '../../src/ir/graph.js';
 import { decodeModel, encodeModel } from '../../src/onnx/io.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { isActivationCall } from '../../src/quant/format.js';
 import { buildTrainingGraph } from '../../src/train/grad/builder.js';
 import { collectBatchNorms, collectParams } from '../../src/train/params.js';

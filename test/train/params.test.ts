@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { readQuantRecord, writeQuantRecord } from '../../src/quant/format.js';
 import { toChannelMajor } from '../../src/quant/targets.js';
 import { binarizeWithBitMap } from '../../src/hbnn/index.js';

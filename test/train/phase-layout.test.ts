@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { A, Net, gradCheck, ortGradients, rand, relError } from './helpers/gradcheck.js';
 import type { Model, Value } from '../../src/ir/graph.js';
-import { quantize } from '../../src/quant/quantize.js';
+import { quantize } from '../../src/drivers/quantize.js';
 import { buildTrainingGraph } from '../../src/train/grad/builder.js';
 import { phaseRowOrder, planPhaseBlocks, type PhaseBlock } from '../../src/train/grad/phase-layout.js';
 import { inferShapes } from '../../src/train/grad/shapes.js';

@@ -1,5 +1,5 @@
 /**
- * The issue-16 fixture topologies (src/zoo/topologies.ts): valid ONNX that onnxruntime runs,
+ * The issue-16 fixture topologies (zoo/topologies.ts): valid ONNX that onnxruntime runs,
  * the op families each one is there for, the same bytes for the same seed.
  */
 import { describe, expect, it } from 'vitest';
@@ -7,7 +7,7 @@ import { tensorTypeOf } from '../../src/ir/types.js';
 import { assertValid } from '../../src/ir/verifier.js';
 import { encodeModel } from '../../src/onnx/io.js';
 import { createSession, float32Tensor } from '../../src/runtime/ort.js';
-import { buildResNet20, buildMobileNetV2, buildSqueezeNet, buildPoolNet, buildTorchExport } from '../../src/zoo/topologies.js';
+import { buildResNet20, buildMobileNetV2, buildSqueezeNet, buildPoolNet, buildTorchExport } from '../../zoo/topologies.js';
 import { ZOO_FIXTURES, fmnistAs } from '../helpers/zoo.js';
 
 const count = (m: ReturnType<typeof buildResNet20>, op: string): number => m.graph.nodes.filter((n) => n.opType === op).length;

@@ -1,7 +1,7 @@
 /**
  * Optional accuracy-vs-bits results shown in the ASIC report. Two shapes are accepted:
  * - `{ "results": [{ "heuristic": "middle-out", "avgBits": 1.4, "top1": 0.81 }, ...] }`
- * - the `hbnn-sweep/1` JSON that `sweep` (src/quant/sweep.ts) produces (`points` with
+ * - the `hbnn-sweep/1` JSON that `sweep` (src/drivers/sweep.ts) produces (`points` with
  *   `heuristic`, `avgWeightBits`, `top1`; the float model's top-1 is kept as a reference).
  * top1 is a fraction in [0, 1]. Anything else is an INVALID_OPTION error naming the entry.
  */

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { DEFAULT_TECH, loadTechFile, lowerAsic, parseTech, techToJson, type AsicTech } from '../../../src/backends/asic/index.js';
 import { ErrorCodes, HbnnError } from '../../../src/errors.js';
-import { buildCnv } from '../../../src/zoo/topologies.js';
+import { buildCnv } from '../../../zoo/topologies.js';
 import type { Model } from '../../../src/ir/graph.js';
 import { tempDir, weightsOnlyCnv } from './fixtures.js';
 

@@ -2,8 +2,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { buildCnv, buildMobileNetV1 } from '../../../src/zoo/topologies.js';
-import { quantize } from '../../../src/quant/quantize.js';
+import { buildCnv, buildMobileNetV1 } from '../../../zoo/topologies.js';
+import { quantize } from '../../../src/drivers/quantize.js';
 import { writeNpy } from '../../../src/data/index.js';
 import type { Model } from '../../../src/ir/graph.js';
 

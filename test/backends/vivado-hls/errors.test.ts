@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { lowerVivadoHls, planVivadoHls } from '../../../src/backends/vivado-hls/index.js';
 import { ErrorCodes } from '../../../src/errors.js';
 import { loadModel } from '../../../src/onnx/io.js';
-import { quantize } from '../../../src/quant/quantize.js';
+import { quantize } from '../../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../../src/bitir/lower.js';
 import { DataType } from '../../../src/ir/dtype.js';
 import { setTensorType } from '../../../src/ir/types.js';

@@ -7,7 +7,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { planVivadoHls } from '../../../src/backends/vivado-hls/index.js';
-import { quantize } from '../../../src/quant/quantize.js';
+import { quantize } from '../../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../../src/bitir/lower.js';
 import type { BitProgram } from '../../../src/bitir/types.js';
 import { A, addFloatInit, addInput, addNode, newModel } from '../../helpers/build.js';

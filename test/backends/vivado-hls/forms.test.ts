@@ -12,7 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { lowerVivadoHls, runCsim, type VivadoHlsResult } from '../../../src/backends/vivado-hls/index.js';
 import { compactPlanes, unitCombiners } from '../../../src/backends/vivado-hls/emit/weights.js';
 import { keptLanesPerPe, planeStats, unitCost } from '../../../src/backends/vivado-hls/estimate.js';
-import { quantize } from '../../../src/quant/quantize.js';
+import { quantize } from '../../../src/drivers/quantize.js';
 import { writeNpy } from '../../../src/data/index.js';
 import { writeFilesAtomic } from '../../../src/util/fs.js';
 import type { Model } from '../../../src/ir/graph.js';

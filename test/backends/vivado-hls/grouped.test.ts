@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { lowerVivadoHls, planVivadoHls, runCsim, type VivadoHlsResult } from '../../../src/backends/vivado-hls/index.js';
 import { unitCost } from '../../../src/backends/vivado-hls/estimate.js';
-import { quantize } from '../../../src/quant/quantize.js';
+import { quantize } from '../../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../../src/bitir/lower.js';
 import { writeNpy } from '../../../src/data/index.js';
 import { writeFilesAtomic } from '../../../src/util/fs.js';

@@ -3,11 +3,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadModel } from '../../../src/onnx/io.js';
-import { quantize } from '../../../src/quant/quantize.js';
+import { quantize } from '../../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../../src/bitir/lower.js';
 import type { BitProgram } from '../../../src/bitir/types.js';
 import type { Model } from '../../../src/ir/graph.js';
-import { buildCnv } from '../../../src/zoo/topologies.js';
+import { buildCnv } from '../../../zoo/topologies.js';
 import { writeNpy } from '../../../src/data/index.js';
 import { FMNIST_CNN } from '../../helpers/build.js';
 

@@ -645,7 +645,7 @@ o.v[pe] = (${entryT(u.out)})q;`;
  * computes rows nf·PE + p; the planes nest, so a row has plane k when its widest weight has
  * k bits or more). Planes every PE uses are left out.
  */
-function planesPerPe(u: UnitStage): Map<number, boolean[]> {
+export function planesPerPe(u: Pick<UnitStage, 'weight' | 'pe'>): Map<number, boolean[]> {
   const out = new Map<number, boolean[]>();
   const widths = rowWidths(u.weight);
   if (!widths || u.weight.kind !== 'binary') return out;

@@ -7,11 +7,11 @@ import type { Model } from '../ir/graph.js';
 import { Pipeline, type RunReport } from '../pass/manager.js';
 import { builtinPasses } from '../pass/registry.js';
 import { printPipeline, type PipelineItem } from '../pass/pipeline.js';
-import { assertNotQuantized, requireQuantRecord, type QuantRecord } from './format.js';
+import { assertNotQuantized, requireQuantRecord, type QuantRecord } from '../quant/format.js';
 import { resolveDistribution } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
-import type { Granularity } from './weights.js';
-import type { PlaneEncoding } from './planes.js';
+import type { Granularity } from '../quant/weights.js';
+import type { PlaneEncoding } from '../quant/planes.js';
 import { loadDataset, resolveNormalization, checkFitsModelInput } from '../data/index.js';
 import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
@@ -86,7 +86,7 @@ export interface PreparedModel extends Preparation {
 }
 
 /**
- * Runs the preparation passes the model needs before quantization (src/quant/prepare.ts):
+ * Runs the preparation passes the model needs before quantization (src/drivers/prepare.ts):
  * topological sort, initializers-as-inputs to constants, opset upgrade, QONNX import,
  * constant folding. The model changes in place.
  */

@@ -15,11 +15,11 @@
  * PyTorch-style export (Identity on a shared weight, literal batch 1 in a Reshape). Any of
  * them can end in a Softmax. test/helpers/zoo.ts lists the test-size fixtures.
  */
-import { Graph, Model, type Value } from '../ir/graph.js';
-import { Tensor } from '../ir/tensor.js';
-import { DataType } from '../ir/dtype.js';
-import { setTensorType } from '../ir/types.js';
-import { mulberry32 } from '../hbnn/prng.js';
+import { Graph, Model, type Value } from '../src/ir/graph.js';
+import { Tensor } from '../src/ir/tensor.js';
+import { DataType } from '../src/ir/dtype.js';
+import { setTensorType } from '../src/ir/types.js';
+import { mulberry32 } from '../src/hbnn/prng.js';
 
 /** Deterministic fixture weights: the project's PRNG (src/hbnn/prng.ts). */
 function rng(seed: number): () => number {

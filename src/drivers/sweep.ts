@@ -23,7 +23,7 @@ import { evaluate } from '../runtime/infer.js';
 import { HEURISTICS } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { prepareForQuantize, quantize, type QuantizeOptions } from './quantize.js';
-import type { Granularity } from './weights.js';
+import type { Granularity } from '../quant/weights.js';
 
 export const SWEEP_FORMAT = 'hbnn-sweep/1';
 

@@ -1,0 +1,10 @@
+/**
+ * Verilog backend: the vivado-hls design (same folding, row grouping, plane guards and
+ * accumulator forms) as synthesizable Verilog-2005, its memories as $readmemh files, a
+ * self-checking testbench, and RTL simulation with Verilator. docs/verilog.md.
+ */
+export { emitUnitDesign, unitStageOf } from './unit-design.js';
+export type { UnitConfig, UnitDesign } from './unit-design.js';
+export { unitModule, memFile, accFile, TRACE_BITS } from './unit.js';
+export { printModule, printFile } from './ast.js';
+export type { Module, Item, Stmt, Expr, Port, Param } from './ast.js';

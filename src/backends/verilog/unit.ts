@@ -1,0 +1,501 @@
+/**
+ * The matrix-vector-threshold unit in Verilog: one module per unit of the vivado-hls design
+ * (`UnitStage`, same folding, same row order and per-PE plane guards, same accumulator forms
+ * and constants from arith.ts), so both backends describe the same hardware.
+ *
+ * Schedule (FINN's MVAU): per input vector (a window of a convolution, or the vector of a
+ * matvec) and row fold nf = 0..NF-1, column fold sf = 0..SF-1, one step per cycle. During
+ * nf = 0 the SF input beats arrive (SIMD entries each) and are kept in `ibuf`; the other row
+ * folds replay them. In each step every PE adds, per accumulator term, the lane sum of its
+ * SIMD lanes of the tile (nf·SF + sf) to its accumulator; at sf = SF-1 it combines its row:
+ * S' = Σ_t K_t·X_t (+ bias), then the threshold band's output code or the requantized value,
+ * and the PE outputs leave as one beat of PE entries (valid/ready).
+ *
+ * Memories ($readmemh files, one word per tile or row fold, PE p's field at bits p·width..):
+ * `<unit>_ws<i>.hex` / `<unit>_wm<i>.hex` the sign and mask words of weight plane i (no mask
+ * for a plane every weight has), `<unit>_k<t>.hex` row multipliers that vary by row,
+ * `<unit>_thr.hex` + `<unit>_code.hex` (threshold) or `<unit>_bias.hex` (requantize).
+ */
+import { fail, ErrorCodes } from '../../errors.js';
+import { planeStats } from '../vivado-hls/estimate.js';
+import { planesPerPe } from '../vivado-hls/emit/stages.js';
+import { thresholdLayout } from '../vivado-hls/emit/weights.js';
+import { signedBits } from '../vivado-hls/emit/cpp.js';
+import { entryBits } from '../vivado-hls/design.js';
+import type { UnitStage } from '../vivado-hls/types.js';
+import type { BinaryWeight } from '../../bitir/types.js';
+import { clog2, indexBits, packHex, slit, slice, type Expr, type Item, type Module, type Stmt } from './ast.js';
+
+/** Width of the traced accumulators in the simulation checks (every IR accumulator fits). */
+export const TRACE_BITS = 64;
+
+export interface UnitModule {
+  module: Module;
+  /** Memory files by name ($readmemh), relative to the folder the simulator or synthesis runs in. */
+  files: Map<string, string>;
+  /** Accumulator values per sample the check compares (T·MH·reps). */
+  accPerSample: number;
+}
+
+/** The memory file of a unit's array. */
+export function memFile(u: Pick<UnitStage, 'name'>, array: string): string {
+  return `${u.name}_${array}.hex`;
+}
+
+/** The accumulator check file of a unit (simulation only). */
+export function accFile(u: Pick<UnitStage, 'name'>): string {
+  return `${u.name}_acc.hex`;
+}
+
+function bit(words: Uint32Array, wpr: number, row: number, col: number): number {
+  return (words[row * wpr + (col >>> 5)]! >>> (col & 31)) & 1;
+}
+
+/** Per tile (nf·SF + sf), the PE·SIMD bits of a weight bit array (lane s of PE p at bit p·SIMD + s). */
+function tileWords(u: UnitStage, w: BinaryWeight, words: Uint32Array): string {
+  const nf = u.mh / u.pe;
+  const sf = u.mw / u.simd;
+  const lines: string[] = [];
+  for (let f = 0; f < nf; f++) {
+    for (let t = 0; t < sf; t++) {
+      const fields: number[] = [];
+      for (let p = 0; p < u.pe; p++) {
+        const row = f * u.pe + p;
+        for (let s = 0; s < u.simd; s++) fields.push(bit(words, w.wordsPerRow, row, u.columnOrder[t * u.simd + s]!));
+      }
+      lines.push(packHex(fields, 1));
+    }
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+/** Per row fold, PE fields of `width` bits each (row nf·PE + p at field p). */
+function rowWords(u: UnitStage, width: number, perRow: (row: number) => (number | bigint)[]): string {
+  const nf = u.mh / u.pe;
+  const lines: string[] = [];
+  for (let f = 0; f < nf; f++) {
+    const fields: (number | bigint)[] = [];
+    for (let p = 0; p < u.pe; p++) {
+      const vals = perRow(f * u.pe + p);
+      const per = width / vals.length;
+      // A row's values packed first (value i at bits i·per), then placed at p·width.
+      let word = 0n;
+      vals.forEach((v, i) => {
+        let b = BigInt(v);
+        if (b < 0n) b += 1n << BigInt(per);
+        word |= b << BigInt(i * per);
+      });
+      fields.push(word);
+    }
+    lines.push(packHex(fields, width));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+const wire = (name: string, width: number | Expr, value?: Expr, signed = false): Item => ({ kind: 'net', net: 'wire', name, width, ...(value !== undefined ? { value } : {}), ...(signed ? { signed } : {}) });
+const reg = (name: string, width: number | Expr, depth?: number | Expr, signed = false): Item => ({ kind: 'net', net: 'reg', name, width, ...(depth !== undefined ? { depth } : {}), ...(signed ? { signed } : {}) });
+const set = (lhs: Expr, rhs: Expr, blocking = false): Stmt => ({ kind: 'set', lhs, rhs, blocking });
+
+/** The Verilog module of a matrix-vector-threshold unit and its memory files. */
+export function unitModule(u: UnitStage): UnitModule {
+  const name = u.name;
+  const w = u.weight;
+  if (w.kind !== 'binary') fail(ErrorCodes.LOWERING, `verilog: unit ${u.layer} has fixed-point weights, which the Verilog backend does not map yet`, { node: u.layer, op: 'conv' });
+  if (u.groups > 1) fail(ErrorCodes.LOWERING, `verilog: unit ${u.layer} is a grouped convolution (${u.groups} groups), which the Verilog backend does not map yet`, { node: u.layer, op: 'conv' });
+  const files = new Map<string, string>();
+  const a = u.arith;
+  const act = u.activation;
+  const nf = u.mh / u.pe;
+  const sf = u.mw / u.simd;
+  const T = u.terms.length;
+  const ieb = entryBits(u.in.entry);
+  const oeb = entryBits(u.out.entry);
+  const binaryIn = u.in.entry.kind === 'binary';
+  const ka = u.in.entry.kind === 'binary' ? u.in.entry.planes : 0;
+  const stats = planeStats(w);
+  const live = planesPerPe(u);
+  const cb = clog2(u.simd);
+  const xb = a.xBits;
+  const sb = a.sumBits;
+
+  const items: Item[] = [];
+  const c = (text: string): void => void items.push({ kind: 'comment', text });
+  items.push({ kind: 'localparam', name: 'MH', value: String(u.mh), comment: 'output rows' });
+  items.push({ kind: 'localparam', name: 'MW', value: String(u.mw), comment: 'input columns' });
+  items.push({ kind: 'localparam', name: 'PE', value: String(u.pe), comment: 'processing elements (rows per cycle)' });
+  items.push({ kind: 'localparam', name: 'SIMD', value: String(u.simd), comment: 'lanes per PE (columns per cycle)' });
+  items.push({ kind: 'localparam', name: 'REPS', value: String(u.reps), comment: 'input vectors per sample' });
+  items.push({ kind: 'localparam', name: 'NF', value: 'MH / PE', comment: 'row folds' });
+  items.push({ kind: 'localparam', name: 'SF', value: 'MW / SIMD', comment: 'column folds' });
+  items.push({ kind: 'localparam', name: 'TILES', value: 'NF * SF' });
+  items.push({ kind: 'localparam', name: 'IEB', value: String(ieb), comment: u.in.entry.kind === 'binary' ? `input entry: ${ka} plane signs, then ${ka} masks` : `input entry: signed fixed point` });
+  items.push({ kind: 'localparam', name: 'OEB', value: String(oeb), comment: u.out.entry.kind === 'binary' ? 'output entry: bit-plane code' : 'output entry: signed fixed point' });
+  items.push({ kind: 'localparam', name: 'XB', value: String(xb), comment: 'per-term accumulator X (signed)' });
+  items.push({ kind: 'localparam', name: 'SB', value: String(sb), comment: "row sum S' (signed)" });
+  items.push({ kind: 'blank' });
+
+  // ---- memories ----------------------------------------------------------------------
+  c('weight memories: one word per tile (nf·SF + sf); PE p uses bits p·SIMD .. p·SIMD + SIMD-1');
+  const planes = w.planes.map((pl, i) => ({ k: i + 1, hasMask: !stats.full[i], plane: pl }));
+  for (const p of planes) {
+    items.push(reg(`ws${p.k}_mem`, 'PE * SIMD', 'TILES'));
+    items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, `ws${p.k}`)}"`, `ws${p.k}_mem`] }] });
+    files.set(memFile(u, `ws${p.k}`), tileWords(u, w, p.plane.signs));
+    if (p.hasMask) {
+      items.push(reg(`wm${p.k}_mem`, 'PE * SIMD', 'TILES'));
+      items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, `wm${p.k}`)}"`, `wm${p.k}_mem`] }] });
+      files.set(memFile(u, `wm${p.k}`), tileWords(u, w, p.plane.mask));
+    }
+  }
+  c('per-row constants: one word per row fold; PE p uses field p');
+  const kMem = new Map<number, number>();
+  if (!a.trivial) {
+    a.k.forEach((kt, t) => {
+      if (a.kConst[t]) return;
+      const kb = a.kBits[t]!;
+      kMem.set(t, kb);
+      items.push(reg(`k${t}_mem`, `PE * ${kb}`, 'NF'));
+      items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, `k${t}`)}"`, `k${t}_mem`] }] });
+      files.set(memFile(u, `k${t}`), rowWords(u, kb, (r) => [kt[r]!]));
+    });
+  }
+  let thr: { bits: number; count: number } | undefined;
+  let biasBits = 0;
+  if (act.kind === 'threshold') {
+    const layout = thresholdLayout(u);
+    thr = { bits: layout.bits, count: layout.count };
+    items.push({ kind: 'localparam', name: 'TB', value: String(layout.bits), comment: 'threshold width' });
+    items.push({ kind: 'localparam', name: 'NT', value: String(layout.count), comment: `thresholds per row (padded with ${layout.sentinel}, never reached)` });
+    if (layout.count > 0) {
+      items.push(reg('thr_mem', 'PE * NT * TB', 'NF'));
+      items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, 'thr')}"`, 'thr_mem'] }] });
+      files.set(
+        memFile(u, 'thr'),
+        rowWords(u, layout.count * layout.bits, (r) => {
+          const t = a.thresholds![r]!;
+          return Array.from({ length: layout.count }, (_, i) => (i < t.length ? t[i]! : layout.sentinel));
+        }),
+      );
+    }
+    items.push(reg('code_mem', 'PE * (NT + 1) * OEB', 'NF'));
+    items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, 'code')}"`, 'code_mem'] }] });
+    files.set(
+      memFile(u, 'code'),
+      rowWords(u, (layout.count + 1) * oeb, (r) => {
+        const codes = act.codes[r]!;
+        return Array.from({ length: layout.count + 1 }, (_, i) => codes[Math.min(i, codes.length - 1)]!);
+      }),
+    );
+  } else {
+    biasBits = Math.max(signedBits(a.bias!), 2);
+    items.push({ kind: 'localparam', name: 'BB', value: String(biasBits), comment: 'bias width (rounding constant and accumulator offsets included)' });
+    items.push(reg('bias_mem', 'PE * BB', 'NF'));
+    items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, 'bias')}"`, 'bias_mem'] }] });
+    files.set(memFile(u, 'bias'), rowWords(u, biasBits, (r) => [a.bias![r]!]));
+  }
+  items.push({ kind: 'blank' });
+
+  // ---- control -----------------------------------------------------------------------
+  c('control: row fold nf, column fold sf, tile = nf·SF + sf, input vector px of REPS');
+  items.push(reg('nf', indexBits(nf)), reg('sf', indexBits(sf)), reg('tile', indexBits(nf * sf)), reg('px', indexBits(u.reps)));
+  items.push(reg('ibuf', 'SIMD * IEB', 'SF'));
+  items.push(wire('first', 1, "nf == 0"));
+  items.push(wire('last', 1, `sf == ${sf - 1}`));
+  items.push(wire('out_free', 1, '!out_valid || out_ready'));
+  items.push(wire('step', 1, '(first ? in_valid : 1\'b1) && (!last || out_free)'));
+  items.push({ kind: 'assign', lhs: 'in_ready', rhs: 'first && (!last || out_free)' });
+  items.push(wire('chunk', 'SIMD * IEB', 'first ? in_data : ibuf[sf]'));
+  items.push(wire('out_entries', 'PE * OEB'));
+  items.push({
+    kind: 'always',
+    edge: 'posedge clk',
+    body: [
+      {
+        kind: 'if',
+        cond: 'rst',
+        then: [set('nf', '0'), set('sf', '0'), set('tile', '0'), set('px', '0'), set('out_valid', "1'b0")],
+        else: [
+          { kind: 'if', cond: 'out_valid && out_ready', then: [set('out_valid', "1'b0")] },
+          {
+            kind: 'if',
+            cond: 'step',
+            then: [
+              {
+                kind: 'if',
+                cond: 'last',
+                then: [
+                  set('out_valid', "1'b1"),
+                  set('out_data', 'out_entries'),
+                  set('sf', '0'),
+                  {
+                    kind: 'if',
+                    cond: `nf == ${nf - 1}`,
+                    then: [set('nf', '0'), set('tile', '0'), set('px', `px == ${u.reps - 1} ? 0 : px + 1`)],
+                    else: [set('nf', 'nf + 1'), set('tile', 'tile + 1')],
+                  },
+                ],
+                else: [set('sf', 'sf + 1'), set('tile', 'tile + 1')],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  });
+  items.push({ kind: 'always', edge: 'posedge clk', body: [{ kind: 'if', cond: 'step && first', then: [set('ibuf[sf]', 'in_data')] }] });
+  items.push({ kind: 'blank' });
+
+  // ---- lane helpers ------------------------------------------------------------------
+  items.push({
+    kind: 'function',
+    name: 'popcount',
+    width: cb + 1,
+    signed: true,
+    inputs: [{ name: 'v', width: 'SIMD' }],
+    locals: [{ kind: 'net', net: 'integer', name: 'i' }],
+    body: [set('popcount', '0', true), { kind: 'for', index: 'i', from: '0', to: 'SIMD', body: [set('popcount', 'popcount + v[i]', true)] }],
+  });
+  if (!binaryIn) {
+    const ib = ieb;
+    items.push({
+      kind: 'function',
+      name: 'signed_sum',
+      width: 'XB',
+      signed: true,
+      inputs: [
+        { name: 'ws', width: 'SIMD' },
+        { name: 'wm', width: 'SIMD' },
+        { name: 'x', width: 'SIMD * IEB' },
+      ],
+      locals: [{ kind: 'net', net: 'integer', name: 'i' }],
+      body: [
+        { kind: 'comment', text: 'Σ over the lanes whose weight has this plane of ±x (the plane sign)' },
+        set('signed_sum', '0', true),
+        {
+          kind: 'for',
+          index: 'i',
+          from: '0',
+          to: 'SIMD',
+          body: [
+            {
+              kind: 'if',
+              cond: 'wm[i]',
+              then: [set('signed_sum', `ws[i] ? signed_sum + $signed(x[i * ${ib} +: ${ib}]) : signed_sum - $signed(x[i * ${ib} +: ${ib}])`, true)],
+            },
+          ],
+        },
+      ],
+    });
+  }
+  if (binaryIn) {
+    c('activation planes of the chunk: sign and mask bit of plane a for each lane');
+    const laneItems: Item[] = [];
+    for (let p = 1; p <= ka; p++) {
+      items.push(wire(`as${p}`, 'SIMD'), wire(`am${p}`, 'SIMD'));
+      laneItems.push({ kind: 'assign', lhs: `as${p}[s]`, rhs: `chunk[s * IEB + ${p - 1}]` });
+      laneItems.push({ kind: 'assign', lhs: `am${p}[s]`, rhs: `chunk[s * IEB + ${ka + p - 1}]` });
+    }
+    items.push({ kind: 'generate-for', genvar: 's', count: 'SIMD', label: 'g_lane', items: laneItems });
+  }
+  for (const [k, has] of live) {
+    items.push({ kind: 'localparam', name: `HAS_W${k}`, value: `${u.pe}'b${[...has].reverse().map((h) => (h ? 1 : 0)).join('')}`, comment: `PEs whose rows have weight plane ${k} (bit p = PE p); the others do not instantiate its terms` });
+  }
+  for (const p of planes) {
+    items.push(wire(`ws${p.k}_q`, 'PE * SIMD', `ws${p.k}_mem[tile]`));
+    if (p.hasMask) items.push(wire(`wm${p.k}_q`, 'PE * SIMD', `wm${p.k}_mem[tile]`));
+  }
+  for (const [t, kb] of kMem) items.push(wire(`k${t}_q`, `PE * ${kb}`, `k${t}_mem[nf]`));
+  if (thr && thr.count > 0) items.push(wire('thr_q', 'PE * NT * TB', 'thr_mem[nf]'));
+  if (thr) items.push(wire('code_q', 'PE * (NT + 1) * OEB', 'code_mem[nf]'));
+  else items.push(wire('bias_q', 'PE * BB', 'bias_mem[nf]'));
+  items.push({ kind: 'blank' });
+
+  // ---- processing elements -----------------------------------------------------------
+  const pe: Item[] = [];
+  for (const p of planes) {
+    pe.push(wire(`ws${p.k}`, 'SIMD', slice(`ws${p.k}_q`, 'pe * SIMD', 'SIMD')));
+    if (p.hasMask) pe.push(wire(`wm${p.k}`, 'SIMD', slice(`wm${p.k}_q`, 'pe * SIMD', 'SIMD')));
+  }
+  u.terms.forEach((term, t) => {
+    const form = a.forms[t]!;
+    const ws = `ws${term.w}`;
+    const wm = planes[term.w - 1]!.hasMask ? `wm${term.w}` : undefined;
+    let x: Expr;
+    let what: string;
+    if (binaryIn) {
+      const as = `as${term.a}`;
+      const am = `am${term.a}`;
+      if (form.kind === 'bipolar') {
+        x = `popcount(~(${ws} ^ ${as})${wm ? ` & ${wm}` : ''})`;
+        what = 'plane always present: X = popcount(XNOR & Mw); acc = 2·X − popcount(Mw of the row)';
+      } else if (form.kind === 'unipolar') {
+        x = `popcount(~(${ws} ^ ${am})${wm ? ` & ${wm}` : ''})`;
+        what = 'present activations are +1: X = popcount(~(Ws ^ Ma) & Mw); acc = X + popcount(Ws) − popcount(Mw) of the row';
+      } else if (!wm) {
+        x = `2 * popcount(~(${ws} ^ ${as}) & ${am}) - popcount(${am})`;
+        what = '2·popcount(XNOR & Ma) − popcount(Ma)';
+      } else {
+        x = `2 * popcount(~(${ws} ^ ${as}) & ${wm} & ${am}) - popcount(${wm} & ${am})`;
+        what = 'M = Mw & Ma: 2·popcount(XNOR & M) − popcount(M)';
+      }
+    } else {
+      x = `signed_sum(${ws}, ${wm ?? `{SIMD{1'b1}}`}, chunk)`;
+      what = 'Σ ±x over the lanes whose weight has the plane';
+    }
+    pe.push({ kind: 'comment', text: `term ${t}: weight plane ${term.w} × ${term.a ? `activation plane ${term.a}` : 'fixed-point input'} (${form.kind}): ${what}` });
+    pe.push(wire(`x${t}`, 'XB', undefined, true));
+    if (live.has(term.w)) {
+      pe.push({ kind: 'generate-if', cond: `HAS_W${term.w}[pe]`, label: `g_t${t}`, then: [{ kind: 'assign', lhs: `x${t}`, rhs: x }], else: [{ kind: 'assign', lhs: `x${t}`, rhs: "{XB{1'b0}}" }] });
+    } else pe.push({ kind: 'assign', lhs: `x${t}`, rhs: x });
+    pe.push(reg(`acc${t}`, 'XB', undefined, true));
+    pe.push(wire(`acc${t}_next`, 'XB', `first_tile ? x${t} : acc${t} + x${t}`, true));
+    pe.push({ kind: 'always', edge: 'posedge clk', body: [{ kind: 'if', cond: 'step', then: [set(`acc${t}`, `acc${t}_next`)] }] });
+  });
+  pe.unshift(wire('first_tile', 1, 'sf == 0'));
+  // Combination.
+  const sumTerms: Expr[] = [];
+  if (act.kind === 'requantize') sumTerms.push(`$signed(${slice('bias_q', 'pe * BB', 'BB')})`);
+  u.terms.forEach((_, t) => {
+    if (a.trivial) {
+      sumTerms.push(`acc${t}_next`);
+      return;
+    }
+    const kt = a.k[t]!;
+    if (a.kConst[t]) {
+      if (kt[0] === 0) return;
+      sumTerms.push(kt[0] === 1 ? `acc${t}_next` : `${slit(kt[0]!, a.kBits[t]!)} * acc${t}_next`);
+    } else {
+      const kb = kMem.get(t)!;
+      sumTerms.push(`$signed(${slice(`k${t}_q`, `pe * ${kb}`, kb)}) * acc${t}_next`);
+    }
+  });
+  pe.push({ kind: 'comment', text: act.kind === 'requantize' ? "S' = bias + Σ_t K_t·X_t" : "S' = Σ_t K_t·X_t" });
+  pe.push(wire('sum', 'SB', sumTerms.length ? sumTerms.join(' + ') : "{SB{1'b0}}", true));
+  if (thr) {
+    if (thr.count > 0) {
+      pe.push(wire('thr_row', 'NT * TB', slice('thr_q', 'pe * NT * TB', 'NT * TB')));
+      pe.push(reg('band', clog2(thr.count)));
+      pe.push({ kind: 'net', net: 'integer', name: 'u' });
+      pe.push({
+        kind: 'always',
+        edge: '*',
+        body: [
+          { kind: 'comment', text: "band = #{u : S' ≥ threshold_u}" },
+          set('band', '0', true),
+          { kind: 'for', index: 'u', from: '0', to: 'NT', body: [{ kind: 'if', cond: `sum >= $signed(thr_row[u * TB +: TB])`, then: [set('band', 'band + 1', true)] }] },
+        ],
+      });
+    }
+    pe.push(wire('code_row', '(NT + 1) * OEB', slice('code_q', 'pe * (NT + 1) * OEB', '(NT + 1) * OEB')));
+    pe.push({ kind: 'assign', lhs: slice('out_entries', 'pe * OEB', 'OEB'), rhs: thr.count > 0 ? slice('code_row', 'band * OEB', 'OEB') : slice('code_row', '0', 'OEB') });
+  } else if (act.kind === 'requantize') {
+    const hi = 2n ** BigInt(act.outBits - 1) - 1n;
+    const lo = -(2n ** BigInt(act.outBits - 1));
+    pe.push({ kind: 'comment', text: `q = clamp(S' >>> ${act.shift}) to ${act.outBits} bits` });
+    pe.push(wire('shifted', 'SB', `sum >>> ${act.shift}`, true));
+    pe.push({
+      kind: 'assign',
+      lhs: slice('out_entries', 'pe * OEB', 'OEB'),
+      rhs: `shifted > ${slit(hi, sb + 1)} ? ${slit(hi, act.outBits)} : shifted < ${slit(lo, sb + 1)} ? ${slit(lo, act.outBits)} : shifted[OEB-1:0]`,
+    });
+  }
+  // Simulation trace: the IR's accumulators acc = α·X + β[row].
+  const traceItems: Item[] = [];
+  a.forms.forEach((f, t) => {
+    const alpha = f.alpha === 1 ? '' : `${f.alpha} * `;
+    if (f.beta) {
+      const bb = Math.max(signedBits(f.beta), 2);
+      traceItems.push(wire(`beta${t}`, bb, `${'beta' + t}_row[pe * ${bb} +: ${bb}]`, true));
+      traceItems.push({ kind: 'assign', lhs: slice(`trace${t}`, `pe * ${TRACE_BITS}`, TRACE_BITS), rhs: `${alpha}$signed({{${TRACE_BITS - xb}{acc${t}_next[XB-1]}}, acc${t}_next}) + beta${t}` });
+    } else {
+      traceItems.push({ kind: 'assign', lhs: slice(`trace${t}`, `pe * ${TRACE_BITS}`, TRACE_BITS), rhs: `${alpha}$signed({{${TRACE_BITS - xb}{acc${t}_next[XB-1]}}, acc${t}_next})` });
+    }
+  });
+  pe.push({ kind: 'ifdef', macro: 'HBNN_CHECK', items: traceItems });
+  items.push({ kind: 'comment', text: 'processing elements: PE p computes rows nf·PE + p' });
+  items.push({ kind: 'generate-for', genvar: 'pe', count: 'PE', label: 'g_pe', items: pe });
+
+  // ---- simulation check (HBNN_CHECK) -------------------------------------------------
+  const perSample = T * u.mh * u.reps;
+  const check: Item[] = [
+    { kind: 'comment', text: `simulation only: the IR's accumulators of the first CHECK_SAMPLES samples, checked row by row against ${accFile(u)}` },
+    { kind: 'localparam', name: 'ACC_PER_SAMPLE', value: String(perSample) },
+    { kind: 'localparam', name: 'CHECK_DEPTH', value: 'CHECK_SAMPLES > 0 ? CHECK_SAMPLES * ACC_PER_SAMPLE : 1' },
+    reg('acc_expected', TRACE_BITS, 'CHECK_DEPTH'),
+    { kind: 'initial', body: [{ kind: 'if', cond: 'CHECK_SAMPLES > 0', then: [{ kind: 'call', name: '$readmemh', args: [`"${accFile(u)}"`, 'acc_expected'] }] }] },
+    { kind: 'net', net: 'integer', name: 'sample' },
+    { kind: 'net', net: 'integer', name: 'acc_checked' },
+    { kind: 'net', net: 'integer', name: 'acc_mismatches' },
+    { kind: 'net', net: 'integer', name: 'cp' },
+    { kind: 'net', net: 'integer', name: 'cidx' },
+    { kind: 'initial', body: [set('sample', '0', true), set('acc_checked', '0', true), set('acc_mismatches', '0', true)] },
+  ];
+  const betaRows: Item[] = [];
+  a.forms.forEach((f, t) => {
+    check.push(wire(`trace${t}`, `PE * ${TRACE_BITS}`));
+    if (f.beta) {
+      const bb = Math.max(signedBits(f.beta), 2);
+      betaRows.push(reg(`beta${t}_mem`, `PE * ${bb}`, 'NF'));
+      betaRows.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, `beta${t}`)}"`, `beta${t}_mem`] }] });
+      betaRows.push(wire(`beta${t}_row`, `PE * ${bb}`, `beta${t}_mem[nf]`));
+      files.set(memFile(u, `beta${t}`), rowWords(u, bb, (r) => [f.beta![r]!]));
+    }
+  });
+  check.push(...betaRows);
+  const perTerm: Stmt[] = u.terms.map((_, t) => ({
+    kind: 'if',
+    cond: `sample < CHECK_SAMPLES`,
+    then: [
+      set('cidx', `sample * ACC_PER_SAMPLE + ${t * u.mh * u.reps} + (nf * PE + cp) * ${u.reps} + px`, true),
+      set('acc_checked', 'acc_checked + 1', true),
+      {
+        kind: 'if',
+        cond: `trace${t}[cp * ${TRACE_BITS} +: ${TRACE_BITS}] !== acc_expected[cidx]`,
+        then: [
+          set('acc_mismatches', 'acc_mismatches + 1', true),
+          {
+            kind: 'if',
+            cond: 'acc_mismatches <= 5',
+            then: [{ kind: 'call', name: '$display', args: [`"hbnn-tb: accumulator mismatch: ${name} sample %0d term ${t} row %0d pixel %0d: rtl %0d, expected %0d"`, 'sample', 'nf * PE + cp', 'px', `$signed(trace${t}[cp * ${TRACE_BITS} +: ${TRACE_BITS}])`, '$signed(acc_expected[cidx])'] }],
+          },
+        ],
+      },
+    ],
+  }));
+  check.push({
+    kind: 'always',
+    edge: 'posedge clk',
+    body: [
+      {
+        kind: 'if',
+        cond: '!rst && step && last',
+        then: [
+          { kind: 'for', index: 'cp', from: '0', to: 'PE', body: perTerm },
+          { kind: 'if', cond: `nf == ${nf - 1} && px == ${u.reps - 1}`, then: [set('sample', 'sample + 1', true)] },
+        ],
+      },
+    ],
+  });
+  items.push({ kind: 'ifdef', macro: 'HBNN_CHECK', items: check });
+
+  const module: Module = {
+    name,
+    comment: [
+      `${u.source === 'conv' ? 'convolution' : 'matrix-vector'} unit ${u.layer}: MH=${u.mh} MW=${u.mw} PE=${u.pe} SIMD=${u.simd}, ${u.reps} input vector(s) per sample,`,
+      `${T} accumulator term(s) (${a.forms.map((f) => f.kind).join(', ')}), ${act.kind}; weight planes ${planes.map((p) => `${p.k}: ${(stats.density[p.k - 1]! * 100).toFixed(1)}%`).join(', ')}`,
+    ],
+    params: [{ name: 'CHECK_SAMPLES', value: '0', comment: 'simulation (HBNN_CHECK): samples whose accumulators are checked' }],
+    ports: [
+      { dir: 'input', name: 'clk', width: 1 },
+      { dir: 'input', name: 'rst', width: 1 },
+      { dir: 'input', name: 'in_valid', width: 1 },
+      { dir: 'output', name: 'in_ready', width: 1 },
+      { dir: 'input', name: 'in_data', width: u.simd * ieb, comment: 'SIMD entries, entry s at bits s·IEB' },
+      { dir: 'output', name: 'out_valid', width: 1, reg: true },
+      { dir: 'input', name: 'out_ready', width: 1 },
+      { dir: 'output', name: 'out_data', width: u.pe * oeb, reg: true, comment: 'PE entries, row nf·PE + p at bits p·OEB' },
+    ],
+    items,
+  };
+  return { module, files, accPerSample: perSample };
+}
