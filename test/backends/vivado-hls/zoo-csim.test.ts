@@ -14,11 +14,11 @@
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lowerVivadoHls, runCsim } from '../../../src/backends/vivado-hls/index.js';
-import { quantize } from '../../../src/quant/quantize.js';
+import { quantize } from '../../../src/drivers/quantize.js';
 import { writeNpy } from '../../../src/data/index.js';
 import { writeFilesAtomic } from '../../../src/util/fs.js';
 import type { Model } from '../../../src/ir/graph.js';
-import { buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport } from '../../../src/zoo/topologies.js';
+import { buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport } from '../../../zoo/topologies.js';
 import { fmnistAs } from '../../helpers/zoo.js';
 import { tempDir } from './helpers.js';
 
