@@ -6,7 +6,7 @@
  * `Graph.setOutput` and `Graph.removeNode`, which keep both sides of every use-def link
  * consistent. Consumers are a lookup (`value.uses`), never a scan of the graph.
  */
-import type { TypePb, AttributePb } from '../onnx/proto.js';
+import type { TypePb, AttributePb } from './messages.js';
 import { Tensor, type StringPairs } from './tensor.js';
 import { fail, ErrorCodes } from '../errors.js';
 

@@ -28,6 +28,7 @@ import { popcount32 } from '../../bitir/lower.js';
 import { entryBits } from './design.js';
 import { combinerCount, isShift } from './arith.js';
 import { compactPlanes, storedWordsPerLane } from './emit/weights.js';
+import { planeStats } from './plane-stats.js';
 
 /** SIMD from which ±1 × fixed-point lanes are summed on the input's bit planes (emit/stages.ts). */
 const BIT_PLANE_MIN_SIMD_EST = 32;
@@ -57,37 +58,7 @@ export const BINARY_LANE_LUTS = 2;
 // Weight statistics
 // ------------------------------------------------------------------------------------------
 
-export interface PlaneStats {
-  /** Fraction of the weights present in each plane (plane 1 first). */
-  density: number[];
-  /** Whether every weight has the plane (its mask word need not be stored). */
-  full: boolean[];
-  /** Σ per-parameter bits / parameters. */
-  avgBits: number;
-  /** Bits per weight the fixed-point weights use (fixed weights only). */
-  fixedBits?: number;
-}
-
-const statsCache = new WeakMap<BinaryWeight | FixedWeight, PlaneStats>();
-
-export function planeStats(w: BinaryWeight | FixedWeight): PlaneStats {
-  const hit = statsCache.get(w);
-  if (hit) return hit;
-  let s: PlaneStats;
-  if (w.kind === 'fixed') {
-    s = { density: [1], full: [true], avgBits: w.bits, fixedBits: w.bits };
-  } else {
-    const n = w.rows * w.cols;
-    const density = w.planes.map((p) => {
-      let c = 0;
-      for (let i = 0; i < p.mask.length; i++) c += popcount32(p.mask[i]!);
-      return n > 0 ? c / n : 0;
-    });
-    s = { density, full: density.map((d) => d === 1), avgBits: density.reduce((a, b) => a + b, 0) };
-  }
-  statsCache.set(w, s);
-  return s;
-}
+export { planeStats, type PlaneStats } from './plane-stats.js';
 
 // ------------------------------------------------------------------------------------------
 // Building blocks
