@@ -4,7 +4,7 @@
  * "Calibration against synthesis"), and the paper's Table 2 bit scaling on synthesized units.
  *
  *   npm run bench:synth            # = tsc && node bench/synth.mjs
- *   node bench/synth.mjs [--no-docs] [--json FILE]
+ *   node bench/synth.mjs [--no-docs] [--json FILE] [--cached-only]
  *
  * 1. Sweep: every unit configuration of bench/synth-configs.mjs (the Verilog backend's
  *    emitUnitDesign, seeded weights) synthesized with synth_xilinx and with the OSU 0.18 µm
@@ -22,7 +22,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SWEEP, TABLE2, label } from './synth-configs.mjs';
-import { synthCached } from './synth-sweep-run.mjs';
+import { cacheKey, synthCached } from './synth-sweep-run.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
@@ -34,6 +34,10 @@ const { writeFileAtomic } = await load('src/util/fs.js');
 
 const args = process.argv.slice(2);
 const writeDocs = !args.includes('--no-docs');
+// --cached-only: use only the configurations already in the cache (say which are missing)
+const cachedOnly = args.includes('--cached-only');
+const skipped = [];
+const cached = async (id, d) => (await Promise.all(['xilinx', 'asic'].map(async (t) => fs.existsSync(await cacheKey(id, d, t))))).every(Boolean);
 const jsonOut = path.resolve(ROOT, args.includes('--json') ? args[args.indexOf('--json') + 1] : 'bench/out/synth.json');
 const log = (m) => console.error(m);
 const t0 = performance.now();
@@ -43,6 +47,10 @@ const NODE_NM = 180;
 const rows = [];
 for (const s of SWEEP) {
   const d = emitUnitDesign(s.config);
+  if (cachedOnly && !(await cached(s.id, d))) {
+    skipped.push(s.id);
+    continue;
+  }
   const x = (await synthCached(s.id, d, 'xilinx', log)).total;
   const a = (await synthCached(s.id, d, 'asic', log)).total;
   const tally = cal.asicUnitTally(d.unit);
@@ -77,6 +85,7 @@ for (const r of rows) r.areaFitted = cal.tallyArea(r.tally, areaFit);
 const mae = (sel, pred, act) => cal.meanAbsRelError(sel.map(pred), sel.map(act));
 const summary = {
   configurations: rows.length,
+  ...(skipped.length ? { notSynthesized: skipped } : {}),
   heldOut: held.map((r) => r.id),
   lut: {
     fit: lutFit,
@@ -97,6 +106,10 @@ const summary = {
 const t2 = [];
 for (const { id, bits: b, config } of TABLE2) {
   const d = emitUnitDesign(config);
+  if (cachedOnly && !(await cached(id, d))) {
+    skipped.push(id);
+    continue;
+  }
   const x = (await synthCached(id, d, 'xilinx', log)).total;
   const a = (await synthCached(id, d, 'asic', log)).total;
   t2.push({ bits: b, label: label(config), estLuts: d.estimate.luts, luts: x.xilinx.luts, dsp: x.xilinx.dsp, areaUm2: a.asic.areaUm2, areaScaled: cal.tallyArea(cal.asicUnitTally(d.unit), scaled.area) });
@@ -121,7 +134,7 @@ const asicTable = [
   '| --- | --- | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.id} | ${r.label} | ${r.holdout ? 'yes' : ''} | ${n(r.asic.areaUm2)} | ${n(r.areaScaled)} | ${err(r.areaScaled, r.asic.areaUm2)} | ${n(r.areaFitted)} | ${err(r.areaFitted, r.asic.areaUm2)} | ${n(r.asic.cells)} | ${n(r.asic.ffs)} | ${r.asic.depth ?? ''} |`),
 ].join('\n');
-const base = t2[0];
+const base = t2[0] ?? {};
 const t2Table = [
   '| avg weight bits | LUT synth | rel. to 1 bit | paper FPGA (linear, b) | LUT est | rel. | µm² synth | rel. to 1 bit | paper ASIC ((b/2)²·4) | µm² scaled est | rel. |',
   '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',

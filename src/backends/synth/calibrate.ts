@@ -43,10 +43,10 @@ export function fittedLuts(e: Pick<StageEstimate, 'breakdown'>, fit: LutFit): nu
  * The LUT fit to yosys synth_xilinx (bench/synth.mjs on the configurations of
  * bench/synth-configs.mjs that are not held out; docs/fpga-results.md states the residuals).
  */
-export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze({ base: 0, lanes: 0, combine: 0, memory: 0 });
+export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze({ base: 68.553, lanes: 1.2877, combine: 0.4166, memory: 1.4685 });
 
 /** The areas per unit kind (µm²) fitted to the OSU 0.18 µm library (bench/synth.mjs; docs/asic-results.md). */
-export const OSU018_AREA_FIT: Readonly<UnitCosts> = Object.freeze({ xnorPopcountLane: 0, adderTreeBit: 0, accumulatorBit: 0, comparatorBit: 0, sramBit: 0 });
+export const OSU018_AREA_FIT: Readonly<UnitCosts> = Object.freeze({ xnorPopcountLane: 0, adderTreeBit: 113.392, accumulatorBit: 1881.213, comparatorBit: 0, sramBit: 68.559 });
 
 /** The process node (nm) the default technology's area figures are for (tech.ts: 28-nm-class). */
 export const DEFAULT_TECH_NODE_NM = 28;
