@@ -118,9 +118,7 @@ export function calibrateOne(call: Node, rec: ActivationRecord, x: Float32Array)
   const g = call.graph;
   const set = (idx: number, dims: number[], data: number[]): void => {
     const v = call.inputs[idx]!;
-    const t = Tensor.fromFloat32(v.name, dims, Float32Array.from(data));
-    v.constValue = t;
-    g.initializers.set(v.name, v);
+    g.replaceInitializer(v, Tensor.fromFloat32(v.name, dims, Float32Array.from(data)));
   };
   set(1, [3], scales);
   set(2, [], [center]);

@@ -232,9 +232,7 @@ function setParam(g: Graph, bn: Node, index: number, data: Float32Array): void {
   const dims = v.constValue!.dims;
   const only = !v.isGraphInput && !v.isGraphOutput && v.uses.length === 1 && v.uses[0]!.node === bn;
   if (only) {
-    v.constValue = Tensor.fromFloat32(v.name, dims, data);
-    g.initializers.set(v.name, v);
-    if (v.type) v.type = undefined; // initializers are typed by their tensor
+    g.replaceInitializer(v, Tensor.fromFloat32(v.name, dims, data));
     return;
   }
   bn.setInput(index, g.addInitializer(Tensor.fromFloat32('', dims, data), g.uniqueName(`${v.name}_recalibrated`)));
