@@ -45,10 +45,10 @@ import type { Graph, Model, Node, Value } from '../src/ir/graph.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { DataType } from '../src/ir/dtype.js';
 import { isActivationCall, isWeightCall, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
-import { loadDataset, resolveNormalization, NORMALIZE_FROM_MODEL, type Dataset } from '../src/data/index.js';
+import { NORMALIZE_FROM_MODEL, type Dataset } from '../src/data/index.js';
 import { collectValue, forEachBatch, withOutput } from '../src/runtime/infer.js';
 import { fail, ErrorCodes } from '../src/errors.js';
-import { calibrateOne, calibrationDataOptions } from './calibrate.js';
+import { calibrateOne, calibrationData, calibrationDataOptions, checkCalibrationData } from './calibrate.js';
 
 export const recalibrateBatchnorm = definePass({
   name: 'recalibrate-batchnorm',
@@ -69,8 +69,8 @@ export const recalibrateBatchnorm = definePass({
     'calibrated',
     'bit-ir-lowerable',
   ],
-  async run(model, ctx) {
-    const o = ctx.options;
+  validate: (o, model, shared) => checkCalibrationData(model, o, shared),
+  async run(model, ctx, o) {
     const g = model.graph;
     const opset = model.opsetVersion('') ?? 21;
     const record = readQuantRecord(model);
@@ -102,12 +102,8 @@ export const recalibrateBatchnorm = definePass({
       if (n.inputs.some((v) => v !== null && afterBn.has(v))) for (const v of n.outputs) afterBn.add(v);
     }
     if (!steps.some((s) => s.kind === 'bn')) return { changed: false };
-    const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize', o['data'] as string);
-    const ds = loadDataset(o['data'] as string, {
-      limit: o['limit'] as number,
-      ...(norm.normalize ? { normalize: norm.normalize } : {}),
-    });
-    const batchSize = o['batch-size'] as number;
+    const ds = calibrationData(model, o, ctx.shared);
+    const batchSize = o['batch-size'];
     for (const { node, kind } of steps) {
       if (kind === 'act') {
         const rec = record!.activations.find((a) => a.node === node.name)!;

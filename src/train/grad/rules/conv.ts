@@ -46,6 +46,7 @@ import { windowGeometry, type WindowGeometry } from '../shapes.js';
 import type { Node, Value } from '../../../ir/graph.js';
 import type { Dim } from '../../../ir/types.js';
 import { fail, ErrorCodes } from '../../../errors.js';
+import { nchwcConv } from '../nchwc.js';
 import { phaseForm, phaseRowOrder, planesConvBackward, planesConvForward, rowsConvInputGrad, rowsToCanonical } from '../phase-layout.js';
 
 export function registerConv(r: GradRuleSet): void {
@@ -61,6 +62,11 @@ export function registerConv(r: GradRuleSet): void {
       const plain = (): { outputs: Value[] } => {
         const x0 = xIn ? ctx.canonical(xIn) : null;
         const group = node.attrInt('group', 1);
+        if (x0 && xd && ctx.nchwcBlock) {
+          const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? ((wd ?? []).slice(2) as number[]));
+          const y = nchwcConv(ctx, x0, w!, b ?? null, geo, group);
+          if (y) return { outputs: [y] };
+        }
         if (x0 && wd && xd && wd.every((d) => typeof d === 'number') && group > 1 && wd[1] === 1 && wd[0] === group) {
           const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? (wd as number[]).slice(2));
           const y = geo.pads ? depthwiseTaps(ctx, x0, w!, xd.slice(2), geo, group) : null;
@@ -303,7 +309,10 @@ function flippedConv(ctx: GradContext, dy: Value, w: Value, geo: WindowGeometry,
   const flipped = k > 1 ? ctx.op('Slice', [w4, ctx.constI64([k - 1]), ctx.constI64([-k - 1]), ctx.constI64([3]), ctx.constI64([-1])]) : w4;
   wf = mg === 1 && cg === 1 ? flipped : ctx.transpose(flipped, [0, 2, 1, 3]);
   wf = ctx.reshape(wf, ctx.constI64([group * cg, mg, ...geo.kernel]));
+  ctx.setShape(wf, [group * cg, mg, ...geo.kernel]);
   const pads = geo.pads!.map((p, i) => (geo.kernel[i % rank]! - 1) * geo.dilations[i % rank]! - p);
+  const fast = nchwcConv(ctx, dy, wf, null, { ...geo, pads }, group);
+  if (fast) return fast;
   const dyd = ctx.dims(dy);
   if (mg === 1 && cg === 1 && dyd) {
     const taps = depthwiseTaps(ctx, dy, wf, dyd.slice(2), { ...geo, pads }, group);
@@ -418,6 +427,10 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     return ctx.reshape(ctx.op('Gemm', [d2, c2], { transB: attr.int(1) }), ctx.constI64(wdims));
   }
   const mg = m / group;
+  if (cg === 1 && mg === 1) {
+    const outer = depthwiseOuterWeightGrad(ctx, dy, x, m, spatialIn, geo);
+    if (outer) return outer;
+  }
   const tapList = cg === 1 && mg === 1 ? depthwiseTapList(spatialIn, geo) : null;
   if (tapList) {
     // small planes: dW[c, j] = Σ_(n, o) dY · Slice_j(Xpad), one Mul and ReduceSum per tap that reads input, zeros for the others
@@ -452,6 +465,49 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
   const cgT = ctx.reshape(ctx.transpose(ctx.reshape(colsFlat, ctx.constI64([0, group, cg * k, -1])), [1, 0, 3, 2]), ctx.constI64([group, -1, cg * k]));
   return ctx.reshape(ctx.op('MatMul', [dg, cgT]), ctx.constI64(wdims));
 }
+
+/**
+ * Depthwise dW (multiplier 1, 2-D, static planes of at most DEPTHWISE_OUTER_MAX_PLANE input
+ * positions P) from the per-channel outer products of the batch: T[c] = Σ_n dY[n, c]ᵀ X[n, c]
+ * ([O, P], one batched MatMul over c of dY as [C, O, N] and X as [C, N, P]), then
+ * dW[c, j] = Σ_(o, p) T[c, o, p] · S[o, p, j] with the constant 0/1 table S of which input position
+ * tap j reads at output o (strides, dilations and pads in S; taps that read only padding get 0).
+ * On MobileNetV2's 4×4 to 1×1 planes (192-960 channels) the shifted multiply-adds it replaces
+ * (a Pad and a Slice, Mul and ReduceSum per tap, single-threaded on tensors with 1-4 floats
+ * per row) took ~45% of the step; here two small Transposes and two MatMuls. Null when it
+ * does not apply.
+ */
+function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: number, spatialIn: readonly Dim[], geo: WindowGeometry): Value | null {
+  if (geo.kernel.length !== 2 || !geo.pads || !spatialIn.every((d) => typeof d === 'number')) return null;
+  const [h, w] = spatialIn as [number, number];
+  const p = h * w;
+  if (p > DEPTHWISE_OUTER_MAX_PLANE) return null;
+  const [kh, kw] = geo.kernel as [number, number];
+  const pads = geo.pads;
+  const ho = Math.floor((h + pads[0]! + pads[2]! - (kh - 1) * geo.dilations[0]! - 1) / geo.strides[0]!) + 1;
+  const wo = Math.floor((w + pads[1]! + pads[3]! - (kw - 1) * geo.dilations[1]! - 1) / geo.strides[1]!) + 1;
+  const o = ho * wo;
+  const k = kh * kw;
+  const table = new Array<number>(o * p * k).fill(0);
+  for (let oy = 0; oy < ho; oy++) {
+    for (let ox = 0; ox < wo; ox++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const iy = oy * geo.strides[0]! + i * geo.dilations[0]! - pads[0]!;
+          const ix = ox * geo.strides[1]! + j * geo.dilations[1]! - pads[1]!;
+          if (iy >= 0 && iy < h && ix >= 0 && ix < w) table[((oy * wo + ox) * p + iy * w + ix) * k + i * kw + j] = 1;
+        }
+      }
+    }
+  }
+  const dyT = ctx.transpose(ctx.reshape(dy, ctx.constI64([0, c, o])), [1, 2, 0]); // [C, O, N]
+  const xT = ctx.transpose(ctx.reshape(x, ctx.constI64([0, c, p])), [1, 0, 2]); // [C, N, P]
+  const t = ctx.reshape(ctx.op('MatMul', [dyT, xT]), ctx.constI64([c, o * p]));
+  return ctx.reshape(ctx.op('MatMul', [t, ctx.constF32(table, [o * p, k])]), ctx.constI64([c, 1, kh, kw]));
+}
+
+/** Largest input plane (positions) whose depthwise weight gradient is taken from per-channel outer products. */
+const DEPTHWISE_OUTER_MAX_PLANE = 64;
 
 /**
  * Whether a weight gradient Σ_n dY_n[M, O] · A_n[O, K] is taken as per-sample products (one
