@@ -354,7 +354,7 @@ export function rewriteWeightCall(model: Model, call: Node, d: PlaneData): Node 
         ];
     call.inputs.forEach((v, i) => {
       const t = tensors[i]!;
-      v!.constValue = rawTensor(v!.name, t);
+      v!.graph.replaceInitializer(v!, rawTensor(v!.name, t));
     });
     return call;
   }
