@@ -53,7 +53,7 @@ import {
   type WeightTensor,
 } from '../../bitir/types.js';
 import { outputSize } from '../../bitir/lower.js';
-import { avgPoolDivisors } from '../../bitir/window.js';
+import { avgPoolDivisors, windowLead } from '../../bitir/window.js';
 import { isIdentity } from '../../bitir/permute.js';
 import { unitArith } from './arith.js';
 import type {
@@ -700,11 +700,8 @@ export function stageLead(s: HlsStage): number {
   switch (s.kind) {
     case 'window':
     case 'maxpool':
-    case 'avgpool': {
-      const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
-      const rows = Math.min(span - 1 - s.pads[0], s.height - 1) + 1;
-      return Math.max(0, rows) / s.height;
-    }
+    case 'avgpool':
+      return windowLead(s, s.height);
     case 'unit':
       return 1 / s.reps;
     case 'argmax':
