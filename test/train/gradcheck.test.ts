@@ -209,28 +209,24 @@ describe('gradcheck: Convs in onnxruntime\'s NCHWc kernels (weights reordered in
   const bnOf = (net: Net, v: Value, c: number, name: string): Value =>
     net.node('BatchNormalization', [v, net.param(`${name}.g`, [c], 0.2, 1), net.param(`${name}.b`, [c], 0.2), net.param(`${name}.m`, [c], 0.1), net.param(`${name}.v`, [c], 0.1, 1)]);
 
-  it('first layer on 3 channels, 3x3 on 8 channels with bias and a residual, stride 2 (group 1 and depthwise: input gradient by phases), depthwise with bias, dilated depthwise with asymmetric pads', async () => {
+  it('first layer on 3 channels (OIHWBo, NCHW input), 3x3 on 8 channels (OIHWBiBo, flipped-Conv input gradient), strided 3x3, depthwise 3x3 with bias, dilated depthwise with asymmetric pads', async () => {
     const block = await probeNchwcBlock();
-    const net = new Net(['N', 3, 4, 4]);
-    let y = net.node('Relu', [bnOf(net, net.node('Conv', [net.x, net.param('c0', [8, 3, 3, 3], 0.4)], { pads: A.ints([1, 1, 1, 1]) }), 8, 'bn0')]); // OIHWBo, NCHW input
-    const c1 = net.node('Conv', [y, net.param('c1', [8, 8, 3, 3], 0.3), net.param('c1.b', [8], 0.1)], { pads: A.ints([1, 1, 1, 1]) }); // OIHWBiBo
+    const net = new Net(['N', 3, 6, 6]);
+    let y = net.node('Relu', [bnOf(net, net.node('Conv', [net.x, net.param('c0', [8, 3, 3, 3], 0.4)], { pads: A.ints([1, 1, 1, 1]) }), 8, 'bn0')]);
+    const c1 = net.node('Conv', [y, net.param('c1', [8, 8, 3, 3], 0.3), net.param('c1.b', [8], 0.1)], { pads: A.ints([1, 1, 1, 1]) });
     y = net.node('Relu', [net.node('Add', [c1, y])]);
-    y = net.node('Conv', [y, net.param('c2', [8, 8, 3, 3], 0.3)], { strides: A.ints([2, 2]), pads: A.ints([1, 0, 1, 1]) }); // 4x4 -> 2x2
-    y = net.node('Conv', [y, net.param('dws', [8, 1, 3, 3], 0.4)], { group: A.int(8), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) }); // 2x2 -> 1x1
+    y = net.node('Conv', [y, net.param('c2', [8, 8, 3, 3], 0.3)], { strides: A.ints([2, 2]), pads: A.ints([1, 0, 1, 1]) });
     y = net.node('Conv', [y, net.param('dw', [8, 1, 3, 3], 0.4), net.param('dw.b', [8], 0.1)], { group: A.int(8), pads: A.ints([1, 1, 1, 1]) });
     y = net.node('Conv', [y, net.param('dw2', [8, 1, 3, 3], 0.4)], { group: A.int(8), dilations: A.ints([2, 2]), pads: A.ints([2, 1, 2, 3]) });
     const gap = net.node('GlobalAveragePool', [y]);
-    const r = await gradCheck(head(net, gap, 8, 3), [2, 3, 4, 4], 3, { nchwcBlock: block });
+    const r = await gradCheck(head(net, gap, 8, 3), [2, 3, 6, 6], 3, { nchwcBlock: block });
     if (process.env.GRADCHECK_REPORT) console.log(block, JSON.stringify(r.errors), r.tg.model.graph.nodes.filter((n) => /Conv/.test(n.opType)).map((n) => n.domain + ':' + n.opType + ' ' + n.name).join('; '));
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
-    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['c0', 'c1', 'c1.b', 'c2', 'dws', 'dw', 'dw.b', 'dw2', 'bn0.g']));
-    const nodes = r.tg.model.graph.nodes;
-    const nchwc = nodes.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv');
-    // where this onnxruntime has 8-channel blocks (AVX2): forward of all six; input gradients of c1, dw and dw2 (flipped
-    // kernel), of c2 (one Conv, phases as channels) and dws (one per phase); with 16-channel blocks these Convs stay plain
-    expect(nchwc.length).toBe(block === 8 ? 6 + 3 + 1 + 4 : 0);
-    expect(nodes.filter((n) => n.opType === 'ConvTranspose').length).toBe(block === 8 ? 0 : 2);
-    expect(nodes.filter((n) => n.opType === 'DepthToSpace').length).toBe(block === 8 ? 2 : 0);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['c0', 'c1', 'c1.b', 'c2', 'dw', 'dw.b', 'dw2', 'bn0.g']));
+    const nchwc = r.tg.model.graph.nodes.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv');
+    // where this onnxruntime has the kernels (x86-64): forward of all five, input gradients of c1, dw and dw2 (stride 1)
+    expect(nchwc.length).toBe(block === 8 ? 8 : 0); // with 16-channel blocks (AVX-512) these 8-channel Convs stay plain
+    if (block === 8) expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'ConvTranspose').length).toBe(1); // c2 (stride 2)
   });
 });
 

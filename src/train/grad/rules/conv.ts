@@ -46,7 +46,7 @@ import { windowGeometry, type WindowGeometry } from '../shapes.js';
 import type { Node, Value } from '../../../ir/graph.js';
 import type { Dim } from '../../../ir/types.js';
 import { fail, ErrorCodes } from '../../../errors.js';
-import { nchwcConv, nchwcConvWorthIt } from '../nchwc.js';
+import { nchwcConv } from '../nchwc.js';
 import { phaseForm, phaseRowOrder, planesConvBackward, planesConvForward, rowsConvInputGrad, rowsToCanonical } from '../phase-layout.js';
 
 export function registerConv(r: GradRuleSet): void {
@@ -229,7 +229,7 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
     ctx.setShape(out, ctx.dims(x));
     return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
   }
-  const out = flippedConvApplies(geo) ? flippedConv(ctx, dy, w, geo, group) : (phaseInputGrad(ctx, dy, w, spatialIn, geo, group) ?? transposedWindow(ctx, dy, w, x, spatialIn, geo, group));
+  const out = flippedConvApplies(geo) ? flippedConv(ctx, dy, w, geo, group) : transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
   if (!ctx.dims(out)) ctx.setShape(out, ctx.dims(x));
   return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
 }
@@ -319,114 +319,6 @@ function flippedConv(ctx: GradContext, dy: Value, w: Value, geo: WindowGeometry,
     if (taps) return taps;
   }
   return ctx.op('Conv', [dy, wf], { kernel_shape: attr.ints(geo.kernel), dilations: attr.ints(geo.dilations), pads: attr.ints(pads), group: attr.int(group) });
-}
-
-/**
- * Per axis, how the input gradient of a Conv with stride s splits into s phases (input
- * positions x = s·q + a): dX[s·q + a] = Σ_t dY[q + c_a - t] · W[s·t + b_a] with
- * b_a = (a + p) mod s, c_a = floor((a + p) / s) and T_a = ceil((k - b_a) / s) taps. All
- * phases share one window of Kc taps starting P before q (pads P at the start, E at the end so
- * that each phase has Q = n / s outputs); `tap[a][u]` is the kernel tap at window position u
- * for phase a, -1 where the window position is not one of its taps. Null when the axis does
- * not split evenly (n mod s ≠ 0), is dilated, or the end pad would be negative.
- */
-interface PhaseAxis {
-  kc: number;
-  begin: number;
-  end: number;
-  tap: number[][];
-}
-function phaseAxis(n: number, no: number, k: number, s: number, pad: number, dilation: number): PhaseAxis | null {
-  if (dilation !== 1 || n % s !== 0) return null;
-  const q = n / s;
-  const ph = Array.from({ length: s }, (_, a) => {
-    const b = (a + pad) % s;
-    return { b, c: Math.floor((a + pad) / s), t: b < k ? Math.ceil((k - b) / s) : 0 };
-  });
-  const live = ph.filter((p) => p.t > 0);
-  if (!live.length) return null;
-  const begin = Math.max(0, ...live.map((p) => p.t - 1 - p.c));
-  const kc = Math.max(...live.map((p) => p.c + begin)) + 1;
-  const end = q - no - begin + kc - 1;
-  if (end < 0) return null;
-  const tap = ph.map((p) =>
-    Array.from({ length: kc }, (_, u) => {
-      const t = p.c + begin - u;
-      return t >= 0 && t < p.t ? s * t + p.b : -1;
-    }),
-  );
-  return { kc, begin, end, tap };
-}
-
-/**
- * dX of a strided 2-D Conv (equal strides s > 1, no dilation, spatial sizes multiples of s) by
- * phase decomposition, in the NCHWc kernel: each of the s² phases of dX (input positions
- * (s·q + a_h, s·q' + a_w)) is a stride-1 correlation of dY with a sub-kernel of the flipped
- * weight (`phaseAxis`), all phases on one shared Kc_h×Kc_w window. Group 1: one Conv of dY
- * with the phases stacked as output channels, Wc[(a_h·s + a_w)·C + c, m, u] = W[m, c, tap(a, u)]
- * (0 where the window position is not a tap; one Gather of W with a zero column appended);
- * depthwise: one depthwise Conv per phase, concatenated. Then DepthToSpace(s, DCR) interleaves
- * the phases. The same products as ConvTranspose plus the zero taps of the shared window
- * (16 taps for 9 with a 3×3 stride-2 kernel), but in the fast kernel: onnxruntime's
- * ConvTranspose is a GEMM and a Col2Im per image. Null when it does not apply (no NCHWc
- * block, 1×1 kernels, other shapes): the caller uses ConvTranspose.
- */
-function phaseInputGrad(ctx: GradContext, dy: Value, w: Value, spatialIn: readonly Dim[], geo: WindowGeometry, group: number): Value | null {
-  const wd = ctx.dims(w) as number[];
-  const dyd = ctx.dims(dy);
-  const s = geo.strides[0]!;
-  if (!ctx.nchwcBlock || geo.kernel.length !== 2 || s < 2 || geo.strides[1] !== s || !geo.pads || !dyd || !spatialIn.every((d) => typeof d === 'number')) return null;
-  if (!nchwcConvWorthIt(geo.kernel)) return null;
-  const [m, cg] = [wd[0]!, wd[1]!];
-  const depthwise = group > 1 && cg === 1 && m === group;
-  if (group !== 1 && !depthwise) return null;
-  const c = depthwise ? m : cg;
-  const [h, wi] = spatialIn as [number, number];
-  const [ho, wo] = dyd.slice(2);
-  if (typeof ho !== 'number' || typeof wo !== 'number') return null;
-  const ah = phaseAxis(h, ho, geo.kernel[0]!, s, geo.pads[0]!, geo.dilations[0]!);
-  const aw = phaseAxis(wi, wo, geo.kernel[1]!, s, geo.pads[1]!, geo.dilations[1]!);
-  if (!ah || !aw) return null;
-  const [kh, kw] = geo.kernel as [number, number];
-  const k = kh * kw;
-  // tap index per (phase, window position) into W's taps with a zero column appended (index k)
-  const index: number[] = [];
-  for (let a = 0; a < s; a++) {
-    for (let b = 0; b < s; b++) {
-      for (let u = 0; u < ah.kc; u++) {
-        for (let v = 0; v < aw.kc; v++) {
-          const [th, tw] = [ah.tap[a]![u]!, aw.tap[b]![v]!];
-          index.push(th < 0 || tw < 0 ? k : th * kw + tw);
-        }
-      }
-    }
-  }
-  const kc = ah.kc * aw.kc;
-  const rows = depthwise ? m : m * cg;
-  const wz = ctx.op('Concat', [ctx.reshape(w, ctx.constI64([rows, k])), ctx.constF32(new Array<number>(rows).fill(0), [rows, 1])], { axis: attr.int(1) });
-  const phaseGeo: WindowGeometry = { kernel: [ah.kc, aw.kc], strides: [1, 1], dilations: [1, 1], pads: [ah.begin, aw.begin, ah.end, aw.end] };
-  let stacked: Value | null;
-  if (!depthwise) {
-    // [M·C, s²·Kc] -> [M, C, s², Kc] -> [s², C, M, Kc] -> [s²·C, M, kc_h, kc_w]
-    const g = ctx.op('Gather', [wz, ctx.constI64(index, [s * s * kc])], { axis: attr.int(1) });
-    const wc = ctx.reshape(ctx.transpose(ctx.reshape(g, ctx.constI64([m, cg, s * s, kc])), [2, 1, 0, 3]), ctx.constI64([s * s * cg, m, ah.kc, aw.kc]));
-    ctx.setShape(wc, [s * s * cg, m, ah.kc, aw.kc]);
-    stacked = nchwcConv(ctx, dy, wc, null, phaseGeo, 1);
-  } else {
-    const parts: Value[] = [];
-    for (let p = 0; p < s * s; p++) {
-      const wp = ctx.reshape(ctx.op('Gather', [wz, ctx.constI64(index.slice(p * kc, (p + 1) * kc), [kc])], { axis: attr.int(1) }), ctx.constI64([m, 1, ah.kc, aw.kc]));
-      ctx.setShape(wp, [m, 1, ah.kc, aw.kc]);
-      const part = nchwcConv(ctx, dy, wp, null, phaseGeo, m);
-      if (!part) return null;
-      parts.push(part);
-    }
-    stacked = ctx.op('Concat', parts, { axis: attr.int(1) });
-  }
-  if (!stacked) return null;
-  const out = ctx.op('DepthToSpace', [stacked], { blocksize: attr.int(s), mode: attr.str('DCR') });
-  ctx.setShape(out, [dyd[0] ?? null, c, h, wi]);
-  return out;
 }
 
 /**
