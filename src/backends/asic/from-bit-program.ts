@@ -19,6 +19,8 @@ import type { AccType, AddOp, AvgPoolOp, BinaryWeight, BitProgram, BitTensor, Bi
 import { unreachable } from '../../bitir/types.js';
 import type { ActivationBits, AsicLayerWork, LayerKind, OutputQuantizer, StreamUnit } from './work.js';
 import { homogeneousHistogram } from './work.js';
+import type { Model } from '../../ir/graph.js';
+import type { LayerGeometry } from './geometry.js';
 
 function popcount32(x: number): number {
   let v = x - ((x >>> 1) & 0x55555555);
@@ -36,6 +38,48 @@ function popcount(words: Uint32Array): number {
 export function binaryWeightHistogram(w: BinaryWeight): number[] {
   const atLeast = w.planes.map((p) => popcount(p.mask));
   return atLeast.map((n, i) => n - (atLeast[i + 1] ?? 0));
+}
+
+/**
+ * The geometry of `model`'s layers as the bit-level IR `program` (lowered from it) has them:
+ * per conv/matvec op, in program order, the ONNX node, its weight input, rows and columns of
+ * the weight and output positions of the accumulators — the shapes the IR computed, instead of
+ * inferring them again from the graph (`layerGeometry`).
+ */
+export function bitProgramGeometry(model: Model, program: BitProgram): LayerGeometry[] {
+  const nodes = new Map(model.graph.nodes.map((n) => [n.name, n]));
+  const tensors = new Map<string, BitTensor>(program.tensors.map((t) => [t.id, t]));
+  const out: LayerGeometry[] = [];
+  for (const op of program.ops) {
+    if (op.op !== 'conv' && op.op !== 'matvec') continue;
+    const node = nodes.get(op.nodes[0] ?? '');
+    const weight = program.weights.find((w) => w.id === op.weight);
+    const acc = tensors.get(op.output)?.type;
+    const input = tensors.get(op.input)?.type;
+    if (!node || !node.inputs[1] || !weight || !acc || !input) lowering(`op ${op.id} has no layer of the model behind it`, op.id);
+    const positions = acc.shape.slice(1).reduce((a, b) => a * b, 1);
+    const depthwise = op.op === 'conv' && op.group > 1 && op.group === (input.shape[0] ?? 0) && weight.cols === op.kernel[0] * op.kernel[1];
+    out.push({
+      node,
+      weight: node.inputs[1],
+      kind: op.op === 'matvec' ? 'fully-connected' : depthwise ? 'depthwise-conv' : 'conv',
+      rows: weight.rows,
+      cols: weight.cols,
+      outputPositions: Math.max(1, positions),
+    });
+  }
+  return out;
+}
+
+/** The weightless units of `program` (add, concat, avgpool, clip, leakyrelu), each with the index of its op. */
+export function bitProgramStreamWorks(program: BitProgram): { index: number; work: AsicLayerWork }[] {
+  const tensors = new Map<string, BitTensor>(program.tensors.map((t) => [t.id, t]));
+  const typeOf = (id: string, op: string): BitType => tensors.get(id)?.type ?? lowering(`op ${op} refers to tensor ${id}, which the program does not declare`, op);
+  const out: { index: number; work: AsicLayerWork }[] = [];
+  program.ops.forEach((op, index) => {
+    if (op.op === 'add' || op.op === 'concat' || op.op === 'avgpool' || op.op === 'clip' || op.op === 'leakyrelu') out.push({ index, work: streamWork(op, typeOf) });
+  });
+  return out;
 }
 
 function lowering(message: string, node?: string): never {
