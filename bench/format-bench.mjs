@@ -58,7 +58,8 @@ async function child(mode, args) {
     if (name === 'fmnist-cnn') {
       fs.copyFileSync(lib.bundledModelPath('fmnist-cnn'), file);
     } else {
-      const build = { alexnet: lib.buildAlexNet, 'vgg11-bn': lib.buildVgg11Bn, resnet18: lib.buildResNet18 }[name];
+      const zoo = await import(pathToFileURL(path.join(ROOT, 'dist', 'zoo', 'topologies.js')).href);
+      const build = { alexnet: zoo.buildAlexNet, 'vgg11-bn': zoo.buildVgg11Bn, resnet18: zoo.buildResNet18 }[name];
       const m = build();
       lib.saveModel(m, file);
     }

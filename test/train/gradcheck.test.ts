@@ -195,6 +195,18 @@ describe('gradcheck: residual and inverted-residual blocks (the generic convolut
     expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'MatMul' && n.name.startsWith(`${dwName}/grad/`)).length).toBe(2);
   });
 
+  it('1x1 Convs on a 4x4 and a 1x1 plane (with bias) as Gemms over the batch: forward, input and weight gradients', async () => {
+    const net = new Net(['N', 3, 4, 4]);
+    const a = net.node('Conv', [net.x, net.param('a', [5, 3, 1, 1], 0.4), net.param('a.b', [5], 0.1)]);
+    const pre = net.node('Relu', [net.node('Conv', [a, net.param('b', [6, 5, 1, 1], 0.4)])]);
+    const gap = net.node('GlobalAveragePool', [pre]);
+    const c = net.node('Conv', [gap, net.param('c', [4, 6, 1, 1], 0.4), net.param('c.b', [4], 0.1)]);
+    const r = await gradCheck(head(net, c, 4, 3), [3, 3, 4, 4], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['a', 'a.b', 'b', 'c', 'c.b']));
+    expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'ConvTranspose').length).toBe(0);
+  });
+
   it('depthwise Conv on a 9x9 plane: onnxruntime Conv forward and input gradient, weight gradient as one batched MatMul over (n, c)', async () => {
     const net = new Net(['N', 2, 9, 9]);
     const pre = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);

@@ -16,7 +16,8 @@
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import type { AccType, AddOp, AvgPoolOp, BinaryWeight, BitProgram, BitTensor, BitType, ClipOp, ConcatOp, ConvOp, LeakyReluOp, MatVecOp } from '../../bitir/types.js';
-import { unreachable } from '../../bitir/types.js';
+import { opInputs, unreachable } from '../../bitir/types.js';
+import { windowLead } from '../../bitir/window.js';
 import type { ActivationBits, AsicLayerWork, LayerKind, OutputQuantizer, StreamUnit } from './work.js';
 import { homogeneousHistogram } from './work.js';
 import type { Model } from '../../ir/graph.js';
@@ -76,10 +77,29 @@ export function bitProgramStreamWorks(program: BitProgram): { index: number; wor
   const tensors = new Map<string, BitTensor>(program.tensors.map((t) => [t.id, t]));
   const typeOf = (id: string, op: string): BitType => tensors.get(id)?.type ?? lowering(`op ${op} refers to tensor ${id}, which the program does not declare`, op);
   const out: { index: number; work: AsicLayerWork }[] = [];
+  const leads = tensorLeads(program, typeOf);
   program.ops.forEach((op, index) => {
-    if (op.op === 'add' || op.op === 'concat' || op.op === 'avgpool' || op.op === 'clip' || op.op === 'leakyrelu') out.push({ index, work: streamWork(op, typeOf) });
+    if (op.op === 'add' || op.op === 'concat' || op.op === 'avgpool' || op.op === 'clip' || op.op === 'leakyrelu') out.push({ index, work: streamWork(op, typeOf, leads) });
   });
   return out;
+}
+
+/**
+ * Per tensor, the fraction of a frame the design reads before the tensor's first value when
+ * it streams (the Vivado HLS backend's rule for FIFO depths): along the program, a convolution
+ * or pooling window adds the rows its first window needs (`windowLead`), a matrix-vector
+ * product the whole vector, every other op nothing; a join takes its latest input.
+ */
+function tensorLeads(program: BitProgram, typeOf: (id: string, op: string) => BitType): Map<string, number> {
+  const leads = new Map<string, number>();
+  for (const op of program.ops) {
+    const base = Math.max(0, ...opInputs(op).map((id) => leads.get(id) ?? 0));
+    let lead = 0;
+    if (op.op === 'conv' || op.op === 'maxpool' || op.op === 'avgpool') lead = windowLead(op, typeOf(op.input, op.id).shape[1] ?? 1);
+    else if (op.op === 'matvec') lead = 1;
+    leads.set(op.output, base + lead);
+  }
+  return leads;
 }
 
 function lowering(message: string, node?: string): never {
@@ -120,6 +140,7 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
     }
   }
   const avgAct = program.source.avgActivationBits;
+  const leads = tensorLeads(program, typeOf);
   const works: AsicLayerWork[] = [];
   for (const op of program.ops) {
     switch (op.op) {
@@ -141,7 +162,7 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
       case 'avgpool':
       case 'clip':
       case 'leakyrelu':
-        works.push(streamWork(op, typeOf));
+        works.push(streamWork(op, typeOf, leads));
         break;
       default:
         unreachable(op, 'bit-IR op');
@@ -152,7 +173,7 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
 }
 
 /** A weightless unit between layers, sized from the IR's tensor shapes (docs/backend-asic.md, "Stream units"). */
-function streamWork(op: AddOp | ConcatOp | AvgPoolOp | ClipOp | LeakyReluOp, typeOf: (id: string, op: string) => BitType): AsicLayerWork {
+function streamWork(op: AddOp | ConcatOp | AvgPoolOp | ClipOp | LeakyReluOp, typeOf: (id: string, op: string) => BitType, leads?: ReadonlyMap<string, number>): AsicLayerWork {
   const size = (t: BitType): number => t.shape.reduce((a: number, b: number) => a * b, 1);
   const widthOf = (t: BitType): number => (t.kind === 'fixed' ? t.bits : t.kind === 'binary' ? 2 * t.planes : 0);
   const out = typeOf(op.output, op.id);
@@ -171,8 +192,13 @@ function streamWork(op: AddOp | ConcatOp | AvgPoolOp | ClipOp | LeakyReluOp, typ
     alignedInputs: operands.filter((o) => o.shift > 0 || o.table).length,
     tableBits: operands.reduce((a, o) => a + (o.table ? o.table.length * bits : 0), 0),
   };
-  if (op.op === 'add') {
-    // The shortcut waits for the residual branch: a FIFO of (at most) one frame of it.
+  if (op.op === 'add' && leads) {
+    // Each input holds what it delivers before the latest branch starts to (its lead behind).
+    const l = inputs.map((id) => leads.get(id) ?? 0);
+    const latest = Math.max(...l);
+    stream.bufferBits = ins.reduce((a, t, i) => a + Math.min(size(t), Math.ceil((latest - l[i]!) * size(t) - 1e-9)) * bits, 0);
+  } else if (op.op === 'add') {
+    // No program order known: at most one frame of the smaller input.
     stream.bufferBits = Math.min(...ins.map(size)) * bits;
   }
   if (op.op === 'avgpool') {

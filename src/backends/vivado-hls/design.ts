@@ -53,7 +53,7 @@ import {
   type WeightTensor,
 } from '../../bitir/types.js';
 import { outputSize } from '../../bitir/lower.js';
-import { avgPoolDivisors } from '../../bitir/window.js';
+import { avgPoolDivisors, windowLead } from '../../bitir/window.js';
 import { isIdentity } from '../../bitir/permute.js';
 import { unitArith } from './arith.js';
 import type {
@@ -120,9 +120,13 @@ function sameOrder(a: Int32Array, b: Int32Array): boolean {
   return true;
 }
 
-/** Builds the streaming design of `program` with the folding `folding`. */
-export function buildDesign(program: BitProgram, folding: FoldingLookup): HlsDesign {
-  return new DesignBuilder(program, folding).build();
+/**
+ * Builds the streaming design of `program` with the folding `folding`. `maxCycles`: the
+ * cycles per sample the target throughput allows; add and concat stages then take the
+ * narrowest beat that meets it (default: whole pixels).
+ */
+export function buildDesign(program: BitProgram, folding: FoldingLookup, o: { maxCycles?: number } = {}): HlsDesign {
+  return new DesignBuilder(program, folding, o.maxCycles).build();
 }
 
 class DesignBuilder {
@@ -141,6 +145,7 @@ class DesignBuilder {
   constructor(
     private readonly p: BitProgram,
     private readonly folding: FoldingLookup,
+    private readonly maxCycles?: number,
   ) {
     this.types = new Map(p.tensors.map((t) => [t.id, t.type]));
     this.weights = new Map(p.weights.map((w) => [w.id, w]));
@@ -424,6 +429,17 @@ class DesignBuilder {
     return { ins, types, operands, tout };
   }
 
+  /**
+   * The beat of an add/concat stage: the smallest divisor of `width` (a pixel's channels, or
+   * their common divisor) whose cycles per sample, entries / beat, meet the budget; `width`
+   * itself without a budget or when none does.
+   */
+  private joinBeat(width: number, entries: number): number {
+    if (this.maxCycles === undefined) return width;
+    for (let d = 1; d < width; d++) if (width % d === 0 && entries / d <= this.maxCycles) return d;
+    return width;
+  }
+
   /** Residual addition: an add-streams stage over inputs in one order and one beat. */
   private lowerAdd(op: AddOp): void {
     const { ins, operands, tout } = this.joinInputs(op);
@@ -431,9 +447,9 @@ class DesignBuilder {
     for (const s of ins.slice(1)) {
       if (s.entries !== ins[0]!.entries || !sameOrder(order, arrivalOrder(s.layout))) this.err(op, 'its inputs stream their entries in different orders');
     }
-    // An image: a whole pixel per beat (as the pooling stages); a vector: the widest input beat.
+    // An image: a divisor of its channels; a vector: a divisor of its entries (joinBeat).
     const l = ins[0]!.layout;
-    const beat = l.kind === 'hwc' ? l.c : Math.max(...ins.map((s) => s.beat));
+    const beat = this.joinBeat(l.kind === 'hwc' ? l.c : ins[0]!.entries, ins[0]!.entries);
     const aligned = ins.map((s) => this.withBeat(op, s, beat));
     const out = this.stream(op.output, entryOf(tout), beat, ins[0]!.entries, ins[0]!.layout);
     this.push({ kind: 'add', name: `add_${cppIdent(op.nodes[0] ?? op.id)}`, ops: [op.id], nodes: op.nodes, ins: aligned, out, operands, outBits: tout.bits });
@@ -451,9 +467,11 @@ class DesignBuilder {
         const l = s.layout as typeof l0;
         if (l.h !== l0.h || l.w !== l0.w) this.err(op, `its inputs are images of different sizes (${l0.h}×${l0.w} and ${l.h}×${l.w})`);
       }
-      aligned = ins.map((s) => this.withBeat(op, s, (s.layout as typeof l0).c));
+      // Per pixel, C_i/beat beats of each input in turn: the beat divides every C_i.
       const c = ins.reduce((a, s) => a + (s.layout as typeof l0).c, 0);
-      out = this.stream(op.output, entryOf(tout), c, c * l0.h * l0.w, { kind: 'hwc', c, h: l0.h, w: l0.w });
+      const beat = this.joinBeat(ins.reduce((g, s) => gcd(g, (s.layout as typeof l0).c), 0), c * l0.h * l0.w);
+      aligned = ins.map((s) => this.withBeat(op, s, beat));
+      out = this.stream(op.output, entryOf(tout), beat, c * l0.h * l0.w, { kind: 'hwc', c, h: l0.h, w: l0.w });
     } else if (images === 0) {
       // One input after the other, in beats of the largest common divisor of the input beats.
       const beat = ins.reduce((g, s) => gcd(g, s.beat), 0);
@@ -682,11 +700,8 @@ export function stageLead(s: HlsStage): number {
   switch (s.kind) {
     case 'window':
     case 'maxpool':
-    case 'avgpool': {
-      const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
-      const rows = Math.min(span - 1 - s.pads[0], s.height - 1) + 1;
-      return Math.max(0, rows) / s.height;
-    }
+    case 'avgpool':
+      return windowLead(s, s.height);
     case 'unit':
       return 1 / s.reps;
     case 'argmax':

@@ -294,9 +294,9 @@ export interface AddStage extends StageBase {
 }
 
 /**
- * Concat unit along channels: an image stream takes one pixel (a beat of its C_i channels)
- * from each input in turn and writes one pixel of ΣC_i channels; a vector stream writes
- * every entry of input 0, then of input 1, … Each entry aligned and clamped to `outBits`.
+ * Concat unit along channels: per pixel, an image stream takes the C_i channels of each
+ * input in turn (C_i / beat beats; the beat divides every C_i); a vector stream writes every
+ * entry of input 0, then of input 1, … Each entry aligned and clamped to `outBits`.
  */
 export interface ConcatStage extends StageBase {
   kind: 'concat';

@@ -440,23 +440,22 @@ function concatStage(s: ConcatStage): string {
 ${clampTo(s.outBits, 'v', target, entryT(s.out))}`;
   let body: string;
   if (s.out.layout.kind === 'hwc') {
-    // One pixel of each input per output pixel.
-    let off = 0;
-    const parts = s.ins.map((x, i) => {
-      const code = `{
-  const ${beatT(x)} b = in${i}.read();
-  for (unsigned k = 0; k < ${x.beat}; k++) {
-${indent(entry(i, 'b.v[k]', `o.v[${off} + k]`), 4)}
-  }
-}`;
-      off += x.beat;
-      return code;
-    });
-    body = `    for (unsigned p = 0; p < ${s.out.entries / s.out.beat}; p++) {
+    // Per pixel, C_i / beat beats of each input in turn (the beat divides every C_i).
+    const b = s.out.beat;
+    const pixels = s.out.layout.h * s.out.layout.w;
+    const parts = s.ins.map(
+      (x, i) => `for (unsigned j = 0; j < ${(x.layout as { c: number }).c / b}; j++) {
 #pragma HLS PIPELINE II=1
-      ${beatT(s.out)} o;
+  const ${beatT(x)} b = in${i}.read();
+  ${beatT(s.out)} o;
+  for (unsigned k = 0; k < ${b}; k++) {
+${indent(entry(i, 'b.v[k]', 'o.v[k]'), 4)}
+  }
+  out.write(o);
+}`,
+    );
+    body = `    for (unsigned p = 0; p < ${pixels}; p++) {
 ${indent(parts.join('\n'), 6)}
-      out.write(o);
     }`;
   } else {
     const g = s.out.beat;
