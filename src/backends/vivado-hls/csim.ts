@@ -47,7 +47,8 @@ export interface CsimResult {
   command: string;
 }
 
-interface Exec {
+/** What a tool run returned (exit code, output, whether it timed out or was not found). */
+export interface Exec {
   code: number;
   stdout: string;
   stderr: string;
@@ -55,7 +56,8 @@ interface Exec {
   missing: boolean;
 }
 
-function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<Exec> {
+/** Runs a tool; never rejects (a missing tool is `missing`, a timeout `timedOut`). */
+export function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<Exec> {
   return new Promise((resolve) => {
     execFile(cmd, args, { cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string }) | null;
@@ -70,7 +72,7 @@ function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promi
   });
 }
 
-function firstLines(text: string, n: number): string {
+export function firstLines(text: string, n: number): string {
   return text.split('\n').filter((l) => l.trim() !== '').slice(0, n).join('\n');
 }
 
