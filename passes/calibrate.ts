@@ -15,23 +15,57 @@
  *    observed fractions.
  */
 import { definePass, type OptionSpec } from '../src/pass/pass.js';
+import { checkFitsModelInput, type Dataset } from '../src/data/index.js';
+import { dataInput } from '../src/runtime/infer.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { heteroBinarize } from '../src/hbnn/index.js';
 import { Tensor } from '../src/ir/tensor.js';
 import type { Model, Node, Value } from '../src/ir/graph.js';
 import { isActivationCall, readQuantRecord, writeQuantRecord, type ActivationRecord } from '../src/quant/format.js';
 import { loadDataset, resolveNormalization, NORMALIZE_FROM_MODEL } from '../src/data/index.js';
-import { forEachBatch } from '../src/runtime/infer.js';
+import { collectValue } from '../src/runtime/infer.js';
 import { BIG } from './insert-activation-binarization.js';
 
 /** The calibration-data options of `calibrate` and `recalibrate-batchnorm` (`limit`'s default differs). */
-export function calibrationDataOptions(limit: number): OptionSpec[] {
+export function calibrationDataOptions(limit: number) {
   return [
     { name: 'data', type: 'string', doc: 'calibration data SPEC (see docs/data.md)', default: 'fmnist-mini:train' },
     { name: 'limit', type: 'integer', doc: 'number of calibration samples', default: limit, min: 1 },
     { name: 'normalize', type: 'string', doc: "input normalization: 'model' (the model's hbnn.input_normalization record; none without one), 'fmnist', MEAN:STD, or none", default: NORMALIZE_FROM_MODEL },
     { name: 'batch-size', type: 'integer', doc: 'samples per onnxruntime run', default: 256, min: 1 },
-  ];
+  ] as const satisfies readonly OptionSpec[];
+}
+
+/** The calibration-data options as a pass receives them. */
+export interface CalibrationDataOptions {
+  readonly data: string;
+  readonly limit: number;
+  readonly normalize: string;
+}
+
+/**
+ * The calibration data of `calibrate` / `recalibrate-batchnorm`: loaded once per pipeline run
+ * (kept in `shared` under its spec, limit and normalization) and reused by every pass that
+ * asks for the same.
+ */
+export function calibrationData(model: Model, o: CalibrationDataOptions, shared?: Map<string, unknown>): Dataset {
+  const norm = resolveNormalization(model, o.normalize, 'the model', 'normalize', o.data);
+  const key = `calibration-data:${JSON.stringify([o.data.trim(), o.limit, norm.normalize ?? null])}`;
+  const hit = shared?.get(key) as Dataset | undefined;
+  if (hit) return hit;
+  const ds = loadDataset(o.data, { limit: o.limit, ...(norm.normalize ? { normalize: norm.normalize } : {}) });
+  shared?.set(key, ds);
+  return ds;
+}
+
+/**
+ * The one check of calibration data (the validate hook of calibrate and recalibrate-batchnorm):
+ * it loads (DATA_* / INVALID_OPTION errors) and fits the model's input (DATA_MISMATCH).
+ */
+export function checkCalibrationData(model: Model, o: CalibrationDataOptions, shared?: Map<string, unknown>): void {
+  const ds = calibrationData(model, o, shared);
+  const input = dataInput(model);
+  checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
 }
 
 export const calibrate = definePass({
@@ -41,13 +75,9 @@ export const calibrate = definePass({
   requires: ['activations-binarized'],
   establishes: ['calibrated'],
   preserves: 'all',
-  async run(model, ctx) {
-    const o = ctx.options;
-    const norm = resolveNormalization(model, o['normalize'] as string, 'the model', 'normalize', o['data'] as string);
-    const ds = loadDataset(o['data'] as string, {
-      limit: o['limit'] as number,
-      ...(norm.normalize ? { normalize: norm.normalize } : {}),
-    });
+  validate: (o, model, shared) => checkCalibrationData(model, o, shared),
+  async run(model, ctx, o) {
+    const ds = calibrationData(model, o, ctx.shared);
     const record = readQuantRecord(model);
     if (!record) fail(ErrorCodes.NOT_QUANTIZED, 'the model has no hbnn.quantization record; run insert-activation-binarization first');
     const calls = model.graph.nodes.filter(isActivationCall);
@@ -55,7 +85,7 @@ export const calibrate = definePass({
     for (const call of calls) {
       const rec = record.activations.find((a) => a.node === call.name);
       if (!rec) fail(ErrorCodes.NOT_QUANTIZED, `binarizer ${call.name} has no record in hbnn.quantization`);
-      const x = await collect(model, call.inputs[0]!, ds, o['batch-size'] as number);
+      const x = await collectValue(model, call.inputs[0]!, ds, o['batch-size']);
       calibrateOne(call, rec, x);
       ctx.stat('calibrated-binarizers');
       ctx.note(`${call.name}: center=${rec.center.toPrecision(4)} t=[${rec.thresholds.map((t) => t.toPrecision(4))}] scales=[${rec.scales.map((s) => s.toPrecision(4))}] observed=[${rec.observed!.map((f) => f.toFixed(3))}]`);
@@ -66,29 +96,6 @@ export const calibrate = definePass({
     return { changed: true };
   },
 });
-
-async function collect(model: Model, v: Value, ds: ReturnType<typeof loadDataset>, batchSize: number): Promise<Float32Array> {
-  const g = model.graph;
-  const added = !g.outputs.includes(v);
-  if (added) g.outputs.push(v);
-  const chunks: Float32Array[] = [];
-  try {
-    await forEachBatch(model, ds, [v.name], { batchSize }, (_s, n, out, dims) => {
-      const per = dims[v.name]!.slice(1).reduce((a, b) => a * b, 1);
-      chunks.push(out[v.name]!.slice(0, n * per));
-    });
-  } finally {
-    if (added) g.outputs.pop();
-  }
-  const total = chunks.reduce((a, c) => a + c.length, 0);
-  const x = new Float32Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    x.set(c, off);
-    off += c.length;
-  }
-  return x;
-}
 
 /** Computes and installs the constants of one binarizer from samples `x` of its input. */
 export function calibrateOne(call: Node, rec: ActivationRecord, x: Float32Array): void {
@@ -118,9 +125,7 @@ export function calibrateOne(call: Node, rec: ActivationRecord, x: Float32Array)
   const g = call.graph;
   const set = (idx: number, dims: number[], data: number[]): void => {
     const v = call.inputs[idx]!;
-    const t = Tensor.fromFloat32(v.name, dims, Float32Array.from(data));
-    v.constValue = t;
-    g.initializers.set(v.name, v);
+    g.replaceInitializer(v, Tensor.fromFloat32(v.name, dims, Float32Array.from(data)));
   };
   set(1, [3], scales);
   set(2, [], [center]);

@@ -26,8 +26,8 @@ export const constantInitializerInputs = definePass({
   description: 'Removes each initializer from the graph inputs (its value is what onnxruntime uses when no feed is given); `keep` lists names that stay overridable.',
   options: [{ name: 'keep', type: 'string-list', doc: 'globs of initializer names that stay graph inputs (overridable by a feed)' }],
   preserves: ['topologically-sorted', 'shapes-inferred', 'no-identity', 'no-dead-code', 'batchnorm-folded', 'weights-binarized', 'activations-binarized', 'calibrated'],
-  run(model, ctx) {
-    const keep = (ctx.options['keep'] as string[] | undefined) ?? [];
+  run(model, ctx, o) {
+    const keep = o.keep ?? [];
     const moved = initializerInputs(model.graph).filter((v) => !(keep.length > 0 && matchesAny(keep, [v.name])));
     for (const v of moved) {
       const k = model.graph.inputs.indexOf(v);

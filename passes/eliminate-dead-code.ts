@@ -34,8 +34,8 @@ export const eliminateDeadCode = definePass({
   ],
   establishes: ['no-dead-code'],
   preserves: ['topologically-sorted', 'shapes-inferred', 'no-identity', 'constants-folded', 'batchnorm-folded', 'weights-binarized', 'activations-binarized', 'calibrated', 'bit-ir-lowerable'],
-  run(model, ctx) {
-    const opts = { keepInitializers: ctx.options['keep-initializers'] === true, removeCustom: ctx.options['remove-custom'] === true };
+  run(model, ctx, o) {
+    const opts = { keepInitializers: o['keep-initializers'], removeCustom: o['remove-custom'] };
     const changed = sweep(model.graph, opts, ctx);
     return { changed };
   },

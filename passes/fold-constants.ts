@@ -45,10 +45,10 @@ export const foldConstants = definePass({
   ],
   establishes: ['constants-folded'],
   preserves: ['topologically-sorted', 'shapes-inferred', 'no-identity', 'batchnorm-folded', 'weights-binarized', 'activations-binarized', 'calibrated', 'bit-ir-lowerable'],
-  async run(model, ctx) {
-    const maxElements = Number(ctx.options['max-elements']);
+  async run(model, ctx, o) {
+    const maxElements = o['max-elements'];
     let changed = false;
-    if (ctx.options['constant-nodes'] !== false) changed = constantNodesToInitializers(model.graph, ctx) || changed;
+    if (o['constant-nodes']) changed = constantNodesToInitializers(model.graph, ctx) || changed;
     changed = (await foldNodes(model, maxElements, ctx)) || changed;
     const inputs = model.graph.inputs.filter((v) => v.isInitializer).length;
     if (inputs > 0) ctx.note(`${inputs} initializers are also graph inputs (overridable), so not folded through; run constant-initializer-inputs first to treat them as constants`);

@@ -78,7 +78,7 @@ export const importQonnx = definePass({
     { name: 'activations', type: 'string', doc: 'activation quantizers: keep (as binarizers or standard operators) or drop (for new binarizers)', default: 'keep', choices: ['keep', 'drop'] },
   ],
   preserves: ['topologically-sorted', 'no-identity', 'batchnorm-folded'],
-  run(model, ctx) {
+  run(model, ctx, o) {
     const g = model.graph;
     const qnodes = g.nodes.filter(isQonnxNode);
     if (qnodes.length === 0) return { changed: false };
@@ -116,7 +116,7 @@ export const importQonnx = definePass({
           rec.foldedWeights.push({ node: n.name, op: n.opType, bits });
           ctx.stat('folded-quantizers');
         } else {
-          rec.activations.push({ node: n.name, op: n.opType, as: expandActivation(model, n, ctx.options['activations'] as string) });
+          rec.activations.push({ node: n.name, op: n.opType, as: expandActivation(model, n, o.activations) });
           ctx.stat('activation-quantizers');
         }
       } else if (n.isOnnx('Transpose') && n.inputs[0] && bipolar.has(n.inputs[0]) && constant(n.inputs[0])) {
@@ -135,7 +135,7 @@ export const importQonnx = definePass({
     for (const n of [...g.nodes]) if (n.isOnnx('Reshape') && rewriteTorchFlatten(g, n)) ctx.stat('flatten-rewritten');
     if (freeBatch(g)) ctx.note('the batch dimension 1 of the export is now symbolic (batch)');
     // Rule 2.
-    if (ctx.options['bipolar-weights'] === 'planes') binaryPlanes(model, bipolar, rec, ctx);
+    if (o['bipolar-weights'] === 'planes') binaryPlanes(model, bipolar, rec, ctx);
     // Opset imports of the quantizer domains are dropped once no node uses them.
     for (let i = model.opsetImports.length - 1; i >= 0; i--) {
       if (QONNX_DOMAINS.includes(model.opsetImports[i]!.domain)) model.opsetImports.splice(i, 1);

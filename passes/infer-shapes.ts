@@ -62,8 +62,8 @@ export const inferShapes = definePass({
   options: [{ name: 'strict', type: 'boolean', default: false, doc: 'Fail on unknown operators and on inputs that contradict an operator spec.' }],
   establishes: ['shapes-inferred'],
   preserves: 'all',
-  run(model, ctx) {
-    const env: Env = { model, opset: model.opsetVersion('') ?? 21, strict: ctx.options.strict === true, ctx, known: new Map(), changed: false };
+  run(model, ctx, o) {
+    const env: Env = { model, opset: model.opsetVersion('') ?? 21, strict: o.strict, ctx, known: new Map(), changed: false };
     inferGraph(model.graph, env);
     return { changed: env.changed };
   },

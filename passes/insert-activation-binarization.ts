@@ -26,6 +26,8 @@ import { matchesAny } from '../src/quant/targets.js';
 
 const PASS_THROUGH = new Set(['Relu', 'MaxPool', 'Flatten', 'Reshape', 'Identity', 'Dropout']);
 export const ACT_HEURISTICS = ['middle-out', 'bottom-up', 'top-down'] as const;
+/** The largest activation bitwidth (the binarizer function has three bands). */
+export const ACT_MAX_BITS = 3;
 /** A finite stand-in for +/- infinity in thresholds (JSON cannot hold Infinity). */
 export const BIG = 3.0e38;
 
@@ -33,7 +35,7 @@ export const insertActivationBinarization = definePass({
   name: 'insert-activation-binarization',
   summary: 'Binarize the activations entering binarized layers (heterogeneous residual binarization with calibrated bands)',
   options: [
-    { name: 'avg-bits', type: 'number', doc: 'target average bits per activation', default: 1.4, min: 1, max: 3 },
+    { name: 'avg-bits', type: 'number', doc: 'target average bits per activation', default: 1.4, min: 1, max: ACT_MAX_BITS },
     { name: 'dist', type: 'number-list', doc: 'explicit fractions at 1, 2, 3 bits (sum 1)' },
     { name: 'heuristic', type: 'string', doc: 'how bits are assigned per entry (bands on |x|)', default: 'middle-out', choices: ACT_HEURISTICS },
     { name: 'first-layer', type: 'string', doc: 'binarize or keep the input of the layer reading the network input', default: 'keep', choices: ['binarize', 'keep'] },
@@ -43,19 +45,19 @@ export const insertActivationBinarization = definePass({
   requires: ['weights-binarized'],
   establishes: ['activations-binarized'],
   preserves: ['topologically-sorted', 'weights-binarized', 'constants-folded', 'no-identity', 'batchnorm-folded'],
-  run(model, ctx) {
-    const o = ctx.options;
-    const dist = o['dist'] as number[] | undefined;
-    const resolved = resolveDistribution(dist ? { dist, maxBits: 3 } : { avgBits: o['avg-bits'] as number, maxBits: 3 });
-    if (resolved.dist.length > 3) fail(ErrorCodes.INVALID_OPTION, 'activations support at most 3 bits', { option: 'dist' });
+  validate(o) {
+    activationDistribution(o);
+  },
+  run(model, ctx, o) {
+    const resolved = activationDistribution(o);
     const d3 = [0, 1, 2].map((i) => resolved.dist[i] ?? 0);
     const g = model.graph;
     const layers = binarizedLayers(g);
     if (layers.length === 0) fail(ErrorCodes.NOTHING_TO_QUANTIZE, 'no binarized layers: run insert-weight-binarization first');
     const record = readQuantRecord(model) ?? emptyRecord();
     ensureHbnnFunctions(model, ['activation']);
-    const heuristic = o['heuristic'] as string;
-    const exclude = (o['exclude'] as string[] | undefined) ?? [];
+    const heuristic = o.heuristic;
+    const exclude = o.exclude ?? [];
     const last = layers[layers.length - 1]!;
     let inserted = 0;
     for (const layer of layers) {
@@ -136,4 +138,10 @@ function dependsOnlyOnInputThroughPassThrough(x: Value, g: Graph): boolean {
   let v: Value | null | undefined = x;
   while (v?.producer && PASS_THROUGH.has(v.producer.opType)) v = v.producer.inputs[0];
   return !!v && g.inputs.includes(v) && !v.isInitializer;
+}
+
+/** The activations' distribution from `avg-bits` or `dist` (INVALID_OPTION when `dist` is bad or lists more than ACT_MAX_BITS bitwidths). */
+function activationDistribution(o: { readonly 'avg-bits': number; readonly dist: readonly number[] | undefined }): ReturnType<typeof resolveDistribution> {
+  if (o.dist && o.dist.length > ACT_MAX_BITS) fail(ErrorCodes.INVALID_OPTION, `activations support at most ${ACT_MAX_BITS} bits`, { option: 'dist' });
+  return resolveDistribution(o.dist ? { dist: [...o.dist], maxBits: ACT_MAX_BITS } : { avgBits: o['avg-bits'], maxBits: ACT_MAX_BITS });
 }

@@ -30,7 +30,7 @@ export const insertScalingLayer = definePass({
   options: [{ name: 'init', type: 'number', doc: 'initial value of the scale', default: 1 }],
   requires: ['weights-binarized'],
   preserves: ['topologically-sorted', 'weights-binarized', 'activations-binarized', 'calibrated', 'constants-folded', 'no-identity', 'batchnorm-folded'],
-  run(model, ctx) {
+  run(model, ctx, o) {
     const g = model.graph;
     const layers = binarizedLayers(g);
     const last = layers[layers.length - 1];
@@ -52,7 +52,7 @@ export const insertScalingLayer = definePass({
     }
     // Rule 4: past an affine tail.
     for (let t = singleConsumer(y); t && isAffineWithConstant(t, y); t = singleConsumer(y)) y = t.outputs[0]!;
-    const scale = g.addInitializer(Tensor.fromFloat32(g.uniqueName(`${last.name || 'output'}.hbnn_scale`), [], Float32Array.of(ctx.options['init'] as number)));
+    const scale = g.addInitializer(Tensor.fromFloat32(g.uniqueName(`${last.name || 'output'}.hbnn_scale`), [], Float32Array.of(o.init)));
     const wasOutput = y.isGraphOutput;
     const outName = y.name;
     const mul = g.createNode('Mul', [y, scale], [g.uniqueName(`${outName}.scaled`)], { name: g.uniqueName(`${last.name || 'output'}/ScalingLayer`) });

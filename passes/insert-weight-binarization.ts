@@ -29,7 +29,8 @@
  */
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
-import { HEURISTICS, binarizeWithBitMap, resolveDistribution, layerLevelBits } from '../src/hbnn/index.js';
+import { DEFAULT_MAX_BITS, HEURISTICS, binarizeWithBitMap, resolveDistribution, layerLevelBits } from '../src/hbnn/index.js';
+import { MAX_SUPPORTED_BITS } from '../src/hbnn/validate.js';
 import { emptyRecord, ensureHbnnFunctions, isWeightCall, readQuantRecord, updateAverageWeightBits, writeQuantRecord } from '../src/quant/format.js';
 import { matchesAny, weightLayers, type WeightLayer } from '../src/quant/targets.js';
 import {
@@ -50,9 +51,9 @@ export const insertWeightBinarization = definePass({
   name: 'insert-weight-binarization',
   summary: 'Binarize Conv/Gemm/MatMul weights with heterogeneous bitwidths, per entry or per output channel (residual binarization)',
   options: [
-    { name: 'avg-bits', type: 'number', doc: 'target average bits per weight (1 to max-bits); ignored when dist is given', default: 1.4, min: 1, max: 8 },
+    { name: 'avg-bits', type: 'number', doc: 'target average bits per weight (1 to max-bits); ignored when dist is given', default: 1.4, min: 1, max: MAX_SUPPORTED_BITS },
     { name: 'dist', type: 'number-list', doc: 'explicit fractions of weights at 1, 2, 3... bits (sum 1), e.g. 0.7|0.2|0.1' },
-    { name: 'max-bits', type: 'integer', doc: 'largest bitwidth DistFromAvg may use', default: 3, min: 1, max: 8 },
+    { name: 'max-bits', type: 'integer', doc: 'largest bitwidth DistFromAvg may use', default: DEFAULT_MAX_BITS, min: 1, max: MAX_SUPPORTED_BITS },
     { name: 'heuristic', type: 'string', doc: 'bit map heuristic, or layer for layer-level mixing', default: 'middle-out', choices: [...HEURISTICS, 'layer'] },
     { name: 'seed', type: 'integer', doc: 'seed of the random heuristic', default: 0 },
     { name: 'per-channel', type: 'boolean', doc: 'one scale per output channel and bit (default: per tensor, as in the paper)', default: false },
@@ -65,29 +66,28 @@ export const insertWeightBinarization = definePass({
   ],
   establishes: ['weights-binarized'],
   preserves: ['topologically-sorted', 'constants-folded', 'no-identity', 'batchnorm-folded'],
-  async run(model, ctx) {
-    const o = ctx.options;
-    const heuristic = o['heuristic'] as WeightHeuristic;
-    const maxBits = o['max-bits'] as number;
-    const dist = o['dist'] as number[] | undefined;
-    const avgBits = o['avg-bits'] as number;
-    const granularity = o['granularity'] as Granularity;
-    if (granularity === 'row' && heuristic === 'layer') {
+  validate(o) {
+    if (o.granularity === 'row' && o.heuristic === 'layer') {
       fail(
         ErrorCodes.INVALID_OPTION,
         'granularity=row needs a bit map heuristic; heuristic=layer gives each whole layer one bitwidth already (use the default granularity=entry with it)',
         { option: 'granularity' },
       );
     }
-    if (avgBits > maxBits && !dist) {
-      fail(ErrorCodes.INVALID_OPTION, `avg-bits ${avgBits} is above max-bits ${maxBits}`, { option: 'avg-bits' });
+    if (o['avg-bits'] > o['max-bits'] && !o.dist) {
+      fail(ErrorCodes.INVALID_OPTION, `avg-bits ${o['avg-bits']} is above max-bits ${o['max-bits']}`, { option: 'avg-bits' });
     }
-    const resolved = resolveDistribution(dist ? { dist, maxBits: Math.max(maxBits, dist.length) } : { avgBits, maxBits });
+    weightDistribution(o);
+  },
+  async run(model, ctx, o) {
+    const heuristic: WeightHeuristic = o.heuristic;
+    const granularity: Granularity = o.granularity;
+    const resolved = weightDistribution(o);
     const g = model.graph;
     const all = weightLayers(g);
     let layers = all.filter((l) => !l.node.inputs.some((v) => v?.producer && isWeightCall(v.producer)));
-    const include = o['include'] as string[] | undefined;
-    const exclude = o['exclude'] as string[] | undefined;
+    const include = o.include;
+    const exclude = o.exclude;
     if (include?.length) layers = layers.filter((l) => matchesAny(include, [l.node.name, l.weight.name]));
     if (exclude?.length) layers = layers.filter((l) => !matchesAny(exclude, [l.node.name, l.weight.name]));
     if (o['first-layer'] === 'keep' && all[0]) layers = layers.filter((l) => l !== all[0]);
@@ -116,8 +116,8 @@ export const insertWeightBinarization = definePass({
     const specOf = (idx: number): LayerQuantSpec => ({
       heuristic,
       dist: layerBits ? oneHot(layerBits[idx]!, resolved.maxBits) : resolved.dist,
-      perChannel: o['per-channel'] as boolean,
-      seed: (o['seed'] as number) + idx,
+      perChannel: o['per-channel'],
+      seed: o.seed + idx,
       ...(granularity === 'row' ? { granularity } : {}),
     });
     const prepare = (layer: WeightLayer, idx: number) => {
@@ -126,7 +126,7 @@ export const insertWeightBinarization = definePass({
     };
     const finish = (layer: WeightLayer, idx: number, q: LayerQuantResult) => {
       const t = layer.weight.constValue!;
-      const { planes, scales } = materializeWeight(model, layer, q, o['planes'] as PlaneEncoding);
+      const { planes, scales } = materializeWeight(model, layer, q, o.planes);
       record.weights.push(weightRecord(layer, t.dims, q, specOf(idx), planes, scales));
       ctx.stat('binarized-layers');
       ctx.stat('binarized-parameters', t.size);
@@ -135,7 +135,8 @@ export const insertWeightBinarization = definePass({
       // One layer at a time: at most one layer's working copies in memory.
       layers.forEach((layer, idx) => {
         const p = prepare(layer, idx);
-        finish(layer, idx, finishLayerWeight(p, p.job ? binarizeWithBitMap(p.job.t, p.job.mapOpts, p.job.binOpts) : undefined));
+        // Ŵ is not kept (dequantize: false): the format stores the signs and scales only.
+        finish(layer, idx, finishLayerWeight(p, p.job ? binarizeWithBitMap(p.job.t, p.job.mapOpts, { ...p.job.binOpts, dequantize: false }) : undefined));
       });
     } else {
       // Every layer's bit map and binarization on the threads, each layer whole on one thread.
@@ -168,4 +169,10 @@ function fedWeights(g: import('../src/ir/graph.js').Graph): string {
   const init = fed.filter((n) => n.inputs[1]!.isInitializer).length;
   return ` (${fed.length} layer weight${fed.length === 1 ? ' is a graph input' : 's are graph inputs'}, e.g. "${fed[0]!.inputs[1]!.name}" of ${fed[0]!.label}` +
     (init > 0 ? `; ${init} with an initializer: run constant-initializer-inputs first, as quantize does by default)` : ', fed at run time: there is no weight to binarize)');
+}
+
+/** The weights' distribution from `avg-bits` (DistFromAvg up to `max-bits`) or `dist` (INVALID_OPTION when bad). */
+function weightDistribution(o: { readonly 'avg-bits': number; readonly 'max-bits': number; readonly dist: readonly number[] | undefined }): ReturnType<typeof resolveDistribution> {
+  const maxBits = o['max-bits'];
+  return resolveDistribution(o.dist ? { dist: [...o.dist], maxBits: Math.max(maxBits, o.dist.length) } : { avgBits: o['avg-bits'], maxBits });
 }

@@ -29,17 +29,16 @@ export const lowerToBitir = definePass({
   ],
   establishes: ['bit-ir-lowerable'],
   preserves: 'all',
-  run(model, ctx) {
-    const o = ctx.options;
+  run(model, ctx, o) {
     const opts: LoweringOptions = {
-      inputFrac: o['input-frac'] as number,
-      inputBits: o['input-bits'] as number,
-      actFrac: o['act-frac'] as number,
-      actBits: o['act-bits'] as number,
-      logitFrac: o['logit-frac'] as number,
-      logitBits: o['logit-bits'] as number,
-      multiplierBits: o['multiplier-bits'] as number,
-      weightBits: o['weight-bits'] as number,
+      inputFrac: o['input-frac'],
+      inputBits: o['input-bits'],
+      actFrac: o['act-frac'],
+      actBits: o['act-bits'],
+      logitFrac: o['logit-frac'],
+      logitBits: o['logit-bits'],
+      multiplierBits: o['multiplier-bits'],
+      weightBits: o['weight-bits'],
     };
     const program = lowerToBitIR(model, opts);
     for (const op of program.ops) ctx.stat(`op-${op.op}`);

@@ -47,8 +47,8 @@ export const upgradeOpset = definePass({
     'Attribute-to-input adapters (Slice, Clip, Pad, TopK, Squeeze/Unsqueeze/ReduceSum/Split at 13, Dropout at 12), Upsample → Resize, BatchNormalization spatial/is_test removal; breaking changes without an adapter are errors.',
   options: [{ name: 'to', type: 'integer', doc: 'target ai.onnx opset', default: 11, min: 8, max: 13 }],
   preserves: ['topologically-sorted', 'no-identity', 'no-dead-code', 'batchnorm-folded', 'weights-binarized', 'activations-binarized', 'calibrated'],
-  run(model, ctx) {
-    const to = ctx.options['to'] as number;
+  run(model, ctx, o) {
+    const to = o.to;
     const from = model.opsetVersion('');
     if (from === undefined) fail(ErrorCodes.ONNX_INVALID, 'the model has no ai.onnx opset import');
     if (from >= to) return { changed: false };

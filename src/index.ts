@@ -23,7 +23,7 @@ export type { Pass, PassContext, PassResult, OptionSpec, Property } from './pass
 export { Pipeline, PassRegistry, formatReport } from './pass/manager.js';
 export type { RunReport, RunOptions, PassRecord } from './pass/manager.js';
 export { parsePipeline, printPipeline } from './pass/pipeline.js';
-export { builtinPasses } from './pass/registry.js';
+export { builtinPasses } from '../passes/registry.js';
 
 export { createSession, runSession, toOrtTensor, float32Tensor } from './runtime/ort.js';
 

@@ -15,6 +15,13 @@ export function signedBitsFor(bound: number): number {
   return bits;
 }
 
+/** The smallest two's complement width holding every value. */
+export function signedBits(values: Iterable<number>): number {
+  let m = 0;
+  for (const v of values) m = Math.max(m, v < 0 ? -v - 1 : v);
+  return signedBitsFor(m);
+}
+
 /** Saturates q to `bits` (two's complement). */
 export function saturate(q: number, bits: number): number {
   const hi = 2 ** (bits - 1) - 1;

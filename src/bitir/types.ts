@@ -457,6 +457,23 @@ export const DEFAULT_LOWERING: Readonly<LoweringOptions> = Object.freeze({
   weightBits: 12,
 });
 
+/**
+ * Wide precisions for checking the lowering against onnxruntime (docs/bit-ir.md §6): 20
+ * fraction bits for the input, the fixed-point activations and the logits, 30-bit multipliers.
+ * Differences between the IR and onnxruntime that are the IR's fixed-point rounding shrink
+ * with them; a lowering error would not.
+ */
+export const WIDE_LOWERING: Readonly<LoweringOptions> = Object.freeze({
+  ...DEFAULT_LOWERING,
+  inputFrac: 20,
+  inputBits: 24,
+  actFrac: 20,
+  actBits: 28,
+  logitFrac: 20,
+  logitBits: 36,
+  multiplierBits: 30,
+});
+
 export interface BitProgram {
   format: typeof BITIR_FORMAT;
   /** Where it came from: graph name and the quantization summary. */

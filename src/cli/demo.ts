@@ -16,13 +16,17 @@ import { formatBytes, formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { runOpt, type OptResult } from './opt.js';
 import { cliOutput, preflightCliOutputs, displayPath } from './paths.js';
-import { formatDistribution, runQuantize, type QuantizeRun } from './quantize.js';
+import {
+  runQuantize,
+  type QuantizeRun,
+} from './quantize.js';
 import { evalRunJson, runEval, type EvalRun } from './eval.js';
 import { BACKENDS, runLower, type LowerRun } from './lower.js';
 
 /** The backends the demo lowers with: all but verilog (its RTL simulation needs Verilator and minutes; docs/verilog.md). */
 const DEMO_BACKENDS = BACKENDS.filter((b) => b.name !== 'verilog');
 import { runTrain, type TrainRun } from './train.js';
+import { formatDistribution } from './options.js';
 
 /** The cleanup pipeline the demo runs; passes not registered at run time are skipped. */
 export const DEMO_PIPELINE: readonly string[] = ['eliminate-identity', 'fold-constants', 'eliminate-dead-code'];

@@ -13,7 +13,7 @@ import { inputNormalization } from './normalize.js';
 import { formatCount, formatDuration, table, type Align } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { displayPath } from './paths.js';
-import { parseIntOption, parseNormalizeOption, percent, resolveDataSpec } from './quantize.js';
+import { parseIntOption, parseNormalizeOption, percent, resolveDataSpec } from './options.js';
 
 /** The TensorProto decoder the data layer needs for `pb:` folders (inputs as float32). */
 export const decodeDataTensor: TensorDecoder = (bytes) => {

@@ -7,7 +7,7 @@
  * Commands get a `CliIo` instead of touching `process` so tests can run them in-process.
  */
 import type { PassRegistry } from '../pass/manager.js';
-import { builtinPasses } from '../pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 
 export type Writer = (text: string) => void;
 

@@ -15,7 +15,7 @@ import type { Model } from '../ir/graph.js';
 import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR, summarizeProgram, type LoweringOptions } from '../bitir/index.js';
 import { LOWERING_CANONICALIZATION } from '../bitir/lower.js';
 import { Pipeline } from '../pass/manager.js';
-import { builtinPasses } from '../pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../backends/asic/index.js';
 import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../backends/vivado-hls/index.js';
 import { lowerToVerilog, runVerilatorSim, VERILATOR_PACKAGE, type VerilogOptions } from '../backends/verilog/index.js';
@@ -26,9 +26,8 @@ import { readFileChecked, writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatBytes, formatCount, formatDuration, formatFixed, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { apiOptionAliases } from './options.js';
+import { apiOptionAliases, parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './options.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
-import { parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './quantize.js';
 
 /** The lower flags as commander hands them over. */
 export interface LowerCliOptions {

@@ -13,7 +13,7 @@ import { walkGraphs, type Model } from '../ir/graph.js';
 import { formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
-import { parseIntOption } from './quantize.js';
+import { parseIntOption } from './options.js';
 
 export interface OptRequest {
   input: string;

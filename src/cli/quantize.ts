@@ -45,130 +45,7 @@ import {
   type TrainingCliOptions,
   type TrainingSpec,
 } from './train.js';
-import { apiOptionAliases, listOption } from './options.js';
-
-// ------------------------------------------------------------------------------------------
-// Option parsing shared by the HBNN commands. Values are checked in the action (not by
-// commander) so every bad value is an INVALID_OPTION error naming the flag, raised before
-// any work.
-// ------------------------------------------------------------------------------------------
-
-/** A finite number, or INVALID_OPTION naming `flag`. */
-export function parseNumberOption(text: string, flag: string): number {
-  const t = text.trim();
-  const v = t === '' ? NaN : Number(t);
-  if (!Number.isFinite(v)) fail(ErrorCodes.INVALID_OPTION, `${flag} must be a number, got '${text}'`, { option: flag });
-  return v;
-}
-
-/** An integer >= `min`, or INVALID_OPTION naming `flag`. */
-export function parseIntOption(text: string, flag: string, min: number): number {
-  const v = parseNumberOption(text, flag);
-  if (!Number.isSafeInteger(v) || v < min) fail(ErrorCodes.INVALID_OPTION, `${flag} must be an integer >= ${min}, got '${text}'`, { option: flag });
-  return v;
-}
-
-/** A comma-separated list of numbers, e.g. `0.7,0.2,0.1`. */
-export function parseNumberListOption(text: string, flag: string): number[] {
-  const parts = text.split(',').map((s) => s.trim());
-  if (parts.some((p) => p === '')) fail(ErrorCodes.INVALID_OPTION, `${flag} must be a comma-separated list of numbers, got '${text}'`, { option: flag });
-  return parts.map((p) => parseNumberOption(p, flag));
-}
-
-/** The help of --bn-recalibrate (quantize and sweep). */
-export const BN_RECALIBRATE_HELP = 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)';
-
-/** `--normalize`: 'none' (undefined), 'fmnist' or MEAN:STD. */
-export function parseNormalizeOption(text: string | undefined): Normalization | undefined {
-  if (text === undefined || text.trim().toLowerCase() === 'none') return undefined;
-  return parseNormalization(text);
-}
-
-/**
- * A data SPEC with its relative paths resolved against `cwd` (the CLI's working folder), as
- * SPEC text. Named sources (fmnist:test, fmnist-mini:train) are returned as they are.
- */
-export function resolveDataSpec(spec: string, cwd: string): string {
-  const p = parseDataSpec(spec);
-  const abs = (f: string): string => path.resolve(cwd, f);
-  let r: DataSpec;
-  switch (p.kind) {
-    case 'fmnist':
-      return spec.trim();
-    case 'idx':
-      r = { kind: 'idx', images: abs(p.images), ...(p.labels !== undefined ? { labels: abs(p.labels) } : {}) };
-      break;
-    case 'npy':
-      r = { kind: 'npy', x: abs(p.x), ...(p.y !== undefined ? { y: abs(p.y) } : {}) };
-      break;
-    case 'pb':
-      r = { kind: 'pb', dir: abs(p.dir) };
-      break;
-    case 'folder':
-      r = { kind: 'folder', dir: abs(p.dir), prep: { ...p.prep, ...(p.prep.classesFile !== undefined ? { classesFile: abs(p.prep.classesFile) } : {}) } };
-      break;
-    case 'cifar':
-      r = { ...p, dir: abs(p.dir) };
-      break;
-    case 'path':
-      r = { kind: 'path', path: abs(p.path) };
-      break;
-  }
-  return formatDataSpec(r);
-}
-
-/** --max-bits (quantize, sweep): an integer from 1 to MAX_SUPPORTED_BITS; DEFAULT_MAX_BITS when not given. */
-export function parseMaxBitsOption(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_MAX_BITS;
-  const maxBits = parseIntOption(text, '--max-bits', 1);
-  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
-  return maxBits;
-}
-
-/** List options (`--include a,b --include c`): the values, commas split. */
-function globList(values: readonly string[] | undefined): string[] | undefined {
-  if (values === undefined) return undefined;
-  const out = values.flatMap((v) => v.split(',')).map((s) => s.trim()).filter((s) => s !== '');
-  return out.length > 0 ? out : undefined;
-}
-
-/**
- * `--granularity`: 'entry' or 'row' (INVALID_OPTION otherwise, naming the flag); with
- * `heuristic` 'layer', 'row' is INVALID_OPTION too (layer-level mixing has no bit map).
- */
-export function parseGranularityOption(text: string, heuristics: readonly string[], flag = '--granularity'): Granularity {
-  const g = text.trim();
-  if (!(GRANULARITIES as readonly string[]).includes(g)) {
-    fail(ErrorCodes.INVALID_OPTION, `${flag} must be ${GRANULARITIES.join(' or ')}, got '${text}'`, { option: flag });
-  }
-  if (g === 'row' && heuristics.includes('layer')) {
-    fail(ErrorCodes.INVALID_OPTION, `${flag} row needs a bit map heuristic; the layer heuristic gives each whole layer one bitwidth already`, { option: flag });
-  }
-  return g as Granularity;
-}
-
-/** `n` as a percentage with one decimal: 0.7 → "70.0%". */
-export function percent(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
-}
-
-/** A distribution as text: "70.0% 1-bit, 20.0% 2-bit, 10.0% 3-bit" (zero entries left out). */
-export function formatDistribution(dist: readonly number[]): string {
-  return dist.flatMap((p, i) => (p > 0 ? [`${percent(p)} ${i + 1}-bit`] : [])).join(', ');
-}
-
-const HEURISTIC_TITLES: Record<string, string> = {
-  'middle-out': 'Middle-Out',
-  'middle-out-residual': 'Middle-Out (residual)',
-  'top-down': 'Top-Down',
-  'bottom-up': 'Bottom-Up',
-  random: 'random',
-  layer: 'layer-level',
-};
-
-export function heuristicTitle(h: string): string {
-  return HEURISTIC_TITLES[h] ?? h;
-}
+import { BN_RECALIBRATE_HELP, apiOptionAliases, formatDistribution, heuristicTitle, listOption, parseGranularityOption, parseIntOption, parseMaxBitsOption, parseNormalizeOption, parseNumberListOption, parseNumberOption, percent, quoteArg, resolveDataSpec, globList } from './options.js';
 
 // ------------------------------------------------------------------------------------------
 // The command
@@ -561,10 +438,6 @@ function formatActivationTable(acts: readonly ActivationRecord[]): string {
   return table(['binarizer', 'feeds', ...bitCols, 'avg bits', 'calibrated'], rows, ['left', 'left', ...bitCols.map(() => 'right' as const), 'right', 'left']);
 }
 
-/** Shell-quotes an argument for display when it needs it. */
-export function quoteArg(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
-}
 
 /** The JSON printed with --json. */
 export function quantizeRunJson(r: QuantizeRun, cwd: string): unknown {

@@ -24,16 +24,8 @@ import {
   DEFAULT_MAX_BITS,
   granularityHelp,
   MAX_ACT_BITS,
-  heuristicTitle,
-  parseGranularityOption,
-  parseMaxBitsOption,
-  parseIntOption,
-  parseNormalizeOption,
-  parseNumberListOption,
-  parseNumberOption,
-  resolveDataSpec,
-  BN_RECALIBRATE_HELP,
 } from './quantize.js';
+import { BN_RECALIBRATE_HELP, heuristicTitle, parseGranularityOption, parseIntOption, parseMaxBitsOption, parseNormalizeOption, parseNumberListOption, parseNumberOption, resolveDataSpec } from './options.js';
 
 export const DEFAULT_SWEEP_BITS: readonly number[] = [1, 1.2, 1.4, 1.6, 2, 3];
 export const DEFAULT_SWEEP_HEURISTICS: readonly string[] = ['middle-out', 'random', 'layer'];

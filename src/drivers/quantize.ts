@@ -5,17 +5,13 @@
  */
 import type { Model } from '../ir/graph.js';
 import { Pipeline, type RunReport } from '../pass/manager.js';
-import { builtinPasses } from '../pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 import { printPipeline, type PipelineItem } from '../pass/pipeline.js';
 import { assertNotQuantized, requireQuantRecord, type QuantRecord } from '../quant/format.js';
 import { resolveDistribution } from '../hbnn/index.js';
 import { fail, ErrorCodes } from '../errors.js';
 import type { Granularity } from '../quant/weights.js';
 import type { PlaneEncoding } from '../quant/planes.js';
-import { loadDataset, resolveNormalization, checkFitsModelInput } from '../data/index.js';
-import { dataInput } from '../runtime/infer.js';
-import { calibrate } from '../../passes/calibrate.js';
-import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
 import { preparationFor, type Preparation } from './prepare.js';
 
 export interface QuantizeOptions {
@@ -169,9 +165,10 @@ export async function quantize(model: Model, opts: QuantizeOptions = {}, prepare
   }
   const items = quantizePipeline(o);
   const pipeline = Pipeline.fromItems(items, builtinPasses());
-  if (o.actBits !== undefined || o.actDist !== undefined || o.recalibrateBatchNorm) checkCalibrationData(model, o);
+  // Every pass's options, and the calibration data, are checked before the preparation changes the model.
+  const validated = pipeline.validate(model);
   const prep = prepared ?? (await prepareForQuantize(model, o));
-  const report = await pipeline.run(model, { verify: opts.verify ?? true, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
+  const report = await pipeline.run(model, { verify: opts.verify ?? true, validated, ...(opts.threads !== undefined ? { threads: opts.threads } : {}) });
   if (prep.report) {
     report.passes.unshift(...prep.report.passes);
     report.warnings.unshift(...prep.report.warnings);
@@ -179,15 +176,4 @@ export async function quantize(model: Model, opts: QuantizeOptions = {}, prepare
   }
   report.pipeline = printPipeline([...prep.items, ...items]);
   return { report, record: requireQuantRecord(model), pipeline: printPipeline([...prep.items, ...items]), preparation: prep.notes };
-}
-
-/** Loads the calibration data as the calibrate and recalibrate-batchnorm passes will and checks that it fits the model. */
-function checkCalibrationData(model: Model, o: QuantizeOptions): void {
-  const spec = calibrate.options.find((s) => s.name === 'data')!.default as string;
-  const dflt = (p: typeof calibrate): number => p.options.find((s) => s.name === 'limit')!.default as number;
-  const limit = o.calibLimit ?? (o.recalibrateBatchNorm ? dflt(recalibrateBatchnorm) : dflt(calibrate));
-  const norm = resolveNormalization(model, o.normalize, 'the model', 'normalize', o.calibData ?? spec).normalize;
-  const ds = loadDataset(o.calibData ?? spec, { limit, ...(norm ? { normalize: norm } : {}) });
-  const input = dataInput(model);
-  checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
 }

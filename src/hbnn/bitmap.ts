@@ -25,140 +25,33 @@ import { randomKey, seedWords } from './prng.js';
 import { scratchHistogram, scratchIndices, scratchIndicesB, scratchPairs } from './scratch.js';
 import { quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
 import { makeRowBitMap } from './row-bitmap.js';
+import {
+  checkHeuristic,
+  checkSeed,
+  checkSelector,
+  lowerBound,
+  ResidualTrack,
+  selectionRounds,
+  type BitMapOptions,
+  type BitMapResult,
+  type Heuristic,
+} from './bitmap-common.js';
 import { checkOut, failBitMapEntry, groupSize, sumAbsChecked } from './validate.js';
-
-/** The sort heuristics of the paper (Eq. 6) plus the residual variant of Middle-Out. */
-export type Heuristic = 'middle-out' | 'middle-out-residual' | 'top-down' | 'bottom-up' | 'random';
-
-/** All heuristic names, for option parsing and help text. */
-export const HEURISTICS: readonly Heuristic[] = ['middle-out', 'middle-out-residual', 'top-down', 'bottom-up', 'random'];
-
-/** Options of `makeBitMap`; the distribution comes from `avgBits`, `dist` or both (see `resolveDistribution`). */
-export interface BitMapOptions extends DistributionSpec {
-  /** How entries are ranked for fewer bits. */
-  heuristic: Heuristic;
-  /** Seed of the `random` heuristic (any integer; default 0). */
-  seed?: number;
-  /** Per-channel bit maps: each of C contiguous channel blocks gets the exact counts and its own ranking; omitted = one bit map over the whole tensor (the paper). */
-  channels?: number;
-  /** middle-out-residual only: the residual uses per-channel scales over this many channels; pass the `channels` you will give `heteroBinarize`. */
-  scaleChannels?: number;
-  /**
-   * Row-granular bit maps (row-bitmap.ts): the tensor is `rows` contiguous rows (channel-major:
-   * the output channels) and every row gets one bitwidth, with exact row counts per bitwidth;
-   * omitted = a bitwidth per entry. Not with `channels`; `scaleChannels` must then be 1 or `rows`.
-   */
-  rows?: number;
-  /** Tensor name for error messages. */
-  name?: string;
-  /** Buffer (length N) to receive the bit map; allocated when omitted. */
-  out?: Uint8Array;
-  /** Selection algorithm; 'auto' (default) picks by size. All give the same bit map; for tests and benchmarks. */
-  selector?: Selector;
-}
-
-/** A bit map and what it achieved. */
-export interface BitMapResult {
-  /** bitMap[j] = bitwidth of entry j (1..maxBits). */
-  bitMap: Uint8Array;
-  /** counts[b - 1] = entries at b bits over the whole tensor. */
-  counts: number[];
-  /** Achieved average bitwidth. */
-  avgBits: number;
-  /** The distribution's average (the target). */
-  targetAvgBits: number;
-  /** The distribution used, dist[b - 1] for b bits. */
-  dist: number[];
-}
-
-export function checkHeuristic(h: unknown): Heuristic {
-  if (typeof h !== 'string' || !(HEURISTICS as readonly string[]).includes(h)) {
-    fail(ErrorCodes.INVALID_OPTION, `unknown heuristic ${JSON.stringify(h)}; expected one of ${HEURISTICS.join(', ')}`, {
-      option: 'heuristic',
-    });
-  }
-  return h as Heuristic;
-}
-
-export function checkSelector(selector: unknown): Selector {
-  if (selector === undefined) return 'auto';
-  if (selector !== 'auto' && selector !== 'sample' && selector !== 'radix' && selector !== 'quickselect') {
-    fail(ErrorCodes.INVALID_OPTION, `selector must be auto, sample, radix or quickselect, got ${String(selector)}`, {
-      option: 'selector',
-    });
-  }
-  return selector;
-}
-
-export function checkSeed(seed: unknown): number {
-  if (seed === undefined) return 0;
-  if (typeof seed !== 'number' || !Number.isSafeInteger(seed)) {
-    fail(ErrorCodes.INVALID_OPTION, `seed must be an integer, got ${String(seed)}`, { option: 'seed' });
-  }
-  return seed;
-}
 
 /** Candidates per block of key computation: small enough to stay in L1. */
 const BLOCK = 2048;
 
-/**
- * First position p in [from, to) with idx[p] >= j (idx ascending), or `to`; with idx null,
- * position p is entry p.
- */
-function lowerBound(idx: Uint32Array | null, from: number, to: number, j: number): number {
-  if (idx === null) return Math.max(from, Math.min(j, to));
-  let lo = from;
-  let hi = to;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (idx[mid] < j) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/**
- * The residual of middle-out-residual, exactly as `heteroBinarize` computes it (see
- * residual.ts and partial-sums.ts): a sign path per entry, float32 scales per scale group,
- * the float32 partial sums of the current depth.
- */
-export class ResidualTrack {
-  readonly signs: Uint8Array;
-  /** Partial sums of the current depth (rounds taken so far), group g's at g << depth. */
-  sums: Float64Array;
-  depth = 0;
-
-  constructor(
-    readonly t: Float32Array,
-    readonly groups: number,
-    readonly size: number,
-  ) {
-    this.signs = new Uint8Array(t.length);
-    this.sums = depthZero(groups);
-  }
-
-  /** Round b of the binarization over the candidates (all have >= b bits): signs B_b and mu_b. */
-  step(idx: Uint32Array | null, count: number, b: number): void {
-    const { t, signs, sums } = this;
-    const mus = new Float64Array(this.groups);
-    for (let g = 0; g < this.groups; g++) {
-      const ps = lowerBound(idx, 0, count, g * this.size);
-      const pe = lowerBound(idx, ps, count, (g + 1) * this.size);
-      const at = g << (b - 1);
-      let sum = 0;
-      for (let p = ps; p < pe; p++) {
-        const j = idx === null ? p : idx[p];
-        const s = signs[j];
-        const e = t[j] - sums[at + s];
-        signs[j] = s | (isNegative(e) << (b - 1));
-        sum += Math.abs(e);
-      }
-      mus[g] = scaleOf(sum, pe - ps);
-    }
-    this.sums = nextDepth(sums, b - 1, mus);
-    this.depth = b;
-  }
-}
+export {
+  HEURISTICS,
+  checkHeuristic,
+  checkSelector,
+  checkSeed,
+  ResidualTrack,
+  selectionRounds,
+  type Heuristic,
+  type BitMapOptions,
+  type BitMapResult,
+} from './bitmap-common.js';
 
 /**
  * Computes keys block by block from T (nothing of size N is stored): `fill(p0, len)` writes
@@ -499,11 +392,13 @@ function middleOutFirstRoundValues(
   pe: number,
   mean: number,
   st: AssignPass,
-  values: { out: Float32Array; signs: Uint8Array; mu: number },
+  values: { out: Float32Array | null; signs: Uint8Array; mu: number },
 ): void {
+  if (values.out === null) return middleOutFirstRoundSigns(t, ps, pe, mean, st, values.signs);
   const { next, bj } = st;
   const list = next!;
-  const { out, signs, mu } = values;
+  const { signs, mu } = values;
+  const out = values.out;
   const value = new Float32Array([mu, mu - 2 * mu]); // by sign bit, as heteroBinarize computes it
   const [loF, hiF] = floatBounds(st.lo, st.hi);
   const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
@@ -513,6 +408,32 @@ function middleOutFirstRoundValues(
     const neg = isNegative(v);
     signs[j] = neg;
     out[j] = value[neg];
+    const k = Math.fround(Math.abs(Math.abs(v) - mean));
+    const sel = ((k < loF) as unknown as number) | 0;
+    taken += sel;
+    if ((((k >= loF) as unknown as number) & ((k <= hiF) as unknown as number)) !== 0) {
+      bkF[nb] = k;
+      bj[nb] = j;
+      nb++;
+    }
+    list[w] = j;
+    w += 1 - sel;
+  }
+  st.w = w;
+  st.nb = nb;
+  st.taken = taken;
+}
+
+/** `middleOutFirstRoundValues` writing the round-1 signs only (the binarization keeps no values). */
+function middleOutFirstRoundSigns(t: Float32Array, ps: number, pe: number, mean: number, st: AssignPass, signs: Uint8Array): void {
+  const { next, bj } = st;
+  const list = next!;
+  const [loF, hiF] = floatBounds(st.lo, st.hi);
+  const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
+  let { w, nb, taken } = st;
+  for (let j = ps; j < pe; j++) {
+    const v = t[j];
+    signs[j] = isNegative(v);
     const k = Math.fround(Math.abs(Math.abs(v) - mean));
     const sel = ((k < loF) as unknown as number) | 0;
     taken += sel;
@@ -543,7 +464,7 @@ interface Round {
   next: Uint32Array | null;
   idx: Uint32Array | null;
   /** middle-out's first round, fused with the binarization: write its round-1 values too. */
-  values?: { out: Float32Array; signs: Uint8Array; mu: number };
+  values?: { out: Float32Array | null; signs: Uint8Array; mu: number };
   /** middle-out's second round, fused with the binarization's round 2. */
   residual?: ResidualRound;
 }
@@ -661,19 +582,6 @@ function rebuildCandidates(map: Uint8Array, b: number, start: number, end: numbe
 }
 
 /**
- * The rounds Algorithm 1 runs for `counts` (counts[b - 1] per bitwidth b, some nonzero):
- * `last` is the widest bitwidth used, which takes all that remain; `lastSelection` the last
- * round that selects (0: every entry gets `last`, no selection at all).
- */
-export function selectionRounds(counts: readonly number[]): { last: number; lastSelection: number } {
-  let last = counts.length;
-  while (counts[last - 1] === 0) last--;
-  let lastSelection = last - 1;
-  while (lastSelection > 0 && counts[lastSelection - 1] === 0) lastSelection--;
-  return { last, lastSelection };
-}
-
-/**
  * Builds a bit map for `t` with Algorithm 1 and the chosen heuristic, with exact counts per
  * bitwidth (per tensor, or per channel with `channels`; with `rows`, one bitwidth per row:
  * row-bitmap.ts). NUMERIC on NaN/Inf weights.
@@ -703,8 +611,9 @@ export interface FusedFirstRound {
    * middle-out: the binarization's round 1, written during the bit map's first full pass:
    * signs[j] = 1 when T_j < 0, else 0, and out[j] = mus[g] or -mus[g] by that sign (g: j's
    * group, groups of the bit map). Without that pass the caller writes the signs itself.
+   * null: the binarization keeps no values (`dequantize: false`); only the signs are written.
    */
-  out: Float32Array;
+  out: Float32Array | null;
   signs: Uint8Array;
   mus: Float64Array;
   /**
@@ -868,8 +777,21 @@ export interface BitHistogram {
 
 /** Counts the entries of a bit map per bitwidth; INVALID_OPTION on an entry outside 1..8. */
 export function bitHistogram(bitMap: Uint8Array): BitHistogram {
+  // Four tables, so that runs of one bitwidth do not wait on one counter's increments.
+  const a0 = new Uint32Array(256);
+  const a1 = new Uint32Array(256);
+  const a2 = new Uint32Array(256);
+  const a3 = new Uint32Array(256);
+  const n4 = bitMap.length - (bitMap.length & 3);
+  for (let j = 0; j < n4; j += 4) {
+    a0[bitMap[j]]++;
+    a1[bitMap[j + 1]]++;
+    a2[bitMap[j + 2]]++;
+    a3[bitMap[j + 3]]++;
+  }
+  for (let j = n4; j < bitMap.length; j++) a0[bitMap[j]]++;
   const all = new Float64Array(256);
-  for (let j = 0; j < bitMap.length; j++) all[bitMap[j]]++;
+  for (let b = 0; b < 256; b++) all[b] = a0[b] + a1[b] + a2[b] + a3[b];
   if (all[0] > 0 || all.subarray(9).some((c) => c > 0)) failBitMapEntry(bitMap);
   let max = 0;
   let total = 0;

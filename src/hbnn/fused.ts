@@ -32,7 +32,7 @@ export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binO
   }
   const scaleSize = groupSize(n, binOpts.channels, 'channels');
   const signs = checkOut(binOpts.signsOut, n, 'signsOut') ?? new Uint8Array(n);
-  const out = checkOut(binOpts.out, n, 'out') ?? new Float32Array(n);
+  const out = binOpts.dequantize === false ? null : (checkOut(binOpts.out, n, 'out') ?? new Float32Array(n));
   const firstSums = new Float64Array(binOpts.channels ?? 1);
   const fusedRound: FusedFirstRound = {
     firstSum: (start, end) => {
@@ -49,6 +49,6 @@ export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binO
   const map = makeBitMapWith(t, mapOpts, fusedRound);
   // The signs of round 1 come with middle-out's first full pass; without it, here.
   if (fusedRound.a2 === undefined) for (let g = 0; g < firstSums.length; g++) signsAndSum(t, signs, g * scaleSize, (g + 1) * scaleSize);
-  const bin = binarizeRounds(t, map.bitMap, 0, { ...binOpts, signsOut: signs, out }, n === 0 ? undefined : firstSums, fusedRound.a2);
+  const bin = binarizeRounds(t, map.bitMap, 0, { ...binOpts, signsOut: signs, ...(out !== null ? { out } : {}) }, n === 0 ? undefined : firstSums, fusedRound.a2);
   return { map, bin };
 }

@@ -28,6 +28,12 @@ export interface BinarizeOptions {
   name?: string;
   /** Buffer (length N) to receive the dequantized tensor; allocated when omitted. */
   out?: Float32Array;
+  /**
+   * false: do not write the dequantized tensor during the rounds (no `out` buffer): the
+   * result's `dequantized` is rebuilt by `reconstruct` on first read, bit for bit the same.
+   * For callers that keep only the signs and scales (quantization), 4 bytes per entry less.
+   */
+  dequantize?: boolean;
   /** Buffer (length N) to receive the sign paths; allocated when omitted. */
   signsOut?: Uint8Array;
 }
@@ -44,8 +50,8 @@ export interface Binarization {
   activeCounts: Float64Array;
   /** Sign path per entry: bit (i - 1) of signs[j] is 1 when B_{i,j} = -1 (only bits i <= M_j are meaningful, the others are 0). */
   signs: Uint8Array;
-  /** T_hat as float32. */
-  dequantized: Float32Array;
+  /** T_hat as float32 (with `dequantize: false`, rebuilt on first read). */
+  readonly dequantized: Float32Array;
 }
 
 function checkMapLength(bitMap: Uint8Array, length: number, option: string): void {
@@ -130,6 +136,29 @@ function advanceRange(
   return [w, bad];
 }
 
+/** `advanceRange` without the values (`dequantize: false`). */
+function advanceRangeNoValues(bitMap: Uint8Array, start: number, end: number, list: Uint32Array, w: number): [number, number] {
+  let bad = 0;
+  for (let j = start; j < end; j++) {
+    const m = bitMap[j];
+    bad |= (m - 1) | (8 - m);
+    list[w] = j;
+    w += (1 - m) >>> 31; // 1 when m >= 2
+  }
+  return [w, bad];
+}
+
+/** `advanceList` without the values (`dequantize: false`). */
+function advanceListNoValues(bitMap: Uint8Array, i: number, list: Uint32Array, from: number, to: number): number {
+  let w = from;
+  for (let r = from; r < to; r++) {
+    const j = list[r];
+    list[w] = j;
+    w += (i - 1 - bitMap[j]) >>> 31; // 1 when M_j >= i
+  }
+  return w;
+}
+
 /**
  * Over the entries list[from .. to) of A_{i-1}: writes their depth i-1 values and keeps those
  * with M_j >= i, compacting the list in place. Returns the new end.
@@ -192,19 +221,21 @@ export function binarizeRounds(
   const n = t.length;
   const channels = opts.channels ?? 1;
   const size = groupSize(n, opts.channels, 'channels');
-  const out = checkOut(opts.out, n, 'out') ?? new Float32Array(n);
+  const out = opts.dequantize === false ? null : (checkOut(opts.out, n, 'out') ?? new Float32Array(n));
   const signs = checkOut(opts.signsOut, n, 'signsOut') ?? new Uint8Array(n);
   const allScales: number[] = []; // [round][group]
   const allCounts: number[] = [];
   const finish = (): Binarization => {
     const nBits = allScales.length / channels;
+    const b = { nBits, channels, scales: Float32Array.from(allScales), activeCounts: Float64Array.from(allCounts), signs };
+    if (out !== null) return { ...b, dequantized: out };
+    // Not written during the rounds: rebuilt from the bit map, signs and scales when read.
+    let rebuilt: Float32Array | undefined;
     return {
-      nBits,
-      channels,
-      scales: Float32Array.from(allScales),
-      activeCounts: Float64Array.from(allCounts),
-      signs,
-      dequantized: out,
+      ...b,
+      get dequantized(): Float32Array {
+        return (rebuilt ??= reconstruct(bitMap ?? new Uint8Array(n).fill(nBits), b));
+      },
     };
   };
   if (n === 0) {
@@ -240,7 +271,7 @@ export function binarizeRounds(
       }
       sums = nextDepth(sums, i - 1, mus);
     }
-    for (let g = 0; g < channels; g++) valuesRange(out, signs, sums, g << rounds, g * size, (g + 1) * size);
+    if (out !== null) for (let g = 0; g < channels; g++) valuesRange(out, signs, sums, g << rounds, g * size, (g + 1) * size);
     return finish();
   }
 
@@ -259,12 +290,16 @@ export function binarizeRounds(
       if (i === 2) {
         if (a2 === undefined) {
           listStart[g] = g === 0 ? 0 : listEnd[g - 1];
-          const [end, groupBad] = advanceRange(out, signs, sums[at], bitMap, g * size, (g + 1) * size, list, listStart[g]);
+          const [end, groupBad] =
+            out === null
+              ? advanceRangeNoValues(bitMap, g * size, (g + 1) * size, list, listStart[g])
+              : advanceRange(out, signs, sums[at], bitMap, g * size, (g + 1) * size, list, listStart[g]);
           listEnd[g] = end;
           bad |= groupBad;
         } // else: given (a2)
       } else {
-        listEnd[g] = advanceList(out, signs, sums, at, bitMap, i, list, listStart[g], listEnd[g]);
+        listEnd[g] =
+          out === null ? advanceListNoValues(bitMap, i, list, listStart[g], listEnd[g]) : advanceList(out, signs, sums, at, bitMap, i, list, listStart[g], listEnd[g]);
       }
       active += listEnd[g] - listStart[g];
     }

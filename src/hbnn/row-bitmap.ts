@@ -24,7 +24,7 @@
  * Rows are at most a few thousand, so every round sorts R's keys.
  */
 import { fail, ErrorCodes } from '../errors.js';
-import { checkHeuristic, checkSeed, checkSelector, ResidualTrack, selectionRounds, type BitMapOptions, type BitMapResult } from './bitmap.js';
+import { checkHeuristic, checkSeed, checkSelector, ResidualTrack, selectionRounds, type BitMapOptions, type BitMapResult } from './bitmap-common.js';
 import { countsFromDistribution, resolveDistribution } from './distribution.js';
 import { randomKey, seedWords } from './prng.js';
 import { checkOut, groupSize, sumAbsChecked } from './validate.js';

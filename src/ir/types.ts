@@ -1,7 +1,7 @@
 /** Helpers over ONNX TypeProto objects stored on IR values. */
-import type { TypePb } from '../onnx/proto.js';
+import type { TypePb } from './messages.js';
 import type { Value } from './graph.js';
-import { toLong } from '../onnx/proto.js';
+import { toLong } from './messages.js';
 import { dtypeName } from './dtype.js';
 
 /** A dimension: a number, a symbolic name, or null (unknown). */

@@ -43,6 +43,51 @@ export interface RunOptions {
    * passes that use it split work whose outputs are computed independently.
    */
   threads?: number;
+  /**
+   * Skip the options' validation before the first pass: for a caller that ran
+   * `Pipeline.validate` on this model already (quantize validates before preparing); the
+   * map it returned (inputs loaded while validating) is handed to the passes.
+   */
+  validated?: Map<string, unknown>;
+}
+
+/**
+ * A pass with typed options, as code builds pipelines (`quantize`): `given` are the options
+ * set explicitly (printed in the pipeline text); the others take the pass's defaults.
+ */
+export interface PassInstance<O = OptionValues> {
+  readonly kind: 'pass';
+  readonly pass: Pass<O>;
+  readonly given: Partial<O>;
+}
+
+/** A fixpoint group of pass instances (see pipeline.ts). */
+export interface FixpointInstance {
+  readonly kind: 'fixpoint';
+  readonly max: number;
+  readonly items: readonly PipelineStep[];
+}
+
+export type PipelineStep = PassInstance<any> | FixpointInstance; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** `pass` with the options `given` (undefined entries are left out). */
+export function passInstance<O>(pass: Pass<O>, given: Partial<O> = {}): PassInstance<O> {
+  const set = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<O>;
+  return { kind: 'pass', pass, given: set };
+}
+
+/** Option values as pipeline text: lists joined by `|`, numbers and booleans as JavaScript prints them. */
+export function optionText(v: unknown): string {
+  return Array.isArray(v) ? v.map(String).join('|') : String(v);
+}
+
+/** Pass instances as text pipeline items (for printing). */
+export function stepsToItems(steps: readonly PipelineStep[]): PipelineItem[] {
+  return steps.map((st) =>
+    st.kind === 'fixpoint'
+      ? { kind: 'fixpoint', max: st.max, items: stepsToItems(st.items) }
+      : { kind: 'pass', name: st.pass.name, options: Object.fromEntries(Object.entries(st.given).map(([k, v]) => [k, optionText(v)])) },
+  );
 }
 
 /** A pass registry: explicit registration, lookup by name. */
@@ -100,9 +145,46 @@ export class Pipeline {
       its.map((it) =>
         it.kind === 'fixpoint'
           ? { kind: 'fixpoint', max: it.max, items: bind(it.items) }
-          : { kind: 'pass', pass: registry.get(it.name), options: resolveOptions(registry.get(it.name), it.options), raw: it.options },
+          : { kind: 'pass', pass: registry.get(it.name), options: resolveOptions(registry.get(it.name), it.options) },
       );
     return new Pipeline(bind(items), printPipeline(items));
+  }
+
+  /**
+   * A pipeline of typed pass instances (built by code, not parsed): each instance's options
+   * are checked now (INVALID_OPTION); the text form is only printed.
+   */
+  static of(steps: readonly PipelineStep[]): Pipeline {
+    const bind = (its: readonly PipelineStep[]): BoundItem[] =>
+      its.map((it) =>
+        it.kind === 'fixpoint'
+          ? { kind: 'fixpoint', max: it.max, items: bind(it.items) }
+          : { kind: 'pass', pass: it.pass as Pass, options: it.pass.resolve(it.given) as OptionValues },
+      );
+    return new Pipeline(bind(steps), printPipeline(stepsToItems(steps)));
+  }
+
+  /**
+   * Runs every pass's `validate` hook on `model` as it is now, before anything changes: an
+   * invalid option (or option combination, or calibration data that does not fit the model)
+   * of any pass, the last included, is reported before the first pass runs.
+   */
+  validate(model: Model, shared: Map<string, unknown> = new Map()): Map<string, unknown> {
+    const visit = (items: readonly BoundItem[]): void => {
+      for (const it of items) {
+        if (it.kind === 'fixpoint') visit(it.items);
+        else {
+          try {
+            it.pass.validate(it.options, model, shared);
+          } catch (e) {
+            if (isHbnnError(e)) throw new HbnnError(e.code, e.message, { ...e.context, pass: it.pass.name }, { cause: e });
+            throw e;
+          }
+        }
+      }
+    };
+    visit(this.items);
+    return shared;
   }
 
   toString(): string {
@@ -114,6 +196,7 @@ export class Pipeline {
     const report: RunReport = { pipeline: this.text, passes: [], totalMs: 0, properties: [], warnings: [], artifacts: new Map() };
     const props = new Set<Property>();
     const t0 = performance.now();
+    const shared = opts.validated ?? this.validate(model);
     if (verify) {
       // A pipeline that starts by sorting accepts inputs whose nodes are out of order.
       const first = firstPass(this.items);
@@ -142,7 +225,7 @@ export class Pipeline {
           }
           continue;
         }
-        any = (await this.runOne(it, model, props, report, verify, opts)) || any;
+        any = (await this.runOne(it, model, props, report, verify, opts, shared)) || any;
       }
       return any;
     };
@@ -152,7 +235,7 @@ export class Pipeline {
     return report;
   }
 
-  private async runOne(it: BoundPass, model: Model, props: Set<Property>, report: RunReport, verify: boolean, opts: RunOptions): Promise<boolean> {
+  private async runOne(it: BoundPass, model: Model, props: Set<Property>, report: RunReport, verify: boolean, opts: RunOptions, shared: Map<string, unknown>): Promise<boolean> {
     const { pass } = it;
     const before = report.passes.map((p) => p.pass);
     const missing = pass.requires.filter((r) => !props.has(r));
@@ -174,11 +257,12 @@ export class Pipeline {
       properties: props,
       artifacts: report.artifacts,
       threads: opts.threads ?? 1,
+      shared,
     };
     const t0 = performance.now();
     let result;
     try {
-      result = await pass.run(model, ctx);
+      result = await pass.run(model, ctx, it.options);
     } catch (e) {
       const where = `pass ${pass.name} failed (passes before it: ${before.join(', ') || 'none'})`;
       if (isHbnnError(e)) throw new HbnnError(e.code, `${where}: ${e.message}`, { ...e.context, pass: pass.name, before }, { cause: e });
@@ -213,7 +297,7 @@ export class Pipeline {
   }
 }
 
-type BoundPass = { kind: 'pass'; pass: Pass; options: OptionValues; raw: Record<string, string> };
+type BoundPass = { kind: 'pass'; pass: Pass; options: OptionValues };
 type BoundItem = BoundPass | { kind: 'fixpoint'; max: number; items: BoundItem[] };
 
 function firstPass(items: readonly BoundItem[]): BoundPass | undefined {

@@ -18,7 +18,7 @@
  *   (`QuantRecord`): per tensor the layer, bit histogram, average bits, heuristic,
  *   distribution, scales and the initializer names above.
  */
-import type { FunctionPb, NodePb, AttributePb } from '../onnx/proto.js';
+import type { FunctionPb, NodePb, AttributePb } from '../ir/messages.js';
 import { Model, type Node, type Value } from '../ir/graph.js';
 import { fail, ErrorCodes } from '../errors.js';
 

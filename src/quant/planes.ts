@@ -33,7 +33,7 @@
 import { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import type { Graph, Model, Node, Value } from '../ir/graph.js';
-import type { FunctionPb, NodePb, TensorPb } from '../onnx/proto.js';
+import type { FunctionPb, NodePb, TensorPb } from '../ir/messages.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { FN_WEIGHT, HBNN_DOMAIN, attr, ensureHbnnFunctions, isWeightCall, node, packedWeightFunctionName, parsePackedWeightFunctionName } from './format.js';
 
@@ -51,6 +51,24 @@ export interface PlaneData {
   /** Scales shape: [K, 1, …, 1] per tensor, or with C on the output-channel axis (shifted by one). */
   scaleDims: readonly number[];
   scaleData: Float32Array;
+  /**
+   * Optional, for builders: the same planes as each entry's bit count M_j and sign path (bit
+   * i − 1 set when B_i = −1), the weight's own layout. When given, packed codes are written
+   * from them in one pass and `planes` is never read (it may be a getter that builds them).
+   */
+  paths?: { bitMap: Uint8Array; signs: Uint8Array };
+}
+
+/** int8 planes [K, n] from bit counts and sign paths (plane i holds B_{i+1} where M_j > i, 0 elsewhere). */
+export function planesFromSigns(bitMap: Uint8Array, signs: Uint8Array, k: number): Int8Array {
+  const n = bitMap.length;
+  const planes = new Int8Array(k * n);
+  for (let j = 0; j < n; j++) {
+    const m = bitMap[j]!;
+    const s = signs[j]!;
+    for (let i = 0; i < m; i++) planes[i * n + j] = (s >> i) & 1 ? -1 : 1;
+  }
+  return planes;
 }
 
 /** A binarized weight call as stored. */
@@ -190,8 +208,9 @@ function packedInitNames(g: Graph, base: string, perChannel: boolean): string[] 
 function encodeCodes(d: PlaneData): Uint8Array | null {
   const n = prod(d.dims);
   const k = d.k;
-  const p = d.planes;
   if (k > 3) return null;
+  if (d.paths) return codesFromPaths(d.paths.bitMap, d.paths.signs, k, n);
+  const p = d.planes;
   if (k === 1) {
     const codes = new Uint8Array(Math.ceil(n / 8));
     for (let j = 0; j < n; j++) {
@@ -217,6 +236,57 @@ function encodeCodes(d: PlaneData): Uint8Array | null {
     codes[j >>> 1]! |= c << ((j & 1) << 2);
   }
   return codes;
+}
+
+/** The 4-bit code of an entry with M (1..3) bits and sign path s, at (M << 3) | (s & 7). */
+const PATH_CODES = Uint8Array.from({ length: 32 }, (_, i) => {
+  const m = i >>> 3;
+  const s = i & 7;
+  return m === 1 ? s & 1 : m === 2 ? 2 + (s & 3) : m === 3 ? 6 + s : 0;
+});
+
+/**
+ * The codes of entries given as bit counts and sign paths (`PlaneData.paths`): the same bytes
+ * `encodeCodes` writes from the int8 planes they stand for (code s_1 for M = 1, 2 + s_1 + 2·s_2
+ * for M = 2, 6 + s_1 + 2·s_2 + 4·s_3 for M = 3), or null when an entry's M is outside 1..k.
+ */
+function codesFromPaths(bitMap: Uint8Array, signs: Uint8Array, k: number, n: number): Uint8Array | null {
+  if (bitMap.length !== n || signs.length !== n) fail(ErrorCodes.INTERNAL, `bit map (${bitMap.length}) and signs (${signs.length}) must hold the ${n} weights`);
+  if (k === 1) {
+    const codes = new Uint8Array(Math.ceil(n / 8));
+    const full = n >>> 3;
+    let bad = 0;
+    for (let m = 0; m < full; m++) {
+      const j = m << 3;
+      bad |= (bitMap[j]! ^ 1) | (bitMap[j + 1]! ^ 1) | (bitMap[j + 2]! ^ 1) | (bitMap[j + 3]! ^ 1) | (bitMap[j + 4]! ^ 1) | (bitMap[j + 5]! ^ 1) | (bitMap[j + 6]! ^ 1) | (bitMap[j + 7]! ^ 1);
+      codes[m] =
+        (signs[j]! & 1) | ((signs[j + 1]! & 1) << 1) | ((signs[j + 2]! & 1) << 2) | ((signs[j + 3]! & 1) << 3) |
+        ((signs[j + 4]! & 1) << 4) | ((signs[j + 5]! & 1) << 5) | ((signs[j + 6]! & 1) << 6) | ((signs[j + 7]! & 1) << 7);
+    }
+    for (let j = full << 3; j < n; j++) {
+      bad |= bitMap[j]! ^ 1;
+      codes[j >>> 3]! |= (signs[j]! & 1) << (j & 7);
+    }
+    return bad === 0 ? codes : null;
+  }
+  // Code of (M, s): M = 1 → s & 1, 2 → 2 + (s & 3), 3 → 6 + (s & 7), looked up at (M << 3) | (s & 7).
+  const codeOf = PATH_CODES;
+  const codes = new Uint8Array(Math.ceil(n / 2));
+  const half = n >>> 1;
+  let bad = 0;
+  for (let m = 0; m < half; m++) {
+    const j = m << 1;
+    const a = bitMap[j]!;
+    const b = bitMap[j + 1]!;
+    bad |= (a - 1) | (k - a) | (b - 1) | (k - b);
+    codes[m] = codeOf[((a & 3) << 3) | (signs[j]! & 7)]! | (codeOf[((b & 3) << 3) | (signs[j + 1]! & 7)]! << 4);
+  }
+  if (n & 1) {
+    const a = bitMap[n - 1]!;
+    bad |= (a - 1) | (k - a);
+    codes[half] = codeOf[((a & 3) << 3) | (signs[n - 1]! & 7)]!;
+  }
+  return bad < 0 ? null : codes;
 }
 
 /** The packed tensors (in call input order, without names) for `codes` of `d`. */
@@ -284,7 +354,7 @@ export function rewriteWeightCall(model: Model, call: Node, d: PlaneData): Node 
         ];
     call.inputs.forEach((v, i) => {
       const t = tensors[i]!;
-      v!.constValue = rawTensor(v!.name, t);
+      v!.graph.replaceInitializer(v!, rawTensor(v!.name, t));
     });
     return call;
   }

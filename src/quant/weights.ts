@@ -8,7 +8,7 @@ import { binarizeWithBitMap, residualBinarize, bitHistogram, type Heuristic, typ
 import type { BinarizeJob } from '../hbnn/parallel.js';
 import { fail, ErrorCodes } from '../errors.js';
 import type { WeightRecord } from './format.js';
-import { addWeightCall, type PlaneEncoding } from './planes.js';
+import { addWeightCall, planesFromSigns, type PlaneData, type PlaneEncoding } from './planes.js';
 import { fromChannelMajor, toChannelMajor, type WeightLayer } from './targets.js';
 
 export type WeightHeuristic = Heuristic | 'layer';
@@ -33,10 +33,12 @@ export interface LayerQuantResult {
   /** Bit map in the weight's own layout. */
   bitMap: Uint8Array;
   bin: Binarization;
-  /** Dequantized weight in the weight's own layout. */
-  dequantized: Float32Array;
-  /** int8 planes [K, ...shape] in the weight's own layout. */
-  planes: Int8Array;
+  /** Dequantized weight in the weight's own layout (built on first read). */
+  readonly dequantized: Float32Array;
+  /** int8 planes [K, ...shape] in the weight's own layout (built on first read). */
+  readonly planes: Int8Array;
+  /** Sign paths in the weight's own layout (bit i - 1 set when B_i = −1; bits above M_j are 0). */
+  signs: Uint8Array;
   /** Scales shaped to broadcast against the planes: [K, 1...] or per channel. */
   scaleDims: number[];
   scaleData: Float32Array;
@@ -102,7 +104,7 @@ export function prepareLayerWeight(w: Float32Array, dims: readonly number[], lay
 /** Binarizes a float weight (its own layout) as the spec says. */
 export function quantizeLayerWeight(w: Float32Array, dims: readonly number[], layer: Pick<WeightLayer, 'channelAxis' | 'channels'>, spec: LayerQuantSpec, name: string): LayerQuantResult {
   const p = prepareLayerWeight(w, dims, layer, spec, name);
-  return finishLayerWeight(p, p.job ? binarizeWithBitMap(p.job.t, p.job.mapOpts, p.job.binOpts) : undefined);
+  return finishLayerWeight(p, p.job ? binarizeWithBitMap(p.job.t, p.job.mapOpts, { ...p.job.binOpts, dequantize: false }) : undefined);
 }
 
 /**
@@ -115,36 +117,63 @@ export function finishLayerWeight(p: PreparedLayerWeight, fused: BitMapBinarizat
   let bin: Binarization;
   if (p.job === undefined) {
     bitMapCm = new Uint8Array(cm.length).fill(p.homogeneousBits);
-    bin = residualBinarize(cm, p.homogeneousBits, { name, ...(channels ? { channels } : {}) });
+    bin = residualBinarize(cm, p.homogeneousBits, { name, dequantize: false, ...(channels ? { channels } : {}) });
   } else {
     if (fused === undefined) fail(ErrorCodes.INTERNAL, `layer ${name}: no binarization given for its bit map`);
     bitMapCm = fused.map.bitMap;
     bin = fused.bin;
   }
+  return layerQuantResult(bitMapCm, bin, dims, layer.channelAxis, channels);
+}
+
+/**
+ * A layer's result from its channel-major bit map and binarization: the bit map and sign paths
+ * back in the weight's layout (`axis` its output-channel axis; `channels` the scale channel
+ * count, per-channel scales only). Shared by quantization and the trainer's deploy form.
+ */
+export function layerQuantResult(bitMapCm: Uint8Array, bin: Binarization, dims: readonly number[], axis: number, channels: number | undefined): LayerQuantResult {
   const k = bin.nBits;
-  const n = cm.length;
-  const planesCm = new Int8Array(k * n);
-  for (let j = 0; j < n; j++) {
-    const m = bitMapCm[j]!;
-    const s = bin.signs[j]!;
-    for (let i = 0; i < m; i++) planesCm[i * n + j] = (s >> i) & 1 ? -1 : 1;
-  }
-  // Back to the weight's layout.
-  const bitMap = fromChannelMajor(bitMapCm, dims, layer.channelAxis, (len) => new Uint8Array(len));
-  const dequantized = fromChannelMajor(bin.dequantized, dims, layer.channelAxis, (len) => new Float32Array(len));
-  let planes = planesCm;
-  if (layer.channelAxis !== 0) {
-    planes = new Int8Array(k * n);
-    for (let i = 0; i < k; i++) {
-      const p = fromChannelMajor(planesCm.subarray(i * n, (i + 1) * n), dims, layer.channelAxis, (len) => new Int8Array(len));
-      planes.set(p, i * n);
-    }
-  }
+  // Back to the weight's layout (a no-op for axis 0).
+  const bitMap = fromChannelMajor(bitMapCm, dims, axis, (len) => new Uint8Array(len));
+  const signs = fromChannelMajor(bin.signs, dims, axis, (len) => new Uint8Array(len));
   const scaleDims = [k, ...dims.map(() => 1)];
-  if (channels) scaleDims[1 + layer.channelAxis] = channels;
+  if (channels) scaleDims[1 + axis] = channels;
   const scaleData = Float32Array.from(bin.scales);
   const h = bitHistogram(bitMap);
-  return { bitMap, bin, dequantized, planes, scaleDims, scaleData, histogram: h.counts, avgBits: h.avgBits };
+  // The int8 planes and Ŵ in the weight's layout are built on first use only: quantization
+  // writes packed codes straight from the bit map and the signs, and the trainer reads Ŵ;
+  // neither pays for what it does not use.
+  let planes: Int8Array | undefined;
+  let dequantized: Float32Array | undefined;
+  return {
+    bitMap,
+    bin,
+    signs,
+    get dequantized(): Float32Array {
+      return (dequantized ??= fromChannelMajor(bin.dequantized, dims, axis, (len) => new Float32Array(len)));
+    },
+    get planes(): Int8Array {
+      return (planes ??= planesFromSigns(bitMap, signs, k));
+    },
+    scaleDims,
+    scaleData,
+    histogram: h.counts,
+    avgBits: h.avgBits,
+  };
+}
+
+/** A layer result as `PlaneData`: its int8 planes read only when the encoding needs them (codes come from the bit map and signs). */
+function planeData(dims: readonly number[], q: LayerQuantResult): PlaneData {
+  return {
+    dims,
+    k: q.bin.nBits,
+    get planes(): Int8Array {
+      return q.planes;
+    },
+    scaleDims: q.scaleDims,
+    scaleData: q.scaleData,
+    paths: { bitMap: q.bitMap, signs: q.signs },
+  };
 }
 
 /**
@@ -157,7 +186,7 @@ export function materializeWeight(model: Model, layer: WeightLayer, q: LayerQuan
   const w = layer.weight;
   const base = w.name;
   const t = w.constValue!;
-  const { call, key, scales } = addWeightCall(model, base, `${layer.node.name || base}/BinarizedWeight`, { dims: t.dims, k: q.bin.nBits, planes: q.planes, scaleDims: q.scaleDims, scaleData: q.scaleData }, encoding);
+  const { call, key, scales } = addWeightCall(model, base, `${layer.node.name || base}/BinarizedWeight`, planeData(t.dims, q), encoding);
   g.insertBefore(layer.node, call);
   layer.node.setInput(layer.weightIndex, call.outputs[0]!);
   if (w.uses.length === 0 && !w.isGraphOutput) g.removeInitializer(w);

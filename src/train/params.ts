@@ -15,8 +15,8 @@ import type { Model, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { binarizeWithBitMap, heteroBinarize, residualBinarize, bitHistogram, type Binarization } from '../hbnn/index.js';
-import { layerBinarization, quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
+import { binarizeWithBitMap, heteroBinarize, residualBinarize, type Binarization } from '../hbnn/index.js';
+import { layerBinarization, layerQuantResult, quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
 import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
 import { readQuantRecord, updateAverageWeightBits, weightGranularity, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
 import { dequantizeWeightCall, findWeightCall, rewriteWeightCall } from '../quant/planes.js';
@@ -102,33 +102,7 @@ export class WeightBinarizer {
   quantize(w: Float32Array, frozen: Uint8Array | null = this.frozen): LayerQuantResult {
     if (!frozen) return quantizeLayerWeight(w, this.dims, this.layout, this.spec, this.record.tensor);
     const { bin, bitMap: bitMapCm } = this.binarizeChannelMajor(w, frozen);
-    const k = bin.nBits;
-    const n = bitMapCm.length;
-    const axis = this.layout.channelAxis;
-    const planesCm = new Int8Array(k * n);
-    for (let j = 0; j < n; j++) {
-      const s = bin.signs[j]!;
-      for (let i = 0; i < bitMapCm[j]!; i++) planesCm[i * n + j] = (s >> i) & 1 ? -1 : 1;
-    }
-    let planes = planesCm;
-    if (axis !== 0) {
-      planes = new Int8Array(k * n);
-      for (let i = 0; i < k; i++) planes.set(fromChannelMajor(planesCm.subarray(i * n, (i + 1) * n), this.dims, axis, (len) => new Int8Array(len)), i * n);
-    }
-    const bitMap = fromChannelMajor(bitMapCm, this.dims, axis, (len) => new Uint8Array(len));
-    const scaleDims = [k, ...this.dims.map(() => 1)];
-    if (this.scaleChannels) scaleDims[1 + axis] = this.layout.channels;
-    const h = bitHistogram(bitMap);
-    return {
-      bitMap,
-      bin,
-      dequantized: fromChannelMajor(bin.dequantized, this.dims, axis, (len) => new Float32Array(len)),
-      planes,
-      scaleDims,
-      scaleData: Float32Array.from(bin.scales),
-      histogram: h.counts,
-      avgBits: h.avgBits,
-    };
+    return layerQuantResult(bitMapCm, bin, this.dims, this.layout.channelAxis, this.scaleChannels);
   }
 }
 
@@ -259,7 +233,7 @@ export function writeParams(model: Model, params: readonly LatentParam[], bns: r
   const setInit = (name: string, t: Tensor): void => {
     const v: Value | undefined = g.get(name);
     if (!v?.constValue) fail(ErrorCodes.INTERNAL, `initializer "${name}" is missing from the inference model`);
-    v.constValue = t;
+    g.replaceInitializer(v, t);
   };
   const floats = (name: string, dims: readonly number[], data: Float32Array): Tensor => Tensor.fromFloat32(name, dims, data.slice());
   const record = readQuantRecord(model);

@@ -6,7 +6,7 @@ import type { BinaryType, BitProgram, ThresholdOp } from '../../src/bitir/types.
 import { ErrorCodes } from '../../src/errors.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { Pipeline } from '../../src/pass/manager.js';
-import { builtinPasses } from '../../src/pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 import { emptyRecord, writeQuantRecord } from '../../src/quant/format.js';
 import { A, FMNIST_CNN, addNode, expectHbnnError } from '../helpers/build.js';
 import { modelA, modelB } from './helpers.js';

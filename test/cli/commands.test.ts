@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, REPO_ROOT, tmpDir } from './helpers.js';
 import { fakeEliminateIdentity, markModel, testRegistry } from './test-passes.js';
-import { builtinPasses } from '../../src/pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 import { PassRegistry } from '../../src/pass/manager.js';
 import { DEMO_PIPELINE } from '../../src/cli/demo.js';
 import { formatBytes, formatCount, formatDuration, table } from '../../src/cli/format.js';

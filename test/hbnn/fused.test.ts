@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { binarizeWithBitMap, heteroBinarize, makeBitMap, type Heuristic } from '../../src/hbnn/index.js';
+import { binarizeWithBitMap, heteroBinarize, makeBitMap, residualBinarize, type Heuristic } from '../../src/hbnn/index.js';
 import { selectionStats } from '../../src/hbnn/bitmap.js';
 import { gaussian } from './reference.js';
 
@@ -33,9 +33,35 @@ describe('binarizeWithBitMap equals makeBitMap + heteroBinarize bit for bit', ()
         expect(Array.from(f.bin.activeCounts)).toEqual(Array.from(bin.activeCounts));
         expect(Array.from(f.bin.signs)).toEqual(Array.from(bin.signs));
         expect(bytes(f.bin.dequantized)).toEqual(bytes(bin.dequantized));
+        // dequantize: false writes no values; the same signs and scales, and Ŵ rebuilt on read.
+        const lean = binarizeWithBitMap(t, mapOpts, { ...ch, dequantize: false });
+        expect(Array.from(lean.map.bitMap)).toEqual(Array.from(map.bitMap));
+        expect(Array.from(lean.bin.signs)).toEqual(Array.from(bin.signs));
+        expect(bytes(lean.bin.scales)).toEqual(bytes(bin.scales));
+        expect(Array.from(lean.bin.activeCounts)).toEqual(Array.from(bin.activeCounts));
+        expect(bytes(lean.bin.dequantized)).toEqual(bytes(bin.dequantized));
       });
     }
   }
+
+  it('dequantize: false in the homogeneous and heterogeneous binarizations: the same signs and scales, Ŵ rebuilt bit for bit', () => {
+    const t = gaussian(30000, 5, 0.05);
+    for (const channels of [undefined, 6]) {
+      const ch = channels === undefined ? {} : { channels };
+      for (const nBits of [1, 2, 3]) {
+        const full = residualBinarize(t, nBits, ch);
+        const lean = residualBinarize(t, nBits, { ...ch, dequantize: false });
+        expect(Array.from(lean.signs)).toEqual(Array.from(full.signs));
+        expect(bytes(lean.scales)).toEqual(bytes(full.scales));
+        expect(bytes(lean.dequantized)).toEqual(bytes(full.dequantized));
+      }
+      const map = makeBitMap(t, { heuristic: 'bottom-up', avgBits: 1.7 }).bitMap;
+      const full = heteroBinarize(t, map, ch);
+      const lean = heteroBinarize(t, map, { ...ch, dequantize: false });
+      expect(Array.from(lean.signs)).toEqual(Array.from(full.signs));
+      expect(bytes(lean.dequantized)).toEqual(bytes(full.dequantized));
+    }
+  });
 
   it('per-channel bit map with per-tensor scales (groups differ) and reused buffers', () => {
     const t = gaussian(4096, 3, 0.1);

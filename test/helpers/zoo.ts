@@ -8,59 +8,14 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';
 import { writeNpy } from '../../src/data/npy.js';
-import { mulberry32 } from '../../src/hbnn/prng.js';
-import type { Model } from '../../src/ir/graph.js';
-import { buildMobileNetV1, buildMobileNetV2, buildPoolNet, buildResNet20, buildSqueezeNet, buildTorchExport } from '../../zoo/topologies.js';
+import { padImagesTo } from '../../zoo/fixtures.js';
 
-export interface ZooFixture {
-  name: string;
-  build: () => Model;
-  /** Sample shape [C, H, W]. */
-  shape: [number, number, number];
-}
+export { ZOO_FIXTURES, type ZooFixture } from '../../zoo/fixtures.js';
 
-/** Every fixture topology of issue 16, small enough for a test (a few thousand weights). */
-export const ZOO_FIXTURES: readonly ZooFixture[] = [
-  { name: 'resnet20', shape: [3, 32, 32], build: () => buildResNet20({ width: 4, blocks: 1 }) },
-  {
-    name: 'mobilenet-v2',
-    shape: [3, 32, 32],
-    build: () => buildMobileNetV2({ alpha: 0.25, settings: [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 2, 2]], lastChannels: 64 }),
-  },
-  {
-    name: 'mobilenet-v1',
-    shape: [3, 32, 32],
-    build: () => buildMobileNetV1({ inputShape: [3, 32, 32], alpha: 0.125, blocks: 5, classes: 10 }),
-  },
-  { name: 'squeezenet', shape: [3, 32, 32], build: () => buildSqueezeNet({ width: 4, fires: [1, 1, 2] }) },
-  { name: 'poolnet-softmax', shape: [1, 28, 28], build: () => buildPoolNet({ width: 4, hidden: 16, softmax: true }) },
-  { name: 'torch-export', shape: [1, 28, 28], build: () => buildTorchExport({ width: 4 }) },
-];
-
-/** `count` Fashion-MNIST test images (normalized) laid out as [count, C, H, W]. */
+/** `count` Fashion-MNIST test images (normalized) laid out as [count, C, H, W] (`padImagesTo`; noise seed 16 for test, 61 for train). */
 export function fmnistAs(shape: readonly [number, number, number], count: number, split: 'test' | 'train' = 'test', noise = 0): Float32Array {
-  const ds = loadDataset(`fmnist-mini:${split}`, { normalize: FMNIST_NORMALIZATION });
-  const [c, h, w] = shape;
-  const out = new Float32Array(count * c * h * w);
-  const dy = Math.floor((h - 28) / 2);
-  const dx = Math.floor((w - 28) / 2);
-  for (let s = 0; s < count; s++) {
-    const img = ds.images.subarray(s * 784, (s + 1) * 784);
-    for (let y = 0; y < h; y++) {
-      const sy = y - dy;
-      if (sy < 0 || sy >= 28) continue;
-      for (let x = 0; x < w; x++) {
-        const sx = x - dx;
-        if (sx < 0 || sx >= 28) continue;
-        for (let k = 0; k < c; k++) out[((s * c + k) * h + y) * w + x] = img[sy * 28 + sx]!;
-      }
-    }
-  }
-  if (noise > 0) {
-    const r = mulberry32(split === 'test' ? 16 : 61);
-    for (let i = 0; i < out.length; i++) out[i]! += (r.next() * 2 - 1) * noise;
-  }
-  return out;
+  const ds = loadDataset(`fmnist-mini:${split}`, { normalize: FMNIST_NORMALIZATION, limit: count });
+  return padImagesTo(ds.images, count, shape, noise, split === 'test' ? 16 : 61);
 }
 
 /** A calibration data SPEC (`npy:FILE`) of `count` such training images, written to a new temp folder. */

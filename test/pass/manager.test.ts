@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { Pipeline, PassRegistry, formatReport } from '../../src/pass/manager.js';
 import { parsePipeline, printPipeline } from '../../src/pass/pipeline.js';
 import { definePass, type Pass, type Property } from '../../src/pass/pass.js';
-import { builtinPasses } from '../../src/pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 import { ErrorCodes, HbnnError, fail } from '../../src/errors.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { inferShapes } from '../../passes/infer-shapes.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
 import { calibrate } from '../../passes/calibrate.js';
 import { Pipeline, type RunReport } from '../../src/pass/manager.js';
-import { builtinPasses } from '../../src/pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 import { resolveOptions, type Pass, type PassContext } from '../../src/pass/pass.js';
 import { loadModel } from '../../src/onnx/io.js';
 import type { Model, Node } from '../../src/ir/graph.js';

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Pipeline, type RunReport } from '../../src/pass/manager.js';
-import { builtinPasses } from '../../src/pass/registry.js';
+import { builtinPasses } from '../../passes/registry.js';
 import { encodeModel, loadModel } from '../../src/onnx/io.js';
 import type { Model, Value } from '../../src/ir/graph.js';
 import { DataType } from '../../src/ir/dtype.js';

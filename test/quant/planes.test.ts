@@ -104,6 +104,34 @@ describe('packed planes', () => {
     }
   });
 
+  it('codes written from bit counts and sign paths (what quantize gives) are the bytes written from the int8 planes', () => {
+    for (const [what, d] of CASES) {
+      const n = d.dims.reduce((x, y) => x * y, 1);
+      const bitMap = new Uint8Array(n);
+      const signs = new Uint8Array(n);
+      for (let j = 0; j < n; j++) {
+        for (let i = 0; i < d.k; i++) {
+          const p = d.planes[i * n + j]!;
+          if (p !== 0) bitMap[j] = i + 1;
+          if (p < 0) signs[j]! |= 1 << i;
+        }
+      }
+      for (const enc of ['packed', 'int8'] as const) {
+        const fromPlanes = encodeModel(weightModel([d], enc));
+        // `planes` is never read for packed codes from paths (a getter that fails says so).
+        const lazy: PlaneData = {
+          ...d,
+          get planes(): Int8Array {
+            if (enc === 'packed' && d.k <= 3) throw new Error('planes read');
+            return d.planes;
+          },
+          paths: { bitMap, signs },
+        };
+        expect(Buffer.from(encodeModel(weightModel([lazy], enc))).equals(Buffer.from(fromPlanes)), `${what} ${enc}`).toBe(true);
+      }
+    }
+  });
+
   it('planes that cannot be packed (a plane-1 zero, a plane-3 entry without plane 2) are written as int8', () => {
     const d = randomPlanes([4, 4], 3, 7);
     const bad = { ...d, planes: d.planes.slice() };

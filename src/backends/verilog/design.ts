@@ -143,6 +143,10 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item {
       return unsupported(s, 'average pooling is not mapped yet');
     case 'leakyrelu':
       return unsupported(s, 'LeakyRelu is not mapped yet');
+    case 'dup':
+    case 'add':
+    case 'concat':
+      return unsupported(s, 'branching streams (residual Add, Concat) are not mapped yet');
     default:
       return unreachable(s, 'stage');
   }
@@ -151,14 +155,16 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item {
 function topModule(plan: VivadoHlsPlan, unitNames: Map<UnitStage, string>): Module {
   const d = plan.design;
   const items: Item[] = [];
+  // Instances first: a stage the backend does not map is a LOWERING error before anything else.
+  const instances = d.stages.map((s) => stageInstance(s, unitNames));
   for (const s of d.stages) {
-    if (s.kind !== 'argmax') items.push(...streamWires(s.out));
+    if ('out' in s) items.push(...streamWires(s.out));
   }
   items.push({ kind: 'blank' });
-  for (const s of d.stages) {
+  d.stages.forEach((s, i) => {
     items.push({ kind: 'comment', text: `${s.kind} ${s.name}${s.nodes.length ? ` (${s.nodes.join(', ')})` : ''}` });
-    items.push(stageInstance(s, unitNames));
-  }
+    items.push(instances[i]!);
+  });
   return {
     name: TOP_MODULE,
     comment: [

@@ -7,7 +7,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail, ErrorCodes } from '../../errors.js';
-import { firstLines, parseCsimSummary, run, type CsimSummary } from '../vivado-hls/csim.js';
+import { parseCsimSummary, type CsimSummary } from '../vivado-hls/csim.js';
+import { firstLines, runTool as run } from '../../util/exec.js';
 import { makeTempDir } from '../../util/temp.js';
 import { SOURCES_FILE, TB_FILE, TB_MODULE } from './design.js';
 

@@ -24,40 +24,8 @@
  */
 import type { BinaryType, BinaryWeight, ConvOp, FixedType, MatVecOp } from '../../bitir/types.js';
 import { popcount32 } from '../../bitir/lower.js';
-import type { UnitActivation, UnitTerm } from './types.js';
-import { signedBits } from './emit/cpp.js';
-
-export type TermFormKind = 'direct' | 'bipolar' | 'unipolar';
-
-export interface TermForm {
-  kind: TermFormKind;
-  /** acc = alpha·X + beta[row]. */
-  alpha: number;
-  /** Per row (IR row order); undefined for `direct` (0). */
-  beta?: number[];
-}
-
-/** The unit's hardware sum and activation (after the offsets are folded in). */
-export interface UnitArith {
-  forms: TermForm[];
-  /** Signed width of the per-term accumulators X (every term's value fits). */
-  xBits: number;
-  /** K[t][row]: the multiplier of X_t in S'. */
-  k: number[][];
-  /** Per term: the multiplier is the same for every row (a constant in the code, no memory). */
-  kConst: boolean[];
-  /** Signed width of K per term. */
-  kBits: number[];
-  /** One term with K = 1 for every row: S' = X. */
-  trivial: boolean;
-  /** Signed width of S' (threshold) or of S' + bias (requantize). */
-  sumBits: number;
-  /** Threshold units: per row the thresholds on S' (non-decreasing), and their width with a sentinel. */
-  thresholds?: number[][];
-  thrBits?: number;
-  /** Requantize units: per row the bias added to S' before the shift. */
-  bias?: number[];
-}
+import type { TermForm, TermFormKind, UnitActivation, UnitArith, UnitTerm } from './types.js';
+import { signedBits } from '../../bitir/fixed.js';
 
 function gcd(a: number, b: number): number {
   a = Math.abs(a);

@@ -3,13 +3,13 @@
  * against the project folder (the shim stands in for the Vivado headers), run the testbench
  * on its vectors, and report what it printed. The executable goes to a temporary folder.
  */
-import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail, ErrorCodes } from '../../errors.js';
 import { TB_DATA, TB_SOURCE } from './emit/testbench.js';
 import { TOP_SOURCE } from './emit/top.js';
 import { makeTempDir } from '../../util/temp.js';
+import { firstLines, runTool as run } from '../../util/exec.js';
 
 
 export interface CsimOptions {
@@ -45,35 +45,6 @@ export interface CsimResult {
   summary?: CsimSummary;
   /** The compile command, for reports. */
   command: string;
-}
-
-/** What a tool run returned (exit code, output, whether it timed out or was not found). */
-export interface Exec {
-  code: number;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-  missing: boolean;
-}
-
-/** Runs a tool; never rejects (a missing tool is `missing`, a timeout `timedOut`). */
-export function run(cmd: string, args: string[], cwd: string, timeoutMs: number): Promise<Exec> {
-  return new Promise((resolve) => {
-    execFile(cmd, args, { cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
-      const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string }) | null;
-      resolve({
-        code: e ? (typeof e.code === 'number' ? e.code : -1) : 0,
-        stdout: String(stdout),
-        stderr: String(stderr),
-        timedOut: Boolean(e && e.killed && e.signal === 'SIGTERM'),
-        missing: Boolean(e && e.code === 'ENOENT'),
-      });
-    });
-  });
-}
-
-export function firstLines(text: string, n: number): string {
-  return text.split('\n').filter((l) => l.trim() !== '').slice(0, n).join('\n');
 }
 
 export function parseCsimSummary(stdout: string): CsimSummary | undefined {

@@ -42,55 +42,14 @@
  */
 import { attr, type GradContext } from './context.js';
 import type { BackwardArgs, ForwardResult } from './registry.js';
-import { spatialOut, windowGeometry, type ShapeMap, type WindowGeometry } from './shapes.js';
+import { spatialOut, windowGeometry, type ShapeMap } from './shapes.js';
+import type { Layout, PhaseBlock, PhaseLayoutOf, PlanesFactor, RoutedGrad } from './layout.js';
 import type { Node, Value } from '../../ir/graph.js';
 import type { Dim } from '../../ir/types.js';
 import { DataType } from '../../ir/dtype.js';
 import { fail, ErrorCodes } from '../../errors.js';
 
-/** A planned Conv -> BatchNormalization -> MaxPool chain (static geometry). */
-export interface PhaseBlock {
-  conv: Node;
-  bn: Node;
-  pool: Node;
-  /** Batch dim of the Conv input (symbolic or a number). */
-  batch: Dim;
-  /** Input channels and spatial dims of the Conv. */
-  c: number;
-  h: number;
-  w: number;
-  /** Output channels of the Conv. */
-  m: number;
-  /** Conv output spatial dims and pooled dims (floor of half). */
-  hc: number;
-  wc: number;
-  h2: number;
-  w2: number;
-  geo: WindowGeometry;
-  /** Whether the Conv's data input can carry a gradient (some parameter is upstream). */
-  inputNeedsGrad: boolean;
-}
-
-/** Layout of a training-graph value that differs from the forward model's. */
-export type Layout =
-  /** [N, H, W, C] holding the forward value [N, C, H, W] (dims `canonical`). */
-  | { kind: 'nhwc'; canonical: Dim[] }
-  /** [N·O, M]: per sample the pooled positions phase-major, then the unpooled ones. */
-  | { kind: 'phase-rows'; block: PhaseBlock }
-  /** [N·P·4, M]: per sample and pooled position, the four phases of its window. */
-  | { kind: 'phase-planes'; block: PhaseBlock };
-
-/**
- * The phase pool's input gradient before it is spread over the phases: `dy` (the pool's output
- * gradient viewed [N, P, 1, M] (phase-planes) or [N, 1, P, M] (phase-rows)) goes to phase `indices` of each window.
- */
-export interface RoutedGrad {
-  lay: PhaseLayoutOf;
-  dy: Value;
-  indices: Value;
-}
-
-type PhaseLayoutOf = Extract<Layout, { kind: 'phase-rows' | 'phase-planes' }>;
+export type { Layout, PhaseBlock, PlanesFactor, RoutedGrad } from './layout.js';
 
 const usedOnlyAsFirstInputOf = (v: Value | undefined, op: string): Node | undefined => {
   if (!v || v.isGraphOutput || v.uses.length !== 1) return undefined;
@@ -190,25 +149,6 @@ function phaseRowOf(b: PhaseBlock): number[] {
 
 /** Columns of the phase-planes im2col: C·(k+1)² window taps, then a row of ones (bias, BatchNorm shift). */
 const planesCols = (b: PhaseBlock): number => b.c * (b.geo.kernel[0]! + 1) * (b.geo.kernel[1]! + 1) + 1;
-
-/**
- * A phase-planes Conv output Y = W4 · cols, kept as its factors: the BatchNormalization after
- * it takes its statistics from them and writes its own output as one MatMul, so Y itself is
- * never formed (see planesBatchNormForward).
- */
-export interface PlanesFactor {
-  block: PhaseBlock;
-  /** [4M, CU]: per phase the kernel at the phase's offset, last column the bias (or 0). */
-  w4: Value;
-  /** [N, CU, P]: im2col of each pooling window's receptive field, last row ones. */
-  cols: Value;
-  /** cols transposed, [N, P, CU]. */
-  colsT: Value;
-  /** Set by the BatchNormalization forward: batch mean per channel [M]. */
-  mean?: Value;
-  /** Set by the BatchNormalization backward: Σ_n dY_n · cols_nᵀ [4M, CU]. */
-  dyCols?: Value;
-}
 
 const phaseRep = (ctx: GradContext, m: number): Value => ctx.constI64(Array.from({ length: 4 * m }, (_, k) => k % m));
 /** A per-channel vector [M] repeated for the four phases as a column [4M, 1]. */

@@ -10,14 +10,8 @@ export function intLit(v: number): string {
   return `${v}LL`;
 }
 
-/** The smallest two's complement width holding every value. */
-export function signedBits(values: Iterable<number>): number {
-  let m = 0;
-  for (const v of values) m = Math.max(m, v < 0 ? -v - 1 : v);
-  let b = 1;
-  while (2 ** (b - 1) - 1 < m) b++;
-  return b;
-}
+/** The smallest two's complement width holding every value (bitir/fixed.ts). */
+export { signedBits } from '../../../bitir/fixed.js';
 
 /** A packed word of `width` bits (bit i = bits[i]) as an `ap_uint<width>` initializer. */
 export function wordLit(bits: ArrayLike<number>, width: number): string {

@@ -17,7 +17,7 @@
  */
 import type { BinaryWeight, FixedWeight } from '../../../bitir/types.js';
 import { combinerCount } from '../arith.js';
-import { planeStats } from '../estimate.js';
+import { planeStats } from '../plane-stats.js';
 import type { UnitStage } from '../types.js';
 import { comment, constArray, intLit, signedBits, wordLit } from './cpp.js';
 

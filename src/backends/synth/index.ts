@@ -1,0 +1,101 @@
+/**
+ * Open-source synthesis of generated Verilog with yosys (docs/synthesis.md): the whole design
+ * flattened, and each unit on its own, for a Xilinx 7-series FPGA (`synth_xilinx`: LUT, FF,
+ * CARRY, BRAM, LUTRAM and DSP counts) or for a standard-cell library (`synth`, `dfflibmap`,
+ * `abc` with a Liberty file: cell counts and area), with the longest topological path as the
+ * depth figure.
+ *
+ *   const r = await synthesize({ files, top: 'hbnn_top', units: [{ name: 'conv0', module: 'conv0_unit' }] }, { target: 'asic' });
+ *
+ * Synthesis runs in a temporary folder; nothing is written anywhere else.
+ */
+import { fail, ErrorCodes } from '../../errors.js';
+import { loadLiberty, resolveLiberty, DEFAULT_LIBERTY, DEFAULT_LIBERTY_PACKAGE } from './liberty.js';
+import { defaultYosys, runYosys, yosysScript, yosysVersion, YOSYS_PACKAGE } from './yosys.js';
+import { SYNTH_FORMAT, SYNTH_TARGETS, type SynthDesign, type SynthOptions, type SynthReport, type SynthRun, type SynthTarget } from './types.js';
+import { asicResources, sequentialTypes, xilinxResources, XILINX_SEQUENTIAL_TYPES } from './resources.js';
+
+export { DEFAULT_LIBERTY, DEFAULT_LIBERTY_PACKAGE, YOSYS_PACKAGE, loadLiberty, resolveLiberty, yosysVersion };
+export { parseLiberty } from './liberty.js';
+export type { Liberty, LibertyCell } from './liberty.js';
+export { parseLtp, parseStatJson } from './yosys.js';
+export { asicResources, xilinxResources } from './resources.js';
+export type { AsicResources, AsicCellCount, XilinxResources } from './resources.js';
+
+export { SYNTH_FORMAT, SYNTH_TARGETS } from './types.js';
+export type { SynthDesign, SynthOptions, SynthReport, SynthRun, SynthTarget, SynthUnit } from './types.js';
+
+const DEFAULT_TIMEOUT_MS = 600_000;
+
+/** The synthesis commands of a target for top module `top`. */
+export function synthCommands(target: SynthTarget, top: string, o: { family?: string; liberty?: string } = {}): string[] {
+  switch (target) {
+    case 'xilinx':
+      // Out of context (no I/O buffers), as the HLS estimate counts the design alone.
+      return [`synth_xilinx -flatten -noiopad -family ${o.family ?? 'xc7'} -top ${top}`];
+    case 'asic': {
+      const lib = o.liberty ?? DEFAULT_LIBERTY;
+      return [`synth -flatten -top ${top}`, `dfflibmap -liberty ${lib}`, `abc -liberty ${lib}`, 'opt_clean -purge'];
+    }
+  }
+}
+
+function toMap(files: SynthDesign['files']): ReadonlyMap<string, string | Uint8Array> {
+  return files instanceof Map ? files : new Map(Object.entries(files));
+}
+
+/**
+ * Synthesizes `design` with yosys: the whole design (flattened) and each unit on its own.
+ * TOOLCHAIN when yosys is missing (naming the Debian package), a default Liberty file is
+ * missing (naming qflow-tech-osu018) or synthesis fails (with yosys's message).
+ */
+export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<SynthReport> {
+  if (!(SYNTH_TARGETS as readonly string[]).includes(o.target)) {
+    fail(ErrorCodes.INVALID_OPTION, `unknown synthesis target '${String(o.target)}'; expected one of ${SYNTH_TARGETS.join(', ')}`, { option: 'synth' });
+  }
+  if (o.target !== 'asic' && o.liberty !== undefined) fail(ErrorCodes.INVALID_OPTION, `a Liberty file only applies to asic synthesis, not ${o.target}`, { option: 'liberty' });
+  const yosys = o.yosys ?? defaultYosys();
+  const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const files = toMap(design.files);
+  const liberty = o.target === 'asic' ? loadLiberty(resolveLiberty(o.liberty)) : undefined;
+  const version = await yosysVersion(yosys);
+  const cut = o.depth === false ? undefined : liberty ? sequentialTypes(liberty) : [...XILINX_SEQUENTIAL_TYPES];
+  const t0 = performance.now();
+  const runs: { name: string; module: string; params?: Readonly<Record<string, number | string>> }[] = [];
+  if (o.whole !== false) runs.push({ name: 'total', module: design.top });
+  if (o.perUnit !== false) for (const u of design.units ?? []) runs.push({ name: u.name, module: u.module, ...(u.params ? { params: u.params } : {}) });
+  const results: SynthRun[] = [];
+  let script: string[] = [];
+  for (const run of runs) {
+    const what = run.name === 'total' ? `the design (${run.module}, ${o.target})` : `unit ${run.name} (${run.module}, ${o.target})`;
+    o.onRun?.(what);
+    const synth = synthCommands(o.target, run.module, { ...(o.family ? { family: o.family } : {}), ...(liberty ? { liberty: liberty.file } : {}) });
+    const spec = { files, top: run.module, ...(run.params ? { params: run.params } : {}), synth, ...(cut ? { depthCutTypes: cut } : {}), ...(liberty ? { beforeDepth: [`read_liberty -lib ${liberty.file}`] } : {}), yosys, timeoutMs, what };
+    if (script.length === 0) script = yosysScript(spec);
+    const r = await runYosys(spec);
+    results.push({
+      name: run.name,
+      module: run.module,
+      cellsByType: r.cellsByType,
+      ...(o.target === 'xilinx' ? { xilinx: xilinxResources(r.cellsByType) } : {}),
+      ...(liberty ? { asic: asicResources(r.cellsByType, liberty) } : {}),
+      ...(r.depth !== undefined ? { depth: r.depth } : {}),
+      warnings: r.warnings.length,
+      seconds: Math.round(r.seconds * 100) / 100,
+    });
+  }
+  const total = results.find((r) => r.name === 'total' && o.whole !== false);
+  return {
+    format: SYNTH_FORMAT,
+    target: o.target,
+    yosys: version,
+    ...(o.target === 'xilinx' ? { family: o.family ?? 'xc7' } : {}),
+    ...(liberty ? { liberty: { file: liberty.file, name: liberty.name } } : {}),
+    ...(total ? { total } : {}),
+    units: results.filter((r) => r !== total),
+    script,
+    seconds: Math.round((performance.now() - t0) / 10) / 100,
+  };
+}
+
+export { renderSynthMarkdown, type SynthEstimate } from './render.js';

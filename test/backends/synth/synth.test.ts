@@ -1,0 +1,150 @@
+/**
+ * The yosys runner on a small hand-written unit (an xnor-popcount accumulator): standard-cell
+ * area from the Liberty file equals yosys's own `stat -liberty` figure, Xilinx primitives are
+ * grouped as Vivado does, and every failure is a typed error naming what to install.
+ * Needs the Debian packages yosys and qflow-tech-osu018 (.ci/run installs them).
+ */
+import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import {
+  DEFAULT_LIBERTY,
+  loadLiberty,
+  parseLiberty,
+  parseLtp,
+  renderSynthMarkdown,
+  resolveLiberty,
+  synthesize,
+  xilinxResources,
+  asicResources,
+} from '../../../src/backends/synth/index.js';
+import { HbnnError } from '../../../src/errors.js';
+import { runTool } from '../../../src/util/exec.js';
+
+/** N xnor lanes against constant weights W, popcounted and accumulated into ACC bits. */
+const POPACC = `
+module popacc #(parameter N = 16, parameter ACC = 8, parameter [N-1:0] W = 16'hA5F0) (
+  input wire clk, input wire rst, input wire [N-1:0] x, output reg [ACC-1:0] acc);
+  integer i;
+  reg [ACC-1:0] s;
+  always @* begin
+    s = 0;
+    for (i = 0; i < N; i = i + 1) s = s + {{(ACC-1){1'b0}}, ~(x[i] ^ W[i])};
+  end
+  always @(posedge clk) if (rst) acc <= 0; else acc <= acc + s;
+endmodule
+`;
+const TOP = `
+module top(input wire clk, input wire rst, input wire [15:0] x, output wire [7:0] a, output wire [9:0] b);
+  popacc #(.N(16), .ACC(8)) u0 (.clk(clk), .rst(rst), .x(x), .acc(a));
+  popacc #(.N(8), .ACC(10), .W(8'h3C)) u1 (.clk(clk), .rst(rst), .x(x[7:0]), .acc(b));
+endmodule
+`;
+const FILES = { 'popacc.v': POPACC, 'top.v': TOP };
+
+async function rejection(p: Promise<unknown>): Promise<HbnnError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof HbnnError) return e;
+    throw e;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('Liberty reader', () => {
+  it('reads the OSU 0.18 µm library: areas, flip-flops, energies', () => {
+    const lib = loadLiberty(DEFAULT_LIBERTY);
+    expect(lib.name).toBe('osu018_stdcells');
+    expect(lib.cells.size).toBeGreaterThan(20);
+    expect(lib.cells.get('DFFPOSX1')!.sequential).toBe(true);
+    expect(lib.cells.get('NAND2X1')!.sequential).toBe(false);
+    expect(lib.cells.get('NAND2X1')!.area).toBeGreaterThan(0);
+    expect(lib.cells.get('DFFPOSX1')!.area).toBeGreaterThan(lib.cells.get('NAND2X1')!.area);
+    expect(lib.cells.get('XOR2X1')!.meanInternalEnergy).toBeGreaterThan(0);
+  });
+
+  it('parses a small library text and refuses text without cells', () => {
+    const lib = parseLiberty(`library (tiny) { /* c */ cell (INV) { area : 2.5; pin(A) { direction : input; } }
+      cell ("DFF") { area : 10; ff (IQ, IQN) { next_state : "D"; clocked_on : "CLK"; } } }`);
+    expect(lib.name).toBe('tiny');
+    expect(lib.cells.get('INV')).toMatchObject({ area: 2.5, sequential: false });
+    expect(lib.cells.get('DFF')).toMatchObject({ area: 10, sequential: true });
+    const r = asicResources({ INV: 4, DFF: 2, MYSTERY: 1 }, lib);
+    expect(r).toMatchObject({ areaUm2: 30, cells: 6, sequentialCells: 2, sequentialAreaUm2: 20, unmapped: { MYSTERY: 1 } });
+    expect(() => parseLiberty('library (x) { }', 'x.lib')).toThrow(/not a Liberty library/);
+  });
+
+  it('a missing Liberty file: FILE_NOT_FOUND for --liberty, TOOLCHAIN naming qflow-tech-osu018 for the default', () => {
+    expect(() => resolveLiberty('/no/such/cells.lib')).toThrow(expect.objectContaining({ code: 'file-not-found' }));
+    expect(() => resolveLiberty(undefined, '/no/such/osu018_stdcells.lib')).toThrow(expect.objectContaining({ code: 'toolchain', message: expect.stringContaining('apt-get install qflow-tech-osu018') }));
+  });
+});
+
+describe('resource grouping', () => {
+  it('groups synth_xilinx primitives as Vivado does', () => {
+    const r = xilinxResources({ LUT2: 3, LUT6: 5, RAM64M: 2, SRLC32E: 1, FDRE: 7, FDSE: 1, CARRY4: 2, MUXF7: 4, RAMB36E1: 1, RAMB18E1: 1, DSP48E1: 3, BUFG: 1 });
+    expect(r).toEqual({ luts: 17, lutLogic: 8, lutMemory: 9, ffs: 8, carry: 2, muxf: 4, bram18: 3, dsp: 3, other: { BUFG: 1 } });
+  });
+
+  it('reads the longest path from ltp output', () => {
+    expect(parseLtp('Longest topological path in top (length=7):\n  0: x\nLongest topological path in sub (length=12):')).toBe(12);
+    expect(parseLtp('nothing')).toBeUndefined();
+  });
+});
+
+describe('synthesize', () => {
+  it('asic: per-unit and whole-design area equal yosys\'s own stat -liberty figure', async () => {
+    const r = await synthesize({ files: FILES, top: 'top', units: [{ name: 'u0', module: 'popacc', params: { N: 16, ACC: 8 } }] }, { target: 'asic' });
+    expect(r.liberty!.name).toBe('osu018_stdcells');
+    expect(r.yosys).toMatch(/^Yosys \d+\.\d+/);
+    const unit = r.units[0]!;
+    expect(unit.name).toBe('u0');
+    expect(unit.asic!.sequentialCells).toBe(8); // the 8-bit accumulator register
+    expect(r.total!.asic!.sequentialCells).toBe(18);
+    expect(unit.asic!.unmapped).toEqual({});
+    expect(unit.depth).toBeGreaterThan(3);
+    expect(r.total!.asic!.areaUm2).toBeGreaterThan(unit.asic!.areaUm2);
+    // yosys's own area for the same script
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'synth-test-'));
+    try {
+      for (const [n, t] of Object.entries(FILES)) fs.writeFileSync(path.join(dir, n), t);
+      const script = ['read_verilog popacc.v top.v', ...r.script.slice(r.script.findIndex((l) => l.startsWith('hierarchy')), r.script.findIndex((l) => l.startsWith('tee'))), `stat -liberty ${DEFAULT_LIBERTY}`];
+      const y = await runTool('yosys', ['-p', script.join('; ')], dir, 120_000);
+      expect(y.code).toBe(0);
+      const area = Number(/Chip area for module '\\top': ([\d.]+)/.exec(y.stdout)![1]);
+      expect(r.total!.asic!.areaUm2).toBeCloseTo(area, 3);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+    const md = renderSynthMarkdown(r, [{ name: 'total', areaUm2: r.total!.asic!.areaUm2 * 2 }]);
+    expect(md).toMatch(/\| total \| top \| .* \| 2\.00 \|/);
+  });
+
+  it('xilinx: a unit on its own: LUTs, flip-flops, carry chains, depth', async () => {
+    const r = await synthesize({ files: FILES, top: 'top', units: [{ name: 'u1', module: 'popacc', params: { N: 8, ACC: 10, W: "8'h3C" } }] }, { target: 'xilinx', whole: false });
+    expect(r.total).toBeUndefined();
+    const x = r.units[0]!.xilinx!;
+    expect(x.ffs).toBe(10);
+    expect(x.lutLogic).toBeGreaterThan(4);
+    expect(x.luts).toBe(x.lutLogic + x.lutMemory);
+    expect(x.carry).toBeGreaterThan(0); // the 10-bit accumulator adder
+    expect(x.bram18 + x.dsp).toBe(0);
+    expect(r.units[0]!.depth).toBeGreaterThan(1);
+    expect(r.script.join('\n')).toContain('synth_xilinx -flatten -noiopad -family xc7 -top popacc');
+  }, 120_000);
+
+  it('bad input: a missing yosys names the Debian package; a synthesis failure shows yosys\'s message', async () => {
+    const missing = await rejection(synthesize({ files: FILES, top: 'top' }, { target: 'asic', yosys: '/no/such/yosys' }));
+    expect(missing.code).toBe('toolchain');
+    expect(missing.message).toContain('apt-get install yosys');
+    const broken = await rejection(synthesize({ files: { 'bad.v': 'module bad(input a, output b);\n assign b = a +;\nendmodule\n' }, top: 'bad' }, { target: 'asic' }));
+    expect(broken.code).toBe('toolchain');
+    expect(broken.message).toMatch(/yosys failed on the design \(bad, asic\)/);
+    expect(broken.message).toMatch(/bad\.v:2: ERROR: syntax error/);
+    const noTop = await rejection(synthesize({ files: FILES, top: 'nosuchtop' }, { target: 'asic' }));
+    expect(noTop.message).toMatch(/ERROR: .*nosuchtop/);
+    await expect(synthesize({ files: FILES, top: 'top' }, { target: 'xilinx', liberty: DEFAULT_LIBERTY })).rejects.toMatchObject({ code: 'invalid-option' });
+  });
+});
