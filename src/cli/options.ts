@@ -182,12 +182,13 @@ function defaultText(v: unknown): string {
 
 /**
  * The help of a flag generated from `spec`: its doc, the range (`in [min, max]`) and the
- * default (`(default X)`; a false boolean says nothing). Commander adds the choices.
+ * default (`(default X)`; a false boolean says nothing) and the choices.
  */
 export function schemaHelp(spec: OptionSpec, doc = spec.doc): string {
   const range = spec.min !== undefined && spec.max !== undefined ? `in [${spec.min}, ${spec.max}]` : spec.min !== undefined ? `>= ${spec.min}` : spec.max !== undefined ? `<= ${spec.max}` : '';
   const parts = [doc, ...(range && (spec.type === 'number' || spec.type === 'integer') ? [`(${range})`] : [])];
   if (spec.default !== undefined && spec.default !== false) parts.push(`(default ${defaultText(spec.default)})`);
+  if (spec.choices) parts.push(`(choices: ${spec.choices.map((c) => JSON.stringify(c)).join(', ')})`);
   return parts.join(' ');
 }
 
@@ -200,8 +201,8 @@ export function schemaOption(spec: OptionSpec, metavar = 'value', doc?: string):
   const help = schemaHelp(spec, doc);
   if (spec.type === 'boolean') return new Option(flagOf(spec), help);
   if (spec.type === 'string-list') return listOption(`${flagOf(spec)} <${metavar}>`, help);
-  const o = new Option(`${flagOf(spec)} <${metavar}>`, help);
-  return spec.choices ? o.choices([...spec.choices]) : o;
+  // choices are checked by parseSchemaFlag (INVALID_OPTION naming the flag), not by commander
+  return new Option(`${flagOf(spec)} <${metavar}>`, help);
 }
 
 /**
