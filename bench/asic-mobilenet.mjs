@@ -5,8 +5,10 @@
  * Middle-Out at W2A2 and W1.4A1.4 — weights and activations, activation bands calibrated on
  * 8 random inputs as bench/asic-table.mjs does for CNV — lowered with `lowerToBitIR`
  * (global average pool as an `avgpool` unit) and priced with `lowerAsicFromProgram`
- * (default technology, 200 MHz). Prints a markdown table beside the paper's figures and the
- * `paper`-mode estimate (the paper's row 12 anchor × (b_act · b_weight)/4).
+ * (default technology, 200 MHz), and with `lowerAsic` (bits from the quantization record,
+ * shapes and the average pool from the IR). Prints a markdown table beside the paper's
+ * figures and the `paper`-mode estimate (the paper's row 12 anchor — the VGG-8 ASIC × 49 —
+ * × (b_act · b_weight)/4). Configurations W2A2, W1.4A1.4 (the paper's rows 12, 13) and W1A1.
  *
  *   npm run bench:asic-mobilenet            (or: npx tsc -p tsconfig.json && node bench/asic-mobilenet.mjs)
  *   node bench/asic-mobilenet.mjs --configs 1.4   (one configuration)
@@ -20,7 +22,7 @@ const dist = path.resolve(process.env.HBNN_DIST ?? path.join(here, '..', 'dist')
 const { lowerToBitIR } = await import(pathToFileURL(path.join(dist, 'src/bitir/lower.js')).href);
 
 const arg = process.argv.indexOf('--configs');
-const configs = arg > 0 ? process.argv[arg + 1].split(',').map(Number) : [2, 1.4];
+const configs = arg > 0 ? process.argv[arg + 1].split(',').map(Number) : [2, 1.4, 1];
 const paperRows = { 2: { row: 12, area: 297, power: 18.62 }, 1.4: { row: 13, area: 145.5, power: 9.1 } };
 
 const calib = randomCalibration([8, 3, 224, 224]);
@@ -33,16 +35,17 @@ for (const bits of configs) {
   const program = lowerToBitIR(m);
   const t2 = performance.now();
   const ir = asic.lowerAsicFromProgram(program, { paperAnchor: 'mobilenet-v1-imagenet' }).report;
+  const rec = asic.lowerAsic(m, { paperAnchor: 'mobilenet-v1-imagenet' }).report.units;
   const t3 = performance.now();
   const p = paperRows[bits] ?? { row: '—', area: NaN, power: NaN };
   const u = ir.units;
   const pm = ir.paper;
   const ops = program.ops.map((o) => o.op);
   rows.push(
-    `| MobileNet-V1 W${bits}A${bits} | ${p.row} | ${p.area} / ${p.power} | ${pm.areaMm2.toFixed(1)} / ${pm.powerW.toFixed(2)} | ${u.areaMm2.toFixed(3)} / ${u.powerW.toFixed(3)} / ${(u.fps / 1000).toFixed(2)} | ${(program.source.avgWeightBits).toFixed(3)} / ${(program.source.avgActivationBits ?? 0).toFixed(3)} | ${ops.filter((o) => o === 'conv').length} conv, ${ops.filter((o) => o === 'threshold').length} threshold, ${ops.filter((o) => o === 'avgpool').length} avgpool |`,
+    `| MobileNet-V1 W${bits}A${bits} | ${p.row} | ${Number.isNaN(p.area) ? '—' : `${p.area} / ${p.power}`} | ${pm.areaMm2.toFixed(1)} / ${pm.powerW.toFixed(2)} | ${u.areaMm2.toFixed(3)} / ${u.powerW.toFixed(3)} / ${(u.fps / 1000).toFixed(2)} | ${rec.areaMm2.toFixed(3)} / ${rec.powerW.toFixed(3)} / ${(rec.fps / 1000).toFixed(2)} | ${(program.source.avgWeightBits).toFixed(3)} / ${(program.source.avgActivationBits ?? 0).toFixed(3)} | ${ops.filter((o) => o === 'conv').length} conv, ${ops.filter((o) => o === 'threshold').length} threshold, ${ops.filter((o) => o === 'avgpool').length} avgpool |`,
   );
   console.error(`W${bits}A${bits}: quantize ${((t1 - t0) / 1000).toFixed(1)} s, lower to bit IR ${((t2 - t1) / 1000).toFixed(1)} s, ASIC ${((t3 - t2) / 1000).toFixed(1)} s`);
 }
-console.log('| config | paper row | paper mm² / W | `paper` mode (row 12 anchor) mm² / W | units via bit IR mm² / W / kFPS | measured weight / activation bits | IR units |');
-console.log('|---|---:|---:|---:|---:|---:|---|');
+console.log('| config | paper row | paper mm² / W | `paper` mode (row 12 anchor = VGG-8 × 49) mm² / W | units via bit IR mm² / W / kFPS | units, record bits + IR shapes mm² / W / kFPS | measured weight / activation bits | IR units |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---|');
 for (const r of rows) console.log(r);

@@ -13,8 +13,11 @@
  *   npx tsc -p tsconfig.json && node bench/format-bench.mjs [--models fmnist-cnn,alexnet,vgg11-bn,resnet18]
  *        [--reps 3] [--run-reps 5] [--threads 2] [--dir /tmp/x] [--keep]
  *
- * Times are medians over the repetitions (CLI runs: the minimum, as in bench/io-bench.mjs);
- * peak memory is the child's VmHWM (Linux) less nothing: the whole process, library included.
+ * Times are medians over the repetitions; the quantize/opt ratio is the median over pairs of
+ * runs (opt, then quantize, alternating), and the quantize phases (load, passes, save) come
+ * from its --report timing. Peak memory is the child's VmHWM (Linux) at exit: the whole
+ * process, library included (independent of the machine's load). The load average is printed
+ * at the start and the end: the machine is shared, so compare ratios, not absolute times.
  * Targets (issue 17): size ≤ 15% of float; per-run ≤ 1.2× float; session creation ≤ 3× float;
  * quantize ≤ 2× the opt re-save and peak ≤ 2.5× the float file (AlexNet, VGG11-BN). The
  * script prints them beside the figures and never fails on them.
@@ -55,7 +58,8 @@ async function child(mode, args) {
     if (name === 'fmnist-cnn') {
       fs.copyFileSync(lib.bundledModelPath('fmnist-cnn'), file);
     } else {
-      const build = { alexnet: lib.buildAlexNet, 'vgg11-bn': lib.buildVgg11Bn, resnet18: lib.buildResNet18 }[name];
+      const zoo = await import(pathToFileURL(path.join(ROOT, 'dist', 'zoo', 'topologies.js')).href);
+      const build = { alexnet: zoo.buildAlexNet, 'vgg11-bn': zoo.buildVgg11Bn, resnet18: zoo.buildResNet18 }[name];
       const m = build();
       lib.saveModel(m, file);
     }
@@ -91,7 +95,7 @@ async function ortChild(_lib, [floatFile, quantFile, shapeJson, reps, runReps, t
     for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
     const feeds = (s) => ({ [s.inputNames[0]]: new ort.Tensor('float32', x, [batch, ...shape]) });
     const times = { float: [], quant: [] };
-    const count = batch === 1 ? Number(runReps) : Math.max(2, Math.ceil(Number(runReps) / 4));
+    const count = batch === 1 ? Number(runReps) : Math.max(3, Math.ceil(Number(runReps) / 2));
     for (const k of ['float', 'quant']) await sessions[k].run(feeds(sessions[k])); // warm-up
     for (let r = 0; r < count; r++) {
       for (const k of ['float', 'quant']) {
@@ -101,7 +105,8 @@ async function ortChild(_lib, [floatFile, quantFile, shapeJson, reps, runReps, t
         if (batch === 1) outputs[k] = Object.values(o)[0].data;
       }
     }
-    run[batch] = { float: median(times.float), quant: median(times.quant) };
+    // The ratio: median over the alternating pairs (each quantized run against the float run just before it).
+    run[batch] = { float: median(times.float), quant: median(times.quant), ratio: median(times.quant.map((q, i) => q / times.float[i])), n: count };
   }
   let equal;
   if (same) {
@@ -113,7 +118,7 @@ async function ortChild(_lib, [floatFile, quantFile, shapeJson, reps, runReps, t
     const o = Object.values(await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [1, ...shape]) }))[0].data;
     equal = Buffer.from(o.buffer, o.byteOffset, o.byteLength).equals(Buffer.from(outputs.quant.buffer, outputs.quant.byteOffset, outputs.quant.byteLength));
   }
-  return { create: { float: median(create.float), quant: median(create.quant) }, run, equal };
+  return { create: { float: median(create.float), quant: median(create.quant), ratio: median(create.quant.map((q, i) => q / create.float[i])) }, run, equal };
 }
 
 function runChild(mode, args) {
@@ -165,6 +170,7 @@ async function main() {
   const dir = opt('--dir', undefined) ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-format-bench-'));
   const keep = args.includes('--keep');
   fs.mkdirSync(dir, { recursive: true });
+  console.log(`load average (1, 5, 15 min) at the start: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   console.log(`format benchmark: 1.4 bits (default quantize), packed planes; onnxruntime ${threads} threads; ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}); node ${process.version}`);
   const rows = [];
   for (const name of models) {
@@ -175,9 +181,10 @@ async function main() {
     const { size } = runChild('generate', [name, float]);
     const optRuns = [];
     const qRuns = [];
+    const report = path.join(dir, `${name}.quantize.json`);
     for (let r = 0; r < reps; r++) {
       optRuns.push(runCli(['opt', float, '-o', resave]));
-      qRuns.push(runCli(['quantize', float, '-o', quant]));
+      qRuns.push({ ...runCli(['quantize', float, '-o', quant, '--report', report]), timing: JSON.parse(fs.readFileSync(report, 'utf8')).timing });
     }
     const qsize = fs.statSync(quant).size;
     const small = name === 'fmnist-cnn';
@@ -189,22 +196,32 @@ async function main() {
       floatMiB: size / MiB,
       sizeRatio: qsize / size,
       createFloatMs: ortRes.create.float,
-      createRatio: ortRes.create.quant / ortRes.create.float,
+      createRatio: ortRes.create.ratio,
       run1FloatMs: ortRes.run[1].float,
-      run1Ratio: ortRes.run[1].quant / ortRes.run[1].float,
+      run1Ratio: ortRes.run[1].ratio,
       run32FloatMs: ortRes.run[32].float,
-      run32Ratio: ortRes.run[32].quant / ortRes.run[32].float,
-      optMs: Math.min(...optRuns.map((x) => x.wall)),
-      quantizeMs: Math.min(...qRuns.map((x) => x.wall)),
+      run32Ratio: ortRes.run[32].ratio,
+      runs: { b1: ortRes.run[1].n, b32: ortRes.run[32].n },
+      optMs: median(optRuns.map((x) => x.wall)),
+      quantizeMs: median(qRuns.map((x) => x.wall)),
+      // Each quantize run against the opt re-save just before it: the median of the pairs' ratios.
+      quantizeRatio: median(qRuns.map((x, i) => x.wall / optRuns[i].wall)),
+      // Inside quantize (its --report timing): loading, the passes, writing.
+      phases: {
+        loadMs: median(qRuns.map((x) => x.timing.loadMs)),
+        passesMs: median(qRuns.map((x) => x.timing.quantizeMs)),
+        saveMs: median(qRuns.map((x) => x.timing.saveMs)),
+        binarizeMs: median(qRuns.map((x) => x.timing.passes.find((p) => p.pass === 'insert-weight-binarization')?.ms ?? 0)),
+      },
       optPeakMiB: Math.max(...optRuns.map((x) => x.hwm)),
       quantizePeakMiB: Math.max(...qRuns.map((x) => x.hwm)),
       int8Equal: ortRes.equal,
+      loadAvg: os.loadavg().map((x) => Number(x.toFixed(2))),
     };
-    row.quantizeRatio = row.quantizeMs / row.optMs;
     row.peakRatio = row.quantizePeakMiB / row.floatMiB;
     rows.push(row);
     console.log(JSON.stringify(row));
-    if (!keep) for (const f of [float, quant, int8, resave]) fs.rmSync(f, { force: true });
+    if (!keep) for (const f of [float, quant, int8, resave, report]) fs.rmSync(f, { force: true });
   }
   console.log('');
   console.log('| model | float file | size vs float | session creation (float) | per run b1 (float) | per run b32 (float) | quantize vs opt re-save | quantize peak vs float file |');
@@ -214,6 +231,14 @@ async function main() {
       `| ${r.model} | ${fmt(r.floatMiB, 1)} MiB | ${fmt(100 * r.sizeRatio, 1)}% | ${fmt(r.createRatio)}× (${fmt(r.createFloatMs, 0)} ms) | ${fmt(r.run1Ratio)}× (${fmt(r.run1FloatMs, 1)} ms) | ${fmt(r.run32Ratio)}× (${fmt(r.run32FloatMs, 0)} ms) | ${fmt(r.quantizeRatio)}× (${fmt(r.quantizeMs / 1000)} s vs ${fmt(r.optMs / 1000)} s) | ${fmt(r.peakRatio)}× (${fmt(r.quantizePeakMiB, 0)} MiB; opt ${fmt(r.optPeakMiB, 0)} MiB) |`,
     );
   }
+  console.log('');
+  console.log('| model | quantize: load | passes (binarization) | save | opt re-save |');
+  console.log('| --- | ---: | ---: | ---: | ---: |');
+  for (const r of rows) {
+    const p = r.phases;
+    console.log(`| ${r.model} | ${fmt(p.loadMs / 1000)} s | ${fmt(p.passesMs / 1000)} s (${fmt(p.binarizeMs / 1000)} s) | ${fmt(p.saveMs / 1000)} s | ${fmt(r.optMs / 1000)} s |`);
+  }
+  console.log(`load average (1, 5, 15 min) at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   console.log('');
   const checks = [
     ['file size ≤ 15% of float', rows.every((r) => r.sizeRatio <= 0.15)],

@@ -8,6 +8,13 @@
  * (test/backends/vivado-hls/csim.test.ts) runs 200 images; this runs the full 1,000.
  *
  *   npx tsc && node bench/hls-csim.mjs [--limit 1000] [--acc 10] [--opt O2] [--target-fps 5000]
+ *   node bench/hls-csim.mjs --zoo [--only resnet20,squeezenet] [--limit 1000] [--acc 10]
+ *
+ * --zoo: instead, every issue-16 fixture topology at test size (zoo/fixtures.ts: ResNet-20-,
+ * MobileNetV2-, SqueezeNet-style, MobileNet-V1, the pooling net, the PyTorch-style export),
+ * W1.4 and W1.4A1.4 (Middle-Out, activations calibrated on 64 Fashion-MNIST training images
+ * padded to the input shape), on the first N Fashion-MNIST test images padded and replicated
+ * to the input shape (test/backends/vivado-hls/zoo-csim.test.ts runs smaller inputs on 100).
  *
  * HBNN_DIST=path/to/dist selects another build of the package (default ./dist). Projects go to
  * bench/out/hls-csim/<config>/, the summary to bench/out/hls-csim.json.
@@ -26,7 +33,7 @@ const { lowerVivadoHls, runCsim } = await load('src/backends/vivado-hls/index.js
 const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
 
 function parseArgs(argv) {
-  const a = { limit: 1000, acc: 10, opt: 'O2', targetFps: 5000 };
+  const a = { limit: 1000, acc: 10, opt: 'O2', targetFps: 5000, zoo: false, only: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => argv[++i];
@@ -34,6 +41,8 @@ function parseArgs(argv) {
     else if (k === '--acc') a.acc = Number(v());
     else if (k === '--opt') a.opt = v();
     else if (k === '--target-fps') a.targetFps = Number(v());
+    else if (k === '--zoo') a.zoo = true;
+    else if (k === '--only') a.only = v().split(',');
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -47,8 +56,42 @@ const CONFIGS = [
   { name: 'W1.4A1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
 ];
 
+/** Every zoo fixture × W1.4 / W1.4A1.4 through C simulation. */
+async function zooMain(args) {
+  const { ZOO_FIXTURES, padImagesTo } = await load('zoo/fixtures.js');
+  const { writeNpy } = await load('src/data/npy.js');
+  const test = loadDataset('fmnist-mini:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
+  const train = loadDataset('fmnist-mini:train', { normalize: FMNIST_NORMALIZATION, limit: 64 });
+  const results = [];
+  for (const f of ZOO_FIXTURES.filter((z) => !args.only || args.only.includes(z.name))) {
+    const calib = path.join(ROOT, 'bench/out/hls-csim-zoo', `${f.name}-calib.npy`);
+    fs.mkdirSync(path.dirname(calib), { recursive: true });
+    writeNpy(calib, { dtype: 'float32', shape: [64, ...f.shape], data: padImagesTo(train.images, 64, f.shape) });
+    const data = padImagesTo(test.images, test.count, f.shape);
+    for (const config of ['W1.4', 'W1.4A1.4']) {
+      const m = f.build();
+      const acts = config === 'W1.4A1.4' ? { actBits: 1.4, actHeuristic: 'middle-out' } : {};
+      await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', ...acts, calibData: `npy:${calib}`, calibLimit: 64 });
+      const t0 = performance.now();
+      const r = lowerVivadoHls(m, { targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
+      const lowerMs = performance.now() - t0;
+      const dir = path.join(ROOT, 'bench/out/hls-csim-zoo', `${f.name}-${config}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+      writeFilesAtomic(dir, r.files);
+      const sim = await runCsim(dir, { optLevel: args.opt });
+      const res = { topology: f.name, config, images: test.count, accImages: Math.min(args.acc, test.count), ok: sim.ok, ...sim.summary, lowerMs: Math.round(lowerMs), compileMs: Math.round(sim.compileMs), runMs: Math.round(sim.runMs), opt: args.opt };
+      results.push(res);
+      console.log(`${f.name} ${config}: ${sim.ok ? 'PASS' : 'FAIL'} — ${test.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.design.units.length} units); lower ${(lowerMs / 1000).toFixed(1)} s, compile ${(sim.compileMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`);
+      if (!sim.ok) console.log(sim.stdout);
+    }
+  }
+  writeFileAtomic(path.join(ROOT, 'bench/out/hls-csim-zoo.json'), `${JSON.stringify(results, null, 2)}\n`);
+  if (results.some((r) => !r.ok)) process.exitCode = 1;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
+  if (args.zoo) return zooMain(args);
   const ds = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
   const results = [];
   for (const c of CONFIGS) {

@@ -4,9 +4,11 @@
  * W1.4A1.4 and W2A2 (Middle-Out weights and activations, activations calibrated on 8 random
  * samples of the input shape), planned for the Vivado HLS backend on the ZC706 at 200 MHz for
  * a target throughput; LUTs, BRAM18, DSPs, FPS and the fit verdict. A topology the bit-level
- * IR or the HLS backend cannot lower yet gets its LOWERING error instead of numbers. Writes
- * the table into docs/fpga-results.md between the TOPOLOGIES markers and the numbers to
- * bench/out/hls-topologies.json.
+ * IR or the HLS backend cannot lower yet gets its LOWERING error instead of numbers. Each
+ * quantized model is also priced by the ASIC backend (`lowerAsic`, default technology and
+ * clock, units mode; shapes and weightless units from the bit-level IR). Writes the FPGA
+ * table into docs/fpga-results.md and the ASIC table into docs/asic-results.md, between the
+ * TOPOLOGIES markers, and the numbers to bench/out/hls-topologies.json.
  *
  *   npx tsc && node bench/hls-topologies.mjs [--target-fps 1000] [--only cnv,resnet20] [--out docs/fpga-results.md]
  *
@@ -26,6 +28,7 @@ const zoo = await load('zoo/topologies.js');
 const { quantize } = await load('src/drivers/quantize.js');
 const { writeNpy } = await load('src/data/npy.js');
 const { planVivadoHls } = await load('src/backends/vivado-hls/index.js');
+const { lowerAsic } = await load('src/backends/asic/index.js');
 const { writeFileAtomic } = await load('src/util/fs.js');
 const { formatCount } = await load('src/util/numbers.js');
 
@@ -74,6 +77,12 @@ for (const t of TOPOLOGIES) {
     const row = { topology: t.name, label: t.label, bits };
     try {
       await quantize(m, { avgBits: bits, heuristic: 'middle-out', actBits: bits, actHeuristic: 'middle-out', calibData: calibFile(shape), calibLimit: 8 });
+      try {
+        const a = lowerAsic(m, {}).report.units;
+        Object.assign(row, { asicArea: a.areaMm2, asicPower: a.powerW, asicFps: a.fps, asicUnits: a.layers.length, asicStreamUnits: a.layers.filter((l) => !['conv', 'depthwise-conv', 'fully-connected'].includes(l.kind)).length });
+      } catch (err) {
+        row.asicError = `${err.code ?? 'error'}: ${String(err.message).split('\n')[0]}`;
+      }
       const plan = planVivadoHls(m, { targetFps, ...(t.lowering ? { lowering: t.lowering } : {}) });
       const e = plan.estimates;
       Object.assign(row, {
@@ -93,7 +102,7 @@ for (const t of TOPOLOGIES) {
     }
     row.seconds = (performance.now() - t0) / 1000;
     rows.push(row);
-    console.log(`${t.name.padEnd(14)} W${bits}A${bits}`.padEnd(28) + (row.error ? `not lowered — ${row.error.slice(0, 150)}` : `${formatCount(row.luts)} LUTs (${row.lutPercent}%), ${formatCount(row.bram18)} BRAM18 (${row.bramPercent}%), ${row.dsp} DSP, ${formatCount(row.fps)} FPS, ${row.fit}`) + `  [${row.seconds.toFixed(1)} s]`);
+    console.log(`${t.name.padEnd(14)} W${bits}A${bits}`.padEnd(28) + (row.error ? `not lowered — ${row.error.slice(0, 150)}` : `${formatCount(row.luts)} LUTs (${row.lutPercent}%), ${formatCount(row.bram18)} BRAM18 (${row.bramPercent}%), ${row.dsp} DSP, ${formatCount(row.fps)} FPS, ${row.fit}`) + (row.asicError ? `; ASIC: ${row.asicError.slice(0, 100)}` : `; ASIC ${row.asicArea?.toFixed(3)} mm², ${row.asicPower?.toFixed(3)} W, ${((row.asicFps ?? 0) / 1000).toFixed(2)} kFPS`) + `  [${row.seconds.toFixed(1)} s]`);
   }
 }
 fs.rmSync(tmp, { recursive: true, force: true });
@@ -115,11 +124,34 @@ const lines = [
   '',
   MARKERS[1],
 ];
-const doc = path.resolve(ROOT, out);
-let text = fs.readFileSync(doc, 'utf8');
-const a = text.indexOf(MARKERS[0]);
-const b = text.indexOf(MARKERS[1]);
-text = a >= 0 && b > a ? text.slice(0, a) + lines.join('\n') + text.slice(b + MARKERS[1].length) : `${text.trimEnd()}\n\n${lines.join('\n')}\n`;
-if (!only) writeFileAtomic(doc, text);
+const asicLines = [
+  MARKERS[0],
+  '',
+  '### Per topology (issue 16): ASIC unit counts, default technology',
+  '',
+  'The same quantized models as the FPGA table in fpga-results.md (Middle-Out weights and activations, random weights, activations calibrated on random inputs), priced by `lowerAsic` in units mode (default technology, its clock; shapes and the weightless units — add, concat, average pool, clip, LeakyRelu — from the bit-level IR). Throughput: the slowest layer at the technology\'s fold budget.',
+  '',
+  '| topology | bits | layers + weightless units | area mm² | power W | kFPS |',
+  '|---|---|---|---|---|---|',
+  ...rows.map((r) =>
+    r.asicArea === undefined
+      ? `| ${r.label} | W${r.bits}A${r.bits} | not priced: ${(r.asicError ?? r.error ?? '').replace(/\|/g, '\\|').slice(0, 200)} | | | |`
+      : `| ${r.label} | W${r.bits}A${r.bits} | ${r.asicUnits - r.asicStreamUnits} + ${r.asicStreamUnits} | ${r.asicArea.toFixed(3)} | ${r.asicPower.toFixed(3)} | ${(r.asicFps / 1000).toFixed(2)} |`,
+  ),
+  '',
+  MARKERS[1],
+];
+function writeBetweenMarkers(file, block) {
+  const doc = path.resolve(ROOT, file);
+  let text = fs.readFileSync(doc, 'utf8');
+  const a = text.indexOf(MARKERS[0]);
+  const b = text.indexOf(MARKERS[1]);
+  text = a >= 0 && b > a ? text.slice(0, a) + block.join('\n') + text.slice(b + MARKERS[1].length) : `${text.trimEnd()}\n\n${block.join('\n')}\n`;
+  writeFileAtomic(doc, text);
+}
+if (!only) {
+  writeBetweenMarkers(out, lines);
+  writeBetweenMarkers(opt('--asic-out', 'docs/asic-results.md'), asicLines);
+}
 writeFileAtomic(path.join(ROOT, 'bench/out/hls-topologies.json'), `${JSON.stringify({ targetFps, part: 'xc7z045', rows }, null, 2)}\n`);
-console.log(only ? '\n(--only: the doc is not rewritten)' : `\nwrote ${out} and bench/out/hls-topologies.json`);
+console.log(only ? '\n(--only: the docs are not rewritten)' : `\nwrote ${out}, docs/asic-results.md and bench/out/hls-topologies.json`);

@@ -31,6 +31,10 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
   const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
   const { buildResNet20, buildMobileNetV2 } = await load('zoo/topologies.js');
   const { buildTrainingGraph } = await load('src/train/grad/builder.js');
+  const { probeNchwcBlock } = await load('src/train/nchwc-probe.js');
+  // the bare graph is built as fineTune builds it: with this machine's NCHWc block unless --no-nchwc
+  const nchwcBlock = args.nchwc === false ? 0 : await probeNchwcBlock();
+  console.log(`onnxruntime NCHWc Conv block on this machine: ${nchwcBlock || 'none'}${args.nchwc === false ? ' (not used: --no-nchwc)' : ''}`);
   const { createSession, ort } = await load('src/runtime/ort.js');
   const batch = args.batch;
   const steps = args.steps;
@@ -78,7 +82,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
 
   /** The bare training graph: one session.run per step on fixed feeds. */
   async function bare(model, data) {
-    const tg = buildTrainingGraph(model);
+    const tg = buildTrainingGraph(model, { nchwcBlock });
     const session = await createSession(tg.model, { threads });
     const per = data.images.length / data.count;
     const feeds = {
@@ -140,7 +144,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
           cPrev = process.cpuUsage();
         }
       };
-      const common = { epochs, batchSize: batch, threads, seed: 0, evalBefore: false, onProgress };
+      const common = { epochs, batchSize: batch, threads, seed: 0, evalBefore: false, onProgress, ...(args.nchwc === false ? { nchwc: false } : {}) };
       const res = variant === 'float' ? await trainFloat(model, data, common) : await fineTune(model, data, { ...common, latentFrom: spec.make() });
       const eps = res.log.epochs;
       const stepsDone = eps.reduce((s, r) => s + r.steps, 0);
@@ -172,12 +176,15 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
         bareStepWallMs: r1(bareRun.wallMs),
         bareStepCpuMs: r1(bareRun.cpuMs),
         stepOverBareCpu: r3(stepC / bareRun.cpuMs),
+        stepOverBareWall: r3(stepW / bareRun.wallMs),
+        // resident memory after the last epoch against after the first (the allocator settles in the first)
+        rssGrowthMiB: memory.length > 1 ? r1(memory[memory.length - 1].rssMiB - memory[0].rssMiB) : 0,
         memory,
         peakRssMiB: mb(process.resourceUsage().maxRSS * 1024),
       };
       results.push(r);
       console.log(
-        `${name} ${variant}: ${r.samplesPerSec} samples/s (inference ${r.inferSamplesPerSec}), ratio ${r.ratioWall} wall / ${r.ratioCpu} CPU; step ${r.stepWallMs} ms wall, ${r.stepCpuMs} ms CPU (onnxruntime ${r.ortMsPerStep}, TypeScript ${r.jsMsPerStep} ms); first steps ${r.firstStepsWallMs.join('/')} ms; bare graph ${r.bareStepWallMs} ms wall, ${r.bareStepCpuMs} ms CPU (step/bare CPU ${r.stepOverBareCpu}); rss ${memory.map((m) => m.rssMiB).join('/')} MiB`,
+        `${name} ${variant}: ${r.samplesPerSec} samples/s (inference ${r.inferSamplesPerSec}), ratio ${r.ratioWall} wall / ${r.ratioCpu} CPU; step ${r.stepWallMs} ms wall, ${r.stepCpuMs} ms CPU (onnxruntime ${r.ortMsPerStep}, TypeScript ${r.jsMsPerStep} ms); first steps ${r.firstStepsWallMs.join('/')} ms; bare graph ${r.bareStepWallMs} ms wall, ${r.bareStepCpuMs} ms CPU (step/bare CPU ${r.stepOverBareCpu}, wall ${r.stepOverBareWall}); rss ${memory.map((m) => m.rssMiB).join('/')} MiB (${r.rssGrowthMiB <= 16 ? 'no growth' : 'GROWTH'}: ${r.rssGrowthMiB >= 0 ? '+' : ''}${r.rssGrowthMiB} MiB after epoch 1), peak ${r.peakRssMiB} MiB`,
       );
     }
   }

@@ -23,7 +23,7 @@ import { Tensor } from '../src/ir/tensor.js';
 import type { Model, Node, Value } from '../src/ir/graph.js';
 import { isActivationCall, readQuantRecord, writeQuantRecord, type ActivationRecord } from '../src/quant/format.js';
 import { loadDataset, resolveNormalization, NORMALIZE_FROM_MODEL } from '../src/data/index.js';
-import { forEachBatch } from '../src/runtime/infer.js';
+import { collectValue } from '../src/runtime/infer.js';
 import { BIG } from './insert-activation-binarization.js';
 
 /** The calibration-data options of `calibrate` and `recalibrate-batchnorm` (`limit`'s default differs). */
@@ -85,7 +85,7 @@ export const calibrate = definePass({
     for (const call of calls) {
       const rec = record.activations.find((a) => a.node === call.name);
       if (!rec) fail(ErrorCodes.NOT_QUANTIZED, `binarizer ${call.name} has no record in hbnn.quantization`);
-      const x = await collect(model, call.inputs[0]!, ds, o['batch-size']);
+      const x = await collectValue(model, call.inputs[0]!, ds, o['batch-size']);
       calibrateOne(call, rec, x);
       ctx.stat('calibrated-binarizers');
       ctx.note(`${call.name}: center=${rec.center.toPrecision(4)} t=[${rec.thresholds.map((t) => t.toPrecision(4))}] scales=[${rec.scales.map((s) => s.toPrecision(4))}] observed=[${rec.observed!.map((f) => f.toFixed(3))}]`);
@@ -96,29 +96,6 @@ export const calibrate = definePass({
     return { changed: true };
   },
 });
-
-async function collect(model: Model, v: Value, ds: ReturnType<typeof loadDataset>, batchSize: number): Promise<Float32Array> {
-  const g = model.graph;
-  const added = !g.outputs.includes(v);
-  if (added) g.outputs.push(v);
-  const chunks: Float32Array[] = [];
-  try {
-    await forEachBatch(model, ds, [v.name], { batchSize }, (_s, n, out, dims) => {
-      const per = dims[v.name]!.slice(1).reduce((a, b) => a * b, 1);
-      chunks.push(out[v.name]!.slice(0, n * per));
-    });
-  } finally {
-    if (added) g.outputs.pop();
-  }
-  const total = chunks.reduce((a, c) => a + c.length, 0);
-  const x = new Float32Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    x.set(c, off);
-    off += c.length;
-  }
-  return x;
-}
 
 /** Computes and installs the constants of one binarizer from samples `x` of its input. */
 export function calibrateOne(call: Node, rec: ActivationRecord, x: Float32Array): void {
@@ -148,9 +125,7 @@ export function calibrateOne(call: Node, rec: ActivationRecord, x: Float32Array)
   const g = call.graph;
   const set = (idx: number, dims: number[], data: number[]): void => {
     const v = call.inputs[idx]!;
-    const t = Tensor.fromFloat32(v.name, dims, Float32Array.from(data));
-    v.constValue = t;
-    g.initializers.set(v.name, v);
+    g.replaceInitializer(v, Tensor.fromFloat32(v.name, dims, Float32Array.from(data)));
   };
   set(1, [3], scales);
   set(2, [], [center]);

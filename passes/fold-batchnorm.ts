@@ -93,10 +93,7 @@ function bnParams(bn: Node, opset: number, ctx: PassContext): BnParams | undefin
 /** Writes a new tensor for initializer `v`: in place when only `user` uses it, else as a new one. */
 function replaceInit(g: Graph, user: Node, index: number, v: Value, dims: readonly number[], data: Float32Array): void {
   if (onlyUse(v, user)) {
-    const t = Tensor.fromFloat32(v.name, dims, data);
-    v.constValue = t;
-    g.initializers.set(v.name, v);
-    if (v.type) v.type = undefined; // initializers are typed by their tensor
+    g.replaceInitializer(v, Tensor.fromFloat32(v.name, dims, data));
     return;
   }
   const nv = g.addInitializer(Tensor.fromFloat32('', dims, data), g.uniqueName(`${v.name}_bnfolded`));

@@ -46,7 +46,7 @@ import { Tensor } from '../src/ir/tensor.js';
 import { DataType } from '../src/ir/dtype.js';
 import { isActivationCall, isWeightCall, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
 import { NORMALIZE_FROM_MODEL, type Dataset } from '../src/data/index.js';
-import { forEachBatch } from '../src/runtime/infer.js';
+import { collectValue, forEachBatch, withOutput } from '../src/runtime/infer.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { calibrateOne, calibrationData, calibrationDataOptions, checkCalibrationData } from './calibrate.js';
 
@@ -107,7 +107,7 @@ export const recalibrateBatchnorm = definePass({
     for (const { node, kind } of steps) {
       if (kind === 'act') {
         const rec = record!.activations.find((a) => a.node === node.name)!;
-        calibrateOne(node, rec, await collect(model, node.inputs[0]!, ds, batchSize));
+        calibrateOne(node, rec, await collectValue(model, node.inputs[0]!, ds, batchSize));
         ctx.stat('recalibrated-binarizers');
         ctx.note(`${node.name}: re-calibrated, scales=[${rec.scales.map((s) => s.toPrecision(4))}] observed=[${rec.observed!.map((f) => f.toFixed(3))}]`);
         continue;
@@ -126,36 +126,6 @@ export const recalibrateBatchnorm = definePass({
     return { changed: true };
   },
 });
-
-/** Runs the model on `ds` and returns every value of `v`, batch after batch. */
-async function collect(model: Model, v: Value, ds: Dataset, batchSize: number): Promise<Float32Array> {
-  const chunks: Float32Array[] = [];
-  await withOutput(model, v, () =>
-    forEachBatch(model, ds, [v.name], { batchSize }, (_s, n, out, dims) => {
-      const per = dims[v.name]!.slice(1).reduce((a, b) => a * b, 1);
-      chunks.push(out[v.name]!.slice(0, n * per));
-    }),
-  );
-  const x = new Float32Array(chunks.reduce((a, c) => a + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    x.set(c, off);
-    off += c.length;
-  }
-  return x;
-}
-
-/** Runs `fn` with `v` temporarily added to the graph outputs (when it is not one already). */
-async function withOutput(model: Model, v: Value, fn: () => Promise<void>): Promise<void> {
-  const g = model.graph;
-  const added = !g.outputs.includes(v);
-  if (added) g.outputs.push(v);
-  try {
-    await fn();
-  } finally {
-    if (added) g.outputs.splice(g.outputs.lastIndexOf(v), 1);
-  }
-}
 
 /** Why `bn` cannot be re-estimated (a statistic suffix), or undefined when it can. */
 function unsupported(bn: Node, opset: number): string | undefined {
@@ -228,9 +198,7 @@ function setParam(g: Graph, bn: Node, index: number, data: Float32Array): void {
   const dims = v.constValue!.dims;
   const only = !v.isGraphInput && !v.isGraphOutput && v.uses.length === 1 && v.uses[0]!.node === bn;
   if (only) {
-    v.constValue = Tensor.fromFloat32(v.name, dims, data);
-    g.initializers.set(v.name, v);
-    if (v.type) v.type = undefined; // initializers are typed by their tensor
+    g.replaceInitializer(v, Tensor.fromFloat32(v.name, dims, data));
     return;
   }
   bn.setInput(index, g.addInitializer(Tensor.fromFloat32('', dims, data), g.uniqueName(`${v.name}_recalibrated`)));

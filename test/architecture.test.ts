@@ -34,14 +34,6 @@ interface Exception {
   why: string;
 }
 const EXCEPTIONS: Exception[] = [
-  // The CLI's shared option parsers live in cli/quantize.ts, so eval/opt/train import it, and it
-  // imports opt and train back (a cycle of four files); h14opts moves the parsers out and
-  // removes these two entries.
-  { from: 'src/cli/quantize.ts', to: 'src/cli/opt.ts', why: 'cli cycle until the option parsers move out of cli/quantize.ts' },
-  { from: 'src/cli/quantize.ts', to: 'src/cli/train.ts', why: 'cli cycle until the option parsers move out of cli/quantize.ts' },
-  // The registry of built-in passes is below passes/ and imports all of them; h14opts moves it
-  // above passes/ and removes this entry.
-  { from: 'src/pass/registry.ts', to: 'passes/', why: 'built-in pass registry below passes/ until it moves above them' },
   // synth/render.ts takes the report types from synth/index.ts, which re-exports the renderer
   // (a type-only cycle that arrived with the synthesis runner): the types want their own file.
   { from: 'src/backends/synth/render.ts', to: 'src/backends/synth/index.ts', why: 'report types defined in the index that re-exports the renderer' },

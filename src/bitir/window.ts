@@ -60,3 +60,15 @@ export function avgPoolDivisors(inShape: readonly number[], w: Window2d, oh: num
   }
   return out;
 }
+
+/**
+ * Fraction of an [H, W] input a streaming window op reads (row by row) before its first output
+ * row: the rows its first window needs, min(span − 1 − pad_top, H − 1) + 1, over H. Hardware
+ * backends add these up along a branch to size the FIFO of the other branch (docs/backend-vivado-hls.md,
+ * "Branches: beats and FIFO depths").
+ */
+export function windowLead(w: Pick<Window2d, 'kernel' | 'dilations' | 'pads'>, height: number): number {
+  const span = (w.kernel[0] - 1) * w.dilations[0] + 1;
+  const rows = Math.min(span - 1 - w.pads[0], height - 1) + 1;
+  return Math.max(0, rows) / height;
+}

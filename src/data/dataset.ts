@@ -4,6 +4,7 @@
  */
 import { fail, ErrorCodes } from '../errors.js';
 import { formatShape, shapeSize } from './ndarray.js';
+import { mulberry32 } from '../hbnn/prng.js';
 
 /** Per-channel normalization `(x - mean[c]) / std[c]`; one value applies to every channel. */
 export interface Normalization {
@@ -148,14 +149,7 @@ export function gatherBatch(dataset: Dataset, indices: ArrayLike<number>): Batch
 export function shuffledIndices(count: number, seed: number): Int32Array {
   const out = new Int32Array(count);
   for (let i = 0; i < count; i++) out[i] = i;
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed).next;
   for (let i = count - 1; i > 0; i--) {
     const j = Math.floor(next() * (i + 1));
     const t = out[i]!;

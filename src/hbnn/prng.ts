@@ -39,8 +39,17 @@ export interface Rng {
   nextUint32(): number;
 }
 
-/** mulberry32: a 32-bit state generator, fast and good enough for test data. */
-export function mulberry32(seed: number): Rng {
+/** A generator whose whole state is one 32-bit integer (a checkpoint stores it; `mulberry32(state)` resumes it). */
+export interface StatefulRng extends Rng {
+  readonly state: number;
+}
+
+/**
+ * mulberry32: a 32-bit state generator, fast and good enough for test data. The one
+ * definition of it: datasets' shuffles, the trainer's Dropout masks, zoo weights and
+ * synthetic test vectors all draw from it.
+ */
+export function mulberry32(seed: number): StatefulRng {
   let state = seed >>> 0;
   const nextUint32 = (): number => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -49,5 +58,11 @@ export function mulberry32(seed: number): Rng {
     z ^= z + Math.imul(z ^ (z >>> 7), z | 61);
     return (z ^ (z >>> 14)) >>> 0;
   };
-  return { nextUint32, next: () => nextUint32() / 4294967296 };
+  return {
+    nextUint32,
+    next: () => nextUint32() / 4294967296,
+    get state(): number {
+      return state;
+    },
+  };
 }

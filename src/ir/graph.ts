@@ -6,7 +6,7 @@
  * `Graph.setOutput` and `Graph.removeNode`, which keep both sides of every use-def link
  * consistent. Consumers are a lookup (`value.uses`), never a scan of the graph.
  */
-import type { TypePb, AttributePb } from './messages.js';
+import type { TypePb, AttributePb, TensorShapeDimPb } from './messages.js';
 import { Tensor, type StringPairs } from './tensor.js';
 import { fail, ErrorCodes } from '../errors.js';
 
@@ -358,6 +358,21 @@ export class Graph {
     return v;
   }
 
+  /**
+   * Gives initializer `v` (or a graph input `v`, which becomes an initializer) a new tensor, in
+   * place: its users see the new value. The tensor takes `v`'s name. A declared type
+   * (value_info) that no longer matches the tensor's data type and dims is dropped, since the
+   * tensor types an initializer.
+   */
+  replaceInitializer(v: Value, tensor: Tensor): void {
+    if (v.graph !== this || (!v.isInitializer && !v.isGraphInput)) fail(ErrorCodes.INTERNAL, `"${v.name}" is not an initializer or input of this graph`, { value: v.name });
+    tensor.name = v.name;
+    v.constValue = tensor;
+    this.initializers.set(v.name, v);
+    const tt = v.type?.tensor_type;
+    if (v.type && !(tt && tt.elem_type === tensor.dtype && declaredDimsFit(tt.shape?.dim, tensor.dims))) v.type = undefined;
+  }
+
   /** Removes an initializer that has no uses (and drops it from graph inputs). */
   removeInitializer(v: Value): void {
     if (v.uses.length > 0 || v.isGraphOutput) fail(ErrorCodes.INTERNAL, `initializer "${v.name}" still has uses`);
@@ -508,4 +523,11 @@ export class Model {
 export function* walkGraphs(g: Graph): Generator<Graph> {
   yield g;
   for (const n of g.nodes) for (const s of n.subgraphs()) yield* walkGraphs(s);
+}
+
+/** Whether declared dims (absent: rank unknown; a dim without a value: unknown) fit a tensor's dims. */
+function declaredDimsFit(declared: readonly TensorShapeDimPb[] | undefined, dims: readonly number[]): boolean {
+  if (!declared) return true;
+  if (declared.length !== dims.length) return false;
+  return declared.every((d, i) => !Object.prototype.hasOwnProperty.call(d, 'dim_value') || Number(d.dim_value!.toString()) === dims[i]);
 }

@@ -6,6 +6,7 @@ import * as path from 'node:path';
 import { ModelProtoType, TensorProtoType, decodeMessage, encodeMessage, encodeMessageChunks, type ModelPb, type TensorPb } from './proto.js';
 import { modelFromPb, modelToPb, tensorFromPb, tensorToPb, type TensorPbOptions } from './serde.js';
 import { assertLooksLikeModel } from './sniff.js';
+import { readLargeFields, readSkeleton, type Skeleton } from './stream-read.js';
 import { Model, walkGraphs } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { dtypeBits, dtypeName } from '../ir/dtype.js';
@@ -45,12 +46,51 @@ function typed<T>(what: string, fn: () => T): T {
   }
 }
 
-/** Loads a model file (and its external data). */
+/**
+ * Loads a model file (and its external data). Main-graph initializers with at least
+ * `LARGE_RAW_BYTES` of raw data are read straight into buffers of their own (stream-read.ts):
+ * the file's bytes are not held twice, a float32 weight is never copied to be aligned, and a
+ * weight's memory goes when nothing uses it. The model is the one `decodeModel` gives from
+ * the whole file (which any file the scan does not handle, or that fails to decode, goes to).
+ */
 export function loadModel(file: string, opts: LoadOptions = {}): Model {
-  const bytes = readFileChecked(file);
-  const model = decodeModel(bytes, { ...opts, baseDir: opts.baseDir ?? path.dirname(path.resolve(file)), file });
+  const decodeOpts = { ...opts, baseDir: opts.baseDir ?? path.dirname(path.resolve(file)), file };
+  const model = loadLarge(file, decodeOpts) ?? decodeModel(readFileChecked(file), decodeOpts);
   model.sourcePath = path.resolve(file);
   return model;
+}
+
+/** raw_data of at least this many bytes is read into a buffer of its own by `loadModel`. */
+export const LARGE_RAW_BYTES = 1 << 20;
+
+/** `loadModel` through the skeleton of the file, or undefined (then the whole file is decoded, errors included). */
+function loadLarge(file: string, opts: LoadOptions & { file: string }): Model | undefined {
+  let sk: Skeleton | undefined;
+  try {
+    sk = readSkeleton(file, LARGE_RAW_BYTES);
+  } catch {
+    return undefined; // unreadable: the whole-file read reports it
+  }
+  if (!sk) return undefined;
+  const skeleton = sk;
+  try {
+    return typed(file, () => {
+      assertLooksLikeModel(skeleton.bytes, file);
+      const pb = decodeMessage<ModelPb>(ModelProtoType, skeleton.bytes, 'ModelProto', file);
+      const inits = (pb as { graph?: { initializer?: TensorPb[] } }).graph?.initializer ?? [];
+      const data = readLargeFields(file, skeleton.large);
+      skeleton.large.forEach((l, i) => {
+        const t = inits[l.initializer];
+        if (!t) throw new Error(`initializer ${l.initializer} missing from the decoded graph`);
+        t.raw_data = data[i]!;
+      });
+      const model = modelFromPb(pb, file);
+      if (opts.loadExternalData !== false) resolveExternalData(model, opts.baseDir, file);
+      return model;
+    });
+  } catch {
+    return undefined;
+  }
 }
 
 /** Decodes a serialized TensorProto (e.g. a test_data_set .pb file). */

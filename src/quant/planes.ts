@@ -238,6 +238,13 @@ function encodeCodes(d: PlaneData): Uint8Array | null {
   return codes;
 }
 
+/** The 4-bit code of an entry with M (1..3) bits and sign path s, at (M << 3) | (s & 7). */
+const PATH_CODES = Uint8Array.from({ length: 32 }, (_, i) => {
+  const m = i >>> 3;
+  const s = i & 7;
+  return m === 1 ? s & 1 : m === 2 ? 2 + (s & 3) : m === 3 ? 6 + s : 0;
+});
+
 /**
  * The codes of entries given as bit counts and sign paths (`PlaneData.paths`): the same bytes
  * `encodeCodes` writes from the int8 planes they stand for (code s_1 for M = 1, 2 + s_1 + 2·s_2
@@ -262,9 +269,8 @@ function codesFromPaths(bitMap: Uint8Array, signs: Uint8Array, k: number, n: num
     }
     return bad === 0 ? codes : null;
   }
-  // Code of (M, s): M = 1 → s & 1, 2 → 2 + (s & 3), 3 → 6 + (s & 7): base[M] + (s & mask[M]).
-  const base = Uint8Array.of(0, 0, 2, 6);
-  const mask = Uint8Array.of(0, 1, 3, 7);
+  // Code of (M, s): M = 1 → s & 1, 2 → 2 + (s & 3), 3 → 6 + (s & 7), looked up at (M << 3) | (s & 7).
+  const codeOf = PATH_CODES;
   const codes = new Uint8Array(Math.ceil(n / 2));
   const half = n >>> 1;
   let bad = 0;
@@ -273,12 +279,12 @@ function codesFromPaths(bitMap: Uint8Array, signs: Uint8Array, k: number, n: num
     const a = bitMap[j]!;
     const b = bitMap[j + 1]!;
     bad |= (a - 1) | (k - a) | (b - 1) | (k - b);
-    codes[m] = (base[a & 3]! + (signs[j]! & mask[a & 3]!)) | ((base[b & 3]! + (signs[j + 1]! & mask[b & 3]!)) << 4);
+    codes[m] = codeOf[((a & 3) << 3) | (signs[j]! & 7)]! | (codeOf[((b & 3) << 3) | (signs[j + 1]! & 7)]! << 4);
   }
   if (n & 1) {
     const a = bitMap[n - 1]!;
     bad |= (a - 1) | (k - a);
-    codes[half] = base[a & 3]! + (signs[n - 1]! & mask[a & 3]!);
+    codes[half] = codeOf[((a & 3) << 3) | (signs[n - 1]! & 7)]!;
   }
   return bad < 0 ? null : codes;
 }
@@ -348,7 +354,7 @@ export function rewriteWeightCall(model: Model, call: Node, d: PlaneData): Node 
         ];
     call.inputs.forEach((v, i) => {
       const t = tensors[i]!;
-      v!.constValue = rawTensor(v!.name, t);
+      v!.graph.replaceInitializer(v!, rawTensor(v!.name, t));
     });
     return call;
   }

@@ -2,7 +2,7 @@
  * Batched inference over datasets with onnxruntime-node: evaluation (top-1, top-5,
  * per-class accuracy) and collection of intermediate values (calibration).
  */
-import type { Model } from '../ir/graph.js';
+import type { Model, Value } from '../ir/graph.js';
 import { tensorTypeOf } from '../ir/types.js';
 import { createSession, runSession, float32Tensor, type SessionOptions } from './ort.js';
 import { checkFitsModelInput, checkLabelRange, dataSourceOf, isDataSource, type Dataset, type DataSource } from '../data/index.js';
@@ -83,6 +83,39 @@ export async function forEachBatch(
   } finally {
     await session.release();
   }
+}
+
+/** Runs `fn` with `v` temporarily added to the graph outputs (when it is not one already). */
+export async function withOutput<T>(model: Model, v: Value, fn: () => Promise<T>): Promise<T> {
+  const g = model.graph;
+  const added = !g.outputs.includes(v);
+  if (added) g.outputs.push(v);
+  try {
+    return await fn();
+  } finally {
+    if (added) g.outputs.splice(g.outputs.lastIndexOf(v), 1);
+  }
+}
+
+/**
+ * Runs the model on `ds` and returns every value of `v` (an intermediate value or an
+ * output), batch after batch, as one array: the samples' values in order.
+ */
+export async function collectValue(model: Model, v: Value, ds: Dataset | DataSource, batchSize: number): Promise<Float32Array> {
+  const chunks: Float32Array[] = [];
+  await withOutput(model, v, () =>
+    forEachBatch(model, ds, [v.name], { batchSize }, (_s, n, out, dims) => {
+      const per = dims[v.name]!.slice(1).reduce((a, b) => a * b, 1);
+      chunks.push(out[v.name]!.slice(0, n * per));
+    }),
+  );
+  const x = new Float32Array(chunks.reduce((a, c) => a + c.length, 0));
+  let off = 0;
+  for (const c of chunks) {
+    x.set(c, off);
+    off += c.length;
+  }
+  return x;
 }
 
 /** Top-1 / top-5 / per-class accuracy of a classifier on a labelled dataset. */

@@ -7,6 +7,7 @@ export { fineTune, trainFloat, cloneModel } from './loop.js';
 export type { FineTuneOptions, TrainOptions, TrainResult, TrainLog, TrainEvent, EpochRecord } from './types.js';
 export { TRAIN_LOG_FORMAT } from './types.js';
 export { buildTrainingGraph, TRAINING_MIN_OPSET } from './grad/builder.js';
+export { probeNchwcBlock } from './nchwc-probe.js';
 export type { BuildOptions, TrainingGraph, TrainingParam, TrainingBatchNorm, TrainingDropout } from './grad/builder.js';
 export { builtinGradRules } from './grad/rules/index.js';
 export { GradRuleSet, ruleKey } from './grad/registry.js';

@@ -29,6 +29,7 @@ import { checkFitsModelInput, checkLabelRange, gatherBatch, shuffledIndices, tak
 import { evaluate } from '../runtime/infer.js';
 import { readQuantRecord, requireQuantRecord } from '../quant/format.js';
 import { matchesAny } from '../quant/targets.js';
+import { probeNchwcBlock } from './nchwc-probe.js';
 import { buildTrainingGraph, type TrainingGraph } from './grad/builder.js';
 import { LOSSES } from './grad/loss.js';
 import { collectBatchNorms, collectParams, snapshotValues, updateRunningStats, writeParams, type BatchNormState, type LatentParam, type ParamValues } from './params.js';
@@ -143,6 +144,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
     ...(opts.output !== undefined ? { output: opts.output } : {}),
     trainable: (name) => !matchesAny(o.freeze, [name]),
     ...(opts.phaseLayout === false ? { phaseLayout: false } : {}),
+    nchwcBlock: opts.nchwc === false ? 0 : await probeNchwcBlock(),
   });
   if (mode === 'float' && tg.params.some((p) => p.kind === 'binarized')) fail(ErrorCodes.INTERNAL, 'binarized weights in a float model');
   if (tg.params.length === 0) fail(ErrorCodes.INVALID_OPTION, `nothing to train: no float parameter reaches the loss (all frozen by ${optionName('freeze')}?)`, { option: 'freeze' });
@@ -422,6 +424,7 @@ function describeOptions(o: Resolved, raw: FineTuneOptions): Record<string, unkn
     ...(schedule.kind === 'step' ? { stepEpochs: schedule.stepEpochs, gamma: schedule.gamma } : {}),
     latentFrom: raw.latentFrom ? 'float model' : 'dequantized weights',
     ...(raw.phaseLayout === false ? { phaseLayout: false } : {}),
+    ...(raw.nchwc === false ? { nchwc: false } : {}),
   };
 }
 

@@ -233,7 +233,7 @@ export function writeParams(model: Model, params: readonly LatentParam[], bns: r
   const setInit = (name: string, t: Tensor): void => {
     const v: Value | undefined = g.get(name);
     if (!v?.constValue) fail(ErrorCodes.INTERNAL, `initializer "${name}" is missing from the inference model`);
-    v.constValue = t;
+    g.replaceInitializer(v, t);
   };
   const floats = (name: string, dims: readonly number[], data: Float32Array): Tensor => Tensor.fromFloat32(name, dims, data.slice());
   const record = readQuantRecord(model);

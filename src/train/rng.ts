@@ -3,21 +3,27 @@
  * it as a single integer and a resumed run draws exactly what the uninterrupted run would.
  * Used for Dropout masks; batch order comes from `shuffledIndices(count, epochSeed(seed, e))`.
  */
+import { mulberry32, type StatefulRng } from '../hbnn/prng.js';
 
 export class TrainRng {
-  state: number;
+  private rng: StatefulRng;
 
   constructor(state: number) {
-    this.state = state >>> 0;
+    this.rng = mulberry32(state);
+  }
+
+  /** The generator's 32-bit state (what a checkpoint stores); setting it resumes from there. */
+  get state(): number {
+    return this.rng.state;
+  }
+
+  set state(s: number) {
+    this.rng = mulberry32(s);
   }
 
   /** Uniform in [0, 1). */
   next(): number {
-    this.state = (this.state + 0x6d2b79f5) >>> 0;
-    let t = this.state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    return this.rng.next();
   }
 }
 

@@ -40,6 +40,12 @@ export interface TrainOptions {
    * same gradients up to float rounding, slower; for comparisons and debugging.
    */
   phaseLayout?: boolean;
+  /**
+   * Run 2-D Convs in onnxruntime's NCHWc kernels with the fed weights reordered in the graph
+   * (default true where this machine's onnxruntime has them; docs/training.md "NCHWc
+   * convolutions"). false: plain ONNX Convs only, the same gradients up to float rounding, slower.
+   */
+  nchwc?: boolean;
   /** Use only the first N training samples. */
   limit?: number;
   /** Stop after this many optimizer steps in total (for tests and benchmarks; the log records it). */

@@ -73,6 +73,35 @@ describe('issue-16 lowering rules', () => {
     expect(SUPPORTED_OPS).toContain('BatchNormalization');
   });
 
+  it('every operator without a bit-level form (the issue-16 list) is the same typed error, and every backend that lowers writes nothing', async () => {
+    // Issue 16's blockers that stay unsupported, put where the pooling net's LeakyRelu is.
+    const ops = ['LRN', 'Resize', 'DepthToSpace', 'ConvTranspose', 'QuantizeLinear', 'DequantizeLinear', 'InstanceNormalization', 'Sigmoid', 'Tanh', 'PRelu'];
+    const m = buildPoolNet({ width: 2, hidden: 4 });
+    await quantize(m, { avgBits: 1.4 });
+    const node = m.graph.nodes.find((n) => n.opType === 'LeakyRelu')!;
+    for (const op of ops) {
+      expect(SUPPORTED_OPS.join(' '), op).not.toContain(op);
+      node.opType = op;
+      const e = thrown(() => lowerToBitIR(m));
+      expect(e.code, op).toBe(ErrorCodes.LOWERING);
+      expect(e.message, op).toBe(`cannot lower node "${node.name}" (${op}): operator ${op} has no bit-level form; supported: ${SUPPORTED_OPS.join(', ')}`);
+      expect(e.context, op).toMatchObject({ node: node.name, op, supported: [...SUPPORTED_OPS] });
+    }
+    // Through the CLI, for each backend that needs the bit-level IR: exit 4, one error line, no output folder.
+    node.opType = 'Resize';
+    const d = tmpDir();
+    fs.writeFileSync(path.join(d, 'bad.onnx'), encodeModel(m));
+    const before = fs.readFileSync(path.join(d, 'bad.onnx'));
+    for (const args of [['--backend', 'vivado-hls'], ['--backend', 'asic', '--from-bit-ir']]) {
+      const r = await cli(['lower', 'bad.onnx', ...args, '-o', 'out'], { cwd: d });
+      expect(r.code, args.join(' ')).toBe(4);
+      expect(r.stdout).toBe('');
+      expect(r.stderr).toMatch(new RegExp(`^hbnn-onnx: error\\[lowering\\]: cannot lower node "${node.name}" \\(Resize\\): operator Resize has no bit-level form; supported: Conv, `));
+      expect(fs.readdirSync(d)).toEqual(['bad.onnx']);
+    }
+    expect(fs.readFileSync(path.join(d, 'bad.onnx')).equals(before)).toBe(true);
+  });
+
   it('a Softmax that is not the last op is a lowering error; a final one is dropped for argmax', async () => {
     const m = buildPoolNet({ width: 2, hidden: 4, softmax: true });
     await quantize(m, { avgBits: 1.4 });

@@ -126,3 +126,30 @@ describe('use-def lists', () => {
     expect(r.outputs[0]!.consumers.map((n: Node) => n.name)).toEqual(['mul']);
   });
 });
+
+describe('Graph.replaceInitializer', () => {
+  it('gives the value a new tensor in place (users see it), keeps a declared type that still fits, drops one that does not', async () => {
+    const { Tensor } = await import('../../src/ir/tensor.js');
+    const { setTensorType, tensorTypeOf } = await import('../../src/ir/types.js');
+    const m = newModel();
+    const g = m.graph;
+    const x = addInput(g, 'x', [2]);
+    const w = addFloatInit(g, 'w', [2], [1, 2]);
+    const n = addNode(g, 'Add', [x, w], ['y']);
+    setTensorType(w, DataType.FLOAT, [2]);
+    g.replaceInitializer(w, Tensor.fromFloat32('other', [2], new Float32Array([3, 4])));
+    expect(n.inputs[1]).toBe(w);
+    expect(w.constValue!.name).toBe('w');
+    expect(Array.from(w.constValue!.toFloat32())).toEqual([3, 4]);
+    expect(tensorTypeOf(w)).toEqual({ elemType: DataType.FLOAT, shape: [2] });
+    g.replaceInitializer(w, Tensor.fromFloat32('w', [1, 2], new Float32Array([5, 6])));
+    expect(w.type).toBeUndefined();
+    expect(g.initializers.get('w')).toBe(w);
+    expect(verifyModel(m)).toEqual([]);
+    // A graph input becomes an initializer (its declared type fits and stays); a node output is refused.
+    g.replaceInitializer(x, Tensor.fromFloat32('x', [2], new Float32Array([7, 8])));
+    expect(x.isInitializer && x.isGraphInput).toBe(true);
+    expect(tensorTypeOf(x)).toEqual({ elemType: DataType.FLOAT, shape: [2] });
+    await expectHbnnError(() => g.replaceInitializer(n.outputs[0]!, Tensor.fromFloat32('y', [2], new Float32Array(2))), ErrorCodes.INTERNAL);
+  });
+});

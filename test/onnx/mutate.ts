@@ -4,17 +4,11 @@
  */
 import protobuf from 'protobufjs';
 import { ModelProtoType } from '../../src/onnx/proto.js';
+import { mulberry32 } from '../../src/hbnn/prng.js';
 
-/** mulberry32: small, fast, deterministic. */
+/** The project's seeded generator (mulberry32, src/hbnn/prng.ts): uniform floats in [0, 1). */
 export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  return mulberry32(seed).next;
 }
 
 export interface Site {

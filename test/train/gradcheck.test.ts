@@ -15,6 +15,8 @@ import { buildTrainingGraph } from '../../src/train/grad/builder.js';
 import { collectBatchNorms, collectParams } from '../../src/train/params.js';
 import { StepRunner } from '../../src/train/step.js';
 import { TrainRng } from '../../src/train/rng.js';
+import { probeNchwcBlock } from '../../src/train/nchwc-probe.js';
+import { NCHWC_DOMAIN } from '../../src/train/grad/nchwc.js';
 
 /** Relative error threshold (per parameter tensor); see docs/training.md. */
 const TOL = 1e-4;
@@ -185,10 +187,24 @@ describe('gradcheck: residual and inverted-residual blocks (the generic convolut
     const r = await gradCheck(head(net, gap, 8, 3), [3, 2, 6, 6], 3);
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['stem', 'expand', 'dw', 'project', 'dw2', 'bnd.g']));
-    // the 6x6 depthwise Conv (multiplier 1) is shifted multiply-adds forward and backward; dw2 (multiplier 2) stays a Conv
+    // the 6x6 depthwise Conv (multiplier 1) is shifted multiply-adds forward and for its input gradient, its weight
+    // gradient two MatMuls (per-channel outer products, then the tap table); dw2 (multiplier 2) stays a Conv
     const dwName = net.g.nodes.find((n) => n.opType === 'Conv' && n.attrInt('group', 1) === 12)!.name;
     expect(r.tg.model.graph.nodes.some((n) => n.opType === 'Conv' && n.name.startsWith(dwName))).toBe(false);
     expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Slice' && n.name.startsWith(`${dwName}/grad/`)).length).toBeGreaterThan(9);
+    expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'MatMul' && n.name.startsWith(`${dwName}/grad/`)).length).toBe(2);
+  });
+
+  it('1x1 Convs on a 4x4 and a 1x1 plane (with bias) as Gemms over the batch: forward, input and weight gradients', async () => {
+    const net = new Net(['N', 3, 4, 4]);
+    const a = net.node('Conv', [net.x, net.param('a', [5, 3, 1, 1], 0.4), net.param('a.b', [5], 0.1)]);
+    const pre = net.node('Relu', [net.node('Conv', [a, net.param('b', [6, 5, 1, 1], 0.4)])]);
+    const gap = net.node('GlobalAveragePool', [pre]);
+    const c = net.node('Conv', [gap, net.param('c', [4, 6, 1, 1], 0.4), net.param('c.b', [4], 0.1)]);
+    const r = await gradCheck(head(net, c, 4, 3), [3, 3, 4, 4], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['a', 'a.b', 'b', 'c', 'c.b']));
+    expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'ConvTranspose').length).toBe(0);
   });
 
   it('depthwise Conv on a 9x9 plane: onnxruntime Conv forward and input gradient, weight gradient as one batched MatMul over (n, c)', async () => {
@@ -198,6 +214,31 @@ describe('gradcheck: residual and inverted-residual blocks (the generic convolut
     const r = await gradCheck(head(net, dw, 2 * 81, 3), [2, 2, 9, 9], 3);
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Conv').length).toBe(3); // forward, dX, im2col
+  });
+});
+
+describe('gradcheck: Convs in onnxruntime\'s NCHWc kernels (weights reordered in the graph)', () => {
+  const bnOf = (net: Net, v: Value, c: number, name: string): Value =>
+    net.node('BatchNormalization', [v, net.param(`${name}.g`, [c], 0.2, 1), net.param(`${name}.b`, [c], 0.2), net.param(`${name}.m`, [c], 0.1), net.param(`${name}.v`, [c], 0.1, 1)]);
+
+  it('first layer on 3 channels (OIHWBo, NCHW input), 3x3 on 8 channels (OIHWBiBo, flipped-Conv input gradient), strided 3x3, depthwise 3x3 with bias, dilated depthwise with asymmetric pads', async () => {
+    const block = await probeNchwcBlock();
+    const net = new Net(['N', 3, 6, 6]);
+    let y = net.node('Relu', [bnOf(net, net.node('Conv', [net.x, net.param('c0', [8, 3, 3, 3], 0.4)], { pads: A.ints([1, 1, 1, 1]) }), 8, 'bn0')]);
+    const c1 = net.node('Conv', [y, net.param('c1', [8, 8, 3, 3], 0.3), net.param('c1.b', [8], 0.1)], { pads: A.ints([1, 1, 1, 1]) });
+    y = net.node('Relu', [net.node('Add', [c1, y])]);
+    y = net.node('Conv', [y, net.param('c2', [8, 8, 3, 3], 0.3)], { strides: A.ints([2, 2]), pads: A.ints([1, 0, 1, 1]) });
+    y = net.node('Conv', [y, net.param('dw', [8, 1, 3, 3], 0.4), net.param('dw.b', [8], 0.1)], { group: A.int(8), pads: A.ints([1, 1, 1, 1]) });
+    y = net.node('Conv', [y, net.param('dw2', [8, 1, 3, 3], 0.4)], { group: A.int(8), dilations: A.ints([2, 2]), pads: A.ints([2, 1, 2, 3]) });
+    const gap = net.node('GlobalAveragePool', [y]);
+    const r = await gradCheck(head(net, gap, 8, 3), [2, 3, 6, 6], 3, { nchwcBlock: block });
+    if (process.env.GRADCHECK_REPORT) console.log(block, JSON.stringify(r.errors), r.tg.model.graph.nodes.filter((n) => /Conv/.test(n.opType)).map((n) => n.domain + ':' + n.opType + ' ' + n.name).join('; '));
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['c0', 'c1', 'c1.b', 'c2', 'dw', 'dw.b', 'dw2', 'bn0.g']));
+    const nchwc = r.tg.model.graph.nodes.filter((n) => n.domain === NCHWC_DOMAIN && n.opType === 'Conv');
+    // where this onnxruntime has the kernels (x86-64): forward of all five, input gradients of c1, dw and dw2 (stride 1)
+    expect(nchwc.length).toBe(block === 8 ? 8 : 0); // with 16-channel blocks (AVX-512) these 8-channel Convs stay plain
+    if (block === 8) expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'ConvTranspose').length).toBe(1); // c2 (stride 2)
   });
 });
 

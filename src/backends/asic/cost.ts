@@ -110,6 +110,13 @@ function price(t: UnitTally, costs: UnitCosts, scale: number): UnitTally {
 
 const sum = (t: UnitTally): number => UNIT_KINDS.reduce((s, k) => s + t[k], 0);
 
+/** A layer's units and operations per frame priced in `tech`: area (mm²) and energy per frame (µJ), per kind and in total. */
+function priced(units: UnitTally, ops: UnitTally, tech: AsicTech): Pick<LayerEstimate, 'units' | 'opsPerFrame' | 'areaMm2' | 'energyPerFrameUj' | 'totalAreaMm2' | 'totalEnergyPerFrameUj'> {
+  const areaMm2 = price(units, tech.area, 1e-6);
+  const energyPerFrameUj = price(ops, tech.energy, 1e-6);
+  return { units, opsPerFrame: ops, areaMm2, energyPerFrameUj, totalAreaMm2: sum(areaMm2), totalEnergyPerFrameUj: sum(energyPerFrameUj) };
+}
+
 /** Adder bits of a popcount tree over `inputs` one-bit inputs. */
 export function popcountTreeBits(inputs: number): number {
   let bits = 0;
@@ -211,8 +218,6 @@ function estimateStream(w: AsicLayerWork, st: NonNullable<AsicLayerWork['stream'
   for (const k of UNIT_KINDS) unitCount[k] = perLane[k] * lanes;
   unitCount.sramBit = (st.bufferBits ?? 0) + (st.tableBits ?? 0);
   ops.sramBit = st.bufferBits ? st.entriesIn * b : 0;
-  const areaMm2 = price(unitCount, tech.area, 1e-6);
-  const energyPerFrameUj = price(ops, tech.energy, 1e-6);
   return {
     name: w.name,
     kind: w.kind,
@@ -235,12 +240,7 @@ function estimateStream(w: AsicLayerWork, st: NonNullable<AsicLayerWork['stream'
     accumulatorsPerOutput: 0,
     thresholdsPerOutput: 0,
     output: { ...w.output },
-    units: unitCount,
-    opsPerFrame: ops,
-    areaMm2,
-    energyPerFrameUj,
-    totalAreaMm2: sum(areaMm2),
-    totalEnergyPerFrameUj: sum(energyPerFrameUj),
+    ...priced(unitCount, ops, tech),
   };
 }
 
@@ -303,8 +303,6 @@ function estimateLayer(w: AsicLayerWork, tech: AsicTech): Omit<LayerEstimate, 'd
     comparatorBit: outputsPerFrame * comparatorsPerOutput * sumWidth,
     sramBit: w.outputPositions * (bitSum + w.rows * tableBitsPerRow),
   };
-  const areaMm2 = price(unitCount, tech.area, 1e-6);
-  const energyPerFrameUj = price(ops, tech.energy, 1e-6);
   return {
     name: w.name,
     kind: w.kind,
@@ -327,12 +325,7 @@ function estimateLayer(w: AsicLayerWork, tech: AsicTech): Omit<LayerEstimate, 'd
     accumulatorsPerOutput: terms,
     thresholdsPerOutput: comparatorsPerOutput,
     output: { ...w.output },
-    units: unitCount,
-    opsPerFrame: ops,
-    areaMm2,
-    energyPerFrameUj,
-    totalAreaMm2: sum(areaMm2),
-    totalEnergyPerFrameUj: sum(energyPerFrameUj),
+    ...priced(unitCount, ops, tech),
   };
 }
 

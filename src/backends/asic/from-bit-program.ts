@@ -16,9 +16,12 @@
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import type { AccType, AddOp, AvgPoolOp, BinaryWeight, BitProgram, BitTensor, BitType, ClipOp, ConcatOp, ConvOp, LeakyReluOp, MatVecOp } from '../../bitir/types.js';
-import { unreachable } from '../../bitir/types.js';
+import { opInputs, unreachable } from '../../bitir/types.js';
+import { windowLead } from '../../bitir/window.js';
 import type { ActivationBits, AsicLayerWork, LayerKind, OutputQuantizer, StreamUnit } from './work.js';
 import { homogeneousHistogram } from './work.js';
+import type { Model } from '../../ir/graph.js';
+import type { LayerGeometry } from './geometry.js';
 
 function popcount32(x: number): number {
   let v = x - ((x >>> 1) & 0x55555555);
@@ -36,6 +39,67 @@ function popcount(words: Uint32Array): number {
 export function binaryWeightHistogram(w: BinaryWeight): number[] {
   const atLeast = w.planes.map((p) => popcount(p.mask));
   return atLeast.map((n, i) => n - (atLeast[i + 1] ?? 0));
+}
+
+/**
+ * The geometry of `model`'s layers as the bit-level IR `program` (lowered from it) has them:
+ * per conv/matvec op, in program order, the ONNX node, its weight input, rows and columns of
+ * the weight and output positions of the accumulators — the shapes the IR computed, instead of
+ * inferring them again from the graph (`layerGeometry`).
+ */
+export function bitProgramGeometry(model: Model, program: BitProgram): LayerGeometry[] {
+  const nodes = new Map(model.graph.nodes.map((n) => [n.name, n]));
+  const tensors = new Map<string, BitTensor>(program.tensors.map((t) => [t.id, t]));
+  const out: LayerGeometry[] = [];
+  for (const op of program.ops) {
+    if (op.op !== 'conv' && op.op !== 'matvec') continue;
+    const node = nodes.get(op.nodes[0] ?? '');
+    const weight = program.weights.find((w) => w.id === op.weight);
+    const acc = tensors.get(op.output)?.type;
+    const input = tensors.get(op.input)?.type;
+    if (!node || !node.inputs[1] || !weight || !acc || !input) lowering(`op ${op.id} has no layer of the model behind it`, op.id);
+    const positions = acc.shape.slice(1).reduce((a, b) => a * b, 1);
+    const depthwise = op.op === 'conv' && op.group > 1 && op.group === (input.shape[0] ?? 0) && weight.cols === op.kernel[0] * op.kernel[1];
+    out.push({
+      node,
+      weight: node.inputs[1],
+      kind: op.op === 'matvec' ? 'fully-connected' : depthwise ? 'depthwise-conv' : 'conv',
+      rows: weight.rows,
+      cols: weight.cols,
+      outputPositions: Math.max(1, positions),
+    });
+  }
+  return out;
+}
+
+/** The weightless units of `program` (add, concat, avgpool, clip, leakyrelu), each with the index of its op. */
+export function bitProgramStreamWorks(program: BitProgram): { index: number; work: AsicLayerWork }[] {
+  const tensors = new Map<string, BitTensor>(program.tensors.map((t) => [t.id, t]));
+  const typeOf = (id: string, op: string): BitType => tensors.get(id)?.type ?? lowering(`op ${op} refers to tensor ${id}, which the program does not declare`, op);
+  const out: { index: number; work: AsicLayerWork }[] = [];
+  const leads = tensorLeads(program, typeOf);
+  program.ops.forEach((op, index) => {
+    if (op.op === 'add' || op.op === 'concat' || op.op === 'avgpool' || op.op === 'clip' || op.op === 'leakyrelu') out.push({ index, work: streamWork(op, typeOf, leads) });
+  });
+  return out;
+}
+
+/**
+ * Per tensor, the fraction of a frame the design reads before the tensor's first value when
+ * it streams (the Vivado HLS backend's rule for FIFO depths): along the program, a convolution
+ * or pooling window adds the rows its first window needs (`windowLead`), a matrix-vector
+ * product the whole vector, every other op nothing; a join takes its latest input.
+ */
+function tensorLeads(program: BitProgram, typeOf: (id: string, op: string) => BitType): Map<string, number> {
+  const leads = new Map<string, number>();
+  for (const op of program.ops) {
+    const base = Math.max(0, ...opInputs(op).map((id) => leads.get(id) ?? 0));
+    let lead = 0;
+    if (op.op === 'conv' || op.op === 'maxpool' || op.op === 'avgpool') lead = windowLead(op, typeOf(op.input, op.id).shape[1] ?? 1);
+    else if (op.op === 'matvec') lead = 1;
+    leads.set(op.output, base + lead);
+  }
+  return leads;
 }
 
 function lowering(message: string, node?: string): never {
@@ -76,6 +140,7 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
     }
   }
   const avgAct = program.source.avgActivationBits;
+  const leads = tensorLeads(program, typeOf);
   const works: AsicLayerWork[] = [];
   for (const op of program.ops) {
     switch (op.op) {
@@ -97,7 +162,7 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
       case 'avgpool':
       case 'clip':
       case 'leakyrelu':
-        works.push(streamWork(op, typeOf));
+        works.push(streamWork(op, typeOf, leads));
         break;
       default:
         unreachable(op, 'bit-IR op');
@@ -108,7 +173,7 @@ export function fromBitProgram(program: BitProgram): AsicLayerWork[] {
 }
 
 /** A weightless unit between layers, sized from the IR's tensor shapes (docs/backend-asic.md, "Stream units"). */
-function streamWork(op: AddOp | ConcatOp | AvgPoolOp | ClipOp | LeakyReluOp, typeOf: (id: string, op: string) => BitType): AsicLayerWork {
+function streamWork(op: AddOp | ConcatOp | AvgPoolOp | ClipOp | LeakyReluOp, typeOf: (id: string, op: string) => BitType, leads?: ReadonlyMap<string, number>): AsicLayerWork {
   const size = (t: BitType): number => t.shape.reduce((a: number, b: number) => a * b, 1);
   const widthOf = (t: BitType): number => (t.kind === 'fixed' ? t.bits : t.kind === 'binary' ? 2 * t.planes : 0);
   const out = typeOf(op.output, op.id);
@@ -127,8 +192,13 @@ function streamWork(op: AddOp | ConcatOp | AvgPoolOp | ClipOp | LeakyReluOp, typ
     alignedInputs: operands.filter((o) => o.shift > 0 || o.table).length,
     tableBits: operands.reduce((a, o) => a + (o.table ? o.table.length * bits : 0), 0),
   };
-  if (op.op === 'add') {
-    // The shortcut waits for the residual branch: a FIFO of (at most) one frame of it.
+  if (op.op === 'add' && leads) {
+    // Each input holds what it delivers before the latest branch starts to (its lead behind).
+    const l = inputs.map((id) => leads.get(id) ?? 0);
+    const latest = Math.max(...l);
+    stream.bufferBits = ins.reduce((a, t, i) => a + Math.min(size(t), Math.ceil((latest - l[i]!) * size(t) - 1e-9)) * bits, 0);
+  } else if (op.op === 'add') {
+    // No program order known: at most one frame of the smaller input.
     stream.bufferBits = Math.min(...ins.map(size)) * bits;
   }
   if (op.op === 'avgpool') {

@@ -98,7 +98,7 @@ function activationOf(
 }
 
 /** Work list of a quantized model (NOT_QUANTIZED when it has no `hbnn.quantization` record). */
-export function fromQuantRecord(model: Model, options: QuantRecordAdapterOptions = {}): { works: AsicLayerWork[]; record: QuantRecord } {
+export function fromQuantRecord(model: Model, options: QuantRecordAdapterOptions = {}, geometry?: LayerGeometry[]): { works: AsicLayerWork[]; record: QuantRecord } {
   const record = requireQuantRecord(model);
   const o: Required<QuantRecordAdapterOptions> = {
     inputBits: checkBits(options.inputBits, 8, 'inputBits', 32),
@@ -107,7 +107,8 @@ export function fromQuantRecord(model: Model, options: QuantRecordAdapterOptions
   };
   if (!Number.isInteger(o.inputBits)) fail(ErrorCodes.INVALID_OPTION, `inputBits must be an integer, got ${o.inputBits}`, { option: 'inputBits' });
   if (!Number.isInteger(o.fixedWeightBits)) fail(ErrorCodes.INVALID_OPTION, `fixedWeightBits must be an integer, got ${o.fixedWeightBits}`, { option: 'fixedWeightBits' });
-  const geos = layerGeometry(model);
+  // The bit-level IR's shapes when the caller lowered the model; else inferred from the graph.
+  const geos = geometry ?? layerGeometry(model);
   if (geos.length === 0) fail(ErrorCodes.LOWERING, 'ASIC backend: the model has no Conv, Gemm or MatMul layer to lower');
   const layerNodes = new Set(geos.map((g) => g.node));
   const acts = geos.map((geo) => activationOf(geo, record.activations.find((a) => a.feeds.includes(geo.node.name)), model, o));

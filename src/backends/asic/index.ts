@@ -5,11 +5,12 @@
  */
 import * as path from 'node:path';
 import type { Model } from '../../ir/graph.js';
-import { fail, ErrorCodes } from '../../errors.js';
+import { fail, isHbnnError, ErrorCodes } from '../../errors.js';
 import type { BitProgram } from '../../bitir/types.js';
 import { DEFAULT_TECH, parseTech, type AsicTech } from './tech.js';
 import { fromQuantRecord } from './from-quant-record.js';
-import { fromBitProgram } from './from-bit-program.js';
+import { bitProgramGeometry, bitProgramStreamWorks, fromBitProgram } from './from-bit-program.js';
+import { lowerToBitIR } from '../../bitir/lower.js';
 import { buildAsicReport, type AsicReport, type AsicScaling } from './report.js';
 import type { PaperAnchor, PaperAnchorName } from './paper.js';
 import { parseSweepInput, type SweepInput } from './sweep-input.js';
@@ -58,10 +59,10 @@ function checkScaling(s: unknown): AsicScaling {
 }
 
 /** Files and report for already-computed per-layer work (used by both adapters). */
-export function lowerAsicWork(works: readonly AsicLayerWork[], source: WorkSource, model: string, options: AsicOptions = {}): AsicLowering {
+export function lowerAsicWork(works: readonly AsicLayerWork[], source: WorkSource, model: string, options: AsicOptions = {}, extraNotes: readonly string[] = []): AsicLowering {
   const tech = options.tech ? parseTech(options.tech) : DEFAULT_TECH;
   const sweep: SweepInput | undefined = options.sweep === undefined ? undefined : parseSweepInput(options.sweep);
-  const notes: string[] = [];
+  const notes: string[] = [...extraNotes];
   // One note per activation width actually priced for layer inputs the model leaves in float
   // (the same numbers as the layer table's act bits column).
   const assumed = new Map<number, string[]>();
@@ -106,8 +107,32 @@ export function lowerAsic(model: Model, options: AsicOptions = {}): AsicLowering
     ...(options.fixedWeightBits !== undefined ? { fixedWeightBits: options.fixedWeightBits } : {}),
   };
   if (options.program) return lowerAsicWork(fromBitProgram(options.program), 'bit-ir', name, options);
-  const { works } = fromQuantRecord(model, adapterOptions);
-  return lowerAsicWork(works, 'quant-record', name, options);
+  // Shapes from the bit-level IR (and its weightless units: add, concat, average pool, clip,
+  // LeakyRelu), bits from the quantization record; a model the IR cannot lower keeps the
+  // shapes inferred from the graph, and the report says why.
+  let program: BitProgram | undefined;
+  let why: string | undefined;
+  try {
+    program = lowerToBitIR(model);
+  } catch (e) {
+    if (!isHbnnError(e) || e.code !== ErrorCodes.LOWERING) throw e;
+    why = e.message;
+  }
+  const { works } = fromQuantRecord(model, adapterOptions, program ? bitProgramGeometry(model, program) : undefined);
+  let all = works;
+  if (program) {
+    // Layers and weightless units in program order.
+    const layerIndex = new Map(program.ops.map((op, i) => [op.nodes[0] ?? op.id, i] as const));
+    const keyed = [
+      ...works.map((w) => ({ index: layerIndex.get(w.name) ?? Infinity, work: w })),
+      ...bitProgramStreamWorks(program),
+    ];
+    all = keyed.sort((a, b) => a.index - b.index).map((k) => k.work);
+  }
+  const notes = program
+    ? ['Layer shapes and the weightless units (add, concat, average pool, clip, LeakyRelu) come from the bit-level IR of the model; bit widths from its quantization record.']
+    : [`Layer shapes are inferred from the graph: the bit-level IR cannot lower this model (${why}); weightless units are not counted.`];
+  return lowerAsicWork(all, 'quant-record', name, options, notes);
 }
 
 /** Lowers a bit-level IR program directly (no ONNX model needed). */

@@ -17,20 +17,35 @@
  *    the stream; `argmax` writes the class index to the output AXI-Stream.
  * 4. Where a stage needs another beat than its input stream carries (window and pooling
  *    stages read whole pixels, units read SIMD entries), a width converter is inserted.
- * 5. Anything the backend cannot map — fixed-point tensors wider than
+ * 5. Branches: a tensor read by several ops gets a duplicate-stream stage (`dup`) with one
+ *    output stream per reader; `add` (residual) becomes an add-streams stage and `concat` a
+ *    concat stage. Their inputs must stream in the same order (image streams: the same
+ *    [H,W]); an add reads whole pixels of an image (vectors: the widest input beat), a concat
+ *    whole pixels of each input. The design is a DAG of stages in a DATAFLOW region.
+ * 6. FIFO depths: each stream gets a lead, the fraction of a sample its branch must read
+ *    before the stream's first beat (line buffers: the rows a window needs; a convolution
+ *    unit: one window; a matrix-vector unit: the whole vector). An add/concat input whose
+ *    lead is below the latest input's holds the difference: depth = ⌈Δlead · beats per
+ *    sample⌉ + 2 (at most a sample + 2); a vector concat's later inputs hold a whole sample.
+ * 7. Anything the backend cannot map — fixed-point tensors wider than
  *    64 bits, an accumulator read by anything but its threshold/requantize, a reshape that
- *    reorders a stream — is a LOWERING error naming the ONNX node.
+ *    reorders a stream, branches that stream in different orders — is a LOWERING error
+ *    naming the ONNX node.
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import {
   unreachable,
   opInputs,
+  type AddOp,
   type BinaryType,
   type BitOp,
   type BitProgram,
   type BitType,
+  type ConcatOp,
   type ConvOp,
   type FixedType,
+  type Operand,
+  type Window2d,
   type Level,
   type MatVecOp,
   type RequantizeOp,
@@ -38,12 +53,13 @@ import {
   type WeightTensor,
 } from '../../bitir/types.js';
 import { outputSize } from '../../bitir/lower.js';
-import { avgPoolDivisors } from '../../bitir/window.js';
+import { avgPoolDivisors, windowLead } from '../../bitir/window.js';
 import { isIdentity } from '../../bitir/permute.js';
 import { unitArith } from './arith.js';
 import type {
   EntryType,
   HlsDesign,
+  StageOperand,
   HlsStage,
   InputStage,
   LayerFolding,
@@ -104,9 +120,13 @@ function sameOrder(a: Int32Array, b: Int32Array): boolean {
   return true;
 }
 
-/** Builds the streaming design of `program` with the folding `folding`. */
-export function buildDesign(program: BitProgram, folding: FoldingLookup): HlsDesign {
-  return new DesignBuilder(program, folding).build();
+/**
+ * Builds the streaming design of `program` with the folding `folding`. `maxCycles`: the
+ * cycles per sample the target throughput allows; add and concat stages then take the
+ * narrowest beat that meets it (default: whole pixels).
+ */
+export function buildDesign(program: BitProgram, folding: FoldingLookup, o: { maxCycles?: number } = {}): HlsDesign {
+  return new DesignBuilder(program, folding, o.maxCycles).build();
 }
 
 class DesignBuilder {
@@ -117,13 +137,15 @@ class DesignBuilder {
   private readonly units: UnitStage[] = [];
   private readonly fused = new Set<string>();
   private streams = 0;
-  private cur: StreamInfo | undefined;
+  /** Streams produced and not yet read, by the tensor they carry (one per pending reader). */
+  private readonly avail = new Map<string, StreamInfo[]>();
   /** The input stage while its output beat can still be chosen by its consumer. */
   private openInput: InputStage | undefined;
 
   constructor(
     private readonly p: BitProgram,
     private readonly folding: FoldingLookup,
+    private readonly maxCycles?: number,
   ) {
     this.types = new Map(p.tensors.map((t) => [t.id, t.type]));
     this.weights = new Map(p.weights.map((w) => [w.id, w]));
@@ -145,6 +167,10 @@ class DesignBuilder {
     const inType = this.type(inputOp!.output) as FixedType;
     const argmax = this.stages[this.stages.length - 1]!;
     if (argmax.kind !== 'argmax') fail(ErrorCodes.INTERNAL, 'the design does not end with its argmax stage');
+    for (const [tensor, left] of this.avail) {
+      if (left.length) fail(ErrorCodes.INTERNAL, `the stream of "${tensor}" is never read (${left.length} reader(s) missing)`);
+    }
+    sizeFifos(this.stages);
     return {
       graph: this.p.source.graph,
       stages: this.stages,
@@ -176,17 +202,35 @@ class DesignBuilder {
     return { name: `s${this.streams++}`, tensor, entry, beat, entries, layout };
   }
 
-  private current(op: BitOp): StreamInfo {
-    if (!this.cur) this.err(op, 'no input stream (the program must start with its input op)');
-    if (op.op !== 'input' && 'input' in op && this.cur.tensor !== op.input) {
-      this.err(op, `it reads "${op.input}" but the stream carries "${this.cur.tensor}"; the design is a single chain`);
-    }
-    return this.cur;
+  /** Takes a stream of `tensor` for `op` (each reader of a tensor gets its own stream). */
+  private take(op: BitOp, tensor: string): StreamInfo {
+    const s = this.avail.get(tensor)?.shift();
+    if (!s) this.err(op, `it reads "${tensor}", which no earlier stage streams`);
+    return s;
   }
 
-  /** The current stream with `beat` entries per transfer (re-packing the input stage or inserting a converter). */
-  private withBeat(op: BitOp, beat: number): StreamInfo {
-    const s = this.current(op);
+  /** The stream of `op`'s (single) input. */
+  private current(op: BitOp & { input: string }): StreamInfo {
+    return this.take(op, op.input);
+  }
+
+  /**
+   * Makes `s` (carrying `s.tensor`) available to the tensor's readers: itself for one reader,
+   * else a duplicate-stream stage with one output per reader.
+   */
+  private provide(s: StreamInfo): void {
+    const readers = (this.consumers.get(s.tensor) ?? []).filter((o) => !this.fused.has(o.id)).length;
+    if (readers <= 1) {
+      this.avail.set(s.tensor, [s]);
+      return;
+    }
+    const outs = Array.from({ length: readers }, () => this.stream(s.tensor, s.entry, s.beat, s.entries, s.layout));
+    this.push({ kind: 'dup', name: `dup_${s.name}`, ops: [], nodes: [], in: s, outs });
+    this.avail.set(s.tensor, [...outs]);
+  }
+
+  /** `s` with `beat` entries per transfer (re-packing the input stage or inserting a converter). */
+  private withBeat(op: BitOp, s: StreamInfo, beat: number): StreamInfo {
     if (s.beat === beat) return s;
     if (s.entries % beat !== 0) this.err(op, `a beat of ${beat} entries does not divide the ${s.entries} entries of "${s.tensor}"`);
     if (this.openInput && this.openInput.out === s) {
@@ -198,10 +242,15 @@ class DesignBuilder {
     return out;
   }
 
+  /** Appends a stage; its output stream (if any) goes to the readers of its tensor. */
   private push(stage: HlsStage): void {
     this.stages.push(stage);
     if (stage.kind !== 'input') this.openInput = undefined;
-    this.cur = stage.kind === 'argmax' ? undefined : stage.out;
+    if (stage.kind === 'argmax' || stage.kind === 'dup') return;
+    // A converter's output replaces its input for the one reader that asked for it; a
+    // window's output is the input of the unit built with it.
+    if (stage.kind === 'dwc' || stage.kind === 'window') return;
+    this.provide(stage.out);
   }
 
   private checkFixed(op: BitOp, t: BitType): FixedType | BinaryType {
@@ -243,10 +292,9 @@ class DesignBuilder {
         const tout = this.type(op.output) as FixedType | BinaryType;
         const s0 = this.current(op);
         if (s0.layout.kind !== 'hwc') this.err(op, 'max pooling needs an image stream [C,H,W]');
-        const [c, h, w] = t.shape as [number, number, number];
-        const s = this.withBeat(op, c);
-        const [oh, ow] = outputSize(t.shape, op, op.ceilMode);
-        const out = this.stream(op.output, entryOf(tout), c, c * oh * ow, { kind: 'hwc', c, h: oh, w: ow });
+        const g = poolGeometry(t.shape, op, op.ceilMode);
+        const s = this.withBeat(op, s0, g.channels);
+        const out = this.stream(op.output, entryOf(tout), g.channels, g.channels * g.outHeight * g.outWidth, { kind: 'hwc', c: g.channels, h: g.outHeight, w: g.outWidth });
         const binary =
           t.kind === 'binary'
             ? {
@@ -261,15 +309,7 @@ class DesignBuilder {
           nodes: op.nodes,
           in: s,
           out,
-          channels: c,
-          height: h,
-          width: w,
-          outHeight: oh,
-          outWidth: ow,
-          kernel: op.kernel,
-          strides: op.strides,
-          pads: op.pads,
-          dilations: op.dilations,
+          ...g,
           ...binary,
         });
       }
@@ -289,10 +329,9 @@ class DesignBuilder {
         if (this.openInput && this.openInput.out === s) {
           s.tensor = op.output;
           s.layout = layout;
-        } else {
-          this.cur = { ...s, tensor: op.output, layout };
+          return this.provide(s);
         }
-        return;
+        return this.provide({ ...s, tensor: op.output, layout });
       }
       case 'scale': {
         const s = this.current(op);
@@ -316,19 +355,11 @@ class DesignBuilder {
         if (tout.kind !== 'fixed') this.err(op, 'average pooling must produce fixed-point entries');
         const s0 = this.current(op);
         if (s0.layout.kind !== 'hwc') this.err(op, 'average pooling needs an image stream [C,H,W]');
-        const [c, h, w] = t.shape as [number, number, number];
-        const s = this.withBeat(op, c);
-        const [oh, ow] = outputSize(t.shape, op, op.ceilMode);
-        const out = this.stream(op.output, entryOf(tout), c, c * oh * ow, { kind: 'hwc', c, h: oh, w: ow });
-        const div = avgPoolDivisors(t.shape, op, oh, ow, op.countIncludePad);
-        let table: number[] | undefined;
-        if (t.kind === 'binary') {
-          if (!op.operand.table) this.err(op, 'a binary input needs a level table');
-          table = new Array<number>(1 << (2 * t.planes)).fill(0);
-          t.levels.forEach((l, i) => {
-            table![levelCode(l, t.planes)] = op.operand.table![i]!;
-          });
-        }
+        const g = poolGeometry(t.shape, op, op.ceilMode);
+        const s = this.withBeat(op, s0, g.channels);
+        const out = this.stream(op.output, entryOf(tout), g.channels, g.channels * g.outHeight * g.outWidth, { kind: 'hwc', c: g.channels, h: g.outHeight, w: g.outWidth });
+        const div = avgPoolDivisors(t.shape, op, g.outHeight, g.outWidth, op.countIncludePad);
+        const { table } = this.stageOperand(op, t, op.operand);
         return this.push({
           kind: 'avgpool',
           name: `avgpool_${cppIdent(op.nodes[0] ?? op.id)}`,
@@ -336,15 +367,7 @@ class DesignBuilder {
           nodes: op.nodes,
           in: s,
           out,
-          channels: c,
-          height: h,
-          width: w,
-          outHeight: oh,
-          outWidth: ow,
-          kernel: op.kernel,
-          strides: op.strides,
-          pads: op.pads,
-          dilations: op.dilations,
+          ...g,
           alignShift: op.operand.shift,
           ...(table ? { table } : {}),
           mult: Array.from(div, (n) => op.multipliers[String(n)]!),
@@ -376,11 +399,96 @@ class DesignBuilder {
         return this.push({ kind: 'leakyrelu', name: `lrelu_${out.name}`, ops: [op.id], nodes: op.nodes, in: s, out, multiplier: op.multiplier, shift: op.shift });
       }
       case 'add':
+        return this.lowerAdd(op);
       case 'concat':
-        return this.err(op, `the Vivado HLS backend has no ${op.op} unit yet (the bit-level IR and the ASIC backend have it)`);
+        return this.lowerConcat(op);
       default:
         return unreachable(op, 'bit-level op');
     }
+  }
+
+  /** An `Operand` as the stage applies it: fixed inputs shift, binary inputs decode by entry code. */
+  private stageOperand(op: BitOp, t: FixedType | BinaryType, o: Operand): StageOperand {
+    if (t.kind === 'fixed') return { shift: o.shift };
+    if (!o.table || o.table.length !== t.levels.length) this.err(op, 'a binary input needs one aligned value per level');
+    const table = new Array<number>(1 << (2 * t.planes)).fill(0);
+    t.levels.forEach((l, i) => {
+      table[levelCode(l, t.planes)] = o.table![i]!;
+    });
+    return { shift: 0, table };
+  }
+
+  /** The streams of an add/concat's inputs, their types and operands; every output is fixed point. */
+  private joinInputs(op: AddOp | ConcatOp): { ins: StreamInfo[]; types: (FixedType | BinaryType)[]; operands: StageOperand[]; tout: FixedType } {
+    const tout = this.checkFixed(op, this.type(op.output));
+    if (tout.kind !== 'fixed') this.err(op, `${op.op} must produce fixed-point entries`);
+    if (op.operands.length !== op.inputs.length) this.err(op, `${op.inputs.length} inputs, ${op.operands.length} operands`);
+    const types = op.inputs.map((id) => this.checkFixed(op, this.type(id)));
+    const ins = op.inputs.map((id) => this.take(op, id));
+    const operands = types.map((t, i) => this.stageOperand(op, t, op.operands[i]!));
+    return { ins, types, operands, tout };
+  }
+
+  /**
+   * The beat of an add/concat stage: the smallest divisor of `width` (a pixel's channels, or
+   * their common divisor) whose cycles per sample, entries / beat, meet the budget; `width`
+   * itself without a budget or when none does.
+   */
+  private joinBeat(width: number, entries: number): number {
+    if (this.maxCycles === undefined) return width;
+    for (let d = 1; d < width; d++) if (width % d === 0 && entries / d <= this.maxCycles) return d;
+    return width;
+  }
+
+  /** Residual addition: an add-streams stage over inputs in one order and one beat. */
+  private lowerAdd(op: AddOp): void {
+    const { ins, operands, tout } = this.joinInputs(op);
+    const order = arrivalOrder(ins[0]!.layout);
+    for (const s of ins.slice(1)) {
+      if (s.entries !== ins[0]!.entries || !sameOrder(order, arrivalOrder(s.layout))) this.err(op, 'its inputs stream their entries in different orders');
+    }
+    // An image: a divisor of its channels; a vector: a divisor of its entries (joinBeat).
+    const l = ins[0]!.layout;
+    const beat = this.joinBeat(l.kind === 'hwc' ? l.c : ins[0]!.entries, ins[0]!.entries);
+    const aligned = ins.map((s) => this.withBeat(op, s, beat));
+    const out = this.stream(op.output, entryOf(tout), beat, ins[0]!.entries, ins[0]!.layout);
+    this.push({ kind: 'add', name: `add_${cppIdent(op.nodes[0] ?? op.id)}`, ops: [op.id], nodes: op.nodes, ins: aligned, out, operands, outBits: tout.bits });
+  }
+
+  /** Concat along channels: whole pixels of each input (images) or one input after the other (vectors). */
+  private lowerConcat(op: ConcatOp): void {
+    const { ins, operands, tout } = this.joinInputs(op);
+    let out: StreamInfo;
+    let aligned: StreamInfo[];
+    const images = ins.filter((s) => s.layout.kind === 'hwc').length;
+    if (images === ins.length) {
+      const l0 = ins[0]!.layout as { kind: 'hwc'; c: number; h: number; w: number };
+      for (const s of ins) {
+        const l = s.layout as typeof l0;
+        if (l.h !== l0.h || l.w !== l0.w) this.err(op, `its inputs are images of different sizes (${l0.h}×${l0.w} and ${l.h}×${l.w})`);
+      }
+      // Per pixel, C_i/beat beats of each input in turn: the beat divides every C_i.
+      const c = ins.reduce((a, s) => a + (s.layout as typeof l0).c, 0);
+      const beat = this.joinBeat(ins.reduce((g, s) => gcd(g, (s.layout as typeof l0).c), 0), c * l0.h * l0.w);
+      aligned = ins.map((s) => this.withBeat(op, s, beat));
+      out = this.stream(op.output, entryOf(tout), beat, c * l0.h * l0.w, { kind: 'hwc', c, h: l0.h, w: l0.w });
+    } else if (images === 0) {
+      // One input after the other, in beats of the largest common divisor of the input beats.
+      const beat = ins.reduce((g, s) => gcd(g, s.beat), 0);
+      aligned = ins;
+      const perm = new Int32Array(ins.reduce((a, s) => a + s.entries, 0));
+      let off = 0;
+      for (const s of ins) {
+        arrivalOrder(s.layout).forEach((v, i) => {
+          perm[off + i] = v + off;
+        });
+        off += s.entries;
+      }
+      out = this.stream(op.output, entryOf(tout), beat, perm.length, { kind: 'vector', size: perm.length, ...(isIdentity(perm) ? {} : { perm }) });
+    } else {
+      return this.err(op, 'it concatenates images with vectors');
+    }
+    this.push({ kind: 'concat', name: `concat_${cppIdent(op.nodes[0] ?? op.id)}`, ops: [op.id], nodes: op.nodes, ins: aligned, out, operands, outBits: tout.bits });
   }
 
   private lowerInput(tensor: string, op: BitOp): void {
@@ -451,7 +559,7 @@ class DesignBuilder {
       if (cg * kh * kw !== mw) fail(ErrorCodes.INTERNAL, `conv ${layer}: weight columns ${mw} ≠ ${cg}·${kh}·${kw}`);
       const [oh, ow] = [acc.shape[1]!, acc.shape[2]!];
       reps = oh * ow;
-      const pixels = this.withBeat(op, c);
+      const pixels = this.withBeat(op, s0, c);
       // A grouped window streams, per row fold, each PE's own columns: reps·MH·MW entries.
       const winEntries = groups === 1 ? reps * mw : reps * mh * mw;
       const win = this.stream(`${op.id}.window`, pixels.entry, groups === 1 ? f.simd : f.pe * f.simd, winEntries, { kind: 'vector', size: winEntries });
@@ -484,7 +592,7 @@ class DesignBuilder {
       if (s0.entries !== mw) fail(ErrorCodes.INTERNAL, `matvec ${layer}: ${s0.entries} input entries, ${mw} weight columns`);
       columnOrder = arrivalOrder(s0.layout);
       reps = 1;
-      inStream = this.withBeat(op, f.simd);
+      inStream = this.withBeat(op, s0, f.simd);
       outLayout = { kind: 'vector', size: mh };
     }
     const out = this.stream(next.output, entryOf(tout), f.pe, mh * reps, outLayout);
@@ -556,3 +664,68 @@ function rankTable(t: BinaryType): number[] {
   return table;
 }
 
+
+function gcd(a: number, b: number): number {
+  while (b) [a, b] = [b, a % b];
+  return a;
+}
+
+/** The geometry fields of a pooling stage over input shape [C,H,W]. */
+function poolGeometry(shape: readonly number[], w: Window2d, ceilMode: boolean) {
+  const [channels, height, width] = shape as [number, number, number];
+  const [outHeight, outWidth] = outputSize(shape, w, ceilMode);
+  return { channels, height, width, outHeight, outWidth, kernel: w.kernel, strides: w.strides, pads: w.pads, dilations: w.dilations };
+}
+
+/** The streams a stage reads. */
+export function stageInputs(s: HlsStage): StreamInfo[] {
+  if (s.kind === 'input') return [];
+  if (s.kind === 'add' || s.kind === 'concat') return s.ins;
+  return [s.in];
+}
+
+/** The streams a stage writes. */
+export function stageOutputs(s: HlsStage): StreamInfo[] {
+  if (s.kind === 'argmax') return [];
+  if (s.kind === 'dup') return s.outs;
+  return [s.out];
+}
+
+/**
+ * Fraction of a sample a stage reads before it writes its first beat (rule 6): line-buffered
+ * stages the rows their first window needs, a convolution unit one window, a matrix-vector unit
+ * the whole vector; element-wise stages none.
+ */
+export function stageLead(s: HlsStage): number {
+  switch (s.kind) {
+    case 'window':
+    case 'maxpool':
+    case 'avgpool':
+      return windowLead(s, s.height);
+    case 'unit':
+      return 1 / s.reps;
+    case 'argmax':
+      return 1;
+    default:
+      return 0;
+  }
+}
+
+/** Sets the FIFO depth of every add/concat input from the leads of the branches (rule 6). */
+export function sizeFifos(stages: readonly HlsStage[]): void {
+  const lead = new Map<string, number>();
+  for (const s of stages) {
+    const ins = stageInputs(s);
+    const t = Math.max(0, ...ins.map((x) => lead.get(x.name) ?? 0)) + stageLead(s);
+    for (const o of stageOutputs(s)) lead.set(o.name, t);
+    if (s.kind !== 'add' && s.kind !== 'concat') continue;
+    const latest = Math.max(...ins.map((x) => lead.get(x.name) ?? 0));
+    ins.forEach((x, i) => {
+      const beats = x.entries / x.beat;
+      const wait = s.kind === 'concat' && s.out.layout.kind === 'vector' && i > 0 ? beats : Math.ceil((latest - (lead.get(x.name) ?? 0)) * beats - 1e-9);
+      const depth = Math.min(beats, Math.max(0, wait)) + 2;
+      if (depth > 2) x.depth = depth;
+      else delete x.depth;
+    });
+  }
+}

@@ -32,7 +32,7 @@ import { planeStats } from './plane-stats.js';
 
 /** SIMD from which ±1 × fixed-point lanes are summed on the input's bit planes (emit/stages.ts). */
 const BIT_PLANE_MIN_SIMD_EST = 32;
-import type { FitRatios, FitReport, FpgaEstimate, FpgaPart, HlsDesign, HlsStage, StageEstimate, UnitStage } from './types.js';
+import type { FitRatios, FitReport, FpgaEstimate, FpgaPart, HlsDesign, HlsStage, StageEstimate, StageOperand, StreamInfo, UnitStage } from './types.js';
 import { unreachable } from '../../bitir/types.js';
 import { formatCount } from '../../util/numbers.js';
 
@@ -431,9 +431,38 @@ export function stageCycles(s: HlsStage): number {
       return s.in.entries / s.in.beat;
     case 'argmax':
       return s.in.entries / s.in.beat;
+    case 'dup':
+      return s.in.entries / s.in.beat;
+    case 'add':
+    case 'concat':
+      return s.out.entries / s.out.beat;
     default:
       return unreachable(s, 'stage');
   }
+}
+
+/** Shift-register FIFOs (SRL32 LUTs) up to this depth; deeper ones are block RAM. */
+export const SRL_MAX_DEPTH = 64;
+
+/**
+ * A stream's FIFO beyond the two-beat handshake every stream has (not counted): `depth` beats
+ * of beat × entry bits, in SRL32 shift registers (one LUT per bit and 32 beats) up to
+ * SRL_MAX_DEPTH, else in block RAM.
+ */
+export function fifoCost(s: StreamInfo): { luts: number; bram18: number } {
+  const depth = s.depth ?? 2;
+  if (depth <= 2) return { luts: 0, bram18: 0 };
+  const width = entryBits(s.entry) * s.beat;
+  return depth <= SRL_MAX_DEPTH ? { luts: width * Math.ceil(depth / 32), bram18: 0 } : { luts: 0, bram18: bram18For(depth, width) };
+}
+
+/** LUTs of the aligners of add/concat inputs: a rounding adder per shifted lane, a decode table per binary lane. */
+function operandLuts(ins: readonly StreamInfo[], operands: readonly StageOperand[]): number {
+  return ins.reduce((a, x, i) => {
+    const o = operands[i]!;
+    const bits = entryBits(x.entry);
+    return a + x.beat * (o.table ? Math.ceil(o.table.length / 64) * constBits(o.table) : o.shift > 0 ? bits : 0);
+  }, 0);
 }
 
 export function stageEstimate(s: HlsStage): StageEstimate {
@@ -530,6 +559,20 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       const bits = entryBits(s.in.entry);
       return { ...base, luts: 100 + bits * s.in.beat, lutsDense: 100 + bits * s.in.beat, bram18: 0, dsp: 0 };
     }
+    case 'dup': {
+      // Wiring and one handshake per reader.
+      const luts = 10 * s.outs.length;
+      return { ...base, luts, lutsDense: luts, bram18: 0, dsp: 0 };
+    }
+    case 'add':
+    case 'concat': {
+      // add: an adder chain and a clamp per lane; concat: a clamp per output lane (the channel
+      // order is wiring); both: the aligners and the input FIFOs sized for the branches.
+      const fifos = s.ins.map(fifoCost);
+      const lanes = s.kind === 'add' ? s.out.beat * (s.ins.length * s.outBits + s.outBits) : s.out.beat * s.outBits;
+      const luts = Math.round(20 + lanes + operandLuts(s.ins, s.operands) + fifos.reduce((a, f) => a + f.luts, 0));
+      return { ...base, luts, lutsDense: luts, bram18: fifos.reduce((a, f) => a + f.bram18, 0), dsp: 0 };
+    }
     default:
       return unreachable(s, 'stage');
   }
@@ -588,7 +631,7 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
     'FINN-R analytical model (LUT = 300 + 1.1·PE·(lanes + adder tree + accumulator + thresholds); a binary xnor-popcount lane costs 2.2 LUTs, its adder tree counted by width), extended to bit planes: every accumulator term has its own popcount lanes, and only the lanes whose mask bit is 0 in every tile (constant-zero ROM bits) are removed by synthesis.',
     'Several terms are combined by shared combiners (one per PE/SF rows) during the next row fold; their multipliers of at most 25×18 bits are DSP48 slices, as Vivado HLS maps them by default.',
     `If every plane had only SIMD × its density lanes (the sum of per-parameter bits, as the HBNN paper scales): ${formatCount(Math.round(lutsIdeal))} LUTs (lutsIdeal); folded weights reach nearly every lane of a plane, so the design keeps ${formatCount(Math.round(luts))}; with no lane removed ${formatCount(Math.round(lutsDense))} (lutsDense).`,
-    'Not included: AXI DMA / interconnect, the FIFOs between stages, the processing system, and place-and-route effects.',
+    'Not included: AXI DMA / interconnect, the two-beat FIFOs between stages (the deeper FIFOs of add/concat inputs sized for their branches are included), the processing system, and place-and-route effects.',
     'Latency is Σ stage cycles / clock (each stage finishes a sample before the next starts): an upper bound.',
   ];
   const unmet = o.targetFps !== undefined && fps < o.targetFps * (1 - 1e-9);

@@ -132,6 +132,11 @@ export function solveUnit(unit: UnitStage, maxCycles: number, window?: WindowSta
   return (best ?? fastest)!.f;
 }
 
+/** Cycles per sample a stage may take at `clockMhz` for `targetFps` (default DEFAULT_TARGET_FPS). */
+export function cycleBudget(clockMhz: number, targetFps = DEFAULT_TARGET_FPS): number {
+  return Math.floor((clockMhz * 1e6) / targetFps);
+}
+
 /** The folding of every unit: explicit entries as given, the others solved for the target. */
 export function resolveFolding(
   units: readonly UnitStage[],
@@ -141,8 +146,7 @@ export function resolveFolding(
     fail(ErrorCodes.INVALID_OPTION, `target FPS must be a positive number (got ${o.targetFps})`, { option: 'targetFps' });
   }
   if (o.folding) checkFolding(o.folding, units);
-  const target = o.targetFps ?? DEFAULT_TARGET_FPS;
-  const maxCycles = Math.floor((o.clockMhz * 1e6) / target);
+  const maxCycles = cycleBudget(o.clockMhz, o.targetFps);
   const layers: Record<string, LayerFolding> = {};
   const windowOf = (u: UnitStage): WindowStage | undefined => o.stages?.find((s): s is WindowStage => s.kind === 'window' && s.out === u.in);
   for (const u of units) layers[u.layer] = o.folding?.layers[u.layer] ?? solveUnit(u, maxCycles, windowOf(u), o.grouped?.(u) ?? false);

@@ -11,7 +11,7 @@ import { BITIR_FORMAT, type BitProgram, type LoweringOptions } from '../../bitir
 import { fail, ErrorCodes } from '../../errors.js';
 import { buildDesign } from './design.js';
 import { completeFit, estimateDesign, storedWeightBits } from './estimate.js';
-import { foldingJson, resolveFolding } from './folding.js';
+import { cycleBudget, foldingJson, resolveFolding } from './folding.js';
 import { groupable, groupProgramRows } from './grouping.js';
 import { FPGA_PARTS, resolvePart } from './parts.js';
 import type { FoldingSpec, FpgaEstimate, HlsDesign } from './types.js';
@@ -97,7 +97,9 @@ export function planVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = {
   const groupRows = o.groupRows ?? true;
   // First pass (fully folded) to learn the units; then the folding, the rows grouped for it,
   // and the design.
-  const provisional = buildDesign(source, () => undefined);
+  // The beat of add/concat stages: the narrowest that meets the target (cycleBudget).
+  const budget = { maxCycles: cycleBudget(clockMhz, o.targetFps) };
+  const provisional = buildDesign(source, () => undefined, budget);
   const folding = resolveFolding(provisional.units, {
     clockMhz,
     stages: provisional.stages,
@@ -106,7 +108,7 @@ export function planVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = {
     grouped: (u) => groupRows && groupable(source, u),
   });
   const { program, orders } = groupRows ? groupProgramRows(source, provisional.units, folding) : { program: source, orders: new Map<string, Int32Array>() };
-  const design = buildDesign(program, (layer) => folding.layers[layer]);
+  const design = buildDesign(program, (layer) => folding.layers[layer], budget);
   for (const u of design.units) {
     const order = orders.get(u.layer);
     if (order) u.rowOrder = order;

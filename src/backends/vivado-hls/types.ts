@@ -31,6 +31,11 @@ export interface StreamInfo {
   /** Entries per sample. */
   entries: number;
   layout: StreamLayout;
+  /**
+   * FIFO depth in beats (default 2): larger on the inputs of an `add`/`concat` stage whose
+   * branches reach it at different times (design.ts, "FIFO depths").
+   */
+  depth?: number;
 }
 
 interface StageBase {
@@ -255,6 +260,52 @@ export interface LeakyReluStage extends StageBase {
   shift: number;
 }
 
+/**
+ * Duplicate-stream unit: a tensor read by several ops (the fork of a residual block, of a
+ * fire module, of two binarizers) is copied beat by beat to one stream per reader.
+ */
+export interface DupStage extends StageBase {
+  kind: 'dup';
+  in: StreamInfo;
+  outs: StreamInfo[];
+}
+
+/**
+ * How one input of an add/concat stage becomes an integer at the output's frac
+ * (docs/bit-ir.md, `Operand`): fixed input: (q + 2^(shift−1)) >> shift (shift 0: q);
+ * binary input: `table` by entry code.
+ */
+export interface StageOperand {
+  shift: number;
+  table?: number[];
+}
+
+/**
+ * Add-streams unit (residual addition): per entry, the sum of the aligned inputs, clamped to
+ * `outBits`. Every input streams in the output's order and beat. The inputs' FIFO depths
+ * hold the earlier branch while the later one fills (StreamInfo.depth).
+ */
+export interface AddStage extends StageBase {
+  kind: 'add';
+  ins: StreamInfo[];
+  out: StreamInfo;
+  operands: StageOperand[];
+  outBits: number;
+}
+
+/**
+ * Concat unit along channels: per pixel, an image stream takes the C_i channels of each
+ * input in turn (C_i / beat beats; the beat divides every C_i); a vector stream writes every
+ * entry of input 0, then of input 1, … Each entry aligned and clamped to `outBits`.
+ */
+export interface ConcatStage extends StageBase {
+  kind: 'concat';
+  ins: StreamInfo[];
+  out: StreamInfo;
+  operands: StageOperand[];
+  outBits: number;
+}
+
 /** Scaling layer: q' = clamp((q·multiplier + 2^(shift-1)) >> shift). */
 export interface ScaleStage extends StageBase {
   kind: 'scale';
@@ -272,7 +323,22 @@ export interface ArgmaxStage extends StageBase {
   classBits: number;
 }
 
-export type HlsStage = InputStage | WidthConverterStage | WindowStage | UnitStage | ReluStage | ThresholdStage | MaxPoolStage | AvgPoolStage | ClipStage | LeakyReluStage | ScaleStage | ArgmaxStage;
+export type HlsStage =
+  | InputStage
+  | WidthConverterStage
+  | WindowStage
+  | UnitStage
+  | ReluStage
+  | ThresholdStage
+  | MaxPoolStage
+  | AvgPoolStage
+  | ClipStage
+  | LeakyReluStage
+  | ScaleStage
+  | DupStage
+  | AddStage
+  | ConcatStage
+  | ArgmaxStage;
 export type HlsStageKind = HlsStage['kind'];
 
 /** The streaming design: stages in order, the AXI input entry type and the output class width. */

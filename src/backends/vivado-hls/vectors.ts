@@ -4,6 +4,7 @@
  * first samples.
  */
 import { interpret } from '../../bitir/interpret.js';
+import { mulberry32 } from '../../hbnn/prng.js';
 import type { BitProgram } from '../../bitir/types.js';
 import { arrivalOrder } from './design.js';
 import type { TestVectors } from './emit/testbench.js';
@@ -11,14 +12,7 @@ import type { HlsDesign } from './types.js';
 
 /** Deterministic pseudo-random samples in [-2, 2) (mulberry32) when no data is given. */
 export function syntheticSamples(perSample: number, count: number, seed = 1): Float32Array {
-  let a = seed >>> 0;
-  const next = (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed).next;
   const out = new Float32Array(perSample * count);
   for (let i = 0; i < out.length; i++) out[i] = next() * 4 - 2;
   return out;

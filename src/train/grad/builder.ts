@@ -26,6 +26,7 @@
  *    reduction needs 16); models below opset 13 are refused (Softmax, Reduce* and Squeeze
  *    changed meaning at 13).
  */
+import { NCHWC_DOMAIN } from './nchwc.js';
 import { Graph, Model, type Node, type Value } from '../../ir/graph.js';
 import { DataType } from '../../ir/dtype.js';
 import { setTensorType, tensorTypeOf, type Dim } from '../../ir/types.js';
@@ -66,6 +67,13 @@ export interface BuildOptions {
    * see phase-layout.ts). False builds every node in the forward model's layout.
    */
   phaseLayout?: boolean;
+  /**
+   * Channel block of onnxruntime's NCHWc Conv kernel on the CPU that will run the graph (8 with
+   * AVX2, 16 with AVX-512; `probeNchwcBlock` finds it). When set, 2-D Convs whose shape the
+   * kernel takes run in it with the weight reordered in the graph (grad/nchwc.ts). Default 0:
+   * plain ONNX Convs only (the graph then runs on any onnxruntime build).
+   */
+  nchwcBlock?: number;
 }
 
 export interface TrainingParam {
@@ -173,6 +181,10 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   tm.functions = (model.functions as FunctionPb[]).map((f) => withOpset(f, opset));
   const tg = tm.graph;
   const ctx = new GradContext(tg, opset);
+  if (opts.nchwcBlock && opts.nchwcBlock > 1) {
+    ctx.nchwcBlock = opts.nchwcBlock;
+    tm.opsetImports.push({ domain: NCHWC_DOMAIN, version: 1 });
+  }
   if (opts.phaseLayout !== false) {
     // forward values a gradient can reach (a superset is fine: it only rules out a form)
     const reach = new Set<Value>(paramInits);

@@ -47,6 +47,8 @@ export class GradContext {
   private readonly nodeNames = new Set<string>();
   /** Name prefix for the nodes and values being emitted (the forward node's name). */
   scope = 'train';
+  /** Channel block of onnxruntime's NCHWc Conv kernel on this CPU (nchwc.ts); 0: not used. */
+  nchwcBlock = 0;
   /** Training-graph values whose layout is not the forward model's (see phase-layout.ts). */
   private readonly layouts = new Map<Value, Layout>();
   private readonly canonicalOf = new Map<Value, Value>();

@@ -6,8 +6,12 @@
 import { unreachable } from '../../../bitir/types.js';
 import { entryBits } from '../design.js';
 import type {
+  AddStage,
   ArgmaxStage,
   AvgPoolStage,
+  ConcatStage,
+  DupStage,
+  StageOperand,
   ClipStage,
   LeakyReluStage,
   GroupedWindow,
@@ -60,6 +64,12 @@ export function stageFunction(s: HlsStage): string {
       return leakyReluStage(s);
     case 'scale':
       return scaleStage(s);
+    case 'dup':
+      return dupStage(s);
+    case 'add':
+      return addStage(s);
+    case 'concat':
+      return concatStage(s);
     case 'argmax':
       return argmaxStage(s);
     default:
@@ -86,6 +96,11 @@ export function stageCall(s: HlsStage): string {
     case 'leakyrelu':
     case 'scale':
       return `${s.name}(${s.in.name}, ${s.out.name}, reps);`;
+    case 'dup':
+      return `${s.name}(${[s.in, ...s.outs].map((x) => x.name).join(', ')}, reps);`;
+    case 'add':
+    case 'concat':
+      return `${s.name}(${[...s.ins, s.out].map((x) => x.name).join(', ')}, reps);`;
     default:
       return unreachable(s, 'stage');
   }
@@ -245,14 +260,9 @@ function avgPoolStage(s: AvgPoolStage): string {
   const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
   const rows = span + s.strides[0];
   const binary = s.in.entry.kind === 'binary';
-  const tables =
-    (binary ? constArray('long long', `${s.name}_value`, [s.table!.length], s.table!.map(intLit), 8) : '') +
-    constArray('long long', `${s.name}_mult`, [s.mult.length], s.mult.map(intLit), 8);
-  const align = binary
-    ? `${s.name}_value[(unsigned)v]`
-    : s.alignShift > 0
-      ? `(((long long)v + ${intLit(2 ** (s.alignShift - 1))}) >> ${s.alignShift})`
-      : '(long long)v';
+  const operand: StageOperand = { shift: s.alignShift, ...(s.table ? { table: s.table } : {}) };
+  const tables = operandTable(operand, `${s.name}_value`) + constArray('long long', `${s.name}_mult`, [s.mult.length], s.mult.map(intLit), 8);
+  const align = alignExpr(operand, `${s.name}_value`, 'v');
   const hi = 2 ** (s.outBits - 1) - 1;
   const lo = -(2 ** (s.outBits - 1));
   const emitRow = `for (int ox = 0; ox < ${s.outWidth}; ox++) {
@@ -351,6 +361,126 @@ ${count > 0 ? `for (unsigned u = 0; u < ${count}; u++) band += v >= (long long)$
 if (++ch == ${s.channels}) ch = 0;`,
     `  unsigned ch = 0;\n`,
   )}`;
+}
+
+// ------------------------------------------------------------------------------------------
+// Branches: duplicate, add, concat
+// ------------------------------------------------------------------------------------------
+
+/** The decode table of a binary operand (aligned integer per entry code); '' for a fixed one. */
+function operandTable(o: StageOperand, name: string): string {
+  return o.table ? constArray('long long', name, [o.table.length], o.table.map(intLit), 8) : '';
+}
+
+/** An entry `x` aligned to the output's frac (docs/bit-ir.md, `Operand`), as a long long. */
+function alignExpr(o: StageOperand, table: string, x: string): string {
+  if (o.table) return `${table}[(unsigned)${x}]`;
+  return o.shift > 0 ? `(((long long)${x} + ${intLit(2 ** (o.shift - 1))}) >> ${o.shift})` : `(long long)${x}`;
+}
+
+/** `v` clamped to `bits`-bit two's complement, written to `target`. */
+function clampTo(bits: number, v: string, target: string, type: string): string {
+  const hi = 2 ** (bits - 1) - 1;
+  const lo = -(2 ** (bits - 1));
+  return `if (${v} > ${intLit(hi)}) ${v} = ${intLit(hi)};
+if (${v} < ${intLit(lo)}) ${v} = ${intLit(lo)};
+${target} = (${type})${v};`;
+}
+
+function streamParams(ins: readonly StreamInfo[], outs: readonly StreamInfo[], inName: (i: number) => string, outName: (i: number) => string): string {
+  return [...ins.map((x, i) => `hls::stream<${beatT(x)}>& ${inName(i)}`), ...outs.map((x, i) => `hls::stream<${beatT(x)}>& ${outName(i)}`), 'unsigned reps'].join(', ');
+}
+
+function dupStage(s: DupStage): string {
+  const writes = s.outs.map((_, i) => `out${i}.write(b);`).join('\n      ');
+  return `${comment(`duplicate stream: every beat of ${s.in.tensor} to ${s.outs.length} readers`)}
+static void ${s.name}(${streamParams([s.in], s.outs, () => 'in', (i) => `out${i}`)}) {
+  for (unsigned r = 0; r < reps; r++) {
+    for (unsigned i = 0; i < ${s.in.entries / s.in.beat}; i++) {
+#pragma HLS PIPELINE II=1
+      const ${beatT(s.in)} b = in.read();
+      ${writes}
+    }
+  }
+}
+`;
+}
+
+function operandNote(o: StageOperand): string {
+  return o.table ? 'level table' : o.shift > 0 ? `>> ${o.shift} rounded` : 'as is';
+}
+
+function addStage(s: AddStage): string {
+  const tables = s.operands.map((o, i) => operandTable(o, `${s.name}_value${i}`)).join('');
+  const reads = s.ins.map((x, i) => `const ${beatT(x)} b${i} = in${i}.read();`).join('\n      ');
+  const sum = s.ins.map((_, i) => alignExpr(s.operands[i]!, `${s.name}_value${i}`, `b${i}.v[k]`)).join(' + ');
+  const depths = s.ins.map((x) => x.depth ?? 2).join(', ');
+  return `${header(s, `add streams: ${s.ins.map((x, i) => `${x.tensor} (${operandNote(s.operands[i]!)})`).join(' + ')}, clamped to ${s.outBits} bits; input FIFO depths ${depths}`)}${tables}static void ${s.name}(${streamParams(s.ins, [s.out], (i) => `in${i}`, () => 'out')}) {
+  for (unsigned r = 0; r < reps; r++) {
+    for (unsigned i = 0; i < ${s.out.entries / s.out.beat}; i++) {
+#pragma HLS PIPELINE II=1
+      ${reads}
+      ${beatT(s.out)} o;
+      for (unsigned k = 0; k < ${s.out.beat}; k++) {
+        long long v = ${sum};
+${indent(clampTo(s.outBits, 'v', 'o.v[k]', entryT(s.out)), 8)}
+      }
+      out.write(o);
+    }
+  }
+}
+`;
+}
+
+function concatStage(s: ConcatStage): string {
+  const tables = s.operands.map((o, i) => operandTable(o, `${s.name}_value${i}`)).join('');
+  const note = `concat along channels: ${s.ins.map((x, i) => `${x.tensor} (${operandNote(s.operands[i]!)})`).join(', ')}, clamped to ${s.outBits} bits`;
+  const entry = (i: number, x: string, target: string): string =>
+    `long long v = ${alignExpr(s.operands[i]!, `${s.name}_value${i}`, x)};
+${clampTo(s.outBits, 'v', target, entryT(s.out))}`;
+  let body: string;
+  if (s.out.layout.kind === 'hwc') {
+    // Per pixel, C_i / beat beats of each input in turn (the beat divides every C_i).
+    const b = s.out.beat;
+    const pixels = s.out.layout.h * s.out.layout.w;
+    const parts = s.ins.map(
+      (x, i) => `for (unsigned j = 0; j < ${(x.layout as { c: number }).c / b}; j++) {
+#pragma HLS PIPELINE II=1
+  const ${beatT(x)} b = in${i}.read();
+  ${beatT(s.out)} o;
+  for (unsigned k = 0; k < ${b}; k++) {
+${indent(entry(i, 'b.v[k]', 'o.v[k]'), 4)}
+  }
+  out.write(o);
+}`,
+    );
+    body = `    for (unsigned p = 0; p < ${pixels}; p++) {
+${indent(parts.join('\n'), 6)}
+    }`;
+  } else {
+    const g = s.out.beat;
+    body = s.ins
+      .map(
+        (x, i) => `    for (unsigned n = 0; n < ${x.entries / x.beat}; n++) {
+      const ${beatT(x)} b = in${i}.read();
+      for (unsigned j = 0; j < ${x.beat / g}; j++) {
+#pragma HLS PIPELINE II=1
+        ${beatT(s.out)} o;
+        for (unsigned k = 0; k < ${g}; k++) {
+${indent(entry(i, `b.v[j * ${g} + k]`, 'o.v[k]'), 10)}
+        }
+        out.write(o);
+      }
+    }`,
+      )
+      .join('\n');
+  }
+  return `${header(s, note)}${tables}static void ${s.name}(${streamParams(s.ins, [s.out], (i) => `in${i}`, () => 'out')}) {
+  for (unsigned r = 0; r < reps; r++) {
+${body}
+  }
+}
+`;
 }
 
 function argmaxStage(s: ArgmaxStage): string {

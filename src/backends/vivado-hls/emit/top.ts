@@ -7,6 +7,7 @@ import { beatT, comment, entryCppType, entryT } from './cpp.js';
 import { LIB_HEADER } from './headers.js';
 import { IN_AXIS_T, OUT_AXIS_T, stageCall, stageFunction } from './stages.js';
 import { weightDataFile, weightsFileName } from './weights.js';
+import { stageInputs, stageOutputs } from '../design.js';
 
 export const TOP_NAME = 'hbnn_top';
 export const TOP_HEADER = 'hbnn_top.h';
@@ -45,8 +46,12 @@ void ${TOP_NAME}(hls::stream<${IN_AXIS_T}>& in, hls::stream<${OUT_AXIS_T}>& out,
 function streamsOf(d: HlsDesign): StreamInfo[] {
   const seen = new Map<string, StreamInfo>();
   for (const s of d.stages) {
-    if ('in' in s && !seen.has(s.in.name)) seen.set(s.in.name, s.in);
-    if ('out' in s && !seen.has(s.out.name)) seen.set(s.out.name, s.out);
+    for (const x of [...stageInputs(s), ...stageOutputs(s)]) {
+      const y = seen.get(x.name);
+      // A reshape reads the same stream under another shape: one FIFO, the deepest depth asked.
+      if (!y) seen.set(x.name, x);
+      else if ((x.depth ?? 2) > (y.depth ?? 2)) seen.set(x.name, { ...y, depth: x.depth! });
+    }
   }
   return [...seen.values()];
 }
@@ -64,7 +69,7 @@ export function topSource(d: HlsDesign, o: { weightFiles?: readonly WeightFileAr
     .join('\n');
   const includes = d.units.map((u) => `#include "${weightsFileName(u)}"`).join('\n');
   const functions = d.stages.map(stageFunction).filter((f) => f !== '').join('\n');
-  const decls = streams.map((s) => `  static hls::stream<${beatT(s)}> ${s.name}("${s.name}");\n#pragma HLS STREAM variable=${s.name} depth=2`).join('\n');
+  const decls = streams.map((s) => `  static hls::stream<${beatT(s)}> ${s.name}("${s.name}");\n#pragma HLS STREAM variable=${s.name} depth=${s.depth ?? 2}`).join('\n');
   const calls = d.stages.map((s) => `  ${stageCall(s)}`).join('\n');
   const loads = (o.weightFiles ?? [])
     .map((a) => `    hbnn::load_words("${weightDataFile(a.name)}", &${a.name}[0][0], ${a.count});`)

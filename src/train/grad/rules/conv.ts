@@ -46,6 +46,7 @@ import { windowGeometry, type WindowGeometry } from '../shapes.js';
 import type { Node, Value } from '../../../ir/graph.js';
 import type { Dim } from '../../../ir/types.js';
 import { fail, ErrorCodes } from '../../../errors.js';
+import { nchwcConv } from '../nchwc.js';
 import { phaseForm, phaseRowOrder, planesConvBackward, planesConvForward, rowsConvInputGrad, rowsToCanonical } from '../phase-layout.js';
 
 export function registerConv(r: GradRuleSet): void {
@@ -61,6 +62,21 @@ export function registerConv(r: GradRuleSet): void {
       const plain = (): { outputs: Value[] } => {
         const x0 = xIn ? ctx.canonical(xIn) : null;
         const group = node.attrInt('group', 1);
+        if (x0 && xd && wd && wd.every((d) => typeof d === 'number') && group === 1) {
+          const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? (wd as number[]).slice(2));
+          const o = smallPointwisePositions(xd.slice(2), geo);
+          if (o) {
+            // Y[N·O, M] = X[N·O, C] · W[M, C]ᵀ (+ B), one Gemm over the batch
+            const [m, c] = wd as number[];
+            const y2 = ctx.op('Gemm', b ? [toRows(ctx, x0, c!, o), ctx.reshape(w!, ctx.constI64([m!, c!])), b] : [toRows(ctx, x0, c!, o), ctx.reshape(w!, ctx.constI64([m!, c!]))], { transB: attr.int(1) });
+            return { outputs: [fromRows(ctx, y2, m!, o, xd.slice(2) as number[])] };
+          }
+        }
+        if (x0 && xd && ctx.nchwcBlock) {
+          const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? ((wd ?? []).slice(2) as number[]));
+          const y = nchwcConv(ctx, x0, w!, b ?? null, geo, group);
+          if (y) return { outputs: [y] };
+        }
         if (x0 && wd && xd && wd.every((d) => typeof d === 'number') && group > 1 && wd[1] === 1 && wd[0] === group) {
           const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? (wd as number[]).slice(2));
           const y = geo.pads ? depthwiseTaps(ctx, x0, w!, xd.slice(2), geo, group) : null;
@@ -223,6 +239,14 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
     ctx.setShape(out, ctx.dims(x));
     return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
   }
+  const o = group === 1 ? smallPointwisePositions(spatialIn, geo) : null;
+  if (o) {
+    // dX[N·O, C] = dY[N·O, M] · W[M, C]
+    const d2 = ctx.op('MatMul', [toRows(ctx, dy, m, o), ctx.reshape(w, ctx.constI64([m, c]))]);
+    const out = fromRows(ctx, d2, c, o, spatialIn as number[]);
+    ctx.setShape(out, ctx.dims(x));
+    return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
+  }
   const out = flippedConvApplies(geo) ? flippedConv(ctx, dy, w, geo, group) : transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
   if (!ctx.dims(out)) ctx.setShape(out, ctx.dims(x));
   return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
@@ -277,6 +301,33 @@ function depthwiseTapList(spatialIn: readonly Dim[], geo: WindowGeometry): { liv
 /** Largest output plane (positions) for which depthwise Convs are taken as shifted multiply-adds. */
 const DEPTHWISE_TAPS_MAX_OUT = 64;
 
+/**
+ * Output positions per sample of a 1×1 Conv (stride 1, no pads, static dims) on a plane of at
+ * most SMALL_POINTWISE_MAX positions, else null. Such a Conv runs as one Gemm over the batch
+ * ([N·O, C] rows): onnxruntime's Conv with a fed weight runs it as a GEMM per image, a
+ * matrix-vector product on MobileNetV2's 1×1 planes (30 ms for the 320→960 layer's input
+ * gradient in the profile, against a fraction of a ms for the batch as one Gemm).
+ */
+function smallPointwisePositions(spatialIn: readonly Dim[], geo: WindowGeometry): number | null {
+  if (!geo.pads || !geo.kernel.every((k) => k === 1) || !geo.strides.every((s) => s === 1) || !geo.pads.every((p) => p === 0)) return null;
+  if (!spatialIn.every((d) => typeof d === 'number')) return null;
+  const o = (spatialIn as number[]).reduce((a, b) => a * b, 1);
+  return o <= SMALL_POINTWISE_MAX ? o : null;
+}
+
+/** Largest plane (positions) on which 1×1 Convs run as one Gemm over the batch. */
+const SMALL_POINTWISE_MAX = 16;
+
+/** [N, C, S...] with O positions as rows [N·O, C] (a Reshape when O = 1, else a Transpose of [N, C, O]). */
+function toRows(ctx: GradContext, v: Value, c: number, o: number): Value {
+  return o === 1 ? ctx.reshape(v, ctx.constI64([-1, c])) : ctx.reshape(ctx.transpose(ctx.reshape(v, ctx.constI64([0, c, o])), [0, 2, 1]), ctx.constI64([-1, c]));
+}
+
+/** Rows [N·O, C] back to [N, C, S...]. */
+function fromRows(ctx: GradContext, v: Value, c: number, o: number, spatial: readonly number[]): Value {
+  return o === 1 ? ctx.reshape(v, ctx.constI64([-1, c, ...spatial])) : ctx.reshape(ctx.transpose(ctx.reshape(v, ctx.constI64([-1, o, c])), [0, 2, 1]), ctx.constI64([-1, c, ...spatial]));
+}
+
 /** Whether the input gradient is a stride-1 Conv of dY (pads (k-1)·d - p must not be negative). */
 function flippedConvApplies(geo: WindowGeometry): boolean {
   const rank = geo.kernel.length;
@@ -303,7 +354,10 @@ function flippedConv(ctx: GradContext, dy: Value, w: Value, geo: WindowGeometry,
   const flipped = k > 1 ? ctx.op('Slice', [w4, ctx.constI64([k - 1]), ctx.constI64([-k - 1]), ctx.constI64([3]), ctx.constI64([-1])]) : w4;
   wf = mg === 1 && cg === 1 ? flipped : ctx.transpose(flipped, [0, 2, 1, 3]);
   wf = ctx.reshape(wf, ctx.constI64([group * cg, mg, ...geo.kernel]));
+  ctx.setShape(wf, [group * cg, mg, ...geo.kernel]);
   const pads = geo.pads!.map((p, i) => (geo.kernel[i % rank]! - 1) * geo.dilations[i % rank]! - p);
+  const fast = nchwcConv(ctx, dy, wf, null, { ...geo, pads }, group);
+  if (fast) return fast;
   const dyd = ctx.dims(dy);
   if (mg === 1 && cg === 1 && dyd) {
     const taps = depthwiseTaps(ctx, dy, wf, dyd.slice(2), { ...geo, pads }, group);
@@ -362,6 +416,12 @@ export function patchesApply(spatialIn: readonly Dim[], c: number, group: number
 
 function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, group: number, spatialIn: readonly Dim[], saved?: Value): Value {
   const rank = wdims.length - 2;
+  const smallRows = !saved && group === 1 ? smallPointwisePositions(spatialIn, geo) : null;
+  if (smallRows) {
+    // 1×1 on a small plane: dW[M, C] = dY[N·O, M]ᵀ · X[N·O, C], one Gemm
+    const [m, c] = [wdims[0]!, wdims[1]!];
+    return ctx.reshape(ctx.op('Gemm', [toRows(ctx, dy, m, smallRows), toRows(ctx, x, c, smallRows)], { transA: attr.int(1) }), ctx.constI64(wdims));
+  }
   if (saved || patchesApply(spatialIn, wdims[1]!, group)) {
     // dW[M, K·C] = dY[M, N·O] · G[N·O, K·C], then [M, k..., C] -> [M, C, k...]
     const m = wdims[0]!;
@@ -418,6 +478,10 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     return ctx.reshape(ctx.op('Gemm', [d2, c2], { transB: attr.int(1) }), ctx.constI64(wdims));
   }
   const mg = m / group;
+  if (cg === 1 && mg === 1) {
+    const outer = depthwiseOuterWeightGrad(ctx, dy, x, m, spatialIn, geo);
+    if (outer) return outer;
+  }
   const tapList = cg === 1 && mg === 1 ? depthwiseTapList(spatialIn, geo) : null;
   if (tapList) {
     // small planes: dW[c, j] = Σ_(n, o) dY · Slice_j(Xpad), one Mul and ReduceSum per tap that reads input, zeros for the others
@@ -452,6 +516,49 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
   const cgT = ctx.reshape(ctx.transpose(ctx.reshape(colsFlat, ctx.constI64([0, group, cg * k, -1])), [1, 0, 3, 2]), ctx.constI64([group, -1, cg * k]));
   return ctx.reshape(ctx.op('MatMul', [dg, cgT]), ctx.constI64(wdims));
 }
+
+/**
+ * Depthwise dW (multiplier 1, 2-D, static planes of at most DEPTHWISE_OUTER_MAX_PLANE input
+ * positions P) from the per-channel outer products of the batch: T[c] = Σ_n dY[n, c]ᵀ X[n, c]
+ * ([O, P], one batched MatMul over c of dY as [C, O, N] and X as [C, N, P]), then
+ * dW[c, j] = Σ_(o, p) T[c, o, p] · S[o, p, j] with the constant 0/1 table S of which input position
+ * tap j reads at output o (strides, dilations and pads in S; taps that read only padding get 0).
+ * On MobileNetV2's 4×4 to 1×1 planes (192-960 channels) the shifted multiply-adds it replaces
+ * (a Pad and a Slice, Mul and ReduceSum per tap, single-threaded on tensors with 1-4 floats
+ * per row) took ~45% of the step; here two small Transposes and two MatMuls. Null when it
+ * does not apply.
+ */
+function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: number, spatialIn: readonly Dim[], geo: WindowGeometry): Value | null {
+  if (geo.kernel.length !== 2 || !geo.pads || !spatialIn.every((d) => typeof d === 'number')) return null;
+  const [h, w] = spatialIn as [number, number];
+  const p = h * w;
+  if (p > DEPTHWISE_OUTER_MAX_PLANE) return null;
+  const [kh, kw] = geo.kernel as [number, number];
+  const pads = geo.pads;
+  const ho = Math.floor((h + pads[0]! + pads[2]! - (kh - 1) * geo.dilations[0]! - 1) / geo.strides[0]!) + 1;
+  const wo = Math.floor((w + pads[1]! + pads[3]! - (kw - 1) * geo.dilations[1]! - 1) / geo.strides[1]!) + 1;
+  const o = ho * wo;
+  const k = kh * kw;
+  const table = new Array<number>(o * p * k).fill(0);
+  for (let oy = 0; oy < ho; oy++) {
+    for (let ox = 0; ox < wo; ox++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const iy = oy * geo.strides[0]! + i * geo.dilations[0]! - pads[0]!;
+          const ix = ox * geo.strides[1]! + j * geo.dilations[1]! - pads[1]!;
+          if (iy >= 0 && iy < h && ix >= 0 && ix < w) table[((oy * wo + ox) * p + iy * w + ix) * k + i * kw + j] = 1;
+        }
+      }
+    }
+  }
+  const dyT = ctx.transpose(ctx.reshape(dy, ctx.constI64([0, c, o])), [1, 2, 0]); // [C, O, N]
+  const xT = ctx.transpose(ctx.reshape(x, ctx.constI64([0, c, p])), [1, 0, 2]); // [C, N, P]
+  const t = ctx.reshape(ctx.op('MatMul', [dyT, xT]), ctx.constI64([c, o * p]));
+  return ctx.reshape(ctx.op('MatMul', [t, ctx.constF32(table, [o * p, k])]), ctx.constI64([c, 1, kh, kw]));
+}
+
+/** Largest input plane (positions) whose depthwise weight gradient is taken from per-channel outer products. */
+const DEPTHWISE_OUTER_MAX_PLANE = 64;
 
 /**
  * Whether a weight gradient Σ_n dY_n[M, O] · A_n[O, K] is taken as per-sample products (one
