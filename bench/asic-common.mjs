@@ -1,25 +1,20 @@
 /**
  * Shared by bench/asic-*.mjs: the reference fixtures quantized as the ASIC tests quantize
- * them. Imports the compiled package from dist/ (run `npx tsc` first), or from the folder
- * named by HBNN_DIST (e.g. a private `npx tsc --outDir /tmp/hbnn-dist`).
+ * them. Imports the compiled package through bench/lib.mjs: dist/ (run `npx tsc` first), or
+ * the folder named by HBNN_DIST (e.g. a private `npx tsc --outDir /tmp/hbnn-dist`).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DIST, internal, lib, zoo } from './lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const dist = path.resolve(process.env.HBNN_DIST ?? path.join(here, '..', 'dist'));
-const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
-
-export const { buildCnv, buildMobileNetV1 } = await load('zoo/topologies.js');
-export const { quantize } = await load('src/drivers/quantize.js');
-export const { writeNpy } = await load('src/data/index.js');
-export const asic = await load('src/backends/asic/index.js');
+export const { buildCnv, buildMobileNetV1 } = zoo;
+export const { quantize, writeNpy } = lib;
+export const asic = await internal('src/backends/asic/index.js');
 
 /** A compiled module that may not exist in this build (undefined then). */
 export async function loadOptional(rel) {
-  return fs.existsSync(path.join(dist, rel)) ? load(rel) : undefined;
+  return fs.existsSync(path.join(DIST, rel)) ? internal(rel) : undefined;
 }
 
 /** Deterministic uniform [-1, 1) calibration inputs, written as .npy; returns the data SPEC. */

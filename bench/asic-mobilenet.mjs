@@ -13,13 +13,10 @@
  *   npm run bench:asic-mobilenet            (or: npx tsc -p tsconfig.json && node bench/asic-mobilenet.mjs)
  *   node bench/asic-mobilenet.mjs --configs 1.4   (one configuration)
  */
-import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { buildMobileNetV1, quantize, asic, randomCalibration } from './asic-common.mjs';
+import { lib } from './lib.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const dist = path.resolve(process.env.HBNN_DIST ?? path.join(here, '..', 'dist'));
-const { lowerToBitIR } = await import(pathToFileURL(path.join(dist, 'src/bitir/lower.js')).href);
+const { lowerToBitIR } = lib;
 
 const arg = process.argv.indexOf('--configs');
 const configs = arg > 0 ? process.argv[arg + 1].split(',').map(Number) : [2, 1.4, 1];

@@ -11,8 +11,10 @@
  *   fed exactly as in the test: calibration on 16 training images, inputs the Fashion-MNIST
  *   test images, padded to the fixture's shape, channels replicated, plus seeded noise ±0.05;
  * - the trained ResNet-8 fixture fixtures/models/fmnist-resnet.onnx (scripts/make-fmnist-resnet.mjs):
- *   calibration on the first 512 images of fmnist-mini:train, inputs fmnist:test as they
- *   are (normalization from the model's record), no noise.
+ *   post-training quantization (calibration on the first 512 images of fmnist-mini:train), and
+ *   its two fine-tuned quantized versions fixtures/models/fmnist-resnet.w1.4.hbnn.onnx and
+ *   fmnist-resnet.w1.4a1.4.hbnn.onnx (same script) as they are; inputs fmnist:test as they are
+ *   (normalization from the model's record), no noise.
  * Each at W1.4 (weights) and W1.4A1.4 (weights and activations), Middle-Out.
  *
  * Each quantized model is lowered twice: with the default fixed-point precisions
@@ -26,12 +28,13 @@
  *
  * Options:
  *   --limit N       inputs per model (default 2000; the test images are fmnist:test's first N)
- *   --models LIST   only these (names as printed; default all seven)
+ *   --models LIST   only these (name prefixes as printed; default all)
  *   --configs LIST  W1.4, W1.4A1.4 (default both)
  *   --json FILE     raw results (default bench/out/bitir-zoo.json)
  *
- * Exit code 1 when a difference is not explained, when the trained fixture agrees on fewer
- * than 99.9% of the inputs at the default precision, or any model at the wide precision.
+ * Exit code 1 when a difference is not explained, or below 99.9% agreement for a wide lowering
+ * or the fine-tuned W1.4 ResNet at the default precisions (the post-training-quantized ResNet
+ * and the default-precision W1.4A1.4 ResNet are reported, not required; docs/bit-ir.md §7).
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -62,6 +65,10 @@ const { ZOO_FIXTURES, padImagesTo } = await load('zoo/fixtures.js');
 const NOISE = 0.05;
 const CALIB = 16;
 const RESNET = path.join(ROOT, 'fixtures/models/fmnist-resnet.onnx');
+const FINE_TUNED = [
+  { name: 'fmnist-resnet W1.4 fine-tuned', file: path.join(ROOT, 'fixtures/models/fmnist-resnet.w1.4.hbnn.onnx'), config: 'W1.4' },
+  { name: 'fmnist-resnet W1.4A1.4 fine-tuned', file: path.join(ROOT, 'fixtures/models/fmnist-resnet.w1.4a1.4.hbnn.onnx'), config: 'W1.4A1.4' },
+];
 
 const limit = Number(option('--limit', '2000'));
 const onlyModels = option('--models', undefined)?.split(',');
@@ -79,8 +86,9 @@ const models = [
     return { name: f.name, trained: false, shape: f.shape, build: f.build, calib: { calibData: `npy:${calib}`, calibLimit: CALIB }, inputs: () => padImagesTo(test.images, n, f.shape, NOISE, 16) };
   }),
   ...(fs.existsSync(RESNET)
-    ? [{ name: 'fmnist-resnet (trained)', trained: true, shape: [1, 28, 28], build: () => loadModel(RESNET), calib: { calibData: 'fmnist-mini:train', calibLimit: 512 }, inputs: () => test.images }]
+    ? [{ name: 'fmnist-resnet PTQ', trained: false, informative: true, shape: [1, 28, 28], build: () => loadModel(RESNET), calib: { calibData: 'fmnist-mini:train', calibLimit: 512 }, inputs: () => test.images }]
     : []),
+  ...FINE_TUNED.filter((f) => fs.existsSync(f.file)).map((f) => ({ name: f.name, trained: true, quantized: f.config, shape: [1, 28, 28], build: () => loadModel(f.file), inputs: () => test.images })),
 ].filter((m) => !onlyModels || onlyModels.some((x) => m.name.startsWith(x)));
 const configs = [
   { name: 'W1.4', opts: { avgBits: 1.4, heuristic: 'middle-out' } },
@@ -93,9 +101,10 @@ for (const m of models) {
   const x = m.inputs();
   const per = m.shape[0] * m.shape[1] * m.shape[2];
   for (const config of configs) {
+    if (m.quantized && m.quantized !== config.name) continue;
     const model = m.build();
     const t0 = performance.now();
-    await quantize(model, { ...config.opts, ...m.calib });
+    if (!m.quantized) await quantize(model, { ...config.opts, ...m.calib });
     const ort = await ortLogits(model, x, m.shape, n);
     const margins = [];
     for (let s = 0; s < n; s++) {
@@ -134,6 +143,7 @@ for (const m of models) {
       const res = {
         model: m.name,
         trained: m.trained,
+        informative: Boolean(m.informative),
         config: config.name,
         precision,
         lowering: program.options,
@@ -166,7 +176,11 @@ fs.rmSync(tmp, { recursive: true, force: true });
 fs.mkdirSync(path.dirname(jsonOut), { recursive: true });
 fs.writeFileSync(jsonOut, JSON.stringify(results, null, 1) + '\n');
 console.log(`\nraw results: ${path.relative(process.cwd(), jsonOut)}`);
-const bad = results.filter((r) => r.unexplained > 0 || ((r.trained || r.precision === 'wide') && r.agreement < 0.999));
+// Required: every difference explained; ≥ 99.9% for every wide lowering and for the fine-tuned
+// W1.4 ResNet at the default precisions (W1.4A1.4 at the default precisions is reported, not
+// required: docs/bit-ir.md §7); the post-training-quantized ResNet (22% top-1) is reported only.
+const required = (r) => !r.informative && (r.precision === 'wide' || (r.trained && r.config === 'W1.4'));
+const bad = results.filter((r) => r.unexplained > 0 || (required(r) && r.agreement < 0.999));
 if (bad.length) {
   console.log(`FAILED: ${bad.map((r) => `${r.model} ${r.config} ${r.precision}`).join(', ')} (unexplained difference, or below 99.9% where it is required)`);
   process.exitCode = 1;

@@ -12,7 +12,7 @@
  *   - the streamed folder: source with the imagenet preset (decode, resize 256, crop 224,
  *     normalize) with 0 workers (this thread) and each --workers count (default 1 and the
  *     default count, CPU count − 1 up to 8, at least 2);
- *   - the baseline: onnxruntime's inference rate of an AlexNet-sized model (bench/alexnet.mjs,
+ *   - the baseline: onnxruntime's inference rate of an AlexNet-sized model (buildAlexNet of zoo/topologies.ts,
  *     61.1 M parameters, 224×224 input, batch --batch, onnxruntime's default threads) on
  *     in-memory inputs;
  *   - eval end to end: the same model fed from the streamed folder with the default workers.
@@ -25,13 +25,11 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildAlexNet } from './alexnet.mjs';
+import { lib, zoo } from './lib.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const DIST = path.resolve(HERE, '..', 'dist', 'src');
-const lib = await import(pathToFileURL(path.join(DIST, 'index.js')).href);
-const data = await import(pathToFileURL(path.join(DIST, 'data', 'index.js')).href);
-const infer = await import(pathToFileURL(path.join(DIST, 'runtime', 'infer.js')).href);
+const data = lib;
+const infer = lib;
 const jpeg = createRequire(import.meta.url)('jpeg-js');
 
 const args = process.argv.slice(2);
@@ -143,7 +141,7 @@ async function main() {
   const same = new Set(hashes.values()).size === 1;
 
   // 3. baseline: onnxruntime AlexNet on in-memory inputs
-  const model = buildAlexNet(lib, { batch: 'N' }).model;
+  const model = zoo.buildAlexNet();
   const per = 3 * 224 * 224;
   const n = Math.max(batch * 2, Math.min(count, batch * 4));
   const images = new Float32Array(n * per);

@@ -77,7 +77,9 @@ async function ortChild(_lib, [floatFile, quantFile, shapeJson, reps, runReps, t
   const files = { float: floatFile, quant: quantFile };
   const create = { float: [], quant: [] };
   const sessions = {};
-  for (let r = 0; r < Number(reps); r++) {
+  // Small models (float session creation under 0.5 s after the first reps) get 10 pairs: a
+  // short measurement on a shared machine needs more of them for a steady median.
+  for (let r = 0; r < Number(reps) || (r < 10 && median(create.float) < 500); r++) {
     for (const k of ['float', 'quant']) {
       const bytes = fs.readFileSync(files[k]);
       const t0 = performance.now();
@@ -95,7 +97,9 @@ async function ortChild(_lib, [floatFile, quantFile, shapeJson, reps, runReps, t
     for (let i = 0; i < x.length; i++) x[i] = Math.sin(i * 0.37);
     const feeds = (s) => ({ [s.inputNames[0]]: new ort.Tensor('float32', x, [batch, ...shape]) });
     const times = { float: [], quant: [] };
-    const count = batch === 1 ? Number(runReps) : Math.max(3, Math.ceil(Number(runReps) / 2));
+    // Batch 32: half the batch-1 count (at least 3); runs under 50 ms at batch 1 (fmnist-cnn) get 4× the batch-1 count.
+    const small = batch === 32 && run[1].float < 50;
+    const count = batch === 1 ? Number(runReps) : small ? 4 * Number(runReps) : Math.max(3, Math.ceil(Number(runReps) / 2));
     for (const k of ['float', 'quant']) await sessions[k].run(feeds(sessions[k])); // warm-up
     for (let r = 0; r < count; r++) {
       for (const k of ['float', 'quant']) {
@@ -240,14 +244,15 @@ async function main() {
   }
   console.log(`load average (1, 5, 15 min) at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   console.log('');
+  const big = rows.filter((r) => /alexnet|vgg/.test(r.model));
   const checks = [
     ['file size ≤ 15% of float', rows.every((r) => r.sizeRatio <= 0.15)],
     ['per run ≤ 1.2× float (batch 1 and 32)', rows.every((r) => r.run1Ratio <= 1.2 && r.run32Ratio <= 1.2)],
     ['session creation ≤ 3× float', rows.every((r) => r.createRatio <= 3)],
-    ['quantize ≤ 2× opt re-save (AlexNet, VGG11-BN)', rows.filter((r) => /alexnet|vgg/.test(r.model)).every((r) => r.quantizeRatio <= 2)],
-    ['quantize peak ≤ 2.5× float file (AlexNet, VGG11-BN)', rows.filter((r) => /alexnet|vgg/.test(r.model)).every((r) => r.peakRatio <= 2.5)],
+    ['quantize ≤ 2× opt re-save (AlexNet, VGG11-BN)', big.length === 0 ? undefined : big.every((r) => r.quantizeRatio <= 2)],
+    ['quantize peak ≤ 2.5× float file (AlexNet, VGG11-BN)', big.length === 0 ? undefined : big.every((r) => r.peakRatio <= 2.5)],
   ];
-  for (const [what, ok] of checks) console.log(`${ok ? 'meets' : 'MISSES'}: ${what}`);
+  for (const [what, ok] of checks) console.log(`${ok === undefined ? 'not measured' : ok ? 'meets' : 'MISSES'}: ${what}`);
   const eq = rows.filter((r) => r.int8Equal !== undefined);
   for (const r of eq) console.log(`${r.model}: packed and int8 planes give ${r.int8Equal ? 'the same' : 'DIFFERENT'} onnxruntime logits (bit for bit)`);
   if (!keep) fs.rmSync(dir, { recursive: true, force: true });

@@ -18,23 +18,12 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { buildAlexNet } from './alexnet.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const DIST = path.resolve(HERE, '..', 'dist', 'src');
-
+/** The package through bench/lib.mjs (imported in the children, which measure their own time and memory). */
 async function importLibrary() {
-  try {
-    return { lib: await import(pathToFileURL(path.join(DIST, 'index.js')).href), entry: 'dist/src/index.js' };
-  } catch (e) {
-    // The public entry re-exports every module; if an unrelated module is broken in this
-    // build, fall back to the ONNX and IR modules this benchmark uses, and say so.
-    const onnx = await import(pathToFileURL(path.join(DIST, 'onnx', 'index.js')).href);
-    const graph = await import(pathToFileURL(path.join(DIST, 'ir', 'graph.js')).href);
-    const tensor = await import(pathToFileURL(path.join(DIST, 'ir', 'tensor.js')).href);
-    const types = await import(pathToFileURL(path.join(DIST, 'ir', 'types.js')).href);
-    return { lib: { ...onnx, ...graph, ...tensor, ...types }, entry: `dist/src/onnx + dist/src/ir (dist/src/index.js failed to import: ${e.message.split('\n')[0]})` };
-  }
+  const { lib, zoo, paramCount } = await import('./lib.mjs');
+  return { lib, zoo, paramCount, entry: 'dist/src/index.js' };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -62,9 +51,10 @@ function hwmMiB() {
 async function child(mode, file, reps, out) {
   const times = [];
   if (mode === 'generate') {
-    const { lib, entry } = await importLibrary();
+    const { lib, zoo, paramCount, entry } = await importLibrary();
     const t0 = performance.now();
-    const { model, params } = buildAlexNet(lib);
+    const model = zoo.buildAlexNet();
+    const params = paramCount(model);
     lib.saveModel(model, file, { externalData: 'none' });
     console.log(JSON.stringify({ params, nodes: model.graph.nodes.length, ms: performance.now() - t0, entry }));
     return;

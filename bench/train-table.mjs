@@ -5,8 +5,13 @@
  * same number of epochs as a control. Writes the table to docs/training-results.md.
  *
  *   npx tsc && node bench/train-table.mjs [--epochs 3] [--configs W1,W1.4,...] [--threads 2]
+ *   npx tsc && node bench/train-table.mjs --model resnet [--epochs 1]   (npm run bench:train-resnet)
  *
  * Options:
+ *   --model NAME    cnn (fixtures/models/fmnist-cnn.onnx, the whole file) or resnet (the trained
+ *                   ResNet-8 fixtures/models/fmnist-resnet.onnx, scripts/make-fmnist-resnet.mjs;
+ *                   rows float, W1, W1.4, W2, W1A1, W1.4A1.4, written to the section between the
+ *                   RESNET markers of the output file, JSON bench/out/train-table-resnet.json)
  *   --epochs N      fine-tuning epochs per configuration (default 3)
  *   --configs LIST  run only these rows (others are kept from the JSON of earlier runs)
  *   --threads N     onnxruntime intra-op threads (default 2)
@@ -54,10 +59,13 @@ const CONFIGS = [
   { name: 'W2A2', quant: { avgBits: 2, actBits: 2, ...CALIB } },
 ];
 const COMMENTARY = ['<!-- COMMENTARY:START -->', '<!-- COMMENTARY:END -->'];
+const RESNET = ['<!-- RESNET:START -->', '<!-- RESNET:END -->'];
+/** The ResNet table's rows (the configurations the issue names; W2A2 on request with --configs). */
+const RESNET_CONFIGS = ['float', 'W1', 'W1.4', 'W2', 'W1A1', 'W1.4A1.4'];
 const GRANULARITY = ['<!-- GRANULARITY:START -->', '<!-- GRANULARITY:END -->'];
 
 function parseArgs(argv) {
-  const a = { epochs: 3, threads: 2, out: 'docs/training-results.md', json: 'bench/out/train-table.json' };
+  const a = { model: 'cnn', threads: 2, out: 'docs/training-results.md' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => {
@@ -65,6 +73,7 @@ function parseArgs(argv) {
       return argv[++i];
     };
     if (k === '--epochs') a.epochs = Number(v());
+    else if (k === '--model') a.model = v();
     else if (k === '--configs') a.configs = v().split(',');
     else if (k === '--threads') a.threads = Number(v());
     else if (k === '--limit') a.limit = Number(v());
@@ -74,20 +83,25 @@ function parseArgs(argv) {
     else if (k === '--render-only') a.renderOnly = true;
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/train-table.mjs)`);
   }
+  if (a.model !== 'cnn' && a.model !== 'resnet') throw new Error(`unknown model ${a.model}; known: cnn, resnet`);
+  a.epochs ??= a.model === 'resnet' ? 1 : 3;
+  a.json ??= a.model === 'resnet' ? 'bench/out/train-table-resnet.json' : 'bench/out/train-table.json';
   for (const c of a.configs ?? []) if (!CONFIGS.some((x) => x.name === c)) throw new Error(`unknown config ${c}; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
   return a;
 }
 
 const args = parseArgs(process.argv.slice(2));
-const modelPath = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
+const resnet = args.model === 'resnet';
+const modelPath = path.join(ROOT, resnet ? 'fixtures/models/fmnist-resnet.onnx' : 'fixtures/models/fmnist-cnn.onnx');
+const configs = resnet ? CONFIGS.filter((c) => RESNET_CONFIGS.includes(c.name) || args.configs?.includes(c.name)) : CONFIGS;
 const jsonPath = path.resolve(ROOT, args.json);
 const store = fs.existsSync(jsonPath) ? JSON.parse(fs.readFileSync(jsonPath, 'utf8')) : { runs: {} };
 const train = loadDataset('fmnist:train', { normalize: FMNIST_NORMALIZATION, ...(args.limit ? { limit: args.limit } : {}) });
 const test = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, ...(args.evalLimit ? { limit: args.evalLimit } : {}) });
 const command = (names) =>
-  `npx tsc && node bench/train-table.mjs --epochs ${args.epochs}${args.threads !== 2 ? ` --threads ${args.threads}` : ''}${args.limit ? ` --limit ${args.limit}` : ''}${args.evalLimit ? ` --eval-limit ${args.evalLimit}` : ''}${names ? ` --configs ${names.join(',')}` : ''}`;
+  `npx tsc && node bench/train-table.mjs${resnet ? ' --model resnet' : ''} --epochs ${args.epochs}${args.threads !== 2 ? ` --threads ${args.threads}` : ''}${args.limit ? ` --limit ${args.limit}` : ''}${args.evalLimit ? ` --eval-limit ${args.evalLimit}` : ''}${names ? ` --configs ${names.join(',')}` : ''}`;
 
-for (const cfg of CONFIGS) {
+for (const cfg of configs) {
   if (args.renderOnly || (args.configs && !args.configs.includes(cfg.name))) continue;
   const t0 = performance.now();
   const load0 = os.loadavg()[0];
@@ -122,6 +136,9 @@ for (const cfg of CONFIGS) {
     recipe: { ...recipe, evalData: test.name, train: train.name, trainSamples: train.count },
     date: new Date().toISOString(),
   };
+  // rows of other runs writing the same JSON meanwhile (e.g. --configs subsets in parallel) are kept
+  const latest = fs.existsSync(jsonPath) ? JSON.parse(fs.readFileSync(jsonPath, 'utf8')) : { runs: {} };
+  for (const [k, v] of Object.entries(latest.runs)) if (k !== cfg.name) store.runs[k] = v;
   fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
   fs.writeFileSync(jsonPath, JSON.stringify(store, null, 1) + '\n');
   writeMarkdown();
@@ -130,7 +147,7 @@ writeMarkdown();
 
 function writeMarkdown() {
   const pct = (x) => (x === undefined || x === null ? '—' : `${(100 * x).toFixed(2)}%`);
-  const rows = CONFIGS.map((c) => store.runs[c.name]).filter(Boolean);
+  const rows = configs.map((c) => store.runs[c.name]).filter(Boolean);
   const maxEpochs = Math.max(0, ...rows.map((r) => r.epochs.length));
   const head = ['config', 'avg weight bits', 'act bits', 'before (PTQ)', ...Array.from({ length: maxEpochs }, (_, i) => `epoch ${i + 1}`), 'kept model', 'top-5', 'time'];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h, i) => (i < 1 ? '---' : '---:')).join(' | ')} |`];
@@ -164,7 +181,14 @@ function writeMarkdown() {
   const gs = old.indexOf(GRANULARITY[0]);
   const ge = old.indexOf(GRANULARITY[1]);
   const granularity = gs >= 0 && ge > gs ? `${old.slice(gs, ge + GRANULARITY[1].length)}\n\n` : '';
+  const rs = old.indexOf(RESNET[0]);
+  const re = old.indexOf(RESNET[1]);
   const any = rows[0];
+  if (resnet) {
+    writeResnetSection(old, rs, re, lines, checks, any);
+    return;
+  }
+  const resnetSection = rs >= 0 && re > rs ? `${old.slice(rs, re + RESNET[1].length)}\n\n` : '';
   const md = `# Fine-tuning results on Fashion-MNIST
 
 Generated by \`${command()}\`. Do not edit the table by hand; the commentary section is carried
@@ -194,7 +218,46 @@ ${lines.join('\n')}
 
 ${checks.join('\n') || '- (rows missing)'}
 
-${granularity}${commentary}
+${resnetSection}${granularity}${commentary}
 `;
+  fs.writeFileSync(path.resolve(ROOT, args.out), md);
+}
+
+/** The ResNet table: its own section of the output file (between the RESNET markers), the rest kept. */
+function writeResnetSection(old, rs, re, lines, checks, any) {
+  const logPath = path.join(ROOT, 'fixtures/models/fmnist-resnet.train-log.json');
+  const trainLog = fs.existsSync(logPath) ? JSON.parse(fs.readFileSync(logPath, 'utf8')) : undefined;
+  const floatTop1 = trainLog?.best?.evalTop1;
+  const section = `${RESNET[0]}
+## ResNet-8 on Fashion-MNIST (residual network)
+
+Generated by \`${command()}\` (\`npm run bench:train-resnet\`; raw numbers: \`${args.json}\`); do not edit the table by hand.
+
+- Model: \`fixtures/models/fmnist-resnet.onnx\`, built by the project's own code
+  (\`buildResNet20\`, zoo/topologies.ts: 3×3 conv 8 + BatchNorm + ReLU, three stages of one
+  basic block at 8, 16, 32 channels, 1×1 projection shortcuts with BatchNorm at the stride-2
+  stages, GlobalAveragePool, Gemm 32→10) and trained in float with \`hbnn-onnx train\` on
+  \`fmnist:train\` by \`scripts/make-fmnist-resnet.mjs\`${floatTop1 !== undefined ? ` (${(100 * floatTop1).toFixed(2)}% test top-1 in float, ${trainLog.epochs.length} epochs)` : ''}.
+- Quantization and fine-tuning as for the CNN above (every Conv/Gemm weight binarized, per-tensor
+  scales; with activations, every binarized layer's input but the first layer's and the output
+  layer's, calibrated on 1,000 training images; Middle-Out for W1.4 and W1.4A1.4), ${any ? any.recipe.epochs : args.epochs} epoch(s) of
+  fine-tuning on ${any ? `\`${any.recipe.train}\` (${any.recipe.trainSamples.toLocaleString('en')} images)` : 'fmnist:train'}, test top-1 on ${any ? `\`${any.recipe.evalData}\`` : 'fmnist:test'}, best epoch kept.
+- "float" is the control: the trained float model trained on with the same recipe for the same epochs.
+- Times are wall-clock on the shared 2-core machine (load average at the start of each row in
+  the JSON), ${args.threads} onnxruntime thread(s).
+
+${lines.join('\n')}
+
+Paper orderings (METHOD §7):
+
+${checks.join('\n') || '- (rows missing)'}
+${RESNET[1]}`;
+  let md;
+  if (rs >= 0 && re > rs) md = old.slice(0, rs) + section + old.slice(re + RESNET[1].length);
+  else {
+    const at = [old.indexOf('<!-- GRANULARITY:START -->'), old.indexOf(COMMENTARY[0])].filter((i) => i >= 0);
+    const i = at.length ? Math.min(...at) : old.length;
+    md = `${old.slice(0, i)}${section}\n\n${old.slice(i)}`;
+  }
   fs.writeFileSync(path.resolve(ROOT, args.out), md);
 }

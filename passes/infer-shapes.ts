@@ -31,6 +31,7 @@
  * Constant, Shape, Gather, Unsqueeze, Squeeze, Pad, Split, Cast.
  */
 import { definePass, type PassContext } from '../src/pass/pass.js';
+import { isSamePad, sameOutputSize, windowAttributes, windowOutputSize, type AutoPad } from '../src/ir/window.js';
 import type { Graph, Model, Node, Value } from '../src/ir/graph.js';
 import { tensorTypeOf, setTensorType, formatDims, type Dim } from '../src/ir/types.js';
 import { DataType, dtypeName } from '../src/ir/dtype.js';
@@ -325,7 +326,6 @@ function normAxis(io: NodeIO, axis: number, rank: number, what = 'axis'): number
   return a;
 }
 
-type AutoPad = 'NOTSET' | 'SAME_UPPER' | 'SAME_LOWER' | 'VALID';
 
 function autoPad(io: NodeIO): AutoPad {
   const s = io.str('auto_pad', 'NOTSET');
@@ -335,9 +335,9 @@ function autoPad(io: NodeIO): AutoPad {
 
 /** Output size of a convolution or pooling window along one axis. */
 function windowOut(io: NodeIO, inDim: Dim, k: Dim, s: number, d: number, pb: number, pe: number, mode: AutoPad, ceil: boolean): Dim {
-  if (mode === 'SAME_UPPER' || mode === 'SAME_LOWER') {
+  if (isSamePad(mode)) {
     if (s === 1) return inDim;
-    return isNum(inDim) ? Math.ceil(inDim / s) : null;
+    return isNum(inDim) ? sameOutputSize(inDim, s) : null;
   }
   if (!isNum(k)) return null;
   const ek = (k - 1) * d + 1;
@@ -345,17 +345,13 @@ function windowOut(io: NodeIO, inDim: Dim, k: Dim, s: number, d: number, pb: num
     if (ek === 1 && s === 1) return inDim;
     if (!isNum(inDim)) return null;
     if (inDim < ek) io.contradiction(`input size ${inDim} is smaller than the window ${ek}`);
-    return Math.floor((inDim - ek) / s) + 1;
+    return windowOutputSize(inDim, k, s, d, 0, 0, false);
   }
   if (ek === 1 && s === 1 && pb === 0 && pe === 0) return inDim;
   if (!isNum(inDim)) return null;
   const span = inDim + pb + pe - ek;
   if (span < 0) io.contradiction(`padded input size ${inDim + pb + pe} is smaller than the window ${ek}`);
-  if (!ceil) return Math.floor(span / s) + 1;
-  let out = Math.ceil(span / s) + 1;
-  // A window that would start inside the end padding is dropped (as onnxruntime and the spec do).
-  if ((out - 1) * s >= inDim + pb) out--;
-  return out;
+  return windowOutputSize(inDim, k, s, d, pb, pe, ceil);
 }
 
 interface WindowAttrs {
@@ -367,13 +363,11 @@ interface WindowAttrs {
 }
 
 function windowAttrs(io: NodeIO, spatial: number, kernelFromWeights?: Dim[]): WindowAttrs {
-  const kattr = io.ints('kernel_shape');
-  const kernel: Dim[] | undefined = kattr ?? kernelFromWeights;
+  const a = windowAttributes(io.node, spatial);
+  const kernel: Dim[] | undefined = a.kernel ?? kernelFromWeights;
   if (!kernel) io.contradiction('kernel_shape is missing and cannot be taken from the weights');
   if (kernel.length !== spatial) io.contradiction(`kernel_shape has ${kernel.length} entries for ${spatial} spatial axes`);
-  const strides = io.ints('strides') ?? new Array<number>(spatial).fill(1);
-  const dilations = io.ints('dilations') ?? new Array<number>(spatial).fill(1);
-  const pads = io.ints('pads') ?? new Array<number>(2 * spatial).fill(0);
+  const { strides, dilations, pads } = a;
   if (strides.length !== spatial) io.contradiction(`strides has ${strides.length} entries for ${spatial} spatial axes`);
   if (dilations.length !== spatial) io.contradiction(`dilations has ${dilations.length} entries for ${spatial} spatial axes`);
   if (pads.length !== 2 * spatial) io.contradiction(`pads has ${pads.length} entries for ${spatial} spatial axes`);

@@ -18,6 +18,7 @@
  * 6. Anything else is a LOWERING error naming the node.
  */
 import type { Graph, Model, Node, Value } from '../ir/graph.js';
+import { isSamePad, resolvePads, windowOutputSize } from '../ir/window.js';
 import type { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { tensorTypeOf } from '../ir/types.js';
@@ -1275,18 +1276,8 @@ function windowOf(node: Node, inShape: readonly number[], kernel: [number, numbe
   let pads = node.attrInts('pads', [0, 0, 0, 0]);
   if (pads.length !== 4) l.err(node, 'pads must have 4 entries');
   if (autoPad === 'VALID') pads = [0, 0, 0, 0];
-  else if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') {
-    const p: number[] = [0, 0, 0, 0];
-    for (let a = 0; a < 2; a++) {
-      const size = inShape[1 + a]!;
-      const out = Math.ceil(size / strides[a]!);
-      const total = Math.max(0, (out - 1) * strides[a]! + (kernel[a]! - 1) * dilations[a]! + 1 - size);
-      const small = Math.floor(total / 2);
-      p[a] = autoPad === 'SAME_UPPER' ? small : total - small;
-      p[a + 2] = total - p[a]!;
-    }
-    pads = p;
-  } else if (autoPad !== 'NOTSET') l.err(node, `auto_pad ${autoPad} is not supported`);
+  else if (isSamePad(autoPad)) pads = resolvePads(autoPad, pads, inShape.slice(1, 3), kernel, strides, dilations);
+  else if (autoPad !== 'NOTSET') l.err(node, `auto_pad ${autoPad} is not supported`);
   if (strides.some((s) => s < 1) || dilations.some((d) => d < 1) || pads.some((p) => p < 0)) l.err(node, 'strides and dilations must be positive and pads non-negative');
   return {
     kernel,
@@ -1298,17 +1289,8 @@ function windowOf(node: Node, inShape: readonly number[], kernel: [number, numbe
 
 /** Output [OH, OW] of a window op over [C, H, W] (ONNX rules, ceil mode included). */
 export function outputSize(inShape: readonly number[], w: Window2d, ceilMode: boolean): [number, number] {
-  const out: number[] = [];
-  for (let a = 0; a < 2; a++) {
-    const size = inShape[1 + a]!;
-    const span = (w.kernel[a]! - 1) * w.dilations[a]! + 1;
-    const padded = size + w.pads[a]! + w.pads[a + 2]!;
-    let o = (ceilMode ? Math.ceil((padded - span) / w.strides[a]!) : Math.floor((padded - span) / w.strides[a]!)) + 1;
-    // ceil mode: the last window must start inside the input or the left padding.
-    if (ceilMode && (o - 1) * w.strides[a]! >= size + w.pads[a]!) o--;
-    out.push(o);
-  }
-  return [out[0]!, out[1]!];
+  const out = (a: number): number => windowOutputSize(inShape[1 + a]!, w.kernel[a]!, w.strides[a]!, w.dilations[a]!, w.pads[a]!, w.pads[a + 2]!, ceilMode);
+  return [out(0), out(1)];
 }
 
 function binaryType(shape: readonly number[], scales: readonly number[], levels: Level[]): BinaryType {

@@ -12,7 +12,7 @@
 import { PLANE_ENCODINGS, type PlaneEncoding } from '../quant/planes.js';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
-import { decodeModel, encodeModel, loadModel, saveModel } from '../onnx/io.js';
+import { loadModel, saveModel } from '../onnx/io.js';
 import { prepareForQuantize, quantize, type QuantizeOptions } from '../drivers/quantize.js';
 import { weightLayers } from '../quant/targets.js';
 import { assertNotQuantized, readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
@@ -289,7 +289,7 @@ export async function runQuantize(req: QuantizeRequest, io: CliIo, log: Logger):
     ...(readQuantRecord(model)?.weights ?? []).map((w) => ({ node: w.node, op: w.op, tensor: w.tensor, params: w.shape.reduce((a, b) => a * b, 1) })),
     ...weightLayers(model.graph).map((l) => ({ node: l.node.name, op: l.node.opType, tensor: l.weight.name, params: l.weight.constValue!.size })),
   ];
-  const floatModel = ft && prepared.items.length > 0 ? decodeModel(encodeModel(model)) : undefined;
+  const floatModel = ft && prepared.items.length > 0 ? model.clone() : undefined;
   const res = await quantize(model, o, prepared);
   const quantizeMs = performance.now() - t1;
   let record = res.record;

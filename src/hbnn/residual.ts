@@ -29,9 +29,10 @@ export interface BinarizeOptions {
   /** Buffer (length N) to receive the dequantized tensor; allocated when omitted. */
   out?: Float32Array;
   /**
-   * false: do not write the dequantized tensor during the rounds (no `out` buffer): the
-   * result's `dequantized` is rebuilt by `reconstruct` on first read, bit for bit the same.
-   * For callers that keep only the signs and scales (quantization), 4 bytes per entry less.
+   * false: do not write the dequantized tensor during the rounds (no `out` buffer; `out` is
+   * ignored): the result's `dequantized` is rebuilt by `reconstruct` on first read from the bit
+   * map and signs as they are then (so do not reuse those buffers before reading it), bit for bit
+   * the same. For callers that keep only the signs and scales (quantization): 4 bytes per entry less.
    */
   dequantize?: boolean;
   /** Buffer (length N) to receive the sign paths; allocated when omitted. */

@@ -501,6 +501,30 @@ export class Model {
     this.graph = graph;
   }
 
+  /**
+   * A deep copy that shares nothing mutable with this model: graphs, nodes, values with their
+   * use lists, attributes and tensors (data copied) are new; the ONNX messages kept as plain
+   * objects (value types, functions, sparse tensors, training info) are shared, since the IR
+   * replaces them and never edits them in place. Like a model decoded from this one's
+   * encoding, the copy is detached from files: no source path, and tensors that came from
+   * external data hold their data inline. Encoding the copy gives this model's bytes.
+   */
+  clone(): Model {
+    const m = new Model(cloneGraph(this.graph, null, new Map()));
+    m.irVersion = this.irVersion;
+    m.opsetImports = this.opsetImports.map((o) => cloned(o, { ...o }));
+    if (this.producerName !== undefined) m.producerName = this.producerName;
+    if (this.producerVersion !== undefined) m.producerVersion = this.producerVersion;
+    if (this.domain !== undefined) m.domain = this.domain;
+    if (this.modelVersion !== undefined) m.modelVersion = this.modelVersion;
+    if (this.docString !== undefined) m.docString = this.docString;
+    if (this.metadataProps !== undefined) m.metadataProps = pairs(this.metadataProps);
+    m.functions = [...this.functions];
+    m.trainingInfo = [...this.trainingInfo];
+    m.configuration = [...this.configuration];
+    return m;
+  }
+
   /** The imported version of an operator set ('' and 'ai.onnx' are the same domain). */
   opsetVersion(domain = ''): number | undefined {
     const d = domain === 'ai.onnx' ? '' : domain;
@@ -530,4 +554,135 @@ function declaredDimsFit(declared: readonly TensorShapeDimPb[] | undefined, dims
   if (!declared) return true;
   if (declared.length !== dims.length) return false;
   return declared.every((d, i) => !Object.prototype.hasOwnProperty.call(d, 'dim_value') || Number(d.dim_value!.toString()) === dims[i]);
+}
+
+const pairs = (p: StringPairs): StringPairs => p.map(([k, v]) => [k, v]);
+
+/**
+ * Side information that another layer keeps about IR objects in a WeakMap (the ONNX I/O
+ * layer: which fields of an attribute or an opset entry were absent on the wire, so that a
+ * re-save writes the same bytes) is carried to their copies by these hooks, which
+ * `Model.clone` calls for every attribute and opset entry it copies.
+ */
+const cloneHooks: ((from: object, to: object) => void)[] = [];
+
+/** Registers a hook `Model.clone` calls with each copied attribute and opset entry. */
+export function onClone(hook: (from: object, to: object) => void): void {
+  cloneHooks.push(hook);
+}
+
+function cloned<T extends object>(from: T, to: T): T {
+  for (const h of cloneHooks) h(from, to);
+  return to;
+}
+
+/** A copy of bytes in a buffer of its own (a Node Buffer's slice() would share its memory). */
+const copyBytes = (b: Uint8Array): Uint8Array => new Uint8Array(b);
+
+/** A copy of `t` with its own data (external-data origin dropped: the data is inline). */
+function cloneTensor(t: Tensor): Tensor {
+  const st = t.storage;
+  const storage: Tensor['storage'] =
+    st.kind === 'raw'
+      ? { kind: 'raw', bytes: copyBytes(st.bytes) }
+      : st.kind === 'string'
+        ? { kind: 'string', values: st.values.map(copyBytes) }
+        : st.kind === 'empty'
+          ? { kind: 'empty' }
+          : ({ kind: st.kind, values: st.values.slice() } as Tensor['storage']);
+  const c = new Tensor(t.name, t.dtype, [...t.dims], storage);
+  if (t.docString !== undefined) c.docString = t.docString;
+  if (t.metadataProps !== undefined) c.metadataProps = pairs(t.metadataProps);
+  if (t.segment !== undefined) c.segment = { ...t.segment };
+  if (t.emptyNamePresent !== undefined) c.emptyNamePresent = t.emptyNamePresent;
+  if (t.dataLocation !== undefined) c.dataLocation = t.dataLocation;
+  return c;
+}
+
+function cloneAttribute(a: Attribute, owner: Graph, map: Map<Value, Value>): Attribute {
+  let c: Attribute;
+  switch (a.type) {
+    case 'tensor':
+      c = { type: 'tensor', value: cloneTensor(a.value) };
+      break;
+    case 'tensors':
+      c = { type: 'tensors', value: a.value.map(cloneTensor) };
+      break;
+    case 'graph':
+      c = { type: 'graph', value: cloneGraph(a.value, owner, map) };
+      break;
+    case 'graphs':
+      c = { type: 'graphs', value: a.value.map((g) => cloneGraph(g, owner, map)) };
+      break;
+    case 'floats':
+      c = { type: 'floats', value: [...a.value] };
+      break;
+    case 'ints':
+      c = { type: 'ints', value: [...a.value] };
+      break;
+    case 'strings':
+      c = { type: 'strings', value: a.value.map(copyBytes) };
+      break;
+    case 'string':
+      c = { type: 'string', value: copyBytes(a.value) };
+      break;
+    default:
+      c = { ...a };
+  }
+  if (a.refAttrName !== undefined) c.refAttrName = a.refAttrName;
+  if (a.docString !== undefined) c.docString = a.docString;
+  return c;
+}
+
+/**
+ * A copy of graph `g` under `parent`; `map` takes every value of `g` and its enclosing graphs
+ * to its copy (outer-scope references of subgraphs resolve through it).
+ */
+function cloneGraph(g: Graph, parent: Graph | null, map: Map<Value, Value>): Graph {
+  const c = new Graph(g.name, parent);
+  if (g.docString !== undefined) c.docString = g.docString;
+  if (g.metadataProps !== undefined) c.metadataProps = pairs(g.metadataProps);
+  if (g.emptyNamePresent !== undefined) c.emptyNamePresent = g.emptyNamePresent;
+  c.sparseInitializers = [...g.sparseInitializers];
+  c.quantizationAnnotations = [...g.quantizationAnnotations];
+  c.valueInfoOrder = [...g.valueInfoOrder];
+  for (const [k, v] of g.outputInfoOverrides) c.outputInfoOverrides.set(k, v);
+  c.danglingValueInfo = [...g.danglingValueInfo];
+  c.danglingAnchors = [...g.danglingAnchors];
+  const copyValue = (v: Value, into: Value): Value => {
+    if (v.type !== undefined) into.type = v.type;
+    if (v.docString !== undefined) into.docString = v.docString;
+    if (v.metadataProps !== undefined) into.metadataProps = pairs(v.metadataProps);
+    if (v.constValue !== undefined) into.constValue = cloneTensor(v.constValue);
+    map.set(v, into);
+    return into;
+  };
+  // Every named value first (same order), so nodes and subgraphs find them in `map`.
+  for (const v of g.values()) copyValue(v, c.createValue(v.name));
+  for (const [name, v] of g.initializers) c.initializers.set(name, map.get(v) ?? copyValue(v, new Value(c, v.name)));
+  const mapped = (v: Value): Value => {
+    const m = map.get(v);
+    if (!m) fail(ErrorCodes.INTERNAL, `clone: value "${v.name}" is not defined in graph "${g.name}" or an enclosing graph`, { value: v.name });
+    return m;
+  };
+  for (const v of g.inputs) c.inputs.push(mapped(v));
+  for (const n of g.nodes) {
+    const k = new Node(c, n.opType, n.domain, n.name);
+    if (n.overload !== undefined) k.overload = n.overload;
+    if (n.docString !== undefined) k.docString = n.docString;
+    if (n.metadataProps !== undefined) k.metadataProps = pairs(n.metadataProps);
+    if (n.emptyPresent !== undefined) k.emptyPresent = [...n.emptyPresent];
+    if (n.deviceConfigurations !== undefined) k.deviceConfigurations = [...n.deviceConfigurations];
+    for (const [name, a] of n.attributes) k.attributes.set(name, cloned(a, cloneAttribute(a, c, map)));
+    n.inputs.forEach((v, i) => k.setInput(i, v ? mapped(v) : null));
+    for (const o of n.outputs) {
+      const out = o.name === '' ? copyValue(o, new Value(c, '')) : mapped(o);
+      out.producer = k;
+      out.producerIndex = k.outputs.length;
+      k.outputs.push(out);
+    }
+    c.nodes.push(k);
+  }
+  for (const v of g.outputs) c.outputs.push(mapped(v));
+  return c;
 }

@@ -14,7 +14,7 @@ import type {
   ValueInfoPb,
 } from './proto.js';
 import { has, toBigInt, toLong, int64ToNumber } from './proto.js';
-import { Graph, Model, Node, Value, type Attribute } from '../ir/graph.js';
+import { Graph, Model, Node, Value, onClone, type Attribute } from '../ir/graph.js';
 import { Tensor, type StringPairs, type TensorStorage } from '../ir/tensor.js';
 import { DataType, dtypeBits, dtypeName } from '../ir/dtype.js';
 import { fail, ErrorCodes } from '../errors.js';
@@ -192,6 +192,19 @@ interface AttrWire {
   placeholder?: unknown;
 }
 const attrWire = new WeakMap<object, AttrWire>();
+
+// Model.clone copies attributes and opset entries: their wire details go with them (a
+// placeholder value stays a placeholder when the copy still holds the copied placeholder).
+onClone((from, to) => {
+  const absent = absentOpsetFields.get(from);
+  if (absent) absentOpsetFields.set(to, absent);
+  const w = attrWire.get(from);
+  if (!w) return;
+  const c: AttrWire = {};
+  if (w.noType) c.noType = true;
+  if ('placeholder' in w && (from as Attribute).value === w.placeholder) c.placeholder = (to as Attribute).value;
+  if (c.noType || 'placeholder' in c) attrWire.set(to, c);
+});
 
 /** IR 1 models (no `type` field): infer from which payload field is set. */
 function inferAttrType(pb: AttributePb): number {

@@ -22,7 +22,6 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { Model } from '../ir/graph.js';
-import { decodeModel, encodeModel } from '../onnx/io.js';
 import { tensorTypeOf } from '../ir/types.js';
 import { fail, ErrorCodes, HbnnError, optionName } from '../errors.js';
 import { checkFitsModelInput, checkLabelRange, gatherBatch, shuffledIndices, takeDataset, type Dataset } from '../data/index.js';
@@ -407,8 +406,9 @@ function allFinite(a: Float32Array): boolean {
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;
 
+/** A deep copy of a model (`Model.clone`). */
 export function cloneModel(m: Model): Model {
-  return decodeModel(encodeModel(m));
+  return m.clone();
 }
 
 function fingerprintOf(mode: string, params: readonly LatentParam[], bns: readonly BatchNormState[]): string {

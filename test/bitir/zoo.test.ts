@@ -20,7 +20,7 @@
  * differing input must be one where the real-valued network (the quantized model in exact
  * arithmetic) prefers onnxruntime's class, and the same quantized model lowered with wide
  * precisions (WIDE_LOWERING: 20 fraction bits, 30-bit multipliers) must agree on every input.
- * The trained ResNet (resnet-trained.test.ts) agrees at the default precision.
+ * A trained ResNet: resnet-trained.test.ts.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { quantize } from '../../src/drivers/quantize.js';

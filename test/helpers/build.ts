@@ -74,9 +74,9 @@ export function addNode(
   return g.append(g.createNode(op, inputs, outputs, { attributes, ...opts }));
 }
 
-/** A deep copy through the wire format. */
+/** A deep copy (`Model.clone`). */
 export function cloneModel(m: Model): Model {
-  return decodeModel(encodeModel(m));
+  return m.clone();
 }
 
 /** Deterministic pseudo-random floats in [-1, 1). */

@@ -16,6 +16,7 @@
  *    error naming the layer.
  */
 import type { Model, Node, Value } from '../../ir/graph.js';
+import { isSamePad, resolvePads, sameOutputSize, windowAttributes, windowOutputSize } from '../../ir/window.js';
 import { tensorTypeOf } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import { isWeightCall, isActivationCall } from '../../quant/format.js';
@@ -56,20 +57,13 @@ function declaredShape(v: Value): number[] | undefined {
   return out;
 }
 
-function windowOut(size: number, k: number, stride: number, padBegin: number, padEnd: number, dilation: number, ceil: boolean): number {
-  const span = size + padBegin + padEnd - dilation * (k - 1) - 1;
-  return (ceil ? Math.ceil(span / stride) : Math.floor(span / stride)) + 1;
-}
-
 /** Spatial output dims of a windowed op (Conv, pooling) over input [N, C, ...spatial]. */
 function windowShape(node: Node, spatial: number[], kernel: number[], ceil: boolean): number[] {
   const r = spatial.length;
-  const strides = node.attrInts('strides') ?? new Array<number>(r).fill(1);
-  const dil = node.attrInts('dilations') ?? new Array<number>(r).fill(1);
-  const autoPad = node.attrString('auto_pad', 'NOTSET');
-  if (autoPad === 'SAME_UPPER' || autoPad === 'SAME_LOWER') return spatial.map((s, i) => Math.ceil(s / strides[i]!));
-  const pads = autoPad === 'VALID' ? new Array<number>(2 * r).fill(0) : node.attrInts('pads') ?? new Array<number>(2 * r).fill(0);
-  return spatial.map((s, i) => windowOut(s, kernel[i]!, strides[i]!, pads[i]!, pads[i + r]!, dil[i]!, ceil));
+  const a = windowAttributes(node, r);
+  if (isSamePad(a.autoPad)) return spatial.map((s, i) => sameOutputSize(s, a.strides[i]!));
+  const pads = resolvePads(a.autoPad, a.pads, spatial, kernel, a.strides, a.dilations);
+  return spatial.map((s, i) => windowOutputSize(s, kernel[i]!, a.strides[i]!, a.dilations[i]!, pads[i]!, pads[i + r]!, ceil));
 }
 
 function outputShapes(node: Node, shapeOf: (v: Value | null | undefined) => number[] | undefined): (number[] | undefined)[] {

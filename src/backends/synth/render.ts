@@ -2,16 +2,20 @@
  * A synthesis report as Markdown (synthesis.md of `lower --synth`): one row per unit and the
  * whole design, beside the estimators' figures for the same hardware when given.
  */
-import type { SynthReport, SynthRun } from './index.js';
+import type { SynthReport, SynthRun } from './types.js';
 import { formatCount } from '../../util/numbers.js';
 
 /** An estimator's figure for a unit (matched by name; 'total' for the design). */
 export interface SynthEstimate {
   name: string;
-  /** The vivado-hls estimate's LUTs. */
+  /** The vivado-hls estimate's LUTs (FINN-R constants). */
   luts?: number;
-  /** The asic backend's unit-count area scaled to the library's node, µm². */
+  /** The same estimate's parts re-weighted by the fit to yosys (calibrate.ts YOSYS_LUT_FIT). */
+  lutsFitted?: number;
+  /** The asic backend's unit-count area with the default technology scaled to the library's node, µm². */
   areaUm2?: number;
+  /** The same unit counts priced with the areas fitted to the library (calibrate.ts OSU018_AREA_FIT), µm². */
+  areaFittedUm2?: number;
 }
 
 const ratio = (est: number | undefined, syn: number): string => (est === undefined || syn === 0 ? '' : `${(est / syn).toFixed(2)}`);
@@ -31,20 +35,22 @@ export function renderSynthMarkdown(report: SynthReport, estimates: readonly Syn
   lines.push(`${report.yosys}; ${report.seconds.toFixed(1)} s.${report.liberty ? ` Liberty: ${report.liberty.file}.` : ''}`);
   lines.push('');
   if (report.target === 'xilinx') {
-    lines.push(row(['unit', 'module', 'LUT', 'LUT logic', 'LUTRAM', 'FF', 'CARRY4', 'MUXF', 'BRAM18', 'DSP', 'depth', 'estimated LUT', 'est/synth']));
-    lines.push(row(['---', '---', ...Array(11).fill('---:')]));
+    lines.push(row(['unit', 'module', 'LUT', 'LUT logic', 'LUTRAM', 'FF', 'CARRY4', 'MUXF', 'BRAM18', 'DSP', 'depth', 'estimated LUT', 'est/synth', 'fitted LUT', 'fit/synth']));
+    lines.push(row(['---', '---', ...Array(13).fill('---:')]));
     for (const r of runs) {
       const x = r.xilinx!;
       const e = est.get(r.name)?.luts;
-      lines.push(row([r.name, r.module, cell(x.luts), cell(x.lutLogic), cell(x.lutMemory), cell(x.ffs), cell(x.carry), cell(x.muxf), cell(x.bram18), cell(x.dsp), cell(r.depth), cell(e), ratio(e, x.luts)]));
+      const f = est.get(r.name)?.lutsFitted;
+      lines.push(row([r.name, r.module, cell(x.luts), cell(x.lutLogic), cell(x.lutMemory), cell(x.ffs), cell(x.carry), cell(x.muxf), cell(x.bram18), cell(x.dsp), cell(r.depth), cell(e), ratio(e, x.luts), cell(f), ratio(f, x.luts)]));
     }
   } else {
-    lines.push(row(['unit', 'module', 'cells', 'flip-flops', 'area µm²', 'of which flip-flops µm²', 'depth', 'estimated µm²', 'est/synth']));
-    lines.push(row(['---', '---', ...Array(7).fill('---:')]));
+    lines.push(row(['unit', 'module', 'cells', 'flip-flops', 'area µm²', 'of which flip-flops µm²', 'depth', 'estimated µm² (scaled)', 'est/synth', 'fitted µm²', 'fit/synth']));
+    lines.push(row(['---', '---', ...Array(9).fill('---:')]));
     for (const r of runs) {
       const a = r.asic!;
       const e = est.get(r.name)?.areaUm2;
-      lines.push(row([r.name, r.module, cell(a.cells), cell(a.sequentialCells), cell(a.areaUm2), cell(a.sequentialAreaUm2), cell(r.depth), cell(e), ratio(e, a.areaUm2)]));
+      const f = est.get(r.name)?.areaFittedUm2;
+      lines.push(row([r.name, r.module, cell(a.cells), cell(a.sequentialCells), cell(a.areaUm2), cell(a.sequentialAreaUm2), cell(r.depth), cell(e), ratio(e, a.areaUm2), cell(f), ratio(f, a.areaUm2)]));
     }
     const unmapped = runs.flatMap((r) => Object.entries(r.asic!.unmapped).map(([t, n]) => `${r.name}: ${n} × ${t}`));
     if (unmapped.length) lines.push('', `Cells the library does not have (not in the area): ${unmapped.join(', ')}.`);

@@ -11,7 +11,6 @@
  * <= 0, both give 0 (Relu's mask is 0 at the max). The ReLU and its backward mask then work
  * on the pooled tensor (a quarter of the elements for 2x2 pools) instead of the full one.
  */
-import { decodeModel, encodeModel } from '../../onnx/io.js';
 import type { Graph, Model, Node } from '../../ir/graph.js';
 
 function reluPoolPairs(g: Graph): [Node, Node][] {
@@ -32,7 +31,7 @@ function reluPoolPairs(g: Graph): [Node, Node][] {
 /** `model` itself when no rewrite applies, else a rewritten copy (the input is not modified). */
 export function prepareForTraining(model: Model): Model {
   if (reluPoolPairs(model.graph).length === 0) return model;
-  const copy = decodeModel(encodeModel(model));
+  const copy = model.clone();
   const g = copy.graph;
   for (const [relu, pool] of reluPoolPairs(g)) {
     const a = relu.inputs[0]!;

@@ -11,6 +11,7 @@ import type { Graph, Node, Value } from '../../ir/graph.js';
 import type { Tensor } from '../../ir/tensor.js';
 import { DataType } from '../../ir/dtype.js';
 import { tensorTypeOf, type Dim } from '../../ir/types.js';
+import { isSamePad, resolvePads, windowAttributes, windowOutputSize } from '../../ir/window.js';
 
 export type ShapeMap = Map<Value, Dim[]>;
 
@@ -214,21 +215,9 @@ export function broadcast(list: (Dim[] | undefined)[]): Dim[] | undefined {
 
 /** Explicit begin/end pads of a Conv or pool, resolving auto_pad from static input dims. */
 export function explicitPads(node: Node, spatialIn: readonly Dim[], kernel: readonly number[], strides: readonly number[], dilations: readonly number[]): number[] | undefined {
-  const r = kernel.length;
-  const autoPad = node.attrString('auto_pad', 'NOTSET');
-  if (autoPad === 'NOTSET') return node.attrInts('pads', new Array<number>(2 * r).fill(0));
-  if (autoPad === 'VALID') return new Array<number>(2 * r).fill(0);
-  const pads = new Array<number>(2 * r).fill(0);
-  for (let i = 0; i < r; i++) {
-    const n = spatialIn[i];
-    if (typeof n !== 'number') return undefined;
-    const out = Math.ceil(n / strides[i]!);
-    const total = Math.max(0, (out - 1) * strides[i]! + (kernel[i]! - 1) * dilations[i]! + 1 - n);
-    const small = Math.floor(total / 2);
-    pads[i] = autoPad === 'SAME_LOWER' ? total - small : small;
-    pads[i + r] = total - pads[i]!;
-  }
-  return pads;
+  const a = windowAttributes(node, kernel.length);
+  if (isSamePad(a.autoPad) && spatialIn.some((n) => typeof n !== 'number')) return undefined;
+  return resolvePads(a.autoPad, a.pads, spatialIn as number[], kernel, strides, dilations);
 }
 
 export interface WindowGeometry {
@@ -240,9 +229,7 @@ export interface WindowGeometry {
 }
 
 export function windowGeometry(node: Node, spatialIn: readonly Dim[], kernel: readonly number[]): WindowGeometry {
-  const r = kernel.length;
-  const strides = node.attrInts('strides', new Array<number>(r).fill(1));
-  const dilations = node.attrInts('dilations', new Array<number>(r).fill(1));
+  const { strides, dilations } = windowAttributes(node, kernel.length);
   return { kernel: [...kernel], strides, dilations, pads: explicitPads(node, spatialIn, kernel, strides, dilations) };
 }
 
@@ -266,12 +253,7 @@ export function spatialOut(spatialIn: readonly Dim[], geo: WindowGeometry, ceil:
   const r = geo.kernel.length;
   return spatialIn.map((n, i) => {
     if (typeof n !== 'number' || !geo.pads) return null;
-    const span = (geo.kernel[i]! - 1) * geo.dilations[i]! + 1;
-    const room = n + geo.pads[i]! + geo.pads[i + r]! - span;
-    let out = (ceil ? Math.ceil(room / geo.strides[i]!) : Math.floor(room / geo.strides[i]!)) + 1;
-    // ceil mode: the last window must start inside the input or the begin pad
-    if (ceil && (out - 1) * geo.strides[i]! >= n + geo.pads[i]!) out--;
-    return out;
+    return windowOutputSize(n, geo.kernel[i]!, geo.strides[i]!, geo.dilations[i]!, geo.pads[i]!, geo.pads[i + r]!, ceil);
   });
 }
 

@@ -1,0 +1,190 @@
+#!/usr/bin/env node
+/**
+ * Calibration of the estimators against yosys (docs/fpga-results.md and docs/asic-results.md,
+ * "Calibration against synthesis"), and the paper's Table 2 bit scaling on synthesized units.
+ *
+ *   npm run bench:synth            # = tsc && node bench/synth.mjs
+ *   node bench/synth.mjs [--no-docs] [--json FILE] [--cached-only]
+ *
+ * 1. Sweep: every unit configuration of bench/synth-configs.mjs (the Verilog backend's
+ *    emitUnitDesign, seeded weights) synthesized with synth_xilinx and with the OSU 0.18 µm
+ *    Liberty library; results cached in bench/out/synth-cache (bench/synth-sweep-run.mjs).
+ * 2. FPGA: the vivado-hls LUT estimate (FINN-R constants) vs synthesized LUTs; the fit
+ *    re-weights the estimate's parts (src/backends/synth/calibrate.ts) on the configurations
+ *    not held out; MAE on the held-out ones.
+ * 3. ASIC: the asic backend's unit counts × the default technology's areas scaled by
+ *    (180/28)² vs the Liberty area; the fit finds the areas per unit kind; held-out MAE.
+ * 4. Table 2: a row-grouped conv unit at 1, 1.2, 1.4 and 2 average weight bits, synthesized
+ *    LUTs and µm² relative to 1 bit, beside the paper's linear (FPGA) and (b/2)²·4 (ASIC) scaling.
+ * Writes the tables between the SYNTH markers of both docs and the numbers to bench/out/synth.json.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { SWEEP, TABLE2, label } from './synth-configs.mjs';
+import { cacheKey, synthCached } from './synth-sweep-run.mjs';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
+const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
+const { emitUnitDesign } = await load('src/backends/verilog/index.js');
+const cal = await load('src/backends/synth/calibrate.js');
+const { UNIT_KINDS } = await load('src/backends/asic/index.js');
+const { writeFileAtomic } = await load('src/util/fs.js');
+
+const args = process.argv.slice(2);
+const writeDocs = !args.includes('--no-docs');
+// --cached-only: use only the configurations already in the cache (say which are missing)
+const cachedOnly = args.includes('--cached-only');
+const skipped = [];
+const cached = async (id, d) => (await Promise.all(['xilinx', 'asic'].map(async (t) => fs.existsSync(await cacheKey(id, d, t))))).every(Boolean);
+const jsonOut = path.resolve(ROOT, args.includes('--json') ? args[args.indexOf('--json') + 1] : 'bench/out/synth.json');
+const log = (m) => console.error(m);
+const t0 = performance.now();
+const NODE_NM = 180;
+
+// ---------------------------------------------------------------- 1. sweep
+const rows = [];
+for (const s of SWEEP) {
+  const d = emitUnitDesign(s.config);
+  if (cachedOnly && !(await cached(s.id, d))) {
+    skipped.push(s.id);
+    continue;
+  }
+  const x = (await synthCached(s.id, d, 'xilinx', log)).total;
+  const a = (await synthCached(s.id, d, 'asic', log)).total;
+  const tally = cal.asicUnitTally(d.unit);
+  rows.push({
+    id: s.id,
+    label: label(s.config),
+    holdout: s.holdout,
+    config: s.config,
+    est: { luts: d.estimate.luts, dsp: d.estimate.dsp, bram18: d.estimate.bram18, breakdown: d.estimate.breakdown },
+    xilinx: { luts: x.xilinx.luts, lutMemory: x.xilinx.lutMemory, ffs: x.xilinx.ffs, carry: x.xilinx.carry, dsp: x.xilinx.dsp, bram18: x.xilinx.bram18, depth: x.depth, seconds: x.seconds },
+    asic: { areaUm2: a.asic.areaUm2, cells: a.asic.cells, ffs: a.asic.sequentialCells, depth: a.depth, seconds: a.seconds },
+    tally,
+    features: cal.lutFeatures(d.estimate),
+  });
+}
+
+// ---------------------------------------------------------------- 2. FPGA fit
+const train = rows.filter((r) => !r.holdout);
+const held = rows.filter((r) => r.holdout);
+const lutX = (r) => cal.LUT_FIT_PARTS.map((k) => r.features[k]);
+const lutCoef = cal.fitNonNegative(train.map(lutX), train.map((r) => r.xilinx.luts));
+const lutFit = Object.fromEntries(cal.LUT_FIT_PARTS.map((k, i) => [k, round(lutCoef[i], 4)]));
+for (const r of rows) r.lutsFitted = cal.fittedLuts({ breakdown: r.est.breakdown }, lutFit);
+
+// ---------------------------------------------------------------- 3. ASIC fit
+const scaled = cal.nodeScaledTech(NODE_NM);
+for (const r of rows) r.areaScaled = cal.tallyArea(r.tally, scaled.area);
+const areaCoef = cal.fitNonNegative(train.map((r) => UNIT_KINDS.map((k) => r.tally[k])), train.map((r) => r.asic.areaUm2));
+const areaFit = Object.fromEntries(UNIT_KINDS.map((k, i) => [k, round(areaCoef[i], 3)]));
+for (const r of rows) r.areaFitted = cal.tallyArea(r.tally, areaFit);
+
+const mae = (sel, pred, act) => cal.meanAbsRelError(sel.map(pred), sel.map(act));
+const summary = {
+  configurations: rows.length,
+  ...(skipped.length ? { notSynthesized: skipped } : {}),
+  heldOut: held.map((r) => r.id),
+  lut: {
+    fit: lutFit,
+    maeUnfittedAll: mae(rows, (r) => r.est.luts, (r) => r.xilinx.luts),
+    maeFittedTrain: mae(train, (r) => r.lutsFitted, (r) => r.xilinx.luts),
+    maeFittedHeldOut: mae(held, (r) => r.lutsFitted, (r) => r.xilinx.luts),
+  },
+  area: {
+    fit: areaFit,
+    scaledFrom: scaled.area,
+    maeScaledAll: mae(rows, (r) => r.areaScaled, (r) => r.asic.areaUm2),
+    maeFittedTrain: mae(train, (r) => r.areaFitted, (r) => r.asic.areaUm2),
+    maeFittedHeldOut: mae(held, (r) => r.areaFitted, (r) => r.asic.areaUm2),
+  },
+};
+
+// ---------------------------------------------------------------- 4. Table 2 on synthesized units
+const t2 = [];
+for (const { id, bits: b, config } of TABLE2) {
+  const d = emitUnitDesign(config);
+  if (cachedOnly && !(await cached(id, d))) {
+    skipped.push(id);
+    continue;
+  }
+  const x = (await synthCached(id, d, 'xilinx', log)).total;
+  const a = (await synthCached(id, d, 'asic', log)).total;
+  t2.push({ bits: b, label: label(config), estLuts: d.estimate.luts, luts: x.xilinx.luts, dsp: x.xilinx.dsp, areaUm2: a.asic.areaUm2, areaScaled: cal.tallyArea(cal.asicUnitTally(d.unit), scaled.area) });
+}
+
+// ---------------------------------------------------------------- output
+const pct = (x) => `${(100 * x).toFixed(1)}%`;
+const n = (x) => Math.round(x).toLocaleString('en-US');
+const err = (p, a) => `${p >= a ? '+' : ''}${((100 * (p - a)) / a).toFixed(0)}%`;
+function round(x, d) {
+  const f = 10 ** d;
+  return Math.round(x * f) / f;
+}
+
+const fpgaTable = [
+  '| id | unit | held out | LUT synth | LUT est (FINN-R) | err | LUT fitted | err | DSP synth / est | FF synth | depth |',
+  '| --- | --- | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.id} | ${r.label} | ${r.holdout ? 'yes' : ''} | ${n(r.xilinx.luts)} | ${n(r.est.luts)} | ${err(r.est.luts, r.xilinx.luts)} | ${n(r.lutsFitted)} | ${err(r.lutsFitted, r.xilinx.luts)} | ${r.xilinx.dsp} / ${r.est.dsp} | ${n(r.xilinx.ffs)} | ${r.xilinx.depth ?? ''} |`),
+].join('\n');
+const asicTable = [
+  '| id | unit | held out | µm² synth (OSU 0.18 µm) | µm² scaled (28→180 nm) | err | µm² fitted | err | cells | flip-flops | depth |',
+  '| --- | --- | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.id} | ${r.label} | ${r.holdout ? 'yes' : ''} | ${n(r.asic.areaUm2)} | ${n(r.areaScaled)} | ${err(r.areaScaled, r.asic.areaUm2)} | ${n(r.areaFitted)} | ${err(r.areaFitted, r.asic.areaUm2)} | ${n(r.asic.cells)} | ${n(r.asic.ffs)} | ${r.asic.depth ?? ''} |`),
+].join('\n');
+const base = t2[0] ?? {};
+const t2Table = [
+  '| avg weight bits | LUT synth | rel. to 1 bit | paper FPGA (linear, b) | LUT est | rel. | µm² synth | rel. to 1 bit | paper ASIC ((b/2)²·4) | µm² scaled est | rel. |',
+  '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...t2.map((r) => `| ${r.bits} | ${n(r.luts)} | ${(r.luts / base.luts).toFixed(2)} | ${r.bits.toFixed(2)} | ${n(r.estLuts)} | ${(r.estLuts / base.estLuts).toFixed(2)} | ${n(r.areaUm2)} | ${(r.areaUm2 / base.areaUm2).toFixed(2)} | ${(r.bits * r.bits).toFixed(2)} | ${n(r.areaScaled)} | ${(r.areaScaled / base.areaScaled).toFixed(2)} |`),
+].join('\n');
+
+const secs = ((performance.now() - t0) / 1000).toFixed(0);
+const heldList = held.map((r) => r.id).join(', ');
+const fpgaBlock = `<!-- SYNTH:START (bench/synth.mjs) -->
+
+${rows.length} unit configurations (bench/synth-configs.mjs), synthesized with yosys \`synth_xilinx -flatten -noiopad\` (xc7). Held out of the fit: ${heldList}.
+
+${fpgaTable}
+
+FINN-R estimate, all configurations: MAE ${pct(summary.lut.maeUnfittedAll)}. Fit (LUT = ${cal.LUT_FIT_PARTS.map((k) => `${lutFit[k]}·${k}`).join(' + ')}, parts of the estimate's breakdown, base = 1 per unit): MAE ${pct(summary.lut.maeFittedTrain)} on the ${train.length} fitted configurations, **${pct(summary.lut.maeFittedHeldOut)} on the ${held.length} held out** (target ≤ 15%).
+
+Table 2 check on synthesized hardware (a row-grouped conv unit, ${t2[0].label.replace(/ W1\/1p.*/, '')}, 1-bit activations):
+
+${t2Table}
+
+Generated by \`node bench/synth.mjs\` (${secs} s with the synthesis cache of bench/out/synth-cache).
+
+<!-- SYNTH:END -->`;
+const asicBlock = `<!-- SYNTH:START (bench/synth.mjs) -->
+
+${rows.length} unit configurations (bench/synth-configs.mjs), synthesized with yosys + abc to the OSU 0.18 µm standard cells (qflow-tech-osu018); estimate: the asic backend's unit counts for the same unit at its own throughput × the default technology's areas × (180/28)². Held out of the fit: ${heldList}.
+
+${asicTable}
+
+Scaled default technology, all configurations: MAE ${pct(summary.area.maeScaledAll)}. Fitted areas per unit (µm², OSU 0.18 µm): ${UNIT_KINDS.map((k) => `${k} ${areaFit[k]}`).join(', ')}; MAE ${pct(summary.area.maeFittedTrain)} on the ${train.length} fitted configurations, **${pct(summary.area.maeFittedHeldOut)} on the ${held.length} held out** (target ≤ 20%).
+
+Generated by \`node bench/synth.mjs\` (${secs} s with the synthesis cache).
+
+<!-- SYNTH:END -->`;
+
+function replaceBlock(file, block) {
+  const [A, B] = ['<!-- SYNTH:START (bench/synth.mjs) -->', '<!-- SYNTH:END -->'];
+  let doc = fs.readFileSync(file, 'utf8');
+  const a = doc.indexOf(A);
+  const b = doc.indexOf(B);
+  doc = a >= 0 && b > a ? doc.slice(0, a) + block + doc.slice(b + B.length) : `${doc.trimEnd()}\n\n${block}\n`;
+  writeFileAtomic(file, doc);
+}
+if (writeDocs) {
+  replaceBlock(path.join(ROOT, 'docs/fpga-results.md'), fpgaBlock);
+  replaceBlock(path.join(ROOT, 'docs/asic-results.md'), asicBlock);
+}
+fs.mkdirSync(path.dirname(jsonOut), { recursive: true });
+writeFileAtomic(jsonOut, `${JSON.stringify({ summary, rows, table2: t2 }, null, 2)}\n`);
+console.log(fpgaTable, '\n');
+console.log(asicTable, '\n');
+console.log(t2Table, '\n');
+console.log(JSON.stringify(summary, null, 2));

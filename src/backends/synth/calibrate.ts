@@ -1,0 +1,162 @@
+/**
+ * Calibration of the estimators against synthesis (docs/fpga-results.md and
+ * docs/asic-results.md, "Calibration against yosys"):
+ *
+ * - FPGA: the vivado-hls unit estimate is a sum of parts (`breakdown`: base, lanes, per-PE
+ *   and shared combine logic, weight memory). The fit re-weights them,
+ *   LUT_fit = Σ_k c_k · part_k (c_k ≥ 0), least squares on the relative error over the
+ *   synthesized configurations; FINN's c0 = 300 and c1 = 1.1 stay the default estimate.
+ * - ASIC: the asic backend prices a layer as Σ_kind units_kind · area_kind. For a unit
+ *   configuration the units are counted by the same model at the unit's own throughput
+ *   (`asicUnitWork`); the fit finds the areas per kind (≥ 0) that match the Liberty area,
+ *   and becomes a technology (`fittedTech`) beside the paper-anchored default.
+ *
+ * Fits are non-negative least squares by enumeration of the active set (at most 5
+ * unknowns here), weighted by 1/y² so that they minimize relative error.
+ */
+import { fail, ErrorCodes } from '../../errors.js';
+import { estimateDesign as estimateAsic } from '../asic/cost.js';
+import { DEFAULT_TECH, UNIT_KINDS, type AsicTech, type UnitCosts } from '../asic/tech.js';
+import type { AsicLayerWork } from '../asic/work.js';
+import type { StageEstimate, UnitStage } from '../vivado-hls/types.js';
+import { planeStats } from '../vivado-hls/estimate.js';
+
+/** Parts of the vivado-hls unit estimate the LUT fit weighs. */
+export const LUT_FIT_PARTS = ['base', 'lanes', 'combine', 'memory'] as const;
+export type LutFitPart = (typeof LUT_FIT_PARTS)[number];
+export type LutFit = Record<LutFitPart, number>;
+
+/** The parts of a unit estimate as fit features (base as its count of units: 1; per-PE and shared combine together). */
+export function lutFeatures(e: Pick<StageEstimate, 'breakdown'>): Record<LutFitPart, number> {
+  const b = e.breakdown;
+  if (!b) return fail(ErrorCodes.INTERNAL, 'a unit estimate without its LUT breakdown');
+  return { base: 1, lanes: b.lanes, combine: b.perPe + b.combine, memory: b.memory };
+}
+
+/** A unit's LUTs under fitted weights. */
+export function fittedLuts(e: Pick<StageEstimate, 'breakdown'>, fit: LutFit): number {
+  const f = lutFeatures(e);
+  return Math.round(LUT_FIT_PARTS.reduce((s, k) => s + fit[k] * f[k], 0));
+}
+
+/**
+ * The LUT fit to yosys synth_xilinx (bench/synth.mjs on the configurations of
+ * bench/synth-configs.mjs that are not held out; docs/fpga-results.md states the residuals).
+ */
+export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze({ base: 68.553, lanes: 1.2877, combine: 0.4166, memory: 1.4685 });
+
+/** The areas per unit kind (µm²) fitted to the OSU 0.18 µm library (bench/synth.mjs; docs/asic-results.md). */
+export const OSU018_AREA_FIT: Readonly<UnitCosts> = Object.freeze({ xnorPopcountLane: 0, adderTreeBit: 113.392, accumulatorBit: 1881.213, comparatorBit: 0, sramBit: 68.559 });
+
+/** The process node (nm) the default technology's area figures are for (tech.ts: 28-nm-class). */
+export const DEFAULT_TECH_NODE_NM = 28;
+
+/** DEFAULT_TECH's areas scaled to another node by (node / 28 nm)² (energies unchanged): the naive transfer the calibration checks. */
+export function nodeScaledTech(nodeNm: number, tech: AsicTech = DEFAULT_TECH): AsicTech {
+  const s = (nodeNm / DEFAULT_TECH_NODE_NM) ** 2;
+  const area = Object.fromEntries(UNIT_KINDS.map((k) => [k, tech.area[k] * s])) as UnitCosts;
+  return { ...tech, name: `${tech.name}@${nodeNm}nm`, node: `${tech.node}, areas × (${nodeNm}/${DEFAULT_TECH_NODE_NM})²`, area };
+}
+
+/** The asic backend's work item for a unit configuration (its weights' bit histogram, terms, accumulator and output). */
+export function asicUnitWork(u: UnitStage): AsicLayerWork {
+  const w = u.weight;
+  const params = u.mh * u.mw;
+  let weightBits: number[];
+  if (w.kind === 'binary') {
+    const d = planeStats(w).density;
+    // nested planes: params with ≥ k bits = density[k-1]·params
+    weightBits = d.map((dk, k) => Math.round((dk - (d[k + 1] ?? 0)) * params));
+  } else {
+    weightBits = new Array<number>(w.bits).fill(0);
+    weightBits[w.bits - 1] = params;
+  }
+  const entry = u.in.entry;
+  const fixedIn = entry.kind === 'fixed';
+  const aBits = fixedIn ? entry.bits : entry.planes;
+  const act = u.activation;
+  const output: AsicLayerWork['output'] =
+    act.kind === 'threshold' ? { kind: 'thresholds', count: Math.max(0, ...act.thresholds.map((t) => t.length)) } : { kind: 'requantize', bits: act.outBits };
+  return {
+    name: u.name,
+    kind: u.source === 'conv' ? 'conv' : 'fully-connected',
+    weightBits,
+    weightEncoding: w.kind === 'binary' ? 'planes' : 'fixed',
+    activation: { source: fixedIn ? 'network-input' : 'binarized', encoding: fixedIn ? 'fixed' : 'planes', avg: aBits, max: aBits },
+    outputPositions: u.reps,
+    rows: u.mh,
+    cols: u.mw,
+    accumulatorBits: u.accBits,
+    accumulatorsPerOutput: u.terms.length,
+    output,
+  };
+}
+
+/** Unit counts per kind of a unit configuration under the asic model, folded to the unit's own cycles per frame. */
+export function asicUnitTally(u: UnitStage): UnitCosts {
+  const cycles = u.reps * (u.mh / u.pe) * (u.mw / u.simd);
+  const e = estimateAsic([asicUnitWork(u)], { ...DEFAULT_TECH, foldCycles: Math.max(1, Math.round(cycles)) });
+  return { ...e.layers[0]!.units };
+}
+
+/** Σ units · area of a tally in a technology, µm². */
+export function tallyArea(t: UnitCosts, area: UnitCosts): number {
+  return UNIT_KINDS.reduce((s, k) => s + t[k] * area[k], 0);
+}
+
+/** The default technology with the areas of a fit (what `--tech` would take). */
+export function fittedTech(area: UnitCosts, name: string, node: string): AsicTech {
+  return { ...DEFAULT_TECH, name, node, area: { ...area } };
+}
+
+// ------------------------------------------------------------------------------------------
+// Non-negative weighted least squares
+// ------------------------------------------------------------------------------------------
+
+/** Solves the normal equations A x = b (Gaussian elimination with pivoting); undefined if singular. */
+function solve(a: number[][], b: number[]): number[] | undefined {
+  const n = b.length;
+  const m = a.map((row, i) => [...row, b[i]!]);
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[p]![c]!)) p = r;
+    if (Math.abs(m[p]![c]!) < 1e-12) return undefined;
+    [m[c], m[p]] = [m[p]!, m[c]!];
+    for (let r = 0; r < n; r++) {
+      if (r === c) continue;
+      const f = m[r]![c]! / m[c]![c]!;
+      for (let k = c; k <= n; k++) m[r]![k]! -= f * m[c]![k]!;
+    }
+  }
+  return m.map((row, i) => row[n]! / row[i]!);
+}
+
+/**
+ * Non-negative least squares min Σ_i w_i (X_i·c − y_i)², c ≥ 0, with weights w_i = 1/y_i²
+ * (relative error): the best of the unconstrained solutions over every subset of columns
+ * whose solution is non-negative. Columns at most ~10.
+ */
+export function fitNonNegative(x: readonly (readonly number[])[], y: readonly number[]): number[] {
+  const n = x[0]?.length ?? 0;
+  if (n === 0 || x.length !== y.length) fail(ErrorCodes.INTERNAL, 'fitNonNegative: empty or mismatched data');
+  const w = y.map((v) => (v !== 0 ? 1 / (v * v) : 0));
+  let best: { c: number[]; err: number } | undefined;
+  for (let mask = 1; mask < 1 << n; mask++) {
+    const cols = [...Array(n).keys()].filter((j) => (mask >> j) & 1);
+    const ata = cols.map((j) => cols.map((k) => x.reduce((s, row, i) => s + w[i]! * row[j]! * row[k]!, 0)));
+    const atb = cols.map((j) => x.reduce((s, row, i) => s + w[i]! * row[j]! * y[i]!, 0));
+    const sol = solve(ata, atb);
+    if (!sol || sol.some((v) => v < 0 || !Number.isFinite(v))) continue;
+    const c = new Array<number>(n).fill(0);
+    cols.forEach((j, i) => (c[j] = sol[i]!));
+    const err = x.reduce((s, row, i) => s + w[i]! * (row.reduce((t, v, j) => t + v * c[j]!, 0) - y[i]!) ** 2, 0);
+    if (!best || err < best.err - 1e-15) best = { c, err };
+  }
+  return best ? best.c : new Array<number>(n).fill(0);
+}
+
+/** Mean absolute relative error |pred − actual| / actual over pairs (a fraction). */
+export function meanAbsRelError(pred: readonly number[], actual: readonly number[]): number {
+  if (pred.length === 0) return 0;
+  return pred.reduce((s, p, i) => s + Math.abs(p - actual[i]!) / actual[i]!, 0) / pred.length;
+}

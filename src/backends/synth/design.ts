@@ -1,0 +1,73 @@
+/**
+ * Synthesis of a lowered Verilog design (`lower --backend verilog --synth xilinx|asic`): the
+ * design's sources (not its testbench) synthesized whole and per unit, each unit beside the
+ * estimators' figures for the same hardware: the vivado-hls estimate (FINN-R constants, and
+ * re-weighted by the fit to yosys), and the asic backend's unit counts priced with the default
+ * technology scaled to 180 nm and with the areas fitted to the OSU 0.18 µm library.
+ */
+import type { FpgaEstimate, UnitStage } from '../vivado-hls/types.js';
+import { asicUnitTally, fittedLuts, nodeScaledTech, tallyArea, OSU018_AREA_FIT, YOSYS_LUT_FIT } from './calibrate.js';
+import { DEFAULT_LIBERTY } from './liberty.js';
+import { renderSynthMarkdown, type SynthEstimate } from './render.js';
+import { synthesize } from './index.js';
+import type { SynthOptions, SynthReport } from './types.js';
+
+/** What synthesis needs of a lowered Verilog design (the verilog backend's result). */
+export interface LoweredVerilog {
+  files: ReadonlyMap<string, string>;
+  top: string;
+  /** The synthesizable sources (no testbench), in reading order. */
+  sources: readonly string[];
+  units: readonly { module: string; layer: string; stage: UnitStage }[];
+  /** The vivado-hls estimate of the same folding. */
+  estimates: FpgaEstimate;
+}
+
+export interface DesignSynthesis {
+  report: SynthReport;
+  /** The estimators' figures beside it, per unit name and 'total'. */
+  estimates: SynthEstimate[];
+  markdown: string;
+}
+
+/**
+ * Synthesizes a lowered design whole and per unit (the units are named by their layer).
+ * The testbench and other non-source files stay out; memory images go along.
+ */
+export async function synthesizeVerilog(v: LoweredVerilog, o: SynthOptions): Promise<DesignSynthesis> {
+  const files = new Map<string, string>();
+  const sources = new Set(v.sources);
+  for (const [k, text] of v.files) if (sources.has(k) || !/\.(s?v|vh|f|json|md|txt)$/.test(k)) files.set(k, text);
+  const report = await synthesize({ files, top: v.top, units: v.units.map((u) => ({ name: u.layer, module: u.module })) }, o);
+  const estimates: SynthEstimate[] = [];
+  const defaultLib = o.target === 'asic' && (o.liberty === undefined || o.liberty === DEFAULT_LIBERTY);
+  const scaled = nodeScaledTech(180).area;
+  let areaScaled = 0;
+  let areaFitted = 0;
+  for (const u of v.units) {
+    const st = v.estimates.stages.find((s) => s.stage === u.module);
+    const tally = asicUnitTally(u.stage);
+    const e: SynthEstimate = { name: u.layer };
+    if (st) {
+      e.luts = st.luts;
+      if (st.breakdown) e.lutsFitted = fittedLuts(st, YOSYS_LUT_FIT);
+    }
+    if (defaultLib) {
+      e.areaUm2 = tallyArea(tally, scaled);
+      e.areaFittedUm2 = tallyArea(tally, OSU018_AREA_FIT);
+      areaScaled += e.areaUm2;
+      areaFitted += e.areaFittedUm2;
+    }
+    estimates.push(e);
+  }
+  const unitLutsFitted = estimates.reduce((s, e) => s + (e.lutsFitted ?? 0), 0);
+  const unitLuts = estimates.reduce((s, e) => s + (e.luts ?? 0), 0);
+  estimates.push({
+    name: 'total',
+    luts: v.estimates.total.luts,
+    // the fit re-weights the units; the other stages keep their estimate
+    lutsFitted: Math.round(v.estimates.total.luts - unitLuts + unitLutsFitted),
+    ...(defaultLib ? { areaUm2: areaScaled, areaFittedUm2: areaFitted } : {}),
+  });
+  return { report, estimates, markdown: renderSynthMarkdown(report, estimates) };
+}

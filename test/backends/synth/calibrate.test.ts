@@ -1,0 +1,82 @@
+/**
+ * Calibration helpers: the non-negative least-squares fit, the asic model's view of a unit
+ * configuration, and a generated unit synthesized beside its estimates (asic, small).
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  asicUnitTally,
+  asicUnitWork,
+  fitNonNegative,
+  fittedLuts,
+  lutFeatures,
+  meanAbsRelError,
+  nodeScaledTech,
+  tallyArea,
+  OSU018_AREA_FIT,
+  YOSYS_LUT_FIT,
+} from '../../../src/backends/synth/calibrate.js';
+import { synthesizeVerilog } from '../../../src/backends/synth/design.js';
+import { DEFAULT_TECH } from '../../../src/backends/asic/index.js';
+import { emitUnitDesign } from '../../../src/backends/verilog/index.js';
+import type { FpgaEstimate } from '../../../src/backends/vivado-hls/types.js';
+
+describe('fitNonNegative', () => {
+  it('recovers exact non-negative coefficients and clamps a negative one to 0', () => {
+    const x = [[1, 2, 0], [1, 5, 1], [1, 9, 3], [1, 1, 7], [1, 4, 4]];
+    const y = x.map((r) => 10 * r[0]! + 3 * r[1]! + 0.5 * r[2]!);
+    const c = fitNonNegative(x, y);
+    expect(c[0]).toBeCloseTo(10, 6);
+    expect(c[1]).toBeCloseTo(3, 6);
+    expect(c[2]).toBeCloseTo(0.5, 6);
+    // y decreasing in column 1: the best non-negative fit drops it
+    const y2 = x.map((r) => 100 - 2 * r[1]!);
+    const c2 = fitNonNegative(x, y2);
+    expect(c2.every((v) => v >= 0)).toBe(true);
+    expect(c2[1]).toBe(0);
+    expect(meanAbsRelError([110, 90], [100, 100])).toBeCloseTo(0.1, 12);
+  });
+});
+
+describe('the estimators on a unit configuration', () => {
+  const d = emitUnitDesign({ kind: 'matvec', inputs: 32, outputs: 8, pe: 2, simd: 8, weightPlanes: 2, avgBits: 1.5, bitMap: 'row', activationPlanes: 1, seed: 3 });
+
+  it('the asic work item has the unit\'s parameters, bits, terms and output', () => {
+    const w = asicUnitWork(d.unit);
+    expect(w.weightBits.reduce((a, b) => a + b, 0)).toBe(8 * 32);
+    expect(w.weightBits.length).toBe(2);
+    expect(w.rows).toBe(8);
+    expect(w.cols).toBe(32);
+    expect(w.accumulatorsPerOutput).toBe(d.unit.terms.length);
+    expect(w.output).toEqual({ kind: 'thresholds', count: 2 }); // one output plane with the zero level: 3 levels
+    const t = asicUnitTally(d.unit);
+    expect(t.xnorPopcountLane).toBeGreaterThan(0);
+    expect(t.sramBit).toBeGreaterThanOrEqual(w.weightBits[0]! + 2 * w.weightBits[1]!);
+    // scaling to 180 nm multiplies every area by (180/28)²
+    const s = nodeScaledTech(180);
+    expect(tallyArea(t, s.area)).toBeCloseTo(tallyArea(t, DEFAULT_TECH.area) * (180 / 28) ** 2, 6);
+  });
+
+  it('fitted LUTs weigh the estimate\'s parts', () => {
+    const f = lutFeatures(d.estimate);
+    expect(f.base).toBe(1);
+    expect(fittedLuts(d.estimate, { base: 1, lanes: 0, combine: 0, memory: 0 })).toBe(1);
+    expect(fittedLuts(d.estimate, { base: 0, lanes: 1, combine: 0, memory: 0 })).toBe(d.estimate.breakdown!.lanes);
+    expect(Object.values(YOSYS_LUT_FIT).some((v) => v > 0)).toBe(true);
+    expect(Object.values(OSU018_AREA_FIT).some((v) => v > 0)).toBe(true);
+  });
+
+  it('a generated unit synthesized (asic, the testbench left out) beside its estimates', async () => {
+    const estimates = { stages: [d.estimate], total: { luts: d.estimate.luts } } as unknown as FpgaEstimate;
+    const files = new Map([...d.files, ['tb.v', 'this is not Verilog and must not be read']]);
+    const r = await synthesizeVerilog({ files, top: d.top, sources: [`${d.top}.v`], units: [{ module: d.top, layer: 'fc0', stage: d.unit }], estimates }, { target: 'asic', whole: false, depth: false });
+    const unit = r.report.units[0]!;
+    expect(unit.name).toBe('fc0');
+    expect(unit.asic!.areaUm2).toBeGreaterThan(0);
+    expect(r.report.total).toBeUndefined();
+    const e = r.estimates.find((x) => x.name === 'fc0')!;
+    expect(e.luts).toBe(d.estimate.luts);
+    expect(e.areaUm2).toBeCloseTo(tallyArea(asicUnitTally(d.unit), nodeScaledTech(180).area), 6);
+    expect(e.areaFittedUm2).toBeGreaterThan(0);
+    expect(r.markdown).toContain('| fc0 |');
+  }, 120_000);
+});
