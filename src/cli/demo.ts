@@ -22,6 +22,9 @@ import {
 } from './quantize.js';
 import { evalRunJson, runEval, type EvalRun } from './eval.js';
 import { BACKENDS, runLower, type LowerRun } from './lower.js';
+
+/** The backends the demo lowers with: all but verilog (its RTL simulation needs Verilator and minutes; docs/verilog.md). */
+const DEMO_BACKENDS = BACKENDS.filter((b) => b.name !== 'verilog');
 import { runTrain, type TrainRun } from './train.js';
 import { formatDistribution } from './options.js';
 
@@ -201,7 +204,7 @@ const lowerStep: DemoStep = {
     if (!source) return ['skipped: no quantized model'];
     const runs: LowerRun[] = [];
     const lines: string[] = [];
-    for (const b of BACKENDS) {
+    for (const b of DEMO_BACKENDS) {
       const out = path.join(ctx.outDir, b.name);
       // The HLS project is proven here, not only generated: its testbench carries the bit-level
       // IR's outputs for 100 test images and g++ runs it (C simulation), which must agree exactly.
@@ -298,7 +301,7 @@ export function registerDemo(program: Command, io: CliIo): void {
         `registered in this build are skipped and named); quantize the weights to ${DEMO_AVG_BITS} average bits ` +
         `with Middle-Out (${DEMO_MODEL}.hbnn.onnx, quantize.json); evaluate the float and the quantized model ` +
         `on ${DEMO_DATA} (eval.json); fine-tune it briefly (one epoch over ${DEMO_TRAIN_LIMIT} images of ${DEMO_TRAIN_DATA}: ` +
-        `${DEMO_MODEL}.ft.onnx, fine-tune.json); lower the result with every backend (${BACKENDS.map((b) => `${b.name}/`).join(', ')}); ` +
+        `${DEMO_MODEL}.ft.onnx, fine-tune.json); lower the result with the backends (${DEMO_BACKENDS.map((b) => `${b.name}/`).join(', ')}); ` +
         `and summarize (summary.json).`,
     )
     .option('-o, --out <dir>', 'output folder', path.join('out', 'demo'))

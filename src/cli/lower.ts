@@ -7,6 +7,7 @@
  * Backends are entries of `BACKENDS`; each names the options it takes, so an option given
  * to a backend that does not use it is an error rather than silently ignored.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadModel } from '../onnx/io.js';
@@ -17,6 +18,7 @@ import { Pipeline } from '../pass/manager.js';
 import { builtinPasses } from '../../passes/registry.js';
 import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../backends/asic/index.js';
 import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../backends/vivado-hls/index.js';
+import { lowerToVerilog, runVerilatorSim, VERILATOR_PACKAGE, type VerilogOptions } from '../backends/verilog/index.js';
 import { loadDataset, type Normalization } from '../data/index.js';
 import { inputNormalization } from './normalize.js';
 import { decodeDataTensor } from './eval.js';
@@ -61,6 +63,8 @@ export interface LowerCliOptions {
   csim?: boolean;
   keepRowOrder?: boolean;
   weights?: string;
+  // verilog
+  sim?: boolean;
 }
 
 export type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
@@ -93,11 +97,13 @@ const FLAG: Record<OptionKey, string> = {
   csim: '--csim',
   keepRowOrder: '--keep-row-order',
   weights: '--weights',
+  sim: '--sim',
 };
 
 const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
 const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS];
+const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'keepRowOrder', ...BITIR_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -235,43 +241,48 @@ function readJsonOption(file: string, flag: string, cwd: string): unknown {
   }
 }
 
+/** The options the vivado-hls and verilog backends share (folding, part, testbench), checked before any lowering. */
+function designOptions(o: LowerCliOptions, cwd: string): VivadoHlsOptions {
+  const opts: VivadoHlsOptions = {};
+  const clock = clockOption(o.clockMhz);
+  if (clock !== undefined) opts.clockMhz = clock;
+  if (o.targetFps !== undefined) {
+    const f = parseNumberOption(o.targetFps, '--target-fps');
+    if (f <= 0) fail(ErrorCodes.INVALID_OPTION, `--target-fps must be > 0, got ${f}`, { option: '--target-fps' });
+    opts.targetFps = f;
+  }
+  if (o.part !== undefined) opts.part = resolvePart(o.part).name;
+  if (o.keepRowOrder) opts.groupRows = false;
+  if (o.folding !== undefined) opts.folding = parseFolding(readJsonOption(o.folding, '--folding', cwd));
+  if (o.testSamples !== undefined) opts.testSamples = parseIntOption(o.testSamples, '--test-samples', 1);
+  if (o.accSamples !== undefined) opts.accSamples = parseIntOption(o.accSamples, '--acc-samples', 0);
+  if (o.normalize !== undefined && o.testData === undefined) fail(ErrorCodes.INVALID_OPTION, '--normalize applies to --test-data', { option: '--normalize' });
+  if (o.normalize !== undefined) parseNormalizeOption(o.normalize); // checked before the model is loaded
+  const lowering = bitIrLoweringOptions(o);
+  if (Object.keys(lowering).length > 0) opts.lowering = lowering;
+  return opts;
+}
+
+/** --test-data read and normalized as runLower resolved it (--normalize, else the model's record). */
+function testDataOption(o: LowerCliOptions, cwd: string, data: LowerData, limit: number): Float32Array | undefined {
+  if (o.testData === undefined) return undefined;
+  return loadDataset(resolveDataSpec(o.testData, cwd), { limit, ...(data.normalize ? { normalize: data.normalize } : {}), decodeTensor: decodeDataTensor }).images;
+}
+
 const vivadoHlsBackend: Backend = {
   name: 'vivado-hls',
   summary:
     'a Vivado HLS C++ project (streaming units, weights headers, testbench with expected outputs, run_hls.tcl), its folding and FPGA estimate; --csim compiles and runs the testbench with g++',
   options: () => HLS_KEYS,
   prepare(o, cwd) {
-    const opts: VivadoHlsOptions = {};
-    const clock = clockOption(o.clockMhz);
-    if (clock !== undefined) opts.clockMhz = clock;
-    if (o.targetFps !== undefined) {
-      const f = parseNumberOption(o.targetFps, '--target-fps');
-      if (f <= 0) fail(ErrorCodes.INVALID_OPTION, `--target-fps must be > 0, got ${f}`, { option: '--target-fps' });
-      opts.targetFps = f;
-    }
-    if (o.part !== undefined) opts.part = resolvePart(o.part).name;
-    if (o.keepRowOrder) opts.groupRows = false;
+    const opts: VivadoHlsOptions = designOptions(o, cwd);
     if (o.weights !== undefined) {
       if (o.weights !== 'inline' && o.weights !== 'files') fail(ErrorCodes.INVALID_OPTION, `--weights must be inline or files, got '${o.weights}'`, { option: '--weights' });
       opts.weightStorage = o.weights;
     }
-    if (o.folding !== undefined) opts.folding = parseFolding(readJsonOption(o.folding, '--folding', cwd));
-    if (o.testSamples !== undefined) opts.testSamples = parseIntOption(o.testSamples, '--test-samples', 1);
-    if (o.accSamples !== undefined) opts.accSamples = parseIntOption(o.accSamples, '--acc-samples', 0);
-    if (o.normalize !== undefined && o.testData === undefined) fail(ErrorCodes.INVALID_OPTION, '--normalize applies to --test-data', { option: '--normalize' });
-    if (o.normalize !== undefined) parseNormalizeOption(o.normalize); // checked before the model is loaded
-    const lowering = bitIrLoweringOptions(o);
-    if (Object.keys(lowering).length > 0) opts.lowering = lowering;
     return (model, data) => {
-      if (o.testData !== undefined) {
-        // Normalized as runLower resolved it: --normalize, else the model's record.
-        const ds = loadDataset(resolveDataSpec(o.testData, cwd), {
-          limit: opts.testSamples ?? 8,
-          ...(data.normalize ? { normalize: data.normalize } : {}),
-          decodeTensor: decodeDataTensor,
-        });
-        opts.testData = ds.images;
-      }
+      const test = testDataOption(o, cwd, data, opts.testSamples ?? 8);
+      if (test) opts.testData = test;
       const r = lowerVivadoHls(model, opts);
       const t = r.estimates.total;
       const result: BackendResult = {
@@ -305,6 +316,61 @@ const vivadoHlsBackend: Backend = {
   },
 };
 
+const verilogBackend: Backend = {
+  name: 'verilog',
+  summary:
+    'synthesizable Verilog of the vivado-hls design (same folding): one module per unit, $readmemh memories, hbnn_top, a self-checking testbench; --sim builds and runs it with Verilator',
+  options: () => VERILOG_KEYS,
+  prepare(o, cwd) {
+    const opts: VerilogOptions = designOptions(o, cwd);
+    // --sim needs Verilator: a missing tool is an error before anything is lowered or written.
+    if (o.sim) requireTool(process.env['VERILATOR'] ?? 'verilator', VERILATOR_PACKAGE);
+    return (model, data) => {
+      const test = testDataOption(o, cwd, data, opts.testSamples ?? 8);
+      if (test) opts.testData = test;
+      const r = lowerToVerilog(model, opts);
+      const t = r.estimates.total;
+      const result: BackendResult = {
+        files: r.files,
+        lines: [
+          `${r.design.stages.length} stages, ${r.units.length} matrix-vector units (${r.units.map((u) => `${u.layer} PE ${u.stage.pe} SIMD ${u.stage.simd}`).join(', ')}); folding for ${formatCount(opts.targetFps ?? DEFAULT_TARGET_FPS)} frames/s at ${r.estimates.clockMhz} MHz: ${formatCount(t.cycles)} cycles per frame (vivado-hls schedule)`,
+          `top ${r.top} (${r.sources.length} source files in sources.f); testbench tb.v: ${r.testSamples} samples, accumulators of ${r.accSamples} (expected values from the bit-level IR)`,
+        ],
+        summary: { top: r.top, units: r.units.map((u) => ({ layer: u.layer, module: u.module, pe: u.stage.pe, simd: u.stage.simd })), sources: r.sources, testSamples: r.testSamples, accSamples: r.accSamples, folding: r.folding },
+      };
+      if (o.sim) {
+        result.afterWrite = async (outDir) => {
+          const c = await runVerilatorSim(outDir);
+          const s = c.summary;
+          const what = s ? `${formatCount(s.samples)} samples, ${formatCount(s.classMismatches)} class / ${formatCount(s.logitMismatches)} logit / ${formatCount(s.accumulatorMismatches)} accumulator mismatches` : 'no summary printed';
+          if (!c.ok) {
+            fail(ErrorCodes.TOOLCHAIN, `RTL simulation failed (${what}); the project is in ${outDir}\n${c.stdout.split('\n').slice(-12).join('\n')}`, { file: outDir });
+          }
+          return {
+            lines: [`RTL simulation passed (verilator): ${what}; build ${formatDuration(c.buildMs)}, run ${formatDuration(c.runMs)}`],
+            summary: { sim: { ok: c.ok, ...(s ? s : {}), buildMs: c.buildMs, runMs: c.runMs } },
+          };
+        };
+      }
+      return result;
+    };
+  },
+};
+
+/** TOOLCHAIN unless `tool` is an executable on PATH (or a path to one), naming the Debian package that installs it. */
+function requireTool(tool: string, pkg: string): void {
+  const candidates = tool.includes(path.sep) ? [tool] : (process.env['PATH'] ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, tool));
+  for (const c of candidates) {
+    try {
+      fs.accessSync(c, fs.constants.X_OK);
+      if (fs.statSync(c).isFile()) return;
+    } catch {
+      // not here
+    }
+  }
+  fail(ErrorCodes.TOOLCHAIN, `${tool} not found on PATH: install the Debian package "${pkg}" (apt-get install ${pkg})`, { option: '--sim' });
+}
+
 function asicLines(r: AsicReport): string[] {
   const s = r.summary;
   return [
@@ -326,7 +392,7 @@ export async function canonicalizeForLowering(m: Model): Promise<{ pipeline: str
 }
 
 /** The backends this build has, by name. */
-export const BACKENDS: readonly Backend[] = [bitIrBackend, vivadoHlsBackend, asicBackend];
+export const BACKENDS: readonly Backend[] = [bitIrBackend, vivadoHlsBackend, verilogBackend, asicBackend];
 
 export interface LowerRun {
   model: string;
@@ -415,7 +481,7 @@ export function registerLower(program: Command, io: CliIo): void {
   // LoweringOptions keys set by flags of another name (messages name the flags)
   apiOptionAliases(cmd, { actBits: 'fixedActBits', actFrac: 'fixedActFrac', weightBits: 'fixedWeightBits' });
   cmd
-    .summary('lower a quantized model to the bit-level IR, a Vivado HLS project or an ASIC estimate')
+    .summary('lower a quantized model to the bit-level IR, a Vivado HLS project, Verilog or an ASIC estimate')
     .description(
       `Lower an HBNN-quantized model (from \`hbnn-onnx quantize\`) with a backend and write its files into the output folder, ` +
         `all together (an error leaves the folder as it was). Backends: ${BACKENDS.map((b) => `${b.name}: ${b.summary}`).join('; ')}. ` +
@@ -441,6 +507,7 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--test-samples <n>', on('testSamples', 'samples in the testbench (default 8; 1 with weights in files)'))
     .option('--acc-samples <n>', on('accSamples', 'samples whose accumulators the testbench checks (default 2; 0 with weights in files)'))
     .option('--csim', on('csim', 'compile the project with g++ ($CXX) and run its testbench (C simulation)'))
+    .option('--sim', on('sim', 'build the testbench with Verilator ($VERILATOR; Debian package verilator) and run it (RTL simulation)'))
     .option('--weights <where>', on('weights', 'weight planes inline in the headers or in data files read at run time by the C simulation (inline|files; default: files above 4 Mbit of weights)'))
     .option('--keep-row-order', on('keepRowOrder', "keep FINN's row order on the PEs (default: rows grouped by their widest weight, so PEs drop the bit planes their rows never use)"))
     .option('--tech <file>', on('tech', "technology JSON (default: calibrated to the paper's VGG-8 ASIC row)"))
@@ -460,6 +527,7 @@ Before the backend, lower canonicalizes the model: ${LOWERING_CANONICALIZATION}.
 Examples:
   $ hbnn-onnx lower model.hbnn.onnx --backend bit-ir -o out/bitir
   $ hbnn-onnx lower model.hbnn.onnx --backend vivado-hls --target-fps 10000 --test-data fmnist-mini:test --normalize fmnist --csim
+  $ hbnn-onnx lower model.hbnn.onnx --backend verilog --target-fps 20000 --test-data fmnist-mini:test --normalize fmnist --test-samples 100 --sim
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --clock-mhz 200 --sweep sweep/sweep.json -o out/asic
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --from-bit-ir --scaling paper --paper-anchor vgg8-cifar10`,
     )

@@ -204,7 +204,7 @@ describe('lower errors: nothing written', () => {
   it('a float model is not-quantized (exit 4), for every backend', async () => {
     const d = tmpDir();
     fs.copyFileSync(FMNIST_CNN, path.join(d, 'float.onnx'));
-    for (const backend of ['bit-ir', 'vivado-hls', 'asic']) {
+    for (const backend of ['bit-ir', 'vivado-hls', 'verilog', 'asic']) {
       const r = await cli(['lower', 'float.onnx', '--backend', backend], { cwd: d });
       expect(r.code, backend).toBe(4);
       expect(r.stderr).toMatch(/^hbnn-onnx: error\[not-quantized\]: .*run `hbnn-onnx quantize` first/);

@@ -74,10 +74,10 @@ describe('help', () => {
   it('lower --help labels each backend option with the backends that take it', async () => {
     const help = (await cli(['lower', '--help'])).stdout;
     for (const flag of ['--input-frac', '--fixed-act-bits', '--fixed-act-frac', '--logit-bits', '--multiplier-bits']) {
-      expect(optionHelp(help, flag), flag).toMatch(new RegExp(`^${flag} <n> bit-ir, vivado-hls, asic with --from-bit-ir: `));
+      expect(optionHelp(help, flag), flag).toMatch(new RegExp(`^${flag} <n> bit-ir, vivado-hls, verilog, asic with --from-bit-ir: `));
     }
-    expect(optionHelp(help, '--input-bits')).toMatch(/^--input-bits <n> bit-ir, vivado-hls, asic: /);
-    expect(optionHelp(help, '--target-fps')).toMatch(/^--target-fps <fps> vivado-hls: /);
+    expect(optionHelp(help, '--input-bits')).toMatch(/^--input-bits <n> bit-ir, vivado-hls, verilog, asic: /);
+    expect(optionHelp(help, '--target-fps')).toMatch(/^--target-fps <fps> vivado-hls, verilog: /);
     expect(optionHelp(help, '--tech')).toMatch(/^--tech <file> asic: /);
     // and the labels agree with what lower accepts: --input-frac with vivado-hls is not refused as unused
     const r = await cli(['lower', 'no-such.onnx', '--backend', 'vivado-hls', '--input-frac', '15', '-o', tmpDir()]);

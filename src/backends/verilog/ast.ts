@@ -61,6 +61,8 @@ export type Stmt =
   /** A system task or task call: `$display("...", a, b);` */
   | { kind: 'call'; name: string; args: Expr[] }
   | { kind: 'delay'; cycles: Expr }
+  | { kind: 'forever'; body: Stmt[] }
+  | { kind: 'ifdef'; macro: string; body: Stmt[] }
   | { kind: 'wait'; event: Expr };
 
 export interface Module {
@@ -144,6 +146,14 @@ function printStmt(s: Stmt, depth: number, out: string[]): void {
       return;
     case 'delay':
       out.push(`${pad}#(${s.cycles});`);
+      return;
+    case 'forever':
+      printBlock('forever', s.body, depth, out);
+      return;
+    case 'ifdef':
+      out.push(`\`ifdef ${s.macro}`);
+      printStmts(s.body, depth, out);
+      out.push('`endif');
       return;
     case 'wait':
       out.push(`${pad}@(${s.event});`);

@@ -18,7 +18,7 @@
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import { planeStats } from '../vivado-hls/estimate.js';
-import { planesPerPe } from '../vivado-hls/emit/stages.js';
+import { BIT_PLANE_MIN_SIMD, planesPerPe } from '../vivado-hls/emit/stages.js';
 import { thresholdLayout } from '../vivado-hls/emit/weights.js';
 import { signedBits } from '../vivado-hls/emit/cpp.js';
 import { entryBits } from '../vivado-hls/design.js';
@@ -205,7 +205,7 @@ export function unitModule(u: UnitStage): UnitModule {
   items.push(wire('step', 1, '(first ? in_valid : 1\'b1) && (!last || out_free)'));
   items.push({ kind: 'assign', lhs: 'in_ready', rhs: 'first && (!last || out_free)' });
   items.push(wire('chunk', 'SIMD * IEB', 'first ? in_data : ibuf[sf]'));
-  items.push(wire('out_entries', 'PE * OEB'));
+  items.push(wire('first_tile', 1, 'sf == 0'));
   items.push({
     kind: 'always',
     edge: 'posedge clk',
@@ -225,7 +225,6 @@ export function unitModule(u: UnitStage): UnitModule {
                 cond: 'last',
                 then: [
                   set('out_valid', "1'b1"),
-                  set('out_data', 'out_entries'),
                   set('sf', '0'),
                   {
                     kind: 'if',
@@ -252,11 +251,32 @@ export function unitModule(u: UnitStage): UnitModule {
     width: cb + 1,
     signed: true,
     inputs: [{ name: 'v', width: 'SIMD' }],
-    locals: [{ kind: 'net', net: 'integer', name: 'i' }],
-    body: [set('popcount', '0', true), { kind: 'for', index: 'i', from: '0', to: 'SIMD', body: [set('popcount', 'popcount + v[i]', true)] }],
+    locals: [],
+    body: [set('popcount', '$countones(v)', true)],
   });
-  if (!binaryIn) {
-    const ib = ieb;
+  // ±1 weights × fixed-point input: lane by lane for narrow SIMD, on the input's bit planes
+  // (popcounts) from BIT_PLANE_MIN_SIMD lanes, as the HLS code does. The same integer sum.
+  const bitPlanes = !binaryIn && u.simd >= BIT_PLANE_MIN_SIMD;
+  const ib = ieb;
+  if (bitPlanes) {
+    items.push({
+      kind: 'function',
+      name: 'plane_sum',
+      width: 'XB',
+      signed: true,
+      inputs: [
+        { name: 'm', width: 'SIMD' },
+        { name: 'planes', width: `${ib} * SIMD` },
+      ],
+      locals: [{ kind: 'net', net: 'integer', name: 'b' }],
+      body: [
+        { kind: 'comment', text: `Σ over the lanes in m of x = Σ_b ±2^b·popcount(m & plane b) (bit ${ib - 1} weighs −2^${ib - 1})` },
+        set('plane_sum', '0', true),
+        { kind: 'for', index: 'b', from: '0', to: String(ib - 1), body: [set('plane_sum', `plane_sum + ($signed({1'b0, popcount(m & planes[b * SIMD +: SIMD])}) <<< b)`, true)] },
+        set('plane_sum', `plane_sum - ($signed({1'b0, popcount(m & planes[${ib - 1} * SIMD +: SIMD])}) <<< ${ib - 1})`, true),
+      ],
+    });
+  } else if (!binaryIn) {
     items.push({
       kind: 'function',
       name: 'signed_sum',
@@ -271,34 +291,12 @@ export function unitModule(u: UnitStage): UnitModule {
       body: [
         { kind: 'comment', text: 'Σ over the lanes whose weight has this plane of ±x (the plane sign)' },
         set('signed_sum', '0', true),
-        {
-          kind: 'for',
-          index: 'i',
-          from: '0',
-          to: 'SIMD',
-          body: [
-            {
-              kind: 'if',
-              cond: 'wm[i]',
-              then: [set('signed_sum', `ws[i] ? signed_sum + $signed(x[i * ${ib} +: ${ib}]) : signed_sum - $signed(x[i * ${ib} +: ${ib}])`, true)],
-            },
-          ],
-        },
+        { kind: 'for', index: 'i', from: '0', to: 'SIMD', body: [{ kind: 'if', cond: 'wm[i]', then: [set('signed_sum', `ws[i] ? signed_sum + $signed(x[i * ${ib} +: ${ib}]) : signed_sum - $signed(x[i * ${ib} +: ${ib}])`, true)] }] },
       ],
     });
   }
-  if (binaryIn) {
-    c('activation planes of the chunk: sign and mask bit of plane a for each lane');
-    const laneItems: Item[] = [];
-    for (let p = 1; p <= ka; p++) {
-      items.push(wire(`as${p}`, 'SIMD'), wire(`am${p}`, 'SIMD'));
-      laneItems.push({ kind: 'assign', lhs: `as${p}[s]`, rhs: `chunk[s * IEB + ${p - 1}]` });
-      laneItems.push({ kind: 'assign', lhs: `am${p}[s]`, rhs: `chunk[s * IEB + ${ka + p - 1}]` });
-    }
-    items.push({ kind: 'generate-for', genvar: 's', count: 'SIMD', label: 'g_lane', items: laneItems });
-  }
   for (const [k, has] of live) {
-    items.push({ kind: 'localparam', name: `HAS_W${k}`, value: `${u.pe}'b${[...has].reverse().map((h) => (h ? 1 : 0)).join('')}`, comment: `PEs whose rows have weight plane ${k} (bit p = PE p); the others do not instantiate its terms` });
+    items.push({ kind: 'localparam', name: `HAS_W${k}`, value: `${u.pe}'b${[...has].reverse().map((h) => (h ? 1 : 0)).join('')}`, comment: `PEs whose rows have weight plane ${k} (bit p = PE p); the others have no plane-${k} terms` });
   }
   for (const p of planes) {
     items.push(wire(`ws${p.k}_q`, 'PE * SIMD', `ws${p.k}_mem[tile]`));
@@ -311,10 +309,45 @@ export function unitModule(u: UnitStage): UnitModule {
   items.push({ kind: 'blank' });
 
   // ---- processing elements -----------------------------------------------------------
-  const pe: Item[] = [];
-  for (const p of planes) {
-    pe.push(wire(`ws${p.k}`, 'SIMD', slice(`ws${p.k}_q`, 'pe * SIMD', 'SIMD')));
-    if (p.hasMask) pe.push(wire(`wm${p.k}`, 'SIMD', slice(`wm${p.k}_q`, 'pe * SIMD', 'SIMD')));
+  c('processing elements: PE p computes rows nf·PE + p; its accumulators are field p of acc<t>');
+  for (let t = 0; t < T; t++) items.push(reg(`acc${t}`, 'PE * XB'));
+  items.push({ kind: 'net', net: 'integer', name: 'p' });
+  const temps: Item[] = [];
+  if (binaryIn) for (let k = 1; k <= ka; k++) temps.push(reg(`as${k}`, 'SIMD'), reg(`am${k}`, 'SIMD'));
+  if (bitPlanes) temps.push(reg('xbits', `${ib} * SIMD`), reg('xsum', 'XB', undefined, true));
+  temps.push({ kind: 'net', net: 'integer', name: 'ln' }, { kind: 'net', net: 'integer', name: 'bt' });
+  for (const pl of planes) {
+    temps.push(reg(`ws${pl.k}`, 'SIMD'));
+    if (pl.hasMask) temps.push(reg(`wm${pl.k}`, 'SIMD'));
+  }
+  for (let t = 0; t < T; t++) temps.push(reg(`x${t}`, 'XB', undefined, true), reg(`n${t}`, 'XB', undefined, true));
+  temps.push(reg('sum', 'SB', undefined, true));
+  if (thr && thr.count > 0) temps.push(reg('band', clog2(thr.count)), { kind: 'net', net: 'integer', name: 'th' });
+  if (act.kind === 'requantize') temps.push(reg('shifted', 'SB', undefined, true));
+  items.push({ kind: 'comment', text: 'values within one step (blocking temporaries of the datapath process)' });
+  items.push(...temps);
+  const body: Stmt[] = [];
+  if (binaryIn) {
+    body.push({ kind: 'comment', text: 'activation planes of the chunk: sign and mask bit of plane a of each lane' });
+    const lane: Stmt[] = [];
+    for (let k = 1; k <= ka; k++) lane.push(set(`as${k}[ln]`, `chunk[ln * IEB + ${k - 1}]`, true), set(`am${k}[ln]`, `chunk[ln * IEB + ${ka + k - 1}]`, true));
+    body.push({ kind: 'for', index: 'ln', from: '0', to: 'SIMD', body: lane });
+  }
+  if (bitPlanes) {
+    body.push({ kind: 'comment', text: "the chunk's two's complement bit planes (xbits[b·SIMD + s] = bit b of lane s) and its sum" });
+    body.push(set('xsum', '0', true));
+    body.push({
+      kind: 'for',
+      index: 'ln',
+      from: '0',
+      to: 'SIMD',
+      body: [set('xsum', `xsum + $signed(chunk[ln * ${ib} +: ${ib}])`, true), { kind: 'for', index: 'bt', from: '0', to: String(ib), body: [set('xbits[bt * SIMD + ln]', `chunk[ln * ${ib} + bt]`, true)] }],
+    });
+  }
+  const perPe: Stmt[] = [];
+  for (const pl of planes) {
+    perPe.push(set(`ws${pl.k}`, slice(`ws${pl.k}_q`, 'p * SIMD', 'SIMD'), true));
+    if (pl.hasMask) perPe.push(set(`wm${pl.k}`, slice(`wm${pl.k}_q`, 'p * SIMD', 'SIMD'), true));
   }
   u.terms.forEach((term, t) => {
     const form = a.forms[t]!;
@@ -338,87 +371,68 @@ export function unitModule(u: UnitStage): UnitModule {
         x = `2 * popcount(~(${ws} ^ ${as}) & ${wm} & ${am}) - popcount(${wm} & ${am})`;
         what = 'M = Mw & Ma: 2·popcount(XNOR & M) − popcount(M)';
       }
+    } else if (bitPlanes) {
+      x = wm ? `2 * plane_sum(${ws} & ${wm}, xbits) - plane_sum(${wm}, xbits)` : `2 * plane_sum(${ws}, xbits) - xsum`;
+      what = wm ? 'on the input bit planes: 2·Σ_{sign +1} x − Σ_{plane} x' : 'on the input bit planes: 2·Σ_{sign +1} x − Σ x';
     } else {
       x = `signed_sum(${ws}, ${wm ?? `{SIMD{1'b1}}`}, chunk)`;
       what = 'Σ ±x over the lanes whose weight has the plane';
     }
-    pe.push({ kind: 'comment', text: `term ${t}: weight plane ${term.w} × ${term.a ? `activation plane ${term.a}` : 'fixed-point input'} (${form.kind}): ${what}` });
-    pe.push(wire(`x${t}`, 'XB', undefined, true));
+    perPe.push({ kind: 'comment', text: `term ${t}: weight plane ${term.w} × ${term.a ? `activation plane ${term.a}` : 'fixed-point input'} (${form.kind}): ${what}` });
     if (live.has(term.w)) {
-      pe.push({ kind: 'generate-if', cond: `HAS_W${term.w}[pe]`, label: `g_t${t}`, then: [{ kind: 'assign', lhs: `x${t}`, rhs: x }], else: [{ kind: 'assign', lhs: `x${t}`, rhs: "{XB{1'b0}}" }] });
-    } else pe.push({ kind: 'assign', lhs: `x${t}`, rhs: x });
-    pe.push(reg(`acc${t}`, 'XB', undefined, true));
-    pe.push(wire(`acc${t}_next`, 'XB', `first_tile ? x${t} : acc${t} + x${t}`, true));
-    pe.push({ kind: 'always', edge: 'posedge clk', body: [{ kind: 'if', cond: 'step', then: [set(`acc${t}`, `acc${t}_next`)] }] });
+      perPe.push({ kind: 'if', cond: `HAS_W${term.w}[p]`, then: [set(`x${t}`, x, true)], else: [set(`x${t}`, '0', true)] });
+    } else perPe.push(set(`x${t}`, x, true));
+    perPe.push(set(`n${t}`, `first_tile ? x${t} : $signed(acc${t}[p * XB +: XB]) + x${t}`, true));
+    perPe.push(set(`acc${t}[p * XB +: XB]`, `n${t}`));
   });
-  pe.unshift(wire('first_tile', 1, 'sf == 0'));
-  // Combination.
+  // Combination at the last column fold.
   const sumTerms: Expr[] = [];
-  if (act.kind === 'requantize') sumTerms.push(`$signed(${slice('bias_q', 'pe * BB', 'BB')})`);
+  if (act.kind === 'requantize') sumTerms.push(`$signed(${slice('bias_q', 'p * BB', 'BB')})`);
   u.terms.forEach((_, t) => {
     if (a.trivial) {
-      sumTerms.push(`acc${t}_next`);
+      sumTerms.push(`n${t}`);
       return;
     }
     const kt = a.k[t]!;
     if (a.kConst[t]) {
       if (kt[0] === 0) return;
-      sumTerms.push(kt[0] === 1 ? `acc${t}_next` : `${slit(kt[0]!, a.kBits[t]!)} * acc${t}_next`);
+      sumTerms.push(kt[0] === 1 ? `n${t}` : `${slit(kt[0]!, a.kBits[t]!)} * n${t}`);
     } else {
       const kb = kMem.get(t)!;
-      sumTerms.push(`$signed(${slice(`k${t}_q`, `pe * ${kb}`, kb)}) * acc${t}_next`);
+      sumTerms.push(`$signed(${slice(`k${t}_q`, `p * ${kb}`, kb)}) * n${t}`);
     }
   });
-  pe.push({ kind: 'comment', text: act.kind === 'requantize' ? "S' = bias + Σ_t K_t·X_t" : "S' = Σ_t K_t·X_t" });
-  pe.push(wire('sum', 'SB', sumTerms.length ? sumTerms.join(' + ') : "{SB{1'b0}}", true));
+  const combine: Stmt[] = [{ kind: 'comment', text: act.kind === 'requantize' ? "S' = bias + Σ_t K_t·X_t" : "S' = Σ_t K_t·X_t" }, set('sum', sumTerms.length ? sumTerms.join(' + ') : '0', true)];
   if (thr) {
     if (thr.count > 0) {
-      pe.push(wire('thr_row', 'NT * TB', slice('thr_q', 'pe * NT * TB', 'NT * TB')));
-      pe.push(reg('band', clog2(thr.count)));
-      pe.push({ kind: 'net', net: 'integer', name: 'u' });
-      pe.push({
-        kind: 'always',
-        edge: '*',
-        body: [
-          { kind: 'comment', text: "band = #{u : S' ≥ threshold_u}" },
-          set('band', '0', true),
-          { kind: 'for', index: 'u', from: '0', to: 'NT', body: [{ kind: 'if', cond: `sum >= $signed(thr_row[u * TB +: TB])`, then: [set('band', 'band + 1', true)] }] },
-        ],
-      });
-    }
-    pe.push(wire('code_row', '(NT + 1) * OEB', slice('code_q', 'pe * (NT + 1) * OEB', '(NT + 1) * OEB')));
-    pe.push({ kind: 'assign', lhs: slice('out_entries', 'pe * OEB', 'OEB'), rhs: thr.count > 0 ? slice('code_row', 'band * OEB', 'OEB') : slice('code_row', '0', 'OEB') });
+      combine.push({ kind: 'comment', text: "band = #{u : S' ≥ threshold_u}" }, set('band', '0', true));
+      combine.push({ kind: 'for', index: 'th', from: '0', to: 'NT', body: [{ kind: 'if', cond: `sum >= $signed(thr_q[(p * NT + th) * TB +: TB])`, then: [set('band', 'band + 1', true)] }] });
+      combine.push(set(slice('out_data', 'p * OEB', 'OEB'), `code_q[(p * (NT + 1) + band) * OEB +: OEB]`));
+    } else combine.push(set(slice('out_data', 'p * OEB', 'OEB'), `code_q[p * OEB +: OEB]`));
   } else if (act.kind === 'requantize') {
     const hi = 2n ** BigInt(act.outBits - 1) - 1n;
     const lo = -(2n ** BigInt(act.outBits - 1));
-    pe.push({ kind: 'comment', text: `q = clamp(S' >>> ${act.shift}) to ${act.outBits} bits` });
-    pe.push(wire('shifted', 'SB', `sum >>> ${act.shift}`, true));
-    pe.push({
-      kind: 'assign',
-      lhs: slice('out_entries', 'pe * OEB', 'OEB'),
-      rhs: `shifted > ${slit(hi, sb + 1)} ? ${slit(hi, act.outBits)} : shifted < ${slit(lo, sb + 1)} ? ${slit(lo, act.outBits)} : shifted[OEB-1:0]`,
-    });
+    combine.push({ kind: 'comment', text: `q = clamp(S' >>> ${act.shift}) to ${act.outBits} bits` });
+    combine.push(set('shifted', `sum >>> ${act.shift}`, true));
+    combine.push(set(slice('out_data', 'p * OEB', 'OEB'), `shifted > ${slit(hi, sb + 1)} ? ${slit(hi, act.outBits)} : shifted < ${slit(lo, sb + 1)} ? ${slit(lo, act.outBits)} : shifted[OEB-1:0]`));
   }
-  // Simulation trace: the IR's accumulators acc = α·X + β[row].
-  const traceItems: Item[] = [];
-  a.forms.forEach((f, t) => {
+  // Simulation trace: the IR's accumulators acc = α·X + β[row], registered with the output.
+  const trace: Stmt[] = a.forms.map((f, t) => {
     const alpha = f.alpha === 1 ? '' : `${f.alpha} * `;
-    if (f.beta) {
-      const bb = Math.max(signedBits(f.beta), 2);
-      traceItems.push(wire(`beta${t}`, bb, `${'beta' + t}_row[pe * ${bb} +: ${bb}]`, true));
-      traceItems.push({ kind: 'assign', lhs: slice(`trace${t}`, `pe * ${TRACE_BITS}`, TRACE_BITS), rhs: `${alpha}$signed({{${TRACE_BITS - xb}{acc${t}_next[XB-1]}}, acc${t}_next}) + beta${t}` });
-    } else {
-      traceItems.push({ kind: 'assign', lhs: slice(`trace${t}`, `pe * ${TRACE_BITS}`, TRACE_BITS), rhs: `${alpha}$signed({{${TRACE_BITS - xb}{acc${t}_next[XB-1]}}, acc${t}_next})` });
-    }
+    const bb = f.beta ? Math.max(signedBits(f.beta), 2) : 0;
+    const beta = f.beta ? ` + $signed(beta${t}_row[p * ${bb} +: ${bb}])` : '';
+    return set(slice(`trace${t}`, `p * ${TRACE_BITS}`, TRACE_BITS), `${alpha}$signed({{${TRACE_BITS - xb}{n${t}[XB-1]}}, n${t}})${beta}`);
   });
-  pe.push({ kind: 'ifdef', macro: 'HBNN_CHECK', items: traceItems });
-  items.push({ kind: 'comment', text: 'processing elements: PE p computes rows nf·PE + p' });
-  items.push({ kind: 'generate-for', genvar: 'pe', count: 'PE', label: 'g_pe', items: pe });
+  combine.push({ kind: 'ifdef', macro: 'HBNN_CHECK', body: trace });
+  perPe.push({ kind: 'if', cond: 'last', then: combine });
+  body.push({ kind: 'for', index: 'p', from: '0', to: 'PE', body: perPe });
+  items.push({ kind: 'comment', text: 'the datapath: one step per cycle when `step` (the lane sums, the accumulators, and at the last column fold the row outputs)' });
+  items.push({ kind: 'always', edge: 'posedge clk', body: [{ kind: 'if', cond: 'step', then: body }] });
 
   // ---- simulation check (HBNN_CHECK) -------------------------------------------------
   const perSample = T * u.mh * u.reps;
   const check: Item[] = [
-    { kind: 'comment', text: `simulation only: the IR's accumulators of the first CHECK_SAMPLES samples, checked row by row against ${accFile(u)}` },
+    { kind: 'comment', text: `simulation only: the IR's accumulators of the first CHECK_SAMPLES samples, checked row by row (the cycle after) against ${accFile(u)}` },
     { kind: 'localparam', name: 'ACC_PER_SAMPLE', value: String(perSample) },
     { kind: 'localparam', name: 'CHECK_DEPTH', value: 'CHECK_SAMPLES > 0 ? CHECK_SAMPLES * ACC_PER_SAMPLE : 1' },
     reg('acc_expected', TRACE_BITS, 'CHECK_DEPTH'),
@@ -428,25 +442,26 @@ export function unitModule(u: UnitStage): UnitModule {
     { kind: 'net', net: 'integer', name: 'acc_mismatches' },
     { kind: 'net', net: 'integer', name: 'cp' },
     { kind: 'net', net: 'integer', name: 'cidx' },
-    { kind: 'initial', body: [set('sample', '0', true), set('acc_checked', '0', true), set('acc_mismatches', '0', true)] },
+    reg('chk_valid', 1),
+    { kind: 'net', net: 'integer', name: 'chk_nf' },
+    { kind: 'net', net: 'integer', name: 'chk_px' },
+    { kind: 'initial', body: [set('sample', '0', true), set('acc_checked', '0', true), set('acc_mismatches', '0', true), set('chk_valid', "1'b0", true)] },
   ];
-  const betaRows: Item[] = [];
   a.forms.forEach((f, t) => {
-    check.push(wire(`trace${t}`, `PE * ${TRACE_BITS}`));
+    check.push(reg(`trace${t}`, `PE * ${TRACE_BITS}`));
     if (f.beta) {
       const bb = Math.max(signedBits(f.beta), 2);
-      betaRows.push(reg(`beta${t}_mem`, `PE * ${bb}`, 'NF'));
-      betaRows.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, `beta${t}`)}"`, `beta${t}_mem`] }] });
-      betaRows.push(wire(`beta${t}_row`, `PE * ${bb}`, `beta${t}_mem[nf]`));
+      check.push(reg(`beta${t}_mem`, `PE * ${bb}`, 'NF'));
+      check.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, `beta${t}`)}"`, `beta${t}_mem`] }] });
+      check.push(wire(`beta${t}_row`, `PE * ${bb}`, `beta${t}_mem[nf]`));
       files.set(memFile(u, `beta${t}`), rowWords(u, bb, (r) => [f.beta![r]!]));
     }
   });
-  check.push(...betaRows);
   const perTerm: Stmt[] = u.terms.map((_, t) => ({
     kind: 'if',
     cond: `sample < CHECK_SAMPLES`,
     then: [
-      set('cidx', `sample * ACC_PER_SAMPLE + ${t * u.mh * u.reps} + (nf * PE + cp) * ${u.reps} + px`, true),
+      set('cidx', `sample * ACC_PER_SAMPLE + ${t * u.mh * u.reps} + (chk_nf * PE + cp) * ${u.reps} + chk_px`, true),
       set('acc_checked', 'acc_checked + 1', true),
       {
         kind: 'if',
@@ -456,22 +471,24 @@ export function unitModule(u: UnitStage): UnitModule {
           {
             kind: 'if',
             cond: 'acc_mismatches <= 5',
-            then: [{ kind: 'call', name: '$display', args: [`"hbnn-tb: accumulator mismatch: ${name} sample %0d term ${t} row %0d pixel %0d: rtl %0d, expected %0d"`, 'sample', 'nf * PE + cp', 'px', `$signed(trace${t}[cp * ${TRACE_BITS} +: ${TRACE_BITS}])`, '$signed(acc_expected[cidx])'] }],
+            then: [{ kind: 'call', name: '$display', args: [`"hbnn-tb: accumulator mismatch: ${name} sample %0d term ${t} row %0d pixel %0d: rtl %0d, expected %0d"`, 'sample', 'chk_nf * PE + cp', 'chk_px', `$signed(trace${t}[cp * ${TRACE_BITS} +: ${TRACE_BITS}])`, '$signed(acc_expected[cidx])'] }],
           },
         ],
       },
     ],
   }));
+  check.push({ kind: 'always', edge: 'posedge clk', body: [set('chk_valid', '!rst && step && last'), set('chk_nf', 'nf'), set('chk_px', 'px')] });
+  // The check runs on the registered traces, the cycle after the row's step.
   check.push({
     kind: 'always',
     edge: 'posedge clk',
     body: [
       {
         kind: 'if',
-        cond: '!rst && step && last',
+        cond: 'chk_valid',
         then: [
           { kind: 'for', index: 'cp', from: '0', to: 'PE', body: perTerm },
-          { kind: 'if', cond: `nf == ${nf - 1} && px == ${u.reps - 1}`, then: [set('sample', 'sample + 1', true)] },
+          { kind: 'if', cond: `chk_nf == ${nf - 1} && chk_px == ${u.reps - 1}`, then: [set('sample', 'sample + 1', true)] },
         ],
       },
     ],

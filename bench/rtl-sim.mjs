@@ -1,0 +1,96 @@
+#!/usr/bin/env node
+/**
+ * RTL simulation (Verilator) of the Verilog designs of the quantized Fashion-MNIST CNN
+ * (W1.4 and W1.4A1.4, Middle-Out per weight and per row, normalize 'fmnist') on the first N
+ * test images (default 1,000): every class, every logit and (for the first --acc images)
+ * every unit's accumulators compared with the bit-level IR interpreter. The test
+ * (test/backends/verilog/rtl-sim.test.ts) runs 100 images of two of the configurations with
+ * the same folding; this runs all four on 1,000.
+ *
+ *   npx tsc && node bench/rtl-sim.mjs [--limit 1000] [--acc 4] [--opt O1]
+ *
+ * HBNN_DIST=path/to/dist selects another build of the package (default ./dist). Projects go to
+ * bench/out/rtl-sim/<config>/, the summary to bench/out/rtl-sim.json.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
+const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
+const { loadModel } = await load('src/onnx/io.js');
+const { quantize } = await load('src/drivers/quantize.js');
+const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
+const { lowerToVerilog, runVerilatorSim } = await load('src/backends/verilog/index.js');
+const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
+
+// The folding of the tests (test/backends/verilog/helpers.ts): about 7,000 cycles per image.
+const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
+
+function parseArgs(argv) {
+  const a = { limit: 1000, acc: 4, opt: 'O1' };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    const v = () => argv[++i];
+    if (k === '--limit') a.limit = Number(v());
+    else if (k === '--acc') a.acc = Number(v());
+    else if (k === '--opt') a.opt = v();
+    else throw new Error(`unknown argument ${k}`);
+  }
+  return a;
+}
+
+const CONFIGS = [
+  { name: 'W1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', normalize: 'fmnist' } },
+  { name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
+  { name: 'W1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', normalize: 'fmnist' } },
+  { name: 'W1.4A1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
+];
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const ds = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
+  const results = [];
+  for (const c of CONFIGS) {
+    const m = loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'));
+    await quantize(m, c.opts);
+    const t0 = performance.now();
+    const r = lowerToVerilog(m, { folding: FOLDING, testData: ds.images, testSamples: ds.count, accSamples: args.acc });
+    const lowerMs = performance.now() - t0;
+    const dir = path.join(ROOT, 'bench/out/rtl-sim', c.name);
+    fs.rmSync(dir, { recursive: true, force: true });
+    writeFilesAtomic(dir, r.files);
+    const sim = await runVerilatorSim(dir, { optLevel: args.opt });
+    const classes = r.files.get('tb_class.hex').trim().split('\n').map((h) => parseInt(h, 16));
+    const correct = classes.filter((cls, i) => cls === ds.labels[i]).length;
+    const cycles = Number(/in (\d+) cycles/.exec(sim.stdout)?.[1] ?? 0);
+    const res = {
+      config: c.name,
+      images: ds.count,
+      accImages: Math.min(args.acc, ds.count),
+      folding: r.folding.layers,
+      ok: sim.ok,
+      ...sim.summary,
+      accuracy: correct / ds.count,
+      cycles,
+      cyclesPerImage: Math.round(cycles / ds.count),
+      lowerMs: Math.round(lowerMs),
+      buildMs: Math.round(sim.buildMs),
+      runMs: Math.round(sim.runMs),
+      opt: args.opt,
+    };
+    results.push(res);
+    console.log(
+      `${c.name}: ${sim.ok ? 'PASS' : 'FAIL'} — ${ds.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.units.length} units); ` +
+        `accuracy ${(100 * res.accuracy).toFixed(2)}%; ${res.cyclesPerImage} cycles/image; lower ${(lowerMs / 1000).toFixed(1)} s, build ${(sim.buildMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`,
+    );
+    if (!sim.ok) console.log(sim.stdout);
+  }
+  const json = path.join(ROOT, 'bench/out/rtl-sim.json');
+  fs.mkdirSync(path.dirname(json), { recursive: true });
+  writeFileAtomic(json, `${JSON.stringify(results, null, 2)}\n`);
+  if (results.some((r) => !r.ok)) process.exitCode = 1;
+}
+
+await main();

@@ -1,0 +1,420 @@
+/**
+ * A quantized model (or its bit-level program) → the Verilog project: the vivado-hls plan
+ * (`planVivadoHls`: folding, grouped rows, design stages) emitted stage by stage as
+ * instances of the shared stage modules (hbnn_lib.v) and one module per matrix-vector unit,
+ * a top module `hbnn_top` chaining them with valid/ready streams, and a self-checking
+ * testbench with vectors from the bit-level IR interpreter.
+ */
+import { fail, ErrorCodes } from '../../errors.js';
+import type { Model } from '../../ir/graph.js';
+import type { BitProgram } from '../../bitir/types.js';
+import { unreachable } from '../../bitir/types.js';
+import { planVivadoHls, type VivadoHlsOptions, type VivadoHlsPlan } from '../vivado-hls/index.js';
+import { entryBits } from '../vivado-hls/design.js';
+import { computeVectors, syntheticSamples } from '../vivado-hls/vectors.js';
+import { foldingJson } from '../vivado-hls/folding.js';
+import { stageCycles } from '../vivado-hls/estimate.js';
+import type { HlsStage, StreamInfo, UnitStage } from '../vivado-hls/types.js';
+import { hexWord, packHex, printFile, slit, type Item, type Module, type Stmt } from './ast.js';
+import { libraryModules } from './modules.js';
+import { accFile, TRACE_BITS, unitModule } from './unit.js';
+
+export const TOP_MODULE = 'hbnn_top';
+export const TB_MODULE = 'tb';
+export const LIB_FILE = 'hbnn_lib.v';
+export const TOP_FILE = 'hbnn_top.v';
+export const TB_FILE = 'tb.v';
+/** Design sources in read order (one per line), for simulators and synthesis scripts. */
+export const SOURCES_FILE = 'sources.f';
+
+export interface VerilogOptions extends Pick<VivadoHlsOptions, 'targetFps' | 'clockMhz' | 'folding' | 'groupRows' | 'lowering' | 'part'> {
+  /** Testbench input: normalized float samples, row-major (default: synthetic samples). */
+  testData?: Float32Array;
+  /** Samples the testbench runs (default 8, at most what testData holds). */
+  testSamples?: number;
+  /** Samples whose accumulators every unit checks (default 2). */
+  accSamples?: number;
+}
+
+export interface VerilogUnit {
+  /** Module name (also `<module>.v`). */
+  module: string;
+  /** Layer (ONNX node of the conv/Gemm/MatMul). */
+  layer: string;
+  /** Instance name inside hbnn_top. */
+  instance: string;
+  file: string;
+  /** Its memory files ($readmemh, relative to the project folder). */
+  memories: string[];
+  stage: UnitStage;
+}
+
+export interface VerilogResult extends VivadoHlsPlan {
+  /** Project files by relative path. */
+  files: Map<string, string>;
+  top: string;
+  /** The design's Verilog sources in read order (what sources.f lists; no testbench). */
+  sources: string[];
+  units: VerilogUnit[];
+  testSamples: number;
+  accSamples: number;
+}
+
+const isProgramOrModel = (x: unknown): x is BitProgram | Model => typeof x === 'object' && x !== null;
+
+function unsupported(s: HlsStage, why: string): never {
+  const node = s.nodes[0];
+  return fail(ErrorCodes.LOWERING, `verilog cannot map ${node ? `node "${node}"` : `stage ${s.name}`} (${s.kind}): ${why}`, { ...(node ? { node } : {}), op: s.kind });
+}
+
+const streamWires = (s: StreamInfo): Item[] => [
+  { kind: 'net', net: 'wire', name: `${s.name}_valid`, width: 1 },
+  { kind: 'net', net: 'wire', name: `${s.name}_ready`, width: 1 },
+  { kind: 'net', net: 'wire', name: `${s.name}_data`, width: s.beat * entryBits(s.entry), comment: `${s.tensor}: ${s.beat} entr${s.beat === 1 ? 'y' : 'ies'} of ${entryBits(s.entry)} bits per beat` },
+];
+
+function connect(inS: StreamInfo | 'top', outS: StreamInfo | 'top'): [string, string][] {
+  const i = inS === 'top' ? ['in_valid', 'in_ready', 'in_data'] : [`${inS.name}_valid`, `${inS.name}_ready`, `${inS.name}_data`];
+  const o = outS === 'top' ? ['out_valid', 'out_ready', 'out_class'] : [`${outS.name}_valid`, `${outS.name}_ready`, `${outS.name}_data`];
+  return [
+    ['clk', 'clk'],
+    ['rst', 'rst'],
+    ['in_valid', i[0]!],
+    ['in_ready', i[1]!],
+    ['in_data', i[2]!],
+    ['out_valid', o[0]!],
+    ['out_ready', o[1]!],
+    [outS === 'top' ? 'out_class' : 'out_data', o[2]!],
+  ];
+}
+
+const geometry = (s: { channels: number; height: number; width: number; kernel: [number, number]; strides: [number, number]; pads: [number, number, number, number]; dilations: [number, number]; outHeight: number; outWidth: number; in: StreamInfo }): [string, string][] => [
+  ['EB', String(entryBits(s.in.entry))],
+  ['C', String(s.channels)],
+  ['H', String(s.height)],
+  ['W', String(s.width)],
+  ['KH', String(s.kernel[0])],
+  ['KW', String(s.kernel[1])],
+  ['SH', String(s.strides[0])],
+  ['SW', String(s.strides[1])],
+  ['PT', String(s.pads[0])],
+  ['PL', String(s.pads[1])],
+  ['DH', String(s.dilations[0])],
+  ['DW', String(s.dilations[1])],
+  ['OH', String(s.outHeight)],
+  ['OW', String(s.outWidth)],
+];
+
+/** The instance of one stage in hbnn_top (units: their own module). */
+function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item {
+  const inst = (module: string, params: [string, string][], ports: [string, string][]): Item => ({ kind: 'instance', module, name: `u_${s.name}`, params, ports });
+  switch (s.kind) {
+    case 'input':
+      return inst('hbnn_dwc', [['EB', String(s.entry.bits)], ['IN', '1'], ['OUT', String(s.out.beat)]], connect('top', s.out));
+    case 'dwc':
+      return inst('hbnn_dwc', [['EB', String(entryBits(s.in.entry))], ['IN', String(s.in.beat)], ['OUT', String(s.out.beat)]], connect(s.in, s.out));
+    case 'window':
+      if (s.grouped) unsupported(s, 'grouped (depthwise) convolution windows are not mapped yet');
+      return inst('hbnn_swu', [...geometry(s), ['SIMD', String(s.out.beat)]], connect(s.in, s.out));
+    case 'unit':
+      return { kind: 'instance', module: unitNames.get(s)!, name: `u_${s.name}`, params: [['CHECK_SAMPLES', 'CHECK_SAMPLES']], ports: connect(s.in, s.out) };
+    case 'relu':
+    case 'clip': {
+      const ieb = entryBits(s.in.entry);
+      const oeb = entryBits(s.out.entry);
+      if (s.table) {
+        return inst('hbnn_table', [['IEB', String(ieb)], ['OEB', String(oeb)], ['BEAT', String(s.in.beat)], ['TABLE', `${s.table.length * oeb}'h${packHex(s.table, oeb)}`]], connect(s.in, s.out));
+      }
+      if (s.kind === 'clip') unsupported(s, 'Clip on fixed-point entries is not mapped yet');
+      return inst('hbnn_relu', [['IEB', String(ieb)], ['OEB', String(oeb)], ['BEAT', String(s.in.beat)]], connect(s.in, s.out));
+    }
+    case 'maxpool': {
+      const binary = s.in.entry.kind === 'binary';
+      const rank = binary ? `${s.rankOfCode!.length * 8}'h${packHex(s.rankOfCode!, 8)}` : "8'd0";
+      return inst('hbnn_maxpool', [...geometry(s), ['BINARY', binary ? '1' : '0'], ['RANK', rank]], connect(s.in, s.out));
+    }
+    case 'scale':
+      return inst('hbnn_scale', [['IEB', String(entryBits(s.in.entry))], ['OEB', String(entryBits(s.out.entry))], ['BEAT', String(s.in.beat)], ['MULT', slit(s.multiplier, 64)], ['SHIFT', String(s.shift)]], connect(s.in, s.out));
+    case 'argmax':
+      return inst('hbnn_argmax', [['EB', String(entryBits(s.in.entry))], ['BEAT', String(s.in.beat)], ['N', String(s.classes)], ['CB', String(s.classBits)]], connect(s.in, 'top'));
+    case 'threshold':
+      return unsupported(s, 'a standalone threshold on a fixed-point stream is not mapped yet');
+    case 'avgpool':
+      return unsupported(s, 'average pooling is not mapped yet');
+    case 'leakyrelu':
+      return unsupported(s, 'LeakyRelu is not mapped yet');
+    case 'dup':
+    case 'add':
+    case 'concat':
+      return unsupported(s, 'branching streams (residual Add, Concat) are not mapped yet');
+    default:
+      return unreachable(s, 'stage');
+  }
+}
+
+function topModule(plan: VivadoHlsPlan, unitNames: Map<UnitStage, string>): Module {
+  const d = plan.design;
+  const items: Item[] = [];
+  // Instances first: a stage the backend does not map is a LOWERING error before anything else.
+  const instances = d.stages.map((s) => stageInstance(s, unitNames));
+  for (const s of d.stages) {
+    if ('out' in s) items.push(...streamWires(s.out));
+  }
+  items.push({ kind: 'blank' });
+  d.stages.forEach((s, i) => {
+    items.push({ kind: 'comment', text: `${s.kind} ${s.name}${s.nodes.length ? ` (${s.nodes.join(', ')})` : ''}` });
+    items.push(instances[i]!);
+  });
+  return {
+    name: TOP_MODULE,
+    comment: [
+      `${d.graph}: ${d.stages.length} streaming stages, ${d.units.length} matrix-vector units; input: one ${d.input.entry.bits}-bit entry per beat`,
+      `(q = round(x·2^${d.input.entry.frac}), [${d.input.shape.join(',')}] in ${d.input.layout.kind === 'hwc' ? 'HWC' : 'index'} order); output: the class index per sample`,
+    ],
+    params: [{ name: 'CHECK_SAMPLES', value: '0', comment: 'simulation (HBNN_CHECK): samples whose accumulators every unit checks' }],
+    ports: [
+      { dir: 'input', name: 'clk', width: 1 },
+      { dir: 'input', name: 'rst', width: 1, comment: 'synchronous, active high' },
+      { dir: 'input', name: 'in_valid', width: 1 },
+      { dir: 'output', name: 'in_ready', width: 1 },
+      { dir: 'input', name: 'in_data', width: d.input.entry.bits, comment: 'one input entry (signed fixed point)' },
+      { dir: 'output', name: 'out_valid', width: 1 },
+      { dir: 'input', name: 'out_ready', width: 1 },
+      { dir: 'output', name: 'out_class', width: d.output.classBits },
+    ],
+    items,
+  };
+}
+
+/** The self-checking testbench: feeds every sample, checks classes and logits, sums the units' accumulator checks. */
+function testbench(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, accSamples: number): Module {
+  const d = plan.design;
+  const argmax = d.stages[d.stages.length - 1]!;
+  if (argmax.kind !== 'argmax') fail(ErrorCodes.INTERNAL, 'the design does not end with its argmax stage');
+  const logit = argmax.in;
+  const lb = entryBits(logit.entry);
+  const entries = d.input.entries;
+  const classes = d.output.classes;
+  const cb = d.output.classBits;
+  // Cycle budget: every stage's cycles in series per sample, four times over (the RTL's
+  // window and pooling stages take a few more cycles than the HLS schedule), plus slack.
+  const serial = d.stages.reduce((a, s) => a + stageCycles(s), 0);
+  const limit = (samples + 2) * serial * 4 + 100_000;
+  const set = (lhs: string, rhs: string, blocking = false): Stmt => ({ kind: 'set', lhs, rhs, blocking });
+  const display = (fmt: string, ...args: string[]): Stmt => ({ kind: 'call', name: '$display', args: [`"${fmt}"`, ...args] });
+  const accSum = units.length ? units.map((u) => `dut.${u.instance}.acc_mismatches`).join(' + ') : '0';
+  const accChecked = units.length ? units.map((u) => `dut.${u.instance}.acc_checked`).join(' + ') : '0';
+  const summary: Stmt[] = [
+    set('acc_total', accSum, true),
+    set('acc_checked_total', accChecked, true),
+    display('hbnn-tb: samples %0d, class mismatches %0d, logit mismatches %0d, accumulator mismatches %0d', 'classes_seen', 'class_errors', 'logit_errors', 'acc_total'),
+    display('hbnn-tb: checked %0d classes, %0d logits, %0d accumulators in %0d cycles', 'classes_seen', 'logits_seen', 'acc_checked_total', 'cycle'),
+    {
+      kind: 'if',
+      cond: `classes_seen == SAMPLES && logits_seen == SAMPLES * CLASSES && class_errors == 0 && logit_errors == 0 && acc_total == 0 && acc_checked_total == ${units.reduce((a, u) => a + accSamples * u.stage.terms.length * u.stage.mh * u.stage.reps, 0)}`,
+      then: [display('hbnn-tb: PASS')],
+      else: [display('hbnn-tb: FAIL')],
+    },
+    { kind: 'call', name: '$finish', args: [] },
+  ];
+  const items: Item[] = [
+    { kind: 'localparam', name: 'SAMPLES', value: String(samples) },
+    { kind: 'localparam', name: 'ENTRIES', value: String(entries), comment: 'input entries per sample' },
+    { kind: 'localparam', name: 'CLASSES', value: String(classes) },
+    { kind: 'localparam', name: 'ACC_SAMPLES', value: String(accSamples) },
+    { kind: 'localparam', name: 'LIMIT', value: String(limit), comment: 'cycles before the testbench gives up' },
+    { kind: 'net', net: 'reg', name: 'clk', width: 1 },
+    { kind: 'net', net: 'reg', name: 'rst', width: 1 },
+    { kind: 'net', net: 'wire', name: 'in_valid', width: 1 },
+    { kind: 'net', net: 'wire', name: 'in_ready', width: 1 },
+    { kind: 'net', net: 'wire', name: 'in_data', width: d.input.entry.bits },
+    { kind: 'net', net: 'wire', name: 'out_valid', width: 1 },
+    { kind: 'net', net: 'wire', name: 'out_class', width: cb },
+    { kind: 'net', net: 'reg', name: 'inputs', width: d.input.entry.bits, depth: samples * entries },
+    { kind: 'net', net: 'reg', name: 'expected_logits', width: lb, depth: samples * classes },
+    { kind: 'net', net: 'reg', name: 'expected_class', width: cb, depth: samples },
+    { kind: 'net', net: 'integer', name: 'fed' },
+    { kind: 'net', net: 'integer', name: 'cycle' },
+    { kind: 'net', net: 'integer', name: 'classes_seen' },
+    { kind: 'net', net: 'integer', name: 'logits_seen' },
+    { kind: 'net', net: 'integer', name: 'class_errors' },
+    { kind: 'net', net: 'integer', name: 'logit_errors' },
+    { kind: 'net', net: 'integer', name: 'acc_total' },
+    { kind: 'net', net: 'integer', name: 'acc_checked_total' },
+    { kind: 'net', net: 'integer', name: 'e' },
+    {
+      kind: 'initial',
+      body: [
+        { kind: 'call', name: '$readmemh', args: ['"tb_input.hex"', 'inputs'] },
+        { kind: 'call', name: '$readmemh', args: ['"tb_logits.hex"', 'expected_logits'] },
+        { kind: 'call', name: '$readmemh', args: ['"tb_class.hex"', 'expected_class'] },
+        set('clk', "1'b0", true),
+        set('rst', "1'b1", true),
+        set('fed', '0', true),
+        set('cycle', '0', true),
+        set('classes_seen', '0', true),
+        set('logits_seen', '0', true),
+        set('class_errors', '0', true),
+        set('logit_errors', '0', true),
+        { kind: 'delay', cycles: '40' },
+        set('rst', "1'b0", true),
+      ],
+    },
+    { kind: 'initial', body: [{ kind: 'forever', body: [{ kind: 'delay', cycles: '5' }, set('clk', '~clk', true)] }] },
+    {
+      kind: 'instance',
+      module: TOP_MODULE,
+      name: 'dut',
+      params: [['CHECK_SAMPLES', 'ACC_SAMPLES']],
+      ports: [
+        ['clk', 'clk'],
+        ['rst', 'rst'],
+        ['in_valid', 'in_valid'],
+        ['in_ready', 'in_ready'],
+        ['in_data', 'in_data'],
+        ['out_valid', 'out_valid'],
+        ['out_ready', "1'b1"],
+        ['out_class', 'out_class'],
+      ],
+    },
+    { kind: 'assign', lhs: 'in_valid', rhs: '!rst && fed < SAMPLES * ENTRIES' },
+    { kind: 'assign', lhs: 'in_data', rhs: `inputs[fed < SAMPLES * ENTRIES ? fed : 0]` },
+    {
+      kind: 'always',
+      edge: 'posedge clk',
+      body: [
+        {
+          kind: 'if',
+          cond: '!rst',
+          then: [
+            set('cycle', 'cycle + 1', true),
+            { kind: 'if', cond: 'in_valid && in_ready', then: [set('fed', 'fed + 1', true)] },
+            {
+              kind: 'comment',
+              text: `the logits entering the argmax (stream ${logit.name}, ${logit.beat} per beat)`,
+            },
+            {
+              kind: 'if',
+              cond: `dut.${logit.name}_valid && dut.${logit.name}_ready`,
+              then: [
+                {
+                  kind: 'for',
+                  index: 'e',
+                  from: '0',
+                  to: String(logit.beat),
+                  body: [
+                    {
+                      kind: 'if',
+                      cond: `logits_seen < SAMPLES * CLASSES && dut.${logit.name}_data[e * ${lb} +: ${lb}] !== expected_logits[logits_seen]`,
+                      then: [
+                        set('logit_errors', 'logit_errors + 1', true),
+                        { kind: 'if', cond: 'logit_errors <= 5', then: [display('hbnn-tb: logit mismatch: sample %0d logit %0d: rtl %0d, expected %0d', 'logits_seen / CLASSES', 'logits_seen % CLASSES', `$signed(dut.${logit.name}_data[e * ${lb} +: ${lb}])`, '$signed(expected_logits[logits_seen])')] },
+                      ],
+                    },
+                    set('logits_seen', 'logits_seen + 1', true),
+                  ],
+                },
+              ],
+            },
+            {
+              kind: 'if',
+              cond: 'out_valid',
+              then: [
+                {
+                  kind: 'if',
+                  cond: 'classes_seen < SAMPLES && out_class !== expected_class[classes_seen]',
+                  then: [set('class_errors', 'class_errors + 1', true), { kind: 'if', cond: 'class_errors <= 5', then: [display('hbnn-tb: class mismatch: sample %0d: rtl %0d, expected %0d', 'classes_seen', 'out_class', 'expected_class[classes_seen]')] }],
+                },
+                set('classes_seen', 'classes_seen + 1', true),
+                { kind: 'if', cond: 'classes_seen == SAMPLES', then: summary },
+              ],
+            },
+            { kind: 'if', cond: 'cycle == LIMIT', then: [display('hbnn-tb: TIMEOUT after %0d cycles (%0d of %0d classes)', 'cycle', 'classes_seen', 'SAMPLES'), ...summary] },
+          ],
+        },
+      ],
+    },
+  ];
+  return { name: TB_MODULE, comment: [`testbench: ${samples} samples; classes and logits of every sample, every unit's accumulators of the first ${accSamples}`], params: [], ports: [], items };
+}
+
+/** The Verilog project of a quantized model or bit-level program, as files in memory. */
+export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}): VerilogResult {
+  if (!isProgramOrModel(input)) fail(ErrorCodes.INVALID_OPTION, 'lowerToVerilog needs a quantized Model or a bit-level program (hbnn-bitir/1)');
+  const plan = planVivadoHls(input, {
+    ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}),
+    ...(o.clockMhz !== undefined ? { clockMhz: o.clockMhz } : {}),
+    ...(o.folding ? { folding: o.folding } : {}),
+    ...(o.groupRows !== undefined ? { groupRows: o.groupRows } : {}),
+    ...(o.lowering ? { lowering: o.lowering } : {}),
+    ...(o.part ? { part: o.part } : {}),
+  });
+  const { program, design } = plan;
+  const files = new Map<string, string>();
+  const units: VerilogUnit[] = [];
+  const unitNames = new Map<UnitStage, string>();
+  const header = (file: string): string => `${file} — generated by hbnn-onnx (verilog backend) from ${design.graph}`;
+  for (const u of design.units) {
+    const m = unitModule(u);
+    const file = `${u.name}.v`;
+    files.set(file, printFile(header(file), [m.module]));
+    for (const [k, v] of m.files) files.set(k, v);
+    unitNames.set(u, u.name);
+    units.push({ module: u.name, layer: u.layer, instance: `u_${u.name}`, file, memories: [...m.files.keys()].filter((f) => !f.includes('_beta')), stage: u });
+  }
+  const top = topModule(plan, unitNames);
+  files.set(LIB_FILE, printFile(header(LIB_FILE), libraryModules()));
+  files.set(TOP_FILE, printFile(header(TOP_FILE), [top]));
+  const sources = [LIB_FILE, ...units.map((u) => u.file), TOP_FILE];
+  files.set(SOURCES_FILE, `${sources.join('\n')}\n`);
+
+  // Testbench vectors from the interpreter (the grouped program: same logits as the model's).
+  const per = design.input.entries;
+  const wanted = o.testSamples ?? 8;
+  if (!Number.isInteger(wanted) || wanted < 1) fail(ErrorCodes.INVALID_OPTION, `testSamples must be a positive integer (got ${wanted})`, { option: 'testSamples' });
+  let data = o.testData;
+  if (data && data.length % per !== 0) fail(ErrorCodes.DATA_MISMATCH, `test data holds ${data.length} values, not a whole number of samples of ${per} ([${design.input.shape.join(',')}])`, { option: 'testData' });
+  if (!data) data = syntheticSamples(per, wanted);
+  const count = Math.min(wanted, data.length / per);
+  const accCount = Math.min(o.accSamples ?? 2, count);
+  if (!Number.isInteger(accCount) || accCount < 0) fail(ErrorCodes.INVALID_OPTION, `accSamples must be a non-negative integer (got ${o.accSamples})`, { option: 'accSamples' });
+  const v = computeVectors(program, design, data, count, accCount);
+  const ib = design.input.entry.bits;
+  const argmax = design.stages[design.stages.length - 1]!;
+  const lb = argmax.kind === 'argmax' ? entryBits(argmax.in.entry) : 32;
+  files.set('tb_input.hex', `${v.inputs.map((s) => Array.from(s, (q) => hexWord(q, ib)).join('\n')).join('\n')}\n`);
+  files.set('tb_logits.hex', `${v.logits.map((s) => s.map((q) => hexWord(q, lb)).join('\n')).join('\n')}\n`);
+  files.set('tb_class.hex', `${Array.from(v.classes, (c) => hexWord(c, design.output.classBits)).join('\n')}\n`);
+  units.forEach((u, i) => {
+    const lines: string[] = [];
+    for (let s = 0; s < v.accumulators.length; s++) for (const a of v.accumulators[s]![i]!) lines.push(hexWord(a, TRACE_BITS));
+    files.set(accFile(u.stage), lines.length ? `${lines.join('\n')}\n` : '0\n');
+  });
+  files.set(TB_FILE, printFile(header(TB_FILE), [testbench(plan, units, count, accCount)]).replace('`default_nettype none\n', '`timescale 1ns/1ps\n`default_nettype none\n'));
+  files.set('folding.json', foldingJson(design.units, { clockMhz: plan.estimates.clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) }));
+  files.set('README.md', readme(plan, units, count, accCount));
+  return { ...plan, files, top: TOP_MODULE, sources, units, testSamples: count, accSamples: accCount };
+}
+
+function readme(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, accSamples: number): string {
+  const d = plan.design;
+  return `# ${d.graph}: Verilog (hbnn-onnx verilog backend)
+
+Top module \`${TOP_MODULE}\` (${TOP_FILE}): input one ${d.input.entry.bits}-bit fixed-point entry per beat
+(valid/ready), [${d.input.shape.join(',')}] in ${d.input.layout.kind === 'hwc' ? 'HWC' : 'index'} order; output the class index
+(${d.output.classBits} bits) per sample. Sources in read order: ${SOURCES_FILE}. Memories are
+\`$readmemh\` files read relative to the working directory: run simulators and synthesis here.
+
+| unit | module | MH | MW | PE | SIMD | reps |
+|---|---|---|---|---|---|---|
+${units.map((u) => `| ${u.layer} | ${u.module} | ${u.stage.mh} | ${u.stage.mw} | ${u.stage.pe} | ${u.stage.simd} | ${u.stage.reps} |`).join('\n')}
+
+Testbench (${TB_FILE}, with \`+define+HBNN_CHECK\`): ${samples} samples, classes and logits of each,
+every unit's accumulators of the first ${accSamples}, against the bit-level IR interpreter.
+
+    verilator --binary --timing -Wno-fatal -Wno-lint -Wno-style +define+HBNN_CHECK --top-module tb -f ${SOURCES_FILE} ${TB_FILE}
+    (cd . && obj_dir/Vtb)      # or: hbnn-onnx lower MODEL --backend verilog --sim
+
+Synthesis (yosys): \`read_verilog $(cat ${SOURCES_FILE}); synth_xilinx -top ${TOP_MODULE}\`, or per unit \`-top <module>\`.
+`;
+}
