@@ -55,7 +55,7 @@ export const insertWeightBinarization = definePass({
     { name: 'dist', type: 'number-list', doc: 'explicit fractions of weights at 1, 2, 3... bits (sum 1), e.g. 0.7|0.2|0.1' },
     { name: 'max-bits', type: 'integer', doc: 'largest bitwidth DistFromAvg may use', default: DEFAULT_MAX_BITS, min: 1, max: MAX_SUPPORTED_BITS },
     { name: 'heuristic', type: 'string', doc: 'bit map heuristic, or layer for layer-level mixing', default: 'middle-out', choices: [...HEURISTICS, 'layer'] },
-    { name: 'seed', type: 'integer', doc: 'seed of the random heuristic', default: 0 },
+    { name: 'seed', type: 'integer', doc: 'seed of the random heuristic', default: 0, min: 0 },
     { name: 'per-channel', type: 'boolean', doc: 'one scale per output channel and bit (default: per tensor, as in the paper)', default: false },
     { name: 'granularity', type: 'string', doc: 'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel)', default: 'entry', choices: GRANULARITIES },
     { name: 'include', type: 'string-list', doc: 'only layers whose node or weight name matches one of these globs' },

@@ -24,6 +24,7 @@ export { Pipeline, PassRegistry, formatReport } from './pass/manager.js';
 export type { RunReport, RunOptions, PassRecord } from './pass/manager.js';
 export { parsePipeline, printPipeline } from './pass/pipeline.js';
 export { builtinPasses } from '../passes/registry.js';
+export { builtinRegistry } from './drivers/registry.js';
 
 export { createSession, runSession, toOrtTensor, float32Tensor } from './runtime/ort.js';
 

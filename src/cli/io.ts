@@ -7,7 +7,7 @@
  * Commands get a `CliIo` instead of touching `process` so tests can run them in-process.
  */
 import type { PassRegistry } from '../pass/manager.js';
-import { builtinPasses } from '../../passes/registry.js';
+import { builtinRegistry } from '../drivers/registry.js';
 
 export type Writer = (text: string) => void;
 
@@ -28,7 +28,7 @@ export function defaultIo(): CliIo {
     stderr: (s) => void process.stderr.write(s),
     stderrIsTTY: process.stderr.isTTY === true,
     cwd: process.cwd(),
-    registry: builtinPasses,
+    registry: builtinRegistry,
   };
 }
 

@@ -7,8 +7,7 @@ import { Option, type Command } from 'commander';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatDataSpec, parseDataSpec, parseNormalization, type DataSpec, type Normalization } from '../data/index.js';
 import { GRANULARITIES, type Granularity } from '../quant/weights.js';
-import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
-import { DEFAULT_MAX_BITS } from '../hbnn/index.js';
+import { parseOptionValue, type OptionSpec } from '../pass/pass.js';
 
 /**
  * A list option: one value per flag, repeatable, each value may hold several items
@@ -72,9 +71,6 @@ export function parseNumberListOption(text: string, flag: string): number[] {
   return parts.map((p) => parseNumberOption(p, flag));
 }
 
-/** The help of --bn-recalibrate (quantize and sweep). */
-export const BN_RECALIBRATE_HELP = 're-estimate BatchNorm mean and variance on --calib-data through the quantized network (default off)';
-
 /** `--normalize`: 'none' (undefined), 'fmnist' or MEAN:STD. */
 export function parseNormalizeOption(text: string | undefined): Normalization | undefined {
   if (text === undefined || text.trim().toLowerCase() === 'none') return undefined;
@@ -112,14 +108,6 @@ export function resolveDataSpec(spec: string, cwd: string): string {
       break;
   }
   return formatDataSpec(r);
-}
-
-/** --max-bits (quantize, sweep): an integer from 1 to MAX_SUPPORTED_BITS; DEFAULT_MAX_BITS when not given. */
-export function parseMaxBitsOption(text: string | undefined): number {
-  if (text === undefined) return DEFAULT_MAX_BITS;
-  const maxBits = parseIntOption(text, '--max-bits', 1);
-  if (maxBits > MAX_SUPPORTED_BITS) fail(ErrorCodes.INVALID_OPTION, `--max-bits must be at most ${MAX_SUPPORTED_BITS}, got ${maxBits}`, { option: '--max-bits' });
-  return maxBits;
 }
 
 /** List options (`--include a,b --include c`): the values, commas split. */
@@ -171,4 +159,76 @@ export function heuristicTitle(h: string): string {
 /** Shell-quotes an argument for display when it needs it. */
 export function quoteArg(s: string): string {
   return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
+// ------------------------------------------------------------------------------------------
+// Flags generated from option schemas (a pass's or a named pipeline's OptionSpec): the doc,
+// default, range and choices are declared once, in the schema.
+// ------------------------------------------------------------------------------------------
+
+/** `--name` of a spec. */
+export function flagOf(spec: OptionSpec): string {
+  return `--${spec.name}`;
+}
+
+/** The commander attribute of a spec's flag (`--avg-bits` → avgBits). */
+export function attributeOf(spec: OptionSpec): string {
+  return spec.name.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+function defaultText(v: unknown): string {
+  return Array.isArray(v) ? v.join(',') : String(v);
+}
+
+/**
+ * The help of a flag generated from `spec`: its doc, the range (`in [min, max]`) and the
+ * default (`(default X)`; a false boolean says nothing) and the choices.
+ */
+export function schemaHelp(spec: OptionSpec, doc = spec.doc): string {
+  const range = spec.min !== undefined && spec.max !== undefined ? `in [${spec.min}, ${spec.max}]` : spec.min !== undefined ? `>= ${spec.min}` : spec.max !== undefined ? `<= ${spec.max}` : '';
+  const parts = [doc, ...(range && (spec.type === 'number' || spec.type === 'integer') ? [`(${range})`] : [])];
+  if (spec.default !== undefined && spec.default !== false) parts.push(`(default ${defaultText(spec.default)})`);
+  if (spec.choices) parts.push(`(choices: ${spec.choices.map((c) => JSON.stringify(c)).join(', ')})`);
+  return parts.join(' ');
+}
+
+/**
+ * A commander option generated from `spec`: `--name <metavar>` (a switch for booleans,
+ * repeatable for string lists), help from `schemaHelp`, choices from the spec. Values are
+ * parsed by `parseSchemaFlag` in the action, so a bad one is INVALID_OPTION naming the flag.
+ */
+export function schemaOption(spec: OptionSpec, metavar = 'value', doc?: string): Option {
+  const help = schemaHelp(spec, doc);
+  if (spec.type === 'boolean') return new Option(flagOf(spec), help);
+  if (spec.type === 'string-list') return listOption(`${flagOf(spec)} <${metavar}>`, help);
+  // choices are checked by parseSchemaFlag (INVALID_OPTION naming the flag), not by commander
+  return new Option(`${flagOf(spec)} <${metavar}>`, help);
+}
+
+/**
+ * A flag's value parsed and checked against its spec (type, integer, range, choices;
+ * INVALID_OPTION naming the flag: `--max-bits 9 is above the maximum 8`). Lists are
+ * comma-separated on the command line; a repeated list flag gives several texts.
+ */
+export function parseSchemaFlag(spec: OptionSpec, value: string | boolean | readonly string[]): unknown {
+  if (spec.type === 'boolean') return value === true;
+  const text = Array.isArray(value) ? value.join(',') : String(value).trim();
+  if (spec.type === 'number-list' && text.split(',').some((p) => p.trim() === '')) {
+    fail(ErrorCodes.INVALID_OPTION, `${flagOf(spec)} must be a comma-separated list of numbers, got '${text}'`, { option: flagOf(spec) });
+  }
+  const v = parseOptionValue(spec, text, `${flagOf(spec)} ${text}`, /,/, {});
+  if (spec.type === 'string-list' && (v as string[]).length === 0) return undefined;
+  return v;
+}
+
+/** The flags of `specs` that `o` (commander's values) has, parsed by `parseSchemaFlag`, by spec name. */
+export function parseSchemaFlags(specs: readonly OptionSpec[], o: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const spec of specs) {
+    const raw = (o as Record<string, unknown>)[attributeOf(spec)];
+    if (raw === undefined) continue;
+    const v = parseSchemaFlag(spec, raw as string | boolean | string[]);
+    if (v !== undefined) out[spec.name] = v;
+  }
+  return out;
 }

@@ -9,53 +9,31 @@
  *
  * The option parsers at the top are shared by the other HBNN commands (eval, sweep).
  */
-import { PLANE_ENCODINGS, type PlaneEncoding } from '../quant/planes.js';
 import * as path from 'node:path';
-import { Option, type Command } from 'commander';
+import { type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
-import { prepareForQuantize, quantize, type QuantizeOptions } from '../drivers/quantize.js';
+import { checkQuantizeOptions, prepareForQuantize, quantize, quantizeOptionsFrom, QUANTIZE_OPTIONS, type QuantizeOptions } from '../drivers/quantize.js';
+import { pickOption, type OptionSpec } from '../pass/pass.js';
 import { weightLayers } from '../quant/targets.js';
 import { assertNotQuantized, readQuantRecord, type ActivationRecord, type QuantRecord } from '../quant/format.js';
-import { DIST_TOLERANCE, HEURISTICS, distributionMean, validateDistribution } from '../hbnn/index.js';
-import { MAX_SUPPORTED_BITS } from '../hbnn/validate.js';
-import { appliedNormalization, checkFitsModelInput, formatDataSpec, loadDataset, parseDataSpec, parseNormalization, resolveNormalization, writeNormalizationRecord, type DataSpec, type Normalization } from '../data/index.js';
+import { distributionMean } from '../hbnn/index.js';
+import { appliedNormalization, resolveNormalization, writeNormalizationRecord, type Normalization } from '../data/index.js';
 import { inputNormalization } from './normalize.js';
-import { dataInput } from '../runtime/infer.js';
 import { calibrate } from '../../passes/calibrate.js';
-import { ACT_HEURISTICS } from '../../passes/insert-activation-binarization.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { GRANULARITIES, type Granularity } from '../quant/weights.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { reportToJson } from './opt.js';
 import { fineTune, TRAINING_MIN_OPSET, type TrainLog } from '../train/index.js';
-import {
-  addTrainingOptions,
-  formatTrainLog,
-  givenFlags,
-  givenTrainingFlags,
-  interruptedError,
-  loadTrainingData,
-  TRAINING_API_ALIASES,
-  TRAINING_FLAGS,
-  trainingFromCli,
-  trainProgress,
-  type TrainingCliOptions,
-  type TrainingSpec,
-} from './train.js';
-import { BN_RECALIBRATE_HELP, apiOptionAliases, formatDistribution, heuristicTitle, listOption, parseGranularityOption, parseIntOption, parseMaxBitsOption, parseNormalizeOption, parseNumberListOption, parseNumberOption, percent, quoteArg, resolveDataSpec, globList } from './options.js';
+import { addTrainingOptions, formatTrainLog, givenFlags, givenTrainingFlags, interruptedError, loadTrainingData, TRAINING_API_ALIASES, TRAINING_FLAGS, trainingFromCli, trainProgress, type TrainingCliOptions, type TrainingSpec } from './train.js';
+import { apiOptionAliases, formatDistribution, heuristicTitle, parseIntOption, parseNormalizeOption, parseSchemaFlags, percent, quoteArg, resolveDataSpec, schemaOption } from './options.js';
 
 // ------------------------------------------------------------------------------------------
 // The command
 // ------------------------------------------------------------------------------------------
 
-export const WEIGHT_HEURISTIC_CHOICES: readonly string[] = [...HEURISTICS, 'layer'];
-/** Help of --granularity; `heuristicFlag` is the command's heuristic flag (quantize --heuristic, sweep --heuristics). */
-export const granularityHelp = (heuristicFlag: string): string =>
-  `bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with the layer heuristic in ${heuristicFlag}) (default entry)`;
-export const ACT_HEURISTIC_CHOICES: readonly string[] = [...ACT_HEURISTICS];
 
 /** The flags as commander hands them over (strings; checked by `quantizeOptionsFromCli`). */
 export interface QuantizeCliOptions extends TrainingCliOptions {
@@ -86,84 +64,67 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   json?: boolean;
 }
 
-export const DEFAULT_AVG_BITS = 1.4;
-export const DEFAULT_MAX_BITS = 3;
-export const MAX_ACT_BITS = 3;
+/** The quantize options that are flags of `quantize` (--normalize is declared with the data flags; the scaling layer is always added). */
+export const QUANTIZE_FLAG_SPECS: readonly OptionSpec[] = QUANTIZE_OPTIONS.filter((s) => s.name !== 'normalize' && s.name !== 'scaling-layer');
+
+/** The metavariables of the generated flags (`--avg-bits <bits>`). */
+export const QUANTIZE_METAVARS: Readonly<Record<string, string>> = {
+  'avg-bits': 'bits',
+  dist: 'fractions',
+  'max-bits': 'n',
+  heuristic: 'name',
+  granularity: 'g',
+  planes: 'encoding',
+  include: 'globs',
+  exclude: 'globs',
+  'first-layer': 'mode',
+  'last-layer': 'mode',
+  seed: 'n',
+  'act-bits': 'bits',
+  'act-dist': 'fractions',
+  'act-heuristic': 'name',
+  'calib-data': 'spec',
+  'calib-limit': 'n',
+};
+
+/** Help texts that say more on the command line than the schema's doc (the flags' names). */
+const QUANTIZE_FLAG_DOCS: Readonly<Record<string, string>> = {
+  dist: 'explicit fractions of weights at 1,2,3... bits, summing to 1, e.g. 0.7,0.2,0.1 (instead of --avg-bits)',
+  granularity: 'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with the layer heuristic in --heuristic)',
+  'act-dist': 'explicit fractions of activations at 1,2,3 bits, e.g. 0.7,0.2,0.1 (instead of --act-bits)',
+};
 
 /**
- * Turns the flags into `QuantizeOptions`, checking each value and the combinations:
- * --avg-bits in [1, --max-bits]; --dist sums to 1 and, with --avg-bits, has that mean; the
- * same for --act-bits / --act-dist (at most 3 bits). Returns warnings for flags that have
- * no effect. INVALID_OPTION on the first bad value.
+ * Turns the flags into `QuantizeOptions`: each value is parsed and checked against its spec
+ * in QUANTIZE_OPTIONS (type, range, choices; INVALID_OPTION naming the flag). Combinations
+ * (--avg-bits within --max-bits, --dist summing to 1 and agreeing with --avg-bits, the same
+ * for the activations, --granularity row with --heuristic layer) are checked once, by the
+ * passes' validate hooks and `checkQuantizeOptions`, before any work. Returns warnings for
+ * flags that have no effect.
  */
 export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: QuantizeOptions; warnings: string[] } {
   // --normalize applies to every data the command feeds and is recorded in the output model
   // (hbnn.input_normalization), so it is never ignored.
   const warnings: string[] = [];
-  const options: QuantizeOptions = {};
-  const maxBits = parseMaxBitsOption(o.maxBits);
-
-  const avgBits = o.avgBits !== undefined ? parseNumberOption(o.avgBits, '--avg-bits') : undefined;
-  const dist = o.dist !== undefined ? checkedDist(o.dist, '--dist', MAX_SUPPORTED_BITS) : undefined;
-  const bound = Math.max(maxBits, dist?.length ?? 0);
-  if (avgBits !== undefined && (avgBits < 1 || avgBits > bound)) {
-    fail(ErrorCodes.INVALID_OPTION, `--avg-bits must lie in [1, ${bound}] (the largest bitwidth, --max-bits), got ${avgBits}`, { option: '--avg-bits' });
-  }
-  if (dist !== undefined) {
-    if (o.maxBits !== undefined && dist.length > maxBits) {
-      fail(ErrorCodes.INVALID_OPTION, `--dist lists ${dist.length} bitwidths but --max-bits is ${maxBits}`, { option: '--dist' });
-    }
-    if (avgBits !== undefined) checkMean(dist, avgBits, '--dist', '--avg-bits');
-    options.dist = dist;
-  } else {
-    options.avgBits = avgBits ?? DEFAULT_AVG_BITS;
-  }
-  if (o.maxBits !== undefined) options.maxBits = maxBits;
-  if (o.heuristic !== undefined) options.heuristic = o.heuristic as QuantizeOptions['heuristic'];
-  if (o.perChannel) options.perChannel = true;
-  if (o.keepInitializerInputs) options.keepInitializerInputs = true;
-  if (o.keepImported) options.keepImported = true;
-  if (o.granularity !== undefined) options.granularity = parseGranularityOption(o.granularity, [o.heuristic ?? 'middle-out']);
-  if (o.planes !== undefined) options.planes = o.planes as PlaneEncoding;
-  if (o.seed !== undefined) options.seed = parseIntOption(o.seed, '--seed', 0);
+  const options: QuantizeOptions = checkQuantizeOptions(quantizeOptionsFrom(parseSchemaFlags(QUANTIZE_FLAG_SPECS, o)));
+  if (options.dist === undefined && options.avgBits === undefined) options.avgBits = pickOption(QUANTIZE_OPTIONS, 'avg-bits').default;
   // --threads: the weights' binarization here; with --fine-tune, onnxruntime's threads too.
   if (o.threads !== undefined) options.threads = parseIntOption(o.threads, '--threads', 1);
-  const include = globList(o.include);
-  const exclude = globList(o.exclude);
-  if (include) options.include = include;
-  if (exclude) options.exclude = exclude;
-  if (o.firstLayer !== undefined) options.firstLayer = o.firstLayer as 'binarize' | 'keep';
-  if (o.lastLayer !== undefined) options.lastLayer = o.lastLayer as 'binarize' | 'keep';
-
-  const actBits = o.actBits !== undefined ? parseNumberOption(o.actBits, '--act-bits') : undefined;
-  const actDist = o.actDist !== undefined ? checkedDist(o.actDist, '--act-dist', MAX_ACT_BITS) : undefined;
-  if (actBits !== undefined && (actBits < 1 || actBits > MAX_ACT_BITS)) {
-    fail(ErrorCodes.INVALID_OPTION, `--act-bits must lie in [1, ${MAX_ACT_BITS}], got ${actBits}`, { option: '--act-bits' });
-  }
-  const activations = actBits !== undefined || actDist !== undefined;
-  if (actDist !== undefined) {
-    if (actBits !== undefined) checkMean(actDist, actBits, '--act-dist', '--act-bits');
-    options.actDist = actDist;
-  } else if (actBits !== undefined) {
-    options.actBits = actBits;
-  }
-  if (o.calibLimit !== undefined) options.calibLimit = parseIntOption(o.calibLimit, '--calib-limit', 1);
   if (o.normalize !== undefined) {
     parseNormalizeOption(o.normalize); // checked now; the calibrate pass parses the text itself
     options.normalize = o.normalize.trim().toLowerCase() === 'none' ? 'none' : o.normalize.trim();
   }
-  if (o.calibData !== undefined) options.calibData = o.calibData.trim();
+  for (const k of ['perChannel', 'recalibrateBatchNorm', 'keepInitializerInputs', 'keepImported'] as const) if (options[k] === false) delete options[k];
+  const activations = options.actBits !== undefined || options.actDist !== undefined;
   // --bn-recalibrate uses the calibration data too.
-  const calibUsed = o.bnRecalibrate === true;
-  if (calibUsed) options.recalibrateBatchNorm = true;
-  if (activations) {
-    if (o.actHeuristic !== undefined) options.actHeuristic = o.actHeuristic as QuantizeOptions['actHeuristic'];
-  } else {
+  const calibUsed = options.recalibrateBatchNorm === true;
+  if (!activations) {
     const unused = [
       o.actHeuristic !== undefined && '--act-heuristic',
       o.calibData !== undefined && !calibUsed && '--calib-data',
       o.calibLimit !== undefined && !calibUsed && '--calib-limit',
     ].filter((x): x is string => typeof x === 'string');
+    delete options.actHeuristic;
     if (unused.length > 0) {
       warnings.push(`${unused.join(', ')} only affect${unused.length === 1 ? 's' : ''} activation binarization (--act-bits or --act-dist); ignored`);
       if (!calibUsed) {
@@ -173,28 +134,6 @@ export function quantizeOptionsFromCli(o: QuantizeCliOptions): { options: Quanti
     }
   }
   return { options, warnings };
-}
-
-function checkedDist(text: string, flag: string, maxLen: number): number[] {
-  const raw = parseNumberListOption(text, flag);
-  if (raw.length > maxLen) fail(ErrorCodes.INVALID_OPTION, `${flag} lists ${raw.length} fractions; at most ${maxLen} bitwidths are supported`, { option: flag });
-  if (raw.some((p) => p < 0)) fail(ErrorCodes.INVALID_OPTION, `${flag} fractions must be >= 0, got '${text}'`, { option: flag });
-  const sum = raw.reduce((a, b) => a + b, 0);
-  if (Math.abs(sum - 1) > DIST_TOLERANCE) {
-    fail(ErrorCodes.INVALID_OPTION, `${flag} fractions (for 1, 2, ... bits) must sum to 1, got ${text} (sum ${+sum.toFixed(6)})`, { option: flag });
-  }
-  validateDistribution(raw, flag);
-  // The values as given (not renormalized), so the pipeline text shows them as typed.
-  return raw;
-}
-
-function checkMean(dist: readonly number[], avg: number, distFlag: string, avgFlag: string): void {
-  const mean = distributionMean(dist);
-  if (Math.abs(mean - avg) > DIST_TOLERANCE) {
-    fail(ErrorCodes.INVALID_OPTION, `${distFlag} has an average of ${+mean.toFixed(6)} bits but ${avgFlag} is ${avg}; give one of them, or make them agree`, {
-      option: distFlag,
-    });
-  }
 }
 
 /** One row of the per-layer table: a binarizable layer, binarized or kept float. */
@@ -485,30 +424,10 @@ export function registerQuantize(program: Command, io: CliIo): void {
         '(as `hbnn-onnx train --fine-tune` would, latent weights starting from the float model). ' +
         'The output never replaces the input; on any error nothing is written.',
     )
-    .argument('<model>', 'float ONNX model')
-    .option('--avg-bits <bits>', `average bits per weight, in [1, --max-bits] (default ${DEFAULT_AVG_BITS})`)
-    .option('--dist <fractions>', 'explicit fractions of weights at 1,2,3... bits, summing to 1, e.g. 0.7,0.2,0.1')
-    .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
-    .addOption(new Option('--heuristic <name>', 'how bits are assigned to weights (default middle-out)').choices(WEIGHT_HEURISTIC_CHOICES))
-    .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
-    .option('--granularity <g>', granularityHelp('--heuristic'))
-    .addOption(
-      new Option('--planes <encoding>', 'how bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/2) or int8 (one byte per plane and weight; hbnn-onnx/1) (default packed)').choices([...PLANE_ENCODINGS]),
-    )
-    .addOption(listOption('--include <globs>', 'only layers whose node or weight name matches one of these globs'))
-    .addOption(listOption('--exclude <globs>', 'skip layers whose node or weight name matches one of these globs'))
-    .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
-    .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
-    .option('--seed <n>', 'seed of the random heuristic and, with --fine-tune, of the batch order (default 0)')
-    .option('--act-bits <bits>', `binarize activations too, with this average in [1, ${MAX_ACT_BITS}] (default: activations stay float)`)
-    .option('--act-dist <fractions>', 'explicit fractions of activations at 1,2,3 bits, e.g. 0.7,0.2,0.1')
-    .addOption(new Option('--act-heuristic <name>', 'how bits are assigned to activations (default middle-out)').choices(ACT_HEURISTIC_CHOICES))
-    .option('--calib-data <spec>', 'calibration data for activations (default fmnist-mini:train; see docs/data.md)')
-    .option('--calib-limit <n>', 'number of calibration samples (default 512)')
+    .argument('<model>', 'float ONNX model');
+  for (const spec of QUANTIZE_FLAG_SPECS) cmd.addOption(schemaOption(spec, QUANTIZE_METAVARS[spec.name], QUANTIZE_FLAG_DOCS[spec.name]));
+  cmd
     .option('--normalize <norm>', "input normalization of the calibration (and training) data, recorded in the output: fmnist, MEAN:STD or none (default: the model's record, else none)")
-    .option('--bn-recalibrate', BN_RECALIBRATE_HELP)
-    .option('--keep-initializer-inputs', 'keep initializers that are also graph inputs (IR 3 style) overridable; default: they are treated as constants, as onnxruntime does when they are not fed')
-    .option('--keep-imported', 'QONNX/Brevitas models: keep BipolarQuant weights as 1-bit planes with their scale (the same function); default: re-binarize every weight from its dequantized value (docs/import.md)')
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ');
   apiOptionAliases(cmd, { ...TRAINING_API_ALIASES, recalibrateBatchNorm: 'bnRecalibrate' });

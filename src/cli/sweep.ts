@@ -7,7 +7,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { Option, type Command } from 'commander';
+import { type Command } from 'commander';
 import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../drivers/sweep.js';
 import { sweepSvg } from '../drivers/svg.js';
 import { DATA_SPEC_HELP, openDataSource, type DataSource } from '../data/index.js';
@@ -19,13 +19,15 @@ import { formatCount, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { decodeDataTensor } from './eval.js';
-import {
-  ACT_HEURISTIC_CHOICES,
-  DEFAULT_MAX_BITS,
-  granularityHelp,
-  MAX_ACT_BITS,
-} from './quantize.js';
-import { BN_RECALIBRATE_HELP, heuristicTitle, parseGranularityOption, parseIntOption, parseMaxBitsOption, parseNormalizeOption, parseNumberListOption, parseNumberOption, resolveDataSpec } from './options.js';
+import { QUANTIZE_OPTIONS } from '../drivers/quantize.js';
+import { pickOption, type OptionSpec } from '../pass/pass.js';
+import { heuristicTitle, parseGranularityOption, parseIntOption, parseNormalizeOption, parseNumberListOption, parseSchemaFlags, resolveDataSpec, schemaOption } from './options.js';
+
+/** The quantize options that are flags of `sweep` too (from the same schema as quantize's). */
+const SWEEP_QUANTIZE_FLAGS: readonly OptionSpec[] = (['max-bits', 'per-channel', 'granularity', 'first-layer', 'last-layer', 'seed', 'act-bits', 'act-heuristic', 'calib-data', 'calib-limit', 'bn-recalibrate'] as const).map(
+  (n) => pickOption(QUANTIZE_OPTIONS, n),
+);
+const SWEEP_METAVARS: Readonly<Record<string, string>> = { 'max-bits': 'n', granularity: 'g', 'first-layer': 'mode', 'last-layer': 'mode', seed: 'n', 'act-bits': 'bits', 'act-heuristic': 'name', 'calib-data': 'spec', 'calib-limit': 'n' };
 
 export const DEFAULT_SWEEP_BITS: readonly number[] = [1, 1.2, 1.4, 1.6, 2, 3];
 export const DEFAULT_SWEEP_HEURISTICS: readonly string[] = ['middle-out', 'random', 'layer'];
@@ -71,7 +73,8 @@ export interface SweepRun {
 
 /** Checks the flags (INVALID_OPTION naming the flag) and turns them into SweepOptions. */
 export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onResult'> {
-  const maxBits = parseMaxBitsOption(o.maxBits);
+  const q = parseSchemaFlags(SWEEP_QUANTIZE_FLAGS, { ...o, granularity: undefined });
+  const maxBits = (q['max-bits'] as number | undefined) ?? pickOption(QUANTIZE_OPTIONS, 'max-bits').default;
   const bits = o.bits !== undefined ? parseNumberListOption(o.bits, '--bits') : [...DEFAULT_SWEEP_BITS];
   for (const b of bits) {
     if (b < 1 || b > maxBits) fail(ErrorCodes.INVALID_OPTION, `--bits values must lie in [1, ${maxBits}] (--max-bits), got ${b}`, { option: '--bits' });
@@ -87,19 +90,17 @@ export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onR
   if (o.granularity !== undefined) opts.granularity = parseGranularityOption(o.granularity, heuristics);
   if (o.firstLayer) opts.firstLayer = o.firstLayer;
   if (o.lastLayer) opts.lastLayer = o.lastLayer;
-  if (o.seed !== undefined) opts.seed = parseIntOption(o.seed, '--seed', 0);
-  if (o.actBits !== undefined) {
-    const a = parseNumberOption(o.actBits, '--act-bits');
-    if (a < 1 || a > MAX_ACT_BITS) fail(ErrorCodes.INVALID_OPTION, `--act-bits must lie in [1, ${MAX_ACT_BITS}], got ${a}`, { option: '--act-bits' });
-    opts.actBits = a;
-    if (o.actHeuristic) opts.actHeuristic = o.actHeuristic as SweepOptions['actHeuristic'];
+  if (q['seed'] !== undefined) opts.seed = q['seed'] as number;
+  if (q['act-bits'] !== undefined) {
+    opts.actBits = q['act-bits'] as number;
+    if (o.actHeuristic) opts.actHeuristic = q['act-heuristic'] as SweepOptions['actHeuristic'];
   } else if (o.actHeuristic !== undefined) {
     fail(ErrorCodes.INVALID_OPTION, '--act-heuristic needs --act-bits', { option: '--act-heuristic' });
   }
   if (o.bnRecalibrate) opts.recalibrateBatchNorm = true;
   if (o.actBits !== undefined || o.bnRecalibrate) {
     if (o.calibData !== undefined) opts.calibData = o.calibData.trim();
-    if (o.calibLimit !== undefined) opts.calibLimit = parseIntOption(o.calibLimit, '--calib-limit', 1);
+    if (q['calib-limit'] !== undefined) opts.calibLimit = q['calib-limit'] as number;
   } else {
     const unused = [o.calibData !== undefined && '--calib-data', o.calibLimit !== undefined && '--calib-limit'].filter((x): x is string => typeof x === 'string');
     if (unused.length > 0) fail(ErrorCodes.INVALID_OPTION, `${unused.join(', ')} need${unused.length === 1 ? 's' : ''} --act-bits or --bn-recalibrate`, { option: unused[0] });
@@ -186,7 +187,7 @@ export function batchNormLine(res: Pick<SweepResult, 'batchNorms' | 'bnRecalibra
 }
 
 export function registerSweep(program: Command, io: CliIo): void {
-  program
+  const cmd = program
     .command('sweep')
     .summary('accuracy over average bits × heuristics, as JSON and an SVG plot')
     .description(
@@ -199,18 +200,11 @@ export function registerSweep(program: Command, io: CliIo): void {
     .argument('<model>', 'float ONNX model')
     .requiredOption('--data <spec>', 'labelled evaluation data, e.g. fmnist-mini:test')
     .option('--bits <list>', `average weight bits, comma-separated (default ${DEFAULT_SWEEP_BITS.join(',')})`)
-    .option('--heuristics <list>', `comma-separated, from ${SWEEP_HEURISTICS.join(', ')} (default ${DEFAULT_SWEEP_HEURISTICS.join(',')})`)
-    .option('--max-bits <n>', `largest weight bitwidth (default ${DEFAULT_MAX_BITS})`)
-    .option('--per-channel', 'one scale per output channel and bit (default: per tensor)')
-    .option('--granularity <g>', granularityHelp('--heuristics'))
-    .addOption(new Option('--first-layer <mode>', 'binarize or keep (float) the first layer (default binarize)').choices(['binarize', 'keep']))
-    .addOption(new Option('--last-layer <mode>', 'binarize or keep (float) the last layer (default binarize)').choices(['binarize', 'keep']))
-    .option('--seed <n>', 'seed of the random heuristic (default 0)')
-    .option('--act-bits <bits>', `binarize activations too, at this average in [1, ${MAX_ACT_BITS}] (default: float)`)
-    .addOption(new Option('--act-heuristic <name>', 'activation heuristic (default middle-out)').choices(ACT_HEURISTIC_CHOICES))
-    .option('--calib-data <spec>', 'calibration data for activations and --bn-recalibrate (default fmnist-mini:train)')
-    .option('--calib-limit <n>', 'number of calibration samples (default 512; 1024 for --bn-recalibrate)')
-    .option('--bn-recalibrate', BN_RECALIBRATE_HELP)
+    .option('--heuristics <list>', `comma-separated, from ${SWEEP_HEURISTICS.join(', ')} (default ${DEFAULT_SWEEP_HEURISTICS.join(',')})`);
+  for (const spec of SWEEP_QUANTIZE_FLAGS) {
+    cmd.addOption(schemaOption(spec, SWEEP_METAVARS[spec.name], spec.name === 'granularity' ? `${spec.doc}; not with the layer heuristic in --heuristics` : undefined));
+  }
+  cmd
     .option('--normalize <norm>', "normalization of --data and the calibration data: fmnist, MEAN:STD or none (default: the model's record, else none)")
     .option('--limit <n>', 'evaluate on the first N samples only')
     .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')

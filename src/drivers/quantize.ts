@@ -4,12 +4,17 @@
  * it with the pass manager.
  */
 import type { Model } from '../ir/graph.js';
-import { Pipeline, type RunReport } from '../pass/manager.js';
+import { Pipeline, definePipeline, passInstance, stepsToItems, type PipelineStep, type RunReport } from '../pass/manager.js';
+import { pickOption, renameOption, withoutDefault, type OptionSpec } from '../pass/pass.js';
+import { insertWeightBinarization } from '../../passes/insert-weight-binarization.js';
+import { insertActivationBinarization } from '../../passes/insert-activation-binarization.js';
+import { calibrate } from '../../passes/calibrate.js';
+import { recalibrateBatchnorm } from '../../passes/recalibrate-batchnorm.js';
+import { insertScalingLayer } from '../../passes/insert-scaling-layer.js';
 import { builtinPasses } from '../../passes/registry.js';
 import { printPipeline, type PipelineItem } from '../pass/pipeline.js';
 import { assertNotQuantized, requireQuantRecord, type QuantRecord } from '../quant/format.js';
 import { resolveDistribution } from '../hbnn/index.js';
-import { fail, ErrorCodes } from '../errors.js';
 import type { Granularity } from '../quant/weights.js';
 import type { PlaneEncoding } from '../quant/planes.js';
 import { preparationFor, type Preparation } from './prepare.js';
@@ -98,46 +103,152 @@ export async function prepareForQuantize(model: Model, o: QuantizeOptions = {}, 
   return { ...prep, report };
 }
 
-/** The pipeline `quantize` runs for these options. */
-export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
-  const list = (xs: readonly (string | number)[] | undefined): string | undefined => (xs && xs.length ? xs.join('|') : undefined);
-  const clean = (r: Record<string, string | number | boolean | undefined>): Record<string, string> =>
-    Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
-  const calib = clean({ data: o.calibData, limit: o.calibLimit, normalize: o.normalize });
-  const items: PipelineItem[] = [
-    {
-      kind: 'pass',
-      name: 'insert-weight-binarization',
-      options: clean({
-        'avg-bits': o.dist ? undefined : o.avgBits ?? 1.4,
-        dist: list(o.dist),
-        'max-bits': o.maxBits,
-        heuristic: o.heuristic,
-        seed: o.seed,
-        'per-channel': o.perChannel,
-        granularity: o.granularity,
-        planes: o.planes,
-        include: list(o.include),
-        exclude: list(o.exclude),
-        'first-layer': o.firstLayer,
-        'last-layer': o.lastLayer,
-      }),
-    },
+const weightSpecs = insertWeightBinarization.options;
+const activationSpecs = insertActivationBinarization.options;
+const calibrationSpecs = calibrate.options;
+
+/**
+ * The options of the `quantize` pipeline, named as in pipelines and on the command line
+ * (`quantize` and `sweep` generate their flags from them). Each option that sets a pass's
+ * option is that pass's spec (doc, default, range, choices declared once, in the pass).
+ */
+export const QUANTIZE_OPTIONS = [
+  pickOption(weightSpecs, 'avg-bits'),
+  pickOption(weightSpecs, 'dist'),
+  pickOption(weightSpecs, 'max-bits'),
+  pickOption(weightSpecs, 'heuristic'),
+  pickOption(weightSpecs, 'per-channel'),
+  pickOption(weightSpecs, 'granularity'),
+  pickOption(weightSpecs, 'planes'),
+  pickOption(weightSpecs, 'include'),
+  pickOption(weightSpecs, 'exclude'),
+  pickOption(weightSpecs, 'first-layer'),
+  pickOption(weightSpecs, 'last-layer'),
+  pickOption(weightSpecs, 'seed'),
+  withoutDefault(renameOption(pickOption(activationSpecs, 'avg-bits'), 'act-bits'), 'binarize activations too, with this average bits per activation (default: activations stay float)'),
+  renameOption(pickOption(activationSpecs, 'dist'), 'act-dist'),
+  renameOption(pickOption(activationSpecs, 'heuristic'), 'act-heuristic'),
+  renameOption(pickOption(calibrationSpecs, 'data'), 'calib-data', 'calibration data SPEC for activations and --bn-recalibrate (see docs/data.md)'),
+  withoutDefault(
+    renameOption(pickOption(calibrationSpecs, 'limit'), 'calib-limit'),
+    `number of calibration samples; by default ${pickOption(calibrationSpecs, 'limit').default} for the activations, ${pickOption(recalibrateBatchnorm.options, 'limit').default} for --bn-recalibrate`,
+  ),
+  withoutDefault(pickOption(calibrationSpecs, 'normalize')),
+  { name: 'bn-recalibrate', type: 'boolean', default: false, doc: 're-estimate BatchNorm mean and variance on the calibration data through the quantized network' },
+  { name: 'scaling-layer', type: 'boolean', default: true, doc: 'add (or record) the scaling layer after the output layer' },
+  {
+    name: 'keep-initializer-inputs',
+    type: 'boolean',
+    default: false,
+    doc: 'keep initializers that are also graph inputs (IR 3 style) overridable; default: they are treated as constants, as onnxruntime does when they are not fed',
+  },
+  {
+    name: 'keep-imported',
+    type: 'boolean',
+    default: false,
+    doc: 'QONNX/Brevitas models: keep BipolarQuant weights as 1-bit planes with their scale (the same function); default: re-binarize every weight from its dequantized value (docs/import.md)',
+  },
+] as const satisfies readonly OptionSpec[];
+
+/** The API name (QuantizeOptions key) of each QUANTIZE_OPTIONS entry. */
+export const QUANTIZE_API_KEYS: Readonly<Record<(typeof QUANTIZE_OPTIONS)[number]['name'], keyof QuantizeOptions>> = {
+  'avg-bits': 'avgBits',
+  dist: 'dist',
+  'max-bits': 'maxBits',
+  heuristic: 'heuristic',
+  'per-channel': 'perChannel',
+  granularity: 'granularity',
+  planes: 'planes',
+  include: 'include',
+  exclude: 'exclude',
+  'first-layer': 'firstLayer',
+  'last-layer': 'lastLayer',
+  seed: 'seed',
+  'act-bits': 'actBits',
+  'act-dist': 'actDist',
+  'act-heuristic': 'actHeuristic',
+  'calib-data': 'calibData',
+  'calib-limit': 'calibLimit',
+  normalize: 'normalize',
+  'bn-recalibrate': 'recalibrateBatchNorm',
+  'scaling-layer': 'scalingLayer',
+  'keep-initializer-inputs': 'keepInitializerInputs',
+  'keep-imported': 'keepImported',
+};
+
+/**
+ * An average and a distribution given together (weights: avgBits and dist; activations:
+ * actBits and actDist) must agree (INVALID_OPTION otherwise); the distribution is used and
+ * the average dropped. Returns a copy. The other checks are the passes' validate hooks.
+ */
+export function checkQuantizeOptions(opts: QuantizeOptions): QuantizeOptions {
+  const o = { ...opts };
+  if (o.avgBits !== undefined && o.dist !== undefined) {
+    resolveDistribution({ avgBits: o.avgBits, dist: o.dist, maxBits: Math.max(o.maxBits ?? pickOption(weightSpecs, 'max-bits').default, o.dist.length) });
+    delete o.avgBits;
+  }
+  if (o.actBits !== undefined && o.actDist !== undefined) {
+    resolveDistribution({ avgBits: o.actBits, dist: o.actDist, maxBits: Math.max(pickOption(activationSpecs, 'avg-bits').max, o.actDist.length) });
+    delete o.actBits;
+  }
+  return o;
+}
+
+/** The typed pass instances `quantize` runs for these options (after the preparation). */
+export function quantizeSteps(o: QuantizeOptions): PipelineStep[] {
+  const list = <T>(xs: readonly T[] | undefined): T[] | undefined => (xs && xs.length ? [...xs] : undefined);
+  const calib = { data: o.calibData, limit: o.calibLimit, normalize: o.normalize };
+  const steps: PipelineStep[] = [
+    passInstance(insertWeightBinarization, {
+      // avg-bits is printed even at its default, so the pipeline text says it
+      'avg-bits': o.dist ? undefined : o.avgBits ?? pickOption(weightSpecs, 'avg-bits').default,
+      dist: list(o.dist),
+      'max-bits': o.maxBits,
+      heuristic: o.heuristic,
+      seed: o.seed,
+      'per-channel': o.perChannel,
+      granularity: o.granularity,
+      planes: o.planes,
+      include: list(o.include),
+      exclude: list(o.exclude),
+      'first-layer': o.firstLayer,
+      'last-layer': o.lastLayer,
+    }),
   ];
   if (o.actBits !== undefined || o.actDist !== undefined) {
-    items.push({
-      kind: 'pass',
-      name: 'insert-activation-binarization',
-      options: clean({ 'avg-bits': o.actDist ? undefined : o.actBits, dist: list(o.actDist), heuristic: o.actHeuristic }),
-    });
-    items.push({ kind: 'pass', name: 'calibrate', options: calib });
+    steps.push(passInstance(insertActivationBinarization, { 'avg-bits': o.actDist ? undefined : o.actBits, dist: list(o.actDist), heuristic: o.actHeuristic }));
+    steps.push(passInstance(calibrate, calib));
   }
   // Last of the data-driven passes: with activations it re-calibrates each binarizer after
   // the BatchNorm before it (see docs/passes.md for why not before insert-activation-binarization).
-  if (o.recalibrateBatchNorm) items.push({ kind: 'pass', name: 'recalibrate-batchnorm', options: calib });
-  if (o.scalingLayer !== false) items.push({ kind: 'pass', name: 'insert-scaling-layer', options: {} });
-  return items;
+  if (o.recalibrateBatchNorm) steps.push(passInstance(recalibrateBatchnorm, calib));
+  if (o.scalingLayer !== false) steps.push(passInstance(insertScalingLayer));
+  return steps;
 }
+
+/** The pipeline `quantize` runs for these options, as text items (for printing). */
+export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
+  return stepsToItems(quantizeSteps(o));
+}
+
+/** QUANTIZE_OPTIONS values (parsed) as QuantizeOptions; `given` says which were set (the rest stay unset). */
+export function quantizeOptionsFrom(values: Partial<Record<(typeof QUANTIZE_OPTIONS)[number]['name'], unknown>>): QuantizeOptions {
+  const out: Record<string, unknown> = {};
+  for (const [name, v] of Object.entries(values)) if (v !== undefined) out[QUANTIZE_API_KEYS[name as keyof typeof QUANTIZE_API_KEYS]] = v;
+  return out as QuantizeOptions;
+}
+
+/**
+ * `quantize` as a registered named pipeline (`hbnn-onnx passes` lists it with its options):
+ * the options schema is QUANTIZE_OPTIONS; `build` gives the pass instances after the
+ * model-dependent preparation (which `quantize()` adds in front).
+ */
+export const quantizeNamedPipeline = definePipeline({
+  name: 'quantize',
+  summary: 'Binarize weights (and optionally activations) with heterogeneous bitwidths: the passes `hbnn-onnx quantize` runs after preparing the model',
+  options: QUANTIZE_OPTIONS,
+  build: (o) => quantizeSteps(quantizeOptionsFrom(o)),
+});
 
 /**
  * Quantizes `model` in place.
@@ -154,17 +265,10 @@ export function quantizePipeline(o: QuantizeOptions): PipelineItem[] {
 export async function quantize(model: Model, opts: QuantizeOptions = {}, prepared?: PreparedModel): Promise<QuantizeResult> {
   // A quantized model cannot be quantized again (an imported QONNX model is prepared first, then may carry a record).
   if (!prepared) assertNotQuantized(model);
-  let o = opts;
-  if (opts.avgBits !== undefined && opts.dist !== undefined) {
-    // Both given: they must agree (INVALID_OPTION otherwise); the distribution is used.
-    resolveDistribution({ avgBits: opts.avgBits, dist: opts.dist, maxBits: Math.max(opts.maxBits ?? 3, opts.dist.length) });
-    o = { ...opts, avgBits: undefined };
-  }
-  if (o.granularity === 'row' && o.heuristic === 'layer') {
-    fail(ErrorCodes.INVALID_OPTION, "granularity 'row' needs a bit map heuristic; heuristic 'layer' gives each whole layer one bitwidth already", { option: 'granularity' });
-  }
-  const items = quantizePipeline(o);
-  const pipeline = Pipeline.fromItems(items, builtinPasses());
+  const o = checkQuantizeOptions(opts);
+  const steps = quantizeSteps(o);
+  const items = stepsToItems(steps);
+  const pipeline = Pipeline.of(steps);
   // Every pass's options, and the calibration data, are checked before the preparation changes the model.
   const validated = pipeline.validate(model);
   const prep = prepared ?? (await prepareForQuantize(model, o));

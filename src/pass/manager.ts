@@ -7,7 +7,7 @@ import type { Model } from '../ir/graph.js';
 import { assertValid } from '../ir/verifier.js';
 import { printModel } from '../ir/printer.js';
 import { HbnnError, fail, ErrorCodes, isHbnnError } from '../errors.js';
-import { resolveOptions, type OptionValues, type Pass, type PassContext, type Property } from './pass.js';
+import { resolveOptions, resolveSchema, type OptionSpec, type OptionsOf, type OptionValues, type Pass, type PassContext, type Property } from './pass.js';
 import { parsePipeline, printPipeline, type PipelineItem } from './pipeline.js';
 
 export interface PassRecord {
@@ -90,9 +90,56 @@ export function stepsToItems(steps: readonly PipelineStep[]): PipelineItem[] {
   );
 }
 
-/** A pass registry: explicit registration, lookup by name. */
+/**
+ * A named pipeline with its own typed options (as MLIR's PassPipelineRegistration<Options>):
+ * `build` turns parsed options into typed pass instances; the text form is only printed.
+ */
+export interface NamedPipeline<O = OptionValues> {
+  readonly name: string;
+  readonly summary: string;
+  readonly options: readonly OptionSpec[];
+  /** The options parsed and checked (text or typed values; INVALID_OPTION), the rest defaulted. */
+  resolve(given?: Partial<Record<keyof O & string, unknown>>): O;
+  build(options: O): PipelineStep[];
+}
+
+/** Declares a named pipeline; its options schema is typed as a pass's is (`definePass`). */
+export function definePipeline<const S extends readonly OptionSpec[]>(p: {
+  name: string;
+  summary: string;
+  options: S;
+  build(options: OptionsOf<S>): PipelineStep[];
+}): NamedPipeline<OptionsOf<S>> {
+  return {
+    name: p.name,
+    summary: p.summary,
+    options: p.options,
+    resolve: (given = {}) =>
+      resolveSchema(p.options, given as Record<string, unknown>, `pipeline ${p.name}`, (spec, v) => `pipeline ${p.name}: option ${spec.name}=${String(v)}`, undefined, {
+        pipeline: p.name,
+      }) as OptionsOf<S>,
+    build: p.build,
+  };
+}
+
+/** A pass registry: explicit registration, lookup by name; also holds named pipelines. */
 export class PassRegistry {
   private readonly passes = new Map<string, Pass>();
+  private readonly named = new Map<string, NamedPipeline<any>>(); // eslint-disable-line @typescript-eslint/no-explicit-any
+
+  /** Registers named pipelines (listed by `hbnn-onnx passes`). */
+  registerPipeline(...pipelines: NamedPipeline<any>[]): this { // eslint-disable-line @typescript-eslint/no-explicit-any
+    for (const p of pipelines) {
+      if (this.named.has(p.name) || this.passes.has(p.name)) fail(ErrorCodes.INTERNAL, `${p.name} registered twice`);
+      this.named.set(p.name, p);
+    }
+    return this;
+  }
+
+  /** The named pipelines, by name. */
+  pipelines(): NamedPipeline<any>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return [...this.named.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
 
   register(...passes: Pass[]): this {
     for (const p of passes) {

@@ -216,15 +216,15 @@ export function resolveSchema(
  * Declares a pass. The options schema is declared once (`as const` is not needed: the
  * literal types are kept), and `run` / `validate` receive the parsed options typed from it.
  */
-export function definePass<const S extends readonly OptionSpec[] = readonly []>(p: PassDefinition<S, OptionsOf<S>>): Pass<OptionsOf<S>> {
+export function definePass<const S extends readonly OptionSpec[] = readonly []>(p: PassDefinition<S, OptionsOf<S>>): Pass<OptionsOf<S>> & { readonly options: S } {
   type O = OptionsOf<S>;
   const { validate, run, ...rest } = p;
-  const pass: Pass<O> = {
+  const pass: Pass<O> & { readonly options: S } = {
     requires: [],
     establishes: [],
     preserves: [],
     ...rest,
-    options: p.options ?? [],
+    options: p.options ?? ([] as unknown as S),
     validate(options, model, shared) {
       validate?.(options, model, shared);
     },
@@ -240,4 +240,23 @@ export function definePass<const S extends readonly OptionSpec[] = readonly []>(
     },
   };
   return pass;
+}
+
+/**
+ * The spec named `name` of a typed schema (a pass's `options`), with its literal type, so a
+ * named pipeline can reuse a pass's option (doc, default, range) instead of copying it.
+ */
+export function pickOption<const S extends readonly OptionSpec[], N extends S[number]['name']>(specs: S, name: N): Extract<S[number], { readonly name: N }> {
+  return optionSpec(specs, name) as Extract<S[number], { readonly name: N }>;
+}
+
+/** `spec` under another name (a named pipeline's option that sets a pass's option), optionally with another doc. */
+export function renameOption<T extends OptionSpec, const N extends string>(spec: T, name: N, doc?: string): Omit<T, 'name'> & { readonly name: N } {
+  return { ...spec, name, ...(doc !== undefined ? { doc } : {}) };
+}
+
+/** `spec` without its default (the option is off unless given). */
+export function withoutDefault<T extends OptionSpec>(spec: T, doc?: string): Omit<T, 'default'> {
+  const { default: _d, ...rest } = spec;
+  return { ...rest, ...(doc !== undefined ? { doc } : {}) };
 }

@@ -8,7 +8,8 @@ import { PassRegistry } from '../../src/pass/manager.js';
 import { DEMO_PIPELINE } from '../../src/cli/demo.js';
 import { formatBytes, formatCount, formatDuration, table } from '../../src/cli/format.js';
 import type { InspectReport } from '../../src/inspect.js';
-import type { PassDescription } from '../../src/cli/passes.js';
+import { describeOption, type PassDescription, type PipelineDescription } from '../../src/cli/passes.js';
+import { QUANTIZE_OPTIONS } from '../../src/drivers/quantize.js';
 
 describe('passes', () => {
   it('lists exactly the built-in registered passes', async () => {
@@ -17,14 +18,34 @@ describe('passes', () => {
       .map((p) => p.name);
     const json = await cli(['passes', '--json']);
     expect(json.code).toBe(0);
-    expect((JSON.parse(json.stdout) as PassDescription[]).map((p) => p.name)).toEqual(names);
+    const doc = JSON.parse(json.stdout) as { passes: PassDescription[]; pipelines: PipelineDescription[] };
+    expect(doc.passes.map((p) => p.name)).toEqual(names);
+    // the named pipeline quantize with its schema: the options quantize's flags are made from
+    expect(doc.pipelines.map((p) => p.name)).toEqual(['quantize']);
+    expect(doc.pipelines[0]!.options).toEqual(QUANTIZE_OPTIONS.map(describeOption));
+    expect(doc.pipelines[0]!.options.find((o) => o.name === 'avg-bits')).toEqual({
+      name: 'avg-bits',
+      type: 'number',
+      default: 1.4,
+      doc: 'target average bits per weight (1 to max-bits); ignored when dist is given',
+      min: 1,
+      max: 8,
+    });
+    expect(doc.pipelines[0]!.options.find((o) => o.name === 'calib-limit')).toEqual({
+      name: 'calib-limit',
+      type: 'integer',
+      doc: 'number of calibration samples; by default 512 for the activations, 1024 for --bn-recalibrate',
+      min: 1,
+    });
     const text = await cli(['passes']);
     expect(text.code).toBe(0);
     const listed = text.stdout
       .split('\n')
-      .filter((l) => /^[a-z]/.test(l) && !/registered/.test(l))
+      .filter((l) => /^[a-z]/.test(l) && !/registered|named pipeline/.test(l))
       .map((l) => l.split(/\s+/)[0]);
-    expect(listed).toEqual(names);
+    expect(listed).toEqual([...names, 'quantize']);
+    expect(text.stdout).toContain('\n1 named pipeline (the options of a command that runs it)\n\nquantize  ');
+    expect(text.stdout).toContain('    act-bits: number (min 1, max 3)  binarize activations too');
   });
 
   it('describes options, requirements and properties from the declarations', async () => {
@@ -36,7 +57,7 @@ describe('passes', () => {
     expect(text.stdout).toContain('    times: integer (default 1; min 1, max 3)  how often to set it\n');
     expect(text.stdout).toContain('    establishes: no-identity\n');
     expect(text.stdout).toContain('    requires: topologically-sorted\n');
-    const json = JSON.parse((await cli(['passes', '--json'], { registry: testRegistry })).stdout) as PassDescription[];
+    const json = (JSON.parse((await cli(['passes', '--json'], { registry: testRegistry })).stdout) as { passes: PassDescription[]; pipelines: unknown[] }).passes;
     expect(json.map((p) => p.name)).toEqual(['explode', 'mark-model', 'needs-sorted']);
     expect(json[1]).toEqual({
       name: 'mark-model',

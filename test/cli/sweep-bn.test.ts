@@ -11,7 +11,11 @@ import { quantize } from '../../src/drivers/quantize.js';
 import { evaluate } from '../../src/runtime/infer.js';
 import { FMNIST_NORMALIZATION, loadDataset } from '../../src/data/index.js';
 import type { SweepResult } from '../../src/drivers/sweep.js';
-import { BN_RECALIBRATE_HELP } from '../../src/cli/quantize.js';
+import { schemaHelp } from '../../src/cli/options.js';
+import { pickOption } from '../../src/pass/pass.js';
+import { QUANTIZE_OPTIONS } from '../../src/drivers/quantize.js';
+
+const BN_RECALIBRATE_HELP = schemaHelp(pickOption(QUANTIZE_OPTIONS, 'bn-recalibrate'));
 
 const LIMIT = 300;
 const CALIB = 256;

@@ -116,7 +116,7 @@ describe('sweep checks --max-bits as quantize does', () => {
     for (const cmd of [['sweep', FMNIST_CNN, '--data', 'fmnist-mini:test'], ['quantize', FMNIST_CNN]]) {
       const r = await cli([...cmd, '--max-bits', '9', '-o', path.join(tmpDir(), 'out')]);
       expect(r.code).toBe(2);
-      expect(r.stderr).toBe('hbnn-onnx: error[invalid-option]: --max-bits must be at most 8, got 9\n');
+      expect(r.stderr).toBe('hbnn-onnx: error[invalid-option]: --max-bits 9 is above the maximum 8\n');
     }
   });
 });

@@ -64,7 +64,7 @@ describe('quantize: bad options', () => {
   it('an unknown granularity, or granularity row with the layer heuristic, is invalid-option', async () => {
     const m = loadModel(FMNIST_MLP());
     expect(await failsUnchanged(m, { granularity: 'channel' as never }, 'invalid-option')).toMatch(/granularity=channel is not one of entry, row/);
-    expect(await failsUnchanged(m, { granularity: 'row', heuristic: 'layer' }, 'invalid-option')).toMatch(/granularity 'row' needs a bit map heuristic/);
+    expect(await failsUnchanged(m, { granularity: 'row', heuristic: 'layer' }, 'invalid-option')).toMatch(/granularity=row needs a bit map heuristic/);
     // granularity entry with layer, and row with a bit map heuristic, are fine
     await quantize(loadModel(FMNIST_MLP()), { granularity: 'entry', heuristic: 'layer' });
     await quantize(m, { granularity: 'row', heuristic: 'top-down' });

@@ -525,8 +525,10 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
  * tap j reads at output o (strides, dilations and pads in S; taps that read only padding get 0).
  * On MobileNetV2's 4×4 to 1×1 planes (192-960 channels) the shifted multiply-adds it replaces
  * (a Pad and a Slice, Mul and ReduceSum per tap, single-threaded on tensors with 1-4 floats
- * per row) took ~45% of the step; here two small Transposes and two MatMuls. Null when it
- * does not apply.
+ * per row) took ~45% of the step; here two small Transposes and two MatMuls. Up to 16×16
+ * planes the P/K-fold products in one dense MatMul still beat the im2col Conv + batched
+ * MatMul (MobileNetV2-style step 757 → 672 ms of CPU, same-process A/B). Null when it does
+ * not apply.
  */
 function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: number, spatialIn: readonly Dim[], geo: WindowGeometry): Value | null {
   if (geo.kernel.length !== 2 || !geo.pads || !spatialIn.every((d) => typeof d === 'number')) return null;
@@ -558,7 +560,7 @@ function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: numb
 }
 
 /** Largest input plane (positions) whose depthwise weight gradient is taken from per-channel outer products. */
-const DEPTHWISE_OUTER_MAX_PLANE = 64;
+const DEPTHWISE_OUTER_MAX_PLANE = 256;
 
 /**
  * Whether a weight gradient Σ_n dY_n[M, O] · A_n[O, K] is taken as per-sample products (one
