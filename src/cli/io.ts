@@ -8,6 +8,7 @@
  */
 import type { PassRegistry } from '../pass/manager.js';
 import { builtinRegistry } from '../drivers/registry.js';
+import type { RunReport } from '../pass/manager.js';
 
 export type Writer = (text: string) => void;
 
@@ -99,4 +100,16 @@ export class Logger {
     this.done();
     this.io.stderr(text.endsWith('\n') ? text : `${text}\n`);
   }
+}
+
+/** A pass manager run report as JSON (opt --json, quantize --report). */
+export function reportToJson(r: RunReport): unknown {
+  return {
+    pipeline: r.pipeline,
+    totalMs: r.totalMs,
+    properties: r.properties,
+    warnings: r.warnings,
+    passes: r.passes,
+    artifacts: [...r.artifacts.keys()],
+  };
 }

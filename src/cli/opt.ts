@@ -14,6 +14,8 @@ import { formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { parseIntOption } from './options.js';
+import type { Pass } from '../pass/pass.js';
+import { reportToJson } from './io.js';
 
 export interface OptRequest {
   input: string;
@@ -109,17 +111,6 @@ function checkPrintIrAfter(names: readonly string[], pipelineText: string): void
 }
 
 /** The JSON form of a run: options and statistics per pass, artifacts by name only. */
-export function reportToJson(r: RunReport): unknown {
-  return {
-    pipeline: r.pipeline,
-    totalMs: r.totalMs,
-    properties: r.properties,
-    warnings: r.warnings,
-    passes: r.passes,
-    artifacts: [...r.artifacts.keys()],
-  };
-}
-
 function parseBytes(value: string): number {
   const m = /^(\d+)\s*([kmg]i?b?|b)?$/i.exec(value.trim());
   if (!m) throw new InvalidArgumentError('expected a byte count, e.g. 1024, 64k or 1M');
@@ -159,10 +150,13 @@ export function registerOpt(program: Command, io: CliIo): void {
     .option('--json', 'print the result (paths, node counts, per-pass report) as JSON')
     .addHelpText(
       'after',
-      `
+      () => `
 Pipeline syntax:
   pass[{key=value,...}] separated by commas; fixpoint{max=N}(a,b) repeats a group
   until nothing changes (at most N rounds). List values use |, e.g. exclude=conv1|fc.
+
+Passes and their options with defaults (from the declarations; details: hbnn-onnx passes):
+${passOptionsHelp(io.registry().list())}
 
 Examples:
   $ hbnn-onnx opt model.onnx                       # re-save as model.opt.onnx
@@ -192,4 +186,14 @@ Examples:
       const what = res.pipeline === '' ? 're-saved (no pipeline)' : `${res.report.passes.length} pass run${res.report.passes.length === 1 ? '' : 's'}`;
       io.stdout(`${displayPath(res.input, io.cwd)}: ${formatCount(res.nodesBefore)} → ${formatCount(res.nodesAfter)} nodes, ${what}, wrote ${displayPath(res.output, io.cwd)}\n`);
     });
+}
+
+/** One line per pass: `name{option=default,...}` (options without a default show `option=?`). */
+export function passOptionsHelp(passes: readonly Pass[]): string {
+  return passes
+    .map((p) => {
+      const opts = p.options.map((o) => `${o.name}=${o.default === undefined ? '?' : Array.isArray(o.default) ? o.default.join('|') : String(o.default)}`);
+      return `  ${p.name}${opts.length ? `{${opts.join(',')}}` : ''}`;
+    })
+    .join('\n');
 }

@@ -57,6 +57,16 @@ describe('flags generated from the option schemas', () => {
     }
   });
 
+  it("opt --help lists each pass with its options' defaults from the declarations", async () => {
+    const r = await cli(['opt', '--help']);
+    const line = r.stdout.split('\n').find((l) => l.startsWith('  insert-weight-binarization{'));
+    const want = insertWeightBinarization.options.map((o) => `${o.name}=${o.default === undefined ? '?' : String(o.default)}`).join(',');
+    expect(line).toBe(`  insert-weight-binarization{${want}}`);
+    expect(line).toContain('avg-bits=1.4,');
+    expect(line).toContain('max-bits=3,');
+    expect(r.stdout).toContain(`  calibrate{data=${pickOption(calibrate.options, 'data').default},limit=512,`);
+  });
+
   it('a flag out of its schema range is INVALID_OPTION naming the flag, before any work', async () => {
     for (const [args, msg] of [
       [['--max-bits', '9'], '--max-bits 9 is above the maximum 8'],
