@@ -7,7 +7,7 @@
  * (test/backends/verilog/rtl-sim.test.ts) runs 100 images of two of the configurations with
  * the same folding; this runs all four on 1,000.
  *
- *   npx tsc && node bench/rtl-sim.mjs [--limit 1000] [--acc 4] [--opt O1]
+ *   npx tsc && node bench/rtl-sim.mjs [--limit 1000] [--acc 4] [--opt O1] [--config W1.4A1.4-row]
  *
  * HBNN_DIST=path/to/dist selects another build of the package (default ./dist). Projects go to
  * bench/out/rtl-sim/<config>/, the summary to bench/out/rtl-sim.json.
@@ -29,13 +29,14 @@ const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
 const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
 
 function parseArgs(argv) {
-  const a = { limit: 1000, acc: 4, opt: 'O1' };
+  const a = { limit: 1000, acc: 4, opt: 'O1', config: undefined };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => argv[++i];
     if (k === '--limit') a.limit = Number(v());
     else if (k === '--acc') a.acc = Number(v());
     else if (k === '--opt') a.opt = v();
+    else if (k === '--config') a.config = v();
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -52,7 +53,7 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const ds = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
   const results = [];
-  for (const c of CONFIGS) {
+  for (const c of CONFIGS.filter((x) => !args.config || x.name === args.config)) {
     const m = loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'));
     await quantize(m, c.opts);
     const t0 = performance.now();
