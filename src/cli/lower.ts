@@ -22,12 +22,11 @@ import { lowerToVerilog, runVerilatorSim, VERILATOR_PACKAGE, type VerilogOptions
 import { prepareSynth, runSynth } from './lower-synth.js';
 import { loadDataset, type Normalization } from '../data/index.js';
 import { inputNormalization } from './normalize.js';
-import { decodeDataTensor } from './eval.js';
 import { readFileChecked, writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatBytes, formatCount, formatDuration, formatFixed, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { apiOptionAliases, parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './options.js';
+import { apiOptionAliases, parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec, decodeDataTensor } from './options.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 
 /** The lower flags as commander hands them over. */
