@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 import type { Command } from 'commander';
-import { decodeTensor, loadModel } from '../onnx/io.js';
+import { loadModel } from '../onnx/io.js';
 import { readQuantRecord } from '../quant/format.js';
 import { evaluate, type EvalResult } from '../runtime/infer.js';
 import { DATA_SPEC_HELP, FMNIST_CLASSES, openDataSource, parseDataSpec, type ResolvedNormalization, type TensorDecoder } from '../data/index.js';
@@ -13,13 +13,9 @@ import { inputNormalization } from './normalize.js';
 import { formatCount, formatDuration, table, type Align } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { displayPath } from './paths.js';
-import { parseIntOption, parseNormalizeOption, percent, resolveDataSpec } from './options.js';
+import { decodeDataTensor, parseIntOption, parseNormalizeOption, percent, resolveDataSpec } from './options.js';
 
 /** The TensorProto decoder the data layer needs for `pb:` folders (inputs as float32). */
-export const decodeDataTensor: TensorDecoder = (bytes) => {
-  const t = decodeTensor(bytes);
-  return { name: t.name, dims: [...t.dims], data: t.toFloat32() };
-};
 
 export interface EvalRequest {
   model: string;

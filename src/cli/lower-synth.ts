@@ -7,7 +7,7 @@
  */
 import * as path from 'node:path';
 import { fail, ErrorCodes } from '../errors.js';
-import { resolveLiberty, SYNTH_TARGETS, yosysVersion, type SynthTarget } from '../backends/synth/index.js';
+import { resolveLiberty, SYNTH_TARGETS, YOSYS_PACKAGE, type SynthTarget } from '../backends/synth/index.js';
 import { synthesizeVerilog, type LoweredVerilog } from '../backends/synth/design.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { formatCount } from '../util/numbers.js';
@@ -22,8 +22,11 @@ export interface SynthPlan {
   liberty?: string;
 }
 
-/** Checks --synth / --liberty (and that yosys and the Liberty file exist) before any work. */
-export async function prepareSynth(o: SynthCliOptions, cwd: string): Promise<SynthPlan | undefined> {
+/**
+ * Checks --synth / --liberty, and that yosys (`requireTool`: TOOLCHAIN naming the Debian
+ * package) and the Liberty file exist, before any work.
+ */
+export function prepareSynth(o: SynthCliOptions, cwd: string, requireTool: (tool: string, pkg: string) => void): SynthPlan | undefined {
   if (o.synth === undefined) {
     if (o.liberty !== undefined) fail(ErrorCodes.INVALID_OPTION, '--liberty applies to --synth asic', { option: '--liberty' });
     return undefined;
@@ -34,7 +37,7 @@ export async function prepareSynth(o: SynthCliOptions, cwd: string): Promise<Syn
   const target = o.synth as SynthTarget;
   if (o.liberty !== undefined && target !== 'asic') fail(ErrorCodes.INVALID_OPTION, '--liberty applies to --synth asic', { option: '--liberty' });
   const liberty = target === 'asic' ? resolveLiberty(o.liberty === undefined ? undefined : path.resolve(cwd, o.liberty)) : undefined;
-  await yosysVersion(); // a missing yosys is an error before anything is written
+  requireTool(process.env['YOSYS'] || 'yosys', YOSYS_PACKAGE); // before anything is written
   return { target, ...(liberty && o.liberty !== undefined ? { liberty } : {}) };
 }
 

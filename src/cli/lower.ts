@@ -19,14 +19,14 @@ import { builtinPasses } from '../../passes/registry.js';
 import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../backends/asic/index.js';
 import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../backends/vivado-hls/index.js';
 import { lowerToVerilog, runVerilatorSim, VERILATOR_PACKAGE, type VerilogOptions } from '../backends/verilog/index.js';
+import { prepareSynth, runSynth } from './lower-synth.js';
 import { loadDataset, type Normalization } from '../data/index.js';
 import { inputNormalization } from './normalize.js';
-import { decodeDataTensor } from './eval.js';
 import { readFileChecked, writeFilesAtomic } from '../util/fs.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { formatBytes, formatCount, formatDuration, formatFixed, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { apiOptionAliases, parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec } from './options.js';
+import { apiOptionAliases, parseIntOption, parseNormalizeOption, parseNumberOption, resolveDataSpec, decodeDataTensor } from './options.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 
 /** The lower flags as commander hands them over. */
@@ -65,6 +65,8 @@ export interface LowerCliOptions {
   weights?: string;
   // verilog
   sim?: boolean;
+  synth?: string;
+  liberty?: string;
 }
 
 export type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
@@ -98,12 +100,14 @@ const FLAG: Record<OptionKey, string> = {
   keepRowOrder: '--keep-row-order',
   weights: '--weights',
   sim: '--sim',
+  synth: '--synth',
+  liberty: '--liberty',
 };
 
 const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
 const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS];
-const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'keepRowOrder', ...BITIR_KEYS];
+const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'synth', 'liberty', 'keepRowOrder', ...BITIR_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -325,6 +329,7 @@ const verilogBackend: Backend = {
     const opts: VerilogOptions = designOptions(o, cwd);
     // --sim needs Verilator: a missing tool is an error before anything is lowered or written.
     if (o.sim) requireTool(process.env['VERILATOR'] ?? 'verilator', VERILATOR_PACKAGE);
+    const synth = prepareSynth(o, cwd, requireTool);
     return (model, data) => {
       const test = testDataOption(o, cwd, data, opts.testSamples ?? 8);
       if (test) opts.testData = test;
@@ -350,6 +355,15 @@ const verilogBackend: Backend = {
             lines: [`RTL simulation passed (verilator): ${what}; build ${formatDuration(c.buildMs)}, run ${formatDuration(c.runMs)}`],
             summary: { sim: { ok: c.ok, ...(s ? s : {}), buildMs: c.buildMs, runMs: c.runMs } },
           };
+        };
+      }
+      if (synth) {
+        // after the simulation (if asked): yosys on the written design, whole and per unit
+        const sim = result.afterWrite;
+        result.afterWrite = async (outDir) => {
+          const a = sim ? await sim(outDir) : { lines: [], summary: {} };
+          const b = await runSynth(r, synth, outDir);
+          return { lines: [...a.lines, ...b.lines], summary: { ...a.summary, ...b.summary } };
         };
       }
       return result;
@@ -508,6 +522,8 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--acc-samples <n>', on('accSamples', 'samples whose accumulators the testbench checks (default 2; 0 with weights in files)'))
     .option('--csim', on('csim', 'compile the project with g++ ($CXX) and run its testbench (C simulation)'))
     .option('--sim', on('sim', 'build the testbench with Verilator ($VERILATOR; Debian package verilator) and run it (RTL simulation)'))
+    .option('--synth <target>', on('synth', 'synthesize the design (whole and per unit) with yosys ($YOSYS; Debian package yosys): xilinx (synth_xilinx: LUT/FF/CARRY/BRAM/DSP) or asic (standard cells: µm²), beside the estimates; writes synthesis.md and synthesis.json'))
+    .option('--liberty <file>', on('liberty', 'Liberty library for --synth asic (default: OSU 0.18 µm from the Debian package qflow-tech-osu018)'))
     .option('--weights <where>', on('weights', 'weight planes inline in the headers or in data files read at run time by the C simulation (inline|files; default: files above 4 Mbit of weights)'))
     .option('--keep-row-order', on('keepRowOrder', "keep FINN's row order on the PEs (default: rows grouped by their widest weight, so PEs drop the bit planes their rows never use)"))
     .option('--tech <file>', on('tech', "technology JSON (default: calibrated to the paper's VGG-8 ASIC row)"))

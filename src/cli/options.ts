@@ -8,6 +8,8 @@ import { fail, ErrorCodes } from '../errors.js';
 import { formatDataSpec, parseDataSpec, parseNormalization, type DataSpec, type Normalization } from '../data/index.js';
 import { GRANULARITIES, type Granularity } from '../quant/weights.js';
 import { parseOptionValue, type OptionSpec } from '../pass/pass.js';
+import { decodeTensor } from '../onnx/io.js';
+import type { TensorDecoder } from '../data/index.js';
 
 /**
  * A list option: one value per flag, repeatable, each value may hold several items
@@ -232,3 +234,9 @@ export function parseSchemaFlags(specs: readonly OptionSpec[], o: object): Recor
   }
   return out;
 }
+
+/** Decodes a TensorProto of a test_data_set (pb: data) for the data loaders (eval, sweep, lower, train). */
+export const decodeDataTensor: TensorDecoder = (bytes) => {
+  const t = decodeTensor(bytes);
+  return { name: t.name, dims: [...t.dims], data: t.toFloat32() };
+};

@@ -18,10 +18,9 @@ import { fail, ErrorCodes } from '../errors.js';
 import { formatCount, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
-import { decodeDataTensor } from './eval.js';
 import { QUANTIZE_OPTIONS } from '../drivers/quantize.js';
 import { pickOption, type OptionSpec } from '../pass/pass.js';
-import { heuristicTitle, parseGranularityOption, parseIntOption, parseNormalizeOption, parseNumberListOption, parseSchemaFlags, resolveDataSpec, schemaOption } from './options.js';
+import { heuristicTitle, parseGranularityOption, parseIntOption, parseNormalizeOption, parseNumberListOption, parseSchemaFlags, resolveDataSpec, schemaOption, decodeDataTensor } from './options.js';
 
 /** The quantize options that are flags of `sweep` too (from the same schema as quantize's). */
 const SWEEP_QUANTIZE_FLAGS: readonly OptionSpec[] = (['max-bits', 'per-channel', 'granularity', 'first-layer', 'last-layer', 'seed', 'act-bits', 'act-heuristic', 'calib-data', 'calib-limit', 'bn-recalibrate'] as const).map(

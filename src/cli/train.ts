@@ -22,8 +22,7 @@ import { fail, ErrorCodes, HbnnError } from '../errors.js';
 import { formatCount, formatDuration, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
-import { decodeDataTensor } from './eval.js';
-import { apiOptionAliases, listOption, parseIntOption, parseNormalizeOption, parseNumberOption, quoteArg, resolveDataSpec } from './options.js';
+import { apiOptionAliases, listOption, parseIntOption, parseNormalizeOption, parseNumberOption, quoteArg, resolveDataSpec, decodeDataTensor } from './options.js';
 
 /** The training flags as commander hands them over (shared by `train` and `quantize --fine-tune`). */
 export interface TrainingCliOptions {
