@@ -3,6 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
+import { BACKENDS } from '../../src/cli/lower.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR } from '../../src/bitir/index.js';
 import { lowerAsic } from '../../src/backends/asic/index.js';
@@ -218,13 +219,16 @@ describe('lower errors: nothing written', () => {
     expect(none.stderr).toContain("error: required option '--backend <name>' not specified");
     const bad = await cli(['lower', QMODEL, '--backend', 'fpga']);
     expect(bad.code).toBe(2);
-    expect(bad.stderr).toContain("argument 'fpga' is invalid. Allowed choices are bit-ir, vivado-hls, asic.");
+    // the choices are the one backend list (BACKENDS), in its order, and include every backend the docs name
+    const names = BACKENDS.map((b) => b.name);
+    expect(names).toEqual(expect.arrayContaining(['bit-ir', 'vivado-hls', 'verilog', 'asic']));
+    expect(bad.stderr).toContain(`argument 'fpga' is invalid. Allowed choices are ${names.join(', ')}.`);
   });
 
   it('--help lists the backends and their options', async () => {
     const r = await cli(['lower', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--backend <name>', '-o, --out <dir>', '--input-bits <n>', '--tech <file>', '--scaling <rule>', '--from-bit-ir', '--sweep <file>', '--target-fps <fps>', '--part <name>', '--csim']) {
+    for (const flag of ['--backend <name>', '-o, --out <dir>', '--input-bits <n>', '--tech <file>', '--scaling <rule>', '--from-bit-ir', '--sweep <file>', '--target-fps <fps>', '--part <name>', '--csim', '--sim', '--synth <target>', '--liberty <file>']) {
       expect(r.stdout).toContain(flag);
     }
     expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx lower model.hbnn.onnx --backend bit-ir -o out/bitir');
