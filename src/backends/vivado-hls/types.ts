@@ -47,6 +47,22 @@ interface StageBase {
   nodes: string[];
 }
 
+/** The streams and [C,H,W] window geometry shared by the window, max-pool and average-pool stages. */
+interface SlidingWindowGeometry {
+  in: StreamInfo;
+  out: StreamInfo;
+  channels: number;
+  height: number;
+  width: number;
+  outHeight: number;
+  outWidth: number;
+  kernel: [number, number];
+  strides: [number, number];
+  /** [top, left, bottom, right]. */
+  pads: [number, number, number, number];
+  dilations: [number, number];
+}
+
 /** Reads the quantized input from the AXI-Stream, one entry per beat, and packs `out.beat` entries. */
 export interface InputStage extends StageBase {
   kind: 'input';
@@ -65,20 +81,8 @@ export interface WidthConverterStage extends StageBase {
  * Sliding-window generator for a convolution: a line buffer of input rows; for each output
  * pixel it emits the window vector (kh, kw, c) in chunks of `out.beat` (= the unit's SIMD).
  */
-export interface WindowStage extends StageBase {
+export interface WindowStage extends StageBase, SlidingWindowGeometry {
   kind: 'window';
-  in: StreamInfo;
-  out: StreamInfo;
-  channels: number;
-  height: number;
-  width: number;
-  outHeight: number;
-  outWidth: number;
-  kernel: [number, number];
-  strides: [number, number];
-  /** [top, left, bottom, right]. */
-  pads: [number, number, number, number];
-  dilations: [number, number];
   /**
    * A grouped (depthwise) convolution's window, for its vector-vector unit: per output pixel,
    * per row fold nf and column fold sf, one beat of PE·SIMD entries, PE p's SIMD entries being
@@ -194,19 +198,8 @@ export interface ThresholdStage extends StageBase {
 }
 
 /** Max pooling over [C,H,W] pixels with a line buffer. */
-export interface MaxPoolStage extends StageBase {
+export interface MaxPoolStage extends StageBase, SlidingWindowGeometry {
   kind: 'maxpool';
-  in: StreamInfo;
-  out: StreamInfo;
-  channels: number;
-  height: number;
-  width: number;
-  outHeight: number;
-  outWidth: number;
-  kernel: [number, number];
-  strides: [number, number];
-  pads: [number, number, number, number];
-  dilations: [number, number];
   /** binary: rank (level index) per code, and code per rank. */
   rankOfCode?: number[];
   codeOfRank?: number[];
@@ -218,19 +211,8 @@ export interface MaxPoolStage extends StageBase {
  * level's value, `table` by entry code), then q = clamp((Σ·mult[pixel] + 2^(shift−1)) >> shift),
  * mult[pixel] the multiplier of the pixel's divisor (docs/bit-ir.md, avgpool).
  */
-export interface AvgPoolStage extends StageBase {
+export interface AvgPoolStage extends StageBase, SlidingWindowGeometry {
   kind: 'avgpool';
-  in: StreamInfo;
-  out: StreamInfo;
-  channels: number;
-  height: number;
-  width: number;
-  outHeight: number;
-  outWidth: number;
-  kernel: [number, number];
-  strides: [number, number];
-  pads: [number, number, number, number];
-  dilations: [number, number];
   /** Fixed input: rounding right shift aligning an entry (0: the entry itself). */
   alignShift: number;
   /** Binary input: aligned integer per entry code. */
