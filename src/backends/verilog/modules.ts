@@ -215,29 +215,36 @@ export function windowModule(): Module {
 
 /**
  * Max pooling: per output pixel (LOAD) the largest entry of each channel inside the window
- * (padding never wins), sent as one beat of C entries (SEND). Fixed-point entries compare as
- * signed integers; bit-plane codes by their level rank (RANK: 8 bits per code, code c at bits 8·c).
+ * (padding never wins; ties keep the first), sent as one beat of C entries (SEND). Each window
+ * position's pixel is read from the line buffer once (`pix`) and compared channel by channel
+ * (one read port per position: synthesis does not build a port per channel and position).
+ * Fixed-point entries compare as signed integers; bit-plane codes by their level rank (RANK:
+ * 8 bits per code, code c at bits 8·c).
  */
 export function maxPoolModule(): Module {
-  const load: Stmt = {
-    kind: 'for',
-    index: 'ch',
-    from: '0',
-    to: 'C',
-    body: [
-      set('any', "1'b0", true),
-      set('best', '0', true),
-      windowLoop(
-        [
-          set('v', 'line[(wy % ROWS) * W + wx][ch * EB +: EB]', true),
-          { kind: 'if', cond: '!any || (BINARY ? RANK[v * 8 +: 8] > RANK[best * 8 +: 8] : $signed(v) > $signed(best))', then: [set('best', 'v', true)] },
-          set('any', "1'b1", true),
-        ],
-        [],
-      ),
-      set('pooled[ch * EB +: EB]', 'best'),
-    ],
-  };
+  const load: Stmt[] = [
+    set('any', "1'b0", true),
+    set('best', '0', true),
+    windowLoop(
+      [
+        set('pix', 'line[(wy % ROWS) * W + wx]', true),
+        {
+          kind: 'for',
+          index: 'ch',
+          from: '0',
+          to: 'C',
+          body: [
+            set('v', 'pix[ch * EB +: EB]', true),
+            set('b0', 'best[ch * EB +: EB]', true),
+            { kind: 'if', cond: '!any || (BINARY ? RANK[v * 8 +: 8] > RANK[b0 * 8 +: 8] : $signed(v) > $signed(b0))', then: [set('best[ch * EB +: EB]', 'v', true)] },
+          ],
+        },
+        set('any', "1'b1", true),
+      ],
+      [],
+    ),
+    set('pooled', 'best'),
+  ];
   return {
     name: 'hbnn_maxpool',
     comment: ['max pooling over [C,H,W] pixels with a line buffer: one output pixel (C entries) per beat'],
@@ -245,12 +252,14 @@ export function maxPoolModule(): Module {
     ports: streamPorts('C * EB', 'C * EB'),
     items: [
       net('reg', 'pooled', 'C * EB'),
-      net('reg', 'best', 'EB'),
+      net('reg', 'best', 'C * EB', { comment: 'per-channel maxima so far (blocking, within LOAD)' }),
+      net('reg', 'pix', 'C * EB', { comment: 'the pixel at one window position' }),
       net('reg', 'v', 'EB'),
-      net('reg', 'any'),
+      net('reg', 'b0', 'EB'),
+      net('reg', 'any', undefined, { comment: 'a window position inside the image was read' }),
       net('integer', 'ch'),
       ...WINDOW_LOCALS,
-      ...lineBufferItems([load]),
+      ...lineBufferItems(load),
       { kind: 'assign', lhs: 'out_data', rhs: 'pooled' },
     ],
   };
