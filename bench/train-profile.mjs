@@ -4,6 +4,7 @@
  *
  *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn] [--variant W1.4|float]
  *        [--batch 128] [--threads 2] [--rounds 5] [--base DIST] [--profile] [--profile-steps 6]
+ *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20]
  *
  * - A/B: onnxruntime inference of the model, the training graph built by this checkout (`new`,
  *   dist/ or HBNN_DIST) and, with `--base DIST`, the graph built by another compiled checkout
@@ -16,6 +17,12 @@
  *   `<forward node>/...`, `<forward node>/grad/...`, `<conv>/grad/dX/...`, `<conv>/grad/dW/...`
  *   (src/train/grad/context.ts). Nodes onnxruntime added or fused under other names count as
  *   `onnxruntime`. Also the top layers by time.
+ *
+ * - `--variants`: more graphs of this checkout, each with some Conv gradient forms forced
+ *   (BuildOptions.convRules: weightGrad patches|rows, products per-sample|one, inputGrad
+ *   flipped|transpose), A/B'd with the rest; with `--profile` each is profiled and a per-layer
+ *   table (dW and dX ms of every Conv, with its shape, per variant) is printed: the per-shape
+ *   rule sweep of docs/training.md.
  *
  * Random weights and data (speed only); the models come from zoo/ and fixtures/.
  */
@@ -41,6 +48,9 @@ const args = {
   profile: flag('profile'),
   profileSteps: Number(opt('profile-steps', 6)),
   nchwc: !flag('no-nchwc'),
+  // --variants 'name:key=value,key=value;name2:...' (BuildOptions.convRules per graph)
+  variants: opt('variants', null),
+  top: Number(opt('top', 20)),
 };
 const median = (a) => {
   const s = [...a].sort((x, y) => x - y);
@@ -101,6 +111,15 @@ async function main() {
   runs.push({ name: 'inference', run: () => infer.run({ [infer.inputNames[0]]: x }), nodes: model.graph.nodes.length });
   const news = await sess(tgNew.model);
   runs.push({ name: 'new', run: () => news.run(feeds), nodes: tgNew.model.graph.nodes.length });
+  const graphs = [{ name: 'new', tg: tgNew }];
+  for (const spec of (args.variants ?? '').split(';').filter(Boolean)) {
+    const [name, rest] = spec.split(':');
+    const convRules = Object.fromEntries((rest ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')));
+    const tg = lib.buildTrainingGraph(model, { nchwcBlock: block, convRules });
+    const se = await sess(tg.model);
+    runs.push({ name, run: () => se.run(feeds), nodes: tg.model.graph.nodes.length });
+    graphs.push({ name, tg });
+  }
   if (args.base) {
     const base = await loadDist(path.resolve(args.base));
     const bm = await makeModel(base);
@@ -141,7 +160,33 @@ async function main() {
     console.log(`${r.name.padEnd(9)} ${String(r1(m)).padStart(8)} ms CPU (runs ${cpu[r.name].map(r1).join(' ')})${r.name === 'inference' ? '' : `, ratio ${(inf / m).toFixed(3)}`}, ${r.nodes} nodes`);
   }
   console.log(`load after: ${os.loadavg().map(r1).join(' ')}`);
-  if (args.profile) await profile(lib, model, tgNew, feeds);
+  if (args.profile) {
+    const perLayer = [];
+    for (const g of graphs) {
+      console.log(`\n== ${g.name}`);
+      perLayer.push(await profile(lib, model, g.tg, feeds));
+    }
+    if (graphs.length > 1) {
+      const saved = args.variant;
+      args.variant = 'float';
+      layerTable(await makeModel(lib), graphs.map((g) => g.name), perLayer);
+      args.variant = saved;
+    }
+  }
+}
+
+/** Per Conv: shape, then dW and dX ms (sum of each node's fastest run) per variant. */
+function layerTable(model, names, perLayer) {
+  const inits = new Map([...model.graph.initializers.values()].map((v) => [v.name, v.constValue?.dims]));
+  console.log(`\nper layer, ms (dW | dX), variants ${names.join(' / ')}:`);
+  for (const n of model.graph.nodes) {
+    if (n.opType !== 'Conv') continue;
+    const w = n.inputs[1];
+    const dims = inits.get(w?.name) ?? [];
+    const strides = n.attrInts('strides') ?? [1, 1];
+    const cell = (part) => perLayer.map((m) => r1((m.get(`${n.name} (Conv) ${part}`)?.dur ?? 0) / 1000)).join(' / ');
+    console.log(`  ${n.name.padEnd(8)} W ${[...dims].join('x').padEnd(12)} s${strides[0]}  dW ${cell('dW').padEnd(22)} dX ${cell('dX')}`);
+  }
 }
 
 async function profile(lib, model, tg, feeds) {
@@ -187,11 +232,13 @@ async function profile(lib, model, tg, feeds) {
     const ops = [...g.ops].sort((a, b) => b[1] - a[1]).map(([o, d]) => `${o} ${r1(d / 1000)}`).join(', ');
     console.log(`  ${k.padEnd(32)} ${String(r1(g.dur / 1000)).padStart(8)} ms ${pct(g.dur).padStart(6)}  (${ops})`);
   }
+  if (args.top === 0) return layers;
   console.log('top layers:');
-  for (const [k, g] of [...layers].sort((a, b) => b[1].dur - a[1].dur).slice(0, 20)) {
+  for (const [k, g] of [...layers].sort((a, b) => b[1].dur - a[1].dur).slice(0, args.top)) {
     const ops = [...g.ops].sort((a, b) => b[1] - a[1]).map(([o, d]) => `${o} ${r1(d / 1000)}`).join(', ');
     console.log(`  ${k.padEnd(40)} ${String(r1(g.dur / 1000)).padStart(8)} ms  (${ops})`);
   }
+  return layers;
 }
 
 await main();

@@ -252,7 +252,7 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
     ctx.setShape(out, ctx.dims(x));
     return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
   }
-  const out = flippedConvApplies(geo) ? flippedConv(ctx, dy, w, geo, group) : transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
+  const out = flippedConvApplies(geo) && ctx.convRules.inputGrad !== 'transpose' ? flippedConv(ctx, dy, w, geo, group) : transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
   if (!ctx.dims(out)) ctx.setShape(out, ctx.dims(x));
   return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
 }
@@ -427,7 +427,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     const [m, c] = [wdims[0]!, wdims[1]!];
     return ctx.reshape(ctx.op('Gemm', [toRows(ctx, dy, m, smallRows), toRows(ctx, x, c, smallRows)], { transA: attr.int(1) }), ctx.constI64(wdims));
   }
-  if (!saved && rank === 2 && patchesApply(spatialIn, wdims[1]!, group)) {
+  if (!saved && rank === 2 && ctx.convRules.weightGrad !== 'patches' && patchesApply(spatialIn, wdims[1]!, group)) {
     const split = rowSplitWeightGrad(ctx, dy, x, wdims, geo, spatialIn);
     if (split) return split;
   }
@@ -436,7 +436,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     const m = wdims[0]!;
     let dwFlat: Value;
     const kc = wdims[1]! * geo.kernel.reduce((a, b) => a * b, 1);
-    if (saved || !perSampleProducts(ctx.dims(dy), m, kc)) {
+    if (saved || (ctx.convRules.products ? ctx.convRules.products === 'one' : !perSampleProducts(ctx.dims(dy), m, kc))) {
       const g = saved ?? channelsLastPatches(ctx, x, wdims[1]!, spatialIn as number[], geo).g;
       dwFlat = ctx.op('MatMul', [dyRows(ctx, dy, m), g]);
     } else {
@@ -560,7 +560,7 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
   const rowIdx = Array.from({ length: kh * hp }, (_, t) => (t % hp) - Math.floor(t / hp) * dh + e);
   // colIdx[x, j]: the padded input column tap j reads at output column x
   const colIdx = Array.from({ length: wo * kw }, (_, t) => Math.floor(t / kw) + (t % kw) * dw);
-  const perSample = perSampleProducts([null, null, hp, wo], kh * m, kw * c);
+  const perSample = ctx.convRules.products ? ctx.convRules.products === 'per-sample' : perSampleProducts([null, null, hp, wo], kh * m, kw * c);
   let d: Value;
   if (perSample) {
     // dYs [N, M·kh, Hp·Wo] · P [N, Hp·Wo, kw·C], summed over n
