@@ -37,7 +37,7 @@ import { weightCallDims } from '../../quant/planes.js';
 import { GradContext, type ConvRuleChoice } from './context.js';
 import { NON_DIFFERENTIABLE, ruleKey, type ForwardResult, type GradRegistry, type TrainingHooks } from './registry.js';
 import { builtinGradRules } from './rules/index.js';
-import { inferShapes } from './shapes.js';
+import { forwardShapes } from './shapes.js';
 import { emitLoss, type LossKind } from './loss.js';
 import { prepareForTraining } from './prepare.js';
 import { planPhaseBlocks, type Layout } from './phase-layout.js';
@@ -158,7 +158,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   let logits = opts.output !== undefined ? fwd.get(opts.output) : fwd.outputs[0];
   if (!logits) fail(ErrorCodes.INVALID_OPTION, `the model has no value "${opts.output ?? '(first output)'}" to train on`, { option: 'output' });
   if (logits.producer?.opType === 'Softmax' && logits.producer.inputs[0]) logits = logits.producer.inputs[0];
-  const fwdShapes = inferShapes(fwd);
+  const fwdShapes = forwardShapes(model);
   const ld = fwdShapes.get(logits);
   if (!ld || ld.length !== 2 || typeof ld[1] !== 'number') {
     fail(ErrorCodes.DATA_MISMATCH, `the trained output "${logits.name}" must be logits of shape [batch, classes] with a static class count; it is ${ld ? `[${ld.join(',')}]` : 'of unknown shape'}`);
