@@ -19,20 +19,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, internal } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { loadModel } = await load('src/onnx/io.js');
-const { prepareForQuantize, quantize } = await load('src/drivers/quantize.js');
-const { loadDataset } = await load('src/data/index.js');
-const { fineTune } = await load('src/train/index.js');
-const { evaluate } = await load('src/runtime/infer.js');
-const { lowerToBitIR } = await load('src/bitir/lower.js');
-const { interpret } = await load('src/bitir/interpret.js');
-const { lowerVivadoHls, runCsim } = await load('src/backends/vivado-hls/index.js');
-const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
+const { loadModel, prepareForQuantize, quantize, loadDataset, fineTune, evaluate, forEachBatch, lowerToBitIR, interpret, lowerVivadoHls, runCsim } = lib;
+const { writeFilesAtomic, writeFileAtomic } = await internal('src/util/fs.js');
 
 function parseArgs(argv) {
   const a = { epochs: 1, trainLimit: 4000, evalLimit: 2000, csim: 200, opt: 'O2', seed: 0 };
@@ -61,7 +51,6 @@ async function bitIrCheck(model, test) {
   let correct = 0;
   for (let s = 0; s < test.count; s++) if (bit.classes[s] === test.labels[s]) correct++;
   // onnxruntime's classes, from a second pass collecting the logits
-  const { forEachBatch } = await load('src/runtime/infer.js');
   const out = model.graph.outputs[0].name;
   let agree = 0;
   await forEachBatch(model, test, [out], { batchSize: 256 }, (start, n, o) => {
