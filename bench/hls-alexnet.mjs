@@ -96,11 +96,18 @@ if (csim) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-alexnet-'));
   try {
     const w = await step('write the project', () => writeFilesAtomic(dir, r.files));
-    const build = await step('g++ -O1 (C simulation)', () => compileCsim(dir, { optLevel: 'O1', timeoutMs: 1_200_000 }));
+    // The compiler's peak memory (g++ and its cc1plus), through GNU time when it is installed.
+    const memFile = path.join(dir, 'gxx-peak-kib.txt');
+    const wrapper = path.join(dir, 'gxx-timed.sh');
+    const timed = fs.existsSync('/usr/bin/time');
+    if (timed) fs.writeFileSync(wrapper, `#!/bin/sh\nexec /usr/bin/time -f %M -o '${memFile}' ${process.env.CXX ?? 'g++'} "$@"\n`, { mode: 0o755 });
+    const build = await step('g++ -O1 (C simulation)', () => compileCsim(dir, { optLevel: 'O1', timeoutMs: 1_200_000, ...(timed ? { cxx: wrapper } : {}) }));
+    const gxxPeakMiB = timed && fs.existsSync(memFile) ? Number(fs.readFileSync(memFile, 'utf8').trim().split('\n').pop()) / 1024 : undefined;
+    if (gxxPeakMiB !== undefined) console.log(`g++ peak memory (GNU time, g++ and cc1plus): ${gxxPeakMiB.toFixed(0)} MiB`);
     try {
       const run = await step('testbench (1 sample)', () => runTestbench(build.value));
       console.log(run.value.stdout.trim().split('\n').slice(-3).join('\n'));
-      csimResult = { writeS: w.wall, compileS: build.value.compileMs / 1000, runS: run.value.runMs / 1000, ok: run.value.ok, summary: run.value.summary };
+      csimResult = { writeS: w.wall, compileS: build.value.compileMs / 1000, ...(gxxPeakMiB !== undefined ? { gxxPeakMiB: Math.round(gxxPeakMiB) } : {}), runS: run.value.runMs / 1000, ok: run.value.ok, summary: run.value.summary };
     } finally {
       build.value.dispose();
     }
