@@ -104,6 +104,39 @@ describe('packed planes', () => {
     }
   });
 
+  it('weights whose count fills the code bytes get the body without the padding Slice (until an inexact call joins); onnxruntime gives the same Ŵ', async () => {
+    const exact: PlaneData[] = [
+      randomPlanes([4, 3, 3, 3], 3, 11),
+      randomPlanes([6, 2, 3, 3], 3, 12, 0),
+      randomPlanes([12, 7], 3, 13, 1),
+      randomPlanes([8, 9], 1, 14),
+      randomPlanes([6, 5], 2, 15),
+    ];
+    const slices = (m: Model): string[] =>
+      (m.functions as { name?: string; node: { op_type?: string; input: string[] }[] }[])
+        .filter((f) => f.node.some((x) => x.op_type === 'Slice' && x.input[0] !== 'chan'))
+        .map((f) => f.name!)
+        .sort();
+    for (const opset of [11, 13, 18]) {
+      const m = weightModel(exact, 'packed', opset);
+      expect(slices(m), `opset ${opset}`).toEqual([]);
+      // An inexact weight (135 entries, 3 planes per tensor) after exact ones: its function gets the Slice.
+      const mixed = weightModel([...exact, randomPlanes([5, 3, 3, 3], 3, 16)], 'packed', opset);
+      expect(slices(mixed)).toEqual(['PackedBinarizedWeight3']);
+      for (const model of [m, mixed]) {
+        for (const optimization of ['disabled', 'all'] as const) {
+          const s = await createSession(decodeModel(encodeModel(model)), { optimization, weights: 'as-written' });
+          const r = await runSession(s, {});
+          await s.release();
+          model.graph.outputs.forEach((v, i) => {
+            const ref = dequantizePlanes(i < exact.length ? exact[i]! : randomPlanes([5, 3, 3, 3], 3, 16));
+            expect(Buffer.from((r[v.name]!.data as Float32Array).buffer).equals(Buffer.from(ref.buffer)), `output ${i}, opset ${opset}, ${optimization}`).toBe(true);
+          });
+        }
+      }
+    }
+  });
+
   it('codes written from bit counts and sign paths (what quantize gives) are the bytes written from the int8 planes', () => {
     for (const [what, d] of CASES) {
       const n = d.dims.reduce((x, y) => x * y, 1);
