@@ -79,6 +79,25 @@ describe('issue-16 topologies in C simulation (g++), bit-exact with the interpre
         // Every stage is estimated, the new ones included (an average pool multiplies by 1/n in DSPs).
         expect(r.estimates.stages.map((s) => s.kind)).toEqual(kinds);
         expect(r.estimates.stages.find((s) => s.kind === 'avgpool')?.dsp ?? 1).toBeGreaterThan(0);
+        // Average pools: the global one (the last pool of the GAP topologies) is a streaming
+        // accumulator at its input's beat, with no line buffer and a multiplier per lane, not per
+        // channel; a windowed one writes its averages in beats narrower than a pixel at this target.
+        const top = r.files.get('hbnn_top.cpp')!;
+        r.design.stages.forEach((p, i) => {
+          if (p.kind !== 'avgpool') return;
+          const body = top.slice(top.indexOf(`void ${p.name}(`), top.indexOf('\n}\n', top.indexOf(`void ${p.name}(`)));
+          expect(p.global).toBe(c.name !== 'poolnet-softmax');
+          if (p.global) {
+            expect(p.in.beat).toBeLessThan(p.channels);
+            expect(p.out.beat).toBe(p.in.beat);
+            expect(body).not.toContain('line[');
+            expect(body).toContain('acc[');
+            expect(r.estimates.stages[i]!.dsp).toBeLessThan(p.channels);
+          } else {
+            expect(p.out.beat).toBeLessThan(p.channels);
+            expect(body).toContain('line[');
+          }
+        });
         const dir = path.join(root, `${c.name}-${config}`);
         writeFilesAtomic(dir, r.files);
         const sim = await runCsim(dir, { timeoutMs: 300_000, optLevel: 'O1' });
