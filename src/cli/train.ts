@@ -13,7 +13,7 @@ import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../onnx/io.js';
 import type { Model } from '../ir/graph.js';
 import { fineTune, trainFloat, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainResult } from '../train/index.js';
-import { appliedNormalization, checkFitsModelInput, DATA_SPEC_HELP, loadDataset, writeNormalizationRecord, type Dataset, type Normalization } from '../data/index.js';
+import { appliedNormalization, checkFitsModelInput, DATA_SPEC_HELP, openDataSourceSync, writeNormalizationRecord, type DataSource, type Normalization } from '../data/index.js';
 import { inputNormalization } from './normalize.js';
 import { dataInput } from '../runtime/infer.js';
 import { readQuantRecord } from '../quant/format.js';
@@ -172,13 +172,17 @@ export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: 
   return { trainData: o.trainData.trim(), ...(o.evalData !== undefined ? { evalData: o.evalData.trim() } : {}), options: r };
 }
 
-/** Loads the training (and evaluation) data and checks they fit `model`'s input, before any training. */
-export function loadTrainingData(spec: TrainingSpec, model: Model, normalize: Normalization | undefined, cwd: string): { train: Dataset; eval?: Dataset } {
+/**
+ * Opens the training (and evaluation) data and checks they fit `model`'s input, before any
+ * training. Image folders and CIFAR binaries are streamed (openDataSource: decoded batch by
+ * batch on worker threads, a few batches ahead); other SPECs are loaded into memory.
+ */
+export function loadTrainingData(spec: TrainingSpec, model: Model, normalize: Normalization | undefined, cwd: string): { train: DataSource; eval?: DataSource } {
   const input = dataInput(model);
-  const load = (s: string, limit: number | undefined, what: string): Dataset => {
-    const ds = loadDataset(resolveDataSpec(s, cwd), { ...(limit !== undefined ? { limit } : {}), ...(normalize ? { normalize } : {}), decodeTensor: decodeDataTensor });
+  const load = (s: string, limit: number | undefined, what: string): DataSource => {
+    const ds = openDataSourceSync(resolveDataSpec(s, cwd), { ...(limit !== undefined ? { limit } : {}), ...(normalize ? { normalize } : {}), decodeTensor: decodeDataTensor });
     ds.name = s;
-    if (!ds.labels) fail(ErrorCodes.DATA_MISMATCH, `${what} data ${s} has no labels; training needs them`, { option: what === 'training' ? '--train-data' : '--eval-data' });
+    if (!ds.labelled) fail(ErrorCodes.DATA_MISMATCH, `${what} data ${s} has no labels; training needs them`, { option: what === 'training' ? '--train-data' : '--eval-data' });
     checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
     return ds;
   };

@@ -5,6 +5,7 @@
  */
 import type { Model } from '../ir/graph.js';
 import { assertValid } from '../ir/verifier.js';
+import { invalidateAnalyses, preserveAnalysis, type Analysis } from '../ir/analysis.js';
 import { printModel } from '../ir/printer.js';
 import { HbnnError, fail, ErrorCodes, isHbnnError } from '../errors.js';
 import { resolveOptions, resolveSchema, type OptionSpec, type OptionsOf, type OptionValues, type Pass, type PassContext, type Property } from './pass.js';
@@ -305,12 +306,18 @@ export class Pipeline {
       artifacts: report.artifacts,
       threads: opts.threads ?? 1,
       shared,
+      preserveAnalysis: (analysis, value) => {
+        preserveAnalysis(model, analysis, value);
+        preserved.add(analysis as Analysis<unknown>);
+      },
     };
+    const preserved = new Set<Analysis<unknown>>();
     const t0 = performance.now();
     let result;
     try {
       result = await pass.run(model, ctx, it.options);
     } catch (e) {
+      invalidateAnalyses(model);
       const where = `pass ${pass.name} failed (passes before it: ${before.join(', ') || 'none'})`;
       if (isHbnnError(e)) throw new HbnnError(e.code, `${where}: ${e.message}`, { ...e.context, pass: pass.name, before }, { cause: e });
       throw new HbnnError(ErrorCodes.PASS_FAILED, `${where}: ${(e as Error).message ?? String(e)}`, { pass: pass.name, before }, { cause: e });
@@ -318,6 +325,8 @@ export class Pipeline {
     rec.ms = performance.now() - t0;
     rec.changed = result.changed;
     if (result.changed) {
+      // The pass may have edited fields the IR does not track (rule 2 of src/ir/analysis.ts).
+      invalidateAnalyses(model, preserved);
       if (pass.preserves !== 'all') for (const p of [...props]) if (!pass.preserves.includes(p)) props.delete(p);
     }
     for (const p of pass.establishes) props.add(p);

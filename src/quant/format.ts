@@ -312,24 +312,34 @@ function geFloat(a: string, b: string, out: string, opset: number): NodePb[] {
   ];
 }
 
-export function weightFunction(opset: number): FunctionPb {
+/** An ai.hbnn function (no attributes) whose body imports the default opset `opset`. */
+export function hbnnFunction(f: { name: string; docString?: string; input: string[]; output: string[]; node: NodePb[] }, opset: number): FunctionPb {
   return {
-    name: FN_WEIGHT,
+    name: f.name,
     domain: HBNN_DOMAIN,
-    doc_string: 'HBNN binarized weight: sum over bit planes of scale_i * plane_i (planes are int8 in {-1,0,+1}).',
-    input: ['planes', 'scales'],
-    output: ['w'],
+    ...(f.docString !== undefined ? { doc_string: f.docString } : {}),
+    input: f.input,
+    output: f.output,
     attribute: [],
     attribute_proto: [],
-    node: [
-      node('Cast', ['planes'], ['pf'], [attr('to', { type: 2, i: 1 as never })]),
-      node('Mul', ['pf', 'scales'], ['ps']),
-      ...reduceSum0('ps', 'w', opset),
-    ],
+    node: f.node,
     opset_import: [{ domain: '', version: opset as never }],
     value_info: [],
     metadata_props: [],
   } as FunctionPb;
+}
+
+export function weightFunction(opset: number): FunctionPb {
+  return hbnnFunction(
+    {
+      name: FN_WEIGHT,
+      docString: 'HBNN binarized weight: sum over bit planes of scale_i * plane_i (planes are int8 in {-1,0,+1}).',
+      input: ['planes', 'scales'],
+      output: ['w'],
+      node: [node('Cast', ['planes'], ['pf'], [attr('to', { type: 2, i: 1 as never })]), node('Mul', ['pf', 'scales'], ['ps']), ...reduceSum0('ps', 'w', opset)],
+    },
+    opset,
+  );
 }
 
 export function activationFunction(opset: number): FunctionPb {
@@ -375,21 +385,18 @@ export function activationFunction(opset: number): FunctionPb {
   sgn('e2', 'b3');
   n.push(node('Mul', ['b3', 's3'], ['b3s']), node('Mul', ['b3s', 'g2'], ['y3']));
   n.push(node('Add', ['y1', 'y2'], ['y12']), node('Add', ['y12', 'y3'], ['y']));
-  return {
-    name: FN_ACT,
-    domain: HBNN_DOMAIN,
-    doc_string:
-      'HBNN activation binarizer with calibrated constants: bits per entry from bands on k = sign*||x|-center| ' +
-      '(1 + [k>=t1] + [k>=t2]), then residual binarization with fixed per-bit scales.',
-    input: ['x', 'scales', 'center', 'sign', 't1', 't2'],
-    output: ['y'],
-    attribute: [],
-    attribute_proto: [],
-    node: n,
-    opset_import: [{ domain: '', version: opset as never }],
-    value_info: [],
-    metadata_props: [],
-  } as FunctionPb;
+  return hbnnFunction(
+    {
+      name: FN_ACT,
+      docString:
+        'HBNN activation binarizer with calibrated constants: bits per entry from bands on k = sign*||x|-center| ' +
+        '(1 + [k>=t1] + [k>=t2]), then residual binarization with fixed per-bit scales.',
+      input: ['x', 'scales', 'center', 'sign', 't1', 't2'],
+      output: ['y'],
+      node: n,
+    },
+    opset,
+  );
 }
 
 /**

@@ -35,7 +35,7 @@ import { DataType } from '../ir/dtype.js';
 import type { Graph, Model, Node, Value } from '../ir/graph.js';
 import type { FunctionPb, NodePb, TensorPb } from '../ir/messages.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { FN_WEIGHT, HBNN_DOMAIN, attr, ensureHbnnFunctions, isWeightCall, node, packedWeightFunctionName, parsePackedWeightFunctionName } from './format.js';
+import { FN_WEIGHT, HBNN_DOMAIN, attr, ensureHbnnFunctions, hbnnFunction, isWeightCall, node, packedWeightFunctionName, parsePackedWeightFunctionName } from './format.js';
 
 export type PlaneEncoding = 'packed' | 'int8';
 export const PLANE_ENCODINGS: readonly PlaneEncoding[] = ['packed', 'int8'];
@@ -517,18 +517,7 @@ export function packedWeightFunction(k: number, perChannel: boolean, opset: numb
     nd.input = nd.input.map(rename);
     nd.output = nd.output.map(rename);
   }
-  return {
-    name: packedWeightFunctionName(k, perChannel),
-    domain: HBNN_DOMAIN,
-    input: ['codes', 'scales', 'shape', ...(perChannel ? ['chan'] : [])],
-    output: ['w'],
-    attribute: [],
-    attribute_proto: [],
-    node: n,
-    opset_import: [{ domain: '', version: opset as never }],
-    value_info: [],
-    metadata_props: [],
-  } as FunctionPb;
+  return hbnnFunction({ name: packedWeightFunctionName(k, perChannel), input: ['codes', 'scales', 'shape', ...(perChannel ? ['chan'] : [])], output: ['w'], node: n }, opset);
 }
 
 /** Whether a packed function body is the `exact` one (no Slice dropping a padding entry). */

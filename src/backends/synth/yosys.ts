@@ -50,6 +50,8 @@ export interface YosysRunResult {
   /** Warnings yosys printed. */
   warnings: string[];
   seconds: number;
+  /** The files of `spec.outputs` yosys wrote (e.g. a gate-level netlist), by name. */
+  outputs: Map<string, string>;
 }
 
 export interface YosysRunSpec {
@@ -69,6 +71,10 @@ export interface YosysRunSpec {
   timeoutMs: number;
   /** What the run is, for messages ("unit mvau_0 (xilinx)"). */
   what: string;
+  /** Commands after the statistics (e.g. `write_verilog -noattr netlist.v`). */
+  after?: readonly string[];
+  /** Files those commands write inside the run folder, read back into the result (TOOLCHAIN if one is missing). */
+  outputs?: readonly string[];
 }
 
 /** A file name safe to write inside the run folder (no absolute paths, no ..). */
@@ -83,7 +89,7 @@ function safeName(name: string): string {
 const quote = (s: string): string => (/^[A-Za-z0-9_./+-]+$/.test(s) ? s : `"${s.replace(/(["\\])/g, '\\$1')}"`);
 
 /** The yosys script of a run (also shown in reports). */
-export function yosysScript(spec: Pick<YosysRunSpec, 'files' | 'top' | 'params' | 'synth' | 'depthCutTypes' | 'beforeDepth'>): string[] {
+export function yosysScript(spec: Pick<YosysRunSpec, 'files' | 'top' | 'params' | 'synth' | 'depthCutTypes' | 'beforeDepth' | 'after'>): string[] {
   const lines: string[] = [];
   const sources = [...spec.files.keys()].filter((f) => /\.s?v$/.test(f)).sort();
   for (const f of sources) lines.push(`read_verilog ${f.endsWith('.sv') ? '-sv ' : ''}-I . ${quote(safeName(f))}`);
@@ -91,6 +97,7 @@ export function yosysScript(spec: Pick<YosysRunSpec, 'files' | 'top' | 'params' 
   lines.push(`hierarchy -check -top ${quote(spec.top)}`);
   lines.push(...spec.synth);
   lines.push('tee -q -o stat.json stat -json');
+  lines.push(...(spec.after ?? []));
   if (spec.depthCutTypes) {
     lines.push(...(spec.beforeDepth ?? []));
     const cut = spec.depthCutTypes.map((t) => `t:${t}`).join(' ');
@@ -137,7 +144,13 @@ export async function runYosys(spec: YosysRunSpec): Promise<YosysRunResult> {
       depth = fs.existsSync(ltp) ? parseLtp(fs.readFileSync(ltp, 'utf8')) : undefined;
     }
     const warnings = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => l.startsWith('Warning:'));
-    return { cellsByType, ...(depth !== undefined ? { depth } : {}), warnings, seconds };
+    const outputs = new Map<string, string>();
+    for (const name of spec.outputs ?? []) {
+      const f = path.join(dir, safeName(name));
+      if (!fs.existsSync(f)) fail(ErrorCodes.TOOLCHAIN, `yosys wrote no ${name} for ${spec.what}:\n${yosysMessage(r.stdout, r.stderr)}`, { tool: spec.yosys, module: spec.top });
+      outputs.set(name, fs.readFileSync(f, 'utf8'));
+    }
+    return { cellsByType, ...(depth !== undefined ? { depth } : {}), warnings, seconds, outputs };
   } finally {
     temp.dispose();
   }
