@@ -16,6 +16,7 @@ import { Logger, toJson, type CliIo } from './io.js';
 import { displayPath } from './paths.js';
 import { addTrainingOptions, givenFlags, interruptedError, TRAINING_API_ALIASES, TRAINING_FLAGS } from './run/train.js';
 import { apiOptionAliases, schemaOption } from './options.js';
+import { NORMALIZE_SPEC } from './normalize.js';
 import { type QuantizeCliOptions, QUANTIZE_FLAG_SPECS, QUANTIZE_METAVARS, QUANTIZE_FLAG_DOCS, quantizeOptionsFromCli, type QuantizeRequest, runQuantize, formatQuantizeRun, quantizeRunJson, fineTuneFromCli } from './run/quantize.js';
 
 export function registerQuantize(program: Command, io: CliIo): void {
@@ -34,7 +35,7 @@ export function registerQuantize(program: Command, io: CliIo): void {
     .argument('<model>', 'float ONNX model');
   for (const spec of QUANTIZE_FLAG_SPECS) cmd.addOption(schemaOption(spec, QUANTIZE_METAVARS[spec.name], QUANTIZE_FLAG_DOCS[spec.name]));
   cmd
-    .option('--normalize <norm>', "input normalization of the calibration (and training) data, recorded in the output: fmnist, MEAN:STD or none (default: the model's record, else none)")
+    .addOption(schemaOption(NORMALIZE_SPEC, QUANTIZE_METAVARS.normalize, QUANTIZE_FLAG_DOCS.normalize))
     .option('--fine-tune', 'fine-tune the quantized model before saving it (needs --train-data)');
   addTrainingOptions(cmd, 'with --fine-tune: ');
   apiOptionAliases(cmd, { ...TRAINING_API_ALIASES, recalibrateBatchNorm: 'bnRecalibrate' });

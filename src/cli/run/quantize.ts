@@ -65,7 +65,7 @@ export interface QuantizeCliOptions extends TrainingCliOptions {
   json?: boolean;
 }
 
-/** The quantize options that are flags of `quantize` (--normalize is declared with the data flags; the scaling layer is always added). */
+/** The quantize options that are flags of `quantize` (--normalize is declared with the data flags and parsed by parseNormalizeOption; the scaling layer is always added). */
 export const QUANTIZE_FLAG_SPECS: readonly OptionSpec[] = QUANTIZE_OPTIONS.filter((s) => s.name !== 'normalize' && s.name !== 'scaling-layer');
 
 /** The metavariables of the generated flags (`--avg-bits <bits>`). */
@@ -86,6 +86,7 @@ export const QUANTIZE_METAVARS: Readonly<Record<string, string>> = {
   'act-heuristic': 'name',
   'calib-data': 'spec',
   'calib-limit': 'n',
+  normalize: 'norm',
 };
 
 /** Help texts that say more on the command line than the schema's doc (the flags' names). */
@@ -93,6 +94,7 @@ export const QUANTIZE_FLAG_DOCS: Readonly<Record<string, string>> = {
   dist: 'explicit fractions of weights at 1,2,3... bits, summing to 1, e.g. 0.7,0.2,0.1 (instead of --avg-bits)',
   granularity: 'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel, so hardware can group rows by bitwidth; not with the layer heuristic in --heuristic)',
   'act-dist': 'explicit fractions of activations at 1,2,3 bits, e.g. 0.7,0.2,0.1 (instead of --act-bits)',
+  normalize: "input normalization of the calibration (and training) data, recorded in the output: fmnist, MEAN:STD or none (default: the model's record, else none)",
 };
 
 /**
