@@ -7,7 +7,10 @@
  * (test/backends/verilog/rtl-sim.test.ts) runs 100 images of two of the configurations with
  * the same folding; this runs all four on 1,000.
  *
- *   npx tsc && node bench/rtl-sim.mjs [--limit 1000] [--acc 4] [--opt O1] [--config W1.4A1.4-row]
+ *   npx tsc && node bench/rtl-sim.mjs [--limit 1000] [--acc 4] [--opt O1] [--config W1.4A1.4-row] [--timeout 3600]
+ *
+ * --timeout: seconds each Verilator build and each simulation run may take (default 3600; a
+ * loaded machine runs the 1,000 images of W1.4 past the library's default of 600).
  *
  * HBNN_DIST=path/to/dist selects another build of the package (default ./dist). Projects go to
  * bench/out/rtl-sim/<config>/, the summary to bench/out/rtl-sim.json.
@@ -29,7 +32,7 @@ const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
 const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
 
 function parseArgs(argv) {
-  const a = { limit: 1000, acc: 4, opt: 'O1', config: undefined };
+  const a = { limit: 1000, acc: 4, opt: 'O1', config: undefined, timeout: 3600 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = () => argv[++i];
@@ -37,6 +40,7 @@ function parseArgs(argv) {
     else if (k === '--acc') a.acc = Number(v());
     else if (k === '--opt') a.opt = v();
     else if (k === '--config') a.config = v();
+    else if (k === '--timeout') a.timeout = Number(v());
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -62,7 +66,7 @@ async function main() {
     const dir = path.join(ROOT, 'bench/out/rtl-sim', c.name);
     fs.rmSync(dir, { recursive: true, force: true });
     writeFilesAtomic(dir, r.files);
-    const sim = await runVerilatorSim(dir, { optLevel: args.opt });
+    const sim = await runVerilatorSim(dir, { optLevel: args.opt, timeoutMs: args.timeout * 1000 });
     const classes = r.files.get('tb_class.hex').trim().split('\n').map((h) => parseInt(h, 16));
     const correct = classes.filter((cls, i) => cls === ds.labels[i]).length;
     const cycles = Number(/in (\d+) cycles/.exec(sim.stdout)?.[1] ?? 0);
