@@ -60,7 +60,7 @@ export const insertWeightBinarization = definePass({
     { name: 'granularity', type: 'string', doc: 'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel)', default: 'entry', choices: GRANULARITIES },
     { name: 'include', type: 'string-list', doc: 'only layers whose node or weight name matches one of these globs' },
     { name: 'exclude', type: 'string-list', doc: 'skip layers whose node or weight name matches one of these globs' },
-    { name: 'planes', type: 'string', doc: 'how the bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/2) or int8 (one int8 per plane and weight; hbnn-onnx/1)', default: 'packed', choices: PLANE_ENCODINGS },
+    { name: 'planes', type: 'string', doc: 'how the bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/3) or int8 (one int8 per plane and weight; hbnn-onnx/1)', default: 'packed', choices: PLANE_ENCODINGS },
     { name: 'first-layer', type: 'string', doc: 'binarize or keep (float) the first binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
     { name: 'last-layer', type: 'string', doc: 'binarize or keep (float) the last binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
   ],
