@@ -23,14 +23,14 @@
  *    observed fractions.
  */
 import { definePass, type OptionSpec } from '../src/pass/pass.js';
-import { checkFitsModelInput, type Dataset } from '../src/data/index.js';
+import { checkFitsModelInput, openDataSourceSync, type DataSource } from '../src/data/index.js';
 import { dataInput } from '../src/runtime/infer.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { heteroBinarize } from '../src/hbnn/index.js';
 import { Tensor } from '../src/ir/tensor.js';
 import type { Model, Node, Value } from '../src/ir/graph.js';
 import { isActivationCall, readQuantRecord, writeQuantRecord, type ActivationRecord } from '../src/quant/format.js';
-import { loadDataset, resolveNormalization, NORMALIZE_FROM_MODEL } from '../src/data/index.js';
+import { resolveNormalization, NORMALIZE_FROM_MODEL } from '../src/data/index.js';
 import { collectValue } from '../src/runtime/infer.js';
 import { BIG } from './insert-activation-binarization.js';
 
@@ -52,16 +52,18 @@ export interface CalibrationDataOptions {
 }
 
 /**
- * The calibration data of `calibrate` / `recalibrate-batchnorm`: loaded once per pipeline run
+ * The calibration data of `calibrate` / `recalibrate-batchnorm`: opened once per pipeline run
  * (kept in `shared` under its spec, limit and normalization) and reused by every pass that
- * asks for the same.
+ * asks for the same. Image folders and CIFAR binaries are streamed (openDataSource: each
+ * walk over the samples decodes them batch by batch on worker threads, a few batches ahead,
+ * so only the collected activations are held); other SPECs are loaded into memory once.
  */
-export function calibrationData(model: Model, o: CalibrationDataOptions, shared?: Map<string, unknown>): Dataset {
+export function calibrationData(model: Model, o: CalibrationDataOptions, shared?: Map<string, unknown>): DataSource {
   const norm = resolveNormalization(model, o.normalize, 'the model', 'normalize', o.data);
   const key = `calibration-data:${JSON.stringify([o.data.trim(), o.limit, norm.normalize ?? null])}`;
-  const hit = shared?.get(key) as Dataset | undefined;
+  const hit = shared?.get(key) as DataSource | undefined;
   if (hit) return hit;
-  const ds = loadDataset(o.data, { limit: o.limit, ...(norm.normalize ? { normalize: norm.normalize } : {}) });
+  const ds = openDataSourceSync(o.data, { limit: o.limit, ...(norm.normalize ? { normalize: norm.normalize } : {}) });
   shared?.set(key, ds);
   return ds;
 }

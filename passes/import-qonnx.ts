@@ -11,7 +11,14 @@
  *    float32 exactly as QONNX defines them and replaced by initializers:
  *      Quant:        y = (round(clip(x / s + z, min, max)) - z) · s, with [min, max] from
  *                    `signed`, `narrow` and the bit width, round by `rounding_mode`;
- *      BipolarQuant: y = (x >= 0 ? +1 : -1) · s.
+ *      BipolarQuant: y = (x >= 0 ? +1 : -1) · s;
+ *      FloatQuant:   y = clip(2^e · round(x/s / 2^e), -M, M) · s, the minifloat grid of
+ *                    e-bit exponents and m-bit mantissas, e = max(floor(log2|x/s|) - m,
+ *                    1 - bias - m) (subnormals below), M = min(max_val, the format's largest
+ *                    value), round by `rounding_mode` (ROUND, CEIL, FLOOR); with
+ *                    saturation=0, values beyond ±M become ±Inf (has_inf) or NaN (has_nan).
+ *    FloatQuant (qonnx.custom_op.general, v1) on activations is unsupported-op with
+ *    `activations=keep` (it is removed with `drop`).
  *    A Transpose of such a folded constant is folded too.
  * 2. With `bipolar-weights=planes`, a Conv/Gemm/MatMul weight that is a folded BipolarQuant
  *    (possibly transposed) becomes this tool's 1-bit binarized weight: one plane of the signs
@@ -37,8 +44,12 @@
  *    computation is removed when unused. Brevitas exports with a batch of 1: when the single
  *    data input and every graph output have a leading dimension of 1, it becomes the symbolic
  *    `batch` (intermediate value_info shapes are dropped), so any batch size runs.
- * 5. Any other operator of those domains (FloatQuant, ...) is an unsupported-op error, raised
- *    before anything changes. Activation quantizers need ai.onnx opset 11 or later (run
+ * 5. Any other operator of those domains is an unsupported-op error, raised before anything
+ *    changes. Inside If/Loop/Scan bodies, Quant/BipolarQuant/FloatQuant nodes whose inputs
+ *    are all initializers (of the body or of an enclosing graph) are folded by rule 1 in
+ *    their body (the body's weights stay float: quantize does not binarize subgraph layers);
+ *    any other quantizer inside a body is unsupported-op naming the node, the subgraph
+ *    attribute and its owner node. Activation quantizers need ai.onnx opset 11 or later (run
  *    upgrade-opset first). A model without QONNX operators is left unchanged.
  * 6. What was imported is written to the model metadata `hbnn.import` (JSON) and as notes;
  *    the opset imports of those domains are removed (no node uses them any more).
@@ -56,21 +67,63 @@ import { BIG } from './insert-activation-binarization.js';
 
 /** Operator domains of QONNX, Brevitas and FINN quantizers. */
 export const QONNX_DOMAINS: readonly string[] = ['onnx.brevitas', 'qonnx.custom_op.general', 'finn.custom_op.general'];
-const SUPPORTED = new Set(['Quant', 'IntQuant', 'BipolarQuant', 'Trunc', 'MultiThreshold']);
+const SUPPORTED = new Set(['Quant', 'IntQuant', 'BipolarQuant', 'FloatQuant', 'Trunc', 'MultiThreshold']);
+/** Quantizers evaluated on constant inputs (rule 1). */
+const FOLDABLE = new Set(['Quant', 'IntQuant', 'BipolarQuant', 'FloatQuant']);
 
 export const isQonnxNode = (n: Node): boolean => QONNX_DOMAINS.includes(n.domain);
+
+/** A value that is a constant for rule 1: an initializer that is not a graph input (in its own graph). */
+const isConstantInput = (v: Value | null): boolean => !v || (v.isInitializer && !v.isGraphInput);
+
+/** QONNX nodes inside subgraphs of the main graph's nodes (at any depth), with where they are. */
+export function qonnxNodesInSubgraphs(g: Graph): { node: Node; owner: Node; attribute: string }[] {
+  const out: { node: Node; owner: Node; attribute: string }[] = [];
+  const walk = (x: Graph, owner: Node | undefined, attribute: string): void => {
+    for (const n of x.nodes) {
+      if (owner && isQonnxNode(n)) out.push({ node: n, owner, attribute });
+      for (const [name, a] of n.attributes) {
+        const bodies = a.type === 'graph' ? [a.value] : a.type === 'graphs' ? a.value : [];
+        for (const b of bodies) walk(b, owner ?? n, owner ? `${attribute}/${n.label}.${name}` : name);
+      }
+    }
+  };
+  walk(g, undefined, '');
+  return out;
+}
+
+/**
+ * Rule 5 for subgraphs: the QONNX nodes inside bodies, to fold; UNSUPPORTED_OP naming the first
+ * one that cannot be folded (not a weight quantizer on initializers, `constant` deciding
+ * which values count as such), its owner node and the subgraph attribute.
+ */
+export function checkQonnxInSubgraphs(g: Graph, constant: (v: Value | null) => boolean = isConstantInput): Node[] {
+  const nested = qonnxNodesInSubgraphs(g);
+  const bad = nested.filter((f) => !FOLDABLE.has(f.node.opType) || !f.node.inputs.every(constant));
+  if (bad.length > 0) {
+    const f = bad[0]!;
+    fail(
+      ErrorCodes.UNSUPPORTED_OP,
+      `import-qonnx: ${f.node.domain}::${f.node.opType} node ${f.node.label} is inside the subgraph '${f.attribute}' of node ${f.owner.label}` +
+        `${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}; inside subgraphs only Quant, BipolarQuant and FloatQuant on initializers (weights) are imported`,
+      { node: f.node.name, op: f.node.opType, subgraph: f.attribute, owner: f.owner.name },
+    );
+  }
+  return nested.map((f) => f.node);
+}
 
 /** What the import did, as written to `hbnn.import`. */
 export interface ImportRecord {
   source: string[];
-  foldedWeights: { node: string; op: string; bits: number }[];
+  /** `subgraph`: the quantizer was inside an If/Loop/Scan body. */
+  foldedWeights: { node: string; op: string; bits: number; subgraph?: true }[];
   binaryPlanes: string[];
   activations: { node: string; op: string; as: 'binarize-activation' | 'onnx-ops' | 'dropped' }[];
 }
 
 export const importQonnx = definePass({
   name: 'import-qonnx',
-  summary: 'Import QONNX/Brevitas quantizers (Quant, BipolarQuant, Trunc, MultiThreshold): fold them on weights, express or execute them on activations.',
+  summary: 'Import QONNX/Brevitas quantizers (Quant, BipolarQuant, FloatQuant, Trunc, MultiThreshold): fold them on weights, express or execute them on activations.',
   description:
     'Weights: quantizers evaluated exactly and folded (BipolarQuant optionally to 1-bit planes). Activations: BipolarQuant → 1-bit BinarizeActivation, the others → standard ONNX operators with the same float32 function, or dropped.',
   options: [
@@ -80,8 +133,9 @@ export const importQonnx = definePass({
   preserves: ['topologically-sorted', 'no-identity', 'batchnorm-folded'],
   run(model, ctx, o) {
     const g = model.graph;
+    const nested = checkQonnxInSubgraphs(g);
     const qnodes = g.nodes.filter(isQonnxNode);
-    if (qnodes.length === 0) return { changed: false };
+    if (qnodes.length === 0 && nested.length === 0) return { changed: false };
     const bad = qnodes.filter((n) => !SUPPORTED.has(n.opType));
     if (bad.length > 0) {
       fail(ErrorCodes.UNSUPPORTED_OP, `import-qonnx: ${[...new Set(bad.map((n) => `${n.domain}::${n.opType}`))].join(', ')} (node ${bad[0]!.label}) not supported; supported: ${[...SUPPORTED].join(', ')}`, {
@@ -98,17 +152,32 @@ export const importQonnx = definePass({
         if (t) n.setInput(i, g.addInitializer(t.withNameAndDims(g.uniqueName(`${v!.name}__const`))));
       });
     }
-    const constant = (v: Value | null): boolean => !v || (v.isInitializer && !v.isGraphInput);
+    const constant = isConstantInput;
     const activationNodes = qnodes.filter((n) => !n.inputs.every(constant) || n.opType === 'Trunc' || n.opType === 'MultiThreshold');
+    const floatActs = activationNodes.filter((n) => n.opType === 'FloatQuant');
+    if (floatActs.length > 0 && o.activations !== 'drop') {
+      fail(
+        ErrorCodes.UNSUPPORTED_OP,
+        `import-qonnx: FloatQuant on activations (node ${floatActs[0]!.label}) is not supported: only FloatQuant on constant weights is folded; quantize with --act-bits (activations=drop) to replace it by this tool's binarizers`,
+        { node: floatActs[0]!.name, op: 'FloatQuant' },
+      );
+    }
     if (activationNodes.length > 0 && opset < 11) {
       fail(ErrorCodes.UNSUPPORTED_OP, `import-qonnx: activation quantizers need ai.onnx opset 11 or later; the model has ${opset} (run upgrade-opset first)`);
     }
-    const rec: ImportRecord = { source: [...new Set(qnodes.map((n) => n.domain))], foldedWeights: [], binaryPlanes: [], activations: [] };
+    const rec: ImportRecord = { source: [...new Set([...qnodes, ...nested].map((n) => n.domain))], foldedWeights: [], binaryPlanes: [], activations: [] };
+    // Rule 5: weight quantizers inside subgraphs, folded in their own body.
+    for (const n of nested) {
+      const { tensor, bits } = foldQuantizer(n);
+      replaceByConstant(n.graph, n, tensor);
+      rec.foldedWeights.push({ node: n.name, op: n.opType, bits, subgraph: true });
+      ctx.stat('folded-subgraph-quantizers');
+    }
     const bipolar = new Map<Value, { scale: Tensor }>();
     // Rule 1 and 3, in graph order (folded outputs are constants for later nodes).
     for (const n of [...g.nodes]) {
       if (isQonnxNode(n)) {
-        if (n.inputs.every(constant) && (n.opType === 'Quant' || n.opType === 'IntQuant' || n.opType === 'BipolarQuant')) {
+        if (n.inputs.every(constant) && FOLDABLE.has(n.opType)) {
           const { tensor, bits } = foldQuantizer(n);
           const scale = constOf(n.inputs[1]!);
           const out = replaceByConstant(g, n, tensor);
@@ -142,8 +211,10 @@ export const importQonnx = definePass({
     }
     model.setMetadata(META_IMPORT, JSON.stringify(rec));
     const counts = (as: string): number => rec.activations.filter((a) => a.as === as).length;
+    const inBodies = rec.foldedWeights.filter((f) => f.subgraph).length;
     ctx.note(
       `imported ${rec.source.join(', ')}: ${rec.foldedWeights.length} weight quantizers folded` +
+        (inBodies ? ` (${inBodies} inside subgraphs, left float there)` : '') +
         (rec.binaryPlanes.length ? ` (${rec.binaryPlanes.length} as 1-bit planes)` : '') +
         `; activation quantizers: ${counts('binarize-activation')} as 1-bit binarizers, ${counts('onnx-ops')} as standard operators, ${counts('dropped')} dropped`,
     );
@@ -226,12 +297,13 @@ function scalarOf(v: Value | null, what: string, n: Node): number {
   return t.toNumberArray()[0]!;
 }
 
-/** Evaluates a Quant/BipolarQuant on constant inputs in float32. */
+/** Evaluates a Quant/BipolarQuant/FloatQuant on constant inputs in float32. `bits` is the total width (FloatQuant: 1 + exponent + mantissa). */
 export function foldQuantizer(n: Node): { tensor: Tensor; bits: number } {
   const x = constOf(n.inputs[0]!);
   const xs = x.toFloat32();
   const dims = x.dims;
   const out = new Float32Array(xs.length);
+  if (n.opType === 'FloatQuant') return foldFloatQuant(n, xs, dims);
   if (n.opType === 'BipolarQuant') {
     const s = broadcastTo(constOf(n.inputs[1]!), dims);
     for (let i = 0; i < xs.length; i++) out[i] = xs[i]! >= 0 ? s[i]! : -s[i]!;
@@ -247,6 +319,61 @@ export function foldQuantizer(n: Node): { tensor: Tensor; bits: number } {
     y = y > hi ? hi : y < lo ? lo : y;
     y = roundBy(mode, y);
     out[i] = f32(f32(y - z[i]!) * s[i]!);
+  }
+  return { tensor: Tensor.fromFloat32(n.outputs[0]!.name, dims, out), bits };
+}
+
+/** The float32 value nearest above 0 (numpy's finfo(float32).tiny), QONNX's eps in FloatQuant. */
+const F32_TINY = 2 ** -126;
+
+/** The largest value of a minifloat format (QONNX compute_max_val): (2 - 2^-m) · 2^(2^e - 1 - bias). */
+export function minifloatMax(expBits: number, mantBits: number, bias: number): number {
+  let mant = 0;
+  for (let k = 0; k <= mantBits; k++) mant += 2 ** -k;
+  return mant * 2 ** (2 ** expBits - 1 - bias);
+}
+
+/**
+ * FloatQuant (QONNX v1) on constants, following the qonnx reference float_quant in float32:
+ * x' = x / s; e = max(floor(log2(|x'| + tiny)) - m, 1 - bias - m); q = 2^e · round(x' / 2^e);
+ * clip to ±min(max_val, minifloatMax); with saturation=0 the values beyond become ±Inf
+ * (has_inf) or NaN (has_nan); y = q · s. Signed always (the reference's execute_node).
+ */
+function foldFloatQuant(n: Node, xs: Float32Array, dims: readonly number[]): { tensor: Tensor; bits: number } {
+  const inputs = n.inputs.slice(1, 6);
+  const what = ['the scale', 'the exponent bit width', 'the mantissa bit width', 'the exponent bias', 'max_val'];
+  inputs.forEach((v, i) => {
+    if (!v?.constValue) fail(ErrorCodes.UNSUPPORTED_OP, `node ${n.label}: FloatQuant needs ${what[i]} as a constant input ${i + 1}`, { node: n.name, op: n.opType });
+  });
+  const [s, eb, mb, bias, maxv] = inputs.map((v) => broadcastTo(v!.constValue!, dims));
+  const mode = attrStr(n, 'rounding_mode', 'ROUND').toUpperCase();
+  if (!['ROUND', 'CEIL', 'FLOOR'].includes(mode)) {
+    fail(ErrorCodes.UNSUPPORTED_OP, `node ${n.label}: FloatQuant rounding_mode "${mode}" is not ROUND, CEIL or FLOOR`, { node: n.name, op: n.opType });
+  }
+  const saturate = n.attrInt('saturation', 1) !== 0;
+  const hasInf = n.attrInt('has_inf', 0) !== 0;
+  const hasNan = n.attrInt('has_nan', 0) !== 0;
+  if (!saturate && !hasInf && !hasNan) {
+    fail(ErrorCodes.UNSUPPORTED_OP, `node ${n.label}: FloatQuant with saturation=0 needs has_inf or has_nan (QONNX refuses it too)`, { node: n.name, op: n.opType });
+  }
+  const out = new Float32Array(xs.length);
+  let bits = 0;
+  for (let i = 0; i < xs.length; i++) {
+    const [e, m, b] = [eb![i]!, mb![i]!, bias![i]!];
+    if (!Number.isInteger(e) || e < 1 || !Number.isInteger(m) || m < 0 || !Number.isFinite(b)) {
+      fail(ErrorCodes.UNSUPPORTED_OP, `node ${n.label}: FloatQuant exponent/mantissa bit widths must be integers (exponent >= 1), got ${e} and ${m}`, { node: n.name, op: n.opType });
+    }
+    bits = Math.max(bits, 1 + e + m);
+    const x = f32(xs[i]! / s![i]!);
+    const lg = Math.floor(f32(Math.log2(f32(Math.abs(x) + F32_TINY))));
+    const step = 2 ** Math.max(lg - m, 1 - b - m);
+    let q = roundBy(mode, x / step) * step;
+    const max = Math.min(minifloatMax(e, m, b), maxv![i]!);
+    if (q > max || q < -max) {
+      if (saturate) q = q > 0 ? max : -max;
+      else q = hasInf ? (q > 0 ? Infinity : -Infinity) : NaN;
+    }
+    out[i] = f32(q * s![i]!);
   }
   return { tensor: Tensor.fromFloat32(n.outputs[0]!.name, dims, out), bits };
 }

@@ -45,7 +45,7 @@ import type { Graph, Model, Node, Value } from '../src/ir/graph.js';
 import { Tensor } from '../src/ir/tensor.js';
 import { DataType } from '../src/ir/dtype.js';
 import { isActivationCall, isWeightCall, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
-import { NORMALIZE_FROM_MODEL, type Dataset } from '../src/data/index.js';
+import { NORMALIZE_FROM_MODEL, type Dataset, type DataSource } from '../src/data/index.js';
 import { collectValue, forEachBatch, withOutput } from '../src/runtime/infer.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { calibrateOne, calibrationData, calibrationDataOptions, checkCalibrationData } from './calibrate.js';
@@ -148,7 +148,7 @@ async function channelStats(
   model: Model,
   v: Value,
   channels: number,
-  ds: Dataset,
+  ds: Dataset | DataSource,
   batchSize: number,
 ): Promise<{ mean: Float64Array; variance: Float64Array; count: number }> {
   const mean = new Float64Array(channels);

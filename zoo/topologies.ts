@@ -263,10 +263,21 @@ export function buildResNet20(o: ResNetOptions = {}): Model {
   const width = o.width ?? 16;
   const blocks = o.blocks ?? 3;
   const b = new Builder('resnet20', shape, o.seed ?? 1);
-  let cin = width;
   let x = b.relu(b.bn(b.conv(b.input, shape[0], width, 3, { pad: 1 }), width));
-  for (let stage = 0; stage < 3; stage++) {
-    const cout = width << stage;
+  x = basicBlockStages(b, x, width, [width, width << 1, width << 2], blocks);
+  x = b.flatten(b.gap(x));
+  return b.output(b.fc(x, width << 2, classes), classes, o.softmax);
+}
+
+/**
+ * Stages of basic residual blocks (conv 3×3-BN-ReLU-conv 3×3-BN + shortcut, ReLU), `blocks`
+ * per stage at the widths `widths`, from `cin` input channels: the first block of every stage
+ * after the first has stride 2, and the shortcut is a 1×1 projection (conv + BN) where the
+ * shape changes (option B of He et al. 2016).
+ */
+function basicBlockStages(b: Builder, input: Value, cin: number, widths: readonly number[], blocks: number): Value {
+  let x = input;
+  for (const [stage, cout] of widths.entries()) {
     for (let i = 0; i < blocks; i++) {
       const stride = stage > 0 && i === 0 ? 2 : 1;
       let y = b.relu(b.bn(b.conv(x, cin, cout, 3, { stride, pad: 1 }), cout));
@@ -276,8 +287,7 @@ export function buildResNet20(o: ResNetOptions = {}): Model {
       cin = cout;
     }
   }
-  x = b.flatten(b.gap(x));
-  return b.output(b.fc(x, cin, classes), classes, o.softmax);
+  return x;
 }
 
 export interface MobileNetV2Options extends ZooOptions {
@@ -482,17 +492,7 @@ export function buildResNet18(o: ZooOptions = {}): Model {
     n.setInts('strides', [2, 2]);
     n.setInts('pads', [1, 1, 1, 1]);
   });
-  let cin = 64;
-  for (const [stage, cout] of [64, 128, 256, 512].entries()) {
-    for (let i = 0; i < 2; i++) {
-      const stride = stage > 0 && i === 0 ? 2 : 1;
-      let y = b.relu(b.bn(b.conv(x, cin, cout, 3, { stride, pad: 1 }), cout));
-      y = b.bn(b.conv(y, cout, cout, 3, { pad: 1 }), cout);
-      const shortcut = stride !== 1 || cin !== cout ? b.bn(b.conv(x, cin, cout, 1, { stride }), cout) : x;
-      x = b.relu(b.add(y, shortcut));
-      cin = cout;
-    }
-  }
+  x = basicBlockStages(b, x, 64, [64, 128, 256, 512], 2);
   x = b.flatten(b.gap(x));
   return b.output(b.fc(x, 512, classes), classes, o.softmax);
 }

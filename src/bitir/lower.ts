@@ -49,6 +49,7 @@ import {
 import { binarizerPieces, codeValue, levelIndex, levelsOf, planesUsed, type BinCode, type BinarizerConstants } from './binarizer.js';
 import { EXACT_LIMIT, chooseShift, popcount32, roundHalfUp, signedBitsFor } from './fixed.js';
 import { avgPoolDivisors } from './window.js';
+import { shapeAnalysis, type ShapeInfo } from '../analysis/shapes.js';
 
 /** Lowers a quantized model to the bit-level IR. The model is not changed. */
 export function lowerToBitIR(model: Model, options: Partial<LoweringOptions> = {}): BitProgram {
@@ -153,6 +154,8 @@ class Lowering {
   private readonly dropped: string[] = [];
   private inputName = '';
   private inputShape: number[] = [];
+  /** Shapes of the model's values (computed once per model state, shared with the other consumers). */
+  private readonly shapes: ShapeInfo;
 
   constructor(
     private readonly model: Model,
@@ -160,6 +163,7 @@ class Lowering {
     private readonly opts: LoweringOptions,
   ) {
     this.g = model.graph;
+    this.shapes = shapeAnalysis(model);
     this.live = liveNodes(this.g);
     this.binStreams = binarizerStreams(this.g);
     const layers = this.g.nodes.filter((n) => isLayer(n) && this.live.has(n));
@@ -223,6 +227,21 @@ class Lowering {
       });
     }
     return m;
+  }
+
+  /**
+   * Output [OH, OW] of a Conv or pooling node for one sample: the shape analysis's
+   * (src/analysis/shapes.ts, the same window arithmetic as src/ir/window.ts), not recomputed here.
+   */
+  private windowOutput(node: Node): [number, number] {
+    const s = this.shapes.shapeOf(node.outputs[0]);
+    const [oh, ow] = s && s.length === 4 ? [s[2], s[3]] : [undefined, undefined];
+    if (typeof oh !== 'number' || typeof ow !== 'number') {
+      const why = this.shapes.nodes.find((r) => r.node === node)?.message;
+      return this.err(node, `its output shape is unknown${why ? ` (${why})` : ''}`);
+    }
+    if (oh <= 0 || ow <= 0) this.err(node, 'the output would be empty');
+    return [oh, ow];
   }
 
   err(node: Node, why: string): never {
@@ -437,8 +456,7 @@ class Lowering {
       ceilMode = node.attrInt('ceil_mode', 0) === 1;
       countIncludePad = node.attrInt('count_include_pad', 0) === 1;
     }
-    const [oh, ow] = outputSize(t.shape, w, ceilMode);
-    if (oh <= 0 || ow <= 0) this.err(node, 'the output would be empty');
+    const [oh, ow] = this.windowOutput(node);
     const frac = this.commonFrac([t]);
     const { operand, bits } = this.operand(node, t, frac);
     const divisors = avgPoolDivisors(t.shape, w, oh, ow, countIncludePad);
@@ -614,8 +632,7 @@ class Lowering {
     if (!kernel || kernel.length !== 2) this.err(node, 'kernel_shape must have 2 entries');
     const w = windowOf(node, t.shape, kernel as [number, number], this);
     const ceilMode = node.attrInt('ceil_mode', 0) === 1;
-    const [oh, ow] = outputSize(t.shape, w, ceilMode);
-    if (oh <= 0 || ow <= 0) this.err(node, 'the output would be empty');
+    const [oh, ow] = this.windowOutput(node);
     const id = this.addTensor(node.outputs[0]!.name, { ...t, shape: [t.shape[0]!, oh, ow] } as BitType);
     this.ops.push({ op: 'maxpool', id, nodes: [node.name], input: x.id, output: id, ...w, ceilMode });
     this.map(node.outputs[0]!, id);
@@ -1030,8 +1047,7 @@ class Lowering {
       const ks = node.attrInts('kernel_shape');
       if (ks && (ks[0] !== kh || ks[1] !== kw)) this.err(node, `kernel_shape [${ks.join(',')}] differs from the weight's [${kh},${kw}]`);
       const window = windowOf(node, xt.shape, [kh, kw], this);
-      const [oh, ow] = outputSize(xt.shape, window, false);
-      if (oh <= 0 || ow <= 0) this.err(node, 'the output would be empty');
+      const [oh, ow] = this.windowOutput(node);
       const cols = cg * kh * kw;
       const bias = this.biasOf(node, node.inputs[2], o, 1);
       return { rows: o, cols, transposed: false, outShape: [o, oh, ow], window, group, bias };

@@ -1,6 +1,8 @@
 /**
  * Streamed datasets: `openDataSource(spec, options)` gives the samples batch by batch, in
- * order, without holding the dataset in memory.
+ * order (`batches`) or in any order of sample indices (`gather`, e.g. a training epoch's
+ * seeded permutation), without holding the dataset in memory: at most `prefetch` batches are
+ * decoded ahead of the consumer (`stats.peakBuffered` records the most ever held).
  *
  * - `folder:` images are decoded on worker threads (node:worker_threads), several batches
  *   ahead of the consumer; each batch is split into contiguous runs of files, one per
@@ -8,6 +10,8 @@
  *   `loadDataset` whatever the worker count. When several files fail, the error is that of the
  *   first failing file in sample order.
  * - `cifar10:` / `cifar100:` records are read from their file offsets, batch by batch.
+ * - Each `batches` / `gather` walk starts its own decoding workers and ends them when it
+ *   ends (finished, broken off or failed), so an open source holds no thread between walks.
  * - every other SPEC is loaded with `loadDataset` and served from memory (`dataSourceOf`).
  *
  * Labels of folders are known before any image is decoded (from the listing), so label checks
@@ -18,7 +22,7 @@ import { Worker } from 'node:worker_threads';
 import { fail, ErrorCodes, HbnnError, type ErrorCode } from '../errors.js';
 import { workerScript } from '../util/worker-file.js';
 import { CIFAR_PIXELS, CIFAR_SAMPLE_SHAPE, openCifar, readCifarRange } from './cifar.js';
-import { type Batch, type Dataset, type Layout, type Normalization, channelAxis, checkLabelRange, normalizeInPlace, batch as batchOf } from './dataset.js';
+import { type Batch, type Dataset, type Layout, type Normalization, channelAxis, checkLabelRange, gatherBatch, normalizeInPlace, batch as batchOf } from './dataset.js';
 import type { DecodeReply, DecodeRequest } from './decode-worker.js';
 import { type ImageGeometry, decodeImagesInto, imageGeometry, listImageFolder } from './folder.js';
 import type { ImagePreprocessing } from './image.js';
@@ -45,7 +49,19 @@ export interface DataSource {
   workers: number;
   /** The samples [0, limit) in batches of `size` (the last may be short), in order. */
   batches(size: number, limit?: number): AsyncGenerator<Batch>;
+  /**
+   * The samples `order[0], order[1], ...` in batches of `size` (the last may be short), each
+   * batch a copy with `start` -1: byte for byte `gatherBatch` of the loaded dataset.
+   */
+  gather(order: ArrayLike<number>, size: number): AsyncGenerator<Batch>;
+  /** What the walks so far held: batches yielded, and the most batches decoded (or decoding) ahead of the consumer at once. */
+  readonly stats: SourceStats;
   close(): Promise<void>;
+}
+
+export interface SourceStats {
+  batches: number;
+  peakBuffered: number;
 }
 
 export interface OpenDataOptions extends LoadDatasetOptions {
@@ -76,9 +92,20 @@ export function dataSourceOf(ds: Dataset): DataSource {
     preprocessing: ds.preprocessing ?? { scale: 1 },
     files: ds.files ?? [],
     workers: 0,
+    stats: { batches: 0, peakBuffered: 0 },
     async *batches(size: number, limit?: number) {
       const total = Math.min(ds.count, limit ?? ds.count);
-      for (let s = 0; s < total; s += size) yield batchOf(ds, s, Math.min(size, total - s));
+      for (let s = 0; s < total; s += size) {
+        src.stats.batches++;
+        yield batchOf(ds, s, Math.min(size, total - s));
+      }
+    },
+    async *gather(order: ArrayLike<number>, size: number) {
+      checkBatchSize(size);
+      for (let s = 0; s < order.length; s += size) {
+        src.stats.batches++;
+        yield gatherBatch(ds, indexRange(order, s, Math.min(s + size, order.length)));
+      }
     },
     close: async () => {},
   };
@@ -97,6 +124,11 @@ function checkCount(v: number | undefined, option: string, min: number, max: num
 
 /** Opens a SPEC for streamed reading (see the file comment); other SPECs load into memory. */
 export async function openDataSource(spec: string | DataSpec, options: OpenDataOptions = {}): Promise<DataSource> {
+  return openDataSourceSync(spec, options);
+}
+
+/** `openDataSource` without the promise: opening lists files and reads one image at most; decoding happens in the walks. */
+export function openDataSourceSync(spec: string | DataSpec, options: OpenDataOptions = {}): DataSource {
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
   const name = typeof spec === 'string' ? spec.trim() : formatDataSpec(spec);
   checkLoadOptions(options);
@@ -124,33 +156,48 @@ function reshaped(shape: number[], reshape: number[] | undefined): number[] {
   return [...reshape];
 }
 
-/** Runs `decode(start, n)` for batches ahead of the consumer, yielding them in order. */
-async function* prefetched(
-  total: number,
-  size: number,
-  ahead: number,
-  decode: (start: number, n: number) => Promise<Uint8Array>,
-  make: (start: number, n: number, u8: Uint8Array) => Batch,
-): AsyncGenerator<Batch> {
+function checkBatchSize(size: number): void {
   if (!Number.isInteger(size) || size <= 0) fail(ErrorCodes.INVALID_OPTION, `batch size must be a positive integer, got ${size}`, { option: 'batchSize' });
-  const queue: { start: number; n: number; p: Promise<Uint8Array> }[] = [];
+}
+
+/** order[a..b) as an array of sample indices. */
+function indexRange(order: ArrayLike<number>, a: number, b: number): number[] {
+  const out: number[] = [];
+  for (let i = a; i < b; i++) out.push(order[i]!);
+  return out;
+}
+
+/**
+ * Runs `decode(k)` for batches k = 0..jobs-1 at most `ahead` batches ahead of the consumer,
+ * yielding `make(k, decoded)` in order.
+ */
+async function* prefetched<T>(
+  jobs: number,
+  ahead: number,
+  stats: SourceStats,
+  decode: (k: number) => Promise<T>,
+  make: (k: number, decoded: T) => Batch,
+): AsyncGenerator<Batch> {
+  const queue: { k: number; p: Promise<T> }[] = [];
   let next = 0;
   const launch = (): void => {
-    const n = Math.min(size, total - next);
-    const p = decode(next, n);
+    const p = decode(next);
     p.catch(() => undefined); // handled when its turn comes
-    queue.push({ start: next, n, p });
-    next += n;
+    queue.push({ k: next, p });
+    next++;
+    if (queue.length > stats.peakBuffered) stats.peakBuffered = queue.length;
   };
-  while (queue.length < ahead && next < total) launch();
+  while (queue.length < ahead && next < jobs) launch();
   while (queue.length > 0) {
     const head = queue.shift()!;
-    if (next < total) launch();
-    yield make(head.start, head.n, await head.p);
+    const decoded = await head.p;
+    if (next < jobs) launch();
+    stats.batches++;
+    yield make(head.k, decoded);
   }
 }
 
-async function openFolder(name: string, dir: string, prep: ImagePreprocessing, options: OpenDataOptions): Promise<DataSource> {
+function openFolder(name: string, dir: string, prep: ImagePreprocessing, options: OpenDataOptions): DataSource {
   const folder = listImageFolder(dir, prep.classesFile);
   const count = options.limit === undefined ? folder.files.length : Math.min(folder.files.length, options.limit);
   const files = folder.files.slice(0, count);
@@ -166,16 +213,43 @@ async function openFolder(name: string, dir: string, prep: ImagePreprocessing, o
   checkLabelRange(probe, numClasses);
   // By default no more workers than the data can use (one per 64 images): starting one costs ~0.1 s of CPU.
   const workers = options.workers ?? Math.min(defaultDecodeWorkers(), Math.max(1, Math.ceil(count / 64)));
-  const pool = workers > 0 ? new DecodePool(workers) : undefined;
-  const decode = async (start: number, n: number): Promise<Uint8Array> => {
-    const batchFiles = files.slice(start, start + n);
-    if (!pool) {
-      const out = new Uint8Array(n * per);
-      decodeImagesInto(batchFiles, prep, geom, out);
-      return out;
+  const ahead = options.prefetch ?? 2;
+  const pools = new Set<DecodePool>();
+  const stats: SourceStats = { batches: 0, peakBuffered: 0 };
+  /** One walk: `jobs` batches, batch k holding the samples `indices(k)`; its own pool of workers, started at the first batch asked for. */
+  async function* walk(jobs: number, indices: (k: number) => number[], start: (k: number) => number): AsyncGenerator<Batch> {
+    const pool = workers > 0 ? new DecodePool(workers) : undefined;
+    if (pool) pools.add(pool);
+    const decode = async (k: number): Promise<Uint8Array> => {
+      const batchFiles = indices(k).map((i) => files[i]!);
+      if (!pool) {
+        const out = new Uint8Array(batchFiles.length * per);
+        decodeImagesInto(batchFiles, prep, geom, out);
+        return out;
+      }
+      return pool.decode(batchFiles, prep, geom, per);
+    };
+    const make = (k: number, u8: Uint8Array): Batch => {
+      const idx = indices(k);
+      const n = idx.length;
+      const first = start(k);
+      return {
+        start: first,
+        count: n,
+        shape: [n, ...sampleShape],
+        images: toFloat(u8, geom.sampleShape, layout, scale, norm),
+        labels: first >= 0 ? labels.subarray(first, first + n) : Int32Array.from(idx, (i) => labels[i]!),
+      };
+    };
+    try {
+      yield* prefetched(jobs, ahead, stats, decode, make);
+    } finally {
+      if (pool) {
+        pools.delete(pool);
+        await pool.close();
+      }
     }
-    return pool.decode(batchFiles, prep, geom, per);
-  };
+  }
   return {
     streamed: true,
     name,
@@ -190,23 +264,36 @@ async function openFolder(name: string, dir: string, prep: ImagePreprocessing, o
     preprocessing: norm ? { scale, normalize: norm } : { scale },
     files: folder.classesFile !== undefined ? [dir, folder.classesFile] : [dir],
     workers,
+    stats,
     batches(size: number, limit?: number) {
+      checkBatchSize(size);
       const total = Math.min(count, limit ?? count);
-      return prefetched(total, size, options.prefetch ?? 2, decode, (start, k, u8) => ({
-        start,
-        count: k,
-        shape: [k, ...sampleShape],
-        images: toFloat(u8, geom.sampleShape, layout, scale, norm),
-        labels: labels.subarray(start, start + k),
-      }));
+      const first = (k: number): number => k * size;
+      const range = (k: number): number[] => Array.from({ length: Math.min(size, total - k * size) }, (_, i) => k * size + i);
+      return walk(Math.ceil(total / size), range, first);
+    },
+    gather(order: ArrayLike<number>, size: number) {
+      checkBatchSize(size);
+      checkIndices(order, count, name);
+      return walk(Math.ceil(order.length / size), (k) => indexRange(order, k * size, Math.min((k + 1) * size, order.length)), () => -1);
     },
     close: async () => {
-      await pool?.close();
+      const open = [...pools];
+      pools.clear();
+      await Promise.all(open.map((p) => p.close()));
     },
   };
 }
 
-async function openCifarSource(name: string, spec: Extract<DataSpec, { kind: 'cifar' }>, options: OpenDataOptions): Promise<DataSource> {
+/** INVALID_OPTION for a sample index outside [0, count). */
+function checkIndices(order: ArrayLike<number>, count: number, name: string): void {
+  for (let i = 0; i < order.length; i++) {
+    const j = order[i]!;
+    if (!Number.isInteger(j) || j < 0 || j >= count) fail(ErrorCodes.INVALID_OPTION, `sample index ${j} is outside ${name} (${count} samples)`, { option: 'indices' });
+  }
+}
+
+function openCifarSource(name: string, spec: Extract<DataSpec, { kind: 'cifar' }>, options: OpenDataOptions): DataSource {
   const src = openCifar(spec.dir, spec.variant, spec.split, spec.label);
   const count = options.limit === undefined ? src.count : Math.min(src.count, options.limit);
   const layout: Layout = 'NCHW';
@@ -216,6 +303,24 @@ async function openCifarSource(name: string, spec: Extract<DataSpec, { kind: 'ci
   const baseShape = [...CIFAR_SAMPLE_SHAPE];
   const sampleShape = reshaped(baseShape, options.reshape);
   const numClasses = options.numClasses ?? src.numClasses;
+  const stats: SourceStats = { batches: 0, peakBuffered: 0 };
+  /** Records `indices` (runs of consecutive ones read at once) as a batch. */
+  const read = (indices: readonly number[], start: number): Batch => {
+    const n = indices.length;
+    const u8 = new Uint8Array(n * CIFAR_PIXELS);
+    const labels = new Int32Array(n);
+    for (let a = 0; a < n; ) {
+      let b = a + 1;
+      while (b < n && indices[b] === indices[b - 1]! + 1) b++;
+      readCifarRange(src, indices[a]!, b - a, u8.subarray(a * CIFAR_PIXELS, b * CIFAR_PIXELS), labels.subarray(a, b));
+      a = b;
+    }
+    const batch: Batch = { start, count: n, shape: [n, ...sampleShape], images: toFloat(u8, baseShape, layout, scale, norm), labels };
+    checkLabelRange({ name, count: n, sampleShape, images: batch.images, labels }, numClasses);
+    stats.batches++;
+    if (stats.peakBuffered < 1) stats.peakBuffered = 1;
+    return batch;
+  };
   const out: DataSource = {
     streamed: true,
     name,
@@ -227,18 +332,16 @@ async function openCifarSource(name: string, spec: Extract<DataSpec, { kind: 'ci
     preprocessing: norm ? { scale, normalize: norm } : { scale },
     files: src.files,
     workers: 0,
+    stats,
     async *batches(size: number, limit?: number) {
+      checkBatchSize(size);
       const total = Math.min(count, limit ?? count);
-      if (!Number.isInteger(size) || size <= 0) fail(ErrorCodes.INVALID_OPTION, `batch size must be a positive integer, got ${size}`, { option: 'batchSize' });
-      for (let s = 0; s < total; s += size) {
-        const n = Math.min(size, total - s);
-        const u8 = new Uint8Array(n * CIFAR_PIXELS);
-        const labels = new Int32Array(n);
-        readCifarRange(src, s, n, u8, labels);
-        const b: Batch = { start: s, count: n, shape: [n, ...sampleShape], images: toFloat(u8, baseShape, layout, scale, norm), labels };
-        checkLabelRange({ name, count: n, sampleShape, images: b.images, labels }, numClasses);
-        yield b;
-      }
+      for (let s = 0; s < total; s += size) yield read(Array.from({ length: Math.min(size, total - s) }, (_, i) => s + i), s);
+    },
+    async *gather(order: ArrayLike<number>, size: number) {
+      checkBatchSize(size);
+      checkIndices(order, count, name);
+      for (let s = 0; s < order.length; s += size) yield read(indexRange(order, s, Math.min(s + size, order.length)), -1);
     },
     close: async () => {},
   };

@@ -46,6 +46,8 @@ export {
   makeBitMap,
   /** Counts a bit map's entries per bitwidth and its average. */
   bitHistogram,
+  /** bitHistogram from a binarization's active counts (no pass over the map). */
+  binarizationHistogram,
   HEURISTICS,
   type Heuristic,
   type BitMapOptions,

@@ -36,8 +36,7 @@ let nextValueId = 1;
 export class Value {
   /** Unique within a model's scope chain; '' only for absent optional outputs. */
   name: string;
-  /** Type as an ONNX TypeProto object (lossless); see `ir/types.ts` for helpers. */
-  type?: TypePb;
+  private typePb?: TypePb;
   docString?: string;
   metadataProps?: StringPairs;
   /** The graph that defines this value (as input, initializer or node output). */
@@ -52,6 +51,16 @@ export class Value {
   constructor(graph: Graph, name: string) {
     this.graph = graph;
     this.name = name;
+  }
+
+  /** Type as an ONNX TypeProto object (lossless); see `ir/types.ts` for helpers. Setting it is a change of the graph (`Graph.revision`). */
+  get type(): TypePb | undefined {
+    return this.typePb;
+  }
+
+  set type(t: TypePb | undefined) {
+    this.typePb = t;
+    this.graph.touch();
   }
 
   get isGraphInput(): boolean {
@@ -119,6 +128,7 @@ export class Node {
     }
     this.inputs[index] = value ?? null;
     if (value) value.uses.push({ node: this, index });
+    this.graph.touch();
   }
 
   /** Appends an input. */
@@ -140,6 +150,7 @@ export class Node {
     v.producer = this;
     v.producerIndex = this.outputs.length;
     this.outputs.push(v);
+    this.graph.touch();
     return v;
   }
 
@@ -196,30 +207,31 @@ export class Node {
 
   setAttr(name: string, attr: Attribute): void {
     this.attributes.set(name, attr);
+    this.graph.touch();
   }
 
   setInt(name: string, v: number | bigint): void {
-    this.attributes.set(name, { type: 'int', value: BigInt(v) });
+    this.setAttr(name, { type: 'int', value: BigInt(v) });
   }
 
   setInts(name: string, v: readonly (number | bigint)[]): void {
-    this.attributes.set(name, { type: 'ints', value: v.map((x) => BigInt(x)) });
+    this.setAttr(name, { type: 'ints', value: v.map((x) => BigInt(x)) });
   }
 
   setFloat(name: string, v: number): void {
-    this.attributes.set(name, { type: 'float', value: Math.fround(v) });
+    this.setAttr(name, { type: 'float', value: Math.fround(v) });
   }
 
   setFloats(name: string, v: readonly number[]): void {
-    this.attributes.set(name, { type: 'floats', value: v.map((x) => Math.fround(x)) });
+    this.setAttr(name, { type: 'floats', value: v.map((x) => Math.fround(x)) });
   }
 
   setString(name: string, v: string): void {
-    this.attributes.set(name, { type: 'string', value: new TextEncoder().encode(v) });
+    this.setAttr(name, { type: 'string', value: new TextEncoder().encode(v) });
   }
 
   setTensor(name: string, t: Tensor): void {
-    this.attributes.set(name, { type: 'tensor', value: t });
+    this.setAttr(name, { type: 'tensor', value: t });
   }
 
   /** Subgraphs held by this node's attributes (If/Loop/Scan bodies). */
@@ -282,10 +294,29 @@ export class Graph {
   danglingAnchors: (string | null)[] = [];
   private readonly byName = new Map<string, Value>();
   private nameCounter = 0;
+  private changes = 0;
 
   constructor(name = '', parent: Graph | null = null) {
     this.name = name;
     this.parent = parent;
+  }
+
+  /**
+   * A counter of changes to this graph and its subgraphs, kept on the outermost graph: the
+   * IR's mutation methods (node inputs, outputs, attributes and placement, graph inputs,
+   * outputs and initializers, value types and names) advance it. Cached analyses
+   * (`ir/analysis.ts`) compare it. Code that edits fields directly (`node.attributes`,
+   * `node.opType`, `graph.nodes`) calls `touch()`; the pass manager also invalidates analyses
+   * after every pass that reports a change.
+   */
+  get revision(): number {
+    return this.parent ? this.parent.revision : this.changes;
+  }
+
+  /** Records a change (see `revision`). */
+  touch(): void {
+    if (this.parent) this.parent.touch();
+    else this.changes++;
   }
 
   /** Looks a value up by name in this graph, then in enclosing graphs. */
@@ -341,11 +372,13 @@ export class Graph {
     this.danglingAnchors = this.danglingAnchors.map((a) => (a === v.name ? name : a));
     v.name = name;
     this.byName.set(name, v);
+    this.touch();
   }
 
   addInput(name: string): Value {
     const v = this.createValue(name);
     this.inputs.push(v);
+    this.touch();
     return v;
   }
 
@@ -355,6 +388,7 @@ export class Graph {
     tensor.name = name;
     v.constValue = tensor;
     this.initializers.set(name, v);
+    this.touch();
     return v;
   }
 
@@ -371,6 +405,7 @@ export class Graph {
     this.initializers.set(v.name, v);
     const tt = v.type?.tensor_type;
     if (v.type && !(tt && tt.elem_type === tensor.dtype && declaredDimsFit(tt.shape?.dim, tensor.dims))) v.type = undefined;
+    this.touch();
   }
 
   /** Removes an initializer that has no uses (and drops it from graph inputs). */
@@ -381,6 +416,7 @@ export class Graph {
     if (k >= 0) this.inputs.splice(k, 1);
     this.byName.delete(v.name);
     v.constValue = undefined;
+    this.touch();
   }
 
   /** Removes a graph input that has no uses. */
@@ -389,10 +425,12 @@ export class Graph {
     const k = this.inputs.indexOf(v);
     if (k >= 0) this.inputs.splice(k, 1);
     if (!v.isInitializer) this.byName.delete(v.name);
+    this.touch();
   }
 
   setOutput(index: number, v: Value): void {
     this.outputs[index] = v;
+    this.touch();
   }
 
   /**
@@ -414,6 +452,7 @@ export class Graph {
 
   append(node: Node): Node {
     this.nodes.push(node);
+    this.touch();
     return node;
   }
 
@@ -421,12 +460,14 @@ export class Graph {
     const k = this.nodes.indexOf(anchor);
     if (k < 0) fail(ErrorCodes.INTERNAL, `node ${anchor.label} is not in graph "${this.name}"`);
     this.nodes.splice(k, 0, ...nodes);
+    this.touch();
   }
 
   insertAfter(anchor: Node, ...nodes: Node[]): void {
     const k = this.nodes.indexOf(anchor);
     if (k < 0) fail(ErrorCodes.INTERNAL, `node ${anchor.label} is not in graph "${this.name}"`);
     this.nodes.splice(k + 1, 0, ...nodes);
+    this.touch();
   }
 
   /**
@@ -450,6 +491,7 @@ export class Graph {
     for (const o of node.outputs) {
       if (o.name !== '' && this.byName.get(o.name) === o) this.byName.delete(o.name);
     }
+    this.touch();
   }
 
   /** Registers an existing value (used by deserialization and rebuilds). */

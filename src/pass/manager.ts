@@ -5,6 +5,7 @@
  */
 import type { Model } from '../ir/graph.js';
 import { assertValid } from '../ir/verifier.js';
+import { invalidateAnalyses, preserveAnalysis, type Analysis } from '../ir/analysis.js';
 import { printModel } from '../ir/printer.js';
 import { HbnnError, fail, ErrorCodes, isHbnnError } from '../errors.js';
 import { resolveOptions, resolveSchema, type OptionSpec, type OptionsOf, type OptionValues, type Pass, type PassContext, type Property } from './pass.js';
@@ -136,6 +137,11 @@ export class PassRegistry {
     return this;
   }
 
+  /** The named pipeline `name`, if one is registered. */
+  pipeline(name: string): NamedPipeline<any> | undefined { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return this.named.get(name);
+  }
+
   /** The named pipelines, by name. */
   pipelines(): NamedPipeline<any>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
     return [...this.named.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -176,6 +182,13 @@ function editDistance(a: string, b: string): number {
 }
 
 /** A pipeline bound to passes and options, ready to run. */
+/** Typed pass instances bound to their checked options. */
+function bindSteps(steps: readonly PipelineStep[]): BoundItem[] {
+  return steps.map((it) =>
+    it.kind === 'fixpoint' ? { kind: 'fixpoint', max: it.max, items: bindSteps(it.items) } : { kind: 'pass', pass: it.pass as Pass, options: it.pass.resolve(it.given) as OptionValues },
+  );
+}
+
 export class Pipeline {
   private constructor(
     readonly items: readonly BoundItem[],
@@ -187,13 +200,19 @@ export class Pipeline {
     return Pipeline.fromItems(parsePipeline(text), registry);
   }
 
+  /**
+   * Binds parsed items to the registry's passes. An item that names a registered named
+   * pipeline (`quantize{avg-bits=1.4}`) expands to the pass instances it builds from its
+   * options (checked by its schema); the pipeline's text stays as written.
+   */
   static fromItems(items: readonly PipelineItem[], registry: PassRegistry): Pipeline {
     const bind = (its: readonly PipelineItem[]): BoundItem[] =>
-      its.map((it) =>
-        it.kind === 'fixpoint'
-          ? { kind: 'fixpoint', max: it.max, items: bind(it.items) }
-          : { kind: 'pass', pass: registry.get(it.name), options: resolveOptions(registry.get(it.name), it.options) },
-      );
+      its.flatMap((it): BoundItem[] => {
+        if (it.kind === 'fixpoint') return [{ kind: 'fixpoint', max: it.max, items: bind(it.items) }];
+        const named = registry.pipeline(it.name);
+        if (named) return bindSteps(named.build(named.resolve(it.options)));
+        return [{ kind: 'pass', pass: registry.get(it.name), options: resolveOptions(registry.get(it.name), it.options) }];
+      });
     return new Pipeline(bind(items), printPipeline(items));
   }
 
@@ -202,13 +221,7 @@ export class Pipeline {
    * are checked now (INVALID_OPTION); the text form is only printed.
    */
   static of(steps: readonly PipelineStep[]): Pipeline {
-    const bind = (its: readonly PipelineStep[]): BoundItem[] =>
-      its.map((it) =>
-        it.kind === 'fixpoint'
-          ? { kind: 'fixpoint', max: it.max, items: bind(it.items) }
-          : { kind: 'pass', pass: it.pass as Pass, options: it.pass.resolve(it.given) as OptionValues },
-      );
-    return new Pipeline(bind(steps), printPipeline(stepsToItems(steps)));
+    return new Pipeline(bindSteps(steps), printPipeline(stepsToItems(steps)));
   }
 
   /**
@@ -305,12 +318,18 @@ export class Pipeline {
       artifacts: report.artifacts,
       threads: opts.threads ?? 1,
       shared,
+      preserveAnalysis: (analysis, value) => {
+        preserveAnalysis(model, analysis, value);
+        preserved.add(analysis as Analysis<unknown>);
+      },
     };
+    const preserved = new Set<Analysis<unknown>>();
     const t0 = performance.now();
     let result;
     try {
       result = await pass.run(model, ctx, it.options);
     } catch (e) {
+      invalidateAnalyses(model);
       const where = `pass ${pass.name} failed (passes before it: ${before.join(', ') || 'none'})`;
       if (isHbnnError(e)) throw new HbnnError(e.code, `${where}: ${e.message}`, { ...e.context, pass: pass.name, before }, { cause: e });
       throw new HbnnError(ErrorCodes.PASS_FAILED, `${where}: ${(e as Error).message ?? String(e)}`, { pass: pass.name, before }, { cause: e });
@@ -318,6 +337,8 @@ export class Pipeline {
     rec.ms = performance.now() - t0;
     rec.changed = result.changed;
     if (result.changed) {
+      // The pass may have edited fields the IR does not track (rule 2 of src/ir/analysis.ts).
+      invalidateAnalyses(model, preserved);
       if (pass.preserves !== 'all') for (const p of [...props]) if (!pass.preserves.includes(p)) props.delete(p);
     }
     for (const p of pass.establishes) props.add(p);

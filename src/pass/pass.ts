@@ -3,6 +3,7 @@
  * declared properties it requires and establishes.
  */
 import type { Model } from '../ir/graph.js';
+import type { Analysis } from '../ir/analysis.js';
 import { fail, ErrorCodes } from '../errors.js';
 
 /** Graph properties passes can require and establish. */
@@ -78,6 +79,12 @@ export interface PassContext {
    * what they are (e.g. a calibration data set, loaded once when validated, reused by the run).
    */
   readonly shared?: Map<string, unknown>;
+  /**
+   * Marks an analysis result as still true of the model after this pass's changes (MLIR's
+   * markAnalysesPreserved): it stays cached, where the manager otherwise drops every analysis
+   * of a model a pass changed (src/ir/analysis.ts).
+   */
+  preserveAnalysis?<T>(analysis: Analysis<T>, value: T): void;
 }
 
 export interface PassResult {

@@ -9,7 +9,7 @@
  *
  * - `int8` (format `hbnn-onnx/1`): `ai.hbnn::BinarizedWeight(planes, scales)` with
  *   `planes` int8 [K, ...S] (plane i holds B_{i+1} ∈ {−1, +1} where M_j > i, 0 elsewhere).
- * - `packed` (format `hbnn-onnx/2`, the default, for K ≤ 3): `ai.hbnn::PackedBinarizedWeight<K>`
+ * - `packed` (formats `hbnn-onnx/3` and `/2`, the default, for K ≤ 3): `ai.hbnn::PackedBinarizedWeight<K>`
  *   (per tensor scales) or `…<K>PerChannel` with inputs
  *     `codes` uint8: every entry's bit count and signs as one code, in the weight's layout:
  *       K = 1: one bit per entry, 8 per byte (bit b of byte m is entry 8m + b; 1 = −1);
@@ -35,7 +35,7 @@ import { DataType } from '../ir/dtype.js';
 import type { Graph, Model, Node, Value } from '../ir/graph.js';
 import type { FunctionPb, NodePb, TensorPb } from '../ir/messages.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { FN_WEIGHT, HBNN_DOMAIN, attr, ensureHbnnFunctions, isWeightCall, node, packedWeightFunctionName, parsePackedWeightFunctionName } from './format.js';
+import { FN_WEIGHT, HBNN_DOMAIN, attr, ensureHbnnFunctions, hbnnFunction, isWeightCall, node, packedWeightFunctionName, parsePackedWeightFunctionName } from './format.js';
 
 export type PlaneEncoding = 'packed' | 'int8';
 export const PLANE_ENCODINGS: readonly PlaneEncoding[] = ['packed', 'int8'];
@@ -272,22 +272,42 @@ function codesFromPaths(bitMap: Uint8Array, signs: Uint8Array, k: number, n: num
   // Code of (M, s): M = 1 → s & 1, 2 → 2 + (s & 3), 3 → 6 + (s & 7), looked up at (M << 3) | (s & 7).
   const codeOf = PATH_CODES;
   const codes = new Uint8Array(Math.ceil(n / 2));
-  const half = n >>> 1;
   let bad = 0;
-  for (let m = 0; m < half; m++) {
-    const j = m << 1;
+  let j0 = 0;
+  if ((bitMap.byteOffset & 3) === 0 && (signs.byteOffset & 3) === 0 && n >= 4) {
+    // Four entries at a time: one 32-bit read of their bit counts and of their sign paths, one
+    // table lookup per pair of entries, one 16-bit write of their two code bytes (little-endian:
+    // entry j is byte j & 3 of the word, as in the bytes). An entry is valid when its bit count
+    // is 1 ..k: no byte above 3, no zero byte, and for k = 2 no 3 (for k = 1, see above).
+    const words = n >>> 2;
+    const m32 = new Uint32Array(bitMap.buffer, bitMap.byteOffset, words);
+    const s32 = new Uint32Array(signs.buffer, signs.byteOffset, words);
+    const c16 = new Uint16Array(codes.buffer, 0, words);
+    const pair = PAIR_CODES;
+    const three = k === 2 ? 0x01010101 : 0;
+    for (let q = 0; q < words; q++) {
+      const m = m32[q]!;
+      const sg = s32[q]!;
+      bad |= (m & 0xfcfcfcfc) | ((m - 0x01010101) & ~m & 0x80808080) | (m & (m >>> 1) & three);
+      const lo = ((m & 3) << 3) | (sg & 7) | (m & 0x300) | ((sg & 0x700) >>> 3);
+      const hi = ((m >>> 13) & 0x18) | ((sg >>> 16) & 7) | ((m >>> 16) & 0x300) | ((sg >>> 19) & 0xe0);
+      c16[q] = pair[lo]! | (pair[hi]! << 8);
+    }
+    j0 = words << 2;
+  }
+  for (let j = j0; j < n; j++) {
     const a = bitMap[j]!;
-    const b = bitMap[j + 1]!;
-    bad |= (a - 1) | (k - a) | (b - 1) | (k - b);
-    codes[m] = codeOf[((a & 3) << 3) | (signs[j]! & 7)]! | (codeOf[((b & 3) << 3) | (signs[j + 1]! & 7)]! << 4);
+    if (a < 1 || a > k) bad = 1;
+    codes[j >>> 1]! |= codeOf[((a & 3) << 3) | (signs[j]! & 7)]! << ((j & 1) << 2);
   }
-  if (n & 1) {
-    const a = bitMap[n - 1]!;
-    bad |= (a - 1) | (k - a);
-    codes[half] = codeOf[((a & 3) << 3) | (signs[n - 1]! & 7)]!;
-  }
-  return bad < 0 ? null : codes;
+  return bad !== 0 ? null : codes;
 }
+
+/**
+ * The code byte of two entries (see `codesFromPaths`) at ((M_a & 3) << 3) | (s_a & 7) |
+ * ((M_b & 3) << 8) | ((s_b & 7) << 5): entry a in the low nibble.
+ */
+const PAIR_CODES = Uint8Array.from({ length: 1024 }, (_, i) => PATH_CODES[i & 31]! | (PATH_CODES[((i >>> 8) << 3) | ((i >>> 5) & 7)]! << 4));
 
 /** The packed tensors (in call input order, without names) for `codes` of `d`. */
 function packTensors(d: PlaneData, codes: Uint8Array, perChannel: boolean): { dims: number[]; dtype: number; bytes: Uint8Array }[] {
@@ -323,7 +343,7 @@ export function addWeightCall(model: Model, base: string, nodeName: string, d: P
     const pc = !perTensor(d);
     const names = packedInitNames(g, base, pc);
     const inputs = packTensors(d, codes, pc).map((t, i) => g.addInitializer(rawTensor(names[i]!, t)));
-    ensurePackedFunction(model, d.k, pc);
+    ensurePackedFunction(model, d.k, pc, prod(d.dims) % entriesPerByte(d.k) === 0);
     const call = g.createNode(packedWeightFunctionName(d.k, pc), inputs, [g.uniqueName(`${base}.hbnn`)], { domain: HBNN_DOMAIN, name: g.uniqueName(nodeName) });
     return { call, key: inputs[0]!, scales: inputs[1]! };
   }
@@ -405,51 +425,84 @@ function codeColumns(): Float32Array[] {
   return cols;
 }
 
+/** Entries per code byte: 8 with one plane (a bit each), else 2 (a nibble each). */
+const entriesPerByte = (k: number): number => (k === 1 ? 8 : 2);
+
+/** `Split(x)` into equal parts along axis 0, one per output, valid at `opset` (opset 18 needs `num_outputs`). */
+function split0(x: string, outs: string[], opset: number): NodePb {
+  const attrs = [attr('axis', { type: 2, i: 0 as never })];
+  if (opset >= 18) attrs.push(attr('num_outputs', { type: 2, i: outs.length as never }));
+  return node('Split', [x], outs, attrs);
+}
+
 /**
  * The body of `PackedBinarizedWeight<K>[PerChannel]` (valid at ai.onnx opset 11 and later):
  * the value of every code (float32, plane order), a table from each byte to the values of its
  * entries, one Gather of the codes through it. Every shape is static, so onnxruntime folds the
  * whole body into Ŵ at session creation.
+ *
+ * `exact`: every call's weight count is a multiple of the entries per byte (8 for K = 1, else
+ * 2), so the entries the codes give are exactly the weight's, and the body reshapes them
+ * straight into Ŵ; otherwise it drops the padding entry first (a Slice: Ŵ once more at
+ * session creation). Both bodies compute the same Ŵ for an exact call.
  */
-export function packedWeightFunction(k: number, perChannel: boolean, opset: number): FunctionPb {
+export function packedWeightFunction(k: number, perChannel: boolean, opset: number, exact = false): FunctionPb {
   const ax0 = attr('axis', { type: 2, i: 0 as never });
   const i32 = (out: string, xs: ArrayLike<number>, dims: number[]): NodePb => constant(out, tensorPb(dims, DataType.INT32, new Uint8Array(Int32Array.from(xs as number[]).buffer)));
-  const per = k === 1 ? 8 : 2; // entries per byte
-  const n: NodePb[] = [i64c('neg1', [-1]), i64c('zero1', [0]), node('ReduceProd', ['shape'], ['n'], [attr('keepdims', { type: 2, i: 1 as never })])];
-  // Code values: lv[c] = ((mu_1·b_1[c] + mu_2·b_2[c]) + mu_3·b_3[c]), per tensor [16] (K = 1: [2]), per channel [C, 16].
+  const per = entriesPerByte(k);
+  // Per tensor with nibble codes (K = 2, 3), the byte table is built from the code values by
+  // moving them (no index table); otherwise the values are gathered through one.
+  const tiled = !perChannel && k > 1;
+  const n: NodePb[] = tiled && exact ? [] : [i64c('neg1', [-1])];
+  if (!exact) n.push(i64c('zero1', [0]), node('ReduceProd', ['shape'], ['n'], [attr('keepdims', { type: 2, i: 1 as never })]));
+  // Code values: lv[c] = ((mu_1·b_1[c] + mu_2·b_2[c]) + mu_3·b_3[c]), per tensor [codes] (K = 1: [2]),
+  // per channel [C·codes]: the products mu_i·b_i[c] (exact: b ∈ {−1, 0, +1}) of all planes in one
+  // Mul, [K, C, codes], split into the planes and added in plane order.
   const cols = k === 1 ? [Float32Array.of(1, -1)] : codeColumns().slice(0, k);
   const codes = cols[0]!.length;
-  n.push(perChannel ? i64c('kc', [k, -1]) : i64c('kc', [k, 1]), node('Reshape', ['scales', 'kc'], ['sk']));
-  n.push(i64c('colshape', [-1, 1]));
-  // b_i[c] for every plane and code, as int8 [K, codes] (−1, 0, +1).
+  n.push(i64c('kc', [k, -1, 1]), node('Reshape', ['scales', 'kc'], ['sk'])); // [K, C, 1] (per tensor C = 1)
+  // b_i[c] for every plane and code, as int8 [K, 1, codes] (−1, 0, +1).
   const b8 = new Int8Array(k * codes);
   cols.forEach((col, i) => b8.set(Int8Array.from(col), i * codes));
-  n.push(constant('b8', tensorPb([k, codes], DataType.INT8, new Uint8Array(b8.buffer))), castTo('b8', 'bf', DataType.FLOAT));
-  for (let i = 1; i <= k; i++) {
-    n.push(i64c(`i${i}`, [i - 1], true), node('Gather', ['sk', `i${i}`], [`mu${i}`], [ax0])); // [C] (per tensor [1])
-    n.push(node('Reshape', [`mu${i}`, 'colshape'], [`mu${i}c`])); // [C, 1]
-    n.push(node('Gather', ['bf', `i${i}`], [`b${i}`], [ax0]), node('Mul', [`mu${i}c`, `b${i}`], [i === 1 ? 'lv1' : `t${i}`])); // [C, codes]
-    if (i > 1) n.push(node('Add', [`lv${i - 1}`, `t${i}`], [`lv${i}`]));
+  n.push(constant('b8', tensorPb([k, 1, codes], DataType.INT8, new Uint8Array(b8.buffer))), castTo('b8', 'bf', DataType.FLOAT));
+  n.push(node('Mul', ['sk', 'bf'], ['pm'])); // [K, C, codes]
+  if (k === 1) n.push(node('Reshape', ['pm', 'neg1'], ['lv']));
+  else {
+    const parts = Array.from({ length: k }, (_, i) => `p${i + 1}`);
+    n.push(split0('pm', parts, opset)); // each [1, C, codes]
+    for (let i = 2; i <= k; i++) n.push(node('Add', [i === 2 ? 'p1' : `s${i - 1}`, `p${i}`], [`s${i}`]));
+    if (!tiled) n.push(node('Reshape', [`s${k}`, 'neg1'], ['lv'])); // [C·codes]
   }
-  n.push(node('Reshape', [`lv${k}`, 'neg1'], ['lv'])); // [C·codes]
-  // Byte → the codes of its entries: [256, per] int32.
-  // Computed rather than stored: ⌊v / step_e⌋ mod base, steps 1, 2, 4, … (bits) or 1, 16 (nibbles).
-  const base = k === 1 ? 2 : 16;
-  n.push(i32('zero_b', [0], []), i32('n256', [256], []), i32('one_b', [1], []), i32('base', [base], []), i32('steps', Array.from({ length: per }, (_, e) => base ** e), [per]));
-  n.push(i64c('col', [256, 1]), node('Range', ['zero_b', 'n256', 'one_b'], ['v256']), node('Reshape', ['v256', 'col'], ['vcol']));
-  n.push(node('Div', ['vcol', 'steps'], ['vq']), node('Mod', ['vq', 'base'], ['byte_codes']), castTo('codes', 'cb', DataType.INT32));
+  if (tiled) {
+    // table[16·h + l] = (lv[l], lv[h]) from lv as [1, 1, 16]: A = Tile to [16(h), 1, 16(l)],
+    // B = A transposed (B[h, 0, l] = lv[h]), concatenated to [16(h), 2, 16(l)] and transposed to [16(h), 16(l), 2].
+    n.push(i64c('reps', [16, 1, 1]), node('Tile', [`s${k}`, 'reps'], ['ta']), node('Transpose', ['ta'], ['tb'], [attr('perm', { type: 7, ints: [2, 1, 0] as never })]));
+    n.push(node('Concat', ['ta', 'tb'], ['tc'], [attr('axis', { type: 2, i: 1 as never })]), node('Transpose', ['tc'], ['td'], [attr('perm', { type: 7, ints: [0, 2, 1] as never })]));
+    n.push(i64c('tshape', [256, 2]), node('Reshape', ['td', 'tshape'], ['table']), castTo('codes', 'cb', DataType.INT32));
+  } else {
+    // Byte → the codes of its entries: [256, per] int32.
+    // Computed rather than stored: ⌊v / step_e⌋ mod base, steps 1, 2, 4, … (bits) or 1, 16 (nibbles).
+    const base = k === 1 ? 2 : 16;
+    n.push(i32('zero_b', [0], []), i32('n256', [256], []), i32('one_b', [1], []), i32('base', [base], []), i32('steps', Array.from({ length: per }, (_, e) => base ** e), [per]));
+    n.push(i64c('col', [256, 1]), node('Range', ['zero_b', 'n256', 'one_b'], ['v256']), node('Reshape', ['v256', 'col'], ['vcol']));
+    n.push(node('Div', ['vcol', 'steps'], ['vq']), node('Mod', ['vq', 'base'], ['byte_codes']), castTo('codes', 'cb', DataType.INT32));
+  }
   if (!perChannel) {
     // One table: byte → the values of its entries.
-    n.push(node('Gather', ['lv', 'byte_codes'], ['table'], [ax0]), node('Gather', ['table', 'cb'], ['wg'], [ax0]));
-    n.push(node('Reshape', ['wg', 'neg1'], ['wf']), node('Slice', ['wf', 'zero1', 'n'], ['wn']), node('Reshape', ['wn', 'shape'], ['w']));
+    if (!tiled) n.push(node('Gather', ['lv', 'byte_codes'], ['table'], [ax0]));
+    n.push(node('Gather', ['table', 'cb'], ['wg'], [ax0]));
+    if (exact) n.push(node('Reshape', ['wg', 'shape'], ['w']));
+    else n.push(node('Reshape', ['wg', 'neg1'], ['wf']), node('Slice', ['wf', 'zero1', 'n'], ['wn']), node('Reshape', ['wn', 'shape'], ['w']));
   } else {
     // Codes of every entry, offset by 'codes' per channel, looked up in the [C·codes] values.
-    n.push(node('Gather', ['byte_codes', 'cb'], ['cg'], [ax0]), node('Reshape', ['cg', 'neg1'], ['cf']), node('Slice', ['cf', 'zero1', 'n'], ['cn']));
-    n.push(node('Concat', ['neg1', 'chan'], ['shp3'], [ax0]), node('Reshape', ['cn', 'shp3'], ['c3']));
+    n.push(node('Gather', ['byte_codes', 'cb'], ['cg'], [ax0]), node('Concat', ['neg1', 'chan'], ['shp3'], [ax0]));
+    if (exact) n.push(node('Reshape', ['cg', 'shp3'], ['c3']));
+    else n.push(node('Reshape', ['cg', 'neg1'], ['cf']), node('Slice', ['cf', 'zero1', 'n'], ['cn']), node('Reshape', ['cn', 'shp3'], ['c3']));
+    if (exact) n.push(i64c('zero1', [0]));
     n.push(i64c('one1', [1]), node('Slice', ['chan', 'zero1', 'one1'], ['C64']), castTo('C64', 'C', DataType.INT32));
     n.push(i32('zero_i', [0], []), i32('codes_i', [codes], []), i64c('c1s', []), node('Reshape', ['C', 'c1s'], ['Cs']));
     n.push(i32('one_i', [1], []), node('Range', ['zero_i', 'Cs', 'one_i'], ['chans']), node('Mul', ['chans', 'codes_i'], ['offs']));
-    n.push(node('Reshape', ['offs', 'colshape'], ['off']), node('Add', ['c3', 'off'], ['ci']));
+    n.push(i64c('colshape', [-1, 1]), node('Reshape', ['offs', 'colshape'], ['off']), node('Add', ['c3', 'off'], ['ci']));
     n.push(node('Gather', ['lv', 'ci'], ['w3'], [ax0]), node('Reshape', ['w3', 'shape'], ['w']));
   }
   // Short names for the intermediates (the body is stored once per model, and small models notice).
@@ -464,26 +517,28 @@ export function packedWeightFunction(k: number, perChannel: boolean, opset: numb
     nd.input = nd.input.map(rename);
     nd.output = nd.output.map(rename);
   }
-  return {
-    name: packedWeightFunctionName(k, perChannel),
-    domain: HBNN_DOMAIN,
-    input: ['codes', 'scales', 'shape', ...(perChannel ? ['chan'] : [])],
-    output: ['w'],
-    attribute: [],
-    attribute_proto: [],
-    node: n,
-    opset_import: [{ domain: '', version: opset as never }],
-    value_info: [],
-    metadata_props: [],
-  } as FunctionPb;
+  return hbnnFunction({ name: packedWeightFunctionName(k, perChannel), input: ['codes', 'scales', 'shape', ...(perChannel ? ['chan'] : [])], output: ['w'], node: n }, opset);
 }
 
-/** Adds the packed function for K planes to the model (idempotent). */
-export function ensurePackedFunction(model: Model, k: number, perChannel: boolean): void {
+/** Whether a packed function body is the `exact` one (no Slice dropping a padding entry). */
+function isExactBody(f: FunctionPb): boolean {
+  return !f.node.some((x) => x.op_type === 'Slice' && x.input[0] !== 'chan');
+}
+
+/**
+ * Adds the packed function for K planes to the model. `exact`: the new call's weight count is a
+ * multiple of the entries per byte. The function is shared by every call of its name, so it is
+ * the exact body only while every call is exact: a first inexact call replaces an exact body.
+ */
+export function ensurePackedFunction(model: Model, k: number, perChannel: boolean, exact = false): void {
   const name = packedWeightFunctionName(k, perChannel);
   const fns = model.functions as FunctionPb[];
-  if (fns.some((f) => f.domain === HBNN_DOMAIN && f.name === name)) return;
-  fns.push(packedWeightFunction(k, perChannel, model.opsetVersion('')!));
+  const at = fns.findIndex((f) => f.domain === HBNN_DOMAIN && f.name === name);
+  if (at >= 0) {
+    if (!exact && isExactBody(fns[at]!)) fns[at] = packedWeightFunction(k, perChannel, model.opsetVersion('')!, false);
+    return;
+  }
+  fns.push(packedWeightFunction(k, perChannel, model.opsetVersion('')!, exact));
 }
 
 /** Drops the ai.hbnn weight functions no node calls any more (after rewrites). */

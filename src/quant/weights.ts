@@ -4,7 +4,7 @@
  * from latent float weights and writes the deploy form at the end).
  */
 import type { Model, Node, Value } from '../ir/graph.js';
-import { binarizeWithBitMap, residualBinarize, bitHistogram, type Heuristic, type Binarization, type BitMapBinarization } from '../hbnn/index.js';
+import { binarizeWithBitMap, residualBinarize, binarizationHistogram, type Heuristic, type Binarization, type BitMapBinarization } from '../hbnn/index.js';
 import type { BinarizeJob } from '../hbnn/parallel.js';
 import { fail, ErrorCodes } from '../errors.js';
 import type { WeightRecord } from './format.js';
@@ -139,7 +139,8 @@ export function layerQuantResult(bitMapCm: Uint8Array, bin: Binarization, dims: 
   const scaleDims = [k, ...dims.map(() => 1)];
   if (channels) scaleDims[1 + axis] = channels;
   const scaleData = Float32Array.from(bin.scales);
-  const h = bitHistogram(bitMap);
+  // The histogram from the rounds' active counts (no pass over the map; bitHistogram's result).
+  const h = binarizationHistogram(bin, bitMap.length);
   // The int8 planes and Ŵ in the weight's layout are built on first use only: quantization
   // writes packed codes straight from the bit map and the signs, and the trainer reads Ŵ;
   // neither pays for what it does not use.

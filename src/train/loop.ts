@@ -3,7 +3,9 @@
  * its binarizers) and `trainFloat` (a plain ONNX model).
  *
  * Each epoch: a seeded permutation of the training samples (`shuffledIndices` with
- * `epochSeed(seed, epoch)`), batches in that order, one optimizer step per batch
+ * `epochSeed(seed, epoch)`), batches in that order (read with the data source's `gather`:
+ * from memory, or decoded a few batches ahead on worker threads for a streamed source, the
+ * same bytes either way), one optimizer step per batch
  * (forward + backward in onnxruntime, everything else in TypeScript), the running
  * statistics of every BatchNorm folded in with its momentum, then an evaluation of the
  * inference model on `evalData` (the model the caller gets back, in the quantized format).
@@ -24,7 +26,7 @@ import * as path from 'node:path';
 import type { Model } from '../ir/graph.js';
 import { tensorTypeOf } from '../ir/types.js';
 import { fail, ErrorCodes, HbnnError, optionName } from '../errors.js';
-import { checkFitsModelInput, checkLabelRange, gatherBatch, shuffledIndices, takeDataset, type Dataset } from '../data/index.js';
+import { checkFitsModelInput, checkLabelRange, dataSourceOf, isDataSource, shuffledIndices, type Batch, type Dataset, type DataSource } from '../data/index.js';
 import { evaluate } from '../runtime/infer.js';
 import { readQuantRecord, requireQuantRecord } from '../quant/format.js';
 import { matchesAny } from '../quant/targets.js';
@@ -39,13 +41,13 @@ import { loadCheckpoint, saveCheckpoint, tensorKey, type CheckpointState, type C
 import { TRAIN_LOG_FORMAT, type EpochRecord, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainOptions, type TrainResult } from './types.js';
 
 /** Fine-tunes a quantized (HBNN) model; returns the trained model in the quantized format. */
-export async function fineTune(model: Model, trainData: Dataset, opts: FineTuneOptions = {}): Promise<TrainResult> {
+export async function fineTune(model: Model, trainData: Dataset | DataSource, opts: FineTuneOptions = {}): Promise<TrainResult> {
   requireQuantRecord(model);
   return run('fine-tune', model, trainData, opts);
 }
 
 /** Trains the float parameters of a plain ONNX model. */
-export async function trainFloat(model: Model, trainData: Dataset, opts: TrainOptions = {}): Promise<TrainResult> {
+export async function trainFloat(model: Model, trainData: Dataset | DataSource, opts: TrainOptions = {}): Promise<TrainResult> {
   if (readQuantRecord(model)) {
     fail(ErrorCodes.INVALID_OPTION, 'this model is HBNN-quantized: fine-tune it with fineTune (hbnn-onnx train --fine-tune), trainFloat trains float models', { option: 'mode' });
   }
@@ -135,7 +137,7 @@ function resolveOptions(o: FineTuneOptions): Resolved {
 
 const emptyPartial = (): PartialEpoch => ({ steps: 0, samples: 0, lossSum: 0, correct: 0, ortMs: 0, jsMs: 0, ms: 0, lr: 0 });
 
-async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset, opts: FineTuneOptions): Promise<TrainResult> {
+async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset | DataSource, opts: FineTuneOptions): Promise<TrainResult> {
   const started = performance.now();
   const o = resolveOptions(opts);
   const tg = buildTrainingGraph(model, {
@@ -150,14 +152,21 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
 
   // ---- data ---------------------------------------------------------------------------
   const inputDims = tensorTypeOf(tg.model.graph.get(tg.dataInput))?.shape ?? [];
-  const checkData = (ds: Dataset, what: string): { sampleShape: number[]; fixedBatch: number | null } => {
-    if (!ds.labels) fail(ErrorCodes.DATA_MISMATCH, `${what} data ${ds.name} has no labels; training needs them`);
+  const checkData = (ds: Dataset | DataSource, what: string): { sampleShape: number[]; fixedBatch: number | null } => {
+    if (isDataSource(ds) ? !ds.labelled : !ds.labels) fail(ErrorCodes.DATA_MISMATCH, `${what} data ${ds.name} has no labels; training needs them`);
     const fit = checkFitsModelInput(ds, inputDims.map((d) => d ?? undefined), { inputName: tg.dataInput });
-    checkLabelRange(ds, tg.classes);
+    if (ds.labels) {
+      const { name, count, sampleShape, labels, classNames, sampleFiles } = ds;
+      checkLabelRange({ name, count, sampleShape, images: new Float32Array(0), labels, ...(classNames ? { classNames } : {}), ...(sampleFiles ? { sampleFiles } : {}) }, tg.classes);
+    } else if (ds.numClasses !== undefined && ds.numClasses > tg.classes) {
+      // Labels read batch by batch (CIFAR): the source's class count must fit before any step.
+      fail(ErrorCodes.DATA_MISMATCH, `${what} data ${ds.name} has ${ds.numClasses} classes but the model outputs ${tg.classes}`, { numClasses: ds.numClasses });
+    }
     return fit;
   };
-  const train = o.limit ? takeDataset(trainData, o.limit) : trainData;
-  const fit = checkData(train, 'training');
+  const source = isDataSource(trainData) ? trainData : dataSourceOf(trainData);
+  const train = { name: source.name, count: o.limit ? Math.min(o.limit, source.count) : source.count };
+  const fit = checkData(trainData, 'training');
   if (opts.evalData) checkData(opts.evalData, 'evaluation');
   const batchSize = fit.fixedBatch ?? o.batchSize;
   const stepsPerEpoch = fit.fixedBatch ? Math.floor(train.count / batchSize) : Math.ceil(train.count / batchSize);
@@ -291,43 +300,50 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
         bitMapsFrozen = true;
       }
       const order = shuffledIndices(train.count, epochSeed(o.seed, epoch));
+      // This epoch's remaining batches, read ahead by the source (ended with the epoch).
+      const epochBatches = source.gather(order.subarray(stepInEpoch * batchSize, Math.min(stepsPerEpoch * batchSize, train.count)), batchSize);
       const epochStart = performance.now() - partial.ms;
       let stoppedEarly = false;
-      for (; stepInEpoch < stepsPerEpoch; stepInEpoch++) {
-        if (stopRequested) {
-          partial.ms = performance.now() - epochStart;
-          interrupted = true;
-          log.stopped = 'interrupted';
-          log.stoppedAt = { epoch: epoch + 1, step: stepInEpoch, stepsPerEpoch };
-          saveLast('interrupt', epoch, stepInEpoch);
-          break outer;
+      try {
+        for (; stepInEpoch < stepsPerEpoch; stepInEpoch++) {
+          if (stopRequested) {
+            partial.ms = performance.now() - epochStart;
+            interrupted = true;
+            log.stopped = 'interrupted';
+            log.stoppedAt = { epoch: epoch + 1, step: stepInEpoch, stepsPerEpoch };
+            saveLast('interrupt', epoch, stepInEpoch);
+            break outer;
+          }
+          if (globalStep >= totalSteps) {
+            stoppedEarly = true;
+            log.stopped = 'max-steps';
+            break;
+          }
+          const next = await epochBatches.next();
+          if (next.done) fail(ErrorCodes.INTERNAL, `the training data ended before step ${stepInEpoch + 1} of ${stepsPerEpoch}`);
+          const b: Batch = next.value;
+          const lr = learningRate(o.schedule, globalStep, totalSteps, stepsPerEpoch);
+          const out = await runner.run(b.images, b.labels!, b.count, rng);
+          if (!Number.isFinite(out.loss)) diverged(`the loss is ${out.loss}`, epoch, stepInEpoch, lastCheckpoint);
+          const tJs = performance.now();
+          optimizer.beginStep();
+          params.forEach((p, i) => {
+            optimizer.update(p.name, p.value, out.grads[i]!, lr);
+            if (!allFinite(p.value)) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
+          });
+          bns.forEach((bn, i) => updateRunningStats(bn, out.batchMean[i]!, out.batchVar[i]!));
+          globalStep++;
+          partial.steps++;
+          partial.samples += b.count;
+          partial.lossSum += out.loss;
+          partial.correct += out.correct;
+          partial.ortMs += out.ortMs;
+          partial.jsMs += out.jsMs + (performance.now() - tJs);
+          partial.lr = lr;
+          emit({ type: 'step', epoch: epoch + 1, step: stepInEpoch + 1, stepsPerEpoch, globalStep, loss: out.loss, lr });
         }
-        if (globalStep >= totalSteps) {
-          stoppedEarly = true;
-          log.stopped = 'max-steps';
-          break;
-        }
-        const idx = order.subarray(stepInEpoch * batchSize, Math.min((stepInEpoch + 1) * batchSize, train.count));
-        const b = gatherBatch(train, idx);
-        const lr = learningRate(o.schedule, globalStep, totalSteps, stepsPerEpoch);
-        const out = await runner.run(b.images, b.labels!, b.count, rng);
-        if (!Number.isFinite(out.loss)) diverged(`the loss is ${out.loss}`, epoch, stepInEpoch, lastCheckpoint);
-        const tJs = performance.now();
-        optimizer.beginStep();
-        params.forEach((p, i) => {
-          optimizer.update(p.name, p.value, out.grads[i]!, lr);
-          if (!allFinite(p.value)) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
-        });
-        bns.forEach((bn, i) => updateRunningStats(bn, out.batchMean[i]!, out.batchVar[i]!));
-        globalStep++;
-        partial.steps++;
-        partial.samples += b.count;
-        partial.lossSum += out.loss;
-        partial.correct += out.correct;
-        partial.ortMs += out.ortMs;
-        partial.jsMs += out.jsMs + (performance.now() - tJs);
-        partial.lr = lr;
-        emit({ type: 'step', epoch: epoch + 1, step: stepInEpoch + 1, stepsPerEpoch, globalStep, loss: out.loss, lr });
+      } finally {
+        await epochBatches.return(undefined);
       }
       if (partial.steps === 0) break; // maxSteps reached exactly at an epoch boundary
       // Stopped by maxSteps inside the epoch: the checkpoint resumes this epoch at this step

@@ -3,7 +3,7 @@
  * help text), progress events and the JSON training log.
  */
 import type { Model } from '../ir/graph.js';
-import type { Dataset } from '../data/index.js';
+import type { Dataset, DataSource } from '../data/index.js';
 import type { LossKind } from './grad/loss.js';
 import type { OptimizerKind, ScheduleKind } from './optimizer.js';
 
@@ -50,8 +50,8 @@ export interface TrainOptions {
   limit?: number;
   /** Stop after this many optimizer steps in total (for tests and benchmarks; the log records it). */
   maxSteps?: number;
-  /** Labelled data evaluated after every epoch (top-1 picks the best epoch). */
-  evalData?: Dataset;
+  /** Labelled data evaluated after every epoch (top-1 picks the best epoch); in memory or streamed (a DataSource, read anew at every evaluation). */
+  evalData?: Dataset | DataSource;
   /** Evaluate on the first N evaluation samples only. */
   evalLimit?: number;
   /** Also evaluate before training (default true when evalData is given). */

@@ -7,9 +7,11 @@
  * weights fold; unsupported operators are refused before anything changes.
  */
 import { describe, expect, it } from 'vitest';
-import { importQonnx, foldQuantizer, intRange, roundBy } from '../../passes/import-qonnx.js';
+import { importQonnx, foldQuantizer, intRange, minifloatMax, roundBy, type ImportRecord } from '../../passes/import-qonnx.js';
+import * as ort from 'onnxruntime-node';
+import { prepareForQuantize, quantize } from '../../src/drivers/quantize.js';
 import { Pipeline, PassRegistry } from '../../src/pass/manager.js';
-import type { Model, Node, Value } from '../../src/ir/graph.js';
+import { Graph, type Model, type Node, type Value } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { ErrorCodes } from '../../src/errors.js';
@@ -180,11 +182,145 @@ describe('import-qonnx', () => {
     expect(Array.from((await runModel(planes, feeds))['y']!.data as Float32Array)).toEqual(Array.from((await runModel(float, feeds))['y']!.data as Float32Array));
   });
 
-  it('FloatQuant and other operators of those domains are unsupported-op before any change', async () => {
-    const m = model((mm, x) => addNode(mm.graph, 'FloatQuant', [x], ['y'], {}, { domain: DOMAIN }));
-    const c = cloneModel(m);
+  /** A MatMul x · W[10,1] whose weight is FloatQuant(w, 0.5, 4, 3, 7, 448) (OCP E4M3's grid at scale 0.5). */
+  function floatQuantModel(w: number[], attrs: Record<string, ReturnType<typeof A.int>> = {}): Model {
+    const m = newModel(13);
+    m.opsetImports.push({ domain: DOMAIN, version: 1 });
+    const g = m.graph;
+    const x = addInput(g, 'x', ['n', w.length]);
+    const q = addNode(
+      g,
+      'FloatQuant',
+      [addFloatInit(g, 'w', [w.length, 1], w), addFloatInit(g, 's', [], [0.5]), addFloatInit(g, 'eb', [], [4]), addFloatInit(g, 'mb', [], [3]), addFloatInit(g, 'bias', [], [7]), addFloatInit(g, 'maxv', [], [448])],
+      ['wq'],
+      attrs,
+      { domain: DOMAIN },
+    );
+    const y = addNode(g, 'MatMul', [x, q.outputs[0]!], ['y'], {}, { name: 'mm' });
+    g.outputs.push(y.outputs[0]!);
+    setTensorType(y.outputs[0]!, DataType.FLOAT, ['n', 1]);
+    return m;
+  }
+
+  /** Folded weight (read back) and the model's outputs on the identity (one row per weight entry). */
+  async function foldedFloatQuant(m: Model): Promise<{ w: number[]; y: number[] }> {
+    const c = await imported(m);
+    const n = c.graph.get('wq')!.constValue!.size;
+    const eye = new Float32Array(n * n);
+    for (let i = 0; i < n; i++) eye[i * n + i] = 1;
+    const y = (await runModel(c, { x: floatFeed(eye, [n, n]) }))['y']!.data as Float32Array;
+    return { w: Array.from(c.graph.get('wq')!.constValue!.toFloat32()), y: Array.from(y) };
+  }
+
+  it('FloatQuant on a constant weight folds to the minifloat grid computed by hand (normal, subnormal, ties to even, saturation at max_val)', async () => {
+    // x/s with s = 0.5; E4M3 with bias 7: 4 significant bits, smallest step 2^(1-7-3) = 2^-9, largest value min(480, 448).
+    const cases: [number, number][] = [
+      [0.15625, 0.15625], // 0.3125 = 1.25·2^-2: on the grid
+      [0.1, 0.1015625], // 0.2 → 12.8 steps of 2^-6 → 13/64
+      [1.3, 1.25], // 2.6 → 10.4 steps of 2^-2 → 10/4
+      [300, 224], // 600 → 576 on the grid, above max_val 448: saturates
+      [-300, -224],
+      [-0.6875, -0.6875], // -1.375: on the grid
+      [0.53125, 0.5], // 1.0625 = 8.5 steps of 2^-3: tie to even (8)
+      [0.59375, 0.625], // 1.1875 = 9.5 steps: tie to even (10)
+      [0.0005, 0.0009765625], // 0.001: subnormal, 0.512 steps of 2^-9 → 1 step
+      [0.00045, 0], // 0.0009: 0.46 steps → 0
+      [0, 0],
+    ];
+    const r = await foldedFloatQuant(floatQuantModel(cases.map((c) => c[0])));
+    expect(r.w).toEqual(cases.map((c) => c[1]));
+    expect(r.y).toEqual(cases.map((c) => c[1]));
+    const rec = JSON.parse((await imported(floatQuantModel([1]))).getMetadata('hbnn.import')!) as ImportRecord;
+    expect(rec.foldedWeights.map((f) => [f.op, f.bits])).toEqual([['FloatQuant', 8]]);
+    expect(minifloatMax(4, 3, 7)).toBe(480);
+    // QONNX counts the all-ones exponent as a normal one; E5M2's IEEE-style 57344 is given by max_val.
+    expect(minifloatMax(5, 2, 15)).toBe(114688);
+  });
+
+  it('FloatQuant rounding_mode FLOOR, and saturation=0 with has_inf (values beyond max_val become ±Inf)', async () => {
+    expect((await foldedFloatQuant(floatQuantModel([-1.3, 0.59375], { rounding_mode: A.str('FLOOR') }))).w).toEqual([-1.375, 0.5625]);
+    const inf = await foldedFloatQuant(floatQuantModel([300, -300, 1.3], { saturation: A.int(0), has_inf: A.int(1) }));
+    expect(inf.w).toEqual([Infinity, -Infinity, 1.25]);
+    await expectHbnnError(() => imported(floatQuantModel([1], { saturation: A.int(0) })), ErrorCodes.UNSUPPORTED_OP);
+  });
+
+  it('FloatQuant on activations is unsupported-op (removed with activations=drop); other operators of those domains too, before any change', async () => {
+    const fq = model((mm, x) =>
+      addNode(mm.graph, 'FloatQuant', [x, ...['s', 'eb', 'mb', 'bias', 'maxv'].map((k, i) => addFloatInit(mm.graph, k, [], [[0.5, 4, 3, 7, 448][i]!]))], ['y'], {}, { domain: DOMAIN }),
+    );
+    const c = cloneModel(fq);
     const e = await expectHbnnError(() => Pipeline.parse('import-qonnx', registry).run(c), ErrorCodes.UNSUPPORTED_OP);
-    expect(e.message).toContain('qonnx.custom_op.general::FloatQuant');
+    expect(e.message).toContain('FloatQuant on activations');
     expect(c.graph.nodes.length).toBe(1);
+    expect(await run(await imported(fq, '{activations=drop}'))).toEqual(Array.from(XS));
+    const m = model((mm, x) => addNode(mm.graph, 'QuantAvgPool2d', [x], ['y'], {}, { domain: DOMAIN }));
+    const d = cloneModel(m);
+    const e2 = await expectHbnnError(() => Pipeline.parse('import-qonnx', registry).run(d), ErrorCodes.UNSUPPORTED_OP);
+    expect(e2.message).toContain('qonnx.custom_op.general::QuantAvgPool2d');
+    expect(d.graph.nodes.length).toBe(1);
+  });
+
+  /** If(cond) → then: x · wq, else: x · w (wq = BipolarQuant(w, 0.5) inside the then branch, or on x with `onActivation`). */
+  function ifModel(onActivation = false, mainLayer = false): Model {
+    const m = newModel(13);
+    m.opsetImports.push({ domain: DOMAIN, version: 1 });
+    const g = m.graph;
+    const x = addInput(g, 'x', [2, 3]);
+    const cond = addInput(g, 'cond', [], DataType.BOOL);
+    const branch = (name: string, quant: boolean): Graph => {
+      const b = new Graph(name, g);
+      const w = b.addInitializer(Tensor.fromFloat32(`${name}.w`, [3, 2], Float32Array.from([1, -2, 0.5, 3, -1, 0.25])));
+      let [lhs, rhs] = [x, w];
+      if (quant) {
+        const target = onActivation ? x : w;
+        const q = b.createNode('BipolarQuant', [target, b.addInitializer(Tensor.fromFloat32(`${name}.s`, [], Float32Array.of(0.5)))], [`${name}.q`], { domain: DOMAIN, name: 'wquant' });
+        b.append(q);
+        if (onActivation) lhs = q.outputs[0]!;
+        else rhs = q.outputs[0]!;
+      }
+      const mm = b.createNode('MatMul', [lhs, rhs], [`${name}.y`], { name: `${name}/MatMul` });
+      b.append(mm);
+      b.outputs.push(mm.outputs[0]!);
+      setTensorType(mm.outputs[0]!, DataType.FLOAT, [2, 2]);
+      return b;
+    };
+    const iff = addNode(g, 'If', [cond], [mainLayer ? 'h' : 'y'], { then_branch: A.graph(branch('then', true)), else_branch: A.graph(branch('else', false)) }, { name: 'gate' });
+    const out = mainLayer ? addNode(g, 'MatMul', [iff.outputs[0]!, addFloatInit(g, 'w2', [2, 4], [1, -1, 0.5, 2, -0.25, 1, 3, -2])], ['y'], {}, { name: 'fc' }).outputs[0]! : iff.outputs[0]!;
+    g.outputs.push(out);
+    setTensorType(out, DataType.FLOAT, [2, mainLayer ? 4 : 2]);
+    return m;
+  }
+
+  it('a BipolarQuant weight inside an If branch is folded there: the model runs with x · (±0.5); a quantizer on an activation in a branch is unsupported-op naming the If node and the subgraph', async () => {
+    const c = await imported(ifModel());
+    const then = c.graph.nodes[0]!.subgraphs()[0]!;
+    expect(then.nodes.map((n) => n.opType)).toEqual(['MatMul']);
+    expect(Array.from(then.get('then.q')!.constValue!.toFloat32())).toEqual([0.5, -0.5, 0.5, 0.5, -0.5, 0.5]);
+    expect(JSON.parse(c.getMetadata('hbnn.import')!).foldedWeights).toEqual([{ node: 'wquant', op: 'BipolarQuant', bits: 1, subgraph: true }]);
+    const xs = Float32Array.from([1, 2, 3, -1, 0.5, 2]);
+    const run = async (cond: boolean): Promise<number[]> =>
+      Array.from((await runModel(c, { x: floatFeed(xs, [2, 3]), cond: new ort.Tensor('bool', [cond], []) }))['y']!.data as Float32Array);
+    // then: x · sign(w)·0.5 = x · [[.5,-.5],[.5,.5],[-.5,.5]]; else: x · w, w = [[1,-2],[0.5,3],[-1,0.25]]
+    expect(await run(true)).toEqual([0, 2, -1.25, 1.75]);
+    expect(await run(false)).toEqual([-1, 4.75, -2.75, 4]);
+    // quantize: without a main-graph layer, nothing-to-quantize naming the subgraph layers; with
+    // one, the branch's quantizer is folded, the main layer binarized, and it runs.
+    const q = await expectHbnnError(() => quantize(cloneModel(ifModel()), { avgBits: 1.4 }), ErrorCodes.NOTHING_TO_QUANTIZE);
+    expect(q.message).toContain('weights inside subgraphs are not supported');
+    const withLayer = ifModel(false, true);
+    const r = await quantize(withLayer, { avgBits: 1.4 });
+    expect(r.record.weights.map((w) => w.node)).toEqual(['fc']);
+    expect(r.preparation.join('\n')).toContain('stay float: weights inside subgraphs are not supported');
+    const out = (await runModel(withLayer, { x: floatFeed(xs, [2, 3]), cond: new ort.Tensor('bool', [true], []) }))['y']!;
+    expect(out.dims).toEqual([2, 4]);
+    expect(withLayer.graph.nodes.some((n) => n.subgraphs().some((b) => b.nodes.some((k) => k.domain === DOMAIN)))).toBe(false);
+
+    const act = ifModel(true);
+    const e = await expectHbnnError(() => Pipeline.parse('import-qonnx', registry).run(cloneModel(act)), ErrorCodes.UNSUPPORTED_OP);
+    expect(e.message).toContain(`${DOMAIN}::BipolarQuant node "wquant"`);
+    expect(e.message).toContain(`inside the subgraph 'then_branch' of node "gate" (If)`);
+    expect(e.context).toMatchObject({ subgraph: 'then_branch', owner: 'gate' });
+    const e2 = await expectHbnnError(() => prepareForQuantize(cloneModel(act)), ErrorCodes.UNSUPPORTED_OP);
+    expect(e2.message).toContain('then_branch');
   });
 });

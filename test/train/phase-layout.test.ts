@@ -11,7 +11,7 @@ import type { Model, Value } from '../../src/ir/graph.js';
 import { quantize } from '../../src/drivers/quantize.js';
 import { buildTrainingGraph } from '../../src/train/grad/builder.js';
 import { phaseRowOrder, planPhaseBlocks, type PhaseBlock } from '../../src/train/grad/phase-layout.js';
-import { inferShapes } from '../../src/train/grad/shapes.js';
+import { forwardShapes } from '../../src/train/grad/shapes.js';
 import { prepareForTraining } from '../../src/train/grad/prepare.js';
 import { loadCnn } from './helpers/data.js';
 
@@ -49,8 +49,8 @@ function phaseNet(): Model {
 describe('phase layout', () => {
   it('plans the Conv -> BatchNorm -> MaxPool 2x2 chains, and only those', () => {
     const plan = (m: Model): PhaseBlock[] => {
-      const g = prepareForTraining(m).graph;
-      return [...planPhaseBlocks(g.nodes, inferShapes(g), () => true).values()];
+      const p = prepareForTraining(m);
+      return [...planPhaseBlocks(p.graph.nodes, forwardShapes(p), () => true).values()];
     };
     expect(plan(phaseNet()).map((b) => [b.c, b.m, b.hc, b.wc, b.h2, b.w2])).toEqual([
       [2, 16, 12, 12, 6, 6],
@@ -74,8 +74,9 @@ describe('phase layout', () => {
   });
 
   it('phase rows list each window phase by phase, then the positions no window reads', () => {
-    const g = prepareForTraining(phaseNet()).graph;
-    const blocks = [...planPhaseBlocks(g.nodes, inferShapes(g), () => true).values()];
+    const p = prepareForTraining(phaseNet());
+    const g = p.graph;
+    const blocks = [...planPhaseBlocks(g.nodes, forwardShapes(p), () => true).values()];
     expect(blocks).toHaveLength(4);
     for (const b of blocks) {
       const order = phaseRowOrder(b);

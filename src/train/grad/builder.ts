@@ -34,10 +34,10 @@ import type { FunctionPb } from '../../ir/messages.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import { isWeightCall } from '../../quant/format.js';
 import { weightCallDims } from '../../quant/planes.js';
-import { GradContext } from './context.js';
+import { GradContext, type ConvRuleChoice } from './context.js';
 import { NON_DIFFERENTIABLE, ruleKey, type ForwardResult, type GradRegistry, type TrainingHooks } from './registry.js';
 import { builtinGradRules } from './rules/index.js';
-import { inferShapes } from './shapes.js';
+import { forwardShapes } from './shapes.js';
 import { emitLoss, type LossKind } from './loss.js';
 import { prepareForTraining } from './prepare.js';
 import { planPhaseBlocks, type Layout } from './phase-layout.js';
@@ -74,6 +74,11 @@ export interface BuildOptions {
    * plain ONNX Convs only (the graph then runs on any onnxruntime build).
    */
   nchwcBlock?: number;
+  /**
+   * Forces one Conv gradient form where it applies (per-shape measurements:
+   * bench/train-rule-sweep.mjs); default: chosen per node by shape (docs/training.md).
+   */
+  convRules?: ConvRuleChoice;
 }
 
 export interface TrainingParam {
@@ -153,7 +158,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   let logits = opts.output !== undefined ? fwd.get(opts.output) : fwd.outputs[0];
   if (!logits) fail(ErrorCodes.INVALID_OPTION, `the model has no value "${opts.output ?? '(first output)'}" to train on`, { option: 'output' });
   if (logits.producer?.opType === 'Softmax' && logits.producer.inputs[0]) logits = logits.producer.inputs[0];
-  const fwdShapes = inferShapes(fwd);
+  const fwdShapes = forwardShapes(model);
   const ld = fwdShapes.get(logits);
   if (!ld || ld.length !== 2 || typeof ld[1] !== 'number') {
     fail(ErrorCodes.DATA_MISMATCH, `the trained output "${logits.name}" must be logits of shape [batch, classes] with a static class count; it is ${ld ? `[${ld.join(',')}]` : 'of unknown shape'}`);
@@ -181,6 +186,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   tm.functions = (model.functions as FunctionPb[]).map((f) => withOpset(f, opset));
   const tg = tm.graph;
   const ctx = new GradContext(tg, opset);
+  if (opts.convRules) ctx.convRules = opts.convRules;
   if (opts.nchwcBlock && opts.nchwcBlock > 1) {
     ctx.nchwcBlock = opts.nchwcBlock;
     tm.opsetImports.push({ domain: NCHWC_DOMAIN, version: 1 });

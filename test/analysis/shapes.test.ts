@@ -1,0 +1,103 @@
+/**
+ * The shape analysis is one analysis, computed once per model state and shared: the
+ * infer-shapes pass, the bit-level lowering, the ASIC layer geometry and the trainer's shape
+ * map all read the same cached result; an edit of the model (through the IR, or by a pass
+ * that reports a change) makes the next request compute it again.
+ */
+import { describe, expect, it } from 'vitest';
+import { modelA, modelB } from '../bitir/helpers.js';
+import { Pipeline, passInstance } from '../../src/pass/manager.js';
+import { definePass } from '../../src/pass/pass.js';
+import { builtinPasses } from '../../passes/registry.js';
+import { LOWERING_CANONICALIZATION, lowerToBitIR } from '../../src/bitir/lower.js';
+import { layerGeometry } from '../../src/backends/asic/geometry.js';
+import { forwardShapes } from '../../src/train/grad/shapes.js';
+import { shapeAnalysis, shapeAnalysisRuns } from '../../src/analysis/shapes.js';
+import { setTensorType, tensorTypeOf } from '../../src/ir/types.js';
+import { DataType } from '../../src/ir/dtype.js';
+import type { Model } from '../../src/ir/graph.js';
+
+const value = (m: Model, name: string) => m.graph.get(name)!;
+
+describe('the shape analysis', () => {
+  it('is computed once for infer-shapes, the bit-level lowering, the ASIC geometry and the trainer', async () => {
+    const m = modelA();
+    const runs0 = shapeAnalysisRuns;
+    const rep = await Pipeline.parse(LOWERING_CANONICALIZATION, builtinPasses()).run(m);
+    expect(rep.passes.at(-1)!.pass).toBe('infer-shapes');
+    expect(shapeAnalysisRuns).toBe(runs0 + 1);
+    // infer-shapes wrote the analysis's result, the ai.hbnn weight call's included.
+    expect(tensorTypeOf(value(m, 'c1.out'))?.shape).toEqual(['N', 3, 5, 5]);
+    expect(tensorTypeOf(m.graph.nodes.find((n) => n.name === 'fc')!.inputs[1]!)?.shape).toEqual([4, 12]);
+
+    const program = lowerToBitIR(m);
+    const geometry = layerGeometry(m);
+    const train = forwardShapes(m);
+    expect(shapeAnalysisRuns).toBe(runs0 + 1);
+
+    // The consumers read the same shapes: MaxPool 2×2/2 of 5×5 is 2×2 (floor).
+    expect(shapeAnalysis(m).shapeOf(value(m, 'pool1.out'))).toEqual(['N', 3, 2, 2]);
+    expect(program.tensors.find((t) => t.id === 'pool1.out')!.type.shape).toEqual([3, 2, 2]);
+    expect(geometry.map((l) => [l.node.name, l.rows, l.cols, l.outputPositions])).toEqual([
+      ['c1', 3, 18, 25],
+      ['fc', 4, 12, 1],
+    ]);
+    expect(train.get(value(m, 'flat.out'))).toEqual(['N', 12]);
+    expect(shapeAnalysisRuns).toBe(runs0 + 1);
+  });
+
+  it('is computed again after an edit through the IR, and sees it', () => {
+    const m = modelB();
+    const runs0 = shapeAnalysisRuns;
+    const a = shapeAnalysis(m);
+    expect(shapeAnalysis(m)).toBe(a);
+    expect(shapeAnalysisRuns).toBe(runs0 + 1);
+    const x = m.graph.inputs[0]!;
+    const before = a.shapeOf(m.graph.nodes.find((n) => n.opType === 'Conv')!.outputs[0]);
+    setTensorType(x, DataType.FLOAT, ['N', 4, 9, 9]);
+    const b = shapeAnalysis(m);
+    expect(b).not.toBe(a);
+    expect(shapeAnalysisRuns).toBe(runs0 + 2);
+    const after = b.shapeOf(m.graph.nodes.find((n) => n.opType === 'Conv')!.outputs[0]);
+    expect(after).not.toEqual(before);
+    // strides [2,1], dilations [1,2], pads [1,0,2,1], kernel 3×3 on 9×9: H (9+3-3)/2+1 = 5, W (9+1-5)/1+1 = 6
+    expect(after).toEqual(['N', 4, 5, 6]);
+    expect(shapeAnalysis(m)).toBe(b);
+  });
+
+  it('is dropped by the pass manager after a pass that reports a change, even one that edits fields directly', async () => {
+    const m = modelA();
+    const pool = m.graph.nodes.find((n) => n.opType === 'MaxPool')!;
+    const direct = definePass({
+      name: 'widen-pool-directly',
+      summary: 'test: a kernel edit that bypasses the IR methods',
+      options: [],
+      run(model) {
+        const p = model.graph.nodes.find((n) => n.opType === 'MaxPool')!;
+        p.attributes.set('kernel_shape', { type: 'ints', value: [1n, 1n] });
+        p.attributes.set('strides', { type: 'ints', value: [1n, 1n] });
+        return { changed: true };
+      },
+    });
+    const runs0 = shapeAnalysisRuns;
+    expect(shapeAnalysis(m).shapeOf(pool.outputs[0])).toEqual(['N', 3, 2, 2]);
+    await Pipeline.of([passInstance(direct)]).run(m);
+    expect(shapeAnalysis(m).shapeOf(pool.outputs[0])).toEqual(['N', 3, 5, 5]);
+    expect(shapeAnalysisRuns).toBe(runs0 + 2);
+  });
+
+  it('ceil mode: a window over the end by less than a stride gives one output (as onnxruntime); floor mode: a contradiction', () => {
+    for (const ceil of [1, 0]) {
+      const m = modelA();
+      const pool = m.graph.nodes.find((n) => n.opType === 'MaxPool')!;
+      // 6×6 window, stride 2, on the 5×5 map: one row short of the window.
+      pool.attributes.set('kernel_shape', { type: 'ints', value: [6n, 6n] });
+      pool.attributes.set('ceil_mode', { type: 'int', value: BigInt(ceil) });
+      const a = shapeAnalysis(m);
+      const record = a.nodes.find((r) => r.node === pool)!;
+      if (ceil) expect(a.shapeOf(pool.outputs[0])).toEqual(['N', 3, 1, 1]);
+      else expect(record.message).toMatch(/padded input size 5 is smaller than the window 6/);
+    }
+  });
+});
+
