@@ -70,7 +70,7 @@ export { preparationFor, QUANTIZE_MIN_OPSET } from './drivers/prepare.js';
 export type { PrepareOptions, Preparation } from './drivers/prepare.js';
 export { readQuantRecord, requireQuantRecord, HBNN_DOMAIN, HBNN_FORMAT } from './quant/format.js';
 export type { QuantRecord, WeightRecord, ActivationRecord } from './quant/format.js';
-export { sweep } from './drivers/sweep.js';
+export { sweep, sweepSeries } from './drivers/sweep.js';
 export { sweepSvg, lineChartSvg } from './drivers/svg.js';
 export { evaluate, forEachBatch } from './runtime/infer.js';
 export type { EvalOptions, EvalResult } from './runtime/infer.js';
@@ -86,3 +86,7 @@ export { lowerVivadoHls, planVivadoHls, runCsim } from './backends/vivado-hls/in
 export type { VivadoHlsOptions, VivadoHlsResult } from './backends/vivado-hls/index.js';
 export { lowerAsic, lowerAsicFromProgram, loadTechFile, DEFAULT_TECH } from './backends/asic/index.js';
 export type { AsicOptions, AsicReport, AsicTech } from './backends/asic/index.js';
+export { lowerToVerilog, runVerilatorSim } from './backends/verilog/index.js';
+export type { VerilogOptions, VerilogResult, SimOptions, SimResult } from './backends/verilog/index.js';
+// The explicit write call for files a backend returns in memory (atomic: temporary file, rename).
+export { writeFileAtomic, writeFilesAtomic } from './util/fs.js';
