@@ -24,6 +24,10 @@ export { Pipeline, PassRegistry, formatReport } from './pass/manager.js';
 export type { RunReport, RunOptions, PassRecord } from './pass/manager.js';
 export { parsePipeline, printPipeline } from './pass/pipeline.js';
 export { builtinPasses } from '../passes/registry.js';
+export { defineAnalysis, getAnalysis, invalidateAnalyses } from './ir/analysis.js';
+export type { Analysis } from './ir/analysis.js';
+export { ShapeAnalysis, shapeAnalysis } from './analysis/shapes.js';
+export type { ShapeInfo, InferredType } from './analysis/shapes.js';
 export { builtinRegistry } from './drivers/registry.js';
 
 export { createSession, runSession, toOrtTensor, float32Tensor } from './runtime/ort.js';
