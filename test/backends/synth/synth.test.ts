@@ -12,7 +12,10 @@ import {
   DEFAULT_LIBERTY,
   loadLiberty,
   parseLiberty,
+  netlistModule,
   parseLtp,
+  parseLtpModules,
+  parseStatModules,
   renderSynthMarkdown,
   resolveLiberty,
   synthesize,
@@ -98,6 +101,19 @@ describe('resource grouping', () => {
   it('reads the longest path from ltp output', () => {
     expect(parseLtp('Longest topological path in top (length=7):\n  0: x\nLongest topological path in sub (length=12):')).toBe(12);
     expect(parseLtp('nothing')).toBeUndefined();
+    expect(parseLtpModules('Longest topological path in top (length=7):\nLongest topological path in $paramod\\unit\\N=4 (length=12):')).toEqual({ top: 7, '$paramod\\unit\\N=4': 12 });
+  });
+
+  it('finds a unit module in a hierarchical netlist: itself or its one derived $paramod module', () => {
+    const stat = JSON.stringify({ modules: { '\\top': { num_cells_by_type: { '\\mvtu_a': 1 } }, '\\mvtu_a': { num_cells_by_type: { LUT6: 3 } }, '$paramod\\mvtu_b\\CHECK_SAMPLES=0': { num_cells_by_type: { LUT4: 2 } }, '$paramod$0f3a\\swu': {}, '$paramod$77c1\\swu': {} } });
+    const mods = parseStatModules(stat);
+    expect(mods['mvtu_a']).toEqual({ LUT6: 3 });
+    expect(mods['top']).toEqual({ mvtu_a: 1 });
+    const names = Object.keys(mods);
+    expect(netlistModule(names, 'mvtu_a')).toBe('mvtu_a');
+    expect(netlistModule(names, 'mvtu_b')).toBe('$paramod\\mvtu_b\\CHECK_SAMPLES=0');
+    expect(netlistModule(names, 'swu')).toBeUndefined(); // two parameter sets
+    expect(netlistModule(names, 'mvtu')).toBeUndefined();
   });
 });
 
