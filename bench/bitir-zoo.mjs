@@ -39,28 +39,18 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, internal, zooFixtures } from './lib.mjs';
 
-const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ROOT = path.resolve(HERE, '..');
-const dist = path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist'));
-const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
 const args = process.argv.slice(2);
 const option = (name, dflt) => {
   const i = args.indexOf(name);
   return i >= 0 && i + 1 < args.length ? args[i + 1] : dflt;
 };
 
-const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
-const { writeNpy } = await load('src/data/npy.js');
-const { forEachBatch } = await load('src/runtime/infer.js');
-const { lowerToBitIR } = await load('src/bitir/lower.js');
-const { interpret } = await load('src/bitir/interpret.js');
-const { sampleExplainer } = await load('src/bitir/bounds.js');
-const { WIDE_LOWERING } = await load('src/bitir/types.js');
-const { ZOO_FIXTURES, padImagesTo } = await load('zoo/fixtures.js');
+const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, writeNpy, forEachBatch, lowerToBitIR, interpret } = lib;
+const { sampleExplainer } = await internal('src/bitir/bounds.js');
+const { WIDE_LOWERING } = await internal('src/bitir/types.js');
+const { ZOO_FIXTURES, padImagesTo } = await zooFixtures();
 
 const NOISE = 0.05;
 const CALIB = 16;
@@ -73,7 +63,7 @@ const FINE_TUNED = [
 const limit = Number(option('--limit', '2000'));
 const onlyModels = option('--models', undefined)?.split(',');
 const onlyConfigs = option('--configs', undefined)?.split(',');
-const jsonOut = option('--json', path.join(HERE, 'out', 'bitir-zoo.json'));
+const jsonOut = option('--json', path.join(ROOT, 'bench', 'out', 'bitir-zoo.json'));
 
 const test = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, limit });
 const n = test.count;

@@ -76,6 +76,7 @@ async function ortChild(_lib, [floatFile, quantFile, shapeJson, reps, runReps, t
   const so = { graphOptimizationLevel: 'all', intraOpNumThreads: Number(threads), interOpNumThreads: 1, logSeverityLevel: 3 };
   const files = { float: floatFile, quant: quantFile };
   const create = { float: [], quant: [] };
+  const createCpu = { float: [], quant: [] };
   const sessions = {};
   // Small models (float session creation under 0.5 s after the first reps) get 10 pairs: a
   // short measurement on a shared machine needs more of them for a steady median.
@@ -83,8 +84,11 @@ async function ortChild(_lib, [floatFile, quantFile, shapeJson, reps, runReps, t
     for (const k of ['float', 'quant']) {
       const bytes = fs.readFileSync(files[k]);
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       const s = await ort.InferenceSession.create(bytes, so);
+      const c = process.cpuUsage(c0);
       create[k].push(performance.now() - t0);
+      createCpu[k].push((c.user + c.system) / 1000);
       if (sessions[k]) await sessions[k].release();
       sessions[k] = s;
     }
@@ -122,7 +126,19 @@ async function ortChild(_lib, [floatFile, quantFile, shapeJson, reps, runReps, t
     const o = Object.values(await s.run({ [s.inputNames[0]]: new ort.Tensor('float32', x, [1, ...shape]) }))[0].data;
     equal = Buffer.from(o.buffer, o.byteOffset, o.byteLength).equals(Buffer.from(outputs.quant.buffer, outputs.quant.byteOffset, outputs.quant.byteLength));
   }
-  return { create: { float: median(create.float), quant: median(create.quant), ratio: median(create.quant.map((q, i) => q / create.float[i])) }, run, equal };
+  return {
+    create: {
+      float: median(create.float),
+      quant: median(create.quant),
+      ratio: median(create.quant.map((q, i) => q / create.float[i])),
+      // By CPU time (this process, onnxruntime's threads included): less dependent on the load.
+      cpuFloat: median(createCpu.float),
+      cpuRatio: median(createCpu.quant.map((q, i) => q / createCpu.float[i])),
+      pairRatios: create.quant.map((q, i) => Number((q / create.float[i]).toFixed(2))),
+    },
+    run,
+    equal,
+  };
 }
 
 function runChild(mode, args) {
@@ -139,7 +155,8 @@ function runCli(argv) {
     const rc = await main(['node', 'hbnn-onnx', ...${JSON.stringify(argv)}], { stdout: () => {}, stderr: (s) => process.stderr.write(s) });
     const ms = performance.now() - t0;
     const m = (await import('node:fs')).readFileSync('/proc/self/status', 'utf8').match(/VmHWM:\\s+(\\d+) kB/);
-    console.log(JSON.stringify({ rc, ms, hwm: m ? Number(m[1]) / 1024 : undefined }));
+    const cpu = process.cpuUsage();
+    console.log(JSON.stringify({ rc, ms, cpuMs: (cpu.user + cpu.system) / 1000, hwm: m ? Number(m[1]) / 1024 : undefined }));
   `;
   const t0 = performance.now();
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', maxBuffer: 1 << 24, cwd: ROOT });
@@ -147,7 +164,7 @@ function runCli(argv) {
   if (r.status !== 0) throw new Error(`hbnn-onnx ${argv.join(' ')} failed (${r.status ?? r.signal}):\n${r.stderr}`);
   const out = JSON.parse(r.stdout.trim().split('\n').pop());
   if (out.rc !== 0) throw new Error(`hbnn-onnx ${argv.join(' ')} exited ${out.rc}:\n${r.stderr}`);
-  return { wall, hwm: out.hwm };
+  return { wall, cpu: out.cpuMs, hwm: out.hwm };
 }
 
 // ------------------------------------------------------------------------------------------
@@ -201,6 +218,9 @@ async function main() {
       sizeRatio: qsize / size,
       createFloatMs: ortRes.create.float,
       createRatio: ortRes.create.ratio,
+      createCpuFloatMs: ortRes.create.cpuFloat,
+      createCpuRatio: ortRes.create.cpuRatio,
+      createPairRatios: ortRes.create.pairRatios,
       run1FloatMs: ortRes.run[1].float,
       run1Ratio: ortRes.run[1].ratio,
       run32FloatMs: ortRes.run[32].float,
@@ -210,6 +230,11 @@ async function main() {
       quantizeMs: median(qRuns.map((x) => x.wall)),
       // Each quantize run against the opt re-save just before it: the median of the pairs' ratios.
       quantizeRatio: median(qRuns.map((x, i) => x.wall / optRuns[i].wall)),
+      // The same pairs by CPU time (user + system of the whole process): less dependent on the machine's load.
+      quantizeCpuRatio: median(qRuns.map((x, i) => x.cpu / optRuns[i].cpu)),
+      optCpuMs: median(optRuns.map((x) => x.cpu)),
+      quantizeCpuMs: median(qRuns.map((x) => x.cpu)),
+      pairRatios: qRuns.map((x, i) => Number((x.wall / optRuns[i].wall).toFixed(2))),
       // Inside quantize (its --report timing): loading, the passes, writing.
       phases: {
         loadMs: median(qRuns.map((x) => x.timing.loadMs)),
@@ -236,12 +261,18 @@ async function main() {
     );
   }
   console.log('');
-  console.log('| model | quantize: load | passes (binarization) | save | opt re-save |');
-  console.log('| --- | ---: | ---: | ---: | ---: |');
+  console.log('| model | quantize: load | passes (binarization) | save | opt re-save | quantize vs opt by CPU time (quantize, opt) | wall ratio of each pair |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of rows) {
     const p = r.phases;
-    console.log(`| ${r.model} | ${fmt(p.loadMs / 1000)} s | ${fmt(p.passesMs / 1000)} s (${fmt(p.binarizeMs / 1000)} s) | ${fmt(p.saveMs / 1000)} s | ${fmt(r.optMs / 1000)} s |`);
+    console.log(
+      `| ${r.model} | ${fmt(p.loadMs / 1000)} s | ${fmt(p.passesMs / 1000)} s (${fmt(p.binarizeMs / 1000)} s) | ${fmt(p.saveMs / 1000)} s | ${fmt(r.optMs / 1000)} s | ${fmt(r.quantizeCpuRatio)}× (${fmt(r.quantizeCpuMs / 1000)} s, ${fmt(r.optCpuMs / 1000)} s) | ${r.pairRatios.map((x) => fmt(x)).join(', ')} |`,
+    );
   }
+  console.log('');
+  console.log('| model | session creation by CPU time (float) | wall ratio of each creation pair |');
+  console.log('| --- | ---: | --- |');
+  for (const r of rows) console.log(`| ${r.model} | ${fmt(r.createCpuRatio)}× (${fmt(r.createCpuFloatMs, 0)} ms) | ${r.createPairRatios.map((x) => fmt(x)).join(', ')} |`);
   console.log(`load average (1, 5, 15 min) at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(', ')}`);
   console.log('');
   const big = rows.filter((r) => /alexnet|vgg/.test(r.model));

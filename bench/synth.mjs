@@ -24,17 +24,14 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, internal } from './lib.mjs';
 import { SWEEP, TABLE2, label } from './synth-configs.mjs';
 import { cacheKey, synthCached } from './synth-sweep-run.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { emitUnitDesign } = await load('src/backends/verilog/index.js');
-const cal = await load('src/backends/synth/calibrate.js');
-const { UNIT_KINDS } = await load('src/backends/asic/index.js');
-const { writeFileAtomic } = await load('src/util/fs.js');
+const { emitUnitDesign } = await internal('src/backends/verilog/index.js');
+const cal = await internal('src/backends/synth/calibrate.js');
+const { UNIT_KINDS } = await internal('src/backends/asic/index.js');
+const { writeFileAtomic } = lib;
 
 const args = process.argv.slice(2);
 const writeDocs = !args.includes('--no-docs');

@@ -45,10 +45,12 @@
  *    data input and every graph output have a leading dimension of 1, it becomes the symbolic
  *    `batch` (intermediate value_info shapes are dropped), so any batch size runs.
  * 5. Any other operator of those domains is an unsupported-op error, raised before anything
- *    changes; so is a quantizer inside an If/Loop/Scan body (the error names the node and
- *    the subgraph attribute): only the main graph is imported. Activation quantizers need
- *    ai.onnx opset 11 or later (run upgrade-opset first). A model without QONNX operators is
- *    left unchanged.
+ *    changes. Inside If/Loop/Scan bodies, Quant/BipolarQuant/FloatQuant nodes whose inputs
+ *    are all initializers (of the body or of an enclosing graph) are folded by rule 1 in
+ *    their body (the body's weights stay float: quantize does not binarize subgraph layers);
+ *    any other quantizer inside a body is unsupported-op naming the node, the subgraph
+ *    attribute and its owner node. Activation quantizers need ai.onnx opset 11 or later (run
+ *    upgrade-opset first). A model without QONNX operators is left unchanged.
  * 6. What was imported is written to the model metadata `hbnn.import` (JSON) and as notes;
  *    the opset imports of those domains are removed (no node uses them any more).
  */
@@ -69,6 +71,11 @@ const SUPPORTED = new Set(['Quant', 'IntQuant', 'BipolarQuant', 'FloatQuant', 'T
 /** Quantizers evaluated on constant inputs (rule 1). */
 const FOLDABLE = new Set(['Quant', 'IntQuant', 'BipolarQuant', 'FloatQuant']);
 
+export const isQonnxNode = (n: Node): boolean => QONNX_DOMAINS.includes(n.domain);
+
+/** A value that is a constant for rule 1: an initializer that is not a graph input (in its own graph). */
+const isConstantInput = (v: Value | null): boolean => !v || (v.isInitializer && !v.isGraphInput);
+
 /** QONNX nodes inside subgraphs of the main graph's nodes (at any depth), with where they are. */
 export function qonnxNodesInSubgraphs(g: Graph): { node: Node; owner: Node; attribute: string }[] {
   const out: { node: Node; owner: Node; attribute: string }[] = [];
@@ -85,25 +92,31 @@ export function qonnxNodesInSubgraphs(g: Graph): { node: Node; owner: Node; attr
   return out;
 }
 
-/** UNSUPPORTED_OP naming the first QONNX node inside a subgraph, its owner node and the subgraph attribute (rule 5). */
-export function checkNoQonnxInSubgraphs(g: Graph): void {
+/**
+ * Rule 5 for subgraphs: the QONNX nodes inside bodies, to fold; UNSUPPORTED_OP naming the first
+ * one that cannot be folded (not a weight quantizer on initializers, `constant` deciding
+ * which values count as such), its owner node and the subgraph attribute.
+ */
+export function checkQonnxInSubgraphs(g: Graph, constant: (v: Value | null) => boolean = isConstantInput): Node[] {
   const nested = qonnxNodesInSubgraphs(g);
-  if (nested.length === 0) return;
-  const f = nested[0]!;
-  fail(
-    ErrorCodes.UNSUPPORTED_OP,
-    `import-qonnx: ${f.node.domain}::${f.node.opType} node ${f.node.label} is inside the subgraph '${f.attribute}' of node ${f.owner.label}` +
-      `${nested.length > 1 ? ` (and ${nested.length - 1} more QONNX node${nested.length > 2 ? 's' : ''} in subgraphs)` : ''}; QONNX quantizers are imported in the main graph only`,
-    { node: f.node.name, op: f.node.opType, subgraph: f.attribute, owner: f.owner.name },
-  );
+  const bad = nested.filter((f) => !FOLDABLE.has(f.node.opType) || !f.node.inputs.every(constant));
+  if (bad.length > 0) {
+    const f = bad[0]!;
+    fail(
+      ErrorCodes.UNSUPPORTED_OP,
+      `import-qonnx: ${f.node.domain}::${f.node.opType} node ${f.node.label} is inside the subgraph '${f.attribute}' of node ${f.owner.label}` +
+        `${bad.length > 1 ? ` (and ${bad.length - 1} more)` : ''}; inside subgraphs only Quant, BipolarQuant and FloatQuant on initializers (weights) are imported`,
+      { node: f.node.name, op: f.node.opType, subgraph: f.attribute, owner: f.owner.name },
+    );
+  }
+  return nested.map((f) => f.node);
 }
-
-export const isQonnxNode = (n: Node): boolean => QONNX_DOMAINS.includes(n.domain);
 
 /** What the import did, as written to `hbnn.import`. */
 export interface ImportRecord {
   source: string[];
-  foldedWeights: { node: string; op: string; bits: number }[];
+  /** `subgraph`: the quantizer was inside an If/Loop/Scan body. */
+  foldedWeights: { node: string; op: string; bits: number; subgraph?: true }[];
   binaryPlanes: string[];
   activations: { node: string; op: string; as: 'binarize-activation' | 'onnx-ops' | 'dropped' }[];
 }
@@ -120,9 +133,9 @@ export const importQonnx = definePass({
   preserves: ['topologically-sorted', 'no-identity', 'batchnorm-folded'],
   run(model, ctx, o) {
     const g = model.graph;
-    checkNoQonnxInSubgraphs(g);
+    const nested = checkQonnxInSubgraphs(g);
     const qnodes = g.nodes.filter(isQonnxNode);
-    if (qnodes.length === 0) return { changed: false };
+    if (qnodes.length === 0 && nested.length === 0) return { changed: false };
     const bad = qnodes.filter((n) => !SUPPORTED.has(n.opType));
     if (bad.length > 0) {
       fail(ErrorCodes.UNSUPPORTED_OP, `import-qonnx: ${[...new Set(bad.map((n) => `${n.domain}::${n.opType}`))].join(', ')} (node ${bad[0]!.label}) not supported; supported: ${[...SUPPORTED].join(', ')}`, {
@@ -139,7 +152,7 @@ export const importQonnx = definePass({
         if (t) n.setInput(i, g.addInitializer(t.withNameAndDims(g.uniqueName(`${v!.name}__const`))));
       });
     }
-    const constant = (v: Value | null): boolean => !v || (v.isInitializer && !v.isGraphInput);
+    const constant = isConstantInput;
     const activationNodes = qnodes.filter((n) => !n.inputs.every(constant) || n.opType === 'Trunc' || n.opType === 'MultiThreshold');
     const floatActs = activationNodes.filter((n) => n.opType === 'FloatQuant');
     if (floatActs.length > 0 && o.activations !== 'drop') {
@@ -152,7 +165,14 @@ export const importQonnx = definePass({
     if (activationNodes.length > 0 && opset < 11) {
       fail(ErrorCodes.UNSUPPORTED_OP, `import-qonnx: activation quantizers need ai.onnx opset 11 or later; the model has ${opset} (run upgrade-opset first)`);
     }
-    const rec: ImportRecord = { source: [...new Set(qnodes.map((n) => n.domain))], foldedWeights: [], binaryPlanes: [], activations: [] };
+    const rec: ImportRecord = { source: [...new Set([...qnodes, ...nested].map((n) => n.domain))], foldedWeights: [], binaryPlanes: [], activations: [] };
+    // Rule 5: weight quantizers inside subgraphs, folded in their own body.
+    for (const n of nested) {
+      const { tensor, bits } = foldQuantizer(n);
+      replaceByConstant(n.graph, n, tensor);
+      rec.foldedWeights.push({ node: n.name, op: n.opType, bits, subgraph: true });
+      ctx.stat('folded-subgraph-quantizers');
+    }
     const bipolar = new Map<Value, { scale: Tensor }>();
     // Rule 1 and 3, in graph order (folded outputs are constants for later nodes).
     for (const n of [...g.nodes]) {
@@ -191,8 +211,10 @@ export const importQonnx = definePass({
     }
     model.setMetadata(META_IMPORT, JSON.stringify(rec));
     const counts = (as: string): number => rec.activations.filter((a) => a.as === as).length;
+    const inBodies = rec.foldedWeights.filter((f) => f.subgraph).length;
     ctx.note(
       `imported ${rec.source.join(', ')}: ${rec.foldedWeights.length} weight quantizers folded` +
+        (inBodies ? ` (${inBodies} inside subgraphs, left float there)` : '') +
         (rec.binaryPlanes.length ? ` (${rec.binaryPlanes.length} as 1-bit planes)` : '') +
         `; activation quantizers: ${counts('binarize-activation')} as 1-bit binarizers, ${counts('onnx-ops')} as standard operators, ${counts('dropped')} dropped`,
     );

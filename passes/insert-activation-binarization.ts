@@ -19,6 +19,7 @@
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { resolveDistribution } from '../src/hbnn/index.js';
+import { MIN_AVG_BITS } from '../src/hbnn/validate.js';
 import { Tensor } from '../src/ir/tensor.js';
 import type { Graph, Node, Value } from '../src/ir/graph.js';
 import { FN_ACT, HBNN_DOMAIN, emptyRecord, ensureHbnnFunctions, isWeightCall, readQuantRecord, writeQuantRecord } from '../src/quant/format.js';
@@ -35,7 +36,7 @@ export const insertActivationBinarization = definePass({
   name: 'insert-activation-binarization',
   summary: 'Binarize the activations entering binarized layers (heterogeneous residual binarization with calibrated bands)',
   options: [
-    { name: 'avg-bits', type: 'number', doc: 'target average bits per activation', default: 1.4, min: 1, max: ACT_MAX_BITS },
+    { name: 'avg-bits', type: 'number', doc: 'target average bits per activation', default: 1.4, min: MIN_AVG_BITS, max: ACT_MAX_BITS },
     { name: 'dist', type: 'number-list', doc: 'explicit fractions at 1, 2, 3 bits (sum 1)' },
     { name: 'heuristic', type: 'string', doc: 'how bits are assigned per entry (bands on |x|)', default: 'middle-out', choices: ACT_HEURISTICS },
     { name: 'first-layer', type: 'string', doc: 'binarize or keep the input of the layer reading the network input', default: 'keep', choices: ['binarize', 'keep'] },

@@ -30,7 +30,7 @@
 import { definePass } from '../src/pass/pass.js';
 import { fail, ErrorCodes } from '../src/errors.js';
 import { DEFAULT_MAX_BITS, HEURISTICS, binarizeWithBitMap, resolveDistribution, layerLevelBits } from '../src/hbnn/index.js';
-import { MAX_SUPPORTED_BITS } from '../src/hbnn/validate.js';
+import { checkAvgBits, MAX_SUPPORTED_BITS, MIN_AVG_BITS } from '../src/hbnn/validate.js';
 import { emptyRecord, ensureHbnnFunctions, isWeightCall, readQuantRecord, updateAverageWeightBits, writeQuantRecord } from '../src/quant/format.js';
 import { matchesAny, weightLayers, type WeightLayer } from '../src/quant/targets.js';
 import {
@@ -51,7 +51,7 @@ export const insertWeightBinarization = definePass({
   name: 'insert-weight-binarization',
   summary: 'Binarize Conv/Gemm/MatMul weights with heterogeneous bitwidths, per entry or per output channel (residual binarization)',
   options: [
-    { name: 'avg-bits', type: 'number', doc: 'target average bits per weight (1 to max-bits); ignored when dist is given', default: 1.4, min: 1, max: MAX_SUPPORTED_BITS },
+    { name: 'avg-bits', type: 'number', doc: 'target average bits per weight (1 to max-bits); ignored when dist is given', default: 1.4, min: MIN_AVG_BITS, max: MAX_SUPPORTED_BITS },
     { name: 'dist', type: 'number-list', doc: 'explicit fractions of weights at 1, 2, 3... bits (sum 1), e.g. 0.7|0.2|0.1' },
     { name: 'max-bits', type: 'integer', doc: 'largest bitwidth DistFromAvg may use', default: DEFAULT_MAX_BITS, min: 1, max: MAX_SUPPORTED_BITS },
     { name: 'heuristic', type: 'string', doc: 'bit map heuristic, or layer for layer-level mixing', default: 'middle-out', choices: [...HEURISTICS, 'layer'] },
@@ -60,7 +60,7 @@ export const insertWeightBinarization = definePass({
     { name: 'granularity', type: 'string', doc: 'bit map granularity: entry (a bitwidth per weight) or row (one bitwidth per output channel)', default: 'entry', choices: GRANULARITIES },
     { name: 'include', type: 'string-list', doc: 'only layers whose node or weight name matches one of these globs' },
     { name: 'exclude', type: 'string-list', doc: 'skip layers whose node or weight name matches one of these globs' },
-    { name: 'planes', type: 'string', doc: 'how the bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/2) or int8 (one int8 per plane and weight; hbnn-onnx/1)', default: 'packed', choices: PLANE_ENCODINGS },
+    { name: 'planes', type: 'string', doc: 'how the bit planes are stored: packed (a 4-bit code per weight, 1 bit with one plane; format hbnn-onnx/3) or int8 (one int8 per plane and weight; hbnn-onnx/1)', default: 'packed', choices: PLANE_ENCODINGS },
     { name: 'first-layer', type: 'string', doc: 'binarize or keep (float) the first binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
     { name: 'last-layer', type: 'string', doc: 'binarize or keep (float) the last binarizable layer', default: 'binarize', choices: ['binarize', 'keep'] },
   ],
@@ -74,9 +74,7 @@ export const insertWeightBinarization = definePass({
         { option: 'granularity' },
       );
     }
-    if (o['avg-bits'] > o['max-bits'] && !o.dist) {
-      fail(ErrorCodes.INVALID_OPTION, `avg-bits ${o['avg-bits']} is above max-bits ${o['max-bits']}`, { option: 'avg-bits' });
-    }
+    if (!o.dist) checkAvgBits(o['avg-bits'], o['max-bits'], { avg: 'avg-bits', max: 'max-bits' });
     weightDistribution(o);
   },
   async run(model, ctx, o) {

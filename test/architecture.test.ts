@@ -6,7 +6,8 @@
  *   - a file that no layer claims (a new folder must be placed in the table),
  *   - an import of a later (higher) layer,
  *   - an import cycle between files, or between folders (a folder: src/<name>/,
- *     src/backends/<name>/ with its subfolders, passes/, zoo/).
+ *     src/backends/<name>/ with its subfolders, passes/, zoo/),
+ *   - a CLI command file (one that registers a command) importing another command file.
  * The checks are pure functions over an import list, so the first tests feed them synthetic
  * lists and show that each kind of violation is reported.
  */
@@ -119,6 +120,11 @@ function checkLayering(files: readonly string[], imports: readonly Import[], lay
   return problems;
 }
 
+/** Imports of one command file by another, as sentences. */
+function commandImports(imports: readonly Import[], commands: ReadonlySet<string>): string[] {
+  return imports.filter((i) => commands.has(i.from) && commands.has(i.to) && i.from !== i.to).map((i) => `${i.from} imports the command file ${i.to}`);
+}
+
 const IMPORT_FROM = /^(?:import|export)\b[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm;
 const IMPORT_BARE = /^import\s*['"]([^'"]+)['"]/gm;
 const IMPORT_CALL = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
@@ -229,6 +235,16 @@ describe('the code follows docs/layers.json', () => {
 
   it('has no import up the layer order and no file or folder cycle', () => {
     expect(checkLayering(files, imports, LAYERS, EXCEPTIONS)).toEqual([]);
+  });
+
+  it('a CLI command file imports no other command file (shared pieces live in helpers and src/cli/run/)', () => {
+    // A command file registers a command (`export function registerX`); main.ts registers them all.
+    const isCommand = (f: string): boolean => f.startsWith('src/cli/') && f !== 'src/cli/main.ts' && /^export function register\w+\(/m.test(fs.readFileSync(path.join(REPO_ROOT, f), 'utf8'));
+    const commands = files.filter(isCommand);
+    expect(commands.length).toBeGreaterThanOrEqual(9);
+    expect(commandImports(imports, new Set(commands))).toEqual([]);
+    // the check reports such an import
+    expect(commandImports([{ from: 'src/cli/demo.ts', to: 'src/cli/opt.ts' }], new Set(['src/cli/demo.ts', 'src/cli/opt.ts']))).toEqual(['src/cli/demo.ts imports the command file src/cli/opt.ts']);
   });
 
   it('docs/architecture.md names every layer of the table', () => {

@@ -420,7 +420,9 @@ function windowOut(io: NodeIO, inDim: Dim, k: Dim, s: number, d: number, pb: num
   if (ek === 1 && s === 1 && pb === 0 && pe === 0) return inDim;
   if (!isNum(inDim)) return null;
   const span = inDim + pb + pe - ek;
-  if (span < 0) io.contradiction(`padded input size ${inDim + pb + pe} is smaller than the window ${ek}`);
+  // ceil mode: a window hanging over the end by less than a stride still gives one output
+  // (onnxruntime: ceil((in + pads − ek)/s + 1) = 1; SqueezeNet's last MaxPool on a 2×2 map).
+  if (span < 0 && !(ceil && span > -s)) io.contradiction(`padded input size ${inDim + pb + pe} is smaller than the window ${ek}`);
   return windowOutputSize(inDim, k, s, d, pb, pe, ceil);
 }
 

@@ -545,6 +545,35 @@ function fusedUnitStep(u: UnitGeometry, multipliers: number[][], out: Float64Arr
   const { rows, cols: J, pixels: P, groups, cg, kk, hw, spatial } = u;
   const og = rows / groups;
   const wPlanes = weightPlanes(u.weight);
+  if (u.input.kind === 'fixed' && u.weight.kind === 'binary' && rows * J > STREAMED_WEIGHTS_MIN) {
+    // A large unit (AlexNet's fully connected layers): the combined rows are built four at a
+    // time from the packed planes on each run instead of a rows × J array held for all runs
+    // (hundreds of MB, more time to build than one sample's product). Integer sums: the same values.
+    const weight = u.weight;
+    const planeMult = wPlanes.map((w) => multipliers[termIndex(u.acc, w, 0)]!);
+    const buf = new Float64Array(4 * J);
+    const col = new Float64Array(P * J);
+    return () => {
+      const x = bufs.get(u.op.input) as Float64Array;
+      for (let g = 0; g < groups; g++) {
+        const c0 = g * cg;
+        for (let p = 0; p < P; p++) {
+          for (let c = 0; c < cg; c++) {
+            const base = (c0 + c) * hw;
+            for (let k = 0; k < kk; k++) {
+              const sp = spatial[p * kk + k]!;
+              col[p * J + c * kk + k] = sp < 0 ? 0 : x[base + sp]!;
+            }
+          }
+        }
+        for (let o = g * og; o < (g + 1) * og; o += 4) {
+          const live = Math.min(4, (g + 1) * og - o);
+          combinedRows(weight, planeMult, o, live, J, buf);
+          denseRows(buf, 0, live, J, col, P, out.subarray(o * P));
+        }
+      }
+    };
+  }
   if (u.input.kind === 'fixed') {
     const wc = new Float64Array(rows * J);
     for (let o = 0; o < rows; o++) {
@@ -661,6 +690,39 @@ function gatherBlock(G: Float64Array, gb: number, idx: Int32Array, J: number, P:
 }
 
 /** out[o·P + p] = Σ_j W[o·J + j]·col[p·J + j] for o in [o0, o1): 4 rows × 2 pixels per block. */
+/** Units with more weights than this evaluate a fixed-point input from the packed planes (fusedUnitStep). */
+const STREAMED_WEIGHTS_MIN = 1 << 22;
+
+/**
+ * Rows o .. o + count − 1 of the combined weights Σ_w M_w[o]·w_w[o, j] into buf[(r − o)·J + j],
+ * read word by word from the packed planes (set mask bits only).
+ */
+function combinedRows(w: BinaryWeight, planeMult: readonly number[][], o: number, count: number, J: number, buf: Float64Array): void {
+  buf.fill(0, 0, count * J);
+  const wpr = w.wordsPerRow;
+  for (let r = 0; r < count; r++) {
+    const row = o + r;
+    const off = r * J;
+    for (let i = 0; i < w.planes.length; i++) {
+      const m = planeMult[i]![row]!;
+      if (m === 0) continue;
+      const { mask, signs } = w.planes[i]!;
+      for (let k = 0; k < wpr; k++) {
+        let bits = mask[row * wpr + k]!;
+        if (bits === 0) continue;
+        const sg = signs[row * wpr + k]!;
+        const j0 = off + k * 32;
+        while (bits !== 0) {
+          const low = bits & -bits;
+          const b = 31 - Math.clz32(low);
+          buf[j0 + b]! += sg & low ? m : -m;
+          bits ^= low;
+        }
+      }
+    }
+  }
+}
+
 function denseRows(W: Float64Array, o0: number, o1: number, J: number, col: Float64Array, P: number, out: Float64Array): void {
   let o = o0;
   for (; o + 4 <= o1; o += 4) {

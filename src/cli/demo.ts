@@ -14,18 +14,18 @@ import { bundledModelPath, packageRoot } from '../data/paths.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { formatBytes, formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { runOpt, type OptResult } from './opt.js';
+import { runOpt, type OptResult } from './run/opt.js';
 import { cliOutput, preflightCliOutputs, displayPath } from './paths.js';
 import {
   runQuantize,
   type QuantizeRun,
-} from './quantize.js';
-import { evalRunJson, runEval, type EvalRun } from './eval.js';
-import { BACKENDS, runLower, type LowerRun } from './lower.js';
+} from './run/quantize.js';
+import { evalRunJson, runEval, type EvalRun } from './run/eval.js';
+import { BACKENDS, runLower, type LowerRun } from './run/lower.js';
 
 /** The backends the demo lowers with: all but verilog (its RTL simulation needs Verilator and minutes; docs/verilog.md). */
 const DEMO_BACKENDS = BACKENDS.filter((b) => b.name !== 'verilog');
-import { runTrain, type TrainRun } from './train.js';
+import { runTrain, type TrainRun } from './run/train.js';
 import { formatDistribution } from './options.js';
 
 /** The cleanup pipeline the demo runs; passes not registered at run time are skipped. */

@@ -1,6 +1,6 @@
 /**
  * `lower --backend verilog --synth xilinx|asic [--liberty FILE]`: synthesis of the written
- * design with yosys (docs/synthesis.md), the whole design and each unit, beside the estimators'
+ * design with yosys (docs/synthesis.md), the whole design hierarchically (each unit a module of its netlist), beside the estimators'
  * figures for the same folding. The options are checked, and yosys and the Liberty file looked
  * for, before anything is lowered or written; the report goes to synthesis.md and
  * synthesis.json in the output folder, each written atomically after the design.
@@ -43,7 +43,7 @@ export function prepareSynth(o: SynthCliOptions, cwd: string, requireTool: (tool
 
 /** Synthesizes the lowered design, writes synthesis.md / synthesis.json into `outDir`, and returns the lines to print and the JSON summary. */
 export async function runSynth(v: LoweredVerilog, plan: SynthPlan, outDir: string, progress: (m: string) => void = () => {}): Promise<{ lines: string[]; summary: Record<string, unknown> }> {
-  const r = await synthesizeVerilog(v, { target: plan.target, ...(plan.liberty ? { liberty: plan.liberty } : {}), onRun: (what) => progress(`yosys: ${what}`) });
+  const r = await synthesizeVerilog(v, { target: plan.target, ...(plan.liberty ? { liberty: plan.liberty } : {}), flatten: false, onRun: (what) => progress(`yosys: ${what}`) });
   writeFileAtomic(path.join(outDir, 'synthesis.md'), r.markdown);
   writeFileAtomic(path.join(outDir, 'synthesis.json'), `${JSON.stringify({ ...r.report, estimates: r.estimates }, null, 2)}\n`);
   const t = r.report.total!;

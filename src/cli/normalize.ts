@@ -7,6 +7,15 @@
 import type { Model } from '../ir/graph.js';
 import { resolveNormalization, type ResolvedNormalization } from '../data/index.js';
 import type { Logger } from './io.js';
+import { QUANTIZE_OPTIONS } from '../drivers/quantize.js';
+import { pickOption, type OptionSpec } from '../pass/pass.js';
+
+/**
+ * The `normalize` option of the quantize pipeline's schema (QUANTIZE_OPTIONS): the
+ * `--normalize` flags of quantize and sweep are generated from it (`schemaOption`), with a
+ * command-line doc, and parsed by `parseNormalizeOption`.
+ */
+export const NORMALIZE_SPEC: OptionSpec = pickOption(QUANTIZE_OPTIONS, 'normalize');
 
 export function inputNormalization(model: Model, option: string | undefined, label: string, log: Logger, dataSpec?: string): ResolvedNormalization {
   const r = resolveNormalization(model, option, label, '--normalize', dataSpec);

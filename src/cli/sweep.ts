@@ -19,6 +19,7 @@ import { formatCount, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { QUANTIZE_OPTIONS } from '../drivers/quantize.js';
+import { NORMALIZE_SPEC } from './normalize.js';
 import { pickOption, type OptionSpec } from '../pass/pass.js';
 import { heuristicTitle, parseGranularityOption, parseIntOption, parseNormalizeOption, parseNumberListOption, parseSchemaFlags, resolveDataSpec, schemaOption, decodeDataTensor } from './options.js';
 
@@ -204,7 +205,7 @@ export function registerSweep(program: Command, io: CliIo): void {
     cmd.addOption(schemaOption(spec, SWEEP_METAVARS[spec.name], spec.name === 'granularity' ? `${spec.doc}; not with the layer heuristic in --heuristics` : undefined));
   }
   cmd
-    .option('--normalize <norm>', "normalization of --data and the calibration data: fmnist, MEAN:STD or none (default: the model's record, else none)")
+    .addOption(schemaOption(NORMALIZE_SPEC, 'norm', "normalization of --data and the calibration data: fmnist, MEAN:STD or none (default: the model's record, else none)"))
     .option('--limit <n>', 'evaluate on the first N samples only')
     .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')
     .option('--no-float', 'do not evaluate the float model')

@@ -8,8 +8,8 @@
  *    with `keepInitializerInputs` they stay overridable, and layers whose weight is one of
  *    them are not binarized.
  * 3. ai.onnx opset below 11 → `upgrade-opset{to=11}` (below 13 → 13 when fine-tuning follows).
- * 4. QONNX/Brevitas/FINN quantizers → `import-qonnx` (docs/import.md); one inside an
- *    If/Loop/Scan body is unsupported-op naming the subgraph.
+ * 4. QONNX/Brevitas/FINN quantizers → `import-qonnx` (docs/import.md); inside If/Loop/Scan
+ *    bodies only weight quantizers (folded there), any other is unsupported-op naming the subgraph.
  * 5. Layer weights computed by nodes from constants (Constant, ConstantOfShape,
  *    DequantizeLinear of int8 initializers, Transpose, folded quantizers...) →
  *    `fold-constants`.
@@ -21,7 +21,7 @@ import { verifyModel } from '../ir/verifier.js';
 import { fail, ErrorCodes } from '../errors.js';
 import type { PipelineItem } from '../pass/pipeline.js';
 import { initializerInputs } from '../../passes/constant-initializer-inputs.js';
-import { checkNoQonnxInSubgraphs, isQonnxNode } from '../../passes/import-qonnx.js';
+import { checkQonnxInSubgraphs, isQonnxNode } from '../../passes/import-qonnx.js';
 
 /** The opset `quantize` upgrades older models to (the quantized format needs 11). */
 export const QUANTIZE_MIN_OPSET = 11;
@@ -77,8 +77,9 @@ export function preparationFor(model: Model, o: PrepareOptions = {}): Preparatio
     notes.push(`ai.onnx opset ${opset} upgraded to ${minOpset} (upgrade-opset)`);
   }
 
-  checkNoQonnxInSubgraphs(g); // QONNX quantizers in If/Loop/Scan bodies: unsupported-op, before any work
-  const qonnx = g.nodes.filter(isQonnxNode);
+  // QONNX weight quantizers in If/Loop/Scan bodies are folded there; any other is unsupported-op, before any work.
+  // (initializers that are also graph inputs count as constants unless kept overridable: constant-initializer-inputs runs first)
+  const qonnx = [...g.nodes.filter(isQonnxNode), ...checkQonnxInSubgraphs(g, (v) => !v || (v.isInitializer && (!v.isGraphInput || !o.keepInitializerInputs)))];
   if (qonnx.length > 0) {
     pass('import-qonnx', {
       ...(o.keepImported ? { 'bipolar-weights': 'planes' } : {}),

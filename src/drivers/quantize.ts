@@ -31,7 +31,7 @@ export interface QuantizeOptions {
   /** Bit map granularity: 'entry' (default, a bitwidth per weight) or 'row' (one per output channel; not with heuristic 'layer'). */
   granularity?: Granularity;
   seed?: number;
-  /** How the bit planes are stored: 'packed' (default, format hbnn-onnx/2) or 'int8' (hbnn-onnx/1). */
+  /** How the bit planes are stored: 'packed' (default, format hbnn-onnx/3) or 'int8' (hbnn-onnx/1). */
   planes?: PlaneEncoding;
   include?: string[];
   exclude?: string[];

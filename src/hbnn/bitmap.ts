@@ -497,7 +497,11 @@ function sampleBounds(src: KeySource, ps: number, pe: number, c: number, salt: n
   const size = Math.min(SAMPLE_SIZE, Math.max(1024, m >>> 5));
   const sample = new Uint32Array(size);
   const [a, b] = seedWords(salt);
-  for (let r = 0; r < size; r++) sample[r] = src.keyAt(ps + (randomKey(r, a, b) % m));
+  // The keys at the sampled positions, read in ascending position order (the same keys as in
+  // drawing order, and far fewer cache and TLB misses on a large tensor).
+  for (let r = 0; r < size; r++) sample[r] = randomKey(r, a, b) % m;
+  sample.sort();
+  for (let r = 0; r < size; r++) sample[r] = src.keyAt(ps + sample[r]);
   sample.sort();
   const q = c / m;
   const margin = Math.ceil(4 * Math.sqrt(size * q * (1 - q))) + 2;

@@ -6,16 +6,13 @@
  * (b = 1..maxBits). Its mean sum_b b * dist[b - 1] is the average bitwidth.
  */
 import { fail, ErrorCodes } from '../errors.js';
-import { checkMaxBits, MAX_SUPPORTED_BITS } from './validate.js';
+import { checkAvgBits, checkMaxBits, MAX_SUPPORTED_BITS } from './validate.js';
 
 /** The bitwidth bound used when none is given (the paper searches 1, 2 and 3 bits). */
 export const DEFAULT_MAX_BITS = 3;
 
 /** How far an explicit distribution's sum (from 1) and mean (from avgBits) may be off. */
 export const DIST_TOLERANCE = 1e-6;
-
-/** Slack for float noise when an average sits on an integer or on maxBits. */
-const AVG_SNAP = 1e-9;
 
 /** A float for a message: 12 significant digits, so 0.7 + 0.2 + 0.2 reads 1.1. */
 function tidy(x: number): number {
@@ -27,15 +24,6 @@ export function distributionMean(dist: ArrayLike<number>): number {
   let m = 0;
   for (let b = 1; b <= dist.length; b++) m += b * dist[b - 1];
   return m;
-}
-
-function checkAvgBits(avgBits: number, maxBits: number): number {
-  if (typeof avgBits !== 'number' || !Number.isFinite(avgBits) || avgBits < 1 - AVG_SNAP || avgBits > maxBits + AVG_SNAP) {
-    fail(ErrorCodes.INVALID_OPTION, `avgBits must be a number from 1 to maxBits = ${maxBits}, got ${String(avgBits)}`, {
-      option: 'avgBits',
-    });
-  }
-  return Math.min(maxBits, Math.max(1, avgBits));
 }
 
 /**

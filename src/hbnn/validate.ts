@@ -63,6 +63,31 @@ export function failBitMapEntry(bitMap: Uint8Array, option = 'bitMap'): never {
   fail(ErrorCodes.INVALID_OPTION, `${option}[${j}] = ${bitMap[j]}; bitwidths must be 1 to ${MAX_SUPPORTED_BITS}`, { option, index: j });
 }
 
+/** The smallest average bitwidth: every entry has at least one bit. */
+export const MIN_AVG_BITS = 1;
+
+/** Slack for float noise when an average sits on an integer or on maxBits. */
+const AVG_SNAP = 1e-9;
+
+/**
+ * The one range check of an average bitwidth: a finite number from MIN_AVG_BITS to `maxBits`
+ * (float noise at either end is snapped in); INVALID_OPTION otherwise. `names` are the
+ * caller's option names: the API's (avgBits, maxBits) by default, the passes' (avg-bits,
+ * max-bits), whose message for an average above the bound reads `avg-bits 3.5 is above
+ * max-bits 3`. Returns the average clamped to the range.
+ */
+export function checkAvgBits(avgBits: number, maxBits: number, names: { avg: string; max: string } = { avg: 'avgBits', max: 'maxBits' }): number {
+  if (typeof avgBits !== 'number' || !Number.isFinite(avgBits) || avgBits < MIN_AVG_BITS - AVG_SNAP || avgBits > maxBits + AVG_SNAP) {
+    const above = typeof avgBits === 'number' && avgBits > maxBits && names.avg !== 'avgBits';
+    fail(
+      ErrorCodes.INVALID_OPTION,
+      above ? `${names.avg} ${avgBits} is above ${names.max} ${maxBits}` : `${names.avg} must be a number from ${MIN_AVG_BITS} to ${names.max} = ${maxBits}, got ${String(avgBits)}`,
+      { option: names.avg },
+    );
+  }
+  return Math.min(maxBits, Math.max(MIN_AVG_BITS, avgBits));
+}
+
 /** Validates a bitwidth bound (1..8). */
 export function checkMaxBits(maxBits: number, option = 'maxBits'): number {
   if (!Number.isInteger(maxBits) || maxBits < 1 || maxBits > MAX_SUPPORTED_BITS) {

@@ -137,6 +137,11 @@ export class PassRegistry {
     return this;
   }
 
+  /** The named pipeline `name`, if one is registered. */
+  pipeline(name: string): NamedPipeline<any> | undefined { // eslint-disable-line @typescript-eslint/no-explicit-any
+    return this.named.get(name);
+  }
+
   /** The named pipelines, by name. */
   pipelines(): NamedPipeline<any>[] { // eslint-disable-line @typescript-eslint/no-explicit-any
     return [...this.named.values()].sort((a, b) => a.name.localeCompare(b.name));
@@ -177,6 +182,13 @@ function editDistance(a: string, b: string): number {
 }
 
 /** A pipeline bound to passes and options, ready to run. */
+/** Typed pass instances bound to their checked options. */
+function bindSteps(steps: readonly PipelineStep[]): BoundItem[] {
+  return steps.map((it) =>
+    it.kind === 'fixpoint' ? { kind: 'fixpoint', max: it.max, items: bindSteps(it.items) } : { kind: 'pass', pass: it.pass as Pass, options: it.pass.resolve(it.given) as OptionValues },
+  );
+}
+
 export class Pipeline {
   private constructor(
     readonly items: readonly BoundItem[],
@@ -188,13 +200,19 @@ export class Pipeline {
     return Pipeline.fromItems(parsePipeline(text), registry);
   }
 
+  /**
+   * Binds parsed items to the registry's passes. An item that names a registered named
+   * pipeline (`quantize{avg-bits=1.4}`) expands to the pass instances it builds from its
+   * options (checked by its schema); the pipeline's text stays as written.
+   */
   static fromItems(items: readonly PipelineItem[], registry: PassRegistry): Pipeline {
     const bind = (its: readonly PipelineItem[]): BoundItem[] =>
-      its.map((it) =>
-        it.kind === 'fixpoint'
-          ? { kind: 'fixpoint', max: it.max, items: bind(it.items) }
-          : { kind: 'pass', pass: registry.get(it.name), options: resolveOptions(registry.get(it.name), it.options) },
-      );
+      its.flatMap((it): BoundItem[] => {
+        if (it.kind === 'fixpoint') return [{ kind: 'fixpoint', max: it.max, items: bind(it.items) }];
+        const named = registry.pipeline(it.name);
+        if (named) return bindSteps(named.build(named.resolve(it.options)));
+        return [{ kind: 'pass', pass: registry.get(it.name), options: resolveOptions(registry.get(it.name), it.options) }];
+      });
     return new Pipeline(bind(items), printPipeline(items));
   }
 
@@ -203,13 +221,7 @@ export class Pipeline {
    * are checked now (INVALID_OPTION); the text form is only printed.
    */
   static of(steps: readonly PipelineStep[]): Pipeline {
-    const bind = (its: readonly PipelineStep[]): BoundItem[] =>
-      its.map((it) =>
-        it.kind === 'fixpoint'
-          ? { kind: 'fixpoint', max: it.max, items: bind(it.items) }
-          : { kind: 'pass', pass: it.pass as Pass, options: it.pass.resolve(it.given) as OptionValues },
-      );
-    return new Pipeline(bind(steps), printPipeline(stepsToItems(steps)));
+    return new Pipeline(bindSteps(steps), printPipeline(stepsToItems(steps)));
   }
 
   /**

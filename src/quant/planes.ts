@@ -9,7 +9,7 @@
  *
  * - `int8` (format `hbnn-onnx/1`): `ai.hbnn::BinarizedWeight(planes, scales)` with
  *   `planes` int8 [K, ...S] (plane i holds B_{i+1} ∈ {−1, +1} where M_j > i, 0 elsewhere).
- * - `packed` (format `hbnn-onnx/2`, the default, for K ≤ 3): `ai.hbnn::PackedBinarizedWeight<K>`
+ * - `packed` (formats `hbnn-onnx/3` and `/2`, the default, for K ≤ 3): `ai.hbnn::PackedBinarizedWeight<K>`
  *   (per tensor scales) or `…<K>PerChannel` with inputs
  *     `codes` uint8: every entry's bit count and signs as one code, in the weight's layout:
  *       K = 1: one bit per entry, 8 per byte (bit b of byte m is entry 8m + b; 1 = −1);
@@ -450,7 +450,10 @@ export function packedWeightFunction(k: number, perChannel: boolean, opset: numb
   const ax0 = attr('axis', { type: 2, i: 0 as never });
   const i32 = (out: string, xs: ArrayLike<number>, dims: number[]): NodePb => constant(out, tensorPb(dims, DataType.INT32, new Uint8Array(Int32Array.from(xs as number[]).buffer)));
   const per = entriesPerByte(k);
-  const n: NodePb[] = [i64c('neg1', [-1])];
+  // Per tensor with nibble codes (K = 2, 3), the byte table is built from the code values by
+  // moving them (no index table); otherwise the values are gathered through one.
+  const tiled = !perChannel && k > 1;
+  const n: NodePb[] = tiled && exact ? [] : [i64c('neg1', [-1])];
   if (!exact) n.push(i64c('zero1', [0]), node('ReduceProd', ['shape'], ['n'], [attr('keepdims', { type: 2, i: 1 as never })]));
   // Code values: lv[c] = ((mu_1·b_1[c] + mu_2·b_2[c]) + mu_3·b_3[c]), per tensor [codes] (K = 1: [2]),
   // per channel [C·codes]: the products mu_i·b_i[c] (exact: b ∈ {−1, 0, +1}) of all planes in one
@@ -468,17 +471,26 @@ export function packedWeightFunction(k: number, perChannel: boolean, opset: numb
     const parts = Array.from({ length: k }, (_, i) => `p${i + 1}`);
     n.push(split0('pm', parts, opset)); // each [1, C, codes]
     for (let i = 2; i <= k; i++) n.push(node('Add', [i === 2 ? 'p1' : `s${i - 1}`, `p${i}`], [`s${i}`]));
-    n.push(node('Reshape', [`s${k}`, 'neg1'], ['lv'])); // [C·codes]
+    if (!tiled) n.push(node('Reshape', [`s${k}`, 'neg1'], ['lv'])); // [C·codes]
   }
-  // Byte → the codes of its entries: [256, per] int32.
-  // Computed rather than stored: ⌊v / step_e⌋ mod base, steps 1, 2, 4, … (bits) or 1, 16 (nibbles).
-  const base = k === 1 ? 2 : 16;
-  n.push(i32('zero_b', [0], []), i32('n256', [256], []), i32('one_b', [1], []), i32('base', [base], []), i32('steps', Array.from({ length: per }, (_, e) => base ** e), [per]));
-  n.push(i64c('col', [256, 1]), node('Range', ['zero_b', 'n256', 'one_b'], ['v256']), node('Reshape', ['v256', 'col'], ['vcol']));
-  n.push(node('Div', ['vcol', 'steps'], ['vq']), node('Mod', ['vq', 'base'], ['byte_codes']), castTo('codes', 'cb', DataType.INT32));
+  if (tiled) {
+    // table[16·h + l] = (lv[l], lv[h]) from lv as [1, 1, 16]: A = Tile to [16(h), 1, 16(l)],
+    // B = A transposed (B[h, 0, l] = lv[h]), concatenated to [16(h), 2, 16(l)] and transposed to [16(h), 16(l), 2].
+    n.push(i64c('reps', [16, 1, 1]), node('Tile', [`s${k}`, 'reps'], ['ta']), node('Transpose', ['ta'], ['tb'], [attr('perm', { type: 7, ints: [2, 1, 0] as never })]));
+    n.push(node('Concat', ['ta', 'tb'], ['tc'], [attr('axis', { type: 2, i: 1 as never })]), node('Transpose', ['tc'], ['td'], [attr('perm', { type: 7, ints: [0, 2, 1] as never })]));
+    n.push(i64c('tshape', [256, 2]), node('Reshape', ['td', 'tshape'], ['table']), castTo('codes', 'cb', DataType.INT32));
+  } else {
+    // Byte → the codes of its entries: [256, per] int32.
+    // Computed rather than stored: ⌊v / step_e⌋ mod base, steps 1, 2, 4, … (bits) or 1, 16 (nibbles).
+    const base = k === 1 ? 2 : 16;
+    n.push(i32('zero_b', [0], []), i32('n256', [256], []), i32('one_b', [1], []), i32('base', [base], []), i32('steps', Array.from({ length: per }, (_, e) => base ** e), [per]));
+    n.push(i64c('col', [256, 1]), node('Range', ['zero_b', 'n256', 'one_b'], ['v256']), node('Reshape', ['v256', 'col'], ['vcol']));
+    n.push(node('Div', ['vcol', 'steps'], ['vq']), node('Mod', ['vq', 'base'], ['byte_codes']), castTo('codes', 'cb', DataType.INT32));
+  }
   if (!perChannel) {
     // One table: byte → the values of its entries.
-    n.push(node('Gather', ['lv', 'byte_codes'], ['table'], [ax0]), node('Gather', ['table', 'cb'], ['wg'], [ax0]));
+    if (!tiled) n.push(node('Gather', ['lv', 'byte_codes'], ['table'], [ax0]));
+    n.push(node('Gather', ['table', 'cb'], ['wg'], [ax0]));
     if (exact) n.push(node('Reshape', ['wg', 'shape'], ['w']));
     else n.push(node('Reshape', ['wg', 'neg1'], ['wf']), node('Slice', ['wf', 'zero1', 'n'], ['wn']), node('Reshape', ['wn', 'shape'], ['w']));
   } else {

@@ -22,6 +22,10 @@ export interface SessionOptions {
    * as saved (onnxruntime folds the calls at session creation).
    */
   weights?: 'dequantized' | 'as-written';
+  /** Whether idle intra-op threads spin (default: onnxruntime's, which spins). */
+  spinning?: boolean;
+  /** onnxruntime's per-node profiler, writing `<prefix>_<date>.json` when the session ends profiling. */
+  profilePrefix?: string;
 }
 
 export type OrtTensor = ort.Tensor;
@@ -37,6 +41,11 @@ export async function createSession(model: Model | Uint8Array, opts: SessionOpti
   if (opts.threads !== undefined) {
     so.intraOpNumThreads = opts.threads;
     so.interOpNumThreads = 1;
+  }
+  if (opts.spinning !== undefined) so.extra = { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } };
+  if (opts.profilePrefix !== undefined) {
+    so.enableProfiling = true;
+    so.profileFilePrefix = opts.profilePrefix;
   }
   try {
     return await ort.InferenceSession.create(bytes, so);

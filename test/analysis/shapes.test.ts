@@ -85,4 +85,19 @@ describe('the shape analysis', () => {
     expect(shapeAnalysis(m).shapeOf(pool.outputs[0])).toEqual(['N', 3, 5, 5]);
     expect(shapeAnalysisRuns).toBe(runs0 + 2);
   });
+
+  it('ceil mode: a window over the end by less than a stride gives one output (as onnxruntime); floor mode: a contradiction', () => {
+    for (const ceil of [1, 0]) {
+      const m = modelA();
+      const pool = m.graph.nodes.find((n) => n.opType === 'MaxPool')!;
+      // 6×6 window, stride 2, on the 5×5 map: one row short of the window.
+      pool.attributes.set('kernel_shape', { type: 'ints', value: [6n, 6n] });
+      pool.attributes.set('ceil_mode', { type: 'int', value: BigInt(ceil) });
+      const a = shapeAnalysis(m);
+      const record = a.nodes.find((r) => r.node === pool)!;
+      if (ceil) expect(a.shapeOf(pool.outputs[0])).toEqual(['N', 3, 1, 1]);
+      else expect(record.message).toMatch(/padded input size 5 is smaller than the window 6/);
+    }
+  });
 });
+

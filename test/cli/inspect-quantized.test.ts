@@ -26,7 +26,7 @@ describe('inspect a quantized model', () => {
     const rep = JSON.parse(r.stdout) as InspectReport;
     const q = rep.quantization!;
     const rec = readQuantRecord(loadModel(file))!;
-    expect(q.format).toBe('hbnn-onnx/2');
+    expect(q.format).toBe('hbnn-onnx/3');
     expect(q.storage!.planes).toEqual({ packed: 3, int8: 0 });
     // Logical parameters are the float model's (plus 7 constants per activation binarizer); the stored bytes are what the file holds.
     expect(q.storage!.logicalParameters).toBe(105_099 + 7 * rep.quantization!.activations.length);
@@ -74,7 +74,7 @@ describe('inspect a quantized model', () => {
     const r = await cli(['inspect', file]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^ {2}metadata hbnn\.quantization +\(JSON, [\d.]+ KiB; shown under "quantization"\)$/m);
-    expect(r.stdout).toContain('quantization (hbnn-onnx/2): 3 binarized layers, 103,680 weights\n');
+    expect(r.stdout).toContain('quantization (hbnn-onnx/3): 3 binarized layers, 103,680 weights\n');
     expect(r.stdout).toMatch(/^ {2}storage: 105,1\d\d logical parameters in [\d.]+ KiB stored \(binarized weights [\d.]+ KiB; planes: 3 packed\)$/m);
     expect(r.stdout).toMatch(/^ {2}layer +op +weight +params +1-bit +2-bit +3-bit +avg bits +heuristic +scales$/m);
     expect(r.stdout).toMatch(/^ {2}\/c2\/Conv +Conv +c2\.weight +18,432 +70\.0% +20\.0% +10\.0% +1\.400 +middle-out +64 ch, mean [\d.]+ \/ [\d.]+ \/ [\d.]+$/m);

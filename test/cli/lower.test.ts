@@ -3,7 +3,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
-import { BACKENDS } from '../../src/cli/lower.js';
+import { BACKENDS } from '../../src/cli/run/lower.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR } from '../../src/bitir/index.js';
 import { lowerAsic } from '../../src/backends/asic/index.js';

@@ -9,7 +9,7 @@ import { writeNpy } from '../../src/data/index.js';
 import { Graph, Model } from '../../src/ir/graph.js';
 import { setTensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/ir/dtype.js';
-import { QUANTIZE_REPORT_FORMAT, quantizeOptionsFromCli } from '../../src/cli/quantize.js';
+import { QUANTIZE_REPORT_FORMAT, quantizeOptionsFromCli } from '../../src/cli/run/quantize.js';
 
 /** A folder holding a copy of the bundled CNN as model.onnx (so default outputs land there). */
 function workdir(): { dir: string; model: string; bytes: Buffer } {

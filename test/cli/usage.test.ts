@@ -8,7 +8,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
 import { formatCount, formatFixed } from '../../src/util/numbers.js';
-import { formatTrainLog, formatTrainProgress } from '../../src/cli/train.js';
+import { formatTrainLog, formatTrainProgress } from '../../src/cli/run/train.js';
 import type { TrainLog } from '../../src/train/index.js';
 
 /** Help text with commander's line wrapping undone. */

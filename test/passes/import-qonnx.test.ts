@@ -8,7 +8,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { importQonnx, foldQuantizer, intRange, minifloatMax, roundBy, type ImportRecord } from '../../passes/import-qonnx.js';
-import { prepareForQuantize } from '../../src/drivers/quantize.js';
+import * as ort from 'onnxruntime-node';
+import { prepareForQuantize, quantize } from '../../src/drivers/quantize.js';
 import { Pipeline, PassRegistry } from '../../src/pass/manager.js';
 import { Graph, type Model, type Node, type Value } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
@@ -259,7 +260,8 @@ describe('import-qonnx', () => {
     expect(d.graph.nodes.length).toBe(1);
   });
 
-  it('a QONNX quantizer inside an If branch is unsupported-op naming the If node and the subgraph, in the pass and in quantize', async () => {
+  /** If(cond) → then: x · wq, else: x · w (wq = BipolarQuant(w, 0.5) inside the then branch, or on x with `onActivation`). */
+  function ifModel(onActivation = false, mainLayer = false): Model {
     const m = newModel(13);
     m.opsetImports.push({ domain: DOMAIN, version: 1 });
     const g = m.graph;
@@ -268,27 +270,57 @@ describe('import-qonnx', () => {
     const branch = (name: string, quant: boolean): Graph => {
       const b = new Graph(name, g);
       const w = b.addInitializer(Tensor.fromFloat32(`${name}.w`, [3, 2], Float32Array.from([1, -2, 0.5, 3, -1, 0.25])));
-      let wv = w;
+      let [lhs, rhs] = [x, w];
       if (quant) {
-        const q = b.createNode('BipolarQuant', [w, b.addInitializer(Tensor.fromFloat32(`${name}.s`, [], Float32Array.of(0.5)))], [`${name}.wq`], { domain: DOMAIN, name: 'wquant' });
+        const target = onActivation ? x : w;
+        const q = b.createNode('BipolarQuant', [target, b.addInitializer(Tensor.fromFloat32(`${name}.s`, [], Float32Array.of(0.5)))], [`${name}.q`], { domain: DOMAIN, name: 'wquant' });
         b.append(q);
-        wv = q.outputs[0]!;
+        if (onActivation) lhs = q.outputs[0]!;
+        else rhs = q.outputs[0]!;
       }
-      const mm = b.createNode('MatMul', [x, wv], [`${name}.y`], { name: `${name}/MatMul` });
+      const mm = b.createNode('MatMul', [lhs, rhs], [`${name}.y`], { name: `${name}/MatMul` });
       b.append(mm);
       b.outputs.push(mm.outputs[0]!);
       setTensorType(mm.outputs[0]!, DataType.FLOAT, [2, 2]);
       return b;
     };
-    const iff = addNode(g, 'If', [cond], ['y'], { then_branch: A.graph(branch('then', true)), else_branch: A.graph(branch('else', false)) }, { name: 'gate' });
-    g.outputs.push(iff.outputs[0]!);
-    setTensorType(iff.outputs[0]!, DataType.FLOAT, [2, 2]);
-    const c = cloneModel(m);
-    const e = await expectHbnnError(() => Pipeline.parse('import-qonnx', registry).run(c), ErrorCodes.UNSUPPORTED_OP);
+    const iff = addNode(g, 'If', [cond], [mainLayer ? 'h' : 'y'], { then_branch: A.graph(branch('then', true)), else_branch: A.graph(branch('else', false)) }, { name: 'gate' });
+    const out = mainLayer ? addNode(g, 'MatMul', [iff.outputs[0]!, addFloatInit(g, 'w2', [2, 4], [1, -1, 0.5, 2, -0.25, 1, 3, -2])], ['y'], {}, { name: 'fc' }).outputs[0]! : iff.outputs[0]!;
+    g.outputs.push(out);
+    setTensorType(out, DataType.FLOAT, [2, mainLayer ? 4 : 2]);
+    return m;
+  }
+
+  it('a BipolarQuant weight inside an If branch is folded there: the model runs with x · (±0.5); a quantizer on an activation in a branch is unsupported-op naming the If node and the subgraph', async () => {
+    const c = await imported(ifModel());
+    const then = c.graph.nodes[0]!.subgraphs()[0]!;
+    expect(then.nodes.map((n) => n.opType)).toEqual(['MatMul']);
+    expect(Array.from(then.get('then.q')!.constValue!.toFloat32())).toEqual([0.5, -0.5, 0.5, 0.5, -0.5, 0.5]);
+    expect(JSON.parse(c.getMetadata('hbnn.import')!).foldedWeights).toEqual([{ node: 'wquant', op: 'BipolarQuant', bits: 1, subgraph: true }]);
+    const xs = Float32Array.from([1, 2, 3, -1, 0.5, 2]);
+    const run = async (cond: boolean): Promise<number[]> =>
+      Array.from((await runModel(c, { x: floatFeed(xs, [2, 3]), cond: new ort.Tensor('bool', [cond], []) }))['y']!.data as Float32Array);
+    // then: x · sign(w)·0.5 = x · [[.5,-.5],[.5,.5],[-.5,.5]]; else: x · w, w = [[1,-2],[0.5,3],[-1,0.25]]
+    expect(await run(true)).toEqual([0, 2, -1.25, 1.75]);
+    expect(await run(false)).toEqual([-1, 4.75, -2.75, 4]);
+    // quantize: without a main-graph layer, nothing-to-quantize naming the subgraph layers; with
+    // one, the branch's quantizer is folded, the main layer binarized, and it runs.
+    const q = await expectHbnnError(() => quantize(cloneModel(ifModel()), { avgBits: 1.4 }), ErrorCodes.NOTHING_TO_QUANTIZE);
+    expect(q.message).toContain('weights inside subgraphs are not supported');
+    const withLayer = ifModel(false, true);
+    const r = await quantize(withLayer, { avgBits: 1.4 });
+    expect(r.record.weights.map((w) => w.node)).toEqual(['fc']);
+    expect(r.preparation.join('\n')).toContain('stay float: weights inside subgraphs are not supported');
+    const out = (await runModel(withLayer, { x: floatFeed(xs, [2, 3]), cond: new ort.Tensor('bool', [true], []) }))['y']!;
+    expect(out.dims).toEqual([2, 4]);
+    expect(withLayer.graph.nodes.some((n) => n.subgraphs().some((b) => b.nodes.some((k) => k.domain === DOMAIN)))).toBe(false);
+
+    const act = ifModel(true);
+    const e = await expectHbnnError(() => Pipeline.parse('import-qonnx', registry).run(cloneModel(act)), ErrorCodes.UNSUPPORTED_OP);
     expect(e.message).toContain(`${DOMAIN}::BipolarQuant node "wquant"`);
     expect(e.message).toContain(`inside the subgraph 'then_branch' of node "gate" (If)`);
     expect(e.context).toMatchObject({ subgraph: 'then_branch', owner: 'gate' });
-    const e2 = await expectHbnnError(() => prepareForQuantize(cloneModel(m)), ErrorCodes.UNSUPPORTED_OP);
+    const e2 = await expectHbnnError(() => prepareForQuantize(cloneModel(act)), ErrorCodes.UNSUPPORTED_OP);
     expect(e2.message).toContain('then_branch');
   });
 });

@@ -11,7 +11,7 @@ import { quantize, quantizePipeline } from '../../src/drivers/quantize.js';
 import { readQuantRecord } from '../../src/quant/format.js';
 import { evaluate } from '../../src/runtime/infer.js';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';
-import { quantizeOptionsFromCli } from '../../src/cli/quantize.js';
+import { quantizeOptionsFromCli } from '../../src/cli/run/quantize.js';
 import { A, FMNIST_CNN, addFloatInit, addInput, addNode, cloneModel, expectHbnnError, floatFeed, newModel, randomFloats, runModel } from '../helpers/build.js';
 
 const DATA = 'fmnist-mini:train';

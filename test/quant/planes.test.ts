@@ -8,7 +8,7 @@ import { Graph, Model } from '../../src/ir/graph.js';
 import { setTensorType } from '../../src/ir/types.js';
 import { DataType } from '../../src/ir/dtype.js';
 import { decodeModel, encodeModel, loadModel } from '../../src/onnx/io.js';
-import { isWeightCall, readQuantRecord, HBNN_FORMAT, HBNN_FORMAT_PACKED } from '../../src/quant/format.js';
+import { isWeightCall, readQuantRecord, writeQuantRecord, HBNN_FORMAT, HBNN_FORMAT_PACKED, META_FORMAT, META_RECORD, type QuantRecord } from '../../src/quant/format.js';
 import { addWeightCall, dequantizePlanes, findWeightCall, readWeightCall, rewriteWeightCall, type PlaneData } from '../../src/quant/planes.js';
 import { quantize } from '../../src/drivers/quantize.js';
 import { createSession, runSession, float32Tensor } from '../../src/runtime/ort.js';
@@ -193,6 +193,68 @@ describe('packed planes', () => {
     expect(wc.scales.name).toBe(scales);
     expect(Array.from(wc.planes)).toEqual(Array.from(f.planes));
     expect(m.graph.outputs[0]!.producer).toBe(wc.call);
+  });
+});
+
+describe('the quantization record', () => {
+  const weight = (tensor: string, extra: Record<string, unknown> = {}): QuantRecord['weights'][number] => ({
+    tensor,
+    node: `/${tensor}/Conv`,
+    op: 'Conv',
+    shape: [4, 2, 3, 3],
+    planes: `${tensor}.hbnn_codes`,
+    scales: `${tensor}.hbnn_scales`,
+    scaleValues: [0.25, 0.125, 0.0625],
+    perChannel: false,
+    heuristic: 'middle-out',
+    distribution: [0.7000000000000001, 0.19999999999999996, 0.09999999999999998],
+    histogram: [50, 15, 7],
+    avgBits: (50 + 2 * 15 + 3 * 7) / 72,
+    ...extra,
+  });
+  const record = (): QuantRecord => ({
+    format: HBNN_FORMAT_PACKED,
+    tool: 'hbnn-onnx',
+    weights: [
+      weight('a'),
+      // Fields unlike the defaults and derivations are kept: another heuristic and seed, suffixed names, an average not from the histogram.
+      weight('b', { heuristic: 'random', seed: 7, planes: 'b.hbnn_codes_1', scales: 'b.hbnn_scales_2', avgBits: 1.5, granularity: 'row' }),
+      weight('c', { perChannel: true, scaleValues: [[0.5, 0.25], [0.1, 0.2], [0.05, 0.01]] }),
+    ],
+    activations: [],
+    avgWeightBits: 1.4,
+    scalingLayer: { node: '/fc/Mul', scale: 'fc.scale', inserted: false },
+  });
+
+  it('hbnn-onnx/3 stores it compactly and reads it back as written (field order too); hbnn-onnx/2 files (full record) read as before', () => {
+    const m = weightModel([randomPlanes([4, 2, 3, 3], 3, 21)], 'packed');
+    const rec = record();
+    writeQuantRecord(m, rec);
+    expect(m.getMetadata(META_FORMAT)).toBe('hbnn-onnx/3');
+    const raw = m.getMetadata(META_RECORD)!;
+    const compact = JSON.parse(raw) as { weightDefaults: unknown; weights: Record<string, unknown>[] };
+    expect(compact.weightDefaults).toEqual({ perChannel: false, heuristic: 'middle-out', distribution: rec.weights[0]!.distribution });
+    expect(Object.keys(compact.weights[0]!)).toEqual(['tensor', 'node', 'op', 'shape', 'scaleValues', 'histogram']);
+    expect(compact.weights[1]).toMatchObject({ heuristic: 'random', seed: 7, planes: 'b.hbnn_codes_1', scales: 'b.hbnn_scales_2', avgBits: 1.5, granularity: 'row' });
+    expect(compact.weights[2]!.perChannel).toBe(true);
+    expect(raw.length).toBeLessThan(JSON.stringify(rec).length * 0.75);
+    const back = readQuantRecord(decodeModel(encodeModel(m)))!;
+    expect(JSON.stringify(back)).toBe(JSON.stringify(rec));
+    // A file of the previous packed format: the record as it was, read unchanged.
+    m.setMetadata(META_FORMAT, 'hbnn-onnx/2');
+    m.setMetadata(META_RECORD, JSON.stringify({ ...rec, format: 'hbnn-onnx/2' }));
+    expect(readQuantRecord(m)).toEqual({ ...rec, format: 'hbnn-onnx/2' });
+    m.setMetadata(META_FORMAT, 'hbnn-onnx/9');
+    expect(() => readQuantRecord(m)).toThrow(/hbnn-onnx\/9/);
+  });
+
+  it('a weight without one of the shared fields keeps the others as they were (no default invented for it)', () => {
+    const m = weightModel([randomPlanes([4, 2, 3, 3], 3, 22)], 'packed');
+    const rec = record();
+    delete (rec.weights[2] as Partial<QuantRecord['weights'][number]>).distribution;
+    writeQuantRecord(m, rec);
+    expect((JSON.parse(m.getMetadata(META_RECORD)!) as { weightDefaults: object }).weightDefaults).toEqual({ perChannel: false, heuristic: 'middle-out' });
+    expect(JSON.stringify(readQuantRecord(m))).toBe(JSON.stringify(rec));
   });
 });
 

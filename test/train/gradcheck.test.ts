@@ -96,14 +96,14 @@ describe('gradcheck: convolution', () => {
     await check(head(net3, c3, 2 * 4 * 3 * 2, 2), [2, 2, 4, 5, 4], 2);
   });
 
-  it('Conv on 16 channels: onnxruntime Conv forward, input gradient as a Conv with the flipped kernel, weight gradient from one channels-last patch Gather', async () => {
+  it('Conv on 16 channels: onnxruntime Conv forward, input gradient as a Conv with the flipped kernel, weight gradient from the kernel rows (dY row-shifted, X horizontal patches)', async () => {
     const net = new Net(['N', 2, 6, 6]);
     const pw = net.node('Conv', [net.x, net.param('pw', [16, 2, 1, 1]), net.param('pb', [16], 0.1)]); // C·K = 2: per-sample products
     const c = net.node('Conv', [pw, net.param('w', [4, 16, 3, 3], 0.3), net.param('b', [4], 0.1)], { pads: A.ints([1, 1, 1, 1]) });
     const r = await gradCheck(head(net, c, 4 * 6 * 6, 3), [2, 2, 6, 6], 3);
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const ops = r.tg.model.graph.nodes.filter((n) => !n.name.startsWith('loss')).map((n) => n.opType);
-    expect(ops.filter((o) => o === 'Gather').length).toBe(1); // the patches of dW
+    expect(ops.filter((o) => o === 'Gather').length).toBe(2); // dW: dY's rows per kernel row, X's horizontal patches
     expect(ops.filter((o) => o === 'Conv').length).toBe(3); // the two forwards and c's input gradient
     expect(ops).not.toContain('ConvTranspose');
   });
@@ -142,11 +142,33 @@ describe('gradcheck: convolution', () => {
     const r = await gradCheck(net.output(net.node('Gemm', [cat, net.param('hw', [3, 18 + 8], 0.3)], { transB: A.int(1) })), [2, 2, 7, 6], 3);
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const ops = r.tg.model.graph.nodes.filter((n) => !n.name.startsWith('loss')).map((n) => n.opType);
-    expect(ops.filter((o) => o === 'Gather').length).toBe(2);
+    expect(ops.filter((o) => o === 'Gather').length).toBe(3); // c (stride 2): one patch Gather; big (stride 1): the row split's two
 
     const net1 = new Net(['N', 16, 9]);
     const c1 = net1.node('Conv', [net1.x, net1.param('w', [3, 16, 4], 0.3)], { auto_pad: A.str('SAME_UPPER'), strides: A.ints([2]) });
     await check(head(net1, c1, 3 * 5, 3), [3, 16, 9], 3);
+  });
+});
+
+describe('gradcheck: weight gradients of stride-1 Convs split by kernel rows', () => {
+  it('per-sample products (dilation 2, asymmetric pads, 2x3 kernel) and one MatMul with the batch in the reduction (a 3x3 kernel on a 3x3 plane)', async () => {
+    // small on purpose: every parameter entry costs two float64 forward passes
+    const net = new Net(['N', 16, 5, 6]);
+    // H = 5+1+2 - 2 = 6 (2 rows, dilation 2), W = 6+0+1 - 4 = 3 (3 columns, dilation 2)
+    const c = net.node('Conv', [net.x, net.param('w', [2, 16, 2, 3], 0.3), net.param('b', [2], 0.1)], { pads: A.ints([1, 0, 2, 1]), dilations: A.ints([2, 2]) });
+    const r = await gradCheck(head(net, c, 2 * 6 * 3, 3), [2, 16, 5, 6], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    const dw = r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c.producer!.name}/grad/dW/`)).map((n) => n.opType);
+    expect(dw.filter((o) => o === 'Gather').length).toBe(2);
+    expect(dw).toContain('ReduceSum'); // per-sample products summed over the batch
+
+    const net2 = new Net(['N', 16, 3, 3]);
+    const c2 = net2.node('Conv', [net2.x, net2.param('w', [2, 16, 3, 3], 0.3)]); // 1x1 output
+    const r2 = await gradCheck(head(net2, c2, 2, 3), [3, 16, 3, 3], 3);
+    for (const [name, err] of Object.entries(r2.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    const ops = r2.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c2.producer!.name}/grad/dW/`)).map((n) => n.opType);
+    expect(ops.filter((o) => o === 'Gather').length).toBe(2);
+    expect(ops).not.toContain('ReduceSum'); // one MatMul over (rows, batch, columns)
   });
 });
 

@@ -11,14 +11,14 @@
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import { loadLiberty, resolveLiberty, DEFAULT_LIBERTY, DEFAULT_LIBERTY_PACKAGE } from './liberty.js';
-import { defaultYosys, runYosys, yosysScript, yosysVersion, YOSYS_PACKAGE } from './yosys.js';
+import { defaultYosys, netlistModule, runYosys, yosysScript, yosysVersion, YOSYS_PACKAGE } from './yosys.js';
 import { SYNTH_FORMAT, SYNTH_TARGETS, type SynthDesign, type SynthOptions, type SynthReport, type SynthRun, type SynthTarget } from './types.js';
 import { asicResources, sequentialTypes, xilinxResources, XILINX_SEQUENTIAL_TYPES } from './resources.js';
 
 export { DEFAULT_LIBERTY, DEFAULT_LIBERTY_PACKAGE, YOSYS_PACKAGE, loadLiberty, resolveLiberty, yosysVersion };
 export { parseLiberty } from './liberty.js';
 export type { Liberty, LibertyCell } from './liberty.js';
-export { parseLtp, parseStatJson } from './yosys.js';
+export { netlistModule, parseLtp, parseLtpModules, parseStatJson, parseStatModules } from './yosys.js';
 export { asicResources, xilinxResources } from './resources.js';
 export type { AsicResources, AsicCellCount, XilinxResources } from './resources.js';
 
@@ -28,14 +28,15 @@ export type { SynthDesign, SynthOptions, SynthReport, SynthRun, SynthTarget, Syn
 const DEFAULT_TIMEOUT_MS = 600_000;
 
 /** The synthesis commands of a target for top module `top`. */
-export function synthCommands(target: SynthTarget, top: string, o: { family?: string; liberty?: string } = {}): string[] {
+export function synthCommands(target: SynthTarget, top: string, o: { family?: string; liberty?: string; flatten?: boolean } = {}): string[] {
+  const flatten = o.flatten === false ? '' : '-flatten ';
   switch (target) {
     case 'xilinx':
       // Out of context (no I/O buffers), as the HLS estimate counts the design alone.
-      return [`synth_xilinx -flatten -noiopad -family ${o.family ?? 'xc7'} -top ${top}`];
+      return [`synth_xilinx ${flatten}-noiopad -family ${o.family ?? 'xc7'} -top ${top}`];
     case 'asic': {
       const lib = o.liberty ?? DEFAULT_LIBERTY;
-      return [`synth -flatten -top ${top}`, `dfflibmap -liberty ${lib}`, `abc -liberty ${lib}`, 'opt_clean -purge'];
+      return [`synth ${flatten}-top ${top}`, `dfflibmap -liberty ${lib}`, `abc -liberty ${lib}`, 'opt_clean -purge'];
     }
   }
 }
@@ -45,7 +46,8 @@ function toMap(files: SynthDesign['files']): ReadonlyMap<string, string | Uint8A
 }
 
 /**
- * Synthesizes `design` with yosys: the whole design (flattened) and each unit on its own.
+ * Synthesizes `design` with yosys: the whole design (flattened) and each unit on its own; with
+ * `flatten: false` the whole design hierarchically, each unit's figures read from its netlist.
  * TOOLCHAIN when yosys is missing (naming the Debian package), a default Liberty file is
  * missing (naming qflow-tech-osu018) or synthesis fails (with yosys's message).
  */
@@ -61,15 +63,22 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
   const version = await yosysVersion(yosys);
   const cut = o.depth === false ? undefined : liberty ? sequentialTypes(liberty) : [...XILINX_SEQUENTIAL_TYPES];
   const t0 = performance.now();
+  const hierarchical = o.flatten === false && o.whole !== false;
   const runs: { name: string; module: string; params?: Readonly<Record<string, number | string>> }[] = [];
   if (o.whole !== false) runs.push({ name: 'total', module: design.top });
-  if (o.perUnit !== false) for (const u of design.units ?? []) runs.push({ name: u.name, module: u.module, ...(u.params ? { params: u.params } : {}) });
+  // hierarchical: the units are modules of the design's own netlist (no runs of their own)
+  if (o.perUnit !== false && !hierarchical) for (const u of design.units ?? []) runs.push({ name: u.name, module: u.module, ...(u.params ? { params: u.params } : {}) });
   const results: SynthRun[] = [];
+  const resources = (cellsByType: Record<string, number>): Pick<SynthRun, 'xilinx' | 'asic'> => ({
+    ...(o.target === 'xilinx' ? { xilinx: xilinxResources(cellsByType) } : {}),
+    ...(liberty ? { asic: asicResources(cellsByType, liberty) } : {}),
+  });
   let script: string[] = [];
   for (const run of runs) {
-    const what = run.name === 'total' ? `the design (${run.module}, ${o.target})` : `unit ${run.name} (${run.module}, ${o.target})`;
+    const what = run.name === 'total' ? `the design (${run.module}, ${o.target}${hierarchical ? ', hierarchical' : ''})` : `unit ${run.name} (${run.module}, ${o.target})`;
     o.onRun?.(what);
-    const synth = synthCommands(o.target, run.module, { ...(o.family ? { family: o.family } : {}), ...(liberty ? { liberty: liberty.file } : {}) });
+    const flatten = !(hierarchical && run.name === 'total');
+    const synth = synthCommands(o.target, run.module, { ...(o.family ? { family: o.family } : {}), ...(liberty ? { liberty: liberty.file } : {}), flatten });
     const spec = { files, top: run.module, ...(run.params ? { params: run.params } : {}), synth, ...(cut ? { depthCutTypes: cut } : {}), ...(liberty ? { beforeDepth: [`read_liberty -lib ${liberty.file}`] } : {}), yosys, timeoutMs, what };
     if (script.length === 0) script = yosysScript(spec);
     const r = await runYosys(spec);
@@ -77,12 +86,22 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
       name: run.name,
       module: run.module,
       cellsByType: r.cellsByType,
-      ...(o.target === 'xilinx' ? { xilinx: xilinxResources(r.cellsByType) } : {}),
-      ...(liberty ? { asic: asicResources(r.cellsByType, liberty) } : {}),
+      ...resources(r.cellsByType),
       ...(r.depth !== undefined ? { depth: r.depth } : {}),
       warnings: r.warnings.length,
       seconds: Math.round(r.seconds * 100) / 100,
     });
+    if (hierarchical && run.name === 'total' && o.perUnit !== false) {
+      for (const u of design.units ?? []) {
+        const m = netlistModule(Object.keys(r.modules), u.module);
+        if (m === undefined) {
+          fail(ErrorCodes.TOOLCHAIN, `unit ${u.name}: module ${u.module} is not (or not once) in the hierarchical netlist of ${design.top}; modules: ${Object.keys(r.modules).join(', ')}`, { module: u.module });
+        }
+        const cells = r.modules[m]!;
+        const depth = r.moduleDepths?.[m];
+        results.push({ name: u.name, module: u.module, cellsByType: cells, ...resources(cells), ...(depth !== undefined ? { depth } : {}), warnings: 0, seconds: 0 });
+      }
+    }
   }
   const total = results.find((r) => r.name === 'total' && o.whole !== false);
   return {
@@ -91,6 +110,7 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
     yosys: version,
     ...(o.target === 'xilinx' ? { family: o.family ?? 'xc7' } : {}),
     ...(liberty ? { liberty: { file: liberty.file, name: liberty.name } } : {}),
+    hierarchical,
     ...(total ? { total } : {}),
     units: results.filter((r) => r !== total),
     script,

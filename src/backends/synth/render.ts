@@ -33,6 +33,7 @@ export function renderSynthMarkdown(report: SynthReport, estimates: readonly Syn
   lines.push(`# Synthesis (${report.target === 'xilinx' ? `yosys synth_xilinx, ${report.family}` : `yosys + abc, ${report.liberty?.name ?? ''}`})`);
   lines.push('');
   lines.push(`${report.yosys}; ${report.seconds.toFixed(1)} s.${report.liberty ? ` Liberty: ${report.liberty.file}.` : ''}`);
+  if (report.hierarchical) lines.push('', 'Whole design synthesized hierarchically: each module (each parameter set of a generic one) mapped once, not optimized across module boundaries; the total counts every module once per instance, and each unit is its module in that netlist.');
   lines.push('');
   if (report.target === 'xilinx') {
     lines.push(row(['unit', 'module', 'LUT', 'LUT logic', 'LUTRAM', 'FF', 'CARRY4', 'MUXF', 'BRAM18', 'DSP', 'depth', 'estimated LUT', 'est/synth', 'fitted LUT', 'fit/synth']));

@@ -34,6 +34,13 @@ export interface SynthOptions {
   whole?: boolean;
   /** Synthesize each unit on its own (default true). */
   perUnit?: boolean;
+  /**
+   * Flatten the whole design before mapping (default true). false: hierarchical synthesis,
+   * each module (each parameter set of a generic one) mapped once, not optimized across module
+   * boundaries; the totals count a module's cells once per instance, and each unit's figures
+   * are its module's in the same netlist (no run of its own). Units always run flattened.
+   */
+  flatten?: boolean;
   /** Compute the longest topological path (default true). */
   depth?: boolean;
   /** Called before each yosys run (progress). */
@@ -47,7 +54,7 @@ export interface SynthRun {
   cellsByType: Record<string, number>;
   xilinx?: XilinxResources;
   asic?: AsicResources;
-  /** Longest topological path in cells between registers or ports (yosys ltp), if computed. */
+  /** Longest topological path in cells between registers or ports (yosys ltp), if computed; hierarchical: the longest inside any one module. */
   depth?: number;
   warnings: number;
   seconds: number;
@@ -60,7 +67,9 @@ export interface SynthReport {
   yosys: string;
   family?: string;
   liberty?: { file: string; name: string };
-  /** The whole design, flattened (absent when not asked). */
+  /** Whether the whole design was synthesized hierarchically (`flatten: false`). */
+  hierarchical: boolean;
+  /** The whole design, flattened or hierarchical (absent when not asked). */
   total?: SynthRun;
   units: SynthRun[];
   /** The yosys script of the whole-design run (or the first unit's). */

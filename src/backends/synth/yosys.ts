@@ -45,8 +45,12 @@ function missingYosys(yosys: string): never {
 export interface YosysRunResult {
   /** Cell counts by type of the top module (after flattening, the whole design). */
   cellsByType: Record<string, number>;
-  /** Longest topological path in cells (ltp, after removing the sequential cells), if asked. */
+  /** Cell counts by type of every module of the netlist, by yosys's module name (e.g. `$paramod$…\\unit`); a hierarchical netlist's modules list their submodule instances as cells. */
+  modules: Record<string, Record<string, number>>;
+  /** Longest topological path in cells (ltp, after removing the sequential cells), if asked: the longest of any module. */
   depth?: number;
+  /** The same per module (a hierarchical netlist's paths end at module ports). */
+  moduleDepths?: Record<string, number>;
   /** Warnings yosys printed. */
   warnings: string[];
   seconds: number;
@@ -137,11 +141,18 @@ export async function runYosys(spec: YosysRunSpec): Promise<YosysRunResult> {
     }
     const statFile = path.join(dir, 'stat.json');
     if (!fs.existsSync(statFile)) fail(ErrorCodes.TOOLCHAIN, `yosys wrote no statistics for ${spec.what}:\n${yosysMessage(r.stdout, r.stderr)}`, { tool: spec.yosys, module: spec.top });
-    const cellsByType = parseStatJson(fs.readFileSync(statFile, 'utf8'), spec.top);
+    const stat = fs.readFileSync(statFile, 'utf8');
+    const cellsByType = parseStatJson(stat, spec.top);
+    const modules = parseStatModules(stat);
     let depth: number | undefined;
+    let moduleDepths: Record<string, number> | undefined;
     if (spec.depthCutTypes) {
       const ltp = path.join(dir, 'ltp.txt');
-      depth = fs.existsSync(ltp) ? parseLtp(fs.readFileSync(ltp, 'utf8')) : undefined;
+      if (fs.existsSync(ltp)) {
+        const text = fs.readFileSync(ltp, 'utf8');
+        depth = parseLtp(text);
+        moduleDepths = parseLtpModules(text);
+      }
     }
     const warnings = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => l.startsWith('Warning:'));
     const outputs = new Map<string, string>();
@@ -150,7 +161,7 @@ export async function runYosys(spec: YosysRunSpec): Promise<YosysRunResult> {
       if (!fs.existsSync(f)) fail(ErrorCodes.TOOLCHAIN, `yosys wrote no ${name} for ${spec.what}:\n${yosysMessage(r.stdout, r.stderr)}`, { tool: spec.yosys, module: spec.top });
       outputs.set(name, fs.readFileSync(f, 'utf8'));
     }
-    return { cellsByType, ...(depth !== undefined ? { depth } : {}), warnings, seconds, outputs };
+    return { cellsByType, modules, ...(depth !== undefined ? { depth } : {}), ...(moduleDepths ? { moduleDepths } : {}), warnings, seconds, outputs };
   } finally {
     temp.dispose();
   }
@@ -174,6 +185,40 @@ export function parseStatJson(text: string, top: string): Record<string, number>
   const out: Record<string, number> = {};
   for (const k of Object.keys(byType).sort()) out[k.replace(/^\\/, '')] = byType[k]!;
   return out;
+}
+
+/** Cell counts by type of every module in `stat -json` output, by module name (without yosys's leading backslash). */
+export function parseStatModules(text: string): Record<string, Record<string, number>> {
+  let j: { modules?: Record<string, { num_cells_by_type?: Record<string, number> }> };
+  try {
+    j = JSON.parse(text) as typeof j;
+  } catch {
+    return {};
+  }
+  const out: Record<string, Record<string, number>> = {};
+  for (const [name, m] of Object.entries(j.modules ?? {})) {
+    const cells: Record<string, number> = {};
+    for (const k of Object.keys(m.num_cells_by_type ?? {}).sort()) cells[k.replace(/^\\/, '')] = m.num_cells_by_type![k]!;
+    out[name.replace(/^\\/, '')] = cells;
+  }
+  return out;
+}
+
+/** The longest path of each module from `ltp` output, by module name. */
+export function parseLtpModules(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/Longest topological path in (\S+) \(length=(\d+)\)/g)) out[m[1]!.replace(/^\\/, '')] = Number(m[2]);
+  return out;
+}
+
+/**
+ * The netlist module that is `module` in a hierarchical run: `module` itself, or the one
+ * derived from it with parameters (`$paramod\module\P=…` or `$paramod$<hash>\module`); undefined
+ * if none or several (a generic module instantiated with different parameters).
+ */
+export function netlistModule(names: Iterable<string>, module: string): string | undefined {
+  const hits = [...names].filter((n) => n === module || (n.startsWith('$paramod') && (n.endsWith(`\\${module}`) || n.includes(`\\${module}\\`))));
+  return hits.length === 1 ? hits[0] : undefined;
 }
 
 /** The length of the longest path from `ltp` output ("Longest topological path in M (length=N):"), the largest if several modules. */

@@ -95,9 +95,13 @@ const GEOMETRY = [
  * The line buffer and schedule of the window and pooling stages (as the HLS code): read input
  * row iy (W pixel beats) into a ring of SPAN + SH rows, then emit every output row y whose
  * last input row min(y·SH − PT + SPAN − 1, H − 1) has arrived; after row H − 1, the next sample.
- * `emit` are the states after CHECK: they must return to CHECK after an output row (y + 1).
+ * Emitting an output pixel (y, ox) is LOAD (`load`: fill the output register from the line
+ * buffer in one cycle) then SEND (out_valid; `beats`: the register leaves in beats counted by
+ * that counter up to `last`, else as one beat); after the last pixel of the row, CHECK (y + 1).
  */
-function lineBufferItems(emitStates: Stmt[], sendCond: string): Item[] {
+function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }): Item[] {
+  const nextPixel: Stmt = { kind: 'if', cond: 'ox == OW - 1', then: [set('y', 'y + 1'), set('state', 'CHECK')], else: [set('ox', 'ox + 1'), set('state', 'LOAD')] };
+  const sent: Stmt = beats ? { kind: 'if', cond: `${beats.counter} == ${beats.last}`, then: [nextPixel], else: [set(beats.counter, `${beats.counter} + 1`)] } : nextPixel;
   return [
     lp('SPAN', '(KH - 1) * DH + 1', 'input rows a window covers'),
     lp('ROWS', 'SPAN + SH', 'rows in the ring buffer'),
@@ -147,18 +151,20 @@ function lineBufferItems(emitStates: Stmt[], sendCond: string): Item[] {
                     {
                       kind: 'if',
                       cond: 'y < OH && last_row <= iy',
-                      then: [set('ox', '0'), set('state', sendCond)],
+                      then: [set('ox', '0'), set('state', 'LOAD')],
                       else: [{ kind: 'if', cond: 'iy == H - 1', then: [set('iy', '0'), set('y', '0'), set('state', 'READ')], else: [set('iy', 'iy + 1'), set('state', 'READ')] }],
                     },
                   ],
                 },
-                ...(emitStates as { kind: 'case'; arms: { match: string[]; body: Stmt[] }[] }[]).flatMap((s) => s.arms),
+                { match: ['LOAD'], body: [...load, ...(beats ? [set(beats.counter, '0')] : []), set('state', 'SEND')] },
+                { match: ['SEND'], body: [{ kind: 'if', cond: 'out_ready', then: [sent] }] },
               ],
             },
           ],
         },
       ],
     },
+    { kind: 'assign', lhs: 'out_valid', rhs: 'state == SEND' },
   ];
 }
 
@@ -188,37 +194,8 @@ const WINDOW_LOCALS: Item[] = [net('integer', 'a'), net('integer', 'b'), net('in
  * entry 0) is loaded into `win` in one cycle (LOAD), then sent in beats of SIMD entries (SEND).
  */
 export function windowModule(): Module {
-  const arms: Stmt = {
-    kind: 'case',
-    expr: 'state',
-    arms: [
-      {
-        match: ['LOAD'],
-        body: [
-          windowLoop([set('win[(a * KW + b) * C * EB +: C * EB]', 'line[(wy % ROWS) * W + wx]')], [set('win[(a * KW + b) * C * EB +: C * EB]', '0')]),
-          set('k', '0'),
-          set('state', 'SEND'),
-        ],
-      },
-      {
-        match: ['SEND'],
-        body: [
-          {
-            kind: 'if',
-            cond: 'out_ready',
-            then: [
-              {
-                kind: 'if',
-                cond: 'k == BEATS - 1',
-                then: [{ kind: 'if', cond: 'ox == OW - 1', then: [set('y', 'y + 1'), set('state', 'CHECK')], else: [set('ox', 'ox + 1'), set('state', 'LOAD')] }],
-                else: [set('k', 'k + 1')],
-              },
-            ],
-          },
-        ],
-      },
-    ],
-  };
+  const window = (value: string): Stmt => set('win[(a * KW + b) * C * EB +: C * EB]', value);
+  const load = windowLoop([window('line[(wy % ROWS) * W + wx]')], [window('0')]);
   return {
     name: 'hbnn_swu',
     comment: ['sliding window unit: [C,H,W] pixels (one beat each, HWC order) → per output pixel the (kh, kw, c) window in beats of SIMD entries'],
@@ -230,8 +207,7 @@ export function windowModule(): Module {
       net('reg', 'win', 'MW * EB'),
       net('integer', 'k', undefined, { comment: 'beat of the window being sent' }),
       ...WINDOW_LOCALS,
-      ...lineBufferItems([arms], 'LOAD'),
-      { kind: 'assign', lhs: 'out_valid', rhs: 'state == SEND' },
+      ...lineBufferItems([load], { counter: 'k', last: 'BEATS - 1' }),
       { kind: 'assign', lhs: 'out_data', rhs: 'win[k * SIMD * EB +: SIMD * EB]' },
     ],
   };
@@ -239,45 +215,36 @@ export function windowModule(): Module {
 
 /**
  * Max pooling: per output pixel (LOAD) the largest entry of each channel inside the window
- * (padding never wins), sent as one beat of C entries (SEND). Fixed-point entries compare as
- * signed integers; bit-plane codes by their level rank (RANK: 8 bits per code, code c at bits 8·c).
+ * (padding never wins; ties keep the first), sent as one beat of C entries (SEND). Each window
+ * position's pixel is read from the line buffer once (`pix`) and compared channel by channel
+ * (one read port per position: synthesis does not build a port per channel and position).
+ * Fixed-point entries compare as signed integers; bit-plane codes by their level rank (RANK:
+ * 8 bits per code, code c at bits 8·c).
  */
 export function maxPoolModule(): Module {
-  const arms: Stmt = {
-    kind: 'case',
-    expr: 'state',
-    arms: [
-      {
-        match: ['LOAD'],
-        body: [
-          {
-            kind: 'for',
-            index: 'ch',
-            from: '0',
-            to: 'C',
-            body: [
-              set('any', "1'b0", true),
-              set('best', '0', true),
-              windowLoop(
-                [
-                  set('v', 'line[(wy % ROWS) * W + wx][ch * EB +: EB]', true),
-                  { kind: 'if', cond: '!any || (BINARY ? RANK[v * 8 +: 8] > RANK[best * 8 +: 8] : $signed(v) > $signed(best))', then: [set('best', 'v', true)] },
-                  set('any', "1'b1", true),
-                ],
-                [],
-              ),
-              set('pooled[ch * EB +: EB]', 'best'),
-            ],
-          },
-          set('state', 'SEND'),
-        ],
-      },
-      {
-        match: ['SEND'],
-        body: [{ kind: 'if', cond: 'out_ready', then: [{ kind: 'if', cond: 'ox == OW - 1', then: [set('y', 'y + 1'), set('state', 'CHECK')], else: [set('ox', 'ox + 1'), set('state', 'LOAD')] }] }],
-      },
-    ],
-  };
+  const load: Stmt[] = [
+    set('any', "1'b0", true),
+    set('best', '0', true),
+    windowLoop(
+      [
+        set('pix', 'line[(wy % ROWS) * W + wx]', true),
+        {
+          kind: 'for',
+          index: 'ch',
+          from: '0',
+          to: 'C',
+          body: [
+            set('v', 'pix[ch * EB +: EB]', true),
+            set('b0', 'best[ch * EB +: EB]', true),
+            { kind: 'if', cond: '!any || (BINARY ? RANK[v * 8 +: 8] > RANK[b0 * 8 +: 8] : $signed(v) > $signed(b0))', then: [set('best[ch * EB +: EB]', 'v', true)] },
+          ],
+        },
+        set('any', "1'b1", true),
+      ],
+      [],
+    ),
+    set('pooled', 'best'),
+  ];
   return {
     name: 'hbnn_maxpool',
     comment: ['max pooling over [C,H,W] pixels with a line buffer: one output pixel (C entries) per beat'],
@@ -285,13 +252,14 @@ export function maxPoolModule(): Module {
     ports: streamPorts('C * EB', 'C * EB'),
     items: [
       net('reg', 'pooled', 'C * EB'),
-      net('reg', 'best', 'EB'),
+      net('reg', 'best', 'C * EB', { comment: 'per-channel maxima so far (blocking, within LOAD)' }),
+      net('reg', 'pix', 'C * EB', { comment: 'the pixel at one window position' }),
       net('reg', 'v', 'EB'),
-      net('reg', 'any'),
+      net('reg', 'b0', 'EB'),
+      net('reg', 'any', undefined, { comment: 'a window position inside the image was read' }),
       net('integer', 'ch'),
       ...WINDOW_LOCALS,
-      ...lineBufferItems([arms], 'LOAD'),
-      { kind: 'assign', lhs: 'out_valid', rhs: 'state == SEND' },
+      ...lineBufferItems(load),
       { kind: 'assign', lhs: 'out_data', rhs: 'pooled' },
     ],
   };

@@ -13,8 +13,9 @@
  *    The unit's weight columns are permuted into the order entries arrive on its input
  *    stream (window order (kh, kw, c); a flattened image in HWC order), which changes no sum.
  * 3. `relu`, `scale` and a standalone `threshold` (fixed-point input) are element-wise
- *    stages; `maxpool` is a line-buffer stage; `reshape` only changes how later stages read
- *    the stream; `argmax` writes the class index to the output AXI-Stream.
+ *    stages; `maxpool` and `avgpool` are line-buffer stages, except an `avgpool` whose window
+ *    is the whole map (global average pooling): a streaming accumulator per channel that reads
+ *    its input at the input's beat; `reshape` only changes how later stages read the stream; `argmax` writes the class index to the output AXI-Stream.
  * 4. Where a stage needs another beat than its input stream carries (window and pooling
  *    stages read whole pixels, units read SIMD entries), a width converter is inserted.
  * 5. Branches: a tensor read by several ops gets a duplicate-stream stage (`dup`) with one
@@ -356,8 +357,22 @@ class DesignBuilder {
         const s0 = this.current(op);
         if (s0.layout.kind !== 'hwc') this.err(op, 'average pooling needs an image stream [C,H,W]');
         const g = poolGeometry(t.shape, op, op.ceilMode);
-        const s = this.withBeat(op, s0, g.channels);
-        const out = this.stream(op.output, entryOf(tout), g.channels, g.channels * g.outHeight * g.outWidth, { kind: 'hwc', c: g.channels, h: g.outHeight, w: g.outWidth });
+        const c = g.channels;
+        const pixels = g.height * g.width;
+        // The whole map in one window: the streaming accumulator reads the input at its beat.
+        const global = g.outHeight === 1 && g.outWidth === 1 && g.kernel[0] === g.height && g.kernel[1] === g.width && g.pads.every((x) => x === 0) && g.dilations.every((x) => x === 1);
+        let s: StreamInfo;
+        let beat: number;
+        if (global) {
+          const keep = !(this.openInput && this.openInput.out === s0) && c % s0.beat === 0;
+          beat = keep ? s0.beat : this.joinBeat(c, c * pixels);
+          s = this.withBeat(op, s0, beat);
+        } else {
+          // Whole pixels into the line buffer; the averages of an output pixel in C/beat beats.
+          s = this.withBeat(op, s0, c);
+          beat = this.poolBeat(c, pixels, g.outHeight * g.outWidth);
+        }
+        const out = this.stream(op.output, entryOf(tout), beat, c * g.outHeight * g.outWidth, { kind: 'hwc', c, h: g.outHeight, w: g.outWidth });
         const div = avgPoolDivisors(t.shape, op, g.outHeight, g.outWidth, op.countIncludePad);
         const { table } = this.stageOperand(op, t, op.operand);
         return this.push({
@@ -368,6 +383,7 @@ class DesignBuilder {
           in: s,
           out,
           ...g,
+          global,
           alignShift: op.operand.shift,
           ...(table ? { table } : {}),
           mult: Array.from(div, (n) => op.multipliers[String(n)]!),
@@ -438,6 +454,17 @@ class DesignBuilder {
     if (this.maxCycles === undefined) return width;
     for (let d = 1; d < width; d++) if (width % d === 0 && entries / d <= this.maxCycles) return d;
     return width;
+  }
+
+  /**
+   * The output beat of a line-buffered average pool: the smallest divisor of its channels whose
+   * cycles per sample (a pixel read per cycle, then C/beat cycles per output pixel) meet the
+   * budget; all channels without a budget or when none does.
+   */
+  private poolBeat(channels: number, pixels: number, outPixels: number): number {
+    if (this.maxCycles === undefined) return channels;
+    for (let d = 1; d < channels; d++) if (channels % d === 0 && pixels + (outPixels * channels) / d <= this.maxCycles) return d;
+    return channels;
   }
 
   /** Residual addition: an add-streams stage over inputs in one order and one beat. */
@@ -700,8 +727,9 @@ export function stageLead(s: HlsStage): number {
   switch (s.kind) {
     case 'window':
     case 'maxpool':
-    case 'avgpool':
       return windowLead(s, s.height);
+    case 'avgpool':
+      return s.global ? 1 : windowLead(s, s.height);
     case 'unit':
       return 1 / s.reps;
     case 'argmax':

@@ -424,8 +424,11 @@ export function stageCycles(s: HlsStage): number {
     case 'scale':
       return s.in.entries / s.in.beat;
     case 'maxpool':
-    case 'avgpool':
       return s.height * s.width;
+    case 'avgpool':
+      // Global: every pixel in C/beat beats, then C/beat output beats; line-buffered: a pixel
+      // per cycle, then C/beat cycles per output pixel.
+      return s.global ? (s.height * s.width + 1) * (s.channels / s.in.beat) : s.height * s.width + (s.outHeight * s.outWidth * s.channels) / s.out.beat;
     case 'clip':
     case 'leakyrelu':
       return s.in.entries / s.in.beat;
@@ -533,14 +536,28 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       return { ...base, luts, lutsDense: luts, bram18: bram, dsp: 0 };
     }
     case 'avgpool': {
-      // Ours: an adder per channel lane (a pixel per cycle), the multiply by 1/n per channel
-      // (DSP48), the clamp, and the K-row line buffer of the max pool.
+      // Ours: an accumulator adder and a clamp per lane, the aligners, and one multiplier by
+      // 1/n per lane (DSP48), the lanes being the beat of the averages (C/beat channels share
+      // each). Global: the accumulators, C/beat words of beat × sum bits (registers for one
+      // word, LUTRAM up to 64 words, FINN's distributed formula, else block RAM); no line
+      // buffer. Line-buffered: the K-row pixel buffer of the max pool.
       const bits = entryBits(s.in.entry);
+      const lanes = s.global ? s.in.beat : s.out.beat;
       const sumBits = entryBits(s.out.entry) + Math.ceil(Math.log2(s.kernel[0] * s.kernel[1] + 1)) + 1;
+      const operand = operandLuts([s.in], [{ shift: s.alignShift, ...(s.table ? { table: s.table } : {}) }]);
+      const dsp = lanes * dspPerMultiplier(sumBits, constBits(s.mult));
+      if (s.global) {
+        const words = s.channels / lanes;
+        const accLutram = words > 1 && words <= 64 ? lanes * sumBits * Math.ceil(words / 64) : 0;
+        const bram = words > 64 ? bram18For(words, lanes * sumBits) : 0;
+        const luts = Math.round(FINN_C0 + lanes * (sumBits + entryBits(s.out.entry)) + operand + accLutram);
+        return { ...base, luts, lutsDense: luts, bram18: bram, dsp };
+      }
       const lutram = s.width <= 64 ? s.kernel[0] * s.channels * bits : 0;
-      const luts = Math.round(FINN_C0 + s.channels * (sumBits + entryBits(s.out.entry)) + lutram);
+      // Summing a window of a pixel's lanes: an adder tree of K·K aligned entries per lane.
+      const luts = Math.round(FINN_C0 + lanes * (s.kernel[0] * s.kernel[1] * sumBits + entryBits(s.out.entry)) + (lanes * s.kernel[0] * s.kernel[1] * operand) / s.in.beat + lutram);
       const bram = s.width <= 64 ? 0 : s.kernel[0] * bram18For(s.width, s.channels * bits);
-      return { ...base, luts, lutsDense: luts, bram18: bram, dsp: s.channels * dspPerMultiplier(sumBits, constBits(s.mult)) };
+      return { ...base, luts, lutsDense: luts, bram18: bram, dsp };
     }
     case 'clip': {
       const luts = Math.round(10 + s.in.beat * entryBits(s.in.entry));

@@ -206,13 +206,22 @@ export interface MaxPoolStage extends StageBase, SlidingWindowGeometry {
 }
 
 /**
- * Average pooling (AveragePool, GlobalAveragePool) over [C,H,W] pixels with a line buffer: per
- * window Σ of the entries aligned to the output's frac (fixed: a rounding shift; binary: the
- * level's value, `table` by entry code), then q = clamp((Σ·mult[pixel] + 2^(shift−1)) >> shift),
- * mult[pixel] the multiplier of the pixel's divisor (docs/bit-ir.md, avgpool).
+ * Average pooling (AveragePool, GlobalAveragePool): per window Σ of the entries aligned to the
+ * output's frac (fixed: a rounding shift; binary: the level's value, `table` by entry code), then
+ * q = clamp((Σ·mult[pixel] + 2^(shift−1)) >> shift), mult[pixel] the multiplier of the pixel's
+ * divisor (docs/bit-ir.md, avgpool).
+ * - `global`: the window is the whole map (GlobalAveragePool, or an AveragePool whose kernel is
+ *   the map): a streaming accumulator, no line buffer. It reads the input at its own beat
+ *   (`in.beat` entries of a pixel per cycle), adds them to one accumulator per channel (C/beat
+ *   words of `beat` accumulators), and after the last pixel writes the C averages in C/beat beats,
+ *   `beat` multipliers shared by the channels.
+ * - otherwise: a line buffer of whole pixels; per output pixel the C averages in C/`out.beat`
+ *   beats (`out.beat` multipliers shared by the channels).
  */
 export interface AvgPoolStage extends StageBase, SlidingWindowGeometry {
   kind: 'avgpool';
+  /** The window is the whole [H, W] map (one output pixel): the streaming accumulator. */
+  global: boolean;
   /** Fixed input: rounding right shift aligning an entry (0: the entry itself). */
   alignShift: number;
   /** Binary input: aligned integer per entry code. */

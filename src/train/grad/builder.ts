@@ -34,7 +34,7 @@ import type { FunctionPb } from '../../ir/messages.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import { isWeightCall } from '../../quant/format.js';
 import { weightCallDims } from '../../quant/planes.js';
-import { GradContext } from './context.js';
+import { GradContext, type ConvRuleChoice } from './context.js';
 import { NON_DIFFERENTIABLE, ruleKey, type ForwardResult, type GradRegistry, type TrainingHooks } from './registry.js';
 import { builtinGradRules } from './rules/index.js';
 import { forwardShapes } from './shapes.js';
@@ -74,6 +74,11 @@ export interface BuildOptions {
    * plain ONNX Convs only (the graph then runs on any onnxruntime build).
    */
   nchwcBlock?: number;
+  /**
+   * Forces one Conv gradient form where it applies (per-shape measurements:
+   * bench/train-rule-sweep.mjs); default: chosen per node by shape (docs/training.md).
+   */
+  convRules?: ConvRuleChoice;
 }
 
 export interface TrainingParam {
@@ -181,6 +186,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   tm.functions = (model.functions as FunctionPb[]).map((f) => withOpset(f, opset));
   const tg = tm.graph;
   const ctx = new GradContext(tg, opset);
+  if (opts.convRules) ctx.convRules = opts.convRules;
   if (opts.nchwcBlock && opts.nchwcBlock > 1) {
     ctx.nchwcBlock = opts.nchwcBlock;
     tm.opsetImports.push({ domain: NCHWC_DOMAIN, version: 1 });

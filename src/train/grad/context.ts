@@ -36,6 +36,19 @@ export const attr = {
   tensor: (t: Tensor): Attribute => ({ type: 'tensor', value: t }),
 };
 
+/**
+ * Conv gradient forms a measurement can force (BuildOptions.convRules): dW from the kh·kw-fold
+ * channels-last patches (`patches`: per-sample products or one MatMul, as perSampleProducts
+ * says), or split by kernel rows (`rows`); dX as a Conv of dY with the flipped kernel
+ * (`flipped`, NCHWc where it applies), or ConvTranspose (`transpose`).
+ */
+export interface ConvRuleChoice {
+  weightGrad?: 'patches' | 'rows';
+  inputGrad?: 'flipped' | 'transpose';
+  /** dW (both forms): per-sample products summed over the batch, or one MatMul with the batch in the reduction. */
+  products?: 'per-sample' | 'one';
+}
+
 export class GradContext {
   readonly graph: Graph;
   /** ai.onnx version of the training graph (>= 17). */
@@ -49,6 +62,8 @@ export class GradContext {
   scope = 'train';
   /** Channel block of onnxruntime's NCHWc Conv kernel on this CPU (nchwc.ts); 0: not used. */
   nchwcBlock = 0;
+  /** Forced Conv gradient forms (measurements only); empty: chosen by shape. */
+  convRules: ConvRuleChoice = {};
   /** Training-graph values whose layout is not the forward model's (see phase-layout.ts). */
   private readonly layouts = new Map<Value, Layout>();
   private readonly canonicalOf = new Map<Value, Value>();

@@ -12,7 +12,10 @@ import {
   DEFAULT_LIBERTY,
   loadLiberty,
   parseLiberty,
+  netlistModule,
   parseLtp,
+  parseLtpModules,
+  parseStatModules,
   renderSynthMarkdown,
   resolveLiberty,
   synthesize,
@@ -42,6 +45,13 @@ module top(input wire clk, input wire rst, input wire [15:0] x, output wire [7:0
 endmodule
 `;
 const FILES = { 'popacc.v': POPACC, 'top.v': TOP };
+/** Two instances of one parameter set (hierarchical synthesis maps the module once). */
+const TWICE = `
+module twice(input wire clk, input wire rst, input wire [15:0] x, output wire [7:0] a, output wire [7:0] b);
+  popacc #(.ACC(8)) u0 (.clk(clk), .rst(rst), .x(x), .acc(a));
+  popacc #(.ACC(8)) u1 (.clk(clk), .rst(rst), .x(x), .acc(b));
+endmodule
+`;
 
 async function rejection(p: Promise<unknown>): Promise<HbnnError> {
   try {
@@ -91,6 +101,19 @@ describe('resource grouping', () => {
   it('reads the longest path from ltp output', () => {
     expect(parseLtp('Longest topological path in top (length=7):\n  0: x\nLongest topological path in sub (length=12):')).toBe(12);
     expect(parseLtp('nothing')).toBeUndefined();
+    expect(parseLtpModules('Longest topological path in top (length=7):\nLongest topological path in $paramod\\unit\\N=4 (length=12):')).toEqual({ top: 7, '$paramod\\unit\\N=4': 12 });
+  });
+
+  it('finds a unit module in a hierarchical netlist: itself or its one derived $paramod module', () => {
+    const stat = JSON.stringify({ modules: { '\\top': { num_cells_by_type: { '\\mvtu_a': 1 } }, '\\mvtu_a': { num_cells_by_type: { LUT6: 3 } }, '$paramod\\mvtu_b\\CHECK_SAMPLES=0': { num_cells_by_type: { LUT4: 2 } }, '$paramod$0f3a\\swu': {}, '$paramod$77c1\\swu': {} } });
+    const mods = parseStatModules(stat);
+    expect(mods['mvtu_a']).toEqual({ LUT6: 3 });
+    expect(mods['top']).toEqual({ mvtu_a: 1 });
+    const names = Object.keys(mods);
+    expect(netlistModule(names, 'mvtu_a')).toBe('mvtu_a');
+    expect(netlistModule(names, 'mvtu_b')).toBe('$paramod\\mvtu_b\\CHECK_SAMPLES=0');
+    expect(netlistModule(names, 'swu')).toBeUndefined(); // two parameter sets
+    expect(netlistModule(names, 'mvtu')).toBeUndefined();
   });
 });
 
@@ -121,6 +144,23 @@ describe('synthesize', () => {
     const md = renderSynthMarkdown(r, [{ name: 'total', areaUm2: r.total!.asic!.areaUm2 * 2 }]);
     expect(md).toMatch(/\| total \| top \| .* \| 2\.00 \|/);
   });
+
+  it('hierarchical (flatten: false): each module mapped once, the total counts it per instance, the unit read from the same netlist', async () => {
+    const r = await synthesize({ files: { 'popacc.v': POPACC, 'twice.v': TWICE }, top: 'twice', units: [{ name: 'acc', module: 'popacc' }] }, { target: 'asic', flatten: false });
+    expect(r.hierarchical).toBe(true);
+    expect(r.script).toContain(`synth -top twice`);
+    const unit = r.units[0]!;
+    expect(unit.module).toBe('popacc');
+    expect(unit.asic!.sequentialCells).toBe(8);
+    expect(r.total!.asic!.sequentialCells).toBe(16);
+    expect(r.total!.asic!.cells).toBe(2 * unit.asic!.cells);
+    expect(r.total!.asic!.areaUm2).toBeCloseTo(2 * unit.asic!.areaUm2, 3);
+    expect(unit.depth).toBe(r.total!.depth);
+    // a generic module with two parameter sets is not one unit
+    const two = await rejection(synthesize({ files: FILES, top: 'top', units: [{ name: 'u', module: 'popacc' }] }, { target: 'asic', flatten: false, depth: false }));
+    expect(two.code).toBe('toolchain');
+    expect(two.message).toMatch(/module popacc is not \(or not once\) in the hierarchical netlist of top/);
+  }, 120_000);
 
   it('xilinx: a unit on its own: LUTs, flip-flops, carry chains, depth', async () => {
     const r = await synthesize({ files: FILES, top: 'top', units: [{ name: 'u1', module: 'popacc', params: { N: 8, ACC: 10, W: "8'h3C" } }] }, { target: 'xilinx', whole: false });

@@ -10,6 +10,7 @@ import { planVivadoHls } from '../../../src/backends/vivado-hls/index.js';
 import { quantize } from '../../../src/drivers/quantize.js';
 import { lowerToBitIR } from '../../../src/bitir/lower.js';
 import type { BitProgram } from '../../../src/bitir/types.js';
+import { interpret } from '../../../src/bitir/interpret.js';
 import { A, addFloatInit, addInput, addNode, newModel } from '../../helpers/build.js';
 import { setTensorType } from '../../../src/ir/types.js';
 import { DataType } from '../../../src/ir/dtype.js';
@@ -57,5 +58,15 @@ describe('fit report', () => {
     expect(slow.fit).toMatchObject({ verdict: 'fits', over: [] });
     expect(slow.fit.smallest).toBeUndefined();
     expect(slow.notes[0]).not.toMatch(/FIT/);
+  });
+
+  it('the interpreter streams a unit over 4 M weights from its packed planes (no rows × cols array): the same integers as the unfused accumulators', () => {
+    // fc1 (8.4 M weights, fixed-point input) takes the streamed path of the fused interpreter
+    // (the testbench vectors of AlexNet-sized designs); the unfused run sums every term apart.
+    const x = Float32Array.from({ length: 2 * 2048 }, (_, i) => Math.sin(i * 1.3));
+    const fused = interpret(program, x);
+    const plain = interpret(program, x, { fuse: false });
+    expect(Array.from(fused.logitsQ)).toEqual(Array.from(plain.logitsQ));
+    expect(new Set(fused.logitsQ).size).toBeGreaterThan(2);
   });
 });

@@ -66,7 +66,7 @@ describe('issue-16 topologies in C simulation (g++), bit-exact with the interpre
     for (const config of ['W1.4', 'W1.4A1.4'] as const) {
       it(`${c.name} ${config}: ${SAMPLES} inputs, every class, logit and accumulator`, async () => {
         const m = await quantized(c, config === 'W1.4A1.4');
-        const r = lowerVivadoHls(m, { testData: fmnistAs(c.shape, SAMPLES), testSamples: SAMPLES, accSamples: SAMPLES, targetFps: 5000 });
+        const r = lowerVivadoHls(m, { testData: fmnistAs(c.shape, SAMPLES), testSamples: SAMPLES, accSamples: SAMPLES, targetFps: 5000, part: 'xc7z045' });
         const kinds = r.design.stages.map((s) => s.kind);
         for (const k of c.kinds) expect(kinds).toContain(k);
         if (c.name.startsWith('mobilenet')) expect(r.design.units.some((u) => u.groups > 1)).toBe(true);
@@ -76,9 +76,32 @@ describe('issue-16 topologies in C simulation (g++), bit-exact with the interpre
           expect(add.kind === 'add' && Math.max(...add.ins.map((x) => x.depth ?? 2))).toBeGreaterThan(2);
           expect(r.files.get('hbnn_top.cpp')).toMatch(/#pragma HLS STREAM variable=s\d+ depth=([3-9]|\d\d+)/);
         }
-        // Every stage is estimated, the new ones included (an average pool multiplies by 1/n in DSPs).
+        // An FPGA estimate on a named part (these small designs fit it), every stage estimated,
+        // the new ones included (an average pool multiplies by 1/n in DSPs).
+        expect(r.estimates.part.name).toBe('xc7z045');
+        expect(r.estimates.fit.verdict).toBe('fits');
+        expect(r.estimates.total.luts).toBeGreaterThan(0);
         expect(r.estimates.stages.map((s) => s.kind)).toEqual(kinds);
         expect(r.estimates.stages.find((s) => s.kind === 'avgpool')?.dsp ?? 1).toBeGreaterThan(0);
+        // Average pools: the global one (the last pool of the GAP topologies) is a streaming
+        // accumulator at its input's beat, with no line buffer and a multiplier per lane, not per
+        // channel; a windowed one writes its averages in beats narrower than a pixel at this target.
+        const top = r.files.get('hbnn_top.cpp')!;
+        r.design.stages.forEach((p, i) => {
+          if (p.kind !== 'avgpool') return;
+          const body = top.slice(top.indexOf(`void ${p.name}(`), top.indexOf('\n}\n', top.indexOf(`void ${p.name}(`)));
+          expect(p.global).toBe(c.name !== 'poolnet-softmax');
+          if (p.global) {
+            expect(p.in.beat).toBeLessThan(p.channels);
+            expect(p.out.beat).toBe(p.in.beat);
+            expect(body).not.toContain('line[');
+            expect(body).toContain('acc[');
+            expect(r.estimates.stages[i]!.dsp).toBeLessThan(p.channels);
+          } else {
+            expect(p.out.beat).toBeLessThan(p.channels);
+            expect(body).toContain('line[');
+          }
+        });
         const dir = path.join(root, `${c.name}-${config}`);
         writeFilesAtomic(dir, r.files);
         const sim = await runCsim(dir, { timeoutMs: 300_000, optLevel: 'O1' });

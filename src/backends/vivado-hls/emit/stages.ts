@@ -257,37 +257,67 @@ ${lineBuffered(s, rows, emitRow)}}
 }
 
 function avgPoolStage(s: AvgPoolStage): string {
-  const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
-  const rows = span + s.strides[0];
-  const binary = s.in.entry.kind === 'binary';
   const operand: StageOperand = { shift: s.alignShift, ...(s.table ? { table: s.table } : {}) };
-  const tables = operandTable(operand, `${s.name}_value`) + constArray('long long', `${s.name}_mult`, [s.mult.length], s.mult.map(intLit), 8);
-  const align = alignExpr(operand, `${s.name}_value`, 'v');
-  const hi = 2 ** (s.outBits - 1) - 1;
-  const lo = -(2 ** (s.outBits - 1));
-  const emitRow = `for (int ox = 0; ox < ${s.outWidth}; ox++) {
+  const rounding = s.shift > 0 ? ` + ${intLit(2 ** (s.shift - 1))}` : '';
+  const average = (m: string, target: string): string => `long long q = (${m}${rounding}) >> ${s.shift};
+${clampTo(s.outBits, 'q', target, entryT(s.out))}`;
+  const what = `average pool ${s.kernel.join('×')}, stride ${s.strides.join(',')}, pads ${s.pads.join(',')}: [${s.channels},${s.height},${s.width}] → [${s.channels},${s.outHeight},${s.outWidth}]`;
+  if (s.global) {
+    // Streaming accumulator: one per channel, no line buffer; `beat` shared multipliers.
+    const beat = s.in.beat;
+    const folds = s.channels / beat;
+    const align = alignExpr(operand, `${s.name}_value`, 'b.v[l]');
+    return `${header(s, `${what}; global: Σ of each channel's aligned entries in one accumulator per channel (${folds} × ${beat}), then × ${s.mult[0]} >> ${s.shift} in beats of ${beat}`)}${operandTable(operand, `${s.name}_value`)}${sig(s.name, beatT(s.in), beatT(s.out))} {
+  long long acc[${folds}][${beat}];
+#pragma HLS ARRAY_PARTITION variable=acc complete dim=2
+  for (unsigned r = 0; r < reps; r++) {
+    for (int p = 0; p < ${s.height * s.width}; p++) {
+      for (int cf = 0; cf < ${folds}; cf++) {
 #pragma HLS PIPELINE II=1
-  ${beatT(s.out)} o;
-  const long long m = ${s.name}_mult[y * ${s.outWidth} + ox];
-  for (int c = 0; c < ${s.channels}; c++) {
-    long long sum = 0;
-    for (int a = 0; a < ${s.kernel[0]}; a++) {
-      for (int b = 0; b < ${s.kernel[1]}; b++) {
-        const int wy = y * ${s.strides[0]} - ${s.pads[0]} + a * ${s.dilations[0]};
-        const int wx = ox * ${s.strides[1]} - ${s.pads[1]} + b * ${s.dilations[1]};
-        if (wy < 0 || wy >= ${s.height} || wx < 0 || wx >= ${s.width}) continue;  // padding adds 0
-        const ${entryT(s.in)} v = line[wy % ${rows}][wx][c];
-        sum += ${align};
+        const ${beatT(s.in)} b = in.read();
+        for (int l = 0; l < ${beat}; l++) acc[cf][l] = (p == 0 ? 0LL : acc[cf][l]) + ${align};
       }
     }
-    long long q = (sum * m${s.shift > 0 ? ` + ${intLit(2 ** (s.shift - 1))}` : ''}) >> ${s.shift};
-    if (q > ${intLit(hi)}) q = ${intLit(hi)};
-    if (q < ${intLit(lo)}) q = ${intLit(lo)};
-    o.v[c] = (${entryT(s.out)})q;
+    for (int cf = 0; cf < ${folds}; cf++) {
+#pragma HLS PIPELINE II=1
+      ${beatT(s.out)} o;
+      for (int l = 0; l < ${beat}; l++) {
+${indent(average(`acc[cf][l] * ${intLit(s.mult[0]!)}`, 'o.v[l]'), 8)}
+      }
+      out.write(o);
+    }
   }
-  out.write(o);
+}
+`;
+  }
+  const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
+  const rows = span + s.strides[0];
+  const beat = s.out.beat;
+  const tables = operandTable(operand, `${s.name}_value`) + constArray('long long', `${s.name}_mult`, [s.mult.length], s.mult.map(intLit), 8);
+  const align = alignExpr(operand, `${s.name}_value`, 'v');
+  const emitRow = `for (int ox = 0; ox < ${s.outWidth}; ox++) {
+  const long long m = ${s.name}_mult[y * ${s.outWidth} + ox];
+  for (int cf = 0; cf < ${s.channels / beat}; cf++) {
+#pragma HLS PIPELINE II=1
+    ${beatT(s.out)} o;
+    for (int l = 0; l < ${beat}; l++) {
+      const int c = cf * ${beat} + l;
+      long long sum = 0;
+      for (int a = 0; a < ${s.kernel[0]}; a++) {
+        for (int b = 0; b < ${s.kernel[1]}; b++) {
+          const int wy = y * ${s.strides[0]} - ${s.pads[0]} + a * ${s.dilations[0]};
+          const int wx = ox * ${s.strides[1]} - ${s.pads[1]} + b * ${s.dilations[1]};
+          if (wy < 0 || wy >= ${s.height} || wx < 0 || wx >= ${s.width}) continue;  // padding adds 0
+          const ${entryT(s.in)} v = line[wy % ${rows}][wx][c];
+          sum += ${align};
+        }
+      }
+${indent(average('sum * m', 'o.v[l]'), 6)}
+    }
+    out.write(o);
+  }
 }`;
-  return `${header(s, `average pool ${s.kernel.join('×')}, stride ${s.strides.join(',')}, pads ${s.pads.join(',')}: [${s.channels},${s.height},${s.width}] → [${s.channels},${s.outHeight},${s.outWidth}]; Σ aligned entries × multiplier of the divisor >> ${s.shift}`)}${tables}${sig(s.name, beatT(s.in), beatT(s.out))} {
+  return `${header(s, `${what}; Σ aligned entries × multiplier of the divisor >> ${s.shift}, in beats of ${beat} channels`)}${tables}${sig(s.name, beatT(s.in), beatT(s.out))} {
 ${lineBuffered(s, rows, emitRow)}}
 `;
 }

@@ -64,6 +64,54 @@ function laneWords(u: UnitStage, src: BitSource, wpr: number): string[] {
   return out;
 }
 
+/**
+ * The data-file text of `laneWords` (each word as `wordLit` writes it, joined by ",\n", a final
+ * newline), written as bytes: AlexNet's planes are 250 M lanes, too many for a string per word.
+ */
+function laneWordsFile(u: UnitStage, src: BitSource, wpr: number): string {
+  const nf = u.mh / u.pe;
+  const sf = u.mw / u.simd;
+  const S = u.simd;
+  const digits = Math.ceil(S / 4);
+  const pre = Buffer.from(S <= 64 ? '0x' : `ap_uint<${S}>("0x`, 'latin1');
+  const post = Buffer.from(S <= 64 ? 'ULL' : '", 16)', 'latin1');
+  const words = u.mh * sf;
+  const buf = Buffer.allocUnsafe(words * (pre.length + digits + post.length + 2));
+  const nib = new Uint8Array(digits);
+  const order = u.columnOrder;
+  const plain = src instanceof Uint32Array ? src : undefined;
+  const c2 = src instanceof Uint32Array ? undefined : src;
+  let n = 0;
+  for (let pe = 0; pe < u.pe; pe++) {
+    for (let f = 0; f < nf; f++) {
+      const rowWord = (f * u.pe + pe) * wpr;
+      for (let t = 0; t < sf; t++) {
+        nib.fill(0);
+        const col0 = t * S;
+        for (let s = 0; s < S; s++) {
+          const c = order[col0 + s]!;
+          const wi = rowWord + (c >>> 5);
+          const sh = c & 31;
+          const bit = plain ? (plain[wi]! >>> sh) & 1 : (c2!.pick[wi]! >>> sh) & 1 ? (c2!.ifSet[wi]! >>> sh) & 1 : (c2!.ifClear[wi]! >>> sh) & 1;
+          nib[s >>> 2]! |= bit << (s & 3);
+        }
+        if (n > 0) {
+          buf[n++] = 0x2c; // ','
+          buf[n++] = 0x0a;
+        }
+        n += pre.copy(buf, n);
+        let d = digits - 1;
+        while (d > 0 && nib[d] === 0) d--;
+        for (; d >= 0; d--) buf[n++] = HEX_CODES[nib[d]!]!;
+        n += post.copy(buf, n);
+      }
+    }
+  }
+  buf[n++] = 0x0a;
+  return buf.toString('latin1', 0, n);
+}
+
+const HEX_CODES = Uint8Array.from('0123456789abcdef', (ch) => ch.charCodeAt(0));
 
 /** Whether the unit stores its three nested planes in 4 words (see the header comment). */
 export function compactPlanes(u: Pick<UnitStage, 'weight'>): boolean {
@@ -121,9 +169,9 @@ export function weightArrays(u: UnitStage): string[] {
  * (hbnn::load_words, called once by the top function), so that g++ never compiles megabytes
  * of initializers.
  */
-function weightArray(type: string, name: string, dims: readonly number[], values: readonly string[], files: Map<string, string> | undefined): string {
-  if (!files) return constArray(type, name, dims, values, 4);
-  files.set(weightDataFile(name), `${values.join(',\n')}\n`);
+function weightArray(type: string, name: string, dims: readonly number[], values: () => readonly string[], files: Map<string, string> | undefined, fileText?: () => string): string {
+  if (!files) return constArray(type, name, dims, values(), 4);
+  files.set(weightDataFile(name), fileText ? fileText() : `${values().join(',\n')}\n`);
   const d = dims.map((x) => `[${x}]`).join('');
   return `#ifdef __SYNTHESIS__
 static const ${type} ${name}${d} = {
@@ -146,6 +194,8 @@ function binaryPlanes(u: UnitStage, w: BinaryWeight, files?: Map<string, string>
   const stats = planeStats(w);
   const wpr = w.wordsPerRow;
   const word = `ap_uint<${u.simd}>`;
+  const planeArray = (name: string, src: BitSource): string =>
+    weightArray(word, name, [u.pe, tiles], () => laneWords(u, src, wpr), files, () => laneWordsFile(u, src, wpr));
   let text = '';
   w.planes.forEach((_, i) => {
     text += `${comment(`plane ${i + 1}: ${(stats.density[i]! * 100).toFixed(1)}% of the weights have it${stats.full[i] ? ' (all: no mask stored)' : ''}`)}\n`;
@@ -155,16 +205,16 @@ function binaryPlanes(u: UnitStage, w: BinaryWeight, files?: Map<string, string>
     const m2 = w.planes[1]!.mask;
     const m3 = w.planes[2]!.mask;
     text += `${comment('three nested planes in 4 words: ws1, ws2, wc2 = (mask 3 ? sign 3 : mask 2), wm3; mask 2 = wc2 | wm3, sign 3 = wc2')}\n`;
-    text += weightArray(word, `${p}_ws1`, [u.pe, tiles], laneWords(u, s1!, wpr), files);
-    text += weightArray(word, `${p}_ws2`, [u.pe, tiles], laneWords(u, s2!, wpr), files);
-    text += weightArray(word, `${p}_wc2`, [u.pe, tiles], laneWords(u, { pick: m3, ifSet: s3!, ifClear: m2 }, wpr), files);
-    text += weightArray(word, `${p}_wm3`, [u.pe, tiles], laneWords(u, m3, wpr), files);
+    text += planeArray(`${p}_ws1`, s1!);
+    text += planeArray(`${p}_ws2`, s2!);
+    text += planeArray(`${p}_wc2`, { pick: m3, ifSet: s3!, ifClear: m2 });
+    text += planeArray(`${p}_wm3`, m3);
     return text;
   }
   w.planes.forEach((plane, i) => {
     const k = i + 1;
-    text += weightArray(word, `${p}_ws${k}`, [u.pe, tiles], laneWords(u, plane.signs, wpr), files);
-    if (!stats.full[i]) text += weightArray(word, `${p}_wm${k}`, [u.pe, tiles], laneWords(u, plane.mask, wpr), files);
+    text += planeArray(`${p}_ws${k}`, plane.signs);
+    if (!stats.full[i]) text += planeArray(`${p}_wm${k}`, plane.mask);
   });
   return text;
 }

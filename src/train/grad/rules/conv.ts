@@ -158,8 +158,13 @@ export function registerConv(r: GradRuleSet): void {
       }
       let dB: Value | null = null;
       if (a.needs[2] && b) dB = feedsOnlyBatchNorm(node) ? ctx.constF32(new Array<number>(m).fill(0), [m]) : ctx.reduceSum(dy, [0, ...spatialAxes], false);
+      // sub-scopes name the nodes of each gradient (<conv>/grad/dX/..., <conv>/grad/dW/...), for per-rule profiles
+      const scope = ctx.scope;
+      ctx.scope = `${scope}/dX`;
       const dX = a.needs[0] ? convInputGrad(ctx, dy, w!, x!, spatialIn, geo, group, channelsLast) : null;
+      ctx.scope = `${scope}/dW`;
       const dW = a.needs[1] ? convWeightGrad(ctx, dy, x!, wdims, geo, group, spatialIn, a.saved['patches']) : null;
+      ctx.scope = scope;
       return [dX, dW, dB];
     },
   });
@@ -247,7 +252,7 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
     ctx.setShape(out, ctx.dims(x));
     return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
   }
-  const out = flippedConvApplies(geo) ? flippedConv(ctx, dy, w, geo, group) : transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
+  const out = flippedConvApplies(geo) && ctx.convRules.inputGrad !== 'transpose' ? flippedConv(ctx, dy, w, geo, group) : transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
   if (!ctx.dims(out)) ctx.setShape(out, ctx.dims(x));
   return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
 }
@@ -422,12 +427,16 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     const [m, c] = [wdims[0]!, wdims[1]!];
     return ctx.reshape(ctx.op('Gemm', [toRows(ctx, dy, m, smallRows), toRows(ctx, x, c, smallRows)], { transA: attr.int(1) }), ctx.constI64(wdims));
   }
+  if (!saved && rank === 2 && ctx.convRules.weightGrad !== 'patches' && patchesApply(spatialIn, wdims[1]!, group)) {
+    const split = rowSplitWeightGrad(ctx, dy, x, wdims, geo, spatialIn);
+    if (split) return split;
+  }
   if (saved || patchesApply(spatialIn, wdims[1]!, group)) {
     // dW[M, K·C] = dY[M, N·O] · G[N·O, K·C], then [M, k..., C] -> [M, C, k...]
     const m = wdims[0]!;
     let dwFlat: Value;
     const kc = wdims[1]! * geo.kernel.reduce((a, b) => a * b, 1);
-    if (saved || !perSampleProducts(ctx.dims(dy), m, kc)) {
+    if (saved || (ctx.convRules.products ? ctx.convRules.products === 'one' : !perSampleProducts(ctx.dims(dy), m, kc))) {
       const g = saved ?? channelsLastPatches(ctx, x, wdims[1]!, spatialIn as number[], geo).g;
       dwFlat = ctx.op('MatMul', [dyRows(ctx, dy, m), g]);
     } else {
@@ -515,6 +524,63 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
   const dg = ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, group, mg, -1])), [1, 2, 0, 3]), ctx.constI64([group, mg, -1]));
   const cgT = ctx.reshape(ctx.transpose(ctx.reshape(colsFlat, ctx.constI64([0, group, cg * k, -1])), [1, 0, 3, 2]), ctx.constI64([group, -1, cg * k]));
   return ctx.reshape(ctx.op('MatMul', [dg, cgT]), ctx.constI64(wdims));
+}
+
+/**
+ * dW of a group-1, stride-1 2-D Conv (static dims) with the kernel split into its rows and
+ * columns: dW[m, c, i, j] = Σ_n Σ_(r, x) dYs[n, (m, i), (r, x)] · P[n, (r, x), (j, c)] over the
+ * Hp padded input rows r, where
+ * - P holds the horizontal patches of the padded channels-last input:
+ *   P[n, r, x, j, c] = Xpad[n, c, r, x + j·dw] (one Gather of C contiguous floats along the
+ *   width, kw-fold X instead of the kh·kw-fold patch matrix), and
+ * - dYs places dY at each kernel row's offset: dYs[n, m, i, r, x] = dY[n, m, r - i·dh, x]
+ *   (0 outside; one Gather of dY's rows after a zero Pad of (kh-1)·dh rows on both sides).
+ * Both operands are kh- (kw-) fold instead of one kh·kw-fold patch matrix, so the step writes
+ * and reads about a third of the memory of the patch form for a 3×3 kernel, for
+ * Hp/Ho (1.06-1.25×) of its multiply-adds. Per-sample products ([kh·M, Hp·Wo] · [Hp·Wo, kw·C],
+ * one batched MatMul summed over n) where they are no larger than the inputs (perSampleProducts),
+ * else one MatMul with the batch folded into the reduction (rows r, n, x: dY transposed to
+ * [M, Ho, N, Wo] and X to [H, N, W, C] first). Null when it does not apply (strides > 1: the
+ * zero rows of dYs would cost s× the multiply-adds).
+ */
+function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, spatialIn: readonly number[]): Value | null {
+  if (!geo.pads || !geo.strides.every((s) => s === 1) || geo.kernel.length !== 2 || geo.kernel[0]! < 2) return null;
+  const [m, c] = [wdims[0]!, wdims[1]!];
+  const [kh, kw] = geo.kernel as [number, number];
+  const [dh, dw] = geo.dilations as [number, number];
+  const [pt, pl, pb, pr] = geo.pads as [number, number, number, number];
+  const [h, w] = spatialIn as [number, number];
+  const hp = h + pt + pb;
+  const wp = w + pl + pr;
+  const ho = hp - (kh - 1) * dh;
+  const wo = wp - (kw - 1) * dw;
+  if (ho < 1 || wo < 1) return null;
+  const e = (kh - 1) * dh;
+  // rowIdx[i, r]: the row of dY padded by e on both sides that dYs[.., i, r] reads (r - i·dh + e)
+  const rowIdx = Array.from({ length: kh * hp }, (_, t) => (t % hp) - Math.floor(t / hp) * dh + e);
+  // colIdx[x, j]: the padded input column tap j reads at output column x
+  const colIdx = Array.from({ length: wo * kw }, (_, t) => Math.floor(t / kw) + (t % kw) * dw);
+  const perSample = ctx.convRules.products ? ctx.convRules.products === 'per-sample' : perSampleProducts([null, null, hp, wo], kh * m, kw * c);
+  let d: Value;
+  if (perSample) {
+    // dYs [N, M·kh, Hp·Wo] · P [N, Hp·Wo, kw·C], summed over n
+    const dyp = ctx.op('Pad', [dy, ctx.constI64([0, 0, e, 0, 0, 0, e, 0])]);
+    const dys = ctx.reshape(ctx.op('Gather', [dyp, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(2) }), ctx.constI64([0, m * kh, hp * wo]));
+    let xl = ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]);
+    if (geo.pads.some((p) => p !== 0)) xl = ctx.op('Pad', [xl, ctx.constI64([0, pt, pl, 0, 0, pb, pr, 0])]);
+    const p = ctx.reshape(ctx.op('Gather', [xl, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([-1, hp * wo, kw * c]));
+    d = ctx.reduceSum(ctx.op('MatMul', [dys, p]), [0], false);
+  } else {
+    // dYs [M·kh, (Hp, N, Wo)] · P [(Hp, N, Wo), kw·C], one MatMul
+    const dyt = ctx.op('Pad', [ctx.transpose(dy, [1, 2, 0, 3]), ctx.constI64([0, e, 0, 0, 0, e, 0, 0])]);
+    const dys = ctx.reshape(ctx.op('Gather', [dyt, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(1) }), ctx.constI64([m * kh, -1]));
+    let xt = ctx.transpose(x, [2, 0, 3, 1]);
+    if (geo.pads.some((p) => p !== 0)) xt = ctx.op('Pad', [xt, ctx.constI64([pt, 0, pl, 0, pb, 0, pr, 0])]);
+    const p = ctx.reshape(ctx.op('Gather', [xt, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([-1, kw * c]));
+    d = ctx.op('MatMul', [dys, p]);
+  }
+  // [M·kh, kw·C] = [M, kh, kw, C] -> [M, C, kh, kw]
+  return ctx.transpose(ctx.reshape(d, ctx.constI64([m, kh, kw, c])), [0, 3, 1, 2]);
 }
 
 /**

@@ -9,6 +9,8 @@
  *   Identity: dX = dY                Neg: dX = -dY
  */
 import type { GradContext } from '../context.js';
+import { attr } from '../context.js';
+import { DataType } from '../../../ir/dtype.js';
 import type { BackwardArgs, GradRule, GradRuleSet } from '../registry.js';
 import type { Value } from '../../../ir/graph.js';
 
@@ -32,7 +34,10 @@ function binary(grads: (ctx: GradContext, a: BackwardArgs, dy: Value) => [Value 
 
 /** dX = dY where `cond` holds, 0 elsewhere. */
 export function passWhere(ctx: GradContext, cond: Value, dy: Value): Value {
-  const out = ctx.op('Where', [cond, dy, ctx.scalar(0)]);
+  // dY · float(cond): onnxruntime's Mul runs at about twice the speed of its Where here (ResNet-20
+  // stage-1 tensors, 2 threads: 6.8 against 14.6 ms of CPU with the Greater and the Cast included;
+  // docs/training.md). Same values (a masked entry is ±0).
+  const out = ctx.op('Mul', [dy, ctx.op('Cast', [cond], { to: attr.int(DataType.FLOAT) })]);
   ctx.setShape(out, ctx.dims(dy));
   return out;
 }

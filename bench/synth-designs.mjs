@@ -1,0 +1,197 @@
+#!/usr/bin/env node
+/**
+ * Whole-design synthesis (docs/fpga-results.md and docs/asic-results.md, "Whole designs"):
+ * the bundled Fashion-MNIST CNN lowered with the Verilog backend at the folding of the RTL
+ * simulation (bench/rtl-sim.mjs) and synthesized whole, hierarchically (each module once,
+ * totals per instance: `synthesizeVerilog(…, { flatten: false })`), for Xilinx
+ * (`synth_xilinx`) and the OSU 0.18 µm cells, beside the estimators' figures for the same
+ * design; and the paper's Table 2 claim on that synthesized hardware: W1, W1.2, W1.4, W2 with
+ * row grouping (one bitwidth per output row, 1-bit activations), LUTs and µm² relative to 1
+ * bit beside the paper's linear (FPGA) and (b/2)²·4 = b² (ASIC) scaling.
+ *
+ *   npm run bench:synth-designs     # = tsc && node bench/synth-designs.mjs
+ *   node bench/synth-designs.mjs [--only W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200]
+ *
+ * Results are cached per design and target in bench/out/synth-cache/design-<name>-<target>-<hash>.json
+ * (keyed by the synthesized files and the yosys version), the summary goes to
+ * bench/out/synth-designs.json, the tables between the SYNTH-DESIGNS markers of both docs.
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ROOT, lib, internal } from './lib.mjs';
+
+const { loadModel, quantize, lowerToVerilog } = lib;
+const { synthesizeVerilog } = await internal('src/backends/synth/design.js');
+const { yosysVersion } = await internal('src/backends/synth/index.js');
+const { writeFileAtomic } = lib;
+
+// The folding of the RTL simulation (test/backends/verilog/helpers.ts RTL_FOLDING, bench/rtl-sim.mjs).
+const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
+const CACHE = path.join(ROOT, 'bench/out/synth-cache');
+
+const row = (bits) => ({ name: `W${bits}A1-row`, bits, opts: { avgBits: bits, heuristic: 'middle-out', granularity: 'row', actBits: 1, normalize: 'fmnist' } });
+/** Table 2 designs first (W1 … W2, row grouping, 1-bit activations), then the simulated W1.4A1.4 design. */
+const DESIGNS = [
+  row(1),
+  row(1.2),
+  row(1.4),
+  row(2),
+  { name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
+];
+
+function parseArgs(argv) {
+  const a = { only: undefined, targets: ['xilinx', 'asic'], docs: true, timeout: 7200 };
+  for (let i = 0; i < argv.length; i++) {
+    const k = argv[i];
+    if (k === '--only') a.only = argv[++i].split(',');
+    else if (k === '--target') a.targets = argv[++i].split(',');
+    else if (k === '--no-docs') a.docs = false;
+    else if (k === '--timeout') a.timeout = Number(argv[++i]);
+    else throw new Error(`unknown argument ${k}`);
+  }
+  return a;
+}
+
+async function cacheFile(name, files, target) {
+  const h = crypto.createHash('sha256');
+  h.update(await yosysVersion());
+  h.update(`${target}\0hierarchical\0`);
+  for (const [k, v] of [...files].sort()) h.update(k).update('\0').update(v).update('\0');
+  return path.join(CACHE, `design-${name}-${target}-${h.digest('hex').slice(0, 16)}.json`);
+}
+
+/** The files synthesis reads: the sources and memory images (what synthesizeVerilog keeps). */
+function synthFiles(v) {
+  const sources = new Set(v.sources);
+  return new Map([...v.files].filter(([k]) => sources.has(k) || /\.hex$/.test(k) && !/^tb_|_acc\.hex$|_beta\d*\.hex$/.test(k)));
+}
+
+async function synthDesign(d, target, args) {
+  const m = loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'));
+  await quantize(m, d.opts);
+  const v = lowerToVerilog(m, { folding: FOLDING, testSamples: 1, accSamples: 0 });
+  const files = synthFiles(v);
+  const file = await cacheFile(d.name, files, target);
+  const memoryBits = v.units.reduce((s, u) => s + unitMemoryBits(v.files, u), 0);
+  if (fs.existsSync(file)) return { ...JSON.parse(fs.readFileSync(file, 'utf8')), cached: true };
+  console.error(`${d.name} ${target}: synthesizing (hierarchical)`);
+  const t0 = performance.now();
+  const r = await synthesizeVerilog({ ...v, files }, { target, flatten: false, timeoutMs: args.timeout * 1000, onRun: (w) => console.error(`  yosys: ${w}`) });
+  const out = {
+    name: d.name,
+    target,
+    folding: Object.fromEntries(Object.entries(v.folding.layers).map(([k, f]) => [k, { pe: f.pe, simd: f.simd }])),
+    memoryBits,
+    report: r.report,
+    estimates: r.estimates,
+    seconds: Math.round((performance.now() - t0) / 1000),
+  };
+  fs.mkdirSync(CACHE, { recursive: true });
+  writeFileAtomic(file, `${JSON.stringify(out)}\n`);
+  return out;
+}
+
+/** Bits of a unit's $readmemh memories (weights, masks, multipliers, thresholds, biases): lines × hex digits × 4. */
+function unitMemoryBits(files, u) {
+  let bits = 0;
+  for (const f of u.memories) {
+    const lines = (files.get(f) ?? '').split('\n').filter((l) => l.trim() !== '');
+    bits += lines.reduce((s, l) => s + 4 * l.trim().length, 0);
+  }
+  return bits;
+}
+
+const n = (x) => (x === undefined ? '' : Math.round(x).toLocaleString('en-US'));
+const err = (p, a) => (p === undefined || !a ? '' : `${p >= a ? '+' : ''}${((100 * (p - a)) / a).toFixed(0)}%`);
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const t0 = performance.now();
+  const res = [];
+  for (const d of DESIGNS.filter((x) => !args.only || args.only.includes(x.name))) {
+    for (const target of args.targets) {
+      try {
+        const r = await synthDesign(d, target, args);
+        res.push({ design: d, r });
+        const t = r.report.total;
+        console.log(`${d.name} ${target}: ${t.xilinx ? `${t.xilinx.luts} LUT (${t.xilinx.lutMemory} as memory), ${t.xilinx.ffs} FF, ${t.xilinx.carry} CARRY4, ${t.xilinx.dsp} DSP, ${t.xilinx.bram18} BRAM18` : `${t.asic.areaUm2} µm², ${t.asic.cells} cells`}; ${r.seconds ?? 0} s${r.cached ? ' (cached)' : ''}`);
+      } catch (e) {
+        console.log(`${d.name} ${target}: FAILED ${e.message.split('\n')[0]}`);
+        res.push({ design: d, error: e.message.split('\n')[0], target });
+      }
+    }
+  }
+  const get = (name, target) => res.find((x) => x.design.name === name && x.r?.target === target)?.r;
+  const est = (r, k) => r?.estimates.find((e) => e.name === 'total')?.[k];
+
+  // Whole designs: estimate vs synthesis.
+  const whole = [
+    '| design | LUT synth | of which LUT as memory | FF | CARRY4 | DSP | LUT est (FINN-R) | err | LUT fitted | err | µm² synth (OSU 0.18 µm) | µm² scaled (28→180 nm) | err | µm² fitted | err | yosys s (xilinx / asic) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const d of DESIGNS) {
+    const x = get(d.name, 'xilinx');
+    const a = get(d.name, 'asic');
+    if (!x && !a) continue;
+    const xt = x?.report.total.xilinx;
+    const at = a?.report.total.asic;
+    whole.push(
+      `| fmnist-cnn ${d.name} | ${n(xt?.luts)} | ${n(xt?.lutMemory)} | ${n(xt?.ffs)} | ${n(xt?.carry)} | ${xt?.dsp ?? ''} | ${n(est(x, 'luts'))} | ${err(est(x, 'luts'), xt?.luts)} | ${n(est(x, 'lutsFitted'))} | ${err(est(x, 'lutsFitted'), xt?.luts)} | ${n(at?.areaUm2)} | ${n(est(a, 'areaUm2'))} | ${err(est(a, 'areaUm2'), at?.areaUm2)} | ${n(est(a, 'areaFittedUm2'))} | ${err(est(a, 'areaFittedUm2'), at?.areaUm2)} | ${x?.seconds ?? ''} / ${a?.seconds ?? ''} |`,
+    );
+  }
+  // Per unit of the W1.4A1.4 design (or the first synthesized).
+  const failed = res.filter((x) => x.error).map((x) => `${x.design.name} ${x.target}: ${x.error}`);
+
+  // Table 2 on the whole design.
+  const t2 = DESIGNS.filter((d) => d.bits !== undefined).map((d) => ({ bits: d.bits, x: get(d.name, 'xilinx'), a: get(d.name, 'asic') }));
+  const b0 = t2[0];
+  const rel = (v, base) => (v === undefined || !base ? '' : (v / base).toFixed(2));
+  const t2Table = [
+    '| avg weight bits | LUT synth | rel. to 1 bit | paper FPGA (linear, b) | LUT est | rel. | µm² synth | rel. to 1 bit | paper ASIC ((b/2)²·4 = b²) | µm² scaled est | rel. |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...t2
+      .filter((r) => r.x || r.a)
+      .map((r) => {
+        const l = r.x?.report.total.xilinx.luts;
+        const a = r.a?.report.total.asic.areaUm2;
+        return `| ${r.bits} | ${n(l)} | ${rel(l, b0.x?.report.total.xilinx.luts)} | ${r.bits.toFixed(2)} | ${n(est(r.x, 'luts'))} | ${rel(est(r.x, 'luts'), est(b0.x, 'luts'))} | ${n(a)} | ${rel(a, b0.a?.report.total.asic.areaUm2)} | ${(r.bits * r.bits).toFixed(2)} | ${n(est(r.a, 'areaUm2'))} | ${rel(est(r.a, 'areaUm2'), est(b0.a, 'areaUm2'))} |`;
+      }),
+  ];
+  const secs = ((performance.now() - t0) / 1000).toFixed(0);
+  const folding = Object.entries(FOLDING.layers).map(([k, f]) => `${k} PE ${f.pe} SIMD ${f.simd}`).join(', ');
+  const block = `<!-- SYNTH-DESIGNS:START (bench/synth-designs.mjs) -->
+
+The bundled Fashion-MNIST CNN, Verilog backend at the folding of the RTL simulation (${folding}), synthesized whole and hierarchically (yosys \`synth_xilinx -noiopad\` / \`synth\` + abc to OSU 0.18 µm, without \`-flatten\`: each module once, totals per instance). Memories (weights, masks, multipliers, thresholds) are in the figures: LUTs as ROM on the FPGA, logic on the ASIC (no SRAM macros).
+
+${whole.join('\n')}
+
+Table 2 on the synthesized whole design (W b A1, one bitwidth per output row, rows grouped on the PEs; same folding at every b):
+
+${t2Table.join('\n')}
+${failed.length ? `\nNot synthesized: ${failed.join('; ')}.\n` : ''}
+Generated by \`node bench/synth-designs.mjs\` (${secs} s with the cache of bench/out/synth-cache).
+
+<!-- SYNTH-DESIGNS:END -->`;
+  if (args.docs && !args.only && res.some((x) => x.r)) {
+    for (const f of ['docs/fpga-results.md', 'docs/asic-results.md']) replaceBlock(path.join(ROOT, f), block);
+  }
+  const json = path.join(ROOT, 'bench/out/synth-designs.json');
+  fs.mkdirSync(path.dirname(json), { recursive: true });
+  writeFileAtomic(json, `${JSON.stringify(res.map((x) => ({ design: x.design.name, ...(x.r ? { target: x.r.target, total: x.r.report.total, units: x.r.report.units, estimates: x.r.estimates, memoryBits: x.r.memoryBits, seconds: x.r.seconds } : { error: x.error }) })), null, 2)}\n`);
+  console.log(whole.join('\n'));
+  console.log();
+  console.log(t2Table.join('\n'));
+  if (failed.length) process.exitCode = 1;
+}
+
+function replaceBlock(file, block) {
+  const [A, B] = ['<!-- SYNTH-DESIGNS:START (bench/synth-designs.mjs) -->', '<!-- SYNTH-DESIGNS:END -->'];
+  let doc = fs.readFileSync(file, 'utf8');
+  const a = doc.indexOf(A);
+  const b = doc.indexOf(B);
+  doc = a >= 0 && b > a ? doc.slice(0, a) + block + doc.slice(b + B.length) : `${doc.trimEnd()}\n\n${block}\n`;
+  writeFileAtomic(file, doc);
+}
+
+await main();

@@ -1,0 +1,244 @@
+#!/usr/bin/env node
+/**
+ * Where a training step goes, and same-process A/Bs of training graphs (issue 18).
+ *
+ *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn] [--variant W1.4|float]
+ *        [--batch 128] [--threads 2] [--rounds 5] [--base DIST] [--profile] [--profile-steps 6]
+ *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20]
+ *
+ * - A/B: onnxruntime inference of the model, the training graph built by this checkout (`new`,
+ *   dist/ or HBNN_DIST) and, with `--base DIST`, the graph built by another compiled checkout
+ *   (`old`, e.g. main's dist/), one `session.run` each in round-robin, `--rounds` times; CPU ms
+ *   of the process per run (2 intra-op threads, spinning off so idle threads do not count),
+ *   medians; the ratio inference/training is the figure to compare on a shared machine.
+ * - `--profile`: onnxruntime's profiler on the new graph; every node's fastest run of
+ *   `--profile-steps` steps, summed by rule: the forward node it belongs to (its op type) and
+ *   the part of the rule (forward; backward; a Conv's dX and dW), the node names being
+ *   `<forward node>/...`, `<forward node>/grad/...`, `<conv>/grad/dX/...`, `<conv>/grad/dW/...`
+ *   (src/train/grad/context.ts). Nodes onnxruntime added or fused under other names count as
+ *   `onnxruntime`. Also the top layers by time.
+ *
+ * - `--variants`: more graphs of this checkout, each with some Conv gradient forms forced
+ *   (BuildOptions.convRules: weightGrad patches|rows, products per-sample|one, inputGrad
+ *   flipped|transpose), A/B'd with the rest; with `--profile` each is profiled and a per-layer
+ *   table (dW and dX ms of every Conv, with its shape, per variant) is printed: the per-shape
+ *   rule sweep of docs/training.md.
+ *
+ * Random weights and data (speed only); the models come from zoo/ and fixtures/.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = argv.indexOf(`--${name}`);
+  return i >= 0 ? argv[i + 1] : dflt;
+};
+const flag = (name) => argv.includes(`--${name}`);
+const args = {
+  model: opt('model', 'resnet20'),
+  variant: opt('variant', 'W1.4'),
+  batch: Number(opt('batch', 128)),
+  threads: Number(opt('threads', 2)),
+  rounds: Number(opt('rounds', 5)),
+  base: opt('base', null),
+  profile: flag('profile'),
+  profileSteps: Number(opt('profile-steps', 6)),
+  nchwc: !flag('no-nchwc'),
+  // --variants 'name:key=value,key=value;name2:...' (BuildOptions.convRules per graph)
+  variants: opt('variants', null),
+  top: Number(opt('top', 20)),
+};
+const median = (a) => {
+  const s = [...a].sort((x, y) => x - y);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
+const cpuMs = (c) => (c.user + c.system) / 1000;
+const r1 = (v) => Math.round(v * 10) / 10;
+
+async function loadDist(dist) {
+  const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
+  return {
+    ...(await load('src/index.js')),
+    ...(await load('zoo/topologies.js')),
+    ...(await load('src/train/grad/builder.js')),
+    ...(await load('src/train/nchwc-probe.js')),
+    ...(await load('src/runtime/ort.js')),
+  };
+}
+
+async function makeModel(lib) {
+  const m = args.model === 'fmnist-cnn' ? lib.loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx')) : args.model === 'resnet20' ? lib.buildResNet20() : lib.buildMobileNetV2();
+  if (args.variant !== 'float') await lib.quantize(m, { avgBits: 1.4, heuristic: 'middle-out' });
+  return m;
+}
+
+function feedsFor(lib, model, tg, sampleShape) {
+  const per = sampleShape.reduce((a, b) => a * b, 1);
+  const images = new Float32Array(args.batch * per);
+  let s = 12345;
+  for (let i = 0; i < images.length; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    images[i] = (s / 2 ** 32) * 2 - 1;
+  }
+  const feeds = {
+    [tg.dataInput]: new lib.ort.Tensor('float32', images, [args.batch, ...sampleShape]),
+    [tg.labelsInput]: new lib.ort.Tensor('int64', BigInt64Array.from({ length: args.batch }, (_, i) => BigInt(i % 10)), [args.batch]),
+  };
+  const inits = new Map([...model.graph.initializers.values()].map((v) => [v.name, v.constValue]));
+  for (const p of tg.params) {
+    const n = p.dims.reduce((a, b) => a * b, 1);
+    const v = p.kind === 'float' ? inits.get(p.source).toFloat32() : Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 13) / 13 - 0.5);
+    feeds[p.input] = new lib.ort.Tensor('float32', v, p.dims);
+  }
+  return { feeds, x: feeds[tg.dataInput] };
+}
+
+async function main() {
+  const lib = await loadDist(path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist')));
+  const block = args.nchwc ? await lib.probeNchwcBlock() : 0;
+  const model = await makeModel(lib);
+  const sampleShape = args.model === 'fmnist-cnn' ? [1, 28, 28] : [3, 32, 32];
+  const sess = (m, extra = {}) => lib.createSession(m, { threads: args.threads, spinning: false, ...extra });
+  const tgNew = lib.buildTrainingGraph(model, { nchwcBlock: block });
+  const { feeds, x } = feedsFor(lib, model, tgNew, sampleShape);
+  const runs = [];
+  const infer = await sess(model);
+  runs.push({ name: 'inference', run: () => infer.run({ [infer.inputNames[0]]: x }), nodes: model.graph.nodes.length });
+  const news = await sess(tgNew.model);
+  runs.push({ name: 'new', run: () => news.run(feeds), nodes: tgNew.model.graph.nodes.length });
+  const graphs = [{ name: 'new', tg: tgNew }];
+  for (const spec of (args.variants ?? '').split(';').filter(Boolean)) {
+    const [name, rest] = spec.split(':');
+    const convRules = Object.fromEntries((rest ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')));
+    const tg = lib.buildTrainingGraph(model, { nchwcBlock: block, convRules });
+    const se = await sess(tg.model);
+    runs.push({ name, run: () => se.run(feeds), nodes: tg.model.graph.nodes.length });
+    graphs.push({ name, tg });
+  }
+  if (args.base) {
+    const base = await loadDist(path.resolve(args.base));
+    const bm = await makeModel(base);
+    const tgOld = base.buildTrainingGraph(bm, { nchwcBlock: block });
+    // this checkout's createSession (the session options, spinning off), on the other checkout's graph
+    const olds = await sess(tgOld.model);
+    const oldFeeds = {};
+    for (const [k, v] of Object.entries(feeds)) oldFeeds[k] = v;
+    runs.push({ name: 'old', run: () => olds.run(oldFeeds), nodes: tgOld.model.graph.nodes.length });
+  }
+  console.log(`${args.model} ${args.variant}, batch ${args.batch}, ${args.threads} threads, NCHWc block ${block || 'none'}, load ${os.loadavg().map(r1).join(' ')}`);
+  const first = {};
+  for (const r of runs) {
+    const t = performance.now();
+    await r.run();
+    first[r.name] = [r1(performance.now() - t)];
+    const t2 = performance.now();
+    await r.run();
+    first[r.name].push(r1(performance.now() - t2));
+  }
+  console.log(`first two runs (wall ms, warm-up): ${runs.map((r) => `${r.name} ${first[r.name].join(' / ')}`).join(', ')}`);
+  const cpu = Object.fromEntries(runs.map((r) => [r.name, []]));
+  for (let i = 0; i < args.rounds; i++) {
+    for (const r of runs) {
+      const reps = r.name === 'inference' ? 3 : 1;
+      const c = [];
+      for (let k = 0; k < reps; k++) {
+        const c0 = process.cpuUsage();
+        await r.run();
+        c.push(cpuMs(process.cpuUsage(c0)));
+      }
+      cpu[r.name].push(median(c));
+    }
+  }
+  const inf = median(cpu.inference);
+  for (const r of runs) {
+    const m = median(cpu[r.name]);
+    console.log(`${r.name.padEnd(9)} ${String(r1(m)).padStart(8)} ms CPU (runs ${cpu[r.name].map(r1).join(' ')})${r.name === 'inference' ? '' : `, ratio ${(inf / m).toFixed(3)}`}, ${r.nodes} nodes`);
+  }
+  console.log(`load after: ${os.loadavg().map(r1).join(' ')}`);
+  if (args.profile) {
+    const perLayer = [];
+    for (const g of graphs) {
+      console.log(`\n== ${g.name}`);
+      perLayer.push(await profile(lib, model, g.tg, feeds));
+    }
+    if (graphs.length > 1) {
+      const saved = args.variant;
+      args.variant = 'float';
+      layerTable(await makeModel(lib), graphs.map((g) => g.name), perLayer);
+      args.variant = saved;
+    }
+  }
+}
+
+/** Per Conv: shape, then dW and dX ms (sum of each node's fastest run) per variant. */
+function layerTable(model, names, perLayer) {
+  const inits = new Map([...model.graph.initializers.values()].map((v) => [v.name, v.constValue?.dims]));
+  console.log(`\nper layer, ms (dW | dX), variants ${names.join(' / ')}:`);
+  for (const n of model.graph.nodes) {
+    if (n.opType !== 'Conv') continue;
+    const w = n.inputs[1];
+    const dims = inits.get(w?.name) ?? [];
+    const strides = n.attrInts('strides') ?? [1, 1];
+    const cell = (part) => perLayer.map((m) => r1((m.get(`${n.name} (Conv) ${part}`)?.dur ?? 0) / 1000)).join(' / ');
+    console.log(`  ${n.name.padEnd(8)} W ${[...dims].join('x').padEnd(12)} s${strides[0]}  dW ${cell('dW').padEnd(22)} dX ${cell('dX')}`);
+  }
+}
+
+async function profile(lib, model, tg, feeds) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-profile-'));
+  const s = await lib.createSession(tg.model, { threads: args.threads, spinning: false, profilePrefix: path.join(dir, 'train') });
+  for (let i = 0; i < args.profileSteps; i++) await s.run(feeds);
+  s.endProfiling();
+  await s.release();
+  const file = fs.readdirSync(dir).find((f) => f.endsWith('.json'));
+  const events = JSON.parse(fs.readFileSync(path.join(dir, file), 'utf8'));
+  fs.rmSync(dir, { recursive: true, force: true });
+  const fwdOp = new Map(model.graph.nodes.map((n) => [n.name, n.opType]));
+  const best = new Map();
+  for (const e of events) {
+    if (e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue;
+    const name = e.name.slice(0, -'_kernel_time'.length);
+    const prev = best.get(name);
+    if (!prev || e.dur < prev.dur) best.set(name, { dur: e.dur, op: e.args?.op_name ?? '?' });
+  }
+  const groups = new Map();
+  const layers = new Map();
+  let total = 0;
+  const add = (m, k, dur, op) => {
+    const g = m.get(k) ?? { dur: 0, ops: new Map() };
+    g.dur += dur;
+    g.ops.set(op, (g.ops.get(op) ?? 0) + dur);
+    m.set(k, g);
+  };
+  for (const [name, { dur, op }] of best) {
+    total += dur;
+    const parts = name.split('/');
+    const owner = parts[0];
+    const ownerOp = fwdOp.get(owner);
+    let part = 'forward';
+    if (parts[1] === 'grad') part = parts[2] === 'dX' || parts[2] === 'dW' ? parts[2] : 'backward';
+    const key = ownerOp ? `${ownerOp} ${part}` : owner === 'loss' || owner === 'outputs' ? 'loss/outputs' : 'onnxruntime';
+    add(groups, key, dur, op);
+    if (ownerOp) add(layers, `${owner} (${ownerOp}) ${part}`, dur, op);
+  }
+  const pct = (d) => `${((100 * d) / total).toFixed(1)}%`;
+  console.log(`\nprofile: sum of each node's fastest of ${args.profileSteps} runs = ${r1(total / 1000)} ms (${best.size} nodes)`);
+  for (const [k, g] of [...groups].sort((a, b) => b[1].dur - a[1].dur)) {
+    const ops = [...g.ops].sort((a, b) => b[1] - a[1]).map(([o, d]) => `${o} ${r1(d / 1000)}`).join(', ');
+    console.log(`  ${k.padEnd(32)} ${String(r1(g.dur / 1000)).padStart(8)} ms ${pct(g.dur).padStart(6)}  (${ops})`);
+  }
+  if (args.top === 0) return layers;
+  console.log('top layers:');
+  for (const [k, g] of [...layers].sort((a, b) => b[1].dur - a[1].dur).slice(0, args.top)) {
+    const ops = [...g.ops].sort((a, b) => b[1] - a[1]).map(([o, d]) => `${o} ${r1(d / 1000)}`).join(', ');
+    console.log(`  ${k.padEnd(40)} ${String(r1(g.dur / 1000)).padStart(8)} ms  (${ops})`);
+  }
+  return layers;
+}
+
+await main();
