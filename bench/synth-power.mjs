@@ -9,6 +9,7 @@
  * paper-anchored 28-nm default technology, and naively scaled to 180 nm / 1.8 V).
  *
  *   npm run bench:synth-power        # = tsc && node bench/synth-power.mjs [--no-docs] [--frames N] [ids...]
+ *   node bench/synth-power.mjs --render   # the docs table from bench/out/synth-power.json, no simulation
  *
  * Writes bench/out/synth-power.json and the table between the POWER markers of docs/asic-results.md.
  */
@@ -35,9 +36,11 @@ const CLOCK_MHZ = 200;
 // naive transfer of the 28-nm energies to 0.18 µm / 1.8 V: C ∝ node, E ∝ C·V²
 const NODE_SCALE = (180 / 28) * (1.8 / DEFAULT_TECH.voltage) ** 2;
 
-const rows = [];
+const render = args.includes('--render');
+const saved = render ? JSON.parse(fs.readFileSync(path.join(ROOT, 'bench/out/synth-power.json'), 'utf8')) : undefined;
+const rows = saved ? saved.rows : [];
 const t0 = performance.now();
-for (const s of SWEEP.filter((x) => (ids.length ? ids : DEFAULT_IDS).includes(x.id))) {
+for (const s of saved ? [] : SWEEP.filter((x) => (ids.length ? ids : DEFAULT_IDS).includes(x.id))) {
   const d = emitUnitDesign(s.config);
   const u = d.unit;
   const cycles = u.reps * (u.mh / u.pe) * (u.mw / u.simd);
@@ -66,10 +69,10 @@ const table = [
   '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ...rows.map((r) => `| ${r.id} | ${r.label} | ${f(r.netlist.cells)} | ${r.cyclesPerFrame} | ${r.zeroDelay.activity.toFixed(3)} | ${f(r.zeroDelay.energyPerFrameNj)} | ${f(r.withDelays.energyPerFrameNj)} | ${f(r.zeroDelay.totalUw)} | ${f(r.withDelays.totalUw)} | ${((100 * r.zeroDelay.clockEnergyPj) / r.zeroDelay.energyPj.dynamic).toFixed(0)}% | ${r.zeroDelay.leakageUw.toFixed(3)} | ${r.asic.energyPerFrameNj28.toFixed(3)} | ${f(r.asic.energyPerFrameNjScaled)} |`),
 ].join('\n');
-const secs = ((performance.now() - t0) / 1000).toFixed(0);
+const secs = (saved ? rows.reduce((a, r) => a + r.seconds, 0) : (performance.now() - t0) / 1000).toFixed(0);
 const block = `<!-- POWER:START (bench/synth-power.mjs) -->
 
-${rows.length} units of the calibration sweep, ${frames} frames of seeded pseudo-random input entries each, OSU 0.18 µm at 1.8 V, input transition 0.1 ns, pin loads only; every netlist agreed with its RTL on every cycle in both simulations. Power at the vivado-hls default clock of ${CLOCK_MHZ} MHz with the unit busy every cycle (frames back to back).
+${rows.length} units of the calibration sweep, ${saved ? saved.frames : frames} frames of seeded pseudo-random input entries each, OSU 0.18 µm at 1.8 V, input transition 0.1 ns, pin loads only; every netlist agreed with its RTL on every cycle in both simulations. Power at the vivado-hls default clock of ${CLOCK_MHZ} MHz with the unit busy every cycle (frames back to back).
 
 ${table}
 
@@ -85,6 +88,8 @@ if (writeDocs) {
   doc = a >= 0 && b > a ? doc.slice(0, a) + block + doc.slice(b + B.length) : `${doc.trimEnd()}\n\n${block}\n`;
   writeFileAtomic(file, doc);
 }
-fs.mkdirSync(path.join(ROOT, 'bench/out'), { recursive: true });
-writeFileAtomic(path.join(ROOT, 'bench/out/synth-power.json'), `${JSON.stringify({ frames, clockMhz: CLOCK_MHZ, rows }, null, 2)}\n`);
+if (!saved) {
+  fs.mkdirSync(path.join(ROOT, 'bench/out'), { recursive: true });
+  writeFileAtomic(path.join(ROOT, 'bench/out/synth-power.json'), `${JSON.stringify({ frames, clockMhz: CLOCK_MHZ, rows }, null, 2)}\n`);
+}
 console.log(table);
