@@ -17,15 +17,12 @@ export async function loadOptional(rel) {
   return fs.existsSync(path.join(DIST, rel)) ? internal(rel) : undefined;
 }
 
-/** Deterministic uniform [-1, 1) calibration inputs, written as .npy; returns the data SPEC. */
+/** Deterministic uniform [-1, 1) calibration inputs (the project's PRNG, mulberry32), written as .npy; returns the data SPEC. */
 export function randomCalibration(shape, seed = 1) {
   const n = shape.reduce((a, b) => a * b, 1);
   const data = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    data[i] = (s / 4294967296) * 2 - 1;
-  }
+  const rng = lib.hbnn.mulberry32(seed);
+  for (let i = 0; i < n; i++) data[i] = rng.next() * 2 - 1;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-asic-bench-'));
   const file = path.join(dir, 'calib.npy');
   writeNpy(file, { dtype: 'float32', shape, data });

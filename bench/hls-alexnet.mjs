@@ -23,17 +23,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, zoo, internal } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { buildAlexNet } = await load('zoo/topologies.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { lowerToBitIR } = await load('src/bitir/lower.js');
-const { lowerVivadoHls, compileCsim, runTestbench } = await load('src/backends/vivado-hls/index.js');
-const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
-const { loadModel, saveModel } = await load('src/onnx/io.js');
+const { buildAlexNet } = zoo;
+const { quantize, lowerToBitIR } = lib;
+const { lowerVivadoHls, compileCsim, runTestbench } = await internal('src/backends/vivado-hls/index.js');
+const { writeFilesAtomic, writeFileAtomic, loadModel, saveModel } = lib;
 
 const argv = process.argv.slice(2);
 const opt = (name, dflt) => {

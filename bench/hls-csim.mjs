@@ -21,45 +21,15 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, parseArgs, zooFixtures, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
-const { lowerVivadoHls, runCsim } = await load('src/backends/vivado-hls/index.js');
-const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
+const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, lowerVivadoHls, runCsim, writeFilesAtomic, writeFileAtomic } = lib;
 
-function parseArgs(argv) {
-  const a = { limit: 1000, acc: 10, opt: 'O2', targetFps: 5000, zoo: false, only: undefined };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = () => argv[++i];
-    if (k === '--limit') a.limit = Number(v());
-    else if (k === '--acc') a.acc = Number(v());
-    else if (k === '--opt') a.opt = v();
-    else if (k === '--target-fps') a.targetFps = Number(v());
-    else if (k === '--zoo') a.zoo = true;
-    else if (k === '--only') a.only = v().split(',');
-    else throw new Error(`unknown argument ${k}`);
-  }
-  return a;
-}
-
-const CONFIGS = [
-  { name: 'W1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', normalize: 'fmnist' } },
-  { name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
-  // One bitwidth per output row: the backend groups the rows on the PEs (reordered channels).
-  { name: 'W1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', normalize: 'fmnist' } },
-  { name: 'W1.4A1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
-];
 
 /** Every zoo fixture × W1.4 / W1.4A1.4 through C simulation. */
 async function zooMain(args) {
-  const { ZOO_FIXTURES, padImagesTo } = await load('zoo/fixtures.js');
-  const { writeNpy } = await load('src/data/npy.js');
+  const { ZOO_FIXTURES, padImagesTo } = await zooFixtures();
+  const { writeNpy } = lib;
   const test = loadDataset('fmnist-mini:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
   const train = loadDataset('fmnist-mini:train', { normalize: FMNIST_NORMALIZATION, limit: 64 });
   const results = [];
@@ -90,12 +60,12 @@ async function zooMain(args) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseArgs(process.argv.slice(2), { limit: 1000, acc: 10, opt: 'O2', targetFps: 5000, zoo: false, only: (s) => s.split(',') });
   if (args.zoo) return zooMain(args);
-  const ds = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
+  const ds = fmnistImages(args.limit);
   const results = [];
-  for (const c of CONFIGS) {
-    const m = loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'));
+  for (const c of FMNIST_CNN_CONFIGS) {
+    const m = loadModel(FMNIST_CNN);
     await quantize(m, c.opts);
     const t0 = performance.now();
     const r = lowerVivadoHls(m, { targetFps: args.targetFps, testData: ds.images, testSamples: ds.count, accSamples: args.acc });

@@ -15,17 +15,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, zoo, internal } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { buildCnv } = await load('zoo/topologies.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { writeNpy } = await load('src/data/npy.js');
-const { loadModel } = await load('src/onnx/io.js');
-const { planVivadoHls, bnnPynqCnvFolding, REFERENCES } = await load('src/backends/vivado-hls/index.js');
-const { writeFileAtomic } = await load('src/util/fs.js');
+const { buildCnv } = zoo;
+const { quantize, writeNpy, loadModel } = lib;
+const { planVivadoHls, bnnPynqCnvFolding, REFERENCES } = await internal('src/backends/vivado-hls/index.js');
+const { writeFileAtomic } = lib;
 
 const MARKERS = ['<!-- TABLES:START (bench/hls-estimates.mjs) -->', '<!-- TABLES:END -->'];
 const CNV_LOWERING = { inputBits: 8, inputFrac: 5 };

@@ -15,37 +15,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, parseArgs, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
-const { lowerVivadoHls, runCsim } = await load('src/backends/vivado-hls/index.js');
-const { interpret } = await load('src/bitir/interpret.js');
-const { createSession, runSession, float32Tensor } = await load('src/runtime/ort.js');
-const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
+const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, lowerVivadoHls, runCsim, interpret, createSession, runSession, float32Tensor, writeFilesAtomic, writeFileAtomic } = lib;
 
-function parseArgs(argv) {
-  const a = { limit: 10_000, native: false, doc: 'docs/fpga-results.md', renderOnly: false };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    if (k === '--limit') a.limit = Number(argv[++i]);
-    else if (k === '--native') a.native = true;
-    else if (k === '--doc') a.doc = argv[++i];
-    else if (k === '--render-only') a.renderOnly = true;
-    else throw new Error(`unknown argument ${k}`);
-  }
-  return a;
-}
-
-const MODEL = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
-const CONFIGS = [
-  { name: 'W1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', normalize: 'fmnist' } },
-  { name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
-];
+const MODEL = FMNIST_CNN;
+const CONFIGS = FMNIST_CNN_CONFIGS.filter((c) => c.name === 'W1.4' || c.name === 'W1.4A1.4');
 // Two foldings: FINN-style for 5,000 FPS at 200 MHz, and one tile per row (SIMD = MW),
 // which runs fastest as software (fewest loop iterations).
 const FOLDINGS = [
@@ -99,10 +74,10 @@ function render(result, docFile) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseArgs(process.argv.slice(2), { limit: 10_000, native: false, doc: 'docs/fpga-results.md', renderOnly: false });
   const jsonFile = path.join(ROOT, 'bench/out/hls-speed.json');
   if (args.renderOnly) return render(JSON.parse(fs.readFileSync(jsonFile, 'utf8')), path.resolve(ROOT, args.doc));
-  const ds = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
+  const ds = fmnistImages(args.limit);
   const rows = [];
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';
   console.log(`${ds.count} Fashion-MNIST test images on ${cpu} (${os.cpus().length} cores visible)\n`);

@@ -19,18 +19,10 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, zoo, internal } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const zoo = await load('zoo/topologies.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { writeNpy } = await load('src/data/npy.js');
-const { planVivadoHls } = await load('src/backends/vivado-hls/index.js');
-const { lowerAsic } = await load('src/backends/asic/index.js');
-const { writeFileAtomic } = await load('src/util/fs.js');
-const { formatCount } = await load('src/util/numbers.js');
+const { quantize, writeNpy, planVivadoHls, lowerAsic, writeFileAtomic } = lib;
+const { formatCount } = await internal('src/util/numbers.js');
 
 const MARKERS = ['<!-- TOPOLOGIES:START (bench/hls-topologies.mjs) -->', '<!-- TOPOLOGIES:END -->'];
 const argv = process.argv.slice(2);

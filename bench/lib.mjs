@@ -6,6 +6,10 @@
  * A bench of something the public entry does not export (the HLS C simulation runner, the
  * training-graph builder, ...) names that module with `internal(rel)`, so every reach into
  * dist internals is visible here by its name.
+ *
+ * Also shared here: `parseArgs` (a bench's flags from their defaults), the bundled CNN and
+ * the configurations the hardware benches quantize it with (`FMNIST_CNN`,
+ * `FMNIST_CNN_CONFIGS`), and `fmnistImages(limit)`.
  */
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,6 +33,11 @@ export const lib = await load('src/index.js');
 /** The random-weight reference topologies (zoo/topologies.ts): buildAlexNet, buildCnv, buildResNet20, ... */
 export const zoo = await load('zoo/topologies.js');
 
+/** The zoo's fixture list (zoo/fixtures.ts: ZOO_FIXTURES, padImagesTo), loaded when a bench asks. */
+export function zooFixtures() {
+  return load('zoo/fixtures.js');
+}
+
 /** A compiled module the public entry does not export, by its path under dist/ (e.g. 'src/util/fs.js'). */
 export function internal(rel) {
   return load(rel);
@@ -39,4 +48,52 @@ export function paramCount(model) {
   let n = 0;
   for (const v of model.graph.initializers.values()) n += v.constValue.size;
   return n;
+}
+
+/** The bundled Fashion-MNIST CNN the hardware benches quantize. */
+export const FMNIST_CNN = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
+
+/**
+ * The configurations the hardware benches (hls-csim, hls-speed, rtl-sim) quantize the CNN
+ * with: W1.4 and W1.4A1.4, Middle-Out, per weight and per row (one bitwidth per output
+ * channel), input normalization 'fmnist'.
+ */
+export const FMNIST_CNN_CONFIGS = [
+  { name: 'W1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', normalize: 'fmnist' } },
+  { name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
+  // One bitwidth per output row: the backends group the rows on the PEs (reordered channels).
+  { name: 'W1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', normalize: 'fmnist' } },
+  { name: 'W1.4A1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
+];
+
+/** The first `limit` images of a Fashion-MNIST split (default the full test set), normalized as the bundled models expect. */
+export function fmnistImages(limit, spec = 'fmnist:test') {
+  return lib.loadDataset(spec, { normalize: lib.FMNIST_NORMALIZATION, limit });
+}
+
+/**
+ * Command-line flags of a bench, from their defaults: each key `fooBar` is the flag
+ * `--foo-bar`; a boolean default makes a flag without value (true when given), a number
+ * default a number, a string (or undefined) default a string; a function is a parser of the
+ * value (the default then undefined). An unknown flag is an error naming it.
+ */
+export function parseArgs(argv, defaults) {
+  const out = {};
+  const flags = new Map();
+  for (const [key, d] of Object.entries(defaults)) {
+    out[key] = typeof d === 'function' ? undefined : d;
+    flags.set(`--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, [key, d]);
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const hit = flags.get(argv[i]);
+    if (!hit) throw new Error(`unknown argument ${argv[i]} (flags: ${[...flags.keys()].join(' ')})`);
+    const [key, d] = hit;
+    if (typeof d === 'boolean') out[key] = true;
+    else {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${argv[i - 1]} needs a value`);
+      out[key] = typeof d === 'function' ? d(v) : typeof d === 'number' ? Number(v) : v;
+    }
+  }
+  return out;
 }

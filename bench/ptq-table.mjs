@@ -32,13 +32,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadModel } from '../dist/src/onnx/io.js';
-import { quantize } from '../dist/src/drivers/quantize.js';
-import { sweep, sweepSeries } from '../dist/src/drivers/sweep.js';
-import { sweepSvg } from '../dist/src/drivers/svg.js';
-import { evaluate } from '../dist/src/runtime/infer.js';
-import { loadDataset, FMNIST_NORMALIZATION } from '../dist/src/data/index.js';
-import { writeFileAtomic } from '../dist/src/util/fs.js';
+import { lib } from './lib.mjs';
+
+const { loadModel, quantize, sweep, sweepSeries, sweepSvg, evaluate, loadDataset, FMNIST_NORMALIZATION, writeFileAtomic } = lib;
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HEURISTICS = ['middle-out', 'top-down', 'bottom-up', 'random', 'layer'];

@@ -17,48 +17,19 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, parseArgs, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
-const { lowerToVerilog, runVerilatorSim } = await load('src/backends/verilog/index.js');
-const { writeFilesAtomic, writeFileAtomic } = await load('src/util/fs.js');
+const { loadModel, quantize, lowerToVerilog, runVerilatorSim, writeFilesAtomic, writeFileAtomic } = lib;
 
 // The folding of the tests (test/backends/verilog/helpers.ts): about 7,000 cycles per image.
 const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
 
-function parseArgs(argv) {
-  const a = { limit: 1000, acc: 4, opt: 'O1', config: undefined, timeout: 3600 };
-  for (let i = 0; i < argv.length; i++) {
-    const k = argv[i];
-    const v = () => argv[++i];
-    if (k === '--limit') a.limit = Number(v());
-    else if (k === '--acc') a.acc = Number(v());
-    else if (k === '--opt') a.opt = v();
-    else if (k === '--config') a.config = v();
-    else if (k === '--timeout') a.timeout = Number(v());
-    else throw new Error(`unknown argument ${k}`);
-  }
-  return a;
-}
-
-const CONFIGS = [
-  { name: 'W1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', normalize: 'fmnist' } },
-  { name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
-  { name: 'W1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', normalize: 'fmnist' } },
-  { name: 'W1.4A1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
-];
-
 async function main() {
-  const args = parseArgs(process.argv.slice(2));
-  const ds = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
+  const args = parseArgs(process.argv.slice(2), { limit: 1000, acc: 4, opt: 'O1', config: undefined, timeout: 3600 });
+  const ds = fmnistImages(args.limit);
   const results = [];
-  for (const c of CONFIGS.filter((x) => !args.config || x.name === args.config)) {
-    const m = loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'));
+  for (const c of FMNIST_CNN_CONFIGS.filter((x) => !args.config || x.name === args.config)) {
+    const m = loadModel(FMNIST_CNN);
     await quantize(m, c.opts);
     const t0 = performance.now();
     const r = lowerToVerilog(m, { folding: FOLDING, testData: ds.images, testSamples: ds.count, accSamples: args.acc });

@@ -19,17 +19,12 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, internal } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { lowerToVerilog } = await load('src/backends/verilog/index.js');
-const { synthesizeVerilog } = await load('src/backends/synth/design.js');
-const { yosysVersion } = await load('src/backends/synth/index.js');
-const { writeFileAtomic } = await load('src/util/fs.js');
+const { loadModel, quantize, lowerToVerilog } = lib;
+const { synthesizeVerilog } = await internal('src/backends/synth/design.js');
+const { yosysVersion } = await internal('src/backends/synth/index.js');
+const { writeFileAtomic } = lib;
 
 // The folding of the RTL simulation (test/backends/verilog/helpers.ts RTL_FOLDING, bench/rtl-sim.mjs).
 const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };

@@ -9,15 +9,13 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { ROOT, lib, internal } from './lib.mjs';
 import { SWEEP, TABLE2 } from './synth-configs.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { synthesize, yosysVersion } = await load('src/backends/synth/index.js');
-const { emitUnitDesign } = await load('src/backends/verilog/index.js');
-const { writeFileAtomic } = await load('src/util/fs.js');
+const { synthesize, yosysVersion } = await internal('src/backends/synth/index.js');
+const { emitUnitDesign } = await internal('src/backends/verilog/index.js');
+const { writeFileAtomic } = lib;
 
 export const CACHE = path.join(ROOT, 'bench/out/synth-cache');
 

@@ -10,14 +10,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { internal } from './lib.mjs';
 import { SWEEP } from './synth-configs.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { synthesize, synthCommands, xilinxResources, asicResources, loadLiberty, parseStatJson, DEFAULT_LIBERTY } = await load('src/backends/synth/index.js');
-const { emitUnitDesign } = await load('src/backends/verilog/index.js');
+const { synthesize, synthCommands, xilinxResources, asicResources, loadLiberty, parseStatJson, DEFAULT_LIBERTY } = await internal('src/backends/synth/index.js');
+const { emitUnitDesign } = await internal('src/backends/verilog/index.js');
 
 const dir = process.env.YOWASP_DIR;
 if (!dir || !fs.existsSync(path.join(dir, 'package.json'))) {

@@ -16,21 +16,22 @@
  *    (180/28)² vs the Liberty area; the fit finds the areas per unit kind; held-out MAE.
  * 4. Table 2: a row-grouped conv unit at 1, 1.2, 1.4 and 2 average weight bits, synthesized
  *    LUTs and µm² relative to 1 bit, beside the paper's linear (FPGA) and (b/2)²·4 (ASIC) scaling.
- * Writes the tables between the SYNTH markers of both docs and the numbers to bench/out/synth.json.
+ * Writes the synthesis results to fixtures/synth/calibration.json (committed: the fit's input,
+ * refitted by bench/synth-fit.mjs and by test/backends/synth/calibrate.test.ts, which checks
+ * that the constants in calibrate.ts are what the fit gives), the tables between the SYNTH
+ * markers of both docs and the numbers to bench/out/synth.json.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib, internal } from './lib.mjs';
 import { SWEEP, TABLE2, label } from './synth-configs.mjs';
 import { cacheKey, synthCached } from './synth-sweep-run.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { emitUnitDesign } = await load('src/backends/verilog/index.js');
-const cal = await load('src/backends/synth/calibrate.js');
-const { UNIT_KINDS } = await load('src/backends/asic/index.js');
-const { writeFileAtomic } = await load('src/util/fs.js');
+const { emitUnitDesign } = await internal('src/backends/verilog/index.js');
+const cal = await internal('src/backends/synth/calibrate.js');
+const { UNIT_KINDS } = await internal('src/backends/asic/index.js');
+const { writeFileAtomic } = lib;
 
 const args = process.argv.slice(2);
 const writeDocs = !args.includes('--no-docs');
@@ -44,63 +45,62 @@ const t0 = performance.now();
 const NODE_NM = 180;
 
 // ---------------------------------------------------------------- 1. sweep
-const rows = [];
+const designHash = (d) => {
+  const h = crypto.createHash('sha256');
+  for (const [k, v] of [...d.files].sort()) h.update(k).update('\0').update(v).update('\0');
+  return h.digest('hex').slice(0, 16);
+};
+const entries = [];
+let yosysV = '';
 for (const s of SWEEP) {
   const d = emitUnitDesign(s.config);
   if (cachedOnly && !(await cached(s.id, d))) {
     skipped.push(s.id);
     continue;
   }
-  const x = (await synthCached(s.id, d, 'xilinx', log)).total;
-  const a = (await synthCached(s.id, d, 'asic', log)).total;
-  const tally = cal.asicUnitTally(d.unit);
-  rows.push({
+  const xr = await synthCached(s.id, d, 'xilinx', log);
+  const ar = await synthCached(s.id, d, 'asic', log);
+  yosysV = xr.yosys;
+  const x = xr.total;
+  const a = ar.total;
+  entries.push({
     id: s.id,
-    label: label(s.config),
-    holdout: s.holdout,
     config: s.config,
-    est: { luts: d.estimate.luts, dsp: d.estimate.dsp, bram18: d.estimate.bram18, breakdown: d.estimate.breakdown },
-    xilinx: { luts: x.xilinx.luts, lutMemory: x.xilinx.lutMemory, ffs: x.xilinx.ffs, carry: x.xilinx.carry, dsp: x.xilinx.dsp, bram18: x.xilinx.bram18, depth: x.depth, seconds: x.seconds },
-    asic: { areaUm2: a.asic.areaUm2, cells: a.asic.cells, ffs: a.asic.sequentialCells, depth: a.depth, seconds: a.seconds },
-    tally,
-    features: cal.lutFeatures(d.estimate),
+    holdout: s.holdout,
+    design: designHash(d),
+    xilinx: { luts: x.xilinx.luts, lutMemory: x.xilinx.lutMemory, ffs: x.xilinx.ffs, carry: x.xilinx.carry, dsp: x.xilinx.dsp, bram18: x.xilinx.bram18, ...(x.depth !== undefined ? { depth: x.depth } : {}) },
+    asic: { areaUm2: a.asic.areaUm2, cells: a.asic.cells, ffs: a.asic.sequentialCells, ...(a.depth !== undefined ? { depth: a.depth } : {}) },
   });
 }
+const rows = entries.map((e) => {
+  const r = cal.calibrationRow(e);
+  const d = emitUnitDesign(e.config);
+  return { ...r, label: label(e.config), est: { luts: d.estimate.luts, dsp: d.estimate.dsp, breakdown: d.estimate.breakdown } };
+});
 
-// ---------------------------------------------------------------- 2. FPGA fit
+// ---------------------------------------------------------------- 2./3. the fits (calibrate.ts fitCalibration)
 const train = rows.filter((r) => !r.holdout);
 const held = rows.filter((r) => r.holdout);
-const lutX = (r) => cal.LUT_FIT_PARTS.map((k) => r.features[k]);
-const lutCoef = cal.fitNonNegative(train.map(lutX), train.map((r) => r.xilinx.luts));
-const lutFit = Object.fromEntries(cal.LUT_FIT_PARTS.map((k, i) => [k, round(lutCoef[i], 4)]));
-for (const r of rows) r.lutsFitted = cal.fittedLuts({ breakdown: r.est.breakdown }, lutFit);
-
-// ---------------------------------------------------------------- 3. ASIC fit
+const fit = cal.fitCalibration(rows, NODE_NM);
+const lutFit = fit.lut;
+const areaFit = fit.area;
+for (const r of rows) r.lutsFitted = cal.featureLuts(r.features, lutFit);
 const scaled = cal.nodeScaledTech(NODE_NM);
 for (const r of rows) r.areaScaled = cal.tallyArea(r.tally, scaled.area);
-const areaCoef = cal.fitNonNegative(train.map((r) => UNIT_KINDS.map((k) => r.tally[k])), train.map((r) => r.asic.areaUm2));
-const areaFit = Object.fromEntries(UNIT_KINDS.map((k, i) => [k, round(areaCoef[i], 3)]));
 for (const r of rows) r.areaFitted = cal.tallyArea(r.tally, areaFit);
-
-const mae = (sel, pred, act) => cal.meanAbsRelError(sel.map(pred), sel.map(act));
 const summary = {
   configurations: rows.length,
   ...(skipped.length ? { notSynthesized: skipped } : {}),
-  heldOut: held.map((r) => r.id),
-  lut: {
-    fit: lutFit,
-    maeUnfittedAll: mae(rows, (r) => r.est.luts, (r) => r.xilinx.luts),
-    maeFittedTrain: mae(train, (r) => r.lutsFitted, (r) => r.xilinx.luts),
-    maeFittedHeldOut: mae(held, (r) => r.lutsFitted, (r) => r.xilinx.luts),
-  },
-  area: {
-    fit: areaFit,
-    scaledFrom: scaled.area,
-    maeScaledAll: mae(rows, (r) => r.areaScaled, (r) => r.asic.areaUm2),
-    maeFittedTrain: mae(train, (r) => r.areaFitted, (r) => r.asic.areaUm2),
-    maeFittedHeldOut: mae(held, (r) => r.areaFitted, (r) => r.asic.areaUm2),
-  },
+  heldOut: fit.heldOut,
+  lut: { fit: lutFit, maeUnfittedAll: fit.mae.lutFinnAll, maeFittedTrain: fit.mae.lutTrain, maeFittedHeldOut: fit.mae.lutHeldOut },
+  area: { fit: areaFit, scaledFrom: scaled.area, maeScaledAll: fit.mae.areaScaledAll, maeFittedTrain: fit.mae.areaTrain, maeFittedHeldOut: fit.mae.areaHeldOut },
 };
+// the committed synthesis results (the fit's input; test/backends/synth/calibrate.test.ts refits them)
+if (!cachedOnly || skipped.length === 0) {
+  const data = { format: 'hbnn-calibration/1', yosys: yosysV, liberty: 'osu018_stdcells (qflow-tech-osu018)', entries };
+  fs.mkdirSync(path.dirname(path.join(ROOT, cal.CALIBRATION_DATA)), { recursive: true });
+  writeFileAtomic(path.join(ROOT, cal.CALIBRATION_DATA), `${JSON.stringify(data, null, 1)}\n`);
+}
 
 // ---------------------------------------------------------------- 4. Table 2 on synthesized units
 const t2 = [];

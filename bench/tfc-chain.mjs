@@ -19,10 +19,10 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, internal } from './lib.mjs';
+import { ROOT, lib } from './lib.mjs';
 
 const { loadModel, prepareForQuantize, quantize, loadDataset, fineTune, evaluate, forEachBatch, lowerToBitIR, interpret, lowerVivadoHls, runCsim } = lib;
-const { writeFilesAtomic, writeFileAtomic } = await internal('src/util/fs.js');
+const { writeFilesAtomic, writeFileAtomic } = lib;
 
 function parseArgs(argv) {
   const a = { epochs: 1, trainLimit: 4000, evalLimit: 2000, csim: 200, opt: 'O2', seed: 0 };

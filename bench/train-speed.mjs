@@ -37,15 +37,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as os from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, DIST, lib } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist'));
-const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
-const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
-const { fineTune, trainFloat } = await load('src/train/index.js');
+const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, fineTune, trainFloat } = lib;
 
 function parseArgs(argv) {
   const a = { epochs: undefined, limit: undefined, batch: 128, threads: 2, float: false, torch: false, canonical: false, pairs: 0, json: 'bench/out/train-speed.json', suite: false, models: ['fmnist-cnn', 'resnet20', 'mobilenetv2'], steps: 8, inferReps: 8, bareSteps: 6 };
@@ -79,7 +73,7 @@ const args = parseArgs(process.argv.slice(2));
 if (args.suite) {
   const { runSuite } = await import('./train-speed-suite.mjs');
   const loadStart = os.loadavg().map((v) => Math.round(v * 100) / 100);
-  const runs = await runSuite({ dist, root: ROOT, args, loadModel, quantize, fineTune, trainFloat, loadDataset, FMNIST_NORMALIZATION });
+  const runs = await runSuite({ dist: DIST, root: ROOT, args, loadModel, quantize, fineTune, trainFloat, loadDataset, FMNIST_NORMALIZATION });
   const out = { date: new Date().toISOString(), node: process.version, args, runs, peakRssMiB: mb(process.resourceUsage().maxRSS * 1024), loadAverage: { start: loadStart, end: os.loadavg().map((v) => Math.round(v * 100) / 100) } };
   console.log(`load average (1/5/15 min) at start ${out.loadAverage.start.join(' ')}, at end ${out.loadAverage.end.join(' ')}; peak resident memory ${out.peakRssMiB} MiB`);
   fs.mkdirSync(path.dirname(path.resolve(ROOT, args.json)), { recursive: true });

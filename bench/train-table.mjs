@@ -37,16 +37,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { ROOT, lib } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const dist = path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist'));
-const load = (rel) => import(pathToFileURL(path.join(dist, rel)).href);
-const { loadModel } = await load('src/onnx/io.js');
-const { quantize } = await load('src/drivers/quantize.js');
-const { loadDataset, FMNIST_NORMALIZATION } = await load('src/data/index.js');
-const { fineTune, trainFloat } = await load('src/train/index.js');
-const { evaluate } = await load('src/runtime/infer.js');
+const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, fineTune, trainFloat, evaluate } = lib;
 
 const CALIB = { calibData: 'fmnist:train', calibLimit: 1000, normalize: 'fmnist' };
 const CONFIGS = [

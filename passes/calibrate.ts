@@ -9,6 +9,14 @@
  * 3. Bands: t1 = the p1-quantile of k, t2 = the (p1 + p2)-quantile, so that on the
  *    calibration data the fractions of entries at 1, 2, 3 bits are the target p1, p2, p3
  *    (ties at a threshold go to more bits). Homogeneous distributions use +/-3e38.
+ *    A band edge keeps clear of mass points: a value of k shared by at least
+ *    MASS_POINT_FRACTION of the entries (e.g. the constant background of Fashion-MNIST gives
+ *    thousands of entries one value per channel, in every image) that lies within
+ *    EDGE_CLEARANCE * mean|x| of t moves t to that distance, on the side that keeps the mass
+ *    point in the band the quantile gave it. Without this the quantile lands on the mass
+ *    point, the edge equals a value the data takes exactly, and any rounding (float32 in
+ *    onnxruntime, fixed point in the bit-level IR) sends every such entry to either band at
+ *    once (docs/bit-ir.md §7).
  * 4. Scales: heterogeneous residual binarization of all collected x with that bit map gives
  *    mu_1..mu_3 (per tensor), which become the binarizer's fixed scales.
  * 5. The record in `hbnn.quantization` gets the constants, `calibrated: true` and the
@@ -113,8 +121,9 @@ export function calibrateOne(call: Node, rec: ActivationRecord, x: Float32Array)
     if (p >= 1) return BIG;
     return sorted[Math.min(n - 1, Math.round(p * n))]!;
   };
-  const t1 = quantile(p1);
-  const t2 = quantile(p1 + p2);
+  const clearance = EDGE_CLEARANCE * meanAbs(x);
+  const t1 = clearOfMassPoints(quantile(p1), sorted, clearance);
+  const t2 = Math.max(t1, clearOfMassPoints(quantile(p1 + p2), sorted, clearance));
   const bitMap = new Uint8Array(n);
   const seen = [0, 0, 0];
   for (let i = 0; i < n; i++) {
@@ -140,6 +149,57 @@ export function calibrateOne(call: Node, rec: ActivationRecord, x: Float32Array)
   rec.thresholds = [Math.fround(t1), Math.fround(t2)];
   rec.observed = seen.map((c) => c / n);
   rec.calibrated = true;
+}
+
+/** A value of k held by at least this fraction of the calibration entries is a mass point. */
+export const MASS_POINT_FRACTION = 1e-3;
+/** The least distance of a band edge from a mass point, relative to mean |x|. */
+export const EDGE_CLEARANCE = 2 ** -11;
+
+/**
+ * Moves threshold t (on sorted samples k) at least `clearance` away from every mass point:
+ * down when the nearest mass point within reach is at or above t (it keeps more bits), up
+ * otherwise, repeating while the move reaches another one. t is returned unchanged when no
+ * mass point is within reach (and for the +/-BIG of homogeneous distributions).
+ */
+export function clearOfMassPoints(t: number, sorted: Float32Array, clearance: number): number {
+  if (Math.abs(t) >= BIG || !(clearance > 0)) return t;
+  const n = sorted.length;
+  const minRun = Math.max(2, Math.ceil(MASS_POINT_FRACTION * n));
+  const lowerBound = (v: number): number => {
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (sorted[mid]! < v) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  /** Mass points in [a, b], ascending. */
+  const massIn = (a: number, b: number): number[] => {
+    const out: number[] = [];
+    for (let i = lowerBound(a); i < n && sorted[i]! <= b; ) {
+      const v = sorted[i]!;
+      let j = i;
+      while (j < n && sorted[j] === v) j++;
+      if (j - i >= minRun) out.push(v);
+      i = j;
+    }
+    return out;
+  };
+  const near = massIn(t - clearance, t + clearance);
+  if (near.length === 0) return t;
+  const first = near.reduce((m, v) => (Math.abs(v - t) < Math.abs(m - t) ? v : m));
+  const down = first >= t;
+  const inner = clearance * (1 - 2 ** -16); // float32 rounding of t may land a hair inside
+  for (let guard = 0; guard < 64; guard++) {
+    const reach = massIn(t - inner, t + inner);
+    if (reach.length === 0) break;
+    t = down ? Math.min(t, reach[0]! - clearance) : Math.max(t, reach[reach.length - 1]! + clearance);
+    t = Math.fround(t);
+  }
+  return t;
 }
 
 function meanAbs(x: Float32Array): number {

@@ -5,13 +5,18 @@
  * 1. Targets are the data inputs (input 0) of Conv/Gemm/MatMul layers whose weights are
  *    binarized, except the layer reading the network input (`first-layer=keep`, default) and
  *    the output layer (`last-layer=keep`, default).
- * 2. Placement: from the layer input, walk back through single-use ReLU, MaxPool, Flatten,
- *    Reshape, Identity and Dropout nodes and insert the binarizer before them (e.g. between
+ * 2. Placement: from the layer input, walk back through ReLU, MaxPool, Flatten, Reshape,
+ *    Identity and Dropout nodes and insert the binarizer before them (e.g. between
  *    BatchNorm and ReLU). Why: after a ReLU every value is >= 0, so a 1-bit sign binarizer
  *    would output one constant and carry no information; binarizing the BatchNorm output
  *    instead keeps the sign, ReLU then maps it to {0, mu} (one informative bit), and
  *    ReLU/MaxPool/Flatten map quantized values to quantized values, so the layer still
  *    sees only binarized levels (the hardware computes exactly this).
+ *    A pass-through node whose output has other readers (a residual block's input ReLU
+ *    feeds the convolution and the shortcut; a fire module's squeeze ReLU feeds two
+ *    expand convolutions) is cloned for this layer when the shared part of the walk
+ *    contains a ReLU: the layer reads ReLU'(binarize(x)) while the other readers keep
+ *    ReLU(x). Otherwise the walk stops at the shared value as before (no clone).
  * 3. The binarizer is `ai.hbnn::BinarizeActivation(x, scales, center, sign, t1, t2)` with
  *    constants initialized to an uncalibrated guess; the `calibrate` pass sets them from
  *    data (quantize always runs it).
@@ -61,44 +66,76 @@ export const insertActivationBinarization = definePass({
     const exclude = o.exclude ?? [];
     const last = layers[layers.length - 1]!;
     let inserted = 0;
+    const placed = new Map<Value, { call: Node; record: (typeof record.activations)[number] }>();
     for (const layer of layers) {
       const x = layer.inputs[0];
       if (!x) continue;
       if (o['last-layer'] === 'keep' && layer === last) continue;
       if (o['first-layer'] === 'keep' && dependsOnlyOnInputThroughPassThrough(x, g)) continue;
       if (exclude.length && matchesAny(exclude, [layer.name])) continue;
-      const { value, consumer, index } = placement(x, layer);
-      const base = value.name;
-      const init = (suffix: string, dims: number[], data: number[]): Value =>
-        g.addInitializer(Tensor.fromFloat32(g.uniqueName(`${base}.hbnn_act_${suffix}`), dims, Float32Array.from(data)));
-      // Uncalibrated guess: unit-scale bands; calibrate replaces all of these.
-      const scales = init('scales', [3], [1, d3[1]! + d3[2]! > 0 ? 0.5 : 0, d3[2]! > 0 ? 0.25 : 0]);
-      const center = init('center', [], [heuristic === 'middle-out' ? 1 : 0]);
-      const sign = init('sign', [], [heuristic === 'top-down' ? -1 : 1]);
-      const t1 = init('t1', [], [d3[0]! >= 1 ? BIG : d3[0]! <= 0 ? -BIG : 0.5]);
-      const t2 = init('t2', [], [d3[0]! + d3[1]! >= 1 ? BIG : d3[0]! + d3[1]! <= 0 ? -BIG : 1]);
-      const call = g.createNode(FN_ACT, [value, scales, center, sign, t1, t2], [g.uniqueName(`${base}.hbnn_act`)], {
-        domain: HBNN_DOMAIN,
-        name: g.uniqueName(`${layer.name || base}/BinarizeActivation`),
-      });
+      const { value, consumer, index, clones } = placement(x, layer);
+      // One binarizer per value: a second layer reading the same value (a fire module's two
+      // expand convolutions, a residual block's convolution and projection shortcut) shares it.
+      const shared = placed.get(value);
+      let call: Node;
+      if (shared) {
+        call = shared.call;
+        shared.record.feeds.push(layer.name);
+      } else {
+        const base = value.name;
+        const init = (suffix: string, dims: number[], data: number[]): Value =>
+          g.addInitializer(Tensor.fromFloat32(g.uniqueName(`${base}.hbnn_act_${suffix}`), dims, Float32Array.from(data)));
+        // Uncalibrated guess: unit-scale bands; calibrate replaces all of these.
+        const scales = init('scales', [3], [1, d3[1]! + d3[2]! > 0 ? 0.5 : 0, d3[2]! > 0 ? 0.25 : 0]);
+        const center = init('center', [], [heuristic === 'middle-out' ? 1 : 0]);
+        const sign = init('sign', [], [heuristic === 'top-down' ? -1 : 1]);
+        const t1 = init('t1', [], [d3[0]! >= 1 ? BIG : d3[0]! <= 0 ? -BIG : 0.5]);
+        const t2 = init('t2', [], [d3[0]! + d3[1]! >= 1 ? BIG : d3[0]! + d3[1]! <= 0 ? -BIG : 1]);
+        call = g.createNode(FN_ACT, [value, scales, center, sign, t1, t2], [g.uniqueName(`${base}.hbnn_act`)], {
+          domain: HBNN_DOMAIN,
+          name: g.uniqueName(`${layer.name || base}/BinarizeActivation`),
+        });
+        record.activations.push({
+          input: value.name,
+          output: call.outputs[0]!.name,
+          node: call.name,
+          feeds: [layer.name],
+          heuristic,
+          distribution: d3,
+          scales: [1, 0.5, 0.25],
+          center: heuristic === 'middle-out' ? 1 : 0,
+          sign: heuristic === 'top-down' ? -1 : 1,
+          thresholds: [0.5, 1],
+          calibrated: false,
+        });
+        placed.set(value, { call, record: record.activations[record.activations.length - 1]! });
+      }
       const producer = value.producer;
-      if (producer) g.insertAfter(producer, call);
-      else g.insertBefore(g.nodes[0]!, call);
-      consumer.setInput(index, call.outputs[0]!);
-      record.activations.push({
-        input: value.name,
-        output: call.outputs[0]!.name,
-        node: call.name,
-        feeds: [layer.name],
-        heuristic,
-        distribution: d3,
-        scales: [1, 0.5, 0.25],
-        center: heuristic === 'middle-out' ? 1 : 0,
-        sign: heuristic === 'top-down' ? -1 : 1,
-        thresholds: [0.5, 1],
-        calibrated: false,
-      });
-      if (consumer !== layer) ctx.note(`activation of ${layer.name} binarized before ${consumer.opType} ${consumer.name}`);
+      // Cloned pass-through nodes (the shared part of the walk), nearest the binarizer first.
+      let out = call.outputs[0]!;
+      const copies: Node[] = [];
+      for (const p of clones) {
+        const copy = g.createNode(p.opType, [out, ...p.inputs.slice(1)], [g.uniqueName(`${p.outputs[0]!.name}.hbnn_branch`)], {
+          domain: p.domain,
+          name: g.uniqueName(`${p.name || p.opType}/hbnn_branch`),
+          attributes: Object.fromEntries(p.attributes),
+        });
+        if (p.outputs[0]!.type) copy.outputs[0]!.type = p.outputs[0]!.type;
+        copies.push(copy);
+        out = copy.outputs[0]!;
+      }
+      if (shared) g.insertAfter(call, ...copies);
+      else if (producer) g.insertAfter(producer, call, ...copies);
+      else g.insertBefore(g.nodes[0]!, call, ...copies);
+      consumer.setInput(index, out);
+      const how = clones.length
+        ? `before a copy of ${clones.map((p) => `${p.opType} ${p.name}`).join(', ')} (the original also feeds other nodes)`
+        : consumer !== layer
+          ? `before ${consumer.opType} ${consumer.name}`
+          : '';
+      if (shared) ctx.note(`activation of ${layer.name} shares the binarizer ${call.name}${how ? `, ${how}` : ''}`);
+      else if (how) ctx.note(`activation of ${layer.name} binarized ${how}`);
+      if (shared) continue;
       inserted++;
       ctx.stat('binarized-activations');
     }
@@ -117,21 +154,35 @@ export function binarizedLayers(g: Graph): Node[] {
   });
 }
 
-/** Where to insert: walk back from `x` through single-use pass-through ops. */
-function placement(x: Value, layer: Node): { value: Value; consumer: Node; index: number } {
+/**
+ * Where to insert: walk back from `x` through pass-through ops. The binarizer goes on `value`
+ * and feeds input `index` of `consumer`, through copies of `clones` (listed from the
+ * binarizer towards the layer; the consumer then reads the last copy's output).
+ */
+function placement(x: Value, layer: Node): { value: Value; consumer: Node; index: number; clones: Node[] } {
+  // chain[i] produces the value read by chain[i - 1] (chain[0]: by the layer).
+  const chain: Node[] = [];
   let value = x;
-  let consumer = layer;
-  let index = 0;
   for (;;) {
     const p = value.producer;
     if (!p || !PASS_THROUGH.has(p.opType)) break;
     const src = p.inputs[0];
-    if (!src || src.uses.length !== 1 || value.uses.length !== 1 || src.isGraphOutput || value.isGraphOutput) break;
-    consumer = p;
-    index = 0;
+    if (!src || src.isGraphOutput) break;
+    chain.push(p);
     value = src;
   }
-  return { value, consumer, index };
+  const shared = chain.findIndex((p) => p.outputs[0]!.uses.length !== 1 || p.outputs[0]!.isGraphOutput);
+  if (shared < 0) return { value, consumer: chain[chain.length - 1] ?? layer, index: 0, clones: [] };
+  const tail = chain.slice(shared);
+  if (tail.some((p) => p.opType === 'Relu')) {
+    // Copy the shared part: the layer's branch gets ReLU'(binarize(x)), the other readers keep ReLU(x).
+    const consumer = shared === 0 ? layer : chain[shared - 1]!;
+    const index = consumer.inputs.indexOf(chain[shared]!.outputs[0]!);
+    return { value, consumer, index, clones: tail.reverse() };
+  }
+  // No ReLU in the shared part: stop at the shared value (the others read it unchanged).
+  const consumer = shared === 0 ? layer : chain[shared - 1]!;
+  return { value: chain[shared]!.outputs[0]!, consumer, index: consumer.inputs.indexOf(chain[shared]!.outputs[0]!), clones: [] };
 }
 
 /** True when `x` is the network input, possibly through pass-through ops. */

@@ -21,7 +21,7 @@
  * (width 16 measured about twice the time per step). The training log goes beside the model
  * (fixtures/models/fmnist-resnet.train-log.json).
  *
- * Then (or alone, with --quantized-only) the two fine-tuned quantized versions the bit-level
+ * Then (or alone, with --quantized-only; one of them with --only FILE) the two fine-tuned quantized versions the bit-level
  * IR agreement test reads (test/bitir/resnet-trained.test.ts, QUANTIZED below):
  * fixtures/models/fmnist-resnet.w1.4.hbnn.onnx and fmnist-resnet.w1.4a1.4.hbnn.onnx, made by
  * `hbnn-onnx quantize --avg-bits 1.4 [--act-bits 1.4] --fine-tune` (Middle-Out; activations
@@ -87,6 +87,7 @@ if (!quantizedOnly) {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
 }
-for (const q of QUANTIZED) {
+const only = opt('--only', undefined);
+for (const q of QUANTIZED.filter((x) => !only || x.file === only)) {
   run([path.join(ROOT, 'bin/hbnn-onnx.js'), 'quantize', out, ...q.args, ...FINE_TUNE, '-o', path.join(path.dirname(out), q.file)]);
 }

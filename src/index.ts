@@ -24,6 +24,10 @@ export { Pipeline, PassRegistry, formatReport } from './pass/manager.js';
 export type { RunReport, RunOptions, PassRecord } from './pass/manager.js';
 export { parsePipeline, printPipeline } from './pass/pipeline.js';
 export { builtinPasses } from '../passes/registry.js';
+export { defineAnalysis, getAnalysis, invalidateAnalyses } from './ir/analysis.js';
+export type { Analysis } from './ir/analysis.js';
+export { ShapeAnalysis, shapeAnalysis } from './analysis/shapes.js';
+export type { ShapeInfo, InferredType } from './analysis/shapes.js';
 export { builtinRegistry } from './drivers/registry.js';
 
 export { createSession, runSession, toOrtTensor, float32Tensor } from './runtime/ort.js';
@@ -70,7 +74,7 @@ export { preparationFor, QUANTIZE_MIN_OPSET } from './drivers/prepare.js';
 export type { PrepareOptions, Preparation } from './drivers/prepare.js';
 export { readQuantRecord, requireQuantRecord, HBNN_DOMAIN, HBNN_FORMAT } from './quant/format.js';
 export type { QuantRecord, WeightRecord, ActivationRecord } from './quant/format.js';
-export { sweep } from './drivers/sweep.js';
+export { sweep, sweepSeries } from './drivers/sweep.js';
 export { sweepSvg, lineChartSvg } from './drivers/svg.js';
 export { evaluate, forEachBatch } from './runtime/infer.js';
 export type { EvalOptions, EvalResult } from './runtime/infer.js';
@@ -86,3 +90,7 @@ export { lowerVivadoHls, planVivadoHls, runCsim } from './backends/vivado-hls/in
 export type { VivadoHlsOptions, VivadoHlsResult } from './backends/vivado-hls/index.js';
 export { lowerAsic, lowerAsicFromProgram, loadTechFile, DEFAULT_TECH } from './backends/asic/index.js';
 export type { AsicOptions, AsicReport, AsicTech } from './backends/asic/index.js';
+export { lowerToVerilog, runVerilatorSim } from './backends/verilog/index.js';
+export type { VerilogOptions, VerilogResult, SimOptions, SimResult } from './backends/verilog/index.js';
+// The explicit write call for files a backend returns in memory (atomic: temporary file, rename).
+export { writeFileAtomic, writeFilesAtomic } from './util/fs.js';

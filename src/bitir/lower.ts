@@ -144,6 +144,8 @@ class Lowering {
   private readonly mapped = new Map<Value, Mapped>();
   private readonly fused = new Set<Node>();
   private readonly lastLayer: Node | undefined;
+  /** Values an activation binarizer reads through stream ops (they get binStreamFrac/binStreamBits). */
+  private readonly binStreams: Set<Value>;
   /** Nodes the graph output depends on (dead-code elimination as a view). */
   private readonly live: Set<Node>;
   /** The model input's literal batch (undefined when symbolic). */
@@ -163,6 +165,7 @@ class Lowering {
     this.g = model.graph;
     this.shapes = shapeAnalysis(model);
     this.live = liveNodes(this.g);
+    this.binStreams = binarizerStreams(this.g);
     const layers = this.g.nodes.filter((n) => isLayer(n) && this.live.has(n));
     this.lastLayer = layers[layers.length - 1];
   }
@@ -339,6 +342,11 @@ class Lowering {
         }
         return this.unsupported(node);
     }
+  }
+
+  /** [frac, bits] of a fixed-point activation v between layers: binStream* when a binarizer reads it (§3). */
+  private streamFormat(v: Value): [number, number] {
+    return this.binStreams.has(v) ? [this.opts.binStreamFrac, this.opts.binStreamBits] : [this.opts.actFrac, this.opts.actBits];
   }
 
   /** Whether v reaches the graph output through layout-only nodes and a final Softmax. */
@@ -590,7 +598,8 @@ class Lowering {
     }
     const terms: AccTerm[] = [{ w: 0, a: 0, coef: new Array<number>(c).fill(2 ** -t.frac) }];
     const logits = this.isLogits(v);
-    this.emitRequantize(chain, x.id, t.shape, terms, [2 ** (t.bits - 1)], affine, logits ? this.opts.logitFrac : this.opts.actFrac, logits ? this.opts.logitBits : this.opts.actBits, v);
+    const [frac, bits] = logits ? [this.opts.logitFrac, this.opts.logitBits] : this.streamFormat(v);
+    this.emitRequantize(chain, x.id, t.shape, terms, [2 ** (t.bits - 1)], affine, frac, bits, v);
   }
 
   private lowerRelu(node: Node): void {
@@ -808,8 +817,7 @@ class Lowering {
       v = next.outputs[0]!;
     }
     const logits = node === this.lastLayer;
-    const frac = logits ? this.opts.logitFrac : this.opts.actFrac;
-    const bits = logits ? this.opts.logitBits : this.opts.actBits;
+    const [frac, bits] = logits ? [this.opts.logitFrac, this.opts.logitBits] : this.streamFormat(v);
     this.emitRequantize(chain, accId, layer.outShape, terms, accBound, affine, frac, bits, v);
   }
 
@@ -1189,6 +1197,28 @@ export function composeMonotone(p: readonly number[], codes: readonly number[], 
 }
 
 /** The nodes the graph outputs depend on (dead-code elimination as a view of the graph). */
+/** Ops through which a binarizer's input is still the same real-valued stream (docs/bit-ir.md §3). */
+const STREAM_OPS = new Set(['Relu', 'Clip', 'LeakyRelu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Add', 'Sum', 'Sub', 'Mul', 'Div', 'BatchNormalization', 'Concat', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze', 'Transpose', 'Identity', 'Dropout']);
+
+/**
+ * The values an activation binarizer reads through stream ops: walking back from each
+ * binarizer's input through STREAM_OPS (every non-constant input; residual Adds and Concats
+ * have several) up to the layers, binarizers and the graph input that produce them.
+ */
+function binarizerStreams(g: Graph): Set<Value> {
+  const out = new Set<Value>();
+  const stack: Value[] = g.nodes.filter(isActivationCall).map((n) => n.inputs[0]!).filter((v) => !!v);
+  while (stack.length) {
+    const v = stack.pop()!;
+    if (out.has(v) || v.isInitializer) continue;
+    out.add(v);
+    const p = v.producer;
+    if (!p || !p.isOnnx() || !STREAM_OPS.has(p.opType)) continue;
+    for (const x of p.inputs) if (x && x.name !== '' && !x.isInitializer && !constOf(x)) stack.push(x);
+  }
+  return out;
+}
+
 function liveNodes(g: Graph): Set<Node> {
   const live = new Set<Node>();
   const stack: Value[] = [...g.outputs];

@@ -440,6 +440,13 @@ export interface LoweringOptions {
   /** Fractional bits and width of the logits (output of the last layer and the scaling layer). */
   logitFrac: number;
   logitBits: number;
+  /**
+   * Fractional bits and width of the fixed-point streams an activation binarizer reads through
+   * ReLU, Clip, pooling, residual Add, Concat or layout ops (docs/bit-ir.md §3, "Streams a
+   * binarizer reads"): wider than actFrac so that rounding rarely moves an entry across a band edge.
+   */
+  binStreamFrac: number;
+  binStreamBits: number;
   /** Largest multiplier magnitude is below 2^(multiplierBits-1) (when the shift allows it). */
   multiplierBits: number;
   /** Width of fixed-point weights of layers the quantizer kept in float. */
@@ -451,6 +458,8 @@ export const DEFAULT_LOWERING: Readonly<LoweringOptions> = Object.freeze({
   inputBits: 20,
   actFrac: 12,
   actBits: 20,
+  binStreamFrac: 20,
+  binStreamBits: 28,
   logitFrac: 16,
   logitBits: 32,
   multiplierBits: 24,
@@ -469,6 +478,8 @@ export const WIDE_LOWERING: Readonly<LoweringOptions> = Object.freeze({
   inputBits: 24,
   actFrac: 20,
   actBits: 28,
+  binStreamFrac: 24,
+  binStreamBits: 32,
   logitFrac: 20,
   logitBits: 36,
   multiplierBits: 30,

@@ -19,6 +19,7 @@ import { formatCount, table } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from './paths.js';
 import { QUANTIZE_OPTIONS } from '../drivers/quantize.js';
+import { checkAvgBits } from '../hbnn/index.js';
 import { NORMALIZE_SPEC } from './normalize.js';
 import { pickOption, type OptionSpec } from '../pass/pass.js';
 import { heuristicTitle, parseGranularityOption, parseIntOption, parseNormalizeOption, parseNumberListOption, parseSchemaFlags, resolveDataSpec, schemaOption, decodeDataTensor } from './options.js';
@@ -76,9 +77,7 @@ export function sweepOptionsFromCli(o: SweepCliOptions): Omit<SweepOptions, 'onR
   const q = parseSchemaFlags(SWEEP_QUANTIZE_FLAGS, { ...o, granularity: undefined });
   const maxBits = (q['max-bits'] as number | undefined) ?? pickOption(QUANTIZE_OPTIONS, 'max-bits').default;
   const bits = o.bits !== undefined ? parseNumberListOption(o.bits, '--bits') : [...DEFAULT_SWEEP_BITS];
-  for (const b of bits) {
-    if (b < 1 || b > maxBits) fail(ErrorCodes.INVALID_OPTION, `--bits values must lie in [1, ${maxBits}] (--max-bits), got ${b}`, { option: '--bits' });
-  }
+  for (const b of bits) checkAvgBits(b, maxBits, { avg: '--bits', max: '--max-bits' });
   const heuristics = o.heuristics !== undefined ? o.heuristics.split(',').map((s) => s.trim()).filter((s) => s !== '') : [...DEFAULT_SWEEP_HEURISTICS];
   if (heuristics.length === 0) fail(ErrorCodes.INVALID_OPTION, '--heuristics needs at least one heuristic', { option: '--heuristics' });
   for (const h of heuristics) {

@@ -20,7 +20,8 @@ import type { Model } from '../ir/graph.js';
 import { loadModel } from '../onnx/io.js';
 import { loadDataset, resolveNormalization, type Dataset, type DataSource } from '../data/index.js';
 import { evaluate } from '../runtime/infer.js';
-import { HEURISTICS } from '../hbnn/index.js';
+import { checkAvgBits, HEURISTICS } from '../hbnn/index.js';
+import { ACT_MAX_BITS } from '../../passes/insert-activation-binarization.js';
 import { fail, ErrorCodes } from '../errors.js';
 import { prepareForQuantize, quantize, type QuantizeOptions } from './quantize.js';
 import type { Granularity } from '../quant/weights.js';
@@ -138,9 +139,7 @@ export async function sweep(model: ModelSource, dataset: Dataset | DataSource | 
       option: 'granularity',
     });
   }
-  if (opts.actBits !== undefined && (!Number.isFinite(opts.actBits) || opts.actBits < 1 || opts.actBits > 3)) {
-    fail(ErrorCodes.INVALID_OPTION, `actBits must be a number from 1 to 3, got ${String(opts.actBits)}`, { option: 'actBits' });
-  }
+  if (opts.actBits !== undefined) checkAvgBits(opts.actBits, ACT_MAX_BITS, { avg: 'actBits', max: 'the activations\' maximum' });
   const seed = opts.seed ?? 0;
   const fresh = async (): Promise<Model> => (typeof model === 'string' ? loadModel(model) : await model());
   const first = await fresh();
@@ -234,11 +233,7 @@ export function sweepSeries(result: SweepResult, heuristic: string): SweepPoint[
 
 function checkBits(bits: unknown, maxBits: number): number[] {
   if (!Array.isArray(bits) || bits.length === 0) fail(ErrorCodes.INVALID_OPTION, 'sweep needs at least one average bitwidth (bits)', { option: 'bits' });
-  for (const b of bits) {
-    if (typeof b !== 'number' || !Number.isFinite(b) || b < 1 || b > maxBits) {
-      fail(ErrorCodes.INVALID_OPTION, `sweep bits must be numbers from 1 to maxBits = ${maxBits}, got ${String(b)}`, { option: 'bits' });
-    }
-  }
+  for (const b of bits) checkAvgBits(b as number, maxBits, { avg: 'bits', max: 'maxBits' });
   return [...new Set(bits as number[])].sort((a, b) => a - b);
 }
 

@@ -327,6 +327,65 @@ function middleOutAssignResidual(t: Float32Array, idx: Uint32Array, ps: number, 
   return sum;
 }
 
+/**
+ * `middleOutAssignResidual` in the last selection round (no list for later rounds) that also
+ * compacts the candidate list in place to the entries not taken below the bounds: idx[ps ..
+ * returned end) keeps, in index order, every entry that stays at `last` bits plus the
+ * boundary entries (quickselect decides those afterwards). A superset of A_{b+1} in index
+ * order, so the binarization's next list pass (which keeps the entries with M >= b + 1) reads
+ * the survivors only instead of every candidate, with the same result. A failed sampled pass
+ * leaves the list changed: the caller rebuilds it from the map (`rebuildLastCandidates`).
+ */
+function middleOutLastResidual(t: Float32Array, idx: Uint32Array, ps: number, pe: number, mean: number, st: AssignPass, r: ResidualRound): number {
+  const { map, b, last, bj } = st;
+  const { signs, sums, at, shift } = r;
+  const low = (1 << shift) - 1;
+  const [loF, hiF] = floatBounds(st.lo, st.hi);
+  const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
+  let { nb, taken } = st;
+  let kept = ps;
+  let sum = 0;
+  for (let p = ps; p < pe; p++) {
+    const j = idx[p];
+    const v = t[j];
+    const s = signs[j] & low;
+    const e = v - sums[at + s];
+    signs[j] = s | (isNegative(e) << shift);
+    sum += Math.abs(e);
+    const k = Math.fround(Math.abs(Math.abs(v) - mean));
+    const sel = ((k < loF) as unknown as number) | 0;
+    taken += sel;
+    if (k >= loF && k <= hiF) {
+      // The boundary (a few % of the keys): a well-predicted branch.
+      bkF[nb] = k;
+      bj[nb] = j;
+      nb++;
+    }
+    map[j] = last - sel * (last - b);
+    idx[kept] = j; // kept <= p: behind the read
+    kept += 1 - sel;
+  }
+  st.nb = nb;
+  st.taken = taken;
+  r.kept = kept;
+  return sum;
+}
+
+/**
+ * After a failed sampled pass of `middleOutLastResidual` over group [start, end): the
+ * candidates were the entries with at least b bits (the pass gave each b or `last`; the
+ * entries of earlier rounds hold less), written back to list[from ..] in index order.
+ * Returns the end.
+ */
+function rebuildLastCandidates(map: Uint8Array, b: number, start: number, end: number, list: Uint32Array, from: number): number {
+  let w = from;
+  for (let j = start; j < end; j++) {
+    list[w] = j;
+    w += (b - 1 - map[j]) >>> 31; // 1 when map[j] >= b
+  }
+  return w;
+}
+
 /** The binarization round fused into a middle-out round (see `middleOutAssignResidual`). */
 interface ResidualRound {
   signs: Uint8Array;
@@ -337,6 +396,11 @@ interface ResidualRound {
   /** Where the group's sum |E| goes. */
   result: Float64Array;
   g: number;
+  /**
+   * Set to compact the candidate list in the last selection round (`middleOutLastResidual`):
+   * the pass writes here where the group's survivors end.
+   */
+  kept?: number;
 }
 
 /**
@@ -559,6 +623,8 @@ function secondPass(round: Round, ps: number, pe: number, lo: number, hi: number
     map.fill(b, ps, pe);
     if (round.values !== undefined) middleOutFirstRoundValues(round.t, ps, pe, src.mean, pass, round.values);
     else middleOutFirstRound(round.t, ps, pe, src.mean, pass);
+  } else if (round.heuristic === 'middle-out' && round.residual?.kept !== undefined && round.idx !== null && round.next === null) {
+    round.residual.result[round.residual.g] = middleOutLastResidual(round.t, round.idx, ps, pe, src.mean, pass, round.residual);
   } else if (round.heuristic === 'middle-out' && round.residual !== undefined && round.idx !== null) {
     round.residual.result[round.residual.g] = middleOutAssignResidual(round.t, round.idx, ps, pe, src.mean, pass, round.residual);
   } else if (round.heuristic === 'middle-out') {
@@ -715,6 +781,10 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
       }
       if (fused?.a2 !== undefined && b === 2) {
         round.residual = { signs: fused.signs, sums: fused.a2.depth1, at: g << 1, shift: 1, result: round2Sums, g };
+        // The last selection round over the binarization's own list A_2 (not a copy), without
+        // values to write for the entries stopping at 2 bits: the pass also shortens the list
+        // to a superset of A_3 (see `middleOutLastResidual`).
+        if (next === null && idx !== null && fused.a2.list === idx && fused.out === null) round.residual.kept = ps;
       }
       const wStart = w;
       let pass: AssignPass | undefined;
@@ -726,7 +796,11 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
         const need = c - pass.taken;
         if (need < 0 || need > pass.nb || pass.nb > capacity || selectionStats.rejectSamples) {
           selectionStats.fallbacks++;
-          if (idx !== null && next !== null) {
+          if (round.residual?.kept !== undefined) {
+            // The failed pass compacted the list: its candidates are the entries it gave b or last.
+            const end = rebuildLastCandidates(map, b, g * size, (g + 1) * size, idx!, ps);
+            if (end !== ps + m) fail(ErrorCodes.INTERNAL, 'bit map: candidate rebuild lost entries', { round: b });
+          } else if (idx !== null && next !== null) {
             // The in-place list lost this round's selected entries: rebuild the group's
             // candidates (unassigned or assigned b just now) from the map, in index order.
             ps = wStart;
@@ -759,6 +833,7 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
       }
       if (filled) for (let r = 0; r < need; r++) map[pass.bj[r]] = b;
       if (round.values !== undefined) a2Ends[g] = w;
+      if (round.residual?.kept !== undefined) (fused!.a2!.keptEnds ??= Float64Array.from(a2Ends))[g] = round.residual.kept;
     }
     if (fused !== undefined && heuristic === 'middle-out' && b === 1 && next !== null) {
       // Every entry got its round-1 value; list[0 .. w) holds the entries with M >= 2. A next

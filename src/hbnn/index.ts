@@ -103,5 +103,8 @@ export {
 export {
   /** Throws NUMERIC when a tensor holds NaN or Inf. */
   assertFinite,
+  /** The one range check of an average bitwidth (MIN_AVG_BITS to maxBits). */
+  checkAvgBits,
   MAX_SUPPORTED_BITS,
+  MIN_AVG_BITS,
 } from './validate.js';

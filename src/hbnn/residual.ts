@@ -195,6 +195,12 @@ export interface ListA2 {
   starts: Float64Array;
   ends: Float64Array;
   sums2?: Float64Array;
+  /**
+   * When set, list[starts[g] .. keptEnds[g]) is a superset of group g's A_3 in index order
+   * (what is left of A_2 after middle-out's last round dropped the entries it took below its
+   * bounds), so round 3 builds A_3 from it instead of from all of A_2.
+   */
+  keptEnds?: Float64Array;
 }
 
 /**
@@ -300,7 +306,9 @@ export function binarizeRounds(
         } // else: given (a2)
       } else {
         listEnd[g] =
-          out === null ? advanceListNoValues(bitMap, i, list, listStart[g], listEnd[g]) : advanceList(out, signs, sums, at, bitMap, i, list, listStart[g], listEnd[g]);
+          out === null
+            ? advanceListNoValues(bitMap, i, list, listStart[g], i === 3 && a2?.keptEnds !== undefined ? a2.keptEnds[g] : listEnd[g])
+            : advanceList(out, signs, sums, at, bitMap, i, list, listStart[g], listEnd[g]);
       }
       active += listEnd[g] - listStart[g];
     }

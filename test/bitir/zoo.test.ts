@@ -32,6 +32,7 @@ import { forEachBatch } from '../../src/runtime/infer.js';
 import { WIDE_LOWERING, type BitProgram } from '../../src/bitir/types.js';
 import type { Model } from '../../src/ir/graph.js';
 import { ZOO_FIXTURES, fmnistAs, fmnistSpecAs } from '../helpers/zoo.js';
+import { LOW_MARGIN_FIXTURES } from '../../zoo/fixtures.js';
 
 const N = 100;
 const NOISE = 0.05;
@@ -62,6 +63,16 @@ const argmax = (row: ArrayLike<number>, off: number): number => {
 
 const summary: string[] = [];
 
+/**
+ * Every fixture and configuration must agree on all N inputs (≥ 99.9% on this sample) except
+ * SqueezeNet at W1.4 (weights only: every activation is a 12-bit fixed-point stream): its random
+ * weights leave the real network's own top-2 margin below the fixed-point rounding on about 1%
+ * of inputs (1st-percentile margin 5e-5 against 2^-13 ≈ 1.2e-4 per entry; docs/bit-ir.md §7):
+ * 99 / 100 here, 99.15% over 2,000 in `npm run bench:bitir-zoo`, each difference explained and
+ * decided by the IR's rounding.
+ */
+const LOW_MARGIN: Record<string, number> = Object.fromEntries(LOW_MARGIN_FIXTURES.map((k) => [k, 0.98]));
+
 for (const f of ZOO_FIXTURES) {
   describe(`${f.name}`, () => {
     const calib = (): string => fmnistSpecAs(f.shape, CALIB, NOISE);
@@ -70,8 +81,8 @@ for (const f of ZOO_FIXTURES) {
       calibData = calib();
     });
     for (const config of [
-      { name: 'W1.4', actBits: undefined, minAgree: 0.99 },
-      { name: 'W1.4A1.4', actBits: 1.4, minAgree: 0.97 },
+      { name: 'W1.4', actBits: undefined, minAgree: LOW_MARGIN[`${f.name} W1.4`] ?? 1 },
+      { name: 'W1.4A1.4', actBits: 1.4, minAgree: LOW_MARGIN[`${f.name} W1.4A1.4`] ?? 1 },
     ]) {
       it(`${config.name}: IR classes vs onnxruntime, every difference explained; ASIC report from the IR`, async () => {
         const m = f.build();

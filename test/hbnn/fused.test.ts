@@ -101,6 +101,13 @@ describe('binarizeWithBitMap equals makeBitMap + heteroBinarize bit for bit', ()
     expect(Array.from(f.bin.activeCounts)).toEqual(Array.from(bin.activeCounts));
     expect(Array.from(f.bin.signs)).toEqual(Array.from(bin.signs));
     expect(bytes(f.bin.dequantized)).toEqual(bytes(bin.dequantized));
+    // Without values (as quantize runs it): the last selection round also shortens A_2 to a
+    // superset of A_3 for the binarization (rebuilt after a rejected sample): the same bytes.
+    const lean = binarizeWithBitMap(t, mapOpts, { ...ch, dequantize: false, signsOut: new Uint8Array(t.length).fill(0xff) });
+    expect(Array.from(lean.map.bitMap)).toEqual(Array.from(map.bitMap));
+    expect(bytes(lean.bin.scales)).toEqual(bytes(bin.scales));
+    expect(Array.from(lean.bin.activeCounts)).toEqual(Array.from(bin.activeCounts));
+    expect(Array.from(lean.bin.signs)).toEqual(Array.from(bin.signs));
   };
   const dists: [string, number[]][] = [
     ['1 and 2 bits only (one selection round)', [0.8, 0.2]],

@@ -15,6 +15,8 @@ import { findWeightCall, readWeightCall } from '../../src/quant/planes.js';
 import { toChannelMajor, fromChannelMajor } from '../../src/quant/targets.js';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../src/data/index.js';
 import { evaluate } from '../../src/runtime/infer.js';
+import { clearOfMassPoints, EDGE_CLEARANCE } from '../../passes/calibrate.js';
+import { buildResNet20 } from '../../zoo/topologies.js';
 import { A, FMNIST_CNN, FMNIST_MLP, addFloatInit, addInput, addNode, cloneModel, expectHbnnError, floatFeed, maxAbsDiff, newModel, randomFloats, runModel } from '../helpers/build.js';
 
 const registry = builtinPasses();
@@ -366,6 +368,35 @@ describe('insert-activation-binarization', () => {
     expect(readQuantRecord(m)!.activations[0]!.feeds).toEqual(['/4/Gemm']);
   });
 
+  it('residual network: a ReLU shared with the shortcut is copied for the convolution; one binarizer per value, shared by the layers reading it', async () => {
+    const m = buildResNet20({ inputShape: [1, 8, 8], width: 4, blocks: 1 });
+    const x = floatFeed(randomFloats(2 * 64, 7), [2, 1, 8, 8]);
+    await run(m, 'insert-weight-binarization{avg-bits=1.4},insert-activation-binarization{avg-bits=1.4}');
+    const calls = actCalls(m);
+    const rec = readQuantRecord(m)!;
+    // the binarizers read the BatchNorm or Add output before a ReLU, never a ReLU's output
+    expect(calls.map((c) => c.inputs[0]!.producer!.opType).sort()).toEqual(['Add', 'Add', 'BatchNormalization', 'BatchNormalization', 'BatchNormalization', 'BatchNormalization']);
+    for (const c of calls) expect(c.outputs[0]!.consumers.every((n) => n.opType === 'Relu')).toBe(true);
+    // every binarized layer but the first and the output layer reads Relu(binarizer)
+    const layers = m.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'Gemm');
+    for (const l of layers.slice(1, -1)) expect(isActivationCall(l.inputs[0]!.producer!.inputs[0]!.producer!), l.name).toBe(true);
+    // the identity shortcut and the ReLUs feeding the Adds stay on the real-valued path
+    for (const add of m.graph.nodes.filter((n) => n.opType === 'Add' && n.inputs.every((v) => v!.producer))) {
+      for (const v of add.inputs) {
+        const p = v!.producer!;
+        const src = p.opType === 'Relu' ? p.inputs[0]!.producer! : p;
+        expect(isActivationCall(src), `${add.name} reads ${p.name}`).toBe(false);
+      }
+    }
+    // copies: the ReLU after the stem and after each stage (each also feeds a shortcut); a
+    // projection block's convolution and its 1×1 projection share one binarizer (feeds lists both)
+    expect(m.graph.nodes.filter((n) => n.name.endsWith('/hbnn_branch'))).toHaveLength(3);
+    expect(rec.activations.map((a) => a.feeds.length).sort()).toEqual([1, 1, 1, 1, 2, 2]);
+    expect(new Set(rec.activations.map((a) => a.input)).size).toBe(rec.activations.length);
+    const out = await runModel(m, { input: x });
+    expect(Array.from(out[m.graph.outputs[0]!.name]!.data as Float32Array).every(Number.isFinite)).toBe(true);
+  });
+
   it('needs binarized weights first (the pass manager checks the declared requirement)', async () => {
     const err = await expectHbnnError(() => run(loadModel(FMNIST_MLP()), 'insert-activation-binarization'), 'pass-failed');
     expect(err.message).toMatch(/requires weights-binarized/);
@@ -434,6 +465,26 @@ describe('calibrate', () => {
     expect(b.observed).toEqual([1, 0, 0]);
     expect(b.scales[1]).toBe(0);
     expect(b.scales[2]).toBe(0);
+  });
+});
+
+describe('calibrate: band edges clear of mass points', () => {
+  it('a quantile on a value shared by many entries moves the edge off it, keeping its band; other thresholds stay', () => {
+    // 1,000 distinct values in [0, 1) and a mass point of 300 entries at 0.5
+    const v: number[] = [];
+    for (let i = 0; i < 1000; i++) v.push(Math.fround(i / 1000 + 0.0003));
+    for (let i = 0; i < 300; i++) v.push(0.5);
+    const sorted = Float32Array.from(v).sort();
+    const c = 0.01;
+    const q = sorted[Math.round(0.5 * sorted.length)]!;
+    expect(q).toBe(0.5); // the plain quantile lands on the mass point
+    const t = clearOfMassPoints(q, sorted, c);
+    expect(t).toBeCloseTo(0.5 - c, 6); // moved down: the mass point keeps k >= t (more bits)
+    expect(sorted.filter((k) => k >= t).length - sorted.filter((k) => k >= q).length).toBe(10); // only the entries in [t, q) change band
+    expect(clearOfMassPoints(0.25, sorted, c)).toBe(0.25); // no mass point within reach
+    expect(clearOfMassPoints(0.505, sorted, c)).toBeCloseTo(0.51, 6); // above the mass point: moved up, it keeps fewer bits
+    expect(clearOfMassPoints(3e38, sorted, c)).toBe(3e38);
+    expect(EDGE_CLEARANCE).toBeGreaterThan(0);
   });
 });
 

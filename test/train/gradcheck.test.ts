@@ -172,6 +172,22 @@ describe('gradcheck: weight gradients of stride-1 Convs split by kernel rows', (
   });
 });
 
+describe('gradcheck: strided depthwise input gradient from the tap table', () => {
+  it('depthwise 3x3 stride 2 with asymmetric pads and a dilated 2x3 stride-3 one: no ConvTranspose', async () => {
+    const net = new Net(['N', 2, 5, 6]);
+    const pw = net.node('Conv', [net.x, net.param('pw', [4, 2, 1, 1], 0.4)]);
+    // H = floor((5+1+0-3)/2)+1 = 2, W = floor((6+0+1-3)/2)+1 = 3
+    const d = net.node('Conv', [pw, net.param('dw', [4, 1, 3, 3], 0.4), net.param('db', [4], 0.1)], { group: A.int(4), strides: A.ints([2, 2]), pads: A.ints([1, 0, 0, 1]) });
+    // H = floor((5+1+1-3)/3)+1 = 2, W = floor((6+2+0-5)/3)+1 = 2
+    const e = net.node('Conv', [pw, net.param('ew', [4, 1, 2, 3], 0.4)], { group: A.int(4), strides: A.ints([3, 3]), pads: A.ints([1, 2, 1, 0]), dilations: A.ints([2, 2]) });
+    const cat = net.node('Concat', [net.node('Flatten', [d], { axis: A.int(1) }), net.node('Flatten', [e], { axis: A.int(1) })], { axis: A.int(1) });
+    const r = await gradCheck(net.output(net.node('Gemm', [cat, net.param('hw', [3, 24 + 16], 0.3)], { transB: A.int(1) })), [2, 2, 5, 6], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toContain('pw');
+    expect(r.tg.model.graph.nodes.some((n) => n.opType === 'ConvTranspose')).toBe(false);
+  });
+});
+
 describe('gradcheck: residual and inverted-residual blocks (the generic convolution path)', () => {
   const bnOf = (net: Net, v: Value, c: number, name: string): Value =>
     net.node('BatchNormalization', [v, net.param(`${name}.g`, [c], 0.2, 1), net.param(`${name}.b`, [c], 0.2), net.param(`${name}.m`, [c], 0.1), net.param(`${name}.v`, [c], 0.1, 1)]);

@@ -19,7 +19,8 @@ import { estimateDesign as estimateAsic } from '../asic/cost.js';
 import { DEFAULT_TECH, UNIT_KINDS, type AsicTech, type UnitCosts } from '../asic/tech.js';
 import type { AsicLayerWork } from '../asic/work.js';
 import type { StageEstimate, UnitStage } from '../vivado-hls/types.js';
-import { planeStats } from '../vivado-hls/estimate.js';
+import { planeStats, stageEstimate } from '../vivado-hls/estimate.js';
+import { unitStageOf, type UnitConfig } from '../verilog/unit-design.js';
 
 /** Parts of the vivado-hls unit estimate the LUT fit weighs. */
 export const LUT_FIT_PARTS = ['base', 'lanes', 'combine', 'memory'] as const;
@@ -35,18 +36,24 @@ export function lutFeatures(e: Pick<StageEstimate, 'breakdown'>): Record<LutFitP
 
 /** A unit's LUTs under fitted weights. */
 export function fittedLuts(e: Pick<StageEstimate, 'breakdown'>, fit: LutFit): number {
-  const f = lutFeatures(e);
+  return featureLuts(lutFeatures(e), fit);
+}
+
+/** LUTs of fit features under fitted weights (rounded). */
+export function featureLuts(f: Record<LutFitPart, number>, fit: LutFit): number {
   return Math.round(LUT_FIT_PARTS.reduce((s, k) => s + fit[k] * f[k], 0));
 }
 
 /**
- * The LUT fit to yosys synth_xilinx (bench/synth.mjs on the 21 configurations of
- * bench/synth-configs.mjs not held out; 7.0% mean absolute error on the 7 held out; docs/fpga-results.md has every residual).
+ * The LUT fit to yosys synth_xilinx: `fitCalibration` on the committed synthesis results
+ * (CALIBRATION_DATA, the sweep of bench/synth-configs.mjs) without the held-out entries, as
+ * `node bench/synth-fit.mjs` prints it; test/backends/synth/calibrate.test.ts checks that these
+ * numbers are that fit. Errors and residuals: docs/fpga-results.md.
  */
-export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze({ base: 26.0449, lanes: 1.1172, combine: 0.7671, memory: 2.0961 });
+export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze({ base: 0, lanes: 1.1225, combine: 1.0488, memory: 2.0219 });
 
-/** The areas per unit kind (µm²) fitted to the OSU 0.18 µm library (bench/synth.mjs, same split: 17.1% held-out error; docs/asic-results.md). */
-export const OSU018_AREA_FIT: Readonly<UnitCosts> = Object.freeze({ xnorPopcountLane: 45.079, adderTreeBit: 262.641, accumulatorBit: 1967.936, comparatorBit: 0, sramBit: 44.698 });
+/** The areas per unit kind (µm²) fitted to the OSU 0.18 µm library, the same way (docs/asic-results.md). */
+export const OSU018_AREA_FIT: Readonly<UnitCosts> = Object.freeze({ xnorPopcountLane: 73.292, adderTreeBit: 246.481, accumulatorBit: 2104.19, comparatorBit: 0, sramBit: 44.705 });
 
 /** The process node (nm) the default technology's area figures are for (tech.ts: 28-nm-class). */
 export const DEFAULT_TECH_NODE_NM = 28;
@@ -107,6 +114,91 @@ export function tallyArea(t: UnitCosts, area: UnitCosts): number {
 /** The default technology with the areas of a fit (what `--tech` would take). */
 export function fittedTech(area: UnitCosts, name: string, node: string): AsicTech {
   return { ...DEFAULT_TECH, name, node, area: { ...area } };
+}
+
+// ------------------------------------------------------------------------------------------
+// The fit from the committed synthesis results
+// ------------------------------------------------------------------------------------------
+
+/** Where the sweep's synthesis results are committed (bench/synth.mjs writes it; the fit and its test read it). */
+export const CALIBRATION_DATA = 'fixtures/synth/calibration.json';
+
+/** One synthesized unit configuration of the calibration sweep (an entry of CALIBRATION_DATA). */
+export interface CalibrationEntry {
+  id: string;
+  config: UnitConfig;
+  /** Not used by the fit; its error is the held-out error. */
+  holdout: boolean;
+  /** sha256 (16 hex digits) of the emitted design's files: a different emitter output makes the entry stale. */
+  design: string;
+  xilinx: { luts: number; lutMemory: number; ffs: number; carry: number; dsp: number; bram18: number; depth?: number };
+  asic: { areaUm2: number; cells: number; ffs: number; depth?: number };
+}
+
+export interface CalibrationData {
+  format: 'hbnn-calibration/1';
+  yosys: string;
+  liberty: string;
+  entries: CalibrationEntry[];
+}
+
+/** An entry with the estimators' view of its configuration (the LUT estimate's parts, the asic unit counts). */
+export interface CalibrationRow extends CalibrationEntry {
+  estLuts: number;
+  features: Record<LutFitPart, number>;
+  tally: UnitCosts;
+}
+
+/** The estimators' view of an entry's configuration (cheap: no Verilog is emitted). */
+export function calibrationRow(e: CalibrationEntry): CalibrationRow {
+  const unit = unitStageOf(e.config);
+  const est = stageEstimate(unit);
+  return { ...e, estLuts: est.luts, features: lutFeatures(est), tally: asicUnitTally(unit) };
+}
+
+export interface CalibrationFit {
+  /** LUT = Σ c_k · part_k (YOSYS_LUT_FIT), 4 decimals. */
+  lut: LutFit;
+  /** µm² per unit kind (OSU018_AREA_FIT), 3 decimals. */
+  area: UnitCosts;
+  train: string[];
+  heldOut: string[];
+  /** Mean absolute relative errors (fractions). */
+  mae: { lutFinnAll: number; lutTrain: number; lutHeldOut: number; areaScaledAll: number; areaTrain: number; areaHeldOut: number };
+}
+
+const roundTo = (x: number, d: number): number => Math.round(x * 10 ** d) / 10 ** d;
+
+/**
+ * The fit of both estimators to synthesized units: non-negative least squares on the relative
+ * error over the entries not held out (LUTs: the estimate's parts; µm²: the asic unit counts),
+ * rounded as committed in calibrate.ts, with the errors on the fitted and held-out entries.
+ */
+export function fitCalibration(rows: readonly CalibrationRow[], nodeNm = 180): CalibrationFit {
+  const train = rows.filter((r) => !r.holdout);
+  const held = rows.filter((r) => r.holdout);
+  if (train.length === 0) fail(ErrorCodes.INTERNAL, 'fitCalibration: no entries to fit');
+  const lutCoef = fitNonNegative(train.map((r) => LUT_FIT_PARTS.map((k) => r.features[k])), train.map((r) => r.xilinx.luts));
+  const lut = Object.fromEntries(LUT_FIT_PARTS.map((k, i) => [k, roundTo(lutCoef[i]!, 4)])) as LutFit;
+  const areaCoef = fitNonNegative(train.map((r) => UNIT_KINDS.map((k) => r.tally[k])), train.map((r) => r.asic.areaUm2));
+  const area = Object.fromEntries(UNIT_KINDS.map((k, i) => [k, roundTo(areaCoef[i]!, 3)])) as UnitCosts;
+  const scaled = nodeScaledTech(nodeNm).area;
+  const lutErr = (sel: readonly CalibrationRow[]): number => meanAbsRelError(sel.map((r) => featureLuts(r.features, lut)), sel.map((r) => r.xilinx.luts));
+  const areaErr = (sel: readonly CalibrationRow[], a: UnitCosts): number => meanAbsRelError(sel.map((r) => tallyArea(r.tally, a)), sel.map((r) => r.asic.areaUm2));
+  return {
+    lut,
+    area,
+    train: train.map((r) => r.id),
+    heldOut: held.map((r) => r.id),
+    mae: {
+      lutFinnAll: meanAbsRelError(rows.map((r) => r.estLuts), rows.map((r) => r.xilinx.luts)),
+      lutTrain: lutErr(train),
+      lutHeldOut: lutErr(held),
+      areaScaledAll: areaErr(rows, scaled),
+      areaTrain: areaErr(train, area),
+      areaHeldOut: areaErr(held, area),
+    },
+  };
 }
 
 // ------------------------------------------------------------------------------------------

@@ -534,10 +534,13 @@ export interface UnitPowerOptions {
   transitionNs?: number;
   delays?: boolean;
   timeoutMs?: number;
+  /** A netlist of this unit already mapped (mapToGates), to simulate again without resynthesis. */
+  netlist?: GateNetlist;
 }
 
 export interface UnitPower {
   module: string;
+  gates: GateNetlist;
   netlist: { cells: number; areaUm2: number; flipFlops: number };
   sim: { cycles: number; mismatches: number; frames: number; inputBeats: number; seconds: number };
   power: PowerEstimate;
@@ -613,7 +616,7 @@ function stimulusHex(n: number, width: number, seed: number): string {
  */
 export async function unitPower(u: PowerUnit, o: UnitPowerOptions = {}): Promise<UnitPower> {
   const lib = loadLiberty(resolveLiberty(o.liberty));
-  const netlist = await mapToGates({ files: u.files, module: u.top }, { ...(o.liberty ? { liberty: o.liberty } : {}), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) });
+  const netlist = o.netlist ?? (await mapToGates({ files: u.files, module: u.top }, { ...(o.liberty ? { liberty: o.liberty } : {}), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) }));
   const model = netlistModel(netlist.json, netlist.module, lib);
   const width = (n: string): number => model.ports.find((p) => p.name === n)?.width ?? fail(ErrorCodes.INTERNAL, `unit ${u.top} has no port ${n}`);
   const frames = o.frames ?? 4;
@@ -632,6 +635,7 @@ export async function unitPower(u: PowerUnit, o: UnitPowerOptions = {}): Promise
   const power = estimatePower(model, sim.toggles, lib, { clockMhz: o.clockMhz ?? DEFAULT_CLOCK_MHZ, cycles: sim.cycles, frames, ...(o.transitionNs ? { transitionNs: o.transitionNs } : {}) });
   return {
     module: u.top,
+    gates: netlist,
     netlist: { cells: netlist.asic.cells, areaUm2: netlist.asic.areaUm2, flipFlops: netlist.asic.sequentialCells },
     sim: { cycles: sim.cycles, mismatches: sim.mismatches, frames, inputBeats: beats, seconds: Math.round(sim.seconds * 100) / 100 },
     power,

@@ -3,7 +3,12 @@
  * configuration, and a generated unit synthesized beside its estimates (asic, small).
  */
 import { describe, expect, it } from 'vitest';
+import * as fs from 'node:fs';
 import {
+  calibrationRow,
+  fitCalibration,
+  CALIBRATION_DATA,
+  type CalibrationData,
   asicUnitTally,
   asicUnitWork,
   fitNonNegative,
@@ -34,6 +39,26 @@ describe('fitNonNegative', () => {
     expect(c2.every((v) => v >= 0)).toBe(true);
     expect(c2[1]).toBe(0);
     expect(meanAbsRelError([110, 90], [100, 100])).toBeCloseTo(0.1, 12);
+  });
+});
+
+describe('the committed calibration', () => {
+  it('the constants in calibrate.ts are what the fit gives on the committed synthesis results (bench/synth-fit.mjs prints them)', () => {
+    const data = JSON.parse(fs.readFileSync(new URL(`../../../${CALIBRATION_DATA}`, import.meta.url), 'utf8')) as CalibrationData;
+    expect(data.format).toBe('hbnn-calibration/1');
+    expect(data.entries.length).toBeGreaterThanOrEqual(20);
+    expect(new Set(data.entries.map((e) => e.config.kind))).toEqual(new Set(['conv', 'matvec']));
+    const rows = data.entries.map(calibrationRow);
+    const fit = fitCalibration(rows);
+    expect(fit.heldOut.length).toBeGreaterThanOrEqual(5);
+    expect(fit.lut).toEqual({ ...YOSYS_LUT_FIT });
+    expect(fit.area).toEqual({ ...OSU018_AREA_FIT });
+    // the issue's targets, on the configurations the fit never saw
+    expect(fit.mae.lutHeldOut).toBeLessThanOrEqual(0.15);
+    expect(fit.mae.areaHeldOut).toBeLessThanOrEqual(0.2);
+    // a fit on other data gives other constants (the check can fail)
+    const shifted = fitCalibration(rows.map((r) => ({ ...r, xilinx: { ...r.xilinx, luts: r.xilinx.luts * 1.5 } })));
+    expect(shifted.lut).not.toEqual({ ...YOSYS_LUT_FIT });
   });
 });
 

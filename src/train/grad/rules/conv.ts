@@ -252,7 +252,12 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
     ctx.setShape(out, ctx.dims(x));
     return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
   }
-  const out = flippedConvApplies(geo) && ctx.convRules.inputGrad !== 'transpose' ? flippedConv(ctx, dy, w, geo, group) : transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
+  const flipped = flippedConvApplies(geo) && ctx.convRules.inputGrad !== 'transpose';
+  if (!flipped && group > 1 && c === 1 && m === group && ctx.convRules.inputGrad !== 'transpose') {
+    const table = depthwiseTableInputGrad(ctx, dy, w, m, spatialIn, geo);
+    if (table) return channelsLast ? ctx.toChannelsLast(table, ctx.dims(x)!) : table;
+  }
+  const out = flipped ? flippedConv(ctx, dy, w, geo, group) : transposedWindow(ctx, dy, w, x, spatialIn, geo, group);
   if (!ctx.dims(out)) ctx.setShape(out, ctx.dims(x));
   return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
 }
@@ -624,6 +629,50 @@ function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: numb
   const t = ctx.reshape(ctx.op('MatMul', [dyT, xT]), ctx.constI64([c, o * p]));
   return ctx.reshape(ctx.op('MatMul', [t, ctx.constF32(table, [o * p, k])]), ctx.constI64([c, 1, kh, kw]));
 }
+
+/**
+ * dX of a strided depthwise 2-D Conv (multiplier 1) on a small static plane (at most
+ * DEPTHWISE_TABLE_MAX_PLANE input positions P) through the same constant tap table S as the
+ * weight gradient: dX[n, c, p] = Σ_o dY[n, c, o] · A[c, o, p] with A[c] = Σ_j W[c, j] · S[o, p, j]
+ * (one small MatMul of W [C, K] by S as [K, O·P]), then one MatMul batched over the channels,
+ * dY as [C, N, O] times A [C, O, P]. onnxruntime's ConvTranspose runs a depthwise kernel group
+ * by group, a tiny GEMM per (sample, channel): MobileNetV2-style's four strided depthwise Convs
+ * took ~12% of its step that way (docs/training.md). Null when it does not apply.
+ */
+function depthwiseTableInputGrad(ctx: GradContext, dy: Value, w: Value, c: number, spatialIn: readonly Dim[], geo: WindowGeometry): Value | null {
+  if (geo.kernel.length !== 2 || !geo.pads || !spatialIn.every((d) => typeof d === 'number')) return null;
+  const [h, wd] = spatialIn as [number, number];
+  const p = h * wd;
+  if (p > DEPTHWISE_TABLE_MAX_PLANE) return null;
+  const [kh, kw] = geo.kernel as [number, number];
+  const pads = geo.pads;
+  const ho = Math.floor((h + pads[0]! + pads[2]! - (kh - 1) * geo.dilations[0]! - 1) / geo.strides[0]!) + 1;
+  const wo = Math.floor((wd + pads[1]! + pads[3]! - (kw - 1) * geo.dilations[1]! - 1) / geo.strides[1]!) + 1;
+  const o = ho * wo;
+  const k = kh * kw;
+  // table[j, o, p] = 1 where tap j of output o reads input position p
+  const table = new Array<number>(k * o * p).fill(0);
+  for (let oy = 0; oy < ho; oy++) {
+    for (let ox = 0; ox < wo; ox++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const iy = oy * geo.strides[0]! + i * geo.dilations[0]! - pads[0]!;
+          const ix = ox * geo.strides[1]! + j * geo.dilations[1]! - pads[1]!;
+          if (iy >= 0 && iy < h && ix >= 0 && ix < wd) table[((i * kw + j) * o + oy * wo + ox) * p + iy * wd + ix] = 1;
+        }
+      }
+    }
+  }
+  const a = ctx.reshape(ctx.op('MatMul', [ctx.reshape(w, ctx.constI64([c, k])), ctx.constF32(table, [k, o * p])]), ctx.constI64([c, o, p]));
+  const dyT = ctx.transpose(ctx.reshape(dy, ctx.constI64([0, c, o])), [1, 0, 2]); // [C, N, O]
+  const dxT = ctx.op('MatMul', [dyT, a]); // [C, N, P]
+  const out = ctx.reshape(ctx.transpose(dxT, [1, 0, 2]), ctx.constI64([-1, c, h, wd]));
+  ctx.setShape(out, [ctx.dims(dy)?.[0] ?? null, c, h, wd]);
+  return out;
+}
+
+/** Largest input plane (positions) whose strided depthwise input gradient is taken from the tap table. */
+const DEPTHWISE_TABLE_MAX_PLANE = 64;
 
 /** Largest input plane (positions) whose depthwise weight gradient is taken from per-channel outer products. */
 const DEPTHWISE_OUTER_MAX_PLANE = 256;
