@@ -43,6 +43,7 @@ import type { GradContext } from '../context.js';
 import { attr } from '../context.js';
 import type { GradRuleSet } from '../registry.js';
 import { windowGeometry, type WindowGeometry } from '../shapes.js';
+import { windowOutputSize } from '../../../ir/window.js';
 import type { Node, Value } from '../../../ir/graph.js';
 import type { Dim } from '../../../ir/types.js';
 import { fail, ErrorCodes } from '../../../errors.js';
@@ -293,7 +294,7 @@ function depthwiseTapList(spatialIn: readonly Dim[], geo: WindowGeometry): { liv
   if (geo.kernel.length !== 2 || !spatialIn.every((d) => typeof d === 'number')) return null;
   const [h, w] = spatialIn as [number, number];
   const pads = geo.pads!;
-  const out = [0, 1].map((i) => Math.floor(((i ? w : h) + pads[i]! + pads[i + 2]! - (geo.kernel[i]! - 1) * geo.dilations[i]! - 1) / geo.strides[i]!) + 1) as [number, number];
+  const out = [0, 1].map((i) => windowOutputSize(i ? w : h, geo.kernel[i]!, geo.strides[i]!, geo.dilations[i]!, pads[i]!, pads[i + 2]!, false)) as [number, number];
   if (out[0] * out[1] > DEPTHWISE_TAPS_MAX_OUT) return null;
   const reads = (axis: number, t: number): boolean => {
     const n = axis ? w : h;
@@ -607,23 +608,11 @@ function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: numb
   const p = h * w;
   if (p > DEPTHWISE_OUTER_MAX_PLANE) return null;
   const [kh, kw] = geo.kernel as [number, number];
-  const pads = geo.pads;
-  const ho = Math.floor((h + pads[0]! + pads[2]! - (kh - 1) * geo.dilations[0]! - 1) / geo.strides[0]!) + 1;
-  const wo = Math.floor((w + pads[1]! + pads[3]! - (kw - 1) * geo.dilations[1]! - 1) / geo.strides[1]!) + 1;
-  const o = ho * wo;
   const k = kh * kw;
+  const { o, taps } = windowTapTable(h, w, geo);
+  // table[o, p, j] = 1 where tap j of output o reads input position p
   const table = new Array<number>(o * p * k).fill(0);
-  for (let oy = 0; oy < ho; oy++) {
-    for (let ox = 0; ox < wo; ox++) {
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
-          const iy = oy * geo.strides[0]! + i * geo.dilations[0]! - pads[0]!;
-          const ix = ox * geo.strides[1]! + j * geo.dilations[1]! - pads[1]!;
-          if (iy >= 0 && iy < h && ix >= 0 && ix < w) table[((oy * wo + ox) * p + iy * w + ix) * k + i * kw + j] = 1;
-        }
-      }
-    }
-  }
+  for (let t = 0; t < taps.length; t += 3) table[(taps[t]! * p + taps[t + 1]!) * k + taps[t + 2]!] = 1;
   const dyT = ctx.transpose(ctx.reshape(dy, ctx.constI64([0, c, o])), [1, 2, 0]); // [C, O, N]
   const xT = ctx.transpose(ctx.reshape(x, ctx.constI64([0, c, p])), [1, 0, 2]); // [C, N, P]
   const t = ctx.reshape(ctx.op('MatMul', [dyT, xT]), ctx.constI64([c, o * p]));
@@ -645,30 +634,43 @@ function depthwiseTableInputGrad(ctx: GradContext, dy: Value, w: Value, c: numbe
   const p = h * wd;
   if (p > DEPTHWISE_TABLE_MAX_PLANE) return null;
   const [kh, kw] = geo.kernel as [number, number];
-  const pads = geo.pads;
-  const ho = Math.floor((h + pads[0]! + pads[2]! - (kh - 1) * geo.dilations[0]! - 1) / geo.strides[0]!) + 1;
-  const wo = Math.floor((wd + pads[1]! + pads[3]! - (kw - 1) * geo.dilations[1]! - 1) / geo.strides[1]!) + 1;
-  const o = ho * wo;
   const k = kh * kw;
+  const { o, taps } = windowTapTable(h, wd, geo);
   // table[j, o, p] = 1 where tap j of output o reads input position p
   const table = new Array<number>(k * o * p).fill(0);
-  for (let oy = 0; oy < ho; oy++) {
-    for (let ox = 0; ox < wo; ox++) {
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
-          const iy = oy * geo.strides[0]! + i * geo.dilations[0]! - pads[0]!;
-          const ix = ox * geo.strides[1]! + j * geo.dilations[1]! - pads[1]!;
-          if (iy >= 0 && iy < h && ix >= 0 && ix < wd) table[((i * kw + j) * o + oy * wo + ox) * p + iy * wd + ix] = 1;
-        }
-      }
-    }
-  }
+  for (let t = 0; t < taps.length; t += 3) table[(taps[t + 2]! * o + taps[t]!) * p + taps[t + 1]!] = 1;
   const a = ctx.reshape(ctx.op('MatMul', [ctx.reshape(w, ctx.constI64([c, k])), ctx.constF32(table, [k, o * p])]), ctx.constI64([c, o, p]));
   const dyT = ctx.transpose(ctx.reshape(dy, ctx.constI64([0, c, o])), [1, 0, 2]); // [C, N, O]
   const dxT = ctx.op('MatMul', [dyT, a]); // [C, N, P]
   const out = ctx.reshape(ctx.transpose(dxT, [1, 0, 2]), ctx.constI64([-1, c, h, wd]));
   ctx.setShape(out, [ctx.dims(dy)?.[0] ?? null, c, h, wd]);
   return out;
+}
+
+/**
+ * The taps of a 2-D window over an h × w plane (static pads): (output position o, input
+ * position p, tap j = i·kw + j) for every tap that reads inside the plane, flattened in
+ * triples, in output-major order; and the number of output positions. The weight and the
+ * input gradients of the small-plane depthwise rules lay it out as their constant tables.
+ */
+function windowTapTable(h: number, w: number, geo: WindowGeometry): { o: number; taps: number[] } {
+  const [kh, kw] = geo.kernel as [number, number];
+  const pads = geo.pads!;
+  const ho = windowOutputSize(h, kh, geo.strides[0]!, geo.dilations[0]!, pads[0]!, pads[2]!, false);
+  const wo = windowOutputSize(w, kw, geo.strides[1]!, geo.dilations[1]!, pads[1]!, pads[3]!, false);
+  const taps: number[] = [];
+  for (let oy = 0; oy < ho; oy++) {
+    for (let ox = 0; ox < wo; ox++) {
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const iy = oy * geo.strides[0]! + i * geo.dilations[0]! - pads[0]!;
+          const ix = ox * geo.strides[1]! + j * geo.dilations[1]! - pads[1]!;
+          if (iy >= 0 && iy < h && ix >= 0 && ix < w) taps.push(oy * wo + ox, iy * w + ix, i * kw + j);
+        }
+      }
+    }
+  }
+  return { o: ho * wo, taps };
 }
 
 /** Largest input plane (positions) whose strided depthwise input gradient is taken from the tap table. */
