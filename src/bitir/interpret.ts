@@ -557,15 +557,7 @@ function fusedUnitStep(u: UnitGeometry, multipliers: number[][], out: Float64Arr
       const x = bufs.get(u.op.input) as Float64Array;
       for (let g = 0; g < groups; g++) {
         const c0 = g * cg;
-        for (let p = 0; p < P; p++) {
-          for (let c = 0; c < cg; c++) {
-            const base = (c0 + c) * hw;
-            for (let k = 0; k < kk; k++) {
-              const sp = spatial[p * kk + k]!;
-              col[p * J + c * kk + k] = sp < 0 ? 0 : x[base + sp]!;
-            }
-          }
-        }
+        gatherColumns(x, c0, cg, hw, kk, spatial, P, J, col);
         for (let o = g * og; o < (g + 1) * og; o += 4) {
           const live = Math.min(4, (g + 1) * og - o);
           combinedRows(weight, planeMult, o, live, J, buf);
@@ -588,15 +580,7 @@ function fusedUnitStep(u: UnitGeometry, multipliers: number[][], out: Float64Arr
       const x = bufs.get(u.op.input) as Float64Array;
       for (let g = 0; g < groups; g++) {
         const c0 = g * cg;
-        for (let p = 0; p < P; p++) {
-          for (let c = 0; c < cg; c++) {
-            const base = (c0 + c) * hw;
-            for (let k = 0; k < kk; k++) {
-              const sp = spatial[p * kk + k]!;
-              col[p * J + c * kk + k] = sp < 0 ? 0 : x[base + sp]!;
-            }
-          }
-        }
+        gatherColumns(x, c0, cg, hw, kk, spatial, P, J, col);
         denseRows(wc, g * og, (g + 1) * og, J, col, P, out);
       }
     };
@@ -863,3 +847,19 @@ function accumulatorStep(u: UnitGeometry, acc: Float64Array, bufs: Map<string, B
 }
 
 export const _internal = { denseRows };
+
+/**
+ * im2col of one group of a fixed-point conv input: col[p, c·kk + k] = x[c0 + c, spatial[p·kk + k]]
+ * (0 where the tap reads padding, spatial < 0), for the P output positions and J = cg·kk columns.
+ */
+function gatherColumns(x: Float64Array, c0: number, cg: number, hw: number, kk: number, spatial: ArrayLike<number>, P: number, J: number, col: Float64Array): void {
+  for (let p = 0; p < P; p++) {
+    for (let c = 0; c < cg; c++) {
+      const base = (c0 + c) * hw;
+      for (let k = 0; k < kk; k++) {
+        const sp = spatial[p * kk + k]!;
+        col[p * J + c * kk + k] = sp < 0 ? 0 : x[base + sp]!;
+      }
+    }
+  }
+}
