@@ -23,7 +23,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, lib, zoo, internal } from './lib.mjs';
+import { ROOT, lib, zoo, internal, writeJson } from './lib.mjs';
 
 const { buildAlexNet } = zoo;
 const { quantize, lowerToBitIR } = lib;
@@ -131,5 +131,5 @@ const out = {
   fit: r.estimates.fit,
   ...(csimResult ? { csim: csimResult } : {}),
 };
-writeFileAtomic(path.join(ROOT, 'bench/out/hls-alexnet.json'), `${JSON.stringify(out, null, 2)}\n`);
+writeJson('bench/out/hls-alexnet.json', out);
 console.log('\nwrote bench/out/hls-alexnet.json');

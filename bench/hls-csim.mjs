@@ -21,7 +21,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs, zooFixtures, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages } from './lib.mjs';
+import { ROOT, lib, parseArgs, zooFixtures, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages, writeJson } from './lib.mjs';
 
 const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, lowerVivadoHls, runCsim, writeFilesAtomic, writeFileAtomic } = lib;
 
@@ -55,7 +55,7 @@ async function zooMain(args) {
       if (!sim.ok) console.log(sim.stdout);
     }
   }
-  writeFileAtomic(path.join(ROOT, 'bench/out/hls-csim-zoo.json'), `${JSON.stringify(results, null, 2)}\n`);
+  writeJson('bench/out/hls-csim-zoo.json', results);
   if (results.some((r) => !r.ok)) process.exitCode = 1;
 }
 
@@ -100,9 +100,7 @@ async function main() {
     console.log(`${c.name}: ${sim.ok ? 'PASS' : 'FAIL'} — ${ds.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.design.units.length} units); accuracy ${(100 * res.accuracy).toFixed(2)}%; lower ${(lowerMs / 1000).toFixed(1)} s, compile ${(sim.compileMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`);
     if (!sim.ok) console.log(sim.stdout);
   }
-  const json = path.join(ROOT, 'bench/out/hls-csim.json');
-  fs.mkdirSync(path.dirname(json), { recursive: true });
-  writeFileAtomic(json, `${JSON.stringify(results, null, 2)}\n`);
+  writeJson('bench/out/hls-csim.json', results);
   if (results.some((r) => !r.ok)) process.exitCode = 1;
 }
 

@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, lib, zoo, internal } from './lib.mjs';
+import { ROOT, lib, zoo, internal, writeJson } from './lib.mjs';
 
 const { buildCnv } = zoo;
 const { quantize, writeNpy, loadModel } = lib;
@@ -136,9 +136,7 @@ async function main() {
   const b = doc.indexOf(MARKERS[1]);
   doc = a >= 0 && b > a ? doc.slice(0, a) + block + doc.slice(b + MARKERS[1].length) : `${doc.trimEnd()}\n\n${block}\n`;
   writeFileAtomic(out, doc);
-  const json = path.resolve(ROOT, args.json);
-  fs.mkdirSync(path.dirname(json), { recursive: true });
-  writeFileAtomic(json, `${JSON.stringify({ cnv: rows, fmnist: fm }, null, 2)}\n`);
+  writeJson(args.json, { cnv: rows, fmnist: fm });
   console.log(cnvTable);
   console.log();
   console.log(fmTable);

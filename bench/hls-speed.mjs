@@ -15,7 +15,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages } from './lib.mjs';
+import { ROOT, lib, parseArgs, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages, writeJson } from './lib.mjs';
 
 const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, lowerVivadoHls, runCsim, interpret, createSession, runSession, float32Tensor, writeFilesAtomic, writeFileAtomic } = lib;
 
@@ -109,9 +109,8 @@ async function main() {
       }
     }
   }
-  fs.mkdirSync(path.dirname(jsonFile), { recursive: true });
   const result = { images: ds.count, cpu, rows };
-  writeFileAtomic(jsonFile, `${JSON.stringify(result, null, 2)}\n`);
+  writeJson(jsonFile, result);
   render(result, path.resolve(ROOT, args.doc));
 }
 

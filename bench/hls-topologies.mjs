@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, lib, zoo, internal } from './lib.mjs';
+import { ROOT, lib, zoo, internal, writeJson } from './lib.mjs';
 
 const { quantize, writeNpy, planVivadoHls, lowerAsic, writeFileAtomic } = lib;
 const { formatCount } = await internal('src/util/numbers.js');
@@ -145,5 +145,5 @@ if (!only) {
   writeBetweenMarkers(out, lines);
   writeBetweenMarkers(opt('--asic-out', 'docs/asic-results.md'), asicLines);
 }
-writeFileAtomic(path.join(ROOT, 'bench/out/hls-topologies.json'), `${JSON.stringify({ targetFps, part: 'xc7z045', rows }, null, 2)}\n`);
+writeJson('bench/out/hls-topologies.json', { targetFps, part: 'xc7z045', rows });
 console.log(only ? '\n(--only: the docs are not rewritten)' : `\nwrote ${out}, docs/asic-results.md and bench/out/hls-topologies.json`);

@@ -30,6 +30,11 @@ async function load(rel) {
 /** The public API (src/index.ts). */
 export const lib = await load('src/index.js');
 
+/** Writes a bench's results as pretty JSON (one trailing newline), atomically; `file` is absolute or relative to the repository root. */
+export function writeJson(file, value) {
+  lib.writeFileAtomic(path.resolve(ROOT, file), `${JSON.stringify(value, null, 2)}\n`);
+}
+
 /** The random-weight reference topologies (zoo/topologies.ts): buildAlexNet, buildCnv, buildResNet20, ... */
 export const zoo = await load('zoo/topologies.js');
 

@@ -17,7 +17,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages } from './lib.mjs';
+import { ROOT, lib, parseArgs, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages, writeJson } from './lib.mjs';
 
 const { loadModel, quantize, lowerToVerilog, runVerilatorSim, writeFilesAtomic, writeFileAtomic } = lib;
 
@@ -63,9 +63,7 @@ async function main() {
     );
     if (!sim.ok) console.log(sim.stdout);
   }
-  const json = path.join(ROOT, 'bench/out/rtl-sim.json');
-  fs.mkdirSync(path.dirname(json), { recursive: true });
-  writeFileAtomic(json, `${JSON.stringify(results, null, 2)}\n`);
+  writeJson('bench/out/rtl-sim.json', results);
   if (results.some((r) => !r.ok)) process.exitCode = 1;
 }
 

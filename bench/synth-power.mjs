@@ -15,17 +15,14 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import { SWEEP, label } from './synth-configs.mjs';
+import { ROOT, lib, internal, writeJson } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const DIST = path.resolve(ROOT, process.env.HBNN_DIST ?? 'dist');
-const load = (rel) => import(pathToFileURL(path.join(DIST, rel)).href);
-const { emitUnitDesign } = await load('src/backends/verilog/index.js');
-const { unitPower } = await load('src/backends/synth/power.js');
-const { asicUnitWork } = await load('src/backends/synth/calibrate.js');
-const { estimateDesign, DEFAULT_TECH } = await load('src/backends/asic/index.js');
-const { writeFileAtomic } = await load('src/util/fs.js');
+const { emitUnitDesign } = await internal('src/backends/verilog/index.js');
+const { unitPower } = await internal('src/backends/synth/power.js');
+const { asicUnitWork } = await internal('src/backends/synth/calibrate.js');
+const { estimateDesign, DEFAULT_TECH } = await internal('src/backends/asic/index.js');
+const { writeFileAtomic } = lib;
 
 const args = process.argv.slice(2);
 const writeDocs = !args.includes('--no-docs');
@@ -89,7 +86,6 @@ if (writeDocs) {
   writeFileAtomic(file, doc);
 }
 if (!saved) {
-  fs.mkdirSync(path.join(ROOT, 'bench/out'), { recursive: true });
-  writeFileAtomic(path.join(ROOT, 'bench/out/synth-power.json'), `${JSON.stringify({ frames, clockMhz: CLOCK_MHZ, rows }, null, 2)}\n`);
+  writeJson('bench/out/synth-power.json', { frames, clockMhz: CLOCK_MHZ, rows });
 }
 console.log(table);

@@ -24,7 +24,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, internal } from './lib.mjs';
+import { ROOT, lib, internal, writeJson } from './lib.mjs';
 import { SWEEP, TABLE2, label } from './synth-configs.mjs';
 import { cacheKey, synthCached } from './synth-sweep-run.mjs';
 
@@ -182,8 +182,7 @@ if (writeDocs) {
   replaceBlock(path.join(ROOT, 'docs/fpga-results.md'), fpgaBlock);
   replaceBlock(path.join(ROOT, 'docs/asic-results.md'), asicBlock);
 }
-fs.mkdirSync(path.dirname(jsonOut), { recursive: true });
-writeFileAtomic(jsonOut, `${JSON.stringify({ summary, rows, table2: t2 }, null, 2)}\n`);
+writeJson(jsonOut, { summary, rows, table2: t2 });
 console.log(fpgaTable, '\n');
 console.log(asicTable, '\n');
 console.log(t2Table, '\n');
