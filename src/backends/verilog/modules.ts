@@ -5,6 +5,7 @@
  * EB bits holds entry k at bits k·EB.. (entry 0 is the first to arrive).
  */
 import type { Item, Module, Port, Stmt } from './ast.js';
+import { RAM_MODULE, ramModule, romModule } from './memories.js';
 
 const set = (lhs: string, rhs: string, blocking = false): Stmt => ({ kind: 'set', lhs, rhs, blocking });
 const net = (n: 'wire' | 'reg' | 'integer', name: string, width?: number | string, extra: Partial<{ depth: number | string; value: string; signed: boolean; comment: string }> = {}): Item => ({
@@ -93,33 +94,77 @@ const GEOMETRY = [
 
 /**
  * The line buffer and schedule of the window and pooling stages (as the HLS code): read input
- * row iy (W pixel beats) into a ring of SPAN + SH rows, then emit every output row y whose
+ * row iy (W pixel beats, one per cycle) into a ring of ROWS ≥ SPAN + SH rows (a power of two,
+ * so that the ring row is the low bits of the row index), then emit every output row y whose
  * last input row min(y·SH − PT + SPAN − 1, H − 1) has arrived; after row H − 1, the next sample.
- * Emitting an output pixel (y, ox) is LOAD (`load`: fill the output register from the line
- * buffer in one cycle) then SEND (out_valid; `beats`: the register leaves in beats counted by
- * that counter up to `last`, else as one beat); after the last pixel of the row, CHECK (y + 1).
+ * The ring is one `hbnn_ram` with one synchronous read port: emitting an output pixel (y, ox)
+ * is LOAD, which reads the KH·KW window positions one per cycle (position (a, b) issued at step
+ * j, its pixel `pix` arriving at step j + 1 with `inside_q` = whether it lies inside the image;
+ * `take`: what the stage does with it), then SEND (out_valid; `beats`: the output leaves in
+ * beats counted by that counter up to `last`, each sent beat running `shift`; else one beat);
+ * after the last pixel of the row, CHECK (y + 1). `start`: run as LOAD begins.
  */
-function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }): Item[] {
-  const nextPixel: Stmt = { kind: 'if', cond: 'ox == OW - 1', then: [set('y', 'y + 1'), set('state', 'CHECK')], else: [set('ox', 'ox + 1'), set('state', 'LOAD')] };
-  const sent: Stmt = beats ? { kind: 'if', cond: `${beats.counter} == ${beats.last}`, then: [nextPixel], else: [set(beats.counter, `${beats.counter} + 1`)] } : nextPixel;
+function lineBufferItems(o: { take: Stmt[]; start?: Stmt[]; beats?: { counter: string; last: string; shift: Stmt[] } }): Item[] {
+  const toLoad = (more: Stmt[]): Stmt[] => [...more, set('a', '0'), set('b', '0'), set('j', '0'), set('state', 'LOAD')];
+  const nextPixel: Stmt = { kind: 'if', cond: 'ox == OW - 1', then: [set('y', 'y + 1'), set('state', 'CHECK')], else: toLoad([set('ox', 'ox + 1')]) };
+  const beats = o.beats;
+  const sent: Stmt = beats ? { kind: 'if', cond: `${beats.counter} == ${beats.last}`, then: [nextPixel], else: [set(beats.counter, `${beats.counter} + 1`), ...beats.shift] } : nextPixel;
   return [
     lp('SPAN', '(KH - 1) * DH + 1', 'input rows a window covers'),
-    lp('ROWS', 'SPAN + SH', 'rows in the ring buffer'),
+    lp('RB', '$clog2(SPAN + SH)', 'ring row bits'),
+    lp('ROWS', '1 << RB', 'rows in the ring buffer (a power of two ≥ SPAN + SH)'),
+    lp('LA', '$clog2(ROWS * W)', 'line buffer address bits'),
+    lp('KK', 'KH * KW', 'window positions'),
     lp('READ', '0'),
     lp('CHECK', '1'),
     lp('LOAD', '2'),
     lp('SEND', '3'),
-    net('reg', 'line', 'C * EB', { depth: 'ROWS * W' }),
     net('reg', 'state', 2),
     net('integer', 'x', undefined, { comment: 'read position: pixel x of input row iy' }),
     net('integer', 'iy'),
     net('integer', 'y', undefined, { comment: 'emit position: output row y, column ox' }),
     net('integer', 'ox'),
     net('integer', 'last_row'),
+    net('integer', 'a', undefined, { comment: 'window position (a, b) read next, j positions read so far' }),
+    net('integer', 'b'),
+    net('integer', 'j'),
+    net('integer', 'wy'),
+    net('integer', 'wx'),
+    net('reg', 'in_image', undefined, { comment: 'position (a, b) lies inside the image' }),
+    net('reg', 'inside_q', undefined, { comment: 'the pixel read last cycle lies inside the image' }),
+    net('reg', 'waddr', 'LA'),
+    net('reg', 'raddr', 'LA'),
+    net('wire', 'pix', 'C * EB', { comment: 'the pixel read last cycle' }),
     {
       kind: 'always',
       edge: '*',
-      body: [set('last_row', 'y * SH - PT + SPAN - 1', true), { kind: 'if', cond: 'last_row > H - 1', then: [set('last_row', 'H - 1', true)] }],
+      body: [
+        set('last_row', 'y * SH - PT + SPAN - 1', true),
+        { kind: 'if', cond: 'last_row > H - 1', then: [set('last_row', 'H - 1', true)] },
+        set('wy', 'y * SH - PT + a * DH', true),
+        set('wx', 'ox * SW - PL + b * DW', true),
+        set('in_image', 'wy >= 0 && wy < H && wx >= 0 && wx < W', true),
+        set('waddr', 'iy[RB-1:0] * W + x', true),
+        set('raddr', 'wy[RB-1:0] * W + wx', true),
+      ],
+    },
+    {
+      kind: 'instance',
+      module: RAM_MODULE,
+      name: 'line',
+      params: [
+        ['W', 'C * EB'],
+        ['D', 'ROWS * W'],
+        ['AB', 'LA'],
+      ],
+      ports: [
+        ['clk', 'clk'],
+        ['we', 'state == READ && in_valid'],
+        ['waddr', 'waddr'],
+        ['wdata', 'in_data'],
+        ['raddr', 'raddr'],
+        ['q', 'pix'],
+      ],
     },
     { kind: 'assign', lhs: 'in_ready', rhs: 'state == READ' },
     {
@@ -129,7 +174,7 @@ function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }
         {
           kind: 'if',
           cond: 'rst',
-          then: [set('state', 'READ'), set('x', '0'), set('iy', '0'), set('y', '0'), set('ox', '0')],
+          then: [set('state', 'READ'), set('x', '0'), set('iy', '0'), set('y', '0'), set('ox', '0'), set('a', '0'), set('b', '0'), set('j', '0'), set('inside_q', "1'b0")],
           else: [
             {
               kind: 'case',
@@ -137,13 +182,7 @@ function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }
               arms: [
                 {
                   match: ['READ'],
-                  body: [
-                    {
-                      kind: 'if',
-                      cond: 'in_valid',
-                      then: [set('line[(iy % ROWS) * W + x]', 'in_data'), { kind: 'if', cond: 'x == W - 1', then: [set('x', '0'), set('state', 'CHECK')], else: [set('x', 'x + 1')] }],
-                    },
-                  ],
+                  body: [{ kind: 'if', cond: 'in_valid', then: [{ kind: 'if', cond: 'x == W - 1', then: [set('x', '0'), set('state', 'CHECK')], else: [set('x', 'x + 1')] }] }],
                 },
                 {
                   match: ['CHECK'],
@@ -151,12 +190,24 @@ function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }
                     {
                       kind: 'if',
                       cond: 'y < OH && last_row <= iy',
-                      then: [set('ox', '0'), set('state', 'LOAD')],
+                      then: toLoad([set('ox', '0')]),
                       else: [{ kind: 'if', cond: 'iy == H - 1', then: [set('iy', '0'), set('y', '0'), set('state', 'READ')], else: [set('iy', 'iy + 1'), set('state', 'READ')] }],
                     },
                   ],
                 },
-                { match: ['LOAD'], body: [...load, ...(beats ? [set(beats.counter, '0')] : []), set('state', 'SEND')] },
+                {
+                  match: ['LOAD'],
+                  body: [
+                    ...(o.start ? [{ kind: 'if', cond: 'j == 0', then: o.start } as Stmt] : []),
+                    { kind: 'if', cond: 'j > 0', then: o.take },
+                    {
+                      kind: 'if',
+                      cond: 'j < KK',
+                      then: [set('inside_q', 'in_image'), { kind: 'if', cond: 'b == KW - 1', then: [set('b', '0'), set('a', 'a + 1')], else: [set('b', 'b + 1')] }, set('j', 'j + 1')],
+                      else: [...(beats ? [set(beats.counter, '0')] : []), set('state', 'SEND')],
+                    },
+                  ],
+                },
                 { match: ['SEND'], body: [{ kind: 'if', cond: 'out_ready', then: [sent] }] },
               ],
             },
@@ -168,34 +219,13 @@ function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }
   ];
 }
 
-/** The window positions of output pixel (y, ox): `inside` statements for an input pixel at (wy, wx), `outside` for padding. */
-function windowLoop(inside: Stmt[], outside: Stmt[]): Stmt {
-  return {
-    kind: 'for',
-    index: 'a',
-    from: '0',
-    to: 'KH',
-    body: [
-      {
-        kind: 'for',
-        index: 'b',
-        from: '0',
-        to: 'KW',
-        body: [set('wy', 'y * SH - PT + a * DH', true), set('wx', 'ox * SW - PL + b * DW', true), { kind: 'if', cond: 'wy >= 0 && wy < H && wx >= 0 && wx < W', then: inside, ...(outside.length ? { else: outside } : {}) }],
-      },
-    ],
-  };
-}
-
-const WINDOW_LOCALS: Item[] = [net('integer', 'a'), net('integer', 'b'), net('integer', 'wy'), net('integer', 'wx')];
-
 /**
  * Sliding window of a convolution: per output pixel, the window (kh, kw, c) (padding reads
- * entry 0) is loaded into `win` in one cycle (LOAD), then sent in beats of SIMD entries (SEND).
+ * entry 0) is gathered one position per cycle into the shift register `win` (LOAD; position
+ * a·KW + b ends at bits (a·KW + b)·C·EB), then sent in beats of SIMD entries (SEND), `win`
+ * shifting down one beat per beat sent.
  */
 export function windowModule(): Module {
-  const window = (value: string): Stmt => set('win[(a * KW + b) * C * EB +: C * EB]', value);
-  const load = windowLoop([window('line[(wy % ROWS) * W + wx]')], [window('0')]);
   return {
     name: 'hbnn_swu',
     comment: ['sliding window unit: [C,H,W] pixels (one beat each, HWC order) → per output pixel the (kh, kw, c) window in beats of SIMD entries'],
@@ -205,62 +235,59 @@ export function windowModule(): Module {
       lp('MW', 'KH * KW * C', 'window entries'),
       lp('BEATS', 'MW / SIMD'),
       net('reg', 'win', 'MW * EB'),
+      net('reg', 'nwin', 'MW * EB', { comment: 'blocking temporary' }),
       net('integer', 'k', undefined, { comment: 'beat of the window being sent' }),
-      ...WINDOW_LOCALS,
-      ...lineBufferItems([load], { counter: 'k', last: 'BEATS - 1' }),
-      { kind: 'assign', lhs: 'out_data', rhs: 'win[k * SIMD * EB +: SIMD * EB]' },
+      ...lineBufferItems({
+        take: [set('nwin', 'win >> (C * EB)', true), set('nwin[(KK - 1) * C * EB +: C * EB]', "inside_q ? pix : {C * EB{1'b0}}", true), set('win', 'nwin')],
+        beats: { counter: 'k', last: 'BEATS - 1', shift: [set('win', 'win >> (SIMD * EB)')] },
+      }),
+      { kind: 'assign', lhs: 'out_data', rhs: 'win[SIMD * EB - 1:0]' },
     ],
   };
 }
 
 /**
  * Max pooling: per output pixel (LOAD) the largest entry of each channel inside the window
- * (padding never wins; ties keep the first), sent as one beat of C entries (SEND). Each window
- * position's pixel is read from the line buffer once (`pix`) and compared channel by channel
- * (one read port per position: synthesis does not build a port per channel and position).
- * Fixed-point entries compare as signed integers; bit-plane codes by their level rank (RANK:
- * 8 bits per code, code c at bits 8·c).
+ * (padding never wins; ties keep the first), one window position per cycle compared channel
+ * by channel into `best`, sent as one beat of C entries (SEND). Fixed-point entries compare as
+ * signed integers; bit-plane codes by their level rank (RANK: 8 bits per code, code c at bits 8·c).
  */
 export function maxPoolModule(): Module {
-  const load: Stmt[] = [
-    set('any', "1'b0", true),
-    set('best', '0', true),
-    windowLoop(
-      [
-        set('pix', 'line[(wy % ROWS) * W + wx]', true),
-        {
-          kind: 'for',
-          index: 'ch',
-          from: '0',
-          to: 'C',
-          body: [
-            set('v', 'pix[ch * EB +: EB]', true),
-            set('b0', 'best[ch * EB +: EB]', true),
-            { kind: 'if', cond: '!any || (BINARY ? RANK[v * 8 +: 8] > RANK[b0 * 8 +: 8] : $signed(v) > $signed(b0))', then: [set('best[ch * EB +: EB]', 'v', true)] },
-          ],
-        },
-        set('any', "1'b1", true),
-      ],
-      [],
-    ),
-    set('pooled', 'best'),
-  ];
   return {
     name: 'hbnn_maxpool',
     comment: ['max pooling over [C,H,W] pixels with a line buffer: one output pixel (C entries) per beat'],
     params: [...GEOMETRY, { name: 'BINARY', value: '0', comment: '1: entries are bit-plane codes compared by RANK' }, { name: 'RANK', value: "2048'd0", comment: 'level rank per code, 8 bits each' }],
     ports: streamPorts('C * EB', 'C * EB'),
     items: [
-      net('reg', 'pooled', 'C * EB'),
-      net('reg', 'best', 'C * EB', { comment: 'per-channel maxima so far (blocking, within LOAD)' }),
-      net('reg', 'pix', 'C * EB', { comment: 'the pixel at one window position' }),
+      net('reg', 'best', 'C * EB', { comment: 'per-channel maxima so far' }),
       net('reg', 'v', 'EB'),
       net('reg', 'b0', 'EB'),
       net('reg', 'any', undefined, { comment: 'a window position inside the image was read' }),
       net('integer', 'ch'),
-      ...WINDOW_LOCALS,
-      ...lineBufferItems(load),
-      { kind: 'assign', lhs: 'out_data', rhs: 'pooled' },
+      ...lineBufferItems({
+        start: [set('any', "1'b0")],
+        take: [
+          {
+            kind: 'if',
+            cond: 'inside_q',
+            then: [
+              {
+                kind: 'for',
+                index: 'ch',
+                from: '0',
+                to: 'C',
+                body: [
+                  set('v', 'pix[ch * EB +: EB]', true),
+                  set('b0', 'best[ch * EB +: EB]', true),
+                  { kind: 'if', cond: '!any || (BINARY ? RANK[v * 8 +: 8] > RANK[b0 * 8 +: 8] : $signed(v) > $signed(b0))', then: [set('best[ch * EB +: EB]', 'v')] },
+                ],
+              },
+              set('any', "1'b1"),
+            ],
+          },
+        ],
+      }),
+      { kind: 'assign', lhs: 'out_data', rhs: 'best' },
     ],
   };
 }
@@ -384,5 +411,5 @@ export function argmaxModule(): Module {
 
 /** Every shared module, in file order. */
 export function libraryModules(): Module[] {
-  return [dwcModule(), windowModule(), maxPoolModule(), reluModule(), tableModule(), scaleModule(), argmaxModule()];
+  return [dwcModule(), windowModule(), maxPoolModule(), reluModule(), tableModule(), scaleModule(), argmaxModule(), romModule(), ramModule()];
 }
