@@ -70,6 +70,8 @@ function unsupported(s: HlsStage, why: string): never {
   return fail(ErrorCodes.LOWERING, `verilog cannot map ${node ? `node "${node}"` : `stage ${s.name}`} (${s.kind}): ${why}`, { ...(node ? { node } : {}), op: s.kind });
 }
 
+const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+
 const streamWires = (s: StreamInfo): Item[] => [
   { kind: 'net', net: 'wire', name: `${s.name}_valid`, width: 1 },
   { kind: 'net', net: 'wire', name: `${s.name}_ready`, width: 1 },
@@ -113,9 +115,9 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item {
   const inst = (module: string, params: [string, string][], ports: [string, string][]): Item => ({ kind: 'instance', module, name: `u_${s.name}`, params, ports });
   switch (s.kind) {
     case 'input':
-      return inst('hbnn_dwc', [['EB', String(s.entry.bits)], ['IN', '1'], ['OUT', String(s.out.beat)]], connect('top', s.out));
+      return inst('hbnn_dwc', [['EB', String(s.entry.bits)], ['IN', '1'], ['OUT', String(s.out.beat)], ['G', '1']], connect('top', s.out));
     case 'dwc':
-      return inst('hbnn_dwc', [['EB', String(entryBits(s.in.entry))], ['IN', String(s.in.beat)], ['OUT', String(s.out.beat)]], connect(s.in, s.out));
+      return inst('hbnn_dwc', [['EB', String(entryBits(s.in.entry))], ['IN', String(s.in.beat)], ['OUT', String(s.out.beat)], ['G', String(gcd(s.in.beat, s.out.beat))]], connect(s.in, s.out));
     case 'window':
       if (s.grouped) unsupported(s, 'grouped (depthwise) convolution windows are not mapped yet');
       return inst('hbnn_swu', [...geometry(s), ['SIMD', String(s.out.beat)]], connect(s.in, s.out));

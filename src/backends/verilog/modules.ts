@@ -30,26 +30,32 @@ function streamPorts(inWidth: string, outWidth: string): Port[] {
   ];
 }
 
-/** Width converter: IN-entry beats in, OUT-entry beats out, through a buffer of IN + OUT entries. */
+/**
+ * Width converter: IN-entry beats in, OUT-entry beats out (entry order kept), through beats
+ * of G entries, G a common divisor of IN and OUT (the design passes their gcd; 1 always
+ * works): a split register of IN entries sends its G-entry pieces low entries first, and a
+ * gather register of OUT entries shifts each G-entry piece in from the top until OUT entries
+ * have arrived. Either side is a plain wire when IN or OUT is G. Every shift is by a constant,
+ * so the converter is registers and 2:1 muxes (a buffer written at a variable position would
+ * be a barrel shifter over IN + OUT entries).
+ */
 export function dwcModule(): Module {
-  return {
-    name: 'hbnn_dwc',
-    comment: ['width converter: beats of IN entries → beats of OUT entries (entry order kept), a buffer of IN + OUT entries'],
-    params: [
-      { name: 'EB', value: '8', comment: 'bits per entry' },
-      { name: 'IN', value: '1' },
-      { name: 'OUT', value: '1' },
+  const piece: Item[] = [net('wire', 'p_valid'), net('wire', 'p_ready'), net('wire', 'p_data', 'G * EB', { comment: 'G-entry pieces between the two sides' })];
+  const split: Item = {
+    kind: 'generate-if',
+    cond: 'IN == G',
+    label: 'g_in',
+    then: [
+      { kind: 'assign', lhs: 'p_valid', rhs: 'in_valid' },
+      { kind: 'assign', lhs: 'p_data', rhs: 'in_data' },
+      { kind: 'assign', lhs: 'in_ready', rhs: 'p_ready' },
     ],
-    ports: streamPorts('IN * EB', 'OUT * EB'),
-    items: [
-      lp('CAP', 'IN + OUT'),
-      net('reg', 'buffer', 'CAP * EB'),
-      net('integer', 'fill', undefined, { comment: 'entries held' }),
-      net('reg', 'next_buffer', 'CAP * EB'),
-      net('integer', 'next_fill'),
-      { kind: 'assign', lhs: 'in_ready', rhs: 'fill + IN <= CAP' },
-      { kind: 'assign', lhs: 'out_valid', rhs: 'fill >= OUT' },
-      { kind: 'assign', lhs: 'out_data', rhs: 'buffer[OUT * EB - 1:0]' },
+    else: [
+      net('reg', 'sbuf', 'IN * EB'),
+      net('integer', 'scnt', undefined, { comment: 'pieces of sbuf not sent yet' }),
+      { kind: 'assign', lhs: 'p_valid', rhs: 'scnt != 0' },
+      { kind: 'assign', lhs: 'p_data', rhs: 'sbuf[G * EB - 1:0]' },
+      { kind: 'assign', lhs: 'in_ready', rhs: 'scnt == 0 || (scnt == 1 && p_ready)' },
       {
         kind: 'always',
         edge: 'posedge clk',
@@ -57,20 +63,67 @@ export function dwcModule(): Module {
           {
             kind: 'if',
             cond: 'rst',
-            then: [set('fill', '0'), set('buffer', '0')],
+            then: [set('scnt', '0')],
             else: [
-              { kind: 'comment', text: 'leave the first OUT entries, then append IN entries after what stays' },
-              set('next_buffer', 'buffer', true),
-              set('next_fill', 'fill', true),
-              { kind: 'if', cond: 'out_valid && out_ready', then: [set('next_buffer', 'buffer >> (OUT * EB)', true), set('next_fill', 'fill - OUT', true)] },
-              { kind: 'if', cond: 'in_valid && in_ready', then: [set('next_buffer[next_fill * EB +: IN * EB]', 'in_data', true), set('next_fill', 'next_fill + IN', true)] },
-              set('fill', 'next_fill'),
-              set('buffer', 'next_buffer'),
+              {
+                kind: 'if',
+                cond: 'in_valid && in_ready',
+                then: [set('sbuf', 'in_data'), set('scnt', 'IN / G')],
+                else: [{ kind: 'if', cond: 'p_valid && p_ready', then: [set('sbuf', 'sbuf >> (G * EB)'), set('scnt', 'scnt - 1')] }],
+              },
             ],
           },
         ],
       },
     ],
+  };
+  const gather: Item = {
+    kind: 'generate-if',
+    cond: 'OUT == G',
+    label: 'g_out',
+    then: [
+      { kind: 'assign', lhs: 'out_valid', rhs: 'p_valid' },
+      { kind: 'assign', lhs: 'out_data', rhs: 'p_data' },
+      { kind: 'assign', lhs: 'p_ready', rhs: 'out_ready' },
+    ],
+    else: [
+      net('reg', 'gbuf', 'OUT * EB'),
+      net('integer', 'gcnt', undefined, { comment: 'pieces gathered' }),
+      { kind: 'assign', lhs: 'out_valid', rhs: 'gcnt == OUT / G' },
+      { kind: 'assign', lhs: 'out_data', rhs: 'gbuf' },
+      { kind: 'assign', lhs: 'p_ready', rhs: 'gcnt != OUT / G || out_ready' },
+      {
+        kind: 'always',
+        edge: 'posedge clk',
+        body: [
+          {
+            kind: 'if',
+            cond: 'rst',
+            then: [set('gcnt', '0')],
+            else: [
+              {
+                kind: 'if',
+                cond: 'p_valid && p_ready',
+                then: [set('gbuf', '{p_data, gbuf[OUT * EB - 1:G * EB]}'), set('gcnt', 'out_valid ? 1 : gcnt + 1')],
+                else: [{ kind: 'if', cond: 'out_valid && out_ready', then: [set('gcnt', '0')] }],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+  return {
+    name: 'hbnn_dwc',
+    comment: ['width converter: beats of IN entries → beats of OUT entries (entry order kept), through pieces of G entries (G divides IN and OUT)'],
+    params: [
+      { name: 'EB', value: '8', comment: 'bits per entry' },
+      { name: 'IN', value: '1' },
+      { name: 'OUT', value: '1' },
+      { name: 'G', value: '1', comment: 'piece size: a common divisor of IN and OUT (their gcd is fastest)' },
+    ],
+    ports: streamPorts('IN * EB', 'OUT * EB'),
+    items: [...piece, split, gather],
   };
 }
 
