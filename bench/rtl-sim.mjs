@@ -17,12 +17,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages, writeJson } from './lib.mjs';
+import { ROOT, lib, parseArgs, FMNIST_CNN, FMNIST_CNN_CONFIGS, FMNIST_RTL_FOLDING, fmnistImages, writeJson } from './lib.mjs';
 
 const { loadModel, quantize, lowerToVerilog, runVerilatorSim, writeFilesAtomic, writeFileAtomic } = lib;
 
 // The folding of the tests (test/backends/verilog/helpers.ts): about 7,000 cycles per image.
-const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
+const FOLDING = FMNIST_RTL_FOLDING;
 
 async function main() {
   const args = parseArgs(process.argv.slice(2), { limit: 1000, acc: 4, opt: 'O1', config: undefined, timeout: 3600 });
