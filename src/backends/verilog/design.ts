@@ -365,7 +365,7 @@ function topModule(plan: VivadoHlsPlan, unitNames: Map<UnitStage, string>): Modu
   return {
     name: TOP_MODULE,
     comment: [
-      `${d.graph}: ${d.stages.length} streaming stages, ${d.units.length} matrix-vector units; input: one ${d.input.entry.bits}-bit entry per beat`,
+      `${d.graph}: ${d.stages.length} streaming stages, ${d.units.length} units (${d.units.filter((u) => u.groups > 1).length} of them vector-vector); input: one ${d.input.entry.bits}-bit entry per beat`,
       `(q = round(x·2^${d.input.entry.frac}), [${d.input.shape.join(',')}] in ${d.input.layout.kind === 'hwc' ? 'HWC' : 'index'} order); output: the class index per sample`,
     ],
     params: [{ name: 'CHECK_SAMPLES', value: '0', comment: 'simulation (HBNN_CHECK): samples whose accumulators every unit checks' }],
