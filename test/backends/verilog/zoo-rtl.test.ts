@@ -7,7 +7,9 @@
  *   ReLU6 (Clip on fixed-point entries), an inverted residual (duplicate stream, a FIFO of the
  *   design's depth, add-streams), standalone thresholds, global average pool;
  * - SqueezeNet-style at W1.4: fire modules (concat with a FIFO on the early branch), max pools;
- * - the pooling net at W1.4: windowed average pools (border windows of fewer entries), LeakyRelu.
+ * - the pooling net at W1.4: windowed average pools (border windows of fewer entries), LeakyRelu;
+ * - the vivado-hls grouped test's net at W1.4: grouped convolutions with 4 channels per group
+ *   (PE spanning two groups), a depthwise convolution with channel multiplier 2.
  * bench/rtl-sim.mjs --zoo runs every test-size fixture (32×32 / 28×28) at W1.4 and W1.4A1.4 on
  * 100 inputs with Verilator. A design with a stage the backend does not map is a LOWERING error
  * naming the node, its op and the stages it maps, and nothing is written.
@@ -23,6 +25,7 @@ import type { Model } from '../../../src/ir/graph.js';
 import { buildMobileNetV2, buildPoolNet, buildSqueezeNet } from '../../../zoo/topologies.js';
 import { expectHbnnError } from '../../helpers/build.js';
 import { fmnistAs } from '../../helpers/zoo.js';
+import { buildGroupedNet, GROUPED_FOLDING, GROUPED_SHAPE, uniform } from '../../helpers/grouped.js';
 import { tempDir } from '../vivado-hls/helpers.js';
 
 const SAMPLES = 2;
@@ -85,6 +88,34 @@ describe('verilog RTL simulation of the issue-16 ops (Icarus), bit-exact with th
       expect(sim.summary).toMatchObject({ samples: SAMPLES, classMismatches: 0, logitMismatches: 0, accumulatorMismatches: 0 });
       const checked = Number(/checked \d+ classes, \d+ logits, (\d+) accumulators/.exec(sim.stdout)?.[1]);
       expect(checked).toBe(SAMPLES * r.units.reduce((a, u) => a + u.stage.terms.length * u.stage.mh * u.stage.reps, 0));
+    }, 300_000);
+  }
+
+  // Grouped convolutions beyond depthwise: group 4 with 4 input and 4 output channels per group
+  // (PE 8 spans two groups; SIMD 36 on the input's bit planes per PE in W1.4), a depthwise
+  // convolution with channel multiplier 2 (lane by lane at SIMD 9), depthwise with SF 3. W1.4
+  // only (the fixed-point paths per PE); W1.4A1.4 of the same net passes too (docs/verilog.md).
+  for (const config of ['W1.4'] as ('W1.4' | 'W1.4A1.4')[]) {
+    it(`grouped and depthwise convolutions ${config} (the vivado-hls grouped test's net and folding): ${SAMPLES} inputs bit-exact`, async () => {
+      const per = GROUPED_SHAPE[0] * GROUPED_SHAPE[1] * GROUPED_SHAPE[2];
+      const calib = path.join(root, 'grouped-calib.npy');
+      writeNpy(calib, { dtype: 'float32', shape: [32, ...GROUPED_SHAPE], data: uniform(32 * per, 5) });
+      const m = buildGroupedNet();
+      await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', ...(config === 'W1.4A1.4' ? { actBits: 1.4, actHeuristic: 'middle-out' as const, calibData: `npy:${calib}`, calibLimit: 32 } : {}) });
+      const r = lowerToVerilog(m, { folding: GROUPED_FOLDING, testData: uniform(SAMPLES * per, 21), testSamples: SAMPLES, accSamples: SAMPLES });
+      expect(r.units.map((u) => [u.layer, u.module.split('_')[0], u.stage.groups])).toEqual([
+        ['dw0', 'vvu', 4],
+        ['pw1', 'mvtu', 1],
+        ['grp2', 'vvu', 4],
+        ['dw3', 'vvu', 16],
+        ['fc', 'mvtu', 1],
+      ]);
+      expect(r.files.get('hbnn_top.v')).toMatch(/\.PE\(8\),\s*\.SIMD\(36\),\s*\.NF\(2\),\s*\.SF\(1\),\s*\.RPG\(4\),\s*\.CG\(4\)/);
+      const dir = path.join(root, `grouped-${config}`);
+      writeFilesAtomic(dir, r.files);
+      const sim = await runIcarusSim(dir, { timeoutMs: 300_000 });
+      expect(sim.stdout).toContain('hbnn-tb: PASS');
+      expect(sim.summary).toMatchObject({ samples: SAMPLES, classMismatches: 0, logitMismatches: 0, accumulatorMismatches: 0 });
     }, 300_000);
   }
 
