@@ -89,8 +89,6 @@ export async function runPower(project: PowerProject, plan: PowerPlan, clockMhz:
     clockMhz,
     ...(plan.stages ? { stages: plan.stages } : {}),
     ...(process.env['YOSYS'] ? { yosys: process.env['YOSYS'] } : {}),
-    ...(process.env['IVERILOG'] ? { iverilog: process.env['IVERILOG'] } : {}),
-    ...(process.env['VVP'] ? { vvp: process.env['VVP'] } : {}),
     onRun: progress,
   });
   writeFileAtomic(path.join(outDir, 'power.md'), renderPowerMarkdown(p));

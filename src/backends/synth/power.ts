@@ -31,12 +31,13 @@ import { defaultYosys, runYosys } from './yosys.js';
 import { synthCommands } from './index.js';
 import { mulberry32 } from '../../hbnn/prng.js';
 import { DEFAULT_CLOCK_MHZ } from '../vivado-hls/index.js';
+import { ICARUS_PACKAGE } from '../verilog/sim.js';
 import type { UnitStage } from '../vivado-hls/types.js';
 
 /** qflow's Verilog models of the OSU 0.18 µm cells (functions, UDP flip-flops, specify delays). */
 export const DEFAULT_CELL_MODELS = '/usr/share/qflow/tech/osu018/osu018_stdcells.v';
 /** The Debian package of Icarus Verilog. */
-export const IVERILOG_PACKAGE = 'iverilog';
+export const IVERILOG_PACKAGE = ICARUS_PACKAGE;
 /** Input transition (ns) at which the internal-power tables are read when none is given. */
 export const DEFAULT_TRANSITION_NS = 0.1;
 /** Suffix of the gate-level module's name (it is simulated beside the RTL module of the same unit). */
@@ -528,8 +529,8 @@ export async function simulateGates(spec: GateSimSpec, lib: Liberty): Promise<Ga
   if (shadows.length === 0) fail(ErrorCodes.INTERNAL, 'simulateGates needs a netlist and its instance, or shadows');
   const what = shadows.length === 1 ? shadows[0]!.netlist.rtlModule : `${shadows.length} netlists`;
   const models = shadows.map((sh) => netlistModel(sh.netlist.json, sh.netlist.module, lib));
-  const iverilog = spec.iverilog ?? 'iverilog';
-  const vvp = spec.vvp ?? 'vvp';
+  const iverilog = spec.iverilog ?? process.env['IVERILOG'] ?? 'iverilog';
+  const vvp = spec.vvp ?? process.env['VVP'] ?? 'vvp';
   const timeoutMs = spec.timeoutMs ?? 600_000;
   const temp = makeTempDir('hbnn-power-');
   try {

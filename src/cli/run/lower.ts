@@ -347,7 +347,7 @@ const verilogBackend: Backend = {
       const result: BackendResult = {
         files: r.files,
         lines: [
-          `${r.design.stages.length} stages, ${r.units.length} matrix-vector units (${r.units.map((u) => `${u.layer} PE ${u.stage.pe} SIMD ${u.stage.simd}`).join(', ')}); folding for ${formatCount(opts.targetFps ?? DEFAULT_TARGET_FPS)} frames/s at ${r.estimates.clockMhz} MHz: ${formatCount(t.cycles)} cycles per frame (vivado-hls schedule)`,
+          `${r.design.stages.length} stages, ${r.units.length} units (${r.units.map((u) => `${u.layer}${u.stage.groups > 1 ? ' vector-vector' : ''} PE ${u.stage.pe} SIMD ${u.stage.simd}`).join(', ')}); folding for ${formatCount(opts.targetFps ?? DEFAULT_TARGET_FPS)} frames/s at ${r.estimates.clockMhz} MHz: ${formatCount(t.cycles)} cycles per frame (vivado-hls schedule)`,
           `top ${r.top} (${r.sources.length} source files in sources.f); testbench tb.v: ${r.testSamples} samples, accumulators of ${r.accSamples} (expected values from the bit-level IR)`,
         ],
         summary: { top: r.top, units: r.units.map((u) => ({ layer: u.layer, module: u.module, pe: u.stage.pe, simd: u.stage.simd })), sources: r.sources, testSamples: r.testSamples, accSamples: r.accSamples, folding: r.folding },
