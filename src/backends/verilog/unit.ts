@@ -149,7 +149,7 @@ export function unitModule(u: UnitStage): UnitModule {
     const file = memFile(u, array);
     const q = `${array}_q`;
     files.set(file, data);
-    memItems.push(wire(q, width));
+    memItems.push(wire(q, String(width))); // a range even at width 1 (the datapath slices it)
     memItems.push({
       kind: 'instance',
       module: ROM_MODULE,
