@@ -27,12 +27,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs, zooFixtures, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages, writeJson } from './lib.mjs';
+import { ROOT, lib, parseArgs, zooFixtures, FMNIST_CNN, FMNIST_CNN_CONFIGS, FMNIST_RTL_FOLDING, fmnistImages, writeJson } from './lib.mjs';
 
 const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, writeNpy, lowerToVerilog, runVerilatorSim, writeFilesAtomic } = lib;
 
 // The folding of the tests (test/backends/verilog/helpers.ts): about 7,000 cycles per image.
-const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
+const FOLDING = FMNIST_RTL_FOLDING;
 
 /** Every zoo fixture × W1.4 / W1.4A1.4 through RTL simulation. */
 async function zooMain(args) {

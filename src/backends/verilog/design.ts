@@ -51,6 +51,17 @@ export interface VerilogUnit {
   stage: UnitStage;
 }
 
+/** One stage instance of hbnn_top (for per-stage work such as gate-level power). */
+export interface VerilogStage {
+  /** The design stage's name; its instance is `u_<name>`. */
+  name: string;
+  kind: HlsStage['kind'];
+  instance: string;
+  /** Its module (a unit's own, or a stage module of hbnn_lib.v) and the parameters hbnn_top gives it (Verilog constants). */
+  module: string;
+  params: Record<string, string>;
+}
+
 export interface VerilogResult extends VivadoHlsPlan {
   /** Project files by relative path. */
   files: Map<string, string>;
@@ -58,6 +69,8 @@ export interface VerilogResult extends VivadoHlsPlan {
   /** The design's Verilog sources in read order (what sources.f lists; no testbench). */
   sources: string[];
   units: VerilogUnit[];
+  /** Every stage instance of hbnn_top, in stream order. */
+  stages: VerilogStage[];
   testSamples: number;
   accSamples: number;
 }
@@ -575,6 +588,11 @@ export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}
     units.push({ module: u.name, layer: u.layer, instance: `u_${u.name}`, file, memories: [...m.files.keys()].filter((f) => !f.includes('_beta')), stage: u });
   }
   const top = topModule(plan, unitNames);
+  const stages: VerilogStage[] = design.stages.map((s) => {
+    const inst = top.items.find((it) => it.kind === 'instance' && it.name === `u_${s.name}`);
+    if (!inst || inst.kind !== 'instance') return fail(ErrorCodes.INTERNAL, `hbnn_top has no instance of stage ${s.name}`);
+    return { name: s.name, kind: s.kind, instance: inst.name, module: inst.module, params: Object.fromEntries(inst.params.filter(([k]) => k !== 'CHECK_SAMPLES')) };
+  });
   files.set(LIB_FILE, printFile(header(LIB_FILE), [...libraryModules(), ...opModules()]));
   files.set(TOP_FILE, printFile(header(TOP_FILE), [top]));
   const sources = [LIB_FILE, ...units.map((u) => u.file), TOP_FILE];
@@ -605,7 +623,7 @@ export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}
   files.set(TB_FILE, printFile(header(TB_FILE), [testbench(plan, units, count, accCount)]).replace('`default_nettype none\n', '`timescale 1ns/1ps\n`default_nettype none\n'));
   files.set('folding.json', foldingJson(design.units, { clockMhz: plan.estimates.clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) }));
   files.set('README.md', readme(plan, units, count, accCount));
-  return { ...plan, files, top: TOP_MODULE, sources, units, testSamples: count, accSamples: accCount };
+  return { ...plan, files, top: TOP_MODULE, sources, units, stages, testSamples: count, accSamples: accCount };
 }
 
 function readme(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, accSamples: number): string {
