@@ -237,7 +237,10 @@ export interface ListA2 {
  *   those with M_j = i - 1, overwritten later for the others) and compacts the list to A_i;
  *   a pass over A_i takes the residual E_{i-1}, its sign and sum |E_{i-1}|;
  * - with `a2` the round-2 pass over every entry is skipped (A_2 given), and with `a2.sums2`
- *   also round 2's residual pass.
+ *   also round 2's residual pass;
+ * - `widest`, when the caller knows max(M) (the bit map's exact counts): the rounds end after
+ *   round `widest` without the pass over A_widest that would find A_{widest+1} empty (with
+ *   values to write, that pass also writes them, so it is kept).
  */
 export function binarizeRounds(
   t: Float32Array,
@@ -246,6 +249,7 @@ export function binarizeRounds(
   opts: BinarizeOptions,
   firstSums?: Float64Array,
   a2?: ListA2,
+  widest?: number,
 ): Binarization {
   const n = t.length;
   const channels = opts.channels ?? 1;
@@ -317,6 +321,7 @@ export function binarizeRounds(
     // Round 3 over the close superset of A_3 that middle-out's last round left (no values to
     // write): the list and the residual in one pass.
     const fusedSums = i === 3 && out === null && a2?.keptEnds !== undefined ? new Float64Array(channels) : undefined;
+    if (out === null && widest !== undefined && i > widest) return finish(); // A_i is empty
     for (let g = 0; g < channels; g++) {
       const at = g << (i - 1); // group g's sums of depth i - 1
       if (fusedSums !== undefined) {
