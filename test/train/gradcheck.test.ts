@@ -409,6 +409,32 @@ describe('gradcheck: BatchNormalization in training mode', () => {
     expect(Object.keys(errs)).not.toContain('var');
   });
 
+  it('BatchNorm statistics by shape: planes through the ones-row MatMul (4-D and 3-D, inputs off-centre, ReLU6 after), [N, C, 1, 1] as rows', async () => {
+    const net = new Net(['N', 3, 5, 4]);
+    const bnOf = (v: Value, c: number, name: string): Value =>
+      net.node('BatchNormalization', [v, net.param(`${name}.g`, [c], 0.3, 1), net.param(`${name}.b`, [c], 0.2), net.param(`${name}.m`, [c], 0.1), net.param(`${name}.v`, [c], 0.1, 1)], {
+        epsilon: A.float(1e-3),
+      });
+    // conv outputs centred far from 0 (bias 3): the statistics must not cancel
+    const c = net.node('Conv', [net.x, net.param('w', [4, 3, 3, 3], 0.4), net.param('cb', [4], 0.5, 3)], { pads: A.ints([1, 1, 1, 1]) });
+    const bn1 = bnOf(c, 4, 'bn1');
+    const y = net.node('Clip', [bn1, net.scalarConst('lo', 0), net.scalarConst('hi', 0.8)]);
+    const flat3 = net.node('Reshape', [y, net.ints('s3', [0, 4, -1])]); // [N, 4, 20]
+    const bn2 = bnOf(net.node('Mul', [flat3, flat3]), 4, 'bn2');
+    const g = net.node('GlobalAveragePool', [net.node('Reshape', [bn2, net.ints('s4', [0, 4, 5, 4])])]); // [N, 4, 1, 1]
+    const c1 = net.node('Conv', [g, net.param('w1', [6, 4, 1, 1], 0.5)]);
+    const bn3 = bnOf(c1, 6, 'bn3');
+    const y1 = net.node('Tanh', [bn3]);
+    const r = await gradCheck(head(net, y1, 6, 3), [5, 3, 5, 4], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['w', 'cb', 'bn1.g', 'bn1.b', 'bn2.g', 'bn2.b', 'w1', 'bn3.g', 'bn3.b']));
+    const nodes = r.tg.model.graph.nodes;
+    const under = (v: Value, op: string): number => nodes.filter((n) => n.opType === op && n.name.startsWith(`${v.producer!.name}/`)).length;
+    // bn1, bn2: one ones-row MatMul per sum (mean, variance, Σ dY, Σ dY·Xc); bn3 on [N, 6, 1, 1]: the rows form
+    expect([under(bn1, 'MatMul'), under(bn2, 'MatMul'), under(bn3, 'MatMul')]).toEqual([4, 4, 0]);
+    expect(under(bn3, 'BatchNormalization')).toBe(0);
+  });
+
   it('BatchNorm on [N, C] features after a Gemm, at opset 13 and at opset 18 (ReduceMean axes as an input)', async () => {
     for (const opset of [13, 18]) {
       const net = new Net(['N', 6], opset);
