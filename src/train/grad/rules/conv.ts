@@ -571,11 +571,23 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
   if (perSample) {
     // dYs [N, M·kh, Hp·Wo] · P [N, Hp·Wo, kw·C], summed over n
     const dyp = ctx.op('Pad', [dy, ctx.constI64([0, 0, e, 0, 0, 0, e, 0])]);
-    const dys = ctx.reshape(ctx.op('Gather', [dyp, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(2) }), ctx.constI64([0, m * kh, hp * wo]));
     let xl = ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]);
     if (geo.pads.some((p) => p !== 0)) xl = ctx.op('Pad', [xl, ctx.constI64([0, pt, pl, 0, 0, pb, pr, 0])]);
-    const p = ctx.reshape(ctx.op('Gather', [xl, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([-1, hp * wo, kw * c]));
-    d = ctx.reduceSum(ctx.op('MatMul', [dys, p]), [0], false);
+    const products = (dq: Value, xq: Value): Value => {
+      const dys = ctx.reshape(ctx.op('Gather', [dq, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(2) }), ctx.constI64([0, m * kh, hp * wo]));
+      const p = ctx.reshape(ctx.op('Gather', [xq, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([0, hp * wo, kw * c]));
+      return ctx.reduceSum(ctx.op('MatMul', [dys, p]), [0], false);
+    };
+    const per = batchChunk(ctx, ctx.dims(dy)?.[0]);
+    if (per.chunks > 1) {
+      // batch chunks of `size` samples (the last one open-ended; chunks past a smaller batch are empty and sum to 0),
+      // so that each chunk's dYs and P are still in cache when its MatMul reads them
+      const slice = (v: Value, q: number): Value =>
+        ctx.op('Slice', [v, ctx.constI64([q * per.size]), ctx.constI64([q === per.chunks - 1 ? Number.MAX_SAFE_INTEGER : (q + 1) * per.size]), ctx.constI64([0])]);
+      d = ctx.op('Sum', Array.from({ length: per.chunks }, (_, q) => products(slice(dyp, q), slice(xl, q))));
+    } else {
+      d = products(dyp, xl);
+    }
   } else {
     // dYs [M·kh, (Hp, N, Wo)] · P [(Hp, N, Wo), kw·C], one MatMul
     const dyt = ctx.op('Pad', [ctx.transpose(dy, [1, 2, 0, 3]), ctx.constI64([0, e, 0, 0, 0, e, 0, 0])]);
@@ -671,6 +683,20 @@ function windowTapTable(h: number, w: number, geo: WindowGeometry): { o: number;
     }
   }
   return { o: ho * wo, taps };
+}
+
+/**
+ * Batch chunks of a per-sample weight gradient (ConvRuleChoice.chunk samples each; none by
+ * default): the chunk size, and the chunk count for the static batch dim, else for the
+ * context's batch hint. Chunks keep each chunk's operands in cache for its MatMul (one thread,
+ * ResNet-20-style: 9% less CPU per step), but add ~8 nodes per chunk, and onnxruntime's session
+ * creation grows faster than the node count (0.8 → 4.4 s of CPU for 1,562 → 3,355 nodes), so
+ * they are a measured option, not a default (docs/training.md).
+ */
+function batchChunk(ctx: GradContext, batchDim: Dim | undefined): { size: number; chunks: number } {
+  const batch = typeof batchDim === 'number' ? batchDim : ctx.batchHint;
+  const size = Number(ctx.convRules.chunk ?? 0);
+  return size > 0 ? { size, chunks: Math.ceil(batch / size) } : { size: batch, chunks: 1 };
 }
 
 /** Largest input plane (positions) whose strided depthwise input gradient is taken from the tap table. */
