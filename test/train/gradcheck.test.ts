@@ -162,9 +162,10 @@ describe('gradcheck: weight gradients of stride-1 Convs split by kernel rows', (
     expect(dw.filter((o) => o === 'Gather').length).toBe(2);
     expect(dw).toContain('ReduceSum'); // per-sample products summed over the batch
 
+    // 8 output channels on a 1x1 output: partials [24, 48] per sample, 5x the inputs 3·(24 + 48)
     const net2 = new Net(['N', 16, 3, 3]);
-    const c2 = net2.node('Conv', [net2.x, net2.param('w', [2, 16, 3, 3], 0.3)]); // 1x1 output
-    const r2 = await gradCheck(head(net2, c2, 2, 3), [3, 16, 3, 3], 3);
+    const c2 = net2.node('Conv', [net2.x, net2.param('w', [8, 16, 3, 3], 0.3)]); // 1x1 output
+    const r2 = await gradCheck(head(net2, c2, 8, 3), [3, 16, 3, 3], 3);
     for (const [name, err] of Object.entries(r2.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const ops = r2.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c2.producer!.name}/grad/dW/`)).map((n) => n.opType);
     expect(ops.filter((o) => o === 'Gather').length).toBe(2);

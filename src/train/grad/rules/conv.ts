@@ -544,7 +544,8 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
  * Both operands are kh- (kw-) fold instead of one kh·kw-fold patch matrix, so the step writes
  * and reads about a third of the memory of the patch form for a 3×3 kernel, for
  * Hp/Ho (1.06-1.25×) of its multiply-adds. Per-sample products ([kh·M, Hp·Wo] · [Hp·Wo, kw·C],
- * one batched MatMul summed over n) where they are no larger than the inputs (perSampleProducts),
+ * one batched MatMul summed over n) where they are at most twice the inputs (perSampleProducts,
+ * ROWS_PER_SAMPLE_ALLOWANCE),
  * else one MatMul with the batch folded into the reduction (rows r, n, x: dY transposed to
  * [M, Ho, N, Wo] and X to [H, N, W, C] first). Null when it does not apply (strides > 1: the
  * zero rows of dYs would cost s× the multiply-adds).
@@ -566,7 +567,7 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
   const rowIdx = Array.from({ length: kh * hp }, (_, t) => (t % hp) - Math.floor(t / hp) * dh + e);
   // colIdx[x, j]: the padded input column tap j reads at output column x
   const colIdx = Array.from({ length: wo * kw }, (_, t) => Math.floor(t / kw) + (t % kw) * dw);
-  const perSample = ctx.convRules.products ? ctx.convRules.products === 'per-sample' : perSampleProducts([null, null, hp, wo], kh * m, kw * c);
+  const perSample = ctx.convRules.products ? ctx.convRules.products === 'per-sample' : perSampleProducts([null, null, hp, wo], kh * m, kw * c, ROWS_PER_SAMPLE_ALLOWANCE);
   let d: Value;
   if (perSample) {
     // dYs [N, M·kh, Hp·Wo] · P [N, Hp·Wo, kw·C], summed over n
@@ -712,12 +713,21 @@ const DEPTHWISE_OUTER_MAX_PLANE = 256;
  * one MatMul of dY transposed to [M, N·O] (on MobileNetV2's last 1×1 layers, O = 1-4 and
  * M·K up to 400k, the per-sample products took 0.3 s of CPU each).
  */
-function perSampleProducts(dyDims: readonly Dim[] | undefined, m: number, k: number): boolean {
+function perSampleProducts(dyDims: readonly Dim[] | undefined, m: number, k: number, allowance = 1): boolean {
   const spatial = dyDims?.slice(2);
   if (!spatial || !spatial.every((d) => typeof d === 'number')) return false;
   const o = (spatial as number[]).reduce((a, b) => a * b, 1);
-  return m * k <= o * (m + k);
+  return m * k <= allowance * o * (m + k);
 }
+
+/**
+ * The kernel-row weight gradient takes per-sample products up to partials twice its inputs:
+ * ResNet-20-style's 64-channel 8×8 stage (partials 1.2× the inputs) measured faster per sample
+ * than as one MatMul with the batch in the reduction (its six layers' dW 50-73 against 67-83 ms in
+ * the per-layer profile, the step 0.95× the CPU time in a same-process A/B, docs/training.md),
+ * and its one-MatMul form needs two Transposes of the batch.
+ */
+const ROWS_PER_SAMPLE_ALLOWANCE = 2;
 
 /** dY [N, M, O...] as [M, N·O]: one row per output channel. */
 function dyRows(ctx: GradContext, dy: Value, m: number): Value {
