@@ -16,7 +16,7 @@ import { foldingJson } from '../vivado-hls/folding.js';
 import { stageCycles } from '../vivado-hls/estimate.js';
 import type { HlsStage, StageOperand, StreamInfo, UnitStage } from '../vivado-hls/types.js';
 import { signedBits } from '../vivado-hls/emit/cpp.js';
-import { clog2, hexWord, packHex, printFile, slit, type Item, type Module, type Stmt } from './ast.js';
+import { clog2, hexWord, packHex, printFile, slit, type Item, type Module, type Port, type Stmt } from './ast.js';
 import { libraryModules } from './modules.js';
 import { opModules } from './ops.js';
 import { accFile, TRACE_BITS, unitModule } from './unit.js';
@@ -60,6 +60,34 @@ export interface VerilogStage {
   /** Its module (a unit's own, or a stage module of hbnn_lib.v) and the parameters hbnn_top gives it (Verilog constants). */
   module: string;
   params: Record<string, string>;
+  /** Its ports as hbnn_top connects them (widths of the connected streams). */
+  ports: Port[];
+}
+
+/** The stream ports every stage instance has (connect()), by direction. */
+const STAGE_INPUTS = new Set(['clk', 'rst', 'in_valid', 'in_data', 'out_ready']);
+
+/** The width of a port or net of module `m` by name. */
+function netWidth(m: Module, name: string): number | string | undefined {
+  const port = m.ports.find((p) => p.name === name);
+  if (port) return port.width;
+  for (const it of m.items) if (it.kind === 'net' && it.name === name) return it.width ?? 1;
+  return undefined;
+}
+
+/**
+ * A module `name` that instantiates `s` exactly as hbnn_top does (same parameter expressions,
+ * ports of the same widths): the stage on its own, e.g. to synthesize one instance with its
+ * parameters (a signed constant stays signed, which chparam does not keep).
+ */
+export function stageWrapper(s: VerilogStage, name: string): Module {
+  return {
+    name,
+    comment: [`${s.instance} of hbnn_top on its own: ${s.module} with hbnn_top's parameters`],
+    params: [],
+    ports: s.ports,
+    items: [{ kind: 'instance', module: s.module, name: 'u', params: Object.entries(s.params), ports: s.ports.map((p) => [p.name, p.name]) }],
+  };
 }
 
 export interface VerilogResult extends VivadoHlsPlan {
@@ -577,7 +605,12 @@ export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}
   const stages: VerilogStage[] = design.stages.map((s) => {
     const inst = top.items.find((it) => it.kind === 'instance' && it.name === `u_${s.name}`);
     if (!inst || inst.kind !== 'instance') return fail(ErrorCodes.INTERNAL, `hbnn_top has no instance of stage ${s.name}`);
-    return { name: s.name, kind: s.kind, instance: inst.name, module: inst.module, params: Object.fromEntries(inst.params.filter(([k]) => k !== 'CHECK_SAMPLES')) };
+    const ports: Port[] = inst.ports.map(([port, expr]) => {
+      const width = netWidth(top, expr);
+      if (width === undefined) return fail(ErrorCodes.INTERNAL, `stage ${s.name}: port ${port} is connected to ${expr}, not a net of hbnn_top`);
+      return { dir: STAGE_INPUTS.has(port) ? 'input' : 'output', name: port, width };
+    });
+    return { name: s.name, kind: s.kind, instance: inst.name, module: inst.module, params: Object.fromEntries(inst.params.filter(([k]) => k !== 'CHECK_SAMPLES')), ports };
   });
   files.set(LIB_FILE, printFile(header(LIB_FILE), [...libraryModules(), ...opModules()]));
   files.set(TOP_FILE, printFile(header(TOP_FILE), [top]));
