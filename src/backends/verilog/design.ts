@@ -53,9 +53,10 @@ export interface VerilogUnit {
 
 /** One stage instance of hbnn_top (for per-stage work such as gate-level power). */
 export interface VerilogStage {
-  /** The design stage's name; its instance is `u_<name>`. */
+  /** The instance's name without its `u_` (the design stage's name; a helper instance of a stage adds a suffix). */
   name: string;
-  kind: HlsStage['kind'];
+  /** The design stage's kind, or the module's name for a helper instance. */
+  kind: string;
   instance: string;
   /** Its module (a unit's own, or a stage module of hbnn_lib.v) and the parameters hbnn_top gives it (Verilog constants). */
   module: string;
@@ -64,7 +65,8 @@ export interface VerilogStage {
   ports: Port[];
 }
 
-/** The stream ports every stage instance has (connect()), by direction. */
+/** The stream ports of a stage instance (connect(), link()) and those that are inputs. */
+const STREAM_PORTS = new Set(['clk', 'rst', 'in_valid', 'in_ready', 'in_data', 'out_valid', 'out_ready', 'out_data', 'out_class']);
 const STAGE_INPUTS = new Set(['clk', 'rst', 'in_valid', 'in_data', 'out_ready']);
 
 /** The width of a port or net of module `m` by name. */
@@ -97,7 +99,7 @@ export interface VerilogResult extends VivadoHlsPlan {
   /** The design's Verilog sources in read order (what sources.f lists; no testbench). */
   sources: string[];
   units: VerilogUnit[];
-  /** Every stage instance of hbnn_top, in stream order. */
+  /** Every instance of hbnn_top with the stream ports (clk, rst, in_*, out_*), in stream order. */
   stages: VerilogStage[];
   testSamples: number;
   accSamples: number;
@@ -616,16 +618,19 @@ export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}
     units.push({ module: u.name, layer: u.layer, instance: `u_${u.name}`, file, memories: [...m.files.keys()].filter((f) => !f.includes('_beta')), stage: u });
   }
   const top = topModule(plan, unitNames);
-  const stages: VerilogStage[] = design.stages.map((s) => {
-    const inst = top.items.find((it) => it.kind === 'instance' && it.name === `u_${s.name}`);
-    if (!inst || inst.kind !== 'instance') return fail(ErrorCodes.INTERNAL, `hbnn_top has no instance of stage ${s.name}`);
-    const ports: Port[] = inst.ports.map(([port, expr]) => {
-      const width = netWidth(top, expr);
-      if (width === undefined) return fail(ErrorCodes.INTERNAL, `stage ${s.name}: port ${port} is connected to ${expr}, not a net of hbnn_top`);
-      return { dir: STAGE_INPUTS.has(port) ? 'input' : 'output', name: port, width };
-    });
-    return { name: s.name, kind: s.kind, instance: inst.name, module: inst.module, params: Object.fromEntries(inst.params.filter(([k]) => k !== 'CHECK_SAMPLES')), ports };
-  });
+  // every stream instance of hbnn_top (one per stage; a stage with helpers, e.g. an add's FIFOs, has several)
+  const kinds = new Map(design.stages.map((s) => [`u_${s.name}`, s.kind]));
+  const stages: VerilogStage[] = [];
+  for (const it of top.items) {
+    if (it.kind !== 'instance') continue;
+    const ports: Port[] = [];
+    for (const [port, expr] of it.ports) {
+      const width = STREAM_PORTS.has(port) ? netWidth(top, expr) : undefined;
+      if (width !== undefined) ports.push({ dir: STAGE_INPUTS.has(port) ? 'input' : 'output', name: port, width });
+    }
+    if (ports.length !== it.ports.length) continue; // not the stream convention: left out of per-stage work
+    stages.push({ name: it.name.replace(/^u_/, ''), kind: kinds.get(it.name) ?? it.module, instance: it.name, module: it.module, params: Object.fromEntries(it.params.filter(([k]) => k !== 'CHECK_SAMPLES')), ports });
+  }
   files.set(LIB_FILE, printFile(header(LIB_FILE), [...libraryModules(), ...opModules()]));
   files.set(TOP_FILE, printFile(header(TOP_FILE), [top]));
   const sources = [LIB_FILE, ...units.map((u) => u.file), TOP_FILE];
