@@ -205,9 +205,22 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item[] {
     case 'window': {
       const g = s.grouped;
       if (!g) return inst('hbnn_swu', [...geometry(s), ['SIMD', String(s.out.beat)]], connect(s.in, s.out));
+      // Constant tables for the group-local addressing (the module builds no divider).
+      const ib = clog2(s.kernel[0] * s.kernel[1] * s.channels);
+      const groupBase = Array.from({ length: g.mh }, (_, r) => Math.floor(r / g.rowsPerGroup) * g.channelsPerGroup);
+      const columnAt = Array.from({ length: g.mw }, (_, j) => Math.floor(j / g.channelsPerGroup) * s.channels + (j % g.channelsPerGroup));
       return inst(
         'hbnn_swu_grouped',
-        [...geometry(s), ['PE', String(g.pe)], ['SIMD', String(g.simd)], ['NF', String(g.mh / g.pe)], ['SF', String(g.mw / g.simd)], ['RPG', String(g.rowsPerGroup)], ['CG', String(g.channelsPerGroup)]],
+        [
+          ...geometry(s),
+          ['PE', String(g.pe)],
+          ['SIMD', String(g.simd)],
+          ['NF', String(g.mh / g.pe)],
+          ['SF', String(g.mw / g.simd)],
+          ['IB', String(ib)],
+          ['GROUP_BASE', packedParam(groupBase, ib)],
+          ['COLUMN_AT', packedParam(columnAt, ib)],
+        ],
         connect(s.in, s.out),
       );
     }
@@ -232,6 +245,7 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item[] {
     case 'leakyrelu':
       return inst('hbnn_leakyrelu', [['IEB', String(entryBits(s.in.entry))], ['OEB', String(entryBits(s.out.entry))], ['BEAT', String(s.in.beat)], ['MULT', slit(s.multiplier, 64)], ['SHIFT', String(s.shift)]], connect(s.in, s.out));
     case 'threshold': {
+      if (s.in.beat > s.channels) unsupported(s, `a threshold beat of ${s.in.beat} entries spans more than its ${s.channels} channels`);
       // As the HLS stage: thresholds padded to the longest band list with a sentinel never reached.
       const count = Math.max(0, ...s.thresholds.map((t) => t.length));
       const tb = Math.max(signedBits(s.thresholds.flat()), s.sumBits) + 1;

@@ -374,7 +374,9 @@ export function avgPoolModule(): Module {
  * pixel the (kh, kw, c) window is loaded (LOAD, as `hbnn_swu`), then per row fold nf and
  * column fold sf one beat of PE·SIMD entries: PE p's SIMD entries are columns sf·SIMD.. of
  * the group-local window of output channel nf·PE + p (column j: kernel position j / CG,
- * channel group·CG + j % CG).
+ * channel group·CG + j % CG). The divisions are constant tables (`GROUP_BASE` per row:
+ * group·CG; `COLUMN_AT` per column: (j / CG)·C + j % CG), so the beat is a multiplexer over
+ * the window register and no divider is built.
  */
 export function groupedWindowModule(): Module {
   const window = (value: string): Stmt => set('win[(a * KW + b) * C * EB +: C * EB]', value);
@@ -388,8 +390,9 @@ export function groupedWindowModule(): Module {
       { name: 'SIMD', value: '1' },
       { name: 'NF', value: '1', comment: 'row folds (C_out / PE)' },
       { name: 'SF', value: '1', comment: 'column folds (group window / SIMD)' },
-      { name: 'RPG', value: '1', comment: 'output channels per group' },
-      { name: 'CG', value: '1', comment: 'input channels per group' },
+      { name: 'IB', value: '8', comment: 'bits of a window entry index' },
+      { name: 'GROUP_BASE', value: "8'd0", comment: 'per row r (output channel), at bits r·IB: its group · CG' },
+      { name: 'COLUMN_AT', value: "8'd0", comment: 'per group-local column j, at bits j·IB: (j / CG)·C + j % CG' },
     ],
     ports: streamPorts('C * EB', 'PE * SIMD * EB'),
     items: [
@@ -400,7 +403,7 @@ export function groupedWindowModule(): Module {
       net('reg', 'beat', 'PE * SIMD * EB'),
       net('integer', 'pe'),
       net('integer', 'l'),
-      net('integer', 'grp'),
+      net('integer', 'base'),
       net('integer', 'j'),
       ...WINDOW_LOCALS,
       ...lineBufferItems([load], { counter: 'k', last: 'NF * SF - 1' }),
@@ -426,13 +429,13 @@ export function groupedWindowModule(): Module {
             from: '0',
             to: 'PE',
             body: [
-              set('grp', '(gnf * PE + pe) / RPG', true),
+              set('base', 'GROUP_BASE[(gnf * PE + pe) * IB +: IB]', true),
               {
                 kind: 'for',
                 index: 'l',
                 from: '0',
                 to: 'SIMD',
-                body: [set('j', 'gsf * SIMD + l', true), set('beat[(pe * SIMD + l) * EB +: EB]', 'win[((j / CG) * C + grp * CG + j % CG) * EB +: EB]', true)],
+                body: [set('j', 'gsf * SIMD + l', true), set('beat[(pe * SIMD + l) * EB +: EB]', 'win[(COLUMN_AT[j * IB +: IB] + base) * EB +: EB]', true)],
               },
             ],
           },
@@ -445,7 +448,8 @@ export function groupedWindowModule(): Module {
 
 /**
  * Standalone threshold on a fixed-point stream (a binarizer not after a unit): entry e of a
- * beat has channel (ch + e) mod C; its band #{t : q ≥ THR[c][t]} picks the output code.
+ * beat has channel (ch + e) mod C (BEAT ≤ C: one conditional subtraction); its band
+ * #{t : q ≥ THR[c][t]} picks the output code.
  */
 export function thresholdModule(): Module {
   return {
@@ -475,7 +479,7 @@ export function thresholdModule(): Module {
       {
         kind: 'always',
         edge: 'posedge clk',
-        body: [{ kind: 'if', cond: 'rst', then: [set('ch', '0')], else: [{ kind: 'if', cond: 'in_valid && out_ready', then: [set('ch', '(ch + BEAT) % C')] }] }],
+        body: [{ kind: 'if', cond: 'rst', then: [set('ch', '0')], else: [{ kind: 'if', cond: 'in_valid && out_ready', then: [set('ch', 'ch + BEAT >= C ? ch + BEAT - C : ch + BEAT')] }] }],
       },
       {
         kind: 'always',
@@ -488,7 +492,7 @@ export function thresholdModule(): Module {
             to: 'BEAT',
             body: [
               set('q', '$signed(in_data[e * IEB +: IEB])', true),
-              set('c', '(ch + e) % C', true),
+              set('c', 'ch + e >= C ? ch + e - C : ch + e', true),
               set('band', '0', true),
               { kind: 'for', index: 't', from: '0', to: 'NT', body: [{ kind: 'if', cond: 'q >= $signed(THR[(c * NT + t) * TB +: TB])', then: [set('band', 'band + 1', true)] }] },
               set('mapped[e * OEB +: OEB]', 'CODE[(c * (NT + 1) + band) * OEB +: OEB]', true),

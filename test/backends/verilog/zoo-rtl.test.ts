@@ -110,7 +110,8 @@ describe('verilog RTL simulation of the issue-16 ops (Icarus), bit-exact with th
         ['dw3', 'vvu', 16],
         ['fc', 'mvtu', 1],
       ]);
-      expect(r.files.get('hbnn_top.v')).toMatch(/\.PE\(8\),\s*\.SIMD\(36\),\s*\.NF\(2\),\s*\.SF\(1\),\s*\.RPG\(4\),\s*\.CG\(4\)/);
+      // grp2 (16 rows, 4 per group; 36 group-local columns, 4 channels per group): group bases 0, 4, 8, 12.
+      expect(r.files.get('hbnn_top.v')).toMatch(/\.PE\(8\),\s*\.SIMD\(36\),\s*\.NF\(2\),\s*\.SF\(1\),\s*\.IB\(8\),\s*\.GROUP_BASE\(128'h0c0c0c0c080808080404040400000000\)/);
       const dir = path.join(root, `grouped-${config}`);
       writeFilesAtomic(dir, r.files);
       const sim = await runIcarusSim(dir, { timeoutMs: 300_000 });
