@@ -146,7 +146,7 @@ export function bitIrLoweringOptions(o: LowerCliOptions): Partial<LoweringOption
   const r: Partial<LoweringOptions> = {};
   const width = (v: string | undefined, k: OptionKey): number | undefined => (v === undefined ? undefined : parseIntOption(v, FLAG[k], 1));
   const frac = (v: string | undefined, k: OptionKey): number | undefined => (v === undefined ? undefined : parseIntOption(v, FLAG[k], 0));
-  const set = <K extends keyof LoweringOptions>(key: K, v: number | undefined): void => {
+  const set = <K extends Exclude<keyof LoweringOptions, 'streamRanges'>>(key: K, v: number | undefined): void => {
     if (v !== undefined) r[key] = v;
   };
   set('inputBits', width(o.inputBits, 'inputBits'));
