@@ -71,6 +71,12 @@ export const FMNIST_CNN_CONFIGS = [
   { name: 'W1.4A1.4-row', opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
 ];
 
+/**
+ * The folding of the RTL benches and tests (test/backends/verilog/helpers.ts RTL_FOLDING): about
+ * 7,000 cycles per image (c2 and c3 the bottleneck).
+ */
+export const FMNIST_RTL_FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
+
 /** The first `limit` images of a Fashion-MNIST split (default the full test set), normalized as the bundled models expect. */
 export function fmnistImages(limit, spec = 'fmnist:test') {
   return lib.loadDataset(spec, { normalize: lib.FMNIST_NORMALIZATION, limit });

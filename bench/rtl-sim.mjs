@@ -8,6 +8,16 @@
  * the same folding; this runs all four on 1,000.
  *
  *   npx tsc && node bench/rtl-sim.mjs [--limit 1000] [--acc 4] [--opt O1] [--config W1.4A1.4-row] [--timeout 3600]
+ *   node bench/rtl-sim.mjs --zoo [--only resnet20,squeezenet] [--limit 100] [--acc 4] [--target-fps 5000]
+ *
+ * --zoo: instead, every issue-16 fixture topology at test size (zoo/fixtures.ts: ResNet-20-,
+ * MobileNetV2-, SqueezeNet-style, MobileNet-V1, the pooling net, the PyTorch-style export),
+ * W1.4 and W1.4A1.4 (Middle-Out, activations calibrated on 64 Fashion-MNIST training images
+ * padded to the input shape, as bench/hls-csim.mjs --zoo), folding solved for --target-fps, on
+ * the first N Fashion-MNIST test images padded and replicated to the input shape (default 100):
+ * residual adds (duplicate-stream, FIFO and add-streams units), depthwise vector-vector units,
+ * concat, global and windowed average pools, Clip, LeakyRelu, standalone thresholds.
+ * Results in bench/out/rtl-sim-zoo.json (the projects in bench/out/rtl-sim-zoo/<topology>-<config>/).
  *
  * --timeout: seconds each Verilator build and each simulation run may take (default 3600; a
  * loaded machine runs the 1,000 images of W1.4 past the library's default of 600).
@@ -17,15 +27,70 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages, writeJson } from './lib.mjs';
+import { ROOT, lib, parseArgs, zooFixtures, FMNIST_CNN, FMNIST_CNN_CONFIGS, FMNIST_RTL_FOLDING, fmnistImages, writeJson } from './lib.mjs';
 
-const { loadModel, quantize, lowerToVerilog, runVerilatorSim, writeFilesAtomic, writeFileAtomic } = lib;
+const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, writeNpy, lowerToVerilog, runVerilatorSim, writeFilesAtomic } = lib;
 
 // The folding of the tests (test/backends/verilog/helpers.ts): about 7,000 cycles per image.
-const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
+const FOLDING = FMNIST_RTL_FOLDING;
+
+/** Every zoo fixture × W1.4 / W1.4A1.4 through RTL simulation. */
+async function zooMain(args) {
+  const { ZOO_FIXTURES, padImagesTo } = await zooFixtures();
+  const limit = args.limit ?? 100;
+  const test = loadDataset('fmnist-mini:test', { normalize: FMNIST_NORMALIZATION, limit });
+  const train = loadDataset('fmnist-mini:train', { normalize: FMNIST_NORMALIZATION, limit: 64 });
+  const results = [];
+  for (const f of ZOO_FIXTURES.filter((z) => !args.only || args.only.includes(z.name))) {
+    const calib = path.join(ROOT, 'bench/out/rtl-sim-zoo', `${f.name}-calib.npy`);
+    fs.mkdirSync(path.dirname(calib), { recursive: true });
+    writeNpy(calib, { dtype: 'float32', shape: [64, ...f.shape], data: padImagesTo(train.images, 64, f.shape) });
+    const data = padImagesTo(test.images, test.count, f.shape);
+    for (const config of ['W1.4', 'W1.4A1.4']) {
+      const m = f.build();
+      const acts = config === 'W1.4A1.4' ? { actBits: 1.4, actHeuristic: 'middle-out' } : {};
+      await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', ...acts, calibData: `npy:${calib}`, calibLimit: 64 });
+      const t0 = performance.now();
+      const r = lowerToVerilog(m, { targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
+      const lowerMs = performance.now() - t0;
+      const dir = path.join(ROOT, 'bench/out/rtl-sim-zoo', `${f.name}-${config}`);
+      fs.rmSync(dir, { recursive: true, force: true });
+      writeFilesAtomic(dir, r.files);
+      const sim = await runVerilatorSim(dir, { optLevel: args.opt, timeoutMs: args.timeout * 1000 });
+      const cycles = Number(/in (\d+) cycles/.exec(sim.stdout)?.[1] ?? 0);
+      const kinds = [...new Set(r.design.stages.map((s) => (s.kind === 'unit' && s.groups > 1 ? 'vvu' : s.kind === 'avgpool' ? (s.global ? 'gap' : 'avgpool') : s.kind)))];
+      const res = {
+        topology: f.name,
+        config,
+        images: test.count,
+        accImages: Math.min(args.acc, test.count),
+        stages: r.design.stages.length,
+        kinds,
+        ok: sim.ok,
+        ...sim.summary,
+        cycles,
+        cyclesPerImage: Math.round(cycles / test.count),
+        lowerMs: Math.round(lowerMs),
+        buildMs: Math.round(sim.buildMs),
+        runMs: Math.round(sim.runMs),
+        opt: args.opt,
+      };
+      results.push(res);
+      console.log(
+        `${f.name} ${config}: ${sim.ok ? 'PASS' : 'FAIL'} — ${test.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.units.length} units); ` +
+          `${res.stages} stages (${kinds.join(', ')}); ${res.cyclesPerImage} cycles/image; lower ${(lowerMs / 1000).toFixed(1)} s, build ${(sim.buildMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`,
+      );
+      if (!sim.ok) console.log(sim.stdout);
+    }
+  }
+  writeJson('bench/out/rtl-sim-zoo.json', results);
+  if (results.some((r) => !r.ok)) process.exitCode = 1;
+}
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2), { limit: 1000, acc: 4, opt: 'O1', config: undefined, timeout: 3600 });
+  const args = parseArgs(process.argv.slice(2), { limit: Number, acc: 4, opt: 'O1', config: undefined, timeout: 3600, zoo: false, only: (s) => s.split(','), targetFps: 5000 });
+  if (args.zoo) return zooMain(args);
+  args.limit ??= 1000;
   const ds = fmnistImages(args.limit);
   const results = [];
   for (const c of FMNIST_CNN_CONFIGS.filter((x) => !args.config || x.name === args.config)) {

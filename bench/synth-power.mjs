@@ -20,7 +20,7 @@ import { ROOT, lib, internal, writeJson } from './lib.mjs';
 
 const { emitUnitDesign } = await internal('src/backends/verilog/index.js');
 const { unitPower } = await internal('src/backends/synth/power.js');
-const { asicUnitWork } = await internal('src/backends/synth/calibrate.js');
+const { asicUnitWork, nodeEnergyScale } = await internal('src/backends/synth/calibrate.js');
 const { estimateDesign, DEFAULT_TECH } = await internal('src/backends/asic/index.js');
 const { writeFileAtomic } = lib;
 
@@ -31,7 +31,7 @@ const ids = args.filter((a, i) => !a.startsWith('--') && args[i - 1] !== '--fram
 const DEFAULT_IDS = ['u17', 'u00', 'u01', 'u06', 'u09', 'u18'];
 const CLOCK_MHZ = 200;
 // naive transfer of the 28-nm energies to 0.18 µm / 1.8 V: C ∝ node, E ∝ C·V²
-const NODE_SCALE = (180 / 28) * (1.8 / DEFAULT_TECH.voltage) ** 2;
+const NODE_SCALE = nodeEnergyScale(180, 1.8);
 
 const render = args.includes('--render');
 const saved = render ? JSON.parse(fs.readFileSync(path.join(ROOT, 'bench/out/synth-power.json'), 'utf8')) : undefined;

@@ -4,7 +4,7 @@
  *
  *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn] [--variant W1.4|float]
  *        [--batch 128] [--threads 2] [--rounds 5] [--base DIST] [--profile] [--profile-steps 6]
- *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20]
+ *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20] [--warmup]
  *
  * - A/B: onnxruntime inference of the model, the training graph built by this checkout (`new`,
  *   dist/ or HBNN_DIST) and, with `--base DIST`, the graph built by another compiled checkout
@@ -23,6 +23,14 @@
  *   flipped|transpose), A/B'd with the rest; with `--profile` each is profiled and a per-layer
  *   table (dW and dX ms of every Conv, with its shape, per variant) is printed: the per-shape
  *   rule sweep of docs/training.md.
+ *
+ *   `chunk=N` takes the kernel-row weight gradients' per-sample products in batch chunks of N
+ *   samples (planned for --batch).
+ *
+ * - `--warmup`: instead of the above, the first runs of fresh training sessions with fineTune's
+ *   options (no memory pattern) and with onnxruntime's default (memory pattern on), alternated
+ *   `--rounds` times: session creation and runs 1-4, each wall ms, CPU ms, system CPU ms and
+ *   minor page faults (spinning off).
  *
  * Random weights and data (speed only); the models come from zoo/ and fixtures/.
  */
@@ -51,6 +59,7 @@ const args = {
   // --variants 'name:key=value,key=value;name2:...' (BuildOptions.convRules per graph)
   variants: opt('variants', null),
   top: Number(opt('top', 20)),
+  warmup: flag('warmup'),
 };
 const median = (a) => {
   const s = [...a].sort((x, y) => x - y);
@@ -68,6 +77,7 @@ async function loadDist(dist) {
     ...(await load('src/train/grad/builder.js')),
     ...(await load('src/train/nchwc-probe.js')),
     ...(await load('src/runtime/ort.js')),
+    ...(await load('src/train/step.js')),
   };
 }
 
@@ -104,19 +114,22 @@ async function main() {
   const model = await makeModel(lib);
   const sampleShape = args.model === 'fmnist-cnn' ? [1, 28, 28] : [3, 32, 32];
   const sess = (m, extra = {}) => lib.createSession(m, { threads: args.threads, spinning: false, ...extra });
-  const tgNew = lib.buildTrainingGraph(model, { nchwcBlock: block });
+  // training graphs with fineTune's session options (lib: this checkout's, also for the --base graph)
+  const trainSess = (m) => sess(m, lib.trainingSessionOptions?.(args.threads) ?? {});
+  const tgNew = lib.buildTrainingGraph(model, { nchwcBlock: block, batchHint: args.batch });
   const { feeds, x } = feedsFor(lib, model, tgNew, sampleShape);
+  if (args.warmup) return warmup(lib, tgNew, feeds);
   const runs = [];
   const infer = await sess(model);
   runs.push({ name: 'inference', run: () => infer.run({ [infer.inputNames[0]]: x }), nodes: model.graph.nodes.length });
-  const news = await sess(tgNew.model);
+  const news = await trainSess(tgNew.model);
   runs.push({ name: 'new', run: () => news.run(feeds), nodes: tgNew.model.graph.nodes.length });
   const graphs = [{ name: 'new', tg: tgNew }];
   for (const spec of (args.variants ?? '').split(';').filter(Boolean)) {
     const [name, rest] = spec.split(':');
     const convRules = Object.fromEntries((rest ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')));
-    const tg = lib.buildTrainingGraph(model, { nchwcBlock: block, convRules });
-    const se = await sess(tg.model);
+    const tg = lib.buildTrainingGraph(model, { nchwcBlock: block, convRules, batchHint: args.batch });
+    const se = await trainSess(tg.model);
     runs.push({ name, run: () => se.run(feeds), nodes: tg.model.graph.nodes.length });
     graphs.push({ name, tg });
   }
@@ -125,7 +138,7 @@ async function main() {
     const bm = await makeModel(base);
     const tgOld = base.buildTrainingGraph(bm, { nchwcBlock: block });
     // this checkout's createSession (the session options, spinning off), on the other checkout's graph
-    const olds = await sess(tgOld.model);
+    const olds = await trainSess(tgOld.model);
     const oldFeeds = {};
     for (const [k, v] of Object.entries(feeds)) oldFeeds[k] = v;
     runs.push({ name: 'old', run: () => olds.run(oldFeeds), nodes: tgOld.model.graph.nodes.length });
@@ -175,6 +188,38 @@ async function main() {
   }
 }
 
+/** Session creation and the first runs of fresh sessions, memory pattern off (fineTune's options) and on. */
+async function warmup(lib, tg, feeds) {
+  console.log(`${args.model} ${args.variant}, batch ${args.batch}, ${args.threads} threads, ${tg.model.graph.nodes.length} nodes, load ${os.loadavg().map(r1).join(' ')}`);
+  console.log('per run: wall ms / CPU ms / system CPU ms / minor page faults');
+  const usage = () => {
+    const r = process.resourceUsage();
+    return { t: performance.now(), cpu: (r.userCPUTime + r.systemCPUTime) / 1000, sys: r.systemCPUTime / 1000, pf: r.minorPageFault };
+  };
+  const fmt = (a, b) => `${Math.round(b.t - a.t)} / ${Math.round(b.cpu - a.cpu)} / ${Math.round(b.sys - a.sys)} / ${b.pf - a.pf}`;
+  const forms = { 'no pattern (fineTune)': lib.trainingSessionOptions(args.threads), 'memory pattern': { threads: args.threads, memPattern: true } };
+  const sums = Object.fromEntries(Object.keys(forms).map((k) => [k, []]));
+  for (let i = 0; i < args.rounds; i++) {
+    for (const [name, o] of Object.entries(forms)) {
+      const u0 = usage();
+      const s = await lib.createSession(tg.model, { ...o, spinning: false });
+      const cells = [`create ${fmt(u0, usage())}`];
+      let total = 0;
+      for (let k = 1; k <= 4; k++) {
+        const a = usage();
+        await s.run(feeds);
+        const b = usage();
+        total += b.cpu - a.cpu;
+        cells.push(`run ${k}: ${fmt(a, b)}`);
+      }
+      sums[name].push(total);
+      console.log(`${name.padEnd(22)} ${cells.join(', ')}; rss ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB`);
+      await s.release();
+    }
+  }
+  for (const [name, t] of Object.entries(sums)) console.log(`${name}: CPU ms of runs 1-4, median ${r1(median(t))} (${t.map(r1).join(' ')})`);
+}
+
 /** Per Conv: shape, then dW and dX ms (sum of each node's fastest run) per variant. */
 function layerTable(model, names, perLayer) {
   const inits = new Map([...model.graph.initializers.values()].map((v) => [v.name, v.constValue?.dims]));
@@ -191,7 +236,7 @@ function layerTable(model, names, perLayer) {
 
 async function profile(lib, model, tg, feeds) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-profile-'));
-  const s = await lib.createSession(tg.model, { threads: args.threads, spinning: false, profilePrefix: path.join(dir, 'train') });
+  const s = await lib.createSession(tg.model, { ...(lib.trainingSessionOptions?.(args.threads) ?? {}), threads: args.threads, spinning: false, profilePrefix: path.join(dir, 'train') });
   for (let i = 0; i < args.profileSteps; i++) await s.run(feeds);
   s.endProfiling();
   await s.release();

@@ -36,6 +36,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
   const nchwcBlock = args.nchwc === false ? 0 : await probeNchwcBlock();
   console.log(`onnxruntime NCHWc Conv block on this machine: ${nchwcBlock || 'none'}${args.nchwc === false ? ' (not used: --no-nchwc)' : ''}`);
   const { createSession, ort } = await load('src/runtime/ort.js');
+  const { trainingSessionOptions } = await load('src/train/step.js');
   const batch = args.batch;
   const steps = args.steps;
   const epochs = args.epochs;
@@ -83,7 +84,8 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
   /** The bare training graph: one session.run per step on fixed feeds. */
   async function bare(model, data) {
     const tg = buildTrainingGraph(model, { nchwcBlock });
-    const session = await createSession(tg.model, { threads });
+    // fineTune's session options, so that step/bare compares the step with its own graph
+    const session = await createSession(tg.model, trainingSessionOptions(threads));
     const per = data.images.length / data.count;
     const feeds = {
       [tg.dataInput]: new ort.Tensor('float32', data.images.subarray(0, batch * per), [batch, ...data.sampleShape]),

@@ -13,6 +13,7 @@ import { PAPER_ANCHOR_NAMES } from '../backends/asic/index.js';
 import { DEFAULT_PART, DEFAULT_TARGET_FPS, FPGA_PARTS } from '../backends/vivado-hls/index.js';
 import { Logger, toJson, type CliIo } from './io.js';
 import { apiOptionAliases } from './options.js';
+import { DEFAULT_POWER_IMAGES } from './lower-synth.js';
 import { type LowerCliOptions, BACKENDS, runLower, formatLowerRun, lowerRunJson, on } from './run/lower.js';
 
 export function registerLower(program: Command, io: CliIo): void {
@@ -51,6 +52,9 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--sim', on('sim', 'build the testbench with Verilator ($VERILATOR; Debian package verilator) and run it (RTL simulation)'))
     .option('--synth <target>', on('synth', 'synthesize the design (whole and per unit) with yosys ($YOSYS; Debian package yosys): xilinx (synth_xilinx: LUT/FF/CARRY/BRAM/DSP) or asic (standard cells: µm²), beside the estimates; writes synthesis.md and synthesis.json'))
     .option('--liberty <file>', on('liberty', 'Liberty library for --synth asic (default: OSU 0.18 µm from the Debian package qflow-tech-osu018)'))
+    .option('--power', on('power', 'with --synth asic: gate-level switching-activity power of every stage on test images (each stage mapped to the cells, simulated beside its RTL through tb.v with Icarus Verilog, $IVERILOG; Debian package iverilog), dynamic (internal + switching) and leakage mW at --clock-mhz beside the asic unit-count estimate scaled to 180 nm; writes power.md and power.json'))
+    .option('--power-images <n>', on('powerImages', `images of the power run: the first N of --test-data (default ${DEFAULT_POWER_IMAGES})`))
+    .option('--power-stages <list>', on('powerStages', 'comma-separated stage names the power run maps and simulates (default: all; names in power.md or hbnn_top.v, u_<name>)'))
     .option('--weights <where>', on('weights', 'weight planes inline in the headers or in data files read at run time by the C simulation (inline|files; default: files above 4 Mbit of weights)'))
     .option('--keep-row-order', on('keepRowOrder', "keep FINN's row order on the PEs (default: rows grouped by their widest weight, so PEs drop the bit planes their rows never use)"))
     .option('--tech <file>', on('tech', "technology JSON (default: calibrated to the paper's VGG-8 ASIC row)"))
@@ -71,6 +75,7 @@ Examples:
   $ hbnn-onnx lower model.hbnn.onnx --backend bit-ir -o out/bitir
   $ hbnn-onnx lower model.hbnn.onnx --backend vivado-hls --target-fps 10000 --test-data fmnist-mini:test --normalize fmnist --csim
   $ hbnn-onnx lower model.hbnn.onnx --backend verilog --target-fps 20000 --test-data fmnist-mini:test --normalize fmnist --test-samples 100 --sim
+  $ hbnn-onnx lower model.hbnn.onnx --backend verilog --test-data fmnist-mini:test --normalize fmnist --synth asic --power --power-images 2
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --clock-mhz 200 --sweep sweep/sweep.json -o out/asic
   $ hbnn-onnx lower model.hbnn.onnx --backend asic --from-bit-ir --scaling paper --paper-anchor vgg8-cifar10`,
     )

@@ -49,6 +49,8 @@ export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binO
   const map = makeBitMapWith(t, mapOpts, fusedRound);
   // The signs of round 1 come with middle-out's first full pass; without it, here.
   if (fusedRound.a2 === undefined) for (let g = 0; g < firstSums.length; g++) signsAndSum(t, signs, g * scaleSize, (g + 1) * scaleSize);
-  const bin = binarizeRounds(t, map.bitMap, 0, { ...binOpts, signsOut: signs, ...(out !== null ? { out } : {}) }, n === 0 ? undefined : firstSums, fusedRound.a2);
+  // The map's exact counts give max(M): the binarization need not pass over A_max to find A_max+1 empty.
+  const widest = map.counts.reduce((w, c, b) => (c > 0 ? b + 1 : w), 0);
+  const bin = binarizeRounds(t, map.bitMap, 0, { ...binOpts, signsOut: signs, ...(out !== null ? { out } : {}) }, n === 0 ? undefined : firstSums, fusedRound.a2, widest);
   return { map, bin };
 }

@@ -161,6 +161,28 @@ function advanceListNoValues(bitMap: Uint8Array, i: number, list: Uint32Array, f
 }
 
 /**
+ * `advanceListNoValues` and `residualList` in one pass, for a list that is a close superset of
+ * A_i (`ListA2.keptEnds`): keeps the entries with M_j >= i (a branch, rarely not taken there)
+ * and takes their residual E_{i-1} at once, in the same order. Returns the new end and sum |E|.
+ */
+function advanceResidualList(t: Float32Array, signs: Uint8Array, sums: Float64Array, at: number, bitMap: Uint8Array, i: number, list: Uint32Array, from: number, to: number): [number, number] {
+  const shift = i - 1;
+  let w = from;
+  let sum = 0;
+  for (let r = from; r < to; r++) {
+    const j = list[r];
+    if (bitMap[j] >= i) {
+      list[w++] = j;
+      const s = signs[j];
+      const e = t[j] - sums[at + s];
+      signs[j] = s | (isNegative(e) << shift);
+      sum += Math.abs(e);
+    }
+  }
+  return [w, sum];
+}
+
+/**
  * Over the entries list[from .. to) of A_{i-1}: writes their depth i-1 values and keeps those
  * with M_j >= i, compacting the list in place. Returns the new end.
  */
@@ -215,7 +237,10 @@ export interface ListA2 {
  *   those with M_j = i - 1, overwritten later for the others) and compacts the list to A_i;
  *   a pass over A_i takes the residual E_{i-1}, its sign and sum |E_{i-1}|;
  * - with `a2` the round-2 pass over every entry is skipped (A_2 given), and with `a2.sums2`
- *   also round 2's residual pass.
+ *   also round 2's residual pass;
+ * - `widest`, when the caller knows max(M) (the bit map's exact counts): the rounds end after
+ *   round `widest` without the pass over A_widest that would find A_{widest+1} empty (with
+ *   values to write, that pass also writes them, so it is kept).
  */
 export function binarizeRounds(
   t: Float32Array,
@@ -224,6 +249,7 @@ export function binarizeRounds(
   opts: BinarizeOptions,
   firstSums?: Float64Array,
   a2?: ListA2,
+  widest?: number,
 ): Binarization {
   const n = t.length;
   const channels = opts.channels ?? 1;
@@ -292,9 +318,15 @@ export function binarizeRounds(
   for (let i = 2; ; i++) {
     let active = 0;
     let bad = 0;
+    // Round 3 over the close superset of A_3 that middle-out's last round left (no values to
+    // write): the list and the residual in one pass.
+    const fusedSums = i === 3 && out === null && a2?.keptEnds !== undefined ? new Float64Array(channels) : undefined;
+    if (out === null && widest !== undefined && i > widest) return finish(); // A_i is empty
     for (let g = 0; g < channels; g++) {
       const at = g << (i - 1); // group g's sums of depth i - 1
-      if (i === 2) {
+      if (fusedSums !== undefined) {
+        [listEnd[g], fusedSums[g]] = advanceResidualList(t, signs, sums, at, bitMap, i, list, listStart[g], a2!.keptEnds![g]);
+      } else if (i === 2) {
         if (a2 === undefined) {
           listStart[g] = g === 0 ? 0 : listEnd[g - 1];
           const [end, groupBad] =
@@ -307,7 +339,7 @@ export function binarizeRounds(
       } else {
         listEnd[g] =
           out === null
-            ? advanceListNoValues(bitMap, i, list, listStart[g], i === 3 && a2?.keptEnds !== undefined ? a2.keptEnds[g] : listEnd[g])
+            ? advanceListNoValues(bitMap, i, list, listStart[g], listEnd[g])
             : advanceList(out, signs, sums, at, bitMap, i, list, listStart[g], listEnd[g]);
       }
       active += listEnd[g] - listStart[g];
@@ -317,7 +349,11 @@ export function binarizeRounds(
     mus = new Float64Array(channels);
     for (let g = 0; g < channels; g++) {
       const sum =
-        i === 2 && a2?.sums2 !== undefined ? a2.sums2[g] : residualList(t, signs, sums, g << (i - 1), i - 1, list, listStart[g], listEnd[g]);
+        fusedSums !== undefined
+          ? fusedSums[g]
+          : i === 2 && a2?.sums2 !== undefined
+            ? a2.sums2[g]
+            : residualList(t, signs, sums, g << (i - 1), i - 1, list, listStart[g], listEnd[g]);
       const count = listEnd[g] - listStart[g];
       mus[g] = scaleOf(sum, count);
       allScales.push(mus[g]);

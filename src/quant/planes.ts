@@ -461,10 +461,11 @@ export function packedWeightFunction(k: number, perChannel: boolean, opset: numb
   const cols = k === 1 ? [Float32Array.of(1, -1)] : codeColumns().slice(0, k);
   const codes = cols[0]!.length;
   n.push(i64c('kc', [k, -1, 1]), node('Reshape', ['scales', 'kc'], ['sk'])); // [K, C, 1] (per tensor C = 1)
-  // b_i[c] for every plane and code, as int8 [K, 1, codes] (−1, 0, +1).
-  const b8 = new Int8Array(k * codes);
-  cols.forEach((col, i) => b8.set(Int8Array.from(col), i * codes));
-  n.push(constant('b8', tensorPb([k, 1, codes], DataType.INT8, new Uint8Array(b8.buffer))), castTo('b8', 'bf', DataType.FLOAT));
+  // b_i[c] for every plane and code, float32 [K, 1, codes] (−1, 0, +1; stored as floats: a Cast
+  // from int8 would be one more node for onnxruntime to inline and fold in every call).
+  const bf = new Float32Array(k * codes);
+  cols.forEach((col, i) => bf.set(col, i * codes));
+  n.push(constant('bf', tensorPb([k, 1, codes], DataType.FLOAT, new Uint8Array(bf.buffer))));
   n.push(node('Mul', ['sk', 'bf'], ['pm'])); // [K, C, codes]
   if (k === 1) n.push(node('Reshape', ['pm', 'neg1'], ['lv']));
   else {
@@ -474,11 +475,11 @@ export function packedWeightFunction(k: number, perChannel: boolean, opset: numb
     if (!tiled) n.push(node('Reshape', [`s${k}`, 'neg1'], ['lv'])); // [C·codes]
   }
   if (tiled) {
-    // table[16·h + l] = (lv[l], lv[h]) from lv as [1, 1, 16]: A = Tile to [16(h), 1, 16(l)],
-    // B = A transposed (B[h, 0, l] = lv[h]), concatenated to [16(h), 2, 16(l)] and transposed to [16(h), 16(l), 2].
-    n.push(i64c('reps', [16, 1, 1]), node('Tile', [`s${k}`, 'reps'], ['ta']), node('Transpose', ['ta'], ['tb'], [attr('perm', { type: 7, ints: [2, 1, 0] as never })]));
-    n.push(node('Concat', ['ta', 'tb'], ['tc'], [attr('axis', { type: 2, i: 1 as never })]), node('Transpose', ['tc'], ['td'], [attr('perm', { type: 7, ints: [0, 2, 1] as never })]));
-    n.push(i64c('tshape', [256, 2]), node('Reshape', ['td', 'tshape'], ['table']), castTo('codes', 'cb', DataType.INT32));
+    // table[0, 0, 16·h + l] = (lv[l], lv[h]): the values as [1, 1, 16] gathered on their last
+    // axis through the byte → (low, high) nibble table, stored as int8 [256, 2].
+    const nibbles = Int8Array.from({ length: 512 }, (_, i) => ((i & 1) === 0 ? (i >>> 1) & 15 : i >>> 5));
+    n.push(constant('nib8', tensorPb([256, 2], DataType.INT8, new Uint8Array(nibbles.buffer))), castTo('nib8', 'nib', DataType.INT32));
+    n.push(node('Gather', [`s${k}`, 'nib'], ['table'], [attr('axis', { type: 2, i: 2 as never })]), castTo('codes', 'cb', DataType.INT32));
   } else {
     // Byte → the codes of its entries: [256, per] int32.
     // Computed rather than stored: ⌊v / step_e⌋ mod base, steps 1, 2, 4, … (bits) or 1, 16 (nibbles).
@@ -490,7 +491,8 @@ export function packedWeightFunction(k: number, perChannel: boolean, opset: numb
   if (!perChannel) {
     // One table: byte → the values of its entries.
     if (!tiled) n.push(node('Gather', ['lv', 'byte_codes'], ['table'], [ax0]));
-    n.push(node('Gather', ['table', 'cb'], ['wg'], [ax0]));
+    // [N, per], or [1, 1, N, 2] from the tiled table (its byte axis is 2).
+    n.push(node('Gather', ['table', 'cb'], ['wg'], [tiled ? attr('axis', { type: 2, i: 2 as never }) : ax0]));
     if (exact) n.push(node('Reshape', ['wg', 'shape'], ['w']));
     else n.push(node('Reshape', ['wg', 'neg1'], ['wf']), node('Slice', ['wf', 'zero1', 'n'], ['wn']), node('Reshape', ['wn', 'shape'], ['w']));
   } else {

@@ -26,6 +26,13 @@ export interface SessionOptions {
   spinning?: boolean;
   /** onnxruntime's per-node profiler, writing `<prefix>_<date>.json` when the session ends profiling. */
   profilePrefix?: string;
+  /**
+   * onnxruntime's memory pattern (default on): the first run records every tensor's
+   * allocation, the second allocates one block of the planned peak size (fresh pages, faulted
+   * in during that run) and later runs reuse it. Off: every run allocates from the arena the
+   * first run grew.
+   */
+  memPattern?: boolean;
 }
 
 export type OrtTensor = ort.Tensor;
@@ -42,6 +49,7 @@ export async function createSession(model: Model | Uint8Array, opts: SessionOpti
     so.intraOpNumThreads = opts.threads;
     so.interOpNumThreads = 1;
   }
+  if (opts.memPattern !== undefined) so.enableMemPattern = opts.memPattern;
   if (opts.spinning !== undefined) so.extra = { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } };
   if (opts.profilePrefix !== undefined) {
     so.enableProfiling = true;

@@ -38,7 +38,7 @@ import { Optimizer, learningRate, type ScheduleOptions } from './optimizer.js';
 import { TrainRng, epochSeed } from './rng.js';
 import { StepRunner } from './step.js';
 import { loadCheckpoint, saveCheckpoint, tensorKey, type CheckpointState, type CheckpointTensorData, type PartialEpoch } from './checkpoint.js';
-import { TRAIN_LOG_FORMAT, type EpochRecord, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainOptions, type TrainResult } from './types.js';
+import { DEFAULT_BATCH_SIZE, TRAIN_LOG_FORMAT, type EpochRecord, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainOptions, type TrainResult } from './types.js';
 
 /** Fine-tunes a quantized (HBNN) model; returns the trained model in the quantized format. */
 export async function fineTune(model: Model, trainData: Dataset | DataSource, opts: FineTuneOptions = {}): Promise<TrainResult> {
@@ -102,7 +102,7 @@ function resolveOptions(o: FineTuneOptions): Resolved {
   const seed = num(o.seed, 'seed', 0, (x) => Number.isSafeInteger(x), 'an integer');
   const r: Resolved = {
     epochs: posInt(o.epochs, 'epochs', 1)!,
-    batchSize: posInt(o.batchSize, 'batchSize', 128)!,
+    batchSize: posInt(o.batchSize, 'batchSize', DEFAULT_BATCH_SIZE)!,
     optimizer,
     lr,
     momentum: num(o.momentum, 'momentum', 0.9, (x) => x >= 0 && x < 1, 'in [0, 1)'),

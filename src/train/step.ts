@@ -5,7 +5,7 @@
  * the latent parameters (the clipped STE applied to binarized weights).
  */
 import type * as ortTypes from 'onnxruntime-node';
-import { createSession, runSession, ort } from '../runtime/ort.js';
+import { createSession, runSession, ort, type SessionOptions } from '../runtime/ort.js';
 import type { TrainingGraph } from './grad/builder.js';
 import { applyWeightSte, type BatchNormState, type LatentParam } from './params.js';
 import type { TrainRng } from './rng.js';
@@ -22,6 +22,17 @@ export interface StepOutput {
   jsMs: number;
 }
 
+/**
+ * Session options of the training graph (fineTune, trainFloat, and the benches' bare graphs):
+ * no memory pattern. With it onnxruntime's second run allocates and faults in a second block
+ * the size of the first run's arena (ResNet-20-style, batch 128: ~100k page faults, 0.4 s of
+ * system time, 400 MiB more resident), for no measurable gain in the steady state
+ * (docs/training.md, *Warm-up*).
+ */
+export function trainingSessionOptions(threads?: number): SessionOptions {
+  return { ...(threads !== undefined ? { threads } : {}), memPattern: false };
+}
+
 export class StepRunner {
   private constructor(
     readonly tg: TrainingGraph,
@@ -32,7 +43,7 @@ export class StepRunner {
   ) {}
 
   static async create(tg: TrainingGraph, params: readonly LatentParam[], bns: readonly BatchNormState[], sampleShape: readonly number[], threads?: number): Promise<StepRunner> {
-    const session = await createSession(tg.model, threads !== undefined ? { threads } : {});
+    const session = await createSession(tg.model, trainingSessionOptions(threads));
     return new StepRunner(tg, session, params, bns, sampleShape);
   }
 

@@ -7,6 +7,9 @@ import type { Dataset, DataSource } from '../data/index.js';
 import type { LossKind } from './grad/loss.js';
 import type { OptimizerKind, ScheduleKind } from './optimizer.js';
 
+/** Samples per step unless `batchSize` says otherwise. */
+export const DEFAULT_BATCH_SIZE = 128;
+
 export interface TrainOptions {
   /** Epochs to train (default 1). */
   epochs?: number;

@@ -56,6 +56,16 @@ describe('lower --backend verilog', () => {
     }
   });
 
+  it('a stage the verilog backend does not map (fixed-point weights of a kept first layer) is a lowering error (exit 4) naming the node, nothing written', async () => {
+    const d = tmpDir();
+    const q = await cli(['quantize', FMNIST_CNN, '--avg-bits', '1.4', '--first-layer', 'keep', '-o', path.join(d, 'k.onnx')]);
+    expect(q.code, q.stderr).toBe(0);
+    const r = await cli(['lower', 'k.onnx', '--backend', 'verilog', '-o', 'rtl'], { cwd: d });
+    expect(r.code).toBe(4);
+    expect(r.stderr).toMatch(/error\[lowering\]: verilog cannot map node "[^"]*c1[^"]*" \(unit\): its weights are fixed point .* \(the verilog backend maps the stages input, dwc, window, unit, /);
+    expect(fs.existsSync(path.join(d, 'rtl'))).toBe(false);
+  });
+
   it('options of other backends are refused before anything is written', async () => {
     const d = workdir();
     for (const flag of ['--csim', '--weights']) {

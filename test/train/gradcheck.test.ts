@@ -162,13 +162,43 @@ describe('gradcheck: weight gradients of stride-1 Convs split by kernel rows', (
     expect(dw.filter((o) => o === 'Gather').length).toBe(2);
     expect(dw).toContain('ReduceSum'); // per-sample products summed over the batch
 
+    // 8 output channels on a 1x1 output: partials [24, 48] per sample, 5x the inputs 3·(24 + 48)
     const net2 = new Net(['N', 16, 3, 3]);
-    const c2 = net2.node('Conv', [net2.x, net2.param('w', [2, 16, 3, 3], 0.3)]); // 1x1 output
-    const r2 = await gradCheck(head(net2, c2, 2, 3), [3, 16, 3, 3], 3);
+    const c2 = net2.node('Conv', [net2.x, net2.param('w', [8, 16, 3, 3], 0.3)]); // 1x1 output
+    const r2 = await gradCheck(head(net2, c2, 8, 3), [3, 16, 3, 3], 3);
     for (const [name, err] of Object.entries(r2.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const ops = r2.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c2.producer!.name}/grad/dW/`)).map((n) => n.opType);
     expect(ops.filter((o) => o === 'Gather').length).toBe(2);
     expect(ops).not.toContain('ReduceSum'); // one MatMul over (rows, batch, columns)
+  });
+
+  it('per-sample products in batch chunks: a partial chunk and empty chunks (batch below the hint), an open-ended last chunk (batch above it)', async () => {
+    const make = (): { model: Model; conv: Value } => {
+      const net = new Net(['N', 16, 5, 6]);
+      const c = net.node('Conv', [net.x, net.param('w', [2, 16, 2, 3], 0.3), net.param('b', [2], 0.1)], { pads: A.ints([1, 0, 2, 1]), dilations: A.ints([2, 2]) });
+      return { model: head(net, c, 2 * 6 * 3, 3), conv: c };
+    };
+    // hint 8, chunks of 2: [0,2) [2,4) [4,6) [6,...); a batch of 3 fills one chunk and a half, two are empty
+    const { model, conv } = make();
+    const chunked: CheckOptions = { convRules: { products: 'per-sample', chunk: 2 }, batchHint: 8 };
+    const r = await gradCheck(model, [3, 16, 5, 6], 3, chunked);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    const dw = r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${conv.producer!.name}/grad/dW/`)).map((n) => n.opType);
+    expect(dw.filter((o) => o === 'MatMul').length).toBe(4);
+    expect(dw).toContain('Sum');
+    // a batch of 7 with hint 4: the last chunk [2, ...) takes 5 samples; same gradients as the unchunked graph
+    const m2 = make().model;
+    const x = rand(7 * 16 * 5 * 6, 3);
+    const labels = [0, 1, 2, 0, 1, 2, 0];
+    const grads = async (opts: CheckOptions): Promise<Record<string, Float32Array>> => {
+      const tg = buildTrainingGraph(m2, opts);
+      const values: Record<string, Float32Array> = {};
+      for (const p of tg.params) values[p.input] = m2.graph.get(p.source)!.constValue!.toFloat32().slice();
+      return (await ortGradients(tg, x, [7, 16, 5, 6], labels, values)).grads;
+    };
+    const a = await grads({ convRules: { products: 'per-sample', chunk: 2 }, batchHint: 4 });
+    const b = await grads({ convRules: { products: 'per-sample', chunk: 0 } });
+    for (const k of Object.keys(b)) expect(relError(a[k]!, b[k]!), k).toBeLessThan(1e-6);
   });
 });
 
@@ -378,6 +408,32 @@ describe('gradcheck: BatchNormalization in training mode', () => {
     // running statistics are not parameters
     expect(Object.keys(errs)).not.toContain('mean');
     expect(Object.keys(errs)).not.toContain('var');
+  });
+
+  it('BatchNorm statistics by shape: planes through the ones-row MatMul (4-D and 3-D, inputs off-centre, ReLU6 after), [N, C, 1, 1] as rows', async () => {
+    const net = new Net(['N', 3, 5, 4]);
+    const bnOf = (v: Value, c: number, name: string): Value =>
+      net.node('BatchNormalization', [v, net.param(`${name}.g`, [c], 0.3, 1), net.param(`${name}.b`, [c], 0.2), net.param(`${name}.m`, [c], 0.1), net.param(`${name}.v`, [c], 0.1, 1)], {
+        epsilon: A.float(1e-3),
+      });
+    // conv outputs centred far from 0 (bias 3): the statistics must not cancel
+    const c = net.node('Conv', [net.x, net.param('w', [4, 3, 3, 3], 0.4), net.param('cb', [4], 0.5, 3)], { pads: A.ints([1, 1, 1, 1]) });
+    const bn1 = bnOf(c, 4, 'bn1');
+    const y = net.node('Clip', [bn1, net.scalarConst('lo', 0), net.scalarConst('hi', 0.8)]);
+    const flat3 = net.node('Reshape', [y, net.ints('s3', [0, 4, -1])]); // [N, 4, 20]
+    const bn2 = bnOf(net.node('Mul', [flat3, flat3]), 4, 'bn2');
+    const g = net.node('GlobalAveragePool', [net.node('Reshape', [bn2, net.ints('s4', [0, 4, 5, 4])])]); // [N, 4, 1, 1]
+    const c1 = net.node('Conv', [g, net.param('w1', [6, 4, 1, 1], 0.5)]);
+    const bn3 = bnOf(c1, 6, 'bn3');
+    const y1 = net.node('Tanh', [bn3]);
+    const r = await gradCheck(head(net, y1, 6, 3), [5, 3, 5, 4], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['w', 'cb', 'bn1.g', 'bn1.b', 'bn2.g', 'bn2.b', 'w1', 'bn3.g', 'bn3.b']));
+    const nodes = r.tg.model.graph.nodes;
+    const under = (v: Value, op: string): number => nodes.filter((n) => n.opType === op && n.name.startsWith(`${v.producer!.name}/`)).length;
+    // bn1, bn2: one ones-row MatMul per sum (mean, variance, Σ dY, Σ dY·Xc); bn3 on [N, 6, 1, 1]: the rows form
+    expect([under(bn1, 'MatMul'), under(bn2, 'MatMul'), under(bn3, 'MatMul')]).toEqual([4, 4, 0]);
+    expect(under(bn3, 'BatchNormalization')).toBe(0);
   });
 
   it('BatchNorm on [N, C] features after a Gemm, at opset 13 and at opset 18 (ReduceMean axes as an input)', async () => {

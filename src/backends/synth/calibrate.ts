@@ -65,6 +65,21 @@ export function nodeScaledTech(nodeNm: number, tech: AsicTech = DEFAULT_TECH): A
   return { ...tech, name: `${tech.name}@${nodeNm}nm`, node: `${tech.node}, areas × (${nodeNm}/${DEFAULT_TECH_NODE_NM})²`, area };
 }
 
+/**
+ * The factor that carries DEFAULT_TECH's per-operation energies to another node and supply,
+ * naively: switched capacitance ∝ node, E ∝ C·V², so (node / 28 nm) · (V / 0.9 V)².
+ * At 180 nm and 1.8 V (OSU 0.18 µm): 25.7.
+ */
+export function nodeEnergyScale(nodeNm: number, voltage: number, tech: AsicTech = DEFAULT_TECH): number {
+  return (nodeNm / DEFAULT_TECH_NODE_NM) * (voltage / tech.voltage) ** 2;
+}
+
+/** The asic backend's dynamic energy per frame (µJ) of one unit folded to its own cycles per frame, with `tech`'s energies. */
+export function asicUnitEnergyUj(u: UnitStage, tech: AsicTech = DEFAULT_TECH): number {
+  const cycles = u.reps * (u.mh / u.pe) * (u.mw / u.simd);
+  return estimateAsic([asicUnitWork(u)], { ...tech, foldCycles: Math.max(1, Math.round(cycles)) }).energyPerFrameUj;
+}
+
 /** The asic backend's work item for a unit configuration (its weights' bit histogram, terms, accumulator and output). */
 export function asicUnitWork(u: UnitStage): AsicLayerWork {
   const w = u.weight;

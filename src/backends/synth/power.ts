@@ -31,12 +31,13 @@ import { defaultYosys, runYosys } from './yosys.js';
 import { synthCommands } from './index.js';
 import { mulberry32 } from '../../hbnn/prng.js';
 import { DEFAULT_CLOCK_MHZ } from '../vivado-hls/index.js';
+import { ICARUS_PACKAGE } from '../verilog/sim.js';
 import type { UnitStage } from '../vivado-hls/types.js';
 
 /** qflow's Verilog models of the OSU 0.18 µm cells (functions, UDP flip-flops, specify delays). */
 export const DEFAULT_CELL_MODELS = '/usr/share/qflow/tech/osu018/osu018_stdcells.v';
 /** The Debian package of Icarus Verilog. */
-export const IVERILOG_PACKAGE = 'iverilog';
+export const IVERILOG_PACKAGE = ICARUS_PACKAGE;
 /** Input transition (ns) at which the internal-power tables are read when none is given. */
 export const DEFAULT_TRANSITION_NS = 0.1;
 /** Suffix of the gate-level module's name (it is simulated beside the RTL module of the same unit). */
@@ -59,10 +60,10 @@ export interface GateNetlist {
 /** Maps `module` of `files` to the Liberty library and returns its gate-level netlist (Verilog and JSON). */
 export async function mapToGates(
   design: { files: ReadonlyMap<string, string | Uint8Array>; module: string; params?: Readonly<Record<string, number | string>> },
-  o: { liberty?: string; yosys?: string; timeoutMs?: number } = {},
+  o: { liberty?: string; yosys?: string; timeoutMs?: number; /** The gate-level module's name (default: the module's + GATES_SUFFIX). */ name?: string } = {},
 ): Promise<GateNetlist> {
   const lib = loadLiberty(resolveLiberty(o.liberty));
-  const gates = design.module + GATES_SUFFIX;
+  const gates = o.name ?? design.module + GATES_SUFFIX;
   const r = await runYosys({
     files: design.files,
     top: design.module,
@@ -187,23 +188,31 @@ export type Toggles = Map<string, { rise: number[]; fall: number[] }>;
  * transitions through x or z are not counted. Streams the file.
  */
 export async function countToggles(vcdFile: string, scope: string): Promise<Toggles> {
-  const byId = new Map<string, { name: string; width: number; value: string[]; rise: number[]; fall: number[] }>();
-  const out: Toggles = new Map();
+  return (await countScopeToggles(vcdFile, [scope])).get(scope)!;
+}
+
+/** `countToggles` of several scopes (instance names) in one pass over the file; a variable id the VCD shares between scopes counts in each. */
+export async function countScopeToggles(vcdFile: string, scopes: readonly string[]): Promise<Map<string, Toggles>> {
+  type Var = { name: string; width: number; value: string[]; rise: number[]; fall: number[] };
+  const byId = new Map<string, Var[]>();
+  const outs = new Map<string, Map<string, Var>>(scopes.map((sc) => [sc, new Map<string, Var>()]));
   const stack: string[] = [];
   let header = true;
   const rl = readline.createInterface({ input: fs.createReadStream(vcdFile), crlfDelay: Infinity });
   const set = (id: string, v: string): void => {
-    const s = byId.get(id);
-    if (!s) return;
-    // VCD vectors are MSB first and may be shorter than the width (left-extended with 0, or x/z)
-    const w = s.width;
-    const pad = v.length < w ? (v[0] === 'x' || v[0] === 'z' ? v[0] : '0').repeat(w - v.length) + v : v.slice(-w);
-    for (let i = 0; i < w; i++) {
-      const nv = pad[w - 1 - i]!;
-      const ov = s.value[i]!;
-      if (ov === '0' && nv === '1') s.rise[i]!++;
-      else if (ov === '1' && nv === '0') s.fall[i]!++;
-      s.value[i] = nv;
+    const vars = byId.get(id);
+    if (!vars) return;
+    for (const s of vars) {
+      // VCD vectors are MSB first and may be shorter than the width (left-extended with 0, or x/z)
+      const w = s.width;
+      const pad = v.length < w ? (v[0] === 'x' || v[0] === 'z' ? v[0] : '0').repeat(w - v.length) + v : v.slice(-w);
+      for (let i = 0; i < w; i++) {
+        const nv = pad[w - 1 - i]!;
+        const ov = s.value[i]!;
+        if (ov === '0' && nv === '1') s.rise[i]!++;
+        else if (ov === '1' && nv === '0') s.fall[i]!++;
+        s.value[i] = nv;
+      }
     }
   };
   for await (const raw of rl) {
@@ -213,14 +222,17 @@ export async function countToggles(vcdFile: string, scope: string): Promise<Togg
       const tok = line.split(/\s+/);
       if (tok[0] === '$scope') stack.push(tok[2]!);
       else if (tok[0] === '$upscope') stack.pop();
-      else if (tok[0] === '$var' && stack[stack.length - 1] === scope) {
+      else if (tok[0] === '$var' && outs.has(stack[stack.length - 1]!)) {
+        const out = outs.get(stack[stack.length - 1]!)!;
         const width = Number(tok[2]);
         const id = tok[3]!;
         let name = tok[4]!;
         if (name.startsWith('\\')) name = name.slice(1);
-        if (!byId.has(id) && !out.has(name)) {
+        const vars = byId.get(id) ?? [];
+        if (!vars.some((x) => out.get(x.name) === x) && !out.has(name)) {
           const s = { name, width, value: new Array<string>(width).fill('x'), rise: new Array<number>(width).fill(0), fall: new Array<number>(width).fill(0) };
-          byId.set(id, s);
+          vars.push(s);
+          byId.set(id, vars);
           out.set(name, s);
         }
       } else if (tok[0] === '$enddefinitions') header = false;
@@ -242,8 +254,8 @@ export async function countToggles(vcdFile: string, scope: string): Promise<Togg
     }
     set(id, v);
   }
-  const result: Toggles = new Map();
-  for (const [name, s] of out) result.set(name, { rise: s.rise, fall: s.fall });
+  const result = new Map<string, Toggles>();
+  for (const [sc, out] of outs) result.set(sc, new Map([...out].map(([name, s]) => [name, { rise: s.rise, fall: s.fall }])));
   return result;
 }
 
@@ -399,8 +411,10 @@ export interface GateSimSpec {
   /** The testbench's top module. */
   tbTop: string;
   /** Hierarchical path of the RTL unit instance the netlist shadows (e.g. "tb.dut.u_mvtu_c1_Conv"). */
-  instance: string;
-  netlist: GateNetlist;
+  instance?: string;
+  netlist?: GateNetlist;
+  /** Several netlists, each beside its RTL instance, in the same simulation (instead of instance + netlist). */
+  shadows?: readonly GateShadow[];
   /** Preprocessor defines (e.g. ["HBNN_CHECK"]). */
   defines?: readonly string[];
   /** Verilog models of the library's cells (default: qflow's OSU 0.18 µm models). */
@@ -412,12 +426,24 @@ export interface GateSimSpec {
   timeoutMs?: number;
 }
 
+/** A gate-level netlist simulated beside one RTL instance. */
+export interface GateShadow {
+  /** Its instance name in the probe and its VCD scope (a Verilog identifier). */
+  name: string;
+  /** Hierarchical path of the RTL instance (e.g. "tb.dut.u_swu_c1_Conv"). */
+  instance: string;
+  netlist: GateNetlist;
+}
+
 export interface GateSimResult {
   /** Cycles from the end of reset to the end of the simulation (the toggle window). */
   cycles: number;
-  /** Cycles on which the netlist's outputs differed from the RTL unit's (ready/valid, or data while valid). */
+  /** Cycles on which the netlist's outputs differed from the RTL unit's (ready/valid, or data while valid); all shadows. */
   mismatches: number;
+  /** The toggles of the (first) netlist. */
   toggles: Toggles;
+  /** Each shadow's mismatching cycles and toggles. */
+  shadows: { name: string; mismatches: number; toggles: Toggles }[];
   /** The testbench's own output (its PASS/FAIL lines). */
   stdout: string;
   seconds: number;
@@ -427,47 +453,67 @@ const PROBE = 'hbnn_power_probe';
 
 /** The probe module: the netlist instance `g` fed from the RTL instance, compared with it, dumped to power.vcd. */
 export function probeModule(model: NetlistModel, gatesModule: string, instance: string): string {
-  const ins = model.ports.filter((p) => p.direction === 'input');
-  const outs = model.ports.filter((p) => p.direction === 'output');
+  return probeModules([{ name: 'g', model, gatesModule, instance }]);
+}
+
+/**
+ * The probe module of several shadows: each netlist instance (named by its shadow) fed from its
+ * RTL instance and compared with it every cycle, all dumped to power.vcd from the end of reset
+ * (the clock and reset are the first instance's).
+ */
+export function probeModules(shadows: readonly { name: string; model: NetlistModel; gatesModule: string; instance: string }[]): string {
   const w = (n: number): string => (n > 1 ? `[${n - 1}:0] ` : '');
-  const has = (n: string): boolean => model.ports.some((p) => p.name === n);
-  const lines = [
-    '`timescale 1ns/1ps',
-    `// the gate-level netlist ${gatesModule} beside the RTL unit ${instance}: same inputs, outputs compared every cycle`,
-    `module ${PROBE};`,
-    ...outs.map((p) => `  wire ${w(p.width)}g_${p.name};`),
-    `  ${gatesModule} g (`,
-    [...ins.map((p) => `    .${p.name}(${instance}.${p.name})`), ...outs.map((p) => `    .${p.name}(g_${p.name})`)].join(',\n'),
-    '  );',
+  const first = shadows[0]!;
+  const hasRst = first.model.ports.some((p) => p.name === 'rst');
+  const lines = ['`timescale 1ns/1ps', `module ${PROBE};`];
+  for (const sh of shadows) {
+    const ins = sh.model.ports.filter((p) => p.direction === 'input');
+    const outs = sh.model.ports.filter((p) => p.direction === 'output');
+    lines.push(
+      `  // the gate-level netlist ${sh.gatesModule} beside the RTL instance ${sh.instance}: same inputs, outputs compared every cycle`,
+      ...outs.map((p) => `  wire ${w(p.width)}${sh.name}_${p.name};`),
+      `  ${sh.gatesModule} ${sh.name} (`,
+      [...ins.map((p) => `    .${p.name}(${sh.instance}.${p.name})`), ...outs.map((p) => `    .${p.name}(${sh.name}_${p.name})`)].join(',\n'),
+      '  );',
+      `  integer ${sh.name}_mismatches;`,
+    );
+  }
+  lines.push(
     '  integer cycles;',
-    '  integer mismatches;',
     '  reg started;',
     '  initial begin',
     '    cycles = 0;',
-    '    mismatches = 0;',
     '    started = 0;',
+    ...shadows.map((sh) => `    ${sh.name}_mismatches = 0;`),
     '  end',
-    `  always @(negedge ${instance}.clk) begin`,
-    `    if (${has('rst') ? `!${instance}.rst` : '1'}) begin`,
+    `  always @(negedge ${first.instance}.clk) begin`,
+    `    if (${hasRst ? `!${first.instance}.rst` : '1'}) begin`,
     '      if (!started) begin',
     '        started = 1;',
     '        $dumpfile("power.vcd");',
-    '        $dumpvars(1, g);',
+    ...shadows.map((sh) => `        $dumpvars(1, ${sh.name});`),
     '      end',
     '      cycles = cycles + 1;',
-    ...outs.map((p) => {
-      const valid = p.name.endsWith('_data') ? p.name.replace(/_data$/, '_valid') : undefined;
-      const guard = valid && has(valid) ? `${instance}.${valid} && ` : '';
-      return `      if (${guard}g_${p.name} !== ${instance}.${p.name}) begin\n        mismatches = mismatches + 1;\n        if (mismatches <= 5) $display("hbnn-power: ${p.name} mismatch at cycle %0d: gates %h, rtl %h", cycles, g_${p.name}, ${instance}.${p.name});\n      end`;
-    }),
+  );
+  for (const sh of shadows) {
+    const has = (n: string): boolean => sh.model.ports.some((p) => p.name === n);
+    for (const p of sh.model.ports.filter((x) => x.direction === 'output')) {
+      const valid = p.name.endsWith('_data') ? p.name.replace(/_data$/, '_valid') : p.name === 'out_class' ? 'out_valid' : undefined;
+      const guard = valid && has(valid) ? `${sh.instance}.${valid} && ` : '';
+      const m = `${sh.name}_mismatches`;
+      lines.push(`      if (${guard}${sh.name}_${p.name} !== ${sh.instance}.${p.name}) begin\n        ${m} = ${m} + 1;\n        if (${m} <= 5) $display("hbnn-power: ${sh.name}: ${p.name} mismatch at cycle %0d: gates %h, rtl %h", cycles, ${sh.name}_${p.name}, ${sh.instance}.${p.name});\n      end`);
+    }
+  }
+  lines.push(
     '    end',
     '  end',
     '  final begin',
-    '    $display("hbnn-power: cycles %0d mismatches %0d", cycles, mismatches);',
+    ...shadows.map((sh) => `    $display("hbnn-power: shadow ${sh.name} mismatches %0d", ${sh.name}_mismatches);`),
+    `    $display("hbnn-power: cycles %0d mismatches %0d", cycles, ${shadows.map((sh) => `${sh.name}_mismatches`).join(' + ')});`,
     '  end',
     'endmodule',
     '',
-  ];
+  );
   return lines.join('\n');
 }
 
@@ -479,9 +525,12 @@ function missingTool(tool: string): never {
 export async function simulateGates(spec: GateSimSpec, lib: Liberty): Promise<GateSimResult> {
   const cellModels = spec.cellModels ?? DEFAULT_CELL_MODELS;
   if (!fs.existsSync(cellModels)) fail(ErrorCodes.TOOLCHAIN, `the cell models ${cellModels} are not installed: install the Debian package qflow-tech-osu018`, { file: cellModels, package: 'qflow-tech-osu018' });
-  const model = netlistModel(spec.netlist.json, spec.netlist.module, lib);
-  const iverilog = spec.iverilog ?? 'iverilog';
-  const vvp = spec.vvp ?? 'vvp';
+  const shadows: GateShadow[] = spec.shadows ? [...spec.shadows] : spec.netlist && spec.instance ? [{ name: 'g', instance: spec.instance, netlist: spec.netlist }] : [];
+  if (shadows.length === 0) fail(ErrorCodes.INTERNAL, 'simulateGates needs a netlist and its instance, or shadows');
+  const what = shadows.length === 1 ? shadows[0]!.netlist.rtlModule : `${shadows.length} netlists`;
+  const models = shadows.map((sh) => netlistModel(sh.netlist.json, sh.netlist.module, lib));
+  const iverilog = spec.iverilog ?? process.env['IVERILOG'] ?? 'iverilog';
+  const vvp = spec.vvp ?? process.env['VVP'] ?? 'vvp';
   const timeoutMs = spec.timeoutMs ?? 600_000;
   const temp = makeTempDir('hbnn-power-');
   try {
@@ -491,21 +540,22 @@ export async function simulateGates(spec: GateSimSpec, lib: Liberty): Promise<Ga
       fs.mkdirSync(path.dirname(f), { recursive: true });
       fs.writeFileSync(f, data);
     }
-    fs.writeFileSync(path.join(dir, 'gates_netlist.v'), spec.netlist.verilog);
-    fs.writeFileSync(path.join(dir, 'power_probe.v'), probeModule(model, spec.netlist.module, spec.instance));
+    fs.writeFileSync(path.join(dir, 'gates_netlist.v'), shadows.map((sh) => sh.netlist.verilog).join('\n'));
+    fs.writeFileSync(path.join(dir, 'power_probe.v'), probeModules(shadows.map((sh, i) => ({ name: sh.name, model: models[i]!, gatesModule: sh.netlist.module, instance: sh.instance }))));
     const args = ['-g2012', ...(spec.delays === false ? [] : ['-gspecify']), ...(spec.defines ?? []).map((d) => `-D${d}`), '-o', 'power.vvp', '-s', spec.tbTop, '-s', PROBE, ...spec.sources, 'gates_netlist.v', 'power_probe.v', cellModels];
     const t0 = performance.now();
     const c = await runTool(iverilog, args, dir, timeoutMs);
     if (c.missing) missingTool(iverilog);
-    if (c.code !== 0) fail(ErrorCodes.TOOLCHAIN, `iverilog failed on the gate-level simulation of ${spec.netlist.rtlModule} (exit ${c.code}):\n${(c.stderr || c.stdout).split('\n').slice(0, 12).join('\n')}`, { tool: iverilog });
+    if (c.code !== 0) fail(ErrorCodes.TOOLCHAIN, `iverilog failed on the gate-level simulation of ${what} (exit ${c.code}):\n${(c.stderr || c.stdout).split('\n').slice(0, 12).join('\n')}`, { tool: iverilog });
     const r = await runTool(vvp, ['-n', 'power.vvp'], dir, timeoutMs);
     if (r.missing) missingTool(vvp);
-    if (r.timedOut) fail(ErrorCodes.TOOLCHAIN, `the gate-level simulation of ${spec.netlist.rtlModule} timed out after ${Math.round(timeoutMs / 1000)} s`, { tool: vvp });
+    if (r.timedOut) fail(ErrorCodes.TOOLCHAIN, `the gate-level simulation of ${what} timed out after ${Math.round(timeoutMs / 1000)} s`, { tool: vvp });
     const m = /hbnn-power: cycles (\d+) mismatches (\d+)/.exec(r.stdout);
-    if (r.code !== 0 || !m) fail(ErrorCodes.TOOLCHAIN, `the gate-level simulation of ${spec.netlist.rtlModule} did not finish (exit ${r.code}):\n${(r.stdout + r.stderr).split('\n').slice(-12).join('\n')}`, { tool: vvp });
+    if (r.code !== 0 || !m) fail(ErrorCodes.TOOLCHAIN, `the gate-level simulation of ${what} did not finish (exit ${r.code}):\n${(r.stdout + r.stderr).split('\n').slice(-12).join('\n')}`, { tool: vvp });
     const vcd = path.join(dir, 'power.vcd');
-    const toggles = fs.existsSync(vcd) ? await countToggles(vcd, 'g') : new Map();
-    return { cycles: Number(m[1]), mismatches: Number(m[2]), toggles, stdout: r.stdout, seconds: (performance.now() - t0) / 1000 };
+    const toggles = fs.existsSync(vcd) ? await countScopeToggles(vcd, shadows.map((sh) => sh.name)) : new Map<string, Toggles>();
+    const per = shadows.map((sh) => ({ name: sh.name, mismatches: Number(new RegExp(`hbnn-power: shadow ${sh.name} mismatches (\\d+)`).exec(r.stdout)?.[1] ?? NaN), toggles: toggles.get(sh.name) ?? new Map() }));
+    return { cycles: Number(m[1]), mismatches: Number(m[2]), toggles: per[0]!.toggles, shadows: per, stdout: r.stdout, seconds: (performance.now() - t0) / 1000 };
   } finally {
     temp.dispose();
   }

@@ -14,9 +14,11 @@ import { entryBits } from '../vivado-hls/design.js';
 import { computeVectors, syntheticSamples } from '../vivado-hls/vectors.js';
 import { foldingJson } from '../vivado-hls/folding.js';
 import { stageCycles } from '../vivado-hls/estimate.js';
-import type { HlsStage, StreamInfo, UnitStage } from '../vivado-hls/types.js';
-import { hexWord, packHex, printFile, slit, type Item, type Module, type Stmt } from './ast.js';
+import type { HlsStage, StageOperand, StreamInfo, UnitStage } from '../vivado-hls/types.js';
+import { signedBits } from '../vivado-hls/emit/cpp.js';
+import { clog2, hexWord, packHex, printFile, slit, type Item, type Module, type Stmt } from './ast.js';
 import { libraryModules } from './modules.js';
+import { opModules } from './ops.js';
 import { accFile, TRACE_BITS, unitModule } from './unit.js';
 
 export const TOP_MODULE = 'hbnn_top';
@@ -49,6 +51,17 @@ export interface VerilogUnit {
   stage: UnitStage;
 }
 
+/** One stage instance of hbnn_top (for per-stage work such as gate-level power). */
+export interface VerilogStage {
+  /** The design stage's name; its instance is `u_<name>`. */
+  name: string;
+  kind: HlsStage['kind'];
+  instance: string;
+  /** Its module (a unit's own, or a stage module of hbnn_lib.v) and the parameters hbnn_top gives it (Verilog constants). */
+  module: string;
+  params: Record<string, string>;
+}
+
 export interface VerilogResult extends VivadoHlsPlan {
   /** Project files by relative path. */
   files: Map<string, string>;
@@ -56,6 +69,8 @@ export interface VerilogResult extends VivadoHlsPlan {
   /** The design's Verilog sources in read order (what sources.f lists; no testbench). */
   sources: string[];
   units: VerilogUnit[];
+  /** Every stage instance of hbnn_top, in stream order. */
+  stages: VerilogStage[];
   testSamples: number;
   accSamples: number;
 }
@@ -64,7 +79,7 @@ const isProgramOrModel = (x: unknown): x is BitProgram | Model => typeof x === '
 
 function unsupported(s: HlsStage, why: string): never {
   const node = s.nodes[0];
-  return fail(ErrorCodes.LOWERING, `verilog cannot map ${node ? `node "${node}"` : `stage ${s.name}`} (${s.kind}): ${why}`, { ...(node ? { node } : {}), op: s.kind });
+  return fail(ErrorCodes.LOWERING, `verilog cannot map ${node ? `node "${node}"` : `stage ${s.name}`} (${s.kind}): ${why} (the verilog backend maps the stages ${VERILOG_STAGE_KINDS.join(', ')})`, { ...(node ? { node } : {}), op: s.kind });
 }
 
 const streamWires = (s: StreamInfo): Item[] => [
@@ -105,19 +120,112 @@ const geometry = (s: { channels: number; height: number; width: number; kernel: 
   ['OW', String(s.outWidth)],
 ];
 
-/** The instance of one stage in hbnn_top (units: their own module). */
-function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item {
-  const inst = (module: string, params: [string, string][], ports: [string, string][]): Item => ({ kind: 'instance', module, name: `u_${s.name}`, params, ports });
+/** The stage kinds the Verilog backend maps (for messages). */
+export const VERILOG_STAGE_KINDS: readonly HlsStage['kind'][] = ['input', 'dwc', 'window', 'unit', 'relu', 'clip', 'leakyrelu', 'threshold', 'maxpool', 'avgpool', 'scale', 'dup', 'add', 'concat', 'argmax'];
+
+/** The valid/ready/data nets of a stream (a `suffix` names a net set derived from it: its FIFO's output, its aligned form, ...). */
+const ends = (s: StreamInfo, suffix = ''): [string, string, string] => [`${s.name}${suffix}_valid`, `${s.name}${suffix}_ready`, `${s.name}${suffix}_data`];
+
+/** Nets of a derived stream (`ends(s, suffix)`) of `width` bits per beat. */
+const derivedWires = (s: StreamInfo, suffix: string, width: number, comment: string): Item[] => {
+  const [v, r, d] = ends(s, suffix);
+  return [
+    { kind: 'net', net: 'wire', name: v, width: 1 },
+    { kind: 'net', net: 'wire', name: r, width: 1 },
+    { kind: 'net', net: 'wire', name: d, width, comment },
+  ];
+};
+
+/** The ports of a one-in one-out stream instance between two net sets. */
+const link = (i: [string, string, string], o: [string, string, string]): [string, string][] => [
+  ['clk', 'clk'],
+  ['rst', 'rst'],
+  ['in_valid', i[0]],
+  ['in_ready', i[1]],
+  ['in_data', i[2]],
+  ['out_valid', o[0]],
+  ['out_ready', o[1]],
+  ['out_data', o[2]],
+];
+
+/** `{x_{N-1}, …, x_0}`: input 0 in the low bits. */
+const bus = (xs: readonly string[]): string => (xs.length === 1 ? xs[0]! : `{${[...xs].reverse().join(', ')}}`);
+
+/** A literal parameter of packed fields (field 0 in the low bits). */
+const packedParam = (fields: readonly (number | bigint)[], width: number): string => (fields.length ? `${fields.length * width}'h${packHex(fields, width)}` : "1'b0");
+
+/** Signed bits of an operand's aligned values (docs/bit-ir.md, `Operand`): the input's own width, or the table's. */
+function alignedBits(x: StreamInfo, o: StageOperand): number {
+  if (o.table) return Math.max(2, signedBits(o.table));
+  return entryBits(x.entry) - o.shift + (o.shift > 0 ? 1 : 0);
+}
+
+/**
+ * Where an add/concat/average-pool input is read: through a FIFO of its depth when the stream
+ * has one (`StreamInfo.depth` > 2), then `hbnn_align` to the output's frac, `oeb` bits.
+ * Returns the aligned stream's nets and the items that make it.
+ */
+function alignedInput(s: HlsStage, x: StreamInfo, o: StageOperand, oeb: number, i: number): { items: Item[]; nets: [string, string, string] } {
+  const items: Item[] = [];
+  const eb = entryBits(x.entry);
+  let src = ends(x);
+  if ((x.depth ?? 2) > 2) {
+    items.push(...derivedWires(x, '_fifo', x.beat * eb, `${x.tensor} after a FIFO of ${x.depth} beats`));
+    items.push({ kind: 'instance', module: 'hbnn_fifo', name: `u_${s.name}_fifo${i}`, params: [['W', String(x.beat * eb)], ['DEPTH', String(x.depth)]], ports: link(src, ends(x, '_fifo')) });
+    src = ends(x, '_fifo');
+  }
+  const teb = o.table ? Math.max(2, signedBits(o.table)) : 8;
+  items.push(...derivedWires(x, '_aligned', x.beat * oeb, `${x.tensor} aligned (${o.table ? 'level table' : o.shift > 0 ? `>> ${o.shift} rounded` : 'as is'}), ${oeb} bits per entry`));
+  items.push({
+    kind: 'instance',
+    module: 'hbnn_align',
+    name: `u_${s.name}_align${i}`,
+    params: [
+      ['IEB', String(eb)],
+      ['OEB', String(oeb)],
+      ['BEAT', String(x.beat)],
+      ['SHIFT', String(o.shift)],
+      ['BINARY', o.table ? '1' : '0'],
+      ['TEB', String(teb)],
+      ['TABLE', o.table ? packedParam(o.table, teb) : "8'd0"],
+    ],
+    ports: link(src, ends(x, '_aligned')),
+  });
+  return { items, nets: ends(x, '_aligned') };
+}
+
+/** The instances of one stage in hbnn_top (units: their own module), with the nets they add. */
+function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item[] {
+  const inst = (module: string, params: [string, string][], ports: [string, string][]): Item[] => [{ kind: 'instance', module, name: `u_${s.name}`, params, ports }];
   switch (s.kind) {
     case 'input':
       return inst('hbnn_dwc', [['EB', String(s.entry.bits)], ['IN', '1'], ['OUT', String(s.out.beat)]], connect('top', s.out));
     case 'dwc':
       return inst('hbnn_dwc', [['EB', String(entryBits(s.in.entry))], ['IN', String(s.in.beat)], ['OUT', String(s.out.beat)]], connect(s.in, s.out));
-    case 'window':
-      if (s.grouped) unsupported(s, 'grouped (depthwise) convolution windows are not mapped yet');
-      return inst('hbnn_swu', [...geometry(s), ['SIMD', String(s.out.beat)]], connect(s.in, s.out));
+    case 'window': {
+      const g = s.grouped;
+      if (!g) return inst('hbnn_swu', [...geometry(s), ['SIMD', String(s.out.beat)]], connect(s.in, s.out));
+      // Constant tables for the group-local addressing (the module builds no divider).
+      const ib = clog2(s.kernel[0] * s.kernel[1] * s.channels);
+      const groupBase = Array.from({ length: g.mh }, (_, r) => Math.floor(r / g.rowsPerGroup) * g.channelsPerGroup);
+      const columnAt = Array.from({ length: g.mw }, (_, j) => Math.floor(j / g.channelsPerGroup) * s.channels + (j % g.channelsPerGroup));
+      return inst(
+        'hbnn_swu_grouped',
+        [
+          ...geometry(s),
+          ['PE', String(g.pe)],
+          ['SIMD', String(g.simd)],
+          ['NF', String(g.mh / g.pe)],
+          ['SF', String(g.mw / g.simd)],
+          ['IB', String(ib)],
+          ['GROUP_BASE', packedParam(groupBase, ib)],
+          ['COLUMN_AT', packedParam(columnAt, ib)],
+        ],
+        connect(s.in, s.out),
+      );
+    }
     case 'unit':
-      return { kind: 'instance', module: unitNames.get(s)!, name: `u_${s.name}`, params: [['CHECK_SAMPLES', 'CHECK_SAMPLES']], ports: connect(s.in, s.out) };
+      return [{ kind: 'instance', module: unitNames.get(s)!, name: `u_${s.name}`, params: [['CHECK_SAMPLES', 'CHECK_SAMPLES']], ports: connect(s.in, s.out) }];
     case 'relu':
     case 'clip': {
       const ieb = entryBits(s.in.entry);
@@ -125,28 +233,141 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item {
       if (s.table) {
         return inst('hbnn_table', [['IEB', String(ieb)], ['OEB', String(oeb)], ['BEAT', String(s.in.beat)], ['TABLE', `${s.table.length * oeb}'h${packHex(s.table, oeb)}`]], connect(s.in, s.out));
       }
-      if (s.kind === 'clip') unsupported(s, 'Clip on fixed-point entries is not mapped yet');
+      if (s.kind === 'clip') {
+        return inst(
+          'hbnn_clip',
+          [['IEB', String(ieb)], ['OEB', String(oeb)], ['BEAT', String(s.in.beat)], ['USE_LO', s.lo === null ? '0' : '1'], ['USE_HI', s.hi === null ? '0' : '1'], ['LO', slit(s.lo ?? 0, 64)], ['HI', slit(s.hi ?? 0, 64)]],
+          connect(s.in, s.out),
+        );
+      }
       return inst('hbnn_relu', [['IEB', String(ieb)], ['OEB', String(oeb)], ['BEAT', String(s.in.beat)]], connect(s.in, s.out));
+    }
+    case 'leakyrelu':
+      return inst('hbnn_leakyrelu', [['IEB', String(entryBits(s.in.entry))], ['OEB', String(entryBits(s.out.entry))], ['BEAT', String(s.in.beat)], ['MULT', slit(s.multiplier, 64)], ['SHIFT', String(s.shift)]], connect(s.in, s.out));
+    case 'threshold': {
+      if (s.in.beat > s.channels) unsupported(s, `a threshold beat of ${s.in.beat} entries spans more than its ${s.channels} channels`);
+      // As the HLS stage: thresholds padded to the longest band list with a sentinel never reached.
+      const count = Math.max(0, ...s.thresholds.map((t) => t.length));
+      const tb = Math.max(signedBits(s.thresholds.flat()), s.sumBits) + 1;
+      const sentinel = 2 ** (tb - 1) - 1;
+      const oeb = entryBits(s.out.entry);
+      const thr = s.thresholds.flatMap((t) => Array.from({ length: count }, (_, i) => (i < t.length ? t[i]! : sentinel)));
+      const codes = s.codes.flatMap((c) => Array.from({ length: count + 1 }, (_, i) => c[Math.min(i, c.length - 1)]!));
+      return inst(
+        'hbnn_threshold',
+        [['IEB', String(entryBits(s.in.entry))], ['OEB', String(oeb)], ['BEAT', String(s.in.beat)], ['C', String(s.channels)], ['NT', String(count)], ['TB', String(tb)], ['THR', packedParam(thr, tb)], ['CODE', packedParam(codes, oeb)]],
+        connect(s.in, s.out),
+      );
     }
     case 'maxpool': {
       const binary = s.in.entry.kind === 'binary';
       const rank = binary ? `${s.rankOfCode!.length * 8}'h${packHex(s.rankOfCode!, 8)}` : "8'd0";
       return inst('hbnn_maxpool', [...geometry(s), ['BINARY', binary ? '1' : '0'], ['RANK', rank]], connect(s.in, s.out));
     }
+    case 'avgpool': {
+      const operand: StageOperand = { shift: s.alignShift, ...(s.table ? { table: s.table } : {}) };
+      const aeb = alignedBits(s.in, operand);
+      const a = alignedInput(s, s.in, operand, aeb, 0);
+      const oeb = entryBits(s.out.entry);
+      const out = ends(s.out);
+      if (s.global) {
+        if (s.out.beat !== s.in.beat) unsupported(s, `a global average pool writes beats of its input's ${s.in.beat} entries, not ${s.out.beat}`);
+        const ab = aeb + clog2(s.height * s.width) + 1;
+        const mult = s.mult[0]!;
+        return [
+          ...a.items,
+          ...inst(
+            'hbnn_gap',
+            [['EB', String(aeb)], ['OEB', String(oeb)], ['BEAT', String(s.in.beat)], ['C', String(s.channels)], ['PIX', String(s.height * s.width)], ['AB', String(ab)], ['PB', String(ab + signedBits([mult]) + 1)], ['MULT', slit(mult, 64)], ['SHIFT', String(s.shift)]],
+            link(a.nets, out),
+          ),
+        ];
+      }
+      const ab = aeb + clog2(s.kernel[0] * s.kernel[1]) + 1;
+      const mb = Math.max(1, ...s.mult.map((m) => m.toString(2).length));
+      return [
+        ...a.items,
+        ...inst(
+          'hbnn_avgpool',
+          [
+            ...geometry(s).map(([k, v]): [string, string] => (k === 'EB' ? [k, String(aeb)] : [k, v])),
+            ['OEB', String(oeb)],
+            ['OBEAT', String(s.out.beat)],
+            ['AB', String(ab)],
+            ['PB', String(ab + mb + 2)],
+            ['MB', String(mb)],
+            ['MULTS', packedParam(s.mult, mb)],
+            ['SHIFT', String(s.shift)],
+          ],
+          link(a.nets, out),
+        ),
+      ];
+    }
     case 'scale':
       return inst('hbnn_scale', [['IEB', String(entryBits(s.in.entry))], ['OEB', String(entryBits(s.out.entry))], ['BEAT', String(s.in.beat)], ['MULT', slit(s.multiplier, 64)], ['SHIFT', String(s.shift)]], connect(s.in, s.out));
     case 'argmax':
       return inst('hbnn_argmax', [['EB', String(entryBits(s.in.entry))], ['BEAT', String(s.in.beat)], ['N', String(s.classes)], ['CB', String(s.classBits)]], connect(s.in, 'top'));
-    case 'threshold':
-      return unsupported(s, 'a standalone threshold on a fixed-point stream is not mapped yet');
-    case 'avgpool':
-      return unsupported(s, 'average pooling is not mapped yet');
-    case 'leakyrelu':
-      return unsupported(s, 'LeakyRelu is not mapped yet');
-    case 'dup':
-    case 'add':
-    case 'concat':
-      return unsupported(s, 'branching streams (residual Add, Concat) are not mapped yet');
+    case 'dup': {
+      // One data bus for every reader: the readers' data nets are the first one's.
+      const [v, r, d] = ends(s.in);
+      const items: Item[] = inst('hbnn_dup', [['W', String(s.in.beat * entryBits(s.in.entry))], ['N', String(s.outs.length)]], [
+        ['clk', 'clk'],
+        ['rst', 'rst'],
+        ['in_valid', v],
+        ['in_ready', r],
+        ['in_data', d],
+        ['out_valid', bus(s.outs.map((o) => ends(o)[0]))],
+        ['out_ready', bus(s.outs.map((o) => ends(o)[1]))],
+        ['out_data', ends(s.outs[0]!)[2]],
+      ]);
+      for (const o of s.outs.slice(1)) items.push({ kind: 'assign', lhs: ends(o)[2], rhs: ends(s.outs[0]!)[2] });
+      return items;
+    }
+    case 'add': {
+      // Every input aligned to AB bits (wide enough that the alignment never clamps), then summed and clamped.
+      const ab = Math.max(...s.ins.map((x, i) => alignedBits(x, s.operands[i]!)));
+      const aligned = s.ins.map((x, i) => alignedInput(s, x, s.operands[i]!, ab, i));
+      const join = (k: 0 | 1 | 2): string => bus(aligned.map((a) => a.nets[k]));
+      return [
+        ...aligned.flatMap((a) => a.items),
+        ...inst('hbnn_add', [['N', String(s.ins.length)], ['AB', String(ab)], ['OEB', String(entryBits(s.out.entry))], ['BEAT', String(s.out.beat)]], [
+          ['clk', 'clk'],
+          ['rst', 'rst'],
+          ['in_valid', join(0)],
+          ['in_ready', join(1)],
+          ['in_data', join(2)],
+          ...link(['', '', ''], ends(s.out)).slice(5),
+        ]),
+      ];
+    }
+    case 'concat': {
+      // Every input aligned and clamped to the output's bits; a vector input of another beat is
+      // repacked to the output's beat; then COUNTS[i] beats of input i in turn.
+      const oeb = entryBits(s.out.entry);
+      const g = s.out.beat;
+      const items: Item[] = [];
+      const nets = s.ins.map((x, i) => {
+        const a = alignedInput(s, x, s.operands[i]!, oeb, i);
+        items.push(...a.items);
+        if (x.beat === g) return a.nets;
+        items.push(...derivedWires(x, '_beat', g * oeb, `${x.tensor} aligned, in beats of ${g}`));
+        items.push({ kind: 'instance', module: 'hbnn_dwc', name: `u_${s.name}_dwc${i}`, params: [['EB', String(oeb)], ['IN', String(x.beat)], ['OUT', String(g)]], ports: link(a.nets, ends(x, '_beat')) });
+        return ends(x, '_beat');
+      });
+      const counts = s.ins.map((x) => (s.out.layout.kind === 'hwc' ? (x.layout as { c: number }).c / g : x.entries / g));
+      const join = (k: 0 | 1 | 2): string => bus(nets.map((n) => n[k]));
+      return [
+        ...items,
+        ...inst('hbnn_concat', [['N', String(s.ins.length)], ['EB', String(oeb)], ['BEAT', String(g)], ['COUNTS', packedParam(counts, 32)]], [
+          ['clk', 'clk'],
+          ['rst', 'rst'],
+          ['in_valid', join(0)],
+          ['in_ready', join(1)],
+          ['in_data', join(2)],
+          ...link(['', '', ''], ends(s.out)).slice(5),
+        ]),
+      ];
+    }
     default:
       return unreachable(s, 'stage');
   }
@@ -159,16 +380,19 @@ function topModule(plan: VivadoHlsPlan, unitNames: Map<UnitStage, string>): Modu
   const instances = d.stages.map((s) => stageInstance(s, unitNames));
   for (const s of d.stages) {
     if ('out' in s) items.push(...streamWires(s.out));
+    if (s.kind === 'dup') for (const o of s.outs) items.push(...streamWires(o));
   }
   items.push({ kind: 'blank' });
   d.stages.forEach((s, i) => {
     items.push({ kind: 'comment', text: `${s.kind} ${s.name}${s.nodes.length ? ` (${s.nodes.join(', ')})` : ''}` });
-    items.push(instances[i]!);
+    // Nets a stage adds (FIFO outputs, aligned operands) first, then its instances.
+    const own = instances[i]!;
+    items.push(...own.filter((it) => it.kind === 'net'), ...own.filter((it) => it.kind !== 'net'));
   });
   return {
     name: TOP_MODULE,
     comment: [
-      `${d.graph}: ${d.stages.length} streaming stages, ${d.units.length} matrix-vector units; input: one ${d.input.entry.bits}-bit entry per beat`,
+      `${d.graph}: ${d.stages.length} streaming stages, ${d.units.length} units (${d.units.filter((u) => u.groups > 1).length} of them vector-vector); input: one ${d.input.entry.bits}-bit entry per beat`,
       `(q = round(x·2^${d.input.entry.frac}), [${d.input.shape.join(',')}] in ${d.input.layout.kind === 'hwc' ? 'HWC' : 'index'} order); output: the class index per sample`,
     ],
     params: [{ name: 'CHECK_SAMPLES', value: '0', comment: 'simulation (HBNN_CHECK): samples whose accumulators every unit checks' }],
@@ -355,6 +579,7 @@ export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}
   const unitNames = new Map<UnitStage, string>();
   const header = (file: string): string => `${file} — generated by hbnn-onnx (verilog backend) from ${design.graph}`;
   for (const u of design.units) {
+    if (u.weight.kind !== 'binary') unsupported(u, `its weights are fixed point (${u.weight.bits} bits: a layer kept by --first-layer/--last-layer keep or --exclude); the verilog units take binarized weights`);
     const m = unitModule(u);
     const file = `${u.name}.v`;
     files.set(file, printFile(header(file), [m.module]));
@@ -363,7 +588,12 @@ export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}
     units.push({ module: u.name, layer: u.layer, instance: `u_${u.name}`, file, memories: [...m.files.keys()].filter((f) => !f.includes('_beta')), stage: u });
   }
   const top = topModule(plan, unitNames);
-  files.set(LIB_FILE, printFile(header(LIB_FILE), libraryModules()));
+  const stages: VerilogStage[] = design.stages.map((s) => {
+    const inst = top.items.find((it) => it.kind === 'instance' && it.name === `u_${s.name}`);
+    if (!inst || inst.kind !== 'instance') return fail(ErrorCodes.INTERNAL, `hbnn_top has no instance of stage ${s.name}`);
+    return { name: s.name, kind: s.kind, instance: inst.name, module: inst.module, params: Object.fromEntries(inst.params.filter(([k]) => k !== 'CHECK_SAMPLES')) };
+  });
+  files.set(LIB_FILE, printFile(header(LIB_FILE), [...libraryModules(), ...opModules()]));
   files.set(TOP_FILE, printFile(header(TOP_FILE), [top]));
   const sources = [LIB_FILE, ...units.map((u) => u.file), TOP_FILE];
   files.set(SOURCES_FILE, `${sources.join('\n')}\n`);
@@ -393,7 +623,7 @@ export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}
   files.set(TB_FILE, printFile(header(TB_FILE), [testbench(plan, units, count, accCount)]).replace('`default_nettype none\n', '`timescale 1ns/1ps\n`default_nettype none\n'));
   files.set('folding.json', foldingJson(design.units, { clockMhz: plan.estimates.clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) }));
   files.set('README.md', readme(plan, units, count, accCount));
-  return { ...plan, files, top: TOP_MODULE, sources, units, testSamples: count, accSamples: accCount };
+  return { ...plan, files, top: TOP_MODULE, sources, units, stages, testSamples: count, accSamples: accCount };
 }
 
 function readme(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, accSamples: number): string {

@@ -6,17 +6,17 @@
  */
 import type { Item, Module, Port, Stmt } from './ast.js';
 
-const set = (lhs: string, rhs: string, blocking = false): Stmt => ({ kind: 'set', lhs, rhs, blocking });
-const net = (n: 'wire' | 'reg' | 'integer', name: string, width?: number | string, extra: Partial<{ depth: number | string; value: string; signed: boolean; comment: string }> = {}): Item => ({
+export const set = (lhs: string, rhs: string, blocking = false): Stmt => ({ kind: 'set', lhs, rhs, blocking });
+export const net = (n: 'wire' | 'reg' | 'integer', name: string, width?: number | string, extra: Partial<{ depth: number | string; value: string; signed: boolean; comment: string }> = {}): Item => ({
   kind: 'net',
   net: n,
   name,
   ...(width !== undefined ? { width } : {}),
   ...extra,
 });
-const lp = (name: string, value: string, comment?: string): Item => ({ kind: 'localparam', name, value, ...(comment ? { comment } : {}) });
+export const lp = (name: string, value: string, comment?: string): Item => ({ kind: 'localparam', name, value, ...(comment ? { comment } : {}) });
 
-function streamPorts(inWidth: string, outWidth: string): Port[] {
+export function streamPorts(inWidth: string, outWidth: string): Port[] {
   return [
     { dir: 'input', name: 'clk', width: 1 },
     { dir: 'input', name: 'rst', width: 1 },
@@ -74,7 +74,7 @@ export function dwcModule(): Module {
 }
 
 /** Shared parameters of the line-buffered stages (window, pooling). */
-const GEOMETRY = [
+export const GEOMETRY = [
   { name: 'EB', value: '8', comment: 'bits per entry' },
   { name: 'C', value: '1', comment: 'channels (one input beat = one pixel)' },
   { name: 'H', value: '1' },
@@ -99,7 +99,7 @@ const GEOMETRY = [
  * buffer in one cycle) then SEND (out_valid; `beats`: the register leaves in beats counted by
  * that counter up to `last`, else as one beat); after the last pixel of the row, CHECK (y + 1).
  */
-function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }): Item[] {
+export function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }): Item[] {
   const nextPixel: Stmt = { kind: 'if', cond: 'ox == OW - 1', then: [set('y', 'y + 1'), set('state', 'CHECK')], else: [set('ox', 'ox + 1'), set('state', 'LOAD')] };
   const sent: Stmt = beats ? { kind: 'if', cond: `${beats.counter} == ${beats.last}`, then: [nextPixel], else: [set(beats.counter, `${beats.counter} + 1`)] } : nextPixel;
   return [
@@ -169,7 +169,7 @@ function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }
 }
 
 /** The window positions of output pixel (y, ox): `inside` statements for an input pixel at (wy, wx), `outside` for padding. */
-function windowLoop(inside: Stmt[], outside: Stmt[]): Stmt {
+export function windowLoop(inside: Stmt[], outside: Stmt[]): Stmt {
   return {
     kind: 'for',
     index: 'a',
@@ -187,7 +187,7 @@ function windowLoop(inside: Stmt[], outside: Stmt[]): Stmt {
   };
 }
 
-const WINDOW_LOCALS: Item[] = [net('integer', 'a'), net('integer', 'b'), net('integer', 'wy'), net('integer', 'wx')];
+export const WINDOW_LOCALS: Item[] = [net('integer', 'a'), net('integer', 'b'), net('integer', 'wy'), net('integer', 'wx')];
 
 /**
  * Sliding window of a convolution: per output pixel, the window (kh, kw, c) (padding reads
@@ -266,7 +266,7 @@ export function maxPoolModule(): Module {
 }
 
 /** Element-wise stages: combinational maps on each entry of a beat (valid/ready pass through). */
-function elementwise(name: string, comment: string, params: Module['params'], entry: Stmt[], locals: Item[] = []): Module {
+export function elementwise(name: string, comment: string, params: Module['params'], entry: Stmt[], locals: Item[] = []): Module {
   return {
     name,
     comment: [comment],

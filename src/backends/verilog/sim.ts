@@ -135,3 +135,58 @@ export async function runVerilatorSim(dir: string, o: SimOptions = {}): Promise<
     build.dispose();
   }
 }
+
+/** The Debian package that installs Icarus Verilog, for error messages. */
+export const ICARUS_PACKAGE = 'iverilog';
+
+export interface IcarusOptions {
+  /** Wall-clock limit for compiling and for running, each (default 10 minutes). */
+  timeoutMs?: number;
+  /** The iverilog and vvp executables (default $IVERILOG / $VVP, else `iverilog` and `vvp`). */
+  iverilog?: string;
+  vvp?: string;
+}
+
+/**
+ * Compiles the project in `dir` with Icarus Verilog (`iverilog -g2012 -DHBNN_CHECK`, into a
+ * temporary folder) and runs its testbench with `vvp` in the project folder: no C++ build
+ * (a fraction of a second for a small design) but a slower run than Verilator's, so the
+ * choice for small designs and few samples. Same result and errors as `runVerilatorSim`.
+ */
+export async function runIcarusSim(dir: string, o: IcarusOptions = {}): Promise<SimResult> {
+  const root = path.resolve(dir);
+  for (const f of [TB_FILE, SOURCES_FILE]) {
+    if (!fs.existsSync(path.join(root, f))) fail(ErrorCodes.FILE_NOT_FOUND, `${root} is not a generated Verilog project (no ${f})`, { file: path.join(root, f) });
+  }
+  const timeoutMs = o.timeoutMs ?? 600_000;
+  const iverilog = o.iverilog ?? process.env['IVERILOG'] ?? 'iverilog';
+  const vvp = o.vvp ?? process.env['VVP'] ?? 'vvp';
+  const missing = (tool: string): never => fail(ErrorCodes.TOOLCHAIN, `${tool} not found on PATH: install the Debian package "${ICARUS_PACKAGE}" (apt-get install ${ICARUS_PACKAGE})`, { file: root });
+  const temp = makeTempDir('hbnn-rtl-');
+  try {
+    const sources = fs
+      .readFileSync(path.join(root, SOURCES_FILE), 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((f) => path.join(root, f));
+    const exe = path.join(temp.path, 'sim.vvp');
+    const args = ['-g2012', '-DHBNN_CHECK', '-s', TB_MODULE, '-o', exe, ...sources, path.join(root, TB_FILE)];
+    const command = `${iverilog} ${args.join(' ')}`;
+    const t0 = performance.now();
+    const c = await run(iverilog, args, root, timeoutMs);
+    const buildMs = performance.now() - t0;
+    if (c.missing) missing(iverilog);
+    if (c.timedOut) fail(ErrorCodes.TOOLCHAIN, `compiling the RTL simulation with iverilog timed out after ${timeoutMs} ms`, { file: root });
+    if (c.code !== 0 || !fs.existsSync(exe)) fail(ErrorCodes.TOOLCHAIN, `the generated Verilog does not compile with iverilog (exit ${c.code}):\n${firstLines(c.stderr || c.stdout, 12)}`, { file: root });
+    const t1 = performance.now();
+    const r = await run(vvp, ['-n', exe], root, timeoutMs);
+    const runMs = performance.now() - t1;
+    if (r.missing) missing(vvp);
+    if (r.timedOut) fail(ErrorCodes.TOOLCHAIN, `the RTL simulation timed out after ${timeoutMs} ms`, { file: root });
+    const parsed = parseCsimSummary(r.stdout);
+    const summary = parsed ? { ...parsed, samplesPerSecond: runMs > 0 ? (parsed.samples * 1000) / runMs : 0 } : undefined;
+    return { ok: r.code === 0 && r.stdout.includes('hbnn-tb: PASS'), exitCode: r.code, stdout: r.stdout, stderr: r.stderr, buildMs, runMs, command, ...(summary ? { summary } : {}) };
+  } finally {
+    temp.dispose();
+  }
+}

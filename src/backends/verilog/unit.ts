@@ -101,7 +101,10 @@ export function unitModule(u: UnitStage): UnitModule {
   const name = u.name;
   const w = u.weight;
   if (w.kind !== 'binary') fail(ErrorCodes.LOWERING, `verilog: unit ${u.layer} has fixed-point weights, which the Verilog backend does not map yet`, { node: u.layer, op: 'conv' });
-  if (u.groups > 1) fail(ErrorCodes.LOWERING, `verilog: unit ${u.layer} is a grouped convolution (${u.groups} groups), which the Verilog backend does not map yet`, { node: u.layer, op: 'conv' });
+  // A vector-vector unit (grouped/depthwise convolution) reads a new beat of PE·SIMD entries
+  // every step, PE p's SIMD entries at entries p·SIMD.. (no replay buffer); a matrix-vector
+  // unit reads SIMD entries during the first row fold and replays them from `ibuf`.
+  const vv = u.groups > 1;
   const files = new Map<string, string>();
   const a = u.arith;
   const act = u.activation;
@@ -198,13 +201,13 @@ export function unitModule(u: UnitStage): UnitModule {
   // ---- control -----------------------------------------------------------------------
   c('control: row fold nf, column fold sf, tile = nf·SF + sf, input vector px of REPS');
   items.push(reg('nf', indexBits(nf)), reg('sf', indexBits(sf)), reg('tile', indexBits(nf * sf)), reg('px', indexBits(u.reps)));
-  items.push(reg('ibuf', 'SIMD * IEB', 'SF'));
-  items.push(wire('first', 1, "nf == 0"));
+  if (!vv) items.push(reg('ibuf', 'SIMD * IEB', 'SF'));
+  items.push(wire('first', 1, vv ? "1'b1" : 'nf == 0'));
   items.push(wire('last', 1, `sf == ${sf - 1}`));
   items.push(wire('out_free', 1, '!out_valid || out_ready'));
   items.push(wire('step', 1, '(first ? in_valid : 1\'b1) && (!last || out_free)'));
   items.push({ kind: 'assign', lhs: 'in_ready', rhs: 'first && (!last || out_free)' });
-  items.push(wire('chunk', 'SIMD * IEB', 'first ? in_data : ibuf[sf]'));
+  items.push(vv ? wire('chunk', 'PE * SIMD * IEB', 'in_data') : wire('chunk', 'SIMD * IEB', 'first ? in_data : ibuf[sf]'));
   items.push(wire('first_tile', 1, 'sf == 0'));
   items.push({
     kind: 'always',
@@ -241,7 +244,7 @@ export function unitModule(u: UnitStage): UnitModule {
       },
     ],
   });
-  items.push({ kind: 'always', edge: 'posedge clk', body: [{ kind: 'if', cond: 'step && first', then: [set('ibuf[sf]', 'in_data')] }] });
+  if (!vv) items.push({ kind: 'always', edge: 'posedge clk', body: [{ kind: 'if', cond: 'step && first', then: [set('ibuf[sf]', 'in_data')] }] });
   items.push({ kind: 'blank' });
 
   // ---- lane helpers ------------------------------------------------------------------
@@ -327,24 +330,30 @@ export function unitModule(u: UnitStage): UnitModule {
   items.push({ kind: 'comment', text: 'values within one step (blocking temporaries of the datapath process)' });
   items.push(...temps);
   const body: Stmt[] = [];
+  // The chunk the lanes read: shared by the PEs (matrix-vector), or PE p's own (vector-vector:
+  // unpacked inside the PE loop).
+  const unpack: Stmt[] = [];
+  const lane = vv ? '(p * SIMD + ln)' : 'ln';
   if (binaryIn) {
-    body.push({ kind: 'comment', text: 'activation planes of the chunk: sign and mask bit of plane a of each lane' });
-    const lane: Stmt[] = [];
-    for (let k = 1; k <= ka; k++) lane.push(set(`as${k}[ln]`, `chunk[ln * IEB + ${k - 1}]`, true), set(`am${k}[ln]`, `chunk[ln * IEB + ${ka + k - 1}]`, true));
-    body.push({ kind: 'for', index: 'ln', from: '0', to: 'SIMD', body: lane });
+    unpack.push({ kind: 'comment', text: `activation planes of the ${vv ? "PE's " : ''}chunk: sign and mask bit of plane a of each lane` });
+    const laneSet: Stmt[] = [];
+    for (let k = 1; k <= ka; k++) laneSet.push(set(`as${k}[ln]`, `chunk[${lane} * IEB + ${k - 1}]`, true), set(`am${k}[ln]`, `chunk[${lane} * IEB + ${ka + k - 1}]`, true));
+    unpack.push({ kind: 'for', index: 'ln', from: '0', to: 'SIMD', body: laneSet });
   }
   if (bitPlanes) {
-    body.push({ kind: 'comment', text: "the chunk's two's complement bit planes (xbits[b·SIMD + s] = bit b of lane s) and its sum" });
-    body.push(set('xsum', '0', true));
-    body.push({
+    unpack.push({ kind: 'comment', text: `the ${vv ? "PE's " : ''}chunk's two's complement bit planes (xbits[b·SIMD + s] = bit b of lane s) and its sum` });
+    unpack.push(set('xsum', '0', true));
+    unpack.push({
       kind: 'for',
       index: 'ln',
       from: '0',
       to: 'SIMD',
-      body: [set('xsum', `xsum + $signed(chunk[ln * ${ib} +: ${ib}])`, true), { kind: 'for', index: 'bt', from: '0', to: String(ib), body: [set('xbits[bt * SIMD + ln]', `chunk[ln * ${ib} + bt]`, true)] }],
+      body: [set('xsum', `xsum + $signed(chunk[${lane} * ${ib} +: ${ib}])`, true), { kind: 'for', index: 'bt', from: '0', to: String(ib), body: [set('xbits[bt * SIMD + ln]', `chunk[${lane} * ${ib} + bt]`, true)] }],
     });
   }
   const perPe: Stmt[] = [];
+  if (vv) perPe.push(...unpack);
+  else body.push(...unpack);
   for (const pl of planes) {
     perPe.push(set(`ws${pl.k}`, slice(`ws${pl.k}_q`, 'p * SIMD', 'SIMD'), true));
     if (pl.hasMask) perPe.push(set(`wm${pl.k}`, slice(`wm${pl.k}_q`, 'p * SIMD', 'SIMD'), true));
@@ -375,7 +384,7 @@ export function unitModule(u: UnitStage): UnitModule {
       x = wm ? `2 * plane_sum(${ws} & ${wm}, xbits) - plane_sum(${wm}, xbits)` : `2 * plane_sum(${ws}, xbits) - xsum`;
       what = wm ? 'on the input bit planes: 2·Σ_{sign +1} x − Σ_{plane} x' : 'on the input bit planes: 2·Σ_{sign +1} x − Σ x';
     } else {
-      x = `signed_sum(${ws}, ${wm ?? `{SIMD{1'b1}}`}, chunk)`;
+      x = `signed_sum(${ws}, ${wm ?? `{SIMD{1'b1}}`}, ${vv ? 'chunk[p * SIMD * IEB +: SIMD * IEB]' : 'chunk'})`;
       what = 'Σ ±x over the lanes whose weight has the plane';
     }
     perPe.push({ kind: 'comment', text: `term ${t}: weight plane ${term.w} × ${term.a ? `activation plane ${term.a}` : 'fixed-point input'} (${form.kind}): ${what}` });
@@ -498,7 +507,7 @@ export function unitModule(u: UnitStage): UnitModule {
   const module: Module = {
     name,
     comment: [
-      `${u.source === 'conv' ? 'convolution' : 'matrix-vector'} unit ${u.layer}: MH=${u.mh} MW=${u.mw} PE=${u.pe} SIMD=${u.simd}, ${u.reps} input vector(s) per sample,`,
+      `${vv ? `vector-vector unit (${u.groups} groups; PE p reads its own SIMD entries of its row's group)` : u.source === 'conv' ? 'convolution unit' : 'matrix-vector unit'} ${u.layer}: MH=${u.mh} MW=${u.mw} PE=${u.pe} SIMD=${u.simd}, ${u.reps} input vector(s) per sample,`,
       `${T} accumulator term(s) (${a.forms.map((f) => f.kind).join(', ')}), ${act.kind}; weight planes ${planes.map((p) => `${p.k}: ${(stats.density[p.k - 1]! * 100).toFixed(1)}%`).join(', ')}`,
     ],
     params: [{ name: 'CHECK_SAMPLES', value: '0', comment: 'simulation (HBNN_CHECK): samples whose accumulators are checked' }],
@@ -507,7 +516,7 @@ export function unitModule(u: UnitStage): UnitModule {
       { dir: 'input', name: 'rst', width: 1 },
       { dir: 'input', name: 'in_valid', width: 1 },
       { dir: 'output', name: 'in_ready', width: 1 },
-      { dir: 'input', name: 'in_data', width: u.simd * ieb, comment: 'SIMD entries, entry s at bits s·IEB' },
+      { dir: 'input', name: 'in_data', width: (vv ? u.pe : 1) * u.simd * ieb, comment: vv ? "PE·SIMD entries, PE p's lane s at bits (p·SIMD + s)·IEB" : 'SIMD entries, entry s at bits s·IEB' },
       { dir: 'output', name: 'out_valid', width: 1, reg: true },
       { dir: 'input', name: 'out_ready', width: 1 },
       { dir: 'output', name: 'out_data', width: u.pe * oeb, reg: true, comment: 'PE entries, row nf·PE + p at bits p·OEB' },

@@ -22,7 +22,7 @@ import { builtinPasses } from '../../../passes/registry.js';
 import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../../backends/asic/index.js';
 import { DEFAULT_TARGET_FPS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../../backends/vivado-hls/index.js';
 import { lowerToVerilog, runVerilatorSim, VERILATOR_PACKAGE, type VerilogOptions } from '../../backends/verilog/index.js';
-import { prepareSynth, runSynth } from '../lower-synth.js';
+import { prepareSynth, runPower, runSynth } from '../lower-synth.js';
 import { loadDataset, type Normalization } from '../../data/index.js';
 import { inputNormalization } from '../normalize.js';
 import { readFileChecked, writeFilesAtomic } from '../../util/fs.js';
@@ -72,6 +72,9 @@ export interface LowerCliOptions {
   sim?: boolean;
   synth?: string;
   liberty?: string;
+  power?: boolean;
+  powerImages?: string;
+  powerStages?: string;
 }
 
 export type OptionKey = Exclude<keyof LowerCliOptions, 'backend' | 'out' | 'json'>;
@@ -109,6 +112,9 @@ const FLAG: Record<OptionKey, string> = {
   sim: '--sim',
   synth: '--synth',
   liberty: '--liberty',
+  power: '--power',
+  powerImages: '--power-images',
+  powerStages: '--power-stages',
 };
 
 const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
@@ -119,7 +125,7 @@ const RANGE_KEYS: readonly OptionKey[] = ['rangeData', 'rangeSamples', 'normaliz
 export const DEFAULT_RANGE_SAMPLES = 64;
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
 const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS, ...RANGE_KEYS];
-const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'synth', 'liberty', 'keepRowOrder', ...BITIR_KEYS, ...RANGE_KEYS];
+const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'synth', 'liberty', 'power', 'powerImages', 'powerStages', 'keepRowOrder', ...BITIR_KEYS, ...RANGE_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -358,7 +364,7 @@ const verilogBackend: Backend = {
       const result: BackendResult = {
         files: r.files,
         lines: [
-          `${r.design.stages.length} stages, ${r.units.length} matrix-vector units (${r.units.map((u) => `${u.layer} PE ${u.stage.pe} SIMD ${u.stage.simd}`).join(', ')}); folding for ${formatCount(opts.targetFps ?? DEFAULT_TARGET_FPS)} frames/s at ${r.estimates.clockMhz} MHz: ${formatCount(t.cycles)} cycles per frame (vivado-hls schedule)`,
+          `${r.design.stages.length} stages, ${r.units.length} units (${r.units.map((u) => `${u.layer}${u.stage.groups > 1 ? ' vector-vector' : ''} PE ${u.stage.pe} SIMD ${u.stage.simd}`).join(', ')}); folding for ${formatCount(opts.targetFps ?? DEFAULT_TARGET_FPS)} frames/s at ${r.estimates.clockMhz} MHz: ${formatCount(t.cycles)} cycles per frame (vivado-hls schedule)`,
           `top ${r.top} (${r.sources.length} source files in sources.f); testbench tb.v: ${r.testSamples} samples, accumulators of ${r.accSamples} (expected values from the bit-level IR)`,
         ],
         summary: { top: r.top, units: r.units.map((u) => ({ layer: u.layer, module: u.module, pe: u.stage.pe, simd: u.stage.simd })), sources: r.sources, testSamples: r.testSamples, accSamples: r.accSamples, folding: r.folding },
@@ -383,7 +389,13 @@ const verilogBackend: Backend = {
         result.afterWrite = async (outDir) => {
           const a = sim ? await sim(outDir) : { lines: [], summary: {} };
           const b = await runSynth(r, synth, outDir);
-          return { lines: [...a.lines, ...b.lines], summary: { ...a.summary, ...b.summary } };
+          if (!synth.power) return { lines: [...a.lines, ...b.lines], summary: { ...a.summary, ...b.summary } };
+          // the same design with its testbench built for the power images (the first N of --test-data)
+          const n = synth.power.images;
+          const pt = testDataOption(o, cwd, data, n);
+          const pr = lowerToVerilog(model, { ...opts, ...(pt ? { testData: pt } : {}), testSamples: n, accSamples: 0 });
+          const c = await runPower({ files: pr.files, sources: pr.sources, stages: pr.stages, units: pr.units, images: pr.testSamples }, synth.power, pr.estimates.clockMhz, outDir);
+          return { lines: [...a.lines, ...b.lines, ...c.lines], summary: { ...a.summary, ...b.summary, ...c.summary } };
         };
       }
       return result;

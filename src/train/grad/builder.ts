@@ -41,6 +41,7 @@ import { forwardShapes } from './shapes.js';
 import { emitLoss, type LossKind } from './loss.js';
 import { prepareForTraining } from './prepare.js';
 import { planPhaseBlocks, type Layout } from './phase-layout.js';
+import { DEFAULT_BATCH_SIZE } from '../types.js';
 
 /** Single-input elementwise ops whose rules work on any layout (the output keeps the input's). */
 const ELEMENTWISE_UNARY = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Identity', 'Neg']);
@@ -79,6 +80,12 @@ export interface BuildOptions {
    * bench/train-rule-sweep.mjs); default: chosen per node by shape (docs/training.md).
    */
   convRules?: ConvRuleChoice;
+  /**
+   * Samples per step the graph will mostly run, where the model's batch dim is not static
+   * (default DEFAULT_BATCH_SIZE). Only sizes the batch chunks of large weight gradients; the
+   * graph runs any batch size.
+   */
+  batchHint?: number;
 }
 
 export interface TrainingParam {
@@ -187,6 +194,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   const tg = tm.graph;
   const ctx = new GradContext(tg, opset);
   if (opts.convRules) ctx.convRules = opts.convRules;
+  ctx.batchHint = opts.batchHint ?? DEFAULT_BATCH_SIZE;
   if (opts.nchwcBlock && opts.nchwcBlock > 1) {
     ctx.nchwcBlock = opts.nchwcBlock;
     tm.opsetImports.push({ domain: NCHWC_DOMAIN, version: 1 });

@@ -13,6 +13,7 @@ import { DataType } from '../../ir/dtype.js';
 import type { Dim } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import type { Layout, PhaseBlock, PlanesFactor, RoutedGrad } from './layout.js';
+import { DEFAULT_BATCH_SIZE } from '../types.js';
 
 /**
  * A gradient [rows, C, ...] formed as k⊙u + b⊙v + c with per-channel vectors k, b, c ([C],
@@ -47,6 +48,8 @@ export interface ConvRuleChoice {
   inputGrad?: 'flipped' | 'transpose';
   /** dW (both forms): per-sample products summed over the batch, or one MatMul with the batch in the reduction. */
   products?: 'per-sample' | 'one';
+  /** Kernel-row dW with per-sample products: samples per batch chunk (default 0: the whole batch at once). */
+  chunk?: number;
 }
 
 export class GradContext {
@@ -64,6 +67,8 @@ export class GradContext {
   nchwcBlock = 0;
   /** Forced Conv gradient forms (measurements only); empty: chosen by shape. */
   convRules: ConvRuleChoice = {};
+  /** Samples per step the graph is built for where the batch dim is not static (sizes batch chunks; any batch still runs). */
+  batchHint = DEFAULT_BATCH_SIZE;
   /** Training-graph values whose layout is not the forward model's (see phase-layout.ts). */
   private readonly layouts = new Map<Value, Layout>();
   private readonly canonicalOf = new Map<Value, Value>();

@@ -3,12 +3,16 @@
  *
  * Forward (statistics of the batch, over every axis but the channel axis 1; M entries per
  * channel):
- *   mean = ReduceMean(X),  Xc = X - mean,  var = ReduceMean(Xc²)   (biased, as the normalization uses)
+ *   mean = Σ X / M,  Xc = X - mean,  var = Σ Xc² / M   (biased, as the normalization uses)
  *   Y = (X - mean) / sqrt(var + eps) · gamma + beta
  * Y is the inference-mode BatchNormalization operator fed the batch mean and variance: one
- * pass over X instead of four elementwise ops. (The variance stays ReduceMean of the product:
- * ReduceSumSquare would save that product but sums naively, 1e-5 relative error over 10^5
- * entries against 3e-7.) The graph also outputs mean and the unbiased variance var·M/(M-1);
+ * pass over X instead of four elementwise ops. The variance is two-pass (from Xc, not
+ * E[X²] - mean²: that single-pass form lost 1.5e-4 of Y at mean/std = 30 and 20% at 1000 in
+ * float32, docs/training.md). ReduceSumSquare would save the product but sums naively (1e-5
+ * relative error over 10^5 entries against 3e-7). How the sums are taken depends on the shape
+ * (momentsPlan below): on planes, one MatMul of a ones row by X as [N, C·P], and Xc = X - mean
+ * as an inference-mode BatchNormalization (variance 1, epsilon 0), which onnxruntime runs
+ * faster than the broadcast Sub; on [N, C, 1, 1], the rows form [N, C]. The graph also outputs mean and the unbiased variance var·M/(M-1);
  * the training loop folds them into the running statistics with the node's momentum m:
  * running = m·running + (1 - m)·batch (ONNX's convention; PyTorch's momentum is 1 - m).
  * PyTorch also uses the unbiased variance for the running estimate.
@@ -32,6 +36,8 @@ import type { GradRuleSet } from '../registry.js';
 import { DataType } from '../../../ir/dtype.js';
 import { fail, ErrorCodes } from '../../../errors.js';
 import type { Value } from '../../../ir/graph.js';
+import { Tensor } from '../../../ir/tensor.js';
+import type { GradContext } from '../context.js';
 import { planesBatchNormForward, planesDyXcSum, routedChannelDot, routedChannelSum } from '../phase-layout.js';
 
 export function registerBatchNorm(r: GradRuleSet): void {
@@ -54,51 +60,81 @@ export function registerBatchNorm(r: GradRuleSet): void {
       if (factor) {
         // a phase-planes Conv output: statistics and output from its factors (phase-layout.ts)
         const r = planesBatchNormForward(ctx, factor, scale, bias, eps);
-        const bessel = ctx.op('Div', [r.count, ctx.op('Max', [ctx.op('Sub', [r.count, ctx.scalar(1)]), ctx.scalar(1)])]);
-        hooks.batchNorm({ node, mean: r.mean, variance: ctx.op('Mul', [r.variance, bessel]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
+        hooks.batchNorm({ node, mean: r.mean, variance: ctx.op('Mul', [r.variance, bessel(ctx, r.count)]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
         // Xc for a consumer of the dense input gradient (normally none: the Conv uses the factors)
         const xcDense = ctx.op('Sub', [x, r.mean]);
         return { outputs: [r.y], saved: { xc: xcDense, invstd: r.invstd, count: r.count, scale, mean: r.mean } };
       }
-      const mean = ctx.reduceMean(x, axes, true);
-      const xc = ctx.op('Sub', [x, mean]);
-      const variance = ctx.reduceMean(ctx.op('Mul', [xc, xc]), axes, true);
-      const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)])])]);
-      const meanC = ctx.reshape(mean, flat);
-      const varC = ctx.reshape(variance, flat);
-      // [rows, C] (channels last): onnxruntime's BatchNormalization kernel is slow on 2-D input; Xc·k + beta instead
-      const y = rank === 2 ? ctx.op('Add', [ctx.op('Mul', [xc, ctx.op('Mul', [scale, ctx.reshape(invstd, flat)])]), bias]) : ctx.op('BatchNormalization', [x, scale, bias, meanC, varC], { epsilon: attr.float(eps) });
-      ctx.setShape(y, ctx.dims(x));
-      // batch statistics for the running estimates; M = |X| / |C|
+      const plan = momentsPlan(ctx, x, rank);
+      if (plan.kind === 'columns') {
+        // [N, C, 1, ...]: the rows form [N, C] (Mul/Add along the last axis); y reshaped back
+        const x2 = ctx.reshape(x, plan.shape2d);
+        ctx.setShape(x2, [ctx.dims(x)![0]!, plan.channels]);
+        const s = rowsForward(ctx, x2, scale, bias, eps);
+        const y = ctx.reshapeLike(s.y, x);
+        hooks.batchNorm({ node, mean: s.mean, variance: ctx.op('Mul', [s.variance, bessel(ctx, s.count)]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
+        plans.set(s.xc, plan);
+        return { outputs: [y], saved: { xc: s.xc, invstd: s.invstd, count: s.count, scale } };
+      }
+      if (rank === 2) {
+        const s = rowsForward(ctx, x, scale, bias, eps);
+        ctx.setShape(s.y, ctx.dims(x));
+        hooks.batchNorm({ node, mean: s.mean, variance: ctx.op('Mul', [s.variance, bessel(ctx, s.count)]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
+        return { outputs: [s.y], saved: { xc: s.xc, invstd: s.invstd, count: s.count, scale } };
+      }
+      // M = |X| / |C| entries per channel
       const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
-      const bessel = ctx.op('Div', [count, ctx.op('Max', [ctx.op('Sub', [count, ctx.scalar(1)]), ctx.scalar(1)])]);
+      let meanC: Value;
+      let xc: Value;
+      let varC: Value;
+      if (plan.kind === 'planes') {
+        // per-channel sums as one MatMul with a ones vector (channelSums); Xc = X - mean as an
+        // inference-mode BatchNormalization (variance 1, epsilon 0: exactly fl(x - mean))
+        meanC = ctx.op('Div', [channelSums(ctx, x, plan), count]);
+        const zeros = ctx.op('Mul', [scale, ctx.scalar(0)]);
+        const ones = ctx.op('Add', [zeros, ctx.scalar(1)]);
+        xc = ctx.op('BatchNormalization', [x, ones, zeros, meanC, ones], { epsilon: attr.float(0) });
+        ctx.setShape(xc, ctx.dims(x));
+        varC = ctx.op('Div', [channelSums(ctx, ctx.op('Mul', [xc, xc]), plan), count]);
+      } else {
+        const mean = ctx.reduceMean(x, axes, true);
+        xc = ctx.op('Sub', [x, mean]);
+        meanC = ctx.reshape(mean, flat);
+        varC = ctx.reshape(ctx.reduceMean(ctx.op('Mul', [xc, xc]), axes, true), flat);
+      }
+      const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [varC, ctx.scalar(eps)])])]);
+      const y = ctx.op('BatchNormalization', [x, scale, bias, meanC, varC], { epsilon: attr.float(eps) });
+      ctx.setShape(y, ctx.dims(x));
+      // batch statistics for the running estimates
       hooks.batchNorm({
         node,
         mean: meanC,
-        variance: ctx.op('Mul', [varC, bessel]),
+        variance: ctx.op('Mul', [varC, bessel(ctx, count)]),
         runningMean: node.inputs[3]!.name,
         runningVar: node.inputs[4]!.name,
         momentum,
       });
+      plans.set(xc, plan);
       const saved: Record<string, Value> = { xc, invstd, count, scale };
       return { outputs: [y], saved };
     },
     backward(ctx, a) {
-      const dy = a.dOutputs[0]!;
+      const dyIn = a.dOutputs[0]!;
       const { xc, invstd, count, scale } = a.saved as Record<'xc' | 'invstd' | 'count' | 'scale', Value>;
       const rank = ctx.requireRank(a.inputs[0]!, a.node, 'BatchNormalization gradient');
-      const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+      const plan = plans.get(xc) ?? { kind: 'generic' };
+      // [N, C, 1, ...]: dY as the rows [N, C] of the forward's rows form
+      const dy = plan.kind === 'columns' ? ctx.reshape(dyIn, plan.shape2d) : dyIn;
+      const rows = rank === 2 || plan.kind === 'columns';
+      const axes = rows ? [0] : [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
       const flat = ctx.constI64([-1]);
       // a phase pool's routed gradient: the sums over its windows' routed elements only
-      const routed = ctx.routed.get(dy);
+      const routed = ctx.routed.get(dyIn);
       const factor = ctx.planesFactors.get(a.inputs[0]!);
-      const sumDy = routed ? routedChannelSum(ctx, routed) : ctx.reshape(ctx.reduceSum(dy, axes, true), flat);
+      const sum = (v: Value): Value => (plan.kind === 'planes' ? channelSums(ctx, v, plan) : ctx.reshape(ctx.reduceSum(v, axes, true), flat));
+      const sumDy = routed ? routedChannelSum(ctx, routed) : sum(dy);
       // a phase-planes Conv output: Σ dY·Xc from the factors (phase-layout.ts)
-      const sumDyXc = factor
-        ? planesDyXcSum(ctx, factor, dy, sumDy)
-        : routed
-          ? routedChannelDot(ctx, routed, xc)
-          : ctx.reshape(ctx.reduceSum(ctx.op('Mul', [dy, xc]), axes, true), flat);
+      const sumDyXc = factor ? planesDyXcSum(ctx, factor, dy, sumDy) : routed ? routedChannelDot(ctx, routed, xc) : sum(ctx.op('Mul', [dy, xc]));
       const invstdC = ctx.reshape(invstd, flat);
       const dBeta = a.needs[2] ? sumDy : null;
       const dGamma = a.needs[1] ? ctx.op('Mul', [sumDyXc, invstdC]) : null;
@@ -111,12 +147,83 @@ export function registerBatchNorm(r: GradRuleSet): void {
         const zeros = ctx.op('Mul', [k, ctx.scalar(0)]);
         const ones = ctx.op('Add', [zeros, ctx.scalar(1)]);
         const affine = (v: Value, s: Value, t: Value): Value => ctx.op('BatchNormalization', [v, s, t, zeros, ones], { epsilon: attr.float(0) });
-        // 2-D: elementwise ops (see the forward)
-        dX = rank === 2 ? ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [dy, k]), ctx.op('Mul', [xc, b])]), c]) : ctx.op('Add', [affine(dy, k, c), affine(xc, b, zeros)]);
-        ctx.setShape(dX, ctx.dims(a.inputs[0]!));
-        ctx.channelAffine.set(dX, { u: dy, k, v: xc, b, c });
+        // rows: elementwise ops (see the forward)
+        dX = rows ? ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [dy, k]), ctx.op('Mul', [xc, b])]), c]) : ctx.op('Add', [affine(dy, k, c), affine(xc, b, zeros)]);
+        if (plan.kind === 'columns') dX = ctx.reshapeLike(dX, a.inputs[0]!);
+        else {
+          ctx.setShape(dX, ctx.dims(a.inputs[0]!));
+          ctx.channelAffine.set(dX, { u: dy, k, v: xc, b, c });
+        }
       }
       return [dX, dGamma, dBeta];
     },
   });
+}
+
+/**
+ * How the statistics of an input of rank >= 3 in the model's layout are taken (by its static
+ * shape; measured per shape in docs/training.md, *BatchNorm*):
+ * - `columns`: every spatial dim 1 ([N, C, 1, 1], MobileNetV2's last stages): the rows form
+ *   [N, C] (Mul/Add along the last axis), reshaped back;
+ * - `planes`: static C and spatial size P > 1: per-channel sums as one MatMul of a ones row
+ *   [1, N] by X as [N, C·P], then a ReduceSum over P (channelSums);
+ * - `generic`: ReduceMean/ReduceSum over the batch and spatial axes.
+ */
+type MomentsPlan =
+  | { kind: 'generic' }
+  | { kind: 'columns'; channels: number; shape2d: Value }
+  | { kind: 'planes'; channels: number; positions: number; ones: Value };
+
+/** The plan of each BatchNormalization's saved Xc, for its backward. */
+const plans = new WeakMap<Value, MomentsPlan>();
+
+function momentsPlan(ctx: GradContext, x: Value, rank: number): MomentsPlan {
+  const d = ctx.dims(x);
+  if (rank < 3 || !d || ctx.layoutOf(x)) return { kind: 'generic' };
+  const c = d[1];
+  const spatial = d.slice(2);
+  if (typeof c !== 'number' || !spatial.every((v) => typeof v === 'number')) return { kind: 'generic' };
+  const positions = (spatial as number[]).reduce((p, v) => p * v, 1);
+  if (positions === 1) return { kind: 'columns', channels: c, shape2d: ctx.constI64([-1, c]) };
+  // a ones row [1, N] (a constant for a static batch, else ConstantOfShape of [1, N])
+  const n = d[0];
+  const ones =
+    typeof n === 'number'
+      ? ctx.constF32(new Array<number>(n).fill(1), [1, n])
+      : ctx.op('ConstantOfShape', [ctx.op('Concat', [ctx.constI64([1]), ctx.op('Slice', [ctx.shapeOf(x), ctx.constI64([0]), ctx.constI64([1])])], { axis: attr.int(0) })], {
+          value: attr.tensor(Tensor.fromFloat32('', [1], Float32Array.of(1))),
+        });
+  return { kind: 'planes', channels: c, positions, ones };
+}
+
+/**
+ * Per-channel sums [C] of `v` ([N, C, ...spatial], P positions): ones[1, N] · v as [N, C·P]
+ * (one GEMM row: onnxruntime's ReduceSum over axes 0, 2, 3 walks the tensor per channel and
+ * took 1.5-2.5× as long on MobileNetV2's shapes), then a ReduceSum over the P positions.
+ */
+function channelSums(ctx: GradContext, v: Value, plan: Extract<MomentsPlan, { kind: 'planes' }>): Value {
+  const cp = plan.channels * plan.positions;
+  const rowSums = ctx.op('MatMul', [plan.ones, ctx.reshape(v, ctx.constI64([-1, cp]))]);
+  return ctx.reduceSum(ctx.reshape(rowSums, ctx.constI64([plan.channels, plan.positions])), [1], false);
+}
+
+/**
+ * The forward on rows [rows, C] (channels last): mean and variance over axis 0, Y = Xc·k + beta
+ * as Mul and Add (onnxruntime's BatchNormalization kernel is slow on 2-D input).
+ */
+function rowsForward(ctx: GradContext, x: Value, scale: Value, bias: Value, eps: number): { y: Value; xc: Value; mean: Value; variance: Value; invstd: Value; count: Value } {
+  const flat = ctx.constI64([-1]);
+  const toFloat = { to: attr.int(DataType.FLOAT) };
+  const mean = ctx.reduceMean(x, [0], true);
+  const xc = ctx.op('Sub', [x, mean]);
+  const variance = ctx.reduceMean(ctx.op('Mul', [xc, xc]), [0], true);
+  const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)])])]);
+  const y = ctx.op('Add', [ctx.op('Mul', [xc, ctx.op('Mul', [scale, ctx.reshape(invstd, flat)])]), bias]);
+  const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
+  return { y, xc, mean: ctx.reshape(mean, flat), variance: ctx.reshape(variance, flat), invstd, count };
+}
+
+/** M/(M-1) (1 for M = 1): the unbiased variance of the running estimate. */
+function bessel(ctx: GradContext, count: Value): Value {
+  return ctx.op('Div', [count, ctx.op('Max', [ctx.op('Sub', [count, ctx.scalar(1)]), ctx.scalar(1)])]);
 }

@@ -544,7 +544,8 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
  * Both operands are kh- (kw-) fold instead of one kh·kw-fold patch matrix, so the step writes
  * and reads about a third of the memory of the patch form for a 3×3 kernel, for
  * Hp/Ho (1.06-1.25×) of its multiply-adds. Per-sample products ([kh·M, Hp·Wo] · [Hp·Wo, kw·C],
- * one batched MatMul summed over n) where they are no larger than the inputs (perSampleProducts),
+ * one batched MatMul summed over n) where they are at most twice the inputs (perSampleProducts,
+ * ROWS_PER_SAMPLE_ALLOWANCE),
  * else one MatMul with the batch folded into the reduction (rows r, n, x: dY transposed to
  * [M, Ho, N, Wo] and X to [H, N, W, C] first). Null when it does not apply (strides > 1: the
  * zero rows of dYs would cost s× the multiply-adds).
@@ -566,16 +567,28 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
   const rowIdx = Array.from({ length: kh * hp }, (_, t) => (t % hp) - Math.floor(t / hp) * dh + e);
   // colIdx[x, j]: the padded input column tap j reads at output column x
   const colIdx = Array.from({ length: wo * kw }, (_, t) => Math.floor(t / kw) + (t % kw) * dw);
-  const perSample = ctx.convRules.products ? ctx.convRules.products === 'per-sample' : perSampleProducts([null, null, hp, wo], kh * m, kw * c);
+  const perSample = ctx.convRules.products ? ctx.convRules.products === 'per-sample' : perSampleProducts([null, null, hp, wo], kh * m, kw * c, ROWS_PER_SAMPLE_ALLOWANCE);
   let d: Value;
   if (perSample) {
     // dYs [N, M·kh, Hp·Wo] · P [N, Hp·Wo, kw·C], summed over n
     const dyp = ctx.op('Pad', [dy, ctx.constI64([0, 0, e, 0, 0, 0, e, 0])]);
-    const dys = ctx.reshape(ctx.op('Gather', [dyp, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(2) }), ctx.constI64([0, m * kh, hp * wo]));
     let xl = ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]);
     if (geo.pads.some((p) => p !== 0)) xl = ctx.op('Pad', [xl, ctx.constI64([0, pt, pl, 0, 0, pb, pr, 0])]);
-    const p = ctx.reshape(ctx.op('Gather', [xl, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([-1, hp * wo, kw * c]));
-    d = ctx.reduceSum(ctx.op('MatMul', [dys, p]), [0], false);
+    const products = (dq: Value, xq: Value): Value => {
+      const dys = ctx.reshape(ctx.op('Gather', [dq, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(2) }), ctx.constI64([0, m * kh, hp * wo]));
+      const p = ctx.reshape(ctx.op('Gather', [xq, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([0, hp * wo, kw * c]));
+      return ctx.reduceSum(ctx.op('MatMul', [dys, p]), [0], false);
+    };
+    const per = batchChunk(ctx, ctx.dims(dy)?.[0]);
+    if (per.chunks > 1) {
+      // batch chunks of `size` samples (the last one open-ended; chunks past a smaller batch are empty and sum to 0),
+      // so that each chunk's dYs and P are still in cache when its MatMul reads them
+      const slice = (v: Value, q: number): Value =>
+        ctx.op('Slice', [v, ctx.constI64([q * per.size]), ctx.constI64([q === per.chunks - 1 ? Number.MAX_SAFE_INTEGER : (q + 1) * per.size]), ctx.constI64([0])]);
+      d = ctx.op('Sum', Array.from({ length: per.chunks }, (_, q) => products(slice(dyp, q), slice(xl, q))));
+    } else {
+      d = products(dyp, xl);
+    }
   } else {
     // dYs [M·kh, (Hp, N, Wo)] · P [(Hp, N, Wo), kw·C], one MatMul
     const dyt = ctx.op('Pad', [ctx.transpose(dy, [1, 2, 0, 3]), ctx.constI64([0, e, 0, 0, 0, e, 0, 0])]);
@@ -673,6 +686,20 @@ function windowTapTable(h: number, w: number, geo: WindowGeometry): { o: number;
   return { o: ho * wo, taps };
 }
 
+/**
+ * Batch chunks of a per-sample weight gradient (ConvRuleChoice.chunk samples each; none by
+ * default): the chunk size, and the chunk count for the static batch dim, else for the
+ * context's batch hint. Chunks keep each chunk's operands in cache for its MatMul (one thread,
+ * ResNet-20-style: 9% less CPU per step), but add ~8 nodes per chunk, and onnxruntime's session
+ * creation grows faster than the node count (0.8 → 4.4 s of CPU for 1,562 → 3,355 nodes), so
+ * they are a measured option, not a default (docs/training.md).
+ */
+function batchChunk(ctx: GradContext, batchDim: Dim | undefined): { size: number; chunks: number } {
+  const batch = typeof batchDim === 'number' ? batchDim : ctx.batchHint;
+  const size = Number(ctx.convRules.chunk ?? 0);
+  return size > 0 ? { size, chunks: Math.ceil(batch / size) } : { size: batch, chunks: 1 };
+}
+
 /** Largest input plane (positions) whose strided depthwise input gradient is taken from the tap table. */
 const DEPTHWISE_TABLE_MAX_PLANE = 64;
 
@@ -686,12 +713,21 @@ const DEPTHWISE_OUTER_MAX_PLANE = 256;
  * one MatMul of dY transposed to [M, N·O] (on MobileNetV2's last 1×1 layers, O = 1-4 and
  * M·K up to 400k, the per-sample products took 0.3 s of CPU each).
  */
-function perSampleProducts(dyDims: readonly Dim[] | undefined, m: number, k: number): boolean {
+function perSampleProducts(dyDims: readonly Dim[] | undefined, m: number, k: number, allowance = 1): boolean {
   const spatial = dyDims?.slice(2);
   if (!spatial || !spatial.every((d) => typeof d === 'number')) return false;
   const o = (spatial as number[]).reduce((a, b) => a * b, 1);
-  return m * k <= o * (m + k);
+  return m * k <= allowance * o * (m + k);
 }
+
+/**
+ * The kernel-row weight gradient takes per-sample products up to partials twice its inputs:
+ * ResNet-20-style's 64-channel 8×8 stage (partials 1.2× the inputs) measured faster per sample
+ * than as one MatMul with the batch in the reduction (its six layers' dW 50-73 against 67-83 ms in
+ * the per-layer profile, the step 0.95× the CPU time in a same-process A/B, docs/training.md),
+ * and its one-MatMul form needs two Transposes of the batch.
+ */
+const ROWS_PER_SAMPLE_ALLOWANCE = 2;
 
 /** dY [N, M, O...] as [M, N·O]: one row per output channel. */
 function dyRows(ctx: GradContext, dy: Value, m: number): Value {
