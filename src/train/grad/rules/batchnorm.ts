@@ -82,8 +82,8 @@ export function registerBatchNorm(r: GradRuleSet): void {
         hooks.batchNorm({ node, mean: s.mean, variance: ctx.op('Mul', [s.variance, bessel(ctx, s.count)]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
         return { outputs: [s.y], saved: { xc: s.xc, invstd: s.invstd, count: s.count, scale } };
       }
-      // M = |X| / |C| entries per channel
-      const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
+      // M = |X| / |C| entries per channel (planes: N·P, shared by the BatchNorms of one plane size)
+      const count = plan.kind === 'planes' ? plan.count : ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
       let meanC: Value;
       let xc: Value;
       let varC: Value;
@@ -91,8 +91,7 @@ export function registerBatchNorm(r: GradRuleSet): void {
         // per-channel sums as one MatMul with a ones vector (channelSums); Xc = X - mean as an
         // inference-mode BatchNormalization (variance 1, epsilon 0: exactly fl(x - mean))
         meanC = ctx.op('Div', [channelSums(ctx, x, plan), count]);
-        const zeros = ctx.op('Mul', [scale, ctx.scalar(0)]);
-        const ones = ctx.op('Add', [zeros, ctx.scalar(1)]);
+        const { zeros, ones } = channelConstants(ctx, scale)!;
         xc = ctx.op('BatchNormalization', [x, ones, zeros, meanC, ones], { epsilon: attr.float(0) });
         ctx.setShape(xc, ctx.dims(x));
         varC = ctx.op('Div', [channelSums(ctx, ctx.op('Mul', [xc, xc]), plan), count]);
@@ -144,8 +143,9 @@ export function registerBatchNorm(r: GradRuleSet): void {
         const kOverM = ctx.op('Div', [k, count]);
         const b = ctx.op('Neg', [ctx.op('Mul', [ctx.op('Mul', [kOverM, ctx.op('Mul', [invstdC, invstdC])]), sumDyXc])]);
         const c = ctx.op('Neg', [ctx.op('Mul', [kOverM, sumDy])]);
-        const zeros = ctx.op('Mul', [k, ctx.scalar(0)]);
-        const ones = ctx.op('Add', [zeros, ctx.scalar(1)]);
+        const consts = channelConstants(ctx, scale);
+        const zeros = consts?.zeros ?? ctx.op('Mul', [k, ctx.scalar(0)]);
+        const ones = consts?.ones ?? ctx.op('Add', [zeros, ctx.scalar(1)]);
         const affine = (v: Value, s: Value, t: Value): Value => ctx.op('BatchNormalization', [v, s, t, zeros, ones], { epsilon: attr.float(0) });
         // rows: elementwise ops (see the forward)
         dX = rows ? ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [dy, k]), ctx.op('Mul', [xc, b])]), c]) : ctx.op('Add', [affine(dy, k, c), affine(xc, b, zeros)]);
@@ -172,7 +172,7 @@ export function registerBatchNorm(r: GradRuleSet): void {
 type MomentsPlan =
   | { kind: 'generic' }
   | { kind: 'columns'; channels: number; shape2d: Value }
-  | { kind: 'planes'; channels: number; positions: number; ones: Value };
+  | { kind: 'planes'; channels: number; positions: number; ones: Value; count: Value };
 
 /** The plan of each BatchNormalization's saved Xc, for its backward. */
 const plans = new WeakMap<Value, MomentsPlan>();
@@ -185,15 +185,35 @@ function momentsPlan(ctx: GradContext, x: Value, rank: number): MomentsPlan {
   if (typeof c !== 'number' || !spatial.every((v) => typeof v === 'number')) return { kind: 'generic' };
   const positions = (spatial as number[]).reduce((p, v) => p * v, 1);
   if (positions === 1) return { kind: 'columns', channels: c, shape2d: ctx.constI64([-1, c]) };
-  // a ones row [1, N] (a constant for a static batch, else ConstantOfShape of [1, N])
+  // the ones row [1, N] and the count N·P: constants for a static batch, else from Shape(x) at
+  // run time, built once per symbolic batch dim (and plane size) and shared
   const n = d[0];
-  const ones =
-    typeof n === 'number'
-      ? ctx.constF32(new Array<number>(n).fill(1), [1, n])
-      : ctx.op('ConstantOfShape', [ctx.op('Concat', [ctx.constI64([1]), ctx.op('Slice', [ctx.shapeOf(x), ctx.constI64([0]), ctx.constI64([1])])], { axis: attr.int(0) })], {
-          value: attr.tensor(Tensor.fromFloat32('', [1], Float32Array.of(1))),
-        });
-  return { kind: 'planes', channels: c, positions, ones };
+  if (typeof n === 'number') return { kind: 'planes', channels: c, positions, ones: ctx.constF32(new Array<number>(n).fill(1), [1, n]), count: ctx.scalar(n * positions) };
+  const batch = memo(ctx, typeof n === 'string' ? `batch|${n}` : null, () => ctx.op('Slice', [ctx.shapeOf(x), ctx.constI64([0]), ctx.constI64([1])]));
+  const ones = memo(ctx, typeof n === 'string' ? `ones|${n}` : null, () =>
+    ctx.op('ConstantOfShape', [ctx.op('Concat', [ctx.constI64([1]), batch], { axis: attr.int(0) })], { value: attr.tensor(Tensor.fromFloat32('', [1], Float32Array.of(1))) }),
+  );
+  const count = memo(ctx, typeof n === 'string' ? `count|${n}|${positions}` : null, () => ctx.op('Mul', [ctx.op('Cast', [batch], { to: attr.int(DataType.FLOAT) }), ctx.scalar(positions)]));
+  return { kind: 'planes', channels: c, positions, ones, count };
+}
+
+/** Values shared by the BatchNorms of one training graph (keyed by what they depend on; null: not shared). */
+const sharedValues = new WeakMap<GradContext, Map<string, Value>>();
+
+function memo(ctx: GradContext, key: string | null, make: () => Value): Value {
+  if (key === null) return make();
+  let m = sharedValues.get(ctx);
+  if (!m) sharedValues.set(ctx, (m = new Map()));
+  let v = m.get(key);
+  if (!v) m.set(key, (v = make()));
+  return v;
+}
+
+/** Constant per-channel zeros and ones [C] (the affine maps' mean and variance), when C is static. */
+function channelConstants(ctx: GradContext, scale: Value): { zeros: Value; ones: Value } | null {
+  const d = ctx.dims(scale);
+  if (!d || d.length !== 1 || typeof d[0] !== 'number') return null;
+  return { zeros: ctx.constF32(new Array<number>(d[0]).fill(0), [d[0]]), ones: ctx.constF32(new Array<number>(d[0]).fill(1), [d[0]]) };
 }
 
 /**
@@ -223,7 +243,7 @@ function rowsForward(ctx: GradContext, x: Value, scale: Value, bias: Value, eps:
   return { y, xc, mean: ctx.reshape(mean, flat), variance: ctx.reshape(variance, flat), invstd, count };
 }
 
-/** M/(M-1) (1 for M = 1): the unbiased variance of the running estimate. */
+/** M/(M-1) (1 for M = 1): the unbiased variance of the running estimate (once per count value). */
 function bessel(ctx: GradContext, count: Value): Value {
-  return ctx.op('Div', [count, ctx.op('Max', [ctx.op('Sub', [count, ctx.scalar(1)]), ctx.scalar(1)])]);
+  return memo(ctx, `bessel|${count.id}`, () => ctx.op('Div', [count, ctx.op('Max', [ctx.op('Sub', [count, ctx.scalar(1)]), ctx.scalar(1)])]));
 }
