@@ -50,6 +50,7 @@ export function registerLower(program: Command, io: CliIo): void {
     .option('--acc-samples <n>', on('accSamples', 'samples whose accumulators the testbench checks (default 2; 0 with weights in files)'))
     .option('--csim', on('csim', 'compile the project with g++ ($CXX) and run its testbench (C simulation)'))
     .option('--sim', on('sim', 'build the testbench with Verilator ($VERILATOR; Debian package verilator) and run it (RTL simulation)'))
+    .addOption(new Option('--simulator <name>', on('simulator', 'simulator of --sim: verilator (default) or icarus (Icarus Verilog, $IVERILOG/$VVP; Debian package iverilog: no C++ build, for small designs)')).choices(['verilator', 'icarus']))
     .option('--synth <target>', on('synth', 'synthesize the design (whole and per unit) with yosys ($YOSYS; Debian package yosys): xilinx (synth_xilinx: LUT/FF/CARRY/BRAM/DSP) or asic (standard cells: µm²), beside the estimates; writes synthesis.md and synthesis.json'))
     .option('--liberty <file>', on('liberty', 'Liberty library for --synth asic (default: OSU 0.18 µm from the Debian package qflow-tech-osu018)'))
     .option('--power', on('power', 'with --synth asic: gate-level switching-activity power of every stage on test images (each stage mapped to the cells, simulated beside its RTL through tb.v with Icarus Verilog, $IVERILOG; Debian package iverilog), dynamic (internal + switching) and leakage mW at --clock-mhz beside the asic unit-count estimate scaled to 180 nm; writes power.md and power.json'))

@@ -9,8 +9,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
-import { loadModel } from '../../src/onnx/io.js';
+import { loadModel, saveModel } from '../../src/onnx/io.js';
 import { lowerToVerilog } from '../../src/backends/verilog/index.js';
+import { quantize } from '../../src/drivers/quantize.js';
+import { buildPoolNet } from '../../zoo/topologies.js';
 
 const shared = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-cli-verilog-'));
 const QMODEL = path.join(shared, 'cnn.hbnn.onnx');
@@ -65,6 +67,22 @@ describe('lower --backend verilog', () => {
     expect(r.stderr).toMatch(/error\[lowering\]: verilog cannot map node "[^"]*c1[^"]*" \(unit\): its weights are fixed point .* \(the verilog backend maps the stages input, dwc, window, unit, /);
     expect(fs.existsSync(path.join(d, 'rtl'))).toBe(false);
   });
+
+  it('--sim --simulator icarus runs the testbench with Icarus Verilog (a tiny pooling net: average pools, LeakyRelu); --simulator without --sim is a usage error', async () => {
+    const d = tmpDir();
+    const m = buildPoolNet({ inputShape: [1, 8, 8], width: 2, hidden: 8 });
+    await quantize(m, { avgBits: 1.4, heuristic: 'middle-out' });
+    saveModel(m, path.join(d, 'p.onnx'));
+    const r = await cli(['lower', 'p.onnx', '--backend', 'verilog', '--sim', '--simulator', 'icarus', '--test-samples', '2', '--acc-samples', '1', '-o', 'rtl', '--json'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { summary: { sim: Record<string, unknown> } };
+    expect(j.summary.sim).toMatchObject({ simulator: 'icarus', ok: true, samples: 2, classMismatches: 0, logitMismatches: 0, accumulatorMismatches: 0 });
+    expect(fs.readFileSync(path.join(d, 'rtl', 'hbnn_top.v'), 'utf8')).toMatch(/hbnn_avgpool #\(/);
+    const bad = await cli(['lower', 'p.onnx', '--backend', 'verilog', '--simulator', 'icarus', '-o', 'rtl2'], { cwd: d });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--simulator chooses the simulator of --sim');
+    expect(fs.existsSync(path.join(d, 'rtl2'))).toBe(false);
+  }, 300_000);
 
   it('options of other backends are refused before anything is written', async () => {
     const d = workdir();

@@ -21,7 +21,7 @@ import { Pipeline } from '../../pass/manager.js';
 import { builtinPasses } from '../../../passes/registry.js';
 import { lowerAsic, loadTechFile, PAPER_ANCHOR_NAMES, type AsicOptions, type AsicReport } from '../../backends/asic/index.js';
 import { DEFAULT_TARGET_FPS, lowerVivadoHls, parseFolding, resolvePart, runCsim, type VivadoHlsOptions } from '../../backends/vivado-hls/index.js';
-import { lowerToVerilog, runVerilatorSim, VERILATOR_PACKAGE, type VerilogOptions } from '../../backends/verilog/index.js';
+import { ICARUS_PACKAGE, lowerToVerilog, runIcarusSim, runVerilatorSim, VERILATOR_PACKAGE, type VerilogOptions } from '../../backends/verilog/index.js';
 import { prepareSynth, runPower, runSynth } from '../lower-synth.js';
 import { loadDataset, type Normalization } from '../../data/index.js';
 import { inputNormalization } from '../normalize.js';
@@ -70,6 +70,7 @@ export interface LowerCliOptions {
   weights?: string;
   // verilog
   sim?: boolean;
+  simulator?: string;
   synth?: string;
   liberty?: string;
   power?: boolean;
@@ -110,6 +111,7 @@ const FLAG: Record<OptionKey, string> = {
   keepRowOrder: '--keep-row-order',
   weights: '--weights',
   sim: '--sim',
+  simulator: '--simulator',
   synth: '--synth',
   liberty: '--liberty',
   power: '--power',
@@ -125,7 +127,7 @@ const RANGE_KEYS: readonly OptionKey[] = ['rangeData', 'rangeSamples', 'normaliz
 export const DEFAULT_RANGE_SAMPLES = 64;
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
 const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS, ...RANGE_KEYS];
-const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'synth', 'liberty', 'power', 'powerImages', 'powerStages', 'keepRowOrder', ...BITIR_KEYS, ...RANGE_KEYS];
+const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'simulator', 'synth', 'liberty', 'power', 'powerImages', 'powerStages', 'keepRowOrder', ...BITIR_KEYS, ...RANGE_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -353,7 +355,11 @@ const verilogBackend: Backend = {
   prepare(o, cwd) {
     const opts: VerilogOptions = designOptions(o, cwd);
     // --sim needs Verilator: a missing tool is an error before anything is lowered or written.
-    if (o.sim) requireTool(process.env['VERILATOR'] ?? 'verilator', VERILATOR_PACKAGE);
+    // --simulator picks the simulator of --sim (Verilator by default; Icarus: no C++ build, for small designs).
+    if (o.simulator !== undefined && !o.sim) fail(ErrorCodes.INVALID_OPTION, '--simulator chooses the simulator of --sim: give --sim too', { option: '--simulator' });
+    const icarus = o.simulator === 'icarus';
+    if (o.sim && icarus) requireTool(process.env['IVERILOG'] ?? 'iverilog', ICARUS_PACKAGE);
+    else if (o.sim) requireTool(process.env['VERILATOR'] ?? 'verilator', VERILATOR_PACKAGE);
     const synth = prepareSynth(o, cwd, requireTool);
     return (model, data) => {
       const test = testDataOption(o, cwd, data, opts.testSamples ?? 8);
@@ -371,15 +377,15 @@ const verilogBackend: Backend = {
       };
       if (o.sim) {
         result.afterWrite = async (outDir) => {
-          const c = await runVerilatorSim(outDir);
+          const c = icarus ? await runIcarusSim(outDir) : await runVerilatorSim(outDir);
           const s = c.summary;
           const what = s ? `${formatCount(s.samples)} samples, ${formatCount(s.classMismatches)} class / ${formatCount(s.logitMismatches)} logit / ${formatCount(s.accumulatorMismatches)} accumulator mismatches` : 'no summary printed';
           if (!c.ok) {
             fail(ErrorCodes.TOOLCHAIN, `RTL simulation failed (${what}); the project is in ${outDir}\n${c.stdout.split('\n').slice(-12).join('\n')}`, { file: outDir });
           }
           return {
-            lines: [`RTL simulation passed (verilator): ${what}; build ${formatDuration(c.buildMs)}, run ${formatDuration(c.runMs)}`],
-            summary: { sim: { ok: c.ok, ...(s ? s : {}), buildMs: c.buildMs, runMs: c.runMs } },
+            lines: [`RTL simulation passed (${icarus ? 'icarus' : 'verilator'}): ${what}; build ${formatDuration(c.buildMs)}, run ${formatDuration(c.runMs)}`],
+            summary: { sim: { simulator: icarus ? 'icarus' : 'verilator', ok: c.ok, ...(s ? s : {}), buildMs: c.buildMs, runMs: c.runMs } },
           };
         };
       }
