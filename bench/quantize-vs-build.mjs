@@ -3,7 +3,9 @@
  * compiled dist/ of an earlier commit, e.g. `git worktree add /tmp/b REV && cd /tmp/b && npx tsc
  * -p tsconfig.json --outDir /tmp/base`) and against a plain `opt` re-save, on the AlexNet- or
  * VGG11-BN-sized random model (zoo/topologies.ts), run back to back in alternating order so
- * that both builds see the same load; checks that the two builds write the same bytes.
+ * that both builds see the same load; checks that the two builds write the same bytes, and
+ * when they do not, whether only the ai.hbnn function bodies differ (same initializers, nodes
+ * and metadata: exit 0) or the weights do (exit 1).
  *
  *   npx tsc -p tsconfig.json && node bench/quantize-vs-build.mjs --base /tmp/base [--model alexnet|vgg11-bn] [--reps 4] [--dir /tmp/x]
  *
@@ -65,6 +67,17 @@ for (const k of ['this', 'base']) {
 }
 console.log(`opt: ${(median(R.opt.map((x) => x.cpu)) / 1000).toFixed(2)} s CPU, ${(median(R.opt.map((x) => x.wall)) / 1000).toFixed(1)} s wall; load ${load()}`);
 const same = Buffer.compare(fs.readFileSync(file('.this.hbnn.onnx')), fs.readFileSync(file('.base.hbnn.onnx'))) === 0;
-console.log(`the two builds' quantized files are ${same ? 'byte-identical' : 'DIFFERENT'}`);
+// Files that differ: the same weights (every initializer's bytes), nodes and metadata, with
+// only the ai.hbnn function bodies changed (a build with another body), or not?
+let sameWeights = same;
+if (!same) {
+  const [a, b] = ['.this.hbnn.onnx', '.base.hbnn.onnx'].map((s) => lib.loadModel(file(s)));
+  const inits = (m) => [...m.graph.initializers.values()].map((v) => [v.name, v.constValue.dtype, v.constValue.dims.join(','), Buffer.from(v.constValue.toRawBytes()).toString('base64')].join(' '));
+  const nodes = (m) => m.graph.nodes.map((n) => `${n.domain}:${n.opType}(${n.inputs.map((v) => v?.name ?? '').join(',')})->${n.outputs.map((v) => v.name).join(',')}`);
+  const meta = (m) => JSON.stringify(m.metadataProps ?? null);
+  sameWeights = [inits, nodes, meta].every((f) => JSON.stringify(f(a)) === JSON.stringify(f(b)));
+  const bodies = (m) => m.functions.map((f) => `${f.name} (${f.node.length} nodes)`).join(', ');
+  console.log(`the two builds' quantized files differ; ${sameWeights ? 'same' : 'DIFFERENT'} initializers (weights), nodes and metadata; functions: this ${bodies(a)}, base ${bodies(b)}`);
+} else console.log("the two builds' quantized files are byte-identical");
 for (const s of ['.onnx', '.opt.onnx', '.this.hbnn.onnx', '.base.hbnn.onnx']) fs.rmSync(file(s), { force: true });
-if (!same) process.exitCode = 1;
+if (!sameWeights) process.exitCode = 1;

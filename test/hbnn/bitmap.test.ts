@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  binarizeWithBitMap,
   bitHistogram,
   countsFromDistribution,
   heteroBinarize,
@@ -176,6 +177,25 @@ describe('makeBitMap against a full-sort reference', () => {
             }
           }
         }
+      }
+    }
+  });
+
+  it('middle-out: the first round takes its whole boundary (one key per radix bucket) or part of it', () => {
+    // Evenly spaced magnitudes: near the 70% quantile every key has a radix bucket of its own,
+    // so quickselect takes the whole boundary (the pivot is its largest pair).
+    for (const n of [40, 41, 400, 4001]) {
+      const t = new Float32Array(n).map((_, j) => ((((j * 7919) % n) + 1) / n) * (j % 3 === 0 ? -1 : 1));
+      const counts = countsFromDistribution([0.7, 0.2, 0.1], n).counts;
+      const want = refBitMap(t, { heuristic: 'middle-out', counts });
+      for (const selector of ['radix', 'quickselect', 'sample'] as const) {
+        const got = makeBitMap(t, { heuristic: 'middle-out', dist: [0.7, 0.2, 0.1], selector });
+        expect(Array.from(got.bitMap)).toEqual(Array.from(want));
+        const fused = binarizeWithBitMap(t, { heuristic: 'middle-out', dist: [0.7, 0.2, 0.1], selector }, { dequantize: false });
+        const ref = heteroBinarize(t, want);
+        expect(Array.from(fused.map.bitMap)).toEqual(Array.from(want));
+        expect(Array.from(fused.bin.signs)).toEqual(Array.from(ref.signs));
+        expect(Array.from(fused.bin.scales)).toEqual(Array.from(ref.scales));
       }
     }
   });
