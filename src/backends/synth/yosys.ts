@@ -92,20 +92,12 @@ function safeName(name: string): string {
 
 const quote = (s: string): string => (/^[A-Za-z0-9_./+-]+$/.test(s) ? s : `"${s.replace(/(["\\])/g, '\\$1')}"`);
 
-/** A Verilog sized literal (8'h3C, 64'sd5): passed to chparam as a constant, not as a string. */
-const SIZED_LITERAL = /^\d+'[sS]?[bBoOdDhH][0-9a-fA-F_xXzZ]+$/;
-
-/** A parameter value as chparam takes it: numbers and sized literals as constants, anything else a string. */
-function paramValue(v: number | string): string {
-  return typeof v === 'number' ? String(v) : SIZED_LITERAL.test(v) ? v : JSON.stringify(v);
-}
-
 /** The yosys script of a run (also shown in reports). */
 export function yosysScript(spec: Pick<YosysRunSpec, 'files' | 'top' | 'params' | 'synth' | 'depthCutTypes' | 'beforeDepth' | 'after'>): string[] {
   const lines: string[] = [];
   const sources = [...spec.files.keys()].filter((f) => /\.s?v$/.test(f)).sort();
   for (const f of sources) lines.push(`read_verilog ${f.endsWith('.sv') ? '-sv ' : ''}-I . ${quote(safeName(f))}`);
-  for (const [k, v] of Object.entries(spec.params ?? {})) lines.push(`chparam -set ${k} ${paramValue(v)} ${quote(spec.top)}`);
+  for (const [k, v] of Object.entries(spec.params ?? {})) lines.push(`chparam -set ${k} ${typeof v === 'number' ? String(v) : JSON.stringify(v)} ${quote(spec.top)}`);
   lines.push(`hierarchy -check -top ${quote(spec.top)}`);
   lines.push(...spec.synth);
   lines.push('tee -q -o stat.json stat -json');

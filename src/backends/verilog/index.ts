@@ -8,7 +8,7 @@ export type { UnitConfig, UnitDesign } from './unit-design.js';
 export { unitModule, memFile, accFile, TRACE_BITS } from './unit.js';
 export { printModule, printFile } from './ast.js';
 export type { Module, Item, Stmt, Expr, Port, Param } from './ast.js';
-export { lowerToVerilog, TOP_MODULE, TB_MODULE, LIB_FILE, TOP_FILE, TB_FILE, SOURCES_FILE } from './design.js';
+export { lowerToVerilog, stageWrapper, TOP_MODULE, TB_MODULE, LIB_FILE, TOP_FILE, TB_FILE, SOURCES_FILE } from './design.js';
 export type { VerilogOptions, VerilogResult, VerilogStage, VerilogUnit } from './design.js';
 export { buildVerilatorSim, runSimBuild, runVerilatorSim, runIcarusSim, VERILATOR_PACKAGE, ICARUS_PACKAGE } from './sim.js';
 export type { SimOptions, SimResult, SimBuild, IcarusOptions } from './sim.js';

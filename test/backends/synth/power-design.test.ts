@@ -1,7 +1,9 @@
 /**
  * Gate-level power of a lowered design on real test images (designPower): a tiny quantized
  * CNN lowered to Verilog with two Fashion-MNIST test images in its testbench; its input stage
- * mapped to OSU 0.18 µm cells and simulated beside the RTL through tb.v. The toggles the VCD
+ * and its logit scale (a signed 64-bit multiplier parameter, which must reach the netlist
+ * signed) mapped to OSU 0.18 µm cells and simulated beside the RTL through tb.v, every output
+ * compared on every cycle. The toggles the VCD
  * gives the netlist's in_data port must equal those computed from the testbench's own input
  * file (tb_input.hex: the entries in the order the testbench feeds them), and the clock's must
  * equal two per window cycle.
@@ -41,9 +43,12 @@ describe('gate-level power of a design on test images', () => {
     expect(r.stages.map((s) => s.kind)).toContain('unit');
     const input = r.stages[0]!;
     expect(input).toMatchObject({ kind: 'input', instance: 'u_read_input', module: 'hbnn_dwc' });
-    const p = await designPower({ files: r.files, sources: r.sources, stages: r.stages, units: r.units, images: IMAGES }, { clockMhz: 100, stages: [input.name] });
-    expect(p.stages).toHaveLength(1);
-    expect(p.skipped).toEqual(r.stages.slice(1).map((s) => s.name));
+    const scale = r.stages.find((x) => x.kind === 'scale')!;
+    expect(scale.params['MULT']).toMatch(/^-?64'sd\d+$/);
+    const p = await designPower({ files: r.files, sources: r.sources, stages: r.stages, units: r.units, images: IMAGES }, { clockMhz: 100, stages: [input.name, scale.name] });
+    expect(p.stages.map((x) => x.name)).toEqual([input.name, scale.name]);
+    expect(p.skipped).toEqual(r.stages.filter((x) => x !== input && x !== scale).map((x) => x.name));
+    expect(p.stages[1]!.ports['out_data']!.rise.reduce((a, b) => a + b, 0)).toBeGreaterThan(0);
     const s = p.stages[0]!;
     expect(s.cells).toBeGreaterThan(20);
     // the independent count: the entries of tb_input.hex in feeding order, then back to entry 0
@@ -72,7 +77,7 @@ describe('gate-level power of a design on test images', () => {
     expect(s.mw.dynamic).toBeCloseTo(s.estimate.energyPj.dynamic * 1e-12 / (p.cycles / 100e6) * 1e3, 4);
     expect(s.mw.leakage).toBeGreaterThan(0);
     expect(s.model).toBeUndefined(); // not a matrix-vector unit
-    expect(p.total.mw.dynamic).toBe(s.mw.dynamic);
+    expect(p.total.mw.dynamic).toBeCloseTo(s.mw.dynamic + p.stages[1]!.mw.dynamic, 4);
     const md = renderPowerMarkdown(p);
     expect(md).toContain('| read_input | input |');
     expect(md).toContain('Not simulated (not selected)');
