@@ -28,6 +28,7 @@ export const lowerToBitir = definePass({
     { name: 'logit-bits', type: 'integer', doc: 'width of the logits', default: DEFAULT_LOWERING.logitBits, min: 2, max: 40 },
     { name: 'multiplier-bits', type: 'integer', doc: 'width of fixed-point scale multipliers', default: DEFAULT_LOWERING.multiplierBits, min: 2, max: 32 },
     { name: 'weight-bits', type: 'integer', doc: 'width of fixed-point weights of layers kept in float', default: DEFAULT_LOWERING.weightBits, min: 2, max: 24 },
+    { name: 'range-headroom-bits', type: 'integer', doc: 'integer bits kept above a calibrated stream range (used with calibrated ranges only)', default: DEFAULT_LOWERING.rangeHeadroomBits, min: 0, max: 16 },
   ],
   establishes: ['bit-ir-lowerable'],
   preserves: 'all',
@@ -43,6 +44,7 @@ export const lowerToBitir = definePass({
       logitBits: o['logit-bits'],
       multiplierBits: o['multiplier-bits'],
       weightBits: o['weight-bits'],
+      rangeHeadroomBits: o['range-headroom-bits'],
     };
     const program = lowerToBitIR(model, opts);
     for (const op of program.ops) ctx.stat(`op-${op.op}`);

@@ -84,7 +84,7 @@ export * as hbnn from './hbnn/index.js';
 export * from './train/index.js';
 
 // ---- bit-level IR and backends ------------------------------------------------------------
-export { lowerToBitIR, interpret, lowerBitIrFiles, bitProgramToJson, bitProgramFromJson, bitProgramToText, summarizeProgram, permuteRows, rowsPermutable } from './bitir/index.js';
+export { lowerToBitIR, measureStreamRanges, interpret, lowerBitIrFiles, bitProgramToJson, bitProgramFromJson, bitProgramToText, summarizeProgram, permuteRows, rowsPermutable } from './bitir/index.js';
 export type { BitProgram, InterpretOptions, InterpretResult } from './bitir/index.js';
 export { lowerVivadoHls, planVivadoHls, runCsim } from './backends/vivado-hls/index.js';
 export type { VivadoHlsOptions, VivadoHlsResult } from './backends/vivado-hls/index.js';

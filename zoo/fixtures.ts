@@ -15,14 +15,6 @@ export interface ZooFixture {
   shape: [number, number, number];
 }
 
-/**
- * Fixture and configuration ("name config") whose random weights leave the real network's own
- * top-2 margin below the default 12-bit fixed-point rounding on about 1% of inputs, so the
- * bit-level IR agrees with onnxruntime on fewer than 99.9% of them at the default precisions
- * (every difference explained and decided by the IR's rounding; docs/bit-ir.md §7).
- */
-export const LOW_MARGIN_FIXTURES: readonly string[] = ['squeezenet W1.4'];
-
 /** Every fixture topology of issue 16, small enough for a test (a few thousand weights). */
 export const ZOO_FIXTURES: readonly ZooFixture[] = [
   { name: 'resnet20', shape: [3, 32, 32], build: () => buildResNet20({ width: 4, blocks: 1 }) },

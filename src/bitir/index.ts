@@ -3,7 +3,8 @@
  * files (ir.json / ir.txt / summary.md) and per-layer cost figures. See docs/bit-ir.md.
  */
 export * from './types.js';
-export { lowerToBitIR, outputSize } from './lower.js';
+export { lowerToBitIR, outputSize, rangeFrac } from './lower.js';
+export { measureStreamRanges } from './ranges.js';
 export { permuteRows, permuteWeightRows, rowsPermutable } from './permute.js';
 export { interpret, type InterpretOptions, type InterpretResult } from './interpret.js';
 export { bitProgramToJson, bitProgramFromJson, bitProgramToText, summaryMarkdown, lowerBitIrFiles, typeToText } from './serialize.js';

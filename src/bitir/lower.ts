@@ -280,7 +280,8 @@ class Lowering {
     this.inputShape = dims as number[];
     const b = t.shape![0];
     this.batch = typeof b === 'number' ? b : undefined;
-    const id = this.addTensor(v.name, { kind: 'fixed', shape: [...this.inputShape], frac: this.opts.inputFrac, bits: this.opts.inputBits });
+    const frac = this.fracOf(v.name, this.opts.inputFrac, this.opts.inputBits);
+    const id = this.addTensor(v.name, { kind: 'fixed', shape: [...this.inputShape], frac, bits: this.opts.inputBits });
     this.ops.push({ op: 'input', id, nodes: [], source: v.name, output: id });
     this.map(v, id);
   }
@@ -349,6 +350,25 @@ class Lowering {
     return this.binStreams.has(v) ? [this.opts.binStreamFrac, this.opts.binStreamBits] : [this.opts.actFrac, this.opts.actBits];
   }
 
+  /**
+   * Fraction bits of the stream `name` of width `bits`: from its calibrated range when
+   * `streamRanges` has it (`rangeFrac`, §3), else `frac` (the class's fixed fraction).
+   */
+  private fracOf(name: string, frac: number, bits: number): number {
+    const r = this.opts.streamRanges?.[name];
+    const f = r === undefined ? undefined : rangeFrac(r, bits, this.opts.rangeHeadroomBits);
+    return f === undefined ? frac : Math.max(0, f);
+  }
+
+  /**
+   * The output fraction of an add/concat/avgpool: the inputs' common fraction `frac`, lowered
+   * when the output's calibrated range needs more integer bits than the output width `bits`
+   * has there (a residual sum can exceed both inputs).
+   */
+  private outputFrac(name: string, frac: number, bits: number): number {
+    return Math.min(frac, this.fracOf(name, frac, bits));
+  }
+
   /** Whether v reaches the graph output through layout-only nodes and a final Softmax. */
   private isLogits(v: Value): boolean {
     for (let i = 0; i < 8; i++) {
@@ -403,9 +423,10 @@ class Lowering {
         this.err(node, `the inputs have shapes ${xs.map((y) => `[${y.type.shape.join(',')}]`).join(' and ')}; a residual ${node.opType} needs equal shapes (no broadcasting)`);
       }
     }
-    const frac = this.commonFrac(xs.map((x) => x.type));
+    const common = this.commonFrac(xs.map((x) => x.type));
+    const bits = Math.max(...xs.map((x) => this.operand(node, x.type, common).bits));
+    const frac = this.outputFrac(node.outputs[0]!.name, common, bits);
     const ops = xs.map((x) => this.operand(node, x.type, frac));
-    const bits = Math.max(...ops.map((o) => o.bits));
     const id = this.addTensor(node.outputs[0]!.name, { kind: 'fixed', shape: [...shape], frac, bits });
     this.ops.push({ op: 'add', id, nodes: [node.name], inputs: xs.map((x) => x.id), operands: ops.map((o) => o.operand), output: id });
     this.map(node.outputs[0]!, id);
@@ -427,9 +448,10 @@ class Lowering {
         this.err(node, `inputs of shapes ${xs.map((y) => `[${y.type.shape.join(',')}]`).join(', ')} differ outside the channel axis`);
       }
     }
-    const frac = this.commonFrac(xs.map((x) => x.type));
+    const common = this.commonFrac(xs.map((x) => x.type));
+    const bits = Math.max(...xs.map((x) => this.operand(node, x.type, common).bits));
+    const frac = this.outputFrac(node.outputs[0]!.name, common, bits);
     const ops = xs.map((x) => this.operand(node, x.type, frac));
-    const bits = Math.max(...ops.map((o) => o.bits));
     const channels = xs.reduce((a, x) => a + x.type.shape[0]!, 0);
     const id = this.addTensor(node.outputs[0]!.name, { kind: 'fixed', shape: [channels, ...rest], frac, bits });
     this.ops.push({ op: 'concat', id, nodes: [node.name], inputs: xs.map((x) => x.id), operands: ops.map((o) => o.operand), output: id });
@@ -457,8 +479,10 @@ class Lowering {
       countIncludePad = node.attrInt('count_include_pad', 0) === 1;
     }
     const [oh, ow] = this.windowOutput(node);
-    const frac = this.commonFrac([t]);
-    const { operand, bits } = this.operand(node, t, frac);
+    const common = this.commonFrac([t]);
+    const bits = this.operand(node, t, common).bits;
+    const frac = this.outputFrac(node.outputs[0]!.name, common, bits);
+    const { operand } = this.operand(node, t, frac);
     const divisors = avgPoolDivisors(t.shape, w, oh, ow, countIncludePad);
     const counts = [...new Set(divisors)].sort((a, b) => a - b);
     if (counts[0]! <= 0) this.err(node, 'a window covers no input position');
@@ -981,10 +1005,15 @@ class Lowering {
     this.map(binarizer.outputs[0]!, id);
   }
 
-  private emitRequantize(chain: Node[], accId: string, shape: number[], terms: AccTerm[], accBound: number[], f: Affine, frac: number, bits: number, out: Value): void {
+  /** `frac`: the class's fixed fraction of the output stream (its calibrated range may raise it, `fracOf`). */
+  private emitRequantize(chain: Node[], accId: string, shape: number[], terms: AccTerm[], accBound: number[], f: Affine, classFrac: number, bits: number, out: Value): void {
     const channels = shape[0]!;
-    let maxAbs = 0;
-    for (const t of terms) for (let c = 0; c < channels; c++) maxAbs = Math.max(maxAbs, Math.abs(f.a[c]! * t.coef[c]! * 2 ** frac));
+    let unitMax = 0;
+    for (const t of terms) for (let c = 0; c < channels; c++) unitMax = Math.max(unitMax, Math.abs(f.a[c]! * t.coef[c]!));
+    let frac = this.fracOf(out.name, classFrac, bits);
+    // A fraction from a range stops where one accumulator unit needs the whole multiplier width at shift 1.
+    while (frac > classFrac && roundHalfUp(unitMax * 2 ** (frac + 1)) >= 2 ** (this.opts.multiplierBits - 1)) frac--;
+    const maxAbs = unitMax * 2 ** frac;
     let shift = chooseShift(maxAbs, this.opts.multiplierBits);
     const build = (): { multipliers: number[][]; bias: number[] } => ({
       multipliers: terms.map((t) => t.coef.map((x, c) => roundHalfUp(f.a[c]! * x * 2 ** (frac + shift)))),
@@ -1197,6 +1226,20 @@ export function composeMonotone(p: readonly number[], codes: readonly number[], 
 }
 
 /** The nodes the graph outputs depend on (dead-code elimination as a view of the graph). */
+/**
+ * The most fraction bits F a stream of width `bits` can have when its entries reach |x| ≤ range
+ * and `headroom` integer bits stay free above it: range · 2^F < 2^(bits − 1 − headroom) (at
+ * most 62). Undefined for a range that is 0 or not finite (no information).
+ */
+export function rangeFrac(range: number, bits: number, headroom: number): number | undefined {
+  if (!(range > 0) || !Number.isFinite(range)) return undefined;
+  const limit = 2 ** (bits - 1 - headroom);
+  let f = Math.min(62, Math.floor(Math.log2(limit / range)));
+  while (range * 2 ** f >= limit) f--;
+  while (f < 62 && range * 2 ** (f + 1) < limit) f++;
+  return f;
+}
+
 /** Ops through which a binarizer's input is still the same real-valued stream (docs/bit-ir.md §3). */
 const STREAM_OPS = new Set(['Relu', 'Clip', 'LeakyRelu', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Add', 'Sum', 'Sub', 'Mul', 'Div', 'BatchNormalization', 'Concat', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze', 'Transpose', 'Identity', 'Dropout']);
 

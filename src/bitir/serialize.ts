@@ -212,7 +212,7 @@ export function bitProgramToText(p: BitProgram): string {
   const o = p.options;
   const lines = [
     `bit-ir ${p.format}  graph "${p.source.graph}"  weights ${p.source.avgWeightBits.toFixed(3)} bits avg${p.source.avgActivationBits !== undefined ? `, activations ${p.source.avgActivationBits.toFixed(3)} bits avg` : ''}`,
-    `fixed point: input ${o.inputBits}b frac ${o.inputFrac}; activations ${o.actBits}b frac ${o.actFrac}; logits ${o.logitBits}b frac ${o.logitFrac}; multipliers ${o.multiplierBits}b; kept weights ${o.weightBits}b`,
+    `fixed point: input ${o.inputBits}b frac ${o.inputFrac}; activations ${o.actBits}b frac ${o.actFrac}; logits ${o.logitBits}b frac ${o.logitFrac}; multipliers ${o.multiplierBits}b; kept weights ${o.weightBits}b${o.streamRanges ? `; fractions of ${Object.keys(o.streamRanges).length} streams from calibrated ranges (headroom ${o.rangeHeadroomBits} bit${o.rangeHeadroomBits === 1 ? '' : 's'}; each tensor's frac below)` : ''}`,
     `input ${p.input.name} ${shapeStr(p.input.shape)} -> outputs logits %${p.outputs.logits}, class %${p.outputs.class}`,
     '',
     'weights:',

@@ -451,6 +451,21 @@ export interface LoweringOptions {
   multiplierBits: number;
   /** Width of fixed-point weights of layers the quantizer kept in float. */
   weightBits: number;
+  /**
+   * Integer bits kept above a stream's calibrated range (`streamRanges`): a stream whose
+   * entries reached |x| ≤ r on the calibration data gets the most fraction bits F its width B
+   * allows with |x| < 2^(B−1−F−rangeHeadroomBits) for every |x| ≤ r (docs/bit-ir.md §3,
+   * "Fraction bits from calibrated ranges").
+   */
+  rangeHeadroomBits: number;
+  /**
+   * Calibrated ranges of the fixed-point streams: ONNX value name → the largest |x| it took on
+   * calibration data (`measureStreamRanges`, src/bitir/ranges.ts). A stream named here gets its
+   * fraction bits from its range and its class's width (input, activations, binarizer streams,
+   * logits) instead of the class's fixed fraction; the widths do not change. Absent: the fixed
+   * fractions of the class.
+   */
+  streamRanges?: Readonly<Record<string, number>>;
 }
 
 export const DEFAULT_LOWERING: Readonly<LoweringOptions> = Object.freeze({
@@ -464,6 +479,7 @@ export const DEFAULT_LOWERING: Readonly<LoweringOptions> = Object.freeze({
   logitBits: 32,
   multiplierBits: 24,
   weightBits: 12,
+  rangeHeadroomBits: 1,
 });
 
 /**

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, tmpDir } from './helpers.js';
 import { BACKENDS } from '../../src/cli/run/lower.js';
 import { loadModel } from '../../src/onnx/io.js';
-import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR } from '../../src/bitir/index.js';
+import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR, measureStreamRanges } from '../../src/bitir/index.js';
 import { lowerAsic } from '../../src/backends/asic/index.js';
 import { lowerVivadoHls } from '../../src/backends/vivado-hls/index.js';
 import { FMNIST_NORMALIZATION, loadDataset } from '../../src/data/index.js';
@@ -54,6 +54,22 @@ describe('lower --backend bit-ir', () => {
     const p = bitProgramFromJson(fs.readFileSync(path.join(d, 'ir', 'ir.json'), 'utf8'));
     expect(p.options).toEqual(lowerToBitIR(loadModel(QMODEL), { inputBits: 16, inputFrac: 12, actBits: 18 }).options);
     for (const f of j.files) expect(fs.statSync(path.join(d, 'ir', f.name)).size).toBe(f.bytes);
+  });
+
+  it('--range-data: each stream\'s fraction bits from its range on those samples (measureStreamRanges), widths unchanged', async () => {
+    const d = workdir();
+    const r = await cli(['lower', 'q.onnx', '--backend', 'bit-ir', '--range-data', 'fmnist-mini:train', '--range-samples', '16', '--normalize', 'fmnist', '-o', 'ir', '--json'], { cwd: d });
+    expect(r.code, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as { summary: { streamRanges: { samples: number; streams: number } } };
+    const m = loadModel(QMODEL);
+    const ranges = measureStreamRanges(m, loadDataset('fmnist-mini:train', { normalize: FMNIST_NORMALIZATION, limit: 16 }).images);
+    expect(j.summary.streamRanges).toEqual({ data: 'fmnist-mini:train', samples: 16, streams: Object.keys(ranges).length });
+    const p = bitProgramFromJson(fs.readFileSync(path.join(d, 'ir', 'ir.json'), 'utf8'));
+    expect(p).toEqual(lowerToBitIR(m, { streamRanges: ranges }));
+    const fixed = lowerToBitIR(m);
+    const kinds = (q: typeof p): string[] => q.tensors.map((t) => (t.type.kind === 'fixed' ? `${t.type.bits}` : t.type.kind));
+    expect(kinds(p)).toEqual(kinds(fixed));
+    expect(p.tensors.map((t) => (t.type.kind === 'fixed' ? t.type.frac : -1))).not.toEqual(fixed.tensors.map((t) => (t.type.kind === 'fixed' ? t.type.frac : -1)));
   });
 });
 
@@ -183,6 +199,9 @@ describe('lower errors: nothing written', () => {
     ['a missing technology file', ['--backend', 'asic', '--tech', 'none.json'], 3, 'file-not-found'],
     ['an unknown FPGA part', ['--backend', 'vivado-hls', '--part', 'xc9z999'], 2, 'invalid-option'],
     ['--normalize without --test-data', ['--backend', 'vivado-hls', '--normalize', 'fmnist'], 2, 'invalid-option'],
+    ['--range-samples without --range-data', ['--backend', 'bit-ir', '--range-samples', '8'], 2, 'invalid-option'],
+    ['--range-data for asic', ['--backend', 'asic', '--from-bit-ir', '--range-data', 'fmnist-mini:train'], 2, 'invalid-option'],
+    ['range data that is missing', ['--backend', 'bit-ir', '--range-data', 'nowhere/'], 3, 'file-not-found'],
     ['an asic option for vivado-hls', ['--backend', 'vivado-hls', '--tech', 't.json'], 2, 'invalid-option'],
     ['a vivado-hls option for bit-ir', ['--backend', 'bit-ir', '--keep-row-order'], 2, 'invalid-option'],
     ['a missing folding file', ['--backend', 'vivado-hls', '--folding', 'fold.json'], 3, 'file-not-found'],

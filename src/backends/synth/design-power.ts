@@ -259,7 +259,7 @@ export function renderPowerMarkdown(p: DesignPower): string {
   const lines = [
     `# Switching-activity power (${p.liberty.name}, ${p.liberty.voltage} V, ${p.clockMhz} MHz)`,
     '',
-    `${p.images} test image${p.images === 1 ? '' : 's'} through tb.v, ${formatCount(p.cycles)} clock cycles from the end of reset to the last class (images back to back, pipeline fill and drain included); ` +
+    `${p.images} image${p.images === 1 ? '' : 's'} of the testbench's inputs through tb.v, ${formatCount(p.cycles)} clock cycles from the end of reset to the last class (images back to back, pipeline fill and drain included); ` +
       `every gate-level netlist agreed with its RTL instance on every cycle and the testbench passed. ${p.delays ? "Simulated with the cell models' path delays (glitches, unfiltered: an upper bound)." : 'Zero-delay simulation (functional toggles, no glitches: a lower bound).'}`,
     '',
     '| stage | kind | cells | µm² | activity | internal mW | switching mW | dynamic mW | leakage mW | nJ / image | unit-count model nJ / image (28 nm) | × ' + p.energyScale.toFixed(1) + ' | model mW |',

@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { loadModel } from '../../onnx/io.js';
 import type { Model } from '../../ir/graph.js';
-import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR, summarizeProgram, type LoweringOptions } from '../../bitir/index.js';
+import { bitProgramFromJson, lowerBitIrFiles, lowerToBitIR, measureStreamRanges, summarizeProgram, type LoweringOptions } from '../../bitir/index.js';
 import { LOWERING_CANONICALIZATION } from '../../bitir/lower.js';
 import { Pipeline } from '../../pass/manager.js';
 import { builtinPasses } from '../../../passes/registry.js';
@@ -46,6 +46,8 @@ export interface LowerCliOptions {
   logitFrac?: string;
   multiplierBits?: string;
   fixedWeightBits?: string;
+  rangeData?: string;
+  rangeSamples?: string;
   // asic
   tech?: string;
   scaling?: 'units' | 'paper';
@@ -88,6 +90,8 @@ const FLAG: Record<OptionKey, string> = {
   logitFrac: '--logit-frac',
   multiplierBits: '--multiplier-bits',
   fixedWeightBits: '--fixed-weight-bits',
+  rangeData: '--range-data',
+  rangeSamples: '--range-samples',
   tech: '--tech',
   scaling: '--scaling',
   clockMhz: '--clock-mhz',
@@ -116,9 +120,14 @@ const FLAG: Record<OptionKey, string> = {
 };
 
 const BITIR_KEYS: readonly OptionKey[] = ['inputBits', 'inputFrac', 'fixedActBits', 'fixedActFrac', 'logitBits', 'logitFrac', 'multiplierBits', 'fixedWeightBits'];
+/** Calibrated stream fractions (the bit-level lowering of bit-ir, vivado-hls and verilog; the asic cost does not depend on fractions). */
+const RANGE_KEYS: readonly OptionKey[] = ['rangeData', 'rangeSamples', 'normalize'];
+
+/** Calibration samples --range-data reads by default. */
+export const DEFAULT_RANGE_SAMPLES = 64;
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
-const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS];
-const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'simulator', 'synth', 'liberty', 'power', 'powerImages', 'powerStages', 'keepRowOrder', ...BITIR_KEYS];
+const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS, ...RANGE_KEYS];
+const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'simulator', 'synth', 'liberty', 'power', 'powerImages', 'powerStages', 'keepRowOrder', ...BITIR_KEYS, ...RANGE_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;
@@ -132,9 +141,17 @@ export interface BackendResult {
   afterWrite?: (outDir: string) => Promise<{ lines: string[]; summary: Record<string, unknown> }>;
 }
 
-/** What runLower resolves from the loaded model for the backends (the input normalization of --test-data). */
+/** What runLower resolves from the loaded model for the backends. */
 export interface LowerData {
+  /** The input normalization of --test-data and --range-data. */
   normalize?: Normalization;
+  /** Calibrated stream ranges from --range-data (`measureStreamRanges`), for the bit-level lowering. */
+  streamRanges?: Record<string, number>;
+}
+
+/** The bit-level lowering options of the flags, with the calibrated ranges of --range-data. */
+function withRanges(lowering: Partial<LoweringOptions>, data: LowerData): Partial<LoweringOptions> {
+  return data.streamRanges ? { ...lowering, streamRanges: data.streamRanges } : lowering;
 }
 
 export interface Backend {
@@ -154,7 +171,7 @@ export function bitIrLoweringOptions(o: LowerCliOptions): Partial<LoweringOption
   const r: Partial<LoweringOptions> = {};
   const width = (v: string | undefined, k: OptionKey): number | undefined => (v === undefined ? undefined : parseIntOption(v, FLAG[k], 1));
   const frac = (v: string | undefined, k: OptionKey): number | undefined => (v === undefined ? undefined : parseIntOption(v, FLAG[k], 0));
-  const set = <K extends keyof LoweringOptions>(key: K, v: number | undefined): void => {
+  const set = <K extends Exclude<keyof LoweringOptions, 'streamRanges'>>(key: K, v: number | undefined): void => {
     if (v !== undefined) r[key] = v;
   };
   set('inputBits', width(o.inputBits, 'inputBits'));
@@ -180,11 +197,11 @@ export function bitIrLoweringOptions(o: LowerCliOptions): Partial<LoweringOption
 const bitIrBackend: Backend = {
   name: 'bit-ir',
   summary: 'the bit-level IR: ir.json (the program), ir.txt (readable listing), summary.md (per-layer costs)',
-  options: () => BITIR_KEYS,
+  options: () => [...BITIR_KEYS, ...RANGE_KEYS],
   prepare(o) {
     const lowering = bitIrLoweringOptions(o);
-    return (model) => {
-      const files = lowerBitIrFiles(model, lowering);
+    return (model, data) => {
+      const files = lowerBitIrFiles(model, withRanges(lowering, data));
       const program = bitProgramFromJson(files.get('ir.json') as string);
       const t = summarizeProgram(program).totals;
       return {
@@ -271,8 +288,6 @@ function designOptions(o: LowerCliOptions, cwd: string): VivadoHlsOptions {
   if (o.folding !== undefined) opts.folding = parseFolding(readJsonOption(o.folding, '--folding', cwd));
   if (o.testSamples !== undefined) opts.testSamples = parseIntOption(o.testSamples, '--test-samples', 1);
   if (o.accSamples !== undefined) opts.accSamples = parseIntOption(o.accSamples, '--acc-samples', 0);
-  if (o.normalize !== undefined && o.testData === undefined) fail(ErrorCodes.INVALID_OPTION, '--normalize applies to --test-data', { option: '--normalize' });
-  if (o.normalize !== undefined) parseNormalizeOption(o.normalize); // checked before the model is loaded
   const lowering = bitIrLoweringOptions(o);
   if (Object.keys(lowering).length > 0) opts.lowering = lowering;
   return opts;
@@ -298,6 +313,7 @@ const vivadoHlsBackend: Backend = {
     return (model, data) => {
       const test = testDataOption(o, cwd, data, opts.testSamples ?? 8);
       if (test) opts.testData = test;
+      if (data.streamRanges) opts.lowering = withRanges(opts.lowering ?? {}, data);
       const r = lowerVivadoHls(model, opts);
       const t = r.estimates.total;
       const result: BackendResult = {
@@ -348,6 +364,7 @@ const verilogBackend: Backend = {
     return (model, data) => {
       const test = testDataOption(o, cwd, data, opts.testSamples ?? 8);
       if (test) opts.testData = test;
+      if (data.streamRanges) opts.lowering = withRanges(opts.lowering ?? {}, data);
       const r = lowerToVerilog(model, opts);
       const t = r.estimates.total;
       const result: BackendResult = {
@@ -452,18 +469,34 @@ export async function runLower(model: string, o: LowerCliOptions, io: CliIo, log
   const input = path.resolve(io.cwd, model);
   const outDir = path.resolve(io.cwd, o.out ?? deriveOutputPath(model, `.${backend.name}`));
   preflightCliOutputs([cliOutput(outDir, 'folder', '-o', io.cwd)], [input], io.cwd);
+  if (o.normalize !== undefined && o.testData === undefined && o.rangeData === undefined) fail(ErrorCodes.INVALID_OPTION, '--normalize applies to --test-data and --range-data', { option: '--normalize' });
+  if (o.normalize !== undefined) parseNormalizeOption(o.normalize); // checked before the model is loaded
+  if (o.rangeSamples !== undefined && o.rangeData === undefined) fail(ErrorCodes.INVALID_OPTION, '--range-samples applies to --range-data', { option: '--range-samples' });
+  const rangeSamples = o.rangeSamples === undefined ? DEFAULT_RANGE_SAMPLES : parseIntOption(o.rangeSamples, '--range-samples', 1);
   const lower = backend.prepare(o, io.cwd);
   log.progress(`loading ${displayPath(input, io.cwd)}`);
   const m = loadModel(input);
   log.progress(`canonicalizing (${LOWERING_CANONICALIZATION})`);
   const canon = await canonicalizeForLowering(m);
   const data: LowerData = {};
-  if (o.testData !== undefined) {
-    const norm = inputNormalization(m, o.normalize, displayPath(input, io.cwd), log, o.testData);
+  const dataSpec = o.testData ?? o.rangeData;
+  if (dataSpec !== undefined) {
+    const norm = inputNormalization(m, o.normalize, displayPath(input, io.cwd), log, dataSpec);
     if (norm.normalize) data.normalize = norm.normalize;
+  }
+  let rangeLine: string | undefined;
+  if (o.rangeData !== undefined) {
+    log.progress(`measuring stream ranges on ${o.rangeData}`);
+    const ds = loadDataset(resolveDataSpec(o.rangeData, io.cwd), { limit: rangeSamples, ...(data.normalize ? { normalize: data.normalize } : {}), decodeTensor: decodeDataTensor });
+    data.streamRanges = measureStreamRanges(m, ds.images, bitIrLoweringOptions(o));
+    rangeLine = `stream fractions from calibrated ranges: ${Object.keys(data.streamRanges).length} streams on ${ds.count} samples of ${o.rangeData}`;
   }
   log.progress(`lowering to ${backend.name}`);
   const result = lower(m, data);
+  if (rangeLine) {
+    result.lines.push(rangeLine);
+    result.summary['streamRanges'] = { data: o.rangeData, samples: rangeSamples, streams: Object.keys(data.streamRanges!).length };
+  }
   result.lines.push(`canonicalization: ${canon.pipeline} (${canon.changed.length ? `changed by ${canon.changed.join(', ')}` : 'nothing to change'})`);
   result.summary['canonicalization'] = { pipeline: canon.pipeline, changed: canon.changed };
   log.progress(`writing ${displayPath(outDir, io.cwd)}`);
