@@ -8,7 +8,9 @@
  * (test/backends/vivado-hls/csim.test.ts) runs 200 images; this runs the full 1,000.
  *
  *   npx tsc && node bench/hls-csim.mjs [--limit 1000] [--acc 10] [--opt O2] [--target-fps 5000]
- *   node bench/hls-csim.mjs --zoo [--only resnet20,squeezenet] [--limit 1000] [--acc 10]
+ *   node bench/hls-csim.mjs --zoo [--only resnet20,squeezenet] [--limit 1000] [--acc 10] [--calibrated]
+ *   (--calibrated: each stream's fraction bits from its range on the calibration images,
+ *   docs/bit-ir.md §3; default the fixed fractions)
  *
  * --zoo: instead, every issue-16 fixture topology at test size (zoo/fixtures.ts: ResNet-20-,
  * MobileNetV2-, SqueezeNet-style, MobileNet-V1, the pooling net, the PyTorch-style export),
@@ -36,20 +38,23 @@ async function zooMain(args) {
   for (const f of ZOO_FIXTURES.filter((z) => !args.only || args.only.includes(z.name))) {
     const calib = path.join(ROOT, 'bench/out/hls-csim-zoo', `${f.name}-calib.npy`);
     fs.mkdirSync(path.dirname(calib), { recursive: true });
-    writeNpy(calib, { dtype: 'float32', shape: [64, ...f.shape], data: padImagesTo(train.images, 64, f.shape) });
+    const calibImages = padImagesTo(train.images, 64, f.shape);
+    writeNpy(calib, { dtype: 'float32', shape: [64, ...f.shape], data: calibImages });
     const data = padImagesTo(test.images, test.count, f.shape);
     for (const config of ['W1.4', 'W1.4A1.4']) {
       const m = f.build();
       const acts = config === 'W1.4A1.4' ? { actBits: 1.4, actHeuristic: 'middle-out' } : {};
       await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', ...acts, calibData: `npy:${calib}`, calibLimit: 64 });
       const t0 = performance.now();
-      const r = lowerVivadoHls(m, { targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
+      // --calibrated: each stream's fraction bits from its range on the 64 calibration images (bit-ir.md §3)
+      const lowering = args.calibrated ? { streamRanges: lib.measureStreamRanges(m, calibImages) } : {};
+      const r = lowerVivadoHls(m, { lowering, targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
       const lowerMs = performance.now() - t0;
       const dir = path.join(ROOT, 'bench/out/hls-csim-zoo', `${f.name}-${config}`);
       fs.rmSync(dir, { recursive: true, force: true });
       writeFilesAtomic(dir, r.files);
       const sim = await runCsim(dir, { optLevel: args.opt });
-      const res = { topology: f.name, config, images: test.count, accImages: Math.min(args.acc, test.count), ok: sim.ok, ...sim.summary, lowerMs: Math.round(lowerMs), compileMs: Math.round(sim.compileMs), runMs: Math.round(sim.runMs), opt: args.opt };
+      const res = { topology: f.name, config, fractions: args.calibrated ? 'calibrated' : 'fixed', images: test.count, accImages: Math.min(args.acc, test.count), ok: sim.ok, ...sim.summary, lowerMs: Math.round(lowerMs), compileMs: Math.round(sim.compileMs), runMs: Math.round(sim.runMs), opt: args.opt };
       results.push(res);
       console.log(`${f.name} ${config}: ${sim.ok ? 'PASS' : 'FAIL'} — ${test.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.design.units.length} units); lower ${(lowerMs / 1000).toFixed(1)} s, compile ${(sim.compileMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`);
       if (!sim.ok) console.log(sim.stdout);
@@ -60,7 +65,7 @@ async function zooMain(args) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2), { limit: 1000, acc: 10, opt: 'O2', targetFps: 5000, zoo: false, only: (s) => s.split(',') });
+  const args = parseArgs(process.argv.slice(2), { limit: 1000, acc: 10, opt: 'O2', targetFps: 5000, zoo: false, calibrated: false, only: (s) => s.split(',') });
   if (args.zoo) return zooMain(args);
   const ds = fmnistImages(args.limit);
   const results = [];

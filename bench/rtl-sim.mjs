@@ -8,7 +8,9 @@
  * the same folding; this runs all four on 1,000.
  *
  *   npx tsc && node bench/rtl-sim.mjs [--limit 1000] [--acc 4] [--opt O1] [--config W1.4A1.4-row] [--timeout 3600]
- *   node bench/rtl-sim.mjs --zoo [--only resnet20,squeezenet] [--limit 100] [--acc 4] [--target-fps 5000]
+ *   node bench/rtl-sim.mjs --zoo [--only resnet20,squeezenet] [--limit 100] [--acc 4] [--target-fps 5000] [--calibrated]
+ *   (--calibrated: each stream's fraction bits from its range on the calibration images,
+ *   docs/bit-ir.md §3; default the fixed fractions)
  *
  * --zoo: instead, every issue-16 fixture topology at test size (zoo/fixtures.ts: ResNet-20-,
  * MobileNetV2-, SqueezeNet-style, MobileNet-V1, the pooling net, the PyTorch-style export),
@@ -44,14 +46,17 @@ async function zooMain(args) {
   for (const f of ZOO_FIXTURES.filter((z) => !args.only || args.only.includes(z.name))) {
     const calib = path.join(ROOT, 'bench/out/rtl-sim-zoo', `${f.name}-calib.npy`);
     fs.mkdirSync(path.dirname(calib), { recursive: true });
-    writeNpy(calib, { dtype: 'float32', shape: [64, ...f.shape], data: padImagesTo(train.images, 64, f.shape) });
+    const calibImages = padImagesTo(train.images, 64, f.shape);
+    writeNpy(calib, { dtype: 'float32', shape: [64, ...f.shape], data: calibImages });
     const data = padImagesTo(test.images, test.count, f.shape);
     for (const config of ['W1.4', 'W1.4A1.4']) {
       const m = f.build();
       const acts = config === 'W1.4A1.4' ? { actBits: 1.4, actHeuristic: 'middle-out' } : {};
       await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', ...acts, calibData: `npy:${calib}`, calibLimit: 64 });
       const t0 = performance.now();
-      const r = lowerToVerilog(m, { targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
+      // --calibrated: each stream's fraction bits from its range on the 64 calibration images (bit-ir.md §3)
+      const lowering = args.calibrated ? { streamRanges: lib.measureStreamRanges(m, calibImages) } : {};
+      const r = lowerToVerilog(m, { lowering, targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
       const lowerMs = performance.now() - t0;
       const dir = path.join(ROOT, 'bench/out/rtl-sim-zoo', `${f.name}-${config}`);
       fs.rmSync(dir, { recursive: true, force: true });
@@ -62,6 +67,7 @@ async function zooMain(args) {
       const res = {
         topology: f.name,
         config,
+        fractions: args.calibrated ? 'calibrated' : 'fixed',
         images: test.count,
         accImages: Math.min(args.acc, test.count),
         stages: r.design.stages.length,
@@ -88,7 +94,7 @@ async function zooMain(args) {
 }
 
 async function main() {
-  const args = parseArgs(process.argv.slice(2), { limit: Number, acc: 4, opt: 'O1', config: undefined, timeout: 3600, zoo: false, only: (s) => s.split(','), targetFps: 5000 });
+  const args = parseArgs(process.argv.slice(2), { limit: Number, acc: 4, opt: 'O1', config: undefined, timeout: 3600, zoo: false, calibrated: false, only: (s) => s.split(','), targetFps: 5000 });
   if (args.zoo) return zooMain(args);
   args.limit ??= 1000;
   const ds = fmnistImages(args.limit);

@@ -36,6 +36,25 @@ export interface BitMapOptions extends DistributionSpec {
   out?: Uint8Array;
   /** Selection algorithm; 'auto' (default) picks by size. All give the same bit map; for tests and benchmarks. */
   selector?: Selector;
+  /**
+   * Bounds remembered from an earlier call on a similar tensor (the same layer one training
+   * step before): the sampled selections try them first, and fall back to sampling when the
+   * exact counts reject them. The bit map is the same with or without (any bounds that pass
+   * the count check give the same selection); only the work differs. Updated in place.
+   */
+  warm?: WarmBounds;
+}
+
+/**
+ * Per (round, group) key bounds [lo, hi] for the next sampled-style selection (the last
+ * successful one's band, recentred on its c-th smallest key) and how many keys fell inside
+ * the last one's bounds; see `BitMapOptions.warm`.
+ */
+export class WarmBounds {
+  readonly slots = new Map<number, [lo: number, hi: number, inside: number]>();
+  /** Counters: warm bounds that held, and those the counts rejected. */
+  hits = 0;
+  misses = 0;
 }
 
 /** A bit map and what it achieved. */

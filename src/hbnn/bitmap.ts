@@ -35,6 +35,7 @@ import {
   type BitMapOptions,
   type BitMapResult,
   type Heuristic,
+  type WarmBounds,
 } from './bitmap-common.js';
 import { checkOut, failBitMapEntry, groupSize, sumAbsChecked } from './validate.js';
 
@@ -48,6 +49,7 @@ export {
   checkSeed,
   ResidualTrack,
   selectionRounds,
+  WarmBounds,
   type Heuristic,
   type BitMapOptions,
   type BitMapResult,
@@ -811,27 +813,38 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
       }
       const wStart = w;
       let pass: AssignPass | undefined;
-      if (selector === 'sample' || (selector === 'auto' && m >= RADIX_MIN_CANDIDATES)) {
-        // Bounds from a sample; exact counts decide whether they hold.
-        const [lo, hi, expected] = sampleBounds(src, ps, pe, c, g + b * groups);
-        const capacity = Math.min(m, 2 * expected + 1024);
-        pass = secondPass(round, ps, pe, lo, hi, wStart, capacity);
-        const need = c - pass.taken;
-        if (need < 0 || need > pass.nb || pass.nb > capacity || selectionStats.rejectSamples) {
-          selectionStats.fallbacks++;
-          if (round.residual?.kept !== undefined) {
-            // The failed pass compacted the list: its candidates are the entries it gave b or last.
-            const end = rebuildLastCandidates(map, b, g * size, (g + 1) * size, idx!, ps);
-            if (end !== ps + m) fail(ErrorCodes.INTERNAL, 'bit map: candidate rebuild lost entries', { round: b });
-          } else if (idx !== null && next !== null) {
-            // The in-place list lost this round's selected entries: rebuild the group's
-            // candidates (unassigned or assigned b just now) from the map, in index order.
-            ps = wStart;
-            const end = rebuildCandidates(map, b, g * size, (g + 1) * size, idx, ps);
-            if (end !== ps + m) fail(ErrorCodes.INTERNAL, 'bit map: candidate rebuild lost entries', { round: b });
-          }
-          pass = undefined;
+      const sampled = selector === 'sample' || (selector === 'auto' && m >= RADIX_MIN_CANDIDATES);
+      const slot = g + b * groups;
+      /** A second pass over bounds [lo, hi] that are only a guess: undefined (the candidates restored) when the exact counts reject them. */
+      const tryBounds = (lo: number, hi: number, capacity: number): AssignPass | undefined => {
+        const p = secondPass(round, ps, ps + m, lo, hi, wStart, capacity);
+        const need = c - p.taken;
+        if (!(need < 0 || need > p.nb || p.nb > capacity || selectionStats.rejectSamples)) return p;
+        if (round.residual?.kept !== undefined) {
+          // The failed pass compacted the list: its candidates are the entries it gave b or last.
+          const end = rebuildLastCandidates(map, b, g * size, (g + 1) * size, idx!, ps);
+          if (end !== ps + m) fail(ErrorCodes.INTERNAL, 'bit map: candidate rebuild lost entries', { round: b });
+        } else if (idx !== null && next !== null) {
+          // The in-place list lost this round's selected entries: rebuild the group's
+          // candidates (unassigned or assigned b just now) from the map, in index order.
+          ps = wStart;
+          const end = rebuildCandidates(map, b, g * size, (g + 1) * size, idx, ps);
+          if (end !== ps + m) fail(ErrorCodes.INTERNAL, 'bit map: candidate rebuild lost entries', { round: b });
         }
+        return undefined;
+      };
+      const remembered = sampled ? opts.warm?.slots.get(slot) : undefined;
+      if (remembered !== undefined) {
+        // Bounds from the previous call (warm start): the same checks as sampled bounds.
+        pass = tryBounds(remembered[0], remembered[1], Math.min(m, 2 * remembered[2] + 1024));
+        if (pass === undefined) opts.warm!.misses++;
+        else opts.warm!.hits++;
+      }
+      if (sampled && pass === undefined) {
+        // Bounds from a sample; exact counts decide whether they hold.
+        const [lo, hi, expected] = sampleBounds(src, ps, ps + m, c, g + b * groups);
+        pass = tryBounds(lo, hi, Math.min(m, 2 * expected + 1024));
+        if (pass === undefined) selectionStats.fallbacks++;
       }
       if (pass === undefined) {
         if (selector === 'quickselect' || (selector === 'auto' && m < RADIX_MIN_CANDIDATES)) {
@@ -845,6 +858,7 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
       // The boundary: the smallest (key, index) pairs complete the count.
       const need = c - pass.taken;
       quickSelectPairs(pass.bk, pass.bj, pass.nb, need);
+      if (sampled && opts.warm !== undefined) rememberBounds(opts.warm, slot, pass, need);
       if (fillsMap(round)) {
         // The map already holds b for them: drop them from the list by their pair (at most
         // the need-th smallest, at position need - 1 after the selection; all of the
@@ -883,6 +897,21 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
     count = w;
   }
   return result;
+}
+
+/**
+ * Keeps bounds for the next call's warm start: the successful pass's band, recentred on the
+ * c-th smallest key (at position need - 1 after the selection), in key-bit order.
+ */
+function rememberBounds(warm: WarmBounds, slot: number, pass: AssignPass, need: number): void {
+  let { lo, hi } = pass;
+  if (need > 0 && hi < 0xffffffff) {
+    const pivot = pass.bk[need - 1]!;
+    const half = Math.ceil((hi - lo) / 2);
+    lo = Math.max(0, pivot - half);
+    hi = Math.min(0xfffffffe, pivot + half);
+  }
+  warm.slots.set(slot, [lo, hi, pass.nb]);
 }
 
 /** Counts of a bit map per bitwidth and its average. */

@@ -49,6 +49,8 @@ export {
   /** bitHistogram from a binarization's active counts (no pass over the map). */
   binarizationHistogram,
   HEURISTICS,
+  /** Selection bounds kept between calls on a slowly changing tensor (warm start; same bit map). */
+  WarmBounds,
   type Heuristic,
   type BitMapOptions,
   type BitMapResult,

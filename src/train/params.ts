@@ -15,7 +15,7 @@ import type { Model, Value } from '../ir/graph.js';
 import { Tensor } from '../ir/tensor.js';
 import { DataType } from '../ir/dtype.js';
 import { fail, ErrorCodes } from '../errors.js';
-import { binarizeWithBitMap, heteroBinarize, residualBinarize, type Binarization } from '../hbnn/index.js';
+import { binarizeWithBitMap, heteroBinarize, residualBinarize, WarmBounds, type Binarization } from '../hbnn/index.js';
 import { layerBinarization, layerQuantResult, quantizeLayerWeight, type LayerQuantResult, type LayerQuantSpec, type WeightHeuristic } from '../quant/weights.js';
 import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
 import { readQuantRecord, updateAverageWeightBits, weightGranularity, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
@@ -33,6 +33,8 @@ interface StepBuffers {
   out: Float32Array;
   signs: Uint8Array;
   bitMap: Uint8Array;
+  /** The bit map selections' bounds of the previous step (a warm start: the same bit map, less work). */
+  warm: WarmBounds;
 }
 
 /** Re-binarizes one layer's latent weight as its quantization record says. */
@@ -44,6 +46,11 @@ export class WeightBinarizer {
   /** Bit map kept fixed (channel-major), when bit maps are frozen. */
   frozen: Uint8Array | null = null;
   private buffers: StepBuffers | undefined;
+  /**
+   * Whether `binarize(w, true)` starts its bit map selections from the previous step's bounds
+   * (identical results either way; off for A/B benchmarks).
+   */
+  warmStart = true;
 
   constructor(record: WeightRecord, layout: ChannelLayout) {
     this.record = record;
@@ -74,7 +81,7 @@ export class WeightBinarizer {
     if (frozen) return { bin: heteroBinarize(cm, frozen, opts), bitMap: frozen };
     if (homogeneousBits > 0) return { bin: residualBinarize(cm, homogeneousBits, opts), bitMap: new Uint8Array(cm.length).fill(homogeneousBits) };
     // bit map and binarization in one call (bit-identical to makeBitMap then heteroBinarize)
-    const { map, bin } = binarizeWithBitMap(cm, { ...mapOpts, ...(buffers ? { out: buffers.bitMap } : {}) }, opts);
+    const { map, bin } = binarizeWithBitMap(cm, { ...mapOpts, ...(buffers ? { out: buffers.bitMap, ...(this.warmStart ? { warm: buffers.warm } : {}) } : {}) }, opts);
     return { bin, bitMap: map.bitMap };
   }
 
@@ -87,10 +94,15 @@ export class WeightBinarizer {
     let buffers: StepBuffers | undefined;
     if (reuse) {
       const n = w.length;
-      buffers = this.buffers ??= { out: new Float32Array(n), signs: new Uint8Array(n), bitMap: new Uint8Array(n) };
+      buffers = this.buffers ??= { out: new Float32Array(n), signs: new Uint8Array(n), bitMap: new Uint8Array(n), warm: new WarmBounds() };
     }
     const { bin } = this.binarizeChannelMajor(w, this.frozen, buffers);
     return fromChannelMajor(bin.dequantized, this.dims, this.layout.channelAxis, (n) => new Float32Array(n));
+  }
+
+  /** Warm-start bounds that held and that were rejected so far (see `warmStart`). */
+  get warmStats(): { hits: number; misses: number } {
+    return { hits: this.buffers?.warm.hits ?? 0, misses: this.buffers?.warm.misses ?? 0 };
   }
 
   /** Fixes the bit map to the one `w` gives now. */
