@@ -12,10 +12,19 @@
  *   npm run bench:synth-designs     # = tsc && node bench/synth-designs.mjs
  *   node bench/synth-designs.mjs [--only W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200]
  *
+ * Memories: the Verilog's ROMs (weights, masks, multipliers, thresholds, biases) and line buffers
+ * are synchronous-read `hbnn_rom`/`hbnn_ram` instances: synth_xilinx maps them to block RAM
+ * (ROMs deeper than 64 words) or LUTs; the ASIC run keeps them as black boxes (macros) priced by
+ * the per-bit model of src/backends/synth/memory.ts, reported beside the synthesized logic.
+ *
  * Results are cached per design and target in bench/out/synth-cache/design-<name>-<target>-<hash>.json
  * (keyed by the synthesized files and the yosys version), the summary goes to
- * bench/out/synth-designs.json, the tables between the SYNTH-DESIGNS markers of both docs.
+ * bench/out/synth-designs.json, the tables between the SYNTH-DESIGNS markers of both docs. The
+ * docs are updated from whatever is cached, so designs can be synthesized one at a time
+ * (`--only NAME --target T`, e.g. in the background under nice) and the tables written last
+ * (`--cached`: no synthesis, only the cached results).
  */
+import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -41,13 +50,14 @@ const DESIGNS = [
 ];
 
 function parseArgs(argv) {
-  const a = { only: undefined, targets: ['xilinx', 'asic'], docs: true, timeout: 7200 };
+  const a = { only: undefined, targets: ['xilinx', 'asic'], docs: true, timeout: 7200, cached: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--only') a.only = argv[++i].split(',');
     else if (k === '--target') a.targets = argv[++i].split(',');
     else if (k === '--no-docs') a.docs = false;
     else if (k === '--timeout') a.timeout = Number(argv[++i]);
+    else if (k === '--cached') a.cached = true;
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -73,8 +83,15 @@ async function synthDesign(d, target, args) {
   const v = lowerToVerilog(m, { folding: FOLDING, testSamples: 1, accSamples: 0 });
   const files = synthFiles(v);
   const file = await cacheFile(d.name, files, target);
-  const memoryBits = v.units.reduce((s, u) => s + unitMemoryBits(v.files, u), 0);
-  if (fs.existsSync(file)) return { ...JSON.parse(fs.readFileSync(file, 'utf8')), cached: true };
+  const memoryBits = { rom: memoryBitsOf(v.memories, 'rom'), ram: memoryBitsOf(v.memories, 'ram') };
+  if (fs.existsSync(file)) return { ...JSON.parse(fs.readFileSync(file, 'utf8')), memoryBits, cached: true };
+  if (args.cached) {
+    // --cached: the newest result of this design and target for an earlier emitter output, labelled as such
+    const prefix = `design-${d.name}-${target}-`;
+    const older = fs.existsSync(CACHE) ? fs.readdirSync(CACHE).filter((f) => f.startsWith(prefix)).map((f) => path.join(CACHE, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs) : [];
+    if (!older.length) throw new Error('not synthesized yet (no cached result)');
+    return { ...JSON.parse(fs.readFileSync(older[0], 'utf8')), memoryBits, cached: true, earlier: path.basename(older[0]) };
+  }
   console.error(`${d.name} ${target}: synthesizing (hierarchical)`);
   const t0 = performance.now();
   const r = await synthesizeVerilog({ ...v, files }, { target, flatten: false, timeoutMs: args.timeout * 1000, onRun: (w) => console.error(`  yosys: ${w}`) });
@@ -86,20 +103,27 @@ async function synthDesign(d, target, args) {
     report: r.report,
     estimates: r.estimates,
     seconds: Math.round((performance.now() - t0) / 1000),
+    commit: gitCommit(),
   };
   fs.mkdirSync(CACHE, { recursive: true });
   writeFileAtomic(file, `${JSON.stringify(out)}\n`);
   return out;
 }
 
-/** Bits of a unit's $readmemh memories (weights, masks, multipliers, thresholds, biases): lines × hex digits × 4. */
-function unitMemoryBits(files, u) {
-  let bits = 0;
-  for (const f of u.memories) {
-    const lines = (files.get(f) ?? '').split('\n').filter((l) => l.trim() !== '');
-    bits += lines.reduce((s, l) => s + 4 * l.trim().length, 0);
+/** The commit the synthesized Verilog was emitted by (with "+" when the work tree had changes). */
+function gitCommit() {
+  try {
+    const c = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: ROOT, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).trim() !== '';
+    return `${c}${dirty ? '+' : ''}`;
+  } catch {
+    return undefined;
   }
-  return bits;
+}
+
+/** Bits of the design's memories of one kind (ROMs: weights, masks, multipliers, thresholds, biases; RAMs: line buffers). */
+function memoryBitsOf(memories, kind) {
+  return memories.filter((m) => m.kind === kind).reduce((s, m) => s + m.width * m.depth, 0);
 }
 
 const n = (x) => (x === undefined ? '' : Math.round(x).toLocaleString('en-US'));
@@ -115,72 +139,88 @@ async function main() {
         const r = await synthDesign(d, target, args);
         res.push({ design: d, r });
         const t = r.report.total;
-        console.log(`${d.name} ${target}: ${t.xilinx ? `${t.xilinx.luts} LUT (${t.xilinx.lutMemory} as memory), ${t.xilinx.ffs} FF, ${t.xilinx.carry} CARRY4, ${t.xilinx.dsp} DSP, ${t.xilinx.bram18} BRAM18` : `${t.asic.areaUm2} µm², ${t.asic.cells} cells`}; ${r.seconds ?? 0} s${r.cached ? ' (cached)' : ''}`);
+        const mem = t.memory ? ` logic + ${t.memory.areaUm2 ?? '?'} µm² memory macros (model; ${t.memory.romBits} ROM + ${t.memory.ramBits} RAM bits)` : '';
+        console.log(`${d.name} ${target}: ${t.xilinx ? `${t.xilinx.luts} LUT (${t.xilinx.lutMemory} as memory), ${t.xilinx.ffs} FF, ${t.xilinx.carry} CARRY4, ${t.xilinx.dsp} DSP, ${t.xilinx.bram18} BRAM18` : `${t.asic.areaUm2} µm²${mem}, ${t.asic.cells} cells`}; ${r.seconds ?? 0} s${r.cached ? ' (cached)' : ''}`);
       } catch (e) {
-        console.log(`${d.name} ${target}: FAILED ${e.message.split('\n')[0]}`);
+        console.log(`${d.name} ${target}: ${args.cached ? 'not synthesized' : 'FAILED'} ${e.message.split('\n')[0]}`);
         res.push({ design: d, error: e.message.split('\n')[0], target });
       }
     }
   }
   const get = (name, target) => res.find((x) => x.design.name === name && x.r?.target === target)?.r;
   const est = (r, k) => r?.estimates.find((e) => e.name === 'total')?.[k];
+  const logic = (a) => a?.report.total.asic.areaUm2;
+  const memory = (a) => a?.report.total.memory?.areaUm2;
+  const total = (a) => (logic(a) === undefined ? undefined : logic(a) + (memory(a) ?? 0));
 
   // Whole designs: estimate vs synthesis.
-  const whole = [
-    '| design | LUT synth | of which LUT as memory | FF | CARRY4 | DSP | LUT est (FINN-R) | err | LUT fitted | err | µm² synth (OSU 0.18 µm) | µm² scaled (28→180 nm) | err | µm² fitted | err | yosys s (xilinx / asic) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  const fpga = [
+    '| design | ROM / RAM bits | LUT synth | of which LUT as memory | FF | CARRY4 | BRAM18 | DSP | LUT est (FINN-R) | err | LUT fitted | err | yosys s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  const asic = [
+    '| design | µm² logic (synth, OSU 0.18 µm) | µm² memory macros (model) | µm² total | µm² scaled est (28→180 nm) | err vs total | µm² fitted est | err vs total | err vs logic | yosys s |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const d of DESIGNS) {
     const x = get(d.name, 'xilinx');
     const a = get(d.name, 'asic');
-    if (!x && !a) continue;
     const xt = x?.report.total.xilinx;
-    const at = a?.report.total.asic;
-    whole.push(
-      `| fmnist-cnn ${d.name} | ${n(xt?.luts)} | ${n(xt?.lutMemory)} | ${n(xt?.ffs)} | ${n(xt?.carry)} | ${xt?.dsp ?? ''} | ${n(est(x, 'luts'))} | ${err(est(x, 'luts'), xt?.luts)} | ${n(est(x, 'lutsFitted'))} | ${err(est(x, 'lutsFitted'), xt?.luts)} | ${n(at?.areaUm2)} | ${n(est(a, 'areaUm2'))} | ${err(est(a, 'areaUm2'), at?.areaUm2)} | ${n(est(a, 'areaFittedUm2'))} | ${err(est(a, 'areaFittedUm2'), at?.areaUm2)} | ${x?.seconds ?? ''} / ${a?.seconds ?? ''} |`,
-    );
+    const bits = (x ?? a)?.memoryBits;
+    if (x) fpga.push(`| fmnist-cnn ${d.name} | ${n(bits?.rom)} / ${n(bits?.ram)} | ${n(xt.luts)} | ${n(xt.lutMemory)} | ${n(xt.ffs)} | ${n(xt.carry)} | ${n(xt.bram18)} | ${xt.dsp} | ${n(est(x, 'luts'))} | ${err(est(x, 'luts'), xt.luts)} | ${n(est(x, 'lutsFitted'))} | ${err(est(x, 'lutsFitted'), xt.luts)} | ${x.seconds ?? ''} |`);
+    if (a) asic.push(`| fmnist-cnn ${d.name} | ${n(logic(a))} | ${n(memory(a))} | ${n(total(a))} | ${n(est(a, 'areaUm2'))} | ${err(est(a, 'areaUm2'), total(a))} | ${n(est(a, 'areaFittedUm2'))} | ${err(est(a, 'areaFittedUm2'), total(a))} | ${err(est(a, 'areaFittedUm2'), logic(a))} | ${a.seconds ?? ''} |`);
   }
-  // Per unit of the W1.4A1.4 design (or the first synthesized).
   const failed = res.filter((x) => x.error).map((x) => `${x.design.name} ${x.target}: ${x.error}`);
+  const earlier = res.filter((x) => x.r?.earlier).map((x) => `${x.design.name} ${x.r.target} (${x.r.earlier}${x.r.commit ? `, commit ${x.r.commit}` : ''})`);
 
   // Table 2 on the whole design.
   const t2 = DESIGNS.filter((d) => d.bits !== undefined).map((d) => ({ bits: d.bits, x: get(d.name, 'xilinx'), a: get(d.name, 'asic') }));
   const b0 = t2[0];
   const rel = (v, base) => (v === undefined || !base ? '' : (v / base).toFixed(2));
+  const lut = (x) => x?.report.total.xilinx.luts;
+  const bram = (x) => x?.report.total.xilinx.bram18;
   const t2Table = [
-    '| avg weight bits | LUT synth | rel. to 1 bit | paper FPGA (linear, b) | LUT est | rel. | µm² synth | rel. to 1 bit | paper ASIC ((b/2)²·4 = b²) | µm² scaled est | rel. |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| avg weight bits | LUT synth | rel. to 1 bit | BRAM18 | rel. | paper FPGA (linear, b) | LUT est | rel. | µm² logic | rel. | µm² logic + memory | rel. to 1 bit | paper ASIC ((b/2)²·4 = b²) | µm² scaled est | rel. |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...t2
       .filter((r) => r.x || r.a)
-      .map((r) => {
-        const l = r.x?.report.total.xilinx.luts;
-        const a = r.a?.report.total.asic.areaUm2;
-        return `| ${r.bits} | ${n(l)} | ${rel(l, b0.x?.report.total.xilinx.luts)} | ${r.bits.toFixed(2)} | ${n(est(r.x, 'luts'))} | ${rel(est(r.x, 'luts'), est(b0.x, 'luts'))} | ${n(a)} | ${rel(a, b0.a?.report.total.asic.areaUm2)} | ${(r.bits * r.bits).toFixed(2)} | ${n(est(r.a, 'areaUm2'))} | ${rel(est(r.a, 'areaUm2'), est(b0.a, 'areaUm2'))} |`;
-      }),
+      .map(
+        (r) =>
+          `| ${r.bits} | ${n(lut(r.x))} | ${rel(lut(r.x), lut(b0.x))} | ${n(bram(r.x))} | ${rel(bram(r.x), bram(b0.x))} | ${r.bits.toFixed(2)} | ${n(est(r.x, 'luts'))} | ${rel(est(r.x, 'luts'), est(b0.x, 'luts'))} | ${n(logic(r.a))} | ${rel(logic(r.a), logic(b0.a))} | ${n(total(r.a))} | ${rel(total(r.a), total(b0.a))} | ${(r.bits * r.bits).toFixed(2)} | ${n(est(r.a, 'areaUm2'))} | ${rel(est(r.a, 'areaUm2'), est(b0.a, 'areaUm2'))} |`,
+      ),
   ];
   const secs = ((performance.now() - t0) / 1000).toFixed(0);
   const folding = Object.entries(FOLDING.layers).map(([k, f]) => `${k} PE ${f.pe} SIMD ${f.simd}`).join(', ');
+  const model = res.find((x) => x.r?.report.macros?.model)?.r.report.macros.model;
   const block = `<!-- SYNTH-DESIGNS:START (bench/synth-designs.mjs) -->
 
-The bundled Fashion-MNIST CNN, Verilog backend at the folding of the RTL simulation (${folding}), synthesized whole and hierarchically (yosys \`synth_xilinx -noiopad\` / \`synth\` + abc to OSU 0.18 µm, without \`-flatten\`: each module once, totals per instance). Memories (weights, masks, multipliers, thresholds) are in the figures: LUTs as ROM on the FPGA, logic on the ASIC (no SRAM macros).
+The bundled Fashion-MNIST CNN, Verilog backend at the folding of the RTL simulation (${folding}), synthesized whole and hierarchically (yosys \`synth_xilinx -noiopad\` / \`synth\` + abc to OSU 0.18 µm, without \`-flatten\`: each module once, totals per instance). Memories are synchronous-read ROMs (weights, masks, multipliers, thresholds, biases) and line-buffer RAMs: on the FPGA yosys maps them to block RAM (ROMs deeper than 64 words) or LUTs; on the ASIC they are black boxes (macros), priced by a per-bit model${model ? ` (${model.name}: ${model.basis}; ROM ${model.romUm2PerBit} µm²/bit, RAM ${model.ramUm2PerBit} µm²/bit)` : ''}, **not synthesized**: the logic column is yosys's, the memory column is the model's.
 
-${whole.join('\n')}
+FPGA (xc7):
+
+${fpga.length > 2 ? fpga.join('\n') : 'none synthesized'}
+
+ASIC (OSU 0.18 µm):
+
+${asic.length > 2 ? asic.join('\n') : 'none synthesized'}
 
 Table 2 on the synthesized whole design (W b A1, one bitwidth per output row, rows grouped on the PEs; same folding at every b):
 
-${t2Table.join('\n')}
-${failed.length ? `\nNot synthesized: ${failed.join('; ')}.\n` : ''}
-Generated by \`node bench/synth-designs.mjs\` (${secs} s with the cache of bench/out/synth-cache).
+${t2Table.length > 2 ? t2Table.join('\n') : 'none synthesized'}
+${failed.length ? `\nNot synthesized: ${failed.join('; ')}.\n` : ''}${earlier.length ? `\nSynthesized from an earlier emitter output than the current one (the cache key is the text of every synthesized file): ${earlier.join('; ')}.\n` : ''}
+Generated by \`node bench/synth-designs.mjs${args.cached ? ' --cached' : ''}\` (${secs} s with the cache of bench/out/synth-cache; yosys seconds per run above).
 
 <!-- SYNTH-DESIGNS:END -->`;
   if (args.docs && !args.only && res.some((x) => x.r)) {
     for (const f of ['docs/fpga-results.md', 'docs/asic-results.md']) replaceBlock(path.join(ROOT, f), block);
   }
   writeJson('bench/out/synth-designs.json', res.map((x) => ({ design: x.design.name, ...(x.r ? { target: x.r.target, total: x.r.report.total, units: x.r.report.units, estimates: x.r.estimates, memoryBits: x.r.memoryBits, seconds: x.r.seconds } : { error: x.error }) })));
-  console.log(whole.join('\n'));
+  console.log(fpga.join('\n'));
+  console.log();
+  console.log(asic.join('\n'));
   console.log();
   console.log(t2Table.join('\n'));
-  if (failed.length) process.exitCode = 1;
+  if (failed.length && !args.cached) process.exitCode = 1;
 }
 
 function replaceBlock(file, block) {

@@ -10,7 +10,8 @@ import { asicUnitTally, fittedLuts, nodeScaledTech, tallyArea, OSU018_AREA_FIT, 
 import { DEFAULT_LIBERTY } from './liberty.js';
 import { renderSynthMarkdown, type SynthEstimate } from './render.js';
 import { synthesize } from './index.js';
-import type { SynthOptions, SynthReport } from './types.js';
+import type { SynthMemory, SynthOptions, SynthReport } from './types.js';
+import { MEMORY_MODULES } from '../verilog/memories.js';
 
 /** What synthesis needs of a lowered Verilog design (the verilog backend's result). */
 export interface LoweredVerilog {
@@ -18,7 +19,9 @@ export interface LoweredVerilog {
   top: string;
   /** The synthesizable sources (no testbench), in reading order. */
   sources: readonly string[];
-  units: readonly { module: string; layer: string; stage: UnitStage }[];
+  units: readonly { module: string; layer: string; instance?: string; stage: UnitStage }[];
+  /** Its memories (ROMs, line buffers): asic synthesis keeps them as macros and prices them (memory.ts). */
+  memories?: readonly SynthMemory[];
   /** The vivado-hls estimate of the same folding. */
   estimates: FpgaEstimate;
 }
@@ -32,13 +35,19 @@ export interface DesignSynthesis {
 
 /**
  * Synthesizes a lowered design whole and per unit (the units are named by their layer).
- * The testbench and other non-source files stay out; memory images go along.
+ * The testbench and other non-source files stay out; memory images go along. asic: the
+ * memories (hbnn_rom, hbnn_ram) are macros by default (black boxes priced by memory.ts;
+ * `macros: []` synthesizes them as logic).
  */
 export async function synthesizeVerilog(v: LoweredVerilog, o: SynthOptions): Promise<DesignSynthesis> {
   const files = new Map<string, string>();
   const sources = new Set(v.sources);
   for (const [k, text] of v.files) if (sources.has(k) || !/\.(s?v|vh|f|json|md|txt)$/.test(k)) files.set(k, text);
-  const report = await synthesize({ files, top: v.top, units: v.units.map((u) => ({ name: u.layer, module: u.module })) }, o);
+  const macros = o.macros ?? (o.target === 'asic' ? [...MEMORY_MODULES] : undefined);
+  const report = await synthesize(
+    { files, top: v.top, units: v.units.map((u) => ({ name: u.layer, module: u.module, ...(u.instance ? { instance: u.instance } : {}) })), ...(v.memories ? { memories: v.memories } : {}) },
+    { ...o, ...(macros ? { macros } : {}) },
+  );
   const estimates: SynthEstimate[] = [];
   const defaultLib = o.target === 'asic' && (o.liberty === undefined || o.liberty === DEFAULT_LIBERTY);
   const scaled = nodeScaledTech(180).area;

@@ -14,12 +14,15 @@ import { loadLiberty, resolveLiberty, DEFAULT_LIBERTY, DEFAULT_LIBERTY_PACKAGE }
 import { defaultYosys, netlistModule, runYosys, yosysScript, yosysVersion, YOSYS_PACKAGE } from './yosys.js';
 import { SYNTH_FORMAT, SYNTH_TARGETS, type SynthDesign, type SynthOptions, type SynthReport, type SynthRun, type SynthTarget } from './types.js';
 import { asicResources, sequentialTypes, xilinxResources, XILINX_SEQUENTIAL_TYPES } from './resources.js';
+import { MEMORY_MODEL_018, priceMemories } from './memory.js';
 
 export { DEFAULT_LIBERTY, DEFAULT_LIBERTY_PACKAGE, YOSYS_PACKAGE, loadLiberty, resolveLiberty, yosysVersion };
 export { parseLiberty } from './liberty.js';
 export type { Liberty, LibertyCell } from './liberty.js';
 export { netlistModule, parseLtp, parseLtpModules, parseStatJson, parseStatModules } from './yosys.js';
 export { asicResources, xilinxResources } from './resources.js';
+export { MEMORY_MODEL_018, priceMemories } from './memory.js';
+export type { MemoryAreaModel, MemoryMacros } from './memory.js';
 export type { AsicResources, AsicCellCount, XilinxResources } from './resources.js';
 
 export { SYNTH_FORMAT, SYNTH_TARGETS } from './types.js';
@@ -61,7 +64,12 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
   const files = toMap(design.files);
   const liberty = o.target === 'asic' ? loadLiberty(resolveLiberty(o.liberty)) : undefined;
   const version = await yosysVersion(yosys);
-  const cut = o.depth === false ? undefined : liberty ? sequentialTypes(liberty) : [...XILINX_SEQUENTIAL_TYPES];
+  if (o.macros?.length && o.target !== 'asic') fail(ErrorCodes.INVALID_OPTION, `memory macros (black boxes) only apply to asic synthesis, not ${o.target}`, { option: 'macros' });
+  const macros = o.target === 'asic' && o.macros?.length ? [...o.macros] : undefined;
+  // the memory model is for the default library's node (0.18 µm); another library gets bits only
+  const model = macros && liberty?.file === resolveLiberty(undefined) ? MEMORY_MODEL_018 : undefined;
+  const memoriesUnder = (prefix: string | undefined) => (design.memories ?? []).filter((m) => prefix === undefined || m.path.startsWith(`${prefix}.`));
+  const cut = o.depth === false ? undefined : liberty ? [...sequentialTypes(liberty), ...(macros ?? [])] : [...XILINX_SEQUENTIAL_TYPES];
   const t0 = performance.now();
   const hierarchical = o.flatten === false && o.whole !== false;
   const runs: { name: string; module: string; params?: Readonly<Record<string, number | string>> }[] = [];
@@ -79,14 +87,16 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
     o.onRun?.(what);
     const flatten = !(hierarchical && run.name === 'total');
     const synth = synthCommands(o.target, run.module, { ...(o.family ? { family: o.family } : {}), ...(liberty ? { liberty: liberty.file } : {}), flatten });
-    const spec = { files, top: run.module, ...(run.params ? { params: run.params } : {}), synth, ...(cut ? { depthCutTypes: cut } : {}), ...(liberty ? { beforeDepth: [`read_liberty -lib ${liberty.file}`] } : {}), yosys, timeoutMs, what };
+    const spec = { files, top: run.module, ...(macros ? { blackbox: macros } : {}), ...(run.params ? { params: run.params } : {}), synth, ...(cut ? { depthCutTypes: cut } : {}), ...(liberty ? { beforeDepth: [`read_liberty -lib ${liberty.file}`] } : {}), yosys, timeoutMs, what };
     if (script.length === 0) script = yosysScript(spec);
     const r = await runYosys(spec);
+    const unitInstance = (design.units ?? []).find((u) => u.name === run.name)?.instance;
     results.push({
       name: run.name,
       module: run.module,
       cellsByType: r.cellsByType,
       ...resources(r.cellsByType),
+      ...(macros && (run.name === 'total' || unitInstance) ? { memory: priceMemories(memoriesUnder(run.name === 'total' ? undefined : unitInstance), model) } : {}),
       ...(r.depth !== undefined ? { depth: r.depth } : {}),
       warnings: r.warnings.length,
       seconds: Math.round(r.seconds * 100) / 100,
@@ -99,7 +109,7 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
         }
         const cells = r.modules[m]!;
         const depth = r.moduleDepths?.[m];
-        results.push({ name: u.name, module: u.module, cellsByType: cells, ...resources(cells), ...(depth !== undefined ? { depth } : {}), warnings: 0, seconds: 0 });
+        results.push({ name: u.name, module: u.module, cellsByType: cells, ...resources(cells), ...(macros && u.instance ? { memory: priceMemories(memoriesUnder(u.instance), model) } : {}), ...(depth !== undefined ? { depth } : {}), warnings: 0, seconds: 0 });
       }
     }
   }
@@ -110,6 +120,7 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
     yosys: version,
     ...(o.target === 'xilinx' ? { family: o.family ?? 'xc7' } : {}),
     ...(liberty ? { liberty: { file: liberty.file, name: liberty.name } } : {}),
+    ...(macros ? { macros: { modules: macros, ...(model ? { model } : {}) } } : {}),
     hierarchical,
     ...(total ? { total } : {}),
     units: results.filter((r) => r !== total),

@@ -53,7 +53,14 @@ export function renderSynthMarkdown(report: SynthReport, estimates: readonly Syn
       const f = est.get(r.name)?.areaFittedUm2;
       lines.push(row([r.name, r.module, cell(a.cells), cell(a.sequentialCells), cell(a.areaUm2), cell(a.sequentialAreaUm2), cell(r.depth), cell(e), ratio(e, a.areaUm2), cell(f), ratio(f, a.areaUm2)]));
     }
-    const unmapped = runs.flatMap((r) => Object.entries(r.asic!.unmapped).map(([t, n]) => `${r.name}: ${n} × ${t}`));
+    if (report.macros) {
+      const m = report.macros.model;
+      lines.push('', `Memories (${report.macros.modules.join(', ')}) are macros, black boxes to yosys: not in the area above. ${m ? `Priced by the ${m.name} (${m.basis}: ROM ${m.romUm2PerBit} µm²/bit, RAM ${m.ramUm2PerBit} µm²/bit), a model, not synthesis:` : 'Their bits (no area model for this library):'}`, '');
+      lines.push(row(['unit', 'macros', 'ROM bits', 'RAM bits', 'memory µm² (model)', 'logic + memory µm²']));
+      lines.push(row(['---', ...Array(5).fill('---:')]));
+      for (const r of runs) if (r.memory) lines.push(row([r.name, cell(r.memory.macros), cell(r.memory.romBits), cell(r.memory.ramBits), cell(r.memory.areaUm2), r.memory.areaUm2 === undefined ? '' : cell(r.asic!.areaUm2 + r.memory.areaUm2)]));
+    }
+    const unmapped = runs.flatMap((r) => Object.entries(r.asic!.unmapped).filter(([t]) => !report.macros?.modules.includes(t)).map(([t, n]) => `${r.name}: ${n} × ${t}`));
     if (unmapped.length) lines.push('', `Cells the library does not have (not in the area): ${unmapped.join(', ')}.`);
   }
   lines.push('', 'depth: cells on the longest path between registers or ports (yosys `ltp` after removing the sequential cells).');

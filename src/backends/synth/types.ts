@@ -1,5 +1,6 @@
 /** The synthesis runner's types (src/backends/synth/index.ts). */
 import type { AsicResources, XilinxResources } from './resources.js';
+import type { MemoryAreaModel, MemoryMacros } from './memory.js';
 
 export const SYNTH_TARGETS = ['xilinx', 'asic'] as const;
 export type SynthTarget = (typeof SYNTH_TARGETS)[number];
@@ -11,6 +12,17 @@ export interface SynthUnit {
   name: string;
   module: string;
   params?: Readonly<Record<string, number | string>>;
+  /** Its instance path in the top module (`u_<unit>`): the design's memories under it are the unit's. */
+  instance?: string;
+}
+
+/** A memory of the design (the Verilog backend's MemoryInstance): priced as a macro when the ASIC flow keeps memories as black boxes. */
+export interface SynthMemory {
+  /** Instance path inside the top module (`u_<unit>.rom_ws1`). */
+  path: string;
+  kind: 'rom' | 'ram';
+  width: number;
+  depth: number;
 }
 
 /** A design to synthesize: its files (Verilog and memory images) and its top module. */
@@ -18,6 +30,8 @@ export interface SynthDesign {
   files: ReadonlyMap<string, string | Uint8Array> | Readonly<Record<string, string | Uint8Array>>;
   top: string;
   units?: readonly SynthUnit[];
+  /** Its memories (for `macros`). */
+  memories?: readonly SynthMemory[];
 }
 
 export interface SynthOptions {
@@ -41,6 +55,12 @@ export interface SynthOptions {
    * are its module's in the same netlist (no run of its own). Units always run flattened.
    */
   flatten?: boolean;
+  /**
+   * asic: modules kept as black boxes (memory macros, e.g. ['hbnn_rom', 'hbnn_ram']): not in
+   * the synthesized cell area; the design's `memories` are priced with the per-bit macro model
+   * (memory.ts, with the default Liberty library only) and reported beside (`SynthRun.memory`).
+   */
+  macros?: readonly string[];
   /** Compute the longest topological path (default true). */
   depth?: boolean;
   /** Called before each yosys run (progress). */
@@ -54,6 +74,8 @@ export interface SynthRun {
   cellsByType: Record<string, number>;
   xilinx?: XilinxResources;
   asic?: AsicResources;
+  /** asic with `macros`: the memories of this run (the unit's, or the design's), priced by the macro model, not in `asic.areaUm2`. */
+  memory?: MemoryMacros;
   /** Longest topological path in cells between registers or ports (yosys ltp), if computed; hierarchical: the longest inside any one module. */
   depth?: number;
   warnings: number;
@@ -67,6 +89,8 @@ export interface SynthReport {
   yosys: string;
   family?: string;
   liberty?: { file: string; name: string };
+  /** The black boxes of `macros` and the model that priced the memories (absent: memories were synthesized as logic). */
+  macros?: { modules: string[]; model?: MemoryAreaModel };
   /** Whether the whole design was synthesized hierarchically (`flatten: false`). */
   hierarchical: boolean;
   /** The whole design, flattened or hierarchical (absent when not asked). */

@@ -63,6 +63,8 @@ export interface YosysRunSpec {
   files: ReadonlyMap<string, string | Uint8Array>;
   /** The top module of this run. */
   top: string;
+  /** Modules to keep as black boxes (their contents dropped before elaboration; instances stay as cells of that type). */
+  blackbox?: readonly string[];
   /** Parameter overrides of the top module (chparam). */
   params?: Readonly<Record<string, number | string>>;
   /** Synthesis commands after reading and elaborating (e.g. ["synth_xilinx -flatten -noiopad -top X"]). */
@@ -93,10 +95,11 @@ function safeName(name: string): string {
 const quote = (s: string): string => (/^[A-Za-z0-9_./+-]+$/.test(s) ? s : `"${s.replace(/(["\\])/g, '\\$1')}"`);
 
 /** The yosys script of a run (also shown in reports). */
-export function yosysScript(spec: Pick<YosysRunSpec, 'files' | 'top' | 'params' | 'synth' | 'depthCutTypes' | 'beforeDepth' | 'after'>): string[] {
+export function yosysScript(spec: Pick<YosysRunSpec, 'files' | 'top' | 'blackbox' | 'params' | 'synth' | 'depthCutTypes' | 'beforeDepth' | 'after'>): string[] {
   const lines: string[] = [];
   const sources = [...spec.files.keys()].filter((f) => /\.s?v$/.test(f)).sort();
   for (const f of sources) lines.push(`read_verilog ${f.endsWith('.sv') ? '-sv ' : ''}-I . ${quote(safeName(f))}`);
+  if (spec.blackbox?.length) lines.push(`blackbox ${spec.blackbox.map(quote).join(' ')}`);
   for (const [k, v] of Object.entries(spec.params ?? {})) lines.push(`chparam -set ${k} ${typeof v === 'number' ? String(v) : JSON.stringify(v)} ${quote(spec.top)}`);
   lines.push(`hierarchy -check -top ${quote(spec.top)}`);
   lines.push(...spec.synth);

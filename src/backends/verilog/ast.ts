@@ -41,6 +41,8 @@ export type Item =
       depth?: number | Expr;
       /** `wire x = expr;` */
       value?: Expr;
+      /** A synthesis attribute before the declaration: `(* attr *)`, e.g. `rom_style = "block"`. */
+      attr?: string;
       comment?: string;
     }
   | { kind: 'assign'; lhs: Expr; rhs: Expr }
@@ -182,7 +184,7 @@ function printItem(it: Item, depth: number, out: string[], inGenerate: boolean):
       const depthText = it.depth !== undefined ? ` [0:${typeof it.depth === 'number' ? it.depth - 1 : `${it.depth}-1`}]` : '';
       const value = it.value !== undefined ? ` = ${it.value}` : '';
       const head = it.net === 'integer' ? 'integer ' : `${it.net} ${signed}${range(it.width)}`;
-      out.push(`${pad}${head}${it.name}${depthText}${value};${it.comment ? `  // ${it.comment}` : ''}`);
+      out.push(`${pad}${it.attr ? `(* ${it.attr} *) ` : ''}${head}${it.name}${depthText}${value};${it.comment ? `  // ${it.comment}` : ''}`);
       return;
     }
     case 'assign':

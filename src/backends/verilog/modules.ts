@@ -5,6 +5,7 @@
  * EB bits holds entry k at bits k·EB.. (entry 0 is the first to arrive).
  */
 import type { Item, Module, Port, Stmt } from './ast.js';
+import { RAM_MODULE, ramModule, romModule } from './memories.js';
 
 export const set = (lhs: string, rhs: string, blocking = false): Stmt => ({ kind: 'set', lhs, rhs, blocking });
 export const net = (n: 'wire' | 'reg' | 'integer', name: string, width?: number | string, extra: Partial<{ depth: number | string; value: string; signed: boolean; comment: string }> = {}): Item => ({
@@ -29,26 +30,32 @@ export function streamPorts(inWidth: string, outWidth: string): Port[] {
   ];
 }
 
-/** Width converter: IN-entry beats in, OUT-entry beats out, through a buffer of IN + OUT entries. */
+/**
+ * Width converter: IN-entry beats in, OUT-entry beats out (entry order kept), through beats
+ * of G entries, G a common divisor of IN and OUT (the design passes their gcd; 1 always
+ * works): a split register of IN entries sends its G-entry pieces low entries first, and a
+ * gather register of OUT entries shifts each G-entry piece in from the top until OUT entries
+ * have arrived. Either side is a plain wire when IN or OUT is G. Every shift is by a constant,
+ * so the converter is registers and 2:1 muxes (a buffer written at a variable position would
+ * be a barrel shifter over IN + OUT entries).
+ */
 export function dwcModule(): Module {
-  return {
-    name: 'hbnn_dwc',
-    comment: ['width converter: beats of IN entries → beats of OUT entries (entry order kept), a buffer of IN + OUT entries'],
-    params: [
-      { name: 'EB', value: '8', comment: 'bits per entry' },
-      { name: 'IN', value: '1' },
-      { name: 'OUT', value: '1' },
+  const piece: Item[] = [net('wire', 'p_valid'), net('wire', 'p_ready'), net('wire', 'p_data', 'G * EB', { comment: 'G-entry pieces between the two sides' })];
+  const split: Item = {
+    kind: 'generate-if',
+    cond: 'IN == G',
+    label: 'g_in',
+    then: [
+      { kind: 'assign', lhs: 'p_valid', rhs: 'in_valid' },
+      { kind: 'assign', lhs: 'p_data', rhs: 'in_data' },
+      { kind: 'assign', lhs: 'in_ready', rhs: 'p_ready' },
     ],
-    ports: streamPorts('IN * EB', 'OUT * EB'),
-    items: [
-      lp('CAP', 'IN + OUT'),
-      net('reg', 'buffer', 'CAP * EB'),
-      net('integer', 'fill', undefined, { comment: 'entries held' }),
-      net('reg', 'next_buffer', 'CAP * EB'),
-      net('integer', 'next_fill'),
-      { kind: 'assign', lhs: 'in_ready', rhs: 'fill + IN <= CAP' },
-      { kind: 'assign', lhs: 'out_valid', rhs: 'fill >= OUT' },
-      { kind: 'assign', lhs: 'out_data', rhs: 'buffer[OUT * EB - 1:0]' },
+    else: [
+      net('reg', 'sbuf', 'IN * EB'),
+      net('integer', 'scnt', undefined, { comment: 'pieces of sbuf not sent yet' }),
+      { kind: 'assign', lhs: 'p_valid', rhs: 'scnt != 0' },
+      { kind: 'assign', lhs: 'p_data', rhs: 'sbuf[G * EB - 1:0]' },
+      { kind: 'assign', lhs: 'in_ready', rhs: 'scnt == 0 || (scnt == 1 && p_ready)' },
       {
         kind: 'always',
         edge: 'posedge clk',
@@ -56,20 +63,67 @@ export function dwcModule(): Module {
           {
             kind: 'if',
             cond: 'rst',
-            then: [set('fill', '0'), set('buffer', '0')],
+            then: [set('scnt', '0')],
             else: [
-              { kind: 'comment', text: 'leave the first OUT entries, then append IN entries after what stays' },
-              set('next_buffer', 'buffer', true),
-              set('next_fill', 'fill', true),
-              { kind: 'if', cond: 'out_valid && out_ready', then: [set('next_buffer', 'buffer >> (OUT * EB)', true), set('next_fill', 'fill - OUT', true)] },
-              { kind: 'if', cond: 'in_valid && in_ready', then: [set('next_buffer[next_fill * EB +: IN * EB]', 'in_data', true), set('next_fill', 'next_fill + IN', true)] },
-              set('fill', 'next_fill'),
-              set('buffer', 'next_buffer'),
+              {
+                kind: 'if',
+                cond: 'in_valid && in_ready',
+                then: [set('sbuf', 'in_data'), set('scnt', 'IN / G')],
+                else: [{ kind: 'if', cond: 'p_valid && p_ready', then: [set('sbuf', 'sbuf >> (G * EB)'), set('scnt', 'scnt - 1')] }],
+              },
             ],
           },
         ],
       },
     ],
+  };
+  const gather: Item = {
+    kind: 'generate-if',
+    cond: 'OUT == G',
+    label: 'g_out',
+    then: [
+      { kind: 'assign', lhs: 'out_valid', rhs: 'p_valid' },
+      { kind: 'assign', lhs: 'out_data', rhs: 'p_data' },
+      { kind: 'assign', lhs: 'p_ready', rhs: 'out_ready' },
+    ],
+    else: [
+      net('reg', 'gbuf', 'OUT * EB'),
+      net('integer', 'gcnt', undefined, { comment: 'pieces gathered' }),
+      { kind: 'assign', lhs: 'out_valid', rhs: 'gcnt == OUT / G' },
+      { kind: 'assign', lhs: 'out_data', rhs: 'gbuf' },
+      { kind: 'assign', lhs: 'p_ready', rhs: 'gcnt != OUT / G || out_ready' },
+      {
+        kind: 'always',
+        edge: 'posedge clk',
+        body: [
+          {
+            kind: 'if',
+            cond: 'rst',
+            then: [set('gcnt', '0')],
+            else: [
+              {
+                kind: 'if',
+                cond: 'p_valid && p_ready',
+                then: [set('gbuf', '{p_data, gbuf[OUT * EB - 1:G * EB]}'), set('gcnt', 'out_valid ? 1 : gcnt + 1')],
+                else: [{ kind: 'if', cond: 'out_valid && out_ready', then: [set('gcnt', '0')] }],
+              },
+            ],
+          },
+        ],
+      },
+    ],
+  };
+  return {
+    name: 'hbnn_dwc',
+    comment: ['width converter: beats of IN entries → beats of OUT entries (entry order kept), through pieces of G entries (G divides IN and OUT)'],
+    params: [
+      { name: 'EB', value: '8', comment: 'bits per entry' },
+      { name: 'IN', value: '1' },
+      { name: 'OUT', value: '1' },
+      { name: 'G', value: '1', comment: 'piece size: a common divisor of IN and OUT (their gcd is fastest)' },
+    ],
+    ports: streamPorts('IN * EB', 'OUT * EB'),
+    items: [...piece, split, gather],
   };
 }
 
@@ -93,6 +147,134 @@ export const GEOMETRY = [
 
 /**
  * The line buffer and schedule of the window and pooling stages (as the HLS code): read input
+ * row iy (W pixel beats, one per cycle) into a ring of ROWS ≥ SPAN + SH rows (a power of two,
+ * so that the ring row is the low bits of the row index), then emit every output row y whose
+ * last input row min(y·SH − PT + SPAN − 1, H − 1) has arrived; after row H − 1, the next sample.
+ * The ring is one `hbnn_ram` with one synchronous read port: emitting an output pixel (y, ox)
+ * is LOAD, which reads the KH·KW window positions one per cycle (position (a, b) issued at step
+ * j, its pixel `pix` arriving at step j + 1 with `inside_q` = whether it lies inside the image;
+ * `take`: what the stage does with it), then SEND (out_valid; `beats`: the output leaves in
+ * beats counted by that counter up to `last`, each sent beat running `shift`; else one beat);
+ * after the last pixel of the row, CHECK (y + 1). `start`: run as LOAD begins.
+ */
+function pixelLineBufferItems(o: { take: Stmt[]; start?: Stmt[]; beats?: { counter: string; last: string; shift: Stmt[] } }): Item[] {
+  const toLoad = (more: Stmt[]): Stmt[] => [...more, set('a', '0'), set('b', '0'), set('j', '0'), set('state', 'LOAD')];
+  const nextPixel: Stmt = { kind: 'if', cond: 'ox == OW - 1', then: [set('y', 'y + 1'), set('state', 'CHECK')], else: toLoad([set('ox', 'ox + 1')]) };
+  const beats = o.beats;
+  const sent: Stmt = beats ? { kind: 'if', cond: `${beats.counter} == ${beats.last}`, then: [nextPixel], else: [set(beats.counter, `${beats.counter} + 1`), ...beats.shift] } : nextPixel;
+  return [
+    lp('SPAN', '(KH - 1) * DH + 1', 'input rows a window covers'),
+    lp('RB', '$clog2(SPAN + SH)', 'ring row bits'),
+    lp('ROWS', '1 << RB', 'rows in the ring buffer (a power of two ≥ SPAN + SH)'),
+    lp('LA', '$clog2(ROWS * W)', 'line buffer address bits'),
+    lp('KK', 'KH * KW', 'window positions'),
+    lp('READ', '0'),
+    lp('CHECK', '1'),
+    lp('LOAD', '2'),
+    lp('SEND', '3'),
+    net('reg', 'state', 2),
+    net('integer', 'x', undefined, { comment: 'read position: pixel x of input row iy' }),
+    net('integer', 'iy'),
+    net('integer', 'y', undefined, { comment: 'emit position: output row y, column ox' }),
+    net('integer', 'ox'),
+    net('integer', 'last_row'),
+    net('integer', 'a', undefined, { comment: 'window position (a, b) read next, j positions read so far' }),
+    net('integer', 'b'),
+    net('integer', 'j'),
+    net('integer', 'wy'),
+    net('integer', 'wx'),
+    net('reg', 'in_image', undefined, { comment: 'position (a, b) lies inside the image' }),
+    net('reg', 'inside_q', undefined, { comment: 'the pixel read last cycle lies inside the image' }),
+    net('reg', 'waddr', 'LA'),
+    net('reg', 'raddr', 'LA'),
+    net('wire', 'pix', 'C * EB', { comment: 'the pixel read last cycle' }),
+    {
+      kind: 'always',
+      edge: '*',
+      body: [
+        set('last_row', 'y * SH - PT + SPAN - 1', true),
+        { kind: 'if', cond: 'last_row > H - 1', then: [set('last_row', 'H - 1', true)] },
+        set('wy', 'y * SH - PT + a * DH', true),
+        set('wx', 'ox * SW - PL + b * DW', true),
+        set('in_image', 'wy >= 0 && wy < H && wx >= 0 && wx < W', true),
+        set('waddr', 'iy[RB-1:0] * W + x', true),
+        set('raddr', 'wy[RB-1:0] * W + wx', true),
+      ],
+    },
+    {
+      kind: 'instance',
+      module: RAM_MODULE,
+      name: 'line',
+      params: [
+        ['W', 'C * EB'],
+        ['D', 'ROWS * W'],
+        ['AB', 'LA'],
+      ],
+      ports: [
+        ['clk', 'clk'],
+        ['we', 'state == READ && in_valid'],
+        ['waddr', 'waddr'],
+        ['wdata', 'in_data'],
+        ['raddr', 'raddr'],
+        ['q', 'pix'],
+      ],
+    },
+    { kind: 'assign', lhs: 'in_ready', rhs: 'state == READ' },
+    {
+      kind: 'always',
+      edge: 'posedge clk',
+      body: [
+        {
+          kind: 'if',
+          cond: 'rst',
+          then: [set('state', 'READ'), set('x', '0'), set('iy', '0'), set('y', '0'), set('ox', '0'), set('a', '0'), set('b', '0'), set('j', '0'), set('inside_q', "1'b0")],
+          else: [
+            {
+              kind: 'case',
+              expr: 'state',
+              arms: [
+                {
+                  match: ['READ'],
+                  body: [{ kind: 'if', cond: 'in_valid', then: [{ kind: 'if', cond: 'x == W - 1', then: [set('x', '0'), set('state', 'CHECK')], else: [set('x', 'x + 1')] }] }],
+                },
+                {
+                  match: ['CHECK'],
+                  body: [
+                    {
+                      kind: 'if',
+                      cond: 'y < OH && last_row <= iy',
+                      then: toLoad([set('ox', '0')]),
+                      else: [{ kind: 'if', cond: 'iy == H - 1', then: [set('iy', '0'), set('y', '0'), set('state', 'READ')], else: [set('iy', 'iy + 1'), set('state', 'READ')] }],
+                    },
+                  ],
+                },
+                {
+                  match: ['LOAD'],
+                  body: [
+                    ...(o.start ? [{ kind: 'if', cond: 'j == 0', then: o.start } as Stmt] : []),
+                    { kind: 'if', cond: 'j > 0', then: o.take },
+                    {
+                      kind: 'if',
+                      cond: 'j < KK',
+                      then: [set('inside_q', 'in_image'), { kind: 'if', cond: 'b == KW - 1', then: [set('b', '0'), set('a', 'a + 1')], else: [set('b', 'b + 1')] }, set('j', 'j + 1')],
+                      else: [...(beats ? [set(beats.counter, '0')] : []), set('state', 'SEND')],
+                    },
+                  ],
+                },
+                { match: ['SEND'], body: [{ kind: 'if', cond: 'out_ready', then: [sent] }] },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+    { kind: 'assign', lhs: 'out_valid', rhs: 'state == SEND' },
+  ];
+}
+
+/**
+ * The earlier line buffer of the window-shaped stages of ops.ts (average pooling, grouped
+ * windows; hbnn_swu and hbnn_maxpool use pixelLineBufferItems above): as the HLS code, read input
  * row iy (W pixel beats) into a ring of SPAN + SH rows, then emit every output row y whose
  * last input row min(y·SH − PT + SPAN − 1, H − 1) has arrived; after row H − 1, the next sample.
  * Emitting an output pixel (y, ox) is LOAD (`load`: fill the output register from the line
@@ -191,11 +373,11 @@ export const WINDOW_LOCALS: Item[] = [net('integer', 'a'), net('integer', 'b'), 
 
 /**
  * Sliding window of a convolution: per output pixel, the window (kh, kw, c) (padding reads
- * entry 0) is loaded into `win` in one cycle (LOAD), then sent in beats of SIMD entries (SEND).
+ * entry 0) is gathered one position per cycle into the shift register `win` (LOAD; position
+ * a·KW + b ends at bits (a·KW + b)·C·EB), then sent in beats of SIMD entries (SEND), `win`
+ * shifting down one beat per beat sent.
  */
 export function windowModule(): Module {
-  const window = (value: string): Stmt => set('win[(a * KW + b) * C * EB +: C * EB]', value);
-  const load = windowLoop([window('line[(wy % ROWS) * W + wx]')], [window('0')]);
   return {
     name: 'hbnn_swu',
     comment: ['sliding window unit: [C,H,W] pixels (one beat each, HWC order) → per output pixel the (kh, kw, c) window in beats of SIMD entries'],
@@ -205,62 +387,59 @@ export function windowModule(): Module {
       lp('MW', 'KH * KW * C', 'window entries'),
       lp('BEATS', 'MW / SIMD'),
       net('reg', 'win', 'MW * EB'),
+      net('reg', 'nwin', 'MW * EB', { comment: 'blocking temporary' }),
       net('integer', 'k', undefined, { comment: 'beat of the window being sent' }),
-      ...WINDOW_LOCALS,
-      ...lineBufferItems([load], { counter: 'k', last: 'BEATS - 1' }),
-      { kind: 'assign', lhs: 'out_data', rhs: 'win[k * SIMD * EB +: SIMD * EB]' },
+      ...pixelLineBufferItems({
+        take: [set('nwin', 'win >> (C * EB)', true), set('nwin[(KK - 1) * C * EB +: C * EB]', "inside_q ? pix : {C * EB{1'b0}}", true), set('win', 'nwin')],
+        beats: { counter: 'k', last: 'BEATS - 1', shift: [set('win', 'win >> (SIMD * EB)')] },
+      }),
+      { kind: 'assign', lhs: 'out_data', rhs: 'win[SIMD * EB - 1:0]' },
     ],
   };
 }
 
 /**
  * Max pooling: per output pixel (LOAD) the largest entry of each channel inside the window
- * (padding never wins; ties keep the first), sent as one beat of C entries (SEND). Each window
- * position's pixel is read from the line buffer once (`pix`) and compared channel by channel
- * (one read port per position: synthesis does not build a port per channel and position).
- * Fixed-point entries compare as signed integers; bit-plane codes by their level rank (RANK:
- * 8 bits per code, code c at bits 8·c).
+ * (padding never wins; ties keep the first), one window position per cycle compared channel
+ * by channel into `best`, sent as one beat of C entries (SEND). Fixed-point entries compare as
+ * signed integers; bit-plane codes by their level rank (RANK: 8 bits per code, code c at bits 8·c).
  */
 export function maxPoolModule(): Module {
-  const load: Stmt[] = [
-    set('any', "1'b0", true),
-    set('best', '0', true),
-    windowLoop(
-      [
-        set('pix', 'line[(wy % ROWS) * W + wx]', true),
-        {
-          kind: 'for',
-          index: 'ch',
-          from: '0',
-          to: 'C',
-          body: [
-            set('v', 'pix[ch * EB +: EB]', true),
-            set('b0', 'best[ch * EB +: EB]', true),
-            { kind: 'if', cond: '!any || (BINARY ? RANK[v * 8 +: 8] > RANK[b0 * 8 +: 8] : $signed(v) > $signed(b0))', then: [set('best[ch * EB +: EB]', 'v', true)] },
-          ],
-        },
-        set('any', "1'b1", true),
-      ],
-      [],
-    ),
-    set('pooled', 'best'),
-  ];
   return {
     name: 'hbnn_maxpool',
     comment: ['max pooling over [C,H,W] pixels with a line buffer: one output pixel (C entries) per beat'],
     params: [...GEOMETRY, { name: 'BINARY', value: '0', comment: '1: entries are bit-plane codes compared by RANK' }, { name: 'RANK', value: "2048'd0", comment: 'level rank per code, 8 bits each' }],
     ports: streamPorts('C * EB', 'C * EB'),
     items: [
-      net('reg', 'pooled', 'C * EB'),
-      net('reg', 'best', 'C * EB', { comment: 'per-channel maxima so far (blocking, within LOAD)' }),
-      net('reg', 'pix', 'C * EB', { comment: 'the pixel at one window position' }),
+      net('reg', 'best', 'C * EB', { comment: 'per-channel maxima so far' }),
       net('reg', 'v', 'EB'),
       net('reg', 'b0', 'EB'),
       net('reg', 'any', undefined, { comment: 'a window position inside the image was read' }),
       net('integer', 'ch'),
-      ...WINDOW_LOCALS,
-      ...lineBufferItems(load),
-      { kind: 'assign', lhs: 'out_data', rhs: 'pooled' },
+      ...pixelLineBufferItems({
+        start: [set('any', "1'b0")],
+        take: [
+          {
+            kind: 'if',
+            cond: 'inside_q',
+            then: [
+              {
+                kind: 'for',
+                index: 'ch',
+                from: '0',
+                to: 'C',
+                body: [
+                  set('v', 'pix[ch * EB +: EB]', true),
+                  set('b0', 'best[ch * EB +: EB]', true),
+                  { kind: 'if', cond: '!any || (BINARY ? RANK[v * 8 +: 8] > RANK[b0 * 8 +: 8] : $signed(v) > $signed(b0))', then: [set('best[ch * EB +: EB]', 'v')] },
+                ],
+              },
+              set('any', "1'b1"),
+            ],
+          },
+        ],
+      }),
+      { kind: 'assign', lhs: 'out_data', rhs: 'best' },
     ],
   };
 }
@@ -384,5 +563,5 @@ export function argmaxModule(): Module {
 
 /** Every shared module, in file order. */
 export function libraryModules(): Module[] {
-  return [dwcModule(), windowModule(), maxPoolModule(), reluModule(), tableModule(), scaleModule(), argmaxModule()];
+  return [dwcModule(), windowModule(), maxPoolModule(), reluModule(), tableModule(), scaleModule(), argmaxModule(), romModule(), ramModule()];
 }

@@ -25,6 +25,7 @@ import { entryBits } from '../vivado-hls/design.js';
 import type { UnitStage } from '../vivado-hls/types.js';
 import type { BinaryWeight } from '../../bitir/types.js';
 import { clog2, indexBits, packHex, slit, slice, type Expr, type Item, type Module, type Stmt } from './ast.js';
+import { BLOCK_ROM_MIN_DEPTH, ROM_MODULE, type MemoryInstance } from './memories.js';
 
 /** Width of the traced accumulators in the simulation checks (every IR accumulator fits). */
 export const TRACE_BITS = 64;
@@ -35,6 +36,8 @@ export interface UnitModule {
   files: Map<string, string>;
   /** Accumulator values per sample the check compares (T·MH·reps). */
   accPerSample: number;
+  /** Its ROMs (instance paths relative to the unit). */
+  memories: MemoryInstance[];
 }
 
 /** The memory file of a unit's array. */
@@ -137,29 +140,50 @@ export function unitModule(u: UnitStage): UnitModule {
   items.push({ kind: 'localparam', name: 'SB', value: String(sb), comment: "row sum S' (signed)" });
   items.push({ kind: 'blank' });
 
-  // ---- memories ----------------------------------------------------------------------
-  c('weight memories: one word per tile (nf·SF + sf); PE p uses bits p·SIMD .. p·SIMD + SIMD-1');
+  // ---- memories (instances after the control, whose read addresses they take) -------------
+  // Synchronous-read ROMs (hbnn_rom): each reads at the address of the next step (`tile_rd`,
+  // `nf_rd`), so that its registered output holds the word of the current tile or row fold.
+  const memories: MemoryInstance[] = [];
+  const memItems: Item[] = [];
+  const rom = (array: string, width: number, depth: number, addr: string, data: string): string => {
+    const file = memFile(u, array);
+    const q = `${array}_q`;
+    files.set(file, data);
+    memItems.push(wire(q, String(width))); // a range even at width 1 (the datapath slices it)
+    memItems.push({
+      kind: 'instance',
+      module: ROM_MODULE,
+      name: `rom_${array}`,
+      params: [
+        ['W', String(width)],
+        ['D', String(depth)],
+        ['AB', String(indexBits(depth))],
+        ['INIT', `"${file}"`],
+        ['BLOCK', depth >= BLOCK_ROM_MIN_DEPTH ? '1' : '0'],
+      ],
+      ports: [
+        ['clk', 'clk'],
+        ['addr', addr],
+        ['q', q],
+      ],
+    });
+    memories.push({ path: `rom_${array}`, kind: 'rom', width, depth, init: file });
+    return q;
+  };
+  memItems.push({ kind: 'comment', text: 'weight memories: one word per tile (nf·SF + sf); PE p uses bits p·SIMD .. p·SIMD + SIMD-1' });
   const planes = w.planes.map((pl, i) => ({ k: i + 1, hasMask: !stats.full[i], plane: pl }));
   for (const p of planes) {
-    items.push(reg(`ws${p.k}_mem`, 'PE * SIMD', 'TILES'));
-    items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, `ws${p.k}`)}"`, `ws${p.k}_mem`] }] });
-    files.set(memFile(u, `ws${p.k}`), tileWords(u, w, p.plane.signs));
-    if (p.hasMask) {
-      items.push(reg(`wm${p.k}_mem`, 'PE * SIMD', 'TILES'));
-      items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, `wm${p.k}`)}"`, `wm${p.k}_mem`] }] });
-      files.set(memFile(u, `wm${p.k}`), tileWords(u, w, p.plane.mask));
-    }
+    rom(`ws${p.k}`, u.pe * u.simd, nf * sf, 'tile_rd', tileWords(u, w, p.plane.signs));
+    if (p.hasMask) rom(`wm${p.k}`, u.pe * u.simd, nf * sf, 'tile_rd', tileWords(u, w, p.plane.mask));
   }
-  c('per-row constants: one word per row fold; PE p uses field p');
+  memItems.push({ kind: 'comment', text: 'per-row constants: one word per row fold; PE p uses field p' });
   const kMem = new Map<number, number>();
   if (!a.trivial) {
     a.k.forEach((kt, t) => {
       if (a.kConst[t]) return;
       const kb = a.kBits[t]!;
       kMem.set(t, kb);
-      items.push(reg(`k${t}_mem`, `PE * ${kb}`, 'NF'));
-      items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, `k${t}`)}"`, `k${t}_mem`] }] });
-      files.set(memFile(u, `k${t}`), rowWords(u, kb, (r) => [kt[r]!]));
+      rom(`k${t}`, u.pe * kb, nf, 'nf_rd', rowWords(u, kb, (r) => [kt[r]!]));
     });
   }
   let thr: { bits: number; count: number } | undefined;
@@ -170,20 +194,22 @@ export function unitModule(u: UnitStage): UnitModule {
     items.push({ kind: 'localparam', name: 'TB', value: String(layout.bits), comment: 'threshold width' });
     items.push({ kind: 'localparam', name: 'NT', value: String(layout.count), comment: `thresholds per row (padded with ${layout.sentinel}, never reached)` });
     if (layout.count > 0) {
-      items.push(reg('thr_mem', 'PE * NT * TB', 'NF'));
-      items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, 'thr')}"`, 'thr_mem'] }] });
-      files.set(
-        memFile(u, 'thr'),
+      rom(
+        'thr',
+        u.pe * layout.count * layout.bits,
+        nf,
+        'nf_rd',
         rowWords(u, layout.count * layout.bits, (r) => {
           const t = a.thresholds![r]!;
           return Array.from({ length: layout.count }, (_, i) => (i < t.length ? t[i]! : layout.sentinel));
         }),
       );
     }
-    items.push(reg('code_mem', 'PE * (NT + 1) * OEB', 'NF'));
-    items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, 'code')}"`, 'code_mem'] }] });
-    files.set(
-      memFile(u, 'code'),
+    rom(
+      'code',
+      u.pe * (layout.count + 1) * oeb,
+      nf,
+      'nf_rd',
       rowWords(u, (layout.count + 1) * oeb, (r) => {
         const codes = act.codes[r]!;
         return Array.from({ length: layout.count + 1 }, (_, i) => codes[Math.min(i, codes.length - 1)]!);
@@ -192,9 +218,7 @@ export function unitModule(u: UnitStage): UnitModule {
   } else {
     biasBits = Math.max(signedBits(a.bias!), 2);
     items.push({ kind: 'localparam', name: 'BB', value: String(biasBits), comment: 'bias width (rounding constant and accumulator offsets included)' });
-    items.push(reg('bias_mem', 'PE * BB', 'NF'));
-    items.push({ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: [`"${memFile(u, 'bias')}"`, 'bias_mem'] }] });
-    files.set(memFile(u, 'bias'), rowWords(u, biasBits, (r) => [a.bias![r]!]));
+    rom('bias', u.pe * biasBits, nf, 'nf_rd', rowWords(u, biasBits, (r) => [a.bias![r]!]));
   }
   items.push({ kind: 'blank' });
 
@@ -209,6 +233,10 @@ export function unitModule(u: UnitStage): UnitModule {
   items.push({ kind: 'assign', lhs: 'in_ready', rhs: 'first && (!last || out_free)' });
   items.push(vv ? wire('chunk', 'PE * SIMD * IEB', 'in_data') : wire('chunk', 'SIMD * IEB', 'first ? in_data : ibuf[sf]'));
   items.push(wire('first_tile', 1, 'sf == 0'));
+  items.push({ kind: 'comment', text: 'the tile and row fold after this cycle: the memories read there' });
+  items.push(wire('wrap', 1, `last && nf == ${nf - 1}`));
+  items.push(wire('tile_rd', indexBits(nf * sf), `rst || (step && wrap) ? 0 : step ? tile + 1 : tile`));
+  items.push(wire('nf_rd', indexBits(nf), `rst || (step && wrap) ? 0 : step && last ? nf + 1 : nf`));
   items.push({
     kind: 'always',
     edge: 'posedge clk',
@@ -245,6 +273,8 @@ export function unitModule(u: UnitStage): UnitModule {
     ],
   });
   if (!vv) items.push({ kind: 'always', edge: 'posedge clk', body: [{ kind: 'if', cond: 'step && first', then: [set('ibuf[sf]', 'in_data')] }] });
+  items.push({ kind: 'blank' });
+  items.push(...memItems);
   items.push({ kind: 'blank' });
 
   // ---- lane helpers ------------------------------------------------------------------
@@ -301,14 +331,6 @@ export function unitModule(u: UnitStage): UnitModule {
   for (const [k, has] of live) {
     items.push({ kind: 'localparam', name: `HAS_W${k}`, value: `${u.pe}'b${[...has].reverse().map((h) => (h ? 1 : 0)).join('')}`, comment: `PEs whose rows have weight plane ${k} (bit p = PE p); the others have no plane-${k} terms` });
   }
-  for (const p of planes) {
-    items.push(wire(`ws${p.k}_q`, 'PE * SIMD', `ws${p.k}_mem[tile]`));
-    if (p.hasMask) items.push(wire(`wm${p.k}_q`, 'PE * SIMD', `wm${p.k}_mem[tile]`));
-  }
-  for (const [t, kb] of kMem) items.push(wire(`k${t}_q`, `PE * ${kb}`, `k${t}_mem[nf]`));
-  if (thr && thr.count > 0) items.push(wire('thr_q', 'PE * NT * TB', 'thr_mem[nf]'));
-  if (thr) items.push(wire('code_q', 'PE * (NT + 1) * OEB', 'code_mem[nf]'));
-  else items.push(wire('bias_q', 'PE * BB', 'bias_mem[nf]'));
   items.push({ kind: 'blank' });
 
   // ---- processing elements -----------------------------------------------------------
@@ -523,5 +545,5 @@ export function unitModule(u: UnitStage): UnitModule {
     ],
     items,
   };
-  return { module, files, accPerSample: perSample };
+  return { module, files, accPerSample: perSample, memories };
 }

@@ -23,6 +23,9 @@ import {
   asicResources,
 } from '../../../src/backends/synth/index.js';
 import { HbnnError } from '../../../src/errors.js';
+import { MEMORY_MODEL_018 } from '../../../src/backends/synth/index.js';
+import { MEMORY_MODULES, romModule, ramModule } from '../../../src/backends/verilog/memories.js';
+import { printFile } from '../../../src/backends/verilog/ast.js';
 import { runTool } from '../../../src/util/exec.js';
 
 /** N xnor lanes against constant weights W, popcounted and accumulated into ACC bits. */
@@ -174,6 +177,45 @@ describe('synthesize', () => {
     expect(r.units[0]!.depth).toBeGreaterThan(1);
     expect(r.script.join('\n')).toContain('synth_xilinx -flatten -noiopad -family xc7 -top popacc');
   }, 120_000);
+
+  it('memories: asic keeps hbnn_rom/hbnn_ram as macros priced per bit; xilinx maps a deep ROM to block RAM', async () => {
+    // a unit whose 80 × 24-bit ROM feeds an accumulator, and a 16 × 8-bit line buffer
+    const words = Array.from({ length: 80 }, (_, i) => ((i * 2654435761) >>> 8).toString(16).padStart(6, '0').slice(-6));
+    const unit = `
+module memunit(input wire clk, input wire [6:0] a, input wire [3:0] wa, input wire we, input wire [7:0] wd, output reg [23:0] acc, output wire [7:0] lq);
+  wire [23:0] q;
+  hbnn_rom #(.W(24), .D(80), .AB(7), .INIT("w.hex"), .BLOCK(1)) rom_w (.clk(clk), .addr(a), .q(q));
+  hbnn_ram #(.W(8), .D(16), .AB(4)) line (.clk(clk), .we(we), .waddr(wa), .wdata(wd), .raddr(a[3:0]), .q(lq));
+  always @(posedge clk) acc <= acc + q;
+endmodule
+module memtop(input wire clk, input wire [6:0] a, input wire [3:0] wa, input wire we, input wire [7:0] wd, output wire [23:0] acc, output wire [7:0] lq);
+  memunit u_memunit (.clk(clk), .a(a), .wa(wa), .we(we), .wd(wd), .acc(acc), .lq(lq));
+endmodule
+`;
+    const files = { 'lib.v': printFile('memories', [romModule(), ramModule()]), 'unit.v': unit, 'w.hex': `${words.join('\n')}\n` };
+    const memories = [
+      { path: 'u_memunit.rom_w', kind: 'rom' as const, width: 24, depth: 80 },
+      { path: 'u_memunit.line', kind: 'ram' as const, width: 8, depth: 16 },
+    ];
+    const design = { files, top: 'memtop', units: [{ name: 'mu', module: 'memunit', instance: 'u_memunit' }], memories };
+    const macro = await synthesize(design, { target: 'asic', macros: MEMORY_MODULES, depth: false });
+    expect(macro.macros!.model).toEqual(MEMORY_MODEL_018);
+    expect(macro.script).toContain('blackbox hbnn_rom hbnn_ram');
+    expect(macro.total!.asic!.unmapped).toEqual({ hbnn_rom: 1, hbnn_ram: 1 });
+    expect(macro.total!.asic!.sequentialCells).toBe(24); // the accumulator only
+    const mem = macro.total!.memory!;
+    expect(mem).toMatchObject({ macros: 2, romBits: 80 * 24, ramBits: 16 * 8 });
+    expect(mem.areaUm2).toBeCloseTo(80 * 24 * MEMORY_MODEL_018.romUm2PerBit + 16 * 8 * MEMORY_MODEL_018.ramUm2PerBit, 3);
+    expect(macro.units[0]!.memory).toEqual(mem);
+    // as logic: the ROM's output register and the RAM's words are flip-flops, more area
+    const logic = await synthesize(design, { target: 'asic', depth: false, whole: true, perUnit: false });
+    expect(logic.total!.memory).toBeUndefined();
+    expect(logic.total!.asic!.sequentialCells).toBeGreaterThanOrEqual(24 + 24 + 16 * 8 + 8);
+    expect(logic.total!.asic!.areaUm2).toBeGreaterThan(macro.total!.asic!.areaUm2);
+    const x = await synthesize(design, { target: 'xilinx', depth: false, perUnit: false });
+    expect(x.total!.xilinx!.bram18).toBeGreaterThanOrEqual(1);
+    await expect(synthesize(design, { target: 'xilinx', macros: MEMORY_MODULES })).rejects.toMatchObject({ code: 'invalid-option' });
+  }, 240_000);
 
   it('bad input: a missing yosys names the Debian package; a synthesis failure shows yosys\'s message', async () => {
     const missing = await rejection(synthesize({ files: FILES, top: 'top' }, { target: 'asic', yosys: '/no/such/yosys' }));
