@@ -17,16 +17,32 @@ export const net = (n: 'wire' | 'reg' | 'integer', name: string, width?: number 
 });
 export const lp = (name: string, value: string, comment?: string): Item => ({ kind: 'localparam', name, value, ...(comment ? { comment } : {}) });
 
-export function streamPorts(inWidth: string, outWidth: string): Port[] {
+/** Variations on the standard stream ports of `streamPorts`. */
+export interface StreamPortOptions {
+  /** Width of in_valid/in_ready: one bit per input stream (default 1). */
+  inputs?: number | string;
+  /** Width of out_valid/out_ready: one bit per reader (default 1). */
+  readers?: number | string;
+  /** `out_valid` and the output data port are registers. */
+  outReg?: boolean;
+  /** Name of the output data port (default `out_data`). */
+  outData?: string;
+  inComment?: string;
+  outComment?: string;
+}
+
+/** clk, rst, and valid/ready/data on each side: the ports every stage shares. */
+export function streamPorts(inWidth: number | string, outWidth: number | string, o: StreamPortOptions = {}): Port[] {
+  const reg = o.outReg ? { reg: true } : {};
   return [
     { dir: 'input', name: 'clk', width: 1 },
     { dir: 'input', name: 'rst', width: 1 },
-    { dir: 'input', name: 'in_valid', width: 1 },
-    { dir: 'output', name: 'in_ready', width: 1 },
-    { dir: 'input', name: 'in_data', width: inWidth },
-    { dir: 'output', name: 'out_valid', width: 1 },
-    { dir: 'input', name: 'out_ready', width: 1 },
-    { dir: 'output', name: 'out_data', width: outWidth },
+    { dir: 'input', name: 'in_valid', width: o.inputs ?? 1 },
+    { dir: 'output', name: 'in_ready', width: o.inputs ?? 1 },
+    { dir: 'input', name: 'in_data', width: inWidth, ...(o.inComment ? { comment: o.inComment } : {}) },
+    { dir: 'output', name: 'out_valid', width: o.readers ?? 1, ...reg },
+    { dir: 'input', name: 'out_ready', width: o.readers ?? 1 },
+    { dir: 'output', name: o.outData ?? 'out_data', width: outWidth, ...reg, ...(o.outComment ? { comment: o.outComment } : {}) },
   ];
 }
 
@@ -501,16 +517,7 @@ export function argmaxModule(): Module {
       { name: 'N', value: '10' },
       { name: 'CB', value: '8', comment: 'class index bits' },
     ],
-    ports: [
-      { dir: 'input', name: 'clk', width: 1 },
-      { dir: 'input', name: 'rst', width: 1 },
-      { dir: 'input', name: 'in_valid', width: 1 },
-      { dir: 'output', name: 'in_ready', width: 1 },
-      { dir: 'input', name: 'in_data', width: 'BEAT * EB' },
-      { dir: 'output', name: 'out_valid', width: 1, reg: true },
-      { dir: 'input', name: 'out_ready', width: 1 },
-      { dir: 'output', name: 'out_class', width: 'CB', reg: true },
-    ],
+    ports: streamPorts('BEAT * EB', 'CB', { outReg: true, outData: 'out_class' }),
     items: [
       net('integer', 'i', undefined, { comment: 'index of the next logit' }),
       net('reg', 'best', 'EB', { signed: true }),

@@ -26,6 +26,7 @@ import type { UnitStage } from '../vivado-hls/types.js';
 import type { BinaryWeight } from '../../bitir/types.js';
 import { clog2, indexBits, packHex, slit, slice, type Expr, type Item, type Module, type Stmt } from './ast.js';
 import { BLOCK_ROM_MIN_DEPTH, ROM_MODULE, type MemoryInstance } from './memories.js';
+import { streamPorts } from './modules.js';
 
 /** Width of the traced accumulators in the simulation checks (every IR accumulator fits). */
 export const TRACE_BITS = 64;
@@ -533,16 +534,11 @@ export function unitModule(u: UnitStage): UnitModule {
       `${T} accumulator term(s) (${a.forms.map((f) => f.kind).join(', ')}), ${act.kind}; weight planes ${planes.map((p) => `${p.k}: ${(stats.density[p.k - 1]! * 100).toFixed(1)}%`).join(', ')}`,
     ],
     params: [{ name: 'CHECK_SAMPLES', value: '0', comment: 'simulation (HBNN_CHECK): samples whose accumulators are checked' }],
-    ports: [
-      { dir: 'input', name: 'clk', width: 1 },
-      { dir: 'input', name: 'rst', width: 1 },
-      { dir: 'input', name: 'in_valid', width: 1 },
-      { dir: 'output', name: 'in_ready', width: 1 },
-      { dir: 'input', name: 'in_data', width: (vv ? u.pe : 1) * u.simd * ieb, comment: vv ? "PE·SIMD entries, PE p's lane s at bits (p·SIMD + s)·IEB" : 'SIMD entries, entry s at bits s·IEB' },
-      { dir: 'output', name: 'out_valid', width: 1, reg: true },
-      { dir: 'input', name: 'out_ready', width: 1 },
-      { dir: 'output', name: 'out_data', width: u.pe * oeb, reg: true, comment: 'PE entries, row nf·PE + p at bits p·OEB' },
-    ],
+    ports: streamPorts((vv ? u.pe : 1) * u.simd * ieb, u.pe * oeb, {
+      outReg: true,
+      inComment: vv ? "PE·SIMD entries, PE p's lane s at bits (p·SIMD + s)·IEB" : 'SIMD entries, entry s at bits s·IEB',
+      outComment: 'PE entries, row nf·PE + p at bits p·OEB',
+    }),
     items,
   };
   return { module, files, accPerSample: perSample, memories };
