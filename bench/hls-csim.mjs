@@ -23,42 +23,28 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs, zooFixtures, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages, writeJson } from './lib.mjs';
+import { ROOT, lib, parseArgs, zooQuantized, FMNIST_CNN, FMNIST_CNN_CONFIGS, fmnistImages, writeJson } from './lib.mjs';
 
-const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, lowerVivadoHls, runCsim, writeFilesAtomic, writeFileAtomic } = lib;
+const { loadModel, quantize, lowerVivadoHls, runCsim, writeFilesAtomic, writeFileAtomic } = lib;
 
 
 /** Every zoo fixture × W1.4 / W1.4A1.4 through C simulation. */
 async function zooMain(args) {
-  const { ZOO_FIXTURES, padImagesTo } = await zooFixtures();
-  const { writeNpy } = lib;
-  const test = loadDataset('fmnist-mini:test', { normalize: FMNIST_NORMALIZATION, limit: args.limit });
-  const train = loadDataset('fmnist-mini:train', { normalize: FMNIST_NORMALIZATION, limit: 64 });
   const results = [];
-  for (const f of ZOO_FIXTURES.filter((z) => !args.only || args.only.includes(z.name))) {
-    const calib = path.join(ROOT, 'bench/out/hls-csim-zoo', `${f.name}-calib.npy`);
-    fs.mkdirSync(path.dirname(calib), { recursive: true });
-    const calibImages = padImagesTo(train.images, 64, f.shape);
-    writeNpy(calib, { dtype: 'float32', shape: [64, ...f.shape], data: calibImages });
-    const data = padImagesTo(test.images, test.count, f.shape);
-    for (const config of ['W1.4', 'W1.4A1.4']) {
-      const m = f.build();
-      const acts = config === 'W1.4A1.4' ? { actBits: 1.4, actHeuristic: 'middle-out' } : {};
-      await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', ...acts, calibData: `npy:${calib}`, calibLimit: 64 });
-      const t0 = performance.now();
-      // --calibrated: each stream's fraction bits from its range on the 64 calibration images (bit-ir.md §3)
-      const lowering = args.calibrated ? { streamRanges: lib.measureStreamRanges(m, calibImages) } : {};
-      const r = lowerVivadoHls(m, { lowering, targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
-      const lowerMs = performance.now() - t0;
-      const dir = path.join(ROOT, 'bench/out/hls-csim-zoo', `${f.name}-${config}`);
-      fs.rmSync(dir, { recursive: true, force: true });
-      writeFilesAtomic(dir, r.files);
-      const sim = await runCsim(dir, { optLevel: args.opt });
-      const res = { topology: f.name, config, fractions: args.calibrated ? 'calibrated' : 'fixed', images: test.count, accImages: Math.min(args.acc, test.count), ok: sim.ok, ...sim.summary, lowerMs: Math.round(lowerMs), compileMs: Math.round(sim.compileMs), runMs: Math.round(sim.runMs), opt: args.opt };
-      results.push(res);
-      console.log(`${f.name} ${config}: ${sim.ok ? 'PASS' : 'FAIL'} — ${test.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.design.units.length} units); lower ${(lowerMs / 1000).toFixed(1)} s, compile ${(sim.compileMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`);
-      if (!sim.ok) console.log(sim.stdout);
-    }
+  for await (const { fixture: f, config, model: m, test, data, calibImages } of zooQuantized(args, 'hls-csim-zoo')) {
+    const t0 = performance.now();
+    // --calibrated: each stream's fraction bits from its range on the 64 calibration images (bit-ir.md §3)
+    const lowering = args.calibrated ? { streamRanges: lib.measureStreamRanges(m, calibImages) } : {};
+    const r = lowerVivadoHls(m, { lowering, targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
+    const lowerMs = performance.now() - t0;
+    const dir = path.join(ROOT, 'bench/out/hls-csim-zoo', `${f.name}-${config}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    writeFilesAtomic(dir, r.files);
+    const sim = await runCsim(dir, { optLevel: args.opt });
+    const res = { topology: f.name, config, fractions: args.calibrated ? 'calibrated' : 'fixed', images: test.count, accImages: Math.min(args.acc, test.count), ok: sim.ok, ...sim.summary, lowerMs: Math.round(lowerMs), compileMs: Math.round(sim.compileMs), runMs: Math.round(sim.runMs), opt: args.opt };
+    results.push(res);
+    console.log(`${f.name} ${config}: ${sim.ok ? 'PASS' : 'FAIL'} — ${test.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.design.units.length} units); lower ${(lowerMs / 1000).toFixed(1)} s, compile ${(sim.compileMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`);
+    if (!sim.ok) console.log(sim.stdout);
   }
   writeJson('bench/out/hls-csim-zoo.json', results);
   if (results.some((r) => !r.ok)) process.exitCode = 1;

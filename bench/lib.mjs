@@ -43,6 +43,31 @@ export function zooFixtures() {
   return load('zoo/fixtures.js');
 }
 
+/**
+ * Every zoo fixture (those in `args.only`, when given) quantized at W1.4 and at W1.4A1.4
+ * (Middle-Out) on the first 64 `fmnist-mini:train` images padded to its input shape (written
+ * to bench/out/<folder>/<name>-calib.npy), as the hardware benches' --zoo runs take them.
+ * Yields { fixture, config, model, test, data, calibImages }: `test` the first `args.limit`
+ * `fmnist-mini:test` images, `data` those padded to the input shape.
+ */
+export async function* zooQuantized(args, folder) {
+  const { ZOO_FIXTURES, padImagesTo } = await zooFixtures();
+  const test = lib.loadDataset('fmnist-mini:test', { normalize: lib.FMNIST_NORMALIZATION, limit: args.limit });
+  const train = lib.loadDataset('fmnist-mini:train', { normalize: lib.FMNIST_NORMALIZATION, limit: 64 });
+  for (const fixture of ZOO_FIXTURES.filter((z) => !args.only || args.only.includes(z.name))) {
+    const calib = path.join(ROOT, 'bench/out', folder, `${fixture.name}-calib.npy`);
+    const calibImages = padImagesTo(train.images, 64, fixture.shape);
+    lib.writeNpy(calib, { dtype: 'float32', shape: [64, ...fixture.shape], data: calibImages });
+    const data = padImagesTo(test.images, test.count, fixture.shape);
+    for (const config of ['W1.4', 'W1.4A1.4']) {
+      const model = fixture.build();
+      const acts = config === 'W1.4A1.4' ? { actBits: 1.4, actHeuristic: 'middle-out' } : {};
+      await lib.quantize(model, { avgBits: 1.4, heuristic: 'middle-out', ...acts, calibData: `npy:${calib}`, calibLimit: 64 });
+      yield { fixture, config, model, test, data, calibImages };
+    }
+  }
+}
+
 /** A compiled module the public entry does not export, by its path under dist/ (e.g. 'src/util/fs.js'). */
 export function internal(rel) {
   return load(rel);

@@ -29,65 +29,52 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs, zooFixtures, FMNIST_CNN, FMNIST_CNN_CONFIGS, FMNIST_RTL_FOLDING, fmnistImages, writeJson } from './lib.mjs';
+import { ROOT, lib, parseArgs, zooQuantized, FMNIST_CNN, FMNIST_CNN_CONFIGS, FMNIST_RTL_FOLDING, fmnistImages, writeJson } from './lib.mjs';
 
-const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, writeNpy, lowerToVerilog, runVerilatorSim, writeFilesAtomic } = lib;
+const { loadModel, quantize, lowerToVerilog, runVerilatorSim, writeFilesAtomic } = lib;
 
 // The folding of the tests (test/backends/verilog/helpers.ts): about 7,000 cycles per image.
 const FOLDING = FMNIST_RTL_FOLDING;
 
 /** Every zoo fixture × W1.4 / W1.4A1.4 through RTL simulation. */
 async function zooMain(args) {
-  const { ZOO_FIXTURES, padImagesTo } = await zooFixtures();
   const limit = args.limit ?? 100;
-  const test = loadDataset('fmnist-mini:test', { normalize: FMNIST_NORMALIZATION, limit });
-  const train = loadDataset('fmnist-mini:train', { normalize: FMNIST_NORMALIZATION, limit: 64 });
   const results = [];
-  for (const f of ZOO_FIXTURES.filter((z) => !args.only || args.only.includes(z.name))) {
-    const calib = path.join(ROOT, 'bench/out/rtl-sim-zoo', `${f.name}-calib.npy`);
-    fs.mkdirSync(path.dirname(calib), { recursive: true });
-    const calibImages = padImagesTo(train.images, 64, f.shape);
-    writeNpy(calib, { dtype: 'float32', shape: [64, ...f.shape], data: calibImages });
-    const data = padImagesTo(test.images, test.count, f.shape);
-    for (const config of ['W1.4', 'W1.4A1.4']) {
-      const m = f.build();
-      const acts = config === 'W1.4A1.4' ? { actBits: 1.4, actHeuristic: 'middle-out' } : {};
-      await quantize(m, { avgBits: 1.4, heuristic: 'middle-out', ...acts, calibData: `npy:${calib}`, calibLimit: 64 });
-      const t0 = performance.now();
-      // --calibrated: each stream's fraction bits from its range on the 64 calibration images (bit-ir.md §3)
-      const lowering = args.calibrated ? { streamRanges: lib.measureStreamRanges(m, calibImages) } : {};
-      const r = lowerToVerilog(m, { lowering, targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
-      const lowerMs = performance.now() - t0;
-      const dir = path.join(ROOT, 'bench/out/rtl-sim-zoo', `${f.name}-${config}`);
-      fs.rmSync(dir, { recursive: true, force: true });
-      writeFilesAtomic(dir, r.files);
-      const sim = await runVerilatorSim(dir, { optLevel: args.opt, timeoutMs: args.timeout * 1000 });
-      const cycles = Number(/in (\d+) cycles/.exec(sim.stdout)?.[1] ?? 0);
-      const kinds = [...new Set(r.design.stages.map((s) => (s.kind === 'unit' && s.groups > 1 ? 'vvu' : s.kind === 'avgpool' ? (s.global ? 'gap' : 'avgpool') : s.kind)))];
-      const res = {
-        topology: f.name,
-        config,
-        fractions: args.calibrated ? 'calibrated' : 'fixed',
-        images: test.count,
-        accImages: Math.min(args.acc, test.count),
-        stages: r.design.stages.length,
-        kinds,
-        ok: sim.ok,
-        ...sim.summary,
-        cycles,
-        cyclesPerImage: Math.round(cycles / test.count),
-        lowerMs: Math.round(lowerMs),
-        buildMs: Math.round(sim.buildMs),
-        runMs: Math.round(sim.runMs),
-        opt: args.opt,
-      };
-      results.push(res);
-      console.log(
-        `${f.name} ${config}: ${sim.ok ? 'PASS' : 'FAIL'} — ${test.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.units.length} units); ` +
-          `${res.stages} stages (${kinds.join(', ')}); ${res.cyclesPerImage} cycles/image; lower ${(lowerMs / 1000).toFixed(1)} s, build ${(sim.buildMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`,
-      );
-      if (!sim.ok) console.log(sim.stdout);
-    }
+  for await (const { fixture: f, config, model: m, test, data, calibImages } of zooQuantized({ ...args, limit }, 'rtl-sim-zoo')) {
+    const t0 = performance.now();
+    // --calibrated: each stream's fraction bits from its range on the 64 calibration images (bit-ir.md §3)
+    const lowering = args.calibrated ? { streamRanges: lib.measureStreamRanges(m, calibImages) } : {};
+    const r = lowerToVerilog(m, { lowering, targetFps: args.targetFps, testData: data, testSamples: test.count, accSamples: args.acc });
+    const lowerMs = performance.now() - t0;
+    const dir = path.join(ROOT, 'bench/out/rtl-sim-zoo', `${f.name}-${config}`);
+    fs.rmSync(dir, { recursive: true, force: true });
+    writeFilesAtomic(dir, r.files);
+    const sim = await runVerilatorSim(dir, { optLevel: args.opt, timeoutMs: args.timeout * 1000 });
+    const cycles = Number(/in (\d+) cycles/.exec(sim.stdout)?.[1] ?? 0);
+    const kinds = [...new Set(r.design.stages.map((s) => (s.kind === 'unit' && s.groups > 1 ? 'vvu' : s.kind === 'avgpool' ? (s.global ? 'gap' : 'avgpool') : s.kind)))];
+    const res = {
+      topology: f.name,
+      config,
+      fractions: args.calibrated ? 'calibrated' : 'fixed',
+      images: test.count,
+      accImages: Math.min(args.acc, test.count),
+      stages: r.design.stages.length,
+      kinds,
+      ok: sim.ok,
+      ...sim.summary,
+      cycles,
+      cyclesPerImage: Math.round(cycles / test.count),
+      lowerMs: Math.round(lowerMs),
+      buildMs: Math.round(sim.buildMs),
+      runMs: Math.round(sim.runMs),
+      opt: args.opt,
+    };
+    results.push(res);
+    console.log(
+      `${f.name} ${config}: ${sim.ok ? 'PASS' : 'FAIL'} — ${test.count} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${res.accImages} images × ${r.units.length} units); ` +
+        `${res.stages} stages (${kinds.join(', ')}); ${res.cyclesPerImage} cycles/image; lower ${(lowerMs / 1000).toFixed(1)} s, build ${(sim.buildMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`,
+    );
+    if (!sim.ok) console.log(sim.stdout);
   }
   writeJson('bench/out/rtl-sim-zoo.json', results);
   if (results.some((r) => !r.ok)) process.exitCode = 1;
