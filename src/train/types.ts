@@ -7,8 +7,7 @@ import type { Dataset, DataSource } from '../data/index.js';
 import type { LossKind } from './grad/loss.js';
 import type { OptimizerKind, ScheduleKind } from './optimizer.js';
 
-/** Samples per step unless `batchSize` says otherwise. */
-export const DEFAULT_BATCH_SIZE = 128;
+export { DEFAULT_BATCH_SIZE } from './defaults.js';
 
 export interface TrainOptions {
   /** Epochs to train (default 1). */

@@ -41,7 +41,7 @@ import { forwardShapes } from './shapes.js';
 import { emitLoss, type LossKind } from './loss.js';
 import { prepareForTraining } from './prepare.js';
 import { planPhaseBlocks, type Layout } from './phase-layout.js';
-import { DEFAULT_BATCH_SIZE } from '../types.js';
+import { DEFAULT_BATCH_SIZE } from '../defaults.js';
 
 /** Single-input elementwise ops whose rules work on any layout (the output keeps the input's). */
 const ELEMENTWISE_UNARY = new Set(['Relu', 'LeakyRelu', 'Sigmoid', 'Tanh', 'Identity', 'Neg']);

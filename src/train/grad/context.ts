@@ -13,7 +13,7 @@ import { DataType } from '../../ir/dtype.js';
 import type { Dim } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import type { Layout, PhaseBlock, PlanesFactor, RoutedGrad } from './layout.js';
-import { DEFAULT_BATCH_SIZE } from '../types.js';
+import { DEFAULT_BATCH_SIZE } from '../defaults.js';
 
 /**
  * A gradient [rows, C, ...] formed as k⊙u + b⊙v + c with per-channel vectors k, b, c ([C],
