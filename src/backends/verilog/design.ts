@@ -186,6 +186,9 @@ const link = (i: [string, string, string], o: [string, string, string]): [string
 /** `{x_{N-1}, …, x_0}`: input 0 in the low bits. */
 const bus = (xs: readonly string[]): string => (xs.length === 1 ? xs[0]! : `{${[...xs].reverse().join(', ')}}`);
 
+/** The valid, ready and data nets of several streams joined into one multi-input stage's buses. */
+const joined = (nets: readonly [string, string, string][]): [string, string, string] => [bus(nets.map((n) => n[0])), bus(nets.map((n) => n[1])), bus(nets.map((n) => n[2]))];
+
 /** A literal parameter of packed fields (field 0 in the low bits). */
 const packedParam = (fields: readonly (number | bigint)[], width: number): string => (fields.length ? `${fields.length * width}'h${packHex(fields, width)}` : "1'b0");
 
@@ -362,17 +365,9 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item[] {
       // Every input aligned to AB bits (wide enough that the alignment never clamps), then summed and clamped.
       const ab = Math.max(...s.ins.map((x, i) => alignedBits(x, s.operands[i]!)));
       const aligned = s.ins.map((x, i) => alignedInput(s, x, s.operands[i]!, ab, i));
-      const join = (k: 0 | 1 | 2): string => bus(aligned.map((a) => a.nets[k]));
       return [
         ...aligned.flatMap((a) => a.items),
-        ...inst('hbnn_add', [['N', String(s.ins.length)], ['AB', String(ab)], ['OEB', String(entryBits(s.out.entry))], ['BEAT', String(s.out.beat)]], [
-          ['clk', 'clk'],
-          ['rst', 'rst'],
-          ['in_valid', join(0)],
-          ['in_ready', join(1)],
-          ['in_data', join(2)],
-          ...link(['', '', ''], ends(s.out)).slice(5),
-        ]),
+        ...inst('hbnn_add', [['N', String(s.ins.length)], ['AB', String(ab)], ['OEB', String(entryBits(s.out.entry))], ['BEAT', String(s.out.beat)]], link(joined(aligned.map((a) => a.nets)), ends(s.out))),
       ];
     }
     case 'concat': {
@@ -390,17 +385,9 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item[] {
         return ends(x, '_beat');
       });
       const counts = s.ins.map((x) => (s.out.layout.kind === 'hwc' ? (x.layout as { c: number }).c / g : x.entries / g));
-      const join = (k: 0 | 1 | 2): string => bus(nets.map((n) => n[k]));
       return [
         ...items,
-        ...inst('hbnn_concat', [['N', String(s.ins.length)], ['EB', String(oeb)], ['BEAT', String(g)], ['COUNTS', packedParam(counts, 32)]], [
-          ['clk', 'clk'],
-          ['rst', 'rst'],
-          ['in_valid', join(0)],
-          ['in_ready', join(1)],
-          ['in_data', join(2)],
-          ...link(['', '', ''], ends(s.out)).slice(5),
-        ]),
+        ...inst('hbnn_concat', [['N', String(s.ins.length)], ['EB', String(oeb)], ['BEAT', String(g)], ['COUNTS', packedParam(counts, 32)]], link(joined(nets), ends(s.out))),
       ];
     }
     default:
