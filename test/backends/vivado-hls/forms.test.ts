@@ -20,18 +20,10 @@ import { A, addFloatInit, addInput, addNode, newModel } from '../../helpers/buil
 import { setTensorType } from '../../../src/ir/types.js';
 import { DataType } from '../../../src/ir/dtype.js';
 import { tempDir } from './helpers.js';
+import { uniform } from '../../helpers/grouped.js';
 
 const SHAPE = [3, 10, 10] as const;
 
-function uniform(n: number, seed: number): Float32Array {
-  const d = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    d[i] = (s / 4294967296) * 2 - 1;
-  }
-  return d;
-}
 
 /** conv(3→16) → BN → conv(16→32) → BN → ReLU → conv(32→16, pad 1) → BN → ReLU → flatten → Gemm(576→10). */
 function buildNet(): Model {
