@@ -222,9 +222,25 @@ describe('optimizer and schedules', () => {
       for (let t = 1; t <= 5; t++) {
         const g = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3 + t) * 0.05);
         o.beginStep();
-        o.update('w', w, g, 0.01 * t);
+        expect(o.update('w', w, g, 0.01 * t)).toBe(true);
         reference(form, ref, g, slots, 0.01 * t, t, t === 1);
         expect(Buffer.from(w.buffer).equals(Buffer.from(ref.buffer)), `${form.kind} momentum ${form.momentum} nesterov ${form.nesterov} step ${t}`).toBe(true);
+      }
+    }
+  });
+
+  it('update reports a weight that is not finite as stored (float32 overflow, NaN)', () => {
+    for (const kind of ['sgd', 'adam'] as const) {
+      for (const momentum of [0, 0.9]) {
+        const o = new Optimizer({ kind, momentum, weightDecay: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+        o.beginStep();
+        // 3.4e38 + 1e38 is finite in float64, ∞ in float32 (SGD); Adam moves by lr·sign(g) at step 1
+        const w = Float32Array.of(0.5, 3.4e38, 0.25);
+        const lr = kind === 'adam' ? 1e38 : 1;
+        expect(o.update('w', w, Float32Array.of(0, kind === 'adam' ? -1 : -1e38, 0), lr), `${kind} ${momentum}`).toBe(false);
+        expect(w[1]).toBe(Infinity);
+        expect(o.update('v', Float32Array.of(1, 2), Float32Array.of(NaN, 0), 0.1)).toBe(false);
+        expect(o.update('u', Float32Array.of(1, 2), Float32Array.of(0.5, 0), 0.1)).toBe(true);
       }
     }
   });
