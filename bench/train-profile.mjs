@@ -25,7 +25,8 @@
  *   rule sweep of docs/training.md.
  *
  *   `chunk=N` takes the kernel-row weight gradients' per-sample products in batch chunks of N
- *   samples (planned for --batch).
+ *   samples (planned for --batch); `allowance=F` takes them per sample while the partials are at
+ *   most F times the inputs, else one MatMul with the batch in the reduction.
  *
  * - `--warmup`: instead of the above, the first runs of fresh training sessions with fineTune's
  *   options (no memory pattern) and with onnxruntime's default (memory pattern on), alternated

@@ -169,7 +169,21 @@ describe('gradcheck: weight gradients of stride-1 Convs split by kernel rows', (
     for (const [name, err] of Object.entries(r2.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const ops = r2.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c2.producer!.name}/grad/dW/`)).map((n) => n.opType);
     expect(ops.filter((o) => o === 'Gather').length).toBe(2);
-    expect(ops).not.toContain('ReduceSum'); // one MatMul over (rows, batch, columns)
+    expect(ops).not.toContain('ReduceSum'); // one MatMul over (batch, rows, columns)
+  });
+
+  it('one MatMul with the batch in the reduction: dilation 2, asymmetric pads, 2x3 kernel; the row table built at run time (symbolic batch) and constant (static batch)', async () => {
+    for (const batch of ['N', 3] as const) {
+      const net = new Net([batch, 16, 5, 6]);
+      const c = net.node('Conv', [net.x, net.param('w', [3, 16, 2, 3], 0.3), net.param('b', [3], 0.1)], { pads: A.ints([1, 0, 2, 1]), dilations: A.ints([2, 2]) });
+      const r = await gradCheck(head(net, c, 3 * 6 * 3, 3), [3, 16, 5, 6], 3, { convRules: { products: 'one' } });
+      for (const [name, err] of Object.entries(r.errors)) expect(err, `${batch}: ${name}: ${err}`).toBeLessThan(TOL);
+      const dw = r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c.producer!.name}/grad/dW/`)).map((n) => n.opType);
+      expect(dw.filter((o) => o === 'Gather').length).toBe(2);
+      expect(dw.filter((o) => o === 'MatMul').length).toBe(1);
+      expect(dw).not.toContain('ReduceSum');
+      expect(dw.includes('Range')).toBe(batch === 'N'); // the run-time row table
+    }
   });
 
   it('per-sample products in batch chunks: a partial chunk and empty chunks (batch below the hint), an open-ended last chunk (batch above it)', async () => {

@@ -50,6 +50,8 @@ export interface ConvRuleChoice {
   products?: 'per-sample' | 'one';
   /** Kernel-row dW with per-sample products: samples per batch chunk (default 0: the whole batch at once). */
   chunk?: number;
+  /** Kernel-row dW: per-sample products while the partials are at most this many times the inputs (default ROWS_PER_SAMPLE_ALLOWANCE). */
+  allowance?: number;
 }
 
 export class GradContext {
