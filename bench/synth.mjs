@@ -75,7 +75,7 @@ for (const s of SWEEP) {
 const rows = entries.map((e) => {
   const r = cal.calibrationRow(e);
   const d = emitUnitDesign(e.config);
-  return { ...r, label: label(e.config), est: { luts: d.estimate.luts, dsp: d.estimate.dsp, breakdown: d.estimate.breakdown } };
+  return { ...r, label: label(e.config), est: { luts: d.estimate.luts, dsp: d.estimate.dsp, bram18: d.estimate.bram18, breakdown: d.estimate.breakdown } };
 });
 
 // ---------------------------------------------------------------- 2./3. the fits (calibrate.ts fitCalibration)
@@ -125,9 +125,9 @@ function round(x, d) {
 }
 
 const fpgaTable = [
-  '| id | unit | held out | LUT synth | LUT est (FINN-R) | err | LUT fitted | err | DSP synth / est | FF synth | depth |',
-  '| --- | --- | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  ...rows.map((r) => `| ${r.id} | ${r.label} | ${r.holdout ? 'yes' : ''} | ${n(r.xilinx.luts)} | ${n(r.est.luts)} | ${err(r.est.luts, r.xilinx.luts)} | ${n(r.lutsFitted)} | ${err(r.lutsFitted, r.xilinx.luts)} | ${r.xilinx.dsp} / ${r.est.dsp} | ${n(r.xilinx.ffs)} | ${r.xilinx.depth ?? ''} |`),
+  '| id | unit | held out | LUT synth | LUT est (FINN-R) | err | LUT fitted | err | DSP synth / est | BRAM18 synth / est | FF synth | depth |',
+  '| --- | --- | :---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ...rows.map((r) => `| ${r.id} | ${r.label} | ${r.holdout ? 'yes' : ''} | ${n(r.xilinx.luts)} | ${n(r.est.luts)} | ${err(r.est.luts, r.xilinx.luts)} | ${n(r.lutsFitted)} | ${err(r.lutsFitted, r.xilinx.luts)} | ${r.xilinx.dsp} / ${r.est.dsp} | ${r.xilinx.bram18} / ${r.est.bram18} | ${n(r.xilinx.ffs)} | ${r.xilinx.depth ?? ''} |`),
 ].join('\n');
 const asicTable = [
   '| id | unit | held out | µm² synth (OSU 0.18 µm) | µm² scaled (28→180 nm) | err | µm² fitted | err | cells | flip-flops | depth |',
@@ -149,7 +149,7 @@ ${rows.length} unit configurations (bench/synth-configs.mjs), synthesized with y
 
 ${fpgaTable}
 
-FINN-R estimate, all configurations: MAE ${pct(summary.lut.maeUnfittedAll)}. Fit (LUT = ${cal.LUT_FIT_PARTS.map((k) => `${lutFit[k]}·${k}`).join(' + ')}, parts of the estimate's breakdown, base = 1 per unit): MAE ${pct(summary.lut.maeFittedTrain)} on the ${train.length} fitted configurations, **${pct(summary.lut.maeFittedHeldOut)} on the ${held.length} held out** (target ≤ 15%).
+FINN-R estimate, all configurations: MAE ${pct(summary.lut.maeUnfittedAll)}. Fit (LUT = ${cal.LUT_FIT_PARTS.map((k) => `${lutFit[k]}·${k}`).join(' + ')}, parts of the estimate's breakdown, base = 1 per unit, memory = 0 where the Verilog's weight ROMs are block RAM: ${rows.filter((r) => r.features.memory === 0 && r.est.breakdown.memory > 0).map((r) => r.id).join(', ') || 'none'}): MAE ${pct(summary.lut.maeFittedTrain)} on the ${train.length} fitted configurations, **${pct(summary.lut.maeFittedHeldOut)} on the ${held.length} held out** (target ≤ 15%).
 
 Table 2 check on synthesized hardware (a row-grouped conv unit, ${t2[0].label.replace(/ W1\/1p.*/, '')}, 1-bit activations):
 

@@ -833,7 +833,11 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
         }
         return undefined;
       };
-      const remembered = sampled ? opts.warm?.slots.get(slot) : undefined;
+      // Small groups (quickselect over every key in 'auto') try remembered bounds too: the
+      // band a full selection leaves (`rememberRankBand`) makes the next step's quickselect
+      // run on a few % of the keys instead of all of them.
+      const warmable = sampled || selector === 'auto';
+      const remembered = warmable ? opts.warm?.slots.get(slot) : undefined;
       if (remembered !== undefined) {
         // Bounds from the previous call (warm start): the same checks as sampled bounds.
         pass = tryBounds(remembered[0], remembered[1], Math.min(m, 2 * remembered[2] + 1024));
@@ -846,9 +850,11 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
         pass = tryBounds(lo, hi, Math.min(m, 2 * expected + 1024));
         if (pass === undefined) selectionStats.fallbacks++;
       }
+      let whole = false; // every key was boundary
       if (pass === undefined) {
         if (selector === 'quickselect' || (selector === 'auto' && m < RADIX_MIN_CANDIDATES)) {
           pass = secondPass(round, ps, ps + m, 0, 0xffffffff, wStart, m); // every key is boundary
+          whole = true;
         } else {
           const [lo, hi, boundary] = histogramBounds(round, ps, ps + m);
           pass = secondPass(round, ps, ps + m, lo, hi, wStart, boundary);
@@ -858,7 +864,10 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
       // The boundary: the smallest (key, index) pairs complete the count.
       const need = c - pass.taken;
       quickSelectPairs(pass.bk, pass.bj, pass.nb, need);
-      if (sampled && opts.warm !== undefined) rememberBounds(opts.warm, slot, pass, need);
+      if (opts.warm !== undefined && warmable) {
+        if (whole) rememberRankBand(opts.warm, slot, pass, need);
+        else rememberBounds(opts.warm, slot, pass, need);
+      }
       if (fillsMap(round)) {
         // The map already holds b for them: drop them from the list by their pair (at most
         // the need-th smallest, at position need - 1 after the selection; all of the
@@ -912,6 +921,37 @@ function rememberBounds(warm: WarmBounds, slot: number, pass: AssignPass, need: 
     hi = Math.min(0xfffffffe, pivot + half);
   }
   warm.slots.set(slot, [lo, hi, pass.nb]);
+}
+
+/**
+ * Keeps bounds for the next call's warm start after a selection over every key (a small
+ * group): the keys of rank c - 1 ± δ, δ = max(32, m/64), found by quickselect within the two
+ * sides the selection left (positions [0, need - 1) and [need, nb), so the selected set and
+ * the pivot at need - 1 stay where the caller reads them). Nothing is kept when the selection
+ * took none or all of the keys.
+ */
+function rememberRankBand(warm: WarmBounds, slot: number, pass: AssignPass, need: number): void {
+  const { bk, bj, nb } = pass;
+  if (need <= 0 || need >= nb) {
+    warm.slots.delete(slot);
+    return;
+  }
+  const delta = Math.max(32, Math.ceil(nb / 64));
+  let lo = 0;
+  const below = need - 1; // keys [0, below) are smaller than the pivot
+  if (below > delta) {
+    // the (below - delta)-th smallest of the lower side, at position below - delta - 1
+    quickSelectPairs(bk, bj, below, below - delta);
+    lo = bk[below - delta - 1]!;
+  }
+  let hi = 0xfffffffe;
+  const above = nb - need; // keys [need, nb) are larger
+  if (above > delta) {
+    const keys = bk.subarray(need, nb);
+    quickSelectPairs(keys, bj.subarray(need, nb), above, delta);
+    hi = keys[delta - 1]!;
+  }
+  warm.slots.set(slot, [lo, hi, Math.min(nb, 2 * delta + 1)]);
 }
 
 /** Counts of a bit map per bitwidth and its average. */

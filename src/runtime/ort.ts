@@ -24,6 +24,12 @@ export interface SessionOptions {
   weights?: 'dequantized' | 'as-written';
   /** Whether idle intra-op threads spin (default: onnxruntime's, which spins). */
   spinning?: boolean;
+  /**
+   * Stop the intra-op threads' spinning as soon as a run returns (onnxruntime's
+   * `session.force_spinning_stop`; default off): they still spin between the nodes of a run,
+   * but not through the caller's work between runs.
+   */
+  stopSpinningAfterRun?: boolean;
   /** onnxruntime's per-node profiler, writing `<prefix>_<date>.json` when the session ends profiling. */
   profilePrefix?: string;
   /**
@@ -50,7 +56,10 @@ export async function createSession(model: Model | Uint8Array, opts: SessionOpti
     so.interOpNumThreads = 1;
   }
   if (opts.memPattern !== undefined) so.enableMemPattern = opts.memPattern;
-  if (opts.spinning !== undefined) so.extra = { session: { intra_op: { allow_spinning: opts.spinning ? '1' : '0' } } };
+  const session: Record<string, unknown> = {};
+  if (opts.spinning !== undefined) session.intra_op = { allow_spinning: opts.spinning ? '1' : '0' };
+  if (opts.stopSpinningAfterRun) session.force_spinning_stop = '1';
+  if (Object.keys(session).length > 0) so.extra = { session };
   if (opts.profilePrefix !== undefined) {
     so.enableProfiling = true;
     so.profileFilePrefix = opts.profilePrefix;

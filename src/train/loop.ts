@@ -328,8 +328,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
           const tJs = performance.now();
           optimizer.beginStep();
           params.forEach((p, i) => {
-            optimizer.update(p.name, p.value, out.grads[i]!, lr);
-            if (!allFinite(p.value)) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
+            if (!optimizer.update(p.name, p.value, out.grads[i]!, lr)) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
           });
           bns.forEach((bn, i) => updateRunningStats(bn, out.batchMean[i]!, out.batchVar[i]!));
           globalStep++;
@@ -413,11 +412,6 @@ function diverged(why: string, epoch: number, step: number, checkpoint: string |
     }`,
     { epoch: epoch + 1, step: step + 1, ...(checkpoint ? { checkpoint } : {}) },
   );
-}
-
-function allFinite(a: Float32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i]!)) return false;
-  return true;
 }
 
 const round1 = (x: number): number => Math.round(x * 10) / 10;

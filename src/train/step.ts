@@ -27,10 +27,12 @@ export interface StepOutput {
  * no memory pattern. With it onnxruntime's second run allocates and faults in a second block
  * the size of the first run's arena (ResNet-20-style, batch 128: ~100k page faults, 0.4 s of
  * system time, 400 MiB more resident), for no measurable gain in the steady state
- * (docs/training.md, *Warm-up*).
+ * (docs/training.md, *Warm-up*). The intra-op threads stop spinning when a run returns: the
+ * step's TypeScript work (re-binarization, optimizer) follows every run, and a spinning
+ * worker burnt a core through it (docs/training.md, *Spinning after the run*).
  */
 export function trainingSessionOptions(threads?: number): SessionOptions {
-  return { ...(threads !== undefined ? { threads } : {}), memPattern: false };
+  return { ...(threads !== undefined ? { threads } : {}), memPattern: false, stopSpinningAfterRun: true };
 }
 
 export class StepRunner {

@@ -52,6 +52,39 @@ describe('warm-started bit map selections (WarmBounds) give the cold bytes', () 
     }
   }
 
+  // Groups below RADIX_MIN_CANDIDATES keys: 'auto' selects over every key on a cold call,
+  // then keeps a rank band around the c-th key (rememberRankBand) for the next call.
+  for (const heuristic of heuristics) {
+    for (const [label, n, channels] of [['per tensor', 6000, undefined], ['3 channels', 2700, 3], ['tiny', 90, undefined]] as const) {
+      it(`${heuristic}, ${label} (auto selector, small groups): rank bands over 6 steps`, () => {
+        const t = gaussian(n, 11 + n, 0.05);
+        const ch = channels === undefined ? {} : { channels, scaleChannels: channels };
+        const mapOpts = { heuristic, avgBits: 1.4, ...ch };
+        const warm = new WarmBounds();
+        for (let step = 0; step < 6; step++) {
+          if (step > 0) perturb(t, 1e-4, 40 + step);
+          expectSame(t, mapOpts, warm, channels);
+        }
+        expect(warm.hits + warm.misses).toBeGreaterThan(0);
+        if (heuristic !== 'random') expect(warm.hits).toBeGreaterThan(warm.misses);
+      });
+    }
+  }
+
+  it('small groups: a jump the rank band cannot hold falls back to the full selection, same bytes', () => {
+    const t = gaussian(5000, 21, 0.05).map((v) => Math.round(v * 256) / 256); // ties
+    const warm = new WarmBounds();
+    const mapOpts = { heuristic: 'middle-out' as Heuristic, avgBits: 1.4 };
+    expectSame(t, mapOpts, warm);
+    expectSame(t, mapOpts, warm);
+    const hits = warm.hits;
+    expect(hits).toBeGreaterThan(0);
+    const misses = warm.misses;
+    expectSame(gaussian(5000, 8, 0.6), mapOpts, warm);
+    expect(warm.misses).toBeGreaterThan(misses);
+    expectSame(t, mapOpts, warm);
+  });
+
   it('ties (many equal keys) and a large jump that the warm bounds cannot hold', () => {
     const t = gaussian(20000, 99, 0.05).map((v) => Math.round(v * 64) / 64);
     const warm = new WarmBounds();

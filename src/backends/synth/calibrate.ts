@@ -3,7 +3,8 @@
  * docs/asic-results.md, "Calibration against yosys"):
  *
  * - FPGA: the vivado-hls unit estimate is a sum of parts (`breakdown`: base, lanes, per-PE
- *   and shared combine logic, weight memory). The fit re-weights them,
+ *   and shared combine logic, weight memory; the memory only where the Verilog's weight ROMs
+ *   are LUTs, `lutFeatures`). The fit re-weights them,
  *   LUT_fit = Σ_k c_k · part_k (c_k ≥ 0), least squares on the relative error over the
  *   synthesized configurations; FINN's c0 = 300 and c1 = 1.1 stay the default estimate.
  * - ASIC: the asic backend prices a layer as Σ_kind units_kind · area_kind. For a unit
@@ -21,21 +22,39 @@ import type { AsicLayerWork } from '../asic/work.js';
 import type { StageEstimate, UnitStage } from '../vivado-hls/types.js';
 import { planeStats, stageEstimate } from '../vivado-hls/estimate.js';
 import { unitStageOf, type UnitConfig } from '../verilog/unit-design.js';
+import { BLOCK_ROM_MIN_DEPTH } from '../verilog/memories.js';
 
 /** Parts of the vivado-hls unit estimate the LUT fit weighs. */
 export const LUT_FIT_PARTS = ['base', 'lanes', 'combine', 'memory'] as const;
 export type LutFitPart = (typeof LUT_FIT_PARTS)[number];
 export type LutFit = Record<LutFitPart, number>;
 
-/** The parts of a unit estimate as fit features (base as its count of units: 1; per-PE and shared combine together). */
-export function lutFeatures(e: Pick<StageEstimate, 'breakdown'>): Record<LutFitPart, number> {
+/** What the fit reads of a unit estimate: its LUT breakdown and its folding. */
+export type LutFitEstimate = Pick<StageEstimate, 'breakdown' | 'pe' | 'simd' | 'mh' | 'mw'>;
+
+/** Words of a unit's weight memory (tiles: rows / PE × columns / SIMD), from its estimate's folding. */
+export function weightMemoryDepth(e: LutFitEstimate): number {
+  if (e.pe === undefined || e.simd === undefined || e.mh === undefined || e.mw === undefined) return fail(ErrorCodes.INTERNAL, 'a unit estimate without its folding (pe, simd, mh, mw)');
+  return (e.mh / e.pe) * (e.mw / e.simd);
+}
+
+/**
+ * The parts of a unit estimate as fit features (base as its count of units: 1; per-PE and
+ * shared combine together). The memory part is the estimate's LUTRAM weight memory where the
+ * Verilog backend builds the weight ROMs from LUTs too, and 0 where it makes them block RAM:
+ * the estimate follows FINN (LUTRAM up to 128 words), the Verilog marks ROMs of
+ * BLOCK_ROM_MIN_DEPTH (65) words and more `rom_style = "block"` (verilog/memories.ts), so
+ * for 65..128 words the two differ and yosys spends no LUTs on the weights.
+ */
+export function lutFeatures(e: LutFitEstimate): Record<LutFitPart, number> {
   const b = e.breakdown;
   if (!b) return fail(ErrorCodes.INTERNAL, 'a unit estimate without its LUT breakdown');
-  return { base: 1, lanes: b.lanes, combine: b.perPe + b.combine, memory: b.memory };
+  const memory = weightMemoryDepth(e) >= BLOCK_ROM_MIN_DEPTH ? 0 : b.memory;
+  return { base: 1, lanes: b.lanes, combine: b.perPe + b.combine, memory };
 }
 
 /** A unit's LUTs under fitted weights. */
-export function fittedLuts(e: Pick<StageEstimate, 'breakdown'>, fit: LutFit): number {
+export function fittedLuts(e: LutFitEstimate, fit: LutFit): number {
   return featureLuts(lutFeatures(e), fit);
 }
 
@@ -50,10 +69,10 @@ export function featureLuts(f: Record<LutFitPart, number>, fit: LutFit): number 
  * `node bench/synth-fit.mjs` prints it; test/backends/synth/calibrate.test.ts checks that these
  * numbers are that fit. Errors and residuals: docs/fpga-results.md.
  */
-export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze({ base: 0, lanes: 1.1225, combine: 1.0488, memory: 2.0219 });
+export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze({ base: 64.0989, lanes: 1.1356, combine: 0.7165, memory: 2.7607 });
 
 /** The areas per unit kind (µm²) fitted to the OSU 0.18 µm library, the same way (docs/asic-results.md). */
-export const OSU018_AREA_FIT: Readonly<UnitCosts> = Object.freeze({ xnorPopcountLane: 73.292, adderTreeBit: 246.481, accumulatorBit: 2104.19, comparatorBit: 0, sramBit: 44.705 });
+export const OSU018_AREA_FIT: Readonly<UnitCosts> = Object.freeze({ xnorPopcountLane: 61.703, adderTreeBit: 258.5, accumulatorBit: 2076.854, comparatorBit: 0, sramBit: 44.347 });
 
 /** The process node (nm) the default technology's area figures are for (tech.ts: 28-nm-class). */
 export const DEFAULT_TECH_NODE_NM = 28;

@@ -17,12 +17,14 @@ import {
   meanAbsRelError,
   nodeScaledTech,
   tallyArea,
+  weightMemoryDepth,
   OSU018_AREA_FIT,
   YOSYS_LUT_FIT,
 } from '../../../src/backends/synth/calibrate.js';
 import { synthesizeVerilog } from '../../../src/backends/synth/design.js';
 import { DEFAULT_TECH } from '../../../src/backends/asic/index.js';
 import { emitUnitDesign } from '../../../src/backends/verilog/index.js';
+import { BLOCK_ROM_MIN_DEPTH } from '../../../src/backends/verilog/memories.js';
 import type { FpgaEstimate } from '../../../src/backends/vivado-hls/types.js';
 
 describe('fitNonNegative', () => {
@@ -88,6 +90,23 @@ describe('the estimators on a unit configuration', () => {
     expect(fittedLuts(d.estimate, { base: 0, lanes: 1, combine: 0, memory: 0 })).toBe(d.estimate.breakdown!.lanes);
     expect(Object.values(YOSYS_LUT_FIT).some((v) => v > 0)).toBe(true);
     expect(Object.values(OSU018_AREA_FIT).some((v) => v > 0)).toBe(true);
+  });
+
+  it('the memory part counts only where the Verilog builds the weight ROMs from LUTs (not block RAM)', () => {
+    // 16 rows / PE 2 × 64 columns / SIMD 8 = 64 words (LUT ROM); at PE 1, 128 words (block RAM in the Verilog, LUTRAM for FINN)
+    for (const pe of [2, 1]) {
+      const u = emitUnitDesign({ kind: 'matvec', inputs: 64, outputs: 16, pe, simd: 8, weightPlanes: 2, avgBits: 1.4, activationPlanes: 1, seed: 5 });
+      const depth = weightMemoryDepth(u.estimate);
+      expect(depth).toBe((16 / pe) * (64 / 8));
+      expect(u.estimate.breakdown!.memory).toBeGreaterThan(0);
+      const block = depth >= BLOCK_ROM_MIN_DEPTH;
+      const v = expect(u.files.get(`${u.top}.v`)!);
+      // the weight ROMs are the only ones that deep (thresholds: 16 / PE words)
+      if (block) v.toMatch(/\.BLOCK\(1\)/);
+      else v.not.toMatch(/\.BLOCK\(1\)/);
+      expect(lutFeatures(u.estimate).memory).toBe(block ? 0 : u.estimate.breakdown!.memory);
+    }
+    expect(() => lutFeatures({ breakdown: d.estimate.breakdown })).toThrow(/folding/);
   });
 
   it('a generated unit synthesized (asic, the testbench left out) beside its estimates', async () => {
