@@ -577,17 +577,19 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
     const products = (dq: Value, xq: Value): Value => {
       const dys = ctx.reshape(ctx.op('Gather', [dq, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(2) }), ctx.constI64([0, m * kh, hp * wo]));
       const p = ctx.reshape(ctx.op('Gather', [xq, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([0, hp * wo, kw * c]));
-      return ctx.reduceSum(ctx.op('MatMul', [dys, p]), [0], false);
+      return ctx.op('MatMul', [dys, p]);
     };
-    const per = batchChunk(ctx, ctx.dims(dy)?.[0]);
+    const per = batchChunk(ctx, ctx.dims(dy)?.[0], 4 * (kh * m + kw * c) * hp * wo);
     if (per.chunks > 1) {
-      // batch chunks of `size` samples (the last one open-ended; chunks past a smaller batch are empty and sum to 0),
-      // so that each chunk's dYs and P are still in cache when its MatMul reads them
+      // batch chunks of `size` samples (the last one open-ended; chunks past a smaller batch are empty),
+      // so that each chunk's dYs and P are still in cache when its MatMul reads them; the partials
+      // of all chunks ([size, kh·M, kw·C] each) are joined and summed once
       const slice = (v: Value, q: number): Value =>
         ctx.op('Slice', [v, ctx.constI64([q * per.size]), ctx.constI64([q === per.chunks - 1 ? Number.MAX_SAFE_INTEGER : (q + 1) * per.size]), ctx.constI64([0])]);
-      d = ctx.op('Sum', Array.from({ length: per.chunks }, (_, q) => products(slice(dyp, q), slice(xl, q))));
+      const parts = Array.from({ length: per.chunks }, (_, q) => products(slice(dyp, q), slice(xl, q)));
+      d = ctx.reduceSum(ctx.op('Concat', parts, { axis: attr.int(0) }), [0], false);
     } else {
-      d = products(dyp, xl);
+      d = ctx.reduceSum(products(dyp, xl), [0], false);
     }
   } else {
     // dYs [M·kh, (N, Hp, Wo)] · P [(N, Hp, Wo), kw·C], one MatMul: dY padded by e rows and moved
@@ -720,18 +722,26 @@ function windowTapTable(h: number, w: number, geo: WindowGeometry): { o: number;
 }
 
 /**
- * Batch chunks of a per-sample weight gradient (ConvRuleChoice.chunk samples each; none by
- * default): the chunk size, and the chunk count for the static batch dim, else for the
- * context's batch hint. Chunks keep each chunk's operands in cache for its MatMul (one thread,
- * ResNet-20-style: 9% less CPU per step), but add ~8 nodes per chunk, and onnxruntime's session
- * creation grows faster than the node count (0.8 → 4.4 s of CPU for 1,562 → 3,355 nodes), so
- * they are a measured option, not a default (docs/training.md).
+ * Batch chunks of a per-sample weight gradient: the chunk size in samples, and the chunk count
+ * for the static batch dim, else for the context's batch hint. By default a chunk holds about
+ * ROWS_CHUNK_BYTES of the products' operands (`sampleBytes` per sample), at most
+ * ROWS_MAX_CHUNKS chunks; ConvRuleChoice.chunk forces a size (0: no chunks). A chunk's
+ * Gathers write its operands just before its MatMul reads them, still in cache (docs/training.md,
+ * *third round*: ResNet-20-style step 0.91× the CPU time, 1,593 → 2,242 nodes, session creation
+ * 0.2-0.3 → 0.4-0.5 s of CPU).
  */
-function batchChunk(ctx: GradContext, batchDim: Dim | undefined): { size: number; chunks: number } {
+function batchChunk(ctx: GradContext, batchDim: Dim | undefined, sampleBytes: number): { size: number; chunks: number } {
   const batch = typeof batchDim === 'number' ? batchDim : ctx.batchHint;
-  const size = Number(ctx.convRules.chunk ?? 0);
-  return size > 0 ? { size, chunks: Math.ceil(batch / size) } : { size: batch, chunks: 1 };
+  const forced = ctx.convRules.chunk;
+  const size = forced !== undefined ? Number(forced) : Math.max(1, Math.floor(ROWS_CHUNK_BYTES / sampleBytes), Math.ceil(batch / ROWS_MAX_CHUNKS));
+  return size > 0 && size < batch ? { size, chunks: Math.ceil(batch / size) } : { size: batch, chunks: 1 };
 }
+
+/** Bytes of a kernel-row weight gradient's per-sample operands (dYs and P) per batch chunk. */
+const ROWS_CHUNK_BYTES = 6 * 2 ** 20;
+
+/** Most batch chunks of one kernel-row weight gradient (each adds 7 nodes). */
+const ROWS_MAX_CHUNKS = 16;
 
 /** Largest input plane (positions) whose strided depthwise input gradient is taken from the tap table. */
 const DEPTHWISE_TABLE_MAX_PLANE = 64;
