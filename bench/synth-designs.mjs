@@ -35,7 +35,7 @@ import { ROOT, lib, internal, writeJson } from './lib.mjs';
 
 const { loadModel, quantize, lowerToVerilog } = lib;
 const { synthesizeVerilog } = await internal('src/backends/synth/design.js');
-const { yosysVersion } = await internal('src/backends/synth/index.js');
+const { yosysVersion, xilinxResources, asicResources, loadLiberty, resolveLiberty } = await internal('src/backends/synth/index.js');
 const { writeFileAtomic } = lib;
 
 // The folding of the RTL simulation (test/backends/verilog/helpers.ts RTL_FOLDING, bench/rtl-sim.mjs).
@@ -88,13 +88,15 @@ async function synthDesign(d, target, args) {
   const files = synthFiles(v);
   const file = await cacheFile(d.name, files, target);
   const memoryBits = { rom: memoryBitsOf(v.memories, 'rom'), ram: memoryBitsOf(v.memories, 'ram') };
-  if (fs.existsSync(file)) return { ...JSON.parse(fs.readFileSync(file, 'utf8')), memoryBits, cached: true };
+  // the estimate of every stage (u_<stage> is its instance) and the memories under each instance
+  const stages = v.estimates.stages.map((s) => ({ stage: s.stage, kind: s.kind, luts: s.luts, layer: v.units.find((u) => u.module === s.stage)?.layer, rom: memoryBitsOf(v.memories.filter((m) => m.path.startsWith(`u_${s.stage}.`)), 'rom'), ram: memoryBitsOf(v.memories.filter((m) => m.path.startsWith(`u_${s.stage}.`)), 'ram') }));
+  if (fs.existsSync(file)) return { ...JSON.parse(fs.readFileSync(file, 'utf8')), memoryBits, stages, cached: true };
   if (args.cached) {
     // --cached: the newest result of this design and target for an earlier emitter output, labelled as such
     const prefix = `design-${d.name}-${target}-`;
     const older = fs.existsSync(CACHE) ? fs.readdirSync(CACHE).filter((f) => f.startsWith(prefix)).map((f) => path.join(CACHE, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs) : [];
     if (!older.length) throw new Error('not synthesized yet (no cached result)');
-    return { ...JSON.parse(fs.readFileSync(older[0], 'utf8')), memoryBits, cached: true, earlier: path.basename(older[0]) };
+    return { ...JSON.parse(fs.readFileSync(older[0], 'utf8')), memoryBits, stages, cached: true, earlier: path.basename(older[0]) };
   }
   console.error(`${d.name} ${target}: synthesizing (per instance, runs cached in ${path.relative(ROOT, CACHE)})`);
   const t0 = performance.now();
@@ -112,13 +114,13 @@ async function synthDesign(d, target, args) {
     // CPU seconds of yosys and abc in this call (the runs it synthesized; cached runs cost nothing)
     ...(cpu0 !== undefined && cpu !== undefined ? { cpuSeconds: Math.round(cpu - cpu0) } : {}),
     // the out-of-context runs: module, instances, yosys wall seconds, whether read from the cache
-    runs: r.report.instances?.map((x) => ({ module: x.module, instances: x.instances.length, seconds: x.seconds, cached: x.cached, ...(x.glue ? { glue: true } : {}) })),
+    runs: r.report.instances?.map((x) => ({ module: x.module, instances: x.instances, seconds: x.seconds, cached: x.cached, ...(x.glue ? { glue: true } : {}), cellsByType: x.cellsByType })),
     load: fs.existsSync('/proc/loadavg') ? fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') : undefined,
     commit: gitCommit(),
   };
   fs.mkdirSync(CACHE, { recursive: true });
   writeFileAtomic(file, `${JSON.stringify(out)}\n`);
-  return out;
+  return { ...out, stages };
 }
 
 /** CPU seconds (user + system) of the child processes this process has waited for, yosys and its abc included (Linux: /proc/self/stat cutime + cstime), or undefined. */
@@ -178,11 +180,11 @@ async function main() {
 
   // Whole designs: estimate vs synthesis.
   const fpga = [
-    '| design | ROM / RAM bits | LUT synth | of which LUT as memory | FF | CARRY4 | BRAM18 | DSP | LUT est (FINN-R) | err | LUT fitted | err | yosys s |',
+    '| design | ROM / RAM bits | LUT synth | of which LUT as memory | FF | CARRY4 | BRAM18 | DSP | LUT est (FINN-R) | err | LUT fitted | err | wall s / CPU s (load) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const asic = [
-    '| design | µm² logic (synth, OSU 0.18 µm) | µm² memory macros (model) | µm² total | µm² scaled est (28→180 nm) | err vs total | µm² fitted est | err vs total | err vs logic | yosys s |',
+    '| design | µm² logic (synth, OSU 0.18 µm) | µm² memory macros (model) | µm² total | µm² scaled est (28→180 nm) | err vs total | µm² fitted est | err vs total | err vs logic | wall s / CPU s (load) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const d of DESIGNS) {
@@ -190,9 +192,10 @@ async function main() {
     const a = get(d.name, 'asic');
     const xt = x?.report.total.xilinx;
     const bits = (x ?? a)?.memoryBits;
-    if (x) fpga.push(`| fmnist-cnn ${d.name} | ${n(bits?.rom)} / ${n(bits?.ram)} | ${n(xt.luts)} | ${n(xt.lutMemory)} | ${n(xt.ffs)} | ${n(xt.carry)} | ${n(xt.bram18)} | ${xt.dsp} | ${n(est(x, 'luts'))} | ${err(est(x, 'luts'), xt.luts)} | ${n(est(x, 'lutsFitted'))} | ${err(est(x, 'lutsFitted'), xt.luts)} | ${x.seconds ?? ''} |`);
-    if (a) asic.push(`| fmnist-cnn ${d.name} | ${n(logic(a))} | ${n(memory(a))} | ${n(total(a))} | ${n(est(a, 'areaUm2'))} | ${err(est(a, 'areaUm2'), total(a))} | ${n(est(a, 'areaFittedUm2'))} | ${err(est(a, 'areaFittedUm2'), total(a))} | ${err(est(a, 'areaFittedUm2'), logic(a))} | ${a.seconds ?? ''} |`);
+    if (x) fpga.push(`| fmnist-cnn ${d.name} | ${n(bits?.rom)} / ${n(bits?.ram)} | ${n(xt.luts)} | ${n(xt.lutMemory)} | ${n(xt.ffs)} | ${n(xt.carry)} | ${n(xt.bram18)} | ${xt.dsp} | ${n(est(x, 'luts'))} | ${err(est(x, 'luts'), xt.luts)} | ${n(est(x, 'lutsFitted'))} | ${err(est(x, 'lutsFitted'), xt.luts)} | ${times(x)} |`);
+    if (a) asic.push(`| fmnist-cnn ${d.name} | ${n(logic(a))} | ${n(memory(a))} | ${n(total(a))} | ${n(est(a, 'areaUm2'))} | ${err(est(a, 'areaUm2'), total(a))} | ${n(est(a, 'areaFittedUm2'))} | ${err(est(a, 'areaFittedUm2'), total(a))} | ${err(est(a, 'areaFittedUm2'), logic(a))} | ${times(a)} |`);
   }
+  const perStage = stageTables(DESIGNS.filter((d) => d.bits === 1 || d.bits === 2).map((d) => ({ name: d.name, x: get(d.name, 'xilinx'), a: get(d.name, 'asic') })));
   const failed = res.filter((x) => x.error).map((x) => `${x.design.name} ${x.target}: ${x.error}`);
   const earlier = res.filter((x) => x.r?.earlier).map((x) => `${x.design.name} ${x.r.target} (${x.r.earlier}${x.r.commit ? `, commit ${x.r.commit}` : ''})`);
 
@@ -212,6 +215,19 @@ async function main() {
           `| ${r.bits} | ${n(lut(r.x))} | ${rel(lut(r.x), lut(b0.x))} | ${n(bram(r.x))} | ${rel(bram(r.x), bram(b0.x))} | ${r.bits.toFixed(2)} | ${n(est(r.x, 'luts'))} | ${rel(est(r.x, 'luts'), est(b0.x, 'luts'))} | ${n(logic(r.a))} | ${rel(logic(r.a), logic(b0.a))} | ${n(total(r.a))} | ${rel(total(r.a), total(b0.a))} | ${(r.bits * r.bits).toFixed(2)} | ${n(est(r.a, 'areaUm2'))} | ${rel(est(r.a, 'areaUm2'), est(b0.a, 'areaUm2'))} |`,
       ),
   ];
+  // the same for the matrix-vector units alone (the stages whose hardware the weight bits change)
+  const sumU = (r, f) => (r ? r.report.units.reduce((s, u) => s + (f(u) ?? 0), 0) : undefined);
+  const uLut = (x) => sumU(x, (u) => u.xilinx?.luts);
+  const uEst = (x) => (x ? x.estimates.filter((e) => e.name !== 'total').reduce((s, e) => s + (e.luts ?? 0), 0) : undefined);
+  const uLogic = (a) => sumU(a, (u) => u.asic?.areaUm2);
+  const uTotal = (a) => sumU(a, (u) => (u.asic?.areaUm2 ?? 0) + (u.memory?.areaUm2 ?? 0));
+  const t2Units = [
+    '| avg weight bits | unit LUT synth | rel. to 1 bit | paper FPGA (b) | unit LUT est | rel. | unit µm² logic | rel. | unit µm² logic + their memories | rel. | paper ASIC (b²) |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...t2
+      .filter((r) => r.x || r.a)
+      .map((r) => `| ${r.bits} | ${n(uLut(r.x))} | ${rel(uLut(r.x), uLut(b0.x))} | ${r.bits.toFixed(2)} | ${n(uEst(r.x))} | ${rel(uEst(r.x), uEst(b0.x))} | ${n(uLogic(r.a))} | ${rel(uLogic(r.a), uLogic(b0.a))} | ${n(uTotal(r.a))} | ${rel(uTotal(r.a), uTotal(b0.a))} | ${(r.bits * r.bits).toFixed(2)} |`),
+  ];
   const secs = ((performance.now() - t0) / 1000).toFixed(0);
   const folding = Object.entries(FOLDING.layers).map(([k, f]) => `${k} PE ${f.pe} SIMD ${f.simd}`).join(', ');
   const model = res.find((x) => x.r?.report.macros?.model)?.r.report.macros.model;
@@ -227,11 +243,15 @@ ASIC (OSU 0.18 µm):
 
 ${asic.length > 2 ? asic.join('\n') : 'none synthesized'}
 
-Table 2 on the synthesized whole design (W b A1, one bitwidth per output row, rows grouped on the PEs; same folding at every b):
+${perStage}Table 2 on the synthesized whole design (W b A1, one bitwidth per output row, rows grouped on the PEs; same folding at every b):
 
 ${t2Table.length > 2 ? t2Table.join('\n') : 'none synthesized'}
+
+The four matrix-vector units alone (c1, c2, c3, fc; their weight, mask and threshold memories in the last µm² column):
+
+${t2Units.length > 2 ? t2Units.join('\n') : 'none synthesized'}
 ${failed.length ? `\nNot synthesized: ${failed.join('; ')}.\n` : ''}${earlier.length ? `\nSynthesized from an earlier emitter output than the current one (the cache key is the text of every synthesized file): ${earlier.join('; ')}.\n` : ''}
-Generated by \`node bench/synth-designs.mjs${args.cached ? ' --cached' : ''}\` (${secs} s with the cache of bench/out/synth-cache; yosys seconds per run above).
+Generated by \`node bench/synth-designs.mjs${args.cached ? ' --cached' : ''}\` (${secs} s with the cache of bench/out/synth-cache). Times per design and target: wall seconds of its synthesis call, CPU seconds of yosys and abc in it (runs read from the cache of an earlier design cost nothing there), and the load average when it finished, on the shared 2-core machine.
 
 <!-- SYNTH-DESIGNS:END -->`;
   if (args.docs && !args.only && res.some((x) => x.r)) {
@@ -243,7 +263,78 @@ Generated by \`node bench/synth-designs.mjs${args.cached ? ' --cached' : ''}\` (
   console.log(asic.join('\n'));
   console.log();
   console.log(t2Table.join('\n'));
+  console.log(t2Units.join('\n'));
+  console.log(perStage);
   if (failed.length && !args.cached) process.exitCode = 1;
+}
+
+/** "wall / CPU (load)" of a design's synthesis call. */
+function times(r) {
+  if (r?.seconds === undefined) return '';
+  return `${r.seconds}${r.cpuSeconds !== undefined ? ` / ${r.cpuSeconds}` : ''}${r.load ? ` (${r.load.split(' ')[0]})` : ''}`;
+}
+
+/**
+ * Per stage (instance u_<stage>), estimate beside synthesis, for the given designs: FPGA LUTs
+ * (every stage has a vivado-hls estimate) and ASIC µm² (the asic estimate prices the units only;
+ * memories under each instance at the macro model's rates).
+ */
+function stageTables(designs) {
+  const have = designs.filter((d) => d.x?.runs?.[0]?.cellsByType || d.a?.runs?.[0]?.cellsByType);
+  if (!have.length) return '';
+  const lib = loadLiberty(resolveLiberty(undefined));
+  const cellsOf = (r, stage) => r?.runs?.find((x) => Array.isArray(x.instances) && x.instances.includes(`u_${stage}`))?.cellsByType;
+  const stages = (have[0].x ?? have[0].a).stages;
+  const fx = have.filter((d) => d.x?.runs?.[0]?.cellsByType);
+  const fa = have.filter((d) => d.a?.runs?.[0]?.cellsByType);
+  let out = '';
+  if (fx.length) {
+    const rows = [
+      `| stage | kind | ${fx.map((d) => `${d.name} LUT est | LUT synth | err | FF synth | BRAM18 synth`).join(' | ')} |`,
+      `| --- | --- | ${fx.map(() => '---: | ---: | ---: | ---: | ---:').join(' | ')} |`,
+    ];
+    const sum = fx.map(() => ({ units: [0, 0], other: [0, 0] }));
+    for (const s of stages) {
+      const cells = fx.map((d) => cellsOf(d.x, s.stage));
+      rows.push(
+        `| ${s.stage} | ${s.kind} | ${fx
+          .map((d, i) => {
+            const e = d.x.stages.find((t) => t.stage === s.stage)?.luts;
+            const x = cells[i] ? xilinxResources(cells[i]) : undefined;
+            const k = s.kind === 'unit' ? 'units' : 'other';
+            sum[i][k][0] += e ?? 0;
+            sum[i][k][1] += x?.luts ?? 0;
+            return `${n(e)} | ${n(x?.luts)} | ${err(e, x?.luts)} | ${n(x?.ffs)} | ${n(x?.bram18)}`;
+          })
+          .join(' | ')} |`,
+      );
+    }
+    for (const k of ['units', 'other']) rows.push(`| **${k === 'units' ? 'units (matrix-vector)' : 'other stages'}** | | ${sum.map((v) => `${n(v[k][0])} | ${n(v[k][1])} | ${err(v[k][0], v[k][1])} | |`).join(' | ')} |`);
+    out += `FPGA per stage (instance \`u_<stage>\`, one out-of-context run each; vivado-hls estimate of the same stage):\n\n${rows.join('\n')}\n\n`;
+  }
+  if (fa.length) {
+    const rows = [
+      `| stage | kind | ${fa.map((d) => `${d.name} µm² logic synth | µm² memory (model) | µm² est (scaled) | µm² est (fitted)`).join(' | ')} |`,
+      `| --- | --- | ${fa.map(() => '---: | ---: | ---: | ---:').join(' | ')} |`,
+    ];
+    for (const s of stages) {
+      rows.push(
+        `| ${s.stage} | ${s.kind} | ${fa
+          .map((d) => {
+            const cells = cellsOf(d.a, s.stage);
+            const area = cells ? asicResources(cells, lib).areaUm2 : undefined;
+            const st = d.a.stages.find((t) => t.stage === s.stage);
+            const m = d.a.report.macros?.model;
+            const mem = m && st && st.rom + st.ram ? st.rom * m.romUm2PerBit + st.ram * m.ramUm2PerBit : undefined;
+            const e = st?.layer ? d.a.estimates.find((x) => x.name === st.layer) : undefined;
+            return `${n(area)} | ${n(mem)} | ${e ? n(e.areaUm2) : '—'} | ${e ? n(e.areaFittedUm2) : '—'}`;
+          })
+          .join(' | ')} |`,
+      );
+    }
+    out += `ASIC per stage (— : the asic estimate prices the matrix-vector units only):\n\n${rows.join('\n')}\n\n`;
+  }
+  return out;
 }
 
 function replaceBlock(file, block) {
