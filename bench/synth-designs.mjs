@@ -233,7 +233,7 @@ async function main() {
   const model = res.find((x) => x.r?.report.macros?.model)?.r.report.macros.model;
   const block = `<!-- SYNTH-DESIGNS:START (bench/synth-designs.mjs) -->
 
-The bundled Fashion-MNIST CNN, Verilog backend at the folding of the RTL simulation (${folding}), synthesized whole and hierarchically (yosys \`synth_xilinx -noiopad\` / \`synth\` + abc to OSU 0.18 µm, without \`-flatten\`: each module once, totals per instance). Memories are synchronous-read ROMs (weights, masks, multipliers, thresholds, biases) and line-buffer RAMs: on the FPGA yosys maps them to block RAM (ROMs deeper than 64 words) or LUTs; on the ASIC they are black boxes (macros), priced by a per-bit model${model ? ` (${model.name}: ${model.basis}; ROM ${model.romUm2PerBit} µm²/bit, RAM ${model.ramUm2PerBit} µm²/bit)` : ''}, **not synthesized**: the logic column is yosys's, the memory column is the model's.
+The bundled Fashion-MNIST CNN, Verilog backend at the folding of the RTL simulation (${folding}), synthesized per instance (yosys \`synth_xilinx -flatten -noiopad\` / \`synth -flatten\` + abc to OSU 0.18 µm on each distinct module of the top's instances, out of context, counted per instance: docs/synthesis.md#per-instance-synthesis). Memories are synchronous-read ROMs (weights, masks, multipliers, thresholds, biases) and line-buffer RAMs: on the FPGA yosys maps them to block RAM (ROMs deeper than 64 words) or LUTs; on the ASIC they are black boxes (macros), priced by a per-bit model${model ? ` (${model.name}: ${model.basis}; ROM ${model.romUm2PerBit} µm²/bit, RAM ${model.ramUm2PerBit} µm²/bit)` : ''}, **not synthesized**: the logic column is yosys's, the memory column is the model's.
 
 FPGA (xc7):
 
