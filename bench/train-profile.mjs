@@ -2,7 +2,7 @@
 /**
  * Where a training step goes, and same-process A/Bs of training graphs (issue 18).
  *
- *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn] [--variant W1.4|float]
+ *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn] [--variant W1.4|W1.4A1.4|float]
  *        [--batch 128] [--threads 2] [--rounds 5] [--base DIST] [--profile] [--profile-steps 6]
  *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20] [--warmup]
  *
@@ -25,7 +25,8 @@
  *   rule sweep of docs/training.md.
  *
  *   `chunk=N` takes the kernel-row weight gradients' per-sample products in batch chunks of N
- *   samples (planned for --batch).
+ *   samples (planned for --batch; 0: none; default about 6 MiB of operands per chunk); `allowance=F` takes them per sample while the partials are at
+ *   most F times the inputs, else one MatMul with the batch in the reduction.
  *
  * - `--warmup`: instead of the above, the first runs of fresh training sessions with fineTune's
  *   options (no memory pattern) and with onnxruntime's default (memory pattern on), alternated
@@ -83,7 +84,8 @@ async function loadDist(dist) {
 
 async function makeModel(lib) {
   const m = args.model === 'fmnist-cnn' ? lib.loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx')) : args.model === 'resnet20' ? lib.buildResNet20() : lib.buildMobileNetV2();
-  if (args.variant !== 'float') await lib.quantize(m, { avgBits: 1.4, heuristic: 'middle-out' });
+  if (args.variant === 'W1.4A1.4') await lib.quantize(m, { avgBits: 1.4, actBits: 1.4, ...(args.model === 'fmnist-cnn' ? { normalize: 'fmnist' } : {}) });
+  else if (args.variant !== 'float') await lib.quantize(m, { avgBits: 1.4, heuristic: 'middle-out' });
   return m;
 }
 

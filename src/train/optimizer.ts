@@ -82,37 +82,106 @@ export class Optimizer {
     this.t++;
   }
 
-  /** Updates parameter `w` (in place) with gradient `g` at learning rate `lr`. */
-  update(name: string, w: Float32Array, g: Float32Array, lr: number): void {
+  /**
+   * Updates parameter `w` (in place) with gradient `g` at learning rate `lr`. Returns whether
+   * every updated value is finite (as stored: a float64 result beyond float32's range is ∞).
+   * `clip`: the clipped straight-through estimator in the same pass, g_i taken as 0 where
+   * |w_i| > clip before the update (exactly `applyWeightSte` then the update; g is not
+   * written); default ∞, no clipping.
+   */
+  update(name: string, w: Float32Array, g: Float32Array, lr: number, clip = Infinity): boolean {
     const o = this.opts;
     const wd = o.weightDecay;
     if (o.kind === 'adam') {
       const s = this.slots(name, w.length);
-      const m = s.get('m')!;
-      const v = s.get('v')!;
-      const c1 = 1 - o.beta1 ** this.t;
-      const c2 = 1 - o.beta2 ** this.t;
-      for (let i = 0; i < w.length; i++) {
-        const gi = g[i]! + wd * w[i]!;
-        const mi = o.beta1 * m[i]! + (1 - o.beta1) * gi;
-        const vi = o.beta2 * v[i]! + (1 - o.beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
-        w[i] = w[i]! - (lr * (m[i]! / c1)) / (Math.sqrt(v[i]! / c2) + o.eps);
-      }
-      return;
+      return adamUpdate(w, g, s.get('m')!, s.get('v')!, lr, wd, o.beta1, o.beta2, 1 - o.beta1 ** this.t, 1 - o.beta2 ** this.t, o.eps, clip);
     }
     const mu = o.momentum;
-    if (mu === 0) {
-      for (let i = 0; i < w.length; i++) w[i] = w[i]! - lr * (g[i]! + wd * w[i]!);
-      return;
-    }
+    if (mu === 0) return sgdPlain(w, g, lr, wd, clip);
     const first = !this.state.has(name);
     const buf = this.slots(name, w.length).get('momentum')!;
-    for (let i = 0; i < w.length; i++) {
-      const gi = g[i]! + wd * w[i]!;
-      buf[i] = first ? gi : mu * buf[i]! + gi;
-      w[i] = w[i]! - lr * (o.nesterov ? gi + mu * buf[i]! : buf[i]!);
-    }
+    if (o.nesterov) return sgdNesterov(w, g, buf, lr, wd, mu, first, clip);
+    if (first) return sgdFirst(w, g, buf, lr, wd, clip);
+    return sgdMomentum(w, g, buf, lr, wd, mu, clip);
   }
+}
+
+// The per-element loops, each its own function without branches on options (V8 optimizes each
+// for its one shape). Arithmetic in float64 per element, stored as float32: a value read back
+// after its float32 store is Math.fround of what was stored, so the results are those of the
+// plain loop `gi = g + wd·w; buf = μ·buf + gi; w = w - lr·buf`. Each also checks the stored
+// weights for NaN/∞ (x - x is 0 exactly for finite x), which saves the loop a pass, and takes
+// the clipped STE's mask from w before its update (a zeroed g_i then reads 0 + wd·w_i, as the
+// separate pass left it), which saves the step another.
+
+/** SGD without momentum. */
+function sgdPlain(w: Float32Array, g: Float32Array, lr: number, wd: number, clip: number): boolean {
+  let finite = true;
+  for (let i = 0; i < w.length; i++) {
+    const wi = w[i]!;
+    const nw = Math.fround(wi - lr * ((Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi));
+    w[i] = nw;
+    if (nw - nw !== 0) finite = false;
+  }
+  return finite;
+}
+
+/** SGD with momentum, the first step (v = g). */
+function sgdFirst(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, clip: number): boolean {
+  let finite = true;
+  for (let i = 0; i < w.length; i++) {
+    const wi = w[i]!;
+    const b = Math.fround((Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi);
+    buf[i] = b;
+    const nw = Math.fround(wi - lr * b);
+    w[i] = nw;
+    if (nw - nw !== 0) finite = false;
+  }
+  return finite;
+}
+
+/** SGD with momentum after the first step. */
+function sgdMomentum(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, clip: number): boolean {
+  let finite = true;
+  for (let i = 0; i < w.length; i++) {
+    const wi = w[i]!;
+    const b = Math.fround(mu * buf[i]! + ((Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi));
+    buf[i] = b;
+    const nw = Math.fround(wi - lr * b);
+    w[i] = nw;
+    if (nw - nw !== 0) finite = false;
+  }
+  return finite;
+}
+
+/** Nesterov: w ← w - lr·(g + μ·v). */
+function sgdNesterov(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, first: boolean, clip: number): boolean {
+  let finite = true;
+  for (let i = 0; i < w.length; i++) {
+    const wi = w[i]!;
+    const gi = (Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi;
+    const b = Math.fround(first ? gi : mu * buf[i]! + gi);
+    buf[i] = b;
+    const nw = Math.fround(wi - lr * (gi + mu * b));
+    w[i] = nw;
+    if (nw - nw !== 0) finite = false;
+  }
+  return finite;
+}
+
+/** Adam with L2 weight decay in the gradient; c1, c2 the bias corrections. */
+function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, wd: number, beta1: number, beta2: number, c1: number, c2: number, eps: number, clip: number): boolean {
+  let finite = true;
+  for (let i = 0; i < w.length; i++) {
+    const wi = w[i]!;
+    const gi = (Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi;
+    const mi = Math.fround(beta1 * m[i]! + (1 - beta1) * gi);
+    const vi = Math.fround(beta2 * v[i]! + (1 - beta2) * gi * gi);
+    m[i] = mi;
+    v[i] = vi;
+    const nw = Math.fround(wi - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps));
+    w[i] = nw;
+    if (nw - nw !== 0) finite = false;
+  }
+  return finite;
 }

@@ -169,7 +169,21 @@ describe('gradcheck: weight gradients of stride-1 Convs split by kernel rows', (
     for (const [name, err] of Object.entries(r2.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const ops = r2.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c2.producer!.name}/grad/dW/`)).map((n) => n.opType);
     expect(ops.filter((o) => o === 'Gather').length).toBe(2);
-    expect(ops).not.toContain('ReduceSum'); // one MatMul over (rows, batch, columns)
+    expect(ops).not.toContain('ReduceSum'); // one MatMul over (batch, rows, columns)
+  });
+
+  it('one MatMul with the batch in the reduction: dilation 2, asymmetric pads, 2x3 kernel; the row table built at run time (symbolic batch) and constant (static batch)', async () => {
+    for (const batch of ['N', 3] as const) {
+      const net = new Net([batch, 16, 5, 6]);
+      const c = net.node('Conv', [net.x, net.param('w', [3, 16, 2, 3], 0.3), net.param('b', [3], 0.1)], { pads: A.ints([1, 0, 2, 1]), dilations: A.ints([2, 2]) });
+      const r = await gradCheck(head(net, c, 3 * 6 * 3, 3), [3, 16, 5, 6], 3, { convRules: { products: 'one' } });
+      for (const [name, err] of Object.entries(r.errors)) expect(err, `${batch}: ${name}: ${err}`).toBeLessThan(TOL);
+      const dw = r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c.producer!.name}/grad/dW/`)).map((n) => n.opType);
+      expect(dw.filter((o) => o === 'Gather').length).toBe(2);
+      expect(dw.filter((o) => o === 'MatMul').length).toBe(1);
+      expect(dw).not.toContain('ReduceSum');
+      expect(dw.includes('Range')).toBe(batch === 'N'); // the run-time row table
+    }
   });
 
   it('per-sample products in batch chunks: a partial chunk and empty chunks (batch below the hint), an open-ended last chunk (batch above it)', async () => {
@@ -185,7 +199,7 @@ describe('gradcheck: weight gradients of stride-1 Convs split by kernel rows', (
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const dw = r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${conv.producer!.name}/grad/dW/`)).map((n) => n.opType);
     expect(dw.filter((o) => o === 'MatMul').length).toBe(4);
-    expect(dw).toContain('Sum');
+    expect(dw).toContain('Concat'); // the chunks' partials joined, then one ReduceSum
     // a batch of 7 with hint 4: the last chunk [2, ...) takes 5 samples; same gradients as the unchunked graph
     const m2 = make().model;
     const x = rand(7 * 16 * 5 * 6, 3);
@@ -199,6 +213,26 @@ describe('gradcheck: weight gradients of stride-1 Convs split by kernel rows', (
     const a = await grads({ convRules: { products: 'per-sample', chunk: 2 }, batchHint: 4 });
     const b = await grads({ convRules: { products: 'per-sample', chunk: 0 } });
     for (const k of Object.keys(b)) expect(relError(a[k]!, b[k]!), k).toBeLessThan(1e-6);
+  });
+
+  it('chunks by default where the per-sample operands are large: 16 channels on 64x64 (1.6 MB per sample, hint 8: chunks of 3), same gradients as no chunks', async () => {
+    const net = new Net(['N', 16, 64, 64]);
+    const c = net.node('Conv', [net.x, net.param('w', [16, 16, 3, 3], 0.3)], { pads: A.ints([1, 1, 1, 1]) });
+    const model = head(net, net.node('GlobalAveragePool', [c]), 16, 3);
+    const x = rand(7 * 16 * 64 * 64, 5);
+    const labels = [0, 1, 2, 0, 1, 2, 0];
+    const run = async (opts: CheckOptions): Promise<{ grads: Record<string, Float32Array>; dw: string[] }> => {
+      const tg = buildTrainingGraph(model, opts);
+      const values: Record<string, Float32Array> = {};
+      for (const p of tg.params) values[p.input] = model.graph.get(p.source)!.constValue!.toFloat32().slice();
+      const dw = tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c.producer!.name}/grad/dW/`)).map((n) => n.opType);
+      return { grads: (await ortGradients(tg, x, [7, 16, 64, 64], labels, values)).grads, dw };
+    };
+    const a = await run({ batchHint: 8 });
+    const b = await run({ batchHint: 8, convRules: { chunk: 0 } });
+    expect(a.dw.filter((o) => o === 'MatMul').length).toBe(3); // chunks [0,3) [3,6) [6,...)
+    expect(b.dw.filter((o) => o === 'MatMul').length).toBe(1);
+    for (const k of Object.keys(b.grads)) expect(relError(a.grads[k]!, b.grads[k]!), k).toBeLessThan(1e-6);
   });
 });
 

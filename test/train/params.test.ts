@@ -14,7 +14,7 @@ import { createSession, runSession, ort } from '../../src/runtime/ort.js';
 import { findWeightCall, readWeightCall } from '../../src/quant/planes.js';
 import { HbnnError, ErrorCodes } from '../../src/errors.js';
 import { buildTrainingGraph } from '../../src/train/grad/builder.js';
-import { collectParams, dequantizeRecorded, writeParams, channelLayout, collectBatchNorms } from '../../src/train/params.js';
+import { collectParams, dequantizeRecorded, writeParams, channelLayout, collectBatchNorms, applyWeightSte } from '../../src/train/params.js';
 import { Optimizer, learningRate } from '../../src/train/optimizer.js';
 import { saveCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { A, Net } from './helpers/gradcheck.js';
@@ -187,6 +187,70 @@ describe('optimizer and schedules', () => {
     expect(w[0]).toBeCloseTo(0.99, 6);
     expect(w[1]).toBeCloseTo(1.01, 6);
     expect(o.slotNames()).toEqual(['m', 'v']);
+  });
+
+  it('every optimizer form gives, bit for bit, the plain per-element loop (float64 per element, stored as float32)', () => {
+    // The reference: the formulas of docs/training.md written as one loop with every option a branch.
+    type Opts = ConstructorParameters<typeof Optimizer>[0];
+    const reference = (o: Opts, w: Float32Array, g: Float32Array, slots: Float32Array[], lr: number, t: number, first: boolean): void => {
+      for (let i = 0; i < w.length; i++) {
+        const gi = g[i]! + o.weightDecay * w[i]!;
+        if (o.kind === 'adam') {
+          slots[0]![i] = o.beta1 * slots[0]![i]! + (1 - o.beta1) * gi;
+          slots[1]![i] = o.beta2 * slots[1]![i]! + (1 - o.beta2) * gi * gi;
+          w[i] = w[i]! - (lr * (slots[0]![i]! / (1 - o.beta1 ** t))) / (Math.sqrt(slots[1]![i]! / (1 - o.beta2 ** t)) + o.eps);
+        } else if (o.momentum === 0) {
+          w[i] = w[i]! - lr * gi;
+        } else {
+          slots[0]![i] = first ? gi : o.momentum * slots[0]![i]! + gi;
+          w[i] = w[i]! - lr * (o.nesterov ? gi + o.momentum * slots[0]![i]! : slots[0]![i]!);
+        }
+      }
+    };
+    const forms: Opts[] = [
+      { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+      { kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: true, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+      { kind: 'sgd', momentum: 0, weightDecay: 1e-3, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+      { kind: 'adam', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
+    ];
+    for (const form of forms) {
+      for (const clip of [undefined, 1]) {
+        const n = 257;
+        // |w| up to 1.3: with clip 1, the clipped STE zeroes part of the gradient
+        const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7) * 1.3);
+        const ref = w.slice();
+        const slots = [new Float32Array(n), new Float32Array(n)];
+        const o = new Optimizer(form);
+        for (let t = 1; t <= 5; t++) {
+          const g = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3 + t) * 0.05);
+          const g0 = g.slice();
+          o.beginStep();
+          expect(o.update('w', w, g, 0.01 * t, clip)).toBe(true);
+          expect(Buffer.from(g.buffer).equals(Buffer.from(g0.buffer))).toBe(true); // g is not written
+          // the reference: the STE as its own pass (applyWeightSte), then the update
+          if (clip !== undefined) applyWeightSte(g0, ref);
+          reference(form, ref, g0, slots, 0.01 * t, t, t === 1);
+          expect(Buffer.from(w.buffer).equals(Buffer.from(ref.buffer)), `${form.kind} momentum ${form.momentum} nesterov ${form.nesterov} clip ${clip} step ${t}`).toBe(true);
+        }
+        if (clip !== undefined) expect(w.some((v) => Math.abs(v) > 1)).toBe(true);
+      }
+    }
+  });
+
+  it('update reports a weight that is not finite as stored (float32 overflow, NaN)', () => {
+    for (const kind of ['sgd', 'adam'] as const) {
+      for (const momentum of [0, 0.9]) {
+        const o = new Optimizer({ kind, momentum, weightDecay: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+        o.beginStep();
+        // 3.4e38 + 1e38 is finite in float64, ∞ in float32 (SGD); Adam moves by lr·sign(g) at step 1
+        const w = Float32Array.of(0.5, 3.4e38, 0.25);
+        const lr = kind === 'adam' ? 1e38 : 1;
+        expect(o.update('w', w, Float32Array.of(0, kind === 'adam' ? -1 : -1e38, 0), lr), `${kind} ${momentum}`).toBe(false);
+        expect(w[1]).toBe(Infinity);
+        expect(o.update('v', Float32Array.of(1, 2), Float32Array.of(NaN, 0), 0.1)).toBe(false);
+        expect(o.update('u', Float32Array.of(1, 2), Float32Array.of(0.5, 0), 0.1)).toBe(true);
+      }
+    }
   });
 
   it('cosine, step and constant schedules', () => {

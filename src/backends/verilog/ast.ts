@@ -76,6 +76,20 @@ export interface Module {
 }
 
 // ------------------------------------------------------------------------------------------
+// Clocked processes
+// ------------------------------------------------------------------------------------------
+
+/** A process on the designs' one clock: `always @(posedge clk) begin <body> end`. */
+export function clocked(body: Stmt[]): Item {
+  return { kind: 'always', edge: 'posedge clk', body };
+}
+
+/** A clocked process with the designs' synchronous active-high reset: `if (rst) <reset> else <body>`. */
+export function clockedReset(reset: Stmt[], body: Stmt[]): Item {
+  return clocked([{ kind: 'if', cond: 'rst', then: reset, else: body }]);
+}
+
+// ------------------------------------------------------------------------------------------
 // Printer
 // ------------------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import { foldingJson } from '../vivado-hls/folding.js';
 import { stageCycles } from '../vivado-hls/estimate.js';
 import type { HlsStage, StageOperand, StreamInfo, UnitStage } from '../vivado-hls/types.js';
 import { signedBits } from '../vivado-hls/emit/cpp.js';
-import { clog2, hexWord, packHex, printFile, slit, type Item, type Module, type Port, type Stmt } from './ast.js';
+import { clocked, clog2, hexWord, packHex, printFile, slit, type Item, type Module, type Port, type Stmt } from './ast.js';
 import { libraryModules } from './modules.js';
 import { opModules } from './ops.js';
 import { accFile, TRACE_BITS, unitModule } from './unit.js';
@@ -525,61 +525,57 @@ function testbench(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, a
     },
     { kind: 'assign', lhs: 'in_valid', rhs: '!rst && fed < SAMPLES * ENTRIES' },
     { kind: 'assign', lhs: 'in_data', rhs: `inputs[fed < SAMPLES * ENTRIES ? fed : 0]` },
-    {
-      kind: 'always',
-      edge: 'posedge clk',
-      body: [
-        {
-          kind: 'if',
-          cond: '!rst',
-          then: [
-            set('cycle', 'cycle + 1', true),
-            { kind: 'if', cond: 'in_valid && in_ready', then: [set('fed', 'fed + 1', true)] },
-            {
-              kind: 'comment',
-              text: `the logits entering the argmax (stream ${logit.name}, ${logit.beat} per beat)`,
-            },
-            {
-              kind: 'if',
-              cond: `dut.${logit.name}_valid && dut.${logit.name}_ready`,
-              then: [
-                {
-                  kind: 'for',
-                  index: 'e',
-                  from: '0',
-                  to: String(logit.beat),
-                  body: [
-                    {
-                      kind: 'if',
-                      cond: `logits_seen < SAMPLES * CLASSES && dut.${logit.name}_data[e * ${lb} +: ${lb}] !== expected_logits[logits_seen]`,
-                      then: [
-                        set('logit_errors', 'logit_errors + 1', true),
-                        { kind: 'if', cond: 'logit_errors <= 5', then: [display('hbnn-tb: logit mismatch: sample %0d logit %0d: rtl %0d, expected %0d', 'logits_seen / CLASSES', 'logits_seen % CLASSES', `$signed(dut.${logit.name}_data[e * ${lb} +: ${lb}])`, '$signed(expected_logits[logits_seen])')] },
-                      ],
-                    },
-                    set('logits_seen', 'logits_seen + 1', true),
-                  ],
-                },
-              ],
-            },
-            {
-              kind: 'if',
-              cond: 'out_valid',
-              then: [
-                {
-                  kind: 'if',
-                  cond: 'classes_seen < SAMPLES && out_class !== expected_class[classes_seen]',
-                  then: [set('class_errors', 'class_errors + 1', true), { kind: 'if', cond: 'class_errors <= 5', then: [display('hbnn-tb: class mismatch: sample %0d: rtl %0d, expected %0d', 'classes_seen', 'out_class', 'expected_class[classes_seen]')] }],
-                },
-                set('classes_seen', 'classes_seen + 1', true),
-                { kind: 'if', cond: 'classes_seen == SAMPLES', then: summary },
-              ],
-            },
-            { kind: 'if', cond: 'cycle == LIMIT', then: [display('hbnn-tb: TIMEOUT after %0d cycles (%0d of %0d classes)', 'cycle', 'classes_seen', 'SAMPLES'), ...summary] },
-          ],
-        },
-      ],
-    },
+    clocked([
+      {
+        kind: 'if',
+        cond: '!rst',
+        then: [
+          set('cycle', 'cycle + 1', true),
+          { kind: 'if', cond: 'in_valid && in_ready', then: [set('fed', 'fed + 1', true)] },
+          {
+            kind: 'comment',
+            text: `the logits entering the argmax (stream ${logit.name}, ${logit.beat} per beat)`,
+          },
+          {
+            kind: 'if',
+            cond: `dut.${logit.name}_valid && dut.${logit.name}_ready`,
+            then: [
+              {
+                kind: 'for',
+                index: 'e',
+                from: '0',
+                to: String(logit.beat),
+                body: [
+                  {
+                    kind: 'if',
+                    cond: `logits_seen < SAMPLES * CLASSES && dut.${logit.name}_data[e * ${lb} +: ${lb}] !== expected_logits[logits_seen]`,
+                    then: [
+                      set('logit_errors', 'logit_errors + 1', true),
+                      { kind: 'if', cond: 'logit_errors <= 5', then: [display('hbnn-tb: logit mismatch: sample %0d logit %0d: rtl %0d, expected %0d', 'logits_seen / CLASSES', 'logits_seen % CLASSES', `$signed(dut.${logit.name}_data[e * ${lb} +: ${lb}])`, '$signed(expected_logits[logits_seen])')] },
+                    ],
+                  },
+                  set('logits_seen', 'logits_seen + 1', true),
+                ],
+              },
+            ],
+          },
+          {
+            kind: 'if',
+            cond: 'out_valid',
+            then: [
+              {
+                kind: 'if',
+                cond: 'classes_seen < SAMPLES && out_class !== expected_class[classes_seen]',
+                then: [set('class_errors', 'class_errors + 1', true), { kind: 'if', cond: 'class_errors <= 5', then: [display('hbnn-tb: class mismatch: sample %0d: rtl %0d, expected %0d', 'classes_seen', 'out_class', 'expected_class[classes_seen]')] }],
+              },
+              set('classes_seen', 'classes_seen + 1', true),
+              { kind: 'if', cond: 'classes_seen == SAMPLES', then: summary },
+            ],
+          },
+          { kind: 'if', cond: 'cycle == LIMIT', then: [display('hbnn-tb: TIMEOUT after %0d cycles (%0d of %0d classes)', 'cycle', 'classes_seen', 'SAMPLES'), ...summary] },
+        ],
+      },
+    ]),
   ];
   return { name: TB_MODULE, comment: [`testbench: ${samples} samples; classes and logits of every sample, every unit's accumulators of the first ${accSamples}`], params: [], ports: [], items };
 }

@@ -10,7 +10,7 @@
  * Every memory of a design is listed as a `MemoryInstance` (kind, width, depth) beside the
  * Verilog, so that reports can count memory bits without reading the netlist.
  */
-import type { Module } from './ast.js';
+import { clocked, type Module } from './ast.js';
 
 export const ROM_MODULE = 'hbnn_rom';
 export const RAM_MODULE = 'hbnn_ram';
@@ -47,7 +47,7 @@ export function romModule(): Module {
   const body = (attr?: string): Module['items'] => [
     { kind: 'net', net: 'reg', name: 'mem', width: 'W', depth: 'D', ...(attr ? { attr } : {}) },
     { kind: 'generate-if', cond: 'INIT != ""', label: 'g_init', then: [{ kind: 'initial', body: [{ kind: 'call', name: '$readmemh', args: ['INIT', 'mem'] }] }] },
-    { kind: 'always', edge: 'posedge clk', body: [{ kind: 'set', lhs: 'q', rhs: 'mem[addr]' }] },
+    clocked([{ kind: 'set', lhs: 'q', rhs: 'mem[addr]' }]),
   ];
   return {
     name: ROM_MODULE,
@@ -88,14 +88,10 @@ export function ramModule(): Module {
     ],
     items: [
       { kind: 'net', net: 'reg', name: 'mem', width: 'W', depth: 'D' },
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [
-          { kind: 'if', cond: 'we', then: [{ kind: 'set', lhs: 'mem[waddr]', rhs: 'wdata' }] },
-          { kind: 'set', lhs: 'q', rhs: 'mem[raddr]' },
-        ],
-      },
+      clocked([
+        { kind: 'if', cond: 'we', then: [{ kind: 'set', lhs: 'mem[waddr]', rhs: 'wdata' }] },
+        { kind: 'set', lhs: 'q', rhs: 'mem[raddr]' },
+      ]),
     ],
   };
 }

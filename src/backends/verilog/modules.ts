@@ -4,7 +4,7 @@
  * tables, the scaling layer) and the argmax. Streams are valid/ready; a beat of N entries of
  * EB bits holds entry k at bits k·EB.. (entry 0 is the first to arrive).
  */
-import type { Item, Module, Port, Stmt } from './ast.js';
+import { clockedReset, type Item, type Module, type Port, type Stmt } from './ast.js';
 import { RAM_MODULE, ramModule, romModule } from './memories.js';
 
 export const set = (lhs: string, rhs: string, blocking = false): Stmt => ({ kind: 'set', lhs, rhs, blocking });
@@ -72,25 +72,17 @@ export function dwcModule(): Module {
       { kind: 'assign', lhs: 'p_valid', rhs: 'scnt != 0' },
       { kind: 'assign', lhs: 'p_data', rhs: 'sbuf[G * EB - 1:0]' },
       { kind: 'assign', lhs: 'in_ready', rhs: 'scnt == 0 || (scnt == 1 && p_ready)' },
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [
+      clockedReset(
+        [set('scnt', '0')],
+        [
           {
             kind: 'if',
-            cond: 'rst',
-            then: [set('scnt', '0')],
-            else: [
-              {
-                kind: 'if',
-                cond: 'in_valid && in_ready',
-                then: [set('sbuf', 'in_data'), set('scnt', 'IN / G')],
-                else: [{ kind: 'if', cond: 'p_valid && p_ready', then: [set('sbuf', 'sbuf >> (G * EB)'), set('scnt', 'scnt - 1')] }],
-              },
-            ],
+            cond: 'in_valid && in_ready',
+            then: [set('sbuf', 'in_data'), set('scnt', 'IN / G')],
+            else: [{ kind: 'if', cond: 'p_valid && p_ready', then: [set('sbuf', 'sbuf >> (G * EB)'), set('scnt', 'scnt - 1')] }],
           },
         ],
-      },
+      ),
     ],
   };
   const gather: Item = {
@@ -108,25 +100,17 @@ export function dwcModule(): Module {
       { kind: 'assign', lhs: 'out_valid', rhs: 'gcnt == OUT / G' },
       { kind: 'assign', lhs: 'out_data', rhs: 'gbuf' },
       { kind: 'assign', lhs: 'p_ready', rhs: 'gcnt != OUT / G || out_ready' },
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [
+      clockedReset(
+        [set('gcnt', '0')],
+        [
           {
             kind: 'if',
-            cond: 'rst',
-            then: [set('gcnt', '0')],
-            else: [
-              {
-                kind: 'if',
-                cond: 'p_valid && p_ready',
-                then: [set('gbuf', '{p_data, gbuf[OUT * EB - 1:G * EB]}'), set('gcnt', 'out_valid ? 1 : gcnt + 1')],
-                else: [{ kind: 'if', cond: 'out_valid && out_ready', then: [set('gcnt', '0')] }],
-              },
-            ],
+            cond: 'p_valid && p_ready',
+            then: [set('gbuf', '{p_data, gbuf[OUT * EB - 1:G * EB]}'), set('gcnt', 'out_valid ? 1 : gcnt + 1')],
+            else: [{ kind: 'if', cond: 'out_valid && out_ready', then: [set('gcnt', '0')] }],
           },
         ],
-      },
+      ),
     ],
   };
   return {
@@ -236,54 +220,46 @@ function pixelLineBufferItems(o: { take: Stmt[]; start?: Stmt[]; beats?: { count
       ],
     },
     { kind: 'assign', lhs: 'in_ready', rhs: 'state == READ' },
-    {
-      kind: 'always',
-      edge: 'posedge clk',
-      body: [
+    clockedReset(
+      [set('state', 'READ'), set('x', '0'), set('iy', '0'), set('y', '0'), set('ox', '0'), set('a', '0'), set('b', '0'), set('j', '0'), set('inside_q', "1'b0")],
+      [
         {
-          kind: 'if',
-          cond: 'rst',
-          then: [set('state', 'READ'), set('x', '0'), set('iy', '0'), set('y', '0'), set('ox', '0'), set('a', '0'), set('b', '0'), set('j', '0'), set('inside_q', "1'b0")],
-          else: [
+          kind: 'case',
+          expr: 'state',
+          arms: [
             {
-              kind: 'case',
-              expr: 'state',
-              arms: [
+              match: ['READ'],
+              body: [{ kind: 'if', cond: 'in_valid', then: [{ kind: 'if', cond: 'x == W - 1', then: [set('x', '0'), set('state', 'CHECK')], else: [set('x', 'x + 1')] }] }],
+            },
+            {
+              match: ['CHECK'],
+              body: [
                 {
-                  match: ['READ'],
-                  body: [{ kind: 'if', cond: 'in_valid', then: [{ kind: 'if', cond: 'x == W - 1', then: [set('x', '0'), set('state', 'CHECK')], else: [set('x', 'x + 1')] }] }],
+                  kind: 'if',
+                  cond: 'y < OH && last_row <= iy',
+                  then: toLoad([set('ox', '0')]),
+                  else: [{ kind: 'if', cond: 'iy == H - 1', then: [set('iy', '0'), set('y', '0'), set('state', 'READ')], else: [set('iy', 'iy + 1'), set('state', 'READ')] }],
                 },
-                {
-                  match: ['CHECK'],
-                  body: [
-                    {
-                      kind: 'if',
-                      cond: 'y < OH && last_row <= iy',
-                      then: toLoad([set('ox', '0')]),
-                      else: [{ kind: 'if', cond: 'iy == H - 1', then: [set('iy', '0'), set('y', '0'), set('state', 'READ')], else: [set('iy', 'iy + 1'), set('state', 'READ')] }],
-                    },
-                  ],
-                },
-                {
-                  match: ['LOAD'],
-                  body: [
-                    ...(o.start ? [{ kind: 'if', cond: 'j == 0', then: o.start } as Stmt] : []),
-                    { kind: 'if', cond: 'j > 0', then: o.take },
-                    {
-                      kind: 'if',
-                      cond: 'j < KK',
-                      then: [set('inside_q', 'in_image'), { kind: 'if', cond: 'b == KW - 1', then: [set('b', '0'), set('a', 'a + 1')], else: [set('b', 'b + 1')] }, set('j', 'j + 1')],
-                      else: [...(beats ? [set(beats.counter, '0')] : []), set('state', 'SEND')],
-                    },
-                  ],
-                },
-                { match: ['SEND'], body: [{ kind: 'if', cond: 'out_ready', then: [sent] }] },
               ],
             },
+            {
+              match: ['LOAD'],
+              body: [
+                ...(o.start ? [{ kind: 'if', cond: 'j == 0', then: o.start } as Stmt] : []),
+                { kind: 'if', cond: 'j > 0', then: o.take },
+                {
+                  kind: 'if',
+                  cond: 'j < KK',
+                  then: [set('inside_q', 'in_image'), { kind: 'if', cond: 'b == KW - 1', then: [set('b', '0'), set('a', 'a + 1')], else: [set('b', 'b + 1')] }, set('j', 'j + 1')],
+                  else: [...(beats ? [set(beats.counter, '0')] : []), set('state', 'SEND')],
+                },
+              ],
+            },
+            { match: ['SEND'], body: [{ kind: 'if', cond: 'out_ready', then: [sent] }] },
           ],
         },
       ],
-    },
+    ),
     { kind: 'assign', lhs: 'out_valid', rhs: 'state == SEND' },
   ];
 }
@@ -320,48 +296,40 @@ export function lineBufferItems(load: Stmt[], beats?: { counter: string; last: s
       body: [set('last_row', 'y * SH - PT + SPAN - 1', true), { kind: 'if', cond: 'last_row > H - 1', then: [set('last_row', 'H - 1', true)] }],
     },
     { kind: 'assign', lhs: 'in_ready', rhs: 'state == READ' },
-    {
-      kind: 'always',
-      edge: 'posedge clk',
-      body: [
+    clockedReset(
+      [set('state', 'READ'), set('x', '0'), set('iy', '0'), set('y', '0'), set('ox', '0')],
+      [
         {
-          kind: 'if',
-          cond: 'rst',
-          then: [set('state', 'READ'), set('x', '0'), set('iy', '0'), set('y', '0'), set('ox', '0')],
-          else: [
+          kind: 'case',
+          expr: 'state',
+          arms: [
             {
-              kind: 'case',
-              expr: 'state',
-              arms: [
+              match: ['READ'],
+              body: [
                 {
-                  match: ['READ'],
-                  body: [
-                    {
-                      kind: 'if',
-                      cond: 'in_valid',
-                      then: [set('line[(iy % ROWS) * W + x]', 'in_data'), { kind: 'if', cond: 'x == W - 1', then: [set('x', '0'), set('state', 'CHECK')], else: [set('x', 'x + 1')] }],
-                    },
-                  ],
+                  kind: 'if',
+                  cond: 'in_valid',
+                  then: [set('line[(iy % ROWS) * W + x]', 'in_data'), { kind: 'if', cond: 'x == W - 1', then: [set('x', '0'), set('state', 'CHECK')], else: [set('x', 'x + 1')] }],
                 },
-                {
-                  match: ['CHECK'],
-                  body: [
-                    {
-                      kind: 'if',
-                      cond: 'y < OH && last_row <= iy',
-                      then: [set('ox', '0'), set('state', 'LOAD')],
-                      else: [{ kind: 'if', cond: 'iy == H - 1', then: [set('iy', '0'), set('y', '0'), set('state', 'READ')], else: [set('iy', 'iy + 1'), set('state', 'READ')] }],
-                    },
-                  ],
-                },
-                { match: ['LOAD'], body: [...load, ...(beats ? [set(beats.counter, '0')] : []), set('state', 'SEND')] },
-                { match: ['SEND'], body: [{ kind: 'if', cond: 'out_ready', then: [sent] }] },
               ],
             },
+            {
+              match: ['CHECK'],
+              body: [
+                {
+                  kind: 'if',
+                  cond: 'y < OH && last_row <= iy',
+                  then: [set('ox', '0'), set('state', 'LOAD')],
+                  else: [{ kind: 'if', cond: 'iy == H - 1', then: [set('iy', '0'), set('y', '0'), set('state', 'READ')], else: [set('iy', 'iy + 1'), set('state', 'READ')] }],
+                },
+              ],
+            },
+            { match: ['LOAD'], body: [...load, ...(beats ? [set(beats.counter, '0')] : []), set('state', 'SEND')] },
+            { match: ['SEND'], body: [{ kind: 'if', cond: 'out_ready', then: [sent] }] },
           ],
         },
       ],
-    },
+    ),
     { kind: 'assign', lhs: 'out_valid', rhs: 'state == SEND' },
   ];
 }
@@ -541,29 +509,21 @@ export function argmaxModule(): Module {
           },
         ],
       },
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [
+      clockedReset(
+        [set('i', '0'), set('best', '0'), set('best_i', '0'), set('out_valid', "1'b0")],
+        [
+          { kind: 'if', cond: 'out_valid && out_ready', then: [set('out_valid', "1'b0")] },
           {
             kind: 'if',
-            cond: 'rst',
-            then: [set('i', '0'), set('best', '0'), set('best_i', '0'), set('out_valid', "1'b0")],
-            else: [
-              { kind: 'if', cond: 'out_valid && out_ready', then: [set('out_valid', "1'b0")] },
-              {
-                kind: 'if',
-                cond: 'in_valid && in_ready',
-                then: [
-                  set('best', 'nbest'),
-                  set('best_i', 'nbest_i'),
-                  { kind: 'if', cond: 'i + BEAT == N', then: [set('i', '0'), set('out_valid', "1'b1"), set('out_class', 'nbest_i[CB-1:0]')], else: [set('i', 'i + BEAT')] },
-                ],
-              },
+            cond: 'in_valid && in_ready',
+            then: [
+              set('best', 'nbest'),
+              set('best_i', 'nbest_i'),
+              { kind: 'if', cond: 'i + BEAT == N', then: [set('i', '0'), set('out_valid', "1'b1"), set('out_class', 'nbest_i[CB-1:0]')], else: [set('i', 'i + BEAT')] },
             ],
           },
         ],
-      },
+      ),
     ],
   };
 }

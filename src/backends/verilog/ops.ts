@@ -17,7 +17,7 @@
  * - `hbnn_threshold`: a standalone threshold on a fixed-point stream (per-channel bands);
  * - `hbnn_clip`, `hbnn_leakyrelu`: Clip and LeakyRelu on fixed-point entries.
  */
-import type { Item, Module, Stmt } from './ast.js';
+import { clocked, clockedReset, type Item, type Module, type Stmt } from './ast.js';
 import { elementwise, GEOMETRY, lineBufferItems, lp, net, set, streamPorts, WINDOW_LOCALS, windowLoop } from './modules.js';
 
 /** The clamp of the 64-bit signed `wide` to OEB bits, written to `target` (HI/LO: `clampParams`). */
@@ -46,22 +46,14 @@ export function fifoModule(): Module {
       { kind: 'assign', lhs: 'in_ready', rhs: 'count < DEPTH' },
       { kind: 'assign', lhs: 'out_valid', rhs: 'count > 0' },
       { kind: 'assign', lhs: 'out_data', rhs: 'mem[head]' },
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [
-          {
-            kind: 'if',
-            cond: 'rst',
-            then: [set('head', '0'), set('tail', '0'), set('count', '0')],
-            else: [
-              { kind: 'if', cond: 'push', then: [set('mem[tail]', 'in_data'), set('tail', 'tail == DEPTH - 1 ? 0 : tail + 1')] },
-              { kind: 'if', cond: 'pop', then: [set('head', 'head == DEPTH - 1 ? 0 : head + 1')] },
-              set('count', 'count + (push ? 1 : 0) - (pop ? 1 : 0)'),
-            ],
-          },
+      clockedReset(
+        [set('head', '0'), set('tail', '0'), set('count', '0')],
+        [
+          { kind: 'if', cond: 'push', then: [set('mem[tail]', 'in_data'), set('tail', 'tail == DEPTH - 1 ? 0 : tail + 1')] },
+          { kind: 'if', cond: 'pop', then: [set('head', 'head == DEPTH - 1 ? 0 : head + 1')] },
+          set('count', 'count + (push ? 1 : 0) - (pop ? 1 : 0)'),
         ],
-      },
+      ),
     ],
   };
 }
@@ -81,11 +73,7 @@ export function dupModule(): Module {
       { kind: 'assign', lhs: 'out_valid', rhs: '{N{in_valid}} & ~sent' },
       { kind: 'assign', lhs: 'in_ready', rhs: '&(sent | out_ready)' },
       { kind: 'assign', lhs: 'out_data', rhs: 'in_data' },
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [{ kind: 'if', cond: 'rst || (in_valid && in_ready)', then: [set('sent', '0')], else: [set('sent', 'sent | (out_valid & out_ready)')] }],
-      },
+      clocked([{ kind: 'if', cond: 'rst || (in_valid && in_ready)', then: [set('sent', '0')], else: [set('sent', 'sent | (out_valid & out_ready)')] }]),
     ],
   };
 }
@@ -174,24 +162,16 @@ export function concatModule(): Module {
       { kind: 'assign', lhs: 'out_valid', rhs: 'in_valid[sel]' },
       { kind: 'assign', lhs: 'out_data', rhs: 'in_data[sel * BEAT * EB +: BEAT * EB]' },
       { kind: 'assign', lhs: 'in_ready', rhs: "out_ready ? {{(N - 1){1'b0}}, 1'b1} << sel : {N{1'b0}}" },
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [
+      clockedReset(
+        [set('sel', '0'), set('cnt', '0')],
+        [
           {
             kind: 'if',
-            cond: 'rst',
-            then: [set('sel', '0'), set('cnt', '0')],
-            else: [
-              {
-                kind: 'if',
-                cond: 'out_valid && out_ready',
-                then: [{ kind: 'if', cond: 'cnt == COUNTS[sel * 32 +: 32] - 1', then: [set('cnt', '0'), set('sel', 'sel == N - 1 ? 0 : sel + 1')], else: [set('cnt', 'cnt + 1')] }],
-              },
-            ],
+            cond: 'out_valid && out_ready',
+            then: [{ kind: 'if', cond: 'cnt == COUNTS[sel * 32 +: 32] - 1', then: [set('cnt', '0'), set('sel', 'sel == N - 1 ? 0 : sel + 1')], else: [set('cnt', 'cnt + 1')] }],
           },
         ],
-      },
+      ),
     ],
   };
 }
@@ -236,45 +216,37 @@ export function gapModule(): Module {
       net('integer', 'e'),
       { kind: 'assign', lhs: 'in_ready', rhs: 'state == READ' },
       { kind: 'assign', lhs: 'out_valid', rhs: 'state == EMIT' },
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [
+      clockedReset(
+        [set('state', 'READ'), set('p', '0'), set('cf', '0')],
+        [
           {
             kind: 'if',
-            cond: 'rst',
-            then: [set('state', 'READ'), set('p', '0'), set('cf', '0')],
-            else: [
+            cond: 'state == READ',
+            then: [
               {
                 kind: 'if',
-                cond: 'state == READ',
+                cond: 'in_valid',
                 then: [
                   {
+                    kind: 'for',
+                    index: 'e',
+                    from: '0',
+                    to: 'BEAT',
+                    body: [set('acc[(cf * BEAT + e) * AB +: AB]', '(p == 0 ? 0 : $signed(acc[(cf * BEAT + e) * AB +: AB])) + $signed(in_data[e * EB +: EB])')],
+                  },
+                  {
                     kind: 'if',
-                    cond: 'in_valid',
-                    then: [
-                      {
-                        kind: 'for',
-                        index: 'e',
-                        from: '0',
-                        to: 'BEAT',
-                        body: [set('acc[(cf * BEAT + e) * AB +: AB]', '(p == 0 ? 0 : $signed(acc[(cf * BEAT + e) * AB +: AB])) + $signed(in_data[e * EB +: EB])')],
-                      },
-                      {
-                        kind: 'if',
-                        cond: 'cf == FOLDS - 1',
-                        then: [set('cf', '0'), { kind: 'if', cond: 'p == PIX - 1', then: [set('p', '0'), set('state', 'EMIT')], else: [set('p', 'p + 1')] }],
-                        else: [set('cf', 'cf + 1')],
-                      },
-                    ],
+                    cond: 'cf == FOLDS - 1',
+                    then: [set('cf', '0'), { kind: 'if', cond: 'p == PIX - 1', then: [set('p', '0'), set('state', 'EMIT')], else: [set('p', 'p + 1')] }],
+                    else: [set('cf', 'cf + 1')],
                   },
                 ],
-                else: [{ kind: 'if', cond: 'out_ready', then: [{ kind: 'if', cond: 'cf == FOLDS - 1', then: [set('cf', '0'), set('state', 'READ')], else: [set('cf', 'cf + 1')] }] }],
               },
             ],
+            else: [{ kind: 'if', cond: 'out_ready', then: [{ kind: 'if', cond: 'cf == FOLDS - 1', then: [set('cf', '0'), set('state', 'READ')], else: [set('cf', 'cf + 1')] }] }],
           },
         ],
-      },
+      ),
       {
         kind: 'always',
         edge: '*',
@@ -380,18 +352,14 @@ export function groupedWindowModule(): Module {
       net('integer', 'j'),
       ...WINDOW_LOCALS,
       ...lineBufferItems([load], { counter: 'k', last: 'NF * SF - 1' }),
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [
-          {
-            kind: 'if',
-            cond: 'rst || state == LOAD',
-            then: [set('gnf', '0'), set('gsf', '0')],
-            else: [{ kind: 'if', cond: 'out_valid && out_ready', then: [{ kind: 'if', cond: 'gsf == SF - 1', then: [set('gsf', '0'), set('gnf', 'gnf + 1')], else: [set('gsf', 'gsf + 1')] }] }],
-          },
-        ],
-      },
+      clocked([
+        {
+          kind: 'if',
+          cond: 'rst || state == LOAD',
+          then: [set('gnf', '0'), set('gsf', '0')],
+          else: [{ kind: 'if', cond: 'out_valid && out_ready', then: [{ kind: 'if', cond: 'gsf == SF - 1', then: [set('gsf', '0'), set('gnf', 'gnf + 1')], else: [set('gsf', 'gsf + 1')] }] }],
+        },
+      ]),
       {
         kind: 'always',
         edge: '*',
@@ -449,11 +417,7 @@ export function thresholdModule(): Module {
       net('integer', 'band'),
       net('integer', 'e'),
       net('integer', 't'),
-      {
-        kind: 'always',
-        edge: 'posedge clk',
-        body: [{ kind: 'if', cond: 'rst', then: [set('ch', '0')], else: [{ kind: 'if', cond: 'in_valid && out_ready', then: [set('ch', 'ch + BEAT >= C ? ch + BEAT - C : ch + BEAT')] }] }],
-      },
+      clockedReset([set('ch', '0')], [{ kind: 'if', cond: 'in_valid && out_ready', then: [set('ch', 'ch + BEAT >= C ? ch + BEAT - C : ch + BEAT')] }]),
       {
         kind: 'always',
         edge: '*',

@@ -24,7 +24,7 @@ import { signedBits } from '../vivado-hls/emit/cpp.js';
 import { entryBits } from '../vivado-hls/design.js';
 import type { UnitStage } from '../vivado-hls/types.js';
 import type { BinaryWeight } from '../../bitir/types.js';
-import { clog2, indexBits, packHex, slit, slice, type Expr, type Item, type Module, type Stmt } from './ast.js';
+import { clocked, clockedReset, clog2, indexBits, packHex, slit, slice, type Expr, type Item, type Module, type Stmt } from './ast.js';
 import { BLOCK_ROM_MIN_DEPTH, ROM_MODULE, type MemoryInstance } from './memories.js';
 import { streamPorts } from './modules.js';
 
@@ -238,42 +238,34 @@ export function unitModule(u: UnitStage): UnitModule {
   items.push(wire('wrap', 1, `last && nf == ${nf - 1}`));
   items.push(wire('tile_rd', indexBits(nf * sf), `rst || (step && wrap) ? 0 : step ? tile + 1 : tile`));
   items.push(wire('nf_rd', indexBits(nf), `rst || (step && wrap) ? 0 : step && last ? nf + 1 : nf`));
-  items.push({
-    kind: 'always',
-    edge: 'posedge clk',
-    body: [
+  items.push(clockedReset(
+    [set('nf', '0'), set('sf', '0'), set('tile', '0'), set('px', '0'), set('out_valid', "1'b0")],
+    [
+      { kind: 'if', cond: 'out_valid && out_ready', then: [set('out_valid', "1'b0")] },
       {
         kind: 'if',
-        cond: 'rst',
-        then: [set('nf', '0'), set('sf', '0'), set('tile', '0'), set('px', '0'), set('out_valid', "1'b0")],
-        else: [
-          { kind: 'if', cond: 'out_valid && out_ready', then: [set('out_valid', "1'b0")] },
+        cond: 'step',
+        then: [
           {
             kind: 'if',
-            cond: 'step',
+            cond: 'last',
             then: [
+              set('out_valid', "1'b1"),
+              set('sf', '0'),
               {
                 kind: 'if',
-                cond: 'last',
-                then: [
-                  set('out_valid', "1'b1"),
-                  set('sf', '0'),
-                  {
-                    kind: 'if',
-                    cond: `nf == ${nf - 1}`,
-                    then: [set('nf', '0'), set('tile', '0'), set('px', `px == ${u.reps - 1} ? 0 : px + 1`)],
-                    else: [set('nf', 'nf + 1'), set('tile', 'tile + 1')],
-                  },
-                ],
-                else: [set('sf', 'sf + 1'), set('tile', 'tile + 1')],
+                cond: `nf == ${nf - 1}`,
+                then: [set('nf', '0'), set('tile', '0'), set('px', `px == ${u.reps - 1} ? 0 : px + 1`)],
+                else: [set('nf', 'nf + 1'), set('tile', 'tile + 1')],
               },
             ],
+            else: [set('sf', 'sf + 1'), set('tile', 'tile + 1')],
           },
         ],
       },
     ],
-  });
-  if (!vv) items.push({ kind: 'always', edge: 'posedge clk', body: [{ kind: 'if', cond: 'step && first', then: [set('ibuf[sf]', 'in_data')] }] });
+  ));
+  if (!vv) items.push(clocked([{ kind: 'if', cond: 'step && first', then: [set('ibuf[sf]', 'in_data')] }]));
   items.push({ kind: 'blank' });
   items.push(...memItems);
   items.push({ kind: 'blank' });
@@ -459,7 +451,7 @@ export function unitModule(u: UnitStage): UnitModule {
   perPe.push({ kind: 'if', cond: 'last', then: combine });
   body.push({ kind: 'for', index: 'p', from: '0', to: 'PE', body: perPe });
   items.push({ kind: 'comment', text: 'the datapath: one step per cycle when `step` (the lane sums, the accumulators, and at the last column fold the row outputs)' });
-  items.push({ kind: 'always', edge: 'posedge clk', body: [{ kind: 'if', cond: 'step', then: body }] });
+  items.push(clocked([{ kind: 'if', cond: 'step', then: body }]));
 
   // ---- simulation check (HBNN_CHECK) -------------------------------------------------
   const perSample = T * u.mh * u.reps;
@@ -509,22 +501,18 @@ export function unitModule(u: UnitStage): UnitModule {
       },
     ],
   }));
-  check.push({ kind: 'always', edge: 'posedge clk', body: [set('chk_valid', '!rst && step && last'), set('chk_nf', 'nf'), set('chk_px', 'px')] });
+  check.push(clocked([set('chk_valid', '!rst && step && last'), set('chk_nf', 'nf'), set('chk_px', 'px')]));
   // The check runs on the registered traces, the cycle after the row's step.
-  check.push({
-    kind: 'always',
-    edge: 'posedge clk',
-    body: [
-      {
-        kind: 'if',
-        cond: 'chk_valid',
-        then: [
-          { kind: 'for', index: 'cp', from: '0', to: 'PE', body: perTerm },
-          { kind: 'if', cond: `chk_nf == ${nf - 1} && chk_px == ${u.reps - 1}`, then: [set('sample', 'sample + 1', true)] },
-        ],
-      },
-    ],
-  });
+  check.push(clocked([
+    {
+      kind: 'if',
+      cond: 'chk_valid',
+      then: [
+        { kind: 'for', index: 'cp', from: '0', to: 'PE', body: perTerm },
+        { kind: 'if', cond: `chk_nf == ${nf - 1} && chk_px == ${u.reps - 1}`, then: [set('sample', 'sample + 1', true)] },
+      ],
+    },
+  ]));
   items.push({ kind: 'ifdef', macro: 'HBNN_CHECK', items: check });
 
   const module: Module = {

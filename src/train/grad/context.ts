@@ -48,8 +48,10 @@ export interface ConvRuleChoice {
   inputGrad?: 'flipped' | 'transpose';
   /** dW (both forms): per-sample products summed over the batch, or one MatMul with the batch in the reduction. */
   products?: 'per-sample' | 'one';
-  /** Kernel-row dW with per-sample products: samples per batch chunk (default 0: the whole batch at once). */
+  /** Kernel-row dW with per-sample products: samples per batch chunk (default: about 6 MiB of operands per chunk, conv.ts batchChunk; 0: the whole batch at once). */
   chunk?: number;
+  /** Kernel-row dW: per-sample products while the partials are at most this many times the inputs (default ROWS_PER_SAMPLE_ALLOWANCE). */
+  allowance?: number;
 }
 
 export class GradContext {

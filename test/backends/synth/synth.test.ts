@@ -15,6 +15,7 @@ import {
   netlistModule,
   parseLtp,
   parseLtpModules,
+  parseStatJson,
   parseStatModules,
   renderSynthMarkdown,
   resolveLiberty,
@@ -106,6 +107,24 @@ describe('resource grouping', () => {
     expect(parseLtp('Longest topological path in top (length=7):\n  0: x\nLongest topological path in sub (length=12):')).toBe(12);
     expect(parseLtp('nothing')).toBeUndefined();
     expect(parseLtpModules('Longest topological path in top (length=7):\nLongest topological path in $paramod\\unit\\N=4 (length=12):')).toEqual({ top: 7, '$paramod\\unit\\N=4': 12 });
+  });
+
+  it("reads stat -json of a two-level hierarchy, where yosys 0.23 also prints the submodule tree as text", () => {
+    const stat = [
+      '{',
+      '   "modules": {',
+      '      "\\\\top": { "num_cells_by_type": { "$paramod$1a\\\\pool": 1 } },',
+      '      "$paramod$1a\\\\pool": { "num_cells_by_type": { "LUT2": 4, "$paramod$2b\\\\hbnn_ram": 1 } }',
+      '   },',
+      '       $paramod$2b\\hbnn_ram      1',
+      '',
+      '   "design": { "num_cells_by_type": { "LUT2": 4, "RAM32M": 2 } }',
+      '}',
+    ].join('\n');
+    expect(() => JSON.parse(stat)).toThrow();
+    expect(parseStatJson(stat, 'top')).toEqual({ LUT2: 4, RAM32M: 2 });
+    expect(parseStatModules(stat)['top']).toEqual({ '$paramod$1a\\pool': 1 });
+    expect(() => parseStatJson('{ "design": ', 'top')).toThrow(/not JSON/);
   });
 
   it('finds a unit module in a hierarchical netlist: itself or its one derived $paramod module', () => {

@@ -544,10 +544,10 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
  * Both operands are kh- (kw-) fold instead of one kh·kw-fold patch matrix, so the step writes
  * and reads about a third of the memory of the patch form for a 3×3 kernel, for
  * Hp/Ho (1.06-1.25×) of its multiply-adds. Per-sample products ([kh·M, Hp·Wo] · [Hp·Wo, kw·C],
- * one batched MatMul summed over n) where they are at most twice the inputs (perSampleProducts,
- * ROWS_PER_SAMPLE_ALLOWANCE),
- * else one MatMul with the batch folded into the reduction (rows r, n, x: dY transposed to
- * [M, Ho, N, Wo] and X to [H, N, W, C] first). Null when it does not apply (strides > 1: the
+ * one batched MatMul summed over n) where they are no larger than the inputs (perSampleProducts,
+ * ROWS_PER_SAMPLE_ALLOWANCE), else one MatMul with the batch folded into the reduction (rows
+ * n, r, x: P as rows, dY moved to [M, N, Ho, Wo] by whole planes and its rows gathered over
+ * the flattened (n, row) axis, batchRowTable). Null when it does not apply (strides > 1: the
  * zero rows of dYs would cost s× the multiply-adds).
  */
 function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, spatialIn: readonly number[]): Value | null {
@@ -567,7 +567,7 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
   const rowIdx = Array.from({ length: kh * hp }, (_, t) => (t % hp) - Math.floor(t / hp) * dh + e);
   // colIdx[x, j]: the padded input column tap j reads at output column x
   const colIdx = Array.from({ length: wo * kw }, (_, t) => Math.floor(t / kw) + (t % kw) * dw);
-  const perSample = ctx.convRules.products ? ctx.convRules.products === 'per-sample' : perSampleProducts([null, null, hp, wo], kh * m, kw * c, ROWS_PER_SAMPLE_ALLOWANCE);
+  const perSample = ctx.convRules.products ? ctx.convRules.products === 'per-sample' : perSampleProducts([null, null, hp, wo], kh * m, kw * c, Number(ctx.convRules.allowance ?? ROWS_PER_SAMPLE_ALLOWANCE));
   let d: Value;
   if (perSample) {
     // dYs [N, M·kh, Hp·Wo] · P [N, Hp·Wo, kw·C], summed over n
@@ -577,30 +577,65 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
     const products = (dq: Value, xq: Value): Value => {
       const dys = ctx.reshape(ctx.op('Gather', [dq, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(2) }), ctx.constI64([0, m * kh, hp * wo]));
       const p = ctx.reshape(ctx.op('Gather', [xq, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([0, hp * wo, kw * c]));
-      return ctx.reduceSum(ctx.op('MatMul', [dys, p]), [0], false);
+      return ctx.op('MatMul', [dys, p]);
     };
-    const per = batchChunk(ctx, ctx.dims(dy)?.[0]);
+    const per = batchChunk(ctx, ctx.dims(dy)?.[0], 4 * (kh * m + kw * c) * hp * wo);
     if (per.chunks > 1) {
-      // batch chunks of `size` samples (the last one open-ended; chunks past a smaller batch are empty and sum to 0),
-      // so that each chunk's dYs and P are still in cache when its MatMul reads them
+      // batch chunks of `size` samples (the last one open-ended; chunks past a smaller batch are empty),
+      // so that each chunk's dYs and P are still in cache when its MatMul reads them; the partials
+      // of all chunks ([size, kh·M, kw·C] each) are joined and summed once
       const slice = (v: Value, q: number): Value =>
         ctx.op('Slice', [v, ctx.constI64([q * per.size]), ctx.constI64([q === per.chunks - 1 ? Number.MAX_SAFE_INTEGER : (q + 1) * per.size]), ctx.constI64([0])]);
-      d = ctx.op('Sum', Array.from({ length: per.chunks }, (_, q) => products(slice(dyp, q), slice(xl, q))));
+      const parts = Array.from({ length: per.chunks }, (_, q) => products(slice(dyp, q), slice(xl, q)));
+      d = ctx.reduceSum(ctx.op('Concat', parts, { axis: attr.int(0) }), [0], false);
     } else {
-      d = products(dyp, xl);
+      d = ctx.reduceSum(products(dyp, xl), [0], false);
     }
   } else {
-    // dYs [M·kh, (Hp, N, Wo)] · P [(Hp, N, Wo), kw·C], one MatMul
-    const dyt = ctx.op('Pad', [ctx.transpose(dy, [1, 2, 0, 3]), ctx.constI64([0, e, 0, 0, 0, e, 0, 0])]);
-    const dys = ctx.reshape(ctx.op('Gather', [dyt, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(1) }), ctx.constI64([m * kh, -1]));
-    let xt = ctx.transpose(x, [2, 0, 3, 1]);
-    if (geo.pads.some((p) => p !== 0)) xt = ctx.op('Pad', [xt, ctx.constI64([pt, 0, pl, 0, pb, 0, pr, 0])]);
-    const p = ctx.reshape(ctx.op('Gather', [xt, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([-1, kw * c]));
+    // dYs [M·kh, (N, Hp, Wo)] · P [(N, Hp, Wo), kw·C], one MatMul: dY padded by e rows and moved
+    // to [M, N, Ho + 2e, Wo] (whole planes move), then one Gather of its rows over the flattened
+    // (n, row) axis with the table n·(Ho + 2e) + rowIdx[i, r]; P is the per-sample form's, as rows
+    const dyt = ctx.reshape(ctx.transpose(ctx.op('Pad', [dy, ctx.constI64([0, 0, e, 0, 0, 0, e, 0])]), [1, 0, 2, 3]), ctx.constI64([m, -1, wo]));
+    const dys = ctx.reshape(ctx.op('Gather', [dyt, batchRowTable(ctx, dy, rowIdx, kh, hp, ho + 2 * e)], { axis: attr.int(1) }), ctx.constI64([m * kh, -1]));
+    let xl = ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]);
+    if (geo.pads.some((p) => p !== 0)) xl = ctx.op('Pad', [xl, ctx.constI64([0, pt, pl, 0, 0, pb, pr, 0])]);
+    const p = ctx.reshape(ctx.op('Gather', [xl, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([-1, kw * c]));
     d = ctx.op('MatMul', [dys, p]);
   }
   // [M·kh, kw·C] = [M, kh, kw, C] -> [M, C, kh, kw]
   return ctx.transpose(ctx.reshape(d, ctx.constI64([m, kh, kw, c])), [0, 3, 1, 2]);
 }
+
+/**
+ * The row table of the kernel-row weight gradient with the batch in the reduction:
+ * idx[i, n, r] = n·rowsPerSample + rowIdx[i, r] ([kh, N, Hp]), the row of dY's flattened
+ * (n, padded row) axis that kernel row i reads at padded input row r of sample n. A constant
+ * for a static batch, else built at run time from Shape(dY) (once per symbolic batch dim and
+ * table: Range over the batch, times the rows per sample, plus the constant per-sample table).
+ */
+function batchRowTable(ctx: GradContext, dy: Value, rowIdx: readonly number[], kh: number, hp: number, rowsPerSample: number): Value {
+  const n = ctx.dims(dy)?.[0];
+  if (typeof n === 'number') {
+    const idx: number[] = [];
+    for (let i = 0; i < kh; i++) for (let s = 0; s < n; s++) for (let r = 0; r < hp; r++) idx.push(s * rowsPerSample + rowIdx[i * hp + r]!);
+    return ctx.constI64(idx, [kh, n, hp]);
+  }
+  const make = (): Value => {
+    const batch = ctx.op('Squeeze', [ctx.op('Slice', [ctx.shapeOf(dy), ctx.constI64([0]), ctx.constI64([1])]), ctx.constI64([0])]);
+    const starts = ctx.op('Mul', [ctx.op('Range', [ctx.constI64([0], []), batch, ctx.constI64([1], [])]), ctx.constI64([rowsPerSample], [])]);
+    return ctx.op('Add', [ctx.reshape(starts, ctx.constI64([1, -1, 1])), ctx.constI64(rowIdx, [kh, 1, hp])]);
+  };
+  if (typeof n !== 'string') return make();
+  const key = `${n}|${kh}|${hp}|${rowsPerSample}|${rowIdx.join(',')}`;
+  let memo = batchRowTables.get(ctx);
+  if (!memo) batchRowTables.set(ctx, (memo = new Map()));
+  let v = memo.get(key);
+  if (!v) memo.set(key, (v = make()));
+  return v;
+}
+
+/** Run-time row tables shared by the layers of one training graph (batchRowTable). */
+const batchRowTables = new WeakMap<GradContext, Map<string, Value>>();
 
 /**
  * Depthwise dW (multiplier 1, 2-D, static planes of at most DEPTHWISE_OUTER_MAX_PLANE input
@@ -687,18 +722,26 @@ function windowTapTable(h: number, w: number, geo: WindowGeometry): { o: number;
 }
 
 /**
- * Batch chunks of a per-sample weight gradient (ConvRuleChoice.chunk samples each; none by
- * default): the chunk size, and the chunk count for the static batch dim, else for the
- * context's batch hint. Chunks keep each chunk's operands in cache for its MatMul (one thread,
- * ResNet-20-style: 9% less CPU per step), but add ~8 nodes per chunk, and onnxruntime's session
- * creation grows faster than the node count (0.8 → 4.4 s of CPU for 1,562 → 3,355 nodes), so
- * they are a measured option, not a default (docs/training.md).
+ * Batch chunks of a per-sample weight gradient: the chunk size in samples, and the chunk count
+ * for the static batch dim, else for the context's batch hint. By default a chunk holds about
+ * ROWS_CHUNK_BYTES of the products' operands (`sampleBytes` per sample), at most
+ * ROWS_MAX_CHUNKS chunks; ConvRuleChoice.chunk forces a size (0: no chunks). A chunk's
+ * Gathers write its operands just before its MatMul reads them, still in cache (docs/training.md,
+ * *third round*: ResNet-20-style step 0.91× the CPU time, 1,593 → 2,242 nodes, session creation
+ * 0.2-0.3 → 0.4-0.5 s of CPU).
  */
-function batchChunk(ctx: GradContext, batchDim: Dim | undefined): { size: number; chunks: number } {
+function batchChunk(ctx: GradContext, batchDim: Dim | undefined, sampleBytes: number): { size: number; chunks: number } {
   const batch = typeof batchDim === 'number' ? batchDim : ctx.batchHint;
-  const size = Number(ctx.convRules.chunk ?? 0);
-  return size > 0 ? { size, chunks: Math.ceil(batch / size) } : { size: batch, chunks: 1 };
+  const forced = ctx.convRules.chunk;
+  const size = forced !== undefined ? Number(forced) : Math.max(1, Math.floor(ROWS_CHUNK_BYTES / sampleBytes), Math.ceil(batch / ROWS_MAX_CHUNKS));
+  return size > 0 && size < batch ? { size, chunks: Math.ceil(batch / size) } : { size: batch, chunks: 1 };
 }
+
+/** Bytes of a kernel-row weight gradient's per-sample operands (dYs and P) per batch chunk. */
+const ROWS_CHUNK_BYTES = 6 * 2 ** 20;
+
+/** Most batch chunks of one kernel-row weight gradient (each adds 7 nodes). */
+const ROWS_MAX_CHUNKS = 16;
 
 /** Largest input plane (positions) whose strided depthwise input gradient is taken from the tap table. */
 const DEPTHWISE_TABLE_MAX_PLANE = 64;
@@ -721,13 +764,15 @@ function perSampleProducts(dyDims: readonly Dim[] | undefined, m: number, k: num
 }
 
 /**
- * The kernel-row weight gradient takes per-sample products up to partials twice its inputs:
- * ResNet-20-style's 64-channel 8×8 stage (partials 1.2× the inputs) measured faster per sample
- * than as one MatMul with the batch in the reduction (its six layers' dW 50-73 against 67-83 ms in
- * the per-layer profile, the step 0.95× the CPU time in a same-process A/B, docs/training.md),
- * and its one-MatMul form needs two Transposes of the batch.
+ * The kernel-row weight gradient takes per-sample products while the partials are no larger
+ * than its inputs, else one MatMul with the batch in the reduction (dY moved to [M, N, Ho, Wo]
+ * by whole planes, its rows gathered over (n, row)). ResNet-20-style's 64-channel 8×8 stage
+ * (partials 1.2× the inputs: 128 products [192, 80] · [80, 192] written and summed) runs as
+ * one [192, 10,240] · [10,240, 192] MatMul: whole step 0.94× the CPU time in a same-process
+ * A/B (docs/training.md). The stages with larger planes (partials 0.04-0.17×) keep the
+ * per-sample products (level or faster there).
  */
-const ROWS_PER_SAMPLE_ALLOWANCE = 2;
+const ROWS_PER_SAMPLE_ALLOWANCE = 1;
 
 /** dY [N, M, O...] as [M, N·O]: one row per output channel. */
 function dyRows(ctx: GradContext, dy: Value, m: number): Value {

@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+/**
+ * The TypeScript side of a fine-tuning step, measured alone (issue 18): per step, what
+ * `StepRunner.run` and the loop do besides `session.run` — re-binarize every binarized weight
+ * (warm-started, into the binarizer's buffers), the clipped STE on fresh gradients, the
+ * optimizer update (SGD, momentum 0.9) and the check for non-finite weights, each build as its
+ * own loop does them (separate passes, or folded into the optimizer's) — on the zoo
+ * model quantized W1.4 Middle-Out, with fixed synthetic gradients. With `--base DIST` the same
+ * for another compiled checkout (e.g. main's dist/), the two alternated step by step in this
+ * process, and the latent weights of both compared byte for byte at the end. In the same
+ * rounds: the bare training graph and inference of the model in onnxruntime (2 threads,
+ * spinning off), for the ratio (bare + TypeScript) / bare. CPU ms of the process, medians.
+ *
+ *   node bench/train-ts-side.mjs [--model mobilenetv2|resnet20] [--steps 14] [--base DIST]
+ *
+ * Imports the compiled package from dist/ (or HBNN_DIST).
+ */
+import * as path from 'node:path';
+import * as os from 'node:os';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const arg = (name, dflt) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+};
+const model = arg('model', 'mobilenetv2');
+const steps = Number(arg('steps', '14'));
+const dists = [path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist'))];
+if (arg('base', null)) dists.push(path.resolve(arg('base')));
+const cpu = () => {
+  const c = process.cpuUsage();
+  return (c.user + c.system) / 1000;
+};
+const median = (x) => {
+  const a = x.slice(2).sort((p, q) => p - q);
+  const h = a.length >> 1;
+  return a.length % 2 ? a[h] : (a[h - 1] + a[h]) / 2;
+};
+
+const sides = [];
+for (const [k, d] of dists.entries()) {
+  const load = (rel) => import(pathToFileURL(path.join(d, rel)).href);
+  const lib = { ...(await load('src/index.js')), ...(await load('zoo/topologies.js')), ...(await load('src/train/grad/builder.js')), ...(await load('src/train/params.js')), ...(await load('src/train/optimizer.js')) };
+  const build = () => (model === 'resnet20' ? lib.buildResNet20() : lib.buildMobileNetV2());
+  const q = build();
+  await lib.quantize(q, { avgBits: 1.4, heuristic: 'middle-out' });
+  const tg = lib.buildTrainingGraph(q);
+  const params = lib.collectParams(q, tg, build());
+  const opt = new lib.Optimizer({ kind: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+  const grads = params.map((p, j) => Float32Array.from({ length: p.value.length }, (_, i) => Math.cos(i * 0.37 + j) * 1e-2));
+  sides.push({ name: k === 0 ? 'new' : 'old', lib, q, params, opt, grads, ms: [] });
+}
+
+// the bare graph and inference (this checkout's build), timed in the same rounds
+const { probeNchwcBlock } = await import(pathToFileURL(path.join(dists[0], 'src/train/nchwc-probe.js')).href);
+const { createSession, ort } = await import(pathToFileURL(path.join(dists[0], 'src/runtime/ort.js')).href);
+const A = sides[0];
+const tg = A.lib.buildTrainingGraph(A.q, { nchwcBlock: await probeNchwcBlock() });
+const session = await createSession(tg.model, { threads: 2, memPattern: false, spinning: false });
+const infer = await createSession(A.q, { threads: 2, spinning: false });
+const batch = 128;
+const images = new Float32Array(batch * 3 * 32 * 32).map((_, i) => Math.sin(i));
+const feeds = { [tg.dataInput]: new ort.Tensor('float32', images, [batch, 3, 32, 32]), [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from({ length: batch }, (_, i) => BigInt(i % 10)), [batch]) };
+const inits = new Map([...A.q.graph.initializers.values()].map((v) => [v.name, v.constValue]));
+for (const p of tg.params) {
+  const n = p.dims.reduce((a, b) => a * b, 1);
+  feeds[p.input] = new ort.Tensor('float32', p.kind === 'float' ? inits.get(p.source).toFloat32() : Float32Array.from({ length: n }, (_, i) => ((i * 7919) % 13) / 13 - 0.5), p.dims);
+}
+await session.run(feeds);
+await session.run(feeds);
+const bare = [];
+const inf = [];
+for (let step = 0; step < steps; step++) {
+  for (const s of step % 2 ? [...sides].reverse() : sides) {
+    const g = s.grads.map((x) => x.slice()); // fresh gradients, as onnxruntime returns them (not timed)
+    const c = cpu();
+    for (const p of s.params) if (p.kind === 'binarized') p.binarizer.binarize(p.value, true);
+    // builds with WEIGHT_STE_CLIP take the STE in the optimizer's pass (as their loop does); older ones a pass of its own
+    const fused = s.lib.WEIGHT_STE_CLIP !== undefined;
+    if (!fused) s.params.forEach((p, i) => p.kind === 'binarized' && s.lib.applyWeightSte(g[i], p.value));
+    s.opt.beginStep();
+    s.params.forEach((p, i) => {
+      const finite = fused ? s.opt.update(p.name, p.value, g[i], 0.01, p.kind === 'binarized' ? s.lib.WEIGHT_STE_CLIP : Infinity) : s.opt.update(p.name, p.value, g[i], 0.01);
+      // builds before the check moved into the optimizer return nothing: their loop's own pass
+      if (finite === undefined) {
+        for (let k = 0; k < p.value.length; k++) if (!Number.isFinite(p.value[k])) throw new Error('diverged');
+      } else if (!finite) throw new Error('diverged');
+    });
+    s.ms.push(cpu() - c);
+  }
+  let c = cpu();
+  await session.run(feeds);
+  bare.push(cpu() - c);
+  c = cpu();
+  await infer.run({ [infer.inputNames[0]]: feeds[tg.dataInput] });
+  inf.push(cpu() - c);
+}
+const b = median(bare);
+const weights = A.params.filter((p) => p.kind === 'binarized').reduce((a, p) => a + p.value.length, 0);
+console.log(`${model} W1.4, ${weights} binarized weights, ${steps} steps; bare training graph ${b.toFixed(0)} ms CPU, inference ${median(inf).toFixed(1)} ms CPU (2 threads, spinning off)`);
+for (const s of sides) {
+  const t = median(s.ms);
+  console.log(`${s.name}: TypeScript side ${t.toFixed(1)} ms CPU per step (steps: ${s.ms.map((v) => v.toFixed(0)).join(' ')}); (bare + TypeScript) / bare ${((b + t) / b).toFixed(3)}; inference / (bare + TypeScript) ${(median(inf) / (b + t)).toFixed(3)}`);
+}
+if (sides.length > 1) {
+  const diff = sides[0].params.filter((p, i) => !Buffer.from(p.value.buffer).equals(Buffer.from(sides[1].params[i].value.buffer))).length;
+  console.log(`latent weights differing between new and old after ${steps} steps: ${diff}`);
+  if (diff > 0) process.exitCode = 1;
+}
+console.log(`load ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);
