@@ -3,7 +3,8 @@
  * The TypeScript side of a fine-tuning step, measured alone (issue 18): per step, what
  * `StepRunner.run` and the loop do besides `session.run` — re-binarize every binarized weight
  * (warm-started, into the binarizer's buffers), the clipped STE on fresh gradients, the
- * optimizer update (SGD, momentum 0.9) and the check for non-finite weights — on the zoo
+ * optimizer update (SGD, momentum 0.9) and the check for non-finite weights, each build as its
+ * own loop does them (separate passes, or folded into the optimizer's) — on the zoo
  * model quantized W1.4 Middle-Out, with fixed synthetic gradients. With `--base DIST` the same
  * for another compiled checkout (e.g. main's dist/), the two alternated step by step in this
  * process, and the latent weights of both compared byte for byte at the end. In the same
@@ -75,10 +76,12 @@ for (let step = 0; step < steps; step++) {
     const g = s.grads.map((x) => x.slice()); // fresh gradients, as onnxruntime returns them (not timed)
     const c = cpu();
     for (const p of s.params) if (p.kind === 'binarized') p.binarizer.binarize(p.value, true);
-    s.params.forEach((p, i) => p.kind === 'binarized' && s.lib.applyWeightSte(g[i], p.value));
+    // builds with WEIGHT_STE_CLIP take the STE in the optimizer's pass (as their loop does); older ones a pass of its own
+    const fused = s.lib.WEIGHT_STE_CLIP !== undefined;
+    if (!fused) s.params.forEach((p, i) => p.kind === 'binarized' && s.lib.applyWeightSte(g[i], p.value));
     s.opt.beginStep();
     s.params.forEach((p, i) => {
-      const finite = s.opt.update(p.name, p.value, g[i], 0.01);
+      const finite = fused ? s.opt.update(p.name, p.value, g[i], 0.01, p.kind === 'binarized' ? s.lib.WEIGHT_STE_CLIP : Infinity) : s.opt.update(p.name, p.value, g[i], 0.01);
       // builds before the check moved into the optimizer return nothing: their loop's own pass
       if (finite === undefined) {
         for (let k = 0; k < p.value.length; k++) if (!Number.isFinite(p.value[k])) throw new Error('diverged');

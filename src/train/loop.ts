@@ -33,7 +33,7 @@ import { matchesAny } from '../quant/targets.js';
 import { probeNchwcBlock } from './nchwc-probe.js';
 import { buildTrainingGraph, type TrainingGraph } from './grad/builder.js';
 import { LOSSES } from './grad/loss.js';
-import { collectBatchNorms, collectParams, snapshotValues, updateRunningStats, writeParams, type BatchNormState, type LatentParam, type ParamValues } from './params.js';
+import { collectBatchNorms, collectParams, snapshotValues, updateRunningStats, writeParams, WEIGHT_STE_CLIP, type BatchNormState, type LatentParam, type ParamValues } from './params.js';
 import { Optimizer, learningRate, type ScheduleOptions } from './optimizer.js';
 import { TrainRng, epochSeed } from './rng.js';
 import { StepRunner } from './step.js';
@@ -323,12 +323,13 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
           if (next.done) fail(ErrorCodes.INTERNAL, `the training data ended before step ${stepInEpoch + 1} of ${stepsPerEpoch}`);
           const b: Batch = next.value;
           const lr = learningRate(o.schedule, globalStep, totalSteps, stepsPerEpoch);
-          const out = await runner.run(b.images, b.labels!, b.count, rng);
+          // the weights' clipped STE is applied in the optimizer's pass (one pass less)
+          const out = await runner.run(b.images, b.labels!, b.count, rng, false);
           if (!Number.isFinite(out.loss)) diverged(`the loss is ${out.loss}`, epoch, stepInEpoch, lastCheckpoint);
           const tJs = performance.now();
           optimizer.beginStep();
           params.forEach((p, i) => {
-            if (!optimizer.update(p.name, p.value, out.grads[i]!, lr)) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
+            if (!optimizer.update(p.name, p.value, out.grads[i]!, lr, p.kind === 'binarized' ? WEIGHT_STE_CLIP : Infinity)) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
           });
           bns.forEach((bn, i) => updateRunningStats(bn, out.batchMean[i]!, out.batchVar[i]!));
           globalStep++;

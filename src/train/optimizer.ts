@@ -85,21 +85,24 @@ export class Optimizer {
   /**
    * Updates parameter `w` (in place) with gradient `g` at learning rate `lr`. Returns whether
    * every updated value is finite (as stored: a float64 result beyond float32's range is ∞).
+   * `clip`: the clipped straight-through estimator in the same pass, g_i taken as 0 where
+   * |w_i| > clip before the update (exactly `applyWeightSte` then the update; g is not
+   * written); default ∞, no clipping.
    */
-  update(name: string, w: Float32Array, g: Float32Array, lr: number): boolean {
+  update(name: string, w: Float32Array, g: Float32Array, lr: number, clip = Infinity): boolean {
     const o = this.opts;
     const wd = o.weightDecay;
     if (o.kind === 'adam') {
       const s = this.slots(name, w.length);
-      return adamUpdate(w, g, s.get('m')!, s.get('v')!, lr, wd, o.beta1, o.beta2, 1 - o.beta1 ** this.t, 1 - o.beta2 ** this.t, o.eps);
+      return adamUpdate(w, g, s.get('m')!, s.get('v')!, lr, wd, o.beta1, o.beta2, 1 - o.beta1 ** this.t, 1 - o.beta2 ** this.t, o.eps, clip);
     }
     const mu = o.momentum;
-    if (mu === 0) return sgdPlain(w, g, lr, wd);
+    if (mu === 0) return sgdPlain(w, g, lr, wd, clip);
     const first = !this.state.has(name);
     const buf = this.slots(name, w.length).get('momentum')!;
-    if (o.nesterov) return sgdNesterov(w, g, buf, lr, wd, mu, first);
-    if (first) return sgdFirst(w, g, buf, lr, wd);
-    return sgdMomentum(w, g, buf, lr, wd, mu);
+    if (o.nesterov) return sgdNesterov(w, g, buf, lr, wd, mu, first, clip);
+    if (first) return sgdFirst(w, g, buf, lr, wd, clip);
+    return sgdMomentum(w, g, buf, lr, wd, mu, clip);
   }
 }
 
@@ -107,14 +110,16 @@ export class Optimizer {
 // for its one shape). Arithmetic in float64 per element, stored as float32: a value read back
 // after its float32 store is Math.fround of what was stored, so the results are those of the
 // plain loop `gi = g + wd·w; buf = μ·buf + gi; w = w - lr·buf`. Each also checks the stored
-// weights for NaN/∞ (x - x is 0 exactly for finite x), which saves the loop a pass.
+// weights for NaN/∞ (x - x is 0 exactly for finite x), which saves the loop a pass, and takes
+// the clipped STE's mask from w before its update (a zeroed g_i then reads 0 + wd·w_i, as the
+// separate pass left it), which saves the step another.
 
 /** SGD without momentum. */
-function sgdPlain(w: Float32Array, g: Float32Array, lr: number, wd: number): boolean {
+function sgdPlain(w: Float32Array, g: Float32Array, lr: number, wd: number, clip: number): boolean {
   let finite = true;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
-    const nw = Math.fround(wi - lr * (g[i]! + wd * wi));
+    const nw = Math.fround(wi - lr * ((Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi));
     w[i] = nw;
     if (nw - nw !== 0) finite = false;
   }
@@ -122,11 +127,11 @@ function sgdPlain(w: Float32Array, g: Float32Array, lr: number, wd: number): boo
 }
 
 /** SGD with momentum, the first step (v = g). */
-function sgdFirst(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number): boolean {
+function sgdFirst(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, clip: number): boolean {
   let finite = true;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
-    const b = Math.fround(g[i]! + wd * wi);
+    const b = Math.fround((Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi);
     buf[i] = b;
     const nw = Math.fround(wi - lr * b);
     w[i] = nw;
@@ -136,11 +141,11 @@ function sgdFirst(w: Float32Array, g: Float32Array, buf: Float32Array, lr: numbe
 }
 
 /** SGD with momentum after the first step. */
-function sgdMomentum(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number): boolean {
+function sgdMomentum(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, clip: number): boolean {
   let finite = true;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
-    const b = Math.fround(mu * buf[i]! + (g[i]! + wd * wi));
+    const b = Math.fround(mu * buf[i]! + ((Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi));
     buf[i] = b;
     const nw = Math.fround(wi - lr * b);
     w[i] = nw;
@@ -150,11 +155,11 @@ function sgdMomentum(w: Float32Array, g: Float32Array, buf: Float32Array, lr: nu
 }
 
 /** Nesterov: w ← w - lr·(g + μ·v). */
-function sgdNesterov(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, first: boolean): boolean {
+function sgdNesterov(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, first: boolean, clip: number): boolean {
   let finite = true;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
-    const gi = g[i]! + wd * wi;
+    const gi = (Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi;
     const b = Math.fround(first ? gi : mu * buf[i]! + gi);
     buf[i] = b;
     const nw = Math.fround(wi - lr * (gi + mu * b));
@@ -165,11 +170,11 @@ function sgdNesterov(w: Float32Array, g: Float32Array, buf: Float32Array, lr: nu
 }
 
 /** Adam with L2 weight decay in the gradient; c1, c2 the bias corrections. */
-function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, wd: number, beta1: number, beta2: number, c1: number, c2: number, eps: number): boolean {
+function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, wd: number, beta1: number, beta2: number, c1: number, c2: number, eps: number, clip: number): boolean {
   let finite = true;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
-    const gi = g[i]! + wd * wi;
+    const gi = (Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi;
     const mi = Math.fround(beta1 * m[i]! + (1 - beta1) * gi);
     const vi = Math.fround(beta2 * v[i]! + (1 - beta2) * gi * gi);
     m[i] = mi;

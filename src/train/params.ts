@@ -209,9 +209,12 @@ export function updateRunningStats(bn: BatchNormState, batchMean: Float32Array, 
   }
 }
 
+/** The clip of the weights' straight-through estimator: no gradient where |W| > 1 (METHOD §5). */
+export const WEIGHT_STE_CLIP = 1;
+
 /** The clipped straight-through estimator in place: g ← g · [|w| <= 1]. */
 export function applyWeightSte(grad: Float32Array, latent: Float32Array): void {
-  for (let i = 0; i < grad.length; i++) if (!(Math.abs(latent[i]!) <= 1)) grad[i] = 0;
+  for (let i = 0; i < grad.length; i++) if (!(Math.abs(latent[i]!) <= WEIGHT_STE_CLIP)) grad[i] = 0;
 }
 
 /** Values of every parameter and running statistic at one point of a run (aligned with the params and bns lists). */

@@ -49,8 +49,12 @@ export class StepRunner {
     return new StepRunner(tg, session, params, bns, sampleShape);
   }
 
-  /** Forward and backward on `count` samples. */
-  async run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng): Promise<StepOutput> {
+  /**
+   * Forward and backward on `count` samples. With `ste` (default) the binarized weights'
+   * gradients come back with the clipped STE applied; without, as onnxruntime returned them
+   * (dL/dŴ), for a caller that applies it itself (the loop: in the optimizer's pass).
+   */
+  async run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste = true): Promise<StepOutput> {
     const t0 = performance.now();
     const tg = this.tg;
     const feeds: Record<string, ortTypes.Tensor> = {
@@ -83,7 +87,7 @@ export class StepRunner {
     }
     const grads = this.params.map((p) => {
       const g = out[p.grad]!.data as Float32Array;
-      if (p.kind === 'binarized') applyWeightSte(g, p.value);
+      if (ste && p.kind === 'binarized') applyWeightSte(g, p.value);
       return g;
     });
     const batchMean = this.bns.map((b) => out[b.meanOutput]!.data as Float32Array);

@@ -14,7 +14,7 @@ import { createSession, runSession, ort } from '../../src/runtime/ort.js';
 import { findWeightCall, readWeightCall } from '../../src/quant/planes.js';
 import { HbnnError, ErrorCodes } from '../../src/errors.js';
 import { buildTrainingGraph } from '../../src/train/grad/builder.js';
-import { collectParams, dequantizeRecorded, writeParams, channelLayout, collectBatchNorms } from '../../src/train/params.js';
+import { collectParams, dequantizeRecorded, writeParams, channelLayout, collectBatchNorms, applyWeightSte } from '../../src/train/params.js';
 import { Optimizer, learningRate } from '../../src/train/optimizer.js';
 import { saveCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { A, Net } from './helpers/gradcheck.js';
@@ -214,17 +214,25 @@ describe('optimizer and schedules', () => {
       { kind: 'adam', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
     ];
     for (const form of forms) {
-      const n = 257;
-      const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7) * 1.3);
-      const ref = w.slice();
-      const slots = [new Float32Array(n), new Float32Array(n)];
-      const o = new Optimizer(form);
-      for (let t = 1; t <= 5; t++) {
-        const g = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3 + t) * 0.05);
-        o.beginStep();
-        expect(o.update('w', w, g, 0.01 * t)).toBe(true);
-        reference(form, ref, g, slots, 0.01 * t, t, t === 1);
-        expect(Buffer.from(w.buffer).equals(Buffer.from(ref.buffer)), `${form.kind} momentum ${form.momentum} nesterov ${form.nesterov} step ${t}`).toBe(true);
+      for (const clip of [undefined, 1]) {
+        const n = 257;
+        // |w| up to 1.3: with clip 1, the clipped STE zeroes part of the gradient
+        const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7) * 1.3);
+        const ref = w.slice();
+        const slots = [new Float32Array(n), new Float32Array(n)];
+        const o = new Optimizer(form);
+        for (let t = 1; t <= 5; t++) {
+          const g = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3 + t) * 0.05);
+          const g0 = g.slice();
+          o.beginStep();
+          expect(o.update('w', w, g, 0.01 * t, clip)).toBe(true);
+          expect(Buffer.from(g.buffer).equals(Buffer.from(g0.buffer))).toBe(true); // g is not written
+          // the reference: the STE as its own pass (applyWeightSte), then the update
+          if (clip !== undefined) applyWeightSte(g0, ref);
+          reference(form, ref, g0, slots, 0.01 * t, t, t === 1);
+          expect(Buffer.from(w.buffer).equals(Buffer.from(ref.buffer)), `${form.kind} momentum ${form.momentum} nesterov ${form.nesterov} clip ${clip} step ${t}`).toBe(true);
+        }
+        if (clip !== undefined) expect(w.some((v) => Math.abs(v) > 1)).toBe(true);
       }
     }
   });
