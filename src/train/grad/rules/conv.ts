@@ -583,10 +583,21 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
     if (per.chunks > 1) {
       // batch chunks of `size` samples (the last one open-ended; chunks past a smaller batch are empty),
       // so that each chunk's dYs and P are still in cache when its MatMul reads them; the partials
-      // of all chunks ([size, kh·M, kw·C] each) are joined and summed once
-      const slice = (v: Value, q: number): Value =>
-        ctx.op('Slice', [v, ctx.constI64([q * per.size]), ctx.constI64([q === per.chunks - 1 ? Number.MAX_SAFE_INTEGER : (q + 1) * per.size]), ctx.constI64([0])]);
-      const parts = Array.from({ length: per.chunks }, (_, q) => products(slice(dyp, q), slice(xl, q)));
+      // of all chunks ([size, kh·M, kw·C] each) are joined and summed once. Each chunk's two
+      // Gathers read the padded tensors of the whole batch with the chunk's samples in their
+      // index tables (chunkTables; a Slice per chunk would copy both tensors once more)
+      const rows = ho + 2 * e;
+      const dyFlat = ctx.reshape(dyp, ctx.constI64([-1, wo]));
+      const xFlat = ctx.reshape(xl, ctx.constI64([-1, c]));
+      // dY rows: T[(m, i), r] = m·(Ho + 2e) + rowIdx[i, r]; X: T[(r, x, j)] = r·Wp + x + j·dw
+      const dyTable = Array.from({ length: m * kh * hp }, (_, t) => Math.floor(t / (kh * hp)) * rows + rowIdx[t % (kh * hp)]!);
+      const xTable = Array.from({ length: hp * wo * kw }, (_, t) => Math.floor(t / (wo * kw)) * wp + colIdx[t % (wo * kw)]!);
+      const parts = Array.from({ length: per.chunks }, (_, q) => {
+        const samples = chunkSamples(ctx, dy, q, per);
+        const dys = ctx.reshape(ctx.op('Gather', [dyFlat, chunkTable(ctx, samples, m * rows, dyTable, [m * kh, hp])], { axis: attr.int(0) }), ctx.constI64([0, m * kh, hp * wo]));
+        const p = ctx.reshape(ctx.op('Gather', [xFlat, chunkTable(ctx, samples, hp * wp, xTable, [hp * wo * kw])], { axis: attr.int(0) }), ctx.constI64([0, hp * wo, kw * c]));
+        return ctx.op('MatMul', [dys, p]);
+      });
       d = ctx.reduceSum(ctx.op('Concat', parts, { axis: attr.int(0) }), [0], false);
     } else {
       d = ctx.reduceSum(products(dyp, xl), [0], false);
@@ -720,6 +731,39 @@ function windowTapTable(h: number, w: number, geo: WindowGeometry): { o: number;
   }
   return { o: ho * wo, taps };
 }
+
+/**
+ * The sample numbers of batch chunk q ([count], int64): Range(q·size, min(N, (q + 1)·size)),
+ * the last chunk up to N; empty past the batch. Built at run time from Shape(dY) once per
+ * graph, chunk and size (memoized), so the layers of one stage share them.
+ */
+function chunkSamples(ctx: GradContext, dy: Value, q: number, per: { size: number; chunks: number }): Value {
+  return memoValue(ctx, `samples|${ctx.dims(dy)?.[0]}|${q}|${per.size}|${per.chunks}`, () => {
+    const batch = ctx.op('Squeeze', [ctx.op('Slice', [ctx.shapeOf(dy), ctx.constI64([0]), ctx.constI64([1])]), ctx.constI64([0])]);
+    const hi = q === per.chunks - 1 ? batch : ctx.op('Min', [batch, ctx.constI64([(q + 1) * per.size], [])]);
+    return ctx.op('Range', [ctx.constI64([q * per.size], []), hi, ctx.constI64([1], [])]);
+  }, typeof ctx.dims(dy)?.[0] !== 'number' && typeof ctx.dims(dy)?.[0] !== 'string');
+}
+
+/** samples[s]·stride + table ([count, ...dims], int64): a Gather index table over a chunk's samples (memoized per graph). */
+function chunkTable(ctx: GradContext, samples: Value, stride: number, table: readonly number[], dims: readonly number[]): Value {
+  return memoValue(ctx, `table|${samples.id}|${stride}|${dims.join(',')}|${table.join(',')}`, () => {
+    const starts = ctx.reshape(ctx.op('Mul', [samples, ctx.constI64([stride], [])]), ctx.constI64([-1, ...dims.map(() => 1)]));
+    return ctx.op('Add', [starts, ctx.constI64(table, [1, ...dims])]);
+  });
+}
+
+/** Run-time values shared by the layers of one training graph, by key (`unique`: not shared). */
+function memoValue(ctx: GradContext, key: string, make: () => Value, unique = false): Value {
+  if (unique) return make();
+  let memo = sharedValues.get(ctx);
+  if (!memo) sharedValues.set(ctx, (memo = new Map()));
+  let v = memo.get(key);
+  if (!v) memo.set(key, (v = make()));
+  return v;
+}
+
+const sharedValues = new WeakMap<GradContext, Map<string, Value>>();
 
 /**
  * Batch chunks of a per-sample weight gradient: the chunk size in samples, and the chunk count
