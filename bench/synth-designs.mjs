@@ -2,15 +2,17 @@
 /**
  * Whole-design synthesis (docs/fpga-results.md and docs/asic-results.md, "Whole designs"):
  * the bundled Fashion-MNIST CNN lowered with the Verilog backend at the folding of the RTL
- * simulation (bench/rtl-sim.mjs) and synthesized whole, hierarchically (each module once,
- * totals per instance: `synthesizeVerilog(…, { flatten: false })`), for Xilinx
+ * simulation (bench/rtl-sim.mjs) and synthesized whole, per instance (each distinct module of
+ * the top's instances out of context in a yosys run of its own, totals per instance, runs cached
+ * across designs: `synthesizeVerilog(…, { flatten: false, instances: true, cacheDir })`,
+ * docs/synthesis.md#per-instance-synthesis), for Xilinx
  * (`synth_xilinx`) and the OSU 0.18 µm cells, beside the estimators' figures for the same
  * design; and the paper's Table 2 claim on that synthesized hardware: W1, W1.2, W1.4, W2 with
  * row grouping (one bitwidth per output row, 1-bit activations), LUTs and µm² relative to 1
  * bit beside the paper's linear (FPGA) and (b/2)²·4 = b² (ASIC) scaling.
  *
  *   npm run bench:synth-designs     # = tsc && node bench/synth-designs.mjs
- *   node bench/synth-designs.mjs [--only W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200]
+ *   node bench/synth-designs.mjs [--only W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached]
  *
  * Memories: the Verilog's ROMs (weights, masks, multipliers, thresholds, biases) and line buffers
  * are synchronous-read `hbnn_rom`/`hbnn_ram` instances: synth_xilinx maps them to block RAM
@@ -18,7 +20,8 @@
  * the per-bit model of src/backends/synth/memory.ts, reported beside the synthesized logic.
  *
  * Results are cached per design and target in bench/out/synth-cache/design-<name>-<target>-<hash>.json
- * (keyed by the synthesized files and the yosys version), the summary goes to
+ * (keyed by the synthesized files and the yosys version; with the CPU seconds of yosys and abc,
+ * and each out-of-context run), each run's in bench/out/synth-cache/ooc-<target>-<key>.json, the summary goes to
  * bench/out/synth-designs.json, the tables between the SYNTH-DESIGNS markers of both docs. The
  * docs are updated from whatever is cached, so designs can be synthesized one at a time
  * (`--only NAME --target T`, e.g. in the background under nice) and the tables written last
@@ -50,7 +53,7 @@ const DESIGNS = [
 ];
 
 function parseArgs(argv) {
-  const a = { only: undefined, targets: ['xilinx', 'asic'], docs: true, timeout: 7200, cached: false };
+  const a = { only: undefined, targets: ['xilinx', 'asic'], docs: true, timeout: 7200, cached: false, jobs: 1 };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--only') a.only = argv[++i].split(',');
@@ -58,6 +61,7 @@ function parseArgs(argv) {
     else if (k === '--no-docs') a.docs = false;
     else if (k === '--timeout') a.timeout = Number(argv[++i]);
     else if (k === '--cached') a.cached = true;
+    else if (k === '--jobs') a.jobs = Number(argv[++i]);
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -66,7 +70,7 @@ function parseArgs(argv) {
 async function cacheFile(name, files, target) {
   const h = crypto.createHash('sha256');
   h.update(await yosysVersion());
-  h.update(`${target}\0hierarchical\0`);
+  h.update(`${target}\0instances\0`);
   for (const [k, v] of [...files].sort()) h.update(k).update('\0').update(v).update('\0');
   return path.join(CACHE, `design-${name}-${target}-${h.digest('hex').slice(0, 16)}.json`);
 }
@@ -92,9 +96,11 @@ async function synthDesign(d, target, args) {
     if (!older.length) throw new Error('not synthesized yet (no cached result)');
     return { ...JSON.parse(fs.readFileSync(older[0], 'utf8')), memoryBits, cached: true, earlier: path.basename(older[0]) };
   }
-  console.error(`${d.name} ${target}: synthesizing (hierarchical)`);
+  console.error(`${d.name} ${target}: synthesizing (per instance, runs cached in ${path.relative(ROOT, CACHE)})`);
   const t0 = performance.now();
-  const r = await synthesizeVerilog({ ...v, files }, { target, flatten: false, timeoutMs: args.timeout * 1000, onRun: (w) => console.error(`  yosys: ${w}`) });
+  const cpu0 = childCpuSeconds();
+  const r = await synthesizeVerilog({ ...v, files }, { target, flatten: false, instances: true, cacheDir: CACHE, jobs: args.jobs, timeoutMs: args.timeout * 1000, onRun: (w) => console.error(`  yosys: ${w}`) });
+  const cpu = childCpuSeconds();
   const out = {
     name: d.name,
     target,
@@ -103,11 +109,28 @@ async function synthDesign(d, target, args) {
     report: r.report,
     estimates: r.estimates,
     seconds: Math.round((performance.now() - t0) / 1000),
+    // CPU seconds of yosys and abc in this call (the runs it synthesized; cached runs cost nothing)
+    ...(cpu0 !== undefined && cpu !== undefined ? { cpuSeconds: Math.round(cpu - cpu0) } : {}),
+    // the out-of-context runs: module, instances, yosys wall seconds, whether read from the cache
+    runs: r.report.instances?.map((x) => ({ module: x.module, instances: x.instances.length, seconds: x.seconds, cached: x.cached, ...(x.glue ? { glue: true } : {}) })),
+    load: fs.existsSync('/proc/loadavg') ? fs.readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ') : undefined,
     commit: gitCommit(),
   };
   fs.mkdirSync(CACHE, { recursive: true });
   writeFileAtomic(file, `${JSON.stringify(out)}\n`);
   return out;
+}
+
+/** CPU seconds (user + system) of the child processes this process has waited for, yosys and its abc included (Linux: /proc/self/stat cutime + cstime), or undefined. */
+function childCpuSeconds() {
+  try {
+    const f = fs.readFileSync('/proc/self/stat', 'utf8');
+    const rest = f.slice(f.lastIndexOf(')') + 2).split(' ');
+    // fields 16 and 17 (cutime, cstime) are rest[13], rest[14], in clock ticks (100 per second on Linux)
+    return (Number(rest[13]) + Number(rest[14])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The commit the synthesized Verilog was emitted by (with "+" when the work tree had changes). */

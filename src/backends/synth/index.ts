@@ -9,12 +9,14 @@
  *
  * Synthesis runs in a temporary folder; nothing is written anywhere else.
  */
+import * as fs from 'node:fs';
 import { fail, ErrorCodes } from '../../errors.js';
 import { loadLiberty, resolveLiberty, DEFAULT_LIBERTY, DEFAULT_LIBERTY_PACKAGE } from './liberty.js';
 import { defaultYosys, netlistModule, runYosys, yosysScript, yosysVersion, YOSYS_PACKAGE } from './yosys.js';
 import { SYNTH_FORMAT, SYNTH_TARGETS, type SynthDesign, type SynthOptions, type SynthReport, type SynthRun, type SynthTarget } from './types.js';
 import { asicResources, sequentialTypes, xilinxResources, XILINX_SEQUENTIAL_TYPES } from './resources.js';
 import { MEMORY_MODEL_018, priceMemories } from './memory.js';
+import { synthesizeInstances, type InstanceRun } from './instances.js';
 
 export { DEFAULT_LIBERTY, DEFAULT_LIBERTY_PACKAGE, YOSYS_PACKAGE, loadLiberty, resolveLiberty, yosysVersion };
 export { parseLiberty } from './liberty.js';
@@ -82,6 +84,38 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
     ...(liberty ? { asic: asicResources(cellsByType, liberty) } : {}),
   });
   let script: string[] = [];
+  let instanceRuns: InstanceRun[] | undefined;
+  if (hierarchical && o.instances) {
+    // per instance: each distinct module of the top's instances in a run of its own (instances.ts)
+    runs.splice(runs.findIndex((r) => r.name === 'total'), 1);
+    const synth = (top: string): string[] => synthCommands(o.target, top, { ...(o.family ? { family: o.family } : {}), ...(liberty ? { liberty: liberty.file } : {}), flatten: true });
+    const r = await synthesizeInstances(files, design.top, {
+      target: o.target,
+      synth,
+      ...(macros ? { blackbox: macros } : {}),
+      ...(cut ? { depthCutTypes: cut } : {}),
+      ...(liberty ? { beforeDepth: [`read_liberty -lib ${liberty.file}`], keyExtra: fs.readFileSync(liberty.file, 'utf8') } : {}),
+      yosys,
+      version,
+      timeoutMs,
+      ...(o.cacheDir ? { cacheDir: o.cacheDir } : {}),
+      ...(o.jobs ? { jobs: o.jobs } : {}),
+      ...(o.onRun ? { onRun: o.onRun } : {}),
+    });
+    script = r.script;
+    instanceRuns = r.runs;
+    const wall = r.runs.reduce((a, x) => a + (x.cached ? 0 : x.seconds), 0);
+    results.push({ name: 'total', module: design.top, cellsByType: r.cellsByType, ...resources(r.cellsByType), ...(macros ? { memory: priceMemories(memoriesUnder(undefined), model) } : {}), ...(r.depth !== undefined ? { depth: r.depth } : {}), warnings: r.warnings, seconds: Math.round(wall * 100) / 100 });
+    if (o.perUnit !== false) {
+      for (const u of design.units ?? []) {
+        const hit = u.instance ? r.instance(u.instance) : undefined;
+        const byModule = r.runs.filter((x) => !x.glue && x.module === u.module);
+        const run = hit?.run ?? (byModule.length === 1 ? byModule[0] : undefined);
+        if (!run) fail(ErrorCodes.TOOLCHAIN, `unit ${u.name}: no instance ${u.instance ?? `of module ${u.module}`} (or more than one module ${u.module}) among the instances of ${design.top}`, { module: u.module });
+        results.push({ name: u.name, module: u.module, cellsByType: run.cellsByType, ...resources(run.cellsByType), ...(macros && u.instance ? { memory: priceMemories(memoriesUnder(u.instance), model) } : {}), ...(run.depth !== undefined ? { depth: run.depth } : {}), warnings: run.warnings, seconds: run.cached ? 0 : run.seconds });
+      }
+    }
+  }
   for (const run of runs) {
     const what = run.name === 'total' ? `the design (${run.module}, ${o.target}${hierarchical ? ', hierarchical' : ''})` : `unit ${run.name} (${run.module}, ${o.target})`;
     o.onRun?.(what);
@@ -122,6 +156,7 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
     ...(liberty ? { liberty: { file: liberty.file, name: liberty.name } } : {}),
     ...(macros ? { macros: { modules: macros, ...(model ? { model } : {}) } } : {}),
     hierarchical,
+    ...(instanceRuns ? { instances: instanceRuns } : {}),
     ...(total ? { total } : {}),
     units: results.filter((r) => r !== total),
     script,

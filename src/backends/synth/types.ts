@@ -1,6 +1,7 @@
 /** The synthesis runner's types (src/backends/synth/index.ts). */
 import type { AsicResources, XilinxResources } from './resources.js';
 import type { MemoryAreaModel, MemoryMacros } from './memory.js';
+import type { InstanceRun } from './instances.js';
 
 export const SYNTH_TARGETS = ['xilinx', 'asic'] as const;
 export type SynthTarget = (typeof SYNTH_TARGETS)[number];
@@ -11,6 +12,7 @@ export interface SynthUnit {
   /** The name reports show (e.g. the layer). */
   name: string;
   module: string;
+  /** Parameter overrides (chparam): numbers, and strings that are Verilog numbers ("8'h3C", "12"), as constants; any other string as a string constant (a file name). */
   params?: Readonly<Record<string, number | string>>;
   /** Its instance path in the top module (`u_<unit>`): the design's memories under it are the unit's. */
   instance?: string;
@@ -56,6 +58,18 @@ export interface SynthOptions {
    */
   flatten?: boolean;
   /**
+   * With `flatten: false`: synthesize each distinct module of the top's instances out of context
+   * in a yosys run of its own (flattened below it), and the top's own logic in one more run with
+   * its instances as black boxes, instead of the whole hierarchy in one run (instances.ts).
+   * Instances of one elaborated module (same module, parameters and memory images) are one run,
+   * counted per instance; each unit's figures are its instance's run.
+   */
+  instances?: boolean;
+  /** With `instances`: a folder where each run's result is kept by the key of what it synthesized, and read back instead of rerunning. */
+  cacheDir?: string;
+  /** With `instances`: yosys runs at once (default 1). */
+  jobs?: number;
+  /**
    * asic: modules kept as black boxes (memory macros, e.g. ['hbnn_rom', 'hbnn_ram']): not in
    * the synthesized cell area; the design's `memories` are priced with the per-bit macro model
    * (memory.ts, with the default Liberty library only) and reported beside (`SynthRun.memory`).
@@ -93,6 +107,8 @@ export interface SynthReport {
   macros?: { modules: string[]; model?: MemoryAreaModel };
   /** Whether the whole design was synthesized hierarchically (`flatten: false`). */
   hierarchical: boolean;
+  /** `instances`: the out-of-context runs (one per distinct module of the top's instances, and the top's own logic). */
+  instances?: InstanceRun[];
   /** The whole design, flattened or hierarchical (absent when not asked). */
   total?: SynthRun;
   units: SynthRun[];

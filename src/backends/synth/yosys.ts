@@ -59,12 +59,14 @@ export interface YosysRunResult {
 }
 
 export interface YosysRunSpec {
-  /** Source files by relative name (Verilog: .v, .sv; anything else, e.g. .hex/.mem, is written beside them but not read). */
+  /** Source files by relative name (Verilog: .v, .sv; RTLIL: .il; anything else, e.g. .hex/.mem, is written beside them but not read). */
   files: ReadonlyMap<string, string | Uint8Array>;
   /** The top module of this run. */
   top: string;
   /** Modules to keep as black boxes (their contents dropped before elaboration; instances stay as cells of that type). */
   blackbox?: readonly string[];
+  /** Commands before reading the sources. */
+  before?: readonly string[];
   /** Parameter overrides of the top module (chparam). */
   params?: Readonly<Record<string, number | string>>;
   /** Synthesis commands after reading and elaborating (e.g. ["synth_xilinx -flatten -noiopad -top X"]). */
@@ -94,13 +96,26 @@ function safeName(name: string): string {
 
 const quote = (s: string): string => (/^[A-Za-z0-9_./+-]+$/.test(s) ? s : `"${s.replace(/(["\\])/g, '\\$1')}"`);
 
+/** A Verilog number: decimal, or sized/based (8'h3C, 64'sd5, 'b101). */
+const VERILOG_NUMBER = /^(?:-?\d+|\d*'[sS]?[bodhBODH][0-9a-fA-FxXzZ_?]+)$/;
+
+/**
+ * A chparam value: numbers and strings that are Verilog numbers as they are (yosys parses
+ * them as constants), any other string in double quotes (a string constant, e.g. a file name).
+ * A quoted "8'h3C" would be the 5-character string, and "2" the byte 50.
+ */
+function paramValue(v: number | string): string {
+  if (typeof v === 'number') return String(v);
+  return VERILOG_NUMBER.test(v) ? v : JSON.stringify(v);
+}
+
 /** The yosys script of a run (also shown in reports). */
-export function yosysScript(spec: Pick<YosysRunSpec, 'files' | 'top' | 'blackbox' | 'params' | 'synth' | 'depthCutTypes' | 'beforeDepth' | 'after'>): string[] {
-  const lines: string[] = [];
-  const sources = [...spec.files.keys()].filter((f) => /\.s?v$/.test(f)).sort();
-  for (const f of sources) lines.push(`read_verilog ${f.endsWith('.sv') ? '-sv ' : ''}-I . ${quote(safeName(f))}`);
+export function yosysScript(spec: Pick<YosysRunSpec, 'files' | 'top' | 'before' | 'blackbox' | 'params' | 'synth' | 'depthCutTypes' | 'beforeDepth' | 'after'>): string[] {
+  const lines: string[] = [...(spec.before ?? [])];
+  const sources = [...spec.files.keys()].filter((f) => /\.(s?v|il)$/.test(f)).sort();
+  for (const f of sources) lines.push(f.endsWith('.il') ? `read_rtlil ${quote(safeName(f))}` : `read_verilog ${f.endsWith('.sv') ? '-sv ' : ''}-I . ${quote(safeName(f))}`);
   if (spec.blackbox?.length) lines.push(`blackbox ${spec.blackbox.map(quote).join(' ')}`);
-  for (const [k, v] of Object.entries(spec.params ?? {})) lines.push(`chparam -set ${k} ${typeof v === 'number' ? String(v) : JSON.stringify(v)} ${quote(spec.top)}`);
+  for (const [k, v] of Object.entries(spec.params ?? {})) lines.push(`chparam -set ${k} ${paramValue(v)} ${quote(spec.top)}`);
   lines.push(`hierarchy -check -top ${quote(spec.top)}`);
   lines.push(...spec.synth);
   lines.push('tee -q -o stat.json stat -json');
@@ -177,7 +192,7 @@ export async function runYosys(spec: YosysRunSpec): Promise<YosysRunResult> {
 export function parseStatJson(text: string, top: string): Record<string, number> {
   let j: { modules?: Record<string, { num_cells_by_type?: Record<string, number> }>; design?: { num_cells_by_type?: Record<string, number> } };
   try {
-    j = JSON.parse(text) as typeof j;
+    j = statJson(text) as typeof j;
   } catch (e) {
     return fail(ErrorCodes.TOOLCHAIN, `yosys's stat -json output is not JSON: ${(e as Error).message}`, { module: top });
   }
@@ -190,11 +205,26 @@ export function parseStatJson(text: string, top: string): Record<string, number>
   return out;
 }
 
+/**
+ * `stat -json` output parsed. yosys 0.23 also prints the text form of the submodule tree
+ * (`   $paramod$…\\hbnn_ram      1`) into it when a design's modules have submodules of their
+ * own (a hierarchy two levels deep); those lines, which are not JSON, are dropped.
+ */
+function statJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    const kept = text.split('\n').filter((l) => /^\s*(["{}[\]]|$)/.test(l));
+    if (kept.length === text.split('\n').length) throw e;
+    return JSON.parse(kept.join('\n'));
+  }
+}
+
 /** Cell counts by type of every module in `stat -json` output, by module name (without yosys's leading backslash). */
 export function parseStatModules(text: string): Record<string, Record<string, number>> {
   let j: { modules?: Record<string, { num_cells_by_type?: Record<string, number> }> };
   try {
-    j = JSON.parse(text) as typeof j;
+    j = statJson(text) as typeof j;
   } catch {
     return {};
   }

@@ -15,6 +15,7 @@ import {
   netlistModule,
   parseLtp,
   parseLtpModules,
+  parseStatJson,
   parseStatModules,
   renderSynthMarkdown,
   resolveLiberty,
@@ -27,6 +28,7 @@ import { MEMORY_MODEL_018 } from '../../../src/backends/synth/index.js';
 import { MEMORY_MODULES, romModule, ramModule } from '../../../src/backends/verilog/memories.js';
 import { printFile } from '../../../src/backends/verilog/ast.js';
 import { runTool } from '../../../src/util/exec.js';
+import { yosysScript } from '../../../src/backends/synth/yosys.js';
 
 /** N xnor lanes against constant weights W, popcounted and accumulated into ACC bits. */
 const POPACC = `
@@ -107,6 +109,24 @@ describe('resource grouping', () => {
     expect(parseLtpModules('Longest topological path in top (length=7):\nLongest topological path in $paramod\\unit\\N=4 (length=12):')).toEqual({ top: 7, '$paramod\\unit\\N=4': 12 });
   });
 
+  it("reads stat -json of a two-level hierarchy, where yosys 0.23 also prints the submodule tree as text", () => {
+    const stat = [
+      '{',
+      '   "modules": {',
+      '      "\\\\top": { "num_cells_by_type": { "$paramod$1a\\\\pool": 1 } },',
+      '      "$paramod$1a\\\\pool": { "num_cells_by_type": { "LUT2": 4, "$paramod$2b\\\\hbnn_ram": 1 } }',
+      '   },',
+      '       $paramod$2b\\hbnn_ram      1',
+      '',
+      '   "design": { "num_cells_by_type": { "LUT2": 4, "RAM32M": 2 } }',
+      '}',
+    ].join('\n');
+    expect(() => JSON.parse(stat)).toThrow();
+    expect(parseStatJson(stat, 'top')).toEqual({ LUT2: 4, RAM32M: 2 });
+    expect(parseStatModules(stat)['top']).toEqual({ '$paramod$1a\\pool': 1 });
+    expect(() => parseStatJson('{ "design": ', 'top')).toThrow(/not JSON/);
+  });
+
   it('finds a unit module in a hierarchical netlist: itself or its one derived $paramod module', () => {
     const stat = JSON.stringify({ modules: { '\\top': { num_cells_by_type: { '\\mvtu_a': 1 } }, '\\mvtu_a': { num_cells_by_type: { LUT6: 3 } }, '$paramod\\mvtu_b\\CHECK_SAMPLES=0': { num_cells_by_type: { LUT4: 2 } }, '$paramod$0f3a\\swu': {}, '$paramod$77c1\\swu': {} } });
     const mods = parseStatModules(stat);
@@ -176,6 +196,20 @@ describe('synthesize', () => {
     expect(x.bram18 + x.dsp).toBe(0);
     expect(r.units[0]!.depth).toBeGreaterThan(1);
     expect(r.script.join('\n')).toContain('synth_xilinx -flatten -noiopad -family xc7 -top popacc');
+  }, 120_000);
+
+  it('parameter overrides: a string that is a Verilog number is that number (chparam), other strings stay strings', async () => {
+    const adder = { 'm.v': "module m #(parameter [7:0] W = 8'h00) (input wire [7:0] x, output wire [7:0] o);\n  assign o = x + W;\nendmodule\n" };
+    const cells = async (W: number | string): Promise<Record<string, number>> =>
+      (await synthesize({ files: adder, top: 'm', units: [{ name: 'u', module: 'm', params: { W } }] }, { target: 'asic', whole: false, depth: false })).units[0]!.cellsByType;
+    const five = await cells(5);
+    // "8'h05" and "5" are the number 5, not the characters (the byte of '5' is 0x35: another adder)
+    expect(await cells("8'h05")).toEqual(five);
+    expect(await cells('5')).toEqual(five);
+    expect(await cells(0x35)).not.toEqual(five);
+    const script = yosysScript({ files: new Map([['m.v', '']]), top: 'm', params: { W: "8'h05", INIT: 'w.hex' }, synth: [] });
+    expect(script).toContain("chparam -set W 8'h05 m");
+    expect(script).toContain('chparam -set INIT "w.hex" m');
   }, 120_000);
 
   it('memories: asic keeps hbnn_rom/hbnn_ram as macros priced per bit; xilinx maps a deep ROM to block RAM', async () => {
