@@ -60,7 +60,7 @@ export function registerConv(r: GradRuleSet): void {
       const [xIn, w, b] = inputs;
       const wd = w ? ctx.dims(w) : undefined;
       const xd = xIn ? ctx.canonicalDims(xIn) : undefined;
-      const plain = (): { outputs: Value[] } => {
+      const plain = (): { outputs: Value[]; saved?: Record<string, Value> } => {
         const x0 = xIn ? ctx.canonical(xIn) : null;
         const group = node.attrInt('group', 1);
         if (x0 && xd && wd && wd.every((d) => typeof d === 'number') && group === 1) {
@@ -75,8 +75,15 @@ export function registerConv(r: GradRuleSet): void {
         }
         if (x0 && xd && ctx.nchwcBlock) {
           const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? ((wd ?? []).slice(2) as number[]));
-          const y = nchwcConv(ctx, x0, w!, b ?? null, geo, group);
-          if (y) return { outputs: [y] };
+          const seen: { input?: Value } = {};
+          const y = nchwcConv(ctx, x0, w!, b ?? null, geo, group, undefined, seen);
+          if (y) {
+            // C = B channels: the kernel's reordered input is X channels-last ([N, 1, H, W, C]), kept for
+            // the kernel-row weight gradient (no Transpose of X there)
+            const spatial = xd.slice(2);
+            const keep = group === 1 && wd?.[1] === ctx.nchwcBlock && seen.input !== x0 && spatial.length === 2 && spatial.every((v) => typeof v === 'number') && String(ctx.convRules.reuseReordered) !== 'false';
+            return keep ? { outputs: [y], saved: { nhwc: ctx.reshape(seen.input!, ctx.constI64([-1, ...(spatial as number[]), wd![1] as number])) } } : { outputs: [y] };
+          }
         }
         if (x0 && wd && xd && wd.every((d) => typeof d === 'number') && group > 1 && wd[1] === 1 && wd[0] === group) {
           const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? (wd as number[]).slice(2));
@@ -164,7 +171,7 @@ export function registerConv(r: GradRuleSet): void {
       ctx.scope = `${scope}/dX`;
       const dX = a.needs[0] ? convInputGrad(ctx, dy, w!, x!, spatialIn, geo, group, channelsLast) : null;
       ctx.scope = `${scope}/dW`;
-      const dW = a.needs[1] ? convWeightGrad(ctx, dy, x!, wdims, geo, group, spatialIn, a.saved['patches']) : null;
+      const dW = a.needs[1] ? convWeightGrad(ctx, dy, x!, wdims, geo, group, spatialIn, a.saved['patches'], a.saved['nhwc']) : null;
       ctx.scope = scope;
       return [dX, dW, dB];
     },
@@ -425,7 +432,7 @@ export function patchesApply(spatialIn: readonly Dim[], c: number, group: number
   return group === 1 && c >= 16 && spatialIn.every((d) => typeof d === 'number');
 }
 
-function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, group: number, spatialIn: readonly Dim[], saved?: Value): Value {
+function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, group: number, spatialIn: readonly Dim[], saved?: Value, xNhwc?: Value): Value {
   const rank = wdims.length - 2;
   const smallRows = !saved && group === 1 ? smallPointwisePositions(spatialIn, geo) : null;
   if (smallRows) {
@@ -434,7 +441,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     return ctx.reshape(ctx.op('Gemm', [toRows(ctx, dy, m, smallRows), toRows(ctx, x, c, smallRows)], { transA: attr.int(1) }), ctx.constI64(wdims));
   }
   if (!saved && rank === 2 && ctx.convRules.weightGrad !== 'patches' && patchesApply(spatialIn, wdims[1]!, group)) {
-    const split = rowSplitWeightGrad(ctx, dy, x, wdims, geo, spatialIn);
+    const split = rowSplitWeightGrad(ctx, dy, x, wdims, geo, spatialIn, xNhwc);
     if (split) return split;
   }
   if (saved || patchesApply(spatialIn, wdims[1]!, group)) {
@@ -550,7 +557,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
  * the flattened (n, row) axis, batchRowTable). Null when it does not apply (strides > 1: the
  * zero rows of dYs would cost s× the multiply-adds).
  */
-function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, spatialIn: readonly number[]): Value | null {
+function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, spatialIn: readonly number[], xNhwc?: Value): Value | null {
   if (!geo.pads || !geo.strides.every((s) => s === 1) || geo.kernel.length !== 2 || geo.kernel[0]! < 2) return null;
   const [m, c] = [wdims[0]!, wdims[1]!];
   const [kh, kw] = geo.kernel as [number, number];
@@ -572,7 +579,7 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
   if (perSample) {
     // dYs [N, M·kh, Hp·Wo] · P [N, Hp·Wo, kw·C], summed over n
     const dyp = ctx.op('Pad', [dy, ctx.constI64([0, 0, e, 0, 0, 0, e, 0])]);
-    let xl = ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]);
+    let xl = xNhwc ?? (ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]));
     if (geo.pads.some((p) => p !== 0)) xl = ctx.op('Pad', [xl, ctx.constI64([0, pt, pl, 0, 0, pb, pr, 0])]);
     const products = (dq: Value, xq: Value): Value => {
       const dys = ctx.reshape(ctx.op('Gather', [dq, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(2) }), ctx.constI64([0, m * kh, hp * wo]));
@@ -608,7 +615,7 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
     // (n, row) axis with the table n·(Ho + 2e) + rowIdx[i, r]; P is the per-sample form's, as rows
     const dyt = ctx.reshape(ctx.transpose(ctx.op('Pad', [dy, ctx.constI64([0, 0, e, 0, 0, 0, e, 0])]), [1, 0, 2, 3]), ctx.constI64([m, -1, wo]));
     const dys = ctx.reshape(ctx.op('Gather', [dyt, batchRowTable(ctx, dy, rowIdx, kh, hp, ho + 2 * e)], { axis: attr.int(1) }), ctx.constI64([m * kh, -1]));
-    let xl = ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]);
+    let xl = xNhwc ?? (ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]));
     if (geo.pads.some((p) => p !== 0)) xl = ctx.op('Pad', [xl, ctx.constI64([0, pt, pl, 0, 0, pb, pr, 0])]);
     const p = ctx.reshape(ctx.op('Gather', [xl, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([-1, kw * c]));
     d = ctx.op('MatMul', [dys, p]);
