@@ -643,17 +643,9 @@ function batchRowTable(ctx: GradContext, dy: Value, rowIdx: readonly number[], k
     const starts = ctx.op('Mul', [ctx.op('Range', [ctx.constI64([0], []), batch, ctx.constI64([1], [])]), ctx.constI64([rowsPerSample], [])]);
     return ctx.op('Add', [ctx.reshape(starts, ctx.constI64([1, -1, 1])), ctx.constI64(rowIdx, [kh, 1, hp])]);
   };
-  if (typeof n !== 'string') return make();
-  const key = `${n}|${kh}|${hp}|${rowsPerSample}|${rowIdx.join(',')}`;
-  let memo = batchRowTables.get(ctx);
-  if (!memo) batchRowTables.set(ctx, (memo = new Map()));
-  let v = memo.get(key);
-  if (!v) memo.set(key, (v = make()));
-  return v;
+  // Shared by the layers of one training graph while the batch is one named symbolic dim.
+  return memoValue(ctx, `rows|${n}|${kh}|${hp}|${rowsPerSample}|${rowIdx.join(',')}`, make, typeof n !== 'string');
 }
-
-/** Run-time row tables shared by the layers of one training graph (batchRowTable). */
-const batchRowTables = new WeakMap<GradContext, Map<string, Value>>();
 
 /**
  * Depthwise dW (multiplier 1, 2-D, static planes of at most DEPTHWISE_OUTER_MAX_PLANE input
