@@ -29,20 +29,8 @@ import { MEMORY_MODULES, romModule, ramModule } from '../../../src/backends/veri
 import { printFile } from '../../../src/backends/verilog/ast.js';
 import { runTool } from '../../../src/util/exec.js';
 import { yosysScript } from '../../../src/backends/synth/yosys.js';
+import { POPACC } from '../../helpers/popacc.js';
 
-/** N xnor lanes against constant weights W, popcounted and accumulated into ACC bits. */
-const POPACC = `
-module popacc #(parameter N = 16, parameter ACC = 8, parameter [N-1:0] W = 16'hA5F0) (
-  input wire clk, input wire rst, input wire [N-1:0] x, output reg [ACC-1:0] acc);
-  integer i;
-  reg [ACC-1:0] s;
-  always @* begin
-    s = 0;
-    for (i = 0; i < N; i = i + 1) s = s + {{(ACC-1){1'b0}}, ~(x[i] ^ W[i])};
-  end
-  always @(posedge clk) if (rst) acc <= 0; else acc <= acc + s;
-endmodule
-`;
 const TOP = `
 module top(input wire clk, input wire rst, input wire [15:0] x, output wire [7:0] a, output wire [9:0] b);
   popacc #(.N(16), .ACC(8)) u0 (.clk(clk), .rst(rst), .x(x), .acc(a));
