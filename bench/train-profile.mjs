@@ -3,14 +3,15 @@
  * Where a training step goes, and same-process A/Bs of training graphs (issue 18).
  *
  *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn] [--variant W1.4|W1.4A1.4|float]
- *        [--batch 128] [--threads 2] [--rounds 5] [--base DIST] [--profile] [--profile-steps 6]
+ *        [--batch 128] [--threads 2] [--rounds 5] [--base DIST] [--profile] [--profile-steps 6] [--spinning]
  *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20] [--warmup]
  *
  * - A/B: onnxruntime inference of the model, the training graph built by this checkout (`new`,
  *   dist/ or HBNN_DIST) and, with `--base DIST`, the graph built by another compiled checkout
  *   (`old`, e.g. main's dist/), one `session.run` each in round-robin, `--rounds` times; CPU ms
- *   of the process per run (2 intra-op threads, spinning off so idle threads do not count),
- *   medians; the ratio inference/training is the figure to compare on a shared machine.
+ *   of the process per run (2 intra-op threads, spinning off so idle threads do not count, unless
+ *   `--spinning`) and wall ms, medians; the CPU ratio inference/training is the figure to compare
+ *   on a shared machine.
  * - `--profile`: onnxruntime's profiler on the new graph; every node's fastest run of
  *   `--profile-steps` steps, summed by rule: the forward node it belongs to (its op type) and
  *   the part of the rule (forward; backward; a Conv's dX and dW), the node names being
@@ -61,6 +62,8 @@ const args = {
   variants: opt('variants', null),
   top: Number(opt('top', 20)),
   warmup: flag('warmup'),
+  // --spinning: idle intra-op threads spin (onnxruntime's default and fineTune's), else off
+  spinning: flag('spinning'),
 };
 const median = (a) => {
   const s = [...a].sort((x, y) => x - y);
@@ -115,7 +118,7 @@ async function main() {
   const block = args.nchwc ? await lib.probeNchwcBlock() : 0;
   const model = await makeModel(lib);
   const sampleShape = args.model === 'fmnist-cnn' ? [1, 28, 28] : [3, 32, 32];
-  const sess = (m, extra = {}) => lib.createSession(m, { threads: args.threads, spinning: false, ...extra });
+  const sess = (m, extra = {}) => lib.createSession(m, { threads: args.threads, spinning: args.spinning, ...extra });
   // training graphs with fineTune's session options (lib: this checkout's, also for the --base graph)
   const trainSess = (m) => sess(m, lib.trainingSessionOptions?.(args.threads) ?? {});
   const tgNew = lib.buildTrainingGraph(model, { nchwcBlock: block, batchHint: args.batch });
@@ -157,22 +160,30 @@ async function main() {
   }
   console.log(`first two runs (wall ms, warm-up): ${runs.map((r) => `${r.name} ${first[r.name].join(' / ')}`).join(', ')}`);
   const cpu = Object.fromEntries(runs.map((r) => [r.name, []]));
+  const wall = Object.fromEntries(runs.map((r) => [r.name, []]));
   for (let i = 0; i < args.rounds; i++) {
     for (const r of runs) {
       const reps = r.name === 'inference' ? 3 : 1;
       const c = [];
+      const w = [];
       for (let k = 0; k < reps; k++) {
         const c0 = process.cpuUsage();
+        const t0 = performance.now();
         await r.run();
+        w.push(performance.now() - t0);
         c.push(cpuMs(process.cpuUsage(c0)));
       }
       cpu[r.name].push(median(c));
+      wall[r.name].push(median(w));
     }
   }
   const inf = median(cpu.inference);
+  const infWall = median(wall.inference);
   for (const r of runs) {
     const m = median(cpu[r.name]);
-    console.log(`${r.name.padEnd(9)} ${String(r1(m)).padStart(8)} ms CPU (runs ${cpu[r.name].map(r1).join(' ')})${r.name === 'inference' ? '' : `, ratio ${(inf / m).toFixed(3)}`}, ${r.nodes} nodes`);
+    const w = median(wall[r.name]);
+    const ratios = r.name === 'inference' ? '' : `, ratio ${(inf / m).toFixed(3)} (wall ${(infWall / w).toFixed(3)})`;
+    console.log(`${r.name.padEnd(9)} ${String(r1(m)).padStart(8)} ms CPU, ${r1(w)} ms wall (CPU runs ${cpu[r.name].map(r1).join(' ')})${ratios}, ${r.nodes} nodes`);
   }
   console.log(`load after: ${os.loadavg().map(r1).join(' ')}`);
   if (args.profile) {

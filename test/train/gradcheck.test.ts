@@ -343,6 +343,20 @@ describe('gradcheck: Convs in onnxruntime\'s NCHWc kernels (weights reordered in
     expect(nchwc.length).toBe(block === 8 ? 8 : 0); // with 16-channel blocks (AVX-512) these 8-channel Convs stay plain
     if (block === 8) expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'ConvTranspose').length).toBe(1); // c2 (stride 2)
   });
+
+  it('3x3 on 16 channels: with 16-channel blocks the kernel-row weight gradient reads X channels-last from the forward kernel\'s reordered input', async () => {
+    const block = await probeNchwcBlock();
+    const net = new Net(['N', 2, 5, 6]);
+    const pw = net.node('Relu', [bnOf(net, net.node('Conv', [net.x, net.param('pw', [16, 2, 1, 1], 0.5)]), 16, 'bn0')]);
+    const c = net.node('Conv', [pw, net.param('w', [16, 16, 3, 3], 0.3), net.param('b', [16], 0.1)], { pads: A.ints([1, 0, 1, 2]) }); // 5x7
+    const y = net.node('Relu', [bnOf(net, c, 16, 'bn1')]);
+    const r = await gradCheck(head(net, net.node('GlobalAveragePool', [y]), 16, 3), [2, 2, 5, 6], 3, { nchwcBlock: block });
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['pw', 'w', 'bn0.g', 'bn1.g']));
+    const dw = r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${c.producer!.name}/grad/dW/`)).map((n) => n.opType);
+    // X to channels-last and dW [M, kh, kw, C] to [M, C, kh, kw]; only the second with the reordered input
+    expect(dw.filter((o) => o === 'Transpose').length).toBe(block === 16 ? 1 : 2);
+  });
 });
 
 describe('gradcheck: pooling', () => {

@@ -12,6 +12,7 @@ export interface SynthUnit {
   /** The name reports show (e.g. the layer). */
   name: string;
   module: string;
+  /** Parameter overrides (chparam): numbers, and strings that are Verilog numbers ("8'h3C", "12"), as constants; any other string as a string constant (a file name). */
   params?: Readonly<Record<string, number | string>>;
   /** Its instance path in the top module (`u_<unit>`): the design's memories under it are the unit's. */
   instance?: string;

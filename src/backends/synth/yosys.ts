@@ -96,13 +96,26 @@ function safeName(name: string): string {
 
 const quote = (s: string): string => (/^[A-Za-z0-9_./+-]+$/.test(s) ? s : `"${s.replace(/(["\\])/g, '\\$1')}"`);
 
+/** A Verilog number: decimal, or sized/based (8'h3C, 64'sd5, 'b101). */
+const VERILOG_NUMBER = /^(?:-?\d+|\d*'[sS]?[bodhBODH][0-9a-fA-FxXzZ_?]+)$/;
+
+/**
+ * A chparam value: numbers and strings that are Verilog numbers as they are (yosys parses
+ * them as constants), any other string in double quotes (a string constant, e.g. a file name).
+ * A quoted "8'h3C" would be the 5-character string, and "2" the byte 50.
+ */
+function paramValue(v: number | string): string {
+  if (typeof v === 'number') return String(v);
+  return VERILOG_NUMBER.test(v) ? v : JSON.stringify(v);
+}
+
 /** The yosys script of a run (also shown in reports). */
 export function yosysScript(spec: Pick<YosysRunSpec, 'files' | 'top' | 'before' | 'blackbox' | 'params' | 'synth' | 'depthCutTypes' | 'beforeDepth' | 'after'>): string[] {
   const lines: string[] = [...(spec.before ?? [])];
   const sources = [...spec.files.keys()].filter((f) => /\.(s?v|il)$/.test(f)).sort();
   for (const f of sources) lines.push(f.endsWith('.il') ? `read_rtlil ${quote(safeName(f))}` : `read_verilog ${f.endsWith('.sv') ? '-sv ' : ''}-I . ${quote(safeName(f))}`);
   if (spec.blackbox?.length) lines.push(`blackbox ${spec.blackbox.map(quote).join(' ')}`);
-  for (const [k, v] of Object.entries(spec.params ?? {})) lines.push(`chparam -set ${k} ${typeof v === 'number' ? String(v) : JSON.stringify(v)} ${quote(spec.top)}`);
+  for (const [k, v] of Object.entries(spec.params ?? {})) lines.push(`chparam -set ${k} ${paramValue(v)} ${quote(spec.top)}`);
   lines.push(`hierarchy -check -top ${quote(spec.top)}`);
   lines.push(...spec.synth);
   lines.push('tee -q -o stat.json stat -json');

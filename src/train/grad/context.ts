@@ -50,6 +50,8 @@ export interface ConvRuleChoice {
   products?: 'per-sample' | 'one';
   /** Kernel-row dW with per-sample products: samples per batch chunk (default: about 6 MiB of operands per chunk, conv.ts batchChunk; 0: the whole batch at once). */
   chunk?: number;
+  /** Kernel-row dW of a Conv on C = B channels: X channels-last from the forward NCHWc kernel's reordered input (default), or a Transpose (`false`). */
+  reuseReordered?: boolean;
   /** Kernel-row dW: per-sample products while the partials are at most this many times the inputs (default ROWS_PER_SAMPLE_ALLOWANCE). */
   allowance?: number;
 }

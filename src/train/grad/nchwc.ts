@@ -57,8 +57,10 @@ export function nchwcConvWorthIt(kernel: readonly number[]): boolean {
 /**
  * Y = Conv(X, W, B) with the given geometry through the NCHWc kernel; null when `nchwcForm`
  * does not apply (the caller emits its usual Conv). X is [N, C, H, W] (model layout), as is Y.
+ * `seen.input` receives the input as the kernel reads it (ReorderInput's output: for C = B
+ * channels that is X channels-last, [N, 1, H, W, B]).
  */
-export function nchwcConv(ctx: GradContext, x: Value, w: Value, b: Value | null, geo: WindowGeometry, group: number, outDims?: Dim[]): Value | null {
+export function nchwcConv(ctx: GradContext, x: Value, w: Value, b: Value | null, geo: WindowGeometry, group: number, outDims?: Dim[], seen?: { input?: Value }): Value | null {
   const block = ctx.nchwcBlock;
   const wd = ctx.dims(w);
   if (!block || !wd || wd.length !== 4 || !wd.every((d) => typeof d === 'number') || !geo.pads) return null;
@@ -75,6 +77,7 @@ export function nchwcConv(ctx: GradContext, x: Value, w: Value, b: Value | null,
   }
   const reorderIn = !(group === 1 && form === 'OIHWBo');
   const xin = reorderIn ? ctx.ops('ReorderInput', [x], {}, 1, NCHWC_DOMAIN)[0]! : x;
+  if (seen) seen.input = xin;
   const attrs = {
     kernel_shape: attr.ints(geo.kernel),
     strides: attr.ints(geo.strides),

@@ -12,19 +12,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { synthesize } from '../../../src/backends/synth/index.js';
 import { canonicalText, glueText, parseRtlil } from '../../../src/backends/synth/rtlil.js';
+import { POPACC } from '../../helpers/popacc.js';
 
-const POPACC = `
-module popacc #(parameter N = 16, parameter ACC = 8, parameter [N-1:0] W = 16'hA5F0) (
-  input wire clk, input wire rst, input wire [N-1:0] x, output reg [ACC-1:0] acc);
-  integer i;
-  reg [ACC-1:0] s;
-  always @* begin
-    s = 0;
-    for (i = 0; i < N; i = i + 1) s = s + {{(ACC-1){1'b0}}, ~(x[i] ^ W[i])};
-  end
-  always @(posedge clk) if (rst) acc <= 0; else acc <= acc + s;
-endmodule
-`;
 /** Two instances of one parameter set, one of another, and 8 flip-flops of the top's own. */
 const MIX = `
 module mix(input wire clk, input wire rst, input wire [15:0] x, output reg [7:0] y, output wire [9:0] c);

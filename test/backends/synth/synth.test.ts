@@ -28,20 +28,9 @@ import { MEMORY_MODEL_018 } from '../../../src/backends/synth/index.js';
 import { MEMORY_MODULES, romModule, ramModule } from '../../../src/backends/verilog/memories.js';
 import { printFile } from '../../../src/backends/verilog/ast.js';
 import { runTool } from '../../../src/util/exec.js';
+import { yosysScript } from '../../../src/backends/synth/yosys.js';
+import { POPACC } from '../../helpers/popacc.js';
 
-/** N xnor lanes against constant weights W, popcounted and accumulated into ACC bits. */
-const POPACC = `
-module popacc #(parameter N = 16, parameter ACC = 8, parameter [N-1:0] W = 16'hA5F0) (
-  input wire clk, input wire rst, input wire [N-1:0] x, output reg [ACC-1:0] acc);
-  integer i;
-  reg [ACC-1:0] s;
-  always @* begin
-    s = 0;
-    for (i = 0; i < N; i = i + 1) s = s + {{(ACC-1){1'b0}}, ~(x[i] ^ W[i])};
-  end
-  always @(posedge clk) if (rst) acc <= 0; else acc <= acc + s;
-endmodule
-`;
 const TOP = `
 module top(input wire clk, input wire rst, input wire [15:0] x, output wire [7:0] a, output wire [9:0] b);
   popacc #(.N(16), .ACC(8)) u0 (.clk(clk), .rst(rst), .x(x), .acc(a));
@@ -195,6 +184,20 @@ describe('synthesize', () => {
     expect(x.bram18 + x.dsp).toBe(0);
     expect(r.units[0]!.depth).toBeGreaterThan(1);
     expect(r.script.join('\n')).toContain('synth_xilinx -flatten -noiopad -family xc7 -top popacc');
+  }, 120_000);
+
+  it('parameter overrides: a string that is a Verilog number is that number (chparam), other strings stay strings', async () => {
+    const adder = { 'm.v': "module m #(parameter [7:0] W = 8'h00) (input wire [7:0] x, output wire [7:0] o);\n  assign o = x + W;\nendmodule\n" };
+    const cells = async (W: number | string): Promise<Record<string, number>> =>
+      (await synthesize({ files: adder, top: 'm', units: [{ name: 'u', module: 'm', params: { W } }] }, { target: 'asic', whole: false, depth: false })).units[0]!.cellsByType;
+    const five = await cells(5);
+    // "8'h05" and "5" are the number 5, not the characters (the byte of '5' is 0x35: another adder)
+    expect(await cells("8'h05")).toEqual(five);
+    expect(await cells('5')).toEqual(five);
+    expect(await cells(0x35)).not.toEqual(five);
+    const script = yosysScript({ files: new Map([['m.v', '']]), top: 'm', params: { W: "8'h05", INIT: 'w.hex' }, synth: [] });
+    expect(script).toContain("chparam -set W 8'h05 m");
+    expect(script).toContain('chparam -set INIT "w.hex" m');
   }, 120_000);
 
   it('memories: asic keeps hbnn_rom/hbnn_ram as macros priced per bit; xilinx maps a deep ROM to block RAM', async () => {

@@ -60,7 +60,7 @@ export function registerConv(r: GradRuleSet): void {
       const [xIn, w, b] = inputs;
       const wd = w ? ctx.dims(w) : undefined;
       const xd = xIn ? ctx.canonicalDims(xIn) : undefined;
-      const plain = (): { outputs: Value[] } => {
+      const plain = (): { outputs: Value[]; saved?: Record<string, Value> } => {
         const x0 = xIn ? ctx.canonical(xIn) : null;
         const group = node.attrInt('group', 1);
         if (x0 && xd && wd && wd.every((d) => typeof d === 'number') && group === 1) {
@@ -75,8 +75,15 @@ export function registerConv(r: GradRuleSet): void {
         }
         if (x0 && xd && ctx.nchwcBlock) {
           const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? ((wd ?? []).slice(2) as number[]));
-          const y = nchwcConv(ctx, x0, w!, b ?? null, geo, group);
-          if (y) return { outputs: [y] };
+          const seen: { input?: Value } = {};
+          const y = nchwcConv(ctx, x0, w!, b ?? null, geo, group, undefined, seen);
+          if (y) {
+            // C = B channels: the kernel's reordered input is X channels-last ([N, 1, H, W, C]), kept for
+            // the kernel-row weight gradient (no Transpose of X there)
+            const spatial = xd.slice(2);
+            const keep = group === 1 && wd?.[1] === ctx.nchwcBlock && seen.input !== x0 && spatial.length === 2 && spatial.every((v) => typeof v === 'number') && String(ctx.convRules.reuseReordered) !== 'false';
+            return keep ? { outputs: [y], saved: { nhwc: ctx.reshape(seen.input!, ctx.constI64([-1, ...(spatial as number[]), wd![1] as number])) } } : { outputs: [y] };
+          }
         }
         if (x0 && wd && xd && wd.every((d) => typeof d === 'number') && group > 1 && wd[1] === 1 && wd[0] === group) {
           const geo = windowGeometry(node, xd.slice(2), node.attrInts('kernel_shape') ?? (wd as number[]).slice(2));
@@ -164,7 +171,7 @@ export function registerConv(r: GradRuleSet): void {
       ctx.scope = `${scope}/dX`;
       const dX = a.needs[0] ? convInputGrad(ctx, dy, w!, x!, spatialIn, geo, group, channelsLast) : null;
       ctx.scope = `${scope}/dW`;
-      const dW = a.needs[1] ? convWeightGrad(ctx, dy, x!, wdims, geo, group, spatialIn, a.saved['patches']) : null;
+      const dW = a.needs[1] ? convWeightGrad(ctx, dy, x!, wdims, geo, group, spatialIn, a.saved['patches'], a.saved['nhwc']) : null;
       ctx.scope = scope;
       return [dX, dW, dB];
     },
@@ -425,7 +432,7 @@ export function patchesApply(spatialIn: readonly Dim[], c: number, group: number
   return group === 1 && c >= 16 && spatialIn.every((d) => typeof d === 'number');
 }
 
-function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, group: number, spatialIn: readonly Dim[], saved?: Value): Value {
+function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, group: number, spatialIn: readonly Dim[], saved?: Value, xNhwc?: Value): Value {
   const rank = wdims.length - 2;
   const smallRows = !saved && group === 1 ? smallPointwisePositions(spatialIn, geo) : null;
   if (smallRows) {
@@ -434,7 +441,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
     return ctx.reshape(ctx.op('Gemm', [toRows(ctx, dy, m, smallRows), toRows(ctx, x, c, smallRows)], { transA: attr.int(1) }), ctx.constI64(wdims));
   }
   if (!saved && rank === 2 && ctx.convRules.weightGrad !== 'patches' && patchesApply(spatialIn, wdims[1]!, group)) {
-    const split = rowSplitWeightGrad(ctx, dy, x, wdims, geo, spatialIn);
+    const split = rowSplitWeightGrad(ctx, dy, x, wdims, geo, spatialIn, xNhwc);
     if (split) return split;
   }
   if (saved || patchesApply(spatialIn, wdims[1]!, group)) {
@@ -550,7 +557,7 @@ function convWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], 
  * the flattened (n, row) axis, batchRowTable). Null when it does not apply (strides > 1: the
  * zero rows of dYs would cost s× the multiply-adds).
  */
-function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, spatialIn: readonly number[]): Value | null {
+function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number[], geo: WindowGeometry, spatialIn: readonly number[], xNhwc?: Value): Value | null {
   if (!geo.pads || !geo.strides.every((s) => s === 1) || geo.kernel.length !== 2 || geo.kernel[0]! < 2) return null;
   const [m, c] = [wdims[0]!, wdims[1]!];
   const [kh, kw] = geo.kernel as [number, number];
@@ -572,7 +579,7 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
   if (perSample) {
     // dYs [N, M·kh, Hp·Wo] · P [N, Hp·Wo, kw·C], summed over n
     const dyp = ctx.op('Pad', [dy, ctx.constI64([0, 0, e, 0, 0, 0, e, 0])]);
-    let xl = ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]);
+    let xl = xNhwc ?? (ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]));
     if (geo.pads.some((p) => p !== 0)) xl = ctx.op('Pad', [xl, ctx.constI64([0, pt, pl, 0, 0, pb, pr, 0])]);
     const products = (dq: Value, xq: Value): Value => {
       const dys = ctx.reshape(ctx.op('Gather', [dq, ctx.constI64(rowIdx, [kh, hp])], { axis: attr.int(2) }), ctx.constI64([0, m * kh, hp * wo]));
@@ -583,10 +590,21 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
     if (per.chunks > 1) {
       // batch chunks of `size` samples (the last one open-ended; chunks past a smaller batch are empty),
       // so that each chunk's dYs and P are still in cache when its MatMul reads them; the partials
-      // of all chunks ([size, kh·M, kw·C] each) are joined and summed once
-      const slice = (v: Value, q: number): Value =>
-        ctx.op('Slice', [v, ctx.constI64([q * per.size]), ctx.constI64([q === per.chunks - 1 ? Number.MAX_SAFE_INTEGER : (q + 1) * per.size]), ctx.constI64([0])]);
-      const parts = Array.from({ length: per.chunks }, (_, q) => products(slice(dyp, q), slice(xl, q)));
+      // of all chunks ([size, kh·M, kw·C] each) are joined and summed once. Each chunk's two
+      // Gathers read the padded tensors of the whole batch with the chunk's samples in their
+      // index tables (chunkTables; a Slice per chunk would copy both tensors once more)
+      const rows = ho + 2 * e;
+      const dyFlat = ctx.reshape(dyp, ctx.constI64([-1, wo]));
+      const xFlat = ctx.reshape(xl, ctx.constI64([-1, c]));
+      // dY rows: T[(m, i), r] = m·(Ho + 2e) + rowIdx[i, r]; X: T[(r, x, j)] = r·Wp + x + j·dw
+      const dyTable = Array.from({ length: m * kh * hp }, (_, t) => Math.floor(t / (kh * hp)) * rows + rowIdx[t % (kh * hp)]!);
+      const xTable = Array.from({ length: hp * wo * kw }, (_, t) => Math.floor(t / (wo * kw)) * wp + colIdx[t % (wo * kw)]!);
+      const parts = Array.from({ length: per.chunks }, (_, q) => {
+        const samples = chunkSamples(ctx, dy, q, per);
+        const dys = ctx.reshape(ctx.op('Gather', [dyFlat, chunkTable(ctx, samples, m * rows, dyTable, [m * kh, hp])], { axis: attr.int(0) }), ctx.constI64([0, m * kh, hp * wo]));
+        const p = ctx.reshape(ctx.op('Gather', [xFlat, chunkTable(ctx, samples, hp * wp, xTable, [hp * wo * kw])], { axis: attr.int(0) }), ctx.constI64([0, hp * wo, kw * c]));
+        return ctx.op('MatMul', [dys, p]);
+      });
       d = ctx.reduceSum(ctx.op('Concat', parts, { axis: attr.int(0) }), [0], false);
     } else {
       d = ctx.reduceSum(products(dyp, xl), [0], false);
@@ -597,7 +615,7 @@ function rowSplitWeightGrad(ctx: GradContext, dy: Value, x: Value, wdims: number
     // (n, row) axis with the table n·(Ho + 2e) + rowIdx[i, r]; P is the per-sample form's, as rows
     const dyt = ctx.reshape(ctx.transpose(ctx.op('Pad', [dy, ctx.constI64([0, 0, e, 0, 0, 0, e, 0])]), [1, 0, 2, 3]), ctx.constI64([m, -1, wo]));
     const dys = ctx.reshape(ctx.op('Gather', [dyt, batchRowTable(ctx, dy, rowIdx, kh, hp, ho + 2 * e)], { axis: attr.int(1) }), ctx.constI64([m * kh, -1]));
-    let xl = ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]);
+    let xl = xNhwc ?? (ctx.layoutOf(x)?.kind === 'nhwc' ? x : ctx.transpose(x, [0, 2, 3, 1]));
     if (geo.pads.some((p) => p !== 0)) xl = ctx.op('Pad', [xl, ctx.constI64([0, pt, pl, 0, 0, pb, pr, 0])]);
     const p = ctx.reshape(ctx.op('Gather', [xl, ctx.constI64(colIdx, [wo, kw])], { axis: attr.int(2) }), ctx.constI64([-1, kw * c]));
     d = ctx.op('MatMul', [dys, p]);
@@ -625,17 +643,9 @@ function batchRowTable(ctx: GradContext, dy: Value, rowIdx: readonly number[], k
     const starts = ctx.op('Mul', [ctx.op('Range', [ctx.constI64([0], []), batch, ctx.constI64([1], [])]), ctx.constI64([rowsPerSample], [])]);
     return ctx.op('Add', [ctx.reshape(starts, ctx.constI64([1, -1, 1])), ctx.constI64(rowIdx, [kh, 1, hp])]);
   };
-  if (typeof n !== 'string') return make();
-  const key = `${n}|${kh}|${hp}|${rowsPerSample}|${rowIdx.join(',')}`;
-  let memo = batchRowTables.get(ctx);
-  if (!memo) batchRowTables.set(ctx, (memo = new Map()));
-  let v = memo.get(key);
-  if (!v) memo.set(key, (v = make()));
-  return v;
+  // Shared by the layers of one training graph while the batch is one named symbolic dim.
+  return memoValue(ctx, `rows|${n}|${kh}|${hp}|${rowsPerSample}|${rowIdx.join(',')}`, make, typeof n !== 'string');
 }
-
-/** Run-time row tables shared by the layers of one training graph (batchRowTable). */
-const batchRowTables = new WeakMap<GradContext, Map<string, Value>>();
 
 /**
  * Depthwise dW (multiplier 1, 2-D, static planes of at most DEPTHWISE_OUTER_MAX_PLANE input
@@ -720,6 +730,39 @@ function windowTapTable(h: number, w: number, geo: WindowGeometry): { o: number;
   }
   return { o: ho * wo, taps };
 }
+
+/**
+ * The sample numbers of batch chunk q ([count], int64): Range(q·size, min(N, (q + 1)·size)),
+ * the last chunk up to N; empty past the batch. Built at run time from Shape(dY) once per
+ * graph, chunk and size (memoized), so the layers of one stage share them.
+ */
+function chunkSamples(ctx: GradContext, dy: Value, q: number, per: { size: number; chunks: number }): Value {
+  return memoValue(ctx, `samples|${ctx.dims(dy)?.[0]}|${q}|${per.size}|${per.chunks}`, () => {
+    const batch = ctx.op('Squeeze', [ctx.op('Slice', [ctx.shapeOf(dy), ctx.constI64([0]), ctx.constI64([1])]), ctx.constI64([0])]);
+    const hi = q === per.chunks - 1 ? batch : ctx.op('Min', [batch, ctx.constI64([(q + 1) * per.size], [])]);
+    return ctx.op('Range', [ctx.constI64([q * per.size], []), hi, ctx.constI64([1], [])]);
+  }, typeof ctx.dims(dy)?.[0] !== 'number' && typeof ctx.dims(dy)?.[0] !== 'string');
+}
+
+/** samples[s]·stride + table ([count, ...dims], int64): a Gather index table over a chunk's samples (memoized per graph). */
+function chunkTable(ctx: GradContext, samples: Value, stride: number, table: readonly number[], dims: readonly number[]): Value {
+  return memoValue(ctx, `table|${samples.id}|${stride}|${dims.join(',')}|${table.join(',')}`, () => {
+    const starts = ctx.reshape(ctx.op('Mul', [samples, ctx.constI64([stride], [])]), ctx.constI64([-1, ...dims.map(() => 1)]));
+    return ctx.op('Add', [starts, ctx.constI64(table, [1, ...dims])]);
+  });
+}
+
+/** Run-time values shared by the layers of one training graph, by key (`unique`: not shared). */
+function memoValue(ctx: GradContext, key: string, make: () => Value, unique = false): Value {
+  if (unique) return make();
+  let memo = sharedValues.get(ctx);
+  if (!memo) sharedValues.set(ctx, (memo = new Map()));
+  let v = memo.get(key);
+  if (!v) memo.set(key, (v = make()));
+  return v;
+}
+
+const sharedValues = new WeakMap<GradContext, Map<string, Value>>();
 
 /**
  * Batch chunks of a per-sample weight gradient: the chunk size in samples, and the chunk count
