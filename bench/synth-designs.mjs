@@ -12,7 +12,11 @@
  * bit beside the paper's linear (FPGA) and (b/2)²·4 = b² (ASIC) scaling.
  *
  *   npm run bench:synth-designs     # = tsc && node bench/synth-designs.mjs
- *   node bench/synth-designs.mjs [--only W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached]
+ *   node bench/synth-designs.mjs [--only W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached] [--abc fast|default]
+ *
+ * --abc: abc's script for the asic runs (default fast: `abc -fast -liberty`). With yosys's default
+ * script (what the unit calibration of bench:synth used) the fc unit's mapping did not finish in
+ * 31 min of CPU; `abc -fast` maps it in about a minute (docs/synthesis.md).
  *
  * Memories: the Verilog's ROMs (weights, masks, multipliers, thresholds, biases) and line buffers
  * are synchronous-read `hbnn_rom`/`hbnn_ram` instances: synth_xilinx maps them to block RAM
@@ -53,7 +57,7 @@ const DESIGNS = [
 ];
 
 function parseArgs(argv) {
-  const a = { only: undefined, targets: ['xilinx', 'asic'], docs: true, timeout: 7200, cached: false, jobs: 1 };
+  const a = { only: undefined, targets: ['xilinx', 'asic'], docs: true, timeout: 7200, cached: false, jobs: 1, abc: 'fast' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--only') a.only = argv[++i].split(',');
@@ -62,15 +66,17 @@ function parseArgs(argv) {
     else if (k === '--timeout') a.timeout = Number(argv[++i]);
     else if (k === '--cached') a.cached = true;
     else if (k === '--jobs') a.jobs = Number(argv[++i]);
+    else if (k === '--abc') a.abc = argv[++i];
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
 }
 
-async function cacheFile(name, files, target) {
+async function cacheFile(name, files, target, abc) {
   const h = crypto.createHash('sha256');
   h.update(await yosysVersion());
   h.update(`${target}\0instances\0`);
+  if (target === 'asic' && abc === 'fast') h.update('abc -fast\0');
   for (const [k, v] of [...files].sort()) h.update(k).update('\0').update(v).update('\0');
   return path.join(CACHE, `design-${name}-${target}-${h.digest('hex').slice(0, 16)}.json`);
 }
@@ -86,7 +92,7 @@ async function synthDesign(d, target, args) {
   await quantize(m, d.opts);
   const v = lowerToVerilog(m, { folding: FOLDING, testSamples: 1, accSamples: 0 });
   const files = synthFiles(v);
-  const file = await cacheFile(d.name, files, target);
+  const file = await cacheFile(d.name, files, target, args.abc);
   const memoryBits = { rom: memoryBitsOf(v.memories, 'rom'), ram: memoryBitsOf(v.memories, 'ram') };
   // the estimate of every stage (u_<stage> is its instance) and the memories under each instance
   const stages = v.estimates.stages.map((s) => ({ stage: s.stage, kind: s.kind, luts: s.luts, layer: v.units.find((u) => u.module === s.stage)?.layer, rom: memoryBitsOf(v.memories.filter((m) => m.path.startsWith(`u_${s.stage}.`)), 'rom'), ram: memoryBitsOf(v.memories.filter((m) => m.path.startsWith(`u_${s.stage}.`)), 'ram') }));
@@ -101,7 +107,7 @@ async function synthDesign(d, target, args) {
   console.error(`${d.name} ${target}: synthesizing (per instance, runs cached in ${path.relative(ROOT, CACHE)})`);
   const t0 = performance.now();
   const cpu0 = childCpuSeconds();
-  const r = await synthesizeVerilog({ ...v, files }, { target, flatten: false, instances: true, cacheDir: CACHE, jobs: args.jobs, timeoutMs: args.timeout * 1000, onRun: (w) => console.error(`  yosys: ${w}`) });
+  const r = await synthesizeVerilog({ ...v, files }, { target, ...(target === 'asic' ? { abc: args.abc } : {}), flatten: false, instances: true, cacheDir: CACHE, jobs: args.jobs, timeoutMs: args.timeout * 1000, onRun: (w) => console.error(`  yosys: ${w}`) });
   const cpu = childCpuSeconds();
   const out = {
     name: d.name,
@@ -233,7 +239,7 @@ async function main() {
   const model = res.find((x) => x.r?.report.macros?.model)?.r.report.macros.model;
   const block = `<!-- SYNTH-DESIGNS:START (bench/synth-designs.mjs) -->
 
-The bundled Fashion-MNIST CNN, Verilog backend at the folding of the RTL simulation (${folding}), synthesized per instance (yosys \`synth_xilinx -flatten -noiopad\` / \`synth -flatten\` + abc to OSU 0.18 µm on each distinct module of the top's instances, out of context, counted per instance: docs/synthesis.md#per-instance-synthesis). Memories are synchronous-read ROMs (weights, masks, multipliers, thresholds, biases) and line-buffer RAMs: on the FPGA yosys maps them to block RAM (ROMs deeper than 64 words) or LUTs; on the ASIC they are black boxes (macros), priced by a per-bit model${model ? ` (${model.name}: ${model.basis}; ROM ${model.romUm2PerBit} µm²/bit, RAM ${model.ramUm2PerBit} µm²/bit)` : ''}, **not synthesized**: the logic column is yosys's, the memory column is the model's.
+The bundled Fashion-MNIST CNN, Verilog backend at the folding of the RTL simulation (${folding}), synthesized per instance (yosys \`synth_xilinx -flatten -noiopad\` / \`synth -flatten\` + ${args.abc === 'fast' ? '\`abc -fast\` (abc\'s lighter script: the default one did not map the fc unit in 31 min of CPU; the unit calibration used the default)' : 'abc (its default script)'} to OSU 0.18 µm on each distinct module of the top's instances, out of context, counted per instance: docs/synthesis.md#per-instance-synthesis). Memories are synchronous-read ROMs (weights, masks, multipliers, thresholds, biases) and line-buffer RAMs: on the FPGA yosys maps them to block RAM (ROMs deeper than 64 words) or LUTs; on the ASIC they are black boxes (macros), priced by a per-bit model${model ? ` (${model.name}: ${model.basis}; ROM ${model.romUm2PerBit} µm²/bit, RAM ${model.ramUm2PerBit} µm²/bit)` : ''}, **not synthesized**: the logic column is yosys's, the memory column is the model's.
 
 FPGA (xc7):
 

@@ -1,5 +1,5 @@
 /**
- * `lower --backend verilog --synth xilinx|asic [--liberty FILE] [--power [--power-images N]
+ * `lower --backend verilog --synth xilinx|asic [--liberty FILE] [--abc default|fast] [--power [--power-images N]
  * [--power-stages LIST]]`: synthesis of the written
  * design with yosys (docs/synthesis.md), the whole design hierarchically (each unit a module of its netlist), beside the estimators'
  * figures for the same folding. The options are checked, and yosys and the Liberty file looked
@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fail, ErrorCodes } from '../errors.js';
-import { resolveLiberty, SYNTH_TARGETS, YOSYS_PACKAGE, type SynthTarget } from '../backends/synth/index.js';
+import { resolveLiberty, SYNTH_ABC_SCRIPTS, SYNTH_TARGETS, YOSYS_PACKAGE, type SynthAbcScript, type SynthTarget } from '../backends/synth/index.js';
 import { synthesizeVerilog, type LoweredVerilog } from '../backends/synth/design.js';
 import { designPower, powerLibertyIsDefault, renderPowerMarkdown, type PowerProject } from '../backends/synth/design-power.js';
 import { DEFAULT_CELL_MODELS, IVERILOG_PACKAGE } from '../backends/synth/power.js';
@@ -23,6 +23,7 @@ import { parseIntOption } from './options.js';
 export interface SynthCliOptions {
   synth?: string;
   liberty?: string;
+  abc?: string;
   power?: boolean;
   powerImages?: string;
   powerStages?: string;
@@ -31,6 +32,7 @@ export interface SynthCliOptions {
 export interface SynthPlan {
   target: SynthTarget;
   liberty?: string;
+  abc?: SynthAbcScript;
   power?: PowerPlan;
 }
 
@@ -52,6 +54,7 @@ export function prepareSynth(o: SynthCliOptions, cwd: string, requireTool: (tool
   }
   if (o.synth === undefined) {
     if (o.liberty !== undefined) fail(ErrorCodes.INVALID_OPTION, '--liberty applies to --synth asic', { option: '--liberty' });
+    if (o.abc !== undefined) fail(ErrorCodes.INVALID_OPTION, '--abc applies to --synth asic', { option: '--abc' });
     if (o.power) fail(ErrorCodes.INVALID_OPTION, '--power needs --synth asic', { option: '--power' });
     return undefined;
   }
@@ -60,6 +63,8 @@ export function prepareSynth(o: SynthCliOptions, cwd: string, requireTool: (tool
   }
   const target = o.synth as SynthTarget;
   if (o.liberty !== undefined && target !== 'asic') fail(ErrorCodes.INVALID_OPTION, '--liberty applies to --synth asic', { option: '--liberty' });
+  if (o.abc !== undefined && target !== 'asic') fail(ErrorCodes.INVALID_OPTION, '--abc applies to --synth asic', { option: '--abc' });
+  if (o.abc !== undefined && !(SYNTH_ABC_SCRIPTS as readonly string[]).includes(o.abc)) fail(ErrorCodes.INVALID_OPTION, `--abc must be one of ${SYNTH_ABC_SCRIPTS.join(', ')}, got '${o.abc}'`, { option: '--abc' });
   if (o.power && target !== 'asic') fail(ErrorCodes.INVALID_OPTION, '--power needs --synth asic', { option: '--power' });
   const liberty = target === 'asic' ? resolveLiberty(o.liberty === undefined ? undefined : path.resolve(cwd, o.liberty)) : undefined;
   let power: PowerPlan | undefined;
@@ -77,7 +82,7 @@ export function prepareSynth(o: SynthCliOptions, cwd: string, requireTool: (tool
     requireTool(process.env['VVP'] || 'vvp', IVERILOG_PACKAGE);
     if (!fs.existsSync(DEFAULT_CELL_MODELS)) fail(ErrorCodes.TOOLCHAIN, `the cell models ${DEFAULT_CELL_MODELS} are not installed: install the Debian package ${DEFAULT_LIBERTY_PACKAGE} (apt-get install ${DEFAULT_LIBERTY_PACKAGE})`, { file: DEFAULT_CELL_MODELS });
   }
-  return { target, ...(liberty && o.liberty !== undefined ? { liberty } : {}), ...(power ? { power } : {}) };
+  return { target, ...(liberty && o.liberty !== undefined ? { liberty } : {}), ...(o.abc !== undefined ? { abc: o.abc as SynthAbcScript } : {}), ...(power ? { power } : {}) };
 }
 
 /**
@@ -105,7 +110,7 @@ export async function runPower(project: PowerProject, plan: PowerPlan, clockMhz:
 
 /** Synthesizes the lowered design, writes synthesis.md / synthesis.json into `outDir`, and returns the lines to print and the JSON summary. */
 export async function runSynth(v: LoweredVerilog, plan: SynthPlan, outDir: string, progress: (m: string) => void = () => {}): Promise<{ lines: string[]; summary: Record<string, unknown> }> {
-  const r = await synthesizeVerilog(v, { target: plan.target, ...(plan.liberty ? { liberty: plan.liberty } : {}), flatten: false, onRun: (what) => progress(`yosys: ${what}`) });
+  const r = await synthesizeVerilog(v, { target: plan.target, ...(plan.liberty ? { liberty: plan.liberty } : {}), ...(plan.abc ? { abc: plan.abc } : {}), flatten: false, onRun: (what) => progress(`yosys: ${what}`) });
   writeFileAtomic(path.join(outDir, 'synthesis.md'), r.markdown);
   writeFileAtomic(path.join(outDir, 'synthesis.json'), `${JSON.stringify({ ...r.report, estimates: r.estimates }, null, 2)}\n`);
   const t = r.report.total!;

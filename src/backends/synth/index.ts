@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import { fail, ErrorCodes } from '../../errors.js';
 import { loadLiberty, resolveLiberty, DEFAULT_LIBERTY, DEFAULT_LIBERTY_PACKAGE } from './liberty.js';
 import { defaultYosys, netlistModule, runYosys, yosysScript, yosysVersion, YOSYS_PACKAGE } from './yosys.js';
-import { SYNTH_FORMAT, SYNTH_TARGETS, type SynthDesign, type SynthOptions, type SynthReport, type SynthRun, type SynthTarget } from './types.js';
+import { SYNTH_ABC_SCRIPTS, SYNTH_FORMAT, SYNTH_TARGETS, type SynthAbcScript, type SynthDesign, type SynthOptions, type SynthReport, type SynthRun, type SynthTarget } from './types.js';
 import { asicResources, sequentialTypes, xilinxResources, XILINX_SEQUENTIAL_TYPES } from './resources.js';
 import { MEMORY_MODEL_018, priceMemories } from './memory.js';
 import { synthesizeInstances, type InstanceRun } from './instances.js';
@@ -27,13 +27,13 @@ export { MEMORY_MODEL_018, priceMemories } from './memory.js';
 export type { MemoryAreaModel, MemoryMacros } from './memory.js';
 export type { AsicResources, AsicCellCount, XilinxResources } from './resources.js';
 
-export { SYNTH_FORMAT, SYNTH_TARGETS } from './types.js';
-export type { SynthDesign, SynthOptions, SynthReport, SynthRun, SynthTarget, SynthUnit } from './types.js';
+export { SYNTH_ABC_SCRIPTS, SYNTH_FORMAT, SYNTH_TARGETS } from './types.js';
+export type { SynthAbcScript, SynthDesign, SynthOptions, SynthReport, SynthRun, SynthTarget, SynthUnit } from './types.js';
 
 const DEFAULT_TIMEOUT_MS = 600_000;
 
 /** The synthesis commands of a target for top module `top`. */
-export function synthCommands(target: SynthTarget, top: string, o: { family?: string; liberty?: string; flatten?: boolean } = {}): string[] {
+export function synthCommands(target: SynthTarget, top: string, o: { family?: string; liberty?: string; flatten?: boolean; abc?: SynthAbcScript } = {}): string[] {
   const flatten = o.flatten === false ? '' : '-flatten ';
   switch (target) {
     case 'xilinx':
@@ -41,7 +41,7 @@ export function synthCommands(target: SynthTarget, top: string, o: { family?: st
       return [`synth_xilinx ${flatten}-noiopad -family ${o.family ?? 'xc7'} -top ${top}`];
     case 'asic': {
       const lib = o.liberty ?? DEFAULT_LIBERTY;
-      return [`synth ${flatten}-top ${top}`, `dfflibmap -liberty ${lib}`, `abc -liberty ${lib}`, 'opt_clean -purge'];
+      return [`synth ${flatten}-top ${top}`, `dfflibmap -liberty ${lib}`, `abc ${o.abc === 'fast' ? '-fast ' : ''}-liberty ${lib}`, 'opt_clean -purge'];
     }
   }
 }
@@ -60,6 +60,10 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
   if (!(SYNTH_TARGETS as readonly string[]).includes(o.target)) {
     fail(ErrorCodes.INVALID_OPTION, `unknown synthesis target '${String(o.target)}'; expected one of ${SYNTH_TARGETS.join(', ')}`, { option: 'synth' });
   }
+  if (o.abc !== undefined && !(SYNTH_ABC_SCRIPTS as readonly string[]).includes(o.abc)) {
+    fail(ErrorCodes.INVALID_OPTION, `unknown abc script '${String(o.abc)}'; expected one of ${SYNTH_ABC_SCRIPTS.join(', ')}`, { option: 'abc' });
+  }
+  if (o.target !== 'asic' && o.abc !== undefined && o.abc !== 'default') fail(ErrorCodes.INVALID_OPTION, `an abc script only applies to asic synthesis, not ${o.target}`, { option: 'abc' });
   if (o.target !== 'asic' && o.liberty !== undefined) fail(ErrorCodes.INVALID_OPTION, `a Liberty file only applies to asic synthesis, not ${o.target}`, { option: 'liberty' });
   const yosys = o.yosys ?? defaultYosys();
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -88,7 +92,7 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
   if (hierarchical && o.instances) {
     // per instance: each distinct module of the top's instances in a run of its own (instances.ts)
     runs.splice(runs.findIndex((r) => r.name === 'total'), 1);
-    const synth = (top: string): string[] => synthCommands(o.target, top, { ...(o.family ? { family: o.family } : {}), ...(liberty ? { liberty: liberty.file } : {}), flatten: true });
+    const synth = (top: string): string[] => synthCommands(o.target, top, { ...(o.family ? { family: o.family } : {}), ...(liberty ? { liberty: liberty.file } : {}), ...(o.abc ? { abc: o.abc } : {}), flatten: true });
     const r = await synthesizeInstances(files, design.top, {
       target: o.target,
       synth,
@@ -120,7 +124,7 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
     const what = run.name === 'total' ? `the design (${run.module}, ${o.target}${hierarchical ? ', hierarchical' : ''})` : `unit ${run.name} (${run.module}, ${o.target})`;
     o.onRun?.(what);
     const flatten = !(hierarchical && run.name === 'total');
-    const synth = synthCommands(o.target, run.module, { ...(o.family ? { family: o.family } : {}), ...(liberty ? { liberty: liberty.file } : {}), flatten });
+    const synth = synthCommands(o.target, run.module, { ...(o.family ? { family: o.family } : {}), ...(liberty ? { liberty: liberty.file } : {}), ...(o.abc ? { abc: o.abc } : {}), flatten });
     const spec = { files, top: run.module, ...(macros ? { blackbox: macros } : {}), ...(run.params ? { params: run.params } : {}), synth, ...(cut ? { depthCutTypes: cut } : {}), ...(liberty ? { beforeDepth: [`read_liberty -lib ${liberty.file}`] } : {}), yosys, timeoutMs, what };
     if (script.length === 0) script = yosysScript(spec);
     const r = await runYosys(spec);
@@ -154,6 +158,7 @@ export async function synthesize(design: SynthDesign, o: SynthOptions): Promise<
     yosys: version,
     ...(o.target === 'xilinx' ? { family: o.family ?? 'xc7' } : {}),
     ...(liberty ? { liberty: { file: liberty.file, name: liberty.name } } : {}),
+    ...(liberty && o.abc === 'fast' ? { abc: o.abc } : {}),
     ...(macros ? { macros: { modules: macros, ...(model ? { model } : {}) } } : {}),
     hierarchical,
     ...(instanceRuns ? { instances: instanceRuns } : {}),

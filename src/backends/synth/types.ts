@@ -6,6 +6,13 @@ import type { InstanceRun } from './instances.js';
 export const SYNTH_TARGETS = ['xilinx', 'asic'] as const;
 export type SynthTarget = (typeof SYNTH_TARGETS)[number];
 export const SYNTH_FORMAT = 'hbnn-synth/1';
+/**
+ * abc's mapping script for asic: 'default' (yosys's `abc -liberty`, what the unit calibration
+ * used) or 'fast' (`abc -fast -liberty`: lighter optimization, minutes instead of hours on wide
+ * bit-plane adder trees, somewhat more area; measured in docs/synthesis.md).
+ */
+export const SYNTH_ABC_SCRIPTS = ['default', 'fast'] as const;
+export type SynthAbcScript = (typeof SYNTH_ABC_SCRIPTS)[number];
 
 /** One unit to synthesize on its own: a module of the design (with parameter overrides, if it is generic). */
 export interface SynthUnit {
@@ -40,6 +47,8 @@ export interface SynthOptions {
   target: SynthTarget;
   /** Liberty file for `asic` (default: DEFAULT_LIBERTY, from qflow-tech-osu018). */
   liberty?: string;
+  /** asic: abc's mapping script (default 'default'; SYNTH_ABC_SCRIPTS). */
+  abc?: SynthAbcScript;
   /** The yosys program (default $YOSYS, else `yosys`). */
   yosys?: string;
   /** Wall-clock limit of each yosys run (default 10 minutes). */
@@ -103,6 +112,8 @@ export interface SynthReport {
   yosys: string;
   family?: string;
   liberty?: { file: string; name: string };
+  /** asic: 'fast' when mapped with `abc -fast` (absent: yosys's default abc script). */
+  abc?: 'fast';
   /** The black boxes of `macros` and the model that priced the memories (absent: memories were synthesized as logic). */
   macros?: { modules: string[]; model?: MemoryAreaModel };
   /** Whether the whole design was synthesized hierarchically (`flatten: false`). */

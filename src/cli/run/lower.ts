@@ -73,6 +73,7 @@ export interface LowerCliOptions {
   simulator?: string;
   synth?: string;
   liberty?: string;
+  abc?: string;
   power?: boolean;
   powerImages?: string;
   powerStages?: string;
@@ -114,6 +115,7 @@ const FLAG: Record<OptionKey, string> = {
   simulator: '--simulator',
   synth: '--synth',
   liberty: '--liberty',
+  abc: '--abc',
   power: '--power',
   powerImages: '--power-images',
   powerStages: '--power-stages',
@@ -127,7 +129,7 @@ const RANGE_KEYS: readonly OptionKey[] = ['rangeData', 'rangeSamples', 'normaliz
 export const DEFAULT_RANGE_SAMPLES = 64;
 const ASIC_KEYS: readonly OptionKey[] = ['tech', 'scaling', 'clockMhz', 'paperAnchor', 'activationBits', 'sweep', 'fromBitIr', 'modelName', 'inputBits', 'fixedWeightBits'];
 const HLS_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'csim', 'keepRowOrder', 'weights', ...BITIR_KEYS, ...RANGE_KEYS];
-const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'simulator', 'synth', 'liberty', 'power', 'powerImages', 'powerStages', 'keepRowOrder', ...BITIR_KEYS, ...RANGE_KEYS];
+const VERILOG_KEYS: readonly OptionKey[] = ['clockMhz', 'targetFps', 'folding', 'part', 'testData', 'normalize', 'testSamples', 'accSamples', 'sim', 'simulator', 'synth', 'liberty', 'abc', 'power', 'powerImages', 'powerStages', 'keepRowOrder', ...BITIR_KEYS, ...RANGE_KEYS];
 
 export interface BackendResult {
   files: Map<string, string | Uint8Array>;

@@ -19,6 +19,7 @@ import {
   parseStatModules,
   renderSynthMarkdown,
   resolveLiberty,
+  synthCommands,
   synthesize,
   xilinxResources,
   asicResources,
@@ -238,6 +239,22 @@ endmodule
     expect(x.total!.xilinx!.bram18).toBeGreaterThanOrEqual(1);
     await expect(synthesize(design, { target: 'xilinx', macros: MEMORY_MODULES })).rejects.toMatchObject({ code: 'invalid-option' });
   }, 240_000);
+
+  it("asic with abc: 'fast': the lighter mapping script, reported; 'default' is yosys's; xilinx and unknown scripts refused", async () => {
+    expect(synthCommands('asic', 'top', { liberty: 'x.lib' })).toContain('abc -liberty x.lib');
+    expect(synthCommands('asic', 'top', { liberty: 'x.lib', abc: 'fast' })).toContain('abc -fast -liberty x.lib');
+    const fast = await synthesize({ files: FILES, top: 'top' }, { target: 'asic', abc: 'fast', perUnit: false });
+    const dflt = await synthesize({ files: FILES, top: 'top' }, { target: 'asic', perUnit: false });
+    expect(fast.abc).toBe('fast');
+    expect(dflt.abc).toBeUndefined();
+    expect(fast.script).toContain(`abc -fast -liberty ${DEFAULT_LIBERTY}`);
+    expect(dflt.script).not.toContain(`abc -fast -liberty ${DEFAULT_LIBERTY}`);
+    // the same flip-flops either way; the combinational mapping may differ
+    expect(fast.total!.asic!.sequentialCells).toBe(dflt.total!.asic!.sequentialCells);
+    expect(fast.total!.asic!.areaUm2).toBeGreaterThan(0);
+    await expect(synthesize({ files: FILES, top: 'top' }, { target: 'xilinx', abc: 'fast' })).rejects.toMatchObject({ code: 'invalid-option' });
+    await expect(synthesize({ files: FILES, top: 'top' }, { target: 'asic', abc: 'slow' as never })).rejects.toMatchObject({ code: 'invalid-option' });
+  });
 
   it('bad input: a missing yosys names the Debian package; a synthesis failure shows yosys\'s message', async () => {
     const missing = await rejection(synthesize({ files: FILES, top: 'top' }, { target: 'asic', yosys: '/no/such/yosys' }));
