@@ -5,7 +5,7 @@
  * area of each unit mapped with -fast beside the committed default-script figure of
  * fixtures/synth/calibration.json (its entries must be current: `npm run bench:synth-fit`), and
  * the mean ratio. How much the whole-design ASIC figures of bench:synth-designs (mapped with
- * -fast) overstate the default script's area (docs/synthesis.md#abc-fast).
+ * -fast) overstate the default script's area (docs/synthesis.md#fast-abc-mapping).
  *
  *   npx tsc && node bench/synth-abc-fast.mjs [u00 u02 ...]   (default: every second unit)
  */
