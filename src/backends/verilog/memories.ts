@@ -42,6 +42,13 @@ export function memoryBits(ms: readonly MemoryInstance[], kind?: MemoryInstance[
   return ms.filter((m) => kind === undefined || m.kind === kind).reduce((s, m) => s + m.width * m.depth, 0);
 }
 
+/** The word parameters of both memories: W bits per word, D words, AB address bits. */
+const WORD_PARAMS = [
+  { name: 'W', value: '1', comment: 'word width' },
+  { name: 'D', value: '1', comment: 'words' },
+  { name: 'AB', value: '1', comment: 'address bits' },
+] as const;
+
 /** `hbnn_rom`: D words of W bits from the `$readmemh` file INIT; q = mem[addr of the previous clock]. */
 export function romModule(): Module {
   const body = (attr?: string): Module['items'] => [
@@ -53,9 +60,7 @@ export function romModule(): Module {
     name: ROM_MODULE,
     comment: ['read-only memory: D words of W bits from the $readmemh file INIT, one synchronous read port (q <= mem[addr])'],
     params: [
-      { name: 'W', value: '1', comment: 'word width' },
-      { name: 'D', value: '1', comment: 'words' },
-      { name: 'AB', value: '1', comment: 'address bits' },
+      ...WORD_PARAMS,
       { name: 'INIT', value: '""', comment: '$readmemh file' },
       { name: 'BLOCK', value: '0', comment: '1: rom_style "block" (block RAM)' },
     ],
@@ -74,9 +79,7 @@ export function ramModule(): Module {
     name: RAM_MODULE,
     comment: ['simple dual-port RAM: D words of W bits, write port (we, waddr, wdata), synchronous read port (q <= mem[raddr])'],
     params: [
-      { name: 'W', value: '1', comment: 'word width' },
-      { name: 'D', value: '1', comment: 'words' },
-      { name: 'AB', value: '1', comment: 'address bits' },
+      ...WORD_PARAMS,
     ],
     ports: [
       { dir: 'input', name: 'clk', width: 1 },

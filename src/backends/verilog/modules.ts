@@ -46,6 +46,15 @@ export function streamPorts(inWidth: number | string, outWidth: number | string,
   ];
 }
 
+/** Stream `from` passed on as stream `to` unchanged: valid and data forward, ready back. */
+function passStream(from: string, to: string): Item[] {
+  return [
+    { kind: 'assign', lhs: `${to}_valid`, rhs: `${from}_valid` },
+    { kind: 'assign', lhs: `${to}_data`, rhs: `${from}_data` },
+    { kind: 'assign', lhs: `${from}_ready`, rhs: `${to}_ready` },
+  ];
+}
+
 /**
  * Width converter: IN-entry beats in, OUT-entry beats out (entry order kept), through beats
  * of G entries, G a common divisor of IN and OUT (the design passes their gcd; 1 always
@@ -61,11 +70,7 @@ export function dwcModule(): Module {
     kind: 'generate-if',
     cond: 'IN == G',
     label: 'g_in',
-    then: [
-      { kind: 'assign', lhs: 'p_valid', rhs: 'in_valid' },
-      { kind: 'assign', lhs: 'p_data', rhs: 'in_data' },
-      { kind: 'assign', lhs: 'in_ready', rhs: 'p_ready' },
-    ],
+    then: passStream('in', 'p'),
     else: [
       net('reg', 'sbuf', 'IN * EB'),
       net('integer', 'scnt', undefined, { comment: 'pieces of sbuf not sent yet' }),
@@ -89,11 +94,7 @@ export function dwcModule(): Module {
     kind: 'generate-if',
     cond: 'OUT == G',
     label: 'g_out',
-    then: [
-      { kind: 'assign', lhs: 'out_valid', rhs: 'p_valid' },
-      { kind: 'assign', lhs: 'out_data', rhs: 'p_data' },
-      { kind: 'assign', lhs: 'p_ready', rhs: 'out_ready' },
-    ],
+    then: passStream('p', 'out'),
     else: [
       net('reg', 'gbuf', 'OUT * EB'),
       net('integer', 'gcnt', undefined, { comment: 'pieces gathered' }),
