@@ -13,7 +13,7 @@
  * bit beside the paper's linear (FPGA) and (b/2)²·4 = b² (ASIC) scaling.
  *
  *   npm run bench:synth-designs     # = tsc && node bench/synth-designs.mjs
- *   node bench/synth-designs.mjs [--only W1.4A1-row,CNV-W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached] [--abc fast|default]
+ *   node bench/synth-designs.mjs [--only W1.4A1-row,CNV-W1.4A1-row] [--model fmnist|cnv] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached] [--abc fast|default]
  *
  * --abc: abc's script for the asic runs (default fast: `abc -fast -liberty`). With yosys's default
  * script (what the unit calibration of bench:synth used) the fc unit's mapping did not finish in
@@ -33,7 +33,7 @@
  * (`--cached`: no synthesis, only the cached results). Each model has its own block in both
  * docs (SYNTH-DESIGNS for the fmnist-cnn, SYNTH-DESIGNS-CNV), rewritten only when at least one
  * of its designs has a result (cached or new), so a cache without one model's results leaves
- * that model's published tables alone.
+ * that model's published tables alone; `--model cnv` (or fmnist) runs and tables one model only.
  */
 import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
@@ -94,10 +94,11 @@ const DESIGNS = [
 ];
 
 function parseArgs(argv) {
-  const a = { only: undefined, targets: ['xilinx', 'asic'], docs: true, timeout: 7200, cached: false, jobs: 1, abc: 'fast' };
+  const a = { only: undefined, model: undefined, targets: ['xilinx', 'asic'], docs: true, timeout: 7200, cached: false, jobs: 1, abc: 'fast' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     if (k === '--only') a.only = argv[++i].split(',');
+    else if (k === '--model') a.model = argv[++i];
     else if (k === '--target') a.targets = argv[++i].split(',');
     else if (k === '--no-docs') a.docs = false;
     else if (k === '--timeout') a.timeout = Number(argv[++i]);
@@ -203,7 +204,8 @@ async function main() {
   const res = [];
   const unknown = (args.only ?? []).filter((x) => !DESIGNS.some((d) => d.name === x));
   if (unknown.length) throw new Error(`--only: no design ${unknown.join(', ')} (designs: ${DESIGNS.map((d) => d.name).join(', ')})`);
-  for (const d of DESIGNS.filter((x) => !args.only || args.only.includes(x.name))) {
+  if (args.model !== undefined && !MODELS[args.model]) throw new Error(`--model: no model ${args.model} (models: ${Object.keys(MODELS).join(', ')})`);
+  for (const d of DESIGNS.filter((x) => (!args.only || args.only.includes(x.name)) && (!args.model || x.model === args.model))) {
     for (const target of args.targets) {
       try {
         const r = await synthDesign(d, target, args);
