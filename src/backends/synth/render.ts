@@ -16,6 +16,8 @@ export interface SynthEstimate {
   areaUm2?: number;
   /** The same unit counts priced with the areas fitted to the library (calibrate.ts OSU018_AREA_FIT), µm². */
   areaFittedUm2?: number;
+  /** The whole-design estimate (stage-area.ts) of this stage or the design: logic (units: fitted unit counts without the weight-bit term; other stages: the stage model) + its memory macros, µm². */
+  areaDesignUm2?: number;
 }
 
 const ratio = (est: number | undefined, syn: number): string => (est === undefined || syn === 0 ? '' : `${(est / syn).toFixed(2)}`);
