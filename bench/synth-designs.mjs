@@ -13,7 +13,7 @@
  * bit beside the paper's linear (FPGA) and (b/2)²·4 = b² (ASIC) scaling.
  *
  *   npm run bench:synth-designs     # = tsc && node bench/synth-designs.mjs
- *   node bench/synth-designs.mjs [--only W1.4A1-row,CNV-W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached] [--abc fast|default]
+ *   node bench/synth-designs.mjs [--only W1.4A1-row,CNV-W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached] [--abc fast|default] [--model fmnist|cnv]
  *
  * --abc: abc's script for the asic runs (default fast: `abc -fast -liberty`). With yosys's default
  * script (what the unit calibration of bench:synth used) the fc unit's mapping did not finish in
@@ -104,6 +104,7 @@ function parseArgs(argv) {
     else if (k === '--cached') a.cached = true;
     else if (k === '--jobs') a.jobs = Number(argv[++i]);
     else if (k === '--abc') a.abc = argv[++i];
+    else if (k === '--model') a.model = argv[++i];
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -205,7 +206,8 @@ async function main() {
   const res = [];
   const unknown = (args.only ?? []).filter((x) => !DESIGNS.some((d) => d.name === x));
   if (unknown.length) throw new Error(`--only: no design ${unknown.join(', ')} (designs: ${DESIGNS.map((d) => d.name).join(', ')})`);
-  for (const d of DESIGNS.filter((x) => !args.only || args.only.includes(x.name))) {
+  if (args.model && !MODELS[args.model]) throw new Error(`--model: no model ${args.model} (models: ${Object.keys(MODELS).join(', ')})`);
+  for (const d of DESIGNS.filter((x) => (!args.only || args.only.includes(x.name)) && (!args.model || x.model === args.model))) {
     for (const target of args.targets) {
       try {
         const r = await synthDesign(d, target, args);

@@ -41,7 +41,10 @@ async function main() {
   for (const d of DESIGNS) {
     const prefix = `design-${d.name}-asic-`;
     const files = fs.readdirSync(CACHE).filter((f) => f.startsWith(prefix)).map((f) => path.join(CACHE, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
-    if (!files.length) throw new Error(`${d.name}: no ASIC synthesis in ${path.relative(ROOT, CACHE)} (run node bench/synth-designs.mjs --only ${d.name} --target asic)`);
+    if (!files.length) {
+      console.log(`${d.name}: no ASIC synthesis in ${path.relative(ROOT, CACHE)} (node bench/synth-designs.mjs --only ${d.name} --target asic): left out`);
+      continue;
+    }
     const r = JSON.parse(fs.readFileSync(files[0], 'utf8'));
     const m = lib.loadModel(FMNIST_CNN);
     await lib.quantize(m, d.opts);

@@ -59,8 +59,8 @@ export async function synthesizeVerilog(v: LoweredVerilog, o: SynthOptions): Pro
  * The estimators' figures for a lowered design, per unit (by layer) and 'total': the vivado-hls
  * LUTs (FINN-R and fitted); with the default library (asic), the asic unit counts scaled from
  * 28 nm and fitted (the units alone, memory bits included), and the whole-design estimate
- * (stage-area.ts: units without their weight-bit term, the other stages by the stage model,
- * the memories as macros; `areaDesignUm2`, for the units and for the other stages by their
+ * (stage-area.ts: the units' and the other stages' logic by their structural models, the
+ * memories as macros; `areaDesignUm2`, for the units and for the other stages by their
  * stage name, and in 'total'), for the abc script of `o`.
  */
 export function designEstimates(v: Pick<LoweredVerilog, 'units' | 'estimates' | 'memories' | 'stages'>, o: Pick<SynthOptions, 'target' | 'liberty' | 'abc' | 'macros'>): SynthEstimate[] {
@@ -69,11 +69,9 @@ export function designEstimates(v: Pick<LoweredVerilog, 'units' | 'estimates' | 
   const scaled = nodeScaledTech(180).area;
   let areaScaled = 0;
   let areaFitted = 0;
-  const tallies = new Map<string, ReturnType<typeof asicUnitTally>>();
   for (const u of v.units) {
     const st = v.estimates.stages.find((s) => s.stage === u.module);
     const tally = asicUnitTally(u.stage);
-    tallies.set(u.instance ?? `u_${u.module}`, tally);
     const e: SynthEstimate = { name: u.layer };
     if (st) {
       e.luts = st.luts;
@@ -91,7 +89,7 @@ export function designEstimates(v: Pick<LoweredVerilog, 'units' | 'estimates' | 
   // with the memories as macros (the asic default; `macros: []` synthesizes them as logic, which this estimate does not model)
   if (defaultLib && v.stages && (o.macros === undefined || o.macros.length > 0)) {
     const d = estimateDesignArea(
-      { units: [...tallies].map(([instance, tally]) => ({ instance, tally })), stages: v.stages, memories: v.memories ?? [] },
+      { units: v.units.map((u) => ({ instance: u.instance ?? `u_${u.module}`, stage: u.stage })), stages: v.stages, memories: v.memories ?? [] },
       { abc: o.abc === 'fast' ? 'fast' : 'default' },
     );
     for (const s of d.stages) {

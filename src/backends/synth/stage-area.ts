@@ -13,12 +13,14 @@
  *   module builds from its parameters (`stageAreaFeatures`), with areas per feature fitted to
  *   per-stage synthesis on the OSU 0.18 µm cells (`OSU018_STAGE_FIT`, the fit of
  *   fixtures/synth/stages.json by `fitStageArea`; bench/synth-stage-fit.mjs).
- * - **The units' logic**: the asic model's unit counts (calibrate.ts asicUnitTally) without the
- *   weight-bit term, priced by areas fitted to the calibration sweep's units synthesized the
- *   way the designs are, memories as macros (`OSU018_UNIT_LOGIC_FIT`, `fitUnitLogic` of
- *   fixtures/synth/unit-logic.json; bench/synth-unit-macros.mjs). The calibration's own fit
- *   (OSU018_AREA_FIT) prices units whose memories were synthesized as logic, so its weight-bit
- *   and accumulator areas carry the ROMs and input buffers built from gates.
+ * - **The units' logic**: what each unit's Verilog builds, counted from its parameters
+ *   (`unitLogicFeatures`: lanes, accumulator, comparator, multiplier and output bits), priced by
+ *   areas fitted to the calibration sweep's units synthesized the way the designs are, memories
+ *   as macros (`OSU018_UNIT_LOGIC_FIT`, `fitUnitLogic` of fixtures/synth/unit-logic.json;
+ *   bench/synth-unit-macros.mjs). The asic model's unit counts (calibrate.ts) fit these units
+ *   far worse (28% / 23% fitted / held out against 2.5% / 7.8% on the first 13 units): they are
+ *   folded to a unit's throughput, not counted at its PE and SIMD; and the calibration's fit
+ *   (OSU018_AREA_FIT) prices units whose memories were synthesized as gates and flip-flops.
  * - **abc's script.** Both fits are on `abc -fast` runs, as the whole designs are mapped
  *   (docs/synthesis.md#fast-abc-mapping); for abc's default script the logic is divided by
  *   ABC_FAST_AREA_FACTOR (-fast measured 1.434× the default script's area on the calibration units).
@@ -27,10 +29,9 @@
  * concat, average pools, grouped windows, thresholds, Clip, LeakyRelu) are listed as unpriced.
  */
 import { fail, ErrorCodes } from '../../errors.js';
-import type { UnitCosts } from '../asic/tech.js';
 import type { MemoryInstance } from '../verilog/memories.js';
-import { asicUnitTally, fitNonNegative, meanAbsRelError } from './calibrate.js';
-import { unitStageOf, type UnitConfig } from '../verilog/unit-design.js';
+import { fitNonNegative, meanAbsRelError } from './calibrate.js';
+import type { UnitConfig } from '../verilog/unit-design.js';
 import { thresholdLayout } from '../vivado-hls/emit/weights.js';
 import type { UnitStage } from '../vivado-hls/types.js';
 import { MEMORY_MODEL_018, priceMemories, type MemoryAreaModel } from './memory.js';
@@ -133,7 +134,7 @@ function verilogNumber(text: string): number {
 export const ABC_FAST_AREA_FACTOR = 1.434;
 
 /** Areas per stage feature fitted to per-stage synthesis (OSU 0.18 µm, abc -fast): `fitStageArea` of fixtures/synth/stages.json. */
-export const OSU018_STAGE_FIT: Readonly<StageAreaFit> = Object.freeze({ windowCtrl: 0, poolCtrl: 0, regBit: 0, poolBit: 0, dwcSide: 0, reluBit: 0, tableBit: 0, mulBit: 0, argmaxBit: 0 });
+export const OSU018_STAGE_FIT: Readonly<StageAreaFit> = Object.freeze({ windowCtrl: 121802.5, poolCtrl: 97960, regBit: 171.9, poolBit: 291.4, dwcSide: 10946.8, reluBit: 69.8, tableBit: 16, mulBit: 185.7, argmaxBit: 617.3 });
 
 /** One synthesized stage of the stage fit (an entry of STAGE_DATA). */
 export interface StageEntry {
@@ -197,51 +198,51 @@ export function unitLogicFeatures(u: UnitStage): Record<UnitStructPart, number> 
   return { base: 1, laneBit: u.pe * u.simd * T * ieb, accBit: u.pe * T * a.xBits, cmpBit: u.pe * cmp, mulBit: u.pe * mul, outBit: u.pe * oeb };
 }
 
-/** The unit-count kinds that price a unit's logic when its memories are macros (the weight-bit term `sramBit` is the memories'). */
-export const UNIT_LOGIC_PARTS = ['xnorPopcountLane', 'adderTreeBit', 'accumulatorBit', 'comparatorBit'] as const;
-export type UnitLogicPart = (typeof UNIT_LOGIC_PARTS)[number];
-export type UnitLogicFit = Record<UnitLogicPart, number>;
+export type UnitLogicFit = Record<UnitStructPart, number>;
 
 /**
- * µm² per unit-count kind for a unit's logic with its memories as macros, OSU 0.18 µm, abc -fast:
+ * µm² per structural part of a unit's logic with its memories as macros, OSU 0.18 µm, abc -fast:
  * `fitUnitLogic` of fixtures/synth/unit-logic.json (the calibration sweep's units synthesized
  * that way by bench/synth-unit-macros.mjs).
  */
-export const OSU018_UNIT_LOGIC_FIT: Readonly<UnitLogicFit> = Object.freeze({ xnorPopcountLane: 0, adderTreeBit: 0, accumulatorBit: 0, comparatorBit: 0 });
+export const OSU018_UNIT_LOGIC_FIT: Readonly<UnitLogicFit> = Object.freeze({ base: 29746.315, laneBit: 482.726, accBit: 153.2, cmpBit: 0, mulBit: 415.666, outBit: 0 });
 
 /** Where the unit-logic synthesis results are committed. */
 export const UNIT_LOGIC_DATA = 'fixtures/synth/unit-logic.json';
 
-/** One calibration unit synthesized with its memories as macros (an entry of UNIT_LOGIC_DATA). */
+/** One unit synthesized with its memories as macros (an entry of UNIT_LOGIC_DATA): a calibration unit (`config`) or a unit of a synthesized design (`design`). */
 export interface UnitLogicEntry {
   id: string;
-  config: UnitConfig;
+  config?: UnitConfig;
+  design?: string;
+  /** unitLogicFeatures of the unit (for a calibration unit: of unitStageOf(config)). */
+  features: Record<UnitStructPart, number>;
   holdout: boolean;
   /** Logic µm² (OSU 0.18 µm, abc -fast, memories as black boxes). */
   areaUm2: number;
 }
 
-/** µm² of a unit's logic: Σ over UNIT_LOGIC_PARTS of its unit counts × the fit. */
-export function unitLogicArea(tally: Readonly<UnitCosts>, fit: Readonly<UnitLogicFit>): number {
-  return UNIT_LOGIC_PARTS.reduce((s, k) => s + tally[k] * fit[k], 0);
+/** µm² of a unit's logic under a fit. */
+export function unitLogicArea(f: Readonly<Record<UnitStructPart, number>>, fit: Readonly<UnitLogicFit>): number {
+  return UNIT_STRUCT_PARTS.reduce((s, k) => s + f[k] * fit[k], 0);
 }
 
 /** The unit-logic fit: non-negative least squares on the relative error over the entries not held out (areas to 0.001 µm²). */
 export function fitUnitLogic(entries: readonly UnitLogicEntry[]): { fit: UnitLogicFit; train: string[]; heldOut: string[]; mae: { train: number; heldOut: number } } {
-  const rows = entries.map((e) => ({ e, t: asicUnitTally(unitStageOf(e.config)) }));
+  const rows = entries.map((e) => ({ e, t: e.features }));
   const train = rows.filter((r) => !r.e.holdout);
   const held = rows.filter((r) => r.e.holdout);
   if (!train.length) fail(ErrorCodes.INTERNAL, 'fitUnitLogic: no entries to fit');
-  const coef = fitNonNegative(train.map((r) => UNIT_LOGIC_PARTS.map((k) => r.t[k])), train.map((r) => r.e.areaUm2));
-  const fit = Object.fromEntries(UNIT_LOGIC_PARTS.map((k, i) => [k, Math.round(coef[i]! * 1000) / 1000])) as UnitLogicFit;
+  const coef = fitNonNegative(train.map((r) => UNIT_STRUCT_PARTS.map((k) => r.t[k])), train.map((r) => r.e.areaUm2));
+  const fit = Object.fromEntries(UNIT_STRUCT_PARTS.map((k, i) => [k, Math.round(coef[i]! * 1000) / 1000])) as UnitLogicFit;
   const err = (sel: typeof rows): number => meanAbsRelError(sel.map((r) => unitLogicArea(r.t, fit)), sel.map((r) => r.e.areaUm2));
   return { fit, train: train.map((r) => r.e.id), heldOut: held.map((r) => r.e.id), mae: { train: err(train), heldOut: err(held) } };
 }
 
 /** What the whole-design estimate reads of a lowered design. */
 export interface DesignAreaInput {
-  /** Per matrix-vector unit: its instance and unit counts (calibrate.ts asicUnitTally). */
-  units: readonly { instance: string; tally: UnitCosts }[];
+  /** Per matrix-vector unit: its instance and its stage (unitLogicFeatures). */
+  units: readonly { instance: string; stage: UnitStage }[];
   /** Every stage instance of the top (units included: they are skipped here). */
   stages: readonly { instance: string; module: string; params: Readonly<Record<string, string>> }[];
   memories: readonly Pick<MemoryInstance, 'path' | 'kind' | 'width' | 'depth'>[];
@@ -275,7 +276,7 @@ export function estimateDesignArea(d: DesignAreaInput, o: { unitLogic?: Readonly
     const u = units.get(s.instance);
     let logic: number | undefined;
     if (u) {
-      logic = scale * unitLogicArea(u.tally, unitLogic);
+      logic = scale * unitLogicArea(unitLogicFeatures(u.stage), unitLogic);
       out.unitLogicUm2 += logic;
     } else {
       const f = stageAreaFeatures(s.module, s.params);
