@@ -4,7 +4,8 @@
  * `StepRunner.run` and the loop do besides `session.run` — re-binarize every binarized weight
  * (warm-started, into the binarizer's buffers), the clipped STE on fresh gradients, the
  * optimizer update (SGD, momentum 0.9) and the check for non-finite weights, each build as its
- * own loop does them (separate passes, or folded into the optimizer's) — on the zoo
+ * own loop does them (separate passes, or folded into the optimizer's; builds with
+ * `Optimizer.lastSumAbs` hand the update's sum |w| to the next re-binarization) — on the zoo
  * model quantized W1.4 Middle-Out, with fixed synthetic gradients. With `--base DIST` the same
  * for another compiled checkout (e.g. main's dist/), the two alternated step by step in this
  * process, and the latent weights of both compared byte for byte at the end. In the same
@@ -49,7 +50,7 @@ for (const [k, d] of dists.entries()) {
   const params = lib.collectParams(q, tg, build());
   const opt = new lib.Optimizer({ kind: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
   const grads = params.map((p, j) => Float32Array.from({ length: p.value.length }, (_, i) => Math.cos(i * 0.37 + j) * 1e-2));
-  sides.push({ name: k === 0 ? 'new' : 'old', lib, q, params, opt, grads, ms: [] });
+  sides.push({ name: k === 0 ? 'new' : 'old', lib, q, params, opt, grads, ms: [], sums: [] });
 }
 
 // the bare graph and inference (this checkout's build), timed in the same rounds
@@ -75,13 +76,15 @@ for (let step = 0; step < steps; step++) {
   for (const s of step % 2 ? [...sides].reverse() : sides) {
     const g = s.grads.map((x) => x.slice()); // fresh gradients, as onnxruntime returns them (not timed)
     const c = cpu();
-    for (const p of s.params) if (p.kind === 'binarized') p.binarizer.binarize(p.value, true);
+    // builds whose optimizer keeps sum |w| (Optimizer.lastSumAbs) hand it to the re-binarization, as their loop does
+    s.params.forEach((p, i) => p.kind === 'binarized' && p.binarizer.binarize(p.value, true, s.sums[i]));
     // builds with WEIGHT_STE_CLIP take the STE in the optimizer's pass (as their loop does); older ones a pass of its own
     const fused = s.lib.WEIGHT_STE_CLIP !== undefined;
     if (!fused) s.params.forEach((p, i) => p.kind === 'binarized' && s.lib.applyWeightSte(g[i], p.value));
     s.opt.beginStep();
     s.params.forEach((p, i) => {
       const finite = fused ? s.opt.update(p.name, p.value, g[i], 0.01, p.kind === 'binarized' ? s.lib.WEIGHT_STE_CLIP : Infinity) : s.opt.update(p.name, p.value, g[i], 0.01);
+      s.sums[i] = s.opt.lastSumAbs;
       // builds before the check moved into the optimizer return nothing: their loop's own pass
       if (finite === undefined) {
         for (let k = 0; k < p.value.length; k++) if (!Number.isFinite(p.value[k])) throw new Error('diverged');

@@ -37,6 +37,15 @@ export interface BinarizeOptions {
   dequantize?: boolean;
   /** Buffer (length N) to receive the sign paths; allocated when omitted. */
   signsOut?: Uint8Array;
+  /**
+   * `binarizeWithBitMap` only: the float64 sum of |T| over the whole tensor in index order,
+   * exactly as `sumAbsChecked` computes it, from a caller that has just made a pass over T
+   * anyway (training: the optimizer's update). Taken instead of the bit map's validating first
+   * pass when the bit map and the scales have one group per tensor; ignored otherwise, and
+   * when not finite (the pass then runs and names the bad entry). A wrong value gives wrong
+   * results: pass it only from such a pass over this very T.
+   */
+  sumAbs?: number;
 }
 
 /** The result of a (heterogeneous) residual binarization. */
