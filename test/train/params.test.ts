@@ -83,6 +83,11 @@ describe('latent weights and the quantized format', () => {
         const plain = p.binarizer!.binarize(p.value);
         expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), p.name).toEqual(Array.from(plain));
         expect(Array.from(p.binarizer!.binarize(p.value, true, p.binarizer!.layout.channelAxis === 1 ? sum * 2 : sum)), p.name).toEqual(Array.from(plain));
+        // frozen bit map (heteroBinarize with sumAbs)
+        p.binarizer!.freeze(p.value.map((v, i) => v * (1 + (i % 3) * 0.1)));
+        const frozenPlain = p.binarizer!.binarize(p.value);
+        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), `${p.name} frozen`).toEqual(Array.from(frozenPlain));
+        p.binarizer!.frozen = null;
       }
       for (const frozen of [false, true]) {
         const { used, out, rec } = stepAndWrite(q, tg, params, frozen);
@@ -135,6 +140,11 @@ describe('row-granular bit maps in training', () => {
         const plain = p.binarizer!.binarize(p.value);
         expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), p.name).toEqual(Array.from(plain));
         expect(Array.from(p.binarizer!.binarize(p.value, true, p.binarizer!.layout.channelAxis === 1 ? sum * 2 : sum)), p.name).toEqual(Array.from(plain));
+        // frozen bit map (heteroBinarize with sumAbs)
+        p.binarizer!.freeze(p.value.map((v, i) => v * (1 + (i % 3) * 0.1)));
+        const frozenPlain = p.binarizer!.binarize(p.value);
+        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), `${p.name} frozen`).toEqual(Array.from(frozenPlain));
+        p.binarizer!.frozen = null;
       }
       for (const frozen of [false, true]) {
         const { used, out, rec } = stepAndWrite(q, tg, params, frozen);
