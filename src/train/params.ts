@@ -100,8 +100,23 @@ export class WeightBinarizer {
       const n = w.length;
       buffers = this.buffers ??= { out: new Float32Array(n), signs: new Uint8Array(n), bitMap: new Uint8Array(n), warm: new WarmBounds() };
     }
-    const { bin } = this.binarizeChannelMajor(w, this.frozen, buffers, sumAbs);
+    const { bin, bitMap } = this.binarizeChannelMajor(w, this.frozen, buffers, sumAbs);
+    this.lastBitMap = bitMap;
     return fromChannelMajor(bin.dequantized, this.dims, this.layout.channelAxis, (n) => new Float32Array(n));
+  }
+
+  /** The bit map (channel-major) of the last `binarize` call; overwritten by the next one. */
+  private lastBitMap: Uint8Array | null = null;
+
+  /**
+   * Holds the bit map of the last `binarize` call as `frozen` (a copy), so that the next steps
+   * re-binarize with it until `frozen` is cleared (`FineTuneOptions.bitMapEvery`). A layer
+   * with one bitwidth for every entry (homogeneous) has no map to hold: its re-binarization
+   * reads no map anyway.
+   */
+  holdLastBitMap(): void {
+    const homogeneous = layerBinarization(this.spec, this.record.tensor, this.scaleChannels, this.layout.channels).homogeneousBits > 0;
+    if (!homogeneous && this.lastBitMap !== null) this.frozen = this.lastBitMap.slice();
   }
 
   /** Warm-start bounds that held and that were rejected so far (see `warmStart`). */
