@@ -40,7 +40,7 @@ const t0 = performance.now();
 const PICK = [
   { fixture: 'resnet20', stages: ['add', 'dup', 'gap', 'threshold'] },
   { fixture: 'mobilenet-v2', stages: ['swu_grouped', 'clip'] },
-  { fixture: 'squeezenet', stages: ['concat'] },
+  { fixture: 'squeezenet', stages: ['concat', 'threshold'] },
   { fixture: 'poolnet-softmax', stages: ['avgpool', 'leakyrelu'] },
 ];
 /** What a stage is called here: its kind, or for windows and pools its module's name. */

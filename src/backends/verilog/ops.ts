@@ -327,7 +327,8 @@ export function avgPoolModule(): Module {
       net('reg', 'avg', 'OBEAT * OEB'),
       ...clampParams(),
       net('integer', 'ch'),
-      net('integer', 'k', undefined, { comment: 'beat of the output pixel being sent' }),
+      lp('KB', 'BEATS > 1 ? $clog2(BEATS) : 1'),
+      net('reg', 'k', 'KB', { comment: 'beat of the output pixel being sent' }),
       net('integer', 'e'),
       net('integer', 'i'),
       ...pixelLineBufferItems({
@@ -367,8 +368,9 @@ export function avgPoolModule(): Module {
  * PE p's SIMD entries are columns sf·SIMD.. of the group-local window of output channel
  * nf·PE + p (column j: kernel position j / CG, channel group·CG + j % CG). The divisions are
  * constant tables (`GROUP_BASE` per row: group·CG; `COLUMN_AT` per column: (j / CG)·C + j % CG)
- * read at constant indices: entry (p, l) of the beat is a multiplexer over the NF·SF window
- * entries it takes in turn, selected by the fold counters (no index arithmetic in hardware).
+ * read at constant indices (LUT ROMs of NF and SF words, addressed by the fold counters), so
+ * entry (p, l) of the beat is the window entry base + column: an IB-bit index, a multiplexer
+ * over the window's entries (no divider, no 32-bit index arithmetic).
  */
 export function groupedWindowModule(): Module {
   return {
@@ -390,12 +392,15 @@ export function groupedWindowModule(): Module {
       lp('SB', 'SF > 1 ? $clog2(SF) : 1', 'column fold counter bits'),
       net('reg', 'win', 'KH * KW * C * EB', { comment: 'the window, position a·KW + b at bits (a·KW + b)·C·EB' }),
       net('reg', 'nwin', 'KH * KW * C * EB', { comment: 'blocking temporary' }),
-      net('integer', 'k', undefined, { comment: 'beat of the window being sent (nf·SF + sf)' }),
+      lp('KB', 'NF * SF > 1 ? $clog2(NF * SF) : 1'),
+      net('reg', 'k', 'KB', { comment: 'beat of the window being sent (nf·SF + sf)' }),
       net('reg', 'gnf', 'NB', { comment: 'row fold of that beat' }),
       net('reg', 'gsf', 'SB', { comment: 'column fold of that beat' }),
       net('reg', 'beat', 'PE * SIMD * EB'),
       net('integer', 'pe'),
       net('integer', 'l'),
+      net('reg', 'base', 'IB', { comment: "the beat's group base of PE pe" }),
+      net('reg', 'column', 'IB', { comment: "the beat's column of lane l" }),
       net('integer', 'g'),
       net('integer', 'f'),
       ...pixelLineBufferItems({
@@ -420,33 +425,11 @@ export function groupedWindowModule(): Module {
                 from: '0',
                 to: 'SIMD',
                 body: [
-                  {
-                    kind: 'for',
-                    index: 'g',
-                    from: '0',
-                    to: 'NF',
-                    body: [
-                      {
-                        kind: 'if',
-                        cond: 'gnf == g',
-                        then: [
-                          {
-                            kind: 'for',
-                            index: 'f',
-                            from: '0',
-                            to: 'SF',
-                            body: [
-                              {
-                                kind: 'if',
-                                cond: 'gsf == f',
-                                then: [set('beat[(pe * SIMD + l) * EB +: EB]', 'win[(GROUP_BASE[(g * PE + pe) * IB +: IB] + COLUMN_AT[(f * SIMD + l) * IB +: IB]) * EB +: EB]', true)],
-                              },
-                            ],
-                          },
-                        ],
-                      },
-                    ],
-                  },
+                  set('base', '0', true),
+                  set('column', '0', true),
+                  { kind: 'for', index: 'g', from: '0', to: 'NF', body: [{ kind: 'if', cond: 'gnf == g', then: [set('base', 'GROUP_BASE[(g * PE + pe) * IB +: IB]', true)] }] },
+                  { kind: 'for', index: 'f', from: '0', to: 'SF', body: [{ kind: 'if', cond: 'gsf == f', then: [set('column', 'COLUMN_AT[(f * SIMD + l) * IB +: IB]', true)] }] },
+                  set('beat[(pe * SIMD + l) * EB +: EB]', 'win[(base + column) * EB +: EB]', true),
                 ],
               },
             ],
