@@ -202,13 +202,17 @@ function averageStmts(sum: string, mult: string, target: string): Stmt[] {
 
 /**
  * Global average pooling: a streaming accumulator per channel, BEAT channels per cycle in and
- * out. The C accumulators are a ring of FOLDS words of BEAT accumulators that turns one word per
- * beat (a shift register; no write decoder): the word of the current channel fold is always the low one (`acc[BEAT·AB-1:0]`), so the
- * adders and the averages read fixed bits and no channel index is decoded.
+ * out. The C accumulators are a ring of FOLDS words of BEAT accumulators that turns one word
+ * per beat (a shift register): the word of the current channel fold is always the low one
+ * (`acc[BEAT·AB-1:0]`), so the adders and the averages read fixed bits and no channel index
+ * is decoded (an indexed `acc[(cf·BEAT + e)·AB +: AB]` is a write decoder and a read
+ * multiplexer over every accumulator).
  */
 export function gapModule(): Module {
   const WORD = 'BEAT * AB';
-  /** Reading: the ring turns by one word, the current fold's new sums entering at the top (the fold read last). Emitting: the averaged word leaves (the next sample's first pixel starts from 0). */
+  // Reading, the ring turns by one word, the current fold's new sums entering at the top (the
+  // fold read last); emitting, the averaged word leaves (the next sample's first pixel starts from 0).
+
   const turn: Stmt[] = [set('ring', `acc >> (${WORD})`, true), set(`ring[(FOLDS - 1) * ${WORD} +: ${WORD}]`, 'sums', true), set('acc', 'ring')];
   return {
     name: 'hbnn_gap',
