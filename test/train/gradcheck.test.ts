@@ -47,6 +47,20 @@ describe('gradcheck: convolution', () => {
     expect(Object.keys(errs)).toEqual(['w', 'b', 'head.w', 'head.b']);
   });
 
+  it('GlobalAveragePool on static planes (the constant 1/P) and on 1x1 planes (dX = dY)', async () => {
+    for (const [side, p] of [[5, 9], [3, 1]] as const) {
+      const net = new Net(['N', 3, side, side]);
+      const c = net.node('Conv', [net.x, net.param('w', [4, 3, 3, 3]), net.param('b', [4], 0.1)]);
+      const r = net.node('Relu', [c]);
+      const gap = net.node('GlobalAveragePool', [r]);
+      const res = await gradCheck(head(net, gap, 4, 5), [2, 3, side, side], 5);
+      for (const [name, err] of Object.entries(res.errors)) expect(err, `${name} (P = ${p})`).toBeLessThan(TOL);
+      const gapGrad = res.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${gap.producer!.name}/grad/`)).map((n) => n.opType);
+      // no run-time Size/Cast/Div for the factor; nothing at all on 1x1 planes
+      expect(gapGrad).toEqual(p === 1 ? [] : ['Mul', 'Shape', 'Expand']);
+    }
+  });
+
   it('Conv with stride 2, asymmetric pads and dilation 2 (input gradient through a per-channel Mul)', async () => {
     const net = new Net(['N', 3, 9, 8]);
     const scaled = net.node('Mul', [net.x, net.param('a', [1, 3, 1, 1], 0.5, 1)]);
