@@ -323,6 +323,26 @@ describe('gradcheck: residual and inverted-residual blocks (the generic convolut
     expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'ConvTranspose').length).toBe(0);
   });
 
+  it('depthwise weight gradients on 16x16 planes by bands of output rows: stride 1, stride 2 with asymmetric pads, a dilated 2x3 kernel', async () => {
+    const net = new Net(['N', 2, 16, 16]);
+    const pre = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);
+    // outputs: 16x16; floor((16+1+0-3)/2)+1 = 8 x floor((16+0+1-3)/2)+1 = 8; (16+2+2-3)+1 = 18 rows, (16+1+1-5)+1 = 14 columns
+    const d1 = net.node('Conv', [pre, net.param('d1', [2, 1, 3, 3], 0.4)], { group: A.int(2), pads: A.ints([1, 1, 1, 1]) });
+    const d2 = net.node('Conv', [pre, net.param('d2', [2, 1, 3, 3], 0.4), net.param('d2.b', [2], 0.1)], { group: A.int(2), strides: A.ints([2, 2]), pads: A.ints([1, 0, 0, 1]) });
+    const d3 = net.node('Conv', [pre, net.param('d3', [2, 1, 2, 3], 0.4)], { group: A.int(2), pads: A.ints([2, 1, 2, 1]), dilations: A.ints([2, 2]) });
+    const pooled = [d1, d2, d3].map((d) => net.node('Flatten', [net.node('GlobalAveragePool', [net.node('Mul', [d, d])])], { axis: A.int(1) }));
+    const cat = net.node('Concat', pooled, { axis: A.int(1) });
+    const r = await gradCheck(net.output(net.node('Gemm', [cat, net.param('hw', [3, 6], 0.3)], { transB: A.int(1) })), [2, 2, 16, 16], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['a', 'd1', 'd2', 'd2.b', 'd3']));
+    // each weight gradient Gathers its input rows by bands (axis 2) for one batched MatMul and the tap table
+    for (const d of [d1, d2, d3]) {
+      const grad = r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${d.producer!.name}/grad/dW/`));
+      expect(grad.filter((n) => n.opType === 'Gather' && n.attrInt('axis', 0) === 2).length, d.producer!.name).toBe(1);
+      expect(grad.filter((n) => n.opType === 'MatMul').length).toBe(2);
+    }
+  });
+
   it('depthwise Conv on a 17x17 plane: onnxruntime Conv forward and input gradient, weight gradient as one batched MatMul over (n, c)', async () => {
     const net = new Net(['N', 2, 17, 17]);
     const pre = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);

@@ -668,6 +668,8 @@ function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: numb
   const [kh, kw] = geo.kernel as [number, number];
   const k = kh * kw;
   const { o, taps } = windowTapTable(h, w, geo);
+  const band = depthwiseBandRows(h, o / windowOutputWidth(w, geo));
+  if (band) return depthwiseBandWeightGrad(ctx, dy, x, c, h, w, geo, o, taps, band);
   // table[o, p, j] = 1 where tap j of output o reads input position p
   const table = new Array<number>(o * p * k).fill(0);
   for (let t = 0; t < taps.length; t += 3) table[(taps[t]! * p + taps[t + 1]!) * k + taps[t + 2]!] = 1;
@@ -675,6 +677,57 @@ function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: numb
   const xT = ctx.transpose(ctx.reshape(x, ctx.constI64([0, c, p])), [1, 0, 2]); // [C, N, P]
   const t = ctx.reshape(ctx.op('MatMul', [dyT, xT]), ctx.constI64([c, o * p]));
   return ctx.reshape(ctx.op('MatMul', [t, ctx.constF32(table, [o * p, k])]), ctx.constI64([c, 1, kh, kw]));
+}
+
+/**
+ * Output rows per band of a banded depthwise weight gradient: DEPTHWISE_BAND_ROWS on input
+ * planes of at least DEPTHWISE_BAND_MIN_ROWS rows whose output rows it divides, else 0 (the
+ * whole plane as one product).
+ */
+function depthwiseBandRows(h: number, ho: number): number {
+  return h >= DEPTHWISE_BAND_MIN_ROWS && ho > DEPTHWISE_BAND_ROWS && ho % DEPTHWISE_BAND_ROWS === 0 ? DEPTHWISE_BAND_ROWS : 0;
+}
+
+function windowOutputWidth(w: number, geo: WindowGeometry): number {
+  return windowOutputSize(w, geo.kernel[1]!, geo.strides[1]!, geo.dilations[1]!, geo.pads![1]!, geo.pads![3]!, false);
+}
+
+/**
+ * The outer-product depthwise weight gradient by bands of B output rows: output rows
+ * [b·B, (b + 1)·B) read only the R = (B - 1)·sh + (kh - 1)·dh + 1 input rows from b·B·sh - pt,
+ * so per channel and band T[c, b] = Σ_n dY[n, c, band b]ᵀ · X[n, c, rows of band b]
+ * ([B·Wo, R·W] instead of the whole plane's [O, P]: Ho/B · R/H of the multiply-adds), one
+ * MatMul batched over (c, b) of dY as [C·nb, B·Wo, N] and the Gathered input rows as
+ * [C·nb, N, R·W]; then dW[c, j] = Σ T[c, b, ., .] · S[b, ., ., j] with the constant per-band tap
+ * table S. Band rows outside the plane are Gathered from a clamped row and get no table entry.
+ * Used for MobileNetV2-style's 16×16 depthwise layers (docs/training.md, *banded depthwise
+ * weight gradients*).
+ */
+function depthwiseBandWeightGrad(ctx: GradContext, dy: Value, x: Value, c: number, h: number, w: number, geo: WindowGeometry, o: number, taps: readonly number[], band: number): Value {
+  const [kh, kw] = geo.kernel as [number, number];
+  const k = kh * kw;
+  const sh = geo.strides[0]!;
+  const pt = geo.pads![0]!;
+  const wo = windowOutputWidth(w, geo);
+  const nb = o / wo / band;
+  const r = (band - 1) * sh + (kh - 1) * geo.dilations[0]! + 1;
+  const rows: number[] = [];
+  for (let b = 0; b < nb; b++) for (let q = 0; q < r; q++) rows.push(Math.min(h - 1, Math.max(0, b * band * sh - pt + q)));
+  // table[b, (i, x), (q, w), j] = 1 where tap j of output row b·B + i, column x reads input row b·B·sh - pt + q, column w
+  const cols = band * wo;
+  const table = new Array<number>(nb * cols * r * w * k).fill(0);
+  for (let t = 0; t < taps.length; t += 3) {
+    const oy = Math.floor(taps[t]! / wo);
+    const b = Math.floor(oy / band);
+    const iy = Math.floor(taps[t + 1]! / w);
+    const q = iy - (b * band * sh - pt);
+    table[(((b * cols + (oy - b * band) * wo + (taps[t]! % wo)) * r + q) * w + (taps[t + 1]! % w)) * k + taps[t + 2]!] = 1;
+  }
+  const xb = ctx.op('Gather', [x, ctx.constI64(rows, [nb, r])], { axis: attr.int(2) }); // [N, C, nb, R, W]
+  const dyT = ctx.transpose(ctx.reshape(dy, ctx.constI64([0, c * nb, cols])), [1, 2, 0]); // [C·nb, B·Wo, N]
+  const xT = ctx.transpose(ctx.reshape(xb, ctx.constI64([0, c * nb, r * w])), [1, 0, 2]); // [C·nb, N, R·W]
+  const t = ctx.reshape(ctx.op('MatMul', [dyT, xT]), ctx.constI64([c, nb * cols * r * w]));
+  return ctx.reshape(ctx.op('MatMul', [t, ctx.constF32(table, [nb * cols * r * w, k])]), ctx.constI64([c, 1, kh, kw]));
 }
 
 /**
@@ -791,6 +844,15 @@ const DEPTHWISE_TABLE_MAX_PLANE = 64;
 
 /** Largest input plane (positions) whose depthwise weight gradient is taken from per-channel outer products. */
 const DEPTHWISE_OUTER_MAX_PLANE = 256;
+
+/**
+ * Input planes of at least this many rows take the outer-product depthwise weight gradient in
+ * bands of DEPTHWISE_BAND_ROWS output rows (standalone dW, CPU ms, load 13: 16×16 planes 5.1-5.8
+ * → 3.1-3.4 at stride 1, 4.7-5.0 → 3.9-4.1 at stride 2; 8×8 planes were faster whole, 2.3-2.5
+ * against 3.0-3.4 in bands of 4; docs/training.md).
+ */
+const DEPTHWISE_BAND_MIN_ROWS = 16;
+const DEPTHWISE_BAND_ROWS = 2;
 
 /**
  * Whether a weight gradient Σ_n dY_n[M, O] · A_n[O, K] is taken as per-sample products (one
