@@ -4,9 +4,11 @@
  * the folder named by HBNN_DIST (e.g. a private `npx tsc --outDir /tmp/hbnn-dist`).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { DIST, internal, lib, zoo } from './lib.mjs';
+
+// the calibration inputs are shared with the other benches (bench/lib.mjs)
+export { randomCalibration } from './lib.mjs';
 
 export const { buildCnv, buildMobileNetV1 } = zoo;
 export const { quantize, writeNpy } = lib;
@@ -15,18 +17,6 @@ export const asic = await internal('src/backends/asic/index.js');
 /** A compiled module that may not exist in this build (undefined then). */
 export async function loadOptional(rel) {
   return fs.existsSync(path.join(DIST, rel)) ? internal(rel) : undefined;
-}
-
-/** Deterministic uniform [-1, 1) calibration inputs (the project's PRNG, mulberry32), written as .npy; returns the data SPEC. */
-export function randomCalibration(shape, seed = 1) {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = new Float32Array(n);
-  const rng = lib.hbnn.mulberry32(seed);
-  for (let i = 0; i < n; i++) data[i] = rng.next() * 2 - 1;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-asic-bench-'));
-  const file = path.join(dir, 'calib.npy');
-  writeNpy(file, { dtype: 'float32', shape, data });
-  return `npy:${file}`;
 }
 
 /** CNV quantized at W{bits}A{bits} with Middle-Out, activations calibrated on random inputs. */

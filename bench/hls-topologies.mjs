@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, lib, zoo, internal, writeJson } from './lib.mjs';
+import { ROOT, lib, zoo, internal, writeJson, CNV_LOWERING } from './lib.mjs';
 
 const { quantize, writeNpy, planVivadoHls, lowerAsic, writeFileAtomic } = lib;
 const { formatCount } = await internal('src/util/numbers.js');
@@ -35,7 +35,7 @@ const only = opt('--only', undefined)?.split(',');
 const out = opt('--out', 'docs/fpga-results.md');
 
 const TOPOLOGIES = [
-  { name: 'cnv', label: 'CNV (VGG-8), 32×32', build: () => zoo.buildCnv(), lowering: { inputBits: 8, inputFrac: 5 } },
+  { name: 'cnv', label: 'CNV (VGG-8), 32×32', build: () => zoo.buildCnv(), lowering: CNV_LOWERING },
   { name: 'resnet20', label: 'ResNet-20, 32×32', build: () => zoo.buildResNet20() },
   { name: 'mobilenet-v1', label: 'MobileNet-V1 (α 0.5), 32×32, 10 classes', build: () => zoo.buildMobileNetV1({ inputShape: [3, 32, 32], alpha: 0.5, classes: 10 }) },
   { name: 'mobilenet-v2', label: 'MobileNetV2-style, 32×32', build: () => zoo.buildMobileNetV2() },

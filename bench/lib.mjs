@@ -11,6 +11,8 @@
  * the configurations the hardware benches quantize it with (`FMNIST_CNN`,
  * `FMNIST_CNN_CONFIGS`), and `fmnistImages(limit)`.
  */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -101,6 +103,54 @@ export const FMNIST_CNN_CONFIGS = [
  * 7,000 cycles per image (c2 and c3 the bottleneck).
  */
 export const FMNIST_RTL_FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
+
+/**
+ * FINN's folding of CNV (cnv_w1a1 in FINN's end-to-end example,
+ * notebooks/end2end_example/bnn-pynq/cnv_end2end_example.ipynb: (PE, SIMD) of its nine
+ * MatrixVectorActivation layers (16,3), (32,32), (16,32), (16,32), (4,32), (1,32), (1,4), (1,8),
+ * (5,1)) on the zoo's CNV (zoo/topologies.ts buildCnv: six 3×3 convolutions and three fully
+ * connected layers, named conv0 … gemm27 in the bit-level IR). Every (PE, SIMD) divides its
+ * layer's rows and columns as given; about 32,800 cycles per image (gemm21 the bottleneck).
+ */
+export const CNV_FINN_FOLDING = {
+  layers: {
+    conv0: { pe: 16, simd: 3 },
+    conv3: { pe: 32, simd: 32 },
+    conv7: { pe: 16, simd: 32 },
+    conv10: { pe: 16, simd: 32 },
+    conv14: { pe: 4, simd: 32 },
+    conv17: { pe: 1, simd: 32 },
+    gemm21: { pe: 1, simd: 4 },
+    gemm24: { pe: 1, simd: 8 },
+    gemm27: { pe: 5, simd: 1 },
+  },
+};
+
+/** CNV's fixed-point input as the hardware benches lower it: 8 bits, 5 of them fraction (inputs in [-4, 4)). */
+export const CNV_LOWERING = { inputBits: 8, inputFrac: 5 };
+
+/** Deterministic uniform [-1, 1) calibration inputs (the project's PRNG, mulberry32), written as .npy in a temporary folder; returns the data SPEC. */
+export function randomCalibration(shape, seed = 1) {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float32Array(n);
+  const rng = lib.hbnn.mulberry32(seed);
+  for (let i = 0; i < n; i++) data[i] = rng.next() * 2 - 1;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-calib-'));
+  const file = path.join(dir, 'calib.npy');
+  lib.writeNpy(file, { dtype: 'float32', shape, data });
+  return `npy:${file}`;
+}
+
+/**
+ * The zoo's CNV (random weights, seed 1) with row-grouped weights of `bits` average bits
+ * (Middle-Out, one bitwidth per output row) and 1-bit activations calibrated on 8
+ * deterministic random inputs: the CNV designs of bench/synth-designs.mjs and bench/rtl-sim.mjs --cnv.
+ */
+export async function cnvRowA1(bits) {
+  const m = zoo.buildCnv();
+  await lib.quantize(m, { avgBits: bits, heuristic: 'middle-out', granularity: 'row', actBits: 1, calibData: randomCalibration([8, 3, 32, 32]), calibLimit: 8 });
+  return m;
+}
 
 /** The first `limit` images of a Fashion-MNIST split (default the full test set), normalized as the bundled models expect. */
 export function fmnistImages(limit, spec = 'fmnist:test') {

@@ -8,6 +8,7 @@
  * the same folding; this runs all four on 1,000.
  *
  *   npx tsc && node bench/rtl-sim.mjs [--limit 1000] [--acc 4] [--opt O1] [--config W1.4A1.4-row] [--timeout 3600]
+ *   node bench/rtl-sim.mjs --cnv [--only 1,1.2,1.4,2] [--limit 16] [--acc 4]
  *   node bench/rtl-sim.mjs --zoo [--only resnet20,squeezenet] [--limit 100] [--acc 4] [--target-fps 5000] [--calibrated]
  *   (--calibrated: each stream's fraction bits from its range on the calibration images,
  *   docs/bit-ir.md §3; default the fixed fractions)
@@ -21,6 +22,12 @@
  * concat, global and windowed average pools, Clip, LeakyRelu, standalone thresholds.
  * Results in bench/out/rtl-sim-zoo.json (the projects in bench/out/rtl-sim-zoo/<topology>-<config>/).
  *
+ * --cnv: instead, the zoo's CNV (random weights, seed 1) row-grouped at W1, W1.2, W1.4 and W2
+ * with 1-bit activations (bench/lib.mjs cnvRowA1, the designs of bench/synth-designs.mjs), at
+ * FINN's cnv_w1a1 folding (CNV_FINN_FOLDING), on the backend's deterministic synthetic inputs
+ * (uniform in [-2, 2), mulberry32 seed 1; default 16 images, `--only 1.4,2` picks bitwidths).
+ * Results in bench/out/rtl-sim-cnv.json (the projects in bench/out/rtl-sim-cnv/W<b>A1-row/).
+ *
  * --timeout: seconds each Verilator build and each simulation run may take (default 3600; a
  * loaded machine runs the 1,000 images of W1.4 past the library's default of 600).
  *
@@ -29,7 +36,7 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs, zooQuantized, FMNIST_CNN, FMNIST_CNN_CONFIGS, FMNIST_RTL_FOLDING, fmnistImages, writeJson } from './lib.mjs';
+import { ROOT, lib, parseArgs, zooQuantized, FMNIST_CNN, FMNIST_CNN_CONFIGS, FMNIST_RTL_FOLDING, CNV_FINN_FOLDING, CNV_LOWERING, cnvRowA1, fmnistImages, writeJson } from './lib.mjs';
 
 const { loadModel, quantize, lowerToVerilog, runVerilatorSim, writeFilesAtomic } = lib;
 
@@ -80,9 +87,38 @@ async function zooMain(args) {
   if (results.some((r) => !r.ok)) process.exitCode = 1;
 }
 
+/** CNV row-grouped W1 … W2, A1, at FINN's folding, through RTL simulation on synthetic inputs. */
+async function cnvMain(args) {
+  const limit = args.limit ?? 16;
+  const results = [];
+  for (const bits of (args.only ?? ['1', '1.2', '1.4', '2']).map(Number)) {
+    const config = `W${bits}A1-row`;
+    const m = await cnvRowA1(bits);
+    const t0 = performance.now();
+    const r = lowerToVerilog(m, { folding: CNV_FINN_FOLDING, lowering: CNV_LOWERING, testSamples: limit, accSamples: args.acc });
+    const lowerMs = performance.now() - t0;
+    const dir = path.join(ROOT, 'bench/out/rtl-sim-cnv', config);
+    fs.rmSync(dir, { recursive: true, force: true });
+    writeFilesAtomic(dir, r.files);
+    const sim = await runVerilatorSim(dir, { optLevel: args.opt, timeoutMs: args.timeout * 1000 });
+    const cycles = Number(/in (\d+) cycles/.exec(sim.stdout)?.[1] ?? 0);
+    const accImages = Math.min(args.acc, limit);
+    const res = { topology: 'cnv', config, images: limit, accImages, folding: r.folding.layers, ok: sim.ok, ...sim.summary, cycles, cyclesPerImage: Math.round(cycles / limit), lowerMs: Math.round(lowerMs), buildMs: Math.round(sim.buildMs), runMs: Math.round(sim.runMs), opt: args.opt };
+    results.push(res);
+    console.log(
+      `CNV ${config}: ${sim.ok ? 'PASS' : 'FAIL'} — ${limit} images, class mismatches ${res.classMismatches}, logit mismatches ${res.logitMismatches}, accumulator mismatches ${res.accumulatorMismatches} (${accImages} images × ${r.units.length} units); ` +
+        `${res.cyclesPerImage} cycles/image; lower ${(lowerMs / 1000).toFixed(1)} s, build ${(sim.buildMs / 1000).toFixed(1)} s, run ${(sim.runMs / 1000).toFixed(1)} s`,
+    );
+    if (!sim.ok) console.log(sim.stdout);
+  }
+  writeJson('bench/out/rtl-sim-cnv.json', results);
+  if (results.some((r) => !r.ok)) process.exitCode = 1;
+}
+
 async function main() {
-  const args = parseArgs(process.argv.slice(2), { limit: Number, acc: 4, opt: 'O1', config: undefined, timeout: 3600, zoo: false, calibrated: false, only: (s) => s.split(','), targetFps: 5000 });
+  const args = parseArgs(process.argv.slice(2), { limit: Number, acc: 4, opt: 'O1', config: undefined, timeout: 3600, zoo: false, cnv: false, calibrated: false, only: (s) => s.split(','), targetFps: 5000 });
   if (args.zoo) return zooMain(args);
+  if (args.cnv) return cnvMain(args);
   args.limit ??= 1000;
   const ds = fmnistImages(args.limit);
   const results = [];

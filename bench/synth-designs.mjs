@@ -2,7 +2,8 @@
 /**
  * Whole-design synthesis (docs/fpga-results.md and docs/asic-results.md, "Whole designs"):
  * the bundled Fashion-MNIST CNN lowered with the Verilog backend at the folding of the RTL
- * simulation (bench/rtl-sim.mjs) and synthesized whole, per instance (each distinct module of
+ * simulation (bench/rtl-sim.mjs), and the zoo's CNV (random weights, activations calibrated on
+ * random inputs) at FINN's cnv_w1a1 folding (bench/lib.mjs CNV_FINN_FOLDING), each synthesized whole, per instance (each distinct module of
  * the top's instances out of context in a yosys run of its own, totals per instance, runs cached
  * across designs: `synthesizeVerilog(…, { flatten: false, instances: true, cacheDir })`,
  * docs/synthesis.md#per-instance-synthesis), for Xilinx
@@ -12,7 +13,7 @@
  * bit beside the paper's linear (FPGA) and (b/2)²·4 = b² (ASIC) scaling.
  *
  *   npm run bench:synth-designs     # = tsc && node bench/synth-designs.mjs
- *   node bench/synth-designs.mjs [--only W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached] [--abc fast|default]
+ *   node bench/synth-designs.mjs [--only W1.4A1-row,CNV-W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached] [--abc fast|default]
  *
  * --abc: abc's script for the asic runs (default fast: `abc -fast -liberty`). With yosys's default
  * script (what the unit calibration of bench:synth used) the fc unit's mapping did not finish in
@@ -29,31 +30,67 @@
  * bench/out/synth-designs.json, the tables between the SYNTH-DESIGNS markers of both docs. The
  * docs are updated from whatever is cached, so designs can be synthesized one at a time
  * (`--only NAME --target T`, e.g. in the background under nice) and the tables written last
- * (`--cached`: no synthesis, only the cached results).
+ * (`--cached`: no synthesis, only the cached results). Each model has its own block in both
+ * docs (SYNTH-DESIGNS for the fmnist-cnn, SYNTH-DESIGNS-CNV), rewritten only when at least one
+ * of its designs has a result (cached or new), so a cache without one model's results leaves
+ * that model's published tables alone.
  */
 import { execFileSync } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, internal, writeJson } from './lib.mjs';
+import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING, CNV_FINN_FOLDING, CNV_LOWERING, cnvRowA1 } from './lib.mjs';
 
 const { loadModel, quantize, lowerToVerilog } = lib;
 const { synthesizeVerilog } = await internal('src/backends/synth/design.js');
 const { yosysVersion, xilinxResources, asicResources, loadLiberty, resolveLiberty } = await internal('src/backends/synth/index.js');
 const { writeFileAtomic } = lib;
 
-// The folding of the RTL simulation (test/backends/verilog/helpers.ts RTL_FOLDING, bench/rtl-sim.mjs).
-const FOLDING = { layers: { '/c1/Conv': { pe: 8, simd: 9 }, '/c2/Conv': { pe: 16, simd: 32 }, '/c3/Conv': { pe: 8, simd: 64 }, '/fc/Gemm': { pe: 2, simd: 72 } } };
 const CACHE = path.join(ROOT, 'bench/out/synth-cache');
 
-const row = (bits) => ({ name: `W${bits}A1-row`, bits, opts: { avgBits: bits, heuristic: 'middle-out', granularity: 'row', actBits: 1, normalize: 'fmnist' } });
-/** Table 2 designs first (W1 … W2, row grouping, 1-bit activations), then the simulated W1.4A1.4 design. */
+/**
+ * The models: how a design's quantized model is made, the folding and lowering options, the
+ * doc block it is tabled in, and the sentence that introduces it there.
+ */
+const MODELS = {
+  fmnist: {
+    label: 'fmnist-cnn',
+    // the folding of the RTL simulation (test/backends/verilog/helpers.ts RTL_FOLDING, bench/rtl-sim.mjs)
+    folding: FMNIST_RTL_FOLDING,
+    markers: ['<!-- SYNTH-DESIGNS:START (bench/synth-designs.mjs) -->', '<!-- SYNTH-DESIGNS:END -->'],
+    intro: 'The bundled Fashion-MNIST CNN, Verilog backend at the folding of the RTL simulation',
+    async model(opts) {
+      const m = loadModel(FMNIST_CNN);
+      await quantize(m, { ...opts, normalize: 'fmnist' });
+      return m;
+    },
+  },
+  cnv: {
+    label: 'CNV',
+    folding: CNV_FINN_FOLDING,
+    lowering: CNV_LOWERING,
+    markers: ['<!-- SYNTH-DESIGNS-CNV:START (bench/synth-designs.mjs) -->', '<!-- SYNTH-DESIGNS-CNV:END -->'],
+    intro:
+      "The zoo's CNV (zoo/topologies.ts buildCnv: six 3×3 convolutions, 2 max pools, three fully connected layers; 1.54 M random weights, seed 1; 1-bit activations calibrated on 8 deterministic random inputs; 8-bit fixed-point input, 5 fraction bits), Verilog backend at FINN's folding of cnv_w1a1 (its end-to-end example, notebooks/end2end_example/bnn-pynq/cnv_end2end_example.ipynb; bench/lib.mjs CNV_FINN_FOLDING)",
+    model: (opts) => cnvRowA1(opts.avgBits),
+  },
+};
+
+const row = (model, bits) => ({ model, name: `${model === 'cnv' ? 'CNV-' : ''}W${bits}A1-row`, bits, opts: { avgBits: bits, heuristic: 'middle-out', granularity: 'row', actBits: 1 } });
+/**
+ * Per model, the Table 2 designs (W1 … W2, row grouping, 1-bit activations), and the fmnist-cnn's
+ * simulated W1.4A1.4 design. CNV's W1.4 comes first: the first one synthesized.
+ */
 const DESIGNS = [
-  row(1),
-  row(1.2),
-  row(1.4),
-  row(2),
-  { name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },
+  row('fmnist', 1),
+  row('fmnist', 1.2),
+  row('fmnist', 1.4),
+  row('fmnist', 2),
+  { model: 'fmnist', name: 'W1.4A1.4', opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out' } },
+  row('cnv', 1.4),
+  row('cnv', 1),
+  row('cnv', 1.2),
+  row('cnv', 2),
 ];
 
 function parseArgs(argv) {
@@ -88,9 +125,9 @@ function synthFiles(v) {
 }
 
 async function synthDesign(d, target, args) {
-  const m = loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx'));
-  await quantize(m, d.opts);
-  const v = lowerToVerilog(m, { folding: FOLDING, testSamples: 1, accSamples: 0 });
+  const model = MODELS[d.model];
+  const m = await model.model(d.opts);
+  const v = lowerToVerilog(m, { folding: model.folding, ...(model.lowering ? { lowering: model.lowering } : {}), testSamples: 1, accSamples: 0 });
   const files = synthFiles(v);
   const file = await cacheFile(d.name, files, target, args.abc);
   const memoryBits = { rom: memoryBitsOf(v.memories, 'rom'), ram: memoryBitsOf(v.memories, 'ram') };
@@ -164,6 +201,8 @@ async function main() {
   const args = parseArgs(process.argv.slice(2));
   const t0 = performance.now();
   const res = [];
+  const unknown = (args.only ?? []).filter((x) => !DESIGNS.some((d) => d.name === x));
+  if (unknown.length) throw new Error(`--only: no design ${unknown.join(', ')} (designs: ${DESIGNS.map((d) => d.name).join(', ')})`);
   for (const d of DESIGNS.filter((x) => !args.only || args.only.includes(x.name))) {
     for (const target of args.targets) {
       try {
@@ -171,20 +210,38 @@ async function main() {
         res.push({ design: d, r });
         const t = r.report.total;
         const mem = t.memory ? ` logic + ${t.memory.areaUm2 ?? '?'} µm² memory macros (model; ${t.memory.romBits} ROM + ${t.memory.ramBits} RAM bits)` : '';
-        console.log(`${d.name} ${target}: ${t.xilinx ? `${t.xilinx.luts} LUT (${t.xilinx.lutMemory} as memory), ${t.xilinx.ffs} FF, ${t.xilinx.carry} CARRY4, ${t.xilinx.dsp} DSP, ${t.xilinx.bram18} BRAM18` : `${t.asic.areaUm2} µm²${mem}, ${t.asic.cells} cells`}; ${r.seconds ?? 0} s${r.cached ? ' (cached)' : ''}`);
+        console.log(`${d.name} ${target}: ${t.xilinx ? `${t.xilinx.luts} LUT (${t.xilinx.lutMemory} as memory), ${t.xilinx.ffs} FF, ${t.xilinx.carry} CARRY4, ${t.xilinx.dsp} DSP, ${t.xilinx.bram18} BRAM18` : `${t.asic.areaUm2} µm²${mem}, ${t.asic.cells} cells`}; ${r.seconds ?? 0} s${r.cpuSeconds !== undefined ? ` (${r.cpuSeconds} s CPU)` : ''}${r.cached ? ' (cached)' : ''}`);
       } catch (e) {
         console.log(`${d.name} ${target}: ${args.cached ? 'not synthesized' : 'FAILED'} ${e.message.split('\n')[0]}`);
         res.push({ design: d, error: e.message.split('\n')[0], target });
       }
     }
   }
+  const secs = ((performance.now() - t0) / 1000).toFixed(0);
+  for (const [id, model] of Object.entries(MODELS)) {
+    const mine = res.filter((x) => x.design.model === id);
+    if (!mine.length) continue;
+    const { block, text } = modelBlock(id, model, mine, args, secs);
+    if (args.docs && !args.only && mine.some((x) => x.r)) {
+      for (const f of ['docs/fpga-results.md', 'docs/asic-results.md']) replaceBlock(path.join(ROOT, f), model.markers, block);
+    }
+    console.log(text);
+  }
+  writeJson('bench/out/synth-designs.json', res.map((x) => ({ design: x.design.name, model: MODELS[x.design.model].label, ...(x.r ? { target: x.r.target, total: x.r.report.total, units: x.r.report.units, estimates: x.r.estimates, memoryBits: x.r.memoryBits, seconds: x.r.seconds, cpuSeconds: x.r.cpuSeconds } : { error: x.error }) })));
+  if (res.some((x) => x.error) && !args.cached) process.exitCode = 1;
+}
+
+/** One model's doc block (between its markers) and the tables printed for it, from its designs' results `res`. */
+function modelBlock(id, model, res, args, secs) {
+  const designs = DESIGNS.filter((d) => d.model === id);
   const get = (name, target) => res.find((x) => x.design.name === name && x.r?.target === target)?.r;
   const est = (r, k) => r?.estimates.find((e) => e.name === 'total')?.[k];
   const logic = (a) => a?.report.total.asic.areaUm2;
   const memory = (a) => a?.report.total.memory?.areaUm2;
   const total = (a) => (logic(a) === undefined ? undefined : logic(a) + (memory(a) ?? 0));
 
-  // Whole designs: estimate vs synthesis.
+  // Whole designs: estimate vs synthesis (Table 2 designs in order of bits).
+  const ordered = [...designs].sort((p, q) => (p.bits ?? Infinity) - (q.bits ?? Infinity));
   const fpga = [
     '| design | ROM / RAM bits | LUT synth | of which LUT as memory | FF | CARRY4 | BRAM18 | DSP | LUT est (FINN-R) | err | LUT fitted | err | wall s / CPU s (load) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -193,21 +250,27 @@ async function main() {
     '| design | µm² logic (synth, OSU 0.18 µm) | µm² memory macros (model) | µm² total | µm² scaled est (28→180 nm) | err vs total | µm² fitted est | err vs total | err vs logic | wall s / CPU s (load) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
-  for (const d of DESIGNS) {
+  for (const d of ordered) {
     const x = get(d.name, 'xilinx');
     const a = get(d.name, 'asic');
     const xt = x?.report.total.xilinx;
     const bits = (x ?? a)?.memoryBits;
-    if (x) fpga.push(`| fmnist-cnn ${d.name} | ${n(bits?.rom)} / ${n(bits?.ram)} | ${n(xt.luts)} | ${n(xt.lutMemory)} | ${n(xt.ffs)} | ${n(xt.carry)} | ${n(xt.bram18)} | ${xt.dsp} | ${n(est(x, 'luts'))} | ${err(est(x, 'luts'), xt.luts)} | ${n(est(x, 'lutsFitted'))} | ${err(est(x, 'lutsFitted'), xt.luts)} | ${times(x)} |`);
-    if (a) asic.push(`| fmnist-cnn ${d.name} | ${n(logic(a))} | ${n(memory(a))} | ${n(total(a))} | ${n(est(a, 'areaUm2'))} | ${err(est(a, 'areaUm2'), total(a))} | ${n(est(a, 'areaFittedUm2'))} | ${err(est(a, 'areaFittedUm2'), total(a))} | ${err(est(a, 'areaFittedUm2'), logic(a))} | ${times(a)} |`);
+    const label = `${model.label} ${d.name.replace(/^CNV-/, '')}`;
+    if (x) fpga.push(`| ${label} | ${n(bits?.rom)} / ${n(bits?.ram)} | ${n(xt.luts)} | ${n(xt.lutMemory)} | ${n(xt.ffs)} | ${n(xt.carry)} | ${n(xt.bram18)} | ${xt.dsp} | ${n(est(x, 'luts'))} | ${err(est(x, 'luts'), xt.luts)} | ${n(est(x, 'lutsFitted'))} | ${err(est(x, 'lutsFitted'), xt.luts)} | ${times(x)} |`);
+    if (a) asic.push(`| ${label} | ${n(logic(a))} | ${n(memory(a))} | ${n(total(a))} | ${n(est(a, 'areaUm2'))} | ${err(est(a, 'areaUm2'), total(a))} | ${n(est(a, 'areaFittedUm2'))} | ${err(est(a, 'areaFittedUm2'), total(a))} | ${err(est(a, 'areaFittedUm2'), logic(a))} | ${times(a)} |`);
   }
-  const perStage = stageTables(DESIGNS.filter((d) => d.bits === 1 || d.bits === 2).map((d) => ({ name: d.name, x: get(d.name, 'xilinx'), a: get(d.name, 'asic') })));
+  // per stage: the 1- and 2-bit designs (or, while neither is synthesized, the first one that is)
+  const have = (d) => get(d.name, 'xilinx') || get(d.name, 'asic');
+  let perDesigns = designs.filter((d) => (d.bits === 1 || d.bits === 2) && have(d));
+  if (!perDesigns.length) perDesigns = designs.filter(have).slice(0, 1);
+  perDesigns.sort((p, q) => p.bits - q.bits);
+  const perStage = stageTables(perDesigns.map((d) => ({ name: d.name, x: get(d.name, 'xilinx'), a: get(d.name, 'asic') })));
   const failed = res.filter((x) => x.error).map((x) => `${x.design.name} ${x.target}: ${x.error}`);
   const earlier = res.filter((x) => x.r?.earlier).map((x) => `${x.design.name} ${x.r.target} (${x.r.earlier}${x.r.commit ? `, commit ${x.r.commit}` : ''})`);
 
   // Table 2 on the whole design.
-  const t2 = DESIGNS.filter((d) => d.bits !== undefined).map((d) => ({ bits: d.bits, x: get(d.name, 'xilinx'), a: get(d.name, 'asic') }));
-  const b0 = t2[0];
+  const t2 = ordered.filter((d) => d.bits !== undefined).map((d) => ({ bits: d.bits, x: get(d.name, 'xilinx'), a: get(d.name, 'asic') }));
+  const b0 = t2.find((r) => r.bits === 1);
   const rel = (v, base) => (v === undefined || !base ? '' : (v / base).toFixed(2));
   const lut = (x) => x?.report.total.xilinx.luts;
   const bram = (x) => x?.report.total.xilinx.bram18;
@@ -218,7 +281,7 @@ async function main() {
       .filter((r) => r.x || r.a)
       .map(
         (r) =>
-          `| ${r.bits} | ${n(lut(r.x))} | ${rel(lut(r.x), lut(b0.x))} | ${n(bram(r.x))} | ${rel(bram(r.x), bram(b0.x))} | ${r.bits.toFixed(2)} | ${n(est(r.x, 'luts'))} | ${rel(est(r.x, 'luts'), est(b0.x, 'luts'))} | ${n(logic(r.a))} | ${rel(logic(r.a), logic(b0.a))} | ${n(total(r.a))} | ${rel(total(r.a), total(b0.a))} | ${(r.bits * r.bits).toFixed(2)} | ${n(est(r.a, 'areaUm2'))} | ${rel(est(r.a, 'areaUm2'), est(b0.a, 'areaUm2'))} |`,
+          `| ${r.bits} | ${n(lut(r.x))} | ${rel(lut(r.x), lut(b0?.x))} | ${n(bram(r.x))} | ${rel(bram(r.x), bram(b0?.x))} | ${r.bits.toFixed(2)} | ${n(est(r.x, 'luts'))} | ${rel(est(r.x, 'luts'), est(b0?.x, 'luts'))} | ${n(logic(r.a))} | ${rel(logic(r.a), logic(b0?.a))} | ${n(total(r.a))} | ${rel(total(r.a), total(b0?.a))} | ${(r.bits * r.bits).toFixed(2)} | ${n(est(r.a, 'areaUm2'))} | ${rel(est(r.a, 'areaUm2'), est(b0?.a, 'areaUm2'))} |`,
       ),
   ];
   // the same for the matrix-vector units alone (the stages whose hardware the weight bits change)
@@ -232,14 +295,18 @@ async function main() {
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...t2
       .filter((r) => r.x || r.a)
-      .map((r) => `| ${r.bits} | ${n(uLut(r.x))} | ${rel(uLut(r.x), uLut(b0.x))} | ${r.bits.toFixed(2)} | ${n(uEst(r.x))} | ${rel(uEst(r.x), uEst(b0.x))} | ${n(uLogic(r.a))} | ${rel(uLogic(r.a), uLogic(b0.a))} | ${n(uTotal(r.a))} | ${rel(uTotal(r.a), uTotal(b0.a))} | ${(r.bits * r.bits).toFixed(2)} |`),
+      .map((r) => `| ${r.bits} | ${n(uLut(r.x))} | ${rel(uLut(r.x), uLut(b0?.x))} | ${r.bits.toFixed(2)} | ${n(uEst(r.x))} | ${rel(uEst(r.x), uEst(b0?.x))} | ${n(uLogic(r.a))} | ${rel(uLogic(r.a), uLogic(b0?.a))} | ${n(uTotal(r.a))} | ${rel(uTotal(r.a), uTotal(b0?.a))} | ${(r.bits * r.bits).toFixed(2)} |`),
   ];
-  const secs = ((performance.now() - t0) / 1000).toFixed(0);
-  const folding = Object.entries(FOLDING.layers).map(([k, f]) => `${k} PE ${f.pe} SIMD ${f.simd}`).join(', ');
-  const model = res.find((x) => x.r?.report.macros?.model)?.r.report.macros.model;
-  const block = `<!-- SYNTH-DESIGNS:START (bench/synth-designs.mjs) -->
+  const folding = Object.entries(model.folding.layers).map(([k, f]) => `${k} PE ${f.pe} SIMD ${f.simd}`).join(', ');
+  const units = Object.keys(model.folding.layers);
+  const macroModel = res.find((x) => x.r?.report.macros?.model)?.r.report.macros.model;
+  const abcText =
+    args.abc === 'fast'
+      ? "`abc -fast` (abc's lighter script: the default one did not map the fmnist-cnn's fc unit in 31 min of CPU; on the calibration units -fast gives 1.43× the area of the default script, 1.37-1.52×, docs/synthesis.md#fast-abc-mapping; the unit calibration and its fitted estimate use the default)"
+      : 'abc (its default script)';
+  const block = `${model.markers[0]}
 
-The bundled Fashion-MNIST CNN, Verilog backend at the folding of the RTL simulation (${folding}), synthesized per instance (yosys \`synth_xilinx -flatten -noiopad\` / \`synth -flatten\` + ${args.abc === 'fast' ? '\`abc -fast\` (abc\'s lighter script: the default one did not map the fc unit in 31 min of CPU; on the calibration units -fast gives 1.43× the area of the default script, 1.37-1.52×, docs/synthesis.md#fast-abc-mapping; the unit calibration and its fitted estimate use the default)' : 'abc (its default script)'} to OSU 0.18 µm on each distinct module of the top's instances, out of context, counted per instance: docs/synthesis.md#per-instance-synthesis). Memories are synchronous-read ROMs (weights, masks, multipliers, thresholds, biases) and line-buffer RAMs: on the FPGA yosys maps them to block RAM (ROMs deeper than 64 words) or LUTs; on the ASIC they are black boxes (macros), priced by a per-bit model${model ? ` (${model.name}: ${model.basis}; ROM ${model.romUm2PerBit} µm²/bit, RAM ${model.ramUm2PerBit} µm²/bit)` : ''}, **not synthesized**: the logic column is yosys's, the memory column is the model's.
+${model.intro} (${folding}), synthesized per instance (yosys \`synth_xilinx -flatten -noiopad\` / \`synth -flatten\` + ${abcText} to OSU 0.18 µm on each distinct module of the top's instances, out of context, counted per instance: docs/synthesis.md#per-instance-synthesis). Memories are synchronous-read ROMs (weights, masks, multipliers, thresholds, biases) and line-buffer RAMs: on the FPGA yosys maps them to block RAM (ROMs deeper than 64 words) or LUTs; on the ASIC they are black boxes (macros), priced by a per-bit model${macroModel ? ` (${macroModel.name}: ${macroModel.basis}; ROM ${macroModel.romUm2PerBit} µm²/bit, RAM ${macroModel.ramUm2PerBit} µm²/bit)` : ''}, **not synthesized**: the logic column is yosys's, the memory column is the model's.
 
 FPGA (xc7):
 
@@ -249,29 +316,19 @@ ASIC (OSU 0.18 µm):
 
 ${asic.length > 2 ? asic.join('\n') : 'none synthesized'}
 
-${perStage}Table 2 on the synthesized whole design (W b A1, one bitwidth per output row, rows grouped on the PEs; same folding at every b):
+${perStage}Table 2 on the synthesized whole design (W b A1, one bitwidth per output row, rows grouped on the PEs; same folding at every b${b0 && (b0.x || b0.a) ? '' : '; the 1-bit design is not synthesized yet, so nothing is relative to it'}):
 
 ${t2Table.length > 2 ? t2Table.join('\n') : 'none synthesized'}
 
-The four matrix-vector units alone (c1, c2, c3, fc; their weight, mask and threshold memories in the last µm² column):
+The ${units.length} matrix-vector units alone (${units.join(', ')}; their weight, mask and threshold memories in the last µm² column):
 
 ${t2Units.length > 2 ? t2Units.join('\n') : 'none synthesized'}
 ${failed.length ? `\nNot synthesized: ${failed.join('; ')}.\n` : ''}${earlier.length ? `\nSynthesized from an earlier emitter output than the current one (the cache key is the text of every synthesized file): ${earlier.join('; ')}.\n` : ''}
 Generated by \`node bench/synth-designs.mjs${args.cached ? ' --cached' : ''}\` (${secs} s with the cache of bench/out/synth-cache). Times per design and target: wall seconds of its synthesis call, CPU seconds of yosys and abc in it (runs read from the cache of an earlier design cost nothing there), and the load average when it finished, on the shared 2-core machine.
 
-<!-- SYNTH-DESIGNS:END -->`;
-  if (args.docs && !args.only && res.some((x) => x.r)) {
-    for (const f of ['docs/fpga-results.md', 'docs/asic-results.md']) replaceBlock(path.join(ROOT, f), block);
-  }
-  writeJson('bench/out/synth-designs.json', res.map((x) => ({ design: x.design.name, ...(x.r ? { target: x.r.target, total: x.r.report.total, units: x.r.report.units, estimates: x.r.estimates, memoryBits: x.r.memoryBits, seconds: x.r.seconds } : { error: x.error }) })));
-  console.log(fpga.join('\n'));
-  console.log();
-  console.log(asic.join('\n'));
-  console.log();
-  console.log(t2Table.join('\n'));
-  console.log(t2Units.join('\n'));
-  console.log(perStage);
-  if (failed.length && !args.cached) process.exitCode = 1;
+${model.markers[1]}`;
+  const text = [fpga.join('\n'), '', asic.join('\n'), '', t2Table.join('\n'), t2Units.join('\n'), perStage].join('\n');
+  return { block, text };
 }
 
 /** "wall / CPU (load)" of a design's synthesis call. */
@@ -343,8 +400,7 @@ function stageTables(designs) {
   return out;
 }
 
-function replaceBlock(file, block) {
-  const [A, B] = ['<!-- SYNTH-DESIGNS:START (bench/synth-designs.mjs) -->', '<!-- SYNTH-DESIGNS:END -->'];
+function replaceBlock(file, [A, B], block) {
   let doc = fs.readFileSync(file, 'utf8');
   const a = doc.indexOf(A);
   const b = doc.indexOf(B);

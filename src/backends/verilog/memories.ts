@@ -1,11 +1,12 @@
 /**
  * The memories of the generated designs (hbnn_lib.v): a read-only memory with one synchronous
  * read port (`hbnn_rom`: the units' weights, masks, row multipliers, thresholds, codes and
- * biases, initialised by `$readmemh`) and a simple dual-port RAM (`hbnn_ram`: the line buffers
- * of the window and pooling stages). Both register the read data (`q <= mem[addr]` at each
- * clock), which is what FPGA block and distributed RAM and standard-cell SRAM/ROM macros have:
- * yosys's `synth_xilinx` maps them to RAMB18/RAMB36 or LUT memory, and the ASIC flow keeps
- * them as black boxes (macros) whose area a per-bit model prices (src/backends/synth/memory.ts).
+ * biases, initialised by `$readmemh`) and a simple dual-port RAM (`hbnn_ram`: the units' input
+ * buffers and the line buffers of the window and pooling stages). Both register the read data
+ * (`q <= mem[addr]` at each clock), which is what FPGA block and distributed RAM and
+ * standard-cell SRAM/ROM macros have: yosys's `synth_xilinx` maps them to RAMB18/RAMB36 or
+ * LUT memory, and the ASIC flow keeps them as black boxes (macros) whose area a per-bit model
+ * prices (src/backends/synth/memory.ts).
  *
  * Every memory of a design is listed as a `MemoryInstance` (kind, width, depth) beside the
  * Verilog, so that reports can count memory bits without reading the netlist.

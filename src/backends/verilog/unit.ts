@@ -5,8 +5,8 @@
  *
  * Schedule (FINN's MVAU): per input vector (a window of a convolution, or the vector of a
  * matvec) and row fold nf = 0..NF-1, column fold sf = 0..SF-1, one step per cycle. During
- * nf = 0 the SF input beats arrive (SIMD entries each) and are kept in `ibuf`; the other row
- * folds replay them. In each step every PE adds, per accumulator term, the lane sum of its
+ * nf = 0 the SF input beats arrive (SIMD entries each) and are kept in `ibuf` (an `hbnn_ram`
+ * of SF words read one step ahead; a register when SF = 1); the other row folds replay them. In each step every PE adds, per accumulator term, the lane sum of its
  * SIMD lanes of the tile (nf·SF + sf) to its accumulator; at sf = SF-1 it combines its row:
  * S' = Σ_t K_t·X_t (+ bias), then the threshold band's output code or the requantized value,
  * and the PE outputs leave as one beat of PE entries (valid/ready).
@@ -25,7 +25,7 @@ import { entryBits } from '../vivado-hls/design.js';
 import type { UnitStage } from '../vivado-hls/types.js';
 import type { BinaryWeight } from '../../bitir/types.js';
 import { clocked, clockedReset, clog2, indexBits, packHex, slit, slice, type Expr, type Item, type Module, type Stmt } from './ast.js';
-import { BLOCK_ROM_MIN_DEPTH, ROM_MODULE, type MemoryInstance } from './memories.js';
+import { BLOCK_ROM_MIN_DEPTH, RAM_MODULE, ROM_MODULE, type MemoryInstance } from './memories.js';
 import { streamPorts } from './modules.js';
 
 /** Width of the traced accumulators in the simulation checks (every IR accumulator fits). */
@@ -37,7 +37,7 @@ export interface UnitModule {
   files: Map<string, string>;
   /** Accumulator values per sample the check compares (T·MH·reps). */
   accPerSample: number;
-  /** Its ROMs (instance paths relative to the unit). */
+  /** Its ROMs and input-buffer RAM (instance paths relative to the unit). */
   memories: MemoryInstance[];
 }
 
@@ -226,16 +226,24 @@ export function unitModule(u: UnitStage): UnitModule {
   // ---- control -----------------------------------------------------------------------
   c('control: row fold nf, column fold sf, tile = nf·SF + sf, input vector px of REPS');
   items.push(reg('nf', indexBits(nf)), reg('sf', indexBits(sf)), reg('tile', indexBits(nf * sf)), reg('px', indexBits(u.reps)));
-  if (!vv) items.push(reg('ibuf', 'SIMD * IEB', 'SF'));
+  // The input buffer (matrix-vector, SF > 1) is a one-write, one-read `hbnn_ram` of SF words
+  // (LUT or block RAM on the FPGA, a RAM macro on the ASIC) read one step ahead like the ROMs:
+  // `sf_rd` is the column fold after this cycle, so its registered word is ibuf[sf] during the
+  // replay. A word is never read in the cycle it is written (the write is at sf, the read at the
+  // next fold, which differs when SF > 1). With SF = 1 the buffer is one register.
+  const ibufRam = !vv && sf > 1;
+  if (!vv && !ibufRam) items.push(reg('ibuf', 'SIMD * IEB'));
+  if (ibufRam) items.push(wire('ibuf_q', 'SIMD * IEB', undefined));
   items.push(wire('first', 1, vv ? "1'b1" : 'nf == 0'));
   items.push(wire('last', 1, `sf == ${sf - 1}`));
   items.push(wire('out_free', 1, '!out_valid || out_ready'));
   items.push(wire('step', 1, '(first ? in_valid : 1\'b1) && (!last || out_free)'));
   items.push({ kind: 'assign', lhs: 'in_ready', rhs: 'first && (!last || out_free)' });
-  items.push(vv ? wire('chunk', 'PE * SIMD * IEB', 'in_data') : wire('chunk', 'SIMD * IEB', 'first ? in_data : ibuf[sf]'));
+  items.push(vv ? wire('chunk', 'PE * SIMD * IEB', 'in_data') : wire('chunk', 'SIMD * IEB', `first ? in_data : ${ibufRam ? 'ibuf_q' : 'ibuf'}`));
   items.push(wire('first_tile', 1, 'sf == 0'));
-  items.push({ kind: 'comment', text: 'the tile and row fold after this cycle: the memories read there' });
+  items.push({ kind: 'comment', text: `the ${ibufRam ? 'column fold, ' : ''}tile and row fold after this cycle: the memories read there` });
   items.push(wire('wrap', 1, `last && nf == ${nf - 1}`));
+  if (ibufRam) items.push(wire('sf_rd', indexBits(sf), `rst || (step && last) ? 0 : step ? sf + 1 : sf`));
   items.push(wire('tile_rd', indexBits(nf * sf), `rst || (step && wrap) ? 0 : step ? tile + 1 : tile`));
   items.push(wire('nf_rd', indexBits(nf), `rst || (step && wrap) ? 0 : step && last ? nf + 1 : nf`));
   items.push(clockedReset(
@@ -265,8 +273,30 @@ export function unitModule(u: UnitStage): UnitModule {
       },
     ],
   ));
-  if (!vv) items.push(clocked([{ kind: 'if', cond: 'step && first', then: [set('ibuf[sf]', 'in_data')] }]));
+  if (!vv && !ibufRam) items.push(clocked([{ kind: 'if', cond: 'step && first', then: [set('ibuf', 'in_data')] }]));
   items.push({ kind: 'blank' });
+  if (ibufRam) {
+    items.push({ kind: 'comment', text: 'input buffer: the SF beats of the first row fold (word sf), replayed in the other row folds' });
+    items.push({
+      kind: 'instance',
+      module: RAM_MODULE,
+      name: 'ibuf',
+      params: [
+        ['W', 'SIMD * IEB'],
+        ['D', 'SF'],
+        ['AB', String(indexBits(sf))],
+      ],
+      ports: [
+        ['clk', 'clk'],
+        ['we', 'step && first'],
+        ['waddr', 'sf'],
+        ['wdata', 'in_data'],
+        ['raddr', 'sf_rd'],
+        ['q', 'ibuf_q'],
+      ],
+    });
+    memories.push({ path: 'ibuf', kind: 'ram', width: u.simd * ieb, depth: sf });
+  }
   items.push(...memItems);
   items.push({ kind: 'blank' });
 

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { emitUnitDesign, type UnitConfig } from '../../../src/backends/verilog/index.js';
+import { emitUnitDesign, unitModule, type UnitConfig } from '../../../src/backends/verilog/index.js';
 import { ErrorCodes } from '../../../src/errors.js';
 import { expectHbnnError } from '../../helpers/build.js';
 import { tempDir } from '../vivado-hls/helpers.js';
@@ -40,6 +40,24 @@ describe('verilog emitUnitDesign', () => {
       // plane guards: a row bit map with PE > 1 leaves some PEs without the upper planes
       if (c.bitMap === 'row' && c.weightPlanes > 1) expect(v).toMatch(/localparam HAS_W\d = /);
     });
+  });
+
+  it('the input buffer is an hbnn_ram of SF words read one column fold ahead (a register when SF = 1)', () => {
+    for (const c of CONFIGS) {
+      const d = emitUnitDesign(c);
+      const sf = d.unit.mw / d.unit.simd;
+      const ieb = d.unit.in.entry.kind === 'binary' ? 2 * d.unit.in.entry.planes : d.unit.in.entry.bits;
+      expect(sf).toBeGreaterThan(1);
+      const m = unitModule(d.unit);
+      expect(m.memories.filter((x) => x.kind === 'ram')).toEqual([{ path: 'ibuf', kind: 'ram', width: d.unit.simd * ieb, depth: sf }]);
+      const v = d.files.get(`${d.top}.v`)!;
+      expect(v).toMatch(/hbnn_ram #\([\s\S]*?\) ibuf \(/);
+      expect(v).toContain('.raddr(sf_rd)');
+      expect(v).not.toMatch(/ibuf\[sf\]/);
+    }
+    const one = emitUnitDesign({ kind: 'matvec', inputs: 16, outputs: 8, pe: 2, simd: 16, weightPlanes: 1, activationPlanes: 1, outputPlanes: 1 });
+    expect(unitModule(one.unit).memories.filter((x) => x.kind === 'ram')).toEqual([]);
+    expect(one.files.get(`${one.top}.v`)!).toMatch(/reg \[[^\]]*\] ibuf;/);
   });
 
   it('a seed changes the weights; bad geometry is an invalid-option error', async () => {
