@@ -14,7 +14,7 @@ import { entryBits } from '../vivado-hls/design.js';
 import { computeVectors, syntheticSamples } from '../vivado-hls/vectors.js';
 import { foldingJson } from '../vivado-hls/folding.js';
 import { stageCycles } from '../vivado-hls/estimate.js';
-import type { HlsStage, StageOperand, StreamInfo, UnitStage } from '../vivado-hls/types.js';
+import type { AvgPoolStage, HlsStage, StageOperand, StreamInfo, UnitStage } from '../vivado-hls/types.js';
 import { signedBits } from '../vivado-hls/emit/cpp.js';
 import { clocked, clog2, hexWord, packHex, printFile, slit, type Item, type Module, type Port, type Stmt } from './ast.js';
 import { libraryModules } from './modules.js';
@@ -198,6 +198,9 @@ function alignedBits(x: StreamInfo, o: StageOperand): number {
   return entryBits(x.entry) - o.shift + (o.shift > 0 ? 1 : 0);
 }
 
+/** The average pool's input as an operand aligned to its output's frac. */
+const avgPoolOperand = (s: AvgPoolStage): StageOperand => ({ shift: s.alignShift, ...(s.table ? { table: s.table } : {}) });
+
 /**
  * Where an add/concat/average-pool input is read: through a FIFO of its depth when the stream
  * has one (`StreamInfo.depth` > 2), then `hbnn_align` to the output's frac, `oeb` bits.
@@ -303,7 +306,7 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item[] {
       return inst('hbnn_maxpool', [...geometry(s), ['BINARY', binary ? '1' : '0'], ['RANK', rank]], connect(s.in, s.out));
     }
     case 'avgpool': {
-      const operand: StageOperand = { shift: s.alignShift, ...(s.table ? { table: s.table } : {}) };
+      const operand = avgPoolOperand(s);
       const aeb = alignedBits(s.in, operand);
       const a = alignedInput(s, s.in, operand, aeb, 0);
       const oeb = entryBits(s.out.entry);
@@ -385,9 +388,10 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item[] {
         return ends(x, '_beat');
       });
       const counts = s.ins.map((x) => (s.out.layout.kind === 'hwc' ? (x.layout as { c: number }).c / g : x.entries / g));
+      const cb = clog2(Math.max(...counts));
       return [
         ...items,
-        ...inst('hbnn_concat', [['N', String(s.ins.length)], ['EB', String(oeb)], ['BEAT', String(g)], ['COUNTS', packedParam(counts, 32)]], link(joined(nets), ends(s.out))),
+        ...inst('hbnn_concat', [['N', String(s.ins.length)], ['EB', String(oeb)], ['BEAT', String(g)], ['CB', String(cb)], ['COUNTS', packedParam(counts, cb)]], link(joined(nets), ends(s.out))),
       ];
     }
     default:
@@ -655,16 +659,18 @@ export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}
   return { ...plan, files, top: TOP_MODULE, sources, units, memories, stages, testSamples: count, accSamples: accCount };
 }
 
-/** The line buffers of the window and pooling stages (hbnn_lib.v lineBufferItems: ROWS = the power of two ≥ SPAN + SH rows of W pixels of C entries). */
+/** The line buffers of the window and pooling stages (hbnn_lib.v pixelLineBufferItems: ROWS = the power of two ≥ SPAN + SH rows of W pixels of C entries). */
 function lineBuffers(plan: VivadoHlsPlan): MemoryInstance[] {
   const out: MemoryInstance[] = [];
   for (const s of plan.design.stages) {
-    // hbnn_swu and hbnn_maxpool (the grouped window and the average pool keep their own line memory)
-    if ((s.kind !== 'window' || s.grouped) && s.kind !== 'maxpool') continue;
+    // hbnn_swu, hbnn_swu_grouped, hbnn_maxpool and hbnn_avgpool (a global average pool has none)
+    if (s.kind !== 'window' && s.kind !== 'maxpool' && (s.kind !== 'avgpool' || s.global)) continue;
     const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
     let rows = 1;
     while (rows < span + s.strides[0]) rows *= 2;
-    out.push({ path: `u_${s.name}.line`, kind: 'ram', width: s.channels * entryBits(s.in.entry), depth: rows * s.width });
+    // The average pool buffers its aligned entries (hbnn_align before it).
+    const eb = s.kind === 'avgpool' ? alignedBits(s.in, avgPoolOperand(s)) : entryBits(s.in.entry);
+    out.push({ path: `u_${s.name}.line`, kind: 'ram', width: s.channels * eb, depth: rows * s.width });
   }
   return out;
 }

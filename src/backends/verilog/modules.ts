@@ -147,7 +147,8 @@ export const GEOMETRY = [
 ];
 
 /**
- * The line buffer and schedule of the window and pooling stages (as the HLS code): read input
+ * The line buffer and schedule of the window and pooling stages (hbnn_swu, hbnn_maxpool,
+ * hbnn_avgpool, hbnn_swu_grouped; as the HLS code): read input
  * row iy (W pixel beats, one per cycle) into a ring of ROWS ≥ SPAN + SH rows (a power of two,
  * so that the ring row is the low bits of the row index), then emit every output row y whose
  * last input row min(y·SH − PT + SPAN − 1, H − 1) has arrived; after row H − 1, the next sample.
@@ -158,7 +159,7 @@ export const GEOMETRY = [
  * beats counted by that counter up to `last`, each sent beat running `shift`; else one beat);
  * after the last pixel of the row, CHECK (y + 1). `start`: run as LOAD begins.
  */
-function pixelLineBufferItems(o: { take: Stmt[]; start?: Stmt[]; beats?: { counter: string; last: string; shift: Stmt[] } }): Item[] {
+export function pixelLineBufferItems(o: { take: Stmt[]; start?: Stmt[]; beats?: { counter: string; last: string; shift: Stmt[] } }): Item[] {
   const toLoad = (more: Stmt[]): Stmt[] => [...more, set('a', '0'), set('b', '0'), set('j', '0'), set('state', 'LOAD')];
   const nextPixel: Stmt = { kind: 'if', cond: 'ox == OW - 1', then: [set('y', 'y + 1'), set('state', 'CHECK')], else: toLoad([set('ox', 'ox + 1')]) };
   const beats = o.beats;
@@ -174,16 +175,17 @@ function pixelLineBufferItems(o: { take: Stmt[]; start?: Stmt[]; beats?: { count
     lp('LOAD', '2'),
     lp('SEND', '3'),
     net('reg', 'state', 2),
-    net('integer', 'x', undefined, { comment: 'read position: pixel x of input row iy' }),
-    net('integer', 'iy'),
-    net('integer', 'y', undefined, { comment: 'emit position: output row y, column ox' }),
-    net('integer', 'ox'),
-    net('integer', 'last_row'),
-    net('integer', 'a', undefined, { comment: 'window position (a, b) read next, j positions read so far' }),
-    net('integer', 'b'),
-    net('integer', 'j'),
-    net('integer', 'wy'),
-    net('integer', 'wx'),
+    lp('XYB', '$clog2((H > W ? H : W) + (OH > OW ? OH : OW) * (SH > SW ? SH : SW) + KH * DH + KW * DW + KH * KW + 1) + 1', 'signed bits of the positions and counters below'),
+    net('reg', 'x', 'XYB', { signed: true, comment: 'read position: pixel x of input row iy' }),
+    net('reg', 'iy', 'XYB', { signed: true }),
+    net('reg', 'y', 'XYB', { signed: true, comment: 'emit position: output row y, column ox' }),
+    net('reg', 'ox', 'XYB', { signed: true }),
+    net('reg', 'last_row', 'XYB', { signed: true }),
+    net('reg', 'a', 'XYB', { signed: true, comment: 'window position (a, b) read next, j positions read so far' }),
+    net('reg', 'b', 'XYB', { signed: true }),
+    net('reg', 'j', 'XYB', { signed: true }),
+    net('reg', 'wy', 'XYB', { signed: true, comment: 'input position of (a, b) (negative in the padding)' }),
+    net('reg', 'wx', 'XYB', { signed: true }),
     net('reg', 'in_image', undefined, { comment: 'position (a, b) lies inside the image' }),
     net('reg', 'inside_q', undefined, { comment: 'the pixel read last cycle lies inside the image' }),
     net('reg', 'waddr', 'LA'),
@@ -266,97 +268,6 @@ function pixelLineBufferItems(o: { take: Stmt[]; start?: Stmt[]; beats?: { count
 }
 
 /**
- * The earlier line buffer of the window-shaped stages of ops.ts (average pooling, grouped
- * windows; hbnn_swu and hbnn_maxpool use pixelLineBufferItems above): as the HLS code, read input
- * row iy (W pixel beats) into a ring of SPAN + SH rows, then emit every output row y whose
- * last input row min(y·SH − PT + SPAN − 1, H − 1) has arrived; after row H − 1, the next sample.
- * Emitting an output pixel (y, ox) is LOAD (`load`: fill the output register from the line
- * buffer in one cycle) then SEND (out_valid; `beats`: the register leaves in beats counted by
- * that counter up to `last`, else as one beat); after the last pixel of the row, CHECK (y + 1).
- */
-export function lineBufferItems(load: Stmt[], beats?: { counter: string; last: string }): Item[] {
-  const nextPixel: Stmt = { kind: 'if', cond: 'ox == OW - 1', then: [set('y', 'y + 1'), set('state', 'CHECK')], else: [set('ox', 'ox + 1'), set('state', 'LOAD')] };
-  const sent: Stmt = beats ? { kind: 'if', cond: `${beats.counter} == ${beats.last}`, then: [nextPixel], else: [set(beats.counter, `${beats.counter} + 1`)] } : nextPixel;
-  return [
-    lp('SPAN', '(KH - 1) * DH + 1', 'input rows a window covers'),
-    lp('ROWS', 'SPAN + SH', 'rows in the ring buffer'),
-    lp('READ', '0'),
-    lp('CHECK', '1'),
-    lp('LOAD', '2'),
-    lp('SEND', '3'),
-    net('reg', 'line', 'C * EB', { depth: 'ROWS * W' }),
-    net('reg', 'state', 2),
-    net('integer', 'x', undefined, { comment: 'read position: pixel x of input row iy' }),
-    net('integer', 'iy'),
-    net('integer', 'y', undefined, { comment: 'emit position: output row y, column ox' }),
-    net('integer', 'ox'),
-    net('integer', 'last_row'),
-    {
-      kind: 'always',
-      edge: '*',
-      body: [set('last_row', 'y * SH - PT + SPAN - 1', true), { kind: 'if', cond: 'last_row > H - 1', then: [set('last_row', 'H - 1', true)] }],
-    },
-    { kind: 'assign', lhs: 'in_ready', rhs: 'state == READ' },
-    clockedReset(
-      [set('state', 'READ'), set('x', '0'), set('iy', '0'), set('y', '0'), set('ox', '0')],
-      [
-        {
-          kind: 'case',
-          expr: 'state',
-          arms: [
-            {
-              match: ['READ'],
-              body: [
-                {
-                  kind: 'if',
-                  cond: 'in_valid',
-                  then: [set('line[(iy % ROWS) * W + x]', 'in_data'), { kind: 'if', cond: 'x == W - 1', then: [set('x', '0'), set('state', 'CHECK')], else: [set('x', 'x + 1')] }],
-                },
-              ],
-            },
-            {
-              match: ['CHECK'],
-              body: [
-                {
-                  kind: 'if',
-                  cond: 'y < OH && last_row <= iy',
-                  then: [set('ox', '0'), set('state', 'LOAD')],
-                  else: [{ kind: 'if', cond: 'iy == H - 1', then: [set('iy', '0'), set('y', '0'), set('state', 'READ')], else: [set('iy', 'iy + 1'), set('state', 'READ')] }],
-                },
-              ],
-            },
-            { match: ['LOAD'], body: [...load, ...(beats ? [set(beats.counter, '0')] : []), set('state', 'SEND')] },
-            { match: ['SEND'], body: [{ kind: 'if', cond: 'out_ready', then: [sent] }] },
-          ],
-        },
-      ],
-    ),
-    { kind: 'assign', lhs: 'out_valid', rhs: 'state == SEND' },
-  ];
-}
-
-/** The window positions of output pixel (y, ox): `inside` statements for an input pixel at (wy, wx), `outside` for padding. */
-export function windowLoop(inside: Stmt[], outside: Stmt[]): Stmt {
-  return {
-    kind: 'for',
-    index: 'a',
-    from: '0',
-    to: 'KH',
-    body: [
-      {
-        kind: 'for',
-        index: 'b',
-        from: '0',
-        to: 'KW',
-        body: [set('wy', 'y * SH - PT + a * DH', true), set('wx', 'ox * SW - PL + b * DW', true), { kind: 'if', cond: 'wy >= 0 && wy < H && wx >= 0 && wx < W', then: inside, ...(outside.length ? { else: outside } : {}) }],
-      },
-    ],
-  };
-}
-
-export const WINDOW_LOCALS: Item[] = [net('integer', 'a'), net('integer', 'b'), net('integer', 'wy'), net('integer', 'wx')];
-
-/**
  * Sliding window of a convolution: per output pixel, the window (kh, kw, c) (padding reads
  * entry 0) is gathered one position per cycle into the shift register `win` (LOAD; position
  * a·KW + b ends at bits (a·KW + b)·C·EB), then sent in beats of SIMD entries (SEND), `win`
@@ -373,7 +284,8 @@ export function windowModule(): Module {
       lp('BEATS', 'MW / SIMD'),
       net('reg', 'win', 'MW * EB'),
       net('reg', 'nwin', 'MW * EB', { comment: 'blocking temporary' }),
-      net('integer', 'k', undefined, { comment: 'beat of the window being sent' }),
+      lp('KB', 'BEATS > 1 ? $clog2(BEATS) : 1'),
+      net('reg', 'k', 'KB', { comment: 'beat of the window being sent' }),
       ...pixelLineBufferItems({
         take: [set('nwin', 'win >> (C * EB)', true), set('nwin[(KK - 1) * C * EB +: C * EB]', "inside_q ? pix : {C * EB{1'b0}}", true), set('win', 'nwin')],
         beats: { counter: 'k', last: 'BEATS - 1', shift: [set('win', 'win >> (SIMD * EB)')] },

@@ -18,7 +18,7 @@
  * - `hbnn_clip`, `hbnn_leakyrelu`: Clip and LeakyRelu on fixed-point entries.
  */
 import { clocked, clockedReset, type Item, type Module, type Stmt } from './ast.js';
-import { elementwise, GEOMETRY, lineBufferItems, lp, net, set, streamPorts, WINDOW_LOCALS, windowLoop } from './modules.js';
+import { elementwise, GEOMETRY, lp, net, pixelLineBufferItems, set, streamPorts } from './modules.js';
 
 /** The clamp of the 64-bit signed `wide` to OEB bits, written to `target` (HI/LO: `clampParams`). */
 const clampTo = (target: string, value = 'wide'): Stmt => set(target, `${value} > HI ? HI : ${value} < LO ? LO : ${value}`, true);
@@ -37,10 +37,12 @@ export function fifoModule(): Module {
     ],
     ports: streamPorts('W', 'W'),
     items: [
+      lp('AB', 'DEPTH > 1 ? $clog2(DEPTH) : 1', 'slot index bits'),
+      lp('NB', '$clog2(DEPTH + 1)', 'beat count bits'),
       net('reg', 'mem', 'W', { depth: 'DEPTH' }),
-      net('integer', 'head', undefined, { comment: 'next beat to leave' }),
-      net('integer', 'tail', undefined, { comment: 'next free slot' }),
-      net('integer', 'count', undefined, { comment: 'beats held' }),
+      net('reg', 'head', 'AB', { comment: 'next beat to leave' }),
+      net('reg', 'tail', 'AB', { comment: 'next free slot' }),
+      net('reg', 'count', 'NB', { comment: 'beats held' }),
       net('wire', 'push', 1, { value: 'in_valid && in_ready' }),
       net('wire', 'pop', 1, { value: 'out_valid && out_ready' }),
       { kind: 'assign', lhs: 'in_ready', rhs: 'count < DEPTH' },
@@ -78,7 +80,7 @@ export function dupModule(): Module {
   };
 }
 
-/** An operand aligned to the output's frac (docs/bit-ir.md, `Operand`), clamped to OEB bits. */
+/** An operand aligned to the output's frac (docs/bit-ir.md, `Operand`), clamped to OEB bits where its VB bits do not fit. */
 export function alignModule(): Module {
   return elementwise(
     'hbnn_align',
@@ -96,9 +98,10 @@ export function alignModule(): Module {
         then: [set('wide', '$signed(TABLE[in_data[e * IEB +: IEB] * TEB +: TEB])', true)],
         else: [{ kind: 'if', cond: 'SHIFT > 0', then: [set('wide', `(q + ${ROUND}) >>> SHIFT`, true)], else: [set('wide', 'q', true)] }],
       },
-      clampTo('mapped[e * OEB +: OEB]'),
+      // Aligned values of at most OEB signed bits need no clamp (an add's inputs, sized so).
+      { kind: 'if', cond: 'VB > OEB', then: [clampTo('mapped[e * OEB +: OEB]')], else: [set('mapped[e * OEB +: OEB]', 'wide[OEB-1:0]', true)] },
     ],
-    [net('reg', 'wide', 64, { signed: true }), ...clampParams()],
+    [net('reg', 'wide', 64, { signed: true }), ...clampParams(), lp('VB', 'BINARY ? TEB : IEB - SHIFT + (SHIFT > 0 ? 1 : 0)', 'signed bits of an aligned value')],
   );
 }
 
@@ -144,7 +147,11 @@ export function addModule(): Module {
   };
 }
 
-/** Concat: COUNTS[i] beats of input i in turn (per pixel of an image; per sample of vectors). */
+/**
+ * Concat: COUNTS[i] beats of input i in turn (per pixel of an image; per sample of vectors).
+ * The input whose turn it is (`sel`, SB bits) selects valid, data and its count by a
+ * multiplexer over the N inputs at constant indices; the beat counter has CB bits.
+ */
 export function concatModule(): Module {
   return {
     name: 'hbnn_concat',
@@ -153,24 +160,36 @@ export function concatModule(): Module {
       { name: 'N', value: '2', comment: 'inputs' },
       { name: 'EB', value: '8', comment: 'bits per entry' },
       { name: 'BEAT', value: '1', comment: 'entries per beat' },
-      { name: 'COUNTS', value: "64'd0", comment: 'beats per turn of input i at bits 32·i (32 bits each)' },
+      { name: 'CB', value: '8', comment: 'bits per count' },
+      { name: 'COUNTS', value: "16'd0", comment: 'beats per turn of input i at bits CB·i' },
     ],
-    ports: streamPorts('N * BEAT * EB', 'BEAT * EB', { inputs: 'N', inComment: 'input i at bits i·BEAT·EB' }),
+    ports: streamPorts('N * BEAT * EB', 'BEAT * EB', { inputs: 'N', inComment: 'input i at bits i·BEAT·EB', outReg: true }),
     items: [
-      net('integer', 'sel', undefined, { comment: 'the input whose turn it is' }),
-      net('integer', 'cnt', undefined, { comment: 'beats of its turn taken' }),
-      { kind: 'assign', lhs: 'out_valid', rhs: 'in_valid[sel]' },
-      { kind: 'assign', lhs: 'out_data', rhs: 'in_data[sel * BEAT * EB +: BEAT * EB]' },
+      lp('SB', 'N > 1 ? $clog2(N) : 1', 'input index bits'),
+      net('reg', 'sel', 'SB', { comment: 'the input whose turn it is' }),
+      net('reg', 'cnt', 'CB', { comment: 'beats of its turn taken' }),
+      net('reg', 'last', 1, { comment: 'the beat ends the turn' }),
+      net('integer', 'i'),
+      {
+        kind: 'always',
+        edge: '*',
+        body: [
+          set('out_valid', "1'b0", true),
+          set('out_data', '0', true),
+          set('last', "1'b0", true),
+          {
+            kind: 'for',
+            index: 'i',
+            from: '0',
+            to: 'N',
+            body: [{ kind: 'if', cond: 'sel == i', then: [set('out_valid', 'in_valid[i]', true), set('out_data', 'in_data[i * BEAT * EB +: BEAT * EB]', true), set('last', 'cnt == COUNTS[i * CB +: CB] - 1', true)] }],
+          },
+        ],
+      },
       { kind: 'assign', lhs: 'in_ready', rhs: "out_ready ? {{(N - 1){1'b0}}, 1'b1} << sel : {N{1'b0}}" },
       clockedReset(
         [set('sel', '0'), set('cnt', '0')],
-        [
-          {
-            kind: 'if',
-            cond: 'out_valid && out_ready',
-            then: [{ kind: 'if', cond: 'cnt == COUNTS[sel * 32 +: 32] - 1', then: [set('cnt', '0'), set('sel', 'sel == N - 1 ? 0 : sel + 1')], else: [set('cnt', 'cnt + 1')] }],
-          },
-        ],
+        [{ kind: 'if', cond: 'out_valid && out_ready', then: [{ kind: 'if', cond: 'last', then: [set('cnt', '0'), set('sel', 'sel == N - 1 ? 0 : sel + 1')], else: [set('cnt', 'cnt + 1')] }] }],
       ),
     ],
   };
@@ -181,8 +200,20 @@ function averageStmts(sum: string, mult: string, target: string): Stmt[] {
   return [set('prod', `${sum} * ${mult} + ${ROUND}`, true), set('wide', 'prod >>> SHIFT', true), clampTo(target)];
 }
 
-/** Global average pooling: a streaming accumulator per channel, BEAT channels per cycle in and out. */
+/**
+ * Global average pooling: a streaming accumulator per channel, BEAT channels per cycle in and
+ * out. The C accumulators are a ring of FOLDS words of BEAT accumulators that turns one word
+ * per beat (a shift register): the word of the current channel fold is always the low one
+ * (`acc[BEAT·AB-1:0]`), so the adders and the averages read fixed bits and no channel index
+ * is decoded (an indexed `acc[(cf·BEAT + e)·AB +: AB]` is a write decoder and a read
+ * multiplexer over every accumulator).
+ */
 export function gapModule(): Module {
+  const WORD = 'BEAT * AB';
+  // Reading, the ring turns by one word, the current fold's new sums entering at the top (the
+  // fold read last); emitting, the averaged word leaves (the next sample's first pixel starts from 0).
+
+  const turn: Stmt[] = [set('ring', `acc >> (${WORD})`, true), set(`ring[(FOLDS - 1) * ${WORD} +: ${WORD}]`, 'sums', true), set('acc', 'ring')];
   return {
     name: 'hbnn_gap',
     comment: [
@@ -203,12 +234,16 @@ export function gapModule(): Module {
     ports: streamPorts('BEAT * EB', 'BEAT * OEB'),
     items: [
       lp('FOLDS', 'C / BEAT', 'beats per pixel'),
+      lp('FB', 'FOLDS > 1 ? $clog2(FOLDS) : 1', 'channel fold counter bits'),
+      lp('XB', 'PIX > 1 ? $clog2(PIX) : 1', 'pixel counter bits'),
       lp('READ', '0'),
       lp('EMIT', '1'),
       net('reg', 'state', 1),
-      net('integer', 'p', undefined, { comment: 'pixel being read' }),
-      net('integer', 'cf', undefined, { comment: 'channel fold (beat) of the pixel / of the averages' }),
-      net('reg', 'acc', 'C * AB', { comment: 'channel c at bits c·AB' }),
+      net('reg', 'p', 'XB', { comment: 'pixel being read' }),
+      net('reg', 'cf', 'FB', { comment: 'channel fold (beat) of the pixel / of the averages' }),
+      net('reg', 'acc', 'C * AB', { comment: 'ring of FOLDS words: the current fold in the low word, channel cf·BEAT + e at bits e·AB' }),
+      net('reg', 'ring', 'C * AB', { comment: 'blocking temporary: acc turned by one word' }),
+      net('reg', 'sums', `${WORD}`, { comment: 'the current fold plus the beat' }),
       net('reg', 'prod', 'PB', { signed: true }),
       net('reg', 'wide', 64, { signed: true }),
       net('reg', 'avg', 'BEAT * OEB'),
@@ -216,6 +251,11 @@ export function gapModule(): Module {
       net('integer', 'e'),
       { kind: 'assign', lhs: 'in_ready', rhs: 'state == READ' },
       { kind: 'assign', lhs: 'out_valid', rhs: 'state == EMIT' },
+      {
+        kind: 'always',
+        edge: '*',
+        body: [{ kind: 'for', index: 'e', from: '0', to: 'BEAT', body: [set('sums[e * AB +: AB]', '(p == 0 ? 0 : $signed(acc[e * AB +: AB])) + $signed(in_data[e * EB +: EB])', true)] }],
+      },
       clockedReset(
         [set('state', 'READ'), set('p', '0'), set('cf', '0')],
         [
@@ -227,13 +267,7 @@ export function gapModule(): Module {
                 kind: 'if',
                 cond: 'in_valid',
                 then: [
-                  {
-                    kind: 'for',
-                    index: 'e',
-                    from: '0',
-                    to: 'BEAT',
-                    body: [set('acc[(cf * BEAT + e) * AB +: AB]', '(p == 0 ? 0 : $signed(acc[(cf * BEAT + e) * AB +: AB])) + $signed(in_data[e * EB +: EB])')],
-                  },
+                  ...turn,
                   {
                     kind: 'if',
                     cond: 'cf == FOLDS - 1',
@@ -243,14 +277,20 @@ export function gapModule(): Module {
                 ],
               },
             ],
-            else: [{ kind: 'if', cond: 'out_ready', then: [{ kind: 'if', cond: 'cf == FOLDS - 1', then: [set('cf', '0'), set('state', 'READ')], else: [set('cf', 'cf + 1')] }] }],
+            else: [
+              {
+                kind: 'if',
+                cond: 'out_ready',
+                then: [set('acc', `acc >> (${WORD})`), { kind: 'if', cond: 'cf == FOLDS - 1', then: [set('cf', '0'), set('state', 'READ')], else: [set('cf', 'cf + 1')] }],
+              },
+            ],
           },
         ],
       ),
       {
         kind: 'always',
         edge: '*',
-        body: [{ kind: 'for', index: 'e', from: '0', to: 'BEAT', body: averageStmts('$signed(acc[(cf * BEAT + e) * AB +: AB])', 'MULT', 'avg[e * OEB +: OEB]') }],
+        body: [{ kind: 'for', index: 'e', from: '0', to: 'BEAT', body: averageStmts('$signed(acc[e * AB +: AB])', 'MULT', 'avg[e * OEB +: OEB]') }],
       },
       { kind: 'assign', lhs: 'out_data', rhs: 'avg' },
     ],
@@ -258,23 +298,14 @@ export function gapModule(): Module {
 }
 
 /**
- * Windowed average pooling on the window stages' line buffer: per output pixel (LOAD) the sum
- * of each channel's aligned entries inside the window (padding adds 0) and the pixel's
- * multiplier; then C/OBEAT beats of clamp((Σ·m + 2^(SHIFT−1)) >>> SHIFT) (SEND).
+ * Windowed average pooling on the window stages' line buffer (`pixelLineBufferItems`: one pixel
+ * per cycle from a one-port RAM): per output pixel (LOAD) each channel's aligned entries inside
+ * the window (padding adds 0) summed into `sums`; then C/OBEAT beats of
+ * clamp((Σ·m + 2^(SHIFT−1)) >>> SHIFT) (SEND), `sums` shifting down one beat per beat sent, m
+ * the output pixel's multiplier, selected from MULTS by a constant-indexed multiplexer over the
+ * pixels (a LUT ROM) addressed by a counter of PXB bits.
  */
 export function avgPoolModule(): Module {
-  const load: Stmt[] = [
-    set('sums', '0', true),
-    windowLoop(
-      [
-        set('pix', 'line[(wy % ROWS) * W + wx]', true),
-        { kind: 'for', index: 'ch', from: '0', to: 'C', body: [set('sums[ch * AB +: AB]', '$signed(sums[ch * AB +: AB]) + $signed(pix[ch * EB +: EB])', true)] },
-      ],
-      [],
-    ),
-    set('window_sums', 'sums'),
-    set('mult', 'MULTS[(y * OW + ox) * MB +: MB]'),
-  ];
   return {
     name: 'hbnn_avgpool',
     comment: ['average pool over [C,H,W] aligned entries with a line buffer: per output pixel C/OBEAT beats of clamp((Σ·m + 2^(SHIFT-1)) >>> SHIFT), m the multiplier of its divisor'],
@@ -291,23 +322,43 @@ export function avgPoolModule(): Module {
     ports: streamPorts('C * EB', 'OBEAT * OEB'),
     items: [
       lp('BEATS', 'C / OBEAT'),
-      net('reg', 'sums', 'C * AB', { comment: 'window sums (blocking, within LOAD)' }),
-      net('reg', 'window_sums', 'C * AB', { comment: "the output pixel's sums" }),
+      lp('PXB', 'OH * OW > 1 ? $clog2(OH * OW) : 1', 'output pixel index bits'),
+      net('reg', 'sums', 'C * AB', { comment: "the output pixel's window sums, channel c at bits c·AB (the beat being sent in the low bits)" }),
+      net('reg', 'pixel', 'PXB', { comment: 'output pixel index y·OW + ox' }),
       net('reg', 'mult', 'MB', { comment: "the output pixel's multiplier" }),
-      net('reg', 'pix', 'C * EB', { comment: 'the pixel at one window position' }),
       net('reg', 'prod', 'PB', { signed: true }),
       net('reg', 'wide', 64, { signed: true }),
       net('reg', 'avg', 'OBEAT * OEB'),
       ...clampParams(),
       net('integer', 'ch'),
-      net('integer', 'k', undefined, { comment: 'beat of the output pixel being sent' }),
+      lp('KB', 'BEATS > 1 ? $clog2(BEATS) : 1'),
+      net('reg', 'k', 'KB', { comment: 'beat of the output pixel being sent' }),
       net('integer', 'e'),
-      ...WINDOW_LOCALS,
-      ...lineBufferItems(load, { counter: 'k', last: 'BEATS - 1' }),
+      net('integer', 'i'),
+      ...pixelLineBufferItems({
+        start: [set('sums', '0')],
+        take: [
+          {
+            kind: 'if',
+            cond: 'inside_q',
+            then: [{ kind: 'for', index: 'ch', from: '0', to: 'C', body: [set('sums[ch * AB +: AB]', '$signed(sums[ch * AB +: AB]) + $signed(pix[ch * EB +: EB])')] }],
+          },
+        ],
+        beats: { counter: 'k', last: 'BEATS - 1', shift: [set('sums', 'sums >> (OBEAT * AB)')] },
+      }),
       {
         kind: 'always',
         edge: '*',
-        body: [{ kind: 'for', index: 'e', from: '0', to: 'OBEAT', body: averageStmts('$signed(window_sums[(k * OBEAT + e) * AB +: AB])', "$signed({1'b0, mult})", 'avg[e * OEB +: OEB]') }],
+        body: [
+          set('pixel', 'y * OW + ox', true),
+          set('mult', '0', true),
+          { kind: 'for', index: 'i', from: '0', to: 'OH * OW', body: [{ kind: 'if', cond: 'pixel == i', then: [set('mult', 'MULTS[i * MB +: MB]', true)] }] },
+        ],
+      },
+      {
+        kind: 'always',
+        edge: '*',
+        body: [{ kind: 'for', index: 'e', from: '0', to: 'OBEAT', body: averageStmts('$signed(sums[e * AB +: AB])', "$signed({1'b0, mult})", 'avg[e * OEB +: OEB]') }],
       },
       { kind: 'assign', lhs: 'out_data', rhs: 'avg' },
     ],
@@ -316,16 +367,16 @@ export function avgPoolModule(): Module {
 
 /**
  * Sliding window of a grouped (depthwise) convolution for its vector-vector unit: per output
- * pixel the (kh, kw, c) window is loaded (LOAD, as `hbnn_swu`), then per row fold nf and
- * column fold sf one beat of PE·SIMD entries: PE p's SIMD entries are columns sf·SIMD.. of
- * the group-local window of output channel nf·PE + p (column j: kernel position j / CG,
- * channel group·CG + j % CG). The divisions are constant tables (`GROUP_BASE` per row:
- * group·CG; `COLUMN_AT` per column: (j / CG)·C + j % CG), so the beat is a multiplexer over
- * the window register and no divider is built.
+ * pixel the (kh, kw, c) window is gathered one position per cycle into the shift register `win`
+ * (LOAD, as `hbnn_swu`), then per row fold nf and column fold sf one beat of PE·SIMD entries:
+ * PE p's SIMD entries are columns sf·SIMD.. of the group-local window of output channel
+ * nf·PE + p (column j: kernel position j / CG, channel group·CG + j % CG). The divisions are
+ * constant tables (`GROUP_BASE` per row: group·CG; `COLUMN_AT` per column: (j / CG)·C + j % CG)
+ * read at constant indices (LUT ROMs of NF and SF words, addressed by the fold counters), so
+ * entry (p, l) of the beat is the window entry base + column: an IB-bit index, a multiplexer
+ * over the window's entries (no divider, no 32-bit index arithmetic).
  */
 export function groupedWindowModule(): Module {
-  const window = (value: string): Stmt => set('win[(a * KW + b) * C * EB +: C * EB]', value);
-  const load = windowLoop([window('line[(wy % ROWS) * W + wx]')], [window('0')]);
   return {
     name: 'hbnn_swu_grouped',
     comment: ['sliding window unit of a grouped convolution: per output pixel, per row fold and column fold, PE·SIMD entries (PE p: its group\'s window columns)'],
@@ -341,42 +392,49 @@ export function groupedWindowModule(): Module {
     ],
     ports: streamPorts('C * EB', 'PE * SIMD * EB'),
     items: [
-      net('reg', 'win', 'KH * KW * C * EB'),
-      net('integer', 'k', undefined, { comment: 'beat of the window being sent (nf·SF + sf)' }),
-      net('integer', 'gnf', undefined, { comment: 'row fold of that beat' }),
-      net('integer', 'gsf', undefined, { comment: 'column fold of that beat' }),
+      lp('NB', 'NF > 1 ? $clog2(NF) : 1', 'row fold counter bits'),
+      lp('SB', 'SF > 1 ? $clog2(SF) : 1', 'column fold counter bits'),
+      net('reg', 'win', 'KH * KW * C * EB', { comment: 'the window, position a·KW + b at bits (a·KW + b)·C·EB' }),
+      net('reg', 'nwin', 'KH * KW * C * EB', { comment: 'blocking temporary' }),
+      lp('KB', 'NF * SF > 1 ? $clog2(NF * SF) : 1'),
+      net('reg', 'k', 'KB', { comment: 'beat of the window being sent (nf·SF + sf)' }),
+      net('reg', 'gnf', 'NB', { comment: 'row fold of that beat' }),
+      net('reg', 'gsf', 'SB', { comment: 'column fold of that beat' }),
       net('reg', 'beat', 'PE * SIMD * EB'),
       net('integer', 'pe'),
       net('integer', 'l'),
-      net('integer', 'base'),
-      net('integer', 'j'),
-      ...WINDOW_LOCALS,
-      ...lineBufferItems([load], { counter: 'k', last: 'NF * SF - 1' }),
-      clocked([
-        {
-          kind: 'if',
-          cond: 'rst || state == LOAD',
-          then: [set('gnf', '0'), set('gsf', '0')],
-          else: [{ kind: 'if', cond: 'out_valid && out_ready', then: [{ kind: 'if', cond: 'gsf == SF - 1', then: [set('gsf', '0'), set('gnf', 'gnf + 1')], else: [set('gsf', 'gsf + 1')] }] }],
-        },
-      ]),
+      net('reg', 'base', 'IB', { comment: "the beat's group base of PE pe" }),
+      net('reg', 'column', 'IB', { comment: "the beat's column of lane l" }),
+      net('integer', 'g'),
+      net('integer', 'f'),
+      ...pixelLineBufferItems({
+        start: [set('gnf', '0'), set('gsf', '0')],
+        take: [set('nwin', 'win >> (C * EB)', true), set('nwin[(KK - 1) * C * EB +: C * EB]', "inside_q ? pix : {C * EB{1'b0}}", true), set('win', 'nwin')],
+        beats: { counter: 'k', last: 'NF * SF - 1', shift: [{ kind: 'if', cond: 'gsf == SF - 1', then: [set('gsf', '0'), set('gnf', 'gnf + 1')], else: [set('gsf', 'gsf + 1')] }] },
+      }),
       {
         kind: 'always',
         edge: '*',
         body: [
+          set('beat', '0', true),
           {
             kind: 'for',
             index: 'pe',
             from: '0',
             to: 'PE',
             body: [
-              set('base', 'GROUP_BASE[(gnf * PE + pe) * IB +: IB]', true),
               {
                 kind: 'for',
                 index: 'l',
                 from: '0',
                 to: 'SIMD',
-                body: [set('j', 'gsf * SIMD + l', true), set('beat[(pe * SIMD + l) * EB +: EB]', 'win[(COLUMN_AT[j * IB +: IB] + base) * EB +: EB]', true)],
+                body: [
+                  set('base', '0', true),
+                  set('column', '0', true),
+                  { kind: 'for', index: 'g', from: '0', to: 'NF', body: [{ kind: 'if', cond: 'gnf == g', then: [set('base', 'GROUP_BASE[(g * PE + pe) * IB +: IB]', true)] }] },
+                  { kind: 'for', index: 'f', from: '0', to: 'SF', body: [{ kind: 'if', cond: 'gsf == f', then: [set('column', 'COLUMN_AT[(f * SIMD + l) * IB +: IB]', true)] }] },
+                  set('beat[(pe * SIMD + l) * EB +: EB]', 'win[(base + column) * EB +: EB]', true),
+                ],
               },
             ],
           },
@@ -389,8 +447,11 @@ export function groupedWindowModule(): Module {
 
 /**
  * Standalone threshold on a fixed-point stream (a binarizer not after a unit): entry e of a
- * beat has channel (ch + e) mod C (BEAT ≤ C: one conditional subtraction); its band
- * #{t : q ≥ THR[c][t]} picks the output code.
+ * beat has channel (ch + e) mod C (BEAT ≤ C: one conditional subtraction), `ch` a counter of
+ * CB bits; the channel's row of thresholds and codes is a constant-indexed multiplexer over the
+ * channels (a LUT ROM), its band #{t : q ≥ THR[c][t]} picks the code from the row by a
+ * multiplexer over the bands. No index arithmetic reaches the wide THR/CODE constants (a
+ * variable part-select `THR[(c·NT + t)·TB +: TB]` is a barrel shifter over all of THR).
  */
 export function thresholdModule(): Module {
   return {
@@ -408,20 +469,26 @@ export function thresholdModule(): Module {
     ],
     ports: streamPorts('BEAT * IEB', 'BEAT * OEB'),
     items: [
+      lp('CB', 'C > 1 ? $clog2(C) : 1', 'channel counter bits'),
+      lp('BB', '$clog2(NT + 1)', 'band bits'),
       { kind: 'assign', lhs: 'in_ready', rhs: 'out_ready' },
       { kind: 'assign', lhs: 'out_valid', rhs: 'in_valid' },
-      net('integer', 'ch', undefined, { comment: 'channel of the first entry of the current beat' }),
+      net('reg', 'ch', 'CB', { comment: 'channel of the first entry of the current beat' }),
       net('reg', 'mapped', 'BEAT * OEB'),
       net('reg', 'q', 'IEB', { signed: true }),
-      net('integer', 'c'),
-      net('integer', 'band'),
+      net('reg', 'c', 'CB + 1', { comment: "entry e's channel" }),
+      net('reg', 'thr_row', 'NT * TB', { comment: "the channel's thresholds" }),
+      net('reg', 'code_row', '(NT + 1) * OEB', { comment: "the channel's codes" }),
+      net('reg', 'band', 'BB'),
       net('integer', 'e'),
+      net('integer', 'cc'),
       net('integer', 't'),
       clockedReset([set('ch', '0')], [{ kind: 'if', cond: 'in_valid && out_ready', then: [set('ch', 'ch + BEAT >= C ? ch + BEAT - C : ch + BEAT')] }]),
       {
         kind: 'always',
         edge: '*',
         body: [
+          set('mapped', '0', true),
           {
             kind: 'for',
             index: 'e',
@@ -430,9 +497,12 @@ export function thresholdModule(): Module {
             body: [
               set('q', '$signed(in_data[e * IEB +: IEB])', true),
               set('c', 'ch + e >= C ? ch + e - C : ch + e', true),
+              set('thr_row', '0', true),
+              set('code_row', '0', true),
+              { kind: 'for', index: 'cc', from: '0', to: 'C', body: [{ kind: 'if', cond: 'c == cc', then: [set('thr_row', 'THR[cc * NT * TB +: NT * TB]', true), set('code_row', 'CODE[cc * (NT + 1) * OEB +: (NT + 1) * OEB]', true)] }] },
               set('band', '0', true),
-              { kind: 'for', index: 't', from: '0', to: 'NT', body: [{ kind: 'if', cond: 'q >= $signed(THR[(c * NT + t) * TB +: TB])', then: [set('band', 'band + 1', true)] }] },
-              set('mapped[e * OEB +: OEB]', 'CODE[(c * (NT + 1) + band) * OEB +: OEB]', true),
+              { kind: 'for', index: 't', from: '0', to: 'NT', body: [{ kind: 'if', cond: 'q >= $signed(thr_row[t * TB +: TB])', then: [set('band', 'band + 1', true)] }] },
+              { kind: 'for', index: 't', from: '0', to: 'NT + 1', body: [{ kind: 'if', cond: 'band == t', then: [set('mapped[e * OEB +: OEB]', 'code_row[t * OEB +: OEB]', true)] }] },
             ],
           },
         ],

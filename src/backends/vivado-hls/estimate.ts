@@ -448,15 +448,29 @@ export function stageCycles(s: HlsStage): number {
 export const SRL_MAX_DEPTH = 64;
 
 /**
+ * LUTs of a block-RAM FIFO's control per bit of its depth: head, tail and count with their
+ * increments and compares (yosys on the Verilog backend's hbnn_fifo, bench/synth-ops.mjs: 86
+ * LUTs at 114 beats, 98 at 522 in two cascaded BRAM18; this gives 56 and 80).
+ */
+export const BRAM_FIFO_LUTS_PER_DEPTH_BIT = 8;
+
+/**
+ * LUTs of the control of a streaming stage without a line buffer (a state bit, a pixel and a
+ * fold counter, the handshake), in place of FINN's c0 = 300 of MVAU/SWU control: yosys gives
+ * the Verilog backend's global average pool 75 LUTs with its adder and clamp (bench/synth-ops.mjs).
+ */
+export const STREAM_CONTROL_LUTS = 30;
+
+/**
  * A stream's FIFO beyond the two-beat handshake every stream has (not counted): `depth` beats
  * of beat × entry bits, in SRL32 shift registers (one LUT per bit and 32 beats) up to
- * SRL_MAX_DEPTH, else in block RAM.
+ * SRL_MAX_DEPTH, else in block RAM with its pointers (BRAM_FIFO_LUTS_PER_DEPTH_BIT).
  */
 export function fifoCost(s: StreamInfo): { luts: number; bram18: number } {
   const depth = s.depth ?? 2;
   if (depth <= 2) return { luts: 0, bram18: 0 };
   const width = entryBits(s.entry) * s.beat;
-  return depth <= SRL_MAX_DEPTH ? { luts: width * Math.ceil(depth / 32), bram18: 0 } : { luts: 0, bram18: bram18For(depth, width) };
+  return depth <= SRL_MAX_DEPTH ? { luts: width * Math.ceil(depth / 32), bram18: 0 } : { luts: BRAM_FIFO_LUTS_PER_DEPTH_BIT * Math.ceil(Math.log2(depth + 1)), bram18: bram18For(depth, width) };
 }
 
 /** LUTs of the aligners of add/concat inputs: a rounding adder per shifted lane, a decode table per binary lane. */
@@ -522,8 +536,17 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       return { ...base, luts, lutsDense: luts, bram18: 0, dsp: 0 };
     }
     case 'threshold': {
+      // Per-channel thresholds: FINN's n·w comparators and n·w LUTRAM bits per 64 channels per
+      // lane. Thresholds shared by every channel (per-tensor activation quantization, the usual
+      // case) are constants: per lane n comparators with a constant, one LUT per two bits on the
+      // carry chain, and the band's code (yosys on hbnn_threshold, bench/synth-ops.mjs: 146 and
+      // 94 LUTs for 9 and 7 thresholds of 30 bits; this gives 147 and 117).
       const n = Math.max(0, ...s.thresholds.map((t) => t.length));
-      const luts = Math.round(FINN_C1 * s.in.beat * n * s.sumBits * (1 + Math.ceil(s.channels / s.in.beat / 64)));
+      const same = (a: readonly number[], b: readonly number[]): boolean => a.length === b.length && a.every((v, i) => v === b[i]);
+      const shared = s.thresholds.every((t, c) => same(t, s.thresholds[0]!) && same(s.codes[c]!, s.codes[0]!));
+      const luts = shared
+        ? Math.round(s.in.beat * (n * Math.ceil((s.sumBits + 1) / 2) + 2 * entryBits(s.out.entry)))
+        : Math.round(FINN_C1 * s.in.beat * n * s.sumBits * (1 + Math.ceil(s.channels / s.in.beat / 64)));
       return { ...base, luts, lutsDense: luts, bram18: 0, dsp: 0 };
     }
     case 'maxpool': {
@@ -540,7 +563,8 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       // 1/n per lane (DSP48), the lanes being the beat of the averages (C/beat channels share
       // each). Global: the accumulators, C/beat words of beat × sum bits (registers for one
       // word, LUTRAM up to 64 words, FINN's distributed formula, else block RAM); no line
-      // buffer. Line-buffered: the K-row pixel buffer of the max pool.
+      // buffer, the control of a streaming stage (STREAM_CONTROL_LUTS). Line-buffered: FINN's
+      // c0 of window control and the K-row pixel buffer of the max pool.
       const bits = entryBits(s.in.entry);
       const lanes = s.global ? s.in.beat : s.out.beat;
       const sumBits = entryBits(s.out.entry) + Math.ceil(Math.log2(s.kernel[0] * s.kernel[1] + 1)) + 1;
@@ -550,7 +574,7 @@ export function stageEstimate(s: HlsStage): StageEstimate {
         const words = s.channels / lanes;
         const accLutram = words > 1 && words <= 64 ? lanes * sumBits * Math.ceil(words / 64) : 0;
         const bram = words > 64 ? bram18For(words, lanes * sumBits) : 0;
-        const luts = Math.round(FINN_C0 + lanes * (sumBits + entryBits(s.out.entry)) + operand + accLutram);
+        const luts = Math.round(STREAM_CONTROL_LUTS + lanes * (sumBits + entryBits(s.out.entry)) + operand + accLutram);
         return { ...base, luts, lutsDense: luts, bram18: bram, dsp };
       }
       const lutram = s.width <= 64 ? s.kernel[0] * s.channels * bits : 0;
