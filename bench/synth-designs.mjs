@@ -13,14 +13,14 @@
  * bit beside the paper's linear (FPGA) and (b/2)²·4 = b² (ASIC) scaling.
  *
  *   npm run bench:synth-designs     # = tsc && node bench/synth-designs.mjs
- *   node bench/synth-designs.mjs [--only W1.4A1-row,CNV-W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached] [--abc fast|default]
+ *   node bench/synth-designs.mjs [--only W1.4A1-row,CNV-W1.4A1-row] [--target xilinx|asic] [--no-docs] [--timeout 7200] [--jobs 1] [--cached] [--abc fast|default] [--model fmnist|cnv]
  *
  * --abc: abc's script for the asic runs (default fast: `abc -fast -liberty`). With yosys's default
  * script (what the unit calibration of bench:synth used) the fc unit's mapping did not finish in
  * 31 min of CPU; `abc -fast` maps it in about a minute (docs/synthesis.md).
  *
- * Memories: the Verilog's ROMs (weights, masks, multipliers, thresholds, biases) and line buffers
- * are synchronous-read `hbnn_rom`/`hbnn_ram` instances: synth_xilinx maps them to block RAM
+ * Memories: the Verilog's ROMs (weights, masks, multipliers, thresholds, biases), the units' input
+ * buffers and the line buffers are synchronous-read `hbnn_rom`/`hbnn_ram` instances: synth_xilinx maps them to block RAM
  * (ROMs deeper than 64 words) or LUTs; the ASIC run keeps them as black boxes (macros) priced by
  * the per-bit model of src/backends/synth/memory.ts, reported beside the synthesized logic.
  *
@@ -42,7 +42,7 @@ import * as path from 'node:path';
 import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING, CNV_FINN_FOLDING, CNV_LOWERING, cnvRowA1 } from './lib.mjs';
 
 const { loadModel, quantize, lowerToVerilog } = lib;
-const { synthesizeVerilog } = await internal('src/backends/synth/design.js');
+const { synthesizeVerilog, designEstimates } = await internal('src/backends/synth/design.js');
 const { yosysVersion, xilinxResources, asicResources, loadLiberty, resolveLiberty } = await internal('src/backends/synth/index.js');
 const { writeFileAtomic } = lib;
 
@@ -104,6 +104,7 @@ function parseArgs(argv) {
     else if (k === '--cached') a.cached = true;
     else if (k === '--jobs') a.jobs = Number(argv[++i]);
     else if (k === '--abc') a.abc = argv[++i];
+    else if (k === '--model') a.model = argv[++i];
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -133,13 +134,15 @@ async function synthDesign(d, target, args) {
   const memoryBits = { rom: memoryBitsOf(v.memories, 'rom'), ram: memoryBitsOf(v.memories, 'ram') };
   // the estimate of every stage (u_<stage> is its instance) and the memories under each instance
   const stages = v.estimates.stages.map((s) => ({ stage: s.stage, kind: s.kind, luts: s.luts, layer: v.units.find((u) => u.module === s.stage)?.layer, rom: memoryBitsOf(v.memories.filter((m) => m.path.startsWith(`u_${s.stage}.`)), 'rom'), ram: memoryBitsOf(v.memories.filter((m) => m.path.startsWith(`u_${s.stage}.`)), 'ram') }));
-  if (fs.existsSync(file)) return { ...JSON.parse(fs.readFileSync(file, 'utf8')), memoryBits, stages, cached: true };
+  // the estimators' figures from this build (a cached result keeps the figures of the build that synthesized it)
+  const estimates = designEstimates(v, { target, ...(target === 'asic' ? { abc: args.abc } : {}) });
+  if (fs.existsSync(file)) return { ...JSON.parse(fs.readFileSync(file, 'utf8')), memoryBits, stages, estimates, cached: true };
   if (args.cached) {
     // --cached: the newest result of this design and target for an earlier emitter output, labelled as such
     const prefix = `design-${d.name}-${target}-`;
     const older = fs.existsSync(CACHE) ? fs.readdirSync(CACHE).filter((f) => f.startsWith(prefix)).map((f) => path.join(CACHE, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs) : [];
     if (!older.length) throw new Error('not synthesized yet (no cached result)');
-    return { ...JSON.parse(fs.readFileSync(older[0], 'utf8')), memoryBits, stages, cached: true, earlier: path.basename(older[0]) };
+    return { ...JSON.parse(fs.readFileSync(older[0], 'utf8')), memoryBits, stages, estimates, cached: true, earlier: path.basename(older[0]) };
   }
   console.error(`${d.name} ${target}: synthesizing (per instance, runs cached in ${path.relative(ROOT, CACHE)})`);
   const t0 = performance.now();
@@ -163,7 +166,7 @@ async function synthDesign(d, target, args) {
   };
   fs.mkdirSync(CACHE, { recursive: true });
   writeFileAtomic(file, `${JSON.stringify(out)}\n`);
-  return { ...out, stages };
+  return { ...out, stages, estimates };
 }
 
 /** CPU seconds (user + system) of the child processes this process has waited for, yosys and its abc included (Linux: /proc/self/stat cutime + cstime), or undefined. */
@@ -189,7 +192,7 @@ function gitCommit() {
   }
 }
 
-/** Bits of the design's memories of one kind (ROMs: weights, masks, multipliers, thresholds, biases; RAMs: line buffers). */
+/** Bits of the design's memories of one kind (ROMs: weights, masks, multipliers, thresholds, biases; RAMs: input buffers, line buffers). */
 function memoryBitsOf(memories, kind) {
   return memories.filter((m) => m.kind === kind).reduce((s, m) => s + m.width * m.depth, 0);
 }
@@ -203,7 +206,8 @@ async function main() {
   const res = [];
   const unknown = (args.only ?? []).filter((x) => !DESIGNS.some((d) => d.name === x));
   if (unknown.length) throw new Error(`--only: no design ${unknown.join(', ')} (designs: ${DESIGNS.map((d) => d.name).join(', ')})`);
-  for (const d of DESIGNS.filter((x) => !args.only || args.only.includes(x.name))) {
+  if (args.model && !MODELS[args.model]) throw new Error(`--model: no model ${args.model} (models: ${Object.keys(MODELS).join(', ')})`);
+  for (const d of DESIGNS.filter((x) => (!args.only || args.only.includes(x.name)) && (!args.model || x.model === args.model))) {
     for (const target of args.targets) {
       try {
         const r = await synthDesign(d, target, args);
@@ -247,8 +251,8 @@ function modelBlock(id, model, res, args, secs) {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   const asic = [
-    '| design | µm² logic (synth, OSU 0.18 µm) | µm² memory macros (model) | µm² total | µm² scaled est (28→180 nm) | err vs total | µm² fitted est | err vs total | err vs logic | wall s / CPU s (load) |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| design | µm² logic (synth, OSU 0.18 µm) | µm² memory macros (model) | µm² total | µm² est, whole design | err vs total | of which logic | err vs logic | µm² scaled est, units only (28→180 nm) | err vs total | µm² fitted est, units only | err vs total | wall s / CPU s (load) |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const d of ordered) {
     const x = get(d.name, 'xilinx');
@@ -257,7 +261,8 @@ function modelBlock(id, model, res, args, secs) {
     const bits = (x ?? a)?.memoryBits;
     const label = `${model.label} ${d.name.replace(/^CNV-/, '')}`;
     if (x) fpga.push(`| ${label} | ${n(bits?.rom)} / ${n(bits?.ram)} | ${n(xt.luts)} | ${n(xt.lutMemory)} | ${n(xt.ffs)} | ${n(xt.carry)} | ${n(xt.bram18)} | ${xt.dsp} | ${n(est(x, 'luts'))} | ${err(est(x, 'luts'), xt.luts)} | ${n(est(x, 'lutsFitted'))} | ${err(est(x, 'lutsFitted'), xt.luts)} | ${times(x)} |`);
-    if (a) asic.push(`| ${label} | ${n(logic(a))} | ${n(memory(a))} | ${n(total(a))} | ${n(est(a, 'areaUm2'))} | ${err(est(a, 'areaUm2'), total(a))} | ${n(est(a, 'areaFittedUm2'))} | ${err(est(a, 'areaFittedUm2'), total(a))} | ${err(est(a, 'areaFittedUm2'), logic(a))} | ${times(a)} |`);
+    const estLogic = est(a, 'areaDesignUm2') === undefined ? undefined : est(a, 'areaDesignUm2') - (memory(a) ?? 0);
+    if (a) asic.push(`| ${label} | ${n(logic(a))} | ${n(memory(a))} | ${n(total(a))} | ${n(est(a, 'areaDesignUm2'))} | ${err(est(a, 'areaDesignUm2'), total(a))} | ${n(estLogic)} | ${err(estLogic, logic(a))} | ${n(est(a, 'areaUm2'))} | ${err(est(a, 'areaUm2'), total(a))} | ${n(est(a, 'areaFittedUm2'))} | ${err(est(a, 'areaFittedUm2'), total(a))} | ${times(a)} |`);
   }
   // per stage: the 1- and 2-bit designs (or, while neither is synthesized, the first one that is)
   const have = (d) => get(d.name, 'xilinx') || get(d.name, 'asic');
@@ -275,13 +280,13 @@ function modelBlock(id, model, res, args, secs) {
   const lut = (x) => x?.report.total.xilinx.luts;
   const bram = (x) => x?.report.total.xilinx.bram18;
   const t2Table = [
-    '| avg weight bits | LUT synth | rel. to 1 bit | BRAM18 | rel. | paper FPGA (linear, b) | LUT est | rel. | µm² logic | rel. | µm² logic + memory | rel. to 1 bit | paper ASIC ((b/2)²·4 = b²) | µm² scaled est | rel. |',
+    '| avg weight bits | LUT synth | rel. to 1 bit | BRAM18 | rel. | paper FPGA (linear, b) | LUT est | rel. | µm² logic | rel. | µm² logic + memory | rel. to 1 bit | paper ASIC ((b/2)²·4 = b²) | µm² est (whole design) | rel. |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...t2
       .filter((r) => r.x || r.a)
       .map(
         (r) =>
-          `| ${r.bits} | ${n(lut(r.x))} | ${rel(lut(r.x), lut(b0?.x))} | ${n(bram(r.x))} | ${rel(bram(r.x), bram(b0?.x))} | ${r.bits.toFixed(2)} | ${n(est(r.x, 'luts'))} | ${rel(est(r.x, 'luts'), est(b0?.x, 'luts'))} | ${n(logic(r.a))} | ${rel(logic(r.a), logic(b0?.a))} | ${n(total(r.a))} | ${rel(total(r.a), total(b0?.a))} | ${(r.bits * r.bits).toFixed(2)} | ${n(est(r.a, 'areaUm2'))} | ${rel(est(r.a, 'areaUm2'), est(b0?.a, 'areaUm2'))} |`,
+          `| ${r.bits} | ${n(lut(r.x))} | ${rel(lut(r.x), lut(b0?.x))} | ${n(bram(r.x))} | ${rel(bram(r.x), bram(b0?.x))} | ${r.bits.toFixed(2)} | ${n(est(r.x, 'luts'))} | ${rel(est(r.x, 'luts'), est(b0?.x, 'luts'))} | ${n(logic(r.a))} | ${rel(logic(r.a), logic(b0?.a))} | ${n(total(r.a))} | ${rel(total(r.a), total(b0?.a))} | ${(r.bits * r.bits).toFixed(2)} | ${n(est(r.a, 'areaDesignUm2'))} | ${rel(est(r.a, 'areaDesignUm2'), est(b0?.a, 'areaDesignUm2'))} |`,
       ),
   ];
   // the same for the matrix-vector units alone (the stages whose hardware the weight bits change)
@@ -306,7 +311,7 @@ function modelBlock(id, model, res, args, secs) {
       : 'abc (its default script)';
   const block = `${model.markers[0]}
 
-${model.intro} (${folding}), synthesized per instance (yosys \`synth_xilinx -flatten -noiopad\` / \`synth -flatten\` + ${abcText} to OSU 0.18 µm on each distinct module of the top's instances, out of context, counted per instance: docs/synthesis.md#per-instance-synthesis). Memories are synchronous-read ROMs (weights, masks, multipliers, thresholds, biases) and line-buffer RAMs: on the FPGA yosys maps them to block RAM (ROMs deeper than 64 words) or LUTs; on the ASIC they are black boxes (macros), priced by a per-bit model${macroModel ? ` (${macroModel.name}: ${macroModel.basis}; ROM ${macroModel.romUm2PerBit} µm²/bit, RAM ${macroModel.ramUm2PerBit} µm²/bit)` : ''}, **not synthesized**: the logic column is yosys's, the memory column is the model's.
+${model.intro} (${folding}), synthesized per instance (yosys \`synth_xilinx -flatten -noiopad\` / \`synth -flatten\` + ${abcText} to OSU 0.18 µm on each distinct module of the top's instances, out of context, counted per instance: docs/synthesis.md#per-instance-synthesis). Memories are synchronous-read ROMs (weights, masks, multipliers, thresholds, biases) and RAMs (the units' input buffers, the line buffers): on the FPGA yosys maps them to block RAM (ROMs deeper than 64 words) or LUTs; on the ASIC they are black boxes (macros), priced by a per-bit model${macroModel ? ` (${macroModel.name}: ${macroModel.basis}; ROM ${macroModel.romUm2PerBit} µm²/bit, RAM ${macroModel.ramUm2PerBit} µm²/bit)` : ''}, **not synthesized**: the logic column is yosys's, the memory column is the model's.
 
 FPGA (xc7):
 
@@ -377,25 +382,32 @@ function stageTables(designs) {
   }
   if (fa.length) {
     const rows = [
-      `| stage | kind | ${fa.map((d) => `${d.name} µm² logic synth | µm² memory (model) | µm² est (scaled) | µm² est (fitted)`).join(' | ')} |`,
-      `| --- | --- | ${fa.map(() => '---: | ---: | ---: | ---:').join(' | ')} |`,
+      `| stage | kind | ${fa.map((d) => `${d.name} µm² logic synth | µm² memory (model) | µm² est, whole-design model (logic + memory) | err | µm² est units only (scaled) | (fitted)`).join(' | ')} |`,
+      `| --- | --- | ${fa.map(() => '---: | ---: | ---: | ---: | ---: | ---:').join(' | ')} |`,
     ];
+    const sums = fa.map(() => ({ units: [0, 0], other: [0, 0] }));
     for (const s of stages) {
       rows.push(
         `| ${s.stage} | ${s.kind} | ${fa
-          .map((d) => {
+          .map((d, i) => {
             const cells = cellsOf(d.a, s.stage);
             const area = cells ? asicResources(cells, lib).areaUm2 : undefined;
             const st = d.a.stages.find((t) => t.stage === s.stage);
             const m = d.a.report.macros?.model;
             const mem = m && st && st.rom + st.ram ? st.rom * m.romUm2PerBit + st.ram * m.ramUm2PerBit : undefined;
             const e = st?.layer ? d.a.estimates.find((x) => x.name === st.layer) : undefined;
-            return `${n(area)} | ${n(mem)} | ${e ? n(e.areaUm2) : '—'} | ${e ? n(e.areaFittedUm2) : '—'}`;
+            const de = d.a.estimates.find((x) => x.name === (st?.layer ?? s.stage))?.areaDesignUm2;
+            const syn = area === undefined ? undefined : area + (mem ?? 0);
+            const k = s.kind === 'unit' ? 'units' : 'other';
+            sums[i][k][0] += de ?? 0;
+            sums[i][k][1] += syn ?? 0;
+            return `${n(area)} | ${n(mem)} | ${n(de)} | ${err(de, syn)} | ${e ? n(e.areaUm2) : '—'} | ${e ? n(e.areaFittedUm2) : '—'}`;
           })
           .join(' | ')} |`,
       );
     }
-    out += `ASIC per stage (— : the asic estimate prices the matrix-vector units only):\n\n${rows.join('\n')}\n\n`;
+    for (const k of ['units', 'other']) rows.push(`| **${k === 'units' ? 'units (matrix-vector)' : 'other stages'}** | | ${sums.map((v) => ` | | ${n(v[k][0])} | ${err(v[k][0], v[k][1])} | | `).join(' | ')} |`);
+    out += `ASIC per stage (whole-design model: docs/asic-results.md#whole-design-estimate; err against the stage's synthesized logic + its memories at the macro model; the units-only estimates, scaled and fitted, price the matrix-vector units alone, memory bits included, — elsewhere):\n\n${rows.join('\n')}\n\n`;
   }
   return out;
 }

@@ -5,6 +5,7 @@
  *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn] [--variant W1.4|W1.4A1.4|float]
  *        [--batch 128] [--threads 2] [--rounds 5] [--base DIST] [--profile] [--profile-steps 6] [--spinning]
  *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20] [--warmup]
+ *        [--sessions 'par:executionMode=parallel,interOp=2;t1:intraOp=1']
  *
  * - A/B: onnxruntime inference of the model, the training graph built by this checkout (`new`,
  *   dist/ or HBNN_DIST) and, with `--base DIST`, the graph built by another compiled checkout
@@ -24,6 +25,15 @@
  *   flipped|transpose), A/B'd with the rest; with `--profile` each is profiled and a per-layer
  *   table (dW and dX ms of every Conv, with its shape, per variant) is printed: the per-shape
  *   rule sweep of docs/training.md.
+ *
+ * - `--sessions 'par:executionMode=parallel,interOp=2;ext:optimization=extended'`: more
+ *   onnxruntime sessions of the new graph with other session options (fineTune's otherwise:
+ *   memory pattern off, the intra-op threads and spinning of this run), A/B'd with the rest:
+ *   `executionMode` sequential|parallel, `interOp` (inter-op threads), `intraOp` (intra-op
+ *   threads), `optimization` disabled|basic|extended|all, `spinning` 0|1, `memPattern` 0|1,
+ *   `arena` 0|1 (the CPU memory arena).
+ *
+ * The summary counts, for every graph against `new`, the rounds in which `new` took less CPU.
  *
  *   `chunk=N` takes the kernel-row weight gradients' per-sample products in batch chunks of N
  *   samples (planned for --batch; 0: none; default about 6 MiB of operands per chunk); `allowance=F` takes them per sample while the partials are at
@@ -64,6 +74,8 @@ const args = {
   warmup: flag('warmup'),
   // --spinning: idle intra-op threads spin (onnxruntime's default and fineTune's), else off
   spinning: flag('spinning'),
+  // --sessions 'name:key=value,...;...': the new graph in sessions with other onnxruntime options
+  sessions: opt('sessions', null),
 };
 const median = (a) => {
   const s = [...a].sort((x, y) => x - y);
@@ -130,6 +142,15 @@ async function main() {
   const news = await trainSess(tgNew.model);
   runs.push({ name: 'new', run: () => news.run(feeds), nodes: tgNew.model.graph.nodes.length });
   const graphs = [{ name: 'new', tg: tgNew }];
+  if (args.sessions) {
+    const bytes = lib.encodeModel(tgNew.model);
+    for (const spec of args.sessions.split(';').filter(Boolean)) {
+      const [name, rest] = spec.split(':');
+      const kv = Object.fromEntries((rest ?? '').split(',').filter(Boolean).map((p) => p.split('=')));
+      const se = await lib.ort.InferenceSession.create(bytes, rawSessionOptions(kv));
+      runs.push({ name, run: () => se.run(feeds), nodes: tgNew.model.graph.nodes.length });
+    }
+  }
   for (const spec of (args.variants ?? '').split(';').filter(Boolean)) {
     const [name, rest] = spec.split(':');
     const convRules = Object.fromEntries((rest ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')));
@@ -183,7 +204,9 @@ async function main() {
     const m = median(cpu[r.name]);
     const w = median(wall[r.name]);
     const ratios = r.name === 'inference' ? '' : `, ratio ${(inf / m).toFixed(3)} (wall ${(infWall / w).toFixed(3)})`;
-    console.log(`${r.name.padEnd(9)} ${String(r1(m)).padStart(8)} ms CPU, ${r1(w)} ms wall (CPU runs ${cpu[r.name].map(r1).join(' ')})${ratios}, ${r.nodes} nodes`);
+    // rounds in which the new graph took less CPU than this one
+    const wins = r.name === 'inference' || r.name === 'new' ? '' : `, new faster in ${cpu.new.filter((c, i) => c < cpu[r.name][i]).length} of ${args.rounds} rounds`;
+    console.log(`${r.name.padEnd(9)} ${String(r1(m)).padStart(8)} ms CPU, ${r1(w)} ms wall (CPU runs ${cpu[r.name].map(r1).join(' ')})${ratios}${wins}, ${r.nodes} nodes`);
   }
   console.log(`load after: ${os.loadavg().map(r1).join(' ')}`);
   if (args.profile) {
@@ -199,6 +222,23 @@ async function main() {
       args.variant = saved;
     }
   }
+}
+
+/** onnxruntime session options from `--sessions` keys, on top of fineTune's (memory pattern off) and this run's threads and spinning. */
+function rawSessionOptions(kv) {
+  const known = ['executionMode', 'interOp', 'intraOp', 'optimization', 'spinning', 'memPattern', 'arena'];
+  for (const k of Object.keys(kv)) if (!known.includes(k)) throw new Error(`--sessions: unknown key ${k} (known: ${known.join(', ')})`);
+  const spin = kv.spinning ?? (args.spinning ? '1' : '0');
+  return {
+    graphOptimizationLevel: kv.optimization ?? 'all',
+    logSeverityLevel: 3,
+    executionMode: kv.executionMode ?? 'sequential',
+    intraOpNumThreads: Number(kv.intraOp ?? args.threads),
+    interOpNumThreads: Number(kv.interOp ?? 1),
+    enableMemPattern: kv.memPattern === '1',
+    enableCpuMemArena: kv.arena !== '0',
+    extra: { session: { intra_op: { allow_spinning: spin }, inter_op: { allow_spinning: spin }, force_spinning_stop: '1' } },
+  };
 }
 
 /** Session creation and the first runs of fresh sessions, memory pattern off (fineTune's options) and on. */

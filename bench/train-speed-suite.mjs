@@ -147,7 +147,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
         }
       };
       const common = { epochs, batchSize: batch, threads, seed: 0, evalBefore: false, onProgress, ...(args.nchwc === false ? { nchwc: false } : {}) };
-      const res = variant === 'float' ? await trainFloat(model, data, common) : await fineTune(model, data, { ...common, latentFrom: spec.make() });
+      const res = variant === 'float' ? await trainFloat(model, data, common) : await fineTune(model, data, { ...common, latentFrom: spec.make(), ...(args.bitMapEvery > 1 ? { bitMapEvery: args.bitMapEvery } : {}) });
       const eps = res.log.epochs;
       const stepsDone = eps.reduce((s, r) => s + r.steps, 0);
       // steady state: the steps after the first epoch (warm-up and the allocator settling)

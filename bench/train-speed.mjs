@@ -28,7 +28,8 @@
  *           bare training graph; --models a,b (default fmnist-cnn,resnet20,mobilenetv2),
  *           --steps N per epoch (default 8), --epochs (default 2 with --suite), --infer-reps N (default 8),
  *           --bare-steps N (default 6), --no-nchwc (train and build the bare graph without onnxruntime's NCHWc
- *           Conv kernels, for the A/B against the default)
+ *           Conv kernels, for the A/B against the default), --bit-map-every N (the fine-tunes recompute
+ *           bit maps every N steps: `bitMapEvery`)
  * --json F  write the results as JSON (default bench/out/train-speed.json)
  *
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
@@ -61,6 +62,7 @@ function parseArgs(argv) {
     else if (k === '--infer-reps') a.inferReps = Number(v());
     else if (k === '--bare-steps') a.bareSteps = Number(v());
     else if (k === '--no-nchwc') a.nchwc = false;
+    else if (k === '--bit-map-every') a.bitMapEvery = Number(v());
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/train-speed.mjs)`);
   }
   a.limit ??= a.pairs > 0 ? 50 * a.batch : 12800;

@@ -4,19 +4,26 @@
  * `StepRunner.run` and the loop do besides `session.run` — re-binarize every binarized weight
  * (warm-started, into the binarizer's buffers), the clipped STE on fresh gradients, the
  * optimizer update (SGD, momentum 0.9) and the check for non-finite weights, each build as its
- * own loop does them (separate passes, or folded into the optimizer's) — on the zoo
+ * own loop does them (separate passes, or folded into the optimizer's; builds with
+ * `Optimizer.lastSumAbs` hand the update's sum |w| to the next re-binarization) — on the zoo
  * model quantized W1.4 Middle-Out, with fixed synthetic gradients. With `--base DIST` the same
  * for another compiled checkout (e.g. main's dist/), the two alternated step by step in this
  * process, and the latent weights of both compared byte for byte at the end. In the same
  * rounds: the bare training graph and inference of the model in onnxruntime (2 threads,
  * spinning off), for the ratio (bare + TypeScript) / bare. CPU ms of the process, medians.
  *
- *   node bench/train-ts-side.mjs [--model mobilenetv2|resnet20] [--steps 14] [--base DIST]
+ * Ŵ of every step are digested too and compared between the builds (the synthetic gradients do
+ * not depend on Ŵ, so the latent weights alone would not see a change in the re-binarization).
+ * `--bit-map-every N`: this checkout's side recomputes bit maps every N steps and holds them in
+ * between, as `fineTune` with `bitMapEvery: N` (its Ŵ then differ from the base's by design).
+ *
+ *   node bench/train-ts-side.mjs [--model mobilenetv2|resnet20] [--steps 14] [--base DIST] [--bit-map-every N]
  *
  * Imports the compiled package from dist/ (or HBNN_DIST).
  */
 import * as path from 'node:path';
 import * as os from 'node:os';
+import { createHash } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -26,6 +33,7 @@ const arg = (name, dflt) => {
 };
 const model = arg('model', 'mobilenetv2');
 const steps = Number(arg('steps', '14'));
+const bitMapEvery = Number(arg('bit-map-every', '1'));
 const dists = [path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist'))];
 if (arg('base', null)) dists.push(path.resolve(arg('base')));
 const cpu = () => {
@@ -49,7 +57,7 @@ for (const [k, d] of dists.entries()) {
   const params = lib.collectParams(q, tg, build());
   const opt = new lib.Optimizer({ kind: 'sgd', momentum: 0.9, nesterov: false, weightDecay: 1e-4, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
   const grads = params.map((p, j) => Float32Array.from({ length: p.value.length }, (_, i) => Math.cos(i * 0.37 + j) * 1e-2));
-  sides.push({ name: k === 0 ? 'new' : 'old', lib, q, params, opt, grads, ms: [] });
+  sides.push({ name: k === 0 ? 'new' : 'old', lib, q, params, opt, grads, ms: [], binMs: [], hatDigests: [], sums: [] });
 }
 
 // the bare graph and inference (this checkout's build), timed in the same rounds
@@ -75,19 +83,29 @@ for (let step = 0; step < steps; step++) {
   for (const s of step % 2 ? [...sides].reverse() : sides) {
     const g = s.grads.map((x) => x.slice()); // fresh gradients, as onnxruntime returns them (not timed)
     const c = cpu();
-    for (const p of s.params) if (p.kind === 'binarized') p.binarizer.binarize(p.value, true);
+    const recompute = s.name === 'new' && bitMapEvery > 1 && step % bitMapEvery === 0;
+    if (recompute) for (const p of s.params) if (p.binarizer) p.binarizer.frozen = null;
+    // builds whose optimizer keeps sum |w| (Optimizer.lastSumAbs) hand it to the re-binarization, as their loop does
+    const hats = s.params.map((p, i) => p.kind === 'binarized' && p.binarizer.binarize(p.value, true, s.sums[i]));
+    if (recompute) for (const p of s.params) p.binarizer?.holdLastBitMap();
+    const t1 = cpu();
     // builds with WEIGHT_STE_CLIP take the STE in the optimizer's pass (as their loop does); older ones a pass of its own
     const fused = s.lib.WEIGHT_STE_CLIP !== undefined;
     if (!fused) s.params.forEach((p, i) => p.kind === 'binarized' && s.lib.applyWeightSte(g[i], p.value));
     s.opt.beginStep();
     s.params.forEach((p, i) => {
       const finite = fused ? s.opt.update(p.name, p.value, g[i], 0.01, p.kind === 'binarized' ? s.lib.WEIGHT_STE_CLIP : Infinity) : s.opt.update(p.name, p.value, g[i], 0.01);
+      s.sums[i] = s.opt.lastSumAbs;
       // builds before the check moved into the optimizer return nothing: their loop's own pass
       if (finite === undefined) {
         for (let k = 0; k < p.value.length; k++) if (!Number.isFinite(p.value[k])) throw new Error('diverged');
       } else if (!finite) throw new Error('diverged');
     });
     s.ms.push(cpu() - c);
+    s.binMs.push(t1 - c);
+    const h = createHash('sha256');
+    for (const x of hats) if (x) h.update(Buffer.from(x.buffer, x.byteOffset, x.byteLength));
+    s.hatDigests.push(h.digest('hex'));
   }
   let c = cpu();
   await session.run(feeds);
@@ -101,11 +119,13 @@ const weights = A.params.filter((p) => p.kind === 'binarized').reduce((a, p) => 
 console.log(`${model} W1.4, ${weights} binarized weights, ${steps} steps; bare training graph ${b.toFixed(0)} ms CPU, inference ${median(inf).toFixed(1)} ms CPU (2 threads, spinning off)`);
 for (const s of sides) {
   const t = median(s.ms);
-  console.log(`${s.name}: TypeScript side ${t.toFixed(1)} ms CPU per step (steps: ${s.ms.map((v) => v.toFixed(0)).join(' ')}); (bare + TypeScript) / bare ${((b + t) / b).toFixed(3)}; inference / (bare + TypeScript) ${(median(inf) / (b + t)).toFixed(3)}`);
+  const mean = s.ms.slice(2).reduce((a, v) => a + v, 0) / (s.ms.length - 2);
+  console.log(`${s.name}: TypeScript side ${t.toFixed(1)} ms CPU per step (median; mean ${mean.toFixed(1)}), re-binarization ${median(s.binMs).toFixed(1)} (steps: ${s.ms.map((v) => v.toFixed(0)).join(' ')}); (bare + TypeScript) / bare ${((b + t) / b).toFixed(3)}; inference / (bare + TypeScript) ${(median(inf) / (b + t)).toFixed(3)}`);
 }
 if (sides.length > 1) {
   const diff = sides[0].params.filter((p, i) => !Buffer.from(p.value.buffer).equals(Buffer.from(sides[1].params[i].value.buffer))).length;
-  console.log(`latent weights differing between new and old after ${steps} steps: ${diff}`);
-  if (diff > 0) process.exitCode = 1;
+  const hatDiff = sides[0].hatDigests.filter((d, i) => d !== sides[1].hatDigests[i]).length;
+  console.log(`latent weights differing between new and old after ${steps} steps: ${diff}; steps whose Ŵ differ: ${hatDiff}${bitMapEvery > 1 ? ' (bit maps held on the new side)' : ''}`);
+  if (diff > 0 || (hatDiff > 0 && bitMapEvery === 1)) process.exitCode = 1;
 }
 console.log(`load ${os.loadavg().map((v) => v.toFixed(1)).join(' ')}`);

@@ -55,13 +55,17 @@ export {
   type BitMapResult,
 } from './bitmap-common.js';
 
+const blockKeys = new Uint32Array(BLOCK);
+const blockKeysF = new Float32Array(blockKeys.buffer);
+
 /**
  * Computes keys block by block from T (nothing of size N is stored): `fill(p0, len)` writes
  * the keys of candidate positions p0 .. p0 + len - 1 to keys[0 .. len - 1].
  */
 class KeySource {
-  readonly keys = new Uint32Array(BLOCK);
-  private readonly keysF = new Float32Array(this.keys.buffer);
+  /** One block of keys, shared by every KeySource (the passes are synchronous and never nested): none allocated per call. */
+  readonly keys = blockKeys;
+  private readonly keysF = blockKeysF;
   /** Candidate list (entry of each position); null when position p is entry p. */
   idx: Uint32Array | null = null;
   /** middle-out: the float32 mean |T| of the group's candidates. */

@@ -36,7 +36,8 @@ export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binO
   const firstSums = new Float64Array(binOpts.channels ?? 1);
   const fusedRound: FusedFirstRound = {
     firstSum: (start, end) => {
-      const sum = sumAbsChecked(t, mapOpts.name, start, end);
+      const given = binOpts.sumAbs;
+      const sum = start === 0 && end === n && given !== undefined && Number.isFinite(given) ? given : sumAbsChecked(t, mapOpts.name, start, end);
       const g = scaleSize === 0 ? 0 : start / scaleSize;
       firstSums[g] = sum;
       fusedRound.mus[g] = scaleOf(sum, end - start);

@@ -37,6 +37,17 @@ export interface BinarizeOptions {
   dequantize?: boolean;
   /** Buffer (length N) to receive the sign paths; allocated when omitted. */
   signsOut?: Uint8Array;
+  /**
+   * The float64 sum of |T| over the whole tensor in index order, exactly as `sumAbsChecked`
+   * computes it, from a caller that has just made a pass over T anyway (training: the
+   * optimizer's update). `binarizeWithBitMap` takes it instead of the bit map's validating
+   * first pass when the bit map and the scales have one group per tensor; `heteroBinarize`
+   * with one scale per tensor knows mu_1 from it before its first pass, which then writes
+   * round 1's signs and values and the list A_2 at once (one full pass instead of two).
+   * Ignored otherwise, and when not finite (the passes then run and name the bad entry). A
+   * wrong value gives wrong results: pass it only from such a pass over this very T.
+   */
+  sumAbs?: number;
 }
 
 /** The result of a (heterogeneous) residual binarization. */
@@ -129,6 +140,39 @@ function advanceRange(
   let bad = 0;
   for (let j = start; j < end; j++) {
     out[j] = mu - twoMu * signs[j];
+    const m = bitMap[j];
+    bad |= (m - 1) | (8 - m);
+    list[w] = j;
+    w += (1 - m) >>> 31; // 1 when m >= 2
+  }
+  return [w, bad];
+}
+
+/**
+ * Round 1 and `advanceRange` in one pass, for a caller that knows mu_1 (`BinarizeOptions.sumAbs`):
+ * signs of T, the depth-1 values, and the entries with M_j >= 2 appended to `list`. Returns
+ * the end of the list and the bit map check of `advanceRange`.
+ */
+function signsAdvanceRange(t: Float32Array, out: Float32Array, signs: Uint8Array, mu: number, bitMap: Uint8Array, start: number, end: number, list: Uint32Array, w: number): [number, number] {
+  const twoMu = 2 * mu;
+  let bad = 0;
+  for (let j = start; j < end; j++) {
+    const s = isNegative(t[j]);
+    signs[j] = s;
+    out[j] = mu - twoMu * s;
+    const m = bitMap[j];
+    bad |= (m - 1) | (8 - m);
+    list[w] = j;
+    w += (1 - m) >>> 31; // 1 when m >= 2
+  }
+  return [w, bad];
+}
+
+/** `signsAdvanceRange` without the values (`dequantize: false`). */
+function signsAdvanceRangeNoValues(t: Float32Array, signs: Uint8Array, bitMap: Uint8Array, start: number, end: number, list: Uint32Array, w: number): [number, number] {
+  let bad = 0;
+  for (let j = start; j < end; j++) {
+    signs[j] = isNegative(t[j]);
     const m = bitMap[j];
     bad |= (m - 1) | (8 - m);
     list[w] = j;
@@ -277,6 +321,16 @@ export function binarizeRounds(
       allCounts.push(0);
     }
     return finish();
+  }
+
+  // A bit map, one scale per tensor and sum |T| known (opts.sumAbs): mu_1 is known before any
+  // pass, so round 1 (signs) and round 2's pass over every entry (values, A_2) are one pass.
+  if (bitMap !== null && firstSums === undefined && a2 === undefined && channels === 1 && opts.sumAbs !== undefined && Number.isFinite(opts.sumAbs)) {
+    const list = scratchIndices(n + 1);
+    const [end, bad] = out === null ? signsAdvanceRangeNoValues(t, signs, bitMap, 0, n, list, 0) : signsAdvanceRange(t, out, signs, scaleOf(opts.sumAbs, n), bitMap, 0, n, list, 0);
+    if (bad < 0) failBitMapEntry(bitMap, 'bitMap');
+    firstSums = Float64Array.of(opts.sumAbs);
+    a2 = { list, starts: Float64Array.of(0), ends: Float64Array.of(end) };
   }
 
   // Round 1.

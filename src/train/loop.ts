@@ -73,6 +73,7 @@ interface Resolved {
   keep: 'best' | 'last';
   freeze: string[];
   freezeBitMapsAfter?: number;
+  bitMapEvery?: number;
   checkpointDir?: string;
   handleSigint: boolean;
 }
@@ -130,6 +131,8 @@ function resolveOptions(o: FineTuneOptions): Resolved {
   const evalLimit = posInt(o.evalLimit, 'evalLimit');
   if (evalLimit !== undefined) r.evalLimit = evalLimit;
   if (o.freezeBitMapsAfter !== undefined) r.freezeBitMapsAfter = o.freezeBitMapsAfter;
+  const bitMapEvery = posInt(o.bitMapEvery, 'bitMapEvery');
+  if (bitMapEvery !== undefined && bitMapEvery > 1) r.bitMapEvery = bitMapEvery;
   if (o.checkpointDir !== undefined) r.checkpointDir = o.checkpointDir;
   if (r.keep === 'best' && !o.evalData) fail(ErrorCodes.INVALID_OPTION, `${optionName('keep')} best needs evaluation data (${optionName('evalData')})`, { option: 'keep' });
   return r;
@@ -294,7 +297,10 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
     if (before) log.before = before;
     if (!resumedFrom) saveLast('start', 0, 0);
     emit({ type: 'start', epochs: o.epochs, stepsPerEpoch, epoch, step: stepInEpoch, params: log.params.values, samples: train.count });
+    /** sum |w| per parameter from the optimizer's last update (only the weights it just wrote). */
+    const sumsAbs: (number | undefined)[] = [];
     outer: for (; epoch < o.epochs; epoch++) {
+      sumsAbs.length = 0; // set by this epoch's updates: nothing else writes the weights between an update and the next step
       if (o.freezeBitMapsAfter !== undefined && epoch >= o.freezeBitMapsAfter && !bitMapsFrozen) {
         for (const p of params) p.binarizer?.freeze(p.value);
         bitMapsFrozen = true;
@@ -323,13 +329,19 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
           if (next.done) fail(ErrorCodes.INTERNAL, `the training data ended before step ${stepInEpoch + 1} of ${stepsPerEpoch}`);
           const b: Batch = next.value;
           const lr = learningRate(o.schedule, globalStep, totalSteps, stepsPerEpoch);
-          // the weights' clipped STE is applied in the optimizer's pass (one pass less)
-          const out = await runner.run(b.images, b.labels!, b.count, rng, false);
+          // bitMapEvery: at steps 0, N, 2N, ... the bit maps are recomputed, then held until the next
+          const recomputeMaps = o.bitMapEvery !== undefined && !bitMapsFrozen && globalStep % o.bitMapEvery === 0;
+          if (recomputeMaps) for (const p of params) if (p.binarizer) p.binarizer.frozen = null;
+          // the weights' clipped STE is applied in the optimizer's pass (one pass less), and the
+          // re-binarization takes sum |w| from it (another pass less)
+          const out = await runner.run(b.images, b.labels!, b.count, rng, false, sumsAbs);
+          if (recomputeMaps) for (const p of params) p.binarizer?.holdLastBitMap();
           if (!Number.isFinite(out.loss)) diverged(`the loss is ${out.loss}`, epoch, stepInEpoch, lastCheckpoint);
           const tJs = performance.now();
           optimizer.beginStep();
           params.forEach((p, i) => {
             if (!optimizer.update(p.name, p.value, out.grads[i]!, lr, p.kind === 'binarized' ? WEIGHT_STE_CLIP : Infinity)) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
+            sumsAbs[i] = optimizer.lastSumAbs;
           });
           bns.forEach((bn, i) => updateRunningStats(bn, out.batchMean[i]!, out.batchVar[i]!));
           globalStep++;

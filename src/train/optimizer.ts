@@ -90,6 +90,18 @@ export class Optimizer {
    * written); default ∞, no clipping.
    */
   update(name: string, w: Float32Array, g: Float32Array, lr: number, clip = Infinity): boolean {
+    this.lastSumAbs = this.step(name, w, g, lr, clip);
+    return Number.isFinite(this.lastSumAbs);
+  }
+
+  /**
+   * The float64 sum of |w| in index order after the last `update` (what `sumAbsChecked` would
+   * compute from the updated w; non-finite when `update` returned false): the re-binarization of
+   * the next step takes it instead of a pass of its own (`WeightBinarizer.binarize`'s `sumAbs`).
+   */
+  lastSumAbs = 0;
+
+  private step(name: string, w: Float32Array, g: Float32Array, lr: number, clip: number): number {
     const o = this.opts;
     const wd = o.weightDecay;
     if (o.kind === 'adam') {
@@ -109,54 +121,56 @@ export class Optimizer {
 // The per-element loops, each its own function without branches on options (V8 optimizes each
 // for its one shape). Arithmetic in float64 per element, stored as float32: a value read back
 // after its float32 store is Math.fround of what was stored, so the results are those of the
-// plain loop `gi = g + wd·w; buf = μ·buf + gi; w = w - lr·buf`. Each also checks the stored
-// weights for NaN/∞ (x - x is 0 exactly for finite x), which saves the loop a pass, and takes
+// plain loop `gi = g + wd·w; buf = μ·buf + gi; w = w - lr·buf`. Each also returns the float64
+// sum of the stored |w| in index order: non-finite exactly when a stored weight is NaN/∞ (a
+// float32 tensor cannot overflow a float64 sum), which saves the loop its check pass, and the
+// re-binarization of the next step its first pass (Middle-Out's mean, round 1's scale). Each takes
 // the clipped STE's mask from w before its update (a zeroed g_i then reads 0 + wd·w_i, as the
 // separate pass left it), which saves the step another.
 
 /** SGD without momentum. */
-function sgdPlain(w: Float32Array, g: Float32Array, lr: number, wd: number, clip: number): boolean {
-  let finite = true;
+function sgdPlain(w: Float32Array, g: Float32Array, lr: number, wd: number, clip: number): number {
+  let sum = 0;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
     const nw = Math.fround(wi - lr * ((Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi));
     w[i] = nw;
-    if (nw - nw !== 0) finite = false;
+    sum += Math.abs(nw);
   }
-  return finite;
+  return sum;
 }
 
 /** SGD with momentum, the first step (v = g). */
-function sgdFirst(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, clip: number): boolean {
-  let finite = true;
+function sgdFirst(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, clip: number): number {
+  let sum = 0;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
     const b = Math.fround((Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi);
     buf[i] = b;
     const nw = Math.fround(wi - lr * b);
     w[i] = nw;
-    if (nw - nw !== 0) finite = false;
+    sum += Math.abs(nw);
   }
-  return finite;
+  return sum;
 }
 
 /** SGD with momentum after the first step. */
-function sgdMomentum(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, clip: number): boolean {
-  let finite = true;
+function sgdMomentum(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, clip: number): number {
+  let sum = 0;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
     const b = Math.fround(mu * buf[i]! + ((Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi));
     buf[i] = b;
     const nw = Math.fround(wi - lr * b);
     w[i] = nw;
-    if (nw - nw !== 0) finite = false;
+    sum += Math.abs(nw);
   }
-  return finite;
+  return sum;
 }
 
 /** Nesterov: w ← w - lr·(g + μ·v). */
-function sgdNesterov(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, first: boolean, clip: number): boolean {
-  let finite = true;
+function sgdNesterov(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, first: boolean, clip: number): number {
+  let sum = 0;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
     const gi = (Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi;
@@ -164,14 +178,14 @@ function sgdNesterov(w: Float32Array, g: Float32Array, buf: Float32Array, lr: nu
     buf[i] = b;
     const nw = Math.fround(wi - lr * (gi + mu * b));
     w[i] = nw;
-    if (nw - nw !== 0) finite = false;
+    sum += Math.abs(nw);
   }
-  return finite;
+  return sum;
 }
 
 /** Adam with L2 weight decay in the gradient; c1, c2 the bias corrections. */
-function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, wd: number, beta1: number, beta2: number, c1: number, c2: number, eps: number, clip: number): boolean {
-  let finite = true;
+function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, wd: number, beta1: number, beta2: number, c1: number, c2: number, eps: number, clip: number): number {
+  let sum = 0;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;
     const gi = (Math.abs(wi) <= clip ? g[i]! : 0) + wd * wi;
@@ -181,7 +195,7 @@ function adamUpdate(w: Float32Array, g: Float32Array, m: Float32Array, v: Float3
     v[i] = vi;
     const nw = Math.fround(wi - (lr * (mi / c1)) / (Math.sqrt(vi / c2) + eps));
     w[i] = nw;
-    if (nw - nw !== 0) finite = false;
+    sum += Math.abs(nw);
   }
-  return finite;
+  return sum;
 }

@@ -74,10 +74,12 @@ export class WeightBinarizer {
    * The binarization of `w` (weight layout) in channel-major order, and its bit map (`frozen`,
    * or computed). With `buffers`, the results are written into them (no allocation).
    */
-  private binarizeChannelMajor(w: Float32Array, frozen: Uint8Array | null, buffers?: StepBuffers): { bin: Binarization; bitMap: Uint8Array } {
+  private binarizeChannelMajor(w: Float32Array, frozen: Uint8Array | null, buffers?: StepBuffers, sumAbs?: number): { bin: Binarization; bitMap: Uint8Array } {
     const cm = toChannelMajor(w, this.dims, this.layout.channelAxis);
     const { homogeneousBits, mapOpts, binOpts } = layerBinarization(this.spec, this.record.tensor, this.scaleChannels, this.layout.channels);
-    const opts = { ...binOpts, ...(buffers ? { out: buffers.out, signsOut: buffers.signs } : {}) };
+    // sum |w| in w's order is the channel-major one's only when no transpose was needed
+    const sum = sumAbs !== undefined && cm === w ? { sumAbs } : {};
+    const opts = { ...binOpts, ...(buffers ? { out: buffers.out, signsOut: buffers.signs } : {}), ...sum };
     if (frozen) return { bin: heteroBinarize(cm, frozen, opts), bitMap: frozen };
     if (homogeneousBits > 0) return { bin: residualBinarize(cm, homogeneousBits, opts), bitMap: new Uint8Array(cm.length).fill(homogeneousBits) };
     // bit map and binarization in one call (bit-identical to makeBitMap then heteroBinarize)
@@ -88,16 +90,33 @@ export class WeightBinarizer {
   /**
    * Ŵ for latent weight `w`, in the weight's layout. With `reuse`, Ŵ lives in a buffer of this
    * binarizer that the next `binarize(..., true)` overwrites (the training step's form: no
-   * allocation per step).
+   * allocation per step). `sumAbs`: the float64 sum of |w| in index order, when the caller has
+   * just computed it (`Optimizer.lastSumAbs` right after updating w): one pass over w less
+   * (see `BinarizeOptions.sumAbs`).
    */
-  binarize(w: Float32Array, reuse = false): Float32Array {
+  binarize(w: Float32Array, reuse = false, sumAbs?: number): Float32Array {
     let buffers: StepBuffers | undefined;
     if (reuse) {
       const n = w.length;
       buffers = this.buffers ??= { out: new Float32Array(n), signs: new Uint8Array(n), bitMap: new Uint8Array(n), warm: new WarmBounds() };
     }
-    const { bin } = this.binarizeChannelMajor(w, this.frozen, buffers);
+    const { bin, bitMap } = this.binarizeChannelMajor(w, this.frozen, buffers, sumAbs);
+    this.lastBitMap = bitMap;
     return fromChannelMajor(bin.dequantized, this.dims, this.layout.channelAxis, (n) => new Float32Array(n));
+  }
+
+  /** The bit map (channel-major) of the last `binarize` call; overwritten by the next one. */
+  private lastBitMap: Uint8Array | null = null;
+
+  /**
+   * Holds the bit map of the last `binarize` call as `frozen` (a copy), so that the next steps
+   * re-binarize with it until `frozen` is cleared (`FineTuneOptions.bitMapEvery`). A layer
+   * with one bitwidth for every entry (homogeneous) has no map to hold: its re-binarization
+   * reads no map anyway.
+   */
+  holdLastBitMap(): void {
+    const homogeneous = layerBinarization(this.spec, this.record.tensor, this.scaleChannels, this.layout.channels).homogeneousBits > 0;
+    if (!homogeneous && this.lastBitMap !== null) this.frozen = this.lastBitMap.slice();
   }
 
   /** Warm-start bounds that held and that were rejected so far (see `warmStart`). */

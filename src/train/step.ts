@@ -53,16 +53,19 @@ export class StepRunner {
    * Forward and backward on `count` samples. With `ste` (default) the binarized weights'
    * gradients come back with the clipped STE applied; without, as onnxruntime returned them
    * (dL/dŴ), for a caller that applies it itself (the loop: in the optimizer's pass).
+   * `sumsAbs[i]`, when given: the float64 sum of |w| of parameter i in index order, computed by
+   * the caller's last pass over it (the optimizer's update), which the re-binarization then
+   * skips (`WeightBinarizer.binarize`).
    */
-  async run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste = true): Promise<StepOutput> {
+  async run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste = true, sumsAbs?: readonly (number | undefined)[]): Promise<StepOutput> {
     const t0 = performance.now();
     const tg = this.tg;
     const feeds: Record<string, ortTypes.Tensor> = {
       [tg.dataInput]: new ort.Tensor('float32', images, [count, ...this.sampleShape]),
       [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [count]),
     };
-    for (const p of this.params) {
-      const value = p.kind === 'binarized' ? p.binarizer!.binarize(p.value, true) : p.value;
+    for (const [i, p] of this.params.entries()) {
+      const value = p.kind === 'binarized' ? p.binarizer!.binarize(p.value, true, sumsAbs?.[i]) : p.value;
       feeds[p.input] = new ort.Tensor('float32', value, p.dims);
     }
     for (const d of tg.dropouts) {

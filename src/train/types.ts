@@ -81,6 +81,13 @@ export interface FineTuneOptions extends TrainOptions {
   latentFrom?: Model;
   /** Freeze bit maps from this epoch on (0 = from the start); default: recomputed from the latent weights every step. */
   freezeBitMapsAfter?: number;
+  /**
+   * Recompute bit maps every N optimizer steps (at global steps 0, N, 2N, ...) and hold each
+   * map in between, signs and scales following the latent weights every step (default 1:
+   * recomputed every step). Fewer recomputations make a step's TypeScript side cheaper; the paper
+   * leaves the choice open (docs/training.md, *Bit maps*, gives the accuracy effect measured).
+   */
+  bitMapEvery?: number;
 }
 
 export interface EpochRecord {

@@ -171,6 +171,8 @@ describe('train errors: nothing written', () => {
     ['--gamma without the step schedule', ['float.onnx', ...FAST, '--gamma', '0.5'], 2, 'invalid-option'],
     ['--freeze-bit-maps-after without --fine-tune', ['float.onnx', ...FAST, '--freeze-bit-maps-after', '0'], 2, 'invalid-option'],
     ['--latent-from without --fine-tune', ['float.onnx', ...FAST, '--latent-from', 'float.onnx'], 2, 'invalid-option'],
+    ['--bit-map-every without --fine-tune', ['float.onnx', ...FAST, '--bit-map-every', '4'], 2, 'invalid-option'],
+    ['--bit-map-every 0', ['q.onnx', '--fine-tune', ...FAST, '--bit-map-every', '0'], 2, 'invalid-option'],
     ['a quantized model without --fine-tune', ['q.onnx', ...FAST], 2, 'invalid-option'],
     ['--fine-tune on a float model', ['float.onnx', '--fine-tune', ...FAST], 4, 'not-quantized'],
     ['a missing training folder', ['float.onnx', ...FAST, '--train-data', 'no/such/dir'], 3, 'file-not-found'],

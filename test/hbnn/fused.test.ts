@@ -149,6 +149,29 @@ describe('binarizeWithBitMap equals makeBitMap + heteroBinarize bit for bit', ()
     same(new Float32Array(30000).fill(-0.125), { heuristic: 'middle-out', avgBits: 1.4 });
   });
 
+  it('sumAbs (the caller\'s sum |T|) replaces the first pass: same bytes; used only per tensor, re-checked when not finite', () => {
+    const t = gaussian(50000, 3, 0.05);
+    let sum = 0;
+    for (let j = 0; j < t.length; j++) sum += Math.abs(t[j]!);
+    const mapOpts = { heuristic: 'middle-out' as const, avgBits: 1.4, name: 'w' };
+    const ref = binarizeWithBitMap(t, mapOpts);
+    const given = binarizeWithBitMap(t, mapOpts, { sumAbs: sum });
+    expect(bytes(given.bin.dequantized)).toEqual(bytes(ref.bin.dequantized));
+    expect(Array.from(given.map.bitMap)).toEqual(Array.from(ref.map.bitMap));
+    expect(bytes(given.bin.scales)).toEqual(bytes(ref.bin.scales));
+    // it is really taken: a different sum gives a different round-1 scale
+    const off = binarizeWithBitMap(t, mapOpts, { sumAbs: sum * 1.01 });
+    expect(off.bin.scales[0]).not.toBe(ref.bin.scales[0]);
+    // per-channel scales (groups of the map and the scales differ): ignored
+    const ch = binarizeWithBitMap(t, mapOpts, { channels: 5, sumAbs: sum * 1.01 });
+    expect(bytes(ch.bin.dequantized)).toEqual(bytes(binarizeWithBitMap(t, mapOpts, { channels: 5 }).bin.dequantized));
+    // a non-finite sum is not trusted: the pass runs and names the bad entry
+    const bad = t.slice();
+    bad[7] = Infinity;
+    expect(() => binarizeWithBitMap(bad, mapOpts, { sumAbs: Infinity })).toThrow(/"w" contains Infinity at index 7/);
+    expect(bytes(binarizeWithBitMap(t, mapOpts, { sumAbs: NaN }).bin.dequantized)).toEqual(bytes(ref.bin.dequantized));
+  });
+
   it('rejects NaN with the same error as makeBitMap', () => {
     const t = gaussian(100, 1);
     t[42] = NaN;

@@ -60,6 +60,38 @@ describe('residualBinarize (homogeneous, METHOD §1)', () => {
 });
 
 describe('heteroBinarize (bit map, METHOD §2)', () => {
+  it('with sumAbs (round 1 and the pass building A_2 in one): the same bytes for every map; bad maps and non-finite sums as without', () => {
+    const bytes = (a: ArrayBufferView) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+    const t = gaussian(5003, 9, 0.05);
+    t[5] = 0;
+    t[6] = -0;
+    const sum = t.reduce((a, v) => a + Math.abs(v), 0);
+    const rnd = mulberry32(4);
+    const maps = [1, 2, 3, 4].map((max) => Uint8Array.from(t, () => 1 + Math.floor(rnd.next() * max)));
+    maps.push(new Uint8Array(t.length).fill(2));
+    for (const map of maps) {
+      for (const dequantize of [true, false]) {
+        const ref = heteroBinarize(t, map, { dequantize });
+        const got = heteroBinarize(t, map, { dequantize, sumAbs: sum });
+        expect(got.nBits).toBe(ref.nBits);
+        expect(bytes(got.scales)).toEqual(bytes(ref.scales));
+        expect(Array.from(got.activeCounts)).toEqual(Array.from(ref.activeCounts));
+        expect(Array.from(got.signs)).toEqual(Array.from(ref.signs));
+        expect(bytes(got.dequantized)).toEqual(bytes(ref.dequantized));
+      }
+    }
+    // it is taken: another sum, another mu_1
+    expect(heteroBinarize(t, maps[2]!, { sumAbs: sum * 2 }).scales[0]).not.toBe(heteroBinarize(t, maps[2]!).scales[0]);
+    // per-channel scales: ignored
+    expect(bytes(heteroBinarize(t.subarray(0, 5000), maps[2]!.subarray(0, 5000), { channels: 10, sumAbs: 1 }).dequantized)).toEqual(bytes(heteroBinarize(t.subarray(0, 5000), maps[2]!.subarray(0, 5000), { channels: 10 }).dequantized));
+    const bad = maps[1]!.slice();
+    bad[77] = 9;
+    expect(() => heteroBinarize(t, bad, { sumAbs: sum })).toThrow(/bitMap/);
+    const nan = t.slice();
+    nan[3] = NaN;
+    expect(() => heteroBinarize(nan, maps[1]!, { sumAbs: NaN, name: 'w' })).toThrow(/"w" contains NaN at index 3/);
+  });
+
   it('only entries with M_j >= i take round i', () => {
     // M = [1, 2, 3, 1]
     // round 1 (all): mu_1 = 1.0625, E_1 = [-0.5625, -0.4375, 0.9375, 0.8125]

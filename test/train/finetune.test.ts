@@ -131,6 +131,33 @@ describe('fineTune', () => {
   });
 });
 
+describe('fineTune with bitMapEvery', () => {
+  it('recomputes the bit maps every N steps and holds them in between; a resumed run holds the same maps', async () => {
+    const q = await quantized({ avgBits: 1.4 });
+    const rec0 = readQuantRecord(q)!;
+    const zeros = (m: Model, name: string): string => Array.from(planesOf(m, name), (v) => (v === 0 ? '0' : '1')).join('');
+    const base = { latentFrom: loadCnn(), batchSize: 64, threads: 1, lr: 0.05 } as const;
+    // steps 0..3 all use (and the model keeps) the map of step 0: the quantizer's (latent = float weights)
+    const held = await fineTune(q, mini('train'), { ...base, maxSteps: 4, bitMapEvery: 4 });
+    expect(held.log.options['bitMapEvery']).toBe(4);
+    for (const w of rec0.weights) expect(zeros(held.model, w.planes), w.planes).toBe(zeros(q, w.planes));
+    // step 4 recomputes them
+    const next = await fineTune(q, mini('train'), { ...base, maxSteps: 5, bitMapEvery: 4 });
+    expect(rec0.weights.filter((w) => zeros(next.model, w.planes) !== zeros(q, w.planes)).length).toBeGreaterThan(0);
+    // interrupted after step 6 (its maps from step 4, held through step 7) and resumed: the same model
+    const opts = { ...base, limit: 256, epochs: 2, seed: 1, bitMapEvery: 4, evalData: mini('test', 256) } as const;
+    const full = await fineTune(q, mini('train'), opts);
+    const dir = tmpDir('bitmap-every');
+    const ac = new AbortController();
+    await fineTune(q, mini('train'), { ...opts, checkpointDir: dir, signal: ac.signal, onProgress: (e) => e.type === 'step' && e.globalStep === 6 && ac.abort() });
+    expect(loadCheckpoint(dir).meta.globalStep).toBe(6);
+    const resumed = await fineTune(q, mini('train'), { ...opts, checkpointDir: dir, resume: true });
+    expect(resumed.log.epochs.map((e) => e.trainLoss)).toEqual(full.log.epochs.map((e) => e.trainLoss));
+    expect(Buffer.from(encodeModel(resumed.model)).equals(Buffer.from(encodeModel(full.model)))).toBe(true);
+    await expect(fineTune(q, mini('train'), { ...base, maxSteps: 1, bitMapEvery: 0 })).rejects.toThrow(/bitMapEvery/);
+  });
+});
+
 describe('fineTune with row-granular bit maps', () => {
   /** The bitwidth of each output channel (Conv, Gemm transB=1: axis 0); throws on a channel with mixed widths. */
   function channelWidths(m: Model, planes: string, shape: number[]): number[] {

@@ -47,6 +47,20 @@ describe('gradcheck: convolution', () => {
     expect(Object.keys(errs)).toEqual(['w', 'b', 'head.w', 'head.b']);
   });
 
+  it('GlobalAveragePool on static planes (the constant 1/P) and on 1x1 planes (dX = dY)', async () => {
+    for (const [side, p] of [[5, 9], [3, 1]] as const) {
+      const net = new Net(['N', 3, side, side]);
+      const c = net.node('Conv', [net.x, net.param('w', [4, 3, 3, 3]), net.param('b', [4], 0.1)]);
+      const r = net.node('Relu', [c]);
+      const gap = net.node('GlobalAveragePool', [r]);
+      const res = await gradCheck(head(net, gap, 4, 5), [2, 3, side, side], 5);
+      for (const [name, err] of Object.entries(res.errors)) expect(err, `${name} (P = ${p})`).toBeLessThan(TOL);
+      const gapGrad = res.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${gap.producer!.name}/grad/`)).map((n) => n.opType);
+      // no run-time Size/Cast/Div for the factor; nothing at all on 1x1 planes
+      expect(gapGrad).toEqual(p === 1 ? [] : ['Mul', 'Shape', 'Expand']);
+    }
+  });
+
   it('Conv with stride 2, asymmetric pads and dilation 2 (input gradient through a per-channel Mul)', async () => {
     const net = new Net(['N', 3, 9, 8]);
     const scaled = net.node('Mul', [net.x, net.param('a', [1, 3, 1, 1], 0.5, 1)]);
@@ -252,6 +266,27 @@ describe('gradcheck: strided depthwise input gradient from the tap table', () =>
   });
 });
 
+describe('gradcheck: strided depthwise gradients on 16x16 planes by bands', () => {
+  it('stride 2 with pads 1, stride 2 with asymmetric pads and a bias, a dilated 2x3 kernel: no ConvTranspose, input gradients by bands of input rows', async () => {
+    const net = new Net(['N', 2, 16, 16]);
+    const pre = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);
+    // outputs 8x8; floor((16+1+0-3)/2)+1 = 8 x floor((16+0+1-3)/2)+1 = 8; floor((16+4-3)/2)+1 = 9 x floor((16+2-5)/2)+1 = 7
+    const d1 = net.node('Conv', [pre, net.param('d1', [2, 1, 3, 3], 0.4)], { group: A.int(2), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) });
+    const d2 = net.node('Conv', [pre, net.param('d2', [2, 1, 3, 3], 0.4), net.param('d2.b', [2], 0.1)], { group: A.int(2), strides: A.ints([2, 2]), pads: A.ints([1, 0, 0, 1]) });
+    const d3 = net.node('Conv', [pre, net.param('d3', [2, 1, 2, 3], 0.4)], { group: A.int(2), strides: A.ints([2, 2]), pads: A.ints([2, 1, 2, 1]), dilations: A.ints([2, 2]) });
+    const pooled = [d1, d2, d3].map((d) => net.node('Flatten', [net.node('GlobalAveragePool', [net.node('Mul', [d, d])])], { axis: A.int(1) }));
+    const cat = net.node('Concat', pooled, { axis: A.int(1) });
+    const r = await gradCheck(net.output(net.node('Gemm', [cat, net.param('hw', [3, 6], 0.3)], { transB: A.int(1) })), [2, 2, 16, 16], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['a', 'd1', 'd2', 'd2.b', 'd3']));
+    expect(r.tg.model.graph.nodes.some((n) => n.opType === 'ConvTranspose')).toBe(false);
+    for (const d of [d1, d2, d3]) {
+      const dx = r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${d.producer!.name}/grad/dX/`));
+      expect(dx.filter((n) => n.opType === 'Gather' && n.attrInt('axis', 0) === 2).length, d.producer!.name).toBe(1);
+    }
+  });
+});
+
 describe('gradcheck: residual and inverted-residual blocks (the generic convolution path)', () => {
   const bnOf = (net: Net, v: Value, c: number, name: string): Value =>
     net.node('BatchNormalization', [v, net.param(`${name}.g`, [c], 0.2, 1), net.param(`${name}.b`, [c], 0.2), net.param(`${name}.m`, [c], 0.1), net.param(`${name}.v`, [c], 0.1, 1)]);
@@ -307,6 +342,26 @@ describe('gradcheck: residual and inverted-residual blocks (the generic convolut
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['a', 'a.b', 'b', 'c', 'c.b']));
     expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Conv' || n.opType === 'ConvTranspose').length).toBe(0);
+  });
+
+  it('depthwise weight gradients on 16x16 planes by bands of output rows: stride 1, stride 2 with asymmetric pads, a dilated 2x3 kernel', async () => {
+    const net = new Net(['N', 2, 16, 16]);
+    const pre = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);
+    // outputs: 16x16; floor((16+1+0-3)/2)+1 = 8 x floor((16+0+1-3)/2)+1 = 8; (16+2+2-3)+1 = 18 rows, (16+1+1-5)+1 = 14 columns
+    const d1 = net.node('Conv', [pre, net.param('d1', [2, 1, 3, 3], 0.4)], { group: A.int(2), pads: A.ints([1, 1, 1, 1]) });
+    const d2 = net.node('Conv', [pre, net.param('d2', [2, 1, 3, 3], 0.4), net.param('d2.b', [2], 0.1)], { group: A.int(2), strides: A.ints([2, 2]), pads: A.ints([1, 0, 0, 1]) });
+    const d3 = net.node('Conv', [pre, net.param('d3', [2, 1, 2, 3], 0.4)], { group: A.int(2), pads: A.ints([2, 1, 2, 1]), dilations: A.ints([2, 2]) });
+    const pooled = [d1, d2, d3].map((d) => net.node('Flatten', [net.node('GlobalAveragePool', [net.node('Mul', [d, d])])], { axis: A.int(1) }));
+    const cat = net.node('Concat', pooled, { axis: A.int(1) });
+    const r = await gradCheck(net.output(net.node('Gemm', [cat, net.param('hw', [3, 6], 0.3)], { transB: A.int(1) })), [2, 2, 16, 16], 3);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['a', 'd1', 'd2', 'd2.b', 'd3']));
+    // each weight gradient Gathers its input rows by bands (axis 2) for one batched MatMul and the tap table
+    for (const d of [d1, d2, d3]) {
+      const grad = r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${d.producer!.name}/grad/dW/`));
+      expect(grad.filter((n) => n.opType === 'Gather' && n.attrInt('axis', 0) === 2).length, d.producer!.name).toBe(1);
+      expect(grad.filter((n) => n.opType === 'MatMul').length).toBe(2);
+    }
   });
 
   it('depthwise Conv on a 17x17 plane: onnxruntime Conv forward and input gradient, weight gradient as one batched MatMul over (n, c)', async () => {

@@ -76,6 +76,19 @@ describe('latent weights and the quantized format', () => {
       const params = collectParams(q, tg, float);
       const bin = params.filter((p) => p.kind === 'binarized');
       expect(bin.map((p) => p.binarizer!.layout.channelAxis)).toEqual([1, 1, 0]);
+      // the optimizer's sum |w| handed to the step's re-binarization: the same Ŵ; in a transposed
+      // layout (channel axis 1) it is not the channel-major order's sum and is ignored
+      for (const p of bin) {
+        const sum = p.value.reduce((a, v) => a + Math.abs(v), 0);
+        const plain = p.binarizer!.binarize(p.value);
+        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), p.name).toEqual(Array.from(plain));
+        expect(Array.from(p.binarizer!.binarize(p.value, true, p.binarizer!.layout.channelAxis === 1 ? sum * 2 : sum)), p.name).toEqual(Array.from(plain));
+        // frozen bit map (heteroBinarize with sumAbs)
+        p.binarizer!.freeze(p.value.map((v, i) => v * (1 + (i % 3) * 0.1)));
+        const frozenPlain = p.binarizer!.binarize(p.value);
+        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), `${p.name} frozen`).toEqual(Array.from(frozenPlain));
+        p.binarizer!.frozen = null;
+      }
       for (const frozen of [false, true]) {
         const { used, out, rec } = stepAndWrite(q, tg, params, frozen);
         bin.forEach((p, k) => {
@@ -120,6 +133,19 @@ describe('row-granular bit maps in training', () => {
       const params = collectParams(q, tg, float);
       const bin = params.filter((p) => p.kind === 'binarized');
       expect(bin.map((p) => p.binarizer!.spec.granularity)).toEqual(['row', 'row', 'row']);
+      // the optimizer's sum |w| handed to the step's re-binarization: the same Ŵ; in a transposed
+      // layout (channel axis 1) it is not the channel-major order's sum and is ignored
+      for (const p of bin) {
+        const sum = p.value.reduce((a, v) => a + Math.abs(v), 0);
+        const plain = p.binarizer!.binarize(p.value);
+        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), p.name).toEqual(Array.from(plain));
+        expect(Array.from(p.binarizer!.binarize(p.value, true, p.binarizer!.layout.channelAxis === 1 ? sum * 2 : sum)), p.name).toEqual(Array.from(plain));
+        // frozen bit map (heteroBinarize with sumAbs)
+        p.binarizer!.freeze(p.value.map((v, i) => v * (1 + (i % 3) * 0.1)));
+        const frozenPlain = p.binarizer!.binarize(p.value);
+        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), `${p.name} frozen`).toEqual(Array.from(frozenPlain));
+        p.binarizer!.frozen = null;
+      }
       for (const frozen of [false, true]) {
         const { used, out, rec } = stepAndWrite(q, tg, params, frozen);
         bin.forEach((p, k) => {
@@ -226,6 +252,8 @@ describe('optimizer and schedules', () => {
           const g0 = g.slice();
           o.beginStep();
           expect(o.update('w', w, g, 0.01 * t, clip)).toBe(true);
+          // the sum |w| the re-binarization takes: float64, index order, of the stored weights
+          expect(o.lastSumAbs).toBe(w.reduce((a, v) => a + Math.abs(v), 0));
           expect(Buffer.from(g.buffer).equals(Buffer.from(g0.buffer))).toBe(true); // g is not written
           // the reference: the STE as its own pass (applyWeightSte), then the update
           if (clip !== undefined) applyWeightSte(g0, ref);
@@ -247,6 +275,7 @@ describe('optimizer and schedules', () => {
         const lr = kind === 'adam' ? 1e38 : 1;
         expect(o.update('w', w, Float32Array.of(0, kind === 'adam' ? -1 : -1e38, 0), lr), `${kind} ${momentum}`).toBe(false);
         expect(w[1]).toBe(Infinity);
+        expect(o.lastSumAbs).toBe(Infinity);
         expect(o.update('v', Float32Array.of(1, 2), Float32Array.of(NaN, 0), 0.1)).toBe(false);
         expect(o.update('u', Float32Array.of(1, 2), Float32Array.of(0.5, 0), 0.1)).toBe(true);
       }

@@ -11,6 +11,7 @@ import { DEFAULT_LIBERTY } from './liberty.js';
 import { renderSynthMarkdown, type SynthEstimate } from './render.js';
 import { synthesize } from './index.js';
 import type { SynthMemory, SynthOptions, SynthReport } from './types.js';
+import { estimateDesignArea } from './stage-area.js';
 import { MEMORY_MODULES } from '../verilog/memories.js';
 
 /** What synthesis needs of a lowered Verilog design (the verilog backend's result). */
@@ -20,8 +21,10 @@ export interface LoweredVerilog {
   /** The synthesizable sources (no testbench), in reading order. */
   sources: readonly string[];
   units: readonly { module: string; layer: string; instance?: string; stage: UnitStage }[];
-  /** Its memories (ROMs, line buffers): asic synthesis keeps them as macros and prices them (memory.ts). */
+  /** Its memories (ROMs, input buffers, line buffers): asic synthesis keeps them as macros and prices them (memory.ts). */
   memories?: readonly SynthMemory[];
+  /** The top's stage instances (units included) with their modules and parameters: the whole-design area estimate prices the other stages from them (stage-area.ts). */
+  stages?: readonly { instance: string; module: string; params: Readonly<Record<string, string>> }[];
   /** The vivado-hls estimate of the same folding. */
   estimates: FpgaEstimate;
 }
@@ -48,6 +51,19 @@ export async function synthesizeVerilog(v: LoweredVerilog, o: SynthOptions): Pro
     { files, top: v.top, units: v.units.map((u) => ({ name: u.layer, module: u.module, ...(u.instance ? { instance: u.instance } : {}) })), ...(v.memories ? { memories: v.memories } : {}) },
     { ...o, ...(macros ? { macros } : {}) },
   );
+  const estimates = designEstimates(v, o);
+  return { report, estimates, markdown: renderSynthMarkdown(report, estimates) };
+}
+
+/**
+ * The estimators' figures for a lowered design, per unit (by layer) and 'total': the vivado-hls
+ * LUTs (FINN-R and fitted); with the default library (asic), the asic unit counts scaled from
+ * 28 nm and fitted (the units alone, memory bits included), and the whole-design estimate
+ * (stage-area.ts: the units' and the other stages' logic by their structural models, the
+ * memories as macros; `areaDesignUm2`, for the units and for the other stages by their
+ * stage name, and in 'total'), for the abc script of `o`.
+ */
+export function designEstimates(v: Pick<LoweredVerilog, 'units' | 'estimates' | 'memories' | 'stages'>, o: Pick<SynthOptions, 'target' | 'liberty' | 'abc' | 'macros'>): SynthEstimate[] {
   const estimates: SynthEstimate[] = [];
   const defaultLib = o.target === 'asic' && (o.liberty === undefined || o.liberty === DEFAULT_LIBERTY);
   const scaled = nodeScaledTech(180).area;
@@ -69,6 +85,23 @@ export async function synthesizeVerilog(v: LoweredVerilog, o: SynthOptions): Pro
     }
     estimates.push(e);
   }
+  let areaDesign: number | undefined;
+  // with the memories as macros (the asic default; `macros: []` synthesizes them as logic, which this estimate does not model)
+  if (defaultLib && v.stages && (o.macros === undefined || o.macros.length > 0)) {
+    const d = estimateDesignArea(
+      { units: v.units.map((u) => ({ instance: u.instance ?? `u_${u.module}`, stage: u.stage })), stages: v.stages, memories: v.memories ?? [] },
+      { abc: o.abc === 'fast' ? 'fast' : 'default' },
+    );
+    for (const s of d.stages) {
+      if (s.logicUm2 === undefined) continue;
+      const area = s.logicUm2 + s.memoryUm2;
+      const unit = v.units.find((u) => (u.instance ?? `u_${u.module}`) === s.instance);
+      const e = unit ? estimates.find((x) => x.name === unit.layer) : undefined;
+      if (e) e.areaDesignUm2 = area;
+      else estimates.push({ name: s.instance.replace(/^u_/, ''), areaDesignUm2: area });
+    }
+    if (!d.unpriced.length) areaDesign = d.totalUm2;
+  }
   const unitLutsFitted = estimates.reduce((s, e) => s + (e.lutsFitted ?? 0), 0);
   const unitLuts = estimates.reduce((s, e) => s + (e.luts ?? 0), 0);
   estimates.push({
@@ -77,6 +110,7 @@ export async function synthesizeVerilog(v: LoweredVerilog, o: SynthOptions): Pro
     // the fit re-weights the units; the other stages keep their estimate
     lutsFitted: Math.round(v.estimates.total.luts - unitLuts + unitLutsFitted),
     ...(defaultLib ? { areaUm2: areaScaled, areaFittedUm2: areaFitted } : {}),
+    ...(areaDesign !== undefined ? { areaDesignUm2: areaDesign } : {}),
   });
-  return { report, estimates, markdown: renderSynthMarkdown(report, estimates) };
+  return estimates;
 }

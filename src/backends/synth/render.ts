@@ -16,6 +16,8 @@ export interface SynthEstimate {
   areaUm2?: number;
   /** The same unit counts priced with the areas fitted to the library (calibrate.ts OSU018_AREA_FIT), µm². */
   areaFittedUm2?: number;
+  /** The whole-design estimate (stage-area.ts) of this stage or the design: logic (units: fitted unit counts without the weight-bit term; other stages: the stage model) + its memory macros, µm². */
+  areaDesignUm2?: number;
 }
 
 const ratio = (est: number | undefined, syn: number): string => (est === undefined || syn === 0 ? '' : `${(est / syn).toFixed(2)}`);
@@ -59,6 +61,12 @@ export function renderSynthMarkdown(report: SynthReport, estimates: readonly Syn
       lines.push(row(['unit', 'macros', 'ROM bits', 'RAM bits', 'memory µm² (model)', 'logic + memory µm²']));
       lines.push(row(['---', ...Array(5).fill('---:')]));
       for (const r of runs) if (r.memory) lines.push(row([r.name, cell(r.memory.macros), cell(r.memory.romBits), cell(r.memory.ramBits), cell(r.memory.areaUm2), r.memory.areaUm2 === undefined ? '' : cell(r.asic!.areaUm2 + r.memory.areaUm2)]));
+      const whole = est.get('total')?.areaDesignUm2;
+      const t = report.total;
+      if (whole !== undefined && t?.memory?.areaUm2 !== undefined) {
+        const syn = t.asic!.areaUm2 + t.memory.areaUm2;
+        lines.push('', `Whole-design estimate (every stage's logic and every memory, docs/asic-results.md#whole-design-estimate): ${cell(whole)} µm² against ${cell(syn)} µm² logic + memory (est/synth ${ratio(whole, syn)}).`);
+      }
     }
     const unmapped = runs.flatMap((r) => Object.entries(r.asic!.unmapped).filter(([t]) => !report.macros?.modules.includes(t)).map(([t, n]) => `${r.name}: ${n} × ${t}`));
     if (unmapped.length) lines.push('', `Cells the library does not have (not in the area): ${unmapped.join(', ')}.`);

@@ -51,6 +51,7 @@ export interface TrainingCliOptions {
   checkpointDir?: string;
   freeze?: string[];
   freezeBitMapsAfter?: string;
+  bitMapEvery?: string;
   /** false with --no-phase-layout (commander's negated flag; true when not given). */
   phaseLayout?: boolean;
 }
@@ -78,6 +79,7 @@ export const TRAINING_FLAGS: Record<keyof TrainingCliOptions, string> = {
   checkpointDir: '--checkpoint-dir',
   freeze: '--freeze',
   freezeBitMapsAfter: '--freeze-bit-maps-after',
+  bitMapEvery: '--bit-map-every',
   phaseLayout: '--no-phase-layout',
 };
 
@@ -112,6 +114,7 @@ export function addTrainingOptions(cmd: Command, prefix = ''): Command {
     .option('--checkpoint-dir <dir>', d('write resumable checkpoints (last.json, best.json) here; Ctrl-C saves one and stops'))
     .addOption(listOption('--freeze <globs>', d('do not train parameters whose name matches one of these globs')))
     .option('--freeze-bit-maps-after <epoch>', d('fine-tuning: fix the bit maps from this epoch on (0 = from the start)'))
+    .option('--bit-map-every <steps>', d('fine-tuning: recompute the bit maps every N steps, holding them in between (default 1: every step)'))
     .option('--no-phase-layout', d("keep every value in the model's layout (no phase layout for Conv-BatchNorm-MaxPool blocks): same gradients up to rounding, slower; for comparisons"));
 }
 
@@ -129,7 +132,7 @@ export function givenTrainingFlags(o: TrainingCliOptions): string[] {
 
 /**
  * Checks the training flags and turns them into trainer options (INVALID_OPTION naming the
- * flag). `fineTuning` allows --freeze-bit-maps-after. `seed` comes from the caller.
+ * flag). `fineTuning` allows --freeze-bit-maps-after and --bit-map-every. `seed` comes from the caller.
  */
 export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: boolean): TrainingSpec {
   if (o.trainData === undefined) fail(ErrorCodes.INVALID_OPTION, 'training needs --train-data', { option: '--train-data' });
@@ -171,6 +174,10 @@ export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: 
   if (o.freezeBitMapsAfter !== undefined) {
     if (!fineTuning) fail(ErrorCodes.INVALID_OPTION, '--freeze-bit-maps-after applies to fine-tuning (--fine-tune) only', { option: '--freeze-bit-maps-after' });
     r.freezeBitMapsAfter = parseIntOption(o.freezeBitMapsAfter, '--freeze-bit-maps-after', 0);
+  }
+  if (o.bitMapEvery !== undefined) {
+    if (!fineTuning) fail(ErrorCodes.INVALID_OPTION, '--bit-map-every applies to fine-tuning (--fine-tune) only', { option: '--bit-map-every' });
+    r.bitMapEvery = parseIntOption(o.bitMapEvery, '--bit-map-every', 1);
   }
   if (o.phaseLayout === false) r.phaseLayout = false;
   return { trainData: o.trainData.trim(), ...(o.evalData !== undefined ? { evalData: o.evalData.trim() } : {}), options: r };

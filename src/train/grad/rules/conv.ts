@@ -668,6 +668,8 @@ function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: numb
   const [kh, kw] = geo.kernel as [number, number];
   const k = kh * kw;
   const { o, taps } = windowTapTable(h, w, geo);
+  const band = depthwiseBandRows(h, o / windowOutputWidth(w, geo));
+  if (band) return depthwiseBandWeightGrad(ctx, dy, x, c, h, w, geo, o, taps, band);
   // table[o, p, j] = 1 where tap j of output o reads input position p
   const table = new Array<number>(o * p * k).fill(0);
   for (let t = 0; t < taps.length; t += 3) table[(taps[t]! * p + taps[t + 1]!) * k + taps[t + 2]!] = 1;
@@ -675,6 +677,57 @@ function depthwiseOuterWeightGrad(ctx: GradContext, dy: Value, x: Value, c: numb
   const xT = ctx.transpose(ctx.reshape(x, ctx.constI64([0, c, p])), [1, 0, 2]); // [C, N, P]
   const t = ctx.reshape(ctx.op('MatMul', [dyT, xT]), ctx.constI64([c, o * p]));
   return ctx.reshape(ctx.op('MatMul', [t, ctx.constF32(table, [o * p, k])]), ctx.constI64([c, 1, kh, kw]));
+}
+
+/**
+ * Output rows per band of a banded depthwise weight gradient: DEPTHWISE_BAND_ROWS on input
+ * planes of at least DEPTHWISE_BAND_MIN_ROWS rows whose output rows it divides, else 0 (the
+ * whole plane as one product).
+ */
+function depthwiseBandRows(h: number, ho: number): number {
+  return h >= DEPTHWISE_BAND_MIN_ROWS && ho > DEPTHWISE_BAND_ROWS && ho % DEPTHWISE_BAND_ROWS === 0 ? DEPTHWISE_BAND_ROWS : 0;
+}
+
+function windowOutputWidth(w: number, geo: WindowGeometry): number {
+  return windowOutputSize(w, geo.kernel[1]!, geo.strides[1]!, geo.dilations[1]!, geo.pads![1]!, geo.pads![3]!, false);
+}
+
+/**
+ * The outer-product depthwise weight gradient by bands of B output rows: output rows
+ * [b·B, (b + 1)·B) read only the R = (B - 1)·sh + (kh - 1)·dh + 1 input rows from b·B·sh - pt,
+ * so per channel and band T[c, b] = Σ_n dY[n, c, band b]ᵀ · X[n, c, rows of band b]
+ * ([B·Wo, R·W] instead of the whole plane's [O, P]: Ho/B · R/H of the multiply-adds), one
+ * MatMul batched over (c, b) of dY as [C·nb, B·Wo, N] and the Gathered input rows as
+ * [C·nb, N, R·W]; then dW[c, j] = Σ T[c, b, ., .] · S[b, ., ., j] with the constant per-band tap
+ * table S. Band rows outside the plane are Gathered from a clamped row and get no table entry.
+ * Used for MobileNetV2-style's 16×16 depthwise layers (docs/training.md, *banded depthwise
+ * weight gradients*).
+ */
+function depthwiseBandWeightGrad(ctx: GradContext, dy: Value, x: Value, c: number, h: number, w: number, geo: WindowGeometry, o: number, taps: readonly number[], band: number): Value {
+  const [kh, kw] = geo.kernel as [number, number];
+  const k = kh * kw;
+  const sh = geo.strides[0]!;
+  const pt = geo.pads![0]!;
+  const wo = windowOutputWidth(w, geo);
+  const nb = o / wo / band;
+  const r = (band - 1) * sh + (kh - 1) * geo.dilations[0]! + 1;
+  const rows: number[] = [];
+  for (let b = 0; b < nb; b++) for (let q = 0; q < r; q++) rows.push(Math.min(h - 1, Math.max(0, b * band * sh - pt + q)));
+  // table[b, (i, x), (q, w), j] = 1 where tap j of output row b·B + i, column x reads input row b·B·sh - pt + q, column w
+  const cols = band * wo;
+  const table = new Array<number>(nb * cols * r * w * k).fill(0);
+  for (let t = 0; t < taps.length; t += 3) {
+    const oy = Math.floor(taps[t]! / wo);
+    const b = Math.floor(oy / band);
+    const iy = Math.floor(taps[t + 1]! / w);
+    const q = iy - (b * band * sh - pt);
+    table[(((b * cols + (oy - b * band) * wo + (taps[t]! % wo)) * r + q) * w + (taps[t + 1]! % w)) * k + taps[t + 2]!] = 1;
+  }
+  const xb = ctx.op('Gather', [x, ctx.constI64(rows, [nb, r])], { axis: attr.int(2) }); // [N, C, nb, R, W]
+  const dyT = ctx.transpose(ctx.reshape(dy, ctx.constI64([0, c * nb, cols])), [1, 2, 0]); // [C·nb, B·Wo, N]
+  const xT = ctx.transpose(ctx.reshape(xb, ctx.constI64([0, c * nb, r * w])), [1, 0, 2]); // [C·nb, N, R·W]
+  const t = ctx.reshape(ctx.op('MatMul', [dyT, xT]), ctx.constI64([c, nb * cols * r * w]));
+  return ctx.reshape(ctx.op('MatMul', [t, ctx.constF32(table, [nb * cols * r * w, k])]), ctx.constI64([c, 1, kh, kw]));
 }
 
 /**
@@ -690,7 +743,11 @@ function depthwiseTableInputGrad(ctx: GradContext, dy: Value, w: Value, c: numbe
   if (geo.kernel.length !== 2 || !geo.pads || !spatialIn.every((d) => typeof d === 'number')) return null;
   const [h, wd] = spatialIn as [number, number];
   const p = h * wd;
-  if (p > DEPTHWISE_TABLE_MAX_PLANE) return null;
+  if (p > DEPTHWISE_TABLE_MAX_PLANE) {
+    const band = DEPTHWISE_DX_BAND_ROWS;
+    if (p > DEPTHWISE_DX_BAND_MAX_PLANE || h % band !== 0 || band % geo.strides[0]! !== 0) return null;
+    return depthwiseBandInputGrad(ctx, dy, w, c, h, wd, geo, band);
+  }
   const [kh, kw] = geo.kernel as [number, number];
   const k = kh * kw;
   const { o, taps } = windowTapTable(h, wd, geo);
@@ -700,6 +757,55 @@ function depthwiseTableInputGrad(ctx: GradContext, dy: Value, w: Value, c: numbe
   const a = ctx.reshape(ctx.op('MatMul', [ctx.reshape(w, ctx.constI64([c, k])), ctx.constF32(table, [k, o * p])]), ctx.constI64([c, o, p]));
   const dyT = ctx.transpose(ctx.reshape(dy, ctx.constI64([0, c, o])), [1, 0, 2]); // [C, N, O]
   const dxT = ctx.op('MatMul', [dyT, a]); // [C, N, P]
+  const out = ctx.reshape(ctx.transpose(dxT, [1, 0, 2]), ctx.constI64([-1, c, h, wd]));
+  ctx.setShape(out, [ctx.dims(dy)?.[0] ?? null, c, h, wd]);
+  return out;
+}
+
+/**
+ * The tap-table input gradient of a strided depthwise Conv by bands of B input rows: input rows
+ * [b·B, (b + 1)·B) receive from Ro output rows only (from o0(b), the first output row with a tap
+ * in the band), so dX[n, c, band b] = dY[n, c, rows of band b] · A[c, b] with
+ * A[c, b] = Σ_j W[c, j] · S[j, b] ([Ro·Wo, B·W] instead of the whole plane's [O, P]): one Gather of
+ * dY's rows per band, one MatMul batched over (c, b) of dY as [C·nb, N, Ro·Wo] by A, and a
+ * Transpose back. Band rows outside dY are Gathered from a clamped row and get no table entry.
+ * Replaces ConvTranspose (group by group, single-threaded) on MobileNetV2-style's 16×16 stride-2
+ * layer (docs/training.md, *banded depthwise gradients*).
+ */
+function depthwiseBandInputGrad(ctx: GradContext, dy: Value, w: Value, c: number, h: number, wd: number, geo: WindowGeometry, band: number): Value {
+  const [kh, kw] = geo.kernel as [number, number];
+  const k = kh * kw;
+  const { o, taps } = windowTapTable(h, wd, geo);
+  const wo = windowOutputWidth(wd, geo);
+  const ho = o / wo;
+  const nb = h / band;
+  // first and last output row with a tap in each band
+  const lo = new Array<number>(nb).fill(Infinity);
+  const hi = new Array<number>(nb).fill(-Infinity);
+  for (let t = 0; t < taps.length; t += 3) {
+    const b = Math.floor(Math.floor(taps[t + 1]! / wd) / band);
+    const oy = Math.floor(taps[t]! / wo);
+    lo[b] = Math.min(lo[b]!, oy);
+    hi[b] = Math.max(hi[b]!, oy);
+  }
+  const ro = Math.max(1, ...lo.map((l, b) => (hi[b]! >= l ? hi[b]! - l + 1 : 1)));
+  const o0 = lo.map((l) => (Number.isFinite(l) ? l : 0));
+  const rows: number[] = [];
+  for (let b = 0; b < nb; b++) for (let q = 0; q < ro; q++) rows.push(Math.min(ho - 1, o0[b]! + q));
+  // table[j, b, (q, x), (i, w)] = 1 where tap j of output row o0(b) + q, column x reads input row b·B + i, column w
+  const cols = ro * wo;
+  const span = band * wd;
+  const table = new Array<number>(k * nb * cols * span).fill(0);
+  for (let t = 0; t < taps.length; t += 3) {
+    const iy = Math.floor(taps[t + 1]! / wd);
+    const b = Math.floor(iy / band);
+    const q = Math.floor(taps[t]! / wo) - o0[b]!;
+    table[((taps[t + 2]! * nb + b) * cols + q * wo + (taps[t]! % wo)) * span + (iy - b * band) * wd + (taps[t + 1]! % wd)] = 1;
+  }
+  const a = ctx.reshape(ctx.op('MatMul', [ctx.reshape(w, ctx.constI64([c, k])), ctx.constF32(table, [k, nb * cols * span])]), ctx.constI64([c * nb, cols, span]));
+  const dyb = ctx.op('Gather', [dy, ctx.constI64(rows, [nb, ro])], { axis: attr.int(2) }); // [N, C, nb, Ro, Wo]
+  const dyT = ctx.transpose(ctx.reshape(dyb, ctx.constI64([0, c * nb, cols])), [1, 0, 2]); // [C·nb, N, Ro·Wo]
+  const dxT = ctx.op('MatMul', [dyT, a]); // [C·nb, N, B·W]
   const out = ctx.reshape(ctx.transpose(dxT, [1, 0, 2]), ctx.constI64([-1, c, h, wd]));
   ctx.setShape(out, [ctx.dims(dy)?.[0] ?? null, c, h, wd]);
   return out;
@@ -789,8 +895,25 @@ const ROWS_MAX_CHUNKS = 16;
 /** Largest input plane (positions) whose strided depthwise input gradient is taken from the tap table. */
 const DEPTHWISE_TABLE_MAX_PLANE = 64;
 
+/**
+ * Larger planes up to this many positions take it by bands of DEPTHWISE_DX_BAND_ROWS input rows
+ * (16×16 stride 2, 96 channels, standalone with a sum of squares after it, CPU ms at load 15:
+ * ConvTranspose 6.7-6.8, bands of 2 / 4 / 8 rows 5.3-5.7 / 4.5-4.6 / 4.8-5.0, the sum alone 2.2).
+ */
+const DEPTHWISE_DX_BAND_MAX_PLANE = 256;
+const DEPTHWISE_DX_BAND_ROWS = 4;
+
 /** Largest input plane (positions) whose depthwise weight gradient is taken from per-channel outer products. */
 const DEPTHWISE_OUTER_MAX_PLANE = 256;
+
+/**
+ * Input planes of at least this many rows take the outer-product depthwise weight gradient in
+ * bands of DEPTHWISE_BAND_ROWS output rows (standalone dW, CPU ms, load 13: 16×16 planes 5.1-5.8
+ * → 3.1-3.4 at stride 1, 4.7-5.0 → 3.9-4.1 at stride 2; 8×8 planes were faster whole, 2.3-2.5
+ * against 3.0-3.4 in bands of 4; docs/training.md).
+ */
+const DEPTHWISE_BAND_MIN_ROWS = 16;
+const DEPTHWISE_BAND_ROWS = 2;
 
 /**
  * Whether a weight gradient Σ_n dY_n[M, O] · A_n[O, K] is taken as per-sample products (one

@@ -12,7 +12,8 @@
  *   window size, or with count_include_pad=0 and pads the number of real (non-pad) entries
  *   per window, computed as AveragePool(ones, count_include_pad=1)·|k|. ceil_mode is
  *   supported when it does not change the output size.
- * GlobalAveragePool: dX = Expand(dY · |Y| / |X|, Shape(X)).
+ * GlobalAveragePool: dX = Expand(dY · |Y| / |X|, Shape(X)); with static planes of P positions the
+ *   factor is the constant 1/P, and on 1×1 planes dX = dY.
  */
 import { attr } from '../context.js';
 import type { GradRuleSet } from '../registry.js';
@@ -107,6 +108,14 @@ export function registerPool(r: GradRuleSet): void {
     backward(ctx, a) {
       const x = a.inputs[0]!;
       const y = a.outputs[0]!;
+      const spatial = ctx.dims(x)?.slice(2);
+      if (spatial && spatial.every((d) => typeof d === 'number')) {
+        // static planes: the constant 1/P (the same float as |Y|/|X|, a correctly rounded
+        // quotient of NC and NC·P); on 1×1 planes X is shaped like Y and dX = dY
+        const positions = (spatial as number[]).reduce((p, d) => p * d, 1);
+        if (positions === 1) return [a.dOutputs[0]!];
+        return [ctx.op('Expand', [ctx.op('Mul', [a.dOutputs[0]!, ctx.scalar(1 / positions)]), ctx.shapeOf(x)])];
+      }
       const toFloat = { to: attr.int(DataType.FLOAT) };
       const ratio = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [y])], toFloat), ctx.op('Cast', [ctx.op('Size', [x])], toFloat)]);
       // scale the small dY, then one Expand over X's shape

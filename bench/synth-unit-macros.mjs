@@ -1,0 +1,100 @@
+#!/usr/bin/env node
+/**
+ * The unit part of the whole-design ASIC estimate (src/backends/synth/stage-area.ts,
+ * docs/asic-results.md#whole-design-estimate): the calibration sweep's units (bench/synth-configs.mjs)
+ * synthesized the way the whole designs are — memories (`hbnn_rom`, `hbnn_ram`) as macros
+ * (black boxes), `abc -fast` — so that each unit's figure is its logic alone — and the four
+ * units of each fmnist-cnn design that bench:synth-designs synthesized for the ASIC (read from
+ * its cache: W1A1-row's fitted, to teach the model wide fixed-point inputs and large SIMD,
+ * which the sweep's small units do not have; the other designs' held out). The structural unit
+ * model (stage-area.ts unitLogicFeatures: lanes, accumulator, comparator, multiplier and output
+ * bits) is fitted to the units not held out (the sweep's held-out units as the calibration's).
+ * Writes fixtures/synth/unit-logic.json and prints the fit to commit as OSU018_UNIT_LOGIC_FIT.
+ *
+ *   npx tsc && node bench/synth-unit-macros.mjs [u03 u07 ...]   # synthesize (cached in bench/out/synth-cache; default every unit, in the order given), write the fixture, print the fit
+ *   node bench/synth-unit-macros.mjs --check             # the committed constants are the fixture's fit (exit 1 otherwise)
+ */
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING } from './lib.mjs';
+import { SWEEP } from './synth-configs.mjs';
+
+const { synthesize } = await internal('src/backends/synth/index.js');
+const { emitUnitDesign, unitStageOf } = await internal('src/backends/verilog/index.js');
+const sa = await internal('src/backends/synth/stage-area.js');
+const { asicResources, loadLiberty, resolveLiberty } = await internal('src/backends/synth/index.js');
+
+/** The fmnist-cnn designs of bench:synth-designs whose units join the data (W1A1-row fitted, the others held out). */
+const DESIGNS = [
+  { name: 'W1A1-row', holdout: false, opts: { avgBits: 1, heuristic: 'middle-out', granularity: 'row', actBits: 1 } },
+  { name: 'W1.2A1-row', holdout: true, opts: { avgBits: 1.2, heuristic: 'middle-out', granularity: 'row', actBits: 1 } },
+  { name: 'W1.4A1-row', holdout: true, opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', actBits: 1 } },
+  { name: 'W2A1-row', holdout: true, opts: { avgBits: 2, heuristic: 'middle-out', granularity: 'row', actBits: 1 } },
+  { name: 'W1.4A1.4', holdout: true, opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out' } },
+];
+
+/** The units of the synthesized fmnist-cnn designs (newest cached ASIC result of each), as fit entries. */
+async function designUnits() {
+  const liberty = loadLiberty(resolveLiberty(undefined));
+  const out = [];
+  for (const d of DESIGNS) {
+    const files = fs.readdirSync(CACHE).filter((f) => f.startsWith(`design-${d.name}-asic-`)).map((f) => path.join(CACHE, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
+    if (!files.length) {
+      console.log(`${d.name}: not synthesized for the ASIC yet: left out`);
+      continue;
+    }
+    const r = JSON.parse(fs.readFileSync(files[0], 'utf8'));
+    const m = lib.loadModel(FMNIST_CNN);
+    await lib.quantize(m, { ...d.opts, normalize: 'fmnist' });
+    const v = lib.lowerToVerilog(m, { folding: FMNIST_RTL_FOLDING, testSamples: 1, accSamples: 0 });
+    for (const u of v.units) {
+      const run = r.runs.find((x) => Array.isArray(x.instances) && x.instances.includes(u.instance));
+      if (!run?.cellsByType) throw new Error(`${d.name}: no run of ${u.instance}`);
+      out.push({ id: `${d.name}/${u.layer}`, design: d.name, features: sa.unitLogicFeatures(u.stage), holdout: d.holdout, areaUm2: Math.round(asicResources(run.cellsByType, liberty).areaUm2 * 10) / 10 });
+    }
+    console.log(`${d.name}: ${path.basename(files[0])} (commit ${r.commit ?? '?'})`);
+  }
+  return out;
+}
+
+const CACHE = path.join(ROOT, 'bench/out/synth-cache');
+
+if (process.argv.includes('--check')) {
+  const data = JSON.parse(fs.readFileSync(path.join(ROOT, sa.UNIT_LOGIC_DATA), 'utf8'));
+  const f = sa.fitUnitLogic(data.entries);
+  const same = sa.UNIT_STRUCT_PARTS.every((k) => f.fit[k] === sa.OSU018_UNIT_LOGIC_FIT[k]);
+  console.log(JSON.stringify(f.fit), same ? '= OSU018_UNIT_LOGIC_FIT' : `≠ OSU018_UNIT_LOGIC_FIT ${JSON.stringify(sa.OSU018_UNIT_LOGIC_FIT)}`);
+  process.exitCode = same ? 0 : 1;
+} else {
+  const entries = [];
+  const ids = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+  const units = ids.length ? ids.map((id) => SWEEP.find((s) => s.id === id) ?? (() => { throw new Error(`no unit ${id} in bench/synth-configs.mjs`); })()) : SWEEP;
+  for (const s of units) {
+    const d = emitUnitDesign(s.config);
+    const h = crypto.createHash('sha256');
+    for (const [k, v] of [...d.files].sort()) h.update(k).update('\0').update(v).update('\0');
+    const design = h.digest('hex').slice(0, 16);
+    const file = path.join(CACHE, `unit-macros-${s.id}-${design}.json`);
+    let r;
+    if (fs.existsSync(file)) r = JSON.parse(fs.readFileSync(file, 'utf8'));
+    else {
+      const t0 = performance.now();
+      const rep = await synthesize({ files: d.files, top: d.top }, { target: 'asic', abc: 'fast', macros: ['hbnn_rom', 'hbnn_ram'], perUnit: false, depth: false });
+      r = { areaUm2: Math.round(rep.total.asic.areaUm2 * 10) / 10, cells: rep.total.asic.cells, ffs: rep.total.asic.sequentialCells, seconds: Math.round((performance.now() - t0) / 100) / 10 };
+      fs.mkdirSync(CACHE, { recursive: true });
+      fs.writeFileSync(file, `${JSON.stringify(r)}\n`);
+    }
+    entries.push({ id: s.id, config: s.config, features: sa.unitLogicFeatures(unitStageOf(s.config)), holdout: !!s.holdout, areaUm2: r.areaUm2, cells: r.cells, ffs: r.ffs, seconds: r.seconds });
+    console.log(`${s.id}: ${r.areaUm2} µm² logic (${r.cells} cells, ${r.ffs} flip-flops; ${r.seconds} s)`);
+  }
+  entries.push(...(await designUnits()));
+  writeJson(sa.UNIT_LOGIC_DATA, { format: 'hbnn-unit-logic/1', note: 'logic µm² of the calibration units with memories as macros, OSU 0.18 µm, yosys synth + abc -fast (bench/synth-unit-macros.mjs)', entries });
+  const f = sa.fitUnitLogic(entries);
+  console.log(`fit (${f.train.length} units; held out ${f.heldOut.length}): ${JSON.stringify(f.fit)}`);
+  console.log(`mean abs error: fitted ${(100 * f.mae.train).toFixed(1)}%, held out ${(100 * f.mae.heldOut).toFixed(1)}%`);
+  for (const e of entries) {
+    const est = sa.unitLogicArea(e.features, f.fit);
+    console.log(`| ${e.id} | ${e.holdout ? 'held out' : 'fitted'} | ${Math.round(e.areaUm2).toLocaleString('en-US')} | ${Math.round(est).toLocaleString('en-US')} | ${est >= e.areaUm2 ? '+' : ''}${((100 * (est - e.areaUm2)) / e.areaUm2).toFixed(0)}% |`);
+  }
+}
