@@ -19,7 +19,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, lib } from './lib.mjs';
+import { ROOT, lib, parseArgs } from './lib.mjs';
 
 const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, fineTune, evaluate } = lib;
 
@@ -30,22 +30,7 @@ const CONFIGS = [
   { name: 'frozen', label: "frozen from the start (the quantizer's)", opts: { freezeBitMapsAfter: 0 } },
 ];
 
-const args = { epochs: 2, threads: 2, json: 'bench/out/train-bitmap-every.json' };
-const argv = process.argv.slice(2);
-for (let i = 0; i < argv.length; i++) {
-  const k = argv[i];
-  const v = () => {
-    if (i + 1 >= argv.length) throw new Error(`${k} needs a value`);
-    return argv[++i];
-  };
-  if (k === '--epochs') args.epochs = Number(v());
-  else if (k === '--configs') args.configs = v().split(',');
-  else if (k === '--threads') args.threads = Number(v());
-  else if (k === '--limit') args.limit = Number(v());
-  else if (k === '--eval-limit') args.evalLimit = Number(v());
-  else if (k === '--json') args.json = v();
-  else throw new Error(`unknown argument ${k} (see the comment at the top of bench/train-bitmap-every.mjs)`);
-}
+const args = parseArgs(process.argv.slice(2), { epochs: 2, threads: 2, json: 'bench/out/train-bitmap-every.json', configs: (v) => v.split(','), limit: Number, evalLimit: Number });
 for (const c of args.configs ?? []) if (!CONFIGS.some((x) => x.name === c)) throw new Error(`unknown config ${c}; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
 
 const modelPath = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');

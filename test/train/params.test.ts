@@ -42,6 +42,24 @@ async function ortWeights(m: Model): Promise<Record<string, Float32Array>> {
  * values moved a little, bit maps frozen first when asked; returns the Ŵ each binarized
  * parameter used, the written model and its quantization record.
  */
+/**
+ * The optimizer's sum |w| handed to the step's re-binarization gives the same Ŵ as a
+ * re-binarization that sums itself; in a transposed layout (channel axis 1) it is not the
+ * channel-major order's sum and is ignored; with a frozen bit map (heteroBinarize with sumAbs) too.
+ */
+function expectSumAbsShortcutExact(bin: ReturnType<typeof collectParams>): void {
+  for (const p of bin) {
+    const sum = p.value.reduce((a, v) => a + Math.abs(v), 0);
+    const plain = p.binarizer!.binarize(p.value);
+    expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), p.name).toEqual(Array.from(plain));
+    expect(Array.from(p.binarizer!.binarize(p.value, true, p.binarizer!.layout.channelAxis === 1 ? sum * 2 : sum)), p.name).toEqual(Array.from(plain));
+    p.binarizer!.freeze(p.value.map((v, i) => v * (1 + (i % 3) * 0.1)));
+    const frozenPlain = p.binarizer!.binarize(p.value);
+    expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), `${p.name} frozen`).toEqual(Array.from(frozenPlain));
+    p.binarizer!.frozen = null;
+  }
+}
+
 function stepAndWrite(q: Model, tg: ReturnType<typeof buildTrainingGraph>, params: ReturnType<typeof collectParams>, frozen: boolean) {
   const bin = params.filter((p) => p.kind === 'binarized');
   for (const p of bin) {
@@ -76,19 +94,7 @@ describe('latent weights and the quantized format', () => {
       const params = collectParams(q, tg, float);
       const bin = params.filter((p) => p.kind === 'binarized');
       expect(bin.map((p) => p.binarizer!.layout.channelAxis)).toEqual([1, 1, 0]);
-      // the optimizer's sum |w| handed to the step's re-binarization: the same Ŵ; in a transposed
-      // layout (channel axis 1) it is not the channel-major order's sum and is ignored
-      for (const p of bin) {
-        const sum = p.value.reduce((a, v) => a + Math.abs(v), 0);
-        const plain = p.binarizer!.binarize(p.value);
-        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), p.name).toEqual(Array.from(plain));
-        expect(Array.from(p.binarizer!.binarize(p.value, true, p.binarizer!.layout.channelAxis === 1 ? sum * 2 : sum)), p.name).toEqual(Array.from(plain));
-        // frozen bit map (heteroBinarize with sumAbs)
-        p.binarizer!.freeze(p.value.map((v, i) => v * (1 + (i % 3) * 0.1)));
-        const frozenPlain = p.binarizer!.binarize(p.value);
-        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), `${p.name} frozen`).toEqual(Array.from(frozenPlain));
-        p.binarizer!.frozen = null;
-      }
+      expectSumAbsShortcutExact(bin);
       for (const frozen of [false, true]) {
         const { used, out, rec } = stepAndWrite(q, tg, params, frozen);
         bin.forEach((p, k) => {
@@ -133,19 +139,7 @@ describe('row-granular bit maps in training', () => {
       const params = collectParams(q, tg, float);
       const bin = params.filter((p) => p.kind === 'binarized');
       expect(bin.map((p) => p.binarizer!.spec.granularity)).toEqual(['row', 'row', 'row']);
-      // the optimizer's sum |w| handed to the step's re-binarization: the same Ŵ; in a transposed
-      // layout (channel axis 1) it is not the channel-major order's sum and is ignored
-      for (const p of bin) {
-        const sum = p.value.reduce((a, v) => a + Math.abs(v), 0);
-        const plain = p.binarizer!.binarize(p.value);
-        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), p.name).toEqual(Array.from(plain));
-        expect(Array.from(p.binarizer!.binarize(p.value, true, p.binarizer!.layout.channelAxis === 1 ? sum * 2 : sum)), p.name).toEqual(Array.from(plain));
-        // frozen bit map (heteroBinarize with sumAbs)
-        p.binarizer!.freeze(p.value.map((v, i) => v * (1 + (i % 3) * 0.1)));
-        const frozenPlain = p.binarizer!.binarize(p.value);
-        expect(Array.from(p.binarizer!.binarize(p.value, true, sum)), `${p.name} frozen`).toEqual(Array.from(frozenPlain));
-        p.binarizer!.frozen = null;
-      }
+      expectSumAbsShortcutExact(bin);
       for (const frozen of [false, true]) {
         const { used, out, rec } = stepAndWrite(q, tg, params, frozen);
         bin.forEach((p, k) => {
