@@ -183,3 +183,21 @@ export function parseArgs(argv, defaults) {
   }
   return out;
 }
+
+/**
+ * The fmnist-cnn fine-tuning runs of bench/train-granularity.mjs and bench/train-bitmap-every.mjs:
+ * the full Fashion-MNIST train and test sets (`limit`, `evalLimit` cut them), the recipe of
+ * bench/train-table.mjs, and the runs stored in the file `json` (relative to ROOT) — comparable only with the
+ * same recipe and data, so a run with other settings starts a new store.
+ */
+export function fmnistFineTuneRuns({ epochs, threads, limit, evalLimit, json }) {
+  const { loadDataset, FMNIST_NORMALIZATION } = lib;
+  const train = loadDataset('fmnist:train', { normalize: FMNIST_NORMALIZATION, ...(limit ? { limit } : {}) });
+  const test = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, ...(evalLimit ? { limit: evalLimit } : {}) });
+  const recipe = { epochs, batchSize: 128, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, schedule: 'cosine', seed: 0, threads };
+  const setting = JSON.stringify({ ...recipe, train: train.name, trainSamples: train.count, evalData: test.name, evalSamples: test.count });
+  const jsonPath = path.resolve(ROOT, json);
+  const old = fs.existsSync(jsonPath) ? JSON.parse(fs.readFileSync(jsonPath, 'utf8')) : null;
+  const store = old && old.setting === setting ? old : { setting, runs: {} };
+  return { train, test, recipe, jsonPath, store };
+}

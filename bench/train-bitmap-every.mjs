@@ -19,9 +19,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, lib, parseArgs } from './lib.mjs';
+import { ROOT, lib, parseArgs, fmnistFineTuneRuns } from './lib.mjs';
 
-const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, fineTune, evaluate } = lib;
+const { loadModel, quantize, fineTune, evaluate } = lib;
 
 const CONFIGS = [
   { name: 'every1', label: 'recomputed every step (default)', opts: {} },
@@ -34,13 +34,7 @@ const args = parseArgs(process.argv.slice(2), { epochs: 2, threads: 2, json: 'be
 for (const c of args.configs ?? []) if (!CONFIGS.some((x) => x.name === c)) throw new Error(`unknown config ${c}; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
 
 const modelPath = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
-const jsonPath = path.resolve(ROOT, args.json);
-const train = loadDataset('fmnist:train', { normalize: FMNIST_NORMALIZATION, ...(args.limit ? { limit: args.limit } : {}) });
-const test = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, ...(args.evalLimit ? { limit: args.evalLimit } : {}) });
-const recipe = { epochs: args.epochs, batchSize: 128, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, schedule: 'cosine', seed: 0, threads: args.threads };
-const setting = JSON.stringify({ ...recipe, train: train.name, trainSamples: train.count, evalData: test.name, evalSamples: test.count });
-const old = fs.existsSync(jsonPath) ? JSON.parse(fs.readFileSync(jsonPath, 'utf8')) : null;
-const store = old && old.setting === setting ? old : { setting, runs: {} };
+const { train, test, recipe, jsonPath, store } = fmnistFineTuneRuns(args);
 
 for (const cfg of CONFIGS) {
   if (args.configs && !args.configs.includes(cfg.name)) continue;

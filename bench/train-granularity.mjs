@@ -30,9 +30,9 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { ROOT, lib } from './lib.mjs';
+import { ROOT, lib, fmnistFineTuneRuns } from './lib.mjs';
 
-const { loadModel, quantize, loadDataset, FMNIST_NORMALIZATION, fineTune, evaluate } = lib;
+const { loadModel, quantize, fineTune, evaluate } = lib;
 
 const CONFIGS = [
   { name: 'entry', label: 'W1.4 Middle-Out, per entry', quant: { avgBits: 1.4, heuristic: 'middle-out' } },
@@ -67,14 +67,7 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 const modelPath = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
-const jsonPath = path.resolve(ROOT, args.json);
-const train = loadDataset('fmnist:train', { normalize: FMNIST_NORMALIZATION, ...(args.limit ? { limit: args.limit } : {}) });
-const test = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, ...(args.evalLimit ? { limit: args.evalLimit } : {}) });
-const recipe = { epochs: args.epochs, batchSize: 128, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, schedule: 'cosine', seed: 0, threads: args.threads };
-// Runs are comparable only with the same recipe and data: a run with other settings starts a new store.
-const setting = JSON.stringify({ ...recipe, train: train.name, trainSamples: train.count, evalData: test.name, evalSamples: test.count });
-const old = fs.existsSync(jsonPath) ? JSON.parse(fs.readFileSync(jsonPath, 'utf8')) : null;
-const store = old && old.setting === setting ? old : { setting, runs: {} };
+const { train, test, recipe, jsonPath, store } = fmnistFineTuneRuns(args);
 const command = `npx tsc && node bench/train-granularity.mjs --epochs ${args.epochs}${args.threads !== 2 ? ` --threads ${args.threads}` : ''}${args.limit ? ` --limit ${args.limit}` : ''}${args.evalLimit ? ` --eval-limit ${args.evalLimit}` : ''}`;
 
 for (const cfg of CONFIGS) {
