@@ -25,6 +25,7 @@ import { randomKey, seedWords } from './prng.js';
 import { scratchHistogram, scratchIndices, scratchIndicesB, scratchPairs } from './scratch.js';
 import { quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
 import { makeRowBitMap } from './row-bitmap.js';
+import { assignResidualLastWasm, dropTakenWasm, firstRoundValuesWasm } from './wasm-kernels.js';
 import {
   checkHeuristic,
   checkSeed,
@@ -301,6 +302,10 @@ function middleOutAssignResidual(t: Float32Array, idx: Uint32Array, ps: number, 
   const { signs, sums, at, shift } = r;
   const low = (1 << shift) - 1;
   const [loF, hiF] = floatBounds(st.lo, st.hi);
+  if (next === null) {
+    const wasmSum = assignResidualLastWasm(t, idx, ps, pe, mean, loF, hiF, signs, sums, at, shift, map, b, last, st.bk, st.bj, st);
+    if (wasmSum !== undefined) return wasmSum;
+  }
   const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
   let { w, nb, taken } = st;
   let sum = 0;
@@ -436,6 +441,8 @@ function dropAssigned(t: Float32Array, map: Uint8Array, keptValue: number, list:
  * of the list has a key above the boundary, hence above the pivot.
  */
 function dropTakenMiddleOut(t: Float32Array, mean: number, pk: number, pj: number, list: Uint32Array, from: number, to: number): [number, number] {
+  const inWasm = dropTakenWasm(t, mean, pk, pj, list, from, to);
+  if (inWasm !== undefined) return inWasm;
   let kept = from;
   let sum = 0;
   for (let r = from; r < to; r++) {
@@ -499,6 +506,7 @@ function middleOutFirstRoundValues(
   const out = values.out;
   const value = new Float32Array([mu, mu - 2 * mu]); // by sign bit, as heteroBinarize computes it
   const [loF, hiF] = floatBounds(st.lo, st.hi);
+  if (firstRoundValuesWasm(t, ps, pe, mean, loF, hiF, value[0]!, value[1]!, signs, out, list, st.bk, st.bj, st)) return;
   const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
   let { w, nb, taken } = st;
   for (let j = ps; j < pe; j++) {
