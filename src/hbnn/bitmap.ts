@@ -23,7 +23,7 @@ import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
 import type { ListA2 } from './residual.js';
 import { randomKey, seedWords } from './prng.js';
 import { scratchHistogram, scratchIndices, scratchIndicesB, scratchPairs } from './scratch.js';
-import { quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
+import { RADIX_MIN_CANDIDATES, selectPairs, type Selector } from './select.js';
 import { makeRowBitMap } from './row-bitmap.js';
 import { assignResidualLastWasm, dropTakenWasm, firstRoundValuesWasm } from './wasm-kernels.js';
 import {
@@ -875,7 +875,7 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
       w = pass.w;
       // The boundary: the smallest (key, index) pairs complete the count.
       const need = c - pass.taken;
-      quickSelectPairs(pass.bk, pass.bj, pass.nb, need);
+      selectPairs(pass.bk, pass.bj, pass.nb, need);
       if (opts.warm !== undefined && warmable) {
         if (whole) rememberRankBand(opts.warm, slot, pass, need);
         else rememberBounds(opts.warm, slot, pass, need);
@@ -953,14 +953,14 @@ function rememberRankBand(warm: WarmBounds, slot: number, pass: AssignPass, need
   const below = need - 1; // keys [0, below) are smaller than the pivot
   if (below > delta) {
     // the (below - delta)-th smallest of the lower side, at position below - delta - 1
-    quickSelectPairs(bk, bj, below, below - delta);
+    selectPairs(bk, bj, below, below - delta);
     lo = bk[below - delta - 1]!;
   }
   let hi = 0xfffffffe;
   const above = nb - need; // keys [need, nb) are larger
   if (above > delta) {
     const keys = bk.subarray(need, nb);
-    quickSelectPairs(keys, bj.subarray(need, nb), above, delta);
+    selectPairs(keys, bj.subarray(need, nb), above, delta);
     hi = keys[delta - 1]!;
   }
   warm.slots.set(slot, [lo, hi, Math.min(nb, 2 * delta + 1)]);

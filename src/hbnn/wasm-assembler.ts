@@ -12,6 +12,24 @@
  * instruction.
  */
 
+/** The part of the WebAssembly JavaScript API used here (tsconfig's lib has no DOM, where its types live). */
+declare global {
+  namespace WebAssembly {
+    class Memory {
+      constructor(descriptor: { initial: number });
+      readonly buffer: ArrayBuffer;
+      grow(pages: number): number;
+    }
+    class Module {
+      constructor(bytes: Uint8Array);
+    }
+    class Instance {
+      constructor(module: Module, imports: Record<string, Record<string, unknown>>);
+      readonly exports: Record<string, unknown>;
+    }
+  }
+}
+
 /** Value types (spec §5.3.1). */
 export const T = { i32: 0x7f, i64: 0x7e, f32: 0x7d, f64: 0x7c, v128: 0x7b } as const;
 export type ValType = (typeof T)[keyof typeof T];
@@ -112,9 +130,11 @@ export const I = {
   f32Sub: (): number[] => [0x93],
   // f64
   f64Lt: (): number[] => [0x63],
+  f64Le: (): number[] => [0x65],
   f64Abs: (): number[] => [0x99],
   f64Add: (): number[] => [0xa0],
   f64Sub: (): number[] => [0xa1],
+  f64Mul: (): number[] => [0xa2],
   f32DemoteF64: (): number[] => [0xb6],
   f64PromoteF32: (): number[] => [0xbb],
   i32ReinterpretF32: (): number[] => [0xbc],
@@ -193,3 +213,29 @@ export function assembleModule(functions: WasmFunction[], minPages = 1): Uint8Ar
     ...section(10, vec(codes)),
   ]);
 }
+
+// ---- Helpers for kernel bodies
+
+/** Named locals: parameters first, then the extra locals, each with its index. */
+export function locals<P extends Record<string, ValType>, L extends Record<string, ValType>>(params: P, extra: L): { idx: Record<keyof P | keyof L, number>; params: ValType[]; locals: ValType[] } {
+  const idx = {} as Record<keyof P | keyof L, number>;
+  let i = 0;
+  for (const k of Object.keys(params)) idx[k as keyof P] = i++;
+  for (const k of Object.keys(extra)) idx[k as keyof L] = i++;
+  return { idx, params: Object.values(params), locals: Object.values(extra) };
+}
+
+/** ptr + (index << shift) */
+export const addr = (ptr: number, index: number, shift: number): number[][] =>
+  shift === 0 ? [I.localGet(ptr), I.localGet(index), I.i32Add()] : [I.localGet(ptr), I.localGet(index), I.i32Const(shift), I.i32Shl(), I.i32Add()];
+
+/** p++ and loop while p < end (the end of a `loop` over p). */
+export const nextP = (p: number, end: number): number[][] => [I.localGet(p), I.i32Const(1), I.i32Add(), I.localTee(p), I.localGet(end), I.i32LtU(), I.brIf(0)];
+
+/** A loop over p in [p, end): `block; br_if (p >= end); loop; ...body; p++; br_if (p < end); end; end`. */
+export const loopP = (p: number, end: number, body: number[][]): number[][] => [
+  I.block(), I.localGet(p), I.localGet(end), I.i32GeU(), I.brIf(0),
+  I.loop(), ...body, ...nextP(p, end), I.end(),
+  I.end(),
+];
+

@@ -15,41 +15,12 @@
  * lanes to the front in order), and from 4096 the workspace (`bindWorkspace`).
  */
 import { setScratchOverride } from './scratch.js';
-import { assembleModule, I, T, type ValType, type WasmFunction } from './wasm-assembler.js';
-
-/** The part of the WebAssembly JavaScript API used here (tsconfig's lib has no DOM, where its types live). */
-declare namespace WebAssembly {
-  class Memory {
-    constructor(descriptor: { initial: number });
-    readonly buffer: ArrayBuffer;
-    grow(pages: number): number;
-  }
-  class Module {
-    constructor(bytes: Uint8Array);
-  }
-  class Instance {
-    constructor(module: Module, imports: Record<string, Record<string, unknown>>);
-    readonly exports: Record<string, unknown>;
-  }
-}
+import { addr, assembleModule, I, locals, loopP, T, type WasmFunction } from './wasm-assembler.js';
 
 const RESULTS = 0;
 const SUMS = 16;
 const TABLE = 2064;
 const REGIONS = 4096;
-
-/** Named locals: parameters first, then the extra locals, each with its index. */
-function locals<P extends Record<string, ValType>, L extends Record<string, ValType>>(params: P, extra: L): { idx: Record<keyof P | keyof L, number>; params: ValType[]; locals: ValType[] } {
-  const idx = {} as Record<keyof P | keyof L, number>;
-  let i = 0;
-  for (const k of Object.keys(params)) idx[k as keyof P] = i++;
-  for (const k of Object.keys(extra)) idx[k as keyof L] = i++;
-  return { idx, params: Object.values(params), locals: Object.values(extra) };
-}
-
-/** ptr + (index << shift) */
-const addr = (ptr: number, index: number, shift: number): number[][] =>
-  shift === 0 ? [I.localGet(ptr), I.localGet(index), I.i32Add()] : [I.localGet(ptr), I.localGet(index), I.i32Const(shift), I.i32Shl(), I.i32Add()];
 
 /**
  * middle-out's first round fused with the binarization's round 1 (`middleOutFirstRoundValues`
@@ -137,16 +108,6 @@ function firstRoundValues(): WasmFunction {
   ];
   return { name: 'firstRoundValues', params, results: [T.i32], locals: extra, body };
 }
-
-/** p++ and loop while p < end (the end of a `loop` over p). */
-const nextP = (p: number, end: number): number[][] => [I.localGet(p), I.i32Const(1), I.i32Add(), I.localTee(p), I.localGet(end), I.i32LtU(), I.brIf(0)];
-
-/** A loop over p in [p, end): `block; br_if (p >= end); loop; ...body; p++; br_if (p < end); end; end`. */
-const loopP = (p: number, end: number, body: number[][]): number[][] => [
-  I.block(), I.localGet(p), I.localGet(end), I.i32GeU(), I.brIf(0),
-  I.loop(), ...body, ...nextP(p, end), I.end(),
-  I.end(),
-];
 
 /**
  * middle-out's last selection round fused with the binarization's round shift + 1
