@@ -22,7 +22,7 @@
  *
  * - `--variants`: more graphs of this checkout, each with some Conv gradient forms forced
  *   (BuildOptions.convRules: weightGrad patches|rows, products per-sample|one, inputGrad
- *   flipped|transpose), A/B'd with the rest; with `--profile` each is profiled and a per-layer
+ *   flipped|transpose|phase), A/B'd with the rest; with `--profile` each is profiled and a per-layer
  *   table (dW and dX ms of every Conv, with its shape, per variant) is printed: the per-shape
  *   rule sweep of docs/training.md.
  *

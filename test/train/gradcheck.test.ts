@@ -17,6 +17,7 @@ import { StepRunner } from '../../src/train/step.js';
 import { TrainRng } from '../../src/train/rng.js';
 import { probeNchwcBlock } from '../../src/train/nchwc-probe.js';
 import { NCHWC_DOMAIN } from '../../src/train/grad/nchwc.js';
+import { phaseAxis } from '../../src/train/grad/rules/conv.js';
 
 /** Relative error threshold (per parameter tensor); see docs/training.md. */
 const TOL = 1e-4;
@@ -372,6 +373,100 @@ describe('gradcheck: residual and inverted-residual blocks (the generic convolut
     const r = await gradCheck(head(net, net.node('GlobalAveragePool', [sq]), 2, 3), [2, 2, 17, 17], 3);
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     expect(r.tg.model.graph.nodes.filter((n) => n.opType === 'Conv').length).toBe(3); // forward, dX, im2col (planes over 256 positions)
+  });
+});
+
+describe('gradcheck: strided input gradients by phase decomposition (convRules.inputGrad = phase)', () => {
+  const phase = { convRules: { inputGrad: 'phase' as const } };
+  const dxOps = (r: { tg: { model: Model } }, v: Value): string[] =>
+    r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${v.producer!.name}/grad/dX/`)).map((n) => n.opType);
+
+  it('phaseAxis: every input position gets exactly the taps of the strided correlation (n, k, s, pads, output sizes swept)', () => {
+    for (let s = 2; s <= 3; s++) {
+      for (let k = s; k <= 5; k++) {
+        for (let n = 1; n <= 9; n++) {
+          for (let pb = 0; pb < k; pb++) {
+            for (let pe = 0; pe < k; pe++) {
+              const no = Math.floor((n + pb + pe - k) / s) + 1;
+              if (no < 1) continue;
+              const ax = phaseAxis(n, no, k, s, pb, 1);
+              if (!ax) continue;
+              // brute force: input x receives dY[o] · W[j] where s·o + j - pb = x
+              for (let x = 0; x < n; x++) {
+                const want = [];
+                for (let o = 0; o < no; o++) for (let j = 0; j < k; j++) if (s * o + j - pb === x) want.push(`${o}:${j}`);
+                const [q, a] = [Math.floor(x / s), x % s];
+                const got = [];
+                for (let u = 0; u < ax.kc; u++) {
+                  const o = q - ax.begin + u;
+                  if (ax.tap[a]![u]! >= 0 && o >= 0 && o < no) got.push(`${o}:${ax.tap[a]![u]}`);
+                }
+                expect(got.sort(), `n ${n} k ${k} s ${s} pads ${pb},${pe} x ${x}`).toEqual(want.sort());
+              }
+              expect(no + ax.begin + ax.end - ax.kc + 1).toBe(Math.ceil(n / s)); // the phase Conv's output: ceil(n / s) positions
+            }
+          }
+        }
+      }
+    }
+    expect(phaseAxis(8, 4, 1, 2, 0, 1)).toBeNull(); // a strided 1x1 Conv: odd phases receive nothing
+    expect(phaseAxis(8, 3, 3, 2, 1, 2)).toBeNull(); // dilated
+  });
+
+  it('group 1: 3x3 stride 2 pads 1 on even (6x6) and odd (7x7) planes, asymmetric pads with a 2x3 kernel, stride 3; a strided 1x1 keeps ConvTranspose', async () => {
+    for (const [hw, kernel, strides, pads] of [
+      [[6, 6], [3, 3], [2, 2], [1, 1, 1, 1]],
+      [[7, 7], [3, 3], [2, 2], [1, 1, 1, 1]],
+      [[5, 6], [2, 3], [2, 2], [1, 0, 0, 1]],
+      [[7, 8], [3, 3], [3, 3], [1, 1, 1, 0]],
+    ] as const) {
+      const net = new Net(['N', 2, ...hw]);
+      const pre = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);
+      const y = net.node('Conv', [pre, net.param('w', [3, 2, ...kernel], 0.4), net.param('b', [3], 0.1)], { strides: A.ints([...strides]), pads: A.ints([...pads]) });
+      const p = net.node('Conv', [pre, net.param('p', [3, 2, 1, 1], 0.4)], { strides: A.ints([...strides]) });
+      // the 1x1 projection has the same output size as the strided Conv in every case
+      const gap = net.node('GlobalAveragePool', [net.node('Mul', [net.node('Add', [y, p]), y])]);
+      const r = await gradCheck(head(net, gap, 3, 3), [3, 2, ...hw], 3, phase);
+      for (const [name, err] of Object.entries(r.errors)) expect(err, `${hw} ${kernel} ${name}: ${err}`).toBeLessThan(TOL);
+      expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['a', 'w', 'b', 'p']));
+      expect(dxOps(r, y)).toContain('DepthToSpace');
+      expect(dxOps(r, y)).not.toContain('ConvTranspose');
+      expect(dxOps(r, p)).toContain('ConvTranspose');
+      expect(dxOps(r, y).includes('Slice')).toBe(hw[0] % strides[0] !== 0 || hw[1] % strides[1] !== 0);
+    }
+  });
+
+  it('depthwise 3x3 stride 2 on 16x16 (bands by default) and 7x7 (tap table by default) planes, with a bias', async () => {
+    const net = new Net(['N', 2, 16, 16]);
+    const pre = net.node('Mul', [net.x, net.param('a', [2, 1, 1], 0.5, 1)]);
+    const d1 = net.node('Conv', [pre, net.param('d1', [2, 1, 3, 3], 0.4), net.param('d1.b', [2], 0.1)], { group: A.int(2), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) });
+    const small = net.node('AveragePool', [pre], { kernel_shape: A.ints([3, 3]), strides: A.ints([2, 2]) }); // 7x7
+    const d2 = net.node('Conv', [small, net.param('d2', [2, 1, 3, 3], 0.4)], { group: A.int(2), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) });
+    const pooled = [d1, d2].map((d) => net.node('Flatten', [net.node('GlobalAveragePool', [net.node('Mul', [d, d])])], { axis: A.int(1) }));
+    const r = await gradCheck(net.output(net.node('Gemm', [net.node('Concat', pooled, { axis: A.int(1) }), net.param('hw', [3, 4], 0.3)], { transB: A.int(1) })), [2, 2, 16, 16], 3, phase);
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['a', 'd1', 'd1.b', 'd2']));
+    for (const d of [d1, d2]) {
+      expect(dxOps(r, d).filter((o) => o === 'Conv').length, d.producer!.name).toBe(4);
+      expect(dxOps(r, d)).toContain('DepthToSpace');
+    }
+  });
+
+  it('in the NCHWc kernels: 16 -> 16 channels 3x3 stride 2 on a 7x6 plane, batch 2; depthwise on 16 channels', async () => {
+    const block = await probeNchwcBlock();
+    const net = new Net(['N', 16, 7, 6]);
+    const pre = net.node('Mul', [net.x, net.param('a', [16, 1, 1], 0.5, 1)]);
+    const y = net.node('Conv', [pre, net.param('w', [16, 16, 3, 3], 0.3)], { strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) });
+    const d = net.node('Conv', [y, net.param('dw', [16, 1, 3, 3], 0.4)], { group: A.int(16), strides: A.ints([2, 2]), pads: A.ints([1, 1, 1, 1]) });
+    const gap = net.node('GlobalAveragePool', [net.node('Mul', [d, d])]);
+    const r = await gradCheck(head(net, gap, 16, 3), [2, 16, 7, 6], 3, { nchwcBlock: block, ...phase });
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['a', 'w', 'dw']));
+    const nchwc = (v: Value): number => r.tg.model.graph.nodes.filter((n) => n.name.startsWith(`${v.producer!.name}/grad/dX/`) && n.domain === NCHWC_DOMAIN && n.opType === 'Conv').length;
+    // where this onnxruntime has the kernels: the group-1 phase Conv (64 outputs) and the 4 depthwise phase Convs
+    expect(nchwc(y)).toBe(block ? 1 : 0);
+    expect(nchwc(d)).toBe(block ? 4 : 0);
+    expect(r.tg.model.graph.nodes.some((n) => n.opType === 'ConvTranspose')).toBe(false);
   });
 });
 

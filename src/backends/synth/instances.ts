@@ -86,9 +86,18 @@ async function elaborate(files: ReadonlyMap<string, string | Uint8Array>, top: s
 /** How a run reads what it synthesizes (part of the key): the design's Verilog, elaborated in the run, or the canonical RTLIL text. */
 type RunSource = 'verilog' | 'rtlil';
 
-function keyOf(text: string, source: RunSource, s: InstanceRunSetup): string {
+/**
+ * The key format: 'ooc/2' since 2026-12-07 (canonicalText orders objects without their source
+ * lines and renumbers function-call variables; the root is named by its module). The key of the
+ * earlier format ('ooc/1', LEGACY_KEY) is still looked up, so that results cached before read
+ * back; a hit there is copied to the new key.
+ */
+const KEY = 'ooc/2';
+const LEGACY_KEY = 'ooc/1';
+
+function keyOf(text: string, source: RunSource, s: InstanceRunSetup, format = KEY): string {
   const h = crypto.createHash('sha256');
-  for (const part of ['ooc/1', source, s.version, s.target, ...s.synth('<top>'), ...(s.blackbox ?? []), ...(s.depthCutTypes ?? []), ...(s.beforeDepth ?? []), s.keyExtra ?? '', text]) h.update(part).update('\0');
+  for (const part of [format, source, s.version, s.target, ...s.synth('<top>'), ...(s.blackbox ?? []), ...(s.depthCutTypes ?? []), ...(s.beforeDepth ?? []), s.keyExtra ?? '', text]) h.update(part).update('\0');
   return h.digest('hex');
 }
 
@@ -115,7 +124,7 @@ export async function synthesizeInstances(files: ReadonlyMap<string, string | Ui
   const topModule = modules.get(topName)!;
 
   // the distinct modules of the top's instances, in the order of the top's cells (by instance name)
-  const jobs: { name: string; module: string; instances: string[]; glue?: true; text: string; top: string; source: RunSource; stubs?: Set<string> }[] = [];
+  const jobs: { name: string; module: string; instances: string[]; glue?: true; text: string; legacyText: string; top: string; source: RunSource; stubs?: Set<string> }[] = [];
   for (const c of topModule.cells) {
     const m = modules.get(c.type);
     if (!m || m.blackbox) continue;
@@ -127,28 +136,45 @@ export async function synthesizeInstances(files: ReadonlyMap<string, string | Ui
     }
     const base = baseModuleName(c.type);
     const word = scriptWord(c.type);
-    const root = modules.has(`\\${base}`) && `\\${base}` !== c.type ? `${base}_ooc` : base;
-    const text = canonicalText(modules, c.type, `\\${root}`);
+    // the root is named by its module, whatever else the design holds (the other modules of the
+    // text are renamed `\ooc$m…`, so the name is free)
+    const text = canonicalText(modules, c.type, `\\${base}`);
+    const legacyRoot = modules.has(`\\${base}`) && `\\${base}` !== c.type ? `${base}_ooc` : base;
+    const legacyText = canonicalText(modules, c.type, `\\${legacyRoot}`, { legacy: true });
     // the module elaborated from the design's Verilog in the run itself, as the whole-design and
     // per-unit runs do (a round trip through RTLIL reorders yosys's objects, which moves abc's result);
     // the canonical text is the key
-    jobs.push({ name: c.type, module: base, instances: [inst], text, ...(word ? { top: word, source: 'verilog' as const } : { top: root, source: 'rtlil' as const }) });
+    jobs.push({ name: c.type, module: base, instances: [inst], text, legacyText, ...(word ? { top: word, source: 'verilog' as const } : { top: base, source: 'rtlil' as const }) });
   }
   const glue = glueText(modules, topName);
-  jobs.push({ name: topName, module: top, instances: [], glue: true, text: glue.text, top, source: 'rtlil', stubs: glue.stubs });
+  const legacyGlue = glueText(modules, topName, { legacy: true });
+  jobs.push({ name: topName, module: top, instances: [], glue: true, text: glue.text, legacyText: legacyGlue.text, top, source: 'rtlil', stubs: glue.stubs });
 
   const runOne = async (j: (typeof jobs)[number]): Promise<InstanceRun> => {
     const key = keyOf(j.text, j.source, s);
-    const file = s.cacheDir ? path.join(s.cacheDir, `ooc-${s.target}-${key.slice(0, 24)}.json`) : undefined;
+    const cacheFile = (k: string) => (s.cacheDir ? path.join(s.cacheDir, `ooc-${s.target}-${k.slice(0, 24)}.json`) : undefined);
+    const file = cacheFile(key);
     const head = { module: j.module, instances: j.instances, ...(j.glue ? { glue: true as const } : {}), key };
-    if (file && fs.existsSync(file)) {
+    const read = (f: string | undefined, k: string): Cached | undefined => {
+      if (!f || !fs.existsSync(f)) return undefined;
       try {
-        const c = JSON.parse(fs.readFileSync(file, 'utf8')) as Cached;
-        if (c.key === key) return { ...head, cellsByType: c.cellsByType, ...(c.depth !== undefined ? { depth: c.depth } : {}), warnings: c.warnings, seconds: c.seconds, cached: true };
+        const c = JSON.parse(fs.readFileSync(f, 'utf8')) as Cached;
+        return c.key === k ? c : undefined;
       } catch {
-        /* unreadable: synthesize again */
+        return undefined; // unreadable: synthesize again
+      }
+    };
+    let c = read(file, key);
+    if (!c && file) {
+      // a result cached under the earlier key format: kept under the new key too
+      const legacy = keyOf(j.legacyText, j.source, s, LEGACY_KEY);
+      const old = read(cacheFile(legacy), legacy);
+      if (old) {
+        c = { ...old, key };
+        writeFileAtomic(file, `${JSON.stringify(c)}\n`);
       }
     }
+    if (c) return { ...head, cellsByType: c.cellsByType, ...(c.depth !== undefined ? { depth: c.depth } : {}), warnings: c.warnings, seconds: c.seconds, cached: true };
     const what = j.glue ? `the top's own logic (${top}, ${s.target}, instances as black boxes)` : `${j.module} (${s.target}, out of context; ${j.instances.length} instance${j.instances.length === 1 ? '' : 's'}: ${j.instances.join(', ')})`;
     s.onRun?.(what);
     const r = await runYosys({

@@ -7,8 +7,12 @@
  * After `hierarchy`, every parameter set of a generic module is a module of its own
  * (`$paramod…\name`), and `$readmemh` images are `$meminit` cells of it: a module's text is
  * everything that goes into its synthesis. yosys's automatic names (`$add$file.v:12$345`,
- * `$0\q[7:0]`) carry a design-wide counter and source lines; `canonicalText` renumbers them in
- * order of appearance and drops the `src` attributes, which name things but change no logic.
+ * `$0\q[7:0]`, and the public names of a function call's variables, `\popcount$func$file.v:12$345.v`)
+ * carry a design-wide counter and source lines; `canonicalText` orders the module's wires,
+ * memories, cells and processes by their names without the source lines, renumbers those names
+ * in that order and drops the `src` attributes, which name things but change no logic. So the
+ * text depends on neither what was elaborated before the module (the counter) nor where its
+ * source sits in its file (write_rtlil's name order puts `f.v:101` before `f.v:99`).
  */
 
 /** One module of an RTLIL text. */
@@ -73,8 +77,66 @@ export function baseModuleName(name: string): string {
   return m ? m[1]! : n;
 }
 
-/** An automatic (not user-written) name: `$` then anything that makes it more than a cell type (`$add`, `$mem_v2`). */
-const isAutoName = (t: string): boolean => t.startsWith('$') && /[$\\:.[]/.test(t.slice(1));
+/** A source location and yosys's counter in a name: `file.v:12$345` (`file.v:12.3-12.9$345` with columns). */
+const LOCATED = /[^\s$\\:]+:\d+(?:\.\d+-\d+\.\d+)?\$\d+/;
+/** A `$memwr` cell's PRIORITY parameter (yosys's counter when the write port was made). */
+const PRIORITY = /^ {4}parameter \\PRIORITY (\d+)$/;
+/** A source location in a name (what `sortKey` drops). */
+const LOCATION = /[^\s$\\:]+:\d+(?:\.\d+-\d+\.\d+)?(?=\$\d)/g;
+
+/**
+ * An automatic (not user-written) name: `$` then anything that makes it more than a cell type
+ * (`$add`, `$mem_v2`); or a public name yosys made with a source location and its counter (a
+ * function call's result and variables, `\popcount$func$f.v:12$345.v`). `legacy`: the `$` names
+ * only (the canonical text of cache keys before 2026-12-07, instances.ts LEGACY_KEY).
+ */
+const isAutoName = (t: string, legacy = false): boolean => (t.startsWith('$') && /[$\\:.[]/.test(t.slice(1))) || (!legacy && t.startsWith('\\') && LOCATED.test(t));
+
+/** The order of a module's objects: its name without source locations (then yosys's counter orders what was made first). */
+const sortKey = (name: string): string => name.replace(LOCATION, '');
+
+/**
+ * A module's lines with each run of wires, memories, cells and processes (each with the
+ * attribute lines before it, a cell or process up to its `end`) ordered by `sortKey` of its name,
+ * instead of write_rtlil's order by the whole name, which has the source line in it. Parameters
+ * and connections stay where they are (yosys writes connections in the order they were made).
+ */
+export function orderByCreation(lines: readonly string[]): string[] {
+  const out: string[] = [];
+  let run: { kind: string; key: string; lines: string[] }[] = [];
+  const flush = (): void => {
+    run.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+    for (const b of run) out.push(...b.lines);
+    run = [];
+  };
+  let pending: string[] = [];
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.startsWith('  attribute ')) {
+      pending.push(line);
+      continue;
+    }
+    const m = /^ {2}(wire|memory|cell|process) /.exec(line);
+    if (!m) {
+      flush();
+      out.push(...pending, line);
+      pending = [];
+      continue;
+    }
+    const kind = m[1]!;
+    if (run.length && run[0]!.kind !== kind) flush();
+    const block = [...pending, line];
+    pending = [];
+    if (kind === 'cell' || kind === 'process') {
+      while (i + 1 < lines.length && lines[i] !== '  end') block.push(lines[++i]!);
+    }
+    const words = line.trim().split(/\s+/);
+    run.push({ kind, key: sortKey(words[words.length - 1]!), lines: block });
+  }
+  flush();
+  out.push(...pending);
+  return out;
+}
 
 /**
  * The canonical text of `root` and the modules below it: root renamed `rootName`, the other
@@ -82,32 +144,46 @@ const isAutoName = (t: string): boolean => t.startsWith('$') && /[$\\:.[]/.test(
  * appearance, `src` attributes and the `autoidx` line dropped; black boxes keep their names
  * (their cells are what the run counts) and are written as their ports only.
  */
-export function canonicalText(modules: ReadonlyMap<string, RtlilModule>, root: string, rootName: string): string {
+export function canonicalText(modules: ReadonlyMap<string, RtlilModule>, root: string, rootName: string, o: { legacy?: boolean } = {}): string {
+  const legacy = o.legacy === true;
   const closure = moduleClosure(modules, root);
   const names = new Map<string, string>([[root, rootName]]);
   let k = 0;
   let km = 0;
+  let kw = 0;
   const rename = (t: string): string => {
     if (modules.get(t)?.blackbox) return t;
     let r = names.get(t);
     if (r === undefined) {
       // a module's name stays public: a cell type with a leading $ is one of yosys's internal cells
-      r = modules.has(t) ? `\\ooc$m${++km}` : `$n${++k}`;
+      // (and a public automatic name stays public)
+      r = modules.has(t) ? `\\ooc$m${++km}` : !legacy && t.startsWith('\\') ? `\\ooc$w${++kw}` : `$n${++k}`;
       names.set(t, r);
     }
     return r;
   };
+  // a memory write port's PRIORITY is yosys's counter when the port was made: only its order counts
+  const priorities = new Map<string, number>();
+  if (!legacy) {
+    const values = new Set<string>();
+    for (const m of closure) for (const line of m.lines) if (PRIORITY.test(line)) values.add(PRIORITY.exec(line)![1]!);
+    [...values].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : 1)).forEach((v, i) => priorities.set(v, i + 1));
+  }
   const out: string[] = [];
   for (const m of closure) {
-    const lines = m.blackbox ? blackboxLines(m) : m.lines;
-    for (const line of lines) {
-      if (/^\s*attribute \\src /.test(line)) continue;
+    const all = (m.blackbox ? blackboxLines(m) : m.lines).filter((line) => !/^\s*attribute \\src /.test(line));
+    for (const line of legacy ? all : orderByCreation(all)) {
+      const p = PRIORITY.exec(line);
+      if (p && priorities.has(p[1]!)) {
+        out.push(line.replace(PRIORITY, (x, v: string) => x.slice(0, x.length - v.length) + String(priorities.get(v))));
+        continue;
+      }
       out.push(
         line.replace(/"(?:[^"\\]|\\.)*"|\S+/g, (t) => {
-          if (!t.startsWith('"')) return modules.has(t) || isAutoName(t) ? rename(t) : t;
+          if (!t.startsWith('"')) return modules.has(t) || isAutoName(t, legacy) ? rename(t) : t;
           // a string naming an automatic object (a memory's MEMID) follows its renaming
           const s = t.slice(1, -1).replace(/\\(.)/g, '$1');
-          return isAutoName(s) ? `"${rename(s).replace(/[\\"]/g, '\\$&')}"` : t;
+          return isAutoName(s, legacy) ? `"${rename(s).replace(/[\\"]/g, '\\$&')}"` : t;
         }),
       );
     }
@@ -126,7 +202,7 @@ export function blackboxLines(m: RtlilModule, addAttribute = false): string[] {
  * The top module with its instances' modules as black boxes (the top's own logic: what the
  * per-instance runs leave out), in canonical form; `stubs` the black boxes' names in that text.
  */
-export function glueText(modules: ReadonlyMap<string, RtlilModule>, top: string): { text: string; stubs: Set<string> } {
+export function glueText(modules: ReadonlyMap<string, RtlilModule>, top: string, o: { legacy?: boolean } = {}): { text: string; stubs: Set<string> } {
   const t = modules.get(top);
   if (!t) throw new Error(`module ${top} is not in the RTLIL text`);
   const sub = new Map<string, RtlilModule>();
@@ -134,6 +210,6 @@ export function glueText(modules: ReadonlyMap<string, RtlilModule>, top: string)
     const m = modules.get(c.type);
     if (m && !sub.has(c.type)) sub.set(c.type, { ...m, lines: blackboxLines(m, true), blackbox: true, cells: [] });
   }
-  const text = canonicalText(new Map([[top, t], ...sub]), top, t.name);
+  const text = canonicalText(new Map([[top, t], ...sub]), top, t.name, o);
   return { text, stubs: new Set(sub.keys()) };
 }

@@ -41,11 +41,13 @@ export const attr = {
  * Conv gradient forms a measurement can force (BuildOptions.convRules): dW from the kh·kw-fold
  * channels-last patches (`patches`: per-sample products or one MatMul, as perSampleProducts
  * says), or split by kernel rows (`rows`); dX as a Conv of dY with the flipped kernel
- * (`flipped`, NCHWc where it applies), or ConvTranspose (`transpose`).
+ * (`flipped`, NCHWc where it applies), or ConvTranspose (`transpose`), or for strided Convs by
+ * phase decomposition (`phase`: one Conv of dY with the s² phases' sub-kernels as output
+ * channels, then DepthToSpace; conv.ts phaseInputGrad; measured, not a default).
  */
 export interface ConvRuleChoice {
   weightGrad?: 'patches' | 'rows';
-  inputGrad?: 'flipped' | 'transpose';
+  inputGrad?: 'flipped' | 'transpose' | 'phase';
   /** dW (both forms): per-sample products summed over the batch, or one MatMul with the batch in the reduction. */
   products?: 'per-sample' | 'one';
   /** Kernel-row dW with per-sample products: samples per batch chunk (default: about 6 MiB of operands per chunk, conv.ts batchChunk; 0: the whole batch at once). */

@@ -3,7 +3,8 @@
  * identical instances are synthesized once and counted per instance, a run equals the flattened
  * synthesis of the same module and parameters, the top's own logic is counted once, and a cache
  * folder gives the same figures back without running yosys, also for the same module in another
- * design whose elaboration numbered yosys's automatic names differently.
+ * design whose elaboration numbered yosys's automatic names differently, or whose file holds it
+ * at other lines.
  * Needs the Debian packages yosys and qflow-tech-osu018 (.ci/run installs them).
  */
 import { describe, expect, it } from 'vitest';
@@ -88,7 +89,85 @@ end
   });
 });
 
+describe('canonical text: independent of what was elaborated before and of where the source sits', () => {
+  // one module as write_rtlil gives it: wires and cells sorted by their whole names (so a cell of
+  // line 101 comes before one of line 99), a function call's variables named with the counter,
+  // a memory write port's PRIORITY the counter
+  const il = (line: number, n: number) => {
+    const [a, b] = [`$and$f.v:${line}$${n}`, `$or$f.v:${line + 2}$${n + 1}`];
+    const fa = `\\pc$func$f.v:${line}$${n + 2}.$result`;
+    const fb = `\\pc$func$f.v:${line + 2}$${n + 3}.$result`;
+    const cells = [
+      [a, `  cell $and ${a}\n    connect \\A ${fa}\n    connect \\Y \\y\n  end`],
+      [b, `  cell $or ${b}\n    connect \\A ${fb}\n    connect \\Y \\z\n  end`],
+      [`$memwr$\\m$f.v:${line}$${n + 4}`, `  cell $memwr_v2 $memwr$\\m$f.v:${line}$${n + 4}\n    parameter \\PRIORITY ${n + 4}\n  end`],
+    ].sort((p, q) => (p[0]! < q[0]! ? -1 : 1));
+    const wires = [fa, fb].sort();
+    return `module \\m\n${wires.map((w) => `  wire width 4 ${w}\n`).join('')}${cells.map((c) => `${c[1]}\n`).join('')}end\n`;
+  };
+  it('the same module at lines 99/101 and 199/201, counted from 12 or 977: one text; other logic: another', () => {
+    const a = canonicalText(parseRtlil(il(99, 12)), '\\m', '\\m');
+    expect(canonicalText(parseRtlil(il(199, 977)), '\\m', '\\m')).toBe(a);
+    expect(a).toMatch(/cell \$and \$n1\n {4}connect \\A \\ooc\$w1\n/);
+    expect(a).toContain('parameter \\PRIORITY 1\n');
+    expect(a).not.toMatch(/f\.v|977|\b12\b/);
+    expect(canonicalText(parseRtlil(il(99, 12).replace('$or ', '$xor ')), '\\m', '\\m')).not.toBe(a);
+    // the earlier key format kept both (legacy: the cache keys written before)
+    expect(canonicalText(parseRtlil(il(199, 977)), '\\m', '\\m', { legacy: true })).not.toBe(canonicalText(parseRtlil(il(99, 12)), '\\m', '\\m', { legacy: true }));
+  });
+});
+
+/** A module with a function called on two lines and a memory written by two ports (yosys's counter in names and PRIORITY). */
+const FPOP = `module fpop #(parameter N = 6) (input wire clk, input wire [N-1:0] x, input wire [N-1:0] y, input wire [1:0] i, output reg [3:0] a, output reg [3:0] b);
+  function [3:0] pc(input [N-1:0] v);
+    integer k;
+    begin pc = 0; for (k = 0; k < N; k = k + 1) pc = pc + v[k]; end
+  endfunction
+  reg [3:0] m [0:3];
+  always @(posedge clk) begin
+    a <= pc(x);
+    b <= pc(x ^ y) + m[i];
+    m[i] <= a;
+    m[~i] <= b;
+  end
+endmodule
+`;
+/** Something elaborated before fpop (yosys's counter moves on). */
+const FIRST = `module first(input wire clk, input wire [7:0] x, output reg [7:0] q);
+  always @(posedge clk) q <= q + x * 3 - (x >> 1);
+endmodule
+`;
+
 describe('per-instance synthesis', () => {
+  it('xilinx cache: the same module from another design hits, though its source moved across line 100, more was elaborated before it, and no unparameterized instance of it exists there', async () => {
+    const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-ooc-test-'));
+    try {
+      const runs: string[] = [];
+      const onRun = (w: string) => runs.push(w);
+      const topA = `module ta(input wire clk, input wire [7:0] x, output wire [3:0] a, output wire [3:0] b, output wire [3:0] c);
+  fpop #(.N(8)) u8 (.clk(clk), .x(x), .y(~x), .i(x[1:0]), .a(a), .b(b));
+  fpop u6 (.clk(clk), .x(x[5:0]), .y(x[7:2]), .i(x[3:2]), .a(c), .b());
+endmodule
+`;
+      const topB = `module tb2(input wire clk, input wire [7:0] x, output wire [3:0] a, output wire [3:0] b, output wire [7:0] q);
+  first u0 (.clk(clk), .x(x), .q(q));
+  fpop #(.N(8)) v8 (.clk(clk), .x(x), .y(~x), .i(x[1:0]), .a(a), .b(b));
+endmodule
+`;
+      const a = await synthesize({ files: { 'fpop.v': FPOP, 'ta.v': topA }, top: 'ta' }, { target: 'xilinx', flatten: false, instances: true, cacheDir, onRun, depth: false });
+      expect(a.instances!.map((x) => [x.instances, x.cached])).toEqual([[['u6'], false], [['u8'], false], [[], false]]);
+      runs.length = 0;
+      // fpop.v with 90 lines before it: its calls move from lines 8/9 to 98/99 and 10/11 to 100/101
+      const b = await synthesize({ files: { 'a.v': FIRST, 'fpop.v': '\n'.repeat(90) + FPOP, 'tb2.v': topB }, top: 'tb2' }, { target: 'xilinx', flatten: false, instances: true, cacheDir, onRun, depth: false });
+      expect(b.instances!.map((x) => [x.module, x.instances, x.cached])).toEqual([['first', ['u0'], false], ['fpop', ['v8'], true], ['tb2', [], false]]);
+      expect(runs.filter((w) => /fpop/.test(w))).toEqual([]);
+      expect(b.instances![1]!.cellsByType).toEqual(a.instances!.find((x) => x.instances.includes('u8'))!.cellsByType);
+    } finally {
+      fs.rmSync(cacheDir, { recursive: true, force: true });
+    }
+  }, 240_000);
+
+
   it('asic: identical instances synthesized once and counted twice, the glue once, each run as the flattened module; cached runs give the same figures', async () => {
     const cacheDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-ooc-test-'));
     try {

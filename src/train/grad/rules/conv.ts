@@ -261,6 +261,10 @@ function convInputGrad(ctx: GradContext, dy: Value, w: Value, x: Value, spatialI
     return channelsLast ? ctx.toChannelsLast(out, ctx.dims(x)!) : out;
   }
   const flipped = flippedConvApplies(geo) && ctx.convRules.inputGrad !== 'transpose';
+  if (!flipped && ctx.convRules.inputGrad === 'phase') {
+    const phased = phaseInputGrad(ctx, dy, w, spatialIn, geo, group);
+    if (phased) return channelsLast ? ctx.toChannelsLast(phased, ctx.dims(x)!) : phased;
+  }
   if (!flipped && group > 1 && c === 1 && m === group && ctx.convRules.inputGrad !== 'transpose') {
     const table = depthwiseTableInputGrad(ctx, dy, w, m, spatialIn, geo);
     if (table) return channelsLast ? ctx.toChannelsLast(table, ctx.dims(x)!) : table;
@@ -382,6 +386,119 @@ function flippedConv(ctx: GradContext, dy: Value, w: Value, geo: WindowGeometry,
     if (taps) return taps;
   }
   return ctx.op('Conv', [dy, wf], { kernel_shape: attr.ints(geo.kernel), dilations: attr.ints(geo.dilations), pads: attr.ints(pads), group: attr.int(group) });
+}
+
+/**
+ * One spatial axis of a strided Conv's input gradient split into its s phases (input positions
+ * x = s·q + a, 0 <= a < s). With Y[o] = Σ_j X[s·o + j - p] · W[j] (dilation 1, begin pad p),
+ * dX[s·q + a] = Σ_t dY[q + c_a - t] · W[s·t + b_a] with b_a = (a + p) mod s,
+ * c_a = floor((a + p) / s), and T_a = ceil((k - b_a) / s) taps t = 0..T_a-1 (dY outside
+ * [0, no) is 0). All phases share one correlation window of `kc` positions over dY: output q
+ * reads dY[q - begin + u], u = 0..kc-1, where u = c_a + begin - t, so begin = max(0, T_a - 1 - c_a)
+ * and kc = max(c_a) + begin + 1. The Conv's output has `q` = ceil(n / s) positions per phase
+ * (end pad `end` = q - no - begin + kc - 1); the interleaved result is s·q long, cropped to n.
+ * `tap[a][u]` is the kernel tap of phase a at window position u, -1 where there is none. Null
+ * when the axis is dilated, a phase has no tap (k < s: the phase is 0, e.g. a strided 1×1
+ * Conv), or the end pad would be negative (windows past the input's end).
+ */
+export interface PhaseAxis {
+  kc: number;
+  begin: number;
+  end: number;
+  q: number;
+  tap: number[][];
+}
+export function phaseAxis(n: number, no: number, k: number, s: number, pad: number, dilation: number): PhaseAxis | null {
+  if (dilation !== 1 || s < 2 || k < s) return null;
+  const ph = Array.from({ length: s }, (_, a) => {
+    const b = (a + pad) % s;
+    return { b, c: Math.floor((a + pad) / s), t: Math.ceil((k - b) / s) };
+  });
+  const begin = Math.max(0, ...ph.map((p) => p.t - 1 - p.c));
+  const kc = Math.max(...ph.map((p) => p.c)) + begin + 1;
+  const q = Math.ceil(n / s);
+  const end = q - no - begin + kc - 1;
+  if (end < 0) return null;
+  const tap = ph.map((p) =>
+    Array.from({ length: kc }, (_, u) => {
+      const t = p.c + begin - u;
+      return t >= 0 && t < p.t ? s * t + p.b : -1;
+    }),
+  );
+  return { kc, begin, end, q, tap };
+}
+
+/**
+ * dX of a strided 2-D Conv (equal strides s > 1, dilation 1, static dims; group 1 or
+ * depthwise) by phase decomposition: each of the s² phases of dX (input positions
+ * (s·q + a, s·r + b)) is a stride-1 correlation of dY with a sub-kernel of W (`phaseAxis`),
+ * all on one shared kc_h × kc_w window (2×2 for a 3×3 stride-2 kernel with pads 1: the phases'
+ * 2×2, 2×1, 1×2 and 1×1 taps, zero elsewhere). Group 1: one Conv of dY with the phases stacked
+ * as output channels, Wc[(a·s + b)·C + c, m, u, v] = W[m, c, tap_h(a, u), tap_w(b, v)] (one
+ * Gather of W with a zero column appended), in the NCHWc kernel where it applies; depthwise:
+ * one depthwise Conv per phase, concatenated. Then DepthToSpace(s, DCR) interleaves the phases
+ * and a Slice crops s·ceil(n / s) to n. 16 window taps for the kernel's 9 (3×3, stride 2), but
+ * in onnxruntime's multithreaded Conv instead of ConvTranspose (a GEMM, then a single-threaded
+ * Col2Im per image); onnxruntime's DepthToSpace is a single-threaded element shuffle. Measured
+ * against ConvTranspose in docs/training.md (*Strided input gradients by phase decomposition*):
+ * not a default, forced by `convRules.inputGrad = 'phase'`. Null where it does not apply.
+ */
+function phaseInputGrad(ctx: GradContext, dy: Value, w: Value, spatialIn: readonly Dim[], geo: WindowGeometry, group: number): Value | null {
+  const wd = ctx.dims(w) as number[];
+  const dyd = ctx.dims(dy);
+  const s = geo.strides[0]!;
+  if (geo.kernel.length !== 2 || s < 2 || geo.strides[1] !== s || !geo.pads || !dyd || !spatialIn.every((d) => typeof d === 'number')) return null;
+  const [m, cg] = [wd[0]!, wd[1]!];
+  const depthwise = group > 1 && cg === 1 && m === group;
+  if (group !== 1 && !depthwise) return null;
+  const c = depthwise ? m : cg;
+  const [h, wi] = spatialIn as [number, number];
+  const [ho, wo] = dyd.slice(2);
+  if (typeof ho !== 'number' || typeof wo !== 'number') return null;
+  const ah = phaseAxis(h, ho, geo.kernel[0]!, s, geo.pads[0]!, geo.dilations[0]!);
+  const aw = phaseAxis(wi, wo, geo.kernel[1]!, s, geo.pads[1]!, geo.dilations[1]!);
+  if (!ah || !aw) return null;
+  const [kh, kw] = geo.kernel as [number, number];
+  const k = kh * kw;
+  const kc = ah.kc * aw.kc;
+  // per (phase, window position) the tap of W it takes, k (the appended zero column) where none
+  const index: number[] = [];
+  for (let a = 0; a < s; a++) {
+    for (let b = 0; b < s; b++) {
+      for (let u = 0; u < ah.kc; u++) {
+        for (let v = 0; v < aw.kc; v++) {
+          const [th, tw] = [ah.tap[a]![u]!, aw.tap[b]![v]!];
+          index.push(th < 0 || tw < 0 ? k : th * kw + tw);
+        }
+      }
+    }
+  }
+  const rows = depthwise ? m : m * cg;
+  const wz = ctx.op('Concat', [ctx.reshape(w, ctx.constI64([rows, k])), ctx.constF32(new Array<number>(rows).fill(0), [rows, 1])], { axis: attr.int(1) });
+  const phaseGeo: WindowGeometry = { kernel: [ah.kc, aw.kc], strides: [1, 1], dilations: [1, 1], pads: [ah.begin, aw.begin, ah.end, aw.end] };
+  const conv = (wc: Value, g: number): Value =>
+    nchwcConv(ctx, dy, wc, null, phaseGeo, g) ??
+    ctx.op('Conv', [dy, wc], { kernel_shape: attr.ints(phaseGeo.kernel), pads: attr.ints(phaseGeo.pads!), group: attr.int(g) });
+  let stacked: Value;
+  if (!depthwise) {
+    // [M·C, s²·kc] -> [M, C, s², kc] -> [s², C, M, kc] -> [s²·C, M, kc_h, kc_w]
+    const g = ctx.op('Gather', [wz, ctx.constI64(index, [s * s * kc])], { axis: attr.int(1) });
+    const wc = ctx.reshape(ctx.transpose(ctx.reshape(g, ctx.constI64([m, cg, s * s, kc])), [2, 1, 0, 3]), ctx.constI64([s * s * cg, m, ah.kc, aw.kc]));
+    ctx.setShape(wc, [s * s * cg, m, ah.kc, aw.kc]);
+    stacked = conv(wc, 1);
+  } else {
+    const parts: Value[] = [];
+    for (let p = 0; p < s * s; p++) {
+      const wp = ctx.reshape(ctx.op('Gather', [wz, ctx.constI64(index.slice(p * kc, (p + 1) * kc), [kc])], { axis: attr.int(1) }), ctx.constI64([m, 1, ah.kc, aw.kc]));
+      ctx.setShape(wp, [m, 1, ah.kc, aw.kc]);
+      parts.push(conv(wp, m));
+    }
+    stacked = ctx.op('Concat', parts, { axis: attr.int(1) });
+  }
+  let out = ctx.op('DepthToSpace', [stacked], { blocksize: attr.int(s), mode: attr.str('DCR') });
+  if (s * ah.q !== h || s * aw.q !== wi) out = ctx.op('Slice', [out, ctx.constI64([0, 0]), ctx.constI64([h, wi]), ctx.constI64([2, 3])]);
+  ctx.setShape(out, [dyd[0] ?? null, c, h, wi]);
+  return out;
 }
 
 /**
