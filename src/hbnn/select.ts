@@ -9,6 +9,7 @@
  * `quickSelectPairs` is an in-place quickselect (nth_element) on parallel key and index
  * arrays; bitmap.ts puts a one-pass radix bucketing in front of it for large tensors.
  */
+import { selectPartitionWasm } from './wasm-kernels.js';
 
 /** Below this many candidates 'auto' selection skips the radix histogram (65536 counters to clear and scan). */
 export const RADIX_MIN_CANDIDATES = 1 << 15;
@@ -146,6 +147,11 @@ export function selectPairs(keys: Uint32Array, idx: Uint32Array, n: number, c: n
     quickSelectPairs(keys, idx, n, c);
     return;
   }
+  const inWasm = selectPartitionWasm(keys, idx, n, c);
+  if (inWasm !== undefined) {
+    selectInBucket(keys, idx, c, inWasm[0], inWasm[1]);
+    return;
+  }
   let min = 0xffffffff;
   let max = 0;
   for (let p = 0; p < n; p++) {
@@ -185,6 +191,11 @@ export function selectPairs(keys: Uint32Array, idx: Uint32Array, n: number, c: n
   }
   keys.set(tk.subarray(0, n));
   idx.set(ti.subarray(0, n));
+  selectInBucket(keys, idx, c, below, size);
+}
+
+/** After the partition: the (c - below)-th smallest pair of the bucket [below, below + size) to position c - 1, the smaller before it. */
+function selectInBucket(keys: Uint32Array, idx: Uint32Array, c: number, below: number, size: number): void {
   const target = c - below; // 1 <= target <= size
   if (target < size) {
     quickSelectPairs(keys.subarray(below, below + size), idx.subarray(below, below + size), size, target);

@@ -12,7 +12,8 @@
  * Memory layout: bytes [0, 16) the results a kernel stores besides its return value, [16,
  * 2064) one group's partial sums of one depth (at most 256 float64, partial-sums.ts), [2064,
  * 2320) the compaction table (16 byte-shuffles, one per 4-bit keep mask, moving the kept i32
- * lanes to the front in order), and from 4096 the workspace (`bindWorkspace`).
+ * lanes to the front in order), [4096, 12288) the bucket counters of `selectPartitionWasm`,
+ * and from 12288 the workspace (`bindWorkspace`).
  */
 import { setScratchOverride } from './scratch.js';
 import { addr, assembleModule, I, locals, loopP, T, type WasmFunction } from './wasm-assembler.js';
@@ -20,7 +21,9 @@ import { addr, assembleModule, I, locals, loopP, T, type WasmFunction } from './
 const RESULTS = 0;
 const SUMS = 16;
 const TABLE = 2064;
-const REGIONS = 4096;
+const COUNTS = 4096;
+const BUCKETS = 2048;
+const REGIONS = COUNTS + 4 * BUCKETS;
 
 /**
  * middle-out's first round fused with the binarization's round 1 (`middleOutFirstRoundValues`
@@ -222,6 +225,64 @@ function dropTaken(): WasmFunction {
   return { name: 'dropTaken', params, results: [T.f64], locals: extra, body };
 }
 
+/** The smallest and largest of keys[0 .. n) (unsigned), to RESULTS and RESULTS + 4. */
+function keyRange(): WasmFunction {
+  const { idx: x, params, locals: extra } = locals({ keys: T.i32, n: T.i32 }, { p: T.i32, k: T.i32, min: T.i32, max: T.i32 });
+  const body: number[][] = [
+    I.i32Const(-1), I.localSet(x.min),
+    ...loopP(x.p, x.n, [
+      ...addr(x.keys, x.p, 2), I.i32Load(), I.localSet(x.k),
+      I.localGet(x.k), I.localGet(x.min), I.localGet(x.k), I.localGet(x.min), I.i32LtU(), I.select(), I.localSet(x.min),
+      I.localGet(x.k), I.localGet(x.max), I.localGet(x.k), I.localGet(x.max), I.i32GtU(), I.select(), I.localSet(x.max),
+    ]),
+    I.i32Const(RESULTS), I.localGet(x.min), I.i32Store(),
+    I.i32Const(RESULTS), I.localGet(x.max), I.i32Store(4),
+  ];
+  return { name: 'keyRange', params, results: [], locals: extra, body };
+}
+
+/** counts[(keys[p] - min) >> shift]++ over p in [0, n) (the counters at COUNTS, zeroed first by the caller). */
+function bucketCount(): WasmFunction {
+  const { idx: x, params, locals: extra } = locals({ keys: T.i32, n: T.i32, min: T.i32, shift: T.i32 }, { p: T.i32, a: T.i32 });
+  const body: number[][] = [
+    ...loopP(x.p, x.n, [
+      ...addr(x.keys, x.p, 2), I.i32Load(), I.localGet(x.min), I.i32Sub(), I.localGet(x.shift), I.i32ShrU(), I.i32Const(2), I.i32Shl(), I.localTee(x.a),
+      I.localGet(x.a), I.i32Load(COUNTS), I.i32Const(1), I.i32Add(), I.i32Store(COUNTS),
+    ]),
+  ];
+  return { name: 'bucketCount', params, results: [], locals: extra, body };
+}
+
+/**
+ * The pairs (keys[p], idx[p]) written to (tk, ti) in three runs by bucket (keys[p] - min) >> shift
+ * against b: below from 0, in b from `below`, above from `below + size`, each run in input
+ * order (branch-free: three write cursors and selects).
+ */
+function bucketScatter(): WasmFunction {
+  const { idx: x, params, locals: extra } = locals(
+    { keys: T.i32, idx: T.i32, n: T.i32, min: T.i32, shift: T.i32, b: T.i32, below: T.i32, size: T.i32, tk: T.i32, ti: T.i32 },
+    { p: T.i32, k: T.i32, bi: T.i32, lo: T.i32, hi: T.i32, c0: T.i32, c1: T.i32, c2: T.i32, at: T.i32 },
+  );
+  const body: number[][] = [
+    I.localGet(x.below), I.localSet(x.c1),
+    I.localGet(x.below), I.localGet(x.size), I.i32Add(), I.localSet(x.c2),
+    ...loopP(x.p, x.n, [
+      ...addr(x.keys, x.p, 2), I.i32Load(), I.localTee(x.k),
+      I.localGet(x.min), I.i32Sub(), I.localGet(x.shift), I.i32ShrU(), I.localTee(x.bi),
+      I.localGet(x.b), I.i32LtU(), I.localSet(x.lo),
+      I.localGet(x.bi), I.localGet(x.b), I.i32GtU(), I.localSet(x.hi),
+      // at = lo ? c0 : hi ? c2 : c1
+      I.localGet(x.c0), I.localGet(x.c2), I.localGet(x.c1), I.localGet(x.hi), I.select(), I.localGet(x.lo), I.select(), I.localTee(x.at),
+      I.i32Const(2), I.i32Shl(), I.localGet(x.tk), I.i32Add(), I.localGet(x.k), I.i32Store(),
+      I.localGet(x.at), I.i32Const(2), I.i32Shl(), I.localGet(x.ti), I.i32Add(), ...addr(x.idx, x.p, 2), I.i32Load(), I.i32Store(),
+      I.localGet(x.c0), I.localGet(x.lo), I.i32Add(), I.localSet(x.c0),
+      I.localGet(x.c2), I.localGet(x.hi), I.i32Add(), I.localSet(x.c2),
+      I.localGet(x.c1), I.i32Const(1), I.localGet(x.lo), I.i32Sub(), I.localGet(x.hi), I.i32Sub(), I.i32Add(), I.localSet(x.c1),
+    ]),
+  ];
+  return { name: 'bucketScatter', params, results: [], locals: extra, body };
+}
+
 /** The bytes of the i32x4 vector (0, 1, 2, 3). */
 function iota4(): number[] {
   return [...new Uint8Array(Int32Array.of(0, 1, 2, 3).buffer)];
@@ -255,6 +316,9 @@ interface Exports {
   advanceList(out: number, signs: number, map: number, i: number, list: number, n: number): number;
   residualList(t: number, signs: number, shift: number, list: number, n: number): number;
   dropTaken(t: number, mean: number, pk: number, pj: number, list: number, n: number): number;
+  keyRange(keys: number, n: number): void;
+  bucketCount(keys: number, n: number, min: number, shift: number): void;
+  bucketScatter(keys: number, idx: number, n: number, min: number, shift: number, b: number, below: number, size: number, tk: number, ti: number): void;
 }
 
 /** The instance and its memory. */
@@ -263,7 +327,7 @@ class Kernels {
   readonly exports: Exports;
   constructor() {
     this.memory = new WebAssembly.Memory({ initial: 1 });
-    const module = new WebAssembly.Module(assembleModule([firstRoundValues(), assignResidualLast(), advanceList(), residualList(), dropTaken()]));
+    const module = new WebAssembly.Module(assembleModule([firstRoundValues(), assignResidualLast(), advanceList(), residualList(), dropTaken(), keyRange(), bucketCount(), bucketScatter()]));
     this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Exports;
     new Uint8Array(this.memory.buffer).set(compactionTable(), TABLE);
   }
@@ -321,6 +385,8 @@ export interface Workspace {
 }
 
 let bound = false;
+/** The partition buffers of `selectPartitionWasm` while a workspace is bound. */
+let pairCopies: [Uint32Array, Uint32Array] | null = null;
 
 /**
  * Binds a workspace for a tensor `t` (copied in); null when the kernels are off or not
@@ -332,7 +398,7 @@ export function bindWorkspace(t: Float32Array): Workspace | null {
   if (k === null) return null;
   const n = t.length;
   const listLength = n + 8; // the SIMD append stores 4 lanes past the last entry kept
-  const at = layout([4 * n, n, 4 * n, n, 4 * listLength, 4 * listLength, 4 * listLength, 4 * listLength]);
+  const at = layout([4 * n, n, 4 * n, n, 4 * listLength, 4 * listLength, 4 * listLength, 4 * listLength, 4 * listLength, 4 * listLength]);
   k.reserve(at[at.length - 1]!);
   const buf = k.memory.buffer;
   const ws: Workspace = { t: new Float32Array(buf, at[0], n), signs: new Uint8Array(buf, at[1], n), out: new Float32Array(buf, at[2], n), map: new Uint8Array(buf, at[3], n) };
@@ -343,6 +409,7 @@ export function bindWorkspace(t: Float32Array): Workspace | null {
     keys: new Uint32Array(buf, at[6], listLength),
     pairIndices: new Uint32Array(buf, at[7], listLength),
   });
+  pairCopies = [new Uint32Array(buf, at[8], listLength), new Uint32Array(buf, at[9], listLength)];
   bound = true;
   return ws;
 }
@@ -350,6 +417,7 @@ export function bindWorkspace(t: Float32Array): Workspace | null {
 /** Ends the workspace's call: the scratch buffers are JavaScript ones again. */
 export function unbindWorkspace(): void {
   setScratchOverride(null);
+  pairCopies = null;
   bound = false;
 }
 
@@ -458,4 +526,37 @@ export function dropTakenWasm(t: Float32Array, mean: number, pk: number, pj: num
   // pj: an entry number, or Infinity (no entry is above it)
   const sum = k.exports.dropTaken(t.byteOffset, mean, pk, pj === Infinity ? 0xffffffff : pj, list.byteOffset + 4 * from, to - from);
   return [from + new Int32Array(k.memory.buffer, RESULTS, 1)[0]!, sum];
+}
+
+/**
+ * The bucketing of `selectPairs` (select.ts) in WebAssembly: counts the keys of the n pairs in
+ * BUCKETS equal ranges of [min, max], finds the bucket b holding the c-th smallest key
+ * (1 <= c <= n) and partitions the pairs, each class in input order, into those in buckets
+ * below b, in b, and above. Returns [below, size] (b's pairs at [below, below + size)), or
+ * undefined (nothing done) unless the pairs lie in a bound workspace.
+ */
+export function selectPartitionWasm(keys: Uint32Array, idx: Uint32Array, n: number, c: number): [number, number] | undefined {
+  const copies = pairCopies;
+  if (copies === null || copies[0].length < n) return undefined;
+  const k = inPlace(keys, idx);
+  if (k === null) return undefined;
+  const mem = k.memory.buffer;
+  const res = new Uint32Array(mem, RESULTS, 2);
+  k.exports.keyRange(keys.byteOffset, n);
+  const min = res[0]!;
+  const max = res[1]!;
+  let shift = 0;
+  while ((max - min) / 2 ** shift >= BUCKETS) shift++;
+  const counts = new Uint32Array(mem, COUNTS, BUCKETS);
+  counts.fill(0);
+  k.exports.bucketCount(keys.byteOffset, n, min, shift);
+  let below = 0;
+  let b = 0;
+  while (below + counts[b]! < c) below += counts[b++]!;
+  const size = counts[b]!;
+  const [tk, ti] = copies;
+  k.exports.bucketScatter(keys.byteOffset, idx.byteOffset, n, min, shift, b, below, size, tk.byteOffset, ti.byteOffset);
+  keys.set(tk.subarray(0, n));
+  idx.set(ti.subarray(0, n));
+  return [below, size];
 }

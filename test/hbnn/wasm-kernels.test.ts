@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { binarizeWithBitMap, heteroBinarize, makeBitMap, WarmBounds, type BitMapOptions } from '../../src/hbnn/index.js';
 import { selectionStats } from '../../src/hbnn/bitmap.js';
 import { assembleModule, I, sleb, T, uleb } from '../../src/hbnn/wasm-assembler.js';
-import { wasmKernels, wasmKernelsAvailable } from '../../src/hbnn/wasm-kernels.js';
+import { bindWorkspace, unbindWorkspace, wasmKernels, wasmKernelsAvailable } from '../../src/hbnn/wasm-kernels.js';
+import { scratchPairs } from '../../src/hbnn/scratch.js';
+import { quickSelectPairs, selectPairs } from '../../src/hbnn/select.js';
+import { mulberry32 } from '../../src/hbnn/index.js';
 import { gaussian, refBitMap, refHetero } from './reference.js';
 
 const bytes = (a: ArrayBufferView) => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
@@ -138,6 +141,39 @@ describe('WebAssembly kernels of the re-binarization: the JavaScript passes bit 
       expectSameOnOff(t, { heuristic: 'middle-out', avgBits: 1.4, selector: 'sample' });
     } finally {
       selectionStats.rejectSamples = false;
+    }
+  });
+
+  it('selectPairs on pairs in the workspace (the partition kernels): the same set and pivot as quickselect', () => {
+    const rng = mulberry32(5);
+    const ws = bindWorkspace(new Float32Array(40000));
+    expect(ws).not.toBeNull();
+    try {
+      for (let trial = 0; trial < 24; trial++) {
+        const n = 4096 + Math.floor(rng.next() * 30000);
+        const [keys, idx] = scratchPairs(n);
+        expect(keys.buffer).toBe(ws!.t.buffer); // in the kernels' memory
+        const base = Math.floor(rng.next() * 2 ** 31);
+        const range = [3, 5000, 2 ** 20, 2 ** 32 - 1 - base][trial % 4]!;
+        for (let p = 0; p < n; p++) {
+          keys[p] = base + Math.floor(rng.next() * range);
+          idx[p] = (p * 7919) % 1000003;
+        }
+        const c = trial % 5 === 0 ? n - 1 : 1 + Math.floor(rng.next() * (n - 1));
+        const refK = keys.slice(0, n);
+        const refI = idx.slice(0, n);
+        const keyOf = new Map(Array.from(refI, (j, p) => [j, refK[p]!]));
+        quickSelectPairs(refK, refI, n, c);
+        const calls = wasmKernels.calls;
+        selectPairs(keys, idx, n, c);
+        expect(wasmKernels.calls).toBeGreaterThan(calls);
+        expect([keys[c - 1], idx[c - 1]]).toEqual([refK[c - 1], refI[c - 1]]);
+        expect(new Set(idx.subarray(0, c))).toEqual(new Set(refI.subarray(0, c)));
+        expect(Array.from(idx.subarray(0, n)).sort((a, b) => a - b)).toEqual(Array.from(refI).sort((a, b) => a - b));
+        for (let p = 0; p < n; p++) if (keys[p] !== keyOf.get(idx[p]!)) expect(keys[p]).toBe(keyOf.get(idx[p]!)); // pairs stay pairs
+      }
+    } finally {
+      unbindWorkspace();
     }
   });
 
