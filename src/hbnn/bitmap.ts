@@ -23,8 +23,9 @@ import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
 import type { ListA2 } from './residual.js';
 import { randomKey, seedWords } from './prng.js';
 import { scratchHistogram, scratchIndices, scratchIndicesB, scratchPairs } from './scratch.js';
-import { quickSelectPairs, RADIX_MIN_CANDIDATES, type Selector } from './select.js';
+import { RADIX_MIN_CANDIDATES, selectPairs, type Selector } from './select.js';
 import { makeRowBitMap } from './row-bitmap.js';
+import { assignResidualLastWasm, dropTakenWasm, firstRoundValuesWasm } from './wasm-kernels.js';
 import {
   checkHeuristic,
   checkSeed,
@@ -301,6 +302,10 @@ function middleOutAssignResidual(t: Float32Array, idx: Uint32Array, ps: number, 
   const { signs, sums, at, shift } = r;
   const low = (1 << shift) - 1;
   const [loF, hiF] = floatBounds(st.lo, st.hi);
+  if (next === null) {
+    const wasmSum = assignResidualLastWasm(t, idx, ps, pe, mean, loF, hiF, signs, sums, at, shift, map, b, last, st.bk, st.bj, st);
+    if (wasmSum !== undefined) return wasmSum;
+  }
   const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
   let { w, nb, taken } = st;
   let sum = 0;
@@ -436,6 +441,8 @@ function dropAssigned(t: Float32Array, map: Uint8Array, keptValue: number, list:
  * of the list has a key above the boundary, hence above the pivot.
  */
 function dropTakenMiddleOut(t: Float32Array, mean: number, pk: number, pj: number, list: Uint32Array, from: number, to: number): [number, number] {
+  const inWasm = dropTakenWasm(t, mean, pk, pj, list, from, to);
+  if (inWasm !== undefined) return inWasm;
   let kept = from;
   let sum = 0;
   for (let r = from; r < to; r++) {
@@ -499,6 +506,7 @@ function middleOutFirstRoundValues(
   const out = values.out;
   const value = new Float32Array([mu, mu - 2 * mu]); // by sign bit, as heteroBinarize computes it
   const [loF, hiF] = floatBounds(st.lo, st.hi);
+  if (firstRoundValuesWasm(t, ps, pe, mean, loF, hiF, value[0]!, value[1]!, signs, out, list, st.bk, st.bj, st)) return;
   const bkF = new Float32Array(st.bk.buffer, st.bk.byteOffset, st.bk.length);
   let { w, nb, taken } = st;
   for (let j = ps; j < pe; j++) {
@@ -867,7 +875,7 @@ export function makeBitMapWith(t: Float32Array, opts: BitMapOptions, fused: Fuse
       w = pass.w;
       // The boundary: the smallest (key, index) pairs complete the count.
       const need = c - pass.taken;
-      quickSelectPairs(pass.bk, pass.bj, pass.nb, need);
+      selectPairs(pass.bk, pass.bj, pass.nb, need);
       if (opts.warm !== undefined && warmable) {
         if (whole) rememberRankBand(opts.warm, slot, pass, need);
         else rememberBounds(opts.warm, slot, pass, need);
@@ -945,14 +953,14 @@ function rememberRankBand(warm: WarmBounds, slot: number, pass: AssignPass, need
   const below = need - 1; // keys [0, below) are smaller than the pivot
   if (below > delta) {
     // the (below - delta)-th smallest of the lower side, at position below - delta - 1
-    quickSelectPairs(bk, bj, below, below - delta);
+    selectPairs(bk, bj, below, below - delta);
     lo = bk[below - delta - 1]!;
   }
   let hi = 0xfffffffe;
   const above = nb - need; // keys [need, nb) are larger
   if (above > delta) {
     const keys = bk.subarray(need, nb);
-    quickSelectPairs(keys, bj.subarray(need, nb), above, delta);
+    selectPairs(keys, bj.subarray(need, nb), above, delta);
     hi = keys[delta - 1]!;
   }
   warm.slots.set(slot, [lo, hi, Math.min(nb, 2 * delta + 1)]);

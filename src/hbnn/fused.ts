@@ -11,6 +11,10 @@ import { makeBitMapWith, type BitMapOptions, type BitMapResult, type FusedFirstR
 import { scaleOf } from './partial-sums.js';
 import { binarizeRounds, signsAndSum, type BinarizeOptions, type Binarization } from './residual.js';
 import { checkOut, groupSize, sumAbsChecked } from './validate.js';
+import { bindWorkspace, unbindWorkspace } from './wasm-kernels.js';
+
+/** Below this many entries a tensor is binarized in place, without the kernels' working copy (the copies and the call cost more than they save). */
+const WORKSPACE_MIN = 4096;
 
 /** What `binarizeWithBitMap` returns: the bit map and the binarization with it. */
 export interface BitMapBinarization {
@@ -30,9 +34,33 @@ export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binO
     const map = makeBitMapWith(t, mapOpts, undefined);
     return { map, bin: binarizeRounds(t, map.bitMap, 0, binOpts) };
   }
-  const scaleSize = groupSize(n, binOpts.channels, 'channels');
   const signs = checkOut(binOpts.signsOut, n, 'signsOut') ?? new Uint8Array(n);
   const out = binOpts.dequantize === false ? null : (checkOut(binOpts.out, n, 'out') ?? new Float32Array(n));
+  if (out !== null && n >= WORKSPACE_MIN) {
+    // The same passes on a working copy in the WebAssembly kernels' memory, where the hottest
+    // ones run as SIMD kernels (wasm-kernels.ts); the results are copied to the caller's buffers.
+    const bitMap = checkOut(mapOpts.out, n, 'out') ?? new Uint8Array(n);
+    const ws = bindWorkspace(t);
+    if (ws !== null) {
+      let r: BitMapBinarization;
+      try {
+        r = sharedPasses(ws.t, { ...mapOpts, out: ws.map }, { ...binOpts, signsOut: ws.signs, out: ws.out }, ws.signs, ws.out);
+      } finally {
+        unbindWorkspace();
+      }
+      bitMap.set(ws.map);
+      signs.set(ws.signs);
+      out.set(ws.out);
+      return { map: { ...r.map, bitMap }, bin: { ...r.bin, signs, dequantized: out } };
+    }
+  }
+  return sharedPasses(t, mapOpts, binOpts, signs, out);
+}
+
+/** `binarizeWithBitMap` where the bit map and the scales have the same groups. */
+function sharedPasses(t: Float32Array, mapOpts: BitMapOptions, binOpts: BinarizeOptions, signs: Uint8Array, out: Float32Array | null): BitMapBinarization {
+  const n = t.length;
+  const scaleSize = groupSize(n, binOpts.channels, 'channels');
   const firstSums = new Float64Array(binOpts.channels ?? 1);
   const fusedRound: FusedFirstRound = {
     firstSum: (start, end) => {

@@ -17,6 +17,7 @@
  */
 import { fail, ErrorCodes } from '../errors.js';
 import { scratchIndices } from './scratch.js';
+import { advanceListWasm, residualListWasm } from './wasm-kernels.js';
 import { depthZero, isNegative, nextDepth, scaleOf } from './partial-sums.js';
 import { checkMaxBits, checkOut, failBitMapEntry, failNonFinite, groupSize } from './validate.js';
 
@@ -103,6 +104,8 @@ function residualRange(t: Float32Array, signs: Uint8Array, sums: Float64Array, a
 
 /** The same over the entries list[from .. to). */
 function residualList(t: Float32Array, signs: Uint8Array, sums: Float64Array, at: number, shift: number, list: Uint32Array, from: number, to: number): number {
+  const inWasm = residualListWasm(t, signs, sums, at, shift, list, from, to);
+  if (inWasm !== undefined) return inWasm;
   let sum = 0;
   for (let r = from; r < to; r++) {
     const j = list[r];
@@ -241,6 +244,8 @@ function advanceList(
   from: number,
   to: number,
 ): number {
+  const inWasm = advanceListWasm(out, signs, sums, at, bitMap, i, list, from, to);
+  if (inWasm >= 0) return inWasm;
   let w = from;
   for (let r = from; r < to; r++) {
     const j = list[r];

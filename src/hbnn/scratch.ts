@@ -11,8 +11,26 @@ let pairKeys = new Uint32Array(0);
 let pairIndices = new Uint32Array(0);
 let histogram: Uint32Array | undefined;
 
+/** Buffers that replace the four above while a WebAssembly workspace is bound (wasm-kernels.ts). */
+export interface ScratchOverride {
+  indices: Uint32Array;
+  indicesB: Uint32Array;
+  keys: Uint32Array;
+  pairIndices: Uint32Array;
+}
+let override: ScratchOverride | null = null;
+
+/**
+ * Makes the scratch functions hand out `o`'s buffers (views of the kernels' memory, so that the
+ * kernels work on the lists in place) for requests they hold, until called with null.
+ */
+export function setScratchOverride(o: ScratchOverride | null): void {
+  override = o;
+}
+
 /** A Uint32Array of at least n entries with unspecified contents, valid until the next call. */
 export function scratchIndices(n: number): Uint32Array {
+  if (override !== null && override.indices.length >= n) return override.indices;
   if (indexBuffer.length < n) indexBuffer = new Uint32Array(n);
   return indexBuffer;
 }
@@ -22,12 +40,14 @@ export function scratchIndices(n: number): Uint32Array {
  * bit map's list after round 1 (the entries with M >= 2) to the binarization in it.
  */
 export function scratchIndicesB(n: number): Uint32Array {
+  if (override !== null && override.indicesB.length >= n) return override.indicesB;
   if (indexBufferB.length < n) indexBufferB = new Uint32Array(n);
   return indexBufferB;
 }
 
 /** Parallel key and index arrays of at least n entries (unspecified contents). */
 export function scratchPairs(n: number): [Uint32Array, Uint32Array] {
+  if (override !== null && override.keys.length >= n) return [override.keys, override.pairIndices];
   if (pairKeys.length < n) {
     const size = Math.max(n, Math.ceil(pairKeys.length * 1.5));
     pairKeys = new Uint32Array(size);

@@ -11,6 +11,7 @@
  *   constant: lr;  cosine: lr · (1 + cos(π·t/T)) / 2;  step: lr · gamma^floor(t / (stepEpochs·E))
  */
 import { fail, ErrorCodes } from '../errors.js';
+import { sgdMomentumWasm } from './optimizer-wasm.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
 export type ScheduleKind = 'cosine' | 'step' | 'constant';
@@ -156,6 +157,8 @@ function sgdFirst(w: Float32Array, g: Float32Array, buf: Float32Array, lr: numbe
 
 /** SGD with momentum after the first step. */
 function sgdMomentum(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, clip: number): number {
+  const inWasm = sgdMomentumWasm(w, g, buf, lr, wd, mu, clip);
+  if (inWasm !== undefined) return inWasm;
   let sum = 0;
   for (let i = 0; i < w.length; i++) {
     const wi = w[i]!;

@@ -12,6 +12,7 @@ import {
   type Heuristic,
 } from '../../src/hbnn/index.js';
 import { selectionStats } from '../../src/hbnn/bitmap.js';
+import { selectPairs } from '../../src/hbnn/select.js';
 import { gaussian, refBitMap, thrown } from './reference.js';
 
 // |T| = [0.1, 0.5, 0.9, 0.3, 0.2, 0.7, 0.05, 0.8, 0.4, 0.6], sum 4.55; 70/20/10 of 10 = 7/2/1.
@@ -262,20 +263,42 @@ describe('quality: middle-out beats uninformed placement (the paper\'s claim)', 
   });
 });
 
-describe('quickSelectPairs', () => {
+describe.each([
+  ['quickSelectPairs', quickSelectPairs],
+  ['selectPairs', selectPairs],
+] as const)('%s', (_, select) => {
   function check(keys: number[], c: number): void {
     const n = keys.length;
     const k = Uint32Array.from(keys);
     const idx = Uint32Array.from(keys, (_, i) => i);
-    quickSelectPairs(k, idx, n, c);
+    select(k, idx, n, c);
     // a permutation of the input
-    expect(Array.from(idx).sort((a, b) => a - b)).toEqual(keys.map((_, i) => i));
-    idx.forEach((j, p) => expect(k[p]).toBe(keys[j]));
+    const perm = Array.from(idx).sort((a, b) => a - b);
+    for (let i = 0; i < n; i++) if (perm[i] !== i) expect(perm[i]).toBe(i);
+    for (let p = 0; p < n; p++) if (k[p] !== keys[idx[p]!]) expect(k[p]).toBe(keys[idx[p]!]);
     // positions [0, c) hold exactly the c smallest (key, index) pairs of a full sort
     const sorted = keys.map((key, i) => [key, i] as const).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
     const want = new Set(sorted.slice(0, Math.max(0, Math.min(c, n))).map(([, i]) => i));
     expect(new Set(Array.from(idx.subarray(0, Math.max(0, Math.min(c, n)))))).toEqual(want);
+    // and for 0 < c < n, position c - 1 the c-th smallest (bitmap.ts reads it as the pivot)
+    if (c > 0 && c < n) expect(idx[c - 1]).toBe(sorted[c - 1]![1]);
   }
+
+  it('matches a full sort on many pairs (bucketed in selectPairs): bands, ties, the pivot as a bucket\'s largest', () => {
+    const rng = mulberry32(7);
+    for (let trial = 0; trial < 40; trial++) {
+      const n = 4096 + Math.floor(rng.next() * 30000);
+      const base = Math.floor(rng.next() * 2 ** 31);
+      const range = [3, 5000, 2 ** 20, 2 ** 32 - 1 - base][trial % 4]!;
+      const keys = Array.from({ length: n }, () => base + Math.floor(rng.next() * range));
+      const c = trial % 5 === 0 ? n - 1 : 1 + Math.floor(rng.next() * (n - 1));
+      check(keys, c);
+    }
+    // the c-th smallest alone at the top of its bucket
+    const keys = Array.from({ length: 10000 }, (_, i) => (i < 5000 ? i : 2 ** 31 + i));
+    check(keys, 5000);
+    check(keys, 5001);
+  });
 
   it('matches a full sort on random keys with many duplicates', () => {
     const rng = mulberry32(99);

@@ -16,6 +16,7 @@ import { HbnnError, ErrorCodes } from '../../src/errors.js';
 import { buildTrainingGraph } from '../../src/train/grad/builder.js';
 import { collectParams, dequantizeRecorded, writeParams, channelLayout, collectBatchNorms, applyWeightSte } from '../../src/train/params.js';
 import { Optimizer, learningRate } from '../../src/train/optimizer.js';
+import { optimizerWasm } from '../../src/train/optimizer-wasm.js';
 import { saveCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { A, Net } from './helpers/gradcheck.js';
 import { loadCnn, tmpDir } from './helpers/data.js';
@@ -233,9 +234,10 @@ describe('optimizer and schedules', () => {
       { kind: 'sgd', momentum: 0, weightDecay: 1e-3, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
       { kind: 'adam', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 },
     ];
-    for (const form of forms) {
-      for (const clip of [undefined, 1]) {
-        const n = 257;
+    const wasmCalls = optimizerWasm.calls;
+    // n = 5003: SGD with momentum runs its WebAssembly kernel (optimizer-wasm.ts) from step 2
+    for (const [form, clip, n] of forms.flatMap((f) => [undefined, 1].flatMap((c) => [257, 5003].map((m) => [f, c, m] as const)))) {
+      {
         // |w| up to 1.3: with clip 1, the clipped STE zeroes part of the gradient
         const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7) * 1.3);
         const ref = w.slice();
@@ -257,6 +259,24 @@ describe('optimizer and schedules', () => {
         if (clip !== undefined) expect(w.some((v) => Math.abs(v) > 1)).toBe(true);
       }
     }
+    expect(optimizerWasm.calls - wasmCalls).toBe(2 * 4); // two clips, steps 2..5
+  });
+
+  it('the WebAssembly SGD-momentum kernel reports a non-finite weight as the loop does', () => {
+    const o = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 0, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    const n = 6000;
+    const w = Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    o.beginStep();
+    expect(o.update('w', w, new Float32Array(n), 1)).toBe(true);
+    w[4321] = 3.4e38;
+    const g = new Float32Array(n);
+    g[4321] = -1e38;
+    const calls = optimizerWasm.calls;
+    o.beginStep();
+    expect(o.update('w', w, g, 1)).toBe(false);
+    expect(optimizerWasm.calls).toBe(calls + 1);
+    expect(w[4321]).toBe(Infinity);
+    expect(o.lastSumAbs).toBe(Infinity);
   });
 
   it('update reports a weight that is not finite as stored (float32 overflow, NaN)', () => {
