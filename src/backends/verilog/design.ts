@@ -468,18 +468,32 @@ function testbench(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, a
   // window and pooling stages take a few more cycles than the HLS schedule), plus slack.
   const serial = d.stages.reduce((a, s) => a + stageCycles(s), 0);
   const limit = (samples + 2) * serial * 4 + 100_000;
+  // A unit may still be computing rows of the last sample that no later stage reads (a
+  // floor-mode pool drops its last row or column) when the last class is out: the summary
+  // waits for every unit's checks, at most one sample's serial cycles four times over.
+  const drain = serial * 4 + 1_000;
   const set = (lhs: string, rhs: string, blocking = false): Stmt => ({ kind: 'set', lhs, rhs, blocking });
   const display = (fmt: string, ...args: string[]): Stmt => ({ kind: 'call', name: '$display', args: [`"${fmt}"`, ...args] });
   const accSum = units.length ? units.map((u) => `dut.${u.instance}.acc_mismatches`).join(' + ') : '0';
   const accChecked = units.length ? units.map((u) => `dut.${u.instance}.acc_checked`).join(' + ') : '0';
-  const summary: Stmt[] = [
+  // Every unit checks each accumulator of its first accSamples samples once: the counts a PASS needs.
+  const expectedChecks = units.map((u) => accSamples * u.stage.terms.length * u.stage.mh * u.stage.reps);
+  const checksDone = units.length ? `(${units.map((u, i) => `dut.${u.instance}.acc_checked == ${expectedChecks[i]}`).join(' && ')})` : "1'b1";
+  // The reported cycles are those of the last class (the throughput figure), without the drain below.
+  const summary = (timeout: boolean): Stmt[] => [
     set('acc_total', accSum, true),
     set('acc_checked_total', accChecked, true),
     display('hbnn-tb: samples %0d, class mismatches %0d, logit mismatches %0d, accumulator mismatches %0d', 'classes_seen', 'class_errors', 'logit_errors', 'acc_total'),
-    display('hbnn-tb: checked %0d classes, %0d logits, %0d accumulators in %0d cycles', 'classes_seen', 'logits_seen', 'acc_checked_total', 'cycle'),
+    display('hbnn-tb: checked %0d classes, %0d logits, %0d accumulators in %0d cycles', 'classes_seen', 'logits_seen', 'acc_checked_total', timeout ? 'cycle' : 'last_class_cycle'),
+    ...(timeout ? [] : [{ kind: 'if', cond: 'cycle > last_class_cycle', then: [display("hbnn-tb: the units' last accumulator checks ended %0d cycles after the last class", 'cycle - last_class_cycle')] } satisfies Stmt]),
+    ...units.map((u, i): Stmt => ({
+      kind: 'if',
+      cond: `dut.${u.instance}.acc_checked != ${expectedChecks[i]}`,
+      then: [display(`hbnn-tb: ${u.instance} checked %0d of ${expectedChecks[i]} accumulators`, `dut.${u.instance}.acc_checked`)],
+    })),
     {
       kind: 'if',
-      cond: `classes_seen == SAMPLES && logits_seen == SAMPLES * CLASSES && class_errors == 0 && logit_errors == 0 && acc_total == 0 && acc_checked_total == ${units.reduce((a, u) => a + accSamples * u.stage.terms.length * u.stage.mh * u.stage.reps, 0)}`,
+      cond: `classes_seen == SAMPLES && logits_seen == SAMPLES * CLASSES && class_errors == 0 && logit_errors == 0 && acc_total == 0 && ${checksDone}`,
       then: [display('hbnn-tb: PASS')],
       else: [display('hbnn-tb: FAIL')],
     },
@@ -491,6 +505,7 @@ function testbench(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, a
     { kind: 'localparam', name: 'CLASSES', value: String(classes) },
     { kind: 'localparam', name: 'ACC_SAMPLES', value: String(accSamples) },
     { kind: 'localparam', name: 'LIMIT', value: String(limit), comment: 'cycles before the testbench gives up' },
+    { kind: 'localparam', name: 'DRAIN', value: String(drain), comment: "cycles after the last class that the testbench waits for the units' last accumulator checks" },
     { kind: 'net', net: 'reg', name: 'clk', width: 1 },
     { kind: 'net', net: 'reg', name: 'rst', width: 1 },
     { kind: 'net', net: 'wire', name: 'in_valid', width: 1 },
@@ -503,6 +518,7 @@ function testbench(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, a
     { kind: 'net', net: 'reg', name: 'expected_class', width: cb, depth: samples },
     { kind: 'net', net: 'integer', name: 'fed' },
     { kind: 'net', net: 'integer', name: 'cycle' },
+    { kind: 'net', net: 'integer', name: 'last_class_cycle' },
     { kind: 'net', net: 'integer', name: 'classes_seen' },
     { kind: 'net', net: 'integer', name: 'logits_seen' },
     { kind: 'net', net: 'integer', name: 'class_errors' },
@@ -520,6 +536,7 @@ function testbench(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, a
         set('rst', "1'b1", true),
         set('fed', '0', true),
         set('cycle', '0', true),
+        set('last_class_cycle', '0', true),
         set('classes_seen', '0', true),
         set('logits_seen', '0', true),
         set('class_errors', '0', true),
@@ -591,10 +608,15 @@ function testbench(plan: VivadoHlsPlan, units: VerilogUnit[], samples: number, a
                 then: [set('class_errors', 'class_errors + 1', true), { kind: 'if', cond: 'class_errors <= 5', then: [display('hbnn-tb: class mismatch: sample %0d: rtl %0d, expected %0d', 'classes_seen', 'out_class', 'expected_class[classes_seen]')] }],
               },
               set('classes_seen', 'classes_seen + 1', true),
-              { kind: 'if', cond: 'classes_seen == SAMPLES', then: summary },
+              { kind: 'if', cond: 'classes_seen == SAMPLES', then: [set('last_class_cycle', 'cycle', true)] },
             ],
           },
-          { kind: 'if', cond: 'cycle == LIMIT', then: [display('hbnn-tb: TIMEOUT after %0d cycles (%0d of %0d classes)', 'cycle', 'classes_seen', 'SAMPLES'), ...summary] },
+          {
+            kind: 'comment',
+            text: "after the last class: the summary once every unit has checked its accumulators (or after DRAIN cycles; a class more than SAMPLES fails)",
+          },
+          { kind: 'if', cond: `classes_seen >= SAMPLES && (${checksDone} || cycle - last_class_cycle >= DRAIN)`, then: summary(false) },
+          { kind: 'if', cond: 'cycle == LIMIT', then: [display('hbnn-tb: TIMEOUT after %0d cycles (%0d of %0d classes)', 'cycle', 'classes_seen', 'SAMPLES'), ...summary(true)] },
         ],
       },
     ]),

@@ -13,7 +13,10 @@
  * bench/rtl-sim.mjs --zoo runs every test-size fixture (32×32 / 28×28) at W1.4 and W1.4A1.4 on
  * 100 inputs with Verilator. A design with a stage the backend does not map is a LOWERING error
  * naming the node, its op and the stages it maps, and nothing is written.
+ * The testbench counts every expected accumulator check, also those of rows that no later stage
+ * reads (a floor-mode pool's dropped row), computed after the last class is out.
  */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { lowerToVerilog, runIcarusSim } from '../../../src/backends/verilog/index.js';
@@ -22,7 +25,7 @@ import { writeNpy } from '../../../src/data/index.js';
 import { writeFilesAtomic } from '../../../src/util/fs.js';
 import { ErrorCodes } from '../../../src/errors.js';
 import type { Model } from '../../../src/ir/graph.js';
-import { buildMobileNetV2, buildPoolNet, buildSqueezeNet } from '../../../zoo/topologies.js';
+import { buildMobileNetV2, buildPoolNet, buildSqueezeNet, buildTorchExport } from '../../../zoo/topologies.js';
 import { expectHbnnError } from '../../helpers/build.js';
 import { fmnistAs } from '../../helpers/zoo.js';
 import { buildGroupedNet, GROUPED_FOLDING, GROUPED_SHAPE, uniform } from '../../helpers/grouped.js';
@@ -119,6 +122,37 @@ describe('verilog RTL simulation of the issue-16 ops (Icarus), bit-exact with th
       expect(sim.summary).toMatchObject({ samples: SAMPLES, classMismatches: 0, logitMismatches: 0, accumulatorMismatches: 0 });
     }, 300_000);
   }
+
+  // The PyTorch-style export at 1×6×6: its last convolution (3×3 outputs, PE 1, SIMD 1) feeds a
+  // 2×2 max pool that drops its last row and column, and fast classifier units (one row fold
+  // each) give the last class while that convolution still computes the dropped pixels of the
+  // last sample. Before the testbench waited for them it reported FAIL with no mismatch
+  // (1,512 of 1,548 accumulators checked).
+  it('the accumulators of rows a pool drops, computed after the last class, are all checked; a unit short of its checks fails and is named', async () => {
+    const shape: [number, number, number] = [1, 6, 6];
+    const m = buildTorchExport({ inputShape: shape, width: 4 });
+    await quantize(m, { avgBits: 1.4, heuristic: 'middle-out' });
+    const folding = { layers: { gemm9: { pe: 32, simd: 4 }, gemm11: { pe: 10, simd: 32 } } };
+    const r = lowerToVerilog(m, { folding, testData: fmnistAs(shape, SAMPLES), testSamples: SAMPLES, accSamples: SAMPLES });
+    expect(r.units.map((u) => [u.layer, u.stage.pe, u.stage.simd])).toEqual([['conv0', 1, 1], ['conv3', 1, 1], ['conv5', 1, 1], ['gemm9', 32, 4], ['gemm11', 10, 32]]);
+    const perUnit = r.units.map((u) => SAMPLES * u.stage.terms.length * u.stage.mh * u.stage.reps);
+    const dir = path.join(root, 'pool-drops');
+    writeFilesAtomic(dir, r.files);
+    const sim = await runIcarusSim(dir, { timeoutMs: 300_000 });
+    expect(sim.stdout).toContain('hbnn-tb: PASS');
+    expect(sim.summary).toMatchObject({ samples: SAMPLES, classMismatches: 0, logitMismatches: 0, accumulatorMismatches: 0 });
+    expect(Number(/checked \d+ classes, \d+ logits, (\d+) accumulators/.exec(sim.stdout)?.[1])).toBe(perUnit.reduce((a, b) => a + b, 0));
+    // The case this test is for: the last checks come after the last class.
+    expect(Number(/last accumulator checks ended (\d+) cycles after the last class/.exec(sim.stdout)?.[1])).toBeGreaterThan(0);
+    // The same design whose units check one sample where the testbench expects two: FAIL after the drain, each unit named.
+    const tb = path.join(dir, 'tb.v');
+    fs.writeFileSync(tb, fs.readFileSync(tb, 'utf8').replace(`localparam ACC_SAMPLES = ${SAMPLES};`, 'localparam ACC_SAMPLES = 1;'));
+    const short = await runIcarusSim(dir, { timeoutMs: 300_000 });
+    expect(short.ok).toBe(false);
+    expect(short.stdout).toContain('hbnn-tb: FAIL');
+    expect(short.summary).toMatchObject({ samples: SAMPLES, classMismatches: 0, logitMismatches: 0, accumulatorMismatches: 0 });
+    r.units.forEach((u, i) => expect(short.stdout).toContain(`hbnn-tb: ${u.instance} checked ${perUnit[i]! / SAMPLES} of ${perUnit[i]} accumulators`));
+  }, 300_000);
 
   it('a stage the backend does not map is a LOWERING error naming the node, the op and the mapped stages, before any file exists', async () => {
     // Fixed-point weights (the first layer kept at 8 bits) have no Verilog unit.
