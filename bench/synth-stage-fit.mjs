@@ -52,6 +52,8 @@ async function main() {
     for (const s of v.stages) {
       if (s.kind === 'unit' || !sa.stageAreaFeatures(s.module, s.params)) continue;
       const run = r.runs.find((x) => Array.isArray(x.instances) && x.instances.includes(s.instance));
+      // (the FIFOs on line-buffered stages' and units' inputs came after the designs synthesized so far)
+      if (!run?.cellsByType && s.module === 'hbnn_fifo') continue;
       if (!run?.cellsByType) throw new Error(`${d.name}: no run of ${s.instance}`);
       entries.push({ id: `${d.name}/${s.name}`, module: s.module, params: s.params, holdout: d.holdout, areaUm2: Math.round(asicResources(run.cellsByType, liberty).areaUm2 * 10) / 10 });
     }

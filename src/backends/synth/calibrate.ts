@@ -20,7 +20,7 @@ import { estimateDesign as estimateAsic } from '../asic/cost.js';
 import { DEFAULT_TECH, UNIT_KINDS, type AsicTech, type UnitCosts } from '../asic/tech.js';
 import type { AsicLayerWork } from '../asic/work.js';
 import type { StageEstimate, UnitStage } from '../vivado-hls/types.js';
-import { planeStats, stageEstimate } from '../vivado-hls/estimate.js';
+import { LINE_BUFFER_LUT_PARTS, lineBufferLutFeatures, lineBufferStageCost, planeStats, stageEstimate, type LineBufferGeometry, type LineBufferLutPart } from '../vivado-hls/estimate.js';
 import { unitStageOf, type UnitConfig } from '../verilog/unit-design.js';
 import { BLOCK_ROM_MIN_DEPTH } from '../verilog/memories.js';
 
@@ -285,4 +285,52 @@ export function fitNonNegative(x: readonly (readonly number[])[], y: readonly nu
 export function meanAbsRelError(pred: readonly number[], actual: readonly number[]): number {
   if (pred.length === 0) return 0;
   return pred.reduce((s, p, i) => s + Math.abs(p - actual[i]!) / actual[i]!, 0) / pred.length;
+}
+
+/** Where the per-instance xilinx results of the line-buffered stages are committed (bench/synth-line-buffer-fit.mjs). */
+export const LINE_BUFFER_DATA = 'fixtures/synth/line-buffer-luts.json';
+
+/** One synthesized window or max-pool stage (an entry of LINE_BUFFER_DATA). */
+export interface LineBufferEntry {
+  /** design / stage instance. */
+  id: string;
+  /** hbnn_swu or hbnn_maxpool, and the parameters hbnn_top gives it. */
+  module: string;
+  params: Record<string, string>;
+  /** Not in the fit; its error is the held-out error. */
+  holdout: boolean;
+  /** yosys synth_xilinx: LUTs (logic + memory), of them as memory, BRAM18. */
+  luts: number;
+  lutMemory: number;
+  bram18: number;
+}
+
+/** The geometry of a hbnn_swu / hbnn_maxpool instance from its Verilog parameters. */
+export function lineBufferGeometry(module: string, params: Readonly<Record<string, string>>): LineBufferGeometry {
+  const p = (k: string): number => {
+    const v = Number(params[k]);
+    if (!Number.isInteger(v)) fail(ErrorCodes.INTERNAL, `${module} without integer parameter ${k}`);
+    return v;
+  };
+  const kind = module === 'hbnn_swu' ? 'window' : module === 'hbnn_maxpool' ? 'maxpool' : fail(ErrorCodes.INTERNAL, `not a line-buffered stage module: ${module}`);
+  return { kind, eb: p('EB'), c: p('C'), w: p('W'), kh: p('KH'), kw: p('KW'), sh: p('SH'), dh: p('DH'), ...(kind === 'window' ? { simd: p('SIMD') } : {}) };
+}
+
+/**
+ * The line-buffer LUT fit: the memory part (xilinxMemory, the window's SRLs) as counted, the
+ * other parts' LUTs per feature by non-negative least squares on the relative error over the
+ * entries not held out (to 0.001).
+ */
+export function fitLineBufferLuts(entries: readonly LineBufferEntry[]): { fit: Record<LineBufferLutPart, number>; train: string[]; heldOut: string[]; mae: { train: number; heldOut: number } } {
+  const rows = entries.map((e) => ({ e, ...lineBufferLutFeatures(lineBufferGeometry(e.module, e.params)) }));
+  const train = rows.filter((r) => !r.e.holdout);
+  const held = rows.filter((r) => r.e.holdout);
+  if (!train.length) fail(ErrorCodes.INTERNAL, 'fitLineBufferLuts: no entries to fit');
+  const coef = fitNonNegative(
+    train.map((r) => LINE_BUFFER_LUT_PARTS.map((k) => r.features[k])),
+    train.map((r) => r.e.luts - r.memory.luts),
+  );
+  const fit = Object.fromEntries(LINE_BUFFER_LUT_PARTS.map((k, i) => [k, Math.round(coef[i]! * 1000) / 1000])) as Record<LineBufferLutPart, number>;
+  const err = (sel: typeof rows): number => meanAbsRelError(sel.map((r) => lineBufferStageCost(lineBufferGeometry(r.e.module, r.e.params), fit).luts), sel.map((r) => r.e.luts));
+  return { fit, train: train.map((r) => r.e.id), heldOut: held.map((r) => r.e.id), mae: { train: err(train), heldOut: err(held) } };
 }

@@ -25,7 +25,7 @@
  *   (docs/synthesis.md#fast-abc-mapping); for abc's default script the logic is divided by
  *   ABC_FAST_AREA_FACTOR (-fast measured 1.434× the default script's area on the calibration units).
  *
- * Stage modules this model does not know (the branch and pooling ops of ops.ts: dup, FIFO, add,
+ * Stage modules this model does not know (the branch and pooling ops of ops.ts: dup, add,
  * concat, average pools, grouped windows, thresholds, Clip, LeakyRelu) are listed as unpriced.
  */
 import { fail, ErrorCodes } from '../../errors.js';
@@ -53,7 +53,9 @@ export type StageAreaFit = Record<StageAreaPart, number>;
  * - `reluBit`, `tableBit`: element-wise maps, BEAT·IEB input bits: the fixed-point ReLU (a sign
  *   test and a mux per bit) and the bit-plane level tables (a few gates per code);
  * - `mulBit`: the scaling layer's constant multiply: BEAT·IEB·bits(MULT) partial-product bits;
- * - `argmaxBit`: the argmax's BEAT·EB compared bits.
+ * - `argmaxBit`: the argmax's BEAT·EB compared bits;
+ * - a FIFO (hbnn_fifo, on a unit's input) is priced as DEPTH·W `regBit` and one `dwcSide`: a
+ *   structural guess, not fitted (none synthesized yet).
  * `undefined` for a module the model does not price.
  */
 export function stageAreaFeatures(module: string, params: Readonly<Record<string, string>>): Record<StageAreaPart, number> | undefined {
@@ -91,6 +93,11 @@ export function stageAreaFeatures(module: string, params: Readonly<Record<string
     }
     case 'hbnn_argmax':
       f.argmaxBit = p('BEAT') * p('EB');
+      return f;
+    case 'hbnn_fifo':
+      // not in the fit (no synthesized FIFO yet): its slots as register bits, its pointers and count as a width converter's counter side
+      f.regBit = p('W') * p('DEPTH');
+      f.dwcSide = 1;
       return f;
     default:
       return undefined;
@@ -134,7 +141,7 @@ function verilogNumber(text: string): number {
 export const ABC_FAST_AREA_FACTOR = 1.434;
 
 /** Areas per stage feature fitted to per-stage synthesis (OSU 0.18 µm, abc -fast): `fitStageArea` of fixtures/synth/stages.json. */
-export const OSU018_STAGE_FIT: Readonly<StageAreaFit> = Object.freeze({ windowCtrl: 121802.5, poolCtrl: 97960, regBit: 171.9, poolBit: 291.4, dwcSide: 10946.8, reluBit: 69.8, tableBit: 16, mulBit: 185.7, argmaxBit: 617.3 });
+export const OSU018_STAGE_FIT: Readonly<StageAreaFit> = Object.freeze({ windowCtrl: 27666.3, poolCtrl: 20427.1, regBit: 167.5, poolBit: 276.7, dwcSide: 11351.6, reluBit: 69.8, tableBit: 16, mulBit: 185.7, argmaxBit: 617.3 });
 
 /** One synthesized stage of the stage fit (an entry of STAGE_DATA). */
 export interface StageEntry {

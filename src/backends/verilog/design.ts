@@ -13,7 +13,7 @@ import { planVivadoHls, type VivadoHlsOptions, type VivadoHlsPlan } from '../viv
 import { entryBits } from '../vivado-hls/design.js';
 import { computeVectors, syntheticSamples } from '../vivado-hls/vectors.js';
 import { foldingJson } from '../vivado-hls/folding.js';
-import { stageCycles } from '../vivado-hls/estimate.js';
+import { lineBufferRows, stageCycles } from '../vivado-hls/estimate.js';
 import type { AvgPoolStage, HlsStage, StageOperand, StreamInfo, UnitStage } from '../vivado-hls/types.js';
 import { signedBits } from '../vivado-hls/emit/cpp.js';
 import { clocked, clog2, hexWord, packHex, printFile, slit, type Item, type Module, type Port, type Stmt } from './ast.js';
@@ -235,8 +235,26 @@ function alignedInput(s: HlsStage, x: StreamInfo, o: StageOperand, oeb: number, 
   return { items, nets: ends(x, '_aligned') };
 }
 
-/** The instances of one stage in hbnn_top (units: their own module), with the nets they add. */
+/**
+ * The instances of one stage in hbnn_top, with the nets they add: a unit's or a line-buffered
+ * stage's input through a FIFO of its depth first, when it has one (vivado-hls design.ts rule 6:
+ * a unit that replays its input while a slower unit goes on; a window or pool that reads only
+ * between emitting rows).
+ */
 function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item[] {
+  if ((s.kind === 'unit' || s.kind === 'window' || s.kind === 'maxpool') && (s.in.depth ?? 2) > 2) {
+    const w = s.in.beat * entryBits(s.in.entry);
+    const fifo: Item[] = [
+      ...derivedWires(s.in, '_fifo', w, `${s.in.tensor} after a FIFO of ${s.in.depth} beats`),
+      { kind: 'instance', module: 'hbnn_fifo', name: `u_${s.name}_fifo`, params: [['W', String(w)], ['DEPTH', String(s.in.depth)]], ports: link(ends(s.in), ends(s.in, '_fifo')) },
+    ];
+    return [...fifo, ...stageItems({ ...s, in: { ...s.in, name: `${s.in.name}_fifo`, depth: 2 } } as HlsStage, unitNames, s)];
+  }
+  return stageItems(s, unitNames, s);
+}
+
+/** The instances of one stage (units: their own module; `orig` the stage as planned, for its unit's name). */
+function stageItems(s: HlsStage, unitNames: Map<UnitStage, string>, orig: HlsStage): Item[] {
   const inst = (module: string, params: [string, string][], ports: [string, string][]): Item[] => [{ kind: 'instance', module, name: `u_${s.name}`, params, ports }];
   switch (s.kind) {
     case 'input':
@@ -266,7 +284,7 @@ function stageInstance(s: HlsStage, unitNames: Map<UnitStage, string>): Item[] {
       );
     }
     case 'unit':
-      return [{ kind: 'instance', module: unitNames.get(s)!, name: `u_${s.name}`, params: [['CHECK_SAMPLES', 'CHECK_SAMPLES']], ports: connect(s.in, s.out) }];
+      return [{ kind: 'instance', module: unitNames.get(orig as UnitStage)!, name: `u_${s.name}`, params: [['CHECK_SAMPLES', 'CHECK_SAMPLES']], ports: connect(s.in, s.out) }];
     case 'relu':
     case 'clip': {
       const ieb = entryBits(s.in.entry);
@@ -594,6 +612,7 @@ export function lowerToVerilog(input: BitProgram | Model, o: VerilogOptions = {}
     ...(o.groupRows !== undefined ? { groupRows: o.groupRows } : {}),
     ...(o.lowering ? { lowering: o.lowering } : {}),
     ...(o.part ? { part: o.part } : {}),
+    lineBuffers: 'verilog',
   });
   const { program, design } = plan;
   const files = new Map<string, string>();
@@ -665,9 +684,7 @@ function lineBuffers(plan: VivadoHlsPlan): MemoryInstance[] {
   for (const s of plan.design.stages) {
     // hbnn_swu, hbnn_swu_grouped, hbnn_maxpool and hbnn_avgpool (a global average pool has none)
     if (s.kind !== 'window' && s.kind !== 'maxpool' && (s.kind !== 'avgpool' || s.global)) continue;
-    const span = (s.kernel[0] - 1) * s.dilations[0] + 1;
-    let rows = 1;
-    while (rows < span + s.strides[0]) rows *= 2;
+    const rows = lineBufferRows(s.kernel[0], s.dilations[0], s.strides[0]);
     // The average pool buffers its aligned entries (hbnn_align before it).
     const eb = s.kind === 'avgpool' ? alignedBits(s.in, avgPoolOperand(s)) : entryBits(s.in.entry);
     out.push({ path: `u_${s.name}.line`, kind: 'ram', width: s.channels * eb, depth: rows * s.width });

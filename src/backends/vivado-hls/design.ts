@@ -28,6 +28,20 @@
  *    unit: one window; a matrix-vector unit: the whole vector). An add/concat input whose
  *    lead is below the latest input's holds the difference: depth = ⌈Δlead · beats per
  *    sample⌉ + 2 (at most a sample + 2); a vector concat's later inputs hold a whole sample.
+ *    A unit that replays its input (NF = MH/PE > 1 row folds; it reads its SF = MW/SIMD
+ *    input beats during the first) fed by another unit (through element-wise stages and width
+ *    converters) that makes one of its vectors in P > SF cycles holds, in a FIFO on its input,
+ *    what the producer makes while it replays: depth = min(SF, ⌈(NF − 1)·SF / (P / SF)⌉) + 2.
+ *    Without it the producer stalls for the (NF − 1)·SF cycles of every vector, and the pair
+ *    takes P + (NF − 1)·SF cycles per vector instead of max(P, NF·SF) (CNV's gemm21 → gemm24:
+ *    twice the slower one's cycles).
+ *    A line-buffered stage (window, max pool, windowed average pool) reads its input only
+ *    between emitting rows, so without a FIFO a sample takes about P + E cycles: P the slowest
+ *    stage before it (the pace its rows arrive at), E its emission (paced by the unit it feeds:
+ *    that unit's cycles less its last vector's replay; else its own). Where P + E exceeds the
+ *    design's slowest stage by more than a tenth (SERIAL_MARGIN), it holds one input row in a FIFO (depth W + 2), so that its
+ *    producer goes on making the next row while it emits (CNV's swu_conv3 behind conv0: each
+ *    row took conv0's time plus the emission's).
  * 7. Anything the backend cannot map — fixed-point tensors wider than
  *    64 bits, an accumulator read by anything but its threshold/requantize, a reshape that
  *    reorders a stream, branches that stream in different orders — is a LOWERING error
@@ -739,8 +753,102 @@ export function stageLead(s: HlsStage): number {
   }
 }
 
-/** Sets the FIFO depth of every add/concat input from the leads of the branches (rule 6). */
+/** Cycles per sample of a stage in steady state. */
+export function stageCycles(s: HlsStage): number {
+  switch (s.kind) {
+    case 'input':
+      return s.out.entries;
+    case 'dwc':
+      return Math.max(s.in.entries / s.in.beat, s.out.entries / s.out.beat);
+    case 'window':
+      return Math.max(s.height * s.width, s.out.entries / s.out.beat);
+    case 'unit':
+      return unitCycles(s);
+    case 'relu':
+    case 'threshold':
+    case 'scale':
+      return s.in.entries / s.in.beat;
+    case 'maxpool':
+      return s.height * s.width;
+    case 'avgpool':
+      // Global: every pixel in C/beat beats, then C/beat output beats; line-buffered: a pixel
+      // per cycle, then C/beat cycles per output pixel.
+      return s.global ? (s.height * s.width + 1) * (s.channels / s.in.beat) : s.height * s.width + (s.outHeight * s.outWidth * s.channels) / s.out.beat;
+    case 'clip':
+    case 'leakyrelu':
+      return s.in.entries / s.in.beat;
+    case 'argmax':
+      return s.in.entries / s.in.beat;
+    case 'dup':
+      return s.in.entries / s.in.beat;
+    case 'add':
+    case 'concat':
+      return s.out.entries / s.out.beat;
+    default:
+      return unreachable(s, 'stage');
+  }
+}
+
+/** Cycles per sample of a unit in steady state: reps · NF · SF. */
+export function unitCycles(u: Pick<UnitStage, 'reps' | 'mh' | 'pe' | 'mw' | 'simd'>): number {
+  return u.reps * (u.mh / u.pe) * (u.mw / u.simd);
+}
+
+/** A line-buffered stage whose serial read-then-emit schedule would exceed the slowest stage's cycles by more than this factor gets an input row FIFO (rule 6). */
+export const SERIAL_MARGIN = 1.1;
+
+/** Stages a unit's input may pass through from the unit that makes it (one input, one output, a beat per beat). */
+const PASS_THROUGH = new Set<HlsStage['kind']>(['relu', 'threshold', 'clip', 'leakyrelu', 'scale', 'dwc']);
+
+/**
+ * The FIFO depth of a unit's input (rule 6): the beats its producing unit makes while it
+ * replays its input vector, at most one vector, + 2; 2 (no FIFO) when it does not replay or
+ * the producer is not a unit (or makes a vector at least as fast as the unit reads one).
+ */
+export function unitInputDepth(u: UnitStage, producerCycles: number | undefined): number {
+  const nf = u.mh / u.pe;
+  const sf = u.mw / u.simd;
+  if (producerCycles === undefined || nf <= 1) return 2;
+  const p = producerCycles / u.reps; // the producer's cycles per vector of u
+  if (p <= sf) return 2;
+  return Math.min(sf, Math.ceil(((nf - 1) * sf * sf) / p - 1e-9)) + 2;
+}
+
+/** Sets the FIFO depth of every add/concat input from the leads of the branches, and of units' inputs from their producers' rate (rule 6). */
 export function sizeFifos(stages: readonly HlsStage[]): void {
+  const producer = new Map<string, HlsStage>();
+  for (const s of stages) for (const o of stageOutputs(s)) producer.set(o.name, s);
+  const source = (x: StreamInfo): HlsStage | undefined => {
+    let p = producer.get(x.name);
+    while (p && PASS_THROUGH.has(p.kind)) p = producer.get(stageInputs(p)[0]!.name);
+    return p;
+  };
+  const consumer = new Map<string, HlsStage>();
+  for (const s of stages) for (const x of stageInputs(s)) consumer.set(x.name, s);
+  const cycles = new Map(stages.map((s) => [s, stageCycles(s)]));
+  const bottleneck = Math.max(...cycles.values());
+  // the slowest stage up to each stream
+  const upTo = new Map<string, number>();
+  for (const s of stages) {
+    const before = Math.max(0, ...stageInputs(s).map((x) => upTo.get(x.name) ?? 0));
+    for (const o of stageOutputs(s)) upTo.set(o.name, Math.max(before, cycles.get(s)!));
+  }
+  const emission = (s: HlsStage & { out: StreamInfo }): number => {
+    let c = consumer.get(s.out.name);
+    while (c && PASS_THROUGH.has(c.kind)) c = consumer.get(stageOutputs(c)[0]!.name);
+    return c?.kind === 'unit' ? cycles.get(c)! - (c.mh / c.pe - 1) * (c.mw / c.simd) : cycles.get(s)!;
+  };
+  for (const s of stages) {
+    let depth: number;
+    if (s.kind === 'unit') {
+      const p = source(s.in);
+      depth = unitInputDepth(s, p?.kind === 'unit' ? unitCycles(p) : undefined);
+    } else if (s.kind === 'window' || s.kind === 'maxpool' || (s.kind === 'avgpool' && !s.global)) {
+      depth = source(s.in)?.kind !== 'input' && (upTo.get(s.in.name) ?? 0) + emission(s) > SERIAL_MARGIN * bottleneck ? s.width + 2 : 2;
+    } else continue;
+    if (depth > 2) s.in.depth = depth;
+    else delete s.in.depth;
+  }
   const lead = new Map<string, number>();
   for (const s of stages) {
     const ins = stageInputs(s);

@@ -25,7 +25,9 @@
  */
 import type { BinaryWeight, FixedWeight, WeightPlane } from '../../bitir/types.js';
 import { popcount32 } from '../../bitir/lower.js';
-import { entryBits } from './design.js';
+import { entryBits, stageCycles } from './design.js';
+
+export { stageCycles };
 import { combinerCount, isShift } from './arith.js';
 import { compactPlanes, storedWordsPerLane } from './emit/weights.js';
 import { planeStats } from './plane-stats.js';
@@ -408,42 +410,6 @@ export function unitCost(u: UnitShape, o: { lowerBound?: boolean } = {}): UnitCo
 // Stages
 // ------------------------------------------------------------------------------------------
 
-/** Cycles per sample of a stage in steady state. */
-export function stageCycles(s: HlsStage): number {
-  switch (s.kind) {
-    case 'input':
-      return s.out.entries;
-    case 'dwc':
-      return Math.max(s.in.entries / s.in.beat, s.out.entries / s.out.beat);
-    case 'window':
-      return Math.max(s.height * s.width, s.out.entries / s.out.beat);
-    case 'unit':
-      return s.reps * (s.mh / s.pe) * (s.mw / s.simd);
-    case 'relu':
-    case 'threshold':
-    case 'scale':
-      return s.in.entries / s.in.beat;
-    case 'maxpool':
-      return s.height * s.width;
-    case 'avgpool':
-      // Global: every pixel in C/beat beats, then C/beat output beats; line-buffered: a pixel
-      // per cycle, then C/beat cycles per output pixel.
-      return s.global ? (s.height * s.width + 1) * (s.channels / s.in.beat) : s.height * s.width + (s.outHeight * s.outWidth * s.channels) / s.out.beat;
-    case 'clip':
-    case 'leakyrelu':
-      return s.in.entries / s.in.beat;
-    case 'argmax':
-      return s.in.entries / s.in.beat;
-    case 'dup':
-      return s.in.entries / s.in.beat;
-    case 'add':
-    case 'concat':
-      return s.out.entries / s.out.beat;
-    default:
-      return unreachable(s, 'stage');
-  }
-}
-
 /** Shift-register FIFOs (SRL32 LUTs) up to this depth; deeper ones are block RAM. */
 export const SRL_MAX_DEPTH = 64;
 
@@ -482,7 +448,107 @@ function operandLuts(ins: readonly StreamInfo[], operands: readonly StageOperand
   }, 0);
 }
 
-export function stageEstimate(s: HlsStage): StageEstimate {
+/**
+ * Rows of a window or pool stage's line buffer: the power of two ≥ SPAN + SH (SPAN = (KH − 1)·DH + 1
+ * input rows a window covers), so that the ring row is the low bits of the row index (the
+ * Verilog backend's hbnn_lib.v; the HLS code's modulo gives the same memory for 3×3 stride 1 and
+ * 2×2 stride 2). Each row holds W pixels of C entries.
+ */
+export function lineBufferRows(kernelH: number, dilationH: number, strideH: number): number {
+  const span = (kernelH - 1) * dilationH + 1;
+  let rows = 1;
+  while (rows < span + strideH) rows *= 2;
+  return rows;
+}
+
+/**
+ * Where synthesis puts a memory of `depth` words of `width` bits with one write and one
+ * synchronous read port: yosys's memory_libmap (synth_xilinx, xc7) weighs distributed RAM (8 per
+ * cell: RAM32M, 6 bits × 32 words, or RAM64M, 3 bits × 64 words, 4 LUTs each; deeper memories
+ * in banks of 64 words and a read mux, counted ½ per bit and bank) against block RAM (129 per
+ * RAMB18, bram18For), and takes the cheaper. Checked on the 14 line buffers of the fmnist-cnn and
+ * CNV designs synthesized per instance: the choice, the LUTs and the BRAM18 match every one.
+ */
+export function xilinxMemory(depth: number, width: number): { luts: number; bram18: number } {
+  const banks = Math.ceil(depth / 64);
+  const cells = depth <= 32 ? Math.ceil(width / 6) : banks * Math.ceil(width / 3);
+  const bram = bram18For(depth, width);
+  return 8 * cells + (width * (banks - 1)) / 2 < 129 * bram ? { luts: 4 * cells, bram18: 0 } : { luts: 0, bram18: bram };
+}
+
+/** Parts of the LUT model of the line-buffered stages (`lineBufferLutFeatures`). */
+export const LINE_BUFFER_LUT_PARTS = ['ctrl', 'winBit', 'poolChan', 'poolBit'] as const;
+export type LineBufferLutPart = (typeof LINE_BUFFER_LUT_PARTS)[number];
+
+/** What the line-buffered stage modules build depends on (hbnn_swu: `simd`; hbnn_maxpool: none more). */
+export interface LineBufferGeometry {
+  kind: 'window' | 'maxpool';
+  /** Bits per entry, channels, input width, kernel, stride and dilation (rows). */
+  eb: number;
+  c: number;
+  w: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  dh: number;
+  /** Entries per output beat (window). */
+  simd?: number;
+}
+
+/**
+ * What a sliding window (hbnn_swu) or max pool (hbnn_maxpool) builds, from the Verilog:
+ * - `ctrl` 1: the line-buffer schedule (positions, counters, address arithmetic);
+ * - `winBit`: window register bits with a mux: KH·KW·C·EB when the window loads by pixels (C·EB)
+ *   and sends by beats (SIMD·EB) of another size, each bit taking one of two shifted neighbours;
+ *   else the C·EB bits of the loaded pixel, gated to 0 in the padding (the register is then a
+ *   shift register of pixels: SIMD = C, in SRL32 LUTs, counted with the memory; or loaded and
+ *   sent whole: SIMD = KH·KW·C, flip-flops only);
+ * - `poolChan`, `poolBit`: the max pool's per-channel compare and its maxima's C·EB bits;
+ * - `memory`: the line buffer (xilinxMemory of ROWS·W words of C·EB bits) and the window's SRLs.
+ */
+export function lineBufferLutFeatures(g: LineBufferGeometry): { features: Record<LineBufferLutPart, number>; memory: { luts: number; bram18: number } } {
+  const line = xilinxMemory(lineBufferRows(g.kh, g.dh, g.sh) * g.w, g.c * g.eb);
+  const f: Record<LineBufferLutPart, number> = { ctrl: 1, winBit: 0, poolChan: 0, poolBit: 0 };
+  let srl = 0;
+  if (g.kind === 'window') {
+    const kk = g.kh * g.kw;
+    const simd = g.simd ?? kk * g.c;
+    const beats = (kk * g.c) / simd;
+    if (beats > 1 && simd !== g.c) f.winBit = kk * g.c * g.eb;
+    else {
+      f.winBit = g.c * g.eb;
+      if (beats > 1) srl = g.c * g.eb * Math.ceil(kk / 32);
+    }
+  } else {
+    f.poolChan = g.c;
+    f.poolBit = g.c * g.eb;
+  }
+  return { features: f, memory: { luts: line.luts + srl, bram18: line.bram18 } };
+}
+
+/**
+ * LUTs per part of the line-buffered stages (yosys synth_xilinx of hbnn_swu and hbnn_maxpool):
+ * the fit of fixtures/synth/line-buffer-luts.json (`fitLineBufferLuts`, bench/synth-line-buffer-fit.mjs;
+ * docs/fpga-results.md#window-and-pool-stages).
+ */
+export const LINE_BUFFER_LUT_FIT: Readonly<Record<LineBufferLutPart, number>> = Object.freeze({ ctrl: 138.359, winBit: 0.991, poolChan: 3.47, poolBit: 0.563 });
+
+/** LUTs and BRAM18 of a line-buffered stage under a fit. */
+export function lineBufferStageCost(g: LineBufferGeometry, fit: Readonly<Record<LineBufferLutPart, number>> = LINE_BUFFER_LUT_FIT): { luts: number; bram18: number } {
+  const { features, memory } = lineBufferLutFeatures(g);
+  const logic = LINE_BUFFER_LUT_PARTS.reduce((a, k) => a + features[k] * fit[k], 0);
+  return { luts: Math.round(logic + memory.luts), bram18: memory.bram18 };
+}
+
+/**
+ * How the line-buffered stages (windows, max pools) are priced: 'finn' — FINN's
+ * ConvolutionInputGenerator and a K-row buffer (the vivado-hls backend's estimate, which its
+ * comparisons with FINN's and BNN-PYNQ's published designs are anchored to); 'verilog' — what the
+ * Verilog backend's hbnn_swu / hbnn_maxpool build, fitted to yosys (`lineBufferStageCost`).
+ */
+export type LineBufferModel = 'finn' | 'verilog';
+
+export function stageEstimate(s: HlsStage, o: { lineBuffers?: LineBufferModel } = {}): StageEstimate {
   const base = { stage: s.name, kind: s.kind, cycles: stageCycles(s) };
   switch (s.kind) {
     case 'input': {
@@ -495,7 +561,12 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       return { ...base, luts, lutsDense: luts, bram18: 0, dsp: 0 };
     }
     case 'window': {
-      // FINN ConvolutionInputGenerator: 300 LUTs and a (K + stride)-row buffer of words of
+      if (!s.grouped && o.lineBuffers === 'verilog') {
+        // What hbnn_swu builds (lineBufferLutFeatures)
+        const c = lineBufferStageCost({ kind: 'window', eb: entryBits(s.in.entry), c: s.channels, w: s.width, kh: s.kernel[0], kw: s.kernel[1], sh: s.strides[0], dh: s.dilations[0], simd: s.out.beat });
+        return { ...base, luts: c.luts, lutsDense: c.luts, bram18: c.bram18, dsp: 0 };
+      }
+      // A grouped window: FINN ConvolutionInputGenerator: 300 LUTs and a (K + stride)-row buffer of words of
       // SIMD entries, in block RAM, or in LUTRAM (FINN's distributed formula) when a row is at
       // most 64 words deep (what Vivado does with such shallow memories).
       // A grouped window's words are its beat: PE·SIMD entries (types.ts, GroupedWindow).
@@ -550,6 +621,11 @@ export function stageEstimate(s: HlsStage): StageEstimate {
       return { ...base, luts, lutsDense: luts, bram18: 0, dsp: 0 };
     }
     case 'maxpool': {
+      if (o.lineBuffers === 'verilog') {
+        // What hbnn_maxpool builds (lineBufferLutFeatures): the schedule, a compare per channel, the maxima, the line buffer.
+        const c = lineBufferStageCost({ kind: 'maxpool', eb: entryBits(s.in.entry), c: s.channels, w: s.width, kh: s.kernel[0], kw: s.kernel[1], sh: s.strides[0], dh: s.dilations[0] });
+        return { ...base, luts: c.luts, lutsDense: c.luts, bram18: c.bram18, dsp: 0 };
+      }
       // A comparator per channel lane (a pixel per cycle) and a K-row line buffer of pixels
       // (LUTRAM when at most 64 pixels wide, as for the window stage).
       const bits = entryBits(s.in.entry);
@@ -630,13 +706,15 @@ export interface EstimateOptions {
   part: FpgaPart;
   clockMhz: number;
   targetFps?: number;
+  /** How windows and max pools are priced (default 'finn'). */
+  lineBuffers?: LineBufferModel;
 }
 
 const pct = (x: number, of: number): number => Math.round((10000 * x) / of) / 100;
 
 /** Per-stage and total estimates of `design` on `part` at `clockMhz`. */
 export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstimate {
-  const stages = design.stages.map(stageEstimate);
+  const stages = design.stages.map((s) => stageEstimate(s, o.lineBuffers ? { lineBuffers: o.lineBuffers } : {}));
   let luts = 0;
   let lutsDense = 0;
   let lutsIdeal = 0;
@@ -644,6 +722,15 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
   let dsp = 0;
   let worst = stages[0]!;
   let sumCycles = 0;
+  // the FIFOs on the inputs of units and line-buffered stages (design.ts rule 6), outside their own estimates
+  for (const s of design.stages) {
+    if (s.kind !== 'unit' && s.kind !== 'window' && s.kind !== 'maxpool' && s.kind !== 'avgpool') continue;
+    const f = fifoCost(s.in);
+    luts += f.luts;
+    lutsDense += f.luts;
+    lutsIdeal += f.luts;
+    bram += f.bram18;
+  }
   for (const s of stages) {
     luts += s.luts;
     lutsDense += s.lutsDense;
@@ -672,7 +759,7 @@ export function estimateDesign(design: HlsDesign, o: EstimateOptions): FpgaEstim
     'FINN-R analytical model (LUT = 300 + 1.1·PE·(lanes + adder tree + accumulator + thresholds); a binary xnor-popcount lane costs 2.2 LUTs, its adder tree counted by width), extended to bit planes: every accumulator term has its own popcount lanes, and only the lanes whose mask bit is 0 in every tile (constant-zero ROM bits) are removed by synthesis.',
     'Several terms are combined by shared combiners (one per PE/SF rows) during the next row fold; their multipliers of at most 25×18 bits are DSP48 slices, as Vivado HLS maps them by default.',
     `If every plane had only SIMD × its density lanes (the sum of per-parameter bits, as the HBNN paper scales): ${formatCount(Math.round(lutsIdeal))} LUTs (lutsIdeal); folded weights reach nearly every lane of a plane, so the design keeps ${formatCount(Math.round(luts))}; with no lane removed ${formatCount(Math.round(lutsDense))} (lutsDense).`,
-    'Not included: AXI DMA / interconnect, the two-beat FIFOs between stages (the deeper FIFOs of add/concat inputs sized for their branches are included), the processing system, and place-and-route effects.',
+    'Not included: AXI DMA / interconnect, the two-beat FIFOs between stages (the deeper FIFOs of add/concat inputs sized for their branches, and of the inputs of units and line-buffered stages sized for their producers, are included), the processing system, and place-and-route effects.',
     'Latency is Σ stage cycles / clock (each stage finishes a sample before the next starts): an upper bound.',
   ];
   const unmet = o.targetFps !== undefined && fps < o.targetFps * (1 - 1e-9);

@@ -10,7 +10,7 @@ import { lowerToBitIR } from '../../bitir/lower.js';
 import { BITIR_FORMAT, type BitProgram, type LoweringOptions } from '../../bitir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import { buildDesign } from './design.js';
-import { completeFit, estimateDesign, storedWeightBits } from './estimate.js';
+import { completeFit, estimateDesign, storedWeightBits, type LineBufferModel } from './estimate.js';
 import { cycleBudget, foldingJson, resolveFolding } from './folding.js';
 import { groupable, groupProgramRows } from './grouping.js';
 import { FPGA_PARTS, resolvePart } from './parts.js';
@@ -32,6 +32,8 @@ export type * from './types.js';
 export const DEFAULT_CLOCK_MHZ = 200;
 
 export interface VivadoHlsOptions {
+  /** How the estimate prices windows and max pools (default 'finn'; the Verilog backend asks for 'verilog': what its modules build). */
+  lineBuffers?: LineBufferModel;
   /** Throughput (samples/s) the folding is solved for (layers the folding does not name). Default 1000. */
   targetFps?: number;
   /** Clock in MHz (default 200). */
@@ -113,7 +115,7 @@ export function planVivadoHls(input: BitProgram | Model, o: VivadoHlsOptions = {
     const order = orders.get(u.layer);
     if (order) u.rowOrder = order;
   }
-  const estimates = estimateDesign(design, { part, clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}) });
+  const estimates = estimateDesign(design, { part, clockMhz, ...(o.targetFps !== undefined ? { targetFps: o.targetFps } : {}), ...(o.lineBuffers ? { lineBuffers: o.lineBuffers } : {}) });
   // A design that does not fit: by how much, and whether the smallest folding (the provisional
   // design: PE = SIMD = 1, rows in model order) would, here or on another part.
   completeFit(estimates, provisional, design, Object.values(FPGA_PARTS));

@@ -6,6 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { lowerVivadoHls, parseFolding, type VivadoHlsResult } from '../../../src/backends/vivado-hls/index.js';
+import { fifoCost } from '../../../src/backends/vivado-hls/estimate.js';
 import type { BinaryWeight, BitProgram } from '../../../src/bitir/types.js';
 import type { UnitStage } from '../../../src/backends/vivado-hls/types.js';
 import { loadDataset, FMNIST_NORMALIZATION } from '../../../src/data/index.js';
@@ -71,7 +72,11 @@ describe('vivado-hls project files', () => {
     expect(top).toContain('#pragma HLS INTERFACE s_axilite port=return bundle=control');
     // One call per stage, in order, each stream declared with a FIFO depth.
     for (const s of result.design.stages) expect(top).toContain(s.kind === 'dwc' ? `hbnn::convert_width<` : `${s.name}(`);
-    expect(top.match(/#pragma HLS STREAM variable=s\d+ depth=2/g)!.length).toBeGreaterThanOrEqual(result.design.stages.length - 1);
+    expect(top.match(/#pragma HLS STREAM variable=s\d+ depth=\d+/g)!.length).toBeGreaterThanOrEqual(result.design.stages.length - 1);
+    // deeper FIFOs only where the design sized one (design.ts rule 6: here the inputs of windows behind slower units)
+    const deep = result.design.stages.flatMap((s) => ('in' in s && (s.in.depth ?? 2) > 2 ? [s.in] : []));
+    for (const x of deep) expect(top).toContain(`#pragma HLS STREAM variable=${x.name} depth=${x.depth}`);
+    expect(top.match(/#pragma HLS STREAM variable=s\d+ depth=(?!2\b)\d+/g)?.length ?? 0).toBe(deep.length);
     // Units: pipelined row/column folds, PEs unrolled, weight banks partitioned by PE.
     expect(top.match(/#pragma HLS PIPELINE II=1/g)!.length).toBeGreaterThanOrEqual(4);
     expect(top).toContain('#pragma HLS ARRAY_PARTITION variable=u1_ws1 complete dim=1');
@@ -165,7 +170,9 @@ describe('vivado-hls project files', () => {
     expect(e.clockMhz).toBe(200);
     expect(e.total.cycles).toBe(Math.max(...e.stages.map((s: { cycles: number }) => s.cycles)));
     expect(e.total.fps).toBeCloseTo(200e6 / e.total.cycles, 0);
-    expect(e.total.luts).toBe(e.stages.reduce((a: number, s: { luts: number }) => a + s.luts, 0));
+    // the stages, and the FIFOs sized on the inputs of units and line-buffered stages (rule 6)
+    const fifos = result.design.stages.reduce((a, s) => a + (s.kind === 'unit' || s.kind === 'window' || s.kind === 'maxpool' || s.kind === 'avgpool' ? fifoCost(s.in).luts : 0), 0);
+    expect(e.total.luts).toBe(Math.round(e.stages.reduce((a: number, s: { luts: number }) => a + s.luts, 0) + fifos));
     const md = result.files.get('estimates.md')!;
     expect(md).toContain('| /c2/Conv | unit | 64×288 ×196 | 4 / 32 |');
     const tcl = result.files.get('run_hls.tcl')!;
