@@ -123,7 +123,8 @@ for (const s of sides) {
   console.log(`${s.name}: TypeScript side ${t.toFixed(1)} ms CPU per step (median; mean ${mean.toFixed(1)}), re-binarization ${median(s.binMs).toFixed(1)} (steps: ${s.ms.map((v) => v.toFixed(0)).join(' ')}); (bare + TypeScript) / bare ${((b + t) / b).toFixed(3)}; inference / (bare + TypeScript) ${(median(inf) / (b + t)).toFixed(3)}`);
 }
 if (sides.length > 1) {
-  const diff = sides[0].params.filter((p, i) => !Buffer.from(p.value.buffer).equals(Buffer.from(sides[1].params[i].value.buffer))).length;
+  const bytesOf = (x) => Buffer.from(x.buffer, x.byteOffset, x.byteLength); // latent weights may be views of a larger (WebAssembly) memory
+  const diff = sides[0].params.filter((p, i) => !bytesOf(p.value).equals(bytesOf(sides[1].params[i].value))).length;
   const hatDiff = sides[0].hatDigests.filter((d, i) => d !== sides[1].hatDigests[i]).length;
   console.log(`latent weights differing between new and old after ${steps} steps: ${diff}; steps whose Ŵ differ: ${hatDiff}${bitMapEvery > 1 ? ' (bit maps held on the new side)' : ''}`);
   if (diff > 0 || (hatDiff > 0 && bitMapEvery === 1)) process.exitCode = 1;

@@ -3,8 +3,9 @@
  * optimizer's loop) as a WebAssembly kernel, bit for bit the JavaScript loop: the same float64
  * operations in the same order per element, each result stored as float32, and the float64
  * sum of the stored |w| in index order. Assembled at first use by src/hbnn/wasm-assembler.ts.
- * A call copies w, g and the momentum into the module's memory and w and the momentum back
- * (memmoves, a fraction of the loop's cost in JavaScript).
+ * Weights made by `updatableArray` (the trainer's binarized latent weights) live in a memory of
+ * their own beside their momentum and are updated in place (only the gradient is copied in);
+ * others are copied into a shared memory and back (memmoves).
  */
 import { addr, assembleModule, I, locals, loopP, T } from '../hbnn/wasm-assembler.js';
 
@@ -44,29 +45,82 @@ interface Kernel {
   sgdMomentum(w: number, g: number, buf: number, n: number, lr: number, wd: number, mu: number, clip: number): number;
 }
 
-let kernel: Kernel | null | undefined;
+let compiled: WebAssembly.Module | null | undefined;
 
-function getKernel(): Kernel | null {
-  if (kernel === undefined) {
-    try {
-      const memory = new WebAssembly.Memory({ initial: 1 });
-      const inst = new WebAssembly.Instance(new WebAssembly.Module(assembleModule([sgdMomentumKernel()])), { env: { memory } });
-      kernel = { memory, sgdMomentum: inst.exports.sgdMomentum as Kernel['sgdMomentum'] };
-    } catch {
-      kernel = null;
-    }
+/** The kernel in a new instance over `memory`, or null where WebAssembly is not available. */
+function instantiate(memory: WebAssembly.Memory): Kernel | null {
+  try {
+    compiled ??= new WebAssembly.Module(assembleModule([sgdMomentumKernel()]));
+    const inst = new WebAssembly.Instance(compiled, { env: { memory } });
+    return { memory, sgdMomentum: inst.exports.sgdMomentum as Kernel['sgdMomentum'] };
+  } catch {
+    compiled = null;
+    return null;
   }
-  return kernel;
 }
 
-/** Whether the kernel is used (switchable for A/B benchmarks and tests), and how many calls ran it. */
-export const optimizerWasm = { enabled: true, calls: 0 };
+let shared: Kernel | null | undefined;
+
+/**
+ * Weights that live in a memory of their own (`updatableArray`): the weights, the momentum and
+ * room for the gradient side by side, so the update reads and writes them in place.
+ */
+interface OwnMemory {
+  kernel: Kernel;
+  w: Float32Array;
+  g: Float32Array;
+  momentum: Float32Array;
+  /** Whether the momentum view has been handed out (to one optimizer). */
+  momentumTaken: boolean;
+}
+const ownMemories = new WeakMap<ArrayBuffer, OwnMemory>();
+
+/** Whether the kernel is used (switchable for A/B benchmarks and tests), and how many calls ran it (inPlace: without copies). */
+export const optimizerWasm = { enabled: true, calls: 0, inPlace: 0 };
+
+/**
+ * A copy of `values` in a WebAssembly memory of its own with room for its gradient and momentum
+ * beside it (12 bytes per weight; the memory never grows, so the view stays valid), where SGD
+ * with momentum updates it without copies (`momentumFor` gives the matching momentum slot).
+ * Below WASM_MIN weights, or without WebAssembly, a plain copy. Either way an ordinary
+ * Float32Array to every other reader (its byteOffset is 0, its buffer larger than itself).
+ */
+export function updatableArray(values: Float32Array): Float32Array {
+  const n = values.length;
+  if (n < WASM_MIN) return values.slice();
+  const memory = new WebAssembly.Memory({ initial: Math.ceil((12 * n) / 65536) });
+  const kernel = instantiate(memory);
+  if (kernel === null) return values.slice();
+  const buf = memory.buffer;
+  const own: OwnMemory = { kernel, w: new Float32Array(buf, 0, n), g: new Float32Array(buf, 4 * n, n), momentum: new Float32Array(buf, 8 * n, n), momentumTaken: false };
+  own.w.set(values);
+  ownMemories.set(buf, own);
+  return own.w;
+}
+
+/** A zeroed momentum buffer for weights `w`: beside them when `updatableArray` made them (the first call for them), else a new array. */
+export function momentumFor(w: Float32Array): Float32Array {
+  const own = ownMemories.get(w.buffer as ArrayBuffer);
+  if (own === undefined || own.w !== w || own.momentumTaken) return new Float32Array(w.length);
+  own.momentumTaken = true;
+  own.momentum.fill(0);
+  return own.momentum;
+}
 
 /** `sgdMomentum` of optimizer.ts in WebAssembly: the sum of |w|, or undefined (nothing done) when off, unavailable or small. */
 export function sgdMomentumWasm(w: Float32Array, g: Float32Array, buf: Float32Array, lr: number, wd: number, mu: number, clip: number): number | undefined {
   const n = w.length;
   if (!optimizerWasm.enabled || n < WASM_MIN || g.length < n || buf.length < n) return undefined;
-  const k = getKernel();
+  const own = ownMemories.get(w.buffer as ArrayBuffer);
+  if (own !== undefined && own.w === w && own.momentum === buf) {
+    // in place: only the gradient comes in
+    own.g.set(g.subarray(0, n));
+    optimizerWasm.calls++;
+    optimizerWasm.inPlace++;
+    return own.kernel.sgdMomentum(0, 4 * n, 8 * n, n, lr, wd, mu, clip);
+  }
+  if (shared === undefined) shared = instantiate(new WebAssembly.Memory({ initial: 1 }));
+  const k = shared;
   if (k === null) return undefined;
   const bytes = 12 * n + 64;
   const have = k.memory.buffer.byteLength;

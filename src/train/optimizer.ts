@@ -11,7 +11,7 @@
  *   constant: lr;  cosine: lr · (1 + cos(π·t/T)) / 2;  step: lr · gamma^floor(t / (stepEpochs·E))
  */
 import { fail, ErrorCodes } from '../errors.js';
-import { sgdMomentumWasm } from './optimizer-wasm.js';
+import { momentumFor, sgdMomentumWasm } from './optimizer-wasm.js';
 
 export type OptimizerKind = 'sgd' | 'adam';
 export type ScheduleKind = 'cosine' | 'step' | 'constant';
@@ -68,11 +68,12 @@ export class Optimizer {
     return this.opts.kind === 'adam' ? ['m', 'v'] : this.opts.momentum > 0 ? ['momentum'] : [];
   }
 
-  private slots(name: string, n: number): OptimizerSlots {
+  private slots(name: string, w: Float32Array): OptimizerSlots {
     let s = this.state.get(name);
     if (!s) {
       s = new Map();
-      for (const k of this.slotNames()) s.set(k, new Float32Array(n));
+      // the momentum beside weights that live in a WebAssembly memory of their own (updated in place)
+      for (const k of this.slotNames()) s.set(k, k === 'momentum' ? momentumFor(w) : new Float32Array(w.length));
       this.state.set(name, s);
     }
     return s;
@@ -106,13 +107,13 @@ export class Optimizer {
     const o = this.opts;
     const wd = o.weightDecay;
     if (o.kind === 'adam') {
-      const s = this.slots(name, w.length);
+      const s = this.slots(name, w);
       return adamUpdate(w, g, s.get('m')!, s.get('v')!, lr, wd, o.beta1, o.beta2, 1 - o.beta1 ** this.t, 1 - o.beta2 ** this.t, o.eps, clip);
     }
     const mu = o.momentum;
     if (mu === 0) return sgdPlain(w, g, lr, wd, clip);
     const first = !this.state.has(name);
-    const buf = this.slots(name, w.length).get('momentum')!;
+    const buf = this.slots(name, w).get('momentum')!;
     if (o.nesterov) return sgdNesterov(w, g, buf, lr, wd, mu, first, clip);
     if (first) return sgdFirst(w, g, buf, lr, wd, clip);
     return sgdMomentum(w, g, buf, lr, wd, mu, clip);

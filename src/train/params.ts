@@ -21,6 +21,7 @@ import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
 import { readQuantRecord, updateAverageWeightBits, weightGranularity, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
 import { dequantizeWeightCall, findWeightCall, rewriteWeightCall } from '../quant/planes.js';
 import type { TrainingGraph, TrainingParam } from './grad/builder.js';
+import { updatableArray } from './optimizer-wasm.js';
 
 /** Where a weight's output channels lie (Conv and Gemm transB=1: axis 0; Gemm transB=0 and MatMul: axis 1). */
 export interface ChannelLayout {
@@ -200,7 +201,8 @@ function binarizedParam(model: Model, p: TrainingParam, record: QuantRecord | un
   } else {
     value = dequantizeRecorded(model, rec);
   }
-  return { name: rec.tensor, input: p.input, grad: p.grad, dims: p.dims, kind: 'binarized', value, binarizer };
+  // in a WebAssembly memory beside room for its gradient and momentum: SGD updates it in place
+  return { name: rec.tensor, input: p.input, grad: p.grad, dims: p.dims, kind: 'binarized', value: updatableArray(value), binarizer };
 }
 
 /** Ŵ from the planes and scales initializers (float32 sum in plane order, as onnxruntime computes it); either plane encoding. */

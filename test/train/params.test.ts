@@ -16,7 +16,7 @@ import { HbnnError, ErrorCodes } from '../../src/errors.js';
 import { buildTrainingGraph } from '../../src/train/grad/builder.js';
 import { collectParams, dequantizeRecorded, writeParams, channelLayout, collectBatchNorms, applyWeightSte } from '../../src/train/params.js';
 import { Optimizer, learningRate } from '../../src/train/optimizer.js';
-import { optimizerWasm } from '../../src/train/optimizer-wasm.js';
+import { optimizerWasm, updatableArray } from '../../src/train/optimizer-wasm.js';
 import { saveCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { A, Net } from './helpers/gradcheck.js';
 import { loadCnn, tmpDir } from './helpers/data.js';
@@ -260,6 +260,43 @@ describe('optimizer and schedules', () => {
       }
     }
     expect(optimizerWasm.calls - wasmCalls).toBe(2 * 4); // two clips, steps 2..5
+  });
+
+  it('weights in a memory of their own (updatableArray) are updated in place, bit for bit as plain arrays; a replaced momentum falls back to copies', () => {
+    const opts = { kind: 'sgd' as const, momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    const n = 7001;
+    const init = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7) * 1.3);
+    const own = updatableArray(init);
+    expect(own.buffer.byteLength).toBeGreaterThanOrEqual(12 * n); // beside its gradient and momentum
+    expect(Buffer.from(own.buffer, own.byteOffset, own.byteLength).equals(Buffer.from(init.buffer))).toBe(true);
+    const plain = init.slice();
+    const a = new Optimizer(opts);
+    const b = new Optimizer(opts);
+    optimizerWasm.enabled = false; // b: the JavaScript loop
+    const inPlace = optimizerWasm.inPlace;
+    try {
+      for (let t = 1; t <= 6; t++) {
+        const g = Float32Array.from({ length: n }, (_, i) => Math.cos(i * 0.3 + t) * 0.05);
+        if (t === 4) {
+          // a checkpoint restore replaces the slot with a plain array: the copying path, same bytes
+          a.state.get('w')!.set('momentum', a.state.get('w')!.get('momentum')!.slice());
+        }
+        optimizerWasm.enabled = true;
+        a.beginStep();
+        expect(a.update('w', own, g, 0.01, 1)).toBe(true);
+        const sumA = a.lastSumAbs;
+        optimizerWasm.enabled = false;
+        b.beginStep();
+        expect(b.update('w', plain, g, 0.01, 1)).toBe(true);
+        expect(Buffer.from(own.buffer, own.byteOffset, own.byteLength).equals(Buffer.from(plain.buffer))).toBe(true);
+        expect(sumA).toBe(b.lastSumAbs);
+      }
+    } finally {
+      optimizerWasm.enabled = true;
+    }
+    expect(optimizerWasm.inPlace - inPlace).toBe(2); // steps 2 and 3; step 1 is the first-step loop, 4-6 copy
+    // small arrays stay plain
+    expect(updatableArray(new Float32Array(100)).buffer.byteLength).toBe(400);
   });
 
   it('the WebAssembly SGD-momentum kernel reports a non-finite weight as the loop does', () => {
