@@ -199,5 +199,15 @@ export function fmnistFineTuneRuns({ epochs, threads, limit, evalLimit, json }) 
   const jsonPath = path.resolve(ROOT, json);
   const old = fs.existsSync(jsonPath) ? JSON.parse(fs.readFileSync(jsonPath, 'utf8')) : null;
   const store = old && old.setting === setting ? old : { setting, runs: {} };
-  return { train, test, recipe, jsonPath, store };
+  /** Starts a run's clock; the function it returns stores the run's record under its name with its seconds, the load average at its start and the date, and writes the store (atomically). */
+  const startRun = () => {
+    const t0 = performance.now();
+    const load0 = os.loadavg()[0];
+    return (name, record) => {
+      store.runs[name] = { ...record, seconds: Math.round((performance.now() - t0) / 1000), loadAverage: Math.round(load0 * 10) / 10, date: new Date().toISOString() };
+      fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
+      lib.writeFileAtomic(jsonPath, JSON.stringify(store, null, 1) + '\n');
+    };
+  };
+  return { train, test, recipe, jsonPath, store, startRun };
 }

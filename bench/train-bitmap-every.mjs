@@ -16,8 +16,6 @@
  *
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
  */
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT, lib, parseArgs, fmnistFineTuneRuns } from './lib.mjs';
 
@@ -34,12 +32,11 @@ const args = parseArgs(process.argv.slice(2), { epochs: 2, threads: 2, json: 'be
 for (const c of args.configs ?? []) if (!CONFIGS.some((x) => x.name === c)) throw new Error(`unknown config ${c}; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
 
 const modelPath = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
-const { train, test, recipe, jsonPath, store } = fmnistFineTuneRuns(args);
+const { train, test, recipe, store, startRun } = fmnistFineTuneRuns(args);
 
 for (const cfg of CONFIGS) {
   if (args.configs && !args.configs.includes(cfg.name)) continue;
-  const t0 = performance.now();
-  const load0 = os.loadavg()[0];
+  const saveRun = startRun();
   const q = loadModel(modelPath);
   await quantize(q, { avgBits: 1.4, heuristic: 'middle-out' });
   const res = await fineTune(q, train, {
@@ -50,18 +47,13 @@ for (const cfg of CONFIGS) {
     onProgress: (e) => e.type === 'epoch' && console.log(`${cfg.name} epoch ${e.record.epoch}: test top-1 ${(100 * e.record.evalTop1).toFixed(2)}%, TypeScript ${(e.record.jsMs / e.record.steps).toFixed(2)} ms/step`),
   });
   const final = await evaluate(res.model, test, { threads: args.threads });
-  store.runs[cfg.name] = {
+  saveRun(cfg.name, {
     config: cfg.name,
     options: cfg.opts,
     before: res.log.before,
     epochs: res.log.epochs.map((e) => ({ epoch: e.epoch, evalTop1: e.evalTop1, trainLoss: e.trainLoss, jsMsPerStep: e.jsMs / e.steps, ortMsPerStep: e.ortMs / e.steps })),
     final: { top1: final.top1, top5: final.top5 },
-    seconds: Math.round((performance.now() - t0) / 1000),
-    loadAverage: Math.round(load0 * 10) / 10,
-    date: new Date().toISOString(),
-  };
-  fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
-  fs.writeFileSync(jsonPath, JSON.stringify(store, null, 1) + '\n');
+  });
 }
 
 const pct = (x) => (x === undefined || x === null ? '—' : `${(100 * x).toFixed(2)}%`);

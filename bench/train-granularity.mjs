@@ -28,7 +28,6 @@
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { ROOT, lib, fmnistFineTuneRuns } from './lib.mjs';
 
@@ -67,13 +66,12 @@ function parseArgs(argv) {
 
 const args = parseArgs(process.argv.slice(2));
 const modelPath = path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx');
-const { train, test, recipe, jsonPath, store } = fmnistFineTuneRuns(args);
+const { train, test, recipe, store, startRun } = fmnistFineTuneRuns(args);
 const command = `npx tsc && node bench/train-granularity.mjs --epochs ${args.epochs}${args.threads !== 2 ? ` --threads ${args.threads}` : ''}${args.limit ? ` --limit ${args.limit}` : ''}${args.evalLimit ? ` --eval-limit ${args.evalLimit}` : ''}`;
 
 for (const cfg of CONFIGS) {
   if (args.configs && !args.configs.includes(cfg.name)) continue;
-  const t0 = performance.now();
-  const load0 = os.loadavg()[0];
+  const saveRun = startRun();
   const progress = (e) => {
     if (e.type === 'epoch') console.log(`${cfg.name} epoch ${e.record.epoch}: loss ${e.record.trainLoss.toFixed(4)}, test top-1 ${(100 * e.record.evalTop1).toFixed(2)}%, ${(e.record.ms / 1000).toFixed(0)} s`);
     else if (e.type === 'eval' && e.epoch === 0) console.log(`${cfg.name} before: test top-1 ${(100 * e.top1).toFixed(2)}%`);
@@ -83,7 +81,7 @@ for (const cfg of CONFIGS) {
   const res = await fineTune(q, train, { ...recipe, evalData: test, latentFrom: loadModel(modelPath), onProgress: progress });
   const record = JSON.parse(res.model.getMetadata('hbnn.quantization'));
   const final = await evaluate(res.model, test, { threads: args.threads });
-  store.runs[cfg.name] = {
+  saveRun(cfg.name, {
     config: cfg.name,
     quantize: cfg.quant,
     pipeline: qr.pipeline,
@@ -93,12 +91,7 @@ for (const cfg of CONFIGS) {
     epochs: res.log.epochs.map((e) => ({ epoch: e.epoch, trainLoss: e.trainLoss, trainTop1: e.trainTop1, evalTop1: e.evalTop1, evalTop5: e.evalTop5, ms: e.ms })),
     best: res.log.best,
     final: { top1: final.top1, top5: final.top5 },
-    seconds: Math.round((performance.now() - t0) / 1000),
-    loadAverage: Math.round(load0 * 10) / 10,
-    date: new Date().toISOString(),
-  };
-  fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
-  fs.writeFileSync(jsonPath, JSON.stringify(store, null, 1) + '\n');
+  });
   writeMarkdown();
 }
 writeMarkdown();
