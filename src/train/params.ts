@@ -159,6 +159,8 @@ export interface BatchNormState {
   momentum: number;
   meanOutput: string;
   varOutput: string;
+  /** Entries per channel per sample (TrainingBatchNorm.perSample), when static. */
+  perSample?: number;
   mean: Float32Array;
   variance: Float32Array;
 }
