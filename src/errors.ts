@@ -34,10 +34,11 @@ export const ErrorCodes = {
   PIPELINE_PARSE: 'pipeline-parse',
   UNKNOWN_PASS: 'unknown-pass',
   PASS_FAILED: 'pass-failed',
-  // -- runtime (exit 6): onnxruntime or a toolchain failed
+  // -- runtime (exit 6): onnxruntime, a toolchain or a worker thread failed
   RUNTIME: 'runtime',
   TOOLCHAIN: 'toolchain',
   TRAINING_DIVERGED: 'training-diverged',
+  WORKER_FAILED: 'worker-failed',
   // -- output (exit 7)
   OUTPUT_WOULD_OVERWRITE_INPUT: 'output-would-overwrite-input',
   FILE_WRITE: 'file-write',
@@ -126,6 +127,7 @@ const EXIT: Record<ErrorCode, number> = {
   runtime: 6,
   toolchain: 6,
   'training-diverged': 6,
+  'worker-failed': 6,
   'output-would-overwrite-input': 7,
   'file-write': 7,
   internal: 70,

@@ -9,61 +9,22 @@ import { encodeModel } from '../onnx/io.js';
 import { dequantizedWeights } from '../quant/planes.js';
 import { ortTypeName, dtypeName } from '../ir/dtype.js';
 import { fail, ErrorCodes, isHbnnError } from '../errors.js';
+import { ortSessionOptions, type SessionOptions } from './session-options.js';
 
-export interface SessionOptions {
-  /** Intra-op threads (default: onnxruntime's choice). */
-  threads?: number;
-  /** Graph optimization level (default 'all'; 'disabled' keeps the graph as written). */
-  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
-  /**
-   * Binarized weights of a quantized model: 'dequantized' (default) replaces each weight call
-   * by its Ŵ, computed once in this process (src/quant/planes.ts, bit-identical to the
-   * call's body) and cached, so a session never rebuilds them; 'as-written' runs the model
-   * as saved (onnxruntime folds the calls at session creation).
-   */
-  weights?: 'dequantized' | 'as-written';
-  /** Whether idle intra-op threads spin (default: onnxruntime's, which spins). */
-  spinning?: boolean;
-  /**
-   * Stop the intra-op threads' spinning as soon as a run returns (onnxruntime's
-   * `session.force_spinning_stop`; default off): they still spin between the nodes of a run,
-   * but not through the caller's work between runs.
-   */
-  stopSpinningAfterRun?: boolean;
-  /** onnxruntime's per-node profiler, writing `<prefix>_<date>.json` when the session ends profiling. */
-  profilePrefix?: string;
-  /**
-   * onnxruntime's memory pattern (default on): the first run records every tensor's
-   * allocation, the second allocates one block of the planned peak size (fresh pages, faulted
-   * in during that run) and later runs reuse it. Off: every run allocates from the arena the
-   * first run grew.
-   */
-  memPattern?: boolean;
-}
+export type { SessionOptions };
 
 export type OrtTensor = ort.Tensor;
 export { ort };
 
+/** The bytes `createSession` gives onnxruntime for `model` (binarized weights per `opts.weights`). */
+export function sessionModelBytes(model: Model, opts: Pick<SessionOptions, 'weights'> = {}): Uint8Array {
+  return encodeModel(model, opts.weights === 'as-written' ? {} : { constants: dequantizedWeights(model) });
+}
+
 /** Creates an InferenceSession from an IR model (serialized in memory). */
 export async function createSession(model: Model | Uint8Array, opts: SessionOptions = {}): Promise<ort.InferenceSession> {
-  const bytes = model instanceof Uint8Array ? model : encodeModel(model, opts.weights === 'as-written' ? {} : { constants: dequantizedWeights(model) });
-  const so: ort.InferenceSession.SessionOptions = {
-    graphOptimizationLevel: opts.optimization ?? 'all',
-    logSeverityLevel: 3,
-  };
-  if (opts.threads !== undefined) {
-    so.intraOpNumThreads = opts.threads;
-    so.interOpNumThreads = 1;
-  }
-  if (opts.memPattern !== undefined) so.enableMemPattern = opts.memPattern;
-  const session: Record<string, unknown> = {};
-  if (opts.spinning !== undefined) session.intra_op = { allow_spinning: opts.spinning ? '1' : '0' };
-  if (opts.stopSpinningAfterRun) session.force_spinning_stop = '1';
-  if (Object.keys(session).length > 0) so.extra = { session };
-  if (opts.profilePrefix !== undefined) {
-    so.enableProfiling = true;
-    so.profileFilePrefix = opts.profilePrefix;
-  }
+  const bytes = model instanceof Uint8Array ? model : sessionModelBytes(model, opts);
+  const so = ortSessionOptions(opts);
   try {
     return await ort.InferenceSession.create(bytes, so);
   } catch (e) {

@@ -36,7 +36,8 @@ import { LOSSES } from './grad/loss.js';
 import { collectBatchNorms, collectParams, snapshotValues, updateRunningStats, writeParams, WEIGHT_STE_CLIP, type BatchNormState, type LatentParam, type ParamValues } from './params.js';
 import { Optimizer, learningRate, type ScheduleOptions } from './optimizer.js';
 import { TrainRng, epochSeed } from './rng.js';
-import { StepRunner } from './step.js';
+import { StepRunner, type TrainingStepRunner } from './step.js';
+import { DataParallelStepRunner } from './parallel-step.js';
 import { loadCheckpoint, saveCheckpoint, tensorKey, type CheckpointState, type CheckpointTensorData, type PartialEpoch } from './checkpoint.js';
 import { DEFAULT_BATCH_SIZE, TRAIN_LOG_FORMAT, type EpochRecord, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainOptions, type TrainResult } from './types.js';
 
@@ -66,6 +67,7 @@ interface Resolved {
   loss: 'cross-entropy' | 'mse';
   seed: number;
   threads?: number;
+  workers?: number;
   limit?: number;
   maxSteps?: number;
   evalLimit?: number;
@@ -124,6 +126,8 @@ function resolveOptions(o: FineTuneOptions): Resolved {
   };
   const threads = posInt(o.threads, 'threads');
   if (threads !== undefined) r.threads = threads;
+  const workers = posInt(o.workers, 'workers');
+  if (workers !== undefined) r.workers = workers;
   const limit = posInt(o.limit, 'limit');
   if (limit !== undefined) r.limit = limit;
   const maxSteps = posInt(o.maxSteps, 'maxSteps');
@@ -174,6 +178,9 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   const batchSize = fit.fixedBatch ?? o.batchSize;
   const stepsPerEpoch = fit.fixedBatch ? Math.floor(train.count / batchSize) : Math.ceil(train.count / batchSize);
   if (stepsPerEpoch === 0) fail(ErrorCodes.DATA_MISMATCH, `the model takes batches of exactly ${batchSize} samples; the training data has ${train.count}`);
+  const workers = o.workers ?? 1;
+  if (workers > batchSize) fail(ErrorCodes.INVALID_OPTION, `${optionName('workers')} must be at most the batch size (${batchSize}), got ${workers}`, { option: 'workers' });
+  if (workers > 1 && fit.fixedBatch) fail(ErrorCodes.INVALID_OPTION, `${optionName('workers')} > 1 splits each batch, but the model takes batches of exactly ${batchSize} samples (its batch dimension is fixed)`, { option: 'workers' });
   const totalSteps = Math.min(o.epochs * stepsPerEpoch, o.maxSteps ?? Infinity);
 
   // ---- state ----------------------------------------------------------------------------
@@ -282,11 +289,23 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
     kept: o.keep,
     stopped: 'completed',
     ...(o.threads !== undefined ? { threads: o.threads } : {}),
+    ...(o.workers !== undefined ? { workers: o.workers } : {}),
     totalMs: 0,
   };
   if (resumedFrom) log.resumedFrom = resumedFrom;
 
-  const runner = await StepRunner.create(tg, params, bns, fit.sampleShape, o.threads);
+  // workers > 1: data-parallel steps, each worker's session with threads/workers intra-op threads (default 1)
+  let runner: TrainingStepRunner;
+  try {
+    runner =
+      workers > 1
+        ? await DataParallelStepRunner.create(tg, params, bns, fit.sampleShape, { workers, maxBatch: batchSize, threadsPerWorker: o.threads !== undefined ? Math.max(1, Math.floor(o.threads / workers)) : 1 })
+        : await StepRunner.create(tg, params, bns, fit.sampleShape, o.threads);
+  } catch (e) {
+    if (o.handleSigint) process.removeListener('SIGINT', onSigint);
+    opts.signal?.removeEventListener('abort', onAbort);
+    throw e;
+  }
   let interrupted = false;
   try {
     if (opts.evalData && o.evalBefore && !resumedFrom) {

@@ -9,6 +9,7 @@ import { createSession, runSession, ort, type SessionOptions } from '../runtime/
 import type { TrainingGraph } from './grad/builder.js';
 import { applyWeightSte, type BatchNormState, type LatentParam } from './params.js';
 import type { TrainRng } from './rng.js';
+import { countCorrect } from './step-protocol.js';
 
 export interface StepOutput {
   loss: number;
@@ -20,6 +21,8 @@ export interface StepOutput {
   batchVar: Float32Array[];
   ortMs: number;
   jsMs: number;
+  /** Data-parallel steps: the slowest worker's copy of its inputs out of shared memory (in ortMs), and its session.run. */
+  workers?: { copyMs: number; runMs: number };
 }
 
 /**
@@ -35,7 +38,30 @@ export function trainingSessionOptions(threads?: number): SessionOptions {
   return { ...(threads !== undefined ? { threads } : {}), memPattern: false, stopSpinningAfterRun: true };
 }
 
-export class StepRunner {
+/**
+ * A training step's runner: one session (StepRunner) or one per worker thread on slices of
+ * the batch (DataParallelStepRunner, parallel-step.ts), same contract.
+ */
+export interface TrainingStepRunner {
+  run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste?: boolean, sumsAbs?: readonly (number | undefined)[]): Promise<StepOutput>;
+  release(): Promise<void>;
+}
+
+/**
+ * The parameter feeds of a step, in params order: Ŵ re-binarized from the latent weights for
+ * binarized parameters (`sumsAbs[i]`: see StepRunner.run), the latent values for float ones.
+ */
+export function parameterFeeds(params: readonly LatentParam[], sumsAbs?: readonly (number | undefined)[]): Float32Array[] {
+  return params.map((p, i) => (p.kind === 'binarized' ? p.binarizer!.binarize(p.value, true, sumsAbs?.[i]) : p.value));
+}
+
+/** Fills a Dropout mask (keep with probability 1 - ratio, kept entries scaled by 1/(1 - ratio)) from `rng`, in index order. */
+export function fillDropoutMask(mask: Float32Array, ratio: number, rng: TrainRng): void {
+  const keep = 1 - ratio;
+  for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
+}
+
+export class StepRunner implements TrainingStepRunner {
   private constructor(
     readonly tg: TrainingGraph,
     private readonly session: ortTypes.InferenceSession,
@@ -64,30 +90,21 @@ export class StepRunner {
       [tg.dataInput]: new ort.Tensor('float32', images, [count, ...this.sampleShape]),
       [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [count]),
     };
-    for (const [i, p] of this.params.entries()) {
-      const value = p.kind === 'binarized' ? p.binarizer!.binarize(p.value, true, sumsAbs?.[i]) : p.value;
+    parameterFeeds(this.params, sumsAbs).forEach((value, i) => {
+      const p = this.params[i]!;
       feeds[p.input] = new ort.Tensor('float32', value, p.dims);
-    }
+    });
     for (const d of tg.dropouts) {
       const dims = [count, ...(d.dims.slice(1) as number[])];
-      const n = dims.reduce((a, b) => a * b, 1);
-      const keep = 1 - d.ratio;
-      const mask = new Float32Array(n);
-      for (let i = 0; i < n; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
+      const mask = new Float32Array(dims.reduce((a, b) => a * b, 1));
+      fillDropoutMask(mask, d.ratio, rng);
       feeds[d.input] = new ort.Tensor('float32', mask, dims);
     }
     const t1 = performance.now();
     const out = await runSession(this.session, feeds);
     const t2 = performance.now();
     const loss = (out[tg.lossOutput]!.data as Float32Array)[0]!;
-    const logits = out[tg.logitsOutput]!.data as Float32Array;
-    const k = tg.classes;
-    let correct = 0;
-    for (let s = 0; s < count; s++) {
-      let best = 0;
-      for (let c = 1; c < k; c++) if (logits[s * k + c]! > logits[s * k + best]!) best = c;
-      if (best === labels[s]) correct++;
-    }
+    const correct = countCorrect(out[tg.logitsOutput]!.data as Float32Array, labels, count, tg.classes);
     const grads = this.params.map((p) => {
       const g = out[p.grad]!.data as Float32Array;
       if (ste && p.kind === 'binarized') applyWeightSte(g, p.value);

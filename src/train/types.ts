@@ -34,8 +34,17 @@ export interface TrainOptions {
   loss?: LossKind;
   /** Seed of batch order and dropout masks (default 0). Same seed, same data, 1 thread: identical results. */
   seed?: number;
-  /** onnxruntime intra-op threads (default: onnxruntime's choice). */
+  /** onnxruntime intra-op threads (default: onnxruntime's choice; with workers > 1, split among the workers). */
   threads?: number;
+  /**
+   * Data-parallel steps: N worker threads, each with its own onnxruntime session (threads/N
+   * intra-op threads, default 1) on a contiguous slice of every batch; gradients weighted by
+   * slice size (default 1: one session). BatchNormalization normalizes with each slice's own
+   * statistics ("ghost batch norm"), so with it the gradients differ from one session's;
+   * without, they are equal up to float rounding. 1 to the batch size; needs a model whose batch
+   * dimension is not fixed. docs/training.md, *Data-parallel steps*.
+   */
+  workers?: number;
   /**
    * Train Conv -> BatchNormalization -> MaxPool 2x2 chains in the phase layout (default true;
    * docs/training.md "Phase layout"). false keeps every value in the model's own layout: the
@@ -150,6 +159,8 @@ export interface TrainLog {
   resumedFrom?: string;
   checkpoint?: string;
   threads?: number;
+  /** Data-parallel workers (when given). */
+  workers?: number;
   totalMs: number;
 }
 

@@ -433,10 +433,12 @@ export function unitModule(u: UnitStage): UnitModule {
       what = 'Σ ±x over the lanes whose weight has the plane';
     }
     perPe.push({ kind: 'comment', text: `term ${t}: weight plane ${term.w} × ${term.a ? `activation plane ${term.a}` : 'fixed-point input'} (${form.kind}): ${what}` });
+    const accumulate = [set(`x${t}`, x, true), set(`n${t}`, `first_tile ? x${t} : $signed(acc${t}[p * XB +: XB]) + x${t}`, true)];
     if (live.has(term.w)) {
-      perPe.push({ kind: 'if', cond: `HAS_W${term.w}[p]`, then: [set(`x${t}`, x, true)], else: [set(`x${t}`, '0', true)] });
-    } else perPe.push(set(`x${t}`, x, true));
-    perPe.push(set(`n${t}`, `first_tile ? x${t} : $signed(acc${t}[p * XB +: XB]) + x${t}`, true));
+      // A PE without the plane: its term is 0 outright, not an accumulator that stays 0 (a
+      // register of unknown initial value synthesis cannot remove, nor the K_t multiplier on it).
+      perPe.push({ kind: 'if', cond: `HAS_W${term.w}[p]`, then: accumulate, else: [set(`x${t}`, '0', true), set(`n${t}`, '0', true)] });
+    } else perPe.push(...accumulate);
     perPe.push(set(`acc${t}[p * XB +: XB]`, `n${t}`));
   });
   // Combination at the last column fold.

@@ -58,6 +58,7 @@ export interface TrainingCliOptions {
   gamma?: string;
   loss?: 'cross-entropy' | 'mse';
   threads?: string;
+  workers?: string;
   trainLimit?: string;
   evalLimit?: string;
   maxSteps?: string;
@@ -86,6 +87,7 @@ export const TRAINING_FLAGS: Record<keyof TrainingCliOptions, string> = {
   gamma: '--gamma',
   loss: '--loss',
   threads: '--threads',
+  workers: '--workers',
   trainLimit: '--train-limit',
   evalLimit: '--eval-limit',
   maxSteps: '--max-steps',
@@ -120,7 +122,8 @@ export function addTrainingOptions(cmd: Command, prefix = ''): Command {
     .option('--step-epochs <n>', d('step schedule: epochs between decays (default 1)'))
     .option('--gamma <x>', d('step schedule: decay factor (default 0.1)'))
     .addOption(new Option('--loss <name>', d('loss on the logits (default cross-entropy)')).choices(['cross-entropy', 'mse']))
-    .option('--threads <n>', d("onnxruntime threads (default: onnxruntime's choice)"))
+    .option('--threads <n>', d("onnxruntime threads (default: onnxruntime's choice; with --workers, split among the workers)"))
+    .option('--workers <n>', d('data-parallel training: N worker threads, each with its own onnxruntime session (1 thread, or threads/N) on a slice of every batch (default 1; at most the batch size). BatchNorm uses per-slice statistics ("ghost batch norm"); set it to the core count for large batches'))
     .option('--train-limit <n>', d('train on the first N samples only'))
     .option('--eval-limit <n>', d('evaluate on the first N samples only'))
     .option('--max-steps <n>', d('stop after N optimizer steps in total'))
@@ -176,6 +179,7 @@ export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: 
   }
   set('loss', o.loss);
   set('threads', int(o.threads, '--threads'));
+  set('workers', int(o.workers, '--workers'));
   set('limit', int(o.trainLimit, '--train-limit'));
   set('evalLimit', int(o.evalLimit, '--eval-limit'));
   set('maxSteps', int(o.maxSteps, '--max-steps'));

@@ -112,6 +112,13 @@ export interface TrainingBatchNorm {
   momentum: number;
   meanOutput: string;
   varOutput: string;
+  /**
+   * Entries per channel per sample of the normalized input (H·W of [N, C, H, W]; 1 for
+   * [N, C]), when the forward model's shapes make it static: a batch of n samples computes
+   * its statistics over M = n·perSample entries (the data-parallel runner combines slices
+   * with it, src/train/parallel-step.ts).
+   */
+  perSample?: number;
 }
 
 export interface TrainingDropout {
@@ -390,14 +397,20 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     const g = grads.get(fwdValue) ?? ctx.op('Mul', [map.get(fwdValue)!, ctx.scalar(0)]);
     p.grad = output(g, `${p.input}.grad`);
   }
-  const bnOut: TrainingBatchNorm[] = batchNorms.map(({ info }) => ({
-    node: info.node.name,
-    runningMean: info.runningMean,
-    runningVar: info.runningVar,
-    momentum: info.momentum,
-    meanOutput: output(info.mean, `${info.node.name || 'BatchNormalization'}.batch_mean`),
-    varOutput: output(info.variance, `${info.node.name || 'BatchNormalization'}.batch_var`),
-  }));
+  const bnOut: TrainingBatchNorm[] = batchNorms.map(({ info }) => {
+    const xs = info.node.inputs[0] ? fwdShapes.get(info.node.inputs[0]) : undefined;
+    const spatial = xs && xs.length >= 2 ? xs.slice(2) : undefined;
+    const perSample = spatial?.every((d): d is number => typeof d === 'number') ? spatial.reduce((a, b) => a * b, 1) : undefined;
+    return {
+      node: info.node.name,
+      runningMean: info.runningMean,
+      runningVar: info.runningVar,
+      momentum: info.momentum,
+      meanOutput: output(info.mean, `${info.node.name || 'BatchNormalization'}.batch_mean`),
+      varOutput: output(info.variance, `${info.node.name || 'BatchNormalization'}.batch_var`),
+      ...(perSample !== undefined ? { perSample } : {}),
+    };
+  });
   // Nodes whose results nothing reads (layout conversions a rule asked for and did not use).
   for (let k = tg.nodes.length - 1; k >= 0; k--) {
     const n = tg.nodes[k]!;

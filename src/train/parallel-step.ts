@@ -1,0 +1,361 @@
+/**
+ * Data-parallel training steps: N worker threads (step-worker.ts), each with its own
+ * onnxruntime session of the same training graph (1 intra-op thread by default), each running
+ * the forward and backward of a contiguous slice of the batch; the same contract as
+ * StepRunner (step.ts), so the loop only chooses which one to create.
+ *
+ * Why: a training step parallelizes badly over onnxruntime's intra-op threads (single-threaded
+ * BatchNormalization, Pad, Transpose and ConvTranspose kernels, many small nodes), while
+ * one-thread sessions on half batches are far more CPU-efficient and run concurrently on worker
+ * threads (two sessions on the main thread do not overlap). Measurements: docs/training.md,
+ * *Data-parallel steps*.
+ *
+ * Per step the main thread re-binarizes the weights and draws the dropout masks for the whole
+ * batch (the same draws as StepRunner), writes them and the batch into shared buffers, and
+ * posts each worker its slice (splitBatch: sizes differing by at most 1, worker 0 first;
+ * workers with an empty slice sit the step out). It combines the replies in worker order:
+ *   1. loss and gradients weighted by slice size, g = Σ n_k g_k / N (the graph's loss is a
+ *      mean over its batch), in float64, rounded once to float32; so the result is the same
+ *      bytes run to run, and with one active worker exactly that worker's;
+ *   2. `correct` summed;
+ *   3. BatchNormalization's batch mean and unbiased variance as the full batch's
+ *      (combineBatchNormStats: the within-slice variances plus the between-slice term), for
+ *      the running statistics. The normalization inside each worker uses its own slice's
+ *      statistics ("ghost batch norm", as PyTorch DDP without SyncBatchNorm): with
+ *      BatchNormalization the gradients differ from a single session's; without, they are
+ *      equal up to float rounding.
+ * Everything else (optimizer, bit maps, checkpoints) stays on the main thread.
+ *
+ * A worker that fails (an error it reports, an uncaught exception, an exit) fails the step
+ * with WORKER_FAILED (RUNTIME for an onnxruntime error), and all workers are ended: the
+ * runner is unusable afterwards. Workers keep the process alive only while a step or the
+ * start is in flight; `release()` ends them (the loop calls it on every exit path).
+ */
+import { Worker } from 'node:worker_threads';
+import { workerScript } from '../util/worker-file.js';
+import { fail, ErrorCodes, HbnnError, optionName } from '../errors.js';
+import { sessionModelBytes } from '../runtime/ort.js';
+import type { TrainingGraph } from './grad/builder.js';
+import { applyWeightSte, type BatchNormState, type LatentParam } from './params.js';
+import type { TrainRng } from './rng.js';
+import { fillDropoutMask, parameterFeeds, trainingSessionOptions, type StepOutput, type TrainingStepRunner } from './step.js';
+import { splitBatch, type StepReply, type StepRequest, type StepWorkerData, type StepWorkerLayout } from './step-protocol.js';
+
+export interface DataParallelOptions {
+  /** Worker threads (each one session). */
+  workers: number;
+  /** The largest batch `run` will be given (sizes the shared buffers). */
+  maxBatch: number;
+  /** onnxruntime intra-op threads of each worker's session (default 1). */
+  threadsPerWorker?: number;
+}
+
+/**
+ * Σ n_k·x_k / Σ n_k per element, in float64 and in part order ((n_0·x_0 + n_1·x_1) + ...),
+ * rounded once to float32. One pass per part (two parts: one pass), tight loops: it runs over
+ * every gradient value each step (2.2 M for the MobileNetV2-style model).
+ */
+export function weightedMean(parts: readonly Float32Array[], counts: readonly number[]): Float32Array {
+  const total = counts.reduce((a, b) => a + b, 0);
+  const n = parts[0]!.length;
+  const out = new Float32Array(n);
+  if (parts.length === 2) {
+    const a = parts[0]!;
+    const b = parts[1]!;
+    const ca = counts[0]!;
+    const cb = counts[1]!;
+    for (let i = 0; i < n; i++) out[i] = (ca * a[i]! + cb * b[i]!) / total;
+    return out;
+  }
+  const acc = new Float64Array(n);
+  for (let k = 0; k < parts.length; k++) {
+    const p = parts[k]!;
+    const c = counts[k]!;
+    for (let i = 0; i < n; i++) acc[i]! += c * p[i]!;
+  }
+  for (let i = 0; i < n; i++) out[i] = acc[i]! / total;
+  return out;
+}
+
+/**
+ * The batch mean and unbiased variance of the whole batch from those of its slices: slice k
+ * has counts[k] samples, i.e. M_k = counts[k]·perSample entries per channel, with mean m_k and
+ * unbiased variance u_k (as the training graph outputs them: biased·M_k/(M_k - 1), or the biased
+ * one, 0, for M_k = 1). With M = Σ M_k, m = Σ M_k·m_k / M and the biased variance
+ * v = Σ M_k·(v_k + (m_k - m)²) / M, the result is (m, v·M/(M - 1)). In float64, rounded to
+ * float32 once.
+ */
+export function combineBatchNormStats(means: readonly Float32Array[], vars: readonly Float32Array[], counts: readonly number[], perSample: number): { mean: Float32Array; variance: Float32Array } {
+  const Ms = counts.map((c) => c * perSample);
+  const M = Ms.reduce((a, b) => a + b, 0);
+  const channels = means[0]!.length;
+  const mean = new Float32Array(channels);
+  const variance = new Float32Array(channels);
+  for (let c = 0; c < channels; c++) {
+    let m = 0;
+    for (let k = 0; k < Ms.length; k++) m += Ms[k]! * means[k]![c]!;
+    m /= M;
+    let v = 0;
+    for (let k = 0; k < Ms.length; k++) {
+      const Mk = Ms[k]!;
+      const biased = (vars[k]![c]! * Math.max(Mk - 1, 1)) / Mk;
+      const d = means[k]![c]! - m;
+      v += Mk * (biased + d * d);
+    }
+    mean[c] = m;
+    variance[c] = v / Math.max(M - 1, 1);
+  }
+  return { mean, variance };
+}
+
+type StepResult = Extract<StepReply, { kind: 'step' }>;
+
+export class DataParallelStepRunner implements TrainingStepRunner {
+  private readonly pending = new Map<number, { k: number; resolve: (r: StepResult) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private broken: HbnnError | undefined;
+  private released = false;
+  private readonly sampleSize: number;
+  private readonly images: Float32Array;
+  private readonly labels: Int32Array;
+  private readonly paramBuffer: Float32Array;
+  private readonly masks: Float32Array[];
+  /** Floats of each Dropout mask per sample. */
+  private readonly maskSizes: number[];
+  private readonly perSample: number[];
+
+  private constructor(
+    readonly tg: TrainingGraph,
+    readonly params: readonly LatentParam[],
+    readonly bns: readonly BatchNormState[],
+    private readonly layout: StepWorkerLayout,
+    private readonly shared: Omit<StepWorkerData, 'model' | 'session' | 'layout'>,
+    private readonly workers: Worker[],
+    private readonly maxBatch: number,
+  ) {
+    this.sampleSize = layout.sampleShape.reduce((a, b) => a * b, 1);
+    this.images = new Float32Array(shared.images);
+    this.labels = new Int32Array(shared.labels);
+    this.paramBuffer = new Float32Array(shared.params);
+    this.masks = shared.dropouts.map((b) => new Float32Array(b));
+    this.maskSizes = layout.dropouts.map((d) => d.tail.reduce((a, b) => a * b, 1));
+    this.perSample = bns.map((b) => b.perSample!);
+  }
+
+  /** Starts the workers (each loads onnxruntime and creates its session); resolves when all are ready. */
+  static async create(tg: TrainingGraph, params: readonly LatentParam[], bns: readonly BatchNormState[], sampleShape: readonly number[], opts: DataParallelOptions): Promise<DataParallelStepRunner> {
+    const n = opts.workers;
+    if (!Number.isSafeInteger(n) || n < 1) fail(ErrorCodes.INVALID_OPTION, `${optionName('workers')} must be a positive integer, got ${n}`, { option: 'workers' });
+    for (const b of bns) {
+      if (b.perSample === undefined) {
+        fail(ErrorCodes.INVALID_OPTION, `${optionName('workers')} > 1 needs the spatial size of every BatchNormalization's input to be static; ${b.node} has a dynamic one`, { option: 'workers', node: b.node });
+      }
+    }
+    let offset = 0;
+    const layout: StepWorkerLayout = {
+      dataInput: tg.dataInput,
+      labelsInput: tg.labelsInput,
+      lossOutput: tg.lossOutput,
+      logitsOutput: tg.logitsOutput,
+      classes: tg.classes,
+      sampleShape: [...sampleShape],
+      params: params.map((p) => {
+        const size = p.value.length;
+        const entry = { input: p.input, grad: p.grad, dims: [...p.dims], offset, size };
+        offset += size;
+        return entry;
+      }),
+      batchNorms: bns.map((b) => ({ meanOutput: b.meanOutput, varOutput: b.varOutput })),
+      dropouts: tg.dropouts.map((d) => {
+        const tail = d.dims.slice(1);
+        if (!tail.every((x): x is number => typeof x === 'number')) fail(ErrorCodes.UNSUPPORTED_OP, `Dropout ${d.node}: the mask's dims after the batch dim must be static`, { node: d.node });
+        return { input: d.input, tail };
+      }),
+    };
+    const sampleSize = sampleShape.reduce((a, b) => a * b, 1);
+    const sab = (floats: number): SharedArrayBuffer => new SharedArrayBuffer(4 * Math.max(1, floats));
+    const shared = {
+      images: sab(opts.maxBatch * sampleSize),
+      labels: sab(opts.maxBatch),
+      params: sab(offset),
+      dropouts: layout.dropouts.map((d) => sab(opts.maxBatch * d.tail.reduce((a, b) => a * b, 1))),
+    };
+    const data: StepWorkerData = { model: sessionModelBytes(tg.model), session: trainingSessionOptions(opts.threadsPerWorker ?? 1), layout, ...shared };
+    const file = workerScript(import.meta.url, 'train', 'step-worker.js', 'training step');
+    const workers: Worker[] = [];
+    const started = Array.from({ length: n }, (_, k) => {
+      const w = new Worker(file, { workerData: data });
+      workers.push(w);
+      return new Promise<void>((resolve, reject) => {
+        const onMessage = (r: StepReply): void => {
+          done();
+          if (r.kind === 'ready') resolve();
+          else reject(new HbnnError(r.kind === 'error' ? (r.code ?? ErrorCodes.WORKER_FAILED) : ErrorCodes.WORKER_FAILED, `training worker ${k}: ${r.kind === 'error' ? r.message : 'unexpected reply at start'}`, { worker: k }));
+        };
+        const onError = (e: Error): void => {
+          done();
+          reject(new HbnnError(ErrorCodes.WORKER_FAILED, `training worker ${k} failed at start: ${e.message}`, { worker: k }, { cause: e }));
+        };
+        const onExit = (code: number): void => {
+          done();
+          reject(new HbnnError(ErrorCodes.WORKER_FAILED, `training worker ${k} exited (code ${code}) at start`, { worker: k }));
+        };
+        const done = (): void => {
+          w.off('message', onMessage);
+          w.off('error', onError);
+          w.off('exit', onExit);
+        };
+        w.on('message', onMessage);
+        w.on('error', onError);
+        w.on('exit', onExit);
+      });
+    });
+    try {
+      await Promise.all(started);
+    } catch (e) {
+      await Promise.allSettled(started);
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw e;
+    }
+    const runner = new DataParallelStepRunner(tg, params, bns, layout, shared, workers, opts.maxBatch);
+    runner.listen();
+    return runner;
+  }
+
+  private live = 0;
+  private allExited: Promise<void> = Promise.resolve();
+
+  /** Workers not yet exited (0 after release or a failure, once `exited()` resolves). */
+  get liveWorkers(): number {
+    return this.live;
+  }
+
+  /** Resolves when every worker has exited. */
+  exited(): Promise<void> {
+    return this.allExited;
+  }
+
+  /** @internal For tests: ends worker k as a crash would (the runner was not released). */
+  async crashWorkerForTest(k: number): Promise<void> {
+    await this.workers[k]!.terminate();
+  }
+
+  private listen(): void {
+    this.live = this.workers.length;
+    this.allExited = new Promise((resolve) => {
+      for (const w of this.workers) {
+        w.once('exit', () => {
+          if (--this.live === 0) resolve();
+        });
+      }
+    });
+    this.workers.forEach((w, k) => {
+      w.unref();
+      w.on('message', (r: StepReply) => {
+        if (r.kind === 'ready') return;
+        const p = r.id !== undefined ? this.pending.get(r.id) : undefined;
+        if (r.kind === 'step') {
+          if (!p) return;
+          this.pending.delete(r.id);
+          this.idle(w);
+          p.resolve(r);
+        } else {
+          this.breakDown(new HbnnError(r.code ?? ErrorCodes.WORKER_FAILED, `training worker ${k}: ${r.message}`, { worker: k }));
+        }
+      });
+      w.on('error', (e) => this.breakDown(new HbnnError(ErrorCodes.WORKER_FAILED, `training worker ${k} failed: ${e.message}`, { worker: k }, { cause: e })));
+      w.on('exit', (code) => {
+        if (!this.released) this.breakDown(new HbnnError(ErrorCodes.WORKER_FAILED, `training worker ${k} exited (code ${code}) during training`, { worker: k }));
+      });
+    });
+  }
+
+  /** Fails every step in flight with `e`, and every later one; ends all workers. */
+  private breakDown(e: HbnnError): void {
+    if (this.broken || this.released) return;
+    this.broken = e;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(e);
+    }
+    for (const w of this.workers) void w.terminate();
+  }
+
+  private busy = new Map<Worker, number>();
+  private hold(w: Worker): void {
+    const n = this.busy.get(w) ?? 0;
+    if (n === 0) w.ref();
+    this.busy.set(w, n + 1);
+  }
+  private idle(w: Worker): void {
+    const n = (this.busy.get(w) ?? 1) - 1;
+    if (n <= 0) {
+      this.busy.delete(w);
+      w.unref();
+    } else this.busy.set(w, n);
+  }
+
+  private call(k: number, offset: number, count: number): Promise<StepResult> {
+    const w = this.workers[k]!;
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { k, resolve, reject });
+      this.hold(w);
+      w.postMessage({ id, offset, count } satisfies StepRequest);
+    });
+  }
+
+  async run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste = true, sumsAbs?: readonly (number | undefined)[]): Promise<StepOutput> {
+    if (this.broken) throw this.broken;
+    if (this.released) fail(ErrorCodes.INTERNAL, 'the data-parallel step runner was released');
+    if (count < 1 || count > this.maxBatch) fail(ErrorCodes.INTERNAL, `a batch of ${count} samples; the runner takes 1 to ${this.maxBatch}`);
+    const t0 = performance.now();
+    parameterFeeds(this.params, sumsAbs).forEach((v, i) => this.paramBuffer.set(v, this.layout.params[i]!.offset));
+    this.images.set(images.subarray(0, count * this.sampleSize));
+    this.labels.set(labels.subarray(0, count));
+    this.tg.dropouts.forEach((d, i) => fillDropoutMask(this.masks[i]!.subarray(0, count * this.maskSizes[i]!), d.ratio, rng));
+    const sizes = splitBatch(count, this.workers.length);
+    const active: { k: number; offset: number; count: number }[] = [];
+    let offset = 0;
+    sizes.forEach((n, k) => {
+      if (n > 0) active.push({ k, offset, count: n });
+      offset += n;
+    });
+    const t1 = performance.now();
+    const replies = await Promise.all(active.map((a) => this.call(a.k, a.offset, a.count)));
+    const t2 = performance.now();
+    const counts = active.map((a) => a.count);
+    let loss = 0;
+    let correct = 0;
+    replies.forEach((r, j) => {
+      loss += counts[j]! * r.loss;
+      correct += r.correct;
+    });
+    loss /= count;
+    const grads = this.params.map((p, i) => {
+      const g = weightedMean(replies.map((r) => r.grads[i]!), counts);
+      if (ste && p.kind === 'binarized') applyWeightSte(g, p.value);
+      return g;
+    });
+    const batchMean: Float32Array[] = [];
+    const batchVar: Float32Array[] = [];
+    this.bns.forEach((_, i) => {
+      const s = combineBatchNormStats(replies.map((r) => r.batchMean[i]!), replies.map((r) => r.batchVar[i]!), counts, this.perSample[i]!);
+      batchMean.push(s.mean);
+      batchVar.push(s.variance);
+    });
+    const workers = { copyMs: Math.max(...replies.map((r) => r.copyMs)), runMs: Math.max(...replies.map((r) => r.ortMs)) };
+    return { loss, correct, grads, batchMean, batchVar, ortMs: t2 - t1, jsMs: t1 - t0 + (performance.now() - t2), workers };
+  }
+
+  /** Ends the workers (idempotent). */
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(new HbnnError(ErrorCodes.WORKER_FAILED, 'the data-parallel step runner was released during a step'));
+    }
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}

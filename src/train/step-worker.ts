@@ -1,0 +1,101 @@
+/**
+ * Worker thread of the data-parallel training steps (parallel-step.ts): holds one
+ * onnxruntime session of the training graph and runs the forward and backward of its slice
+ * of each batch.
+ *
+ * onnxruntime-node refuses tensors over a SharedArrayBuffer ("Invalid argument", 1.30), so
+ * each step copies the worker's inputs out of the shared buffers the main thread wrote into
+ * buffers of its own (the parameter feeds whole, the batch and the dropout masks for its
+ * slice); the outputs, fresh ArrayBuffers from onnxruntime, are transferred back without a
+ * copy. Loads only onnxruntime-node and the leaf modules it needs.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import * as ort from 'onnxruntime-node';
+import { ortSessionOptions } from '../runtime/session-options.js';
+import { ErrorCodes, isHbnnError } from '../errors.js';
+import { countCorrect, type StepReply, type StepRequest, type StepWorkerData } from './step-protocol.js';
+
+const data = workerData as StepWorkerData;
+const port = parentPort!;
+const L = data.layout;
+const sampleSize = L.sampleShape.reduce((a, b) => a * b, 1);
+const sharedImages = new Float32Array(data.images);
+const sharedLabels = new Int32Array(data.labels);
+const sharedParams = new Float32Array(data.params);
+const sharedMasks = data.dropouts.map((b) => new Float32Array(b));
+const maskSizes = L.dropouts.map((d) => d.tail.reduce((a, b) => a * b, 1));
+// The parameter feeds: own buffers and tensors, refilled every step.
+const paramValues = L.params.map((p) => new Float32Array(p.size));
+const paramTensors = L.params.map((p, i) => new ort.Tensor('float32', paramValues[i]!, p.dims));
+
+function post(reply: StepReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(reply, transfer);
+}
+
+function message(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split('\n')[0]!.slice(0, 500);
+}
+
+async function start(): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(data.model, ortSessionOptions(data.session));
+}
+
+async function step(session: ort.InferenceSession, req: StepRequest): Promise<void> {
+  const t0 = performance.now();
+  const { offset, count } = req;
+  const feeds: Record<string, ort.Tensor> = {};
+  const images = new Float32Array(count * sampleSize);
+  images.set(sharedImages.subarray(offset * sampleSize, (offset + count) * sampleSize));
+  feeds[L.dataInput] = new ort.Tensor('float32', images, [count, ...L.sampleShape]);
+  const labels = sharedLabels.slice(offset, offset + count);
+  feeds[L.labelsInput] = new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [count]);
+  L.params.forEach((p, i) => {
+    paramValues[i]!.set(sharedParams.subarray(p.offset, p.offset + p.size));
+    feeds[p.input] = paramTensors[i]!;
+  });
+  L.dropouts.forEach((d, i) => {
+    const n = maskSizes[i]!;
+    feeds[d.input] = new ort.Tensor('float32', sharedMasks[i]!.slice(offset * n, (offset + count) * n), [count, ...d.tail]);
+  });
+  const t1 = performance.now();
+  let out: ort.InferenceSession.OnnxValueMapType;
+  try {
+    out = await session.run(feeds);
+  } catch (e) {
+    post({ kind: 'error', id: req.id, code: ErrorCodes.RUNTIME, message: `onnxruntime failed while running the model: ${message(e)}` });
+    return;
+  }
+  const t2 = performance.now();
+  const f32 = (name: string): Float32Array => out[name]!.data as Float32Array;
+  const grads = L.params.map((p) => f32(p.grad));
+  const batchMean = L.batchNorms.map((b) => f32(b.meanOutput));
+  const batchVar = L.batchNorms.map((b) => f32(b.varOutput));
+  const transfer = new Set<ArrayBuffer>();
+  for (const a of [...grads, ...batchMean, ...batchVar]) if (a.buffer instanceof ArrayBuffer) transfer.add(a.buffer);
+  post(
+    {
+      kind: 'step',
+      id: req.id,
+      loss: f32(L.lossOutput)[0]!,
+      correct: countCorrect(f32(L.logitsOutput), labels, count, L.classes),
+      grads,
+      batchMean,
+      batchVar,
+      ortMs: t2 - t1,
+      copyMs: t1 - t0,
+    },
+    [...transfer],
+  );
+}
+
+start().then(
+  (session) => {
+    // Steps run one at a time, in the order posted.
+    let queue = Promise.resolve();
+    port.on('message', (req: StepRequest) => {
+      queue = queue.then(() => step(session, req)).catch((e: unknown) => post({ kind: 'error', id: req.id, ...(isHbnnError(e) ? { code: e.code } : {}), message: message(e) }));
+    });
+    post({ kind: 'ready' });
+  },
+  (e: unknown) => post({ kind: 'error', code: ErrorCodes.RUNTIME, message: `onnxruntime could not load the training model: ${message(e)}` }),
+);

@@ -1,0 +1,292 @@
+/**
+ * Data-parallel training steps (src/train/parallel-step.ts): the batch split, the combination
+ * of the workers' results against one session on the whole batch (equal without BatchNorm;
+ * BatchNorm's combined statistics equal the full batch's), reproducibility of fineTune with
+ * workers, and the error paths (bad option values, a failing or crashing worker: typed errors,
+ * no worker left running, the process exits).
+ *
+ * The workers run the compiled module (dist/src/train/step-worker.js), built by `npm ci`
+ * (prepare) or `npx tsc -p .`.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { A, Net, rand } from './helpers/gradcheck.js';
+import { loadCnn, mini, tmpDir } from './helpers/data.js';
+import { buildTrainingGraph, type TrainingGraph } from '../../src/train/grad/builder.js';
+import { collectBatchNorms, collectParams } from '../../src/train/params.js';
+import { StepRunner, type StepOutput } from '../../src/train/step.js';
+import { DataParallelStepRunner, combineBatchNormStats, weightedMean } from '../../src/train/parallel-step.js';
+import { splitBatch } from '../../src/train/step-protocol.js';
+import { TrainRng } from '../../src/train/rng.js';
+import { fineTune, trainFloat } from '../../src/train/index.js';
+import { quantize } from '../../src/drivers/quantize.js';
+import { encodeModel } from '../../src/onnx/io.js';
+import { HbnnError } from '../../src/errors.js';
+import { cli } from '../cli/helpers.js';
+import { REPO_ROOT } from '../helpers/build.js';
+import type { Model } from '../../src/ir/graph.js';
+
+/** Conv → Relu → Flatten → Dropout → Gemm: no BatchNorm, a dropout mask to slice. */
+function noBatchNormNet(): Model {
+  const n = new Net(['N', 2, 6, 6]);
+  const c = n.node('Conv', [n.x, n.param('cw', [4, 2, 3, 3]), n.param('cb', [4], 0.1)], { pads: A.ints([1, 1, 1, 1]) });
+  const f = n.node('Flatten', [n.node('Relu', [c])]);
+  const d = n.node('Dropout', [f, n.scalarConst('ratio', 0.25)]);
+  return n.output(n.node('Gemm', [d, n.param('fw', [5, 144], 0.2), n.param('fb', [5], 0.1)], { transB: A.int(1) }));
+}
+
+/** Conv → BatchNorm → Relu → Conv → BatchNorm → GlobalAveragePool → Flatten → Gemm. */
+function batchNormNet(): Model {
+  const n = new Net(['N', 2, 6, 6]);
+  const bn = (x: ReturnType<Net['node']>, c: number, name: string) =>
+    n.node('BatchNormalization', [x, n.param(`${name}.g`, [c], 0.2, 1), n.param(`${name}.b`, [c], 0.1), n.param(`${name}.m`, [c], 0), n.param(`${name}.v`, [c], 0, 1)], { momentum: A.float(0.9) });
+  const h = n.node('Relu', [bn(n.node('Conv', [n.x, n.param('c1', [3, 2, 3, 3])], { pads: A.ints([1, 1, 1, 1]) }), 3, 'bn1')]);
+  const h2 = bn(n.node('Conv', [h, n.param('c2', [4, 3, 3, 3])], { pads: A.ints([1, 1, 1, 1]) }), 4, 'bn2');
+  const p = n.node('Flatten', [n.node('GlobalAveragePool', [h2])]);
+  return n.output(n.node('Gemm', [p, n.param('fw', [5, 4], 0.5), n.param('fb', [5], 0.1)], { transB: A.int(1) }));
+}
+
+interface Runners {
+  tg: TrainingGraph;
+  one: StepRunner;
+  many: DataParallelStepRunner;
+}
+
+async function runners(m: Model, workers: number, maxBatch: number): Promise<Runners> {
+  const tg = buildTrainingGraph(m);
+  const params = collectParams(m, tg);
+  const bns = collectBatchNorms(m, tg);
+  const one = await StepRunner.create(tg, params, bns, [2, 6, 6], 1);
+  const many = await DataParallelStepRunner.create(tg, params, bns, [2, 6, 6], { workers, maxBatch });
+  return { tg, one, many };
+}
+
+function batch(count: number, seed: number): { images: Float32Array; labels: Int32Array } {
+  return { images: rand(count * 72, seed), labels: Int32Array.from({ length: count }, (_, i) => (i * 3 + seed) % 5) };
+}
+
+/** max |a - b| / max(max |b|, 1e-3) */
+function relDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  let s = 0;
+  for (let i = 0; i < b.length; i++) {
+    d = Math.max(d, Math.abs(a[i]! - b[i]!));
+    s = Math.max(s, Math.abs(b[i]!));
+  }
+  return d / Math.max(s, 1e-3);
+}
+
+describe('splitBatch', () => {
+  it('contiguous slices in worker order, sizes differing by at most 1, the larger first', () => {
+    expect(splitBatch(7, 2)).toEqual([4, 3]);
+    expect(splitBatch(128, 2)).toEqual([64, 64]);
+    expect(splitBatch(10, 4)).toEqual([3, 3, 2, 2]);
+    expect(splitBatch(2, 4)).toEqual([1, 1, 0, 0]);
+    expect(splitBatch(5, 1)).toEqual([5]);
+  });
+});
+
+describe('combining the slices', () => {
+  it('weightedMean is Σ n_k x_k / N; with one part, that part exactly', () => {
+    const a = rand(50, 1);
+    const b = rand(50, 2);
+    const w = weightedMean([a, b], [4, 3]);
+    for (let i = 0; i < 50; i++) expect(w[i]).toBe(Math.fround((4 * a[i]! + 3 * b[i]!) / 7));
+    expect(Array.from(weightedMean([a], [7]))).toEqual(Array.from(a));
+  });
+
+  it('combineBatchNormStats gives the full batch mean and unbiased variance', () => {
+    // slices of 3, 2 and 1 samples, 5 entries per channel per sample, 2 channels
+    const P = 5;
+    const counts = [3, 2, 1];
+    const x = [rand(3 * P * 2, 3), rand(2 * P * 2, 4).map((v) => v * 2 + 1), rand(1 * P * 2, 5)];
+    const at = (s: Float32Array, n: number, c: number) => Array.from({ length: n * P }, (_, j) => s[Math.floor(j / P) * 2 * P + c * P + (j % P)]!);
+    const stats = (v: number[]) => {
+      const m = v.reduce((a, b) => a + b, 0) / v.length;
+      const q = v.reduce((a, b) => a + (b - m) ** 2, 0);
+      return { m, u: v.length > 1 ? q / (v.length - 1) : 0 };
+    };
+    const means = counts.map((n, k) => Float32Array.from([0, 1], (c) => stats(at(x[k]!, n, c)).m));
+    const vars = counts.map((n, k) => Float32Array.from([0, 1], (c) => stats(at(x[k]!, n, c)).u));
+    const got = combineBatchNormStats(means, vars, counts, P);
+    for (const c of [0, 1]) {
+      const all = stats(counts.flatMap((n, k) => at(x[k]!, n, c)));
+      expect(got.mean[c]).toBeCloseTo(all.m, 6);
+      expect(got.variance[c]! / all.u).toBeCloseTo(1, 6);
+    }
+  });
+});
+
+describe('DataParallelStepRunner against one session', () => {
+  it('without BatchNorm: loss, correct and gradients equal StepRunner on an odd batch (7 over 2 workers; 2 over 3)', async () => {
+    const { tg, one, many } = await runners(noBatchNormNet(), 2, 8);
+    const many3 = await DataParallelStepRunner.create(tg, one.params, one.bns, [2, 6, 6], { workers: 3, maxBatch: 8 });
+    try {
+      expect(tg.dropouts).toHaveLength(1);
+      for (const count of [7, 2]) {
+        const { images, labels } = batch(count, count);
+        // the same seed: the same dropout masks over the whole batch
+        const a = await one.run(images, labels, count, new TrainRng(11));
+        for (const r of [many, many3]) {
+          const rngB = new TrainRng(11);
+          const b = await r.run(images, labels, count, rngB);
+          expect(rngB.state).toBe((() => {
+            const t = new TrainRng(11);
+            for (let i = 0; i < count * 144; i++) t.next();
+            return t.state;
+          })());
+          expect(b.loss).toBeCloseTo(a.loss, 5);
+          expect(b.correct).toBe(a.correct);
+          expect(b.grads).toHaveLength(a.grads.length);
+          b.grads.forEach((g, i) => expect(relDiff(g, a.grads[i]!)).toBeLessThan(1e-5));
+        }
+      }
+      // Reproducible to the byte: the same step again
+      const { images, labels } = batch(7, 7);
+      const x = await many.run(images, labels, 7, new TrainRng(5));
+      const y = await many.run(images, labels, 7, new TrainRng(5));
+      expect(y.loss).toBe(x.loss);
+      x.grads.forEach((g, i) => expect(Buffer.from(y.grads[i]!.buffer).equals(Buffer.from(g.buffer))).toBe(true));
+    } finally {
+      await Promise.all([one.release(), many.release(), many3.release()]);
+    }
+  });
+
+  it('with BatchNorm: the first BatchNorm\'s combined batch mean and variance equal the full batch statistics; later ones are per slice', async () => {
+    const { tg, one, many } = await runners(batchNormNet(), 2, 9);
+    try {
+      expect(tg.batchNorms.map((b) => b.perSample)).toEqual([36, 36]);
+      const { images, labels } = batch(9, 2);
+      const a: StepOutput = await one.run(images, labels, 9, new TrainRng(1));
+      const b: StepOutput = await many.run(images, labels, 9, new TrainRng(1));
+      // bn1 normalizes conv(x), the same values however the batch is split
+      expect(relDiff(b.batchMean[0]!, a.batchMean[0]!)).toBeLessThan(1e-5);
+      expect(relDiff(b.batchVar[0]!, a.batchVar[0]!)).toBeLessThan(1e-5);
+      // bn2's input went through bn1 with each slice's own statistics: ghost batch norm
+      expect(relDiff(b.batchVar[1]!, a.batchVar[1]!)).toBeGreaterThan(1e-4);
+    } finally {
+      await Promise.all([one.release(), many.release()]);
+    }
+  });
+
+  it('with BatchNorm in the phase layout (fmnist-cnn): the first BatchNorm\'s combined statistics equal the full batch\'s', async () => {
+    const m = loadCnn();
+    const tg = buildTrainingGraph(m);
+    const params = collectParams(m, tg);
+    const bns = collectBatchNorms(m, tg);
+    expect(bns.map((b) => b.perSample)).toEqual([28 * 28, 14 * 14, 7 * 7]);
+    const one = await StepRunner.create(tg, params, bns, [1, 28, 28], 1);
+    const many = await DataParallelStepRunner.create(tg, params, bns, [1, 28, 28], { workers: 2, maxBatch: 9 });
+    try {
+      const d = mini('train', 9);
+      const a = await one.run(d.images, d.labels!, 9, new TrainRng(1));
+      const b = await many.run(d.images, d.labels!, 9, new TrainRng(1));
+      expect(relDiff(b.batchMean[0]!, a.batchMean[0]!)).toBeLessThan(1e-5);
+      expect(relDiff(b.batchVar[0]!, a.batchVar[0]!)).toBeLessThan(1e-5);
+    } finally {
+      await Promise.all([one.release(), many.release()]);
+    }
+  });
+});
+
+async function quantizedCnn(): Promise<Model> {
+  const q = loadCnn();
+  await quantize(q, { avgBits: 1.4, normalize: 'fmnist', calibLimit: 128 });
+  return q;
+}
+
+describe('fineTune with workers', () => {
+  it('is reproducible: workers 2, same seed, same bytes; the log records the workers', async () => {
+    const q = await quantizedCnn();
+    const opts = { latentFrom: loadCnn(), batchSize: 32, limit: 96, workers: 2, seed: 3 } as const;
+    const a = await fineTune(q, mini('train'), opts);
+    const b = await fineTune(q, mini('train'), opts);
+    expect(a.log.workers).toBe(2);
+    expect(a.log.options.workers).toBe(2);
+    expect(Buffer.from(encodeModel(a.model)).equals(Buffer.from(encodeModel(b.model)))).toBe(true);
+    expect(a.log.epochs[0]!.trainLoss).toBe(b.log.epochs[0]!.trainLoss);
+    // ghost batch norm: not the one-session result
+    const c = await fineTune(q, mini('train'), { ...opts, workers: 1, threads: 1 });
+    expect(c.log.workers).toBe(1);
+    expect(Buffer.from(encodeModel(a.model)).equals(Buffer.from(encodeModel(c.model)))).toBe(false);
+  });
+
+  it('refuses workers < 1, non-integers and more workers than the batch size (invalid-option)', async () => {
+    const m = loadCnn();
+    for (const workers of [0, -1, 1.5, 33]) {
+      const e = await trainFloat(m, mini('train', 64), { batchSize: 32, workers }).catch((x: unknown) => x);
+      expect(e).toBeInstanceOf(HbnnError);
+      expect((e as HbnnError).code).toBe('invalid-option');
+      expect((e as HbnnError).context.option).toBe('workers');
+    }
+  });
+});
+
+describe('failures', () => {
+  it('an onnxruntime error in a worker fails the step with a typed error and ends every worker', async () => {
+    const m = noBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    // a sample shape the model does not take: each worker's session.run fails
+    const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 5], { workers: 2, maxBatch: 4 });
+    const e = await r.run(rand(4 * 60, 1), Int32Array.of(0, 1, 2, 3), 4, new TrainRng(1)).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(HbnnError);
+    expect((e as HbnnError).code).toBe('runtime');
+    expect((e as HbnnError).message).toMatch(/training worker \d: onnxruntime failed while running the model/);
+    await r.exited();
+    expect(r.liveWorkers).toBe(0);
+    // later steps fail at once with the same error; release is harmless
+    expect(await r.run(rand(4 * 60, 1), Int32Array.of(0, 1, 2, 3), 4, new TrainRng(1)).catch((x: unknown) => x)).toBe(e);
+    await r.release();
+  });
+
+  it('a worker that dies during training fails the step with worker-failed', async () => {
+    const m = noBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], { workers: 2, maxBatch: 4 });
+    const { images, labels } = batch(4, 1);
+    await r.run(images, labels, 4, new TrainRng(1));
+    const step = r.run(images, labels, 4, new TrainRng(1));
+    await r.crashWorkerForTest(1);
+    const e = await step.catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(HbnnError);
+    expect((e as HbnnError).code).toBe('worker-failed');
+    await r.exited();
+    expect(r.liveWorkers).toBe(0);
+    await r.release();
+  });
+
+  it('a session that cannot be created fails create() with a typed error, no worker left', async () => {
+    const m = noBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    // an operator onnxruntime does not know
+    tg.model.graph.nodes[0]!.opType = 'NoSuchOp';
+    const e = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], { workers: 2, maxBatch: 4 }).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(HbnnError);
+    expect((e as HbnnError).code).toBe('runtime');
+  });
+
+  it('CLI: --workers 0, abc and > batch size are usage errors (exit 2, invalid-option)', async () => {
+    for (const w of ['0', 'abc', '65']) {
+      const r = await cli(['train', 'fixtures/models/fmnist-cnn.onnx', '--train-data', 'fmnist-mini:train', '--train-limit', '64', '--batch-size', '64', '--max-steps', '1', '--workers', w, '--json', '-o', path.join(tmpDir('w'), 'o.onnx')]);
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/--workers/);
+      expect(r.stderr).toMatch(/invalid-option/);
+    }
+  });
+
+  it('the CLI process exits after training with workers, and after a failure in training (diverged, exit 6)', () => {
+    const d = tmpDir('exit');
+    const bin = path.join(REPO_ROOT, 'bin', 'hbnn-onnx.js');
+    const args = ['train', path.join(REPO_ROOT, 'fixtures/models/fmnist-cnn.onnx'), '--train-data', 'fmnist-mini:train', '--normalize', 'fmnist', '--train-limit', '64', '--batch-size', '32', '--workers', '2'];
+    const ok = spawnSync(process.execPath, [bin, ...args, '--max-steps', '2', '-o', path.join(d, 'a.onnx')], { encoding: 'utf8', timeout: 120_000 });
+    expect(ok.signal, 'the process did not exit by itself').toBeNull();
+    expect(ok.status, ok.stderr).toBe(0);
+    expect(fs.existsSync(path.join(d, 'a.onnx'))).toBe(true);
+    const bad = spawnSync(process.execPath, [bin, ...args, '--lr', '1e30', '--momentum', '0', '-o', path.join(d, 'b.onnx')], { encoding: 'utf8', timeout: 120_000 });
+    expect(bad.signal, 'the process did not exit by itself').toBeNull();
+    expect(bad.status, bad.stderr).toBe(6);
+    expect(bad.stderr).toMatch(/training-diverged|diverged/);
+  });
+});
