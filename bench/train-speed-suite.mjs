@@ -11,6 +11,12 @@
  * - the bare training graph (`buildTrainingGraph`, one `session.run` per step on fixed feeds):
  *   what `fineTune`'s step costs above the graph itself.
  *
+ * With `--workers 1,2 --rounds R` each training run is repeated R times, the worker counts
+ * alternating within each round (data-parallel steps, `workers`), inference timed between
+ * the rounds; the step medians pool the steady steps of all rounds. The bare graph is the
+ * one-session graph with `threads` threads for every worker count (so step/bare below 1 is
+ * what the workers gain over it). Process CPU time includes the worker threads'.
+ *
  * Ratios are training samples/s over inference samples/s, by wall clock and by CPU time. CPU
  * time is what to compare on a shared machine: other jobs stretch wall-clock times (3-5× at
  * load 15 on 2 cores) but hardly the CPU time a step needs.
@@ -41,6 +47,8 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
   const steps = args.steps;
   const epochs = args.epochs;
   const threads = args.threads;
+  const workersList = args.workers ?? [1];
+  const rounds = args.rounds ?? 1;
   const mb = (b) => Math.round((b / 2 ** 20) * 10) / 10;
 
   /** Random CIFAR-shaped data (speed only). */
@@ -122,72 +130,96 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
       ['W1.4', async () => { const q = spec.make(); await quantize(q, { avgBits: 1.4, heuristic: 'middle-out' }); return q; }],
     ];
     if (spec.act) variants.push(['W1.4A1.4', async () => { const q = spec.make(); await quantize(q, { avgBits: 1.4, actBits: 1.4, normalize: 'fmnist' }); return q; }]);
+    if (args.variants) {
+      for (const v of args.variants) if (!variants.some(([n]) => n === v)) throw new Error(`unknown variant ${v} for ${name} (${variants.map(([n]) => n).join(', ')})`);
+      variants.splice(0, variants.length, ...variants.filter(([n]) => args.variants.includes(n)));
+    }
     for (const [variant, make] of variants) {
       const model = await make();
-      const inferBefore = await inference(model, data);
-      const stepWall = [];
-      const stepCpu = [];
-      const memory = [];
-      let tPrev = performance.now();
-      let cPrev = process.cpuUsage();
-      const onProgress = (e) => {
-        if (e.type === 'step') {
-          const t = performance.now();
-          stepWall.push(t - tPrev);
-          stepCpu.push(cpuMs(process.cpuUsage(cPrev)));
-          tPrev = t;
-          cPrev = process.cpuUsage();
-        } else if (e.type === 'epoch') {
-          global.gc?.();
-          const m = process.memoryUsage();
-          memory.push({ epoch: e.record.epoch, rssMiB: mb(m.rss), heapUsedMiB: mb(m.heapUsed) });
-        } else if (e.type === 'start') {
-          tPrev = performance.now();
-          cPrev = process.cpuUsage();
+      // --workers 1,2 --rounds R: the worker counts alternate within each round (A/B in one process)
+      const runs = new Map(workersList.map((w) => [w, { stepWall: [], stepCpu: [], memory: [], growth: [], ortMs: [], jsMs: [], firstSteps: [], steps: 0 }]));
+      const infers = [await inference(model, data)];
+      for (let round = 0; round < rounds; round++) {
+        for (const w of workersList) {
+          const acc = runs.get(w);
+          const stepWall = [];
+          const stepCpu = [];
+          const memory = [];
+          let tPrev = performance.now();
+          let cPrev = process.cpuUsage();
+          const onProgress = (e) => {
+            if (e.type === 'step') {
+              const t = performance.now();
+              stepWall.push(t - tPrev);
+              stepCpu.push(cpuMs(process.cpuUsage(cPrev)));
+              tPrev = t;
+              cPrev = process.cpuUsage();
+            } else if (e.type === 'epoch') {
+              global.gc?.();
+              const m = process.memoryUsage();
+              memory.push({ epoch: e.record.epoch, rssMiB: mb(m.rss), heapUsedMiB: mb(m.heapUsed) });
+            } else if (e.type === 'start') {
+              tPrev = performance.now();
+              cPrev = process.cpuUsage();
+            }
+          };
+          const common = { epochs, batchSize: batch, threads, seed: 0, evalBefore: false, onProgress, ...(args.nchwc === false ? { nchwc: false } : {}), ...(w > 1 ? { workers: w } : {}) };
+          const res = variant === 'float' ? await trainFloat(model, data, common) : await fineTune(model, data, { ...common, latentFrom: spec.make(), ...(args.bitMapEvery > 1 ? { bitMapEvery: args.bitMapEvery } : {}) });
+          const eps = res.log.epochs;
+          acc.steps += eps.reduce((sum, r) => sum + r.steps, 0);
+          // steady state: the steps after the first epoch (warm-up and the allocator settling)
+          const skip = Math.min(eps[0].steps, stepWall.length - 1);
+          acc.stepWall.push(...stepWall.slice(skip));
+          acc.stepCpu.push(...stepCpu.slice(skip));
+          if (round === 0) acc.firstSteps = stepWall.slice(0, 3).map(r1);
+          const later = eps.slice(1);
+          const laterSteps = later.reduce((sum, r) => sum + r.steps, 0) || 1;
+          acc.ortMs.push(later.length ? later.reduce((sum, e) => sum + e.ortMs, 0) / laterSteps : eps[0].ortMs / eps[0].steps);
+          acc.jsMs.push(later.length ? later.reduce((sum, e) => sum + e.jsMs, 0) / laterSteps : eps[0].jsMs / eps[0].steps);
+          acc.memory.push(memory);
+          // resident memory after the last epoch against after the first (the allocator settles in the first)
+          acc.growth.push(memory.length > 1 ? r1(memory[memory.length - 1].rssMiB - memory[0].rssMiB) : 0);
         }
-      };
-      const common = { epochs, batchSize: batch, threads, seed: 0, evalBefore: false, onProgress, ...(args.nchwc === false ? { nchwc: false } : {}) };
-      const res = variant === 'float' ? await trainFloat(model, data, common) : await fineTune(model, data, { ...common, latentFrom: spec.make(), ...(args.bitMapEvery > 1 ? { bitMapEvery: args.bitMapEvery } : {}) });
-      const eps = res.log.epochs;
-      const stepsDone = eps.reduce((s, r) => s + r.steps, 0);
-      // steady state: the steps after the first epoch (warm-up and the allocator settling)
-      const steady = (a) => median(a.slice(Math.min(eps[0].steps, a.length - 1)));
-      const later = eps.slice(1);
-      const laterSteps = later.reduce((s, r) => s + r.steps, 0) || 1;
-      const inferAfter = await inference(model, data);
+        infers.push(await inference(model, data));
+      }
       const bareRun = await bare(model, data);
-      const inferWall = median([inferBefore.wallMs, inferAfter.wallMs]);
-      const inferCpu = median([inferBefore.cpuMs, inferAfter.cpuMs]);
-      const stepW = steady(stepWall);
-      const stepC = steady(stepCpu);
-      const r = {
-        model: name,
-        variant,
-        steps: stepsDone,
-        samplesPerSec: Math.round((batch / stepW) * 1000),
-        inferSamplesPerSec: Math.round((batch / inferWall) * 1000),
-        ratioWall: r3(inferWall / stepW),
-        ratioCpu: r3(inferCpu / stepC),
-        stepWallMs: r1(stepW),
-        stepCpuMs: r1(stepC),
-        inferWallMs: { before: r1(inferBefore.wallMs), after: r1(inferAfter.wallMs) },
-        inferCpuMs: { before: r1(inferBefore.cpuMs), after: r1(inferAfter.cpuMs) },
-        firstStepsWallMs: stepWall.slice(0, 3).map(r1),
-        ortMsPerStep: r1(later.length ? later.reduce((s, e) => s + e.ortMs, 0) / laterSteps : eps[0].ortMs / eps[0].steps),
-        jsMsPerStep: r1(later.length ? later.reduce((s, e) => s + e.jsMs, 0) / laterSteps : eps[0].jsMs / eps[0].steps),
-        bareStepWallMs: r1(bareRun.wallMs),
-        bareStepCpuMs: r1(bareRun.cpuMs),
-        stepOverBareCpu: r3(stepC / bareRun.cpuMs),
-        stepOverBareWall: r3(stepW / bareRun.wallMs),
-        // resident memory after the last epoch against after the first (the allocator settles in the first)
-        rssGrowthMiB: memory.length > 1 ? r1(memory[memory.length - 1].rssMiB - memory[0].rssMiB) : 0,
-        memory,
-        peakRssMiB: mb(process.resourceUsage().maxRSS * 1024),
-      };
-      results.push(r);
-      console.log(
-        `${name} ${variant}: ${r.samplesPerSec} samples/s (inference ${r.inferSamplesPerSec}), ratio ${r.ratioWall} wall / ${r.ratioCpu} CPU; step ${r.stepWallMs} ms wall, ${r.stepCpuMs} ms CPU (onnxruntime ${r.ortMsPerStep}, TypeScript ${r.jsMsPerStep} ms); first steps ${r.firstStepsWallMs.join('/')} ms; bare graph ${r.bareStepWallMs} ms wall, ${r.bareStepCpuMs} ms CPU (step/bare CPU ${r.stepOverBareCpu}, wall ${r.stepOverBareWall}); rss ${memory.map((m) => m.rssMiB).join('/')} MiB (${r.rssGrowthMiB <= 16 ? 'no growth' : 'GROWTH'}: ${r.rssGrowthMiB >= 0 ? '+' : ''}${r.rssGrowthMiB} MiB after epoch 1), peak ${r.peakRssMiB} MiB`,
-      );
+      const inferWall = median(infers.map((x) => x.wallMs));
+      const inferCpu = median(infers.map((x) => x.cpuMs));
+      for (const [w, acc] of runs) {
+        const stepW = median(acc.stepWall);
+        const stepC = median(acc.stepCpu);
+        const growth = Math.max(...acc.growth);
+        const r = {
+          model: name,
+          variant,
+          workers: w,
+          rounds,
+          steps: acc.steps,
+          samplesPerSec: Math.round((batch / stepW) * 1000),
+          inferSamplesPerSec: Math.round((batch / inferWall) * 1000),
+          ratioWall: r3(inferWall / stepW),
+          ratioCpu: r3(inferCpu / stepC),
+          stepWallMs: r1(stepW),
+          stepCpuMs: r1(stepC),
+          inferWallMs: infers.map((x) => r1(x.wallMs)),
+          inferCpuMs: infers.map((x) => r1(x.cpuMs)),
+          firstStepsWallMs: acc.firstSteps,
+          ortMsPerStep: r1(median(acc.ortMs)),
+          jsMsPerStep: r1(median(acc.jsMs)),
+          bareStepWallMs: r1(bareRun.wallMs),
+          bareStepCpuMs: r1(bareRun.cpuMs),
+          stepOverBareCpu: r3(stepC / bareRun.cpuMs),
+          stepOverBareWall: r3(stepW / bareRun.wallMs),
+          rssGrowthMiB: growth,
+          memory: acc.memory.length === 1 ? acc.memory[0] : acc.memory,
+          peakRssMiB: mb(process.resourceUsage().maxRSS * 1024),
+        };
+        results.push(r);
+        const rss = acc.memory.map((m) => m.map((x) => x.rssMiB).join('/')).join(', ');
+        console.log(
+          `${name} ${variant}${workersList.length > 1 || w > 1 ? ` workers ${w}` : ''}: ${r.samplesPerSec} samples/s (inference ${r.inferSamplesPerSec}), ratio ${r.ratioWall} wall / ${r.ratioCpu} CPU; step ${r.stepWallMs} ms wall, ${r.stepCpuMs} ms CPU (onnxruntime ${r.ortMsPerStep}, TypeScript ${r.jsMsPerStep} ms); first steps ${r.firstStepsWallMs.join('/')} ms; bare graph ${r.bareStepWallMs} ms wall, ${r.bareStepCpuMs} ms CPU (step/bare CPU ${r.stepOverBareCpu}, wall ${r.stepOverBareWall}); rss ${rss} MiB (${growth <= 16 ? 'no growth' : 'GROWTH'}: ${growth >= 0 ? '+' : ''}${growth} MiB after epoch 1), peak ${r.peakRssMiB} MiB`,
+        );
+      }
     }
   }
   return results;

@@ -29,7 +29,10 @@
  *           --steps N per epoch (default 8), --epochs (default 2 with --suite), --infer-reps N (default 8),
  *           --bare-steps N (default 6), --no-nchwc (train and build the bare graph without onnxruntime's NCHWc
  *           Conv kernels, for the A/B against the default), --bit-map-every N (the fine-tunes recompute
- *           bit maps every N steps: `bitMapEvery`)
+ *           bit maps every N steps: `bitMapEvery`), --workers LIST (e.g. 1,2: each run with
+ *           these data-parallel worker counts, `workers`; default 1) and --rounds R (default 1:
+ *           the worker counts alternate R times, inference timed between rounds), --variants
+ *           LIST (e.g. W1.4: only these of float, W1.4, W1.4A1.4)
  * --json F  write the results as JSON (default bench/out/train-speed.json)
  *
  * Imports the compiled package from dist/ (or from the folder named by HBNN_DIST).
@@ -63,6 +66,9 @@ function parseArgs(argv) {
     else if (k === '--bare-steps') a.bareSteps = Number(v());
     else if (k === '--no-nchwc') a.nchwc = false;
     else if (k === '--bit-map-every') a.bitMapEvery = Number(v());
+    else if (k === '--workers') a.workers = v().split(',').map(Number);
+    else if (k === '--rounds') a.rounds = Number(v());
+    else if (k === '--variants') a.variants = v().split(',');
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/train-speed.mjs)`);
   }
   a.limit ??= a.pairs > 0 ? 50 * a.batch : 12800;

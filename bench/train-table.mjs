@@ -20,6 +20,13 @@
  *   --out FILE      Markdown output (default docs/training-results.md)
  *   --json FILE     results as JSON, merged across runs (default bench/out/train-table.json)
  *   --render-only   rewrite the Markdown from the JSON, without training
+ *   --workers N     data-parallel fine-tuning (`workers`, docs/training.md *Data-parallel steps*):
+ *                   each config (default W1.4) is run with N workers and with 1, in that order,
+ *                   on the same recipe; the rows go to their own section (between the WORKERS
+ *                   markers of the output file; JSON bench/out/train-table-<model>-workers.json),
+ *                   the main table is left as it is
+ *   --seeds LIST    with --workers: run each config with these seeds (default 0; rows of other
+ *                   seeds already in the JSON are kept)
  *
  * Recipe (METHOD §5): SGD, lr 0.01 with a cosine schedule over the run, momentum 0.9, weight
  * decay 1e-4, batch 128, seed 0; latent weights start from the float model; bit maps are
@@ -74,11 +81,16 @@ function parseArgs(argv) {
     else if (k === '--out') a.out = v();
     else if (k === '--json') a.json = v();
     else if (k === '--render-only') a.renderOnly = true;
+    else if (k === '--workers') a.workers = Number(v());
+    else if (k === '--seeds') a.seeds = v().split(',').map(Number);
     else throw new Error(`unknown argument ${k} (see the comment at the top of bench/train-table.mjs)`);
   }
   if (a.model !== 'cnn' && a.model !== 'resnet') throw new Error(`unknown model ${a.model}; known: cnn, resnet`);
   a.epochs ??= a.model === 'resnet' ? 1 : 3;
-  a.json ??= a.model === 'resnet' ? 'bench/out/train-table-resnet.json' : 'bench/out/train-table.json';
+  if (a.workers !== undefined && !(Number.isInteger(a.workers) && a.workers > 1)) throw new Error('--workers must be an integer > 1 (each config also runs with 1 worker)');
+  if (a.seeds && !a.workers) throw new Error('--seeds goes with --workers');
+  a.seeds ??= [0];
+  a.json ??= `bench/out/train-table${a.model === 'resnet' ? '-resnet' : ''}${a.workers ? '-workers' : ''}.json`;
   for (const c of a.configs ?? []) if (!CONFIGS.some((x) => x.name === c)) throw new Error(`unknown config ${c}; known: ${CONFIGS.map((x) => x.name).join(', ')}`);
   return a;
 }
@@ -91,17 +103,21 @@ const jsonPath = path.resolve(ROOT, args.json);
 const store = fs.existsSync(jsonPath) ? JSON.parse(fs.readFileSync(jsonPath, 'utf8')) : { runs: {} };
 const train = loadDataset('fmnist:train', { normalize: FMNIST_NORMALIZATION, ...(args.limit ? { limit: args.limit } : {}) });
 const test = loadDataset('fmnist:test', { normalize: FMNIST_NORMALIZATION, ...(args.evalLimit ? { limit: args.evalLimit } : {}) });
-const command = (names) =>
-  `npx tsc && node bench/train-table.mjs${resnet ? ' --model resnet' : ''} --epochs ${args.epochs}${args.threads !== 2 ? ` --threads ${args.threads}` : ''}${args.limit ? ` --limit ${args.limit}` : ''}${args.evalLimit ? ` --eval-limit ${args.evalLimit}` : ''}${names ? ` --configs ${names.join(',')}` : ''}`;
+const command = (names, seeds) =>
+  `npx tsc && node bench/train-table.mjs${resnet ? ' --model resnet' : ''} --epochs ${args.epochs}${args.threads !== 2 ? ` --threads ${args.threads}` : ''}${args.limit ? ` --limit ${args.limit}` : ''}${args.evalLimit ? ` --eval-limit ${args.evalLimit}` : ''}${names ? ` --configs ${names.join(',')}` : ''}${args.workers ? ` --workers ${args.workers}` : ''}${seeds && seeds.join(',') !== '0' ? ` --seeds ${seeds.join(',')}` : ''}`;
 
-for (const cfg of configs) {
-  if (args.renderOnly || (args.configs && !args.configs.includes(cfg.name))) continue;
+// --workers N: each config with N workers, then with 1 (the control), as rows "<config>, N workers"
+const runList = args.workers
+  ? args.seeds.flatMap((seed) => CONFIGS.filter((c) => (args.configs ?? ['W1.4']).includes(c.name)).flatMap((c) => [args.workers, 1].map((w) => ({ ...c, key: `${c.name}, ${w} worker${w > 1 ? 's' : ''}${seed ? `, seed ${seed}` : ''}`, workers: w, seed }))))
+  : configs.map((c) => ({ ...c, key: c.name }));
+for (const cfg of runList) {
+  if (args.renderOnly || (!args.workers && args.configs && !args.configs.includes(cfg.name))) continue;
   const t0 = performance.now();
   const load0 = os.loadavg()[0];
-  const recipe = { epochs: args.epochs, batchSize: 128, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, schedule: 'cosine', seed: 0, threads: args.threads, evalData: test };
+  const recipe = { epochs: args.epochs, batchSize: 128, lr: 0.01, momentum: 0.9, weightDecay: 1e-4, schedule: 'cosine', seed: cfg.seed ?? 0, threads: args.threads, evalData: test, ...(cfg.workers ? { workers: cfg.workers } : {}) };
   const progress = (e) => {
-    if (e.type === 'epoch') console.log(`${cfg.name} epoch ${e.record.epoch}: loss ${e.record.trainLoss.toFixed(4)}, test top-1 ${(100 * e.record.evalTop1).toFixed(2)}%, ${(e.record.ms / 1000).toFixed(0)} s`);
-    else if (e.type === 'eval' && e.epoch === 0) console.log(`${cfg.name} before: test top-1 ${(100 * e.top1).toFixed(2)}%`);
+    if (e.type === 'epoch') console.log(`${cfg.key} epoch ${e.record.epoch}: loss ${e.record.trainLoss.toFixed(4)}, test top-1 ${(100 * e.record.evalTop1).toFixed(2)}%, ${(e.record.ms / 1000).toFixed(0)} s`);
+    else if (e.type === 'eval' && e.epoch === 0) console.log(`${cfg.key} before: test top-1 ${(100 * e.top1).toFixed(2)}%`);
   };
   let res;
   let record;
@@ -115,8 +131,9 @@ for (const cfg of configs) {
   }
   // the kept model, scored again from scratch (what a user of the returned model gets)
   const final = await evaluate(res.model, test, { threads: args.threads });
-  store.runs[cfg.name] = {
-    config: cfg.name,
+  store.runs[cfg.key] = {
+    config: cfg.key,
+    ...(cfg.workers ? { workers: cfg.workers, base: cfg.name } : {}),
     quantize: cfg.quant ?? null,
     weightBits: record ? record.avgWeightBits : 32,
     actBits: record?.avgActivationBits ?? null,
@@ -131,7 +148,7 @@ for (const cfg of configs) {
   };
   // rows of other runs writing the same JSON meanwhile (e.g. --configs subsets in parallel) are kept
   const latest = fs.existsSync(jsonPath) ? JSON.parse(fs.readFileSync(jsonPath, 'utf8')) : { runs: {} };
-  for (const [k, v] of Object.entries(latest.runs)) if (k !== cfg.name) store.runs[k] = v;
+  for (const [k, v] of Object.entries(latest.runs)) if (k !== cfg.key) store.runs[k] = v;
   fs.mkdirSync(path.dirname(jsonPath), { recursive: true });
   fs.writeFileSync(jsonPath, JSON.stringify(store, null, 1) + '\n');
   writeMarkdown();
@@ -140,7 +157,7 @@ writeMarkdown();
 
 function writeMarkdown() {
   const pct = (x) => (x === undefined || x === null ? '—' : `${(100 * x).toFixed(2)}%`);
-  const rows = configs.map((c) => store.runs[c.name]).filter(Boolean);
+  const rows = args.workers ? Object.values(store.runs) : configs.map((c) => store.runs[c.name]).filter(Boolean);
   const maxEpochs = Math.max(0, ...rows.map((r) => r.epochs.length));
   const head = ['config', 'avg weight bits', 'act bits', 'before (PTQ)', ...Array.from({ length: maxEpochs }, (_, i) => `epoch ${i + 1}`), 'kept model', 'top-5', 'time'];
   const lines = [`| ${head.join(' | ')} |`, `| ${head.map((h, i) => (i < 1 ? '---' : '---:')).join(' | ')} |`];
@@ -156,6 +173,10 @@ function writeMarkdown() {
       `${r.seconds} s`,
     ];
     lines.push(`| ${cells.join(' | ')} |`);
+  }
+  if (args.workers) {
+    writeWorkersSection(lines, rows);
+    return;
   }
   const get = (n) => store.runs[n]?.final.top1;
   const checks = [];
@@ -251,6 +272,70 @@ ${RESNET[1]}`;
     const at = [old.indexOf('<!-- GRANULARITY:START -->'), old.indexOf(COMMENTARY[0])].filter((i) => i >= 0);
     const i = at.length ? Math.min(...at) : old.length;
     md = `${old.slice(0, i)}${section}\n\n${old.slice(i)}`;
+  }
+  fs.writeFileSync(path.resolve(ROOT, args.out), md);
+}
+
+/**
+ * The data-parallel rows (--workers): their own section of the output file (between the
+ * WORKERS markers, after the ResNet section or at the end), the rest kept.
+ */
+function writeWorkersSection(lines, rows) {
+  const MARK = ['<!-- WORKERS:START -->', '<!-- WORKERS:END -->'];
+  const old = fs.readFileSync(path.resolve(ROOT, args.out), 'utf8');
+  const any = rows[0];
+  // N workers against 1 per config and seed
+  const deltas = [];
+  for (const r of rows) {
+    if (r.workers === 1) continue;
+    const one = rows.find((x) => x.base === r.base && x.workers === 1 && x.recipe.seed === r.recipe.seed);
+    if (!one) continue;
+    const d = 100 * (r.final.top1 - one.final.top1);
+    deltas.push(`- ${r.base}, seed ${r.recipe.seed}: ${r.workers} workers ${d >= 0 ? '+' : ''}${d.toFixed(2)} points against 1 worker (top-1); ${r.seconds} s against ${one.seconds} s (load average ${r.loadAverage} / ${one.loadAverage} at the start).`);
+  }
+  // the mean over seeds, per config and worker count, when a config has two seeds or more
+  for (const base of [...new Set(rows.map((r) => r.base))]) {
+    const mean = (w) => {
+      const xs = rows.filter((r) => r.base === base && r.workers === w).map((r) => r.final.top1);
+      return xs.length > 1 ? { m: xs.reduce((a, b) => a + b, 0) / xs.length, n: xs.length, lo: Math.min(...xs), hi: Math.max(...xs) } : undefined;
+    };
+    const many = mean(args.workers);
+    const one = mean(1);
+    if (many && one) {
+      const f = (x) => `${(100 * x.m).toFixed(2)}% (${x.n} seeds, ${(100 * x.lo).toFixed(2)}-${(100 * x.hi).toFixed(2)}%)`;
+      const d = 100 * (many.m - one.m);
+      deltas.push(`- ${base}, mean over seeds: ${args.workers} workers ${f(many)}, 1 worker ${f(one)}: ${d >= 0 ? '+' : ''}${d.toFixed(2)} points.`);
+    }
+  }
+  const section = `${MARK[0]}
+## Data-parallel fine-tuning: workers N against 1 (${resnet ? 'ResNet-8' : 'CNN'})
+
+Generated by \`${command(undefined, [...new Set(rows.map((r) => r.recipe.seed))].sort((a, b) => a - b))}\` (raw numbers: \`${args.json}\`); do not edit the table by hand.
+
+- The recipe of the ${resnet ? 'ResNet-8 table above' : 'table above'} (${any ? `${any.recipe.epochs} epoch(s) on \`${any.recipe.train}\` (${any.recipe.trainSamples.toLocaleString('en')} images), ` : ''}batch 128, seed 0 unless the row says,
+  ${args.threads} onnxruntime thread(s) per session), fine-tuned once with \`workers: N\` (each batch
+  split over N worker threads, one session each) and once with 1 worker, in this order, in one
+  process. With N workers every BatchNorm normalizes with the statistics of its worker's slice
+  of the batch ("ghost batch norm", [training.md](training.md#data-parallel-steps-worker-threads)); the running
+  statistics get the whole batch's. The 1-worker row is the ordinary path (it may differ from the
+  row above in the last digits when the code changed since that table was made).
+- Times are wall-clock on the shared 2-core machine, evaluations included (load average at the start of
+  each row in the JSON; at loads of 6-13 they vary 2-4× from run to run, so they say little about speed).
+  With ${args.threads} thread(s) per session, N workers use N× the threads of 1 worker: the times compare
+  ${args.threads * args.workers} threads with ${args.threads}, not the workers' gain at equal threads ([training.md](training.md#data-parallel-steps-worker-threads) has that).
+
+${lines.join('\n')}
+
+${deltas.join('\n') || '- (no pair complete)'}
+${MARK[1]}`;
+  const s = old.indexOf(MARK[0]);
+  const e = old.indexOf(MARK[1]);
+  let md;
+  if (s >= 0 && e > s) md = old.slice(0, s) + section + old.slice(e + MARK[1].length);
+  else {
+    const after = old.indexOf(RESNET[1]);
+    const i = after >= 0 ? after + RESNET[1].length : old.length;
+    md = `${old.slice(0, i)}\n\n${section}${old.slice(i)}`;
   }
   fs.writeFileSync(path.resolve(ROOT, args.out), md);
 }

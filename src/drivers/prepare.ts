@@ -45,6 +45,12 @@ export interface Preparation {
 
 const LAYER_OPS = new Set(['Conv', 'Gemm', 'MatMul']);
 
+/**
+ * The QONNX/Brevitas/FINN quantizer nodes of the main graph (onnxruntime cannot run them:
+ * their domains have no kernels). `eval` imports them (`prepareForQuantize`) before running.
+ */
+export const qonnxNodes = (model: Model): Node[] => model.graph.nodes.filter(isQonnxNode);
+
 /** The preparation passes `model` needs before quantization, and why. */
 export function preparationFor(model: Model, o: PrepareOptions = {}): Preparation {
   const items: PipelineItem[] = [];

@@ -51,7 +51,8 @@ export interface BitMapOptions extends DistributionSpec {
  * the last one's bounds; see `BitMapOptions.warm`.
  */
 export class WarmBounds {
-  readonly slots = new Map<number, [lo: number, hi: number, inside: number]>();
+  /** Per selection slot: the band, the boundary count it held, and (bands of `rememberBounds`) the pivot key and the band's base half-width. */
+  readonly slots = new Map<number, [lo: number, hi: number, inside: number, pivot?: number, half?: number]>();
   /** Counters: warm bounds that held, and those the counts rejected. */
   hits = 0;
   misses = 0;

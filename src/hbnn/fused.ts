@@ -37,10 +37,11 @@ export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binO
   const signs = checkOut(binOpts.signsOut, n, 'signsOut') ?? new Uint8Array(n);
   const out = binOpts.dequantize === false ? null : (checkOut(binOpts.out, n, 'out') ?? new Float32Array(n));
   if (out !== null && n >= WORKSPACE_MIN) {
-    // The same passes on a working copy in the WebAssembly kernels' memory, where the hottest
-    // ones run as SIMD kernels (wasm-kernels.ts); the results are copied to the caller's buffers.
+    // The same passes in the WebAssembly kernels' memory, where the hottest ones run as SIMD
+    // kernels (wasm-kernels.ts): on the caller's own arrays when the tensor and its outputs
+    // live in a KernelArena, else on a working copy whose results are copied to the caller's buffers.
     const bitMap = checkOut(mapOpts.out, n, 'out') ?? new Uint8Array(n);
-    const ws = bindWorkspace(t);
+    const ws = bindWorkspace(t, signs, out, bitMap);
     if (ws !== null) {
       let r: BitMapBinarization;
       try {
@@ -48,9 +49,11 @@ export function binarizeWithBitMap(t: Float32Array, mapOpts: BitMapOptions, binO
       } finally {
         unbindWorkspace();
       }
-      bitMap.set(ws.map);
-      signs.set(ws.signs);
-      out.set(ws.out);
+      if (!ws.inPlace) {
+        bitMap.set(ws.map);
+        signs.set(ws.signs);
+        out.set(ws.out);
+      }
       return { map: { ...r.map, bitMap }, bin: { ...r.bin, signs, dequantized: out } };
     }
   }

@@ -15,7 +15,7 @@
  * lanes to the front in order), [4096, 12288) the bucket counters of `selectPartitionWasm`,
  * and from 12288 the workspace (`bindWorkspace`).
  */
-import { setScratchOverride } from './scratch.js';
+import { setScratchOverride, type ScratchOverride } from './scratch.js';
 import { addr, assembleModule, I, locals, loopP, T, type WasmFunction } from './wasm-assembler.js';
 
 const RESULTS = 0;
@@ -321,14 +321,16 @@ interface Exports {
   bucketScatter(keys: number, idx: number, n: number, min: number, shift: number, b: number, below: number, size: number, tk: number, ti: number): void;
 }
 
+let compiled: WebAssembly.Module | undefined;
+
 /** The instance and its memory. */
 class Kernels {
   readonly memory: WebAssembly.Memory;
   readonly exports: Exports;
-  constructor() {
-    this.memory = new WebAssembly.Memory({ initial: 1 });
-    const module = new WebAssembly.Module(assembleModule([firstRoundValues(), assignResidualLast(), advanceList(), residualList(), dropTaken(), keyRange(), bucketCount(), bucketScatter()]));
-    this.exports = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Exports;
+  constructor(memory: WebAssembly.Memory = new WebAssembly.Memory({ initial: 1 })) {
+    this.memory = memory;
+    compiled ??= new WebAssembly.Module(assembleModule([firstRoundValues(), assignResidualLast(), advanceList(), residualList(), dropTaken(), keyRange(), bucketCount(), bucketScatter()]));
+    this.exports = new WebAssembly.Instance(compiled, { env: { memory: this.memory } }).exports as unknown as Exports;
     new Uint8Array(this.memory.buffer).set(compactionTable(), TABLE);
   }
 
@@ -360,11 +362,113 @@ function getKernels(): Kernels | null {
   return kernels;
 }
 
+/** The lists and boundary pairs of a workspace for tensors of up to n entries: byte sizes of its six regions. */
+function scratchSizes(n: number): number[] {
+  const listLength = n + 8; // the SIMD append stores 4 lanes past the last entry kept
+  return Array.from({ length: 6 }, () => 4 * listLength);
+}
+
+/** Bytes a region of `bytes` takes in a memory laid out by `layout` (16-byte aligned). */
+const aligned = (bytes: number): number => (bytes + 15) & ~15;
+
+/**
+ * A WebAssembly memory laid out once for tensors that live in it permanently (a trainer's
+ * latent weights, their Ŵ, sign paths and bit maps, the optimizer's slots): the kernels'
+ * fixed regions, a workspace's lists and boundary pairs for tensors of up to `maxTensor`
+ * entries, then the regions handed out by `f32` / `u8` in order. The memory never grows, so
+ * every view of it stays valid. `binarizeWithBitMap` on a tensor that lies here, with its
+ * outputs here too, works on them in place: nothing is copied in or out (`bindWorkspace`).
+ */
+export class KernelArena {
+  readonly memory: WebAssembly.Memory;
+  readonly maxTensor: number;
+  /** @internal the re-binarization kernels over this memory */
+  readonly kernels: Kernels;
+  private readonly scratchAt: number[];
+  private at: number;
+  private readonly end: number;
+
+  /** Bytes the regions of the given byte sizes take (what `createKernelArena` needs as `regionBytes`). */
+  static bytesFor(sizes: readonly number[]): number {
+    return sizes.reduce((a, s) => a + aligned(s), 0);
+  }
+
+  /** @internal use createKernelArena */
+  constructor(maxTensor: number, regionBytes: number) {
+    const at = layout(scratchSizes(maxTensor));
+    const end = at[at.length - 1]! + regionBytes;
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil(end / 65536) });
+    this.kernels = new Kernels(this.memory);
+    this.maxTensor = maxTensor;
+    this.scratchAt = at;
+    this.at = at[at.length - 1]!;
+    this.end = end;
+    arenas.set(this.memory.buffer, this);
+  }
+
+  /** The next n float32 of the memory (zeros). */
+  f32(n: number): Float32Array {
+    return new Float32Array(this.memory.buffer, this.take(4 * n), n);
+  }
+
+  /** The next n bytes of the memory (zeros). */
+  u8(n: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, this.take(n), n);
+  }
+
+  private take(bytes: number): number {
+    const p = this.at;
+    if (p + bytes > this.end) throw new RangeError(`KernelArena: ${bytes} bytes asked past the end (${this.end - p} left)`);
+    this.at = p + aligned(bytes);
+    return p;
+  }
+
+  /**
+   * Whether the arrays are regions handed out by this arena (in its memory, past the
+   * workspace's lists) that do not overlap one another: a workspace can then be bound on them.
+   */
+  holdsApart(...arrays: ArrayBufferView[]): boolean {
+    const first = this.scratchAt[this.scratchAt.length - 1]!;
+    const spans = arrays.map((a) => [a.byteOffset, a.byteOffset + a.byteLength] as const).sort((x, y) => x[0] - y[0]);
+    if (!this.kernels.holds(...arrays) || spans[0]![0] < first) return false;
+    for (let i = 1; i < spans.length; i++) if (spans[i]![0] < spans[i - 1]![1]) return false;
+    return true;
+  }
+
+  /** @internal the workspace's scratch views (lists and pairs) */
+  scratch(): { override: ScratchOverride; pairs: [Uint32Array, Uint32Array] } {
+    const buf = this.memory.buffer;
+    const at = this.scratchAt;
+    const len = this.maxTensor + 8;
+    const v = (i: number): Uint32Array => new Uint32Array(buf, at[i], len);
+    return { override: { indices: v(0), indicesB: v(1), keys: v(2), pairIndices: v(3) }, pairs: [v(4), v(5)] };
+  }
+}
+
+/** Arenas by their memory's buffer (which never changes: an arena's memory never grows). */
+const arenas = new WeakMap<ArrayBuffer, KernelArena>();
+
+/**
+ * An arena (see `KernelArena`) with room for tensors of up to `maxTensor` entries to be
+ * binarized in place and `regionBytes` (`KernelArena.bytesFor`) of regions to hand out; null
+ * where WebAssembly SIMD is not available or the memory cannot be had (the caller then keeps
+ * plain arrays).
+ */
+export function createKernelArena(maxTensor: number, regionBytes: number): KernelArena | null {
+  if (getKernels() === null) return null;
+  try {
+    return new KernelArena(maxTensor, regionBytes);
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Whether the WebAssembly kernels are used (switchable for A/B benchmarks and tests), and how
- * many kernel calls ran (for tests: the kernels must really run where they should).
+ * many kernel calls ran (for tests: the kernels must really run where they should), and how
+ * many workspaces were bound in place in a `KernelArena` (no copies).
  */
-export const wasmKernels = { enabled: true, calls: 0 };
+export const wasmKernels = { enabled: true, calls: 0, arenaBinds: 0 };
 
 /** Whether the kernels are available here (WebAssembly with 128-bit SIMD), whether enabled or not. */
 export function wasmKernelsAvailable(): boolean {
@@ -372,36 +476,51 @@ export function wasmKernelsAvailable(): boolean {
 }
 
 /**
- * A tensor's working copy in the kernels' memory for one call of `binarizeWithBitMap`: the
- * tensor, the sign paths, the values, the bit map, and (through scratch.ts) the lists and
- * boundary pairs, so that every kernel works in place and the JavaScript passes between
- * them run on the same arrays (views of that memory).
+ * A tensor's arrays in the kernels' memory for one call of `binarizeWithBitMap`: the tensor,
+ * the sign paths, the values, the bit map, and (through scratch.ts) the lists and boundary
+ * pairs, so that every kernel works in place and the JavaScript passes between them run on
+ * the same arrays (views of that memory). `inPlace`: they are the caller's own arrays (in a
+ * `KernelArena`), else working copies in the shared memory (the tensor copied in; the caller
+ * copies the results out).
  */
 export interface Workspace {
   t: Float32Array;
   signs: Uint8Array;
   out: Float32Array;
   map: Uint8Array;
+  inPlace: boolean;
 }
 
-let bound = false;
+/** The kernels of the bound workspace (null: none bound). */
+let bound: Kernels | null = null;
 /** The partition buffers of `selectPartitionWasm` while a workspace is bound. */
 let pairCopies: [Uint32Array, Uint32Array] | null = null;
 
 /**
- * Binds a workspace for a tensor `t` (copied in); null when the kernels are off or not
- * available, or one is bound already. `unbindWorkspace` must follow (in a finally).
+ * Binds a workspace for a tensor `t` and the arrays the results go to; null when the kernels
+ * are off or not available, or one is bound already. When `t` and every output lie in one
+ * `KernelArena` that has room for `t`, the workspace is those arrays (nothing copied);
+ * otherwise `t` is copied into the shared memory. `unbindWorkspace` must follow (in a finally).
  */
-export function bindWorkspace(t: Float32Array): Workspace | null {
-  if (!wasmKernels.enabled || bound) return null;
+export function bindWorkspace(t: Float32Array, signs?: Uint8Array, out?: Float32Array, map?: Uint8Array): Workspace | null {
+  if (!wasmKernels.enabled || bound !== null) return null;
+  const n = t.length;
+  const arena = arenas.get(t.buffer as ArrayBuffer);
+  if (arena !== undefined && n <= arena.maxTensor && signs !== undefined && out !== undefined && map !== undefined && signs.length === n && out.length === n && map.length === n && arena.holdsApart(t, signs, out, map)) {
+    const { override, pairs } = arena.scratch();
+    setScratchOverride(override);
+    pairCopies = pairs;
+    bound = arena.kernels;
+    wasmKernels.arenaBinds++;
+    return { t, signs, out, map, inPlace: true };
+  }
   const k = getKernels();
   if (k === null) return null;
-  const n = t.length;
-  const listLength = n + 8; // the SIMD append stores 4 lanes past the last entry kept
-  const at = layout([4 * n, n, 4 * n, n, 4 * listLength, 4 * listLength, 4 * listLength, 4 * listLength, 4 * listLength, 4 * listLength]);
+  const at = layout([4 * n, n, 4 * n, n, ...scratchSizes(n)]);
   k.reserve(at[at.length - 1]!);
   const buf = k.memory.buffer;
-  const ws: Workspace = { t: new Float32Array(buf, at[0], n), signs: new Uint8Array(buf, at[1], n), out: new Float32Array(buf, at[2], n), map: new Uint8Array(buf, at[3], n) };
+  const listLength = n + 8;
+  const ws: Workspace = { t: new Float32Array(buf, at[0], n), signs: new Uint8Array(buf, at[1], n), out: new Float32Array(buf, at[2], n), map: new Uint8Array(buf, at[3], n), inPlace: false };
   ws.t.set(t);
   setScratchOverride({
     indices: new Uint32Array(buf, at[4], listLength),
@@ -410,7 +529,7 @@ export function bindWorkspace(t: Float32Array): Workspace | null {
     pairIndices: new Uint32Array(buf, at[7], listLength),
   });
   pairCopies = [new Uint32Array(buf, at[8], listLength), new Uint32Array(buf, at[9], listLength)];
-  bound = true;
+  bound = k;
   return ws;
 }
 
@@ -418,7 +537,7 @@ export function bindWorkspace(t: Float32Array): Workspace | null {
 export function unbindWorkspace(): void {
   setScratchOverride(null);
   pairCopies = null;
-  bound = false;
+  bound = null;
 }
 
 /** Where regions of the given byte sizes start from REGIONS, each 16-byte aligned; the last entry is the end. */
@@ -473,8 +592,8 @@ function loadSums(k: Kernels, sums: Float64Array, at: number, depth: number): vo
 
 /** The kernels when a workspace is bound and holds every array, else null. */
 function inPlace(...arrays: ArrayBufferView[]): Kernels | null {
-  const k = bound ? kernels : null;
-  if (k == null || !k.holds(...arrays)) return null;
+  const k = bound;
+  if (k === null || !k.holds(...arrays)) return null;
   wasmKernels.calls++;
   return k;
 }

@@ -21,7 +21,7 @@ import { fromChannelMajor, toChannelMajor } from '../quant/targets.js';
 import { readQuantRecord, updateAverageWeightBits, weightGranularity, writeQuantRecord, type QuantRecord, type WeightRecord } from '../quant/format.js';
 import { dequantizeWeightCall, findWeightCall, rewriteWeightCall } from '../quant/planes.js';
 import type { TrainingGraph, TrainingParam } from './grad/builder.js';
-import { updatableArray } from './optimizer-wasm.js';
+import { trainingArrays, type ArenaWeight } from './optimizer-wasm.js';
 
 /** Where a weight's output channels lie (Conv and Gemm transB=1: axis 0; Gemm transB=0 and MatMul: axis 1). */
 export interface ChannelLayout {
@@ -106,6 +106,17 @@ export class WeightBinarizer {
     return fromChannelMajor(bin.dequantized, this.dims, this.layout.channelAxis, (n) => new Float32Array(n));
   }
 
+  /**
+   * Makes `binarize(w, true)` write Ŵ (channel-major), the sign paths and the bit map into the
+   * given arrays (n entries each) instead of buffers of its own: the trainer's, in the latent
+   * weights' `KernelArena`, where the re-binarization then runs in place.
+   */
+  placeBuffers(out: Float32Array, signs: Uint8Array, bitMap: Uint8Array): void {
+    const n = this.dims.reduce((a, b) => a * b, 1);
+    if (out.length !== n || signs.length !== n || bitMap.length !== n) fail(ErrorCodes.INTERNAL, `placeBuffers: ${n} entries expected`);
+    this.buffers = { out, signs, bitMap, warm: this.buffers?.warm ?? new WarmBounds() };
+  }
+
   /** The bit map (channel-major) of the last `binarize` call; overwritten by the next one. */
   private lastBitMap: Uint8Array | null = null;
 
@@ -178,7 +189,18 @@ export function channelLayout(op: string, transB: number, dims: readonly number[
  */
 export function collectParams(model: Model, tg: TrainingGraph, latentFrom?: Model): LatentParam[] {
   const record = readQuantRecord(model);
-  return tg.params.map((p) => (p.kind === 'float' ? floatParam(model, p) : binarizedParam(model, p, record, latentFrom)));
+  const params = tg.params.map((p) => (p.kind === 'float' ? floatParam(model, p) : binarizedParam(model, p, record, latentFrom)));
+  // the binarized latent weights in one WebAssembly memory beside their gradient's room, momentum,
+  // Ŵ, sign paths and bit map: the re-binarization and SGD run on them in place
+  const bin = params.filter((p) => p.kind === 'binarized');
+  const arrays = trainingArrays(bin.map((p) => p.value));
+  bin.forEach((p, i) => {
+    const a: ArenaWeight | null = arrays[i]!;
+    if (a === null) return;
+    p.value = a.value;
+    p.binarizer!.placeBuffers(a.out, a.signs, a.bitMap);
+  });
+  return params;
 }
 
 function floatParam(model: Model, p: TrainingParam): LatentParam {
@@ -203,8 +225,7 @@ function binarizedParam(model: Model, p: TrainingParam, record: QuantRecord | un
   } else {
     value = dequantizeRecorded(model, rec);
   }
-  // in a WebAssembly memory beside room for its gradient and momentum: SGD updates it in place
-  return { name: rec.tensor, input: p.input, grad: p.grad, dims: p.dims, kind: 'binarized', value: updatableArray(value), binarizer };
+  return { name: rec.tensor, input: p.input, grad: p.grad, dims: p.dims, kind: 'binarized', value, binarizer };
 }
 
 /** Ŵ from the planes and scales initializers (float32 sum in plane order, as onnxruntime computes it); either plane encoding. */

@@ -21,6 +21,8 @@ export interface StepOutput {
   batchVar: Float32Array[];
   ortMs: number;
   jsMs: number;
+  /** Data-parallel steps: the slowest worker's copy of its inputs out of shared memory (in ortMs), and its session.run. */
+  workers?: { copyMs: number; runMs: number };
 }
 
 /**

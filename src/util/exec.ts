@@ -16,16 +16,22 @@ export interface ExecResult {
   missing: boolean;
 }
 
-/** Runs `cmd args` in `cwd` with a wall-clock limit; never rejects. */
+/**
+ * Runs `cmd args` in `cwd` with a wall-clock limit; never rejects. A run past the limit is
+ * `timedOut` however the program ends on the SIGTERM it is sent: Icarus Verilog's `vvp`
+ * catches it and exits 0 with its output so far, which looked like a finished run.
+ */
 export function runTool(cmd: string, args: readonly string[], cwd: string, timeoutMs: number): Promise<ExecResult> {
   return new Promise((resolve) => {
-    execFile(cmd, args as string[], { cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
+    const child = execFile(cmd, args as string[], { cwd, timeout: timeoutMs, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: number | string; killed?: boolean; signal?: string }) | null;
+      // execFile kills the child on the timeout and when its output passes maxBuffer (that one has its own code)
+      const overflow = e?.code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER';
       resolve({
         code: e ? (typeof e.code === 'number' ? e.code : -1) : 0,
         stdout: String(stdout),
         stderr: String(stderr),
-        timedOut: Boolean(e && e.killed && e.signal === 'SIGTERM'),
+        timedOut: Boolean(e && e.killed && e.signal === 'SIGTERM') || (child.killed && !overflow),
         missing: Boolean(e && e.code === 'ENOENT'),
       });
     });

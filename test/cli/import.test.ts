@@ -65,4 +65,36 @@ describe('quantize / opt on real-model shapes', () => {
     expect(q.stdout).toContain('the nodes were not in topological order; sorted them first (topological-sort)');
     expect(readQuantRecord(loadModel(path.join(dir, 'q.onnx')))!.weights.length).toBe(4);
   });
+
+  it('eval of a QONNX export evaluates it as imported (the same function; onnxruntime has no QONNX kernels), with a note', async () => {
+    const dir = tmpDir();
+    const r = await cli(['eval', TFC_1W1A(), '--data', 'fmnist-mini:test', '--limit', '200', '--normalize', 'none', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('has 8 QONNX quantizers (BipolarQuant) that onnxruntime cannot run; evaluated as imported');
+    // the same as the model imported by opt (activation quantizers kept: the same function)
+    const imported = path.join(dir, 'imported.onnx');
+    const o = await cli(['opt', TFC_1W1A(), '-p', 'constant-initializer-inputs,upgrade-opset{to=11},import-qonnx,fold-constants', '-o', imported]);
+    expect(o.code, o.stderr).toBe(0);
+    const e = await cli(['eval', imported, '--data', 'fmnist-mini:test', '--limit', '200', '--normalize', 'none', '--json']);
+    expect(e.code, e.stderr).toBe(0);
+    const top = (t: string): unknown => (({ samples, top1, top5, perClass }) => ({ samples, top1, top5, perClass }))(JSON.parse(t) as Record<string, unknown>);
+    expect(top(r.stdout)).toEqual(top(e.stdout));
+    // the file itself is not changed
+    expect(loadModel(TFC_1W1A()).graph.nodes.filter((n) => n.domain === 'onnx.brevitas')).toHaveLength(8);
+  });
+
+  it('train --fine-tune of a model quantized from an opset 9 export (written at opset 11) upgrades it to 13 itself, with a note', async () => {
+    const dir = tmpDir();
+    const q = path.join(dir, 'q.onnx');
+    expect((await cli(['quantize', TFC_1W1A(), '-o', q])).code).toBe(0);
+    expect(loadModel(q).opsetVersion('')).toBe(11);
+    const out = path.join(dir, 'ft.onnx');
+    const t = await cli(['train', q, '--fine-tune', '--train-data', 'fmnist-mini:train', '--train-limit', '64', '--batch-size', '32', '--max-steps', '2', '--normalize', 'none', '-o', out]);
+    expect(t.code, t.stderr).toBe(0);
+    expect(t.stderr).toContain('uses ai.onnx opset 11; upgraded to 13 for training (upgrade-opset, the same function)');
+    const ft = loadModel(out);
+    expect(ft.opsetVersion('')).toBe(13);
+    expect(readQuantRecord(ft)!.weights.length).toBe(4);
+    expect(loadModel(q).opsetVersion('')).toBe(11);
+  });
 });

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { binarizeWithBitMap, heteroBinarize, makeBitMap, WarmBounds, type BitMapOptions } from '../../src/hbnn/index.js';
 import { selectionStats } from '../../src/hbnn/bitmap.js';
 import { assembleModule, I, sleb, T, uleb } from '../../src/hbnn/wasm-assembler.js';
-import { bindWorkspace, unbindWorkspace, wasmKernels, wasmKernelsAvailable } from '../../src/hbnn/wasm-kernels.js';
+import { bindWorkspace, createKernelArena, KernelArena, unbindWorkspace, wasmKernels, wasmKernelsAvailable } from '../../src/hbnn/wasm-kernels.js';
 import { scratchPairs } from '../../src/hbnn/scratch.js';
 import { quickSelectPairs, selectPairs } from '../../src/hbnn/select.js';
 import { mulberry32 } from '../../src/hbnn/index.js';
@@ -188,5 +188,73 @@ describe('WebAssembly kernels of the re-binarization: the JavaScript passes bit 
     expect(r.map.bitMap).toBe(mapOut);
     const again = heteroBinarize(t, makeBitMap(t, { heuristic: 'middle-out', avgBits: 1.4 }).bitMap);
     expect(bytes(again.dequantized).equals(bytes(out))).toBe(true);
+  });
+
+  it('in a KernelArena: binarizeWithBitMap works on the caller\'s own arrays (nothing copied), bit for bit the copying path and the JavaScript passes, step after step', () => {
+    const sizes = [90001, 4099, 20011];
+    const arena = createKernelArena(90001, KernelArena.bytesFor(sizes.flatMap((n) => [4 * n, 4 * n, n, n])))!;
+    expect(arena).not.toBeNull();
+    const dists = [[0.7, 0.2, 0.1], [0.5, 0.2, 0.2, 0.1], [0.8, 0.2]];
+    const layers = sizes.map((n, i) => {
+      const t = arena.f32(n);
+      t.set(awkward(n, 20 + i));
+      return { t, out: arena.f32(n), signs: arena.u8(n), map: arena.u8(n), dist: dists[i]!, warm: [new WarmBounds(), new WarmBounds(), new WarmBounds()] as const };
+    });
+    let s = 11;
+    for (let step = 0; step < 4; step++) {
+      for (const L of layers) {
+        for (let j = 0; j < L.t.length; j++) {
+          s = (Math.imul(s, 1103515245) + 12345) >>> 0;
+          L.t[j] = Math.fround(L.t[j]! + (s & 0x10000 ? 2e-4 : -2e-4));
+        }
+        let sum = 0;
+        for (let j = 0; j < L.t.length; j++) sum += Math.abs(L.t[j]!);
+        const binds = wasmKernels.arenaBinds;
+        const calls = wasmKernels.calls;
+        const r = binarizeWithBitMap(L.t, { heuristic: 'middle-out', dist: L.dist, out: L.map, warm: L.warm[0] }, { out: L.out, signsOut: L.signs, sumAbs: sum });
+        expect(wasmKernels.arenaBinds).toBe(binds + 1); // in place
+        expect(wasmKernels.calls).toBeGreaterThan(calls);
+        expect(r.bin.dequantized).toBe(L.out);
+        expect(r.bin.signs).toBe(L.signs);
+        expect(r.map.bitMap).toBe(L.map);
+        // the same tensor as a plain array: the copying workspace
+        const plain = L.t.slice();
+        const copied = binarizeWithBitMap(plain, { heuristic: 'middle-out', dist: L.dist, warm: L.warm[1] }, { sumAbs: sum });
+        expect(wasmKernels.arenaBinds).toBe(binds + 1);
+        wasmKernels.enabled = false;
+        let js;
+        try {
+          js = binarizeWithBitMap(plain, { heuristic: 'middle-out', dist: L.dist, warm: L.warm[2] }, { sumAbs: sum });
+        } finally {
+          wasmKernels.enabled = true;
+        }
+        for (const other of [copied, js]) {
+          expect(bytes(L.map).equals(bytes(other.map.bitMap))).toBe(true);
+          expect(bytes(L.signs).equals(bytes(other.bin.signs))).toBe(true);
+          expect(bytes(L.out).equals(bytes(other.bin.dequantized))).toBe(true);
+          expect(bytes(r.bin.scales).equals(bytes(other.bin.scales))).toBe(true);
+          expect(r.map.counts).toEqual(other.map.counts);
+        }
+      }
+    }
+    // outputs outside the arena, or overlapping one another: the copying workspace, same bytes
+    const L = layers[2]!;
+    const binds = wasmKernels.arenaBinds;
+    const outside = binarizeWithBitMap(L.t, { heuristic: 'middle-out', dist: L.dist }, {});
+    const overlapping = binarizeWithBitMap(L.t, { heuristic: 'middle-out', dist: L.dist, out: L.map }, { out: L.out, signsOut: new Uint8Array(L.out.buffer, L.out.byteOffset, L.t.length) });
+    expect(wasmKernels.arenaBinds).toBe(binds);
+    expect(bytes(outside.bin.dequantized).equals(bytes(L.out))).toBe(true);
+    expect(bytes(overlapping.map.bitMap).equals(bytes(outside.map.bitMap))).toBe(true);
+    // a tensor larger than the arena's workspace: copied
+    const small = createKernelArena(5000, KernelArena.bytesFor([4 * 6000, 4 * 6000, 6000, 6000]))!;
+    const big = small.f32(6000);
+    big.set(awkward(6000, 40));
+    const [bo, bs, bm] = [small.f32(6000), small.u8(6000), small.u8(6000)];
+    const inSmall = binarizeWithBitMap(big, { heuristic: 'middle-out', avgBits: 1.4, out: bm }, { out: bo, signsOut: bs });
+    expect(wasmKernels.arenaBinds).toBe(binds);
+    expect(bytes(inSmall.bin.dequantized).equals(bytes(binarizeWithBitMap(big.slice(), { heuristic: 'middle-out', avgBits: 1.4 }).bin.dequantized))).toBe(true);
+    expect(arena.holdsApart(L.t, L.out, L.signs, L.map)).toBe(true);
+    expect(arena.holdsApart(L.t, L.out, new Uint8Array(L.out.buffer, L.out.byteOffset + 4, 8))).toBe(false);
+    expect(() => arena.f32(1 << 20)).toThrow(RangeError); // the memory never grows
   });
 });

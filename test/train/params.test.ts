@@ -17,10 +17,14 @@ import { buildTrainingGraph } from '../../src/train/grad/builder.js';
 import { collectParams, dequantizeRecorded, writeParams, channelLayout, collectBatchNorms, applyWeightSte } from '../../src/train/params.js';
 import { Optimizer, learningRate } from '../../src/train/optimizer.js';
 import { optimizerWasm, updatableArray } from '../../src/train/optimizer-wasm.js';
+import { wasmKernels } from '../../src/hbnn/wasm-kernels.js';
+import { mulberry32 } from '../../src/hbnn/index.js';
 import { saveCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { A, Net } from './helpers/gradcheck.js';
 import { loadCnn, tmpDir } from './helpers/data.js';
 import type { Model } from '../../src/ir/graph.js';
+
+const bytes = (x: ArrayBufferView): Buffer => Buffer.from(x.buffer, x.byteOffset, x.byteLength);
 
 /** Ŵ of every BinarizedWeight call of a quantized fmnist-cnn as onnxruntime computes it (the calls' outputs made graph outputs). */
 async function ortWeights(m: Model): Promise<Record<string, Float32Array>> {
@@ -106,6 +110,63 @@ describe('latent weights and the quantized format', () => {
         });
       }
     }
+  });
+  it('binarized weights of 4,096+ entries live in one KernelArena: re-binarization and SGD run there in place (Ŵ a view of it), bit for bit plain arrays and the JavaScript passes', async () => {
+    const q = loadCnn();
+    await quantize(q, { avgBits: 1.4 });
+    const tg = buildTrainingGraph(q);
+    const a = collectParams(q, tg);
+    const b = collectParams(q, tg);
+    for (const p of b) {
+      if (p.kind !== 'binarized') continue;
+      const n = p.value.length;
+      p.value = p.value.slice();
+      p.binarizer!.placeBuffers(new Float32Array(n), new Uint8Array(n), new Uint8Array(n));
+    }
+    const bin = a.filter((p) => p.kind === 'binarized');
+    const big = bin.filter((p) => p.value.length >= 4096);
+    expect(big.map((p) => p.name)).toEqual(['c2.weight', 'c3.weight', 'fc.weight']);
+    const arena = big[0]!.value.buffer;
+    for (const p of big) expect(p.value.buffer).toBe(arena);
+    for (const p of bin) if (p.value.length < 4096) expect(p.value.buffer.byteLength).toBe(4 * p.value.length);
+    const opts = { kind: 'sgd' as const, momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    const [oa, ob] = [new Optimizer(opts), new Optimizer(opts)];
+    const sums: (number | undefined)[][] = [[], []];
+    const binds = wasmKernels.arenaBinds;
+    const inPlace = optimizerWasm.inPlace;
+    const steps = 4;
+    for (let t = 1; t <= steps; t++) {
+      const hatA = a.map((p, i) => (p.kind === 'binarized' ? p.binarizer!.binarize(p.value, true, sums[0]![i]) : null));
+      wasmKernels.enabled = false;
+      optimizerWasm.enabled = false;
+      try {
+        const hatB = b.map((p, i) => (p.kind === 'binarized' ? p.binarizer!.binarize(p.value, true, sums[1]![i]) : null));
+        a.forEach((p, i) => {
+          if (p.kind !== 'binarized') return;
+          if (p.value.length >= 4096) expect(hatA[i]!.buffer, p.name).toBe(arena); // handed to onnxruntime as a view
+          expect(bytes(hatA[i]!).equals(bytes(hatB[i]!)), `${p.name} step ${t}`).toBe(true);
+        });
+        ob.beginStep();
+        b.forEach((p, i) => {
+          expect(ob.update(p.name, p.value, Float32Array.from(p.value, (_, k) => Math.cos(k * 0.37 + i + t) * 0.3), 1.5, p.kind === 'binarized' ? 1 : Infinity)).toBe(true);
+          sums[1]![i] = ob.lastSumAbs;
+        });
+      } finally {
+        wasmKernels.enabled = true;
+        optimizerWasm.enabled = true;
+      }
+      oa.beginStep();
+      a.forEach((p, i) => {
+        expect(oa.update(p.name, p.value, Float32Array.from(p.value, (_, k) => Math.cos(k * 0.37 + i + t) * 0.3), 1.5, p.kind === 'binarized' ? 1 : Infinity)).toBe(true);
+        sums[0]![i] = oa.lastSumAbs;
+        expect(sums[0]![i]).toBe(sums[1]![i]);
+        expect(bytes(p.value).equals(bytes(b[i]!.value)), `${p.name} step ${t}`).toBe(true);
+        expect(bytes(oa.state.get(p.name)!.get('momentum')!).equals(bytes(ob.state.get(p.name)!.get('momentum')!))).toBe(true);
+      });
+    }
+    expect(wasmKernels.arenaBinds - binds).toBe(3 * steps);
+    expect(optimizerWasm.inPlace - inPlace).toBe(3 * (steps - 1)); // step 1 is the first-step loop
+    expect(bin.some((p) => p.value.some((v) => Math.abs(v) > 1))).toBe(true); // the clipped STE took part
   });
 });
 
@@ -297,6 +358,35 @@ describe('optimizer and schedules', () => {
     expect(optimizerWasm.inPlace - inPlace).toBe(2); // steps 2 and 3; step 1 is the first-step loop, 4-6 copy
     // small arrays stay plain
     expect(updatableArray(new Float32Array(100)).buffer.byteLength).toBe(400);
+  });
+
+  it('the WebAssembly SGD-momentum kernel sums |w| in index order (weights over 30 binades, where the float64 sum rounds)', () => {
+    const o = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+    const n = 4097 * 3 + 2;
+    const rng = mulberry32(9);
+    const w = updatableArray(Float32Array.from({ length: n }, () => (rng.next() < 0.5 ? -1 : 1) * 2 ** (-30 * rng.next())));
+    const plain = w.slice();
+    const b = new Optimizer(o.opts);
+    const calls = optimizerWasm.calls;
+    for (let t = 1; t <= 3; t++) {
+      // gradient on every fifth weight only: the others keep their range (a dense step would lift the small ones)
+      const g = Float32Array.from({ length: n }, (_, i) => (i % 5 === 0 ? Math.cos(i * 0.3 + t) * 0.01 : 0));
+      o.beginStep();
+      o.update('w', w, g, 0.01, 1);
+      const forward = w.reduce((a, v) => a + Math.abs(v), 0);
+      expect(o.lastSumAbs).toBe(forward);
+      // the order matters for these weights: summed backwards, the float64 sum differs
+      expect(w.reduceRight((a, v) => a + Math.abs(v), 0)).not.toBe(forward);
+      optimizerWasm.enabled = false;
+      try {
+        b.beginStep();
+        b.update('w', plain, g, 0.01, 1);
+      } finally {
+        optimizerWasm.enabled = true;
+      }
+      expect(bytes(w).equals(bytes(plain))).toBe(true);
+    }
+    expect(optimizerWasm.calls - calls).toBe(2);
   });
 
   it('the WebAssembly SGD-momentum kernel reports a non-finite weight as the loop does', () => {

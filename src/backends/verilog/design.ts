@@ -189,8 +189,31 @@ const bus = (xs: readonly string[]): string => (xs.length === 1 ? xs[0]! : `{${[
 /** The valid, ready and data nets of several streams joined into one multi-input stage's buses. */
 const joined = (nets: readonly [string, string, string][]): [string, string, string] => [bus(nets.map((n) => n[0])), bus(nets.map((n) => n[1])), bus(nets.map((n) => n[2]))];
 
-/** A literal parameter of packed fields (field 0 in the low bits). */
-const packedParam = (fields: readonly (number | bigint)[], width: number): string => (fields.length ? `${fields.length * width}'h${packHex(fields, width)}` : "1'b0");
+/**
+ * Hex digits of one literal in a parameter: a longer constant is written as a concatenation of
+ * such literals, one per line. Icarus Verilog's lexer cannot hold a token longer than its 16 KiB
+ * buffer ("input buffer overflow, can't enlarge buffer because scanner uses REJECT"): a
+ * 784-channel threshold stage's THR (TFC's input binarizer) is 38,808 hex digits on one line.
+ * The value is the same (the concatenation is elaborated into one constant).
+ */
+export const PARAM_LITERAL_DIGITS = 1024;
+
+/** A literal parameter of packed fields (field 0 in the low bits); long ones split (PARAM_LITERAL_DIGITS). */
+export const packedParam = (fields: readonly (number | bigint)[], width: number): string => {
+  if (!fields.length) return "1'b0";
+  const bits = fields.length * width;
+  const hex = packHex(fields, width);
+  if (hex.length <= PARAM_LITERAL_DIGITS) return `${bits}'h${hex}`;
+  // chunks of PARAM_LITERAL_DIGITS digits from the low end; the first (high) one takes the rest of the width
+  const chunks: string[] = [];
+  let end = hex.length;
+  while (end > PARAM_LITERAL_DIGITS) {
+    chunks.unshift(`${PARAM_LITERAL_DIGITS * 4}'h${hex.slice(end - PARAM_LITERAL_DIGITS, end)}`);
+    end -= PARAM_LITERAL_DIGITS;
+  }
+  chunks.unshift(`${bits - (hex.length - end) * 4}'h${hex.slice(0, end)}`);
+  return `{\n      ${chunks.join(',\n      ')}\n    }`;
+};
 
 /** Signed bits of an operand's aligned values (docs/bit-ir.md, `Operand`): the input's own width, or the table's. */
 function alignedBits(x: StreamInfo, o: StageOperand): number {

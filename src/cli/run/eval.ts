@@ -10,6 +10,8 @@
 import * as path from 'node:path';
 import { loadModel } from '../../onnx/io.js';
 import { readQuantRecord } from '../../quant/format.js';
+import { prepareForQuantize } from '../../drivers/quantize.js';
+import { qonnxNodes } from '../../drivers/prepare.js';
 import { evaluate, type EvalResult } from '../../runtime/infer.js';
 import { FMNIST_CLASSES, openDataSource, parseDataSpec, type ResolvedNormalization } from '../../data/index.js';
 import { inputNormalization } from '../normalize.js';
@@ -53,6 +55,17 @@ export async function runEval(req: EvalRequest, io: CliIo, log: Logger): Promise
   log.progress(`loading ${displayPath(file, io.cwd)}`);
   const model = loadModel(file);
   const record = readQuantRecord(model);
+  const qonnx = record ? [] : qonnxNodes(model);
+  if (qonnx.length > 0) {
+    // onnxruntime has no kernels for QONNX quantizers: evaluate the model as quantize imports it
+    // (weights folded to their dequantized values, activation quantizers as the same function in
+    // standard operators, old opsets upgraded: docs/import.md), which computes the same function
+    const ops = [...new Set(qonnx.map((n) => n.opType))].join(', ');
+    await prepareForQuantize(model);
+    log.stderr(
+      `hbnn-onnx: note: ${displayPath(file, io.cwd)} has ${qonnx.length} QONNX quantizers (${ops}) that onnxruntime cannot run; evaluated as imported (import-qonnx: weights folded, activation quantizers as the same function in standard operators)\n`,
+    );
+  }
   const norm = inputNormalization(model, req.normalize, displayPath(file, io.cwd), log, req.data);
   log.progress(`loading ${req.data}`);
   // Streamed: folder: images are decoded on worker threads while onnxruntime runs, cifar: read batch by batch.

@@ -16,7 +16,9 @@ import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { loadModel, saveModel } from '../../onnx/io.js';
 import type { Model } from '../../ir/graph.js';
-import { fineTune, trainFloat, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainResult } from '../../train/index.js';
+import { fineTune, trainFloat, TRAINING_MIN_OPSET, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainResult } from '../../train/index.js';
+import { Pipeline } from '../../pass/manager.js';
+import { builtinPasses } from '../../../passes/registry.js';
 import { appliedNormalization, checkFitsModelInput, openDataSourceSync, writeNormalizationRecord, type DataSource, type Normalization } from '../../data/index.js';
 import { inputNormalization } from '../normalize.js';
 import { dataInput } from '../../runtime/infer.js';
@@ -27,6 +29,18 @@ import { formatCount, formatDuration, table } from '../format.js';
 import { Logger, toJson, type CliIo } from '../io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from '../paths.js';
 import { listOption, parseIntOption, parseNormalizeOption, parseNumberOption, quoteArg, resolveDataSpec, decodeDataTensor } from '../options.js';
+
+/**
+ * A model below the ai.onnx opset training needs (13: `quantize` of an opset 7-10 export writes
+ * opset 11, IR 3 exports are often opset 8 or 9) is upgraded first with `upgrade-opset`, which keeps
+ * the function; a note says so, and the output is written at that opset.
+ */
+export async function upgradeForTraining(m: Model, shown: string, log: Logger): Promise<void> {
+  const opset = m.opsetVersion('');
+  if (opset === undefined || opset >= TRAINING_MIN_OPSET) return;
+  await Pipeline.fromItems([{ kind: 'pass', name: 'upgrade-opset', options: { to: String(TRAINING_MIN_OPSET) } }], builtinPasses()).run(m, { verify: true });
+  log.stderr(`hbnn-onnx: note: ${shown} uses ai.onnx opset ${opset}; upgraded to ${TRAINING_MIN_OPSET} for training (upgrade-opset, the same function), and written at opset ${TRAINING_MIN_OPSET}`);
+}
 
 /** The training flags as commander hands them over (shared by `train` and `quantize --fine-tune`). */
 export interface TrainingCliOptions {
@@ -363,6 +377,7 @@ export async function runTrain(model: string, o: TrainCliOptions, io: CliIo, log
   if (!fineTuning && quantized) {
     fail(ErrorCodes.INVALID_OPTION, `${displayPath(input, io.cwd)} is HBNN-quantized: fine-tune it with --fine-tune (train without it trains float models)`, { option: '--fine-tune' });
   }
+  await upgradeForTraining(m, displayPath(input, io.cwd), log);
   const latentModel = latent ? loadModel(latent) : undefined;
   // --normalize, else the model's record; recorded in the output (src/data/normalization.ts).
   const norm = inputNormalization(m, o.normalize, displayPath(input, io.cwd), log);

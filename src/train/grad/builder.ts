@@ -160,7 +160,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   if (modelOpset < TRAINING_MIN_OPSET) {
     fail(
       ErrorCodes.UNSUPPORTED_OP,
-      `training needs ai.onnx opset ${TRAINING_MIN_OPSET} or later (the model uses ${modelOpset}); upgrade it first: hbnn-onnx opt MODEL -p 'upgrade-opset{to=${TRAINING_MIN_OPSET}}' (quantize --fine-tune does this itself)`,
+      `training needs ai.onnx opset ${TRAINING_MIN_OPSET} or later (the model uses ${modelOpset}); upgrade it first: hbnn-onnx opt MODEL -p 'upgrade-opset{to=${TRAINING_MIN_OPSET}}' (the train command and quantize --fine-tune do this themselves)`,
     );
   }
   const opset = Math.max(modelOpset, 17);
