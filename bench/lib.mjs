@@ -11,6 +11,7 @@
  * the configurations the hardware benches quantize it with (`FMNIST_CNN`,
  * `FMNIST_CNN_CONFIGS`), and `fmnistImages(limit)`.
  */
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -210,4 +211,27 @@ export function fmnistFineTuneRuns({ epochs, threads, limit, evalLimit, json }) 
     };
   };
   return { train, test, recipe, jsonPath, store, startRun };
+}
+
+/** bench:synth-designs' cache of synthesis results (per design and per out-of-context run). */
+export const SYNTH_CACHE = path.join(ROOT, 'bench/out/synth-cache');
+
+/** The files synthesis reads of a lowered Verilog design: the sources and memory images (what synthesizeVerilog keeps). */
+export function designSynthFiles(v) {
+  const sources = new Set(v.sources);
+  return new Map([...v.files].filter(([k]) => sources.has(k) || (/\.hex$/.test(k) && !/^tb_|_acc\.hex$|_beta\d*\.hex$/.test(k))));
+}
+
+/**
+ * Where bench:synth-designs caches design `name`'s result for `target`: keyed by yosys's version,
+ * the target, abc's script and every synthesized file (so a result is this emitter output's only).
+ */
+export async function designCacheFile(name, files, target, abc) {
+  const { yosysVersion } = await internal('src/backends/synth/index.js');
+  const h = crypto.createHash('sha256');
+  h.update(await yosysVersion());
+  h.update(`${target}\0instances\0`);
+  if (target === 'asic' && abc === 'fast') h.update('abc -fast\0');
+  for (const [k, v] of [...files].sort()) h.update(k).update('\0').update(v).update('\0');
+  return path.join(SYNTH_CACHE, `design-${name}-${target}-${h.digest('hex').slice(0, 16)}.json`);
 }

@@ -36,17 +36,16 @@
  * that model's published tables alone; `--model cnv` (or fmnist) runs and tables one model only.
  */
 import { execFileSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING, CNV_FINN_FOLDING, CNV_LOWERING, cnvRowA1 } from './lib.mjs';
+import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING, CNV_FINN_FOLDING, CNV_LOWERING, cnvRowA1, designCacheFile, designSynthFiles, SYNTH_CACHE } from './lib.mjs';
 
 const { loadModel, quantize, lowerToVerilog } = lib;
 const { synthesizeVerilog, designEstimates } = await internal('src/backends/synth/design.js');
 const { yosysVersion, xilinxResources, asicResources, loadLiberty, resolveLiberty } = await internal('src/backends/synth/index.js');
 const { writeFileAtomic } = lib;
 
-const CACHE = path.join(ROOT, 'bench/out/synth-cache');
+const CACHE = SYNTH_CACHE;
 
 /**
  * The models: how a design's quantized model is made, the folding and lowering options, the
@@ -110,21 +109,6 @@ function parseArgs(argv) {
   return a;
 }
 
-async function cacheFile(name, files, target, abc) {
-  const h = crypto.createHash('sha256');
-  h.update(await yosysVersion());
-  h.update(`${target}\0instances\0`);
-  if (target === 'asic' && abc === 'fast') h.update('abc -fast\0');
-  for (const [k, v] of [...files].sort()) h.update(k).update('\0').update(v).update('\0');
-  return path.join(CACHE, `design-${name}-${target}-${h.digest('hex').slice(0, 16)}.json`);
-}
-
-/** The files synthesis reads: the sources and memory images (what synthesizeVerilog keeps). */
-function synthFiles(v) {
-  const sources = new Set(v.sources);
-  return new Map([...v.files].filter(([k]) => sources.has(k) || /\.hex$/.test(k) && !/^tb_|_acc\.hex$|_beta\d*\.hex$/.test(k)));
-}
-
 /** A design quantized and lowered (once per process: both targets synthesize the same Verilog). */
 const loweredDesigns = new Map();
 function lowered(d) {
@@ -144,8 +128,8 @@ async function synthDesign(d, target, args) {
   // --cached and nothing cached for this design and target: no need to quantize and lower it
   if (args.cached && !older().length) throw new Error('not synthesized yet (no cached result)');
   const v = await lowered(d);
-  const files = synthFiles(v);
-  const file = await cacheFile(d.name, files, target, args.abc);
+  const files = designSynthFiles(v);
+  const file = await designCacheFile(d.name, files, target, args.abc);
   const memoryBits = { rom: memoryBitsOf(v.memories, 'rom'), ram: memoryBitsOf(v.memories, 'ram') };
   // the estimate of every stage (u_<stage> is its instance) and the memories under each instance
   const stages = v.estimates.stages.map((s) => ({ stage: s.stage, kind: s.kind, luts: s.luts, layer: v.units.find((u) => u.module === s.stage)?.layer, rom: memoryBitsOf(v.memories.filter((m) => m.path.startsWith(`u_${s.stage}.`)), 'rom'), ram: memoryBitsOf(v.memories.filter((m) => m.path.startsWith(`u_${s.stage}.`)), 'ram') }));

@@ -15,13 +15,13 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING, CNV_FINN_FOLDING, CNV_LOWERING, cnvRowA1 } from './lib.mjs';
+import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING, CNV_FINN_FOLDING, CNV_LOWERING, cnvRowA1, SYNTH_CACHE } from './lib.mjs';
 
 const cal = await internal('src/backends/synth/calibrate.js');
 const est = await internal('src/backends/vivado-hls/estimate.js');
 const { xilinxResources } = await internal('src/backends/synth/index.js');
 
-const CACHE = path.join(ROOT, 'bench/out/synth-cache');
+const CACHE = SYNTH_CACHE;
 const HELD_OUT = new Set(['CNV-W1.4A1-row/u_swu_conv0', 'CNV-W1.4A1-row/u_swu_conv7', 'CNV-W1.4A1-row/u_swu_conv14', 'CNV-W1.4A1-row/u_pool_maxpool13']);
 const DESIGNS = [
   {

@@ -24,7 +24,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, internal, writeJson, zooQuantized } from './lib.mjs';
+import { ROOT, lib, internal, writeJson, zooQuantized, SYNTH_CACHE } from './lib.mjs';
 
 const { synthesize, yosysVersion } = await internal('src/backends/synth/index.js');
 const { stageWrapper, printFile, libraryModules, opModules, LIB_FILE, TOP_FILE } = await internal('src/backends/verilog/index.js');
@@ -37,7 +37,7 @@ const cachedOnly = args.includes('--cached');
 const targets = args.includes('--target') ? [args[args.indexOf('--target') + 1]] : ['xilinx', 'asic'];
 // yosys's limit per run (seconds; default 600): the add's 522 × 28-bit FIFO as logic did not map in 600 s on the OSU cells at load 20
 const timeoutMs = args.includes('--timeout') ? Number(args[args.indexOf('--timeout') + 1]) * 1000 : undefined;
-const CACHE = path.join(ROOT, 'bench/out/synth-cache');
+const CACHE = SYNTH_CACHE;
 const log = (m) => console.error(m);
 const t0 = performance.now();
 

@@ -13,12 +13,12 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING } from './lib.mjs';
+import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING, SYNTH_CACHE } from './lib.mjs';
 
 const sa = await internal('src/backends/synth/stage-area.js');
 const { asicResources, loadLiberty, resolveLiberty } = await internal('src/backends/synth/index.js');
 
-const CACHE = path.join(ROOT, 'bench/out/synth-cache');
+const CACHE = SYNTH_CACHE;
 const DESIGNS = [
   { name: 'W1A1-row', holdout: false, opts: { avgBits: 1, heuristic: 'middle-out', granularity: 'row', actBits: 1, normalize: 'fmnist' } },
   { name: 'W1.4A1.4', holdout: true, opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out', normalize: 'fmnist' } },

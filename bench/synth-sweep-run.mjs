@@ -10,14 +10,14 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ROOT, lib, internal } from './lib.mjs';
+import { ROOT, lib, internal, SYNTH_CACHE } from './lib.mjs';
 import { SWEEP, TABLE2 } from './synth-configs.mjs';
 
 const { synthesize, yosysVersion } = await internal('src/backends/synth/index.js');
 const { emitUnitDesign } = await internal('src/backends/verilog/index.js');
 const { writeFileAtomic } = lib;
 
-export const CACHE = path.join(ROOT, 'bench/out/synth-cache');
+export const CACHE = SYNTH_CACHE;
 
 /** The cache file of a design (config + every emitted file + yosys version + target). */
 export async function cacheKey(id, design, target) {

@@ -3,12 +3,14 @@
  * The unit part of the whole-design ASIC estimate (src/backends/synth/stage-area.ts,
  * docs/asic-results.md#whole-design-estimate): the calibration sweep's units (bench/synth-configs.mjs)
  * synthesized the way the whole designs are — memories (`hbnn_rom`, `hbnn_ram`) as macros
- * (black boxes), `abc -fast` — so that each unit's figure is its logic alone — and the four
- * units of each fmnist-cnn design that bench:synth-designs synthesized for the ASIC (read from
- * its cache: W1A1-row's fitted, to teach the model wide fixed-point inputs and large SIMD,
- * which the sweep's small units do not have; the other designs' held out). The structural unit
- * model (stage-area.ts unitLogicFeatures: lanes, accumulator, comparator, multiplier and output
- * bits) is fitted to the units not held out (the sweep's held-out units as the calibration's).
+ * (black boxes), `abc -fast` — so that each unit's figure is its logic alone — and the units
+ * of the designs that bench:synth-designs synthesized for the ASIC on the current emitter output
+ * (read from its cache; DESIGNS below: the fmnist-cnn's W1A1-row and W2A1-row fitted, to teach
+ * the model wide fixed-point inputs, large SIMD and constant multipliers, which the sweep's
+ * small units do not have; its mixed designs and CNV's held out). The structural unit model
+ * (stage-area.ts unitLogicFeatures: live lanes and accumulators, comparator, per-row and
+ * constant multiplier and output bits) is fitted to the units not held out (the sweep's
+ * held-out units as the calibration's).
  * Writes fixtures/synth/unit-logic.json and prints the fit to commit as OSU018_UNIT_LOGIC_FIT.
  *
  *   npx tsc && node bench/synth-unit-macros.mjs [u03 u07 ...]   # synthesize (cached in bench/out/synth-cache; default every unit, in the order given), write the fixture, print the fit
@@ -17,7 +19,7 @@
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING } from './lib.mjs';
+import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING, CNV_FINN_FOLDING, CNV_LOWERING, cnvRowA1, designCacheFile, designSynthFiles, SYNTH_CACHE } from './lib.mjs';
 import { SWEEP } from './synth-configs.mjs';
 
 const { synthesize } = await internal('src/backends/synth/index.js');
@@ -25,40 +27,52 @@ const { emitUnitDesign, unitStageOf } = await internal('src/backends/verilog/ind
 const sa = await internal('src/backends/synth/stage-area.js');
 const { asicResources, loadLiberty, resolveLiberty } = await internal('src/backends/synth/index.js');
 
-/** The fmnist-cnn designs of bench:synth-designs whose units join the data (W1A1-row fitted, the others held out). */
+/**
+ * The designs of bench:synth-designs whose units join the data: the fmnist-cnn's W1A1-row (wide
+ * fixed-point inputs, large SIMD) and W2A1-row (constant multipliers K_t on two terms) fitted,
+ * its mixed designs and every CNV design held out.
+ */
+const row = (bits) => ({ avgBits: bits, heuristic: 'middle-out', granularity: 'row', actBits: 1 });
+const fmnist = (opts) => async () => {
+  const m = lib.loadModel(FMNIST_CNN);
+  await lib.quantize(m, { ...opts, normalize: 'fmnist' });
+  return lib.lowerToVerilog(m, { folding: FMNIST_RTL_FOLDING, testSamples: 1, accSamples: 0 });
+};
+const cnv = (bits) => async () => lib.lowerToVerilog(await cnvRowA1(bits), { folding: CNV_FINN_FOLDING, lowering: CNV_LOWERING, testSamples: 1, accSamples: 0 });
 const DESIGNS = [
-  { name: 'W1A1-row', holdout: false, opts: { avgBits: 1, heuristic: 'middle-out', granularity: 'row', actBits: 1 } },
-  { name: 'W1.2A1-row', holdout: true, opts: { avgBits: 1.2, heuristic: 'middle-out', granularity: 'row', actBits: 1 } },
-  { name: 'W1.4A1-row', holdout: true, opts: { avgBits: 1.4, heuristic: 'middle-out', granularity: 'row', actBits: 1 } },
-  { name: 'W2A1-row', holdout: true, opts: { avgBits: 2, heuristic: 'middle-out', granularity: 'row', actBits: 1 } },
-  { name: 'W1.4A1.4', holdout: true, opts: { avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out' } },
+  { name: 'W1A1-row', holdout: false, lower: fmnist(row(1)) },
+  { name: 'W2A1-row', holdout: false, lower: fmnist(row(2)) },
+  { name: 'W1.2A1-row', holdout: true, lower: fmnist(row(1.2)) },
+  { name: 'W1.4A1-row', holdout: true, lower: fmnist(row(1.4)) },
+  { name: 'W1.4A1.4', holdout: true, lower: fmnist({ avgBits: 1.4, heuristic: 'middle-out', actBits: 1.4, actHeuristic: 'middle-out' }) },
+  ...[1, 1.2, 1.4, 2].map((b) => ({ name: `CNV-W${b}A1-row`, holdout: true, lower: cnv(b) })),
 ];
 
-/** The units of the synthesized fmnist-cnn designs (newest cached ASIC result of each), as fit entries. */
+/** The units of the synthesized designs (the cached ASIC result of each for the current emitter output, else left out), as fit entries. */
 async function designUnits() {
   const liberty = loadLiberty(resolveLiberty(undefined));
   const out = [];
   for (const d of DESIGNS) {
-    const files = fs.readdirSync(CACHE).filter((f) => f.startsWith(`design-${d.name}-asic-`)).map((f) => path.join(CACHE, f)).sort((a, b) => fs.statSync(b).mtimeMs - fs.statSync(a).mtimeMs);
-    if (!files.length) {
-      console.log(`${d.name}: not synthesized for the ASIC yet: left out`);
+    const v = await d.lower();
+    // the design's cached result for exactly this emitter output (bench:synth-designs' key)
+    const file = await designCacheFile(d.name, designSynthFiles(v), 'asic', 'fast');
+    if (!fs.existsSync(file)) {
+      console.log(`${d.name}: not synthesized for the ASIC on this emitter output yet (no ${path.basename(file)}): left out`);
       continue;
     }
-    const r = JSON.parse(fs.readFileSync(files[0], 'utf8'));
-    const m = lib.loadModel(FMNIST_CNN);
-    await lib.quantize(m, { ...d.opts, normalize: 'fmnist' });
-    const v = lib.lowerToVerilog(m, { folding: FMNIST_RTL_FOLDING, testSamples: 1, accSamples: 0 });
-    for (const u of v.units) {
+    const r = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const entries = v.units.map((u) => {
       const run = r.runs.find((x) => Array.isArray(x.instances) && x.instances.includes(u.instance));
-      if (!run?.cellsByType) throw new Error(`${d.name}: no run of ${u.instance}`);
-      out.push({ id: `${d.name}/${u.layer}`, design: d.name, features: sa.unitLogicFeatures(u.stage), holdout: d.holdout, areaUm2: Math.round(asicResources(run.cellsByType, liberty).areaUm2 * 10) / 10 });
-    }
-    console.log(`${d.name}: ${path.basename(files[0])} (commit ${r.commit ?? '?'})`);
+      if (!run?.cellsByType) throw new Error(`${d.name}: no run of ${u.instance} in ${path.basename(file)}`);
+      return { id: `${d.name}/${u.layer}`, design: d.name, features: sa.unitLogicFeatures(u.stage), holdout: d.holdout, areaUm2: Math.round(asicResources(run.cellsByType, liberty).areaUm2 * 10) / 10 };
+    });
+    out.push(...entries);
+    console.log(`${d.name}: ${entries.length} units`);
   }
   return out;
 }
 
-const CACHE = path.join(ROOT, 'bench/out/synth-cache');
+const CACHE = SYNTH_CACHE;
 
 if (process.argv.includes('--check')) {
   const data = JSON.parse(fs.readFileSync(path.join(ROOT, sa.UNIT_LOGIC_DATA), 'utf8'));

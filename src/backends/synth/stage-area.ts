@@ -32,6 +32,7 @@ import { fail, ErrorCodes } from '../../errors.js';
 import type { MemoryInstance } from '../verilog/memories.js';
 import { fitNonNegative, meanAbsRelError } from './calibrate.js';
 import type { UnitConfig } from '../verilog/unit-design.js';
+import { planesPerPe } from '../vivado-hls/emit/stages.js';
 import { thresholdLayout } from '../vivado-hls/emit/weights.js';
 import type { UnitStage } from '../vivado-hls/types.js';
 import { MEMORY_MODEL_018, priceMemories, type MemoryAreaModel } from './memory.js';
@@ -179,20 +180,23 @@ export function fitStageArea(entries: readonly StageEntry[]): StageFit {
 }
 
 /** Parts of the structural unit-logic model (`unitLogicFeatures`). */
-export const UNIT_STRUCT_PARTS = ['base', 'laneBit', 'accBit', 'cmpBit', 'mulBit', 'outBit'] as const;
+export const UNIT_STRUCT_PARTS = ['base', 'laneBit', 'accBit', 'cmpBit', 'mulBit', 'cmulBit', 'outBit'] as const;
 export type UnitStructPart = (typeof UNIT_STRUCT_PARTS)[number];
 
 /**
- * The logic a unit's Verilog builds (unit.ts), counted from its parameters, memories excluded:
- * `base` 1 (control, counters); `laneBit` PE·SIMD·T lanes per step, × the input entry bits for
- * fixed-point inputs (XNOR-popcount lanes for bit-plane inputs; ± adders or bit-plane popcounts
- * of IEB bits for fixed point); `accBit` PE·T·XB accumulator bits (register and adder);
- * `cmpBit` PE·NT·TB threshold comparator bits; `mulBit` PE·Σ_t kb_t·XB partial-product bits of
- * the per-row multipliers (non-constant K_t); `outBit` PE·OEB output register bits.
+ * The logic a unit's Verilog builds (unit.ts), counted from its parameters, memories excluded.
+ * A term counts at a PE only when the PE has its weight plane (row bit maps: the Verilog's
+ * HAS_W guards make the other PEs' terms 0, which synthesis removes); L = Σ_PE live terms.
+ * `base` 1 (control, counters); `laneBit` L·SIMD lanes, × the input entry bits for fixed-point
+ * inputs (XNOR-popcount lanes for bit-plane inputs; ± adders or bit-plane popcounts of IEB bits
+ * for fixed point); `accBit` L·XB accumulator bits (register and adder); `cmpBit` PE·NT·TB
+ * threshold comparator bits; `mulBit` Σ_live kb_t·XB partial-product bits of the per-row
+ * multipliers (K_t varying by row); `cmulBit` Σ_live popcount(K_t)·(XB + bits(K_t)): the
+ * shifted adds of a constant K_t (the same for every row), one per set bit (on the FPGA DSPs,
+ * on the ASIC gates); `outBit` PE·OEB output register bits.
  */
 export function unitLogicFeatures(u: UnitStage): Record<UnitStructPart, number> {
   const a = u.arith;
-  const T = u.terms.length;
   const ieb = u.in.entry.kind === 'binary' ? 1 : u.in.entry.bits;
   const oeb = u.out.entry.kind === 'binary' ? 2 * u.out.entry.planes : u.out.entry.bits;
   let cmp = 0;
@@ -200,9 +204,34 @@ export function unitLogicFeatures(u: UnitStage): Record<UnitStructPart, number> 
     const l = thresholdLayout(u);
     cmp = l.count * l.bits;
   }
+  const guards = planesPerPe(u);
+  let live = 0;
   let mul = 0;
-  if (!a.trivial) a.k.forEach((_, t) => (mul += a.kConst[t] ? 0 : a.kBits[t]! * a.xBits));
-  return { base: 1, laneBit: u.pe * u.simd * T * ieb, accBit: u.pe * T * a.xBits, cmpBit: u.pe * cmp, mulBit: u.pe * mul, outBit: u.pe * oeb };
+  let cmul = 0;
+  for (let p = 0; p < u.pe; p++) {
+    u.terms.forEach((term, t) => {
+      if (term.w > 0 && guards.get(term.w)?.[p] === false) return;
+      live++;
+      if (a.trivial) return;
+      if (!a.kConst[t]) mul += a.kBits[t]! * a.xBits;
+      else {
+        const k = BigInt(a.k[t]![0]!);
+        cmul += popCount(k) * (a.xBits + bitLength(k));
+      }
+    });
+  }
+  return { base: 1, laneBit: live * u.simd * ieb, accBit: live * a.xBits, cmpBit: u.pe * cmp, mulBit: mul, cmulBit: cmul, outBit: u.pe * oeb };
+}
+
+/** Set bits of |v|. */
+function popCount(v: bigint): number {
+  let x = v < 0n ? -v : v;
+  let n = 0;
+  while (x > 0n) {
+    n += Number(x & 1n);
+    x >>= 1n;
+  }
+  return n;
 }
 
 export type UnitLogicFit = Record<UnitStructPart, number>;
@@ -212,7 +241,7 @@ export type UnitLogicFit = Record<UnitStructPart, number>;
  * `fitUnitLogic` of fixtures/synth/unit-logic.json (the calibration sweep's units synthesized
  * that way by bench/synth-unit-macros.mjs).
  */
-export const OSU018_UNIT_LOGIC_FIT: Readonly<UnitLogicFit> = Object.freeze({ base: 29746.315, laneBit: 482.726, accBit: 153.2, cmpBit: 0, mulBit: 415.666, outBit: 0 });
+export const OSU018_UNIT_LOGIC_FIT: Readonly<UnitLogicFit> = Object.freeze({ base: 27759.079, laneBit: 445.267, accBit: 365.307, cmpBit: 0, mulBit: 410.43, cmulBit: 97.578, outBit: 0 });
 
 /** Where the unit-logic synthesis results are committed. */
 export const UNIT_LOGIC_DATA = 'fixtures/synth/unit-logic.json';

@@ -30,6 +30,7 @@ import { lowerToVerilog, unitStageOf } from '../../../src/backends/verilog/index
 import { loadModel } from '../../../src/onnx/io.js';
 import { quantize } from '../../../src/drivers/quantize.js';
 import { FMNIST_CNN } from '../../helpers/build.js';
+import { planesPerPe } from '../../../src/backends/vivado-hls/emit/stages.js';
 import { RTL_FOLDING } from '../verilog/helpers.js';
 
 const GEOM = { EB: '2', C: '32', H: '14', W: '14', KH: '3', KW: '3', SH: '1', SW: '1', PT: '1', PL: '1', DH: '1', DW: '1', OH: '14', OW: '14' };
@@ -75,6 +76,31 @@ describe('unit logic features', () => {
     expect(unitLogicFeatures(x).laneBit).toBe(4 * 8 * x.terms.length * 8);
     expect(unitLogicFeatures(x).cmpBit).toBe(0);
     expect(unitLogicFeatures(x).outBit).toBe(4 * 16);
+  });
+
+  it('counts a term only at the PEs that have its weight plane, and prices constant multipliers by their set bits', () => {
+    // row bit map, 3 planes at ~1.4 bits: some PEs have no plane-3 rows (the Verilog's HAS_W guards)
+    const g = unitStageOf({ kind: 'matvec', inputs: 64, outputs: 32, pe: 8, simd: 8, weightPlanes: 3, avgBits: 1.4, bitMap: 'row', activationPlanes: 0, inputBits: 8, outputPlanes: 0, seed: 5 });
+    const guards = planesPerPe(g);
+    expect(guards.size).toBeGreaterThan(0);
+    const dead = [...guards.values()].reduce((s, has) => s + has.filter((h) => !h).length, 0);
+    const f = unitLogicFeatures(g);
+    const termsPerPlane = (w: number): number => g.terms.filter((t) => t.w === w).length;
+    const deadTerms = [...guards].reduce((s, [w, has]) => s + has.filter((h) => !h).length * termsPerPlane(w), 0);
+    expect(dead).toBeGreaterThan(0);
+    expect(f.laneBit).toBe((g.pe * g.terms.length - deadTerms) * g.simd * 8);
+    expect(f.accBit).toBe((g.pe * g.terms.length - deadTerms) * g.arith.xBits);
+    // uniform 2 bits: every PE has both planes; the generated units scale each row (K_t per row,
+    // per-row multipliers), so make K_t the same for every row, as a trained layer's uniform planes have it
+    const u2 = unitStageOf({ kind: 'matvec', inputs: 64, outputs: 16, pe: 4, simd: 8, weightPlanes: 2, avgBits: 2, activationPlanes: 0, inputBits: 8, outputPlanes: 0, seed: 3 });
+    expect(planesPerPe(u2).size).toBe(0);
+    expect(unitLogicFeatures(u2).mulBit).toBe(u2.pe * u2.arith.kBits.reduce((s, kb) => s + kb * u2.arith.xBits, 0));
+    expect(unitLogicFeatures(u2).cmulBit).toBe(0);
+    const ks = [5710333, 2847935]; // 14 and 15 set bits, 23 and 22 bits long
+    const c = { ...u2, arith: { ...u2.arith, k: u2.arith.k.map((kt, t) => kt.map(() => ks[t]!)), kConst: u2.arith.k.map(() => true) } };
+    const fc = unitLogicFeatures(c);
+    expect(fc.cmulBit).toBe(c.pe * (14 * (c.arith.xBits + 23) + 15 * (c.arith.xBits + 22)));
+    expect(fc.mulBit).toBe(0);
   });
 });
 
