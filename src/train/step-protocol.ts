@@ -63,6 +63,18 @@ export interface StepWorkerData {
 }
 
 /** Main → worker: run the step on samples [offset, offset + count) of the shared batch. */
+/** What a training step computes, for a batch (StepRunner) or a worker's slice of it (a `step` reply). */
+export interface StepResult {
+  /** The graph's loss (a mean over its samples). */
+  loss: number;
+  /** Samples whose argmax logit is the label. */
+  correct: number;
+  /** dLoss/dParam per parameter, in the runner's (layout) order. */
+  grads: Float32Array[];
+  batchMean: Float32Array[];
+  batchVar: Float32Array[];
+}
+
 export interface StepRequest {
   id: number;
   offset: number;
@@ -72,19 +84,12 @@ export interface StepRequest {
 /** Worker → main: `ready` once its session exists, or one reply per request. */
 export type StepReply =
   | { kind: 'ready' }
-  | {
+  | (StepResult & {
       kind: 'step';
       id: number;
-      /** The graph's loss on the slice (a mean over its samples). */
-      loss: number;
-      correct: number;
-      /** dLoss/dParam per parameter on the slice, in layout order. */
-      grads: Float32Array[];
-      batchMean: Float32Array[];
-      batchVar: Float32Array[];
       /** Wall time of the worker's session.run. */
       ortMs: number;
       /** Wall time of copying its inputs out of the shared buffers. */
       copyMs: number;
-    }
+    })
   | { kind: 'error'; id?: number; code?: ErrorCode; message: string };

@@ -9,16 +9,9 @@ import { createSession, runSession, ort, type SessionOptions } from '../runtime/
 import type { TrainingGraph } from './grad/builder.js';
 import { applyWeightSte, type BatchNormState, type LatentParam } from './params.js';
 import type { TrainRng } from './rng.js';
-import { countCorrect } from './step-protocol.js';
+import { countCorrect, type StepResult } from './step-protocol.js';
 
-export interface StepOutput {
-  loss: number;
-  /** Samples whose argmax logit is the label. */
-  correct: number;
-  /** Gradient per parameter (same order as the runner's params). */
-  grads: Float32Array[];
-  batchMean: Float32Array[];
-  batchVar: Float32Array[];
+export interface StepOutput extends StepResult {
   ortMs: number;
   jsMs: number;
   /** Data-parallel steps: the slowest worker's copy of its inputs out of shared memory (in ortMs), and its session.run. */
