@@ -247,8 +247,11 @@ describe('failures', () => {
     const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], { workers: 2, maxBatch: 4 });
     const { images, labels } = batch(4, 1);
     await r.run(images, labels, 4, new TrainRng(1));
+    // the crash is under way before the step is posted: a worker already terminating cannot
+    // answer it (crashing after posting raced the tiny step, which could finish first)
+    const crashed = r.crashWorkerForTest(1);
     const step = r.run(images, labels, 4, new TrainRng(1));
-    await r.crashWorkerForTest(1);
+    await crashed;
     const e = await step.catch((x: unknown) => x);
     expect(e).toBeInstanceOf(HbnnError);
     expect((e as HbnnError).code).toBe('worker-failed');
