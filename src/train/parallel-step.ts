@@ -108,10 +108,11 @@ export function combineBatchNormStats(means: readonly Float32Array[], vars: read
   return { mean, variance };
 }
 
-type StepResult = Extract<StepReply, { kind: 'step' }>;
+/** A worker's reply to a step request: its slice's StepResult and timings. */
+type WorkerStepReply = Extract<StepReply, { kind: 'step' }>;
 
 export class DataParallelStepRunner implements TrainingStepRunner {
-  private readonly pending = new Map<number, { k: number; resolve: (r: StepResult) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: WorkerStepReply) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private broken: HbnnError | undefined;
   private released = false;
@@ -295,11 +296,11 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     } else this.busy.set(w, n);
   }
 
-  private call(k: number, offset: number, count: number): Promise<StepResult> {
+  private call(k: number, offset: number, count: number): Promise<WorkerStepReply> {
     const w = this.workers[k]!;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { k, resolve, reject });
+      this.pending.set(id, { resolve, reject });
       this.hold(w);
       w.postMessage({ id, offset, count } satisfies StepRequest);
     });
