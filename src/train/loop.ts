@@ -299,7 +299,13 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   try {
     runner =
       workers > 1
-        ? await DataParallelStepRunner.create(tg, params, bns, fit.sampleShape, { workers, maxBatch: batchSize, threadsPerWorker: o.threads !== undefined ? Math.max(1, Math.floor(o.threads / workers)) : 1 })
+        ? await DataParallelStepRunner.create(tg, params, bns, fit.sampleShape, {
+            workers,
+            maxBatch: batchSize,
+            threadsPerWorker: o.threads !== undefined ? Math.max(1, Math.floor(o.threads / workers)) : 1,
+            // bitMapEvery holds the bit map of the main thread's last re-binarization
+            rebinarizeInWorkers: o.bitMapEvery === undefined,
+          })
         : await StepRunner.create(tg, params, bns, fit.sampleShape, o.threads);
   } catch (e) {
     if (o.handleSigint) process.removeListener('SIGINT', onSigint);

@@ -14,8 +14,12 @@ import { countCorrect, type StepResult } from './step-protocol.js';
 export interface StepOutput extends StepResult {
   ortMs: number;
   jsMs: number;
-  /** Data-parallel steps: the slowest worker's copy of its inputs out of shared memory (in ortMs), and its session.run. */
-  workers?: { copyMs: number; runMs: number };
+  /**
+   * Data-parallel steps: the slowest worker's copy of its inputs out of shared memory (in
+   * ortMs), its session.run, its re-binarization of its shard before the step (in jsMs; 0
+   * when the main thread re-binarized) and its part of the gradients' combination (in jsMs).
+   */
+  workers?: { copyMs: number; runMs: number; rebinarizeMs: number; combineMs: number };
 }
 
 /**
