@@ -12,17 +12,15 @@
  * workers' buffers (`combine` requests, `weightedMeanInto`: in worker order, float64).
  *
  * Between steps the worker re-binarizes its shard of the binarized weights (`rebinarize`
- * requests): each from the latent weight the main thread wrote into the shared buffer, with a
- * `WeightBinarizer` of its own (the same record, the same code: the same Ŵ as the main thread's),
- * in place in a `KernelArena` of its own, Ŵ written into the shared parameter feeds.
+ * requests, `ShardRebinarizer`): from the latent weights the main thread wrote into the shared
+ * buffer, Ŵ into the shared parameter feeds.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { ortSessionOptions } from '../runtime/session-options.js';
 import { ErrorCodes, isHbnnError } from '../errors.js';
 import { countCorrect, weightedMeanInto, type StepReply, type StepRequest, type StepWorkerData } from './step-protocol.js';
-import { WeightBinarizer } from './params.js';
-import { trainingArrays } from './optimizer-wasm.js';
+import { ShardRebinarizer } from './shard-rebinarizer.js';
 
 const data = workerData as StepWorkerData;
 const port = parentPort!;
@@ -36,18 +34,8 @@ const maskSizes = L.dropouts.map((d) => d.tail.reduce((a, b) => a * b, 1));
 // The parameter feeds: own buffers and tensors, refilled every step.
 const paramValues = L.params.map((p) => new Float32Array(p.size));
 const paramTensors = L.params.map((p, i) => new ort.Tensor('float32', paramValues[i]!, p.dims));
-// This worker's shard of the binarized weights: a binarizer each, the latent weight (a copy of
-// the shared one) and the outputs in one KernelArena, as the main thread keeps them.
-const sharedLatent = new Float32Array(data.latent);
-const shard = (() => {
-  const arrays = trainingArrays(data.shard.map((s) => new Float32Array(L.params[s.param]!.size)));
-  return data.shard.map((s, j) => {
-    const binarizer = new WeightBinarizer(s.record, s.layout);
-    const a = arrays[j];
-    if (a) binarizer.placeBuffers(a.out, a.signs, a.bitMap);
-    return { ...L.params[s.param]!, param: s.param, binarizer, latent: a ? a.value : new Float32Array(L.params[s.param]!.size) };
-  });
-})();
+// This worker's shard of the binarized weights (re-binarized into the shared feeds).
+const shard = new ShardRebinarizer(data.shard, L.params, data.latent, data.params);
 
 const gradParts = data.gradParts.map((b) => new Float32Array(b));
 const combined = data.combined.map((b) => new Float32Array(b));
@@ -60,10 +48,7 @@ function combine(req: Extract<StepRequest, { kind: 'combine' }>): void {
 
 function rebinarize(req: Extract<StepRequest, { kind: 'rebinarize' }>): void {
   const t0 = performance.now();
-  for (const s of shard) {
-    s.latent.set(sharedLatent.subarray(s.offset, s.offset + s.size));
-    sharedParams.set(s.binarizer.binarize(s.latent, true, req.sumsAbs[s.param]), s.offset);
-  }
+  shard.run(req.sumsAbs);
   post({ kind: 'rebinarized', id: req.id, ms: performance.now() - t0 });
 }
 

@@ -1,5 +1,6 @@
 /**
- * Data-parallel training steps (src/train/parallel-step.ts): the batch split, the combination
+ * Data-parallel training steps (src/train/parallel-step.ts) and the one-session runner's
+ * re-binarization helper (src/train/rebinarize-helper.ts): the batch split, the combination
  * of the workers' results against one session on the whole batch (equal without BatchNorm;
  * BatchNorm's combined statistics equal the full batch's), reproducibility of fineTune with
  * workers, and the error paths (bad option values, a failing or crashing worker: typed errors,
@@ -320,6 +321,62 @@ describe('combination in the workers', () => {
   });
 });
 
+/** As trainBytes, with one session (StepRunner, 1 thread), with or without the re-binarization helper. */
+async function trainBytesOneSession(m: Model, helper: boolean, steps: number, freezeAt: number): Promise<Buffer> {
+  const tg = buildTrainingGraph(m);
+  const params = collectParams(m, tg);
+  const bns = collectBatchNorms(m, tg);
+  const r = await StepRunner.create(tg, params, bns, [2, 6, 6], 1, helper);
+  expect(r.helperState).toBe(helper ? 'running' : 'none');
+  const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+  const rng = new TrainRng(4);
+  const sums: (number | undefined)[] = [];
+  const out: Buffer[] = [];
+  const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  try {
+    for (let s = 0; s < steps; s++) {
+      if (s === freezeAt) params.find((p) => p.binarizer)!.binarizer!.freeze(params.find((p) => p.binarizer)!.value);
+      const { images, labels } = batch(9, s);
+      const o = await r.run(images, labels, 9, rng, false, sums);
+      out.push(Buffer.from(Float64Array.of(o.loss).buffer), ...o.grads.map(bytes));
+      opt.beginStep();
+      params.forEach((p, i) => {
+        opt.update(p.name, p.value, o.grads[i]!, 0.5, p.kind === 'binarized' ? WEIGHT_STE_CLIP : Infinity);
+        sums[i] = opt.lastSumAbs;
+      });
+      bns.forEach((b, i) => updateRunningStats(b, o.batchMean[i]!, o.batchVar[i]!));
+    }
+  } finally {
+    await r.release();
+  }
+  expect(r.helperState).toBe(helper ? 'exited' : 'none');
+  return Buffer.concat([...out, ...params.map((p) => bytes(p.value)), ...bns.flatMap((b) => [bytes(b.mean), bytes(b.variance)])]);
+}
+
+describe('one session with a re-binarization helper', () => {
+  it('gives the bytes of the main thread\'s re-binarization (W1.4 with BatchNorm; frozen bit maps from step 4)', async () => {
+    const m = await quantizedBatchNormNet();
+    const withHelper = await trainBytesOneSession(m, true, 6, 4);
+    expect(withHelper.equals(await trainBytesOneSession(m, false, 6, 4))).toBe(true);
+    const a = await trainBytesOneSession(m, true, 4, -1);
+    expect(a.equals(await trainBytesOneSession(m, false, 4, -1))).toBe(true);
+  });
+
+  it('a helper that dies fails the step with worker-failed; release ends everything', async () => {
+    const m = await quantizedBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    const r = await StepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], 1, true);
+    const { images, labels } = batch(4, 1);
+    await r.run(images, labels, 4, new TrainRng(1));
+    await r.crashHelperForTest();
+    const e = await r.run(images, labels, 4, new TrainRng(1)).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(HbnnError);
+    expect((e as HbnnError).code).toBe('worker-failed');
+    expect(r.helperState).toBe('exited');
+    await r.release();
+  });
+});
+
 async function quantizedCnn(): Promise<Model> {
   const q = loadCnn();
   await quantize(q, { avgBits: 1.4, normalize: 'fmnist', calibLimit: 128 });
@@ -379,6 +436,23 @@ describe('failures', () => {
     // the crash is under way before the step is posted: a worker already terminating cannot
     // answer it (crashing after posting raced the tiny step, which could finish first)
     const crashed = r.crashWorkerForTest(1);
+    const step = r.run(images, labels, 4, new TrainRng(1));
+    await crashed;
+    const e = await step.catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(HbnnError);
+    expect((e as HbnnError).code).toBe('worker-failed');
+    await r.exited();
+    expect(r.liveWorkers).toBe(0);
+    await r.release();
+  });
+
+  it('a worker that dies before its re-binarization (W1.4) fails the step with worker-failed, every worker ended', async () => {
+    const m = await quantizedBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], { workers: 2, maxBatch: 4 });
+    const { images, labels } = batch(4, 1);
+    await r.run(images, labels, 4, new TrainRng(1));
+    const crashed = r.crashWorkerForTest(0);
     const step = r.run(images, labels, 4, new TrainRng(1));
     await crashed;
     const e = await step.catch((x: unknown) => x);
