@@ -2,7 +2,7 @@
 /**
  * Image decoding benchmark: is `eval` over a folder of JPEGs limited by decoding?
  *
- *   npx tsc -p tsconfig.json && node bench/decode-bench.mjs [--images 160] [--workers 1,N]
+ *   npx tsc -p tsconfig.json && node bench/decode-bench.mjs [--images 160] [--decode-workers 1,N]
  *       [--batch 32] [--size 500x375] [--dir DIR] [--keep] [--json FILE]
  *
  * Generates --images photo-like JPEGs (default 500×375, the typical ImageNet size; smooth
@@ -10,7 +10,7 @@
  * one run measures, in images/s:
  *   - decoding alone (decodeImage: mozjpeg compiled to WebAssembly, this thread);
  *   - the streamed folder: source with the imagenet preset (decode, resize 256, crop 224,
- *     normalize) with 0 workers (this thread) and each --workers count (default 1 and the
+ *     normalize) with 0 workers (this thread) and each --decode-workers count (default 1 and the
  *     default count, CPU count − 1 up to 8, at least 2);
  *   - the baseline: onnxruntime's inference rate of an AlexNet-sized model (buildAlexNet of zoo/topologies.ts,
  *     61.1 M parameters, 224×224 input, batch --batch, onnxruntime's default threads) on
@@ -43,7 +43,7 @@ const reps = Number(opt('--reps', '2'));
 const [W, H] = opt('--size', '500x375').split('x').map(Number);
 const dflt = data.defaultDecodeWorkers();
 // Default: 1 worker and the default count (at least 2, so that the scaling shows even on 2 cores).
-const workerCounts = [...new Set(opt('--workers', `1,${Math.max(2, dflt)}`).split(',').map((s) => (s === 'N' ? dflt : Number(s))))];
+const workerCounts = [...new Set(opt('--decode-workers', `1,${Math.max(2, dflt)}`).split(',').map((s) => (s === 'N' ? dflt : Number(s))))];
 const dir = opt('--dir', undefined) ?? fs.mkdtempSync(path.join(os.tmpdir(), 'hbnn-decode-bench-'));
 const keep = args.includes('--keep') || opt('--dir', undefined) !== undefined;
 const jsonOut = opt('--json', undefined);
@@ -126,7 +126,7 @@ async function main() {
   const hashes = new Map();
   for (const workers of [0, ...workerCounts]) {
     const once = async () => {
-      const src = await data.openDataSource(spec, { workers });
+      const src = await data.openDataSource(spec, { decodeWorkers: workers });
       const h = crypto.createHash('sha256');
       try {
         for await (const b of src.batches(batch)) h.update(new Uint8Array(b.images.buffer, b.images.byteOffset, b.images.byteLength));
@@ -153,7 +153,7 @@ async function main() {
 
   // 4. eval end to end: the model fed from the streamed folder
   const e2eMs = await timeIt(async () => {
-    const src = await data.openDataSource(spec, { workers: dflt });
+    const src = await data.openDataSource(spec, { decodeWorkers: dflt });
     try {
       await infer.forEachBatch(model, src, [model.graph.outputs[0].name], { batchSize: batch }, () => {});
     } finally {

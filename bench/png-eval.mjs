@@ -3,7 +3,7 @@
  * torchvision ImageFolder layout, one subfolder per class) gives the same accuracy as
  * `fmnist:test` (Debian's dataset-fashion-mnist), class by class.
  *
- *   npm run bench:png-eval [-- --model fixtures/models/fmnist-cnn.onnx --limit 10000 --workers 2]
+ *   npm run bench:png-eval [-- --model fixtures/models/fmnist-cnn.onnx --limit 10000 --decode-workers 2]
  *
  * Writes the PNGs with pngjs (the library the loader decodes them with) into a temporary
  * folder that is removed at the end. Exit status 1 when the two evaluations differ.
@@ -22,7 +22,7 @@ const opt = (name, dflt) => {
 };
 const model = path.resolve(ROOT, opt('model', 'fixtures/models/fmnist-cnn.onnx'));
 const limit = Number(opt('limit', '10000'));
-const workers = opt('workers', '2');
+const decodeWorkers = opt('decode-workers', '2');
 const fmnistDir = process.env.HBNN_FMNIST_DIR ?? '/usr/share/datasets/fashion-mnist';
 
 const { PNG } = createRequire(import.meta.url)('pngjs');
@@ -57,7 +57,7 @@ try {
     return r;
   };
   const ref = evalJson('fmnist:test', ['--limit', String(count), '--normalize', 'fmnist']);
-  const png = evalJson(`folder:${dir}:fmnist`, ['--workers', workers]);
+  const png = evalJson(`folder:${dir}:fmnist`, ['--decode-workers', decodeWorkers]);
   const perClass = (r) => JSON.stringify(r.perClass.map(({ cls, samples, accuracy }) => [cls, samples, accuracy]));
   const same = ref.samples === png.samples && ref.top1 === png.top1 && ref.top5 === png.top5 && perClass(ref) === perClass(png);
   console.log(same ? 'PASS: same samples, top-1, top-5 and per-class accuracy' : 'FAIL: the PNG folder and fmnist:test differ');

@@ -32,9 +32,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { lib } from './lib.mjs';
+import { internal, lib } from './lib.mjs';
 
 const { loadModel, quantize, sweep, sweepSeries, sweepSvg, evaluate, loadDataset, FMNIST_NORMALIZATION, writeFileAtomic } = lib;
+
+// Ŵ of a weight call, whatever its plane encoding (int8 or packed, hbnn-onnx/3)
+const { dequantizeWeightCall, findWeightCall } = await internal('src/quant/planes.js');
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HEURISTICS = ['middle-out', 'top-down', 'bottom-up', 'random', 'layer'];
@@ -186,7 +189,8 @@ async function main() {
 /**
  * How well the binarized weights approximate the float ones, over all binarized weights:
  * the norm ratio ‖Ŵ‖/‖W‖ and the relative squared error ‖Ŵ − W‖²/‖W‖², with Ŵ rebuilt from
- * the planes and (per-tensor) scales stored in the model.
+ * the planes and scales stored in the model (the library's dequantizeWeightCall: int8 or
+ * packed planes; reading the bytes as int8 planes gave NaN once planes were packed, 01a27e3).
  */
 function weightFidelity(m, record, floatWeights) {
   let ww = 0;
@@ -194,19 +198,12 @@ function weightFidelity(m, record, floatWeights) {
   let ee = 0;
   for (const w of record.weights) {
     const orig = floatWeights.get(w.tensor);
-    const raw = m.graph.get(w.planes).constValue.toRawBytes();
-    const planes = new Int8Array(raw.buffer, raw.byteOffset, raw.byteLength);
-    const n = orig.length;
-    // Per channel: scaleValues is [K][C]; channel of entry j on the output-channel axis
-    // (Conv and Gemm transB=1: axis 0, else 1 of a 2-D weight).
-    const k = w.scaleValues.length;
-    const c = w.perChannel ? w.scaleValues[0].length : 1;
-    const axis0 = w.op === 'Conv' || m.graph.nodes.find((x) => x.name === w.node).attrInt('transB', 0) === 1;
-    const channelOf = (j) => (!w.perChannel ? 0 : axis0 ? Math.floor(j / (n / c)) : j % c);
-    const mu = (i, j) => (w.perChannel ? w.scaleValues[i][channelOf(j)] : w.scaleValues[i]);
-    for (let j = 0; j < n; j++) {
-      let h = 0;
-      for (let i = 0; i < k; i++) h = Math.fround(h + planes[i * n + j] * mu(i, j));
+    const call = findWeightCall(m.graph, w.planes);
+    if (!call) throw new Error(`no weight call for ${w.tensor} (key ${w.planes})`);
+    const hat = dequantizeWeightCall(call);
+    if (hat.length !== orig.length) throw new Error(`${w.tensor}: ${hat.length} binarized entries, ${orig.length} float`);
+    for (let j = 0; j < orig.length; j++) {
+      const h = hat[j];
       ww += orig[j] * orig[j];
       hh += h * h;
       ee += (h - orig[j]) ** 2;

@@ -8,7 +8,6 @@
  *
  *   node bench/synth-fit.mjs [--check]   # --check: exit 1 if calibrate.ts's constants differ or an entry is stale
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,19 +20,14 @@ const { emitUnitDesign } = await load('src/backends/verilog/index.js');
 
 const data = JSON.parse(fs.readFileSync(path.join(ROOT, cal.CALIBRATION_DATA), 'utf8'));
 const fit = cal.fitCalibration(data.entries.map(cal.calibrationRow));
-const stale = data.entries.filter((e) => {
-  const d = emitUnitDesign(e.config);
-  const h = crypto.createHash('sha256');
-  for (const [k, v] of [...d.files].sort()) h.update(k).update('\0').update(v).update('\0');
-  return h.digest('hex').slice(0, 16) !== e.design;
-});
+const stale = data.entries.filter((e) => cal.designHash(emitUnitDesign(e.config).files) !== e.design);
 const obj = (o, d) => `{ ${Object.entries(o).map(([k, v]) => `${k}: ${v.toFixed(d).replace(/0+$/, '').replace(/\.$/, '')}`).join(', ')} }`;
 const pct = (x) => `${(100 * x).toFixed(1)}%`;
 console.log(`// ${data.entries.length} entries of ${cal.CALIBRATION_DATA} (${data.yosys}); fitted on ${fit.train.length}, held out ${fit.heldOut.join(', ')}`);
 console.log(`export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze(${obj(fit.lut, 4)});`);
-console.log(`export const OSU018_AREA_FIT: Readonly<UnitCosts> = Object.freeze(${obj(fit.area, 3)});`);
+console.log(`export const OSU018_AREA_FIT: Readonly<AreaFit> = Object.freeze(${obj(fit.area, 4)});`);
 console.log(`// LUT MAE: FINN-R ${pct(fit.mae.lutFinnAll)} (all), fitted ${pct(fit.mae.lutTrain)} (fit set), ${pct(fit.mae.lutHeldOut)} (held out)`);
-console.log(`// area MAE: scaled 28→180 nm ${pct(fit.mae.areaScaledAll)} (all), fitted ${pct(fit.mae.areaTrain)} (fit set), ${pct(fit.mae.areaHeldOut)} (held out)`);
+console.log(`// area MAE: unit counts scaled 28→180 nm ${pct(fit.mae.areaScaledAll)} (all); structural estimate fitted ${pct(fit.mae.areaTrain)} (fit set), ${pct(fit.mae.areaHeldOut)} (held out)`);
 const same = JSON.stringify(fit.lut) === JSON.stringify({ ...cal.YOSYS_LUT_FIT }) && JSON.stringify(fit.area) === JSON.stringify({ ...cal.OSU018_AREA_FIT });
 console.log(same ? '// calibrate.ts holds these constants' : '// calibrate.ts holds OTHER constants: paste the two lines above into src/backends/synth/calibrate.ts');
 if (stale.length) console.log(`// stale (the emitter's Verilog changed since synthesis; rerun npm run bench:synth): ${stale.map((e) => e.id).join(', ')}`);

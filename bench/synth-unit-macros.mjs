@@ -12,11 +12,12 @@
  * constant multiplier and output bits) is fitted to the units not held out (the sweep's
  * held-out units as the calibration's).
  * Writes fixtures/synth/unit-logic.json and prints the fit to commit as OSU018_UNIT_LOGIC_FIT.
+ * The calibration's ASIC fit (calibrate.ts OSU018_AREA_FIT) weighs this model's unit logic: after
+ * a change of OSU018_UNIT_LOGIC_FIT, refit it with `node bench/synth-fit.mjs`.
  *
  *   npx tsc && node bench/synth-unit-macros.mjs [u03 u07 ...]   # synthesize (cached in bench/out/synth-cache; default every unit, in the order given), write the fixture, print the fit
  *   node bench/synth-unit-macros.mjs --check             # the committed constants are the fixture's fit (exit 1 otherwise)
  */
-import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ROOT, lib, internal, writeJson, FMNIST_CNN, FMNIST_RTL_FOLDING, CNV_FINN_FOLDING, CNV_LOWERING, cnvRowA1, designCacheFile, designSynthFiles, SYNTH_CACHE } from './lib.mjs';
@@ -25,6 +26,7 @@ import { SWEEP } from './synth-configs.mjs';
 const { synthesize } = await internal('src/backends/synth/index.js');
 const { emitUnitDesign, unitStageOf } = await internal('src/backends/verilog/index.js');
 const sa = await internal('src/backends/synth/stage-area.js');
+const { designHash } = await internal('src/backends/synth/calibrate.js');
 const { asicResources, loadLiberty, resolveLiberty } = await internal('src/backends/synth/index.js');
 
 /**
@@ -86,9 +88,7 @@ if (process.argv.includes('--check')) {
   const units = ids.length ? ids.map((id) => SWEEP.find((s) => s.id === id) ?? (() => { throw new Error(`no unit ${id} in bench/synth-configs.mjs`); })()) : SWEEP;
   for (const s of units) {
     const d = emitUnitDesign(s.config);
-    const h = crypto.createHash('sha256');
-    for (const [k, v] of [...d.files].sort()) h.update(k).update('\0').update(v).update('\0');
-    const design = h.digest('hex').slice(0, 16);
+    const design = designHash(d.files);
     const file = path.join(CACHE, `unit-macros-${s.id}-${design}.json`);
     let r;
     if (fs.existsSync(file)) r = JSON.parse(fs.readFileSync(file, 'utf8'));

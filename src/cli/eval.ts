@@ -1,15 +1,34 @@
 /**
- * `hbnn-onnx eval MODEL --data SPEC [--limit N] [--normalize NORM] [--batch-size N] [--json]`:
+ * `hbnn-onnx eval MODEL --data SPEC [--limit N] [--normalize NORM] [--batch-size N] [--decode-workers N] [--json]`:
  * top-1, top-5 and per-class accuracy of a classifier (float or HBNN-quantized) on a
  * labelled dataset. A thin layer over `loadDataset` and `evaluate` (src/runtime/infer.ts).
  */
 import type { Command } from 'commander';
 import { evaluate } from '../runtime/infer.js';
 import { DATA_SPEC_HELP } from '../data/index.js';
+import { fail, ErrorCodes } from '../errors.js';
 import { formatCount, formatDuration } from './format.js';
 import { Logger, toJson, type CliIo } from './io.js';
-import { parseIntOption, parseNormalizeOption } from './options.js';
+import { DECODE_WORKERS_FLAGS, DECODE_WORKERS_HELP, parseDecodeWorkersOption, parseIntOption, parseNormalizeOption } from './options.js';
 import { type EvalRequest, runEval, evalRunJson, formatEvalRun, type EvalCliOptions } from './run/eval.js';
+
+/** eval's earlier name of --decode-workers, still accepted (train --workers means data-parallel training workers). */
+const DEPRECATED_WORKERS_FLAGS = '--workers <n>';
+
+/**
+ * --decode-workers, or the deprecated --workers with a one-line notice on stderr; both given
+ * must agree (INVALID_OPTION otherwise).
+ */
+function decodeWorkersFlag(opts: EvalCliOptions, log: Logger): number | undefined {
+  const named = opts.decodeWorkers !== undefined ? parseDecodeWorkersOption(opts.decodeWorkers, '--decode-workers') : undefined;
+  if (opts.workers === undefined) return named;
+  const old = parseDecodeWorkersOption(opts.workers, '--workers');
+  if (named !== undefined && named !== old) {
+    fail(ErrorCodes.INVALID_OPTION, `--decode-workers ${named} and --workers ${old} (its deprecated name) disagree; give --decode-workers only`, { option: '--decode-workers' });
+  }
+  log.warn('eval --workers is deprecated; use --decode-workers (the same meaning: threads decoding folder: images)');
+  return named ?? old;
+}
 
 export function registerEval(program: Command, io: CliIo): void {
   program
@@ -26,7 +45,8 @@ export function registerEval(program: Command, io: CliIo): void {
     .option('--limit <n>', 'evaluate the first N samples only')
     .option('--normalize <norm>', "input normalization: fmnist, MEAN:STD or none (default: the model's record, else none)")
     .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')
-    .option('--workers <n>', 'threads decoding folder: images (default: CPU count - 1, 1 to 8; 0: none); the result is the same for any count')
+    .option(DECODE_WORKERS_FLAGS, DECODE_WORKERS_HELP)
+    .option(DEPRECATED_WORKERS_FLAGS, 'deprecated name of --decode-workers (the same meaning; prints a notice)')
     .option('--json', 'print the result (top1, top5, perClass, ...) as JSON')
     .addHelpText(
       'after',
@@ -44,7 +64,8 @@ ${DATA_SPEC_HELP}`,
       const req: EvalRequest = { model, data: opts.data };
       if (opts.limit !== undefined) req.limit = parseIntOption(opts.limit, '--limit', 1);
       if (opts.batchSize !== undefined) req.batchSize = parseIntOption(opts.batchSize, '--batch-size', 1);
-      if (opts.workers !== undefined) req.workers = parseIntOption(opts.workers, '--workers', 0);
+      const decodeWorkers = decodeWorkersFlag(opts, log);
+      if (decodeWorkers !== undefined) req.decodeWorkers = decodeWorkers;
       if (opts.normalize !== undefined) {
         parseNormalizeOption(opts.normalize); // checked before the model is loaded
         req.normalize = opts.normalize;

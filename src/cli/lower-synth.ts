@@ -124,7 +124,7 @@ export async function runSynth(v: LoweredVerilog, plan: SynthPlan, outDir: strin
       : [
           `yosys + abc, ${r.report.liberty!.name}: ${formatCount(Math.round(t.asic!.areaUm2))} µm²${t.memory ? ' of logic' : ''}, ${formatCount(t.asic!.cells)} cells (${formatCount(t.asic!.sequentialCells)} flip-flops), depth ${t.depth ?? '?'}` +
             (t.memory ? `; memories as macros (not synthesized): ${t.memory.macros} (${formatCount(t.memory.romBits)} ROM + ${formatCount(t.memory.ramBits)} RAM bits)${t.memory.areaUm2 !== undefined ? `, ${formatCount(Math.round(t.memory.areaUm2))} µm² by the per-bit model` : ''}` : '') +
-            (e?.areaUm2 !== undefined ? `; asic unit counts (units only): ${formatCount(Math.round(e.areaUm2))} µm² scaled from 28 nm, ${formatCount(Math.round(e.areaFittedUm2 ?? 0))} µm² fitted` : '') +
+            (e?.areaUm2 !== undefined ? `; units only, memories as gates: ${formatCount(Math.round(e.areaUm2))} µm² (asic unit counts scaled from 28 nm), ${formatCount(Math.round(e.areaFittedUm2 ?? 0))} µm² (structural estimate fitted to the library)` : '') +
             '; per unit in synthesis.md',
         ];
   return { lines, summary: { synth: { ...r.report, estimates: r.estimates } } };

@@ -5,7 +5,7 @@
 import * as path from 'node:path';
 import { Option, type Command } from 'commander';
 import { fail, ErrorCodes } from '../errors.js';
-import { formatDataSpec, parseDataSpec, parseNormalization, type DataSpec, type Normalization } from '../data/index.js';
+import { DEFAULT_DECODE_WORKERS_TEXT, MAX_DECODE_WORKERS, formatDataSpec, parseDataSpec, parseNormalization, type DataSpec, type Normalization } from '../data/index.js';
 import { GRANULARITIES, type Granularity } from '../quant/weights.js';
 import { parseOptionValue, type OptionSpec } from '../pass/pass.js';
 import { decodeTensor } from '../onnx/io.js';
@@ -63,6 +63,21 @@ export function parseNumberOption(text: string, flag: string): number {
 export function parseIntOption(text: string, flag: string, min: number): number {
   const v = parseNumberOption(text, flag);
   if (!Number.isSafeInteger(v) || v < min) fail(ErrorCodes.INVALID_OPTION, `${flag} must be an integer >= ${min}, got '${text}'`, { option: flag });
+  return v;
+}
+
+/**
+ * `--decode-workers <n>`: threads decoding `folder:` images (the data API's `decodeWorkers`,
+ * src/data/stream.ts, which holds the default and the range). One definition for every command
+ * that takes it; not the data-parallel `train --workers`.
+ */
+export const DECODE_WORKERS_FLAGS = '--decode-workers <n>';
+export const DECODE_WORKERS_HELP = `threads decoding folder: images (default: ${DEFAULT_DECODE_WORKERS_TEXT}; 0: decode on the main thread); the result is the same for any count`;
+
+/** A `--decode-workers` value (or a flag standing for it): an integer from 0 to MAX_DECODE_WORKERS, or INVALID_OPTION naming `flag`. */
+export function parseDecodeWorkersOption(text: string, flag: string): number {
+  const v = parseIntOption(text, flag, 0);
+  if (v > MAX_DECODE_WORKERS) fail(ErrorCodes.INVALID_OPTION, `${flag} must be an integer from 0 to ${MAX_DECODE_WORKERS}, got '${text}'`, { option: flag });
   return v;
 }
 

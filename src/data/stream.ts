@@ -46,6 +46,8 @@ export interface DataSource {
   preprocessing: { scale: number; normalize?: Normalization };
   files: string[];
   /** Worker threads decoding (0: this thread or no decoding). */
+  decodeWorkers: number;
+  /** @deprecated The same as `decodeWorkers` (its earlier name; docs/data.md). */
   workers: number;
   /** The samples [0, limit) in batches of `size` (the last may be short), in order. */
   batches(size: number, limit?: number): AsyncGenerator<Batch>;
@@ -65,15 +67,42 @@ export interface SourceStats {
 }
 
 export interface OpenDataOptions extends LoadDatasetOptions {
-  /** Decoding worker threads for folder: data; 0 decodes on this thread. Default: defaultDecodeWorkers(), at most one per 64 images. */
+  /**
+   * Decoding worker threads for folder: data, 0 to MAX_DECODE_WORKERS; 0 decodes on this
+   * thread. Default: defaultDecodeWorkers(), at most one per 64 images. The samples are the
+   * same for any count. (Not the data-parallel training workers of FineTuneOptions.workers.)
+   */
+  decodeWorkers?: number;
+  /** @deprecated Use `decodeWorkers` (the same meaning; both given must agree). Kept working; docs/data.md. */
   workers?: number;
   /** Batches decoded ahead of the consumer (default 2). */
   prefetch?: number;
 }
 
-/** Default decoding workers: the CPU count minus one (onnxruntime needs a core), 1 to 8. */
+/** The most decoding workers `decodeWorkers` accepts. */
+export const MAX_DECODE_WORKERS = 256;
+/** The most decoding workers the default takes (defaultDecodeWorkers). */
+export const MAX_DEFAULT_DECODE_WORKERS = 8;
+/** How the default decoding worker count is chosen, in words (CLI help and docs). */
+export const DEFAULT_DECODE_WORKERS_TEXT = `CPU count - 1, from 1 to ${MAX_DEFAULT_DECODE_WORKERS}, at most one per 64 images`;
+
+/** Default decoding workers: the CPU count minus one (onnxruntime needs a core), 1 to MAX_DEFAULT_DECODE_WORKERS. */
 export function defaultDecodeWorkers(): number {
-  return Math.max(1, Math.min(8, availableParallelism() - 1));
+  return Math.max(1, Math.min(MAX_DEFAULT_DECODE_WORKERS, availableParallelism() - 1));
+}
+
+/**
+ * The decoding worker count asked for in `options` (`decodeWorkers`, or the deprecated
+ * `workers`), checked: an integer from 0 to MAX_DECODE_WORKERS; INVALID_OPTION when it is not
+ * or when both are given with different values. Undefined when neither is given.
+ */
+export function requestedDecodeWorkers(options: Pick<OpenDataOptions, 'decodeWorkers' | 'workers'>): number | undefined {
+  checkCount(options.decodeWorkers, 'decodeWorkers', 0, MAX_DECODE_WORKERS);
+  checkCount(options.workers, 'workers', 0, MAX_DECODE_WORKERS);
+  if (options.decodeWorkers !== undefined && options.workers !== undefined && options.decodeWorkers !== options.workers) {
+    fail(ErrorCodes.INVALID_OPTION, `decodeWorkers (${options.decodeWorkers}) and its deprecated name workers (${options.workers}) disagree; give decodeWorkers only`, { option: 'decodeWorkers' });
+  }
+  return options.decodeWorkers ?? options.workers;
 }
 
 export function isDataSource(x: Dataset | DataSource): x is DataSource {
@@ -91,6 +120,7 @@ export function dataSourceOf(ds: Dataset): DataSource {
     layout: ds.layout ?? 'NCHW',
     preprocessing: ds.preprocessing ?? { scale: 1 },
     files: ds.files ?? [],
+    decodeWorkers: 0,
     workers: 0,
     stats: { batches: 0, peakBuffered: 0 },
     async *batches(size: number, limit?: number) {
@@ -132,7 +162,7 @@ export function openDataSourceSync(spec: string | DataSpec, options: OpenDataOpt
   const parsed = typeof spec === 'string' ? parseDataSpec(spec) : spec;
   const name = typeof spec === 'string' ? spec.trim() : formatDataSpec(spec);
   checkLoadOptions(options);
-  checkCount(options.workers, 'workers', 0, 256);
+  requestedDecodeWorkers(options);
   checkCount(options.prefetch, 'prefetch', 1, 64);
   if (parsed.kind === 'folder') return openFolder(name, parsed.dir, parsed.prep, options);
   if (parsed.kind === 'cifar') return openCifarSource(name, parsed, options);
@@ -212,7 +242,7 @@ function openFolder(name: string, dir: string, prep: ImagePreprocessing, options
   const probe: Dataset = { name, count, sampleShape, images: new Float32Array(0), labels, classNames: folder.classNames, sampleFiles: files };
   checkLabelRange(probe, numClasses);
   // By default no more workers than the data can use (one per 64 images): starting one costs ~0.1 s of CPU.
-  const workers = options.workers ?? Math.min(defaultDecodeWorkers(), Math.max(1, Math.ceil(count / 64)));
+  const workers = requestedDecodeWorkers(options) ?? Math.min(defaultDecodeWorkers(), Math.max(1, Math.ceil(count / 64)));
   const ahead = options.prefetch ?? 2;
   const pools = new Set<DecodePool>();
   const stats: SourceStats = { batches: 0, peakBuffered: 0 };
@@ -263,6 +293,7 @@ function openFolder(name: string, dir: string, prep: ImagePreprocessing, options
     layout,
     preprocessing: norm ? { scale, normalize: norm } : { scale },
     files: folder.classesFile !== undefined ? [dir, folder.classesFile] : [dir],
+    decodeWorkers: workers,
     workers,
     stats,
     batches(size: number, limit?: number) {
@@ -331,6 +362,7 @@ function openCifarSource(name: string, spec: Extract<DataSpec, { kind: 'cifar' }
     layout,
     preprocessing: norm ? { scale, normalize: norm } : { scale },
     files: src.files,
+    decodeWorkers: 0,
     workers: 0,
     stats,
     async *batches(size: number, limit?: number) {

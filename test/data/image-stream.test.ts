@@ -10,6 +10,7 @@ import { loadDataset, NORMALIZATION_KEY, openDataSource, writeCifar, writeNpy, t
 import { loadModel } from '../../src/onnx/io.js';
 import { ErrorCodes, HbnnError } from '../../src/errors.js';
 import { cli, FMNIST_CNN } from '../cli/helpers.js';
+import { loadTrainingData, trainingFromCli } from '../../src/cli/run/train.js';
 import { tempDir } from './helpers.js';
 import { bytes, jpegBytes, pngBytes, smoothRgb, writeFile, writeFmnistPngs } from './images.js';
 
@@ -60,9 +61,10 @@ describe('openDataSource: folder:', () => {
 
   for (const workers of [0, 1, 3]) {
     it(`${workers} worker(s): the batches in order are loadDataset's samples, byte for byte`, async () => {
-      const src = await openDataSource(SPEC, { workers, prefetch: 2 });
+      const src = await openDataSource(SPEC, { decodeWorkers: workers, prefetch: 2 });
       expect(src.count).toBe(23);
       expect(src.sampleShape).toEqual([3, 16, 16]);
+      expect(src.decodeWorkers).toBe(workers);
       expect(src.workers).toBe(workers);
       expect(Array.from(src.labels!)).toEqual(Array.from(ref.labels!));
       const bs = await collect(src, 5);
@@ -72,19 +74,34 @@ describe('openDataSource: folder:', () => {
     });
   }
 
+  it('the deprecated option name `workers` still sets the decoding workers (same samples); disagreeing with decodeWorkers or out of range is invalid-option', async () => {
+    const src = await openDataSource(SPEC, { workers: 2 });
+    expect(src.decodeWorkers).toBe(2);
+    expect(joined(await collect(src, 7)).equals(bytesOf(ref.images))).toBe(true);
+    const same = await openDataSource(SPEC, { workers: 2, decodeWorkers: 2 });
+    expect(same.decodeWorkers).toBe(2);
+    await same.close();
+    const both = await rejection(openDataSource(SPEC, { workers: 2, decodeWorkers: 3 }));
+    expect(both.code).toBe(ErrorCodes.INVALID_OPTION);
+    expect(both.message).toContain('decodeWorkers (3) and its deprecated name workers (2) disagree');
+    for (const bad of [{ decodeWorkers: 257 }, { decodeWorkers: -1 }, { workers: 1.5 }]) {
+      expect((await rejection(openDataSource(SPEC, bad))).code, JSON.stringify(bad)).toBe(ErrorCodes.INVALID_OPTION);
+    }
+  });
+
   it('a corrupt image fails the batch that holds it, naming the first bad file in sample order', async () => {
     const dir = fresh();
     for (let i = 0; i < 12; i++) writeFile(path.join(dir, 'a', `${String(i).padStart(2, '0')}.png`), pngBytes(8, 8, 1, bytes(64, i)));
     const bad1 = writeFile(path.join(dir, 'a', '07.png'), bytes(40, 1));
     writeFile(path.join(dir, 'a', '10.png'), bytes(40, 2));
-    const src = await openDataSource(`folder:${dir}`, { workers: 3 });
+    const src = await openDataSource(`folder:${dir}`, { decodeWorkers: 3 });
     const err = await rejection(collect(src, 6));
     expect(err.code).toBe(ErrorCodes.DATA_FORMAT);
     expect(err.context.file).toBe(bad1);
   });
 
   it('labels beyond numClasses are refused before any decoding, naming the file', async () => {
-    const err = await rejection(openDataSource(SPEC, { numClasses: 2, workers: 1 }));
+    const err = await rejection(openDataSource(SPEC, { numClasses: 2, decodeWorkers: 1 }));
     expect(err.code).toBe(ErrorCodes.DATA_MISMATCH);
     expect(err.context.file).toBe(path.join(mixed, 'c2', '02.jpg'));
   });
@@ -110,8 +127,9 @@ describe('eval and train on image folders', () => {
   it('eval on the Fashion-MNIST test images as PNGs gives the accuracy of fmnist-mini:test', async () => {
     const ref = await cli(['eval', FMNIST_CNN, '--data', 'fmnist-mini:test', '--limit', '1000', '--normalize', 'fmnist', '--json']);
     expect(ref.code, ref.stderr).toBe(0);
-    const r = await cli(['eval', FMNIST_CNN, '--data', `folder:${pngs}:fmnist`, '--workers', '2', '--json']);
+    const r = await cli(['eval', FMNIST_CNN, '--data', `folder:${pngs}:fmnist`, '--decode-workers', '2', '--json']);
     expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toBe('');
     const a = JSON.parse(ref.stdout) as { samples: number; top1: number; top5: number; perClass: { cls: number; samples: number; accuracy: number }[] };
     const b = JSON.parse(r.stdout) as typeof a;
     expect(b.samples).toBe(1000);
@@ -121,6 +139,48 @@ describe('eval and train on image folders', () => {
     expect(b.perClass.map(({ cls, samples, accuracy }) => ({ cls, samples, accuracy }))).toEqual(
       a.perClass.map(({ cls, samples, accuracy }) => ({ cls, samples, accuracy })),
     );
+  });
+
+  it('eval --workers, the deprecated name of --decode-workers: the same result, and one notice line on stderr; both disagreeing or out of range is invalid-option', async () => {
+    const data = `folder:${pngs}:fmnist`;
+    const withoutMs = (stdout: string): unknown => ({ ...(JSON.parse(stdout) as Record<string, unknown>), ms: 0 });
+    const named = await cli(['eval', FMNIST_CNN, '--data', data, '--limit', '300', '--decode-workers', '2', '--json']);
+    expect(named.code, named.stderr).toBe(0);
+    expect(named.stderr).toBe('');
+    const old = await cli(['eval', FMNIST_CNN, '--data', data, '--limit', '300', '--workers', '2', '--json']);
+    expect(old.code, old.stderr).toBe(0);
+    expect(old.stderr).toBe('hbnn-onnx: warning: eval --workers is deprecated; use --decode-workers (the same meaning: threads decoding folder: images)\n');
+    expect(withoutMs(old.stdout)).toEqual(withoutMs(named.stdout));
+    expect((JSON.parse(named.stdout) as { samples: number }).samples).toBe(300);
+    const both = await cli(['eval', FMNIST_CNN, '--data', data, '--decode-workers', '2', '--workers', '3']);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/^hbnn-onnx: error\[invalid-option\]: --decode-workers 2 and --workers 3 \(its deprecated name\) disagree/);
+    for (const flag of ['--decode-workers', '--workers']) {
+      const bad = await cli(['eval', FMNIST_CNN, '--data', data, flag, '257']);
+      expect(bad.code, flag).toBe(2);
+      expect(bad.stderr, flag).toContain(`${flag} must be an integer from 0 to 256, got '257'`);
+    }
+  });
+
+  it('train --decode-workers: both data sources decode on that many threads; 0 and 2 train the same model byte for byte; out of range is invalid-option', async () => {
+    const data = `folder:${pngs}:fmnist`;
+    const spec = trainingFromCli({ trainData: data, evalData: data, decodeWorkers: '3' }, root, false);
+    const opened = loadTrainingData(spec, loadModel(FMNIST_CNN), undefined, root);
+    expect([opened.train.decodeWorkers, opened.eval!.decodeWorkers]).toEqual([3, 3]);
+    await Promise.all([opened.train.close(), opened.eval!.close()]);
+    const work = fresh();
+    fs.copyFileSync(FMNIST_CNN, path.join(work, 'float.onnx'));
+    const outs: Buffer[] = [];
+    for (const n of ['0', '2']) {
+      const t = await cli(['train', 'float.onnx', '--train-data', data, '--train-limit', '256', '--batch-size', '64', '--max-steps', '2', '--threads', '1', '--decode-workers', n, '-o', `out${n}.onnx`], { cwd: work });
+      expect(t.code, t.stderr).toBe(0);
+      outs.push(fs.readFileSync(path.join(work, `out${n}.onnx`)));
+    }
+    expect(outs[0]!.equals(outs[1]!)).toBe(true);
+    const bad = await cli(['train', 'float.onnx', '--train-data', data, '--decode-workers', '300', '-o', 'bad.onnx'], { cwd: work });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--decode-workers must be an integer from 0 to 256, got '300'");
+    expect(fs.existsSync(path.join(work, 'bad.onnx'))).toBe(false);
   });
 
   it('a class beyond the model\'s 10: eval and train stop with data-mismatch naming the file; nothing is written', async () => {

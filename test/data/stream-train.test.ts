@@ -59,7 +59,7 @@ describe('streamed training data', () => {
 
   it('a shuffled epoch from a folder (2 workers, prefetch 2) is gatherBatch of the loaded folder byte for byte; at most 2 batches are held ahead', async () => {
     const order = shuffledIndices(ref.count, 1234);
-    const src = await openDataSource(SPEC, { workers: 2, prefetch: 2 });
+    const src = await openDataSource(SPEC, { decodeWorkers: 2, prefetch: 2 });
     try {
       const got = await drain(src.gather(order, 8), true);
       expect(got.map((b) => b.count)).toEqual([8, 8, 8, 8, 8, 5]);
@@ -107,7 +107,7 @@ describe('streamed training data', () => {
   it('training from the streamed folder gives the model trained from the loaded folder, byte for byte (same seed, 2 epochs, shuffled)', async () => {
     const opts = { epochs: 2, batchSize: 8, lr: 0.05, seed: 11, threads: 1, limit: 40 };
     const a = await trainFloat(tinyModel(), ref, opts);
-    const src = await openDataSource(SPEC, { workers: 2, prefetch: 3 });
+    const src = await openDataSource(SPEC, { decodeWorkers: 2, prefetch: 3 });
     const b = await trainFloat(tinyModel(), src, { ...opts, evalData: src, evalLimit: 20, keep: 'last' });
     await src.close();
     expect(b.log.epochs.map((e) => e.trainLoss)).toEqual(a.log.epochs.map((e) => e.trainLoss));

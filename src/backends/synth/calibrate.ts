@@ -7,14 +7,19 @@
  *   are LUTs, `lutFeatures`). The fit re-weights them,
  *   LUT_fit = Σ_k c_k · part_k (c_k ≥ 0), least squares on the relative error over the
  *   synthesized configurations; FINN's c0 = 300 and c1 = 1.1 stay the default estimate.
- * - ASIC: the asic backend prices a layer as Σ_kind units_kind · area_kind. For a unit
- *   configuration the units are counted by the same model at the unit's own throughput
- *   (`asicUnitWork`); the fit finds the areas per kind (≥ 0) that match the Liberty area,
- *   and becomes a technology (`fittedTech`) beside the paper-anchored default.
+ * - ASIC: a unit synthesized whole (its memories as gates, as the sweep does) is priced from
+ *   what its Verilog builds: its logic under the structural model of the whole-design estimate
+ *   (stage-area.ts `unitLogicFeatures` × OSU018_UNIT_LOGIC_FIT) and its ROM and RAM bits
+ *   (`unitAreaFeatures`); the fit weighs the three (OSU018_AREA_FIT). The asic backend's own
+ *   unit counts (`asicUnitTally`: folded to the unit's throughput, not counted at its PE and
+ *   SIMD) stay the paper-anchored estimate beside it, priced with the default technology scaled
+ *   to the node (`nodeScaledTech`); refitting their areas per kind left 22.4% held out on the
+ *   current emitter (docs/asic-results.md).
  *
- * Fits are non-negative least squares by enumeration of the active set (at most 5
- * unknowns here), weighted by 1/y² so that they minimize relative error.
+ * Fits are non-negative least squares (least-squares.ts), weighted by 1/y² so that they
+ * minimize relative error.
  */
+import * as crypto from 'node:crypto';
 import { fail, ErrorCodes } from '../../errors.js';
 import { estimateDesign as estimateAsic } from '../asic/cost.js';
 import { DEFAULT_TECH, UNIT_KINDS, type AsicTech, type UnitCosts } from '../asic/tech.js';
@@ -22,7 +27,10 @@ import type { AsicLayerWork } from '../asic/work.js';
 import type { StageEstimate, UnitStage } from '../vivado-hls/types.js';
 import { LINE_BUFFER_LUT_PARTS, lineBufferLutFeatures, lineBufferStageCost, planeStats, stageEstimate, type LineBufferGeometry, type LineBufferLutPart } from '../vivado-hls/estimate.js';
 import { unitStageOf, type UnitConfig } from '../verilog/unit-design.js';
-import { BLOCK_ROM_MIN_DEPTH } from '../verilog/memories.js';
+import { unitModule } from '../verilog/unit.js';
+import { BLOCK_ROM_MIN_DEPTH, memoryBits, type MemoryInstance } from '../verilog/memories.js';
+import { fitNonNegative, meanAbsRelError } from './least-squares.js';
+import { OSU018_UNIT_LOGIC_FIT, unitLogicArea, unitLogicFeatures } from './stage-area.js';
 
 /** Parts of the vivado-hls unit estimate the LUT fit weighs. */
 export const LUT_FIT_PARTS = ['base', 'lanes', 'combine', 'memory'] as const;
@@ -69,10 +77,43 @@ export function featureLuts(f: Record<LutFitPart, number>, fit: LutFit): number 
  * `node bench/synth-fit.mjs` prints it; test/backends/synth/calibrate.test.ts checks that these
  * numbers are that fit. Errors and residuals: docs/fpga-results.md.
  */
-export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze({ base: 67.1179, lanes: 1.1421, combine: 0.6685, memory: 2.7915 });
+export const YOSYS_LUT_FIT: Readonly<LutFit> = Object.freeze({ base: 81.3678, lanes: 1.1529, combine: 0.5198, memory: 2.7095 });
 
-/** The areas per unit kind (µm²) fitted to the OSU 0.18 µm library, the same way (docs/asic-results.md). */
-export const OSU018_AREA_FIT: Readonly<UnitCosts> = Object.freeze({ xnorPopcountLane: 40.988, adderTreeBit: 266.968, accumulatorBit: 2076.695, comparatorBit: 0, sramBit: 45.339 });
+/**
+ * Parts of the fitted ASIC estimate of a unit synthesized whole, its memories as gates (the
+ * calibration sweep's flow: abc's default script, no macros):
+ * - `logic`: the unit's logic under the whole-design estimate's structural model
+ *   (stage-area.ts `unitLogicFeatures` priced by OSU018_UNIT_LOGIC_FIT: µm² of the design
+ *   flow, memories as macros, abc -fast); its weight is how much of that the whole unit keeps
+ *   (abc's default script maps smaller, and a constant ROM folded into the lanes spares logic
+ *   that a macro's unknown output needs);
+ * - `romBit`, `ramBit`: the bits of its ROMs (weights, masks, multipliers, thresholds) and of
+ *   its input buffer, built from gates and flip-flops here.
+ */
+export const AREA_FIT_PARTS = ['logic', 'romBit', 'ramBit'] as const;
+export type AreaFitPart = (typeof AREA_FIT_PARTS)[number];
+export type AreaFit = Record<AreaFitPart, number>;
+
+/** The memories whose bits a unit's area features count (the Verilog unit's ROM and RAM instances). */
+export type UnitMemory = Pick<MemoryInstance, 'kind' | 'width' | 'depth'>;
+
+/** A unit's ASIC fit features; `memories`: the unit's memory instances (default: those its Verilog module builds). */
+export function unitAreaFeatures(u: UnitStage, memories?: readonly UnitMemory[]): Record<AreaFitPart, number> {
+  memories ??= unitModule(u).memories;
+  return { logic: unitLogicArea(unitLogicFeatures(u), OSU018_UNIT_LOGIC_FIT), romBit: memoryBits(memories, 'rom'), ramBit: memoryBits(memories, 'ram') };
+}
+
+/** µm² of a unit's ASIC fit features under fitted weights. */
+export function featureArea(f: Readonly<Record<AreaFitPart, number>>, fit: Readonly<AreaFit>): number {
+  return AREA_FIT_PARTS.reduce((s, k) => s + fit[k] * f[k], 0);
+}
+
+/**
+ * The ASIC fit to the OSU 0.18 µm library (yosys + abc's default script, a unit's memories as
+ * gates): `fitCalibration` on CALIBRATION_DATA without the held-out entries, as
+ * `node bench/synth-fit.mjs` prints it (docs/asic-results.md).
+ */
+export const OSU018_AREA_FIT: Readonly<AreaFit> = Object.freeze({ logic: 0.5094, romBit: 5.4838, ramBit: 190.8632 });
 
 /** The process node (nm) the default technology's area figures are for (tech.ts: 28-nm-class). */
 export const DEFAULT_TECH_NODE_NM = 28;
@@ -145,17 +186,20 @@ export function tallyArea(t: UnitCosts, area: UnitCosts): number {
   return UNIT_KINDS.reduce((s, k) => s + t[k] * area[k], 0);
 }
 
-/** The default technology with the areas of a fit (what `--tech` would take). */
-export function fittedTech(area: UnitCosts, name: string, node: string): AsicTech {
-  return { ...DEFAULT_TECH, name, node, area: { ...area } };
-}
-
 // ------------------------------------------------------------------------------------------
 // The fit from the committed synthesis results
 // ------------------------------------------------------------------------------------------
 
 /** Where the sweep's synthesis results are committed (bench/synth.mjs writes it; the fit and its test read it). */
 export const CALIBRATION_DATA = 'fixtures/synth/calibration.json';
+
+/** The key of an emitted unit design's files (sha256 of name and text of each, by name; 16 hex digits): CalibrationEntry.design, and the unit-macros cache's key. */
+export function designHash(files: ReadonlyMap<string, string>): string {
+  const h = crypto.createHash('sha256');
+  // the default sort (of the entries as strings): the order the committed keys were made with
+  for (const [k, v] of [...files].sort()) h.update(k).update('\0').update(v).update('\0');
+  return h.digest('hex').slice(0, 16);
+}
 
 /** One synthesized unit configuration of the calibration sweep (an entry of CALIBRATION_DATA). */
 export interface CalibrationEntry {
@@ -176,25 +220,26 @@ export interface CalibrationData {
   entries: CalibrationEntry[];
 }
 
-/** An entry with the estimators' view of its configuration (the LUT estimate's parts, the asic unit counts). */
+/** An entry with the estimators' view of its configuration (the LUT estimate's parts, the ASIC fit features, the asic unit counts). */
 export interface CalibrationRow extends CalibrationEntry {
   estLuts: number;
   features: Record<LutFitPart, number>;
+  areaFeatures: Record<AreaFitPart, number>;
   tally: UnitCosts;
 }
 
-/** The estimators' view of an entry's configuration (cheap: no Verilog is emitted). */
+/** The estimators' view of an entry's configuration (cheap: the unit's Verilog module is built for its memory list, no design is emitted). */
 export function calibrationRow(e: CalibrationEntry): CalibrationRow {
   const unit = unitStageOf(e.config);
   const est = stageEstimate(unit);
-  return { ...e, estLuts: est.luts, features: lutFeatures(est), tally: asicUnitTally(unit) };
+  return { ...e, estLuts: est.luts, features: lutFeatures(est), areaFeatures: unitAreaFeatures(unit), tally: asicUnitTally(unit) };
 }
 
 export interface CalibrationFit {
   /** LUT = Σ c_k · part_k (YOSYS_LUT_FIT), 4 decimals. */
   lut: LutFit;
-  /** µm² per unit kind (OSU018_AREA_FIT), 3 decimals. */
-  area: UnitCosts;
+  /** Weights of the ASIC fit features (OSU018_AREA_FIT), 4 decimals. */
+  area: AreaFit;
   train: string[];
   heldOut: string[];
   /** Mean absolute relative errors (fractions). */
@@ -205,7 +250,7 @@ const roundTo = (x: number, d: number): number => Math.round(x * 10 ** d) / 10 *
 
 /**
  * The fit of both estimators to synthesized units: non-negative least squares on the relative
- * error over the entries not held out (LUTs: the estimate's parts; µm²: the asic unit counts),
+ * error over the entries not held out (LUTs: the estimate's parts; µm²: the unit's structural logic and memory bits),
  * rounded as committed in calibrate.ts, with the errors on the fitted and held-out entries.
  */
 export function fitCalibration(rows: readonly CalibrationRow[], nodeNm = 180): CalibrationFit {
@@ -214,11 +259,11 @@ export function fitCalibration(rows: readonly CalibrationRow[], nodeNm = 180): C
   if (train.length === 0) fail(ErrorCodes.INTERNAL, 'fitCalibration: no entries to fit');
   const lutCoef = fitNonNegative(train.map((r) => LUT_FIT_PARTS.map((k) => r.features[k])), train.map((r) => r.xilinx.luts));
   const lut = Object.fromEntries(LUT_FIT_PARTS.map((k, i) => [k, roundTo(lutCoef[i]!, 4)])) as LutFit;
-  const areaCoef = fitNonNegative(train.map((r) => UNIT_KINDS.map((k) => r.tally[k])), train.map((r) => r.asic.areaUm2));
-  const area = Object.fromEntries(UNIT_KINDS.map((k, i) => [k, roundTo(areaCoef[i]!, 3)])) as UnitCosts;
+  const areaCoef = fitNonNegative(train.map((r) => AREA_FIT_PARTS.map((k) => r.areaFeatures[k])), train.map((r) => r.asic.areaUm2));
+  const area = Object.fromEntries(AREA_FIT_PARTS.map((k, i) => [k, roundTo(areaCoef[i]!, 4)])) as AreaFit;
   const scaled = nodeScaledTech(nodeNm).area;
   const lutErr = (sel: readonly CalibrationRow[]): number => meanAbsRelError(sel.map((r) => featureLuts(r.features, lut)), sel.map((r) => r.xilinx.luts));
-  const areaErr = (sel: readonly CalibrationRow[], a: UnitCosts): number => meanAbsRelError(sel.map((r) => tallyArea(r.tally, a)), sel.map((r) => r.asic.areaUm2));
+  const areaErr = (sel: readonly CalibrationRow[]): number => meanAbsRelError(sel.map((r) => featureArea(r.areaFeatures, area)), sel.map((r) => r.asic.areaUm2));
   return {
     lut,
     area,
@@ -228,63 +273,11 @@ export function fitCalibration(rows: readonly CalibrationRow[], nodeNm = 180): C
       lutFinnAll: meanAbsRelError(rows.map((r) => r.estLuts), rows.map((r) => r.xilinx.luts)),
       lutTrain: lutErr(train),
       lutHeldOut: lutErr(held),
-      areaScaledAll: areaErr(rows, scaled),
-      areaTrain: areaErr(train, area),
-      areaHeldOut: areaErr(held, area),
+      areaScaledAll: meanAbsRelError(rows.map((r) => tallyArea(r.tally, scaled)), rows.map((r) => r.asic.areaUm2)),
+      areaTrain: areaErr(train),
+      areaHeldOut: areaErr(held),
     },
   };
-}
-
-// ------------------------------------------------------------------------------------------
-// Non-negative weighted least squares
-// ------------------------------------------------------------------------------------------
-
-/** Solves the normal equations A x = b (Gaussian elimination with pivoting); undefined if singular. */
-function solve(a: number[][], b: number[]): number[] | undefined {
-  const n = b.length;
-  const m = a.map((row, i) => [...row, b[i]!]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[p]![c]!)) p = r;
-    if (Math.abs(m[p]![c]!) < 1e-12) return undefined;
-    [m[c], m[p]] = [m[p]!, m[c]!];
-    for (let r = 0; r < n; r++) {
-      if (r === c) continue;
-      const f = m[r]![c]! / m[c]![c]!;
-      for (let k = c; k <= n; k++) m[r]![k]! -= f * m[c]![k]!;
-    }
-  }
-  return m.map((row, i) => row[n]! / row[i]!);
-}
-
-/**
- * Non-negative least squares min Σ_i w_i (X_i·c − y_i)², c ≥ 0, with weights w_i = 1/y_i²
- * (relative error): the best of the unconstrained solutions over every subset of columns
- * whose solution is non-negative. Columns at most ~10.
- */
-export function fitNonNegative(x: readonly (readonly number[])[], y: readonly number[]): number[] {
-  const n = x[0]?.length ?? 0;
-  if (n === 0 || x.length !== y.length) fail(ErrorCodes.INTERNAL, 'fitNonNegative: empty or mismatched data');
-  const w = y.map((v) => (v !== 0 ? 1 / (v * v) : 0));
-  let best: { c: number[]; err: number } | undefined;
-  for (let mask = 1; mask < 1 << n; mask++) {
-    const cols = [...Array(n).keys()].filter((j) => (mask >> j) & 1);
-    const ata = cols.map((j) => cols.map((k) => x.reduce((s, row, i) => s + w[i]! * row[j]! * row[k]!, 0)));
-    const atb = cols.map((j) => x.reduce((s, row, i) => s + w[i]! * row[j]! * y[i]!, 0));
-    const sol = solve(ata, atb);
-    if (!sol || sol.some((v) => v < 0 || !Number.isFinite(v))) continue;
-    const c = new Array<number>(n).fill(0);
-    cols.forEach((j, i) => (c[j] = sol[i]!));
-    const err = x.reduce((s, row, i) => s + w[i]! * (row.reduce((t, v, j) => t + v * c[j]!, 0) - y[i]!) ** 2, 0);
-    if (!best || err < best.err - 1e-15) best = { c, err };
-  }
-  return best ? best.c : new Array<number>(n).fill(0);
-}
-
-/** Mean absolute relative error |pred − actual| / actual over pairs (a fraction). */
-export function meanAbsRelError(pred: readonly number[], actual: readonly number[]): number {
-  if (pred.length === 0) return 0;
-  return pred.reduce((s, p, i) => s + Math.abs(p - actual[i]!) / actual[i]!, 0) / pred.length;
 }
 
 /** Where the per-instance xilinx results of the line-buffered stages are committed (bench/synth-line-buffer-fit.mjs). */

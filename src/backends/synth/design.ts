@@ -2,11 +2,12 @@
  * Synthesis of a lowered Verilog design (`lower --backend verilog --synth xilinx|asic`): the
  * design's sources (not its testbench) synthesized whole and per unit, each unit beside the
  * estimators' figures for the same hardware: the vivado-hls estimate (FINN-R constants, and
- * re-weighted by the fit to yosys), and the asic backend's unit counts priced with the default
- * technology scaled to 180 nm and with the areas fitted to the OSU 0.18 µm library.
+ * re-weighted by the fit to yosys), the asic backend's unit counts priced with the default
+ * technology scaled to 180 nm, and the unit's structural estimate fitted to the OSU 0.18 µm
+ * library (calibrate.ts OSU018_AREA_FIT) and the whole-design estimate (stage-area.ts).
  */
 import type { FpgaEstimate, UnitStage } from '../vivado-hls/types.js';
-import { asicUnitTally, fittedLuts, nodeScaledTech, tallyArea, OSU018_AREA_FIT, YOSYS_LUT_FIT } from './calibrate.js';
+import { asicUnitTally, featureArea, fittedLuts, nodeScaledTech, tallyArea, unitAreaFeatures, OSU018_AREA_FIT, YOSYS_LUT_FIT } from './calibrate.js';
 import { DEFAULT_LIBERTY } from './liberty.js';
 import { renderSynthMarkdown, type SynthEstimate } from './render.js';
 import { synthesize } from './index.js';
@@ -57,8 +58,10 @@ export async function synthesizeVerilog(v: LoweredVerilog, o: SynthOptions): Pro
 
 /**
  * The estimators' figures for a lowered design, per unit (by layer) and 'total': the vivado-hls
- * LUTs (FINN-R and fitted); with the default library (asic), the asic unit counts scaled from
- * 28 nm and fitted (the units alone, memory bits included), and the whole-design estimate
+ * LUTs (FINN-R and fitted); with the default library (asic), the units alone as the calibration
+ * synthesizes them (memories as gates): the asic unit counts scaled from 28 nm, and the
+ * structural estimate fitted to the library (their memories: the design's under the unit's
+ * instance, else those the unit's module builds), and the whole-design estimate
  * (stage-area.ts: the units' and the other stages' logic by their structural models, the
  * memories as macros; `areaDesignUm2`, for the units and for the other stages by their
  * stage name, and in 'total'), for the abc script of `o`.
@@ -69,17 +72,18 @@ export function designEstimates(v: Pick<LoweredVerilog, 'units' | 'estimates' | 
   const scaled = nodeScaledTech(180).area;
   let areaScaled = 0;
   let areaFitted = 0;
+  const instanceOf = (u: LoweredVerilog['units'][number]): string => u.instance ?? `u_${u.module}`;
   for (const u of v.units) {
     const st = v.estimates.stages.find((s) => s.stage === u.module);
-    const tally = asicUnitTally(u.stage);
     const e: SynthEstimate = { name: u.layer };
     if (st) {
       e.luts = st.luts;
       if (st.breakdown) e.lutsFitted = fittedLuts(st, YOSYS_LUT_FIT);
     }
     if (defaultLib) {
-      e.areaUm2 = tallyArea(tally, scaled);
-      e.areaFittedUm2 = tallyArea(tally, OSU018_AREA_FIT);
+      const memories = v.memories?.filter((m) => m.path.startsWith(`${instanceOf(u)}.`));
+      e.areaUm2 = tallyArea(asicUnitTally(u.stage), scaled);
+      e.areaFittedUm2 = featureArea(unitAreaFeatures(u.stage, memories), OSU018_AREA_FIT);
       areaScaled += e.areaUm2;
       areaFitted += e.areaFittedUm2;
     }
@@ -89,13 +93,13 @@ export function designEstimates(v: Pick<LoweredVerilog, 'units' | 'estimates' | 
   // with the memories as macros (the asic default; `macros: []` synthesizes them as logic, which this estimate does not model)
   if (defaultLib && v.stages && (o.macros === undefined || o.macros.length > 0)) {
     const d = estimateDesignArea(
-      { units: v.units.map((u) => ({ instance: u.instance ?? `u_${u.module}`, stage: u.stage })), stages: v.stages, memories: v.memories ?? [] },
+      { units: v.units.map((u) => ({ instance: instanceOf(u), stage: u.stage })), stages: v.stages, memories: v.memories ?? [] },
       { abc: o.abc === 'fast' ? 'fast' : 'default' },
     );
     for (const s of d.stages) {
       if (s.logicUm2 === undefined) continue;
       const area = s.logicUm2 + s.memoryUm2;
-      const unit = v.units.find((u) => (u.instance ?? `u_${u.module}`) === s.instance);
+      const unit = v.units.find((u) => instanceOf(u) === s.instance);
       const e = unit ? estimates.find((x) => x.name === unit.layer) : undefined;
       if (e) e.areaDesignUm2 = area;
       else estimates.push({ name: s.instance.replace(/^u_/, ''), areaDesignUm2: area });

@@ -14,9 +14,9 @@ export interface SynthEstimate {
   lutsFitted?: number;
   /** The asic backend's unit-count area with the default technology scaled to the library's node, µm². */
   areaUm2?: number;
-  /** The same unit counts priced with the areas fitted to the library (calibrate.ts OSU018_AREA_FIT), µm². */
+  /** The unit's structural estimate (its logic and memory bits, memories as gates) fitted to the library (calibrate.ts OSU018_AREA_FIT), µm². */
   areaFittedUm2?: number;
-  /** The whole-design estimate (stage-area.ts) of this stage or the design: logic (units: fitted unit counts without the weight-bit term; other stages: the stage model) + its memory macros, µm². */
+  /** The whole-design estimate (stage-area.ts) of this stage or the design: logic (units: the structural unit-logic model; other stages: the stage model) + its memory macros, µm². */
   areaDesignUm2?: number;
 }
 

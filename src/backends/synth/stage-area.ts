@@ -19,8 +19,9 @@
  *   as macros (`OSU018_UNIT_LOGIC_FIT`, `fitUnitLogic` of fixtures/synth/unit-logic.json;
  *   bench/synth-unit-macros.mjs). The asic model's unit counts (calibrate.ts) fit these units
  *   far worse (28% / 23% fitted / held out against 2.5% / 7.8% on the first 13 units): they are
- *   folded to a unit's throughput, not counted at its PE and SIMD; and the calibration's fit
- *   (OSU018_AREA_FIT) prices units whose memories were synthesized as gates and flip-flops.
+ *   folded to a unit's throughput, not counted at its PE and SIMD. The calibration's ASIC fit
+ *   (calibrate.ts OSU018_AREA_FIT, units synthesized whole, memories as gates) builds on this
+ *   model: its logic feature is `unitLogicArea` under OSU018_UNIT_LOGIC_FIT.
  * - **abc's script.** Both fits are on `abc -fast` runs, as the whole designs are mapped
  *   (docs/synthesis.md#fast-abc-mapping); for abc's default script the logic is divided by
  *   ABC_FAST_AREA_FACTOR (-fast measured 1.434× the default script's area on the calibration units).
@@ -30,7 +31,7 @@
  */
 import { fail, ErrorCodes } from '../../errors.js';
 import type { MemoryInstance } from '../verilog/memories.js';
-import { fitNonNegative, meanAbsRelError } from './calibrate.js';
+import { fitNonNegative, meanAbsRelError } from './least-squares.js';
 import type { UnitConfig } from '../verilog/unit-design.js';
 import { planesPerPe } from '../vivado-hls/emit/stages.js';
 import { thresholdLayout } from '../vivado-hls/emit/weights.js';

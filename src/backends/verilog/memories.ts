@@ -39,7 +39,7 @@ export interface MemoryInstance {
 }
 
 /** Bits of a list of memories. */
-export function memoryBits(ms: readonly MemoryInstance[], kind?: MemoryInstance['kind']): number {
+export function memoryBits(ms: readonly Pick<MemoryInstance, 'kind' | 'width' | 'depth'>[], kind?: MemoryInstance['kind']): number {
   return ms.filter((m) => kind === undefined || m.kind === kind).reduce((s, m) => s + m.width * m.depth, 0);
 }
 

@@ -3,7 +3,7 @@
  * with `demo`; the command's flags and registration are in src/cli/eval.ts (command files
  * import no other command file).
  *
- * `hbnn-onnx eval MODEL --data SPEC [--limit N] [--normalize NORM] [--batch-size N] [--json]`:
+ * `hbnn-onnx eval MODEL --data SPEC [--limit N] [--normalize NORM] [--batch-size N] [--decode-workers N] [--json]`:
  * top-1, top-5 and per-class accuracy of a classifier (float or HBNN-quantized) on a
  * labelled dataset. A thin layer over `loadDataset` and `evaluate` (src/runtime/infer.ts).
  */
@@ -31,8 +31,8 @@ export interface EvalRequest {
    */
   normalize?: string;
   batchSize?: number;
-  /** Image decoding worker threads for folder: data (default: defaultDecodeWorkers()); 0 decodes on this thread. */
-  workers?: number;
+  /** Image decoding worker threads for folder: data (the data API's `decodeWorkers`; default: defaultDecodeWorkers()); 0 decodes on this thread. */
+  decodeWorkers?: number;
 }
 
 export interface EvalRun {
@@ -72,7 +72,7 @@ export async function runEval(req: EvalRequest, io: CliIo, log: Logger): Promise
   const ds = await openDataSource(resolveDataSpec(req.data, io.cwd), {
     ...(req.limit !== undefined ? { limit: req.limit } : {}),
     ...(norm.normalize ? { normalize: norm.normalize } : {}),
-    ...(req.workers !== undefined ? { workers: req.workers } : {}),
+    ...(req.decodeWorkers !== undefined ? { decodeWorkers: req.decodeWorkers } : {}),
     decodeTensor: decodeDataTensor,
   });
   let result: EvalResult;
@@ -160,6 +160,8 @@ export interface EvalCliOptions {
   limit?: string;
   normalize?: string;
   batchSize?: string;
+  decodeWorkers?: string;
+  /** Deprecated name of decodeWorkers. */
   workers?: string;
   json?: boolean;
 }

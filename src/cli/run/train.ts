@@ -28,7 +28,7 @@ import { fail, ErrorCodes, HbnnError } from '../../errors.js';
 import { formatCount, formatDuration, table } from '../format.js';
 import { Logger, toJson, type CliIo } from '../io.js';
 import { cliOutput, preflightCliOutputs, deriveOutputPath, displayPath } from '../paths.js';
-import { listOption, parseIntOption, parseNormalizeOption, parseNumberOption, quoteArg, resolveDataSpec, decodeDataTensor } from '../options.js';
+import { DECODE_WORKERS_FLAGS, DECODE_WORKERS_HELP, listOption, parseDecodeWorkersOption, parseIntOption, parseNormalizeOption, parseNumberOption, quoteArg, resolveDataSpec, decodeDataTensor } from '../options.js';
 
 /**
  * A model below the ai.onnx opset training needs (13: `quantize` of an opset 7-10 export writes
@@ -59,6 +59,7 @@ export interface TrainingCliOptions {
   loss?: 'cross-entropy' | 'mse';
   threads?: string;
   workers?: string;
+  decodeWorkers?: string;
   trainLimit?: string;
   evalLimit?: string;
   maxSteps?: string;
@@ -88,6 +89,7 @@ export const TRAINING_FLAGS: Record<keyof TrainingCliOptions, string> = {
   loss: '--loss',
   threads: '--threads',
   workers: '--workers',
+  decodeWorkers: '--decode-workers',
   trainLimit: '--train-limit',
   evalLimit: '--eval-limit',
   maxSteps: '--max-steps',
@@ -124,6 +126,7 @@ export function addTrainingOptions(cmd: Command, prefix = ''): Command {
     .addOption(new Option('--loss <name>', d('loss on the logits (default cross-entropy)')).choices(['cross-entropy', 'mse']))
     .option('--threads <n>', d("onnxruntime threads (default: onnxruntime's choice; with --workers, split among the workers)"))
     .option('--workers <n>', d('data-parallel training: N worker threads, each with its own onnxruntime session (1 thread, or threads/N) on a slice of every batch (default 1; at most the batch size). BatchNorm uses per-slice statistics ("ghost batch norm"); set it to the core count for large batches'))
+    .option(DECODE_WORKERS_FLAGS, d(`${DECODE_WORKERS_HELP} (training and evaluation data)`))
     .option('--train-limit <n>', d('train on the first N samples only'))
     .option('--eval-limit <n>', d('evaluate on the first N samples only'))
     .option('--max-steps <n>', d('stop after N optimizer steps in total'))
@@ -138,6 +141,8 @@ export function addTrainingOptions(cmd: Command, prefix = ''): Command {
 export interface TrainingSpec {
   trainData: string;
   evalData?: string;
+  /** Threads decoding folder: images of both (the data API's `decodeWorkers`). */
+  decodeWorkers?: number;
   options: Omit<FineTuneOptions, 'evalData' | 'latentFrom' | 'onProgress' | 'signal'>;
 }
 
@@ -198,7 +203,12 @@ export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: 
     r.bitMapEvery = parseIntOption(o.bitMapEvery, '--bit-map-every', 1);
   }
   if (o.phaseLayout === false) r.phaseLayout = false;
-  return { trainData: o.trainData.trim(), ...(o.evalData !== undefined ? { evalData: o.evalData.trim() } : {}), options: r };
+  return {
+    trainData: o.trainData.trim(),
+    ...(o.evalData !== undefined ? { evalData: o.evalData.trim() } : {}),
+    ...(o.decodeWorkers !== undefined ? { decodeWorkers: parseDecodeWorkersOption(o.decodeWorkers, '--decode-workers') } : {}),
+    options: r,
+  };
 }
 
 /**
@@ -209,7 +219,12 @@ export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: 
 export function loadTrainingData(spec: TrainingSpec, model: Model, normalize: Normalization | undefined, cwd: string): { train: DataSource; eval?: DataSource } {
   const input = dataInput(model);
   const load = (s: string, limit: number | undefined, what: string): DataSource => {
-    const ds = openDataSourceSync(resolveDataSpec(s, cwd), { ...(limit !== undefined ? { limit } : {}), ...(normalize ? { normalize } : {}), decodeTensor: decodeDataTensor });
+    const ds = openDataSourceSync(resolveDataSpec(s, cwd), {
+      ...(limit !== undefined ? { limit } : {}),
+      ...(normalize ? { normalize } : {}),
+      ...(spec.decodeWorkers !== undefined ? { decodeWorkers: spec.decodeWorkers } : {}),
+      decodeTensor: decodeDataTensor,
+    });
     ds.name = s;
     if (!ds.labelled) fail(ErrorCodes.DATA_MISMATCH, `${what} data ${s} has no labels; training needs them`, { option: what === 'training' ? '--train-data' : '--eval-data' });
     checkFitsModelInput(ds, (input.dims ?? []).map((d) => d ?? undefined), { inputName: input.name });
