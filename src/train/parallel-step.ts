@@ -13,10 +13,13 @@
  * Per step the main thread re-binarizes the weights and draws the dropout masks for the whole
  * batch (the same draws as StepRunner), writes them and the batch into shared buffers, and
  * posts each worker its slice (splitBatch: sizes differing by at most 1, worker 0 first;
- * workers with an empty slice sit the step out). It combines the replies in worker order:
+ * workers with an empty slice sit the step out). The results are combined in worker order:
  *   1. loss and gradients weighted by slice size, g = Σ n_k g_k / N (the graph's loss is a
  *      mean over its batch), in float64, rounded once to float32; so the result is the same
- *      bytes run to run, and with one active worker exactly that worker's;
+ *      bytes run to run, and with one active worker exactly that worker's. The gradients are
+ *      combined by the workers themselves, each active one a contiguous range of all entries
+ *      (`combine`: every entry's value is independent of the range it lies in), into one of two
+ *      shared buffers used in turn: `run`'s gradients stay valid until the step after next;
  *   2. `correct` summed;
  *   3. BatchNormalization's batch mean and unbiased variance as the full batch's
  *      (combineBatchNormStats: the within-slice variances plus the between-slice term), for
@@ -24,6 +27,13 @@
  *      statistics ("ghost batch norm", as PyTorch DDP without SyncBatchNorm): with
  *      BatchNormalization the gradients differ from a single session's; without, they are
  *      equal up to float rounding.
+ * The re-binarization (Ŵ from the updated latent weights) runs in the workers, each on its
+ * shard of the binarized weights (shardByCost), before the step: the main thread writes the
+ * latent weights into a shared buffer, asks every worker to re-binarize its shard into the
+ * shared parameter feeds, and posts the step when all have answered. Each worker's binarizer is
+ * made from the same record and runs the same code, so Ŵ is the same bytes as the main
+ * thread's (tested). While a binarizer's bit map is frozen (`freezeBitMapsAfter`, `bitMapEvery`)
+ * or with `rebinarizeInWorkers: false`, the main thread re-binarizes, as before.
  * Everything else (optimizer, bit maps, checkpoints) stays on the main thread.
  *
  * A worker that fails (an error it reports, an uncaught exception, an exit) fails the step
@@ -39,7 +49,7 @@ import type { TrainingGraph } from './grad/builder.js';
 import { applyWeightSte, type BatchNormState, type LatentParam } from './params.js';
 import type { TrainRng } from './rng.js';
 import { fillDropoutMask, parameterFeeds, trainingSessionOptions, type StepOutput, type TrainingStepRunner } from './step.js';
-import { splitBatch, type StepReply, type StepRequest, type StepWorkerData, type StepWorkerLayout } from './step-protocol.js';
+import { shardByCost, splitBatch, weightedMeanInto, type ShardWeight, type StepReply, type StepRequest, type StepWorkerData, type StepWorkerLayout } from './step-protocol.js';
 
 export interface DataParallelOptions {
   /** Worker threads (each one session). */
@@ -48,32 +58,22 @@ export interface DataParallelOptions {
   maxBatch: number;
   /** onnxruntime intra-op threads of each worker's session (default 1). */
   threadsPerWorker?: number;
+  /**
+   * Whether the workers re-binarize the binarized weights (each its shard) before each step
+   * (default true); false: the main thread does, as StepRunner. The loop passes false with
+   * `bitMapEvery`, whose steps read the bit map of the main thread's last re-binarization.
+   */
+  rebinarizeInWorkers?: boolean;
 }
 
 /**
  * Σ n_k·x_k / Σ n_k per element, in float64 and in part order ((n_0·x_0 + n_1·x_1) + ...),
- * rounded once to float32. One pass per part (two parts: one pass), tight loops: it runs over
- * every gradient value each step (2.2 M for the MobileNetV2-style model).
+ * rounded once to float32 (`weightedMeanInto` over all entries: what the workers' `combine`
+ * computes range by range).
  */
 export function weightedMean(parts: readonly Float32Array[], counts: readonly number[]): Float32Array {
-  const total = counts.reduce((a, b) => a + b, 0);
-  const n = parts[0]!.length;
-  const out = new Float32Array(n);
-  if (parts.length === 2) {
-    const a = parts[0]!;
-    const b = parts[1]!;
-    const ca = counts[0]!;
-    const cb = counts[1]!;
-    for (let i = 0; i < n; i++) out[i] = (ca * a[i]! + cb * b[i]!) / total;
-    return out;
-  }
-  const acc = new Float64Array(n);
-  for (let k = 0; k < parts.length; k++) {
-    const p = parts[k]!;
-    const c = counts[k]!;
-    for (let i = 0; i < n; i++) acc[i]! += c * p[i]!;
-  }
-  for (let i = 0; i < n; i++) out[i] = acc[i]! / total;
+  const out = new Float32Array(parts[0]!.length);
+  weightedMeanInto(out, parts, counts, 0, out.length);
   return out;
 }
 
@@ -110,9 +110,13 @@ export function combineBatchNormStats(means: readonly Float32Array[], vars: read
 
 /** A worker's reply to a step request: its slice's StepResult and timings. */
 type WorkerStepReply = Extract<StepReply, { kind: 'step' }>;
+/** A worker's reply to a request: to a step, or to a re-binarization. */
+type WorkerReply = Extract<StepReply, { kind: 'step' | 'rebinarized' | 'combined' }>;
+/** A request without its id (`call` gives it one). */
+type Request<K extends StepRequest['kind']> = StepRequest extends infer R ? (R extends { kind: K } ? Omit<R, 'id'> : never) : never;
 
 export class DataParallelStepRunner implements TrainingStepRunner {
-  private readonly pending = new Map<number, { resolve: (r: WorkerStepReply) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: WorkerReply) => void; reject: (e: Error) => void }>();
   private nextId = 0;
   private broken: HbnnError | undefined;
   private released = false;
@@ -124,15 +128,22 @@ export class DataParallelStepRunner implements TrainingStepRunner {
   /** Floats of each Dropout mask per sample. */
   private readonly maskSizes: number[];
   private readonly perSample: number[];
+  private readonly latent: Float32Array;
+  private readonly combined: [Float32Array, Float32Array];
+  /** Steps run (their parity picks the buffer of `combined`). */
+  private steps = 0;
+  /** Whether any worker has a shard to re-binarize. */
+  private readonly remoteBinarize: boolean;
 
   private constructor(
     readonly tg: TrainingGraph,
     readonly params: readonly LatentParam[],
     readonly bns: readonly BatchNormState[],
     private readonly layout: StepWorkerLayout,
-    private readonly shared: Omit<StepWorkerData, 'model' | 'session' | 'layout'>,
+    private readonly shared: Omit<StepWorkerData, 'model' | 'session' | 'layout' | 'shard' | 'index'>,
     private readonly workers: Worker[],
     private readonly maxBatch: number,
+    shards: readonly ShardWeight[][],
   ) {
     this.sampleSize = layout.sampleShape.reduce((a, b) => a * b, 1);
     this.images = new Float32Array(shared.images);
@@ -141,6 +152,9 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     this.masks = shared.dropouts.map((b) => new Float32Array(b));
     this.maskSizes = layout.dropouts.map((d) => d.tail.reduce((a, b) => a * b, 1));
     this.perSample = bns.map((b) => b.perSample!);
+    this.latent = new Float32Array(shared.latent);
+    this.combined = [new Float32Array(shared.combined[0]), new Float32Array(shared.combined[1])];
+    this.remoteBinarize = shards.some((sh) => sh.length > 0);
   }
 
   /** Starts the workers (each loads onnxruntime and creates its session); resolves when all are ready. */
@@ -180,12 +194,21 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       labels: sab(opts.maxBatch),
       params: sab(offset),
       dropouts: layout.dropouts.map((d) => sab(opts.maxBatch * d.tail.reduce((a, b) => a * b, 1))),
+      latent: sab(opts.rebinarizeInWorkers === false ? 0 : offset),
+      gradParts: Array.from({ length: n }, () => sab(offset)),
+      combined: [sab(offset), sab(offset)] as [SharedArrayBuffer, SharedArrayBuffer],
     };
-    const data: StepWorkerData = { model: sessionModelBytes(tg.model), session: trainingSessionOptions(opts.threadsPerWorker ?? 1), layout, ...shared };
+    // the binarized weights dealt to the workers for re-binarization
+    const binarized = opts.rebinarizeInWorkers === false ? [] : params.flatMap((p, i) => (p.kind === 'binarized' ? [i] : []));
+    const shards: ShardWeight[][] = shardByCost(
+      binarized.map((i) => params[i]!.value.length),
+      n,
+    ).map((sh) => sh.map((j) => ({ param: binarized[j]!, record: params[binarized[j]!]!.binarizer!.record, layout: params[binarized[j]!]!.binarizer!.layout })));
+    const data: Omit<StepWorkerData, 'shard' | 'index'> = { model: sessionModelBytes(tg.model), session: trainingSessionOptions(opts.threadsPerWorker ?? 1), layout, ...shared };
     const file = workerScript(import.meta.url, 'train', 'step-worker.js', 'training step');
     const workers: Worker[] = [];
     const started = Array.from({ length: n }, (_, k) => {
-      const w = new Worker(file, { workerData: data });
+      const w = new Worker(file, { workerData: { ...data, shard: shards[k]!, index: k } satisfies StepWorkerData });
       workers.push(w);
       return new Promise<void>((resolve, reject) => {
         const onMessage = (r: StepReply): void => {
@@ -218,7 +241,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    const runner = new DataParallelStepRunner(tg, params, bns, layout, shared, workers, opts.maxBatch);
+    const runner = new DataParallelStepRunner(tg, params, bns, layout, shared, workers, opts.maxBatch, shards);
     runner.listen();
     return runner;
   }
@@ -255,7 +278,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       w.on('message', (r: StepReply) => {
         if (r.kind === 'ready') return;
         const p = r.id !== undefined ? this.pending.get(r.id) : undefined;
-        if (r.kind === 'step') {
+        if (r.kind === 'step' || r.kind === 'rebinarized' || r.kind === 'combined') {
           if (!p) return;
           this.pending.delete(r.id);
           this.idle(w);
@@ -296,14 +319,34 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     } else this.busy.set(w, n);
   }
 
-  private call(k: number, offset: number, count: number): Promise<WorkerStepReply> {
+  private call(k: number, request: Request<'step'>): Promise<WorkerStepReply>;
+  private call(k: number, request: Request<'rebinarize' | 'combine'>): Promise<Extract<StepReply, { kind: 'rebinarized' | 'combined' }>>;
+  private call(k: number, request: Request<StepRequest['kind']>): Promise<WorkerReply> {
     const w = this.workers[k]!;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
       this.hold(w);
-      w.postMessage({ id, offset, count } satisfies StepRequest);
+      w.postMessage({ ...request, id } as StepRequest);
     });
+  }
+
+  /**
+   * The parameter feeds into the shared buffer: float parameters as they are; Ŵ of binarized
+   * ones re-binarized by the workers (each its shard, from the latent weights written here) or,
+   * while a bit map is frozen or without shards, here. Resolves to the slowest worker's
+   * re-binarization time (0 when done here).
+   */
+  private async writeParameterFeeds(sumsAbs?: readonly (number | undefined)[]): Promise<number> {
+    const remote = this.remoteBinarize && this.params.every((p) => !p.binarizer || p.binarizer.frozen === null);
+    if (!remote) {
+      parameterFeeds(this.params, sumsAbs).forEach((v, i) => this.paramBuffer.set(v, this.layout.params[i]!.offset));
+      return 0;
+    }
+    this.params.forEach((p, i) => (p.kind === 'binarized' ? this.latent : this.paramBuffer).set(p.value, this.layout.params[i]!.offset));
+    const sums = this.params.map((_, i) => sumsAbs?.[i]);
+    const replies = await Promise.all(this.workers.map((_, k) => this.call(k, { kind: 'rebinarize', sumsAbs: sums })));
+    return Math.max(...replies.map((r) => r.ms));
   }
 
   async run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste = true, sumsAbs?: readonly (number | undefined)[]): Promise<StepOutput> {
@@ -311,7 +354,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     if (this.released) fail(ErrorCodes.INTERNAL, 'the data-parallel step runner was released');
     if (count < 1 || count > this.maxBatch) fail(ErrorCodes.INTERNAL, `a batch of ${count} samples; the runner takes 1 to ${this.maxBatch}`);
     const t0 = performance.now();
-    parameterFeeds(this.params, sumsAbs).forEach((v, i) => this.paramBuffer.set(v, this.layout.params[i]!.offset));
+    const rebinarized = this.writeParameterFeeds(sumsAbs);
     this.images.set(images.subarray(0, count * this.sampleSize));
     this.labels.set(labels.subarray(0, count));
     this.tg.dropouts.forEach((d, i) => fillDropoutMask(this.masks[i]!.subarray(0, count * this.maskSizes[i]!), d.ratio, rng));
@@ -322,10 +365,22 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       if (n > 0) active.push({ k, offset, count: n });
       offset += n;
     });
+    const rebinarizeMs = await rebinarized;
     const t1 = performance.now();
-    const replies = await Promise.all(active.map((a) => this.call(a.k, a.offset, a.count)));
+    const replies = await Promise.all(active.map((a) => this.call(a.k, { kind: 'step', offset: a.offset, count: a.count })));
     const t2 = performance.now();
     const counts = active.map((a) => a.count);
+    // the gradients combined by the active workers, each a contiguous range of all entries
+    const into = (this.steps++ % 2) as 0 | 1;
+    const total = this.paramBuffer.length;
+    let from = 0;
+    const combining = Promise.all(
+      splitBatch(total, active.length).map((size, j) => {
+        const range = { from, to: from + size };
+        from += size;
+        return this.call(active[j]!.k, { kind: 'combine', parts: active.map((a) => a.k), counts, into, ...range });
+      }),
+    );
     let loss = 0;
     let correct = 0;
     replies.forEach((r, j) => {
@@ -333,11 +388,6 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       correct += r.correct;
     });
     loss /= count;
-    const grads = this.params.map((p, i) => {
-      const g = weightedMean(replies.map((r) => r.grads[i]!), counts);
-      if (ste && p.kind === 'binarized') applyWeightSte(g, p.value);
-      return g;
-    });
     const batchMean: Float32Array[] = [];
     const batchVar: Float32Array[] = [];
     this.bns.forEach((_, i) => {
@@ -345,7 +395,15 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       batchMean.push(s.mean);
       batchVar.push(s.variance);
     });
-    const workers = { copyMs: Math.max(...replies.map((r) => r.copyMs)), runMs: Math.max(...replies.map((r) => r.ortMs)) };
+    const combineMs = Math.max(...(await combining).map((r) => r.ms));
+    const out = this.combined[into];
+    const grads = this.params.map((p, i) => {
+      const at = this.layout.params[i]!;
+      const g = out.subarray(at.offset, at.offset + at.size);
+      if (ste && p.kind === 'binarized') applyWeightSte(g, p.value);
+      return g;
+    });
+    const workers = { copyMs: Math.max(...replies.map((r) => r.copyMs)), runMs: Math.max(...replies.map((r) => r.ortMs)), rebinarizeMs, combineMs };
     return { loss, correct, grads, batchMean, batchVar, ortMs: t2 - t1, jsMs: t1 - t0 + (performance.now() - t2), workers };
   }
 

@@ -5,6 +5,8 @@
  */
 import type { ErrorCode } from '../errors.js';
 import type { SessionOptions } from '../runtime/session-options.js';
+import type { WeightRecord } from '../quant/format.js';
+import type { ChannelLayout } from './params.js';
 
 /**
  * Slice sizes of a batch of `count` samples over `workers` workers: contiguous, in worker
@@ -26,6 +28,66 @@ export function countCorrect(logits: Float32Array, labels: ArrayLike<number>, co
     if (best === labels[s]) correct++;
   }
   return correct;
+}
+
+/**
+ * What one re-binarization call costs beyond its weights, in weights: ~60-130 µs a call
+ * against 7-12 ns a weight for the large layers (docs/training.md, *Where the TypeScript side
+ * goes now*).
+ */
+export const REBINARIZE_CALL_COST = 10_000;
+
+/**
+ * The binarized weights (their sizes) dealt to `workers` workers for re-binarization: the
+ * largest first, each to the worker with the least estimated cost so far (the lowest index on
+ * ties), cost = size + REBINARIZE_CALL_COST. Returns each worker's indices into `sizes`,
+ * ascending. Deterministic; the results do not depend on the split (each tensor is
+ * re-binarized alone), only the time does.
+ */
+export function shardByCost(sizes: readonly number[], workers: number): number[][] {
+  const load = new Array<number>(workers).fill(0);
+  const shards = Array.from({ length: workers }, () => [] as number[]);
+  const order = sizes.map((_, i) => i).sort((a, b) => sizes[b]! - sizes[a]! || a - b);
+  for (const i of order) {
+    let k = 0;
+    for (let j = 1; j < workers; j++) if (load[j]! < load[k]!) k = j;
+    load[k]! += sizes[i]! + REBINARIZE_CALL_COST;
+    shards[k]!.push(i);
+  }
+  return shards.map((s) => s.sort((a, b) => a - b));
+}
+
+/** A binarized weight a worker re-binarizes (`StepWorkerData.shard`). */
+export interface ShardWeight {
+  /** Index into `StepWorkerLayout.params` (its offset into the shared buffers). */
+  param: number;
+  /** The weight's quantization record and channel layout (what `WeightBinarizer` is made from). */
+  record: WeightRecord;
+  layout: ChannelLayout;
+}
+
+/**
+ * out[i] = Σ_k counts[k]·parts[k][i] / Σ counts for i in [from, to): in float64, in part
+ * order ((n_0·x_0 + n_1·x_1) + ...), rounded once to float32. The value of each entry does not
+ * depend on the range it is computed in, so workers combining disjoint ranges give the bytes of
+ * one pass over all (`weightedMean`). Tight loops: it runs over every gradient value each step
+ * (2.2 M for the MobileNetV2-style model).
+ */
+export function weightedMeanInto(out: Float32Array, parts: readonly Float32Array[], counts: readonly number[], from: number, to: number): void {
+  const total = counts.reduce((a, b) => a + b, 0);
+  if (parts.length === 2) {
+    const a = parts[0]!;
+    const b = parts[1]!;
+    const ca = counts[0]!;
+    const cb = counts[1]!;
+    for (let i = from; i < to; i++) out[i] = (ca * a[i]! + cb * b[i]!) / total;
+    return;
+  }
+  for (let i = from; i < to; i++) {
+    let acc = 0;
+    for (let k = 0; k < parts.length; k++) acc += counts[k]! * parts[k]![i]!;
+    out[i] = acc / total;
+  }
 }
 
 /** The training graph's names and sizes a worker feeds and reads. */
@@ -60,9 +122,21 @@ export interface StepWorkerData {
   labels: SharedArrayBuffer;
   params: SharedArrayBuffer;
   dropouts: SharedArrayBuffer[];
+  /**
+   * Re-binarization in the workers: the latent weights of the binarized parameters (at the
+   * parameters' offsets, as `params`), written by the main thread after its update; this
+   * worker re-binarizes the weights of `shard` from them into `params` (a `rebinarize` request).
+   */
+  latent: SharedArrayBuffer;
+  shard: ShardWeight[];
+  /** This worker's index (its slice's place in the batch, its gradients' buffer in `gradParts`). */
+  index: number;
+  /** Each worker's gradients after its step, all parameters at their offsets (as `params`). */
+  gradParts: SharedArrayBuffer[];
+  /** The combined gradients (`combine` requests), two buffers used in turn (step parity). */
+  combined: [SharedArrayBuffer, SharedArrayBuffer];
 }
 
-/** Main → worker: run the step on samples [offset, offset + count) of the shared batch. */
 /** What a training step computes, for a batch (StepRunner) or a worker's slice of it (a `step` reply). */
 export interface StepResult {
   /** The graph's loss (a mean over its samples). */
@@ -75,16 +149,35 @@ export interface StepResult {
   batchVar: Float32Array[];
 }
 
-export interface StepRequest {
-  id: number;
-  offset: number;
-  count: number;
+/**
+ * The one-session runner's re-binarization helper's start data (rebinarize-worker.ts): where
+ * each parameter lies in the shared buffers, its shard, the latent weights the main thread
+ * writes and the buffer it writes Ŵ into. It answers `rebinarize` requests with `rebinarized`.
+ */
+export interface RebinarizeWorkerData {
+  slots: { offset: number; size: number }[];
+  shard: ShardWeight[];
+  latent: SharedArrayBuffer;
+  out: SharedArrayBuffer;
 }
+
+/**
+ * Main → worker: `step`: run the step on samples [offset, offset + count) of the shared batch;
+ * `rebinarize`: Ŵ of this worker's shard from the shared latent weights into the shared
+ * parameter feeds (`sumsAbs[i]`: the float64 sum of |w| of parameter i in index order, when the
+ * main thread's update has just computed it; see `WeightBinarizer.binarize`).
+ */
+export type StepRequest =
+  | { kind: 'step'; id: number; offset: number; count: number }
+  | { kind: 'rebinarize'; id: number; sumsAbs: (number | undefined)[] }
+  /** entries [from, to) of `combined[into]`: weightedMeanInto of `gradParts[parts[k]]` with `counts[k]` samples each */
+  | { kind: 'combine'; id: number; parts: number[]; counts: number[]; from: number; to: number; into: 0 | 1 };
 
 /** Worker → main: `ready` once its session exists, or one reply per request. */
 export type StepReply =
   | { kind: 'ready' }
-  | (StepResult & {
+  | (Omit<StepResult, 'grads'> & {
+      /** the gradients are in this worker's `gradParts` buffer */
       kind: 'step';
       id: number;
       /** Wall time of the worker's session.run. */
@@ -92,4 +185,16 @@ export type StepReply =
       /** Wall time of copying its inputs out of the shared buffers. */
       copyMs: number;
     })
+  | {
+      kind: 'rebinarized';
+      id: number;
+      /** Wall time of the worker's re-binarization. */
+      ms: number;
+    }
+  | {
+      kind: 'combined';
+      id: number;
+      /** Wall time of the worker's combination. */
+      ms: number;
+    }
   | { kind: 'error'; id?: number; code?: ErrorCode; message: string };

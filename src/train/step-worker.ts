@@ -6,14 +6,21 @@
  * onnxruntime-node refuses tensors over a SharedArrayBuffer ("Invalid argument", 1.30), so
  * each step copies the worker's inputs out of the shared buffers the main thread wrote into
  * buffers of its own (the parameter feeds whole, the batch and the dropout masks for its
- * slice); the outputs, fresh ArrayBuffers from onnxruntime, are transferred back without a
- * copy. Loads only onnxruntime-node and the leaf modules it needs.
+ * slice). The gradients go into this worker's shared gradient buffer (`gradParts`), the
+ * batch statistics (fresh ArrayBuffers from onnxruntime) are transferred back without a copy;
+ * then each active worker combines a contiguous range of all gradient entries over the
+ * workers' buffers (`combine` requests, `weightedMeanInto`: in worker order, float64).
+ *
+ * Between steps the worker re-binarizes its shard of the binarized weights (`rebinarize`
+ * requests, `ShardRebinarizer`): from the latent weights the main thread wrote into the shared
+ * buffer, Ŵ into the shared parameter feeds.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { ortSessionOptions } from '../runtime/session-options.js';
 import { ErrorCodes, isHbnnError } from '../errors.js';
-import { countCorrect, type StepReply, type StepRequest, type StepWorkerData } from './step-protocol.js';
+import { countCorrect, weightedMeanInto, type StepReply, type StepRequest, type StepWorkerData } from './step-protocol.js';
+import { ShardRebinarizer } from './shard-rebinarizer.js';
 
 const data = workerData as StepWorkerData;
 const port = parentPort!;
@@ -27,6 +34,23 @@ const maskSizes = L.dropouts.map((d) => d.tail.reduce((a, b) => a * b, 1));
 // The parameter feeds: own buffers and tensors, refilled every step.
 const paramValues = L.params.map((p) => new Float32Array(p.size));
 const paramTensors = L.params.map((p, i) => new ort.Tensor('float32', paramValues[i]!, p.dims));
+// This worker's shard of the binarized weights (re-binarized into the shared feeds).
+const shard = new ShardRebinarizer(data.shard, L.params, data.latent, data.params);
+
+const gradParts = data.gradParts.map((b) => new Float32Array(b));
+const combined = data.combined.map((b) => new Float32Array(b));
+
+function combine(req: Extract<StepRequest, { kind: 'combine' }>): void {
+  const t0 = performance.now();
+  weightedMeanInto(combined[req.into]!, req.parts.map((k) => gradParts[k]!), req.counts, req.from, req.to);
+  post({ kind: 'combined', id: req.id, ms: performance.now() - t0 });
+}
+
+function rebinarize(req: Extract<StepRequest, { kind: 'rebinarize' }>): void {
+  const t0 = performance.now();
+  shard.run(req.sumsAbs);
+  post({ kind: 'rebinarized', id: req.id, ms: performance.now() - t0 });
+}
 
 function post(reply: StepReply, transfer: ArrayBuffer[] = []): void {
   port.postMessage(reply, transfer);
@@ -40,7 +64,7 @@ async function start(): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(data.model, ortSessionOptions(data.session));
 }
 
-async function step(session: ort.InferenceSession, req: StepRequest): Promise<void> {
+async function step(session: ort.InferenceSession, req: Extract<StepRequest, { kind: 'step' }>): Promise<void> {
   const t0 = performance.now();
   const { offset, count } = req;
   const feeds: Record<string, ort.Tensor> = {};
@@ -67,18 +91,19 @@ async function step(session: ort.InferenceSession, req: StepRequest): Promise<vo
   }
   const t2 = performance.now();
   const f32 = (name: string): Float32Array => out[name]!.data as Float32Array;
-  const grads = L.params.map((p) => f32(p.grad));
+  // the gradients into this worker's shared buffer, for the combination (`combine`)
+  const mine = gradParts[data.index]!;
+  L.params.forEach((p) => mine.set(f32(p.grad), p.offset));
   const batchMean = L.batchNorms.map((b) => f32(b.meanOutput));
   const batchVar = L.batchNorms.map((b) => f32(b.varOutput));
   const transfer = new Set<ArrayBuffer>();
-  for (const a of [...grads, ...batchMean, ...batchVar]) if (a.buffer instanceof ArrayBuffer) transfer.add(a.buffer);
+  for (const a of [...batchMean, ...batchVar]) if (a.buffer instanceof ArrayBuffer) transfer.add(a.buffer);
   post(
     {
       kind: 'step',
       id: req.id,
       loss: f32(L.lossOutput)[0]!,
       correct: countCorrect(f32(L.logitsOutput), labels, count, L.classes),
-      grads,
       batchMean,
       batchVar,
       ortMs: t2 - t1,
@@ -93,7 +118,7 @@ start().then(
     // Steps run one at a time, in the order posted.
     let queue = Promise.resolve();
     port.on('message', (req: StepRequest) => {
-      queue = queue.then(() => step(session, req)).catch((e: unknown) => post({ kind: 'error', id: req.id, ...(isHbnnError(e) ? { code: e.code } : {}), message: message(e) }));
+      queue = queue.then(() => (req.kind === 'step' ? step(session, req) : req.kind === 'rebinarize' ? rebinarize(req) : combine(req))).catch((e: unknown) => post({ kind: 'error', id: req.id, ...(isHbnnError(e) ? { code: e.code } : {}), message: message(e) }));
     });
     post({ kind: 'ready' });
   },

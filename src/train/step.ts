@@ -10,12 +10,17 @@ import type { TrainingGraph } from './grad/builder.js';
 import { applyWeightSte, type BatchNormState, type LatentParam } from './params.js';
 import type { TrainRng } from './rng.js';
 import { countCorrect, type StepResult } from './step-protocol.js';
+import { RebinarizeHelper } from './rebinarize-helper.js';
 
 export interface StepOutput extends StepResult {
   ortMs: number;
   jsMs: number;
-  /** Data-parallel steps: the slowest worker's copy of its inputs out of shared memory (in ortMs), and its session.run. */
-  workers?: { copyMs: number; runMs: number };
+  /**
+   * Data-parallel steps: the slowest worker's copy of its inputs out of shared memory (in
+   * ortMs), its session.run, its re-binarization of its shard before the step (in jsMs; 0
+   * when the main thread re-binarized) and its part of the gradients' combination (in jsMs).
+   */
+  workers?: { copyMs: number; runMs: number; rebinarizeMs: number; combineMs: number };
 }
 
 /**
@@ -61,11 +66,45 @@ export class StepRunner implements TrainingStepRunner {
     readonly params: readonly LatentParam[],
     readonly bns: readonly BatchNormState[],
     private readonly sampleShape: readonly number[],
+    private readonly helper: RebinarizeHelper | null,
   ) {}
 
-  static async create(tg: TrainingGraph, params: readonly LatentParam[], bns: readonly BatchNormState[], sampleShape: readonly number[], threads?: number): Promise<StepRunner> {
+  /**
+   * `helper`: re-binarize part of the binarized weights on a worker thread while this thread
+   * re-binarizes the rest (`RebinarizeHelper`; the same Ŵ). Worth it only where a second core
+   * is free between runs and the weights are many (the loop decides: `useRebinarizeHelper`).
+   */
+  static async create(tg: TrainingGraph, params: readonly LatentParam[], bns: readonly BatchNormState[], sampleShape: readonly number[], threads?: number, helper = false): Promise<StepRunner> {
     const session = await createSession(tg.model, trainingSessionOptions(threads));
-    return new StepRunner(tg, session, params, bns, sampleShape);
+    let h: RebinarizeHelper | null = null;
+    try {
+      h = helper ? await RebinarizeHelper.create(params) : null;
+    } catch (e) {
+      await session.release();
+      throw e;
+    }
+    return new StepRunner(tg, session, params, bns, sampleShape, h);
+  }
+
+  /** @internal For tests: ends the helper's thread as a crash would. */
+  async crashHelperForTest(): Promise<void> {
+    await this.helper?.crashForTest();
+  }
+
+  /** Whether a re-binarization helper runs beside this thread, and whether its thread has exited. */
+  get helperState(): 'none' | 'running' | 'exited' {
+    return this.helper === null ? 'none' : this.helper.exited ? 'exited' : 'running';
+  }
+
+  /** The parameter feeds (`parameterFeeds`), the helper's shard re-binarized on its thread unless a bit map is frozen. */
+  private async feedValues(sumsAbs?: readonly (number | undefined)[]): Promise<Float32Array[]> {
+    const h = this.helper;
+    if (h === null || !this.params.every((p) => !p.binarizer || p.binarizer.frozen === null)) return parameterFeeds(this.params, sumsAbs);
+    const helping = h.start(this.params, sumsAbs);
+    helping.catch(() => undefined); // awaited below; a rejection while this thread works is not unhandled
+    const values = this.params.map((p, i) => (h.indices.has(i) ? null : p.kind === 'binarized' ? p.binarizer!.binarize(p.value, true, sumsAbs?.[i]) : p.value));
+    await helping;
+    return values.map((v, i) => v ?? h.feed(i));
   }
 
   /**
@@ -83,7 +122,7 @@ export class StepRunner implements TrainingStepRunner {
       [tg.dataInput]: new ort.Tensor('float32', images, [count, ...this.sampleShape]),
       [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [count]),
     };
-    parameterFeeds(this.params, sumsAbs).forEach((value, i) => {
+    (await this.feedValues(sumsAbs)).forEach((value, i) => {
       const p = this.params[i]!;
       feeds[p.input] = new ort.Tensor('float32', value, p.dims);
     });
@@ -109,6 +148,6 @@ export class StepRunner implements TrainingStepRunner {
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await Promise.all([this.session.release(), this.helper?.release()]);
   }
 }

@@ -1,5 +1,6 @@
 /**
- * Data-parallel training steps (src/train/parallel-step.ts): the batch split, the combination
+ * Data-parallel training steps (src/train/parallel-step.ts) and the one-session runner's
+ * re-binarization helper (src/train/rebinarize-helper.ts): the batch split, the combination
  * of the workers' results against one session on the whole batch (equal without BatchNorm;
  * BatchNorm's combined statistics equal the full batch's), reproducibility of fineTune with
  * workers, and the error paths (bad option values, a failing or crashing worker: typed errors,
@@ -15,10 +16,11 @@ import { describe, expect, it } from 'vitest';
 import { A, Net, rand } from './helpers/gradcheck.js';
 import { loadCnn, mini, tmpDir } from './helpers/data.js';
 import { buildTrainingGraph, type TrainingGraph } from '../../src/train/grad/builder.js';
-import { collectBatchNorms, collectParams } from '../../src/train/params.js';
+import { collectBatchNorms, collectParams, updateRunningStats, WEIGHT_STE_CLIP } from '../../src/train/params.js';
+import { Optimizer } from '../../src/train/optimizer.js';
 import { StepRunner, type StepOutput } from '../../src/train/step.js';
 import { DataParallelStepRunner, combineBatchNormStats, weightedMean } from '../../src/train/parallel-step.js';
-import { splitBatch } from '../../src/train/step-protocol.js';
+import { shardByCost, splitBatch } from '../../src/train/step-protocol.js';
 import { TrainRng } from '../../src/train/rng.js';
 import { fineTune, trainFloat } from '../../src/train/index.js';
 import { quantize } from '../../src/drivers/quantize.js';
@@ -85,6 +87,16 @@ describe('splitBatch', () => {
     expect(splitBatch(10, 4)).toEqual([3, 3, 2, 2]);
     expect(splitBatch(2, 4)).toEqual([1, 1, 0, 0]);
     expect(splitBatch(5, 1)).toEqual([5]);
+  });
+});
+
+describe('shardByCost', () => {
+  it('deals the largest first to the least loaded worker (each tensor once, indices ascending)', () => {
+    // costs (size + 10,000): 410,000, 110,000, 110,000, 15,000, 10,100
+    expect(shardByCost([100_000, 400_000, 5_000, 100, 100_000], 2)).toEqual([[1], [0, 2, 3, 4]]);
+    expect(shardByCost([10, 10, 10], 2)).toEqual([[0, 2], [1]]);
+    expect(shardByCost([], 3)).toEqual([[], [], []]);
+    expect(shardByCost([5], 3)).toEqual([[0], [], []]);
   });
 });
 
@@ -191,6 +203,180 @@ describe('DataParallelStepRunner against one session', () => {
   });
 });
 
+/**
+ * Conv 2→32 → BatchNorm → Relu → Conv 32→16 (4,608 weights: a KernelArena's in-place
+ * re-binarization) → BatchNorm → GlobalAveragePool → Flatten → Gemm with transB 0 (its
+ * weight's channels on axis 1: re-binarized through a transpose), quantized W1.4 Middle-Out.
+ */
+async function quantizedBatchNormNet(): Promise<Model> {
+  const n = new Net(['N', 2, 6, 6]);
+  const bn = (x: ReturnType<Net['node']>, c: number, name: string) =>
+    n.node('BatchNormalization', [x, n.param(`${name}.g`, [c], 0.2, 1), n.param(`${name}.b`, [c], 0.1), n.param(`${name}.m`, [c], 0), n.param(`${name}.v`, [c], 0, 1)], { momentum: A.float(0.9) });
+  const h = n.node('Relu', [bn(n.node('Conv', [n.x, n.param('c1', [32, 2, 3, 3])], { pads: A.ints([1, 1, 1, 1]) }), 32, 'bn1')]);
+  const h2 = bn(n.node('Conv', [h, n.param('c2', [16, 32, 3, 3], 0.2)], { pads: A.ints([1, 1, 1, 1]) }), 16, 'bn2');
+  const p = n.node('Flatten', [n.node('GlobalAveragePool', [h2])]);
+  const m = n.output(n.node('Gemm', [p, n.param('fw', [16, 5], 0.5), n.param('fb', [5], 0.1)], { transB: A.int(0) }));
+  await quantize(m, { avgBits: 1.4, heuristic: 'middle-out' });
+  return m;
+}
+
+/**
+ * `steps` data-parallel steps with SGD updates as the loop makes them (sum |w| handed to the
+ * next re-binarization; at step `freezeAt` the first binarized weight's bit map frozen, which
+ * puts the re-binarization back on the main thread): the latent weights, losses, running
+ * statistics and gradients as bytes.
+ */
+async function trainBytes(m: Model, workers: number, rebinarizeInWorkers: boolean, steps: number, freezeAt: number): Promise<Buffer> {
+  const tg = buildTrainingGraph(m);
+  const params = collectParams(m, tg);
+  const bns = collectBatchNorms(m, tg);
+  const r = await DataParallelStepRunner.create(tg, params, bns, [2, 6, 6], { workers, maxBatch: 9, rebinarizeInWorkers });
+  const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+  const rng = new TrainRng(4);
+  const sums: (number | undefined)[] = [];
+  const out: Buffer[] = [];
+  const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  try {
+    for (let s = 0; s < steps; s++) {
+      if (s === freezeAt) params.find((p) => p.binarizer)!.binarizer!.freeze(params.find((p) => p.binarizer)!.value);
+      // the last step on a batch smaller than the worker count: a worker sits the step out
+      const count = s === steps - 1 ? 2 : 9;
+      const { images, labels } = batch(count, s);
+      const o = await r.run(images, labels, count, rng, false, sums);
+      out.push(Buffer.from(Float64Array.of(o.loss).buffer), ...o.grads.map(bytes));
+      opt.beginStep();
+      params.forEach((p, i) => {
+        opt.update(p.name, p.value, o.grads[i]!, 0.5, p.kind === 'binarized' ? WEIGHT_STE_CLIP : Infinity);
+        sums[i] = opt.lastSumAbs;
+      });
+      bns.forEach((b, i) => updateRunningStats(b, o.batchMean[i]!, o.batchVar[i]!));
+    }
+  } finally {
+    await r.release();
+  }
+  return Buffer.concat([...out, ...params.map((p) => bytes(p.value)), ...bns.flatMap((b) => [bytes(b.mean), bytes(b.variance)])]);
+}
+
+describe('re-binarization in the workers', () => {
+  it('gives the bytes of the main thread\'s re-binarization (W1.4 with BatchNorm, an arena-sized and a transposed weight; 2 and 3 workers; frozen bit maps)', async () => {
+    const m = await quantizedBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    const bin = collectParams(m, tg).filter((p) => p.kind === 'binarized');
+    expect(bin.map((p) => p.value.length).sort((a, b) => a - b)).toEqual([80, 576, 4608]);
+    for (const workers of [2, 3]) {
+      const onMain = await trainBytes(m, workers, false, 6, 4);
+      const inWorkers = await trainBytes(m, workers, true, 6, 4);
+      expect(inWorkers.length).toBe(onMain.length);
+      expect(inWorkers.equals(onMain)).toBe(true);
+    }
+    // without the frozen map: every step re-binarized in the workers; a different run
+    const a = await trainBytes(m, 2, true, 5, -1);
+    expect(a.equals(await trainBytes(m, 2, false, 5, -1))).toBe(true);
+  });
+});
+
+describe('combination in the workers', () => {
+  it('gives the bytes of weightedMean and combineBatchNormStats over one-thread sessions on each slice (5 + 4 samples; 3 + 3 + 3)', async () => {
+    const m = await quantizedBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    const params = collectParams(m, tg);
+    const bns = collectBatchNorms(m, tg);
+    const one = await StepRunner.create(tg, params, bns, [2, 6, 6], 1);
+    try {
+      for (const workers of [2, 3]) {
+        const many = await DataParallelStepRunner.create(tg, params, bns, [2, 6, 6], { workers, maxBatch: 9 });
+        try {
+          const { images, labels } = batch(9, workers);
+          const sizes = splitBatch(9, workers);
+          const slices: StepOutput[] = [];
+          let at = 0;
+          for (const n of sizes) {
+            const o = await one.run(images.subarray(at * 72, (at + n) * 72), labels.subarray(at, at + n), n, new TrainRng(1), false);
+            slices.push({ ...o, grads: o.grads.map((g) => g.slice()), batchMean: o.batchMean.map((g) => g.slice()), batchVar: o.batchVar.map((g) => g.slice()) });
+            at += n;
+          }
+          // two steps: the second combines into the other buffer; the first's gradients stay valid
+          const first = await many.run(images, labels, 9, new TrainRng(1), false);
+          const second = await many.run(images, labels, 9, new TrainRng(1), false);
+          for (const got of [first, second]) {
+            got.grads.forEach((g, i) => {
+              const want = weightedMean(slices.map((s) => s.grads[i]!), sizes);
+              expect(Buffer.from(g.buffer, g.byteOffset, g.byteLength).equals(Buffer.from(want.buffer))).toBe(true);
+            });
+            got.batchVar.forEach((v, i) => {
+              const want = combineBatchNormStats(slices.map((s) => s.batchMean[i]!), slices.map((s) => s.batchVar[i]!), sizes, bns[i]!.perSample!);
+              expect(Array.from(v)).toEqual(Array.from(want.variance));
+              expect(Array.from(got.batchMean[i]!)).toEqual(Array.from(want.mean));
+            });
+          }
+          expect(first.grads[0]!.buffer).not.toBe(second.grads[0]!.buffer);
+          expect(first.workers!.combineMs).toBeGreaterThanOrEqual(0);
+        } finally {
+          await many.release();
+        }
+      }
+    } finally {
+      await one.release();
+    }
+  });
+});
+
+/** As trainBytes, with one session (StepRunner, 1 thread), with or without the re-binarization helper. */
+async function trainBytesOneSession(m: Model, helper: boolean, steps: number, freezeAt: number): Promise<Buffer> {
+  const tg = buildTrainingGraph(m);
+  const params = collectParams(m, tg);
+  const bns = collectBatchNorms(m, tg);
+  const r = await StepRunner.create(tg, params, bns, [2, 6, 6], 1, helper);
+  expect(r.helperState).toBe(helper ? 'running' : 'none');
+  const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
+  const rng = new TrainRng(4);
+  const sums: (number | undefined)[] = [];
+  const out: Buffer[] = [];
+  const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
+  try {
+    for (let s = 0; s < steps; s++) {
+      if (s === freezeAt) params.find((p) => p.binarizer)!.binarizer!.freeze(params.find((p) => p.binarizer)!.value);
+      const { images, labels } = batch(9, s);
+      const o = await r.run(images, labels, 9, rng, false, sums);
+      out.push(Buffer.from(Float64Array.of(o.loss).buffer), ...o.grads.map(bytes));
+      opt.beginStep();
+      params.forEach((p, i) => {
+        opt.update(p.name, p.value, o.grads[i]!, 0.5, p.kind === 'binarized' ? WEIGHT_STE_CLIP : Infinity);
+        sums[i] = opt.lastSumAbs;
+      });
+      bns.forEach((b, i) => updateRunningStats(b, o.batchMean[i]!, o.batchVar[i]!));
+    }
+  } finally {
+    await r.release();
+  }
+  expect(r.helperState).toBe(helper ? 'exited' : 'none');
+  return Buffer.concat([...out, ...params.map((p) => bytes(p.value)), ...bns.flatMap((b) => [bytes(b.mean), bytes(b.variance)])]);
+}
+
+describe('one session with a re-binarization helper', () => {
+  it('gives the bytes of the main thread\'s re-binarization (W1.4 with BatchNorm; frozen bit maps from step 4)', async () => {
+    const m = await quantizedBatchNormNet();
+    const withHelper = await trainBytesOneSession(m, true, 6, 4);
+    expect(withHelper.equals(await trainBytesOneSession(m, false, 6, 4))).toBe(true);
+    const a = await trainBytesOneSession(m, true, 4, -1);
+    expect(a.equals(await trainBytesOneSession(m, false, 4, -1))).toBe(true);
+  });
+
+  it('a helper that dies fails the step with worker-failed; release ends everything', async () => {
+    const m = await quantizedBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    const r = await StepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], 1, true);
+    const { images, labels } = batch(4, 1);
+    await r.run(images, labels, 4, new TrainRng(1));
+    await r.crashHelperForTest();
+    const e = await r.run(images, labels, 4, new TrainRng(1)).catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(HbnnError);
+    expect((e as HbnnError).code).toBe('worker-failed');
+    expect(r.helperState).toBe('exited');
+    await r.release();
+  });
+});
+
 async function quantizedCnn(): Promise<Model> {
   const q = loadCnn();
   await quantize(q, { avgBits: 1.4, normalize: 'fmnist', calibLimit: 128 });
@@ -250,6 +436,23 @@ describe('failures', () => {
     // the crash is under way before the step is posted: a worker already terminating cannot
     // answer it (crashing after posting raced the tiny step, which could finish first)
     const crashed = r.crashWorkerForTest(1);
+    const step = r.run(images, labels, 4, new TrainRng(1));
+    await crashed;
+    const e = await step.catch((x: unknown) => x);
+    expect(e).toBeInstanceOf(HbnnError);
+    expect((e as HbnnError).code).toBe('worker-failed');
+    await r.exited();
+    expect(r.liveWorkers).toBe(0);
+    await r.release();
+  });
+
+  it('a worker that dies before its re-binarization (W1.4) fails the step with worker-failed, every worker ended', async () => {
+    const m = await quantizedBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], { workers: 2, maxBatch: 4 });
+    const { images, labels } = batch(4, 1);
+    await r.run(images, labels, 4, new TrainRng(1));
+    const crashed = r.crashWorkerForTest(0);
     const step = r.run(images, labels, 4, new TrainRng(1));
     await crashed;
     const e = await step.catch((x: unknown) => x);
