@@ -22,7 +22,6 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Model } from '../ir/graph.js';
 import { tensorTypeOf } from '../ir/types.js';
@@ -307,7 +306,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
             // bitMapEvery holds the bit map of the main thread's last re-binarization
             rebinarizeInWorkers: o.bitMapEvery === undefined,
           })
-        : await StepRunner.create(tg, params, bns, fit.sampleShape, o.threads, useRebinarizeHelper(params, o));
+        : await StepRunner.create(tg, params, bns, fit.sampleShape, o.threads);
   } catch (e) {
     if (o.handleSigint) process.removeListener('SIGINT', onSigint);
     opts.signal?.removeEventListener('abort', onAbort);
@@ -441,20 +440,6 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   const result = exportModel(useBest && bestSnapshot ? bestSnapshot : undefined);
   log.totalMs = round1(performance.now() - started);
   return { model: result, log, interrupted };
-}
-
-/**
- * Binarized weights from which a one-session run re-binarizes part of them on a helper thread
- * (`RebinarizeHelper`): the MobileNetV2-style model's 2.2 M take ~20 ms a step on one thread
- * (docs/training.md, *Data-parallel steps*); below this the message and copies would eat what
- * the second thread saves (fmnist-cnn's ~1 ms a step: slower on two threads, measured).
- */
-export const REBINARIZE_HELPER_MIN_WEIGHTS = 500_000;
-
-/** Whether the one-session runner gets a re-binarization helper: a second core, many binarized weights, no bitMapEvery (its steps read the main thread's bit maps). */
-function useRebinarizeHelper(params: readonly LatentParam[], o: Resolved): boolean {
-  const weights = params.reduce((s, p) => s + (p.kind === 'binarized' ? p.value.length : 0), 0);
-  return o.bitMapEvery === undefined && (o.threads ?? os.availableParallelism()) >= 2 && weights >= REBINARIZE_HELPER_MIN_WEIGHTS;
 }
 
 function diverged(why: string, epoch: number, step: number, checkpoint: string | undefined): never {

@@ -1,5 +1,6 @@
 /**
- * The one-session training runner's re-binarization helper (StepRunner, `workers: 1`): one
+ * The one-session training runner's re-binarization helper (`StepRunner.create(..., helper)`;
+ * not enabled by `fineTune`, where no gain was measured: docs/training.md): one
  * worker thread (rebinarize-worker.ts) that re-binarizes a shard of the binarized weights (the
  * second of `shardByCost` over two) while the main thread re-binarizes the first, between two
  * `session.run` calls, when onnxruntime's intra-op threads are idle (they stop spinning after a

@@ -71,8 +71,9 @@ export class StepRunner implements TrainingStepRunner {
 
   /**
    * `helper`: re-binarize part of the binarized weights on a worker thread while this thread
-   * re-binarizes the rest (`RebinarizeHelper`; the same Ŵ). Worth it only where a second core
-   * is free between runs and the weights are many (the loop decides: `useRebinarizeHelper`).
+   * re-binarizes the rest (`RebinarizeHelper`; the same Ŵ). Not used by `fineTune`: no gain
+   * was measured there (docs/training.md, *One session: a re-binarization helper*); kept for
+   * the A/B (`bench/train-parallel-step.mjs --workers 1`).
    */
   static async create(tg: TrainingGraph, params: readonly LatentParam[], bns: readonly BatchNormState[], sampleShape: readonly number[], threads?: number, helper = false): Promise<StepRunner> {
     const session = await createSession(tg.model, trainingSessionOptions(threads));
