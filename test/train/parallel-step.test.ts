@@ -427,32 +427,18 @@ describe('failures', () => {
     await r.release();
   });
 
-  it('a worker that dies during training fails the step with worker-failed', async () => {
-    const m = noBatchNormNet();
+  // the crash is under way before the step is posted: a worker already terminating cannot answer
+  // it (crashing after posting raced the tiny step, which could finish first)
+  it.each([
+    { what: 'during training (no BatchNorm, float)', model: async () => noBatchNormNet(), crash: 1 },
+    { what: 'before its re-binarization (W1.4, BatchNorm)', model: quantizedBatchNormNet, crash: 0 },
+  ])('a worker that dies $what fails the step with worker-failed, every worker ended', async ({ model, crash }) => {
+    const m = await model();
     const tg = buildTrainingGraph(m);
     const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], { workers: 2, maxBatch: 4 });
     const { images, labels } = batch(4, 1);
     await r.run(images, labels, 4, new TrainRng(1));
-    // the crash is under way before the step is posted: a worker already terminating cannot
-    // answer it (crashing after posting raced the tiny step, which could finish first)
-    const crashed = r.crashWorkerForTest(1);
-    const step = r.run(images, labels, 4, new TrainRng(1));
-    await crashed;
-    const e = await step.catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(HbnnError);
-    expect((e as HbnnError).code).toBe('worker-failed');
-    await r.exited();
-    expect(r.liveWorkers).toBe(0);
-    await r.release();
-  });
-
-  it('a worker that dies before its re-binarization (W1.4) fails the step with worker-failed, every worker ended', async () => {
-    const m = await quantizedBatchNormNet();
-    const tg = buildTrainingGraph(m);
-    const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], { workers: 2, maxBatch: 4 });
-    const { images, labels } = batch(4, 1);
-    await r.run(images, labels, 4, new TrainRng(1));
-    const crashed = r.crashWorkerForTest(0);
+    const crashed = r.crashWorkerForTest(crash);
     const step = r.run(images, labels, 4, new TrainRng(1));
     await crashed;
     const e = await step.catch((x: unknown) => x);
