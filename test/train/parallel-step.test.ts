@@ -221,16 +221,13 @@ async function quantizedBatchNormNet(): Promise<Model> {
 }
 
 /**
- * `steps` data-parallel steps with SGD updates as the loop makes them (sum |w| handed to the
+ * `steps` steps of runner `r` with SGD updates as the loop makes them (sum |w| handed to the
  * next re-binarization; at step `freezeAt` the first binarized weight's bit map frozen, which
- * puts the re-binarization back on the main thread): the latent weights, losses, running
- * statistics and gradients as bytes.
+ * puts the re-binarization back on the main thread), step s on `countAt(s)` samples; releases
+ * `r`. The latent weights, losses, running statistics and gradients as bytes.
  */
-async function trainBytes(m: Model, workers: number, rebinarizeInWorkers: boolean, steps: number, freezeAt: number): Promise<Buffer> {
-  const tg = buildTrainingGraph(m);
-  const params = collectParams(m, tg);
-  const bns = collectBatchNorms(m, tg);
-  const r = await DataParallelStepRunner.create(tg, params, bns, [2, 6, 6], { workers, maxBatch: 9, rebinarizeInWorkers });
+async function runBytes(r: StepRunner | DataParallelStepRunner, steps: number, freezeAt: number, countAt: (s: number) => number): Promise<Buffer> {
+  const { params, bns } = r;
   const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
   const rng = new TrainRng(4);
   const sums: (number | undefined)[] = [];
@@ -239,8 +236,7 @@ async function trainBytes(m: Model, workers: number, rebinarizeInWorkers: boolea
   try {
     for (let s = 0; s < steps; s++) {
       if (s === freezeAt) params.find((p) => p.binarizer)!.binarizer!.freeze(params.find((p) => p.binarizer)!.value);
-      // the last step on a batch smaller than the worker count: a worker sits the step out
-      const count = s === steps - 1 ? 2 : 9;
+      const count = countAt(s);
       const { images, labels } = batch(count, s);
       const o = await r.run(images, labels, count, rng, false, sums);
       out.push(Buffer.from(Float64Array.of(o.loss).buffer), ...o.grads.map(bytes));
@@ -255,6 +251,13 @@ async function trainBytes(m: Model, workers: number, rebinarizeInWorkers: boolea
     await r.release();
   }
   return Buffer.concat([...out, ...params.map((p) => bytes(p.value)), ...bns.flatMap((b) => [bytes(b.mean), bytes(b.variance)])]);
+}
+
+/** runBytes over a data-parallel runner; the last step on a batch smaller than the worker count (a worker sits the step out). */
+async function trainBytes(m: Model, workers: number, rebinarizeInWorkers: boolean, steps: number, freezeAt: number): Promise<Buffer> {
+  const tg = buildTrainingGraph(m);
+  const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], { workers, maxBatch: 9, rebinarizeInWorkers });
+  return runBytes(r, steps, freezeAt, (s) => (s === steps - 1 ? 2 : 9));
 }
 
 describe('re-binarization in the workers', () => {
@@ -321,36 +324,14 @@ describe('combination in the workers', () => {
   });
 });
 
-/** As trainBytes, with one session (StepRunner, 1 thread), with or without the re-binarization helper. */
+/** runBytes over one session (StepRunner, 1 thread), with or without the re-binarization helper. */
 async function trainBytesOneSession(m: Model, helper: boolean, steps: number, freezeAt: number): Promise<Buffer> {
   const tg = buildTrainingGraph(m);
-  const params = collectParams(m, tg);
-  const bns = collectBatchNorms(m, tg);
-  const r = await StepRunner.create(tg, params, bns, [2, 6, 6], 1, helper);
+  const r = await StepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], 1, helper);
   expect(r.helperState).toBe(helper ? 'running' : 'none');
-  const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
-  const rng = new TrainRng(4);
-  const sums: (number | undefined)[] = [];
-  const out: Buffer[] = [];
-  const bytes = (a: Float32Array): Buffer => Buffer.from(a.buffer, a.byteOffset, a.byteLength);
-  try {
-    for (let s = 0; s < steps; s++) {
-      if (s === freezeAt) params.find((p) => p.binarizer)!.binarizer!.freeze(params.find((p) => p.binarizer)!.value);
-      const { images, labels } = batch(9, s);
-      const o = await r.run(images, labels, 9, rng, false, sums);
-      out.push(Buffer.from(Float64Array.of(o.loss).buffer), ...o.grads.map(bytes));
-      opt.beginStep();
-      params.forEach((p, i) => {
-        opt.update(p.name, p.value, o.grads[i]!, 0.5, p.kind === 'binarized' ? WEIGHT_STE_CLIP : Infinity);
-        sums[i] = opt.lastSumAbs;
-      });
-      bns.forEach((b, i) => updateRunningStats(b, o.batchMean[i]!, o.batchVar[i]!));
-    }
-  } finally {
-    await r.release();
-  }
+  const result = await runBytes(r, steps, freezeAt, () => 9);
   expect(r.helperState).toBe(helper ? 'exited' : 'none');
-  return Buffer.concat([...out, ...params.map((p) => bytes(p.value)), ...bns.flatMap((b) => [bytes(b.mean), bytes(b.variance)])]);
+  return result;
 }
 
 describe('one session with a re-binarization helper', () => {
