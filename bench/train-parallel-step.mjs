@@ -14,9 +14,8 @@
  *
  *   node --expose-gc bench/train-parallel-step.mjs [--model mobilenetv2|resnet20] [--steps 16] [--workers 2] [--base DIST]
  *
- * --workers 1: one session with 2 intra-op threads (StepRunner) instead, with the
- * re-binarization helper where the build has one (`RebinarizeHelper`; a base without it
- * ignores the request): the one-session step A/B.
+ * --workers 1: one session with 2 intra-op threads (StepRunner) instead: the one-session
+ * step A/B.
  *
  * With --expose-gc, garbage is collected before each step (not timed). The first two steps of
  * each side (warm-up) are left out of the medians. Imports the compiled package from dist/
@@ -71,8 +70,8 @@ for (const [k, dist] of dists.entries()) {
   const tg = buildTrainingGraph(m, { nchwcBlock: await probeNchwcBlock() });
   const params = collectParams(m, tg);
   const bns = collectBatchNorms(m, tg);
-  // --workers 1: one session with 2 threads, with a re-binarization helper where the build has one
-  const runner = workers > 1 ? await DataParallelStepRunner.create(tg, params, bns, [3, 32, 32], { workers, maxBatch: batch }) : await StepRunner.create(tg, params, bns, [3, 32, 32], 2, true);
+  // --workers 1: one session with 2 threads
+  const runner = workers > 1 ? await DataParallelStepRunner.create(tg, params, bns, [3, 32, 32], { workers, maxBatch: batch }) : await StepRunner.create(tg, params, bns, [3, 32, 32], 2);
   const optimizer = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
   sides.push({ name: k === 0 ? 'this build' : 'base', params, bns, runner, optimizer, updateRunningStats, WEIGHT_STE_CLIP, rng: new TrainRng(1), sums: [], losses: [], t: { wall: [], cpu: [], main: [], rebinarize: [], combine: [], copy: [], run: [] } });
 }

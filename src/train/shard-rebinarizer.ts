@@ -1,8 +1,7 @@
 /**
  * A shard of the binarized weights re-binarized on a worker thread: from the latent weights a
  * main thread wrote into a shared buffer (at each parameter's offset), Ŵ into another shared
- * buffer (the same offsets). Used by the data-parallel step workers (step-worker.ts) and by the
- * one-session runner's helper (rebinarize-worker.ts).
+ * buffer (the same offsets). Used by the data-parallel step workers (step-worker.ts).
  *
  * Each weight gets a `WeightBinarizer` of its own, made from the same quantization record as
  * the main thread's, and its latent copy and the re-binarization's outputs live in one

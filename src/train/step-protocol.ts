@@ -150,18 +150,6 @@ export interface StepResult {
 }
 
 /**
- * The one-session runner's re-binarization helper's start data (rebinarize-worker.ts): where
- * each parameter lies in the shared buffers, its shard, the latent weights the main thread
- * writes and the buffer it writes Ŵ into. It answers `rebinarize` requests with `rebinarized`.
- */
-export interface RebinarizeWorkerData {
-  slots: { offset: number; size: number }[];
-  shard: ShardWeight[];
-  latent: SharedArrayBuffer;
-  out: SharedArrayBuffer;
-}
-
-/**
  * Main → worker: `step`: run the step on samples [offset, offset + count) of the shared batch;
  * `rebinarize`: Ŵ of this worker's shard from the shared latent weights into the shared
  * parameter feeds (`sumsAbs[i]`: the float64 sum of |w| of parameter i in index order, when the

@@ -10,7 +10,6 @@ import type { TrainingGraph } from './grad/builder.js';
 import { applyWeightSte, type BatchNormState, type LatentParam } from './params.js';
 import type { TrainRng } from './rng.js';
 import { countCorrect, type StepResult } from './step-protocol.js';
-import { RebinarizeHelper } from './rebinarize-helper.js';
 
 export interface StepOutput extends StepResult {
   ortMs: number;
@@ -66,46 +65,11 @@ export class StepRunner implements TrainingStepRunner {
     readonly params: readonly LatentParam[],
     readonly bns: readonly BatchNormState[],
     private readonly sampleShape: readonly number[],
-    private readonly helper: RebinarizeHelper | null,
   ) {}
 
-  /**
-   * `helper`: re-binarize part of the binarized weights on a worker thread while this thread
-   * re-binarizes the rest (`RebinarizeHelper`; the same Ŵ). Not used by `fineTune`: no gain
-   * was measured there (docs/training.md, *One session: a re-binarization helper*); kept for
-   * the A/B (`bench/train-parallel-step.mjs --workers 1`).
-   */
-  static async create(tg: TrainingGraph, params: readonly LatentParam[], bns: readonly BatchNormState[], sampleShape: readonly number[], threads?: number, helper = false): Promise<StepRunner> {
+  static async create(tg: TrainingGraph, params: readonly LatentParam[], bns: readonly BatchNormState[], sampleShape: readonly number[], threads?: number): Promise<StepRunner> {
     const session = await createSession(tg.model, trainingSessionOptions(threads));
-    let h: RebinarizeHelper | null = null;
-    try {
-      h = helper ? await RebinarizeHelper.create(params) : null;
-    } catch (e) {
-      await session.release();
-      throw e;
-    }
-    return new StepRunner(tg, session, params, bns, sampleShape, h);
-  }
-
-  /** @internal For tests: ends the helper's thread as a crash would. */
-  async crashHelperForTest(): Promise<void> {
-    await this.helper?.crashForTest();
-  }
-
-  /** Whether a re-binarization helper runs beside this thread, and whether its thread has exited. */
-  get helperState(): 'none' | 'running' | 'exited' {
-    return this.helper === null ? 'none' : this.helper.exited ? 'exited' : 'running';
-  }
-
-  /** The parameter feeds (`parameterFeeds`), the helper's shard re-binarized on its thread unless a bit map is frozen. */
-  private async feedValues(sumsAbs?: readonly (number | undefined)[]): Promise<Float32Array[]> {
-    const h = this.helper;
-    if (h === null || !this.params.every((p) => !p.binarizer || p.binarizer.frozen === null)) return parameterFeeds(this.params, sumsAbs);
-    const helping = h.start(this.params, sumsAbs);
-    helping.catch(() => undefined); // awaited below; a rejection while this thread works is not unhandled
-    const values = this.params.map((p, i) => (h.indices.has(i) ? null : p.kind === 'binarized' ? p.binarizer!.binarize(p.value, true, sumsAbs?.[i]) : p.value));
-    await helping;
-    return values.map((v, i) => v ?? h.feed(i));
+    return new StepRunner(tg, session, params, bns, sampleShape);
   }
 
   /**
@@ -123,7 +87,7 @@ export class StepRunner implements TrainingStepRunner {
       [tg.dataInput]: new ort.Tensor('float32', images, [count, ...this.sampleShape]),
       [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from(labels, (l) => BigInt(l)), [count]),
     };
-    (await this.feedValues(sumsAbs)).forEach((value, i) => {
+    parameterFeeds(this.params, sumsAbs).forEach((value, i) => {
       const p = this.params[i]!;
       feeds[p.input] = new ort.Tensor('float32', value, p.dims);
     });
@@ -149,6 +113,6 @@ export class StepRunner implements TrainingStepRunner {
   }
 
   async release(): Promise<void> {
-    await Promise.all([this.session.release(), this.helper?.release()]);
+    await this.session.release();
   }
 }

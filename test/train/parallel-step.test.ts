@@ -1,6 +1,5 @@
 /**
- * Data-parallel training steps (src/train/parallel-step.ts) and the one-session runner's
- * re-binarization helper (src/train/rebinarize-helper.ts): the batch split, the combination
+ * Data-parallel training steps (src/train/parallel-step.ts): the batch split, the combination
  * of the workers' results against one session on the whole batch (equal without BatchNorm;
  * BatchNorm's combined statistics equal the full batch's), reproducibility of fineTune with
  * workers, and the error paths (bad option values, a failing or crashing worker: typed errors,
@@ -226,7 +225,7 @@ async function quantizedBatchNormNet(): Promise<Model> {
  * puts the re-binarization back on the main thread), step s on `countAt(s)` samples; releases
  * `r`. The latent weights, losses, running statistics and gradients as bytes.
  */
-async function runBytes(r: StepRunner | DataParallelStepRunner, steps: number, freezeAt: number, countAt: (s: number) => number): Promise<Buffer> {
+async function runBytes(r: DataParallelStepRunner, steps: number, freezeAt: number, countAt: (s: number) => number): Promise<Buffer> {
   const { params, bns } = r;
   const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
   const rng = new TrainRng(4);
@@ -321,40 +320,6 @@ describe('combination in the workers', () => {
     } finally {
       await one.release();
     }
-  });
-});
-
-/** runBytes over one session (StepRunner, 1 thread), with or without the re-binarization helper. */
-async function trainBytesOneSession(m: Model, helper: boolean, steps: number, freezeAt: number): Promise<Buffer> {
-  const tg = buildTrainingGraph(m);
-  const r = await StepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], 1, helper);
-  expect(r.helperState).toBe(helper ? 'running' : 'none');
-  const result = await runBytes(r, steps, freezeAt, () => 9);
-  expect(r.helperState).toBe(helper ? 'exited' : 'none');
-  return result;
-}
-
-describe('one session with a re-binarization helper', () => {
-  it('gives the bytes of the main thread\'s re-binarization (W1.4 with BatchNorm; frozen bit maps from step 4)', async () => {
-    const m = await quantizedBatchNormNet();
-    const withHelper = await trainBytesOneSession(m, true, 6, 4);
-    expect(withHelper.equals(await trainBytesOneSession(m, false, 6, 4))).toBe(true);
-    const a = await trainBytesOneSession(m, true, 4, -1);
-    expect(a.equals(await trainBytesOneSession(m, false, 4, -1))).toBe(true);
-  });
-
-  it('a helper that dies fails the step with worker-failed; release ends everything', async () => {
-    const m = await quantizedBatchNormNet();
-    const tg = buildTrainingGraph(m);
-    const r = await StepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], 1, true);
-    const { images, labels } = batch(4, 1);
-    await r.run(images, labels, 4, new TrainRng(1));
-    await r.crashHelperForTest();
-    const e = await r.run(images, labels, 4, new TrainRng(1)).catch((x: unknown) => x);
-    expect(e).toBeInstanceOf(HbnnError);
-    expect((e as HbnnError).code).toBe('worker-failed');
-    expect(r.helperState).toBe('exited');
-    await r.release();
   });
 });
 
