@@ -277,15 +277,19 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       w.unref();
       w.on('message', (r: StepReply) => {
         if (r.kind === 'ready') return;
-        const p = r.id !== undefined ? this.pending.get(r.id) : undefined;
+        // every reply (a result or an error) ends one request in flight on this worker
+        if (r.id !== undefined) this.idle(w);
         if (r.kind === 'step' || r.kind === 'rebinarized' || r.kind === 'combined') {
-          if (!p) return;
-          this.pending.delete(r.id);
-          this.idle(w);
-          p.resolve(r);
+          const p = this.pending.get(r.id);
+          if (p) {
+            this.pending.delete(r.id);
+            p.resolve(r);
+          }
         } else {
           this.breakDown(new HbnnError(r.code ?? ErrorCodes.WORKER_FAILED, `training worker ${k}: ${r.message}`, { worker: k }));
         }
+        // after a failure a worker is ended once nothing is in flight on it (breakDown)
+        if (this.broken && !this.busy.has(w)) void w.terminate();
       });
       w.on('error', (e) => this.breakDown(new HbnnError(ErrorCodes.WORKER_FAILED, `training worker ${k} failed: ${e.message}`, { worker: k }, { cause: e })));
       w.on('exit', (code) => {
@@ -294,7 +298,12 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     });
   }
 
-  /** Fails every step in flight with `e`, and every later one; ends all workers. */
+  /**
+   * Fails every step in flight with `e`, and every later one; ends all workers: an idle one at
+   * once, one with a request in flight when it replies (the message handler). Terminating a
+   * worker inside onnxruntime's session.run aborted the whole process ("terminate called after
+   * throwing an instance of 'Napi::Error'": the run's completion lands in a torn-down thread).
+   */
   private breakDown(e: HbnnError): void {
     if (this.broken || this.released) return;
     this.broken = e;
@@ -302,7 +311,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       this.pending.delete(id);
       p.reject(e);
     }
-    for (const w of this.workers) void w.terminate();
+    for (const w of this.workers) if (!this.busy.has(w)) void w.terminate();
   }
 
   private busy = new Map<Worker, number>();
