@@ -15,7 +15,9 @@
  *   node --expose-gc bench/train-parallel-step.mjs [--model mobilenetv2|resnet20] [--steps 16] [--workers 2] [--base DIST]
  *
  * --workers 1: one session with 2 intra-op threads (StepRunner) instead: the one-session
- * step A/B.
+ * step A/B. --update: this build's runner updates the binarized weights in the workers
+ * (`DataParallelOptions.update`, what fineTune does with SGD and momentum) instead of the
+ * main thread; against a --base without it the bytes must still be identical.
  *
  * With --expose-gc, garbage is collected before each step (not timed). The first two steps of
  * each side (warm-up) are left out of the medians. Imports the compiled package from dist/
@@ -33,6 +35,7 @@ const arg = (name, dflt) => {
 const modelName = arg('model', 'mobilenetv2');
 const steps = Number(arg('steps', '16'));
 const workers = Number(arg('workers', '2'));
+const inWorkers = process.argv.includes('--update');
 const dists = [path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist'))];
 if (arg('base', null)) dists.push(path.resolve(arg('base')));
 const batch = 128;
@@ -71,9 +74,10 @@ for (const [k, dist] of dists.entries()) {
   const params = collectParams(m, tg);
   const bns = collectBatchNorms(m, tg);
   // --workers 1: one session with 2 threads
-  const runner = workers > 1 ? await DataParallelStepRunner.create(tg, params, bns, [3, 32, 32], { workers, maxBatch: batch }) : await StepRunner.create(tg, params, bns, [3, 32, 32], 2);
   const optimizer = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
-  sides.push({ name: k === 0 ? 'this build' : 'base', params, bns, runner, optimizer, updateRunningStats, WEIGHT_STE_CLIP, rng: new TrainRng(1), sums: [], losses: [], t: { wall: [], cpu: [], main: [], rebinarize: [], combine: [], copy: [], run: [] } });
+  const update = inWorkers && k === 0 && workers > 1;
+  const runner = workers > 1 ? await DataParallelStepRunner.create(tg, params, bns, [3, 32, 32], { workers, maxBatch: batch, ...(update ? { update: { optimizer, clip: WEIGHT_STE_CLIP } } : {}) }) : await StepRunner.create(tg, params, bns, [3, 32, 32], 2);
+  sides.push({ name: k === 0 ? 'this build' : 'base', update, params, bns, runner, optimizer, updateRunningStats, WEIGHT_STE_CLIP, rng: new TrainRng(1), sums: [], losses: [], t: { wall: [], cpu: [], main: [], rebinarize: [], combine: [], copy: [], run: [] } });
 }
 
 const load0 = os.loadavg();
@@ -82,10 +86,14 @@ for (let st = 0; st < steps; st++) {
     globalThis.gc?.();
     const t0 = performance.now();
     const c0 = cpuNow();
-    const out = await sd.runner.run(images, labels, batch, sd.rng, false, sd.sums);
+    const out = await sd.runner.run(images, labels, batch, sd.rng, false, sd.sums, sd.update ? { lr: 0.05 } : undefined);
     const t1 = performance.now();
     sd.optimizer.beginStep();
     sd.params.forEach((p, i) => {
+      if (out.updated?.[i] !== undefined) {
+        sd.sums[i] = out.updated[i];
+        return;
+      }
       sd.optimizer.update(p.name, p.value, out.grads[i], 0.05, p.kind === 'binarized' ? sd.WEIGHT_STE_CLIP : Infinity);
       sd.sums[i] = sd.optimizer.lastSumAbs;
     });
@@ -105,7 +113,7 @@ for (let st = 0; st < steps; st++) {
 }
 const load1 = os.loadavg();
 const f = (v) => (Number.isNaN(v) ? '-' : v.toFixed(1));
-console.log(`${modelName} W1.4 Middle-Out, batch ${batch}, ${workers} workers, ${steps} steps${sides.length > 1 ? ' alternated' : ''} (first 2 of each left out); load average ${load0[0].toFixed(2)} -> ${load1[0].toFixed(2)}`);
+console.log(`${modelName} W1.4 Middle-Out, batch ${batch}, ${workers} workers${sides[0].update ? ' (this build: the update in the workers)' : ''}, ${steps} steps${sides.length > 1 ? ' alternated' : ''} (first 2 of each left out); load average ${load0[0].toFixed(2)} -> ${load1[0].toFixed(2)}`);
 console.log('side        step wall  step CPU  main thread  workers: re-binarize  combine  copy-in  session.run   (ms, medians)');
 for (const sd of sides) {
   const t = sd.t;
@@ -120,8 +128,13 @@ if (sides.length > 1) {
   const latent = a.params.every((p, i) => bytes(p.value).equals(bytes(b.params[i].value)));
   const losses = a.losses.every((l, i) => Object.is(l, b.losses[i]));
   const running = a.bns.every((bn, i) => bytes(bn.mean).equals(bytes(b.bns[i].mean)) && bytes(bn.variance).equals(bytes(b.bns[i].variance)));
-  console.log(`byte-identical: latent weights ${latent}, losses ${losses}, BatchNorm running statistics ${running}`);
-  if (!(latent && losses && running)) exit = 1;
+  const momentum = a.params.every((p) => {
+    const x = a.optimizer.state.get(p.name)?.get('momentum');
+    const y = b.optimizer.state.get(p.name)?.get('momentum');
+    return x && y ? bytes(x).equals(bytes(y)) : x === y;
+  });
+  console.log(`byte-identical: latent weights ${latent}, momentum ${momentum}, losses ${losses}, BatchNorm running statistics ${running}`);
+  if (!(latent && momentum && losses && running)) exit = 1;
 }
 for (const sd of sides) await sd.runner.release();
 process.exitCode = exit;

@@ -295,6 +295,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   if (resumedFrom) log.resumedFrom = resumedFrom;
 
   // workers > 1: data-parallel steps, each worker's session with threads/workers intra-op threads (default 1)
+  const updateInWorkers = workers > 1 && o.bitMapEvery === undefined && o.optimizer === 'sgd' && o.momentum > 0 && !o.nesterov && params.some((p) => p.kind === 'binarized');
   let runner: TrainingStepRunner;
   try {
     runner =
@@ -305,6 +306,8 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
             threadsPerWorker: o.threads !== undefined ? Math.max(1, Math.floor(o.threads / workers)) : 1,
             // bitMapEvery holds the bit map of the main thread's last re-binarization
             rebinarizeInWorkers: o.bitMapEvery === undefined,
+            // SGD with momentum: the workers update the binarized weights too (their shards)
+            ...(updateInWorkers ? { update: { optimizer, clip: WEIGHT_STE_CLIP } } : {}),
           })
         : await StepRunner.create(tg, params, bns, fit.sampleShape, o.threads);
   } catch (e) {
@@ -359,14 +362,17 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
           if (recomputeMaps) for (const p of params) if (p.binarizer) p.binarizer.frozen = null;
           // the weights' clipped STE is applied in the optimizer's pass (one pass less), and the
           // re-binarization takes sum |w| from it (another pass less)
-          const out = await runner.run(b.images, b.labels!, b.count, rng, false, sumsAbs);
+          const out = await runner.run(b.images, b.labels!, b.count, rng, false, sumsAbs, updateInWorkers ? { lr } : undefined);
           if (recomputeMaps) for (const p of params) p.binarizer?.holdLastBitMap();
           if (!Number.isFinite(out.loss)) diverged(`the loss is ${out.loss}`, epoch, stepInEpoch, lastCheckpoint);
           const tJs = performance.now();
           optimizer.beginStep();
           params.forEach((p, i) => {
-            if (!optimizer.update(p.name, p.value, out.grads[i]!, lr, p.kind === 'binarized' ? WEIGHT_STE_CLIP : Infinity)) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
-            sumsAbs[i] = optimizer.lastSumAbs;
+            // updated by the workers (the update in the workers): their sum |w|
+            const inWorker = out.updated?.[i];
+            const finite = inWorker !== undefined ? Number.isFinite(inWorker) : optimizer.update(p.name, p.value, out.grads[i]!, lr, p.kind === 'binarized' ? WEIGHT_STE_CLIP : Infinity);
+            if (!finite) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
+            sumsAbs[i] = inWorker ?? optimizer.lastSumAbs;
           });
           bns.forEach((bn, i) => updateRunningStats(bn, out.batchMean[i]!, out.batchVar[i]!));
           globalStep++;

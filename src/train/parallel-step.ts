@@ -34,7 +34,13 @@
  * made from the same record and runs the same code, so Ŵ is the same bytes as the main
  * thread's (tested). While a binarizer's bit map is frozen (`freezeBitMapsAfter`, `bitMapEvery`)
  * or with `rebinarizeInWorkers: false`, the main thread re-binarizes, as before.
- * Everything else (optimizer, bit maps, checkpoints) stays on the main thread.
+ * With `update` (fineTune with SGD and momentum) the workers also keep their shard's latent
+ * weights and momentum: after each step one request per worker combines the gradients of its
+ * shard (and of its share of the float parameters), updates the shard with the same Optimizer
+ * code as the main thread's (the same bytes), copies its latent weights and momentum into
+ * shared buffers (the main thread's `value` and momentum slot are views of them) and
+ * re-binarizes the shard for the next step. The main thread keeps the float parameters'
+ * update, the bit maps' freezing, checkpoints and everything else.
  *
  * A worker that fails (an error it reports, an uncaught exception, an exit) fails the step
  * with WORKER_FAILED (RUNTIME for an onnxruntime error), and all workers are ended: the
@@ -49,7 +55,8 @@ import type { TrainingGraph } from './grad/builder.js';
 import { applyWeightSte, type BatchNormState, type LatentParam } from './params.js';
 import type { TrainRng } from './rng.js';
 import { fillDropoutMask, parameterFeeds, trainingSessionOptions, type StepOutput, type TrainingStepRunner } from './step.js';
-import { shardByCost, splitBatch, weightedMeanInto, type ShardWeight, type StepReply, type StepRequest, type StepWorkerData, type StepWorkerLayout } from './step-protocol.js';
+import { shardByCost, splitBatch, weightedMeanInto, type ShardWeight, type StepReply, type StepRequest, type StepWorkerData, type StepWorkerLayout, type WorkerUpdateSpec } from './step-protocol.js';
+import type { Optimizer } from './optimizer.js';
 
 export interface DataParallelOptions {
   /** Worker threads (each one session). */
@@ -64,6 +71,21 @@ export interface DataParallelOptions {
    * `bitMapEvery`, whose steps read the bit map of the main thread's last re-binarization.
    */
   rebinarizeInWorkers?: boolean;
+  /**
+   * The update in the workers: each worker keeps the latent weights and momentum of its shard
+   * of the binarized weights and, after each step, combines their gradients, updates them (SGD
+   * with momentum: `optimizer`'s options, which must say so) and re-binarizes them for the next
+   * step, in one request; `run` then takes the step's learning rate (`RunUpdate`). The main
+   * thread keeps the float parameters' update. The binarized parameters' `value` becomes a view
+   * of the shared latent weights (and their momentum slot in `optimizer.state`, once it exists,
+   * one of the shared momentum), current after every step. Needs `rebinarizeInWorkers`.
+   */
+  update?: { optimizer: Optimizer; clip: number };
+}
+
+/** `run`'s learning rate when the workers update the binarized weights (`DataParallelOptions.update`). */
+export interface RunUpdate {
+  lr: number;
 }
 
 /**
@@ -111,7 +133,7 @@ export function combineBatchNormStats(means: readonly Float32Array[], vars: read
 /** A worker's reply to a step request: its slice's StepResult and timings. */
 type WorkerStepReply = Extract<StepReply, { kind: 'step' }>;
 /** A worker's reply to a request: to a step, or to a re-binarization. */
-type WorkerReply = Extract<StepReply, { kind: 'step' | 'rebinarized' | 'combined' }>;
+type WorkerReply = Extract<StepReply, { kind: 'step' | 'rebinarized' | 'combined' | 'updated' }>;
 /** A request without its id (`call` gives it one). */
 type Request<K extends StepRequest['kind']> = StepRequest extends infer R ? (R extends { kind: K } ? Omit<R, 'id'> : never) : never;
 
@@ -134,16 +156,23 @@ export class DataParallelStepRunner implements TrainingStepRunner {
   private steps = 0;
   /** Whether any worker has a shard to re-binarize. */
   private readonly remoteBinarize: boolean;
+  /** The update in the workers (DataParallelOptions.update), with the shared momentum's view. */
+  private readonly updating: { optimizer: Optimizer; momentum: Float32Array } | null;
+  /** Whether the shared parameter feeds hold Ŵ of the current latent weights (re-binarized by the workers right after their update). */
+  private feedsReady = false;
+  /** sum |w| of each binarized weight from the workers' last update (for their next re-binarization request). */
+  private readonly sums: (number | undefined)[] = [];
 
   private constructor(
     readonly tg: TrainingGraph,
     readonly params: readonly LatentParam[],
     readonly bns: readonly BatchNormState[],
     private readonly layout: StepWorkerLayout,
-    private readonly shared: Omit<StepWorkerData, 'model' | 'session' | 'layout' | 'shard' | 'index'>,
+    private readonly shared: Omit<StepWorkerData, 'model' | 'session' | 'layout' | 'shard' | 'index' | 'update'>,
     private readonly workers: Worker[],
     private readonly maxBatch: number,
     shards: readonly ShardWeight[][],
+    updating: DataParallelOptions['update'] | undefined,
   ) {
     this.sampleSize = layout.sampleShape.reduce((a, b) => a * b, 1);
     this.images = new Float32Array(shared.images);
@@ -155,6 +184,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     this.latent = new Float32Array(shared.latent);
     this.combined = [new Float32Array(shared.combined[0]), new Float32Array(shared.combined[1])];
     this.remoteBinarize = shards.some((sh) => sh.length > 0);
+    this.updating = updating ? { optimizer: updating.optimizer, momentum: new Float32Array(shared.momentum) } : null;
   }
 
   /** Starts the workers (each loads onnxruntime and creates its session); resolves when all are ready. */
@@ -165,6 +195,11 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       if (b.perSample === undefined) {
         fail(ErrorCodes.INVALID_OPTION, `${optionName('workers')} > 1 needs the spatial size of every BatchNormalization's input to be static; ${b.node} has a dynamic one`, { option: 'workers', node: b.node });
       }
+    }
+    const up = opts.update;
+    if (up) {
+      const o = up.optimizer.opts;
+      if (o.kind !== 'sgd' || !(o.momentum > 0) || o.nesterov || opts.rebinarizeInWorkers === false) fail(ErrorCodes.INTERNAL, 'the update in the workers takes SGD with momentum (not Nesterov) and the re-binarization in the workers');
     }
     let offset = 0;
     const layout: StepWorkerLayout = {
@@ -197,6 +232,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       latent: sab(opts.rebinarizeInWorkers === false ? 0 : offset),
       gradParts: Array.from({ length: n }, () => sab(offset)),
       combined: [sab(offset), sab(offset)] as [SharedArrayBuffer, SharedArrayBuffer],
+      momentum: sab(up ? offset : 0),
     };
     // the binarized weights dealt to the workers for re-binarization
     const binarized = opts.rebinarizeInWorkers === false ? [] : params.flatMap((p, i) => (p.kind === 'binarized' ? [i] : []));
@@ -204,11 +240,32 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       binarized.map((i) => params[i]!.value.length),
       n,
     ).map((sh) => sh.map((j) => ({ param: binarized[j]!, record: params[binarized[j]!]!.binarizer!.record, layout: params[binarized[j]!]!.binarizer!.layout })));
-    const data: Omit<StepWorkerData, 'shard' | 'index'> = { model: sessionModelBytes(tg.model), session: trainingSessionOptions(opts.threadsPerWorker ?? 1), layout, ...shared };
+    // the update in the workers: the binarized weights' latent values (and any momentum so far) into
+    // the shared buffers before the workers start; the float parameters' gradients dealt to them too
+    let updates: (WorkerUpdateSpec | null)[] = Array.from({ length: n }, () => null);
+    if (up) {
+      const latent = new Float32Array(shared.latent);
+      const momentum = new Float32Array(shared.momentum);
+      const started: number[] = [];
+      for (const i of binarized) {
+        const at = layout.params[i]!;
+        latent.set(params[i]!.value, at.offset);
+        const m = up.optimizer.state.get(params[i]!.name)?.get('momentum');
+        if (m) {
+          momentum.set(m, at.offset);
+          started.push(i);
+        }
+      }
+      const floats = params.flatMap((p, i) => (p.kind === 'binarized' ? [] : [i]));
+      const floatShards = shardByCost(floats.map((i) => params[i]!.value.length), n).map((sh) => sh.map((j) => floats[j]!));
+      const o = up.optimizer.opts;
+      updates = floatShards.map((f) => ({ momentum: o.momentum, weightDecay: o.weightDecay, clip: up.clip, started, floats: f }));
+    }
+    const data: Omit<StepWorkerData, 'shard' | 'index' | 'update'> = { model: sessionModelBytes(tg.model), session: trainingSessionOptions(opts.threadsPerWorker ?? 1), layout, ...shared };
     const file = workerScript(import.meta.url, 'train', 'step-worker.js', 'training step');
     const workers: Worker[] = [];
     const started = Array.from({ length: n }, (_, k) => {
-      const w = new Worker(file, { workerData: { ...data, shard: shards[k]!, index: k } satisfies StepWorkerData });
+      const w = new Worker(file, { workerData: { ...data, shard: shards[k]!, index: k, update: updates[k]! } satisfies StepWorkerData });
       workers.push(w);
       return new Promise<void>((resolve, reject) => {
         const onMessage = (r: StepReply): void => {
@@ -241,8 +298,9 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       await Promise.all(workers.map((w) => w.terminate()));
       throw e;
     }
-    const runner = new DataParallelStepRunner(tg, params, bns, layout, shared, workers, opts.maxBatch, shards);
+    const runner = new DataParallelStepRunner(tg, params, bns, layout, shared, workers, opts.maxBatch, shards, up);
     runner.listen();
+    if (up) runner.shareUpdatedState();
     return runner;
   }
 
@@ -279,7 +337,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
         if (r.kind === 'ready') return;
         // every reply (a result or an error) ends one request in flight on this worker
         if (r.id !== undefined) this.idle(w);
-        if (r.kind === 'step' || r.kind === 'rebinarized' || r.kind === 'combined') {
+        if (r.kind === 'step' || r.kind === 'rebinarized' || r.kind === 'combined' || r.kind === 'updated') {
           const p = this.pending.get(r.id);
           if (p) {
             this.pending.delete(r.id);
@@ -330,6 +388,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
 
   private call(k: number, request: Request<'step'>): Promise<WorkerStepReply>;
   private call(k: number, request: Request<'rebinarize' | 'combine'>): Promise<Extract<StepReply, { kind: 'rebinarized' | 'combined' }>>;
+  private call(k: number, request: Request<'update'>): Promise<Extract<StepReply, { kind: 'updated' }>>;
   private call(k: number, request: Request<StepRequest['kind']>): Promise<WorkerReply> {
     const w = this.workers[k]!;
     const id = this.nextId++;
@@ -352,15 +411,29 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       parameterFeeds(this.params, sumsAbs).forEach((v, i) => this.paramBuffer.set(v, this.layout.params[i]!.offset));
       return 0;
     }
-    this.params.forEach((p, i) => (p.kind === 'binarized' ? this.latent : this.paramBuffer).set(p.value, this.layout.params[i]!.offset));
+    if (this.updating) {
+      // the binarized weights' values are views of the shared latent buffer already
+      this.params.forEach((p, i) => p.kind !== 'binarized' && this.paramBuffer.set(p.value, this.layout.params[i]!.offset));
+      // Ŵ re-binarized by the workers right after their last update
+      if (this.feedsReady) return 0;
+      sumsAbs = this.sums;
+    } else this.params.forEach((p, i) => (p.kind === 'binarized' ? this.latent : this.paramBuffer).set(p.value, this.layout.params[i]!.offset));
     const sums = this.params.map((_, i) => sumsAbs?.[i]);
     const replies = await Promise.all(this.workers.map((_, k) => this.call(k, { kind: 'rebinarize', sumsAbs: sums })));
     return Math.max(...replies.map((r) => r.ms));
   }
 
-  async run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste = true, sumsAbs?: readonly (number | undefined)[]): Promise<StepOutput> {
+  /**
+   * With the update in the workers (`DataParallelOptions.update`), `update` gives the step's
+   * learning rate: after the step the workers update the binarized weights (and re-binarize
+   * them for the next step), and `StepOutput.updated[i]` is sum |w| of binarized parameter i
+   * after its update (non-finite: it diverged; nothing is updated when the loss is not
+   * finite). The float parameters stay the caller's to update.
+   */
+  async run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste = true, sumsAbs?: readonly (number | undefined)[], update?: RunUpdate): Promise<StepOutput> {
     if (this.broken) throw this.broken;
     if (this.released) fail(ErrorCodes.INTERNAL, 'the data-parallel step runner was released');
+    if ((update !== undefined) !== (this.updating !== null)) fail(ErrorCodes.INTERNAL, this.updating ? 'the workers update the weights: run needs the learning rate' : 'the workers do not update the weights (DataParallelOptions.update)');
     if (count < 1 || count > this.maxBatch) fail(ErrorCodes.INTERNAL, `a batch of ${count} samples; the runner takes 1 to ${this.maxBatch}`);
     const t0 = performance.now();
     const rebinarized = this.writeParameterFeeds(sumsAbs);
@@ -379,17 +452,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     const replies = await Promise.all(active.map((a) => this.call(a.k, { kind: 'step', offset: a.offset, count: a.count })));
     const t2 = performance.now();
     const counts = active.map((a) => a.count);
-    // the gradients combined by the active workers, each a contiguous range of all entries
     const into = (this.steps++ % 2) as 0 | 1;
-    const total = this.paramBuffer.length;
-    let from = 0;
-    const combining = Promise.all(
-      splitBatch(total, active.length).map((size, j) => {
-        const range = { from, to: from + size };
-        from += size;
-        return this.call(active[j]!.k, { kind: 'combine', parts: active.map((a) => a.k), counts, into, ...range });
-      }),
-    );
     let loss = 0;
     let correct = 0;
     replies.forEach((r, j) => {
@@ -397,6 +460,31 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       correct += r.correct;
     });
     loss /= count;
+    const parts = active.map((a) => a.k);
+    let combining: Promise<{ ms: number; rebinarizeMs?: number }[]>;
+    let updated: (number | undefined)[] | undefined;
+    if (update && Number.isFinite(loss)) {
+      // every worker (also one without a slice this step) combines, updates and re-binarizes its shard
+      const rebinarize = this.remoteBinarize && this.params.every((p) => !p.binarizer || p.binarizer.frozen === null);
+      const u: (number | undefined)[] = (updated = []);
+      combining = Promise.all(this.workers.map((_, k) => this.call(k, { kind: 'update', parts, counts, into, lr: update.lr, rebinarize }))).then((rs) => {
+        for (const r of rs) for (const [i, sum] of r.sums) u[i] = this.sums[i] = sum;
+        this.feedsReady = rebinarize;
+        return rs;
+      });
+    } else {
+      this.feedsReady = false;
+      // the gradients combined by the active workers, each a contiguous range of all entries
+      const total = this.paramBuffer.length;
+      let from = 0;
+      combining = Promise.all(
+        splitBatch(total, active.length).map((size, j) => {
+          const range = { from, to: from + size };
+          from += size;
+          return this.call(active[j]!.k, { kind: 'combine', parts, counts, into, ...range });
+        }),
+      );
+    }
     const batchMean: Float32Array[] = [];
     const batchVar: Float32Array[] = [];
     this.bns.forEach((_, i) => {
@@ -404,7 +492,10 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       batchMean.push(s.mean);
       batchVar.push(s.variance);
     });
-    const combineMs = Math.max(...(await combining).map((r) => r.ms));
+    const combinedReplies = await combining;
+    const combineMs = Math.max(...combinedReplies.map((r) => r.ms));
+    const nextRebinarizeMs = Math.max(0, ...combinedReplies.map((r) => r.rebinarizeMs ?? 0));
+    if (updated) this.shareUpdatedState();
     const out = this.combined[into];
     const grads = this.params.map((p, i) => {
       const at = this.layout.params[i]!;
@@ -412,8 +503,28 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       if (ste && p.kind === 'binarized') applyWeightSte(g, p.value);
       return g;
     });
-    const workers = { copyMs: Math.max(...replies.map((r) => r.copyMs)), runMs: Math.max(...replies.map((r) => r.ortMs)), rebinarizeMs, combineMs };
-    return { loss, correct, grads, batchMean, batchVar, ortMs: t2 - t1, jsMs: t1 - t0 + (performance.now() - t2), workers };
+    const workers = { copyMs: Math.max(...replies.map((r) => r.copyMs)), runMs: Math.max(...replies.map((r) => r.ortMs)), rebinarizeMs: rebinarizeMs + nextRebinarizeMs, combineMs };
+    return { loss, correct, grads, batchMean, batchVar, ortMs: t2 - t1, jsMs: t1 - t0 + (performance.now() - t2), workers, ...(updated ? { updated } : {}) };
+  }
+
+  /**
+   * The update in the workers: the binarized parameters' values as views of the shared latent
+   * weights (at creation), and their momentum slot in the optimizer's state as a view of the
+   * shared momentum once the slot exists there or the workers have taken a first step (so that
+   * checkpoints hold what the main thread's update would have left).
+   */
+  private shareUpdatedState(): void {
+    const u = this.updating!;
+    const latent = this.latent;
+    this.params.forEach((p, i) => {
+      if (p.kind !== 'binarized') return;
+      const at = this.layout.params[i]!;
+      if (p.value.buffer !== latent.buffer) p.value = latent.subarray(at.offset, at.offset + at.size);
+      const slots = u.optimizer.state.get(p.name);
+      const view = u.momentum.subarray(at.offset, at.offset + at.size);
+      if (slots) slots.set('momentum', view);
+      else if (this.sums[i] !== undefined) u.optimizer.state.set(p.name, new Map([['momentum', view]]));
+    });
   }
 
   /** Ends the workers (idempotent). */

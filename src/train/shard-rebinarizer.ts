@@ -32,11 +32,24 @@ export class ShardRebinarizer {
     });
   }
 
-  /** Ŵ of every weight of the shard (`sumsAbs[i]`: parameter i's sum |w| from the update, when known). */
+  /** Ŵ of every weight of the shard from the shared latent weights (`sumsAbs[i]`: parameter i's sum |w| from the update, when known). */
   run(sumsAbs: readonly (number | undefined)[]): void {
-    for (const e of this.entries) {
-      e.latent.set(this.latent.subarray(e.offset, e.offset + e.size));
-      this.out.set(e.binarizer.binarize(e.latent, true, sumsAbs[e.param]), e.offset);
-    }
+    this.load();
+    this.runOwn(sumsAbs);
+  }
+
+  /** Copies the shard's latent weights from the shared buffer into this thread's copies (`weights`). */
+  load(): void {
+    for (const e of this.entries) e.latent.set(this.latent.subarray(e.offset, e.offset + e.size));
+  }
+
+  /** Ŵ of every weight of the shard from this thread's copies of the latent weights (as they are: updated here, or loaded). */
+  runOwn(sumsAbs: readonly (number | undefined)[]): void {
+    for (const e of this.entries) this.out.set(e.binarizer.binarize(e.latent, true, sumsAbs[e.param]), e.offset);
+  }
+
+  /** The shard's weights: parameter index, offset and size in the shared buffers, and this thread's copy of the latent values. */
+  get weights(): readonly { param: number; offset: number; size: number; latent: Float32Array }[] {
+    return this.entries;
   }
 }

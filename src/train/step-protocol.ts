@@ -135,6 +135,27 @@ export interface StepWorkerData {
   gradParts: SharedArrayBuffer[];
   /** The combined gradients (`combine` requests), two buffers used in turn (step parity). */
   combined: [SharedArrayBuffer, SharedArrayBuffer];
+  /**
+   * The update in the workers (`update` requests; null: the main thread updates): SGD with
+   * momentum of this worker's shard, whose latent weights and momentum it keeps (in its
+   * kernels' memory) and copies after every update into `latent` and `momentum` (at the
+   * parameters' offsets), where the main thread reads them.
+   */
+  update: WorkerUpdateSpec | null;
+  /** The binarized weights' momentum (update in the workers; empty otherwise). */
+  momentum: SharedArrayBuffer;
+}
+
+/** What a worker needs to update its shard (`StepWorkerData.update`). */
+export interface WorkerUpdateSpec {
+  momentum: number;
+  weightDecay: number;
+  /** The clipped STE's bound: g_i taken as 0 where |w_i| > clip (`Optimizer.update`). */
+  clip: number;
+  /** Parameters (of the shard) whose momentum already exists (a resumed run): read from `momentum` at the start. */
+  started: number[];
+  /** Float parameters whose gradients this worker combines (their update stays on the main thread). */
+  floats: number[];
 }
 
 /** What a training step computes, for a batch (StepRunner) or a worker's slice of it (a `step` reply). */
@@ -159,7 +180,13 @@ export type StepRequest =
   | { kind: 'step'; id: number; offset: number; count: number }
   | { kind: 'rebinarize'; id: number; sumsAbs: (number | undefined)[] }
   /** entries [from, to) of `combined[into]`: weightedMeanInto of `gradParts[parts[k]]` with `counts[k]` samples each */
-  | { kind: 'combine'; id: number; parts: number[]; counts: number[]; from: number; to: number; into: 0 | 1 };
+  | { kind: 'combine'; id: number; parts: number[]; counts: number[]; from: number; to: number; into: 0 | 1 }
+  /**
+   * the update in the workers: the gradients of this worker's shard and of its float parameters
+   * combined into `combined[into]` (as `combine`), SGD on the shard at learning rate `lr`, its
+   * latent weights and momentum copied out, then (`rebinarize`) Ŵ of the shard for the next step
+   */
+  | { kind: 'update'; id: number; parts: number[]; counts: number[]; into: 0 | 1; lr: number; rebinarize: boolean };
 
 /** Worker → main: `ready` once its session exists, or one reply per request. */
 export type StepReply =
@@ -184,5 +211,14 @@ export type StepReply =
       id: number;
       /** Wall time of the worker's combination. */
       ms: number;
+    }
+  | {
+      kind: 'updated';
+      id: number;
+      /** [parameter, float64 sum of |w| after its update] for each weight of the shard (non-finite: it diverged). */
+      sums: [number, number][];
+      /** Wall time of the combination and update, and of the re-binarization after it. */
+      ms: number;
+      rebinarizeMs: number;
     }
   | { kind: 'error'; id?: number; code?: ErrorCode; message: string };

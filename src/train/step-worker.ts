@@ -13,7 +13,9 @@
  *
  * Between steps the worker re-binarizes its shard of the binarized weights (`rebinarize`
  * requests, `ShardRebinarizer`): from the latent weights the main thread wrote into the shared
- * buffer, Ŵ into the shared parameter feeds.
+ * buffer, Ŵ into the shared parameter feeds. With the update in the workers (`update`
+ * requests) it keeps its shard's latent weights and momentum, and after each step combines the
+ * shard's gradients, updates it and re-binarizes it for the next step in one request.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
@@ -21,6 +23,8 @@ import { ortSessionOptions } from '../runtime/session-options.js';
 import { ErrorCodes, isHbnnError } from '../errors.js';
 import { countCorrect, weightedMeanInto, type StepReply, type StepRequest, type StepWorkerData } from './step-protocol.js';
 import { ShardRebinarizer } from './shard-rebinarizer.js';
+import { Optimizer } from './optimizer.js';
+import { momentumFor } from './optimizer-wasm.js';
 
 const data = workerData as StepWorkerData;
 const port = parentPort!;
@@ -39,6 +43,55 @@ const shard = new ShardRebinarizer(data.shard, L.params, data.latent, data.param
 
 const gradParts = data.gradParts.map((b) => new Float32Array(b));
 const combined = data.combined.map((b) => new Float32Array(b));
+
+// The update in this worker (data.update): the shard's latent weights and momentum live here
+// (the re-binarizer's copies, the momentum beside them in the kernels' memory), SGD with
+// momentum as the main thread's Optimizer runs it (the same code: the same bytes), and after
+// every update both are copied into the shared buffers, where the main thread reads them.
+const spec = data.update;
+const optimizer = spec ? new Optimizer({ kind: 'sgd', momentum: spec.momentum, weightDecay: spec.weightDecay, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 }) : null;
+const sharedLatent = new Float32Array(data.latent);
+const sharedMomentum = new Float32Array(data.momentum);
+if (spec) {
+  shard.load();
+  const started = new Set(spec.started);
+  for (const w of shard.weights) {
+    if (!started.has(w.param)) continue;
+    // a resumed run: the momentum so far (the Optimizer then takes the step after the first)
+    const m = momentumFor(w.latent);
+    m.set(sharedMomentum.subarray(w.offset, w.offset + w.size));
+    optimizer!.state.set(String(w.param), new Map([['momentum', m]]));
+  }
+}
+
+function update(req: Extract<StepRequest, { kind: 'update' }>): void {
+  const t0 = performance.now();
+  const into = combined[req.into]!;
+  const parts = req.parts.map((k) => gradParts[k]!);
+  for (const i of spec!.floats) {
+    const at = L.params[i]!;
+    weightedMeanInto(into, parts, req.counts, at.offset, at.offset + at.size);
+  }
+  const sums: [number, number][] = [];
+  const sumsAbs: (number | undefined)[] = [];
+  let finite = true;
+  for (const w of shard.weights) {
+    const end = w.offset + w.size;
+    weightedMeanInto(into, parts, req.counts, w.offset, end);
+    const name = String(w.param);
+    optimizer!.update(name, w.latent, into.subarray(w.offset, end), req.lr, spec!.clip);
+    const sum = optimizer!.lastSumAbs;
+    sums.push([w.param, sum]);
+    sumsAbs[w.param] = sum;
+    if (!Number.isFinite(sum)) finite = false;
+    sharedLatent.set(w.latent, w.offset);
+    sharedMomentum.set(optimizer!.state.get(name)!.get('momentum')!, w.offset);
+  }
+  const t1 = performance.now();
+  // a diverged weight is not re-binarized (the main thread stops the training)
+  if (req.rebinarize && finite) shard.runOwn(sumsAbs);
+  post({ kind: 'updated', id: req.id, sums, ms: t1 - t0, rebinarizeMs: performance.now() - t1 });
+}
 
 function combine(req: Extract<StepRequest, { kind: 'combine' }>): void {
   const t0 = performance.now();
@@ -118,7 +171,7 @@ start().then(
     // Steps run one at a time, in the order posted.
     let queue = Promise.resolve();
     port.on('message', (req: StepRequest) => {
-      queue = queue.then(() => (req.kind === 'step' ? step(session, req) : req.kind === 'rebinarize' ? rebinarize(req) : combine(req))).catch((e: unknown) => post({ kind: 'error', id: req.id, ...(isHbnnError(e) ? { code: e.code } : {}), message: message(e) }));
+      queue = queue.then(() => (req.kind === 'step' ? step(session, req) : req.kind === 'rebinarize' ? rebinarize(req) : req.kind === 'update' ? update(req) : combine(req))).catch((e: unknown) => post({ kind: 'error', id: req.id, ...(isHbnnError(e) ? { code: e.code } : {}), message: message(e) }));
     });
     post({ kind: 'ready' });
   },

@@ -20,6 +20,12 @@ export interface StepOutput extends StepResult {
    * when the main thread re-binarized) and its part of the gradients' combination (in jsMs).
    */
   workers?: { copyMs: number; runMs: number; rebinarizeMs: number; combineMs: number };
+  /**
+   * The update in the workers (parallel-step.ts, `DataParallelOptions.update`): for each binarized
+   * parameter i the workers updated after this step, the float64 sum of |w| after the update
+   * (non-finite: it diverged); the caller updates the others.
+   */
+  updated?: (number | undefined)[];
 }
 
 /**
@@ -40,7 +46,8 @@ export function trainingSessionOptions(threads?: number): SessionOptions {
  * the batch (DataParallelStepRunner, parallel-step.ts), same contract.
  */
 export interface TrainingStepRunner {
-  run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste?: boolean, sumsAbs?: readonly (number | undefined)[]): Promise<StepOutput>;
+  /** `update`: the step's learning rate, for a runner whose workers update the binarized weights (`StepOutput.updated`). */
+  run(images: Float32Array, labels: Int32Array, count: number, rng: TrainRng, ste?: boolean, sumsAbs?: readonly (number | undefined)[], update?: { lr: number }): Promise<StepOutput>;
   release(): Promise<void>;
 }
 

@@ -225,9 +225,8 @@ async function quantizedBatchNormNet(): Promise<Model> {
  * puts the re-binarization back on the main thread), step s on `countAt(s)` samples; releases
  * `r`. The latent weights, losses, running statistics and gradients as bytes.
  */
-async function runBytes(r: DataParallelStepRunner, steps: number, freezeAt: number, countAt: (s: number) => number): Promise<Buffer> {
+async function runBytes(r: DataParallelStepRunner, steps: number, freezeAt: number, countAt: (s: number) => number, opt = sgd(), inWorkers = false): Promise<Buffer> {
   const { params, bns } = r;
-  const opt = new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
   const rng = new TrainRng(4);
   const sums: (number | undefined)[] = [];
   const out: Buffer[] = [];
@@ -237,10 +236,16 @@ async function runBytes(r: DataParallelStepRunner, steps: number, freezeAt: numb
       if (s === freezeAt) params.find((p) => p.binarizer)!.binarizer!.freeze(params.find((p) => p.binarizer)!.value);
       const count = countAt(s);
       const { images, labels } = batch(count, s);
-      const o = await r.run(images, labels, count, rng, false, sums);
+      const o = await r.run(images, labels, count, rng, false, sums, inWorkers ? { lr: 0.5 } : undefined);
       out.push(Buffer.from(Float64Array.of(o.loss).buffer), ...o.grads.map(bytes));
       opt.beginStep();
       params.forEach((p, i) => {
+        // the update in the workers: the binarized weights are updated already
+        if (inWorkers && p.kind === 'binarized') {
+          expect(o.updated?.[i]).toBeTypeOf('number');
+          sums[i] = o.updated![i];
+          return;
+        }
         opt.update(p.name, p.value, o.grads[i]!, 0.5, p.kind === 'binarized' ? WEIGHT_STE_CLIP : Infinity);
         sums[i] = opt.lastSumAbs;
       });
@@ -249,7 +254,13 @@ async function runBytes(r: DataParallelStepRunner, steps: number, freezeAt: numb
   } finally {
     await r.release();
   }
-  return Buffer.concat([...out, ...params.map((p) => bytes(p.value)), ...bns.flatMap((b) => [bytes(b.mean), bytes(b.variance)])]);
+  const momentum = params.map((p) => opt.state.get(p.name)?.get('momentum') ?? new Float32Array(0));
+  return Buffer.concat([...out, ...params.map((p) => bytes(p.value)), ...momentum.map(bytes), ...bns.flatMap((b) => [bytes(b.mean), bytes(b.variance)])]);
+}
+
+/** fineTune's default optimizer: SGD with momentum 0.9, weight decay 1e-4. */
+function sgd(): Optimizer {
+  return new Optimizer({ kind: 'sgd', momentum: 0.9, weightDecay: 1e-4, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 });
 }
 
 /** runBytes over a data-parallel runner; the last step on a batch smaller than the worker count (a worker sits the step out). */
@@ -274,6 +285,53 @@ describe('re-binarization in the workers', () => {
     // without the frozen map: every step re-binarized in the workers; a different run
     const a = await trainBytes(m, 2, true, 5, -1);
     expect(a.equals(await trainBytes(m, 2, false, 5, -1))).toBe(true);
+  });
+});
+
+describe('the update in the workers', () => {
+  it("gives the bytes of the main thread's update: latent weights, momentum, gradients, losses, running statistics (2 and 3 workers; a worker without a slice; a frozen bit map from step 4)", async () => {
+    const m = await quantizedBatchNormNet();
+    const run = async (workers: number, inWorkers: boolean, freezeAt: number): Promise<Buffer> => {
+      const tg = buildTrainingGraph(m);
+      const opt = sgd();
+      const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [2, 6, 6], { workers, maxBatch: 9, ...(inWorkers ? { update: { optimizer: opt, clip: WEIGHT_STE_CLIP } } : {}) });
+      return runBytes(r, 6, freezeAt, (s) => (s === 5 ? 2 : 9), opt, inWorkers);
+    };
+    for (const workers of [2, 3]) {
+      const main = await run(workers, false, 4);
+      const inWorkers = await run(workers, true, 4);
+      expect(inWorkers.length).toBe(main.length);
+      expect(inWorkers.equals(main)).toBe(true);
+    }
+    expect((await run(2, true, -1)).equals(await run(2, false, -1))).toBe(true);
+  });
+
+  it('makes the binarized values and momentum views of what the workers hold; a non-finite update is reported, not thrown', async () => {
+    const m = await quantizedBatchNormNet();
+    const tg = buildTrainingGraph(m);
+    const params = collectParams(m, tg);
+    const opt = sgd();
+    const r = await DataParallelStepRunner.create(tg, params, collectBatchNorms(m, tg), [2, 6, 6], { workers: 2, maxBatch: 4, update: { optimizer: opt, clip: WEIGHT_STE_CLIP } });
+    try {
+      const bin = params.filter((p) => p.kind === 'binarized');
+      const before = bin.map((p) => p.value.slice());
+      const { images, labels } = batch(4, 1);
+      // the learning rate is required, and only here
+      await expect(r.run(images, labels, 4, new TrainRng(1), false)).rejects.toThrow(/learning rate/);
+      const o = await r.run(images, labels, 4, new TrainRng(1), false, undefined, { lr: 0.5 });
+      bin.forEach((p, j) => {
+        expect(p.value.buffer).toBeInstanceOf(SharedArrayBuffer);
+        expect(Buffer.from(p.value.buffer, p.value.byteOffset, p.value.byteLength).equals(Buffer.from(before[j]!.buffer))).toBe(false);
+        expect(opt.state.get(p.name)!.get('momentum')!.buffer).toBeInstanceOf(SharedArrayBuffer);
+      });
+      // the float parameters are the caller's: not updated, no momentum yet
+      for (const p of params.filter((q) => q.kind === 'float')) expect(opt.state.has(p.name)).toBe(false);
+      expect(params.map((p, i) => (o.updated![i] === undefined) === (p.kind === 'float'))).not.toContain(false);
+      const bad = await r.run(images, labels, 4, new TrainRng(1), false, undefined, { lr: Infinity });
+      expect(bin.some((p) => !Number.isFinite(bad.updated![params.indexOf(p)]!))).toBe(true);
+    } finally {
+      await r.release();
+    }
   });
 });
 
@@ -343,6 +401,19 @@ describe('fineTune with workers', () => {
     const c = await fineTune(q, mini('train'), { ...opts, workers: 1, threads: 1 });
     expect(c.log.workers).toBe(1);
     expect(Buffer.from(encodeModel(a.model)).equals(Buffer.from(encodeModel(c.model)))).toBe(false);
+  });
+
+  it('with the update in the workers, resumes from an interruption to the same model (momentum and latent weights through the checkpoint)', async () => {
+    const q = await quantizedCnn();
+    const opts = { latentFrom: loadCnn(), batchSize: 32, limit: 96, epochs: 2, workers: 2, seed: 2, evalData: mini('test', 64) } as const;
+    const full = await fineTune(q, mini('train'), opts);
+    const dir = tmpDir('resume-workers');
+    const ac = new AbortController();
+    const part = await fineTune(q, mini('train'), { ...opts, checkpointDir: dir, signal: ac.signal, onProgress: (e) => e.type === 'step' && e.globalStep === 4 && ac.abort() });
+    expect(part.interrupted).toBe(true);
+    const resumed = await fineTune(q, mini('train'), { ...opts, checkpointDir: dir, resume: true });
+    expect(resumed.log.epochs.map((e) => e.trainLoss)).toEqual(full.log.epochs.map((e) => e.trainLoss));
+    expect(Buffer.from(encodeModel(resumed.model)).equals(Buffer.from(encodeModel(full.model)))).toBe(true);
   });
 
   it('refuses workers < 1, non-integers and more workers than the batch size (invalid-option)', async () => {
