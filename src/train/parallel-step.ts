@@ -346,8 +346,8 @@ export class DataParallelStepRunner implements TrainingStepRunner {
         } else {
           this.breakDown(new HbnnError(r.code ?? ErrorCodes.WORKER_FAILED, `training worker ${k}: ${r.message}`, { worker: k }));
         }
-        // after a failure a worker is ended once nothing is in flight on it (breakDown)
-        if (this.broken && !this.busy.has(w)) void w.terminate();
+        // after a failure or a release a worker is ended once nothing is in flight on it (breakDown, release)
+        if ((this.broken || this.released) && !this.busy.has(w)) void w.terminate();
       });
       w.on('error', (e) => this.breakDown(new HbnnError(ErrorCodes.WORKER_FAILED, `training worker ${k} failed: ${e.message}`, { worker: k }, { cause: e })));
       w.on('exit', (code) => {
@@ -390,6 +390,9 @@ export class DataParallelStepRunner implements TrainingStepRunner {
   private call(k: number, request: Request<'rebinarize' | 'combine'>): Promise<Extract<StepReply, { kind: 'rebinarized' | 'combined' }>>;
   private call(k: number, request: Request<'update'>): Promise<Extract<StepReply, { kind: 'updated' }>>;
   private call(k: number, request: Request<StepRequest['kind']>): Promise<WorkerReply> {
+    // a step that goes on after a failure or a release (between its requests) posts nothing more
+    if (this.broken) return Promise.reject(this.broken);
+    if (this.released) return Promise.reject(releasedError());
     const w = this.workers[k]!;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
@@ -527,14 +530,24 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     });
   }
 
-  /** Ends the workers (idempotent). */
+  /**
+   * Ends the workers (idempotent; resolves when every worker has exited). A step in flight
+   * fails with WORKER_FAILED; a worker with a request in flight is ended when it replies (as
+   * after a failure: terminating it inside session.run aborted the process), the others at once.
+   */
   async release(): Promise<void> {
-    if (this.released) return;
-    this.released = true;
-    for (const [id, p] of this.pending) {
-      this.pending.delete(id);
-      p.reject(new HbnnError(ErrorCodes.WORKER_FAILED, 'the data-parallel step runner was released during a step'));
+    if (!this.released) {
+      this.released = true;
+      for (const [id, p] of this.pending) {
+        this.pending.delete(id);
+        p.reject(releasedError());
+      }
+      for (const w of this.workers) if (!this.busy.has(w)) void w.terminate();
     }
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    await this.exited();
   }
+}
+
+function releasedError(): HbnnError {
+  return new HbnnError(ErrorCodes.WORKER_FAILED, 'the data-parallel step runner was released during a step');
 }

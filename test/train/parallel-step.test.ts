@@ -466,6 +466,26 @@ describe('failures', () => {
     await r.release();
   });
 
+  it('release() during a step fails the step with worker-failed and ends every worker, also one inside session.run (no abort)', async () => {
+    const m = loadCnn();
+    const tg = buildTrainingGraph(m);
+    const d = mini('train', 64);
+    for (const wait of [0, 2, 10]) {
+      const r = await DataParallelStepRunner.create(tg, collectParams(m, tg), collectBatchNorms(m, tg), [1, 28, 28], { workers: 2, maxBatch: 64 });
+      await r.run(d.images, d.labels!, 64, new TrainRng(1));
+      // released before the step is posted (0 ms) or while the workers run it
+      const step = r.run(d.images, d.labels!, 64, new TrainRng(1)).catch((x: unknown) => x);
+      if (wait) await new Promise((ok) => setTimeout(ok, wait));
+      await r.release();
+      const e = await step;
+      expect(e).toBeInstanceOf(HbnnError);
+      expect((e as HbnnError).code).toBe('worker-failed');
+      expect((e as HbnnError).message).toMatch(/released during a step/);
+      expect(r.liveWorkers).toBe(0);
+      await r.release();
+    }
+  });
+
   it('a session that cannot be created fails create() with a typed error, no worker left', async () => {
     const m = noBatchNormNet();
     const tg = buildTrainingGraph(m);
