@@ -8,8 +8,9 @@
  *   timed before and after the training run;
  * - the training run (`trainFloat` / `fineTune`) with per-step wall-clock and process CPU time
  *   (from the `step` progress events), the first steps (warm-up) apart from the steady state;
- * - the bare training graph (`buildTrainingGraph`, one `session.run` per step on fixed feeds):
- *   what `fineTune`'s step costs above the graph itself.
+ * - the bare training graph (`buildTrainingGraph`, one `session.run` per step on fixed feeds),
+ *   timed after every round (the median of the rounds' medians): what `fineTune`'s step costs
+ *   above the graph itself.
  *
  * With `--workers 1,2 --rounds R` each training run is repeated R times, the worker counts
  * alternating within each round (data-parallel steps, `workers`), inference timed between
@@ -139,6 +140,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
       // --workers 1,2 --rounds R: the worker counts alternate within each round (A/B in one process)
       const runs = new Map(workersList.map((w) => [w, { stepWall: [], stepCpu: [], memory: [], growth: [], ortMs: [], jsMs: [], firstSteps: [], steps: 0 }]));
       const infers = [await inference(model, data)];
+      const bares = [];
       for (let round = 0; round < rounds; round++) {
         for (const w of workersList) {
           const acc = runs.get(w);
@@ -181,8 +183,10 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
           acc.growth.push(memory.length > 1 ? r1(memory[memory.length - 1].rssMiB - memory[0].rssMiB) : 0);
         }
         infers.push(await inference(model, data));
+        // the bare graph in every round too: the machine's phases move it as much as the step
+        bares.push(await bare(model, data));
       }
-      const bareRun = await bare(model, data);
+      const bareRun = { wallMs: median(bares.map((x) => x.wallMs)), cpuMs: median(bares.map((x) => x.cpuMs)) };
       const inferWall = median(infers.map((x) => x.wallMs));
       const inferCpu = median(infers.map((x) => x.cpuMs));
       for (const [w, acc] of runs) {

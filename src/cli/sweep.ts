@@ -10,7 +10,7 @@ import * as path from 'node:path';
 import { type Command } from 'commander';
 import { sweep, SWEEP_HEURISTICS, type SweepOptions, type SweepPoint, type SweepResult } from '../drivers/sweep.js';
 import { sweepSvg } from '../drivers/svg.js';
-import { DATA_SPEC_HELP, openDataSource, type DataSource } from '../data/index.js';
+import { DATA_SPEC_HELP, openDataSource, type DataSource, type Normalization } from '../data/index.js';
 import { loadModel } from '../onnx/io.js';
 import { inputNormalization } from './normalize.js';
 import { writeFilesAtomic } from '../util/fs.js';
@@ -22,7 +22,7 @@ import { QUANTIZE_OPTIONS } from '../drivers/quantize.js';
 import { checkAvgBits } from '../hbnn/index.js';
 import { NORMALIZE_SPEC } from './normalize.js';
 import { pickOption, type OptionSpec } from '../pass/pass.js';
-import { heuristicTitle, parseGranularityOption, parseIntOption, parseNormalizeOption, parseNumberListOption, parseSchemaFlags, resolveDataSpec, schemaOption, decodeDataTensor } from './options.js';
+import { DECODE_WORKERS_FLAGS, DECODE_WORKERS_HELP, heuristicTitle, parseDecodeWorkersOption, parseGranularityOption, parseIntOption, parseNormalizeOption, parseNumberListOption, parseSchemaFlags, resolveDataSpec, schemaOption, decodeDataTensor } from './options.js';
 
 /** The quantize options that are flags of `sweep` too (from the same schema as quantize's). */
 const SWEEP_QUANTIZE_FLAGS: readonly OptionSpec[] = (['max-bits', 'per-channel', 'granularity', 'first-layer', 'last-layer', 'seed', 'act-bits', 'act-heuristic', 'calib-data', 'calib-limit', 'bn-recalibrate'] as const).map(
@@ -52,6 +52,7 @@ interface SweepCliOptions {
   normalize?: string;
   limit?: string;
   batchSize?: string;
+  decodeWorkers?: string;
   float: boolean;
   out?: string;
   json?: boolean;
@@ -62,6 +63,8 @@ export interface SweepRequest {
   data: string;
   /** Output folder; default `<model stem>.sweep` beside the model. */
   out?: string;
+  /** Threads decoding folder: images of --data (the data API's `decodeWorkers`; default: its default). */
+  decodeWorkers?: number;
   options: Omit<SweepOptions, 'onResult'>;
 }
 
@@ -124,17 +127,26 @@ export async function runSweep(req: SweepRequest, io: CliIo, log: Logger): Promi
   // recalibrate-batchnorm passes resolve the same way on each fresh copy.
   const norm = inputNormalization(loadModel(model), o.normalize, displayPath(model, io.cwd), log, req.data);
   log.progress(`loading ${req.data}`);
-  // Streamed: folder: and cifar: data are read batch by batch for every evaluation of the grid.
-  const ds = await openDataSource(resolveDataSpec(req.data, io.cwd), {
-    ...(o.limit !== undefined ? { limit: o.limit } : {}),
-    ...(norm.normalize ? { normalize: norm.normalize } : {}),
-    decodeTensor: decodeDataTensor,
-  });
+  const ds = await openSweepData(req, io.cwd, norm.normalize);
   try {
     return await sweepOn(ds, req, model, outDir, io, log, norm.text);
   } finally {
     await ds.close();
   }
+}
+
+/**
+ * The evaluation data of a sweep, streamed: folder: and cifar: data are read batch by batch
+ * (folder: images decoded on `req.decodeWorkers` threads) for every evaluation of the grid.
+ */
+export async function openSweepData(req: SweepRequest, cwd: string, normalize: Normalization | undefined): Promise<DataSource> {
+  const o = req.options;
+  return openDataSource(resolveDataSpec(req.data, cwd), {
+    ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    ...(normalize ? { normalize } : {}),
+    ...(req.decodeWorkers !== undefined ? { decodeWorkers: req.decodeWorkers } : {}),
+    decodeTensor: decodeDataTensor,
+  });
 }
 
 async function sweepOn(ds: DataSource, req: SweepRequest, model: string, outDir: string, io: CliIo, log: Logger, normalize: string): Promise<SweepRun> {
@@ -207,6 +219,7 @@ export function registerSweep(program: Command, io: CliIo): void {
     .addOption(schemaOption(NORMALIZE_SPEC, 'norm', "normalization of --data and the calibration data: fmnist, MEAN:STD or none (default: the model's record, else none)"))
     .option('--limit <n>', 'evaluate on the first N samples only')
     .option('--batch-size <n>', 'samples per onnxruntime run (default 256)')
+    .option(DECODE_WORKERS_FLAGS, `${DECODE_WORKERS_HELP} (--data)`)
     .option('--no-float', 'do not evaluate the float model')
     .option('-o, --out <dir>', 'output folder (default: <model stem>.sweep beside the model)')
     .option('--json', 'print sweep.json to stdout as well')
@@ -225,6 +238,7 @@ ${DATA_SPEC_HELP}`,
       const globals = cmd.optsWithGlobals<{ verbose?: boolean }>();
       const log = new Logger(io, { json: opts.json === true, verbose: globals.verbose === true });
       const req: SweepRequest = { model, data: opts.data, options: sweepOptionsFromCli(opts) };
+      if (opts.decodeWorkers !== undefined) req.decodeWorkers = parseDecodeWorkersOption(opts.decodeWorkers, '--decode-workers');
       if (opts.out !== undefined) req.out = opts.out;
       const r = await runSweep(req, io, log);
       io.stdout(opts.json ? toJson(r.result) : formatSweepRun(r, io.cwd));

@@ -11,6 +11,7 @@ import { loadModel } from '../../src/onnx/io.js';
 import { ErrorCodes, HbnnError } from '../../src/errors.js';
 import { cli, FMNIST_CNN } from '../cli/helpers.js';
 import { loadTrainingData, trainingFromCli } from '../../src/cli/run/train.js';
+import { openSweepData } from '../../src/cli/sweep.js';
 import { tempDir } from './helpers.js';
 import { bytes, jpegBytes, pngBytes, smoothRgb, writeFile, writeFmnistPngs } from './images.js';
 
@@ -181,6 +182,25 @@ describe('eval and train on image folders', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain("--decode-workers must be an integer from 0 to 256, got '300'");
     expect(fs.existsSync(path.join(work, 'bad.onnx'))).toBe(false);
+  });
+
+  it('sweep --decode-workers: the source decodes on that many threads; 0 and 2 give the same points; out of range is invalid-option, nothing written', async () => {
+    const data = `folder:${pngs}:fmnist`;
+    const src = await openSweepData({ model: FMNIST_CNN, data, decodeWorkers: 3, options: { bits: [1.4], heuristics: ['middle-out'], float: false } }, root, undefined);
+    expect(src.decodeWorkers).toBe(3);
+    await src.close();
+    const work = fresh();
+    const points: unknown[] = [];
+    for (const n of ['0', '2']) {
+      const r = await cli(['sweep', FMNIST_CNN, '--data', data, '--limit', '200', '--bits', '1.4', '--heuristics', 'middle-out', '--no-float', '--decode-workers', n, '--json', '-o', path.join(work, `s${n}`)]);
+      expect(r.code, r.stderr).toBe(0);
+      points.push((JSON.parse(r.stdout) as { points: Record<string, unknown>[] }).points.map(({ heuristic, bits, avgWeightBits, top1, top5, samples }) => ({ heuristic, bits, avgWeightBits, top1, top5, samples })));
+    }
+    expect(points[1]).toEqual(points[0]);
+    const bad = await cli(['sweep', FMNIST_CNN, '--data', data, '--decode-workers', '300', '-o', path.join(work, 'bad')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--decode-workers must be an integer from 0 to 256, got '300'");
+    expect(fs.existsSync(path.join(work, 'bad'))).toBe(false);
   });
 
   it('a class beyond the model\'s 10: eval and train stop with data-mismatch naming the file; nothing is written', async () => {
