@@ -246,20 +246,20 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     if (up) {
       const latent = new Float32Array(shared.latent);
       const momentum = new Float32Array(shared.momentum);
-      const started: number[] = [];
+      const withMomentum: number[] = [];
       for (const i of binarized) {
         const at = layout.params[i]!;
         latent.set(params[i]!.value, at.offset);
         const m = up.optimizer.state.get(params[i]!.name)?.get('momentum');
         if (m) {
           momentum.set(m, at.offset);
-          started.push(i);
+          withMomentum.push(i);
         }
       }
       const floats = params.flatMap((p, i) => (p.kind === 'binarized' ? [] : [i]));
       const floatShards = shardByCost(floats.map((i) => params[i]!.value.length), n).map((sh) => sh.map((j) => floats[j]!));
       const o = up.optimizer.opts;
-      updates = floatShards.map((f) => ({ momentum: o.momentum, weightDecay: o.weightDecay, clip: up.clip, started, floats: f }));
+      updates = floatShards.map((f) => ({ momentum: o.momentum, weightDecay: o.weightDecay, clip: up.clip, started: withMomentum, floats: f }));
     }
     const data: Omit<StepWorkerData, 'shard' | 'index' | 'update'> = { model: sessionModelBytes(tg.model), session: trainingSessionOptions(opts.threadsPerWorker ?? 1), layout, ...shared };
     const file = workerScript(import.meta.url, 'train', 'step-worker.js', 'training step');
