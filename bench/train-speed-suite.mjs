@@ -18,6 +18,10 @@
  * one-session graph with `threads` threads for every worker count (so step/bare below 1 is
  * what the workers gain over it). Process CPU time includes the worker threads'.
  *
+ * With more than one worker count, also the per-core ceiling: the bare graph on one thread and
+ * one worker's slice against inference on one thread and the same samples (CPU time), what
+ * the workers would reach with no TypeScript part and no contention between them.
+ *
  * Ratios are training samples/s over inference samples/s, by wall clock and by CPU time. CPU
  * time is what to compare on a shared machine: other jobs stretch wall-clock times (3-5× at
  * load 15 on 2 cores) but hardly the CPU time a step needs.
@@ -70,11 +74,11 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
     mobilenetv2: { make: () => buildMobileNetV2(), data: () => randomData([3, 32, 32], steps * batch) },
   };
 
-  /** Median wall and CPU ms of `reps` inference runs of `model` on one batch. */
-  async function inference(model, data) {
-    const session = await createSession(model, { threads });
+  /** Median wall and CPU ms of `reps` inference runs of `model` on one batch (`on`: another thread count and batch). */
+  async function inference(model, data, on = { threads, batch }) {
+    const session = await createSession(model, { threads: on.threads });
     const inName = session.inputNames[0];
-    const x = new ort.Tensor('float32', data.images.subarray(0, batch * data.images.length / data.count), [batch, ...data.sampleShape]);
+    const x = new ort.Tensor('float32', data.images.subarray(0, on.batch * data.images.length / data.count), [on.batch, ...data.sampleShape]);
     const wall = [];
     const cpu = [];
     for (let i = 0; i < args.inferReps + 3; i++) {
@@ -90,15 +94,15 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
     return { wallMs: median(wall), cpuMs: median(cpu) };
   }
 
-  /** The bare training graph: one session.run per step on fixed feeds. */
-  async function bare(model, data) {
+  /** The bare training graph: one session.run per step on fixed feeds (`on`: another thread count and batch). */
+  async function bare(model, data, on = { threads, batch }) {
     const tg = buildTrainingGraph(model, { nchwcBlock });
     // fineTune's session options, so that step/bare compares the step with its own graph
-    const session = await createSession(tg.model, trainingSessionOptions(threads));
+    const session = await createSession(tg.model, trainingSessionOptions(on.threads));
     const per = data.images.length / data.count;
     const feeds = {
-      [tg.dataInput]: new ort.Tensor('float32', data.images.subarray(0, batch * per), [batch, ...data.sampleShape]),
-      [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from(data.labels.subarray(0, batch), (l) => BigInt(l)), [batch]),
+      [tg.dataInput]: new ort.Tensor('float32', data.images.subarray(0, on.batch * per), [on.batch, ...data.sampleShape]),
+      [tg.labelsInput]: new ort.Tensor('int64', BigInt64Array.from(data.labels.subarray(0, on.batch), (l) => BigInt(l)), [on.batch]),
     };
     const inits = new Map([...model.graph.initializers.values()].map((v) => [v.name, v.constValue]));
     for (const p of tg.params) {
@@ -187,6 +191,17 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
         bares.push(await bare(model, data));
       }
       const bareRun = { wallMs: median(bares.map((x) => x.wallMs)), cpuMs: median(bares.map((x) => x.cpuMs)) };
+      // With workers: what one core can give, the training graph on one thread and one worker's
+      // slice against inference on one thread and the same samples (CPU time): the ratio two
+      // workers on two cores would reach with no TypeScript part and no contention between them
+      const most = Math.max(...workersList);
+      if (most > 1) {
+        const on = { threads: 1, batch: Math.ceil(batch / most) };
+        const [inf1, bare1] = [await inference(model, data, on), await bare(model, data, on)];
+        const ceiling = { model: name, variant, kind: 'per-core ceiling', samples: on.batch, trainingGraphCpuMs: r1(bare1.cpuMs), inferenceCpuMs: r1(inf1.cpuMs), ratioCpu: r3(inf1.cpuMs / bare1.cpuMs) };
+        results.push(ceiling);
+        console.log(`${name} ${variant} per-core ceiling (one thread, ${on.batch} samples): training graph ${ceiling.trainingGraphCpuMs} ms CPU, inference ${ceiling.inferenceCpuMs} ms CPU, ratio ${ceiling.ratioCpu}`);
+      }
       const inferWall = median(infers.map((x) => x.wallMs));
       const inferCpu = median(infers.map((x) => x.cpuMs));
       for (const [w, acc] of runs) {
