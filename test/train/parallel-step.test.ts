@@ -478,9 +478,12 @@ describe('failures', () => {
       if (wait) await new Promise((ok) => setTimeout(ok, wait));
       await r.release();
       const e = await step;
-      expect(e).toBeInstanceOf(HbnnError);
-      expect((e as HbnnError).code).toBe('worker-failed');
-      expect((e as HbnnError).message).toMatch(/released during a step/);
+      // released before the step was posted: it fails; later, a fast machine may finish it first
+      if (wait === 0 || e instanceof HbnnError) {
+        expect(e).toBeInstanceOf(HbnnError);
+        expect((e as HbnnError).code).toBe('worker-failed');
+        expect((e as HbnnError).message).toMatch(/released during a step/);
+      } else expect(Number.isFinite((e as StepOutput).loss)).toBe(true);
       expect(r.liveWorkers).toBe(0);
       await r.release();
     }
