@@ -37,7 +37,7 @@ import { collectBatchNorms, collectParams, snapshotValues, updateRunningStats, w
 import { Optimizer, learningRate, type ScheduleOptions } from './optimizer.js';
 import { TrainRng, epochSeed } from './rng.js';
 import { StepRunner, type TrainingStepRunner } from './step.js';
-import { DataParallelStepRunner } from './parallel-step.js';
+import { DataParallelStepRunner, canUpdateInWorkers } from './parallel-step.js';
 import { loadCheckpoint, saveCheckpoint, tensorKey, type CheckpointState, type CheckpointTensorData, type PartialEpoch } from './checkpoint.js';
 import { DEFAULT_BATCH_SIZE, TRAIN_LOG_FORMAT, type EpochRecord, type FineTuneOptions, type TrainEvent, type TrainLog, type TrainOptions, type TrainResult } from './types.js';
 
@@ -295,7 +295,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   if (resumedFrom) log.resumedFrom = resumedFrom;
 
   // workers > 1: data-parallel steps, each worker's session with threads/workers intra-op threads (default 1)
-  const updateInWorkers = workers > 1 && o.bitMapEvery === undefined && o.optimizer === 'sgd' && o.momentum > 0 && !o.nesterov && params.some((p) => p.kind === 'binarized');
+  const updateInWorkers = workers > 1 && o.bitMapEvery === undefined && canUpdateInWorkers(optimizer.opts) && params.some((p) => p.kind === 'binarized');
   let runner: TrainingStepRunner;
   try {
     runner =

@@ -56,7 +56,7 @@ import { applyWeightSte, type BatchNormState, type LatentParam } from './params.
 import type { TrainRng } from './rng.js';
 import { fillDropoutMask, parameterFeeds, trainingSessionOptions, type StepOutput, type TrainingStepRunner } from './step.js';
 import { shardByCost, splitBatch, weightedMeanInto, type ShardWeight, type StepReply, type StepRequest, type StepWorkerData, type StepWorkerLayout, type WorkerUpdateSpec } from './step-protocol.js';
-import type { Optimizer } from './optimizer.js';
+import type { Optimizer, OptimizerOptions } from './optimizer.js';
 
 export interface DataParallelOptions {
   /** Worker threads (each one session). */
@@ -81,6 +81,14 @@ export interface DataParallelOptions {
    * one of the shared momentum), current after every step. Needs `rebinarizeInWorkers`.
    */
   update?: { optimizer: Optimizer; clip: number };
+}
+
+/**
+ * Whether the workers can update the binarized weights with `opts` (`DataParallelOptions.update`):
+ * SGD with momentum, not Nesterov (the update they run; others stay on the main thread).
+ */
+export function canUpdateInWorkers(opts: OptimizerOptions): boolean {
+  return opts.kind === 'sgd' && opts.momentum > 0 && !opts.nesterov;
 }
 
 /** `run`'s learning rate when the workers update the binarized weights (`DataParallelOptions.update`). */
@@ -198,8 +206,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     }
     const up = opts.update;
     if (up) {
-      const o = up.optimizer.opts;
-      if (o.kind !== 'sgd' || !(o.momentum > 0) || o.nesterov || opts.rebinarizeInWorkers === false) fail(ErrorCodes.INTERNAL, 'the update in the workers takes SGD with momentum (not Nesterov) and the re-binarization in the workers');
+      if (!canUpdateInWorkers(up.optimizer.opts) || opts.rebinarizeInWorkers === false) fail(ErrorCodes.INTERNAL, 'the update in the workers takes SGD with momentum (not Nesterov) and the re-binarization in the workers');
     }
     let offset = 0;
     const layout: StepWorkerLayout = {
@@ -258,8 +265,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
       }
       const floats = params.flatMap((p, i) => (p.kind === 'binarized' ? [] : [i]));
       const floatShards = shardByCost(floats.map((i) => params[i]!.value.length), n).map((sh) => sh.map((j) => floats[j]!));
-      const o = up.optimizer.opts;
-      updates = floatShards.map((f) => ({ momentum: o.momentum, weightDecay: o.weightDecay, clip: up.clip, started: withMomentum, floats: f }));
+      updates = floatShards.map((f) => ({ optimizer: up.optimizer.opts, clip: up.clip, started: withMomentum, floats: f }));
     }
     const data: Omit<StepWorkerData, 'shard' | 'index' | 'update'> = { model: sessionModelBytes(tg.model), session: trainingSessionOptions(opts.threadsPerWorker ?? 1), layout, ...shared };
     const file = workerScript(import.meta.url, 'train', 'step-worker.js', 'training step');
@@ -365,6 +371,11 @@ export class DataParallelStepRunner implements TrainingStepRunner {
   private breakDown(e: HbnnError): void {
     if (this.broken || this.released) return;
     this.broken = e;
+    this.endAll(e);
+  }
+
+  /** Rejects every request in flight with `e` and ends the idle workers (the busy ones end on their reply: the message handler). */
+  private endAll(e: HbnnError): void {
     for (const [id, p] of this.pending) {
       this.pending.delete(id);
       p.reject(e);
@@ -402,6 +413,11 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     });
   }
 
+  /** Whether the workers re-binarize (each its shard): they have shards, and no bit map is frozen (a frozen map is the main thread's). */
+  private rebinarizesRemotely(): boolean {
+    return this.remoteBinarize && this.params.every((p) => !p.binarizer || p.binarizer.frozen === null);
+  }
+
   /**
    * The parameter feeds into the shared buffer: float parameters as they are; Ŵ of binarized
    * ones re-binarized by the workers (each its shard, from the latent weights written here) or,
@@ -409,8 +425,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
    * re-binarization time (0 when done here).
    */
   private async writeParameterFeeds(sumsAbs?: readonly (number | undefined)[]): Promise<number> {
-    const remote = this.remoteBinarize && this.params.every((p) => !p.binarizer || p.binarizer.frozen === null);
-    if (!remote) {
+    if (!this.rebinarizesRemotely()) {
       parameterFeeds(this.params, sumsAbs).forEach((v, i) => this.paramBuffer.set(v, this.layout.params[i]!.offset));
       return 0;
     }
@@ -468,7 +483,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
     let updated: (number | undefined)[] | undefined;
     if (update && Number.isFinite(loss)) {
       // every worker (also one without a slice this step) combines, updates and re-binarizes its shard
-      const rebinarize = this.remoteBinarize && this.params.every((p) => !p.binarizer || p.binarizer.frozen === null);
+      const rebinarize = this.rebinarizesRemotely();
       const u: (number | undefined)[] = (updated = []);
       combining = Promise.all(this.workers.map((_, k) => this.call(k, { kind: 'update', parts, counts, into, lr: update.lr, rebinarize }))).then((rs) => {
         for (const r of rs) for (const [i, sum] of r.sums) u[i] = this.sums[i] = sum;
@@ -538,11 +553,7 @@ export class DataParallelStepRunner implements TrainingStepRunner {
   async release(): Promise<void> {
     if (!this.released) {
       this.released = true;
-      for (const [id, p] of this.pending) {
-        this.pending.delete(id);
-        p.reject(releasedError());
-      }
-      for (const w of this.workers) if (!this.busy.has(w)) void w.terminate();
+      this.endAll(releasedError());
     }
     await this.exited();
   }

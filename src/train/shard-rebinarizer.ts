@@ -43,6 +43,11 @@ export class ShardRebinarizer {
     for (const e of this.entries) e.latent.set(this.latent.subarray(e.offset, e.offset + e.size));
   }
 
+  /** Copies this thread's copies of the shard's latent weights into the shared buffer (the inverse of `load`). */
+  store(): void {
+    for (const e of this.entries) this.latent.set(e.latent, e.offset);
+  }
+
   /** Ŵ of every weight of the shard from this thread's copies of the latent weights (as they are: updated here, or loaded). */
   runOwn(sumsAbs: readonly (number | undefined)[]): void {
     for (const e of this.entries) this.out.set(e.binarizer.binarize(e.latent, true, sumsAbs[e.param]), e.offset);

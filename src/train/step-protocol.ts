@@ -7,6 +7,7 @@ import type { ErrorCode } from '../errors.js';
 import type { SessionOptions } from '../runtime/session-options.js';
 import type { WeightRecord } from '../quant/format.js';
 import type { ChannelLayout } from './params.js';
+import type { OptimizerOptions } from './optimizer.js';
 
 /**
  * Slice sizes of a batch of `count` samples over `workers` workers: contiguous, in worker
@@ -148,8 +149,8 @@ export interface StepWorkerData {
 
 /** What a worker needs to update its shard (`StepWorkerData.update`). */
 export interface WorkerUpdateSpec {
-  momentum: number;
-  weightDecay: number;
+  /** The main thread's optimizer options (SGD with momentum, `canUpdateInWorkers`). */
+  optimizer: OptimizerOptions;
   /** The clipped STE's bound: g_i taken as 0 where |w_i| > clip (`Optimizer.update`). */
   clip: number;
   /** Parameters (of the shard) whose momentum already exists (a resumed run): read from `momentum` at the start. */

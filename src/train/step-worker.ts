@@ -49,8 +49,7 @@ const combined = data.combined.map((b) => new Float32Array(b));
 // momentum as the main thread's Optimizer runs it (the same code: the same bytes), and after
 // every update both are copied into the shared buffers, where the main thread reads them.
 const spec = data.update;
-const optimizer = spec ? new Optimizer({ kind: 'sgd', momentum: spec.momentum, weightDecay: spec.weightDecay, nesterov: false, beta1: 0.9, beta2: 0.999, eps: 1e-8 }) : null;
-const sharedLatent = new Float32Array(data.latent);
+const optimizer = spec ? new Optimizer(spec.optimizer) : null;
 const sharedMomentum = new Float32Array(data.momentum);
 if (spec) {
   shard.load();
@@ -84,9 +83,9 @@ function update(req: Extract<StepRequest, { kind: 'update' }>): void {
     sums.push([w.param, sum]);
     sumsAbs[w.param] = sum;
     if (!Number.isFinite(sum)) finite = false;
-    sharedLatent.set(w.latent, w.offset);
     sharedMomentum.set(optimizer!.state.get(name)!.get('momentum')!, w.offset);
   }
+  shard.store();
   const t1 = performance.now();
   // a diverged weight is not re-binarized (the main thread stops the training)
   if (req.rebinarize && finite) shard.runOwn(sumsAbs);
