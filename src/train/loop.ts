@@ -152,6 +152,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
     ...(opts.output !== undefined ? { output: opts.output } : {}),
     trainable: (name) => !matchesAny(o.freeze, [name]),
     ...(opts.phaseLayout === false ? { phaseLayout: false } : {}),
+    ...(opts.freezeBatchNormStats ? { freezeBatchNormStats: true } : {}),
     nchwcBlock: opts.nchwc === false ? 0 : await probeNchwcBlock(),
   });
   if (mode === 'float' && tg.params.some((p) => p.kind === 'binarized')) fail(ErrorCodes.INTERNAL, 'binarized weights in a float model');
@@ -478,6 +479,7 @@ function describeOptions(o: Resolved, raw: FineTuneOptions): Record<string, unkn
     ...(schedule.kind === 'step' ? { stepEpochs: schedule.stepEpochs, gamma: schedule.gamma } : {}),
     latentFrom: raw.latentFrom ? 'float model' : 'dequantized weights',
     ...(raw.phaseLayout === false ? { phaseLayout: false } : {}),
+    ...(raw.freezeBatchNormStats ? { freezeBatchNormStats: true } : {}),
     ...(raw.nchwc === false ? { nchwc: false } : {}),
   };
 }

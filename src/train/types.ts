@@ -52,6 +52,14 @@ export interface TrainOptions {
    */
   phaseLayout?: boolean;
   /**
+   * Freeze BatchNormalization statistics: normalize with the model's running mean and variance
+   * (as inference does) instead of each batch's, and leave them unchanged; gamma and beta are
+   * still trained (default false: training mode, batch statistics, running statistics updated).
+   * Cheaper steps, gradients that do not depend on the batch split (`workers`) or size; see
+   * docs/training.md, *Frozen BatchNorm statistics*.
+   */
+  freezeBatchNormStats?: boolean;
+  /**
    * Run 2-D Convs in onnxruntime's NCHWc kernels with the fed weights reordered in the graph
    * (default true where this machine's onnxruntime has them; docs/training.md "NCHWc
    * convolutions"). false: plain ONNX Convs only, the same gradients up to float rounding, slower.

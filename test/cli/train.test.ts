@@ -220,10 +220,35 @@ describe('train errors: nothing written', () => {
     expect(q.stderr).toContain('--no-phase-layout needs --fine-tune');
   });
 
+  it('--freeze-bn-stats: BatchNorm running statistics left as they were (they change without it), gamma and beta trained, the log records it', async () => {
+    const d = workdir();
+    const run = async (extra: string[], name: string) => {
+      const r = await cli(['train', 'q.onnx', '--fine-tune', ...FAST, '--log', `${name}.json`, '-o', `${name}.onnx`, ...extra], { cwd: d });
+      expect(r.code, r.stderr).toBe(0);
+      const log = JSON.parse(fs.readFileSync(path.join(d, `${name}.json`), 'utf8')) as TrainLog & { options: Record<string, unknown> };
+      return { log, model: loadModel(path.join(d, `${name}.onnx`)) };
+    };
+    const bnInputs = (m: ReturnType<typeof loadModel>, which: number[]): Float32Array[] =>
+      m.graph.nodes.filter((n) => n.opType === 'BatchNormalization').flatMap((n) => which.map((i) => n.inputs[i]!.constValue!.toFloat32()));
+    const q = loadModel(path.join(d, 'q.onnx'));
+    expect(bnInputs(q, [3]).length).toBeGreaterThan(0);
+    const frozen = await run(['--freeze-bn-stats'], 'frozen');
+    const batch = await run([], 'batch');
+    expect(frozen.log.options['freezeBatchNormStats']).toBe(true);
+    expect(batch.log.options).not.toHaveProperty('freezeBatchNormStats');
+    const same = (a: Float32Array[], b: Float32Array[]): boolean => a.length === b.length && a.every((t, i) => Buffer.from(t.buffer, t.byteOffset, t.byteLength).equals(Buffer.from(b[i]!.buffer, b[i]!.byteOffset, b[i]!.byteLength)));
+    expect(same(bnInputs(frozen.model, [3, 4]), bnInputs(q, [3, 4]))).toBe(true);
+    expect(same(bnInputs(batch.model, [3, 4]), bnInputs(q, [3, 4]))).toBe(false);
+    // gamma and beta moved
+    expect(same(bnInputs(frozen.model, [1, 2]), bnInputs(q, [1, 2]))).toBe(false);
+    expect(Number.isFinite(frozen.log.epochs[0]!.trainLoss)).toBe(true);
+    expect(frozen.log.epochs[0]!.trainLoss).not.toBe(batch.log.epochs[0]!.trainLoss);
+  });
+
   it('--help lists the training options', async () => {
     const r = await cli(['train', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--fine-tune', '--latent-from <model>', '--train-data <spec>', '--eval-data <spec>', '--epochs <n>', '--batch-size <n>', '--lr <x>', '--optimizer <name>', '--checkpoint-dir <dir>', '--resume [checkpoint]', '--log <file>', '--no-phase-layout']) {
+    for (const flag of ['--fine-tune', '--latent-from <model>', '--train-data <spec>', '--eval-data <spec>', '--epochs <n>', '--batch-size <n>', '--lr <x>', '--optimizer <name>', '--checkpoint-dir <dir>', '--resume [checkpoint]', '--log <file>', '--no-phase-layout', '--freeze-bn-stats']) {
       expect(r.stdout).toContain(flag);
     }
     expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx train model.hbnn.onnx --fine-tune');

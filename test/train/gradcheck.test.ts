@@ -634,6 +634,41 @@ describe('gradcheck: BatchNormalization in training mode', () => {
     expect(under(bn3, 'BatchNormalization')).toBe(0);
   });
 
+  it('frozen statistics (freezeBatchNormStats): the running mean and variance as constants on planes off-centre, [N, C, 1, 1], 3-D and [N, C]; gamma and beta trained, no batch statistics, no phase layout', async () => {
+    const net = new Net(['N', 3, 5, 4]);
+    const bnOf = (v: Value, c: number, name: string, meanOffset = 0): Value =>
+      net.node('BatchNormalization', [v, net.param(`${name}.g`, [c], 0.3, 1), net.param(`${name}.b`, [c], 0.2), net.param(`${name}.m`, [c], 0.2, meanOffset), net.param(`${name}.v`, [c], 0.3, 1)], {
+        epsilon: A.float(1e-3),
+      });
+    // conv outputs centred near 3 and running means near 3: Σ dY·X - mu·Σ dY must not lose dgamma
+    const c = net.node('Conv', [net.x, net.param('w', [4, 3, 3, 3], 0.4), net.param('cb', [4], 0.5, 3)], { pads: A.ints([1, 1, 1, 1]) });
+    const bn1 = bnOf(c, 4, 'bn1', 3);
+    const y = net.node('Clip', [bn1, net.scalarConst('lo', 0), net.scalarConst('hi', 0.8)]);
+    const pool = net.node('MaxPool', [net.node('Relu', [y])], { kernel_shape: A.ints([2, 2]), strides: A.ints([2, 2]) }); // [N, 4, 2, 2]
+    const flat3 = net.node('Reshape', [pool, net.ints('s3', [0, 4, -1])]); // [N, 4, 4]
+    const bn2 = bnOf(net.node('Mul', [flat3, flat3]), 4, 'bn2');
+    const g = net.node('GlobalAveragePool', [net.node('Reshape', [bn2, net.ints('s4', [0, 4, 2, 2])])]); // [N, 4, 1, 1]
+    const c1 = net.node('Conv', [g, net.param('w1', [6, 4, 1, 1], 0.5)]);
+    const bn3 = bnOf(c1, 6, 'bn3');
+    const f = net.node('Flatten', [net.node('Tanh', [bn3])], { axis: A.int(1) });
+    const h = net.node('Gemm', [f, net.param('hw', [5, 6], 0.4)], { transB: A.int(1) });
+    const bn4 = bnOf(h, 5, 'bn4');
+    const r = await gradCheck(net.output(net.node('Gemm', [net.node('Tanh', [bn4]), net.param('ow', [5, 3], 0.5)])), [5, 3, 5, 4], 3, { freezeBatchNormStats: true });
+    for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    expect(Math.abs(r.loss - r.lossRef) / Math.abs(r.lossRef)).toBeLessThan(1e-5);
+    expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['w', 'cb', 'bn1.g', 'bn1.b', 'bn2.g', 'bn2.b', 'w1', 'bn3.g', 'bn3.b', 'hw', 'bn4.g', 'bn4.b']));
+    expect(Object.keys(r.errors).filter((k) => k.endsWith('.m') || k.endsWith('.v'))).toEqual([]);
+    expect(r.tg.batchNorms).toEqual([]);
+    const nodes = r.tg.model.graph.nodes;
+    // the Conv -> BatchNorm -> Relu -> MaxPool chain is not in the phase layout: the pool keeps its indices
+    expect(nodes.some((n) => n.opType === 'MaxUnpool' || (n.opType === 'MaxPool' && n.outputs.length === 2))).toBe(true);
+    // training mode's statistics (its Sqrt of the batch variance, the two-pass centring) are gone: one Sqrt per BatchNorm, of the running variance
+    expect(nodes.filter((n) => n.opType === 'Sqrt').length).toBe(4);
+    // and the same model in training mode gets other losses and gradients (the option is honoured)
+    const t = await gradCheck(net.model, [5, 3, 5, 4], 3);
+    expect(Math.abs(t.loss - r.loss)).toBeGreaterThan(1e-3);
+  });
+
   it('BatchNorm on [N, C] features after a Gemm, at opset 13 and at opset 18 (ReduceMean axes as an input)', async () => {
     for (const opset of [13, 18]) {
       const net = new Net(['N', 6], opset);

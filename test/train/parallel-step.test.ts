@@ -14,7 +14,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { A, Net, rand } from './helpers/gradcheck.js';
 import { loadCnn, mini, tmpDir } from './helpers/data.js';
-import { buildTrainingGraph, type TrainingGraph } from '../../src/train/grad/builder.js';
+import { buildTrainingGraph, type BuildOptions, type TrainingGraph } from '../../src/train/grad/builder.js';
 import { collectBatchNorms, collectParams, updateRunningStats, WEIGHT_STE_CLIP } from '../../src/train/params.js';
 import { Optimizer } from '../../src/train/optimizer.js';
 import { StepRunner, type StepOutput } from '../../src/train/step.js';
@@ -55,8 +55,8 @@ interface Runners {
   many: DataParallelStepRunner;
 }
 
-async function runners(m: Model, workers: number, maxBatch: number): Promise<Runners> {
-  const tg = buildTrainingGraph(m);
+async function runners(m: Model, workers: number, maxBatch: number, build: BuildOptions = {}): Promise<Runners> {
+  const tg = buildTrainingGraph(m, build);
   const params = collectParams(m, tg);
   const bns = collectBatchNorms(m, tg);
   const one = await StepRunner.create(tg, params, bns, [2, 6, 6], 1);
@@ -180,6 +180,26 @@ describe('DataParallelStepRunner against one session', () => {
     } finally {
       await Promise.all([one.release(), many.release()]);
     }
+  });
+
+  it('with frozen BatchNorm statistics: loss and gradients equal one session\'s (no ghost batch norm; 9 samples over 2 workers), and differ in training mode', async () => {
+    const m = batchNormNet();
+    const { images, labels } = batch(9, 4);
+    const grads = async (build: BuildOptions): Promise<{ a: StepOutput; b: StepOutput }> => {
+      const { one, many } = await runners(m, 2, 9, build);
+      try {
+        return { a: await one.run(images, labels, 9, new TrainRng(1)), b: await many.run(images, labels, 9, new TrainRng(1)) };
+      } finally {
+        await Promise.all([one.release(), many.release()]);
+      }
+    };
+    const frozen = await grads({ freezeBatchNormStats: true });
+    expect(frozen.a.batchMean).toEqual([]);
+    expect(frozen.b.loss).toBeCloseTo(frozen.a.loss, 5);
+    expect(frozen.b.grads).toHaveLength(frozen.a.grads.length);
+    frozen.b.grads.forEach((g, i) => expect(relDiff(g, frozen.a.grads[i]!)).toBeLessThan(1e-5));
+    const trainMode = await grads({});
+    expect(Math.max(...trainMode.b.grads.map((g, i) => relDiff(g, trainMode.a.grads[i]!)))).toBeGreaterThan(1e-3);
   });
 
   it('with BatchNorm in the phase layout (fmnist-cnn): the first BatchNorm\'s combined statistics equal the full batch\'s', async () => {

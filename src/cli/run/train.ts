@@ -68,6 +68,7 @@ export interface TrainingCliOptions {
   freeze?: string[];
   freezeBitMapsAfter?: string;
   bitMapEvery?: string;
+  freezeBnStats?: boolean;
   /** false with --no-phase-layout (commander's negated flag; true when not given). */
   phaseLayout?: boolean;
 }
@@ -98,6 +99,7 @@ export const TRAINING_FLAGS: Record<keyof TrainingCliOptions, string> = {
   freeze: '--freeze',
   freezeBitMapsAfter: '--freeze-bit-maps-after',
   bitMapEvery: '--bit-map-every',
+  freezeBnStats: '--freeze-bn-stats',
   phaseLayout: '--no-phase-layout',
 };
 
@@ -135,6 +137,7 @@ export function addTrainingOptions(cmd: Command, prefix = ''): Command {
     .addOption(listOption('--freeze <globs>', d('do not train parameters whose name matches one of these globs')))
     .option('--freeze-bit-maps-after <epoch>', d('fine-tuning: fix the bit maps from this epoch on (0 = from the start)'))
     .option('--bit-map-every <steps>', d('fine-tuning: recompute the bit maps every N steps, holding them in between (default 1: every step)'))
+    .option('--freeze-bn-stats', d("normalize BatchNorm with the model's running statistics (as inference does) and keep them; gamma and beta still train. Faster steps, the same gradients for any --workers"))
     .option('--no-phase-layout', d("keep every value in the model's layout (no phase layout for Conv-BatchNorm-MaxPool blocks): same gradients up to rounding, slower; for comparisons"));
 }
 
@@ -202,6 +205,7 @@ export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: 
     if (!fineTuning) fail(ErrorCodes.INVALID_OPTION, '--bit-map-every applies to fine-tuning (--fine-tune) only', { option: '--bit-map-every' });
     r.bitMapEvery = parseIntOption(o.bitMapEvery, '--bit-map-every', 1);
   }
+  if (o.freezeBnStats) r.freezeBatchNormStats = true;
   if (o.phaseLayout === false) r.phaseLayout = false;
   return {
     trainData: o.trainData.trim(),

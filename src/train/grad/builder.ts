@@ -86,6 +86,13 @@ export interface BuildOptions {
    * graph runs any batch size.
    */
   batchHint?: number;
+  /**
+   * BatchNormalization normalizes with its running mean and variance (the model's, held
+   * constant) instead of the batch's statistics, as in inference; gamma and beta are still
+   * trained, and the graph has no batch-statistics outputs (default false: training mode).
+   * Conv -> BatchNormalization -> MaxPool chains then take the generic path (no phase layout).
+   */
+  freezeBatchNormStats?: boolean;
 }
 
 export interface TrainingParam {
@@ -206,7 +213,8 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     ctx.nchwcBlock = opts.nchwcBlock;
     tm.opsetImports.push({ domain: NCHWC_DOMAIN, version: 1 });
   }
-  if (opts.phaseLayout !== false) {
+  if (opts.freezeBatchNormStats) ctx.freezeBatchNormStats = true;
+  if (opts.phaseLayout !== false && !opts.freezeBatchNormStats) {
     // forward values a gradient can reach (a superset is fine: it only rules out a form)
     const reach = new Set<Value>(paramInits);
     for (const node of order) {

@@ -75,6 +75,8 @@ export class GradContext {
   convRules: ConvRuleChoice = {};
   /** Samples per step the graph is built for where the batch dim is not static (sizes batch chunks; any batch still runs). */
   batchHint = DEFAULT_BATCH_SIZE;
+  /** BatchNormalization with its running statistics, not the batch's (BuildOptions.freezeBatchNormStats). */
+  freezeBatchNormStats = false;
   /** Training-graph values whose layout is not the forward model's (see phase-layout.ts). */
   private readonly layouts = new Map<Value, Layout>();
   private readonly canonicalOf = new Map<Value, Value>();

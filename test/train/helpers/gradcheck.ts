@@ -166,7 +166,7 @@ export async function gradCheck(model: Model, xDims: number[], classes: number, 
   for (const p of tg.params) feeds[p.source] = t64(p.dims, values[p.input]!);
   const masks64: Record<string, T64> = {};
   for (const d of tg.dropouts) masks64[d.node] = t64([xDims[0]!, ...(d.dims.slice(1) as number[])], masks[d.node]!);
-  const lossAt = (): number => loss64(evaluate64(model, { feeds, masks: masks64 }).get(fwdLogits)!, labels, opts.loss ?? 'cross-entropy');
+  const lossAt = (): number => loss64(evaluate64(model, { feeds, masks: masks64, frozenBatchNorm: !!opts.freezeBatchNormStats }).get(fwdLogits)!, labels, opts.loss ?? 'cross-entropy');
   const lossRef = lossAt();
   const h = opts.h ?? 1e-6;
   const errors: Record<string, number> = {};

@@ -4,7 +4,7 @@
  * finite-difference gradient checks (onnxruntime's float32 arithmetic is too noisy for
  * differences).
  *
- * BatchNormalization is evaluated in training mode (batch statistics), Dropout multiplies by
+ * BatchNormalization is evaluated in training mode (batch statistics; with `frozenBatchNorm` its running statistics), Dropout multiplies by
  * a given mask, and `ai.hbnn::BinarizeActivation` follows docs/format.md; with `linearize` it
  * is replaced by its straight-through surrogate around a recorded point x0:
  *     y = q(x0) + [|x0| <= clip] · (x - x0)
@@ -26,6 +26,8 @@ export interface EvalOptions {
   record?: Map<string, Float64Array>;
   /** Evaluate BinarizeActivation as its STE surrogate around these inputs (by node name). */
   linearize?: Map<string, Float64Array>;
+  /** BatchNormalization with its running mean and variance (inputs 3 and 4), as in inference, instead of the batch's statistics. */
+  frozenBatchNorm?: boolean;
 }
 
 export const size = (dims: readonly number[]): number => dims.reduce((a, b) => a * b, 1);
@@ -483,10 +485,14 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
       for (let ch = 0; ch < c; ch++) {
         let s = 0;
         for (let b = 0; b < n; b++) for (let k = 0; k < hw; k++) s += x.data[(b * c + ch) * hw + k]!;
-        const mean = s / (n * hw);
+        let mean = s / (n * hw);
         let v = 0;
         for (let b = 0; b < n; b++) for (let k = 0; k < hw; k++) v += (x.data[(b * c + ch) * hw + k]! - mean) ** 2;
-        const inv = 1 / Math.sqrt(v / (n * hw) + eps);
+        let inv = 1 / Math.sqrt(v / (n * hw) + eps);
+        if (opts.frozenBatchNorm) {
+          mean = ins[3]!.data[ch]!;
+          inv = 1 / Math.sqrt(ins[4]!.data[ch]! + eps);
+        }
         for (let b = 0; b < n; b++)
           for (let k = 0; k < hw; k++) {
             const i = (b * c + ch) * hw + k;

@@ -32,7 +32,7 @@
  * parts instead (the phase-planes Conv's weight gradient).
  */
 import { attr } from '../context.js';
-import type { GradRuleSet } from '../registry.js';
+import type { BackwardArgs, ForwardResult, GradRuleSet } from '../registry.js';
 import { DataType } from '../../../ir/dtype.js';
 import { fail, ErrorCodes } from '../../../errors.js';
 import type { Value } from '../../../ir/graph.js';
@@ -56,6 +56,7 @@ export function registerBatchNorm(r: GradRuleSet): void {
       const momentum = node.attrFloat('momentum', 0.9)!;
       const flat = ctx.constI64([-1]);
       const toFloat = { to: attr.int(DataType.FLOAT) };
+      if (ctx.freezeBatchNormStats) return frozenForward(ctx, x, scale, bias, inputs[3] ?? null, inputs[4] ?? null, rank, eps, node.label);
       const factor = ctx.planesFactors.get(x);
       if (factor) {
         // a phase-planes Conv output: statistics and output from its factors (phase-layout.ts)
@@ -118,6 +119,7 @@ export function registerBatchNorm(r: GradRuleSet): void {
       return { outputs: [y], saved };
     },
     backward(ctx, a) {
+      if (a.saved.x && frozenSaved.has(a.saved.x)) return frozenBackward(ctx, a);
       const dyIn = a.dOutputs[0]!;
       const { xc, invstd, count, scale } = a.saved as Record<'xc' | 'invstd' | 'count' | 'scale', Value>;
       const rank = ctx.requireRank(a.inputs[0]!, a.node, 'BatchNormalization gradient');
@@ -158,6 +160,54 @@ export function registerBatchNorm(r: GradRuleSet): void {
       return [dX, dGamma, dBeta];
     },
   });
+}
+
+/** The saved X of each BatchNormalization with frozen statistics, and how its channel sums are taken. */
+const frozenSaved = new WeakMap<Value, MomentsPlan>();
+
+/**
+ * BatchNormalization with frozen statistics (BuildOptions.freezeBatchNormStats): the running
+ * mean mu and variance var of the model are constants, so per channel
+ *   Y = k·(X - mu) + beta,  k = gamma·invstd,  invstd = 1/sqrt(var + eps)
+ * in one pass over X (onnxruntime's inference-mode BatchNormalization: the operator the
+ * exported model runs), and the backward is
+ *   dX = k·dY,  dgamma = invstd·Σ dY·(X - mu) = invstd·(Σ dY·X - mu·Σ dY),  dbeta = Σ dY
+ * (dX one pass, the sums one product pass and two MatMul rows on planes): against training
+ * mode's statistics and two-pass variance, five passes fewer per layer. No batch-statistics
+ * outputs: the running statistics stay as they are.
+ */
+function frozenForward(ctx: GradContext, x: Value, scale: Value, bias: Value, mean: Value | null, variance: Value | null, rank: number, eps: number, label: string): ForwardResult {
+  if (!mean || !variance) fail(ErrorCodes.ONNX_INVALID, `${label} has no running mean or variance to freeze (BatchNormalization takes five inputs)`);
+  const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)])])]);
+  const y = ctx.op('BatchNormalization', [x, scale, bias, mean, variance], { epsilon: attr.float(eps) });
+  ctx.setShape(y, ctx.dims(x));
+  const plan = rank >= 3 ? momentsPlan(ctx, x, rank) : ({ kind: 'generic' } as const);
+  frozenSaved.set(x, plan);
+  return { outputs: [y], saved: { x, invstd, scale, mean } };
+}
+
+function frozenBackward(ctx: GradContext, a: BackwardArgs): (Value | null)[] {
+  const dy = a.dOutputs[0]!;
+  const { x, invstd, scale, mean } = a.saved as Record<'x' | 'invstd' | 'scale' | 'mean', Value>;
+  const rank = ctx.requireRank(a.inputs[0]!, a.node, 'BatchNormalization gradient');
+  const plan = frozenSaved.get(x)!;
+  const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+  const sum = (v: Value): Value => (plan.kind === 'planes' ? channelSums(ctx, v, plan) : ctx.reshape(ctx.reduceSum(v, axes, true), ctx.constI64([-1])));
+  const sumDy = a.needs[1] || a.needs[2] ? sum(dy) : null;
+  const dGamma = a.needs[1] ? ctx.op('Mul', [invstd, ctx.op('Sub', [sum(ctx.op('Mul', [dy, x])), ctx.op('Mul', [mean, sumDy!])])]) : null;
+  let dX: Value | null = null;
+  if (a.needs[0]) {
+    const k = ctx.op('Mul', [scale, invstd]);
+    const consts = channelConstants(ctx, scale);
+    // k·dY: the inference-mode operator (mean 0, variance 1, epsilon 0) where C is static and the
+    // input has planes, else a Mul with k along axis 1
+    dX =
+      consts && rank >= 3
+        ? ctx.op('BatchNormalization', [dy, k, consts.zeros, consts.zeros, consts.ones], { epsilon: attr.float(0) })
+        : ctx.op('Mul', [dy, rank === 2 ? k : ctx.reshape(k, ctx.constI64([-1, ...new Array<number>(rank - 2).fill(1)]))]);
+    ctx.setShape(dX, ctx.dims(a.inputs[0]!));
+  }
+  return [dX, dGamma, a.needs[2] ? sumDy : null];
 }
 
 /**

@@ -165,7 +165,7 @@ export function registerConv(r: GradRuleSet): void {
         return [dX, dW, dB];
       }
       let dB: Value | null = null;
-      if (a.needs[2] && b) dB = feedsOnlyBatchNorm(node) ? ctx.constF32(new Array<number>(m).fill(0), [m]) : ctx.reduceSum(dy, [0, ...spatialAxes], false);
+      if (a.needs[2] && b) dB = feedsOnlyBatchNorm(ctx, node) ? ctx.constF32(new Array<number>(m).fill(0), [m]) : ctx.reduceSum(dy, [0, ...spatialAxes], false);
       // sub-scopes name the nodes of each gradient (<conv>/grad/dX/..., <conv>/grad/dW/...), for per-rule profiles
       const scope = ctx.scope;
       ctx.scope = `${scope}/dX`;
@@ -1062,8 +1062,12 @@ function dyRows(ctx: GradContext, dy: Value, m: number): Value {
   return ctx.reshape(ctx.transpose(ctx.reshape(dy, ctx.constI64([0, m, -1])), [1, 0, 2]), ctx.constI64([m, -1]));
 }
 
-/** Whether the Conv's output is used only as the input of a BatchNormalization (trained in training mode). */
-function feedsOnlyBatchNorm(node: Node): boolean {
+/**
+ * Whether the Conv's output is used only as the input of a BatchNormalization in training mode,
+ * which subtracts any per-channel shift (so the bias gets no gradient); not with frozen statistics.
+ */
+function feedsOnlyBatchNorm(ctx: GradContext, node: Node): boolean {
+  if (ctx.freezeBatchNormStats) return false;
   const y = node.outputs[0];
   if (!y || y.isGraphOutput || y.uses.length !== 1) return false;
   const use = y.uses[0]!;
