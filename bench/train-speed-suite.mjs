@@ -46,6 +46,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
   // the bare graph is built as fineTune builds it: with this machine's NCHWc block unless --no-nchwc
   const nchwcBlock = args.nchwc === false ? 0 : await probeNchwcBlock();
   console.log(`onnxruntime NCHWc Conv block on this machine: ${nchwcBlock || 'none'}${args.nchwc === false ? ' (not used: --no-nchwc)' : ''}`);
+  if (args.freezeBn) console.log('BatchNorm statistics frozen (--freeze-bn-stats) in every run and in the bare graph');
   const { createSession, ort } = await load('src/runtime/ort.js');
   const { trainingSessionOptions } = await load('src/train/step.js');
   const batch = args.batch;
@@ -96,7 +97,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
 
   /** The bare training graph: one session.run per step on fixed feeds (`on`: another thread count and batch). */
   async function bare(model, data, on = { threads, batch }) {
-    const tg = buildTrainingGraph(model, { nchwcBlock });
+    const tg = buildTrainingGraph(model, { nchwcBlock, ...(args.freezeBn ? { freezeBatchNormStats: true } : {}) });
     // fineTune's session options, so that step/bare compares the step with its own graph
     const session = await createSession(tg.model, trainingSessionOptions(on.threads));
     const per = data.images.length / data.count;
@@ -169,7 +170,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
               cPrev = process.cpuUsage();
             }
           };
-          const common = { epochs, batchSize: batch, threads, seed: 0, evalBefore: false, onProgress, ...(args.nchwc === false ? { nchwc: false } : {}), ...(w > 1 ? { workers: w } : {}) };
+          const common = { epochs, batchSize: batch, threads, seed: 0, evalBefore: false, onProgress, ...(args.nchwc === false ? { nchwc: false } : {}), ...(args.freezeBn ? { freezeBatchNormStats: true } : {}), ...(w > 1 ? { workers: w } : {}) };
           const res = variant === 'float' ? await trainFloat(model, data, common) : await fineTune(model, data, { ...common, latentFrom: spec.make(), ...(args.bitMapEvery > 1 ? { bitMapEvery: args.bitMapEvery } : {}) });
           const eps = res.log.epochs;
           acc.steps += eps.reduce((sum, r) => sum + r.steps, 0);
@@ -212,6 +213,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
           model: name,
           variant,
           workers: w,
+          ...(args.freezeBn ? { freezeBatchNormStats: true } : {}),
           rounds,
           steps: acc.steps,
           samplesPerSec: Math.round((batch / stepW) * 1000),

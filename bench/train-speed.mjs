@@ -29,7 +29,8 @@
  *           --steps N per epoch (default 8), --epochs (default 2 with --suite), --infer-reps N (default 8),
  *           --bare-steps N (default 6), --no-nchwc (train and build the bare graph without onnxruntime's NCHWc
  *           Conv kernels, for the A/B against the default), --bit-map-every N (the fine-tunes recompute
- *           bit maps every N steps: `bitMapEvery`), --workers LIST (e.g. 1,2: each run with
+ *           bit maps every N steps: `bitMapEvery`), --freeze-bn-stats (every run and the bare graph with
+ *           `freezeBatchNormStats`: BatchNorm on its running statistics), --workers LIST (e.g. 1,2: each run with
  *           these data-parallel worker counts, `workers`; default 1) and --rounds R (default 1:
  *           the worker counts alternate R times, inference timed between rounds), --variants
  *           LIST (e.g. W1.4: only these of float, W1.4, W1.4A1.4)
@@ -66,6 +67,7 @@ function parseArgs(argv) {
     else if (k === '--bare-steps') a.bareSteps = Number(v());
     else if (k === '--no-nchwc') a.nchwc = false;
     else if (k === '--bit-map-every') a.bitMapEvery = Number(v());
+    else if (k === '--freeze-bn-stats') a.freezeBn = true;
     else if (k === '--workers') a.workers = v().split(',').map(Number);
     else if (k === '--rounds') a.rounds = Number(v());
     else if (k === '--variants') a.variants = v().split(',');
