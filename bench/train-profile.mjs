@@ -4,7 +4,7 @@
  *
  *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn] [--variant W1.4|W1.4A1.4|float]
  *        [--batch 128] [--threads 2] [--rounds 5] [--base DIST] [--profile] [--profile-steps 6] [--spinning]
- *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20] [--warmup]
+ *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20] [--warmup] [--freeze-bn-stats]
  *        [--sessions 'par:executionMode=parallel,interOp=2;t1:intraOp=1']
  *
  * - A/B: onnxruntime inference of the model, the training graph built by this checkout (`new`,
@@ -39,6 +39,9 @@
  *   samples (planned for --batch; 0: none; default about 6 MiB of operands per chunk); `allowance=F` takes them per sample while the partials are at
  *   most F times the inputs, else one MatMul with the batch in the reduction.
  *
+ * - `--freeze-bn-stats`: the new graph (and the `--variants`) with frozen BatchNorm statistics
+ *   (BuildOptions.freezeBatchNormStats); `old` stays as its build makes it (training mode).
+ *
  * - `--warmup`: instead of the above, the first runs of fresh training sessions with fineTune's
  *   options (no memory pattern) and with onnxruntime's default (memory pattern on), alternated
  *   `--rounds` times: session creation and runs 1-4, each wall ms, CPU ms, system CPU ms and
@@ -72,6 +75,7 @@ const args = {
   variants: opt('variants', null),
   top: Number(opt('top', 20)),
   warmup: flag('warmup'),
+  freezeBn: flag('freeze-bn-stats'),
   // --spinning: idle intra-op threads spin (onnxruntime's default and fineTune's), else off
   spinning: flag('spinning'),
   // --sessions 'name:key=value,...;...': the new graph in sessions with other onnxruntime options
@@ -133,7 +137,7 @@ async function main() {
   const sess = (m, extra = {}) => lib.createSession(m, { threads: args.threads, spinning: args.spinning, ...extra });
   // training graphs with fineTune's session options (lib: this checkout's, also for the --base graph)
   const trainSess = (m) => sess(m, lib.trainingSessionOptions?.(args.threads) ?? {});
-  const tgNew = lib.buildTrainingGraph(model, { nchwcBlock: block, batchHint: args.batch });
+  const tgNew = lib.buildTrainingGraph(model, { nchwcBlock: block, batchHint: args.batch, ...(args.freezeBn ? { freezeBatchNormStats: true } : {}) });
   const { feeds, x } = feedsFor(lib, model, tgNew, sampleShape);
   if (args.warmup) return warmup(lib, tgNew, feeds);
   const runs = [];
@@ -154,7 +158,7 @@ async function main() {
   for (const spec of (args.variants ?? '').split(';').filter(Boolean)) {
     const [name, rest] = spec.split(':');
     const convRules = Object.fromEntries((rest ?? '').split(',').filter(Boolean).map((kv) => kv.split('=')));
-    const tg = lib.buildTrainingGraph(model, { nchwcBlock: block, convRules, batchHint: args.batch });
+    const tg = lib.buildTrainingGraph(model, { nchwcBlock: block, convRules, batchHint: args.batch, ...(args.freezeBn ? { freezeBatchNormStats: true } : {}) });
     const se = await trainSess(tg.model);
     runs.push({ name, run: () => se.run(feeds), nodes: tg.model.graph.nodes.length });
     graphs.push({ name, tg });
