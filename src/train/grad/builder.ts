@@ -213,8 +213,8 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     ctx.nchwcBlock = opts.nchwcBlock;
     tm.opsetImports.push({ domain: NCHWC_DOMAIN, version: 1 });
   }
-  if (opts.freezeBatchNormStats) ctx.freezeBatchNormStats = true;
-  if (opts.phaseLayout !== false && !opts.freezeBatchNormStats) {
+  ctx.freezeBatchNormStats = opts.freezeBatchNormStats === true;
+  if (opts.phaseLayout !== false && !ctx.freezeBatchNormStats) {
     // forward values a gradient can reach (a superset is fine: it only rules out a form)
     const reach = new Set<Value>(paramInits);
     for (const node of order) {

@@ -259,6 +259,11 @@ export class GradContext {
     return this.op('ReduceSum', [x, this.constI64(axes)], { keepdims: attr.int(keepdims ? 1 : 0) });
   }
 
+  /** 1 / sqrt(variance + eps): BatchNormalization's inverse standard deviation. */
+  invStd(variance: Value, eps: number): Value {
+    return this.op('Reciprocal', [this.op('Sqrt', [this.op('Add', [variance, this.scalar(eps)])])]);
+  }
+
   /** ReduceMean over `axes` (an attribute before opset 18, an input from 18). */
   reduceMean(x: Value, axes: readonly number[], keepdims: boolean): Value {
     if (this.opset >= 18) return this.op('ReduceMean', [x, this.constI64(axes)], { keepdims: attr.int(keepdims ? 1 : 0) });

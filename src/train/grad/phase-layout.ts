@@ -225,7 +225,7 @@ export function planesBatchNormForward(ctx: GradContext, f: PlanesFactor, scale:
   const mean = ctx.reduceMean(mean4, [0], false);
   const dev = ctx.op('Sub', [mean4, mean]);
   const variance = ctx.reduceMean(ctx.op('Add', [var4, ctx.op('Mul', [dev, dev])]), [0], false);
-  const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)])])]);
+  const invstd = ctx.invStd(variance, eps);
   const k = ctx.op('Mul', [scale, invstd]);
   const shift = ctx.op('Sub', [beta, ctx.op('Mul', [k, mean])]);
   const lastColumn = ctx.constF32(Array.from({ length: cu }, (_, i) => (i === cu - 1 ? 1 : 0)), [1, cu]);

@@ -102,7 +102,7 @@ export function registerBatchNorm(r: GradRuleSet): void {
         meanC = ctx.reshape(mean, flat);
         varC = ctx.reshape(ctx.reduceMean(ctx.op('Mul', [xc, xc]), axes, true), flat);
       }
-      const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [varC, ctx.scalar(eps)])])]);
+      const invstd = ctx.invStd(varC, eps);
       const y = ctx.op('BatchNormalization', [x, scale, bias, meanC, varC], { epsilon: attr.float(eps) });
       ctx.setShape(y, ctx.dims(x));
       // batch statistics for the running estimates
@@ -132,7 +132,7 @@ export function registerBatchNorm(r: GradRuleSet): void {
       // a phase pool's routed gradient: the sums over its windows' routed elements only
       const routed = ctx.routed.get(dyIn);
       const factor = ctx.planesFactors.get(a.inputs[0]!);
-      const sum = (v: Value): Value => (plan.kind === 'planes' ? channelSums(ctx, v, plan) : ctx.reshape(ctx.reduceSum(v, axes, true), flat));
+      const sum = (v: Value): Value => sumPerChannel(ctx, v, plan, axes);
       const sumDy = routed ? routedChannelSum(ctx, routed) : sum(dy);
       // a phase-planes Conv output: Σ dY·Xc from the factors (phase-layout.ts)
       const sumDyXc = factor ? planesDyXcSum(ctx, factor, dy, sumDy) : routed ? routedChannelDot(ctx, routed, xc) : sum(ctx.op('Mul', [dy, xc]));
@@ -148,7 +148,7 @@ export function registerBatchNorm(r: GradRuleSet): void {
         const consts = channelConstants(ctx, scale);
         const zeros = consts?.zeros ?? ctx.op('Mul', [k, ctx.scalar(0)]);
         const ones = consts?.ones ?? ctx.op('Add', [zeros, ctx.scalar(1)]);
-        const affine = (v: Value, s: Value, t: Value): Value => ctx.op('BatchNormalization', [v, s, t, zeros, ones], { epsilon: attr.float(0) });
+        const affine = (v: Value, s: Value, t: Value): Value => affineMap(ctx, v, s, t, zeros, ones);
         // rows: elementwise ops (see the forward)
         dX = rows ? ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [dy, k]), ctx.op('Mul', [xc, b])]), c]) : ctx.op('Add', [affine(dy, k, c), affine(xc, b, zeros)]);
         if (plan.kind === 'columns') dX = ctx.reshapeLike(dX, a.inputs[0]!);
@@ -178,7 +178,7 @@ const frozenSaved = new WeakMap<Value, MomentsPlan>();
  */
 function frozenForward(ctx: GradContext, x: Value, scale: Value, bias: Value, mean: Value | null, variance: Value | null, rank: number, eps: number, label: string): ForwardResult {
   if (!mean || !variance) fail(ErrorCodes.ONNX_INVALID, `${label} has no running mean or variance to freeze (BatchNormalization takes five inputs)`);
-  const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)])])]);
+  const invstd = ctx.invStd(variance, eps);
   const y = ctx.op('BatchNormalization', [x, scale, bias, mean, variance], { epsilon: attr.float(eps) });
   ctx.setShape(y, ctx.dims(x));
   const plan = rank >= 3 ? momentsPlan(ctx, x, rank) : ({ kind: 'generic' } as const);
@@ -192,7 +192,7 @@ function frozenBackward(ctx: GradContext, a: BackwardArgs): (Value | null)[] {
   const rank = ctx.requireRank(a.inputs[0]!, a.node, 'BatchNormalization gradient');
   const plan = frozenSaved.get(x)!;
   const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
-  const sum = (v: Value): Value => (plan.kind === 'planes' ? channelSums(ctx, v, plan) : ctx.reshape(ctx.reduceSum(v, axes, true), ctx.constI64([-1])));
+  const sum = (v: Value): Value => sumPerChannel(ctx, v, plan, axes);
   const sumDy = a.needs[1] || a.needs[2] ? sum(dy) : null;
   const dGamma = a.needs[1] ? ctx.op('Mul', [invstd, ctx.op('Sub', [sum(ctx.op('Mul', [dy, x])), ctx.op('Mul', [mean, sumDy!])])]) : null;
   let dX: Value | null = null;
@@ -203,7 +203,7 @@ function frozenBackward(ctx: GradContext, a: BackwardArgs): (Value | null)[] {
     // input has planes, else a Mul with k along axis 1
     dX =
       consts && rank >= 3
-        ? ctx.op('BatchNormalization', [dy, k, consts.zeros, consts.zeros, consts.ones], { epsilon: attr.float(0) })
+        ? affineMap(ctx, dy, k, consts.zeros, consts.zeros, consts.ones)
         : ctx.op('Mul', [dy, rank === 2 ? k : ctx.reshape(k, ctx.constI64([-1, ...new Array<number>(rank - 2).fill(1)]))]);
     ctx.setShape(dX, ctx.dims(a.inputs[0]!));
   }
@@ -266,6 +266,16 @@ function channelConstants(ctx: GradContext, scale: Value): { zeros: Value; ones:
   return { zeros: ctx.constF32(new Array<number>(d[0]).fill(0), [d[0]]), ones: ctx.constF32(new Array<number>(d[0]).fill(1), [d[0]]) };
 }
 
+/** Per-channel sums [C] of `v` by its plan: the ones-row MatMul on planes, else ReduceSum over `axes` (every axis but the channels'). */
+function sumPerChannel(ctx: GradContext, v: Value, plan: MomentsPlan, axes: readonly number[]): Value {
+  return plan.kind === 'planes' ? channelSums(ctx, v, plan) : ctx.reshape(ctx.reduceSum(v, axes, true), ctx.constI64([-1]));
+}
+
+/** scale·v + bias per channel (axis 1) as an inference-mode BatchNormalization with mean 0, variance 1 and epsilon 0 (exactly fl(scale·v + bias) per entry). */
+function affineMap(ctx: GradContext, v: Value, scale: Value, bias: Value, zeros: Value, ones: Value): Value {
+  return ctx.op('BatchNormalization', [v, scale, bias, zeros, ones], { epsilon: attr.float(0) });
+}
+
 /**
  * Per-channel sums [C] of `v` ([N, C, ...spatial], P positions): ones[1, N] · v as [N, C·P]
  * (one GEMM row: onnxruntime's ReduceSum over axes 0, 2, 3 walks the tensor per channel and
@@ -287,7 +297,7 @@ function rowsForward(ctx: GradContext, x: Value, scale: Value, bias: Value, eps:
   const mean = ctx.reduceMean(x, [0], true);
   const xc = ctx.op('Sub', [x, mean]);
   const variance = ctx.reduceMean(ctx.op('Mul', [xc, xc]), [0], true);
-  const invstd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.scalar(eps)])])]);
+  const invstd = ctx.invStd(variance, eps);
   const y = ctx.op('Add', [ctx.op('Mul', [xc, ctx.op('Mul', [scale, ctx.reshape(invstd, flat)])]), bias]);
   const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
   return { y, xc, mean: ctx.reshape(mean, flat), variance: ctx.reshape(variance, flat), invstd, count };
