@@ -629,9 +629,27 @@ describe('gradcheck: BatchNormalization in training mode', () => {
     expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['w', 'cb', 'bn1.g', 'bn1.b', 'bn2.g', 'bn2.b', 'w1', 'bn3.g', 'bn3.b']));
     const nodes = r.tg.model.graph.nodes;
     const under = (v: Value, op: string): number => nodes.filter((n) => n.opType === op && n.name.startsWith(`${v.producer!.name}/`)).length;
-    // bn1, bn2: one ones-row MatMul per sum (mean, variance, Σ dY, Σ dY·Xc); bn3 on [N, 6, 1, 1]: the rows form
-    expect([under(bn1, 'MatMul'), under(bn2, 'MatMul'), under(bn3, 'MatMul')]).toEqual([4, 4, 0]);
+    // bn1, bn2: the statistics and Y from onnxruntime's training-mode operator (one node), a
+    // ones-row MatMul per backward sum (Σ dY, Σ dY·X); bn3 on [N, 6, 1, 1]: the rows form
+    expect([under(bn1, 'MatMul'), under(bn2, 'MatMul'), under(bn3, 'MatMul')]).toEqual([2, 2, 0]);
+    const trainingMode = (v: Value): number =>
+      nodes.filter((n) => n.opType === 'BatchNormalization' && n.name.startsWith(`${v.producer!.name}/`) && n.attrInt('training_mode', 0) === 1).length;
+    expect([trainingMode(bn1), trainingMode(bn2), trainingMode(bn3)]).toEqual([1, 1, 0]);
     expect(under(bn3, 'BatchNormalization')).toBe(0);
+  });
+
+  it('inputs far off-centre (mean/std ~ 40): the sums taken from X and the batch mean (Σ dY·X - mean·Σ dY) keep their precision, 4-D and 3-D', async () => {
+    for (const rank of [4, 3]) {
+      const net = new Net(['N', 3, 5, 4]);
+      // conv outputs plus 40: near 40 with a spread near 1 (the shift's gradient through the BatchNorm is exactly 0, so its relative error is not checked)
+      const c = net.node('Add', [net.node('Conv', [net.x, net.param('w', [4, 3, 3, 3], 0.15)], { pads: A.ints([1, 1, 1, 1]) }), net.scalarConst('off', 40)]);
+      const v = rank === 4 ? c : net.node('Reshape', [c, net.ints('s3', [0, 4, -1])]);
+      const bn = net.node('BatchNormalization', [v, net.param('g', [4], 0.3, 1), net.param('b', [4], 0.2), net.param('m', [4], 0.1), net.param('v', [4], 0.1, 1)], { epsilon: A.float(1e-5) });
+      const r = await gradCheck(head(net, net.node('Tanh', [bn]), 4 * 20, 3), [6, 3, 5, 4], 3);
+      if (process.env.GRADCHECK_REPORT) console.log(rank, JSON.stringify(r.errors));
+      for (const [name, err] of Object.entries(r.errors)) if (name !== 'off') expect(err, `rank ${rank}, ${name}: ${err}`).toBeLessThan(TOL);
+      expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['w', 'g', 'b', 'head.w']));
+    }
   });
 
   it('frozen statistics (freezeBatchNormStats): the running mean and variance as constants on planes off-centre, [N, C, 1, 1], 3-D and [N, C]; gamma and beta trained, no batch statistics, no phase layout', async () => {

@@ -5,22 +5,28 @@
  * channel):
  *   mean = Σ X / M,  Xc = X - mean,  var = Σ Xc² / M   (biased, as the normalization uses)
  *   Y = (X - mean) / sqrt(var + eps) · gamma + beta
- * Y is the inference-mode BatchNormalization operator fed the batch mean and variance: one
- * pass over X instead of four elementwise ops. The variance is two-pass (from Xc, not
- * E[X²] - mean²: that single-pass form lost 1.5e-4 of Y at mean/std = 30 and 20% at 1000 in
- * float32, docs/training.md). ReduceSumSquare would save the product but sums naively (1e-5
- * relative error over 10^5 entries against 3e-7). How the sums are taken depends on the shape
- * (momentsPlan below): on planes, one MatMul of a ones row by X as [N, C·P], and Xc = X - mean
- * as an inference-mode BatchNormalization (variance 1, epsilon 0), which onnxruntime runs
- * faster than the broadcast Sub; on [N, C, 1, 1], the rows form [N, C]. The graph also outputs mean and the unbiased variance var·M/(M-1);
- * the training loop folds them into the running statistics with the node's momentum m:
- * running = m·running + (1 - m)·batch (ONNX's convention; PyTorch's momentum is 1 - m).
- * PyTorch also uses the unbiased variance for the running estimate.
+ * On input with planes (rank >= 3, spatial size > 1), Y and the batch mean and variance come
+ * from onnxruntime's training-mode BatchNormalization (training_mode 1, momentum 0: its
+ * "running" outputs are then exactly the batch statistics): one kernel, two-pass variance (as
+ * accurate as the float64 reference at mean/std = 3,500, docs/training.md), and no Xc tensor
+ * kept for the backward, which reads X and the mean instead. It replaced (session 16) the
+ * ones-row MatMul sums, Xc as an inference-mode BatchNormalization, Xc², a second sum and Y as
+ * a second inference-mode operator: five passes and a stored Xc. The variance must be two-pass
+ * (E[X²] - mean² lost 1.5e-4 of Y at mean/std = 30 and 20% at 1000 in float32). On
+ * [N, C, 1, 1] (and rank 2, [rows, C]) the rows form: ReduceMean, Sub, Mul and Add along the
+ * last axis (onnxruntime's BatchNormalization kernel is slow on 2-D input). The graph also
+ * outputs mean and the unbiased variance var·M/(M-1); the training loop folds them into the
+ * running statistics with the node's momentum m: running = m·running + (1 - m)·batch (ONNX's
+ * convention; PyTorch's momentum is 1 - m). PyTorch also uses the unbiased variance for the
+ * running estimate.
  *
- * Backward (Xc and invstd = 1/sqrt(var + eps) saved from the forward, X̂ = Xc·invstd):
+ * Backward (invstd = 1/sqrt(var + eps) and Xc, or X and the mean, saved from the forward,
+ * X̂ = Xc·invstd):
  *   dbeta = Σ dY,  dgamma = Σ dY·X̂ = invstd·Σ dY·Xc
  *   dX = gamma·invstd · (dY - mean(dY) - X̂·mean(dY·X̂)) = k·dY + b·Xc + c, per channel
  *   k = gamma·invstd,  b = -k·invstd²·Σ(dY·Xc)/M,  c = -k·Σ dY/M
+ * From X: Σ dY·Xc = Σ dY·X - mean·Σ dY and b·Xc + c = b·X + (c - b·mean) (the gradcheck holds
+ * 1e-4 with inputs at mean/std ~ 40, as the centred form did).
  * The two per-channel affine maps are inference-mode BatchNormalization ops again (mean 0,
  * variance 1, epsilon 0), then one Add: three passes over X where the textbook form takes five
  * plus two more reductions.
@@ -85,26 +91,12 @@ export function registerBatchNorm(r: GradRuleSet): void {
       }
       // M = |X| / |C| entries per channel (planes: N·P, shared by the BatchNorms of one plane size)
       const count = plan.kind === 'planes' ? plan.count : ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
-      let meanC: Value;
-      let xc: Value;
-      let varC: Value;
-      if (plan.kind === 'planes') {
-        // per-channel sums as one MatMul with a ones vector (channelSums); Xc = X - mean as an
-        // inference-mode BatchNormalization (variance 1, epsilon 0: exactly fl(x - mean))
-        meanC = ctx.op('Div', [channelSums(ctx, x, plan), count]);
-        const { zeros, ones } = channelConstants(ctx, scale)!;
-        xc = ctx.op('BatchNormalization', [x, ones, zeros, meanC, ones], { epsilon: attr.float(0) });
-        ctx.setShape(xc, ctx.dims(x));
-        varC = ctx.op('Div', [channelSums(ctx, ctx.op('Mul', [xc, xc]), plan), count]);
-      } else {
-        const mean = ctx.reduceMean(x, axes, true);
-        xc = ctx.op('Sub', [x, mean]);
-        meanC = ctx.reshape(mean, flat);
-        varC = ctx.reshape(ctx.reduceMean(ctx.op('Mul', [xc, xc]), axes, true), flat);
-      }
-      const invstd = ctx.invStd(varC, eps);
-      const y = ctx.op('BatchNormalization', [x, scale, bias, meanC, varC], { epsilon: attr.float(eps) });
+      // onnxruntime's training-mode operator: Y and the batch mean and (biased, two-pass) variance
+      // in one kernel; momentum 0 makes its "running" outputs the batch statistics exactly
+      const [runningIn, runningVarIn] = zeroedRunningInputs(ctx, x, scale);
+      const [y, meanC, varC] = ctx.ops('BatchNormalization', [x, scale, bias, runningIn, runningVarIn], { epsilon: attr.float(eps), momentum: attr.float(0), training_mode: attr.int(1) }, 3) as [Value, Value, Value];
       ctx.setShape(y, ctx.dims(x));
+      const invstd = ctx.invStd(varC, eps);
       // batch statistics for the running estimates
       hooks.batchNorm({
         node,
@@ -114,16 +106,19 @@ export function registerBatchNorm(r: GradRuleSet): void {
         runningVar: node.inputs[4]!.name,
         momentum,
       });
-      plans.set(xc, plan);
-      const saved: Record<string, Value> = { xc, invstd, count, scale };
-      return { outputs: [y], saved };
+      uncentred.set(x, plan);
+      return { outputs: [y], saved: { x, mean: meanC, invstd, count, scale } };
     },
     backward(ctx, a) {
       if (a.saved.x && frozenSaved.has(a.saved.x)) return frozenBackward(ctx, a);
       const dyIn = a.dOutputs[0]!;
-      const { xc, invstd, count, scale } = a.saved as Record<'xc' | 'invstd' | 'count' | 'scale', Value>;
+      const { invstd, count, scale } = a.saved as Record<'invstd' | 'count' | 'scale', Value>;
+      // the centred input Xc (rows, columns and phase-planes forms) or X and the batch mean
+      // (the training-mode operator's forms): Σ dY·Xc = Σ dY·X - mean·Σ dY, b·Xc + c = b·X + (c - b·mean)
+      const centred = a.saved.xc !== undefined;
+      const v = centred ? a.saved.xc! : a.saved.x!;
       const rank = ctx.requireRank(a.inputs[0]!, a.node, 'BatchNormalization gradient');
-      const plan = plans.get(xc) ?? { kind: 'generic' };
+      const plan = (centred ? plans.get(v) : uncentred.get(v)) ?? { kind: 'generic' };
       // [N, C, 1, ...]: dY as the rows [N, C] of the forward's rows form
       const dy = plan.kind === 'columns' ? ctx.reshape(dyIn, plan.shape2d) : dyIn;
       const rows = rank === 2 || plan.kind === 'columns';
@@ -132,10 +127,11 @@ export function registerBatchNorm(r: GradRuleSet): void {
       // a phase pool's routed gradient: the sums over its windows' routed elements only
       const routed = ctx.routed.get(dyIn);
       const factor = ctx.planesFactors.get(a.inputs[0]!);
-      const sum = (v: Value): Value => sumPerChannel(ctx, v, plan, axes);
+      const sum = (t: Value): Value => sumPerChannel(ctx, t, plan, axes);
       const sumDy = routed ? routedChannelSum(ctx, routed) : sum(dy);
       // a phase-planes Conv output: Σ dY·Xc from the factors (phase-layout.ts)
-      const sumDyXc = factor ? planesDyXcSum(ctx, factor, dy, sumDy) : routed ? routedChannelDot(ctx, routed, xc) : sum(ctx.op('Mul', [dy, xc]));
+      const sumDyV = factor && centred ? planesDyXcSum(ctx, factor, dy, sumDy) : routed ? routedChannelDot(ctx, routed, v) : sum(ctx.op('Mul', [dy, v]));
+      const sumDyXc = centred ? sumDyV : ctx.op('Sub', [sumDyV, ctx.op('Mul', [a.saved.mean!, sumDy])]);
       const invstdC = ctx.reshape(invstd, flat);
       const dBeta = a.needs[2] ? sumDy : null;
       const dGamma = a.needs[1] ? ctx.op('Mul', [sumDyXc, invstdC]) : null;
@@ -144,17 +140,18 @@ export function registerBatchNorm(r: GradRuleSet): void {
         const k = ctx.op('Mul', [scale, invstdC]);
         const kOverM = ctx.op('Div', [k, count]);
         const b = ctx.op('Neg', [ctx.op('Mul', [ctx.op('Mul', [kOverM, ctx.op('Mul', [invstdC, invstdC])]), sumDyXc])]);
-        const c = ctx.op('Neg', [ctx.op('Mul', [kOverM, sumDy])]);
+        const c0 = ctx.op('Neg', [ctx.op('Mul', [kOverM, sumDy])]);
+        const c = centred ? c0 : ctx.op('Sub', [c0, ctx.op('Mul', [b, a.saved.mean!])]);
         const consts = channelConstants(ctx, scale);
         const zeros = consts?.zeros ?? ctx.op('Mul', [k, ctx.scalar(0)]);
         const ones = consts?.ones ?? ctx.op('Add', [zeros, ctx.scalar(1)]);
-        const affine = (v: Value, s: Value, t: Value): Value => affineMap(ctx, v, s, t, zeros, ones);
+        const affine = (t: Value, s: Value, o: Value): Value => affineMap(ctx, t, s, o, zeros, ones);
         // rows: elementwise ops (see the forward)
-        dX = rows ? ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [dy, k]), ctx.op('Mul', [xc, b])]), c]) : ctx.op('Add', [affine(dy, k, c), affine(xc, b, zeros)]);
+        dX = rows ? ctx.op('Add', [ctx.op('Add', [ctx.op('Mul', [dy, k]), ctx.op('Mul', [v, b])]), c]) : ctx.op('Add', [affine(dy, k, c), affine(v, b, zeros)]);
         if (plan.kind === 'columns') dX = ctx.reshapeLike(dX, a.inputs[0]!);
         else {
           ctx.setShape(dX, ctx.dims(a.inputs[0]!));
-          ctx.channelAffine.set(dX, { u: dy, k, v: xc, b, c });
+          ctx.channelAffine.set(dX, { u: dy, k, v, b, c });
         }
       }
       return [dX, dGamma, dBeta];
@@ -224,8 +221,10 @@ type MomentsPlan =
   | { kind: 'columns'; channels: number; shape2d: Value }
   | { kind: 'planes'; channels: number; positions: number; ones: Value; count: Value };
 
-/** The plan of each BatchNormalization's saved Xc, for its backward. */
+/** The plan of each BatchNormalization's saved Xc (rows and columns forms), for its backward. */
 const plans = new WeakMap<Value, MomentsPlan>();
+/** The plan of each BatchNormalization's saved X (the training-mode operator's forms: planes and generic), for its backward. */
+const uncentred = new WeakMap<Value, MomentsPlan>();
 
 function momentsPlan(ctx: GradContext, x: Value, rank: number): MomentsPlan {
   const d = ctx.dims(x);
@@ -257,6 +256,22 @@ function memo(ctx: GradContext, key: string | null, make: () => Value): Value {
   let v = m.get(key);
   if (!v) m.set(key, (v = make()));
   return v;
+}
+
+/**
+ * The running-statistics inputs of a training-mode BatchNormalization with momentum 0: their
+ * values are multiplied by 0, but onnxruntime may write the node's outputs over them in place,
+ * and its optimizer merges equal initializers (a private constant [C] of zeros became the zeros
+ * the affine maps read, which then read the batch mean: wrong input gradients). So they are
+ * values computed at run time for this node alone: X's first entry times constant zeros and ones
+ * [C] (finite: 0·x0 and x0; a non-finite x0 makes the loss non-finite anyway).
+ */
+function zeroedRunningInputs(ctx: GradContext, x: Value, scale: Value): [Value, Value] {
+  const x0 = ctx.op('Slice', [ctx.reshape(x, ctx.constI64([-1])), ctx.constI64([0]), ctx.constI64([1])]);
+  const consts = channelConstants(ctx, scale);
+  if (consts) return [ctx.op('Mul', [x0, consts.zeros]), ctx.op('Mul', [x0, consts.ones])];
+  const zeros = ctx.op('Mul', [ctx.op('Mul', [scale, ctx.scalar(0)]), x0]);
+  return [ctx.op('Mul', [zeros, ctx.scalar(0)]), ctx.op('Add', [zeros, ctx.scalar(1)])];
 }
 
 /** Constant per-channel zeros and ones [C] (the affine maps' mean and variance), when C is static. */
