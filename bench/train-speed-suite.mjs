@@ -143,7 +143,7 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
     for (const [variant, make] of variants) {
       const model = await make();
       // --workers 1,2 --rounds R: the worker counts alternate within each round (A/B in one process)
-      const runs = new Map(workersList.map((w) => [w, { stepWall: [], stepCpu: [], memory: [], growth: [], ortMs: [], jsMs: [], firstSteps: [], steps: 0 }]));
+      const runs = new Map(workersList.map((w) => [w, { stepWall: [], stepCpu: [], memory: [], growth: [], lateGrowth: [], ortMs: [], jsMs: [], firstSteps: [], steps: 0 }]));
       const infers = [await inference(model, data)];
       const bares = [];
       for (let round = 0; round < rounds; round++) {
@@ -184,8 +184,13 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
           acc.ortMs.push(later.length ? later.reduce((sum, e) => sum + e.ortMs, 0) / laterSteps : eps[0].ortMs / eps[0].steps);
           acc.jsMs.push(later.length ? later.reduce((sum, e) => sum + e.jsMs, 0) / laterSteps : eps[0].jsMs / eps[0].steps);
           acc.memory.push(memory);
-          // resident memory after the last epoch against after the first (the allocator settles in the first)
-          acc.growth.push(memory.length > 1 ? r1(memory[memory.length - 1].rssMiB - memory[0].rssMiB) : 0);
+          // resident memory after the last epoch against after the first, and with 6+ epochs over
+          // the second half: the allocators settle over the first epochs (MobileNetV2-style, 2
+          // workers, 8 steps per epoch: +36 MiB over epochs 1-30, +7 over 30-100, docs/training.md),
+          // where a leak keeps growing at its rate per step
+          const lastRss = memory.length ? memory[memory.length - 1].rssMiB : 0;
+          acc.growth.push(memory.length > 1 ? r1(lastRss - memory[0].rssMiB) : 0);
+          if (memory.length >= 6) acc.lateGrowth.push(r1(lastRss - memory[Math.ceil(memory.length / 2) - 1].rssMiB));
         }
         infers.push(await inference(model, data));
         // the bare graph in every round too: the machine's phases move it as much as the step
@@ -209,6 +214,10 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
         const stepW = median(acc.stepWall);
         const stepC = median(acc.stepCpu);
         const growth = Math.max(...acc.growth);
+        const lateGrowth = acc.lateGrowth.length ? Math.max(...acc.lateGrowth) : null;
+        const half = Math.ceil(epochs / 2);
+        // the verdict: over the second half where there is one, else after epoch 1
+        const verdict = (lateGrowth ?? growth) <= 16 ? 'no growth' : 'GROWTH';
         const r = {
           model: name,
           variant,
@@ -232,13 +241,14 @@ export async function runSuite({ dist, root, args, loadModel, quantize, fineTune
           stepOverBareCpu: r3(stepC / bareRun.cpuMs),
           stepOverBareWall: r3(stepW / bareRun.wallMs),
           rssGrowthMiB: growth,
+          rssGrowthSecondHalfMiB: lateGrowth,
           memory: acc.memory.length === 1 ? acc.memory[0] : acc.memory,
           peakRssMiB: mb(process.resourceUsage().maxRSS * 1024),
         };
         results.push(r);
         const rss = acc.memory.map((m) => m.map((x) => x.rssMiB).join('/')).join(', ');
         console.log(
-          `${name} ${variant}${workersList.length > 1 || w > 1 ? ` workers ${w}` : ''}: ${r.samplesPerSec} samples/s (inference ${r.inferSamplesPerSec}), ratio ${r.ratioWall} wall / ${r.ratioCpu} CPU; step ${r.stepWallMs} ms wall, ${r.stepCpuMs} ms CPU (onnxruntime ${r.ortMsPerStep}, TypeScript ${r.jsMsPerStep} ms); first steps ${r.firstStepsWallMs.join('/')} ms; bare graph ${r.bareStepWallMs} ms wall, ${r.bareStepCpuMs} ms CPU (step/bare CPU ${r.stepOverBareCpu}, wall ${r.stepOverBareWall}); rss ${rss} MiB (${growth <= 16 ? 'no growth' : 'GROWTH'}: ${growth >= 0 ? '+' : ''}${growth} MiB after epoch 1), peak ${r.peakRssMiB} MiB`,
+          `${name} ${variant}${workersList.length > 1 || w > 1 ? ` workers ${w}` : ''}: ${r.samplesPerSec} samples/s (inference ${r.inferSamplesPerSec}), ratio ${r.ratioWall} wall / ${r.ratioCpu} CPU; step ${r.stepWallMs} ms wall, ${r.stepCpuMs} ms CPU (onnxruntime ${r.ortMsPerStep}, TypeScript ${r.jsMsPerStep} ms); first steps ${r.firstStepsWallMs.join('/')} ms; bare graph ${r.bareStepWallMs} ms wall, ${r.bareStepCpuMs} ms CPU (step/bare CPU ${r.stepOverBareCpu}, wall ${r.stepOverBareWall}); rss ${rss} MiB (${verdict}: ${growth >= 0 ? '+' : ''}${growth} MiB after epoch 1${lateGrowth === null ? '' : `, ${lateGrowth >= 0 ? '+' : ''}${lateGrowth} MiB after epoch ${half}`}), peak ${r.peakRssMiB} MiB`,
         );
       }
     }
