@@ -12,6 +12,11 @@
  * byte-identical to the quantized model's, and the time; a run that diverges is reported as such.
  *
  *   npx tsc && node bench/train-freeze-bn.mjs [--models resnet8,tfc] [--workers 2] [--frozen-lr 0.002]
+ *   npx tsc && node bench/train-freeze-bn.mjs --freeze-after 1 [--epochs 2] [--models ...] [--workers 2]
+ *
+ * With `--freeze-after E`: the late form instead (`freezeBatchNormStatsAfter: E`), against
+ * training mode throughout, `--epochs` epochs (default 2) at lr 0.01, as quantized and
+ * recalibrated; test top-1 after every epoch.
  *
  * Imports the compiled package from dist/ (or HBNN_DIST). Needs the Debian package
  * dataset-fashion-mnist for the ResNet-8 rows.
@@ -27,6 +32,13 @@ const arg = (name, dflt) => {
 const models = arg('models', 'resnet8,tfc').split(',');
 const workers = Number(arg('workers', '2'));
 const frozenLr = Number(arg('frozen-lr', '0.002'));
+const freezeAfter = arg('freeze-after', undefined) === undefined ? undefined : Number(arg('freeze-after'));
+const epochs = Number(arg('epochs', freezeAfter === undefined ? '1' : '2'));
+// [label, lr, fineTune options] per row
+const VARIANTS =
+  freezeAfter === undefined
+    ? [['training mode', 0.01, {}], ['frozen', 0.01, { freezeBatchNormStats: true }], ['frozen', frozenLr, { freezeBatchNormStats: true }]]
+    : [['training mode', 0.01, {}], [`frozen after epoch ${freezeAfter}`, 0.01, { freezeBatchNormStatsAfter: freezeAfter }]];
 
 const SPECS = {
   resnet8: {
@@ -58,21 +70,22 @@ for (const name of models) {
   if (!spec) throw new Error(`unknown model ${name} (resnet8, tfc)`);
   const [train, test] = spec.data();
   for (const recalibrate of [false, true]) {
-    for (const [frozen, lr] of [[false, 0.01], [true, 0.01], [true, frozenLr]]) {
+    for (const [variant, lr, extra] of VARIANTS) {
       const m = loadModel(spec.file);
       const opts = { ...spec.quant, ...(recalibrate ? { recalibrateBatchNorm: true, ...spec.calib } : {}) };
       const prep = spec.prepare ? await prepareForQuantize(m, opts, { minOpset: 13 }) : undefined;
       const latent = m.clone();
       await quantize(m, opts, prep);
       const before = runningMeans(m);
-      const label = `${name} ${recalibrate ? 'recalibrated' : 'as quantized'}, ${frozen ? 'frozen' : 'training mode'}, lr ${lr}`;
+      const label = `${name} ${recalibrate ? 'recalibrated' : 'as quantized'}, ${variant}, lr ${lr}${epochs > 1 ? `, ${epochs} epochs` : ''}`;
       const t0 = performance.now();
       try {
-        const ft = await fineTune(m, train, { epochs: 1, batchSize: spec.batchSize, lr, evalData: test, latentFrom: latent, seed: 0, workers, ...(frozen ? { freezeBatchNormStats: true } : {}) });
+        const ft = await fineTune(m, train, { epochs, batchSize: spec.batchSize, lr, evalData: test, latentFrom: latent, seed: 0, workers, ...extra });
         const e = ft.log.epochs.at(-1);
         const after = runningMeans(ft.model);
         const kept = after.length === before.length && after.every((b, i) => b.equals(before[i]));
-        console.log(`${label}: top-1 ${pct(ft.log.before.evalTop1)} -> ${pct(e.evalTop1)}, loss ${e.trainLoss.toFixed(4)}, running means ${kept ? 'unchanged' : 'updated'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        const perEpoch = epochs > 1 ? ` (epochs ${ft.log.epochs.map((x) => pct(x.evalTop1)).join(', ')}; kept epoch ${ft.log.best?.epoch})` : '';
+        console.log(`${label}: top-1 ${pct(ft.log.before.evalTop1)} -> ${pct(e.evalTop1)}${perEpoch}, loss ${e.trainLoss.toFixed(4)}, running means ${kept ? 'unchanged' : 'updated'}, ${((performance.now() - t0) / 1000).toFixed(1)} s`);
       } catch (err) {
         if (err?.code !== 'training-diverged') throw err;
         console.log(`${label}: diverged (${err.message.split('.')[0]})`);

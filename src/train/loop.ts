@@ -31,7 +31,7 @@ import { evaluate } from '../runtime/infer.js';
 import { readQuantRecord, requireQuantRecord } from '../quant/format.js';
 import { matchesAny } from '../quant/targets.js';
 import { probeNchwcBlock } from './nchwc-probe.js';
-import { buildTrainingGraph, type TrainingGraph } from './grad/builder.js';
+import { buildTrainingGraph, type BuildOptions, type TrainingGraph } from './grad/builder.js';
 import { LOSSES } from './grad/loss.js';
 import { collectBatchNorms, collectParams, snapshotValues, updateRunningStats, writeParams, WEIGHT_STE_CLIP, type BatchNormState, type LatentParam, type ParamValues } from './params.js';
 import { Optimizer, learningRate, type ScheduleOptions } from './optimizer.js';
@@ -75,6 +75,7 @@ interface Resolved {
   keep: 'best' | 'last';
   freeze: string[];
   freezeBitMapsAfter?: number;
+  freezeBatchNormStatsAfter?: number;
   bitMapEvery?: number;
   checkpointDir?: string;
   handleSigint: boolean;
@@ -100,6 +101,12 @@ function resolveOptions(o: FineTuneOptions): Resolved {
   const lr = num(o.lr, 'lr', optimizer === 'adam' ? 0.001 : 0.01, (x) => x > 0, 'a number > 0');
   if (o.freezeBitMapsAfter !== undefined && (!Number.isSafeInteger(o.freezeBitMapsAfter) || o.freezeBitMapsAfter < 0)) {
     fail(ErrorCodes.INVALID_OPTION, `${optionName('freezeBitMapsAfter')} must be an integer >= 0, got ${o.freezeBitMapsAfter}`, { option: 'freezeBitMapsAfter' });
+  }
+  if (o.freezeBatchNormStatsAfter !== undefined && (!Number.isSafeInteger(o.freezeBatchNormStatsAfter) || o.freezeBatchNormStatsAfter < 0)) {
+    fail(ErrorCodes.INVALID_OPTION, `${optionName('freezeBatchNormStatsAfter')} must be an integer >= 0, got ${o.freezeBatchNormStatsAfter}`, { option: 'freezeBatchNormStatsAfter' });
+  }
+  if (o.freezeBatchNormStatsAfter !== undefined && o.freezeBatchNormStats) {
+    fail(ErrorCodes.INVALID_OPTION, `${optionName('freezeBatchNormStats')} freezes BatchNorm statistics from the start; ${optionName('freezeBatchNormStatsAfter')} from an epoch: give one of them`, { option: 'freezeBatchNormStatsAfter' });
   }
   if (o.keep !== undefined && o.keep !== 'best' && o.keep !== 'last') fail(ErrorCodes.INVALID_OPTION, `${optionName('keep')} must be best or last, got ${String(o.keep)}`, { option: 'keep' });
   const seed = num(o.seed, 'seed', 0, (x) => Number.isSafeInteger(x), 'an integer');
@@ -135,6 +142,7 @@ function resolveOptions(o: FineTuneOptions): Resolved {
   const evalLimit = posInt(o.evalLimit, 'evalLimit');
   if (evalLimit !== undefined) r.evalLimit = evalLimit;
   if (o.freezeBitMapsAfter !== undefined) r.freezeBitMapsAfter = o.freezeBitMapsAfter;
+  if (o.freezeBatchNormStatsAfter !== undefined) r.freezeBatchNormStatsAfter = o.freezeBatchNormStatsAfter;
   const bitMapEvery = posInt(o.bitMapEvery, 'bitMapEvery');
   if (bitMapEvery !== undefined && bitMapEvery > 1) r.bitMapEvery = bitMapEvery;
   if (o.checkpointDir !== undefined) r.checkpointDir = o.checkpointDir;
@@ -147,14 +155,16 @@ const emptyPartial = (): PartialEpoch => ({ steps: 0, samples: 0, lossSum: 0, co
 async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset | DataSource, opts: FineTuneOptions): Promise<TrainResult> {
   const started = performance.now();
   const o = resolveOptions(opts);
-  const tg = buildTrainingGraph(model, {
+  const buildOptions: BuildOptions = {
     loss: o.loss,
     ...(opts.output !== undefined ? { output: opts.output } : {}),
     trainable: (name) => !matchesAny(o.freeze, [name]),
     ...(opts.phaseLayout === false ? { phaseLayout: false } : {}),
-    ...(opts.freezeBatchNormStats ? { freezeBatchNormStats: true } : {}),
     nchwcBlock: opts.nchwc === false ? 0 : await probeNchwcBlock(),
-  });
+  };
+  // freezeBatchNormStatsAfter: 0 is freezeBatchNormStats; a later epoch rebuilds the graph then
+  const bnFrozenFromStart = !!opts.freezeBatchNormStats || o.freezeBatchNormStatsAfter === 0;
+  const tg = buildTrainingGraph(model, { ...buildOptions, ...(bnFrozenFromStart ? { freezeBatchNormStats: true } : {}) });
   if (mode === 'float' && tg.params.some((p) => p.kind === 'binarized')) fail(ErrorCodes.INTERNAL, 'binarized weights in a float model');
   if (tg.params.length === 0) fail(ErrorCodes.INVALID_OPTION, `nothing to train: no float parameter reaches the loss (all frozen by ${optionName('freeze')}?)`, { option: 'freeze' });
 
@@ -196,6 +206,9 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   let partial = emptyPartial();
   const rng = new TrainRng(epochSeed(o.seed, -1));
   let bitMapsFrozen = false;
+  let bnStatsFrozen = bnFrozenFromStart;
+  /** The BatchNorms whose running statistics the steps update (none once their statistics are frozen). */
+  let activeBns = bns;
   let best: { epoch: number; top1: number } | null = null;
   let bestSnapshot: ParamValues | null = null;
   const records: EpochRecord[] = [];
@@ -297,11 +310,9 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
 
   // workers > 1: data-parallel steps, each worker's session with threads/workers intra-op threads (default 1)
   const updateInWorkers = workers > 1 && o.bitMapEvery === undefined && canUpdateInWorkers(optimizer.opts) && params.some((p) => p.kind === 'binarized');
-  let runner: TrainingStepRunner;
-  try {
-    runner =
-      workers > 1
-        ? await DataParallelStepRunner.create(tg, params, bns, fit.sampleShape, {
+  const makeRunner = async (graph: TrainingGraph, graphBns: readonly BatchNormState[]): Promise<TrainingStepRunner> =>
+    workers > 1
+      ? await DataParallelStepRunner.create(graph, params, graphBns, fit.sampleShape, {
             workers,
             maxBatch: batchSize,
             threadsPerWorker: o.threads !== undefined ? Math.max(1, Math.floor(o.threads / workers)) : 1,
@@ -310,7 +321,11 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
             // SGD with momentum: the workers update the binarized weights too (their shards)
             ...(updateInWorkers ? { update: { optimizer, clip: WEIGHT_STE_CLIP } } : {}),
           })
-        : await StepRunner.create(tg, params, bns, fit.sampleShape, o.threads);
+        : await StepRunner.create(graph, params, graphBns, fit.sampleShape, o.threads);
+  // null while it is being replaced (freezeBatchNormStatsAfter)
+  let runner: TrainingStepRunner | null;
+  try {
+    runner = await makeRunner(tg, bns);
   } catch (e) {
     if (o.handleSigint) process.removeListener('SIGINT', onSigint);
     opts.signal?.removeEventListener('abort', onAbort);
@@ -333,6 +348,20 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
       if (o.freezeBitMapsAfter !== undefined && epoch >= o.freezeBitMapsAfter && !bitMapsFrozen) {
         for (const p of params) p.binarizer?.freeze(p.value);
         bitMapsFrozen = true;
+      }
+      if (o.freezeBatchNormStatsAfter !== undefined && epoch >= o.freezeBatchNormStatsAfter && !bnStatsFrozen) {
+        // the training graph again, now with the running statistics reached so far as constants
+        // (the parameters, their optimizer state and the bit maps carry over: the runner reads them)
+        const old = runner!;
+        runner = null;
+        await old.release();
+        const frozenTg = buildTrainingGraph(exportModel(), { ...buildOptions, freezeBatchNormStats: true });
+        if (frozenTg.params.length !== tg.params.length || frozenTg.params.some((p, i) => p.input !== tg.params[i]!.input || p.kind !== tg.params[i]!.kind)) {
+          fail(ErrorCodes.INTERNAL, 'the training graph with frozen BatchNorm statistics has other parameters than the one before it');
+        }
+        runner = await makeRunner(frozenTg, []);
+        activeBns = [];
+        bnStatsFrozen = true;
       }
       const order = shuffledIndices(train.count, epochSeed(o.seed, epoch));
       // This epoch's remaining batches, read ahead by the source (ended with the epoch).
@@ -363,7 +392,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
           if (recomputeMaps) for (const p of params) if (p.binarizer) p.binarizer.frozen = null;
           // the weights' clipped STE is applied in the optimizer's pass (one pass less), and the
           // re-binarization takes sum |w| from it (another pass less)
-          const out = await runner.run(b.images, b.labels!, b.count, rng, false, sumsAbs, updateInWorkers ? { lr } : undefined);
+          const out = await runner!.run(b.images, b.labels!, b.count, rng, false, sumsAbs, updateInWorkers ? { lr } : undefined);
           if (recomputeMaps) for (const p of params) p.binarizer?.holdLastBitMap();
           if (!Number.isFinite(out.loss)) diverged(`the loss is ${out.loss}`, epoch, stepInEpoch, lastCheckpoint);
           const tJs = performance.now();
@@ -375,7 +404,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
             if (!finite) diverged(`parameter "${p.name}" became non-finite after the update (loss before it: ${out.loss})`, epoch, stepInEpoch, lastCheckpoint);
             sumsAbs[i] = inWorker ?? optimizer.lastSumAbs;
           });
-          bns.forEach((bn, i) => updateRunningStats(bn, out.batchMean[i]!, out.batchVar[i]!));
+          activeBns.forEach((bn, i) => updateRunningStats(bn, out.batchMean[i]!, out.batchVar[i]!));
           globalStep++;
           partial.steps++;
           partial.samples += b.count;
@@ -410,6 +439,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
         jsMs: round1(partial.jsMs),
       };
       if (mode === 'fine-tune') record.bitMapsFrozen = bitMapsFrozen;
+      if (o.freezeBatchNormStatsAfter !== undefined) record.bnStatsFrozen = bnStatsFrozen;
       if (opts.evalData) {
         const ev = await evaluateNow();
         record.evalTop1 = ev.top1;
@@ -438,7 +468,7 @@ async function run(mode: 'fine-tune' | 'float', model: Model, trainData: Dataset
   } finally {
     if (o.handleSigint) process.removeListener('SIGINT', onSigint);
     opts.signal?.removeEventListener('abort', onAbort);
-    await runner.release();
+    await runner?.release();
   }
   if (best) log.best = { epoch: best.epoch, evalTop1: best.top1 };
   if (lastCheckpoint) log.checkpoint = lastCheckpoint;

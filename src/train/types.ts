@@ -60,6 +60,14 @@ export interface TrainOptions {
    */
   freezeBatchNormStats?: boolean;
   /**
+   * Freeze BatchNormalization statistics from this epoch on (0 = from the start, the same as
+   * `freezeBatchNormStats`): epochs before it train in training mode (batch statistics, running
+   * statistics updated), then the training graph is rebuilt with the running statistics reached
+   * so far as constants (PyTorch QAT's `freeze_bn_stats` late in a run). Not together with
+   * `freezeBatchNormStats`. Each epoch's record says `bnStatsFrozen`.
+   */
+  freezeBatchNormStatsAfter?: number;
+  /**
    * Run 2-D Convs in onnxruntime's NCHWc kernels with the fed weights reordered in the graph
    * (default true where this machine's onnxruntime has them; docs/training.md "NCHWc
    * convolutions"). false: plain ONNX Convs only, the same gradients up to float rounding, slower.
@@ -121,6 +129,8 @@ export interface EpochRecord {
   evalTop1?: number;
   evalTop5?: number;
   bitMapsFrozen?: boolean;
+  /** With `freezeBatchNormStatsAfter`: whether this epoch trained with the BatchNorm statistics frozen. */
+  bnStatsFrozen?: boolean;
   /** Wall time of the epoch's training steps and evaluation. */
   ms: number;
   /** Of which onnxruntime's forward + backward runs. */

@@ -83,6 +83,26 @@ describe('train checkpoints', () => {
 });
 
 describe('train --max-steps then --resume', () => {
+  it('with --freeze-bn-stats-after: stopped before and after the epoch that freezes, the resumed runs equal an uninterrupted one', async () => {
+    const d = workdir();
+    // 2 steps per epoch, 3 epochs, frozen from the second
+    const base = ['train', 'q.onnx', '--fine-tune', '--train-data', 'fmnist-mini:train', '--normalize', 'fmnist', '--train-limit', '64', '--batch-size', '32', '--threads', '1', '--schedule', 'constant', '--epochs', '3', '--freeze-bn-stats-after', '1'];
+    const straight = await cli([...base, '-o', 'straight.onnx', '--log', 'straight.json'], { cwd: d });
+    expect(straight.code, straight.stderr).toBe(0);
+    const slog = JSON.parse(fs.readFileSync(path.join(d, 'straight.json'), 'utf8')) as TrainLog;
+    expect(slog.epochs.map((e) => e.bnStatsFrozen)).toEqual([false, true, true]);
+    for (const steps of ['2', '3']) {
+      const ck = `ck${steps}`;
+      const stop = await cli([...base, '--max-steps', steps, '--checkpoint-dir', ck, '-o', `stopped${steps}.onnx`], { cwd: d });
+      expect(stop.code, stop.stderr).toBe(0);
+      const resumed = await cli([...base, '--checkpoint-dir', ck, '--resume', '-o', `resumed${steps}.onnx`, '--log', `resumed${steps}.json`], { cwd: d });
+      expect(resumed.code, resumed.stderr).toBe(0);
+      const rlog = JSON.parse(fs.readFileSync(path.join(d, `resumed${steps}.json`), 'utf8')) as TrainLog;
+      expect(rlog.epochs.map((e) => e.bnStatsFrozen)).toEqual([false, true, true]);
+      expect(fs.readFileSync(path.join(d, `resumed${steps}.onnx`)).equals(fs.readFileSync(path.join(d, 'straight.onnx'))), `stopped after ${steps} steps`).toBe(true);
+    }
+  });
+
   it('the checkpoint records the step inside the epoch; the resumed run finishes that epoch and equals an uninterrupted run', async () => {
     const d = workdir();
     // 128 samples in batches of 32: 4 steps per epoch; a constant learning rate, so the
@@ -245,10 +265,59 @@ describe('train errors: nothing written', () => {
     expect(frozen.log.epochs[0]!.trainLoss).not.toBe(batch.log.epochs[0]!.trainLoss);
   });
 
+  it('--freeze-bn-stats-after E: training mode before epoch E (running statistics as a run stopped there leaves them), frozen from it (unchanged, gamma and beta still trained); 0 is --freeze-bn-stats; one worker and two', async () => {
+    const d = workdir();
+    // 2 steps an epoch and a constant learning rate: epoch 1 is the same in a 1- and a 2-epoch run
+    const TWO = ['--train-data', 'fmnist-mini:train', '--normalize', 'fmnist', '--train-limit', '64', '--batch-size', '32', '--threads', '1', '--schedule', 'constant'];
+    const run = async (extra: string[], name: string) => {
+      const r = await cli(['train', 'q.onnx', '--fine-tune', ...TWO, '--log', `${name}.json`, '-o', `${name}.onnx`, ...extra], { cwd: d });
+      expect(r.code, r.stderr).toBe(0);
+      const log = JSON.parse(fs.readFileSync(path.join(d, `${name}.json`), 'utf8')) as TrainLog & { options: Record<string, unknown> };
+      return { log, model: loadModel(path.join(d, `${name}.onnx`)), bytes: fs.readFileSync(path.join(d, `${name}.onnx`)) };
+    };
+    const bnInputs = (m: ReturnType<typeof loadModel>, which: number[]): Float32Array[] =>
+      m.graph.nodes.filter((n) => n.opType === 'BatchNormalization').flatMap((n) => which.map((i) => n.inputs[i]!.constValue!.toFloat32()));
+    const same = (a: Float32Array[], b: Float32Array[]): boolean => a.length === b.length && a.every((t, i) => Buffer.from(t.buffer, t.byteOffset, t.byteLength).equals(Buffer.from(b[i]!.buffer, b[i]!.byteOffset, b[i]!.byteLength)));
+    const q = loadModel(path.join(d, 'q.onnx'));
+    for (const workers of ['1', '2']) {
+      const w = ['--workers', workers];
+      const one = await run([...w, '--epochs', '1'], `one${workers}`);
+      const late = await run([...w, '--epochs', '2', '--freeze-bn-stats-after', '1'], `late${workers}`);
+      const all = await run([...w, '--epochs', '2'], `all${workers}`);
+      // epoch 1 in training mode moved the running statistics; epoch 2 left them where epoch 1 did
+      expect(same(bnInputs(one.model, [3, 4]), bnInputs(q, [3, 4]))).toBe(false);
+      expect(same(bnInputs(late.model, [3, 4]), bnInputs(one.model, [3, 4]))).toBe(true);
+      expect(same(bnInputs(all.model, [3, 4]), bnInputs(one.model, [3, 4]))).toBe(false);
+      // gamma and beta trained on in epoch 2
+      expect(same(bnInputs(late.model, [1, 2]), bnInputs(one.model, [1, 2]))).toBe(false);
+      expect(late.log.options['freezeBatchNormStatsAfter']).toBe(1);
+      expect(late.log.epochs.map((e) => e.bnStatsFrozen)).toEqual([false, true]);
+      expect(late.log.epochs.map((e) => e.trainLoss).every(Number.isFinite)).toBe(true);
+      expect(all.log.epochs[0]!.bnStatsFrozen).toBeUndefined();
+    }
+    // 0: frozen from the start, the same model as --freeze-bn-stats
+    const zero = await run(['--epochs', '2', '--freeze-bn-stats-after', '0'], 'zero');
+    const frozen = await run(['--epochs', '2', '--freeze-bn-stats'], 'frozen');
+    expect(zero.bytes.equals(frozen.bytes)).toBe(true);
+    expect(zero.log.epochs.map((e) => e.bnStatsFrozen)).toEqual([true, true]);
+    // bad values and the two flags together: invalid-option, nothing written
+    for (const [extra, msg] of [
+      [['--freeze-bn-stats-after', '-1'], '--freeze-bn-stats-after'],
+      [['--freeze-bn-stats-after', '1.5'], '--freeze-bn-stats-after'],
+      [['--freeze-bn-stats-after', '1', '--freeze-bn-stats'], 'give one of them'],
+    ] as const) {
+      const r = await cli(['train', 'q.onnx', '--fine-tune', ...TWO, '-o', 'bad.onnx', ...extra], { cwd: d });
+      expect(r.code, r.stderr).toBe(2);
+      expect(r.stderr).toMatch(/error\[invalid-option\]/);
+      expect(r.stderr).toContain(msg);
+      expect(fs.existsSync(path.join(d, 'bad.onnx'))).toBe(false);
+    }
+  });
+
   it('--help lists the training options', async () => {
     const r = await cli(['train', '--help']);
     expect(r.code).toBe(0);
-    for (const flag of ['--fine-tune', '--latent-from <model>', '--train-data <spec>', '--eval-data <spec>', '--epochs <n>', '--batch-size <n>', '--lr <x>', '--optimizer <name>', '--checkpoint-dir <dir>', '--resume [checkpoint]', '--log <file>', '--no-phase-layout', '--freeze-bn-stats']) {
+    for (const flag of ['--fine-tune', '--latent-from <model>', '--train-data <spec>', '--eval-data <spec>', '--epochs <n>', '--batch-size <n>', '--lr <x>', '--optimizer <name>', '--checkpoint-dir <dir>', '--resume [checkpoint]', '--log <file>', '--no-phase-layout', '--freeze-bn-stats', '--freeze-bn-stats-after <epoch>']) {
       expect(r.stdout).toContain(flag);
     }
     expect(r.stdout).toContain('Examples:\n  $ hbnn-onnx train model.hbnn.onnx --fine-tune');

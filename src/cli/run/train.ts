@@ -69,6 +69,7 @@ export interface TrainingCliOptions {
   freezeBitMapsAfter?: string;
   bitMapEvery?: string;
   freezeBnStats?: boolean;
+  freezeBnStatsAfter?: string;
   /** false with --no-phase-layout (commander's negated flag; true when not given). */
   phaseLayout?: boolean;
 }
@@ -100,11 +101,12 @@ export const TRAINING_FLAGS: Record<keyof TrainingCliOptions, string> = {
   freezeBitMapsAfter: '--freeze-bit-maps-after',
   bitMapEvery: '--bit-map-every',
   freezeBnStats: '--freeze-bn-stats',
+  freezeBnStatsAfter: '--freeze-bn-stats-after',
   phaseLayout: '--no-phase-layout',
 };
 
 /** API training options (FineTuneOptions) set by a flag of another name. */
-export const TRAINING_API_ALIASES: Readonly<Record<string, string>> = { limit: 'trainLimit' };
+export const TRAINING_API_ALIASES: Readonly<Record<string, string>> = { limit: 'trainLimit', freezeBatchNormStats: 'freezeBnStats', freezeBatchNormStatsAfter: 'freezeBnStatsAfter' };
 
 /**
  * Adds the training flags to a command. `prefix` is prepended to each description (e.g.
@@ -138,6 +140,7 @@ export function addTrainingOptions(cmd: Command, prefix = ''): Command {
     .option('--freeze-bit-maps-after <epoch>', d('fine-tuning: fix the bit maps from this epoch on (0 = from the start)'))
     .option('--bit-map-every <steps>', d('fine-tuning: recompute the bit maps every N steps, holding them in between (default 1: every step)'))
     .option('--freeze-bn-stats', d("normalize BatchNorm with the model's running statistics (as inference does) and keep them; gamma and beta still train. Faster steps, the same gradients for any --workers"))
+    .option('--freeze-bn-stats-after <epoch>', d('train BatchNorm in training mode until this epoch, then freeze its statistics as --freeze-bn-stats does (QAT practice: late in a run; 0 = from the start)'))
     .option('--no-phase-layout', d("keep every value in the model's layout (no phase layout for Conv-BatchNorm-MaxPool blocks): same gradients up to rounding, slower; for comparisons"));
 }
 
@@ -206,6 +209,10 @@ export function trainingFromCli(o: TrainingCliOptions, cwd: string, fineTuning: 
     r.bitMapEvery = parseIntOption(o.bitMapEvery, '--bit-map-every', 1);
   }
   if (o.freezeBnStats) r.freezeBatchNormStats = true;
+  if (o.freezeBnStatsAfter !== undefined) {
+    if (o.freezeBnStats) fail(ErrorCodes.INVALID_OPTION, '--freeze-bn-stats freezes BatchNorm statistics from the start, --freeze-bn-stats-after from an epoch: give one of them', { option: '--freeze-bn-stats-after' });
+    r.freezeBatchNormStatsAfter = parseIntOption(o.freezeBnStatsAfter, '--freeze-bn-stats-after', 0);
+  }
   if (o.phaseLayout === false) r.phaseLayout = false;
   return {
     trainData: o.trainData.trim(),
