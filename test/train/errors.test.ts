@@ -97,5 +97,12 @@ describe('training errors', () => {
     await expectCode(() => fineTune(q, mini('train', 64), { resume: `${dir}/last.json` }), ErrorCodes.DATA_MISMATCH);
     await expectCode(() => fineTune(loadCnn(), mini('train', 64)), ErrorCodes.NOT_QUANTIZED);
     await expectCode(() => trainFloat(loadCnn(), mini('train', 64), { lr: -1 }), ErrorCodes.INVALID_OPTION);
+    // freezeBatchNormStatsAfter: an integer >= 0, and not together with freezeBatchNormStats
+    for (const after of [-1, 0.5, Number.NaN]) {
+      const e = await expectCode(() => trainFloat(loadCnn(), mini('train', 64), { freezeBatchNormStatsAfter: after }), ErrorCodes.INVALID_OPTION);
+      expect(e.message).toContain('`freezeBatchNormStatsAfter` must be an integer >= 0');
+    }
+    const both = await expectCode(() => trainFloat(loadCnn(), mini('train', 64), { freezeBatchNormStatsAfter: 1, freezeBatchNormStats: true }), ErrorCodes.INVALID_OPTION);
+    expect(both.message).toContain('give one of them');
   });
 });
