@@ -638,14 +638,16 @@ describe('gradcheck: BatchNormalization in training mode', () => {
     expect(under(bn3, 'BatchNormalization')).toBe(0);
   });
 
-  it('inputs far off-centre (mean/std ~ 40): the sums taken from X and the batch mean (Σ dY·X - mean·Σ dY) keep their precision, 4-D and 3-D', async () => {
-    for (const rank of [4, 3]) {
-      const net = new Net(['N', 3, 5, 4]);
+  it('inputs far off-centre (mean/std ~ 40): the sums taken from X and the batch mean (Σ dY·X - mean·Σ dY) keep their precision, 4-D and 3-D, and with spatial dims unknown when the graph is built (the generic plan)', async () => {
+    for (const rank of [4, 3, 0]) {
+      // rank 0: 4-D with symbolic H and W (ReduceSum sums instead of the ones-row MatMul)
+      const net = new Net(rank === 0 ? ['N', 3, 'H', 'W'] : ['N', 3, 5, 4]);
       // conv outputs plus 40: near 40 with a spread near 1 (the shift's gradient through the BatchNorm is exactly 0, so its relative error is not checked)
       const c = net.node('Add', [net.node('Conv', [net.x, net.param('w', [4, 3, 3, 3], 0.15)], { pads: A.ints([1, 1, 1, 1]) }), net.scalarConst('off', 40)]);
-      const v = rank === 4 ? c : net.node('Reshape', [c, net.ints('s3', [0, 4, -1])]);
+      const v = rank === 3 ? net.node('Reshape', [c, net.ints('s3', [0, 4, -1])]) : c;
       const bn = net.node('BatchNormalization', [v, net.param('g', [4], 0.3, 1), net.param('b', [4], 0.2), net.param('m', [4], 0.1), net.param('v', [4], 0.1, 1)], { epsilon: A.float(1e-5) });
       const r = await gradCheck(head(net, net.node('Tanh', [bn]), 4 * 20, 3), [6, 3, 5, 4], 3);
+      if (rank === 0) expect(r.tg.model.graph.nodes.some((n) => n.opType === 'BatchNormalization' && n.attrInt('training_mode', 0) === 1)).toBe(true);
       if (process.env.GRADCHECK_REPORT) console.log(rank, JSON.stringify(r.errors));
       for (const [name, err] of Object.entries(r.errors)) if (name !== 'off') expect(err, `rank ${rank}, ${name}: ${err}`).toBeLessThan(TOL);
       expect(Object.keys(r.errors)).toEqual(expect.arrayContaining(['w', 'g', 'b', 'head.w']));
