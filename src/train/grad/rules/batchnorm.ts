@@ -57,17 +57,17 @@ export function registerBatchNorm(r: GradRuleSet): void {
       }
       const [x, scale, bias] = inputs as [Value, Value, Value];
       const rank = ctx.requireRank(x, node, 'BatchNormalization in training mode');
-      const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
       const eps = node.attrFloat('epsilon', 1e-5)!;
       const momentum = node.attrFloat('momentum', 0.9)!;
-      const flat = ctx.constI64([-1]);
-      const toFloat = { to: attr.int(DataType.FLOAT) };
+      // the batch mean and unbiased variance var·M/(M-1) for the running statistics
+      const recordStats = (mean: Value, variance: Value, count: Value): void =>
+        hooks.batchNorm({ node, mean, variance: ctx.op('Mul', [variance, bessel(ctx, count)]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
       if (ctx.freezeBatchNormStats) return frozenForward(ctx, x, scale, bias, inputs[3] ?? null, inputs[4] ?? null, rank, eps, node.label);
       const factor = ctx.planesFactors.get(x);
       if (factor) {
         // a phase-planes Conv output: statistics and output from its factors (phase-layout.ts)
         const r = planesBatchNormForward(ctx, factor, scale, bias, eps);
-        hooks.batchNorm({ node, mean: r.mean, variance: ctx.op('Mul', [r.variance, bessel(ctx, r.count)]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
+        recordStats(r.mean, r.variance, r.count);
         // Xc for a consumer of the dense input gradient (normally none: the Conv uses the factors)
         const xcDense = ctx.op('Sub', [x, r.mean]);
         return { outputs: [r.y], saved: { xc: xcDense, invstd: r.invstd, count: r.count, scale, mean: r.mean } };
@@ -79,34 +79,26 @@ export function registerBatchNorm(r: GradRuleSet): void {
         ctx.setShape(x2, [ctx.dims(x)![0]!, plan.channels]);
         const s = rowsForward(ctx, x2, scale, bias, eps);
         const y = ctx.reshapeLike(s.y, x);
-        hooks.batchNorm({ node, mean: s.mean, variance: ctx.op('Mul', [s.variance, bessel(ctx, s.count)]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
+        recordStats(s.mean, s.variance, s.count);
         plans.set(s.xc, plan);
         return { outputs: [y], saved: { xc: s.xc, invstd: s.invstd, count: s.count, scale } };
       }
       if (rank === 2) {
         const s = rowsForward(ctx, x, scale, bias, eps);
         ctx.setShape(s.y, ctx.dims(x));
-        hooks.batchNorm({ node, mean: s.mean, variance: ctx.op('Mul', [s.variance, bessel(ctx, s.count)]), runningMean: node.inputs[3]!.name, runningVar: node.inputs[4]!.name, momentum });
+        recordStats(s.mean, s.variance, s.count);
         return { outputs: [s.y], saved: { xc: s.xc, invstd: s.invstd, count: s.count, scale } };
       }
       // M = |X| / |C| entries per channel (planes: N·P, shared by the BatchNorms of one plane size)
-      const count = plan.kind === 'planes' ? plan.count : ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
+      const count = plan.kind === 'planes' ? plan.count : entriesPerChannel(ctx, x, scale);
       // onnxruntime's training-mode operator: Y and the batch mean and (biased, two-pass) variance
       // in one kernel; momentum 0 makes its "running" outputs the batch statistics exactly
       const [runningIn, runningVarIn] = zeroedRunningInputs(ctx, x, scale);
       const [y, meanC, varC] = ctx.ops('BatchNormalization', [x, scale, bias, runningIn, runningVarIn], { epsilon: attr.float(eps), momentum: attr.float(0), training_mode: attr.int(1) }, 3) as [Value, Value, Value];
       ctx.setShape(y, ctx.dims(x));
       const invstd = ctx.invStd(varC, eps);
-      // batch statistics for the running estimates
-      hooks.batchNorm({
-        node,
-        mean: meanC,
-        variance: ctx.op('Mul', [varC, bessel(ctx, count)]),
-        runningMean: node.inputs[3]!.name,
-        runningVar: node.inputs[4]!.name,
-        momentum,
-      });
-      uncentred.set(x, plan);
+      recordStats(meanC, varC, count);
+      plans.set(x, plan);
       return { outputs: [y], saved: { x, mean: meanC, invstd, count, scale } };
     },
     backward(ctx, a) {
@@ -118,7 +110,7 @@ export function registerBatchNorm(r: GradRuleSet): void {
       const centred = a.saved.xc !== undefined;
       const v = centred ? a.saved.xc! : a.saved.x!;
       const rank = ctx.requireRank(a.inputs[0]!, a.node, 'BatchNormalization gradient');
-      const plan = (centred ? plans.get(v) : uncentred.get(v)) ?? { kind: 'generic' };
+      const plan = plans.get(v) ?? { kind: 'generic' };
       // [N, C, 1, ...]: dY as the rows [N, C] of the forward's rows form
       const dy = plan.kind === 'columns' ? ctx.reshape(dyIn, plan.shape2d) : dyIn;
       const rows = rank === 2 || plan.kind === 'columns';
@@ -221,10 +213,8 @@ type MomentsPlan =
   | { kind: 'columns'; channels: number; shape2d: Value }
   | { kind: 'planes'; channels: number; positions: number; ones: Value; count: Value };
 
-/** The plan of each BatchNormalization's saved Xc (rows and columns forms), for its backward. */
+/** The plan of each BatchNormalization's saved Xc (the columns form) or X (the training-mode operator's forms), for its backward. */
 const plans = new WeakMap<Value, MomentsPlan>();
-/** The plan of each BatchNormalization's saved X (the training-mode operator's forms: planes and generic), for its backward. */
-const uncentred = new WeakMap<Value, MomentsPlan>();
 
 function momentsPlan(ctx: GradContext, x: Value, rank: number): MomentsPlan {
   const d = ctx.dims(x);
@@ -270,8 +260,9 @@ function zeroedRunningInputs(ctx: GradContext, x: Value, scale: Value): [Value, 
   const x0 = ctx.op('Slice', [ctx.reshape(x, ctx.constI64([-1])), ctx.constI64([0]), ctx.constI64([1])]);
   const consts = channelConstants(ctx, scale);
   if (consts) return [ctx.op('Mul', [x0, consts.zeros]), ctx.op('Mul', [x0, consts.ones])];
+  // C not static: zeros [C] from gamma (finite), times x0
   const zeros = ctx.op('Mul', [ctx.op('Mul', [scale, ctx.scalar(0)]), x0]);
-  return [ctx.op('Mul', [zeros, ctx.scalar(0)]), ctx.op('Add', [zeros, ctx.scalar(1)])];
+  return [zeros, ctx.op('Add', [zeros, ctx.scalar(1)])];
 }
 
 /** Constant per-channel zeros and ones [C] (the affine maps' mean and variance), when C is static. */
@@ -314,8 +305,14 @@ function rowsForward(ctx: GradContext, x: Value, scale: Value, bias: Value, eps:
   const variance = ctx.reduceMean(ctx.op('Mul', [xc, xc]), [0], true);
   const invstd = ctx.invStd(variance, eps);
   const y = ctx.op('Add', [ctx.op('Mul', [xc, ctx.op('Mul', [scale, ctx.reshape(invstd, flat)])]), bias]);
-  const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
+  const count = entriesPerChannel(ctx, x, scale);
   return { y, xc, mean: ctx.reshape(mean, flat), variance: ctx.reshape(variance, flat), invstd, count };
+}
+
+/** M = |X| / |C|, the entries per channel, computed at run time. */
+function entriesPerChannel(ctx: GradContext, x: Value, scale: Value): Value {
+  const toFloat = { to: attr.int(DataType.FLOAT) };
+  return ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], toFloat), ctx.op('Cast', [ctx.op('Size', [scale])], toFloat)]);
 }
 
 /** M/(M-1) (1 for M = 1): the unbiased variance of the running estimate (once per count value). */
