@@ -99,6 +99,8 @@ export interface ShapeInfo {
   typeOf(v: Value | null | undefined): InferredType | undefined;
   /** The shape of any value (undefined: unknown rank). */
   shapeOf(v: Value | null | undefined): Dim[] | undefined;
+  /** The contents of a small integer value the analysis computed (shape arithmetic) or a constant's, when every entry is a number. */
+  knownInts(v: Value | null | undefined): number[] | undefined;
 }
 
 /** An element type (0 = unknown) and a shape (undefined = unknown rank). */
@@ -128,7 +130,12 @@ function computeShapes(model: Model): ShapeInfo {
   inferGraph(model.graph, env);
   const types = env.types;
   const typeOf = (v: Value | null | undefined): InferredType | undefined => (v ? types.get(v) ?? declaredType(v) : undefined);
-  return { opset: env.opset, nodes: env.records, types, typeOf, shapeOf: (v) => typeOf(v)?.shape };
+  const knownInts = (v: Value | null | undefined): number[] | undefined => {
+    if (!v) return undefined;
+    const k = env.known.get(v) ?? (v.constValue ? knownFromTensor(v.constValue) : undefined);
+    return k && k.values.every(isNum) ? (k.values as number[]) : undefined;
+  };
+  return { opset: env.opset, nodes: env.records, types, typeOf, shapeOf: (v) => typeOf(v)?.shape, knownInts };
 }
 
 /** The type a value has without inference: an initializer's tensor, else its declared tensor type. */
@@ -885,6 +892,71 @@ function pad(io: NodeIO): (Inferred | undefined)[] {
   return [{ elem, shape: out }];
 }
 
+/**
+ * Slice (starts/ends/axes/steps as attributes before opset 10, inputs from 10): the sliced
+ * axes' sizes where the bounds are known and the dim is static (clamped as the spec says);
+ * the contents of a known 1-D input sliced along (shape arithmetic, e.g. a channel split).
+ */
+function slice(io: NodeIO): (Inferred | undefined)[] {
+  const x = io.shape(0);
+  const elem = io.elem(0);
+  if (!x) return [{ elem }];
+  const r = x.length;
+  const asInputs = io.opset >= 10;
+  const starts = asInputs ? io.knownInts(1) : io.ints('starts');
+  const ends = asInputs ? io.knownInts(2) : io.ints('ends');
+  const axesGiven = asInputs ? io.has(3) : io.ints('axes') !== undefined;
+  const axesRaw = asInputs ? (io.has(3) ? io.knownInts(3) : undefined) : io.ints('axes');
+  const steps = asInputs && io.has(4) ? io.knownInts(4) : undefined;
+  const axes = axesRaw?.map((a) => normAxis(io, a, r, 'slice axis'));
+  if (!starts || !ends || (axesGiven && !axes) || (asInputs && io.has(4) && !steps)) {
+    return [{ elem, shape: x.map((d, i) => (axes && !axes.includes(i) ? d : null)) }];
+  }
+  if (starts.length !== ends.length) io.contradiction(`starts has ${starts.length} entries and ends ${ends.length}`);
+  const along = axes ?? starts.map((_, i) => i);
+  const out = [...x];
+  const picked: (number[] | undefined)[] = new Array(r).fill(undefined);
+  along.forEach((a, k) => {
+    const d = x[a];
+    const step = steps?.[k] ?? 1;
+    if (step === 0) io.contradiction('a slice step is 0');
+    if (!isNum(d)) {
+      out[a] = null;
+      return;
+    }
+    let b = starts[k]!;
+    let e = ends[k]!;
+    if (b < 0) b += d;
+    if (e < 0) e += d;
+    const idx: number[] = [];
+    if (step > 0) {
+      b = Math.min(Math.max(b, 0), d);
+      e = Math.min(Math.max(e, 0), d);
+      for (let i = b; i < e && idx.length <= MAX_KNOWN; i += step) idx.push(i);
+      out[a] = Math.max(0, Math.ceil((e - b) / step));
+    } else {
+      b = Math.min(Math.max(b, 0), d - 1);
+      e = Math.min(Math.max(e, -1), d - 1);
+      for (let i = b; i > e && idx.length <= MAX_KNOWN; i += step) idx.push(i);
+      out[a] = Math.max(0, Math.ceil((b - e) / -step));
+    }
+    picked[a] = idx;
+  });
+  const k = io.known(0);
+  if (k && r === 1 && picked[0] && isNum(out[0])) io.setKnown(0, { dims: [out[0]], values: picked[0].map((i) => k.values[i]!) });
+  return [{ elem, shape: out }];
+}
+
+/** LayerNormalization: Y as X; Mean and InvStdDev with the normalized axes [axis, rank) as 1s. */
+function layerNorm(io: NodeIO): (Inferred | undefined)[] {
+  const x = io.shape(0);
+  const elem = io.elem(0);
+  if (!x) return [{ elem }, { elem: DataType.FLOAT }, { elem: DataType.FLOAT }];
+  const axis = normAxis(io, io.int('axis', -1), x.length);
+  const stats = x.map((d, i) => (i < axis ? d : 1));
+  return [{ elem, shape: [...x] }, { elem: DataType.FLOAT, shape: stats }, { elem: DataType.FLOAT, shape: [...stats] }];
+}
+
 function split(io: NodeIO): (Inferred | undefined)[] {
   const x = io.shape(0);
   const elem = io.elem(0);
@@ -1002,6 +1074,8 @@ const RULES: Record<string, Rule> = {
   Unsqueeze: unsqueeze,
   Squeeze: squeeze,
   Pad: pad,
+  Slice: slice,
+  LayerNormalization: layerNorm,
   Split: split,
   Cast: cast,
   GlobalMaxPool: globalPool,
@@ -1009,7 +1083,7 @@ const RULES: Record<string, Rule> = {
   InstanceNormalization: sameAsInput,
   LRN: sameAsInput,
   ...Object.fromEntries(
-    ['HardSwish', 'PRelu', 'Elu', 'Selu', 'Softplus', 'Neg', 'Abs', 'Sign', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Erf', 'Sin', 'Cos', 'Floor', 'Ceil', 'Round', 'Not'].map((op) => [op, sameAsInput]),
+    ['HardSwish', 'HardSigmoid', 'PRelu', 'Elu', 'Selu', 'Softplus', 'Neg', 'Abs', 'Sign', 'Exp', 'Log', 'Sqrt', 'Reciprocal', 'Erf', 'Sin', 'Cos', 'Floor', 'Ceil', 'Round', 'Not'].map((op) => [op, sameAsInput]),
   ),
   Pow: broadcastAll(0),
   Max: broadcastAll(0),

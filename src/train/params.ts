@@ -239,7 +239,13 @@ export function collectBatchNorms(model: Model, tg: TrainingGraph): BatchNormSta
   return tg.batchNorms.map((b) => {
     const mean = model.graph.get(b.runningMean)?.constValue;
     const variance = model.graph.get(b.runningVar)?.constValue;
-    if (!mean || !variance) fail(ErrorCodes.UNSUPPORTED_OP, `BatchNormalization ${b.node}: running statistics are not initializers`, { node: b.node });
+    if (!mean || !variance) {
+      fail(
+        ErrorCodes.UNSUPPORTED_OP,
+        `BatchNormalization ${b.node}: running statistics are not initializers (they are computed by nodes, e.g. an Identity of an initializer several BatchNorms share, as PyTorch's exporter writes for identical tensors); fold them into initializers first: hbnn-onnx opt MODEL -p fold-constants -o OUT.onnx`,
+        { node: b.node },
+      );
+    }
     return { ...b, mean: mean.toFloat32().slice(), variance: variance.toFloat32().slice() };
   });
 }

@@ -755,6 +755,66 @@ describe('gradcheck: elementwise and activations', () => {
   });
 });
 
+describe('gradcheck: the operators of MobileNetV3, EfficientNet, ShuffleNet, MNASNet and ConvNeXt exports', () => {
+  it('HardSigmoid (alpha, beta), HardSwish, Erf (GELU as PyTorch exports it), Exp, Log, Sqrt, Softplus and Pow', async () => {
+    const net = new Net(['N', 8]);
+    let v = net.node('Gemm', [net.x, net.param('w', [8, 8], 0.8)]);
+    // MobileNetV3: x · HardSigmoid(x) (opset 13 exports) and HardSwish (opset 14+), inputs across ±3
+    v = net.node('Mul', [v, net.node('HardSigmoid', [v], { alpha: A.float(1 / 6), beta: A.float(0.5) })]);
+    v = net.node('HardSwish', [net.node('Gemm', [v, net.param('w2', [8, 8], 2.5)])]);
+    v = net.node('HardSigmoid', [net.node('Gemm', [v, net.param('w2b', [8, 8], 1)])], { alpha: A.float(0.3), beta: A.float(0.4) });
+    // GELU: x · (1 + erf(x / sqrt 2)) / 2
+    const h = net.node('Gemm', [v, net.param('w3', [8, 8], 1.2)]);
+    v = net.node('Mul', [h, net.node('Add', [net.node('Erf', [net.node('Div', [h, net.scalarConst('r2', Math.SQRT2)])]), net.scalarConst('one', 1)])]);
+    // positive inputs for Log, Sqrt and the Pow base
+    const p = net.node('Softplus', [net.node('Gemm', [v, net.param('w4', [8, 8], 1)])]);
+    v = net.node('Add', [net.node('Log', [net.node('Add', [p, net.scalarConst('eps', 0.5)])]), net.node('Sqrt', [net.node('Add', [p, net.scalarConst('eps2', 0.3)])])]);
+    v = net.node('Pow', [net.node('Add', [p, net.scalarConst('eps3', 0.2)]), net.param('e', [8], 0.5, 1.5)]);
+    v = net.node('Exp', [net.node('Gemm', [v, net.param('w5', [8, 8], 0.3)])]);
+    await check(net.output(net.node('Gemm', [v, net.param('w6', [8, 3])])), [6, 8], 3, { inputScale: 2 });
+  });
+
+  it('ReduceMean and ReduceSum (axes as attribute and as input, keepdims 0 and 1, all axes), a squeeze-excitation block', async () => {
+    const net = new Net(['N', 4, 5, 5]);
+    const c = net.node('Conv', [net.x, net.param('w', [6, 4, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });
+    // squeeze-excitation as EfficientNet and MobileNetV3 export it: pool, 1×1 Convs, a gate, Mul
+    const pooled = net.node('ReduceMean', [c], { axes: A.ints([2, 3]), keepdims: A.int(1) });
+    const gate = net.node('Sigmoid', [net.node('Conv', [net.node('Relu', [net.node('Conv', [pooled, net.param('se1', [3, 6, 1, 1], 0.8)])]), net.param('se2', [6, 3, 1, 1], 0.8)])]);
+    const se = net.node('Mul', [c, gate]);
+    // the head of ShuffleNet and MNASNet: x.mean([2, 3]), keepdims 0
+    const head1 = net.node('ReduceMean', [se], { axes: A.ints([-1, 2]), keepdims: A.int(0) });
+    const sum = net.node('ReduceSum', [se, net.ints('ax', [1])], { keepdims: A.int(0) });
+    const all = net.node('ReduceSum', [net.node('Mul', [sum, net.scalarConst('k', 0.01)])], { keepdims: A.int(1) });
+    const feats = net.node('Add', [net.node('Gemm', [head1, net.param('hw', [6, 3])]), net.node('Gemm', [net.node('Flatten', [sum], { axis: A.int(1) }), net.param('hw2', [25, 3], 0.2)])]);
+    await check(net.output(net.node('Add', [feats, net.node('Reshape', [all, net.ints('s1', [1, 1])])])), [2, 4, 5, 5], 3);
+  });
+
+  it('Slice (a channel split as ShuffleNet exports it, negative and clamped bounds), Split with an unused output, Pad with negative pads', async () => {
+    const net = new Net(['N', 8, 4, 4]);
+    const c = net.node('Conv', [net.x, net.param('w', [8, 8, 1, 1])]);
+    const left = net.node('Slice', [c, net.ints('b0', [0]), net.ints('e0', [4]), net.ints('a0', [1])]);
+    const right = net.node('Slice', [c, net.ints('b1', [4, -3]), net.ints('e1', [1000, 100]), net.ints('a1', [1, -1])]); // [N, 4, 4, 3]
+    const rp = net.node('Pad', [right, net.ints('p', [0, 0, 1, 0, 0, 0, -1, 1])]); // [N, 4, 4, 4]
+    const mixed = net.node('Conv', [net.node('Add', [left, rp]), net.param('w2', [6, 4, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });
+    const split = net.node('Split', [mixed, net.ints('sz', [2, 3, 1])], { axis: A.int(1) }, 3);
+    const parts = split.producer!.outputs;
+    // the third output does not reach the loss; the second is cropped by a Pad with negative pads
+    const cropped = net.node('Pad', [parts[1]!, net.ints('p2', [0, -1, 0, 0, 0, 0, 0, 0])]); // [N, 2, 4, 4]
+    const joined = net.node('Add', [parts[0]!, cropped]);
+    await check(head(net, joined, 32, 3), [2, 8, 4, 4], 3);
+  });
+
+  it('LayerNormalization over the last axis (ConvNeXt: channels-last between Transposes) and over the last two, with Scale and B trained', async () => {
+    const net = new Net(['N', 4, 3, 3], 17);
+    const c = net.node('Conv', [net.x, net.param('w', [8, 4, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });
+    const t = net.node('Transpose', [c], { perm: A.ints([0, 2, 3, 1]) }); // [N, 3, 3, 8]
+    const ln = net.node('LayerNormalization', [t, net.param('g', [8], 0.3, 1), net.param('b', [8], 0.2)], { axis: A.int(-1), epsilon: A.float(1e-6) });
+    const back = net.node('Transpose', [ln], { perm: A.ints([0, 3, 1, 2]) });
+    const ln2 = net.node('LayerNormalization', [back, net.param('g2', [3, 3], 0.3, 1)], { axis: A.int(2) });
+    await check(head(net, ln2, 72, 3), [3, 4, 3, 3], 3);
+  });
+});
+
 describe('gradcheck: data movement, dropout, softmax, shared values, MSE', () => {
   it('Reshape, Transpose, Concat, Squeeze/Unsqueeze', async () => {
     const net = new Net(['N', 2, 3]);

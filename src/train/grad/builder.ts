@@ -316,6 +316,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
       const t = res.outputs[i] ?? null;
       map.set(o, t);
       if (t && !ctx.dims(t)) ctx.setShape(t, fwdShapes.get(o));
+      if (t) ctx.setKnownInts(t, fwdShapes.knownInts(o));
       if (needsGrad) requires.add(o);
     });
     if (res.saved) saved.set(node, res.saved);

@@ -14,6 +14,7 @@ import type { Dim } from '../../ir/types.js';
 import { fail, ErrorCodes } from '../../errors.js';
 import type { Layout, PhaseBlock, PlanesFactor, RoutedGrad } from './layout.js';
 import { DEFAULT_BATCH_SIZE } from '../defaults.js';
+import { constantOf } from './shapes.js';
 
 /**
  * A gradient [rows, C, ...] formed as k⊙u + b⊙v + c with per-channel vectors k, b, c ([C],
@@ -64,6 +65,7 @@ export class GradContext {
   readonly opset: number;
   /** Static shapes of training-graph values (symbolic dims are strings, unknown dims null). */
   private readonly shapes = new Map<Value, Dim[]>();
+  private readonly knownInts = new Map<Value, number[]>();
   private readonly consts = new Map<string, Value>();
   private readonly shapeOps = new Map<Value, Value>();
   private readonly nodeNames = new Set<string>();
@@ -172,6 +174,20 @@ export class GradContext {
     if (s) return s;
     if (v.constValue) return [...v.constValue.dims];
     return undefined;
+  }
+
+  /** Records the integer contents the forward's shape analysis computed for `v` (shape arithmetic). */
+  setKnownInts(v: Value, values: number[] | undefined): void {
+    if (values) this.knownInts.set(v, values);
+  }
+
+  /**
+   * The integer contents of `v` when they are fixed when the graph is built: a constant
+   * (initializer or Constant node) or shape arithmetic the forward's shape analysis computed.
+   */
+  constInts(v: Value | null | undefined): number[] | undefined {
+    if (!v) return undefined;
+    return constantOf(v)?.values ?? this.knownInts.get(v);
   }
 
   rank(v: Value): number | undefined {

@@ -52,12 +52,14 @@ function fromTensor(t: Tensor): ConstantValue | undefined {
 /** Shapes of a model's values as the gradient rules read them. */
 export interface ShapeMap {
   get(v: Value): Dim[] | undefined;
+  /** The integer contents of a forward value the shape analysis computed (shape arithmetic), when all static. */
+  knownInts(v: Value): number[] | undefined;
 }
 
 /** Shapes of the forward model's values: the shape analysis (src/analysis/shapes.ts), computed once per model state. */
 export function forwardShapes(model: Model): ShapeMap {
   const info = shapeAnalysis(model);
-  return { get: (v) => info.shapeOf(v) };
+  return { get: (v) => info.shapeOf(v), knownInts: (v) => info.knownInts(v) };
 }
 
 export function norm(axis: number, rank: number): number {

@@ -301,6 +301,39 @@ function transpose(x: T64, perm: number[]): T64 {
   return out;
 }
 
+const norm = (a: number, r: number): number => (a < 0 ? a + r : a);
+
+/** x at the index lists `pick[axis]` along every axis (a general slice). */
+function gatherIndex(x: T64, pick: number[][]): T64 {
+  const dims = pick.map((p) => p.length);
+  const out = t64(dims);
+  const xs = strides(x.dims);
+  const os = strides(dims);
+  for (let j = 0; j < out.data.length; j++) {
+    let rem = j;
+    let src = 0;
+    for (let a = 0; a < dims.length; a++) {
+      const i = Math.floor(rem / os[a]!);
+      rem %= os[a]!;
+      src += pick[a]![i]! * xs[a]!;
+    }
+    out.data[j] = x.data[src]!;
+  }
+  return out;
+}
+
+/** erf in float64 by its Taylor series (|x| <= 4: cancellation keeps ~1e-9; beyond, ±1 to 1.5e-8). */
+function erf64(x: number): number {
+  if (Math.abs(x) > 4) return Math.sign(x);
+  let term = x;
+  let sum = x;
+  for (let n = 1; n < 120; n++) {
+    term *= (-x * x) / n;
+    sum += term / (2 * n + 1);
+  }
+  return (2 / Math.sqrt(Math.PI)) * sum;
+}
+
 /** Applies f to every 1-D slice along `axis`. */
 function alongAxis(x: T64, axisIn: number, f: (v: number[]) => number[]): T64 {
   const r = x.dims.length;
@@ -386,6 +419,24 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
       return [map1(x, Math.tanh)];
     case 'Identity':
       return [x];
+    case 'HardSigmoid': {
+      const [alpha, beta] = [node.attrFloat('alpha', 0.2), node.attrFloat('beta', 0.5)];
+      return [map1(x, (v) => Math.max(0, Math.min(1, alpha * v + beta)))];
+    }
+    case 'HardSwish':
+      return [map1(x, (v) => v * Math.max(0, Math.min(1, v / 6 + 0.5)))];
+    case 'Erf':
+      return [map1(x, erf64)];
+    case 'Exp':
+      return [map1(x, Math.exp)];
+    case 'Log':
+      return [map1(x, Math.log)];
+    case 'Sqrt':
+      return [map1(x, Math.sqrt)];
+    case 'Softplus':
+      return [map1(x, (v) => Math.log1p(Math.exp(v)))];
+    case 'Pow':
+      return [broadcastBinary(x, ins[1]!, (a, b) => Math.pow(a, b))];
     case 'Neg':
       return [map1(x, (v) => -v)];
     case 'MaxPool':
@@ -418,11 +469,110 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
     case 'Shape':
       return [t64([x.dims.length], x.dims)];
     case 'Slice': {
-      // 1-D only (shape arithmetic)
-      const n = x.data.length;
-      const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + n : v, 0), n);
-      const [b, e] = [clamp(ins[1]!.data[0]!), clamp(ins[2]!.data[0]!)];
-      return [t64([Math.max(0, e - b)], x.data.subarray(b, e))];
+      const r = x.dims.length;
+      const starts = Array.from(ins[1]!.data);
+      const ends = Array.from(ins[2]!.data);
+      const axes = ins[3] ? Array.from(ins[3].data).map((a) => (a < 0 ? a + r : a)) : starts.map((_, i) => i);
+      const steps = ins[4] ? Array.from(ins[4].data) : starts.map(() => 1);
+      const pick: number[][] = x.dims.map((d) => Array.from({ length: d }, (_, i) => i));
+      axes.forEach((a, k) => {
+        const d = x.dims[a]!;
+        const st = steps[k]!;
+        let b = starts[k]! < 0 ? starts[k]! + d : starts[k]!;
+        let e = ends[k]! < 0 ? ends[k]! + d : ends[k]!;
+        const idx: number[] = [];
+        if (st > 0) {
+          b = Math.min(Math.max(b, 0), d);
+          e = Math.min(Math.max(e, 0), d);
+          for (let i = b; i < e; i += st) idx.push(i);
+        } else {
+          b = Math.min(Math.max(b, 0), d - 1);
+          e = Math.min(Math.max(e, -1), d - 1);
+          for (let i = b; i > e; i += st) idx.push(i);
+        }
+        pick[a] = idx;
+      });
+      return [gatherIndex(x, pick)];
+    }
+    case 'Pad': {
+      const r = x.dims.length;
+      const pads = Array.from(ins[1]!.data);
+      const value = ins[2] ? ins[2].data[0]! : 0;
+      const dims = x.dims.map((d, a) => d + pads[a]! + pads[r + a]!);
+      const out = t64(dims);
+      const os = strides(dims);
+      for (let j = 0; j < out.data.length; j++) {
+        let rem = j;
+        let src = 0;
+        let inside = true;
+        const xs = strides(x.dims);
+        for (let a = 0; a < r; a++) {
+          const i = Math.floor(rem / os[a]!) - pads[a]!;
+          rem %= os[a]!;
+          if (i < 0 || i >= x.dims[a]!) inside = false;
+          src += i * xs[a]!;
+        }
+        out.data[j] = inside ? x.data[src]! : value;
+      }
+      return [out];
+    }
+    case 'Split': {
+      const r = x.dims.length;
+      const axis = norm(node.attrInt('axis', 0), r);
+      const n = node.outputs.length;
+      const sizes = ins[1] ? Array.from(ins[1].data) : new Array<number>(n).fill(x.dims[axis]! / n);
+      let at = 0;
+      return sizes.map((len) => {
+        const pick = x.dims.map((d) => Array.from({ length: d }, (_, i) => i));
+        pick[axis] = Array.from({ length: len }, (_, i) => at + i);
+        at += len;
+        return gatherIndex(x, pick);
+      });
+    }
+    case 'ReduceSum':
+    case 'ReduceMean': {
+      const r = x.dims.length;
+      const given = node.attrInts('axes') ?? (ins[1] ? Array.from(ins[1].data) : []);
+      const axes = given.length ? given.map((a) => norm(a, r)) : x.dims.map((_, i) => i);
+      const keep = node.attrInt('keepdims', 1) === 1;
+      const kept = x.dims.map((d, a) => (axes.includes(a) ? 1 : d));
+      const out = t64(kept);
+      const xs = strides(x.dims);
+      const ks = strides(kept);
+      for (let j = 0; j < x.data.length; j++) {
+        let rem = j;
+        let dst = 0;
+        for (let a = 0; a < r; a++) {
+          const i = Math.floor(rem / xs[a]!);
+          rem %= xs[a]!;
+          if (!axes.includes(a)) dst += i * ks[a]!;
+        }
+        out.data[dst] += x.data[j]!;
+      }
+      if (node.opType === 'ReduceMean') {
+        const count = size(axes.map((a) => x.dims[a]!));
+        for (let j = 0; j < out.data.length; j++) out.data[j] /= count;
+      }
+      return [keep ? out : { dims: x.dims.filter((_, a) => !axes.includes(a)), data: out.data }];
+    }
+    case 'LayerNormalization': {
+      const r = x.dims.length;
+      const axis = norm(node.attrInt('axis', -1), r);
+      const eps = node.attrFloat('epsilon', 1e-5);
+      const outer = size(x.dims.slice(0, axis));
+      const inner = size(x.dims.slice(axis));
+      const out = t64([...x.dims]);
+      const at = (t: T64 | undefined, i: number, dflt: number): number => (t ? t.data[t.data.length === 1 ? 0 : i % t.data.length]! : dflt);
+      for (let o = 0; o < outer; o++) {
+        let m = 0;
+        for (let k = 0; k < inner; k++) m += x.data[o * inner + k]!;
+        m /= inner;
+        let v = 0;
+        for (let k = 0; k < inner; k++) v += (x.data[o * inner + k]! - m) ** 2;
+        const inv = 1 / Math.sqrt(v / inner + eps);
+        for (let k = 0; k < inner; k++) out.data[o * inner + k] = (x.data[o * inner + k]! - m) * inv * at(ins[1], k, 1) + at(ins[2], k, 0);
+      }
+      return [out];
     }
     case 'Squeeze': {
       const axes = Array.from(ins[1]!.data).map((a) => (a < 0 ? a + x.dims.length : a));

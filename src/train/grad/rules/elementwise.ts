@@ -7,6 +7,10 @@
  *   Relu: dX = dY·[X > 0]            LeakyRelu: dX = dY·(X > 0 ? 1 : alpha)
  *   Clip: dX = dY·[min <= X <= max] = dY·[Clip(X) = X]   Sigmoid: dX = dY·Y·(1 - Y)   Tanh: dX = dY·(1 - Y²)
  *   Identity: dX = dY                Neg: dX = -dY
+ *   HardSigmoid (alpha, beta): dX = dY·alpha·[0 < Y < 1]   (PyTorch's: the strict inside of the ramp)
+ *   HardSwish: dX = dY·(X < -3 ? 0 : X > 3 ? 1 : X/3 + 1/2)   (PyTorch's hardswish_backward)
+ *   Erf: dX = dY·2/sqrt(pi)·exp(-X²)   Exp: dX = dY·Y   Log: dX = dY/X   Sqrt: dX = dY/(2·Y)
+ *   Softplus: dX = dY·sigmoid(X)      Pow: dA = dY·B·A^(B-1), dB = dY·Y·ln(A)
  */
 import type { GradContext } from '../context.js';
 import { attr } from '../context.js';
@@ -99,6 +103,55 @@ export function registerElementwise(r: GradRuleSet): void {
       return [ctx.op('Mul', [a.dOutputs[0]!, ctx.op('Sub', [ctx.scalar(1), ctx.op('Mul', [y, y])])])];
     },
   });
+  r.register('HardSigmoid', {
+    differentiableInputs: first,
+    backward(ctx, a) {
+      const y = a.outputs[0]!;
+      const alpha = a.node.attrFloat('alpha', 0.2);
+      const inside = ctx.op('And', [ctx.op('Greater', [y, ctx.scalar(0)]), ctx.op('Less', [y, ctx.scalar(1)])]);
+      return [passWhere(ctx, inside, ctx.op('Mul', [a.dOutputs[0]!, ctx.scalar(alpha)]))];
+    },
+  });
+  r.register('HardSwish', {
+    differentiableInputs: first,
+    backward(ctx, a) {
+      const x = a.inputs[0]!;
+      // 0 below -3, 1 above 3, the ramp's x/3 + 1/2 between (both ends included, as PyTorch)
+      const ramp = ctx.op('Add', [ctx.op('Mul', [x, ctx.scalar(1 / 3)]), ctx.scalar(0.5)]);
+      const upper = ctx.op('Where', [ctx.op('Greater', [x, ctx.scalar(3)]), ctx.scalar(1), ramp]);
+      const slope = ctx.op('Where', [ctx.op('Less', [x, ctx.scalar(-3)]), ctx.scalar(0), upper]);
+      return [ctx.op('Mul', [a.dOutputs[0]!, slope])];
+    },
+  });
+  r.register('Erf', {
+    differentiableInputs: first,
+    backward(ctx, a) {
+      const x = a.inputs[0]!;
+      const gauss = ctx.op('Exp', [ctx.op('Neg', [ctx.op('Mul', [x, x])])]);
+      return [ctx.op('Mul', [a.dOutputs[0]!, ctx.op('Mul', [gauss, ctx.scalar(2 / Math.sqrt(Math.PI))])])];
+    },
+  });
+  r.register('Exp', { differentiableInputs: first, backward: (ctx, a) => [ctx.op('Mul', [a.dOutputs[0]!, a.outputs[0]!])] });
+  r.register('Log', { differentiableInputs: first, backward: (ctx, a) => [ctx.op('Div', [a.dOutputs[0]!, a.inputs[0]!])] });
+  r.register('Sqrt', {
+    differentiableInputs: first,
+    backward: (ctx, a) => [ctx.op('Div', [ctx.op('Mul', [a.dOutputs[0]!, ctx.scalar(0.5)]), a.outputs[0]!])],
+  });
+  r.register('Softplus', {
+    differentiableInputs: first,
+    backward: (ctx, a) => [ctx.op('Mul', [a.dOutputs[0]!, ctx.op('Sigmoid', [a.inputs[0]!])])],
+  });
+  r.register(
+    'Pow',
+    binary((ctx, a, dy) => {
+      const [base, exponent] = [a.inputs[0]!, a.inputs[1]!];
+      // the exponent may be another type (int64): the arithmetic in float
+      const e = ctx.op('Cast', [exponent], { to: attr.int(DataType.FLOAT) });
+      const ga = a.needs[0] ? ctx.op('Mul', [dy, ctx.op('Mul', [e, ctx.op('Pow', [base, ctx.op('Sub', [e, ctx.scalar(1)])])])]) : null;
+      const gb = a.needs[1] ? ctx.op('Mul', [dy, ctx.op('Mul', [a.outputs[0]!, ctx.op('Log', [base])])]) : null;
+      return [ga, gb];
+    }),
+  );
   r.register('Identity', { differentiableInputs: first, backward: (_c, a) => [a.dOutputs[0]!] });
   r.register('Neg', { differentiableInputs: first, backward: (ctx, a) => [ctx.op('Neg', [a.dOutputs[0]!])] });
 }

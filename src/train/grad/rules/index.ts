@@ -8,6 +8,7 @@ import { registerShapeOps } from './shape.js';
 import { registerSoftmax } from './softmax.js';
 import { registerBatchNorm } from './batchnorm.js';
 import { registerHbnn } from './hbnn.js';
+import { registerReduce } from './reduce.js';
 
 export function builtinGradRules(): GradRuleSet {
   const r = new GradRuleSet();
@@ -18,6 +19,7 @@ export function builtinGradRules(): GradRuleSet {
   registerShapeOps(r);
   registerSoftmax(r);
   registerBatchNorm(r);
+  registerReduce(r);
   registerHbnn(r);
   return r;
 }

@@ -4,6 +4,11 @@
  *   Flatten, Reshape, Squeeze, Unsqueeze: dX = Reshape(dY, Shape(X))
  *   Transpose(perm): dX = Transpose(dY, perm⁻¹)
  *   Concat(axis): dX_i = Split(dY, [size_i...], axis)_i (sizes static or from Shape(X_i))
+ *   Split(axis): dX = Concat(dY_i, axis), zeros for an output that does not reach the loss
+ *   Slice (constant starts, ends, axes; steps 1): dX = Pad(dY) with the rows the slice left out
+ *     (begin = start, end = dim - end, clamped as Slice clamps; the sliced axes' dims static)
+ *   Pad (mode constant, constant pads): dX = Pad(dY, -pads), i.e. dY with the padding cut off
+ *     (and zeros where the forward cropped)
  *   Dropout (training mode): Y = X · mask with a mask the training loop feeds (Bernoulli
  *     keep-probability 1 - ratio, scaled by 1 / (1 - ratio), drawn from the run's seeded
  *     generator so that a resumed run draws the same masks); dX = dY · mask.
@@ -13,6 +18,7 @@ import type { GradRule, GradRuleSet } from '../registry.js';
 import { constantOf, norm } from '../shapes.js';
 import type { Value } from '../../../ir/graph.js';
 import { fail, ErrorCodes } from '../../../errors.js';
+import { Tensor } from '../../../ir/tensor.js';
 
 export function registerShapeOps(r: GradRuleSet): void {
   const reshapeBack: GradRule = {
@@ -48,6 +54,91 @@ export function registerShapeOps(r: GradRuleSet): void {
           );
       const parts = ctx.ops('Split', [a.dOutputs[0]!, split], { axis: attr.int(axis) }, ins.length);
       return parts.map((p, i) => (a.needs[i] ? p : null));
+    },
+  });
+
+  r.register('Split', {
+    differentiableInputs: () => [0],
+    backward(ctx, a) {
+      const x = a.inputs[0]!;
+      const rank = ctx.requireRank(x, a.node, 'Split gradient');
+      const axis = norm(a.node.attrInt('axis', 0), rank);
+      const parts = a.outputs.map((o, i) => {
+        const d = a.dOutputs[i];
+        if (d) return d;
+        // an output that does not reach the loss: its share of dX is 0
+        return ctx.op('ConstantOfShape', [ctx.shapeOf(o!)], { value: attr.tensor(Tensor.fromFloat32('', [1], new Float32Array(1))) });
+      });
+      const out = ctx.op('Concat', parts, { axis: attr.int(axis) });
+      ctx.setShape(out, ctx.dims(x));
+      return [out];
+    },
+  });
+
+  r.register('Slice', {
+    differentiableInputs: () => [0],
+    backward(ctx, a) {
+      const node = a.node;
+      const x = a.inputs[0]!;
+      const rank = ctx.requireRank(x, node, 'Slice gradient');
+      const unsupported = (why: string): never =>
+        fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of ${node.label}: ${why}`, { node: node.name, op: node.opType });
+      const read = (i: number, name: string): number[] | undefined => {
+        const attrValue = node.attrInts(name);
+        if (attrValue) return attrValue;
+        const v = a.inputs[i];
+        if (!v) return undefined;
+        const c = ctx.constInts(v);
+        if (!c) unsupported(`its ${name} are computed at run time (training needs them fixed when the graph is built)`);
+        return c!;
+      };
+      const starts = read(1, 'starts')!;
+      const ends = read(2, 'ends')!;
+      const axes = (read(3, 'axes') ?? starts.map((_, i) => i)).map((ax) => norm(ax, rank));
+      const steps = read(4, 'steps') ?? starts.map(() => 1);
+      if (steps.some((st) => st !== 1)) unsupported('steps other than 1');
+      const xd = ctx.dims(x);
+      const pads = new Array<number>(2 * rank).fill(0);
+      axes.forEach((ax, k) => {
+        const dim = xd?.[ax];
+        if (typeof dim !== 'number') unsupported(`the size of sliced axis ${ax} is not known when the graph is built`);
+        const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + (dim as number) : v, 0), dim as number);
+        const b = clamp(starts[k]!);
+        const e = Math.max(clamp(ends[k]!), b);
+        pads[ax] = b;
+        pads[rank + ax] = (dim as number) - e;
+      });
+      const out = ctx.op('Pad', [a.dOutputs[0]!, ctx.constI64(pads)], { mode: attr.str('constant') });
+      ctx.setShape(out, xd);
+      return [out];
+    },
+  });
+
+  r.register('Pad', {
+    differentiableInputs: () => [0],
+    backward(ctx, a) {
+      const node = a.node;
+      const x = a.inputs[0]!;
+      const mode = node.attrString('mode', 'constant');
+      const unsupported = (why: string): never =>
+        fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of ${node.label}: ${why}`, { node: node.name, op: node.opType });
+      if (mode !== 'constant') unsupported(`Pad mode "${mode}" (only constant padding has a gradient rule)`);
+      let pads = node.attrInts('pads');
+      if (!pads) {
+        const c = ctx.constInts(a.inputs[1]);
+        if (!c) unsupported('its pads are computed at run time (training needs them fixed when the graph is built)');
+        pads = c!;
+      }
+      const inputs: (Value | null)[] = [a.dOutputs[0]!, ctx.constI64(pads.map((p) => -p))];
+      const axes = a.inputs[3];
+      if (axes) {
+        const c = ctx.constInts(axes);
+        if (!c) unsupported('its axes are computed at run time (training needs them fixed when the graph is built)');
+        inputs.push(null, ctx.constI64(c!));
+      }
+      const out = ctx.op('Pad', inputs, { mode: attr.str('constant') });
+      ctx.setShape(out, ctx.dims(x));
+      return [out];
     },
   });
 
