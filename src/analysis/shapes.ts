@@ -310,7 +310,8 @@ function isIntType(t: number): boolean {
 function knownFromTensor(t: Tensor): Known | undefined {
   if (!isIntType(t.dtype) || t.size > MAX_KNOWN || t.dims.length > 1) return undefined;
   try {
-    return { dims: [...t.dims], values: t.toNumberArray() };
+    // saturated: INT64_MAX / INT64_MIN are Slice's "to the end" bounds (a shape never holds them)
+    return { dims: [...t.dims], values: t.toNumberArray(true) };
   } catch {
     return undefined;
   }

@@ -142,14 +142,21 @@ export class Tensor {
   }
 
   /** Integer-valued tensors as JS numbers (int64 values must be safe integers). */
-  toNumberArray(): number[] {
+  /**
+   * The values as numbers; 64-bit integers beyond ±(2^53 - 1) are an error, or with `saturate`
+   * become ±Number.MAX_SAFE_INTEGER (the "to the end" bounds of Slice, INT64_MAX, read so).
+   */
+  toNumberArray(saturate = false): number[] {
     this.assertHasData();
     const s = this.storage;
     const n = this.size;
     const out = new Array<number>(n);
     const fromBig = (v: bigint): number => {
       const x = Number(v);
-      if (!Number.isSafeInteger(x)) fail(ErrorCodes.ONNX_INVALID, `tensor "${this.name}" holds ${v}, beyond a safe integer`);
+      if (!Number.isSafeInteger(x)) {
+        if (saturate) return x > 0 ? Number.MAX_SAFE_INTEGER : -Number.MAX_SAFE_INTEGER;
+        fail(ErrorCodes.ONNX_INVALID, `tensor "${this.name}" holds ${v}, beyond a safe integer`);
+      }
       return x;
     };
     switch (this.dtype) {

@@ -16,6 +16,7 @@ import { shapeAnalysis, shapeAnalysisRuns } from '../../src/analysis/shapes.js';
 import { setTensorType, tensorTypeOf } from '../../src/ir/types.js';
 import { DataType } from '../../src/ir/dtype.js';
 import type { Model } from '../../src/ir/graph.js';
+import { Tensor } from '../../src/ir/tensor.js';
 
 const value = (m: Model, name: string) => m.graph.get(name)!;
 
@@ -101,3 +102,28 @@ describe('the shape analysis', () => {
   });
 });
 
+
+describe('the shape analysis: Slice and LayerNormalization', () => {
+  it('slices static axes as the spec clamps them (negative, out-of-range and negative-step bounds), follows sliced shape vectors, and gives LayerNormalization its statistics shapes', async () => {
+    const { Net, A } = await import('../train/helpers/gradcheck.js');
+    const net = new Net(['N', 8, 4, 5], 17);
+    const shape = net.node('Shape', [net.x]);
+    // a channel split whose end is computed from the shape (as PyTorch exports x.chunk(2, 1))
+    const half = net.node('Div', [net.node('Slice', [shape, net.ints('b1', [1]), net.ints('e1', [2])]), net.ints('two', [2])]);
+    const left = net.node('Slice', [net.x, net.ints('z', [0]), half, net.ints('ax1', [1])]);
+    // x[..., -2:] as PyTorch exports it: the end is INT64_MAX
+    const int64Max = net.model.graph.addInitializer(Tensor.fromInt64('int64max', [1], [2n ** 63n - 1n]));
+    const tail = net.node('Slice', [net.x, net.ints('m2', [-2]), int64Max, net.ints('ax3', [3])]);
+    const back = net.node('Slice', [net.x, net.ints('m1', [-1]), net.ints('far', [-1000]), net.ints('ax2', [2]), net.ints('st', [-2])]);
+    const dims = net.node('Slice', [shape, net.ints('b2', [1]), net.ints('e2', [3])]);
+    const ln = net.node('LayerNormalization', [net.x, net.param('g', [4, 5])], { axis: A.int(2) }, 3);
+    const info = shapeAnalysis(net.output(left));
+    expect(info.shapeOf(left)).toEqual(['N', 4, 4, 5]);
+    expect(info.knownInts(half)).toEqual([4]);
+    expect(info.shapeOf(tail)).toEqual(['N', 8, 4, 2]);
+    expect(info.shapeOf(back)).toEqual(['N', 8, 2, 5]);
+    expect(info.knownInts(dims)).toEqual([8, 4]);
+    const [y, mean, invstd] = ln.producer!.outputs;
+    expect([info.shapeOf(y), info.shapeOf(mean), info.shapeOf(invstd)]).toEqual([['N', 8, 4, 5], ['N', 8, 1, 1], ['N', 8, 1, 1]]);
+  });
+});

@@ -43,7 +43,7 @@ export function constantOf(v: Value | null | undefined): ConstantValue | undefin
 
 function fromTensor(t: Tensor): ConstantValue | undefined {
   try {
-    return { dims: [...t.dims], values: t.dtype === DataType.FLOAT || t.dtype === DataType.DOUBLE || t.dtype === DataType.FLOAT16 ? Array.from(t.toFloat32()) : t.toNumberArray() };
+    return { dims: [...t.dims], values: t.dtype === DataType.FLOAT || t.dtype === DataType.DOUBLE || t.dtype === DataType.FLOAT16 ? Array.from(t.toFloat32()) : t.toNumberArray(true) };
   } catch {
     return undefined;
   }

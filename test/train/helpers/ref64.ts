@@ -39,7 +39,7 @@ export function evaluate64(model: Model, opts: EvalOptions): Map<string, T64> {
   const env = new Map<string, T64>();
   for (const [name, v] of g.initializers) {
     const t = v.constValue!;
-    if (t.dtype === 7) env.set(name, t64([...t.dims], t.toNumberArray()));
+    if (t.dtype === 7) env.set(name, t64([...t.dims], t.toNumberArray(true)));
     else env.set(name, t64([...t.dims], t.toFloat32()));
   }
   for (const [k, v] of Object.entries(opts.feeds)) env.set(k, v);
@@ -386,7 +386,7 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
   switch (node.opType) {
     case 'Constant': {
       const t = node.attrTensor('value')!;
-      return [t.dtype === 7 ? t64([...t.dims], t.toNumberArray()) : t64([...t.dims], t.toFloat32())];
+      return [t.dtype === 7 ? t64([...t.dims], t.toNumberArray(true)) : t64([...t.dims], t.toFloat32())];
     }
     case 'Conv':
       return [conv(node, x, ins[1]!, ins[2])];
