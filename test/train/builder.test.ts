@@ -55,8 +55,9 @@ describe('buildTrainingGraph', () => {
   it('every rule the docs list is registered', () => {
     expect(builtinGradRules().operators()).toEqual(
       [
-        'Add', 'AveragePool', 'BatchNormalization', 'Clip', 'Concat', 'Conv', 'Div', 'Dropout', 'Flatten', 'Gemm', 'GlobalAveragePool', 'Identity',
-        'LeakyRelu', 'LogSoftmax', 'MatMul', 'MaxPool', 'Mul', 'Neg', 'Relu', 'Reshape', 'Sigmoid', 'Softmax', 'Squeeze', 'Sub', 'Tanh', 'Transpose',
+        'Add', 'AveragePool', 'BatchNormalization', 'Clip', 'Concat', 'Conv', 'Div', 'Dropout', 'Erf', 'Exp', 'Flatten', 'Gemm', 'GlobalAveragePool',
+        'HardSigmoid', 'HardSwish', 'Identity', 'LayerNormalization', 'LeakyRelu', 'Log', 'LogSoftmax', 'MatMul', 'MaxPool', 'Mul', 'Neg', 'Pad', 'Pow',
+        'ReduceMean', 'ReduceSum', 'Relu', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'Softplus', 'Split', 'Sqrt', 'Squeeze', 'Sub', 'Tanh', 'Transpose',
         'Unsqueeze', 'ai.hbnn::BinarizeActivation',
       ].sort(),
     );
