@@ -29,6 +29,11 @@ export interface ChannelAffineSum {
 }
 
 /** Attribute constructors (the IR stores ints as bigint). */
+/** UNSUPPORTED_OP: the gradient of `node` cannot be built, because `why`. */
+export function unsupportedGradient(node: Node, why: string): never {
+  return fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of ${node.label}: ${why}`, { node: node.name, op: node.opType });
+}
+
 export const attr = {
   int: (v: number): Attribute => ({ type: 'int', value: BigInt(v) }),
   ints: (v: readonly number[]): Attribute => ({ type: 'ints', value: v.map((x) => BigInt(x)) }),
@@ -188,6 +193,13 @@ export class GradContext {
   constInts(v: Value | null | undefined): number[] | undefined {
     if (!v) return undefined;
     return constantOf(v)?.values ?? this.knownInts.get(v);
+  }
+
+  /** constInts(v), or UNSUPPORTED_OP naming `node` and its input `what` when they are computed at run time. */
+  fixedInts(v: Value, node: Node, what: string): number[] {
+    const c = this.constInts(v);
+    if (!c) unsupportedGradient(node, `its ${what} are computed at run time (training needs them fixed when the graph is built)`);
+    return c;
   }
 
   rank(v: Value): number | undefined {

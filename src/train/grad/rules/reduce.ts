@@ -10,21 +10,14 @@
  *     dX = s·(g - mean_A(g) - X̂·mean_A(g·X̂)), dScale = Σ dY·X̂ and dB = Σ dY over the other axes
  *     (summed to the parameters' broadcast shapes).
  */
-import { attr, type GradContext } from '../context.js';
+import { attr, unsupportedGradient, type GradContext } from '../context.js';
 import type { GradRuleSet } from '../registry.js';
 import { norm } from '../shapes.js';
 import type { Node, Value } from '../../../ir/graph.js';
-import { fail, ErrorCodes } from '../../../errors.js';
 
 /** The reduced axes of a ReduceSum/ReduceMean node (normalized, sorted), or null: every axis. */
 function reducedAxes(ctx: GradContext, node: Node, input: Value | null | undefined, rank: number): number[] | null {
-  const fromAttr = node.attrInts('axes');
-  let axes: number[] | undefined = fromAttr;
-  if (!axes && input) {
-    const c = ctx.constInts(input);
-    if (!c) fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of ${node.label}: its axes are computed at run time (training needs them fixed when the graph is built)`, { node: node.name, op: node.opType });
-    axes = c;
-  }
+  const axes = node.attrInts('axes') ?? (input ? ctx.fixedInts(input, node, 'axes') : undefined);
   if (!axes || axes.length === 0) return null;
   return [...new Set(axes.map((a) => norm(a, rank)))].sort((p, q) => p - q);
 }
@@ -73,7 +66,7 @@ export function registerReduce(r: GradRuleSet): void {
     backward(ctx, a) {
       const node = a.node;
       const [x, scale, bias] = [a.inputs[0]!, a.inputs[1]!, a.inputs[2] ?? null];
-      if (a.dOutputs[1] || a.dOutputs[2]) fail(ErrorCodes.UNSUPPORTED_OP, `cannot train through ${node.label}: its Mean or InvStdDev output is used`, { node: node.name, op: node.opType });
+      if (a.dOutputs[1] || a.dOutputs[2]) unsupportedGradient(node, 'its Mean or InvStdDev output is used');
       const dy = a.dOutputs[0]!;
       const rank = ctx.requireRank(x, node, 'LayerNormalization gradient');
       const axis = norm(node.attrInt('axis', -1), rank);

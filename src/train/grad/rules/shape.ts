@@ -13,7 +13,7 @@
  *     keep-probability 1 - ratio, scaled by 1 / (1 - ratio), drawn from the run's seeded
  *     generator so that a resumed run draws the same masks); dX = dY · mask.
  */
-import { attr } from '../context.js';
+import { attr, unsupportedGradient } from '../context.js';
 import type { GradRule, GradRuleSet } from '../registry.js';
 import { constantOf, norm } from '../shapes.js';
 import type { Value } from '../../../ir/graph.js';
@@ -81,16 +81,10 @@ export function registerShapeOps(r: GradRuleSet): void {
       const node = a.node;
       const x = a.inputs[0]!;
       const rank = ctx.requireRank(x, node, 'Slice gradient');
-      const unsupported = (why: string): never =>
-        fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of ${node.label}: ${why}`, { node: node.name, op: node.opType });
+      const unsupported = (why: string): never => unsupportedGradient(node, why);
       const read = (i: number, name: string): number[] | undefined => {
-        const attrValue = node.attrInts(name);
-        if (attrValue) return attrValue;
         const v = a.inputs[i];
-        if (!v) return undefined;
-        const c = ctx.constInts(v);
-        if (!c) unsupported(`its ${name} are computed at run time (training needs them fixed when the graph is built)`);
-        return c!;
+        return node.attrInts(name) ?? (v ? ctx.fixedInts(v, node, name) : undefined);
       };
       const starts = read(1, 'starts')!;
       const ends = read(2, 'ends')!;
@@ -120,22 +114,11 @@ export function registerShapeOps(r: GradRuleSet): void {
       const node = a.node;
       const x = a.inputs[0]!;
       const mode = node.attrString('mode', 'constant');
-      const unsupported = (why: string): never =>
-        fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of ${node.label}: ${why}`, { node: node.name, op: node.opType });
-      if (mode !== 'constant') unsupported(`Pad mode "${mode}" (only constant padding has a gradient rule)`);
-      let pads = node.attrInts('pads');
-      if (!pads) {
-        const c = ctx.constInts(a.inputs[1]);
-        if (!c) unsupported('its pads are computed at run time (training needs them fixed when the graph is built)');
-        pads = c!;
-      }
+      if (mode !== 'constant') unsupportedGradient(node, `Pad mode "${mode}" (only constant padding has a gradient rule)`);
+      const pads = node.attrInts('pads') ?? ctx.fixedInts(a.inputs[1]!, node, 'pads');
       const inputs: (Value | null)[] = [a.dOutputs[0]!, ctx.constI64(pads.map((p) => -p))];
       const axes = a.inputs[3];
-      if (axes) {
-        const c = ctx.constInts(axes);
-        if (!c) unsupported('its axes are computed at run time (training needs them fixed when the graph is built)');
-        inputs.push(null, ctx.constI64(c!));
-      }
+      if (axes) inputs.push(null, ctx.constI64(ctx.fixedInts(axes, node, 'axes')));
       const out = ctx.op('Pad', inputs, { mode: attr.str('constant') });
       ctx.setShape(out, ctx.dims(x));
       return [out];
