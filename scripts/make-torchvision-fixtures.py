@@ -7,7 +7,9 @@ Debian's python3 and its python3-torch / python3-torchvision (PyTorch 1.13, torc
     /usr/bin/python3 scripts/make-torchvision-fixtures.py
 
 Each model is torchvision's own class with its own blocks (squeeze-excitation, HardSwish,
-channel shuffle, LayerNorm, GELU, dense concatenation) at a width small enough to commit,
+channel shuffle, LayerNorm, GELU, dense concatenation, a vision transformer's class token and
+attention) and a few PyTorch layers outside them (PReLU, ELU, reflect/replicate padding, strided
+slicing, torch.maximum) at a width small enough to commit,
 seeded random weights, eval mode (BatchNormalization kept), input [N, 3, 32, 32], 10 classes,
 dynamic batch. Written to fixtures/models/torchvision/ with their opset in the name.
 """
@@ -16,7 +18,7 @@ from functools import partial
 
 import torch
 import torchvision
-from torchvision.models import convnext, efficientnet, mnasnet, mobilenetv3, shufflenetv2, densenet
+from torchvision.models import convnext, efficientnet, mnasnet, mobilenetv3, shufflenetv2, densenet, vision_transformer
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures', 'models', 'torchvision')
 
@@ -48,12 +50,38 @@ def densenet_small():
     return densenet.DenseNet(growth_rate=4, block_config=(2, 2), num_init_features=8, num_classes=10)
 
 
+def vit_small():
+    return vision_transformer.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10)
+
+
+class Layers(torch.nn.Module):
+    """PyTorch layers outside the torchvision classes above: PReLU, ELU, reflect and replicate
+    padding modes, a strided slice, GELU, torch.maximum."""
+
+    def __init__(self):
+        super().__init__()
+        self.c1 = torch.nn.Conv2d(3, 8, 3, padding=1)
+        self.prelu = torch.nn.PReLU(8)
+        self.c2 = torch.nn.Conv2d(8, 8, 3, stride=2, padding=1, padding_mode='reflect')
+        self.c3 = torch.nn.Conv2d(8, 8, 3, padding=1, padding_mode='replicate')
+        self.fc = torch.nn.Linear(8 * 16 * 8, 10)
+
+    def forward(self, x):
+        y = torch.nn.functional.elu(self.prelu(self.c1(x)))
+        y = self.c2(y)[:, :, :, ::2]
+        y = torch.nn.functional.gelu(self.c3(y))
+        y = torch.maximum(y, -0.5 * y)
+        return self.fc(y.flatten(1))
+
+
 MODELS = [
     ('mobilenet-v3-small', mobilenet_v3, [13, 17]),
     ('efficientnet-b0', efficientnet_b0, [13]),
     ('shufflenet-v2', shufflenet, [13]),
     ('convnext', convnext_small, [13, 17]),
     ('densenet', densenet_small, [13]),
+    ('vit', vit_small, [13, 17]),
+    ('layers', Layers, [13]),
 ]
 
 if __name__ == '__main__':

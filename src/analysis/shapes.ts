@@ -678,6 +678,17 @@ function transpose(io: NodeIO): (Inferred | undefined)[] {
   if (!x) return [{ elem: io.elem(0) }];
   const perm = io.ints('perm') ?? x.map((_, i) => x.length - 1 - i);
   if (perm.length !== x.length || [...perm].sort((a, b) => a - b).some((p, i) => p !== i)) io.contradiction(`perm [${perm.join(',')}] is not a permutation of rank ${x.length}`);
+  // known contents (e.g. the [pairs, 2] pads table PyTorch's exporter transposes): moved along
+  const k = io.known(0);
+  if (k && k.dims.length === x.length) {
+    const dims = perm.map((p) => k.dims[p]!);
+    const inStride = k.dims.map((_, a) => k.dims.slice(a + 1).reduce((m, d) => m * d, 1));
+    let flat = [0];
+    perm.forEach((p, a) => {
+      flat = flat.flatMap((base) => Array.from({ length: dims[a]! }, (_, i) => base + i * inStride[p]!));
+    });
+    io.setKnown(0, { dims, values: flat.map((i) => k.values[i]!) });
+  }
   return [{ elem: io.elem(0), shape: perm.map((p) => x[p]!) }];
 }
 
@@ -943,8 +954,60 @@ function slice(io: NodeIO): (Inferred | undefined)[] {
     }
     picked[a] = idx;
   });
+  // known contents (small shape-arithmetic tensors, any rank): the picked entries in row-major order
   const k = io.known(0);
-  if (k && r === 1 && picked[0] && isNum(out[0])) io.setKnown(0, { dims: [out[0]], values: picked[0].map((i) => k.values[i]!) });
+  if (k && k.dims.length === r && out.every(isNum)) {
+    const lists = k.dims.map((d, a) => picked[a] ?? Array.from({ length: d }, (_, i) => i));
+    let flat = [0];
+    k.dims.forEach((d, a) => {
+      flat = flat.flatMap((base) => lists[a]!.map((i) => base * d + i));
+    });
+    io.setKnown(0, { dims: out as number[], values: flat.map((i) => k.values[i]!) });
+  }
+  return [{ elem, shape: out }];
+}
+
+/** ConstantOfShape: dims from input 0's contents; a small integer fill is known (shape arithmetic). */
+function constantOfShape(io: NodeIO): (Inferred | undefined)[] {
+  const t = io.node.attrTensor('value');
+  const elem = t?.dtype ?? DataType.FLOAT;
+  const k = io.known(0);
+  if (!k) {
+    const s = io.shape(0);
+    return [s && isNum(s[0]) ? { elem, shape: new Array<Dim>(s[0]).fill(null) } : { elem }];
+  }
+  const dims = [...k.values];
+  const fill = t ? knownFromTensor(t)?.values[0] : undefined;
+  if (fill !== undefined && dims.length <= 1 && dims.every(isNum)) {
+    const n = dims.length ? (dims[0] as number) : 1;
+    if (n <= MAX_KNOWN) io.setKnown(0, { dims: dims as number[], values: new Array<Dim>(n).fill(fill) });
+  }
+  return [{ elem, shape: dims }];
+}
+
+/**
+ * Expand: X broadcast with the shape in input 1 (numpy rules, ranks aligned right). Where the
+ * shape's entries are not known, an axis of X other than 1 keeps its size (the entry must be 1
+ * or equal) and an axis of size 1 becomes unknown; the rank needs only the shape's length.
+ */
+function expand(io: NodeIO): (Inferred | undefined)[] {
+  const x = io.shape(0);
+  const elem = io.elem(0);
+  const k = io.known(1);
+  const sv = io.shape(1);
+  const len = k ? k.values.length : sv && isNum(sv[0]) ? sv[0] : undefined;
+  if (!x || len === undefined) return [{ elem }];
+  const r = Math.max(x.length, len);
+  const out: Dim[] = [];
+  for (let i = 0; i < r; i++) {
+    const xi: Dim = i >= r - x.length ? x[i - (r - x.length)]! : 1;
+    const si: Dim = i >= r - len ? (k ? k.values[i - (r - len)]! : null) : 1;
+    if (si === 1) out.push(xi);
+    else if (xi === 1) out.push(si);
+    else if (si === null || !isNum(xi) || !isNum(si)) out.push(xi);
+    else if (si !== xi) io.contradiction(`cannot expand size ${xi} to ${si}`);
+    else out.push(xi);
+  }
   return [{ elem, shape: out }];
 }
 
@@ -1077,6 +1140,8 @@ const RULES: Record<string, Rule> = {
   Pad: pad,
   Slice: slice,
   LayerNormalization: layerNorm,
+  ConstantOfShape: constantOfShape,
+  Expand: expand,
   Split: split,
   Cast: cast,
   GlobalMaxPool: globalPool,

@@ -127,3 +127,27 @@ describe('the shape analysis: Slice and LayerNormalization', () => {
     expect([info.shapeOf(y), info.shapeOf(mean), info.shapeOf(invstd)]).toEqual([['N', 8, 4, 5], ['N', 8, 1, 1], ['N', 8, 1, 1]]);
   });
 });
+
+describe('the shape analysis: shape arithmetic as PyTorch exports it', () => {
+  it('follows the pads table of a reflect padding (ConstantOfShape, Concat, Reshape, a reversing Slice, Transpose) and the class-token Expand of a vision transformer', async () => {
+    const { Net, A } = await import('../train/helpers/gradcheck.js');
+    const net = new Net(['N', 8, 32, 32], 13);
+    const zeros = net.node('ConstantOfShape', [net.ints('four', [4])], { value: { type: 'tensor', value: Tensor.fromInt64('', [1], [0]) } });
+    const table = net.node('Reshape', [net.node('Concat', [net.ints('ones', [1, 1, 1, 1]), zeros], { axis: A.int(0) }), net.ints('pairs', [-1, 2])]);
+    const reversed = net.node('Slice', [table, net.ints('r0', [-1]), net.ints('r1', [-Number.MAX_SAFE_INTEGER]), net.ints('r2', [0]), net.ints('r3', [-1])]);
+    const pads = net.node('Reshape', [net.node('Transpose', [reversed], { perm: A.ints([1, 0]) }), net.ints('flat', [-1])]);
+    const padded = net.node('Pad', [net.x, pads], { mode: A.str('reflect') });
+    // torch's expand(n, -1, -1) of a [1, 1, 8] token: the shape's entries are computed, its length is known
+    const n = net.node('Slice', [net.node('Shape', [net.x]), net.ints('a0', [0]), net.ints('a1', [1])]);
+    const token = net.param('cls', [1, 1, 8]);
+    const known = net.node('Expand', [token, net.node('Concat', [n, net.ints('rest', [1, 8])], { axis: A.int(0) })]);
+    const opaque = net.node('Expand', [token, net.node('Abs', [net.node('Concat', [n, net.ints('rest2', [1, 8])], { axis: A.int(0) })])]);
+    const info = shapeAnalysis(net.output(padded));
+    expect(info.knownInts(zeros)).toEqual([0, 0, 0, 0]);
+    expect(info.knownInts(reversed)).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
+    expect(info.knownInts(pads)).toEqual([0, 0, 1, 1, 0, 0, 1, 1]);
+    expect(info.shapeOf(padded)).toEqual(['N', 8, 34, 34]);
+    expect(info.shapeOf(known)).toEqual(['N', 1, 8]);
+    expect(info.shapeOf(opaque)).toEqual([null, null, 8]);
+  });
+});

@@ -55,10 +55,10 @@ describe('buildTrainingGraph', () => {
   it('every rule the docs list is registered', () => {
     expect(builtinGradRules().operators()).toEqual(
       [
-        'Add', 'AveragePool', 'BatchNormalization', 'Clip', 'Concat', 'Conv', 'Div', 'Dropout', 'Erf', 'Exp', 'Flatten', 'Gemm', 'GlobalAveragePool',
-        'HardSigmoid', 'HardSwish', 'Identity', 'LayerNormalization', 'LeakyRelu', 'Log', 'LogSoftmax', 'MatMul', 'MaxPool', 'Mul', 'Neg', 'Pad', 'Pow',
-        'ReduceMean', 'ReduceSum', 'Relu', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'Softplus', 'Split', 'Sqrt', 'Squeeze', 'Sub', 'Tanh', 'Transpose',
-        'Unsqueeze', 'ai.hbnn::BinarizeActivation',
+        'Add', 'AveragePool', 'BatchNormalization', 'Clip', 'Concat', 'Conv', 'Div', 'Dropout', 'Elu', 'Erf', 'Exp', 'Expand', 'Flatten', 'Gather', 'Gemm',
+        'GlobalAveragePool', 'HardSigmoid', 'HardSwish', 'Identity', 'LayerNormalization', 'LeakyRelu', 'Log', 'LogSoftmax', 'MatMul', 'Max', 'MaxPool',
+        'Min', 'Mul', 'Neg', 'PRelu', 'Pad', 'Pow', 'ReduceMean', 'ReduceSum', 'Relu', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'Softplus', 'Split',
+        'Sqrt', 'Squeeze', 'Sub', 'Tanh', 'Transpose', 'Unsqueeze', 'Where', 'ai.hbnn::BinarizeActivation',
       ].sort(),
     );
   });

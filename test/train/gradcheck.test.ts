@@ -807,6 +807,45 @@ describe('gradcheck: the operators of MobileNetV3, EfficientNet, ShuffleNet, MNA
     await check(head(net, joined, 32, 3), [2, 8, 4, 4], 3);
   });
 
+  it('PRelu (per-channel slope trained), Elu, Max with a tie and Min of three, Where, and a strided Slice (x[..., ::2])', async () => {
+    const net = new Net(['N', 4, 4, 6]);
+    const c = net.node('Conv', [net.x, net.param('w', [4, 4, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });
+    const p = net.node('PRelu', [c, net.param('slope', [4, 1, 1], 0.2, 0.25)]);
+    const e = net.node('Elu', [net.node('Conv', [p, net.param('w2', [4, 4, 1, 1], 0.8)])], { alpha: A.float(0.7) });
+    // max(y, -y/2) as PyTorch exports torch.maximum; Max(e, e) ties everywhere (each gets half)
+    const m = net.node('Max', [e, net.node('Mul', [e, net.scalarConst('mh', -0.5)]), net.node('Max', [e, e])]);
+    const lo = net.node('Min', [m, net.node('Mul', [c, net.scalarConst('k', 0.9)]), net.param('cap', [6], 0.3, 0.5)]);
+    const w = net.node('Where', [net.node('Greater', [c, net.scalarConst('z', 0)]), lo, net.node('Mul', [c, net.param('neg', [4, 1, 1], 0.3)])]);
+    const strided = net.node('Slice', [w, net.ints('s0', [1]), net.ints('s1', [6]), net.ints('s2', [3]), net.ints('s3', [2])]); // [N, 4, 4, 3]
+    const rows = net.node('Slice', [strided, net.ints('t0', [0]), net.ints('t1', [4]), net.ints('t2', [2]), net.ints('t3', [3])]); // [N, 4, 2, 3]
+    await check(head(net, rows, 24, 3), [2, 4, 4, 6], 3);
+  });
+
+  it('Gather of one token (ViT\'s class token), of a repeated index list and of a scalar index on the batch-less axis; Expand of a trained token to the batch', async () => {
+    const net = new Net(['N', 3, 4]);
+    const h = net.node('MatMul', [net.x, net.param('w', [4, 4], 0.8)]); // [N, 3, 4]
+    // a class token [1, 1, 4] expanded to [N, 1, 4] and put in front (ViT)
+    const n = net.node('Slice', [net.node('Shape', [net.x]), net.ints('a0', [0]), net.ints('a1', [1])]);
+    const shape = net.node('Concat', [n, net.ints('rest', [1, 4])], { axis: A.int(0) });
+    const token = net.node('Expand', [net.param('cls', [1, 1, 4], 0.5), shape]);
+    const seq = net.node('Concat', [token, h], { axis: A.int(1) }); // [N, 4, 4]
+    const first = net.node('Gather', [seq, net.g.addInitializer(Tensor.fromInt64('i0', [], [0]))], { axis: A.int(1) }); // [N, 4]
+    const picked = net.node('Gather', [seq, net.ints('list', [3, 1, 3, -1])], { axis: A.int(2) }); // [N, 4, 4]: index 3 three times
+    const last = net.node('Gather', [seq, net.g.addInitializer(Tensor.fromInt64('i1', [], [-1]))], { axis: A.int(1) }); // [N, 4]
+    const feats = net.node('Concat', [first, net.node('Flatten', [picked], { axis: A.int(1) }), last], { axis: A.int(1) }); // [N, 24]
+    await check(net.output(net.node('Gemm', [feats, net.param('hw', [24, 3])])), [3, 3, 4], 3);
+  });
+
+  it('Pad in reflect and edge modes (Conv padding_mode reflect / replicate), on two axes, before a Conv', async () => {
+    const net = new Net(['N', 2, 5, 6]);
+    const c = net.node('Conv', [net.x, net.param('w', [3, 2, 1, 1], 0.8)]);
+    const r = net.node('Pad', [c, net.ints('pr', [0, 0, 2, 1, 0, 0, 1, 3])], { mode: A.str('reflect') }); // [N, 3, 8, 10]
+    const e = net.node('Pad', [c, net.ints('pe', [0, 0, 1, 2, 0, 0, 2, 2])], { mode: A.str('edge') }); // [N, 3, 8, 10]
+    const sum = net.node('Add', [r, net.node('Mul', [e, net.param('m', [3, 1, 1], 0.5, 1)])]);
+    const out = net.node('Conv', [sum, net.param('w2', [2, 3, 3, 3])], { strides: A.ints([2, 2]) }); // [N, 2, 3, 4]
+    await check(head(net, out, 24, 3), [2, 2, 5, 6], 3);
+  });
+
   it('LayerNormalization over the last axis (ConvNeXt: channels-last between Transposes) and over the last two, with Scale and B trained', async () => {
     const net = new Net(['N', 4, 3, 3], 17);
     const c = net.node('Conv', [net.x, net.param('w', [8, 4, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });

@@ -419,6 +419,41 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
       return [map1(x, Math.tanh)];
     case 'Identity':
       return [x];
+    case 'PRelu':
+      return [broadcastBinary(x, ins[1]!, (v, sl) => (v > 0 ? v : sl * v))];
+    case 'Elu': {
+      const alpha = node.attrFloat('alpha', 1);
+      return [map1(x, (v) => (v > 0 ? v : alpha * (Math.exp(v) - 1)))];
+    }
+    case 'Max':
+    case 'Min': {
+      const f = node.opType === 'Max' ? Math.max : Math.min;
+      return [(ins as T64[]).slice(1).reduce((acc, t) => broadcastBinary(acc, t, f), x)];
+    }
+    case 'Greater':
+      return [broadcastBinary(x, ins[1]!, (p, q) => (p > q ? 1 : 0))];
+    case 'Where': {
+      const both = broadcastBinary(ins[1]!, ins[2]!, (p) => p);
+      const cond = broadcastBinary(x, both, (c) => c);
+      const a = broadcastBinary(ins[1]!, cond, (p) => p);
+      const b = broadcastBinary(ins[2]!, cond, (p) => p);
+      return [{ dims: cond.dims, data: cond.data.map((c, i) => (c !== 0 ? a.data[i]! : b.data[i]!)) }];
+    }
+    case 'Expand': {
+      const shape = Array.from(ins[1]!.data);
+      return [broadcastBinary(x, t64(shape.map((d) => d), new Float64Array(size(shape)).fill(0)), (p) => p)];
+    }
+    case 'Gather': {
+      const r = x.dims.length;
+      const axis = norm(node.attrInt('axis', 0), r);
+      const idx = ins[1]!;
+      const d = x.dims[axis]!;
+      const list = Array.from(idx.data).map((i) => (i < 0 ? i + d : i));
+      const pick = x.dims.map((dd) => Array.from({ length: dd }, (_, i) => i));
+      pick[axis] = list;
+      const g = gatherIndex(x, pick);
+      return [{ dims: [...x.dims.slice(0, axis), ...idx.dims, ...x.dims.slice(axis + 1)], data: g.data }];
+    }
     case 'HardSigmoid': {
       const [alpha, beta] = [node.attrFloat('alpha', 0.2), node.attrFloat('beta', 0.5)];
       return [map1(x, (v) => Math.max(0, Math.min(1, alpha * v + beta)))];
@@ -498,6 +533,18 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
       const r = x.dims.length;
       const pads = Array.from(ins[1]!.data);
       const value = ins[2] ? ins[2].data[0]! : 0;
+      const mode = node.attrString('mode', 'constant');
+      if (mode !== 'constant') {
+        // reflect / edge: every output index mapped to an input index per axis
+        const pick = x.dims.map((d, a) =>
+          Array.from({ length: d + pads[a]! + pads[r + a]! }, (_, o) => {
+            const i = o - pads[a]!;
+            if (mode === 'edge') return Math.min(Math.max(i, 0), d - 1);
+            return i < 0 ? -i : i >= d ? 2 * (d - 1) - i : i;
+          }),
+        );
+        return [gatherIndex(x, pick)];
+      }
       const dims = x.dims.map((d, a) => d + pads[a]! + pads[r + a]!);
       const out = t64(dims);
       const os = strides(dims);

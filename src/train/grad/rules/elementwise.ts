@@ -11,6 +11,9 @@
  *   HardSwish: dX = dY·(X < -3 ? 0 : X > 3 ? 1 : X/3 + 1/2)   (PyTorch's hardswish_backward)
  *   Erf: dX = dY·2/sqrt(pi)·exp(-X²)   Exp: dX = dY·Y   Log: dX = dY/X   Sqrt: dX = dY/(2·Y)
  *   Softplus: dX = dY·sigmoid(X)      Pow: dA = dY·B·A^(B-1), dB = dY·Y·ln(A)
+ *   PRelu: dX = dY·(X > 0 ? 1 : slope), dSlope = Σ dY·X·[X <= 0]   Elu: dX = dY·(X > 0 ? 1 : Y + alpha)
+ *   Max, Min (n inputs): dX_i = dY·[X_i = Y] / #{j: X_j = Y}   (ties share, as PyTorch's maximum)
+ *   Where(c, A, B): dA = dY·[c], dB = dY·[not c]   Expand: dX = dY summed over the expanded axes
  */
 import type { GradContext } from '../context.js';
 import { attr } from '../context.js';
@@ -152,6 +155,58 @@ export function registerElementwise(r: GradRuleSet): void {
       return [ga, gb];
     }),
   );
+  r.register('PRelu', {
+    differentiableInputs: both,
+    backward(ctx, a) {
+      const [x, slope] = [a.inputs[0]!, a.inputs[1]!];
+      const dy = a.dOutputs[0]!;
+      const yd = ctx.dims(a.outputs[0]!);
+      const pos = ctx.op('Greater', [x, ctx.scalar(0)]);
+      const dx = a.needs[0] ? ctx.op('Where', [pos, dy, ctx.op('Mul', [dy, slope])]) : null;
+      const ds = a.needs[1] ? ctx.unbroadcast(ctx.op('Where', [pos, ctx.scalar(0), ctx.op('Mul', [dy, x])]), slope, yd) : null;
+      return [dx, ds];
+    },
+  });
+  r.register('Elu', {
+    differentiableInputs: first,
+    backward(ctx, a) {
+      const alpha = a.node.attrFloat('alpha', 1);
+      const dy = a.dOutputs[0]!;
+      const pos = ctx.op('Greater', [a.inputs[0]!, ctx.scalar(0)]);
+      return [ctx.op('Where', [pos, dy, ctx.op('Mul', [dy, ctx.op('Add', [a.outputs[0]!, ctx.scalar(alpha)])])])];
+    },
+  });
+  const extremum: GradRule = {
+    differentiableInputs: (node) => node.inputs.map((_, i) => i),
+    backward(ctx, a) {
+      const y = a.outputs[0]!;
+      const dy = a.dOutputs[0]!;
+      const yd = ctx.dims(y);
+      const hits = a.inputs.map((x) => ctx.mask(ctx.op('Equal', [x!, y])));
+      // the inputs that reach Y share its gradient (1 where one does, 1/2 on a tie of two)
+      const count = hits.length === 1 ? null : hits.slice(1).reduce((s, h) => ctx.op('Add', [s, h]), hits[0]!);
+      const share = count ? ctx.op('Div', [dy, count]) : dy;
+      return a.inputs.map((x, i) => (a.needs[i] ? ctx.unbroadcast(ctx.op('Mul', [share, hits[i]!]), x!, yd) : null));
+    },
+  };
+  r.register(['Max', 'Min'], extremum);
+  r.register('Where', {
+    differentiableInputs: () => [1, 2],
+    backward(ctx, a) {
+      const [cond, x, z] = [a.inputs[0]!, a.inputs[1]!, a.inputs[2]!];
+      const dy = a.dOutputs[0]!;
+      const yd = ctx.dims(a.outputs[0]!);
+      return [
+        null,
+        a.needs[1] ? ctx.unbroadcast(ctx.op('Where', [cond, dy, ctx.scalar(0)]), x, yd) : null,
+        a.needs[2] ? ctx.unbroadcast(ctx.op('Where', [cond, ctx.scalar(0), dy]), z, yd) : null,
+      ];
+    },
+  });
+  r.register('Expand', {
+    differentiableInputs: first,
+    backward: (ctx, a) => [ctx.unbroadcast(a.dOutputs[0]!, a.inputs[0]!, ctx.dims(a.outputs[0]!))],
+  });
   r.register('Identity', { differentiableInputs: first, backward: (_c, a) => [a.dOutputs[0]!] });
   r.register('Neg', { differentiableInputs: first, backward: (ctx, a) => [ctx.op('Neg', [a.dOutputs[0]!])] });
 }

@@ -5,20 +5,60 @@
  *   Transpose(perm): dX = Transpose(dY, perm⁻¹)
  *   Concat(axis): dX_i = Split(dY, [size_i...], axis)_i (sizes static or from Shape(X_i))
  *   Split(axis): dX = Concat(dY_i, axis), zeros for an output that does not reach the loss
- *   Slice (constant starts, ends, axes; steps 1): dX = Pad(dY) with the rows the slice left out
- *     (begin = start, end = dim - end, clamped as Slice clamps; the sliced axes' dims static)
+ *   Slice (starts, ends, axes, steps fixed when the graph is built; steps > 0): dX = Pad(dY) with
+ *     the rows the slice left out (begin = start, end = dim - end, clamped as Slice clamps; the
+ *     sliced axes' dims static); a step s > 1 first spreads dY's rows s apart (zeros between)
+ *   Gather(axis) with a scalar index: dX = Pad(Unsqueeze(dY, axis)) to the row; 1-D indices:
+ *     dY (the axis moved last) times OneHot(indices, dim) [k, dim] (repeated indices add up)
  *   Pad (mode constant, constant pads): dX = Pad(dY, -pads), i.e. dY with the padding cut off
- *     (and zeros where the forward cropped)
+ *     (and zeros where the forward cropped); reflect: the padded rows' gradients added back onto
+ *     the rows they mirror (reversed Slices, placed by Pads); edge: summed onto the first and
+ *     last rows; axis by axis, the padded axes' sizes static
  *   Dropout (training mode): Y = X · mask with a mask the training loop feeds (Bernoulli
  *     keep-probability 1 - ratio, scaled by 1 / (1 - ratio), drawn from the run's seeded
  *     generator so that a resumed run draws the same masks); dX = dY · mask.
  */
-import { attr, unsupportedGradient } from '../context.js';
+import { attr, unsupportedGradient, type GradContext } from '../context.js';
 import type { GradRule, GradRuleSet } from '../registry.js';
 import { constantOf, norm } from '../shapes.js';
-import type { Value } from '../../../ir/graph.js';
+import type { Node, Value } from '../../../ir/graph.js';
 import { fail, ErrorCodes } from '../../../errors.js';
 import { Tensor } from '../../../ir/tensor.js';
+
+/** The gradient of a reflect or edge Pad: each padded axis folded back onto X's rows, axis by axis. */
+function foldPadded(ctx: GradContext, node: Node, dy: Value, x: Value, pads: readonly number[], axesGiven: readonly number[] | undefined, mode: string): Value {
+  const rank = ctx.requireRank(x, node, 'Pad gradient');
+  const xd = ctx.dims(x);
+  const axes = (axesGiven ?? Array.from({ length: rank }, (_, i) => i)).map((ax) => norm(ax, rank));
+  const slice = (v: Value, axis: number, from: number, to: number, step = 1): Value => ctx.op('Slice', [v, ctx.constI64([from]), ctx.constI64([to]), ctx.constI64([axis]), ctx.constI64([step])]);
+  const place = (v: Value, axis: number, before: number, after: number): Value => {
+    const p = new Array<number>(2 * rank).fill(0);
+    p[axis] = before;
+    p[rank + axis] = after;
+    return ctx.op('Pad', [v, ctx.constI64(p)], { mode: attr.str('constant') });
+  };
+  let g = dy;
+  axes.forEach((axis, k) => {
+    const [b, e] = [pads[k]!, pads[k + axes.length]!];
+    if (b === 0 && e === 0) return;
+    const d = xd?.[axis];
+    if (typeof d !== 'number') unsupportedGradient(node, `the size of padded axis ${axis} is not known when the graph is built`);
+    if (b < 0 || e < 0) unsupportedGradient(node, `negative pads in mode ${mode}`);
+    if (mode === 'reflect' && (b > d - 1 || e > d - 1)) unsupportedGradient(node, `reflect pads larger than the axis (${d}) allows`);
+    const parts = [slice(g, axis, b, b + d)];
+    if (mode === 'reflect') {
+      // Y[i] = X[b - i] before X, Y[b + d + t] = X[d - 2 - t] after it
+      if (b > 0) parts.push(place(slice(g, axis, b - 1, -Number.MAX_SAFE_INTEGER, -1), axis, 1, d - 1 - b));
+      if (e > 0) parts.push(place(slice(g, axis, b + d + e - 1, b + d - 1, -1), axis, d - 1 - e, 1));
+    } else {
+      if (b > 0) parts.push(place(ctx.reduceSum(slice(g, axis, 0, b), [axis], true), axis, 0, d - 1));
+      if (e > 0) parts.push(place(ctx.reduceSum(slice(g, axis, b + d, b + d + e), [axis], true), axis, d - 1, 0));
+    }
+    g = parts.slice(1).reduce((sum, p) => ctx.op('Add', [sum, p]), parts[0]!);
+  });
+  ctx.setShape(g, xd);
+  return g;
+}
 
 export function registerShapeOps(r: GradRuleSet): void {
   const reshapeBack: GradRule = {
@@ -90,19 +130,70 @@ export function registerShapeOps(r: GradRuleSet): void {
       const ends = read(2, 'ends')!;
       const axes = (read(3, 'axes') ?? starts.map((_, i) => i)).map((ax) => norm(ax, rank));
       const steps = read(4, 'steps') ?? starts.map(() => 1);
-      if (steps.some((st) => st !== 1)) unsupported('steps other than 1');
+      if (steps.some((st) => st < 1)) unsupported('negative steps');
       const xd = ctx.dims(x);
       const pads = new Array<number>(2 * rank).fill(0);
+      let g = a.dOutputs[0]!;
+      let gd = ctx.dims(a.outputs[0]!);
       axes.forEach((ax, k) => {
         const dim = xd?.[ax];
         if (typeof dim !== 'number') unsupported(`the size of sliced axis ${ax} is not known when the graph is built`);
-        const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + (dim as number) : v, 0), dim as number);
+        const d = dim as number;
+        const step = steps[k]!;
+        const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
         const b = clamp(starts[k]!);
         const e = Math.max(clamp(ends[k]!), b);
+        const count = Math.ceil((e - b) / step);
         pads[ax] = b;
-        pads[rank + ax] = (dim as number) - e;
+        pads[rank + ax] = d - b - count * step;
+        if (step > 1 && count > 0) {
+          // rows s apart: [.., count, ..] -> [.., count, s, ..] with zeros after each row -> [.., count·s, ..]
+          if (!gd || gd.some((v, i) => i > ax && typeof v !== 'number')) unsupported('a strided slice with axes after it whose sizes are not static');
+          const spread = ctx.op('Pad', [ctx.unsqueeze(g, [ax + 1]), ctx.constI64(Array.from({ length: 2 * (rank + 1) }, (_, i) => (i === rank + 1 + ax + 1 ? step - 1 : 0)))], { mode: attr.str('constant') });
+          const shape = gd!.map((v, i) => (i < ax ? 0 : i === ax ? count * step : (v as number)));
+          g = ctx.reshape(spread, ctx.constI64(shape));
+          gd = gd!.map((v, i) => (i === ax ? count * step : v));
+          ctx.setShape(g, gd);
+        }
       });
-      const out = ctx.op('Pad', [a.dOutputs[0]!, ctx.constI64(pads)], { mode: attr.str('constant') });
+      const out = ctx.op('Pad', [g, ctx.constI64(pads)], { mode: attr.str('constant') });
+      ctx.setShape(out, xd);
+      return [out];
+    },
+  });
+
+  r.register('Gather', {
+    differentiableInputs: () => [0],
+    backward(ctx, a) {
+      const node = a.node;
+      const [x, indices] = [a.inputs[0]!, a.inputs[1]!];
+      const dy = a.dOutputs[0]!;
+      const rank = ctx.requireRank(x, node, 'Gather gradient');
+      const axis = norm(node.attrInt('axis', 0), rank);
+      const dim = ctx.dims(x)?.[axis];
+      const xd = ctx.dims(x);
+      const idx = ctx.constInts(indices);
+      const irank = ctx.rank(indices) ?? (idx && constantOf(indices)?.dims.length);
+      if (irank === 0 && idx && typeof dim === 'number') {
+        // one row: dY back in place, zeros around it
+        const at = idx[0]! < 0 ? idx[0]! + dim : idx[0]!;
+        const pads = new Array<number>(2 * rank).fill(0);
+        pads[axis] = at;
+        pads[rank + axis] = dim - at - 1;
+        const out = ctx.op('Pad', [ctx.unsqueeze(dy, [axis]), ctx.constI64(pads)], { mode: attr.str('constant') });
+        ctx.setShape(out, xd);
+        return [out];
+      }
+      if (irank !== 0 && irank !== 1) unsupportedGradient(node, 'indices of rank other than 0 and 1 (or of unknown rank)');
+      // a scalar index known only at run time: as one index of a 1-D list
+      const [rows, list] = irank === 0 ? [ctx.unsqueeze(dy, [axis]), ctx.unsqueeze(indices, [0])] : [dy, indices];
+      // dY with the gathered axis last, times the one-hot rows of the indices: repeated indices add up
+      const depth = typeof dim === 'number' ? ctx.constI64([dim]) : ctx.op('Slice', [ctx.shapeOf(x), ctx.constI64([axis]), ctx.constI64([axis + 1])]);
+      const onehot = ctx.op('OneHot', [list, depth, ctx.constF32([0, 1])], { axis: attr.int(-1) });
+      const perm = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis).concat([axis]);
+      const inv = new Array<number>(rank);
+      perm.forEach((p, i) => (inv[p] = i));
+      const out = ctx.transpose(ctx.op('MatMul', [ctx.transpose(rows, perm), onehot]), inv);
       ctx.setShape(out, xd);
       return [out];
     },
@@ -114,8 +205,9 @@ export function registerShapeOps(r: GradRuleSet): void {
       const node = a.node;
       const x = a.inputs[0]!;
       const mode = node.attrString('mode', 'constant');
-      if (mode !== 'constant') unsupportedGradient(node, `Pad mode "${mode}" (only constant padding has a gradient rule)`);
+      if (mode !== 'constant' && mode !== 'reflect' && mode !== 'edge') unsupportedGradient(node, `Pad mode "${mode}" (constant, reflect and edge have gradient rules)`);
       const pads = node.attrInts('pads') ?? ctx.fixedInts(a.inputs[1]!, node, 'pads');
+      if (mode !== 'constant') return [foldPadded(ctx, a.node, a.dOutputs[0]!, x, pads, a.inputs[3] ? ctx.fixedInts(a.inputs[3], node, 'axes') : undefined, mode)];
       const inputs: (Value | null)[] = [a.dOutputs[0]!, ctx.constI64(pads.map((p) => -p))];
       const axes = a.inputs[3];
       if (axes) inputs.push(null, ctx.constI64(ctx.fixedInts(axes, node, 'axes')));
