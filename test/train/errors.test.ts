@@ -81,6 +81,17 @@ describe('training errors', () => {
     const s2 = net2.node('Sin', [net2.x]);
     const ok = net2.output(net2.node('Gemm', [s2, net2.param('w', [4, 2])]));
     expect(buildTrainingGraph(ok).params.map((p) => p.input)).toEqual(['w']);
+
+    // several operators without rules: all named in one error, the first in graph order as its subject
+    const net3 = new Net(['N', 4]);
+    const a = net3.node('Sin', [net3.node('Gemm', [net3.x, net3.param('w', [4, 4])])]);
+    const b = net3.node('Cos', [net3.node('Sin', [a])]);
+    const c = net3.node('Atan', [net3.node('Gemm', [b, net3.param('w2', [4, 4])])]);
+    const many = net3.output(net3.node('Gemm', [c, net3.param('w3', [4, 2])]));
+    const e3 = await expectCode(() => buildTrainingGraph(many), ErrorCodes.UNSUPPORTED_OP);
+    expect(e3.context).toMatchObject({ node: 'Sin_1', op: 'Sin' });
+    expect(e3.message).toContain('operator Sin has no gradient rule (it lies between trainable parameters and the loss) (and 1 more Sin node)');
+    expect(e3.message).toContain('also without a rule: Cos ("Cos_3" (Cos)); Atan ("Atan_5" (Atan))');
   });
 
   it('models below opset 13, quantized models given to trainFloat, and resuming into another model are refused', async () => {

@@ -343,6 +343,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     grads.set(v, sum);
   };
   if (requires.has(logits)) accumulate(logits, head.dLogits);
+  refuseMissingRules(order, rules, requires, logits);
   for (let k = order.length - 1; k >= 0; k--) {
     const node = order[k]!;
     if (isWeightCall(node)) continue;
@@ -353,14 +354,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
     const diff = rule ? rule.differentiableInputs(node) : node.inputs.map((_, i) => i);
     const needs = node.inputs.map((v, i) => !!v && requires.has(v) && diff.includes(i));
     if (!needs.some(Boolean)) continue;
-    if (!rule) {
-      const what = node.domain ? `${node.domain}::${node.opType}` : node.opType;
-      fail(
-        ErrorCodes.UNSUPPORTED_OP,
-        `cannot train through ${node.label}: operator ${what} has no gradient rule (it lies between trainable parameters and the loss); operators with rules: ${rules.operators().join(', ')}`,
-        { node: node.name, op: node.opType },
-      );
-    }
+    if (!rule) fail(ErrorCodes.INTERNAL, `${node.label} has no gradient rule and was not refused before the backward`, { node: node.name });
     if (dOutputs[0] === null) continue; // only secondary outputs (indices, masks) reach the loss: no gradient
     ctx.scope = `${node.name || node.opType}/grad`;
     const fed = fedInputs.get(node)!;
@@ -462,4 +456,39 @@ function withOpset(f: FunctionPb, opset: number): FunctionPb {
     ...f,
     opset_import: f.opset_import.map((o) => (o.domain === '' || o.domain === 'ai.onnx' ? { ...o, version: opset as never } : o)),
   } as FunctionPb;
+}
+
+/**
+ * UNSUPPORTED_OP when nodes between trainable parameters and the loss have no gradient rule:
+ * the first such node as the error's subject, and every operator missing, with its nodes, in
+ * one message (a user learns the whole list at once, not one operator per attempt).
+ */
+function refuseMissingRules(order: readonly Node[], rules: GradRegistry, requires: ReadonlySet<Value>, logits: Value): void {
+  // values a gradient from the loss would reach: through the inputs each rule differentiates
+  // (every input of an operator without a rule, none of a non-differentiable one)
+  const toLoss = new Set<Value>([logits]);
+  for (let k = order.length - 1; k >= 0; k--) {
+    const n = order[k]!;
+    if (NON_DIFFERENTIABLE.has(n.opType) || !n.outputs.some((o) => toLoss.has(o))) continue;
+    const rule = rules.get(ruleKey(n.domain, n.opType));
+    const diff = rule ? rule.differentiableInputs(n) : n.inputs.map((_, i) => i);
+    for (const i of diff) if (n.inputs[i]) toLoss.add(n.inputs[i]!);
+  }
+  const missing = new Map<string, Node[]>();
+  for (const node of order) {
+    if (isWeightCall(node) || NON_DIFFERENTIABLE.has(node.opType) || rules.get(ruleKey(node.domain, node.opType))) continue;
+    if (!node.outputs.some((o) => toLoss.has(o)) || !node.inputs.some((v) => !!v && requires.has(v))) continue;
+    const what = node.domain ? `${node.domain}::${node.opType}` : node.opType;
+    missing.set(what, [...(missing.get(what) ?? []), node]);
+  }
+  if (missing.size === 0) return;
+  const [[what, nodes]] = [...missing];
+  const first = nodes![0]!;
+  const others = [...missing].slice(1).map(([op, ns]) => `${op} (${ns.slice(0, 3).map((n) => n.label).join(', ')}${ns.length > 3 ? `, ${ns.length - 3} more` : ''})`);
+  const more = nodes!.length > 1 ? ` (and ${nodes!.length - 1} more ${what} node${nodes!.length > 2 ? 's' : ''})` : '';
+  fail(
+    ErrorCodes.UNSUPPORTED_OP,
+    `cannot train through ${first.label}: operator ${what} has no gradient rule (it lies between trainable parameters and the loss)${more}${others.length ? `; also without a rule: ${others.join('; ')}` : ''}; operators with rules: ${rules.operators().join(', ')}`,
+    { node: first.name, op: first.opType },
+  );
 }
