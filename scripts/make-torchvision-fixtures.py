@@ -18,7 +18,7 @@ from functools import partial
 
 import torch
 import torchvision
-from torchvision.models import convnext, efficientnet, mnasnet, mobilenetv3, shufflenetv2, densenet, vision_transformer
+from torchvision.models import convnext, efficientnet, mnasnet, mobilenetv3, shufflenetv2, densenet, vision_transformer, swin_transformer
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'fixtures', 'models', 'torchvision')
 
@@ -54,6 +54,10 @@ def vit_small():
     return vision_transformer.VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10)
 
 
+def swin_small():
+    return swin_transformer.SwinTransformer(patch_size=[4, 4], embed_dim=16, depths=[2, 2], num_heads=[2, 2], window_size=[4, 4], num_classes=10)
+
+
 class Layers(torch.nn.Module):
     """PyTorch layers outside the torchvision classes above: PReLU, ELU, reflect and replicate
     padding modes, a strided slice, GELU, torch.maximum."""
@@ -81,6 +85,7 @@ MODELS = [
     ('convnext', convnext_small, [13, 17]),
     ('densenet', densenet_small, [13]),
     ('vit', vit_small, [13, 17]),
+    ('swin', swin_small, [13]),
     ('layers', Layers, [13]),
 ]
 

@@ -1011,6 +1011,16 @@ function expand(io: NodeIO): (Inferred | undefined)[] {
   return [{ elem, shape: out }];
 }
 
+/** Range(start, limit, delta): 1-D of max(ceil((limit - start) / delta), 0) entries; integer ones known. */
+function range(io: NodeIO): (Inferred | undefined)[] {
+  const elem = io.elem(0);
+  const [a, b, d] = [io.knownInts(0), io.knownInts(1), io.knownInts(2)];
+  if (!a || !b || !d || d[0] === 0) return [{ elem, shape: [null] }];
+  const n = Math.max(Math.ceil((b[0]! - a[0]!) / d[0]!), 0);
+  if (isIntType(elem) && n <= MAX_KNOWN) io.setKnown(0, { dims: [n], values: Array.from({ length: n }, (_, i) => a[0]! + i * d[0]!) });
+  return [{ elem, shape: [n] }];
+}
+
 /** LayerNormalization: Y as X; Mean and InvStdDev with the normalized axes [axis, rank) as 1s. */
 function layerNorm(io: NodeIO): (Inferred | undefined)[] {
   const x = io.shape(0);
@@ -1130,6 +1140,8 @@ const RULES: Record<string, Rule> = {
   Sub: binaryArith((a, b) => a - b),
   Mul: binaryArith((a, b) => a * b),
   Div: binaryArith((a, b) => (b === 0 ? NaN : Math.trunc(a / b))),
+  // integer Mod (fmod 0): the sign of the divisor, as Python's % (Swin's pad-to-window arithmetic)
+  Mod: binaryArith((a, b) => (b === 0 ? NaN : ((a % b) + b) % b)),
   Dropout: dropout,
   Identity: passThroughKnown,
   Constant: constant,
@@ -1142,6 +1154,7 @@ const RULES: Record<string, Rule> = {
   LayerNormalization: layerNorm,
   ConstantOfShape: constantOfShape,
   Expand: expand,
+  Range: range,
   Split: split,
   Cast: cast,
   GlobalMaxPool: globalPool,

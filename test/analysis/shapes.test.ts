@@ -129,7 +129,7 @@ describe('the shape analysis: Slice and LayerNormalization', () => {
 });
 
 describe('the shape analysis: shape arithmetic as PyTorch exports it', () => {
-  it('follows the pads table of a reflect padding (ConstantOfShape, Concat, Reshape, a reversing Slice, Transpose) and the class-token Expand of a vision transformer', async () => {
+  it('follows the pads table of a reflect padding (ConstantOfShape, Concat, Reshape, a reversing Slice, Transpose), Mod and Range, and the class-token Expand of a vision transformer', async () => {
     const { Net, A } = await import('../train/helpers/gradcheck.js');
     const net = new Net(['N', 8, 32, 32], 13);
     const zeros = net.node('ConstantOfShape', [net.ints('four', [4])], { value: { type: 'tensor', value: Tensor.fromInt64('', [1], [0]) } });
@@ -142,7 +142,12 @@ describe('the shape analysis: shape arithmetic as PyTorch exports it', () => {
     const token = net.param('cls', [1, 1, 8]);
     const known = net.node('Expand', [token, net.node('Concat', [n, net.ints('rest', [1, 8])], { axis: A.int(0) })]);
     const opaque = net.node('Expand', [token, net.node('Abs', [net.node('Concat', [n, net.ints('rest2', [1, 8])], { axis: A.int(0) })])]);
+    // Swin's pad-to-window arithmetic and its mask's coordinates
+    const rem = net.node('Mod', [net.node('Sub', [net.ints('win', [4]), net.ints('w', [10])]), net.ints('win2', [4])]);
+    const coords = net.node('Range', [net.g.addInitializer(Tensor.fromInt64('rs', [], [1])), net.g.addInitializer(Tensor.fromInt64('rl', [], [8])), net.g.addInitializer(Tensor.fromInt64('rd', [], [3]))]);
     const info = shapeAnalysis(net.output(padded));
+    expect(info.knownInts(rem)).toEqual([2]);
+    expect(info.knownInts(coords)).toEqual([1, 4, 7]);
     expect(info.knownInts(zeros)).toEqual([0, 0, 0, 0]);
     expect(info.knownInts(reversed)).toEqual([0, 0, 0, 0, 1, 1, 1, 1]);
     expect(info.knownInts(pads)).toEqual([0, 0, 1, 1, 0, 0, 1, 1]);

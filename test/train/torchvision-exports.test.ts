@@ -5,7 +5,8 @@
  * (channel split by Slice with bounds from shape arithmetic, channel shuffle, x.mean([2, 3])),
  * ConvNeXt (LayerNorm between Transposes, GELU by Erf; at opset 13 LayerNorm as ReduceMean, Pow,
  * Sqrt), a vision transformer (class token Expand and Concat, Gather of the class token,
- * attention), PyTorch layers (PReLU, ELU, reflect and replicate padding, x[..., ::2], GELU,
+ * attention), a Swin transformer (shifted windows: padding to the window by Mod arithmetic,
+ * roll as Slices and Concat, the attention mask built with Range and ScatterND), PyTorch layers (PReLU, ELU, reflect and replicate padding, x[..., ::2], GELU,
  * torch.maximum), DenseNet (concatenation; its BatchNorms share running statistics through
  * Identity nodes until fold-constants). Each is quantized to W1.4 and fine-tuned for a few steps: the
  * loss is finite and falls on a repeated batch, every binarized weight moves, and the exported
@@ -68,7 +69,7 @@ async function fineTuneFew(model: Model): Promise<void> {
 }
 
 describe('fine-tuning torchvision architectures as PyTorch exports them', () => {
-  for (const file of ['mobilenet-v3-small.op13', 'mobilenet-v3-small.op17', 'efficientnet-b0.op13', 'shufflenet-v2.op13', 'convnext.op13', 'convnext.op17', 'vit.op13', 'vit.op17', 'layers.op13']) {
+  for (const file of ['mobilenet-v3-small.op13', 'mobilenet-v3-small.op17', 'efficientnet-b0.op13', 'shufflenet-v2.op13', 'convnext.op13', 'convnext.op17', 'vit.op13', 'vit.op17', 'swin.op13', 'layers.op13']) {
     it(`${file}: W1.4 fine-tuning runs, the loss falls, the weights move`, async () => {
       await fineTuneFew(await loadModel(path.join(DIR, `${file}.onnx`)));
     });
