@@ -55,10 +55,11 @@ describe('buildTrainingGraph', () => {
   it('every rule the docs list is registered', () => {
     expect(builtinGradRules().operators()).toEqual(
       [
-        'Add', 'AveragePool', 'BatchNormalization', 'Clip', 'Concat', 'Conv', 'Div', 'Dropout', 'Elu', 'Erf', 'Exp', 'Expand', 'Flatten', 'Gather', 'Gemm',
-        'GlobalAveragePool', 'HardSigmoid', 'HardSwish', 'Identity', 'LayerNormalization', 'LeakyRelu', 'Log', 'LogSoftmax', 'MatMul', 'Max', 'MaxPool',
-        'Min', 'Mul', 'Neg', 'PRelu', 'Pad', 'Pow', 'ReduceMean', 'ReduceSum', 'Relu', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'Softplus', 'Split',
-        'Sqrt', 'Squeeze', 'Sub', 'Tanh', 'Transpose', 'Unsqueeze', 'Where', 'ai.hbnn::BinarizeActivation',
+        'Abs', 'Add', 'AveragePool', 'BatchNormalization', 'Clip', 'Concat', 'Conv', 'Div', 'Dropout', 'Elu', 'Erf', 'Exp', 'Expand', 'Flatten', 'Gather',
+        'Gemm', 'GlobalAveragePool', 'GlobalMaxPool', 'HardSigmoid', 'HardSwish', 'Identity', 'LayerNormalization', 'LeakyRelu', 'Log', 'LogSoftmax',
+        'MatMul', 'Max', 'MaxPool', 'Mean', 'Min', 'Mul', 'Neg', 'PRelu', 'Pad', 'Pow', 'Reciprocal', 'ReduceMax', 'ReduceMean', 'ReduceMin', 'ReduceSum',
+        'Relu', 'Reshape', 'Sigmoid', 'Slice', 'Softmax', 'Softplus', 'Split', 'Sqrt', 'Squeeze', 'Sub', 'Sum', 'Tanh', 'Transpose', 'Unsqueeze', 'Where',
+        'ai.hbnn::BinarizeActivation',
       ].sort(),
     );
   });

@@ -846,6 +846,47 @@ describe('gradcheck: the operators of MobileNetV3, EfficientNet, ShuffleNet, MNA
     await check(head(net, out, 24, 3), [2, 2, 5, 6], 3);
   });
 
+  it('GlobalMaxPool, ReduceMax and ReduceMin (Keras GlobalMaxPooling, TF reductions), Sum and Mean of broadcast inputs, Abs, Reciprocal; a Slice from a row to the end of an axis known only at run time', async () => {
+    const net = new Net(['N', 3, 4, 4]);
+    const c = net.node('Conv', [net.x, net.param('w', [4, 3, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });
+    const gmp = net.node('Flatten', [net.node('GlobalMaxPool', [c])], { axis: A.int(1) }); // [N, 4]
+    const rmax = net.node('ReduceMax', [c], { axes: A.ints([1, 3]), keepdims: A.int(0) }); // [N, 4]
+    const rmin = net.node('ReduceMin', [c], { axes: A.ints([2, -1]), keepdims: A.int(0) }); // [N, 4]
+    const s = net.node('Sum', [gmp, rmax, net.param('b', [4], 0.3)]);
+    const m = net.node('Mean', [s, rmin, net.node('Abs', [rmin])]);
+    const r = net.node('Reciprocal', [net.node('Add', [net.node('Abs', [m]), net.scalarConst('one', 1)])]);
+    await check(net.output(net.node('Gemm', [r, net.param('hw', [4, 3])])), [3, 3, 4, 4], 3);
+
+    // x[:, :, 1:] on a plane whose height is known only at run time: the first row gets no gradient
+    const net2 = new Net(['N', 3, 'H', 'W']);
+    const c2 = net2.node('Conv', [net2.x, net2.param('w', [4, 3, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });
+    const tail = net2.node('Slice', [c2, net2.ints('b0', [1]), net2.g.addInitializer(Tensor.fromInt64('bend', [1], [2n ** 63n - 1n])), net2.ints('bax', [2])]);
+    const pooled = net2.node('Flatten', [net2.node('GlobalMaxPool', [tail])], { axis: A.int(1) });
+    await check(net2.output(net2.node('Gemm', [pooled, net2.param('hw', [4, 3])])), [2, 3, 5, 4], 3);
+  });
+
+  it('ties of GlobalMaxPool, ReduceMax and Max share the gradient equally (exact, where finite differences are undefined)', async () => {
+    const net = new Net(['N', 2]);
+    // a plane of four equal entries: each gets a quarter of the pooled gradient; a row of two equal maxima: half each
+    const plane = net.g.addInitializer(Tensor.fromFloat32('plane', [1, 1, 2, 2], new Float32Array(4).fill(0.5)));
+    const row = net.g.addInitializer(Tensor.fromFloat32('row', [1, 2], Float32Array.of(0.25, 0.25)));
+    const pooled = net.node('Reshape', [net.node('GlobalMaxPool', [plane]), net.ints('s1', [1, 1])]);
+    const rmax = net.node('ReduceMax', [row], { axes: A.ints([1]), keepdims: A.int(1) });
+    const both = net.node('Max', [net.node('Mul', [net.x, net.scalarConst('z', 0)]), net.node('Add', [pooled, rmax])]); // [N, 2]: ties with 0 nowhere
+    const model = net.output(net.node('Gemm', [both, net.param('hw', [2, 3])]));
+    const tg = buildTrainingGraph(model);
+    const values: Record<string, Float32Array> = {};
+    for (const p of tg.params) values[p.input] = model.graph.get(p.source)!.constValue!.toFloat32().slice();
+    const r = await ortGradients(tg, Float32Array.of(1, -1, 2, 0), [2, 2], [0, 1], values);
+    const gPlane = r.grads['plane']!;
+    const gRow = r.grads['row']!;
+    // dL/d(pooled) = dL/d(rmax) = Σ over the batch and the two columns of dL/d(both) = g
+    const g = gRow[0]! * 2;
+    expect(Math.abs(g)).toBeGreaterThan(1e-4);
+    for (const v of gPlane) expect(v).toBeCloseTo(g / 4, 6);
+    expect(gRow[1]).toBeCloseTo(g / 2, 6);
+  });
+
   it('LayerNormalization over the last axis (ConvNeXt: channels-last between Transposes) and over the last two, with Scale and B trained', async () => {
     const net = new Net(['N', 4, 3, 3], 17);
     const c = net.node('Conv', [net.x, net.param('w', [8, 4, 3, 3])], { pads: A.ints([1, 1, 1, 1]) });

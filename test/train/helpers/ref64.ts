@@ -576,6 +576,28 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
         return gatherIndex(x, pick);
       });
     }
+    case 'GlobalMaxPool': {
+      const [n, c] = x.dims as [number, number];
+      const hw = size(x.dims.slice(2));
+      const out = t64([n, c, ...x.dims.slice(2).map(() => 1)]);
+      for (let p = 0; p < n * c; p++) {
+        let m = -Infinity;
+        for (let k = 0; k < hw; k++) m = Math.max(m, x.data[p * hw + k]!);
+        out.data[p] = m;
+      }
+      return [out];
+    }
+    case 'Sum':
+    case 'Mean': {
+      const sum = (ins as T64[]).slice(1).reduce((acc, t) => broadcastBinary(acc, t, (p, q) => p + q), x);
+      return [node.opType === 'Mean' ? map1(sum, (v) => v / ins.length) : sum];
+    }
+    case 'Abs':
+      return [map1(x, Math.abs)];
+    case 'Reciprocal':
+      return [map1(x, (v) => 1 / v)];
+    case 'ReduceMax':
+    case 'ReduceMin':
     case 'ReduceSum':
     case 'ReduceMean': {
       const r = x.dims.length;
@@ -584,6 +606,8 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
       const keep = node.attrInt('keepdims', 1) === 1;
       const kept = x.dims.map((d, a) => (axes.includes(a) ? 1 : d));
       const out = t64(kept);
+      const extremum = node.opType === 'ReduceMax' ? Math.max : node.opType === 'ReduceMin' ? Math.min : null;
+      if (extremum) out.data.fill(node.opType === 'ReduceMax' ? -Infinity : Infinity);
       const xs = strides(x.dims);
       const ks = strides(kept);
       for (let j = 0; j < x.data.length; j++) {
@@ -594,7 +618,7 @@ function evalNode(node: Node, ins: (T64 | undefined)[], opts: EvalOptions): (T64
           rem %= xs[a]!;
           if (!axes.includes(a)) dst += i * ks[a]!;
         }
-        out.data[dst] += x.data[j]!;
+        out.data[dst] = extremum ? extremum(out.data[dst]!, x.data[j]!) : out.data[dst]! + x.data[j]!;
       }
       if (node.opType === 'ReduceMean') {
         const count = size(axes.map((a) => x.dims[a]!));

@@ -14,6 +14,8 @@
  *   PRelu: dX = dY·(X > 0 ? 1 : slope), dSlope = Σ dY·X·[X <= 0]   Elu: dX = dY·(X > 0 ? 1 : Y + alpha)
  *   Max, Min (n inputs): dX_i = dY·[X_i = Y] / #{j: X_j = Y}   (ties share, as PyTorch's maximum)
  *   Where(c, A, B): dA = dY·[c], dB = dY·[not c]   Expand: dX = dY summed over the expanded axes
+ *   Sum (n inputs): dX_i = dY   Mean: dX_i = dY/n   (each summed over its broadcast axes)
+ *   Abs: dX = dY·sign(X)   Reciprocal: dX = -dY·Y²
  */
 import type { GradContext } from '../context.js';
 import { attr } from '../context.js';
@@ -206,6 +208,25 @@ export function registerElementwise(r: GradRuleSet): void {
   r.register('Expand', {
     differentiableInputs: first,
     backward: (ctx, a) => [ctx.unbroadcast(a.dOutputs[0]!, a.inputs[0]!, ctx.dims(a.outputs[0]!))],
+  });
+  r.register('Sum', {
+    differentiableInputs: (node) => node.inputs.map((_, i) => i),
+    backward: (ctx, a) => a.inputs.map((x, i) => (a.needs[i] ? ctx.unbroadcast(a.dOutputs[0]!, x!, ctx.dims(a.outputs[0]!)) : null)),
+  });
+  r.register('Mean', {
+    differentiableInputs: (node) => node.inputs.map((_, i) => i),
+    backward(ctx, a) {
+      const share = ctx.op('Mul', [a.dOutputs[0]!, ctx.scalar(1 / a.inputs.length)]);
+      return a.inputs.map((x, i) => (a.needs[i] ? ctx.unbroadcast(share, x!, ctx.dims(a.outputs[0]!)) : null));
+    },
+  });
+  r.register('Abs', { differentiableInputs: first, backward: (ctx, a) => [ctx.op('Mul', [a.dOutputs[0]!, ctx.op('Sign', [a.inputs[0]!])])] });
+  r.register('Reciprocal', {
+    differentiableInputs: first,
+    backward(ctx, a) {
+      const y = a.outputs[0]!;
+      return [ctx.op('Neg', [ctx.op('Mul', [a.dOutputs[0]!, ctx.op('Mul', [y, y])])])];
+    },
   });
   r.register('Identity', { differentiableInputs: first, backward: (_c, a) => [a.dOutputs[0]!] });
   r.register('Neg', { differentiableInputs: first, backward: (ctx, a) => [ctx.op('Neg', [a.dOutputs[0]!])] });

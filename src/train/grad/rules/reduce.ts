@@ -3,6 +3,8 @@
  *
  *   ReduceSum(axes): dX = Expand(dY with the reduced axes kept, Shape(X))
  *   ReduceMean(axes): the same · |Y|/|X| (1/count of the reduced entries)
+ *   ReduceMax, ReduceMin(axes), GlobalMaxPool: dY (expanded back) where X equals the extremum,
+ *     shared among ties (as the maximum's subgradient PyTorch's amax takes)
  *     Axes: the attribute (before opset 13 for ReduceSum, 18 for ReduceMean) or the constant
  *     input; none means every axis, unless noop_with_empty_axes (then dX = dY).
  *   LayerNormalization(axis, epsilon), normalized axes A = [axis, rank): the forward also
@@ -51,9 +53,40 @@ function reduceRule(mean: boolean) {
   };
 }
 
+/** ReduceMax/ReduceMin/GlobalMaxPool: dY to the entries that reach the extremum, shared among ties. */
+function extremumRule(global: boolean) {
+  return {
+    differentiableInputs: () => [0],
+    backward(ctx: GradContext, a: { node: Node; inputs: (Value | null)[]; outputs: (Value | null)[]; dOutputs: (Value | null)[] }): (Value | null)[] {
+      const x = a.inputs[0]!;
+      const y = a.outputs[0]!;
+      const dy = a.dOutputs[0]!;
+      const node = a.node;
+      const rank = ctx.requireRank(x, node, `${node.opType} gradient`);
+      let axes: number[];
+      let keep = true;
+      if (global) axes = Array.from({ length: rank - 2 }, (_, i) => i + 2);
+      else {
+        const given = reducedAxes(ctx, node, a.inputs[1], rank);
+        if (given === null && node.attrInt('noop_with_empty_axes', 0) === 1) return [dy];
+        axes = given ?? Array.from({ length: rank }, (_, i) => i);
+        keep = node.attrInt('keepdims', 1) === 1;
+      }
+      const [yk, dyk] = keep ? [y, dy] : [ctx.unsqueeze(y, axes), ctx.unsqueeze(dy, axes)];
+      const hit = ctx.mask(ctx.op('Equal', [x, yk]));
+      const ties = ctx.op('ReduceSum', [hit, ctx.constI64(axes)], { keepdims: attr.int(1) });
+      const out = ctx.op('Mul', [hit, ctx.op('Div', [dyk, ties])]);
+      ctx.setShape(out, ctx.dims(x));
+      return [out];
+    },
+  };
+}
+
 export function registerReduce(r: GradRuleSet): void {
   r.register('ReduceSum', reduceRule(false));
   r.register('ReduceMean', reduceRule(true));
+  r.register(['ReduceMax', 'ReduceMin'], extremumRule(false));
+  r.register('GlobalMaxPool', extremumRule(true));
 
   r.register('LayerNormalization', {
     differentiableInputs: (node) => node.inputs.map((_, i) => i).filter((i) => i < 3),

@@ -137,9 +137,14 @@ export function registerShapeOps(r: GradRuleSet): void {
       let gd = ctx.dims(a.outputs[0]!);
       axes.forEach((ax, k) => {
         const dim = xd?.[ax];
+        const step = steps[k]!;
+        if (typeof dim !== 'number' && step === 1 && starts[k]! >= 0 && ends[k]! >= Number.MAX_SAFE_INTEGER) {
+          // from a row to the end of an axis whose size is known only at run time (e.g. the batch)
+          pads[ax] = starts[k]!;
+          return;
+        }
         if (typeof dim !== 'number') unsupported(`the size of sliced axis ${ax} is not known when the graph is built`);
         const d = dim as number;
-        const step = steps[k]!;
         const clamp = (v: number): number => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
         const b = clamp(starts[k]!);
         const e = Math.max(clamp(ends[k]!), b);
