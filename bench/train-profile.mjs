@@ -2,7 +2,7 @@
 /**
  * Where a training step goes, and same-process A/Bs of training graphs (issue 18).
  *
- *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn] [--variant W1.4|W1.4A1.4|float]
+ *   node bench/train-profile.mjs [--model resnet20|mobilenetv2|fmnist-cnn | --model-file M.onnx] [--variant W1.4|W1.4A1.4|float]
  *        [--batch 128] [--threads 2] [--rounds 5] [--base DIST] [--profile] [--profile-steps 6] [--spinning]
  *        [--variants 'rows:weightGrad=rows;patches:weightGrad=patches,products=one'] [--top 20] [--warmup] [--freeze-bn-stats]
  *        [--sessions 'par:executionMode=parallel,interOp=2;t1:intraOp=1']
@@ -47,7 +47,10 @@
  *   `--rounds` times: session creation and runs 1-4, each wall ms, CPU ms, system CPU ms and
  *   minor page faults (spinning off).
  *
- * Random weights and data (speed only); the models come from zoo/ and fixtures/.
+ * Random weights and data (speed only); the models come from zoo/ and fixtures/, or `--model-file`
+ * names any ONNX classifier (e.g. an export of your own; its input's sample shape from the
+ * model's declared input, batch dimension excepted, or `--sample-shape 3,224,224`): where its
+ * training step goes, by rule, against its inference.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -63,6 +66,7 @@ const opt = (name, dflt) => {
 const flag = (name) => argv.includes(`--${name}`);
 const args = {
   model: opt('model', 'resnet20'),
+  modelFile: opt('model-file', null),
   variant: opt('variant', 'W1.4'),
   batch: Number(opt('batch', 128)),
   threads: Number(opt('threads', 2)),
@@ -101,8 +105,18 @@ async function loadDist(dist) {
   };
 }
 
+/** The model's sample shape: --sample-shape, else its declared input without the batch dim. */
+function sampleShapeOf(lib, m) {
+  const given = opt('sample-shape', null);
+  if (given) return given.split(',').map(Number);
+  if (!args.modelFile) return args.model === 'fmnist-cnn' ? [1, 28, 28] : [3, 32, 32];
+  const dims = lib.tensorTypeOf(m.graph.inputs.find((v) => !v.constValue))?.shape?.slice(1);
+  if (!dims || dims.some((d) => typeof d !== 'number')) throw new Error(`${args.modelFile}: the input's sample shape is not static; give --sample-shape`);
+  return dims;
+}
+
 async function makeModel(lib) {
-  const m = args.model === 'fmnist-cnn' ? lib.loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx')) : args.model === 'resnet20' ? lib.buildResNet20() : lib.buildMobileNetV2();
+  const m = args.modelFile ? lib.loadModel(path.resolve(args.modelFile)) : args.model === 'fmnist-cnn' ? lib.loadModel(path.join(ROOT, 'fixtures/models/fmnist-cnn.onnx')) : args.model === 'resnet20' ? lib.buildResNet20() : lib.buildMobileNetV2();
   if (args.variant === 'W1.4A1.4') await lib.quantize(m, { avgBits: 1.4, actBits: 1.4, ...(args.model === 'fmnist-cnn' ? { normalize: 'fmnist' } : {}) });
   else if (args.variant !== 'float') await lib.quantize(m, { avgBits: 1.4, heuristic: 'middle-out' });
   return m;
@@ -133,7 +147,7 @@ async function main() {
   const lib = await loadDist(path.resolve(process.env.HBNN_DIST ?? path.join(ROOT, 'dist')));
   const block = args.nchwc ? await lib.probeNchwcBlock() : 0;
   const model = await makeModel(lib);
-  const sampleShape = args.model === 'fmnist-cnn' ? [1, 28, 28] : [3, 32, 32];
+  const sampleShape = sampleShapeOf(lib, model);
   const sess = (m, extra = {}) => lib.createSession(m, { threads: args.threads, spinning: args.spinning, ...extra });
   // training graphs with fineTune's session options (lib: this checkout's, also for the --base graph)
   const trainSess = (m) => sess(m, lib.trainingSessionOptions?.(args.threads) ?? {});
@@ -173,7 +187,7 @@ async function main() {
     for (const [k, v] of Object.entries(feeds)) oldFeeds[k] = v;
     runs.push({ name: 'old', run: () => olds.run(oldFeeds), nodes: tgOld.model.graph.nodes.length });
   }
-  console.log(`${args.model} ${args.variant}, batch ${args.batch}, ${args.threads} threads, NCHWc block ${block || 'none'}, load ${os.loadavg().map(r1).join(' ')}`);
+  console.log(`${args.modelFile ?? args.model} ${args.variant}, batch ${args.batch}, ${args.threads} threads, NCHWc block ${block || 'none'}, load ${os.loadavg().map(r1).join(' ')}`);
   const first = {};
   for (const r of runs) {
     const t = performance.now();
@@ -247,7 +261,7 @@ function rawSessionOptions(kv) {
 
 /** Session creation and the first runs of fresh sessions, memory pattern off (fineTune's options) and on. */
 async function warmup(lib, tg, feeds) {
-  console.log(`${args.model} ${args.variant}, batch ${args.batch}, ${args.threads} threads, ${tg.model.graph.nodes.length} nodes, load ${os.loadavg().map(r1).join(' ')}`);
+  console.log(`${args.modelFile ?? args.model} ${args.variant}, batch ${args.batch}, ${args.threads} threads, ${tg.model.graph.nodes.length} nodes, load ${os.loadavg().map(r1).join(' ')}`);
   console.log('per run: wall ms / CPU ms / system CPU ms / minor page faults');
   const usage = () => {
     const r = process.resourceUsage();
@@ -319,8 +333,16 @@ async function profile(lib, model, tg, feeds) {
   };
   for (const [name, { dur, op }] of best) {
     total += dur;
-    const parts = name.split('/');
-    const owner = parts[0];
+    // the forward node a training node belongs to: the longest prefix of its name that names one
+    // (exporters put slashes in node names: "/features/features.0/Conv/grad/dW/MatMul")
+    let owner = name.split('/')[0];
+    for (let cut = name.length; cut > 0; cut = name.lastIndexOf('/', cut - 1)) {
+      if (fwdOp.has(name.slice(0, cut))) {
+        owner = name.slice(0, cut);
+        break;
+      }
+    }
+    const parts = [owner, ...name.slice(owner.length + 1).split('/')];
     const ownerOp = fwdOp.get(owner);
     let part = 'forward';
     if (parts[1] === 'grad') part = parts[2] === 'dX' || parts[2] === 'dW' ? parts[2] : 'backward';

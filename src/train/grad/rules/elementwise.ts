@@ -7,7 +7,7 @@
  *   Relu: dX = dY·[X > 0]            LeakyRelu: dX = dY·(X > 0 ? 1 : alpha)
  *   Clip: dX = dY·[min <= X <= max] = dY·[Clip(X) = X]   Sigmoid: dX = dY·Y·(1 - Y)   Tanh: dX = dY·(1 - Y²)
  *   Identity: dX = dY                Neg: dX = -dY
- *   HardSigmoid (alpha, beta): dX = dY·alpha·[0 < Y < 1]   (PyTorch's: the strict inside of the ramp)
+ *   HardSigmoid (alpha, beta): dX = dY·alpha·[0 < Y < 1] = dY·alpha·ceil(Y·(1 - Y))   (PyTorch's: the strict inside of the ramp)
  *   HardSwish: dX = dY·(X < -3 ? 0 : X > 3 ? 1 : X/3 + 1/2)   (PyTorch's hardswish_backward)
  *   Erf: dX = dY·2/sqrt(pi)·exp(-X²)   Exp: dX = dY·Y   Log: dX = dY/X   Sqrt: dX = dY/(2·Y)
  *   Softplus: dX = dY·sigmoid(X)      Pow: dA = dY·B·A^(B-1), dB = dY·Y·ln(A)
@@ -113,8 +113,9 @@ export function registerElementwise(r: GradRuleSet): void {
     backward(ctx, a) {
       const y = a.outputs[0]!;
       const alpha = a.node.attrFloat('alpha', 0.2);
-      const inside = ctx.op('And', [ctx.op('Greater', [y, ctx.scalar(0)]), ctx.op('Less', [y, ctx.scalar(1)])]);
-      return [passWhere(ctx, inside, ctx.op('Mul', [a.dOutputs[0]!, ctx.scalar(alpha)]))];
+      // 1 inside the ramp (0 < Y < 1), 0 at and beyond its ends: ceil(Y·(1 - Y)), all float
+      const inside = ctx.op('Ceil', [ctx.op('Mul', [y, ctx.op('Sub', [ctx.scalar(1), y])])]);
+      return [ctx.op('Mul', [a.dOutputs[0]!, ctx.op('Mul', [inside, ctx.scalar(alpha)])])];
     },
   });
   r.register('HardSwish', {
