@@ -133,9 +133,11 @@ describe('gradcheck: convolution', () => {
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const nodes = r.tg.model.graph.nodes;
     // both input gradients are Convs (stride 1); c's weight gradient is one batched MatMul of patches
+    // (its bias gradient, the per-channel sum of dY, is the ones-row MatMul beside it)
     expect(nodes.filter((n) => n.opType === 'ConvTranspose').length).toBe(0);
     expect(nodes.filter((n) => n.opType === 'Conv' && n.name.startsWith(`${c.producer!.name}/grad/`)).length).toBe(1);
-    expect(nodes.filter((n) => n.opType === 'MatMul' && n.name.startsWith(`${c.producer!.name}/grad/`)).length).toBe(1);
+    expect(nodes.filter((n) => n.opType === 'MatMul' && n.name.startsWith(`${c.producer!.name}/grad/dW/`)).length).toBe(1);
+    expect(nodes.filter((n) => n.opType === 'MatMul' && n.name.startsWith(`${c.producer!.name}/grad/`)).length).toBe(2);
 
     const net1 = new Net(['N', 3, 9]);
     const p1 = net1.node('Conv', [net1.x, net1.param('pw', [16, 3, 1])]);

@@ -287,6 +287,18 @@ function affineMap(ctx: GradContext, v: Value, scale: Value, bias: Value, zeros:
  * (one GEMM row: onnxruntime's ReduceSum over axes 0, 2, 3 walks the tensor per channel and
  * took 1.5-2.5× as long on MobileNetV2's shapes), then a ReduceSum over the P positions.
  */
+/**
+ * Σ over the batch and spatial axes of `v` ([N, C, ...] in the model's layout), one value per
+ * channel ([C]), in the form the BatchNorm sums take for its shape (a ones-row MatMul on planes,
+ * a column sum on [N, C, 1, ...], else ReduceSum): what a Conv's bias gradient sums too.
+ */
+export function perChannelSum(ctx: GradContext, v: Value, rank: number): Value {
+  const plan = momentsPlan(ctx, v, rank);
+  if (plan.kind === 'planes') return channelSums(ctx, v, plan);
+  if (plan.kind === 'columns') return ctx.reduceSum(ctx.reshape(v, plan.shape2d), [0], false);
+  return ctx.reduceSum(v, Array.from({ length: rank }, (_, i) => i).filter((i) => i !== 1), false);
+}
+
 function channelSums(ctx: GradContext, v: Value, plan: Extract<MomentsPlan, { kind: 'planes' }>): Value {
   const cp = plan.channels * plan.positions;
   const rowSums = ctx.op('MatMul', [plan.ones, ctx.reshape(v, ctx.constI64([-1, cp]))]);

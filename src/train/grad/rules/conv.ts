@@ -39,6 +39,7 @@
  *    channels. An input kept channels-last by such a chain is read without a Transpose, and its
  *    gradient is returned channels-last.
  */
+import { perChannelSum } from './batchnorm.js';
 import type { GradContext } from '../context.js';
 import { attr } from '../context.js';
 import type { GradRuleSet } from '../registry.js';
@@ -165,7 +166,8 @@ export function registerConv(r: GradRuleSet): void {
         return [dX, dW, dB];
       }
       let dB: Value | null = null;
-      if (a.needs[2] && b) dB = feedsOnlyBatchNorm(ctx, node) ? ctx.constF32(new Array<number>(m).fill(0), [m]) : ctx.reduceSum(dy, [0, ...spatialAxes], false);
+      // the ones-row MatMul sums on planes: onnxruntime's ReduceSum over (N, H, W) walks the tensor per channel
+      if (a.needs[2] && b) dB = feedsOnlyBatchNorm(ctx, node) ? ctx.constF32(new Array<number>(m).fill(0), [m]) : perChannelSum(ctx, dy, 2 + spatialAxes.length);
       // sub-scopes name the nodes of each gradient (<conv>/grad/dX/..., <conv>/grad/dW/...), for per-rule profiles
       const scope = ctx.scope;
       ctx.scope = `${scope}/dX`;
