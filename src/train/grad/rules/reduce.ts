@@ -13,21 +13,22 @@
  *     (summed to the parameters' broadcast shapes).
  */
 import { attr, unsupportedGradient, type GradContext } from '../context.js';
-import type { GradRuleSet } from '../registry.js';
+import type { GradRule, GradRuleSet } from '../registry.js';
+import { DataType } from '../../../ir/dtype.js';
 import { norm } from '../shapes.js';
 import type { Node, Value } from '../../../ir/graph.js';
 
-/** The reduced axes of a ReduceSum/ReduceMean node (normalized, sorted), or null: every axis. */
+/** The reduced axes of a Reduce* node (normalized, sorted), or null: every axis. */
 function reducedAxes(ctx: GradContext, node: Node, input: Value | null | undefined, rank: number): number[] | null {
   const axes = node.attrInts('axes') ?? (input ? ctx.fixedInts(input, node, 'axes') : undefined);
   if (!axes || axes.length === 0) return null;
   return [...new Set(axes.map((a) => norm(a, rank)))].sort((p, q) => p - q);
 }
 
-function reduceRule(mean: boolean) {
+function reduceRule(mean: boolean): GradRule {
   return {
     differentiableInputs: () => [0],
-    backward(ctx: GradContext, a: { node: Node; inputs: (Value | null)[]; outputs: (Value | null)[]; dOutputs: (Value | null)[] }): (Value | null)[] {
+    backward(ctx, a) {
       const x = a.inputs[0]!;
       const dy = a.dOutputs[0]!;
       const node = a.node;
@@ -44,7 +45,7 @@ function reduceRule(mean: boolean) {
         const counted = xd ? axes.map((i) => xd[i]) : undefined;
         const scale = counted && counted.every((d) => typeof d === 'number')
           ? ctx.scalar(1 / (counted as number[]).reduce((p, q) => p * q, 1))
-          : ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [dy])], { to: attr.int(1) }), ctx.op('Cast', [ctx.op('Size', [x])], { to: attr.int(1) })]);
+          : ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [dy])], { to: attr.int(DataType.FLOAT) }), ctx.op('Cast', [ctx.op('Size', [x])], { to: attr.int(DataType.FLOAT) })]);
         g = ctx.op('Mul', [g, scale]);
       }
       ctx.setShape(g, xd);
@@ -54,10 +55,10 @@ function reduceRule(mean: boolean) {
 }
 
 /** ReduceMax/ReduceMin/GlobalMaxPool: dY to the entries that reach the extremum, shared among ties. */
-function extremumRule(global: boolean) {
+function extremumRule(global: boolean): GradRule {
   return {
     differentiableInputs: () => [0],
-    backward(ctx: GradContext, a: { node: Node; inputs: (Value | null)[]; outputs: (Value | null)[]; dOutputs: (Value | null)[] }): (Value | null)[] {
+    backward(ctx, a) {
       const x = a.inputs[0]!;
       const y = a.outputs[0]!;
       const dy = a.dOutputs[0]!;
