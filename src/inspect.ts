@@ -35,6 +35,7 @@ import { FN_WEIGHT, isWeightCall, readQuantRecord, type QuantRecord } from './qu
 import { weightCallDims } from './quant/planes.js';
 import { isHbnnError } from './errors.js';
 import { NORMALIZATION_KEY } from './data/normalization.js';
+import { missingGradientRules } from './train/grad/builder.js';
 
 export const INSPECT_FORMAT = 'hbnn-onnx.inspect';
 export const INSPECT_VERSION = 1;
@@ -69,6 +70,12 @@ export interface InspectReport {
     /** Graph inputs that are also initializers (not listed in `inputs`). */
     initializerInputs: number;
   };
+  /**
+   * Whether `train` can build this model's gradients: the operators between its parameters and
+   * its first output without a gradient rule, each with its node names (empty: none); null
+   * when the check could not run (no output, or a graph the trainer cannot read).
+   */
+  training: { missingGradientRules: { op: string; nodes: string[] }[] } | null;
   inputs: IoSummary[];
   outputs: IoSummary[];
   /** Op histogram over all graphs, most frequent first, then by name. */
@@ -227,6 +234,7 @@ export function inspectModel(model: Model): InspectReport {
       subgraphs: graphs.length - 1,
       initializerInputs: model.graph.inputs.filter((v) => v.isInitializer).length,
     },
+    training: trainingCheck(model),
     inputs: model.graph.inputs.filter((v) => !v.isInitializer).map(ioSummary),
     outputs: model.graph.outputs.map(ioSummary),
     ops: opHistogram(allNodes),
@@ -434,4 +442,13 @@ function collectWarnings(model: Model, graphs: readonly Graph[]): InspectWarning
     });
   }
   return warnings;
+}
+
+/** `InspectReport.training`: the gradient-rule scan of the trainer (null if it cannot run on this graph). */
+function trainingCheck(model: Model): InspectReport['training'] {
+  try {
+    return { missingGradientRules: missingGradientRules(model) };
+  } catch {
+    return null;
+  }
 }

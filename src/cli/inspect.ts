@@ -81,6 +81,15 @@ function modelSection(r: InspectReport): string {
       ? `${r.inputNormalization} (recorded; commands that feed data use it unless --normalize is given)`
       : 'unknown (no hbnn.input_normalization record: give --normalize to the commands that feed data)',
   ]);
+  const t = r.training;
+  rows.push([
+    'training',
+    t === null
+      ? 'not checked (the trainer cannot read this graph)'
+      : t.missingGradientRules.length === 0
+        ? 'every operator between the parameters and the output has a gradient rule (train can build its gradients)'
+        : `no gradient rule for ${t.missingGradientRules.map((m) => `${m.op} (${m.nodes.length} node${m.nodes.length > 1 ? 's' : ''}, e.g. ${m.nodes[0]})`).join(', ')}: train refuses it`,
+  ]);
   const g = r.graph;
   const sub = g.subgraphs > 0 ? `, ${formatCount(g.totalNodes)} with ${g.subgraphs} subgraph${g.subgraphs > 1 ? 's' : ''}` : '';
   rows.push(['graph', `${g.name || '(unnamed)'}: ${formatCount(g.nodes)} nodes${sub}`]);

@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cli, FMNIST_CNN, REPO_ROOT, TFC_1W1A, tmpDir } from './helpers.js';
 import { inspectModel, type InspectReport } from '../../src/inspect.js';
-import { loadModel } from '../../src/onnx/io.js';
+import { encodeModel, loadModel } from '../../src/onnx/io.js';
 import { Graph, Model } from '../../src/ir/graph.js';
 import { Tensor } from '../../src/ir/tensor.js';
 import { DataType } from '../../src/ir/dtype.js';
@@ -156,5 +156,31 @@ describe('inspect errors', () => {
     expect(r.stderr).toContain('error[file-not-found]');
     expect(r.stderr).toContain(`context: ${JSON.stringify({ file: path.join(REPO_ROOT, 'missing.onnx') })}`);
     expect(r.stderr).toMatch(/\n\s+at /);
+  });
+
+  it('says whether train can build the gradients: every rule present (a torchvision export), or the operators missing', async () => {
+    const shuffle = path.join(REPO_ROOT, 'fixtures/models/torchvision/shufflenet-v2.op13.onnx');
+    const text = await cli(['inspect', shuffle]);
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/^ {2}training +every operator between the parameters and the output has a gradient rule/m);
+    const json = await cli(['inspect', shuffle, '--json']);
+    expect((JSON.parse(json.stdout) as InspectReport).training).toEqual({ missingGradientRules: [] });
+
+    const dir = tmpDir();
+    const g = new Graph('g');
+    const x = g.addInput('x');
+    setTensorType(x, DataType.FLOAT, ['N', 4]);
+    const w = g.addInitializer(Tensor.fromFloat32('w', [4, 3], new Float32Array(12).fill(0.1)));
+    const h = g.createNode('Gemm', [x, w], ['h'], { name: 'fc' });
+    g.append(h);
+    const s1 = g.createNode('Sin', [h.outputs[0]!], ['y'], { name: 'wave' });
+    g.append(s1);
+    g.outputs.push(s1.outputs[0]!);
+    const m = new Model(g);
+    m.opsetImports = [{ domain: '', version: 13 }];
+    const file = path.join(dir, 'sin.onnx');
+    fs.writeFileSync(file, encodeModel(m));
+    const r = await cli(['inspect', file]);
+    expect(r.stdout).toMatch(/^ {2}training +no gradient rule for Sin \(1 node, e\.g\. wave\): train refuses it$/m);
   });
 });

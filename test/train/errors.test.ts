@@ -4,11 +4,13 @@
  * an operator without a gradient rule on the training path (UNSUPPORTED_OP naming the node
  * and the operator), and misuse of the API.
  */
+import { inspectModel } from '../../src/inspect.js';
 import { describe, expect, it } from 'vitest';
 import * as fs from 'node:fs';
 import { HbnnError, ErrorCodes, type ErrorCode } from '../../src/errors.js';
 import { quantize } from '../../src/drivers/quantize.js';
 import { fineTune, trainFloat, loadCheckpoint, buildTrainingGraph } from '../../src/train/index.js';
+import { missingGradientRules } from '../../src/train/grad/builder.js';
 import { reshapeDataset, type Dataset } from '../../src/data/index.js';
 import { A, Net } from './helpers/gradcheck.js';
 import { loadCnn, mini, tmpDir } from './helpers/data.js';
@@ -92,6 +94,16 @@ describe('training errors', () => {
     expect(e3.context).toMatchObject({ node: 'Sin_1', op: 'Sin' });
     expect(e3.message).toContain('operator Sin has no gradient rule (it lies between trainable parameters and the loss) (and 1 more Sin node)');
     expect(e3.message).toContain('also without a rule: Cos ("Cos_3" (Cos)); Atan ("Atan_5" (Atan))');
+    // inspect reports the same list without building anything; a model that trains reports none
+    expect(inspectModel(many).training).toEqual({
+      missingGradientRules: [
+        { op: 'Sin', nodes: ['Sin_1', 'Sin_2'] },
+        { op: 'Cos', nodes: ['Cos_3'] },
+        { op: 'Atan', nodes: ['Atan_5'] },
+      ],
+    });
+    expect(missingGradientRules(ok)).toEqual([]);
+    expect(inspectModel(model).training!.missingGradientRules).toEqual([{ op: 'Sin', nodes: ['Sin_1'] }]);
   });
 
   it('models below opset 13, quantized models given to trainFloat, and resuming into another model are refused', async () => {

@@ -464,6 +464,24 @@ function withOpset(f: FunctionPb, opset: number): FunctionPb {
  * one message (a user learns the whole list at once, not one operator per attempt).
  */
 function refuseMissingRules(order: readonly Node[], rules: GradRegistry, requires: ReadonlySet<Value>, logits: Value): void {
+  const missing = missingRules(order, rules, requires, logits);
+  if (missing.size === 0) return;
+  const [[what, nodes]] = [...missing];
+  const first = nodes![0]!;
+  const others = [...missing].slice(1).map(([op, ns]) => `${op} (${ns.slice(0, 3).map((n) => n.label).join(', ')}${ns.length > 3 ? `, ${ns.length - 3} more` : ''})`);
+  const more = nodes!.length > 1 ? ` (and ${nodes!.length - 1} more ${what} node${nodes!.length > 2 ? 's' : ''})` : '';
+  fail(
+    ErrorCodes.UNSUPPORTED_OP,
+    `cannot train through ${first.label}: operator ${what} has no gradient rule (it lies between trainable parameters and the loss)${more}${others.length ? `; also without a rule: ${others.join('; ')}` : ''}; operators with rules: ${rules.operators().join(', ')}`,
+    { node: first.name, op: first.opType },
+  );
+}
+
+/**
+ * The operators (domain::op for other domains) of the nodes between values in `requires` and
+ * `logits` that have no gradient rule, each with its nodes in graph order.
+ */
+function missingRules(order: readonly Node[], rules: GradRegistry, requires: ReadonlySet<Value>, logits: Value): Map<string, Node[]> {
   // values a gradient from the loss would reach: through the inputs each rule differentiates
   // (every input of an operator without a rule, none of a non-differentiable one)
   const toLoss = new Set<Value>([logits]);
@@ -481,14 +499,40 @@ function refuseMissingRules(order: readonly Node[], rules: GradRegistry, require
     const what = node.domain ? `${node.domain}::${node.opType}` : node.opType;
     missing.set(what, [...(missing.get(what) ?? []), node]);
   }
-  if (missing.size === 0) return;
-  const [[what, nodes]] = [...missing];
-  const first = nodes![0]!;
-  const others = [...missing].slice(1).map(([op, ns]) => `${op} (${ns.slice(0, 3).map((n) => n.label).join(', ')}${ns.length > 3 ? `, ${ns.length - 3} more` : ''})`);
-  const more = nodes!.length > 1 ? ` (and ${nodes!.length - 1} more ${what} node${nodes!.length > 2 ? 's' : ''})` : '';
-  fail(
-    ErrorCodes.UNSUPPORTED_OP,
-    `cannot train through ${first.label}: operator ${what} has no gradient rule (it lies between trainable parameters and the loss)${more}${others.length ? `; also without a rule: ${others.join('; ')}` : ''}; operators with rules: ${rules.operators().join(', ')}`,
-    { node: first.name, op: first.opType },
-  );
+  return missing;
+}
+
+/**
+ * What `buildTrainingGraph` would refuse for lack of gradient rules, without building anything:
+ * the operators between the model's float parameters (and binarized weights) and its first
+ * output (a final Softmax skipped) that have no rule, each with its node names. Empty: every
+ * operator on that path has one (`hbnn-onnx inspect` shows it before a long quantize).
+ */
+export function missingGradientRules(model: Model, rules: GradRegistry = builtinGradRules()): { op: string; nodes: string[] }[] {
+  const fwd = model.graph;
+  let logits = fwd.outputs[0];
+  if (!logits) return [];
+  if (logits.producer?.opType === 'Softmax' && logits.producer.inputs[0]) logits = logits.producer.inputs[0];
+  const order = neededNodes(fwd, logits);
+  // the parameters and what depends on them, as the builder's forward pass marks them
+  const requires = new Set<Value>();
+  for (const node of order) {
+    const rule = rules.get(ruleKey(node.domain, node.opType));
+    if (isWeightCall(node) || !rule || NON_DIFFERENTIABLE.has(node.opType)) continue;
+    for (const i of rule.differentiableInputs(node)) {
+      const v = node.inputs[i];
+      if (v && v.isInitializer && v.constValue!.dtype === DataType.FLOAT) requires.add(v);
+    }
+  }
+  for (const node of order) {
+    if (isWeightCall(node)) {
+      for (const o of node.outputs) requires.add(o);
+      continue;
+    }
+    if (NON_DIFFERENTIABLE.has(node.opType)) continue;
+    const rule = rules.get(ruleKey(node.domain, node.opType));
+    const diff = rule ? rule.differentiableInputs(node) : node.inputs.map((_, i) => i);
+    if (diff.some((i) => !!node.inputs[i] && requires.has(node.inputs[i]!))) for (const o of node.outputs) requires.add(o);
+  }
+  return [...missingRules(order, rules, requires, logits)].map(([op, nodes]) => ({ op, nodes: nodes.map((n) => n.name) }));
 }
