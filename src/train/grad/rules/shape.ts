@@ -25,6 +25,13 @@ import type { Node, Value } from '../../../ir/graph.js';
 import { fail, ErrorCodes } from '../../../errors.js';
 import { Tensor } from '../../../ir/tensor.js';
 
+/** The permutation that undoes `perm`. */
+function inversePerm(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
+
 /** The gradient of a reflect or edge Pad: each padded axis folded back onto X's rows, axis by axis. */
 function foldPadded(ctx: GradContext, node: Node, dy: Value, x: Value, pads: readonly number[], axesGiven: readonly number[] | undefined, mode: string): Value {
   const rank = ctx.requireRank(x, node, 'Pad gradient');
@@ -72,9 +79,7 @@ export function registerShapeOps(r: GradRuleSet): void {
     backward(ctx, a) {
       const rank = ctx.requireRank(a.inputs[0]!, a.node, 'Transpose without perm');
       const perm = a.node.attrInts('perm') ?? Array.from({ length: rank }, (_, i) => rank - 1 - i);
-      const inv = new Array<number>(perm.length);
-      perm.forEach((p, i) => (inv[p] = i));
-      return [ctx.transpose(a.dOutputs[0]!, inv)];
+      return [ctx.transpose(a.dOutputs[0]!, inversePerm(perm))];
     },
   });
 
@@ -196,9 +201,7 @@ export function registerShapeOps(r: GradRuleSet): void {
       const depth = typeof dim === 'number' ? ctx.constI64([dim]) : ctx.op('Slice', [ctx.shapeOf(x), ctx.constI64([axis]), ctx.constI64([axis + 1])]);
       const onehot = ctx.op('OneHot', [list, depth, ctx.constF32([0, 1])], { axis: attr.int(-1) });
       const perm = Array.from({ length: rank }, (_, i) => i).filter((i) => i !== axis).concat([axis]);
-      const inv = new Array<number>(rank);
-      perm.forEach((p, i) => (inv[p] = i));
-      const out = ctx.transpose(ctx.op('MatMul', [ctx.transpose(rows, perm), onehot]), inv);
+      const out = ctx.transpose(ctx.op('MatMul', [ctx.transpose(rows, perm), onehot]), inversePerm(perm));
       ctx.setShape(out, xd);
       return [out];
     },
