@@ -168,6 +168,25 @@ describe('gradcheck: convolution', () => {
   });
 });
 
+describe('gradcheck: Convs on planes of at most 4 output positions as one Gemm over the batch', () => {
+  it('3x3 pad 1 on a 2x2 plane with a bias, strided onto a 1x1 plane, a dilated 2x3 kernel with asymmetric pads: forward and input gradient by patches, no Conv', async () => {
+    const net = new Net(['N', 8, 2, 2]);
+    const a = net.node('Conv', [net.x, net.param('w1', [16, 8, 3, 3], 0.3), net.param('b1', [16], 0.1)], { pads: A.ints([1, 1, 1, 1]) }); // 2x2
+    const r = net.node('Relu', [a]);
+    const s2 = net.node('Conv', [r, net.param('w2', [16, 16, 3, 3], 0.3)], { pads: A.ints([1, 1, 1, 1]), strides: A.ints([2, 2]) }); // 1x1
+    const d = net.node('Conv', [a, net.param('w3', [8, 16, 2, 3], 0.3)], { pads: A.ints([1, 2, 0, 1]), dilations: A.ints([1, 2]) }); // 2x1
+    const feats = net.node('Concat', [net.node('Flatten', [s2], { axis: A.int(1) }), net.node('Flatten', [d], { axis: A.int(1) })], { axis: A.int(1) });
+    const r1 = await gradCheck(net.output(net.node('Gemm', [feats, net.param('hw', [16 + 8 * 2, 3])])), [3, 8, 2, 2], 3);
+    for (const [name, err] of Object.entries(r1.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
+    const nodes = r1.tg.model.graph.nodes;
+    for (const c of [a, s2, d]) {
+      const name = c.producer!.name;
+      expect(nodes.filter((n) => n.name.startsWith(`${name}/`) && (n.opType === 'Conv' || n.opType === 'ConvTranspose') && !n.name.includes('/grad/dW/')).length, name).toBe(0);
+      expect(nodes.some((n) => n.name.startsWith(`${name}/`) && n.opType === 'Gemm'), name).toBe(true);
+    }
+  });
+});
+
 describe('gradcheck: weight gradients of stride-1 Convs split by kernel rows', () => {
   it('per-sample products (dilation 2, asymmetric pads, 2x3 kernel) and one MatMul with the batch in the reduction (a 3x3 kernel on a 3x3 plane)', async () => {
     // small on purpose: every parameter entry costs two float64 forward passes
