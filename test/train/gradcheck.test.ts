@@ -160,7 +160,8 @@ describe('gradcheck: convolution', () => {
     const r = await gradCheck(net.output(net.node('Gemm', [cat, net.param('hw', [3, 18 + 8], 0.3)], { transB: A.int(1) })), [2, 2, 7, 6], 3);
     for (const [name, err] of Object.entries(r.errors)) expect(err, `${name}: ${err}`).toBeLessThan(TOL);
     const ops = r.tg.model.graph.nodes.filter((n) => !n.name.startsWith('loss')).map((n) => n.opType);
-    expect(ops.filter((o) => o === 'Gather').length).toBe(3); // c (stride 2): one patch Gather; big (stride 1): the row split's two
+    // c (stride 2): one patch Gather; big (stride 1): the row split's two; c8 (a 2x2 output plane): the small-plane form's patches
+    expect(ops.filter((o) => o === 'Gather').length).toBe(4);
 
     const net1 = new Net(['N', 16, 9]);
     const c1 = net1.node('Conv', [net1.x, net1.param('w', [3, 16, 4], 0.3)], { auto_pad: A.str('SAME_UPPER'), strides: A.ints([2]) });
