@@ -141,10 +141,10 @@ export class Tensor {
     }
   }
 
-  /** Integer-valued tensors as JS numbers (int64 values must be safe integers). */
   /**
-   * The values as numbers; 64-bit integers beyond ±(2^53 - 1) are an error, or with `saturate`
-   * become ±Number.MAX_SAFE_INTEGER (the "to the end" bounds of Slice, INT64_MAX, read so).
+   * Integer-valued tensors as JS numbers; 64-bit integers beyond ±(2^53 - 1) are an error, or
+   * with `saturate` become ±Number.MAX_SAFE_INTEGER (the "to the end" bounds of Slice, INT64_MAX,
+   * read so).
    */
   toNumberArray(saturate = false): number[] {
     this.assertHasData();

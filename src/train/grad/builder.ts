@@ -188,17 +188,7 @@ export function buildTrainingGraph(model: Model, opts: BuildOptions = {}): Train
   const order = neededNodes(fwd, logits);
 
   // Parameters: float initializers at differentiable slots of nodes with a rule, and Ŵ.
-  const trainable = opts.trainable ?? (() => true);
-  const paramInits = new Set<Value>();
-  for (const node of order) {
-    if (isWeightCall(node)) continue;
-    const rule = rules.get(ruleKey(node.domain, node.opType));
-    if (!rule || NON_DIFFERENTIABLE.has(node.opType)) continue;
-    for (const i of rule.differentiableInputs(node)) {
-      const v = node.inputs[i];
-      if (v && v.isInitializer && v.constValue!.dtype === DataType.FLOAT && trainable(v.name)) paramInits.add(v);
-    }
-  }
+  const paramInits = parameterInitializers(order, rules, opts.trainable ?? (() => true));
 
   const tm = new Model(new Graph('training'));
   tm.irVersion = model.irVersion > 8n ? model.irVersion : 8n;
@@ -515,15 +505,7 @@ export function missingGradientRules(model: Model, rules: GradRegistry = builtin
   if (logits.producer?.opType === 'Softmax' && logits.producer.inputs[0]) logits = logits.producer.inputs[0];
   const order = neededNodes(fwd, logits);
   // the parameters and what depends on them, as the builder's forward pass marks them
-  const requires = new Set<Value>();
-  for (const node of order) {
-    const rule = rules.get(ruleKey(node.domain, node.opType));
-    if (isWeightCall(node) || !rule || NON_DIFFERENTIABLE.has(node.opType)) continue;
-    for (const i of rule.differentiableInputs(node)) {
-      const v = node.inputs[i];
-      if (v && v.isInitializer && v.constValue!.dtype === DataType.FLOAT) requires.add(v);
-    }
-  }
+  const requires = new Set<Value>(parameterInitializers(order, rules, () => true));
   for (const node of order) {
     if (isWeightCall(node)) {
       for (const o of node.outputs) requires.add(o);
@@ -535,4 +517,19 @@ export function missingGradientRules(model: Model, rules: GradRegistry = builtin
     if (diff.some((i) => !!node.inputs[i] && requires.has(node.inputs[i]!))) for (const o of node.outputs) requires.add(o);
   }
   return [...missingRules(order, rules, requires, logits)].map(([op, nodes]) => ({ op, nodes: nodes.map((n) => n.name) }));
+}
+
+/** The float initializers at differentiable slots of nodes with a gradient rule (the trained float parameters). */
+function parameterInitializers(order: readonly Node[], rules: GradRegistry, trainable: (name: string) => boolean): Set<Value> {
+  const params = new Set<Value>();
+  for (const node of order) {
+    if (isWeightCall(node)) continue;
+    const rule = rules.get(ruleKey(node.domain, node.opType));
+    if (!rule || NON_DIFFERENTIABLE.has(node.opType)) continue;
+    for (const i of rule.differentiableInputs(node)) {
+      const v = node.inputs[i];
+      if (v && v.isInitializer && v.constValue!.dtype === DataType.FLOAT && trainable(v.name)) params.add(v);
+    }
+  }
+  return params;
 }

@@ -28,12 +28,12 @@ export interface ChannelAffineSum {
   c: Value;
 }
 
-/** Attribute constructors (the IR stores ints as bigint). */
 /** UNSUPPORTED_OP: the gradient of `node` cannot be built, because `why`. */
 export function unsupportedGradient(node: Node, why: string): never {
   return fail(ErrorCodes.UNSUPPORTED_OP, `cannot build the gradient of ${node.label}: ${why}`, { node: node.name, op: node.opType });
 }
 
+/** Attribute constructors (the IR stores ints as bigint). */
 export const attr = {
   int: (v: number): Attribute => ({ type: 'int', value: BigInt(v) }),
   ints: (v: readonly number[]): Attribute => ({ type: 'ints', value: v.map((x) => BigInt(x)) }),

@@ -369,7 +369,8 @@ interface SmallPlane {
   outDims: [number, number];
   positions: number;
   taps: number;
-  /** Hp·Wp, the padded plane. */
+  /** [Hp, Wp], the padded plane, and Hp·Wp. */
+  paddedDims: [number, number];
   padded: number;
 }
 
@@ -382,7 +383,8 @@ function smallPlanePlan(spatialIn: readonly Dim[], geo: WindowGeometry): SmallPl
   const outDims = [0, 1].map((i) => windowOutputSize([h!, w!][i]!, geo.kernel[i]!, geo.strides[i]!, geo.dilations[i]!, p[i]!, p[i + 2]!, false)) as [number, number];
   const positions = outDims[0] * outDims[1];
   if (positions < 1 || positions > SMALL_PLANE_MAX) return null;
-  return { spatial: [h!, w!], pads: [...p], kernel: [...geo.kernel], strides: [...geo.strides], dilations: [...geo.dilations], outDims, positions, taps: geo.kernel[0]! * geo.kernel[1]!, padded: (h! + p[0]! + p[2]!) * (w! + p[1]! + p[3]!) };
+  const paddedDims: [number, number] = [h! + p[0]! + p[2]!, w! + p[1]! + p[3]!];
+  return { spatial: [h!, w!], pads: [...p], kernel: [...geo.kernel], strides: [...geo.strides], dilations: [...geo.dilations], outDims, positions, taps: geo.kernel[0]! * geo.kernel[1]!, paddedDims, padded: paddedDims[0] * paddedDims[1] };
 }
 
 /** X zero-padded to the plan's padded plane (X itself without pads). */
@@ -393,7 +395,7 @@ function padPlane(ctx: GradContext, x: Value, plan: SmallPlane): Value {
 
 /** The padded-plane offset each tap (o, i, j) reads, in the order of W's (i, j). */
 function smallPlaneTaps(plan: SmallPlane): number[][] {
-  const wp = plan.spatial[1] + plan.pads[1]! + plan.pads[3]!;
+  const wp = plan.paddedDims[1];
   const out: number[][] = [];
   for (let oy = 0; oy < plan.outDims[0]; oy++)
     for (let ox = 0; ox < plan.outDims[1]; ox++) {
@@ -420,9 +422,7 @@ function smallPlaneInputGrad(ctx: GradContext, dy: Value, wflat: Value, plan: Sm
   const byChannel = o === 1 ? ctx.reshape(dp, ctx.constI64([-1, c, k])) : ctx.reshape(ctx.transpose(ctx.reshape(dp, ctx.constI64([-1, o, c, k])), [0, 2, 1, 3]), ctx.constI64([-1, c, o * k]));
   const table = new Array<number>(o * k * plan.padded).fill(0);
   smallPlaneTaps(plan).forEach((taps, oi) => taps.forEach((q, ki) => (table[(oi * k + ki) * plan.padded + q] += 1)));
-  const hp = plan.spatial[0] + plan.pads[0]! + plan.pads[2]!;
-  const wp = plan.spatial[1] + plan.pads[1]! + plan.pads[3]!;
-  const dxp = ctx.reshape(ctx.op('MatMul', [byChannel, ctx.constF32(table, [o * k, plan.padded])]), ctx.constI64([-1, c, hp, wp]));
+  const dxp = ctx.reshape(ctx.op('MatMul', [byChannel, ctx.constF32(table, [o * k, plan.padded])]), ctx.constI64([-1, c, ...plan.paddedDims]));
   const [t, l] = plan.pads;
   const dx = t || l || plan.pads[2] || plan.pads[3] ? ctx.op('Slice', [dxp, ctx.constI64([t!, l!]), ctx.constI64([t! + plan.spatial[0], l! + plan.spatial[1]]), ctx.constI64([2, 3])]) : dxp;
   ctx.setShape(dx, [null, c, ...plan.spatial]);
